@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: Apache-2.0
+# Thin wrapper over Meson. `make demo` and `make test` install missing Debian packages first.
+MESON ?= meson
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+
+.PHONY: all build deps demo test test-normal test-asan bench fuzz clean format
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	$(MESON) setup $(BUILD) --buildtype=debugoptimized
+
+build: $(BUILD)/build.ninja
+	$(MESON) compile -C $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	$(MESON) setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+demo: deps build
+	./scripts/demo.sh $(BUILD)
+
+# Unit + integration + conformance + fuzz-corpus replay, in the normal build and again under
+# ASan+UBSan. Ends with one summary line; exits non-zero if anything failed.
+test: deps
+	@./scripts/test.sh $(BUILD) $(ASAN_BUILD)
+
+bench: deps build
+	./bench/run.sh $(BUILD)
+
+fuzz: deps
+	CC=clang $(MESON) setup $(FUZZ_BUILD) -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false || true
+	$(MESON) compile -C $(FUZZ_BUILD)
+	@echo "fuzzers are in $(FUZZ_BUILD)/tests/fuzz/ (run e.g. $(FUZZ_BUILD)/tests/fuzz/fuzz_toml tests/fuzz/corpus/toml)"
+
+format:
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]' 'bench/*.[ch]')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
