@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTTP server (libmicrohttpd) and client (libcurl).
+ *
+ * Server: fixed caps on URL and body (414/413 before anything beyond the cap is buffered),
+ * a route table of {method, pattern, handler}, and one log line per reply:
+ *   peer METHOD path => status (file.c:LINE)
+ * where file:LINE is the place in the handler that chose the status (cl_http_reply).
+ */
+#ifndef CL_NET_HTTP_H
+#define CL_NET_HTTP_H
+
+#include "base/base.h"
+
+#define CL_HTTP_MAX_URL 4096
+#define CL_HTTP_MAX_HEADERS 16
+#define CL_HTTP_DEFAULT_MAX_BODY (2u * 1024 * 1024)
+
+struct cl_http_req {
+    const char *method;   /* "GET", "POST", ... */
+    const char *path;     /* URL path, percent-decoded by microhttpd, without the query */
+    const char *peer;     /* "ip:port" */
+    const uint8_t *body;  /* NUL-terminated copy of the body (NULL when empty) */
+    size_t body_len;
+    void *impl;           /* private to the server */
+};
+
+/* Borrowed header value or NULL (case-insensitive name). */
+const char *cl_http_req_header(const struct cl_http_req *req, const char *name);
+/* Borrowed cookie value or NULL. */
+const char *cl_http_req_cookie(const struct cl_http_req *req, const char *name);
+/* Borrowed query argument or NULL. */
+const char *cl_http_req_query(const struct cl_http_req *req, const char *name);
+/* Calls fn for each query argument; returns the count. */
+size_t cl_http_req_query_foreach(const struct cl_http_req *req,
+                                 void (*fn)(void *ctx, const char *key, const char *val), void *ctx);
+
+struct cl_http_resp {
+    int status;
+    cl_str *content_type;   /* owned */
+    cl_bytes *body;         /* owned */
+    size_t body_len;
+    size_t nheaders;
+    struct {
+        cl_str *name, *value;
+    } headers[CL_HTTP_MAX_HEADERS];
+    const char *file;       /* where the status was chosen */
+    int line;
+};
+
+/* Sets status and a copy of the body; records the caller's file:line for the log line. */
+#define cl_http_reply(resp, status, ctype, body, len)                                          \
+    cl_http_reply_at((resp), (status), (ctype), (body), (len), __FILE__, __LINE__)
+void cl_http_reply_at(struct cl_http_resp *resp, int status, const char *ctype, const void *body,
+                      size_t len, const char *file, int line);
+/* Adds a response header (copied). Silently ignored beyond CL_HTTP_MAX_HEADERS. */
+void cl_http_resp_header(struct cl_http_resp *resp, const char *name, const char *value);
+
+typedef void (*cl_http_handler)(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+
+/* method: "GET", "POST", ..., or "*" for any. pattern: an exact path, or a prefix ending in
+ * '*' ("/kbs/v0/resource/*"). The first matching route wins; none → fallback (or 404). */
+struct cl_http_route {
+    const char *method;
+    const char *pattern;
+    cl_http_handler fn;
+};
+
+struct cl_http_server_opts {
+    const char *const *sockets; /* "ip:port" entries; port 0 picks a free port */
+    size_t nsockets;
+    size_t max_body;            /* 0 → CL_HTTP_DEFAULT_MAX_BODY */
+    unsigned threads;           /* worker threads; 0 → 4 */
+    unsigned timeout_s;         /* per-connection idle timeout; 0 → 30 */
+    const char *tls_cert_path;  /* PEM chain; NULL with tls_key_path NULL → plain HTTP */
+    const char *tls_key_path;
+};
+
+struct cl_http_server;
+/* Starts listening; routes and ctx are borrowed for the server's lifetime. Returns new or
+ * NULL (EIO naming the socket that could not be bound). */
+struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *opts,
+                                            const struct cl_http_route *routes, size_t nroutes,
+                                            cl_http_handler fallback, void *ctx, struct cl_err *err);
+/* The bound port of socket i (useful with port 0). */
+uint16_t cl_http_server_port(const struct cl_http_server *srv, size_t i);
+void cl_http_server_stop(struct cl_http_server *srv);
+
+/* ---- client ---- */
+
+struct cl_http_client_opts {
+    long timeout_ms;       /* whole request; 0 → 30000 */
+    size_t max_response;   /* response body cap; 0 → 16 MiB; beyond → ELIMIT */
+    const char *ca_file;   /* extra CA bundle for https, or NULL */
+    bool cookies;          /* keep a cookie jar across requests on this client */
+};
+
+struct cl_http_client;
+struct cl_http_client *cl_http_client_new(const struct cl_http_client_opts *opts, struct cl_err *err);
+void cl_http_client_free(struct cl_http_client *c);
+
+struct cl_http_result {
+    long status;
+    cl_bytes *body;        /* owned, NUL-terminated */
+    size_t body_len;
+    cl_str *content_type;  /* owned or NULL */
+};
+void cl_http_result_clear(struct cl_http_result *r);
+
+/* headers: NULL-terminated array of "Name: value" strings (may be NULL). The body may be
+ * NULL. Any HTTP status is a success here (check r->status); EIO on transport failure. */
+CL_MUST_CHECK int cl_http_request(struct cl_http_client *c, const char *method, const char *url,
+                                  const char *const *headers, const void *body, size_t body_len,
+                                  struct cl_http_result *out, struct cl_err *err);
+
+#endif
