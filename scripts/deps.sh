@@ -8,7 +8,7 @@ set -eu
 PKGS="
 build-essential meson ninja-build pkg-config clang libclang-rt-14-dev llvm
 libssl-dev openssl libjansson-dev libjose-dev jose libmicrohttpd-dev libcurl4-openssl-dev curl
-libcmocka-dev libpcre2-dev zlib1g-dev
+libcmocka-dev libpcre2-dev libyaml-dev zlib1g-dev
 ca-certificates python3 procps psmisc
 "
 
