@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cloister: one CLI for the relying party and the guest; subcommands are one table. */
+#include "base/base.h"
+#include "cmd/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct subcommand {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+    {"kbs", cl_cli_kbs, "talk to a Key Broker Service: get-resource, attest, admin calls, admin-token"},
+#ifdef CL_HAVE_POLICY_CLI
+    {"policy", cl_cli_policy, "Rego policies: eval, test (Kata cases), bench"},
+#endif
+};
+
+static void usage(FILE *f)
+{
+    fputs("Usage: cloister COMMAND [ARGS...]\n\nCommands:\n", f);
+    for (size_t i = 0; i < CL_ARRAY_LEN(subcommands); i++)
+        fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+    fputs("\n`cloister COMMAND --help` describes each command. Exit status: 0 success, 2 usage or\n"
+          "configuration, 3 malformed input, 4 verification failed, 5 denied, 6 not found, 7 I/O,\n"
+          "8 limit, 9 expired, 1 other.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < CL_ARRAY_LEN(subcommands); i++)
+        if (strcmp(argv[1], subcommands[i].name) == 0)
+            return subcommands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "cloister: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cloister-kbs configuration: TOML with trustee's kbs-config.toml key names. Values are
+ * type-checked and range-checked; every error names the key. Unknown keys are warned about
+ * (so that a typo in a security switch does not pass silently).
+ */
+#include "kbs/kbs.h"
+#include "toml/toml.h"
+
+#include <string.h>
+#include <strings.h>
+
+void cl_kbs_config_defaults(struct cl_kbs_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->payload_max = 2u * 1024 * 1024;
+    cfg->session_timeout_min = 5;
+    cfg->max_sessions = CL_KBS_MAX_SESSIONS_DEFAULT;
+    cfg->token_duration_min = 5;
+    cfg->admin_mode = CL_KBS_ADMIN_DENY_ALL;
+}
+
+void cl_kbs_config_clear(struct cl_kbs_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nsockets; i++)
+        free(cfg->sockets[i]);
+    for (size_t i = 0; i < cfg->ntrusted_certs; i++)
+        free(cfg->trusted_certs_paths[i]);
+    for (size_t i = 0; i < cfg->nextra_teekey_paths; i++)
+        free(cfg->extra_teekey_paths[i]);
+    for (size_t i = 0; i < cfg->npersonas; i++) {
+        free(cfg->personas[i].id);
+        EVP_PKEY_free(cfg->personas[i].key);
+    }
+    free(cfg->tls_key_path);
+    free(cfg->tls_cert_path);
+    free(cfg->signer_key_path);
+    free(cfg->signer_cert_path);
+    free(cfg->storage_type);
+    free(cfg->storage_dir);
+    free(cfg->resource_type);
+    free(cfg->resource_dir);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* A table of the keys each section may hold; anything else is warned about. */
+static void warn_unknown(const json_t *tbl, const char *section, const char *const *known)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)tbl, k, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; known[i]; i++)
+            ok = ok || strcmp(known[i], k) == 0;
+        if (!ok)
+            cl_warn("config: unknown key '%s%s%s' ignored", section, *section ? "." : "", k);
+    }
+}
+
+static int get_table(const json_t *parent, const char *key, const char *where, json_t **out, struct cl_err *err)
+{
+    json_t *v = json_object_get(parent, key);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_object(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s%s%s' must be a table", where, *where ? "." : "", key);
+    *out = v;
+    return 0;
+}
+
+static int opt_str(const json_t *t, const char *key, const char *where, char **out, struct cl_err *err)
+{
+    json_t *v = json_object_get(t, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s.%s' must be a string", where, key);
+    free(*out);
+    *out = strdup(json_string_value(v));
+    return *out ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
+}
+
+static int opt_bool(const json_t *t, const char *key, const char *where, bool *out, struct cl_err *err)
+{
+    json_t *v = json_object_get(t, key);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s.%s' must be true or false", where, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int opt_uint(const json_t *t, const char *key, const char *where, json_int_t min, json_int_t max,
+                    json_int_t *out, struct cl_err *err)
+{
+    json_t *v = json_object_get(t, key);
+    if (!v)
+        return 1;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return cl_err_set(err, CL_EINVAL, "config: '%s.%s' must be an integer in [%lld, %lld]", where, key,
+                          (long long)min, (long long)max);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int str_list(const json_t *t, const char *key, const char *where, char **arr, size_t cap, size_t *n,
+                    struct cl_err *err)
+{
+    json_t *v = json_object_get(t, key);
+    if (!v)
+        return 0;
+    if (!json_is_array(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s.%s' must be an array of strings", where, key);
+    if (json_array_size(v) > cap)
+        return cl_err_set(err, CL_ELIMIT, "config: '%s.%s' holds more than %zu entries", where, key, cap);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        if (!json_is_string(e))
+            return cl_err_set(err, CL_EINVAL, "config: '%s.%s[%zu]' must be a string", where, key, i);
+        arr[*n] = strdup(json_string_value(e));
+        if (!arr[*n])
+            return cl_err_set(err, CL_ENOMEM, "out of memory");
+        (*n)++;
+    }
+    return 0;
+}
+
+static int add_persona(struct cl_kbs_config *cfg, const char *id, const char *path, struct cl_err *err)
+{
+    if (cfg->npersonas == CL_KBS_MAX_PERSONAS)
+        return cl_err_set(err, CL_ELIMIT, "config: more than %d admin personas", CL_KBS_MAX_PERSONAS);
+    cl_pkey *k = cl_pkey_load_pem(path, false, err);
+    if (!k)
+        return cl_err_prefix(err, "config: admin persona '%s' public_key_path", id);
+    int t = EVP_PKEY_get_base_id(k);
+    if (t != EVP_PKEY_ED25519 && t != EVP_PKEY_EC) {
+        EVP_PKEY_free(k);
+        return cl_err_set(err, CL_EINVAL, "config: admin persona '%s': key must be Ed25519 or EC", id);
+    }
+    cfg->personas[cfg->npersonas].id = strdup(id);
+    cfg->personas[cfg->npersonas].key = k;
+    cfg->npersonas++;
+    return 0;
+}
+
+static int parse_admin(const json_t *admin, struct cl_kbs_config *cfg, struct cl_err *err)
+{
+    static const char *const known[] = {"type", "authorization_mode", "insecure_api", "auth_public_key",
+                                        "personas", NULL};
+    warn_unknown(admin, "admin", known);
+    const char *mode = NULL;
+    json_t *t = json_object_get(admin, "type");
+    if (!t)
+        t = json_object_get(admin, "authorization_mode");
+    if (t && !json_is_string(t))
+        return cl_err_set(err, CL_EINVAL, "config: 'admin.type' must be a string");
+    mode = t ? json_string_value(t) : NULL;
+    bool insecure_api = false;
+    if (opt_bool(admin, "insecure_api", "admin", &insecure_api, err) < 0)
+        return err->code;
+    json_t *pk = json_object_get(admin, "auth_public_key");
+    if (pk) {
+        if (!json_is_string(pk))
+            return cl_err_set(err, CL_EINVAL, "config: 'admin.auth_public_key' must be a path");
+        if (add_persona(cfg, "admin", json_string_value(pk), err) < 0)
+            return err->code;
+    }
+    json_t *ps = json_object_get(admin, "personas");
+    if (ps) {
+        if (!json_is_array(ps))
+            return cl_err_set(err, CL_EINVAL, "config: 'admin.personas' must be an array of tables");
+        size_t i;
+        json_t *p;
+        json_array_foreach(ps, i, p)
+        {
+            const char *id = NULL, *path = NULL;
+            if (cl_json_get_str(p, "id", &id, err) < 0 || cl_json_get_str(p, "public_key_path", &path, err) < 0)
+                return cl_err_prefix(err, "config: admin.personas[%zu]", i);
+            if (add_persona(cfg, id, path, err) < 0)
+                return err->code;
+        }
+    }
+    if (insecure_api || (mode && strcasecmp(mode, "InsecureAllowAll") == 0)) {
+        cfg->admin_mode = CL_KBS_ADMIN_ALLOW_ALL_INSECURE;
+    } else if (mode && strcasecmp(mode, "DenyAll") == 0) {
+        cfg->admin_mode = CL_KBS_ADMIN_DENY_ALL;
+    } else if (!mode || strcasecmp(mode, "Simple") == 0 || strcasecmp(mode, "AuthenticatedAuthorization") == 0) {
+        cfg->admin_mode = cfg->npersonas ? CL_KBS_ADMIN_PERSONAS : CL_KBS_ADMIN_DENY_ALL;
+        if (!cfg->npersonas)
+            cl_warn("config: no admin persona configured: the admin API denies every request");
+    } else {
+        return cl_err_set(err, CL_EINVAL, "config: 'admin.type' = '%s' is not one of Simple, DenyAll, InsecureAllowAll",
+                          mode);
+    }
+    return 0;
+}
+
+int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg, struct cl_err *err)
+{
+    cl_kbs_config_defaults(cfg);
+    CL_AUTO(json_t) *doc = cl_toml_parse(text, len, err);
+    if (!doc)
+        return cl_err_prefix(err, "config");
+    static const char *const top_known[] = {"http_server", "attestation_token", "attestation_service", "admin",
+                                            "storage_backend", "plugins", "policy_engine", "session_storage_type",
+                                            NULL};
+    warn_unknown(doc, "", top_known);
+    json_t *hs = NULL, *tok = NULL, *as = NULL, *admin = NULL, *sb = NULL;
+    if (get_table(doc, "http_server", "", &hs, err) < 0 || get_table(doc, "attestation_token", "", &tok, err) < 0 ||
+        get_table(doc, "attestation_service", "", &as, err) < 0 || get_table(doc, "admin", "", &admin, err) < 0 ||
+        get_table(doc, "storage_backend", "", &sb, err) < 0)
+        goto fail;
+    json_int_t n = 0;
+    int rc;
+    if (hs) {
+        static const char *const known[] = {"sockets", "insecure_http", "private_key", "certificate",
+                                            "payload_request_size", "worker_count", "tls_profile",
+                                            "tls_min_version", "tls_max_version", "tls_ciphers", "tls_groups", NULL};
+        warn_unknown(hs, "http_server", known);
+        if (str_list(hs, "sockets", "http_server", cfg->sockets, CL_KBS_MAX_SOCKETS, &cfg->nsockets, err) < 0 ||
+            opt_bool(hs, "insecure_http", "http_server", &cfg->insecure_http, err) < 0 ||
+            opt_str(hs, "private_key", "http_server", &cfg->tls_key_path, err) < 0 ||
+            opt_str(hs, "certificate", "http_server", &cfg->tls_cert_path, err) < 0)
+            goto fail;
+        if ((rc = opt_uint(hs, "payload_request_size", "http_server", 1, 64, &n, err)) < 0)
+            goto fail;
+        if (rc == 0)
+            cfg->payload_max = (size_t)n * 1024 * 1024;
+        if ((rc = opt_uint(hs, "worker_count", "http_server", 1, 256, &n, err)) < 0)
+            goto fail;
+        if (rc == 0)
+            cfg->worker_count = (unsigned)n;
+    }
+    if (tok) {
+        static const char *const known[] = {"trusted_certs_paths", "trusted_jwk_sets", "extra_teekey_paths",
+                                            "insecure_header_jwk", NULL};
+        warn_unknown(tok, "attestation_token", known);
+        if (str_list(tok, "trusted_certs_paths", "attestation_token", cfg->trusted_certs_paths, CL_KBS_MAX_TRUSTED,
+                     &cfg->ntrusted_certs, err) < 0 ||
+            str_list(tok, "extra_teekey_paths", "attestation_token", cfg->extra_teekey_paths, CL_KBS_MAX_TRUSTED,
+                     &cfg->nextra_teekey_paths, err) < 0 ||
+            opt_bool(tok, "insecure_header_jwk", "attestation_token", &cfg->insecure_header_jwk, err) < 0)
+            goto fail;
+        if (json_object_get(tok, "trusted_jwk_sets"))
+            cl_warn("config: 'attestation_token.trusted_jwk_sets' is not supported yet and is ignored");
+    }
+    if (as) {
+        static const char *const known[] = {"type", "timeout", "allow_sample_tee_insecure", "max_sessions",
+                                            "attestation_token_broker", "rvps_config", "verifier_config", NULL};
+        warn_unknown(as, "attestation_service", known);
+        json_t *type = json_object_get(as, "type");
+        if (type && (!json_is_string(type) || strcmp(json_string_value(type), "coco_as_builtin") != 0)) {
+            cl_err_set(err, CL_EINVAL, "config: 'attestation_service.type' must be \"coco_as_builtin\" (the only "
+                                       "attestation service Cloister has)");
+            goto fail;
+        }
+        if ((rc = opt_uint(as, "timeout", "attestation_service", 1, 1440, &n, err)) < 0)
+            goto fail;
+        if (rc == 0)
+            cfg->session_timeout_min = (unsigned)n;
+        if ((rc = opt_uint(as, "max_sessions", "attestation_service", 1, 10000000, &n, err)) < 0)
+            goto fail;
+        if (rc == 0)
+            cfg->max_sessions = (size_t)n;
+        if (opt_bool(as, "allow_sample_tee_insecure", "attestation_service", &cfg->allow_sample_tee_insecure, err) < 0)
+            goto fail;
+        json_t *broker = NULL, *signer = NULL;
+        if (get_table(as, "attestation_token_broker", "attestation_service", &broker, err) < 0)
+            goto fail;
+        if (broker) {
+            if ((rc = opt_uint(broker, "duration_min", "attestation_service.attestation_token_broker", 1, 1440, &n,
+                               err)) < 0)
+                goto fail;
+            if (rc == 0)
+                cfg->token_duration_min = (unsigned)n;
+            if (get_table(broker, "signer", "attestation_service.attestation_token_broker", &signer, err) < 0)
+                goto fail;
+            if (signer && (opt_str(signer, "key_path", "attestation_token_broker.signer", &cfg->signer_key_path, err) < 0 ||
+                           opt_str(signer, "cert_path", "attestation_token_broker.signer", &cfg->signer_cert_path, err) < 0))
+                goto fail;
+        }
+    }
+    if (admin && parse_admin(admin, cfg, err) < 0)
+        goto fail;
+    if (sb) {
+        if (opt_str(sb, "storage_type", "storage_backend", &cfg->storage_type, err) < 0)
+            goto fail;
+        json_t *lf = cl_json_pointer(sb, "/backends/local_fs");
+        if (lf && opt_str(lf, "dir_path", "storage_backend.backends.local_fs", &cfg->storage_dir, err) < 0)
+            goto fail;
+    }
+    json_t *plugins = json_object_get(doc, "plugins");
+    if (plugins) {
+        if (!json_is_array(plugins)) {
+            cl_err_set(err, CL_EINVAL, "config: 'plugins' must be an array of tables ([[plugins]])");
+            goto fail;
+        }
+        size_t i;
+        json_t *p;
+        json_array_foreach(plugins, i, p)
+        {
+            const char *name = NULL;
+            if (cl_json_get_str(p, "name", &name, err) < 0) {
+                cl_err_prefix(err, "config: plugins[%zu]", i);
+                goto fail;
+            }
+            if (strcmp(name, "resource") != 0) {
+                cl_warn("config: plugin '%s' is not available in Cloister and is ignored", name);
+                continue;
+            }
+            if (opt_str(p, "type", "plugins.resource", &cfg->resource_type, err) < 0 ||
+                opt_str(p, "storage_backend_type", "plugins.resource", &cfg->resource_type, err) < 0 ||
+                opt_str(p, "dir_path", "plugins.resource", &cfg->resource_dir, err) < 0)
+                goto fail;
+        }
+    }
+    /* ---- consistency ---- */
+    if (cfg->nsockets == 0) {
+        cfg->sockets[0] = strdup("127.0.0.1:8080");
+        cfg->nsockets = 1;
+    }
+    if (!cfg->insecure_http && (!cfg->tls_key_path || !cfg->tls_cert_path)) {
+        cl_err_set(err, CL_EINVAL, "config: HTTPS needs 'http_server.private_key' and 'http_server.certificate' "
+                                   "(or set insecure_http = true for plain HTTP)");
+        goto fail;
+    }
+    return 0;
+fail:
+    cl_kbs_config_clear(cfg);
+    return err ? err->code : CL_EINVAL;
+}
+
+int cl_kbs_config_load(const char *path, struct cl_kbs_config *cfg, struct cl_err *err)
+{
+    size_t n = 0;
+    CL_AUTO(cl_bytes) *text = cl_file_read(path, CL_KBS_MAX_CONFIG, &n, err);
+    if (!text)
+        return cl_err_prefix(err, "config");
+    return cl_kbs_config_parse((const char *)text, n, cfg, err);
+}

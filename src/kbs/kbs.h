@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The Key Broker Service: trustee's KBS protocol 0.4.0 (RCAR handshake, resource release as
+ * a JWE sealed to the TEE key), the admin API, and the client side of the handshake.
+ */
+#ifndef CL_KBS_H
+#define CL_KBS_H
+
+#include "as/as.h"
+#include "base/base.h"
+#include "crypto/crypto.h"
+#include "json/json.h"
+
+#define CL_KBS_PROTOCOL_VERSION "0.4.0"
+#define CL_KBS_MAX_SESSIONS_DEFAULT 10000
+#define CL_KBS_MAX_PERSONAS 32
+#define CL_KBS_MAX_SOCKETS 8
+#define CL_KBS_MAX_TRUSTED 16
+#define CL_KBS_TOKEN_LEEWAY_S 60
+#define CL_KBS_MAX_PATH_SEGMENT 128
+#define CL_KBS_MAX_RESOURCE (16u * 1024 * 1024)
+#define CL_KBS_MAX_CONFIG 1048576
+
+/* Store namespaces, as trustee names them. */
+#define CL_KBS_NS_REPOSITORY "repository"
+#define CL_KBS_NS_POLICY "kbs"
+
+enum cl_kbs_admin_mode {
+    CL_KBS_ADMIN_DENY_ALL,            /* default when no persona is configured */
+    CL_KBS_ADMIN_PERSONAS,            /* "Simple" / AuthenticatedAuthorization with keys */
+    CL_KBS_ADMIN_ALLOW_ALL_INSECURE,  /* "InsecureAllowAll" / insecure_api = true */
+};
+
+struct cl_kbs_persona {
+    char *id;
+    cl_pkey *key; /* Ed25519 or EC public key */
+};
+
+/* Configuration, read from TOML with trustee's kbs-config.toml names (docs/kbs.md). */
+struct cl_kbs_config {
+    /* [http_server] */
+    char *sockets[CL_KBS_MAX_SOCKETS];
+    size_t nsockets;
+    bool insecure_http;
+    char *tls_key_path, *tls_cert_path;
+    size_t payload_max;        /* bytes (payload_request_size MiB) */
+    unsigned worker_count;
+    /* [attestation_token] */
+    char *trusted_certs_paths[CL_KBS_MAX_TRUSTED];
+    size_t ntrusted_certs;
+    char *extra_teekey_paths[CL_KBS_MAX_TRUSTED];
+    size_t nextra_teekey_paths;
+    bool insecure_header_jwk;
+    /* [attestation_service] */
+    unsigned session_timeout_min;
+    size_t max_sessions;
+    bool allow_sample_tee_insecure;
+    unsigned token_duration_min;
+    char *signer_key_path, *signer_cert_path;
+    /* [admin] */
+    enum cl_kbs_admin_mode admin_mode;
+    struct cl_kbs_persona personas[CL_KBS_MAX_PERSONAS];
+    size_t npersonas;
+    /* [storage_backend] and [[plugins]] name = "resource" */
+    char *storage_type, *storage_dir;
+    char *resource_type, *resource_dir;
+};
+
+/* Parses a TOML configuration; missing values take their defaults. Errors name the key. */
+CL_MUST_CHECK int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg, struct cl_err *err);
+CL_MUST_CHECK int cl_kbs_config_load(const char *path, struct cl_kbs_config *cfg, struct cl_err *err);
+void cl_kbs_config_defaults(struct cl_kbs_config *cfg);
+void cl_kbs_config_clear(struct cl_kbs_config *cfg);
+
+struct cl_kbs;
+/* Opens stores, starts the attestation service and the HTTP server. cfg is borrowed for the
+ * server's lifetime. */
+struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err);
+uint16_t cl_kbs_port(const struct cl_kbs *kbs, size_t i);
+/* Housekeeping, to be called about once a minute: purges expired sessions. */
+void cl_kbs_tick(struct cl_kbs *kbs);
+void cl_kbs_stop(struct cl_kbs *kbs);
+
+/* Resource path grammar: exactly three segments, each [A-Za-z0-9_-][A-Za-z0-9_.-]*. */
+bool cl_kbs_resource_path_valid(const char *path);
+
+/* ---- client side (RCAR with the sample attester) ---- */
+
+struct cl_kbs_client_opts {
+    const char *url;            /* "http://127.0.0.1:8080" */
+    const char *tee;            /* "sample" (default) */
+    const char *key_kind;       /* "P-256" (default), "P-521", "RSA" (RSA-OAEP-256), "RSA1_5" */
+    const char *init_data;      /* init-data TOML text or NULL */
+    const char *ca_file;        /* for https */
+    bool verbose;               /* print each step to stderr in plain words */
+};
+
+/* Full handshake (auth → attest) then GET /kbs/v0/resource/<path>; the JWE is opened with
+ * the TEE key. Returns the secret (new) in *out. ENOTFOUND for 404, EDENIED for a refusal
+ * (the server's ErrorInformation detail is in err). */
+CL_MUST_CHECK int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts, const char *path,
+                                             struct cl_secret **out, struct cl_err *err);
+/* Handshake only; returns the EAR token (new). */
+CL_MUST_CHECK int cl_kbs_client_attest(const struct cl_kbs_client_opts *opts, cl_str **token, struct cl_err *err);
+
+/* Mints an admin JWT (EdDSA for Ed25519 keys, ES256 for P-256) with iat/exp (ttl seconds). */
+cl_str *cl_kbs_admin_token(cl_pkey *key, int64_t ttl_s, struct cl_err *err);
+
+#endif

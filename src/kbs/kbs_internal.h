@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* State shared by the KBS server files. Not a public header. */
+#ifndef CL_KBS_INTERNAL_H
+#define CL_KBS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "kbs/kbs.h"
+#include "net/http.h"
+#include "store/store.h"
+
+#define KBS_NONCE_B64_LEN 44
+#define KBS_SESSION_ID_LEN 32
+#define KBS_MAX_JSON_DEPTH 32
+
+/* ---- sessions ---- */
+
+struct kbs_session {
+    struct kbs_session *next;      /* hash chain */
+    char id[KBS_SESSION_ID_LEN + 1];
+    char nonce[KBS_NONCE_B64_LEN + 1];
+    char tee[32];
+    uint64_t expires_ns;           /* monotonic */
+    int64_t expires_unix;
+    cl_str *token;                 /* set once attested */
+};
+
+struct kbs_sessions {
+    pthread_mutex_t lock;
+    struct kbs_session **buckets;
+    size_t nbuckets, count, max;
+    uint64_t lifetime_ns;
+};
+
+int kbs_sessions_init(struct kbs_sessions *s, size_t max, unsigned lifetime_min);
+void kbs_sessions_destroy(struct kbs_sessions *s);
+/* Creates a session for tee; copies its id, nonce and expiry out. ELIMIT when full. */
+int kbs_session_create(struct kbs_sessions *s, const char *tee, char id[KBS_SESSION_ID_LEN + 1],
+                       char nonce[KBS_NONCE_B64_LEN + 1], int64_t *expires_unix, struct cl_err *err);
+/* Copies the session's state out (token duplicated, may be NULL). ENOTFOUND / EEXPIRED. */
+int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *out, struct cl_err *err);
+/* Stores the token of an attested session. */
+int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *token, struct cl_err *err);
+size_t kbs_sessions_purge(struct kbs_sessions *s);
+
+/* ---- metrics ---- */
+
+struct kbs_metrics {
+    atomic_ulong requests, auth, attest_ok, attest_fail, releases, denials, admin_ok, admin_denied;
+    atomic_ulong latency_buckets[8]; /* ≤1ms, ≤5, ≤10, ≤25, ≤50, ≤100, ≤500, +Inf */
+    atomic_ulong latency_us_sum;
+};
+
+/* ---- the server ---- */
+
+enum kbs_policy_kind { KBS_POLICY_DEFAULT, KBS_POLICY_ALLOW_ALL, KBS_POLICY_DENY_ALL, KBS_POLICY_AFFIRMING };
+
+struct cl_kbs {
+    const struct cl_kbs_config *cfg;
+    struct cl_store *store;        /* sessions are in memory; policies, RVs here */
+    struct cl_store *resources;    /* the resource plugin's store */
+    struct cl_as *as;
+    cl_x509_store *trust;          /* attestation_token.trusted_certs_paths, or NULL */
+    struct kbs_sessions sessions;
+    struct kbs_metrics metrics;
+    struct cl_http_server *http;
+    pthread_rwlock_t policy_lock;
+    enum kbs_policy_kind policy;
+};
+
+/* Error reply as trustee's ErrorInformation; status 404 for InvalidRequestPath and
+ * PluginNotFound, 401 for every other variant, unless status_override is non-zero. */
+#define kbs_fail(resp, variant, ...) kbs_fail_at((resp), (variant), 0, __FILE__, __LINE__, __VA_ARGS__)
+#define kbs_fail_status(resp, variant, status, ...)                                             \
+    kbs_fail_at((resp), (variant), (status), __FILE__, __LINE__, __VA_ARGS__)
+CL_PRINTF(6, 7)
+void kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, const char *file, int line,
+                 const char *fmt, ...);
+
+/* Admin authentication; on failure the reply is already written and false returned. */
+bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct cl_http_resp *resp);
+
+/* Verifies an attestation token (signature by a trusted key, exp/nbf); returns the claims
+ * (new) or NULL with err. */
+json_t *kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err);
+/* The TEE public key JWK inside verified claims (borrowed) or NULL. */
+json_t *kbs_token_teekey(struct cl_kbs *kbs, json_t *claims);
+
+/* Resource policy: 0 and *allow set, or an error (treated as deny by the caller). */
+int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow, struct cl_err *err);
+int kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_err *err);
+int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err);
+
+void kbs_admin_routes(struct cl_kbs *kbs);
+void kbs_h_set_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+void kbs_h_delete_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+void kbs_h_set_resource_policy(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+void kbs_h_get_resource_policy(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+void kbs_h_set_attestation_policy(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+void kbs_h_set_reference_value(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+void kbs_h_get_reference_value(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+
+#endif

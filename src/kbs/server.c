@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The KBS HTTP front: the route table, the RCAR handshake (auth, attest), resource release,
+ * health and metrics. Every refusal goes through kbs_fail so that the reply carries trustee's
+ * ErrorInformation and the log line names the check (file:line) that refused.
+ */
+#include "kbs/kbs_internal.h"
+#include "tee/tee.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define ERR_TYPE_PREFIX "https://github.com/confidential-containers/kbs/errors/"
+
+void kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, const char *file, int line,
+                 const char *fmt, ...)
+{
+    char detail[CL_ERR_MSG_MAX + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    if (!status)
+        status = (strcmp(variant, "InvalidRequestPath") == 0 || strcmp(variant, "PluginNotFound") == 0) ? 404 : 401;
+    CL_AUTO(json_t) *body = json_pack("{s:s+, s:s}", "type", ERR_TYPE_PREFIX, variant, "detail", detail);
+    CL_AUTO(cl_str) *text = body ? cl_json_compact(body) : NULL;
+    cl_http_reply_at(resp, status, "application/json", text ? text : "{}", text ? strlen(text) : 2, file, line);
+    cl_info("refused: %s: %s", variant, detail);
+}
+
+static void reply_json(struct cl_http_resp *resp, const json_t *v, const char *file, int line)
+{
+    CL_AUTO(cl_str) *text = cl_json_compact(v);
+    if (!text) {
+        kbs_fail_at(resp, "SerdeError", 500, file, line, "out of memory");
+        return;
+    }
+    cl_http_reply_at(resp, 200, "application/json", text, strlen(text), file, line);
+}
+
+static json_t *parse_body(const struct cl_http_req *req, struct cl_http_resp *resp, const char *what)
+{
+    struct cl_err e = {0};
+    json_t *v = cl_json_parse((const char *)req->body, req->body_len, KBS_MAX_JSON_DEPTH, &e);
+    if (!v)
+        kbs_fail(resp, "SerdeError", "%s body: %s", what, e.msg);
+    else if (!json_is_object(v)) {
+        kbs_fail(resp, "SerdeError", "%s body must be a JSON object", what);
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
+}
+
+/* Semver check as trustee's: "=0.4.0"; build metadata ignored, pre-release refused. */
+static bool version_ok(const char *v)
+{
+    size_t n = strcspn(v, "+");
+    return n == strlen(CL_KBS_PROTOCOL_VERSION) && strncmp(v, CL_KBS_PROTOCOL_VERSION, n) == 0 &&
+           (v[n] == '\0' || v[n + 1] != '\0');
+}
+
+/* ---- POST /kbs/v0/auth ---- */
+
+static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    struct cl_kbs *kbs = ctx;
+    atomic_fetch_add(&kbs->metrics.auth, 1);
+    CL_AUTO(json_t) *body = parse_body(req, resp, "auth request");
+    if (!body)
+        return;
+    struct cl_err e = {0};
+    const char *version = NULL, *tee = NULL;
+    if (cl_json_get_str(body, "version", &version, &e) < 0 || cl_json_get_str(body, "tee", &tee, &e) < 0)
+        return kbs_fail(resp, "SerdeError", "auth request: %s", e.msg);
+    if (!version_ok(version))
+        return kbs_fail(resp, "AttestationError",
+                        "KBS Client Protocol Version Mismatch: expect =%s while the request is %.32s",
+                        CL_KBS_PROTOCOL_VERSION, version);
+    if (!cl_tee_id_known(tee))
+        return kbs_fail(resp, "SerdeError", "auth request: unknown TEE '%.32s'", tee);
+    const struct cl_tee_verifier *v = cl_tee_verifier_find(tee);
+    if (!v)
+        return kbs_fail(resp, "AttestationError", "TEE '%s' has no verifier in this KBS", tee);
+    if (v->insecure && !kbs->cfg->allow_sample_tee_insecure)
+        return kbs_fail(resp, "AttestationError",
+                        "TEE '%s' proves nothing and is refused (attestation_service.allow_sample_tee_insecure "
+                        "is not set)", tee);
+    char id[KBS_SESSION_ID_LEN + 1], nonce[KBS_NONCE_B64_LEN + 1];
+    int64_t expires = 0;
+    if (kbs_session_create(&kbs->sessions, tee, id, nonce, &expires, &e) < 0)
+        return kbs_fail_status(resp, "AttestationError", e.code == CL_ELIMIT ? 503 : 500, "%s", e.msg);
+    char cookie[160], date[64];
+    time_t t = (time_t)expires;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    snprintf(cookie, sizeof cookie, "kbs-session-id=%s; Expires=%s", id, date);
+    cl_http_resp_header(resp, "Set-Cookie", cookie);
+    CL_AUTO(json_t) *challenge = json_pack("{s:s, s:s}", "nonce", nonce, "extra-params", "");
+    reply_json(resp, challenge, __FILE__, __LINE__);
+}
+
+/* ---- POST /kbs/v0/attest ---- */
+
+/* Checks that the TEE public key is one the KBS can seal resources to. */
+static int teekey_check(const json_t *jwk, struct cl_err *err)
+{
+    const char *kty = NULL, *alg = NULL;
+    if (cl_json_get_str(jwk, "kty", &kty, err) < 0 || cl_json_get_str(jwk, "alg", &alg, err) < 0)
+        return cl_err_prefix(err, "tee-pubkey");
+    bool ok = (strcmp(kty, "EC") == 0 && strcmp(alg, "ECDH-ES+A256KW") == 0) ||
+              (strcmp(kty, "RSA") == 0 && (strcmp(alg, "RSA-OAEP-256") == 0 || strcmp(alg, "RSA1_5") == 0));
+    if (!ok)
+        return cl_err_set(err, CL_EUNSUPPORTED, "tee-pubkey: kty '%.16s' with alg '%.32s' is not supported", kty, alg);
+    if (strcmp(kty, "EC") == 0) {
+        const char *crv = NULL;
+        if (cl_json_get_str(jwk, "crv", &crv, err) < 0)
+            return cl_err_prefix(err, "tee-pubkey");
+        if (strcmp(crv, "P-256") != 0 && strcmp(crv, "P-521") != 0)
+            return cl_err_set(err, CL_EUNSUPPORTED, "tee-pubkey: curve '%.16s' is not supported (P-256, P-521)", crv);
+    }
+    CL_AUTO(cl_pkey) *k = cl_jwk_to_pkey(jwk, err);
+    return k ? 0 : cl_err_prefix(err, "tee-pubkey");
+}
+
+static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    struct cl_kbs *kbs = ctx;
+    const char *sid = cl_http_req_cookie(req, "kbs-session-id");
+    if (!sid)
+        return kbs_fail(resp, "AttestationError", "attest: no kbs-session-id cookie (call /kbs/v0/auth first)");
+    struct cl_err e = {0};
+    struct kbs_session s;
+    if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0)
+        return kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+    CL_AUTO(cl_str) *cached = s.token;
+    if (cached) { /* trustee returns the token of an attested session again */
+        CL_AUTO(json_t) *r = json_pack("{s:s}", "token", cached);
+        return reply_json(resp, r, __FILE__, __LINE__);
+    }
+    CL_AUTO(json_t) *body = parse_body(req, resp, "attestation");
+    if (!body)
+        return;
+    json_t *rt = NULL, *te = NULL, *jwk = NULL;
+    const char *nonce = NULL;
+    if (cl_json_get_obj(body, "runtime-data", &rt, &e) < 0 || cl_json_get_obj(body, "tee-evidence", &te, &e) < 0 ||
+        cl_json_get_str(rt, "nonce", &nonce, &e) < 0 || cl_json_get_obj(rt, "tee-pubkey", &jwk, &e) < 0)
+        return kbs_fail(resp, "SerdeError", "attestation: %s", e.msg);
+    if (strlen(nonce) != KBS_NONCE_B64_LEN || !cl_memeq_ct(nonce, s.nonce, KBS_NONCE_B64_LEN)) {
+        atomic_fetch_add(&kbs->metrics.attest_fail, 1);
+        return kbs_fail(resp, "AttestationError", "attest: runtime-data nonce does not match this session's challenge");
+    }
+    if (teekey_check(jwk, &e) < 0)
+        return kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+    json_t *primary = json_object_get(te, "primary_evidence");
+    json_t *addl = json_object_get(te, "additional_evidence");
+    if (!primary)
+        return kbs_fail(resp, "SerdeError", "attestation: 'tee-evidence.primary_evidence' is missing");
+    if (addl && !json_is_string(addl))
+        return kbs_fail(resp, "SerdeError", "attestation: 'tee-evidence.additional_evidence' must be a string");
+    const char *addl_s = addl ? json_string_value(addl) : "";
+    /* init-data: only the toml format */
+    const char *init_text = NULL;
+    size_t init_len = 0;
+    json_t *init = json_object_get(body, "init-data");
+    if (init && !json_is_null(init)) {
+        const char *format = NULL;
+        if (cl_json_get_str(init, "format", &format, &e) < 0 || cl_json_get_str(init, "body", &init_text, &e) < 0)
+            return kbs_fail(resp, "SerdeError", "attestation: init-data: %s", e.msg);
+        if (strcmp(format, "toml") != 0)
+            return kbs_fail(resp, "AttestationError", "Unsupported initdata format '%.16s'", format);
+        init_len = json_string_length(json_object_get(init, "body"));
+    }
+    /* Runtime data the evidence must bind: primary covers the additional evidence string. */
+    CL_AUTO(json_t) *rd_primary = json_pack("{s:O, s:s, s:s}", "tee-pubkey", jwk, "nonce", nonce,
+                                            "additional-evidence", addl_s);
+    CL_AUTO(json_t) *rd_device = json_pack("{s:O, s:s}", "tee-pubkey", jwk, "nonce", nonce);
+    struct cl_as_item items[CL_AS_MAX_ITEMS];
+    size_t n = 0;
+    items[n++] = (struct cl_as_item){s.tee, primary, rd_primary, strcmp(s.tee, "se") == 0 ? CL_HASH_SHA512 : CL_HASH_SHA384,
+                                     init_text, init_len};
+    CL_AUTO(json_t) *devices = NULL;
+    if (*addl_s) {
+        devices = cl_json_parse(addl_s, strlen(addl_s), KBS_MAX_JSON_DEPTH, &e);
+        if (!devices || !json_is_object(devices))
+            return kbs_fail(resp, "SerdeError", "attestation: additional_evidence must be a JSON object text%s%s",
+                            devices ? "" : ": ", devices ? "" : e.msg);
+        const char *dtee;
+        json_t *dev;
+        json_object_foreach(devices, dtee, dev)
+        {
+            if (n == CL_AS_MAX_ITEMS)
+                return kbs_fail(resp, "AttestationError", "attestation: more than %d evidence items", CL_AS_MAX_ITEMS);
+            items[n++] = (struct cl_as_item){dtee, dev, rd_device, CL_HASH_SHA384, NULL, 0};
+        }
+    }
+    CL_AUTO(cl_str) *token = NULL;
+    if (cl_as_evaluate(kbs->as, items, n, "default", &token, &e) < 0) {
+        atomic_fetch_add(&kbs->metrics.attest_fail, 1);
+        return kbs_fail(resp, "AttestationError", "attestation failed at stage '%s': %s", e.stage ? e.stage : "?", e.msg);
+    }
+    if (kbs_session_set_token(&kbs->sessions, sid, token, &e) < 0)
+        return kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+    atomic_fetch_add(&kbs->metrics.attest_ok, 1);
+    CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
+    reply_json(resp, r, __FILE__, __LINE__);
+}
+
+/* ---- GET /kbs/v0/resource/<repo>/<type>/<tag> ---- */
+
+static bool segment_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > CL_KBS_MAX_PATH_SEGMENT || s[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                  (c == '.' && i > 0);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool cl_kbs_resource_path_valid(const char *path)
+{
+    const char *p = path;
+    for (int seg = 0; seg < 3; seg++) {
+        size_t n = strcspn(p, "/");
+        if (!segment_ok(p, n))
+            return false;
+        p += n;
+        if (seg < 2) {
+            if (*p != '/')
+                return false;
+            p++;
+        }
+    }
+    return *p == '\0';
+}
+
+static const char *resource_path(const struct cl_http_req *req)
+{
+    static const char prefix[] = "/kbs/v0/resource/";
+    return req->path + sizeof prefix - 1;
+}
+
+static void add_query(void *ctx, const char *k, const char *v)
+{
+    json_object_set_new(ctx, k, json_string(v ? v : ""));
+}
+
+static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    struct cl_kbs *kbs = ctx;
+    const char *path = resource_path(req);
+    if (!cl_kbs_resource_path_valid(path))
+        return kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag> of [A-Za-z0-9_.-] "
+                                                    "segments not starting with '.'", path);
+    struct cl_err e = {0};
+    CL_AUTO(cl_str) *token = NULL;
+    const char *sid = cl_http_req_cookie(req, "kbs-session-id");
+    if (sid) {
+        struct kbs_session s;
+        if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0)
+            return kbs_fail(resp, "TokenNotFound", "session: %s", e.msg);
+        token = s.token;
+        if (!token)
+            return kbs_fail(resp, "TokenNotFound", "session %.8s... has not attested", sid);
+    } else {
+        const char *auth = cl_http_req_header(req, "Authorization");
+        if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+            return kbs_fail(resp, "TokenNotFound", "no session cookie and no Authorization: Bearer token");
+        token = strdup(auth + 7);
+    }
+    CL_AUTO(json_t) *claims = kbs_token_verify(kbs, token, &e);
+    if (!claims)
+        return kbs_fail(resp, "TokenVerifierError", "%s", e.msg);
+    /* resource policy: input = claims; data = {plugin, resource-path, query} */
+    CL_AUTO(json_t) *query = json_object();
+    cl_http_req_query_foreach(req, add_query, query);
+    char repo[CL_KBS_MAX_PATH_SEGMENT + 1], type[CL_KBS_MAX_PATH_SEGMENT + 1], tag[CL_KBS_MAX_PATH_SEGMENT + 1];
+    if (sscanf(path, "%128[^/]/%128[^/]/%128s", repo, type, tag) != 3)
+        return kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s'", path);
+    CL_AUTO(json_t) *data = json_pack("{s:s, s:[s,s,s], s:O}", "plugin", "resource", "resource-path", repo, type, tag,
+                                      "query", query);
+    bool allow = false;
+    int prc = kbs_policy_eval(kbs, claims, data, &allow, &e);
+    if (prc < 0 || !allow) {
+        atomic_fetch_add(&kbs->metrics.denials, 1);
+        return kbs_fail(resp, "PolicyDeny", "resource policy denies access to %s%s%s", path, prc < 0 ? ": " : "",
+                        prc < 0 ? e.msg : "");
+    }
+    json_t *teekey = kbs_token_teekey(kbs, claims);
+    if (!teekey)
+        return kbs_fail(resp, "TokenVerifierError", "the token carries no TEE public key");
+    size_t len = 0;
+    CL_AUTO(cl_bytes) *secret = cl_store_get(kbs->resources, CL_KBS_NS_REPOSITORY, path, &len, &e);
+    if (!secret)
+        return kbs_fail(resp, "PluginInternalError", "resource %s: %s", path,
+                        e.code == CL_ENOTFOUND ? "not found" : e.msg);
+    CL_AUTO(json_t) *jwe = cl_jwe_encrypt(teekey, secret, len, &e);
+    explicit_bzero(secret, len);
+    if (!jwe)
+        return kbs_fail(resp, "JweError", "sealing %s to the TEE key: %s", path, e.msg);
+    atomic_fetch_add(&kbs->metrics.releases, 1);
+    cl_info("released resource %s", path);
+    reply_json(resp, jwe, __FILE__, __LINE__);
+}
+
+/* ---- health, metrics, JWKS, fallback ---- */
+
+static void h_healthz(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    cl_http_reply(resp, 200, "text/plain", "", 0);
+}
+
+static void h_jwks(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    struct cl_kbs *kbs = ctx;
+    CL_AUTO(json_t) *jwks = cl_as_jwks(kbs->as);
+    reply_json(resp, jwks, __FILE__, __LINE__);
+}
+
+static void h_metrics(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    struct cl_kbs *kbs = ctx;
+    struct kbs_metrics *m = &kbs->metrics;
+    static const char *const le[] = {"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.5", "+Inf"};
+    char buf[4096];
+    int o = snprintf(buf, sizeof buf,
+                     "# HELP kbs_http_requests_total HTTP requests served.\n# TYPE kbs_http_requests_total counter\n"
+                     "kbs_http_requests_total %lu\n"
+                     "# HELP kbs_auth_requests_total RCAR auth requests.\n# TYPE kbs_auth_requests_total counter\n"
+                     "kbs_auth_requests_total %lu\n"
+                     "# HELP kbs_attestations_total Attestation results.\n# TYPE kbs_attestations_total counter\n"
+                     "kbs_attestations_total{result=\"success\"} %lu\nkbs_attestations_total{result=\"failure\"} %lu\n"
+                     "# HELP kbs_resource_releases_total Resources released sealed to a TEE key.\n"
+                     "# TYPE kbs_resource_releases_total counter\nkbs_resource_releases_total %lu\n"
+                     "# HELP kbs_policy_denials_total Resource requests denied by policy.\n"
+                     "# TYPE kbs_policy_denials_total counter\nkbs_policy_denials_total %lu\n"
+                     "# HELP kbs_admin_requests_total Admin API requests.\n# TYPE kbs_admin_requests_total counter\n"
+                     "kbs_admin_requests_total{result=\"allowed\"} %lu\nkbs_admin_requests_total{result=\"denied\"} %lu\n"
+                     "# HELP kbs_request_duration_seconds Handler latency.\n"
+                     "# TYPE kbs_request_duration_seconds histogram\n",
+                     atomic_load(&m->requests), atomic_load(&m->auth), atomic_load(&m->attest_ok),
+                     atomic_load(&m->attest_fail), atomic_load(&m->releases), atomic_load(&m->denials),
+                     atomic_load(&m->admin_ok), atomic_load(&m->admin_denied));
+    unsigned long cum = 0;
+    for (size_t i = 0; i < 8 && o > 0 && (size_t)o < sizeof buf; i++) {
+        cum += atomic_load(&m->latency_buckets[i]);
+        o += snprintf(buf + o, sizeof buf - (size_t)o, "kbs_request_duration_seconds_bucket{le=\"%s\"} %lu\n", le[i], cum);
+    }
+    if (o > 0 && (size_t)o < sizeof buf)
+        o += snprintf(buf + o, sizeof buf - (size_t)o,
+                      "kbs_request_duration_seconds_sum %.6f\nkbs_request_duration_seconds_count %lu\n",
+                      (double)atomic_load(&m->latency_us_sum) / 1e6, cum);
+    if (o < 0 || (size_t)o >= sizeof buf)
+        return kbs_fail_status(resp, "PrometheusError", 500, "metrics text too long");
+    cl_http_reply(resp, 200, "text/plain; version=0.0.4", buf, (size_t)o);
+}
+
+static void h_fallback(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    static const char api[] = "/kbs/v0/";
+    if (strncmp(req->path, api, sizeof api - 1) != 0)
+        return kbs_fail(resp, "InvalidRequestPath", "path '%.200s' is not under %s", req->path, api);
+    const char *plugin = req->path + sizeof api - 1;
+    size_t n = strcspn(plugin, "/");
+    if (n == strlen("resource") && strncmp(plugin, "resource", n) == 0)
+        return kbs_fail(resp, "InvalidRequestPath", "%s is not allowed on resources", req->method);
+    return kbs_fail(resp, "PluginNotFound", "no plugin '%.*s' for %s", (int)(n > 64 ? 64 : n), plugin, req->method);
+}
+
+/* Timing and counting wrapper: every route goes through it. */
+#define ROUTE(name, fn)                                                                                  \
+    static void name(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)                \
+    {                                                                                                    \
+        struct cl_kbs *kbs = ctx;                                                                        \
+        uint64_t t0 = cl_now_mono_ns();                                                                  \
+        fn(ctx, req, resp);                                                                              \
+        uint64_t us = (cl_now_mono_ns() - t0) / 1000;                                                    \
+        static const uint64_t lim[] = {1000, 5000, 10000, 25000, 50000, 100000, 500000};                 \
+        size_t b = 0;                                                                                    \
+        while (b < 7 && us > lim[b])                                                                     \
+            b++;                                                                                         \
+        atomic_fetch_add(&kbs->metrics.requests, 1);                                                     \
+        atomic_fetch_add(&kbs->metrics.latency_buckets[b], 1);                                           \
+        atomic_fetch_add(&kbs->metrics.latency_us_sum, us);                                              \
+    }
+
+ROUTE(r_auth, h_auth)
+ROUTE(r_attest, h_attest)
+ROUTE(r_get_resource, h_get_resource)
+ROUTE(r_set_resource, kbs_h_set_resource)
+ROUTE(r_delete_resource, kbs_h_delete_resource)
+ROUTE(r_set_rpolicy, kbs_h_set_resource_policy)
+ROUTE(r_get_rpolicy, kbs_h_get_resource_policy)
+ROUTE(r_set_apolicy, kbs_h_set_attestation_policy)
+ROUTE(r_set_rv, kbs_h_set_reference_value)
+ROUTE(r_get_rv, kbs_h_get_reference_value)
+ROUTE(r_fallback, h_fallback)
+
+static const struct cl_http_route routes[] = {
+    {"POST", "/kbs/v0/auth", r_auth},
+    {"POST", "/kbs/v0/attest", r_attest},
+    {"POST", "/kbs/v0/attestation-policy", r_set_apolicy},
+    {"GET", "/kbs/v0/reference-value/*", r_get_rv},
+    {"POST", "/kbs/v0/reference-value", r_set_rv},
+    {"POST", "/kbs/v0/resource-policy", r_set_rpolicy},
+    {"GET", "/kbs/v0/resource-policy", r_get_rpolicy},
+    {"GET", "/kbs/v0/resource/*", r_get_resource},
+    {"POST", "/kbs/v0/resource/*", r_set_resource},
+    {"DELETE", "/kbs/v0/resource/*", r_delete_resource},
+    {"GET", "/healthz", h_healthz},
+    {"GET", "/metrics", h_metrics},
+    {"GET", "/.well-known/jwks.json", h_jwks},
+};
+
+/* ---- lifecycle ---- */
+
+struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
+{
+    struct cl_kbs *kbs = calloc(1, sizeof *kbs);
+    if (!kbs) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    kbs->cfg = cfg;
+    pthread_rwlock_init(&kbs->policy_lock, NULL);
+    const char *stype = cfg->storage_type ? cfg->storage_type : (cfg->storage_dir ? "LocalFs" : "Memory");
+    if (strcmp(stype, "Memory") == 0)
+        cl_warn("storage: Memory backend: resources, policies and reference values are lost on restart");
+    kbs->store = cl_store_open(stype, cfg->storage_dir, err);
+    if (!kbs->store)
+        goto fail;
+    if (cfg->resource_dir) {
+        kbs->resources = cl_store_open(cfg->resource_type ? cfg->resource_type : "LocalFs", cfg->resource_dir, err);
+        if (!kbs->resources)
+            goto fail;
+    } else {
+        kbs->resources = kbs->store;
+    }
+    if (cfg->ntrusted_certs) {
+        kbs->trust = cl_x509_store_load((const char *const *)cfg->trusted_certs_paths, cfg->ntrusted_certs, err);
+        if (!kbs->trust)
+            goto fail;
+    }
+    if (cfg->insecure_header_jwk)
+        cl_insecure("insecure_header_jwk", "tokens will be trusted on the key they carry themselves");
+    if (cfg->admin_mode == CL_KBS_ADMIN_ALLOW_ALL_INSECURE)
+        cl_insecure("admin InsecureAllowAll", "the admin API is open to anyone who can reach this port");
+    struct cl_as_opts ao = {
+        .store = kbs->store,
+        .allow_sample_insecure = cfg->allow_sample_tee_insecure,
+        .token_duration_min = cfg->token_duration_min,
+        .signer_key_path = cfg->signer_key_path,
+        .signer_cert_path = cfg->signer_cert_path,
+    };
+    kbs->as = cl_as_new(&ao, err);
+    if (!kbs->as)
+        goto fail;
+    if (kbs_sessions_init(&kbs->sessions, cfg->max_sessions, cfg->session_timeout_min) < 0) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (kbs_policy_load(kbs, err) < 0)
+        goto fail;
+    struct cl_http_server_opts ho = {
+        .sockets = (const char *const *)cfg->sockets,
+        .nsockets = cfg->nsockets,
+        .max_body = cfg->payload_max,
+        .threads = cfg->worker_count,
+        .tls_cert_path = cfg->insecure_http ? NULL : cfg->tls_cert_path,
+        .tls_key_path = cfg->insecure_http ? NULL : cfg->tls_key_path,
+    };
+    if (cfg->insecure_http)
+        cl_warn("http_server.insecure_http: plain HTTP; resources are still sealed to the TEE key, but admin "
+                "tokens and metadata travel in clear");
+    kbs->http = cl_http_server_start(&ho, routes, CL_ARRAY_LEN(routes), r_fallback, kbs, err);
+    if (!kbs->http)
+        goto fail;
+    return kbs;
+fail:
+    cl_kbs_stop(kbs);
+    return NULL;
+}
+
+uint16_t cl_kbs_port(const struct cl_kbs *kbs, size_t i) { return cl_http_server_port(kbs->http, i); }
+
+void cl_kbs_tick(struct cl_kbs *kbs)
+{
+    size_t n = kbs_sessions_purge(&kbs->sessions);
+    if (n)
+        cl_debug("purged %zu expired sessions", n);
+}
+
+void cl_kbs_stop(struct cl_kbs *kbs)
+{
+    if (!kbs)
+        return;
+    if (kbs->http)
+        cl_http_server_stop(kbs->http);
+    kbs_sessions_destroy(&kbs->sessions);
+    cl_as_free(kbs->as);
+    X509_STORE_free(kbs->trust);
+    if (kbs->resources && kbs->resources != kbs->store)
+        cl_store_close(kbs->resources);
+    if (kbs->store)
+        cl_store_close(kbs->store);
+    pthread_rwlock_destroy(&kbs->policy_lock);
+    free(kbs);
+}

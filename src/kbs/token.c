@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Attestation token verification, as trustee's KBS does it: the token header carries a JWK;
+ * the key is trusted when it is the built-in attestation service's own key, when the header
+ * x5c chain verifies to attestation_token.trusted_certs_paths (and the leaf key equals the
+ * JWK), or — only with insecure_header_jwk — on its own word. Signature, then exp (required,
+ * 60 s leeway) and nbf.
+ */
+#include "kbs/kbs_internal.h"
+
+#include <string.h>
+
+static int check_times(const json_t *claims, struct cl_err *err)
+{
+    int64_t now = cl_now_unix();
+    json_t *exp = json_object_get(claims, "exp");
+    if (!json_is_integer(exp))
+        return cl_err_stage(err, CL_EVERIFY, "token", "token has no integer 'exp' claim");
+    if (json_integer_value(exp) + CL_KBS_TOKEN_LEEWAY_S < now)
+        return cl_err_stage(err, CL_EEXPIRED, "token", "token expired %lld s ago",
+                            (long long)(now - json_integer_value(exp)));
+    json_t *nbf = json_object_get(claims, "nbf");
+    if (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) - CL_KBS_TOKEN_LEEWAY_S > now))
+        return cl_err_stage(err, CL_EVERIFY, "token", "token not valid yet ('nbf')");
+    return 0;
+}
+
+json_t *kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err)
+{
+    struct cl_jws jws = {0};
+    if (cl_jws_parse(token, strlen(token), &jws, err) < 0) {
+        cl_err_prefix(err, "token");
+        return NULL;
+    }
+    json_t *result = NULL;
+    CL_AUTO(cl_pkey) *key = NULL;
+    json_t *jwk = json_object_get(jws.header, "jwk");
+    if (!json_is_object(jwk)) {
+        cl_err_stage(err, CL_EVERIFY, "token", "token header has no 'jwk'");
+        goto out;
+    }
+    key = cl_jwk_to_pkey(jwk, err);
+    if (!key) {
+        cl_err_prefix(err, "token header jwk");
+        goto out;
+    }
+    bool trusted = cl_pkey_public_equal(key, cl_as_signing_key(kbs->as));
+    json_t *x5c = json_object_get(jws.header, "jwk") ? json_object_get(jwk, "x5c") : NULL;
+    if (!trusted && kbs->trust && x5c) {
+        CL_AUTO(cl_pkey) *leaf = NULL;
+        if (cl_x509_verify_x5c(x5c, kbs->trust, 0, &leaf, err) < 0) {
+            cl_err_prefix(err, "token certificate chain");
+            goto out;
+        }
+        if (!cl_pkey_public_equal(leaf, key)) {
+            cl_err_stage(err, CL_EVERIFY, "token", "token jwk differs from its x5c leaf certificate key");
+            goto out;
+        }
+        trusted = true;
+    }
+    if (!trusted && kbs->cfg->insecure_header_jwk) {
+        cl_insecure("insecure_header_jwk", "trusting a token on the key in its own header");
+        trusted = true;
+    }
+    if (!trusted) {
+        cl_err_stage(err, CL_EVERIFY, "token", "token is signed by a key this KBS does not trust");
+        goto out;
+    }
+    if (cl_jws_verify(&jws, key, err) < 0) {
+        cl_err_prefix(err, "token signature");
+        goto out;
+    }
+    CL_AUTO(json_t) *claims = cl_json_parse((const char *)jws.payload, jws.payload_len, CL_JSON_MAX_DEPTH, err);
+    if (!claims || !json_is_object(claims)) {
+        cl_err_stage(err, CL_EPARSE, "token", "token payload is not a JSON object");
+        goto out;
+    }
+    if (check_times(claims, err) < 0)
+        goto out;
+    result = CL_STEAL(claims);
+out:
+    cl_jws_clear(&jws);
+    return result;
+}
+
+json_t *kbs_token_teekey(struct cl_kbs *kbs, json_t *claims)
+{
+    static const char *const defaults[] = {
+        "/tdx/attester_runtime_data/tee-pubkey",
+        "/tdx/attester_user_data/tee-pubkey",
+        "/customized_claims/runtime_data/tee-pubkey",
+        "/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey",
+        "/tee-pubkey",
+    };
+    for (size_t i = 0; i < kbs->cfg->nextra_teekey_paths; i++) {
+        json_t *k = cl_json_pointer(claims, kbs->cfg->extra_teekey_paths[i]);
+        if (json_is_object(k))
+            return k;
+    }
+    for (size_t i = 0; i < CL_ARRAY_LEN(defaults); i++) {
+        json_t *k = cl_json_pointer(claims, defaults[i]);
+        if (json_is_object(k))
+            return k;
+    }
+    return NULL;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The verifier table and the list of TEE ids kbs-types defines. */
+#include "tee/tee.h"
+
+#include <string.h>
+
+int cl_tee_sample_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
+int cl_tee_sampledevice_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
+
+static const struct cl_tee_verifier verifiers[] = {
+    {"sample", "cpu", true, cl_tee_sample_verify},
+    {"sampledevice", "gpu", true, cl_tee_sampledevice_verify},
+};
+
+static const char *const known_ids[] = {
+    "az-snp-vtpm", "az-tdx-vtpm", "nvidia", "nvidiadpu", "sgx", "snp", "tdx", "cca",
+    "csv", "se", "hygondcu", "tpm", "sample", "sampledevice",
+};
+
+const struct cl_tee_verifier *cl_tee_verifier_find(const char *tee)
+{
+    for (size_t i = 0; i < CL_ARRAY_LEN(verifiers); i++)
+        if (strcmp(verifiers[i].tee, tee) == 0)
+            return &verifiers[i];
+    return NULL;
+}
+
+bool cl_tee_id_known(const char *tee)
+{
+    for (size_t i = 0; i < CL_ARRAY_LEN(known_ids); i++)
+        if (strcmp(known_ids[i], tee) == 0)
+            return true;
+    return false;
+}
+
+void cl_tee_regularize(const uint8_t *digest, size_t dlen, uint8_t *field, size_t field_len)
+{
+    memset(field, 0, field_len);
+    memcpy(field, digest, dlen < field_len ? dlen : field_len);
+}

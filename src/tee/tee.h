@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * TEE evidence: the verifier table (verifier side) and attesters (guest side). Each verifier
+ * is a staged pipeline (parse → bind report data → signature/chain → TCB/attributes →
+ * claims); a failure records its stage in cl_err.stage. Nothing here knows of the KBS.
+ */
+#ifndef CL_TEE_H
+#define CL_TEE_H
+
+#include "base/base.h"
+#include "json/json.h"
+
+#define CL_TEE_REPORT_DATA_MAX 64
+
+/* Stage names recorded in cl_err.stage by every verifier. */
+#define CL_TEE_STAGE_PARSE "parse"
+#define CL_TEE_STAGE_BIND "bind"
+#define CL_TEE_STAGE_SIGNATURE "signature"
+#define CL_TEE_STAGE_CHAIN "chain"
+#define CL_TEE_STAGE_TCB "tcb"
+#define CL_TEE_STAGE_INIT_DATA "init-data"
+#define CL_TEE_STAGE_CLAIMS "claims"
+
+struct cl_tee_verify_in {
+    const json_t *evidence;          /* borrowed: the TEE-specific evidence JSON */
+    const uint8_t *report_data;      /* expected report data (already hashed) */
+    size_t report_data_len;
+    const uint8_t *init_data_digest; /* expected init-data digest, or NULL */
+    size_t init_data_len;
+};
+
+struct cl_tee_verifier {
+    const char *tee;       /* kbs-types id: "sample", "sampledevice", "snp", ... */
+    const char *tee_class; /* "cpu", "gpu", ... */
+    bool insecure;         /* true: accepted only when the configuration allows it */
+    /* Verifies and returns new claims (a JSON object) in *claims. */
+    int (*verify)(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
+};
+
+/* The verifier for a kbs-types TEE id, or NULL when this build has none. */
+const struct cl_tee_verifier *cl_tee_verifier_find(const char *tee);
+/* True for every TEE id kbs-types defines (whether or not a verifier exists here). */
+bool cl_tee_id_known(const char *tee);
+
+/* Pads with zeros or truncates digest into a field of field_len bytes (trustee's
+ * regularize_data). */
+void cl_tee_regularize(const uint8_t *digest, size_t dlen, uint8_t *field, size_t field_len);
+
+/* ---- sample TEE (no hardware; for tests and demos only) ---- */
+
+/* Attester side: {"svn":"1","report_data":"<std base64 of report_data>"} (new). */
+json_t *cl_tee_sample_evidence(const char *tee, const uint8_t *report_data, size_t len, struct cl_err *err);
+
+#endif
