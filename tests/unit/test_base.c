@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of src/base: codecs, cursor, integer parsing, secrets, atomic files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+static void test_b64_roundtrip(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *std, *url;
+    } cases[] = {
+        {"", "", ""},       {"f", "Zg==", "Zg"},         {"fo", "Zm8=", "Zm8"},
+        {"foo", "Zm9v", "Zm9v"}, {"foob", "Zm9vYg==", "Zm9vYg"}, {"\xfb\xff", "+/8=", "-_8"},
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
+        size_t n = strlen(cases[i].in);
+        CL_AUTO(cl_str) *s = cl_b64_encode(cases[i].in, n, CL_B64_STD);
+        CL_AUTO(cl_str) *u = cl_b64_encode(cases[i].in, n, CL_B64_URL);
+        assert_string_equal(s, cases[i].std);
+        assert_string_equal(u, cases[i].url);
+        size_t m = 0;
+        struct cl_err e = {0};
+        CL_AUTO(cl_bytes) *d1 = cl_b64_decode(s, strlen(s), CL_B64_STD, 64, &m, &e);
+        assert_non_null(d1);
+        assert_int_equal(m, n);
+        assert_memory_equal(d1, cases[i].in, n);
+        CL_AUTO(cl_bytes) *d2 = cl_b64_decode(u, strlen(u), CL_B64_URL, 64, &m, &e);
+        assert_non_null(d2);
+        assert_memory_equal(d2, cases[i].in, n);
+    }
+}
+
+static void test_b64_rejects(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        enum cl_b64 v;
+        int code;
+    } bad[] = {
+        {"Zg", CL_B64_STD, CL_EPARSE},      /* missing padding */
+        {"Zg==", CL_B64_URL, CL_EPARSE},    /* padding in url form */
+        {"Zh==", CL_B64_STD, CL_EPARSE},    /* non-zero trailing bits */
+        {"Z===", CL_B64_STD, CL_EPARSE},    /* too much padding */
+        {"Zm9v!", CL_B64_ANY, CL_EPARSE},   /* bad character */
+        {"-_8=", CL_B64_STD, CL_EPARSE},    /* url alphabet in std */
+        {"+/8", CL_B64_URL, CL_EPARSE},     /* std alphabet in url */
+        {"Z", CL_B64_ANY, CL_EPARSE},       /* impossible length */
+        {"AAAAAAAAAAAA", CL_B64_STD, CL_ELIMIT},
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
+        size_t m = 0;
+        struct cl_err e = {0};
+        cl_bytes *d = cl_b64_decode(bad[i].s, strlen(bad[i].s), bad[i].v, 4, &m, &e);
+        assert_null(d);
+        assert_int_equal(e.code, bad[i].code);
+        assert_true(strlen(e.msg) > 0);
+    }
+}
+
+static void test_hex(void **state)
+{
+    (void)state;
+    uint8_t out[4];
+    size_t n = 0;
+    struct cl_err e = {0};
+    assert_int_equal(cl_hex_decode("00fFa1", 6, out, sizeof out, &n, &e), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(out[1], 0xff);
+    CL_AUTO(cl_str) *h = cl_hex_encode(out, n);
+    assert_string_equal(h, "00ffa1");
+    assert_int_equal(cl_hex_decode("abc", 3, out, sizeof out, &n, &e), CL_EPARSE);
+    assert_int_equal(cl_hex_decode("zz", 2, out, sizeof out, &n, &e), CL_EPARSE);
+    assert_int_equal(cl_hex_decode("0011223344", 10, out, sizeof out, &n, &e), CL_ELIMIT);
+}
+
+static void test_cursor(void **state)
+{
+    (void)state;
+    static const uint8_t buf[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    struct cl_cursor c = cl_cursor_init(buf, sizeof buf);
+    uint16_t a;
+    uint32_t b;
+    assert_int_equal(cl_cursor_le16(&c, &a), 0);
+    assert_int_equal(a, 0x0201);
+    assert_int_equal(cl_cursor_be32(&c, &b), 0);
+    assert_int_equal(b, 0x03040506);
+    uint64_t q;
+    assert_int_equal(cl_cursor_le64(&c, &q), CL_EPARSE); /* 3 bytes left */
+    assert_int_equal(c.off, 6);                           /* nothing moved */
+    struct cl_cursor sub;
+    assert_int_equal(cl_cursor_sub(&c, 4, &sub), CL_EPARSE);
+    assert_int_equal(cl_cursor_sub(&c, 3, &sub), 0);
+    assert_int_equal(cl_cursor_left(&c), 0);
+    assert_int_equal(cl_cursor_skip(&sub, SIZE_MAX), CL_EPARSE); /* no overflow */
+}
+
+static void test_parse_int(void **state)
+{
+    (void)state;
+    uint64_t u;
+    int64_t s;
+    struct cl_err e = {0};
+    assert_int_equal(cl_parse_u64("42", 0, 100, &u, "x", &e), 0);
+    assert_int_equal(u, 42);
+    const char *bad[] = {"", "-1", "4x", " 4", "+4", "99999999999999999999999"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++)
+        assert_true(cl_parse_u64(bad[i], 0, UINT64_MAX, &u, "x", &e) < 0);
+    assert_int_equal(cl_parse_u64("101", 0, 100, &u, "port", &e), CL_EINVAL);
+    assert_non_null(strstr(e.msg, "port"));
+    assert_int_equal(cl_parse_i64("-5", -10, 10, &s, "x", &e), 0);
+    assert_int_equal(s, -5);
+    assert_true(cl_parse_i64("-11", -10, 10, &s, "x", &e) < 0);
+}
+
+static void test_secret_and_ct(void **state)
+{
+    (void)state;
+    CL_AUTO(cl_secret) *s = cl_secret_from("abc", 3);
+    assert_non_null(s);
+    assert_int_equal(s->len, 3);
+    assert_true(cl_memeq_ct(s->data, "abc", 3));
+    assert_false(cl_memeq_ct(s->data, "abd", 3));
+    struct cl_err e = {0};
+    CL_AUTO(cl_secret) *d = cl_b64_decode_secret("YWJj", 4, CL_B64_STD, &e);
+    assert_non_null(d);
+    assert_int_equal(d->len, 3);
+    assert_memory_equal(d->data, "abc", 3);
+}
+
+static void test_err_records_place(void **state)
+{
+    (void)state;
+    struct cl_err e = {0};
+    int rc = cl_err_stage(&e, CL_EVERIFY, "bind", "report data %s", "mismatch");
+    assert_int_equal(rc, CL_EVERIFY);
+    assert_string_equal(e.stage, "bind");
+    assert_non_null(strstr(e.file, "test_base.c"));
+    assert_true(e.line > 0);
+    cl_err_prefix(&e, "sample");
+    assert_string_equal(e.msg, "sample: report data mismatch");
+    assert_int_equal(cl_err_exit_code(CL_EDENIED), 5);
+    assert_string_equal(cl_err_name(CL_ELIMIT), "ELIMIT");
+}
+
+static void test_atomic_write(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cl-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    CL_AUTO(cl_str) *p = cl_strdupf("%s/sub/f", dir);
+    CL_AUTO(cl_str) *sub = cl_strdupf("%s/sub", dir);
+    struct cl_err e = {0};
+    assert_int_equal(cl_mkdir_p(sub, 0700, &e), 0);
+    assert_int_equal(cl_file_write_atomic(p, "one", 3, 0600, &e), 0);
+    assert_int_equal(cl_file_write_atomic(p, "two!", 4, 0600, &e), 0);
+    size_t n = 0;
+    CL_AUTO(cl_bytes) *d = cl_file_read(p, 100, &n, &e);
+    assert_non_null(d);
+    assert_int_equal(n, 4);
+    assert_memory_equal(d, "two!", 4);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_null(cl_file_read(p, 3, &n, &e)); /* over the cap */
+    assert_int_equal(e.code, CL_ELIMIT);
+    CL_AUTO(cl_str) *missing = cl_strdupf("%s/nope", dir);
+    assert_null(cl_file_read(missing, 100, &n, &e));
+    assert_int_equal(e.code, CL_ENOTFOUND);
+    unlink(p);
+    rmdir(sub);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_b64_roundtrip), cmocka_unit_test(test_b64_rejects),
+        cmocka_unit_test(test_hex),           cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_parse_int),     cmocka_unit_test(test_secret_and_ct),
+        cmocka_unit_test(test_err_records_place), cmocka_unit_test(test_atomic_write),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
