@@ -15,6 +15,13 @@
 #define CL_HTTP_MAX_URL 4096
 #define CL_HTTP_MAX_HEADERS 16
 #define CL_HTTP_DEFAULT_MAX_BODY (2u * 1024 * 1024)
+/* Per listening socket: open connections, and open connections from one IP address (kept
+ * generous: behind an ingress every guest shares one address). */
+#define CL_HTTP_MAX_CONNECTIONS 1024
+#define CL_HTTP_MAX_PER_IP 256
+/* microhttpd's per-connection buffer for the request line and headers (a request whose
+ * headers do not fit is refused by microhttpd itself with 414 or 431). */
+#define CL_HTTP_CONN_MEMORY (64u * 1024)
 
 struct cl_http_req {
     const char *method;   /* "GET", "POST", ... */
@@ -59,7 +66,9 @@ void cl_http_resp_header(struct cl_http_resp *resp, const char *name, const char
 typedef void (*cl_http_handler)(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
 
 /* method: "GET", "POST", ..., or "*" for any. pattern: an exact path, or a prefix ending in
- * '*' ("/kbs/v0/resource/*"). The first matching route wins; none → fallback (or 404). */
+ * '*' (the pattern "/kbs/v0/resource/" followed by '*' matches every path that starts with
+ * "/kbs/v0/resource/"). The first route matching both method and path wins; none (also when
+ * only the path matched) → fallback, or a 404 JSON body when fallback is NULL. */
 struct cl_http_route {
     const char *method;
     const char *pattern;

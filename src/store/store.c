@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store front end: picks a backend from the table by name, validates every namespace and
+ * key before a backend (and so the filesystem) sees it, caps values, and sorts list results.
+ */
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store/store_backend.h"
+
+static const struct cl_store_backend *const backends[] = {
+    &cl_store_backend_memory,
+    &cl_store_backend_localfs,
+};
+
+struct cl_store {
+    const struct cl_store_backend *be;
+    void *impl;
+};
+
+/* Copy of an untrusted name fit for an error line: printable ASCII only, at most 64 chars. */
+static void quote_name(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; s[i] && o + 4 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i == 64) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        out[o++] = (c >= 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
+    }
+    out[o] = '\0';
+}
+
+static bool name_char_ok(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == '/';
+}
+
+/* One rule per branch, so that the message says which rule refused. `what` is "key" or
+ * "namespace". */
+static int name_check(const char *s, const char *what, struct cl_err *err)
+{
+    char q[80];
+    if (!s)
+        return cl_err_set(err, CL_EINVAL, "store %s: missing", what);
+    size_t n = strnlen(s, CL_STORE_MAX_KEY + 1);
+    if (n == 0)
+        return cl_err_set(err, CL_EINVAL, "store %s: empty", what);
+    quote_name(s, q, sizeof q);
+    if (n > CL_STORE_MAX_KEY)
+        return cl_err_set(err, CL_EINVAL, "store %s \"%s\": longer than %d characters", what, q,
+                          CL_STORE_MAX_KEY);
+    for (size_t i = 0; i < n; i++) {
+        if (!name_char_ok((unsigned char)s[i]))
+            return cl_err_set(err, CL_EINVAL,
+                              "store %s \"%s\": character 0x%02x at offset %zu is not one of "
+                              "[A-Za-z0-9-_./]",
+                              what, q, (unsigned char)s[i], i);
+    }
+    if (s[0] == '/')
+        return cl_err_set(err, CL_EINVAL, "store %s \"%s\": starts with '/'", what, q);
+    /* Segments between slashes: none empty ("a//b", "a/"), none "." or "..". */
+    const char *seg = s;
+    for (;;) {
+        const char *slash = strchr(seg, '/');
+        size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+        if (len == 0)
+            return cl_err_set(err, CL_EINVAL, "store %s \"%s\": empty path segment", what, q);
+        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return cl_err_set(err, CL_EINVAL, "store %s \"%s\": path segment \"%.*s\"", what, q,
+                              (int)len, seg);
+        if (!slash)
+            break;
+        seg = slash + 1;
+    }
+    return 0;
+}
+
+bool cl_store_key_valid(const char *key) { return name_check(key, "key", NULL) == 0; }
+bool cl_store_ns_valid(const char *ns) { return name_check(ns, "namespace", NULL) == 0; }
+
+static int check_ns(const struct cl_store *s, const char *ns, struct cl_err *err)
+{
+    if (!s)
+        return cl_err_set(err, CL_EINVAL, "store: not open");
+    return name_check(ns, "namespace", err);
+}
+
+static int check_names(const struct cl_store *s, const char *ns, const char *key, struct cl_err *err)
+{
+    int rc = check_ns(s, ns, err);
+    return rc < 0 ? rc : name_check(key, "key", err);
+}
+
+struct cl_store *cl_store_open(const char *type, const char *dir, struct cl_err *err)
+{
+    if (!type) {
+        cl_err_set(err, CL_EINVAL, "store type: missing");
+        return NULL;
+    }
+    const struct cl_store_backend *be = NULL;
+    for (size_t i = 0; i < CL_ARRAY_LEN(backends); i++) {
+        if (strcasecmp(type, backends[i]->name) == 0 ||
+            (backends[i]->alias && strcasecmp(type, backends[i]->alias) == 0)) {
+            be = backends[i];
+            break;
+        }
+    }
+    if (!be) {
+        char q[80];
+        quote_name(type, q, sizeof q);
+        cl_err_set(err, CL_EINVAL, "store type \"%s\": unknown (Memory or LocalFs)", q);
+        return NULL;
+    }
+    struct cl_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        cl_err_set(err, CL_ENOMEM, "store: out of memory");
+        return NULL;
+    }
+    s->be = be;
+    s->impl = be->open(dir, err);
+    if (!s->impl) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void cl_store_close(struct cl_store *s)
+{
+    if (!s)
+        return;
+    s->be->close(s->impl);
+    free(s);
+}
+
+int cl_store_set(struct cl_store *s, const char *ns, const char *key, const void *data, size_t len,
+                 bool overwrite, struct cl_err *err)
+{
+    int rc = check_names(s, ns, key, err);
+    if (rc < 0)
+        return rc;
+    if (len > CL_STORE_MAX_VALUE)
+        return cl_err_set(err, CL_ELIMIT, "store value for \"%s\": %zu bytes, more than %u", key, len,
+                          CL_STORE_MAX_VALUE);
+    if (!data && len > 0)
+        return cl_err_set(err, CL_EINVAL, "store value for \"%s\": missing", key);
+    return s->be->set(s->impl, ns, key, data ? data : "", len, overwrite, err);
+}
+
+cl_bytes *cl_store_get(struct cl_store *s, const char *ns, const char *key, size_t *len, struct cl_err *err)
+{
+    if (check_names(s, ns, key, err) < 0)
+        return NULL;
+    size_t n = 0;
+    cl_bytes *v = s->be->get(s->impl, ns, key, &n, err);
+    if (v && len)
+        *len = n;
+    return v;
+}
+
+int cl_store_delete(struct cl_store *s, const char *ns, const char *key, struct cl_err *err)
+{
+    int rc = check_names(s, ns, key, err);
+    if (rc < 0)
+        return rc;
+    return s->be->del(s->impl, ns, key, err);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cl_store_list(struct cl_store *s, const char *ns, char ***keys, size_t *n, struct cl_err *err)
+{
+    int rc = check_ns(s, ns, err);
+    if (rc < 0)
+        return rc;
+    if (!keys || !n)
+        return cl_err_set(err, CL_EINVAL, "store list: missing output");
+    char **k = NULL;
+    size_t cnt = 0;
+    rc = s->be->list(s->impl, ns, &k, &cnt, err);
+    if (rc < 0)
+        return rc;
+    if (cnt > 1)
+        qsort(k, cnt, sizeof *k, cmp_str);
+    *keys = k;
+    *n = cnt;
+    return 0;
+}
+
+void cl_store_list_free(char **keys, size_t n)
+{
+    if (!keys)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}

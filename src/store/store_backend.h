@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The storage backend table, private to src/store. A backend receives names that
+ * store.c has already validated (cl_store_key_valid / cl_store_ns_valid) and values within
+ * CL_STORE_MAX_VALUE; it only stores and fetches. Also the LocalFs file-name codec, exposed
+ * here so that the unit test and the fuzz harness can check it alone.
+ */
+#ifndef CL_STORE_BACKEND_H
+#define CL_STORE_BACKEND_H
+
+#include "store/store.h"
+
+/* Longest encoded file name LocalFs accepts (the usual NAME_MAX). */
+#define CL_STORE_FS_MAX_NAME 255
+/* Temporary files left by a crashed writer are removed at open when older than this. */
+#define CL_STORE_FS_STALE_TMP_S 600
+
+struct cl_store_backend {
+    const char *name;   /* canonical, matched case-insensitively */
+    const char *alias;  /* a second accepted spelling, or NULL */
+    /* Returns the backend state or NULL with err. */
+    void *(*open)(const char *dir, struct cl_err *err);
+    int (*set)(void *impl, const char *ns, const char *key, const void *data, size_t len,
+               bool overwrite, struct cl_err *err);
+    cl_bytes *(*get)(void *impl, const char *ns, const char *key, size_t *len, struct cl_err *err);
+    int (*del)(void *impl, const char *ns, const char *key, struct cl_err *err);
+    /* Keys in any order; store.c sorts them. */
+    int (*list)(void *impl, const char *ns, char ***keys, size_t *n, struct cl_err *err);
+    void (*close)(void *impl);
+};
+
+extern const struct cl_store_backend cl_store_backend_memory;
+extern const struct cl_store_backend cl_store_backend_localfs;
+
+/* Validated name → file name ('/' written as the 4 characters "\x2F"). Returns the length
+ * written into out[cap] (NUL-terminated), or CL_ELIMIT when it does not fit. */
+CL_MUST_CHECK int cl_store_fs_name_encode(const char *name, char *out, size_t cap);
+/* File name → name ("\x2F" read back as '/'). Returns a new string, or NULL when the file
+ * name is not one that cl_store_fs_name_encode produces for a valid key (temporary files,
+ * strangers dropped into the folder). */
+cl_str *cl_store_fs_name_decode(const char *fname);
+
+#endif
