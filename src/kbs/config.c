@@ -250,7 +250,7 @@ int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
             cl_warn("config: 'attestation_token.trusted_jwk_sets' is not supported yet and is ignored");
     }
     if (as) {
-        static const char *const known[] = {"type", "timeout", "allow_sample_tee_insecure", "max_sessions",
+        static const char *const known[] = {"type", "timeout", "session_timeout_s", "allow_sample_tee_insecure", "max_sessions",
                                             "attestation_token_broker", "rvps_config", "verifier_config", NULL};
         warn_unknown(as, "attestation_service", known);
         json_t *type = json_object_get(as, "type");
@@ -263,6 +263,10 @@ int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
             goto fail;
         if (rc == 0)
             cfg->session_timeout_min = (unsigned)n;
+        if ((rc = opt_uint(as, "session_timeout_s", "attestation_service", 1, 86400, &n, err)) < 0)
+            goto fail;
+        if (rc == 0)
+            cfg->session_timeout_s = (unsigned)n;
         if ((rc = opt_uint(as, "max_sessions", "attestation_service", 1, 10000000, &n, err)) < 0)
             goto fail;
         if (rc == 0)

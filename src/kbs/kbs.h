@@ -53,6 +53,7 @@ struct cl_kbs_config {
     bool insecure_header_jwk;
     /* [attestation_service] */
     unsigned session_timeout_min;
+    unsigned session_timeout_s;     /* Cloister's own, overrides timeout (tests) */
     size_t max_sessions;
     bool allow_sample_tee_insecure;
     unsigned token_duration_min;

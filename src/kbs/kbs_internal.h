@@ -33,7 +33,7 @@ struct kbs_sessions {
     uint64_t lifetime_ns;
 };
 
-int kbs_sessions_init(struct kbs_sessions *s, size_t max, unsigned lifetime_min);
+int kbs_sessions_init(struct kbs_sessions *s, size_t max, unsigned lifetime_s);
 void kbs_sessions_destroy(struct kbs_sessions *s);
 /* Creates a session for tee; copies its id, nonce and expiry out. ELIMIT when full. */
 int kbs_session_create(struct kbs_sessions *s, const char *tee, char id[KBS_SESSION_ID_LEN + 1],

@@ -462,7 +462,8 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     kbs->as = cl_as_new(&ao, err);
     if (!kbs->as)
         goto fail;
-    if (kbs_sessions_init(&kbs->sessions, cfg->max_sessions, cfg->session_timeout_min) < 0) {
+    if (kbs_sessions_init(&kbs->sessions, cfg->max_sessions,
+                          cfg->session_timeout_s ? cfg->session_timeout_s : cfg->session_timeout_min * 60) < 0) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
         goto fail;
     }

@@ -17,7 +17,7 @@ static size_t bucket_of(const struct kbs_sessions *s, const char *id)
     return (size_t)(h & (s->nbuckets - 1));
 }
 
-int kbs_sessions_init(struct kbs_sessions *s, size_t max, unsigned lifetime_min)
+int kbs_sessions_init(struct kbs_sessions *s, size_t max, unsigned lifetime_s)
 {
     memset(s, 0, sizeof *s);
     s->nbuckets = 1024;
@@ -27,7 +27,7 @@ int kbs_sessions_init(struct kbs_sessions *s, size_t max, unsigned lifetime_min)
     if (!s->buckets)
         return CL_ENOMEM;
     s->max = max;
-    s->lifetime_ns = (uint64_t)lifetime_min * 60u * 1000000000u;
+    s->lifetime_ns = (uint64_t)lifetime_s * 1000000000u;
     pthread_mutex_init(&s->lock, NULL);
     return 0;
 }

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers for the integration tests: locate the binaries, pick free loopback ports,
+# start cloister-kbs with a generated configuration, clean up on exit. Sourced, not run.
+set -eu
+
+SRC=${CLOISTER_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${CLOISTER_BUILD:-$SRC/build}
+KBS_BIN=$BUILD/src/cmd/cloister-kbs
+CLI_BIN=$BUILD/src/cmd/cloister
+T=$(mktemp -d /tmp/cloister-it.XXXXXX)
+PIDS=""
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT INT TERM
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; [ -f "$T/kbs.log" ] && tail -30 "$T/kbs.log"; exit 1; }
+ok() { echo "ok - $*"; }
+
+need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"; done; }
+
+[ -x "$KBS_BIN" ] || fail "cloister-kbs not built at $KBS_BIN"
+[ -x "$CLI_BIN" ] || fail "cloister not built at $CLI_BIN"
+need openssl curl python3
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Writes an admin Ed25519 key pair: $T/admin.key (private), $T/admin.pub (public).
+make_admin_key() {
+    openssl genpkey -algorithm ed25519 -out "$T/admin.key" 2>/dev/null
+    openssl pkey -in "$T/admin.key" -pubout -out "$T/admin.pub" 2>/dev/null
+}
+
+# write_config FILE PORT [extra TOML appended]
+write_config() {
+    cat >"$1" <<CFG
+[http_server]
+sockets = ["127.0.0.1:$2"]
+insecure_http = true
+
+[admin]
+type = "Simple"
+
+[[admin.personas]]
+id = "admin"
+public_key_path = "$T/admin.pub"
+
+[attestation_service]
+type = "coco_as_builtin"
+timeout = 5
+allow_sample_tee_insecure = true
+
+[storage_backend]
+storage_type = "LocalFs"
+
+[storage_backend.backends.local_fs]
+dir_path = "$T/store"
+
+[[plugins]]
+name = "resource"
+type = "LocalFs"
+dir_path = "$T/resources"
+CFG
+    if [ $# -ge 3 ]; then printf '%s\n' "$3" >>"$1"; fi
+}
+
+# start_kbs CONFIG: starts the daemon, waits for /healthz, sets KBS_PID and URL.
+start_kbs() {
+    port=$(sed -n 's/^sockets = \["127.0.0.1:\([0-9]*\)"\]/\1/p' "$1")
+    URL="http://127.0.0.1:$port"
+    "$KBS_BIN" -c "$1" >>"$T/kbs.log" 2>&1 &
+    KBS_PID=$!
+    PIDS="$PIDS $KBS_PID"
+    i=0
+    until curl -fsS "$URL/healthz" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "cloister-kbs did not come up"
+        kill -0 "$KBS_PID" 2>/dev/null || fail "cloister-kbs exited at start"
+        sleep 0.1
+    done
+}
+
+stop_kbs() {
+    kill "$KBS_PID" 2>/dev/null || true
+    wait "$KBS_PID" 2>/dev/null || true
+}
+
+admin_token() { "$CLI_BIN" kbs admin-token --admin-key "$T/admin.key"; }
+
+# http METHOD PATH [curl args...]: prints the status; body in $T/body
+http() {
+    m=$1; p=$2; shift 2
+    curl -sS -o "$T/body" -w '%{http_code}' -X "$m" "$URL$p" "$@"
+}
+
+expect_status() { # expect_status WANT GOT WHAT
+    [ "$1" = "$2" ] || fail "$3: status $2, wanted $1 (body: $(head -c 300 "$T/body" 2>/dev/null))"
+    ok "$3 => $2"
+}
