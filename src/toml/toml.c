@@ -560,7 +560,7 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
             (rc = set_seg(p, t, s, child)) < 0)
             return rc;
     } else if (!m || !(m->flags & TP_AOT)) {
-        return TP_FAIL_AT(p, start, CL_EPARSE, "[[%s]]: key is %s", show_key(p, s, name),
+        return TP_FAIL_AT(p, start, CL_EPARSE, "array of tables %s: the key is %s", show_key(p, s, name),
                           !m ? "already a value"
                           : (m->flags & TP_TABLE) ? "already a table"
                                                   : "a static array, which cannot be extended");
