@@ -23,7 +23,8 @@ static const char *alg_for(cl_pkey *k)
     }
 }
 
-static int admin_verify(const struct cl_kbs_config *cfg, const char *jwt, const char **who, struct cl_err *err)
+static int admin_verify(const struct cl_kbs_config *cfg, const char *jwt, const char **who,
+                        struct cl_err *err)
 {
     struct cl_jws jws = {0};
     int rc = cl_jws_parse(jwt, strlen(jwt), &jws, err);
@@ -41,7 +42,8 @@ static int admin_verify(const struct cl_kbs_config *cfg, const char *jwt, const 
         }
     }
     if (rc == 0) {
-        CL_AUTO(json_t) *claims = cl_json_parse((const char *)jws.payload, jws.payload_len, 16, err);
+        CL_AUTO(json_t) *claims =
+            cl_json_parse((const char *)jws.payload, jws.payload_len, 16, err);
         int64_t now = cl_now_unix();
         json_t *exp = json_object_get(claims, "exp"), *iat = json_object_get(claims, "iat"),
                *nbf = json_object_get(claims, "nbf");
@@ -51,9 +53,11 @@ static int admin_verify(const struct cl_kbs_config *cfg, const char *jwt, const 
             rc = cl_err_set(err, CL_EVERIFY, "admin token has no integer 'exp' claim");
         else if (json_integer_value(exp) + CL_KBS_TOKEN_LEEWAY_S < now)
             rc = cl_err_set(err, CL_EEXPIRED, "admin token expired");
-        else if (iat && (!json_is_integer(iat) || json_integer_value(iat) - CL_KBS_TOKEN_LEEWAY_S > now))
+        else if (iat &&
+                 (!json_is_integer(iat) || json_integer_value(iat) - CL_KBS_TOKEN_LEEWAY_S > now))
             rc = cl_err_set(err, CL_EVERIFY, "admin token 'iat' is in the future");
-        else if (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) - CL_KBS_TOKEN_LEEWAY_S > now))
+        else if (nbf &&
+                 (!json_is_integer(nbf) || json_integer_value(nbf) - CL_KBS_TOKEN_LEEWAY_S > now))
             rc = cl_err_set(err, CL_EVERIFY, "admin token is not valid yet ('nbf')");
     }
     cl_jws_clear(&jws);
@@ -65,12 +69,14 @@ bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct c
     const struct cl_kbs_config *cfg = kbs->cfg;
     switch (cfg->admin_mode) {
     case CL_KBS_ADMIN_ALLOW_ALL_INSECURE:
-        cl_insecure("admin InsecureAllowAll", "%s %s accepted without authentication", req->method, req->path);
+        cl_insecure("admin InsecureAllowAll", "%s %s accepted without authentication", req->method,
+                    req->path);
         atomic_fetch_add(&kbs->metrics.admin_ok, 1);
         return true;
     case CL_KBS_ADMIN_DENY_ALL:
         atomic_fetch_add(&kbs->metrics.admin_denied, 1);
-        kbs_fail(resp, "AdminAuthAccess", "the admin API is disabled (no admin persona is configured)");
+        kbs_fail(resp, "AdminAuthAccess",
+                 "the admin API is disabled (no admin persona is configured)");
         return false;
     case CL_KBS_ADMIN_PERSONAS:
         break;
@@ -96,8 +102,8 @@ bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct c
 cl_str *cl_kbs_admin_token(cl_pkey *key, int64_t ttl_s, struct cl_err *err)
 {
     int64_t now = cl_now_unix();
-    CL_AUTO(json_t) *claims = json_pack("{s:s, s:I, s:I}", "sub", "admin", "iat", (json_int_t)now, "exp",
-                                        (json_int_t)(now + ttl_s));
+    CL_AUTO(json_t) *claims = json_pack("{s:s, s:I, s:I}", "sub", "admin", "iat", (json_int_t)now,
+                                        "exp", (json_int_t)(now + ttl_s));
     CL_AUTO(json_t) *hdr = json_pack("{s:s}", "typ", "JWT");
     CL_AUTO(cl_str) *text = claims ? cl_json_compact(claims) : NULL;
     if (!text || !hdr) {
@@ -120,14 +126,22 @@ void kbs_h_set_resource(void *ctx, const struct cl_http_req *req, struct cl_http
     if (!kbs_admin_check(kbs, req, resp))
         return;
     const char *path = resource_path(req);
-    if (!cl_kbs_resource_path_valid(path))
-        return kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag>", path);
-    if (req->body_len > CL_KBS_MAX_RESOURCE)
-        return kbs_fail_status(resp, "PluginInternalError", 413, "resource larger than %u bytes", CL_KBS_MAX_RESOURCE);
+    if (!cl_kbs_resource_path_valid(path)) {
+        kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag>",
+                 path);
+        return;
+    }
+    if (req->body_len > CL_KBS_MAX_RESOURCE) {
+        kbs_fail_status(resp, "PluginInternalError", 413, "resource larger than %u bytes",
+                        CL_KBS_MAX_RESOURCE);
+        return;
+    }
     struct cl_err e = {0};
-    if (cl_store_set(kbs->resources, CL_KBS_NS_REPOSITORY, path, req->body ? req->body : (const uint8_t *)"",
-                     req->body_len, true, &e) < 0)
-        return kbs_fail_status(resp, "PluginInternalError", 500, "storing %s: %s", path, e.msg);
+    if (cl_store_set(kbs->resources, CL_KBS_NS_REPOSITORY, path,
+                     req->body ? req->body : (const uint8_t *)"", req->body_len, true, &e) < 0) {
+        kbs_fail_status(resp, "PluginInternalError", 500, "storing %s: %s", path, e.msg);
+        return;
+    }
     cl_info("resource %s set (%zu bytes)", path, req->body_len);
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
@@ -138,16 +152,23 @@ void kbs_h_delete_resource(void *ctx, const struct cl_http_req *req, struct cl_h
     if (!kbs_admin_check(kbs, req, resp))
         return;
     const char *path = resource_path(req);
-    if (!cl_kbs_resource_path_valid(path))
-        return kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag>", path);
+    if (!cl_kbs_resource_path_valid(path)) {
+        kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag>",
+                 path);
+        return;
+    }
     struct cl_err e = {0};
-    if (cl_store_delete(kbs->resources, CL_KBS_NS_REPOSITORY, path, &e) < 0)
-        return kbs_fail(resp, "PluginInternalError", "deleting %s: %s", path, e.code == CL_ENOTFOUND ? "not found" : e.msg);
+    if (cl_store_delete(kbs->resources, CL_KBS_NS_REPOSITORY, path, &e) < 0) {
+        kbs_fail(resp, "PluginInternalError", "deleting %s: %s", path,
+                 e.code == CL_ENOTFOUND ? "not found" : e.msg);
+        return;
+    }
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
 
 /* Decodes {"policy": "<base64url, no padding>"} (and, for attestation policies, policy_id). */
-static cl_bytes *policy_body(const struct cl_http_req *req, struct cl_http_resp *resp, size_t *len, json_t **doc)
+static cl_bytes *policy_body(const struct cl_http_req *req, struct cl_http_resp *resp, size_t *len,
+                             json_t **doc)
 {
     struct cl_err e = {0};
     CL_AUTO(json_t) *body = cl_json_parse((const char *)req->body, req->body_len, 8, &e);
@@ -158,7 +179,8 @@ static cl_bytes *policy_body(const struct cl_http_req *req, struct cl_http_resp 
     }
     cl_bytes *text = cl_b64_decode(b64, strlen(b64), CL_B64_URL, CL_AS_MAX_POLICY, len, &e);
     if (!text) {
-        kbs_fail(resp, "ParsePolicyError", "policy upload: 'policy' must be base64url without padding: %s", e.msg);
+        kbs_fail(resp, "ParsePolicyError",
+                 "policy upload: 'policy' must be base64url without padding: %s", e.msg);
         return NULL;
     }
     if (doc)
@@ -176,8 +198,10 @@ void kbs_h_set_resource_policy(void *ctx, const struct cl_http_req *req, struct 
     if (!text)
         return;
     struct cl_err e = {0};
-    if (kbs_policy_set(kbs, (const char *)text, n, &e) < 0)
-        return kbs_fail(resp, "PolicyEngineError", "resource policy refused: %s", e.msg);
+    if (kbs_policy_set(kbs, (const char *)text, n, &e) < 0) {
+        kbs_fail(resp, "PolicyEngineError", "resource policy refused: %s", e.msg);
+        return;
+    }
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
 
@@ -190,7 +214,8 @@ void kbs_h_get_resource_policy(void *ctx, const struct cl_http_req *req, struct 
     cl_http_reply(resp, 200, "application/json", ids, sizeof ids - 1);
 }
 
-void kbs_h_set_attestation_policy(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+void kbs_h_set_attestation_policy(void *ctx, const struct cl_http_req *req,
+                                  struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
     if (!kbs_admin_check(kbs, req, resp))
@@ -202,12 +227,18 @@ void kbs_h_set_attestation_policy(void *ctx, const struct cl_http_req *req, stru
         return;
     struct cl_err e = {0};
     const char *id = NULL;
-    if (cl_json_get_str(doc, "policy_id", &id, &e) < 0)
-        return kbs_fail(resp, "ParsePolicyError", "attestation policy upload: %s", e.msg);
-    if (!cl_store_key_valid(id))
-        return kbs_fail(resp, "ParsePolicyError", "attestation policy id '%.64s' is not a valid name", id);
-    if (cl_as_set_policy(kbs->as, id, (const char *)text, n, &e) < 0)
-        return kbs_fail(resp, "PolicyEngineError", "attestation policy refused: %s", e.msg);
+    if (cl_json_get_str(doc, "policy_id", &id, &e) < 0) {
+        kbs_fail(resp, "ParsePolicyError", "attestation policy upload: %s", e.msg);
+        return;
+    }
+    if (!cl_store_key_valid(id)) {
+        kbs_fail(resp, "ParsePolicyError", "attestation policy id '%.64s' is not a valid name", id);
+        return;
+    }
+    if (cl_as_set_policy(kbs->as, id, (const char *)text, n, &e) < 0) {
+        kbs_fail(resp, "PolicyEngineError", "attestation policy refused: %s", e.msg);
+        return;
+    }
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
 
@@ -217,11 +248,16 @@ void kbs_h_set_reference_value(void *ctx, const struct cl_http_req *req, struct 
     if (!kbs_admin_check(kbs, req, resp))
         return;
     struct cl_err e = {0};
-    CL_AUTO(json_t) *msg = cl_json_parse((const char *)req->body, req->body_len, KBS_MAX_JSON_DEPTH, &e);
-    if (!msg)
-        return kbs_fail(resp, "RvpsError", "reference value message: %s", e.msg);
-    if (cl_as_rv_register(kbs->as, msg, &e) < 0)
-        return kbs_fail(resp, "RvpsError", "%s", e.msg);
+    CL_AUTO(json_t) *msg =
+        cl_json_parse((const char *)req->body, req->body_len, KBS_MAX_JSON_DEPTH, &e);
+    if (!msg) {
+        kbs_fail(resp, "RvpsError", "reference value message: %s", e.msg);
+        return;
+    }
+    if (cl_as_rv_register(kbs->as, msg, &e) < 0) {
+        kbs_fail(resp, "RvpsError", "%s", e.msg);
+        return;
+    }
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
 
@@ -233,10 +269,14 @@ void kbs_h_get_reference_value(void *ctx, const struct cl_http_req *req, struct 
     const char *id = req->path + strlen("/kbs/v0/reference-value/");
     struct cl_err e = {0};
     CL_AUTO(json_t) *v = cl_as_rv_query(kbs->as, id, &e);
-    if (!v)
-        return kbs_fail(resp, "RvpsError", "%s", e.msg);
+    if (!v) {
+        kbs_fail(resp, "RvpsError", "%s", e.msg);
+        return;
+    }
     CL_AUTO(cl_str) *text = cl_json_compact(v);
-    if (!text)
-        return kbs_fail_status(resp, "RvpsError", 500, "out of memory");
+    if (!text) {
+        kbs_fail_status(resp, "RvpsError", 500, "out of memory");
+        return;
+    }
     cl_http_reply(resp, 200, "application/json", text, strlen(text));
 }

@@ -13,8 +13,8 @@
 
 #define ERR_TYPE_PREFIX "https://github.com/confidential-containers/kbs/errors/"
 
-void kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, const char *file, int line,
-                 const char *fmt, ...)
+void kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, const char *file,
+                 int line, const char *fmt, ...)
 {
     char detail[CL_ERR_MSG_MAX + 128];
     va_list ap;
@@ -22,11 +22,16 @@ void kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, con
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     if (!status)
-        status = (strcmp(variant, "InvalidRequestPath") == 0 || strcmp(variant, "PluginNotFound") == 0) ? 404 : 401;
-    CL_AUTO(json_t) *body = json_pack("{s:s+, s:s}", "type", ERR_TYPE_PREFIX, variant, "detail", detail);
+        status =
+            (strcmp(variant, "InvalidRequestPath") == 0 || strcmp(variant, "PluginNotFound") == 0)
+                ? 404
+                : 401;
+    CL_AUTO(json_t) *body =
+        json_pack("{s:s+, s:s}", "type", ERR_TYPE_PREFIX, variant, "detail", detail);
     CL_AUTO(cl_str) *text = body ? cl_json_compact(body) : NULL;
-    cl_http_reply_at(resp, status, "application/json", text ? text : "{}", text ? strlen(text) : 2, file, line);
-    cl_info("refused: %s: %s", variant, detail);
+    cl_http_reply_at(resp, status, "application/json", text ? text : "{}", text ? strlen(text) : 2,
+                     file, line);
+    cl_log_at(CL_LOG_INFO, file, line, "refused: %s: %s", variant, detail);
 }
 
 static void reply_json(struct cl_http_resp *resp, const json_t *v, const char *file, int line)
@@ -39,7 +44,8 @@ static void reply_json(struct cl_http_resp *resp, const json_t *v, const char *f
     cl_http_reply_at(resp, 200, "application/json", text, strlen(text), file, line);
 }
 
-static json_t *parse_body(const struct cl_http_req *req, struct cl_http_resp *resp, const char *what)
+static json_t *parse_body(const struct cl_http_req *req, struct cl_http_resp *resp,
+                          const char *what)
 {
     struct cl_err e = {0};
     json_t *v = cl_json_parse((const char *)req->body, req->body_len, KBS_MAX_JSON_DEPTH, &e);
@@ -72,25 +78,40 @@ static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp
         return;
     struct cl_err e = {0};
     const char *version = NULL, *tee = NULL;
-    if (cl_json_get_str(body, "version", &version, &e) < 0 || cl_json_get_str(body, "tee", &tee, &e) < 0)
-        return kbs_fail(resp, "SerdeError", "auth request: %s", e.msg);
-    if (!version_ok(version))
-        return kbs_fail(resp, "AttestationError",
-                        "KBS Client Protocol Version Mismatch: expect =%s while the request is %.32s",
-                        CL_KBS_PROTOCOL_VERSION, version);
-    if (!cl_tee_id_known(tee))
-        return kbs_fail(resp, "SerdeError", "auth request: unknown TEE '%.32s'", tee);
+    if (cl_json_get_str(body, "version", &version, &e) < 0 ||
+        cl_json_get_str(body, "tee", &tee, &e) < 0) {
+        kbs_fail(resp, "SerdeError", "auth request: %s", e.msg);
+        return;
+    }
+    if (!version_ok(version)) {
+        kbs_fail(resp, "AttestationError",
+                 "KBS Client Protocol Version Mismatch: expect =%s while the request is %.32s",
+                 CL_KBS_PROTOCOL_VERSION, version);
+        return;
+    }
+    if (!cl_tee_id_known(tee)) {
+        kbs_fail(resp, "SerdeError", "auth request: unknown TEE '%.32s'", tee);
+        return;
+    }
     const struct cl_tee_verifier *v = cl_tee_verifier_find(tee);
-    if (!v)
-        return kbs_fail(resp, "AttestationError", "TEE '%s' has no verifier in this KBS", tee);
-    if (v->insecure && !kbs->cfg->allow_sample_tee_insecure)
-        return kbs_fail(resp, "AttestationError",
-                        "TEE '%s' proves nothing and is refused (attestation_service.allow_sample_tee_insecure "
-                        "is not set)", tee);
+    if (!v) {
+        kbs_fail(resp, "AttestationError", "TEE '%s' has no verifier in this KBS", tee);
+        return;
+    }
+    if (v->insecure && !kbs->cfg->allow_sample_tee_insecure) {
+        kbs_fail(
+            resp, "AttestationError",
+            "TEE '%s' proves nothing and is refused (attestation_service.allow_sample_tee_insecure "
+            "is not set)",
+            tee);
+        return;
+    }
     char id[KBS_SESSION_ID_LEN + 1], nonce[KBS_NONCE_B64_LEN + 1];
     int64_t expires = 0;
-    if (kbs_session_create(&kbs->sessions, tee, id, nonce, &expires, &e) < 0)
-        return kbs_fail_status(resp, "AttestationError", e.code == CL_ELIMIT ? 503 : 500, "%s", e.msg);
+    if (kbs_session_create(&kbs->sessions, tee, id, nonce, &expires, &e) < 0) {
+        kbs_fail_status(resp, "AttestationError", e.code == CL_ELIMIT ? 503 : 500, "%s", e.msg);
+        return;
+    }
     char cookie[160], date[64];
     time_t t = (time_t)expires;
     struct tm tm;
@@ -111,15 +132,18 @@ static int teekey_check(const json_t *jwk, struct cl_err *err)
     if (cl_json_get_str(jwk, "kty", &kty, err) < 0 || cl_json_get_str(jwk, "alg", &alg, err) < 0)
         return cl_err_prefix(err, "tee-pubkey");
     bool ok = (strcmp(kty, "EC") == 0 && strcmp(alg, "ECDH-ES+A256KW") == 0) ||
-              (strcmp(kty, "RSA") == 0 && (strcmp(alg, "RSA-OAEP-256") == 0 || strcmp(alg, "RSA1_5") == 0));
+              (strcmp(kty, "RSA") == 0 &&
+               (strcmp(alg, "RSA-OAEP-256") == 0 || strcmp(alg, "RSA1_5") == 0));
     if (!ok)
-        return cl_err_set(err, CL_EUNSUPPORTED, "tee-pubkey: kty '%.16s' with alg '%.32s' is not supported", kty, alg);
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "tee-pubkey: kty '%.16s' with alg '%.32s' is not supported", kty, alg);
     if (strcmp(kty, "EC") == 0) {
         const char *crv = NULL;
         if (cl_json_get_str(jwk, "crv", &crv, err) < 0)
             return cl_err_prefix(err, "tee-pubkey");
         if (strcmp(crv, "P-256") != 0 && strcmp(crv, "P-521") != 0)
-            return cl_err_set(err, CL_EUNSUPPORTED, "tee-pubkey: curve '%.16s' is not supported (P-256, P-521)", crv);
+            return cl_err_set(err, CL_EUNSUPPORTED,
+                              "tee-pubkey: curve '%.16s' is not supported (P-256, P-521)", crv);
     }
     CL_AUTO(cl_pkey) *k = cl_jwk_to_pkey(jwk, err);
     return k ? 0 : cl_err_prefix(err, "tee-pubkey");
@@ -129,37 +153,60 @@ static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_re
 {
     struct cl_kbs *kbs = ctx;
     const char *sid = cl_http_req_cookie(req, "kbs-session-id");
-    if (!sid)
-        return kbs_fail(resp, "AttestationError", "attest: no kbs-session-id cookie (call /kbs/v0/auth first)");
+    if (!sid) {
+        kbs_fail(resp, "AttestationError",
+                 "attest: no kbs-session-id cookie (call /kbs/v0/auth first)");
+        return;
+    }
     struct cl_err e = {0};
     struct kbs_session s;
-    if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0)
-        return kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+    if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
+        kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+        return;
+    }
     CL_AUTO(cl_str) *cached = s.token;
     if (cached) { /* trustee returns the token of an attested session again */
         CL_AUTO(json_t) *r = json_pack("{s:s}", "token", cached);
-        return reply_json(resp, r, __FILE__, __LINE__);
+        {
+            reply_json(resp, r, __FILE__, __LINE__);
+            return;
+        }
     }
     CL_AUTO(json_t) *body = parse_body(req, resp, "attestation");
     if (!body)
         return;
     json_t *rt = NULL, *te = NULL, *jwk = NULL;
     const char *nonce = NULL;
-    if (cl_json_get_obj(body, "runtime-data", &rt, &e) < 0 || cl_json_get_obj(body, "tee-evidence", &te, &e) < 0 ||
-        cl_json_get_str(rt, "nonce", &nonce, &e) < 0 || cl_json_get_obj(rt, "tee-pubkey", &jwk, &e) < 0)
-        return kbs_fail(resp, "SerdeError", "attestation: %s", e.msg);
+    if (cl_json_get_obj(body, "runtime-data", &rt, &e) < 0 ||
+        cl_json_get_obj(body, "tee-evidence", &te, &e) < 0 ||
+        cl_json_get_str(rt, "nonce", &nonce, &e) < 0 ||
+        cl_json_get_obj(rt, "tee-pubkey", &jwk, &e) < 0) {
+        kbs_fail(resp, "SerdeError", "attestation: %s", e.msg);
+        return;
+    }
     if (strlen(nonce) != KBS_NONCE_B64_LEN || !cl_memeq_ct(nonce, s.nonce, KBS_NONCE_B64_LEN)) {
         atomic_fetch_add(&kbs->metrics.attest_fail, 1);
-        return kbs_fail(resp, "AttestationError", "attest: runtime-data nonce does not match this session's challenge");
+        {
+            kbs_fail(resp, "AttestationError",
+                     "attest: runtime-data nonce does not match this session's challenge");
+            return;
+        }
     }
-    if (teekey_check(jwk, &e) < 0)
-        return kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+    if (teekey_check(jwk, &e) < 0) {
+        kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+        return;
+    }
     json_t *primary = json_object_get(te, "primary_evidence");
     json_t *addl = json_object_get(te, "additional_evidence");
-    if (!primary)
-        return kbs_fail(resp, "SerdeError", "attestation: 'tee-evidence.primary_evidence' is missing");
-    if (addl && !json_is_string(addl))
-        return kbs_fail(resp, "SerdeError", "attestation: 'tee-evidence.additional_evidence' must be a string");
+    if (!primary) {
+        kbs_fail(resp, "SerdeError", "attestation: 'tee-evidence.primary_evidence' is missing");
+        return;
+    }
+    if (addl && !json_is_string(addl)) {
+        kbs_fail(resp, "SerdeError",
+                 "attestation: 'tee-evidence.additional_evidence' must be a string");
+        return;
+    }
     const char *addl_s = addl ? json_string_value(addl) : "";
     /* init-data: only the toml format */
     const char *init_text = NULL;
@@ -167,10 +214,15 @@ static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_re
     json_t *init = json_object_get(body, "init-data");
     if (init && !json_is_null(init)) {
         const char *format = NULL;
-        if (cl_json_get_str(init, "format", &format, &e) < 0 || cl_json_get_str(init, "body", &init_text, &e) < 0)
-            return kbs_fail(resp, "SerdeError", "attestation: init-data: %s", e.msg);
-        if (strcmp(format, "toml") != 0)
-            return kbs_fail(resp, "AttestationError", "Unsupported initdata format '%.16s'", format);
+        if (cl_json_get_str(init, "format", &format, &e) < 0 ||
+            cl_json_get_str(init, "body", &init_text, &e) < 0) {
+            kbs_fail(resp, "SerdeError", "attestation: init-data: %s", e.msg);
+            return;
+        }
+        if (strcmp(format, "toml") != 0) {
+            kbs_fail(resp, "AttestationError", "Unsupported initdata format '%.16s'", format);
+            return;
+        }
         init_len = json_string_length(json_object_get(init, "body"));
     }
     /* Runtime data the evidence must bind: primary covers the additional evidence string. */
@@ -179,30 +231,43 @@ static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_re
     CL_AUTO(json_t) *rd_device = json_pack("{s:O, s:s}", "tee-pubkey", jwk, "nonce", nonce);
     struct cl_as_item items[CL_AS_MAX_ITEMS];
     size_t n = 0;
-    items[n++] = (struct cl_as_item){s.tee, primary, rd_primary, strcmp(s.tee, "se") == 0 ? CL_HASH_SHA512 : CL_HASH_SHA384,
-                                     init_text, init_len};
+    items[n++] = (struct cl_as_item){
+        s.tee,     primary, rd_primary, strcmp(s.tee, "se") == 0 ? CL_HASH_SHA512 : CL_HASH_SHA384,
+        init_text, init_len};
     CL_AUTO(json_t) *devices = NULL;
     if (*addl_s) {
         devices = cl_json_parse(addl_s, strlen(addl_s), KBS_MAX_JSON_DEPTH, &e);
-        if (!devices || !json_is_object(devices))
-            return kbs_fail(resp, "SerdeError", "attestation: additional_evidence must be a JSON object text%s%s",
-                            devices ? "" : ": ", devices ? "" : e.msg);
+        if (!devices || !json_is_object(devices)) {
+            kbs_fail(resp, "SerdeError",
+                     "attestation: additional_evidence must be a JSON object text%s%s",
+                     devices ? "" : ": ", devices ? "" : e.msg);
+            return;
+        }
         const char *dtee;
         json_t *dev;
         json_object_foreach(devices, dtee, dev)
         {
-            if (n == CL_AS_MAX_ITEMS)
-                return kbs_fail(resp, "AttestationError", "attestation: more than %d evidence items", CL_AS_MAX_ITEMS);
+            if (n == CL_AS_MAX_ITEMS) {
+                kbs_fail(resp, "AttestationError", "attestation: more than %d evidence items",
+                         CL_AS_MAX_ITEMS);
+                return;
+            }
             items[n++] = (struct cl_as_item){dtee, dev, rd_device, CL_HASH_SHA384, NULL, 0};
         }
     }
     CL_AUTO(cl_str) *token = NULL;
     if (cl_as_evaluate(kbs->as, items, n, "default", &token, &e) < 0) {
         atomic_fetch_add(&kbs->metrics.attest_fail, 1);
-        return kbs_fail(resp, "AttestationError", "attestation failed at stage '%s': %s", e.stage ? e.stage : "?", e.msg);
+        {
+            kbs_fail(resp, "AttestationError", "attestation failed at stage '%s': %s",
+                     e.stage ? e.stage : "?", e.msg);
+            return;
+        }
     }
-    if (kbs_session_set_token(&kbs->sessions, sid, token, &e) < 0)
-        return kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+    if (kbs_session_set_token(&kbs->sessions, sid, token, &e) < 0) {
+        kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+        return;
+    }
     atomic_fetch_add(&kbs->metrics.attest_ok, 1);
     CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
     reply_json(resp, r, __FILE__, __LINE__);
@@ -216,8 +281,8 @@ static bool segment_ok(const char *s, size_t n)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-                  (c == '.' && i > 0);
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || (c == '.' && i > 0);
         if (!ok)
             return false;
     }
@@ -256,55 +321,79 @@ static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_h
 {
     struct cl_kbs *kbs = ctx;
     const char *path = resource_path(req);
-    if (!cl_kbs_resource_path_valid(path))
-        return kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag> of [A-Za-z0-9_.-] "
-                                                    "segments not starting with '.'", path);
+    if (!cl_kbs_resource_path_valid(path)) {
+        kbs_fail(resp, "InvalidRequestPath",
+                 "resource path '%.200s' is not <repo>/<type>/<tag> of [A-Za-z0-9_.-] "
+                 "segments not starting with '.'",
+                 path);
+        return;
+    }
     struct cl_err e = {0};
     CL_AUTO(cl_str) *token = NULL;
     const char *sid = cl_http_req_cookie(req, "kbs-session-id");
     if (sid) {
         struct kbs_session s;
-        if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0)
-            return kbs_fail(resp, "TokenNotFound", "session: %s", e.msg);
+        if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
+            kbs_fail(resp, "TokenNotFound", "session: %s", e.msg);
+            return;
+        }
         token = s.token;
-        if (!token)
-            return kbs_fail(resp, "TokenNotFound", "session %.8s... has not attested", sid);
+        if (!token) {
+            kbs_fail(resp, "TokenNotFound", "session %.8s... has not attested", sid);
+            return;
+        }
     } else {
         const char *auth = cl_http_req_header(req, "Authorization");
-        if (!auth || strncmp(auth, "Bearer ", 7) != 0)
-            return kbs_fail(resp, "TokenNotFound", "no session cookie and no Authorization: Bearer token");
+        if (!auth || strncmp(auth, "Bearer ", 7) != 0) {
+            kbs_fail(resp, "TokenNotFound", "no session cookie and no Authorization: Bearer token");
+            return;
+        }
         token = strdup(auth + 7);
     }
     CL_AUTO(json_t) *claims = kbs_token_verify(kbs, token, &e);
-    if (!claims)
-        return kbs_fail(resp, "TokenVerifierError", "%s", e.msg);
+    if (!claims) {
+        kbs_fail(resp, "TokenVerifierError", "%s", e.msg);
+        return;
+    }
     /* resource policy: input = claims; data = {plugin, resource-path, query} */
     CL_AUTO(json_t) *query = json_object();
     cl_http_req_query_foreach(req, add_query, query);
-    char repo[CL_KBS_MAX_PATH_SEGMENT + 1], type[CL_KBS_MAX_PATH_SEGMENT + 1], tag[CL_KBS_MAX_PATH_SEGMENT + 1];
-    if (sscanf(path, "%128[^/]/%128[^/]/%128s", repo, type, tag) != 3)
-        return kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s'", path);
-    CL_AUTO(json_t) *data = json_pack("{s:s, s:[s,s,s], s:O}", "plugin", "resource", "resource-path", repo, type, tag,
-                                      "query", query);
+    char repo[CL_KBS_MAX_PATH_SEGMENT + 1], type[CL_KBS_MAX_PATH_SEGMENT + 1],
+        tag[CL_KBS_MAX_PATH_SEGMENT + 1];
+    if (sscanf(path, "%128[^/]/%128[^/]/%128s", repo, type, tag) != 3) {
+        kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s'", path);
+        return;
+    }
+    CL_AUTO(json_t) *data = json_pack("{s:s, s:[s,s,s], s:O}", "plugin", "resource",
+                                      "resource-path", repo, type, tag, "query", query);
     bool allow = false;
     int prc = kbs_policy_eval(kbs, claims, data, &allow, &e);
     if (prc < 0 || !allow) {
         atomic_fetch_add(&kbs->metrics.denials, 1);
-        return kbs_fail(resp, "PolicyDeny", "resource policy denies access to %s%s%s", path, prc < 0 ? ": " : "",
-                        prc < 0 ? e.msg : "");
+        {
+            kbs_fail(resp, "PolicyDeny", "resource policy denies access to %s%s%s", path,
+                     prc < 0 ? ": " : "", prc < 0 ? e.msg : "");
+            return;
+        }
     }
     json_t *teekey = kbs_token_teekey(kbs, claims);
-    if (!teekey)
-        return kbs_fail(resp, "TokenVerifierError", "the token carries no TEE public key");
+    if (!teekey) {
+        kbs_fail(resp, "TokenVerifierError", "the token carries no TEE public key");
+        return;
+    }
     size_t len = 0;
     CL_AUTO(cl_bytes) *secret = cl_store_get(kbs->resources, CL_KBS_NS_REPOSITORY, path, &len, &e);
-    if (!secret)
-        return kbs_fail(resp, "PluginInternalError", "resource %s: %s", path,
-                        e.code == CL_ENOTFOUND ? "not found" : e.msg);
+    if (!secret) {
+        kbs_fail(resp, "PluginInternalError", "resource %s: %s", path,
+                 e.code == CL_ENOTFOUND ? "not found" : e.msg);
+        return;
+    }
     CL_AUTO(json_t) *jwe = cl_jwe_encrypt(teekey, secret, len, &e);
     explicit_bzero(secret, len);
-    if (!jwe)
-        return kbs_fail(resp, "JweError", "sealing %s to the TEE key: %s", path, e.msg);
+    if (!jwe) {
+        kbs_fail(resp, "JweError", "sealing %s to the TEE key: %s", path, e.msg);
+        return;
+    }
     atomic_fetch_add(&kbs->metrics.releases, 1);
     cl_info("released resource %s", path);
     reply_json(resp, jwe, __FILE__, __LINE__);
@@ -328,67 +417,87 @@ static void h_metrics(void *ctx, const struct cl_http_req *req, struct cl_http_r
 {
     struct cl_kbs *kbs = ctx;
     struct kbs_metrics *m = &kbs->metrics;
-    static const char *const le[] = {"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.5", "+Inf"};
+    static const char *const le[] = {"0.001", "0.005", "0.01", "0.025",
+                                     "0.05",  "0.1",   "0.5",  "+Inf"};
     char buf[4096];
-    int o = snprintf(buf, sizeof buf,
-                     "# HELP kbs_http_requests_total HTTP requests served.\n# TYPE kbs_http_requests_total counter\n"
-                     "kbs_http_requests_total %lu\n"
-                     "# HELP kbs_auth_requests_total RCAR auth requests.\n# TYPE kbs_auth_requests_total counter\n"
-                     "kbs_auth_requests_total %lu\n"
-                     "# HELP kbs_attestations_total Attestation results.\n# TYPE kbs_attestations_total counter\n"
-                     "kbs_attestations_total{result=\"success\"} %lu\nkbs_attestations_total{result=\"failure\"} %lu\n"
-                     "# HELP kbs_resource_releases_total Resources released sealed to a TEE key.\n"
-                     "# TYPE kbs_resource_releases_total counter\nkbs_resource_releases_total %lu\n"
-                     "# HELP kbs_policy_denials_total Resource requests denied by policy.\n"
-                     "# TYPE kbs_policy_denials_total counter\nkbs_policy_denials_total %lu\n"
-                     "# HELP kbs_admin_requests_total Admin API requests.\n# TYPE kbs_admin_requests_total counter\n"
-                     "kbs_admin_requests_total{result=\"allowed\"} %lu\nkbs_admin_requests_total{result=\"denied\"} %lu\n"
-                     "# HELP kbs_request_duration_seconds Handler latency.\n"
-                     "# TYPE kbs_request_duration_seconds histogram\n",
-                     atomic_load(&m->requests), atomic_load(&m->auth), atomic_load(&m->attest_ok),
-                     atomic_load(&m->attest_fail), atomic_load(&m->releases), atomic_load(&m->denials),
-                     atomic_load(&m->admin_ok), atomic_load(&m->admin_denied));
+    int o =
+        snprintf(buf, sizeof buf,
+                 "# HELP kbs_http_requests_total HTTP requests served.\n# TYPE "
+                 "kbs_http_requests_total counter\n"
+                 "kbs_http_requests_total %lu\n"
+                 "# HELP kbs_auth_requests_total RCAR auth requests.\n# TYPE "
+                 "kbs_auth_requests_total counter\n"
+                 "kbs_auth_requests_total %lu\n"
+                 "# HELP kbs_attestations_total Attestation results.\n# TYPE "
+                 "kbs_attestations_total counter\n"
+                 "kbs_attestations_total{result=\"success\"} "
+                 "%lu\nkbs_attestations_total{result=\"failure\"} %lu\n"
+                 "# HELP kbs_resource_releases_total Resources released sealed to a TEE key.\n"
+                 "# TYPE kbs_resource_releases_total counter\nkbs_resource_releases_total %lu\n"
+                 "# HELP kbs_policy_denials_total Resource requests denied by policy.\n"
+                 "# TYPE kbs_policy_denials_total counter\nkbs_policy_denials_total %lu\n"
+                 "# HELP kbs_admin_requests_total Admin API requests.\n# TYPE "
+                 "kbs_admin_requests_total counter\n"
+                 "kbs_admin_requests_total{result=\"allowed\"} "
+                 "%lu\nkbs_admin_requests_total{result=\"denied\"} %lu\n"
+                 "# HELP kbs_request_duration_seconds Handler latency.\n"
+                 "# TYPE kbs_request_duration_seconds histogram\n",
+                 atomic_load(&m->requests), atomic_load(&m->auth), atomic_load(&m->attest_ok),
+                 atomic_load(&m->attest_fail), atomic_load(&m->releases), atomic_load(&m->denials),
+                 atomic_load(&m->admin_ok), atomic_load(&m->admin_denied));
     unsigned long cum = 0;
     for (size_t i = 0; i < 8 && o > 0 && (size_t)o < sizeof buf; i++) {
         cum += atomic_load(&m->latency_buckets[i]);
-        o += snprintf(buf + o, sizeof buf - (size_t)o, "kbs_request_duration_seconds_bucket{le=\"%s\"} %lu\n", le[i], cum);
+        o += snprintf(buf + o, sizeof buf - (size_t)o,
+                      "kbs_request_duration_seconds_bucket{le=\"%s\"} %lu\n", le[i], cum);
     }
     if (o > 0 && (size_t)o < sizeof buf)
-        o += snprintf(buf + o, sizeof buf - (size_t)o,
-                      "kbs_request_duration_seconds_sum %.6f\nkbs_request_duration_seconds_count %lu\n",
-                      (double)atomic_load(&m->latency_us_sum) / 1e6, cum);
-    if (o < 0 || (size_t)o >= sizeof buf)
-        return kbs_fail_status(resp, "PrometheusError", 500, "metrics text too long");
+        o += snprintf(
+            buf + o, sizeof buf - (size_t)o,
+            "kbs_request_duration_seconds_sum %.6f\nkbs_request_duration_seconds_count %lu\n",
+            (double)atomic_load(&m->latency_us_sum) / 1e6, cum);
+    if (o < 0 || (size_t)o >= sizeof buf) {
+        kbs_fail_status(resp, "PrometheusError", 500, "metrics text too long");
+        return;
+    }
     cl_http_reply(resp, 200, "text/plain; version=0.0.4", buf, (size_t)o);
 }
 
 static void h_fallback(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
 {
     static const char api[] = "/kbs/v0/";
-    if (strncmp(req->path, api, sizeof api - 1) != 0)
-        return kbs_fail(resp, "InvalidRequestPath", "path '%.200s' is not under %s", req->path, api);
+    if (strncmp(req->path, api, sizeof api - 1) != 0) {
+        kbs_fail(resp, "InvalidRequestPath", "path '%.200s' is not under %s", req->path, api);
+        return;
+    }
     const char *plugin = req->path + sizeof api - 1;
     size_t n = strcspn(plugin, "/");
-    if (n == strlen("resource") && strncmp(plugin, "resource", n) == 0)
-        return kbs_fail(resp, "InvalidRequestPath", "%s is not allowed on resources", req->method);
-    return kbs_fail(resp, "PluginNotFound", "no plugin '%.*s' for %s", (int)(n > 64 ? 64 : n), plugin, req->method);
+    if (n == strlen("resource") && strncmp(plugin, "resource", n) == 0) {
+        kbs_fail(resp, "InvalidRequestPath", "%s is not allowed on resources", req->method);
+        return;
+    }
+    {
+        kbs_fail(resp, "PluginNotFound", "no plugin '%.*s' for %s", (int)(n > 64 ? 64 : n), plugin,
+                 req->method);
+        return;
+    }
 }
 
 /* Timing and counting wrapper: every route goes through it. */
-#define ROUTE(name, fn)                                                                                  \
-    static void name(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)                \
-    {                                                                                                    \
-        struct cl_kbs *kbs = ctx;                                                                        \
-        uint64_t t0 = cl_now_mono_ns();                                                                  \
-        fn(ctx, req, resp);                                                                              \
-        uint64_t us = (cl_now_mono_ns() - t0) / 1000;                                                    \
-        static const uint64_t lim[] = {1000, 5000, 10000, 25000, 50000, 100000, 500000};                 \
-        size_t b = 0;                                                                                    \
-        while (b < 7 && us > lim[b])                                                                     \
-            b++;                                                                                         \
-        atomic_fetch_add(&kbs->metrics.requests, 1);                                                     \
-        atomic_fetch_add(&kbs->metrics.latency_buckets[b], 1);                                           \
-        atomic_fetch_add(&kbs->metrics.latency_us_sum, us);                                              \
+#define ROUTE(name, fn)                                                                            \
+    static void name(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)          \
+    {                                                                                              \
+        struct cl_kbs *kbs = ctx;                                                                  \
+        uint64_t t0 = cl_now_mono_ns();                                                            \
+        fn(ctx, req, resp);                                                                        \
+        uint64_t us = (cl_now_mono_ns() - t0) / 1000;                                              \
+        static const uint64_t lim[] = {1000, 5000, 10000, 25000, 50000, 100000, 500000};           \
+        size_t b = 0;                                                                              \
+        while (b < 7 && us > lim[b])                                                               \
+            b++;                                                                                   \
+        atomic_fetch_add(&kbs->metrics.requests, 1);                                               \
+        atomic_fetch_add(&kbs->metrics.latency_buckets[b], 1);                                     \
+        atomic_fetch_add(&kbs->metrics.latency_us_sum, us);                                        \
     }
 
 ROUTE(r_auth, h_auth)
@@ -430,28 +539,34 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     }
     kbs->cfg = cfg;
     pthread_rwlock_init(&kbs->policy_lock, NULL);
-    const char *stype = cfg->storage_type ? cfg->storage_type : (cfg->storage_dir ? "LocalFs" : "Memory");
+    const char *stype =
+        cfg->storage_type ? cfg->storage_type : (cfg->storage_dir ? "LocalFs" : "Memory");
     if (strcmp(stype, "Memory") == 0)
-        cl_warn("storage: Memory backend: resources, policies and reference values are lost on restart");
+        cl_warn("storage: Memory backend: resources, policies and reference values are lost on "
+                "restart");
     kbs->store = cl_store_open(stype, cfg->storage_dir, err);
     if (!kbs->store)
         goto fail;
     if (cfg->resource_dir) {
-        kbs->resources = cl_store_open(cfg->resource_type ? cfg->resource_type : "LocalFs", cfg->resource_dir, err);
+        kbs->resources = cl_store_open(cfg->resource_type ? cfg->resource_type : "LocalFs",
+                                       cfg->resource_dir, err);
         if (!kbs->resources)
             goto fail;
     } else {
         kbs->resources = kbs->store;
     }
     if (cfg->ntrusted_certs) {
-        kbs->trust = cl_x509_store_load((const char *const *)cfg->trusted_certs_paths, cfg->ntrusted_certs, err);
+        kbs->trust = cl_x509_store_load((const char *const *)cfg->trusted_certs_paths,
+                                        cfg->ntrusted_certs, err);
         if (!kbs->trust)
             goto fail;
     }
     if (cfg->insecure_header_jwk)
-        cl_insecure("insecure_header_jwk", "tokens will be trusted on the key they carry themselves");
+        cl_insecure("insecure_header_jwk",
+                    "tokens will be trusted on the key they carry themselves");
     if (cfg->admin_mode == CL_KBS_ADMIN_ALLOW_ALL_INSECURE)
-        cl_insecure("admin InsecureAllowAll", "the admin API is open to anyone who can reach this port");
+        cl_insecure("admin InsecureAllowAll",
+                    "the admin API is open to anyone who can reach this port");
     struct cl_as_opts ao = {
         .store = kbs->store,
         .allow_sample_insecure = cfg->allow_sample_tee_insecure,
@@ -463,7 +578,8 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     if (!kbs->as)
         goto fail;
     if (kbs_sessions_init(&kbs->sessions, cfg->max_sessions,
-                          cfg->session_timeout_s ? cfg->session_timeout_s : cfg->session_timeout_min * 60) < 0) {
+                          cfg->session_timeout_s ? cfg->session_timeout_s
+                                                 : cfg->session_timeout_min * 60) < 0) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
         goto fail;
     }
@@ -478,7 +594,8 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .tls_key_path = cfg->insecure_http ? NULL : cfg->tls_key_path,
     };
     if (cfg->insecure_http)
-        cl_warn("http_server.insecure_http: plain HTTP; resources are still sealed to the TEE key, but admin "
+        cl_warn("http_server.insecure_http: plain HTTP; resources are still sealed to the TEE key, "
+                "but admin "
                 "tokens and metadata travel in clear");
     kbs->http = cl_http_server_start(&ho, routes, CL_ARRAY_LEN(routes), r_fallback, kbs, err);
     if (!kbs->http)
@@ -489,7 +606,10 @@ fail:
     return NULL;
 }
 
-uint16_t cl_kbs_port(const struct cl_kbs *kbs, size_t i) { return cl_http_server_port(kbs->http, i); }
+uint16_t cl_kbs_port(const struct cl_kbs *kbs, size_t i)
+{
+    return cl_http_server_port(kbs->http, i);
+}
 
 void cl_kbs_tick(struct cl_kbs *kbs)
 {

@@ -25,36 +25,30 @@ static int check_times(const json_t *claims, struct cl_err *err)
     return 0;
 }
 
-json_t *kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err)
+/* Key trust, signature and times of a parsed token; returns the claims (new) or NULL. */
+static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struct cl_err *err)
 {
-    struct cl_jws jws = {0};
-    if (cl_jws_parse(token, strlen(token), &jws, err) < 0) {
-        cl_err_prefix(err, "token");
-        return NULL;
-    }
-    json_t *result = NULL;
-    CL_AUTO(cl_pkey) *key = NULL;
-    json_t *jwk = json_object_get(jws.header, "jwk");
+    json_t *jwk = json_object_get(jws->header, "jwk");
     if (!json_is_object(jwk)) {
         cl_err_stage(err, CL_EVERIFY, "token", "token header has no 'jwk'");
-        goto out;
+        return NULL;
     }
-    key = cl_jwk_to_pkey(jwk, err);
+    CL_AUTO(cl_pkey) *key = cl_jwk_to_pkey(jwk, err);
     if (!key) {
         cl_err_prefix(err, "token header jwk");
-        goto out;
+        return NULL;
     }
     bool trusted = cl_pkey_public_equal(key, cl_as_signing_key(kbs->as));
-    json_t *x5c = json_object_get(jws.header, "jwk") ? json_object_get(jwk, "x5c") : NULL;
+    json_t *x5c = json_object_get(jwk, "x5c");
     if (!trusted && kbs->trust && x5c) {
         CL_AUTO(cl_pkey) *leaf = NULL;
         if (cl_x509_verify_x5c(x5c, kbs->trust, 0, &leaf, err) < 0) {
             cl_err_prefix(err, "token certificate chain");
-            goto out;
+            return NULL;
         }
         if (!cl_pkey_public_equal(leaf, key)) {
             cl_err_stage(err, CL_EVERIFY, "token", "token jwk differs from its x5c leaf certificate key");
-            goto out;
+            return NULL;
         }
         trusted = true;
     }
@@ -64,23 +58,32 @@ json_t *kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *e
     }
     if (!trusted) {
         cl_err_stage(err, CL_EVERIFY, "token", "token is signed by a key this KBS does not trust");
-        goto out;
+        return NULL;
     }
-    if (cl_jws_verify(&jws, key, err) < 0) {
+    if (cl_jws_verify(jws, key, err) < 0) {
         cl_err_prefix(err, "token signature");
-        goto out;
+        return NULL;
     }
-    CL_AUTO(json_t) *claims = cl_json_parse((const char *)jws.payload, jws.payload_len, CL_JSON_MAX_DEPTH, err);
+    CL_AUTO(json_t) *claims = cl_json_parse((const char *)jws->payload, jws->payload_len, CL_JSON_MAX_DEPTH, err);
     if (!claims || !json_is_object(claims)) {
         cl_err_stage(err, CL_EPARSE, "token", "token payload is not a JSON object");
-        goto out;
+        return NULL;
     }
     if (check_times(claims, err) < 0)
-        goto out;
-    result = CL_STEAL(claims);
-out:
+        return NULL;
+    return CL_STEAL(claims);
+}
+
+json_t *kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err)
+{
+    struct cl_jws jws = {0};
+    if (cl_jws_parse(token, strlen(token), &jws, err) < 0) {
+        cl_err_prefix(err, "token");
+        return NULL;
+    }
+    json_t *claims = verify_parsed(kbs, &jws, err);
     cl_jws_clear(&jws);
-    return result;
+    return claims;
 }
 
 json_t *kbs_token_teekey(struct cl_kbs *kbs, json_t *claims)

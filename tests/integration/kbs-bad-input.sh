@@ -20,7 +20,7 @@ start_kbs "$T/kbs.toml"
 
 printf 'top secret' > "$T/secret"
 "$CLI_BIN" kbs set-resource --url "$URL" --admin-key "$T/admin.key" --path default/key/one --file "$T/secret" || fail "set-resource"
-snapshot() { (cd "$T" && find store resources -type f | sort | xargs sha256sum) > "$T/$1"; }
+snapshot() { (cd "$T" && find store resources -type f -print0 | sort -z | xargs -0 sha256sum) > "$T/$1"; }
 snapshot before
 
 auth() { # auth BODY → status; cookie jar $T/jar, challenge $T/body
@@ -64,7 +64,8 @@ json.dump({"runtime-data": {"nonce": nonce, "tee-pubkey": jwk},
                             "additional_evidence": ""}}, open(sys.argv[2], "w"))
 PY
 }
-attest() { curl -sS -b "$T/jar" -o "$T/body" -w '%{http_code}' -H 'Content-Type: application/json' --data @"$T/attest.json" "$URL/kbs/v0/attest"; }
+# the cookie is sent by hand: curl itself drops a cookie whose Expires has passed
+attest() { curl -sS -H "Cookie: kbs-session-id=$(awk '$6 == "kbs-session-id" {print $7}' "$T/jar" | tail -1)" -o "$T/body" -w '%{http_code}' -H 'Content-Type: application/json' --data @"$T/attest.json" "$URL/kbs/v0/attest"; }
 
 expect_status 200 "$(auth "$good_auth")" "auth"
 cp "$T/body" "$T/chal1"; cp "$T/jar" "$T/jar1"

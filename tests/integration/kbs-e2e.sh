@@ -31,7 +31,7 @@ ok "missing resource refused with a clear error"
 
 # ---- independent client: curl + python3 + jose ----
 if command -v jose >/dev/null 2>&1; then
-    jose jwk gen -i '{"alg":"ECDH-ES+A256KW","crv":"P-256"}' -o "$T/tee.jwk"
+    jose jwk gen -i '{"kty":"EC","crv":"P-256"}' -o "$T/tee.jwk"
     jose jwk pub -i "$T/tee.jwk" -o "$T/tee.pub.jwk"
     st=$(curl -sS -c "$T/jar" -o "$T/chal" -w '%{http_code}' -H 'Content-Type: application/json' \
         -d '{"version":"0.4.0","tee":"sample","extra-params":{"supported-hash-algorithms":["sha384"]}}' "$URL/kbs/v0/auth")
