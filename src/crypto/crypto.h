@@ -15,6 +15,7 @@
 
 #define CL_JOSE_MAX 1048576          /* largest compact JWS / JWT text accepted, bytes */
 #define CL_JWE_MAX_PLAINTEXT 8388608 /* largest JWE plaintext sealed or opened, bytes */
+#define CL_PEM_MAX 1048576           /* largest PEM text (key or certificate chain), bytes */
 #define CL_RSA_MIN_BITS 2048
 #define CL_RSA_MAX_BITS 8192
 
