@@ -44,6 +44,30 @@ int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *
 int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *token, struct cl_err *err);
 size_t kbs_sessions_purge(struct kbs_sessions *s);
 
+/* ---- protocol messages (protocol.c) ---- */
+
+struct kbs_request {
+    char tee[32];
+};
+int kbs_request_parse(const uint8_t *body, size_t len, struct kbs_request *out, struct cl_err *err);
+
+struct kbs_attestation {
+    json_t *doc;               /* owned: the parsed body; the borrowed fields point into it */
+    const char *nonce;
+    json_t *jwk;               /* tee-pubkey, checked to be a key the KBS can seal to */
+    json_t *primary;           /* primary evidence */
+    const char *additional;    /* additional evidence text ("" when none) */
+    json_t *devices;           /* owned: additional evidence parsed, or NULL */
+    const char *init_text;     /* init-data TOML or NULL */
+    size_t init_len;
+    json_t *rd_primary;        /* owned: runtime data bound by the primary evidence */
+    json_t *rd_device;         /* owned: runtime data bound by device evidence */
+};
+int kbs_attestation_parse(const uint8_t *body, size_t len, struct kbs_attestation *out, struct cl_err *err);
+void kbs_attestation_clear(struct kbs_attestation *a);
+/* Fills items (CL_AS_MAX_ITEMS entries) for the attestation service; returns the count. */
+size_t kbs_attestation_items(const struct kbs_attestation *a, const char *tee, struct cl_as_item *items);
+
 /* ---- metrics ---- */
 
 struct kbs_metrics {

@@ -44,71 +44,35 @@ static void reply_json(struct cl_http_resp *resp, const json_t *v, const char *f
     cl_http_reply_at(resp, 200, "application/json", text, strlen(text), file, line);
 }
 
-static json_t *parse_body(const struct cl_http_req *req, struct cl_http_resp *resp,
-                          const char *what)
-{
-    struct cl_err e = {0};
-    json_t *v = cl_json_parse((const char *)req->body, req->body_len, KBS_MAX_JSON_DEPTH, &e);
-    if (!v)
-        kbs_fail(resp, "SerdeError", "%s body: %s", what, e.msg);
-    else if (!json_is_object(v)) {
-        kbs_fail(resp, "SerdeError", "%s body must be a JSON object", what);
-        json_decref(v);
-        v = NULL;
-    }
-    return v;
-}
-
-/* Semver check as trustee's: "=0.4.0"; build metadata ignored, pre-release refused. */
-static bool version_ok(const char *v)
-{
-    size_t n = strcspn(v, "+");
-    return n == strlen(CL_KBS_PROTOCOL_VERSION) && strncmp(v, CL_KBS_PROTOCOL_VERSION, n) == 0 &&
-           (v[n] == '\0' || v[n + 1] != '\0');
-}
-
 /* ---- POST /kbs/v0/auth ---- */
 
 static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
     atomic_fetch_add(&kbs->metrics.auth, 1);
-    CL_AUTO(json_t) *body = parse_body(req, resp, "auth request");
-    if (!body)
-        return;
     struct cl_err e = {0};
-    const char *version = NULL, *tee = NULL;
-    if (cl_json_get_str(body, "version", &version, &e) < 0 ||
-        cl_json_get_str(body, "tee", &tee, &e) < 0) {
-        kbs_fail(resp, "SerdeError", "auth request: %s", e.msg);
+    struct kbs_request r;
+    if (kbs_request_parse(req->body, req->body_len, &r, &e) < 0) {
+        kbs_fail(resp,
+                 e.code == CL_EPARSE || e.code == CL_ELIMIT ? "SerdeError" : "AttestationError",
+                 "%s", e.msg);
         return;
     }
-    if (!version_ok(version)) {
-        kbs_fail(resp, "AttestationError",
-                 "KBS Client Protocol Version Mismatch: expect =%s while the request is %.32s",
-                 CL_KBS_PROTOCOL_VERSION, version);
-        return;
-    }
-    if (!cl_tee_id_known(tee)) {
-        kbs_fail(resp, "SerdeError", "auth request: unknown TEE '%.32s'", tee);
-        return;
-    }
-    const struct cl_tee_verifier *v = cl_tee_verifier_find(tee);
+    const struct cl_tee_verifier *v = cl_tee_verifier_find(r.tee);
     if (!v) {
-        kbs_fail(resp, "AttestationError", "TEE '%s' has no verifier in this KBS", tee);
+        kbs_fail(resp, "AttestationError", "TEE '%s' has no verifier in this KBS", r.tee);
         return;
     }
     if (v->insecure && !kbs->cfg->allow_sample_tee_insecure) {
-        kbs_fail(
-            resp, "AttestationError",
-            "TEE '%s' proves nothing and is refused (attestation_service.allow_sample_tee_insecure "
-            "is not set)",
-            tee);
+        kbs_fail(resp, "AttestationError",
+                 "TEE '%s' proves nothing and is refused "
+                 "(attestation_service.allow_sample_tee_insecure is not set)",
+                 r.tee);
         return;
     }
     char id[KBS_SESSION_ID_LEN + 1], nonce[KBS_NONCE_B64_LEN + 1];
     int64_t expires = 0;
-    if (kbs_session_create(&kbs->sessions, tee, id, nonce, &expires, &e) < 0) {
+    if (kbs_session_create(&kbs->sessions, r.tee, id, nonce, &expires, &e) < 0) {
         kbs_fail_status(resp, "AttestationError", e.code == CL_ELIMIT ? 503 : 500, "%s", e.msg);
         return;
     }
@@ -125,28 +89,37 @@ static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp
 
 /* ---- POST /kbs/v0/attest ---- */
 
-/* Checks that the TEE public key is one the KBS can seal resources to. */
-static int teekey_check(const json_t *jwk, struct cl_err *err)
+static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
+                           struct cl_http_resp *resp, const char *sid, const struct kbs_session *s)
 {
-    const char *kty = NULL, *alg = NULL;
-    if (cl_json_get_str(jwk, "kty", &kty, err) < 0 || cl_json_get_str(jwk, "alg", &alg, err) < 0)
-        return cl_err_prefix(err, "tee-pubkey");
-    bool ok = (strcmp(kty, "EC") == 0 && strcmp(alg, "ECDH-ES+A256KW") == 0) ||
-              (strcmp(kty, "RSA") == 0 &&
-               (strcmp(alg, "RSA-OAEP-256") == 0 || strcmp(alg, "RSA1_5") == 0));
-    if (!ok)
-        return cl_err_set(err, CL_EUNSUPPORTED,
-                          "tee-pubkey: kty '%.16s' with alg '%.32s' is not supported", kty, alg);
-    if (strcmp(kty, "EC") == 0) {
-        const char *crv = NULL;
-        if (cl_json_get_str(jwk, "crv", &crv, err) < 0)
-            return cl_err_prefix(err, "tee-pubkey");
-        if (strcmp(crv, "P-256") != 0 && strcmp(crv, "P-521") != 0)
-            return cl_err_set(err, CL_EUNSUPPORTED,
-                              "tee-pubkey: curve '%.16s' is not supported (P-256, P-521)", crv);
+    struct cl_err e = {0};
+    struct kbs_attestation a;
+    if (kbs_attestation_parse(req->body, req->body_len, &a, &e) < 0) {
+        kbs_fail(resp,
+                 e.code == CL_EPARSE || e.code == CL_ELIMIT ? "SerdeError" : "AttestationError",
+                 "%s", e.msg);
+        return;
     }
-    CL_AUTO(cl_pkey) *k = cl_jwk_to_pkey(jwk, err);
-    return k ? 0 : cl_err_prefix(err, "tee-pubkey");
+    struct cl_as_item items[CL_AS_MAX_ITEMS];
+    CL_AUTO(cl_str) *token = NULL;
+    if (strlen(a.nonce) != KBS_NONCE_B64_LEN ||
+        !cl_memeq_ct(a.nonce, s->nonce, KBS_NONCE_B64_LEN)) {
+        atomic_fetch_add(&kbs->metrics.attest_fail, 1);
+        kbs_fail(resp, "AttestationError",
+                 "attest: runtime-data nonce does not match this session's challenge");
+    } else if (cl_as_evaluate(kbs->as, items, kbs_attestation_items(&a, s->tee, items), "default",
+                              &token, &e) < 0) {
+        atomic_fetch_add(&kbs->metrics.attest_fail, 1);
+        kbs_fail(resp, "AttestationError", "attestation failed at stage '%s': %s",
+                 e.stage ? e.stage : "?", e.msg);
+    } else if (kbs_session_set_token(&kbs->sessions, sid, token, &e) < 0) {
+        kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+    } else {
+        atomic_fetch_add(&kbs->metrics.attest_ok, 1);
+        CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
+        reply_json(resp, r, __FILE__, __LINE__);
+    }
+    kbs_attestation_clear(&a);
 }
 
 static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
@@ -167,110 +140,10 @@ static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_re
     CL_AUTO(cl_str) *cached = s.token;
     if (cached) { /* trustee returns the token of an attested session again */
         CL_AUTO(json_t) *r = json_pack("{s:s}", "token", cached);
-        {
-            reply_json(resp, r, __FILE__, __LINE__);
-            return;
-        }
-    }
-    CL_AUTO(json_t) *body = parse_body(req, resp, "attestation");
-    if (!body)
-        return;
-    json_t *rt = NULL, *te = NULL, *jwk = NULL;
-    const char *nonce = NULL;
-    if (cl_json_get_obj(body, "runtime-data", &rt, &e) < 0 ||
-        cl_json_get_obj(body, "tee-evidence", &te, &e) < 0 ||
-        cl_json_get_str(rt, "nonce", &nonce, &e) < 0 ||
-        cl_json_get_obj(rt, "tee-pubkey", &jwk, &e) < 0) {
-        kbs_fail(resp, "SerdeError", "attestation: %s", e.msg);
+        reply_json(resp, r, __FILE__, __LINE__);
         return;
     }
-    if (strlen(nonce) != KBS_NONCE_B64_LEN || !cl_memeq_ct(nonce, s.nonce, KBS_NONCE_B64_LEN)) {
-        atomic_fetch_add(&kbs->metrics.attest_fail, 1);
-        {
-            kbs_fail(resp, "AttestationError",
-                     "attest: runtime-data nonce does not match this session's challenge");
-            return;
-        }
-    }
-    if (teekey_check(jwk, &e) < 0) {
-        kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
-        return;
-    }
-    json_t *primary = json_object_get(te, "primary_evidence");
-    json_t *addl = json_object_get(te, "additional_evidence");
-    if (!primary) {
-        kbs_fail(resp, "SerdeError", "attestation: 'tee-evidence.primary_evidence' is missing");
-        return;
-    }
-    if (addl && !json_is_string(addl)) {
-        kbs_fail(resp, "SerdeError",
-                 "attestation: 'tee-evidence.additional_evidence' must be a string");
-        return;
-    }
-    const char *addl_s = addl ? json_string_value(addl) : "";
-    /* init-data: only the toml format */
-    const char *init_text = NULL;
-    size_t init_len = 0;
-    json_t *init = json_object_get(body, "init-data");
-    if (init && !json_is_null(init)) {
-        const char *format = NULL;
-        if (cl_json_get_str(init, "format", &format, &e) < 0 ||
-            cl_json_get_str(init, "body", &init_text, &e) < 0) {
-            kbs_fail(resp, "SerdeError", "attestation: init-data: %s", e.msg);
-            return;
-        }
-        if (strcmp(format, "toml") != 0) {
-            kbs_fail(resp, "AttestationError", "Unsupported initdata format '%.16s'", format);
-            return;
-        }
-        init_len = json_string_length(json_object_get(init, "body"));
-    }
-    /* Runtime data the evidence must bind: primary covers the additional evidence string. */
-    CL_AUTO(json_t) *rd_primary = json_pack("{s:O, s:s, s:s}", "tee-pubkey", jwk, "nonce", nonce,
-                                            "additional-evidence", addl_s);
-    CL_AUTO(json_t) *rd_device = json_pack("{s:O, s:s}", "tee-pubkey", jwk, "nonce", nonce);
-    struct cl_as_item items[CL_AS_MAX_ITEMS];
-    size_t n = 0;
-    items[n++] = (struct cl_as_item){
-        s.tee,     primary, rd_primary, strcmp(s.tee, "se") == 0 ? CL_HASH_SHA512 : CL_HASH_SHA384,
-        init_text, init_len};
-    CL_AUTO(json_t) *devices = NULL;
-    if (*addl_s) {
-        devices = cl_json_parse(addl_s, strlen(addl_s), KBS_MAX_JSON_DEPTH, &e);
-        if (!devices || !json_is_object(devices)) {
-            kbs_fail(resp, "SerdeError",
-                     "attestation: additional_evidence must be a JSON object text%s%s",
-                     devices ? "" : ": ", devices ? "" : e.msg);
-            return;
-        }
-        const char *dtee;
-        json_t *dev;
-        json_object_foreach(devices, dtee, dev)
-        {
-            if (n == CL_AS_MAX_ITEMS) {
-                kbs_fail(resp, "AttestationError", "attestation: more than %d evidence items",
-                         CL_AS_MAX_ITEMS);
-                return;
-            }
-            items[n++] = (struct cl_as_item){dtee, dev, rd_device, CL_HASH_SHA384, NULL, 0};
-        }
-    }
-    CL_AUTO(cl_str) *token = NULL;
-    if (cl_as_evaluate(kbs->as, items, n, "default", &token, &e) < 0) {
-        atomic_fetch_add(&kbs->metrics.attest_fail, 1);
-        {
-            kbs_fail(resp, "AttestationError", "attestation failed at stage '%s': %s",
-                     e.stage ? e.stage : "?", e.msg);
-            return;
-        }
-    }
-    if (kbs_session_set_token(&kbs->sessions, sid, token, &e) < 0) {
-        kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
-        return;
-    }
-    atomic_fetch_add(&kbs->metrics.attest_ok, 1);
-    CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
-    reply_json(resp, r, __FILE__, __LINE__);
+    attest_session(kbs, req, resp, sid, &s);
 }
 
 /* ---- GET /kbs/v0/resource/<repo>/<type>/<tag> ---- */
