@@ -424,6 +424,32 @@ static struct cl_secret *jwe_decrypt(const json_t *jwe, cl_pkey *priv, struct cl
         cl_err_set(err, CL_EPARSE, "JWE: 'protected' is not a JSON object");
         return NULL;
     }
+    /* RFC 7516 §7.2.1: the JOSE header is the union of the protected header, the shared
+     * "unprotected" one and the per-recipient "header" (where libjose puts "alg" and "epk");
+     * a name may appear in only one of them. The KBS puts everything in "protected". */
+    static const char *const unprotected[] = {"unprotected", "header"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(unprotected); i++) {
+        json_t *u = json_object_get(jwe, unprotected[i]);
+        if (!u)
+            continue;
+        if (!json_is_object(u)) {
+            cl_err_set(err, CL_EPARSE, "JWE: '%s' is not a JSON object", unprotected[i]);
+            return NULL;
+        }
+        const char *name;
+        json_t *v;
+        json_object_foreach(u, name, v)
+        {
+            if (json_object_get(hdr, name)) {
+                cl_err_set(err, CL_EPARSE, "JWE: header parameter '%.32s' appears twice", name);
+                return NULL;
+            }
+            if (json_object_set(hdr, name, v) < 0) {
+                cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
+                return NULL;
+            }
+        }
+    }
     const char *alg = NULL, *enc = NULL;
     enum km km;
     if (cl_json_get_str(hdr, "alg", &alg, err) < 0 || cl_json_get_str(hdr, "enc", &enc, err) < 0) {

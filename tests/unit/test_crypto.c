@@ -1106,6 +1106,12 @@ static void test_jwe_decrypt_rejects(void **state)
         {"ciphertext empty", 2, "ciphertext", "\"\"", CL_EVERIFY},
         {"aad not base64url", 2, "aad", "\"+/\"", CL_EPARSE},
         {"aad number", 2, "aad", "5", CL_EPARSE},
+        {"header not an object", 2, "header", "5", CL_EPARSE},
+        {"unprotected not an object", 2, "unprotected", "[]", CL_EPARSE},
+        {"alg twice (protected and header)", 2, "header", "{\"alg\":\"RSA-OAEP-256\"}", CL_EPARSE},
+        {"enc twice (protected and unprotected)", 0, "unprotected", "{\"enc\":\"A256GCM\"}", CL_EPARSE},
+        {"epk twice", 0, "header", "{\"epk\":{}}", CL_EPARSE},
+        {"zip in header", 2, "header", "{\"zip\":\"DEF\"}", CL_EUNSUPPORTED},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         const json_t *base = cases[i].rsa ? rsa : ec;
@@ -1125,6 +1131,11 @@ static void test_jwe_decrypt_rejects(void **state)
                      out ? "plaintext" : cl_err_name(err.code), err.msg);
     }
     struct cl_err err = {0};
+    /* unknown unprotected members are not authenticated, and change nothing */
+    CL_AUTO(json_t) *extra = with_member(rsa, "unprotected", J("{\"kid\":\"x\"}"));
+    CL_AUTO(cl_secret) *pt = cl_jwe_decrypt(extra, k_rsa, &err);
+    assert_non_null(pt);
+    assert_memory_equal(pt->data, "hello", 5);
     CL_AUTO(json_t) *arr = J("[]");
     assert_null(cl_jwe_decrypt(arr, k_p256, &err));
     assert_int_equal(err.code, CL_EPARSE);
