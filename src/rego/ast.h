@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internal syntax tree of the Rego engine, shared by the parser, the compiler and the
+ * evaluator. Nodes live in an arena owned by the engine (or by a compiled query) and are
+ * read-only once compiled, so evaluations on several threads can walk them concurrently.
+ */
+#ifndef CL_REGO_AST_H
+#define CL_REGO_AST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rego/builtins.h"
+#include "rego/value.h"
+
+/* ---- arena ---- */
+struct rg_chunk;
+struct rg_arena {
+    struct rg_chunk *head;
+    struct cl_rv **vals; /* frozen constants to release with the arena */
+    size_t nvals, capvals;
+};
+void *rg_alloc(struct rg_arena *a, size_t n);
+char *rg_strndup(struct rg_arena *a, const char *s, size_t n);
+/* Freezes v and records it for release; returns v. */
+struct cl_rv *rg_keep(struct rg_arena *a, struct cl_rv *v);
+void rg_arena_free(struct rg_arena *a);
+
+/* ---- terms ---- */
+enum rg_tk {
+    RG_T_VALUE,  /* constant, `val` */
+    RG_T_VAR,    /* `name`, frame `slot`; roots input/data have slot -1 and root set */
+    RG_T_REF,    /* items[0] head (var, call, composite), items[1..] keys */
+    RG_T_ARRAY,  /* items */
+    RG_T_SET,    /* items */
+    RG_T_OBJECT, /* items[2i] key, items[2i+1] value */
+    RG_T_CALL,   /* fname; items = args */
+    RG_T_ACOMP,  /* [value | body] */
+    RG_T_SCOMP,  /* {value | body} */
+    RG_T_OCOMP,  /* {key: value | body} */
+};
+
+enum rg_root { RG_ROOT_NONE = 0, RG_ROOT_INPUT, RG_ROOT_DATA };
+
+struct rg_node;
+struct rg_body;
+
+struct rg_term {
+    unsigned char kind;
+    unsigned char root;     /* RG_T_VAR: enum rg_root */
+    unsigned char wildcard; /* RG_T_VAR named `_` */
+    unsigned char declared; /* RG_T_VAR: introduced by some/:= (set by the compiler) */
+    int line, col;
+    struct cl_rv *val;      /* RG_T_VALUE (frozen) */
+    const char *name;       /* RG_T_VAR name, RG_T_CALL function name ("a.b.c") */
+    int slot;               /* RG_T_VAR */
+    struct rg_term **items;
+    size_t n;
+    struct rg_term *key, *value; /* comprehensions */
+    struct rg_body *body;
+    /* RG_T_CALL, resolved by the compiler: */
+    const struct cl_rego_builtin *bi;
+    struct rg_node *fn;       /* user function (rule-tree node holding its definitions) */
+    int ext;                  /* index of an extension builtin + 1, or 0 */
+};
+
+/* ---- expressions ---- */
+enum rg_ek {
+    RG_E_TERM,   /* term (a call is an expression with a result) */
+    RG_E_SOME,   /* some x, y (declaration only) */
+    RG_E_SOMEIN, /* some [key,] value in coll */
+    RG_E_EVERY,  /* every [key,] value in coll { body } */
+};
+
+struct rg_with {
+    struct rg_term *target, *value;
+    /* Set by the compiler when the target is a function or builtin (a mock): */
+    const struct cl_rego_builtin *tbi;
+    struct rg_node *tfn;
+    /* ... and when the replacement names a function or builtin rather than a value: */
+    const struct cl_rego_builtin *vbi;
+    struct rg_node *vfn;
+    int text, vext;
+};
+
+struct rg_expr {
+    unsigned char kind;
+    bool negated;
+    int line, col;
+    struct rg_term *term;
+    struct rg_term **vars; /* RG_E_SOME */
+    size_t nvars;
+    struct rg_term *key, *val, *coll; /* RG_E_SOMEIN / RG_E_EVERY (key may be NULL) */
+    struct rg_body *body;             /* RG_E_EVERY */
+    struct rg_with *with;
+    size_t nwith;
+};
+
+struct rg_body {
+    struct rg_expr **exprs;
+    size_t n;
+};
+
+/* ---- rules and modules ---- */
+enum rg_rk {
+    RG_R_VALUE, /* complete rule or ref head with variable parts (`p.q[k] := v`) */
+    RG_R_SET,   /* p contains x / v0 p[x] */
+    RG_R_FUNC,  /* f(args) := v */
+};
+
+struct rg_module;
+
+struct rg_rule {
+    unsigned char kind;
+    bool is_default;
+    bool is_else;
+    int line, col;
+    struct rg_term **head; /* head ref: head[0] a VAR (the first name), then key terms */
+    size_t nhead;
+    size_t nground;        /* leading head parts that are constant strings (incl. head[0]) */
+    struct rg_term **args; /* functions */
+    size_t nargs;
+    struct rg_term *key;   /* RG_R_SET element */
+    struct rg_term *value; /* NULL means true */
+    struct rg_body *body;  /* never NULL (may be empty) */
+    struct rg_rule *els;   /* else chain */
+    struct rg_module *mod;
+    int nslots;            /* frame size, set by the compiler */
+    struct rg_rule *next_in_node;
+};
+
+struct rg_import {
+    struct rg_term *path; /* a ref term rooted at data or input */
+    const char *alias;
+    int line, col;
+};
+
+struct rg_module {
+    const char *file;
+    bool v0;
+    struct rg_term *pkg;    /* ref: data.a.b (items[1..] string values) */
+    const char **pkg_path;  /* decoded path */
+    size_t npkg;
+    struct rg_import *imports;
+    size_t nimports;
+    struct rg_rule **rules;
+    size_t nrules;
+    struct rg_module *next;
+};
+
+/* ---- the rule tree ---- */
+struct rg_node {
+    const char *name;   /* key under the parent (a string) */
+    struct cl_rv *key;  /* the same as a value (frozen) */
+    struct rg_node *parent;
+    struct rg_node **kids;
+    size_t nkids;
+    struct rg_rule *rules;  /* value/set rules whose ground head prefix ends here */
+    struct rg_rule *funcs;  /* function definitions named by this path */
+    struct rg_rule *deflt;  /* default rule (value or function) */
+    bool dynamic;           /* some rule here has variable head parts */
+    bool has_set;           /* some rule here is a partial set */
+    int id;                 /* index into per-evaluation caches */
+};
+
+/* ---- errors ---- */
+struct rg_error {
+    const char *code; /* "rego_parse_error", "eval_conflict_error", ... */
+    const char *file;
+    int line, col;
+    char msg[480];
+};
+
+/* Parses one module. Returns NULL with *err set (code rego_parse_error, position). */
+struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const char *text, size_t len, bool v0,
+                                  struct rg_error *err);
+/* Parses a query (a body). */
+struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len, struct rg_error *err);
+/* Parses a single term (input_term of the conformance suite). */
+struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len, struct rg_error *err);
+
+struct rg_term *rg_term_new(struct rg_arena *a, enum rg_tk kind, int line, int col);
+
+#endif

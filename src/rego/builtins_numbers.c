@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Arithmetic (exact on 64-bit integers, falling back to doubles on overflow), rounding,
+ * numbers.range, bit operations and format_int.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rego/builtins.h"
+#include "rego/sbuf.h"
+
+#define OUT(v) (*out = (v), 0)
+
+int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out);
+int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out);
+
+static int num_result(struct cl_rego_bctx *c, double d, struct cl_rv **out)
+{
+    if (!isfinite(d))
+        return cl_rego_bi_error(c, "arithmetic result out of range");
+    return OUT(cl_rv_float(d));
+}
+
+int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out)
+{
+    int64_t r;
+    if (x->is_int && y->is_int && !__builtin_add_overflow(x->u.num.i, y->u.num.i, &r))
+        return OUT(cl_rv_int(r));
+    return num_result(c, cl_rv_as_double(x) + cl_rv_as_double(y), out);
+}
+
+int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out)
+{
+    int64_t r;
+    if (x->is_int && y->is_int && !__builtin_mul_overflow(x->u.num.i, y->u.num.i, &r))
+        return OUT(cl_rv_int(r));
+    return num_result(c, cl_rv_as_double(x) * cl_rv_as_double(y), out);
+}
+
+static int want_nums(struct cl_rego_bctx *c, struct cl_rv *const *a)
+{
+    if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0 || cl_rego_bi_want(c, a, 1, CL_RV_NUMBER) < 0)
+        return -1;
+    return 0;
+}
+
+static int bi_plus(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    if (want_nums(c, a) < 0)
+        return -1;
+    return cl_rego_num_add(c, a[0], a[1], out);
+}
+
+static int set_diff(struct cl_rv *const *a, struct cl_rv **out)
+{
+    struct cl_rv *r = cl_rv_set();
+    for (size_t i = 0; i < a[0]->u.arr.len; i++)
+        if (!cl_rv_set_has(a[1], a[0]->u.arr.items[i]))
+            cl_rv_set_add(r, cl_rv_incref(a[0]->u.arr.items[i]));
+    return OUT(r);
+}
+
+static int bi_minus(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    if (a[0]->type == CL_RV_SET && a[1]->type == CL_RV_SET)
+        return set_diff(a, out);
+    if (a[0]->type == CL_RV_SET)
+        return cl_rego_bi_type_error(c, 1, "set", a[1]);
+    if (a[0]->type != CL_RV_NUMBER)
+        return cl_rego_bi_type_error(c, 0, "any of {number, set}", a[0]);
+    if (a[1]->type != CL_RV_NUMBER)
+        return cl_rego_bi_type_error(c, 1, "number", a[1]);
+    int64_t r;
+    if (a[0]->is_int && a[1]->is_int && !__builtin_sub_overflow(a[0]->u.num.i, a[1]->u.num.i, &r))
+        return OUT(cl_rv_int(r));
+    return num_result(c, cl_rv_as_double(a[0]) - cl_rv_as_double(a[1]), out);
+}
+
+static int bi_mul(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    if (want_nums(c, a) < 0)
+        return -1;
+    return cl_rego_num_mul(c, a[0], a[1], out);
+}
+
+static int bi_div(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    if (want_nums(c, a) < 0)
+        return -1;
+    if (cl_rv_as_double(a[1]) == 0)
+        return cl_rego_bi_error(c, "divide by zero");
+    if (a[0]->is_int && a[1]->is_int && a[1]->u.num.i != -1 && a[0]->u.num.i % a[1]->u.num.i == 0)
+        return OUT(cl_rv_int(a[0]->u.num.i / a[1]->u.num.i));
+    return num_result(c, cl_rv_as_double(a[0]) / cl_rv_as_double(a[1]), out);
+}
+
+static int bi_rem(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    if (want_nums(c, a) < 0)
+        return -1;
+    if (!a[0]->is_int || !a[1]->is_int)
+        return cl_rego_bi_error(c, "modulo on floating-point number");
+    if (a[1]->u.num.i == 0)
+        return cl_rego_bi_error(c, "modulo by zero");
+    if (a[1]->u.num.i == -1)
+        return OUT(cl_rv_int(0));
+    return OUT(cl_rv_int(a[0]->u.num.i % a[1]->u.num.i));
+}
+
+static int bi_abs(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0)
+        return -1;
+    if (a[0]->is_int && a[0]->u.num.i != INT64_MIN)
+        return OUT(cl_rv_int(a[0]->u.num.i < 0 ? -a[0]->u.num.i : a[0]->u.num.i));
+    return OUT(cl_rv_float(fabs(cl_rv_as_double(a[0]))));
+}
+
+static int rounding(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, double (*f)(double))
+{
+    if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0)
+        return -1;
+    if (a[0]->is_int)
+        return OUT(cl_rv_incref(a[0]));
+    return OUT(cl_rv_float(f(a[0]->u.num.d)));
+}
+static int bi_round(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return rounding(c, a, out, round); }
+static int bi_ceil(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return rounding(c, a, out, ceil); }
+static int bi_floor(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return rounding(c, a, out, floor); }
+
+static int range_step(struct cl_rego_bctx *c, int64_t lo, int64_t hi, int64_t step, struct cl_rv **out)
+{
+    uint64_t n = (uint64_t)(lo <= hi ? hi - lo : lo - hi) / (uint64_t)step + 1;
+    if (cl_rego_bi_reserve(c, n * 48) < 0)
+        return -2;
+    struct cl_rv *r = cl_rv_array((size_t)n);
+    if (lo <= hi)
+        for (int64_t i = lo; i <= hi; i += step) {
+            cl_rv_array_push(r, cl_rv_int(i));
+            if (hi - i < step)
+                break;
+        }
+    else
+        for (int64_t i = lo; i >= hi; i -= step) {
+            cl_rv_array_push(r, cl_rv_int(i));
+            if (i - hi < step)
+                break;
+        }
+    return OUT(r);
+}
+
+static int bi_range(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    int64_t lo, hi;
+    if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0 || cl_rego_bi_want(c, a, 1, CL_RV_NUMBER) < 0)
+        return -1;
+    if (!cl_rv_as_int(a[0], &lo))
+        return cl_rego_bi_error(c, "operand 1 must be integer number but got floating-point number");
+    if (!cl_rv_as_int(a[1], &hi))
+        return cl_rego_bi_error(c, "operand 2 must be integer number but got floating-point number");
+    return range_step(c, lo, hi, 1, out);
+}
+
+static int bi_range_step(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    int64_t lo, hi, st;
+    for (int i = 0; i < 3; i++)
+        if (cl_rego_bi_want(c, a, i, CL_RV_NUMBER) < 0)
+            return -1;
+    if (!cl_rv_as_int(a[0], &lo))
+        return cl_rego_bi_error(c, "operand 1 must be integer number but got floating-point number");
+    if (!cl_rv_as_int(a[1], &hi))
+        return cl_rego_bi_error(c, "operand 2 must be integer number but got floating-point number");
+    if (!cl_rv_as_int(a[2], &st))
+        return cl_rego_bi_error(c, "operand 3 must be integer number but got floating-point number");
+    if (st <= 0)
+        return cl_rego_bi_error(c, "step must be a positive integer");
+    return range_step(c, lo, hi, st, out);
+}
+
+static int ints(struct cl_rego_bctx *c, struct cl_rv *const *a, int n, int64_t *v)
+{
+    for (int i = 0; i < n; i++) {
+        if (cl_rego_bi_want(c, a, i, CL_RV_NUMBER) < 0)
+            return -1;
+        if (!cl_rv_as_int(a[i], &v[i]))
+            return cl_rego_bi_error(c, "operand %d must be an integer number but got a floating-point number", i + 1);
+    }
+    return 0;
+}
+
+static int bi_bits_and(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    int64_t v[2];
+    return ints(c, a, 2, v) < 0 ? -1 : OUT(cl_rv_int(v[0] & v[1]));
+}
+static int bi_bits_or(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    int64_t v[2];
+    return ints(c, a, 2, v) < 0 ? -1 : OUT(cl_rv_int(v[0] | v[1]));
+}
+static int bi_bits_xor(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    int64_t v[2];
+    return ints(c, a, 2, v) < 0 ? -1 : OUT(cl_rv_int(v[0] ^ v[1]));
+}
+static int bi_bits_negate(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    int64_t v[1];
+    return ints(c, a, 1, v) < 0 ? -1 : OUT(cl_rv_int(~v[0]));
+}
+static int bi_bits_lsh(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    int64_t v[2];
+    if (ints(c, a, 2, v) < 0)
+        return -1;
+    if (v[1] < 0)
+        return cl_rego_bi_error(c, "must be an unsigned integer number but got a negative integer");
+    if (v[1] >= 63 || (v[0] != 0 && (v[0] > (INT64_MAX >> v[1]) || v[0] < (INT64_MIN >> v[1]))))
+        return num_result(c, ldexp((double)v[0], (int)(v[1] > 2000 ? 2000 : v[1])), out);
+    return OUT(cl_rv_int((int64_t)((uint64_t)v[0] << v[1])));
+}
+static int bi_bits_rsh(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    int64_t v[2];
+    if (ints(c, a, 2, v) < 0)
+        return -1;
+    if (v[1] < 0)
+        return cl_rego_bi_error(c, "must be an unsigned integer number but got a negative integer");
+    if (v[1] >= 64)
+        return OUT(cl_rv_int(v[0] < 0 ? -1 : 0));
+    return OUT(cl_rv_int(v[0] >> v[1]));
+}
+
+static int bi_format_int(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0 || cl_rego_bi_want(c, a, 1, CL_RV_NUMBER) < 0)
+        return -1;
+    int64_t base;
+    if (!cl_rv_as_int(a[1], &base) || (base != 2 && base != 8 && base != 10 && base != 16))
+        return cl_rego_bi_error(c, "operand 2 must be one of {2, 8, 10, 16}");
+    double d = cl_rv_as_double(a[0]);
+    int64_t v = a[0]->is_int ? a[0]->u.num.i : (int64_t)floor(d);
+    if (!a[0]->is_int && d < 0)
+        v = (int64_t)ceil(d);
+    char buf[80];
+    bool neg = v < 0;
+    uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    int p = 79;
+    buf[p] = 0;
+    do {
+        buf[--p] = "0123456789abcdef"[u % (uint64_t)base];
+        u /= (uint64_t)base;
+    } while (u);
+    if (neg)
+        buf[--p] = '-';
+    return OUT(cl_rv_strz(buf + p));
+}
+
+static int bi_rand_intn(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
+        return -1;
+    int64_t n;
+    if (cl_rego_bi_want_int(c, a, 1, &n) < 0)
+        return -1;
+    if (n == 0)
+        return OUT(cl_rv_int(0));
+    if (n < 0)
+        n = -n;
+    uint64_t r = 0;
+    if (cl_random(&r, sizeof r, NULL) < 0)
+        return cl_rego_bi_error(c, "no randomness");
+    return OUT(cl_rv_int((int64_t)(r % (uint64_t)n)));
+}
+
+const struct cl_rego_builtin cl_rego_builtins_numbers[] = {
+    {"plus", 2, bi_plus, 0},
+    {"minus", 2, bi_minus, 0},
+    {"mul", 2, bi_mul, 0},
+    {"div", 2, bi_div, 0},
+    {"rem", 2, bi_rem, 0},
+    {"abs", 1, bi_abs, 0},
+    {"round", 1, bi_round, 0},
+    {"ceil", 1, bi_ceil, 0},
+    {"floor", 1, bi_floor, 0},
+    {"numbers.range", 2, bi_range, 0},
+    {"numbers.range_step", 3, bi_range_step, 0},
+    {"bits.and", 2, bi_bits_and, 0},
+    {"bits.or", 2, bi_bits_or, 0},
+    {"bits.xor", 2, bi_bits_xor, 0},
+    {"bits.negate", 1, bi_bits_negate, 0},
+    {"bits.lsh", 2, bi_bits_lsh, 0},
+    {"bits.rsh", 2, bi_bits_rsh, 0},
+    {"format_int", 2, bi_format_int, 0},
+    {"rand.intn", 2, bi_rand_intn, CL_REGO_BI_NONDET},
+    {NULL, 0, NULL, 0},
+};

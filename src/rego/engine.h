@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internal state of a Rego engine shared by the compiler, the evaluator and the public API.
+ */
+#ifndef CL_REGO_ENGINE_H
+#define CL_REGO_ENGINE_H
+
+#include "rego/ast.h"
+#include "rego/rego.h"
+
+struct rg_ext {
+    char *name;
+    int arity;
+    cl_rego_builtin_fn fn;
+    void *ctx;
+    struct cl_rego_builtin bi; /* row handed to the evaluator (name points to `name`) */
+};
+
+struct cl_rego {
+    struct cl_rego_opts opts;
+    struct rg_arena arena;
+    struct rg_module *mods, *mods_tail;
+    size_t nmods;
+    struct cl_rv *data; /* frozen base document (an object) */
+    struct rg_node *root;
+    int nnodes;
+    bool compiled;
+    struct rg_ext *exts;
+    size_t nexts;
+};
+
+/* A compiled query. */
+struct rg_query {
+    struct rg_arena arena;
+    struct rg_body *body;
+    int nslots;
+    const char **names; /* user-visible variable names by slot (NULL for generated) */
+};
+
+/* Compiles all modules into the rule tree (idempotent). */
+int rg_compile(struct cl_rego *e, struct rg_error *err);
+/* Compiles a query against a compiled engine; returns 0 or -1 with err. */
+int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len, struct rg_error *err);
+/* Node lookup by child name. */
+struct rg_node *rg_node_child(const struct rg_node *n, const char *name, size_t len);
+/* Resolves a call name to a builtin/extension (for `with` mocks and the evaluator). */
+const struct cl_rego_builtin *rg_find_builtin(struct cl_rego *e, const char *name, int *ext);
+
+/* Evaluates a compiled query. rows: new array of {"bindings": {...}, "expressions": [...]}.
+ * Returns 0, or a negative CL_E* code with err filled (OPA code, message). */
+int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, bool strict, int64_t now_ns,
+                  struct cl_rv **rows, struct rg_error *err);
+
+#endif

@@ -1,0 +1,2086 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The top-down evaluator: goal-directed evaluation of bodies with backtracking, written in
+ * continuation-passing style (each solution of an expression calls the rest of the body).
+ * Rules are materialised on demand per rule-tree node and cached for the query; functions
+ * are evaluated per call with conflict checks; `with` swaps input, data paths and functions
+ * for one expression. Limits (steps, memory, depth, stack) end the query with an error.
+ *
+ * Continuations return 0 to ask for more solutions, STOP to end the enumeration early
+ * (negation, every, constant rules) and a negative value on error.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rego/engine.h"
+#include "rego/sbuf.h"
+
+#define STOP 1
+
+struct ev;
+struct k {
+    int (*fn)(struct ev *ev, struct k *k, struct cl_rv *v);
+};
+
+struct frame {
+    struct cl_rv **slots;
+};
+
+struct dov { /* data override (with data.x as v) */
+    struct cl_rv **path;
+    size_t n;
+    struct cl_rv *val;
+};
+
+struct mock {
+    const struct cl_rego_builtin *tbi;
+    const struct rg_node *tfn;
+    const struct cl_rego_builtin *vbi;
+    const struct rg_node *vfn;
+    int vext;
+    struct cl_rv *val;
+};
+
+struct cache {
+    struct cl_rv **vals;
+    unsigned char *state; /* 0 unknown, 1 computing, 2 defined, 3 undefined */
+};
+
+struct trail_ent {
+    struct cl_rv **slot;
+};
+
+struct ev {
+    struct cl_rego *e;
+    struct cl_rv *input;
+    bool strict;
+    int64_t now_ns;
+    struct rg_error *err;
+    int code;
+    uint64_t steps, max_steps;
+    int64_t mem_base;
+    size_t max_mem;
+    int depth, max_depth;
+    const char *stack_base;
+    size_t max_stack;
+    struct trail_ent *trail;
+    size_t ntrail, captrail;
+    struct cache *cache;
+    struct dov *dovs;
+    size_t ndovs, capdovs;
+    struct mock *mocks;
+    size_t nmocks, capmocks;
+};
+
+struct rego_bctx_impl;
+
+/* ---- errors ---- */
+
+CL_PRINTF(4, 5) static int fail(struct ev *ev, int clcode, const char *code, const char *fmt, ...)
+{
+    if (!ev->err->code) {
+        ev->err->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ev->err->msg, sizeof ev->err->msg, fmt, ap);
+        va_end(ap);
+        ev->code = clcode;
+    }
+    return -1;
+}
+
+static int check_limits(struct ev *ev)
+{
+    if (++ev->steps > ev->max_steps)
+        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation step limit exceeded (%llu)",
+                    (unsigned long long)ev->max_steps);
+    if (cl_rv_bytes_live - ev->mem_base > (int64_t)ev->max_mem)
+        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation memory limit exceeded (%zu bytes)", ev->max_mem);
+    char here;
+    size_t used = (size_t)(ev->stack_base > &here ? ev->stack_base - &here : &here - ev->stack_base);
+    if (used > ev->max_stack)
+        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (stack limit)");
+    return 0;
+}
+
+/* ---- bindings ---- */
+
+static void bind(struct ev *ev, struct cl_rv **slot, struct cl_rv *v)
+{
+    if (ev->ntrail == ev->captrail) {
+        ev->captrail = ev->captrail ? ev->captrail * 2 : 64;
+        ev->trail = cl_xrealloc(ev->trail, ev->captrail * sizeof *ev->trail);
+    }
+    *slot = cl_rv_incref(v);
+    ev->trail[ev->ntrail++].slot = slot;
+}
+
+static void undo(struct ev *ev, size_t mark)
+{
+    while (ev->ntrail > mark) {
+        struct cl_rv **s = ev->trail[--ev->ntrail].slot;
+        cl_rv_decref(*s);
+        *s = NULL;
+    }
+}
+
+/* ---- forward declarations ---- */
+static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k);
+static int eval_body(struct ev *ev, struct frame *fr, const struct rg_body *b, size_t i, struct k *k);
+static int unify_val(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv *v, struct k *k);
+static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *base, struct cl_rv **out);
+static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args, size_t nargs, struct cl_rv **out);
+
+/* ---- value helpers ---- */
+
+static struct cl_rv *lookup(const struct cl_rv *coll, const struct cl_rv *key)
+{
+    switch (coll->type) {
+    case CL_RV_ARRAY: {
+        int64_t i;
+        if (!cl_rv_as_int(key, &i)) {
+            if (key->type == CL_RV_NUMBER) {
+                double d = cl_rv_as_double(key);
+                if (d != (double)(int64_t)d)
+                    return NULL;
+                i = (int64_t)d;
+            } else {
+                return NULL;
+            }
+        }
+        if (i < 0 || (uint64_t)i >= coll->u.arr.len)
+            return NULL;
+        return coll->u.arr.items[i];
+    }
+    case CL_RV_OBJECT:
+        return cl_rv_obj_get(coll, key);
+    case CL_RV_SET:
+        for (size_t i = 0; i < coll->u.arr.len; i++)
+            if (cl_rv_equal(coll->u.arr.items[i], key))
+                return coll->u.arr.items[i];
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* Returns a new value: v with path set to x (creating objects), or NULL when a non-object is
+ * in the way. */
+static struct cl_rv *set_path(struct cl_rv *v, struct cl_rv *const *path, size_t n, struct cl_rv *x)
+{
+    if (n == 0)
+        return cl_rv_incref(x);
+    struct cl_rv *o = v && v->type == CL_RV_OBJECT ? cl_rv_copy(v) : cl_rv_object();
+    struct cl_rv *child = cl_rv_obj_get(o, path[0]);
+    struct cl_rv *nc = set_path(child, path + 1, n - 1, x);
+    cl_rv_obj_put(o, cl_rv_incref(path[0]), nc);
+    return o;
+}
+
+static bool term_unbound(const struct frame *fr, const struct rg_term *t)
+{
+    switch (t->kind) {
+    case RG_T_VAR:
+        return !t->root && t->slot >= 0 && !fr->slots[t->slot];
+    case RG_T_ARRAY:
+    case RG_T_OBJECT:
+    case RG_T_SET:
+        for (size_t i = 0; i < t->n; i++)
+            if (term_unbound(fr, t->items[i]))
+                return true;
+        return false;
+    case RG_T_REF:
+        for (size_t i = 1; i < t->n; i++)
+            if (term_unbound(fr, t->items[i]))
+                return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
+/* ---- continuations used in several places ---- */
+
+struct k_collect { /* stores the first value, counts them */
+    struct k k;
+    struct cl_rv *v;
+    bool stop_first;
+};
+
+static int k_collect_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    (void)ev;
+    struct k_collect *c = (struct k_collect *)k;
+    if (!c->v)
+        c->v = cl_rv_incref(v);
+    return c->stop_first ? STOP : 0;
+}
+
+struct k_found {
+    struct k k;
+};
+
+static int k_found_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    (void)ev;
+    (void)k;
+    (void)v;
+    return STOP;
+}
+
+/* ---- refs ---- */
+
+struct walk {
+    const struct rg_term *ref;
+    struct k *k;
+};
+
+static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, struct cl_rv *v);
+
+struct k_walkkey {
+    struct k k;
+    const struct walk *w;
+    struct frame *fr;
+    size_t i;
+    struct cl_rv *coll;
+};
+
+static int k_walkkey_fn(struct ev *ev, struct k *k, struct cl_rv *key)
+{
+    struct k_walkkey *c = (struct k_walkkey *)k;
+    struct cl_rv *x = lookup(c->coll, key);
+    if (!x)
+        return 0;
+    return walk_val(ev, c->fr, c->w, c->i + 1, x);
+}
+
+struct k_walkpat {
+    struct k k;
+    const struct walk *w;
+    struct frame *fr;
+    size_t i;
+    struct cl_rv *x;
+};
+
+static int k_walkpat_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    (void)v;
+    struct k_walkpat *c = (struct k_walkpat *)k;
+    return walk_val(ev, c->fr, c->w, c->i + 1, c->x);
+}
+
+static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, struct cl_rv *v)
+{
+    if (i == w->ref->n)
+        return w->k->fn(ev, w->k, v);
+    const struct rg_term *kt = w->ref->items[i];
+    if (kt->kind == RG_T_VALUE) {
+        struct cl_rv *x = lookup(v, kt->val);
+        return x ? walk_val(ev, fr, w, i + 1, x) : 0;
+    }
+    if (kt->kind == RG_T_VAR && !kt->root && fr->slots[kt->slot]) {
+        struct cl_rv *x = lookup(v, fr->slots[kt->slot]);
+        return x ? walk_val(ev, fr, w, i + 1, x) : 0;
+    }
+    if (term_unbound(fr, kt)) {
+        /* iterate the collection, unifying the key pattern */
+        if (v->type != CL_RV_ARRAY && v->type != CL_RV_OBJECT && v->type != CL_RV_SET)
+            return 0;
+        struct cl_rv *hold = cl_rv_incref(v);
+        size_t n = cl_rv_len(v);
+        int rc = 0;
+        for (size_t j = 0; j < n && rc == 0; j++) {
+            struct cl_rv *key, *x;
+            struct cl_rv *tmp = NULL;
+            if (v->type == CL_RV_ARRAY) {
+                key = tmp = cl_rv_int((int64_t)j);
+                x = v->u.arr.items[j];
+            } else if (v->type == CL_RV_OBJECT) {
+                key = v->u.obj.keys[j];
+                x = v->u.obj.vals[j];
+            } else {
+                key = x = v->u.arr.items[j];
+            }
+            struct k_walkpat c = {{k_walkpat_fn}, w, fr, i, x};
+            size_t mark = ev->ntrail;
+            if (kt->kind == RG_T_VAR) {
+                bind(ev, &fr->slots[kt->slot], key);
+                rc = k_walkpat_fn(ev, &c.k, key);
+            } else {
+                rc = unify_val(ev, fr, kt, key, &c.k);
+            }
+            undo(ev, mark);
+            cl_rv_decref(tmp);
+        }
+        cl_rv_decref(hold);
+        return rc;
+    }
+    struct k_walkkey c = {{k_walkkey_fn}, w, fr, i, v};
+    return eval_term(ev, fr, kt, &c.k);
+}
+
+/* data overrides: relation of an override to a path */
+static size_t node_path(const struct rg_node *n, struct cl_rv **out, size_t cap)
+{
+    size_t d = 0;
+    for (const struct rg_node *p = n; p && p->parent; p = p->parent)
+        d++;
+    if (d > cap)
+        return SIZE_MAX;
+    size_t i = d;
+    for (const struct rg_node *p = n; p && p->parent; p = p->parent)
+        out[--i] = p->key;
+    return d;
+}
+
+/* Applies the overrides strictly below path[0..n) to v; returns new or NULL (undefined). */
+static struct cl_rv *apply_dovs(struct ev *ev, struct cl_rv *const *path, size_t n, struct cl_rv *v, bool *exact)
+{
+    struct cl_rv *cur = cl_rv_incref(v);
+    *exact = false;
+    for (size_t i = 0; i < ev->ndovs; i++) {
+        const struct dov *d = &ev->dovs[i];
+        if (d->n < n)
+            continue;
+        bool pre = true;
+        for (size_t j = 0; j < n && pre; j++)
+            pre = cl_rv_equal(d->path[j], path[j]);
+        if (!pre)
+            continue;
+        if (d->n == n) {
+            cl_rv_decref(cur);
+            cur = cl_rv_incref(d->val);
+            *exact = true;
+            continue;
+        }
+        struct cl_rv *nv = set_path(cur, d->path + n, d->n - n, d->val);
+        cl_rv_decref(cur);
+        cur = nv;
+    }
+    return cur;
+}
+
+static bool dov_at_or_below(struct ev *ev, struct cl_rv *const *path, size_t n)
+{
+    for (size_t i = 0; i < ev->ndovs; i++) {
+        const struct dov *d = &ev->dovs[i];
+        if (d->n < n)
+            continue;
+        bool pre = true;
+        for (size_t j = 0; j < n && pre; j++)
+            pre = cl_rv_equal(d->path[j], path[j]);
+        if (pre)
+            return true;
+    }
+    return false;
+}
+
+static bool dov_above(struct ev *ev, struct cl_rv *const *path, size_t n)
+{
+    for (size_t i = 0; i < ev->ndovs; i++) {
+        const struct dov *d = &ev->dovs[i];
+        if (d->n > n)
+            continue;
+        bool pre = true;
+        for (size_t j = 0; j < d->n && pre; j++)
+            pre = cl_rv_equal(d->path[j], path[j]);
+        if (pre)
+            return true;
+    }
+    return false;
+}
+
+#define MAX_PATH 128
+
+static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, const struct rg_node *n,
+                     struct cl_rv *base);
+
+/* Switches from the rule tree to plain values at node n (path known), applying overrides. */
+static int data_to_value(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, const struct rg_node *n,
+                         struct cl_rv *base)
+{
+    struct cl_rv *v = NULL;
+    if (materialize(ev, n, base, &v) < 0)
+        return -1;
+    if (ev->ndovs) {
+        struct cl_rv *path[MAX_PATH];
+        size_t np = node_path(n, path, MAX_PATH);
+        if (np != SIZE_MAX) {
+            bool exact;
+            struct cl_rv *nv = apply_dovs(ev, path, np, v, &exact);
+            cl_rv_decref(v);
+            v = nv;
+        }
+    }
+    if (!v)
+        return 0;
+    int rc = walk_val(ev, fr, w, i, v);
+    cl_rv_decref(v);
+    return rc;
+}
+
+struct k_datakey {
+    struct k k;
+    const struct walk *w;
+    struct frame *fr;
+    size_t i;
+    const struct rg_node *n;
+    struct cl_rv *base;
+};
+
+static int data_step(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, const struct rg_node *n,
+                     struct cl_rv *base, struct cl_rv *key)
+{
+    const struct rg_node *child = key->type == CL_RV_STRING ? rg_node_child(n, key->u.str.s, key->u.str.len) : NULL;
+    struct cl_rv *bchild = base ? lookup(base, key) : NULL;
+    if (child)
+        return walk_data(ev, fr, w, i + 1, child, bchild);
+    if (ev->ndovs) {
+        struct cl_rv *path[MAX_PATH];
+        size_t np = node_path(n, path, MAX_PATH - 1);
+        if (np != SIZE_MAX) {
+            path[np++] = key;
+            if (dov_at_or_below(ev, path, np)) {
+                bool exact;
+                struct cl_rv *v = apply_dovs(ev, path, np, bchild, &exact);
+                if (!v)
+                    return 0;
+                int rc = walk_val(ev, fr, w, i + 1, v);
+                cl_rv_decref(v);
+                return rc;
+            }
+        }
+    }
+    return bchild ? walk_val(ev, fr, w, i + 1, bchild) : 0;
+}
+
+static int k_datakey_fn(struct ev *ev, struct k *k, struct cl_rv *key)
+{
+    struct k_datakey *c = (struct k_datakey *)k;
+    return data_step(ev, c->fr, c->w, c->i, c->n, c->base, key);
+}
+
+static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, const struct rg_node *n,
+                     struct cl_rv *base)
+{
+    if (ev->ndovs) {
+        struct cl_rv *path[MAX_PATH];
+        size_t np = node_path(n, path, MAX_PATH);
+        if (np != SIZE_MAX && dov_above(ev, path, np)) {
+            /* an override covers this node entirely: find it on the way down */
+            bool exact;
+            struct cl_rv *v = NULL;
+            /* rebuild from the root: apply overrides at each prefix */
+            struct cl_rv *cur = cl_rv_incref(ev->e->data);
+            for (size_t d = 0; d <= np; d++) {
+                struct cl_rv *nv = apply_dovs(ev, path, d, cur, &exact);
+                cl_rv_decref(cur);
+                cur = nv;
+                if (d < np) {
+                    struct cl_rv *x = cur ? lookup(cur, path[d]) : NULL;
+                    struct cl_rv *nx = cl_rv_incref(x);
+                    cl_rv_decref(cur);
+                    cur = nx;
+                }
+            }
+            v = cur;
+            if (!v)
+                return 0;
+            int rc = walk_val(ev, fr, w, i, v);
+            cl_rv_decref(v);
+            return rc;
+        }
+    }
+    if (i == w->ref->n || n->rules || n->deflt)
+        return data_to_value(ev, fr, w, i, n, base);
+    if (n->funcs && !n->nkids)
+        return 0;
+    const struct rg_term *kt = w->ref->items[i];
+    if (kt->kind == RG_T_VALUE)
+        return data_step(ev, fr, w, i, n, base, kt->val);
+    if (kt->kind == RG_T_VAR && !kt->root && fr->slots[kt->slot])
+        return data_step(ev, fr, w, i, n, base, fr->slots[kt->slot]);
+    if (term_unbound(fr, kt))
+        return data_to_value(ev, fr, w, i, n, base);
+    struct k_datakey c = {{k_datakey_fn}, w, fr, i, n, base};
+    return eval_term(ev, fr, kt, &c.k);
+}
+
+struct k_refhead {
+    struct k k;
+    const struct walk *w;
+    struct frame *fr;
+};
+
+static int k_refhead_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_refhead *c = (struct k_refhead *)k;
+    return walk_val(ev, c->fr, c->w, 1, v);
+}
+
+static int eval_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k)
+{
+    struct walk w = {t, k};
+    const struct rg_term *h = t->items[0];
+    if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA)
+        return walk_data(ev, fr, &w, 1, ev->e->root, ev->e->data);
+    if (h->kind == RG_T_VAR && h->root == RG_ROOT_INPUT)
+        return ev->input ? walk_val(ev, fr, &w, 1, ev->input) : 0;
+    struct k_refhead c = {{k_refhead_fn}, &w, fr};
+    return eval_term(ev, fr, h, &c.k);
+}
+
+/* ---- composite terms ---- */
+
+struct k_seq {
+    struct k k;
+    struct frame *fr;
+    const struct rg_term *const *items;
+    size_t n, i;
+    struct cl_rv **vals;
+    struct k *done; /* called with NULL when all values are in vals */
+};
+
+static int seq_next(struct ev *ev, struct k_seq *s);
+
+static int k_seq_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_seq *s = (struct k_seq *)k;
+    size_t i = s->i;
+    s->vals[i] = v;
+    s->i = i + 1;
+    int rc = seq_next(ev, s);
+    s->i = i;
+    s->vals[i] = NULL;
+    return rc;
+}
+
+static int seq_next(struct ev *ev, struct k_seq *s)
+{
+    while (s->i < s->n && s->items[s->i]->kind == RG_T_VALUE) {
+        s->vals[s->i] = s->items[s->i]->val;
+        s->i++;
+    }
+    if (s->i == s->n)
+        return s->done->fn(ev, s->done, NULL);
+    size_t save = s->i;
+    int rc = eval_term(ev, s->fr, s->items[s->i], &s->k);
+    s->i = save;
+    return rc;
+}
+
+/* Evaluates items[0..n) in order; calls done with all values in vals. */
+static int eval_seq(struct ev *ev, struct frame *fr, const struct rg_term *const *items, size_t n, struct cl_rv **vals,
+                    struct k *done)
+{
+    struct k_seq s = {{k_seq_fn}, fr, items, n, 0, vals, done};
+    size_t start = 0;
+    int rc;
+    /* constants at the front are filled by seq_next */
+    (void)start;
+    rc = seq_next(ev, &s);
+    return rc;
+}
+
+struct k_build {
+    struct k k;
+    const struct rg_term *t;
+    struct cl_rv **vals;
+    struct k *out;
+};
+
+static int k_build_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_build *c = (struct k_build *)k;
+    const struct rg_term *t = c->t;
+    struct cl_rv *v;
+    if (t->kind == RG_T_ARRAY) {
+        v = cl_rv_array(t->n);
+        for (size_t i = 0; i < t->n; i++)
+            cl_rv_array_push(v, cl_rv_incref(c->vals[i]));
+    } else if (t->kind == RG_T_SET) {
+        v = cl_rv_set();
+        for (size_t i = 0; i < t->n; i++)
+            cl_rv_set_add(v, cl_rv_incref(c->vals[i]));
+    } else {
+        v = cl_rv_object();
+        for (size_t i = 0; i + 1 < t->n; i += 2) {
+            struct cl_rv *old = cl_rv_obj_get(v, c->vals[i]);
+            if (old && !cl_rv_equal(old, c->vals[i + 1])) {
+                cl_rv_decref(v);
+                return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+            }
+            cl_rv_obj_put(v, cl_rv_incref(c->vals[i]), cl_rv_incref(c->vals[i + 1]));
+        }
+    }
+    int rc = c->out->fn(ev, c->out, v);
+    cl_rv_decref(v);
+    return rc;
+}
+
+static int eval_composite(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k)
+{
+    struct cl_rv *stackvals[16];
+    struct cl_rv **vals = t->n <= 16 ? stackvals : cl_xcalloc(t->n, sizeof *vals);
+    struct k_build b = {{k_build_fn}, t, vals, k};
+    int rc = eval_seq(ev, fr, (const struct rg_term *const *)t->items, t->n, vals, &b.k);
+    if (vals != stackvals)
+        free(vals);
+    return rc;
+}
+
+/* ---- comprehensions ---- */
+
+struct k_comp {
+    struct k k;
+    struct frame *fr;
+    const struct rg_term *t;
+    struct cl_rv *acc;
+    struct cl_rv *key; /* object comprehension: current key */
+};
+
+static int k_comp_val_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_comp *c = (struct k_comp *)k;
+    switch (c->t->kind) {
+    case RG_T_ACOMP:
+        cl_rv_array_push(c->acc, cl_rv_incref(v));
+        break;
+    case RG_T_SCOMP:
+        cl_rv_set_add(c->acc, cl_rv_incref(v));
+        break;
+    default: {
+        struct cl_rv *old = cl_rv_obj_get(c->acc, c->key);
+        if (old) {
+            if (!cl_rv_equal(old, v))
+                return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+            break;
+        }
+        cl_rv_obj_put(c->acc, cl_rv_incref(c->key), cl_rv_incref(v));
+    }
+    }
+    return 0;
+}
+
+struct k_comp_key {
+    struct k k;
+    struct k_comp *c;
+};
+
+static int k_comp_key_fn(struct ev *ev, struct k *k, struct cl_rv *key)
+{
+    struct k_comp_key *ck = (struct k_comp_key *)k;
+    ck->c->key = key;
+    return eval_term(ev, ck->c->fr, ck->c->t->value, &ck->c->k);
+}
+
+struct k_comp_body {
+    struct k k;
+    struct k_comp *c;
+};
+
+static int k_comp_body_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_comp_body *cb = (struct k_comp_body *)k;
+    struct k_comp *c = cb->c;
+    if (c->t->kind == RG_T_OCOMP) {
+        struct k_comp_key ck = {{k_comp_key_fn}, c};
+        return eval_term(ev, c->fr, c->t->key, &ck.k);
+    }
+    return eval_term(ev, c->fr, c->t->value, &c->k);
+}
+
+static int eval_comp(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k)
+{
+    if (++ev->depth > ev->max_depth) {
+        ev->depth--;
+        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep");
+    }
+    struct k_comp c = {{k_comp_val_fn}, fr, t, NULL, NULL};
+    c.acc = t->kind == RG_T_ACOMP ? cl_rv_array(0) : t->kind == RG_T_SCOMP ? cl_rv_set() : cl_rv_object();
+    struct k_comp_body cb = {{k_comp_body_fn}, &c};
+    int rc = eval_body(ev, fr, t->body, 0, &cb.k);
+    ev->depth--;
+    if (rc < 0) {
+        cl_rv_decref(c.acc);
+        return rc;
+    }
+    rc = k->fn(ev, k, c.acc);
+    cl_rv_decref(c.acc);
+    return rc;
+}
+
+/* ---- calls ---- */
+
+struct rego_bctx {
+    struct ev *ev;
+    const struct cl_rego_builtin *bi;
+    void *user;
+    int rc_kind; /* 1 type error, 2 builtin error */
+};
+
+/* The public opaque type is this struct. */
+struct cl_rego_bctx {
+    struct rego_bctx b;
+};
+
+int cl_rego_bi_type_error(struct cl_rego_bctx *ctx, int argi, const char *want, const struct cl_rv *got)
+{
+    fail(ctx->b.ev, CL_EINVAL, "eval_type_error", "%s: operand %d must be %s but got %s", ctx->b.bi->name, argi + 1,
+         want, cl_rv_type_name(got));
+    return -1;
+}
+
+int cl_rego_bi_error(struct cl_rego_bctx *ctx, const char *fmt, ...)
+{
+    char buf[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fail(ctx->b.ev, CL_EINVAL, "eval_builtin_error", "%s: %s", ctx->b.bi->name, buf);
+    return -1;
+}
+
+int cl_rego_bi_want(struct cl_rego_bctx *ctx, struct cl_rv *const *args, int argi, enum cl_rv_type t)
+{
+    if (args[argi]->type == t)
+        return 0;
+    static const char *names[] = {"null", "boolean", "number", "string", "array", "object", "set"};
+    return cl_rego_bi_type_error(ctx, argi, names[t], args[argi]);
+}
+
+int cl_rego_bi_want_int(struct cl_rego_bctx *ctx, struct cl_rv *const *args, int argi, int64_t *out)
+{
+    if (args[argi]->type != CL_RV_NUMBER)
+        return cl_rego_bi_type_error(ctx, argi, "number", args[argi]);
+    if (cl_rv_as_int(args[argi], out))
+        return 0;
+    return cl_rego_bi_error(ctx, "operand %d must be an integer", argi + 1);
+}
+
+int cl_rego_bi_reserve(struct cl_rego_bctx *ctx, size_t bytes)
+{
+    struct ev *ev = ctx->b.ev;
+    if (bytes > ev->max_mem || cl_rv_bytes_live - ev->mem_base + (int64_t)bytes > (int64_t)ev->max_mem) {
+        fail(ev, CL_ELIMIT, "eval_limit_error", "%s: evaluation memory limit exceeded", ctx->b.bi->name);
+        return -2; /* limits are never softened into undefined */
+    }
+    return 0;
+}
+
+const char *cl_rego_bi_name(const struct cl_rego_bctx *ctx) { return ctx->b.bi->name; }
+void *cl_rego_bi_user(const struct cl_rego_bctx *ctx) { return ctx->b.user; }
+int64_t cl_rego_bi_now_ns(const struct cl_rego_bctx *ctx) { return ctx->b.ev->now_ns; }
+
+void cl_rego_bi_print(struct cl_rego_bctx *ctx, const char *text)
+{
+    struct ev *ev = ctx->b.ev;
+    if (ev->e->opts.print)
+        ev->e->opts.print(ev->e->opts.print_ctx, "", 0, text);
+}
+
+/* Calls a builtin; returns 0 with *out, CL_REGO_UNDEFINED, or -1 (error recorded). */
+static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext, struct cl_rv **args, struct cl_rv **out)
+{
+    struct cl_rego_bctx ctx = {{ev, bi, ext ? ev->e->exts[ext - 1].ctx : NULL, 0}};
+    *out = NULL;
+    int rc = bi->fn(&ctx, args, out);
+    if (rc == 0)
+        return *out ? 0 : CL_REGO_UNDEFINED;
+    if (rc > 0)
+        return CL_REGO_UNDEFINED;
+    if (rc == -2 || ev->strict || !ev->err->code || strcmp(ev->err->code, "eval_limit_error") == 0 ||
+        strcmp(ev->err->code, "eval_conflict_error") == 0 || strcmp(ev->err->code, "rego_recursion_error") == 0) {
+        if (!ev->err->code)
+            fail(ev, CL_EINVAL, "eval_builtin_error", "%s: failed", bi->name);
+        return -1;
+    }
+    /* non-strict: builtin errors make the call undefined */
+    ev->err->code = NULL;
+    ev->err->msg[0] = 0;
+    ev->code = 0;
+    return CL_REGO_UNDEFINED;
+}
+
+static const struct mock *find_mock(struct ev *ev, const struct cl_rego_builtin *bi, const struct rg_node *fn)
+{
+    for (size_t i = ev->nmocks; i-- > 0;) {
+        const struct mock *m = &ev->mocks[i];
+        if ((bi && m->tbi == bi) || (fn && m->tfn == fn))
+            return m;
+    }
+    return NULL;
+}
+
+static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, int ext, const struct rg_node *fn,
+                             struct cl_rv **args, size_t nargs, struct cl_rv **out);
+
+/* Dispatches a call (args already evaluated), honouring mocks. */
+static int dispatch(struct ev *ev, const struct cl_rego_builtin *bi, int ext, const struct rg_node *fn,
+                    struct cl_rv **args, size_t nargs, struct cl_rv **out)
+{
+    if (ev->nmocks) {
+        const struct mock *m = find_mock(ev, bi, fn);
+        if (m) {
+            if (m->val) {
+                *out = cl_rv_incref(m->val);
+                return 0;
+            }
+            return pop_mock_and_call(ev, m->vbi, m->vext, m->vfn, args, nargs, out);
+        }
+    }
+    if (fn)
+        return call_fn(ev, fn, args, nargs, out);
+    return call_builtin(ev, bi, ext, args, out);
+}
+
+static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, int ext, const struct rg_node *fn,
+                             struct cl_rv **args, size_t nargs, struct cl_rv **out)
+{
+    /* A mock's replacement is called without the mock on itself (no infinite loop). */
+    if (fn)
+        return call_fn(ev, fn, args, nargs, out);
+    return call_builtin(ev, bi, ext, args, out);
+}
+
+static void print_call(struct ev *ev, struct frame *fr, const struct rg_term *t)
+{
+    struct cl_sbuf b = {0};
+    for (size_t i = 0; i < t->n; i++) {
+        struct k_collect c = {{k_collect_fn}, NULL, true};
+        size_t mark = ev->ntrail;
+        int rc = eval_term(ev, fr, t->items[i], &c.k);
+        undo(ev, mark);
+        if (rc < 0) {
+            ev->err->code = NULL;
+            ev->code = 0;
+        }
+        if (i)
+            cl_sbuf_addc(&b, ' ');
+        if (!c.v) {
+            cl_sbuf_adds(&b, "<undefined>");
+        } else if (c.v->type == CL_RV_STRING) {
+            cl_sbuf_add(&b, c.v->u.str.s, c.v->u.str.len);
+        } else {
+            char *s = cl_rv_dump(c.v);
+            cl_sbuf_adds(&b, s);
+            free(s);
+        }
+        cl_rv_decref(c.v);
+    }
+    if (ev->e->opts.print)
+        ev->e->opts.print(ev->e->opts.print_ctx, "", t->line, b.s ? b.s : "");
+    cl_sbuf_free(&b);
+}
+
+struct k_call {
+    struct k k;
+    struct frame *fr;
+    const struct rg_term *t;
+    struct cl_rv **vals;
+    size_t nin;
+    bool as_expr; /* expression position: the result must not be false */
+    struct k *out;
+};
+
+static int k_call_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_call *c = (struct k_call *)k;
+    const struct rg_term *t = c->t;
+    struct cl_rv *res = NULL;
+    if (++ev->depth > ev->max_depth) {
+        ev->depth--;
+        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)", ev->max_depth);
+    }
+    int rc = dispatch(ev, t->bi, t->ext, t->fn, c->vals, c->nin, &res);
+    ev->depth--;
+    if (rc < 0)
+        return rc;
+    if (rc == CL_REGO_UNDEFINED || !res)
+        return 0;
+    if (t->bi && (t->bi->flags & CL_REGO_BI_RELATION) && !find_mock(ev, t->bi, NULL)) {
+        /* each element is one solution */
+        int r = 0;
+        for (size_t i = 0; i < res->u.arr.len && r == 0; i++) {
+            struct cl_rv *x = res->u.arr.items[i];
+            if (c->nin < t->n)
+                r = unify_val(ev, c->fr, t->items[t->n - 1], x, c->out);
+            else
+                r = c->out->fn(ev, c->out, x);
+        }
+        cl_rv_decref(res);
+        return r;
+    }
+    if (c->nin < t->n) {
+        rc = unify_val(ev, c->fr, t->items[t->n - 1], res, c->out);
+    } else if (c->as_expr) {
+        rc = (res->type == CL_RV_BOOL && !res->u.b) ? 0 : c->out->fn(ev, c->out, res);
+    } else {
+        rc = c->out->fn(ev, c->out, res);
+    }
+    cl_rv_decref(res);
+    return rc;
+}
+
+static int call_arity(const struct rg_term *t)
+{
+    if (t->fn)
+        return t->fn->funcs ? (int)t->fn->funcs->nargs : 0;
+    if (t->bi->flags & CL_REGO_BI_VARIADIC)
+        return (int)t->n;
+    return t->bi->arity;
+}
+
+static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b, struct k *k);
+
+static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, bool as_expr, struct k *k)
+{
+    if (!t->bi && !t->fn) {
+        if (strcmp(t->name, "eq") == 0 || strcmp(t->name, "assign") == 0) {
+            if (!as_expr)
+                return fail(ev, CL_EINVAL, "rego_compile_error", "unification used as a value");
+            return unify(ev, fr, t->items[0], t->items[1], k);
+        }
+        return fail(ev, CL_EINVAL, "rego_type_error", "undefined function %s", t->name);
+    }
+    if (t->bi && strcmp(t->bi->name, "print") == 0) {
+        print_call(ev, fr, t);
+        struct cl_rv *tv = cl_rv_bool(true);
+        return k->fn(ev, k, tv);
+    }
+    size_t nin = (size_t)call_arity(t);
+    if (nin > t->n)
+        nin = t->n;
+    struct cl_rv *stackvals[8];
+    struct cl_rv **vals = nin <= 8 ? stackvals : cl_xcalloc(nin, sizeof *vals);
+    struct k_call c = {{k_call_fn}, fr, t, vals, nin, as_expr, k};
+    int rc = eval_seq(ev, fr, (const struct rg_term *const *)t->items, nin, vals, &c.k);
+    if (vals != stackvals)
+        free(vals);
+    return rc;
+}
+
+/* ---- terms ---- */
+
+static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k)
+{
+    switch (t->kind) {
+    case RG_T_VALUE:
+        return k->fn(ev, k, t->val);
+    case RG_T_VAR:
+        if (t->root == RG_ROOT_INPUT)
+            return ev->input ? k->fn(ev, k, ev->input) : 0;
+        if (t->root == RG_ROOT_DATA) {
+            struct rg_term ref = {.kind = RG_T_REF, .n = 1};
+            const struct rg_term *items[1] = {t};
+            ref.items = (struct rg_term **)(uintptr_t)items;
+            struct walk w = {&ref, k};
+            return walk_data(ev, fr, &w, 1, ev->e->root, ev->e->data);
+        }
+        if (fr->slots[t->slot])
+            return k->fn(ev, k, fr->slots[t->slot]);
+        return fail(ev, CL_EINVAL, "rego_unsafe_var_error", "var %s is unsafe", t->name ? t->name : "_");
+    case RG_T_REF:
+        return eval_ref(ev, fr, t, k);
+    case RG_T_ARRAY:
+    case RG_T_SET:
+    case RG_T_OBJECT:
+        return eval_composite(ev, fr, t, k);
+    case RG_T_CALL:
+        return eval_call(ev, fr, t, false, k);
+    case RG_T_ACOMP:
+    case RG_T_SCOMP:
+    case RG_T_OCOMP:
+        return eval_comp(ev, fr, t, k);
+    }
+    return 0;
+}
+
+/* ---- unification ---- */
+
+struct k_uval { /* continue after a value was produced: unify it with a pattern term */
+    struct k k;
+    struct frame *fr;
+    const struct rg_term *pat;
+    struct k *out;
+};
+
+static int k_uval_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_uval *c = (struct k_uval *)k;
+    return unify_val(ev, c->fr, c->pat, v, c->out);
+}
+
+struct k_useq {
+    struct k k;
+    struct frame *fr;
+    const struct rg_term *t;
+    struct cl_rv *v;
+    size_t i;
+    struct k *out;
+};
+
+static int useq_step(struct ev *ev, struct k_useq *c);
+
+static int k_useq_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_useq *c = (struct k_useq *)k;
+    size_t save = c->i;
+    c->i++;
+    int rc = useq_step(ev, c);
+    c->i = save;
+    return rc;
+}
+
+static int useq_step(struct ev *ev, struct k_useq *c)
+{
+    const struct rg_term *t = c->t;
+    if (t->kind == RG_T_ARRAY) {
+        if (c->i == t->n)
+            return c->out->fn(ev, c->out, c->v);
+        return unify_val(ev, c->fr, t->items[c->i], c->v->u.arr.items[c->i], &c->k);
+    }
+    /* object: items[2i] key (evaluated, must be ground), items[2i+1] value pattern */
+    if (c->i * 2 == t->n)
+        return c->out->fn(ev, c->out, c->v);
+    struct k_collect kc = {{k_collect_fn}, NULL, true};
+    int rc = eval_term(ev, c->fr, t->items[c->i * 2], &kc.k);
+    if (rc < 0) {
+        cl_rv_decref(kc.v);
+        return rc;
+    }
+    if (!kc.v)
+        return 0;
+    struct cl_rv *x = cl_rv_obj_get(c->v, kc.v);
+    cl_rv_decref(kc.v);
+    if (!x)
+        return 0;
+    return unify_val(ev, c->fr, t->items[c->i * 2 + 1], x, &c->k);
+}
+
+struct k_eqv {
+    struct k k;
+    struct cl_rv *v;
+    struct k *out;
+};
+
+static int k_eqv_fn(struct ev *ev, struct k *k, struct cl_rv *x)
+{
+    struct k_eqv *c = (struct k_eqv *)k;
+    if (!cl_rv_equal(c->v, x))
+        return 0;
+    return c->out->fn(ev, c->out, x);
+}
+
+static int unify_val(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv *v, struct k *k)
+{
+    switch (t->kind) {
+    case RG_T_VALUE:
+        return cl_rv_equal(t->val, v) ? k->fn(ev, k, v) : 0;
+    case RG_T_VAR:
+        if (!t->root) {
+            struct cl_rv **slot = &fr->slots[t->slot];
+            if (!*slot) {
+                size_t mark = ev->ntrail;
+                bind(ev, slot, v);
+                int rc = k->fn(ev, k, v);
+                undo(ev, mark);
+                return rc;
+            }
+            return cl_rv_equal(*slot, v) ? k->fn(ev, k, v) : 0;
+        }
+        break;
+    case RG_T_ARRAY:
+        if (v->type != CL_RV_ARRAY || v->u.arr.len != t->n)
+            return 0;
+        {
+            struct cl_rv *hold = cl_rv_incref(v);
+            struct k_useq c = {{k_useq_fn}, fr, t, v, 0, k};
+            int rc = useq_step(ev, &c);
+            cl_rv_decref(hold);
+            return rc;
+        }
+    case RG_T_OBJECT:
+        if (v->type != CL_RV_OBJECT || v->u.obj.len * 2 != t->n)
+            return 0;
+        {
+            struct cl_rv *hold = cl_rv_incref(v);
+            struct k_useq c = {{k_useq_fn}, fr, t, v, 0, k};
+            int rc = useq_step(ev, &c);
+            cl_rv_decref(hold);
+            return rc;
+        }
+    default:
+        break;
+    }
+    struct k_eqv c = {{k_eqv_fn}, v, k};
+    return eval_term(ev, fr, t, &c.k);
+}
+
+struct k_uni2 {
+    struct k k;
+    struct frame *fr;
+    const struct rg_term *a, *b;
+    struct k *out;
+};
+
+static int k_uni_done_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    (void)v;
+    struct k_uni2 *c = (struct k_uni2 *)k;
+    struct cl_rv *t = cl_rv_bool(true);
+    return c->out->fn(ev, c->out, t);
+}
+
+struct k_uni_pair {
+    struct k k;
+    struct frame *fr;
+    const struct rg_term *a, *b;
+    size_t i;
+    struct k *out;
+};
+
+static int uni_pair_step(struct ev *ev, struct k_uni_pair *c);
+
+static int k_uni_pair_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_uni_pair *c = (struct k_uni_pair *)k;
+    size_t s = c->i;
+    c->i++;
+    int rc = uni_pair_step(ev, c);
+    c->i = s;
+    return rc;
+}
+
+static int uni_pair_step(struct ev *ev, struct k_uni_pair *c)
+{
+    if (c->i == c->a->n)
+        return c->out->fn(ev, c->out, cl_rv_bool(true));
+    return unify(ev, c->fr, c->a->items[c->i], c->b->items[c->i], &c->k);
+}
+
+static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b, struct k *k)
+{
+    struct k_uni2 done = {{k_uni_done_fn}, fr, a, b, k};
+    if (a->kind == RG_T_ARRAY && b->kind == RG_T_ARRAY) {
+        if (a->n != b->n)
+            return 0;
+        struct k_uni_pair c = {{k_uni_pair_fn}, fr, a, b, 0, k};
+        return uni_pair_step(ev, &c);
+    }
+    bool au = term_unbound(fr, a), bu = term_unbound(fr, b);
+    if (au && a->kind == RG_T_VAR && !bu) {
+        struct k_uval c = {{k_uval_fn}, fr, a, &done.k};
+        return eval_term(ev, fr, b, &c.k);
+    }
+    if (bu && b->kind == RG_T_VAR && !au) {
+        struct k_uval c = {{k_uval_fn}, fr, b, &done.k};
+        return eval_term(ev, fr, a, &c.k);
+    }
+    if (au && !bu) {
+        struct k_uval c = {{k_uval_fn}, fr, a, &done.k};
+        return eval_term(ev, fr, b, &c.k);
+    }
+    if (bu && !au) {
+        struct k_uval c = {{k_uval_fn}, fr, b, &done.k};
+        return eval_term(ev, fr, a, &c.k);
+    }
+    if (au && bu) {
+        /* both sides have unbound parts: evaluate the one that can enumerate (refs) */
+        if (a->kind == RG_T_REF) {
+            struct k_uval c = {{k_uval_fn}, fr, b, &done.k};
+            return eval_term(ev, fr, a, &c.k);
+        }
+        if (b->kind == RG_T_REF) {
+            struct k_uval c = {{k_uval_fn}, fr, a, &done.k};
+            return eval_term(ev, fr, b, &c.k);
+        }
+        return fail(ev, CL_EINVAL, "rego_unsafe_var_error", "unification of two unbound terms");
+    }
+    struct k_uval c = {{k_uval_fn}, fr, a, &done.k};
+    return eval_term(ev, fr, b, &c.k);
+}
+
+/* ---- expressions ---- */
+
+struct k_body {
+    struct k k;
+    struct frame *fr;
+    const struct rg_body *b;
+    size_t i;
+    struct k *out;
+};
+
+static int k_body_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_body *c = (struct k_body *)k;
+    return eval_body(ev, c->fr, c->b, c->i + 1, c->out);
+}
+
+struct k_truthy {
+    struct k k;
+    struct k *out;
+};
+
+static int k_truthy_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_truthy *c = (struct k_truthy *)k;
+    if (v->type == CL_RV_BOOL && !v->u.b)
+        return 0;
+    return c->out->fn(ev, c->out, v);
+}
+
+static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term *kt, const struct rg_term *vt,
+                           struct cl_rv *coll, struct k *k);
+
+struct k_somein {
+    struct k k;
+    struct frame *fr;
+    const struct rg_expr *x;
+    struct k *out;
+};
+
+static int k_somein_fn(struct ev *ev, struct k *k, struct cl_rv *coll)
+{
+    struct k_somein *c = (struct k_somein *)k;
+    return iterate_members(ev, c->fr, c->x->key, c->x->val, coll, c->out);
+}
+
+struct k_member_val {
+    struct k k;
+    struct frame *fr;
+    const struct rg_term *vt;
+    struct cl_rv *v;
+    struct k *out;
+};
+
+static int k_member_val_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_member_val *c = (struct k_member_val *)k;
+    return unify_val(ev, c->fr, c->vt, c->v, c->out);
+}
+
+static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term *kt, const struct rg_term *vt,
+                           struct cl_rv *coll, struct k *k)
+{
+    if (coll->type != CL_RV_ARRAY && coll->type != CL_RV_OBJECT && coll->type != CL_RV_SET)
+        return 0;
+    struct cl_rv *hold = cl_rv_incref(coll);
+    size_t n = cl_rv_len(coll);
+    int rc = 0;
+    for (size_t j = 0; j < n && rc == 0; j++) {
+        struct cl_rv *key, *x, *tmp = NULL;
+        if (coll->type == CL_RV_ARRAY) {
+            key = tmp = cl_rv_int((int64_t)j);
+            x = coll->u.arr.items[j];
+        } else if (coll->type == CL_RV_OBJECT) {
+            key = coll->u.obj.keys[j];
+            x = coll->u.obj.vals[j];
+        } else {
+            key = x = coll->u.arr.items[j];
+        }
+        struct k_member_val c = {{k_member_val_fn}, fr, vt, x, k};
+        if (kt)
+            rc = unify_val(ev, fr, kt, key, &c.k);
+        else
+            rc = k_member_val_fn(ev, &c.k, NULL);
+        cl_rv_decref(tmp);
+    }
+    cl_rv_decref(hold);
+    return rc;
+}
+
+struct k_every {
+    struct k k;
+    struct frame *fr;
+    const struct rg_expr *x;
+    struct k *out;
+    bool ok;
+};
+
+static int k_every_fn(struct ev *ev, struct k *k, struct cl_rv *dom)
+{
+    struct k_every *c = (struct k_every *)k;
+    if (dom->type != CL_RV_ARRAY && dom->type != CL_RV_OBJECT && dom->type != CL_RV_SET)
+        return 0;
+    struct cl_rv *hold = cl_rv_incref(dom);
+    size_t n = cl_rv_len(dom);
+    for (size_t j = 0; j < n; j++) {
+        struct cl_rv *key, *x, *tmp = NULL;
+        if (dom->type == CL_RV_ARRAY) {
+            key = tmp = cl_rv_int((int64_t)j);
+            x = dom->u.arr.items[j];
+        } else if (dom->type == CL_RV_OBJECT) {
+            key = dom->u.obj.keys[j];
+            x = dom->u.obj.vals[j];
+        } else {
+            key = x = dom->u.arr.items[j];
+        }
+        size_t mark = ev->ntrail;
+        if (c->x->key)
+            bind(ev, &c->fr->slots[c->x->key->slot], key);
+        bind(ev, &c->fr->slots[c->x->val->slot], x);
+        struct k_found f = {{k_found_fn}};
+        int rc = eval_body(ev, c->fr, c->x->body, 0, &f.k);
+        undo(ev, mark);
+        cl_rv_decref(tmp);
+        if (rc < 0) {
+            cl_rv_decref(hold);
+            return rc;
+        }
+        if (rc != STOP) {
+            cl_rv_decref(hold);
+            return 0;
+        }
+    }
+    cl_rv_decref(hold);
+    return c->out->fn(ev, c->out, cl_rv_bool(true));
+}
+
+/* with: swapping state in and out around the continuation */
+struct with_state {
+    struct cl_rv *input;
+    size_t ndovs, nmocks;
+    struct cache *cache;
+};
+
+struct k_with {
+    struct k k;
+    struct with_state outer, inner;
+    struct dov *dovs; /* the inner overrides (copied in/out) */
+    size_t ninner_dovs;
+    struct mock *mocks;
+    size_t ninner_mocks;
+    struct k *out;
+};
+
+static void push_dov(struct ev *ev, const struct dov *d)
+{
+    if (ev->ndovs == ev->capdovs) {
+        ev->capdovs = ev->capdovs ? ev->capdovs * 2 : 4;
+        ev->dovs = cl_xrealloc(ev->dovs, ev->capdovs * sizeof *ev->dovs);
+    }
+    ev->dovs[ev->ndovs++] = *d;
+}
+
+static void push_mock(struct ev *ev, const struct mock *m)
+{
+    if (ev->nmocks == ev->capmocks) {
+        ev->capmocks = ev->capmocks ? ev->capmocks * 2 : 4;
+        ev->mocks = cl_xrealloc(ev->mocks, ev->capmocks * sizeof *ev->mocks);
+    }
+    ev->mocks[ev->nmocks++] = *m;
+}
+
+static void apply_inner(struct ev *ev, struct k_with *w)
+{
+    ev->input = w->inner.input;
+    for (size_t i = 0; i < w->ninner_dovs; i++)
+        push_dov(ev, &w->dovs[i]);
+    for (size_t i = 0; i < w->ninner_mocks; i++)
+        push_mock(ev, &w->mocks[i]);
+    ev->cache = w->inner.cache;
+}
+
+static void restore_outer(struct ev *ev, struct k_with *w)
+{
+    ev->input = w->outer.input;
+    ev->ndovs = w->outer.ndovs;
+    ev->nmocks = w->outer.nmocks;
+    ev->cache = w->outer.cache;
+}
+
+static int k_with_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_with *w = (struct k_with *)k;
+    restore_outer(ev, w);
+    int rc = w->out->fn(ev, w->out, v);
+    apply_inner(ev, w);
+    return rc;
+}
+
+static struct cache *cache_new(struct ev *ev)
+{
+    struct cache *c = cl_xcalloc(1, sizeof *c);
+    c->vals = cl_xcalloc((size_t)ev->e->nnodes + 1, sizeof *c->vals);
+    c->state = cl_xcalloc((size_t)ev->e->nnodes + 1, 1);
+    return c;
+}
+
+static void cache_free(struct ev *ev, struct cache *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < ev->e->nnodes; i++)
+        cl_rv_decref(c->vals[i]);
+    free(c->vals);
+    free(c->state);
+    free(c);
+}
+
+static int eval_expr_plain(struct ev *ev, struct frame *fr, const struct rg_expr *x, struct k *k);
+
+static int eval_expr_with(struct ev *ev, struct frame *fr, const struct rg_expr *x, struct k *k)
+{
+    struct k_with w;
+    memset(&w, 0, sizeof w);
+    w.k.fn = k_with_fn;
+    w.out = k;
+    w.outer.input = ev->input;
+    w.outer.ndovs = ev->ndovs;
+    w.outer.nmocks = ev->nmocks;
+    w.outer.cache = ev->cache;
+    struct cl_rv *new_input = cl_rv_incref(ev->input);
+    int rc = 0;
+    w.dovs = cl_xcalloc(x->nwith, sizeof *w.dovs);
+    w.mocks = cl_xcalloc(x->nwith, sizeof *w.mocks);
+    struct cl_rv **owned = cl_xcalloc(x->nwith * 2 + 1, sizeof *owned);
+    size_t nowned = 0;
+    for (size_t i = 0; i < x->nwith && rc == 0; i++) {
+        const struct rg_with *wi = &x->with[i];
+        struct mock m = {0};
+        if ((wi->tfn || wi->tbi) && (wi->vfn || wi->vbi)) {
+            m.tbi = wi->tbi;
+            m.tfn = wi->tfn;
+            m.vbi = wi->vbi;
+            m.vfn = wi->vfn;
+            m.vext = wi->vext;
+            w.mocks[w.ninner_mocks++] = m;
+            continue;
+        }
+        struct k_collect c = {{k_collect_fn}, NULL, true};
+        rc = eval_term(ev, fr, wi->value, &c.k);
+        if (rc < 0)
+            break;
+        if (!c.v) {
+            rc = -3; /* undefined value: the expression is undefined */
+            break;
+        }
+        owned[nowned++] = c.v;
+        if (wi->tfn || wi->tbi) {
+            m.tbi = wi->tbi;
+            m.tfn = wi->tfn;
+            m.val = c.v;
+            w.mocks[w.ninner_mocks++] = m;
+            continue;
+        }
+        /* input or data path */
+        const struct rg_term *t = wi->target;
+        size_t np = t->kind == RG_T_REF ? t->n - 1 : 0;
+        struct cl_rv **path = cl_xcalloc(np + 1, sizeof *path);
+        bool ok = true;
+        for (size_t j = 0; j < np; j++) {
+            const struct rg_term *pt = t->items[j + 1];
+            if (pt->kind == RG_T_VALUE)
+                path[j] = pt->val;
+            else if (pt->kind == RG_T_VAR && !pt->root && fr->slots[pt->slot])
+                path[j] = fr->slots[pt->slot];
+            else
+                ok = false;
+        }
+        const struct rg_term *root = t->kind == RG_T_REF ? t->items[0] : t;
+        if (!ok) {
+            free(path);
+            rc = fail(ev, CL_EINVAL, "rego_type_error", "with target must be a ground reference");
+            break;
+        }
+        if (root->root == RG_ROOT_INPUT) {
+            struct cl_rv *ni = set_path(new_input, path, np, c.v);
+            cl_rv_decref(new_input);
+            new_input = ni;
+            free(path);
+        } else {
+            struct dov d = {path, np, c.v};
+            w.dovs[w.ninner_dovs++] = d;
+        }
+    }
+    if (rc == 0) {
+        w.inner.input = new_input;
+        w.inner.cache = cache_new(ev);
+        apply_inner(ev, &w);
+        rc = eval_expr_plain(ev, fr, x, &w.k);
+        restore_outer(ev, &w);
+        cache_free(ev, w.inner.cache);
+    }
+    if (rc == -3) {
+        rc = 0;
+    }
+    for (size_t i = 0; i < w.ninner_dovs; i++)
+        free(w.dovs[i].path);
+    free(w.dovs);
+    free(w.mocks);
+    for (size_t i = 0; i < nowned; i++)
+        cl_rv_decref(owned[i]);
+    free(owned);
+    cl_rv_decref(new_input);
+    return rc;
+}
+
+static int eval_expr_plain(struct ev *ev, struct frame *fr, const struct rg_expr *x, struct k *k)
+{
+    if (x->negated) {
+        struct k_found f = {{k_found_fn}};
+        struct rg_expr pos = *x;
+        pos.negated = false;
+        pos.nwith = 0;
+        size_t mark = ev->ntrail;
+        int rc = eval_expr_plain(ev, fr, &pos, &f.k);
+        undo(ev, mark);
+        if (rc < 0)
+            return rc;
+        if (rc == STOP)
+            return 0;
+        return k->fn(ev, k, cl_rv_bool(true));
+    }
+    switch (x->kind) {
+    case RG_E_SOME:
+        return k->fn(ev, k, cl_rv_bool(true));
+    case RG_E_SOMEIN: {
+        struct k_somein c = {{k_somein_fn}, fr, x, k};
+        return eval_term(ev, fr, x->coll, &c.k);
+    }
+    case RG_E_EVERY: {
+        struct k_every c = {{k_every_fn}, fr, x, k, false};
+        return eval_term(ev, fr, x->coll, &c.k);
+    }
+    case RG_E_TERM:
+        if (x->term->kind == RG_T_CALL)
+            return eval_call(ev, fr, x->term, true, k);
+        {
+            struct k_truthy c = {{k_truthy_fn}, k};
+            return eval_term(ev, fr, x->term, &c.k);
+        }
+    }
+    return 0;
+}
+
+static int eval_expr(struct ev *ev, struct frame *fr, const struct rg_expr *x, struct k *k)
+{
+    if (check_limits(ev) < 0)
+        return -1;
+    if (x->nwith)
+        return eval_expr_with(ev, fr, x, k);
+    return eval_expr_plain(ev, fr, x, k);
+}
+
+static int eval_body(struct ev *ev, struct frame *fr, const struct rg_body *b, size_t i, struct k *k)
+{
+    if (i == b->n)
+        return k->fn(ev, k, NULL);
+    struct k_body c = {{k_body_fn}, fr, b, i, k};
+    return eval_expr(ev, fr, b->exprs[i], &c.k);
+}
+
+/* ---- rules ---- */
+
+static struct frame frame_new(int nslots)
+{
+    struct frame f = {cl_xcalloc((size_t)nslots + 1, sizeof(struct cl_rv *))};
+    return f;
+}
+
+static void frame_free(struct ev *ev, struct frame *f, size_t mark)
+{
+    undo(ev, mark);
+    free(f->slots);
+}
+
+/* complete rules: collect values of one definition, with conflict checks across solutions */
+struct k_rval {
+    struct k k;
+    struct frame *fr;
+    const struct rg_rule *r;
+    struct cl_rv **result;
+    const char *conflict_msg;
+    bool early;
+};
+
+static int k_rval_value_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_rval *c = (struct k_rval *)k;
+    if (*c->result) {
+        if (!cl_rv_equal(*c->result, v))
+            return fail(ev, CL_EINVAL, "eval_conflict_error", "%s", c->conflict_msg);
+        return c->early ? STOP : 0;
+    }
+    *c->result = cl_rv_incref(v);
+    return c->early ? STOP : 0;
+}
+
+struct k_rbody {
+    struct k k;
+    struct k_rval *rv;
+};
+
+static int k_rbody_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_rbody *c = (struct k_rbody *)k;
+    const struct rg_rule *r = c->rv->r;
+    if (!r->value)
+        return k_rval_value_fn(ev, &c->rv->k, cl_rv_bool(true));
+    return eval_term(ev, c->rv->fr, r->value, &c->rv->k);
+}
+
+/* Evaluates a rule chain (rule + else) for a complete value. *result in/out. Returns <0 on error. */
+static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **result, const char *msg,
+                      struct cl_rv **args, size_t nargs)
+{
+    for (const struct rg_rule *r = r0; r; r = r->els) {
+        struct cl_rv *local = NULL;
+        struct frame fr = frame_new(r->nslots);
+        size_t mark = ev->ntrail;
+        struct k_rval rv = {{k_rval_value_fn}, &fr, r, &local, msg, false};
+        rv.early = !r->value || r->value->kind == RG_T_VALUE;
+        struct k_rbody kb = {{k_rbody_fn}, &rv};
+        int rc;
+        if (nargs) {
+            /* bind the arguments by unifying parameter patterns */
+            struct rg_term arr = {.kind = RG_T_ARRAY, .n = nargs, .items = r->args};
+            struct cl_rv *av = cl_rv_array(nargs);
+            for (size_t i = 0; i < nargs; i++)
+                cl_rv_array_push(av, cl_rv_incref(args[i]));
+            struct k_body_start {
+                struct k k;
+            };
+            struct k_uval_body {
+                struct k k;
+                struct frame *fr;
+                const struct rg_body *b;
+                struct k *out;
+            };
+            (void)sizeof(struct k_body_start);
+            struct k_body c = {{k_body_fn}, &fr, r->body, (size_t)-1, &kb.k};
+            /* k_body_fn evaluates from index i+1: start at -1 + 1 = 0 */
+            rc = unify_val(ev, &fr, &arr, av, &c.k);
+            cl_rv_decref(av);
+        } else {
+            rc = eval_body(ev, &fr, r->body, 0, &kb.k);
+        }
+        frame_free(ev, &fr, mark);
+        if (rc < 0) {
+            cl_rv_decref(local);
+            return rc;
+        }
+        if (local) {
+            if (*result && !cl_rv_equal(*result, local)) {
+                cl_rv_decref(local);
+                return fail(ev, CL_EINVAL, "eval_conflict_error", "%s", msg);
+            }
+            if (!*result)
+                *result = local;
+            else
+                cl_rv_decref(local);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* partial set / object contributions */
+struct k_contrib {
+    struct k k;
+    struct frame *fr;
+    const struct rg_rule *r;
+    struct cl_rv **acc; /* set or object */
+    struct cl_rv *keys[MAX_PATH];
+    size_t nkeys;
+};
+
+static int insert_path(struct ev *ev, struct cl_rv **acc, struct cl_rv *const *keys, size_t n, struct cl_rv *v)
+{
+    if (!*acc)
+        *acc = cl_rv_object();
+    if ((*acc)->type != CL_RV_OBJECT)
+        return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+    struct cl_rv *old = cl_rv_obj_get(*acc, keys[0]);
+    if (n == 1) {
+        if (old) {
+            if (!cl_rv_equal(old, v))
+                return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+            return 0;
+        }
+        if ((*acc)->refs > 1 && !(*acc)->frozen) {
+            struct cl_rv *c = cl_rv_copy(*acc);
+            cl_rv_decref(*acc);
+            *acc = c;
+        }
+        cl_rv_obj_put(*acc, cl_rv_incref(keys[0]), cl_rv_incref(v));
+        return 0;
+    }
+    struct cl_rv *child = old ? cl_rv_incref(old) : NULL;
+    if (child && child->type != CL_RV_OBJECT) {
+        cl_rv_decref(child);
+        return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+    }
+    if (child && (child->refs > 1 || child->frozen)) {
+        struct cl_rv *c = cl_rv_copy(child);
+        cl_rv_decref(child);
+        child = c;
+    }
+    /* drop the parent's reference so the child is unshared while we modify it */
+    if (old)
+        cl_rv_obj_put(*acc, cl_rv_incref(keys[0]), cl_rv_null());
+    int rc = insert_path(ev, &child, keys + 1, n - 1, v);
+    cl_rv_obj_put(*acc, cl_rv_incref(keys[0]), child ? child : cl_rv_object());
+    return rc;
+}
+
+static int k_contrib_val_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_contrib *c = (struct k_contrib *)k;
+    if (c->r->kind == RG_R_SET) {
+        if (c->nkeys == 0) {
+            if (!*c->acc)
+                *c->acc = cl_rv_set();
+            cl_rv_set_add(*c->acc, cl_rv_incref(v));
+            return 0;
+        }
+        /* p.q contains x with variable parts: a set at the leaf */
+        struct cl_rv *leaf = NULL;
+        struct cl_rv *cur = *c->acc;
+        for (size_t i = 0; cur && i < c->nkeys; i++)
+            cur = cl_rv_obj_get(cur, c->keys[i]);
+        leaf = cur ? cl_rv_copy(cur) : cl_rv_set();
+        if (leaf->type != CL_RV_SET) {
+            cl_rv_decref(leaf);
+            return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+        }
+        cl_rv_set_add(leaf, cl_rv_incref(v));
+        /* replace without conflict check */
+        struct cl_rv *nv = set_path(*c->acc, c->keys, c->nkeys, leaf);
+        cl_rv_decref(leaf);
+        cl_rv_decref(*c->acc);
+        *c->acc = nv;
+        return 0;
+    }
+    return insert_path(ev, c->acc, c->keys, c->nkeys, v);
+}
+
+struct k_contrib_key {
+    struct k k;
+    struct k_contrib *c;
+    size_t i; /* head index */
+};
+
+static int contrib_keys(struct ev *ev, struct k_contrib *c, size_t i);
+
+static int k_contrib_key_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_contrib_key *ck = (struct k_contrib_key *)k;
+    struct k_contrib *c = ck->c;
+    size_t save = c->nkeys;
+    if (c->nkeys >= MAX_PATH)
+        return fail(ev, CL_ELIMIT, "eval_limit_error", "rule head too deep");
+    c->keys[c->nkeys++] = v;
+    int rc = contrib_keys(ev, c, ck->i + 1);
+    c->nkeys = save;
+    return rc;
+}
+
+static int contrib_keys(struct ev *ev, struct k_contrib *c, size_t i)
+{
+    const struct rg_rule *r = c->r;
+    if (i == r->nhead) {
+        const struct rg_term *vt = r->kind == RG_R_SET ? r->key : r->value;
+        if (!vt)
+            return k_contrib_val_fn(ev, &c->k, cl_rv_bool(true));
+        return eval_term(ev, c->fr, vt, &c->k);
+    }
+    struct k_contrib_key ck = {{k_contrib_key_fn}, c, i};
+    return eval_term(ev, c->fr, r->head[i], &ck.k);
+}
+
+struct k_contrib_body {
+    struct k k;
+    struct k_contrib *c;
+};
+
+static int k_contrib_body_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_contrib_body *cb = (struct k_contrib_body *)k;
+    return contrib_keys(ev, cb->c, cb->c->r->nground);
+}
+
+static int eval_contrib(struct ev *ev, const struct rg_rule *r, struct cl_rv **acc)
+{
+    struct frame fr = frame_new(r->nslots);
+    size_t mark = ev->ntrail;
+    struct k_contrib c = {{k_contrib_val_fn}, &fr, r, acc, {0}, 0};
+    struct k_contrib_body cb = {{k_contrib_body_fn}, &c};
+    int rc = eval_body(ev, &fr, r->body, 0, &cb.k);
+    frame_free(ev, &fr, mark);
+    return rc;
+}
+
+/* Value of a node's rules (without children); NULL when undefined. */
+static int node_rules_value(struct ev *ev, const struct rg_node *n, struct cl_rv **out)
+{
+    *out = NULL;
+    bool complete = false;
+    for (const struct rg_rule *r = n->rules; r; r = r->next_in_node)
+        if (r->kind == RG_R_VALUE && r->nground == r->nhead)
+            complete = true;
+    if (complete || (!n->rules && n->deflt)) {
+        struct cl_rv *res = NULL;
+        for (const struct rg_rule *r = n->rules; r; r = r->next_in_node) {
+            if (!(r->kind == RG_R_VALUE && r->nground == r->nhead))
+                continue;
+            if (eval_chain(ev, r, &res, "complete rules must not produce multiple outputs", NULL, 0) < 0) {
+                cl_rv_decref(res);
+                return -1;
+            }
+        }
+        if (!res && n->deflt && n->deflt->value) {
+            struct k_collect c = {{k_collect_fn}, NULL, true};
+            struct frame fr = frame_new(n->deflt->nslots);
+            size_t mark = ev->ntrail;
+            int rc = eval_term(ev, &fr, n->deflt->value, &c.k);
+            frame_free(ev, &fr, mark);
+            if (rc < 0)
+                return rc;
+            res = c.v;
+        }
+        *out = res;
+        return 0;
+    }
+    struct cl_rv *acc = NULL;
+    for (const struct rg_rule *r = n->rules; r; r = r->next_in_node) {
+        if (r->kind == RG_R_SET && r->nground == r->nhead && !acc)
+            acc = cl_rv_set();
+        if (eval_contrib(ev, r, &acc) < 0) {
+            cl_rv_decref(acc);
+            return -1;
+        }
+    }
+    *out = acc;
+    if (!acc && n->dynamic && !n->has_set)
+        *out = NULL;
+    return 0;
+}
+
+static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct cl_rv *base, struct cl_rv **out)
+{
+    *out = NULL;
+    struct cl_rv *v = NULL;
+    if (n->rules || n->deflt) {
+        if (node_rules_value(ev, n, &v) < 0)
+            return -1;
+        if (!n->nkids) {
+            *out = v;
+            return 0;
+        }
+        if (v && v->type != CL_RV_OBJECT) {
+            *out = v;
+            return 0;
+        }
+    }
+    bool any = v != NULL;
+    if (!v)
+        v = base && base->type == CL_RV_OBJECT ? cl_rv_copy(base) : NULL;
+    else if (base && base->type == CL_RV_OBJECT) {
+        /* rules and base data at the same path: merge (rules win on equal keys) */
+        struct cl_rv *m = cl_rv_copy(v);
+        for (size_t i = 0; i < base->u.obj.len; i++)
+            if (!cl_rv_obj_get(m, base->u.obj.keys[i]))
+                cl_rv_obj_put(m, cl_rv_incref(base->u.obj.keys[i]), cl_rv_incref(base->u.obj.vals[i]));
+        cl_rv_decref(v);
+        v = m;
+    }
+    if (!n->nkids && !any) {
+        if (n->funcs) {
+            cl_rv_decref(v);
+            return 0;
+        }
+        *out = v ? v : (base ? cl_rv_incref(base) : NULL);
+        return 0;
+    }
+    if (!v)
+        v = cl_rv_object();
+    else if (v->refs > 1 || v->frozen) {
+        struct cl_rv *c = cl_rv_copy(v);
+        cl_rv_decref(v);
+        v = c;
+    }
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct rg_node *kid = n->kids[i];
+        if (!kid->rules && !kid->deflt && !kid->nkids)
+            continue; /* functions only */
+        struct cl_rv *kb = base ? cl_rv_obj_get(base, kid->key) : NULL;
+        struct cl_rv *kv = NULL;
+        if (materialize(ev, kid, kb, &kv) < 0) {
+            cl_rv_decref(v);
+            return -1;
+        }
+        if (!kv)
+            continue;
+        struct cl_rv *old = any ? cl_rv_obj_get(v, kid->key) : NULL;
+        if (old && !cl_rv_equal(old, kv)) {
+            cl_rv_decref(kv);
+            cl_rv_decref(v);
+            return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+        }
+        cl_rv_obj_put(v, cl_rv_incref(kid->key), kv);
+    }
+    *out = v;
+    return 0;
+}
+
+static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *base, struct cl_rv **out)
+{
+    struct cache *c = ev->cache;
+    int id = n->id;
+    if (c->state[id] == 2) {
+        *out = cl_rv_incref(c->vals[id]);
+        return 0;
+    }
+    if (c->state[id] == 3) {
+        *out = NULL;
+        return 0;
+    }
+    if (c->state[id] == 1)
+        return fail(ev, CL_EINVAL, "rego_recursion_error", "rule %s is recursive", n->name);
+    if (++ev->depth > ev->max_depth) {
+        ev->depth--;
+        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)", ev->max_depth);
+    }
+    c->state[id] = 1;
+    int rc = materialize_uncached(ev, n, base, out);
+    ev->depth--;
+    if (rc < 0) {
+        c->state[id] = 0;
+        return rc;
+    }
+    c->state[id] = *out ? 2 : 3;
+    if (*out)
+        c->vals[id] = cl_rv_incref(*out);
+    return 0;
+}
+
+static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args, size_t nargs, struct cl_rv **out)
+{
+    struct cl_rv *res = NULL;
+    for (const struct rg_rule *r = fn->funcs; r; r = r->next_in_node) {
+        if (eval_chain(ev, r, &res, "functions must not produce multiple outputs for same inputs", args, nargs) < 0) {
+            cl_rv_decref(res);
+            return -1;
+        }
+    }
+    if (!res && fn->deflt && fn->deflt->value) {
+        struct k_collect c = {{k_collect_fn}, NULL, true};
+        struct frame fr = frame_new(fn->deflt->nslots);
+        size_t mark = ev->ntrail;
+        int rc = eval_term(ev, &fr, fn->deflt->value, &c.k);
+        frame_free(ev, &fr, mark);
+        if (rc < 0)
+            return rc;
+        res = c.v;
+    }
+    *out = res;
+    return res ? 0 : CL_REGO_UNDEFINED;
+}
+
+/* ---- queries ---- */
+
+struct k_query {
+    struct k k;
+    struct frame *fr;
+    const struct rg_query *q;
+    struct cl_rv *rows;
+    struct cl_rv **exprvals;
+};
+
+static int k_query_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    (void)ev;
+    struct k_query *c = (struct k_query *)k;
+    struct cl_rv *b = cl_rv_object();
+    for (int i = 0; i < c->q->nslots; i++) {
+        const char *nm = c->q->names[i];
+        if (!nm || nm[0] == '_' || !c->fr->slots[i])
+            continue;
+        cl_rv_obj_put_str(b, nm, cl_rv_incref(c->fr->slots[i]));
+    }
+    struct cl_rv *ex = cl_rv_array(c->q->body->n);
+    for (size_t i = 0; i < c->q->body->n; i++)
+        cl_rv_array_push(ex, c->exprvals[i] ? cl_rv_incref(c->exprvals[i]) : cl_rv_bool(true));
+    struct cl_rv *row = cl_rv_object();
+    cl_rv_obj_put_str(row, "bindings", b);
+    cl_rv_obj_put_str(row, "expressions", ex);
+    cl_rv_array_push(c->rows, row);
+    return 0;
+}
+
+struct k_qexpr {
+    struct k k;
+    struct k_query *q;
+    size_t i;
+    struct k *out;
+};
+
+static int eval_qbody(struct ev *ev, struct k_query *q, size_t i);
+
+static int k_qexpr_fn(struct ev *ev, struct k *k, struct cl_rv *v)
+{
+    struct k_qexpr *c = (struct k_qexpr *)k;
+    struct cl_rv *old = c->q->exprvals[c->i];
+    c->q->exprvals[c->i] = v;
+    int rc = eval_qbody(ev, c->q, c->i + 1);
+    c->q->exprvals[c->i] = old;
+    return rc;
+}
+
+static int eval_qbody(struct ev *ev, struct k_query *q, size_t i)
+{
+    if (i == q->q->body->n)
+        return k_query_fn(ev, &q->k, NULL);
+    struct k_qexpr c = {{k_qexpr_fn}, q, i, NULL};
+    return eval_expr(ev, q->fr, q->q->body->exprs[i], &c.k);
+}
+
+int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, bool strict, int64_t now_ns,
+                  struct cl_rv **rows, struct rg_error *err)
+{
+    char base;
+    memset(err, 0, sizeof *err);
+    struct ev ev = {.e = e, .input = input, .strict = strict, .now_ns = now_ns, .err = err};
+    ev.max_steps = e->opts.max_steps ? e->opts.max_steps : CL_REGO_MAX_STEPS;
+    ev.max_mem = e->opts.max_memory ? e->opts.max_memory : CL_REGO_MAX_MEMORY;
+    ev.max_depth = e->opts.max_depth ? e->opts.max_depth : CL_REGO_MAX_DEPTH;
+    ev.max_stack = e->opts.max_stack ? e->opts.max_stack : CL_REGO_MAX_STACK;
+    ev.stack_base = &base;
+    ev.mem_base = cl_rv_bytes_live;
+    ev.cache = cache_new(&ev);
+    struct cache *top_cache = ev.cache;
+    struct frame fr = frame_new(q->nslots);
+    struct cl_rv *exprvals[64] = {0};
+    struct cl_rv **ev_vals = q->body->n <= 64 ? exprvals : cl_xcalloc(q->body->n, sizeof *ev_vals);
+    struct k_query kq = {{k_query_fn}, &fr, q, cl_rv_array(0), ev_vals};
+    int rc = eval_qbody(&ev, &kq, 0);
+    frame_free(&ev, &fr, 0);
+    cache_free(&ev, top_cache);
+    free(ev.trail);
+    free(ev.dovs);
+    free(ev.mocks);
+    if (ev_vals != exprvals)
+        free(ev_vals);
+    if (rc < 0) {
+        cl_rv_decref(kq.rows);
+        if (!err->code)
+            fail(&ev, CL_EINVAL, "eval_internal_error", "evaluation failed");
+        return ev.code ? ev.code : CL_EINVAL;
+    }
+    *rows = kq.rows;
+    return 0;
+}

@@ -1,0 +1,1487 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Lexer and recursive-descent parser for Rego v1 (and v0 per module): modules, rules with
+ * ref heads, else chains, functions, bodies, terms with OPA's operator precedence,
+ * comprehensions, some/every/with/not. Errors carry file:line:col.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rego/ast.h"
+#include "rego/sbuf.h"
+
+/* ---- arena ---- */
+
+struct rg_chunk {
+    struct rg_chunk *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+};
+
+void *rg_alloc(struct rg_arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (!a->head || a->head->cap - a->head->used < n) {
+        size_t cap = n > 16384 ? n : 16384;
+        struct rg_chunk *c = cl_xmalloc(sizeof *c + cap);
+        c->next = a->head;
+        c->used = 0;
+        c->cap = cap;
+        a->head = c;
+    }
+    void *p = a->head->data + a->head->used;
+    a->head->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+char *rg_strndup(struct rg_arena *a, const char *s, size_t n)
+{
+    char *p = rg_alloc(a, n + 1);
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+struct cl_rv *rg_keep(struct rg_arena *a, struct cl_rv *v)
+{
+    if (v->frozen)
+        return v;
+    if (a->nvals == a->capvals) {
+        a->capvals = a->capvals ? a->capvals * 2 : 64;
+        a->vals = cl_xrealloc(a->vals, a->capvals * sizeof *a->vals);
+    }
+    a->vals[a->nvals++] = v;
+    cl_rv_freeze(v);
+    return v;
+}
+
+void rg_arena_free(struct rg_arena *a)
+{
+    for (size_t i = 0; i < a->nvals; i++) {
+        cl_rv_thaw(a->vals[i]);
+    }
+    for (size_t i = 0; i < a->nvals; i++)
+        cl_rv_decref(a->vals[i]);
+    free(a->vals);
+    struct rg_chunk *c = a->head;
+    while (c) {
+        struct rg_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    memset(a, 0, sizeof *a);
+}
+
+struct rg_term *rg_term_new(struct rg_arena *a, enum rg_tk kind, int line, int col)
+{
+    struct rg_term *t = rg_alloc(a, sizeof *t);
+    t->kind = (unsigned char)kind;
+    t->line = line;
+    t->col = col;
+    t->slot = -1;
+    return t;
+}
+
+/* ---- lexer ---- */
+
+enum tok {
+    K_EOF, K_IDENT, K_STRING, K_NUMBER, K_TEMPLATE,
+    K_LBRACE, K_RBRACE, K_LBRACK, K_RBRACK, K_LPAREN, K_RPAREN,
+    K_DOT, K_COMMA, K_SEMI, K_COLON,
+    K_EQ, K_ASSIGN, K_EQEQ, K_NEQ, K_LT, K_LTE, K_GT, K_GTE,
+    K_PLUS, K_MINUS, K_STAR, K_SLASH, K_PERCENT, K_AMP, K_BAR,
+};
+
+struct token {
+    enum tok t;
+    const char *s; /* source text */
+    size_t len;
+    int line, col;
+    bool nl;     /* a newline was skipped before it */
+    bool ws;     /* whitespace was skipped before it */
+    bool raw;    /* raw string / raw template */
+};
+
+struct parser {
+    struct rg_arena *a;
+    const char *file;
+    const char *src, *end, *p;
+    int line;
+    const char *line_start;
+    struct token tok, peek;
+    bool have_peek;
+    bool v0;
+    struct rg_error *err;
+    bool failed;
+    int depth;
+};
+
+#define MAX_PARSE_DEPTH 200
+
+CL_PRINTF(4, 5) static void perr(struct parser *P, int line, int col, const char *fmt, ...)
+{
+    if (P->failed)
+        return;
+    P->failed = true;
+    P->err->code = "rego_parse_error";
+    P->err->file = P->file;
+    P->err->line = line;
+    P->err->col = col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(P->err->msg, sizeof P->err->msg, fmt, ap);
+    va_end(ap);
+}
+
+static void lex_raw(struct parser *P, struct token *T)
+{
+    const char *p = P->p;
+    T->nl = T->ws = T->raw = false;
+    for (;;) {
+        if (p >= P->end)
+            break;
+        char c = *p;
+        if (c == '\n') {
+            T->nl = T->ws = true;
+            p++;
+            P->line++;
+            P->line_start = p;
+        } else if (c == ' ' || c == '\t' || c == '\r') {
+            T->ws = true;
+            p++;
+        } else if (c == '#') {
+            while (p < P->end && *p != '\n')
+                p++;
+        } else {
+            break;
+        }
+    }
+    T->s = p;
+    T->line = P->line;
+    T->col = (int)(p - P->line_start) + 1;
+    if (p >= P->end) {
+        T->t = K_EOF;
+        T->len = 0;
+        P->p = p;
+        return;
+    }
+    char c = *p;
+    const char *st = p;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
+        while (p < P->end && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+                              (*p >= '0' && *p <= '9')))
+            p++;
+        T->t = K_IDENT;
+    } else if (c >= '0' && c <= '9') {
+        while (p < P->end && *p >= '0' && *p <= '9')
+            p++;
+        if (p + 1 < P->end && *p == '.' && p[1] >= '0' && p[1] <= '9') {
+            p++;
+            while (p < P->end && *p >= '0' && *p <= '9')
+                p++;
+        }
+        if (p < P->end && (*p == 'e' || *p == 'E')) {
+            const char *q = p + 1;
+            if (q < P->end && (*q == '+' || *q == '-'))
+                q++;
+            if (q < P->end && *q >= '0' && *q <= '9') {
+                p = q;
+                while (p < P->end && *p >= '0' && *p <= '9')
+                    p++;
+            }
+        }
+        T->t = K_NUMBER;
+    } else if (c == '"' || (c == '$' && p + 1 < P->end && p[1] == '"')) {
+        T->t = c == '$' ? K_TEMPLATE : K_STRING;
+        p += c == '$' ? 2 : 1;
+        while (p < P->end && *p != '"' && *p != '\n') {
+            if (*p == '\\' && p + 1 < P->end)
+                p++;
+            p++;
+        }
+        if (p >= P->end || *p != '"') {
+            perr(P, T->line, T->col, "non-terminated string");
+            T->t = K_EOF;
+        } else {
+            p++;
+        }
+    } else if (c == '`' || (c == '$' && p + 1 < P->end && p[1] == '`')) {
+        T->t = c == '$' ? K_TEMPLATE : K_STRING;
+        T->raw = true;
+        p += c == '$' ? 2 : 1;
+        while (p < P->end && *p != '`') {
+            if (*p == '\n') {
+                P->line++;
+                P->line_start = p + 1;
+            }
+            p++;
+        }
+        if (p >= P->end) {
+            perr(P, T->line, T->col, "non-terminated raw string");
+            T->t = K_EOF;
+        } else {
+            p++;
+        }
+    } else {
+        p++;
+        char n = p < P->end ? *p : 0;
+        switch (c) {
+        case '{': T->t = K_LBRACE; break;
+        case '}': T->t = K_RBRACE; break;
+        case '[': T->t = K_LBRACK; break;
+        case ']': T->t = K_RBRACK; break;
+        case '(': T->t = K_LPAREN; break;
+        case ')': T->t = K_RPAREN; break;
+        case '.': T->t = K_DOT; break;
+        case ',': T->t = K_COMMA; break;
+        case ';': T->t = K_SEMI; break;
+        case ':':
+            if (n == '=') { p++; T->t = K_ASSIGN; } else T->t = K_COLON;
+            break;
+        case '=':
+            if (n == '=') { p++; T->t = K_EQEQ; } else T->t = K_EQ;
+            break;
+        case '!':
+            if (n == '=') { p++; T->t = K_NEQ; } else { perr(P, T->line, T->col, "illegal token '!'"); T->t = K_EOF; }
+            break;
+        case '<':
+            if (n == '=') { p++; T->t = K_LTE; } else T->t = K_LT;
+            break;
+        case '>':
+            if (n == '=') { p++; T->t = K_GTE; } else T->t = K_GT;
+            break;
+        case '+': T->t = K_PLUS; break;
+        case '-': T->t = K_MINUS; break;
+        case '*': T->t = K_STAR; break;
+        case '/': T->t = K_SLASH; break;
+        case '%': T->t = K_PERCENT; break;
+        case '&': T->t = K_AMP; break;
+        case '|': T->t = K_BAR; break;
+        default:
+            perr(P, T->line, T->col, "illegal character '%c'", c >= 32 && c < 127 ? c : '?');
+            T->t = K_EOF;
+        }
+    }
+    T->len = (size_t)(p - st);
+    P->p = p;
+}
+
+static void next(struct parser *P)
+{
+    if (P->have_peek) {
+        P->tok = P->peek;
+        P->have_peek = false;
+    } else {
+        lex_raw(P, &P->tok);
+    }
+}
+
+static struct token *peek(struct parser *P)
+{
+    if (!P->have_peek) {
+        lex_raw(P, &P->peek);
+        P->have_peek = true;
+    }
+    return &P->peek;
+}
+
+static bool is_kw(const struct token *T, const char *kw)
+{
+    return T->t == K_IDENT && T->len == strlen(kw) && memcmp(T->s, kw, T->len) == 0;
+}
+
+static bool accept(struct parser *P, enum tok t)
+{
+    if (P->tok.t == t) {
+        next(P);
+        return true;
+    }
+    return false;
+}
+
+static bool expect(struct parser *P, enum tok t, const char *what)
+{
+    if (accept(P, t))
+        return true;
+    perr(P, P->tok.line, P->tok.col, "expected %s", what);
+    return false;
+}
+
+/* Decodes the escapes of a quoted string token into a value. */
+static void utf8_put(struct cl_sbuf *b, unsigned cp)
+{
+    char o[4];
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        cl_sbuf_add(b, o, 1);
+    } else if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        cl_sbuf_add(b, o, 2);
+    } else if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        cl_sbuf_add(b, o, 3);
+    } else {
+        o[0] = (char)(0xF0 | (cp >> 18));
+        o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[3] = (char)(0x80 | (cp & 0x3F));
+        cl_sbuf_add(b, o, 4);
+    }
+}
+
+static int hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* s..e is the content between the quotes. */
+static bool unescape(struct parser *P, const char *s, const char *e, struct cl_sbuf *b, int line, int col)
+{
+    while (s < e) {
+        if (*s != '\\') {
+            cl_sbuf_addc(b, *s++);
+            continue;
+        }
+        s++;
+        if (s >= e)
+            break;
+        char c = *s++;
+        switch (c) {
+        case '"': cl_sbuf_addc(b, '"'); break;
+        case '\\': cl_sbuf_addc(b, '\\'); break;
+        case '/': cl_sbuf_addc(b, '/'); break;
+        case 'b': cl_sbuf_addc(b, '\b'); break;
+        case 'f': cl_sbuf_addc(b, '\f'); break;
+        case 'n': cl_sbuf_addc(b, '\n'); break;
+        case 'r': cl_sbuf_addc(b, '\r'); break;
+        case 't': cl_sbuf_addc(b, '\t'); break;
+        case '{': cl_sbuf_adds(b, "\\{"); break; /* templates keep it for the splitter */
+        case 'u': {
+            unsigned cp;
+            if (e - s < 4 || hex4(s, &cp) < 0) {
+                perr(P, line, col, "invalid unicode escape in string");
+                return false;
+            }
+            s += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && e - s >= 6 && s[0] == '\\' && s[1] == 'u') {
+                unsigned lo;
+                if (hex4(s + 2, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    s += 6;
+                }
+            }
+            utf8_put(b, cp);
+            break;
+        }
+        default:
+            perr(P, line, col, "invalid escape sequence '\\%c' in string", c);
+            return false;
+        }
+    }
+    return true;
+}
+
+static struct cl_rv *tok_string(struct parser *P, const struct token *T)
+{
+    if (T->raw)
+        return cl_rv_str(T->s + 1, T->len - 2);
+    struct cl_sbuf b = {0};
+    if (!unescape(P, T->s + 1, T->s + T->len - 1, &b, T->line, T->col)) {
+        cl_sbuf_free(&b);
+        return NULL;
+    }
+    struct cl_rv *v = cl_rv_str(b.s ? b.s : "", b.len);
+    cl_sbuf_free(&b);
+    return v;
+}
+
+/* ---- term helpers ---- */
+
+static struct rg_term *mk_value(struct parser *P, struct cl_rv *v, int line, int col)
+{
+    struct rg_term *t = rg_term_new(P->a, RG_T_VALUE, line, col);
+    t->val = rg_keep(P->a, v);
+    return t;
+}
+
+static struct rg_term *mk_var(struct parser *P, const char *s, size_t n, int line, int col)
+{
+    struct rg_term *t = rg_term_new(P->a, RG_T_VAR, line, col);
+    t->name = rg_strndup(P->a, s, n);
+    t->wildcard = n == 1 && s[0] == '_';
+    return t;
+}
+
+struct tvec {
+    struct rg_term **v;
+    size_t n, cap;
+};
+
+static void tv_push(struct tvec *tv, struct rg_term *t)
+{
+    if (tv->n == tv->cap) {
+        tv->cap = tv->cap ? tv->cap * 2 : 4;
+        tv->v = cl_xrealloc(tv->v, tv->cap * sizeof *tv->v);
+    }
+    tv->v[tv->n++] = t;
+}
+
+static struct rg_term **tv_finish(struct parser *P, struct tvec *tv)
+{
+    struct rg_term **out = rg_alloc(P->a, (tv->n ? tv->n : 1) * sizeof *out);
+    if (tv->n)
+        memcpy(out, tv->v, tv->n * sizeof *out);
+    free(tv->v);
+    tv->v = NULL;
+    tv->cap = 0;
+    return out;
+}
+
+static struct rg_term *mk_call(struct parser *P, const char *fname, int line, int col, struct rg_term *a, struct rg_term *b)
+{
+    struct rg_term *t = rg_term_new(P->a, RG_T_CALL, line, col);
+    t->name = fname;
+    t->n = b ? 2 : 1;
+    t->items = rg_alloc(P->a, 2 * sizeof *t->items);
+    t->items[0] = a;
+    t->items[1] = b;
+    return t;
+}
+
+/* Folds composite literals whose members are all constants into one constant. */
+static struct rg_term *fold(struct parser *P, struct rg_term *t)
+{
+    if (t->kind != RG_T_ARRAY && t->kind != RG_T_SET && t->kind != RG_T_OBJECT)
+        return t;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->items[i]->kind != RG_T_VALUE)
+            return t;
+    struct cl_rv *v;
+    if (t->kind == RG_T_ARRAY) {
+        v = cl_rv_array(t->n);
+        for (size_t i = 0; i < t->n; i++)
+            cl_rv_array_push(v, cl_rv_incref(t->items[i]->val));
+    } else if (t->kind == RG_T_SET) {
+        v = cl_rv_set();
+        for (size_t i = 0; i < t->n; i++)
+            cl_rv_set_add(v, cl_rv_incref(t->items[i]->val));
+    } else {
+        v = cl_rv_object();
+        for (size_t i = 0; i + 1 < t->n; i += 2) {
+            if (cl_rv_obj_get(v, t->items[i]->val))
+                return t; /* duplicate constant keys: leave for the evaluator (conflict) */
+            cl_rv_obj_put(v, cl_rv_incref(t->items[i]->val), cl_rv_incref(t->items[i + 1]->val));
+        }
+    }
+    if (v->type == CL_RV_OBJECT && v->u.obj.len * 2 != t->n) {
+        cl_rv_decref(v);
+        return t;
+    }
+    return mk_value(P, v, t->line, t->col);
+}
+
+static struct rg_term *parse_in(struct parser *P, bool no_or);
+static struct rg_term *parse_term(struct parser *P, bool no_or);
+static struct rg_body *parse_body(struct parser *P, enum tok end);
+static struct rg_expr *parse_literal(struct parser *P);
+
+static bool enter(struct parser *P)
+{
+    if (++P->depth > MAX_PARSE_DEPTH) {
+        perr(P, P->tok.line, P->tok.col, "nesting too deep (more than %d levels)", MAX_PARSE_DEPTH);
+        return false;
+    }
+    return true;
+}
+
+/* Template string $"..{expr}.." -> internal.template_string([parts...]). */
+static struct rg_term *parse_template(struct parser *P, const struct token *T)
+{
+    struct cl_sbuf content = {0};
+    const char *s = T->s + 2, *e = T->s + T->len - 1;
+    if (T->raw) {
+        cl_sbuf_add(&content, s, (size_t)(e - s));
+    } else if (!unescape(P, s, e, &content, T->line, T->col)) {
+        cl_sbuf_free(&content);
+        return NULL;
+    }
+    struct tvec parts = {0};
+    struct cl_sbuf lit = {0};
+    const char *c = content.s ? content.s : "";
+    size_t n = content.len;
+    for (size_t i = 0; i < n && !P->failed;) {
+        if (c[i] == '\\' && i + 1 < n && c[i + 1] == '{') {
+            cl_sbuf_addc(&lit, '{');
+            i += 2;
+            continue;
+        }
+        if (c[i] == '{') {
+            size_t j = i + 1;
+            int depth = 1;
+            bool inq = false;
+            for (; j < n; j++) {
+                if (inq) {
+                    if (c[j] == '\\')
+                        j++;
+                    else if (c[j] == '"')
+                        inq = false;
+                    continue;
+                }
+                if (c[j] == '"')
+                    inq = true;
+                else if (c[j] == '{')
+                    depth++;
+                else if (c[j] == '}' && --depth == 0)
+                    break;
+            }
+            if (j >= n) {
+                perr(P, T->line, T->col, "unterminated expression in template string");
+                break;
+            }
+            if (lit.len) {
+                tv_push(&parts, mk_value(P, cl_rv_str(lit.s, lit.len), T->line, T->col));
+                lit.len = 0;
+            }
+            struct parser Q = *P;
+            Q.src = Q.p = c + i + 1;
+            Q.end = c + j;
+            Q.line_start = Q.p;
+            Q.have_peek = false;
+            Q.depth = P->depth;
+            next(&Q);
+            struct rg_term *x = parse_in(&Q, false);
+            if (!Q.failed && Q.tok.t != K_EOF)
+                perr(&Q, T->line, T->col, "unexpected text in template expression");
+            if (Q.failed) {
+                P->failed = true;
+                break;
+            }
+            struct rg_term *wrap = rg_term_new(P->a, RG_T_SET, T->line, T->col);
+            /* Each expression is wrapped in a set comprehension so undefined prints as
+             * <undefined> and several values are all shown. */
+            struct rg_term *comp = rg_term_new(P->a, RG_T_SCOMP, T->line, T->col);
+            struct rg_term *v = mk_var(P, "__tpl", 5, T->line, T->col);
+            comp->value = v;
+            comp->body = rg_alloc(P->a, sizeof *comp->body);
+            comp->body->n = 1;
+            comp->body->exprs = rg_alloc(P->a, sizeof *comp->body->exprs);
+            struct rg_expr *ex = rg_alloc(P->a, sizeof *ex);
+            ex->kind = RG_E_TERM;
+            ex->line = T->line;
+            ex->col = T->col;
+            ex->term = mk_call(P, "assign", T->line, T->col, v, x);
+            comp->body->exprs[0] = ex;
+            (void)wrap;
+            tv_push(&parts, comp);
+            i = j + 1;
+            continue;
+        }
+        cl_sbuf_addc(&lit, c[i]);
+        i++;
+    }
+    if (lit.len)
+        tv_push(&parts, mk_value(P, cl_rv_str(lit.s, lit.len), T->line, T->col));
+    cl_sbuf_free(&lit);
+    cl_sbuf_free(&content);
+    struct rg_term *arr = rg_term_new(P->a, RG_T_ARRAY, T->line, T->col);
+    arr->n = parts.n;
+    arr->items = tv_finish(P, &parts);
+    return mk_call(P, "internal.template_string", T->line, T->col, fold(P, arr), NULL);
+}
+
+/* Ref suffixes: .name, [term], (args) -- only without whitespace before them. */
+static struct rg_term *parse_ref_rest(struct parser *P, struct rg_term *head)
+{
+    struct tvec parts = {0};
+    tv_push(&parts, head);
+    struct rg_term *cur = NULL;
+    while (!P->failed) {
+        if (P->tok.ws)
+            break;
+        if (P->tok.t == K_DOT) {
+            next(P);
+            if (P->tok.t != K_IDENT || P->tok.ws) {
+                perr(P, P->tok.line, P->tok.col, "expected name after '.'");
+                break;
+            }
+            tv_push(&parts, mk_value(P, cl_rv_str(P->tok.s, P->tok.len), P->tok.line, P->tok.col));
+            next(P);
+        } else if (P->tok.t == K_LBRACK) {
+            next(P);
+            struct rg_term *k = parse_in(P, false);
+            if (!k)
+                break;
+            tv_push(&parts, k);
+            if (!expect(P, K_RBRACK, "']'"))
+                break;
+        } else if (P->tok.t == K_LPAREN) {
+            /* a call: the ref so far must be a name */
+            struct cl_sbuf nm = {0};
+            bool ok = parts.v[0]->kind == RG_T_VAR;
+            for (size_t i = 0; ok && i < parts.n; i++) {
+                if (i == 0) {
+                    cl_sbuf_adds(&nm, parts.v[0]->name);
+                } else if (parts.v[i]->kind == RG_T_VALUE && parts.v[i]->val->type == CL_RV_STRING) {
+                    cl_sbuf_addc(&nm, '.');
+                    cl_sbuf_add(&nm, parts.v[i]->val->u.str.s, parts.v[i]->val->u.str.len);
+                } else {
+                    ok = false;
+                }
+            }
+            if (!ok) {
+                cl_sbuf_free(&nm);
+                perr(P, P->tok.line, P->tok.col, "illegal call target");
+                break;
+            }
+            int line = parts.v[0]->line, col = parts.v[0]->col;
+            next(P);
+            struct tvec args = {0};
+            while (P->tok.t != K_RPAREN && !P->failed) {
+                struct rg_term *x = parse_in(P, false);
+                if (!x)
+                    break;
+                tv_push(&args, x);
+                if (!accept(P, K_COMMA))
+                    break;
+            }
+            expect(P, K_RPAREN, "')'");
+            struct rg_term *call = rg_term_new(P->a, RG_T_CALL, line, col);
+            call->name = rg_strndup(P->a, nm.s, nm.len);
+            cl_sbuf_free(&nm);
+            call->n = args.n;
+            call->items = tv_finish(P, &args);
+            free(parts.v);
+            parts = (struct tvec){0};
+            tv_push(&parts, call);
+            cur = call;
+        } else {
+            break;
+        }
+    }
+    if (parts.n == 1) {
+        struct rg_term *t = parts.v[0];
+        free(parts.v);
+        return cur ? cur : t;
+    }
+    struct rg_term *ref = rg_term_new(P->a, RG_T_REF, head->line, head->col);
+    ref->n = parts.n;
+    ref->items = tv_finish(P, &parts);
+    return ref;
+}
+
+static struct rg_term *parse_composite(struct parser *P, bool brace)
+{
+    int line = P->tok.line, col = P->tok.col;
+    enum tok close = brace ? K_RBRACE : K_RBRACK;
+    next(P);
+    if (accept(P, close)) {
+        if (brace)
+            return mk_value(P, cl_rv_object(), line, col);
+        return mk_value(P, cl_rv_array(0), line, col);
+    }
+    struct rg_term *first = parse_in(P, true);
+    if (!first)
+        return NULL;
+    if (brace && P->tok.t == K_COLON) {
+        next(P);
+        struct rg_term *v1 = parse_in(P, true);
+        if (!v1)
+            return NULL;
+        if (P->tok.t == K_BAR) {
+            next(P);
+            struct rg_term *t = rg_term_new(P->a, RG_T_OCOMP, line, col);
+            t->key = first;
+            t->value = v1;
+            t->body = parse_body(P, K_RBRACE);
+            if (!t->body)
+                return NULL;
+            expect(P, K_RBRACE, "'}'");
+            return t;
+        }
+        struct tvec items = {0};
+        tv_push(&items, first);
+        tv_push(&items, v1);
+        while (accept(P, K_COMMA) && P->tok.t != K_RBRACE && !P->failed) {
+            struct rg_term *k = parse_in(P, false);
+            if (!k || !expect(P, K_COLON, "':'"))
+                break;
+            struct rg_term *v = parse_in(P, false);
+            if (!v)
+                break;
+            tv_push(&items, k);
+            tv_push(&items, v);
+        }
+        expect(P, K_RBRACE, "'}'");
+        struct rg_term *t = rg_term_new(P->a, RG_T_OBJECT, line, col);
+        t->n = items.n;
+        t->items = tv_finish(P, &items);
+        return P->failed ? NULL : fold(P, t);
+    }
+    if (P->tok.t == K_BAR) {
+        next(P);
+        struct rg_term *t = rg_term_new(P->a, brace ? RG_T_SCOMP : RG_T_ACOMP, line, col);
+        t->value = first;
+        t->body = parse_body(P, close);
+        if (!t->body)
+            return NULL;
+        expect(P, close, brace ? "'}'" : "']'");
+        return P->failed ? NULL : t;
+    }
+    struct tvec items = {0};
+    tv_push(&items, first);
+    while (accept(P, K_COMMA) && P->tok.t != close && !P->failed) {
+        struct rg_term *x = parse_in(P, false);
+        if (!x)
+            break;
+        tv_push(&items, x);
+    }
+    expect(P, close, brace ? "'}'" : "']'");
+    struct rg_term *t = rg_term_new(P->a, brace ? RG_T_SET : RG_T_ARRAY, line, col);
+    t->n = items.n;
+    t->items = tv_finish(P, &items);
+    return P->failed ? NULL : fold(P, t);
+}
+
+static struct rg_term *parse_term(struct parser *P, bool no_or)
+{
+    (void)no_or;
+    if (P->failed || !enter(P))
+        return NULL;
+    struct token T = P->tok;
+    struct rg_term *t = NULL;
+    switch (T.t) {
+    case K_NUMBER: {
+        struct cl_rv *v = cl_rv_number_parse(T.s, T.len);
+        if (!v) {
+            perr(P, T.line, T.col, "invalid number '%.*s'", (int)T.len, T.s);
+            break;
+        }
+        next(P);
+        t = mk_value(P, v, T.line, T.col);
+        break;
+    }
+    case K_STRING: {
+        struct cl_rv *v = tok_string(P, &T);
+        if (!v)
+            break;
+        next(P);
+        t = parse_ref_rest(P, mk_value(P, v, T.line, T.col));
+        break;
+    }
+    case K_TEMPLATE:
+        next(P);
+        t = parse_template(P, &T);
+        break;
+    case K_MINUS: {
+        next(P);
+        if (P->tok.t == K_NUMBER && !P->tok.ws) {
+            struct token N = P->tok;
+            char buf[160];
+            if (N.len + 2 > sizeof buf) {
+                perr(P, N.line, N.col, "number too long");
+                break;
+            }
+            buf[0] = '-';
+            memcpy(buf + 1, N.s, N.len);
+            struct cl_rv *v = cl_rv_number_parse(buf, N.len + 1);
+            if (!v) {
+                perr(P, N.line, N.col, "invalid number");
+                break;
+            }
+            next(P);
+            t = mk_value(P, v, T.line, T.col);
+        } else {
+            struct rg_term *x = parse_term(P, no_or);
+            if (x)
+                t = mk_call(P, "minus", T.line, T.col, mk_value(P, cl_rv_int(0), T.line, T.col), x);
+        }
+        break;
+    }
+    case K_LBRACK:
+        t = parse_composite(P, false);
+        if (t)
+            t = parse_ref_rest(P, t);
+        break;
+    case K_LBRACE:
+        t = parse_composite(P, true);
+        if (t)
+            t = parse_ref_rest(P, t);
+        break;
+    case K_LPAREN:
+        next(P);
+        t = parse_in(P, false);
+        if (t && expect(P, K_RPAREN, "')'"))
+            t = parse_ref_rest(P, t);
+        break;
+    case K_IDENT:
+        if (is_kw(&T, "true") || is_kw(&T, "false")) {
+            next(P);
+            t = mk_value(P, cl_rv_bool(T.s[0] == 't'), T.line, T.col);
+        } else if (is_kw(&T, "null")) {
+            next(P);
+            t = mk_value(P, cl_rv_null(), T.line, T.col);
+        } else if (is_kw(&T, "set") && peek(P)->t == K_LPAREN && !peek(P)->ws) {
+            next(P);
+            next(P);
+            if (expect(P, K_RPAREN, "')' (set() takes no arguments)"))
+                t = mk_value(P, cl_rv_set(), T.line, T.col);
+        } else if (is_kw(&T, "not") || is_kw(&T, "some") || is_kw(&T, "with") || is_kw(&T, "else") ||
+                   is_kw(&T, "import") || is_kw(&T, "package") || is_kw(&T, "every") || is_kw(&T, "in") ||
+                   is_kw(&T, "as") || is_kw(&T, "default") || is_kw(&T, "if") || is_kw(&T, "contains")) {
+            if ((is_kw(&T, "contains") || is_kw(&T, "if") || is_kw(&T, "in") || is_kw(&T, "every")) && P->v0 &&
+                peek(P)->t == K_LPAREN) {
+                /* v0: a builtin named like a future keyword, e.g. contains(s, x) */
+                next(P);
+                t = parse_ref_rest(P, mk_var(P, T.s, T.len, T.line, T.col));
+            } else if (is_kw(&T, "contains") && peek(P)->t == K_LPAREN && !peek(P)->ws) {
+                next(P);
+                t = parse_ref_rest(P, mk_var(P, T.s, T.len, T.line, T.col));
+            } else {
+                perr(P, T.line, T.col, "unexpected keyword '%.*s'", (int)T.len, T.s);
+            }
+        } else {
+            next(P);
+            t = parse_ref_rest(P, mk_var(P, T.s, T.len, T.line, T.col));
+        }
+        break;
+    case K_EOF:
+        if (!P->failed)
+            perr(P, T.line, T.col, "unexpected end of input");
+        break;
+    default:
+        perr(P, T.line, T.col, "unexpected '%.*s'", (int)(T.len ? T.len : 1), T.s);
+    }
+    P->depth--;
+    return P->failed ? NULL : t;
+}
+
+static struct rg_term *parse_factor(struct parser *P, bool no_or)
+{
+    struct rg_term *l = parse_term(P, no_or);
+    while (l && !P->failed) {
+        const char *op = P->tok.t == K_STAR ? "mul" : P->tok.t == K_SLASH ? "div" : P->tok.t == K_PERCENT ? "rem" : NULL;
+        if (!op)
+            break;
+        int line = P->tok.line, col = P->tok.col;
+        next(P);
+        struct rg_term *r = parse_term(P, no_or);
+        if (!r)
+            return NULL;
+        l = mk_call(P, op, line, col, l, r);
+    }
+    return l;
+}
+
+static struct rg_term *parse_arith(struct parser *P, bool no_or)
+{
+    struct rg_term *l = parse_factor(P, no_or);
+    while (l && !P->failed) {
+        const char *op = P->tok.t == K_PLUS ? "plus" : P->tok.t == K_MINUS ? "minus" : NULL;
+        if (!op)
+            break;
+        int line = P->tok.line, col = P->tok.col;
+        next(P);
+        struct rg_term *r = parse_factor(P, no_or);
+        if (!r)
+            return NULL;
+        l = mk_call(P, op, line, col, l, r);
+    }
+    return l;
+}
+
+static struct rg_term *parse_and(struct parser *P, bool no_or)
+{
+    struct rg_term *l = parse_arith(P, no_or);
+    while (l && !P->failed && P->tok.t == K_AMP) {
+        int line = P->tok.line, col = P->tok.col;
+        next(P);
+        struct rg_term *r = parse_arith(P, no_or);
+        if (!r)
+            return NULL;
+        l = mk_call(P, "and", line, col, l, r);
+    }
+    return l;
+}
+
+static struct rg_term *parse_or(struct parser *P, bool no_or)
+{
+    struct rg_term *l = parse_and(P, no_or);
+    while (l && !P->failed && !no_or && P->tok.t == K_BAR) {
+        int line = P->tok.line, col = P->tok.col;
+        next(P);
+        struct rg_term *r = parse_and(P, no_or);
+        if (!r)
+            return NULL;
+        l = mk_call(P, "or", line, col, l, r);
+    }
+    return l;
+}
+
+static struct rg_term *parse_rel(struct parser *P, bool no_or)
+{
+    struct rg_term *l = parse_or(P, no_or);
+    while (l && !P->failed) {
+        const char *op = NULL;
+        switch (P->tok.t) {
+        case K_EQEQ: op = "equal"; break;
+        case K_NEQ: op = "neq"; break;
+        case K_LT: op = "lt"; break;
+        case K_LTE: op = "lte"; break;
+        case K_GT: op = "gt"; break;
+        case K_GTE: op = "gte"; break;
+        default: break;
+        }
+        if (!op)
+            break;
+        int line = P->tok.line, col = P->tok.col;
+        next(P);
+        struct rg_term *r = parse_or(P, no_or);
+        if (!r)
+            return NULL;
+        l = mk_call(P, op, line, col, l, r);
+    }
+    return l;
+}
+
+static struct rg_term *parse_in(struct parser *P, bool no_or)
+{
+    struct rg_term *l = parse_rel(P, no_or);
+    while (l && !P->failed && is_kw(&P->tok, "in")) {
+        int line = P->tok.line, col = P->tok.col;
+        next(P);
+        struct rg_term *r = parse_rel(P, no_or);
+        if (!r)
+            return NULL;
+        l = mk_call(P, "internal.member_2", line, col, l, r);
+    }
+    return l;
+}
+
+/* ---- expressions and bodies ---- */
+
+static struct rg_expr *new_expr(struct parser *P, enum rg_ek kind, int line, int col)
+{
+    struct rg_expr *e = rg_alloc(P->a, sizeof *e);
+    e->kind = (unsigned char)kind;
+    e->line = line;
+    e->col = col;
+    return e;
+}
+
+static struct rg_expr *parse_some(struct parser *P)
+{
+    int line = P->tok.line, col = P->tok.col;
+    next(P);
+    struct tvec vars = {0};
+    for (;;) {
+        struct rg_term *x = parse_rel(P, false);
+        if (!x)
+            break;
+        tv_push(&vars, x);
+        if (!accept(P, K_COMMA))
+            break;
+    }
+    if (P->failed) {
+        free(vars.v);
+        return NULL;
+    }
+    if (is_kw(&P->tok, "in")) {
+        next(P);
+        if (vars.n > 2) {
+            free(vars.v);
+            perr(P, line, col, "some ... in takes at most two variables");
+            return NULL;
+        }
+        struct rg_expr *e = new_expr(P, RG_E_SOMEIN, line, col);
+        e->key = vars.n == 2 ? vars.v[0] : NULL;
+        e->val = vars.v[vars.n - 1];
+        free(vars.v);
+        e->coll = parse_rel(P, false);
+        return e->coll ? e : NULL;
+    }
+    for (size_t i = 0; i < vars.n; i++) {
+        if (vars.v[i]->kind != RG_T_VAR) {
+            int l = vars.v[i]->line, c = vars.v[i]->col;
+            free(vars.v);
+            perr(P, l, c, "expected variable in some declaration");
+            return NULL;
+        }
+    }
+    struct rg_expr *e = new_expr(P, RG_E_SOME, line, col);
+    e->nvars = vars.n;
+    e->vars = tv_finish(P, &vars);
+    return e;
+}
+
+static struct rg_expr *parse_every(struct parser *P)
+{
+    int line = P->tok.line, col = P->tok.col;
+    next(P);
+    struct rg_expr *e = new_expr(P, RG_E_EVERY, line, col);
+    if (P->tok.t != K_IDENT) {
+        perr(P, P->tok.line, P->tok.col, "expected variable after every");
+        return NULL;
+    }
+    e->val = mk_var(P, P->tok.s, P->tok.len, P->tok.line, P->tok.col);
+    next(P);
+    if (accept(P, K_COMMA)) {
+        if (P->tok.t != K_IDENT) {
+            perr(P, P->tok.line, P->tok.col, "expected variable after ','");
+            return NULL;
+        }
+        e->key = e->val;
+        e->val = mk_var(P, P->tok.s, P->tok.len, P->tok.line, P->tok.col);
+        next(P);
+    }
+    if (!is_kw(&P->tok, "in")) {
+        perr(P, P->tok.line, P->tok.col, "expected 'in' in every");
+        return NULL;
+    }
+    next(P);
+    e->coll = parse_rel(P, false);
+    if (!e->coll)
+        return NULL;
+    if (P->tok.t != K_LBRACE) {
+        perr(P, P->tok.line, P->tok.col, "expected '{' after every domain");
+        return NULL;
+    }
+    next(P);
+    e->body = parse_body(P, K_RBRACE);
+    if (!e->body || !expect(P, K_RBRACE, "'}'"))
+        return NULL;
+    return e;
+}
+
+static struct rg_expr *parse_literal(struct parser *P)
+{
+    if (P->failed || !enter(P))
+        return NULL;
+    struct rg_expr *e = NULL;
+    int line = P->tok.line, col = P->tok.col;
+    if (is_kw(&P->tok, "not")) {
+        next(P);
+        e = parse_literal(P);
+        if (e) {
+            if (e->negated || e->kind != RG_E_TERM) {
+                perr(P, line, col, "unexpected expression after not");
+                e = NULL;
+            } else {
+                e->negated = true;
+                e->line = line;
+                e->col = col;
+            }
+        }
+        P->depth--;
+        return e;
+    }
+    if (is_kw(&P->tok, "some")) {
+        e = parse_some(P);
+    } else if (is_kw(&P->tok, "every")) {
+        e = parse_every(P);
+    } else {
+        struct rg_term *l = parse_in(P, false);
+        if (l && P->tok.t == K_COMMA) {
+            /* k, v in coll */
+            next(P);
+            struct rg_term *v = parse_rel(P, false);
+            if (v && is_kw(&P->tok, "in")) {
+                next(P);
+                struct rg_term *c = parse_rel(P, false);
+                if (c) {
+                    struct rg_term *call = rg_term_new(P->a, RG_T_CALL, line, col);
+                    call->name = "internal.member_3";
+                    call->n = 3;
+                    call->items = rg_alloc(P->a, 3 * sizeof *call->items);
+                    call->items[0] = l;
+                    call->items[1] = v;
+                    call->items[2] = c;
+                    l = call;
+                }
+            } else if (v) {
+                perr(P, P->tok.line, P->tok.col, "expected 'in'");
+            }
+        }
+        if (l && (P->tok.t == K_EQ || P->tok.t == K_ASSIGN)) {
+            const char *op = P->tok.t == K_EQ ? "eq" : "assign";
+            int l2 = P->tok.line, c2 = P->tok.col;
+            next(P);
+            struct rg_term *r = parse_in(P, false);
+            l = r ? mk_call(P, op, l2, c2, l, r) : NULL;
+        }
+        if (l && !P->failed) {
+            e = new_expr(P, RG_E_TERM, line, col);
+            e->term = l;
+        }
+    }
+    if (e && is_kw(&P->tok, "with")) {
+        size_t cap = 0;
+        while (is_kw(&P->tok, "with") && !P->failed) {
+            next(P);
+            struct rg_term *target = parse_term(P, false);
+            if (!target)
+                break;
+            if (!is_kw(&P->tok, "as")) {
+                perr(P, P->tok.line, P->tok.col, "expected 'as' in with modifier");
+                break;
+            }
+            next(P);
+            struct rg_term *val = parse_in(P, false);
+            if (!val)
+                break;
+            if (e->nwith == cap) {
+                size_t ncap = cap ? cap * 2 : 2;
+                struct rg_with *nw = rg_alloc(P->a, ncap * sizeof *nw);
+                if (e->nwith)
+                    memcpy(nw, e->with, e->nwith * sizeof *nw);
+                e->with = nw;
+                cap = ncap;
+            }
+            e->with[e->nwith].target = target;
+            e->with[e->nwith].value = val;
+            e->nwith++;
+        }
+    }
+    P->depth--;
+    return P->failed ? NULL : e;
+}
+
+/* Literals separated by ';' or newlines, up to (not including) `end`. */
+static struct rg_body *parse_body(struct parser *P, enum tok end)
+{
+    struct rg_body *b = rg_alloc(P->a, sizeof *b);
+    size_t cap = 0;
+    while (!P->failed) {
+        while (P->tok.t == K_SEMI)
+            next(P);
+        if (P->tok.t == end || P->tok.t == K_EOF)
+            break;
+        struct rg_expr *e = parse_literal(P);
+        if (!e)
+            return NULL;
+        if (b->n == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            struct rg_expr **ne = rg_alloc(P->a, ncap * sizeof *ne);
+            if (b->n)
+                memcpy(ne, b->exprs, b->n * sizeof *ne);
+            b->exprs = ne;
+            cap = ncap;
+        }
+        b->exprs[b->n++] = e;
+        if (P->tok.t == K_SEMI || P->tok.t == end || P->tok.t == K_EOF)
+            continue;
+        if (!P->tok.nl) {
+            perr(P, P->tok.line, P->tok.col, "unexpected '%.*s', expected a new line or ';'",
+                 (int)(P->tok.len ? P->tok.len : 1), P->tok.s);
+            return NULL;
+        }
+    }
+    if (P->failed)
+        return NULL;
+    if (b->n == 0 && end != K_EOF) {
+        perr(P, P->tok.line, P->tok.col, "found empty body");
+        return NULL;
+    }
+    return b;
+}
+
+/* ---- rules ---- */
+
+static struct rg_body *empty_body(struct parser *P) { return rg_alloc(P->a, sizeof(struct rg_body)); }
+
+/* Body after a head: `if {..}`, `if literal`, v0 `{..}`, or nothing. */
+static struct rg_body *parse_rule_body(struct parser *P, bool *had)
+{
+    *had = false;
+    if (is_kw(&P->tok, "if")) {
+        next(P);
+        *had = true;
+        if (P->tok.t == K_LBRACE) {
+            next(P);
+            struct rg_body *b = parse_body(P, K_RBRACE);
+            if (!b || !expect(P, K_RBRACE, "'}'"))
+                return NULL;
+            return b;
+        }
+        struct rg_expr *e = parse_literal(P);
+        if (!e)
+            return NULL;
+        struct rg_body *b = rg_alloc(P->a, sizeof *b);
+        b->exprs = rg_alloc(P->a, sizeof *b->exprs);
+        b->exprs[0] = e;
+        b->n = 1;
+        return b;
+    }
+    if (P->tok.t == K_LBRACE && !P->tok.nl) {
+        if (!P->v0) {
+            perr(P, P->tok.line, P->tok.col, "`if` keyword is required before rule body");
+            return NULL;
+        }
+        next(P);
+        *had = true;
+        struct rg_body *b = parse_body(P, K_RBRACE);
+        if (!b || !expect(P, K_RBRACE, "'}'"))
+            return NULL;
+        return b;
+    }
+    return empty_body(P);
+}
+
+static bool is_ground_head_part(const struct rg_term *t)
+{
+    return t->kind == RG_T_VALUE && t->val->type == CL_RV_STRING;
+}
+
+static struct rg_rule *parse_rule(struct parser *P, struct rg_module *m)
+{
+    struct rg_rule *r = rg_alloc(P->a, sizeof *r);
+    r->mod = m;
+    r->line = P->tok.line;
+    r->col = P->tok.col;
+    if (is_kw(&P->tok, "default")) {
+        r->is_default = true;
+        next(P);
+    }
+    if (P->tok.t != K_IDENT) {
+        perr(P, P->tok.line, P->tok.col, "expected rule name");
+        return NULL;
+    }
+    /* head ref */
+    struct rg_term *h = parse_term(P, false);
+    if (!h)
+        return NULL;
+    struct tvec head = {0};
+    if (h->kind == RG_T_VAR) {
+        tv_push(&head, h);
+    } else if (h->kind == RG_T_REF && h->items[0]->kind == RG_T_VAR) {
+        for (size_t i = 0; i < h->n; i++)
+            tv_push(&head, h->items[i]);
+    } else if (h->kind == RG_T_CALL) {
+        /* function: name may be dotted */
+        r->kind = RG_R_FUNC;
+        const char *nm = h->name;
+        const char *dot;
+        tv_push(&head, mk_var(P, nm, (dot = strchr(nm, '.')) ? (size_t)(dot - nm) : strlen(nm), h->line, h->col));
+        while (dot) {
+            const char *s = dot + 1;
+            dot = strchr(s, '.');
+            size_t n = dot ? (size_t)(dot - s) : strlen(s);
+            tv_push(&head, mk_value(P, cl_rv_str(s, n), h->line, h->col));
+        }
+        r->args = h->items;
+        r->nargs = h->n;
+    } else {
+        perr(P, h->line, h->col, "invalid rule head");
+        return NULL;
+    }
+    r->nhead = head.n;
+    r->head = tv_finish(P, &head);
+    r->nground = 1;
+    while (r->nground < r->nhead && is_ground_head_part(r->head[r->nground]))
+        r->nground++;
+    if (r->kind != RG_R_FUNC && is_kw(&P->tok, "contains")) {
+        if (r->is_default) {
+            perr(P, P->tok.line, P->tok.col, "default rules cannot be multi-value");
+            return NULL;
+        }
+        next(P);
+        r->kind = RG_R_SET;
+        r->key = parse_in(P, false);
+        if (!r->key)
+            return NULL;
+    } else if (P->tok.t == K_EQ || P->tok.t == K_ASSIGN) {
+        next(P);
+        r->value = parse_in(P, false);
+        if (!r->value)
+            return NULL;
+    } else if (r->kind != RG_R_FUNC && P->v0 && r->nhead == 2 && !is_ground_head_part(r->head[1])) {
+        /* v0 partial set p[x] { ... } */
+        r->kind = RG_R_SET;
+        r->key = r->head[1];
+        r->nhead = 1;
+        r->nground = 1;
+    } else if (r->is_default) {
+        perr(P, P->tok.line, P->tok.col, "default rule must have a value");
+        return NULL;
+    }
+    if (r->is_default && r->kind == RG_R_VALUE && r->nground != r->nhead) {
+        perr(P, r->line, r->col, "default rules must have a ground head");
+        return NULL;
+    }
+    bool had;
+    r->body = parse_rule_body(P, &had);
+    if (!r->body)
+        return NULL;
+    if (r->is_default && had) {
+        perr(P, r->line, r->col, "default rules cannot have a body");
+        return NULL;
+    }
+    struct rg_rule *last = r;
+    while (is_kw(&P->tok, "else") && !P->failed) {
+        int line = P->tok.line, col = P->tok.col;
+        next(P);
+        if (r->kind == RG_R_SET) {
+            perr(P, line, col, "else keyword cannot be used on multi-value rules");
+            return NULL;
+        }
+        struct rg_rule *e = rg_alloc(P->a, sizeof *e);
+        *e = *r;
+        e->is_else = true;
+        e->els = NULL;
+        e->line = line;
+        e->col = col;
+        e->value = NULL;
+        if (P->tok.t == K_EQ || P->tok.t == K_ASSIGN) {
+            next(P);
+            e->value = parse_in(P, false);
+            if (!e->value)
+                return NULL;
+        }
+        e->body = parse_rule_body(P, &had);
+        if (!e->body)
+            return NULL;
+        last->els = e;
+        last = e;
+    }
+    return P->failed ? NULL : r;
+}
+
+/* package / import paths: name(.name|["str"])* */
+static struct rg_term *parse_path(struct parser *P)
+{
+    if (P->tok.t != K_IDENT) {
+        perr(P, P->tok.line, P->tok.col, "expected a name");
+        return NULL;
+    }
+    struct rg_term *t = parse_term(P, false);
+    if (!t)
+        return NULL;
+    if (t->kind == RG_T_VAR)
+        return t;
+    if (t->kind != RG_T_REF || t->items[0]->kind != RG_T_VAR) {
+        perr(P, t->line, t->col, "invalid path");
+        return NULL;
+    }
+    for (size_t i = 1; i < t->n; i++)
+        if (!is_ground_head_part(t->items[i])) {
+            perr(P, t->items[i]->line, t->items[i]->col, "path parts must be strings");
+            return NULL;
+        }
+    return t;
+}
+
+struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const char *text, size_t len, bool v0,
+                                  struct rg_error *err)
+{
+    struct parser P = {.a = a, .file = file, .src = text, .end = text + len, .p = text, .line = 1,
+                       .line_start = text, .v0 = v0, .err = err};
+    memset(err, 0, sizeof *err);
+    next(&P);
+    if (!is_kw(&P.tok, "package")) {
+        perr(&P, P.tok.line, P.tok.col, "expected package declaration");
+        return NULL;
+    }
+    struct rg_module *m = rg_alloc(a, sizeof *m);
+    m->file = rg_strndup(a, file, strlen(file));
+    m->v0 = v0;
+    next(&P);
+    struct rg_term *pk = parse_path(&P);
+    if (!pk)
+        return NULL;
+    m->pkg = pk;
+    size_t np = pk->kind == RG_T_VAR ? 1 : pk->n;
+    m->pkg_path = rg_alloc(a, np * sizeof *m->pkg_path);
+    m->npkg = np;
+    m->pkg_path[0] = pk->kind == RG_T_VAR ? pk->name : pk->items[0]->name;
+    for (size_t i = 1; i < np; i++)
+        m->pkg_path[i] = rg_strndup(a, pk->items[i]->val->u.str.s, pk->items[i]->val->u.str.len);
+    size_t icap = 0, rcap = 0;
+    while (!P.failed && P.tok.t != K_EOF) {
+        if (P.tok.t == K_SEMI) {
+            next(&P);
+            continue;
+        }
+        if (is_kw(&P.tok, "import")) {
+            int line = P.tok.line, col = P.tok.col;
+            next(&P);
+            struct rg_term *path = parse_path(&P);
+            if (!path)
+                return NULL;
+            const char *alias = NULL;
+            if (is_kw(&P.tok, "as")) {
+                next(&P);
+                if (P.tok.t != K_IDENT) {
+                    perr(&P, P.tok.line, P.tok.col, "expected alias name");
+                    return NULL;
+                }
+                alias = rg_strndup(a, P.tok.s, P.tok.len);
+                next(&P);
+            }
+            if (m->nimports == icap) {
+                icap = icap ? icap * 2 : 4;
+                struct rg_import *ni = rg_alloc(a, icap * sizeof *ni);
+                if (m->nimports)
+                    memcpy(ni, m->imports, m->nimports * sizeof *ni);
+                m->imports = ni;
+            }
+            m->imports[m->nimports++] = (struct rg_import){path, alias, line, col};
+            continue;
+        }
+        struct rg_rule *r = parse_rule(&P, m);
+        if (!r)
+            return NULL;
+        if (m->nrules == rcap) {
+            rcap = rcap ? rcap * 2 : 8;
+            struct rg_rule **nr = rg_alloc(a, rcap * sizeof *nr);
+            if (m->nrules)
+                memcpy(nr, m->rules, m->nrules * sizeof *nr);
+            m->rules = nr;
+        }
+        m->rules[m->nrules++] = r;
+        if (P.tok.t != K_EOF && !P.tok.nl && P.tok.t != K_SEMI) {
+            perr(&P, P.tok.line, P.tok.col, "unexpected '%.*s' after rule", (int)(P.tok.len ? P.tok.len : 1), P.tok.s);
+            return NULL;
+        }
+    }
+    return P.failed ? NULL : m;
+}
+
+struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len, struct rg_error *err)
+{
+    struct parser P = {.a = a, .file = "query", .src = text, .end = text + len, .p = text, .line = 1,
+                       .line_start = text, .err = err};
+    memset(err, 0, sizeof *err);
+    next(&P);
+    struct rg_body *b = parse_body(&P, K_EOF);
+    if (b && P.tok.t != K_EOF)
+        perr(&P, P.tok.line, P.tok.col, "unexpected text after query");
+    if (b && b->n == 0)
+        perr(&P, 1, 1, "empty query");
+    return P.failed ? NULL : b;
+}
+
+struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len, struct rg_error *err)
+{
+    struct parser P = {.a = a, .file = "term", .src = text, .end = text + len, .p = text, .line = 1,
+                       .line_start = text, .err = err};
+    memset(err, 0, sizeof *err);
+    next(&P);
+    struct rg_term *t = parse_in(&P, false);
+    if (t && P.tok.t != K_EOF)
+        perr(&P, P.tok.line, P.tok.col, "unexpected text after term");
+    return P.failed ? NULL : t;
+}

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Public API of the Rego engine: engine lifetime, modules, data, extension builtins,
+ * compilation and query evaluation with results as JSON; and RFC 6902 JSON Patch for the
+ * policy state of the Kata agent.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "json/json.h"
+#include "rego/engine.h"
+#include "rego/sbuf.h"
+
+struct cl_rego *cl_rego_new(const struct cl_rego_opts *opts)
+{
+    struct cl_rego *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    if (opts)
+        e->opts = *opts;
+    e->data = cl_rv_object();
+    cl_rv_freeze(e->data);
+    return e;
+}
+
+static void release_data(struct cl_rego *e)
+{
+    cl_rv_thaw(e->data);
+    cl_rv_decref(e->data);
+    e->data = NULL;
+}
+
+void cl_rego_free(struct cl_rego *e)
+{
+    if (!e)
+        return;
+    release_data(e);
+    rg_arena_free(&e->arena);
+    for (size_t i = 0; i < e->nexts; i++)
+        free(e->exts[i].name);
+    free(e->exts);
+    free(e);
+}
+
+void cl_auto_cl_rego(struct cl_rego **p)
+{
+    cl_rego_free(*p);
+    *p = NULL;
+}
+
+static int set_rg_err(struct cl_err *err, int code, const struct rg_error *re)
+{
+    if (re->file && re->line)
+        return cl_err_stage(err, code, "policy", "%s: %s:%d:%d: %s", re->code ? re->code : "rego_error", re->file,
+                            re->line, re->col, re->msg);
+    return cl_err_stage(err, code, "policy", "%s: %s", re->code ? re->code : "rego_error", re->msg);
+}
+
+static void invalidate(struct cl_rego *e)
+{
+    /* The rule tree lives in the arena with the modules; mark the resolution stale. Names are
+     * re-resolved in place, which is idempotent for resolved terms. */
+    e->compiled = false;
+}
+
+int cl_rego_add_module(struct cl_rego *e, const char *filename, const char *text, size_t len, bool v0,
+                       struct cl_err *err)
+{
+    if (len > CL_REGO_MAX_POLICY)
+        return cl_err_stage(err, CL_ELIMIT, "policy", "rego_parse_error: %s: module larger than %u bytes", filename,
+                            CL_REGO_MAX_POLICY);
+    if (e->compiled)
+        return cl_err_stage(err, CL_EINVAL, "policy", "rego_compile_error: modules must be added before compilation");
+    struct rg_error re;
+    struct rg_module *m = rg_parse_module(&e->arena, filename ? filename : "policy.rego", text, len, v0, &re);
+    if (!m)
+        return set_rg_err(err, CL_EPARSE, &re);
+    if (e->mods_tail)
+        e->mods_tail->next = m;
+    else
+        e->mods = m;
+    e->mods_tail = m;
+    e->nmods++;
+    invalidate(e);
+    return 0;
+}
+
+int cl_rego_set_data(struct cl_rego *e, const json_t *data, struct cl_err *err)
+{
+    if (data && !json_is_object(data))
+        return cl_err_stage(err, CL_EINVAL, "policy", "data must be a JSON object");
+    release_data(e);
+    e->data = data ? cl_rv_from_json(data) : cl_rv_object();
+    cl_rv_freeze(e->data);
+    return 0;
+}
+
+json_t *cl_rego_get_data(const struct cl_rego *e) { return cl_rv_to_json(e->data); }
+
+int cl_rego_register_builtin(struct cl_rego *e, const char *name, int arity, cl_rego_builtin_fn fn, void *ctx,
+                             struct cl_err *err)
+{
+    if (!name || !fn || arity < 0)
+        return cl_err_set(err, CL_EINVAL, "register builtin: name, function and arity required");
+    for (size_t i = 0; i < e->nexts; i++)
+        if (strcmp(e->exts[i].name, name) == 0)
+            return cl_err_set(err, CL_EEXISTS, "register builtin: %s already registered", name);
+    if (e->compiled)
+        return cl_err_set(err, CL_EINVAL, "register builtin %s: engine already compiled", name);
+    struct rg_ext *n = realloc(e->exts, (e->nexts + 1) * sizeof *n);
+    if (!n)
+        return cl_err_set(err, CL_ENOMEM, "register builtin");
+    e->exts = n;
+    /* rows hold pointers into exts: refresh them all after realloc */
+    struct rg_ext *x = &e->exts[e->nexts++];
+    x->name = cl_xstrndup(name, strlen(name));
+    x->arity = arity;
+    x->fn = fn;
+    x->ctx = ctx;
+    for (size_t i = 0; i < e->nexts; i++) {
+        struct rg_ext *y = &e->exts[i];
+        y->bi = (struct cl_rego_builtin){y->name, y->arity, y->fn, 0};
+    }
+    return 0;
+}
+
+int cl_rego_compile(struct cl_rego *e, struct cl_err *err)
+{
+    if (e->compiled)
+        return 0;
+    struct rg_error re;
+    if (rg_compile(e, &re) < 0) {
+        int code = strcmp(re.code, "rego_parse_error") == 0 ? CL_EPARSE : CL_EINVAL;
+        return set_rg_err(err, code, &re);
+    }
+    return 0;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *input,
+                          const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err)
+{
+    int rc = cl_rego_compile(e, err);
+    if (rc < 0)
+        return rc;
+    struct rg_query q = {0};
+    struct rg_error re;
+    if (rg_compile_query(e, &q, query, strlen(query), &re) < 0) {
+        rg_arena_free(&q.arena);
+        return set_rg_err(err, CL_EPARSE, &re);
+    }
+    struct cl_rv *in = NULL;
+    if (o && o->input_value)
+        in = cl_rv_incref((struct cl_rv *)(uintptr_t)o->input_value);
+    else if (input)
+        in = cl_rv_from_json(input);
+    bool strict = o ? o->strict_builtin_errors : e->opts.strict_builtin_errors;
+    int64_t now = o && o->now_ns ? o->now_ns : now_ns();
+    rc = rg_eval_query(e, &q, in, strict, now, rows, &re);
+    cl_rv_decref(in);
+    rg_arena_free(&q.arena);
+    if (rc < 0)
+        return set_rg_err(err, rc, &re);
+    return 0;
+}
+
+int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input, json_t **results, struct cl_err *err)
+{
+    struct cl_rv *rows = NULL;
+    int rc = cl_rego_eval_query_rv(e, query, input, NULL, &rows, err);
+    if (rc < 0)
+        return rc;
+    json_t *out = json_array();
+    for (size_t i = 0; i < rows->u.arr.len; i++) {
+        const struct cl_rv *row = rows->u.arr.items[i];
+        json_t *r = json_object();
+        json_t *exprs = json_array();
+        const struct cl_rv *ev = cl_rv_obj_get_str(row, "expressions");
+        for (size_t j = 0; ev && j < ev->u.arr.len; j++) {
+            json_t *x = json_object();
+            json_object_set_new(x, "value", cl_rv_to_json(ev->u.arr.items[j]));
+            json_array_append_new(exprs, x);
+        }
+        json_object_set_new(r, "expressions", exprs);
+        const struct cl_rv *b = cl_rv_obj_get_str(row, "bindings");
+        if (b && b->u.obj.len)
+            json_object_set_new(r, "bindings", cl_rv_to_json(b));
+        json_array_append_new(out, r);
+    }
+    cl_rv_decref(rows);
+    *results = out;
+    return 0;
+}
+
+json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input, struct cl_err *err)
+{
+    cl_err_clear(err);
+    struct cl_rv *rows = NULL;
+    if (cl_rego_eval_query_rv(e, ref, input, NULL, &rows, err) < 0)
+        return NULL;
+    json_t *out = NULL;
+    if (rows->u.arr.len > 1) {
+        cl_err_stage(err, CL_EINVAL, "policy", "eval_conflict_error: %s has %zu results", ref, rows->u.arr.len);
+    } else if (rows->u.arr.len == 1) {
+        const struct cl_rv *ev = cl_rv_obj_get_str(rows->u.arr.items[0], "expressions");
+        if (ev && ev->u.arr.len == 1)
+            out = cl_rv_to_json(ev->u.arr.items[0]);
+    }
+    cl_rv_decref(rows);
+    return out;
+}
+
+const char *cl_rego_err_code(const struct cl_err *err, char *buf, size_t cap)
+{
+    if (!err || !cap)
+        return "";
+    size_t n = strcspn(err->msg, ":");
+    if (n >= cap || err->msg[n] != ':')
+        n = 0;
+    memcpy(buf, err->msg, n);
+    buf[n] = 0;
+    return buf;
+}
+
+/* ---- JSON Patch (RFC 6902) ---- */
+
+/* Splits a JSON pointer into its parent and last token (unescaped). */
+static json_t *ptr_parent(json_t *doc, const char *ptr, char **last)
+{
+    const char *slash = strrchr(ptr, '/');
+    if (!slash)
+        return NULL;
+    char *parent = cl_xstrndup(ptr, (size_t)(slash - ptr));
+    json_t *p = cl_json_pointer(doc, parent);
+    free(parent);
+    struct cl_sbuf b = {0};
+    for (const char *s = slash + 1; *s; s++) {
+        if (*s == '~' && s[1] == '0') {
+            cl_sbuf_addc(&b, '~');
+            s++;
+        } else if (*s == '~' && s[1] == '1') {
+            cl_sbuf_addc(&b, '/');
+            s++;
+        } else {
+            cl_sbuf_addc(&b, *s);
+        }
+    }
+    *last = cl_sbuf_steal(&b);
+    return p;
+}
+
+static bool array_index(const char *tok, size_t size, bool allow_end, size_t *out)
+{
+    if (allow_end && strcmp(tok, "-") == 0) {
+        *out = size;
+        return true;
+    }
+    if (!*tok || (tok[0] == '0' && tok[1]))
+        return false;
+    size_t v = 0;
+    for (const char *s = tok; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 100000000)
+            return false;
+        v = v * 10 + (size_t)(*s - '0');
+    }
+    if (v > size || (!allow_end && v == size))
+        return false;
+    *out = v;
+    return true;
+}
+
+static int patch_remove(json_t *doc, const char *path, json_t **removed)
+{
+    char *last = NULL;
+    json_t *p = ptr_parent(doc, path, &last);
+    int rc = -1;
+    if (p && json_is_object(p)) {
+        json_t *v = json_object_get(p, last);
+        if (v) {
+            if (removed)
+                *removed = json_incref(v);
+            json_object_del(p, last);
+            rc = 0;
+        }
+    } else if (p && json_is_array(p)) {
+        size_t i;
+        if (array_index(last, json_array_size(p), false, &i)) {
+            if (removed)
+                *removed = json_incref(json_array_get(p, i));
+            json_array_remove(p, i);
+            rc = 0;
+        }
+    }
+    free(last);
+    return rc;
+}
+
+static int patch_add(json_t **doc, const char *path, json_t *val)
+{
+    if (!*path) {
+        json_decref(*doc);
+        *doc = json_deep_copy(val);
+        return 0;
+    }
+    char *last = NULL;
+    json_t *p = ptr_parent(*doc, path, &last);
+    int rc = -1;
+    if (p && json_is_object(p)) {
+        rc = json_object_set_new(p, last, json_deep_copy(val));
+    } else if (p && json_is_array(p)) {
+        size_t i;
+        if (array_index(last, json_array_size(p), true, &i))
+            rc = json_array_insert_new(p, i, json_deep_copy(val));
+    }
+    free(last);
+    return rc;
+}
+
+int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
+{
+    if (!json_is_array(patch))
+        return cl_err_set(err, CL_EINVAL, "json patch: not an array");
+    size_t i;
+    json_t *op;
+    json_array_foreach(patch, i, op) {
+        const char *kind = json_string_value(json_object_get(op, "op"));
+        const char *path = json_string_value(json_object_get(op, "path"));
+        json_t *val = json_object_get(op, "value");
+        const char *from = json_string_value(json_object_get(op, "from"));
+        if (!kind || !path || (*path && *path != '/'))
+            return cl_err_set(err, CL_EINVAL, "json patch op %zu: missing or invalid op/path", i);
+        if (strcmp(kind, "add") == 0) {
+            if (!val || patch_add(doc, path, val) < 0)
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: add %s failed", i, path);
+        } else if (strcmp(kind, "remove") == 0) {
+            if (patch_remove(*doc, path, NULL) < 0)
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: remove %s: no such member", i, path);
+        } else if (strcmp(kind, "replace") == 0) {
+            if (!val || !cl_json_pointer(*doc, path))
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: replace %s: no such member", i, path);
+            if (*path && patch_remove(*doc, path, NULL) < 0)
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: replace %s failed", i, path);
+            if (patch_add(doc, path, val) < 0)
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: replace %s failed", i, path);
+        } else if (strcmp(kind, "test") == 0) {
+            json_t *cur = cl_json_pointer(*doc, path);
+            if (!val || !cur || !json_equal(cur, val))
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: test %s failed", i, path);
+        } else if (strcmp(kind, "move") == 0 || strcmp(kind, "copy") == 0) {
+            if (!from)
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s needs from", i, kind);
+            json_t *src = cl_json_pointer(*doc, from);
+            if (!src)
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s from %s: no such member", i, kind, from);
+            json_t *v = json_deep_copy(src);
+            if (kind[0] == 'm') {
+                size_t fl = strlen(from);
+                if (strncmp(path, from, fl) == 0 && path[fl] == '/') {
+                    json_decref(v);
+                    return cl_err_set(err, CL_EINVAL, "json patch op %zu: move into itself", i);
+                }
+                if (patch_remove(*doc, from, NULL) < 0) {
+                    json_decref(v);
+                    return cl_err_set(err, CL_EINVAL, "json patch op %zu: move from %s failed", i, from);
+                }
+            }
+            int rc = patch_add(doc, path, v);
+            json_decref(v);
+            if (rc < 0)
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s to %s failed", i, kind, path);
+        } else {
+            return cl_err_set(err, CL_EINVAL, "json patch op %zu: unknown op %s", i, kind);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Cloister's Rego engine: OPA-compatible policies in C.
+ *
+ * An engine holds modules and a base data document. After cl_rego_compile() it is read-only:
+ * any number of threads may call cl_rego_eval_query()/cl_rego_eval_ref() on it concurrently;
+ * each call builds its own evaluation state (bindings, rule caches, counters) and shares only
+ * the compiled rule tree and frozen constants. Adding modules, setting data or registering
+ * builtins after compilation recompiles on the next evaluation and must not race with
+ * evaluations (the caller serialises those, as the Kata agent does with one mutex).
+ *
+ * Errors: functions return 0 or a negative CL_E* code; `err->msg` starts with OPA's error code
+ * ("rego_parse_error: ...", "eval_conflict_error: ...") and parse/compile errors name
+ * file:line:col. cl_rego_err_code() extracts that code.
+ */
+#ifndef CL_REGO_H
+#define CL_REGO_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "rego/builtins.h"
+#include "rego/value.h"
+
+/* Defaults of the limits (0 in cl_rego_opts selects them). */
+#define CL_REGO_MAX_STEPS 10000000ULL      /* expressions evaluated per query */
+#define CL_REGO_MAX_MEMORY (256u << 20)    /* bytes of values allocated per query */
+#define CL_REGO_MAX_DEPTH 512              /* nested rule/function/comprehension evaluations */
+#define CL_REGO_MAX_STACK (2u << 20)       /* bytes of C stack an evaluation may use */
+#define CL_REGO_MAX_POLICY (16u << 20)     /* bytes of one module */
+#define CL_REGO_MAX_INPUT_DEPTH 128        /* nesting of input/data JSON */
+
+typedef void (*cl_rego_print_fn)(void *ctx, const char *file, int line, const char *msg);
+
+struct cl_rego_opts {
+    uint64_t max_steps;   /* 0: CL_REGO_MAX_STEPS */
+    size_t max_memory;    /* 0: CL_REGO_MAX_MEMORY */
+    int max_depth;        /* 0: CL_REGO_MAX_DEPTH */
+    size_t max_stack;     /* 0: CL_REGO_MAX_STACK */
+    bool strict_builtin_errors; /* builtin errors abort the query instead of being undefined */
+    cl_rego_print_fn print;     /* print() output; NULL discards it */
+    void *print_ctx;
+};
+
+struct cl_rego;
+
+/* Returns a new engine (opts may be NULL for defaults) or NULL on allocation failure. */
+struct cl_rego *cl_rego_new(const struct cl_rego_opts *opts);
+void cl_rego_free(struct cl_rego *e);
+void cl_auto_cl_rego(struct cl_rego **p);
+
+/* Parses and adds a module (text borrowed). v0 selects Rego v0 syntax for this module.
+ * EPARSE (rego_parse_error with file:line:col) or ELIMIT beyond CL_REGO_MAX_POLICY. */
+CL_MUST_CHECK int cl_rego_add_module(struct cl_rego *e, const char *filename, const char *text, size_t len,
+                                     bool v0, struct cl_err *err);
+/* Replaces the base data document (an object; borrowed, copied). */
+CL_MUST_CHECK int cl_rego_set_data(struct cl_rego *e, const json_t *data, struct cl_err *err);
+/* Current base data as JSON (returns new). */
+json_t *cl_rego_get_data(const struct cl_rego *e);
+/* Registers an extension builtin callable from policies as `name(arg1, ..., argN)`.
+ * `ctx` is returned by cl_rego_bi_user() inside fn. EEXISTS for a duplicate name. */
+CL_MUST_CHECK int cl_rego_register_builtin(struct cl_rego *e, const char *name, int arity, cl_rego_builtin_fn fn,
+                                           void *ctx, struct cl_err *err);
+/* Builds the rule tree, resolves names, orders bodies for safety (rego_compile_error,
+ * rego_unsafe_var_error, rego_type_error). Evaluation compiles on demand if needed. */
+CL_MUST_CHECK int cl_rego_compile(struct cl_rego *e, struct cl_err *err);
+
+/* Per-call evaluation options (NULL for the engine's). */
+struct cl_rego_eval_opts {
+    bool strict_builtin_errors;
+    const struct cl_rv *input_value; /* input as a Rego value (sets, non-string keys); wins over input */
+    int64_t now_ns;                  /* 0: the wall clock */
+};
+
+/* Evaluates a query (any Rego body: "data.policy.allow", "x := data.a[_]; x > 1").
+ * *results receives a new JSON array with one object per solution:
+ *   {"expressions": [{"value": v, "text": "..."}...], "bindings": {"x": v, ...}}
+ * (undefined: an empty array). input may be NULL (undefined). */
+CL_MUST_CHECK int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input, json_t **results,
+                                     struct cl_err *err);
+/* Same, with options and results as Rego values: *rows is a new array of objects
+ * {"bindings": {...}, "expressions": [...]} (sets kept as sets). */
+CL_MUST_CHECK int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *input,
+                                        const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err);
+/* Convenience for a plain reference ("data.agent_policy.CreateContainerRequest"): returns the
+ * value as new JSON, or NULL either when undefined (err->code == 0) or on error (err->code < 0). */
+json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input, struct cl_err *err);
+
+/* The OPA error code that starts err->msg ("eval_conflict_error", ...) or "" if none. */
+const char *cl_rego_err_code(const struct cl_err *err, char *buf, size_t cap);
+
+/* Applies an RFC 6902 JSON Patch (array of ops: add, remove, replace, move, copy, test) to doc
+ * in place; EINVAL naming the failing op. doc may be replaced (root ops), hence the pointer. */
+CL_MUST_CHECK int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err);
+
+#endif

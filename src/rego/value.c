@@ -1,0 +1,791 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Rego values: construction, reference counting, OPA's total order, hashing, and the
+ * conversions to and from JSON and Rego text.
+ */
+#include "rego/value.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rego/sbuf.h"
+
+_Thread_local int64_t cl_rv_bytes_live;
+
+/* ---- allocation helpers ---- */
+
+void *cl_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+void *cl_xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+void *cl_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        abort();
+    return q;
+}
+
+char *cl_xstrndup(const char *s, size_t n)
+{
+    char *p = cl_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+void cl_sbuf_add(struct cl_sbuf *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t c = b->cap ? b->cap * 2 : 64;
+        while (c < b->len + n + 1)
+            c *= 2;
+        b->s = cl_xrealloc(b->s, c);
+        b->cap = c;
+    }
+    if (n)
+        memcpy(b->s + b->len, p, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+void cl_sbuf_addc(struct cl_sbuf *b, char c) { cl_sbuf_add(b, &c, 1); }
+void cl_sbuf_adds(struct cl_sbuf *b, const char *s) { cl_sbuf_add(b, s, strlen(s)); }
+
+void cl_sbuf_addf(struct cl_sbuf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        cl_sbuf_add(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = cl_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    cl_sbuf_add(b, big, (size_t)n);
+    free(big);
+}
+
+char *cl_sbuf_steal(struct cl_sbuf *b)
+{
+    if (!b->s)
+        cl_sbuf_add(b, "", 0);
+    char *s = b->s;
+    b->s = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+void cl_sbuf_free(struct cl_sbuf *b)
+{
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- constructors ---- */
+
+static struct cl_rv rv_null = {.type = CL_RV_NULL, .frozen = 1};
+static struct cl_rv rv_true = {.type = CL_RV_BOOL, .frozen = 1, .u.b = true};
+static struct cl_rv rv_false = {.type = CL_RV_BOOL, .frozen = 1, .u.b = false};
+
+static struct cl_rv *rv_alloc(enum cl_rv_type t, size_t extra)
+{
+    struct cl_rv *v = cl_xmalloc(sizeof *v + extra);
+    memset(v, 0, sizeof *v);
+    v->refs = 1;
+    v->type = (uint8_t)t;
+    cl_rv_bytes_live += (int64_t)(sizeof *v + extra);
+    return v;
+}
+
+struct cl_rv *cl_rv_null(void) { return &rv_null; }
+struct cl_rv *cl_rv_bool(bool b) { return b ? &rv_true : &rv_false; }
+
+struct cl_rv *cl_rv_int(int64_t i)
+{
+    struct cl_rv *v = rv_alloc(CL_RV_NUMBER, 0);
+    v->is_int = 1;
+    v->u.num.i = i;
+    v->u.num.d = (double)i;
+    return v;
+}
+
+struct cl_rv *cl_rv_float(double d)
+{
+    if (isfinite(d) && d == floor(d) && fabs(d) < 9.2e18)
+        return cl_rv_int((int64_t)d);
+    struct cl_rv *v = rv_alloc(CL_RV_NUMBER, 0);
+    v->u.num.d = d;
+    return v;
+}
+
+struct cl_rv *cl_rv_str(const char *s, size_t len)
+{
+    struct cl_rv *v = rv_alloc(CL_RV_STRING, len + 1);
+    v->u.str.s = (char *)(v + 1);
+    if (len)
+        memcpy(v->u.str.s, s, len);
+    v->u.str.s[len] = 0;
+    v->u.str.len = len;
+    return v;
+}
+
+struct cl_rv *cl_rv_strz(const char *s) { return cl_rv_str(s, strlen(s)); }
+
+struct cl_rv *cl_rv_strf(const char *fmt, ...)
+{
+    struct cl_sbuf b = {0};
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return cl_rv_str("", 0);
+    if ((size_t)n < sizeof tmp)
+        return cl_rv_str(tmp, (size_t)n);
+    b.s = cl_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(b.s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    struct cl_rv *v = cl_rv_str(b.s, (size_t)n);
+    free(b.s);
+    return v;
+}
+
+struct cl_rv *cl_rv_array(size_t cap)
+{
+    struct cl_rv *v = rv_alloc(CL_RV_ARRAY, 0);
+    if (cap) {
+        v->u.arr.items = cl_xmalloc(cap * sizeof(struct cl_rv *));
+        v->u.arr.cap = cap;
+        cl_rv_bytes_live += (int64_t)(cap * sizeof(struct cl_rv *));
+    }
+    return v;
+}
+
+struct cl_rv *cl_rv_set(void) { return rv_alloc(CL_RV_SET, 0); }
+struct cl_rv *cl_rv_object(void) { return rv_alloc(CL_RV_OBJECT, 0); }
+
+struct cl_rv *cl_rv_number_parse(const char *s, size_t len)
+{
+    char buf[128];
+    if (len == 0 || len >= sizeof buf) {
+        if (len == 0)
+            return NULL;
+        /* Very long literals: parse as double (loses exactness beyond 2^53). */
+        char *tmp = cl_xstrndup(s, len);
+        char *end = NULL;
+        double d = strtod(tmp, &end);
+        bool ok = end && *end == 0 && isfinite(d);
+        free(tmp);
+        return ok ? cl_rv_float(d) : NULL;
+    }
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    bool intlike = true;
+    for (size_t i = 0; i < len; i++)
+        if (!((buf[i] >= '0' && buf[i] <= '9') || (i == 0 && buf[i] == '-')))
+            intlike = false;
+    if (intlike) {
+        char *end = NULL;
+        errno = 0;
+        long long ll = strtoll(buf, &end, 10);
+        if (end && *end == 0 && errno == 0)
+            return cl_rv_int((int64_t)ll);
+    }
+    char *end = NULL;
+    double d = strtod(buf, &end);
+    if (!end || *end || !isfinite(d))
+        return NULL;
+    return cl_rv_float(d);
+}
+
+/* ---- builders ---- */
+
+static void arr_reserve(struct cl_rv *a, size_t n)
+{
+    if (n <= a->u.arr.cap)
+        return;
+    size_t c = a->u.arr.cap ? a->u.arr.cap * 2 : 4;
+    while (c < n)
+        c *= 2;
+    cl_rv_bytes_live += (int64_t)((c - a->u.arr.cap) * sizeof(struct cl_rv *));
+    a->u.arr.items = cl_xrealloc(a->u.arr.items, c * sizeof(struct cl_rv *));
+    a->u.arr.cap = c;
+}
+
+void cl_rv_array_push(struct cl_rv *arr, struct cl_rv *v)
+{
+    arr_reserve(arr, arr->u.arr.len + 1);
+    arr->u.arr.items[arr->u.arr.len++] = v;
+}
+
+/* Index of the first element >= v; *found when equal. */
+static size_t bsearch_rv(struct cl_rv *const *items, size_t n, const struct cl_rv *v, bool *found)
+{
+    size_t lo = 0, hi = n;
+    *found = false;
+    if (n && cl_rv_compare(items[n - 1], v) < 0)
+        return n; /* appending in order is the common case */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cl_rv_compare(items[mid], v);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+bool cl_rv_set_add(struct cl_rv *set, struct cl_rv *v)
+{
+    bool found;
+    size_t i = bsearch_rv(set->u.arr.items, set->u.arr.len, v, &found);
+    if (found) {
+        cl_rv_decref(v);
+        return false;
+    }
+    arr_reserve(set, set->u.arr.len + 1);
+    memmove(set->u.arr.items + i + 1, set->u.arr.items + i, (set->u.arr.len - i) * sizeof(struct cl_rv *));
+    set->u.arr.items[i] = v;
+    set->u.arr.len++;
+    return true;
+}
+
+void cl_rv_obj_put(struct cl_rv *obj, struct cl_rv *k, struct cl_rv *v)
+{
+    bool found;
+    size_t i = bsearch_rv(obj->u.obj.keys, obj->u.obj.len, k, &found);
+    if (found) {
+        cl_rv_decref(k);
+        cl_rv_decref(obj->u.obj.vals[i]);
+        obj->u.obj.vals[i] = v;
+        return;
+    }
+    if (obj->u.obj.len + 1 > obj->u.obj.cap) {
+        size_t c = obj->u.obj.cap ? obj->u.obj.cap * 2 : 4;
+        cl_rv_bytes_live += (int64_t)((c - obj->u.obj.cap) * 2 * sizeof(struct cl_rv *));
+        obj->u.obj.keys = cl_xrealloc(obj->u.obj.keys, c * sizeof(struct cl_rv *));
+        obj->u.obj.vals = cl_xrealloc(obj->u.obj.vals, c * sizeof(struct cl_rv *));
+        obj->u.obj.cap = c;
+    }
+    size_t n = obj->u.obj.len - i;
+    memmove(obj->u.obj.keys + i + 1, obj->u.obj.keys + i, n * sizeof(struct cl_rv *));
+    memmove(obj->u.obj.vals + i + 1, obj->u.obj.vals + i, n * sizeof(struct cl_rv *));
+    obj->u.obj.keys[i] = k;
+    obj->u.obj.vals[i] = v;
+    obj->u.obj.len++;
+}
+
+void cl_rv_obj_put_str(struct cl_rv *obj, const char *k, struct cl_rv *v) { cl_rv_obj_put(obj, cl_rv_strz(k), v); }
+
+void cl_rv_obj_del(struct cl_rv *obj, const struct cl_rv *k)
+{
+    bool found;
+    size_t i = bsearch_rv(obj->u.obj.keys, obj->u.obj.len, k, &found);
+    if (!found)
+        return;
+    cl_rv_decref(obj->u.obj.keys[i]);
+    cl_rv_decref(obj->u.obj.vals[i]);
+    size_t n = obj->u.obj.len - i - 1;
+    memmove(obj->u.obj.keys + i, obj->u.obj.keys + i + 1, n * sizeof(struct cl_rv *));
+    memmove(obj->u.obj.vals + i, obj->u.obj.vals + i + 1, n * sizeof(struct cl_rv *));
+    obj->u.obj.len--;
+}
+
+/* ---- references ---- */
+
+static void rv_free(struct cl_rv *v)
+{
+    size_t extra = 0;
+    switch (v->type) {
+    case CL_RV_STRING:
+        extra = v->u.str.len + 1;
+        break;
+    case CL_RV_ARRAY:
+    case CL_RV_SET:
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            cl_rv_decref(v->u.arr.items[i]);
+        cl_rv_bytes_live -= (int64_t)(v->u.arr.cap * sizeof(struct cl_rv *));
+        free(v->u.arr.items);
+        break;
+    case CL_RV_OBJECT:
+        for (size_t i = 0; i < v->u.obj.len; i++) {
+            cl_rv_decref(v->u.obj.keys[i]);
+            cl_rv_decref(v->u.obj.vals[i]);
+        }
+        cl_rv_bytes_live -= (int64_t)(v->u.obj.cap * 2 * sizeof(struct cl_rv *));
+        free(v->u.obj.keys);
+        free(v->u.obj.vals);
+        break;
+    default:
+        break;
+    }
+    cl_rv_bytes_live -= (int64_t)(sizeof *v + extra);
+    free(v);
+}
+
+void cl_rv_decref(struct cl_rv *v)
+{
+    if (!v || v->frozen)
+        return;
+    if (--v->refs == 0)
+        rv_free(v);
+}
+
+void cl_auto_cl_rv(struct cl_rv **p)
+{
+    cl_rv_decref(*p);
+    *p = NULL;
+}
+
+void cl_rv_freeze(struct cl_rv *v)
+{
+    if (!v || v->frozen)
+        return;
+    v->frozen = 1;
+    if (v->type == CL_RV_ARRAY || v->type == CL_RV_SET) {
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            cl_rv_freeze(v->u.arr.items[i]);
+    } else if (v->type == CL_RV_OBJECT) {
+        for (size_t i = 0; i < v->u.obj.len; i++) {
+            cl_rv_freeze(v->u.obj.keys[i]);
+            cl_rv_freeze(v->u.obj.vals[i]);
+        }
+    }
+}
+
+void cl_rv_thaw(struct cl_rv *v)
+{
+    if (!v || !v->frozen || v == &rv_null || v == &rv_true || v == &rv_false)
+        return;
+    v->frozen = 0;
+    if (v->type == CL_RV_ARRAY || v->type == CL_RV_SET) {
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            cl_rv_thaw(v->u.arr.items[i]);
+    } else if (v->type == CL_RV_OBJECT) {
+        for (size_t i = 0; i < v->u.obj.len; i++) {
+            cl_rv_thaw(v->u.obj.keys[i]);
+            cl_rv_thaw(v->u.obj.vals[i]);
+        }
+    }
+}
+
+struct cl_rv *cl_rv_copy(const struct cl_rv *v)
+{
+    struct cl_rv *c;
+    switch (v->type) {
+    case CL_RV_ARRAY:
+    case CL_RV_SET:
+        c = v->type == CL_RV_ARRAY ? cl_rv_array(v->u.arr.len) : cl_rv_set();
+        arr_reserve(c, v->u.arr.len);
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            c->u.arr.items[i] = cl_rv_incref(v->u.arr.items[i]);
+        c->u.arr.len = v->u.arr.len;
+        return c;
+    case CL_RV_OBJECT:
+        c = cl_rv_object();
+        if (v->u.obj.len) {
+            c->u.obj.keys = cl_xmalloc(v->u.obj.len * sizeof(struct cl_rv *));
+            c->u.obj.vals = cl_xmalloc(v->u.obj.len * sizeof(struct cl_rv *));
+            c->u.obj.cap = v->u.obj.len;
+            cl_rv_bytes_live += (int64_t)(c->u.obj.cap * 2 * sizeof(struct cl_rv *));
+        }
+        for (size_t i = 0; i < v->u.obj.len; i++) {
+            c->u.obj.keys[i] = cl_rv_incref(v->u.obj.keys[i]);
+            c->u.obj.vals[i] = cl_rv_incref(v->u.obj.vals[i]);
+        }
+        c->u.obj.len = v->u.obj.len;
+        return c;
+    default:
+        return cl_rv_incref((struct cl_rv *)(uintptr_t)v);
+    }
+}
+
+/* ---- ordering ---- */
+
+static int cmp_num(const struct cl_rv *a, const struct cl_rv *b)
+{
+    if (a->is_int && b->is_int)
+        return a->u.num.i < b->u.num.i ? -1 : a->u.num.i > b->u.num.i;
+    double x = a->is_int ? (double)a->u.num.i : a->u.num.d;
+    double y = b->is_int ? (double)b->u.num.i : b->u.num.d;
+    if (x < y)
+        return -1;
+    if (x > y)
+        return 1;
+    /* Doubles equal: refine when one side is an exact integer beyond 2^53. */
+    if (a->is_int && !b->is_int && fabs(y) < 9.2e18) {
+        int64_t yi = (int64_t)y;
+        return a->u.num.i < yi ? -1 : a->u.num.i > yi;
+    }
+    if (b->is_int && !a->is_int && fabs(x) < 9.2e18) {
+        int64_t xi = (int64_t)x;
+        return xi < b->u.num.i ? -1 : xi > b->u.num.i;
+    }
+    return 0;
+}
+
+int cl_rv_compare(const struct cl_rv *a, const struct cl_rv *b)
+{
+    if (a == b)
+        return 0;
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    switch (a->type) {
+    case CL_RV_NULL:
+        return 0;
+    case CL_RV_BOOL:
+        return (int)a->u.b - (int)b->u.b;
+    case CL_RV_NUMBER:
+        return cmp_num(a, b);
+    case CL_RV_STRING: {
+        size_t n = a->u.str.len < b->u.str.len ? a->u.str.len : b->u.str.len;
+        int c = memcmp(a->u.str.s, b->u.str.s, n);
+        if (c)
+            return c < 0 ? -1 : 1;
+        return a->u.str.len < b->u.str.len ? -1 : a->u.str.len > b->u.str.len;
+    }
+    case CL_RV_ARRAY:
+    case CL_RV_SET: {
+        size_t n = a->u.arr.len < b->u.arr.len ? a->u.arr.len : b->u.arr.len;
+        for (size_t i = 0; i < n; i++) {
+            int c = cl_rv_compare(a->u.arr.items[i], b->u.arr.items[i]);
+            if (c)
+                return c;
+        }
+        return a->u.arr.len < b->u.arr.len ? -1 : a->u.arr.len > b->u.arr.len;
+    }
+    case CL_RV_OBJECT: {
+        size_t n = a->u.obj.len < b->u.obj.len ? a->u.obj.len : b->u.obj.len;
+        for (size_t i = 0; i < n; i++) {
+            int c = cl_rv_compare(a->u.obj.keys[i], b->u.obj.keys[i]);
+            if (c)
+                return c;
+            c = cl_rv_compare(a->u.obj.vals[i], b->u.obj.vals[i]);
+            if (c)
+                return c;
+        }
+        return a->u.obj.len < b->u.obj.len ? -1 : a->u.obj.len > b->u.obj.len;
+    }
+    }
+    return 0;
+}
+
+struct cl_rv *cl_rv_obj_get(const struct cl_rv *obj, const struct cl_rv *k)
+{
+    if (!obj || obj->type != CL_RV_OBJECT)
+        return NULL;
+    bool found;
+    size_t i = bsearch_rv(obj->u.obj.keys, obj->u.obj.len, k, &found);
+    return found ? obj->u.obj.vals[i] : NULL;
+}
+
+struct cl_rv *cl_rv_obj_get_str(const struct cl_rv *obj, const char *k)
+{
+    struct cl_rv key = {.type = CL_RV_STRING, .frozen = 1};
+    key.u.str.s = (char *)(uintptr_t)k;
+    key.u.str.len = strlen(k);
+    return cl_rv_obj_get(obj, &key);
+}
+
+bool cl_rv_set_has(const struct cl_rv *set, const struct cl_rv *v)
+{
+    if (!set || set->type != CL_RV_SET)
+        return false;
+    bool found;
+    bsearch_rv(set->u.arr.items, set->u.arr.len, v, &found);
+    return found;
+}
+
+size_t cl_rv_len(const struct cl_rv *v)
+{
+    switch (v->type) {
+    case CL_RV_STRING:
+        return v->u.str.len;
+    case CL_RV_ARRAY:
+    case CL_RV_SET:
+        return v->u.arr.len;
+    case CL_RV_OBJECT:
+        return v->u.obj.len;
+    default:
+        return 0;
+    }
+}
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+    h ^= x + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h;
+}
+
+uint64_t cl_rv_hash(const struct cl_rv *v)
+{
+    uint64_t h = (uint64_t)v->type * 0x100000001b3ULL;
+    switch (v->type) {
+    case CL_RV_BOOL:
+        return mix(h, v->u.b);
+    case CL_RV_NUMBER: {
+        double d = v->is_int ? (double)v->u.num.i : v->u.num.d;
+        if (d == 0)
+            d = 0;
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof bits);
+        return mix(h, bits);
+    }
+    case CL_RV_STRING: {
+        uint64_t x = 1469598103934665603ULL;
+        for (size_t i = 0; i < v->u.str.len; i++)
+            x = (x ^ (uint8_t)v->u.str.s[i]) * 1099511628211ULL;
+        return mix(h, x);
+    }
+    case CL_RV_ARRAY:
+    case CL_RV_SET:
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            h = mix(h, cl_rv_hash(v->u.arr.items[i]));
+        return h;
+    case CL_RV_OBJECT:
+        for (size_t i = 0; i < v->u.obj.len; i++)
+            h = mix(mix(h, cl_rv_hash(v->u.obj.keys[i])), cl_rv_hash(v->u.obj.vals[i]));
+        return h;
+    default:
+        return h;
+    }
+}
+
+const char *cl_rv_type_name(const struct cl_rv *v)
+{
+    static const char *names[] = {"null", "boolean", "number", "string", "array", "object", "set"};
+    return v ? names[v->type] : "undefined";
+}
+
+bool cl_rv_as_int(const struct cl_rv *v, int64_t *out)
+{
+    if (!v || v->type != CL_RV_NUMBER)
+        return false;
+    if (v->is_int) {
+        *out = v->u.num.i;
+        return true;
+    }
+    return false;
+}
+
+double cl_rv_as_double(const struct cl_rv *v)
+{
+    if (!v || v->type != CL_RV_NUMBER)
+        return 0;
+    return v->is_int ? (double)v->u.num.i : v->u.num.d;
+}
+
+/* ---- conversions ---- */
+
+struct cl_rv *cl_rv_from_json(const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_NULL:
+        return cl_rv_null();
+    case JSON_TRUE:
+        return cl_rv_bool(true);
+    case JSON_FALSE:
+        return cl_rv_bool(false);
+    case JSON_INTEGER:
+        return cl_rv_int((int64_t)json_integer_value(j));
+    case JSON_REAL:
+        return cl_rv_float(json_real_value(j));
+    case JSON_STRING:
+        return cl_rv_str(json_string_value(j), json_string_length(j));
+    case JSON_ARRAY: {
+        struct cl_rv *a = cl_rv_array(json_array_size(j));
+        for (size_t i = 0; i < json_array_size(j); i++)
+            cl_rv_array_push(a, cl_rv_from_json(json_array_get(j, i)));
+        return a;
+    }
+    case JSON_OBJECT: {
+        struct cl_rv *o = cl_rv_object();
+        const char *k;
+        json_t *val;
+        json_object_foreach((json_t *)(uintptr_t)j, k, val)
+            cl_rv_obj_put(o, cl_rv_strz(k), cl_rv_from_json(val));
+        return o;
+    }
+    }
+    return cl_rv_null();
+}
+
+void cl_rv_format_number(const struct cl_rv *v, char *buf, size_t cap)
+{
+    if (v->is_int) {
+        snprintf(buf, cap, "%lld", (long long)v->u.num.i);
+        return;
+    }
+    double d = v->u.num.d;
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+}
+
+json_t *cl_rv_to_json(const struct cl_rv *v)
+{
+    switch (v->type) {
+    case CL_RV_NULL:
+        return json_null();
+    case CL_RV_BOOL:
+        return json_boolean(v->u.b);
+    case CL_RV_NUMBER:
+        if (v->is_int)
+            return json_integer((json_int_t)v->u.num.i);
+        return json_real(v->u.num.d);
+    case CL_RV_STRING:
+        return json_stringn(v->u.str.s, v->u.str.len);
+    case CL_RV_ARRAY:
+    case CL_RV_SET: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            json_array_append_new(a, cl_rv_to_json(v->u.arr.items[i]));
+        return a;
+    }
+    case CL_RV_OBJECT: {
+        json_t *o = json_object();
+        for (size_t i = 0; i < v->u.obj.len; i++) {
+            const struct cl_rv *k = v->u.obj.keys[i];
+            if (k->type == CL_RV_STRING) {
+                json_object_setn_new(o, k->u.str.s, k->u.str.len, cl_rv_to_json(v->u.obj.vals[i]));
+            } else {
+                char *kt = cl_rv_to_json_text(k);
+                json_object_set_new(o, kt, cl_rv_to_json(v->u.obj.vals[i]));
+                free(kt);
+            }
+        }
+        return o;
+    }
+    }
+    return json_null();
+}
+
+static void dump_str(struct cl_sbuf *b, const char *s, size_t len)
+{
+    cl_sbuf_addc(b, '"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"':
+            cl_sbuf_adds(b, "\\\"");
+            break;
+        case '\\':
+            cl_sbuf_adds(b, "\\\\");
+            break;
+        case '\n':
+            cl_sbuf_adds(b, "\\n");
+            break;
+        case '\r':
+            cl_sbuf_adds(b, "\\r");
+            break;
+        case '\t':
+            cl_sbuf_adds(b, "\\t");
+            break;
+        default:
+            if (c < 0x20)
+                cl_sbuf_addf(b, "\\u%04x", c);
+            else
+                cl_sbuf_addc(b, (char)c);
+        }
+    }
+    cl_sbuf_addc(b, '"');
+}
+
+static void dump(struct cl_sbuf *b, const struct cl_rv *v, bool json)
+{
+    char num[64];
+    switch (v->type) {
+    case CL_RV_NULL:
+        cl_sbuf_adds(b, "null");
+        break;
+    case CL_RV_BOOL:
+        cl_sbuf_adds(b, v->u.b ? "true" : "false");
+        break;
+    case CL_RV_NUMBER:
+        cl_rv_format_number(v, num, sizeof num);
+        cl_sbuf_adds(b, num);
+        break;
+    case CL_RV_STRING:
+        dump_str(b, v->u.str.s, v->u.str.len);
+        break;
+    case CL_RV_ARRAY:
+    case CL_RV_SET:
+        if (v->type == CL_RV_SET && !json && v->u.arr.len == 0) {
+            cl_sbuf_adds(b, "set()");
+            break;
+        }
+        cl_sbuf_addc(b, v->type == CL_RV_SET && !json ? '{' : '[');
+        for (size_t i = 0; i < v->u.arr.len; i++) {
+            if (i)
+                cl_sbuf_adds(b, json ? "," : ", ");
+            dump(b, v->u.arr.items[i], json);
+        }
+        cl_sbuf_addc(b, v->type == CL_RV_SET && !json ? '}' : ']');
+        break;
+    case CL_RV_OBJECT:
+        cl_sbuf_addc(b, '{');
+        for (size_t i = 0; i < v->u.obj.len; i++) {
+            if (i)
+                cl_sbuf_adds(b, json ? "," : ", ");
+            const struct cl_rv *k = v->u.obj.keys[i];
+            if (json && k->type != CL_RV_STRING) {
+                struct cl_sbuf kb = {0};
+                dump(&kb, k, true);
+                dump_str(b, kb.s, kb.len);
+                cl_sbuf_free(&kb);
+            } else {
+                dump(b, k, json);
+            }
+            cl_sbuf_adds(b, json ? ":" : ": ");
+            dump(b, v->u.obj.vals[i], json);
+        }
+        cl_sbuf_addc(b, '}');
+        break;
+    }
+}
+
+cl_str *cl_rv_dump(const struct cl_rv *v)
+{
+    struct cl_sbuf b = {0};
+    dump(&b, v, false);
+    return cl_sbuf_steal(&b);
+}
+
+cl_str *cl_rv_to_json_text(const struct cl_rv *v)
+{
+    struct cl_sbuf b = {0};
+    dump(&b, v, true);
+    return cl_sbuf_steal(&b);
+}
