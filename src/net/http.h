@@ -5,7 +5,13 @@
  * Server: fixed caps on URL and body (414/413 before anything beyond the cap is buffered),
  * a route table of {method, pattern, handler}, and one log line per reply:
  *   peer METHOD path => status (file.c:LINE)
- * where file:LINE is the place in the handler that chose the status (cl_http_reply).
+ * where file:LINE is the place in the handler that chose the status (cl_http_reply), or the
+ * check in http_server.c that refused the request (413, 414, 404 without fallback). Requests
+ * whose headers do not fit CL_HTTP_CONN_MEMORY, or whose Content-Length is not a number, are
+ * refused by microhttpd itself (414/431/413/400, an HTML body, a WARN line instead).
+ *
+ * Client: one libcurl easy handle per client. A client is NOT thread-safe: use one per thread
+ * (a server may call many clients at once).
  */
 #ifndef CL_NET_HTTP_H
 #define CL_NET_HTTP_H
@@ -15,6 +21,7 @@
 #define CL_HTTP_MAX_URL 4096
 #define CL_HTTP_MAX_HEADERS 16
 #define CL_HTTP_DEFAULT_MAX_BODY (2u * 1024 * 1024)
+#define CL_HTTP_MAX_BODY_LIMIT (1024u * 1024 * 1024) /* the largest max_body accepted */
 /* Per listening socket: open connections, and open connections from one IP address (kept
  * generous: behind an ingress every guest shares one address). */
 #define CL_HTTP_MAX_CONNECTIONS 1024
@@ -78,21 +85,29 @@ struct cl_http_route {
 struct cl_http_server_opts {
     const char *const *sockets; /* "ip:port" entries; port 0 picks a free port */
     size_t nsockets;
-    size_t max_body;            /* 0 → CL_HTTP_DEFAULT_MAX_BODY */
-    unsigned threads;           /* worker threads; 0 → 4 */
+    size_t max_body;            /* 0 → CL_HTTP_DEFAULT_MAX_BODY; a larger declared
+                                   Content-Length is refused with 413 before the body is read;
+                                   a chunked body that grows past it gets 413 (or, when it goes
+                                   on past 4 × max_body, the connection is closed) */
+    unsigned threads;           /* worker threads per socket; 0 → 4 */
     unsigned timeout_s;         /* per-connection idle timeout; 0 → 30 */
-    const char *tls_cert_path;  /* PEM chain; NULL with tls_key_path NULL → plain HTTP */
+    const char *tls_cert_path;  /* PEM chain; NULL with tls_key_path NULL → plain HTTP.
+                                   TLS 1.2/1.3 (GnuTLS inside microhttpd) */
     const char *tls_key_path;
 };
 
 struct cl_http_server;
-/* Starts listening; routes and ctx are borrowed for the server's lifetime. Returns new or
- * NULL (EIO naming the socket that could not be bound). */
+/* Starts listening; routes and ctx are borrowed for the server's lifetime. Sockets are
+ * numeric "a.b.c.d:port" or "[v6]:port". Handlers run concurrently on the worker threads.
+ * Returns new or NULL: EINVAL (bad socket string, incomplete route, half a TLS pair, max_body
+ * above CL_HTTP_MAX_BODY_LIMIT), ENOTFOUND/EIO/ELIMIT (TLS files), EUNSUPPORTED (no TLS in
+ * microhttpd), EIO naming the socket that could not be bound or served. */
 struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *opts,
                                             const struct cl_http_route *routes, size_t nroutes,
                                             cl_http_handler fallback, void *ctx, struct cl_err *err);
-/* The bound port of socket i (useful with port 0). */
+/* The bound port of socket i (useful with port 0); 0 when i is out of range. */
 uint16_t cl_http_server_port(const struct cl_http_server *srv, size_t i);
+/* Stops every listener (waits for running handlers) and frees; NULL is fine. */
 void cl_http_server_stop(struct cl_http_server *srv);
 
 /* ---- client ---- */
@@ -100,8 +115,9 @@ void cl_http_server_stop(struct cl_http_server *srv);
 struct cl_http_client_opts {
     long timeout_ms;       /* whole request; 0 → 30000 */
     size_t max_response;   /* response body cap; 0 → 16 MiB; beyond → ELIMIT */
-    const char *ca_file;   /* extra CA bundle for https, or NULL */
-    bool cookies;          /* keep a cookie jar across requests on this client */
+    const char *ca_file;   /* PEM CA bundle for https, or NULL for the system store; when set
+                              it replaces the system store (only these CAs are trusted) */
+    bool cookies;          /* keep an in-memory cookie jar across requests on this client */
 };
 
 struct cl_http_client;
@@ -117,7 +133,10 @@ struct cl_http_result {
 void cl_http_result_clear(struct cl_http_result *r);
 
 /* headers: NULL-terminated array of "Name: value" strings (may be NULL). The body may be
- * NULL. Any HTTP status is a success here (check r->status); EIO on transport failure. */
+ * NULL (POST/PUT/PATCH then send an empty body). http and https only; redirects are not
+ * followed. Any HTTP status is a success here (check out->status); out is written only on
+ * success (clear it with cl_http_result_clear). EINVAL (bad method, a header with CR/LF or no
+ * ':'), ELIMIT (response body above max_response), EIO (transport, TLS, timeout). */
 CL_MUST_CHECK int cl_http_request(struct cl_http_client *c, const char *method, const char *url,
                                   const char *const *headers, const void *body, size_t body_len,
                                   struct cl_http_result *out, struct cl_err *err);

@@ -605,6 +605,11 @@ struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *op
             return NULL;
         }
     }
+    if (opts->max_body > CL_HTTP_MAX_BODY_LIMIT) {
+        cl_err_set(err, CL_EINVAL, "http server: max_body %zu is above %u", opts->max_body,
+                   CL_HTTP_MAX_BODY_LIMIT);
+        return NULL;
+    }
     struct cl_http_server *srv = calloc(1, sizeof *srv);
     if (!srv || !(srv->l = calloc(opts->nsockets, sizeof *srv->l))) {
         free(srv);

@@ -830,6 +830,11 @@ static void test_server_sockets(void **state)
             fail_msg("accepted socket \"%s\"", bad[i]);
         assert_int_equal(err.code, CL_EINVAL);
     }
+    const char *lo[] = {"127.0.0.1:0"};
+    struct cl_http_server_opts huge = {.sockets = lo, .nsockets = 1,
+                                       .max_body = (size_t)CL_HTTP_MAX_BODY_LIMIT + 1};
+    assert_null(cl_http_server_start(&huge, routes, 1, NULL, NULL, &err));
+    assert_int_equal(err.code, CL_EINVAL);
     struct cl_http_server_opts none = {0};
     assert_null(cl_http_server_start(&none, routes, 1, NULL, NULL, &err));
     const struct cl_http_route incomplete[] = {{"GET", "/x", NULL}};
