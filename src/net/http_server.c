@@ -294,7 +294,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, struct conn_req *r,
         return refuse(conn, r, method, path, 404, "NotFound", "no such route");
     struct cl_http_resp resp = {0};
     fn(srv->ctx, &req, &resp);
-    if (resp.status < 100 || resp.status > 599) {
+    if (resp.status < 200 || resp.status > 599) {
         cl_error("http: handler left status %d", resp.status);
         resp_clear(&resp);
         return refuse(conn, r, method, path, 500, "InternalError", "handler chose no status");
