@@ -5,7 +5,7 @@
  * "gcm-open" subcommand deliberately does NOT use src/crypto: it opens the A256GCM part of a
  * JWE with a CEK recovered elsewhere (openssl pkeyutl), through EVP directly.
  *
- *   crypto_tool jwk KEYFILE [ALG [private]]   JWK of a PEM key (public unless "private")
+ *   crypto_tool jwk KEYFILE [ALG [private]]   JWK of a PEM key (public unless "private"; ALG "" = none)
  *   crypto_tool seal JWKFILE INFILE           flattened JWE of INFILE for the JWK (its "alg")
  *   crypto_tool open KEYFILE JWEFILE          plaintext of a JWE (key: PEM or JWK)
  *   crypto_tool gcm-open CEKFILE JWEFILE      plaintext using the raw 32-byte CEK in CEKFILE
@@ -79,7 +79,7 @@ static int cmd_jwk(int argc, char **argv, struct cl_err *err)
     if (!k)
         return fail(err);
     bool priv = argc > 2 && strcmp(argv[2], "private") == 0;
-    CL_AUTO(json_t) *j = cl_jwk_from_pkey(k, priv, argc > 1 ? argv[1] : NULL, err);
+    CL_AUTO(json_t) *j = cl_jwk_from_pkey(k, priv, argc > 1 && argv[1][0] ? argv[1] : NULL, err);
     return j ? print_json(j) : fail(err);
 }
 
