@@ -73,6 +73,8 @@ void cl_as_free(struct cl_as *as)
 
 cl_pkey *cl_as_signing_key(struct cl_as *as) { return as->signer; }
 
+const json_t *cl_as_token_jwk(struct cl_as *as) { return as->header_jwk; }
+
 json_t *cl_as_jwks(struct cl_as *as)
 {
     return json_pack("{s:[O]}", "keys", as->header_jwk);

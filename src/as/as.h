@@ -58,6 +58,8 @@ CL_MUST_CHECK int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *item
 
 /* The public key that signs tokens (borrowed) and the JWKS document (new). */
 cl_pkey *cl_as_signing_key(struct cl_as *as);
+/* The "jwk" member this service puts in every token header (borrowed). */
+const json_t *cl_as_token_jwk(struct cl_as *as);
 json_t *cl_as_jwks(struct cl_as *as);
 
 /* Attestation policy (Rego text) by id, e.g. "default_cpu". Checked before it is stored; the
