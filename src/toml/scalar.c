@@ -196,7 +196,8 @@ static size_t newline_at(const struct tp *p, size_t i)
 }
 
 /* """...""" and '''...''': a newline right after the opening quotes is dropped; up to two
- * quotes may stand just before the closing three. Newlines are kept as written (LF or CRLF). */
+ * quotes may stand just before the closing three. A CRLF inside becomes LF (as common TOML
+ * readers do), so that the text means the same whatever editor wrote it. */
 static int read_multi_string(struct tp *p, struct tp_buf *out, char q)
 {
     size_t start = p->pos;
@@ -238,7 +239,7 @@ static int read_multi_string(struct tp *p, struct tp_buf *out, char q)
         if (c == '\r') {
             if (newline_at(p, p->pos) != 2)
                 return TP_FAIL(p, CL_EPARSE, "carriage return without line feed in %s", kind);
-            rc = tp_buf_put(p, out, "\r\n", 2);
+            rc = tp_buf_put(p, out, "\n", 1);
             p->pos += 2;
             if (rc < 0)
                 return rc;

@@ -111,7 +111,8 @@ static const struct good good_cases[] = {
      "{\"s\": \"one two three\"}"},
     {"multi-line quotes before close", TXT("s = \"\"\"a\"\"\"\"\"\nt = '''b'''''\n"),
      "{\"s\": \"a\\\"\\\"\", \"t\": \"b''\"}"},
-    {"multi-line keeps crlf", TXT("s = '''\r\na\r\nb'''\r\n"), "{\"s\": \"a\\r\\nb\"}"},
+    {"multi-line crlf becomes lf", TXT("s = '''\r\na\r\nb'''\r\nt = \"\"\"x\\\r\n  y\r\n\"\"\"\r\n"),
+     "{\"s\": \"a\\nb\", \"t\": \"xy\\n\"}"},
     {"tab in strings", TXT("s = \"a\tb\"\nt = 'c\td'\n"), "{\"s\": \"a\\tb\", \"t\": \"c\\td\"}"},
 
     /* numbers */
