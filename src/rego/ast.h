@@ -19,6 +19,7 @@ struct rg_arena {
     struct rg_chunk *head;
     struct cl_rv **vals; /* frozen constants to release with the arena */
     size_t nvals, capvals;
+    bool nofreeze; /* query arenas: constants stay reference counted (one thread) */
 };
 void *rg_alloc(struct rg_arena *a, size_t n);
 char *rg_strndup(struct rg_arena *a, const char *s, size_t n);

@@ -98,7 +98,7 @@ static int bi_count(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv
     case CL_RV_OBJECT:
         return OUT(cl_rv_int((int64_t)cl_rv_len(a[0])));
     default:
-        return cl_rego_bi_type_error(c, 0, "any of {array, object, set, string}", a[0]);
+        return cl_rego_bi_type_error(c, 0, "one of {array, object, set, string}", a[0]);
     }
 }
 
@@ -106,7 +106,7 @@ static int want_coll(struct cl_rego_bctx *c, struct cl_rv *const *a)
 {
     if (a[0]->type == CL_RV_ARRAY || a[0]->type == CL_RV_SET)
         return 0;
-    return cl_rego_bi_type_error(c, 0, "any of {array, set}", a[0]);
+    return cl_rego_bi_type_error(c, 0, "one of {array, set}", a[0]);
 }
 
 int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out);
@@ -181,7 +181,8 @@ static int bi_sort(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv 
     struct cl_rv *r = cl_rv_array(a[0]->u.arr.len);
     for (size_t i = 0; i < a[0]->u.arr.len; i++)
         cl_rv_array_push(r, cl_rv_incref(a[0]->u.arr.items[i]));
-    qsort(r->u.arr.items, r->u.arr.len, sizeof *r->u.arr.items, cmp_qsort);
+    if (r->u.arr.len > 1)
+        qsort(r->u.arr.items, r->u.arr.len, sizeof *r->u.arr.items, cmp_qsort);
     return OUT(r);
 }
 
@@ -260,7 +261,7 @@ static int bi_to_number(struct cl_rego_bctx *c, struct cl_rv *const *a, struct c
         return OUT(v);
     }
     default:
-        return cl_rego_bi_type_error(c, 0, "any of {boolean, null, number, string}", a[0]);
+        return cl_rego_bi_type_error(c, 0, "one of {boolean, null, number, string}", a[0]);
     }
 }
 

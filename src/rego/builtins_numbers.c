@@ -68,7 +68,7 @@ static int bi_minus(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv
     if (a[0]->type == CL_RV_SET)
         return cl_rego_bi_type_error(c, 1, "set", a[1]);
     if (a[0]->type != CL_RV_NUMBER)
-        return cl_rego_bi_type_error(c, 0, "any of {number, set}", a[0]);
+        return cl_rego_bi_type_error(c, 0, "one of {number, set}", a[0]);
     if (a[1]->type != CL_RV_NUMBER)
         return cl_rego_bi_type_error(c, 1, "number", a[1]);
     int64_t r;

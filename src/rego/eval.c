@@ -1461,6 +1461,7 @@ static int eval_expr_with(struct ev *ev, struct frame *fr, const struct rg_expr 
         rc = eval_term(ev, fr, wi->value, &c.k);
         if (rc < 0)
             break;
+        rc = 0;
         if (!c.v) {
             rc = -3; /* undefined value: the expression is undefined */
             break;

@@ -48,6 +48,14 @@ struct cl_rv *rg_keep(struct rg_arena *a, struct cl_rv *v)
 {
     if (v->frozen)
         return v;
+    if (a->nofreeze) {
+        if (a->nvals == a->capvals) {
+            a->capvals = a->capvals ? a->capvals * 2 : 64;
+            a->vals = cl_xrealloc(a->vals, a->capvals * sizeof *a->vals);
+        }
+        a->vals[a->nvals++] = v;
+        return v;
+    }
     if (a->nvals == a->capvals) {
         a->capvals = a->capvals ? a->capvals * 2 : 64;
         a->vals = cl_xrealloc(a->vals, a->capvals * sizeof *a->vals);
@@ -59,11 +67,12 @@ struct cl_rv *rg_keep(struct rg_arena *a, struct cl_rv *v)
 
 void rg_arena_free(struct rg_arena *a)
 {
-    for (size_t i = 0; i < a->nvals; i++) {
-        cl_rv_thaw(a->vals[i]);
+    if (a->nofreeze) {
+        for (size_t i = 0; i < a->nvals; i++)
+            cl_rv_decref(a->vals[i]);
+    } else {
+        cl_rv_release_frozen(a->vals, a->nvals);
     }
-    for (size_t i = 0; i < a->nvals; i++)
-        cl_rv_decref(a->vals[i]);
     free(a->vals);
     struct rg_chunk *c = a->head;
     while (c) {
@@ -496,6 +505,8 @@ static struct rg_term *fold(struct parser *P, struct rg_term *t)
 }
 
 static struct rg_term *parse_in(struct parser *P, bool no_or);
+static struct rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv);
+static struct rg_term *parse_rel(struct parser *P, bool no_or);
 static struct rg_term *parse_term(struct parser *P, bool no_or);
 static struct rg_body *parse_body(struct parser *P, enum tok end);
 static struct rg_expr *parse_literal(struct parser *P);
@@ -824,7 +835,7 @@ static struct rg_term *parse_term(struct parser *P, bool no_or)
         break;
     case K_LPAREN:
         next(P);
-        t = parse_in(P, false);
+        t = parse_in_kv(P, false, true);
         if (t && expect(P, K_RPAREN, "')'"))
             t = parse_ref_rest(P, t);
         break;
@@ -958,9 +969,52 @@ static struct rg_term *parse_rel(struct parser *P, bool no_or)
     return l;
 }
 
-static struct rg_term *parse_in(struct parser *P, bool no_or)
+static struct rg_term *mk_member3(struct parser *P, int line, int col, struct rg_term *k, struct rg_term *v,
+                                  struct rg_term *c)
+{
+    struct rg_term *call = rg_term_new(P->a, RG_T_CALL, line, col);
+    call->name = "internal.member_3";
+    call->n = 3;
+    call->items = rg_alloc(P->a, 3 * sizeof *call->items);
+    call->items[0] = k;
+    call->items[1] = v;
+    call->items[2] = c;
+    return call;
+}
+
+/* `k, v in coll` where allowed (inside parentheses, at expression level): tried
+ * speculatively, the parser state is restored when it is not that form. */
+static struct rg_term *try_kv_in(struct parser *P, struct rg_term *l)
+{
+    if (P->tok.t != K_COMMA)
+        return NULL;
+    struct parser save = *P;
+    struct rg_error esave = *P->err;
+    int line = P->tok.line, col = P->tok.col;
+    next(P);
+    struct rg_term *v = parse_rel(P, false);
+    if (v && !P->failed && is_kw(&P->tok, "in")) {
+        next(P);
+        struct rg_term *c = parse_rel(P, false);
+        if (c)
+            return mk_member3(P, line, col, l, v, c);
+        return NULL;
+    }
+    *P = save;
+    *P->err = esave;
+    return NULL;
+}
+
+static struct rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv)
 {
     struct rg_term *l = parse_rel(P, no_or);
+    if (l && kv && P->tok.t == K_COMMA) {
+        struct rg_term *m = try_kv_in(P, l);
+        if (P->failed)
+            return NULL;
+        if (m)
+            l = m;
+    }
     while (l && !P->failed && is_kw(&P->tok, "in")) {
         int line = P->tok.line, col = P->tok.col;
         next(P);
@@ -971,6 +1025,8 @@ static struct rg_term *parse_in(struct parser *P, bool no_or)
     }
     return l;
 }
+
+static struct rg_term *parse_in(struct parser *P, bool no_or) { return parse_in_kv(P, no_or, false); }
 
 /* ---- expressions and bodies ---- */
 
@@ -1094,28 +1150,7 @@ static struct rg_expr *parse_literal(struct parser *P)
     } else if (is_kw(&P->tok, "every")) {
         e = parse_every(P);
     } else {
-        struct rg_term *l = parse_in(P, false);
-        if (l && P->tok.t == K_COMMA) {
-            /* k, v in coll */
-            next(P);
-            struct rg_term *v = parse_rel(P, false);
-            if (v && is_kw(&P->tok, "in")) {
-                next(P);
-                struct rg_term *c = parse_rel(P, false);
-                if (c) {
-                    struct rg_term *call = rg_term_new(P->a, RG_T_CALL, line, col);
-                    call->name = "internal.member_3";
-                    call->n = 3;
-                    call->items = rg_alloc(P->a, 3 * sizeof *call->items);
-                    call->items[0] = l;
-                    call->items[1] = v;
-                    call->items[2] = c;
-                    l = call;
-                }
-            } else if (v) {
-                perr(P, P->tok.line, P->tok.col, "expected 'in'");
-            }
-        }
+        struct rg_term *l = parse_in_kv(P, false, true);
         if (l && (P->tok.t == K_EQ || P->tok.t == K_ASSIGN)) {
             const char *op = P->tok.t == K_EQ ? "eq" : "assign";
             int l2 = P->tok.line, c2 = P->tok.col;

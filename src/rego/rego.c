@@ -26,8 +26,7 @@ struct cl_rego *cl_rego_new(const struct cl_rego_opts *opts)
 
 static void release_data(struct cl_rego *e)
 {
-    cl_rv_thaw(e->data);
-    cl_rv_decref(e->data);
+    cl_rv_release_frozen(&e->data, 1);
     e->data = NULL;
 }
 
@@ -151,6 +150,7 @@ int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *in
     if (rc < 0)
         return rc;
     struct rg_query q = {0};
+    q.arena.nofreeze = true;
     struct rg_error re;
     if (rg_compile_query(e, &q, query, strlen(query), &re) < 0) {
         rg_arena_free(&q.arena);

@@ -383,20 +383,81 @@ void cl_rv_freeze(struct cl_rv *v)
     }
 }
 
-void cl_rv_thaw(struct cl_rv *v)
+struct ptrset {
+    struct cl_rv **v;
+    size_t cap, n;
+};
+
+static bool ptrset_add(struct ptrset *s, struct cl_rv *p)
 {
-    if (!v || !v->frozen || v == &rv_null || v == &rv_true || v == &rv_false)
-        return;
-    v->frozen = 0;
-    if (v->type == CL_RV_ARRAY || v->type == CL_RV_SET) {
-        for (size_t i = 0; i < v->u.arr.len; i++)
-            cl_rv_thaw(v->u.arr.items[i]);
-    } else if (v->type == CL_RV_OBJECT) {
-        for (size_t i = 0; i < v->u.obj.len; i++) {
-            cl_rv_thaw(v->u.obj.keys[i]);
-            cl_rv_thaw(v->u.obj.vals[i]);
+    if ((s->n + 1) * 2 > s->cap) {
+        struct ptrset ns = {cl_xcalloc(s->cap ? s->cap * 2 : 64, sizeof *ns.v), s->cap ? s->cap * 2 : 64, 0};
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->v[i])
+                ptrset_add(&ns, s->v[i]);
+        free(s->v);
+        *s = ns;
+    }
+    size_t h = ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL;
+    for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (s->v[i] == p)
+            return false;
+        if (!s->v[i]) {
+            s->v[i] = p;
+            s->n++;
+            return true;
         }
     }
+}
+
+void cl_rv_release_frozen(struct cl_rv *const *roots, size_t n)
+{
+    struct ptrset seen = {0};
+    struct cl_rv **stack = NULL;
+    size_t ns = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ns == cap) {
+            cap = cap ? cap * 2 : 64;
+            stack = cl_xrealloc(stack, cap * sizeof *stack);
+        }
+        stack[ns++] = roots[i];
+    }
+    while (ns) {
+        struct cl_rv *v = stack[--ns];
+        if (!v || v == &rv_null || v == &rv_true || v == &rv_false || !v->frozen || !ptrset_add(&seen, v))
+            continue;
+        size_t kids = v->type == CL_RV_ARRAY || v->type == CL_RV_SET ? v->u.arr.len
+                      : v->type == CL_RV_OBJECT                       ? v->u.obj.len * 2
+                                                                      : 0;
+        if (ns + kids >= cap) {
+            while (ns + kids >= cap)
+                cap = cap ? cap * 2 : 64;
+            stack = cl_xrealloc(stack, cap * sizeof *stack);
+        }
+        if (v->type == CL_RV_ARRAY || v->type == CL_RV_SET) {
+            for (size_t i = 0; i < v->u.arr.len; i++)
+                stack[ns++] = v->u.arr.items[i];
+        } else if (v->type == CL_RV_OBJECT) {
+            for (size_t i = 0; i < v->u.obj.len; i++) {
+                stack[ns++] = v->u.obj.keys[i];
+                stack[ns++] = v->u.obj.vals[i];
+            }
+        }
+    }
+    for (size_t i = 0; i < seen.cap; i++) {
+        struct cl_rv *v = seen.v ? seen.v[i] : NULL;
+        if (!v)
+            continue;
+        if (v->type == CL_RV_ARRAY || v->type == CL_RV_SET) {
+            free(v->u.arr.items);
+        } else if (v->type == CL_RV_OBJECT) {
+            free(v->u.obj.keys);
+            free(v->u.obj.vals);
+        }
+        free(v);
+    }
+    free(seen.v);
+    free(stack);
 }
 
 struct cl_rv *cl_rv_copy(const struct cl_rv *v)

@@ -11,7 +11,7 @@
  *
  * Frozen values (cl_rv_freeze) belong to a compiled engine (policy constants, the data
  * document) and are shared read-only by every evaluation and every thread: incref/decref are
- * no-ops on them, so concurrent evaluations never write to shared memory. The engine thaws
+ * no-ops on them, so concurrent evaluations never write to shared memory. The engine frees
  * and releases them when it is freed.
  *
  * Ordering is OPA's total order: null < boolean < number < string < array < object < set;
@@ -109,8 +109,10 @@ void cl_rv_decref(struct cl_rv *v);
 void cl_auto_cl_rv(struct cl_rv **p);
 /* Marks v and everything reachable from it frozen (see above). */
 void cl_rv_freeze(struct cl_rv *v);
-/* Undoes cl_rv_freeze recursively so that a final cl_rv_decref releases the tree. */
-void cl_rv_thaw(struct cl_rv *v);
+/* Releases frozen values: everything reachable from roots[0..n) is freed exactly once
+ * (shared members included), ignoring reference counts. Only the owner of the frozen graph
+ * (the engine) calls this, when no evaluation can still see it. */
+void cl_rv_release_frozen(struct cl_rv *const *roots, size_t n);
 /* A shallow copy that the caller may modify (elements shared). Returns new. */
 struct cl_rv *cl_rv_copy(const struct cl_rv *v);
 
