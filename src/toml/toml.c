@@ -251,6 +251,8 @@ static bool is_bare_key_char(unsigned char c)
 static const char *show_key(const struct tp *p, const struct tp_seg *s, char out[80])
 {
     size_t n = s->len > 64 ? 64 : s->len, o = 0;
+    while (n < s->len && n > 0 && ((unsigned char)p->kb.p[s->off + n] & 0xC0) == 0x80)
+        n--; /* cut on a character boundary */
     out[o++] = '\'';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p->kb.p[s->off + i];
@@ -274,10 +276,9 @@ static int read_key(struct tp *p)
         char c = cur(p);
         int rc;
         if (c == '"' || c == '\'') {
+            /* in plain mode read_escape refuses \u0000, so keys never hold a NUL there */
             if ((rc = tp_string(p, &p->kb, true)) < 0)
                 return rc;
-            if (!p->tagged && memchr(p->kb.p + off, '\0', p->kb.len - off))
-                return TP_FAIL_AT(p, at, CL_EPARSE, "NUL in a key is not supported");
         } else if (!at_end(p) && is_bare_key_char((unsigned char)c)) {
             size_t s = p->pos;
             while (p->pos < p->len && is_bare_key_char((unsigned char)p->buf[p->pos]))

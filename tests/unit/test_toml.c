@@ -100,6 +100,9 @@ static const struct good good_cases[] = {
      "{\"fruit\": {\"apple\": {\"color\": \"red\", \"texture\": {\"smooth\": true}}}}"},
     {"header into last array element", TXT("[[a]]\nx = 1\n[[a]]\n[a.b]\ny = 2\n"),
      "{\"a\": [{\"x\": 1}, {\"b\": {\"y\": 2}}]}"},
+    {"dotted keys through an implicit table", TXT("[a.b.c]\nx = 1\n[a]\nb.d = 1\n"),
+     "{\"a\": {\"b\": {\"c\": {\"x\": 1}, \"d\": 1}}}"},
+    {"blanks at the end", TXT("a = 1\n   \t"), "{\"a\": 1}"},
     {"inline table with dotted keys", TXT("t = { a.b = 1, a.c = 2 }\n"), "{\"t\": {\"a\": {\"b\": 1, \"c\": 2}}}"},
 
     /* strings */
@@ -113,6 +116,8 @@ static const struct good good_cases[] = {
      "{\"s\": \"a\\\"\\\"\", \"t\": \"b''\"}"},
     {"multi-line crlf becomes lf", TXT("s = '''\r\na\r\nb'''\r\nt = \"\"\"x\\\r\n  y\r\n\"\"\"\r\n"),
      "{\"s\": \"a\\nb\", \"t\": \"xy\\n\"}"},
+    {"multi-line escapes", TXT("s = \"\"\"a\\tb\\u20AC\\\"\"\"\"\n"), "{\"s\": \"a\\tb\\u20ac\\\"\"}"},
+    {"raw non-ascii", TXT("e = \"\xF0\x9F\x98\x80 \xE2\x82\xAC \xC3\xA9\"\n"), "{\"e\": \"\\ud83d\\ude00 \\u20ac \\u00e9\"}"},
     {"tab in strings", TXT("s = \"a\tb\"\nt = 'c\td'\n"), "{\"s\": \"a\\tb\", \"t\": \"c\\td\"}"},
 
     /* numbers */
@@ -287,11 +292,14 @@ static const struct bad bad_cases[] = {
     {"dotted into inline table", TXT("a = {b = 1}\na.c = 2\n"), CL_EPARSE, 2, "cannot add keys to inline table 'a'"},
     {"dotted into header table", TXT("[a.b]\nx = 1\n[a]\nb.y = 2\n"), CL_EPARSE, 4,
      "table 'b' is already defined; dotted keys cannot extend it"},
+    {"header over table crossed by dotted keys", TXT("[a.b.c]\n[a]\nb.d = 1\n[a.b]\n"), CL_EPARSE, 4,
+     "table 'b' is defined twice"},
     {"dotted table from earlier section", TXT("a.b = 1\n[x]\n[a]\n"), CL_EPARSE, 3, "table 'a' is defined twice"},
 
     /* headers */
     {"header not closed", TXT("[a\nb = 1\n"), CL_EPARSE, 1, "expected ']' to close the table header"},
     {"array header not closed", TXT("[[a]\n"), CL_EPARSE, 1, "expected ']]' to close the table header"},
+    {"header at end of input", TXT("a = 1\n["), CL_EPARSE, 2, "expected a key, found end of input"},
     {"header twice", TXT("[a]\n[b]\n[a]\n"), CL_EPARSE, 3, "table 'a' is defined twice"},
     {"header over value", TXT("a = 1\n[a]\n"), CL_EPARSE, 2, "table 'a' is already a value"},
     {"header over array of tables", TXT("[[a]]\n[a]\n"), CL_EPARSE, 2, "table 'a' is an array of tables"},
@@ -310,6 +318,7 @@ static const struct bad bad_cases[] = {
     {"missing value", TXT("a =\n"), CL_EPARSE, 1, "expected a value, found a newline"},
     {"missing value at end", TXT("a = "), CL_EPARSE, 1, "expected a value, found end of input"},
     {"bad bare value", TXT("a = yes\n"), CL_EPARSE, 1, "invalid value 'yes'"},
+    {"non-ascii value", TXT("a = \xC3\xA9\n"), CL_EPARSE, 1, "expected a value, found byte 0xC3"},
     {"bad boolean", TXT("a = True\n"), CL_EPARSE, 1, "invalid value 'True'"},
     {"array missing comma", TXT("a = [1 2]\n"), CL_EPARSE, 1, "expected ',' or ']' in an array, found '2'"},
     {"array unterminated", TXT("x = 0\na = [1, 2"), CL_EPARSE, 2, "unterminated array"},
@@ -333,6 +342,7 @@ static const struct bad bad_cases[] = {
     {"surrogate escape", TXT("a = \"\\uD800\"\n"), CL_EPARSE, 1, "escape \\uD800 is not a Unicode scalar value"},
     {"escape beyond unicode", TXT("a = \"\\U00110000\"\n"), CL_EPARSE, 1, "is not a Unicode scalar value"},
     {"nul escape", TXT("a = \"x\\u0000\"\n"), CL_EPARSE, 1, "escape \\u0000 (NUL) is not supported"},
+    {"multi-line bad escape", TXT("a = \"\"\"\n\\q\"\"\"\n"), CL_EPARSE, 2, "invalid escape: backslash followed by 'q'"},
     {"multi-line unterminated", TXT("a = 1\nb = \"\"\"abc\n"), CL_EPARSE, 2, "unterminated multi-line string"},
     {"multi-line literal unterminated", TXT("b = '''abc''\n"), CL_EPARSE, 1, "unterminated multi-line literal string"},
     {"multi-line six quotes", TXT("a = \"\"\"x\"\"\"\"\"\"\n"), CL_EPARSE, 1, "too many quotes closing a multi-line string"},
@@ -356,12 +366,14 @@ static const struct bad bad_cases[] = {
     {"float trailing dot", TXT("a = 1.\n"), CL_EPARSE, 1, "invalid float '1.'"},
     {"float leading dot", TXT("a = .5\n"), CL_EPARSE, 1, "invalid value '.5'"},
     {"float bad exponent", TXT("a = 1e\n"), CL_EPARSE, 1, "invalid float '1e'"},
+    {"float without integer part", TXT("a = -.5\n"), CL_EPARSE, 1, "invalid float '-.5'"},
     {"float leading zero", TXT("a = 01.5\n"), CL_EPARSE, 1, "float '01.5' has a leading zero"},
     {"float out of range", TXT("a = 1e999\n"), CL_EPARSE, 1, "float '1e999' is out of range"},
     {"capital inf", TXT("a = Inf\n"), CL_EPARSE, 1, "invalid value 'Inf'"},
 
     /* date-times */
     {"date bad shape", TXT("a = 1979-5-27\n"), CL_EPARSE, 1, "invalid date '1979-5-27'"},
+    {"date letter", TXT("a = 1979-0a-27\n"), CL_EPARSE, 1, "invalid date '1979-0a-27'"},
     {"feb 29 off leap year", TXT("a = 1900-02-29\n"), CL_EPARSE, 1, "date '1900-02-29' is not in the calendar"},
     {"month 13", TXT("a = 2024-13-01\n"), CL_EPARSE, 1, "is not in the calendar"},
     {"april 31", TXT("a = 2024-04-31T00:00:00Z\n"), CL_EPARSE, 1, "is not in the calendar"},
@@ -416,6 +428,16 @@ static void test_error_column(void **state)
     assert_non_null(strstr(err.msg, "line 3, column 1: key '\xC3\xA9t\xC3\xA9' is defined twice"));
     assert_null(cl_toml_parse(TXT("\"\xC3\xA9\xC3\xA9\" = tru\n"), &err));
     assert_non_null(strstr(err.msg, "line 1, column 8: invalid value 'tru'"));
+    /* a long key is cut at 64 bytes, on a character boundary */
+    char text2[512], key[128] = "x";
+    for (int i = 0; i < 50; i++)
+        strcat(key, "\xC3\xA9");
+    snprintf(text2, sizeof text2, "\"%s\" = 1\n\"%s\" = 2\n", key, key);
+    assert_null(cl_toml_parse(text2, strlen(text2), &err));
+    key[63] = '\0';
+    char want[256];
+    snprintf(want, sizeof want, "line 2, column 1: key '%s...' is defined twice", key);
+    assert_string_equal(err.msg, want);
 }
 
 /* ---- limits ---- */
