@@ -751,6 +751,9 @@ static void expr_sets(struct sctx *s, const struct rg_expr *x, struct vset *in, 
         classify(s, x->coll, false, in, out);
         int *inside = cl_xcalloc((size_t)s->nslots + 1, sizeof(int));
         count_body(x->body, inside);
+        if (x->key)
+            count_term(x->key, inside);
+        count_term(x->val, inside);
         outer_vars(s, inside, in);
         free(inside);
         return;
@@ -892,10 +895,9 @@ static int check_head_safe(struct sctx *s, const struct rg_term *t, const struct
     vs_init(&in, s->nslots);
     vs_init(&out, s->nslots);
     classify(s, t, false, &in, &out);
-    vs_or(&in, &out);
     int rc = 0;
     for (int v = 0; v < s->nslots; v++) {
-        if (vs_has(&in, v) && !vs_has(bound, v)) {
+        if (vs_has(&in, v) && !vs_has(&out, v) && !vs_has(bound, v)) {
             rc = cerr(s->c->err, "rego_unsafe_var_error", s->c->file, t, "var %s is unsafe",
                       s->c->slotnames[v] ? s->c->slotnames[v] : "_");
             break;

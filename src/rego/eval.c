@@ -40,6 +40,7 @@ struct mock {
     const struct rg_node *vfn;
     int vext;
     struct cl_rv *val;
+    bool disabled; /* while its replacement runs (a mock may call the original) */
 };
 
 struct cache {
@@ -810,7 +811,7 @@ static const struct mock *find_mock(struct ev *ev, const struct cl_rego_builtin 
 {
     for (size_t i = ev->nmocks; i-- > 0;) {
         const struct mock *m = &ev->mocks[i];
-        if ((bi && m->tbi == bi) || (fn && m->tfn == fn))
+        if (!m->disabled && ((bi && m->tbi == bi) || (fn && m->tfn == fn)))
             return m;
     }
     return NULL;
@@ -830,7 +831,11 @@ static int dispatch(struct ev *ev, const struct cl_rego_builtin *bi, int ext, co
                 *out = cl_rv_incref(m->val);
                 return 0;
             }
-            return pop_mock_and_call(ev, m->vbi, m->vext, m->vfn, args, nargs, out);
+            struct mock *mm = (struct mock *)(uintptr_t)m;
+            mm->disabled = true;
+            int rc = pop_mock_and_call(ev, m->vbi, m->vext, m->vfn, args, nargs, out);
+            mm->disabled = false;
+            return rc;
         }
     }
     if (fn)
@@ -1903,7 +1908,7 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
             cl_rv_decref(v);
             return 0;
         }
-        *out = v ? v : (base ? cl_rv_incref(base) : NULL);
+        *out = v ? v : (base ? cl_rv_incref(base) : n->rules ? NULL : cl_rv_object());
         return 0;
     }
     if (!v)
@@ -1915,7 +1920,7 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
     }
     for (size_t i = 0; i < n->nkids; i++) {
         const struct rg_node *kid = n->kids[i];
-        if (!kid->rules && !kid->deflt && !kid->nkids)
+        if (kid->funcs && !kid->rules && !kid->deflt && !kid->nkids)
             continue; /* functions only */
         struct cl_rv *kb = base ? cl_rv_obj_get(base, kid->key) : NULL;
         struct cl_rv *kv = NULL;
@@ -2009,7 +2014,7 @@ static int k_query_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
     struct cl_rv *b = cl_rv_object();
     for (int i = 0; i < c->q->nslots; i++) {
         const char *nm = c->q->names[i];
-        if (!nm || nm[0] == '_' || !c->fr->slots[i])
+        if (!nm || (nm[0] == '_' && nm[1] == '_') || !c->fr->slots[i])
             continue;
         cl_rv_obj_put_str(b, nm, cl_rv_incref(c->fr->slots[i]));
     }

@@ -840,7 +840,15 @@ static struct rg_term *parse_term(struct parser *P, bool no_or)
             t = parse_ref_rest(P, t);
         break;
     case K_IDENT:
-        if (is_kw(&T, "true") || is_kw(&T, "false")) {
+        if ((peek(P)->t == K_DOT || peek(P)->t == K_LBRACK) && !peek(P)->ws &&
+            (is_kw(&T, "true") || is_kw(&T, "false") || is_kw(&T, "null") || is_kw(&T, "contains") ||
+             is_kw(&T, "else") || is_kw(&T, "package") || is_kw(&T, "with") || is_kw(&T, "if") ||
+             is_kw(&T, "import") || is_kw(&T, "as") || is_kw(&T, "default") || is_kw(&T, "in") ||
+             is_kw(&T, "every") || is_kw(&T, "some") || is_kw(&T, "not"))) {
+            /* keywords as the first part of a reference (data.foo.if, false.foo := 1) */
+            next(P);
+            t = parse_ref_rest(P, mk_var(P, T.s, T.len, T.line, T.col));
+        } else if (is_kw(&T, "true") || is_kw(&T, "false")) {
             next(P);
             t = mk_value(P, cl_rv_bool(T.s[0] == 't'), T.line, T.col);
         } else if (is_kw(&T, "null")) {
@@ -1287,7 +1295,7 @@ static struct rg_rule *parse_rule(struct parser *P, struct rg_module *m)
     r->mod = m;
     r->line = P->tok.line;
     r->col = P->tok.col;
-    if (is_kw(&P->tok, "default")) {
+    if (is_kw(&P->tok, "default") && peek(P)->t != K_DOT && peek(P)->t != K_LBRACK) {
         r->is_default = true;
         next(P);
     }
@@ -1450,7 +1458,7 @@ struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const ch
             next(&P);
             continue;
         }
-        if (is_kw(&P.tok, "import")) {
+        if (is_kw(&P.tok, "import") && peek(&P)->t != K_DOT && peek(&P)->t != K_LBRACK) {
             int line = P.tok.line, col = P.tok.col;
             next(&P);
             struct rg_term *path = parse_path(&P);

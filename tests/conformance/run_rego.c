@@ -190,11 +190,11 @@ enum result { PASS, FAIL, SKIP };
 static struct cl_rv *eval_input_term(const char *text, struct cl_err *err)
 {
     struct cl_rego *e = cl_rego_new(NULL);
-    char *q = cl_strdupf("__input_term__ := %s", text);
+    char *q = cl_strdupf("cl_input_term := %s", text);
     struct cl_rv *rows = NULL, *out = NULL;
     if (cl_rego_eval_query_rv(e, q, NULL, NULL, &rows, err) == 0 && rows->u.arr.len == 1) {
         struct cl_rv *b = cl_rv_obj_get_str(rows->u.arr.items[0], "bindings");
-        out = cl_rv_incref(cl_rv_obj_get_str(b, "__input_term__"));
+        out = cl_rv_incref(cl_rv_obj_get_str(b, "cl_input_term"));
     }
     cl_rv_decref(rows);
     free(q);
