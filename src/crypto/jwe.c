@@ -63,12 +63,14 @@ static int km_key_fits(enum km km, EVP_PKEY *key, struct cl_err *err)
 
 /* ---- ECDH-ES+A256KW ---- */
 
-/* Z = x coordinate of priv * peer (field-length, big-endian). */
+/* Z = x coordinate of priv * peer (field-length, big-endian). Both callers pass a peer made
+ * by cl_jwk_to_pkey, which already refused points off the curve, so OpenSSL's own (full,
+ * scalar-multiplying) peer validation is not repeated here. */
 static int ecdh_z(EVP_PKEY *priv, EVP_PKEY *peer, struct cl_secret **z, struct cl_err *err)
 {
     CL_AUTO(EVP_PKEY_CTX) *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
     size_t n = 0;
-    if (!ctx || EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer_ex(ctx, peer, 1) != 1 ||
+    if (!ctx || EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) != 1 ||
         EVP_PKEY_derive(ctx, NULL, &n) != 1 || n == 0 || n > 66)
         return cl_ossl_err(err, CL_EVERIFY, "JWE: ECDH key agreement failed");
     CL_AUTO(cl_secret) *s = cl_secret_new(n);
