@@ -85,6 +85,8 @@ struct scope {
     const char **names;
     int *slots;
     size_t n, cap;
+    const char **bnames; /* names occurring at this body's own level (not nested bodies) */
+    size_t nbn, capbn;
 };
 
 struct cctx {
@@ -105,6 +107,56 @@ static void scope_free(struct scope *s)
 {
     free(s->names);
     free(s->slots);
+    free(s->bnames);
+}
+
+static void bn_term(struct scope *s, const struct rg_term *t)
+{
+    if (!t)
+        return;
+    if (t->kind == RG_T_VAR) {
+        if (t->wildcard || t->root)
+            return;
+        for (size_t i = 0; i < s->nbn; i++)
+            if (strcmp(s->bnames[i], t->name) == 0)
+                return;
+        if (s->nbn == s->capbn) {
+            s->capbn = s->capbn ? s->capbn * 2 : 8;
+            s->bnames = cl_xrealloc(s->bnames, s->capbn * sizeof *s->bnames);
+        }
+        s->bnames[s->nbn++] = t->name;
+        return;
+    }
+    if (t->kind == RG_T_ACOMP || t->kind == RG_T_SCOMP || t->kind == RG_T_OCOMP)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        bn_term(s, t->items[i]);
+}
+
+/* Records the names used at the level of body b (comprehension and every bodies excluded). */
+static void bn_body(struct scope *s, const struct rg_body *b)
+{
+    for (size_t i = 0; b && i < b->n; i++) {
+        const struct rg_expr *x = b->exprs[i];
+        bn_term(s, x->term);
+        for (size_t j = 0; j < x->nvars; j++)
+            bn_term(s, x->vars[j]);
+        if (x->kind == RG_E_SOMEIN) {
+            bn_term(s, x->key);
+            bn_term(s, x->val);
+        }
+        bn_term(s, x->coll);
+        for (size_t j = 0; j < x->nwith; j++)
+            bn_term(s, x->with[j].value);
+    }
+}
+
+static bool bn_has(const struct scope *s, const char *name)
+{
+    for (size_t i = 0; i < s->nbn; i++)
+        if (strcmp(s->bnames[i], name) == 0)
+            return true;
+    return false;
 }
 
 static int new_slot(struct cctx *c, const char *name)
@@ -365,13 +417,22 @@ static int resolve_var(struct cctx *c, struct rg_term *t)
     if (resolve_global(c, t))
         return 0;
     t->slot = new_slot(c, t->name);
-    scope_add(&c->freevars, t->name, t->slot);
+    /* A variable belongs to the outermost body that uses it at its own level, so that a
+     * comprehension shares it with the rule only when the rule uses it too. */
+    struct scope *home = NULL;
+    for (struct scope *sc = c->top; sc; sc = sc->up)
+        if (bn_has(sc, t->name))
+            home = sc;
+    scope_add(home ? home : c->top ? c->top : &c->freevars, t->name, t->slot);
     return 0;
 }
 
 static int resolve_comp(struct cctx *c, struct rg_term *t)
 {
     struct scope s = {.up = c->top};
+    bn_body(&s, t->body);
+    bn_term(&s, t->key);
+    bn_term(&s, t->value);
     c->top = &s;
     int rc = resolve_body(c, t->body);
     if (rc == 0 && t->key)
@@ -571,6 +632,7 @@ static int resolve_expr(struct cctx *c, struct rg_expr *x)
         if (resolve_term(c, x->coll) < 0)
             return -1;
         struct scope s = {.up = c->top};
+        bn_body(&s, x->body);
         c->top = &s;
         int rc = 0;
         if (x->key)
@@ -915,6 +977,11 @@ static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pk
     struct cctx c = {.e = e, .a = &e->arena, .mod = r->mod, .pkg = pkg, .err = err, .file = r->mod->file};
     struct scope top = {0};
     c.top = &top;
+    bn_body(&top, r->body);
+    for (size_t i = r->nground; i < r->nhead; i++)
+        bn_term(&top, r->head[i]);
+    bn_term(&top, r->key);
+    bn_term(&top, r->value);
     int rc = 0;
     for (size_t i = 0; i < r->nargs && rc == 0; i++)
         rc = declare_pattern(&c, r->args[i], false);
@@ -1052,6 +1119,7 @@ int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, si
     struct cctx c = {.e = e, .a = &q->arena, .err = err, .file = "query"};
     struct scope top = {0};
     c.top = &top;
+    bn_body(&top, q->body);
     int rc = resolve_body(&c, q->body);
     if (rc == 0) {
         struct sctx s = {.c = &c, .nslots = c.nslots};

@@ -2052,7 +2052,14 @@ static int eval_qbody(struct ev *ev, struct k_query *q, size_t i)
     if (i == q->q->body->n)
         return k_query_fn(ev, &q->k, NULL);
     struct k_qexpr c = {{k_qexpr_fn}, q, i, NULL};
-    return eval_expr(ev, q->fr, q->q->body->exprs[i], &c.k);
+    const struct rg_expr *x = q->q->body->exprs[i];
+    if (x->kind == RG_E_TERM && !x->negated && !x->nwith && x->term->kind != RG_T_CALL) {
+        /* a plain term at query level yields its value, false included (as OPA's eval) */
+        if (check_limits(ev) < 0)
+            return -1;
+        return eval_term(ev, q->fr, x->term, &c.k);
+    }
+    return eval_expr(ev, q->fr, x, &c.k);
 }
 
 int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, bool strict, int64_t now_ns,
