@@ -44,7 +44,8 @@ cl_pkey *cl_pkey_generate(const char *kind, struct cl_err *err);
  * Returns new or NULL. */
 cl_pkey *cl_pkey_from_pem(const char *pem, size_t len, bool private_key, struct cl_err *err);
 cl_pkey *cl_pkey_load_pem(const char *path, bool private_key, struct cl_err *err);
-/* Returns a new PEM string (PKCS#8 when private) or NULL. */
+/* Returns a new PEM string (PKCS#8 when private) or NULL. A private PEM is key material:
+ * release it with cl_free_wipe(pem, strlen(pem)). */
 cl_str *cl_pkey_to_pem(cl_pkey *key, bool private_key, struct cl_err *err);
 /* True when both hold the same public key. */
 bool cl_pkey_public_equal(cl_pkey *a, cl_pkey *b);
@@ -110,7 +111,12 @@ CL_MUST_CHECK int cl_sig_verify(cl_pkey *key, const char *alg, const void *data,
  */
 json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t len, struct cl_err *err);
 /* Opens a flattened JWE with the private key; the tag is checked before any plaintext is
- * returned. AAD recomputed from the received protected string. Returns new or NULL. */
+ * returned. AAD recomputed from the received protected string (plus "." aad when present).
+ * The JOSE header is the union of "protected", "unprotected" and the per-recipient "header"
+ * (libjose puts "alg"/"epk" there); a name in two of them is refused. EVERIFY for a wrong
+ * key, a foreign-curve epk or a bad tag (RSA1_5 padding failures look like a bad tag);
+ * EPARSE for malformed members (off-curve epk included); EUNSUPPORTED for other algs.
+ * Returns new or NULL. */
 struct cl_secret *cl_jwe_decrypt(const json_t *jwe, cl_pkey *priv, struct cl_err *err);
 
 /* ---- X.509 ---- */
