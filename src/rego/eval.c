@@ -294,6 +294,10 @@ static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_
         for (size_t j = 0; j < n && rc == 0; j++) {
             struct cl_rv *key, *x;
             struct cl_rv *tmp = NULL;
+            if (check_limits(ev) < 0) {
+                rc = -1;
+                break;
+            }
             if (v->type == CL_RV_ARRAY) {
                 key = tmp = cl_rv_int((int64_t)j);
                 x = v->u.arr.items[j];
@@ -645,6 +649,8 @@ struct k_comp {
 static int k_comp_val_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 {
     struct k_comp *c = (struct k_comp *)k;
+    if (check_limits(ev) < 0)
+        return -1;
     switch (c->t->kind) {
     case RG_T_ACOMP:
         cl_rv_array_push(c->acc, cl_rv_incref(v));
@@ -1284,6 +1290,10 @@ static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term
     int rc = 0;
     for (size_t j = 0; j < n && rc == 0; j++) {
         struct cl_rv *key, *x, *tmp = NULL;
+        if (check_limits(ev) < 0) {
+            rc = -1;
+            break;
+        }
         if (coll->type == CL_RV_ARRAY) {
             key = tmp = cl_rv_int((int64_t)j);
             x = coll->u.arr.items[j];

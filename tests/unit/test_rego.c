@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of the Rego engine: values and ordering, parsing (each rejection with its
+ * position), evaluation semantics, error codes (conflicts, strict builtin errors), limits,
+ * extension builtins, JSON Patch and concurrent evaluation.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "json/json.h"
+#include "rego/rego.h"
+
+/* ---- values ---- */
+
+static void test_values(void **state)
+{
+    (void)state;
+    struct cl_rv *a = cl_rv_int(1), *b = cl_rv_float(1.0), *c = cl_rv_float(1.5), *s = cl_rv_strz("a");
+    assert_true(cl_rv_equal(a, b));
+    assert_true(cl_rv_compare(a, c) < 0);
+    assert_true(cl_rv_compare(c, s) < 0); /* number < string */
+    assert_true(cl_rv_compare(cl_rv_null(), cl_rv_bool(false)) < 0);
+    struct cl_rv *set = cl_rv_set();
+    cl_rv_set_add(set, cl_rv_int(3));
+    cl_rv_set_add(set, cl_rv_int(1));
+    assert_false(cl_rv_set_add(set, cl_rv_float(3.0)));
+    assert_int_equal(cl_rv_len(set), 2);
+    assert_true(cl_rv_set_has(set, a));
+    struct cl_rv *obj = cl_rv_object();
+    cl_rv_obj_put(obj, cl_rv_int(2), cl_rv_strz("two")); /* non-string key */
+    cl_rv_obj_put_str(obj, "k", cl_rv_bool(true));
+    assert_non_null(cl_rv_obj_get_str(obj, "k"));
+    char *txt = cl_rv_dump(obj);
+    assert_string_equal(txt, "{2: \"two\", \"k\": true}");
+    free(txt);
+    assert_int_equal(cl_rv_hash(a), cl_rv_hash(b));
+    cl_rv_decref(a);
+    cl_rv_decref(b);
+    cl_rv_decref(c);
+    cl_rv_decref(s);
+    cl_rv_decref(set);
+    cl_rv_decref(obj);
+}
+
+/* ---- parse errors: one per rejection branch ---- */
+
+struct bad_module {
+    const char *text;
+    const char *want; /* substring of the message */
+};
+
+static const struct bad_module bad_modules[] = {
+    {"p := 1\n", "expected package declaration"},
+    {"package\n", "expected a name"},
+    {"package a\np := \"abc\n", "non-terminated string"},
+    {"package a\np := `abc\n", "non-terminated raw string"},
+    {"package a\np := \"\\q\"\n", "invalid escape sequence"},
+    {"package a\np := \"\\u12\"\n", "invalid unicode escape"},
+    {"package a\np := 1 ! 2\n", "illegal token"},
+    {"package a\np := @\n", "illegal character"},
+    {"package a\np { true }\n", "`if` keyword is required"},
+    {"package a\np if { }\n", "found empty body"},
+    {"package a\np if { x := [1, 2 }\n", "expected ']'"},
+    {"package a\np if { f(1 }\n", "expected ')'"},
+    {"package a\ndefault p\n", "default rule must have a value"},
+    {"package a\ndefault p := 1 if { true }\n", "default rules cannot have a body"},
+    {"package a\np contains 1 if true else := 2\n", "else keyword cannot be used on multi-value rules"},
+    {"package a\np if { every 1 in [1] { true } }\n", "expected variable after every"},
+    {"package a\np if { every x [1] { true } }\n", "expected 'in' in every"},
+    {"package a\np if { x := 1 with input as }\n", "unexpected '}'"},
+    {"package a\np if { some 1 }\n", "expected variable in some declaration"},
+    {"package a\np if { x := 1 y := 2 }\n", "expected a new line or ';'"},
+    {"package a\n1 := 2\n", "expected rule name"},
+    {"package a\np := set(1)\n", "set() takes no arguments"},
+    {"package a\nimport data.x as\n", "expected alias name"},
+    {"package a\np if { not some x }\n", "unexpected expression after not"},
+    {"package a\np := 1 2\n", "after rule"},
+};
+
+static void test_parse_errors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_modules / sizeof bad_modules[0]; i++) {
+        struct cl_rego *e = cl_rego_new(NULL);
+        struct cl_err err = {0};
+        int rc = cl_rego_add_module(e, "m.rego", bad_modules[i].text, strlen(bad_modules[i].text), false, &err);
+        if (rc != CL_EPARSE || !strstr(err.msg, bad_modules[i].want) || !strstr(err.msg, "rego_parse_error: m.rego:"))
+            fail_msg("case %zu (%s): rc %d msg %s", i, bad_modules[i].want, rc, err.msg);
+        cl_rego_free(e);
+    }
+}
+
+static void test_parse_depth_limit(void **state)
+{
+    (void)state;
+    size_t n = 5000;
+    char *text = malloc(n * 2 + 32);
+    strcpy(text, "package a\np := ");
+    size_t o = strlen(text);
+    for (size_t i = 0; i < n; i++)
+        text[o++] = '[';
+    for (size_t i = 0; i < n; i++)
+        text[o++] = ']';
+    text[o] = 0;
+    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_err err = {0};
+    assert_int_equal(cl_rego_add_module(e, "deep.rego", text, o, false, &err), CL_EPARSE);
+    assert_non_null(strstr(err.msg, "nesting too deep"));
+    cl_rego_free(e);
+    free(text);
+}
+
+/* ---- evaluation ---- */
+
+struct eval_case {
+    const char *module;
+    const char *query;
+    const char *input; /* JSON or NULL */
+    const char *want;  /* JSON of the first expression value, "undefined", or "error:<code>" */
+    bool strict;
+};
+
+static const struct eval_case eval_cases[] = {
+    {"package t\np := 1", "data.t.p", NULL, "1", false},
+    {"package t\np if false", "data.t.p", NULL, "undefined", false},
+    {"package t\ndefault p := false\np if input.x == 1", "data.t.p", "{\"x\": 2}", "false", false},
+    {"package t\np contains x if some x in [3, 1, 2]", "data.t.p", NULL, "[1,2,3]", false},
+    {"package t\np[k] := v if some k, v in {\"a\": 1}", "data.t.p", NULL, "{\"a\":1}", false},
+    {"package t\na.b[c].d := 1 if c := \"x\"", "data.t.a", NULL, "{\"b\":{\"x\":{\"d\":1}}}", false},
+    {"package t\nf(x) := y if y := x * 2\np := f(21)", "data.t.p", NULL, "42", false},
+    {"package t\nf(1) := \"one\"\nf(x) := \"other\" if x != 1\np := [f(1), f(2)]", "data.t.p", NULL, "[\"one\",\"other\"]", false},
+    {"package t\np := 1 if false else := 2", "data.t.p", NULL, "2", false},
+    {"package t\np if every x in [1, 2] { x > 0 }", "data.t.p", NULL, "true", false},
+    {"package t\np if not input.deny", "data.t.p", "{}", "true", false},
+    {"package t\np := count({x | x := [1, 1, 2][_]})", "data.t.p", NULL, "2", false},
+    {"package t\np := {k: v | some k, v in {\"a\": 1, \"b\": 2}; v > 1}", "data.t.p", NULL, "{\"b\":2}", false},
+    {"package t\np if { input.x == 7 with input.x as 7 }", "data.t.p", NULL, "true", false},
+    {"package t\nq := 1\np if { q == 5 with data.t.q as 5 }", "data.t.p", NULL, "true", false},
+    {"package t\np := 9223372036854775807 + 1 > 9223372036854775807", "data.t.p", NULL, "true", false},
+    {"package t\np := 1 / 4", "data.t.p", NULL, "0.25", false},
+    {"package t\np := 7 % 3", "data.t.p", NULL, "1", false},
+    {"package t\np := {1, 2} | {3}", "data.t.p", NULL, "[1,2,3]", false},
+    {"package t\np := {1, 2} - {2}", "data.t.p", NULL, "[1]", false},
+    {"package t\np := sprintf(\"%s-%d\", [\"a\", 5])", "data.t.p", NULL, "\"a-5\"", false},
+    {"package t\np := regex.match(\"^a+$\", \"aaa\")", "data.t.p", NULL, "true", false},
+    {"package t\np := regex.match(\"(a)\\\\1\", \"aa\")", "data.t.p", NULL, "error:eval_builtin_error", true},
+    {"package t\np := regex.match(\"(a)\\\\1\", \"aa\")", "data.t.p", NULL, "undefined", false},
+    {"package t\np := 1 / 0", "data.t.p", NULL, "error:eval_builtin_error", true},
+    {"package t\np := count(1)", "data.t.p", NULL, "error:eval_type_error", true},
+    {"package t\np := 1\np := 2", "data.t.p", NULL, "error:eval_conflict_error", false},
+    {"package t\nf(_) := 1\nf(_) := 2\np := f(0)", "data.t.p", NULL, "error:eval_conflict_error", false},
+    {"package t\np := {\"a\": x | x := [1, 2][_]}", "data.t.p", NULL, "error:eval_conflict_error", false},
+    {"package t\np if q\nq if p", "data.t.p", NULL, "error:rego_recursion_error", false},
+    {"package t\np if { x > 1 }", "data.t.p", NULL, "error:rego_unsafe_var_error", false},
+    {"package t\np := nope(1)", "data.t.p", NULL, "error:rego_type_error", false},
+    {"package t\np if { x := 1; x := 2 }", "data.t.p", NULL, "error:rego_compile_error", false},
+    {"package t\np := $\"a{1 + 1}b\"", "data.t.p", NULL, "\"a2b\"", false},
+    {"package t\np := object.get({\"a\": {\"b\": 1}}, [\"a\", \"b\"], 0)", "data.t.p", NULL, "1", false},
+    {"package t\np := json.marshal({\"a\": [1]})", "data.t.p", NULL, "\"{\\\"a\\\":[1]}\"", false},
+    {"package t\np := base64.decode(\"aGk=\")", "data.t.p", NULL, "\"hi\"", false},
+    {"package t\np := glob.match(\"*.com\", [\".\"], \"a.com\")", "data.t.p", NULL, "true", false},
+    {"package t\np := [x | walk({\"a\": 1}, [[\"a\"], x])]", "data.t.p", NULL, "[1]", false},
+};
+
+static void test_eval(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof eval_cases / sizeof eval_cases[0]; i++) {
+        const struct eval_case *tc = &eval_cases[i];
+        struct cl_rego_opts o = {.strict_builtin_errors = tc->strict};
+        struct cl_rego *e = cl_rego_new(&o);
+        struct cl_err err = {0};
+        int rc = cl_rego_add_module(e, "t.rego", tc->module, strlen(tc->module), false, &err);
+        json_t *in = tc->input ? json_loads(tc->input, 0, NULL) : NULL;
+        json_t *v = rc == 0 ? cl_rego_eval_ref(e, tc->query, in, &err) : NULL;
+        char got[600];
+        char code[64];
+        if (v) {
+            char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+            snprintf(got, sizeof got, "%s", s);
+            free(s);
+        } else if (err.code) {
+            snprintf(got, sizeof got, "error:%s", cl_rego_err_code(&err, code, sizeof code));
+        } else {
+            snprintf(got, sizeof got, "undefined");
+        }
+        json_t *wj = json_loads(tc->want, JSON_DECODE_ANY, NULL);
+        bool ok = wj && v ? json_equal(wj, v) : strcmp(got, tc->want) == 0;
+        if (wj && v && !ok && json_is_number(wj) && json_is_number(v))
+            ok = json_number_value(wj) == json_number_value(v);
+        if (!ok)
+            fail_msg("case %zu (%s): want %s got %s (%s)", i, tc->module, tc->want, got, err.msg);
+        json_decref(wj);
+        json_decref(v);
+        json_decref(in);
+        cl_rego_free(e);
+    }
+}
+
+static void test_query_bindings(void **state)
+{
+    (void)state;
+    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_err err = {0};
+    json_t *res = NULL;
+    assert_int_equal(cl_rego_eval_query(e, "x := [1, 2][_]; x > 1", NULL, &res, &err), 0);
+    assert_int_equal(json_array_size(res), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(res, 0), "bindings"), "x")), 2);
+    json_decref(res);
+    assert_int_equal(cl_rego_eval_query(e, "x := ", NULL, &res, &err), CL_EPARSE);
+    cl_rego_free(e);
+}
+
+/* ---- limits ---- */
+
+static void test_limits(void **state)
+{
+    (void)state;
+    struct {
+        const char *module;
+        struct cl_rego_opts o;
+    } cases[] = {
+        {"package t\np := count([x | x := numbers.range(1, 100000)[_]])", {.max_steps = 1000}},
+        {"package t\np := numbers.range(1, 100000000)", {.max_memory = 1 << 20}},
+        {"package t\nf(x) := y if y := f(x + 1)\np := f(0)", {.max_depth = 64}},
+        {"package t\np := concat(\"\", [x | x := numbers.range(1, 200000)[_]; y := sprintf(\"%d\", [x])])", {.max_memory = 1 << 20}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cl_rego *e = cl_rego_new(&cases[i].o);
+        struct cl_err err = {0};
+        assert_int_equal(cl_rego_add_module(e, "t.rego", cases[i].module, strlen(cases[i].module), false, &err), 0);
+        json_t *v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
+        if (v || err.code != CL_ELIMIT)
+            fail_msg("limit case %zu: code %d msg %s", i, err.code, err.msg);
+        cl_rego_free(e);
+    }
+}
+
+/* ---- extension builtins ---- */
+
+static int ext_double(struct cl_rego_bctx *ctx, struct cl_rv *const *args, struct cl_rv **out)
+{
+    int *calls = cl_rego_bi_user(ctx);
+    (*calls)++;
+    int64_t v;
+    if (cl_rego_bi_want_int(ctx, args, 0, &v) < 0)
+        return -1;
+    *out = cl_rv_int(v * 2);
+    return 0;
+}
+
+static void test_extension(void **state)
+{
+    (void)state;
+    int calls = 0;
+    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_err err = {0};
+    assert_int_equal(cl_rego_register_builtin(e, "query_reference_value", 1, ext_double, &calls, &err), 0);
+    assert_int_equal(cl_rego_register_builtin(e, "query_reference_value", 1, ext_double, &calls, &err), CL_EEXISTS);
+    const char *m = "package t\np := query_reference_value(21)";
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
+    json_t *v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(v), 42);
+    assert_int_equal(calls, 1);
+    json_decref(v);
+    cl_rego_free(e);
+}
+
+/* ---- v0 syntax ---- */
+
+static void test_v0(void **state)
+{
+    (void)state;
+    const char *m = "package t\nimport future.keywords.in\np[x] { x := [1, 2][_] }\nq = y { y := count(p) }\n"
+                    "r { contains(\"abc\", \"b\") }\n";
+    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_err err = {0};
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), true, &err), 0);
+    json_t *v = cl_rego_eval_ref(e, "data.t.q", NULL, &err);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(v), 2);
+    json_decref(v);
+    v = cl_rego_eval_ref(e, "data.t.r", NULL, &err);
+    assert_true(json_is_true(v));
+    json_decref(v);
+    cl_rego_free(e);
+}
+
+/* ---- JSON Patch ---- */
+
+struct patch_case {
+    const char *doc, *patch, *want; /* want NULL: must fail */
+};
+
+static const struct patch_case patch_cases[] = {
+    {"{\"pstate\":{}}", "[{\"op\":\"add\",\"path\":\"/pstate/a\",\"value\":1}]", "{\"pstate\":{\"a\":1}}"},
+    {"{\"pstate\":{\"a\":1}}", "[{\"op\":\"remove\",\"path\":\"/pstate/a\"}]", "{\"pstate\":{}}"},
+    {"{\"pstate\":{}}", "[{\"op\":\"remove\",\"path\":\"/pstate/a\"}]", NULL},
+    {"{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":2}]", "{\"a\":2}"},
+    {"{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"/b\",\"value\":2}]", NULL},
+    {"{\"a\":[1,3]}", "[{\"op\":\"add\",\"path\":\"/a/1\",\"value\":2}]", "{\"a\":[1,2,3]}"},
+    {"{\"a\":[1]}", "[{\"op\":\"add\",\"path\":\"/a/-\",\"value\":2}]", "{\"a\":[1,2]}"},
+    {"{\"a\":[1]}", "[{\"op\":\"add\",\"path\":\"/a/5\",\"value\":2}]", NULL},
+    {"{\"a\":1}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":1}]", "{\"a\":1}"},
+    {"{\"a\":1}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":2}]", NULL},
+    {"{\"a\":1}", "[{\"op\":\"move\",\"from\":\"/a\",\"path\":\"/b\"}]", "{\"b\":1}"},
+    {"{\"a\":1}", "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/b\"}]", "{\"a\":1,\"b\":1}"},
+    {"{\"a~b\":1}", "[{\"op\":\"remove\",\"path\":\"/a~0b\"}]", "{}"},
+    {"{}", "[{\"op\":\"bogus\",\"path\":\"/a\"}]", NULL},
+    {"{}", "[{\"op\":\"add\"}]", NULL},
+    {"{}", "{}", NULL},
+};
+
+static void test_json_patch(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof patch_cases / sizeof patch_cases[0]; i++) {
+        json_t *doc = json_loads(patch_cases[i].doc, 0, NULL), *patch = json_loads(patch_cases[i].patch, 0, NULL);
+        struct cl_err err = {0};
+        int rc = cl_rego_json_patch(&doc, patch, &err);
+        if (patch_cases[i].want) {
+            json_t *w = json_loads(patch_cases[i].want, 0, NULL);
+            if (rc != 0 || !json_equal(w, doc))
+                fail_msg("patch case %zu: rc %d %s", i, rc, err.msg);
+            json_decref(w);
+        } else if (rc == 0) {
+            fail_msg("patch case %zu: expected failure", i);
+        }
+        json_decref(doc);
+        json_decref(patch);
+    }
+}
+
+/* ---- threads: one compiled engine, concurrent evaluations ---- */
+
+static void *worker(void *arg)
+{
+    struct cl_rego *e = arg;
+    for (int i = 0; i < 200; i++) {
+        struct cl_err err = {0};
+        json_t *in = json_pack("{s:i}", "n", i);
+        json_t *v = cl_rego_eval_ref(e, "data.t.p", in, &err);
+        if (!v || json_integer_value(v) != i * 2 + 3)
+            return (void *)1;
+        json_decref(v);
+        json_decref(in);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    const char *m = "package t\nk := {\"a\": 3}\np := input.n * 2 + k.a";
+    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_err err = {0};
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
+    assert_int_equal(cl_rego_compile(e, &err), 0);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, worker, e), 0);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        assert_null(r);
+    }
+    cl_rego_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_values),        cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_depth_limit),
+        cmocka_unit_test(test_eval),          cmocka_unit_test(test_query_bindings), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_extension),     cmocka_unit_test(test_v0),           cmocka_unit_test(test_json_patch),
+        cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
