@@ -493,26 +493,29 @@ struct cl_rv *cl_rv_copy(const struct cl_rv *v)
 
 /* ---- ordering ---- */
 
+/* Exact comparison of an int64 with a double (no rounding of the integer). */
+static int cmp_int_double(int64_t i, double d)
+{
+    if (d >= 9223372036854775808.0)
+        return -1;
+    if (d < -9223372036854775808.0)
+        return 1;
+    double fl = floor(d);
+    int64_t di = (int64_t)fl;
+    if (i != di)
+        return i < di ? -1 : 1;
+    return fl < d ? -1 : 0;
+}
+
 static int cmp_num(const struct cl_rv *a, const struct cl_rv *b)
 {
     if (a->is_int && b->is_int)
         return a->u.num.i < b->u.num.i ? -1 : a->u.num.i > b->u.num.i;
-    double x = a->is_int ? (double)a->u.num.i : a->u.num.d;
-    double y = b->is_int ? (double)b->u.num.i : b->u.num.d;
-    if (x < y)
-        return -1;
-    if (x > y)
-        return 1;
-    /* Doubles equal: refine when one side is an exact integer beyond 2^53. */
-    if (a->is_int && !b->is_int && fabs(y) < 9.2e18) {
-        int64_t yi = (int64_t)y;
-        return a->u.num.i < yi ? -1 : a->u.num.i > yi;
-    }
-    if (b->is_int && !a->is_int && fabs(x) < 9.2e18) {
-        int64_t xi = (int64_t)x;
-        return xi < b->u.num.i ? -1 : xi > b->u.num.i;
-    }
-    return 0;
+    if (a->is_int)
+        return cmp_int_double(a->u.num.i, b->u.num.d);
+    if (b->is_int)
+        return -cmp_int_double(b->u.num.i, a->u.num.d);
+    return a->u.num.d < b->u.num.d ? -1 : a->u.num.d > b->u.num.d;
 }
 
 int cl_rv_compare(const struct cl_rv *a, const struct cl_rv *b)
