@@ -72,6 +72,8 @@ struct ev {
     size_t ndovs, capdovs;
     struct mock *mocks;
     size_t nmocks, capmocks;
+    const char *cur_file; /* location of the expression being evaluated, for messages */
+    int cur_line;
 };
 
 struct rego_bctx_impl;
@@ -82,6 +84,9 @@ CL_PRINTF(4, 5) static int fail(struct ev *ev, int clcode, const char *code, con
 {
     if (!ev->err->code) {
         ev->err->code = code;
+        ev->err->file = ev->cur_file;
+        ev->err->line = ev->cur_line;
+        ev->err->col = 0;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(ev->err->msg, sizeof ev->err->msg, fmt, ap);
@@ -1581,6 +1586,7 @@ static int eval_expr_plain(struct ev *ev, struct frame *fr, const struct rg_expr
 
 static int eval_expr(struct ev *ev, struct frame *fr, const struct rg_expr *x, struct k *k)
 {
+    ev->cur_line = x->line;
     if (check_limits(ev) < 0)
         return -1;
     if (x->nwith)
@@ -1651,8 +1657,10 @@ static int k_rbody_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **result, const char *msg,
                       struct cl_rv **args, size_t nargs)
 {
+    const char *saved_file = ev->cur_file;
     for (const struct rg_rule *r = r0; r; r = r->els) {
         struct cl_rv *local = NULL;
+        ev->cur_file = r->mod->file;
         struct frame fr = frame_new(r->nslots);
         size_t mark = ev->ntrail;
         struct k_rval rv = {{k_rval_value_fn}, &fr, r, &local, msg, false};
@@ -1683,6 +1691,7 @@ static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **re
             rc = eval_body(ev, &fr, r->body, 0, &kb.k);
         }
         frame_free(ev, &fr, mark);
+        ev->cur_file = saved_file;
         if (rc < 0) {
             cl_rv_decref(local);
             return rc;
@@ -1834,7 +1843,10 @@ static int eval_contrib(struct ev *ev, const struct rg_rule *r, struct cl_rv **a
     size_t mark = ev->ntrail;
     struct k_contrib c = {{k_contrib_val_fn}, &fr, r, acc, {0}, 0};
     struct k_contrib_body cb = {{k_contrib_body_fn}, &c};
+    const char *saved_file = ev->cur_file;
+    ev->cur_file = r->mod->file;
     int rc = eval_body(ev, &fr, r->body, 0, &cb.k);
+    ev->cur_file = saved_file;
     frame_free(ev, &fr, mark);
     return rc;
 }
@@ -2077,7 +2089,7 @@ int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *inp
 {
     char base;
     memset(err, 0, sizeof *err);
-    struct ev ev = {.e = e, .input = input, .strict = strict, .now_ns = now_ns, .err = err};
+    struct ev ev = {.e = e, .input = input, .strict = strict, .now_ns = now_ns, .err = err, .cur_file = "query"};
     ev.max_steps = e->opts.max_steps ? e->opts.max_steps : CL_REGO_MAX_STEPS;
     ev.max_mem = e->opts.max_memory ? e->opts.max_memory : CL_REGO_MAX_MEMORY;
     ev.max_depth = e->opts.max_depth ? e->opts.max_depth : CL_REGO_MAX_DEPTH;

@@ -50,9 +50,13 @@ void cl_auto_cl_rego(struct cl_rego **p)
 
 static int set_rg_err(struct cl_err *err, int code, const struct rg_error *re)
 {
+    /* OPA's shapes: "file:line: eval_x_error: msg" at run time, with a column at compile time */
+    if (re->file && re->line && !re->col)
+        return cl_err_stage(err, code, "policy", "%s:%d: %s: %s", re->file, re->line,
+                            re->code ? re->code : "rego_error", re->msg);
     if (re->file && re->line)
-        return cl_err_stage(err, code, "policy", "%s: %s:%d:%d: %s", re->code ? re->code : "rego_error", re->file,
-                            re->line, re->col, re->msg);
+        return cl_err_stage(err, code, "policy", "%s:%d:%d: %s: %s", re->file, re->line, re->col,
+                            re->code ? re->code : "rego_error", re->msg);
     return cl_err_stage(err, code, "policy", "%s: %s", re->code ? re->code : "rego_error", re->msg);
 }
 
@@ -221,11 +225,19 @@ const char *cl_rego_err_code(const struct cl_err *err, char *buf, size_t cap)
 {
     if (!err || !cap)
         return "";
-    size_t n = strcspn(err->msg, ":");
-    if (n >= cap || err->msg[n] != ':')
-        n = 0;
-    memcpy(buf, err->msg, n);
-    buf[n] = 0;
+    buf[0] = 0;
+    /* the first word ending in "_error" followed by ':' */
+    for (const char *p = err->msg; (p = strstr(p, "_error:")); p++) {
+        const char *b = p;
+        while (b > err->msg && ((b[-1] >= 'a' && b[-1] <= 'z') || b[-1] == '_'))
+            b--;
+        size_t n = (size_t)(p - b) + 6;
+        if (n < cap) {
+            memcpy(buf, b, n);
+            buf[n] = 0;
+        }
+        break;
+    }
     return buf;
 }
 

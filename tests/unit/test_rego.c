@@ -89,7 +89,7 @@ static void test_parse_errors(void **state)
         struct cl_rego *e = cl_rego_new(NULL);
         struct cl_err err = {0};
         int rc = cl_rego_add_module(e, "m.rego", bad_modules[i].text, strlen(bad_modules[i].text), false, &err);
-        if (rc != CL_EPARSE || !strstr(err.msg, bad_modules[i].want) || !strstr(err.msg, "rego_parse_error: m.rego:"))
+        if (rc != CL_EPARSE || !strstr(err.msg, bad_modules[i].want) || !strstr(err.msg, "m.rego:") || !strstr(err.msg, ": rego_parse_error: "))
             fail_msg("case %zu (%s): rc %d msg %s", i, bad_modules[i].want, rc, err.msg);
         cl_rego_free(e);
     }
