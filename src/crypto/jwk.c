@@ -414,7 +414,7 @@ cl_pkey *cl_jwk_to_pkey(const json_t *jwk, struct cl_err *err)
     }
     const char *kty = NULL;
     if (cl_json_get_str(jwk, "kty", &kty, err) < 0) {
-        cl_err_stage(err, CL_EPARSE, NULL, "JWK: 'kty' missing or not a string");
+        cl_err_set(err, CL_EPARSE, "JWK: 'kty' missing or not a string");
         return NULL;
     }
     cl_pkey *k;
