@@ -22,6 +22,7 @@ struct cl_as *cl_as_new(const struct cl_as_opts *opts, struct cl_err *err)
     as->token_duration_min = opts->token_duration_min ? opts->token_duration_min : 5;
     as->rv_validity_days = opts->rv_validity_days ? opts->rv_validity_days : 365;
     as->issuer = strdup(opts->issuer ? opts->issuer : "CoCo-Attestation-Service");
+    pthread_rwlock_init(&as->policy_lock, NULL);
     if (opts->signer_key_path) {
         as->signer = cl_pkey_load_pem(opts->signer_key_path, true, err);
         if (!as->signer) {
@@ -67,6 +68,8 @@ void cl_as_free(struct cl_as *as)
         return;
     EVP_PKEY_free(as->signer);
     json_decref(as->header_jwk);
+    cl_as_policies_free(as);
+    pthread_rwlock_destroy(&as->policy_lock);
     free(as->issuer);
     free(as);
 }
@@ -78,15 +81,6 @@ const json_t *cl_as_token_jwk(struct cl_as *as) { return as->header_jwk; }
 json_t *cl_as_jwks(struct cl_as *as)
 {
     return json_pack("{s:[O]}", "keys", as->header_jwk);
-}
-
-int cl_as_set_policy(struct cl_as *as, const char *id, const char *text, size_t len, struct cl_err *err)
-{
-    (void)as;
-    (void)text;
-    (void)len;
-    return cl_err_stage(err, CL_EUNSUPPORTED, "policy",
-                        "attestation policy '%.64s': Rego policies need the Rego engine, which this build lacks", id);
 }
 
 int cl_as_runtime_digest(const json_t *runtime_data, enum cl_hash h, uint8_t *out, size_t *outlen,
@@ -226,12 +220,25 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
         json_object_del(claims, "init_data");
     }
     json_object_set(annotated, it->tee, claims);
-    CL_AUTO(json_t) *vector = cl_as_native_policy(as, it->tee, v->tee_class, annotated, err);
-    if (!vector)
+    CL_AUTO(json_t) *vector = NULL;
+    CL_AUTO(json_t) *extensions = NULL;
+    if (cl_as_appraise(as, policy_id, v->tee_class, annotated, &vector, &extensions, err) < 0)
         return NULL;
     *vout = v;
-    return json_pack("{s:s, s:O, s:s, s:O}", "ear.status", cl_as_ear_status(vector), "ear.trustworthiness-vector",
-                     vector, "ear.appraisal-policy-id", policy_id, "ear.veraison.annotated-evidence", annotated);
+    json_t *sub = json_pack("{s:s, s:O, s:s, s:O}", "ear.status", cl_as_ear_status(vector),
+                            "ear.trustworthiness-vector", vector, "ear.appraisal-policy-id", policy_id,
+                            "ear.veraison.annotated-evidence", annotated);
+    /* extensions: [{"name", "key", "value"}] registered under their names */
+    size_t i;
+    json_t *x;
+    json_array_foreach(extensions, i, x)
+    {
+        const char *name = json_string_value(json_object_get(x, "name"));
+        json_t *val = json_object_get(x, "value");
+        if (sub && name && val && strncmp(name, "ear.", 4) == 0 && !json_object_get(sub, name))
+            json_object_set(sub, name, val);
+    }
+    return sub;
 }
 
 int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n, const char *policy_id,

@@ -3,6 +3,8 @@
 #ifndef CL_AS_INTERNAL_H
 #define CL_AS_INTERNAL_H
 
+#include <pthread.h>
+
 #include "as/as.h"
 
 struct cl_as {
@@ -13,12 +15,18 @@ struct cl_as {
     char *issuer;
     cl_pkey *signer;
     json_t *header_jwk; /* {"kty","crv","x","y","alg":"ES256"[, "x5c"]} */
+    /* compiled attestation policies by id; the read lock is held while one is evaluated,
+     * the write lock while the cache changes */
+    pthread_rwlock_t policy_lock;
+    struct as_policy *policies;
+    size_t npolicies;
 };
 
-/* Native attestation policy with trustee's default semantics: returns the trust vector
- * (new object claim → int) for one submod's annotated evidence. */
-json_t *cl_as_native_policy(struct cl_as *as, const char *tee, const char *tee_class, const json_t *input,
-                            struct cl_err *err);
+/* Evaluates the attestation policy "<policy_id>_<class>" on one submod's annotated evidence:
+ * the trust vector (new, all eight AR4SI claims) and the optional extensions (new or NULL). */
+int cl_as_appraise(struct cl_as *as, const char *policy_id, const char *tee_class, const json_t *input,
+                   json_t **vector, json_t **extensions, struct cl_err *err);
+void cl_as_policies_free(struct cl_as *as);
 /* AR4SI tier of a trust vector: "none" | "affirming" | "warning" | "contraindicated". */
 const char *cl_as_ear_status(const json_t *vector);
 

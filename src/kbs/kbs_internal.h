@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 
 #include "kbs/kbs.h"
+
+struct cl_rego;
 #include "net/http.h"
 #include "store/store.h"
 
@@ -78,8 +80,6 @@ struct kbs_metrics {
 
 /* ---- the server ---- */
 
-enum kbs_policy_kind { KBS_POLICY_DEFAULT, KBS_POLICY_ALLOW_ALL, KBS_POLICY_DENY_ALL, KBS_POLICY_AFFIRMING };
-
 struct cl_kbs {
     const struct cl_kbs_config *cfg;
     struct cl_store *store;        /* sessions are in memory; policies, RVs here */
@@ -90,7 +90,7 @@ struct cl_kbs {
     struct kbs_metrics metrics;
     struct cl_http_server *http;
     pthread_rwlock_t policy_lock;
-    enum kbs_policy_kind policy;
+    struct cl_rego *policy;        /* compiled resource policy; NULL: stored one broken, deny */
 };
 
 /* Error reply as trustee's ErrorInformation; status 404 for InvalidRequestPath and
@@ -115,6 +115,7 @@ json_t *kbs_token_teekey(struct cl_kbs *kbs, json_t *claims);
 int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow, struct cl_err *err);
 int kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_err *err);
 int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err);
+void kbs_policy_free(struct cl_kbs *kbs);
 
 void kbs_admin_routes(struct cl_kbs *kbs);
 void kbs_h_set_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);

@@ -504,6 +504,7 @@ void cl_kbs_stop(struct cl_kbs *kbs)
         cl_store_close(kbs->resources);
     if (kbs->store)
         cl_store_close(kbs->store);
+    kbs_policy_free(kbs);
     pthread_rwlock_destroy(&kbs->policy_lock);
     free(kbs);
 }

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Attestation policies: Rego, evaluated per submod as trustee does. The policy for a submod of
+ * class C is the one stored under "<policy_id>_C" (namespace attestation_service_policy, key
+ * "<id>.rego"), else Cloister's built-in default for that class (policies/attestation/
+ * default_<class>.rego, embedded at build time). Rules read: data.policy.trust_claims (AR4SI
+ * claim name → integer in [-128, 127]) and, optionally, data.policy.extensions. Reference
+ * values are reached through the extension builtin query_reference_value(name), which returns
+ * null for a value that is missing or expired. Compiled policies are cached; an upload is
+ * compiled before it is stored, so a bad policy never replaces a good one.
+ */
+#include "as/as_internal.h"
+#include "rego/rego.h"
+
+#include <string.h>
+
+extern const char cl_policy_default_cpu[], cl_policy_default_gpu[];
+extern const size_t cl_policy_default_cpu_len, cl_policy_default_gpu_len;
+
+static const struct {
+    const char *id;
+    const char *text;
+    const size_t *len;
+} builtin_policies[] = {
+    {"default_cpu", cl_policy_default_cpu, &cl_policy_default_cpu_len},
+    {"default_gpu", cl_policy_default_gpu, &cl_policy_default_gpu_len},
+};
+
+/* AR4SI claim names in the order trustee serialises them. */
+static const char *const ar4si_claims[] = {
+    "instance-identity", "configuration", "executables", "file-system",
+    "hardware", "runtime-opaque", "storage-opaque", "sourced-data",
+};
+
+struct as_policy {
+    char id[CL_STORE_MAX_KEY];
+    struct cl_rego *engine;
+};
+
+/* query_reference_value(name): the registered value, or null. */
+static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *const *args, struct cl_rv **out)
+{
+    struct cl_as *as = cl_rego_bi_user(ctx);
+    if (args[0]->type != CL_RV_STRING)
+        return cl_rego_bi_type_error(ctx, 1, "string", args[0]);
+    struct cl_err e = {0};
+    CL_AUTO(json_t) *v = cl_as_rv_query(as, args[0]->u.str.s, &e);
+    if (!v && e.code != CL_ENOTFOUND && e.code != CL_EEXPIRED && e.code != CL_EINVAL)
+        return cl_rego_bi_error(ctx, "%s", e.msg);
+    *out = v ? cl_rv_from_json(v) : cl_rv_null();
+    return *out ? 0 : cl_rego_bi_error(ctx, "out of memory");
+}
+
+/* Compiles a policy text into a new engine with the extension builtin registered. */
+static struct cl_rego *compile_policy(struct cl_as *as, const char *id, const char *text, size_t len,
+                                      struct cl_err *err)
+{
+    struct cl_rego_opts o = {.max_steps = 1000000, .max_memory = 64u << 20};
+    __attribute__((cleanup(cl_auto_cl_rego))) struct cl_rego *e = cl_rego_new(&o);
+    if (!e) {
+        cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
+        return NULL;
+    }
+    char file[CL_STORE_MAX_KEY + 8];
+    snprintf(file, sizeof file, "%s.rego", id);
+    if (cl_rego_register_builtin(e, "query_reference_value", 1, bi_query_reference_value, as, err) < 0 ||
+        cl_rego_add_module(e, file, text, len, false, err) < 0 || cl_rego_compile(e, err) < 0) {
+        err->stage = "policy";
+        cl_err_prefix(err, "attestation policy '%s'", id);
+        return NULL;
+    }
+    return CL_STEAL(e);
+}
+
+void cl_as_policies_free(struct cl_as *as)
+{
+    for (size_t i = 0; i < as->npolicies; i++) {
+        cl_rego_free(as->policies[i].engine);
+    }
+    free(as->policies);
+    as->policies = NULL;
+    as->npolicies = 0;
+}
+
+/* The compiled policy named id (stored, else built in), cached; NULL with err otherwise.
+ * Caller holds the read or write lock as documented in as_internal.h. */
+static struct cl_rego *policy_lookup(struct cl_as *as, const char *id, struct cl_err *err)
+{
+    pthread_rwlock_rdlock(&as->policy_lock);
+    for (size_t i = 0; i < as->npolicies; i++)
+        if (strcmp(as->policies[i].id, id) == 0) {
+            struct cl_rego *e = as->policies[i].engine;
+            pthread_rwlock_unlock(&as->policy_lock);
+            return e;
+        }
+    pthread_rwlock_unlock(&as->policy_lock);
+    /* not cached: stored text or a built-in default */
+    char key[CL_STORE_MAX_KEY + 8];
+    snprintf(key, sizeof key, "%s.rego", id);
+    size_t n = 0;
+    struct cl_err se = {0};
+    CL_AUTO(cl_bytes) *text = cl_store_get(as->store, CL_AS_NS_POLICY, key, &n, &se);
+    const char *src = (const char *)text;
+    if (!text) {
+        if (se.code != CL_ENOTFOUND) {
+            cl_err_stage(err, se.code, "policy", "attestation policy '%s': %s", id, se.msg);
+            return NULL;
+        }
+        for (size_t i = 0; i < CL_ARRAY_LEN(builtin_policies) && !src; i++)
+            if (strcmp(builtin_policies[i].id, id) == 0) {
+                src = builtin_policies[i].text;
+                n = *builtin_policies[i].len;
+            }
+        if (!src) {
+            cl_err_stage(err, CL_EDENIED, "policy", "no attestation policy '%s' (unset means deny)", id);
+            return NULL;
+        }
+    }
+    struct cl_rego *e = compile_policy(as, id, src, n, err);
+    if (!e)
+        return NULL;
+    pthread_rwlock_wrlock(&as->policy_lock);
+    struct as_policy *np = realloc(as->policies, (as->npolicies + 1) * sizeof *np);
+    if (!np) {
+        pthread_rwlock_unlock(&as->policy_lock);
+        cl_rego_free(e);
+        cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
+        return NULL;
+    }
+    as->policies = np;
+    snprintf(np[as->npolicies].id, sizeof np[as->npolicies].id, "%s", id);
+    np[as->npolicies].engine = e;
+    as->npolicies++;
+    pthread_rwlock_unlock(&as->policy_lock);
+    return e;
+}
+
+int cl_as_set_policy(struct cl_as *as, const char *id, const char *text, size_t len, struct cl_err *err)
+{
+    if (!cl_store_key_valid(id) || strchr(id, '/'))
+        return cl_err_stage(err, CL_EINVAL, "policy", "attestation policy id '%.64s' is not a valid name", id);
+    if (len > CL_AS_MAX_POLICY)
+        return cl_err_stage(err, CL_ELIMIT, "policy", "attestation policy of %zu bytes exceeds %d", len, CL_AS_MAX_POLICY);
+    struct cl_rego *e = compile_policy(as, id, text, len, err);
+    if (!e)
+        return err->code;
+    char key[CL_STORE_MAX_KEY + 8];
+    snprintf(key, sizeof key, "%s.rego", id);
+    int rc = cl_store_set(as->store, CL_AS_NS_POLICY, key, text, len, true, err);
+    if (rc < 0) {
+        cl_rego_free(e);
+        return rc;
+    }
+    /* Swap under the write lock: evaluations in flight hold the read lock. */
+    pthread_rwlock_wrlock(&as->policy_lock);
+    struct cl_rego *old = NULL;
+    size_t i = 0;
+    while (i < as->npolicies && strcmp(as->policies[i].id, id) != 0)
+        i++;
+    if (i < as->npolicies) {
+        old = as->policies[i].engine;
+        as->policies[i].engine = e;
+        e = NULL;
+    }
+    pthread_rwlock_unlock(&as->policy_lock);
+    cl_rego_free(old);
+    cl_rego_free(e); /* not cached yet: the next lookup compiles the stored text */
+    cl_info("attestation policy '%s' set (%zu bytes)", id, len);
+    return 0;
+}
+
+/* Checks trust_claims as trustee's broker does and fills the claims it leaves unset with 0. */
+static json_t *vector_of(const json_t *tc, const char *id, struct cl_err *err)
+{
+    if (!json_is_object(tc)) {
+        cl_err_stage(err, CL_EDENIED, "policy", "policy '%s': trust_claims must be an object", id);
+        return NULL;
+    }
+    if (json_object_size(tc) == 0) {
+        cl_err_stage(err, CL_EDENIED, "policy", "policy '%s': at least one trust claim must be set", id);
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)tc, k, v)
+    {
+        bool known = false;
+        for (size_t i = 0; i < CL_ARRAY_LEN(ar4si_claims); i++)
+            known = known || strcmp(k, ar4si_claims[i]) == 0;
+        if (!known) {
+            cl_err_stage(err, CL_EDENIED, "policy", "policy '%s': '%.64s' is not an AR4SI trust claim", id, k);
+            return NULL;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < -128 || json_integer_value(v) > 127) {
+            cl_err_stage(err, CL_EDENIED, "policy", "policy '%s': trust claim '%s' must be an integer in [-128, 127]",
+                         id, k);
+            return NULL;
+        }
+    }
+    json_t *out = json_object();
+    for (size_t i = 0; out && i < CL_ARRAY_LEN(ar4si_claims); i++) {
+        json_t *x = json_object_get(tc, ar4si_claims[i]);
+        json_object_set_new(out, ar4si_claims[i], json_integer(x ? json_integer_value(x) : 0));
+    }
+    return out;
+}
+
+int cl_as_appraise(struct cl_as *as, const char *policy_id, const char *tee_class, const json_t *input,
+                   json_t **vector, json_t **extensions, struct cl_err *err)
+{
+    char id[CL_STORE_MAX_KEY];
+    snprintf(id, sizeof id, "%s_%s", policy_id, tee_class);
+    struct cl_rego *e = policy_lookup(as, id, err);
+    if (!e)
+        return err->code;
+    pthread_rwlock_rdlock(&as->policy_lock);
+    struct cl_err re = {0};
+    CL_AUTO(json_t) *tc = cl_rego_eval_ref(e, "data.policy.trust_claims", input, &re);
+    CL_AUTO(json_t) *ext = tc ? cl_rego_eval_ref(e, "data.policy.extensions", input, &re) : NULL;
+    pthread_rwlock_unlock(&as->policy_lock);
+    if (re.code < 0)
+        return cl_err_stage(err, re.code, "policy", "policy '%s': %s", id, re.msg);
+    if (!tc) {
+        /* rule absent: every claim "none", as trustee */
+        CL_AUTO(json_t) *zero = json_object();
+        for (size_t i = 0; zero && i < CL_ARRAY_LEN(ar4si_claims); i++)
+            json_object_set_new(zero, ar4si_claims[i], json_integer(0));
+        *vector = CL_STEAL(zero);
+    } else {
+        *vector = vector_of(tc, id, err);
+        if (!*vector)
+            return err->code;
+    }
+    *extensions = CL_STEAL(ext);
+    return 0;
+}
+
+const char *cl_as_ear_status(const json_t *vector)
+{
+    static const char *const tiers[] = {"none", "affirming", "warning", "contraindicated"};
+    int worst = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)vector, k, v)
+    {
+        json_int_t x = json_integer_value(v);
+        int t = (x >= -1 && x <= 1) ? 0 : (x >= -32 && x <= 31) ? 1 : (x >= -96 && x <= 95) ? 2 : 3;
+        if (t > worst)
+            worst = t;
+    }
+    return tiers[worst];
+}
