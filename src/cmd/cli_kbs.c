@@ -17,6 +17,7 @@
 
 struct kopts {
     const char *url, *path, *key_kind, *admin_key, *token, *file, *id, *name, *out, *init_data, *tee, *ca_file;
+    const char *attest_url;
     const char *values[MAX_VALUES];
     size_t nvalues;
     bool as_integer, as_bool, single, verbose;
@@ -28,8 +29,10 @@ static const char *const help_text =
     "\n"
     "Guest-side (sample attester; for tests and demos):\n"
     "  get-resource --url URL --path REPO/TYPE/TAG [--key P-256|P-521|RSA|RSA1_5]\n"
-    "               [--init-data FILE] [--out FILE] [-v]\n"
-    "        full handshake (auth, attest, resource), opens the JWE, writes the secret\n"
+    "               [--init-data FILE] [--out FILE] [--attest-url URL] [-v]\n"
+    "        full handshake (auth, attest, resource), opens the JWE, writes the secret;\n"
+    "        with --attest-url the token is obtained there and presented to --url as a\n"
+    "        Bearer token (passport mode)\n"
     "  attest --url URL [--key KIND] [--init-data FILE]   prints the attestation token\n"
     "\n"
     "Admin (authenticated with --admin-key PRIVATE_KEY.pem, which mints a short-lived JWT,\n"
@@ -63,6 +66,7 @@ static int parse(int argc, char **argv, struct kopts *o)
         {"out", required_argument, NULL, 'o'},       {"init-data", required_argument, NULL, 'd'},
         {"tee", required_argument, NULL, 'T'},       {"ca-file", required_argument, NULL, 'C'},
         {"ttl", required_argument, NULL, 'L'},       {"as-integer", no_argument, NULL, 'I'},
+        {"attest-url", required_argument, NULL, 'P'},
         {"as-bool", no_argument, NULL, 'B'},         {"single", no_argument, NULL, 'S'},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -74,7 +78,7 @@ static int parse(int argc, char **argv, struct kopts *o)
     struct cl_err e = {0};
     uint64_t ttl = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:p:k:a:t:f:i:n:V:o:d:T:C:L:IBSvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:p:k:a:t:f:i:n:V:o:d:T:C:L:P:IBSvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'u': o->url = optarg; break;
         case 'p': o->path = optarg; break;
@@ -88,6 +92,7 @@ static int parse(int argc, char **argv, struct kopts *o)
         case 'd': o->init_data = optarg; break;
         case 'T': o->tee = optarg; break;
         case 'C': o->ca_file = optarg; break;
+        case 'P': o->attest_url = optarg; break;
         case 'I': o->as_integer = true; break;
         case 'B': o->as_bool = true; break;
         case 'S': o->single = true; break;
@@ -196,7 +201,8 @@ static int cmd_get_resource(const struct kopts *o)
     CL_AUTO(cl_bytes) *init = NULL;
     if (o->init_data && !(init = cl_file_read(o->init_data, 65536, NULL, &e)))
         return fail(&e, "get-resource");
-    struct cl_kbs_client_opts co = {o->url, o->tee, o->key_kind, (const char *)init, o->ca_file, o->verbose};
+    struct cl_kbs_client_opts co = {o->url, o->tee, o->key_kind, (const char *)init, o->ca_file, o->verbose,
+                                    o->attest_url};
     CL_AUTO(cl_secret) *secret = NULL;
     if (cl_kbs_client_get_resource(&co, o->path, &secret, &e) < 0)
         return fail(&e, "get-resource");
@@ -214,7 +220,8 @@ static int cmd_attest(const struct kopts *o)
     CL_AUTO(cl_bytes) *init = NULL;
     if (o->init_data && !(init = cl_file_read(o->init_data, 65536, NULL, &e)))
         return fail(&e, "attest");
-    struct cl_kbs_client_opts co = {o->url, o->tee, o->key_kind, (const char *)init, o->ca_file, o->verbose};
+    struct cl_kbs_client_opts co = {o->url, o->tee, o->key_kind, (const char *)init, o->ca_file, o->verbose,
+                                    NULL};
     CL_AUTO(cl_str) *token = NULL;
     if (cl_kbs_client_attest(&co, &token, &e) < 0)
         return fail(&e, "attest");

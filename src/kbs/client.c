@@ -46,7 +46,7 @@ static int server_error(const char *step, const struct cl_http_result *r, struct
 static int post_json(struct rcar *c, const char *step, const char *path, const json_t *body, json_t **out,
                      struct cl_err *err)
 {
-    CL_AUTO(cl_str) *url = cl_strdupf("%s%s", c->o->url, path);
+    CL_AUTO(cl_str) *url = cl_strdupf("%s%s", c->o->attest_url ? c->o->attest_url : c->o->url, path);
     CL_AUTO(cl_str) *text = cl_json_compact(body);
     if (!url || !text)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
@@ -100,7 +100,8 @@ static int rcar_handshake(struct rcar *c, cl_str **token, struct cl_err *err)
     CL_AUTO(json_t) *req = json_pack("{s:s, s:s, s:{s:[s,s,s]}}", "version", CL_KBS_PROTOCOL_VERSION, "tee", tee,
                                      "extra-params", "supported-hash-algorithms", "sha256", "sha384", "sha512");
     CL_AUTO(json_t) *challenge = NULL;
-    say(c->o, "[1/3] auth: asking %s for a challenge (protocol %s, TEE %s)", c->o->url, CL_KBS_PROTOCOL_VERSION, tee);
+    say(c->o, "[1/3] auth: asking %s for a challenge (protocol %s, TEE %s)",
+        c->o->attest_url ? c->o->attest_url : c->o->url, CL_KBS_PROTOCOL_VERSION, tee);
     int rc = post_json(c, "auth", "/kbs/v0/auth", req, &challenge, err);
     if (rc < 0)
         return rc;
@@ -158,9 +159,17 @@ int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts, const char
     int rc = rcar_init(&c, opts, err);
     if (rc == 0)
         rc = rcar_handshake(&c, &token, err);
+    CL_AUTO(cl_str) *bearer = token && opts->attest_url ? cl_strdupf("Authorization: Bearer %s", token) : NULL;
+    const char *hdrs[] = {bearer, NULL};
     if (rc == 0) {
-        say(opts, "[3/3] resource: GET %s with the session cookie", path);
-        rc = cl_http_request(c.http, "GET", url, NULL, NULL, 0, &r, err);
+        say(opts, "[3/3] resource: GET %s from %s with %s", path, opts->url,
+            bearer ? "the token as Authorization: Bearer (passport)" : "the session cookie");
+        /* passport: a fresh client, so no cookie of the attestation KBS reaches this one */
+        struct cl_http_client_opts ho = {.ca_file = opts->ca_file, .max_response = 64u * 1024 * 1024};
+        struct cl_http_client *rh = bearer ? cl_http_client_new(&ho, err) : c.http;
+        rc = rh ? cl_http_request(rh, "GET", url, bearer ? hdrs : NULL, NULL, 0, &r, err) : err->code;
+        if (rh && rh != c.http)
+            cl_http_client_free(rh);
     }
     if (rc == 0 && r.status != 200)
         rc = server_error("resource", &r, err);

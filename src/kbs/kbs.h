@@ -94,6 +94,8 @@ struct cl_kbs_client_opts {
     const char *init_data;      /* init-data TOML text or NULL */
     const char *ca_file;        /* for https */
     bool verbose;               /* print each step to stderr in plain words */
+    const char *attest_url;     /* passport mode: attest here, then present the token to url
+                                   as Authorization: Bearer (NULL: attest at url, use the cookie) */
 };
 
 /* Full handshake (auth → attest) then GET /kbs/v0/resource/<path>; the JWE is opened with
