@@ -72,10 +72,17 @@ static int export_ec(json_t *o, const EVP_PKEY *key, bool priv, struct cl_err *e
     if (json_object_set_new(o, "kty", json_string("EC")) < 0 ||
         json_object_set_new(o, "crv", json_string(c->jwk)) < 0)
         return cl_err_set(err, CL_ENOMEM, "JWK export: out of memory");
+    /* One uncompressed encoding (04 || x || y) costs one affine conversion; asking for x and
+     * y separately costs two (each a field inversion). */
+    uint8_t pt[1 + 2 * 66];
+    size_t ptlen = 0;
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof pt, &ptlen) != 1 ||
+        ptlen != 1 + 2 * c->coord_len || pt[0] != 0x04)
+        return cl_ossl_err(err, CL_EINVAL, "JWK export: cannot read the EC public point");
     int rc;
-    if ((rc = put_bn(o, "x", key, OSSL_PKEY_PARAM_EC_PUB_X, c->coord_len, false, err)) < 0 ||
-        (rc = put_bn(o, "y", key, OSSL_PKEY_PARAM_EC_PUB_Y, c->coord_len, false, err)) < 0)
-        return rc;
+    if ((rc = put_b64(o, "x", pt + 1, c->coord_len, false)) < 0 ||
+        (rc = put_b64(o, "y", pt + 1 + c->coord_len, c->coord_len, false)) < 0)
+        return cl_err_set(err, rc, "JWK export: out of memory");
     if (priv && (rc = put_bn(o, "d", key, OSSL_PKEY_PARAM_PRIV_KEY, c->coord_len, true, err)) < 0)
         return rc;
     return 0;
