@@ -46,9 +46,10 @@ struct rg_node *rg_node_child(const struct rg_node *n, const char *name, size_t 
 /* Resolves a call name to a builtin/extension (for `with` mocks and the evaluator). */
 const struct cl_rego_builtin *rg_find_builtin(struct cl_rego *e, const char *name, int *ext);
 
-/* Evaluates a compiled query. rows: new array of {"bindings": {...}, "expressions": [...]}.
+/* Evaluates a compiled query. input and data (the base document; NULL: the engine's) are
+ * borrowed. rows: new array of {"bindings": {...}, "expressions": [...]}.
  * Returns 0, or a negative CL_E* code with err filled (OPA code, message). */
-int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, bool strict, int64_t now_ns,
-                  struct cl_rv **rows, struct rg_error *err);
+int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, struct cl_rv *data, bool strict,
+                  int64_t now_ns, struct cl_rv **rows, struct rg_error *err);
 
 #endif

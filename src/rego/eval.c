@@ -55,6 +55,7 @@ struct trail_ent {
 struct ev {
     struct cl_rego *e;
     struct cl_rv *input;
+    struct cl_rv *data; /* base document of this evaluation (the engine's, or with an overlay) */
     bool strict;
     int64_t now_ns;
     struct rg_error *err;
@@ -482,7 +483,7 @@ static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size
             bool exact;
             struct cl_rv *v = NULL;
             /* rebuild from the root: apply overrides at each prefix */
-            struct cl_rv *cur = cl_rv_incref(ev->e->data);
+            struct cl_rv *cur = cl_rv_incref(ev->data);
             for (size_t d = 0; d <= np; d++) {
                 struct cl_rv *nv = apply_dovs(ev, path, d, cur, &exact);
                 cl_rv_decref(cur);
@@ -534,7 +535,7 @@ static int eval_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, st
     struct walk w = {t, k};
     const struct rg_term *h = t->items[0];
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA)
-        return walk_data(ev, fr, &w, 1, ev->e->root, ev->e->data);
+        return walk_data(ev, fr, &w, 1, ev->e->root, ev->data);
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_INPUT)
         return ev->input ? walk_val(ev, fr, &w, 1, ev->input) : 0;
     struct k_refhead c = {{k_refhead_fn}, &w, fr};
@@ -996,7 +997,7 @@ static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, s
             const struct rg_term *items[1] = {t};
             ref.items = (struct rg_term **)(uintptr_t)items;
             struct walk w = {&ref, k};
-            return walk_data(ev, fr, &w, 1, ev->e->root, ev->e->data);
+            return walk_data(ev, fr, &w, 1, ev->e->root, ev->data);
         }
         if (fr->slots[t->slot])
             return k->fn(ev, k, fr->slots[t->slot]);
@@ -2084,12 +2085,13 @@ static int eval_qbody(struct ev *ev, struct k_query *q, size_t i)
     return eval_expr(ev, q->fr, x, &c.k);
 }
 
-int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, bool strict, int64_t now_ns,
-                  struct cl_rv **rows, struct rg_error *err)
+int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, struct cl_rv *data, bool strict,
+                  int64_t now_ns, struct cl_rv **rows, struct rg_error *err)
 {
     char base;
     memset(err, 0, sizeof *err);
-    struct ev ev = {.e = e, .input = input, .strict = strict, .now_ns = now_ns, .err = err, .cur_file = "query"};
+    struct ev ev = {.e = e, .input = input, .data = data ? data : e->data, .strict = strict, .now_ns = now_ns,
+                    .err = err, .cur_file = "query"};
     ev.max_steps = e->opts.max_steps ? e->opts.max_steps : CL_REGO_MAX_STEPS;
     ev.max_mem = e->opts.max_memory ? e->opts.max_memory : CL_REGO_MAX_MEMORY;
     ev.max_depth = e->opts.max_depth ? e->opts.max_depth : CL_REGO_MAX_DEPTH;

@@ -147,6 +147,58 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The base document of one evaluation: the engine's, or a copy of its top level with the
+ * overlay's members in place (new reference; NULL when there is no overlay). */
+static int overlay_data(struct cl_rego *e, const struct cl_rego_eval_opts *o, struct cl_rv **out, struct cl_err *err)
+{
+    *out = NULL;
+    if (!o || (!o->data_overlay && !o->data_overlay_value))
+        return 0;
+    if (o->data_overlay_value) {
+        const struct cl_rv *ov = o->data_overlay_value;
+        if (ov->type != CL_RV_OBJECT)
+            return cl_err_stage(err, CL_EINVAL, "policy", "data overlay must be an object, not %s",
+                                cl_rv_type_name(ov));
+        struct cl_rv *d = cl_rv_copy(e->data);
+        for (size_t i = 0; i < ov->u.obj.len; i++)
+            cl_rv_obj_put(d, cl_rv_incref(ov->u.obj.keys[i]), cl_rv_incref(ov->u.obj.vals[i]));
+        *out = d;
+        return 0;
+    }
+    if (!json_is_object(o->data_overlay))
+        return cl_err_stage(err, CL_EINVAL, "policy", "data overlay must be a JSON object");
+    struct cl_rv *d = cl_rv_copy(e->data);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)o->data_overlay, k, v)
+        cl_rv_obj_put_str(d, k, cl_rv_from_json(v));
+    *out = d;
+    return 0;
+}
+
+static int run_query(struct cl_rego *e, const struct rg_query *q, const json_t *input,
+                     const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err)
+{
+    struct cl_rv *data = NULL;
+    int rc = overlay_data(e, o, &data, err);
+    if (rc < 0)
+        return rc;
+    struct cl_rv *in = NULL;
+    if (o && o->input_value)
+        in = cl_rv_incref((struct cl_rv *)(uintptr_t)o->input_value);
+    else if (input)
+        in = cl_rv_from_json(input);
+    bool strict = o ? o->strict_builtin_errors : e->opts.strict_builtin_errors;
+    int64_t now = o && o->now_ns ? o->now_ns : now_ns();
+    struct rg_error re;
+    rc = rg_eval_query(e, q, in, data, strict, now, rows, &re);
+    cl_rv_decref(in);
+    cl_rv_decref(data);
+    if (rc < 0)
+        return set_rg_err(err, rc, &re);
+    return 0;
+}
+
 int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *input,
                           const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err)
 {
@@ -160,27 +212,13 @@ int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *in
         rg_arena_free(&q.arena);
         return set_rg_err(err, CL_EPARSE, &re);
     }
-    struct cl_rv *in = NULL;
-    if (o && o->input_value)
-        in = cl_rv_incref((struct cl_rv *)(uintptr_t)o->input_value);
-    else if (input)
-        in = cl_rv_from_json(input);
-    bool strict = o ? o->strict_builtin_errors : e->opts.strict_builtin_errors;
-    int64_t now = o && o->now_ns ? o->now_ns : now_ns();
-    rc = rg_eval_query(e, &q, in, strict, now, rows, &re);
-    cl_rv_decref(in);
+    rc = run_query(e, &q, input, o, rows, err);
     rg_arena_free(&q.arena);
-    if (rc < 0)
-        return set_rg_err(err, rc, &re);
-    return 0;
+    return rc;
 }
 
-int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input, json_t **results, struct cl_err *err)
+static json_t *rows_to_json(const struct cl_rv *rows)
 {
-    struct cl_rv *rows = NULL;
-    int rc = cl_rego_eval_query_rv(e, query, input, NULL, &rows, err);
-    if (rc < 0)
-        return rc;
     json_t *out = json_array();
     for (size_t i = 0; i < rows->u.arr.len; i++) {
         const struct cl_rv *row = rows->u.arr.items[i];
@@ -198,9 +236,32 @@ int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input
             json_object_set_new(r, "bindings", cl_rv_to_json(b));
         json_array_append_new(out, r);
     }
+    return out;
+}
+
+int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input, json_t **results, struct cl_err *err)
+{
+    struct cl_rv *rows = NULL;
+    int rc = cl_rego_eval_query_rv(e, query, input, NULL, &rows, err);
+    if (rc < 0)
+        return rc;
+    *results = rows_to_json(rows);
     cl_rv_decref(rows);
-    *results = out;
     return 0;
+}
+
+/* The single value of one-row, one-expression results (new JSON), NULL when undefined. */
+static json_t *single_value(const struct cl_rv *rows, const char *what, struct cl_err *err)
+{
+    json_t *out = NULL;
+    if (rows->u.arr.len > 1) {
+        cl_err_stage(err, CL_EINVAL, "policy", "eval_conflict_error: %s has %zu results", what, rows->u.arr.len);
+    } else if (rows->u.arr.len == 1) {
+        const struct cl_rv *ev = cl_rv_obj_get_str(rows->u.arr.items[0], "expressions");
+        if (ev && ev->u.arr.len == 1)
+            out = cl_rv_to_json(ev->u.arr.items[0]);
+    }
+    return out;
 }
 
 json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input, struct cl_err *err)
@@ -209,14 +270,87 @@ json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input
     struct cl_rv *rows = NULL;
     if (cl_rego_eval_query_rv(e, ref, input, NULL, &rows, err) < 0)
         return NULL;
-    json_t *out = NULL;
-    if (rows->u.arr.len > 1) {
-        cl_err_stage(err, CL_EINVAL, "policy", "eval_conflict_error: %s has %zu results", ref, rows->u.arr.len);
-    } else if (rows->u.arr.len == 1) {
-        const struct cl_rv *ev = cl_rv_obj_get_str(rows->u.arr.items[0], "expressions");
-        if (ev && ev->u.arr.len == 1)
-            out = cl_rv_to_json(ev->u.arr.items[0]);
+    json_t *out = single_value(rows, ref, err);
+    cl_rv_decref(rows);
+    return out;
+}
+
+/* ---- prepared queries ---- */
+
+struct cl_rego_query {
+    struct cl_rego *e;
+    struct rg_query q;
+    char *text;
+};
+
+struct cl_rego_query *cl_rego_prepare(struct cl_rego *e, const char *query, struct cl_err *err)
+{
+    if (!e || !query) {
+        cl_err_stage(err, CL_EINVAL, "policy", "prepare: engine and query required");
+        return NULL;
     }
+    if (cl_rego_compile(e, err) < 0)
+        return NULL;
+    struct cl_rego_query *q = calloc(1, sizeof *q);
+    if (!q) {
+        cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
+        return NULL;
+    }
+    q->e = e;
+    q->text = cl_xstrndup(query, strlen(query));
+    /* constants frozen: evaluations on several threads share them without touching counts */
+    struct rg_error re;
+    if (rg_compile_query(e, &q->q, query, strlen(query), &re) < 0) {
+        set_rg_err(err, CL_EPARSE, &re);
+        cl_rego_query_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+void cl_rego_query_free(struct cl_rego_query *q)
+{
+    if (!q)
+        return;
+    rg_arena_free(&q->q.arena);
+    free(q->text);
+    free(q);
+}
+
+void cl_auto_cl_rego_query(struct cl_rego_query **p)
+{
+    cl_rego_query_free(*p);
+    *p = NULL;
+}
+
+int cl_rego_query_eval_rv(struct cl_rego_query *q, const json_t *input, const struct cl_rego_eval_opts *o,
+                          struct cl_rv **rows, struct cl_err *err)
+{
+    return run_query(q->e, &q->q, input, o, rows, err);
+}
+
+int cl_rego_query_eval_rows(struct cl_rego_query *q, const json_t *input, const struct cl_rego_eval_opts *o,
+                            json_t **results, struct cl_err *err)
+{
+    struct cl_rv *rows = NULL;
+    int rc = run_query(q->e, &q->q, input, o, &rows, err);
+    if (rc < 0)
+        return rc;
+    *results = rows_to_json(rows);
+    cl_rv_decref(rows);
+    return 0;
+}
+
+json_t *cl_rego_query_eval(struct cl_rego_query *q, const json_t *input, const json_t *data_overlay,
+                           struct cl_err *err)
+{
+    cl_err_clear(err);
+    struct cl_rego_eval_opts o = {.strict_builtin_errors = q->e->opts.strict_builtin_errors,
+                                  .data_overlay = data_overlay};
+    struct cl_rv *rows = NULL;
+    if (run_query(q->e, &q->q, input, &o, &rows, err) < 0)
+        return NULL;
+    json_t *out = single_value(rows, q->text, err);
     cl_rv_decref(rows);
     return out;
 }

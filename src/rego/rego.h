@@ -73,6 +73,11 @@ struct cl_rego_eval_opts {
     bool strict_builtin_errors;
     const struct cl_rv *input_value; /* input as a Rego value (sets, non-string keys); wins over input */
     int64_t now_ns;                  /* 0: the wall clock */
+    /* A JSON object whose top-level members replace those of the base data document for this
+     * evaluation only (borrowed; NULL: none). data_overlay_value is the same as a Rego value
+     * and wins over data_overlay. */
+    const json_t *data_overlay;
+    const struct cl_rv *data_overlay_value;
 };
 
 /* Evaluates a query (any Rego body: "data.policy.allow", "x := data.a[_]; x > 1").
@@ -88,6 +93,31 @@ CL_MUST_CHECK int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, co
 /* Convenience for a plain reference ("data.agent_policy.CreateContainerRequest"): returns the
  * value as new JSON, or NULL either when undefined (err->code == 0) or on error (err->code < 0). */
 json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input, struct cl_err *err);
+
+/* ---- prepared queries ----
+ * A query parsed and compiled once against a compiled engine, then evaluated any number of
+ * times, from any number of threads at once: the compiled query is read-only and its constants
+ * are frozen. It borrows the engine, which must outlive it and must not be changed (modules,
+ * data, builtins) while the query exists. */
+struct cl_rego_query;
+
+/* Compiles the engine if needed (not thread-safe then: call it before sharing the engine) and
+ * the query. Returns new, or NULL with err (rego_parse_error, rego_compile_error, ...). */
+struct cl_rego_query *cl_rego_prepare(struct cl_rego *e, const char *query, struct cl_err *err);
+void cl_rego_query_free(struct cl_rego_query *q);
+void cl_auto_cl_rego_query(struct cl_rego_query **p);
+/* Like cl_rego_eval_ref for a prepared plain ref (or any one-expression query): the value of
+ * the expression as new JSON, or NULL either when undefined (err->code == 0) or on error
+ * (err->code < 0). data_overlay (may be NULL): a JSON object whose top-level members replace
+ * those of the base data document for this evaluation only. */
+json_t *cl_rego_query_eval(struct cl_rego_query *q, const json_t *input, const json_t *data_overlay,
+                           struct cl_err *err);
+/* Full results in cl_rego_eval_query's shape (*results: new array of rows). o may be NULL. */
+CL_MUST_CHECK int cl_rego_query_eval_rows(struct cl_rego_query *q, const json_t *input,
+                                          const struct cl_rego_eval_opts *o, json_t **results, struct cl_err *err);
+/* Same with rows as Rego values (see cl_rego_eval_query_rv). */
+CL_MUST_CHECK int cl_rego_query_eval_rv(struct cl_rego_query *q, const json_t *input,
+                                        const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err);
 
 /* The OPA error code that starts err->msg ("eval_conflict_error", ...) or "" if none. */
 const char *cl_rego_err_code(const struct cl_err *err, char *buf, size_t cap);

@@ -373,13 +373,147 @@ static void test_threads(void **state)
     cl_rego_free(e);
 }
 
+/* ---- prepared queries and data overlays ---- */
+
+static const char *kbs_policy = "package policy\n"
+                                "default allow := false\n"
+                                "allow if {\n"
+                                "  data.plugin == \"resource\"\n"
+                                "  data[\"resource-path\"][0] == input.repo\n"
+                                "  data.settings.open == true\n"
+                                "}\n"
+                                "base := data.fixed\n";
+
+static void test_prepared(void **state)
+{
+    (void)state;
+    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_err err = {0};
+    assert_int_equal(cl_rego_add_module(e, "p.rego", kbs_policy, strlen(kbs_policy), false, &err), 0);
+    json_t *data = json_pack("{s:s, s:{s:b}, s:i}", "plugin", "none", "settings", "open", 0, "fixed", 7);
+    assert_int_equal(cl_rego_set_data(e, data, &err), 0);
+    json_decref(data);
+    struct cl_rego_query *q = cl_rego_prepare(e, "data.policy.allow", &err);
+    assert_non_null(q);
+    json_t *in = json_pack("{s:s}", "repo", "default");
+    struct {
+        const char *overlay; /* JSON or NULL */
+        bool allow;
+    } cases[] = {
+        {NULL, false},
+        {"{\"plugin\": \"resource\", \"resource-path\": [\"default\"], \"settings\": {\"open\": true}}", true},
+        {"{\"plugin\": \"resource\", \"resource-path\": [\"other\"], \"settings\": {\"open\": true}}", false},
+        {"{\"plugin\": \"resource\", \"resource-path\": [\"default\"]}", false}, /* settings from base */
+        {"{}", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *ov = cases[i].overlay ? json_loads(cases[i].overlay, 0, NULL) : NULL;
+        json_t *v = cl_rego_query_eval(q, in, ov, &err);
+        if (!json_is_boolean(v) || json_is_true(v) != cases[i].allow)
+            fail_msg("overlay case %zu: want %d (%s)", i, cases[i].allow, err.msg);
+        json_decref(v);
+        json_decref(ov);
+    }
+    /* the overlay is for one evaluation only: the base document is unchanged */
+    json_t *base = cl_rego_eval_ref(e, "data.policy.base", NULL, &err);
+    assert_int_equal(json_integer_value(base), 7);
+    json_decref(base);
+    json_t *d = cl_rego_get_data(e);
+    assert_string_equal(json_string_value(json_object_get(d, "plugin")), "none");
+    json_decref(d);
+    /* rows shape and options */
+    json_t *rows = NULL;
+    json_t *ov = json_pack("{s:i}", "fixed", 9);
+    struct cl_rego_eval_opts o = {.data_overlay = ov};
+    struct cl_rego_query *q2 = cl_rego_prepare(e, "x := data.policy.base", &err);
+    assert_non_null(q2);
+    assert_int_equal(cl_rego_query_eval_rows(q2, NULL, &o, &rows, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(rows, 0), "bindings"), "x")), 9);
+    json_decref(rows);
+    json_decref(ov);
+    /* a non-object overlay is refused */
+    json_t *bad = json_integer(1);
+    assert_null(cl_rego_query_eval(q, in, bad, &err));
+    assert_int_equal(err.code, CL_EINVAL);
+    struct cl_rv *badv = cl_rv_int(1);
+    struct cl_rego_eval_opts ob = {.data_overlay_value = badv};
+    struct cl_rv *rv = NULL;
+    assert_int_equal(cl_rego_query_eval_rv(q, in, &ob, &rv, &err), CL_EINVAL);
+    cl_rv_decref(badv);
+    json_decref(bad);
+    /* undefined: NULL without an error */
+    struct cl_rego_query *q3 = cl_rego_prepare(e, "data.policy.nothing", &err);
+    assert_non_null(q3);
+    assert_null(cl_rego_query_eval(q3, in, NULL, &err));
+    assert_int_equal(err.code, 0);
+    /* bad queries are refused when prepared */
+    assert_null(cl_rego_prepare(e, "data.policy.allow ==", &err));
+    assert_int_equal(err.code, CL_EPARSE);
+    assert_null(cl_rego_prepare(e, "nope(1)", &err));
+    assert_non_null(strstr(err.msg, "rego_type_error"));
+    assert_null(cl_rego_prepare(e, NULL, &err));
+    cl_rego_query_free(q3);
+    cl_rego_query_free(q2);
+    cl_rego_query_free(q);
+    json_decref(in);
+    cl_rego_free(e);
+}
+
+struct pworker {
+    struct cl_rego_query *q;
+    int id;
+};
+
+static void *prepared_worker(void *arg)
+{
+    struct pworker *w = arg;
+    for (int i = 0; i < 300; i++) {
+        struct cl_err err = {0};
+        json_t *in = json_pack("{s:i}", "n", i);
+        json_t *ov = json_pack("{s:i}", "k", w->id);
+        json_t *v = cl_rego_query_eval(w->q, in, ov, &err);
+        /* the query's constants ({"a": 3}, the array) are shared by every thread */
+        bool ok = v && json_integer_value(v) == i * 2 + 3 + w->id + 6;
+        json_decref(v);
+        json_decref(in);
+        json_decref(ov);
+        if (!ok)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_prepared_threads(void **state)
+{
+    (void)state;
+    const char *m = "package t\nk := {\"a\": 3}\np := input.n * 2 + k.a + data.k";
+    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_err err = {0};
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
+    struct cl_rego_query *q = cl_rego_prepare(e, "data.t.p + sum([1, 2, 3])", &err);
+    assert_non_null(q);
+    pthread_t th[4];
+    struct pworker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct pworker){q, i};
+        assert_int_equal(pthread_create(&th[i], NULL, prepared_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        assert_null(r);
+    }
+    cl_rego_query_free(q);
+    cl_rego_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values),        cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_depth_limit),
         cmocka_unit_test(test_eval),          cmocka_unit_test(test_query_bindings), cmocka_unit_test(test_limits),
         cmocka_unit_test(test_extension),     cmocka_unit_test(test_v0),           cmocka_unit_test(test_json_patch),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_threads),       cmocka_unit_test(test_prepared),     cmocka_unit_test(test_prepared_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
