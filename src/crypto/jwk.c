@@ -9,6 +9,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <pthread.h>
 #include <string.h>
 
 /* Largest private-member value we decode: an RSA-8192 private exponent, plus a leading 0. */
@@ -228,6 +229,65 @@ static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld, bool priv, c
     return k;
 }
 
+/* An EC key (public, or a pair when d is given) built from parameters. */
+static cl_pkey *import_ec_params(const struct cl_curve *c, const uint8_t *pt, size_t ptlen,
+                                 const struct cl_secret *d, struct cl_err *err)
+{
+    CL_AUTO(OSSL_PARAM_BLD) *bld = OSSL_PARAM_BLD_new();
+    CL_AUTO(bn_secret) *dbn = d ? secret_bn(d) : NULL;
+    if (!bld || (d && !dbn) ||
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, c->ossl, 0) != 1 ||
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen) != 1 ||
+        (dbn && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, dbn) != 1)) {
+        cl_ossl_err(err, CL_ENOMEM, "JWK: cannot build EC parameters");
+        return NULL;
+    }
+    cl_pkey *k = from_params("EC", bld, d != NULL, "(x, y) on the curve", err);
+    if (!k)
+        cl_err_prefix(err, "JWK %s", c->jwk);
+    return k;
+}
+
+/*
+ * Public-only EC keys are made by duplicating a public-only template of the curve and setting
+ * the point: EVP_PKEY_fromdata builds the whole group (Montgomery constants, generator) for
+ * every key, which costs more than the rest of the import. The template never holds a private
+ * key, so a duplicate cannot carry one.
+ */
+#define EC_TEMPLATES 4
+static struct {
+    const struct cl_curve *curve;
+    EVP_PKEY *key;
+} ec_templates[EC_TEMPLATES];
+static pthread_mutex_t ec_templates_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static EVP_PKEY *ec_template(const struct cl_curve *c)
+{
+    EVP_PKEY *t = NULL;
+    pthread_mutex_lock(&ec_templates_lock);
+    size_t i = 0;
+    for (; i < EC_TEMPLATES && ec_templates[i].curve; i++)
+        if (ec_templates[i].curve == c)
+            t = ec_templates[i].key;
+    if (!t && i < EC_TEMPLATES) {
+        CL_AUTO(cl_pkey) *gen = EVP_PKEY_Q_keygen(NULL, NULL, "EC", c->ossl);
+        uint8_t pt[1 + 2 * 66];
+        size_t ptlen = 0;
+        CL_AUTO(OSSL_PARAM_BLD) *bld = OSSL_PARAM_BLD_new();
+        if (gen && bld &&
+            EVP_PKEY_get_octet_string_param(gen, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof pt, &ptlen) == 1 &&
+            OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, c->ossl, 0) == 1 &&
+            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen) == 1)
+            t = from_params("EC", bld, false, "template", NULL);
+        if (t) {
+            ec_templates[i].curve = c;
+            ec_templates[i].key = t;
+        }
+    }
+    pthread_mutex_unlock(&ec_templates_lock);
+    return t;
+}
+
 static cl_pkey *import_ec(const json_t *jwk, struct cl_err *err)
 {
     const char *crv = NULL;
@@ -256,20 +316,14 @@ static cl_pkey *import_ec(const json_t *jwk, struct cl_err *err)
     pt[0] = 0x04; /* uncompressed point */
     memcpy(pt + 1, x, xl);
     memcpy(pt + 1 + xl, y, yl);
-    CL_AUTO(OSSL_PARAM_BLD) *bld = OSSL_PARAM_BLD_new();
-    CL_AUTO(bn_secret) *dbn = d ? secret_bn(d) : NULL;
-    if (!bld || (d && !dbn) ||
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, c->ossl, 0) != 1 ||
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen) != 1 ||
-        (dbn && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, dbn) != 1)) {
-        cl_ossl_err(err, CL_ENOMEM, "JWK: cannot build EC parameters");
+    EVP_PKEY *tmpl = d ? NULL : ec_template(c);
+    CL_AUTO(cl_pkey) *k = tmpl ? EVP_PKEY_dup(tmpl) : NULL;
+    if (k && EVP_PKEY_set1_encoded_public_key(k, pt, ptlen) != 1) {
+        cl_ossl_err(err, CL_EPARSE, "JWK %s: (x, y) is not a point on the curve", c->jwk);
         return NULL;
     }
-    CL_AUTO(cl_pkey) *k = from_params("EC", bld, d != NULL, "(x, y) on the curve", err);
-    if (!k) {
-        cl_err_prefix(err, "JWK %s", c->jwk);
+    if (!k && (k = import_ec_params(c, pt, ptlen, d, err)) == NULL)
         return NULL;
-    }
     /* fromdata already decodes the point; the check refuses infinity and points off the
      * curve. P-256/P-384/P-521 have cofactor 1, so every point on the curve is in the
      * prime-order group: the "quick" check is complete for them and spares the scalar
