@@ -34,8 +34,24 @@ static const char *const ar4si_claims[] = {
 
 struct as_policy {
     char id[CL_STORE_MAX_KEY];
-    struct cl_rego *engine;
+    struct as_compiled *c;
 };
+
+/* A compiled attestation policy with its two prepared rule queries. */
+struct as_compiled {
+    struct cl_rego *engine;
+    struct cl_rego_query *trust_claims, *extensions;
+};
+
+static void compiled_free(struct as_compiled *c)
+{
+    if (!c)
+        return;
+    cl_rego_query_free(c->trust_claims);
+    cl_rego_query_free(c->extensions);
+    cl_rego_free(c->engine);
+    free(c);
+}
 
 /* query_reference_value(name): the registered value, or null. */
 static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *const *args, struct cl_rv **out)
@@ -51,49 +67,55 @@ static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *cons
     return *out ? 0 : cl_rego_bi_error(ctx, "out of memory");
 }
 
-/* Compiles a policy text into a new engine with the extension builtin registered. */
-static struct cl_rego *compile_policy(struct cl_as *as, const char *id, const char *text, size_t len,
-                                      struct cl_err *err)
+/* Compiles a policy text into a new engine with the extension builtin registered, and
+ * prepares its rule queries. */
+static struct as_compiled *compile_policy(struct cl_as *as, const char *id, const char *text, size_t len,
+                                          struct cl_err *err)
 {
     struct cl_rego_opts o = {.max_steps = 1000000, .max_memory = 64u << 20};
-    __attribute__((cleanup(cl_auto_cl_rego))) struct cl_rego *e = cl_rego_new(&o);
-    if (!e) {
+    struct as_compiled *c = calloc(1, sizeof *c);
+    if (!c || !(c->engine = cl_rego_new(&o))) {
+        compiled_free(c);
         cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
         return NULL;
     }
     char file[CL_STORE_MAX_KEY + 8];
     snprintf(file, sizeof file, "%s.rego", id);
-    if (cl_rego_register_builtin(e, "query_reference_value", 1, bi_query_reference_value, as, err) < 0 ||
-        cl_rego_add_module(e, file, text, len, false, err) < 0 || cl_rego_compile(e, err) < 0) {
+    if (cl_rego_register_builtin(c->engine, "query_reference_value", 1, bi_query_reference_value, as, err) < 0 ||
+        cl_rego_add_module(c->engine, file, text, len, false, err) < 0 || cl_rego_compile(c->engine, err) < 0 ||
+        !(c->trust_claims = cl_rego_prepare(c->engine, "data.policy.trust_claims", err)) ||
+        !(c->extensions = cl_rego_prepare(c->engine, "data.policy.extensions", err))) {
+        compiled_free(c);
         err->stage = "policy";
         cl_err_prefix(err, "attestation policy '%s'", id);
         return NULL;
     }
-    return CL_STEAL(e);
+    return c;
 }
 
 void cl_as_policies_free(struct cl_as *as)
 {
     for (size_t i = 0; i < as->npolicies; i++) {
-        cl_rego_free(as->policies[i].engine);
+        compiled_free(as->policies[i].c);
     }
     free(as->policies);
     as->policies = NULL;
     as->npolicies = 0;
 }
 
-/* The compiled policy named id (stored, else built in), cached; NULL with err otherwise.
- * Caller holds the read or write lock as documented in as_internal.h. */
-static struct cl_rego *policy_lookup(struct cl_as *as, const char *id, struct cl_err *err)
+/* The cached compiled policy named id, or NULL. Caller holds the lock. */
+static struct as_compiled *policy_lookup_locked(struct cl_as *as, const char *id)
 {
-    pthread_rwlock_rdlock(&as->policy_lock);
     for (size_t i = 0; i < as->npolicies; i++)
-        if (strcmp(as->policies[i].id, id) == 0) {
-            struct cl_rego *e = as->policies[i].engine;
-            pthread_rwlock_unlock(&as->policy_lock);
-            return e;
-        }
-    pthread_rwlock_unlock(&as->policy_lock);
+        if (strcmp(as->policies[i].id, id) == 0)
+            return as->policies[i].c;
+    return NULL;
+}
+
+/* Compiles the policy named id (stored, else built in) and caches it; NULL with err.
+ * Takes the locks itself. */
+static struct as_compiled *policy_load(struct cl_as *as, const char *id, struct cl_err *err)
+{
     /* not cached: stored text or a built-in default */
     char key[CL_STORE_MAX_KEY + 8];
     snprintf(key, sizeof key, "%s.rego", id);
@@ -116,20 +138,26 @@ static struct cl_rego *policy_lookup(struct cl_as *as, const char *id, struct cl
             return NULL;
         }
     }
-    struct cl_rego *e = compile_policy(as, id, src, n, err);
+    struct as_compiled *e = compile_policy(as, id, src, n, err);
     if (!e)
         return NULL;
     pthread_rwlock_wrlock(&as->policy_lock);
+    struct as_compiled *raced = policy_lookup_locked(as, id);
+    if (raced) { /* another thread compiled it meanwhile */
+        pthread_rwlock_unlock(&as->policy_lock);
+        compiled_free(e);
+        return raced;
+    }
     struct as_policy *np = realloc(as->policies, (as->npolicies + 1) * sizeof *np);
     if (!np) {
         pthread_rwlock_unlock(&as->policy_lock);
-        cl_rego_free(e);
+        compiled_free(e);
         cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
         return NULL;
     }
     as->policies = np;
     snprintf(np[as->npolicies].id, sizeof np[as->npolicies].id, "%s", id);
-    np[as->npolicies].engine = e;
+    np[as->npolicies].c = e;
     as->npolicies++;
     pthread_rwlock_unlock(&as->policy_lock);
     return e;
@@ -141,30 +169,30 @@ int cl_as_set_policy(struct cl_as *as, const char *id, const char *text, size_t 
         return cl_err_stage(err, CL_EINVAL, "policy", "attestation policy id '%.64s' is not a valid name", id);
     if (len > CL_AS_MAX_POLICY)
         return cl_err_stage(err, CL_ELIMIT, "policy", "attestation policy of %zu bytes exceeds %d", len, CL_AS_MAX_POLICY);
-    struct cl_rego *e = compile_policy(as, id, text, len, err);
+    struct as_compiled *e = compile_policy(as, id, text, len, err);
     if (!e)
         return err->code;
     char key[CL_STORE_MAX_KEY + 8];
     snprintf(key, sizeof key, "%s.rego", id);
     int rc = cl_store_set(as->store, CL_AS_NS_POLICY, key, text, len, true, err);
     if (rc < 0) {
-        cl_rego_free(e);
+        compiled_free(e);
         return rc;
     }
     /* Swap under the write lock: evaluations in flight hold the read lock. */
     pthread_rwlock_wrlock(&as->policy_lock);
-    struct cl_rego *old = NULL;
+    struct as_compiled *old = NULL;
     size_t i = 0;
     while (i < as->npolicies && strcmp(as->policies[i].id, id) != 0)
         i++;
     if (i < as->npolicies) {
-        old = as->policies[i].engine;
-        as->policies[i].engine = e;
+        old = as->policies[i].c;
+        as->policies[i].c = e;
         e = NULL;
     }
     pthread_rwlock_unlock(&as->policy_lock);
-    cl_rego_free(old);
-    cl_rego_free(e); /* not cached yet: the next lookup compiles the stored text */
+    compiled_free(old);
+    compiled_free(e); /* not cached yet: the next lookup compiles the stored text */
     cl_info("attestation policy '%s' set (%zu bytes)", id, len);
     return 0;
 }
@@ -210,13 +238,18 @@ int cl_as_appraise(struct cl_as *as, const char *policy_id, const char *tee_clas
 {
     char id[CL_STORE_MAX_KEY];
     snprintf(id, sizeof id, "%s_%s", policy_id, tee_class);
-    struct cl_rego *e = policy_lookup(as, id, err);
-    if (!e)
+    /* The read lock spans lookup and evaluation, so a concurrent upload cannot free the
+     * compiled policy in between. */
+    pthread_rwlock_rdlock(&as->policy_lock);
+    struct as_compiled *e = policy_lookup_locked(as, id);
+    pthread_rwlock_unlock(&as->policy_lock);
+    if (!e && !(e = policy_load(as, id, err)))
         return err->code;
     pthread_rwlock_rdlock(&as->policy_lock);
+    e = policy_lookup_locked(as, id);
     struct cl_err re = {0};
-    CL_AUTO(json_t) *tc = cl_rego_eval_ref(e, "data.policy.trust_claims", input, &re);
-    CL_AUTO(json_t) *ext = tc ? cl_rego_eval_ref(e, "data.policy.extensions", input, &re) : NULL;
+    CL_AUTO(json_t) *tc = e ? cl_rego_query_eval(e->trust_claims, input, NULL, &re) : NULL;
+    CL_AUTO(json_t) *ext = tc ? cl_rego_query_eval(e->extensions, input, NULL, &re) : NULL;
     pthread_rwlock_unlock(&as->policy_lock);
     if (re.code < 0)
         return cl_err_stage(err, re.code, "policy", "policy '%s': %s", id, re.msg);

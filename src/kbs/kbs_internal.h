@@ -8,7 +8,7 @@
 
 #include "kbs/kbs.h"
 
-struct cl_rego;
+struct kbs_rpolicy;
 #include "net/http.h"
 #include "store/store.h"
 
@@ -90,7 +90,7 @@ struct cl_kbs {
     struct kbs_metrics metrics;
     struct cl_http_server *http;
     pthread_rwlock_t policy_lock;
-    struct cl_rego *policy;        /* compiled resource policy; NULL: stored one broken, deny */
+    struct kbs_rpolicy *policy;    /* compiled resource policy; NULL: stored one broken, deny */
 };
 
 /* Error reply as trustee's ErrorInformation; status 404 for InvalidRequestPath and

@@ -19,36 +19,48 @@
 extern const char cl_policy_resource_default[];
 extern const size_t cl_policy_resource_default_len;
 
-static struct cl_rego *compile(const char *text, size_t len, struct cl_err *err)
+/* A compiled policy and its prepared decision query. */
+struct kbs_rpolicy {
+    struct cl_rego *engine;
+    struct cl_rego_query *allow;
+};
+
+static void rpolicy_free(struct kbs_rpolicy *p)
+{
+    if (!p)
+        return;
+    cl_rego_query_free(p->allow);
+    cl_rego_free(p->engine);
+    free(p);
+}
+
+static struct kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *err)
 {
     struct cl_rego_opts o = {.max_steps = 1000000, .max_memory = 64u << 20};
-    struct cl_rego *e = cl_rego_new(&o);
-    if (!e) {
+    struct kbs_rpolicy *p = calloc(1, sizeof *p);
+    if (!p || !(p->engine = cl_rego_new(&o))) {
+        rpolicy_free(p);
         cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
         return NULL;
     }
-    if (cl_rego_add_module(e, POLICY_KEY, text, len, false, err) < 0 || cl_rego_compile(e, err) < 0) {
-        cl_rego_free(e);
+    if (cl_rego_add_module(p->engine, POLICY_KEY, text, len, false, err) < 0 || cl_rego_compile(p->engine, err) < 0 ||
+        !(p->allow = cl_rego_prepare(p->engine, "data.policy.allow", err))) {
+        rpolicy_free(p);
         err->stage = "policy";
         return NULL;
     }
-    return e;
+    return p;
 }
 
 int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow, struct cl_err *err)
 {
     *allow = false;
-    /* Per-request data is bound with `with`, so the compiled policy stays shared and read-only.
-     * The values are JSON texts, which are Rego terms; the path was validated to [A-Za-z0-9_.-]. */
-    CL_AUTO(cl_str) *plugin = cl_json_compact(json_object_get(data, "plugin"));
-    CL_AUTO(cl_str) *path = cl_json_compact(json_object_get(data, "resource-path"));
-    CL_AUTO(cl_str) *query = cl_json_compact(json_object_get(data, "query"));
-    CL_AUTO(cl_str) *q = plugin && path && query
-                             ? cl_strdupf("data.policy.allow with data.plugin as %s with data[\"resource-path\"] as %s "
-                                          "with data.query as %s with data.settings.allow_sample_tee_insecure as %s",
-                                          plugin, path, query, kbs->cfg->allow_sample_tee_insecure ? "true" : "false")
-                             : NULL;
-    if (!q)
+    /* Per-request data is an overlay on the data document, so the compiled policy and its
+     * prepared query stay shared and read-only across threads. */
+    CL_AUTO(json_t) *overlay = json_deep_copy(data);
+    if (!overlay || json_object_set_new(overlay, "settings",
+                                        json_pack("{s:b}", "allow_sample_tee_insecure",
+                                                  kbs->cfg->allow_sample_tee_insecure)) < 0)
         return cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
     pthread_rwlock_rdlock(&kbs->policy_lock);
     if (!kbs->policy) {
@@ -56,12 +68,10 @@ int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data
         return cl_err_stage(err, CL_EDENIED, "policy", "the stored resource policy does not compile: denying all");
     }
     struct cl_err re = {0};
-    CL_AUTO(json_t) *results = NULL;
-    int rc = cl_rego_eval_query(kbs->policy, q, claims, &results, &re);
+    CL_AUTO(json_t) *v = cl_rego_query_eval(kbs->policy->allow, claims, overlay, &re);
     pthread_rwlock_unlock(&kbs->policy_lock);
-    if (rc < 0)
-        return cl_err_stage(err, rc, "policy", "resource policy: %s", re.msg);
-    json_t *v = cl_json_pointer(results, "/0/expressions/0/value");
+    if (re.code < 0)
+        return cl_err_stage(err, re.code, "policy", "resource policy: %s", re.msg);
     *allow = json_is_true(v);
     if (*allow && cl_json_pointer((json_t *)(uintptr_t)claims, "/submods/cpu0/ear.veraison.annotated-evidence/sample"))
         cl_insecure("allow_sample_tee_insecure", "resource policy releasing to a sample TEE");
@@ -70,19 +80,19 @@ int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data
 
 int kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_err *err)
 {
-    struct cl_rego *e = compile(text, len, err);
-    if (!e)
+    struct kbs_rpolicy *p = compile(text, len, err);
+    if (!p)
         return err->code;
     int rc = cl_store_set(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY, text, len, true, err);
     if (rc < 0) {
-        cl_rego_free(e);
+        rpolicy_free(p);
         return rc;
     }
     pthread_rwlock_wrlock(&kbs->policy_lock);
-    struct cl_rego *old = kbs->policy;
-    kbs->policy = e;
+    struct kbs_rpolicy *old = kbs->policy;
+    kbs->policy = p;
     pthread_rwlock_unlock(&kbs->policy_lock);
-    cl_rego_free(old);
+    rpolicy_free(old);
     cl_info("resource policy set (%zu bytes)", len);
     return 0;
 }
@@ -106,6 +116,6 @@ int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
 
 void kbs_policy_free(struct cl_kbs *kbs)
 {
-    cl_rego_free(kbs->policy);
+    rpolicy_free(kbs->policy);
     kbs->policy = NULL;
 }

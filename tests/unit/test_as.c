@@ -188,7 +188,7 @@ static void test_evaluate(void **state)
         bool bind;
         const char *init;
     } bad[] = {
-        {"snp", "tee", true, NULL},
+        {"hygondcu", "tee", true, NULL},
         {"sample", "bind", false, NULL},
         {"sample", "init-data", true, "version = \"0.1.0\"\nalgorithm = \"md5\"\n"},
         {"sample", "init-data", true, "version = \"0.2.0\"\nalgorithm = \"sha256\"\n"},
@@ -242,7 +242,7 @@ static void test_regularize(void **state)
     assert_true(cl_tee_id_known("az-snp-vtpm"));
     assert_false(cl_tee_id_known("Sample"));
     assert_non_null(cl_tee_verifier_find("sampledevice"));
-    assert_null(cl_tee_verifier_find("snp"));
+    assert_null(cl_tee_verifier_find("hygondcu"));
 }
 
 int main(void)
