@@ -67,3 +67,6 @@ if m:
     cpu = float(m.group(1))
     print(f"server CPU per handshake: {cpu:.1f} us = {cpu / floor_us:.2f} x the crypto floor (goal: within 3x)")
 PY
+
+echo "== policy evaluation per request (attestation policy on the sample TEE, resource policy)"
+"$BUILD/bench/policy_bench" . 20000
