@@ -19,6 +19,7 @@ struct cl_as *cl_as_new(const struct cl_as_opts *opts, struct cl_err *err)
     }
     as->store = opts->store;
     as->allow_sample_insecure = opts->allow_sample_insecure;
+    as->tee_config = opts->tee_config;
     as->token_duration_min = opts->token_duration_min ? opts->token_duration_min : 5;
     as->rv_validity_days = opts->rv_validity_days ? opts->rv_validity_days : 365;
     as->issuer = strdup(opts->issuer ? opts->issuer : "CoCo-Attestation-Service");
@@ -199,7 +200,7 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
     CL_AUTO(json_t) *init_claims = NULL;
     if (it->init_data_toml && init_data_parse(it->init_data_toml, it->init_data_len, idd, &idlen, &init_claims, err) < 0)
         return NULL;
-    struct cl_tee_verify_in in = {it->evidence, rd, rdlen, it->init_data_toml ? idd : NULL, idlen};
+    struct cl_tee_verify_in in = {it->evidence, rd, rdlen, it->init_data_toml ? idd : NULL, idlen, as->tee_config};
     CL_AUTO(json_t) *claims = NULL;
     if (v->verify(&in, &claims, err) < 0) {
         cl_err_prefix(err, "%s verifier", it->tee);

@@ -12,6 +12,7 @@
 #include "crypto/crypto.h"
 #include "json/json.h"
 #include "store/store.h"
+#include "tee/tee.h"
 
 #define CL_AS_MAX_ITEMS 16           /* evidence items (primary + devices) per request */
 #define CL_AS_MAX_INIT_DATA 65536    /* init-data TOML bytes */
@@ -32,6 +33,7 @@ struct cl_as_opts {
     const char *signer_key_path;     /* P-256 PEM; NULL → ephemeral key (warned) */
     const char *signer_cert_path;    /* PEM chain put in the header jwk x5c, or NULL */
     unsigned rv_validity_days;       /* expiry of registered values; 0 → 365 */
+    const struct cl_tee_config *tee_config; /* borrowed for the service's lifetime; NULL = defaults */
 };
 
 struct cl_as;

@@ -15,6 +15,7 @@ struct cl_as {
     char *issuer;
     cl_pkey *signer;
     json_t *header_jwk; /* {"kty","crv","x","y","alg":"ES256"[, "x5c"]} */
+    const struct cl_tee_config *tee_config; /* borrowed verifier settings, or NULL */
     /* compiled attestation policies by id; the read lock is held while one is evaluated,
      * the write lock while the cache changes */
     pthread_rwlock_t policy_lock;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The verifier table and the list of TEE ids kbs-types defines. */
 #include "tee/tee.h"
+#include "tee/tee_int.h"
 
 #include <string.h>
 
@@ -10,6 +11,7 @@ int cl_tee_sampledevice_verify(const struct cl_tee_verify_in *in, json_t **claim
 static const struct cl_tee_verifier verifiers[] = {
     {"sample", "cpu", true, cl_tee_sample_verify},
     {"sampledevice", "gpu", true, cl_tee_sampledevice_verify},
+    {"snp", "cpu", false, cl_tee_snp_verify},
 };
 
 static const char *const known_ids[] = {

@@ -20,6 +20,35 @@
 #define CL_TEE_STAGE_TCB "tcb"
 #define CL_TEE_STAGE_INIT_DATA "init-data"
 #define CL_TEE_STAGE_CLAIMS "claims"
+#define CL_TEE_STAGE_COLLATERAL "collateral" /* TDX TCB info / QE identity / CRLs */
+#define CL_TEE_STAGE_EVENTLOG "eventlog"     /* event log replay against the measurement registers */
+
+/* Bits of cl_tee_config.tdx_allow_tcb_insecure: DCAP TCB statuses accepted besides UpToDate. */
+#define CL_TEE_TCB_SW_HARDENING_NEEDED 0x01u
+#define CL_TEE_TCB_CONFIGURATION_NEEDED 0x02u
+#define CL_TEE_TCB_OUT_OF_DATE 0x04u
+#define CL_TEE_TCB_TD_RELAUNCH_ADVISED 0x08u
+
+/*
+ * Verifier settings. All-zero is the secure default: offline, debug TEEs refused, only
+ * UpToDate TCBs, certificates and collateral valid now. Strings are borrowed for as long as
+ * the configuration is used. Names follow [attestation_service.verifier_config] (docs/verifiers.md).
+ */
+struct cl_tee_config {
+    int64_t verify_time;          /* unix seconds at which certificates/collateral must be valid; 0 = now */
+    bool allow_debug_insecure;    /* accept SNP guests with policy DEBUG and TDX TDs with attribute DEBUG */
+    /* AMD SEV-SNP */
+    const char *snp_cert_cache;   /* folder: <Product>/cert_chain.pem, vcek/<hwid>/... (KDS layout) */
+    bool snp_kds_online;          /* fetch missing VCEK/ASK/ARK from AMD KDS and cache them */
+    const char *snp_kds_url;      /* NULL → https://kdsintf.amd.com */
+    /* Intel TDX (DCAP) */
+    const char *tdx_collateral_dir; /* tcb_info_<fmspc>.json, qe_identity.json, issuer chains, CRLs */
+    const char *tdx_pccs_url;       /* PCS/PCCS base (…/sgx/certification/v4/ is appended); NULL = offline */
+    unsigned tdx_allow_tcb_insecure; /* CL_TEE_TCB_* bits */
+    bool tdx_allow_expired_collateral_insecure;
+    /* TPM */
+    const char *tpm_ak_ca_path;   /* PEM: CA(s) that certify attestation keys; NULL = AK trusted by policy only */
+};
 
 struct cl_tee_verify_in {
     const json_t *evidence;          /* borrowed: the TEE-specific evidence JSON */
@@ -27,6 +56,7 @@ struct cl_tee_verify_in {
     size_t report_data_len;
     const uint8_t *init_data_digest; /* expected init-data digest, or NULL */
     size_t init_data_len;
+    const struct cl_tee_config *cfg; /* borrowed; NULL = all defaults */
 };
 
 struct cl_tee_verifier {

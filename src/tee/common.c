@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Helpers shared by the hardware verifiers: certificate loading and chain links checked at a
+ * pinned time (vendor collateral expires, and tests replay old evidence), fingerprints of the
+ * pinned vendor roots, extension payloads by OID, claim encoders, and one bounded HTTP GET for
+ * AMD KDS and Intel PCS/PCCS (only ever used when the configuration turns fetching on).
+ */
+#include "tee/tee_int.h"
+
+#include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+#include <strings.h>
+
+void cl_auto_cl_tee_x509(cl_tee_x509 **p)
+{
+    X509_free(*p);
+    *p = NULL;
+}
+
+void cl_auto_cl_tee_x509s(cl_tee_x509s **p)
+{
+    sk_X509_pop_free(*p, X509_free);
+    *p = NULL;
+}
+
+int64_t cl_tee_time(const struct cl_tee_config *cfg)
+{
+    return cfg && cfg->verify_time ? cfg->verify_time : cl_now_unix();
+}
+
+X509 *cl_tee_x509_der(const uint8_t *der, size_t len, struct cl_err *err)
+{
+    if (len == 0 || len > CL_TEE_MAX_CERT) {
+        cl_err_set(err, CL_EPARSE, "certificate of %zu bytes (1..%d allowed)", len, CL_TEE_MAX_CERT);
+        return NULL;
+    }
+    const unsigned char *p = der;
+    X509 *c = d2i_X509(NULL, &p, (long)len);
+    ERR_clear_error();
+    if (!c || p != der + len) {
+        X509_free(c);
+        cl_err_set(err, CL_EPARSE, "certificate is not one DER X.509 certificate");
+        return NULL;
+    }
+    return c;
+}
+
+STACK_OF(X509) *cl_tee_x509_parse_any(const uint8_t *buf, size_t len, struct cl_err *err)
+{
+    if (len == 0 || len > CL_TEE_MAX_CERT_FILE) {
+        cl_err_set(err, CL_ELIMIT, "certificate data of %zu bytes (1..%d allowed)", len, CL_TEE_MAX_CERT_FILE);
+        return NULL;
+    }
+    CL_AUTO(cl_tee_x509s) *sk = sk_X509_new_null();
+    if (!sk) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (buf[0] == 0x30) { /* DER SEQUENCE */
+        X509 *c = cl_tee_x509_der(buf, len, err);
+        if (!c)
+            return NULL;
+        if (!sk_X509_push(sk, c)) {
+            X509_free(c);
+            cl_err_set(err, CL_ENOMEM, "out of memory");
+            return NULL;
+        }
+        return CL_STEAL(sk);
+    }
+    BIO *bio = BIO_new_mem_buf(buf, (int)len);
+    if (!bio) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < 64; i++) {
+        X509 *c = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (!c)
+            break;
+        if (!sk_X509_push(sk, c)) {
+            X509_free(c);
+            break;
+        }
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    if (sk_X509_num(sk) == 0) {
+        cl_err_set(err, CL_EPARSE, "no certificate found (neither DER nor PEM)");
+        return NULL;
+    }
+    return CL_STEAL(sk);
+}
+
+STACK_OF(X509) *cl_tee_x509_load(const char *path, struct cl_err *err)
+{
+    size_t n = 0;
+    CL_AUTO(cl_bytes) *buf = cl_file_read(path, CL_TEE_MAX_CERT_FILE, &n, err);
+    if (!buf)
+        return NULL;
+    STACK_OF(X509) *sk = cl_tee_x509_parse_any(buf, n, err);
+    if (!sk)
+        cl_err_prefix(err, "%s", path);
+    return sk;
+}
+
+bool cl_tee_x509_pinned(X509 *cert, const char *const *pins, size_t n)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!cert || X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32)
+        return false;
+    char hex[65];
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(pins[i], hex) == 0)
+            return true;
+    return false;
+}
+
+void cl_tee_x509_cn(X509 *cert, bool issuer, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    X509_NAME *nm = issuer ? X509_get_issuer_name(cert) : X509_get_subject_name(cert);
+    int i = nm ? X509_NAME_get_index_by_NID(nm, NID_commonName, -1) : -1;
+    if (i < 0)
+        return;
+    ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, i));
+    int len = ASN1_STRING_length(s);
+    if (len < 0)
+        return;
+    size_t n = (size_t)len < cap - 1 ? (size_t)len : cap - 1;
+    memcpy(buf, ASN1_STRING_get0_data(s), n);
+    buf[n] = '\0';
+    for (size_t k = 0; k < n; k++) /* the CN is only ever compared and printed */
+        if ((unsigned char)buf[k] < 0x20 || (unsigned char)buf[k] > 0x7e)
+            buf[k] = '?';
+}
+
+int cl_tee_x509_link(X509 *child, X509 *parent, int64_t at, const char *what, struct cl_err *err)
+{
+    char cn[80], pcn[80];
+    cl_tee_x509_cn(child, false, cn, sizeof cn);
+    cl_tee_x509_cn(parent, false, pcn, sizeof pcn);
+    if (X509_NAME_cmp(X509_get_issuer_name(child), X509_get_subject_name(parent)) != 0)
+        return cl_err_set(err, CL_EVERIFY, "%s '%s': issuer is not '%s'", what, cn, pcn);
+    EVP_PKEY *pk = X509_get0_pubkey(parent);
+    ERR_clear_error();
+    if (!pk || X509_verify(child, pk) != 1) {
+        ERR_clear_error();
+        return cl_err_set(err, CL_EVERIFY, "%s '%s': signature by '%s' does not verify", what, cn, pcn);
+    }
+    time_t t = (time_t)at;
+    if (X509_cmp_time(X509_get0_notBefore(child), &t) >= 0)
+        return cl_err_set(err, CL_EEXPIRED, "%s '%s' is not valid yet at %lld", what, cn, (long long)at);
+    if (X509_cmp_time(X509_get0_notAfter(child), &t) <= 0)
+        return cl_err_set(err, CL_EEXPIRED, "%s '%s' expired before %lld", what, cn, (long long)at);
+    return 0;
+}
+
+int cl_tee_x509_ext(X509 *cert, const char *oid, const uint8_t **data, size_t *len, struct cl_err *err)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    if (!obj)
+        return cl_err_set(err, CL_EINVAL, "bad OID %s", oid);
+    int idx = X509_get_ext_by_OBJ(cert, obj, -1);
+    ASN1_OBJECT_free(obj);
+    if (idx < 0)
+        return cl_err_set(err, CL_ENOTFOUND, "certificate has no extension %s", oid);
+    ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
+    if (!os)
+        return cl_err_set(err, CL_EPARSE, "extension %s has no value", oid);
+    *data = ASN1_STRING_get0_data(os);
+    *len = (size_t)ASN1_STRING_length(os);
+    return 0;
+}
+
+EVP_PKEY *cl_tee_x509_key(X509 *cert)
+{
+    EVP_PKEY *k = X509_get0_pubkey(cert);
+    if (k)
+        EVP_PKEY_up_ref(k);
+    return k;
+}
+
+json_t *cl_tee_json_hex(const void *buf, size_t len)
+{
+    CL_AUTO(cl_str) *h = cl_hex_encode(buf, len);
+    return h ? json_string(h) : NULL;
+}
+
+int cl_tee_set_hex(json_t *obj, const char *key, const void *buf, size_t len, struct cl_err *err)
+{
+    json_t *v = cl_tee_json_hex(buf, len);
+    if (!v || json_object_set_new(obj, key, v) < 0)
+        return cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CLAIMS, "out of memory");
+    return 0;
+}
+
+bool cl_tee_field_matches(const uint8_t *field, size_t field_len, const uint8_t *digest, size_t dlen)
+{
+    uint8_t want[CL_TEE_FIELD_MAX];
+    if (field_len > sizeof want)
+        return false;
+    cl_tee_regularize(digest, dlen, want, field_len);
+    return cl_memeq_ct(field, want, field_len);
+}
+
+cl_bytes *cl_tee_json_bytes(const json_t *v, size_t exact, size_t max, size_t *outlen, const char *what,
+                            struct cl_err *err)
+{
+    size_t cap = exact ? exact : max;
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = 0;
+        CL_AUTO(cl_bytes) *b = cl_b64_decode(s, json_string_length(v), CL_B64_ANY, cap, &n, err);
+        if (!b) {
+            cl_err_prefix(err, "%s", what);
+            return NULL;
+        }
+        if (exact && n != exact) {
+            cl_err_set(err, CL_EPARSE, "%s: %zu bytes, want %zu", what, n, exact);
+            return NULL;
+        }
+        *outlen = n;
+        return CL_STEAL(b);
+    }
+    if (!json_is_array(v)) {
+        cl_err_set(err, CL_EPARSE, "%s: not a byte array or base64 string", what);
+        return NULL;
+    }
+    size_t n = json_array_size(v);
+    if ((exact && n != exact) || n > cap) {
+        cl_err_set(err, exact ? CL_EPARSE : CL_ELIMIT, "%s: %zu bytes, want %s%zu", what, n, exact ? "" : "at most ",
+                   cap);
+        return NULL;
+    }
+    CL_AUTO(cl_bytes) *b = malloc(n + 1);
+    if (!b) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(v, i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > 255) {
+            cl_err_set(err, CL_EPARSE, "%s[%zu]: not a byte", what, i);
+            return NULL;
+        }
+        b[i] = (uint8_t)json_integer_value(x);
+    }
+    b[n] = 0;
+    *outlen = n;
+    return CL_STEAL(b);
+}
+
+/* ---- HTTP GET for the vendor services ---- */
+
+struct fetch {
+    uint8_t *buf;
+    size_t len, max;
+    bool over;
+    const char *hdr_name;
+    char *hdr_val;
+};
+
+static size_t fetch_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct fetch *f = ud;
+    size_t n = size * nmemb;
+    if (n > f->max - f->len) {
+        f->over = true;
+        return 0;
+    }
+    uint8_t *nb = realloc(f->buf, f->len + n + 1);
+    if (!nb)
+        return 0;
+    f->buf = nb;
+    memcpy(f->buf + f->len, p, n);
+    f->len += n;
+    f->buf[f->len] = 0;
+    return n;
+}
+
+static size_t fetch_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct fetch *f = ud;
+    size_t n = size * nmemb, kl = f->hdr_name ? strlen(f->hdr_name) : 0;
+    if (kl && n > kl + 1 && strncasecmp(p, f->hdr_name, kl) == 0 && p[kl] == ':' && !f->hdr_val) {
+        const char *v = p + kl + 1;
+        size_t vl = n - kl - 1;
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        int outl = 0;
+        char *dec = curl_easy_unescape(NULL, v, (int)vl, &outl);
+        if (dec) {
+            f->hdr_val = strndup(dec, (size_t)outl);
+            curl_free(dec);
+        }
+    }
+    return n;
+}
+
+cl_bytes *cl_tee_http_get(const char *url, size_t max, size_t *outlen, const char *hdr_name, cl_str **hdr_val,
+                          struct cl_err *err)
+{
+    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+        cl_err_set(err, CL_EINVAL, "fetch %.200s: only http(s) URLs", url);
+        return NULL;
+    }
+    CURL *c = curl_easy_init();
+    if (!c) {
+        cl_err_set(err, CL_ENOMEM, "fetch: curl init failed");
+        return NULL;
+    }
+    struct fetch f = {.max = max, .hdr_name = hdr_name};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, fetch_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &f);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK || status != 200) {
+        free(f.buf);
+        free(f.hdr_val);
+        if (f.over)
+            cl_err_set(err, CL_ELIMIT, "fetch %.200s: response larger than %zu bytes", url, max);
+        else if (status == 404)
+            cl_err_set(err, CL_ENOTFOUND, "fetch %.200s: 404", url);
+        else
+            cl_err_set(err, CL_EIO, "fetch %.200s: %s (HTTP %ld)", url, rc != CURLE_OK ? curl_easy_strerror(rc) : "status",
+                       status);
+        return NULL;
+    }
+    if (hdr_val)
+        *hdr_val = f.hdr_val;
+    else
+        free(f.hdr_val);
+    if (!f.buf)
+        f.buf = calloc(1, 1);
+    *outlen = f.len;
+    return f.buf;
+}
