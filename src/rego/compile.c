@@ -972,9 +972,47 @@ static int check_head_safe(struct sctx *s, const struct rg_term *t, const struct
 
 /* ---- rules ---- */
 
+/* A function argument that is a call or a comprehension (a template string, `f(x + 1)`) is not
+ * a pattern: it becomes a fresh variable unified with the term at the end of the body, so the
+ * body can bind the term's variables first. */
+static void hoist_args(struct cl_rego *e, struct rg_rule *r)
+{
+    for (size_t i = 0; i < r->nargs; i++) {
+        struct rg_term *t = r->args[i];
+        if (t->kind != RG_T_CALL && t->kind != RG_T_ACOMP && t->kind != RG_T_SCOMP && t->kind != RG_T_OCOMP)
+            continue;
+        char nm[32];
+        snprintf(nm, sizeof nm, "$arg%zu", i);
+        struct rg_term *v = rg_term_new(&e->arena, RG_T_VAR, t->line, t->col);
+        v->name = rg_strndup(&e->arena, nm, strlen(nm));
+        struct rg_term *v2 = rg_term_new(&e->arena, RG_T_VAR, t->line, t->col);
+        v2->name = v->name;
+        struct rg_term *eq = rg_term_new(&e->arena, RG_T_CALL, t->line, t->col);
+        eq->name = "eq";
+        eq->n = 2;
+        eq->items = rg_alloc(&e->arena, 2 * sizeof *eq->items);
+        eq->items[0] = v2;
+        eq->items[1] = t;
+        struct rg_expr *x = rg_alloc(&e->arena, sizeof *x);
+        x->kind = RG_E_TERM;
+        x->line = t->line;
+        x->col = t->col;
+        x->term = eq;
+        struct rg_expr **ex = rg_alloc(&e->arena, (r->body->n + 1) * sizeof *ex);
+        if (r->body->n)
+            memcpy(ex, r->body->exprs, r->body->n * sizeof *ex);
+        ex[r->body->n] = x;
+        r->body->exprs = ex;
+        r->body->n++;
+        r->args[i] = v;
+    }
+}
+
 static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pkg, struct rg_error *err)
 {
     struct cctx c = {.e = e, .a = &e->arena, .mod = r->mod, .pkg = pkg, .err = err, .file = r->mod->file};
+    if (r->kind == RG_R_FUNC)
+        hoist_args(e, r);
     struct scope top = {0};
     c.top = &top;
     bn_body(&top, r->body);

@@ -544,11 +544,14 @@ static int eval_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, st
 
 /* ---- composite terms ---- */
 
+/* Evaluates a sequence of terms (call arguments, composite members) and calls `done` with all
+ * values in vals. A plain variable not bound yet is evaluated after the others, which may
+ * bind it (`x == input.xs[x]`). */
 struct k_seq {
     struct k k;
     struct frame *fr;
     const struct rg_term *const *items;
-    size_t n, i;
+    size_t n, cur;
     struct cl_rv **vals;
     struct k *done; /* called with NULL when all values are in vals */
 };
@@ -558,40 +561,44 @@ static int seq_next(struct ev *ev, struct k_seq *s);
 static int k_seq_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 {
     struct k_seq *s = (struct k_seq *)k;
-    size_t i = s->i;
+    size_t i = s->cur;
     s->vals[i] = v;
-    s->i = i + 1;
     int rc = seq_next(ev, s);
-    s->i = i;
     s->vals[i] = NULL;
+    s->cur = i;
     return rc;
 }
 
 static int seq_next(struct ev *ev, struct k_seq *s)
 {
-    while (s->i < s->n && s->items[s->i]->kind == RG_T_VALUE) {
-        s->vals[s->i] = s->items[s->i]->val;
-        s->i++;
+    size_t pick = SIZE_MAX, later = SIZE_MAX;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->vals[i])
+            continue;
+        const struct rg_term *t = s->items[i];
+        if (t->kind == RG_T_VAR && !t->root && !s->fr->slots[t->slot]) {
+            if (later == SIZE_MAX)
+                later = i;
+            continue;
+        }
+        pick = i;
+        break;
     }
-    if (s->i == s->n)
+    if (pick == SIZE_MAX)
+        pick = later;
+    if (pick == SIZE_MAX)
         return s->done->fn(ev, s->done, NULL);
-    size_t save = s->i;
-    int rc = eval_term(ev, s->fr, s->items[s->i], &s->k);
-    s->i = save;
-    return rc;
+    s->cur = pick;
+    return eval_term(ev, s->fr, s->items[pick], &s->k);
 }
 
-/* Evaluates items[0..n) in order; calls done with all values in vals. */
 static int eval_seq(struct ev *ev, struct frame *fr, const struct rg_term *const *items, size_t n, struct cl_rv **vals,
                     struct k *done)
 {
     struct k_seq s = {{k_seq_fn}, fr, items, n, 0, vals, done};
-    size_t start = 0;
-    int rc;
-    /* constants at the front are filled by seq_next */
-    (void)start;
-    rc = seq_next(ev, &s);
-    return rc;
+    for (size_t i = 0; i < n; i++)
+        vals[i] = items[i]->kind == RG_T_VALUE ? items[i]->val : NULL;
+    return seq_next(ev, &s);
 }
 
 struct k_build {
@@ -1155,11 +1162,14 @@ static int k_uni_done_fn(struct ev *ev, struct k *k, struct cl_rv *v)
     return c->out->fn(ev, c->out, t);
 }
 
+/* Element-wise unification of two composites: pairs are taken in an order where at least one
+ * side is bound when possible ([x, 1] = [y, x] binds x first), so patterns on both sides work. */
 struct k_uni_pair {
     struct k k;
     struct frame *fr;
-    const struct rg_term *a, *b;
-    size_t i;
+    const struct rg_term *const *pa, *const *pb;
+    unsigned char *done;
+    size_t n, ndone;
     struct k *out;
 };
 
@@ -1168,19 +1178,79 @@ static int uni_pair_step(struct ev *ev, struct k_uni_pair *c);
 static int k_uni_pair_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 {
     (void)unused;
-    struct k_uni_pair *c = (struct k_uni_pair *)k;
-    size_t s = c->i;
-    c->i++;
-    int rc = uni_pair_step(ev, c);
-    c->i = s;
-    return rc;
+    return uni_pair_step(ev, (struct k_uni_pair *)k);
 }
 
 static int uni_pair_step(struct ev *ev, struct k_uni_pair *c)
 {
-    if (c->i == c->a->n)
+    if (c->ndone == c->n)
         return c->out->fn(ev, c->out, cl_rv_bool(true));
-    return unify(ev, c->fr, c->a->items[c->i], c->b->items[c->i], &c->k);
+    size_t pick = SIZE_MAX, fallback = SIZE_MAX;
+    for (size_t i = 0; i < c->n && pick == SIZE_MAX; i++) {
+        if (c->done[i])
+            continue;
+        if (!term_unbound(c->fr, c->pa[i]) || !term_unbound(c->fr, c->pb[i]))
+            pick = i;
+        else if (fallback == SIZE_MAX)
+            fallback = i;
+    }
+    if (pick == SIZE_MAX)
+        pick = fallback;
+    c->done[pick] = 1;
+    c->ndone++;
+    int rc = unify(ev, c->fr, c->pa[pick], c->pb[pick], &c->k);
+    c->done[pick] = 0;
+    c->ndone--;
+    return rc;
+}
+
+static int unify_pairs(struct ev *ev, struct frame *fr, const struct rg_term *const *pa, const struct rg_term *const *pb, size_t n,
+                       struct k *k)
+{
+    unsigned char stack_done[16] = {0};
+    unsigned char *done = n <= 16 ? stack_done : cl_xcalloc(n, 1);
+    struct k_uni_pair c = {{k_uni_pair_fn}, fr, pa, pb, done, n, 0, k};
+    int rc = uni_pair_step(ev, &c);
+    if (done != stack_done)
+        free(done);
+    return rc;
+}
+
+static bool const_keys(const struct rg_term *t)
+{
+    for (size_t i = 0; i < t->n; i += 2)
+        if (t->items[i]->kind != RG_T_VALUE)
+            return false;
+    return true;
+}
+
+/* Object patterns with constant keys: pair the values by key (0 when the key sets differ). */
+static int unify_objects(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b, struct k *k)
+{
+    size_t n = a->n / 2;
+    if (b->n != a->n)
+        return 0;
+    const struct rg_term *stack_pa[16], *stack_pb[16];
+    const struct rg_term **pa = n <= 16 ? stack_pa : cl_xcalloc(n, sizeof *pa);
+    const struct rg_term **pb = n <= 16 ? stack_pb : cl_xcalloc(n, sizeof *pb);
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        ok = false;
+        for (size_t j = 0; j < n; j++) {
+            if (cl_rv_equal(a->items[2 * i]->val, b->items[2 * j]->val)) {
+                pa[i] = a->items[2 * i + 1];
+                pb[i] = b->items[2 * j + 1];
+                ok = true;
+                break;
+            }
+        }
+    }
+    int rc = ok ? unify_pairs(ev, fr, pa, pb, n, k) : 0;
+    if (pa != stack_pa) {
+        free(pa);
+        free(pb);
+    }
+    return rc;
 }
 
 static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b, struct k *k)
@@ -1189,9 +1259,11 @@ static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const
     if (a->kind == RG_T_ARRAY && b->kind == RG_T_ARRAY) {
         if (a->n != b->n)
             return 0;
-        struct k_uni_pair c = {{k_uni_pair_fn}, fr, a, b, 0, k};
-        return uni_pair_step(ev, &c);
+        return unify_pairs(ev, fr, (const struct rg_term *const *)a->items, (const struct rg_term *const *)b->items, a->n,
+                           k);
     }
+    if (a->kind == RG_T_OBJECT && b->kind == RG_T_OBJECT && const_keys(a) && const_keys(b))
+        return unify_objects(ev, fr, a, b, k);
     bool au = term_unbound(fr, a), bu = term_unbound(fr, b);
     if (au && a->kind == RG_T_VAR && !bu) {
         struct k_uval c = {{k_uval_fn}, fr, a, &done.k};

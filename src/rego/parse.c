@@ -144,6 +144,89 @@ CL_PRINTF(4, 5) static void perr(struct parser *P, int line, int col, const char
     va_end(ap);
 }
 
+#define MAX_TEMPLATE_NESTING 16
+
+static const char *scan_template(struct parser *P, const char *p, int depth);
+
+/* Skips the expression of a template string after its '{' (strings, raw strings and nested
+ * templates inside it included); returns the position after the matching '}' or NULL. */
+static const char *scan_template_expr(struct parser *P, const char *p, int depth)
+{
+    int braces = 1;
+    while (p < P->end) {
+        char c = *p;
+        if (c == '"') {
+            for (p++; p < P->end && *p != '"' && *p != '\n'; p++)
+                if (*p == '\\')
+                    p++;
+            if (p >= P->end || *p != '"')
+                return NULL;
+            p++;
+        } else if (c == '`') {
+            for (p++; p < P->end && *p != '`'; p++)
+                if (*p == '\n') {
+                    P->line++;
+                    P->line_start = p + 1;
+                }
+            if (p >= P->end)
+                return NULL;
+            p++;
+        } else if (c == '$' && p + 1 < P->end && (p[1] == '"' || p[1] == '`')) {
+            p = scan_template(P, p, depth + 1);
+            if (!p)
+                return NULL;
+        } else if (c == '{') {
+            braces++;
+            p++;
+        } else if (c == '}') {
+            p++;
+            if (--braces == 0)
+                return p;
+        } else {
+            if (c == '\n') {
+                P->line++;
+                P->line_start = p + 1;
+            }
+            p++;
+        }
+    }
+    return NULL;
+}
+
+/* Scans a template string $"..." or $`...` starting at '$'; returns the position after its
+ * closing quote, or NULL when it does not end (or nests too deeply). */
+static const char *scan_template(struct parser *P, const char *p, int depth)
+{
+    if (depth > MAX_TEMPLATE_NESTING)
+        return NULL;
+    bool raw = p[1] == '`';
+    char close = raw ? '`' : '"';
+    p += 2;
+    while (p < P->end) {
+        char c = *p;
+        if (c == close)
+            return p + 1;
+        if (c == '\n') {
+            if (!raw)
+                return NULL;
+            P->line++;
+            P->line_start = p + 1;
+        }
+        if (c == '\\' && p + 1 < P->end && (!raw || p[1] == '{')) {
+            p += 2;
+            continue;
+        }
+        if (c == '{') {
+            p = scan_template_expr(P, p + 1, depth);
+            if (!p)
+                return NULL;
+            continue;
+        }
+        p++;
+    }
+    return NULL;
+}
+
 static void lex_raw(struct parser *P, struct token *T)
 {
     const char *p = P->p;
@@ -202,9 +285,19 @@ static void lex_raw(struct parser *P, struct token *T)
             }
         }
         T->t = K_NUMBER;
-    } else if (c == '"' || (c == '$' && p + 1 < P->end && p[1] == '"')) {
-        T->t = c == '$' ? K_TEMPLATE : K_STRING;
-        p += c == '$' ? 2 : 1;
+    } else if (c == '$' && p + 1 < P->end && (p[1] == '"' || p[1] == '`')) {
+        T->t = K_TEMPLATE;
+        T->raw = p[1] == '`';
+        const char *q = scan_template(P, p, 0);
+        if (!q) {
+            perr(P, T->line, T->col, "non-terminated template string");
+            T->t = K_EOF;
+        } else {
+            p = q;
+        }
+    } else if (c == '"') {
+        T->t = K_STRING;
+        p++;
         while (p < P->end && *p != '"' && *p != '\n') {
             if (*p == '\\' && p + 1 < P->end)
                 p++;
@@ -216,10 +309,10 @@ static void lex_raw(struct parser *P, struct token *T)
         } else {
             p++;
         }
-    } else if (c == '`' || (c == '$' && p + 1 < P->end && p[1] == '`')) {
-        T->t = c == '$' ? K_TEMPLATE : K_STRING;
+    } else if (c == '`') {
+        T->t = K_STRING;
         T->raw = true;
-        p += c == '$' ? 2 : 1;
+        p++;
         while (p < P->end && *p != '`') {
             if (*p == '\n') {
                 P->line++;
@@ -379,7 +472,6 @@ static bool unescape(struct parser *P, const char *s, const char *e, struct cl_s
         case 'n': cl_sbuf_addc(b, '\n'); break;
         case 'r': cl_sbuf_addc(b, '\r'); break;
         case 't': cl_sbuf_addc(b, '\t'); break;
-        case '{': cl_sbuf_adds(b, "\\{"); break; /* templates keep it for the splitter */
         case 'u': {
             unsigned cp;
             if (e - s < 4 || hex4(s, &cp) < 0) {
@@ -520,95 +612,100 @@ static bool enter(struct parser *P)
     return true;
 }
 
-/* Template string $"..{expr}.." -> internal.template_string([parts...]). */
+/* Template string $"..{expr}.." -> internal.template_string([parts...]). Literal parts are
+ * unescaped (`\{` is a literal brace); each expression is parsed from the source text as a
+ * literal (`with` modifiers allowed) and wrapped in a set comprehension, so an undefined
+ * expression prints <undefined> and several values are all shown. */
 static struct rg_term *parse_template(struct parser *P, const struct token *T)
 {
-    struct cl_sbuf content = {0};
-    const char *s = T->s + 2, *e = T->s + T->len - 1;
-    if (T->raw) {
-        cl_sbuf_add(&content, s, (size_t)(e - s));
-    } else if (!unescape(P, s, e, &content, T->line, T->col)) {
-        cl_sbuf_free(&content);
-        return NULL;
-    }
+    const char *c = T->s + 2, *e = T->s + T->len - 1;
     struct tvec parts = {0};
     struct cl_sbuf lit = {0};
-    const char *c = content.s ? content.s : "";
-    size_t n = content.len;
-    for (size_t i = 0; i < n && !P->failed;) {
-        if (c[i] == '\\' && i + 1 < n && c[i + 1] == '{') {
+    int line = T->line;
+    const char *line_start = c - T->col - 1;
+    while (c < e && !P->failed) {
+        if (*c == '\\' && c + 1 < e && c[1] == '{') {
             cl_sbuf_addc(&lit, '{');
-            i += 2;
+            c += 2;
             continue;
         }
-        if (c[i] == '{') {
-            size_t j = i + 1;
-            int depth = 1;
-            bool inq = false;
-            for (; j < n; j++) {
-                if (inq) {
-                    if (c[j] == '\\')
-                        j++;
-                    else if (c[j] == '"')
-                        inq = false;
-                    continue;
-                }
-                if (c[j] == '"')
-                    inq = true;
-                else if (c[j] == '{')
-                    depth++;
-                else if (c[j] == '}' && --depth == 0)
-                    break;
+        if (*c == '\n') {
+            line++;
+            line_start = c + 1;
+        }
+        if (*c != '{') {
+            const char *s0 = c;
+            while (c < e && *c != '{' && !(*c == '\\' && c + 1 < e && c[1] == '{') && *c != '\n') {
+                if (*c == '\\' && !T->raw && c + 1 < e)
+                    c++;
+                c++;
             }
-            if (j >= n) {
-                perr(P, T->line, T->col, "unterminated expression in template string");
+            if (c == s0) { /* a newline (raw templates) */
+                cl_sbuf_addc(&lit, *c++);
+                continue;
+            }
+            if (T->raw)
+                cl_sbuf_add(&lit, s0, (size_t)(c - s0));
+            else if (!unescape(P, s0, c, &lit, T->line, T->col))
                 break;
-            }
-            if (lit.len) {
-                tv_push(&parts, mk_value(P, cl_rv_str(lit.s, lit.len), T->line, T->col));
-                lit.len = 0;
-            }
-            struct parser Q = *P;
-            Q.src = Q.p = c + i + 1;
-            Q.end = c + j;
-            Q.line_start = Q.p;
-            Q.have_peek = false;
-            Q.depth = P->depth;
-            next(&Q);
-            struct rg_term *x = parse_in(&Q, false);
-            if (!Q.failed && Q.tok.t != K_EOF)
-                perr(&Q, T->line, T->col, "unexpected text in template expression");
-            if (Q.failed) {
-                P->failed = true;
-                break;
-            }
-            struct rg_term *wrap = rg_term_new(P->a, RG_T_SET, T->line, T->col);
-            /* Each expression is wrapped in a set comprehension so undefined prints as
-             * <undefined> and several values are all shown. */
-            struct rg_term *comp = rg_term_new(P->a, RG_T_SCOMP, T->line, T->col);
-            struct rg_term *v = mk_var(P, "__tpl", 5, T->line, T->col);
-            comp->value = v;
-            comp->body = rg_alloc(P->a, sizeof *comp->body);
-            comp->body->n = 1;
-            comp->body->exprs = rg_alloc(P->a, sizeof *comp->body->exprs);
-            struct rg_expr *ex = rg_alloc(P->a, sizeof *ex);
-            ex->kind = RG_E_TERM;
-            ex->line = T->line;
-            ex->col = T->col;
-            ex->term = mk_call(P, "assign", T->line, T->col, v, x);
-            comp->body->exprs[0] = ex;
-            (void)wrap;
-            tv_push(&parts, comp);
-            i = j + 1;
             continue;
         }
-        cl_sbuf_addc(&lit, c[i]);
-        i++;
+        /* an expression: find its end as the lexer did */
+        struct parser S = *P;
+        S.p = c + 1;
+        S.line = line;
+        S.line_start = line_start;
+        const char *end = scan_template_expr(&S, c + 1, 0);
+        if (!end) {
+            perr(P, T->line, T->col, "unterminated expression in template string");
+            break;
+        }
+        if (lit.len) {
+            tv_push(&parts, mk_value(P, cl_rv_str(lit.s, lit.len), T->line, T->col));
+            lit.len = 0;
+        }
+        struct parser Q = *P;
+        Q.src = Q.p = c + 1;
+        Q.end = end - 1;
+        Q.line = line;
+        Q.line_start = line_start;
+        Q.have_peek = false;
+        Q.depth = P->depth;
+        next(&Q);
+        struct rg_expr *x = Q.tok.t == K_EOF ? NULL : parse_literal(&Q);
+        if (!Q.failed && !x)
+            perr(&Q, line, (int)(c - line_start) + 1, "empty expression in template string");
+        if (!Q.failed && Q.tok.t != K_EOF)
+            perr(&Q, Q.tok.line, Q.tok.col, "unexpected '%.*s' in template expression", (int)(Q.tok.len ? Q.tok.len : 1),
+                 Q.tok.s);
+        if (!Q.failed && (x->kind != RG_E_TERM || x->negated))
+            perr(&Q, x->line, x->col, "template expressions must be terms");
+        if (Q.failed) {
+            P->failed = true;
+            break;
+        }
+        line = Q.line;
+        line_start = Q.line_start;
+        struct rg_term *comp = rg_term_new(P->a, RG_T_SCOMP, x->line, x->col);
+        struct rg_term *v = mk_var(P, "__tpl", 5, x->line, x->col);
+        comp->value = v;
+        comp->body = rg_alloc(P->a, sizeof *comp->body);
+        comp->body->n = 1;
+        comp->body->exprs = rg_alloc(P->a, sizeof *comp->body->exprs);
+        struct rg_expr *ex = rg_alloc(P->a, sizeof *ex);
+        *ex = *x;
+        ex->term = mk_call(P, "assign", x->line, x->col, v, x->term);
+        comp->body->exprs[0] = ex;
+        tv_push(&parts, comp);
+        c = end;
     }
-    if (lit.len)
+    if (lit.len && !P->failed)
         tv_push(&parts, mk_value(P, cl_rv_str(lit.s, lit.len), T->line, T->col));
     cl_sbuf_free(&lit);
-    cl_sbuf_free(&content);
+    if (P->failed) {
+        free(parts.v);
+        return NULL;
+    }
     struct rg_term *arr = rg_term_new(P->a, RG_T_ARRAY, T->line, T->col);
     arr->n = parts.n;
     arr->items = tv_finish(P, &parts);
@@ -1131,6 +1228,12 @@ static struct rg_expr *parse_every(struct parser *P)
     return e;
 }
 
+/* A `with` modifier, not a reference starting with the keyword (`with.foo` on the next line). */
+static bool is_with(struct parser *P)
+{
+    return is_kw(&P->tok, "with") && !((peek(P)->t == K_DOT || peek(P)->t == K_LBRACK) && !peek(P)->ws);
+}
+
 static struct rg_expr *parse_literal(struct parser *P)
 {
     if (P->failed || !enter(P))
@@ -1171,9 +1274,9 @@ static struct rg_expr *parse_literal(struct parser *P)
             e->term = l;
         }
     }
-    if (e && is_kw(&P->tok, "with")) {
+    if (e && is_with(P)) {
         size_t cap = 0;
-        while (is_kw(&P->tok, "with") && !P->failed) {
+        while (is_with(P) && !P->failed) {
             next(P);
             struct rg_term *target = parse_term(P, false);
             if (!target)
@@ -1374,7 +1477,9 @@ static struct rg_rule *parse_rule(struct parser *P, struct rg_module *m)
         return NULL;
     }
     struct rg_rule *last = r;
-    while (is_kw(&P->tok, "else") && !P->failed) {
+    /* `else.foo := 1` on the next line is a new rule whose ref head starts with a keyword */
+    while (is_kw(&P->tok, "else") && !P->failed &&
+           !((peek(P)->t == K_DOT || peek(P)->t == K_LBRACK) && !peek(P)->ws)) {
         int line = P->tok.line, col = P->tok.col;
         next(P);
         if (r->kind == RG_R_SET) {
