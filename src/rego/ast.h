@@ -158,11 +158,18 @@ struct rg_node {
     size_t nkids;
     struct rg_rule *rules;  /* value/set rules whose ground head prefix ends here */
     struct rg_rule *funcs;  /* function definitions named by this path */
-    struct rg_rule *deflt;  /* default rule (value or function) */
+    struct rg_rule *deflt;  /* default rule of a value */
+    struct rg_rule *fdeflt; /* default rule of a function (`default f(_) := v`) */
     bool dynamic;           /* some rule here has variable head parts */
     bool has_set;           /* some rule here is a partial set */
     int id;                 /* index into per-evaluation caches */
 };
+
+static inline bool rg_node_is_fn(const struct rg_node *n) { return n->funcs || n->fdeflt; }
+static inline size_t rg_node_arity(const struct rg_node *n)
+{
+    return n->funcs ? n->funcs->nargs : n->fdeflt ? n->fdeflt->nargs : 0;
+}
 
 /* ---- errors ---- */
 struct rg_error {

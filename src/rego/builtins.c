@@ -79,12 +79,31 @@ static int bi_member3(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_
 
 /* ---- aggregates ---- */
 
-static size_t utf8_count(const char *s, size_t n)
+/* Runes as Go counts them: a valid UTF-8 sequence is one rune, every byte of an invalid one
+ * is one rune (U+FFFD). */
+static size_t utf8_count(const char *str, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)str;
     size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            c++;
+    for (size_t i = 0; i < n; c++) {
+        unsigned char b = s[i];
+        size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+        if (len <= 1 || len > n - i) {
+            i++;
+            continue;
+        }
+        bool ok = true;
+        for (size_t k = 1; k < len && ok; k++)
+            ok = (s[i + k] & 0xC0) == 0x80;
+        if (ok) {
+            unsigned cp = b & (0x7F >> len);
+            for (size_t k = 1; k < len; k++)
+                cp = (cp << 6) | (s[i + k] & 0x3F);
+            static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+            ok = cp >= min[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+        }
+        i += ok ? len : 1;
+    }
     return c;
 }
 

@@ -138,7 +138,11 @@ static void bn_body(struct scope *s, const struct rg_body *b)
 {
     for (size_t i = 0; b && i < b->n; i++) {
         const struct rg_expr *x = b->exprs[i];
-        bn_term(s, x->term);
+        /* `x := ...` declares x from there on: a comprehension before it has its own x */
+        if (x->term && x->term->kind == RG_T_CALL && strcmp(x->term->name, "assign") == 0)
+            bn_term(s, x->term->items[1]);
+        else
+            bn_term(s, x->term);
         for (size_t j = 0; j < x->nvars; j++)
             bn_term(s, x->vars[j]);
         if (x->kind == RG_E_SOMEIN) {
@@ -331,7 +335,7 @@ static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn
     /* local names shadow builtins only when a function of that name exists in the package */
     if (lens[0] == 4 && memcmp(parts[0], "data", 4) == 0) {
         const struct rg_node *n = node_at(c->e->root, parts + 1, lens + 1, np - 1);
-        if (n && n->funcs) {
+        if (n && rg_node_is_fn(n)) {
             *fn = (struct rg_node *)(uintptr_t)n;
             return 0;
         }
@@ -348,14 +352,14 @@ static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn
                 n = rg_node_child(n, im->path->items[i]->val->u.str.s, im->path->items[i]->val->u.str.len);
             if (n)
                 n = node_at(n, parts + 1, lens + 1, np - 1);
-            if (n && n->funcs) {
+            if (n && rg_node_is_fn(n)) {
                 *fn = (struct rg_node *)(uintptr_t)n;
                 return 0;
             }
         }
         if (c->pkg) {
             const struct rg_node *n = node_at(c->pkg, parts, lens, np);
-            if (n && n->funcs) {
+            if (n && rg_node_is_fn(n)) {
                 *fn = (struct rg_node *)(uintptr_t)n;
                 return 0;
             }
@@ -367,7 +371,7 @@ static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn
 
 static int fn_arity(const struct rg_node *fn)
 {
-    return fn->funcs ? (int)fn->funcs->nargs : -1;
+    return rg_node_is_fn(fn) ? (int)rg_node_arity(fn) : -1;
 }
 
 static int resolve_call(struct cctx *c, struct rg_term *t)
@@ -752,8 +756,11 @@ static void classify(struct sctx *s, const struct rg_term *t, bool out_pos, stru
         return;
     case RG_T_REF:
         classify(s, t->items[0], false, in, out);
-        for (size_t i = 1; i < t->n; i++)
-            classify(s, t->items[i], t->items[i]->kind == RG_T_VAR, in, out);
+        for (size_t i = 1; i < t->n; i++) {
+            /* a variable or a composite pattern ([1, x]) as a key is bound by iteration */
+            unsigned char kk = t->items[i]->kind;
+            classify(s, t->items[i], kk == RG_T_VAR || kk == RG_T_ARRAY || kk == RG_T_OBJECT, in, out);
+        }
         return;
     case RG_T_ARRAY:
     case RG_T_SET:
@@ -1105,6 +1112,14 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
                 else
                     n = node_get(e, n, h->val->u.str.s, h->val->u.str.len);
             }
+            if (r->is_default && r->kind == RG_R_FUNC) {
+                if (n->fdeflt || (n->funcs && n->funcs->nargs != r->nargs)) {
+                    struct rg_term at = {.line = r->line, .col = r->col};
+                    return cerr(err, "rego_type_error", m->file, &at, "multiple default rules %s found", n->name);
+                }
+                n->fdeflt = r;
+                continue;
+            }
             if (r->is_default) {
                 if (n->deflt) {
                     struct rg_term at = {.line = r->line, .col = r->col};
@@ -1114,7 +1129,7 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
                 continue;
             }
             if (r->kind == RG_R_FUNC) {
-                if (n->funcs && n->funcs->nargs != r->nargs) {
+                if (rg_node_is_fn(n) && rg_node_arity(n) != r->nargs) {
                     struct rg_term at = {.line = r->line, .col = r->col};
                     return cerr(err, "rego_type_error", m->file, &at, "conflicting rules %s found (arity)", n->name);
                 }
@@ -1137,7 +1152,9 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
                     return -1;
                 if (r->is_default && r->value && r->value->kind != RG_T_VALUE) {
                     /* default values must be constant (after folding) */
-                    bool ok = r->value->kind == RG_T_ARRAY || r->value->kind == RG_T_OBJECT || r->value->kind == RG_T_SET;
+                    unsigned char k = r->value->kind;
+                    bool ok = k == RG_T_ARRAY || k == RG_T_OBJECT || k == RG_T_SET || k == RG_T_ACOMP ||
+                              k == RG_T_SCOMP || k == RG_T_OCOMP;
                     if (!ok)
                         return cerr(err, "rego_type_error", m->file, r->value, "default rule value must be a constant");
                 }

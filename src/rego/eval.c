@@ -75,6 +75,15 @@ struct ev {
     size_t nmocks, capmocks;
     const char *cur_file; /* location of the expression being evaluated, for messages */
     int cur_line;
+    struct nd_memo *nd;   /* results of non-deterministic builtins (rand.intn, uuid.rfc4122) */
+    size_t nnd, capnd;
+};
+
+/* One query sees one value per (builtin, arguments) of a non-deterministic builtin, as OPA. */
+struct nd_memo {
+    const struct cl_rego_builtin *bi;
+    struct cl_rv *args; /* array */
+    struct cl_rv *res;
 };
 
 struct rego_bctx_impl;
@@ -241,7 +250,20 @@ static int k_found_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 struct walk {
     const struct rg_term *ref;
     struct k *k;
+    bool data; /* a reference into data: integer keys also find string keys of base documents */
 };
+
+static struct cl_rv *walk_lookup(const struct walk *w, const struct cl_rv *coll, const struct cl_rv *key)
+{
+    struct cl_rv *x = lookup(coll, key);
+    int64_t ik;
+    if (!x && w->data && coll->type == CL_RV_OBJECT && cl_rv_as_int(key, &ik)) {
+        char kb[24];
+        snprintf(kb, sizeof kb, "%lld", (long long)ik);
+        x = cl_rv_obj_get_str(coll, kb);
+    }
+    return x;
+}
 
 static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, struct cl_rv *v);
 
@@ -256,7 +278,7 @@ struct k_walkkey {
 static int k_walkkey_fn(struct ev *ev, struct k *k, struct cl_rv *key)
 {
     struct k_walkkey *c = (struct k_walkkey *)k;
-    struct cl_rv *x = lookup(c->coll, key);
+    struct cl_rv *x = walk_lookup(c->w, c->coll, key);
     if (!x)
         return 0;
     return walk_val(ev, c->fr, c->w, c->i + 1, x);
@@ -283,11 +305,11 @@ static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_
         return w->k->fn(ev, w->k, v);
     const struct rg_term *kt = w->ref->items[i];
     if (kt->kind == RG_T_VALUE) {
-        struct cl_rv *x = lookup(v, kt->val);
+        struct cl_rv *x = walk_lookup(w, v, kt->val);
         return x ? walk_val(ev, fr, w, i + 1, x) : 0;
     }
     if (kt->kind == RG_T_VAR && !kt->root && fr->slots[kt->slot]) {
-        struct cl_rv *x = lookup(v, fr->slots[kt->slot]);
+        struct cl_rv *x = walk_lookup(w, v, fr->slots[kt->slot]);
         return x ? walk_val(ev, fr, w, i + 1, x) : 0;
     }
     if (term_unbound(fr, kt)) {
@@ -445,6 +467,13 @@ static int data_step(struct ev *ev, struct frame *fr, const struct walk *w, size
 {
     const struct rg_node *child = key->type == CL_RV_STRING ? rg_node_child(n, key->u.str.s, key->u.str.len) : NULL;
     struct cl_rv *bchild = base ? lookup(base, key) : NULL;
+    int64_t ik;
+    if (!bchild && base && base->type == CL_RV_OBJECT && cl_rv_as_int(key, &ik)) {
+        /* the base document has string keys only: data.x[2] reads data.x["2"] (as OPA's store) */
+        char kb[24];
+        snprintf(kb, sizeof kb, "%lld", (long long)ik);
+        bchild = cl_rv_obj_get_str(base, kb);
+    }
     if (child)
         return walk_data(ev, fr, w, i + 1, child, bchild);
     if (ev->ndovs) {
@@ -505,7 +534,7 @@ static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size
     }
     if (i == w->ref->n || n->rules || n->deflt)
         return data_to_value(ev, fr, w, i, n, base);
-    if (n->funcs && !n->nkids)
+    if (rg_node_is_fn(n) && !n->nkids)
         return 0;
     const struct rg_term *kt = w->ref->items[i];
     if (kt->kind == RG_T_VALUE)
@@ -532,8 +561,8 @@ static int k_refhead_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 
 static int eval_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k)
 {
-    struct walk w = {t, k};
     const struct rg_term *h = t->items[0];
+    struct walk w = {t, k, h->kind == RG_T_VAR && h->root == RG_ROOT_DATA};
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA)
         return walk_data(ev, fr, &w, 1, ev->e->root, ev->data);
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_INPUT)
@@ -808,7 +837,29 @@ static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext
 {
     struct cl_rego_bctx ctx = {{ev, bi, ext ? ev->e->exts[ext - 1].ctx : NULL, 0}};
     *out = NULL;
+    struct cl_rv *memo_args = NULL;
+    if ((bi->flags & CL_REGO_BI_NONDET) && !(bi->flags & CL_REGO_BI_VARIADIC)) {
+        memo_args = cl_rv_array((size_t)bi->arity);
+        for (int i = 0; i < bi->arity; i++)
+            cl_rv_array_push(memo_args, cl_rv_incref(args[i]));
+        for (size_t i = 0; i < ev->nnd; i++) {
+            if (ev->nd[i].bi == bi && cl_rv_equal(ev->nd[i].args, memo_args)) {
+                cl_rv_decref(memo_args);
+                *out = cl_rv_incref(ev->nd[i].res);
+                return 0;
+            }
+        }
+    }
     int rc = bi->fn(&ctx, args, out);
+    if (memo_args && rc == 0 && *out) {
+        if (ev->nnd == ev->capnd) {
+            ev->capnd = ev->capnd ? ev->capnd * 2 : 4;
+            ev->nd = cl_xrealloc(ev->nd, ev->capnd * sizeof *ev->nd);
+        }
+        ev->nd[ev->nnd++] = (struct nd_memo){bi, memo_args, cl_rv_incref(*out)};
+        memo_args = NULL;
+    }
+    cl_rv_decref(memo_args);
     if (rc == 0)
         return *out ? 0 : CL_REGO_UNDEFINED;
     if (rc > 0)
@@ -954,7 +1005,7 @@ static int k_call_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 static int call_arity(const struct rg_term *t)
 {
     if (t->fn)
-        return t->fn->funcs ? (int)t->fn->funcs->nargs : 0;
+        return (int)rg_node_arity(t->fn);
     if (t->bi->flags & CL_REGO_BI_VARIADIC)
         return (int)t->n;
     return t->bi->arity;
@@ -1003,7 +1054,7 @@ static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, s
             struct rg_term ref = {.kind = RG_T_REF, .n = 1};
             const struct rg_term *items[1] = {t};
             ref.items = (struct rg_term **)(uintptr_t)items;
-            struct walk w = {&ref, k};
+            struct walk w = {&ref, k, true};
             return walk_data(ev, fr, &w, 1, ev->e->root, ev->data);
         }
         if (fr->slots[t->slot])
@@ -1964,9 +2015,10 @@ static int node_rules_value(struct ev *ev, const struct rg_node *n, struct cl_rv
             return -1;
         }
     }
+    /* rules with variables in the head (partial objects) and nothing produced: an empty object */
+    if (!acc && n->dynamic)
+        acc = cl_rv_object();
     *out = acc;
-    if (!acc && n->dynamic && !n->has_set)
-        *out = NULL;
     return 0;
 }
 
@@ -1999,7 +2051,7 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
         v = m;
     }
     if (!n->nkids && !any) {
-        if (n->funcs) {
+        if (rg_node_is_fn(n)) {
             cl_rv_decref(v);
             return 0;
         }
@@ -2015,7 +2067,7 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
     }
     for (size_t i = 0; i < n->nkids; i++) {
         const struct rg_node *kid = n->kids[i];
-        if (kid->funcs && !kid->rules && !kid->deflt && !kid->nkids)
+        if (rg_node_is_fn(kid) && !kid->rules && !kid->deflt && !kid->nkids)
             continue; /* functions only */
         struct cl_rv *kb = base ? cl_rv_obj_get(base, kid->key) : NULL;
         struct cl_rv *kv = NULL;
@@ -2025,6 +2077,11 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
         }
         if (!kv)
             continue;
+        if (kb && (kb->type != CL_RV_OBJECT || kv->type != CL_RV_OBJECT)) {
+            /* a rule and a base document at the same path: the base document wins (as OPA) */
+            cl_rv_decref(kv);
+            continue;
+        }
         struct cl_rv *old = any ? cl_rv_obj_get(v, kid->key) : NULL;
         if (old && !cl_rv_equal(old, kv)) {
             cl_rv_decref(kv);
@@ -2077,11 +2134,11 @@ static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args,
             return -1;
         }
     }
-    if (!res && fn->deflt && fn->deflt->value) {
+    if (!res && fn->fdeflt && fn->fdeflt->value) {
         struct k_collect c = {{k_collect_fn}, NULL, true};
-        struct frame fr = frame_new(fn->deflt->nslots);
+        struct frame fr = frame_new(fn->fdeflt->nslots);
         size_t mark = ev->ntrail;
-        int rc = eval_term(ev, &fr, fn->deflt->value, &c.k);
+        int rc = eval_term(ev, &fr, fn->fdeflt->value, &c.k);
         frame_free(ev, &fr, mark);
         if (rc < 0)
             return rc;
@@ -2179,6 +2236,11 @@ int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *inp
     int rc = eval_qbody(&ev, &kq, 0);
     frame_free(&ev, &fr, 0);
     cache_free(&ev, top_cache);
+    for (size_t i = 0; i < ev.nnd; i++) {
+        cl_rv_decref(ev.nd[i].args);
+        cl_rv_decref(ev.nd[i].res);
+    }
+    free(ev.nd);
     free(ev.trail);
     free(ev.dovs);
     free(ev.mocks);
