@@ -6,9 +6,22 @@
 . "$(dirname "$0")/lib.sh"
 
 make_admin_key
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$T/admin-ec.key"
+openssl pkey -in "$T/admin-ec.key" -pubout -out "$T/admin-ec.pub"
 PORT=$(free_port)
-write_config "$T/kbs.toml" "$PORT"
+write_config "$T/kbs.toml" "$PORT" "
+[[admin.personas]]
+id = \"ec-admin\"
+public_key_path = \"$T/admin-ec.pub\""
 start_kbs "$T/kbs.toml"
+printf ec > "$T/ec"
+"$CLI_BIN" kbs set-resource --url "$URL" --admin-key "$T/admin-ec.key" --path ec/admin/ok --file "$T/ec" \
+    || fail "admin call with an ES256 token of an EC persona"
+grep -q "admin 'ec-admin'" "$T/kbs.log" || fail "the EC persona is not named in the log"
+ok "EC (ES256) admin persona accepted and named in the log"
+st=$(http GET /.well-known/jwks.json); expect_status 200 "$st" "JWKS of the token key"
+python3 -c 'import json,sys; k=json.load(open(sys.argv[1]))["keys"][0]; assert k["kty"]=="EC" and k["crv"]=="P-256" and k["alg"]=="ES256"' "$T/body" \
+    || fail "JWKS shape"
 A="--url $URL --admin-key $T/admin.key"
 
 # Token appraisal without reference values: contraindicated (hardware not recognised)
