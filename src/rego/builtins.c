@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rego/builtins.h"
 #include "rego/sbuf.h"
@@ -275,6 +276,12 @@ static int bi_to_number(struct cl_rego_bctx *c, struct cl_rv *const *a, struct c
                 ok = false;
         }
         struct cl_rv *v = ok && digits ? cl_rv_number_parse(s[0] == '+' ? s + 1 : s, s[0] == '+' ? n - 1 : n) : NULL;
+        if (!v) {
+            /* Go parses NaN and infinities, which are no Rego numbers: OPA reports a type error */
+            size_t o = n && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+            if (!strcasecmp(s + o, "nan") || !strcasecmp(s + o, "inf") || !strcasecmp(s + o, "infinity"))
+                return cl_rego_bi_type_errorf(c, "operand 1 must be a finite number but got \"%.*s\"", (int)n, s);
+        }
         if (!v)
             return cl_rego_bi_error(c, "strconv.ParseFloat: parsing \"%.*s\": invalid syntax", (int)(n > 64 ? 64 : n), s);
         return OUT(v);

@@ -49,6 +49,9 @@ struct cl_rego_builtin {
 /* Records an eval_type_error for operand argi (0-based; printed 1-based) expecting `want`
  * ("string", "number", "array", "object", "set", "object or set", ...); returns <0. */
 int cl_rego_bi_type_error(struct cl_rego_bctx *ctx, int argi, const char *want, const struct cl_rv *got);
+/* Records an eval_type_error "NAME: message" with a free-form message (OPA's texts for
+ * element types: "operand 1 must be array of strings but got array containing number"). */
+CL_PRINTF(2, 3) int cl_rego_bi_type_errorf(struct cl_rego_bctx *ctx, const char *fmt, ...);
 /* Records an eval_builtin_error "NAME: message"; returns <0. */
 CL_PRINTF(2, 3) int cl_rego_bi_error(struct cl_rego_bctx *ctx, const char *fmt, ...);
 /* Type check shorthand: 0 when args[argi] has type t, else the type error. */

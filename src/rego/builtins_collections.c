@@ -178,7 +178,7 @@ static int key_set(struct cl_rego_bctx *c, const struct cl_rv *k, struct cl_rv *
             cl_rv_set_add(*set, cl_rv_incref(k->u.obj.keys[i]));
     } else {
         cl_rv_decref(*set);
-        return cl_rego_bi_type_error(c, 1, "one of {array, object, set}", k);
+        return cl_rego_bi_type_error(c, 1, "one of {object, set, array}", k);
     }
     return 0;
 }
@@ -437,13 +437,15 @@ static int json_paths(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_
     if (cl_rego_bi_want(c, a, 0, CL_RV_OBJECT) < 0)
         return -1;
     if (a[1]->type != CL_RV_ARRAY && a[1]->type != CL_RV_SET)
-        return cl_rego_bi_type_error(c, 1, "one of {array, set}", a[1]);
+        return cl_rego_bi_type_error(c, 1, "one of {set, array}", a[1]);
     struct cl_rv *tree = cl_rv_object();
     for (size_t i = 0; i < a[1]->u.arr.len; i++) {
         struct cl_rv *parts = path_parts(a[1]->u.arr.items[i]);
         if (!parts) {
             cl_rv_decref(tree);
-            return cl_rego_bi_type_error(c, 1, "set of strings or arrays", a[1]->u.arr.items[i]);
+            return cl_rego_bi_type_errorf(
+                c, "operand 2 must be one of {set, array} containing string paths or array of path segments but got %s",
+                cl_rv_type_name(a[1]->u.arr.items[i]));
         }
         /* normalise parts: numbers in array paths count as keys too */
         tree_add(tree, parts, 0);

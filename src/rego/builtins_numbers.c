@@ -156,9 +156,9 @@ static int bi_range(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv
     if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0 || cl_rego_bi_want(c, a, 1, CL_RV_NUMBER) < 0)
         return -1;
     if (!cl_rv_as_int(a[0], &lo))
-        return cl_rego_bi_error(c, "operand 1 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(c, "operand 1 must be integer number but got floating-point number");
     if (!cl_rv_as_int(a[1], &hi))
-        return cl_rego_bi_error(c, "operand 2 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(c, "operand 2 must be integer number but got floating-point number");
     return range_step(c, lo, hi, 1, out);
 }
 
@@ -169,11 +169,11 @@ static int bi_range_step(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
         if (cl_rego_bi_want(c, a, i, CL_RV_NUMBER) < 0)
             return -1;
     if (!cl_rv_as_int(a[0], &lo))
-        return cl_rego_bi_error(c, "operand 1 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(c, "operand 1 must be integer number but got floating-point number");
     if (!cl_rv_as_int(a[1], &hi))
-        return cl_rego_bi_error(c, "operand 2 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(c, "operand 2 must be integer number but got floating-point number");
     if (!cl_rv_as_int(a[2], &st))
-        return cl_rego_bi_error(c, "operand 3 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(c, "operand 3 must be integer number but got floating-point number");
     if (st <= 0)
         return cl_rego_bi_error(c, "step must be a positive integer");
     return range_step(c, lo, hi, st, out);
@@ -185,7 +185,7 @@ static int ints(struct cl_rego_bctx *c, struct cl_rv *const *a, int n, int64_t *
         if (cl_rego_bi_want(c, a, i, CL_RV_NUMBER) < 0)
             return -1;
         if (!cl_rv_as_int(a[i], &v[i]))
-            return cl_rego_bi_error(c, "operand %d must be an integer number but got a floating-point number", i + 1);
+            return cl_rego_bi_type_errorf(c, "operand %d must be integer number but got floating-point number", i + 1);
     }
     return 0;
 }
@@ -216,7 +216,7 @@ static int bi_bits_lsh(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
     if (ints(c, a, 2, v) < 0)
         return -1;
     if (v[1] < 0)
-        return cl_rego_bi_error(c, "must be an unsigned integer number but got a negative integer");
+        return cl_rego_bi_type_errorf(c, "operand 2 must be an unsigned integer number but got a negative integer");
     if (v[1] >= 63 || (v[0] != 0 && (v[0] > (INT64_MAX >> v[1]) || v[0] < (INT64_MIN >> v[1]))))
         return num_result(c, ldexp((double)v[0], (int)(v[1] > 2000 ? 2000 : v[1])), out);
     return OUT(cl_rv_int((int64_t)((uint64_t)v[0] << v[1])));
@@ -227,7 +227,7 @@ static int bi_bits_rsh(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
     if (ints(c, a, 2, v) < 0)
         return -1;
     if (v[1] < 0)
-        return cl_rego_bi_error(c, "must be an unsigned integer number but got a negative integer");
+        return cl_rego_bi_type_errorf(c, "operand 2 must be an unsigned integer number but got a negative integer");
     if (v[1] >= 64)
         return OUT(cl_rv_int(v[0] < 0 ? -1 : 0));
     return OUT(cl_rv_int(v[0] >> v[1]));

@@ -172,11 +172,11 @@ static int bi_replace_n(struct cl_rego_bctx *c, struct cl_rv *const *a, struct c
         const struct cl_rv *k = o->u.obj.keys[i], *v = o->u.obj.vals[i];
         if (k->type != CL_RV_STRING) {
             cl_rv_decref(cur);
-            return cl_rego_bi_type_error(c, 0, "object[string: string]", k);
+            return cl_rego_bi_type_errorf(c, "operand 1 non-string key found in pattern object");
         }
         if (v->type != CL_RV_STRING) {
             cl_rv_decref(cur);
-            return cl_rego_bi_type_error(c, 0, "object[string: string]", v);
+            return cl_rego_bi_type_errorf(c, "operand 1 non-string value found in pattern object");
         }
         struct cl_rv *n = replace_n(cur, S(k), L(k), S(v), L(v), -1);
         cl_rv_decref(cur);
@@ -388,7 +388,7 @@ static int any_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_r
         sv = (const struct cl_rv *const *)a[0]->u.arr.items;
         sn = a[0]->u.arr.len;
     } else if (a[0]->type != CL_RV_STRING) {
-        return cl_rego_bi_type_error(c, 0, "one of {array, set, string}", a[0]);
+        return cl_rego_bi_type_error(c, 0, "one of {string, set, array}", a[0]);
     }
     const struct cl_rv *ps[1] = {a[1]}, *const *pv = ps;
     size_t pn = 1;
@@ -396,18 +396,20 @@ static int any_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_r
         pv = (const struct cl_rv *const *)a[1]->u.arr.items;
         pn = a[1]->u.arr.len;
     } else if (a[1]->type != CL_RV_STRING) {
-        return cl_rego_bi_type_error(c, 1, "one of {array, set, string}", a[1]);
+        return cl_rego_bi_type_error(c, 1, "one of {string, set, array}", a[1]);
     }
-    for (size_t i = 0; i < sn; i++) {
+    for (size_t i = 0; i < sn; i++)
         if (sv[i]->type != CL_RV_STRING)
-            return cl_rego_bi_type_error(c, 0, "string", sv[i]);
-        for (size_t j = 0; j < pn; j++) {
-            if (pv[j]->type != CL_RV_STRING)
-                return cl_rego_bi_type_error(c, 1, "string", pv[j]);
+            return cl_rego_bi_type_errorf(c, "operand 1 must be array of strings but got array containing %s",
+                                          cl_rv_type_name(sv[i]));
+    for (size_t j = 0; j < pn; j++)
+        if (pv[j]->type != CL_RV_STRING)
+            return cl_rego_bi_type_errorf(c, "operand 2 must be array of strings but got array containing %s",
+                                          cl_rv_type_name(pv[j]));
+    for (size_t i = 0; i < sn; i++)
+        for (size_t j = 0; j < pn; j++)
             if (prefix ? has_prefix(sv[i], pv[j]) : has_suffix(sv[i], pv[j]))
                 return OUT(cl_rv_bool(true));
-        }
-    }
     return OUT(cl_rv_bool(false));
 }
 static int bi_any_prefix(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return any_match(c, a, out, true); }

@@ -1022,11 +1022,9 @@ static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pk
         hoist_args(e, r);
     struct scope top = {0};
     c.top = &top;
+    /* Only the body's own level decides which variables comprehensions share: head variables
+     * are bound by the body, and one that only a comprehension binds is unsafe anyway. */
     bn_body(&top, r->body);
-    for (size_t i = r->nground; i < r->nhead; i++)
-        bn_term(&top, r->head[i]);
-    bn_term(&top, r->key);
-    bn_term(&top, r->value);
     int rc = 0;
     for (size_t i = 0; i < r->nargs && rc == 0; i++)
         rc = declare_pattern(&c, r->args[i], false);

@@ -73,6 +73,7 @@ struct ev {
     size_t ndovs, capdovs;
     struct mock *mocks;
     size_t nmocks, capmocks;
+    size_t mock_floor; /* mocks below this index are hidden (while a replacement runs) */
     const char *cur_file; /* location of the expression being evaluated, for messages */
     int cur_line;
     struct nd_memo *nd;   /* results of non-deterministic builtins (rand.intn, uuid.rfc4122) */
@@ -783,6 +784,17 @@ int cl_rego_bi_type_error(struct cl_rego_bctx *ctx, int argi, const char *want, 
     return -1;
 }
 
+int cl_rego_bi_type_errorf(struct cl_rego_bctx *ctx, const char *fmt, ...)
+{
+    char buf[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fail(ctx->b.ev, CL_EINVAL, "eval_type_error", "%s: %s", ctx->b.bi->name, buf);
+    return -1;
+}
+
 int cl_rego_bi_error(struct cl_rego_bctx *ctx, const char *fmt, ...)
 {
     char buf[400];
@@ -879,7 +891,7 @@ static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext
 
 static const struct mock *find_mock(struct ev *ev, const struct cl_rego_builtin *bi, const struct rg_node *fn)
 {
-    for (size_t i = ev->nmocks; i-- > 0;) {
+    for (size_t i = ev->nmocks; i-- > ev->mock_floor;) {
         const struct mock *m = &ev->mocks[i];
         if (!m->disabled && ((bi && m->tbi == bi) || (fn && m->tfn == fn)))
             return m;
@@ -901,10 +913,12 @@ static int dispatch(struct ev *ev, const struct cl_rego_builtin *bi, int ext, co
                 *out = cl_rv_incref(m->val);
                 return 0;
             }
-            struct mock *mm = (struct mock *)(uintptr_t)m;
-            mm->disabled = true;
+            /* the replacement runs without any mock: it may call the original, and a mock never
+             * calls another mock */
+            size_t saved = ev->mock_floor;
+            ev->mock_floor = ev->nmocks;
             int rc = pop_mock_and_call(ev, m->vbi, m->vext, m->vfn, args, nargs, out);
-            mm->disabled = false;
+            ev->mock_floor = saved;
             return rc;
         }
     }

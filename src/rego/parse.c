@@ -1357,10 +1357,28 @@ static struct rg_body *parse_rule_body(struct parser *P, bool *had)
         next(P);
         *had = true;
         if (P->tok.t == K_LBRACE) {
+            /* `if { body }`, unless the brace starts a term: `if {x: 1 | ...}` is tried as a
+             * body first, then as one literal */
+            struct parser save = *P;
+            struct rg_error esave = *P->err;
             next(P);
             struct rg_body *b = parse_body(P, K_RBRACE);
-            if (!b || !expect(P, K_RBRACE, "'}'"))
+            if (b && expect(P, K_RBRACE, "'}'"))
+                return b;
+            struct parser failed = *P;
+            struct rg_error efailed = *P->err;
+            *P = save;
+            *P->err = esave;
+            struct rg_expr *e = parse_literal(P);
+            if (!e || (P->tok.t != K_EOF && !P->tok.nl && P->tok.t != K_SEMI && !is_kw(&P->tok, "else"))) {
+                *P = failed; /* report the error of the body */
+                *P->err = efailed;
                 return NULL;
+            }
+            b = rg_alloc(P->a, sizeof *b);
+            b->exprs = rg_alloc(P->a, sizeof *b->exprs);
+            b->exprs[0] = e;
+            b->n = 1;
             return b;
         }
         struct rg_expr *e = parse_literal(P);
