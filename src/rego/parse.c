@@ -1359,12 +1359,15 @@ static struct rg_body *parse_rule_body(struct parser *P, bool *had)
         if (P->tok.t == K_LBRACE) {
             /* `if { body }`, unless the brace starts a term: `if {x: 1 | ...}` is tried as a
              * body first, then as one literal */
+            bool empty = peek(P)->t == K_RBRACE;
             struct parser save = *P;
             struct rg_error esave = *P->err;
             next(P);
             struct rg_body *b = parse_body(P, K_RBRACE);
             if (b && expect(P, K_RBRACE, "'}'"))
                 return b;
+            if (empty)
+                return NULL;
             struct parser failed = *P;
             struct rg_error efailed = *P->err;
             *P = save;
