@@ -22,20 +22,21 @@ static int num_result(struct cl_rego_bctx *c, double d, struct cl_rv **out)
     return OUT(cl_rv_float(d));
 }
 
+static int exact_result(struct cl_rego_bctx *c, struct cl_rv *v, struct cl_rv **out)
+{
+    if (!v)
+        return cl_rego_bi_error(c, "arithmetic result out of range");
+    return OUT(v);
+}
+
 int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out)
 {
-    int64_t r;
-    if (x->is_int && y->is_int && !__builtin_add_overflow(x->u.num.i, y->u.num.i, &r))
-        return OUT(cl_rv_int(r));
-    return num_result(c, cl_rv_as_double(x) + cl_rv_as_double(y), out);
+    return exact_result(c, cl_rv_num_add(x, y), out);
 }
 
 int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out)
 {
-    int64_t r;
-    if (x->is_int && y->is_int && !__builtin_mul_overflow(x->u.num.i, y->u.num.i, &r))
-        return OUT(cl_rv_int(r));
-    return num_result(c, cl_rv_as_double(x) * cl_rv_as_double(y), out);
+    return exact_result(c, cl_rv_num_mul(x, y), out);
 }
 
 static int want_nums(struct cl_rego_bctx *c, struct cl_rv *const *a)
@@ -71,10 +72,7 @@ static int bi_minus(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv
         return cl_rego_bi_type_error(c, 0, "one of {number, set}", a[0]);
     if (a[1]->type != CL_RV_NUMBER)
         return cl_rego_bi_type_error(c, 1, "number", a[1]);
-    int64_t r;
-    if (a[0]->is_int && a[1]->is_int && !__builtin_sub_overflow(a[0]->u.num.i, a[1]->u.num.i, &r))
-        return OUT(cl_rv_int(r));
-    return num_result(c, cl_rv_as_double(a[0]) - cl_rv_as_double(a[1]), out);
+    return exact_result(c, cl_rv_num_sub(a[0], a[1]), out);
 }
 
 static int bi_mul(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)

@@ -470,7 +470,9 @@ static int bi_sprintf(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_
         char fmt[40];
         switch (verb) {
         case 'd':
-            if (v->type == CL_RV_NUMBER && v->is_int) {
+            if (v->type == CL_RV_NUMBER && v->big == CL_RV_BIGINT) {
+                cl_sbuf_adds(&b, v->u.num.big);
+            } else if (v->type == CL_RV_NUMBER && v->is_int) {
                 snprintf(fmt, sizeof fmt, "%slld", flags);
                 cl_sbuf_addf(&b, fmt, (long long)v->u.num.i);
             } else if (v->type == CL_RV_NUMBER) {

@@ -189,37 +189,255 @@ struct cl_rv *cl_rv_array(size_t cap)
 struct cl_rv *cl_rv_set(void) { return rv_alloc(CL_RV_SET, 0); }
 struct cl_rv *cl_rv_object(void) { return rv_alloc(CL_RV_OBJECT, 0); }
 
+/* ---- big numbers ---- */
+
+/* A big number: `text` (n bytes) stored after the value. */
+static struct cl_rv *rv_big(uint8_t kind, const char *text, size_t n, double d)
+{
+    struct cl_rv *v = rv_alloc(CL_RV_NUMBER, n + 1);
+    char *t = (char *)(v + 1);
+    memcpy(t, text, n);
+    t[n] = 0;
+    v->big = kind;
+    v->u.num.big = t;
+    v->u.num.d = d;
+    return v;
+}
+
+/* An integer from its sign and magnitude digits (leading zeros allowed): int64 when it fits. */
+static struct cl_rv *rv_int_digits(bool neg, const char *mag, size_t n)
+{
+    while (n > 1 && *mag == '0') {
+        mag++;
+        n--;
+    }
+    if (n > CL_RV_MAX_BIG_DIGITS)
+        return NULL;
+    if (n <= 19) {
+        uint64_t u = 0;
+        for (size_t i = 0; i < n; i++)
+            u = u * 10 + (uint64_t)(mag[i] - '0');
+        if (n < 19 || u <= (uint64_t)INT64_MAX)
+            return cl_rv_int(neg ? -(int64_t)u : (int64_t)u);
+        if (neg && u == (uint64_t)INT64_MAX + 1)
+            return cl_rv_int(INT64_MIN);
+    }
+    char *t = cl_xmalloc(n + 2);
+    size_t o = 0;
+    if (neg)
+        t[o++] = '-';
+    memcpy(t + o, mag, n);
+    t[o + n] = 0;
+    struct cl_rv *v = rv_big(CL_RV_BIGINT, t, o + n, strtod(t, NULL));
+    free(t);
+    return v;
+}
+
+/* Sign and magnitude of an exact integer value (int64, big integer, or an integral double
+ * beyond 2^53 -- those print exactly with %.0f); false for other numbers. `buf` holds the
+ * digits when they are not in the value. */
+static bool int_parts(const struct cl_rv *v, bool *neg, const char **mag, size_t *n, char *buf, size_t cap)
+{
+    if (v->is_int) {
+        uint64_t u = v->u.num.i < 0 ? (uint64_t)0 - (uint64_t)v->u.num.i : (uint64_t)v->u.num.i;
+        *neg = v->u.num.i < 0;
+        int k = snprintf(buf, cap, "%llu", (unsigned long long)u);
+        *mag = buf;
+        *n = (size_t)k;
+        return true;
+    }
+    if (v->big == CL_RV_BIGINT) {
+        const char *t = v->u.num.big;
+        *neg = t[0] == '-';
+        *mag = t + (*neg ? 1 : 0);
+        *n = strlen(*mag);
+        return true;
+    }
+    double d = v->u.num.d;
+    if (v->big || !isfinite(d) || d != floor(d) || fabs(d) < 9007199254740992.0)
+        return false;
+    int k = snprintf(buf, cap, "%.0f", fabs(d));
+    if (k <= 0 || (size_t)k >= cap)
+        return false;
+    *neg = d < 0;
+    *mag = buf;
+    *n = (size_t)k;
+    return true;
+}
+
+static int mag_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    if (an != bn)
+        return an < bn ? -1 : 1;
+    int c = memcmp(a, b, an);
+    return c < 0 ? -1 : c > 0;
+}
+
+/* out (cap an+bn+2) = a + b, digits MSB first; returns the length. */
+static size_t mag_add(const char *a, size_t an, const char *b, size_t bn, char *out)
+{
+    size_t n = (an > bn ? an : bn) + 1;
+    int carry = 0;
+    for (size_t i = 0; i < n; i++) {
+        int x = (i < an ? a[an - 1 - i] - '0' : 0) + (i < bn ? b[bn - 1 - i] - '0' : 0) + carry;
+        out[n - 1 - i] = (char)('0' + x % 10);
+        carry = x / 10;
+    }
+    return n;
+}
+
+/* out = a - b with a >= b. */
+static size_t mag_sub(const char *a, size_t an, const char *b, size_t bn, char *out)
+{
+    int borrow = 0;
+    for (size_t i = 0; i < an; i++) {
+        int x = (a[an - 1 - i] - '0') - (i < bn ? b[bn - 1 - i] - '0' : 0) - borrow;
+        borrow = x < 0;
+        out[an - 1 - i] = (char)('0' + (x + 10) % 10);
+    }
+    return an;
+}
+
+static size_t mag_mul(const char *a, size_t an, const char *b, size_t bn, char *out)
+{
+    size_t n = an + bn;
+    unsigned *acc = cl_xcalloc(n, sizeof *acc);
+    for (size_t i = 0; i < an; i++)
+        for (size_t j = 0; j < bn; j++)
+            acc[i + j + 1] += (unsigned)(a[i] - '0') * (unsigned)(b[j] - '0');
+    for (size_t k = n; k-- > 1;) {
+        acc[k - 1] += acc[k] / 10;
+        acc[k] %= 10;
+    }
+    for (size_t k = 0; k < n; k++)
+        out[k] = (char)('0' + acc[k]);
+    free(acc);
+    return n;
+}
+
+/* Signed addition of two exact integers given as parts. */
+static struct cl_rv *int_add(bool an, const char *a, size_t al, bool bn, const char *b, size_t bl)
+{
+    char *out = cl_xmalloc(al + bl + 2);
+    struct cl_rv *r;
+    if (an == bn) {
+        size_t n = mag_add(a, al, b, bl, out);
+        r = rv_int_digits(an, out, n);
+    } else if (mag_cmp(a, al, b, bl) >= 0) {
+        size_t n = mag_sub(a, al, b, bl, out);
+        r = rv_int_digits(an, out, n);
+    } else {
+        size_t n = mag_sub(b, bl, a, al, out);
+        r = rv_int_digits(bn, out, n);
+    }
+    free(out);
+    return r;
+}
+
+static struct cl_rv *finite_num(double d) { return isfinite(d) ? cl_rv_float(d) : NULL; }
+
+struct cl_rv *cl_rv_num_add(const struct cl_rv *a, const struct cl_rv *b)
+{
+    int64_t r;
+    if (a->is_int && b->is_int && !__builtin_add_overflow(a->u.num.i, b->u.num.i, &r))
+        return cl_rv_int(r);
+    char ba[32], bb[32];
+    bool an, bn;
+    const char *am, *bm;
+    size_t al, bl;
+    if ((a->is_int || a->big == CL_RV_BIGINT || b->is_int || b->big == CL_RV_BIGINT) &&
+        int_parts(a, &an, &am, &al, ba, sizeof ba) && int_parts(b, &bn, &bm, &bl, bb, sizeof bb))
+        return int_add(an, am, al, bn, bm, bl);
+    return finite_num(cl_rv_as_double(a) + cl_rv_as_double(b));
+}
+
+struct cl_rv *cl_rv_num_sub(const struct cl_rv *a, const struct cl_rv *b)
+{
+    int64_t r;
+    if (a->is_int && b->is_int && !__builtin_sub_overflow(a->u.num.i, b->u.num.i, &r))
+        return cl_rv_int(r);
+    char ba[32], bb[32];
+    bool an, bn;
+    const char *am, *bm;
+    size_t al, bl;
+    if ((a->is_int || a->big == CL_RV_BIGINT || b->is_int || b->big == CL_RV_BIGINT) &&
+        int_parts(a, &an, &am, &al, ba, sizeof ba) && int_parts(b, &bn, &bm, &bl, bb, sizeof bb))
+        return int_add(an, am, al, !bn, bm, bl);
+    return finite_num(cl_rv_as_double(a) - cl_rv_as_double(b));
+}
+
+struct cl_rv *cl_rv_num_mul(const struct cl_rv *a, const struct cl_rv *b)
+{
+    int64_t r;
+    if (a->is_int && b->is_int && !__builtin_mul_overflow(a->u.num.i, b->u.num.i, &r))
+        return cl_rv_int(r);
+    char ba[32], bb[32];
+    bool an, bn;
+    const char *am, *bm;
+    size_t al, bl;
+    if ((a->is_int || a->big == CL_RV_BIGINT || b->is_int || b->big == CL_RV_BIGINT) &&
+        int_parts(a, &an, &am, &al, ba, sizeof ba) && int_parts(b, &bn, &bm, &bl, bb, sizeof bb)) {
+        if (al + bl > CL_RV_MAX_BIG_DIGITS + 1)
+            return NULL;
+        char *out = cl_xmalloc(al + bl + 1);
+        size_t n = mag_mul(am, al, bm, bl, out);
+        struct cl_rv *v = rv_int_digits(an != bn, out, n);
+        free(out);
+        return v;
+    }
+    return finite_num(cl_rv_as_double(a) * cl_rv_as_double(b));
+}
+
+/* A number literal: JSON's grammar (as Rego uses it). */
+static bool number_syntax(const char *s, size_t n, bool *integer)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    size_t d0 = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    size_t nd = i - d0;
+    *integer = true;
+    if (i < n && s[i] == '.') { /* "1." and ".5" as Go's ParseFloat (to_number) */
+        *integer = false;
+        size_t f0 = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        nd += i - f0;
+    }
+    if (nd == 0)
+        return false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        *integer = false;
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t e0 = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == e0)
+            return false;
+    }
+    return i == n;
+}
+
 struct cl_rv *cl_rv_number_parse(const char *s, size_t len)
 {
-    char buf[128];
-    if (len == 0 || len >= sizeof buf) {
-        if (len == 0)
-            return NULL;
-        /* Very long literals: parse as double (loses exactness beyond 2^53). */
-        char *tmp = cl_xstrndup(s, len);
-        char *end = NULL;
-        double d = strtod(tmp, &end);
-        bool ok = end && *end == 0 && isfinite(d);
-        free(tmp);
-        return ok ? cl_rv_float(d) : NULL;
-    }
-    memcpy(buf, s, len);
-    buf[len] = 0;
-    bool intlike = true;
-    for (size_t i = 0; i < len; i++)
-        if (!((buf[i] >= '0' && buf[i] <= '9') || (i == 0 && buf[i] == '-')))
-            intlike = false;
-    if (intlike) {
-        char *end = NULL;
-        errno = 0;
-        long long ll = strtoll(buf, &end, 10);
-        if (end && *end == 0 && errno == 0)
-            return cl_rv_int((int64_t)ll);
-    }
-    char *end = NULL;
-    double d = strtod(buf, &end);
-    if (!end || *end || !isfinite(d))
+    bool integer;
+    if (len == 0 || !number_syntax(s, len, &integer))
         return NULL;
+    if (integer) {
+        bool neg = s[0] == '-';
+        return rv_int_digits(neg, s + neg, len - neg);
+    }
+    if (len > CL_RV_MAX_BIG_DIGITS)
+        return NULL;
+    char *tmp = cl_xstrndup(s, len);
+    double d = strtod(tmp, NULL);
+    free(tmp);
+    if (!isfinite(d))
+        return rv_big(CL_RV_BIGLIT, s, len, s[0] == '-' ? -HUGE_VAL : HUGE_VAL);
     return cl_rv_float(d);
 }
 
@@ -329,6 +547,10 @@ static void rv_free(struct cl_rv *v)
     switch (v->type) {
     case CL_RV_STRING:
         extra = v->u.str.len + 1;
+        break;
+    case CL_RV_NUMBER:
+        if (v->big)
+            extra = strlen(v->u.num.big) + 1;
         break;
     case CL_RV_ARRAY:
     case CL_RV_SET:
@@ -511,6 +733,24 @@ static int cmp_num(const struct cl_rv *a, const struct cl_rv *b)
 {
     if (a->is_int && b->is_int)
         return a->u.num.i < b->u.num.i ? -1 : a->u.num.i > b->u.num.i;
+    if (a->big == CL_RV_BIGINT || b->big == CL_RV_BIGINT) {
+        char ba[32], bb[32];
+        bool an, bn;
+        const char *am, *bm;
+        size_t al, bl;
+        if (int_parts(a, &an, &am, &al, ba, sizeof ba) && int_parts(b, &bn, &bm, &bl, bb, sizeof bb)) {
+            bool az = al == 1 && am[0] == '0', bz = bl == 1 && bm[0] == '0';
+            if (az && bz)
+                return 0;
+            if (an != bn)
+                return an ? -1 : 1;
+            int c = mag_cmp(am, al, bm, bl);
+            return an ? -c : c;
+        }
+        /* the other side is fractional (below 2^53) or infinite: the approximation decides */
+        double x = cl_rv_as_double(a), y = cl_rv_as_double(b);
+        return x < y ? -1 : x > y;
+    }
     if (a->is_int)
         return cmp_int_double(a->u.num.i, b->u.num.d);
     if (b->is_int)
@@ -706,6 +946,10 @@ struct cl_rv *cl_rv_from_json(const json_t *j)
 
 void cl_rv_format_number(const struct cl_rv *v, char *buf, size_t cap)
 {
+    if (v->big) {
+        snprintf(buf, cap, "%s", v->u.num.big);
+        return;
+    }
     if (v->is_int) {
         snprintf(buf, cap, "%lld", (long long)v->u.num.i);
         return;
@@ -798,6 +1042,10 @@ static void dump(struct cl_sbuf *b, const struct cl_rv *v, bool json)
         cl_sbuf_adds(b, v->u.b ? "true" : "false");
         break;
     case CL_RV_NUMBER:
+        if (v->big) {
+            cl_sbuf_adds(b, v->u.num.big);
+            break;
+        }
         cl_rv_format_number(v, num, sizeof num);
         cl_sbuf_adds(b, num);
         break;

@@ -42,17 +42,24 @@ enum cl_rv_type {
 
 #define CL_RV_FROZEN_REFS UINT32_MAX
 
+/* Numbers are int64 when exact, else double; integers beyond int64 are kept exactly as decimal
+ * text (CL_RV_BIGINT, exact +, - and * and comparison), and a literal beyond the double range
+ * keeps its text for printing (CL_RV_BIGLIT, compared as an infinity). */
+enum { CL_RV_BIGINT = 1, CL_RV_BIGLIT = 2 };
+#define CL_RV_MAX_BIG_DIGITS 4096
+
 struct cl_rv {
     uint32_t refs;     /* CL_RV_FROZEN_REFS bit pattern kept separately in `frozen` */
     uint8_t type;      /* enum cl_rv_type */
     uint8_t is_int;    /* numbers: exact int64 in num.i (else double in num.d) */
     uint8_t frozen;    /* shared read-only: refcounting disabled */
-    uint8_t pad_;
+    uint8_t big;       /* numbers: CL_RV_BIGINT or CL_RV_BIGLIT, text in num.big */
     union {
         bool b;
         struct {
             int64_t i;
-            double d;
+            double d;         /* also set (approximately) for big numbers */
+            const char *big;  /* CL_RV_BIGINT: "-123..." beyond int64; CL_RV_BIGLIT: the literal */
         } num;
         struct {
             size_t len; /* bytes, excluding the NUL that always follows */
@@ -85,6 +92,12 @@ struct cl_rv *cl_rv_set(void);
 struct cl_rv *cl_rv_object(void);
 /* Parses a Rego/JSON number literal ("12", "-3.5e2"); NULL when malformed. */
 struct cl_rv *cl_rv_number_parse(const char *s, size_t len);
+/* Exact arithmetic on integers of any size (int64 or CL_RV_BIGINT), doubles otherwise.
+ * Return new, or NULL when the result is not a finite number (or has more than
+ * CL_RV_MAX_BIG_DIGITS digits). */
+struct cl_rv *cl_rv_num_add(const struct cl_rv *a, const struct cl_rv *b);
+struct cl_rv *cl_rv_num_sub(const struct cl_rv *a, const struct cl_rv *b);
+struct cl_rv *cl_rv_num_mul(const struct cl_rv *a, const struct cl_rv *b);
 
 /* ---- builders (the value must be unshared: refs == 1, not frozen) ---- */
 /* Appends, takes v. */
