@@ -250,7 +250,8 @@ static bool subset(const struct cl_rv *sup, const struct cl_rv *sub, int depth)
             if (v->type == CL_RV_OBJECT && sub->u.obj.vals[i]->type == CL_RV_OBJECT) {
                 if (!subset(v, sub->u.obj.vals[i], depth + 1))
                     return false;
-            } else if (v->type == CL_RV_SET && sub->u.obj.vals[i]->type == CL_RV_SET) {
+            } else if ((v->type == CL_RV_SET || v->type == CL_RV_ARRAY) && v->type == sub->u.obj.vals[i]->type) {
+                /* nested sets and arrays: subset and sub-array, recursively */
                 if (!subset(v, sub->u.obj.vals[i], depth + 1))
                     return false;
             } else if (!cl_rv_equal(v, sub->u.obj.vals[i])) {
