@@ -14,6 +14,7 @@
 static const struct cl_rego_builtin *const tables[] = {
     cl_rego_builtins_core, cl_rego_builtins_strings, cl_rego_builtins_numbers,
     cl_rego_builtins_collections, cl_rego_builtins_encoding, cl_rego_builtins_misc,
+    cl_rego_builtins_time,
 };
 
 const struct cl_rego_builtin *cl_rego_builtin_find(const char *name, size_t len)
@@ -341,6 +342,56 @@ static int bi_trace(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv
     return OUT(cl_rv_bool(true));
 }
 
+/* opa.runtime(): the runtime information an embedder made available -- none: an empty object
+ * (no environment variables or configuration reach policies). */
+static int bi_opa_runtime(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)c;
+    (void)a;
+    return OUT(cl_rv_object());
+}
+
+/* http.send(request): the request is checked as OPA does (type errors name the bad keys), then
+ * refused: policies evaluated by Cloister never reach the network. Tests mock it with `with`. */
+static int bi_http_send(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)out;
+    static const char *const allowed[] = {
+        "body", "cache", "cache_ignored_headers", "caching_mode", "enable_redirect", "force_cache",
+        "force_cache_duration_seconds", "force_json_decode", "force_yaml_decode", "headers", "max_retry_attempts",
+        "method", "raise_error", "raw_body", "timeout", "tls_ca_cert", "tls_ca_cert_env_variable", "tls_ca_cert_file",
+        "tls_client_cert", "tls_client_cert_env_variable", "tls_client_cert_file", "tls_client_key",
+        "tls_client_key_env_variable", "tls_client_key_file", "tls_insecure_skip_verify", "tls_server_name",
+        "tls_use_system_certs", "url",
+    };
+    if (cl_rego_bi_want(c, a, 0, CL_RV_OBJECT) < 0)
+        return -1;
+    const struct cl_rv *req = a[0];
+    struct cl_sbuf bad = {0};
+    for (size_t i = 0; i < req->u.obj.len; i++) {
+        const struct cl_rv *k = req->u.obj.keys[i];
+        bool ok = false;
+        for (size_t j = 0; k->type == CL_RV_STRING && j < CL_ARRAY_LEN(allowed) && !ok; j++)
+            ok = strcmp(k->u.str.s, allowed[j]) == 0;
+        if (!ok) {
+            char *t = cl_rv_to_json_text(k);
+            cl_sbuf_addf(&bad, "%s%s", bad.len ? ", " : "", t);
+            free(t);
+        }
+    }
+    if (bad.len) {
+        int rc = cl_rego_bi_type_errorf(c, "invalid request parameters(s): {%s}", bad.s);
+        cl_sbuf_free(&bad);
+        return rc;
+    }
+    bool has_method = cl_rv_obj_get_str(req, "method") != NULL, has_url = cl_rv_obj_get_str(req, "url") != NULL;
+    if (!has_method || !has_url)
+        return cl_rego_bi_type_errorf(c, "missing required request parameters(s): {%s%s%s}",
+                                      has_method ? "" : "\"method\"", !has_method && !has_url ? ", " : "",
+                                      has_url ? "" : "\"url\"");
+    return cl_rego_bi_error(c, "network access is not available to policies");
+}
+
 const struct cl_rego_builtin cl_rego_builtins_core[] = {
     {"equal", 2, bi_equal, 0},
     {"neq", 2, bi_neq, 0},
@@ -370,5 +421,7 @@ const struct cl_rego_builtin cl_rego_builtins_core[] = {
     {"to_number", 1, bi_to_number, 0},
     {"print", 0, bi_print, CL_REGO_BI_VARIADIC},
     {"trace", 1, bi_trace, 0},
+    {"opa.runtime", 0, bi_opa_runtime, 0},
+    {"http.send", 1, bi_http_send, CL_REGO_BI_NONDET},
     {NULL, 0, NULL, 0},
 };
