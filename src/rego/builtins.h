@@ -80,6 +80,7 @@ extern const struct cl_rego_builtin cl_rego_builtins_strings[]; /* strings, rege
 extern const struct cl_rego_builtin cl_rego_builtins_numbers[]; /* arithmetic, bits, numbers.* */
 extern const struct cl_rego_builtin cl_rego_builtins_collections[]; /* arrays, sets, objects */
 extern const struct cl_rego_builtin cl_rego_builtins_encoding[]; /* json, yaml, base64, hex, url */
-extern const struct cl_rego_builtin cl_rego_builtins_misc[]; /* time, units, net, semver, uuid */
+extern const struct cl_rego_builtin cl_rego_builtins_misc[]; /* units, semver, uuid, graph */
+extern const struct cl_rego_builtin cl_rego_builtins_time[]; /* time.* */
 
 #endif
