@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * attestation_agent.AttestationAgentService over ttrpc: protobuf in, the agent's answer
+ * out, and the matching client calls that the data hub and the REST bridge use. Errors carry
+ * upstream's prefixes ("[ERROR:attestation-agent] ...") so logs read the same.
+ */
+#include "aa/aa.h"
+
+#include "attestation-agent.pb-c.h"
+
+#include <string.h>
+
+#define AA_ERR "[ERROR:attestation-agent] "
+
+static cl_bytes *pack(const ProtobufCMessage *m, size_t *len, struct cl_err *err)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    cl_bytes *b = malloc(n ? n : 1);
+    if (!b) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    *len = protobuf_c_message_pack(m, b);
+    return b;
+}
+
+static int bad_request(struct cl_err *err, const char *what)
+{
+    return cl_err_set(err, CL_EPARSE, AA_ERR "%s: the request is not a valid protobuf message", what);
+}
+
+static int evidence_common(struct cl_aa *aa, const ProtobufCBinaryData *rd, bool additional, cl_bytes **resp,
+                           size_t *resp_len, struct cl_err *err)
+{
+    CL_AUTO(cl_str) *ev = NULL;
+    if (!additional) {
+        ev = cl_aa_get_evidence(aa, rd->data, rd->len, err);
+        if (!ev)
+            return cl_err_prefix(err, AA_ERR "AA-KBC get evidence failed");
+    }
+    AttestationAgent__GetEvidenceResponse r;
+    attestation_agent__get_evidence_response__init(&r);
+    /* No device attesters in this build: additional evidence is the empty string. */
+    r.evidence.data = (uint8_t *)ev;
+    r.evidence.len = ev ? strlen(ev) : 0;
+    *resp = pack(&r.base, resp_len, err);
+    return *resp ? 0 : err->code;
+}
+
+static int h_get_evidence(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                          struct cl_err *err)
+{
+    AttestationAgent__GetEvidenceRequest *r = attestation_agent__get_evidence_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "GetEvidence");
+    int rc = evidence_common(ctx, &r->runtimedata, false, resp, resp_len, err);
+    attestation_agent__get_evidence_request__free_unpacked(r, NULL);
+    return rc;
+}
+
+static int h_get_additional_evidence(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                                     struct cl_err *err)
+{
+    AttestationAgent__GetAdditionalEvidenceRequest *r =
+        attestation_agent__get_additional_evidence_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "GetAdditionalEvidence");
+    int rc = evidence_common(ctx, &r->runtimedata, true, resp, resp_len, err);
+    attestation_agent__get_additional_evidence_request__free_unpacked(r, NULL);
+    return rc;
+}
+
+static int h_get_token(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                       struct cl_err *err)
+{
+    AttestationAgent__GetTokenRequest *r = attestation_agent__get_token_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "GetToken");
+    cl_str *tok = cl_aa_get_token(ctx, r->tokentype, err);
+    attestation_agent__get_token_request__free_unpacked(r, NULL);
+    if (!tok)
+        return cl_err_prefix(err, AA_ERR "Get Token failed");
+    AttestationAgent__GetTokenResponse out;
+    attestation_agent__get_token_response__init(&out);
+    size_t tl = strlen(tok);
+    out.token.data = (uint8_t *)tok;
+    out.token.len = tl;
+    *resp = pack(&out.base, resp_len, err);
+    cl_free_wipe(tok, tl); /* the answer carries the TEE private key */
+    return *resp ? 0 : err->code;
+}
+
+static int h_extend(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                    struct cl_err *err)
+{
+    AttestationAgent__ExtendRuntimeMeasurementRequest *r =
+        attestation_agent__extend_runtime_measurement_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "ExtendRuntimeMeasurement");
+    int64_t pcr = -1;
+    if (r->opt__register_index_case ==
+        ATTESTATION_AGENT__EXTEND_RUNTIME_MEASUREMENT_REQUEST__OPT__REGISTER_INDEX_REGISTER_INDEX)
+        pcr = r->registerindex > 1000 ? 1000 : (int64_t)r->registerindex;
+    enum cl_aa_extend_result res = CL_AA_EXTEND_OK;
+    int rc = cl_aa_extend(ctx, r->domain, r->operation, r->content, pcr, &res, err);
+    attestation_agent__extend_runtime_measurement_request__free_unpacked(r, NULL);
+    if (rc < 0)
+        return cl_err_prefix(err, AA_ERR "extend runtime measurement failed");
+    AttestationAgent__ExtendRuntimeMeasurementResponse out;
+    attestation_agent__extend_runtime_measurement_response__init(&out);
+    out.result = (AttestationAgent__RuntimeMeasurementResult)res;
+    *resp = pack(&out.base, resp_len, err);
+    return *resp ? 0 : err->code;
+}
+
+static int bind_common(struct cl_aa *aa, const ProtobufCBinaryData *d, struct cl_err *err)
+{
+    int rc = cl_aa_bind_init_data(aa, d->data, d->len, err);
+    return rc < 0 ? cl_err_prefix(err, AA_ERR "bind init-data failed") : 0;
+}
+
+static int h_bind_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                            struct cl_err *err)
+{
+    AttestationAgent__BindInitDataRequest *r = attestation_agent__bind_init_data_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "BindInitData");
+    int rc = bind_common(ctx, &r->digest, err);
+    attestation_agent__bind_init_data_request__free_unpacked(r, NULL);
+    *resp = NULL;
+    *resp_len = 0;
+    return rc;
+}
+
+static int h_check_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                             struct cl_err *err)
+{
+    AttestationAgent__CheckInitDataRequest *r = attestation_agent__check_init_data_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "CheckInitData");
+    int rc = bind_common(ctx, &r->digest, err);
+    attestation_agent__check_init_data_request__free_unpacked(r, NULL);
+    *resp = NULL;
+    *resp_len = 0;
+    return rc;
+}
+
+static int h_get_tee_type(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                          struct cl_err *err)
+{
+    AttestationAgent__GetTeeTypeRequest *r = attestation_agent__get_tee_type_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "GetTeeType");
+    attestation_agent__get_tee_type_request__free_unpacked(r, NULL);
+    AttestationAgent__GetTeeTypeResponse out;
+    attestation_agent__get_tee_type_response__init(&out);
+    out.tee = (char *)(uintptr_t)cl_aa_tee(ctx);
+    *resp = pack(&out.base, resp_len, err);
+    return *resp ? 0 : err->code;
+}
+
+static int h_get_additional_tees(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                                 struct cl_err *err)
+{
+    AttestationAgent__GetAdditionalTeesRequest *r =
+        attestation_agent__get_additional_tees_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "GetAdditionalTees");
+    attestation_agent__get_additional_tees_request__free_unpacked(r, NULL);
+    AttestationAgent__GetAdditionalTeesResponse out;
+    attestation_agent__get_additional_tees_response__init(&out);
+    *resp = pack(&out.base, resp_len, err);
+    return *resp ? 0 : err->code;
+}
+
+const struct cl_ttrpc_method cl_aa_methods[] = {
+    {CL_AA_SERVICE, "GetEvidence", h_get_evidence},
+    {CL_AA_SERVICE, "GetAdditionalEvidence", h_get_additional_evidence},
+    {CL_AA_SERVICE, "GetToken", h_get_token},
+    {CL_AA_SERVICE, "ExtendRuntimeMeasurement", h_extend},
+    {CL_AA_SERVICE, "BindInitData", h_bind_init_data},
+    {CL_AA_SERVICE, "CheckInitData", h_check_init_data},
+    {CL_AA_SERVICE, "GetTeeType", h_get_tee_type},
+    {CL_AA_SERVICE, "GetAdditionalTees", h_get_additional_tees},
+};
+const size_t cl_aa_nmethods = CL_ARRAY_LEN(cl_aa_methods);
+
+/* ---- client ---- */
+
+static int call(struct cl_ttrpc_client *c, const char *method, const ProtobufCMessage *m, unsigned timeout_ms,
+                cl_bytes **out, size_t *outlen, struct cl_err *err)
+{
+    size_t n = 0;
+    CL_AUTO(cl_bytes) *req = pack(m, &n, err);
+    if (!req)
+        return err->code;
+    return cl_ttrpc_call(c, CL_AA_SERVICE, method, req, n, timeout_ms, out, outlen, err);
+}
+
+int cl_aa_client_get_token(struct cl_ttrpc_client *c, const char *type, cl_bytes **out, size_t *outlen,
+                           struct cl_err *err)
+{
+    AttestationAgent__GetTokenRequest r;
+    attestation_agent__get_token_request__init(&r);
+    r.tokentype = (char *)(uintptr_t)type;
+    cl_bytes *raw = NULL;
+    size_t n = 0;
+    if (call(c, "GetToken", &r.base, 0, &raw, &n, err) < 0)
+        return err->code;
+    AttestationAgent__GetTokenResponse *resp = attestation_agent__get_token_response__unpack(NULL, n, raw);
+    cl_free_wipe(raw, n);
+    if (!resp)
+        return cl_err_set(err, CL_EPARSE, "GetToken: the answer is not a GetTokenResponse");
+    int rc = 0;
+    *out = malloc(resp->token.len + 1);
+    if (!*out) {
+        rc = cl_err_set(err, CL_ENOMEM, "out of memory");
+    } else {
+        memcpy(*out, resp->token.data, resp->token.len);
+        (*out)[resp->token.len] = 0;
+        *outlen = resp->token.len;
+    }
+    if (resp->token.data)
+        explicit_bzero(resp->token.data, resp->token.len);
+    attestation_agent__get_token_response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+int cl_aa_client_get_evidence(struct cl_ttrpc_client *c, const uint8_t *rd, size_t len, bool additional,
+                              cl_bytes **out, size_t *outlen, struct cl_err *err)
+{
+    cl_bytes *raw = NULL;
+    size_t n = 0;
+    int rc;
+    if (additional) {
+        AttestationAgent__GetAdditionalEvidenceRequest r;
+        attestation_agent__get_additional_evidence_request__init(&r);
+        r.runtimedata.data = (uint8_t *)(uintptr_t)rd;
+        r.runtimedata.len = len;
+        rc = call(c, "GetAdditionalEvidence", &r.base, 0, &raw, &n, err);
+    } else {
+        AttestationAgent__GetEvidenceRequest r;
+        attestation_agent__get_evidence_request__init(&r);
+        r.runtimedata.data = (uint8_t *)(uintptr_t)rd;
+        r.runtimedata.len = len;
+        rc = call(c, "GetEvidence", &r.base, 0, &raw, &n, err);
+    }
+    if (rc < 0)
+        return rc;
+    AttestationAgent__GetEvidenceResponse *resp = attestation_agent__get_evidence_response__unpack(NULL, n, raw);
+    free(raw);
+    if (!resp)
+        return cl_err_set(err, CL_EPARSE, "GetEvidence: the answer is not a GetEvidenceResponse");
+    *out = malloc(resp->evidence.len + 1);
+    if (*out) {
+        memcpy(*out, resp->evidence.data, resp->evidence.len);
+        (*out)[resp->evidence.len] = 0;
+        *outlen = resp->evidence.len;
+    }
+    attestation_agent__get_evidence_response__free_unpacked(resp, NULL);
+    return *out ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
+}
+
+int cl_aa_client_get_tee(struct cl_ttrpc_client *c, cl_str **tee, struct cl_err *err)
+{
+    AttestationAgent__GetTeeTypeRequest r;
+    attestation_agent__get_tee_type_request__init(&r);
+    cl_bytes *raw = NULL;
+    size_t n = 0;
+    if (call(c, "GetTeeType", &r.base, 0, &raw, &n, err) < 0)
+        return err->code;
+    AttestationAgent__GetTeeTypeResponse *resp = attestation_agent__get_tee_type_response__unpack(NULL, n, raw);
+    free(raw);
+    if (!resp)
+        return cl_err_set(err, CL_EPARSE, "GetTeeType: the answer is not a GetTeeTypeResponse");
+    *tee = strdup(resp->tee);
+    attestation_agent__get_tee_type_response__free_unpacked(resp, NULL);
+    return *tee ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
+}
+
+int cl_aa_client_extend(struct cl_ttrpc_client *c, const char *domain, const char *operation, const char *content,
+                        int *result, struct cl_err *err)
+{
+    AttestationAgent__ExtendRuntimeMeasurementRequest r;
+    attestation_agent__extend_runtime_measurement_request__init(&r);
+    r.domain = (char *)(uintptr_t)domain;
+    r.operation = (char *)(uintptr_t)operation;
+    r.content = (char *)(uintptr_t)content;
+    cl_bytes *raw = NULL;
+    size_t n = 0;
+    if (call(c, "ExtendRuntimeMeasurement", &r.base, 10000, &raw, &n, err) < 0)
+        return err->code;
+    AttestationAgent__ExtendRuntimeMeasurementResponse *resp =
+        attestation_agent__extend_runtime_measurement_response__unpack(NULL, n, raw);
+    free(raw);
+    if (!resp)
+        return cl_err_set(err, CL_EPARSE, "ExtendRuntimeMeasurement: malformed answer");
+    *result = (int)resp->result;
+    attestation_agent__extend_runtime_measurement_response__free_unpacked(resp, NULL);
+    return 0;
+}

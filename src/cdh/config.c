@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cdh.toml with upstream's key names (TOML, or JSON by extension), plus Cloister's own keys
+ * for the REST bridge, the resource cache and the local folders. Unknown keys (the [image]
+ * table, read by the image module) are ignored here.
+ */
+#include "cdh/cdh.h"
+#include "toml/toml.h"
+
+#include <string.h>
+
+static int opt_str(const json_t *obj, const char *key, const char *where, char **dst, struct cl_err *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return cl_err_set(err, CL_EPARSE, "cdh config: '%s%s' must be a string", where, key);
+    free(*dst);
+    *dst = strdup(json_string_value(v));
+    return *dst ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
+}
+
+static int opt_table(const json_t *obj, const char *key, json_t **out, struct cl_err *err)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_object(v))
+        return cl_err_set(err, CL_EPARSE, "cdh config: '%s' must be a table", key);
+    *out = v;
+    return 0;
+}
+
+void cl_cdh_config_defaults(struct cl_cdh_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->cache_ttl_s = CL_CDH_CACHE_TTL_DEFAULT;
+}
+
+void cl_cdh_config_clear(struct cl_cdh_config *cfg)
+{
+    free(cfg->socket);
+    free(cfg->aa_socket);
+    free(cfg->kbc_name);
+    free(cfg->kbc_url);
+    free(cfg->kbs_cert);
+    for (size_t i = 0; i < cfg->ncreds; i++) {
+        free(cfg->creds[i].resource_uri);
+        free(cfg->creds[i].path);
+    }
+    free(cfg->log_level);
+    free(cfg->rest_address);
+    free(cfg->rest_features);
+    free(cfg->sealed_key_dir);
+    free(cfg->luks_header_dir);
+    for (size_t i = 0; cfg->offline_files && cfg->offline_files[i]; i++)
+        free(cfg->offline_files[i]);
+    free(cfg->offline_files);
+    cl_cdh_config_defaults(cfg);
+}
+
+/* Upstream's rule: under CL_CDH_CREDENTIAL_PREFIX, no "." or ".." component. */
+static bool credential_path_ok(const char *p)
+{
+    size_t n = strlen(CL_CDH_CREDENTIAL_PREFIX);
+    if (strncmp(p, CL_CDH_CREDENTIAL_PREFIX, n) != 0 || (p[n] != '/' && p[n] != 0))
+        return false;
+    for (const char *s = p; *s;) {
+        while (*s == '/')
+            s++;
+        const char *e = strchr(s, '/');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+            return false;
+        s += len;
+    }
+    return true;
+}
+
+static int parse_credentials(const json_t *arr, struct cl_cdh_config *cfg, struct cl_err *err)
+{
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr))
+        return cl_err_set(err, CL_EPARSE, "cdh config: 'credentials' must be an array of tables");
+    if (json_array_size(arr) > CL_CDH_MAX_CREDENTIALS)
+        return cl_err_set(err, CL_ELIMIT, "cdh config: more than %d credentials", CL_CDH_MAX_CREDENTIALS);
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c)
+    {
+        if (!json_is_object(c))
+            return cl_err_set(err, CL_EPARSE, "cdh config: credentials[%zu] must be a table", i);
+        struct cl_cdh_credential *cr = &cfg->creds[cfg->ncreds++];
+        if (opt_str(c, "resource_uri", "credentials[].", &cr->resource_uri, err) < 0 ||
+            opt_str(c, "path", "credentials[].", &cr->path, err) < 0)
+            return err->code;
+        if (!cr->resource_uri || !cr->path)
+            return cl_err_set(err, CL_EPARSE, "cdh config: credentials[%zu] needs resource_uri and path", i);
+        if (!credential_path_ok(cr->path))
+            return cl_err_set(err, CL_EINVAL,
+                              "cdh config: credentials[%zu].path '%.128s' must lie under %s without . or .. parts", i,
+                              cr->path, CL_CDH_CREDENTIAL_PREFIX);
+        struct cl_cdh_uri u;
+        if (cl_cdh_uri_parse(cr->resource_uri, &u, err) < 0)
+            return cl_err_prefix(err, "cdh config: credentials[%zu].resource_uri", i);
+    }
+    return 0;
+}
+
+static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err *err)
+{
+    json_t *aa = NULL, *kbc = NULL, *log = NULL, *rest = NULL;
+    if (opt_str(doc, "socket", "", &cfg->socket, err) < 0 || opt_table(doc, "aa", &aa, err) < 0 ||
+        opt_table(doc, "kbc", &kbc, err) < 0 || opt_table(doc, "log", &log, err) < 0 ||
+        opt_table(doc, "rest", &rest, err) < 0)
+        return err->code;
+    json_t *skip = json_object_get(doc, "skip_sealed_secret_verification");
+    if (skip && !json_is_boolean(skip))
+        return cl_err_set(err, CL_EPARSE, "cdh config: 'skip_sealed_secret_verification' must be true or false");
+    if (json_is_true(skip))
+        return cl_err_set(err, CL_EINVAL,
+                          "cdh config: skip_sealed_secret_verification = true is refused; the switch that skips "
+                          "sealed-secret signatures is spelled skip_sealed_secret_verification_insecure");
+    json_t *skipi = json_object_get(doc, "skip_sealed_secret_verification_insecure");
+    if (skipi && !json_is_boolean(skipi))
+        return cl_err_set(err, CL_EPARSE,
+                          "cdh config: 'skip_sealed_secret_verification_insecure' must be true or false");
+    cfg->skip_verification_insecure = json_is_true(skipi);
+    if (opt_str(aa, "aa_socket", "aa.", &cfg->aa_socket, err) < 0 || opt_str(kbc, "name", "kbc.", &cfg->kbc_name, err) < 0 ||
+        opt_str(kbc, "url", "kbc.", &cfg->kbc_url, err) < 0 ||
+        opt_str(kbc, "kbs_cert", "kbc.", &cfg->kbs_cert, err) < 0 || opt_str(log, "level", "log.", &cfg->log_level, err) < 0 ||
+        opt_str(rest, "address", "rest.", &cfg->rest_address, err) < 0 ||
+        opt_str(rest, "features", "rest.", &cfg->rest_features, err) < 0 ||
+        opt_str(doc, "sealed_secret_key_dir", "", &cfg->sealed_key_dir, err) < 0 ||
+        opt_str(doc, "luks_header_dir", "", &cfg->luks_header_dir, err) < 0)
+        return err->code;
+    if (kbc && !cfg->kbc_name)
+        return cl_err_set(err, CL_EPARSE, "cdh config: 'kbc.name' is missing");
+    if (cfg->kbc_name && strcmp(cfg->kbc_name, "cc_kbc") != 0 && strcmp(cfg->kbc_name, "offline_fs_kbc") != 0)
+        return cl_err_set(err, CL_EINVAL, "cdh config: kbc.name '%.32s' is not cc_kbc or offline_fs_kbc",
+                          cfg->kbc_name);
+    json_t *ttl = json_object_get(kbc, "resource_cache_ttl");
+    if (ttl) {
+        if (!json_is_integer(ttl) || json_integer_value(ttl) < 0 || json_integer_value(ttl) > 86400)
+            return cl_err_set(err, CL_EPARSE, "cdh config: 'kbc.resource_cache_ttl' must be 0..86400 seconds");
+        cfg->cache_ttl_s = (long)json_integer_value(ttl);
+    }
+    json_t *files = json_object_get(kbc, "offline_files");
+    if (files) {
+        if (!json_is_array(files) || json_array_size(files) > 16)
+            return cl_err_set(err, CL_EPARSE, "cdh config: 'kbc.offline_files' must be an array of at most 16 paths");
+        cfg->offline_files = calloc(json_array_size(files) + 1, sizeof(char *));
+        if (!cfg->offline_files)
+            return cl_err_set(err, CL_ENOMEM, "out of memory");
+        size_t i;
+        json_t *f;
+        json_array_foreach(files, i, f)
+        {
+            if (!json_is_string(f))
+                return cl_err_set(err, CL_EPARSE, "cdh config: kbc.offline_files[%zu] must be a string", i);
+            if (!(cfg->offline_files[i] = strdup(json_string_value(f))))
+                return cl_err_set(err, CL_ENOMEM, "out of memory");
+        }
+    }
+    if (cfg->rest_features && strcmp(cfg->rest_features, "resource") != 0 &&
+        strcmp(cfg->rest_features, "attestation") != 0 && strcmp(cfg->rest_features, "all") != 0)
+        return cl_err_set(err, CL_EINVAL, "cdh config: rest.features '%.32s' is not resource, attestation or all",
+                          cfg->rest_features);
+    return parse_credentials(json_object_get(doc, "credentials"), cfg, err);
+}
+
+static int parse_any(const char *text, size_t len, bool json, struct cl_cdh_config *cfg, struct cl_err *err)
+{
+    cl_cdh_config_defaults(cfg);
+    if (len > CL_CDH_MAX_CONFIG)
+        return cl_err_set(err, CL_ELIMIT, "cdh config of %zu bytes exceeds %d", len, CL_CDH_MAX_CONFIG);
+    CL_AUTO(json_t) *doc = json ? cl_json_parse(text, len, 32, err) : cl_toml_parse(text, len, err);
+    if (!doc)
+        return cl_err_prefix(err, "cdh config");
+    if (!json_is_object(doc))
+        return cl_err_set(err, CL_EPARSE, "cdh config: not a table");
+    int rc = parse_doc(doc, cfg, err);
+    if (rc < 0)
+        cl_cdh_config_clear(cfg);
+    return rc;
+}
+
+int cl_cdh_config_parse(const char *text, size_t len, struct cl_cdh_config *cfg, struct cl_err *err)
+{
+    return parse_any(text, len, false, cfg, err);
+}
+
+int cl_cdh_config_load(const char *path, struct cl_cdh_config *cfg, struct cl_err *err)
+{
+    size_t n = 0;
+    CL_AUTO(cl_bytes) *text = cl_file_read(path, CL_CDH_MAX_CONFIG, &n, err);
+    if (!text) {
+        cl_cdh_config_defaults(cfg);
+        return cl_err_prefix(err, "%s", path);
+    }
+    size_t pl = strlen(path);
+    bool json = pl > 5 && strcmp(path + pl - 5, ".json") == 0;
+    int rc = parse_any((const char *)text, n, json, cfg, err);
+    return rc < 0 ? cl_err_prefix(err, "%s", path) : 0;
+}

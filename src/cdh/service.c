@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The hub's ttrpc services with guest-components' names: api.GetResourceService,
+ * api.SealedSecretService, api.SecureMountService and keyprovider.KeyProviderService.
+ * Errors carry upstream's "[CDH] [ERROR]: " prefix. WrapKey is not served (upstream does
+ * not serve it either) and PullImage belongs to the image module, so both answer NOT_FOUND.
+ */
+#include "cdh/cdh.h"
+
+#include "api.pb-c.h"
+#include "keyprovider.pb-c.h"
+
+#include <string.h>
+
+#define CDH_ERR "[CDH] [ERROR]: "
+
+static cl_bytes *pack(const ProtobufCMessage *m, size_t *len, struct cl_err *err)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    cl_bytes *b = malloc(n ? n : 1);
+    if (!b) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    *len = protobuf_c_message_pack(m, b);
+    return b;
+}
+
+static int bad_request(struct cl_err *err, const char *what)
+{
+    return cl_err_set(err, CL_EPARSE, CDH_ERR "%s: the request is not a valid protobuf message", what);
+}
+
+static int h_get_resource(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                          struct cl_err *err)
+{
+    Api__GetResourceRequest *r = api__get_resource_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "GetResource");
+    CL_AUTO(cl_secret) *v = NULL;
+    int rc = cl_cdh_get_resource(ctx, r->resourcepath, &v, err);
+    api__get_resource_request__free_unpacked(r, NULL);
+    if (rc < 0)
+        return cl_err_prefix(err, CDH_ERR "get resource failed");
+    Api__GetResourceResponse out;
+    api__get_resource_response__init(&out);
+    out.resource.data = v->data;
+    out.resource.len = v->len;
+    *resp = pack(&out.base, resp_len, err);
+    return *resp ? 0 : err->code;
+}
+
+static int h_unseal(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len, struct cl_err *err)
+{
+    Api__UnsealSecretInput *r = api__unseal_secret_input__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "UnsealSecret");
+    CL_AUTO(cl_secret) *v = NULL;
+    int rc = cl_cdh_unseal(ctx, (const char *)r->secret.data, r->secret.len, &v, err);
+    api__unseal_secret_input__free_unpacked(r, NULL);
+    if (rc < 0)
+        return cl_err_prefix(err, CDH_ERR "unseal secret failed");
+    Api__UnsealSecretOutput out;
+    api__unseal_secret_output__init(&out);
+    out.plaintext.data = v->data;
+    out.plaintext.len = v->len;
+    *resp = pack(&out.base, resp_len, err);
+    return *resp ? 0 : err->code;
+}
+
+static int h_secure_mount(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                          struct cl_err *err)
+{
+    Api__SecureMountRequest *r = api__secure_mount_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "SecureMount");
+    CL_AUTO(json_t) *opts = json_object();
+    for (size_t i = 0; opts && i < r->n_options; i++)
+        json_object_set_new(opts, r->options[i]->key, json_string(r->options[i]->value));
+    struct cl_cdh_mount_req m = {r->volume_type, opts, r->mount_point};
+    int rc = opts ? cl_cdh_secure_mount(ctx, &m, err) : cl_err_set(err, CL_ENOMEM, "out of memory");
+    api__secure_mount_request__free_unpacked(r, NULL);
+    if (rc < 0)
+        return cl_err_prefix(err, CDH_ERR "secure mount failed");
+    Api__SecureMountResponse out;
+    api__secure_mount_response__init(&out);
+    *resp = pack(&out.base, resp_len, err);
+    return *resp ? 0 : err->code;
+}
+
+static int h_unwrap_key(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                        struct cl_err *err)
+{
+    Keyprovider__KeyProviderKeyWrapProtocolInput *r =
+        keyprovider__key_provider_key_wrap_protocol_input__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "UnWrapKey");
+    cl_bytes *json = NULL;
+    size_t n = 0;
+    int rc = cl_cdh_unwrap_key(ctx, r->keyproviderkeywrapprotocolinput.data, r->keyproviderkeywrapprotocolinput.len,
+                               &json, &n, err);
+    keyprovider__key_provider_key_wrap_protocol_input__free_unpacked(r, NULL);
+    if (rc < 0)
+        return cl_err_prefix(err, CDH_ERR "unwrap key failed");
+    Keyprovider__KeyProviderKeyWrapProtocolOutput out;
+    keyprovider__key_provider_key_wrap_protocol_output__init(&out);
+    out.keyproviderkeywrapprotocoloutput.data = json;
+    out.keyproviderkeywrapprotocoloutput.len = n;
+    *resp = pack(&out.base, resp_len, err);
+    cl_free_wipe(json, n); /* it holds the layer key */
+    return *resp ? 0 : err->code;
+}
+
+const struct cl_ttrpc_method cl_cdh_methods[] = {
+    {"api.GetResourceService", "GetResource", h_get_resource},
+    {"api.SealedSecretService", "UnsealSecret", h_unseal},
+    {"api.SecureMountService", "SecureMount", h_secure_mount},
+    {"keyprovider.KeyProviderService", "UnWrapKey", h_unwrap_key},
+};
+const size_t cl_cdh_nmethods = CL_ARRAY_LEN(cl_cdh_methods);
