@@ -20,6 +20,7 @@ struct rg_arena {
     struct cl_rv **vals; /* frozen constants to release with the arena */
     size_t nvals, capvals;
     bool nofreeze; /* query arenas: constants stay reference counted (one thread) */
+    size_t bytes;  /* chunk memory */
 };
 void *rg_alloc(struct rg_arena *a, size_t n);
 char *rg_strndup(struct rg_arena *a, const char *s, size_t n);
@@ -88,6 +89,8 @@ struct rg_expr {
     unsigned char kind;
     bool negated;
     int line, col;
+    int idx;           /* position in the body as written (bodies are reordered for safety) */
+    int off, len;      /* source text of the expression (byte offsets) */
     struct rg_term *term;
     struct rg_term **vars; /* RG_E_SOME */
     size_t nvars;

@@ -2197,7 +2197,8 @@ static int k_query_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 struct k_qexpr {
     struct k k;
     struct k_query *q;
-    size_t i;
+    size_t i;   /* position in the (reordered) body */
+    size_t idx; /* position as written: results list expressions in that order */
     struct k *out;
 };
 
@@ -2206,10 +2207,10 @@ static int eval_qbody(struct ev *ev, struct k_query *q, size_t i);
 static int k_qexpr_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 {
     struct k_qexpr *c = (struct k_qexpr *)k;
-    struct cl_rv *old = c->q->exprvals[c->i];
-    c->q->exprvals[c->i] = v;
+    struct cl_rv *old = c->q->exprvals[c->idx];
+    c->q->exprvals[c->idx] = v;
     int rc = eval_qbody(ev, c->q, c->i + 1);
-    c->q->exprvals[c->i] = old;
+    c->q->exprvals[c->idx] = old;
     return rc;
 }
 
@@ -2217,8 +2218,9 @@ static int eval_qbody(struct ev *ev, struct k_query *q, size_t i)
 {
     if (i == q->q->body->n)
         return k_query_fn(ev, &q->k, NULL);
-    struct k_qexpr c = {{k_qexpr_fn}, q, i, NULL};
     const struct rg_expr *x = q->q->body->exprs[i];
+    size_t idx = x->idx >= 0 && (size_t)x->idx < q->q->body->n ? (size_t)x->idx : i;
+    struct k_qexpr c = {{k_qexpr_fn}, q, i, idx, NULL};
     if (x->kind == RG_E_TERM && !x->negated && !x->nwith && x->term->kind != RG_T_CALL) {
         /* a plain term at query level yields its value, false included (as OPA's eval) */
         if (check_limits(ev) < 0)

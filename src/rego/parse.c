@@ -29,6 +29,7 @@ void *rg_alloc(struct rg_arena *a, size_t n)
         c->used = 0;
         c->cap = cap;
         a->head = c;
+        a->bytes += sizeof *c + cap;
     }
     void *p = a->head->data + a->head->used;
     a->head->used += n;
@@ -125,6 +126,7 @@ struct parser {
     struct rg_error *err;
     bool failed;
     int depth;
+    const char *prev_end; /* end of the last token consumed */
 };
 
 #define MAX_PARSE_DEPTH 200
@@ -372,6 +374,7 @@ static void lex_raw(struct parser *P, struct token *T)
 
 static void next(struct parser *P)
 {
+    P->prev_end = P->tok.s ? P->tok.s + P->tok.len : P->src;
     if (P->have_peek) {
         P->tok = P->peek;
         P->have_peek = false;
@@ -1234,7 +1237,20 @@ static bool is_with(struct parser *P)
     return is_kw(&P->tok, "with") && !((peek(P)->t == K_DOT || peek(P)->t == K_LBRACK) && !peek(P)->ws);
 }
 
+static struct rg_expr *parse_literal_inner(struct parser *P);
+
 static struct rg_expr *parse_literal(struct parser *P)
+{
+    const char *start = P->tok.s;
+    struct rg_expr *e = parse_literal_inner(P);
+    if (e && start && P->prev_end >= start) {
+        e->off = (int)(start - P->src);
+        e->len = (int)(P->prev_end - start);
+    }
+    return e;
+}
+
+static struct rg_expr *parse_literal_inner(struct parser *P)
 {
     if (P->failed || !enter(P))
         return NULL;
@@ -1327,6 +1343,7 @@ static struct rg_body *parse_body(struct parser *P, enum tok end)
             b->exprs = ne;
             cap = ncap;
         }
+        e->idx = (int)b->n;
         b->exprs[b->n++] = e;
         if (P->tok.t == K_SEMI || P->tok.t == end || P->tok.t == K_EOF)
             continue;

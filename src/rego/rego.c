@@ -323,6 +323,24 @@ void cl_auto_cl_rego_query(struct cl_rego_query **p)
     *p = NULL;
 }
 
+size_t cl_rego_query_nexprs(const struct cl_rego_query *q) { return q->q.body->n; }
+
+const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *len, int *row, int *col)
+{
+    for (size_t j = 0; j < q->q.body->n; j++) {
+        const struct rg_expr *x = q->q.body->exprs[j];
+        if ((size_t)x->idx != i)
+            continue;
+        *len = (size_t)x->len;
+        *row = x->line;
+        *col = x->col;
+        return q->text + x->off;
+    }
+    *len = 0;
+    *row = *col = 0;
+    return "";
+}
+
 int cl_rego_query_eval_rv(struct cl_rego_query *q, const json_t *input, const struct cl_rego_eval_opts *o,
                           struct cl_rv **rows, struct cl_err *err)
 {
@@ -353,6 +371,14 @@ json_t *cl_rego_query_eval(struct cl_rego_query *q, const json_t *input, const j
     json_t *out = single_value(rows, q->text, err);
     cl_rv_decref(rows);
     return out;
+}
+
+size_t cl_rego_memory(const struct cl_rego *e)
+{
+    size_t n = sizeof *e + e->arena.bytes + e->arena.capvals * sizeof *e->arena.vals + cl_rv_size(e->data);
+    for (size_t i = 0; i < e->arena.nvals; i++)
+        n += cl_rv_size(e->arena.vals[i]);
+    return n;
 }
 
 const char *cl_rego_err_code(const struct cl_err *err, char *buf, size_t cap)

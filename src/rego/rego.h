@@ -119,6 +119,14 @@ CL_MUST_CHECK int cl_rego_query_eval_rows(struct cl_rego_query *q, const json_t 
 CL_MUST_CHECK int cl_rego_query_eval_rv(struct cl_rego_query *q, const json_t *input,
                                         const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err);
 
+/* The expressions of a prepared query as written (results list their values in this order):
+ * count, and the text and 1-based position of expression i. */
+size_t cl_rego_query_nexprs(const struct cl_rego_query *q);
+const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *len, int *row, int *col);
+
+/* Bytes held by the engine: syntax tree and rule tree, constants, base data (approximate). */
+size_t cl_rego_memory(const struct cl_rego *e);
+
 /* The OPA error code that starts err->msg ("eval_conflict_error", ...) or "" if none. */
 const char *cl_rego_err_code(const struct cl_err *err, char *buf, size_t cap);
 

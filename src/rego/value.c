@@ -16,11 +16,15 @@ _Thread_local int64_t cl_rv_bytes_live;
 
 /* ---- allocation helpers ---- */
 
+_Thread_local uint64_t cl_rv_allocs, cl_rv_alloc_bytes;
+
 void *cl_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p)
         abort();
+    cl_rv_allocs++;
+    cl_rv_alloc_bytes += n;
     return p;
 }
 
@@ -29,6 +33,8 @@ void *cl_xcalloc(size_t n, size_t sz)
     void *p = calloc(n ? n : 1, sz ? sz : 1);
     if (!p)
         abort();
+    cl_rv_allocs++;
+    cl_rv_alloc_bytes += n * sz;
     return p;
 }
 
@@ -37,6 +43,8 @@ void *cl_xrealloc(void *p, size_t n)
     void *q = realloc(p, n ? n : 1);
     if (!q)
         abort();
+    cl_rv_allocs++;
+    cl_rv_alloc_bytes += n;
     return q;
 }
 
@@ -842,6 +850,30 @@ size_t cl_rv_len(const struct cl_rv *v)
         return v->u.obj.len;
     default:
         return 0;
+    }
+}
+
+size_t cl_rv_size(const struct cl_rv *v)
+{
+    size_t n = sizeof *v;
+    switch (v->type) {
+    case CL_RV_STRING:
+        return n + v->u.str.len + 1;
+    case CL_RV_NUMBER:
+        return n + (v->big ? strlen(v->u.num.big) + 1 : 0);
+    case CL_RV_ARRAY:
+    case CL_RV_SET:
+        n += v->u.arr.cap * sizeof(struct cl_rv *);
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            n += v->u.arr.items[i]->frozen && v->u.arr.items[i]->type <= CL_RV_BOOL ? 0 : cl_rv_size(v->u.arr.items[i]);
+        return n;
+    case CL_RV_OBJECT:
+        n += v->u.obj.cap * 2 * sizeof(struct cl_rv *);
+        for (size_t i = 0; i < v->u.obj.len; i++)
+            n += cl_rv_size(v->u.obj.keys[i]) + cl_rv_size(v->u.obj.vals[i]);
+        return n;
+    default:
+        return 0; /* null and booleans are static */
     }
 }
 

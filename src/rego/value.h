@@ -138,6 +138,8 @@ struct cl_rv *cl_rv_obj_get_str(const struct cl_rv *obj, const char *k);
 bool cl_rv_set_has(const struct cl_rv *set, const struct cl_rv *v);
 /* Collection length: array/set/object members, string bytes; 0 otherwise. */
 size_t cl_rv_len(const struct cl_rv *v);
+/* Bytes held by v and everything it reaches (shared members counted each time). */
+size_t cl_rv_size(const struct cl_rv *v);
 /* Hash consistent with cl_rv_compare (equal values hash equal). */
 uint64_t cl_rv_hash(const struct cl_rv *v);
 /* "null", "boolean", "number", "string", "array", "object", "set" */
@@ -164,5 +166,7 @@ void cl_rv_format_number(const struct cl_rv *v, char *buf, size_t cap);
 /* Memory accounting: bytes currently allocated by values on this thread. The evaluator
  * compares it against its memory cap at every step. */
 extern _Thread_local int64_t cl_rv_bytes_live;
+/* Allocations made by the engine on this thread (count, bytes requested), for benchmarks. */
+extern _Thread_local uint64_t cl_rv_allocs, cl_rv_alloc_bytes;
 
 #endif
