@@ -69,8 +69,8 @@ static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *cons
 
 /* Compiles a policy text into a new engine with the extension builtin registered, and
  * prepares its rule queries. */
-static struct as_compiled *compile_policy(struct cl_as *as, const char *id, const char *text, size_t len,
-                                          struct cl_err *err)
+static struct as_compiled *compile_policy_as(struct cl_as *as, const char *id, const char *text, size_t len, bool v0,
+                                             struct cl_err *err)
 {
     struct cl_rego_opts o = {.max_steps = 1000000, .max_memory = 64u << 20};
     struct as_compiled *c = calloc(1, sizeof *c);
@@ -82,7 +82,7 @@ static struct as_compiled *compile_policy(struct cl_as *as, const char *id, cons
     char file[CL_STORE_MAX_KEY + 8];
     snprintf(file, sizeof file, "%s.rego", id);
     if (cl_rego_register_builtin(c->engine, "query_reference_value", 1, bi_query_reference_value, as, err) < 0 ||
-        cl_rego_add_module(c->engine, file, text, len, false, err) < 0 || cl_rego_compile(c->engine, err) < 0 ||
+        cl_rego_add_module(c->engine, file, text, len, v0, err) < 0 || cl_rego_compile(c->engine, err) < 0 ||
         !(c->trust_claims = cl_rego_prepare(c->engine, "data.policy.trust_claims", err)) ||
         !(c->extensions = cl_rego_prepare(c->engine, "data.policy.extensions", err))) {
         compiled_free(c);
@@ -90,6 +90,20 @@ static struct as_compiled *compile_policy(struct cl_as *as, const char *id, cons
         cl_err_prefix(err, "attestation policy '%s'", id);
         return NULL;
     }
+    return c;
+}
+
+/* Rego v1 first, then v0 (older trustee policies) with a warning; the v1 error is reported. */
+static struct as_compiled *compile_policy(struct cl_as *as, const char *id, const char *text, size_t len,
+                                          struct cl_err *err)
+{
+    struct as_compiled *c = compile_policy_as(as, id, text, len, false, err);
+    if (c || err->code != CL_EPARSE)
+        return c;
+    struct cl_err e0 = {0};
+    c = compile_policy_as(as, id, text, len, true, &e0);
+    if (c)
+        cl_warn("attestation policy '%s' parsed as Rego v0 (rules without 'if'); consider moving it to Rego v1", id);
     return c;
 }
 

@@ -34,7 +34,7 @@ static void rpolicy_free(struct kbs_rpolicy *p)
     free(p);
 }
 
-static struct kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *err)
+static struct kbs_rpolicy *compile_as(const char *text, size_t len, bool v0, struct cl_err *err)
 {
     struct cl_rego_opts o = {.max_steps = 1000000, .max_memory = 64u << 20};
     struct kbs_rpolicy *p = calloc(1, sizeof *p);
@@ -43,12 +43,26 @@ static struct kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *
         cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
         return NULL;
     }
-    if (cl_rego_add_module(p->engine, POLICY_KEY, text, len, false, err) < 0 || cl_rego_compile(p->engine, err) < 0 ||
+    if (cl_rego_add_module(p->engine, POLICY_KEY, text, len, v0, err) < 0 || cl_rego_compile(p->engine, err) < 0 ||
         !(p->allow = cl_rego_prepare(p->engine, "data.policy.allow", err))) {
         rpolicy_free(p);
         err->stage = "policy";
         return NULL;
     }
+    return p;
+}
+
+/* Rego v1 first; a policy that only parses as v0 (older trustee samples: `allow { ... }`) is
+ * accepted with a warning. The error reported is the v1 one. */
+static struct kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *err)
+{
+    struct kbs_rpolicy *p = compile_as(text, len, false, err);
+    if (p || err->code != CL_EPARSE)
+        return p;
+    struct cl_err e0 = {0};
+    p = compile_as(text, len, true, &e0);
+    if (p)
+        cl_warn("resource policy parsed as Rego v0 (rules without 'if'); consider moving it to Rego v1");
     return p;
 }
 

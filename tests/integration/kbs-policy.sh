@@ -45,6 +45,13 @@ grep -Eq 'resource-policy.rego:[0-9]+:[0-9]+' "$T/err" || fail "parse error with
 get || fail "old policy lost after a refused upload"
 ok "malformed resource policy refused with its position; the old one stays"
 
+# an older trustee-style policy in Rego v0 syntax is accepted (with a warning)
+printf 'package policy\n\ndefault allow = false\n\nallow {\n    data.plugin == "resource"\n}\n' > "$T/v0.rego"
+"$CLI_BIN" kbs set-resource-policy $A --file "$T/v0.rego" || fail "Rego v0 policy refused"
+grep -q 'parsed as Rego v0' "$T/kbs.log" || fail "no warning for a v0 policy"
+get || fail "v0 allow policy denied"
+ok "a Rego v0 resource policy (older trustee samples) is accepted with a warning"
+
 # a policy that reads the request data: only repository "r", only tag "v", query flag
 cat > "$T/paths.rego" <<'REGO'
 package policy
