@@ -165,6 +165,8 @@ struct rg_node {
     struct rg_rule *fdeflt; /* default rule of a function (`default f(_) := v`) */
     bool dynamic;           /* some rule here has variable head parts */
     bool has_set;           /* some rule here is a partial set */
+    bool const_rules;       /* every complete definition yields the same constant: stop at the first */
+    bool const_funcs;       /* the same for the function definitions */
     int id;                 /* index into per-evaluation caches */
 };
 

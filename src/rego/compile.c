@@ -1086,6 +1086,46 @@ static void append_rule(struct rg_rule **list, struct rg_rule *r)
     *list = r;
 }
 
+/* The constant value of a definition and its else chain, or NULL when it varies; `true_v` is
+ * the value of a definition without one. */
+static const struct cl_rv *chain_const(const struct rg_rule *r, const struct cl_rv *true_v)
+{
+    const struct cl_rv *v = NULL;
+    for (; r; r = r->els) {
+        const struct cl_rv *x = !r->value ? true_v : r->value->kind == RG_T_VALUE ? r->value->val : NULL;
+        if (!x || (v && !cl_rv_equal(v, x)))
+            return NULL;
+        v = x;
+    }
+    return v;
+}
+
+/* OPA's early exit: when every definition yields the same constant, the first success decides
+ * and no conflict is possible, so the others need not run. */
+static bool defs_const(const struct rg_rule *list, bool complete_only)
+{
+    const struct cl_rv *t = cl_rv_bool(true), *v = NULL;
+    bool any = false;
+    for (const struct rg_rule *r = list; r; r = r->next_in_node) {
+        if (complete_only && !(r->kind == RG_R_VALUE && r->nground == r->nhead))
+            return false;
+        const struct cl_rv *x = chain_const(r, t);
+        if (!x || (v && !cl_rv_equal(v, x)))
+            return false;
+        v = x;
+        any = true;
+    }
+    return any;
+}
+
+static void mark_const(struct rg_node *n)
+{
+    n->const_rules = defs_const(n->rules, true);
+    n->const_funcs = defs_const(n->funcs, false);
+    for (size_t i = 0; i < n->nkids; i++)
+        mark_const(n->kids[i]);
+}
+
 int rg_compile(struct cl_rego *e, struct rg_error *err)
 {
     memset(err, 0, sizeof *err);
@@ -1159,6 +1199,7 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             }
         }
     }
+    mark_const(e->root);
     e->compiled = true;
     return 0;
 }

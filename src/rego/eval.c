@@ -1037,8 +1037,9 @@ static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, b
         }
         return fail(ev, CL_EINVAL, "rego_type_error", "undefined function %s", t->name);
     }
-    if (t->bi && strcmp(t->bi->name, "print") == 0) {
-        print_call(ev, fr, t);
+    if (t->bi && (t->bi->flags & CL_REGO_BI_VARIADIC) && strcmp(t->bi->name, "print") == 0) {
+        if (ev->e->opts.print) /* nobody listens: the arguments are not even evaluated */
+            print_call(ev, fr, t);
         struct cl_rv *tv = cl_rv_bool(true);
         return k->fn(ev, k, tv);
     }
@@ -2006,6 +2007,8 @@ static int node_rules_value(struct ev *ev, const struct rg_node *n, struct cl_rv
                 cl_rv_decref(res);
                 return -1;
             }
+            if (res && n->const_rules)
+                break;
         }
         if (!res && n->deflt && n->deflt->value) {
             struct k_collect c = {{k_collect_fn}, NULL, true};
@@ -2147,6 +2150,8 @@ static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args,
             cl_rv_decref(res);
             return -1;
         }
+        if (res && fn->const_funcs)
+            break;
     }
     if (!res && fn->fdeflt && fn->fdeflt->value) {
         struct k_collect c = {{k_collect_fn}, NULL, true};
