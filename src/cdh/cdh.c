@@ -289,8 +289,10 @@ static int kbs_fetch(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_s
         cl_http_result_clear(&r);
         const char *detail = json_string_value(json_object_get(info, "detail"));
         if (st == 401) {
-            force = true; /* token expired or unknown to this KBS: ask the agent again */
             rc = cl_err_set(err, CL_EDENIED, "KBS: HTTP 401 for %s: %.200s", u->path, detail ? detail : "");
+            if (force)
+                return rc; /* refused with a fresh token too: not a stale-token problem */
+            force = true;  /* token expired or unknown to this KBS: ask the agent for a new one */
             continue;
         }
         if (st == 404)

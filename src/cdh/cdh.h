@@ -177,6 +177,15 @@ CL_MUST_CHECK int cl_cdh_luks_check(const char *device, const char *header_path,
 extern const struct cl_ttrpc_method cl_cdh_methods[];
 extern const size_t cl_cdh_nmethods;
 
+/* Client calls to a hub over ttrpc (the CLI, tests, kata-agent's role). *out new. */
+CL_MUST_CHECK int cl_cdh_client_unseal(struct cl_ttrpc_client *c, const char *text, struct cl_secret **out,
+                                       struct cl_err *err);
+CL_MUST_CHECK int cl_cdh_client_get_resource(struct cl_ttrpc_client *c, const char *uri, struct cl_secret **out,
+                                             struct cl_err *err);
+/* json: the keyprovider input; *out: the keyprovider output JSON. */
+CL_MUST_CHECK int cl_cdh_client_unwrap_key(struct cl_ttrpc_client *c, const char *json, struct cl_secret **out,
+                                           struct cl_err *err);
+
 struct cl_http_server;
 /* The REST bridge on address ("127.0.0.1:8006"); loopback peers only (403 otherwise).
  * features: "resource", "attestation" or "all". */

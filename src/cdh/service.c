@@ -118,3 +118,78 @@ const struct cl_ttrpc_method cl_cdh_methods[] = {
     {"keyprovider.KeyProviderService", "UnWrapKey", h_unwrap_key},
 };
 const size_t cl_cdh_nmethods = CL_ARRAY_LEN(cl_cdh_methods);
+
+/* ---- client calls (the CLI and tests) ---- */
+
+static int call_bytes(struct cl_ttrpc_client *c, const char *svc, const char *method, const ProtobufCMessage *m,
+                      cl_bytes **raw, size_t *n, struct cl_err *err)
+{
+    size_t rn = 0;
+    CL_AUTO(cl_bytes) *req = pack(m, &rn, err);
+    if (!req)
+        return err->code;
+    return cl_ttrpc_call(c, svc, method, req, rn, 0, raw, n, err);
+}
+
+static int copy_out(const ProtobufCBinaryData *d, struct cl_secret **out, struct cl_err *err)
+{
+    *out = cl_secret_from(d->data, d->len);
+    return *out ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
+}
+
+int cl_cdh_client_unseal(struct cl_ttrpc_client *c, const char *text, struct cl_secret **out, struct cl_err *err)
+{
+    Api__UnsealSecretInput in;
+    api__unseal_secret_input__init(&in);
+    in.secret.data = (uint8_t *)(uintptr_t)text;
+    in.secret.len = strlen(text);
+    cl_bytes *raw = NULL;
+    size_t n = 0;
+    if (call_bytes(c, "api.SealedSecretService", "UnsealSecret", &in.base, &raw, &n, err) < 0)
+        return err->code;
+    Api__UnsealSecretOutput *r = api__unseal_secret_output__unpack(NULL, n, raw);
+    cl_free_wipe(raw, n);
+    if (!r)
+        return cl_err_set(err, CL_EPARSE, "UnsealSecret: malformed answer");
+    int rc = copy_out(&r->plaintext, out, err);
+    api__unseal_secret_output__free_unpacked(r, NULL);
+    return rc;
+}
+
+int cl_cdh_client_get_resource(struct cl_ttrpc_client *c, const char *uri, struct cl_secret **out, struct cl_err *err)
+{
+    Api__GetResourceRequest in;
+    api__get_resource_request__init(&in);
+    in.resourcepath = (char *)(uintptr_t)uri;
+    cl_bytes *raw = NULL;
+    size_t n = 0;
+    if (call_bytes(c, "api.GetResourceService", "GetResource", &in.base, &raw, &n, err) < 0)
+        return err->code;
+    Api__GetResourceResponse *r = api__get_resource_response__unpack(NULL, n, raw);
+    cl_free_wipe(raw, n);
+    if (!r)
+        return cl_err_set(err, CL_EPARSE, "GetResource: malformed answer");
+    int rc = copy_out(&r->resource, out, err);
+    api__get_resource_response__free_unpacked(r, NULL);
+    return rc;
+}
+
+int cl_cdh_client_unwrap_key(struct cl_ttrpc_client *c, const char *json, struct cl_secret **out, struct cl_err *err)
+{
+    Keyprovider__KeyProviderKeyWrapProtocolInput in;
+    keyprovider__key_provider_key_wrap_protocol_input__init(&in);
+    in.keyproviderkeywrapprotocolinput.data = (uint8_t *)(uintptr_t)json;
+    in.keyproviderkeywrapprotocolinput.len = strlen(json);
+    cl_bytes *raw = NULL;
+    size_t n = 0;
+    if (call_bytes(c, "keyprovider.KeyProviderService", "UnWrapKey", &in.base, &raw, &n, err) < 0)
+        return err->code;
+    Keyprovider__KeyProviderKeyWrapProtocolOutput *r =
+        keyprovider__key_provider_key_wrap_protocol_output__unpack(NULL, n, raw);
+    cl_free_wipe(raw, n);
+    if (!r)
+        return cl_err_set(err, CL_EPARSE, "UnWrapKey: malformed answer");
+    int rc = copy_out(&r->keyproviderkeywrapprotocoloutput, out, err);
+    keyprovider__key_provider_key_wrap_protocol_output__free_unpacked(r, NULL);
+    return rc;
+}

@@ -17,6 +17,12 @@ static const struct subcommand subcommands[] = {
 #ifdef CL_HAVE_POLICY_CLI
     {"policy", cl_cli_policy, "Rego policies: eval, test (Kata cases), bench"},
 #endif
+#ifdef CL_HAVE_SECRET_CLI
+    {"secret", cl_cli_secret, "sealed secrets: keygen, seal, verify; data hub calls: unseal, get-resource, unwrap-key"},
+#endif
+#ifdef CL_HAVE_INITDATA_CLI
+    {"initdata", cl_cli_initdata, "init-data: digest, encode (annotation, image), decode"},
+#endif
 };
 
 static void usage(FILE *f)

@@ -400,6 +400,7 @@ static void *conn_main(void *arg)
 {
     struct conn *c = arg;
     (void)cl_ttrpc_serve_fd(c->fd, c->srv->methods, c->srv->nmethods, c->srv->ctx);
+    shutdown(c->fd, SHUT_RDWR); /* the peer sees the end now; the fd is closed when reaped */
     pthread_mutex_lock(&c->srv->lock);
     c->done = true;
     pthread_mutex_unlock(&c->srv->lock);
