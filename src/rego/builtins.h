@@ -82,5 +82,6 @@ extern const struct cl_rego_builtin cl_rego_builtins_collections[]; /* arrays, s
 extern const struct cl_rego_builtin cl_rego_builtins_encoding[]; /* json, yaml, base64, hex, url */
 extern const struct cl_rego_builtin cl_rego_builtins_misc[]; /* units, semver, uuid, graph */
 extern const struct cl_rego_builtin cl_rego_builtins_time[]; /* time.* */
+extern const struct cl_rego_builtin cl_rego_builtins_net[]; /* net.cidr_* */
 
 #endif

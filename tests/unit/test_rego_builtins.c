@@ -373,6 +373,101 @@ static void test_time(void **state)
     RUN(time_cases);
 }
 
+/* ---- net ---- */
+
+static const struct bcase net_cases[] = {
+    {"net.cidr_contains(\"10.0.0.0/8\", \"10.1.2.3\")", "true", NULL},
+    {"net.cidr_contains(\"10.0.0.0/8\", \"11.1.2.3\")", "false", NULL},
+    {"net.cidr_contains(\"10.0.0.0/8\", \"10.1.0.0/16\")", "true", NULL},
+    {"net.cidr_contains(\"10.0.0.0/16\", \"10.0.0.0/8\")", "false", NULL},
+    {"net.cidr_contains(\"10.0.0.0/8\", \"::ffff:10.1.2.3\")", "true", NULL},
+    {"net.cidr_contains(\"::ffff:0:0/96\", \"1.2.3.4\")", "true", NULL},
+    {"net.cidr_contains(\"2001:db8::/32\", \"2001:db8:1::1\")", "true", NULL},
+    {"net.cidr_contains(\"2001:db8::/32\", \"2001:db9::1\")", "false", NULL},
+    {"net.cidr_contains(\"2001:db8::/32\", \"10.0.0.1\")", "false", NULL},
+    {"net.cidr_contains(\"0.0.0.0/0\", \"255.255.255.255/32\")", "true", NULL},
+    {"net.cidr_contains(\"10.0.0.0/8\", \"010.0.0.1\")", NULL,
+     "eval_builtin_error: net.cidr_contains: not a valid textual representation of an IP address or CIDR: 010.0.0.1"},
+    {"net.cidr_contains(\"10.0.0.0/8\", \"fe80::1%eth0\")", NULL, "not a valid textual representation"},
+    {"net.cidr_contains(\"10.0.0.0\", \"10.0.0.1\")", NULL, "eval_builtin_error: net.cidr_contains: invalid CIDR address: 10.0.0.0"},
+    {"net.cidr_contains(\"10.0.0.0/33\", \"10.0.0.1\")", NULL, "invalid CIDR address: 10.0.0.0/33"},
+    {"net.cidr_contains(\"10.0.0.0/8x\", \"10.0.0.1\")", NULL, "invalid CIDR address"},
+    {"net.cidr_contains(1, \"10.0.0.1\")", NULL, "eval_type_error: net.cidr_contains: operand 1 must be string but got number"},
+    {"net.cidr_contains(\"10.0.0.0/8\", 1)", NULL, "eval_type_error: net.cidr_contains: operand 1 must be string but got number"},
+    {"net.cidr_intersects(\"10.0.0.0/8\", \"10.2.0.0/16\")", "true", NULL},
+    {"net.cidr_intersects(\"10.2.0.0/16\", \"10.0.0.0/8\")", "true", NULL},
+    {"net.cidr_intersects(\"10.0.0.0/16\", \"10.1.0.0/16\")", "false", NULL},
+    {"net.cidr_intersects(\"fd00::/8\", \"fd12::/16\")", "true", NULL},
+    {"net.cidr_intersects(\"10.0.0.0/8\", \"x\")", NULL, "invalid CIDR address: x"},
+    {"net.cidr_is_valid(\"10.0.0.0/8\")", "true", NULL},
+    {"net.cidr_is_valid(\"10.0.0.0/08\")", "true", NULL},
+    {"net.cidr_is_valid(\"::/0\")", "true", NULL},
+    {"net.cidr_is_valid(\"::ffff:1.2.3.4/128\")", "true", NULL},
+    {"net.cidr_is_valid(\"1::2::3/64\")", "false", NULL},
+    {"net.cidr_is_valid(\"1:2:3:4:5:6:7:8:9/64\")", "false", NULL},
+    {"net.cidr_is_valid(\"1:2:3:4:5:6:7::8/64\")", "false", NULL},
+    {"net.cidr_is_valid(\"12345::/64\")", "false", NULL},
+    {"net.cidr_is_valid(\"1:2:3:4:5:6:1.2.3.4/64\")", "true", NULL},
+    {"net.cidr_is_valid(\"1:2:3:4:5:1.2.3.4/64\")", "false", NULL},
+    {"net.cidr_is_valid(\"1.2.3/8\")", "false", NULL},
+    {"net.cidr_is_valid(\"1.2.3.4.5/8\")", "false", NULL},
+    {"net.cidr_is_valid(\"256.2.3.4/8\")", "false", NULL},
+    {"net.cidr_is_valid(\"1.2.3.4/\")", "false", NULL},
+    {"net.cidr_is_valid(\"1.2.3.4/-1\")", "false", NULL},
+    {"net.cidr_is_valid(\"1.2.3.4/99999999\")", "false", NULL},
+    {"net.cidr_is_valid(\"::1/129\")", "false", NULL},
+    {"net.cidr_is_valid(\"fe80::1%eth0/64\")", "false", NULL},
+    {"net.cidr_is_valid(1)", "false", NULL},
+    {"net.cidr_expand(\"192.168.1.1/30\")", "[\"192.168.1.0\",\"192.168.1.1\",\"192.168.1.2\",\"192.168.1.3\"]", NULL},
+    {"net.cidr_expand(\"255.255.255.255/31\")", "[\"255.255.255.254\",\"255.255.255.255\"]", NULL},
+    {"net.cidr_expand(\"2001:db8::/127\")", "[\"2001:db8::\",\"2001:db8::1\"]", NULL},
+    {"net.cidr_expand(\"::ffff:1.2.3.4/127\")", "[\"1.2.3.4\",\"1.2.3.5\"]", NULL},
+    {"net.cidr_expand(\"10.0.0.0/32\")", "[\"10.0.0.0\"]", NULL},
+    {"net.cidr_expand(\"192.168.1.1/33\")", NULL, "eval_builtin_error: net.cidr_expand: invalid CIDR address: 192.168.1.1/33"},
+    {"net.cidr_expand(\"0.0.0.0/0\")", NULL, "eval_limit_error: net.cidr_expand: evaluation memory limit exceeded"},
+    {"net.cidr_expand(\"::/64\")", NULL, "eval_limit_error"},
+    {"net.cidr_expand(1)", NULL, "eval_type_error: net.cidr_expand: operand 1 must be string but got number"},
+    {"net.cidr_contains_matches(\"1.1.1.0/24\", \"1.1.1.1\")", "[[\"1.1.1.0/24\",\"1.1.1.1\"]]", NULL},
+    {"net.cidr_contains_matches([\"1.1.2.0/24\", \"1.1.1.0/24\"], [\"1.1.1.1\", \"1.1.2.1\"])", "[[0,1],[1,0]]", NULL},
+    {"net.cidr_contains_matches([[\"1.1.2.0/24\", 1], \"1.1.1.0/24\"], {\"a\": \"1.1.1.1\"})", "[[1,\"a\"]]", NULL},
+    {"net.cidr_contains_matches({[\"1.1.1.0/24\", \"x\"]}, \"1.1.1.7\")", "[[[\"1.1.1.0/24\",\"x\"],\"1.1.1.7\"]]", NULL},
+    {"net.cidr_contains_matches(1, \"1.1.1.1\")", "[]", NULL},
+    {"net.cidr_contains_matches([\"1.1.1.0/24\"], [\"1.1.1.1\", 1])", NULL,
+     "eval_builtin_error: net.cidr_contains_matches: operand 2: element must be string or non-empty array"},
+    {"net.cidr_contains_matches([[]], [\"1.1.1.1\"])", NULL, "operand 1: element must be string or non-empty array"},
+    {"net.cidr_contains_matches([\"x\"], [\"1.1.1.1\"])", NULL, "net.cidr_contains_matches: invalid CIDR address: x"},
+    {"net.cidr_contains_matches([[1]], [\"1.1.1.1\"])", NULL,
+     "eval_type_error: net.cidr_contains_matches: operand 1 must be string but got number"},
+    {"net.cidr_merge([\"192.0.128.0/24\", \"192.0.129.0/24\"])", "[\"192.0.128.0/23\"]", NULL},
+    {"net.cidr_merge([\"192.0.2.112/30\", \"192.0.2.116/31\", \"192.0.2.118/31\"])", "[\"192.0.2.112/29\"]", NULL},
+    {"net.cidr_merge([\"192.0.2.112/31\", \"192.0.2.116/31\", \"192.0.2.118/31\"])", "[\"192.0.2.112/31\",\"192.0.2.116/30\"]",
+     NULL},
+    {"net.cidr_merge([\"192.0.2.112\"])", "[\"192.0.2.112/24\"]", NULL},
+    {"net.cidr_merge([\"10.1.2.3\", \"10.1.2.3\"])", "[\"10.0.0.0/8\"]", NULL},
+    {"net.cidr_merge([\"130.1.2.3\"])", "[\"130.1.2.3/16\"]", NULL},
+    {"net.cidr_merge([\"192.0.2.112\", \"192.0.2.116/31\"])", "[\"192.0.2.0/24\"]", NULL},
+    {"net.cidr_merge([\"10.0.0.1/32\", \"10.0.0.2/32\"])", "[\"10.0.0.1/32\",\"10.0.0.2/32\"]", NULL},
+    {"net.cidr_merge([\"10.0.0.1/32\", \"10.0.0.2/31\", \"10.0.0.4/32\"])", "[\"10.0.0.1/32\",\"10.0.0.2/31\",\"10.0.0.4/32\"]",
+     NULL},
+    {"net.cidr_merge([\"10.0.0.0/32\", \"10.0.0.1/32\", \"10.0.0.2/32\"])", "[\"10.0.0.0/31\",\"10.0.0.2/32\"]", NULL},
+    {"net.cidr_merge([\"0.0.0.0/32\", \"0.0.0.1/32\"])", "[\"0.0.0.0/31\"]", NULL},
+    {"net.cidr_merge([\"255.255.255.254/32\", \"255.255.255.255/32\"])", "[\"255.255.255.254/31\"]", NULL},
+    {"net.cidr_merge([\"::/1\", \"8000::/1\"])", "[\"::/0\"]", NULL},
+    {"net.cidr_merge([\"2001:db8::/33\", \"2001:db8:8000::/33\", \"fe80::/120\", \"10.0.0.0/8\"])",
+     "[\"10.0.0.0/8\",\"2001:db8::/32\",\"fe80::/120\"]", NULL},
+    {"net.cidr_merge(set())", "[]", NULL},
+    {"net.cidr_merge([\"2601:600::1\"])", NULL, "eval_builtin_error: net.cidr_merge: IPv6 invalid: needs prefix length"},
+    {"net.cidr_merge([\"foo\"])", NULL, "net.cidr_merge: invalid CIDR address: foo"},
+    {"net.cidr_merge([1])", NULL, "eval_builtin_error: net.cidr_merge: element must be string"},
+    {"net.cidr_merge(\"10.0.0.0/8\")", NULL, "eval_builtin_error: net.cidr_merge: operand must be an array"},
+};
+
+static void test_net(void **state)
+{
+    (void)state;
+    RUN(net_cases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_semver_uuid),
         cmocka_unit_test(test_graph),
         cmocka_unit_test(test_time),
+        cmocka_unit_test(test_net),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
