@@ -12,6 +12,7 @@ static const struct cl_tee_verifier verifiers[] = {
     {"sample", "cpu", true, cl_tee_sample_verify},
     {"sampledevice", "gpu", true, cl_tee_sampledevice_verify},
     {"snp", "cpu", false, cl_tee_snp_verify},
+    {"tdx", "cpu", false, cl_tee_tdx_verify},
 };
 
 static const char *const known_ids[] = {
