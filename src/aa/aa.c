@@ -118,6 +118,9 @@ static unsigned ccmr_of(const struct cl_aa *aa, unsigned pcr)
 int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation, const char *content, int64_t pcr,
                  enum cl_aa_extend_result *result, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (!aa->cfg->enable_eventlog) {
         *result = CL_AA_EXTEND_NOT_ENABLED;
         return 0;
@@ -167,6 +170,9 @@ int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation, co
 
 cl_str *cl_aa_get_evidence(struct cl_aa *aa, const uint8_t *rd, size_t len, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (len > CL_AA_MAX_RUNTIME_DATA) {
         cl_err_set(err, CL_ELIMIT, "runtime data of %zu bytes exceeds %d", len, CL_AA_MAX_RUNTIME_DATA);
         return NULL;
@@ -184,6 +190,9 @@ cl_str *cl_aa_get_evidence(struct cl_aa *aa, const uint8_t *rd, size_t len, stru
 
 int cl_aa_bind_init_data(struct cl_aa *aa, const uint8_t *digest, size_t len, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (len == 0 || len > CL_HASH_MAX)
         return cl_err_set(err, CL_EINVAL, "init-data digest of %zu bytes (1..%d expected)", len, CL_HASH_MAX);
     if (!aa->att->bind_init_data)
@@ -291,6 +300,9 @@ static cl_str *coco_as_token(struct cl_aa *aa, struct cl_err *err);
 
 cl_str *cl_aa_get_token(struct cl_aa *aa, const char *type, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (strcmp(type, "kbs") == 0)
         return kbs_token(aa, err);
     if (strcmp(type, CL_AA_TOKEN_KBS_REFRESH) == 0) {
@@ -343,6 +355,9 @@ static cl_str *coco_as_token(struct cl_aa *aa, struct cl_err *err)
 
 struct cl_aa *cl_aa_new(const struct cl_aa_opts *o, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     const struct cl_aa_config *cfg = o->cfg;
     const struct cl_aa_attester *att = NULL;
     if (cfg->attester) {

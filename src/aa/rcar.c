@@ -128,6 +128,9 @@ static int handshake(const struct cl_aa_rcar_opts *o, struct cl_http_client *h, 
 
 int cl_aa_rcar(const struct cl_aa_rcar_opts *o, cl_str **token, cl_pkey **key, int64_t *exp, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (!o->url || !o->tee || !o->evidence)
         return cl_err_set(err, CL_EINVAL, "RCAR: url, tee and an evidence source are required");
     CL_AUTO(cl_str) *ca_path = NULL;

@@ -348,6 +348,9 @@ static int offline_get(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl
 
 int cl_cdh_get_resource(struct cl_cdh *cdh, const char *uri, struct cl_secret **out, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     struct cl_cdh_uri u;
     if (cl_cdh_uri_parse(uri, &u, err) < 0)
         return err->code;
@@ -400,6 +403,9 @@ static int provision_credentials(struct cl_cdh *cdh, struct cl_err *err)
 
 struct cl_cdh *cl_cdh_new(const struct cl_cdh_config *cfg, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     struct cl_cdh *cdh = calloc(1, sizeof *cdh);
     if (!cdh) {
         cl_err_set(err, CL_ENOMEM, "out of memory");

@@ -76,6 +76,9 @@ static cl_bytes *gcm_seal(const struct cl_secret *key, const void *pt, size_t le
 json_t *cl_cdh_wrap_key(const char *kid, const struct cl_secret *kek, const void *optsdata, size_t len,
                         struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (!kek || kek->len != 32) {
         cl_err_set(err, CL_EINVAL, "the KEK must be 32 bytes");
         return NULL;
@@ -98,6 +101,9 @@ json_t *cl_cdh_wrap_key(const char *kid, const struct cl_secret *kek, const void
 json_t *cl_cdh_envelope_make(const char *key_id, const struct cl_secret *kek, const void *plaintext, size_t len,
                              struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (!kek || kek->len != 32) {
         cl_err_set(err, CL_EINVAL, "the KEK must be 32 bytes");
         return NULL;
@@ -122,12 +128,10 @@ json_t *cl_cdh_envelope_make(const char *key_id, const struct cl_secret *kek, co
     CL_AUTO(cl_str) *d64 = cl_b64_encode(data, dn, CL_B64_STD);
     CL_AUTO(cl_str) *iv64 = cl_b64_encode(nonce, 12, CL_B64_STD);
     json_t *p = ek64 && d64 && iv64
-                    ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{}, s:{}}", "version", "0.1.0", "type",
+                    ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{}, s:{}}", "version", "0.1.0", "type",
                                 "envelope", "key_id", key_id, "encrypted_key", ek64, "encrypted_data", d64,
                                 "wrap_type", "A256GCM", "iv", iv64, "provider", "kbs", "provider_settings", "annotations")
                     : NULL;
-    if (p)
-        json_object_set_new(p, "provider_settings", json_object());
     if (!p)
         cl_err_set(err, CL_ENOMEM, "out of memory");
     return p;
@@ -217,6 +221,9 @@ static int packet_unwrap(struct cl_cdh *cdh, const json_t *pk, struct cl_secret 
 int cl_cdh_unwrap_key(struct cl_cdh *cdh, const uint8_t *input, size_t len, cl_bytes **out, size_t *outlen,
                       struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (len > CL_CDH_MAX_KEYPROVIDER)
         return cl_err_set(err, CL_ELIMIT, "keyprovider input of %zu bytes exceeds %d", len, CL_CDH_MAX_KEYPROVIDER);
     CL_AUTO(json_t) *in = cl_json_parse((const char *)input, len, 16, err);

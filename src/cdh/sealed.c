@@ -31,9 +31,8 @@ void cl_cdh_sealed_clear(struct cl_cdh_sealed *s)
 static int need_str(const json_t *o, const char *k, struct cl_err *err)
 {
     const char *v = NULL;
-    if (cl_json_get_str(o, k, &v, err) < 0)
-        return cl_err_prefix(err, "sealed secret payload");
-    return 0;
+    int rc = cl_json_get_str(o, k, &v, err);
+    return rc < 0 && err ? cl_err_prefix(err, "sealed secret payload") : rc;
 }
 
 static int need_obj(const json_t *o, const char *k, bool optional, struct cl_err *err)
@@ -51,23 +50,26 @@ static int payload_check(const json_t *p, struct cl_err *err)
     if (!json_is_object(p))
         return cl_err_set(err, CL_EPARSE, "sealed secret payload is not a JSON object");
     const char *version = NULL, *type = NULL;
-    if (cl_json_get_str(p, "version", &version, err) < 0 || cl_json_get_str(p, "type", &type, err) < 0)
-        return cl_err_prefix(err, "sealed secret payload");
+    int grc;
+    if ((grc = cl_json_get_str(p, "version", &version, err)) < 0 || (grc = cl_json_get_str(p, "type", &type, err)) < 0)
+        return err ? cl_err_prefix(err, "sealed secret payload") : grc;
     if (strcmp(version, "0.1.0") != 0)
         return cl_err_set(err, CL_EPARSE, "sealed secret payload: version '%.16s' is not 0.1.0", version);
     if (strcmp(type, "vault") == 0) {
-        if (need_str(p, "name", err) < 0 || need_str(p, "provider", err) < 0 ||
-            need_obj(p, "provider_settings", false, err) < 0 || need_obj(p, "annotations", true, err) < 0)
-            return err->code;
+        int rc;
+        if ((rc = need_str(p, "name", err)) < 0 || (rc = need_str(p, "provider", err)) < 0 ||
+            (rc = need_obj(p, "provider_settings", false, err)) < 0 || (rc = need_obj(p, "annotations", true, err)) < 0)
+            return rc;
         return 0;
     }
     if (strcmp(type, "envelope") == 0) {
         static const char *const req[] = {"key_id", "encrypted_key", "encrypted_data", "wrap_type", "iv", "provider"};
+        int rc;
         for (size_t i = 0; i < CL_ARRAY_LEN(req); i++)
-            if (need_str(p, req[i], err) < 0)
-                return err->code;
-        if (need_obj(p, "provider_settings", false, err) < 0 || need_obj(p, "annotations", true, err) < 0)
-            return err->code;
+            if ((rc = need_str(p, req[i], err)) < 0)
+                return rc;
+        if ((rc = need_obj(p, "provider_settings", false, err)) < 0 || (rc = need_obj(p, "annotations", true, err)) < 0)
+            return rc;
         const char *wt = json_string_value(json_object_get(p, "wrap_type"));
         if (strcmp(wt, "A256GCM") != 0 && strcmp(wt, "A256CTR") != 0)
             return cl_err_set(err, CL_EPARSE, "sealed secret payload: wrap_type '%.16s' is not A256GCM or A256CTR", wt);
@@ -258,6 +260,9 @@ static int envelope_open(struct cl_cdh *cdh, const json_t *p, struct cl_secret *
 
 int cl_cdh_unseal(struct cl_cdh *cdh, const char *text, size_t len, struct cl_secret **out, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     const struct cl_cdh_config *cfg = cl_cdh_config_of(cdh);
     bool skip = cfg->skip_verification_insecure;
     struct cl_cdh_sealed s;

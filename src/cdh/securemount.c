@@ -176,6 +176,9 @@ static int open_and_mount(const char *dev, const char *hdr, const struct cl_secr
 
 int cl_cdh_secure_mount(struct cl_cdh *cdh, const struct cl_cdh_mount_req *req, struct cl_err *err)
 {
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
     const struct cl_cdh_config *cfg = cl_cdh_config_of(cdh);
     if (!req->volume_type || strcmp(req->volume_type, "block-device") != 0)
         return cl_err_set(err, CL_EUNSUPPORTED, "secure mount: volume_type '%.32s' is not supported (block-device)",
