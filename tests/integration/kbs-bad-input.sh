@@ -35,7 +35,7 @@ expect_status 401 "$(auth '{"version":"0.4.0-rc1","tee":"sample","extra-params":
 expect_status 200 "$(auth '{"version":"0.4.0+build.7","tee":"sample","extra-params":""}')" "build metadata ignored"
 expect_status 401 "$(auth '{"version":"0.4.0","tee":"nosuchtee","extra-params":""}')" "unknown TEE"
 grep -q 'unknown TEE' "$T/body" || fail "unknown TEE error lacks detail"
-expect_status 401 "$(auth '{"version":"0.4.0","tee":"snp","extra-params":""}')" "TEE without a verifier in this build"
+expect_status 401 "$(auth '{"version":"0.4.0","tee":"hygondcu","extra-params":""}')" "TEE without a verifier in this build"
 expect_status 401 "$(auth '{"version":"0.4.0","tee":"sample"')" "malformed JSON"
 grep -q 'SerdeError' "$T/body" || fail "malformed JSON is not a SerdeError"
 deep=$(python3 -c 'print("{\"version\":\"0.4.0\",\"tee\":\"sample\",\"extra-params\":" + "["*100 + "]"*100 + "}")')
