@@ -23,6 +23,9 @@ static const struct subcommand subcommands[] = {
 #ifdef CL_HAVE_INITDATA_CLI
     {"initdata", cl_cli_initdata, "init-data: digest, encode (annotation, image), decode"},
 #endif
+#ifdef CL_HAVE_IMAGE_CLI
+    {"image", cl_cli_image, "container images: pull (signature policy, digests, decryption, confined unpack)"},
+#endif
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A bounded, streaming tar reader: ustar, GNU (long names 'L'/'K', base-256 numbers) and pax
+ * ('x' records: path, linkpath, size, uid, gid, mtime, SCHILY.xattr.*; 'g' is skipped).
+ * Every header goes through the cursor; every length a header declares is checked against a
+ * named cap before anything is read for it. Memory is fixed: one 64 KiB buffer, the entry
+ * (two paths) and a pax buffer of at most CL_IMAGE_MAX_PAX bytes.
+ */
+#include "image/image_int.h"
+
+#include <string.h>
+
+#define BLOCK 512
+#define RBUF (64u * 1024)
+
+struct cl_image_tar {
+    struct cl_image_src *src;
+    uint8_t *buf;
+    size_t blen, boff;
+    bool src_eof;
+    uint64_t data_left, pad_left;
+    bool ended;
+    struct cl_image_tar_entry ent;
+    /* overrides from pax / GNU headers for the next entry */
+    uint8_t *pax;           /* pax records of the next entry (xattrs point into it) */
+    size_t pax_cap, pax_len;
+    bool has_path, has_link, has_size, has_uid, has_gid, has_mtime;
+    char pend_path[CL_IMAGE_MAX_PATH + 1];
+    char pend_link[CL_IMAGE_MAX_PATH + 1];
+    uint64_t pend_size, pend_uid, pend_gid;
+    int64_t pend_mtime;
+    uint32_t pend_mtime_nsec;
+    size_t pend_nx;
+    struct cl_image_tar_xattr pend_x[CL_IMAGE_MAX_XATTRS];
+};
+
+struct cl_image_tar *cl_image_tar_new(struct cl_image_src *src, struct cl_err *err)
+{
+    struct cl_image_tar *t = calloc(1, sizeof *t);
+    if (!t || !(t->buf = malloc(RBUF))) {
+        free(t);
+        cl_err_set(err, CL_ENOMEM, "tar: out of memory");
+        return NULL;
+    }
+    t->src = src;
+    return t;
+}
+
+void cl_image_tar_free(struct cl_image_tar *t)
+{
+    if (!t)
+        return;
+    free(t->buf);
+    free(t->pax);
+    free(t);
+}
+
+/* ---- raw reading ---- */
+
+static int refill(struct cl_image_tar *t, struct cl_err *err)
+{
+    if (t->boff < t->blen || t->src_eof)
+        return 0;
+    size_t got = 0;
+    int rc = t->src->read(t->src, t->buf, RBUF, &got, err);
+    if (rc < 0)
+        return rc;
+    t->blen = got;
+    t->boff = 0;
+    if (got == 0)
+        t->src_eof = true;
+    return 0;
+}
+
+/* Reads exactly n bytes into dst (NULL: skip them). *short_read set when the stream ended
+ * first (then returns 0 with fewer bytes consumed). */
+static int take(struct cl_image_tar *t, uint8_t *dst, uint64_t n, bool *short_read, struct cl_err *err)
+{
+    *short_read = false;
+    while (n > 0) {
+        int rc = refill(t, err);
+        if (rc < 0)
+            return rc;
+        if (t->boff == t->blen) {
+            *short_read = true;
+            return 0;
+        }
+        size_t k = t->blen - t->boff;
+        if (k > n)
+            k = (size_t)n;
+        if (dst) {
+            memcpy(dst, t->buf + t->boff, k);
+            dst += k;
+        }
+        t->boff += k;
+        n -= k;
+    }
+    return 0;
+}
+
+static int take_exact(struct cl_image_tar *t, uint8_t *dst, uint64_t n, const char *what, struct cl_err *err)
+{
+    bool shrt = false;
+    int rc = take(t, dst, n, &shrt, err);
+    if (rc < 0)
+        return rc;
+    if (shrt)
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar: stream ends inside %s", what);
+    return 0;
+}
+
+/* ---- numbers ---- */
+
+/* Octal (space or NUL terminated, leading spaces allowed) or GNU base-256. */
+static int parse_num(const uint8_t *f, size_t n, uint64_t max, uint64_t *out, const char *what, struct cl_err *err)
+{
+    if (n && (f[0] & 0x80)) {
+        if (f[0] == 0xff)
+            return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s is negative", what);
+        uint64_t v = f[0] & 0x7f;
+        for (size_t i = 1; i < n; i++) {
+            if (v > (UINT64_MAX >> 8))
+                return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s overflows", what);
+            v = (v << 8) | f[i];
+        }
+        if (v > max)
+            return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s %llu is out of range", what,
+                                (unsigned long long)v);
+        *out = v;
+        return 0;
+    }
+    size_t i = 0;
+    while (i < n && f[i] == ' ')
+        i++;
+    uint64_t v = 0;
+    bool any = false;
+    for (; i < n && f[i] >= '0' && f[i] <= '7'; i++) {
+        if (v > (UINT64_MAX >> 3))
+            return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s overflows", what);
+        v = (v << 3) | (uint64_t)(f[i] - '0');
+        any = true;
+    }
+    for (; i < n; i++)
+        if (f[i] != ' ' && f[i] != 0)
+            return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s is not an octal number", what);
+    if (!any)
+        v = 0;
+    if (v > max)
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s %llu is out of range", what, (unsigned long long)v);
+    *out = v;
+    return 0;
+}
+
+/* Decimal for pax values: digits only, range checked. */
+static int pax_uint(const char *v, size_t n, uint64_t max, uint64_t *out, const char *what, struct cl_err *err)
+{
+    if (n == 0 || n > 20)
+        return cl_err_stage(err, CL_EPARSE, "tar", "pax %s: not a number", what);
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return cl_err_stage(err, CL_EPARSE, "tar", "pax %s: not a number", what);
+        if (x > (UINT64_MAX - 9) / 10)
+            return cl_err_stage(err, CL_EPARSE, "tar", "pax %s: overflows", what);
+        x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (x > max)
+        return cl_err_stage(err, CL_EPARSE, "tar", "pax %s: %llu is out of range", what, (unsigned long long)x);
+    *out = x;
+    return 0;
+}
+
+/* pax mtime: [-]seconds[.fraction] */
+static int pax_time(const char *v, size_t n, int64_t *sec, uint32_t *nsec, struct cl_err *err)
+{
+    bool neg = n > 0 && v[0] == '-';
+    size_t i = neg ? 1 : 0;
+    size_t dot = i;
+    while (dot < n && v[dot] != '.')
+        dot++;
+    uint64_t s = 0;
+    int rc = pax_uint(v + i, dot - i, INT64_MAX, &s, "mtime", err);
+    if (rc < 0)
+        return rc;
+    uint32_t ns = 0;
+    if (dot < n) {
+        size_t digits = 0;
+        for (size_t k = dot + 1; k < n; k++) {
+            if (v[k] < '0' || v[k] > '9')
+                return cl_err_stage(err, CL_EPARSE, "tar", "pax mtime: bad fraction");
+            if (digits < 9) {
+                ns = ns * 10 + (uint32_t)(v[k] - '0');
+                digits++;
+            }
+        }
+        while (digits++ < 9)
+            ns *= 10;
+    }
+    *sec = neg ? -(int64_t)s : (int64_t)s;
+    *nsec = ns;
+    if (neg && ns) {
+        /* -1.25 is 1.25 s before the epoch: -2 s + 0.75 s */
+        *sec -= 1;
+        *nsec = 1000000000u - ns;
+    }
+    return 0;
+}
+
+/* ---- pax records: "<len> <key>=<value>\n" ---- */
+
+static int set_pend_str(char *dst, const char *v, size_t n, const char *what, struct cl_err *err)
+{
+    if (n > CL_IMAGE_MAX_PATH)
+        return cl_err_stage(err, CL_ELIMIT, "tar", "tar: %s longer than %d bytes", what, CL_IMAGE_MAX_PATH);
+    if (memchr(v, 0, n))
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar: %s holds a NUL byte", what);
+    memcpy(dst, v, n);
+    dst[n] = 0;
+    return 0;
+}
+
+static int parse_pax(struct cl_image_tar *t, struct cl_err *err)
+{
+    char *p = (char *)t->pax;
+    size_t len = t->pax_len, off = 0;
+    int rc;
+    while (off < len) {
+        /* length field */
+        size_t i = off;
+        uint64_t rl = 0;
+        while (i < len && p[i] >= '0' && p[i] <= '9' && i - off < 10) {
+            rl = rl * 10 + (uint64_t)(p[i] - '0');
+            i++;
+        }
+        if (i == off || i >= len || p[i] != ' ')
+            return cl_err_stage(err, CL_EPARSE, "tar", "pax record at %zu: bad length", off);
+        if (rl < (uint64_t)(i - off) + 3 || rl > len - off)
+            return cl_err_stage(err, CL_EPARSE, "tar", "pax record at %zu: length %llu out of range", off,
+                                (unsigned long long)rl);
+        size_t end = off + (size_t)rl; /* one past '\n' */
+        if (p[end - 1] != '\n')
+            return cl_err_stage(err, CL_EPARSE, "tar", "pax record at %zu: no newline", off);
+        char *key = p + i + 1;
+        char *eq = memchr(key, '=', (size_t)(p + end - 1 - key));
+        if (!eq || eq == key)
+            return cl_err_stage(err, CL_EPARSE, "tar", "pax record at %zu: no key=value", off);
+        size_t klen = (size_t)(eq - key);
+        char *val = eq + 1;
+        size_t vlen = (size_t)(p + end - 1 - val);
+        off = end;
+        if (memchr(key, 0, klen))
+            return cl_err_stage(err, CL_EPARSE, "tar", "pax key holds a NUL byte");
+#define KEY(s) (klen == sizeof(s) - 1 && memcmp(key, s, klen) == 0)
+        if (KEY("path")) {
+            if ((rc = set_pend_str(t->pend_path, val, vlen, "pax path", err)) < 0)
+                return rc;
+            t->has_path = true;
+        } else if (KEY("linkpath")) {
+            if ((rc = set_pend_str(t->pend_link, val, vlen, "pax linkpath", err)) < 0)
+                return rc;
+            t->has_link = true;
+        } else if (KEY("size")) {
+            if ((rc = pax_uint(val, vlen, INT64_MAX, &t->pend_size, "size", err)) < 0)
+                return rc;
+            t->has_size = true;
+        } else if (KEY("uid")) {
+            if ((rc = pax_uint(val, vlen, UINT32_MAX, &t->pend_uid, "uid", err)) < 0)
+                return rc;
+            t->has_uid = true;
+        } else if (KEY("gid")) {
+            if ((rc = pax_uint(val, vlen, UINT32_MAX, &t->pend_gid, "gid", err)) < 0)
+                return rc;
+            t->has_gid = true;
+        } else if (KEY("mtime")) {
+            if ((rc = pax_time(val, vlen, &t->pend_mtime, &t->pend_mtime_nsec, err)) < 0)
+                return rc;
+            t->has_mtime = true;
+        } else if (klen > 12 && memcmp(key, "SCHILY.xattr.", 13) == 0 && klen > 13) {
+            if (t->pend_nx >= CL_IMAGE_MAX_XATTRS)
+                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: more than %d xattrs on one entry",
+                                    CL_IMAGE_MAX_XATTRS);
+            if (vlen > CL_IMAGE_MAX_XATTR_VALUE)
+                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: xattr value larger than %d bytes",
+                                    CL_IMAGE_MAX_XATTR_VALUE);
+            *eq = 0; /* terminates the name in place; the value keeps its length */
+            t->pend_x[t->pend_nx].name = key + 13;
+            t->pend_x[t->pend_nx].value = (const uint8_t *)val;
+            t->pend_x[t->pend_nx].len = vlen;
+            t->pend_nx++;
+        } else if (klen >= 11 && memcmp(key, "GNU.sparse.", 11) == 0) {
+            return cl_err_stage(err, CL_EUNSUPPORTED, "tar", "tar: sparse files are not supported");
+        }
+#undef KEY
+    }
+    return 0;
+}
+
+/* Reads `size` bytes of a meta entry (pax or GNU long name) into the pax buffer. */
+static int read_meta(struct cl_image_tar *t, uint64_t size, size_t cap, const char *what, struct cl_err *err)
+{
+    if (size > cap)
+        return cl_err_stage(err, CL_ELIMIT, "tar", "tar: %s of %llu bytes, more than %zu", what,
+                            (unsigned long long)size, cap);
+    if (size + 1 > t->pax_cap) {
+        size_t ncap = (size_t)size + 1;
+        if (ncap < 4096)
+            ncap = 4096;
+        uint8_t *nb = realloc(t->pax, ncap);
+        if (!nb)
+            return cl_err_set(err, CL_ENOMEM, "tar: out of memory");
+        t->pax = nb;
+        t->pax_cap = ncap;
+    }
+    int rc = take_exact(t, t->pax, size, what, err);
+    if (rc < 0)
+        return rc;
+    t->pax[size] = 0;
+    t->pax_len = (size_t)size;
+    uint64_t pad = (BLOCK - size % BLOCK) % BLOCK;
+    return take_exact(t, NULL, pad, what, err);
+}
+
+static void clear_pending(struct cl_image_tar *t)
+{
+    t->has_path = t->has_link = t->has_size = t->has_uid = t->has_gid = t->has_mtime = false;
+    t->pend_nx = 0;
+}
+
+static bool all_zero(const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return false;
+    return true;
+}
+
+/* Copies a NUL-padded header field. */
+static size_t field_str(char *dst, const uint8_t *f, size_t n)
+{
+    size_t l = strnlen((const char *)f, n);
+    memcpy(dst, f, l);
+    dst[l] = 0;
+    return l;
+}
+
+static int drain(struct cl_image_tar *t, struct cl_err *err)
+{
+    t->ended = true;
+    for (;;) {
+        t->boff = t->blen;
+        if (t->src_eof)
+            return 0;
+        int rc = refill(t, err);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, struct cl_err *err)
+{
+    if (t->ended)
+        return 0;
+    int rc;
+    /* the rest of the previous entry */
+    if ((rc = take_exact(t, NULL, t->data_left + t->pad_left, "entry data", err)) < 0)
+        return rc;
+    t->data_left = t->pad_left = 0;
+    struct cl_image_tar_entry *ent = &t->ent;
+    for (;;) {
+        uint8_t hb[BLOCK];
+        bool shrt = false;
+        if ((rc = refill(t, err)) < 0)
+            return rc;
+        if (t->boff == t->blen) {
+            /* the stream ends where a header would start: accepted as the end (no zero blocks) */
+            if (t->has_path || t->has_link || t->has_size || t->pend_nx)
+                return cl_err_stage(err, CL_EPARSE, "tar", "tar: stream ends after a pax or GNU long-name header");
+            t->ended = true;
+            return 0;
+        }
+        if ((rc = take_exact(t, hb, BLOCK, "a header", err)) < 0)
+            return rc;
+        if (all_zero(hb, BLOCK)) {
+            /* end of archive: a second zero block (or the end of the stream) */
+            uint8_t hb2[BLOCK];
+            if ((rc = take(t, hb2, BLOCK, &shrt, err)) < 0)
+                return rc;
+            if (!shrt && !all_zero(hb2, BLOCK))
+                return cl_err_stage(err, CL_EPARSE, "tar", "tar: a zero block followed by a header");
+            if ((rc = drain(t, err)) < 0)
+                return rc;
+            return 0;
+        }
+        struct cl_cursor c = cl_cursor_init(hb, BLOCK);
+        const uint8_t *name, *mode, *uid, *gid, *size, *mtime, *chk, *type, *link, *magic, *ver, *un, *gn, *dmaj,
+            *dmin, *prefix;
+        if (cl_cursor_take(&c, 100, &name) < 0 || cl_cursor_take(&c, 8, &mode) < 0 || cl_cursor_take(&c, 8, &uid) < 0 ||
+            cl_cursor_take(&c, 8, &gid) < 0 || cl_cursor_take(&c, 12, &size) < 0 || cl_cursor_take(&c, 12, &mtime) < 0 ||
+            cl_cursor_take(&c, 8, &chk) < 0 || cl_cursor_take(&c, 1, &type) < 0 || cl_cursor_take(&c, 100, &link) < 0 ||
+            cl_cursor_take(&c, 6, &magic) < 0 || cl_cursor_take(&c, 2, &ver) < 0 || cl_cursor_take(&c, 32, &un) < 0 ||
+            cl_cursor_take(&c, 32, &gn) < 0 || cl_cursor_take(&c, 8, &dmaj) < 0 || cl_cursor_take(&c, 8, &dmin) < 0 ||
+            cl_cursor_take(&c, 155, &prefix) < 0)
+            return cl_err_stage(err, CL_EPARSE, "tar", "tar: header truncated");
+        (void)ver;
+        (void)un;
+        (void)gn;
+        /* ---- checksum: the field counts as spaces; signed sums accepted (old tars) ---- */
+        uint64_t want = 0;
+        if ((rc = parse_num(chk, 8, UINT32_MAX, &want, "checksum", err)) < 0)
+            return rc;
+        uint64_t usum = 0;
+        int64_t ssum = 0;
+        for (size_t i = 0; i < BLOCK; i++) {
+            uint8_t b = (i >= 148 && i < 156) ? ' ' : hb[i];
+            usum += b;
+            ssum += (int8_t)b;
+        }
+        if (usum != want && (uint64_t)ssum != want)
+            return cl_err_stage(err, CL_EPARSE, "tar", "tar: header checksum mismatch");
+        uint64_t sz = 0;
+        if ((rc = parse_num(size, 12, INT64_MAX, &sz, "size", err)) < 0)
+            return rc;
+        char tf = (char)type[0];
+        /* ---- meta entries ---- */
+        if (tf == 'g') {
+            /* global pax records are skipped (they would outlive the entry they precede) */
+            if (sz > CL_IMAGE_MAX_PAX)
+                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: global pax header of %llu bytes, more than %u",
+                                    (unsigned long long)sz, CL_IMAGE_MAX_PAX);
+            if ((rc = take_exact(t, NULL, sz + (BLOCK - sz % BLOCK) % BLOCK, "global pax header", err)) < 0)
+                return rc;
+            continue;
+        }
+        if (tf == 'x') {
+            if ((rc = read_meta(t, sz, CL_IMAGE_MAX_PAX, "pax header", err)) < 0)
+                return rc;
+            t->pend_nx = 0;
+            if ((rc = parse_pax(t, err)) < 0)
+                return rc;
+            continue;
+        }
+        if (tf == 'L' || tf == 'K') {
+            /* GNU long names live in their own buffer: the pax one may hold xattrs */
+            char *dst = tf == 'L' ? t->pend_path : t->pend_link;
+            if (sz > CL_IMAGE_MAX_PATH + 1)
+                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: GNU long name of %llu bytes, more than %d",
+                                    (unsigned long long)sz, CL_IMAGE_MAX_PATH);
+            if ((rc = take_exact(t, (uint8_t *)dst, sz, "GNU long name", err)) < 0)
+                return rc;
+            dst[sz] = 0;
+            size_t l = strnlen(dst, (size_t)sz);
+            if (l > CL_IMAGE_MAX_PATH)
+                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: GNU long name longer than %d", CL_IMAGE_MAX_PATH);
+            dst[l] = 0;
+            if (tf == 'L')
+                t->has_path = true;
+            else
+                t->has_link = true;
+            if ((rc = take_exact(t, NULL, (BLOCK - sz % BLOCK) % BLOCK, "GNU long name", err)) < 0)
+                return rc;
+            continue;
+        }
+        /* ---- a real entry ---- */
+        memset(ent, 0, offsetof(struct cl_image_tar_entry, xattrs));
+        switch (tf) {
+        case '0': case '\0': case '7': ent->type = CL_TAR_REG; break;
+        case '1': ent->type = CL_TAR_LINK; break;
+        case '2': ent->type = CL_TAR_SYMLINK; break;
+        case '3': ent->type = CL_TAR_CHR; break;
+        case '4': ent->type = CL_TAR_BLK; break;
+        case '5': ent->type = CL_TAR_DIR; break;
+        case '6': ent->type = CL_TAR_FIFO; break;
+        case 'S':
+            return cl_err_stage(err, CL_EUNSUPPORTED, "tar", "tar: sparse files are not supported");
+        default:
+            return cl_err_stage(err, CL_EUNSUPPORTED, "tar", "tar: entry type 0x%02x is not supported",
+                                (unsigned)(uint8_t)tf);
+        }
+        bool ustar = memcmp(magic, "ustar\0", 6) == 0;
+        if (t->has_path) {
+            memcpy(ent->path, t->pend_path, strlen(t->pend_path) + 1);
+        } else {
+            char pre[156], nm[101];
+            size_t pl = ustar ? field_str(pre, prefix, 155) : 0;
+            field_str(nm, name, 100);
+            if (pl)
+                snprintf(ent->path, sizeof ent->path, "%s/%s", pre, nm);
+            else
+                memcpy(ent->path, nm, strlen(nm) + 1);
+        }
+        if (t->has_link)
+            memcpy(ent->link, t->pend_link, strlen(t->pend_link) + 1);
+        else
+            field_str(ent->link, link, 100);
+        uint64_t v = 0;
+        if ((rc = parse_num(mode, 8, UINT32_MAX, &v, "mode", err)) < 0)
+            return rc;
+        ent->mode = (uint32_t)(v & 07777);
+        if ((rc = parse_num(uid, 8, UINT32_MAX, &ent->uid, "uid", err)) < 0 ||
+            (rc = parse_num(gid, 8, UINT32_MAX, &ent->gid, "gid", err)) < 0)
+            return rc;
+        if ((rc = parse_num(mtime, 12, INT64_MAX, &v, "mtime", err)) < 0)
+            return rc;
+        ent->mtime = (int64_t)v;
+        if (ent->type == CL_TAR_CHR || ent->type == CL_TAR_BLK) {
+            uint64_t ma = 0, mi = 0;
+            if ((rc = parse_num(dmaj, 8, UINT32_MAX, &ma, "devmajor", err)) < 0 ||
+                (rc = parse_num(dmin, 8, UINT32_MAX, &mi, "devminor", err)) < 0)
+                return rc;
+            ent->devmajor = (uint32_t)ma;
+            ent->devminor = (uint32_t)mi;
+        }
+        if (t->has_size)
+            sz = t->pend_size;
+        if (t->has_uid)
+            ent->uid = t->pend_uid;
+        if (t->has_gid)
+            ent->gid = t->pend_gid;
+        if (t->has_mtime) {
+            ent->mtime = t->pend_mtime;
+            ent->mtime_nsec = t->pend_mtime_nsec;
+        }
+        ent->nxattrs = t->pend_nx;
+        memcpy(ent->xattrs, t->pend_x, t->pend_nx * sizeof t->pend_x[0]);
+        clear_pending(t);
+        /* V7: a regular file whose name ends in '/' is a directory */
+        size_t plen = strlen(ent->path);
+        if (ent->type == CL_TAR_REG && plen > 0 && ent->path[plen - 1] == '/')
+            ent->type = CL_TAR_DIR;
+        if (plen == 0)
+            return cl_err_stage(err, CL_EPARSE, "tar", "tar: entry with an empty name");
+        /* only regular files carry data; other types' size is ignored (as Go's archive/tar does) */
+        ent->size = ent->type == CL_TAR_REG ? sz : 0;
+        t->data_left = ent->size;
+        t->pad_left = (BLOCK - ent->size % BLOCK) % BLOCK;
+        *e = ent;
+        return 1;
+    }
+}
+
+int cl_image_tar_read(struct cl_image_tar *t, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err)
+{
+    *got = 0;
+    if (t->data_left == 0 || cap == 0)
+        return 0;
+    size_t want = t->data_left < cap ? (size_t)t->data_left : cap;
+    int rc;
+    if (t->boff == t->blen && !t->src_eof && want >= RBUF / 2) {
+        /* large reads bypass the buffer */
+        size_t n = 0;
+        if ((rc = t->src->read(t->src, buf, want, &n, err)) < 0)
+            return rc;
+        if (n == 0) {
+            t->src_eof = true;
+            return cl_err_stage(err, CL_EPARSE, "tar", "tar: stream ends inside file data");
+        }
+        t->data_left -= n;
+        *got = n;
+        return 0;
+    }
+    if ((rc = refill(t, err)) < 0)
+        return rc;
+    if (t->boff == t->blen)
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar: stream ends inside file data");
+    size_t k = t->blen - t->boff;
+    if (k > want)
+        k = want;
+    memcpy(buf, t->buf + t->boff, k);
+    t->boff += k;
+    t->data_left -= k;
+    *got = k;
+    return 0;
+}
