@@ -95,9 +95,13 @@ static void raw_frame(int fd, uint32_t len, uint32_t stream, uint8_t type, const
     uint8_t hb[CL_TTRPC_HEADER_LEN];
     struct cl_ttrpc_hdr h = {len, stream, type, 0};
     cl_ttrpc_hdr_encode(&h, hb);
-    assert_int_equal(write(fd, hb, sizeof hb), (ssize_t)sizeof hb);
+    /* one write: the server may hang up as soon as it has read the header */
+    uint8_t *buf = malloc(sizeof hb + plen);
+    memcpy(buf, hb, sizeof hb);
     if (plen)
-        assert_int_equal(write(fd, payload, plen), (ssize_t)plen);
+        memcpy(buf + sizeof hb, payload, plen);
+    assert_int_equal(write(fd, buf, sizeof hb + plen), (ssize_t)(sizeof hb + plen));
+    free(buf);
 }
 
 /* Reads one response frame; returns its status code and copies the message. */
