@@ -13,6 +13,7 @@ static const struct cl_tee_verifier verifiers[] = {
     {"sampledevice", "gpu", true, cl_tee_sampledevice_verify},
     {"snp", "cpu", false, cl_tee_snp_verify},
     {"tdx", "cpu", false, cl_tee_tdx_verify},
+    {"tpm", "cpu", false, cl_tee_tpm_verify},
 };
 
 static const char *const known_ids[] = {
