@@ -117,6 +117,8 @@ static int bi_endswith(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
 
 static struct cl_rv *replace_n(const struct cl_rv *s, const char *old, size_t ol, const char *nw, size_t nl, long n)
 {
+    if (ol && (n == 0 || !find(S(s), L(s), old, ol))) /* nothing to replace: the same string */
+        return cl_rv_incref((struct cl_rv *)(uintptr_t)s);
     struct cl_sbuf b = {0};
     const char *p = S(s), *e = S(s) + L(s);
     if (ol == 0) {
@@ -619,14 +621,20 @@ static pcre2_code *rx_get(struct cl_rego_bctx *c, const struct cl_rv *pat)
 }
 
 /* Runs one match from offset; returns >0 (pairs in ovector), 0 no match, <0 error. */
+/* One match context per thread: the limits that turn catastrophic backtracking into an error. */
+static _Thread_local pcre2_match_context *rx_mctx;
+
 static int rx_match(struct cl_rego_bctx *c, pcre2_code *code, const struct cl_rv *s, size_t off, pcre2_match_data *md,
                     uint32_t opts)
 {
-    pcre2_match_context *mc = pcre2_match_context_create(NULL);
-    pcre2_set_match_limit(mc, 1000000);
-    pcre2_set_depth_limit(mc, 10000);
-    int rc = pcre2_match(code, (PCRE2_SPTR)S(s), L(s), off, opts, md, mc);
-    pcre2_match_context_free(mc);
+    if (!rx_mctx) {
+        rx_mctx = pcre2_match_context_create(NULL);
+        if (!rx_mctx)
+            return cl_rego_bi_error(c, "regex match: out of memory");
+        pcre2_set_match_limit(rx_mctx, 1000000);
+        pcre2_set_depth_limit(rx_mctx, 10000);
+    }
+    int rc = pcre2_match(code, (PCRE2_SPTR)S(s), L(s), off, opts, md, rx_mctx);
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
     if (rc < 0) {

@@ -383,6 +383,12 @@ static int resolve_call(struct cctx *c, struct rg_term *t)
         return 0;
     if (resolve_fn_name(c, t->name, &t->fn, &t->bi, &t->ext) < 0)
         return cerr(c->err, "rego_type_error", c->file, t, "undefined function %s", t->name);
+    if (t->bi && !t->ext) {
+        static const char *const ops[] = {"equal", "neq", "lt", "lte", "gt", "gte"};
+        for (size_t i = 0; i < CL_ARRAY_LEN(ops); i++)
+            if (strcmp(t->bi->name, ops[i]) == 0)
+                t->op = (unsigned char)(RG_OP_EQ + i);
+    }
     int ar = t->fn ? fn_arity(t->fn) : t->bi->arity;
     if (t->bi && (t->bi->flags & CL_REGO_BI_VARIADIC))
         return 0;
@@ -977,6 +983,43 @@ static int check_head_safe(struct sctx *s, const struct rg_term *t, const struct
     return rc;
 }
 
+/* ---- print() without a listener ---- */
+
+static void strip_prints_body(struct rg_body *b);
+
+static void strip_prints_term(struct rg_term *t)
+{
+    if (!t)
+        return;
+    if (t->body)
+        strip_prints_body(t->body);
+    for (size_t i = 0; i < t->n; i++)
+        strip_prints_term(t->items[i]);
+    strip_prints_term(t->key);
+    strip_prints_term(t->value);
+}
+
+/* print() is always true and changes nothing: when the engine has no print hook its calls are
+ * dropped from bodies, so they cost nothing at evaluation time. */
+static void strip_prints_body(struct rg_body *b)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct rg_expr *x = b->exprs[i];
+        if (x->kind == RG_E_TERM && !x->negated && !x->nwith && x->term->kind == RG_T_CALL && x->term->bi &&
+            (x->term->bi->flags & CL_REGO_BI_VARIADIC) && strcmp(x->term->bi->name, "print") == 0 && !x->term->ext)
+            continue;
+        strip_prints_term(x->term);
+        strip_prints_term(x->coll);
+        for (size_t j = 0; j < x->nwith; j++)
+            strip_prints_term(x->with[j].value);
+        if (x->body)
+            strip_prints_body(x->body);
+        b->exprs[o++] = x;
+    }
+    b->n = o;
+}
+
 /* ---- rules ---- */
 
 /* A function argument that is a call or a comprehension (a template string, `f(x + 1)`) is not
@@ -1064,6 +1107,11 @@ static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pk
         }
         free(bound.w);
         free(s.total);
+    }
+    if (rc == 0 && !e->opts.print) {
+        strip_prints_body(r->body);
+        strip_prints_term(r->value);
+        strip_prints_term(r->key);
     }
     scope_free(&top);
     scope_free(&c.freevars);

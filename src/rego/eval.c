@@ -1027,6 +1027,218 @@ static int call_arity(const struct rg_term *t)
 
 static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b, struct k *k);
 
+/* ---- direct evaluation of deterministic terms ----
+ * Most terms have at most one value and bind nothing: constants, bound variables, references
+ * whose keys are all known, calls of such terms, composites of them. They are evaluated
+ * directly (no continuation per step), which is most of the work in real policies. */
+
+static bool is_print(const struct rg_term *t)
+{
+    return t->bi && (t->bi->flags & CL_REGO_BI_VARIADIC) && strcmp(t->bi->name, "print") == 0;
+}
+
+static bool simple_term(const struct frame *fr, const struct rg_term *t)
+{
+    switch (t->kind) {
+    case RG_T_VALUE:
+    case RG_T_ACOMP:
+    case RG_T_SCOMP:
+    case RG_T_OCOMP:
+        return true;
+    case RG_T_VAR:
+        return t->root == RG_ROOT_INPUT || (!t->root && fr->slots[t->slot]);
+    case RG_T_REF: {
+        const struct rg_term *h = t->items[0];
+        if (!(h->kind == RG_T_VAR && h->root) && !simple_term(fr, h))
+            return false;
+        for (size_t i = 1; i < t->n; i++)
+            if (!simple_term(fr, t->items[i]))
+                return false;
+        return true;
+    }
+    case RG_T_ARRAY:
+    case RG_T_SET:
+    case RG_T_OBJECT:
+        for (size_t i = 0; i < t->n; i++)
+            if (!simple_term(fr, t->items[i]))
+                return false;
+        return true;
+    case RG_T_CALL:
+        if ((!t->bi && !t->fn) || is_print(t) || (t->bi && (t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))))
+            return false;
+        if ((int)t->n != (t->fn ? (int)rg_node_arity(t->fn) : t->bi->arity))
+            return false; /* an output argument binds */
+        for (size_t i = 0; i < t->n; i++)
+            if (!simple_term(fr, t->items[i]))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+static int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own);
+
+static void put1(struct cl_rv *v, bool own)
+{
+    if (own)
+        cl_rv_decref(v);
+}
+
+/* Evaluates a simple term: 1 with the value in *out, 0 when undefined, <0 on error. *own says
+ * whether the caller holds a reference to release (put1); otherwise the value is borrowed from
+ * the frame, the input, a constant or a value the caller holds. */
+static int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
+{
+    *out = NULL;
+    *own = false;
+    switch (t->kind) {
+    case RG_T_VALUE:
+        *out = t->val;
+        return 1;
+    case RG_T_VAR:
+        *out = t->root == RG_ROOT_INPUT ? ev->input : fr->slots[t->slot];
+        return *out ? 1 : 0;
+    case RG_T_REF: {
+        const struct rg_term *h = t->items[0];
+        if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
+            struct k_collect c = {{k_collect_fn}, NULL, true};
+            int rc = eval_ref(ev, fr, t, &c.k);
+            if (rc < 0) {
+                cl_rv_decref(c.v);
+                return rc;
+            }
+            *out = c.v;
+            *own = c.v != NULL;
+            return c.v ? 1 : 0;
+        }
+        struct cl_rv *cur = NULL;
+        bool cown = false;
+        int rc = eval1(ev, fr, h, &cur, &cown);
+        for (size_t i = 1; i < t->n && rc == 1; i++) {
+            struct cl_rv *key = NULL;
+            bool kown = false;
+            rc = eval1(ev, fr, t->items[i], &key, &kown);
+            if (rc == 1) {
+                struct cl_rv *x = lookup(cur, key);
+                if (cown) { /* keep the member alive past its container */
+                    cl_rv_incref(x);
+                    cl_rv_decref(cur);
+                }
+                cur = x;
+                rc = x ? 1 : 0;
+                if (!x)
+                    cown = false;
+            }
+            put1(key, kown);
+        }
+        if (rc == 1) {
+            *out = cur;
+            *own = cown;
+        } else {
+            put1(cur, cown);
+        }
+        return rc;
+    }
+    case RG_T_ARRAY:
+    case RG_T_SET:
+    case RG_T_OBJECT: {
+        struct cl_rv *v = t->kind == RG_T_ARRAY ? cl_rv_array(t->n) : t->kind == RG_T_SET ? cl_rv_set() : cl_rv_object();
+        int rc = 1;
+        for (size_t i = 0; i < t->n && rc == 1; i++) {
+            struct cl_rv *x = NULL;
+            bool xo;
+            rc = eval1(ev, fr, t->items[i], &x, &xo);
+            if (rc != 1)
+                break;
+            if (!xo)
+                cl_rv_incref(x);
+            if (t->kind == RG_T_ARRAY) {
+                cl_rv_array_push(v, x);
+            } else if (t->kind == RG_T_SET) {
+                cl_rv_set_add(v, x);
+            } else {
+                struct cl_rv *y = NULL;
+                bool yo;
+                rc = eval1(ev, fr, t->items[++i], &y, &yo);
+                if (rc != 1) {
+                    cl_rv_decref(x);
+                    break;
+                }
+                if (!yo)
+                    cl_rv_incref(y);
+                struct cl_rv *old = cl_rv_obj_get(v, x);
+                if (old && !cl_rv_equal(old, y)) {
+                    cl_rv_decref(x);
+                    cl_rv_decref(y);
+                    rc = fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+                    break;
+                }
+                cl_rv_obj_put(v, x, y);
+            }
+        }
+        if (rc == 1) {
+            *out = v;
+            *own = true;
+        } else {
+            cl_rv_decref(v);
+        }
+        return rc;
+    }
+    case RG_T_ACOMP:
+    case RG_T_SCOMP:
+    case RG_T_OCOMP: {
+        struct k_collect c = {{k_collect_fn}, NULL, true};
+        int rc = eval_comp(ev, fr, t, &c.k);
+        if (rc < 0) {
+            cl_rv_decref(c.v);
+            return rc;
+        }
+        *out = c.v;
+        *own = c.v != NULL;
+        return c.v ? 1 : 0;
+    }
+    case RG_T_CALL: {
+        struct cl_rv *stackvals[8];
+        bool stackown[8];
+        struct cl_rv **vals = t->n <= 8 ? stackvals : cl_xcalloc(t->n, sizeof *vals);
+        bool *owns = t->n <= 8 ? stackown : cl_xcalloc(t->n, sizeof *owns);
+        int rc = 1;
+        size_t got = 0;
+        for (; got < t->n && rc == 1; got++)
+            rc = eval1(ev, fr, t->items[got], &vals[got], &owns[got]);
+        if (rc == 1 && t->op && ev->nmocks == ev->mock_floor) {
+            int c = cl_rv_compare(vals[0], vals[1]);
+            bool r = t->op == RG_OP_EQ ? c == 0 : t->op == RG_OP_NEQ ? c != 0 : t->op == RG_OP_LT ? c < 0
+                     : t->op == RG_OP_LTE ? c <= 0 : t->op == RG_OP_GT ? c > 0 : c >= 0;
+            *out = cl_rv_bool(r);
+        } else if (rc == 1) {
+            if (++ev->depth > ev->max_depth) {
+                rc = fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)", ev->max_depth);
+            } else {
+                struct cl_rv *res = NULL;
+                int r = dispatch(ev, t->bi, t->ext, t->fn, vals, t->n, &res);
+                rc = r < 0 ? r : (r == CL_REGO_UNDEFINED || !res) ? 0 : 1;
+                if (rc == 1) {
+                    *out = res;
+                    *own = true;
+                } else {
+                    cl_rv_decref(res);
+                }
+            }
+            ev->depth--;
+        }
+        for (size_t i = 0; i < got; i++)
+            put1(vals[i], owns[i]);
+        if (vals != stackvals) {
+            free(vals);
+            free(owns);
+        }
+        return rc;
+    }
+    }
+    return 0;
+}
+
 static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, bool as_expr, struct k *k)
 {
     if (!t->bi && !t->fn) {
@@ -1049,7 +1261,36 @@ static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, b
     struct cl_rv *stackvals[8];
     struct cl_rv **vals = nin <= 8 ? stackvals : cl_xcalloc(nin, sizeof *vals);
     struct k_call c = {{k_call_fn}, fr, t, vals, nin, as_expr, k};
-    int rc = eval_seq(ev, fr, (const struct rg_term *const *)t->items, nin, vals, &c.k);
+    bool direct = nin <= 8;
+    for (size_t i = 0; i < nin && direct; i++)
+        direct = simple_term(fr, t->items[i]);
+    int rc;
+    if (direct) {
+        /* every argument has at most one value: evaluate them in place */
+        bool owns[8];
+        size_t got = 0;
+        rc = 1;
+        for (; got < nin && rc == 1; got++)
+            rc = eval1(ev, fr, t->items[got], &vals[got], &owns[got]);
+        if (rc == 1 && t->op && nin == 2 && ev->nmocks == ev->mock_floor) {
+            /* comparisons: no call at all */
+            int cmp = cl_rv_compare(vals[0], vals[1]);
+            bool r = t->op == RG_OP_EQ ? cmp == 0 : t->op == RG_OP_NEQ ? cmp != 0 : t->op == RG_OP_LT ? cmp < 0
+                     : t->op == RG_OP_LTE ? cmp <= 0 : t->op == RG_OP_GT ? cmp > 0 : cmp >= 0;
+            if (t->n > 2)
+                rc = unify_val(ev, fr, t->items[2], cl_rv_bool(r), k);
+            else if (as_expr && !r)
+                rc = 0;
+            else
+                rc = k->fn(ev, k, cl_rv_bool(r));
+        } else if (rc == 1) {
+            rc = k_call_fn(ev, &c.k, NULL);
+        }
+        for (size_t i = 0; i < got; i++)
+            put1(vals[i], owns[i]);
+    } else {
+        rc = eval_seq(ev, fr, (const struct rg_term *const *)t->items, nin, vals, &c.k);
+    }
     if (vals != stackvals)
         free(vals);
     return rc;
@@ -1076,6 +1317,15 @@ static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, s
             return k->fn(ev, k, fr->slots[t->slot]);
         return fail(ev, CL_EINVAL, "rego_unsafe_var_error", "var %s is unsafe", t->name ? t->name : "_");
     case RG_T_REF:
+        if (!(t->items[0]->kind == RG_T_VAR && t->items[0]->root == RG_ROOT_DATA) && simple_term(fr, t)) {
+            struct cl_rv *v = NULL;
+            bool own = false;
+            int rc = eval1(ev, fr, t, &v, &own);
+            if (rc == 1)
+                rc = k->fn(ev, k, v);
+            put1(v, own);
+            return rc;
+        }
         return eval_ref(ev, fr, t, k);
     case RG_T_ARRAY:
     case RG_T_SET:
@@ -1733,12 +1983,82 @@ static int eval_expr(struct ev *ev, struct frame *fr, const struct rg_expr *x, s
     return eval_expr_plain(ev, fr, x, k);
 }
 
+static bool unbound_var(const struct frame *fr, const struct rg_term *t)
+{
+    return t->kind == RG_T_VAR && !t->root && !fr->slots[t->slot];
+}
+
+/* An expression with at most one solution, evaluated in place: comparisons and calls whose
+ * arguments are known, `x := term` / `x = term` with a fresh x, plain terms, their negation.
+ * Returns 1 (true; bindings made are undone by the caller's trail mark), 0 (false or
+ * undefined), <0 on error, or 2 when the expression needs the general evaluator. */
+static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
+{
+    if (x->nwith)
+        return 2;
+    if (x->kind == RG_E_SOME)
+        return x->negated ? 2 : 1;
+    if (x->kind != RG_E_TERM)
+        return 2;
+    const struct rg_term *t = x->term;
+    if (t->kind == RG_T_CALL && !t->bi && !t->fn) { /* eq / assign */
+        if (x->negated)
+            return 2;
+        const struct rg_term *l = t->items[0], *r = t->items[1];
+        const struct rg_term *var = NULL, *val = NULL;
+        if (unbound_var(fr, l) && simple_term(fr, r)) {
+            var = l;
+            val = r;
+        } else if (unbound_var(fr, r) && simple_term(fr, l)) {
+            var = r;
+            val = l;
+        } else if (!(simple_term(fr, l) && simple_term(fr, r))) {
+            return 2;
+        }
+        struct cl_rv *v = NULL, *w = NULL;
+        bool vo = false, wo = false;
+        int rc = eval1(ev, fr, val ? val : l, &v, &vo);
+        if (rc == 1 && var) {
+            bind(ev, &fr->slots[var->slot], v);
+        } else if (rc == 1) {
+            rc = eval1(ev, fr, r, &w, &wo);
+            if (rc == 1)
+                rc = cl_rv_equal(v, w) ? 1 : 0;
+            put1(w, wo);
+        }
+        put1(v, vo);
+        return rc;
+    }
+    if (is_print(t) && ev->e->opts.print)
+        return 2;
+    if (!simple_term(fr, t))
+        return 2;
+    struct cl_rv *v = NULL;
+    bool own = false;
+    int rc = eval1(ev, fr, t, &v, &own);
+    if (rc < 0)
+        return rc;
+    bool ok = rc == 1 && !(v->type == CL_RV_BOOL && !v->u.b);
+    put1(v, own);
+    return ok != x->negated ? 1 : 0;
+}
+
 static int eval_body(struct ev *ev, struct frame *fr, const struct rg_body *b, size_t i, struct k *k)
 {
-    if (i == b->n)
-        return k->fn(ev, k, NULL);
-    struct k_body c = {{k_body_fn}, fr, b, i, k};
-    return eval_expr(ev, fr, b->exprs[i], &c.k);
+    for (; i < b->n; i++) {
+        const struct rg_expr *x = b->exprs[i];
+        ev->cur_line = x->line;
+        if (check_limits(ev) < 0)
+            return -1;
+        int rc = eval_det(ev, fr, x);
+        if (rc == 2) {
+            struct k_body c = {{k_body_fn}, fr, b, i, k};
+            return x->nwith ? eval_expr_with(ev, fr, x, &c.k) : eval_expr_plain(ev, fr, x, &c.k);
+        }
+        if (rc <= 0)
+            return rc;
+    }
+    return k->fn(ev, k, NULL);
 }
 
 /* ---- rules ---- */
@@ -1753,6 +2073,81 @@ static void frame_free(struct ev *ev, struct frame *f, size_t mark)
 {
     undo(ev, mark);
     free(f->slots);
+}
+
+/* Frames of small rules live on the C stack (the stack limit is checked per expression). */
+#define FRAME_STACK 24
+
+static struct frame frame_init(struct cl_rv **buf, int nslots)
+{
+    if (nslots + 1 <= FRAME_STACK) {
+        memset(buf, 0, ((size_t)nslots + 1) * sizeof *buf);
+        return (struct frame){buf};
+    }
+    return frame_new(nslots);
+}
+
+static void frame_done(struct ev *ev, struct frame *f, size_t mark, struct cl_rv **buf)
+{
+    undo(ev, mark);
+    if (f->slots != buf)
+        free(f->slots);
+}
+
+/* Binds call arguments to parameter patterns, then runs the body: plain variables are bound
+ * directly, other patterns unified. */
+struct k_args {
+    struct k k;
+    struct frame *fr;
+    const struct rg_rule *r;
+    struct cl_rv **args;
+    size_t nargs, i;
+    struct k *body;
+};
+
+static int args_step(struct ev *ev, struct k_args *c)
+{
+    size_t mark = ev->ntrail, start = c->i;
+    int rc = 0;
+    for (;;) {
+        if (c->i == c->nargs) {
+            rc = eval_body(ev, c->fr, c->r->body, 0, c->body);
+            break;
+        }
+        const struct rg_term *p = c->r->args[c->i];
+        struct cl_rv *a = c->args[c->i];
+        if (p->kind == RG_T_VAR && !p->root) {
+            struct cl_rv **slot = &c->fr->slots[p->slot];
+            if (*slot && !cl_rv_equal(*slot, a))
+                break;
+            if (!*slot)
+                bind(ev, slot, a);
+            c->i++;
+            continue;
+        }
+        if (p->kind == RG_T_VALUE) {
+            if (!cl_rv_equal(p->val, a))
+                break;
+            c->i++;
+            continue;
+        }
+        c->i++;
+        rc = unify_val(ev, c->fr, p, a, &c->k);
+        break;
+    }
+    c->i = start;
+    undo(ev, mark);
+    return rc;
+}
+
+static int k_args_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
+{
+    (void)unused;
+    struct k_args *c = (struct k_args *)k;
+    size_t save = c->i;
+    int rc = args_step(ev, c);
+    c->i = save;
+    return rc;
 }
 
 /* complete rules: collect values of one definition, with conflict checks across solutions */
@@ -1800,36 +2195,20 @@ static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **re
     for (const struct rg_rule *r = r0; r; r = r->els) {
         struct cl_rv *local = NULL;
         ev->cur_file = r->mod->file;
-        struct frame fr = frame_new(r->nslots);
+        struct cl_rv *fbuf[FRAME_STACK];
+        struct frame fr = frame_init(fbuf, r->nslots);
         size_t mark = ev->ntrail;
         struct k_rval rv = {{k_rval_value_fn}, &fr, r, &local, msg, false};
         rv.early = !r->value || r->value->kind == RG_T_VALUE;
         struct k_rbody kb = {{k_rbody_fn}, &rv};
         int rc;
         if (nargs) {
-            /* bind the arguments by unifying parameter patterns */
-            struct rg_term arr = {.kind = RG_T_ARRAY, .n = nargs, .items = r->args};
-            struct cl_rv *av = cl_rv_array(nargs);
-            for (size_t i = 0; i < nargs; i++)
-                cl_rv_array_push(av, cl_rv_incref(args[i]));
-            struct k_body_start {
-                struct k k;
-            };
-            struct k_uval_body {
-                struct k k;
-                struct frame *fr;
-                const struct rg_body *b;
-                struct k *out;
-            };
-            (void)sizeof(struct k_body_start);
-            struct k_body c = {{k_body_fn}, &fr, r->body, (size_t)-1, &kb.k};
-            /* k_body_fn evaluates from index i+1: start at -1 + 1 = 0 */
-            rc = unify_val(ev, &fr, &arr, av, &c.k);
-            cl_rv_decref(av);
+            struct k_args c = {{k_args_fn}, &fr, r, args, nargs, 0, &kb.k};
+            rc = args_step(ev, &c);
         } else {
             rc = eval_body(ev, &fr, r->body, 0, &kb.k);
         }
-        frame_free(ev, &fr, mark);
+        frame_done(ev, &fr, mark, fbuf);
         ev->cur_file = saved_file;
         if (rc < 0) {
             cl_rv_decref(local);

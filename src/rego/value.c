@@ -131,8 +131,32 @@ static struct cl_rv *rv_alloc(enum cl_rv_type t, size_t extra)
 struct cl_rv *cl_rv_null(void) { return &rv_null; }
 struct cl_rv *cl_rv_bool(bool b) { return b ? &rv_true : &rv_false; }
 
+/* Small non-negative integers (array indexes, counts) are shared static values, like null and
+ * the booleans: frozen, never freed. */
+#define SMALL_INTS 1024
+static struct cl_rv small_ints[SMALL_INTS];
+
+__attribute__((constructor)) static void init_small_ints(void)
+{
+    for (int i = 0; i < SMALL_INTS; i++) {
+        small_ints[i].type = CL_RV_NUMBER;
+        small_ints[i].is_int = 1;
+        small_ints[i].frozen = 1;
+        small_ints[i].u.num.i = i;
+        small_ints[i].u.num.d = i;
+    }
+}
+
+static bool is_static(const struct cl_rv *v)
+{
+    uintptr_t p = (uintptr_t)v, lo = (uintptr_t)small_ints;
+    return v == &rv_null || v == &rv_true || v == &rv_false || (p >= lo && p < lo + sizeof small_ints);
+}
+
 struct cl_rv *cl_rv_int(int64_t i)
 {
+    if (i >= 0 && i < SMALL_INTS)
+        return &small_ints[i];
     struct cl_rv *v = rv_alloc(CL_RV_NUMBER, 0);
     v->is_int = 1;
     v->u.num.i = i;
@@ -470,10 +494,43 @@ void cl_rv_array_push(struct cl_rv *arr, struct cl_rv *v)
 }
 
 /* Index of the first element >= v; *found when equal. */
+/* String keys (nearly all lookups): compared in place, without the general ordering. */
+static int cmp_str_key(const struct cl_rv *a, const char *s, size_t len)
+{
+    if (a->type != CL_RV_STRING)
+        return a->type < CL_RV_STRING ? -1 : 1;
+    size_t n = a->u.str.len < len ? a->u.str.len : len;
+    if (n && a->u.str.s[0] != s[0])
+        return (unsigned char)a->u.str.s[0] < (unsigned char)s[0] ? -1 : 1;
+    int c = memcmp(a->u.str.s, s, n);
+    if (c)
+        return c < 0 ? -1 : 1;
+    return a->u.str.len < len ? -1 : a->u.str.len > len;
+}
+
 static size_t bsearch_rv(struct cl_rv *const *items, size_t n, const struct cl_rv *v, bool *found)
 {
     size_t lo = 0, hi = n;
     *found = false;
+    if (v->type == CL_RV_STRING) {
+        const char *s = v->u.str.s;
+        size_t len = v->u.str.len;
+        if (n && cmp_str_key(items[n - 1], s, len) < 0)
+            return n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = cmp_str_key(items[mid], s, len);
+            if (c == 0) {
+                *found = true;
+                return mid;
+            }
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo;
+    }
     if (n && cl_rv_compare(items[n - 1], v) < 0)
         return n; /* appending in order is the common case */
     while (lo < hi) {
@@ -654,7 +711,7 @@ void cl_rv_release_frozen(struct cl_rv *const *roots, size_t n)
     }
     while (ns) {
         struct cl_rv *v = stack[--ns];
-        if (!v || v == &rv_null || v == &rv_true || v == &rv_false || !v->frozen || !ptrset_add(&seen, v))
+        if (!v || is_static(v) || !v->frozen || !ptrset_add(&seen, v))
             continue;
         size_t kids = v->type == CL_RV_ARRAY || v->type == CL_RV_SET ? v->u.arr.len
                       : v->type == CL_RV_OBJECT                       ? v->u.obj.len * 2
