@@ -70,6 +70,27 @@ get || fail "paths policy denied r/k/v"
 if "$CLI_BIN" kbs get-resource --url "$URL" --path r/k/w > /dev/null 2>&1; then fail "paths policy released r/k/w"; fi
 ok "data[\"resource-path\"] reaches the policy"
 
+# init-data pinned by the resource policy: the token carries the digest of the exact bytes
+printf 'version = "0.1.0"\nalgorithm = "sha384"\n\n[data]\n"aa.toml" = "[token_configs]"\n' > "$T/init-a.toml"
+printf 'version = "0.1.0"\nalgorithm = "sha384"\n\n[data]\n"aa.toml" = "[token_configs] "\n' > "$T/init-b.toml"
+DIGEST=$(python3 -c 'import base64,hashlib,sys; print(base64.b64encode(hashlib.sha384(open(sys.argv[1],"rb").read()).digest()).decode())' "$T/init-a.toml")
+cat > "$T/pin.rego" <<REGO
+package policy
+import rego.v1
+default allow := false
+allow if {
+    data.plugin == "resource"
+    input.submods.cpu0["ear.veraison.annotated-evidence"].init_data == "$DIGEST"
+}
+REGO
+"$CLI_BIN" kbs set-resource-policy $A --file "$T/pin.rego" || fail "upload init-data pinning policy"
+"$CLI_BIN" kbs get-resource --url "$URL" --path r/k/v --init-data "$T/init-a.toml" > /dev/null || fail "pinned init-data refused"
+if "$CLI_BIN" kbs get-resource --url "$URL" --path r/k/v --init-data "$T/init-b.toml" > /dev/null 2>&1; then
+    fail "a different init-data (one byte) was released to"
+fi
+if "$CLI_BIN" kbs get-resource --url "$URL" --path r/k/v > /dev/null 2>&1; then fail "no init-data was released to"; fi
+ok "a policy pinning the init-data digest releases to it and refuses a one-byte change or none"
+
 # attestation policy: a custom default_cpu that recognises everything
 "$CLI_BIN" kbs set-resource-policy $A --file "$P/resource/affirming.rego" || fail "affirming again"
 cat > "$T/att.rego" <<'REGO'
