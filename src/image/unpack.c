@@ -65,6 +65,8 @@ static int rmtree_at(int dirfd, const char *name, struct cl_err *err)
             break;
         }
         char sub[256] = "";
+        /* a dup of top shares its offset with the scans before: start over */
+        lseek(cur, 0, SEEK_SET);
         for (;;) {
             long n = syscall(SYS_getdents64, cur, dbuf, sizeof dbuf);
             if (n < 0) {
@@ -248,10 +250,46 @@ static void cache_set(struct unpacker *u, const char *path, int fd)
     u->cache_fd = fd;
 }
 
-/* Creates the missing directories of `dir` (0755, owned by the unpacker), one component at a
- * time, each looked up inside the root. */
-static int mkdir_parents(struct unpacker *u, const char *dir, struct cl_err *err)
+/* Lexically resolves a symlink target inside the root: absolute targets start at the root,
+ * relative ones at `base`; ".." stops at the root (as RESOLVE_IN_ROOT does). */
+static int resolve_lexical(const char *base, const char *target, char *out, struct cl_err *err)
 {
+    char work[2 * CL_IMAGE_MAX_PATH + 2];
+    int n = snprintf(work, sizeof work, "%s/%s", target[0] == '/' ? "" : base, target);
+    if (n < 0 || (size_t)n >= sizeof work)
+        return cl_err_stage(err, CL_ELIMIT, "unpack", "symlink target too long");
+    size_t o = 0;
+    for (char *save = NULL, *c = strtok_r(work, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0)
+            continue;
+        if (strcmp(c, "..") == 0) {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+            continue;
+        }
+        size_t cl = strlen(c);
+        if (o + 1 + cl > CL_IMAGE_MAX_PATH)
+            return cl_err_stage(err, CL_ELIMIT, "unpack", "symlink target too long");
+        if (o)
+            out[o++] = '/';
+        memcpy(out + o, c, cl);
+        o += cl;
+    }
+    out[o] = 0;
+    return 0;
+}
+
+#define MAX_SYMLINK_DEPTH 16
+
+/* Creates the missing directories of `dir` (0755, owned by the unpacker), one component at a
+ * time, each looked up inside the root. A component that is a dangling symlink gets its
+ * target created instead (inside the root), as securejoin's MkdirAll does. */
+static int mkdir_parents(struct unpacker *u, const char *dir, int depth, struct cl_err *err)
+{
+    if (depth > MAX_SYMLINK_DEPTH)
+        return cl_err_stage(err, CL_EPARSE, "unpack", "'%.200s': too many levels of symlinks", dir);
     char prefix[CL_IMAGE_MAX_PATH + 1];
     size_t n = strlen(dir);
     for (size_t i = 0; i <= n; i++) {
@@ -269,22 +307,38 @@ static int mkdir_parents(struct unpacker *u, const char *dir, struct cl_err *err
         char *slash = strrchr(prefix, '/');
         const char *leaf = slash ? slash + 1 : prefix;
         int pfd = u->rootfd;
-        bool close_pfd = false;
         if (slash) {
             *slash = 0;
             pfd = cl_image_openat_in_root(u->rootfd, prefix, O_PATH | O_DIRECTORY, 0);
             if (pfd < 0)
                 return cl_err_stage(err, CL_EIO, "unpack", "open '%.200s': %s", prefix, strerror(errno));
-            close_pfd = true;
         }
-        int mr = mkdirat(pfd, leaf, 0755);
-        int me = errno;
-        if (close_pfd)
+        int rc = 0;
+        if (mkdirat(pfd, leaf, 0755) < 0) {
+            char target[CL_IMAGE_MAX_PATH + 1];
+            ssize_t tl = errno == EEXIST ? readlinkat(pfd, leaf, target, sizeof target - 1) : -1;
+            if (tl < 0) {
+                rc = errno == EINVAL || errno == EEXIST
+                         ? cl_err_stage(err, CL_EPARSE, "unpack", "'%.200s' exists but is not a directory", dir)
+                         : cl_err_stage(err, CL_EIO, "unpack", "mkdir '%.200s': %s", dir, strerror(errno));
+            } else {
+                target[tl] = 0;
+                char resolved[CL_IMAGE_MAX_PATH + 1];
+                rc = resolve_lexical(slash ? prefix : "", target, resolved, err);
+                if (rc == 0 && resolved[0])
+                    rc = mkdir_parents(u, resolved, depth + 1, err);
+            }
+        }
+        if (slash) {
             close(pfd);
-        if (mr < 0 && me != EEXIST)
-            return cl_err_stage(err, CL_EIO, "unpack", "mkdir '%.200s': %s", dir, strerror(me));
-        if (mr < 0)
-            return cl_err_stage(err, CL_EPARSE, "unpack", "'%.200s' exists but is not a directory", dir);
+            *slash = '/';
+        }
+        if (rc < 0)
+            return rc;
+        fd = cl_image_openat_in_root(u->rootfd, prefix, O_PATH | O_DIRECTORY, 0);
+        if (fd < 0)
+            return cl_err_stage(err, CL_EPARSE, "unpack", "'%.200s' is not a directory: %s", prefix, strerror(errno));
+        close(fd);
     }
     return 0;
 }
@@ -292,7 +346,11 @@ static int mkdir_parents(struct unpacker *u, const char *dir, struct cl_err *err
 /* Returns a directory fd for `dir` (borrowed from the cache: do not close). */
 static int open_parent(struct unpacker *u, const char *dir, int *out, struct cl_err *err)
 {
+    /* The cache only ever serves entries of the same parent as the entry before, which
+     * change names inside it and never above it; any other parent replaces (or, for the
+     * root, drops) it, since that entry may change what the cached path resolves to. */
     if (!*dir) {
+        cache_drop(u);
         *out = u->rootfd;
         return 0;
     }
@@ -302,7 +360,7 @@ static int open_parent(struct unpacker *u, const char *dir, int *out, struct cl_
     }
     int fd = cl_image_openat_in_root(u->rootfd, dir, O_PATH | O_DIRECTORY, 0);
     if (fd < 0 && errno == ENOENT) {
-        int rc = mkdir_parents(u, dir, err);
+        int rc = mkdir_parents(u, dir, 0, err);
         if (rc < 0)
             return rc;
         fd = cl_image_openat_in_root(u->rootfd, dir, O_PATH | O_DIRECTORY, 0);
