@@ -40,6 +40,8 @@ void cl_kbs_config_clear(struct cl_kbs_config *cfg)
     free(cfg->storage_dir);
     free(cfg->resource_type);
     free(cfg->resource_dir);
+    for (size_t i = 0; i < CL_ARRAY_LEN(cfg->tee_strings); i++)
+        free(cfg->tee_strings[i]);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -200,6 +202,129 @@ static int parse_admin(const json_t *admin, struct cl_kbs_config *cfg, struct cl
     return 0;
 }
 
+/* A string setting of the verifiers, owned by cfg->tee_strings[slot]. */
+static int tee_str(const json_t *t, const char *key, const char *where, struct cl_kbs_config *cfg, size_t slot,
+                   const char **out, struct cl_err *err)
+{
+    if (opt_str(t, key, where, &cfg->tee_strings[slot], err) < 0)
+        return err ? err->code : CL_EINVAL;
+    if (cfg->tee_strings[slot])
+        *out = cfg->tee_strings[slot];
+    return 0;
+}
+
+/* [attestation_service.verifier_config] with trustee's sub-tables (docs/verifiers.md). */
+static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, struct cl_err *err)
+{
+    static const char *const known[] = {"snp_verifier", "dcap_verifier", "tpm_verifier", "nvidia_verifier",
+                                        "nvidia_dpu_verifier", "allow_debug_insecure", "verify_time_insecure", NULL};
+    const char *w = "attestation_service.verifier_config";
+    warn_unknown(vc, w, known);
+    struct cl_tee_config *t = &cfg->tee;
+    json_int_t n = 0;
+    int rc;
+    if (opt_bool(vc, "allow_debug_insecure", w, &t->allow_debug_insecure, err) < 0)
+        return err ? err->code : CL_EINVAL;
+    if ((rc = opt_uint(vc, "verify_time_insecure", w, 1, INT64_MAX, &n, err)) < 0)
+        return rc;
+    if (rc == 0)
+        t->verify_time = (int64_t)n;
+    json_t *snp = NULL, *dcap = NULL, *tpm = NULL;
+    if (get_table(vc, "snp_verifier", w, &snp, err) < 0 || get_table(vc, "dcap_verifier", w, &dcap, err) < 0 ||
+        get_table(vc, "tpm_verifier", w, &tpm, err) < 0)
+        return err ? err->code : CL_EINVAL;
+    if (snp) {
+        static const char *const sk[] = {"vcek_sources", "cert_cache", "kds_online", "kds_url", NULL};
+        const char *ws = "attestation_service.verifier_config.snp_verifier";
+        warn_unknown(snp, ws, sk);
+        if (tee_str(snp, "cert_cache", ws, cfg, 0, &t->snp_cert_cache, err) < 0 ||
+            tee_str(snp, "kds_url", ws, cfg, 1, &t->snp_kds_url, err) < 0 ||
+            opt_bool(snp, "kds_online", ws, &t->snp_kds_online, err) < 0)
+            return err ? err->code : CL_EINVAL;
+        /* trustee: vcek_sources = [{type = "OfflineStore", path}, {type = "KDS", base_url}] */
+        json_t *src = json_object_get(snp, "vcek_sources");
+        size_t i;
+        json_t *e;
+        if (src && !json_is_array(src))
+            return cl_err_set(err, CL_EINVAL, "config: '%s.vcek_sources' must be an array of tables", ws);
+        json_array_foreach(src, i, e)
+        {
+            const char *type = json_string_value(json_object_get(e, "type"));
+            if (type && strcmp(type, "OfflineStore") == 0) {
+                if (tee_str(e, "path", ws, cfg, 0, &t->snp_cert_cache, err) < 0)
+                    return err ? err->code : CL_EINVAL;
+            } else if (type && strcmp(type, "KDS") == 0) {
+                t->snp_kds_online = true;
+                if (tee_str(e, "base_url", ws, cfg, 1, &t->snp_kds_url, err) < 0)
+                    return err ? err->code : CL_EINVAL;
+            } else {
+                return cl_err_set(err, CL_EINVAL, "config: '%s.vcek_sources[%zu].type' must be OfflineStore or KDS",
+                                  ws, i);
+            }
+        }
+    }
+    if (dcap) {
+        static const char *const dk[] = {"collateral_service", "collateral_dir", "pccs_url", "allow_tcb_status_insecure",
+                                         "allow_expired_collateral_insecure", NULL};
+        const char *wd = "attestation_service.verifier_config.dcap_verifier";
+        warn_unknown(dcap, wd, dk);
+        if (tee_str(dcap, "collateral_dir", wd, cfg, 2, &t->tdx_collateral_dir, err) < 0 ||
+            tee_str(dcap, "pccs_url", wd, cfg, 3, &t->tdx_pccs_url, err) < 0 ||
+            opt_bool(dcap, "allow_expired_collateral_insecure", wd, &t->tdx_allow_expired_collateral_insecure, err) < 0)
+            return err ? err->code : CL_EINVAL;
+        /* trustee: collateral_service = PCS/PCCS URL, or file://<folder> */
+        const char *cs = json_string_value(json_object_get(dcap, "collateral_service"));
+        if (cs && strncmp(cs, "file://", 7) == 0) {
+            free(cfg->tee_strings[2]);
+            if (!(cfg->tee_strings[2] = strdup(cs + 7)))
+                return cl_err_set(err, CL_ENOMEM, "out of memory");
+            t->tdx_collateral_dir = cfg->tee_strings[2];
+        } else if (cs && tee_str(dcap, "collateral_service", wd, cfg, 3, &t->tdx_pccs_url, err) < 0) {
+            return err ? err->code : CL_EINVAL;
+        }
+        json_t *st = json_object_get(dcap, "allow_tcb_status_insecure");
+        static const struct {
+            const char *name;
+            unsigned bit;
+        } statuses[] = {
+            {"SWHardeningNeeded", CL_TEE_TCB_SW_HARDENING_NEEDED},
+            {"ConfigurationNeeded", CL_TEE_TCB_CONFIGURATION_NEEDED},
+            {"OutOfDate", CL_TEE_TCB_OUT_OF_DATE},
+            {"TDRelaunchAdvised", CL_TEE_TCB_TD_RELAUNCH_ADVISED},
+        };
+        size_t i;
+        json_t *e;
+        if (st && !json_is_array(st))
+            return cl_err_set(err, CL_EINVAL, "config: '%s.allow_tcb_status_insecure' must be an array of strings", wd);
+        json_array_foreach(st, i, e)
+        {
+            size_t k = 0;
+            while (k < CL_ARRAY_LEN(statuses) &&
+                   (!json_is_string(e) || strcmp(json_string_value(e), statuses[k].name) != 0))
+                k++;
+            if (k == CL_ARRAY_LEN(statuses))
+                return cl_err_set(err, CL_EINVAL,
+                                  "config: '%s.allow_tcb_status_insecure[%zu]' must be SWHardeningNeeded, "
+                                  "ConfigurationNeeded, OutOfDate or TDRelaunchAdvised",
+                                  wd, i);
+            t->tdx_allow_tcb_insecure |= statuses[k].bit;
+        }
+    }
+    if (tpm) {
+        static const char *const tk[] = {"ak_ca_path", NULL};
+        const char *wt = "attestation_service.verifier_config.tpm_verifier";
+        warn_unknown(tpm, wt, tk);
+        if (tee_str(tpm, "ak_ca_path", wt, cfg, 4, &t->tpm_ak_ca_path, err) < 0)
+            return err ? err->code : CL_EINVAL;
+    }
+    if (t->allow_debug_insecure)
+        cl_insecure("allow_debug_insecure", "debug-enabled TEEs will be accepted");
+    if (t->verify_time)
+        cl_insecure("verify_time_insecure", "certificates and collateral are checked at %lld, not now",
+                    (long long)t->verify_time);
+    return 0;
+}
+
 int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg, struct cl_err *err)
 {
     cl_kbs_config_defaults(cfg);
@@ -272,6 +397,10 @@ int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
         if (rc == 0)
             cfg->max_sessions = (size_t)n;
         if (opt_bool(as, "allow_sample_tee_insecure", "attestation_service", &cfg->allow_sample_tee_insecure, err) < 0)
+            goto fail;
+        json_t *vc = NULL;
+        if (get_table(as, "verifier_config", "attestation_service", &vc, err) < 0 ||
+            (vc && parse_verifier_config(vc, cfg, err) < 0))
             goto fail;
         json_t *broker = NULL, *signer = NULL;
         if (get_table(as, "attestation_token_broker", "attestation_service", &broker, err) < 0)

@@ -58,6 +58,9 @@ struct cl_kbs_config {
     bool allow_sample_tee_insecure;
     unsigned token_duration_min;
     char *signer_key_path, *signer_cert_path;
+    /* [attestation_service.verifier_config]: `tee` points into tee_strings (owned) */
+    struct cl_tee_config tee;
+    char *tee_strings[8];
     /* [admin] */
     enum cl_kbs_admin_mode admin_mode;
     struct cl_kbs_persona personas[CL_KBS_MAX_PERSONAS];

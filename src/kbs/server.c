@@ -446,6 +446,7 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .token_duration_min = cfg->token_duration_min,
         .signer_key_path = cfg->signer_key_path,
         .signer_cert_path = cfg->signer_cert_path,
+        .tee_config = &cfg->tee,
     };
     kbs->as = cl_as_new(&ao, err);
     if (!kbs->as)
