@@ -1037,7 +1037,18 @@ static bool is_print(const struct rg_term *t)
     return t->bi && (t->bi->flags & CL_REGO_BI_VARIADIC) && strcmp(t->bi->name, "print") == 0;
 }
 
-static bool simple_term(const struct frame *fr, const struct rg_term *t)
+static bool simple_term_slow(const struct frame *fr, const struct rg_term *t);
+
+static inline bool simple_term(const struct frame *fr, const struct rg_term *t)
+{
+    if (t->kind == RG_T_VALUE)
+        return true;
+    if (t->kind == RG_T_VAR)
+        return t->root == RG_ROOT_INPUT || (!t->root && fr->slots[t->slot]);
+    return simple_term_slow(fr, t);
+}
+
+static bool simple_term_slow(const struct frame *fr, const struct rg_term *t)
 {
     switch (t->kind) {
     case RG_T_VALUE:
@@ -1076,69 +1087,129 @@ static bool simple_term(const struct frame *fr, const struct rg_term *t)
     return false;
 }
 
-static int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own);
+static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own);
+static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own);
+static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own);
 
-static void put1(struct cl_rv *v, bool own)
+static inline void put1(struct cl_rv *v, bool own)
 {
     if (own)
         cl_rv_decref(v);
 }
 
+static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
+{
+    *own = false;
+    if (t->kind == RG_T_VALUE) {
+        *out = t->val;
+        return 1;
+    }
+    if (t->kind == RG_T_VAR) {
+        *out = t->root == RG_ROOT_INPUT ? ev->input : fr->slots[t->slot];
+        return *out ? 1 : 0;
+    }
+    if (t->kind == RG_T_REF)
+        return eval1_ref(ev, fr, t, out, own);
+    if (t->kind == RG_T_CALL)
+        return eval1_call(ev, fr, t, out, own);
+    return eval1_slow(ev, fr, t, out, own);
+}
+
+static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
+{
+    const struct rg_term *h = t->items[0];
+    if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
+        struct k_collect c = {{k_collect_fn}, NULL, true};
+        int rc = eval_ref(ev, fr, t, &c.k);
+        if (rc < 0) {
+            cl_rv_decref(c.v);
+            return rc;
+        }
+        *out = c.v;
+        *own = c.v != NULL;
+        return c.v ? 1 : 0;
+    }
+    struct cl_rv *cur = NULL;
+    bool cown = false;
+    int rc = eval1(ev, fr, h, &cur, &cown);
+    for (size_t i = 1; i < t->n && rc == 1; i++) {
+        struct cl_rv *key = NULL;
+        bool kown = false;
+        rc = eval1(ev, fr, t->items[i], &key, &kown);
+        if (rc == 1) {
+            struct cl_rv *x = lookup(cur, key);
+            if (cown) { /* keep the member alive past its container */
+                cl_rv_incref(x);
+                cl_rv_decref(cur);
+            }
+            cur = x;
+            rc = x ? 1 : 0;
+            if (!x)
+                cown = false;
+        }
+        put1(key, kown);
+    }
+    if (rc == 1) {
+        *out = cur;
+        *own = cown;
+    } else {
+        put1(cur, cown);
+    }
+    return rc;
+}
+
+static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
+{
+    struct cl_rv *stackvals[8];
+    bool stackown[8];
+    struct cl_rv **vals = t->n <= 8 ? stackvals : cl_xcalloc(t->n, sizeof *vals);
+    bool *owns = t->n <= 8 ? stackown : cl_xcalloc(t->n, sizeof *owns);
+    int rc = 1;
+    size_t got = 0;
+    for (; got < t->n && rc == 1; got++)
+        rc = eval1(ev, fr, t->items[got], &vals[got], &owns[got]);
+    if (rc == 1 && t->op && ev->nmocks == ev->mock_floor) {
+        int c = cl_rv_compare(vals[0], vals[1]);
+        bool r = t->op == RG_OP_EQ ? c == 0 : t->op == RG_OP_NEQ ? c != 0 : t->op == RG_OP_LT ? c < 0
+                 : t->op == RG_OP_LTE ? c <= 0 : t->op == RG_OP_GT ? c > 0 : c >= 0;
+        *out = cl_rv_bool(r);
+    } else if (rc == 1) {
+        if (++ev->depth > ev->max_depth) {
+            rc = fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)", ev->max_depth);
+        } else {
+            struct cl_rv *res = NULL;
+            int r = dispatch(ev, t->bi, t->ext, t->fn, vals, t->n, &res);
+            rc = r < 0 ? r : (r == CL_REGO_UNDEFINED || !res) ? 0 : 1;
+            if (rc == 1) {
+                *out = res;
+                *own = true;
+            } else {
+                cl_rv_decref(res);
+            }
+        }
+        ev->depth--;
+    }
+    for (size_t i = 0; i < got; i++)
+        put1(vals[i], owns[i]);
+    if (vals != stackvals) {
+        free(vals);
+        free(owns);
+    }
+    return rc;
+}
+
 /* Evaluates a simple term: 1 with the value in *out, 0 when undefined, <0 on error. *own says
  * whether the caller holds a reference to release (put1); otherwise the value is borrowed from
  * the frame, the input, a constant or a value the caller holds. */
-static int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
+static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
 {
     *out = NULL;
     *own = false;
     switch (t->kind) {
-    case RG_T_VALUE:
-        *out = t->val;
-        return 1;
-    case RG_T_VAR:
-        *out = t->root == RG_ROOT_INPUT ? ev->input : fr->slots[t->slot];
-        return *out ? 1 : 0;
-    case RG_T_REF: {
-        const struct rg_term *h = t->items[0];
-        if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
-            struct k_collect c = {{k_collect_fn}, NULL, true};
-            int rc = eval_ref(ev, fr, t, &c.k);
-            if (rc < 0) {
-                cl_rv_decref(c.v);
-                return rc;
-            }
-            *out = c.v;
-            *own = c.v != NULL;
-            return c.v ? 1 : 0;
-        }
-        struct cl_rv *cur = NULL;
-        bool cown = false;
-        int rc = eval1(ev, fr, h, &cur, &cown);
-        for (size_t i = 1; i < t->n && rc == 1; i++) {
-            struct cl_rv *key = NULL;
-            bool kown = false;
-            rc = eval1(ev, fr, t->items[i], &key, &kown);
-            if (rc == 1) {
-                struct cl_rv *x = lookup(cur, key);
-                if (cown) { /* keep the member alive past its container */
-                    cl_rv_incref(x);
-                    cl_rv_decref(cur);
-                }
-                cur = x;
-                rc = x ? 1 : 0;
-                if (!x)
-                    cown = false;
-            }
-            put1(key, kown);
-        }
-        if (rc == 1) {
-            *out = cur;
-            *own = cown;
-        } else {
-            put1(cur, cown);
-        }
-        return rc;
-    }
+    case RG_T_REF:
+        return eval1_ref(ev, fr, t, out, own);
+    case RG_T_CALL:
+        return eval1_call(ev, fr, t, out, own);
     case RG_T_ARRAY:
     case RG_T_SET:
     case RG_T_OBJECT: {
@@ -1197,46 +1268,9 @@ static int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t, struc
         *own = c.v != NULL;
         return c.v ? 1 : 0;
     }
-    case RG_T_CALL: {
-        struct cl_rv *stackvals[8];
-        bool stackown[8];
-        struct cl_rv **vals = t->n <= 8 ? stackvals : cl_xcalloc(t->n, sizeof *vals);
-        bool *owns = t->n <= 8 ? stackown : cl_xcalloc(t->n, sizeof *owns);
-        int rc = 1;
-        size_t got = 0;
-        for (; got < t->n && rc == 1; got++)
-            rc = eval1(ev, fr, t->items[got], &vals[got], &owns[got]);
-        if (rc == 1 && t->op && ev->nmocks == ev->mock_floor) {
-            int c = cl_rv_compare(vals[0], vals[1]);
-            bool r = t->op == RG_OP_EQ ? c == 0 : t->op == RG_OP_NEQ ? c != 0 : t->op == RG_OP_LT ? c < 0
-                     : t->op == RG_OP_LTE ? c <= 0 : t->op == RG_OP_GT ? c > 0 : c >= 0;
-            *out = cl_rv_bool(r);
-        } else if (rc == 1) {
-            if (++ev->depth > ev->max_depth) {
-                rc = fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)", ev->max_depth);
-            } else {
-                struct cl_rv *res = NULL;
-                int r = dispatch(ev, t->bi, t->ext, t->fn, vals, t->n, &res);
-                rc = r < 0 ? r : (r == CL_REGO_UNDEFINED || !res) ? 0 : 1;
-                if (rc == 1) {
-                    *out = res;
-                    *own = true;
-                } else {
-                    cl_rv_decref(res);
-                }
-            }
-            ev->depth--;
-        }
-        for (size_t i = 0; i < got; i++)
-            put1(vals[i], owns[i]);
-        if (vals != stackvals) {
-            free(vals);
-            free(owns);
-        }
-        return rc;
+    default:
+        return 0;
     }
-    }
-    return 0;
 }
 
 static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, bool as_expr, struct k *k)
