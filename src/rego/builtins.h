@@ -83,5 +83,6 @@ extern const struct cl_rego_builtin cl_rego_builtins_encoding[]; /* json, yaml, 
 extern const struct cl_rego_builtin cl_rego_builtins_misc[]; /* units, semver, uuid, graph */
 extern const struct cl_rego_builtin cl_rego_builtins_time[]; /* time.* */
 extern const struct cl_rego_builtin cl_rego_builtins_net[]; /* net.cidr_* */
+extern const struct cl_rego_builtin cl_rego_builtins_crypto[]; /* crypto.* */
 
 #endif

@@ -26,9 +26,9 @@ struct bcase {
 };
 
 /* Evaluates expr; returns a new JSON text of its value, "undefined", or "ERROR: msg". */
-static char *eval_expr(struct cl_rego *e, const char *expr, const json_t *input)
+static char *eval_expr(struct cl_rego *e, const char *expr, const json_t *input, int64_t now_ns)
 {
-    struct cl_rego_eval_opts o = {.strict_builtin_errors = true, .now_ns = NOW_NS};
+    struct cl_rego_eval_opts o = {.strict_builtin_errors = true, .now_ns = now_ns};
     struct cl_err err = {0};
     struct cl_rv *rows = NULL;
     char *q = cl_strdupf("x := (%s)", expr);
@@ -66,13 +66,14 @@ static bool same_json(const char *got, const char *want)
     return eq;
 }
 
-static void run_cases(const struct bcase *cases, size_t n)
+/* Runs a table with `input` (may be NULL) and the clock at now_ns (0: the wall clock). */
+static void run_cases_with(const struct bcase *cases, size_t n, const json_t *input, int64_t now_ns)
 {
     struct cl_rego *e = cl_rego_new(NULL);
     assert_non_null(e);
     int failed = 0;
     for (size_t i = 0; i < n; i++) {
-        char *got = eval_expr(e, cases[i].expr, NULL);
+        char *got = eval_expr(e, cases[i].expr, input, now_ns);
         bool ok;
         if (!cases[i].want)
             ok = strncmp(got, "ERROR: ", 7) == 0 && strstr(got, cases[i].err) != NULL;
@@ -90,6 +91,8 @@ static void run_cases(const struct bcase *cases, size_t n)
     cl_rego_free(e);
     assert_int_equal(failed, 0);
 }
+
+static void run_cases(const struct bcase *cases, size_t n) { run_cases_with(cases, n, NULL, NOW_NS); }
 
 #define RUN(table) run_cases(table, sizeof(table) / sizeof((table)[0]))
 
@@ -468,6 +471,270 @@ static void test_net(void **state)
     RUN(net_cases);
 }
 
+/* ---- crypto ---- */
+
+/* Test PKI made for these tests with the openssl CLI: an EC root and intermediate (pathlen 1
+ * and 0), an EC leaf (serverAuth; DNS, IP, email and URI names; AIA, CRL DP, policy), a
+ * self-signed RSA certificate with its PKCS#1 key, an Ed25519 PKCS#8 key and a CSR. All are
+ * valid for a century from their creation. */
+static const char ca_crt[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBuTCCAWCgAwIBAgIBATAKBggqhkjOPQQDAjBCMQswCQYDVQQGEwJYWDEWMBQG\n"
+    "A1UECgwNQ2xvaXN0ZXIgVGVzdDEbMBkGA1UEAwwSQ2xvaXN0ZXIgVGVzdCBSb290\n"
+    "MCAXDTI2MTEyNzIwMzI1NloYDzIxMjYxMTAzMjAzMjU2WjBCMQswCQYDVQQGEwJY\n"
+    "WDEWMBQGA1UECgwNQ2xvaXN0ZXIgVGVzdDEbMBkGA1UEAwwSQ2xvaXN0ZXIgVGVz\n"
+    "dCBSb290MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEIw8bNp0rVix1VMflqPBe\n"
+    "WX0LUzMwXjCYrXhtbWGDsVoomKkhf84H5PCOT1rDsV4NYOUoxGgpyC0Fh/iifOFV\n"
+    "9KNFMEMwEgYDVR0TAQH/BAgwBgEB/wIBATAOBgNVHQ8BAf8EBAMCAQYwHQYDVR0O\n"
+    "BBYEFH++wk2sNqz1Xx+2hkVSPOlFA5SQMAoGCCqGSM49BAMCA0cAMEQCIG10ic3Q\n"
+    "wzEFj3vHkOX/XBhoRTLF/kPy/XpiEzAumsFdAiAF5O+lJqwgTjHj1gs/SAoGEFou\n"
+    "CHjSR9whjEoCjzLS+A==\n"
+    "-----END CERTIFICATE-----\n"
+    ;
+static const char int_crt[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIB1jCCAXygAwIBAgIBAjAKBggqhkjOPQQDAjBCMQswCQYDVQQGEwJYWDEWMBQG\n"
+    "A1UECgwNQ2xvaXN0ZXIgVGVzdDEbMBkGA1UEAwwSQ2xvaXN0ZXIgVGVzdCBSb290\n"
+    "MCAXDTI2MTEyNzIwMzI1NloYDzIxMjYxMTAzMjAzMjU2WjA9MRYwFAYDVQQKDA1D\n"
+    "bG9pc3RlciBUZXN0MSMwIQYDVQQDDBpDbG9pc3RlciBUZXN0IEludGVybWVkaWF0\n"
+    "ZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABFr1M1PnGCxY9zSglyH0APxafwuL\n"
+    "IPFRSHxIFXWMqbeQw1PjDN07JLeghgAGrdXnoeBEsVB8mrEZjWtseMgWo72jZjBk\n"
+    "MBIGA1UdEwEB/wQIMAYBAf8CAQAwDgYDVR0PAQH/BAQDAgEGMB0GA1UdDgQWBBQU\n"
+    "3fPZ+jek/RHRCIqe7xhR9arMkTAfBgNVHSMEGDAWgBR/vsJNrDas9V8ftoZFUjzp\n"
+    "RQOUkDAKBggqhkjOPQQDAgNIADBFAiBBOcKztOKIaEkhLrvoAeR4BOy06q5J1rV1\n"
+    "NWHGUqIragIhAJT39V5EiwQ7DHRjQYfb3cFe1hjW9SG7IQ71eUGDqKBm\n"
+    "-----END CERTIFICATE-----\n"
+    ;
+static const char leaf_crt[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIC/jCCAqOgAwIBAgINAY7pD/bDc+DuTj8K0jAKBggqhkjOPQQDAjA9MRYwFAYD\n"
+    "VQQKDA1DbG9pc3RlciBUZXN0MSMwIQYDVQQDDBpDbG9pc3RlciBUZXN0IEludGVy\n"
+    "bWVkaWF0ZTAgFw0yNjExMjcyMDMyNTZaGA8yMTI2MTEwMzIwMzI1NlowPTEZMBcG\n"
+    "A1UEAwwQc3ZjLmV4YW1wbGUudGVzdDEPMA0GA1UECwwGVW5pdCBBMQ8wDQYDVQQL\n"
+    "DAZVbml0IEIwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASK9whnk/gUruCYBLOg\n"
+    "Ek9r4adxX26Emkhm4l0HdqmzjSnn71xu399Mo8yBmezugKoVbbzTrlNrm8aOnElL\n"
+    "9VI5o4IBhDCCAYAwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMCB4AwEwYDVR0l\n"
+    "BAwwCgYIKwYBBQUHAwEwZAYDVR0RBF0wW4IQc3ZjLmV4YW1wbGUudGVzdIcECgEC\n"
+    "A4cQIAENuAAAAAAAAAAAAAAAAYEQb3BzQGV4YW1wbGUudGVzdIYdc3BpZmZlOi8v\n"
+    "ZXhhbXBsZS50ZXN0L3N2Yz94PTEwYAYIKwYBBQUHAQEEVDBSMCQGCCsGAQUFBzAB\n"
+    "hhhodHRwOi8vb2NzcC5leGFtcGxlLnRlc3QwKgYIKwYBBQUHMAKGHmh0dHA6Ly9j\n"
+    "YS5leGFtcGxlLnRlc3QvaW50LmNydDAwBgNVHR8EKTAnMCWgI6Ahhh9odHRwOi8v\n"
+    "Y3JsLmV4YW1wbGUudGVzdC9pbnQuY3JsMBEGA1UdIAQKMAgwBgYEKgMEBTAdBgNV\n"
+    "HQ4EFgQUKW9tw3q+4oA+CI/i8bZrtYGQHdYwHwYDVR0jBBgwFoAUFN3z2fo3pP0R\n"
+    "0QiKnu8YUfWqzJEwCgYIKoZIzj0EAwIDSQAwRgIhANGt7ebz90loJ0h5G2C3SDWC\n"
+    "0X/owN7BCf55ci4dAkE0AiEAj7GkJBbV1AD18ZsdsSZx4qz8yK61WC2q9wIEn/NL\n"
+    "NV4=\n"
+    "-----END CERTIFICATE-----\n"
+    ;
+static const char rsa_crt[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIDGTCCAgGgAwIBAgIUTsWj7jKQQQMg5Tly1KSpCJjEpbcwDQYJKoZIhvcNAQEL\n"
+    "BQAwGzEZMBcGA1UEAwwQcnNhLmV4YW1wbGUudGVzdDAgFw0yNjExMjcyMDMyNTda\n"
+    "GA8yMTI2MTEwMzIwMzI1N1owGzEZMBcGA1UEAwwQcnNhLmV4YW1wbGUudGVzdDCC\n"
+    "ASIwDQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEBALTa9/0yUIWzO1Ou4MDi2KeV\n"
+    "RsSAWeY3kYcOM3r86Ui6hCt0DEdAbV6kambgLqtlFYvmqAywsHbUKU0h6Vb1eHTW\n"
+    "OHddoMGxJbaUQmk7LFBGBNzwMJ2sQTyACTSklx+GagmPX/kDyuBV8Xnym3EqYI76\n"
+    "aSKVtgbyUgjEXnox25es/kHNWCyGEV63FVW6TY1uZiIm8ZNtipNX2Gbza+9tkzJp\n"
+    "4gwEN18AS5qQEihTaXHJdutv+72lqD694Eyio+HjKTDwQ1ChxmcP/rzC2DFe60QV\n"
+    "aiGHdUIE7NrOvRG293NtrlONe39ZfKM0ba7odzbgWJ57ivUaq13ft0ZgkQpLSsEC\n"
+    "AwEAAaNTMFEwHQYDVR0OBBYEFKyIqORt92Jibb9KMNdI30IfduyDMB8GA1UdIwQY\n"
+    "MBaAFKyIqORt92Jibb9KMNdI30IfduyDMA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZI\n"
+    "hvcNAQELBQADggEBAKRMHXrT73DxVMTvGCC3NztEtxu6gKdWGfErheJd8y0VyzvU\n"
+    "DboRNm4LBSpF5pDwRuYNSOYOYR+6zSxwKTwfaA2f80+fj1iPUO2Z9xYHfB/1b3Pn\n"
+    "XeJGJNnaq0aWImjWKPTjUKWkMYVMWUn8b444W3TpOHB4FB/zWLZVGWGEiAi+++1o\n"
+    "8YooVSKCbz6jBZUqzZR1VQjG4l9sB+bWceSGSaqMzCgIe+7TaLuaDvqLnPTCApy5\n"
+    "vSLj6SSrLKU9frbT/wVKcyrTxM+cdY9C7Q0JdQfoeqPPtyb6x7GNJuIQgIS+0oZo\n"
+    "bEHyKpGZC0V9NlrayyQk3NNsQUg6KKEWfhPfnow=\n"
+    "-----END CERTIFICATE-----\n"
+    ;
+static const char rsa_key[] =
+    "-----BEGIN RSA PRIVATE KEY-----\n"
+    "MIIEogIBAAKCAQEAtNr3/TJQhbM7U67gwOLYp5VGxIBZ5jeRhw4zevzpSLqEK3QM\n"
+    "R0BtXqRqZuAuq2UVi+aoDLCwdtQpTSHpVvV4dNY4d12gwbEltpRCaTssUEYE3PAw\n"
+    "naxBPIAJNKSXH4ZqCY9f+QPK4FXxefKbcSpgjvppIpW2BvJSCMReejHbl6z+Qc1Y\n"
+    "LIYRXrcVVbpNjW5mIibxk22Kk1fYZvNr722TMmniDAQ3XwBLmpASKFNpccl262/7\n"
+    "vaWoPr3gTKKj4eMpMPBDUKHGZw/+vMLYMV7rRBVqIYd1QgTs2s69Ebb3c22uU417\n"
+    "f1l8ozRtruh3NuBYnnuK9RqrXd+3RmCRCktKwQIDAQABAoIBAAXvUhhBWo5apHmh\n"
+    "aV93Cj5MmiEIZ7rT678DdqnEayjfcwckhKMhcH1ctp+n32wxMeDwiab59N5/ZZgS\n"
+    "AvDfNwvZfEqhfE0i4a6RRLEkl5aOR6pS6PuBm7XvKy4qsQlgLTJhXbhDmTidpWIX\n"
+    "taVj6z2B5umTQWEOumWugP2wTWkXnmhGDcd5Xd3XYC8ZUhX+eIXWWymMz5ceDhhC\n"
+    "s8UwVH78IAYYxavKFfdeP0bmPuZGwWJlHV9QvK9p7igYfxGoaFmWsbUl+M2KcdTu\n"
+    "VIOM7ctetIq0McYjSpkcFhOzw6V4gRu69P107G+SW5o3r3ucWCkiqjfBdLSrZ4Jq\n"
+    "ubL8WxkCgYEA6a/FM62BgM0K9vgCkJB59OwYjzkqcYl8UEKfmaOLIQ1/v6Qlylf0\n"
+    "hLZ7fpfhbsFEU1/lEUqZbZjD5c/mfxiIUrozbaB6fkKM/zQg5zSHG9zo+4aG1tEt\n"
+    "gDMGWtT3h3zti+3WWyHPs8quBl2COtwdtVeSnbOh2dxyNLcDvQRdW5kCgYEAxh/K\n"
+    "3Oh3Mx3WUEZMCLdueyTH3utPRG9znl0pP3Mjq4a7cRswmkiHhzZtY57JSSVdSZ5S\n"
+    "D0Ek5ij5znDup47d4TE7EOWnPEwPulCQCHtHsSHsxgwxDdFyFSG2W4HaC3vvliVe\n"
+    "eoAJ9+y9rLisOC7MINi73BRaETgWyVUza4ACIWkCgYBiyrY5xK4s/4IVKoAbEZkd\n"
+    "W/p+AhLZcOAnJiNG1obo8EYDhKedRVXQDT1kJV1eb0ItZSr4Bmuak6ytqRiuvnZT\n"
+    "UviO7fsbCZOGCEmotOIxe1DblOHISyJLQkb7e3ExzDS4pVGrsT2XqqWrdzipHYlJ\n"
+    "sr3/AYP5EGMPuhdQf1ngcQKBgHp4rK5iBU1T5Gc7DUVWHrWAxwzF6Pok6xO6AwV1\n"
+    "51bgsn34kNLOgvjSbExom4Tb1A7uD0veuTCNo945cU2iwwWxqRGI5Rgg7Jf/tQmJ\n"
+    "K4gTsIm8f5ZLInptnIx0eJUgx7nI395Zx8+6SIW8orkYNJcZYwdojUSXp35NbLvH\n"
+    "JYoBAoGAOFiH3l10qhX+WcD4Alw4w49dXtO5zpBwIuou5XFiopf+ysPDGcyv3thV\n"
+    "FSlxQOujTyZVWcNqNGbOKpLCmvMQnsleHyxVEtUEhjCHn+z0hebYYDhGLw0mt9KF\n"
+    "cOYo+GG4uSy6o2TwtmtW41tnwSKgA3+8MFN0Gkh8p34mHSwj8GA=\n"
+    "-----END RSA PRIVATE KEY-----\n"
+    ;
+static const char leaf_key[] =
+    "-----BEGIN EC PRIVATE KEY-----\n"
+    "MHcCAQEEIOL0mb1zJWRTrUJh6BinQUdADwtMMSvHrCT1rbEPMUmsoAoGCCqGSM49\n"
+    "AwEHoUQDQgAEivcIZ5P4FK7gmASzoBJPa+GncV9uhJpIZuJdB3aps40p5+9cbt/f\n"
+    "TKPMgZns7oCqFW28065Ta5vGjpxJS/VSOQ==\n"
+    "-----END EC PRIVATE KEY-----\n"
+    ;
+static const char ed_key[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIJDy8vctIENNjfmBTfkh6TV7Xor0zDyL8htcf5B6Znyr\n"
+    "-----END PRIVATE KEY-----\n"
+    ;
+static const char req_csr[] =
+    "-----BEGIN CERTIFICATE REQUEST-----\n"
+    "MIIBBDCBqwIBADAbMRkwFwYDVQQDDBBjc3IuZXhhbXBsZS50ZXN0MFkwEwYHKoZI\n"
+    "zj0CAQYIKoZIzj0DAQcDQgAEivcIZ5P4FK7gmASzoBJPa+GncV9uhJpIZuJdB3ap\n"
+    "s40p5+9cbt/fTKPMgZns7oCqFW28065Ta5vGjpxJS/VSOaAuMCwGCSqGSIb3DQEJ\n"
+    "DjEfMB0wGwYDVR0RBBQwEoIQY3NyLmV4YW1wbGUudGVzdDAKBggqhkjOPQQDAgNI\n"
+    "ADBFAiA9Ol6TIJKLnDK8RKM98NnGitKjKjYxJgig/4ENN7pHrQIhAJkZRX0TGbA6\n"
+    "bLc1YxlwLQinnax++9OQ+fuJSSrOGd8j\n"
+    "-----END CERTIFICATE REQUEST-----\n"
+    ;
+
+static const struct bcase crypto_cases[] = {
+    {"crypto.md5(\"abc\")", "\"900150983cd24fb0d6963f7d28e17f72\"", NULL},
+    {"crypto.sha1(\"abc\")", "\"a9993e364706816aba3e25717850c26c9cd0d89d\"", NULL},
+    {"crypto.sha256(\"\")", "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"", NULL},
+    {"crypto.sha256(1)", NULL, "eval_type_error: crypto.sha256: operand 1 must be string but got number"},
+    {"crypto.hmac.sha1(\"abc\", \"key\")", "\"4fd0b215276ef12f2b3e4c8ecac2811498b656fc\"", NULL},
+    {"crypto.hmac.sha256(\"\", \"\")", "\"b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad\"", NULL},
+    {"crypto.hmac.sha512(\"abc\", \"key\")",
+     "\"3926a207c8c42b0c41792cbd3e1a1aaaf5f7a25704f62dfc939c4987dd7ce060009c5bb1c2447355b3216f10b537e9afa7b64a4e5391b0d631172d07939e087a\"",
+     NULL},
+    {"count(crypto.hmac.md5(\"abc\", \"key\"))", "32", NULL},
+    {"crypto.hmac.md5(\"abc\", 1)", NULL, "eval_type_error: crypto.hmac.md5: operand 2 must be string but got number"},
+    {"crypto.hmac.equal(\"abc\", \"abc\")", "true", NULL},
+    {"crypto.hmac.equal(\"abc\", \"abd\")", "false", NULL},
+    {"crypto.hmac.equal(\"abc\", \"ab\")", "false", NULL},
+    {"crypto.hmac.equal(\"abc\", 1)", NULL, "operand 2 must be string but got number"},
+    /* certificates */
+    {"[c.Subject.CommonName | some c in crypto.x509.parse_certificates(concat(\"\", [input.leaf, input.int, input.ca]))]",
+     "[\"svc.example.test\",\"Cloister Test Intermediate\",\"Cloister Test Root\"]", NULL},
+    {"[c.Subject.CommonName | some c in crypto.x509.parse_certificates(base64.encode(input.ca))]", "[\"Cloister Test Root\"]",
+     NULL},
+    {"crypto.x509.parse_certificates(input.leaf)[0].DNSNames", "[\"svc.example.test\"]", NULL},
+    {"crypto.x509.parse_certificates(input.leaf)[0].IPAddresses", "[\"10.1.2.3\",\"2001:db8::1\"]", NULL},
+    {"crypto.x509.parse_certificates(input.leaf)[0].EmailAddresses", "[\"ops@example.test\"]", NULL},
+    {"crypto.x509.parse_certificates(input.leaf)[0].URIStrings", "[\"spiffe://example.test/svc?x=1\"]", NULL},
+    {"[[u.Scheme, u.Host, u.Path, u.RawQuery] | u := crypto.x509.parse_certificates(input.leaf)[0].URIs[0]][0]",
+     "[\"spiffe\",\"example.test\",\"/svc\",\"x=1\"]", NULL},
+    {"crypto.x509.parse_certificates(input.leaf)[0].Subject.OrganizationalUnit", "[\"Unit A\",\"Unit B\"]", NULL},
+    {"crypto.x509.parse_certificates(input.leaf)[0].Subject.Names[0]", "{\"Type\":[2,5,4,3],\"Value\":\"svc.example.test\"}",
+     NULL},
+    {"crypto.x509.parse_certificates(input.leaf)[0].Issuer.Organization", "[\"Cloister Test\"]", NULL},
+    {"crypto.x509.parse_certificates(input.leaf)[0].SerialNumber == 123456789012345678901234567890", "true", NULL},
+    {"object.filter(crypto.x509.parse_certificates(input.leaf)[0], {\"Version\", \"KeyUsage\", \"ExtKeyUsage\", \"IsCA\", "
+     "\"BasicConstraintsValid\", \"MaxPathLen\", \"PublicKeyAlgorithm\", \"SignatureAlgorithm\", \"OCSPServer\", "
+     "\"IssuingCertificateURL\", \"CRLDistributionPoints\", \"PolicyIdentifiers\", \"UnknownExtKeyUsage\"})",
+     "{\"BasicConstraintsValid\":true,\"CRLDistributionPoints\":[\"http://crl.example.test/int.crl\"],\"ExtKeyUsage\":[1],"
+     "\"IsCA\":false,\"IssuingCertificateURL\":[\"http://ca.example.test/int.crt\"],\"KeyUsage\":1,\"MaxPathLen\":-1,"
+     "\"OCSPServer\":[\"http://ocsp.example.test\"],\"PolicyIdentifiers\":[[1,2,3,4,5]],\"PublicKeyAlgorithm\":3,"
+     "\"SignatureAlgorithm\":10,\"UnknownExtKeyUsage\":null,\"Version\":3}",
+     NULL},
+    {"object.filter(crypto.x509.parse_certificates(input.int)[0], {\"IsCA\", \"MaxPathLen\", \"MaxPathLenZero\", \"KeyUsage\", \"DNSNames\", \"URIStrings\"})",
+     "{\"DNSNames\":null,\"IsCA\":true,\"KeyUsage\":96,\"MaxPathLen\":0,\"MaxPathLenZero\":true,\"URIStrings\":null}", NULL},
+    {"[c.PublicKey.E | c := crypto.x509.parse_certificates(input.rsa_crt)[0]][0]", "65537", NULL},
+    {"[[c.PublicKeyAlgorithm, c.SignatureAlgorithm] | c := crypto.x509.parse_certificates(input.rsa_crt)[0]][0]", "[1,4]", NULL},
+    {"regex.match(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$\", crypto.x509.parse_certificates(input.ca)[0].NotAfter)", "true", NULL},
+    {"crypto.x509.parse_certificates(input.rsa_crt)[0].Raw == crypto.x509.parse_keypair(input.rsa_crt, input.rsa_key).Certificate[0]",
+     "true", NULL},
+    {"crypto.x509.parse_certificates(\"\")", "[]", NULL},
+    {"crypto.x509.parse_certificates(\"YmFkc3RyaW5n\")", NULL, "eval_builtin_error: crypto.x509.parse_certificates: x509: malformed certificate"},
+    {"crypto.x509.parse_certificates(\"foo$bar\")", NULL, "illegal base64 data at input byte 3"},
+    {"crypto.x509.parse_certificates(\"Zm9v\\nYmFy=\")", NULL, "illegal base64 data at input byte 9"},
+    {"crypto.x509.parse_certificates(input.rsa_key)", NULL, "PEM block type is 'RSA PRIVATE KEY', expected CERTIFICATE"},
+    {"crypto.x509.parse_certificates(1)", NULL, "eval_type_error: crypto.x509.parse_certificates: operand 1 must be string but got number"},
+    /* chains */
+    {"[[v[0], [c.Subject.CommonName | some c in v[1]]] | v := crypto.x509.parse_and_verify_certificates(concat(\"\", [input.ca, input.int, input.leaf]))][0]",
+     "[true,[\"svc.example.test\",\"Cloister Test Intermediate\",\"Cloister Test Root\"]]", NULL},
+    {"crypto.x509.parse_and_verify_certificates(concat(\"\", [input.ca, input.int, input.leaf]))[1][0].URIStrings",
+     "[\"spiffe://example.test/svc?x=1\"]", NULL},
+    {"crypto.x509.parse_and_verify_certificates(concat(\"\", [input.int, input.leaf]))[0]", "true", NULL},
+    {"crypto.x509.parse_and_verify_certificates(concat(\"\", [input.ca, input.leaf]))", "[false,[]]", NULL},
+    {"crypto.x509.parse_and_verify_certificates(concat(\"\", [input.leaf, input.int, input.ca]))", "[false,[]]", NULL},
+    {"crypto.x509.parse_and_verify_certificates(input.ca)", "[false,[]]", NULL},
+    {"crypto.x509.parse_and_verify_certificates(\"garbage\")", "[false,[]]", NULL},
+    {"crypto.x509.parse_and_verify_certificates(1)", NULL, "eval_type_error"},
+    {"crypto.x509.parse_and_verify_certificates_with_options(concat(\"\", [input.ca, input.int, input.leaf]), {\"DNSName\": \"svc.example.test\"})[0]",
+     "true", NULL},
+    {"crypto.x509.parse_and_verify_certificates_with_options(concat(\"\", [input.ca, input.int, input.leaf]), {\"DNSName\": \"other.example.test\"})",
+     "[false,[]]", NULL},
+    {"crypto.x509.parse_and_verify_certificates_with_options(concat(\"\", [input.ca, input.int, input.leaf]), {\"DNSName\": \"10.1.2.3\"})[0]",
+     "true", NULL},
+    {"crypto.x509.parse_and_verify_certificates_with_options(concat(\"\", [input.ca, input.int, input.leaf]), {\"CurrentTime\": 7258118400000000000})",
+     "[false,[]]", NULL},
+    {"crypto.x509.parse_and_verify_certificates_with_options(concat(\"\", [input.ca, input.int, input.leaf]), {\"KeyUsages\": [\"KeyUsageClientAuth\"]})",
+     "[false,[]]", NULL},
+    {"crypto.x509.parse_and_verify_certificates_with_options(concat(\"\", [input.ca, input.int, input.leaf]), {\"KeyUsages\": {\"KeyUsageClientAuth\", \"KeyUsageServerAuth\"}})[0]",
+     "true", NULL},
+    {"crypto.x509.parse_and_verify_certificates_with_options(concat(\"\", [input.ca, input.int, input.leaf]), {\"KeyUsages\": [\"KeyUsageAny\"], \"MaxConstraintComparisons\": 5})[0]",
+     "true", NULL},
+    {"crypto.x509.parse_and_verify_certificates_with_options(concat(\"\", [input.ca, input.int, input.leaf]), {\"KeyUsages\": [\"a\", \"b\"]})",
+     NULL, "eval_builtin_error: crypto.x509.parse_and_verify_certificates_with_options: invalid entries for 'KeyUsages' found: [a b]"},
+    {"crypto.x509.parse_and_verify_certificates_with_options(input.ca, {\"KeyUsages\": 1})", NULL, "'KeyUsages' should be an Array or Set"},
+    {"crypto.x509.parse_and_verify_certificates_with_options(input.ca, {\"DNSName\": 1})", NULL, "'DNSName' should be a string"},
+    {"crypto.x509.parse_and_verify_certificates_with_options(input.ca, {\"CurrentTime\": \"x\"})", NULL, "'CurrentTime' should be a number"},
+    {"crypto.x509.parse_and_verify_certificates_with_options(input.ca, {\"CurrentTime\": 1.5})", NULL, "'CurrentTime' should be a valid int64 number"},
+    {"crypto.x509.parse_and_verify_certificates_with_options(input.ca, {\"MaxConstraintComparisons\": \"x\"})", NULL, "'MaxConstraintComparisons' should be a number"},
+    {"crypto.x509.parse_and_verify_certificates_with_options(input.ca, {\"Foo\": 1})", NULL, "invalid key option"},
+    {"crypto.x509.parse_and_verify_certificates_with_options(\"garbage\", {\"Foo\": 1})", "[false,[]]", NULL},
+    {"crypto.x509.parse_and_verify_certificates_with_options(input.ca, [])", NULL, "operand 2 must be object but got array"},
+    /* requests */
+    {"[r.Subject.CommonName | r := crypto.x509.parse_certificate_request(input.req_csr)][0]", "\"csr.example.test\"", NULL},
+    {"[r.DNSNames | r := crypto.x509.parse_certificate_request(base64.encode(input.req_csr))][0]", "[\"csr.example.test\"]", NULL},
+    {"[[r.PublicKeyAlgorithm, r.SignatureAlgorithm, r.Version] | r := crypto.x509.parse_certificate_request(input.req_csr)][0]", "[3,10,0]", NULL},
+    {"crypto.x509.parse_certificate_request(\"foobar\")", NULL, "illegal base64 data at input byte 4"},
+    {"crypto.x509.parse_certificate_request(base64.encode(input.ca))", NULL, "invalid PEM-encoded certificate signing request"},
+    {"crypto.x509.parse_certificate_request(\"Zm9vYmFy\")", NULL, "x509: malformed certificate request"},
+    /* key pairs and private keys */
+    {"[k.Leaf.Subject.CommonName | k := crypto.x509.parse_keypair(input.rsa_crt, input.rsa_key)][0]", "\"rsa.example.test\"", NULL},
+    {"[k.PrivateKey.E | k := crypto.x509.parse_keypair(base64.encode(input.rsa_crt), base64.encode(input.rsa_key))][0]", "65537", NULL},
+    {"[count(k.PrivateKey.Primes) | k := crypto.x509.parse_keypair(input.rsa_crt, input.rsa_key)][0]", "2", NULL},
+    {"crypto.x509.parse_keypair(input.ca, input.leaf_key)", NULL, "tls: private key does not match public key"},
+    {"crypto.x509.parse_keypair(input.rsa_crt, input.leaf_key)", NULL, "tls: private key type does not match public key type"},
+    {"crypto.x509.parse_keypair(\"garbage\", input.leaf_key)", NULL, "illegal base64 data at input byte 4"},
+    {"crypto.x509.parse_keypair(\"Zm9v\", input.leaf_key)", NULL, "eval_builtin_error: crypto.x509.parse_keypair: x509: malformed certificate"},
+    {"crypto.x509.parse_keypair(\"-----BEGIN X-----\\nZm9v\\n-----END X-----\\n\", input.leaf_key)", NULL,
+     "tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [X]"},
+    {"crypto.x509.parse_keypair(input.leaf_key, input.leaf_key)", NULL, "tls: failed to find certificate PEM data in certificate input, but did find a private key"},
+    {"crypto.x509.parse_keypair(input.ca, input.ca)", NULL, "tls: found a certificate rather than a key in the PEM for the private key"},
+    {"crypto.x509.parse_keypair(input.ca, input.ed_key)", NULL, "tls: private key type does not match public key type"},
+    {"crypto.x509.parse_keypair(input.rsa_crt, 1)", NULL, "eval_type_error: crypto.x509.parse_keypair: operand 1 must be string but got number"},
+    {"count(crypto.parse_private_keys(concat(\"\", [input.rsa_key, input.leaf_key, input.ed_key])))", "3", NULL},
+    {"[[k.Curve, k.D > 0] | k := crypto.parse_private_keys(input.leaf_key)[0]][0]", "[{},true]", NULL},
+    {"is_string(crypto.parse_private_keys(base64.encode(input.ed_key))[0])", "true", NULL},
+    {"crypto.parse_private_keys(\"\")", "null", NULL},
+    {"crypto.parse_private_keys(\"nope\")", "[]", NULL},
+    {"crypto.parse_private_keys(\"-----BEGIN RSA PRIVATE KEY-----\\nZm9v\\n-----END RSA PRIVATE KEY-----\\n\")", NULL,
+     "x509: failed to parse private key"},
+    {"object.keys(crypto.x509.parse_rsa_private_key(input.rsa_key))", "[\"d\",\"dp\",\"dq\",\"e\",\"kty\",\"n\",\"p\",\"q\",\"qi\"]", NULL},
+    {"crypto.x509.parse_rsa_private_key(input.rsa_key).e", "\"AQAB\"", NULL},
+    {"[[k.kty, k.crv] | k := crypto.x509.parse_rsa_private_key(input.leaf_key)][0]", "[\"EC\",\"P-256\"]", NULL},
+    {"[[k.kty, k.crv] | k := crypto.x509.parse_rsa_private_key(base64.encode(input.ed_key))][0]", "[\"OKP\",\"Ed25519\"]", NULL},
+    {"crypto.x509.parse_rsa_private_key(input.ca)", "null", NULL},
+    {"crypto.x509.parse_rsa_private_key(\"\")", NULL, "input PEM data was empty"},
+    {"crypto.x509.parse_rsa_private_key(\"invalid\")", NULL, "illegal base64 data at input byte 4"},
+};
+
+static void test_crypto(void **state)
+{
+    (void)state;
+    json_t *in = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ca", ca_crt, "int", int_crt, "leaf", leaf_crt, "rsa_crt",
+                           rsa_crt, "rsa_key", rsa_key, "leaf_key", leaf_key, "ed_key", ed_key, "req_csr", req_csr);
+    assert_non_null(in);
+    /* certificate validity is checked against the real clock */
+    run_cases_with(crypto_cases, sizeof crypto_cases / sizeof crypto_cases[0], in, 0);
+    json_decref(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_graph),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_net),
+        cmocka_unit_test(test_crypto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
