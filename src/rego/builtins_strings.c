@@ -42,7 +42,18 @@ static const char *find(const char *h, size_t hl, const char *n, size_t nl)
         return h;
     if (nl > hl)
         return NULL;
-    return memmem(h, hl, n, nl);
+    if (hl > 256) /* long texts: the two-way search */
+        return memmem(h, hl, n, nl);
+    /* short texts (nearly all): first byte with memchr, then compare */
+    const char *end = h + hl - nl + 1;
+    for (const char *p = h; p < end; p++) {
+        p = memchr(p, n[0], (size_t)(end - p));
+        if (!p)
+            return NULL;
+        if (memcmp(p + 1, n + 1, nl - 1) == 0)
+            return p;
+    }
+    return NULL;
 }
 
 /* code point helpers */
@@ -609,6 +620,9 @@ static pcre2_code *rx_get(struct cl_rego_bctx *c, const struct cl_rv *pat)
                          S(pat));
         return NULL;
     }
+    /* JIT when the platform has it (several times faster); matching falls back to the
+     * interpreter if the JIT stack is exceeded */
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     struct rx_ent *ent = &rx_cache[rx_next++ % RX_CACHE];
     if (ent->code) {
         pcre2_code_free(ent->code);
@@ -635,6 +649,8 @@ static int rx_match(struct cl_rego_bctx *c, pcre2_code *code, const struct cl_rv
         pcre2_set_depth_limit(rx_mctx, 10000);
     }
     int rc = pcre2_match(code, (PCRE2_SPTR)S(s), L(s), off, opts, md, rx_mctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(code, (PCRE2_SPTR)S(s), L(s), off, opts | PCRE2_NO_JIT, md, rx_mctx);
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
     if (rc < 0) {

@@ -1097,6 +1097,10 @@ static inline void put1(struct cl_rv *v, bool own)
         cl_rv_decref(v);
 }
 
+/* eval1 returns NOT_SIMPLE (before any binding) when the term may have several values or
+ * bind a variable: the caller then takes the general path. */
+#define NOT_SIMPLE 2
+
 static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
 {
     *own = false;
@@ -1105,8 +1109,14 @@ static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t
         return 1;
     }
     if (t->kind == RG_T_VAR) {
-        *out = t->root == RG_ROOT_INPUT ? ev->input : fr->slots[t->slot];
-        return *out ? 1 : 0;
+        if (t->root == RG_ROOT_INPUT) {
+            *out = ev->input;
+            return *out ? 1 : 0;
+        }
+        if (t->root)
+            return NOT_SIMPLE;
+        *out = fr->slots[t->slot];
+        return *out ? 1 : NOT_SIMPLE;
     }
     if (t->kind == RG_T_REF)
         return eval1_ref(ev, fr, t, out, own);
@@ -1119,6 +1129,8 @@ static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, s
 {
     const struct rg_term *h = t->items[0];
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
+        if (!simple_term(fr, t))
+            return NOT_SIMPLE;
         struct k_collect c = {{k_collect_fn}, NULL, true};
         int rc = eval_ref(ev, fr, t, &c.k);
         if (rc < 0) {
@@ -1160,14 +1172,20 @@ static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, s
 
 static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
 {
+    if ((!t->bi && !t->fn) || (t->bi && (t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))) ||
+        (int)t->n != (t->fn ? (int)rg_node_arity(t->fn) : t->bi->arity))
+        return NOT_SIMPLE; /* eq/assign, print, relations, or an output argument */
     struct cl_rv *stackvals[8];
     bool stackown[8];
     struct cl_rv **vals = t->n <= 8 ? stackvals : cl_xcalloc(t->n, sizeof *vals);
     bool *owns = t->n <= 8 ? stackown : cl_xcalloc(t->n, sizeof *owns);
     int rc = 1;
     size_t got = 0;
-    for (; got < t->n && rc == 1; got++)
+    while (got < t->n && rc == 1) {
         rc = eval1(ev, fr, t->items[got], &vals[got], &owns[got]);
+        if (rc == 1)
+            got++;
+    }
     if (rc == 1 && t->op && ev->nmocks == ev->mock_floor) {
         int c = cl_rv_compare(vals[0], vals[1]);
         bool r = t->op == RG_OP_EQ ? c == 0 : t->op == RG_OP_NEQ ? c != 0 : t->op == RG_OP_LT ? c < 0
@@ -1295,17 +1313,17 @@ static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, b
     struct cl_rv *stackvals[8];
     struct cl_rv **vals = nin <= 8 ? stackvals : cl_xcalloc(nin, sizeof *vals);
     struct k_call c = {{k_call_fn}, fr, t, vals, nin, as_expr, k};
-    bool direct = nin <= 8;
-    for (size_t i = 0; i < nin && direct; i++)
-        direct = simple_term(fr, t->items[i]);
-    int rc;
-    if (direct) {
-        /* every argument has at most one value: evaluate them in place */
+    int rc = NOT_SIMPLE;
+    if (nin <= 8) {
+        /* arguments with at most one value each are evaluated in place */
         bool owns[8];
         size_t got = 0;
         rc = 1;
-        for (; got < nin && rc == 1; got++)
+        while (got < nin && rc == 1) {
             rc = eval1(ev, fr, t->items[got], &vals[got], &owns[got]);
+            if (rc == 1)
+                got++;
+        }
         if (rc == 1 && t->op && nin == 2 && ev->nmocks == ev->mock_floor) {
             /* comparisons: no call at all */
             int cmp = cl_rv_compare(vals[0], vals[1]);
@@ -1322,9 +1340,9 @@ static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, b
         }
         for (size_t i = 0; i < got; i++)
             put1(vals[i], owns[i]);
-    } else {
-        rc = eval_seq(ev, fr, (const struct rg_term *const *)t->items, nin, vals, &c.k);
     }
+    if (rc == NOT_SIMPLE)
+        rc = eval_seq(ev, fr, (const struct rg_term *const *)t->items, nin, vals, &c.k);
     if (vals != stackvals)
         free(vals);
     return rc;
@@ -1351,14 +1369,16 @@ static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, s
             return k->fn(ev, k, fr->slots[t->slot]);
         return fail(ev, CL_EINVAL, "rego_unsafe_var_error", "var %s is unsafe", t->name ? t->name : "_");
     case RG_T_REF:
-        if (!(t->items[0]->kind == RG_T_VAR && t->items[0]->root == RG_ROOT_DATA) && simple_term(fr, t)) {
+        if (!(t->items[0]->kind == RG_T_VAR && t->items[0]->root == RG_ROOT_DATA)) {
             struct cl_rv *v = NULL;
             bool own = false;
             int rc = eval1(ev, fr, t, &v, &own);
-            if (rc == 1)
-                rc = k->fn(ev, k, v);
-            put1(v, own);
-            return rc;
+            if (rc != NOT_SIMPLE) {
+                if (rc == 1)
+                    rc = k->fn(ev, k, v);
+                put1(v, own);
+                return rc;
+            }
         }
         return eval_ref(ev, fr, t, k);
     case RG_T_ARRAY:
@@ -2039,19 +2059,16 @@ static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
         if (x->negated)
             return 2;
         const struct rg_term *l = t->items[0], *r = t->items[1];
-        const struct rg_term *var = NULL, *val = NULL;
-        if (unbound_var(fr, l) && simple_term(fr, r)) {
+        const struct rg_term *var = NULL, *val = l;
+        if (unbound_var(fr, l)) {
             var = l;
             val = r;
-        } else if (unbound_var(fr, r) && simple_term(fr, l)) {
+        } else if (unbound_var(fr, r)) {
             var = r;
-            val = l;
-        } else if (!(simple_term(fr, l) && simple_term(fr, r))) {
-            return 2;
         }
         struct cl_rv *v = NULL, *w = NULL;
         bool vo = false, wo = false;
-        int rc = eval1(ev, fr, val ? val : l, &v, &vo);
+        int rc = eval1(ev, fr, val, &v, &vo);
         if (rc == 1 && var) {
             bind(ev, &fr->slots[var->slot], v);
         } else if (rc == 1) {
@@ -2065,12 +2082,10 @@ static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
     }
     if (is_print(t) && ev->e->opts.print)
         return 2;
-    if (!simple_term(fr, t))
-        return 2;
     struct cl_rv *v = NULL;
     bool own = false;
     int rc = eval1(ev, fr, t, &v, &own);
-    if (rc < 0)
+    if (rc < 0 || rc == NOT_SIMPLE)
         return rc;
     bool ok = rc == 1 && !(v->type == CL_RV_BOOL && !v->u.b);
     put1(v, own);
