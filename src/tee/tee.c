@@ -14,6 +14,8 @@ static const struct cl_tee_verifier verifiers[] = {
     {"snp", "cpu", false, cl_tee_snp_verify},
     {"tdx", "cpu", false, cl_tee_tdx_verify},
     {"tpm", "cpu", false, cl_tee_tpm_verify},
+    {"az-snp-vtpm", "cpu", false, cl_tee_az_snp_verify},
+    {"az-tdx-vtpm", "cpu", false, cl_tee_az_tdx_verify},
 };
 
 static const char *const known_ids[] = {
