@@ -849,7 +849,78 @@ static long rss_kib(const char *field)
     return v;
 }
 
-static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool *first)
+/* All policies together: latencies per request kind, load times, largest engine. */
+struct agg {
+    struct epstat *eps;
+    size_t neps;
+    uint64_t loads[256];
+    size_t nloads;
+    size_t max_engine;
+};
+
+static int agg_add(struct agg *a, const char *ep, const struct stats *x)
+{
+    struct epstat *st = NULL;
+    for (size_t i = 0; i < a->neps && !st; i++)
+        if (strcmp(a->eps[i].ep, ep) == 0)
+            st = &a->eps[i];
+    if (!st) {
+        struct epstat *ne = realloc(a->eps, (a->neps + 1) * sizeof *ne);
+        if (!ne)
+            return CL_ENOMEM;
+        a->eps = ne;
+        st = &a->eps[a->neps++];
+        memset(st, 0, sizeof *st);
+        st->ep = strdup(ep);
+        if (!st->ep)
+            return CL_ENOMEM;
+    }
+    uint64_t *nl = realloc(st->s.lat, (st->s.n + x->n) * sizeof *nl);
+    if (!nl)
+        return CL_ENOMEM;
+    memcpy(nl + st->s.n, x->lat, x->n * sizeof *nl);
+    st->s.lat = nl;
+    st->s.n += x->n;
+    st->s.allocs += x->allocs;
+    st->s.bytes += x->bytes;
+    return 0;
+}
+
+static void agg_print(struct agg *a, bool json)
+{
+    qsort(a->loads, a->nloads, sizeof *a->loads, cmp_u64);
+    uint64_t load_med = a->nloads ? a->loads[a->nloads / 2] : 0;
+    long hwm = rss_kib("VmHWM");
+    if (json) {
+        printf("  \"summary\": {\"load_ns_median\": %llu, \"max_engine_bytes\": %zu, \"hwm_kib\": %ld, \"requests\": [",
+               (unsigned long long)load_med, a->max_engine, hwm);
+    } else {
+        printf("all policies: load (parse + compile) median %.2f ms; largest engine %.1f KiB; process peak RSS %ld KiB\n",
+               (double)load_med / 1e6, (double)a->max_engine / 1024.0, hwm);
+        printf("  %-30s %8s %10s %10s %10s %10s %10s\n", "request", "samples", "ns/op", "p50", "p99", "allocs/op",
+               "B/op");
+    }
+    for (size_t i = 0; i < a->neps; i++) {
+        struct stats *x = &a->eps[i].s;
+        qsort(x->lat, x->n, sizeof *x->lat, cmp_u64);
+        if (json)
+            printf("%s\n    {\"request\": \"%s\", \"samples\": %zu, \"ns_per_op\": %.0f, \"p50_ns\": %llu, "
+                   "\"p99_ns\": %llu, \"allocs_per_op\": %.1f, \"bytes_per_op\": %.0f}",
+                   i ? "," : "", a->eps[i].ep, x->n, mean_ns(x), (unsigned long long)pct(x, 50),
+                   (unsigned long long)pct(x, 99), (double)x->allocs / (double)x->n, (double)x->bytes / (double)x->n);
+        else
+            printf("  %-30s %8zu %10.0f %10llu %10llu %10.1f %10.0f\n", a->eps[i].ep, x->n, mean_ns(x),
+                   (unsigned long long)pct(x, 50), (unsigned long long)pct(x, 99), (double)x->allocs / (double)x->n,
+                   (double)x->bytes / (double)x->n);
+        free((char *)(uintptr_t)a->eps[i].ep);
+        free(x->lat);
+    }
+    if (json)
+        printf("]}\n");
+    free(a->eps);
+}
+
+static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool *first, struct agg *agg)
 {
     struct cl_err err = {0};
     /* load: parse + compile, best of a few and median */
@@ -868,6 +939,10 @@ static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool 
     }
     qsort(lat, CL_ARRAY_LEN(lat), sizeof *lat, cmp_u64);
     size_t engine_bytes = cl_rego_memory(k.e);
+    if (agg->nloads < CL_ARRAY_LEN(agg->loads))
+        agg->loads[agg->nloads++] = lat[CL_ARRAY_LEN(lat) / 2];
+    if (engine_bytes > agg->max_engine)
+        agg->max_engine = engine_bytes;
     (void)mem0;
     struct epstat *eps = NULL;
     size_t neps = 0;
@@ -957,8 +1032,11 @@ static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool 
         }
         *first = false;
     }
-    for (size_t i = 0; i < neps; i++)
+    for (size_t i = 0; i < neps; i++) {
+        if (rc == 0 && agg_add(agg, eps[i].ep, &eps[i].s) < 0)
+            rc = CL_ENOMEM;
         free(eps[i].s.lat);
+    }
     free(eps);
     kengine_free(&k);
     return rc < 0 ? cl_err_exit_code(rc) : 0;
@@ -984,16 +1062,28 @@ static int cmd_bench(int argc, char **argv)
     if (rc < 0)
         fprintf(stderr, "cloister policy bench: %s\n", err.msg);
     bool first = true;
+    struct agg agg = {0};
     if (json && rc == 0)
-        printf("[\n");
+        printf("{\n  \"policies\": [\n");
     for (size_t i = 0; i < ns; i++) {
         if (rc == 0)
-            rc = bench_suite(&suites[i], !o.v1, o.count ? (size_t)o.count : 200, json, &first);
+            rc = bench_suite(&suites[i], !o.v1, o.count ? (size_t)o.count : 200, json, &first, &agg);
         suite_free(&suites[i]);
     }
     free(suites);
     if (json && rc == 0)
-        printf("\n]\n");
+        printf("\n  ],\n");
+    if (rc == 0)
+        agg_print(&agg, json);
+    else
+        for (size_t i = 0; i < agg.neps; i++) {
+            free((char *)(uintptr_t)agg.eps[i].ep);
+            free(agg.eps[i].s.lat);
+        }
+    if (rc != 0)
+        free(agg.eps);
+    if (json && rc == 0)
+        printf("}\n");
     return rc < 0 ? cl_err_exit_code(rc) : rc;
 }
 

@@ -65,6 +65,7 @@ struct rg_term {
     struct rg_node *fn;       /* user function (rule-tree node holding its definitions) */
     int ext;                  /* index of an extension builtin + 1, or 0 */
     unsigned char op;         /* comparison operators (enum rg_op), evaluated without a call */
+    unsigned char direct;     /* a call with one result and no output argument (not print/relations) */
 };
 
 enum rg_op { RG_OP_NONE = 0, RG_OP_EQ, RG_OP_NEQ, RG_OP_LT, RG_OP_LTE, RG_OP_GT, RG_OP_GTE };

@@ -383,6 +383,8 @@ static int resolve_call(struct cctx *c, struct rg_term *t)
         return 0;
     if (resolve_fn_name(c, t->name, &t->fn, &t->bi, &t->ext) < 0)
         return cerr(c->err, "rego_type_error", c->file, t, "undefined function %s", t->name);
+    int arity = t->fn ? (int)rg_node_arity(t->fn) : t->bi->arity;
+    t->direct = (t->fn || !(t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))) && (int)t->n == arity;
     if (t->bi && !t->ext) {
         static const char *const ops[] = {"equal", "neq", "lt", "lte", "gt", "gte"};
         for (size_t i = 0; i < CL_ARRAY_LEN(ops); i++)

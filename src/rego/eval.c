@@ -1172,8 +1172,7 @@ static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, s
 
 static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
 {
-    if ((!t->bi && !t->fn) || (t->bi && (t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))) ||
-        (int)t->n != (t->fn ? (int)rg_node_arity(t->fn) : t->bi->arity))
+    if (!t->direct)
         return NOT_SIMPLE; /* eq/assign, print, relations, or an output argument */
     struct cl_rv *stackvals[8];
     bool stackown[8];
