@@ -5,6 +5,7 @@
 #define CL_CMD_CLI_H
 
 int cl_cli_kbs(int argc, char **argv);
+int cl_cli_as(int argc, char **argv);
 int cl_cli_policy(int argc, char **argv);
 int cl_cli_secret(int argc, char **argv);
 int cl_cli_initdata(int argc, char **argv);

@@ -14,6 +14,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"kbs", cl_cli_kbs, "talk to a Key Broker Service: get-resource, attest, admin calls, admin-token"},
+    {"as", cl_cli_as, "attestation service tools: verify TEE evidence offline (snp, tdx, tpm, azure)"},
 #ifdef CL_HAVE_POLICY_CLI
     {"policy", cl_cli_policy, "Rego policies: eval, test (Kata cases), bench"},
 #endif

@@ -215,4 +215,14 @@ if rcar "$TCTI_tpmA" tpm/key/one --ak-cert "$T/ak.der" --init-data "$T/other.tom
 fi
 grep -q "init-data" "$T/kbs.log" || fail "the KBS log does not name the init-data stage"
 ok "init-data extended into PCR8 is accepted; another init-data is refused (stage init-data)"
+# ---- the offline verifier CLI on the same evidence ----
+RD=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tpm_quote"]["message"])' "$T/evA.json" \
+    | base64 -d | python3 -c 'import sys; m=sys.stdin.buffer.read(); n=int.from_bytes(m[6:8],"big"); o=8+n; l=int.from_bytes(m[o:o+2],"big"); print(m[o+2:o+2+l].hex())')
+"$CLI_BIN" as verify --tee tpm --evidence "$T/evA.json" --report-data "$RD" > "$T/claims.json" 2> "$T/err" \
+    || fail "cloister as verify on the saved evidence: $(cat "$T/err")"
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert len([k for k in c if k.startswith("pcr")])==24 and c["ak_public"]' \
+    "$T/claims.json" || fail "CLI claims"
+if "$CLI_BIN" as verify --tee tpm --evidence "$T/evA.json" --report-data 00 2> "$T/err"; then fail "CLI accepted wrong report data"; fi
+grep -q "stage 'bind'" "$T/err" || fail "CLI does not name the stage: $(cat "$T/err")"
+ok "cloister as verify prints the claims, and names the stage that refused"
 echo "PASS"
