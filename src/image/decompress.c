@@ -192,6 +192,7 @@ void cl_image_decompress_free(struct cl_image_src *s)
 struct cl_image_src *cl_image_decompress_new(struct cl_image_src *inner, enum cl_image_compression comp,
                                              uint64_t max_out, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     struct dsrc *d = calloc(1, sizeof *d);
     if (!d || !(d->in = malloc(IN_BUF))) {
         free(d);

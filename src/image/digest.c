@@ -38,6 +38,7 @@ void cl_image_digest_set(struct cl_image_digest *d, enum cl_hash alg, const uint
 
 int cl_image_digest_parse(const char *s, struct cl_image_digest *out, const char *what, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!what)
         what = "digest";
     if (!s)
@@ -74,6 +75,7 @@ int cl_image_digest_parse(const char *s, struct cl_image_digest *out, const char
 
 int cl_image_digest_of(enum cl_hash alg, const void *buf, size_t len, struct cl_image_digest *out, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     uint8_t raw[CL_HASH_MAX];
     int rc = cl_digest(alg, buf, len, raw, err);
     if (rc < 0)
@@ -91,6 +93,7 @@ bool cl_image_digest_eq(const struct cl_image_digest *a, const struct cl_image_d
 
 int cl_image_hasher_init(struct cl_image_hasher *h, enum cl_hash alg, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     const EVP_MD *md = alg == CL_HASH_SHA512 ? EVP_sha512() : alg == CL_HASH_SHA384 ? EVP_sha384() : EVP_sha256();
     if (!h->ctx && !(h->ctx = EVP_MD_CTX_new()))
         return cl_err_set(err, CL_ENOMEM, "hash: out of memory");
@@ -102,6 +105,7 @@ int cl_image_hasher_init(struct cl_image_hasher *h, enum cl_hash alg, struct cl_
 
 int cl_image_hasher_update(struct cl_image_hasher *h, const void *buf, size_t len, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (len && EVP_DigestUpdate(h->ctx, buf, len) != 1)
         return cl_err_set(err, CL_EINVAL, "hash: update failed");
     return 0;
@@ -109,6 +113,7 @@ int cl_image_hasher_update(struct cl_image_hasher *h, const void *buf, size_t le
 
 int cl_image_hasher_final(struct cl_image_hasher *h, struct cl_image_digest *out, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     uint8_t raw[CL_HASH_MAX];
     unsigned n = 0;
     if (EVP_DigestFinal_ex(h->ctx, raw, &n) != 1 || n != cl_hash_len(h->alg))
@@ -180,6 +185,7 @@ static int hash_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t
 int cl_image_hash_src_init(struct cl_image_hash_src *s, struct cl_image_src *inner, enum cl_hash alg,
                            struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     s->src.read = hash_read;
     s->inner = inner;
     s->bytes = 0;

@@ -60,6 +60,11 @@ static int gpg_verify_in(const char *home, const uint8_t *keyring, size_t klen, 
         goto out;
     }
     gpgme_signature_t s = vr->signatures;
+    if (gpgme_err_code(s->status) == GPG_ERR_NO_PUBKEY) {
+        rc = cl_err_stage(err, CL_EVERIFY, "signature", "gpg: signed by %.40s, which is not one of the policy's keys",
+                          s->fpr ? s->fpr : "?");
+        goto out;
+    }
     if (gpgme_err_code(s->status) != GPG_ERR_NO_ERROR) {
         rc = cl_err_stage(err, CL_EVERIFY, "signature", "gpg: signature by %.40s does not verify: %s",
                           s->fpr ? s->fpr : "?", gpgme_strerror(s->status));
@@ -108,6 +113,7 @@ out:
 int cl_image_gpg_verify(const uint8_t *keyring, size_t klen, const uint8_t *sig, size_t slen, cl_bytes **payload,
                         size_t *plen, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!keyring || !klen || !sig || !slen)
         return cl_err_set(err, CL_EINVAL, "gpg: keys and signature are required");
     if (slen > CL_IMAGE_MAX_SIGNATURE)
@@ -137,6 +143,7 @@ int cl_image_gpg_verify(const uint8_t *keyring, size_t klen, const uint8_t *sig,
 int cl_image_cosign_verify(const char *pem, size_t pemlen, const uint8_t *payload, size_t plen, const char *sig_b64,
                            struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(cl_pkey) *key = cl_pkey_from_pem(pem, pemlen, false, err);
     if (!key)
         return cl_err_prefix(err, "cosign public key");

@@ -11,6 +11,13 @@
 #include "image/image.h"
 #include "json/json.h"
 
+/* Public entry points accept err == NULL; internally err always points somewhere, so that
+ * codes read back from it (and cl_err_prefix results) stay right. */
+#define CL_IMAGE_ERR_LOCAL(e)                                                                  \
+    struct cl_err e##_fallback_ = {0};                                                         \
+    if (!(e))                                                                                  \
+    (e) = &e##_fallback_
+
 /* A running digest of a stream. */
 struct cl_image_hasher {
     EVP_MD_CTX *ctx;
@@ -64,6 +71,9 @@ struct cl_secret *cl_image_jwe_open(const json_t *jwe, cl_pkey *key, struct cl_e
 /* The policy scopes of ref in search order (full reference, repository, parent namespaces,
  * host, "*.domain" wildcards): a new buffer of *n NUL-separated strings, or NULL. */
 cl_str *cl_image_scopes(const struct cl_image_ref *ref, size_t *n);
+
+/* The merged registries.d configuration as {"default-docker": ..., "docker": {...}} (new). */
+json_t *cl_image_lookaside_json(const struct cl_image_lookaside *l);
 
 /* Manifest parse that accepts any layer and config media types (signature manifests). */
 CL_MUST_CHECK int cl_image_manifest_parse_any(const void *buf, size_t len, const char *content_type, bool any_layers,

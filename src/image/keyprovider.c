@@ -172,6 +172,7 @@ static struct cl_secret *answer_optsdata(const uint8_t *ans, size_t len, struct 
 int cl_image_keyprovider_cmd_unwrap(void *ctx, const char *provider, const uint8_t *wrapped, size_t len,
                                     struct cl_secret **optsdata, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     const struct cl_image_keyprovider_cmd *cmd = ctx;
     if (!cmd || !cmd->path)
         return cl_err_set(err, CL_EINVAL, "key provider: no command");
@@ -201,6 +202,7 @@ int cl_image_keyprovider_cmd_unwrap(void *ctx, const char *provider, const uint8
 int cl_image_keyprovider_set_unwrap(void *ctx, const char *provider, const uint8_t *wrapped, size_t len,
                                     struct cl_secret **optsdata, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     const struct cl_image_keyprovider_set *set = ctx;
     int rc = cl_err_set(err, CL_ENOTFOUND, "key provider '%.64s' is not configured", provider ? provider : "");
     /* ocicrypt sends the annotation to the provider that carries its name; a set with one
@@ -238,6 +240,7 @@ void cl_image_keyprovider_cmds_free(struct cl_image_keyprovider_cmd *cmds, size_
 
 struct cl_image_keyprovider_cmd *cl_image_keyprovider_config_load(const char *path, size_t *n, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     size_t len = 0;
     CL_AUTO(cl_bytes) *txt = cl_file_read(path, 1u << 20, &len, err);
     if (!txt)
@@ -301,6 +304,7 @@ struct cl_image_keyprovider_cmd *cl_image_keyprovider_config_load(const char *pa
 struct cl_secret *cl_image_resource_load(const struct cl_image_resources *res, const char *where, size_t max,
                                          struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!where || !*where) {
         cl_err_set(err, CL_EINVAL, "resource: empty location");
         return NULL;

@@ -167,11 +167,14 @@ static int merge(struct cl_image_lookaside *l, const json_t *doc, const char *na
     json_object_foreach((json_t *)(uintptr_t)doc, k, v)
     {
         if (strcmp(k, "default-docker") == 0) {
-            if (l->default_docker)
+            /* the same definition in two files is fine (image-rs merges them); two
+             * different ones would make the answer depend on file order */
+            if (l->default_docker && !json_equal(l->default_docker, v))
                 return cl_err_set(err, CL_EPARSE, "registries.d %s: default-docker is defined twice", name);
             if (check_entry(v, "default-docker", err) < 0)
                 return CL_EPARSE;
-            l->default_docker = json_incref(v);
+            if (!l->default_docker)
+                l->default_docker = json_incref(v);
         } else if (strcmp(k, "docker") == 0) {
             if (!json_is_object(v))
                 return cl_err_set(err, CL_EPARSE, "registries.d %s: 'docker' is not a mapping", name);
@@ -179,7 +182,8 @@ static int merge(struct cl_image_lookaside *l, const json_t *doc, const char *na
             json_t *e;
             json_object_foreach(v, ns, e)
             {
-                if (json_object_get(l->docker, ns))
+                json_t *have = json_object_get(l->docker, ns);
+                if (have && !json_equal(have, e))
                     return cl_err_set(err, CL_EPARSE, "registries.d %s: namespace '%.100s' is defined twice", name, ns);
                 if (check_entry(e, ns, err) < 0 || json_object_set(l->docker, ns, e) < 0)
                     return err ? err->code : CL_EPARSE;
@@ -204,6 +208,7 @@ static struct cl_image_lookaside *lookaside_new(struct cl_err *err)
 
 struct cl_image_lookaside *cl_image_lookaside_parse(const char *yaml, size_t len, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     struct cl_image_lookaside *l = lookaside_new(err);
     if (!l)
         return NULL;
@@ -219,6 +224,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 
 struct cl_image_lookaside *cl_image_lookaside_load(const char *dir, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     struct cl_image_lookaside *l = lookaside_new(err);
     if (!l)
         return NULL;
@@ -263,6 +269,19 @@ struct cl_image_lookaside *cl_image_lookaside_load(const char *dir, struct cl_er
         return NULL;
     }
     return l;
+}
+
+json_t *cl_image_lookaside_json(const struct cl_image_lookaside *l)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if ((l->default_docker && json_object_set(o, "default-docker", l->default_docker) < 0) ||
+        (json_object_size(l->docker) && json_object_set(o, "docker", l->docker) < 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* The first entry among the scopes of ref (then default-docker) that sets one of keys. */

@@ -192,6 +192,7 @@ static int parse_desc_array(const json_t *doc, const char *key, enum desc_kind k
 int cl_image_manifest_parse_any(const void *buf, size_t len, const char *content_type, bool any_layers,
                                 struct cl_image_manifest *out, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (len > CL_IMAGE_MAX_MANIFEST)
         return cl_err_set(err, CL_ELIMIT, "manifest: %zu bytes, more than %u", len, CL_IMAGE_MAX_MANIFEST);
     struct cl_image_manifest m = {0};
@@ -285,6 +286,7 @@ fail:
 int cl_image_manifest_parse(const void *buf, size_t len, const char *content_type, struct cl_image_manifest *out,
                             struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     return cl_image_manifest_parse_any(buf, len, content_type, false, out, err);
 }
 
@@ -324,6 +326,7 @@ static const char *norm_variant(const char *arch, const char *variant)
 int cl_image_index_select(const struct cl_image_manifest *idx, const char *os, const char *arch, const char *variant,
                           size_t *which, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (idx->kind != CL_IMAGE_INDEX)
         return cl_err_set(err, CL_EINVAL, "index select: not an index");
     const char *want_v = norm_variant(arch, variant);
@@ -364,6 +367,7 @@ int cl_image_index_select(const struct cl_image_manifest *idx, const char *os, c
 
 int cl_image_config_parse(const void *buf, size_t len, struct cl_image_config *out, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (len > CL_IMAGE_MAX_CONFIG)
         return cl_err_set(err, CL_ELIMIT, "image config: %zu bytes, more than %u", len, CL_IMAGE_MAX_CONFIG);
     struct cl_image_config c = {0};

@@ -33,6 +33,7 @@ void cl_image_layer_key_clear(struct cl_image_layer_key *k)
 cl_bytes *cl_image_b64_member(const json_t *obj, const char *key, size_t max, size_t *outlen, const char *what,
                               struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     const char *s = json_string_value(json_object_get(obj, key));
     if (!s) {
         cl_err_set(err, CL_EPARSE, "%s: '%s' is missing or not a string", what, key);
@@ -162,6 +163,7 @@ static struct cl_secret *open_flat(const json_t *jwe, cl_pkey *key, struct cl_er
 
 struct cl_secret *cl_image_jwe_open(const json_t *jwe, cl_pkey *key, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!json_is_object(jwe)) {
         cl_err_set(err, CL_EPARSE, "JWE: not a JSON object");
         return NULL;
@@ -341,6 +343,7 @@ static int try_provider(void *ctx, const uint8_t *blob, size_t len, struct cl_er
 int cl_image_layer_key_open(const struct cl_image_desc *desc, const struct cl_image_decrypt *dc,
                             struct cl_image_layer_key *out, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!desc->encrypted)
         return cl_err_set(err, CL_EINVAL, "layer %s is not encrypted", desc->digest.str);
     const json_t *ann = desc->annotations;
@@ -357,7 +360,7 @@ int cl_image_layer_key_open(const struct cl_image_desc *desc, const struct cl_im
     struct try_ctx t = {.dc = dc};
     int last = CL_ENOTFOUND;
     struct cl_err last_err = {0};
-    bool unsupported = false;
+    bool unsupported = false, providers = false;
     const char *k;
     json_t *v;
     /* ---- JWE recipients ---- */
@@ -378,6 +381,7 @@ int cl_image_layer_key_open(const struct cl_image_desc *desc, const struct cl_im
         if (t.opts)
             break;
         if (strncmp(k, CL_IMAGE_ANN_ENC_PROVIDER, strlen(CL_IMAGE_ANN_ENC_PROVIDER)) == 0) {
+            providers = true;
             if (!dc->unwrap) {
                 last = cl_err_set(&last_err, CL_EVERIFY, "layer is wrapped by key provider '%.64s' and no key provider "
                                   "is configured", k + strlen(CL_IMAGE_ANN_ENC_PROVIDER));
@@ -398,10 +402,10 @@ int cl_image_layer_key_open(const struct cl_image_desc *desc, const struct cl_im
         }
     }
     if (!t.opts) {
-        if (!jwe && last == CL_ENOTFOUND && unsupported)
+        if (!jwe && !providers && unsupported)
             return cl_err_set(err, CL_EUNSUPPORTED, "encrypted layer %s: only JWE and key-provider wrapping are supported",
                               desc->digest.str);
-        if (last == CL_ENOTFOUND)
+        if (!jwe && !providers)
             return cl_err_set(err, CL_EPARSE, "encrypted layer %s: no wrapped key annotation", desc->digest.str);
         return cl_err_stage(err, CL_EVERIFY, "decrypt", "encrypted layer %s: no key opens it (encrypted for another "
                             "key?): %.300s", desc->digest.str, last_err.msg);
@@ -474,6 +478,7 @@ void cl_image_decrypt_free(struct cl_image_src *s)
 struct cl_image_src *cl_image_decrypt_new(struct cl_image_src *inner, const struct cl_image_layer_key *key,
                                           struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!key || !key->symkey || key->symkey->len != SYMKEY_LEN) {
         cl_err_set(err, CL_EINVAL, "decrypt: no layer key");
         return NULL;
@@ -501,6 +506,7 @@ struct cl_image_src *cl_image_decrypt_new(struct cl_image_src *inner, const stru
 int cl_image_encrypt_buf(const void *plain, size_t len, struct cl_image_layer_key *key, cl_bytes **ct,
                          struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     struct cl_image_layer_key k = {0};
     int rc;
     k.symkey = cl_secret_new(SYMKEY_LEN);
@@ -534,6 +540,7 @@ fail:
 
 struct cl_secret *cl_image_layer_key_privopts(const struct cl_image_layer_key *k, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(cl_str) *sk = cl_b64_encode(k->symkey->data, k->symkey->len, CL_B64_STD);
     CL_AUTO(cl_str) *nonce = cl_b64_encode(k->nonce, NONCE_LEN, CL_B64_STD);
     CL_AUTO(cl_str) *s = sk && nonce
@@ -555,6 +562,7 @@ struct cl_secret *cl_image_layer_key_privopts(const struct cl_image_layer_key *k
 
 cl_str *cl_image_layer_key_pubopts(const struct cl_image_layer_key *k, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(cl_str) *h = cl_b64_encode(k->hmac, HMAC_LEN, CL_B64_STD);
     cl_str *s = h ? cl_strdupf("{\"cipher\":\"%s\",\"hmac\":\"%s\",\"cipheroptions\":{}}", CL_IMAGE_ENC_CIPHER, h)
                   : NULL;

@@ -853,6 +853,7 @@ void cl_image_pull_result_clear(struct cl_image_pull_result *r)
 int cl_image_pull(const char *ref, const char *dir, const struct cl_image_pull_opts *opts,
                   struct cl_image_pull_result *out, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!ref || !dir || !opts || !out)
         return cl_err_set(err, CL_EINVAL, "pull: reference, folder, options and result are required");
     struct cl_image_pull_result res = {0};

@@ -215,6 +215,7 @@ fail:
 
 int cl_image_ref_parse(const char *s, struct cl_image_ref *out, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!s || !*s)
         return cl_err_set(err, CL_EPARSE, "image reference: empty");
     size_t len = strlen(s);

@@ -54,6 +54,7 @@ static int check_table(json_t *t, const char *where, const char *const *keys, si
 
 struct cl_image_regconf *cl_image_regconf_parse(const char *toml, size_t len, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(json_t) *doc = cl_toml_parse(toml, len, err);
     if (!doc) {
         cl_err_prefix(err, "registries.conf");
@@ -140,6 +141,7 @@ struct cl_image_regconf *cl_image_regconf_parse(const char *toml, size_t len, st
 
 int cl_image_regconf_add_insecure(struct cl_image_regconf *c, const char *host, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!c || !host || !*host)
         return cl_err_set(err, CL_EINVAL, "insecure registry: no host");
     if (json_array_append_new(c->insecure, json_string(host)) < 0)
@@ -303,6 +305,7 @@ fail:
 int cl_image_regconf_resolve(const struct cl_image_regconf *conf, const struct cl_image_ref *ref,
                              struct cl_image_endpoint out[8], size_t *n, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(cl_str) *name = cl_image_ref_name(ref);
     if (!name)
         return cl_err_set(err, CL_ENOMEM, "registry endpoint: out of memory");

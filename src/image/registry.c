@@ -59,6 +59,7 @@ void cl_image_registry_free(struct cl_image_registry *r)
 struct cl_image_registry *cl_image_registry_new(const struct cl_image_endpoint *ep,
                                                 const struct cl_image_registry_opts *opts, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!ep || !ep->host || !ep->repository) {
         cl_err_set(err, CL_EINVAL, "registry: endpoint host and repository are required");
         return NULL;
@@ -458,6 +459,7 @@ static int memsink_rewind(void *ctx, struct get *g, struct cl_err *err)
 int cl_image_registry_manifest(struct cl_image_registry *r, const char *reference, cl_bytes **body, size_t *len,
                                cl_str **content_type, struct cl_image_digest *digest, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     struct cl_image_digest want;
     bool by_digest = strchr(reference, ':') != NULL;
     int rc;
@@ -518,6 +520,7 @@ int cl_image_registry_manifest(struct cl_image_registry *r, const char *referenc
 int cl_image_registry_blob_mem(struct cl_image_registry *r, const struct cl_image_desc *desc, size_t max,
                                cl_bytes **body, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (desc->size > max)
         return cl_err_set(err, CL_ELIMIT, "registry %s: blob %s declares %llu bytes, more than %zu", r->host,
                           desc->digest.str, (unsigned long long)desc->size, max);
@@ -775,6 +778,7 @@ int cl_image_registry_blob_file(struct cl_image_registry *r, const struct cl_ima
                                 const char *name, const struct cl_image_blob_mac *mac, cl_image_bytes_fn progress,
                                 void *progress_ctx, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(cl_str) *partial = cl_strdupf("%s.partial", name);
     if (!partial)
         return cl_err_set(err, CL_ENOMEM, "registry: out of memory");

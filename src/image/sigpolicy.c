@@ -294,6 +294,7 @@ static int check_reqs(const json_t *reqs, const char *where, struct cl_err *err)
 
 struct cl_image_policy *cl_image_policy_parse(const char *json, size_t len, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (len > CL_IMAGE_MAX_POLICY) {
         cl_err_set(err, CL_ELIMIT, "policy: larger than %u bytes", CL_IMAGE_MAX_POLICY);
         return NULL;
@@ -451,6 +452,7 @@ static int identity_check(const struct cl_image_ref *img, const char *signed_ref
 int cl_image_sig_payload_check(const uint8_t *payload, size_t plen, const char *type, const struct cl_image_sigsrc *src,
                                const json_t *signed_identity, const char *default_identity, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(json_t) *doc = cl_json_parse((const char *)payload, plen, 8, err);
     if (!doc)
         return cl_err_stage(err, CL_EVERIFY, "payload", "signature payload is not JSON: %.200s", err ? err->msg : "");
@@ -637,6 +639,7 @@ static int eval_sigstore(const json_t *r, const struct cl_image_sigsrc *src, con
 
 int cl_image_policy_check(const struct cl_image_policy *p, const struct cl_image_sigsrc *src, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (!p)
         return cl_err_stage(err, CL_EDENIED, "policy", "no signature policy: pulling is denied");
     if (!src || !src->ref)

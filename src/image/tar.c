@@ -36,6 +36,7 @@ struct cl_image_tar {
 
 struct cl_image_tar *cl_image_tar_new(struct cl_image_src *src, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     struct cl_image_tar *t = calloc(1, sizeof *t);
     if (!t || !(t->buf = malloc(RBUF))) {
         free(t);
@@ -358,6 +359,7 @@ static int drain(struct cl_image_tar *t, struct cl_err *err)
 
 int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     if (t->ended)
         return 0;
     int rc;
@@ -540,6 +542,7 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
 
 int cl_image_tar_read(struct cl_image_tar *t, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     *got = 0;
     if (t->data_left == 0 || cap == 0)
         return 0;

@@ -161,6 +161,7 @@ static int probe_ctime(int rootfd, int64_t *out, struct cl_err *err)
 
 int cl_image_unpack_layer_start(int rootfd, int64_t *start, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     /* Two probes until the file system's own ctime moves: everything written before the
      * first is at most its ctime, everything written after the second at least the second's
      * (whatever the file system's timestamp granularity). */
@@ -828,6 +829,7 @@ static void restore_dir_times(struct unpacker *u)
 int cl_image_unpack(int rootfd, struct cl_image_src *src, const struct cl_image_unpack_opts *opts,
                     struct cl_image_unpack_stats *stats, struct cl_err *err)
 {
+    CL_IMAGE_ERR_LOCAL(err);
     struct cl_image_unpack_opts defaults = {0};
     struct cl_image_unpack_stats scratch = {0};
     struct unpacker *u = calloc(1, sizeof *u);
