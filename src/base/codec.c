@@ -3,6 +3,7 @@
  * wrong padding and non-zero trailing bits are refused, naming the offset. */
 #include "base/base.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -47,25 +48,27 @@ cl_str *cl_b64_encode(const void *buf, size_t len, enum cl_b64 variant)
     return out;
 }
 
-static int b64_val(char ch, enum cl_b64 variant)
+/* Decoding tables: 0..63, or 0xff for a character outside the alphabet. Built once. */
+static uint8_t tab_std[256], tab_url[256], tab_any[256];
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static void tab_init(void)
 {
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    bool std = variant == CL_B64_STD || variant == CL_B64_ANY;
-    bool url = variant != CL_B64_STD;
-    if (std && ch == '+')
-        return 62;
-    if (std && ch == '/')
-        return 63;
-    if (url && ch == '-')
-        return 62;
-    if (url && ch == '_')
-        return 63;
-    return -1;
+    memset(tab_std, 0xff, sizeof tab_std);
+    memset(tab_url, 0xff, sizeof tab_url);
+    memset(tab_any, 0xff, sizeof tab_any);
+    for (int i = 0; i < 64; i++) {
+        tab_std[(uint8_t)b64_std[i]] = (uint8_t)i;
+        tab_url[(uint8_t)b64_url[i]] = (uint8_t)i;
+        tab_any[(uint8_t)b64_std[i]] = (uint8_t)i;
+        tab_any[(uint8_t)b64_url[i]] = (uint8_t)i;
+    }
+}
+
+static const uint8_t *b64_table(enum cl_b64 variant)
+{
+    pthread_once(&tab_once, tab_init);
+    return variant == CL_B64_STD ? tab_std : variant == CL_B64_ANY ? tab_any : tab_url;
 }
 
 /* Decodes into out (capacity >= slen*3/4+3); returns the decoded length or <0. */
@@ -86,14 +89,29 @@ static int b64_decode_into(const char *s, size_t slen, enum cl_b64 variant, uint
         return cl_err_set(err, CL_EPARSE, "base64: length %zu is not a multiple of 4", slen);
     if (npad > 0 && (body + npad) % 4 != 0)
         return cl_err_set(err, CL_EPARSE, "base64: wrong padding");
-    size_t o = 0;
+    const uint8_t *tab = b64_table(variant);
+    const uint8_t *in = (const uint8_t *)s;
+    size_t o = 0, i = 0;
+    /* whole quanta: 4 characters → 3 bytes */
+    for (; body - i >= 4; i += 4) {
+        uint8_t a = tab[in[i]], b = tab[in[i + 1]], c = tab[in[i + 2]], d = tab[in[i + 3]];
+        if ((a | b | c | d) == 0xff) {
+            size_t bad = i + (a == 0xff ? 0 : b == 0xff ? 1 : c == 0xff ? 2 : 3);
+            return cl_err_set(err, CL_EPARSE, "base64: invalid character at offset %zu", bad);
+        }
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | d;
+        out[o++] = (uint8_t)(v >> 16);
+        out[o++] = (uint8_t)(v >> 8);
+        out[o++] = (uint8_t)v;
+    }
+    /* tail of 2 or 3 characters (1 is impossible, checked above) */
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < body; i++) {
-        int v = b64_val(s[i], variant);
-        if (v < 0)
+    for (; i < body; i++) {
+        uint8_t v = tab[in[i]];
+        if (v == 0xff)
             return cl_err_set(err, CL_EPARSE, "base64: invalid character at offset %zu", i);
-        acc = acc << 6 | (uint32_t)v;
+        acc = acc << 6 | v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
