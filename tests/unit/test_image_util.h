@@ -119,7 +119,9 @@ CL_UNUSED static void tb_header(uint8_t h[512], const char *name, char type, uns
     snprintf((char *)h + 100, 8, "%07o", mode);
     snprintf((char *)h + 108, 8, "%07o", uid);
     snprintf((char *)h + 116, 8, "%07o", gid);
-    snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)size);
+    char num[32];
+    snprintf(num, sizeof num, "%011llo", (unsigned long long)(size & 077777777777ull));
+    memcpy(h + 124, num, 12);
     snprintf((char *)h + 136, 12, "%011o", 1700000000u);
     h[156] = (uint8_t)type;
     if (link)
