@@ -70,3 +70,18 @@ PY
 
 echo "== policy evaluation per request (attestation policy on the sample TEE, resource policy)"
 "$BUILD/bench/policy_bench" . 20000
+
+# ---------------------------------------------------------------------------------------------
+# Rego engine (block maintained with src/rego; figures recorded in docs/benchmarks.md "Rego").
+# Kata agent policies: the regorus-kata vectors, every request kind in `opa bench` terms, plus
+# policy load time and engine memory; then the KBS resource-policy decision (prepared query).
+VEC=${CLOISTER_VECTORS:-${CLOISTER_VECTORS_DEFAULT:-$(cd .. && pwd)/shared/vectors}}
+if [ -d "$VEC/kata-policy/regorus-kata" ]; then
+	echo "== Rego: Kata agent policies (regorus-kata), $BUILD/src/cmd/cloister policy bench --kata, $(date -u +%F)"
+	"$BUILD/src/cmd/cloister" policy bench --kata --count "${BENCH_REGO_COUNT:-200}" "$VEC/kata-policy/regorus-kata" |
+		sed -n '/^all policies/,$p'
+else
+	echo "== Rego: Kata agent policies skipped ($VEC/kata-policy/regorus-kata absent)"
+fi
+echo "== Rego: KBS resource-policy decision ($BUILD/bench/rego_bench policies/resource/default.rego)"
+"$BUILD/bench/rego_bench" policies/resource/default.rego
