@@ -5,6 +5,8 @@
  * records runtime measurements durably: the event goes to a write-ahead file (fsync) before
  * the register is extended, then into the log (fsync), then the write-ahead file goes away.
  * A write-ahead file found at start is replayed into the log at its recorded offset.
+ * Evidence is taken under the same lock as extends, so that a quote and the event log it
+ * travels with (TDX cc_eventlog) describe the same register values.
  */
 #include "aa/aa.h"
 #include "net/http.h"
@@ -179,7 +181,9 @@ cl_str *cl_aa_get_evidence(struct cl_aa *aa, const uint8_t *rd, size_t len, stru
     }
     if (aa->att->insecure)
         cl_insecure("allow_sample_attester_insecure", "evidence from the sample attester proves nothing");
+    pthread_mutex_lock(&aa->log_lock);
     CL_AUTO(json_t) *ev = aa->att->evidence(&aa->platform, rd, len, err);
+    pthread_mutex_unlock(&aa->log_lock);
     if (!ev)
         return NULL;
     cl_str *s = cl_json_compact(ev);
@@ -238,7 +242,10 @@ static json_t *evidence_cb(void *ctx, const uint8_t *rd, size_t len, struct cl_e
     struct cl_aa *aa = ctx;
     if (aa->att->insecure)
         cl_insecure("allow_sample_attester_insecure", "attesting to the KBS with the sample attester");
-    return aa->att->evidence(&aa->platform, rd, len, err);
+    pthread_mutex_lock(&aa->log_lock);
+    json_t *ev = aa->att->evidence(&aa->platform, rd, len, err);
+    pthread_mutex_unlock(&aa->log_lock);
+    return ev;
 }
 
 void cl_aa_token_invalidate(struct cl_aa *aa)
@@ -360,19 +367,30 @@ struct cl_aa *cl_aa_new(const struct cl_aa_opts *o, struct cl_err *err)
         err = &local_err; /* callers may pass NULL; the code below reads err->code */
     const struct cl_aa_config *cfg = o->cfg;
     const struct cl_aa_attester *att = NULL;
+    struct cl_aa_platform plat = o->platform;
+    if (cfg->tpm_tcti)
+        plat.tpm_tcti = cfg->tpm_tcti;
     if (cfg->attester) {
         att = cl_aa_attester_find(cfg->attester);
         if (!att) {
-            cl_err_set(err, CL_EINVAL, "attester '%.32s' is not in this build (tdx, snp, sample)", cfg->attester);
+            cl_err_set(err, CL_EINVAL, "attester '%.32s' is not in this build (tdx, snp, tpm, sample)",
+                       cfg->attester);
+            return NULL;
+        }
+        /* upstream aborts when a detected attester cannot be instantiated; a named one that is
+         * not there is the same failure, found now rather than at the first evidence */
+        if (!att->insecure && !att->detect(&plat)) {
+            cl_err_set(err, CL_ENOTFOUND, "attester '%s' was asked for but its device is not available here",
+                       att->tee);
             return NULL;
         }
     } else {
-        att = cl_aa_attester_detect(&o->platform);
+        att = cl_aa_attester_detect(&plat);
     }
     if (!att) {
         if (!cfg->allow_sample_attester_insecure) {
             cl_err_set(err, CL_EDENIED,
-                       "no TEE found (tdx, snp) and the sample attester is refused: it proves nothing (set "
+                       "no TEE found (tdx, snp, tpm) and the sample attester is refused: it proves nothing (set "
                        "allow_sample_attester_insecure = true in aa.toml for tests)");
             return NULL;
         }
@@ -386,13 +404,20 @@ struct cl_aa *cl_aa_new(const struct cl_aa_opts *o, struct cl_err *err)
         }
         cl_insecure("allow_sample_attester_insecure", "the attestation agent runs with the sample attester");
     }
+    if (strcmp(att->tee, "tpm") == 0) {
+        cl_warn("tpm attester: the evidence proves the TPM's PCRs (measured boot), not a TEE's memory protection");
+        if (cfg->enable_eventlog && cfg->init_pcr >= 17 && cfg->init_pcr <= 22)
+            cl_warn("tpm attester: init_pcr %u cannot be extended from locality 0; runtime measurements will "
+                    "fail (set [eventlog_config] init_pcr = 23)",
+                    cfg->init_pcr);
+    }
     struct cl_aa *aa = calloc(1, sizeof *aa);
     if (!aa) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
         return NULL;
     }
     aa->cfg = cfg;
-    aa->platform = o->platform;
+    aa->platform = plat;
     aa->att = att;
     pthread_mutex_init(&aa->token_lock, NULL);
     pthread_mutex_init(&aa->log_lock, NULL);
@@ -405,6 +430,8 @@ struct cl_aa *cl_aa_new(const struct cl_aa_opts *o, struct cl_err *err)
         cl_err_set(err, CL_ENOMEM, "out of memory");
         return NULL;
     }
+    /* the AAEL travels in the evidence (TDX cc_eventlog) only when this agent keeps it */
+    aa->platform.aael_path = cfg->enable_eventlog ? aa->log_path : NULL;
     if (load_initdata(aa, o, err) < 0) {
         cl_aa_free(aa);
         return NULL;

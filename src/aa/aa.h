@@ -33,6 +33,10 @@
 #define CL_AA_TSM_REPORT_DIR "/sys/kernel/config/tsm/report"
 #define CL_AA_SEV_GUEST_DEV "/dev/sev-guest"
 #define CL_AA_SEV_GUEST_SYSFS "/sys/devices/platform/sev-guest"
+#define CL_AA_CCEL_PATH "/sys/firmware/acpi/tables/data/CCEL"
+#define CL_AA_MAX_CCEL (8u << 20)         /* CCEL ACPI table bytes */
+#define CL_AA_TPM_INIT_DATA_PCR 8         /* the PCR that init-data is extended into */
+#define CL_AA_TPM_TIMEOUT_MS 30000        /* one TPM command (a hung TPM is an error, not a hang) */
 
 /* ---- aa.toml ---- */
 
@@ -52,6 +56,8 @@ struct cl_aa_config {
     bool allow_sample_attester_insecure; /* top-level; the sample attester proves nothing */
     char *eventlog_path;         /* [eventlog_config] path; default CL_AA_EVENTLOG_PATH */
     char *attester;              /* top-level; force one attester instead of detection */
+    char *tpm_tcti;              /* top-level; the TPM's TCTI ("device:/dev/tpmrm0",
+                                  * "swtpm:host=127.0.0.1,port=2321"); default: probe devices */
 };
 
 /* Parses aa.toml text (an empty text gives the defaults). Unknown keys are ignored, as
@@ -97,14 +103,17 @@ struct cl_aa_platform {
     const char *sev_guest_sysfs;
     const char *tdx_guest_dev;     /* /dev/tdx_guest */
     const char *tdx_measurements;  /* /sys/devices/virtual/misc/tdx_guest/measurements */
-    const char *tpm_device;        /* AA_TPM_DEVICE or NULL (probe /dev/tpm0..2) */
+    const char *tpm_device;        /* AA_TPM_DEVICE or NULL (probe /dev/tpmrm0, /dev/tpm0..2) */
+    const char *tpm_tcti;          /* a TCTI string (wins over tpm_device), or NULL */
+    const char *ccel_path;         /* the CCEL ACPI table (TDX cc_eventlog) */
+    const char *aael_path;         /* the AAEL file, or NULL when the event log is off */
     /* Test hook for a fake configfs-tsm tree: called after the AA created a report entry
      * (phase 0) and after it wrote inblob (phase 1), to play the kernel's part. */
     int (*tsm_hook)(const char *entry_dir, int phase, void *ctx);
     void *tsm_hook_ctx;
 };
-/* The real paths, with CLOISTER_TSM_REPORT_DIR / CLOISTER_SEV_GUEST_DEV / AA_TPM_DEVICE
- * taken from the environment when set. */
+/* The real paths, with CLOISTER_TSM_REPORT_DIR / CLOISTER_SEV_GUEST_DEV / AA_TPM_DEVICE /
+ * CLOISTER_TPM_TCTI taken from the environment when set. */
 void cl_aa_platform_default(struct cl_aa_platform *p);
 
 struct cl_aa_attester {
@@ -125,7 +134,8 @@ struct cl_aa_attester {
 };
 
 /* Detection in upstream's order (tdx, snp, tpm); NULL when no TEE is found (the caller then
- * decides about the sample attester). */
+ * decides about the sample attester). tpm is detected when a TCTI is configured or a TPM
+ * device exists, and the attestation key can be derived on it. */
 const struct cl_aa_attester *cl_aa_attester_detect(const struct cl_aa_platform *p);
 /* By kbs-types id, or NULL when this build has none. */
 const struct cl_aa_attester *cl_aa_attester_find(const char *tee);
@@ -137,6 +147,21 @@ CL_MUST_CHECK int cl_aa_tdx_quote_fields(const uint8_t *quote, size_t len, const
  * byte arrays as arrays of numbers. Returns new or NULL (EPARSE when short). */
 json_t *cl_aa_snp_report_json(const uint8_t *report, size_t len, struct cl_err *err);
 #define CL_AA_SNP_REPORT_LEN 1184
+
+/* TDX `cc_eventlog`, as upstream assembles it: the CCEL table's events (up to the 0xFF/0x00
+ * padding, found by the same parser the verifier uses), or without a CCEL a 69-byte
+ * EV_NO_ACTION Spec ID header listing SHA-384 and SM3, then the AAEL file bytes, then eight
+ * 0xFF. ccel or aael may be NULL (not both: EINVAL). EPARSE when the CCEL does not parse.
+ * Returns new bytes. */
+cl_bytes *cl_aa_cc_eventlog(const uint8_t *ccel, size_t ccel_len, const uint8_t *aael, size_t aael_len,
+                            size_t *outlen, struct cl_err *err);
+/* Reads the CCEL and AAEL files named by the platform (each may be absent) and returns the
+ * base64 cc_eventlog (new), or NULL with *err cleared (code 0) when neither exists. */
+cl_str *cl_aa_cc_eventlog_b64(const struct cl_aa_platform *p, struct cl_err *err);
+
+/* The TCTI the tpm attester uses (tpm_tcti, else "device:" + tpm_device, else the first of
+ * /dev/tpmrm0, /dev/tpm0..2 that exists) into buf; false when there is none. */
+bool cl_aa_tpm_tcti(const struct cl_aa_platform *p, char *buf, size_t cap);
 
 /* ---- event log (AAEL) ---- */
 

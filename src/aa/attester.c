@@ -5,9 +5,11 @@
  * MRCONFIGID binding, RTMR extend through the kernel's sysfs measurement files. snp: reports
  * through /dev/sev-guest (SNP_GET_REPORT at VMPL 0), HOSTDATA binding, the report rendered in
  * the sev crate's JSON shape; compiled and unit-tested on synthetic reports, not on hardware.
- * sample: no hardware root at all, refused unless the configuration allows it.
+ * tpm (in tpm.c): a TPM 2.0 quote, after snp as upstream detects it. sample: no hardware root
+ * at all, refused unless the configuration allows it.
  */
 #include "aa/aa.h"
+#include "aa/aa_internal.h"
 #include "tee/tee.h"
 
 #include <errno.h>
@@ -35,6 +37,9 @@ void cl_aa_platform_default(struct cl_aa_platform *p)
     p->tdx_guest_dev = "/dev/tdx_guest";
     p->tdx_measurements = "/sys/devices/virtual/misc/tdx_guest/measurements";
     p->tpm_device = (e = getenv("AA_TPM_DEVICE")) && *e ? e : NULL;
+    p->tpm_tcti = (e = getenv("CLOISTER_TPM_TCTI")) && *e ? e : NULL;
+    p->ccel_path = CL_AA_CCEL_PATH;
+    p->aael_path = NULL;
 }
 
 static bool exists(const char *path)
@@ -217,7 +222,19 @@ static json_t *tdx_evidence(const struct cl_aa_platform *p, const uint8_t *rd, s
         return NULL;
     }
     CL_AUTO(cl_str) *b64 = cl_b64_encode(q, qlen, CL_B64_STD);
-    json_t *ev = b64 ? json_pack("{s:n, s:s}", "cc_eventlog", "quote", b64) : NULL;
+    if (!b64) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    CL_AUTO(cl_str) *log = cl_aa_cc_eventlog_b64(p, err);
+    if (!log && err && err->code)
+        return NULL;
+    if (log && strlen(log) + strlen(b64) > CL_AA_MAX_EVIDENCE - 64) {
+        cl_err_set(err, CL_ELIMIT, "tdx: quote and cc_eventlog (%zu base64 bytes) exceed the evidence limit of %u",
+                   strlen(log) + strlen(b64), CL_AA_MAX_EVIDENCE);
+        return NULL;
+    }
+    json_t *ev = json_pack("{s:s?, s:s}", "cc_eventlog", log, "quote", b64);
     if (!ev)
         cl_err_set(err, CL_ENOMEM, "out of memory");
     return ev;
@@ -412,6 +429,7 @@ static int snp_bind(const struct cl_aa_platform *p, const uint8_t *digest, size_
 static const struct cl_aa_attester attesters[] = {
     {"tdx", false, tdx_detect, tdx_evidence, tdx_bind, tdx_extend, CL_HASH_SHA384},
     {"snp", false, snp_detect, snp_evidence, snp_bind, NULL, CL_HASH_SHA384},
+    {"tpm", false, cl_aa_tpm_detect, cl_aa_tpm_evidence, cl_aa_tpm_bind, cl_aa_tpm_extend, CL_HASH_SHA256},
     {"sample", true, sample_detect, sample_evidence, NULL, NULL, CL_HASH_SHA384},
 };
 

@@ -59,6 +59,7 @@ void cl_aa_config_clear(struct cl_aa_config *cfg)
     free(cfg->log_level);
     free(cfg->eventlog_path);
     free(cfg->attester);
+    free(cfg->tpm_tcti);
     cl_aa_config_defaults(cfg);
 }
 
@@ -105,7 +106,8 @@ static int parse_doc(const json_t *doc, struct cl_aa_config *cfg, struct cl_err 
         return err->code;
     if (opt_bool(doc, "allow_sample_attester_insecure", "(top level)", &cfg->allow_sample_attester_insecure, err) <
             0 ||
-        opt_str(doc, "attester", "(top level)", &cfg->attester, err) < 0)
+        opt_str(doc, "attester", "(top level)", &cfg->attester, err) < 0 ||
+        opt_str(doc, "tpm_tcti", "(top level)", &cfg->tpm_tcti, err) < 0)
         return err->code;
     return 0;
 }

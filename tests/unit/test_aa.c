@@ -3,7 +3,8 @@
  * Attestation agent: aa.toml (upstream's example and edge-case configs, one case per
  * rejection), AAEL entries against the generated vectors, the tdx attester against a fake
  * configfs-tsm tree that this test builds (the hook plays the kernel), the snp report JSON
- * shape, and the agent refusing the sample attester unless configured _insecure.
+ * shape, the TDX cc_eventlog (CCEL + AAEL, against the generated vector and a fake CCEL the
+ * test writes), and the agent refusing the sample attester unless configured _insecure.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,6 +67,8 @@ static void test_configs(void **state)
         {"[eventlog_config]\nenable_eventlog = \"yes\"\n", "true or false"},
         {"allow_sample_attester_insecure = 1\n", "true or false"},
         {"[log]\nlevel = 1\n", "must be a string"},
+        {"tpm_tcti = 1\n", "tpm_tcti' must be a string"},
+        {"attester = true\n", "attester' must be a string"},
         {"x = [", "aa config"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
@@ -242,6 +245,152 @@ static void test_tdx_fake_configfs(void **state)
     rmdir(dir);
 }
 
+/* ---- TDX cc_eventlog: CCEL + AAEL ---- */
+
+static uint8_t *le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+/* A small CCEL: the Spec ID event (SHA-384 only), one EV_SEPARATOR in RTMR0, then padding
+ * of `pad` bytes (0xFF). Returns its size; *used gets the bytes taken by the events. */
+static size_t fake_ccel(uint8_t *buf, size_t pad, uint32_t second_type, size_t *used)
+{
+    uint8_t *p = buf;
+    memset(buf, 0, 512);
+    p = le32(p, 0);
+    p = le32(p, 3);           /* EV_NO_ACTION */
+    p += 20;                  /* SHA-1 digest: zeros */
+    p = le32(p, 33);          /* Spec ID event size */
+    memcpy(p, "Spec ID Event03", 16);
+    p += 16;
+    p = le32(p, 0);           /* platform class */
+    *p++ = 0, *p++ = 2, *p++ = 0, *p++ = 2; /* minor, major, errata, uintn size */
+    p = le32(p, 1);           /* one algorithm */
+    *p++ = 0x0c, *p++ = 0x00, *p++ = 48, *p++ = 0; /* SHA-384, 48 bytes */
+    *p++ = 0;                 /* no vendor info */
+    p = le32(p, 1);           /* RTMR0 */
+    p = le32(p, second_type); /* EV_SEPARATOR normally */
+    p = le32(p, 1);
+    *p++ = 0x0c, *p++ = 0x00;
+    memset(p, 0xab, 48);
+    p += 48;
+    p = le32(p, 4);
+    p = le32(p, 0);           /* separator data */
+    *used = (size_t)(p - buf);
+    memset(p, 0xff, pad);
+    return *used + pad;
+}
+
+static void test_cc_eventlog(void **state)
+{
+    /* the generated vector: no CCEL, two AAEL events */
+    const char *v = vecdir();
+    char vp[600];
+    snprintf(vp, sizeof vp, "%s/guest-components/generated/aael/aael-tcg2-vectors.json", v ? v : "");
+    size_t vn = 0;
+    CL_AUTO(cl_bytes) *vb = v ? cl_file_read(vp, 1u << 20, &vn, NULL) : NULL;
+    if (vb) {
+        CL_AUTO(json_t) *doc = cl_json_parse((const char *)vb, vn, 16, NULL);
+        const char *hex = json_string_value(json_object_get(json_object_get(doc, "rtmr_extend_simulation_sha384"),
+                                                            "aael_file_hex"));
+        const char *want = json_string_value(json_object_get(doc, "cc_eventlog_without_ccel_b64"));
+        assert_non_null(hex);
+        assert_non_null(want);
+        uint8_t aael[1024];
+        size_t an = 0, ln = 0;
+        assert_int_equal(cl_hex_decode(hex, strlen(hex), aael, sizeof aael, &an, NULL), 0);
+        CL_AUTO(cl_bytes) *log = cl_aa_cc_eventlog(NULL, 0, aael, an, &ln, NULL);
+        assert_non_null(log);
+        CL_AUTO(cl_str) *b64 = cl_b64_encode(log, ln, CL_B64_STD);
+        assert_string_equal(b64, want);
+    } else {
+        fprintf(stderr, "generated AAEL vectors absent: the cc_eventlog vector case is skipped\n");
+    }
+    struct cl_err e = {0};
+    size_t ln = 0;
+    assert_null(cl_aa_cc_eventlog(NULL, 0, NULL, 0, &ln, &e));
+    assert_int_equal(e.code, CL_EINVAL);
+
+    /* a fake tree: configfs-tsm, a CCEL table with padding, the AAEL file */
+    char dir[] = "/tmp/cl-ccel-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char tsm[64], ccel_path[64], aael_path[64];
+    snprintf(tsm, sizeof tsm, "%s/tsm", dir);
+    snprintf(ccel_path, sizeof ccel_path, "%s/CCEL", dir);
+    snprintf(aael_path, sizeof aael_path, "%s/eventlog", dir);
+    assert_int_equal(mkdir(tsm, 0700), 0);
+    struct fake f = {.provider = "tdx_guest\n"};
+    struct cl_aa_platform pl;
+    cl_aa_platform_default(&pl);
+    pl.tsm_report_dir = tsm;
+    pl.tdx_guest_dev = "/nonexistent";
+    pl.tsm_hook = fake_hook;
+    pl.tsm_hook_ctx = &f;
+    pl.ccel_path = ccel_path;
+    pl.aael_path = aael_path;
+    const struct cl_aa_attester *a = cl_aa_attester_find("tdx");
+    uint8_t rd[64] = {0};
+    /* neither file: null, as upstream */
+    CL_AUTO(json_t) *ev0 = a->evidence(&pl, rd, sizeof rd, &e);
+    assert_non_null(ev0);
+    assert_true(json_is_null(json_object_get(ev0, "cc_eventlog")));
+
+    uint8_t ccel[512];
+    size_t used = 0, cn = fake_ccel(ccel, 100, 4, &used);
+    assert_int_equal(cl_file_write_atomic(ccel_path, ccel, cn, 0600, NULL), 0);
+    size_t el = 0;
+    uint8_t dg[48];
+    CL_AUTO(cl_bytes) *entry = cl_aa_aael_entry(4, CL_HASH_SHA384, "domain operation content", &el, dg, NULL);
+    assert_int_equal(cl_file_write_atomic(aael_path, entry, el, 0600, NULL), 0);
+    CL_AUTO(json_t) *ev = a->evidence(&pl, rd, sizeof rd, &e);
+    if (!ev)
+        fail_msg("%s", e.msg);
+    const char *b64 = json_string_value(json_object_get(ev, "cc_eventlog"));
+    assert_non_null(b64);
+    size_t gn = 0;
+    CL_AUTO(cl_bytes) *got = cl_b64_decode(b64, strlen(b64), CL_B64_STD, 1u << 20, &gn, NULL);
+    assert_int_equal(gn, used + el + 8); /* the CCEL padding is cut */
+    assert_memory_equal(got, ccel, used);
+    assert_memory_equal(got + used, entry, el);
+    static const uint8_t ff[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    assert_memory_equal(got + used + el, ff, 8);
+    /* the key order of upstream's struct */
+    assert_string_equal(json_object_iter_key(json_object_iter(ev)), "cc_eventlog");
+
+    /* a CCEL with only its Spec ID event, padded with zeros */
+    uint8_t only[512];
+    size_t ou = 0;
+    (void)fake_ccel(only, 0, 4, &ou);
+    memset(only + 65, 0, 40);
+    CL_AUTO(cl_bytes) *l2 = cl_aa_cc_eventlog(only, 105, NULL, 0, &ln, &e);
+    assert_non_null(l2);
+    assert_int_equal(ln, 65 + 8);
+
+    /* the CCEL alone, then a CCEL that does not parse: the evidence is refused, not sent */
+    unlink(aael_path);
+    CL_AUTO(json_t) *ev2 = a->evidence(&pl, rd, sizeof rd, &e);
+    assert_non_null(ev2);
+    const char *b2 = json_string_value(json_object_get(ev2, "cc_eventlog"));
+    CL_AUTO(cl_bytes) *g2 = cl_b64_decode(b2, strlen(b2), CL_B64_STD, 1u << 20, &gn, NULL);
+    assert_int_equal(gn, used + 8);
+    cn = fake_ccel(ccel, 16, 0x7777, &used);
+    assert_int_equal(cl_file_write_atomic(ccel_path, ccel, cn, 0600, NULL), 0);
+    assert_null(a->evidence(&pl, rd, sizeof rd, &e));
+    assert_int_equal(e.code, CL_EPARSE);
+    assert_non_null(strstr(e.msg, "CCEL"));
+    /* a CCEL that is a folder: an I/O error, named */
+    unlink(ccel_path);
+    assert_int_equal(mkdir(ccel_path, 0700), 0);
+    assert_null(a->evidence(&pl, rd, sizeof rd, &e));
+    assert_non_null(strstr(e.msg, "cc_eventlog"));
+    rmdir(ccel_path);
+    rmdir(tsm);
+    rmdir(dir);
+}
+
 static void test_tdx_quote_fields(void **state)
 {
     uint8_t q[48 + 6 + 584] = {0};
@@ -305,6 +454,7 @@ static void test_sample_refused(void **state)
     o.platform.tsm_report_dir = "/nonexistent";
     o.platform.tdx_guest_dev = "/nonexistent";
     o.platform.sev_guest_sysfs = "/nonexistent";
+    o.platform.tpm_tcti = "none"; /* a machine with a TPM would otherwise pick it */
     struct cl_err e = {0};
     assert_null(cl_aa_new(&o, &e));
     assert_int_equal(e.code, CL_EDENIED);
@@ -348,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_event_check),     cmocka_unit_test(test_tdx_fake_configfs),
         cmocka_unit_test(test_tdx_quote_fields), cmocka_unit_test(test_snp_report_json),
         cmocka_unit_test(test_sample_refused),  cmocka_unit_test(test_jwt_times),
+        cmocka_unit_test(test_cc_eventlog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
