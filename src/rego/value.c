@@ -515,6 +515,16 @@ static size_t bsearch_rv(struct cl_rv *const *items, size_t n, const struct cl_r
     if (v->type == CL_RV_STRING) {
         const char *s = v->u.str.s;
         size_t len = v->u.str.len;
+        if (n <= 8) { /* small objects: a scan that mostly compares lengths */
+            for (size_t i = 0; i < n; i++) {
+                const struct cl_rv *k = items[i];
+                if (k->type == CL_RV_STRING && k->u.str.len == len && (!len || (k->u.str.s[0] == s[0] &&
+                                                                               !memcmp(k->u.str.s, s, len)))) {
+                    *found = true;
+                    return i;
+                }
+            }
+        }
         if (n && cmp_str_key(items[n - 1], s, len) < 0)
             return n;
         while (lo < hi) {
