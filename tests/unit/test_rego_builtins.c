@@ -735,6 +735,198 @@ static void test_crypto(void **state)
     json_decref(in);
 }
 
+/* ---- io.jwt ---- */
+
+/* JWT fixtures made for these tests with python and the openssl CLI from the test PKI keys */
+static const char jwt_fixtures[] =
+    "{\"hs\": \"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJvcGEiLCJhdWQiOlsiYSIsImIiXSwiZXhwIjoyMDAwMDA"
+    "wMDAwLCJuYmYiOjEwMDB9.MNcQ2BBD2xokUFvDwnhVJ62OedKn9nJHJZF50R1B2io\", \"rs\": \"eyJhbGciOiJSUzI1NiIsImtpZ"
+    "CI6ImsxIn0.eyJpc3MiOiJvcGEiLCJzdWIiOiJ4In0.eDEREPQN2MnRlVe5xvuPLpawHyPWBInmOx3q8RFJ_EQO-FxUujQA5U8-p"
+    "xu6ApJ12pLZtHh5QP3rYFXuGdUSkhv5xoLQmyiu13Gq3LWlKUeM0t3k8kQbpiJuGl3ItJ8ZAXDl3mrOTbtiyR34XTQrSDMS6MWts"
+    "9Z0ASZ5lt_tGq-WnYa2OAyoNyuTZnrOIzo_ZeNP-Vb2zo1DvRqjvbnMU0UhpqsliUZtgamEeidHBSpCIm_JbO9jDUSopzzBM2m_d"
+    "6Ru2Y88iYtqa81IOsJ4i47StAZKvDg1YB_hhYDl3a-VQy7NrAltRK1ut4S5cbI82pyit1NvoqppjGvLNc1P8g\", \"ps\": \"eyJhb"
+    "GciOiJQUzI1NiJ9.eyJpc3MiOiJvcGEifQ.gjVtQe0H_PkcvSPjYs_eIxp6AmOzBcj5KnJYuGzJGe4d9IPQfYLt1SBElbWij006B"
+    "TNqbt-MFP3Ab2bhE9y5kiB4zLw9HbELXRDxeFB6tfoPN-Gaz-onGjQ51tpwpnmI6NWYXbuJ1W4dOSs38ChYcYNk1cTrkZFstHT_0"
+    "y1zW12XfC8Z86TL7NlAytCQUWlpQDM3yipoj4GOq31vtirncsDAYUCptGvsRIIAO-8_akhrNKUHip-wWDB4Ftan5UTyv-hkDcZ2B"
+    "THTLQyiUsrpO0EMziTtFztk3M5Q0jQ_vptL9B92R4gZbZyGCYE7ZLaJrJncDTSgNTubPXP8654nKw\", \"es\": \"eyJhbGciOiJFU"
+    "zI1NiJ9.eyJpc3MiOiJvcGEifQ.MaBCWyhABYEJwmjdc7v3lpRiw68AXg7hKzZO_n-QwvNy57fM7qrXcKBtNOPhwQisA6IOOKTxk"
+    "IZ5h5KYiuQUiw\", \"ed\": \"eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJvcGEifQ.xDyUJ1NB-woLJth8RaykUdLxtJhS3tzOTpcCI"
+    "15h9x6M3SD9dPYiBA8CMrr-xcJsXpQ0U2bCaxHSlgzehy0FAg\", \"crit\": \"eyJhbGciOiJIUzI1NiIsImNyaXQiOlsienoiXSw"
+    "ienoiOjF9.eyJpc3MiOiJvcGEifQ.khEVVMcjZIAQYb77jJ316QrIcqky8EZjKySf3ARpSvU\", \"nested\": \"eyJhbGciOiJIUz"
+    "I1NiIsImN0eSI6Imp3dCJ9.ZXlKaGJHY2lPaUpJVXpJMU5pSXNJblI1Y0NJNklrcFhWQ0o5LmV5SnBjM01pT2lKdmNHRWlMQ0poZ"
+    "FdRaU9sc2lZU0lzSW1JaVhTd2laWGh3SWpveU1EQXdNREF3TURBd0xDSnVZbVlpT2pFd01EQjkuTU5jUTJCQkQyeG9rVUZ2RHdua"
+    "FZKNjJPZWRLbjluSkhKWkY1MFIxQjJpbw.knaV6sVZdqgtxm67WWuhZYsk28ndZkxYzOYffVxcm6E\", \"expstr\": \"eyJhbGciO"
+    "iJIUzI1NiJ9.eyJleHAiOiJzb29uIn0.H_hTOv4NubbIYQf2AtmU433D1MDiPv2vmqrjDkx4pT8\", \"nbfstr\": \"eyJhbGciOiJ"
+    "IUzI1NiJ9.eyJuYmYiOiJzb29uIn0.51AA8hgQ-9RRztBnOQjSAy3avkji3vdI51aYfKr-wNw\", \"noalg\": \"eyJ0eXAiOiJKV1"
+    "QifQ.eyJpc3MiOiJvcGEifQ.5QlWiMxuY-ancK8CSWMInBQ5l584tUkmpwxtYAJuSQo\", \"algnum\": \"eyJhbGciOjF9.eyJpc3"
+    "MiOiJvcGEifQ.7Du2NasjFJGp7kkJpVwJTcZ0apWSipUE4_wLq-OHXuo\", \"rsa_jwk\": \"{\\\"kty\\\": \\\"RSA\\\", \\\"kid\\\": \\"
+    "\"k1\\\", \\\"alg\\\": \\\"RS256\\\", \\\"n\\\": \\\"tNr3_TJQhbM7U67gwOLYp5VGxIBZ5jeRhw4zevzpSLqEK3QMR0BtXqRqZuAuq2UV"
+    "i-aoDLCwdtQpTSHpVvV4dNY4d12gwbEltpRCaTssUEYE3PAwnaxBPIAJNKSXH4ZqCY9f-QPK4FXxefKbcSpgjvppIpW2BvJSCMRe"
+    "ejHbl6z-Qc1YLIYRXrcVVbpNjW5mIibxk22Kk1fYZvNr722TMmniDAQ3XwBLmpASKFNpccl262_7vaWoPr3gTKKj4eMpMPBDUKHG"
+    "Zw_-vMLYMV7rRBVqIYd1QgTs2s69Ebb3c22uU417f1l8ozRtruh3NuBYnnuK9RqrXd-3RmCRCktKwQ\\\", \\\"e\\\": \\\"AQAB\\\"}\","
+    " \"ec_jwk\": \"{\\\"kty\\\": \\\"EC\\\", \\\"crv\\\": \\\"P-256\\\", \\\"x\\\": \\\"ivcIZ5P4FK7gmASzoBJPa-GncV9uhJpIZuJdB3aps"
+    "40\\\", \\\"y\\\": \\\"KefvXG7f30yjzIGZ7O6AqhVtvNOuU2ubxo6cSUv1Ujk\\\"}\", \"ed_jwk\": \"{\\\"kty\\\": \\\"OKP\\\", \\\"crv\\"
+    "\": \\\"Ed25519\\\", \\\"x\\\": \\\"lYSbl5MkBrWM7jmTVgHMbHJ5Hqjki8nAY5Z_zL_pW30\\\"}\", \"ed_pub_pem\": \"-----BEGIN "
+    "PUBLIC KEY-----\\nMCowBQYDK2VwAyEAlYSbl5MkBrWM7jmTVgHMbHJ5Hqjki8nAY5Z/zL/pW30=\\n-----END PUBLIC KEY--"
+    "---\\n\", \"rsa_pub_pem\": \"-----BEGIN PUBLIC KEY-----\\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtNr3"
+    "/TJQhbM7U67gwOLY\\np5VGxIBZ5jeRhw4zevzpSLqEK3QMR0BtXqRqZuAuq2UVi+aoDLCwdtQpTSHpVvV4\\ndNY4d12gwbEltpRC"
+    "aTssUEYE3PAwnaxBPIAJNKSXH4ZqCY9f+QPK4FXxefKbcSpg\\njvppIpW2BvJSCMReejHbl6z+Qc1YLIYRXrcVVbpNjW5mIibxk2"
+    "2Kk1fYZvNr722T\\nMmniDAQ3XwBLmpASKFNpccl262/7vaWoPr3gTKKj4eMpMPBDUKHGZw/+vMLYMV7r\\nRBVqIYd1QgTs2s69Eb"
+    "b3c22uU417f1l8ozRtruh3NuBYnnuK9RqrXd+3RmCRCktK\\nwQIDAQAB\\n-----END PUBLIC KEY-----\\n\", \"ed_priv_jwk\""
+    ": \"{\\\"kty\\\": \\\"OKP\\\", \\\"crv\\\": \\\"Ed25519\\\", \\\"x\\\": \\\"lYSbl5MkBrWM7jmTVgHMbHJ5Hqjki8nAY5Z_zL_pW30\\\", "
+    "\\\"d\\\": \\\"kPLy9y0gQ02N-YFN-SHpNXteivTMPIvyG1x_kHpmfKs\\\"}\", \"ec_priv_jwk\": \"{\\\"kty\\\": \\\"EC\\\", \\\"crv\\\":"
+    " \\\"P-256\\\", \\\"x\\\": \\\"ivcIZ5P4FK7gmASzoBJPa-GncV9uhJpIZuJdB3aps40\\\", \\\"y\\\": \\\"KefvXG7f30yjzIGZ7O6AqhV"
+    "tvNOuU2ubxo6cSUv1Ujk\\\", \\\"d\\\": \\\"4vSZvXMlZFOtQmHoGKdBR0APC0wxK8esJPWtsQ8xSaw\\\"}\", \"hs_expected\": \"ey"
+    "JhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.LrlPmSL4FxrzAHJSYbKzsA997COXdYCeFKlt3zt5DIY\", \"oct_jwk\": \"{\\\"kty\\\": \\\""
+    "oct\\\", \\\"k\\\": \\\"c2VjcmV0\\\"}\"}";
+
+static const struct bcase jwt_cases[] = {
+    /* decode */
+    {"io.jwt.decode(input.hs)[0]", "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", NULL},
+    {"io.jwt.decode(input.hs)[1]", "{\"aud\":[\"a\",\"b\"],\"exp\":2000000000,\"iss\":\"opa\",\"nbf\":1000}", NULL},
+    {"count(io.jwt.decode(input.hs)[2])", "64", NULL},
+    {"io.jwt.decode(\"abc\")", NULL, "eval_builtin_error: io.jwt.decode: encoded JWT had no period separators"},
+    {"io.jwt.decode(\"a.b\")", NULL, "encoded JWT must have 3 sections, found 2"},
+    {"io.jwt.decode(\"a.b.c.d\")", NULL, "encoded JWT must have 3 sections, found 4"},
+    {"io.jwt.decode(\"e$.e30.x\")", NULL, "JWT header had invalid encoding: illegal base64 data at input byte 1"},
+    {"io.jwt.decode(\"eyJ.e30.xx\")", NULL, "bad JWT header: invalid JSON"},
+    {"io.jwt.decode(\"eyJlbmMiOiJBIn0.e30.xx\")", NULL, "JWT is a JWE object, which is not supported"},
+    {"io.jwt.decode(\"e30.WzFd.xx\")", NULL, "decoded JSON type was not an Object"},
+    {"io.jwt.decode(\"e30.e$.xx\")", NULL, "JWT payload had invalid encoding: illegal base64 data at input byte 1"},
+    {"io.jwt.decode(\"e30.e30.x\")", NULL, "JWT signature had invalid encoding: illegal base64url string: x"},
+    {"io.jwt.decode(\"e30.e30.\")", "[{},{},\"\"]", NULL},
+    {"io.jwt.decode(input.nested)", NULL, "invalid JSON"},
+    {"io.jwt.decode(1)", NULL, "eval_type_error: io.jwt.decode: operand 1 must be string but got number"},
+    /* verify_* */
+    {"io.jwt.verify_hs256(input.hs, \"secret\")", "true", NULL},
+    {"io.jwt.verify_hs256(input.hs, \"secreT\")", "false", NULL},
+    {"io.jwt.verify_hs384(input.hs, \"secret\")", "false", NULL},
+    {"io.jwt.verify_hs512(input.hs, \"secret\")", "false", NULL},
+    {"io.jwt.verify_hs256(\"e30.e30.c$\", \"secret\")", NULL, "eval_builtin_error: io.jwt.verify_hs256: illegal base64 data at input byte 1"},
+    {"io.jwt.verify_hs256(input.hs, 1)", NULL, "eval_type_error: io.jwt.verify_hs256: operand 2 must be string but got number"},
+    {"io.jwt.verify_rs256(input.rs, input.rsa_crt)", "true", NULL},
+    {"io.jwt.verify_rs256(input.rs, input.rsa_pub_pem)", "true", NULL},
+    {"io.jwt.verify_rs256(input.rs, input.rsa_jwk)", "true", NULL},
+    {"io.jwt.verify_rs256(input.rs, json.marshal({\"keys\": [json.unmarshal(input.ec_jwk), json.unmarshal(input.rsa_jwk)]}))", "true", NULL},
+    {"io.jwt.verify_rs256(input.rs, json.marshal({\"keys\": [object.union(json.unmarshal(input.rsa_jwk), {\"alg\": \"XX\", \"kid\": \"k2\"})]}))", "false", NULL},
+    {"io.jwt.verify_rs256(concat(\".\", [split(input.rs, \".\")[0], \"e30\", split(input.rs, \".\")[2]]), input.rsa_crt)", "false", NULL},
+    {"io.jwt.verify_rs384(input.rs, input.rsa_crt)", "false", NULL},
+    {"io.jwt.verify_rs512(input.rs, input.rsa_crt)", "false", NULL},
+    {"io.jwt.verify_rs256(input.rs, input.ca)", "false", NULL},
+    {"io.jwt.verify_ps256(input.ps, input.rsa_crt)", "true", NULL},
+    {"io.jwt.verify_ps384(input.ps, input.rsa_crt)", "false", NULL},
+    {"io.jwt.verify_ps512(input.ps, input.rsa_crt)", "false", NULL},
+    {"io.jwt.verify_ps256(input.rs, input.rsa_crt)", "false", NULL},
+    {"io.jwt.verify_es256(input.es, input.leaf)", "true", NULL},
+    {"io.jwt.verify_es256(input.es, input.ec_jwk)", "true", NULL},
+    {"io.jwt.verify_es256(input.es, input.ca)", "false", NULL},
+    {"io.jwt.verify_es384(input.es, input.leaf)", "false", NULL},
+    {"io.jwt.verify_es512(input.es, input.leaf)", "false", NULL},
+    {"io.jwt.verify_es256(input.es, input.ec_priv_jwk)", "false", NULL},
+    {"io.jwt.verify_eddsa(input.ed, input.ed_pub_pem)", "true", NULL},
+    {"io.jwt.verify_eddsa(input.ed, input.ed_jwk)", "true", NULL},
+    {"io.jwt.verify_eddsa(input.ed, input.ed_priv_jwk)", "false", NULL},
+    {"io.jwt.verify_eddsa(input.ed, input.rsa_crt)", "false", NULL},
+    {"io.jwt.verify_rs256(input.rs, input.rsa_key)", NULL, "eval_builtin_error: io.jwt.verify_rs256: failed to extract a Key from the PEM certificate"},
+    {"io.jwt.verify_rs256(input.rs, concat(\"\", [input.rsa_crt, \"x\"]))", NULL, "extra data after a PEM certificate block"},
+    {"io.jwt.verify_rs256(input.rs, \"-----BEGIN CERTIFICATE-----\\nZm9v\\n-----END CERTIFICATE-----\\n\")", NULL,
+     "failed to parse a PEM certificate"},
+    {"io.jwt.verify_rs256(input.rs, \"-----BEGIN PUBLIC KEY-----\\nZm9v\\n-----END PUBLIC KEY-----\\n\")", NULL,
+     "failed to parse a PEM public key"},
+    {"io.jwt.verify_rs256(input.rs, \"{\")", NULL, "failed to parse a JWK key (set)"},
+    {"io.jwt.verify_rs256(input.rs, \"{\\\"kty\\\": \\\"XX\\\"}\")", NULL, "failed to parse a JWK key (set): invalid JWK: unsupported key type XX"},
+    {"io.jwt.verify_rs256(input.rs, \"{\\\"kty\\\": \\\"RSA\\\", \\\"n\\\": \\\"AQAB\\\"}\")", NULL, "invalid JWK: malformed RSA key"},
+    {"io.jwt.verify_rs256(input.algnum, input.rsa_crt)", NULL, "eval_builtin_error: io.jwt.verify_rs256: alg: must be a string"},
+    {"io.jwt.verify_rs256(1, input.rsa_crt)", NULL, "eval_type_error: io.jwt.verify_rs256: operand 1 must be string but got number"},
+    {"io.jwt.verify_rs256(input.rs, 1)", NULL, "eval_type_error: io.jwt.verify_rs256: operand 2 must be string but got number"},
+    /* decode_verify */
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\"})", "[false,{},{}]", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\"})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\"})[2].iss", "\"opa\"", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"c\"})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\", \"iss\": \"opa\"})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\", \"iss\": \"other\"})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.rs, {\"cert\": input.rsa_crt, \"iss\": \"other\"})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.es, {\"cert\": input.leaf, \"aud\": \"x\"})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\", \"time\": 2000000000000000000})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\", \"time\": 1999999999000000000})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\", \"time\": 999000000000})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\", \"time\": 1000000000000})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\", \"alg\": \"HS256\"})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"secret\", \"aud\": \"a\", \"alg\": \"RS256\"})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"wrong\", \"aud\": \"a\"})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.rs, {\"cert\": input.rsa_crt})", "[true,{\"alg\":\"RS256\",\"kid\":\"k1\"},{\"iss\":\"opa\",\"sub\":\"x\"}]", NULL},
+    {"io.jwt.decode_verify(input.rs, {\"cert\": input.rsa_jwk})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.rs, {\"cert\": input.ec_jwk})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.rs, {\"secret\": \"secret\"})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.ps, {\"cert\": input.rsa_pub_pem})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.es, {\"cert\": input.leaf})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.es, {\"cert\": input.ec_jwk})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.ed, {\"cert\": input.ed_pub_pem})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.ed, {\"cert\": input.oct_jwk})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.hs, {\"cert\": input.oct_jwk, \"aud\": \"b\"})[0]", "true", NULL},
+    {"io.jwt.decode_verify(input.crit, {\"secret\": \"secret\"})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.noalg, {\"secret\": \"secret\"})[0]", "false", NULL},
+    {"io.jwt.decode_verify(input.nested, {\"secret\": \"secret\", \"aud\": \"b\"})", "[true,{\"alg\":\"HS256\",\"typ\":\"JWT\"},{\"aud\":[\"a\",\"b\"],\"exp\":2000000000,\"iss\":\"opa\",\"nbf\":1000}]", NULL},
+    {"io.jwt.decode_verify(input.expstr, {\"secret\": \"secret\"})", NULL, "eval_builtin_error: io.jwt.decode_verify: exp value must be a number"},
+    {"io.jwt.decode_verify(input.nbfstr, {\"secret\": \"secret\"})", NULL, "nbf value must be a number"},
+    {"io.jwt.decode_verify(input.hs, {})", NULL, "eval_builtin_error: io.jwt.decode_verify: no key constraint"},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"\"})", NULL, "no key constraint"},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"s\", \"cert\": input.rsa_crt})", NULL, "duplicate key constraints"},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"s\", \"foo\": 1})", NULL, "unknown token validation constraint: foo"},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": 1})", NULL, "secret constraint: must be a string"},
+    {"io.jwt.decode_verify(input.hs, {\"cert\": 1})", NULL, "cert constraint: must be a string"},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"s\", \"time\": \"x\"})", NULL, "token time constraint: must be a number"},
+    {"io.jwt.decode_verify(input.hs, {\"secret\": \"s\", \"time\": -1})", NULL, "token time constraint: must not be negative"},
+    {"io.jwt.decode_verify(input.hs, {\"cert\": \"{\"})", NULL, "failed to parse a JWK key (set)"},
+    {"io.jwt.decode_verify(\"x\", {\"secret\": \"s\"})", NULL, "encoded JWT had no period separators"},
+    {"io.jwt.decode_verify(input.hs, [])", NULL, "eval_type_error: io.jwt.decode_verify: operand 2 must be object but got array"},
+    /* encode_sign */
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"HS256\"}`, `{\"a\":1}`, input.oct_jwk) == input.hs_expected", "true", NULL},
+    {"io.jwt.encode_sign({\"alg\": \"HS256\"}, {\"a\": 1}, json.unmarshal(input.oct_jwk)) == input.hs_expected", "true", NULL},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"HS256\"}`, `{\"a\":1}`, json.marshal({\"keys\": [json.unmarshal(input.oct_jwk)]})) == input.hs_expected", "true", NULL},
+    {"base64url.decode(split(io.jwt.encode_sign({\"alg\": \"HS256\"}, {\"h\": \"<&>\\u2028\", 2: {\"b\", \"a\"}}, json.unmarshal(input.oct_jwk)), \".\")[1])",
+     "\"{\\\"2\\\":[\\\"a\\\",\\\"b\\\"],\\\"h\\\":\\\"\\\\u003c\\\\u0026\\\\u003e\\\\u2028\\\"}\"", NULL},
+    {"io.jwt.verify_rs256(io.jwt.encode_sign({\"alg\": \"RS256\"}, {\"x\": 1}, crypto.x509.parse_rsa_private_key(input.rsa_key)), input.rsa_crt)", "true", NULL},
+    {"io.jwt.verify_rs512(io.jwt.encode_sign({\"alg\": \"RS512\"}, {\"x\": 1}, crypto.x509.parse_rsa_private_key(input.rsa_key)), input.rsa_crt)", "true", NULL},
+    {"io.jwt.verify_ps256(io.jwt.encode_sign({\"alg\": \"PS256\"}, {\"x\": 1}, crypto.x509.parse_rsa_private_key(input.rsa_key)), input.rsa_crt)", "true", NULL},
+    {"io.jwt.verify_ps384(io.jwt.encode_sign({\"alg\": \"PS384\"}, {\"x\": 1}, crypto.x509.parse_rsa_private_key(input.rsa_key)), input.rsa_crt)", "true", NULL},
+    {"io.jwt.verify_es256(io.jwt.encode_sign({\"alg\": \"ES256\"}, {\"x\": 1}, json.unmarshal(input.ec_priv_jwk)), input.leaf)", "true", NULL},
+    {"io.jwt.verify_eddsa(io.jwt.encode_sign({\"alg\": \"EdDSA\"}, {\"x\": 1}, json.unmarshal(input.ed_priv_jwk)), input.ed_pub_pem)", "true", NULL},
+    {"io.jwt.decode_verify(io.jwt.encode_sign({\"alg\": \"ES256\", \"kid\": \"e\"}, {\"x\": 1}, json.unmarshal(input.ec_priv_jwk)), {\"cert\": input.leaf})[2]",
+     "{\"x\":1}", NULL},
+    {"io.jwt.encode_sign_raw(`{\"typ\":\"text/plain\",\"alg\":\"HS256\"}`, `e`, input.oct_jwk)", "\"eyJ0eXAiOiJ0ZXh0L3BsYWluIiwiYWxnIjoiSFMyNTYifQ.ZQ.V0KNXtO-vBQDuh_0Xgno9sNTK5p5ctp_XmIhWmCaOYU\"", NULL},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"HS256\"}`, `e`, input.oct_jwk)", NULL, "type is JWT but payload is not JSON"},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"HS256\",\"typ\":\"JWT\"}`, `{\"a\":`, input.oct_jwk)", NULL, "type is JWT but payload is not JSON"},
+    {"io.jwt.encode_sign_raw(`{}`, `{}`, input.oct_jwk)", NULL, "missing or invalid 'alg' header: jwsbb: header \"alg\" not found"},
+    {"io.jwt.encode_sign_raw(`1e5`, `{}`, input.oct_jwk)", NULL, "missing or invalid 'alg' header: jwsbb: header \"alg\" not found"},
+    {"io.jwt.encode_sign_raw(` `, `{}`, input.oct_jwk)", NULL, "missing or invalid 'alg' header: cannot parse JSON: cannot parse empty string"},
+    {"io.jwt.encode_sign_raw(`{\"alg\"`, `{}`, input.oct_jwk)", NULL, "missing or invalid 'alg' header: cannot parse JSON"},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"none\"}`, `{}`, input.oct_jwk)", NULL, "unknown JWS algorithm: none"},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"RS256\"}`, `{}`, input.oct_jwk)", NULL, "jwsbb: invalid key for RS256"},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"HS256\"}`, `{}`, input.rsa_jwk)", NULL, "jwsbb: invalid key for HS256"},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"ES256\"}`, `{}`, input.ec_jwk)", NULL, "jwsbb: invalid key for ES256"},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"EdDSA\"}`, `{}`, input.ed_jwk)", NULL, "jwsbb: invalid key for EdDSA"},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"HS256\"}`, `{}`, `{`)", NULL, "failed to parse JWK"},
+    {"io.jwt.encode_sign_raw(`{\"alg\":\"HS256\"}`, `{}`, `{\"keys\": []}`)", NULL, "no keys found in JWK set"},
+    {"io.jwt.encode_sign_raw(1, 2, 3)", NULL, "eval_type_error: io.jwt.encode_sign_raw: operand 3 must be string but got number"},
+    {"io.jwt.encode_sign_raw(1, \"{}\", \"{}\")", NULL, "operand 1 must be string but got number"},
+};
+
+static void test_jwt(void **state)
+{
+    (void)state;
+    json_error_t jerr;
+    json_t *in = json_loads(jwt_fixtures, 0, &jerr);
+    assert_non_null(in);
+    json_object_set_new(in, "rsa_crt", json_string(rsa_crt));
+    json_object_set_new(in, "rsa_key", json_string(rsa_key));
+    json_object_set_new(in, "leaf", json_string(leaf_crt));
+    json_object_set_new(in, "ca", json_string(ca_crt));
+    run_cases_with(jwt_cases, sizeof jwt_cases / sizeof jwt_cases[0], in, NOW_NS);
+    json_decref(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -744,6 +936,7 @@ int main(void)
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_net),
         cmocka_unit_test(test_crypto),
+        cmocka_unit_test(test_jwt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
