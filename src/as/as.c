@@ -12,6 +12,7 @@
 
 struct cl_as *cl_as_new(const struct cl_as_opts *opts, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     struct cl_as *as = calloc(1, sizeof *as);
     if (!as) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
@@ -245,6 +246,7 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
 int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n, const char *policy_id,
                    cl_str **token, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (n == 0 || n > CL_AS_MAX_ITEMS)
         return cl_err_stage(err, CL_ELIMIT, "tee", "%zu evidence items (1..%d allowed)", n, CL_AS_MAX_ITEMS);
     CL_AUTO(json_t) *submods = json_object();

@@ -179,6 +179,7 @@ static struct as_compiled *policy_load(struct cl_as *as, const char *id, struct 
 
 int cl_as_set_policy(struct cl_as *as, const char *id, const char *text, size_t len, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (!cl_store_key_valid(id) || strchr(id, '/'))
         return cl_err_stage(err, CL_EINVAL, "policy", "attestation policy id '%.64s' is not a valid name", id);
     if (len > CL_AS_MAX_POLICY)
@@ -250,6 +251,7 @@ static json_t *vector_of(const json_t *tc, const char *id, struct cl_err *err)
 int cl_as_appraise(struct cl_as *as, const char *policy_id, const char *tee_class, const json_t *input,
                    json_t **vector, json_t **extensions, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     char id[CL_STORE_MAX_KEY];
     snprintf(id, sizeof id, "%s_%s", policy_id, tee_class);
     /* The read lock spans lookup and evaluation, so a concurrent upload cannot free the

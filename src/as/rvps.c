@@ -52,6 +52,7 @@ static int rv_store_one(struct cl_as *as, const char *name, json_t *value, struc
 
 int cl_as_rv_register(struct cl_as *as, const json_t *message, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (!json_is_object(message))
         return cl_err_stage(err, CL_EPARSE, "rvps", "reference value message must be a JSON object");
     CL_AUTO(json_t) *values = NULL;
@@ -107,6 +108,7 @@ int cl_as_rv_register(struct cl_as *as, const json_t *message, struct cl_err *er
 
 json_t *cl_as_rv_query(struct cl_as *as, const char *name, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (!cl_store_key_valid(name)) {
         cl_err_stage(err, CL_EINVAL, "rvps", "reference value name '%.64s' is not a valid key", name);
         return NULL;

@@ -81,6 +81,11 @@ int cl_err_set_at(struct cl_err *err, int code, const char *stage, const char *f
 /* Prefixes the existing message with "<prefix>: " keeping place and code; returns the code. */
 CL_PRINTF(2, 3) int cl_err_prefix(struct cl_err *err, const char *fmt, ...);
 void cl_err_clear(struct cl_err *err);
+/* At the top of a function that dereferences err: a NULL err then records into a local. */
+#define CL_ERR_OR_LOCAL(err)                                                                   \
+    struct cl_err cl_err_local_ = {0};                                                         \
+    if (!(err))                                                                                \
+    (err) = &cl_err_local_
 /* Short name of a code: "EPARSE", ... */
 const char *cl_err_name(int code);
 /* Exit status for the CLI (documented in docs/cli.md): 0 ok, 2 usage/config, 3 parse,

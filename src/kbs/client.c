@@ -150,6 +150,7 @@ static int rcar_handshake(struct rcar *c, cl_str **token, struct cl_err *err)
 
 int cl_kbs_client_attest(const struct cl_kbs_client_opts *opts, cl_str **token, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     struct rcar c;
     int rc = rcar_init(&c, opts, err);
     if (rc == 0)
@@ -161,6 +162,7 @@ int cl_kbs_client_attest(const struct cl_kbs_client_opts *opts, cl_str **token, 
 int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts, const char *path, struct cl_secret **out,
                                struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (!cl_kbs_resource_path_valid(path))
         return cl_err_set(err, CL_EINVAL, "resource path '%s' is not <repo>/<type>/<tag>", path);
     struct rcar c;

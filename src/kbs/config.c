@@ -327,6 +327,7 @@ static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, st
 
 int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     cl_kbs_config_defaults(cfg);
     CL_AUTO(json_t) *doc = cl_toml_parse(text, len, err);
     if (!doc)

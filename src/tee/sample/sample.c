@@ -38,6 +38,7 @@ static int sample_parse_bind(const struct cl_tee_verify_in *in, const char **svn
 int cl_tee_sample_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
 int cl_tee_sample_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     const char *svn = NULL;
     int rc = sample_parse_bind(in, &svn, err);
     if (rc < 0)
@@ -60,6 +61,7 @@ int cl_tee_sample_verify(const struct cl_tee_verify_in *in, json_t **claims, str
 int cl_tee_sampledevice_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
 int cl_tee_sampledevice_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     const char *svn = NULL;
     int rc = sample_parse_bind(in, &svn, err);
     if (rc < 0)
