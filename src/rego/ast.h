@@ -135,6 +135,8 @@ struct rg_rule {
     struct rg_module *mod;
     int nslots;            /* frame size, set by the compiler */
     struct rg_rule *next_in_node;
+    struct cl_rv *annotations; /* METADATA block before the rule (frozen), or NULL */
+    struct rg_node *node;      /* where the compiler placed it */
 };
 
 struct rg_import {
@@ -153,6 +155,7 @@ struct rg_module {
     size_t nimports;
     struct rg_rule **rules;
     size_t nrules;
+    struct cl_rv *annotations; /* METADATA block before `package` (frozen), or NULL */
     struct rg_module *next;
 };
 
@@ -197,5 +200,8 @@ struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len,
 struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len, struct rg_error *err);
 
 struct rg_term *rg_term_new(struct rg_arena *a, enum rg_tk kind, int line, int col);
+/* A parsed module as OPA's JSON AST (package, imports, rules with heads and bodies), as a new
+ * Rego value (rego.parse_module). */
+struct cl_rv *rg_module_ast(const struct rg_module *m);
 
 #endif

@@ -81,9 +81,11 @@ extern const struct cl_rego_builtin cl_rego_builtins_numbers[]; /* arithmetic, b
 extern const struct cl_rego_builtin cl_rego_builtins_collections[]; /* arrays, sets, objects */
 extern const struct cl_rego_builtin cl_rego_builtins_encoding[]; /* json, yaml, base64, hex, url */
 extern const struct cl_rego_builtin cl_rego_builtins_misc[]; /* units, semver, uuid, graph */
+extern const struct cl_rego_builtin cl_rego_builtins_rego[]; /* rego.metadata.*, rego.parse_module (eval.c) */
 extern const struct cl_rego_builtin cl_rego_builtins_time[]; /* time.* */
 extern const struct cl_rego_builtin cl_rego_builtins_net[]; /* net.cidr_* */
 extern const struct cl_rego_builtin cl_rego_builtins_crypto[]; /* crypto.* */
 extern const struct cl_rego_builtin cl_rego_builtins_jwt[]; /* io.jwt.* */
+extern const struct cl_rego_builtin cl_rego_builtins_json[]; /* json.patch */
 
 #endif

@@ -1200,6 +1200,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
                 else
                     n = node_get(e, n, h->val->u.str.s, h->val->u.str.len);
             }
+            for (struct rg_rule *x = r; x; x = x->els)
+                x->node = n;
             if (r->is_default && r->kind == RG_R_FUNC) {
                 if (n->fdeflt || (n->funcs && n->funcs->nargs != r->nargs)) {
                     struct rg_term at = {.line = r->line, .col = r->col};

@@ -76,6 +76,7 @@ struct ev {
     size_t mock_floor; /* mocks below this index are hidden (while a replacement runs) */
     const char *cur_file; /* location of the expression being evaluated, for messages */
     int cur_line;
+    const struct rg_rule *cur_rule; /* the rule whose body runs (rego.metadata.*) */
     struct nd_memo *nd;   /* results of non-deterministic builtins (rand.intn, uuid.rfc4122) */
     size_t nnd, capnd;
 };
@@ -2244,9 +2245,11 @@ static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **re
                       struct cl_rv **args, size_t nargs)
 {
     const char *saved_file = ev->cur_file;
+    const struct rg_rule *saved_rule = ev->cur_rule;
     for (const struct rg_rule *r = r0; r; r = r->els) {
         struct cl_rv *local = NULL;
         ev->cur_file = r->mod->file;
+        ev->cur_rule = r;
         struct cl_rv *fbuf[FRAME_STACK];
         struct frame fr = frame_init(fbuf, r->nslots);
         size_t mark = ev->ntrail;
@@ -2262,6 +2265,7 @@ static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **re
         }
         frame_done(ev, &fr, mark, fbuf);
         ev->cur_file = saved_file;
+        ev->cur_rule = saved_rule;
         if (rc < 0) {
             cl_rv_decref(local);
             return rc;
@@ -2414,9 +2418,12 @@ static int eval_contrib(struct ev *ev, const struct rg_rule *r, struct cl_rv **a
     struct k_contrib c = {{k_contrib_val_fn}, &fr, r, acc, {0}, 0};
     struct k_contrib_body cb = {{k_contrib_body_fn}, &c};
     const char *saved_file = ev->cur_file;
+    const struct rg_rule *saved_rule = ev->cur_rule;
     ev->cur_file = r->mod->file;
+    ev->cur_rule = r;
     int rc = eval_body(ev, &fr, r->body, 0, &cb.k);
     ev->cur_file = saved_file;
+    ev->cur_rule = saved_rule;
     frame_free(ev, &fr, mark);
     return rc;
 }
@@ -2707,3 +2714,125 @@ int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *inp
     *rows = kq.rows;
     return 0;
 }
+
+/* ---- rego.* builtins: they see the engine (modules, the active rule) ---- */
+
+static struct cl_rv *rule_path(const struct rg_rule *r)
+{
+    struct cl_rv *p = cl_rv_array(r->mod->npkg + r->nground);
+    for (size_t i = 0; i < r->mod->npkg; i++)
+        cl_rv_array_push(p, cl_rv_strz(r->mod->pkg_path[i]));
+    cl_rv_array_push(p, cl_rv_strz(r->head[0]->name));
+    for (size_t i = 1; i < r->nground; i++)
+        cl_rv_array_push(p, cl_rv_incref(r->head[i]->val));
+    return p;
+}
+
+static bool scope_is(const struct cl_rv *ann, const char *scope)
+{
+    const struct cl_rv *s = ann ? cl_rv_obj_get_str(ann, "scope") : NULL;
+    return s && s->type == CL_RV_STRING && strcmp(s->u.str.s, scope) == 0;
+}
+
+static struct cl_rv *chain_entry(struct cl_rv *path, const struct cl_rv *ann)
+{
+    struct cl_rv *o = cl_rv_object();
+    cl_rv_obj_put_str(o, "path", path);
+    if (ann)
+        cl_rv_obj_put_str(o, "annotations", cl_rv_incref((struct cl_rv *)(uintptr_t)ann));
+    return o;
+}
+
+static const struct cl_rv *doc_annotations(const struct rg_node *n)
+{
+    const struct rg_rule *lists[] = {n->rules, n->funcs, n->deflt, n->fdeflt};
+    for (size_t i = 0; i < CL_ARRAY_LEN(lists); i++)
+        for (const struct rg_rule *r = lists[i]; r; r = r->next_in_node)
+            if (scope_is(r->annotations, "document"))
+                return r->annotations;
+    return NULL;
+}
+
+/* rego.metadata.chain(): the annotations of the active rule, then of its document, package
+ * and enclosing packages (scope subpackages), each with its path. */
+static int bi_metadata_chain(struct cl_rego_bctx *ctx, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)a;
+    struct ev *ev = ctx->b.ev;
+    const struct rg_rule *r = ev->cur_rule;
+    struct cl_rv *chain = cl_rv_array(4);
+    if (!r) {
+        *out = chain;
+        return 0;
+    }
+    const struct cl_rv *own = scope_is(r->annotations, "rule") ? r->annotations : NULL;
+    cl_rv_array_push(chain, chain_entry(rule_path(r), own));
+    const struct cl_rv *doc = r->node ? doc_annotations(r->node) : NULL;
+    if (doc)
+        cl_rv_array_push(chain, chain_entry(rule_path(r), doc));
+    /* the rule's package, then each enclosing package */
+    for (size_t depth = r->mod->npkg; depth > 0; depth--) {
+        for (const struct rg_module *m = ev->e->mods; m; m = m->next) {
+            if (m->npkg != depth || !m->annotations)
+                continue;
+            bool same = true;
+            for (size_t i = 0; i < depth && same; i++)
+                same = strcmp(m->pkg_path[i], r->mod->pkg_path[i]) == 0;
+            bool applies = depth == r->mod->npkg ? scope_is(m->annotations, "package") ||
+                                                       scope_is(m->annotations, "subpackages")
+                                                 : scope_is(m->annotations, "subpackages");
+            if (!same || !applies)
+                continue;
+            struct cl_rv *p = cl_rv_array(depth);
+            for (size_t i = 0; i < depth; i++)
+                cl_rv_array_push(p, cl_rv_strz(m->pkg_path[i]));
+            cl_rv_array_push(chain, chain_entry(p, m->annotations));
+            break;
+        }
+    }
+    *out = chain;
+    return 0;
+}
+
+/* rego.metadata.rule(): the annotations of the active rule (its own, else its document's). */
+static int bi_metadata_rule(struct cl_rego_bctx *ctx, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)a;
+    const struct rg_rule *r = ctx->b.ev->cur_rule;
+    const struct cl_rv *ann = NULL;
+    if (r && scope_is(r->annotations, "rule"))
+        ann = r->annotations;
+    else if (r && r->node)
+        ann = doc_annotations(r->node);
+    *out = ann ? cl_rv_incref((struct cl_rv *)(uintptr_t)ann) : cl_rv_object();
+    return 0;
+}
+
+/* rego.parse_module(filename, text): the module's JSON AST; parse errors are builtin errors
+ * carrying rego_parse_error and the position. */
+static int bi_parse_module(struct cl_rego_bctx *ctx, struct cl_rv *const *a, struct cl_rv **out)
+{
+    if (cl_rego_bi_want(ctx, a, 0, CL_RV_STRING) < 0 || cl_rego_bi_want(ctx, a, 1, CL_RV_STRING) < 0)
+        return -1;
+    if (a[1]->u.str.len > CL_REGO_MAX_POLICY)
+        return cl_rego_bi_error(ctx, "module larger than %u bytes", CL_REGO_MAX_POLICY);
+    if (cl_rego_bi_reserve(ctx, a[1]->u.str.len * 16) < 0)
+        return -2;
+    struct rg_arena arena = {.nofreeze = true};
+    struct rg_error re;
+    struct rg_module *m = rg_parse_module(&arena, a[0]->u.str.s, a[1]->u.str.s, a[1]->u.str.len, false, &re);
+    int rc = 0;
+    if (!m)
+        rc = cl_rego_bi_error(ctx, "%s:%d: %s: %s", re.file ? re.file : a[0]->u.str.s, re.line, re.code, re.msg);
+    else
+        *out = rg_module_ast(m);
+    rg_arena_free(&arena);
+    return rc;
+}
+
+const struct cl_rego_builtin cl_rego_builtins_rego[] = {
+    {"rego.metadata.chain", 0, bi_metadata_chain, 0},
+    {"rego.metadata.rule", 0, bi_metadata_rule, 0},
+    {"rego.parse_module", 2, bi_parse_module, 0},
+    {NULL, 0, NULL, 0},
+};

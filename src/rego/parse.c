@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <yaml.h>
+
 #include "rego/ast.h"
 #include "rego/sbuf.h"
 
@@ -127,6 +129,18 @@ struct parser {
     bool failed;
     int depth;
     const char *prev_end; /* end of the last token consumed */
+    struct comments *cm;  /* whole-line comments, for METADATA blocks (modules only) */
+};
+
+struct comment {
+    int line;
+    const char *s; /* after '#' */
+    size_t len;
+};
+
+struct comments {
+    struct comment *v;
+    size_t n, cap;
 };
 
 #define MAX_PARSE_DEPTH 200
@@ -246,8 +260,20 @@ static void lex_raw(struct parser *P, struct token *T)
             T->ws = true;
             p++;
         } else if (c == '#') {
+            const char *h = p;
             while (p < P->end && *p != '\n')
                 p++;
+            bool alone = true;
+            for (const char *q = P->line_start; q < h && alone; q++)
+                alone = *q == ' ' || *q == '\t';
+            struct comments *cm = P->cm;
+            if (cm && alone && (!cm->n || cm->v[cm->n - 1].line < P->line)) {
+                if (cm->n == cm->cap) {
+                    cm->cap = cm->cap ? cm->cap * 2 : 16;
+                    cm->v = cl_xrealloc(cm->v, cm->cap * sizeof *cm->v);
+                }
+                cm->v[cm->n++] = (struct comment){P->line, h + 1, (size_t)(p - h - 1)};
+            }
         } else {
             break;
         }
@@ -727,7 +753,11 @@ static struct rg_term *parse_ref_rest(struct parser *P, struct rg_term *head)
         if (P->tok.t == K_DOT) {
             next(P);
             if (P->tok.t != K_IDENT || P->tok.ws) {
-                perr(P, P->tok.line, P->tok.col, "expected name after '.'");
+                if (P->tok.t == K_EOF)
+                    perr(P, P->tok.line, P->tok.col, "unexpected eof token: expected ident");
+                else
+                    perr(P, P->tok.line, P->tok.col, "unexpected %.*s token: expected ident after '.'",
+                         (int)(P->tok.len ? P->tok.len : 1), P->tok.s);
                 break;
             }
             tv_push(&parts, mk_value(P, cl_rv_str(P->tok.s, P->tok.len), P->tok.line, P->tok.col));
@@ -1570,12 +1600,156 @@ static struct rg_term *parse_path(struct parser *P)
     return t;
 }
 
+/* ---- METADATA annotations ---- */
+
+static struct cl_rv *yaml_rv(yaml_document_t *doc, yaml_node_t *n, int depth)
+{
+    if (!n || depth > 32)
+        return cl_rv_null();
+    switch (n->type) {
+    case YAML_SCALAR_NODE: {
+        const char *v = (const char *)n->data.scalar.value;
+        size_t len = n->data.scalar.length;
+        if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+            return cl_rv_str(v, len);
+        if (len == 0 || !strcmp(v, "null") || !strcmp(v, "~"))
+            return cl_rv_null();
+        if (!strcmp(v, "true") || !strcmp(v, "false"))
+            return cl_rv_bool(v[0] == 't');
+        struct cl_rv *num = cl_rv_number_parse(v, len);
+        return num ? num : cl_rv_str(v, len);
+    }
+    case YAML_SEQUENCE_NODE: {
+        struct cl_rv *a = cl_rv_array(0);
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++)
+            cl_rv_array_push(a, yaml_rv(doc, yaml_document_get_node(doc, *i), depth + 1));
+        return a;
+    }
+    case YAML_MAPPING_NODE: {
+        struct cl_rv *o = cl_rv_object();
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
+            cl_rv_obj_put(o, yaml_rv(doc, yaml_document_get_node(doc, p->key), depth + 1),
+                          yaml_rv(doc, yaml_document_get_node(doc, p->value), depth + 1));
+        return o;
+    }
+    default:
+        return cl_rv_null();
+    }
+}
+
+/* "Jane Doe <jane@example.com>" -> {"name", "email"} as OPA normalises authors. */
+static struct cl_rv *author(const struct cl_rv *v)
+{
+    if (v->type != CL_RV_STRING)
+        return cl_rv_incref((struct cl_rv *)(uintptr_t)v);
+    const char *s = v->u.str.s, *lt = strrchr(s, '<');
+    struct cl_rv *o = cl_rv_object();
+    size_t n = v->u.str.len;
+    if (lt && n && s[n - 1] == '>') {
+        cl_rv_obj_put_str(o, "email", cl_rv_str(lt + 1, (size_t)(s + n - 1 - lt - 1)));
+        n = (size_t)(lt - s);
+    }
+    while (n && s[n - 1] == ' ')
+        n--;
+    if (n)
+        cl_rv_obj_put_str(o, "name", cl_rv_str(s, n));
+    return o;
+}
+
+/* The METADATA block ending on the line before `line`: its YAML as an annotation object with
+ * a scope (default `dflt`), frozen into the arena; NULL when there is none. */
+static struct cl_rv *annotations_before(struct parser *P, int line, const char *dflt)
+{
+    struct comments *cm = P->cm;
+    if (!cm || !cm->n)
+        return NULL;
+    size_t end = cm->n;
+    while (end && cm->v[end - 1].line >= line)
+        end--;
+    if (!end || cm->v[end - 1].line != line - 1)
+        return NULL;
+    size_t start = end - 1;
+    while (start && cm->v[start - 1].line == cm->v[start].line - 1)
+        start--;
+    /* the last METADATA marker of the contiguous block starts the annotation */
+    size_t mark = SIZE_MAX;
+    for (size_t i = start; i < end; i++) {
+        const char *t = cm->v[i].s;
+        size_t tl = cm->v[i].len;
+        while (tl && (*t == ' ' || *t == '\t')) {
+            t++;
+            tl--;
+        }
+        while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t' || t[tl - 1] == '\r'))
+            tl--;
+        if (tl == 8 && !memcmp(t, "METADATA", 8))
+            mark = i;
+    }
+    if (mark == SIZE_MAX)
+        return NULL;
+    struct cl_sbuf y = {0};
+    for (size_t i = mark + 1; i < end; i++) {
+        const char *t = cm->v[i].s;
+        size_t tl = cm->v[i].len;
+        if (tl && *t == ' ') {
+            t++;
+            tl--;
+        }
+        cl_sbuf_add(&y, t, tl);
+        cl_sbuf_addc(&y, '\n');
+    }
+    struct cl_rv *ann = NULL;
+    yaml_parser_t yp;
+    yaml_document_t doc;
+    yaml_parser_initialize(&yp);
+    yaml_parser_set_input_string(&yp, (const unsigned char *)(y.s ? y.s : ""), y.len);
+    if (!yaml_parser_load(&yp, &doc)) {
+        perr(P, cm->v[mark].line, 1, "yaml: %s in METADATA block", yp.problem ? yp.problem : "invalid document");
+        yaml_parser_delete(&yp);
+        cl_sbuf_free(&y);
+        return NULL;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    struct cl_rv *v = root ? yaml_rv(&doc, root, 0) : cl_rv_object();
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&yp);
+    cl_sbuf_free(&y);
+    if (v->type != CL_RV_OBJECT) {
+        cl_rv_decref(v);
+        perr(P, cm->v[mark].line, 1, "METADATA block must be a YAML mapping");
+        return NULL;
+    }
+    ann = cl_rv_copy(v);
+    cl_rv_decref(v);
+    if (!cl_rv_obj_get_str(ann, "scope"))
+        cl_rv_obj_put_str(ann, "scope", cl_rv_strz(dflt));
+    const struct cl_rv *au = cl_rv_obj_get_str(ann, "authors");
+    if (au && au->type == CL_RV_ARRAY) {
+        struct cl_rv *na = cl_rv_array(au->u.arr.len);
+        for (size_t i = 0; i < au->u.arr.len; i++)
+            cl_rv_array_push(na, author(au->u.arr.items[i]));
+        cl_rv_obj_put_str(ann, "authors", na);
+    }
+    return rg_keep(P->a, ann);
+}
+
+static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a, const char *file, bool v0);
+
 struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const char *text, size_t len, bool v0,
                                   struct rg_error *err)
 {
+    struct comments cm = {0};
     struct parser P = {.a = a, .file = file, .src = text, .end = text + len, .p = text, .line = 1,
-                       .line_start = text, .v0 = v0, .err = err};
+                       .line_start = text, .v0 = v0, .err = err, .cm = &cm};
     memset(err, 0, sizeof *err);
+    struct rg_module *m = parse_module_body(&P, a, file, v0);
+    free(cm.v);
+    return m;
+}
+
+static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a, const char *file, bool v0)
+{
+    struct parser P = *P0;
     next(&P);
     if (!is_kw(&P.tok, "package")) {
         perr(&P, P.tok.line, P.tok.col, "expected package declaration");
@@ -1584,6 +1758,9 @@ struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const ch
     struct rg_module *m = rg_alloc(a, sizeof *m);
     m->file = rg_strndup(a, file, strlen(file));
     m->v0 = v0;
+    m->annotations = annotations_before(&P, P.tok.line, "package");
+    if (P.failed)
+        return NULL;
     next(&P);
     struct rg_term *pk = parse_path(&P);
     if (!pk)
@@ -1627,9 +1804,14 @@ struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const ch
             m->imports[m->nimports++] = (struct rg_import){path, alias, line, col};
             continue;
         }
+        struct cl_rv *ann = annotations_before(&P, P.tok.line, "rule");
+        if (P.failed)
+            return NULL;
         struct rg_rule *r = parse_rule(&P, m);
         if (!r)
             return NULL;
+        for (struct rg_rule *e = r; e; e = e->els)
+            e->annotations = ann;
         if (m->nrules == rcap) {
             rcap = rcap ? rcap * 2 : 8;
             struct rg_rule **nr = rg_alloc(a, rcap * sizeof *nr);
@@ -1670,4 +1852,239 @@ struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len, 
     if (t && P.tok.t != K_EOF)
         perr(&P, P.tok.line, P.tok.col, "unexpected text after term");
     return P.failed ? NULL : t;
+}
+
+/* ---- the syntax tree as OPA's JSON AST (rego.parse_module) ---- */
+
+static struct cl_rv *ast_term(const struct rg_term *t);
+static struct cl_rv *ast_body(const struct rg_body *b);
+
+static struct cl_rv *ast_node(const char *type, struct cl_rv *value)
+{
+    struct cl_rv *o = cl_rv_object();
+    cl_rv_obj_put_str(o, "type", cl_rv_strz(type));
+    cl_rv_obj_put_str(o, "value", value);
+    return o;
+}
+
+static struct cl_rv *ast_var(const char *name) { return ast_node("var", cl_rv_strz(name)); }
+
+/* A constant value as a term: composites element by element. */
+static struct cl_rv *ast_value(const struct cl_rv *v)
+{
+    switch (v->type) {
+    case CL_RV_NULL:
+        return ast_node("null", cl_rv_null());
+    case CL_RV_BOOL:
+        return ast_node("boolean", cl_rv_bool(v->u.b));
+    case CL_RV_NUMBER:
+        return ast_node("number", cl_rv_incref((struct cl_rv *)(uintptr_t)v));
+    case CL_RV_STRING:
+        return ast_node("string", cl_rv_incref((struct cl_rv *)(uintptr_t)v));
+    case CL_RV_ARRAY:
+    case CL_RV_SET: {
+        struct cl_rv *a = cl_rv_array(v->u.arr.len);
+        for (size_t i = 0; i < v->u.arr.len; i++)
+            cl_rv_array_push(a, ast_value(v->u.arr.items[i]));
+        return ast_node(v->type == CL_RV_ARRAY ? "array" : "set", a);
+    }
+    case CL_RV_OBJECT: {
+        struct cl_rv *a = cl_rv_array(v->u.obj.len);
+        for (size_t i = 0; i < v->u.obj.len; i++) {
+            struct cl_rv *pair = cl_rv_array(2);
+            cl_rv_array_push(pair, ast_value(v->u.obj.keys[i]));
+            cl_rv_array_push(pair, ast_value(v->u.obj.vals[i]));
+            cl_rv_array_push(a, pair);
+        }
+        return ast_node("object", a);
+    }
+    }
+    return ast_node("null", cl_rv_null());
+}
+
+/* A dotted name ("a.b.c") as a reference term. */
+static struct cl_rv *ast_name_ref(const char *name)
+{
+    struct cl_rv *a = cl_rv_array(4);
+    const char *s = name;
+    for (bool first = true;; first = false) {
+        const char *d = strchr(s, '.');
+        size_t n = d ? (size_t)(d - s) : strlen(s);
+        struct cl_rv *part = cl_rv_str(s, n);
+        if (first) {
+            cl_rv_array_push(a, ast_node("var", part));
+        } else {
+            cl_rv_array_push(a, ast_node("string", part));
+        }
+        if (!d)
+            break;
+        s = d + 1;
+    }
+    return ast_node("ref", a);
+}
+
+static struct cl_rv *ast_terms(struct rg_term *const *items, size_t n)
+{
+    struct cl_rv *a = cl_rv_array(n);
+    for (size_t i = 0; i < n; i++)
+        cl_rv_array_push(a, ast_term(items[i]));
+    return a;
+}
+
+static struct cl_rv *ast_term(const struct rg_term *t)
+{
+    switch (t->kind) {
+    case RG_T_VALUE:
+        return ast_value(t->val);
+    case RG_T_VAR:
+        return ast_var(t->name);
+    case RG_T_REF:
+        return ast_node("ref", ast_terms(t->items, t->n));
+    case RG_T_ARRAY:
+        return ast_node("array", ast_terms(t->items, t->n));
+    case RG_T_SET:
+        return ast_node("set", ast_terms(t->items, t->n));
+    case RG_T_OBJECT: {
+        struct cl_rv *a = cl_rv_array(t->n / 2);
+        for (size_t i = 0; i + 1 < t->n; i += 2) {
+            struct cl_rv *pair = cl_rv_array(2);
+            cl_rv_array_push(pair, ast_term(t->items[i]));
+            cl_rv_array_push(pair, ast_term(t->items[i + 1]));
+            cl_rv_array_push(a, pair);
+        }
+        return ast_node("object", a);
+    }
+    case RG_T_CALL: {
+        struct cl_rv *a = cl_rv_array(t->n + 1);
+        cl_rv_array_push(a, ast_name_ref(t->name));
+        for (size_t i = 0; i < t->n; i++)
+            cl_rv_array_push(a, ast_term(t->items[i]));
+        return ast_node("call", a);
+    }
+    case RG_T_ACOMP:
+    case RG_T_SCOMP:
+    case RG_T_OCOMP: {
+        struct cl_rv *o = cl_rv_object();
+        if (t->kind == RG_T_OCOMP) {
+            cl_rv_obj_put_str(o, "key", ast_term(t->key));
+            cl_rv_obj_put_str(o, "value", ast_term(t->value));
+        } else {
+            cl_rv_obj_put_str(o, "term", ast_term(t->value));
+        }
+        cl_rv_obj_put_str(o, "body", ast_body(t->body));
+        return ast_node(t->kind == RG_T_ACOMP ? "arraycomprehension" : t->kind == RG_T_SCOMP ? "setcomprehension"
+                                                                                               : "objectcomprehension",
+                        o);
+    }
+    }
+    return ast_node("null", cl_rv_null());
+}
+
+static struct cl_rv *ast_expr(const struct rg_expr *x, size_t index)
+{
+    struct cl_rv *o = cl_rv_object();
+    cl_rv_obj_put_str(o, "index", cl_rv_int((int64_t)index));
+    if (x->negated)
+        cl_rv_obj_put_str(o, "negated", cl_rv_bool(true));
+    switch (x->kind) {
+    case RG_E_TERM:
+        if (x->term->kind == RG_T_CALL) { /* an expression call: [operator, args...] */
+            struct cl_rv *a = cl_rv_array(x->term->n + 1);
+            cl_rv_array_push(a, ast_name_ref(x->term->name));
+            for (size_t i = 0; i < x->term->n; i++)
+                cl_rv_array_push(a, ast_term(x->term->items[i]));
+            cl_rv_obj_put_str(o, "terms", a);
+        } else {
+            cl_rv_obj_put_str(o, "terms", ast_term(x->term));
+        }
+        break;
+    case RG_E_SOME: {
+        struct cl_rv *decl = cl_rv_object();
+        cl_rv_obj_put_str(decl, "symbols", ast_terms(x->vars, x->nvars));
+        cl_rv_obj_put_str(o, "terms", ast_node("some", decl));
+        break;
+    }
+    case RG_E_SOMEIN:
+    case RG_E_EVERY: {
+        struct cl_rv *d = cl_rv_object();
+        if (x->key)
+            cl_rv_obj_put_str(d, "key", ast_term(x->key));
+        cl_rv_obj_put_str(d, "value", ast_term(x->val));
+        cl_rv_obj_put_str(d, "domain", ast_term(x->coll));
+        if (x->kind == RG_E_EVERY)
+            cl_rv_obj_put_str(d, "body", ast_body(x->body));
+        cl_rv_obj_put_str(o, "terms", ast_node(x->kind == RG_E_EVERY ? "every" : "somein", d));
+        break;
+    }
+    }
+    if (x->nwith) {
+        struct cl_rv *w = cl_rv_array(x->nwith);
+        for (size_t i = 0; i < x->nwith; i++) {
+            struct cl_rv *wo = cl_rv_object();
+            cl_rv_obj_put_str(wo, "target", ast_term(x->with[i].target));
+            cl_rv_obj_put_str(wo, "value", ast_term(x->with[i].value));
+            cl_rv_array_push(w, wo);
+        }
+        cl_rv_obj_put_str(o, "with", w);
+    }
+    return o;
+}
+
+static struct cl_rv *ast_body(const struct rg_body *b)
+{
+    struct cl_rv *a = cl_rv_array(b->n);
+    for (size_t i = 0; i < b->n; i++)
+        cl_rv_array_push(a, ast_expr(b->exprs[i], i));
+    return a;
+}
+
+static struct cl_rv *ast_rule(const struct rg_rule *r)
+{
+    struct cl_rv *o = cl_rv_object();
+    struct cl_rv *head = cl_rv_object();
+    cl_rv_obj_put_str(head, "name", cl_rv_strz(r->head[0]->name));
+    cl_rv_obj_put_str(head, "ref", ast_terms(r->head, r->nhead));
+    if (r->kind == RG_R_FUNC)
+        cl_rv_obj_put_str(head, "args", ast_terms(r->args, r->nargs));
+    if (r->kind == RG_R_SET)
+        cl_rv_obj_put_str(head, "key", ast_term(r->key));
+    if (r->kind != RG_R_SET)
+        cl_rv_obj_put_str(head, "value", r->value ? ast_term(r->value) : ast_node("boolean", cl_rv_bool(true)));
+    cl_rv_obj_put_str(o, "head", head);
+    cl_rv_obj_put_str(o, "body", ast_body(r->body));
+    if (r->is_default)
+        cl_rv_obj_put_str(o, "default", cl_rv_bool(true));
+    if (r->els)
+        cl_rv_obj_put_str(o, "else", ast_rule(r->els));
+    return o;
+}
+
+struct cl_rv *rg_module_ast(const struct rg_module *m)
+{
+    struct cl_rv *o = cl_rv_object();
+    struct cl_rv *pkg = cl_rv_object();
+    struct cl_rv *path = cl_rv_array(m->npkg + 1);
+    cl_rv_array_push(path, ast_var("data"));
+    for (size_t i = 0; i < m->npkg; i++)
+        cl_rv_array_push(path, ast_node("string", cl_rv_strz(m->pkg_path[i])));
+    cl_rv_obj_put_str(pkg, "path", path);
+    cl_rv_obj_put_str(o, "package", pkg);
+    if (m->nimports) {
+        struct cl_rv *imps = cl_rv_array(m->nimports);
+        for (size_t i = 0; i < m->nimports; i++) {
+            struct cl_rv *im = cl_rv_object();
+            cl_rv_obj_put_str(im, "path", ast_term(m->imports[i].path));
+            if (m->imports[i].alias)
+                cl_rv_obj_put_str(im, "alias", cl_rv_strz(m->imports[i].alias));
+            cl_rv_array_push(imps, im);
+        }
+        cl_rv_obj_put_str(o, "imports", imps);
+    }
+    if (m->nrules) {
+        struct cl_rv *rules = cl_rv_array(m->nrules);
+        for (size_t i = 0; i < m->nrules; i++)
+            cl_rv_array_push(rules, ast_rule(m->rules[i]));
+        cl_rv_obj_put_str(o, "rules", rules);
+    }
+    return o;
 }

@@ -80,6 +80,9 @@ static const struct bad_module bad_modules[] = {
     {"package a\nimport data.x as\n", "expected alias name"},
     {"package a\np if { not some x }\n", "unexpected expression after not"},
     {"package a\np := 1 2\n", "after rule"},
+    {"package a\n# METADATA\n# title: [\np := 1\n", "yaml:"},
+    {"package a\n# METADATA\n# - x\np := 1\n", "METADATA block must be a YAML mapping"},
+    {"package a.\n", "unexpected eof token: expected ident"},
 };
 
 static void test_parse_errors(void **state)
@@ -164,6 +167,14 @@ static const struct eval_case eval_cases[] = {
     {"package t\np := replace(\"abcabc\", \"bc\", \"-\")", "data.t.p", NULL, "\"a-a-\"", false},
     {"package t\np := replace(\"abc\", \"x\", \"-\")", "data.t.p", NULL, "\"abc\"", false},
     {"package t\np := 1 / 0", "data.t.p", NULL, "error:eval_builtin_error", true},
+    {"package t\np := rego.parse_module(\"x.rego\", \"package a.b\\nq := 1\")[\"package\"].path[2].value", "data.t.p",
+     NULL, "\"b\"", false},
+    {"package t\np := rego.parse_module(\"x.rego\", \"package a.\")", "data.t.p", NULL, "error:eval_builtin_error", true},
+    {"package t\n# METADATA\n# title: T\n# authors:\n# - Jane Doe <j@x.org>\np := rego.metadata.rule()", "data.t.p", NULL,
+     "{\"authors\":[{\"email\":\"j@x.org\",\"name\":\"Jane Doe\"}],\"scope\":\"rule\",\"title\":\"T\"}", false},
+    {"# METADATA\n# description: D\npackage t\np := rego.metadata.chain()", "data.t.p", NULL,
+     "[{\"path\":[\"t\",\"p\"]},{\"annotations\":{\"description\":\"D\",\"scope\":\"package\"},\"path\":[\"t\"]}]", false},
+    {"package t\n# no metadata here\np := rego.metadata.rule()", "data.t.p", NULL, "{}", false},
     {"package t\np := count(1)", "data.t.p", NULL, "error:eval_type_error", true},
     {"package t\np := 1\np := 2", "data.t.p", NULL, "error:eval_conflict_error", false},
     {"package t\nf(_) := 1\nf(_) := 2\np := f(0)", "data.t.p", NULL, "error:eval_conflict_error", false},
