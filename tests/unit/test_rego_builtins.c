@@ -927,6 +927,55 @@ static void test_jwt(void **state)
     json_decref(in);
 }
 
+/* ---- json.patch ---- */
+
+static const struct bcase patch_cases[] = {
+    {"json.patch({\"a\": 1}, [{\"op\": \"add\", \"path\": \"/b\", \"value\": 2}])", "{\"a\":1,\"b\":2}", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"add\", \"path\": \"b\", \"value\": 2}])", "{\"a\":1,\"b\":2}", NULL},
+    {"json.patch({\"a\": [1, 2]}, [{\"op\": \"add\", \"path\": \"/a/1\", \"value\": 9}])", "{\"a\":[1,9,2]}", NULL},
+    {"json.patch({\"a\": [1, 2]}, [{\"op\": \"add\", \"path\": \"/a/-\", \"value\": 9}])", "{\"a\":[1,2,9]}", NULL},
+    {"json.patch({\"a\": [1, 2]}, [{\"op\": \"add\", \"path\": \"/a/2\", \"value\": 9}])", "{\"a\":[1,2,9]}", NULL},
+    {"json.patch({\"a\": [1, 2]}, [{\"op\": \"add\", \"path\": \"/a/3\", \"value\": 9}])", "undefined", NULL},
+    {"json.patch({\"a\": [1, 2]}, [{\"op\": \"add\", \"path\": \"/a/01\", \"value\": 9}])", "undefined", NULL},
+    {"json.patch({\"a\": [1, 2]}, [{\"op\": \"add\", \"path\": [\"a\", 0], \"value\": 9}])", "{\"a\":[9,1,2]}", NULL},
+    {"json.patch({\"a/b\": 1, \"c~d\": 2}, [{\"op\": \"remove\", \"path\": \"/a~1b\"}, {\"op\": \"remove\", \"path\": \"/c~0d\"}])", "{}", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"remove\", \"path\": \"/b\"}])", "undefined", NULL},
+    {"json.patch([1, 2, 3], [{\"op\": \"remove\", \"path\": \"/1\"}])", "[1,3]", NULL},
+    {"json.patch([1, 2, 3], [{\"op\": \"remove\", \"path\": \"/-\"}])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"replace\", \"path\": \"/a\", \"value\": 5}])", "{\"a\":5}", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"replace\", \"path\": \"/b\", \"value\": 5}])", "undefined", NULL},
+    {"json.patch(\"x\", [{\"op\": \"replace\", \"path\": \"\", \"value\": 5}])", "5", NULL},
+    {"json.patch({}, [{\"op\": \"add\", \"path\": \"\", \"value\": [1]}])", "[1]", NULL},
+    {"json.patch({\"a\": {\"b\": 1}, \"c\": {}}, [{\"op\": \"move\", \"from\": \"/a/b\", \"path\": \"/c/d\"}])", "{\"a\":{},\"c\":{\"d\":1}}", NULL},
+    {"json.patch({\"a\": [1, 2, 3, 4]}, [{\"op\": \"move\", \"from\": \"/a/0\", \"path\": \"/a/3\"}])", "{\"a\":[2,3,4,1]}", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"move\", \"from\": \"/x\", \"path\": \"/b\"}])", "undefined", NULL},
+    {"json.patch({\"a\": [1]}, [{\"op\": \"copy\", \"from\": \"/a\", \"path\": \"/b\"}])", "{\"a\":[1],\"b\":[1]}", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"test\", \"path\": \"/a\", \"value\": 1.0}])", "{\"a\":1}", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"test\", \"path\": \"/a\", \"value\": 2}])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"add\", \"path\": \"/x/y\", \"value\": 2}])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"add\", \"path\": \"/a/y\", \"value\": 2}])", "undefined", NULL},
+    {"json.patch({\"s\": {\"a\", \"b\"}}, [{\"op\": \"add\", \"path\": \"/s/c\", \"value\": \"c\"}])", "{\"s\":[\"a\",\"b\",\"c\"]}", NULL},
+    {"json.patch({\"s\": {\"a\", \"b\"}}, [{\"op\": \"add\", \"path\": \"/s/c\", \"value\": \"d\"}])", "undefined", NULL},
+    {"json.patch({\"s\": {\"a\", \"b\"}}, [{\"op\": \"remove\", \"path\": \"/s/a\"}])", "{\"s\":[\"b\"]}", NULL},
+    {"json.patch({[1]}, [{\"op\": \"add\", \"path\": [[1], 1], \"value\": 2}])", "[[1,2]]", NULL},
+    {"json.patch({1: \"x\"}, [{\"op\": \"replace\", \"path\": [1], \"value\": \"y\"}])[1]", "\"y\"", NULL},
+    {"json.patch({\"a\": 1}, [])", "{\"a\":1}", NULL},
+    {"json.patch({\"a\": 1}, [1])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, [{\"path\": \"/a\"}])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": 1, \"path\": \"/a\"}])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"spam\", \"path\": \"/a\"}])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"add\", \"path\": \"/a\"}])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"move\", \"path\": \"/a\"}])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, [{\"op\": \"remove\", \"path\": 1}])", "undefined", NULL},
+    {"json.patch({\"a\": 1}, {})", NULL, "eval_type_error: json.patch: operand 2 must be array but got object"},
+};
+
+static void test_json_patch(void **state)
+{
+    (void)state;
+    RUN(patch_cases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -937,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_net),
         cmocka_unit_test(test_crypto),
         cmocka_unit_test(test_jwt),
+        cmocka_unit_test(test_json_patch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
