@@ -177,6 +177,11 @@ static int j_uint(const json_t *o, const char *key, uint64_t max, bool optional,
         *out = 0;
         return 0;
     }
+    if (max == UINT64_MAX && json_is_integer(v)) {
+        /* jansson holds 64-bit fields as signed: bit 63 comes back as a negative number */
+        *out = (uint64_t)json_integer_value(v);
+        return 0;
+    }
     if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "SNP report '%s': %s", key,
                             v ? "not an integer in range" : "missing");
@@ -184,8 +189,6 @@ static int j_uint(const json_t *o, const char *key, uint64_t max, bool optional,
     return 0;
 }
 
-/* u64 fields (policy, plat_info) can exceed jansson's signed range only with bits no ABI
- * version defines; those are refused as out of range. */
 static int j_bytes(const json_t *o, const char *key, uint8_t *dst, size_t n, struct cl_err *err)
 {
     size_t got = 0;
@@ -262,8 +265,8 @@ int cl_snp_report_from_json(const json_t *v, struct cl_snp_report *out, struct c
         size_t off, width;
         uint64_t max;
     } ints[] = {
-        {"guest_svn", 0x004, 4, 0xffffffff}, {"policy", 0x008, 8, INT64_MAX}, {"vmpl", 0x030, 4, 0xffffffff},
-        {"sig_algo", 0x034, 4, 0xffffffff},  {"plat_info", 0x040, 8, INT64_MAX}, {"key_info", 0x048, 4, 0xffffffff},
+        {"guest_svn", 0x004, 4, 0xffffffff}, {"policy", 0x008, 8, UINT64_MAX}, {"vmpl", 0x030, 4, 0xffffffff},
+        {"sig_algo", 0x034, 4, 0xffffffff},  {"plat_info", 0x040, 8, UINT64_MAX}, {"key_info", 0x048, 4, 0xffffffff},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(ints); i++) {
         if (j_uint(v, ints[i].key, ints[i].max, false, &x, err) < 0)
@@ -299,10 +302,10 @@ int cl_snp_report_from_json(const json_t *v, struct cl_snp_report *out, struct c
     if (j_version(v, "current", raw + 0x1e8, err) < 0 || j_version(v, "committed", raw + 0x1ec, err) < 0)
         return err->code;
     if (version >= 5) {
-        if (j_uint(v, "launch_mit_vector", INT64_MAX, true, &x, err) < 0)
+        if (j_uint(v, "launch_mit_vector", UINT64_MAX, true, &x, err) < 0)
             return err->code;
         put_le(raw + 0x1f8, x, 8);
-        if (j_uint(v, "current_mit_vector", INT64_MAX, true, &x, err) < 0)
+        if (j_uint(v, "current_mit_vector", UINT64_MAX, true, &x, err) < 0)
             return err->code;
         put_le(raw + 0x200, x, 8);
     }
