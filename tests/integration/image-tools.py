@@ -91,6 +91,12 @@ def layer_third(tf):
     _add(tf, ".wh.fifo", b"")
 
 
+def layer_big(tf):
+    # incompressible: the blob stays large, so that a transfer can be cut in the middle
+    _add(tf, "big/random.bin", os.urandom(6 << 20))
+    _add(tf, "big/after", b"the last entry\n")
+
+
 # ---- malicious layers: each must be refused or confined ----
 
 def mal_dotdot(tf):
@@ -151,7 +157,7 @@ def mal_bomb(tf):
 
 
 LAYERS = {
-    "base": layer_base, "top": layer_top, "third": layer_third,
+    "base": layer_base, "top": layer_top, "third": layer_third, "big": layer_big,
     "mal-dotdot": mal_dotdot, "mal-abs": mal_abs, "mal-symlink-dir": mal_symlink_dir,
     "mal-symlink-rel": mal_symlink_rel, "mal-hardlink": mal_hardlink, "mal-hardlink-dotdot": mal_hardlink_dotdot,
     "mal-whiteout-parent": mal_whiteout_parent, "mal-device": mal_device, "mal-bomb": mal_bomb,
