@@ -8,12 +8,14 @@
 #include "tee/tee_int.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 void cl_auto_cl_tee_x509(cl_tee_x509 **p)
 {
@@ -254,6 +256,91 @@ cl_bytes *cl_tee_json_bytes(const json_t *v, size_t exact, size_t max, size_t *o
     b[n] = 0;
     *outlen = n;
     return CL_STEAL(b);
+}
+
+/* ---- verified-chain cache ---- */
+
+struct cache_slot {
+    struct cl_tee_cache_key k;
+    int64_t nb, na;
+    bool used;
+};
+static struct cache_slot cache[CL_TEE_CACHE_SLOTS];
+static size_t cache_next;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cl_tee_cache_key_certs(const char *tag, X509 *const *certs, size_t n, const void *extra, size_t extra_len,
+                            struct cl_tee_cache_key *out)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned ol = 0;
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, tag, strlen(tag) + 1) == 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (!certs[i])
+            continue;
+        unsigned char *der = NULL;
+        int dl = i2d_X509(certs[i], &der);
+        uint8_t len[4] = {(uint8_t)(dl >> 24), (uint8_t)(dl >> 16), (uint8_t)(dl >> 8), (uint8_t)dl};
+        ok = dl > 0 && EVP_DigestUpdate(md, len, 4) == 1 && EVP_DigestUpdate(md, der, (size_t)dl) == 1;
+        OPENSSL_free(der);
+    }
+    ok = ok && (!extra_len || EVP_DigestUpdate(md, extra, extra_len) == 1) && EVP_DigestFinal_ex(md, out->h, &ol) == 1;
+    EVP_MD_CTX_free(md);
+    if (!ok) /* a key that matches nothing ever put: the cache is then simply bypassed */
+        memset(out->h, 0xff, sizeof out->h), out->h[0] = 0;
+}
+
+bool cl_tee_cache_hit(const struct cl_tee_cache_key *k, int64_t at)
+{
+    bool hit = false;
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < CL_TEE_CACHE_SLOTS && !hit; i++)
+        hit = cache[i].used && memcmp(cache[i].k.h, k->h, sizeof k->h) == 0 && at >= cache[i].nb && at < cache[i].na;
+    pthread_mutex_unlock(&cache_lock);
+    return hit;
+}
+
+void cl_tee_cache_put(const struct cl_tee_cache_key *k, int64_t not_before, int64_t not_after)
+{
+    pthread_mutex_lock(&cache_lock);
+    struct cache_slot *s = &cache[cache_next];
+    cache_next = (cache_next + 1) % CL_TEE_CACHE_SLOTS;
+    s->k = *k;
+    s->nb = not_before;
+    s->na = not_after;
+    s->used = true;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void cl_tee_cache_clear(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    memset(cache, 0, sizeof cache);
+    cache_next = 0;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+static int64_t asn1_unix(const ASN1_TIME *t, int64_t dflt)
+{
+    struct tm tm;
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+        return dflt;
+    return (int64_t)timegm(&tm);
+}
+
+void cl_tee_certs_window(X509 *const *certs, size_t n, int64_t *not_before, int64_t *not_after)
+{
+    int64_t nb = INT64_MIN, na = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (!certs[i])
+            continue;
+        int64_t b = asn1_unix(X509_get0_notBefore(certs[i]), INT64_MAX);
+        int64_t a = asn1_unix(X509_get0_notAfter(certs[i]), INT64_MIN);
+        nb = b > nb ? b : nb;
+        na = a < na ? a : na;
+    }
+    *not_before = nb;
+    *not_after = na;
 }
 
 /* ---- HTTP GET for the vendor services ---- */

@@ -53,6 +53,26 @@ CL_MUST_CHECK int cl_tee_x509_ext(X509 *cert, const char *oid, const uint8_t **d
 /* New reference to cert's public key, or NULL. */
 EVP_PKEY *cl_tee_x509_key(X509 *cert);
 
+/* ---- verified-chain cache ----
+ * A process-wide memo of certificate chains (and signed collateral) that verified, keyed by
+ * SHA-256 over their exact bytes, valid for the window in which all of them are valid: later
+ * verifications of the same chain at a time inside that window skip the signature checks.
+ * Fixed size (CL_TEE_CACHE_SLOTS), thread-safe; a miss just means the full checks run. */
+#define CL_TEE_CACHE_SLOTS 256
+struct cl_tee_cache_key {
+    uint8_t h[32];
+};
+/* Key over the DER of each certificate (NULLs skipped) and `extra` bytes, with a domain tag. */
+void cl_tee_cache_key_certs(const char *tag, X509 *const *certs, size_t n, const void *extra, size_t extra_len,
+                            struct cl_tee_cache_key *out);
+bool cl_tee_cache_hit(const struct cl_tee_cache_key *k, int64_t at);
+/* Remembers k as verified for [not_before, not_after]. */
+void cl_tee_cache_put(const struct cl_tee_cache_key *k, int64_t not_before, int64_t not_after);
+/* The window in which every certificate of certs is valid. */
+void cl_tee_certs_window(X509 *const *certs, size_t n, int64_t *not_before, int64_t *not_after);
+/* Empties the cache (tests). */
+void cl_tee_cache_clear(void);
+
 /* ---- claims ---- */
 
 /* New JSON string of lowercase hex, or NULL. */

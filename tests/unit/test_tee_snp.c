@@ -555,6 +555,36 @@ static void test_pins(void **state)
     }
 }
 
+/* the verified-chain cache: a hit only for the same bytes, inside the chain's window */
+static void test_cache(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    CL_AUTO(cl_bytes) *raw = tt_read(SNP "test-report.bin", &n);
+    CL_AUTO(json_t) *ev = evidence_b64(raw, n, NULL);
+    cl_tee_cache_clear();
+    json_decref(tt_expect("first (cold)", "snp", ev, raw + 0x50, 32, NULL, 0, &cfg, NULL));
+    json_decref(tt_expect("second (cached chain)", "snp", ev, raw + 0x50, 32, NULL, 0, &cfg, NULL));
+    struct cl_tee_config late = cfg;
+    late.verify_time = 1924992000; /* 2031: outside the VCEK's window, the cache does not answer */
+    json_decref(tt_expect("cached chain, expired", "snp", ev, raw + 0x50, 32, NULL, 0, &late, CL_TEE_STAGE_CHAIN));
+    struct cl_tee_cache_key a, b;
+    CL_AUTO(cl_tee_x509s) *v = cl_tee_x509_load(tt_path(SNP "test-vcek.der"), NULL);
+    X509 *c = sk_X509_value(v, 0);
+    cl_tee_cache_key_certs("t", &c, 1, "x", 1, &a);
+    cl_tee_cache_key_certs("t", &c, 1, "y", 1, &b);
+    assert_memory_not_equal(a.h, b.h, 32);
+    assert_false(cl_tee_cache_hit(&a, 100));
+    cl_tee_cache_put(&a, 50, 150);
+    assert_true(cl_tee_cache_hit(&a, 100));
+    assert_false(cl_tee_cache_hit(&a, 150));
+    assert_false(cl_tee_cache_hit(&b, 100));
+    for (int i = 0; i < CL_TEE_CACHE_SLOTS; i++) /* the oldest entry is the one replaced */
+        cl_tee_cache_put(&b, 0, 1);
+    assert_false(cl_tee_cache_hit(&a, 100));
+    cl_tee_cache_clear();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,7 +592,7 @@ int main(void)
         cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_vcek_report),
         cmocka_unit_test(test_vlek_report),    cmocka_unit_test(test_genoa_evidence),
         cmocka_unit_test(test_tcb_check),      cmocka_unit_test(test_attributes),
-        cmocka_unit_test(test_pins),
+        cmocka_unit_test(test_pins),           cmocka_unit_test(test_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -298,6 +298,11 @@ static int check_chain(const struct chain *ch, int64_t at, struct cl_err *err)
     if (!cl_tee_x509_pinned(ch->ark, cl_snp_ark_pins, cl_snp_ark_npins))
         return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN,
                             "the ARK certificate is not one of AMD's pinned root keys (SHA-256 fingerprint)");
+    X509 *const certs[] = {ch->ark, ch->mid, ch->vek};
+    struct cl_tee_cache_key key;
+    cl_tee_cache_key_certs("snp-chain", certs, 3, NULL, 0, &key);
+    if (cl_tee_cache_hit(&key, at))
+        return 0;
     int rc;
     if ((rc = cl_tee_x509_link(ch->ark, ch->ark, at, "ARK", err)) < 0 ||
         (rc = cl_tee_x509_link(ch->mid, ch->ark, at, "ASK", err)) < 0 ||
@@ -305,6 +310,9 @@ static int check_chain(const struct chain *ch, int64_t at, struct cl_err *err)
         err->stage = CL_TEE_STAGE_CHAIN;
         return rc;
     }
+    int64_t nb = 0, na = 0;
+    cl_tee_certs_window(certs, 3, &nb, &na);
+    cl_tee_cache_put(&key, nb, na);
     return 0;
 }
 

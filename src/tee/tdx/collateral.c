@@ -336,6 +336,24 @@ static int verify_signed(const uint8_t *text, size_t len, const char *member, ST
                     sk_X509_num(chain));
     if (!cl_tee_x509_pinned(root, pins, npins))
         return CERR(CL_EVERIFY, "%s: issuer chain root is not Intel's pinned SGX Root CA", member);
+    /* the same signed text with the same chain (and root CRL) verified before, in its window */
+    X509 *const certs[] = {root, leaf};
+    struct cl_tee_cache_key key;
+    unsigned char *crl_der = NULL;
+    int crl_len = root_crl ? i2d_X509_CRL(root_crl, &crl_der) : 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t extra[64];
+    unsigned el = 0;
+    bool keyed = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, text, len) == 1 &&
+                 (crl_len <= 0 || EVP_DigestUpdate(md, crl_der, (size_t)crl_len) == 1) &&
+                 EVP_DigestFinal_ex(md, extra, &el) == 1;
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(crl_der);
+    if (keyed) {
+        cl_tee_cache_key_certs(member, certs, 2, extra, el, &key);
+        if (cl_tee_cache_hit(&key, at))
+            return 0;
+    }
     int rc;
     if ((rc = cl_tee_x509_link(root, root, at, "SGX root CA", err)) < 0 ||
         (rc = cl_tee_x509_link(leaf, root, at, "collateral signing certificate", err)) < 0) {
@@ -364,6 +382,11 @@ static int verify_signed(const uint8_t *text, size_t len, const char *member, ST
         return CERR(CL_EPARSE, "%s: signature is not 64 bytes of hex", member);
     if (cl_sig_verify(X509_get0_pubkey(leaf), "ES256", text + s, e - s, sig, 64, &he) < 0)
         return CERR(CL_EVERIFY, "%s: signature does not verify", member);
+    if (keyed) {
+        int64_t nb = 0, na = 0;
+        cl_tee_certs_window(certs, 2, &nb, &na);
+        cl_tee_cache_put(&key, nb, na);
+    }
     return 0;
 }
 

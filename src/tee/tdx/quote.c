@@ -455,11 +455,19 @@ int cl_tdx_verify_quote(const struct cl_tdx_quote *q, const char *const *pins, s
     /* ---- chain to the pinned root ---- */
     if (!cl_tee_x509_pinned(root, pins, npins))
         return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN, "TDX PCK chain root is not Intel's pinned SGX Root CA");
-    if ((rc = cl_tee_x509_link(root, root, at, "SGX root CA", err)) < 0 ||
-        (rc = cl_tee_x509_link(mid, root, at, "PCK CA", err)) < 0 ||
-        (rc = cl_tee_x509_link(leaf, mid, at, "PCK certificate", err)) < 0) {
-        err->stage = CL_TEE_STAGE_CHAIN;
-        return rc;
+    X509 *const certs[] = {root, mid, leaf};
+    struct cl_tee_cache_key key;
+    cl_tee_cache_key_certs("tdx-pck-chain", certs, 3, NULL, 0, &key);
+    if (!cl_tee_cache_hit(&key, at)) {
+        if ((rc = cl_tee_x509_link(root, root, at, "SGX root CA", err)) < 0 ||
+            (rc = cl_tee_x509_link(mid, root, at, "PCK CA", err)) < 0 ||
+            (rc = cl_tee_x509_link(leaf, mid, at, "PCK certificate", err)) < 0) {
+            err->stage = CL_TEE_STAGE_CHAIN;
+            return rc;
+        }
+        int64_t nb = 0, na = 0;
+        cl_tee_certs_window(certs, 3, &nb, &na);
+        cl_tee_cache_put(&key, nb, na);
     }
     if ((rc = cl_tdx_check_crls(chain, crls, at, err)) < 0)
         return rc;
