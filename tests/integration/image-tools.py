@@ -139,10 +139,13 @@ def mal_device(tf):
 
 
 def mal_bomb(tf):
-    # 256 MiB of zeros: about 250 KiB compressed; the test caps layers at 64 MiB
+    # 128 MiB of zeros: about 130 KiB compressed; the test caps layers at 64 MiB
     class Zeros(io.RawIOBase):
         def __init__(self, n):
             self.left = n
+
+        def readable(self):
+            return True
 
         def readinto(self, b):
             k = min(len(b), self.left)
@@ -151,7 +154,7 @@ def mal_bomb(tf):
             return k
 
     ti = tarfile.TarInfo("bomb")
-    ti.size = 256 << 20
+    ti.size = 128 << 20
     ti.mtime = MTIME
     tf.addfile(ti, io.BufferedReader(Zeros(ti.size)))
 
