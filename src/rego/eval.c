@@ -1740,6 +1740,22 @@ static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term
     struct cl_rv *hold = cl_rv_incref(coll);
     size_t n = cl_rv_len(coll);
     int rc = 0;
+    if (!kt && vt->kind == RG_T_VAR && !vt->root && !fr->slots[vt->slot] && coll->type != CL_RV_OBJECT) {
+        /* `some x in xs` with a fresh x: bind each member directly */
+        struct cl_rv **slot = &fr->slots[vt->slot];
+        for (size_t j = 0; j < n && rc == 0; j++) {
+            if (check_limits(ev) < 0) {
+                rc = -1;
+                break;
+            }
+            size_t mark = ev->ntrail;
+            bind(ev, slot, coll->u.arr.items[j]);
+            rc = k->fn(ev, k, coll->u.arr.items[j]);
+            undo(ev, mark);
+        }
+        cl_rv_decref(hold);
+        return rc;
+    }
     for (size_t j = 0; j < n && rc == 0; j++) {
         struct cl_rv *key, *x, *tmp = NULL;
         if (check_limits(ev) < 0) {
@@ -2086,6 +2102,25 @@ static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
     }
     if (is_print(t) && ev->e->opts.print)
         return 2;
+    if (t->op && t->n == 2 && ev->nmocks == ev->mock_floor) {
+        /* a comparison: evaluate both sides in place and compare */
+        struct cl_rv *a = NULL, *b = NULL;
+        bool ao = false, bo = false;
+        int ra = eval1(ev, fr, t->items[0], &a, &ao);
+        if (ra != 1)
+            return ra == 0 ? (x->negated ? 1 : 0) : ra;
+        int rb = eval1(ev, fr, t->items[1], &b, &bo);
+        if (rb != 1) {
+            put1(a, ao);
+            return rb == 0 ? (x->negated ? 1 : 0) : rb;
+        }
+        int c = cl_rv_compare(a, b);
+        bool r = t->op == RG_OP_EQ ? c == 0 : t->op == RG_OP_NEQ ? c != 0 : t->op == RG_OP_LT ? c < 0
+                 : t->op == RG_OP_LTE ? c <= 0 : t->op == RG_OP_GT ? c > 0 : c >= 0;
+        put1(a, ao);
+        put1(b, bo);
+        return r != x->negated ? 1 : 0;
+    }
     struct cl_rv *v = NULL;
     bool own = false;
     int rc = eval1(ev, fr, t, &v, &own);
