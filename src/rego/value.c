@@ -515,16 +515,6 @@ static size_t bsearch_rv(struct cl_rv *const *items, size_t n, const struct cl_r
     if (v->type == CL_RV_STRING) {
         const char *s = v->u.str.s;
         size_t len = v->u.str.len;
-        if (n <= 8) { /* small objects: a scan that mostly compares lengths */
-            for (size_t i = 0; i < n; i++) {
-                const struct cl_rv *k = items[i];
-                if (k->type == CL_RV_STRING && k->u.str.len == len && (!len || (k->u.str.s[0] == s[0] &&
-                                                                               !memcmp(k->u.str.s, s, len)))) {
-                    *found = true;
-                    return i;
-                }
-            }
-        }
         if (n && cmp_str_key(items[n - 1], s, len) < 0)
             return n;
         while (lo < hi) {
@@ -883,6 +873,18 @@ struct cl_rv *cl_rv_obj_get(const struct cl_rv *obj, const struct cl_rv *k)
 {
     if (!obj || obj->type != CL_RV_OBJECT)
         return NULL;
+    if (k->type == CL_RV_STRING && obj->u.obj.len <= 16) {
+        /* small objects: a scan that mostly compares lengths */
+        const char *s = k->u.str.s;
+        size_t len = k->u.str.len;
+        for (size_t i = 0; i < obj->u.obj.len; i++) {
+            const struct cl_rv *x = obj->u.obj.keys[i];
+            if (x->type == CL_RV_STRING && x->u.str.len == len &&
+                (!len || (x->u.str.s[0] == s[0] && !memcmp(x->u.str.s, s, len))))
+                return obj->u.obj.vals[i];
+        }
+        return NULL;
+    }
     bool found;
     size_t i = bsearch_rv(obj->u.obj.keys, obj->u.obj.len, k, &found);
     return found ? obj->u.obj.vals[i] : NULL;
