@@ -87,5 +87,6 @@ extern const struct cl_rego_builtin cl_rego_builtins_net[]; /* net.cidr_* */
 extern const struct cl_rego_builtin cl_rego_builtins_crypto[]; /* crypto.* */
 extern const struct cl_rego_builtin cl_rego_builtins_jwt[]; /* io.jwt.* */
 extern const struct cl_rego_builtin cl_rego_builtins_json[]; /* json.patch */
+extern const struct cl_rego_builtin cl_rego_builtins_yaml[]; /* yaml.* */
 
 #endif

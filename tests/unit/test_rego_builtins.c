@@ -976,6 +976,67 @@ static void test_json_patch(void **state)
     RUN(patch_cases);
 }
 
+/* ---- yaml ---- */
+
+static const struct bcase yaml_cases[] = {
+    {"yaml.marshal({\"a\": 1, \"b\": [1, 2], \"c\": {\"d\": \"x\"}})", "\"a: 1\\nb:\\n- 1\\n- 2\\nc:\\n  d: x\\n\"", NULL},
+    {"yaml.marshal({\"a10\": 1, \"a9\": 2, \"B\": 3, \"_\": 4})", "\"_: 4\\nB: 3\\na9: 2\\na10: 1\\n\"", NULL},
+    {"yaml.marshal(\"true\")", "\"\\\"true\\\"\\n\"", NULL},
+    {"yaml.marshal(\"1\")", "\"\\\"1\\\"\\n\"", NULL},
+    {"yaml.marshal(\"yes\")", "\"\\\"yes\\\"\\n\"", NULL},
+    {"yaml.marshal(\"1:20\")", "\"\\\"1:20\\\"\\n\"", NULL},
+    {"yaml.marshal(\"2001-12-14\")", "\"\\\"2001-12-14\\\"\\n\"", NULL},
+    {"yaml.marshal(\"hello\")", "\"hello\\n\"", NULL},
+    {"yaml.marshal(\"a: b\")", "\"'a: b'\\n\"", NULL},
+    {"yaml.marshal(\"\")", "\"\\\"\\\"\\n\"", NULL},
+    {"yaml.marshal(\"two\\nlines\")", "\"|-\\n  two\\n  lines\\n\"", NULL},
+    {"yaml.marshal(null)", "\"null\\n\"", NULL},
+    {"yaml.marshal(true)", "\"true\\n\"", NULL},
+    {"yaml.marshal([])", "\"[]\\n\"", NULL},
+    {"yaml.marshal({})", "\"{}\\n\"", NULL},
+    {"yaml.marshal({1, 2})", "\"- 1\\n- 2\\n\"", NULL},
+    {"yaml.marshal({1: \"x\"})", "\"\\\"1\\\": x\\n\"", NULL},
+    {"yaml.marshal(1.5)", "\"1.5\\n\"", NULL},
+    {"yaml.marshal(1234567.5)", "\"1.2345675e+06\\n\"", NULL},
+    {"yaml.marshal(0.00001)", "\"1e-05\\n\"", NULL},
+    {"yaml.marshal(123456789)", "\"123456789\\n\"", NULL},
+    {"yaml.unmarshal(yaml.marshal([{\"foo\": {1, 2, 3}}]))", "[{\"foo\":[1,2,3]}]", NULL},
+    {"yaml.unmarshal(\"a: 1\\nb: [x, 'y', \\\"z\\\"]\\n\")", "{\"a\":1,\"b\":[\"x\",\"y\",\"z\"]}", NULL},
+    {"yaml.unmarshal(\"[yes, No, on, OFF, y, true, FALSE]\")", "[true,false,true,false,true,true,false]", NULL},
+    {"yaml.unmarshal(\"[0x1F, 0o17, 017, 1_000, -42, +7, 08, 1.5e3, .5, 0b101]\")", "[31,15,15,1000,-42,7,8,1500,0.5,5]", NULL},
+    {"yaml.unmarshal(\"[~, null, Null, '', 'null']\")", "[null,null,null,\"\",\"null\"]", NULL},
+    {"yaml.unmarshal(\"[2001-12-14, 12:30, 1.2.3, abc]\")", "[\"2001-12-14\",\"12:30\",\"1.2.3\",\"abc\"]", NULL},
+    {"yaml.unmarshal(\"on: 1\\n2: 2\\n1.5: 3\\nfalse: 4\")", "{\"1.5\":3,\"2\":2,\"false\":4,\"true\":1}", NULL},
+    {"yaml.unmarshal(\"a: &x [1, 2]\\nb: *x\")", "{\"a\":[1,2],\"b\":[1,2]}", NULL},
+    {"yaml.unmarshal(\"base: &b {p: 1, q: 1}\\nd:\\n  <<: *b\\n  q: 2\")", "{\"base\":{\"p\":1,\"q\":1},\"d\":{\"p\":1,\"q\":2}}", NULL},
+    {"yaml.unmarshal(\"y: 1\")", "{\"true\":1}", NULL},
+    {"yaml.unmarshal(\"a: 1\\n---\\nb: 2\")", "{\"a\":1}", NULL},
+    {"yaml.unmarshal(\"\")", "null", NULL},
+    {"yaml.unmarshal(\"|\\n  text\\n\")", "\"text\\n\"", NULL},
+    {"yaml.unmarshal(\"[1,2,3\")", NULL, "eval_builtin_error: yaml.unmarshal: yaml: line 1: did not find expected ',' or ']'"},
+    {"yaml.unmarshal(\"a: b: c\")", NULL, "yaml.unmarshal: yaml: mapping values are not allowed in this context"},
+    {"yaml.unmarshal(\".inf\")", NULL, "json: unsupported value: +Inf"},
+    {"yaml.unmarshal(\"[a, b]: 1\")", NULL, "Unsupported map key"},
+    {"yaml.unmarshal(\"<<: 1\")", NULL, "map merge requires map or sequence of maps"},
+    {"yaml.unmarshal(\"a: &a [1, *a]\")", NULL, "yaml.unmarshal"},
+    {"yaml.unmarshal(\"a: &a [x, x, x, x, x, x, x, x, x, x]\\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\\nc:"
+     " &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, "
+     "*c]\\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\\nf: &f [*e, *e, *e, *e, *e, *e, *e, "
+     "*e, *e, *e]\\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\\nh: [*g, *g, *g, *g, *g, *g,"
+     " *g, *g, *g, *g]\")",
+     NULL, "eval_limit_error"},
+    {"yaml.unmarshal(1)", NULL, "eval_type_error: yaml.unmarshal: operand 1 must be string but got number"},
+    {"yaml.is_valid(\"a: 1\")", "true", NULL},
+    {"yaml.is_valid(\"[1\")", "false", NULL},
+    {"yaml.is_valid(1)", "false", NULL},
+};
+
+static void test_yaml(void **state)
+{
+    (void)state;
+    RUN(yaml_cases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -987,6 +1048,7 @@ int main(void)
         cmocka_unit_test(test_crypto),
         cmocka_unit_test(test_jwt),
         cmocka_unit_test(test_json_patch),
+        cmocka_unit_test(test_yaml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
