@@ -85,3 +85,6 @@ else
 fi
 echo "== Rego: KBS resource-policy decision ($BUILD/bench/rego_bench policies/resource/default.rego)"
 "$BUILD/bench/rego_bench" policies/resource/default.rego
+
+# Image pull: cloister vs skopeo copy + umoci unpack vs the sha256sum + gzip floor.
+./bench/image_pull.sh "$BUILD"
