@@ -85,23 +85,28 @@ static int bi_concat(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_r
         return -1;
     if (a[1]->type != CL_RV_ARRAY && a[1]->type != CL_RV_SET)
         return cl_rego_bi_type_error(c, 1, "one of {array, set}", a[1]);
-    struct cl_sbuf b = {0};
-    for (size_t i = 0; i < a[1]->u.arr.len; i++) {
+    size_t n = a[1]->u.arr.len, total = 0;
+    for (size_t i = 0; i < n; i++) {
         const struct cl_rv *x = a[1]->u.arr.items[i];
-        if (x->type != CL_RV_STRING) {
-            cl_sbuf_free(&b);
+        if (x->type != CL_RV_STRING)
             return cl_rego_bi_type_error(c, 1, "array of strings", x);
+        total += L(x) + (i ? L(a[0]) : 0);
+    }
+    if (cl_rego_bi_reserve(c, total) < 0)
+        return -2;
+    char *p;
+    struct cl_rv *r = cl_rv_str_alloc(total, &p);
+    for (size_t i = 0; i < n; i++) {
+        const struct cl_rv *x = a[1]->u.arr.items[i];
+        if (i && L(a[0])) {
+            memcpy(p, S(a[0]), L(a[0]));
+            p += L(a[0]);
         }
-        if (i)
-            cl_sbuf_add(&b, S(a[0]), L(a[0]));
-        cl_sbuf_add(&b, S(x), L(x));
-        if (cl_rego_bi_reserve(c, b.len) < 0) {
-            cl_sbuf_free(&b);
-            return -2;
+        if (L(x)) {
+            memcpy(p, S(x), L(x));
+            p += L(x);
         }
     }
-    struct cl_rv *r = cl_rv_str(b.s ? b.s : "", b.len);
-    cl_sbuf_free(&b);
     return OUT(r);
 }
 
@@ -149,17 +154,26 @@ static struct cl_rv *replace_n(const struct cl_rv *s, const char *old, size_t ol
         if (p < e)
             cl_sbuf_add(&b, p, (size_t)(e - p));
     } else {
+        /* count first, then build the result in place */
         long k = 0;
-        while (p < e && (n < 0 || k < n)) {
-            const char *f = find(p, (size_t)(e - p), old, ol);
+        for (const char *q = p; q < e && (n < 0 || k < n); k++) {
+            const char *f = find(q, (size_t)(e - q), old, ol);
             if (!f)
                 break;
-            cl_sbuf_add(&b, p, (size_t)(f - p));
-            cl_sbuf_add(&b, nw, nl);
-            p = f + ol;
-            k++;
+            q = f + ol;
         }
-        cl_sbuf_add(&b, p, (size_t)(e - p));
+        char *o;
+        struct cl_rv *r = cl_rv_str_alloc(L(s) - (size_t)k * ol + (size_t)k * nl, &o);
+        for (long i = 0; i < k; i++) {
+            const char *f = find(p, (size_t)(e - p), old, ol);
+            memcpy(o, p, (size_t)(f - p));
+            o += f - p;
+            memcpy(o, nw, nl);
+            o += nl;
+            p = f + ol;
+        }
+        memcpy(o, p, (size_t)(e - p));
+        return r;
     }
     struct cl_rv *r = cl_rv_str(b.s ? b.s : "", b.len);
     cl_sbuf_free(&b);
@@ -294,6 +308,8 @@ static int trim_impl(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_r
         b += cp_next(b, e);
     while (right && e > b && in_cutset(a[1], e - cp_prev(b, e), cp_prev(b, e)))
         e -= cp_prev(b, e);
+    if (b == S(a[0]) && e == S(a[0]) + L(a[0]))
+        return OUT(cl_rv_incref(a[0]));
     return OUT(cl_rv_str(b, (size_t)(e - b)));
 }
 

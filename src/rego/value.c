@@ -186,6 +186,16 @@ struct cl_rv *cl_rv_str(const char *s, size_t len)
 
 struct cl_rv *cl_rv_strz(const char *s) { return cl_rv_str(s, strlen(s)); }
 
+struct cl_rv *cl_rv_str_alloc(size_t len, char **buf)
+{
+    struct cl_rv *v = rv_alloc(CL_RV_STRING, len + 1);
+    v->u.str.s = (char *)(v + 1);
+    v->u.str.s[len] = 0;
+    v->u.str.len = len;
+    *buf = v->u.str.s;
+    return v;
+}
+
 struct cl_rv *cl_rv_strf(const char *fmt, ...)
 {
     struct cl_sbuf b = {0};

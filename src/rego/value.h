@@ -86,6 +86,9 @@ struct cl_rv *cl_rv_int(int64_t i);
 struct cl_rv *cl_rv_float(double d);
 struct cl_rv *cl_rv_str(const char *s, size_t len);
 struct cl_rv *cl_rv_strz(const char *s);
+/* A string of len bytes to fill in before sharing it: *buf points to its (NUL-terminated)
+ * storage. Returns new. */
+struct cl_rv *cl_rv_str_alloc(size_t len, char **buf);
 CL_PRINTF(1, 2) struct cl_rv *cl_rv_strf(const char *fmt, ...);
 struct cl_rv *cl_rv_array(size_t cap);
 struct cl_rv *cl_rv_set(void);
