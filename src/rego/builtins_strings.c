@@ -669,6 +669,8 @@ static int rx_match(struct cl_rego_bctx *c, pcre2_code *code, const struct cl_rv
         rc = pcre2_match(code, (PCRE2_SPTR)S(s), L(s), off, opts | PCRE2_NO_JIT, md, rx_mctx);
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
+    if (rc == 0) /* matched, more groups than the match block holds */
+        return (int)pcre2_get_ovector_count(md);
     if (rc < 0) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(rc, msg, sizeof msg);
@@ -684,9 +686,11 @@ static int bi_regex_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct
     pcre2_code *code = rx_get(c, a[0]);
     if (!code)
         return -1;
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
-    int rc = rx_match(c, code, a[1], 0, md, 0);
-    pcre2_match_data_free(md);
+    /* a yes/no match needs one pair: one match block per thread serves every pattern */
+    static _Thread_local pcre2_match_data *md1;
+    if (!md1 && !(md1 = pcre2_match_data_create(1, NULL)))
+        return cl_rego_bi_error(c, "regex match: out of memory");
+    int rc = rx_match(c, code, a[1], 0, md1, 0);
     if (rc < 0)
         return -1;
     return OUT(cl_rv_bool(rc > 0));
