@@ -88,3 +88,17 @@ echo "== Rego: KBS resource-policy decision ($BUILD/bench/rego_bench policies/re
 
 # Image pull: cloister vs skopeo copy + umoci unpack vs the sha256sum + gzip floor.
 ./bench/image_pull.sh "$BUILD"
+
+# TEE verifiers (block maintained with src/tee; figures in docs/benchmarks.md "TEE evidence"):
+# full verifications per second per core of trustee's vectors (chains cached), next to the
+# signature checks each one needs from `openssl speed` in the same run.
+if [ -d "$VEC/trustee" ]; then
+	echo "== TEE evidence verification ($BUILD/bench/tee_bench), $(date -u +%F)"
+	"$BUILD/bench/tee_bench" "$VEC" 3
+	openssl speed -seconds 3 ecdsap384 ecdsap256 rsa2048 2>/dev/null > "$T/tee-speed" || true
+	awk '/384 bits ecdsa \(nistp384\)/ {printf "floor SNP: one ECDSA P-384 verify  %s/s\n", $8}
+	     /256 bits ecdsa \(nistp256\)/ {printf "floor TDX: two ECDSA P-256 verifies %.0f/s\n", $8 / 2}
+	     /^rsa 2048 bits/ {printf "floor TPM: one RSA-2048 verify      %s/s\n", $7}' "$T/tee-speed"
+else
+	echo "== TEE evidence verification skipped ($VEC/trustee absent)"
+fi

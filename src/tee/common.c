@@ -34,7 +34,88 @@ int64_t cl_tee_time(const struct cl_tee_config *cfg)
     return cfg && cfg->verify_time ? cfg->verify_time : cl_now_unix();
 }
 
+/* ---- parsed-certificate cache ----
+ * Parsing a certificate (OpenSSL 3 decodes its key through the provider machinery) costs more
+ * than verifying an ECDSA signature; the same vendor certificates arrive with every piece of
+ * evidence. Inputs are memoised by SHA-256 of their exact bytes; callers get their own
+ * references. */
+#define PARSED_SLOTS 64
+static struct {
+    uint8_t h[32];
+    STACK_OF(X509) *sk;
+} parsed[PARSED_SLOTS];
+static size_t parsed_next;
+static pthread_mutex_t parsed_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static STACK_OF(X509) *sk_ref_copy(STACK_OF(X509) *sk)
+{
+    STACK_OF(X509) *c = sk_X509_new_null();
+    for (int i = 0; c && i < sk_X509_num(sk); i++) {
+        X509 *x = sk_X509_value(sk, i);
+        if (!X509_up_ref(x) || !sk_X509_push(c, x)) {
+            sk_X509_pop_free(c, X509_free);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static STACK_OF(X509) *parsed_get(const uint8_t h[32])
+{
+    STACK_OF(X509) *out = NULL;
+    pthread_mutex_lock(&parsed_lock);
+    for (size_t i = 0; i < PARSED_SLOTS && !out; i++)
+        if (parsed[i].sk && memcmp(parsed[i].h, h, 32) == 0)
+            out = sk_ref_copy(parsed[i].sk);
+    pthread_mutex_unlock(&parsed_lock);
+    return out;
+}
+
+static void parsed_put(const uint8_t h[32], STACK_OF(X509) *sk)
+{
+    STACK_OF(X509) *c = sk_ref_copy(sk);
+    if (!c)
+        return;
+    pthread_mutex_lock(&parsed_lock);
+    sk_X509_pop_free(parsed[parsed_next].sk, X509_free);
+    memcpy(parsed[parsed_next].h, h, 32);
+    parsed[parsed_next].sk = c;
+    parsed_next = (parsed_next + 1) % PARSED_SLOTS;
+    pthread_mutex_unlock(&parsed_lock);
+}
+
+static bool input_hash(const uint8_t *buf, size_t len, uint8_t h[32])
+{
+    unsigned hl = 0;
+    return EVP_Digest(buf, len, h, &hl, EVP_sha256(), NULL) == 1 && hl == 32;
+}
+
+static X509 *x509_der_parse(const uint8_t *der, size_t len, struct cl_err *err);
+
 X509 *cl_tee_x509_der(const uint8_t *der, size_t len, struct cl_err *err)
+{
+    uint8_t h[32];
+    bool hashed = len > 0 && len <= CL_TEE_MAX_CERT && input_hash(der, len, h);
+    if (hashed) {
+        STACK_OF(X509) *sk = parsed_get(h);
+        if (sk && sk_X509_num(sk) == 1) {
+            X509 *x = sk_X509_shift(sk);
+            sk_X509_free(sk);
+            return x;
+        }
+        sk_X509_pop_free(sk, X509_free);
+    }
+    X509 *x = x509_der_parse(der, len, err);
+    if (x && hashed) {
+        STACK_OF(X509) *one = sk_X509_new_null();
+        if (one && sk_X509_push(one, x))
+            parsed_put(h, one);
+        sk_X509_free(one);
+    }
+    return x;
+}
+
+static X509 *x509_der_parse(const uint8_t *der, size_t len, struct cl_err *err)
 {
     if (len == 0 || len > CL_TEE_MAX_CERT) {
         cl_err_set(err, CL_EPARSE, "certificate of %zu bytes (1..%d allowed)", len, CL_TEE_MAX_CERT);
@@ -51,19 +132,72 @@ X509 *cl_tee_x509_der(const uint8_t *der, size_t len, struct cl_err *err)
     return c;
 }
 
+#define KEY_SLOTS 32
+static struct {
+    uint8_t h[32];
+    EVP_PKEY *k;
+} keys[KEY_SLOTS];
+static size_t keys_next;
+
+EVP_PKEY *cl_tee_pubkey_der(const uint8_t *der, size_t len)
+{
+    uint8_t h[32];
+    if (!input_hash(der, len, h))
+        return NULL;
+    EVP_PKEY *k = NULL;
+    pthread_mutex_lock(&parsed_lock);
+    for (size_t i = 0; i < KEY_SLOTS && !k; i++)
+        if (keys[i].k && memcmp(keys[i].h, h, 32) == 0 && EVP_PKEY_up_ref(keys[i].k))
+            k = keys[i].k;
+    pthread_mutex_unlock(&parsed_lock);
+    if (k)
+        return k;
+    const unsigned char *p = der;
+    k = d2i_PUBKEY(NULL, &p, (long)len);
+    ERR_clear_error();
+    if (!k || p != der + len) {
+        EVP_PKEY_free(k);
+        return NULL;
+    }
+    pthread_mutex_lock(&parsed_lock);
+    if (EVP_PKEY_up_ref(k)) {
+        EVP_PKEY_free(keys[keys_next].k);
+        memcpy(keys[keys_next].h, h, 32);
+        keys[keys_next].k = k;
+        keys_next = (keys_next + 1) % KEY_SLOTS;
+    }
+    pthread_mutex_unlock(&parsed_lock);
+    return k;
+}
+
+static STACK_OF(X509) *parse_any(const uint8_t *buf, size_t len, struct cl_err *err);
+
 STACK_OF(X509) *cl_tee_x509_parse_any(const uint8_t *buf, size_t len, struct cl_err *err)
 {
     if (len == 0 || len > CL_TEE_MAX_CERT_FILE) {
         cl_err_set(err, CL_ELIMIT, "certificate data of %zu bytes (1..%d allowed)", len, CL_TEE_MAX_CERT_FILE);
         return NULL;
     }
+    uint8_t h[32];
+    bool hashed = input_hash(buf, len, h);
+    STACK_OF(X509) *sk = hashed ? parsed_get(h) : NULL;
+    if (sk)
+        return sk;
+    sk = parse_any(buf, len, err);
+    if (sk && hashed)
+        parsed_put(h, sk);
+    return sk;
+}
+
+static STACK_OF(X509) *parse_any(const uint8_t *buf, size_t len, struct cl_err *err)
+{
     CL_AUTO(cl_tee_x509s) *sk = sk_X509_new_null();
     if (!sk) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
         return NULL;
     }
     if (buf[0] == 0x30) { /* DER SEQUENCE */
-        X509 *c = cl_tee_x509_der(buf, len, err);
+        X509 *c = x509_der_parse(buf, len, err);
         if (!c)
             return NULL;
         if (!sk_X509_push(sk, c)) {
@@ -318,6 +452,18 @@ void cl_tee_cache_clear(void)
     memset(cache, 0, sizeof cache);
     cache_next = 0;
     pthread_mutex_unlock(&cache_lock);
+    pthread_mutex_lock(&parsed_lock);
+    for (size_t i = 0; i < PARSED_SLOTS; i++) {
+        sk_X509_pop_free(parsed[i].sk, X509_free);
+        parsed[i].sk = NULL;
+    }
+    parsed_next = 0;
+    for (size_t i = 0; i < KEY_SLOTS; i++) {
+        EVP_PKEY_free(keys[i].k);
+        keys[i].k = NULL;
+    }
+    keys_next = 0;
+    pthread_mutex_unlock(&parsed_lock);
 }
 
 static int64_t asn1_unix(const ASN1_TIME *t, int64_t dflt)

@@ -50,6 +50,9 @@ CL_MUST_CHECK int cl_tee_x509_link(X509 *child, X509 *parent, int64_t at, const 
  * cert; ENOTFOUND when absent. */
 CL_MUST_CHECK int cl_tee_x509_ext(X509 *cert, const char *oid, const uint8_t **data, size_t *len,
                                   struct cl_err *err);
+/* A public key from DER SubjectPublicKeyInfo (exactly len bytes), memoised by the bytes' hash
+ * like certificates: returns a new reference or NULL. */
+EVP_PKEY *cl_tee_pubkey_der(const uint8_t *der, size_t len);
 /* New reference to cert's public key, or NULL. */
 EVP_PKEY *cl_tee_x509_key(X509 *cert);
 

@@ -244,10 +244,8 @@ int cl_tee_tpm_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
     CL_AUTO(cl_bytes) *sig = b64_member(tq, "signature", CL_TPM_MAX_SIGNATURE, &sn, err);
     if (!sig)
         return err->code;
-    const unsigned char *p = akder;
-    CL_AUTO(cl_pkey) *ak = d2i_PUBKEY(NULL, &p, (long)akn);
-    ERR_clear_error();
-    if (!ak || p != akder + akn)
+    CL_AUTO(cl_pkey) *ak = cl_tee_pubkey_der(akder, akn);
+    if (!ak)
         return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPM evidence 'ak_public' is not a DER SubjectPublicKeyInfo");
     int rc = 0;
     int kt = EVP_PKEY_get_base_id(ak);
