@@ -1037,6 +1037,64 @@ static void test_yaml(void **state)
     RUN(yaml_cases);
 }
 
+/* ---- strings.render_template ---- */
+
+#define TPL(t, v) "strings.render_template(" t ", " v ")"
+
+static const struct bcase template_cases[] = {
+    {TPL("`{{.test}}`", "{\"test\": \"hello world\"}"), "\"hello world\"", NULL},
+    {TPL("`{{.n}} {{.f}} {{.b}} {{.z}}`", "{\"n\": 2023, \"f\": 1.5, \"b\": true, \"z\": null}"), "\"2023 1.5 true <nil>\"", NULL},
+    {TPL("`{{.missing}} {{.a.b}}`", "{\"a\": {\"b\": 1}}"), "\"<undefined> 1\"", NULL},
+    {TPL("`{{.m}} {{.l}} {{.s}}`", "{\"m\": {\"b\": [1, \"x\"], \"a\": null}, \"l\": [], \"s\": {3, 1}}"),
+     "\"map[a:<nil> b:[1 x]] [] [1 3]\"", NULL},
+    {TPL("`{{range $i, $name := .names}}{{if $i}},{{end}}hello {{$name}}{{end}}`", "{\"names\": [\"a\", \"b c\"]}"),
+     "\"hello a,hello b c\"", NULL},
+    {TPL("`{{range .m}}{{.}};{{end}}`", "{\"m\": {\"b\": 2, \"a\": 1}}"), "\"1;2;\"", NULL},
+    {TPL("`{{range $k, $v := .m}}{{$k}}={{$v}} {{end}}`", "{\"m\": {\"b\": 2, \"a\": 1}}"), "\"a=1 b=2 \"", NULL},
+    {TPL("`{{range .l}}x{{else}}empty{{end}}`", "{\"l\": []}"), "\"empty\"", NULL},
+    {TPL("`{{range 3}}{{.}}{{end}}`", "{}"), "\"012\"", NULL},
+    {TPL("`{{range .l}}{{if eq . \"b\"}}{{break}}{{end}}{{.}}{{end}}`", "{\"l\": [\"a\", \"b\", \"c\"]}"), "\"a\"", NULL},
+    {TPL("`{{range .l}}{{if eq . \"b\"}}{{continue}}{{end}}{{.}}{{end}}`", "{\"l\": [\"a\", \"b\", \"c\"]}"), "\"ac\"", NULL},
+    {TPL("`{{if .a}}A{{else if .b}}B{{else}}C{{end}}`", "{\"b\": \"x\"}"), "\"B\"", NULL},
+    {TPL("`{{if .a}}A{{else if .b}}B{{else}}C{{end}}`", "{\"a\": \"\"}"), "\"C\"", NULL},
+    {TPL("`{{if .n}}truthy{{end}}`", "{\"n\": 0}"), "\"truthy\"", NULL},
+    {TPL("`{{with .a}}{{.b}}{{else}}none{{end}}`", "{\"a\": {\"b\": \"in\"}}"), "\"in\"", NULL},
+    {TPL("`{{with .a}}{{.b}}{{else}}none{{end}}`", "{}"), "\"none\"", NULL},
+    {TPL("`{{$x := .a}}{{$x}}{{$x = \"y\"}}{{$x}} {{$.a}}`", "{\"a\": \"q\"}"), "\"qy q\"", NULL},
+    {TPL("`a  {{- .x -}}  b`", "{\"x\": 1}"), "\"a1b\"", NULL},
+    {TPL("`a {{/* note */}}b{{- /* trimmed */ -}} c`", "{}"), "\"a bc\"", NULL},
+    {TPL("`{{.a | printf \"%s!\"}} {{printf \"%d-%v-%q-%%\" 3 .a .a}}`", "{\"a\": \"x\"}"), "\"x! 3-x-\\\"x\\\"-%\"", NULL},
+    {TPL("`{{print 1 2 \"a\" \"b\"}} {{println \"z\"}}`", "{}"), "\"1 2ab z\\n\"", NULL},
+    {TPL("`{{len .l}} {{len .s}} {{index .l 1}} {{index .m \"k\"}}`", "{\"l\": [7, 8], \"s\": \"abc\", \"m\": {\"k\": \"v\"}}"), "\"2 3 8 v\"", NULL},
+    {TPL("`{{and 1 0 2}} {{or 0 \"\" 3}} {{not true}}`", "{}"), "\"0 3 false\"", NULL},
+    {TPL("`{{eq .a \"x\" \"y\"}} {{ne 1 2}} {{lt 1 2}} {{ge \"b\" \"a\"}}`", "{\"a\": \"y\"}"), "\"true true true true\"", NULL},
+    {TPL("`{{html \"<a href='x'>&</a>\"}} {{urlquery \"a b&c\"}} {{js \"it's\"}}`", "{}"), "\"&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt; a+b%26c it\\\\'s\"", NULL},
+    {TPL("`{{(index .l 0).k}}`", "{\"l\": [{\"k\": \"deep\"}]}"), "\"deep\"", NULL},
+    {TPL("`{{1.5}} {{1e6}} {{0x10}} {{'a'}}`", "{}"), "\"1.5 1e+06 16 97\"", NULL},
+    {TPL("`{{.a.b}}`", "{\"a\": \"s\"}"), NULL, "eval_builtin_error: strings.render_template: template: template:1: can't evaluate field b"},
+    {TPL("`{{.a.b}}`", "{\"a\": null}"), NULL, "nil pointer evaluating interface {}.b"},
+    {TPL("`{{eq .a 1}}`", "{\"a\": 1}"), NULL, "incompatible types for comparison"},
+    {TPL("`{{lt .m .m}}`", "{\"m\": {}}"), NULL, "invalid type for comparison"},
+    {TPL("`{{range .s}}{{end}}`", "{\"s\": \"x\"}"), NULL, "range can't iterate over string"},
+    {TPL("`{{$nope}}`", "{}"), NULL, "undefined variable: $nope"},
+    {TPL("`{{foo 1}}`", "{}"), NULL, "template: template:1: function \"foo\" not defined"},
+    {TPL("`{{if .a}}x`", "{}"), NULL, "unexpected EOF"},
+    {TPL("`{{end}}`", "{}"), NULL, "unexpected {{end}}"},
+    {TPL("`{{.a`", "{}"), NULL, "unclosed action"},
+    {TPL("`{{\"abc}}`", "{}"), NULL, "unterminated quoted string"},
+    {TPL("`{{break}}`", "{}"), NULL, "{{break}} outside {{range}}"},
+    {TPL("`{{define \"x\"}}{{end}}`", "{}"), NULL, "define, template and block are not supported"},
+    {TPL("`{{range 2000000}}x{{end}}`", "{}"), NULL, "template execution too long"},
+    {TPL("1", "{}"), NULL, "eval_type_error: strings.render_template: operand 1 must be string but got number"},
+    {TPL("\"x\"", "[]"), NULL, "eval_type_error: strings.render_template: operand 2 must be object but got array"},
+};
+
+static void test_template(void **state)
+{
+    (void)state;
+    RUN(template_cases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1049,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_jwt),
         cmocka_unit_test(test_json_patch),
         cmocka_unit_test(test_yaml),
+        cmocka_unit_test(test_template),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
