@@ -43,7 +43,7 @@ struct cl_tee_config {
     const char *snp_kds_url;      /* NULL → https://kdsintf.amd.com */
     /* Intel TDX (DCAP) */
     const char *tdx_collateral_dir; /* tcb_info_<fmspc>.json, qe_identity.json, issuer chains, CRLs */
-    const char *tdx_pccs_url;       /* PCS/PCCS base (…/sgx/certification/v4/ is appended); NULL = offline */
+    const char *tdx_pccs_url;       /* PCS/PCCS base URL (…/tdx/certification/v4/… appended); NULL = offline */
     unsigned tdx_allow_tcb_insecure; /* CL_TEE_TCB_* bits */
     bool tdx_allow_expired_collateral_insecure;
     /* TPM */
