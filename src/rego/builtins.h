@@ -89,5 +89,6 @@ extern const struct cl_rego_builtin cl_rego_builtins_jwt[]; /* io.jwt.* */
 extern const struct cl_rego_builtin cl_rego_builtins_json[]; /* json.patch */
 extern const struct cl_rego_builtin cl_rego_builtins_yaml[]; /* yaml.* */
 extern const struct cl_rego_builtin cl_rego_builtins_template[]; /* strings.render_template */
+extern const struct cl_rego_builtin cl_rego_builtins_regex[]; /* regex.globs_match */
 
 #endif

@@ -1095,6 +1095,44 @@ static void test_template(void **state)
     RUN(template_cases);
 }
 
+/* ---- regex.globs_match ---- */
+
+static const struct bcase globs_cases[] = {
+    {"regex.globs_match(\"a.a.\", \".b.b\")", "true", NULL},
+    {"regex.globs_match(\"[a-z]+\", \"[0-9]*\")", "false", NULL},
+    {"regex.globs_match(\"[a-z]*\", \"[0-9]*\")", "true", NULL},
+    {"regex.globs_match(\"[a-z]+\", \"[0-9]+\")", "false", NULL},
+    {"regex.globs_match(\"b.*\", \"bar\")", "true", NULL},
+    {"regex.globs_match(\"b.*\", \"car\")", "false", NULL},
+    {"regex.globs_match(\"a*b\", \"aaab\")", "true", NULL},
+    {"regex.globs_match(\"a*b\", \"aaa\")", "false", NULL},
+    {"regex.globs_match(\"a+\", \"\")", "false", NULL},
+    {"regex.globs_match(\"a*\", \"\")", "true", NULL},
+    {"regex.globs_match(\"x.*y\", \".*z.*\")", "true", NULL},
+    {"regex.globs_match(\"[abc]d\", \"[cde]d\")", "true", NULL},
+    {"regex.globs_match(\"[ab]d\", \"[cd]d\")", "false", NULL},
+    {"regex.globs_match(\"\\\\.\", \"a\")", "false", NULL},
+    {"regex.globs_match(\"\\\\.\", \".\")", "true", NULL},
+    {"regex.globs_match(\"\\u00e9+\", \"[\\u00e0-\\u00ff]\")", "true", NULL},
+    {"regex.globs_match(\"pqrs]\", \"[a-b]+\")", NULL,
+     "eval_builtin_error: regex.globs_match: input:pqrs], pos:5, set-close ']' with no preceding '[': the input provided is invalid"},
+    {"regex.globs_match(\"*a\", \"a\")", NULL, "pos:1, flag '*' must be preceded by a non-flag"},
+    {"regex.globs_match(\"a**\", \"a\")", NULL, "pos:3, flag '*' must be preceded by a non-flag"},
+    {"regex.globs_match(\"[a\", \"a\")", NULL, "found [ without matching ]"},
+    {"regex.globs_match(\"[-a]\", \"a\")", NULL, "range character '-' must be preceded by a Unicode character"},
+    {"regex.globs_match(\"[a-]x]\", \"a\")", NULL, "range character '-' cannot be followed by a special symbol"},
+    {"regex.globs_match(\"[a-]\", \"a\")", NULL, "range character '-' must be followed by a Unicode character"},
+    {"regex.globs_match(\"[z-a]\", \"a\")", NULL, "range is out of order: 'a' comes before 'z' in Unicode"},
+    {"regex.globs_match(\"a\\\\\", \"a\")", NULL, "pos:1, input ends with a \\ (escape) character"},
+    {"regex.globs_match(1, \"a\")", NULL, "eval_type_error: regex.globs_match: operand 1 must be string but got number"},
+};
+
+static void test_globs(void **state)
+{
+    (void)state;
+    RUN(globs_cases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1108,6 +1146,7 @@ int main(void)
         cmocka_unit_test(test_json_patch),
         cmocka_unit_test(test_yaml),
         cmocka_unit_test(test_template),
+        cmocka_unit_test(test_globs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
