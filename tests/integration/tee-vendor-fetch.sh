@@ -22,6 +22,12 @@ hwid = bytes(r["chip_id"]).hex()
 os.makedirs(f"{www}/vcek/v1/Genoa", exist_ok=True)
 open(f"{www}/vcek/v1/Genoa/{hwid}", "wb").write(bytes(ev["cert_chain"][0]["data"]))
 open(f"{www}/vcek/v1/Genoa/cert_chain", "wb").write(open(f"{v}/deps/verifier/src/snp/genoa_ask_ark_asvk.pem", "rb").read())
+# a KDS that answers with another chip's VCEK (of the same generation: the chain holds)
+az = open(f"{v}/deps/verifier/test_data/az-snp-vtpm/vcek-genoa.pem").read()
+der = base64.b64decode("".join(az.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0].split()))
+os.makedirs(f"{www}/wrong/vcek/v1/Genoa", exist_ok=True)
+open(f"{www}/wrong/vcek/v1/Genoa/{hwid}", "wb").write(der)
+open(f"{www}/wrong/vcek/v1/Genoa/cert_chain", "wb").write(open(f"{v}/deps/verifier/src/snp/genoa_ask_ark_asvk.pem", "rb").read())
 ev["cert_chain"] = None
 json.dump(ev, open(f"{www}/../evidence-nochain.json", "w"))
 open(f"{www}/../rd", "w").write(bytes(r["report_data"]).hex())
@@ -84,6 +90,13 @@ fi
 grep -q "stage 'chain'" "$T/err" || fail "garbage KDS answer: $(cat "$T/err")"
 [ ! -e "$T/cache2/vcek" ] || fail "a refused KDS answer was cached"
 ok "SNP: a KDS answering garbage is refused at the chain stage and nothing is cached"
+if "$CLI_BIN" as verify --tee snp --evidence "$T/evidence-nochain.json" --report-data "$RD" --at $AT \
+    --kds="http://127.0.0.1:$PORT/wrong" --snp-cache "$T/cache3" > /dev/null 2> "$T/err"; then
+    fail "another chip's VCEK accepted"
+fi
+grep -q "stage 'signature'" "$T/err" || fail "another chip's VCEK: $(cat "$T/err")"
+[ ! -e "$T/cache3/vcek" ] || fail "a VCEK that did not verify the report was cached"
+ok "SNP: a KDS answering another chip's VCEK: refused at signature, nothing cached"
 
 # ---- TDX: collateral fetched from the PCCS stand-in ----
 if "$CLI_BIN" as verify --tee tdx --evidence "$VT/tdx_quote_6.dat" --at 1761955200 \

@@ -137,8 +137,40 @@ static bool all_zero(const uint8_t *b, size_t n)
     return acc == 0;
 }
 
-/* Fetches url into the cache file `path` (when a cache is configured) and the pool. */
-static int kds_fetch(STACK_OF(X509) *pool, const char *url, const char *cache_path, struct cl_err *err)
+/* KDS answers waiting to be written to the cache: only once the whole chain verified, so that a
+ * bad answer is never kept. */
+struct pending {
+    char path[2][4096];
+    cl_bytes *body[2];
+    size_t len[2];
+    size_t n;
+};
+
+static void pending_clear(struct pending *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->body[i]);
+    p->n = 0;
+}
+
+static void pending_write(struct pending *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        /* the cache is only ever an optimisation: a failure to write it is logged, not fatal */
+        struct cl_err we = {0};
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", p->path[i]);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        if (cl_mkdir_p(dir, 0755, &we) < 0 || cl_file_write_atomic(p->path[i], p->body[i], p->len[i], 0644, &we) < 0)
+            cl_warn("SNP certificate cache %s: %s", p->path[i], we.msg);
+    }
+}
+
+/* Fetches url into the pool; the answer is queued for the cache file `cache_path` (may be NULL). */
+static int kds_fetch(STACK_OF(X509) *pool, const char *url, const char *cache_path, struct pending *pend,
+                     struct cl_err *err)
 {
     size_t n = 0;
     CL_AUTO(cl_bytes) *body = cl_tee_http_get(url, CL_TEE_MAX_CERT_FILE, &n, NULL, NULL, err);
@@ -151,16 +183,10 @@ static int kds_fetch(STACK_OF(X509) *pool, const char *url, const char *cache_pa
         err->stage = CL_TEE_STAGE_CHAIN;
         return cl_err_prefix(err, "AMD KDS answer %.200s", url);
     }
-    if (cache_path) {
-        /* the cache is only ever an optimisation: a failure to write it is logged, not fatal */
-        struct cl_err we = {0};
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", cache_path);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = '\0';
-        if (cl_mkdir_p(dir, 0755, &we) < 0 || cl_file_write_atomic(cache_path, body, n, 0644, &we) < 0)
-            cl_warn("SNP certificate cache %s: %s", cache_path, we.msg);
+    if (cache_path && pend->n < 2) {
+        snprintf(pend->path[pend->n], sizeof pend->path[0], "%s", cache_path);
+        pend->len[pend->n] = n;
+        pend->body[pend->n++] = CL_STEAL(body);
     }
     return pool_add(pool, sk, err);
 }
@@ -200,7 +226,8 @@ static X509 *find_issuer(STACK_OF(X509) *pool, X509 *child, enum role want, enum
 }
 
 static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) *supplied, const struct cl_tee_config *cfg,
-                       STACK_OF(X509) *pool, struct chain *ch, enum cl_snp_product *prod, struct cl_err *err)
+                       STACK_OF(X509) *pool, struct chain *ch, enum cl_snp_product *prod, struct pending *pend,
+                       struct cl_err *err)
 {
     enum cl_snp_signer signer = cl_snp_signer_of(r);
     const char *cache = cfg ? cfg->snp_cert_cache : NULL;
@@ -237,7 +264,7 @@ static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) *supplied, 
                      cl_snp_product_name(*prod), hwid, fmc, t.bootloader, t.tee, t.snp, t.microcode);
             if (cache)
                 snprintf(path, sizeof path, "%s/vcek/%s/%s_vcek.der", cache, hwid, tcb);
-            if ((rc = kds_fetch(pool, url, cache ? path : NULL, err)) < 0)
+            if ((rc = kds_fetch(pool, url, cache ? path : NULL, pend, err)) < 0)
                 return rc;
             ch->vek = find_vek(pool, signer);
         }
@@ -271,7 +298,7 @@ static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) *supplied, 
         snprintf(url, sizeof url, "%s/%s/v1/%s/cert_chain", kds, signer == CL_SNP_VCEK ? "vcek" : "vlek",
                  cl_snp_product_name(*prod));
         snprintf(path, sizeof path, "%s/%s/%s", cache ? cache : "", cl_snp_product_name(*prod), chain_file);
-        if ((rc = kds_fetch(pool, url, cache ? path : NULL, err)) < 0)
+        if ((rc = kds_fetch(pool, url, cache ? path : NULL, pend, err)) < 0)
             return rc;
         ch->mid = find_issuer(pool, ch->vek, mid_role, *prod);
     }
@@ -403,11 +430,13 @@ int cl_snp_verify_hw(const struct cl_snp_report *r, STACK_OF(X509) *supplied, co
         return cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CHAIN, "out of memory");
     struct chain ch = {0};
     enum cl_snp_product p = CL_SNP_UNKNOWN;
+    struct pending pend __attribute__((cleanup(pending_clear))) = {0};
     int rc;
-    if ((rc = build_chain(r, supplied, cfg, pool, &ch, &p, err)) < 0 ||
+    if ((rc = build_chain(r, supplied, cfg, pool, &ch, &p, &pend, err)) < 0 ||
         (rc = check_chain(&ch, cl_tee_time(cfg), err)) < 0 || (rc = check_signature(r, ch.vek, err)) < 0 ||
         (rc = cl_snp_check_tcb(r, ch.vek, p, err)) < 0)
         return rc;
+    pending_write(&pend);
     if (product_out)
         *product_out = p;
     return 0;
