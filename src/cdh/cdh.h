@@ -168,6 +168,9 @@ CL_MUST_CHECK int cl_cdh_secure_mount(struct cl_cdh *cdh, const struct cl_cdh_mo
  * header on the device. */
 CL_MUST_CHECK int cl_cdh_luks_format(const char *device, const char *header_path, const struct cl_secret *key,
                                      bool integrity, struct cl_err *err);
+/* True when the kernel has device-mapper and /dev/mapper/control can be opened (what the
+ * open step of a secure mount needs). */
+bool cl_cdh_dm_available(void);
 /* Checks that path holds a LUKS2 header that key opens (keyslot check, no device-mapper). */
 CL_MUST_CHECK int cl_cdh_luks_check(const char *device, const char *header_path, const struct cl_secret *key,
                                     struct cl_err *err);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libcryptsetup.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,13 +27,48 @@
 
 extern char **environ;
 
+/* libcryptsetup's messages go to our log (debug), not to stderr. */
+static void on_crypt_log(int level, const char *msg, void *usrptr)
+{
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        n--;
+    if (level == CRYPT_LOG_ERROR)
+        cl_info("libcryptsetup: %.*s", (int)n, msg);
+    else
+        cl_debug("libcryptsetup: %.*s", (int)n, msg);
+}
+
+static void crypt_log_once(void) { crypt_set_log_callback(NULL, on_crypt_log, NULL); }
+
+static void crypt_log_setup(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, crypt_log_once);
+}
+
 int cl_cdh_luks_format(const char *device, const char *header_path, const struct cl_secret *key, bool integrity,
                        struct cl_err *err)
 {
+    crypt_log_setup();
     struct crypt_device *cd = NULL;
     int r = header_path ? crypt_init_data_device(&cd, header_path, device) : crypt_init(&cd, device);
     if (r < 0)
         return cl_err_set(err, CL_EIO, "luks2: cannot open %s: %s", device, strerror(-r));
+    /* Tests format many volumes; argon2id at cryptsetup's defaults costs seconds and up to
+     * 1 GiB each time. The switch is for tests only and says so every time. */
+    const char *fast = getenv("CLOISTER_LUKS_FAST_PBKDF_INSECURE");
+    if (fast && strcmp(fast, "1") == 0) {
+        cl_insecure("CLOISTER_LUKS_FAST_PBKDF_INSECURE", "keyslot of %s derived with PBKDF2-SHA256 at 1000 "
+                    "iterations: a weak passphrase on this volume is easy to guess",
+                    device);
+        struct crypt_pbkdf_type pb = {.type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = 1000,
+                                      .flags = CRYPT_PBKDF_NO_BENCHMARK};
+        if (crypt_set_pbkdf_type(cd, &pb) < 0) {
+            crypt_free(cd);
+            return cl_err_set(err, CL_EIO, "luks2: cannot set the PBKDF of %s", device);
+        }
+    }
     struct crypt_params_luks2 p = {.sector_size = 4096, .integrity = integrity ? "hmac(sha256)" : NULL};
     /* xts takes two AES-256 keys; integrity adds the HMAC key */
     size_t vk = 64 + (integrity ? 32 : 0);
@@ -47,6 +83,7 @@ int cl_cdh_luks_format(const char *device, const char *header_path, const struct
 
 int cl_cdh_luks_check(const char *device, const char *header_path, const struct cl_secret *key, struct cl_err *err)
 {
+    crypt_log_setup();
     struct crypt_device *cd = NULL;
     int r = header_path ? crypt_init_data_device(&cd, header_path, device) : crypt_init(&cd, device);
     if (r < 0)
@@ -68,6 +105,13 @@ int cl_cdh_luks_check(const char *device, const char *header_path, const struct 
     if (r < 0)
         return cl_err_set(err, CL_EVERIFY, "luks2: the key opens no keyslot of %s", header_path ? header_path : device);
     return 0;
+}
+
+bool cl_cdh_dm_available(void)
+{
+    /* the kernel's device-mapper registers a misc device; /dev/mapper/control alone proves
+     * nothing (libdevmapper creates the node when it is missing, whatever the kernel has) */
+    return access("/sys/class/misc/device-mapper", F_OK) == 0 && access("/dev/mapper/control", R_OK | W_OK) == 0;
 }
 
 static const char *opt(const json_t *o, const char *k)
@@ -198,7 +242,13 @@ int cl_cdh_secure_mount(struct cl_cdh *cdh, const struct cl_cdh_mount_req *req, 
         return cl_err_set(err, CL_EUNSUPPORTED, "secure mount: filesystemType '%.16s' (only ext4)", fst);
     if (!req->mount_point || req->mount_point[0] != '/')
         return cl_err_set(err, CL_EINVAL, "secure mount: mount_point must be an absolute path");
+    /* every parameter is checked before anything is written to the device */
+    const char *mn = opt(o, "mapperName");
+    if (mn && (strlen(mn) >= 64 || !*mn || strchr(mn, '/') || strcmp(mn, ".") == 0 || strcmp(mn, "..") == 0))
+        return cl_err_set(err, CL_EINVAL, "secure mount: mapperName '%.64s' is not a plain name", mn);
     const char *integ = opt(o, "dataIntegrity");
+    if (integ && strcmp(integ, "true") != 0 && strcmp(integ, "false") != 0)
+        return cl_err_set(err, CL_EINVAL, "secure mount: dataIntegrity '%.16s' is not true or false", integ);
     bool integrity = integ && strcmp(integ, "true") == 0;
     char dev[256];
     if (resolve_device(o, dev, sizeof dev, err) < 0)
@@ -228,15 +278,12 @@ int cl_cdh_secure_mount(struct cl_cdh *cdh, const struct cl_cdh_mount_req *req, 
     }
     if (cl_cdh_luks_check(dev, hdr, key, err) < 0)
         return err->code;
-    if (access("/dev/mapper/control", R_OK | W_OK) != 0)
+    if (!cl_cdh_dm_available())
         return cl_err_set(err, CL_EUNSUPPORTED,
                           "secure mount: %s is %s but device-mapper (/dev/mapper/control) is not available to open it",
                           dev, fresh ? "formatted" : "a LUKS2 volume");
     char name[64];
-    const char *mn = opt(o, "mapperName");
     if (mn) {
-        if (strlen(mn) >= sizeof name || strchr(mn, '/') || !*mn)
-            return cl_err_set(err, CL_EINVAL, "secure mount: mapperName '%.64s' is not a plain name", mn);
         snprintf(name, sizeof name, "%s", mn);
     } else {
         uint8_t r[16];
