@@ -102,3 +102,9 @@ if [ -d "$VEC/trustee" ]; then
 else
 	echo "== TEE evidence verification skipped ($VEC/trustee absent)"
 fi
+
+# ---------------------------------------------------------------------------------------------
+# Guest side (block maintained with src/aa and src/cdh; figures in docs/benchmarks.md "Guest"):
+# GetResource through the REST bridge cold (full RCAR per request) and warm (cached token),
+# sample and tpm (swtpm) attesters, and the footprint of cloister-aa + cloister-cdh.
+./bench/guest.sh "$BUILD"

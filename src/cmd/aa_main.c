@@ -22,7 +22,8 @@ static void usage(FILE *f)
           "  -v, --verbose / -q, --quiet  log level debug / warnings only\n"
           "\n"
           "The sample attester (no TEE) is refused unless aa.toml sets\n"
-          "allow_sample_attester_insecure = true. SIGINT, SIGTERM and SIGHUP stop the agent.\n",
+          "allow_sample_attester_insecure = true. SIGINT and SIGTERM stop the agent; SIGHUP drops\n"
+          "the cached KBS token (the next GetToken attests again).\n",
           f);
 }
 
@@ -114,9 +115,17 @@ int main(int argc, char **argv)
         return cl_err_exit_code(err.code);
     }
     cl_info("cloister-aa: TEE %s, serving on %s%s", cl_aa_tee(aa), sock, cfg.kbs_url ? "" : " (no KBS configured)");
-    int sig = 0;
-    sigwait(&set, &sig);
-    cl_info("cloister-aa: signal %d, stopping", sig);
+    for (;;) {
+        int sig = 0;
+        sigwait(&set, &sig);
+        if (sig == SIGHUP) {
+            cl_aa_token_invalidate(aa);
+            cl_info("cloister-aa: SIGHUP, cached KBS token dropped");
+            continue;
+        }
+        cl_info("cloister-aa: signal %d, stopping", sig);
+        break;
+    }
     cl_ttrpc_server_stop(srv);
     cl_aa_free(aa);
     cl_aa_config_clear(&cfg);
