@@ -17,7 +17,7 @@ static const struct cl_rego_builtin *const tables[] = {
     cl_rego_builtins_rego,
     cl_rego_builtins_time, cl_rego_builtins_net, cl_rego_builtins_crypto,
     cl_rego_builtins_jwt, cl_rego_builtins_json, cl_rego_builtins_yaml,
-    cl_rego_builtins_template, cl_rego_builtins_regex,
+    cl_rego_builtins_template, cl_rego_builtins_regex, cl_rego_builtins_jsonschema,
 };
 
 const struct cl_rego_builtin *cl_rego_builtin_find(const char *name, size_t len)

@@ -90,5 +90,6 @@ extern const struct cl_rego_builtin cl_rego_builtins_json[]; /* json.patch */
 extern const struct cl_rego_builtin cl_rego_builtins_yaml[]; /* yaml.* */
 extern const struct cl_rego_builtin cl_rego_builtins_template[]; /* strings.render_template */
 extern const struct cl_rego_builtin cl_rego_builtins_regex[]; /* regex.globs_match */
+extern const struct cl_rego_builtin cl_rego_builtins_jsonschema[]; /* json.verify_schema, json.match_schema */
 
 #endif
