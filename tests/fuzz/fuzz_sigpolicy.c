@@ -11,8 +11,8 @@
 
 #include "image/image_int.h"
 
-static const char *const refs[] = {"q.io/ns/app:1", "busybox", "a.b.example.com:5000/x@sha256:"
-                                   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+#define DIGEST_REF "a.b.example.com:5000/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+static const char *const refs[] = {"q.io/ns/app:1", "busybox", DIGEST_REF};
 
 static int no_sigs(void *ctx, const struct cl_image_digest *d, cl_bytes ***sigs, size_t **lens, size_t *n,
                    struct cl_err *err)

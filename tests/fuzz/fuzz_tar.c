@@ -8,6 +8,7 @@
  * gzip-compressed (decompression capped at 16 MiB).
  */
 #include <dirent.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,22 @@
 
 static char base[256];
 static int basefd = -1;
+
+/* The scratch folder goes when the process ends (replay driver or fuzzer). */
+static void teardown(void)
+{
+    char *slash = strrchr(base, '/');
+    if (!slash)
+        return;
+    *slash = 0;
+    int pfd = open(*base ? base : "/", O_PATH | O_DIRECTORY);
+    if (pfd >= 0) {
+        struct cl_err e = {0};
+        if (cl_image_rmtree(pfd, slash + 1, &e) < 0)
+            fprintf(stderr, "fuzz_tar: cleanup: %s\n", e.msg);
+        close(pfd);
+    }
+}
 
 static void setup(void)
 {
@@ -35,6 +52,7 @@ static void setup(void)
         abort();
     close(fd);
     cl_log_set_level(CL_LOG_ERROR);
+    atexit(teardown);
 }
 
 static void check_outside(void)
