@@ -170,7 +170,6 @@ static void test_snp_twins(void **state)
     json_array_set_new(pcrs, 11, json_string("0000000000000000000000000000000000000000000000000000000000000001"));
     json_decref(tt_expect("changed PCR 11", "az-snp-vtpm", p, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_SIGNATURE));
     /* a swapped VCEK: Genoa's, for a Milan report */
-    CL_AUTO(json_t) *g = tt_json(AZS "evidence-genoa.json");
     CL_AUTO(json_t) *sw = json_deep_copy(ev);
     struct cl_err e = {0};
     CL_AUTO(cl_tee_x509s) *gv = cl_tee_x509_load(tt_path(AZS "vcek-genoa.pem"), &e);
