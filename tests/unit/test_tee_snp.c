@@ -224,6 +224,28 @@ static void test_json_roundtrip(void **state)
         if (rc >= 0 || strcmp(e.stage, CL_TEE_STAGE_PARSE) != 0)
             fail_msg("%s: rc %d stage %s", cases[i].name, rc, e.stage ? e.stage : "-");
     }
+    /* version 5 carries the mitigation vectors (0x1f8, 0x200); Turin lays TCBs out with FMC */
+    uint8_t v5[CL_SNP_REPORT_SIZE];
+    memcpy(v5, r.raw, sizeof v5);
+    v5[0] = 5;
+    v5[0x188] = 0x1a; /* Turin */
+    v5[0x189] = 0x02;
+    v5[0x1f8] = 0x42;
+    v5[0x200] = 0x24;
+    v5[0x180] = 7; /* reported TCB fmc */
+    struct cl_snp_report r5, r6;
+    assert_int_equal(cl_snp_report_parse(v5, sizeof v5, &r5, &e), 0);
+    assert_int_equal(r5.launch_mit_vector, 0x42);
+    assert_int_equal(r5.current_mit_vector, 0x24);
+    assert_int_equal(cl_snp_product_of(&r5), CL_SNP_TURIN);
+    assert_int_equal(cl_snp_tcb_decode(r5.reported_tcb, CL_SNP_TURIN).fmc, 7);
+    CL_AUTO(json_t) *j5 = cl_snp_report_to_json(&r5);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j5, "reported_tcb"), "fmc")), 7);
+    assert_int_equal(cl_snp_report_from_json(j5, &r6, &e), 0);
+    assert_int_equal(r6.launch_mit_vector, 0x42);
+    struct cl_snp_tcb t5 = cl_snp_tcb_decode(r5.reported_tcb, CL_SNP_TURIN);
+    struct cl_snp_tcb t6 = cl_snp_tcb_decode(r6.reported_tcb, CL_SNP_TURIN);
+    assert_memory_equal(&t5, &t6, sizeof t5); /* reserved TCB bytes are not carried by JSON */
     CL_AUTO(json_t) *num = json_integer(3);
     assert_int_equal(cl_snp_report_from_json(num, &r2, &e), CL_EPARSE);
 }
