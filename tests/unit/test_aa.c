@@ -375,6 +375,7 @@ static void test_cc_eventlog(void **state)
     assert_non_null(ev2);
     const char *b2 = json_string_value(json_object_get(ev2, "cc_eventlog"));
     CL_AUTO(cl_bytes) *g2 = cl_b64_decode(b2, strlen(b2), CL_B64_STD, 1u << 20, &gn, NULL);
+    assert_non_null(g2);
     assert_int_equal(gn, used + 8);
     cn = fake_ccel(ccel, 16, 0x7777, &used);
     assert_int_equal(cl_file_write_atomic(ccel_path, ccel, cn, 0600, NULL), 0);
