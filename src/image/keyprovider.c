@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,8 +34,10 @@ static int run_cmd(const struct cl_image_keyprovider_cmd *cmd, const char *input
         argv[na++] = cmd->args[i];
     }
     argv[na] = NULL;
-    if (pipe2(in, O_CLOEXEC) < 0)
-        return cl_err_set(err, CL_EIO, "key provider: pipe: %s", strerror(errno));
+    /* stdin is a socket so that writing to a provider that exited early fails with EPIPE
+     * (MSG_NOSIGNAL) instead of raising SIGPIPE in the caller */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0)
+        return cl_err_set(err, CL_EIO, "key provider: socketpair: %s", strerror(errno));
     if (pipe2(outp, O_CLOEXEC) < 0) {
         close(in[0]);
         close(in[1]);
@@ -56,7 +59,6 @@ static int run_cmd(const struct cl_image_keyprovider_cmd *cmd, const char *input
     }
     close(in[0]);
     close(outp[1]);
-    fcntl(in[1], F_SETFL, O_NONBLOCK);
     size_t ilen = strlen(input), ioff = 0, olen = 0;
     uint8_t *buf = malloc(MAX_ANSWER + 1);
     int rc = buf ? 0 : cl_err_set(err, CL_ENOMEM, "key provider: out of memory");
@@ -85,7 +87,7 @@ static int run_cmd(const struct cl_image_keyprovider_cmd *cmd, const char *input
             break;
         }
         if (wfd >= 0 && (pf[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            ssize_t w = write(wfd, input + ioff, ilen - ioff);
+            ssize_t w = send(wfd, input + ioff, ilen - ioff, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (w > 0)
                 ioff += (size_t)w;
             else if (w < 0 && errno != EAGAIN && errno != EINTR)

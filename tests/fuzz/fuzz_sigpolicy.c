@@ -119,7 +119,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     default: {
-        char *s = strndup(txt, len);
+        char *s = malloc(len + 1); /* the input is not NUL-terminated */
+        if (s) {
+            memcpy(s, txt, len);
+            s[len] = 0;
+        }
         struct cl_image_ref r;
         if (s && cl_image_ref_parse(s, &r, NULL) == 0) {
             cl_str *again = cl_image_ref_string(&r);
