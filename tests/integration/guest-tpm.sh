@@ -9,8 +9,9 @@
 # checked with independent tools (python parses TPMS_ATTEST, openssl verifies the AK
 # signature, tpm2_pcrread reads the PCRs). Twins: an AK the owner did not enrol (another
 # swtpm) is appraised but not affirming and refused; a PCR extended after the fact changes
-# the PCR values and the appraisal; swtpm killed mid-way gives clean errors while the daemons
-# stay up, and the agent recovers when the TPM returns.
+# the PCR values and the appraisal; swtpm killed mid-way (during a quote, then between
+# requests) gives clean errors while the daemons stay up, and the agent recovers when the TPM
+# returns.
 . "$(dirname "$0")/lib.sh"
 AA_BIN=$BUILD/src/cmd/cloister-aa
 CDH_BIN=$BUILD/src/cmd/cloister-cdh
@@ -276,7 +277,17 @@ ok "changed PCR11: appraisal $1, resource refused => $st"
 alive
 
 # ---- swtpm killed mid-way: clean errors, daemons up, recovery when it returns ----
-kill "$SWTPM_A"; wait "$SWTPM_A" 2>/dev/null || true
+# first with a quote in flight: swtpm stopped, the request sent, then swtpm killed
+kill -STOP "$SWTPM_A"
+curl -sS -o "$T/inflight" -w '%{http_code}' "$REST/aa/evidence?runtime_data=x" >"$T/inflight.st" &
+CURL=$!
+sleep 0.5
+kill -0 "$CURL" 2>/dev/null || fail "the evidence request did not wait for the stopped TPM"
+kill -KILL "$SWTPM_A"; wait "$SWTPM_A" 2>/dev/null || true
+wait "$CURL" || true
+[ "$(cat "$T/inflight.st")" = 500 ] || fail "in-flight quote: $(cat "$T/inflight.st") $(cat "$T/inflight")"
+grep -qi "tpm" "$T/inflight" || fail "the in-flight error does not name the TPM: $(cat "$T/inflight")"
+ok "swtpm killed during a quote => 500: $(head -c 200 "$T/inflight")"
 st=$(rest "$REST/aa/evidence?runtime_data=x"); expect_status 500 "$st" "evidence with the TPM gone"
 grep -qi "tpm" "$T/body" || fail "the error does not name the TPM: $(cat "$T/body")"
 ok "evidence error: $(head -c 200 "$T/body")"
