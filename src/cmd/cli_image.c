@@ -55,7 +55,7 @@ static const char *const help_text =
     "  --kbs-url URL              fetch kbs:/// locations from this KBS (sample attester)\n"
     "  --platform OS/ARCH[/VAR]   index entry to pick (default: this machine)\n"
     "  --concurrency N            layers fetched at once (default 3, at most 16)\n"
-    "  --retries N                retries of a failing request (default 3, at most 10)\n"
+    "  --retries N                retries of a failing request (1 to 10, default 3)\n"
     "  --max-layer-bytes N        decompressed size cap per layer (default 64 GiB)\n"
     "  --keep-blobs               keep verified blobs in DIR/blobs\n"
     "  --allow-devices            create device nodes from layers (skipped otherwise)\n"
@@ -127,7 +127,7 @@ static int parse(int argc, char **argv, struct iopts *o)
                 return usage_error(e.msg);
             break;
         case 'R':
-            if (cl_parse_u64(optarg, 0, CL_IMAGE_MAX_RETRIES, &o->retries, "--retries", &e) < 0)
+            if (cl_parse_u64(optarg, 1, CL_IMAGE_MAX_RETRIES, &o->retries, "--retries", &e) < 0)
                 return usage_error(e.msg);
             break;
         case 'M':
@@ -412,8 +412,6 @@ static int do_pull(const struct iopts *o)
         .progress = o->quiet ? NULL : on_progress,
         .progress_ctx = &pg,
     };
-    if (o->retries == 0)
-        po.registry.retries = 0;
     rc = cl_image_pull(o->ref, o->dir, &po, &out, &e);
     if (pg.tty && !o->quiet)
         fputc('\n', stderr);

@@ -128,4 +128,53 @@ grep -q 'hmac' "$T/pull.err" || fail "the refusal does not name the HMAC"
 for d in kp-x1 kp-x2 kp-x3; do [ ! -e "$T/$d" ] || fail "refused pull left $d"; done
 [ -z "$(find "$T" -maxdepth 2 -path '*kp-x3.pull/rootfs*')" ] || fail "plaintext was unpacked before the HMAC check"
 ok "nothing unpacked from a layer whose HMAC failed"
+# ---- the policy and the key from a KBS (kbs:/// through cloister-kbs, sample attester) ----
+KBS_BIN=$BUILD/src/cmd/cloister-kbs
+if [ -x "$KBS_BIN" ]; then
+    openssl genpkey -algorithm ed25519 -out "$T/admin.key" 2>/dev/null
+    openssl pkey -in "$T/admin.key" -pubout -out "$T/admin.pub" 2>/dev/null
+    KPORT=$(free_port)
+    cat > "$T/kbs.toml" <<CFG
+[http_server]
+sockets = ["127.0.0.1:$KPORT"]
+insecure_http = true
+[admin]
+type = "Simple"
+[[admin.personas]]
+id = "admin"
+public_key_path = "$T/admin.pub"
+[attestation_service]
+type = "coco_as_builtin"
+allow_sample_tee_insecure = true
+[storage_backend]
+storage_type = "LocalFs"
+[storage_backend.backends.local_fs]
+dir_path = "$T/kbs-store"
+[[plugins]]
+name = "resource"
+type = "LocalFs"
+dir_path = "$T/kbs-resources"
+CFG
+    "$KBS_BIN" -c "$T/kbs.toml" > "$T/kbs.log" 2>&1 &
+    PIDS="$PIDS $!"
+    KURL=http://127.0.0.1:$KPORT
+    i=0; until curl -fsS "$KURL/healthz" >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 100 ] || fail "cloister-kbs"; sleep 0.1; done
+    "$CLI" kbs set-resource --url "$KURL" --admin-key "$T/admin.key" --path default/image-key/app --file "$T/rsa.pem" \
+        > /dev/null || fail "set-resource (key)"
+    "$CLI" kbs set-resource --url "$KURL" --admin-key "$T/admin.key" --path default/security-policy/test \
+        --file "$T/accept.json" > /dev/null || fail "set-resource (policy)"
+    cloister_pull "$REG/demo/app:rsa" "$T/kbs-dec" --flat --kbs-url "$KURL" \
+        --policy kbs:///default/security-policy/test --decryption-key kbs:///default/image-key/app
+    expect_rc 0 "policy and decryption key fetched from the KBS (kbs:///)"
+    compare "$T/ref/rootfs" "$T/kbs-dec" "KBS-keyed pull equals skopeo + umoci"
+    cloister_pull "$REG/demo/app:rsa" "$T/kbs-x1" --flat --kbs-url "$KURL" \
+        --policy kbs:///default/security-policy/test --decryption-key kbs:///default/image-key/missing
+    [ "$RC" != 0 ] || fail "a missing KBS key was accepted"
+    ok "a key the KBS does not have => exit $RC"
+    cloister_pull "$REG/demo/app:rsa" "$T/kbs-x2" --flat --policy kbs:///default/security-policy/test \
+        --decryption-key "$T/rsa.pem"
+    expect_rc 2 "kbs:/// without --kbs-url"
+else
+    echo "note: cloister-kbs not built; the kbs:/// cases are skipped"
+fi
 echo "PASS image-encrypted"

@@ -67,6 +67,34 @@ cloister_pull "$REG/demo/multi:latest" "$T/flat-s390x" --flat --policy "$T/accep
 expect_rc 6 "a platform the index does not offer"
 grep -q 'offers' "$T/pull.err" || fail "the refusal does not list what the index offers"
 
+# ---- registries.conf: a dead mirror first, then the registry; a blocked prefix ----
+DEAD=127.0.0.1:$(free_port)
+cat > "$T/registries.conf" <<C
+[[registry]]
+location = "$REG"
+insecure = true
+[[registry.mirror]]
+location = "$DEAD/unused"
+insecure = true
+[[registry]]
+prefix = "$REG/blocked"
+location = "$REG/blocked"
+blocked = true
+C
+set +e
+"$CLI" image pull "$REG/demo/app:oci" "$T/flat-mirror" --flat -q --policy "$T/accept.json" \
+    --registries-conf "$T/registries.conf" --retries 1 > "$T/pull.out" 2> "$T/pull.err"
+RC=$?
+set -e
+expect_rc 0 "a mirror that does not answer, then the registry"
+compare "$T/ref-oci/rootfs" "$T/flat-mirror" "pull through registries.conf equals skopeo + umoci"
+set +e
+"$CLI" image pull "$REG/blocked/app:1" "$T/flat-blocked" --flat -q --policy "$T/accept.json" \
+    --registries-conf "$T/registries.conf" > "$T/pull.out" 2> "$T/pull.err"
+RC=$?
+set -e
+expect_rc 5 "a blocked prefix"
+
 # ---- layered store, shared layers, overlay view ----
 cloister_pull "$REG/demo/app:oci" "$T/store" --policy "$T/accept.json"
 expect_rc 0 "layered pull"
