@@ -313,6 +313,11 @@ static void test_cc_eventlog(void **state)
     size_t ln = 0;
     assert_null(cl_aa_cc_eventlog(NULL, 0, NULL, 0, &ln, &e));
     assert_int_equal(e.code, CL_EINVAL);
+    static const uint8_t tiny[1];
+    assert_null(cl_aa_cc_eventlog(tiny, CL_AA_MAX_CCEL + 1, NULL, 0, &ln, &e)); /* refused before reading */
+    assert_int_equal(e.code, CL_ELIMIT);
+    assert_null(cl_aa_cc_eventlog(NULL, 0, tiny, CL_AA_MAX_EVENTLOG + 1, &ln, &e));
+    assert_int_equal(e.code, CL_ELIMIT);
 
     /* a fake tree: configfs-tsm, a CCEL table with padding, the AAEL file */
     char dir[] = "/tmp/cl-ccel-XXXXXX";
@@ -369,6 +374,12 @@ static void test_cc_eventlog(void **state)
     assert_non_null(l2);
     assert_int_equal(ln, 65 + 8);
 
+    /* an event log too large for one evidence message is refused, not cut */
+    CL_AUTO(cl_bytes) *big = calloc(1, 2600000);
+    assert_non_null(big);
+    assert_int_equal(cl_file_write_atomic(aael_path, big, 2600000, 0600, NULL), 0);
+    assert_null(a->evidence(&pl, rd, sizeof rd, &e));
+    assert_int_equal(e.code, CL_ELIMIT);
     /* the CCEL alone, then a CCEL that does not parse: the evidence is refused, not sent */
     unlink(aael_path);
     CL_AUTO(json_t) *ev2 = a->evidence(&pl, rd, sizeof rd, &e);

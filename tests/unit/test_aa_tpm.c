@@ -172,6 +172,15 @@ static void test_tcti_table(void **state)
     assert_false(cl_aa_tpm_tcti(&p, buf, sizeof buf));
     p.tpm_tcti = "swtpm:path=/a/very/long/path/that/does/not/fit/in/the/small/buffer/given";
     assert_false(cl_aa_tpm_tcti(&p, buf, sizeof buf));
+    /* no TPM at all: each entry says so */
+    const struct cl_aa_attester *a = cl_aa_attester_find("tpm");
+    uint8_t d[32] = {0};
+    struct cl_err e = {0};
+    p.tpm_tcti = "none";
+    assert_null(a->evidence(&p, d, sizeof d, &e));
+    assert_int_equal(e.code, CL_ENOTFOUND);
+    assert_int_equal(a->bind_init_data(&p, d, sizeof d, &e), CL_ENOTFOUND);
+    assert_int_equal(a->extend(&p, 23, d, sizeof d, &e), CL_ENOTFOUND);
     /* nothing there: not detected, and the agent does not start without the sample switch */
     platform_for(&p, "swtpm:path=/nonexistent/s");
     assert_false(cl_aa_attester_find("tpm")->detect(&p));
