@@ -36,7 +36,7 @@
 #define CL_AA_CCEL_PATH "/sys/firmware/acpi/tables/data/CCEL"
 #define CL_AA_MAX_CCEL (8u << 20)         /* CCEL ACPI table bytes */
 #define CL_AA_TPM_INIT_DATA_PCR 8         /* the PCR that init-data is extended into */
-#define CL_AA_TPM_TIMEOUT_MS 30000        /* one TPM command (a hung TPM is an error, not a hang) */
+#define CL_AA_TPM_TIMEOUT_MS 30000        /* one TPM command (tcti-device honours it; tcti-swtpm blocks) */
 
 /* ---- aa.toml ---- */
 
