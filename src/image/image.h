@@ -182,6 +182,8 @@ struct cl_image_registry_opts {
     unsigned retries;           /* transport errors, 5xx, 429: 0 → CL_IMAGE_DEFAULT_RETRIES */
     long low_speed_time_s;      /* stall timeout; 0 → 30 */
     long retry_delay_ms;        /* first backoff; doubles; 0 → 200 */
+    void (*on_retry)(void *ctx, const char *why); /* told before each retry; may be NULL */
+    void *retry_ctx;
 };
 
 struct cl_image_registry;

@@ -85,6 +85,14 @@ static void on_bytes(void *ctx, uint64_t n)
     pthread_mutex_unlock(&p->mu);
 }
 
+static void on_retry(void *ctx, const char *why)
+{
+    struct pull *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    emit(p, CL_IMAGE_EV_RETRY, SIZE_MAX, NULL, why);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void event(struct pull *p, enum cl_image_event ev, size_t layer, const char *digest)
 {
     pthread_mutex_lock(&p->mu);
@@ -547,7 +555,12 @@ static int resolve(struct pull *p, struct cl_err *err)
     rc = CL_ENOTFOUND;
     for (size_t i = 0; i < neps; i++) {
         struct cl_err e = {0};
-        struct cl_image_registry *reg = cl_image_registry_new(&eps[i], &p->o->registry, &e);
+        struct cl_image_registry_opts ro = p->o->registry;
+        if (!ro.on_retry) {
+            ro.on_retry = on_retry;
+            ro.retry_ctx = p;
+        }
+        struct cl_image_registry *reg = cl_image_registry_new(&eps[i], &ro, &e);
         if (reg) {
             cl_image_registry_free(p->reg);
             p->reg = reg;

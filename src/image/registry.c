@@ -35,6 +35,8 @@ struct cl_image_registry {
     cl_str *username, *password;
     unsigned retries;
     long retry_delay_ms;
+    void (*on_retry)(void *ctx, const char *why);
+    void *retry_ctx;
     pthread_mutex_t lock;
     cl_str *auth;       /* "Authorization: ..." line, or NULL (guarded by lock) */
 };
@@ -83,6 +85,8 @@ struct cl_image_registry *cl_image_registry_new(const struct cl_image_endpoint *
     if (r->retries > CL_IMAGE_MAX_RETRIES)
         r->retries = CL_IMAGE_MAX_RETRIES;
     r->retry_delay_ms = opts && opts->retry_delay_ms > 0 ? opts->retry_delay_ms : 200;
+    r->on_retry = opts ? opts->on_retry : NULL;
+    r->retry_ctx = opts ? opts->retry_ctx : NULL;
     if (opts && opts->creds.username) {
         r->username = strdup(opts->creds.username);
         r->password = strdup(opts->creds.password ? opts->creds.password : "");
@@ -383,7 +387,8 @@ static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_str
     int rc = 0;
     long delay = r->retry_delay_ms;
     bool reauthed = false;
-    for (unsigned attempt = 0;; attempt++) {
+    unsigned retried = 0; /* an auth round trip is not a retry */
+    for (;;) {
         pthread_mutex_lock(&r->lock);
         cl_str *auth = r->auth ? strdup(r->auth) : NULL;
         pthread_mutex_unlock(&r->lock);
@@ -415,7 +420,6 @@ static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_str
                 return rc;
             if (g->rewind && (rc = g->rewind(g->ctx, g, err)) < 0)
                 return rc;
-            attempt--; /* an auth round trip is not a retry */
             continue;
         } else if (retryable_status(res.status)) {
             retry = true;
@@ -425,10 +429,13 @@ static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_str
             return 0;
         }
         cl_http_stream_result_clear(&res);
-        if (!retry || attempt >= r->retries)
+        if (!retry || retried >= r->retries)
             return rc;
-        cl_warn("registry %s: %s; retry %u of %u in %ld ms", r->host, err ? err->msg : "error", attempt + 1,
-                r->retries, delay);
+        retried++;
+        cl_warn("registry %s: %s; retry %u of %u in %ld ms", r->host, err ? err->msg : "error", retried, r->retries,
+                delay);
+        if (r->on_retry)
+            r->on_retry(r->retry_ctx, err ? err->msg : "error");
         sleep_ms(delay);
         delay = delay < 5000 ? delay * 2 : delay;
         if (g->rewind && (rc = g->rewind(g->ctx, g, err)) < 0)
