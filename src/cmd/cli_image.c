@@ -21,7 +21,8 @@
 #define MAX_INSECURE 16
 
 struct iopts {
-    const char *ref, *dir, *policy, *registries_d, *registries_conf, *creds, *authfile, *ca_file, *platform;
+    const char *ref, *dir, *policy, *registries_d, *registries_conf, *creds, *authfile, *ca_file,
+        *platform;
     const char *kbs_url, *keyprovider_config;
     const char *keys[MAX_KEYS];
     size_t nkeys;
@@ -100,30 +101,52 @@ static int parse(int argc, char **argv, struct iopts *o)
     struct cl_err e = {0};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "Fp:d:r:I:c:a:C:k:K:u:P:j:R:M:BDqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "Fp:d:r:I:c:a:C:k:K:u:P:j:R:M:BDqh", longopts, NULL)) !=
+           -1) {
         switch (c) {
-        case 'F': o->flat = true; break;
-        case 'p': o->policy = optarg; break;
-        case 'd': o->registries_d = optarg; break;
-        case 'r': o->registries_conf = optarg; break;
+        case 'F':
+            o->flat = true;
+            break;
+        case 'p':
+            o->policy = optarg;
+            break;
+        case 'd':
+            o->registries_d = optarg;
+            break;
+        case 'r':
+            o->registries_conf = optarg;
+            break;
         case 'I':
             if (o->ninsecure == MAX_INSECURE)
                 return usage_error("too many --registry-insecure");
             o->insecure[o->ninsecure++] = optarg;
             break;
-        case 'c': o->creds = optarg; break;
-        case 'a': o->authfile = optarg; break;
-        case 'C': o->ca_file = optarg; break;
+        case 'c':
+            o->creds = optarg;
+            break;
+        case 'a':
+            o->authfile = optarg;
+            break;
+        case 'C':
+            o->ca_file = optarg;
+            break;
         case 'k':
             if (o->nkeys == MAX_KEYS)
                 return usage_error("too many --decryption-key");
             o->keys[o->nkeys++] = optarg;
             break;
-        case 'K': o->keyprovider_config = optarg; break;
-        case 'u': o->kbs_url = optarg; break;
-        case 'P': o->platform = optarg; break;
+        case 'K':
+            o->keyprovider_config = optarg;
+            break;
+        case 'u':
+            o->kbs_url = optarg;
+            break;
+        case 'P':
+            o->platform = optarg;
+            break;
         case 'j':
-            if (cl_parse_u64(optarg, 1, CL_IMAGE_MAX_CONCURRENCY, &o->concurrency, "--concurrency", &e) < 0)
+            if (cl_parse_u64(optarg, 1, CL_IMAGE_MAX_CONCURRENCY, &o->concurrency, "--concurrency",
+                             &e) < 0)
                 return usage_error(e.msg);
             break;
         case 'R':
@@ -134,11 +157,20 @@ static int parse(int argc, char **argv, struct iopts *o)
             if (cl_parse_u64(optarg, 1, UINT64_MAX, &o->max_layer, "--max-layer-bytes", &e) < 0)
                 return usage_error(e.msg);
             break;
-        case 'B': o->keep_blobs = true; break;
-        case 'D': o->allow_devices = true; break;
-        case 'q': o->quiet = true; break;
-        case 'h': fputs(help_text, stdout); return 1;
-        default: return usage_error("unknown option");
+        case 'B':
+            o->keep_blobs = true;
+            break;
+        case 'D':
+            o->allow_devices = true;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
+        case 'h':
+            fputs(help_text, stdout);
+            return 1;
+        default:
+            return usage_error("unknown option");
         }
     }
     if (argc - optind != 2)
@@ -168,7 +200,8 @@ static int kbs_fetch(void *ctx, const char *uri, struct cl_secret **out, struct 
 
 /* ---- credentials ---- */
 
-static int load_authfile(const char *path, const char *registry, cl_str **user, cl_str **pass, struct cl_err *err)
+static int load_authfile(const char *path, const char *registry, cl_str **user, cl_str **pass,
+                         struct cl_err *err)
 {
     size_t len = 0;
     CL_AUTO(cl_bytes) *txt = cl_file_read(path, 1u << 20, &len, err);
@@ -232,23 +265,29 @@ static void on_progress(void *ctx, const struct cl_image_progress *p)
         human(total, sizeof total, (double)p->bytes_total);
         human(rate, sizeof rate, secs > 0 ? (double)p->bytes_done / secs : 0);
         int width = 30;
-        int fill = p->bytes_total ? (int)((double)p->bytes_done * width / (double)p->bytes_total) : 0;
+        int fill =
+            p->bytes_total ? (int)((double)p->bytes_done * width / (double)p->bytes_total) : 0;
         if (fill > width)
             fill = width;
         char bar[64];
         for (int i = 0; i < width; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[width] = 0;
-        fprintf(stderr, "\r[%s] %s / %s  %s/s  layers %zu/%zu ", bar, done, total, rate, p->layers_done, p->nlayers);
+        fprintf(stderr, "\r[%s] %s / %s  %s/s  layers %zu/%zu ", bar, done, total, rate,
+                p->layers_done, p->nlayers);
         fflush(stderr);
         return;
     }
     switch (p->ev) {
-    case CL_IMAGE_EV_MANIFEST: fprintf(stderr, "manifest %s\n", p->digest); break;
-    case CL_IMAGE_EV_POLICY: fprintf(stderr, "policy: accepted\n"); break;
+    case CL_IMAGE_EV_MANIFEST:
+        fprintf(stderr, "manifest %s\n", p->digest);
+        break;
+    case CL_IMAGE_EV_POLICY:
+        fprintf(stderr, "policy: accepted\n");
+        break;
     case CL_IMAGE_EV_LAYER_START:
-        fprintf(stderr, "layer %zu/%zu %s: fetching %llu bytes\n", p->layer + 1, p->nlayers, p->digest,
-                (unsigned long long)p->layer_size);
+        fprintf(stderr, "layer %zu/%zu %s: fetching %llu bytes\n", p->layer + 1, p->nlayers,
+                p->digest, (unsigned long long)p->layer_size);
         break;
     case CL_IMAGE_EV_LAYER_VERIFIED:
         fprintf(stderr, "layer %zu/%zu %s: verified\n", p->layer + 1, p->nlayers, p->digest);
@@ -257,10 +296,14 @@ static void on_progress(void *ctx, const struct cl_image_progress *p)
         fprintf(stderr, "layer %zu/%zu %s: unpacked\n", p->layer + 1, p->nlayers, p->digest);
         break;
     case CL_IMAGE_EV_LAYER_CACHED:
-        fprintf(stderr, "layer %zu/%zu %s: already in the store\n", p->layer + 1, p->nlayers, p->digest);
+        fprintf(stderr, "layer %zu/%zu %s: already in the store\n", p->layer + 1, p->nlayers,
+                p->digest);
         break;
-    case CL_IMAGE_EV_RETRY: fprintf(stderr, "retry: %s\n", p->message ? p->message : ""); break;
-    case CL_IMAGE_EV_LAYER_BYTES: break;
+    case CL_IMAGE_EV_RETRY:
+        fprintf(stderr, "retry: %s\n", p->message ? p->message : "");
+        break;
+    case CL_IMAGE_EV_LAYER_BYTES:
+        break;
     }
 }
 
@@ -268,12 +311,13 @@ static void on_progress(void *ctx, const struct cl_image_progress *p)
 
 static int fail(const struct cl_err *e)
 {
-    fprintf(stderr, "cloister image pull: %s%s%s\n", e->stage ? e->stage : "", e->stage ? ": " : "", e->msg);
+    fprintf(stderr, "cloister image pull: %s%s%s\n", e->stage ? e->stage : "", e->stage ? ": " : "",
+            e->msg);
     return cl_err_exit_code(e->code);
 }
 
-static struct cl_image_policy *load_policy(const struct iopts *o, const struct cl_image_resources *res,
-                                           struct cl_err *e)
+static struct cl_image_policy *load_policy(const struct iopts *o,
+                                           const struct cl_image_resources *res, struct cl_err *e)
 {
     const char *ppath = o->policy ? o->policy : "/etc/containers/policy.json";
     CL_AUTO(cl_secret) *ptxt = cl_image_resource_load(res, ppath, CL_IMAGE_MAX_POLICY, e);
@@ -287,7 +331,8 @@ static struct cl_image_policy *load_policy(const struct iopts *o, const struct c
 static struct cl_image_regconf *load_regconf(const struct iopts *o, struct cl_err *e)
 {
     size_t len = 0;
-    CL_AUTO(cl_bytes) *txt = o->registries_conf ? cl_file_read(o->registries_conf, 1u << 20, &len, e) : NULL;
+    CL_AUTO(cl_bytes) *txt =
+        o->registries_conf ? cl_file_read(o->registries_conf, 1u << 20, &len, e) : NULL;
     if (o->registries_conf && !txt)
         return NULL;
     return cl_image_regconf_parse(txt ? (const char *)txt : "", len, e);
@@ -311,7 +356,8 @@ static cl_pkey *load_key(const char *where, const struct cl_image_resources *res
 static int do_pull(const struct iopts *o)
 {
     struct cl_err e = {0};
-    struct cl_image_resources res = {.fetch = o->kbs_url ? kbs_fetch : NULL, .ctx = (void *)(uintptr_t)o->kbs_url};
+    struct cl_image_resources res = {.fetch = o->kbs_url ? kbs_fetch : NULL,
+                                     .ctx = (void *)(uintptr_t)o->kbs_url};
     /* ---- policy: unset means deny ---- */
     struct cl_image_policy *policy = load_policy(o, &res, &e);
     if (!policy)
@@ -348,14 +394,17 @@ static int do_pull(const struct iopts *o)
             goto done;
         }
     }
-    if (o->keyprovider_config && !(kps = cl_image_keyprovider_config_load(o->keyprovider_config, &nkp, &e))) {
+    if (o->keyprovider_config &&
+        !(kps = cl_image_keyprovider_config_load(o->keyprovider_config, &nkp, &e))) {
         rc = fail(&e);
         goto done;
     }
     struct cl_image_keyprovider_set kpset = {.cmds = kps, .n = nkp};
     struct cl_image_decrypt dc = {
-        .jwe_keys = keys, .njwe_keys = o->nkeys,
-        .unwrap = nkp ? cl_image_keyprovider_set_unwrap : NULL, .unwrap_ctx = &kpset,
+        .jwe_keys = keys,
+        .njwe_keys = o->nkeys,
+        .unwrap = nkp ? cl_image_keyprovider_set_unwrap : NULL,
+        .unwrap_ctx = &kpset,
     };
     /* ---- credentials ---- */
     if (o->creds) {
@@ -368,7 +417,8 @@ static int do_pull(const struct iopts *o)
         pass = strdup(colon + 1);
     } else if (o->authfile) {
         struct cl_image_ref r;
-        if (cl_image_ref_parse(o->ref, &r, &e) < 0 || (rc = load_authfile(o->authfile, r.registry, &user, &pass, &e)) < 0) {
+        if (cl_image_ref_parse(o->ref, &r, &e) < 0 ||
+            (rc = load_authfile(o->authfile, r.registry, &user, &pass, &e)) < 0) {
             cl_image_ref_clear(&r);
             rc = fail(&e);
             goto done;
@@ -399,11 +449,14 @@ static int do_pull(const struct iopts *o)
         .policy = policy,
         .lookaside = lookaside,
         .regconf = regconf,
-        .registry = {.ca_file = o->ca_file, .creds = {.username = user, .password = pass},
+        .registry = {.ca_file = o->ca_file,
+                     .creds = {.username = user, .password = pass},
                      .retries = (unsigned)o->retries},
         .decrypt = &dc,
         .resources = &res,
-        .os = os, .arch = arch, .variant = variant,
+        .os = os,
+        .arch = arch,
+        .variant = variant,
         .concurrency = (unsigned)o->concurrency,
         .max_layer_bytes = o->max_layer,
         .same_owner = geteuid() == 0,
@@ -424,8 +477,9 @@ static int do_pull(const struct iopts *o)
         printf("index %s\n", out.index_digest.str);
     printf("config %s\n", out.config_digest.str);
     printf("layers %zu (%zu already stored)\n", out.nlayers, out.layers_cached);
-    printf("downloaded %llu bytes, unpacked %llu entries, %llu bytes\n", (unsigned long long)out.bytes_downloaded,
-           (unsigned long long)out.stats.entries, (unsigned long long)out.stats.bytes);
+    printf("downloaded %llu bytes, unpacked %llu entries, %llu bytes\n",
+           (unsigned long long)out.bytes_downloaded, (unsigned long long)out.stats.entries,
+           (unsigned long long)out.stats.bytes);
     if (out.stats.skipped_devices)
         printf("skipped %llu device nodes (--allow-devices creates them)\n",
                (unsigned long long)out.stats.skipped_devices);

@@ -20,8 +20,8 @@ struct dsrc {
     uint8_t *in;
     size_t in_len, in_off;
     bool in_eof;
-    bool started;           /* magic checked */
-    bool member_done;       /* gzip/zstd: the last member/frame ended exactly */
+    bool started;     /* magic checked */
+    bool member_done; /* gzip/zstd: the last member/frame ended exactly */
     z_stream z;
     bool z_live;
     ZSTD_DStream *zs;
@@ -64,8 +64,10 @@ static int check_magic(struct dsrc *d, struct cl_err *err)
     d->started = true;
     if (d->comp == CL_IMAGE_COMP_GZIP && !(n >= 2 && p[0] == 0x1f && p[1] == 0x8b))
         return cl_err_stage(err, CL_EPARSE, "decompress", "layer is not gzip (no 1f 8b magic)");
-    if (d->comp == CL_IMAGE_COMP_ZSTD && !(n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd))
-        return cl_err_stage(err, CL_EPARSE, "decompress", "layer is not zstd (no 28 b5 2f fd magic)");
+    if (d->comp == CL_IMAGE_COMP_ZSTD &&
+        !(n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd))
+        return cl_err_stage(err, CL_EPARSE, "decompress",
+                            "layer is not zstd (no 28 b5 2f fd magic)");
     return 0;
 }
 
@@ -87,7 +89,8 @@ static int gz_read(struct dsrc *d, uint8_t *buf, size_t cap, size_t *got, struct
             if (d->in[d->in_off] == 0) {
                 for (size_t i = d->in_off; i < d->in_len; i++)
                     if (d->in[i] != 0)
-                        return cl_err_stage(err, CL_EPARSE, "decompress", "garbage after the gzip stream");
+                        return cl_err_stage(err, CL_EPARSE, "decompress",
+                                            "garbage after the gzip stream");
                 d->in_off = d->in_len;
                 continue;
             }
@@ -106,7 +109,8 @@ static int gz_read(struct dsrc *d, uint8_t *buf, size_t cap, size_t *got, struct
                 break;
             continue; /* needs more input */
         } else if (zr != Z_OK) {
-            return cl_err_stage(err, CL_EPARSE, "decompress", "gzip: %s", d->z.msg ? d->z.msg : "data error");
+            return cl_err_stage(err, CL_EPARSE, "decompress", "gzip: %s",
+                                d->z.msg ? d->z.msg : "data error");
         }
     }
     *got = cap - d->z.avail_out;
@@ -138,7 +142,8 @@ static int zstd_read(struct dsrc *d, uint8_t *buf, size_t cap, size_t *got, stru
     return 0;
 }
 
-static int d_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err)
+static int d_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got,
+                  struct cl_err *err)
 {
     struct dsrc *d = (struct dsrc *)self;
     int rc;
@@ -171,7 +176,8 @@ static int d_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *g
     if (rc < 0)
         return rc;
     if (*got > d->max_out - d->out_total)
-        return cl_err_stage(err, CL_ELIMIT, "decompress", "layer decompresses to more than %llu bytes",
+        return cl_err_stage(err, CL_ELIMIT, "decompress",
+                            "layer decompresses to more than %llu bytes",
                             (unsigned long long)d->max_out);
     d->out_total += *got;
     return 0;
@@ -189,8 +195,9 @@ void cl_image_decompress_free(struct cl_image_src *s)
     free(d);
 }
 
-struct cl_image_src *cl_image_decompress_new(struct cl_image_src *inner, enum cl_image_compression comp,
-                                             uint64_t max_out, struct cl_err *err)
+struct cl_image_src *cl_image_decompress_new(struct cl_image_src *inner,
+                                             enum cl_image_compression comp, uint64_t max_out,
+                                             struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     struct dsrc *d = calloc(1, sizeof *d);

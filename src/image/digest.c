@@ -36,7 +36,8 @@ void cl_image_digest_set(struct cl_image_digest *d, enum cl_hash alg, const uint
     memcpy(d->hex, d->str + nl + 1, 2 * d->len + 1);
 }
 
-int cl_image_digest_parse(const char *s, struct cl_image_digest *out, const char *what, struct cl_err *err)
+int cl_image_digest_parse(const char *s, struct cl_image_digest *out, const char *what,
+                          struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (!what)
@@ -55,13 +56,14 @@ int cl_image_digest_parse(const char *s, struct cl_image_digest *out, const char
         const char *hex = colon + 1;
         size_t hl = strlen(hex);
         if (hl != want)
-            return cl_err_set(err, CL_EPARSE, "%s '%.80s': %s needs %zu hex digits, not %zu", what, s,
-                              digest_algs[i].name, want, hl);
+            return cl_err_set(err, CL_EPARSE, "%s '%.80s': %s needs %zu hex digits, not %zu", what,
+                              s, digest_algs[i].name, want, hl);
         uint8_t raw[CL_HASH_MAX];
         for (size_t k = 0; k < hl; k++) {
             char c = hex[k];
             if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-                return cl_err_set(err, CL_EPARSE, "%s '%.80s': character %zu is not lowercase hex", what, s, k);
+                return cl_err_set(err, CL_EPARSE, "%s '%.80s': character %zu is not lowercase hex",
+                                  what, s, k);
         }
         size_t got = 0;
         int rc = cl_hex_decode(hex, hl, raw, sizeof raw, &got, err);
@@ -73,7 +75,8 @@ int cl_image_digest_parse(const char *s, struct cl_image_digest *out, const char
     return cl_err_set(err, CL_EPARSE, "%s '%.80s': algorithm is not sha256 or sha512", what, s);
 }
 
-int cl_image_digest_of(enum cl_hash alg, const void *buf, size_t len, struct cl_image_digest *out, struct cl_err *err)
+int cl_image_digest_of(enum cl_hash alg, const void *buf, size_t len, struct cl_image_digest *out,
+                       struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     uint8_t raw[CL_HASH_MAX];
@@ -86,7 +89,8 @@ int cl_image_digest_of(enum cl_hash alg, const void *buf, size_t len, struct cl_
 
 bool cl_image_digest_eq(const struct cl_image_digest *a, const struct cl_image_digest *b)
 {
-    return a->alg == b->alg && a->len == b->len && a->len > 0 && memcmp(a->raw, b->raw, a->len) == 0;
+    return a->alg == b->alg && a->len == b->len && a->len > 0 &&
+           memcmp(a->raw, b->raw, a->len) == 0;
 }
 
 /* ---- running hash ---- */
@@ -94,7 +98,9 @@ bool cl_image_digest_eq(const struct cl_image_digest *a, const struct cl_image_d
 int cl_image_hasher_init(struct cl_image_hasher *h, enum cl_hash alg, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
-    const EVP_MD *md = alg == CL_HASH_SHA512 ? EVP_sha512() : alg == CL_HASH_SHA384 ? EVP_sha384() : EVP_sha256();
+    const EVP_MD *md = alg == CL_HASH_SHA512   ? EVP_sha512()
+                       : alg == CL_HASH_SHA384 ? EVP_sha384()
+                                               : EVP_sha256();
     if (!h->ctx && !(h->ctx = EVP_MD_CTX_new()))
         return cl_err_set(err, CL_ENOMEM, "hash: out of memory");
     if (EVP_DigestInit_ex(h->ctx, md, NULL) != 1)
@@ -103,7 +109,8 @@ int cl_image_hasher_init(struct cl_image_hasher *h, enum cl_hash alg, struct cl_
     return 0;
 }
 
-int cl_image_hasher_update(struct cl_image_hasher *h, const void *buf, size_t len, struct cl_err *err)
+int cl_image_hasher_update(struct cl_image_hasher *h, const void *buf, size_t len,
+                           struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (len && EVP_DigestUpdate(h->ctx, buf, len) != 1)
@@ -111,7 +118,8 @@ int cl_image_hasher_update(struct cl_image_hasher *h, const void *buf, size_t le
     return 0;
 }
 
-int cl_image_hasher_final(struct cl_image_hasher *h, struct cl_image_digest *out, struct cl_err *err)
+int cl_image_hasher_final(struct cl_image_hasher *h, struct cl_image_digest *out,
+                          struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     uint8_t raw[CL_HASH_MAX];
@@ -130,7 +138,8 @@ void cl_image_hasher_free(struct cl_image_hasher *h)
 
 /* ---- sources ---- */
 
-static int mem_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err)
+static int mem_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got,
+                    struct cl_err *err)
 {
     (void)err;
     struct cl_image_mem_src *m = (struct cl_image_mem_src *)self;
@@ -152,7 +161,8 @@ void cl_image_mem_src_init(struct cl_image_mem_src *m, const void *buf, size_t l
     m->off = 0;
 }
 
-static int fd_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err)
+static int fd_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got,
+                   struct cl_err *err)
 {
     struct cl_image_fd_src *s = (struct cl_image_fd_src *)self;
     for (;;) {
@@ -172,7 +182,8 @@ void cl_image_fd_src_init(struct cl_image_fd_src *s, int fd)
     s->fd = fd;
 }
 
-static int hash_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err)
+static int hash_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got,
+                     struct cl_err *err)
 {
     struct cl_image_hash_src *s = (struct cl_image_hash_src *)self;
     int rc = s->inner->read(s->inner, buf, cap, got, err);
@@ -182,8 +193,8 @@ static int hash_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t
     return cl_image_hasher_update(&s->h, buf, *got, err);
 }
 
-int cl_image_hash_src_init(struct cl_image_hash_src *s, struct cl_image_src *inner, enum cl_hash alg,
-                           struct cl_err *err)
+int cl_image_hash_src_init(struct cl_image_hash_src *s, struct cl_image_src *inner,
+                           enum cl_hash alg, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     s->src.read = hash_read;

@@ -17,16 +17,20 @@
 #include <unistd.h>
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static void gpgme_setup(void) { gpgme_check_version(NULL); }
+static void gpgme_setup(void)
+{
+    gpgme_check_version(NULL);
+}
 
-static int gpg_verify_in(const char *home, const uint8_t *keyring, size_t klen, const uint8_t *sig, size_t slen,
-                         cl_bytes **payload, size_t *plen, struct cl_err *err)
+static int gpg_verify_in(const char *home, const uint8_t *keyring, size_t klen, const uint8_t *sig,
+                         size_t slen, cl_bytes **payload, size_t *plen, struct cl_err *err)
 {
     gpgme_ctx_t ctx = NULL;
     gpgme_data_t kd = NULL, sd = NULL, pd = NULL;
     int rc = 0;
     gpgme_error_t ge;
-    if ((ge = gpgme_new(&ctx)) != 0 || (ge = gpgme_set_protocol(ctx, GPGME_PROTOCOL_OpenPGP)) != 0 ||
+    if ((ge = gpgme_new(&ctx)) != 0 ||
+        (ge = gpgme_set_protocol(ctx, GPGME_PROTOCOL_OpenPGP)) != 0 ||
         (ge = gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, NULL, home)) != 0) {
         rc = cl_err_set(err, CL_EIO, "gpg: setup: %s", gpgme_strerror(ge));
         goto out;
@@ -41,13 +45,15 @@ static int gpg_verify_in(const char *home, const uint8_t *keyring, size_t klen, 
         rc = cl_err_set(err, CL_EPARSE, "gpg: the policy's key data holds no usable public key");
         goto out;
     }
-    if ((ge = gpgme_data_new_from_mem(&sd, (const char *)sig, slen, 0)) != 0 || (ge = gpgme_data_new(&pd)) != 0) {
+    if ((ge = gpgme_data_new_from_mem(&sd, (const char *)sig, slen, 0)) != 0 ||
+        (ge = gpgme_data_new(&pd)) != 0) {
         rc = cl_err_set(err, CL_ENOMEM, "gpg: %s", gpgme_strerror(ge));
         goto out;
     }
     ge = gpgme_op_verify(ctx, sd, NULL, pd);
     if (ge) {
-        rc = cl_err_stage(err, CL_EVERIFY, "signature", "gpg: not a signed message: %s", gpgme_strerror(ge));
+        rc = cl_err_stage(err, CL_EVERIFY, "signature", "gpg: not a signed message: %s",
+                          gpgme_strerror(ge));
         goto out;
     }
     gpgme_verify_result_t vr = gpgme_op_verify_result(ctx);
@@ -56,29 +62,34 @@ static int gpg_verify_in(const char *home, const uint8_t *keyring, size_t klen, 
         goto out;
     }
     if (vr->signatures->next) {
-        rc = cl_err_stage(err, CL_EVERIFY, "signature", "gpg: more than one signature in one message");
+        rc = cl_err_stage(err, CL_EVERIFY, "signature",
+                          "gpg: more than one signature in one message");
         goto out;
     }
     gpgme_signature_t s = vr->signatures;
     if (gpgme_err_code(s->status) == GPG_ERR_NO_PUBKEY) {
-        rc = cl_err_stage(err, CL_EVERIFY, "signature", "gpg: signed by %.40s, which is not one of the policy's keys",
+        rc = cl_err_stage(err, CL_EVERIFY, "signature",
+                          "gpg: signed by %.40s, which is not one of the policy's keys",
                           s->fpr ? s->fpr : "?");
         goto out;
     }
     if (gpgme_err_code(s->status) != GPG_ERR_NO_ERROR) {
-        rc = cl_err_stage(err, CL_EVERIFY, "signature", "gpg: signature by %.40s does not verify: %s",
-                          s->fpr ? s->fpr : "?", gpgme_strerror(s->status));
+        rc = cl_err_stage(err, CL_EVERIFY, "signature",
+                          "gpg: signature by %.40s does not verify: %s", s->fpr ? s->fpr : "?",
+                          gpgme_strerror(s->status));
         goto out;
     }
-    if (s->summary & (GPGME_SIGSUM_RED | GPGME_SIGSUM_KEY_REVOKED | GPGME_SIGSUM_KEY_EXPIRED | GPGME_SIGSUM_SIG_EXPIRED)) {
-        rc = cl_err_stage(err, CL_EVERIFY, "signature", "gpg: signature by %.40s is revoked or expired",
-                          s->fpr ? s->fpr : "?");
+    if (s->summary & (GPGME_SIGSUM_RED | GPGME_SIGSUM_KEY_REVOKED | GPGME_SIGSUM_KEY_EXPIRED |
+                      GPGME_SIGSUM_SIG_EXPIRED)) {
+        rc = cl_err_stage(err, CL_EVERIFY, "signature",
+                          "gpg: signature by %.40s is revoked or expired", s->fpr ? s->fpr : "?");
         goto out;
     }
     /* the throw-away keyring holds only the policy's keys */
     gpgme_key_t key = NULL;
     if (!s->fpr || gpgme_get_key(ctx, s->fpr, &key, 0) != 0 || !key) {
-        rc = cl_err_stage(err, CL_EVERIFY, "signature", "gpg: signed by %.40s, which is not one of the policy's keys",
+        rc = cl_err_stage(err, CL_EVERIFY, "signature",
+                          "gpg: signed by %.40s, which is not one of the policy's keys",
                           s->fpr ? s->fpr : "?");
         goto out;
     }
@@ -88,7 +99,8 @@ static int gpg_verify_in(const char *home, const uint8_t *keyring, size_t klen, 
     pd = NULL;
     if (!mem || n > CL_IMAGE_MAX_SIGNATURE) {
         gpgme_free(mem);
-        rc = cl_err_set(err, CL_ELIMIT, "gpg: signed payload missing or larger than %u bytes", CL_IMAGE_MAX_SIGNATURE);
+        rc = cl_err_set(err, CL_ELIMIT, "gpg: signed payload missing or larger than %u bytes",
+                        CL_IMAGE_MAX_SIGNATURE);
         goto out;
     }
     cl_bytes *copy = malloc(n + 1);
@@ -110,14 +122,15 @@ out:
     return rc;
 }
 
-int cl_image_gpg_verify(const uint8_t *keyring, size_t klen, const uint8_t *sig, size_t slen, cl_bytes **payload,
-                        size_t *plen, struct cl_err *err)
+int cl_image_gpg_verify(const uint8_t *keyring, size_t klen, const uint8_t *sig, size_t slen,
+                        cl_bytes **payload, size_t *plen, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (!keyring || !klen || !sig || !slen)
         return cl_err_set(err, CL_EINVAL, "gpg: keys and signature are required");
     if (slen > CL_IMAGE_MAX_SIGNATURE)
-        return cl_err_set(err, CL_ELIMIT, "gpg: signature larger than %u bytes", CL_IMAGE_MAX_SIGNATURE);
+        return cl_err_set(err, CL_ELIMIT, "gpg: signature larger than %u bytes",
+                          CL_IMAGE_MAX_SIGNATURE);
     pthread_once(&g_once, gpgme_setup);
     const char *tmp = getenv("TMPDIR");
     char home[512];
@@ -140,8 +153,8 @@ int cl_image_gpg_verify(const uint8_t *keyring, size_t klen, const uint8_t *sig,
 
 /* ---- cosign ---- */
 
-int cl_image_cosign_verify(const char *pem, size_t pemlen, const uint8_t *payload, size_t plen, const char *sig_b64,
-                           struct cl_err *err)
+int cl_image_cosign_verify(const char *pem, size_t pemlen, const uint8_t *payload, size_t plen,
+                           const char *sig_b64, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(cl_pkey) *key = cl_pkey_from_pem(pem, pemlen, false, err);
@@ -169,6 +182,7 @@ int cl_image_cosign_verify(const char *pem, size_t pemlen, const uint8_t *payloa
     EVP_MD_CTX_free(ctx);
     ERR_clear_error();
     if (!ok)
-        return cl_err_stage(err, CL_EVERIFY, "signature", "cosign: signature does not verify with the policy's key");
+        return cl_err_stage(err, CL_EVERIFY, "signature",
+                            "cosign: signature does not verify with the policy's key");
     return 0;
 }

@@ -29,25 +29,25 @@
 
 /* ---- limits ---- */
 
-#define CL_IMAGE_MAX_REF 1024                  /* whole image reference text */
+#define CL_IMAGE_MAX_REF 1024                    /* whole image reference text */
 #define CL_IMAGE_MAX_MANIFEST (4u * 1024 * 1024) /* manifest or index bytes */
 #define CL_IMAGE_MAX_CONFIG (16u * 1024 * 1024)  /* image config bytes */
-#define CL_IMAGE_MAX_LAYERS 512                /* layers of one image */
-#define CL_IMAGE_MAX_INDEX_ENTRIES 1024        /* manifests listed by one index */
+#define CL_IMAGE_MAX_LAYERS 512                  /* layers of one image */
+#define CL_IMAGE_MAX_INDEX_ENTRIES 1024          /* manifests listed by one index */
 #define CL_IMAGE_MAX_JSON_DEPTH 32
-#define CL_IMAGE_MAX_PATH 4096                 /* tar entry path or link target, bytes */
-#define CL_IMAGE_MAX_PAX (1u * 1024 * 1024)    /* one pax extended header (or GNU long name) */
-#define CL_IMAGE_MAX_XATTRS 128                /* xattrs of one entry */
+#define CL_IMAGE_MAX_PATH 4096              /* tar entry path or link target, bytes */
+#define CL_IMAGE_MAX_PAX (1u * 1024 * 1024) /* one pax extended header (or GNU long name) */
+#define CL_IMAGE_MAX_XATTRS 128             /* xattrs of one entry */
 #define CL_IMAGE_MAX_XATTR_VALUE 65536
-#define CL_IMAGE_MAX_DIR_TIMES 65536           /* directory mtimes restored per layer */
+#define CL_IMAGE_MAX_DIR_TIMES 65536             /* directory mtimes restored per layer */
 #define CL_IMAGE_DEFAULT_MAX_LAYER (64ull << 30) /* decompressed bytes per layer (bomb cap) */
-#define CL_IMAGE_DEFAULT_MAX_ENTRIES (4u << 20) /* tar entries per layer */
+#define CL_IMAGE_DEFAULT_MAX_ENTRIES (4u << 20)  /* tar entries per layer */
 #define CL_IMAGE_DEFAULT_CONCURRENCY 3
 #define CL_IMAGE_MAX_CONCURRENCY 16
 #define CL_IMAGE_DEFAULT_RETRIES 3
 #define CL_IMAGE_MAX_RETRIES 10
-#define CL_IMAGE_MAX_TOKEN 65536               /* bearer token response bytes */
-#define CL_IMAGE_MAX_SIGNATURES 64             /* signatures examined per image */
+#define CL_IMAGE_MAX_TOKEN 65536                  /* bearer token response bytes */
+#define CL_IMAGE_MAX_SIGNATURES 64                /* signatures examined per image */
 #define CL_IMAGE_MAX_SIGNATURE (4u * 1024 * 1024) /* one signature or payload blob */
 #define CL_IMAGE_MAX_POLICY (4u * 1024 * 1024)
 #define CL_IMAGE_MAX_KEY_FILE (4u * 1024 * 1024)
@@ -56,18 +56,18 @@
 
 #define CL_IMAGE_DIGEST_STR 136 /* "sha512:" + 128 hex + NUL, rounded */
 struct cl_image_digest {
-    enum cl_hash alg;           /* CL_HASH_SHA256 or CL_HASH_SHA512 */
+    enum cl_hash alg; /* CL_HASH_SHA256 or CL_HASH_SHA512 */
     uint8_t raw[CL_HASH_MAX];
-    size_t len;                 /* bytes of raw */
+    size_t len;                    /* bytes of raw */
     char str[CL_IMAGE_DIGEST_STR]; /* "sha256:<lowercase hex>" */
-    char hex[2 * CL_HASH_MAX + 1];  /* the hex part alone (a copy: the struct is copied freely) */
+    char hex[2 * CL_HASH_MAX + 1]; /* the hex part alone (a copy: the struct is copied freely) */
 };
 /* "sha256:<64 lowercase hex>" or "sha512:<128 lowercase hex>"; EPARSE otherwise, naming what. */
-CL_MUST_CHECK int cl_image_digest_parse(const char *s, struct cl_image_digest *out, const char *what,
-                                        struct cl_err *err);
+CL_MUST_CHECK int cl_image_digest_parse(const char *s, struct cl_image_digest *out,
+                                        const char *what, struct cl_err *err);
 /* Digest of a buffer. */
-CL_MUST_CHECK int cl_image_digest_of(enum cl_hash alg, const void *buf, size_t len, struct cl_image_digest *out,
-                                     struct cl_err *err);
+CL_MUST_CHECK int cl_image_digest_of(enum cl_hash alg, const void *buf, size_t len,
+                                     struct cl_image_digest *out, struct cl_err *err);
 bool cl_image_digest_eq(const struct cl_image_digest *a, const struct cl_image_digest *b);
 
 /* ---- references ---- */
@@ -93,10 +93,10 @@ cl_str *cl_image_ref_name(const struct cl_image_ref *r);
 enum cl_image_compression { CL_IMAGE_COMP_NONE, CL_IMAGE_COMP_GZIP, CL_IMAGE_COMP_ZSTD };
 
 struct cl_image_desc {
-    const char *media_type;     /* borrowed from the document */
+    const char *media_type; /* borrowed from the document */
     struct cl_image_digest digest;
     uint64_t size;
-    const json_t *annotations;  /* borrowed object or NULL */
+    const json_t *annotations; /* borrowed object or NULL */
     /* layers: */
     enum cl_image_compression compression;
     bool encrypted;
@@ -108,10 +108,10 @@ enum cl_image_manifest_kind { CL_IMAGE_MANIFEST, CL_IMAGE_INDEX };
 
 struct cl_image_manifest {
     enum cl_image_manifest_kind kind;
-    json_t *doc;                /* owned */
-    const char *media_type;     /* borrowed: from the document, else the Content-Type */
-    struct cl_image_desc config;    /* manifest only */
-    struct cl_image_desc *layers;   /* owned array: manifest layers or index entries */
+    json_t *doc;                  /* owned */
+    const char *media_type;       /* borrowed: from the document, else the Content-Type */
+    struct cl_image_desc config;  /* manifest only */
+    struct cl_image_desc *layers; /* owned array: manifest layers or index entries */
     size_t nlayers;
 };
 /*
@@ -127,14 +127,15 @@ CL_MUST_CHECK int cl_image_manifest_parse(const void *buf, size_t len, const cha
 void cl_image_manifest_clear(struct cl_image_manifest *m);
 /* Picks the index entry for os/arch/variant (variant NULL matches any; "arm64" defaults to
  * variant "v8"). ENOTFOUND listing what the index offers. */
-CL_MUST_CHECK int cl_image_index_select(const struct cl_image_manifest *idx, const char *os, const char *arch,
-                                        const char *variant, size_t *which, struct cl_err *err);
+CL_MUST_CHECK int cl_image_index_select(const struct cl_image_manifest *idx, const char *os,
+                                        const char *arch, const char *variant, size_t *which,
+                                        struct cl_err *err);
 /* The running platform in OCI words ("linux", "amd64"/"arm64"/..., variant or NULL). */
 void cl_image_platform(const char **os, const char **arch, const char **variant);
 
 struct cl_image_config {
-    json_t *doc;                 /* owned */
-    const char *os, *arch;       /* borrowed */
+    json_t *doc;                      /* owned */
+    const char *os, *arch;            /* borrowed */
     struct cl_image_digest *diff_ids; /* owned array */
     size_t ndiff_ids;
 };
@@ -153,35 +154,38 @@ struct cl_image_regconf;
 struct cl_image_regconf *cl_image_regconf_parse(const char *toml, size_t len, struct cl_err *err);
 void cl_image_regconf_free(struct cl_image_regconf *c);
 /* Marks host[:port] insecure (plain HTTP or unchecked TLS), like an insecure = true entry. */
-CL_MUST_CHECK int cl_image_regconf_add_insecure(struct cl_image_regconf *c, const char *host, struct cl_err *err);
+CL_MUST_CHECK int cl_image_regconf_add_insecure(struct cl_image_regconf *c, const char *host,
+                                                struct cl_err *err);
 
 /* Where to fetch an image from: mirrors first, then the (possibly remapped) location. */
 struct cl_image_endpoint {
-    cl_str *host;        /* "127.0.0.1:5000" (docker.io is served by registry-1.docker.io) */
-    cl_str *repository;  /* repository on that host (remapped by prefix → location) */
+    cl_str *host;       /* "127.0.0.1:5000" (docker.io is served by registry-1.docker.io) */
+    cl_str *repository; /* repository on that host (remapped by prefix → location) */
     bool insecure;
     bool mirror;
 };
 /* Resolves ref through conf (NULL = no configuration: the reference's own registry over
  * HTTPS). EDENIED when a matching rule is blocked. Returns the count in *n (at most 8);
  * free each with cl_image_endpoint_clear. */
-CL_MUST_CHECK int cl_image_regconf_resolve(const struct cl_image_regconf *conf, const struct cl_image_ref *ref,
-                                           struct cl_image_endpoint out[8], size_t *n, struct cl_err *err);
+CL_MUST_CHECK int cl_image_regconf_resolve(const struct cl_image_regconf *conf,
+                                           const struct cl_image_ref *ref,
+                                           struct cl_image_endpoint out[8], size_t *n,
+                                           struct cl_err *err);
 void cl_image_endpoint_clear(struct cl_image_endpoint *e);
 
 /* ---- registry client ---- */
 
 struct cl_image_creds {
-    const char *username;   /* NULL = anonymous */
+    const char *username; /* NULL = anonymous */
     const char *password;
 };
 
 struct cl_image_registry_opts {
-    const char *ca_file;        /* PEM bundle for HTTPS registries, NULL = system store */
+    const char *ca_file; /* PEM bundle for HTTPS registries, NULL = system store */
     struct cl_image_creds creds;
-    unsigned retries;           /* transport errors, 5xx, 429: 0 → CL_IMAGE_DEFAULT_RETRIES */
-    long low_speed_time_s;      /* stall timeout; 0 → 30 */
-    long retry_delay_ms;        /* first backoff; doubles; 0 → 200 */
+    unsigned retries;      /* transport errors, 5xx, 429: 0 → CL_IMAGE_DEFAULT_RETRIES */
+    long low_speed_time_s; /* stall timeout; 0 → 30 */
+    long retry_delay_ms;   /* first backoff; doubles; 0 → 200 */
     void (*on_retry)(void *ctx, const char *why); /* told before each retry; may be NULL */
     void *retry_ctx;
 };
@@ -190,28 +194,30 @@ struct cl_image_registry;
 /* One endpoint (host + repository) with its own auth state; shared by the pull's threads.
  * Returns new or NULL. */
 struct cl_image_registry *cl_image_registry_new(const struct cl_image_endpoint *ep,
-                                                const struct cl_image_registry_opts *opts, struct cl_err *err);
+                                                const struct cl_image_registry_opts *opts,
+                                                struct cl_err *err);
 void cl_image_registry_free(struct cl_image_registry *r);
 
 /* GET /v2/<repo>/manifests/<reference> (tag or digest), at most CL_IMAGE_MAX_MANIFEST bytes.
  * The body's digest is returned in *digest; when reference is a digest the body must hash to
  * it (EVERIFY), and a Docker-Content-Digest header must agree with the body. ENOTFOUND for
  * 404 (also for a tag-listing tag that does not exist). */
-CL_MUST_CHECK int cl_image_registry_manifest(struct cl_image_registry *r, const char *reference, cl_bytes **body,
-                                             size_t *len, cl_str **content_type, struct cl_image_digest *digest,
-                                             struct cl_err *err);
+CL_MUST_CHECK int cl_image_registry_manifest(struct cl_image_registry *r, const char *reference,
+                                             cl_bytes **body, size_t *len, cl_str **content_type,
+                                             struct cl_image_digest *digest, struct cl_err *err);
 /* A small blob (config, signature payload) into memory, checked against desc's digest and
  * size; at most max bytes. */
-CL_MUST_CHECK int cl_image_registry_blob_mem(struct cl_image_registry *r, const struct cl_image_desc *desc,
-                                             size_t max, cl_bytes **body, struct cl_err *err);
+CL_MUST_CHECK int cl_image_registry_blob_mem(struct cl_image_registry *r,
+                                             const struct cl_image_desc *desc, size_t max,
+                                             cl_bytes **body, struct cl_err *err);
 
 /* Progress: called with the byte count of each chunk as it arrives. */
 typedef void (*cl_image_bytes_fn)(void *ctx, uint64_t n);
 
 /* Extra check computed over the blob bytes while they stream (the ocicrypt HMAC). */
 struct cl_image_blob_mac {
-    const struct cl_secret *key;   /* HMAC-SHA256 key */
-    const uint8_t *expect;         /* 32 bytes */
+    const struct cl_secret *key; /* HMAC-SHA256 key */
+    const uint8_t *expect;       /* 32 bytes */
 };
 
 /*
@@ -222,22 +228,26 @@ struct cl_image_blob_mac {
  * EVERIFY (digest, size or MAC mismatch: the partial file is removed), ELIMIT (more bytes than
  * the descriptor declares), EIO, ENOTFOUND.
  */
-CL_MUST_CHECK int cl_image_registry_blob_file(struct cl_image_registry *r, const struct cl_image_desc *desc,
-                                              int dirfd, const char *name, const struct cl_image_blob_mac *mac,
-                                              cl_image_bytes_fn progress, void *progress_ctx, struct cl_err *err);
+CL_MUST_CHECK int cl_image_registry_blob_file(struct cl_image_registry *r,
+                                              const struct cl_image_desc *desc, int dirfd,
+                                              const char *name, const struct cl_image_blob_mac *mac,
+                                              cl_image_bytes_fn progress, void *progress_ctx,
+                                              struct cl_err *err);
 
 /* ---- layer pipeline pieces (exposed for tests and fuzzing) ---- */
 
 /* A pull source: fills buf with up to cap bytes; *got = 0 means end of stream. */
 struct cl_image_src {
-    int (*read)(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err);
+    int (*read)(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got,
+                struct cl_err *err);
 };
 
 /* Decompressing source over `inner` (borrowed); gzip accepts several members, zstd several
  * frames; the stream must start with the format's magic. At most `max_out` bytes come out
  * (ELIMIT beyond: the decompression-bomb cap). Returns new or NULL. */
-struct cl_image_src *cl_image_decompress_new(struct cl_image_src *inner, enum cl_image_compression comp,
-                                             uint64_t max_out, struct cl_err *err);
+struct cl_image_src *cl_image_decompress_new(struct cl_image_src *inner,
+                                             enum cl_image_compression comp, uint64_t max_out,
+                                             struct cl_err *err);
 void cl_image_decompress_free(struct cl_image_src *s);
 /* Source over a memory buffer (borrowed) and over a file descriptor (borrowed). */
 struct cl_image_mem_src {
@@ -250,22 +260,27 @@ void cl_image_mem_src_init(struct cl_image_mem_src *m, const void *buf, size_t l
 /* ---- tar reader ---- */
 
 enum cl_image_tar_type {
-    CL_TAR_REG = '0', CL_TAR_LINK = '1', CL_TAR_SYMLINK = '2', CL_TAR_CHR = '3', CL_TAR_BLK = '4',
-    CL_TAR_DIR = '5', CL_TAR_FIFO = '6',
+    CL_TAR_REG = '0',
+    CL_TAR_LINK = '1',
+    CL_TAR_SYMLINK = '2',
+    CL_TAR_CHR = '3',
+    CL_TAR_BLK = '4',
+    CL_TAR_DIR = '5',
+    CL_TAR_FIFO = '6',
 };
 
 struct cl_image_tar_xattr {
-    const char *name;           /* borrowed from the reader, valid until the next entry */
+    const char *name; /* borrowed from the reader, valid until the next entry */
     const uint8_t *value;
     size_t len;
 };
 
 struct cl_image_tar_entry {
     enum cl_image_tar_type type;
-    char path[CL_IMAGE_MAX_PATH + 1];   /* as in the archive (pax/GNU long names applied) */
-    char link[CL_IMAGE_MAX_PATH + 1];   /* hard link or symlink target */
-    uint64_t size;                      /* data bytes (regular files) */
-    uint32_t mode;                      /* permission bits incl. setuid/setgid/sticky */
+    char path[CL_IMAGE_MAX_PATH + 1]; /* as in the archive (pax/GNU long names applied) */
+    char link[CL_IMAGE_MAX_PATH + 1]; /* hard link or symlink target */
+    uint64_t size;                    /* data bytes (regular files) */
+    uint32_t mode;                    /* permission bits incl. setuid/setgid/sticky */
     uint64_t uid, gid;
     int64_t mtime;
     uint32_t mtime_nsec;
@@ -283,7 +298,8 @@ void cl_image_tar_free(struct cl_image_tar *t);
  * <0 on error: EPARSE (checksum, bad numbers, truncation, unknown or sparse types, pax
  * records), ELIMIT (paths, pax headers, xattrs beyond the caps). Unread data of the previous
  * entry is skipped. */
-CL_MUST_CHECK int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, struct cl_err *err);
+CL_MUST_CHECK int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e,
+                                    struct cl_err *err);
 /* Data of the current entry: *got = 0 at its end. */
 CL_MUST_CHECK int cl_image_tar_read(struct cl_image_tar *t, uint8_t *buf, size_t cap, size_t *got,
                                     struct cl_err *err);
@@ -297,17 +313,17 @@ enum cl_image_whiteouts {
 
 struct cl_image_unpack_opts {
     enum cl_image_whiteouts whiteouts;
-    bool same_owner;            /* chown entries to their uid/gid (root) */
-    bool allow_devices;         /* create char/block devices; otherwise they are skipped */
-    uint64_t max_entries;       /* 0 → CL_IMAGE_DEFAULT_MAX_ENTRIES */
-    int64_t layer_start_ns;     /* CL_IMAGE_WH_APPLY: entries changed at or after this instant
-                                   (CLOCK_REALTIME) belong to this layer (set by the caller
-                                   with cl_image_unpack_layer_start) */
+    bool same_owner;        /* chown entries to their uid/gid (root) */
+    bool allow_devices;     /* create char/block devices; otherwise they are skipped */
+    uint64_t max_entries;   /* 0 → CL_IMAGE_DEFAULT_MAX_ENTRIES */
+    int64_t layer_start_ns; /* CL_IMAGE_WH_APPLY: entries changed at or after this instant
+                               (CLOCK_REALTIME) belong to this layer (set by the caller
+                               with cl_image_unpack_layer_start) */
 };
 
 struct cl_image_unpack_stats {
     uint64_t entries, files, dirs, symlinks, hardlinks, whiteouts, skipped_devices, bytes;
-    bool userxattr;             /* opaque markers went to user.overlay.* (mount with userxattr) */
+    bool userxattr; /* opaque markers went to user.overlay.* (mount with userxattr) */
 };
 
 /* Marks the start of a layer applied into the tree rootfd: waits until the file system's
@@ -325,7 +341,8 @@ CL_MUST_CHECK int cl_image_unpack_layer_start(int rootfd, int64_t *start, struct
  * other namespaces are dropped), OCI whiteouts per opts. Stats (may be NULL) are filled as it
  * goes. On error the tree is left as it is: the caller unpacks into a staging directory.
  */
-CL_MUST_CHECK int cl_image_unpack(int rootfd, struct cl_image_src *src, const struct cl_image_unpack_opts *opts,
+CL_MUST_CHECK int cl_image_unpack(int rootfd, struct cl_image_src *src,
+                                  const struct cl_image_unpack_opts *opts,
                                   struct cl_image_unpack_stats *stats, struct cl_err *err);
 /* Removes dirfd/name and everything below it, in constant memory; ENOENT is success. */
 CL_MUST_CHECK int cl_image_rmtree(int dirfd, const char *name, struct cl_err *err);
@@ -336,9 +353,9 @@ CL_MUST_CHECK int cl_image_rmtree(int dirfd, const char *name, struct cl_err *er
 
 /* The unwrapped private options of an encrypted layer. */
 struct cl_image_layer_key {
-    struct cl_secret *symkey;   /* owned, 32 bytes */
+    struct cl_secret *symkey; /* owned, 32 bytes */
     uint8_t nonce[16];
-    uint8_t hmac[32];           /* from the public options */
+    uint8_t hmac[32];                    /* from the public options */
     struct cl_image_digest plain_digest; /* digest of the decrypted (compressed) layer */
 };
 void cl_image_layer_key_clear(struct cl_image_layer_key *k);
@@ -346,13 +363,13 @@ void cl_image_layer_key_clear(struct cl_image_layer_key *k);
 /* Key-provider unwrap (the ocicrypt keyprovider protocol; cloister-cdh plugs in here):
  * given the provider name from the annotation key and the decoded wrapped bytes, return the
  * private options JSON (PrivateLayerBlockCipherOptions) as a new secret. */
-typedef int (*cl_image_unwrap_fn)(void *ctx, const char *provider, const uint8_t *wrapped, size_t len,
-                                  struct cl_secret **optsdata, struct cl_err *err);
+typedef int (*cl_image_unwrap_fn)(void *ctx, const char *provider, const uint8_t *wrapped,
+                                  size_t len, struct cl_secret **optsdata, struct cl_err *err);
 
 struct cl_image_decrypt {
-    cl_pkey *const *jwe_keys;   /* borrowed private keys (RSA, EC P-256/P-521) */
+    cl_pkey *const *jwe_keys; /* borrowed private keys (RSA, EC P-256/P-521) */
     size_t njwe_keys;
-    cl_image_unwrap_fn unwrap;  /* NULL: key-provider layers cannot be opened */
+    cl_image_unwrap_fn unwrap; /* NULL: key-provider layers cannot be opened */
     void *unwrap_ctx;
 };
 
@@ -362,54 +379,59 @@ struct cl_image_decrypt {
  * (org.opencontainers.image.enc.keys.provider.<name>), and checks the public options
  * (cipher, hmac). EVERIFY when no key opens it ("encrypted for another key"), EPARSE for
  * malformed annotations, EUNSUPPORTED for other schemes (pkcs7, pgp, pkcs11). */
-CL_MUST_CHECK int cl_image_layer_key_open(const struct cl_image_desc *desc, const struct cl_image_decrypt *dc,
+CL_MUST_CHECK int cl_image_layer_key_open(const struct cl_image_desc *desc,
+                                          const struct cl_image_decrypt *dc,
                                           struct cl_image_layer_key *out, struct cl_err *err);
 /* AES-256-CTR decrypting source over inner (borrowed) with the layer key (borrowed). The
  * caller has already checked the HMAC over the whole ciphertext (the blob download does); the
  * plaintext is hashed as it flows and checked against plain_digest at the end (EVERIFY).
  * Returns new or NULL. */
-struct cl_image_src *cl_image_decrypt_new(struct cl_image_src *inner, const struct cl_image_layer_key *key,
-                                          struct cl_err *err);
+struct cl_image_src *cl_image_decrypt_new(struct cl_image_src *inner,
+                                          const struct cl_image_layer_key *key, struct cl_err *err);
 void cl_image_decrypt_free(struct cl_image_src *s);
 
 /* Encrypts (for tests and tools): AES-256-CTR with a fresh key and nonce, returns the layer
  * key (with hmac of the ciphertext) and the ciphertext (new). */
-CL_MUST_CHECK int cl_image_encrypt_buf(const void *plain, size_t len, struct cl_image_layer_key *key,
-                                       cl_bytes **ct, struct cl_err *err);
+CL_MUST_CHECK int cl_image_encrypt_buf(const void *plain, size_t len,
+                                       struct cl_image_layer_key *key, cl_bytes **ct,
+                                       struct cl_err *err);
 /* The private options JSON {"symkey","digest","cipheroptions":{"nonce"}} (new secret) and the
  * public options JSON {"cipher","hmac","cipheroptions":{}} (new string) of a layer key. */
-struct cl_secret *cl_image_layer_key_privopts(const struct cl_image_layer_key *k, struct cl_err *err);
+struct cl_secret *cl_image_layer_key_privopts(const struct cl_image_layer_key *k,
+                                              struct cl_err *err);
 cl_str *cl_image_layer_key_pubopts(const struct cl_image_layer_key *k, struct cl_err *err);
 
 /* The ocicrypt keyprovider "cmd" protocol: runs path (with args) per unwrap, JSON on stdin
  * and stdout (optsdata as base64 or as an array of numbers). `cmd` is borrowed and lives as
  * long as the callback is used; usable as a cl_image_unwrap_fn with ctx = the cmd. */
 struct cl_image_keyprovider_cmd {
-    const char *name;           /* provider name the command serves; NULL = any */
+    const char *name; /* provider name the command serves; NULL = any */
     const char *path;
-    const char *const *args;    /* NULL-terminated, may be NULL */
-    long timeout_ms;            /* 0 → 30000 */
+    const char *const *args; /* NULL-terminated, may be NULL */
+    long timeout_ms;         /* 0 → 30000 */
 };
-int cl_image_keyprovider_cmd_unwrap(void *ctx, const char *provider, const uint8_t *wrapped, size_t len,
-                                    struct cl_secret **optsdata, struct cl_err *err);
+int cl_image_keyprovider_cmd_unwrap(void *ctx, const char *provider, const uint8_t *wrapped,
+                                    size_t len, struct cl_secret **optsdata, struct cl_err *err);
 /* Loads an ocicrypt keyprovider config ({"key-providers": {name: {"cmd": {...}}}}) and
  * returns the cmd providers (new array of *n, strings owned by the array; free with
  * cl_image_keyprovider_cmds_free). grpc/ttrpc/native entries are skipped with a warning. */
-struct cl_image_keyprovider_cmd *cl_image_keyprovider_config_load(const char *path, size_t *n, struct cl_err *err);
+struct cl_image_keyprovider_cmd *cl_image_keyprovider_config_load(const char *path, size_t *n,
+                                                                  struct cl_err *err);
 void cl_image_keyprovider_cmds_free(struct cl_image_keyprovider_cmd *cmds, size_t n);
 /* Tries each cmd provider (ctx = struct cl_image_keyprovider_set) in order. */
 struct cl_image_keyprovider_set {
     const struct cl_image_keyprovider_cmd *cmds;
     size_t n;
 };
-int cl_image_keyprovider_set_unwrap(void *ctx, const char *provider, const uint8_t *wrapped, size_t len,
-                                    struct cl_secret **optsdata, struct cl_err *err);
+int cl_image_keyprovider_set_unwrap(void *ctx, const char *provider, const uint8_t *wrapped,
+                                    size_t len, struct cl_secret **optsdata, struct cl_err *err);
 
 /* ---- resources behind kbs:/// URIs ---- */
 
 /* Fetches a resource named by a kbs:///repo/type/tag URI (cloister-cdh or the KBS client plug
  * in here). Returns the bytes as a new secret. */
-typedef int (*cl_image_resource_fn)(void *ctx, const char *uri, struct cl_secret **out, struct cl_err *err);
+typedef int (*cl_image_resource_fn)(void *ctx, const char *uri, struct cl_secret **out,
+                                    struct cl_err *err);
 
 struct cl_image_resources {
     cl_image_resource_fn fetch; /* NULL: kbs:// URIs are refused */
@@ -417,8 +439,8 @@ struct cl_image_resources {
 };
 /* Reads `where`: a kbs:// URI through res, a file:// URI or a plain path from disk; at most
  * max bytes. Returns a new secret or NULL. */
-struct cl_secret *cl_image_resource_load(const struct cl_image_resources *res, const char *where, size_t max,
-                                         struct cl_err *err);
+struct cl_secret *cl_image_resource_load(const struct cl_image_resources *res, const char *where,
+                                         size_t max, struct cl_err *err);
 
 /* ---- signature policy ---- */
 
@@ -440,46 +462,49 @@ const json_t *cl_image_policy_scope(const struct cl_image_policy *p, const struc
 /* What the policy check needs to know about the image, and how to get its signatures. */
 struct cl_image_sigsrc {
     const struct cl_image_ref *ref;
-    const struct cl_image_digest *manifest_digest;  /* the image manifest */
-    const struct cl_image_digest *index_digest;     /* the index it came from, or NULL */
+    const struct cl_image_digest *manifest_digest; /* the image manifest */
+    const struct cl_image_digest *index_digest;    /* the index it came from, or NULL */
     /* Simple-signing signatures of `digest` (lookaside); return new blobs in *sigs (each
      * freed with free, array too) or 0 signatures. */
-    int (*simple_sigs)(void *ctx, const struct cl_image_digest *digest, cl_bytes ***sigs, size_t **lens,
-                       size_t *n, struct cl_err *err);
+    int (*simple_sigs)(void *ctx, const struct cl_image_digest *digest, cl_bytes ***sigs,
+                       size_t **lens, size_t *n, struct cl_err *err);
     /* Cosign signatures attached as <repo>:<alg>-<hex>.sig: payloads and base64 signatures. */
-    int (*cosign_sigs)(void *ctx, const struct cl_image_digest *digest, cl_bytes ***payloads, size_t **lens,
-                       cl_str ***sigs, size_t *n, struct cl_err *err);
+    int (*cosign_sigs)(void *ctx, const struct cl_image_digest *digest, cl_bytes ***payloads,
+                       size_t **lens, cl_str ***sigs, size_t *n, struct cl_err *err);
     void *ctx;
-    const struct cl_image_resources *resources;     /* kbs:// key paths */
+    const struct cl_image_resources *resources; /* kbs:// key paths */
 };
 /* Evaluates every requirement that applies (all must pass): 0 when allowed, EDENIED for
  * reject / a missing signature, EVERIFY for a signature that does not verify or names
  * another image, with the scope and requirement named in err. */
-CL_MUST_CHECK int cl_image_policy_check(const struct cl_image_policy *p, const struct cl_image_sigsrc *src,
-                                        struct cl_err *err);
+CL_MUST_CHECK int cl_image_policy_check(const struct cl_image_policy *p,
+                                        const struct cl_image_sigsrc *src, struct cl_err *err);
 
 /* GPG simple signing: verifies an OpenPGP signed message against the public keys in
  * keyring (armored or binary, possibly several keys) and returns the signed payload (new).
  * EVERIFY when the signature is bad or made by a key that is not in the keyring. */
-CL_MUST_CHECK int cl_image_gpg_verify(const uint8_t *keyring, size_t klen, const uint8_t *sig, size_t slen,
-                                      cl_bytes **payload, size_t *plen, struct cl_err *err);
+CL_MUST_CHECK int cl_image_gpg_verify(const uint8_t *keyring, size_t klen, const uint8_t *sig,
+                                      size_t slen, cl_bytes **payload, size_t *plen,
+                                      struct cl_err *err);
 /* Cosign: verifies base64 signature `sig_b64` over payload with a PEM public key. */
-CL_MUST_CHECK int cl_image_cosign_verify(const char *pem, size_t pemlen, const uint8_t *payload, size_t plen,
-                                         const char *sig_b64, struct cl_err *err);
+CL_MUST_CHECK int cl_image_cosign_verify(const char *pem, size_t pemlen, const uint8_t *payload,
+                                         size_t plen, const char *sig_b64, struct cl_err *err);
 /* Checks a signature payload ({"critical": {"type", "image": {"docker-manifest-digest"},
  * "identity": {"docker-reference"}}, "optional": {...}}) against the image: type must be
  * `type`, the digest one of the given ones, the identity per signedIdentity (NULL = the
  * requirement's default: matchRepoDigestOrExact for GPG, matchRepository for cosign).
  * EVERIFY naming the mismatch. */
 CL_MUST_CHECK int cl_image_sig_payload_check(const uint8_t *payload, size_t plen, const char *type,
-                                             const struct cl_image_sigsrc *src, const json_t *signed_identity,
+                                             const struct cl_image_sigsrc *src,
+                                             const json_t *signed_identity,
                                              const char *default_identity, struct cl_err *err);
 
 /* registries.d lookaside configuration (YAML files). */
 struct cl_image_lookaside;
 /* Loads every *.yaml in dir (missing dir = empty config). Returns new or NULL. */
 struct cl_image_lookaside *cl_image_lookaside_load(const char *dir, struct cl_err *err);
-struct cl_image_lookaside *cl_image_lookaside_parse(const char *yaml, size_t len, struct cl_err *err);
+struct cl_image_lookaside *cl_image_lookaside_parse(const char *yaml, size_t len,
+                                                    struct cl_err *err);
 void cl_image_lookaside_free(struct cl_image_lookaside *l);
 /* The lookaside base URL for ref (new) or NULL when none is configured; *use_sigstore tells
  * whether cosign attachments are enabled for it. */
@@ -494,8 +519,8 @@ enum cl_image_mode {
 };
 
 enum cl_image_event {
-    CL_IMAGE_EV_MANIFEST,   /* manifest resolved (digest in ev->digest) */
-    CL_IMAGE_EV_POLICY,     /* policy accepted */
+    CL_IMAGE_EV_MANIFEST, /* manifest resolved (digest in ev->digest) */
+    CL_IMAGE_EV_POLICY,   /* policy accepted */
     CL_IMAGE_EV_LAYER_START,
     CL_IMAGE_EV_LAYER_BYTES,
     CL_IMAGE_EV_LAYER_VERIFIED,
@@ -506,14 +531,14 @@ enum cl_image_event {
 
 struct cl_image_progress {
     enum cl_image_event ev;
-    size_t layer;           /* index in the manifest */
+    size_t layer; /* index in the manifest */
     size_t nlayers;
-    const char *digest;     /* layer or manifest digest */
-    uint64_t layer_size;    /* compressed size */
-    uint64_t bytes_done;    /* all layers so far */
+    const char *digest;  /* layer or manifest digest */
+    uint64_t layer_size; /* compressed size */
+    uint64_t bytes_done; /* all layers so far */
     uint64_t bytes_total;
     size_t layers_done;
-    const char *message;    /* CL_IMAGE_EV_RETRY */
+    const char *message; /* CL_IMAGE_EV_RETRY */
 };
 /* Called from the pull's threads, one call at a time. */
 typedef void (*cl_image_progress_fn)(void *ctx, const struct cl_image_progress *p);
@@ -531,7 +556,7 @@ struct cl_image_pull_opts {
     uint64_t max_layer_bytes;                   /* decompressed; 0 → CL_IMAGE_DEFAULT_MAX_LAYER */
     bool same_owner;                            /* chown (default off; the CLI sets it for root) */
     bool allow_devices;
-    bool keep_blobs;                            /* keep verified blobs in dir/blobs (layered) */
+    bool keep_blobs; /* keep verified blobs in dir/blobs (layered) */
     cl_image_progress_fn progress;
     void *progress_ctx;
 };
@@ -543,8 +568,8 @@ struct cl_image_pull_result {
     struct cl_image_digest index_digest;
     size_t nlayers, layers_cached;
     uint64_t bytes_downloaded;
-    cl_str *lowerdir;       /* layered: overlay lowerdir (top layer first), new */
-    cl_str *config_json;    /* the image config (new) */
+    cl_str *lowerdir;    /* layered: overlay lowerdir (top layer first), new */
+    cl_str *config_json; /* the image config (new) */
     struct cl_image_unpack_stats stats;
 };
 void cl_image_pull_result_clear(struct cl_image_pull_result *r);
@@ -560,7 +585,8 @@ void cl_image_pull_result_clear(struct cl_image_pull_result *r);
  * error nothing half-written stays visible (verified partial blobs stay in dir/blobs or next
  * to the flat target, so that the next pull resumes them).
  */
-CL_MUST_CHECK int cl_image_pull(const char *ref, const char *dir, const struct cl_image_pull_opts *opts,
+CL_MUST_CHECK int cl_image_pull(const char *ref, const char *dir,
+                                const struct cl_image_pull_opts *opts,
                                 struct cl_image_pull_result *out, struct cl_err *err);
 
 #endif

@@ -21,8 +21,8 @@
 #define MAX_ANSWER (1u * 1024 * 1024)
 #define MAX_ARGS 32
 
-static int run_cmd(const struct cl_image_keyprovider_cmd *cmd, const char *input, cl_bytes **out, size_t *outlen,
-                   struct cl_err *err)
+static int run_cmd(const struct cl_image_keyprovider_cmd *cmd, const char *input, cl_bytes **out,
+                   size_t *outlen, struct cl_err *err)
 {
     int in[2] = {-1, -1}, outp[2] = {-1, -1};
     const char *argv[MAX_ARGS + 2];
@@ -30,7 +30,8 @@ static int run_cmd(const struct cl_image_keyprovider_cmd *cmd, const char *input
     argv[na++] = cmd->path;
     for (size_t i = 0; cmd->args && cmd->args[i]; i++) {
         if (na > MAX_ARGS)
-            return cl_err_set(err, CL_ELIMIT, "key provider %s: more than %d arguments", cmd->path, MAX_ARGS);
+            return cl_err_set(err, CL_ELIMIT, "key provider %s: more than %d arguments", cmd->path,
+                              MAX_ARGS);
         argv[na++] = cmd->args[i];
     }
     argv[na] = NULL;
@@ -76,7 +77,8 @@ static int run_cmd(const struct cl_image_keyprovider_cmd *cmd, const char *input
         clock_gettime(CLOCK_MONOTONIC, &now);
         long spent = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
         if (spent >= timeout) {
-            rc = cl_err_set(err, CL_EIO, "key provider %s: no answer within %ld ms", cmd->path, timeout);
+            rc = cl_err_set(err, CL_EIO, "key provider %s: no answer within %ld ms", cmd->path,
+                            timeout);
             break;
         }
         int pr = poll(pf, wfd >= 0 ? 2 : 1, (int)(timeout - spent));
@@ -95,7 +97,8 @@ static int run_cmd(const struct cl_image_keyprovider_cmd *cmd, const char *input
         }
         if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             if (olen >= MAX_ANSWER) {
-                rc = cl_err_set(err, CL_ELIMIT, "key provider %s: answer larger than %u bytes", cmd->path, MAX_ANSWER);
+                rc = cl_err_set(err, CL_ELIMIT, "key provider %s: answer larger than %u bytes",
+                                cmd->path, MAX_ANSWER);
                 break;
             }
             ssize_t r = read(rfd, buf + olen, MAX_ANSWER - olen);
@@ -171,8 +174,8 @@ static struct cl_secret *answer_optsdata(const uint8_t *ans, size_t len, struct 
     return NULL;
 }
 
-int cl_image_keyprovider_cmd_unwrap(void *ctx, const char *provider, const uint8_t *wrapped, size_t len,
-                                    struct cl_secret **optsdata, struct cl_err *err)
+int cl_image_keyprovider_cmd_unwrap(void *ctx, const char *provider, const uint8_t *wrapped,
+                                    size_t len, struct cl_secret **optsdata, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     const struct cl_image_keyprovider_cmd *cmd = ctx;
@@ -201,12 +204,13 @@ int cl_image_keyprovider_cmd_unwrap(void *ctx, const char *provider, const uint8
     return 0;
 }
 
-int cl_image_keyprovider_set_unwrap(void *ctx, const char *provider, const uint8_t *wrapped, size_t len,
-                                    struct cl_secret **optsdata, struct cl_err *err)
+int cl_image_keyprovider_set_unwrap(void *ctx, const char *provider, const uint8_t *wrapped,
+                                    size_t len, struct cl_secret **optsdata, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     const struct cl_image_keyprovider_set *set = ctx;
-    int rc = cl_err_set(err, CL_ENOTFOUND, "key provider '%.64s' is not configured", provider ? provider : "");
+    int rc = cl_err_set(err, CL_ENOTFOUND, "key provider '%.64s' is not configured",
+                        provider ? provider : "");
     /* ocicrypt sends the annotation to the provider that carries its name; a set with one
      * provider of another name still gets it (ocicrypt-rs does the same with the first) */
     for (int pass = 0; pass < 2; pass++) {
@@ -240,7 +244,8 @@ void cl_image_keyprovider_cmds_free(struct cl_image_keyprovider_cmd *cmds, size_
     free(cmds);
 }
 
-struct cl_image_keyprovider_cmd *cl_image_keyprovider_config_load(const char *path, size_t *n, struct cl_err *err)
+struct cl_image_keyprovider_cmd *cl_image_keyprovider_config_load(const char *path, size_t *n,
+                                                                  struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     size_t len = 0;
@@ -269,15 +274,18 @@ struct cl_image_keyprovider_cmd *cl_image_keyprovider_config_load(const char *pa
     {
         json_t *cmd = json_object_get(v, "cmd");
         if (!cmd) {
-            cl_warn("%s: key provider '%.64s' is not a cmd provider; skipped (grpc/ttrpc/native providers are "
-                    "reached through cloister-cdh)", path, name);
+            cl_warn("%s: key provider '%.64s' is not a cmd provider; skipped (grpc/ttrpc/native "
+                    "providers are "
+                    "reached through cloister-cdh)",
+                    path, name);
             continue;
         }
         const char *p = json_string_value(json_object_get(cmd, "path"));
         json_t *args = json_object_get(cmd, "args");
         if (!p || (args && !json_is_array(args)) || json_array_size(args) > MAX_ARGS) {
             cl_image_keyprovider_cmds_free(cmds, cnt);
-            cl_err_set(err, CL_EPARSE, "%s: key provider '%.64s': cmd needs a 'path' and at most %d 'args'", path,
+            cl_err_set(err, CL_EPARSE,
+                       "%s: key provider '%.64s': cmd needs a 'path' and at most %d 'args'", path,
                        name, MAX_ARGS);
             return NULL;
         }
@@ -303,8 +311,8 @@ struct cl_image_keyprovider_cmd *cl_image_keyprovider_config_load(const char *pa
 
 /* ---- resources: kbs://, file://, paths ---- */
 
-struct cl_secret *cl_image_resource_load(const struct cl_image_resources *res, const char *where, size_t max,
-                                         struct cl_err *err)
+struct cl_secret *cl_image_resource_load(const struct cl_image_resources *res, const char *where,
+                                         size_t max, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (!where || !*where) {
@@ -335,7 +343,8 @@ struct cl_secret *cl_image_resource_load(const struct cl_image_resources *res, c
     if (strncmp(where, "file://", 7) == 0)
         path = where + 7;
     else if (strstr(where, "://")) {
-        cl_err_set(err, CL_EUNSUPPORTED, "resource %.200s: only kbs://, file:// and paths are supported", where);
+        cl_err_set(err, CL_EUNSUPPORTED,
+                   "resource %.200s: only kbs://, file:// and paths are supported", where);
         return NULL;
     }
     size_t len = 0;

@@ -30,15 +30,16 @@ void cl_image_lookaside_free(struct cl_image_lookaside *l)
     free(l);
 }
 
-static json_t *node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, size_t *visits, struct cl_err *err)
+static json_t *node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, size_t *visits,
+                            struct cl_err *err)
 {
     if (!n) {
         cl_err_set(err, CL_EPARSE, "registries.d: dangling YAML node");
         return NULL;
     }
     if (depth > MAX_YAML_DEPTH || ++*visits > MAX_YAML_VISITS) {
-        cl_err_set(err, CL_ELIMIT, "registries.d: YAML deeper than %d or larger than %d nodes", MAX_YAML_DEPTH,
-                   MAX_YAML_VISITS);
+        cl_err_set(err, CL_ELIMIT, "registries.d: YAML deeper than %d or larger than %d nodes",
+                   MAX_YAML_DEPTH, MAX_YAML_VISITS);
         return NULL;
     }
     switch (n->type) {
@@ -62,7 +63,8 @@ static json_t *node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, siz
         CL_AUTO(json_t) *a = json_array();
         if (!a)
             break;
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
             json_t *v = node_to_json(doc, yaml_document_get_node(doc, *it), depth + 1, visits, err);
             if (!v || json_array_append_new(a, v) < 0)
                 return NULL;
@@ -73,13 +75,15 @@ static json_t *node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, siz
         CL_AUTO(json_t) *o = json_object();
         if (!o)
             break;
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
             yaml_node_t *k = yaml_document_get_node(doc, p->key);
             if (!k || k->type != YAML_SCALAR_NODE) {
                 cl_err_set(err, CL_EPARSE, "registries.d: a mapping key is not a scalar");
                 return NULL;
             }
-            CL_AUTO(cl_str) *key = strndup((const char *)k->data.scalar.value, k->data.scalar.length);
+            CL_AUTO(cl_str) *key =
+                strndup((const char *)k->data.scalar.value, k->data.scalar.length);
             if (!key || strlen(key) != k->data.scalar.length) {
                 cl_err_set(err, CL_EPARSE, "registries.d: bad mapping key");
                 return NULL;
@@ -88,7 +92,8 @@ static json_t *node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, siz
                 cl_err_set(err, CL_EPARSE, "registries.d: key '%.64s' appears twice", key);
                 return NULL;
             }
-            json_t *v = node_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, visits, err);
+            json_t *v =
+                node_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, visits, err);
             if (!v || json_object_set_new(o, key, v) < 0)
                 return NULL;
         }
@@ -116,8 +121,8 @@ static json_t *yaml_to_json(const char *text, size_t len, struct cl_err *err)
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        cl_err_set(err, CL_EPARSE, "registries.d: YAML line %zu: %.100s", parser.problem_mark.line + 1,
-                   parser.problem ? parser.problem : "parse error");
+        cl_err_set(err, CL_EPARSE, "registries.d: YAML line %zu: %.100s",
+                   parser.problem_mark.line + 1, parser.problem ? parser.problem : "parse error");
         yaml_parser_delete(&parser);
         return NULL;
     }
@@ -142,8 +147,8 @@ static int check_entry(const json_t *e, const char *where, struct cl_err *err)
 {
     if (!json_is_object(e))
         return cl_err_set(err, CL_EPARSE, "registries.d %s: not a mapping", where);
-    static const char *const keys[] = {"lookaside", "lookaside-staging", "sigstore", "sigstore-staging",
-                                       "use-sigstore-attachments"};
+    static const char *const keys[] = {"lookaside", "lookaside-staging", "sigstore",
+                                       "sigstore-staging", "use-sigstore-attachments"};
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)(uintptr_t)e, k, v)
@@ -160,7 +165,8 @@ static int check_entry(const json_t *e, const char *where, struct cl_err *err)
     return 0;
 }
 
-static int merge(struct cl_image_lookaside *l, const json_t *doc, const char *name, struct cl_err *err)
+static int merge(struct cl_image_lookaside *l, const json_t *doc, const char *name,
+                 struct cl_err *err)
 {
     const char *k;
     json_t *v;
@@ -170,21 +176,25 @@ static int merge(struct cl_image_lookaside *l, const json_t *doc, const char *na
             /* the same definition in two files is fine (image-rs merges them); two
              * different ones would make the answer depend on file order */
             if (l->default_docker && !json_equal(l->default_docker, v))
-                return cl_err_set(err, CL_EPARSE, "registries.d %s: default-docker is defined twice", name);
+                return cl_err_set(err, CL_EPARSE,
+                                  "registries.d %s: default-docker is defined twice", name);
             if (check_entry(v, "default-docker", err) < 0)
                 return CL_EPARSE;
             if (!l->default_docker)
                 l->default_docker = json_incref(v);
         } else if (strcmp(k, "docker") == 0) {
             if (!json_is_object(v))
-                return cl_err_set(err, CL_EPARSE, "registries.d %s: 'docker' is not a mapping", name);
+                return cl_err_set(err, CL_EPARSE, "registries.d %s: 'docker' is not a mapping",
+                                  name);
             const char *ns;
             json_t *e;
             json_object_foreach(v, ns, e)
             {
                 json_t *have = json_object_get(l->docker, ns);
                 if (have && !json_equal(have, e))
-                    return cl_err_set(err, CL_EPARSE, "registries.d %s: namespace '%.100s' is defined twice", name, ns);
+                    return cl_err_set(err, CL_EPARSE,
+                                      "registries.d %s: namespace '%.100s' is defined twice", name,
+                                      ns);
                 if (check_entry(e, ns, err) < 0 || json_object_set(l->docker, ns, e) < 0)
                     return err ? err->code : CL_EPARSE;
             }
@@ -206,7 +216,8 @@ static struct cl_image_lookaside *lookaside_new(struct cl_err *err)
     return l;
 }
 
-struct cl_image_lookaside *cl_image_lookaside_parse(const char *yaml, size_t len, struct cl_err *err)
+struct cl_image_lookaside *cl_image_lookaside_parse(const char *yaml, size_t len,
+                                                    struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     struct cl_image_lookaside *l = lookaside_new(err);
@@ -220,7 +231,10 @@ struct cl_image_lookaside *cl_image_lookaside_parse(const char *yaml, size_t len
     return l;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 struct cl_image_lookaside *cl_image_lookaside_load(const char *dir, struct cl_err *err)
 {
@@ -303,7 +317,8 @@ static const json_t *lookup(const struct cl_image_lookaside *l, const struct cl_
     return NULL;
 }
 
-cl_str *cl_image_lookaside_url(const struct cl_image_lookaside *l, const struct cl_image_ref *ref, bool *use_sigstore)
+cl_str *cl_image_lookaside_url(const struct cl_image_lookaside *l, const struct cl_image_ref *ref,
+                               bool *use_sigstore)
 {
     *use_sigstore = false;
     if (!l)

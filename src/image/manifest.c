@@ -46,8 +46,10 @@ static const struct {
     {"application/vnd.oci.image.layer.v1.tar+gzip+encrypted", CL_IMAGE_COMP_GZIP, true},
     {"application/vnd.oci.image.layer.v1.tar+zstd+encrypted", CL_IMAGE_COMP_ZSTD, true},
     {"application/vnd.oci.image.layer.nondistributable.v1.tar+encrypted", CL_IMAGE_COMP_NONE, true},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip+encrypted", CL_IMAGE_COMP_GZIP, true},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd+encrypted", CL_IMAGE_COMP_ZSTD, true},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip+encrypted", CL_IMAGE_COMP_GZIP,
+     true},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd+encrypted", CL_IMAGE_COMP_ZSTD,
+     true},
 };
 
 void cl_image_manifest_clear(struct cl_image_manifest *m)
@@ -89,7 +91,8 @@ static int as_parse(int rc, struct cl_err *err)
 
 enum desc_kind { DESC_CONFIG, DESC_LAYER, DESC_ENTRY, DESC_ANY };
 
-static int parse_desc(const json_t *o, enum desc_kind kind, size_t i, struct cl_image_desc *d, struct cl_err *err)
+static int parse_desc(const json_t *o, enum desc_kind kind, size_t i, struct cl_image_desc *d,
+                      struct cl_err *err)
 {
     const char *what = kind == DESC_CONFIG ? "config" : kind == DESC_ENTRY ? "manifests" : "layers";
     char where[48];
@@ -104,12 +107,14 @@ static int parse_desc(const json_t *o, enum desc_kind kind, size_t i, struct cl_
     json_int_t size = 0;
     int rc;
     if ((rc = cl_json_get_str(o, "mediaType", &d->media_type, err)) < 0 ||
-        (rc = cl_json_get_str(o, "digest", &digest, err)) < 0 || (rc = cl_json_get_int(o, "size", &size, err)) < 0) {
+        (rc = cl_json_get_str(o, "digest", &digest, err)) < 0 ||
+        (rc = cl_json_get_int(o, "size", &size, err)) < 0) {
         cl_err_prefix(err, "manifest %s", where);
         return as_parse(rc, err);
     }
     if (size < 0)
-        return cl_err_set(err, CL_EPARSE, "manifest %s: 'size' %lld is negative", where, (long long)size);
+        return cl_err_set(err, CL_EPARSE, "manifest %s: 'size' %lld is negative", where,
+                          (long long)size);
     d->size = (uint64_t)size;
     if ((rc = cl_image_digest_parse(digest, &d->digest, "digest", err)) < 0)
         return cl_err_prefix(err, "manifest %s", where);
@@ -122,7 +127,8 @@ static int parse_desc(const json_t *o, enum desc_kind kind, size_t i, struct cl_
         json_object_foreach(ann, k, v)
         {
             if (!json_is_string(v))
-                return cl_err_set(err, CL_EPARSE, "manifest %s: annotation '%.64s' is not a string", where, k);
+                return cl_err_set(err, CL_EPARSE, "manifest %s: annotation '%.64s' is not a string",
+                                  where, k);
         }
         d->annotations = ann;
     }
@@ -131,7 +137,8 @@ static int parse_desc(const json_t *o, enum desc_kind kind, size_t i, struct cl_
         for (size_t k = 0; k < CL_ARRAY_LEN(config_types); k++)
             if (type_eq(d->media_type, config_types[k]))
                 return 0;
-        return cl_err_set(err, CL_EUNSUPPORTED, "manifest config: media type '%.100s' is not an image config",
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "manifest config: media type '%.100s' is not an image config",
                           d->media_type);
     case DESC_LAYER:
         for (size_t k = 0; k < CL_ARRAY_LEN(layer_types); k++) {
@@ -141,7 +148,8 @@ static int parse_desc(const json_t *o, enum desc_kind kind, size_t i, struct cl_
                 return 0;
             }
         }
-        return cl_err_set(err, CL_EUNSUPPORTED, "manifest %s: layer media type '%.100s' is not supported", where,
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "manifest %s: layer media type '%.100s' is not supported", where,
                           d->media_type);
     case DESC_ANY:
         return 0;
@@ -189,12 +197,13 @@ static int parse_desc_array(const json_t *doc, const char *key, enum desc_kind k
     return 0;
 }
 
-int cl_image_manifest_parse_any(const void *buf, size_t len, const char *content_type, bool any_layers,
-                                struct cl_image_manifest *out, struct cl_err *err)
+int cl_image_manifest_parse_any(const void *buf, size_t len, const char *content_type,
+                                bool any_layers, struct cl_image_manifest *out, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (len > CL_IMAGE_MAX_MANIFEST)
-        return cl_err_set(err, CL_ELIMIT, "manifest: %zu bytes, more than %u", len, CL_IMAGE_MAX_MANIFEST);
+        return cl_err_set(err, CL_ELIMIT, "manifest: %zu bytes, more than %u", len,
+                          CL_IMAGE_MAX_MANIFEST);
     struct cl_image_manifest m = {0};
     m.doc = cl_json_parse(buf, len, CL_IMAGE_MAX_JSON_DEPTH, err);
     if (!m.doc)
@@ -211,7 +220,9 @@ int cl_image_manifest_parse_any(const void *buf, size_t len, const char *content
         goto fail;
     }
     if (schema != 2) {
-        rc = cl_err_set(err, CL_EUNSUPPORTED, "manifest: schemaVersion %lld is not supported (only 2)", (long long)schema);
+        rc =
+            cl_err_set(err, CL_EUNSUPPORTED,
+                       "manifest: schemaVersion %lld is not supported (only 2)", (long long)schema);
         goto fail;
     }
     const char *doc_type = NULL;
@@ -220,8 +231,10 @@ int cl_image_manifest_parse_any(const void *buf, size_t len, const char *content
         goto fail;
     }
     if (doc_type && content_type && *content_type && !type_eq(content_type, doc_type) &&
-        !type_eq(content_type, "application/json") && !type_eq(content_type, "application/octet-stream")) {
-        rc = cl_err_set(err, CL_EPARSE, "manifest: mediaType '%.100s' but the registry says '%.100s'", doc_type,
+        !type_eq(content_type, "application/json") &&
+        !type_eq(content_type, "application/octet-stream")) {
+        rc = cl_err_set(err, CL_EPARSE,
+                        "manifest: mediaType '%.100s' but the registry says '%.100s'", doc_type,
                         content_type);
         goto fail;
     }
@@ -238,17 +251,21 @@ int cl_image_manifest_parse_any(const void *buf, size_t len, const char *content
     }
     if (!known) {
         /* OCI allows a manifest without mediaType; a registry may serve it as JSON */
-        if (!doc_type && (!type || type_eq(type, "application/json") || type_eq(type, "application/octet-stream"))) {
+        if (!doc_type && (!type || type_eq(type, "application/json") ||
+                          type_eq(type, "application/octet-stream"))) {
             bool has_manifests = json_object_get(m.doc, "manifests") != NULL;
             bool has_layers = json_object_get(m.doc, "layers") != NULL;
             if (has_manifests == has_layers) {
-                rc = cl_err_set(err, CL_EPARSE, "manifest: no mediaType and neither only 'layers' nor only 'manifests'");
+                rc = cl_err_set(
+                    err, CL_EPARSE,
+                    "manifest: no mediaType and neither only 'layers' nor only 'manifests'");
                 goto fail;
             }
             m.kind = has_manifests ? CL_IMAGE_INDEX : CL_IMAGE_MANIFEST;
             m.media_type = has_manifests ? MT_OCI_INDEX : MT_OCI_MANIFEST;
         } else {
-            rc = cl_err_set(err, CL_EUNSUPPORTED, "manifest: media type '%.100s' is not supported", type ? type : "");
+            rc = cl_err_set(err, CL_EUNSUPPORTED, "manifest: media type '%.100s' is not supported",
+                            type ? type : "");
             goto fail;
         }
     }
@@ -257,8 +274,8 @@ int cl_image_manifest_parse_any(const void *buf, size_t len, const char *content
             rc = cl_err_set(err, CL_EPARSE, "index: has 'layers' or 'config'");
             goto fail;
         }
-        if ((rc = parse_desc_array(m.doc, "manifests", DESC_ENTRY, CL_IMAGE_MAX_INDEX_ENTRIES, &m.layers,
-                                   &m.nlayers, err)) < 0)
+        if ((rc = parse_desc_array(m.doc, "manifests", DESC_ENTRY, CL_IMAGE_MAX_INDEX_ENTRIES,
+                                   &m.layers, &m.nlayers, err)) < 0)
             goto fail;
     } else {
         if (json_object_get(m.doc, "manifests")) {
@@ -272,8 +289,8 @@ int cl_image_manifest_parse_any(const void *buf, size_t len, const char *content
         }
         if ((rc = parse_desc(cfg, any_layers ? DESC_ANY : DESC_CONFIG, 0, &m.config, err)) < 0)
             goto fail;
-        if ((rc = parse_desc_array(m.doc, "layers", any_layers ? DESC_ANY : DESC_LAYER, CL_IMAGE_MAX_LAYERS,
-                                   &m.layers, &m.nlayers, err)) < 0)
+        if ((rc = parse_desc_array(m.doc, "layers", any_layers ? DESC_ANY : DESC_LAYER,
+                                   CL_IMAGE_MAX_LAYERS, &m.layers, &m.nlayers, err)) < 0)
             goto fail;
     }
     *out = m;
@@ -283,8 +300,8 @@ fail:
     return rc;
 }
 
-int cl_image_manifest_parse(const void *buf, size_t len, const char *content_type, struct cl_image_manifest *out,
-                            struct cl_err *err)
+int cl_image_manifest_parse(const void *buf, size_t len, const char *content_type,
+                            struct cl_image_manifest *out, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     return cl_image_manifest_parse_any(buf, len, content_type, false, out, err);
@@ -297,9 +314,9 @@ void cl_image_platform(const char **os, const char **arch, const char **variant)
     static const struct {
         const char *machine, *arch, *variant;
     } map[] = {
-        {"x86_64", "amd64", NULL},   {"aarch64", "arm64", NULL}, {"armv7l", "arm", "v7"},
-        {"armv6l", "arm", "v6"},     {"ppc64le", "ppc64le", NULL}, {"s390x", "s390x", NULL},
-        {"riscv64", "riscv64", NULL}, {"i686", "386", NULL},     {"i386", "386", NULL},
+        {"x86_64", "amd64", NULL},    {"aarch64", "arm64", NULL},   {"armv7l", "arm", "v7"},
+        {"armv6l", "arm", "v6"},      {"ppc64le", "ppc64le", NULL}, {"s390x", "s390x", NULL},
+        {"riscv64", "riscv64", NULL}, {"i686", "386", NULL},        {"i386", "386", NULL},
     };
     struct utsname u;
     *os = "linux";
@@ -323,8 +340,8 @@ static const char *norm_variant(const char *arch, const char *variant)
     return variant;
 }
 
-int cl_image_index_select(const struct cl_image_manifest *idx, const char *os, const char *arch, const char *variant,
-                          size_t *which, struct cl_err *err)
+int cl_image_index_select(const struct cl_image_manifest *idx, const char *os, const char *arch,
+                          const char *variant, size_t *which, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (idx->kind != CL_IMAGE_INDEX)
@@ -336,7 +353,8 @@ int cl_image_index_select(const struct cl_image_manifest *idx, const char *os, c
             continue;
         bool manifest_type = false;
         for (size_t k = 0; k < CL_ARRAY_LEN(manifest_types); k++)
-            if (manifest_types[k].kind == CL_IMAGE_MANIFEST && type_eq(d->media_type, manifest_types[k].type))
+            if (manifest_types[k].kind == CL_IMAGE_MANIFEST &&
+                type_eq(d->media_type, manifest_types[k].type))
                 manifest_type = true;
         if (!manifest_type)
             continue;
@@ -365,11 +383,13 @@ int cl_image_index_select(const struct cl_image_manifest *idx, const char *os, c
 
 /* ---- config ---- */
 
-int cl_image_config_parse(const void *buf, size_t len, struct cl_image_config *out, struct cl_err *err)
+int cl_image_config_parse(const void *buf, size_t len, struct cl_image_config *out,
+                          struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (len > CL_IMAGE_MAX_CONFIG)
-        return cl_err_set(err, CL_ELIMIT, "image config: %zu bytes, more than %u", len, CL_IMAGE_MAX_CONFIG);
+        return cl_err_set(err, CL_ELIMIT, "image config: %zu bytes, more than %u", len,
+                          CL_IMAGE_MAX_CONFIG);
     struct cl_image_config c = {0};
     c.doc = cl_json_parse(buf, len, CL_IMAGE_MAX_JSON_DEPTH, err);
     if (!c.doc)
@@ -391,12 +411,14 @@ int cl_image_config_parse(const void *buf, size_t len, struct cl_image_config *o
         goto fail;
     }
     if (strcmp(type, "layers") != 0) {
-        rc = cl_err_set(err, CL_EPARSE, "image config: rootfs.type '%.32s' is not \"layers\"", type);
+        rc =
+            cl_err_set(err, CL_EPARSE, "image config: rootfs.type '%.32s' is not \"layers\"", type);
         goto fail;
     }
     size_t n = json_array_size(ids);
     if (n > CL_IMAGE_MAX_LAYERS) {
-        rc = cl_err_set(err, CL_ELIMIT, "image config: %zu diff_ids, more than %d", n, CL_IMAGE_MAX_LAYERS);
+        rc = cl_err_set(err, CL_ELIMIT, "image config: %zu diff_ids, more than %d", n,
+                        CL_IMAGE_MAX_LAYERS);
         goto fail;
     }
     c.diff_ids = calloc(n ? n : 1, sizeof *c.diff_ids);

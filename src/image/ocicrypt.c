@@ -30,8 +30,8 @@ void cl_image_layer_key_clear(struct cl_image_layer_key *k)
     explicit_bzero(k, sizeof *k);
 }
 
-cl_bytes *cl_image_b64_member(const json_t *obj, const char *key, size_t max, size_t *outlen, const char *what,
-                              struct cl_err *err)
+cl_bytes *cl_image_b64_member(const json_t *obj, const char *key, size_t max, size_t *outlen,
+                              const char *what, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     const char *s = json_string_value(json_object_get(obj, key));
@@ -47,11 +47,18 @@ cl_bytes *cl_image_b64_member(const json_t *obj, const char *key, size_t max, si
 
 /* ---- JWE (ocicrypt's go-jose output) ---- */
 
-static void auto_cipher_ctx(EVP_CIPHER_CTX **p) { EVP_CIPHER_CTX_free(*p); }
-static void auto_pkey_ctx(EVP_PKEY_CTX **p) { EVP_PKEY_CTX_free(*p); }
+static void auto_cipher_ctx(EVP_CIPHER_CTX **p)
+{
+    EVP_CIPHER_CTX_free(*p);
+}
+static void auto_pkey_ctx(EVP_PKEY_CTX **p)
+{
+    EVP_PKEY_CTX_free(*p);
+}
 
 /* RSA-OAEP with SHA-1 (what ocicrypt uses for RSA recipients; not in the KBS's JWE set). */
-static struct cl_secret *rsa_oaep_sha1(cl_pkey *key, const uint8_t *ek, size_t eklen, struct cl_err *err)
+static struct cl_secret *rsa_oaep_sha1(cl_pkey *key, const uint8_t *ek, size_t eklen,
+                                       struct cl_err *err)
 {
     if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
         cl_err_set(err, CL_EVERIFY, "JWE: RSA-OAEP recipient, not an RSA key");
@@ -65,9 +72,11 @@ static struct cl_secret *rsa_oaep_sha1(cl_pkey *key, const uint8_t *ek, size_t e
         return NULL;
     }
     size_t n = modlen;
-    if (EVP_PKEY_decrypt_init(ctx) != 1 || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha1()) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha1()) != 1 ||
-        eklen != modlen || EVP_PKEY_decrypt(ctx, buf->data, &n, ek, eklen) != 1 || n != 32) {
+    if (EVP_PKEY_decrypt_init(ctx) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha1()) != 1 ||
+        EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha1()) != 1 || eklen != modlen ||
+        EVP_PKEY_decrypt(ctx, buf->data, &n, ek, eklen) != 1 || n != 32) {
         ERR_clear_error();
         cl_err_set(err, CL_EVERIFY, "JWE: RSA-OAEP key decryption failed");
         return NULL;
@@ -75,8 +84,9 @@ static struct cl_secret *rsa_oaep_sha1(cl_pkey *key, const uint8_t *ek, size_t e
     return cl_secret_from(buf->data, n);
 }
 
-static struct cl_secret *gcm_open(const struct cl_secret *cek, const uint8_t *iv, const uint8_t *tag,
-                                  const char *aad, const uint8_t *ct, size_t ctlen, struct cl_err *err)
+static struct cl_secret *gcm_open(const struct cl_secret *cek, const uint8_t *iv,
+                                  const uint8_t *tag, const char *aad, const uint8_t *ct,
+                                  size_t ctlen, struct cl_err *err)
 {
     __attribute__((cleanup(auto_cipher_ctx))) EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     CL_AUTO(cl_secret) *pt = cl_secret_new(ctlen);
@@ -100,14 +110,16 @@ static struct cl_secret *gcm_open(const struct cl_secret *cek, const uint8_t *iv
 }
 
 /* One flattened JWE with the RSA-OAEP (SHA-1) recipient. */
-static struct cl_secret *open_rsa_oaep_sha1(const json_t *jwe, const char *p64, cl_pkey *key, struct cl_err *err)
+static struct cl_secret *open_rsa_oaep_sha1(const json_t *jwe, const char *p64, cl_pkey *key,
+                                            struct cl_err *err)
 {
     size_t eklen = 0, ivlen = 0, taglen = 0, ctlen = 0;
     CL_AUTO(cl_bytes) *ek = cl_image_b64_member(jwe, "encrypted_key", 8192, &eklen, "JWE", err);
     CL_AUTO(cl_bytes) *iv = ek ? cl_image_b64_member(jwe, "iv", 64, &ivlen, "JWE", err) : NULL;
     CL_AUTO(cl_bytes) *tag = iv ? cl_image_b64_member(jwe, "tag", 64, &taglen, "JWE", err) : NULL;
-    CL_AUTO(cl_bytes) *ct = tag ? cl_image_b64_member(jwe, "ciphertext", CL_JWE_MAX_PLAINTEXT, &ctlen, "JWE", err)
-                                : NULL;
+    CL_AUTO(cl_bytes) *ct =
+        tag ? cl_image_b64_member(jwe, "ciphertext", CL_JWE_MAX_PLAINTEXT, &ctlen, "JWE", err)
+            : NULL;
     if (!ct)
         return NULL;
     if (ivlen != GCM_IV || taglen != GCM_TAG) {
@@ -123,7 +135,8 @@ static struct cl_secret *open_rsa_oaep_sha1(const json_t *jwe, const char *p64, 
 }
 
 /* The "alg" of a flattened JWE from its protected header or its per-recipient header. */
-static int jwe_alg(const json_t *jwe, const char **p64, char *alg, size_t algcap, struct cl_err *err)
+static int jwe_alg(const json_t *jwe, const char **p64, char *alg, size_t algcap,
+                   struct cl_err *err)
 {
     *p64 = json_string_value(json_object_get(jwe, "protected"));
     if (!*p64)
@@ -192,7 +205,8 @@ struct cl_secret *cl_image_jwe_open(const json_t *jwe, cl_pkey *key, struct cl_e
         json_object_del(flat, "recipients");
         json_t *h = json_object_get(r, "header");
         json_t *ek = json_object_get(r, "encrypted_key");
-        if ((h && json_object_set(flat, "header", h) < 0) || (ek && json_object_set(flat, "encrypted_key", ek) < 0)) {
+        if ((h && json_object_set(flat, "header", h) < 0) ||
+            (ek && json_object_set(flat, "encrypted_key", ek) < 0)) {
             cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
             return NULL;
         }
@@ -210,8 +224,8 @@ struct cl_secret *cl_image_jwe_open(const json_t *jwe, cl_pkey *key, struct cl_e
 
 /* ---- private and public options ---- */
 
-static int parse_privopts(const struct cl_secret *opts, const json_t *pub, struct cl_image_layer_key *k,
-                          struct cl_err *err)
+static int parse_privopts(const struct cl_secret *opts, const json_t *pub,
+                          struct cl_image_layer_key *k, struct cl_err *err)
 {
     CL_AUTO(json_t) *doc = cl_json_parse((const char *)opts->data, opts->len, 8, err);
     if (!doc)
@@ -226,30 +240,36 @@ static int parse_privopts(const struct cl_secret *opts, const json_t *pub, struc
     kl = key->len;
     k->symkey = key;
     if (kl != SYMKEY_LEN)
-        return cl_err_set(err, CL_EPARSE, "layer private options: symkey is %zu bytes, not %d", kl, SYMKEY_LEN);
+        return cl_err_set(err, CL_EPARSE, "layer private options: symkey is %zu bytes, not %d", kl,
+                          SYMKEY_LEN);
     const char *dg = json_string_value(json_object_get(doc, "digest"));
     int rc = cl_image_digest_parse(dg, &k->plain_digest, "layer private options 'digest'", err);
     if (rc < 0)
         return rc;
     /* the nonce: public cipher options override the private ones */
-    const json_t *co = json_object_get(json_object_get(pub, "cipheroptions"), "nonce") ? json_object_get(pub, "cipheroptions")
-                                                                                     : json_object_get(doc, "cipheroptions");
+    const json_t *co = json_object_get(json_object_get(pub, "cipheroptions"), "nonce")
+                           ? json_object_get(pub, "cipheroptions")
+                           : json_object_get(doc, "cipheroptions");
     if (!json_is_object(co))
         return cl_err_set(err, CL_EPARSE, "layer private options: 'cipheroptions' is missing");
-    CL_AUTO(cl_bytes) *nonce = cl_image_b64_member(co, "nonce", 64, &nl, "layer cipher options", err);
+    CL_AUTO(cl_bytes) *nonce =
+        cl_image_b64_member(co, "nonce", 64, &nl, "layer cipher options", err);
     if (!nonce)
         return CL_EPARSE;
     if (nl != NONCE_LEN)
-        return cl_err_set(err, CL_EPARSE, "layer cipher options: nonce is %zu bytes, not %d", nl, NONCE_LEN);
+        return cl_err_set(err, CL_EPARSE, "layer cipher options: nonce is %zu bytes, not %d", nl,
+                          NONCE_LEN);
     memcpy(k->nonce, nonce, NONCE_LEN);
     return 0;
 }
 
-static int parse_pubopts(const json_t *ann, json_t **pub, uint8_t hmac[HMAC_LEN], struct cl_err *err)
+static int parse_pubopts(const json_t *ann, json_t **pub, uint8_t hmac[HMAC_LEN],
+                         struct cl_err *err)
 {
     const char *p = json_string_value(json_object_get(ann, CL_IMAGE_ANN_ENC_PUBOPTS));
     if (!p)
-        return cl_err_set(err, CL_EPARSE, "encrypted layer: annotation %s is missing", CL_IMAGE_ANN_ENC_PUBOPTS);
+        return cl_err_set(err, CL_EPARSE, "encrypted layer: annotation %s is missing",
+                          CL_IMAGE_ANN_ENC_PUBOPTS);
     size_t len = 0;
     CL_AUTO(cl_bytes) *txt = cl_b64_decode(p, strlen(p), CL_B64_ANY, MAX_ANNOTATION, &len, err);
     if (!txt)
@@ -259,14 +279,16 @@ static int parse_pubopts(const json_t *ann, json_t **pub, uint8_t hmac[HMAC_LEN]
         return cl_err_prefix(err, "encrypted layer: public options");
     const char *cipher = json_string_value(json_object_get(doc, "cipher"));
     if (!cipher || strcmp(cipher, CL_IMAGE_ENC_CIPHER) != 0)
-        return cl_err_set(err, CL_EUNSUPPORTED, "encrypted layer: cipher '%.64s' is not %s", cipher ? cipher : "",
-                          CL_IMAGE_ENC_CIPHER);
+        return cl_err_set(err, CL_EUNSUPPORTED, "encrypted layer: cipher '%.64s' is not %s",
+                          cipher ? cipher : "", CL_IMAGE_ENC_CIPHER);
     size_t hl = 0;
-    CL_AUTO(cl_bytes) *h = cl_image_b64_member(doc, "hmac", 64, &hl, "encrypted layer public options", err);
+    CL_AUTO(cl_bytes) *h =
+        cl_image_b64_member(doc, "hmac", 64, &hl, "encrypted layer public options", err);
     if (!h)
         return CL_EPARSE;
     if (hl != HMAC_LEN)
-        return cl_err_set(err, CL_EPARSE, "encrypted layer: hmac is %zu bytes, not %d", hl, HMAC_LEN);
+        return cl_err_set(err, CL_EPARSE, "encrypted layer: hmac is %zu bytes, not %d", hl,
+                          HMAC_LEN);
     memcpy(hmac, h, HMAC_LEN);
     *pub = CL_STEAL(doc);
     return 0;
@@ -319,7 +341,8 @@ static int try_jwe(void *ctx, const uint8_t *blob, size_t len, struct cl_err *er
             t->opts = pt;
             return 0;
         }
-        if (err && err->code != CL_EVERIFY && err->code != CL_EUNSUPPORTED && err->code != CL_EINVAL)
+        if (err && err->code != CL_EVERIFY && err->code != CL_EUNSUPPORTED &&
+            err->code != CL_EINVAL)
             return err->code;
     }
     if (t->dc->njwe_keys == 0)
@@ -383,8 +406,10 @@ int cl_image_layer_key_open(const struct cl_image_desc *desc, const struct cl_im
         if (strncmp(k, CL_IMAGE_ANN_ENC_PROVIDER, strlen(CL_IMAGE_ANN_ENC_PROVIDER)) == 0) {
             providers = true;
             if (!dc->unwrap) {
-                last = cl_err_set(&last_err, CL_EVERIFY, "layer is wrapped by key provider '%.64s' and no key provider "
-                                  "is configured", k + strlen(CL_IMAGE_ANN_ENC_PROVIDER));
+                last = cl_err_set(&last_err, CL_EVERIFY,
+                                  "layer is wrapped by key provider '%.64s' and no key provider "
+                                  "is configured",
+                                  k + strlen(CL_IMAGE_ANN_ENC_PROVIDER));
                 continue;
             }
             t.provider = k + strlen(CL_IMAGE_ANN_ENC_PROVIDER);
@@ -403,18 +428,24 @@ int cl_image_layer_key_open(const struct cl_image_desc *desc, const struct cl_im
     }
     if (!t.opts) {
         if (!jwe && !providers && unsupported)
-            return cl_err_set(err, CL_EUNSUPPORTED, "encrypted layer %s: only JWE and key-provider wrapping are supported",
-                              desc->digest.str);
+            return cl_err_set(
+                err, CL_EUNSUPPORTED,
+                "encrypted layer %s: only JWE and key-provider wrapping are supported",
+                desc->digest.str);
         if (!jwe && !providers)
-            return cl_err_set(err, CL_EPARSE, "encrypted layer %s: no wrapped key annotation", desc->digest.str);
-        return cl_err_stage(err, CL_EVERIFY, "decrypt", "encrypted layer %s: no key opens it (encrypted for another "
-                            "key?): %.300s", desc->digest.str, last_err.msg);
+            return cl_err_set(err, CL_EPARSE, "encrypted layer %s: no wrapped key annotation",
+                              desc->digest.str);
+        return cl_err_stage(err, CL_EVERIFY, "decrypt",
+                            "encrypted layer %s: no key opens it (encrypted for another "
+                            "key?): %.300s",
+                            desc->digest.str, last_err.msg);
     }
     CL_AUTO(cl_secret) *opts = t.opts;
     struct cl_image_layer_key key = {0};
     if (opts->len > MAX_PRIVOPTS)
-        return cl_err_set(err, CL_ELIMIT, "encrypted layer %s: private options larger than %d bytes", desc->digest.str,
-                          MAX_PRIVOPTS);
+        return cl_err_set(err, CL_ELIMIT,
+                          "encrypted layer %s: private options larger than %d bytes",
+                          desc->digest.str, MAX_PRIVOPTS);
     if ((rc = parse_privopts(opts, pub, &key, err)) < 0) {
         cl_image_layer_key_clear(&key);
         return cl_err_prefix(err, "layer %s", desc->digest.str);
@@ -435,7 +466,8 @@ struct decsrc {
     bool done;
 };
 
-static int dec_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err)
+static int dec_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got,
+                    struct cl_err *err)
 {
     struct decsrc *d = (struct decsrc *)self;
     *got = 0;
@@ -451,7 +483,8 @@ static int dec_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t 
             return rc;
         d->done = true;
         if (!cl_image_digest_eq(&dg, &d->want))
-            return cl_err_stage(err, CL_EVERIFY, "decrypt", "decrypted layer hashes to %s, its key says %s", dg.str,
+            return cl_err_stage(err, CL_EVERIFY, "decrypt",
+                                "decrypted layer hashes to %s, its key says %s", dg.str,
                                 d->want.str);
         return 0;
     }
@@ -475,8 +508,8 @@ void cl_image_decrypt_free(struct cl_image_src *s)
     free(d);
 }
 
-struct cl_image_src *cl_image_decrypt_new(struct cl_image_src *inner, const struct cl_image_layer_key *key,
-                                          struct cl_err *err)
+struct cl_image_src *cl_image_decrypt_new(struct cl_image_src *inner,
+                                          const struct cl_image_layer_key *key, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (!key || !key->symkey || key->symkey->len != SYMKEY_LEN) {
@@ -503,8 +536,8 @@ struct cl_image_src *cl_image_decrypt_new(struct cl_image_src *inner, const stru
 
 /* ---- encrypting (tests, tools) ---- */
 
-int cl_image_encrypt_buf(const void *plain, size_t len, struct cl_image_layer_key *key, cl_bytes **ct,
-                         struct cl_err *err)
+int cl_image_encrypt_buf(const void *plain, size_t len, struct cl_image_layer_key *key,
+                         cl_bytes **ct, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     struct cl_image_layer_key k = {0};
@@ -518,7 +551,8 @@ int cl_image_encrypt_buf(const void *plain, size_t len, struct cl_image_layer_ke
         rc = cl_err_set(err, CL_ENOMEM, "encrypt: out of memory");
         goto fail;
     }
-    if ((rc = cl_random(k.symkey->data, SYMKEY_LEN, err)) < 0 || (rc = cl_random(k.nonce, NONCE_LEN, err)) < 0 ||
+    if ((rc = cl_random(k.symkey->data, SYMKEY_LEN, err)) < 0 ||
+        (rc = cl_random(k.nonce, NONCE_LEN, err)) < 0 ||
         (rc = cl_image_digest_of(CL_HASH_SHA256, plain, len, &k.plain_digest, err)) < 0)
         goto fail;
     if (EVP_EncryptInit_ex(c, EVP_aes_256_ctr(), NULL, k.symkey->data, k.nonce) != 1 ||
@@ -538,15 +572,18 @@ fail:
     return rc;
 }
 
-struct cl_secret *cl_image_layer_key_privopts(const struct cl_image_layer_key *k, struct cl_err *err)
+struct cl_secret *cl_image_layer_key_privopts(const struct cl_image_layer_key *k,
+                                              struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(cl_str) *sk = cl_b64_encode(k->symkey->data, k->symkey->len, CL_B64_STD);
     CL_AUTO(cl_str) *nonce = cl_b64_encode(k->nonce, NONCE_LEN, CL_B64_STD);
-    CL_AUTO(cl_str) *s = sk && nonce
-                             ? cl_strdupf("{\"symkey\":\"%s\",\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"%s\"}}",
-                                          sk, k->plain_digest.str, nonce)
-                             : NULL;
+    CL_AUTO(cl_str) *s =
+        sk && nonce
+            ? cl_strdupf(
+                  "{\"symkey\":\"%s\",\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"%s\"}}", sk,
+                  k->plain_digest.str, nonce)
+            : NULL;
     if (sk)
         explicit_bzero(sk, strlen(sk));
     if (!s) {
@@ -564,7 +601,8 @@ cl_str *cl_image_layer_key_pubopts(const struct cl_image_layer_key *k, struct cl
 {
     CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(cl_str) *h = cl_b64_encode(k->hmac, HMAC_LEN, CL_B64_STD);
-    cl_str *s = h ? cl_strdupf("{\"cipher\":\"%s\",\"hmac\":\"%s\",\"cipheroptions\":{}}", CL_IMAGE_ENC_CIPHER, h)
+    cl_str *s = h ? cl_strdupf("{\"cipher\":\"%s\",\"hmac\":\"%s\",\"cipheroptions\":{}}",
+                               CL_IMAGE_ENC_CIPHER, h)
                   : NULL;
     if (!s)
         cl_err_set(err, CL_ENOMEM, "pubopts: out of memory");

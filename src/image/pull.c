@@ -64,14 +64,21 @@ struct pull {
 
 /* ---- progress ---- */
 
-static void emit(struct pull *p, enum cl_image_event ev, size_t layer, const char *digest, const char *msg)
+static void emit(struct pull *p, enum cl_image_event ev, size_t layer, const char *digest,
+                 const char *msg)
 {
     if (!p->o->progress)
         return;
     struct cl_image_progress pr = {
-        .ev = ev, .layer = layer, .nlayers = p->njobs, .digest = digest,
+        .ev = ev,
+        .layer = layer,
+        .nlayers = p->njobs,
+        .digest = digest,
         .layer_size = layer < p->njobs ? p->jobs[layer].desc->size : 0,
-        .bytes_done = p->bytes_done, .bytes_total = p->bytes_total, .layers_done = p->layers_done, .message = msg,
+        .bytes_done = p->bytes_done,
+        .bytes_total = p->bytes_total,
+        .layers_done = p->layers_done,
+        .message = msg,
     };
     p->o->progress(p->o->progress_ctx, &pr);
 }
@@ -124,7 +131,8 @@ static int memsink_data(void *ctx, const uint8_t *buf, size_t len, struct cl_err
 }
 
 /* One lookaside signature: 1 found, 0 none at this index, <0 error. */
-static int lookaside_get(const char *url, struct cl_http_stream *http, cl_bytes **out, size_t *len, struct cl_err *err)
+static int lookaside_get(const char *url, struct cl_http_stream *http, cl_bytes **out, size_t *len,
+                         struct cl_err *err)
 {
     if (strncmp(url, "file://", 7) == 0) {
         cl_bytes *b = cl_file_read(url + 7, CL_IMAGE_MAX_SIGNATURE, len, err);
@@ -135,7 +143,8 @@ static int lookaside_get(const char *url, struct cl_http_stream *http, cl_bytes 
         return err && err->code == CL_ENOTFOUND ? 0 : (err ? err->code : CL_EIO);
     }
     struct memsink m = {.max = CL_IMAGE_MAX_SIGNATURE};
-    struct cl_http_stream_req req = {.url = url, .follow_redirects = true, .on_data = memsink_data, .ctx = &m};
+    struct cl_http_stream_req req = {
+        .url = url, .follow_redirects = true, .on_data = memsink_data, .ctx = &m};
     struct cl_http_stream_result res = {0};
     int rc = cl_http_stream_do(http, &req, &res, err);
     long st = res.status;
@@ -151,8 +160,8 @@ static int lookaside_get(const char *url, struct cl_http_stream *http, cl_bytes 
     return *out ? 1 : cl_err_set(err, CL_ENOMEM, "out of memory");
 }
 
-static int simple_sigs(void *ctx, const struct cl_image_digest *digest, cl_bytes ***sigs, size_t **lens, size_t *n,
-                       struct cl_err *err)
+static int simple_sigs(void *ctx, const struct cl_image_digest *digest, cl_bytes ***sigs,
+                       size_t **lens, size_t *n, struct cl_err *err)
 {
     struct pull *p = ctx;
     *sigs = NULL;
@@ -162,8 +171,10 @@ static int simple_sigs(void *ctx, const struct cl_image_digest *digest, cl_bytes
     CL_AUTO(cl_str) *base = cl_image_lookaside_url(p->o->lookaside, &p->ref, &use_sigstore);
     if (!base)
         return 0;
-    if (strncmp(base, "file://", 7) != 0 && strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
-        return cl_err_set(err, CL_EUNSUPPORTED, "lookaside '%.200s': only file://, http:// and https://", base);
+    if (strncmp(base, "file://", 7) != 0 && strncmp(base, "http://", 7) != 0 &&
+        strncmp(base, "https://", 8) != 0)
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "lookaside '%.200s': only file://, http:// and https://", base);
     struct cl_http_stream *http = NULL;
     if (strncmp(base, "file://", 7) != 0 && !(http = cl_http_stream_new(NULL, err)))
         return err ? err->code : CL_EIO;
@@ -204,8 +215,8 @@ static int simple_sigs(void *ctx, const struct cl_image_digest *digest, cl_bytes
     return 0;
 }
 
-static int cosign_sigs(void *ctx, const struct cl_image_digest *digest, cl_bytes ***payloads, size_t **lens,
-                       cl_str ***sigs, size_t *n, struct cl_err *err)
+static int cosign_sigs(void *ctx, const struct cl_image_digest *digest, cl_bytes ***payloads,
+                       size_t **lens, cl_str ***sigs, size_t *n, struct cl_err *err)
 {
     struct pull *p = ctx;
     *payloads = NULL;
@@ -279,8 +290,8 @@ static int cosign_sigs(void *ctx, const struct cl_image_digest *digest, cl_bytes
 /* ---- layers ---- */
 
 static int open_layer_src(struct pull *p, struct job *j, int fd, struct cl_image_fd_src *fsrc,
-                          struct cl_image_src **dec, struct cl_image_src **dz, struct cl_image_hash_src *hs,
-                          struct cl_err *err)
+                          struct cl_image_src **dec, struct cl_image_src **dz,
+                          struct cl_image_hash_src *hs, struct cl_err *err)
 {
     cl_image_fd_src_init(fsrc, fd);
     struct cl_image_src *s = &fsrc->src;
@@ -296,12 +307,13 @@ static int open_layer_src(struct pull *p, struct job *j, int fd, struct cl_image
 }
 
 /* Unpacks the verified blob of job j into rootfd and checks the diff_id. */
-static int unpack_layer(struct pull *p, struct job *j, int rootfd, const struct cl_image_unpack_opts *uo,
-                        struct cl_err *err)
+static int unpack_layer(struct pull *p, struct job *j, int rootfd,
+                        const struct cl_image_unpack_opts *uo, struct cl_err *err)
 {
     int fd = openat(p->blobs_fd, j->blob, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
-        return cl_err_set(err, CL_EIO, "layer %s: open blob: %s", j->desc->digest.str, strerror(errno));
+        return cl_err_set(err, CL_EIO, "layer %s: open blob: %s", j->desc->digest.str,
+                          strerror(errno));
     struct cl_image_fd_src fsrc;
     struct cl_image_src *dec = NULL, *dz = NULL;
     struct cl_image_hash_src hs = {0};
@@ -311,9 +323,12 @@ static int unpack_layer(struct pull *p, struct job *j, int rootfd, const struct 
         rc = cl_image_unpack(rootfd, &hs.src, uo, &st, err);
     if (rc == 0) {
         struct cl_image_digest got;
-        if ((rc = cl_image_hasher_final(&hs.h, &got, err)) == 0 && !cl_image_digest_eq(&got, j->diff_id))
-            rc = cl_err_stage(err, CL_EVERIFY, "diff_id", "layer %s: uncompressed content hashes to %s, the config "
-                              "says %s", j->desc->digest.str, got.str, j->diff_id->str);
+        if ((rc = cl_image_hasher_final(&hs.h, &got, err)) == 0 &&
+            !cl_image_digest_eq(&got, j->diff_id))
+            rc = cl_err_stage(err, CL_EVERIFY, "diff_id",
+                              "layer %s: uncompressed content hashes to %s, the config "
+                              "says %s",
+                              j->desc->digest.str, got.str, j->diff_id->str);
     }
     if (rc < 0 && err)
         cl_err_prefix(err, "layer %s", j->desc->digest.str);
@@ -342,8 +357,8 @@ static int fetch_layer(struct pull *p, struct job *j, struct cl_err *err)
         mac.key = j->key.symkey;
         mac.expect = j->key.hmac;
     }
-    return cl_image_registry_blob_file(p->reg, j->desc, p->blobs_fd, j->blob, j->has_key ? &mac : NULL, on_bytes, p,
-                                       err);
+    return cl_image_registry_blob_file(p->reg, j->desc, p->blobs_fd, j->blob,
+                                       j->has_key ? &mac : NULL, on_bytes, p, err);
 }
 
 /* Layered mode: one layer from download to layers/<alg>/<hex>. */
@@ -365,15 +380,18 @@ static int layered_layer(struct pull *p, size_t i, struct cl_err *err)
     if ((rc = cl_random(rnd, sizeof rnd, err)) < 0)
         return rc;
     char staging[CL_IMAGE_DIGEST_STR + 40];
-    snprintf(staging, sizeof staging, ".tmp-%.16s-%02x%02x%02x%02x%02x%02x", hex, rnd[0], rnd[1], rnd[2], rnd[3],
-             rnd[4], rnd[5]);
+    snprintf(staging, sizeof staging, ".tmp-%.16s-%02x%02x%02x%02x%02x%02x", hex, rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5]);
     if (mkdirat(p->layers_fd, staging, 0755) < 0)
         return cl_err_set(err, CL_EIO, "layer staging %s: %s", staging, strerror(errno));
     int sfd = openat(p->layers_fd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     struct cl_image_unpack_opts uo = {
-        .whiteouts = CL_IMAGE_WH_OVERLAY, .same_owner = p->o->same_owner, .allow_devices = p->o->allow_devices,
+        .whiteouts = CL_IMAGE_WH_OVERLAY,
+        .same_owner = p->o->same_owner,
+        .allow_devices = p->o->allow_devices,
     };
-    rc = sfd < 0 ? cl_err_set(err, CL_EIO, "layer staging: %s", strerror(errno)) : unpack_layer(p, j, sfd, &uo, err);
+    rc = sfd < 0 ? cl_err_set(err, CL_EIO, "layer staging: %s", strerror(errno))
+                 : unpack_layer(p, j, sfd, &uo, err);
     if (sfd >= 0)
         close(sfd);
     if (rc == 0 && renameat(p->layers_fd, staging, p->layers_fd, hex) < 0) {
@@ -382,7 +400,8 @@ static int layered_layer(struct pull *p, size_t i, struct cl_err *err)
         /* another pull stored the same layer first: theirs stays */
     }
     struct cl_err e2 = {0};
-    if (faccessat(p->layers_fd, staging, F_OK, AT_SYMLINK_NOFOLLOW) == 0 && cl_image_rmtree(p->layers_fd, staging, &e2) < 0)
+    if (faccessat(p->layers_fd, staging, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+        cl_image_rmtree(p->layers_fd, staging, &e2) < 0)
         cl_warn("layer staging %s: %s", staging, e2.msg);
     if (rc == 0 && !p->o->keep_blobs)
         unlinkat(p->blobs_fd, j->blob, 0);
@@ -414,7 +433,9 @@ static void *worker(void *arg)
                 event(p, CL_IMAGE_EV_LAYER_VERIFIED, i, p->jobs[i].desc->digest.str);
         }
         pthread_mutex_lock(&p->mu);
-        p->jobs[i].state = rc < 0 ? JOB_FAILED : p->o->mode == CL_IMAGE_LAYERED ? JOB_DONE : JOB_FETCHED;
+        p->jobs[i].state = rc < 0                           ? JOB_FAILED
+                           : p->o->mode == CL_IMAGE_LAYERED ? JOB_DONE
+                                                            : JOB_FETCHED;
         if (rc < 0 && !p->abort) {
             p->abort = true;
             p->first_rc = rc;
@@ -438,7 +459,9 @@ static int flat_apply(struct pull *p, struct cl_err *err)
         if (stop)
             return CL_EIO; /* the worker's error is reported */
         struct cl_image_unpack_opts uo = {
-            .whiteouts = CL_IMAGE_WH_APPLY, .same_owner = p->o->same_owner, .allow_devices = p->o->allow_devices,
+            .whiteouts = CL_IMAGE_WH_APPLY,
+            .same_owner = p->o->same_owner,
+            .allow_devices = p->o->allow_devices,
         };
         int rc = 0;
         if (i > 0 && (rc = cl_image_unpack_layer_start(p->rootfd, &uo.layer_start_ns, err)) < 0)
@@ -505,7 +528,8 @@ static int fetch_manifest(struct pull *p, struct cl_err *err)
     const char *want = p->ref.digest ? p->ref.digest : p->ref.tag;
     cl_str *ct = NULL;
     struct cl_image_digest dg;
-    int rc = cl_image_registry_manifest(p->reg, want, &p->manifest_raw, &p->manifest_len, &ct, &dg, err);
+    int rc =
+        cl_image_registry_manifest(p->reg, want, &p->manifest_raw, &p->manifest_len, &ct, &dg, err);
     if (rc < 0)
         return rc;
     rc = cl_image_manifest_parse(p->manifest_raw, p->manifest_len, ct, &p->manifest, err);
@@ -530,7 +554,8 @@ static int fetch_manifest(struct pull *p, struct cl_err *err)
         cl_image_manifest_clear(&p->manifest);
         free(p->manifest_raw);
         p->manifest_raw = NULL;
-        if ((rc = cl_image_registry_manifest(p->reg, inst.str, &p->manifest_raw, &p->manifest_len, &ct, &dg, err)) < 0)
+        if ((rc = cl_image_registry_manifest(p->reg, inst.str, &p->manifest_raw, &p->manifest_len,
+                                             &ct, &dg, err)) < 0)
             return rc;
         rc = cl_image_manifest_parse(p->manifest_raw, p->manifest_len, ct, &p->manifest, err);
         free(ct);
@@ -577,7 +602,8 @@ static int resolve(struct pull *p, struct cl_err *err)
             memset(&eps[i], 0, sizeof eps[i]);
             break;
         }
-        int w = snprintf(tried + toff, sizeof tried - toff, "%s%s: %s", toff ? "; " : "", eps[i].host, e.msg);
+        int w = snprintf(tried + toff, sizeof tried - toff, "%s%s: %s", toff ? "; " : "",
+                         eps[i].host, e.msg);
         if (w > 0)
             toff = (size_t)w < sizeof tried - toff ? toff + (size_t)w : sizeof tried - 1;
         if (err)
@@ -595,7 +621,8 @@ static int resolve(struct pull *p, struct cl_err *err)
 
 static int fetch_config(struct pull *p, struct cl_err *err)
 {
-    int rc = cl_image_registry_blob_mem(p->reg, &p->manifest.config, CL_IMAGE_MAX_CONFIG, &p->config_raw, err);
+    int rc = cl_image_registry_blob_mem(p->reg, &p->manifest.config, CL_IMAGE_MAX_CONFIG,
+                                        &p->config_raw, err);
     if (rc < 0)
         return cl_err_prefix(err, "image config");
     p->config_len = (size_t)p->manifest.config.size;
@@ -603,14 +630,15 @@ static int fetch_config(struct pull *p, struct cl_err *err)
         return rc;
     p->out->config_digest = p->manifest.config.digest;
     if (p->config.ndiff_ids != p->manifest.nlayers)
-        return cl_err_set(err, CL_EPARSE, "image: %zu layers but %zu diff_ids in the config", p->manifest.nlayers,
-                          p->config.ndiff_ids);
+        return cl_err_set(err, CL_EPARSE, "image: %zu layers but %zu diff_ids in the config",
+                          p->manifest.nlayers, p->config.ndiff_ids);
     const char *os, *arch, *variant;
     cl_image_platform(&os, &arch, &variant);
     if (p->o->os)
         os = p->o->os;
     if (strcmp(p->config.os, os) != 0)
-        return cl_err_set(err, CL_EUNSUPPORTED, "image is for os '%.32s', not '%s'", p->config.os, os);
+        return cl_err_set(err, CL_EUNSUPPORTED, "image is for os '%.32s', not '%s'", p->config.os,
+                          os);
     return 0;
 }
 
@@ -655,24 +683,27 @@ static int write_image(struct pull *p, const char *dir, struct cl_err *err)
     }
     for (size_t i = 0; i < p->njobs; i++) {
         CL_AUTO(cl_str) *lp = layer_path(adir, p->jobs[i].diff_id);
-        json_t *l = json_pack("{s:s, s:s, s:s, s:I, s:b, s:s?}", "digest", p->jobs[i].desc->digest.str, "diff_id",
-                              p->jobs[i].diff_id->str, "media_type", p->jobs[i].desc->media_type, "size",
-                              (json_int_t)p->jobs[i].desc->size, "encrypted", p->jobs[i].desc->encrypted, "path", lp);
+        json_t *l = json_pack(
+            "{s:s, s:s, s:s, s:I, s:b, s:s?}", "digest", p->jobs[i].desc->digest.str, "diff_id",
+            p->jobs[i].diff_id->str, "media_type", p->jobs[i].desc->media_type, "size",
+            (json_int_t)p->jobs[i].desc->size, "encrypted", p->jobs[i].desc->encrypted, "path", lp);
         if (!l || json_array_append_new(layers, l) < 0)
             return cl_err_set(err, CL_ENOMEM, "out of memory");
     }
     CL_AUTO(cl_str) *reftxt = cl_image_ref_string(&p->ref);
-    CL_AUTO(json_t) *img = json_pack("{s:s?, s:s, s:s, s:s, s:O, s:s, s:b}", "reference", reftxt, "manifest_digest",
-                                     p->out->manifest_digest.str, "config_digest", p->out->config_digest.str,
-                                     "registry", p->ep.host, "layers", layers, "lowerdir", lower, "userxattr",
-                                     p->stats.userxattr);
+    CL_AUTO(json_t) *img = json_pack(
+        "{s:s?, s:s, s:s, s:s, s:O, s:s, s:b}", "reference", reftxt, "manifest_digest",
+        p->out->manifest_digest.str, "config_digest", p->out->config_digest.str, "registry",
+        p->ep.host, "layers", layers, "lowerdir", lower, "userxattr", p->stats.userxattr);
     if (!img)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
-    if (p->out->from_index && json_object_set_new(img, "index_digest", json_string(p->out->index_digest.str)) < 0)
+    if (p->out->from_index &&
+        json_object_set_new(img, "index_digest", json_string(p->out->index_digest.str)) < 0)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
     CL_AUTO(cl_str) *imgtxt = json_dumps(img, JSON_INDENT(2) | JSON_SORT_KEYS);
-    CL_AUTO(cl_str) *idir = cl_strdupf("%s/images/%s", dir, cl_hash_name(p->out->manifest_digest.alg));
-    CL_AUTO(cl_str) *final = cl_strdupf("%s/%s", idir ? idir : "", p->out->manifest_digest.hex);
+    CL_AUTO(cl_str) *idir =
+        cl_strdupf("%s/images/%s", dir, cl_hash_name(p->out->manifest_digest.alg));
+    CL_AUTO(cl_str) * final = cl_strdupf("%s/%s", idir ? idir : "", p->out->manifest_digest.hex);
     CL_AUTO(cl_str) *mpath = cl_strdupf("%s/manifest.json", final ? final : "");
     CL_AUTO(cl_str) *cpath = cl_strdupf("%s/config.json", final ? final : "");
     CL_AUTO(cl_str) *ipath = cl_strdupf("%s/image.json", final ? final : "");
@@ -696,7 +727,8 @@ static int keys_for_layers(struct pull *p, struct cl_err *err)
         struct job *j = &p->jobs[i];
         j->desc = &p->manifest.layers[i];
         j->diff_id = &p->config.diff_ids[i];
-        snprintf(j->blob, sizeof j->blob, "%s-%s", cl_hash_name(j->desc->digest.alg), j->desc->digest.hex);
+        snprintf(j->blob, sizeof j->blob, "%s-%s", cl_hash_name(j->desc->digest.alg),
+                 j->desc->digest.hex);
         p->bytes_total += j->desc->size;
         if (!j->desc->encrypted)
             continue;
@@ -748,9 +780,13 @@ static int pull_run(struct pull *p, const char *refstr, const char *dir, struct 
     if ((rc = fetch_config(p, err)) < 0)
         return rc;
     struct cl_image_sigsrc src = {
-        .ref = &p->ref, .manifest_digest = &p->out->manifest_digest,
+        .ref = &p->ref,
+        .manifest_digest = &p->out->manifest_digest,
         .index_digest = p->out->from_index ? &p->out->index_digest : NULL,
-        .simple_sigs = simple_sigs, .cosign_sigs = cosign_sigs, .ctx = p, .resources = o->resources,
+        .simple_sigs = simple_sigs,
+        .cosign_sigs = cosign_sigs,
+        .ctx = p,
+        .resources = o->resources,
     };
     if ((rc = cl_image_policy_check(o->policy, &src, err)) < 0)
         return rc;
@@ -830,7 +866,8 @@ static int pull_run(struct pull *p, const char *refstr, const char *dir, struct 
             CL_AUTO(cl_str) *staged = cl_strdupf("%s/rootfs", work);
             rmdir(dir); /* an empty target folder is replaced */
             if (!staged || rename(staged, dir) < 0)
-                rc = cl_err_set(err, CL_EIO, "rename the finished rootfs to %s: %s", dir, strerror(errno));
+                rc = cl_err_set(err, CL_EIO, "rename the finished rootfs to %s: %s", dir,
+                                strerror(errno));
         } else {
             /* no half-written rootfs stays behind; verified blobs do */
             if (cl_image_rmtree(wfd, "rootfs", &e2) < 0)
@@ -850,7 +887,8 @@ static int pull_run(struct pull *p, const char *refstr, const char *dir, struct 
     }
     p->out->bytes_downloaded = p->bytes_done;
     p->out->stats = p->stats;
-    p->out->config_json = p->config_raw ? strndup((const char *)p->config_raw, p->config_len) : NULL;
+    p->out->config_json =
+        p->config_raw ? strndup((const char *)p->config_raw, p->config_len) : NULL;
     return 0;
 }
 
@@ -868,7 +906,8 @@ int cl_image_pull(const char *ref, const char *dir, const struct cl_image_pull_o
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (!ref || !dir || !opts || !out)
-        return cl_err_set(err, CL_EINVAL, "pull: reference, folder, options and result are required");
+        return cl_err_set(err, CL_EINVAL,
+                          "pull: reference, folder, options and result are required");
     struct cl_image_pull_result res = {0};
     struct pull p = {.o = opts, .blobs_fd = -1, .layers_fd = -1, .rootfd = -1, .out = &res};
     pthread_mutex_init(&p.mu, NULL);

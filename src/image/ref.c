@@ -23,8 +23,14 @@ void cl_image_ref_clear(struct cl_image_ref *r)
     memset(r, 0, sizeof *r);
 }
 
-static bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-static bool is_alnum(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
+static bool is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+static bool is_alnum(char c)
+{
+    return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
 
 /* path-component: [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)* */
 static bool component_ok(const char *s, size_t n)
@@ -143,7 +149,8 @@ static int ref_parse(char *work, const char *s, struct cl_image_ref *out, struct
     if (colon) {
         *colon = 0;
         if (!tag_ok(colon + 1)) {
-            rc = cl_err_set(err, CL_EPARSE, "image reference '%.200s': bad tag '%.130s'", s, colon + 1);
+            rc = cl_err_set(err, CL_EPARSE, "image reference '%.200s': bad tag '%.130s'", s,
+                            colon + 1);
             goto fail;
         }
         if (!(r.tag = strdup(colon + 1)))
@@ -158,10 +165,11 @@ static int ref_parse(char *work, const char *s, struct cl_image_ref *out, struct
     const char *repo = name;
     if (first_slash) {
         size_t fl = (size_t)(first_slash - name);
-        if (memchr(name, '.', fl) || memchr(name, ':', fl) || (fl == 9 && memcmp(name, "localhost", 9) == 0) ||
-            name[0] == '[') {
+        if (memchr(name, '.', fl) || memchr(name, ':', fl) ||
+            (fl == 9 && memcmp(name, "localhost", 9) == 0) || name[0] == '[') {
             if (!registry_ok(name, fl)) {
-                rc = cl_err_set(err, CL_EPARSE, "image reference '%.200s': bad registry '%.*s'", s, (int)fl, name);
+                rc = cl_err_set(err, CL_EPARSE, "image reference '%.200s': bad registry '%.*s'", s,
+                                (int)fl, name);
                 goto fail;
             }
             if (!(r.registry = dupn(name, fl)))
@@ -172,7 +180,8 @@ static int ref_parse(char *work, const char *s, struct cl_image_ref *out, struct
     if (!r.registry && !(r.registry = strdup("docker.io")))
         goto oom;
     /* index.docker.io and registry-1.docker.io are docker.io */
-    if (strcmp(r.registry, "index.docker.io") == 0 || strcmp(r.registry, "registry-1.docker.io") == 0) {
+    if (strcmp(r.registry, "index.docker.io") == 0 ||
+        strcmp(r.registry, "registry-1.docker.io") == 0) {
         free(r.registry);
         if (!(r.registry = strdup("docker.io")))
             goto oom;
@@ -186,7 +195,8 @@ static int ref_parse(char *work, const char *s, struct cl_image_ref *out, struct
         size_t n = e ? (size_t)(e - p) : strlen(p);
         if (!component_ok(p, n)) {
             rc = cl_err_set(err, CL_EPARSE,
-                            "image reference '%.200s': repository component '%.*s' is not lowercase [a-z0-9._-]",
+                            "image reference '%.200s': repository component '%.*s' is not "
+                            "lowercase [a-z0-9._-]",
                             s, (int)(n > 64 ? 64 : n), p);
             goto fail;
         }
@@ -201,7 +211,8 @@ static int ref_parse(char *work, const char *s, struct cl_image_ref *out, struct
     if (!r.repository)
         goto oom;
     if (strlen(r.registry) + 1 + strlen(r.repository) > MAX_NAME) {
-        rc = cl_err_set(err, CL_ELIMIT, "image reference '%.200s': name longer than %d characters", s, MAX_NAME);
+        rc = cl_err_set(err, CL_ELIMIT, "image reference '%.200s': name longer than %d characters",
+                        s, MAX_NAME);
         goto fail;
     }
     *out = r;
@@ -220,7 +231,8 @@ int cl_image_ref_parse(const char *s, struct cl_image_ref *out, struct cl_err *e
         return cl_err_set(err, CL_EPARSE, "image reference: empty");
     size_t len = strlen(s);
     if (len > CL_IMAGE_MAX_REF)
-        return cl_err_set(err, CL_ELIMIT, "image reference: longer than %d characters", CL_IMAGE_MAX_REF);
+        return cl_err_set(err, CL_ELIMIT, "image reference: longer than %d characters",
+                          CL_IMAGE_MAX_REF);
     CL_AUTO(cl_str) *work = dupn(s, len);
     if (!work)
         return cl_err_set(err, CL_ENOMEM, "image reference: out of memory");
@@ -229,8 +241,11 @@ int cl_image_ref_parse(const char *s, struct cl_image_ref *out, struct cl_err *e
 
 cl_str *cl_image_ref_string(const struct cl_image_ref *r)
 {
-    return cl_strdupf("%s/%s%s%s%s%s", r->registry, r->repository, r->tag ? ":" : "", r->tag ? r->tag : "",
-                      r->digest ? "@" : "", r->digest ? r->digest : "");
+    return cl_strdupf("%s/%s%s%s%s%s", r->registry, r->repository, r->tag ? ":" : "",
+                      r->tag ? r->tag : "", r->digest ? "@" : "", r->digest ? r->digest : "");
 }
 
-cl_str *cl_image_ref_name(const struct cl_image_ref *r) { return cl_strdupf("%s/%s", r->registry, r->repository); }
+cl_str *cl_image_ref_name(const struct cl_image_ref *r)
+{
+    return cl_strdupf("%s/%s", r->registry, r->repository);
+}

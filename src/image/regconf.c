@@ -45,9 +45,11 @@ static int check_table(json_t *t, const char *where, const char *const *keys, si
             return cl_err_set(err, CL_EPARSE, "registries.conf %s: unknown key '%.64s'", where, k);
         bool want_bool = key_in(k, bools, nbools);
         if (want_bool && !json_is_boolean(v))
-            return cl_err_set(err, CL_EPARSE, "registries.conf %s: '%s' must be a boolean", where, k);
+            return cl_err_set(err, CL_EPARSE, "registries.conf %s: '%s' must be a boolean", where,
+                              k);
         if (!want_bool && strcmp(k, "mirror") != 0 && !json_is_string(v))
-            return cl_err_set(err, CL_EPARSE, "registries.conf %s: '%s' must be a string", where, k);
+            return cl_err_set(err, CL_EPARSE, "registries.conf %s: '%s' must be a string", where,
+                              k);
     }
     return 0;
 }
@@ -60,10 +62,10 @@ struct cl_image_regconf *cl_image_regconf_parse(const char *toml, size_t len, st
         cl_err_prefix(err, "registries.conf");
         return NULL;
     }
-    static const char *const top_keys[] = {"unqualified-search-registries", "short-name-mode", "registry",
-                                           "aliases", "credential-helpers"};
-    static const char *const reg_keys[] = {"prefix", "location", "insecure", "blocked", "mirror",
-                                           "mirror-by-digest-only"};
+    static const char *const top_keys[] = {"unqualified-search-registries", "short-name-mode",
+                                           "registry", "aliases", "credential-helpers"};
+    static const char *const reg_keys[] = {"prefix",  "location", "insecure",
+                                           "blocked", "mirror",   "mirror-by-digest-only"};
     static const char *const reg_bools[] = {"insecure", "blocked", "mirror-by-digest-only"};
     static const char *const mir_keys[] = {"location", "insecure", "pull-from-mirror"};
     static const char *const mir_bools[] = {"insecure"};
@@ -78,7 +80,8 @@ struct cl_image_regconf *cl_image_regconf_parse(const char *toml, size_t len, st
     }
     json_t *regs = json_object_get(doc, "registry");
     if (regs && !json_is_array(regs)) {
-        cl_err_set(err, CL_EPARSE, "registries.conf: 'registry' must be an array of tables ([[registry]])");
+        cl_err_set(err, CL_EPARSE,
+                   "registries.conf: 'registry' must be an array of tables ([[registry]])");
         return NULL;
     }
     size_t i;
@@ -90,7 +93,8 @@ struct cl_image_regconf *cl_image_regconf_parse(const char *toml, size_t len, st
             cl_err_set(err, CL_EPARSE, "registries.conf %s: not a table", where);
             return NULL;
         }
-        if (check_table(v, where, reg_keys, CL_ARRAY_LEN(reg_keys), reg_bools, CL_ARRAY_LEN(reg_bools), err) < 0)
+        if (check_table(v, where, reg_keys, CL_ARRAY_LEN(reg_keys), reg_bools,
+                        CL_ARRAY_LEN(reg_bools), err) < 0)
             return NULL;
         const char *prefix = json_string_value(json_object_get(v, "prefix"));
         const char *loc = json_string_value(json_object_get(v, "location"));
@@ -99,12 +103,14 @@ struct cl_image_regconf *cl_image_regconf_parse(const char *toml, size_t len, st
             return NULL;
         }
         if (prefix && prefix[0] == '*' && prefix[1] != '.') {
-            cl_err_set(err, CL_EPARSE, "registries.conf %s: a wildcard prefix must be '*.domain'", where);
+            cl_err_set(err, CL_EPARSE, "registries.conf %s: a wildcard prefix must be '*.domain'",
+                       where);
             return NULL;
         }
         json_t *mirrors = json_object_get(v, "mirror");
         if (mirrors && !json_is_array(mirrors)) {
-            cl_err_set(err, CL_EPARSE, "registries.conf %s: 'mirror' must be an array of tables", where);
+            cl_err_set(err, CL_EPARSE, "registries.conf %s: 'mirror' must be an array of tables",
+                       where);
             return NULL;
         }
         size_t j;
@@ -117,7 +123,8 @@ struct cl_image_regconf *cl_image_regconf_parse(const char *toml, size_t len, st
                 cl_err_set(err, CL_EPARSE, "registries.conf %s: not a table", mw);
                 return NULL;
             }
-            if (check_table(m, mw, mir_keys, CL_ARRAY_LEN(mir_keys), mir_bools, CL_ARRAY_LEN(mir_bools), err) < 0)
+            if (check_table(m, mw, mir_keys, CL_ARRAY_LEN(mir_keys), mir_bools,
+                            CL_ARRAY_LEN(mir_bools), err) < 0)
                 return NULL;
             if (!json_string_value(json_object_get(m, "location"))) {
                 cl_err_set(err, CL_EPARSE, "registries.conf %s: 'location' is required", mw);
@@ -125,7 +132,8 @@ struct cl_image_regconf *cl_image_regconf_parse(const char *toml, size_t len, st
             }
         }
         if (json_array_size(mirrors) > MAX_ENDPOINTS - 1) {
-            cl_err_set(err, CL_ELIMIT, "registries.conf %s: more than %d mirrors", where, MAX_ENDPOINTS - 1);
+            cl_err_set(err, CL_ELIMIT, "registries.conf %s: more than %d mirrors", where,
+                       MAX_ENDPOINTS - 1);
             return NULL;
         }
     }
@@ -211,7 +219,8 @@ static int endpoint_from(const char *location, const char *rest, bool insecure, 
     }
     if (!*e->repository || hl == 0) {
         cl_image_endpoint_clear(e);
-        return cl_err_set(err, CL_EPARSE, "registry endpoint '%.200s': no host or repository", location);
+        return cl_err_set(err, CL_EPARSE, "registry endpoint '%.200s': no host or repository",
+                          location);
     }
     if (strcmp(e->host, "docker.io") == 0) {
         free(e->host);
@@ -223,8 +232,8 @@ static int endpoint_from(const char *location, const char *rest, bool insecure, 
     return 0;
 }
 
-static int resolve(const struct cl_image_regconf *conf, const struct cl_image_ref *ref, const char *name,
-                   struct cl_image_endpoint out[8], size_t *n, struct cl_err *err)
+static int resolve(const struct cl_image_regconf *conf, const struct cl_image_ref *ref,
+                   const char *name, struct cl_image_endpoint out[8], size_t *n, struct cl_err *err)
 {
     const json_t *best = NULL;
     size_t best_len = 0;
@@ -287,7 +296,8 @@ static int resolve(const struct cl_image_regconf *conf, const struct cl_image_re
     }
     bool li = json_is_true(json_object_get(best, "insecure"));
     if (wildcard)
-        rc = endpoint_from(location == prefix ? ref->registry : location, ref->repository, li, false, &out[cnt], err);
+        rc = endpoint_from(location == prefix ? ref->registry : location, ref->repository, li,
+                           false, &out[cnt], err);
     else
         rc = endpoint_from(location, rest, li, false, &out[cnt], err);
     if (rc < 0)

@@ -21,9 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ACCEPT_MANIFESTS                                                                                    \
-    "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "        \
-    "application/vnd.docker.distribution.manifest.v2+json, "                                                \
+#define ACCEPT_MANIFESTS                                                                           \
+    "Accept: application/vnd.oci.image.manifest.v1+json, "                                         \
+    "application/vnd.oci.image.index.v1+json, "                                                    \
+    "application/vnd.docker.distribution.manifest.v2+json, "                                       \
     "application/vnd.docker.distribution.manifest.list.v2+json"
 #define MAX_CHALLENGE_PARAM 2048
 
@@ -38,7 +39,7 @@ struct cl_image_registry {
     void (*on_retry)(void *ctx, const char *why);
     void *retry_ctx;
     pthread_mutex_t lock;
-    cl_str *auth;       /* "Authorization: ..." line, or NULL (guarded by lock) */
+    cl_str *auth; /* "Authorization: ..." line, or NULL (guarded by lock) */
 };
 
 void cl_image_registry_free(struct cl_image_registry *r)
@@ -59,7 +60,8 @@ void cl_image_registry_free(struct cl_image_registry *r)
 }
 
 struct cl_image_registry *cl_image_registry_new(const struct cl_image_endpoint *ep,
-                                                const struct cl_image_registry_opts *opts, struct cl_err *err)
+                                                const struct cl_image_registry_opts *opts,
+                                                struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (!ep || !ep->host || !ep->repository) {
@@ -141,7 +143,8 @@ static int parse_challenge(const char *h, struct challenge *c, struct cl_err *er
             p++;
         size_t kl = (size_t)(p - k);
         if (*p != '=')
-            return cl_err_set(err, CL_EPARSE, "registry: WWW-Authenticate parameter '%.*s' has no value",
+            return cl_err_set(err, CL_EPARSE,
+                              "registry: WWW-Authenticate parameter '%.*s' has no value",
                               (int)(kl > 32 ? 32 : kl), k);
         p++;
         char val[MAX_CHALLENGE_PARAM];
@@ -156,7 +159,8 @@ static int parse_challenge(const char *h, struct challenge *c, struct cl_err *er
                 val[vl++] = *p++;
             }
             if (*p != '"')
-                return cl_err_set(err, CL_EPARSE, "registry: WWW-Authenticate has an unterminated quote");
+                return cl_err_set(err, CL_EPARSE,
+                                  "registry: WWW-Authenticate has an unterminated quote");
             p++;
         } else {
             while (*p && *p != ',' && *p != ' ') {
@@ -190,8 +194,8 @@ static cl_str *qenc(const char *s)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-            ch == '.' || ch == '_' || ch == '~') {
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
             o[k++] = (char)ch;
         } else {
             o[k++] = '%';
@@ -239,26 +243,29 @@ static cl_str *basic_header(const struct cl_image_registry *r)
 }
 
 /* Fetches a bearer token for the challenge; returns the new Authorization line. */
-static int fetch_token(struct cl_image_registry *r, const struct challenge *ch, cl_str **line, struct cl_err *err)
+static int fetch_token(struct cl_image_registry *r, const struct challenge *ch, cl_str **line,
+                       struct cl_err *err)
 {
     bool https = strncmp(ch->realm, "https://", 8) == 0;
     if (!https && strncmp(ch->realm, "http://", 7) != 0)
-        return cl_err_set(err, CL_EPARSE, "registry %s: token realm '%.200s' is not an http(s) URL", r->host, ch->realm);
+        return cl_err_set(err, CL_EPARSE, "registry %s: token realm '%.200s' is not an http(s) URL",
+                          r->host, ch->realm);
     CL_AUTO(cl_str) *default_scope = cl_strdupf("repository:%s:pull", r->repo);
     const char *scope = ch->scope[0] ? ch->scope : default_scope;
     CL_AUTO(cl_str) *svc = qenc(ch->service);
     CL_AUTO(cl_str) *sc = scope ? qenc(scope) : NULL;
     if (!svc || !sc)
         return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
-    CL_AUTO(cl_str) *url = cl_strdupf("%s%sservice=%s&scope=%s", ch->realm, strchr(ch->realm, '?') ? "&" : "?",
-                                      svc, sc);
+    CL_AUTO(cl_str) *url = cl_strdupf("%s%sservice=%s&scope=%s", ch->realm,
+                                      strchr(ch->realm, '?') ? "&" : "?", svc, sc);
     CL_AUTO(cl_str) *basic = NULL;
     if (r->username) {
         /* credentials travel to the realm only over TLS, or where they already go in clear */
         if (!https && !r->insecure)
-            return cl_err_set(err, CL_EDENIED,
-                              "registry %s: refusing to send credentials to the plain-HTTP token realm %.200s",
-                              r->host, ch->realm);
+            return cl_err_set(
+                err, CL_EDENIED,
+                "registry %s: refusing to send credentials to the plain-HTTP token realm %.200s",
+                r->host, ch->realm);
         if (!(basic = basic_header(r)))
             return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
     }
@@ -267,7 +274,10 @@ static int fetch_token(struct cl_image_registry *r, const struct challenge *ch, 
     const char *hdrs[] = {basic, NULL};
     struct memsink sink = {.max = CL_IMAGE_MAX_TOKEN};
     struct cl_http_stream_req req = {
-        .url = url, .headers = basic ? hdrs : NULL, .on_data = memsink_data, .ctx = &sink,
+        .url = url,
+        .headers = basic ? hdrs : NULL,
+        .on_data = memsink_data,
+        .ctx = &sink,
         .tls_verify_off_insecure = r->insecure,
     };
     struct cl_http_stream_result res = {0};
@@ -289,7 +299,8 @@ static int fetch_token(struct cl_image_registry *r, const struct challenge *ch, 
         free(sink.buf);
         return cl_err_set(err, CL_EIO, "registry %s: token realm answered %ld", r->host, st);
     }
-    CL_AUTO(json_t) *doc = cl_json_parse((const char *)(sink.buf ? sink.buf : (uint8_t *)""), sink.len, 8, err);
+    CL_AUTO(json_t) *doc =
+        cl_json_parse((const char *)(sink.buf ? sink.buf : (uint8_t *)""), sink.len, 8, err);
     free(sink.buf);
     if (!doc)
         return cl_err_prefix(err, "registry %s: token response", r->host);
@@ -297,10 +308,13 @@ static int fetch_token(struct cl_image_registry *r, const struct challenge *ch, 
     if (!tok || !*tok)
         tok = json_string_value(json_object_get(doc, "access_token"));
     if (!tok || !*tok)
-        return cl_err_set(err, CL_EPARSE, "registry %s: token response has no 'token' or 'access_token'", r->host);
+        return cl_err_set(err, CL_EPARSE,
+                          "registry %s: token response has no 'token' or 'access_token'", r->host);
     for (const char *p = tok; *p; p++)
         if (*p <= ' ' || *p > '~')
-            return cl_err_set(err, CL_EPARSE, "registry %s: token has a character that cannot go in a header", r->host);
+            return cl_err_set(err, CL_EPARSE,
+                              "registry %s: token has a character that cannot go in a header",
+                              r->host);
     if (!(*line = cl_strdupf("Authorization: Bearer %s", tok)))
         return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
     return 0;
@@ -310,7 +324,8 @@ static int fetch_token(struct cl_image_registry *r, const struct challenge *ch, 
 static int answer_challenge(struct cl_image_registry *r, const char *www, struct cl_err *err)
 {
     if (!www)
-        return cl_err_set(err, CL_EDENIED, "registry %s: 401 without a WWW-Authenticate challenge", r->host);
+        return cl_err_set(err, CL_EDENIED, "registry %s: 401 without a WWW-Authenticate challenge",
+                          r->host);
     struct challenge ch;
     int rc = parse_challenge(www, &ch, err);
     if (rc < 0)
@@ -318,19 +333,23 @@ static int answer_challenge(struct cl_image_registry *r, const char *www, struct
     cl_str *line = NULL;
     if (strcasecmp(ch.scheme, "Basic") == 0) {
         if (!r->username)
-            return cl_err_set(err, CL_EDENIED, "registry %s: requires credentials (Basic realm \"%.100s\")", r->host,
+            return cl_err_set(err, CL_EDENIED,
+                              "registry %s: requires credentials (Basic realm \"%.100s\")", r->host,
                               ch.realm);
         if (!r->insecure && strncmp(r->base, "https://", 8) != 0)
-            return cl_err_set(err, CL_EDENIED, "registry %s: refusing Basic credentials over plain HTTP", r->host);
+            return cl_err_set(err, CL_EDENIED,
+                              "registry %s: refusing Basic credentials over plain HTTP", r->host);
         if (!(line = basic_header(r)))
             return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
     } else if (strcasecmp(ch.scheme, "Bearer") == 0) {
         if (!ch.realm[0])
-            return cl_err_set(err, CL_EPARSE, "registry %s: Bearer challenge without a realm", r->host);
+            return cl_err_set(err, CL_EPARSE, "registry %s: Bearer challenge without a realm",
+                              r->host);
         if ((rc = fetch_token(r, &ch, &line, err)) < 0)
             return rc;
     } else {
-        return cl_err_set(err, CL_EUNSUPPORTED, "registry %s: auth scheme '%.16s' is not supported", r->host, ch.scheme);
+        return cl_err_set(err, CL_EUNSUPPORTED, "registry %s: auth scheme '%.16s' is not supported",
+                          r->host, ch.scheme);
     }
     pthread_mutex_lock(&r->lock);
     if (r->auth)
@@ -343,8 +362,8 @@ static int answer_challenge(struct cl_image_registry *r, const char *www, struct
 /* ---- one request with auth, scheme fallback and retries ---- */
 
 struct get {
-    const char *path;            /* "/v2/<repo>/..." */
-    const char *extra;           /* one more header line or NULL */
+    const char *path;  /* "/v2/<repo>/..." */
+    const char *extra; /* one more header line or NULL */
     bool follow;
     cl_http_stream_start_fn on_start;
     cl_http_stream_data_fn on_data;
@@ -353,7 +372,10 @@ struct get {
     int (*rewind)(void *ctx, struct get *g, struct cl_err *err);
 };
 
-static bool retryable_status(long st) { return st == 429 || (st >= 500 && st <= 599); }
+static bool retryable_status(long st)
+{
+    return st == 429 || (st >= 500 && st <= 599);
+}
 
 /* For an insecure endpoint: HTTPS without checks first, plain HTTP when TLS does not answer. */
 static void pick_scheme(struct cl_image_registry *r)
@@ -376,7 +398,8 @@ static void pick_scheme(struct cl_image_registry *r)
     r->scheme_known = true;
 }
 
-static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_stream_result *out, struct cl_err *err)
+static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_stream_result *out,
+                  struct cl_err *err)
 {
     pthread_mutex_lock(&r->lock);
     pick_scheme(r);
@@ -400,8 +423,13 @@ static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_str
             hdrs[nh++] = g->extra;
         hdrs[nh] = NULL;
         struct cl_http_stream_req req = {
-            .url = url, .headers = hdrs, .follow_redirects = g->follow, .on_start = g->on_start,
-            .on_data = g->on_data, .ctx = g->ctx, .tls_verify_off_insecure = r->insecure,
+            .url = url,
+            .headers = hdrs,
+            .follow_redirects = g->follow,
+            .on_start = g->on_start,
+            .on_data = g->on_data,
+            .ctx = g->ctx,
+            .tls_verify_off_insecure = r->insecure,
         };
         struct cl_http_stream_result res = {0};
         rc = cl_http_stream_do(r->http, &req, &res, err);
@@ -423,7 +451,8 @@ static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_str
             continue;
         } else if (retryable_status(res.status)) {
             retry = true;
-            rc = cl_err_set(err, CL_EIO, "registry %s: GET %s answered %ld", r->host, g->path, res.status);
+            rc = cl_err_set(err, CL_EIO, "registry %s: GET %s answered %ld", r->host, g->path,
+                            res.status);
         } else {
             *out = res;
             return 0;
@@ -432,8 +461,8 @@ static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_str
         if (!retry || retried >= r->retries)
             return rc;
         retried++;
-        cl_warn("registry %s: %s; retry %u of %u in %ld ms", r->host, err ? err->msg : "error", retried, r->retries,
-                delay);
+        cl_warn("registry %s: %s; retry %u of %u in %ld ms", r->host, err ? err->msg : "error",
+                retried, r->retries, delay);
         if (r->on_retry)
             r->on_retry(r->retry_ctx, err ? err->msg : "error");
         sleep_ms(delay);
@@ -443,8 +472,8 @@ static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_str
     }
 }
 
-static int status_error(struct cl_image_registry *r, const char *what, const struct cl_http_stream_result *res,
-                        struct cl_err *err)
+static int status_error(struct cl_image_registry *r, const char *what,
+                        const struct cl_http_stream_result *res, struct cl_err *err)
 {
     const char *body = res->error_body ? (const char *)res->error_body : "";
     long st = res->status;
@@ -463,8 +492,9 @@ static int memsink_rewind(void *ctx, struct get *g, struct cl_err *err)
     return 0;
 }
 
-int cl_image_registry_manifest(struct cl_image_registry *r, const char *reference, cl_bytes **body, size_t *len,
-                               cl_str **content_type, struct cl_image_digest *digest, struct cl_err *err)
+int cl_image_registry_manifest(struct cl_image_registry *r, const char *reference, cl_bytes **body,
+                               size_t *len, cl_str **content_type, struct cl_image_digest *digest,
+                               struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     struct cl_image_digest want;
@@ -476,7 +506,10 @@ int cl_image_registry_manifest(struct cl_image_registry *r, const char *referenc
     if (!path)
         return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
     struct memsink sink = {.max = CL_IMAGE_MAX_MANIFEST};
-    struct get g = {.path = path, .extra = ACCEPT_MANIFESTS, .on_data = memsink_data, .ctx = &sink,
+    struct get g = {.path = path,
+                    .extra = ACCEPT_MANIFESTS,
+                    .on_data = memsink_data,
+                    .ctx = &sink,
                     .rewind = memsink_rewind};
     struct cl_http_stream_result res = {0};
     if ((rc = do_get(r, &g, &res, err)) < 0) {
@@ -490,14 +523,16 @@ int cl_image_registry_manifest(struct cl_image_registry *r, const char *referenc
         return rc;
     }
     struct cl_image_digest got;
-    rc = cl_image_digest_of(by_digest ? want.alg : CL_HASH_SHA256, sink.buf ? sink.buf : (uint8_t *)"", sink.len,
-                            &got, err);
+    rc = cl_image_digest_of(by_digest ? want.alg : CL_HASH_SHA256,
+                            sink.buf ? sink.buf : (uint8_t *)"", sink.len, &got, err);
     if (rc == 0 && by_digest && !cl_image_digest_eq(&got, &want))
-        rc = cl_err_stage(err, CL_EVERIFY, "digest", "registry %s: manifest %s has digest %s", r->host, reference,
-                          got.str);
+        rc = cl_err_stage(err, CL_EVERIFY, "digest", "registry %s: manifest %s has digest %s",
+                          r->host, reference, got.str);
     const char *dcd = res.header[CL_HTTP_HDR_DOCKER_CONTENT_DIGEST];
-    if (rc == 0 && dcd && strncmp(dcd, "sha256:", 7) == 0 && got.alg == CL_HASH_SHA256 && strcmp(dcd, got.str) != 0)
-        rc = cl_err_stage(err, CL_EVERIFY, "digest", "registry %s: Docker-Content-Digest %.80s but the body hashes to %s",
+    if (rc == 0 && dcd && strncmp(dcd, "sha256:", 7) == 0 && got.alg == CL_HASH_SHA256 &&
+        strcmp(dcd, got.str) != 0)
+        rc = cl_err_stage(err, CL_EVERIFY, "digest",
+                          "registry %s: Docker-Content-Digest %.80s but the body hashes to %s",
                           r->host, dcd, got.str);
     if (rc == 0 && content_type) {
         const char *ct = res.header[CL_HTTP_HDR_CONTENT_TYPE];
@@ -524,24 +559,29 @@ int cl_image_registry_manifest(struct cl_image_registry *r, const char *referenc
 
 /* ---- blobs into memory ---- */
 
-int cl_image_registry_blob_mem(struct cl_image_registry *r, const struct cl_image_desc *desc, size_t max,
-                               cl_bytes **body, struct cl_err *err)
+int cl_image_registry_blob_mem(struct cl_image_registry *r, const struct cl_image_desc *desc,
+                               size_t max, cl_bytes **body, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (desc->size > max)
-        return cl_err_set(err, CL_ELIMIT, "registry %s: blob %s declares %llu bytes, more than %zu", r->host,
-                          desc->digest.str, (unsigned long long)desc->size, max);
+        return cl_err_set(err, CL_ELIMIT, "registry %s: blob %s declares %llu bytes, more than %zu",
+                          r->host, desc->digest.str, (unsigned long long)desc->size, max);
     CL_AUTO(cl_str) *path = cl_strdupf("/v2/%s/blobs/%s", r->repo, desc->digest.str);
     if (!path)
         return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
     struct memsink sink = {.max = (size_t)desc->size};
-    struct get g = {.path = path, .follow = true, .on_data = memsink_data, .ctx = &sink, .rewind = memsink_rewind};
+    struct get g = {.path = path,
+                    .follow = true,
+                    .on_data = memsink_data,
+                    .ctx = &sink,
+                    .rewind = memsink_rewind};
     struct cl_http_stream_result res = {0};
     int rc = do_get(r, &g, &res, err);
     if (rc < 0) {
         free(sink.buf);
         if (rc == CL_ELIMIT)
-            return cl_err_stage(err, CL_EVERIFY, "size", "registry %s: blob %s is larger than its declared %llu bytes",
+            return cl_err_stage(err, CL_EVERIFY, "size",
+                                "registry %s: blob %s is larger than its declared %llu bytes",
                                 r->host, desc->digest.str, (unsigned long long)desc->size);
         return rc;
     }
@@ -555,17 +595,19 @@ int cl_image_registry_blob_mem(struct cl_image_registry *r, const struct cl_imag
     struct cl_image_digest got;
     if (sink.len != desc->size) {
         free(sink.buf);
-        return cl_err_stage(err, CL_EVERIFY, "size", "registry %s: blob %s is %zu bytes, the descriptor says %llu",
-                            r->host, desc->digest.str, sink.len, (unsigned long long)desc->size);
+        return cl_err_stage(err, CL_EVERIFY, "size",
+                            "registry %s: blob %s is %zu bytes, the descriptor says %llu", r->host,
+                            desc->digest.str, sink.len, (unsigned long long)desc->size);
     }
-    if ((rc = cl_image_digest_of(desc->digest.alg, sink.buf ? sink.buf : (uint8_t *)"", sink.len, &got, err)) < 0) {
+    if ((rc = cl_image_digest_of(desc->digest.alg, sink.buf ? sink.buf : (uint8_t *)"", sink.len,
+                                 &got, err)) < 0) {
         free(sink.buf);
         return rc;
     }
     if (!cl_image_digest_eq(&got, &desc->digest)) {
         free(sink.buf);
-        return cl_err_stage(err, CL_EVERIFY, "digest", "registry %s: blob %s hashes to %s", r->host, desc->digest.str,
-                            got.str);
+        return cl_err_stage(err, CL_EVERIFY, "digest", "registry %s: blob %s hashes to %s", r->host,
+                            desc->digest.str, got.str);
     }
     if (!sink.buf && !(sink.buf = calloc(1, 1)))
         return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
@@ -577,9 +619,9 @@ int cl_image_registry_blob_mem(struct cl_image_registry *r, const struct cl_imag
 
 struct filesink {
     int fd;
-    uint64_t have;          /* bytes in the file and in the hash */
-    uint64_t want;          /* declared size */
-    uint64_t resume_from;   /* offset asked for with Range in this attempt */
+    uint64_t have;        /* bytes in the file and in the hash */
+    uint64_t want;        /* declared size */
+    uint64_t resume_from; /* offset asked for with Range in this attempt */
     struct cl_image_hasher h;
     EVP_MAC_CTX *mac;
     bool restarted;
@@ -616,15 +658,17 @@ static int filesink_start(void *ctx, long status, cl_str *const *headers, struct
 {
     struct filesink *f = ctx;
     if (f->resume_from == 0)
-        return status == 200 ? 0 : cl_err_set(err, CL_EIO, "blob %s: unexpected status %ld", f->digest, status);
+        return status == 200
+                   ? 0
+                   : cl_err_set(err, CL_EIO, "blob %s: unexpected status %ld", f->digest, status);
     if (status == 206) {
         /* Content-Range: bytes <first>-<last>/<total> must start where the file ends */
         const char *cr = headers[CL_HTTP_HDR_CONTENT_RANGE];
         unsigned long long first = 0;
         if (cr && sscanf(cr, "bytes %llu-", &first) == 1 && first == f->resume_from)
             return 0;
-        return cl_err_set(err, CL_EIO, "blob %s: Content-Range '%.64s' does not resume at %llu", f->digest,
-                          cr ? cr : "", (unsigned long long)f->resume_from);
+        return cl_err_set(err, CL_EIO, "blob %s: Content-Range '%.64s' does not resume at %llu",
+                          f->digest, cr ? cr : "", (unsigned long long)f->resume_from);
     }
     if (status == 200) {
         /* the server ignored the Range: start over */
@@ -638,8 +682,8 @@ static int filesink_data(void *ctx, const uint8_t *buf, size_t len, struct cl_er
 {
     struct filesink *f = ctx;
     if (len > f->want - f->have)
-        return cl_err_stage(err, CL_ELIMIT, "size", "blob %s: more than the declared %llu bytes", f->digest,
-                            (unsigned long long)f->want);
+        return cl_err_stage(err, CL_ELIMIT, "size", "blob %s: more than the declared %llu bytes",
+                            f->digest, (unsigned long long)f->want);
     int rc = filesink_absorb(f, buf, len, err);
     if (rc < 0)
         return rc;
@@ -650,7 +694,8 @@ static int filesink_data(void *ctx, const uint8_t *buf, size_t len, struct cl_er
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return cl_err_set(err, CL_EIO, "blob %s: write: %s", f->digest, w < 0 ? strerror(errno) : "short write");
+            return cl_err_set(err, CL_EIO, "blob %s: write: %s", f->digest,
+                              w < 0 ? strerror(errno) : "short write");
         p += w;
         n -= (size_t)w;
     }
@@ -726,8 +771,9 @@ static EVP_MAC_CTX *hmac_new(const struct cl_secret *key)
     return ctx;
 }
 
-static int blob_file(struct cl_image_registry *r, const struct cl_image_desc *desc, int dirfd, const char *name,
-                     const char *partial, struct filesink *f, const struct cl_image_blob_mac *mac, struct cl_err *err)
+static int blob_file(struct cl_image_registry *r, const struct cl_image_desc *desc, int dirfd,
+                     const char *name, const char *partial, struct filesink *f,
+                     const struct cl_image_blob_mac *mac, struct cl_err *err)
 {
     int rc;
     if ((rc = cl_image_hasher_init(&f->h, desc->digest.alg, err)) < 0)
@@ -736,7 +782,8 @@ static int blob_file(struct cl_image_registry *r, const struct cl_image_desc *de
         return cl_err_set(err, CL_EINVAL, "blob %s: HMAC setup failed", desc->digest.str);
     f->fd = openat(dirfd, partial, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (f->fd < 0)
-        return cl_err_set(err, CL_EIO, "blob %s: open %s: %s", desc->digest.str, partial, strerror(errno));
+        return cl_err_set(err, CL_EIO, "blob %s: open %s: %s", desc->digest.str, partial,
+                          strerror(errno));
     if ((rc = filesink_resume(f, err)) < 0)
         return rc;
     if (lseek(f->fd, 0, SEEK_END) < 0)
@@ -745,7 +792,11 @@ static int blob_file(struct cl_image_registry *r, const struct cl_image_desc *de
         CL_AUTO(cl_str) *path = cl_strdupf("/v2/%s/blobs/%s", r->repo, desc->digest.str);
         if (!path)
             return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
-        struct get g = {.path = path, .follow = true, .on_start = filesink_start, .on_data = filesink_data, .ctx = f,
+        struct get g = {.path = path,
+                        .follow = true,
+                        .on_start = filesink_start,
+                        .on_data = filesink_data,
+                        .ctx = f,
                         .rewind = filesink_rewind};
         filesink_rewind(f, &g, err);
         struct cl_http_stream_result res = {0};
@@ -760,20 +811,23 @@ static int blob_file(struct cl_image_registry *r, const struct cl_image_desc *de
     }
     /* ---- verification: size, digest, MAC ---- */
     if (f->have != f->want)
-        return cl_err_stage(err, CL_EVERIFY, "size", "blob %s: %llu bytes, the descriptor says %llu", desc->digest.str,
+        return cl_err_stage(err, CL_EVERIFY, "size",
+                            "blob %s: %llu bytes, the descriptor says %llu", desc->digest.str,
                             (unsigned long long)f->have, (unsigned long long)f->want);
     struct cl_image_digest got;
     if ((rc = cl_image_hasher_final(&f->h, &got, err)) < 0)
         return rc;
     if (!cl_image_digest_eq(&got, &desc->digest))
-        return cl_err_stage(err, CL_EVERIFY, "digest", "blob %s: content hashes to %s", desc->digest.str, got.str);
+        return cl_err_stage(err, CL_EVERIFY, "digest", "blob %s: content hashes to %s",
+                            desc->digest.str, got.str);
     if (mac) {
         uint8_t tag[32];
         size_t tl = 0;
         if (EVP_MAC_final(f->mac, tag, &tl, sizeof tag) != 1 || tl != sizeof tag)
             return cl_err_set(err, CL_EINVAL, "blob %s: HMAC final failed", desc->digest.str);
         if (!cl_memeq_ct(tag, mac->expect, sizeof tag))
-            return cl_err_stage(err, CL_EVERIFY, "hmac", "blob %s: HMAC of the encrypted layer does not match",
+            return cl_err_stage(err, CL_EVERIFY, "hmac",
+                                "blob %s: HMAC of the encrypted layer does not match",
                                 desc->digest.str);
     }
     if (renameat(dirfd, partial, dirfd, name) < 0)
@@ -781,15 +835,18 @@ static int blob_file(struct cl_image_registry *r, const struct cl_image_desc *de
     return 0;
 }
 
-int cl_image_registry_blob_file(struct cl_image_registry *r, const struct cl_image_desc *desc, int dirfd,
-                                const char *name, const struct cl_image_blob_mac *mac, cl_image_bytes_fn progress,
-                                void *progress_ctx, struct cl_err *err)
+int cl_image_registry_blob_file(struct cl_image_registry *r, const struct cl_image_desc *desc,
+                                int dirfd, const char *name, const struct cl_image_blob_mac *mac,
+                                cl_image_bytes_fn progress, void *progress_ctx, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(cl_str) *partial = cl_strdupf("%s.partial", name);
     if (!partial)
         return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
-    struct filesink f = {.fd = -1, .want = desc->size, .progress = progress, .progress_ctx = progress_ctx,
+    struct filesink f = {.fd = -1,
+                         .want = desc->size,
+                         .progress = progress,
+                         .progress_ctx = progress_ctx,
                          .digest = desc->digest.str};
     int rc = blob_file(r, desc, dirfd, name, partial, &f, mac, err);
     /* bytes that can never verify are dropped; a transfer cut short is kept for resuming */

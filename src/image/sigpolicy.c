@@ -107,7 +107,8 @@ const json_t *cl_image_policy_scope(const struct cl_image_policy *p, const struc
 
 /* ---- parsing ---- */
 
-static int only_keys(const json_t *o, const char *where, const char *const *keys, size_t n, struct cl_err *err)
+static int only_keys(const json_t *o, const char *where, const char *const *keys, size_t n,
+                     struct cl_err *err)
 {
     const char *k;
     json_t *v;
@@ -139,7 +140,8 @@ static int check_identity(const json_t *id, const char *where, struct cl_err *er
     const char *t = json_string_value(json_object_get(id, "type"));
     if (!t)
         return cl_err_set(err, CL_EPARSE, "policy %s: signedIdentity has no 'type'", where);
-    if (strcmp(t, "matchExact") == 0 || strcmp(t, "matchRepoDigestOrExact") == 0 || strcmp(t, "matchRepository") == 0) {
+    if (strcmp(t, "matchExact") == 0 || strcmp(t, "matchRepoDigestOrExact") == 0 ||
+        strcmp(t, "matchRepository") == 0) {
         static const char *const k[] = {"type"};
         return only_keys(id, where, k, 1, err);
     }
@@ -147,9 +149,11 @@ static int check_identity(const json_t *id, const char *where, struct cl_err *er
         static const char *const k[] = {"type", "dockerReference"};
         struct cl_image_ref r;
         int rc;
-        if ((rc = only_keys(id, where, k, 2, err)) < 0 || (rc = need_str(id, "dockerReference", where, err)) < 0)
+        if ((rc = only_keys(id, where, k, 2, err)) < 0 ||
+            (rc = need_str(id, "dockerReference", where, err)) < 0)
             return rc;
-        if ((rc = cl_image_ref_parse(json_string_value(json_object_get(id, "dockerReference")), &r, err)) < 0)
+        if ((rc = cl_image_ref_parse(json_string_value(json_object_get(id, "dockerReference")), &r,
+                                     err)) < 0)
             return cl_err_prefix(err, "policy %s: dockerReference", where);
         cl_image_ref_clear(&r);
         return 0;
@@ -164,28 +168,34 @@ static int check_identity(const json_t *id, const char *where, struct cl_err *er
     if (strcmp(t, "remapIdentity") == 0) {
         static const char *const k[] = {"type", "prefix", "signedPrefix"};
         int rc;
-        if ((rc = only_keys(id, where, k, 3, err)) < 0 || (rc = need_str(id, "prefix", where, err)) < 0)
+        if ((rc = only_keys(id, where, k, 3, err)) < 0 ||
+            (rc = need_str(id, "prefix", where, err)) < 0)
             return rc;
         return need_str(id, "signedPrefix", where, err);
     }
-    return cl_err_set(err, CL_EPARSE, "policy %s: signedIdentity type '%.64s' is unknown", where, t);
+    return cl_err_set(err, CL_EPARSE, "policy %s: signedIdentity type '%.64s' is unknown", where,
+                      t);
 }
 
 static int one_key_source(const json_t *r, const char *where, struct cl_err *err)
 {
-    int n = !!json_object_get(r, "keyPath") + !!json_object_get(r, "keyPaths") + !!json_object_get(r, "keyData");
+    int n = !!json_object_get(r, "keyPath") + !!json_object_get(r, "keyPaths") +
+            !!json_object_get(r, "keyData");
     if (n != 1)
-        return cl_err_set(err, CL_EPARSE, "policy %s: exactly one of keyPath, keyPaths, keyData is needed", where);
+        return cl_err_set(err, CL_EPARSE,
+                          "policy %s: exactly one of keyPath, keyPaths, keyData is needed", where);
     json_t *kp = json_object_get(r, "keyPaths");
     if (kp) {
         if (!json_is_array(kp) || json_array_size(kp) == 0 || json_array_size(kp) > MAX_KEY_PATHS)
-            return cl_err_set(err, CL_EPARSE, "policy %s: keyPaths must list 1 to %d paths", where, MAX_KEY_PATHS);
+            return cl_err_set(err, CL_EPARSE, "policy %s: keyPaths must list 1 to %d paths", where,
+                              MAX_KEY_PATHS);
         size_t i;
         json_t *v;
         json_array_foreach(kp, i, v)
         {
             if (!json_is_string(v) || !*json_string_value(v))
-                return cl_err_set(err, CL_EPARSE, "policy %s: keyPaths[%zu] is not a path", where, i);
+                return cl_err_set(err, CL_EPARSE, "policy %s: keyPaths[%zu] is not a path", where,
+                                  i);
         }
         return 0;
     }
@@ -200,13 +210,15 @@ static int check_accept(const json_t *r, const char *where, struct cl_err *err)
 
 static int check_signed_by(const json_t *r, const char *where, struct cl_err *err)
 {
-    static const char *const k[] = {"type", "keyType", "keyPath", "keyPaths", "keyData", "signedIdentity"};
+    static const char *const k[] = {"type",     "keyType", "keyPath",
+                                    "keyPaths", "keyData", "signedIdentity"};
     int rc;
     if ((rc = only_keys(r, where, k, CL_ARRAY_LEN(k), err)) < 0)
         return rc;
     const char *kt = json_string_value(json_object_get(r, "keyType"));
     if (!kt || strcmp(kt, "GPGKeys") != 0)
-        return cl_err_set(err, CL_EUNSUPPORTED, "policy %s: keyType '%.32s' is not supported (GPGKeys only)", where,
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "policy %s: keyType '%.32s' is not supported (GPGKeys only)", where,
                           kt ? kt : "");
     if ((rc = one_key_source(r, where, err)) < 0)
         return rc;
@@ -215,14 +227,21 @@ static int check_signed_by(const json_t *r, const char *where, struct cl_err *er
 
 static int check_sigstore(const json_t *r, const char *where, struct cl_err *err)
 {
-    static const char *const k[] = {"type", "keyPath", "keyPaths", "keyData", "fulcio", "rekorPublicKeyPath",
-                                    "rekorPublicKeyData", "signedIdentity"};
+    static const char *const k[] = {"type",
+                                    "keyPath",
+                                    "keyPaths",
+                                    "keyData",
+                                    "fulcio",
+                                    "rekorPublicKeyPath",
+                                    "rekorPublicKeyData",
+                                    "signedIdentity"};
     int rc;
     if ((rc = only_keys(r, where, k, CL_ARRAY_LEN(k), err)) < 0)
         return rc;
     if (json_object_get(r, "fulcio") || json_object_get(r, "rekorPublicKeyPath") ||
         json_object_get(r, "rekorPublicKeyData"))
-        return cl_err_set(err, CL_EUNSUPPORTED, "policy %s: fulcio and rekor are not supported (keys only)", where);
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "policy %s: fulcio and rekor are not supported (keys only)", where);
     if ((rc = one_key_source(r, where, err)) < 0)
         return rc;
     const json_t *id = json_object_get(r, "signedIdentity");
@@ -230,20 +249,26 @@ static int check_sigstore(const json_t *r, const char *where, struct cl_err *err
         return rc;
     const char *t = json_string_value(json_object_get(id, "type"));
     if (t && strcmp(t, "matchRepository") != 0 && strcmp(t, "exactRepository") != 0 &&
-        strcmp(t, "matchRepoDigestOrExact") != 0 && strcmp(t, "matchExact") != 0 && strcmp(t, "exactReference") != 0 &&
-        strcmp(t, "remapIdentity") != 0)
-        return cl_err_set(err, CL_EPARSE, "policy %s: signedIdentity '%s' is not allowed here", where, t);
+        strcmp(t, "matchRepoDigestOrExact") != 0 && strcmp(t, "matchExact") != 0 &&
+        strcmp(t, "exactReference") != 0 && strcmp(t, "remapIdentity") != 0)
+        return cl_err_set(err, CL_EPARSE, "policy %s: signedIdentity '%s' is not allowed here",
+                          where, t);
     return 0;
 }
 
 /* ---- evaluation ---- */
 
 struct req_type;
-typedef int (*eval_fn)(const json_t *r, const struct cl_image_sigsrc *src, const char *where, struct cl_err *err);
-static int eval_accept(const json_t *r, const struct cl_image_sigsrc *src, const char *where, struct cl_err *err);
-static int eval_reject(const json_t *r, const struct cl_image_sigsrc *src, const char *where, struct cl_err *err);
-static int eval_signed_by(const json_t *r, const struct cl_image_sigsrc *src, const char *where, struct cl_err *err);
-static int eval_sigstore(const json_t *r, const struct cl_image_sigsrc *src, const char *where, struct cl_err *err);
+typedef int (*eval_fn)(const json_t *r, const struct cl_image_sigsrc *src, const char *where,
+                       struct cl_err *err);
+static int eval_accept(const json_t *r, const struct cl_image_sigsrc *src, const char *where,
+                       struct cl_err *err);
+static int eval_reject(const json_t *r, const struct cl_image_sigsrc *src, const char *where,
+                       struct cl_err *err);
+static int eval_signed_by(const json_t *r, const struct cl_image_sigsrc *src, const char *where,
+                          struct cl_err *err);
+static int eval_sigstore(const json_t *r, const struct cl_image_sigsrc *src, const char *where,
+                         struct cl_err *err);
 
 static const struct req_type {
     const char *name;
@@ -271,7 +296,8 @@ static int check_reqs(const json_t *reqs, const char *where, struct cl_err *err)
         return cl_err_set(err, CL_EPARSE, "policy %s: not an array of requirements", where);
     /* as in containers/image: an empty list would silently allow everything */
     if (json_array_size(reqs) == 0)
-        return cl_err_set(err, CL_EPARSE, "policy %s: the list of requirements must not be empty", where);
+        return cl_err_set(err, CL_EPARSE, "policy %s: the list of requirements must not be empty",
+                          where);
     size_t i;
     json_t *r;
     json_array_foreach(reqs, i, r)
@@ -283,8 +309,9 @@ static int check_reqs(const json_t *reqs, const char *where, struct cl_err *err)
         const struct req_type *t = find_type(r);
         if (!t)
             return cl_err_set(err, CL_EPARSE, "policy %s: requirement type '%.64s' is unknown", w,
-                              json_string_value(json_object_get(r, "type")) ? json_string_value(json_object_get(r, "type"))
-                                                                           : "(none)");
+                              json_string_value(json_object_get(r, "type"))
+                                  ? json_string_value(json_object_get(r, "type"))
+                                  : "(none)");
         int rc = t->check(r, w, err);
         if (rc < 0)
             return rc;
@@ -352,7 +379,8 @@ struct cl_image_policy *cl_image_policy_parse(const char *json, size_t len, stru
     return p;
 }
 
-static int eval_accept(const json_t *r, const struct cl_image_sigsrc *src, const char *where, struct cl_err *err)
+static int eval_accept(const json_t *r, const struct cl_image_sigsrc *src, const char *where,
+                       struct cl_err *err)
 {
     (void)r;
     (void)src;
@@ -361,7 +389,8 @@ static int eval_accept(const json_t *r, const struct cl_image_sigsrc *src, const
     return 0;
 }
 
-static int eval_reject(const json_t *r, const struct cl_image_sigsrc *src, const char *where, struct cl_err *err)
+static int eval_reject(const json_t *r, const struct cl_image_sigsrc *src, const char *where,
+                       struct cl_err *err)
 {
     (void)r;
     (void)src;
@@ -384,7 +413,8 @@ static int identity_check(const struct cl_image_ref *img, const char *signed_ref
     struct cl_image_ref sref;
     int rc = cl_image_ref_parse(signed_ref, &sref, err);
     if (rc < 0)
-        return cl_err_stage(err, CL_EVERIFY, "identity", "signature names an invalid reference '%.200s'", signed_ref);
+        return cl_err_stage(err, CL_EVERIFY, "identity",
+                            "signature names an invalid reference '%.200s'", signed_ref);
     const char *t = json_string_value(json_object_get(sid, "type"));
     if (!t)
         t = default_identity;
@@ -409,16 +439,19 @@ static int identity_check(const struct cl_image_ref *img, const char *signed_ref
             ok = strcmp(img_name, s_name) == 0;
     } else if (strcmp(t, "exactReference") == 0) {
         struct cl_image_ref want;
-        if ((rc = cl_image_ref_parse(json_string_value(json_object_get(sid, "dockerReference")), &want, err)) < 0)
+        if ((rc = cl_image_ref_parse(json_string_value(json_object_get(sid, "dockerReference")),
+                                     &want, err)) < 0)
             return rc;
         CL_AUTO(cl_str) *w = ref_text(&want);
         cl_image_ref_clear(&want);
         ok = w && strcmp(w, s_full) == 0;
     } else if (strcmp(t, "exactRepository") == 0) {
         struct cl_image_ref want;
-        CL_AUTO(cl_str) *text = cl_strdupf("%s", json_string_value(json_object_get(sid, "dockerRepository")));
+        CL_AUTO(cl_str) *text =
+            cl_strdupf("%s", json_string_value(json_object_get(sid, "dockerRepository")));
         if (!text || (rc = cl_image_ref_parse(text, &want, err)) < 0)
-            return cl_err_stage(err, CL_EVERIFY, "identity", "exactRepository: bad dockerRepository");
+            return cl_err_stage(err, CL_EVERIFY, "identity",
+                                "exactRepository: bad dockerRepository");
         CL_AUTO(cl_str) *w = cl_image_ref_name(&want);
         cl_image_ref_clear(&want);
         ok = w && strcmp(w, s_name) == 0;
@@ -427,57 +460,67 @@ static int identity_check(const struct cl_image_ref *img, const char *signed_ref
         const char *sprefix = json_string_value(json_object_get(sid, "signedPrefix"));
         size_t pl = strlen(prefix);
         CL_AUTO(cl_str) *mapped = NULL;
-        if (strncmp(img_full, prefix, pl) == 0 &&
-            (img_full[pl] == 0 || img_full[pl] == '/' || img_full[pl] == ':' || img_full[pl] == '@'))
+        if (strncmp(img_full, prefix, pl) == 0 && (img_full[pl] == 0 || img_full[pl] == '/' ||
+                                                   img_full[pl] == ':' || img_full[pl] == '@'))
             mapped = cl_strdupf("%s%s", sprefix, img_full + pl);
         else
             mapped = strdup(img_full);
         struct cl_image_ref m;
         if (!mapped || (rc = cl_image_ref_parse(mapped, &m, err)) < 0)
-            return cl_err_stage(err, CL_EVERIFY, "identity", "remapIdentity: the remapped reference is invalid");
+            return cl_err_stage(err, CL_EVERIFY, "identity",
+                                "remapIdentity: the remapped reference is invalid");
         CL_AUTO(cl_str) *mf = ref_text(&m);
         CL_AUTO(cl_str) *mn = cl_image_ref_name(&m);
         bool tagged = m.tag != NULL;
         cl_image_ref_clear(&m);
-        ok = mf && mn && (tagged ? (!s_has_digest && strcmp(mf, s_full) == 0) : strcmp(mn, s_name) == 0);
+        ok = mf && mn &&
+             (tagged ? (!s_has_digest && strcmp(mf, s_full) == 0) : strcmp(mn, s_name) == 0);
     } else {
         return cl_err_set(err, CL_EPARSE, "identity: unknown type '%.64s'", t);
     }
     if (!ok)
-        return cl_err_stage(err, CL_EVERIFY, "identity", "signature is for '%.200s', not '%.200s' (%s)", signed_ref,
-                            img_full, t);
+        return cl_err_stage(err, CL_EVERIFY, "identity",
+                            "signature is for '%.200s', not '%.200s' (%s)", signed_ref, img_full,
+                            t);
     return 0;
 }
 
-int cl_image_sig_payload_check(const uint8_t *payload, size_t plen, const char *type, const struct cl_image_sigsrc *src,
-                               const json_t *signed_identity, const char *default_identity, struct cl_err *err)
+int cl_image_sig_payload_check(const uint8_t *payload, size_t plen, const char *type,
+                               const struct cl_image_sigsrc *src, const json_t *signed_identity,
+                               const char *default_identity, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     CL_AUTO(json_t) *doc = cl_json_parse((const char *)payload, plen, 8, err);
     if (!doc)
-        return cl_err_stage(err, CL_EVERIFY, "payload", "signature payload is not JSON: %.200s", err ? err->msg : "");
+        return cl_err_stage(err, CL_EVERIFY, "payload", "signature payload is not JSON: %.200s",
+                            err ? err->msg : "");
     json_t *crit = json_object_get(doc, "critical");
     const char *t = json_string_value(json_object_get(crit, "type"));
-    const char *dg = json_string_value(json_object_get(json_object_get(crit, "image"), "docker-manifest-digest"));
-    const char *ident = json_string_value(json_object_get(json_object_get(crit, "identity"), "docker-reference"));
+    const char *dg = json_string_value(
+        json_object_get(json_object_get(crit, "image"), "docker-manifest-digest"));
+    const char *ident =
+        json_string_value(json_object_get(json_object_get(crit, "identity"), "docker-reference"));
     if (!json_is_object(crit) || !t || !dg || !ident)
-        return cl_err_stage(err, CL_EVERIFY, "payload",
-                            "signature payload lacks critical.type, critical.image.docker-manifest-digest or "
-                            "critical.identity.docker-reference");
+        return cl_err_stage(
+            err, CL_EVERIFY, "payload",
+            "signature payload lacks critical.type, critical.image.docker-manifest-digest or "
+            "critical.identity.docker-reference");
     if (strcmp(t, type) != 0)
-        return cl_err_stage(err, CL_EVERIFY, "payload", "signature payload type '%.64s' is not '%s'", t, type);
+        return cl_err_stage(err, CL_EVERIFY, "payload",
+                            "signature payload type '%.64s' is not '%s'", t, type);
     /* critical members are all understood, or the signature does not count */
     static const char *const ck[] = {"type", "image", "identity"};
     if (only_keys(crit, "signature critical", ck, 3, err) < 0)
-        return cl_err_stage(err, CL_EVERIFY, "payload", "%s", err ? err->msg : "unknown critical member");
+        return cl_err_stage(err, CL_EVERIFY, "payload", "%s",
+                            err ? err->msg : "unknown critical member");
     struct cl_image_digest d;
     if (cl_image_digest_parse(dg, &d, "signed digest", err) < 0)
         return cl_err_stage(err, CL_EVERIFY, "payload", "signature names a malformed digest");
     bool digest_ok = (src->manifest_digest && cl_image_digest_eq(&d, src->manifest_digest)) ||
                      (src->index_digest && cl_image_digest_eq(&d, src->index_digest));
     if (!digest_ok)
-        return cl_err_stage(err, CL_EVERIFY, "payload", "signature is for manifest %s, not %s", d.str,
-                            src->manifest_digest ? src->manifest_digest->str : "?");
+        return cl_err_stage(err, CL_EVERIFY, "payload", "signature is for manifest %s, not %s",
+                            d.str, src->manifest_digest ? src->manifest_digest->str : "?");
     return identity_check(src->ref, ident, signed_identity, default_identity, err);
 }
 
@@ -485,8 +528,8 @@ int cl_image_sig_payload_check(const uint8_t *payload, size_t plen, const char *
 
 /* Concatenated key material of a requirement (keyData is base64; keyPath/keyPaths files or
  * kbs:// resources). raw_pem_ok: keyData may also be PEM text (image-rs reads it so). */
-static struct cl_secret *req_keys(const json_t *r, const struct cl_image_sigsrc *src, bool raw_pem_ok,
-                                  struct cl_err *err)
+static struct cl_secret *req_keys(const json_t *r, const struct cl_image_sigsrc *src,
+                                  bool raw_pem_ok, struct cl_err *err)
 {
     const char *data = json_string_value(json_object_get(r, "keyData"));
     if (data) {
@@ -544,11 +587,12 @@ static void free_blobs(cl_bytes **b, size_t *lens, cl_str **s, size_t n)
     free(s);
 }
 
-static int eval_signed_by(const json_t *r, const struct cl_image_sigsrc *src, const char *where, struct cl_err *err)
+static int eval_signed_by(const json_t *r, const struct cl_image_sigsrc *src, const char *where,
+                          struct cl_err *err)
 {
     if (!src->simple_sigs)
-        return cl_err_stage(err, CL_EDENIED, "policy", "policy %s: a signature is required and none can be fetched",
-                            where);
+        return cl_err_stage(err, CL_EDENIED, "policy",
+                            "policy %s: a signature is required and none can be fetched", where);
     CL_AUTO(cl_secret) *keys = req_keys(r, src, false, err);
     if (!keys)
         return err ? err->code : CL_EINVAL;
@@ -570,7 +614,8 @@ static int eval_signed_by(const json_t *r, const struct cl_image_sigsrc *src, co
             rc = cl_image_gpg_verify(keys->data, keys->len, sigs[i], lens[i], &payload, &plen, &e);
             if (rc == 0) {
                 rc = cl_image_sig_payload_check(payload, plen, "atomic container signature", src,
-                                                json_object_get(r, "signedIdentity"), "matchRepoDigestOrExact", &e);
+                                                json_object_get(r, "signedIdentity"),
+                                                "matchRepoDigestOrExact", &e);
                 free(payload);
             }
             if (rc == 0) {
@@ -588,19 +633,23 @@ static int eval_signed_by(const json_t *r, const struct cl_image_sigsrc *src, co
         free_blobs(sigs, lens, NULL, n);
     }
     if (seen == 0)
-        return cl_err_stage(err, CL_EDENIED, "signature", "policy %s: a signature was required, but no signature exists",
-                            where);
-    return cl_err_stage(err, CL_EVERIFY, "signature", "policy %s: none of %zu signature(s) is acceptable: %.300s", where,
-                        seen, last.msg);
+        return cl_err_stage(err, CL_EDENIED, "signature",
+                            "policy %s: a signature was required, but no signature exists", where);
+    return cl_err_stage(err, CL_EVERIFY, "signature",
+                        "policy %s: none of %zu signature(s) is acceptable: %.300s", where, seen,
+                        last.msg);
 }
 
 /* ---- sigstoreSigned (cosign keys) ---- */
 
-static int eval_sigstore(const json_t *r, const struct cl_image_sigsrc *src, const char *where, struct cl_err *err)
+static int eval_sigstore(const json_t *r, const struct cl_image_sigsrc *src, const char *where,
+                         struct cl_err *err)
 {
     if (!src->cosign_sigs)
-        return cl_err_stage(err, CL_EDENIED, "policy", "policy %s: a sigstore signature is required and none can be "
-                            "fetched", where);
+        return cl_err_stage(err, CL_EDENIED, "policy",
+                            "policy %s: a sigstore signature is required and none can be "
+                            "fetched",
+                            where);
     CL_AUTO(cl_secret) *keys = req_keys(r, src, true, err);
     if (!keys)
         return err ? err->code : CL_EINVAL;
@@ -618,10 +667,12 @@ static int eval_sigstore(const json_t *r, const struct cl_image_sigsrc *src, con
             return rc;
         for (size_t i = 0; i < n && seen < CL_IMAGE_MAX_SIGNATURES; i++, seen++) {
             struct cl_err e = {0};
-            rc = cl_image_cosign_verify((const char *)keys->data, keys->len, payloads[i], lens[i], sigs[i], &e);
+            rc = cl_image_cosign_verify((const char *)keys->data, keys->len, payloads[i], lens[i],
+                                        sigs[i], &e);
             if (rc == 0)
-                rc = cl_image_sig_payload_check(payloads[i], lens[i], "cosign container image signature", src,
-                                                json_object_get(r, "signedIdentity"), "matchRepository", &e);
+                rc = cl_image_sig_payload_check(
+                    payloads[i], lens[i], "cosign container image signature", src,
+                    json_object_get(r, "signedIdentity"), "matchRepository", &e);
             if (rc == 0) {
                 free_blobs(payloads, lens, sigs, n);
                 return 0;
@@ -631,13 +682,18 @@ static int eval_sigstore(const json_t *r, const struct cl_image_sigsrc *src, con
         free_blobs(payloads, lens, sigs, n);
     }
     if (seen == 0)
-        return cl_err_stage(err, CL_EDENIED, "signature", "policy %s: a sigstore signature was required, but none "
-                            "exists", where);
-    return cl_err_stage(err, CL_EVERIFY, "signature", "policy %s: none of %zu sigstore signature(s) is acceptable: "
-                        "%.300s", where, seen, last.msg);
+        return cl_err_stage(err, CL_EDENIED, "signature",
+                            "policy %s: a sigstore signature was required, but none "
+                            "exists",
+                            where);
+    return cl_err_stage(err, CL_EVERIFY, "signature",
+                        "policy %s: none of %zu sigstore signature(s) is acceptable: "
+                        "%.300s",
+                        where, seen, last.msg);
 }
 
-int cl_image_policy_check(const struct cl_image_policy *p, const struct cl_image_sigsrc *src, struct cl_err *err)
+int cl_image_policy_check(const struct cl_image_policy *p, const struct cl_image_sigsrc *src,
+                          struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     if (!p)
@@ -655,7 +711,8 @@ int cl_image_policy_check(const struct cl_image_policy *p, const struct cl_image
     {
         const struct req_type *t = find_type(r);
         char where[200];
-        snprintf(where, sizeof where, "scope %.150s, requirement %zu (%s)", scope, i, t ? t->name : "?");
+        snprintf(where, sizeof where, "scope %.150s, requirement %zu (%s)", scope, i,
+                 t ? t->name : "?");
         if (!t)
             return cl_err_stage(err, CL_EDENIED, "policy", "policy %s: unknown requirement", where);
         int rc = t->eval(r, src, where, err);

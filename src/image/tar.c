@@ -22,7 +22,7 @@ struct cl_image_tar {
     bool ended;
     struct cl_image_tar_entry ent;
     /* overrides from pax / GNU headers for the next entry */
-    uint8_t *pax;           /* pax records of the next entry (xattrs point into it) */
+    uint8_t *pax; /* pax records of the next entry (xattrs point into it) */
     size_t pax_cap, pax_len;
     bool has_path, has_link, has_size, has_uid, has_gid, has_mtime;
     char pend_path[CL_IMAGE_MAX_PATH + 1];
@@ -75,7 +75,8 @@ static int refill(struct cl_image_tar *t, struct cl_err *err)
 
 /* Reads exactly n bytes into dst (NULL: skip them). *short_read set when the stream ended
  * first (then returns 0 with fewer bytes consumed). */
-static int take(struct cl_image_tar *t, uint8_t *dst, uint64_t n, bool *short_read, struct cl_err *err)
+static int take(struct cl_image_tar *t, uint8_t *dst, uint64_t n, bool *short_read,
+                struct cl_err *err)
 {
     *short_read = false;
     while (n > 0) {
@@ -99,7 +100,8 @@ static int take(struct cl_image_tar *t, uint8_t *dst, uint64_t n, bool *short_re
     return 0;
 }
 
-static int take_exact(struct cl_image_tar *t, uint8_t *dst, uint64_t n, const char *what, struct cl_err *err)
+static int take_exact(struct cl_image_tar *t, uint8_t *dst, uint64_t n, const char *what,
+                      struct cl_err *err)
 {
     bool shrt = false;
     int rc = take(t, dst, n, &shrt, err);
@@ -113,7 +115,8 @@ static int take_exact(struct cl_image_tar *t, uint8_t *dst, uint64_t n, const ch
 /* ---- numbers ---- */
 
 /* Octal (space or NUL terminated, leading spaces allowed) or GNU base-256. */
-static int parse_num(const uint8_t *f, size_t n, uint64_t max, uint64_t *out, const char *what, struct cl_err *err)
+static int parse_num(const uint8_t *f, size_t n, uint64_t max, uint64_t *out, const char *what,
+                     struct cl_err *err)
 {
     if (n && (f[0] & 0x80)) {
         if (f[0] == 0xff)
@@ -143,17 +146,20 @@ static int parse_num(const uint8_t *f, size_t n, uint64_t max, uint64_t *out, co
     }
     for (; i < n; i++)
         if (f[i] != ' ' && f[i] != 0)
-            return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s is not an octal number", what);
+            return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s is not an octal number",
+                                what);
     if (!any)
         v = 0;
     if (v > max)
-        return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s %llu is out of range", what, (unsigned long long)v);
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar header: %s %llu is out of range", what,
+                            (unsigned long long)v);
     *out = v;
     return 0;
 }
 
 /* Decimal for pax values: digits only, range checked. */
-static int pax_uint(const char *v, size_t n, uint64_t max, uint64_t *out, const char *what, struct cl_err *err)
+static int pax_uint(const char *v, size_t n, uint64_t max, uint64_t *out, const char *what,
+                    struct cl_err *err)
 {
     if (n == 0 || n > 20)
         return cl_err_stage(err, CL_EPARSE, "tar", "pax %s: not a number", what);
@@ -166,7 +172,8 @@ static int pax_uint(const char *v, size_t n, uint64_t max, uint64_t *out, const 
         x = x * 10 + (uint64_t)(v[i] - '0');
     }
     if (x > max)
-        return cl_err_stage(err, CL_EPARSE, "tar", "pax %s: %llu is out of range", what, (unsigned long long)x);
+        return cl_err_stage(err, CL_EPARSE, "tar", "pax %s: %llu is out of range", what,
+                            (unsigned long long)x);
     *out = x;
     return 0;
 }
@@ -212,7 +219,8 @@ static int pax_time(const char *v, size_t n, int64_t *sec, uint32_t *nsec, struc
 static int set_pend_str(char *dst, const char *v, size_t n, const char *what, struct cl_err *err)
 {
     if (n > CL_IMAGE_MAX_PATH)
-        return cl_err_stage(err, CL_ELIMIT, "tar", "tar: %s longer than %d bytes", what, CL_IMAGE_MAX_PATH);
+        return cl_err_stage(err, CL_ELIMIT, "tar", "tar: %s longer than %d bytes", what,
+                            CL_IMAGE_MAX_PATH);
     if (memchr(v, 0, n))
         return cl_err_stage(err, CL_EPARSE, "tar", "tar: %s holds a NUL byte", what);
     memcpy(dst, v, n);
@@ -236,7 +244,8 @@ static int parse_pax(struct cl_image_tar *t, struct cl_err *err)
         if (i == off || i >= len || p[i] != ' ')
             return cl_err_stage(err, CL_EPARSE, "tar", "pax record at %zu: bad length", off);
         if (rl < (uint64_t)(i - off) + 3 || rl > len - off)
-            return cl_err_stage(err, CL_EPARSE, "tar", "pax record at %zu: length %llu out of range", off,
+            return cl_err_stage(err, CL_EPARSE, "tar",
+                                "pax record at %zu: length %llu out of range", off,
                                 (unsigned long long)rl);
         size_t end = off + (size_t)rl; /* one past '\n' */
         if (p[end - 1] != '\n')
@@ -297,7 +306,8 @@ static int parse_pax(struct cl_image_tar *t, struct cl_err *err)
 }
 
 /* Reads `size` bytes of a meta entry (pax or GNU long name) into the pax buffer. */
-static int read_meta(struct cl_image_tar *t, uint64_t size, size_t cap, const char *what, struct cl_err *err)
+static int read_meta(struct cl_image_tar *t, uint64_t size, size_t cap, const char *what,
+                     struct cl_err *err)
 {
     if (size > cap)
         return cl_err_stage(err, CL_ELIMIT, "tar", "tar: %s of %llu bytes, more than %zu", what,
@@ -376,7 +386,8 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
         if (t->boff == t->blen) {
             /* the stream ends where a header would start: accepted as the end (no zero blocks) */
             if (t->has_path || t->has_link || t->has_size || t->pend_nx)
-                return cl_err_stage(err, CL_EPARSE, "tar", "tar: stream ends after a pax or GNU long-name header");
+                return cl_err_stage(err, CL_EPARSE, "tar",
+                                    "tar: stream ends after a pax or GNU long-name header");
             t->ended = true;
             return 0;
         }
@@ -388,20 +399,23 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
             if ((rc = take(t, hb2, BLOCK, &shrt, err)) < 0)
                 return rc;
             if (!shrt && !all_zero(hb2, BLOCK))
-                return cl_err_stage(err, CL_EPARSE, "tar", "tar: a zero block followed by a header");
+                return cl_err_stage(err, CL_EPARSE, "tar",
+                                    "tar: a zero block followed by a header");
             if ((rc = drain(t, err)) < 0)
                 return rc;
             return 0;
         }
         struct cl_cursor c = cl_cursor_init(hb, BLOCK);
-        const uint8_t *name, *mode, *uid, *gid, *size, *mtime, *chk, *type, *link, *magic, *ver, *un, *gn, *dmaj,
-            *dmin, *prefix;
-        if (cl_cursor_take(&c, 100, &name) < 0 || cl_cursor_take(&c, 8, &mode) < 0 || cl_cursor_take(&c, 8, &uid) < 0 ||
-            cl_cursor_take(&c, 8, &gid) < 0 || cl_cursor_take(&c, 12, &size) < 0 || cl_cursor_take(&c, 12, &mtime) < 0 ||
-            cl_cursor_take(&c, 8, &chk) < 0 || cl_cursor_take(&c, 1, &type) < 0 || cl_cursor_take(&c, 100, &link) < 0 ||
-            cl_cursor_take(&c, 6, &magic) < 0 || cl_cursor_take(&c, 2, &ver) < 0 || cl_cursor_take(&c, 32, &un) < 0 ||
-            cl_cursor_take(&c, 32, &gn) < 0 || cl_cursor_take(&c, 8, &dmaj) < 0 || cl_cursor_take(&c, 8, &dmin) < 0 ||
-            cl_cursor_take(&c, 155, &prefix) < 0)
+        const uint8_t *name, *mode, *uid, *gid, *size, *mtime, *chk, *type, *link, *magic, *ver,
+            *un, *gn, *dmaj, *dmin, *prefix;
+        if (cl_cursor_take(&c, 100, &name) < 0 || cl_cursor_take(&c, 8, &mode) < 0 ||
+            cl_cursor_take(&c, 8, &uid) < 0 || cl_cursor_take(&c, 8, &gid) < 0 ||
+            cl_cursor_take(&c, 12, &size) < 0 || cl_cursor_take(&c, 12, &mtime) < 0 ||
+            cl_cursor_take(&c, 8, &chk) < 0 || cl_cursor_take(&c, 1, &type) < 0 ||
+            cl_cursor_take(&c, 100, &link) < 0 || cl_cursor_take(&c, 6, &magic) < 0 ||
+            cl_cursor_take(&c, 2, &ver) < 0 || cl_cursor_take(&c, 32, &un) < 0 ||
+            cl_cursor_take(&c, 32, &gn) < 0 || cl_cursor_take(&c, 8, &dmaj) < 0 ||
+            cl_cursor_take(&c, 8, &dmin) < 0 || cl_cursor_take(&c, 155, &prefix) < 0)
             return cl_err_stage(err, CL_EPARSE, "tar", "tar: header truncated");
         (void)ver;
         (void)un;
@@ -427,9 +441,11 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
         if (tf == 'g') {
             /* global pax records are skipped (they would outlive the entry they precede) */
             if (sz > CL_IMAGE_MAX_PAX)
-                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: global pax header of %llu bytes, more than %u",
+                return cl_err_stage(err, CL_ELIMIT, "tar",
+                                    "tar: global pax header of %llu bytes, more than %u",
                                     (unsigned long long)sz, CL_IMAGE_MAX_PAX);
-            if ((rc = take_exact(t, NULL, sz + (BLOCK - sz % BLOCK) % BLOCK, "global pax header", err)) < 0)
+            if ((rc = take_exact(t, NULL, sz + (BLOCK - sz % BLOCK) % BLOCK, "global pax header",
+                                 err)) < 0)
                 return rc;
             continue;
         }
@@ -445,14 +461,16 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
             /* GNU long names live in their own buffer: the pax one may hold xattrs */
             char *dst = tf == 'L' ? t->pend_path : t->pend_link;
             if (sz > CL_IMAGE_MAX_PATH + 1)
-                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: GNU long name of %llu bytes, more than %d",
+                return cl_err_stage(err, CL_ELIMIT, "tar",
+                                    "tar: GNU long name of %llu bytes, more than %d",
                                     (unsigned long long)sz, CL_IMAGE_MAX_PATH);
             if ((rc = take_exact(t, (uint8_t *)dst, sz, "GNU long name", err)) < 0)
                 return rc;
             dst[sz] = 0;
             size_t l = strnlen(dst, (size_t)sz);
             if (l > CL_IMAGE_MAX_PATH)
-                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: GNU long name longer than %d", CL_IMAGE_MAX_PATH);
+                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: GNU long name longer than %d",
+                                    CL_IMAGE_MAX_PATH);
             dst[l] = 0;
             if (tf == 'L')
                 t->has_path = true;
@@ -465,18 +483,34 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
         /* ---- a real entry ---- */
         memset(ent, 0, offsetof(struct cl_image_tar_entry, xattrs));
         switch (tf) {
-        case '0': case '\0': case '7': ent->type = CL_TAR_REG; break;
-        case '1': ent->type = CL_TAR_LINK; break;
-        case '2': ent->type = CL_TAR_SYMLINK; break;
-        case '3': ent->type = CL_TAR_CHR; break;
-        case '4': ent->type = CL_TAR_BLK; break;
-        case '5': ent->type = CL_TAR_DIR; break;
-        case '6': ent->type = CL_TAR_FIFO; break;
+        case '0':
+        case '\0':
+        case '7':
+            ent->type = CL_TAR_REG;
+            break;
+        case '1':
+            ent->type = CL_TAR_LINK;
+            break;
+        case '2':
+            ent->type = CL_TAR_SYMLINK;
+            break;
+        case '3':
+            ent->type = CL_TAR_CHR;
+            break;
+        case '4':
+            ent->type = CL_TAR_BLK;
+            break;
+        case '5':
+            ent->type = CL_TAR_DIR;
+            break;
+        case '6':
+            ent->type = CL_TAR_FIFO;
+            break;
         case 'S':
             return cl_err_stage(err, CL_EUNSUPPORTED, "tar", "tar: sparse files are not supported");
         default:
-            return cl_err_stage(err, CL_EUNSUPPORTED, "tar", "tar: entry type 0x%02x is not supported",
-                                (unsigned)(uint8_t)tf);
+            return cl_err_stage(err, CL_EUNSUPPORTED, "tar",
+                                "tar: entry type 0x%02x is not supported", (unsigned)(uint8_t)tf);
         }
         bool ustar = memcmp(magic, "ustar\0", 6) == 0;
         if (t->has_path) {
@@ -540,7 +574,8 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
     }
 }
 
-int cl_image_tar_read(struct cl_image_tar *t, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err)
+int cl_image_tar_read(struct cl_image_tar *t, uint8_t *buf, size_t cap, size_t *got,
+                      struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
     *got = 0;

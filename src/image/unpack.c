@@ -52,14 +52,17 @@ static int rmtree_at(int dirfd, const char *name, struct cl_err *err)
         return cl_err_set(err, CL_EIO, "remove %.200s: %s", name, strerror(errno));
     int top = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (top < 0)
-        return errno == ENOENT ? 0 : cl_err_set(err, CL_EIO, "remove %.200s: %s", name, strerror(errno));
+        return errno == ENOENT
+                   ? 0
+                   : cl_err_set(err, CL_EIO, "remove %.200s: %s", name, strerror(errno));
     /* Depth-first with a path relative to `top` instead of a stack of open directories. */
     char path[CL_IMAGE_MAX_PATH + 512] = "";
     size_t plen = 0;
     int rc = 0;
     char dbuf[4096];
     for (;;) {
-        int cur = plen ? cl_image_openat_in_root(top, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0) : dup(top);
+        int cur = plen ? cl_image_openat_in_root(top, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
+                       : dup(top);
         if (cur < 0) {
             rc = cl_err_set(err, CL_EIO, "remove %.200s/%.200s: %s", name, path, strerror(errno));
             break;
@@ -104,7 +107,8 @@ static int rmtree_at(int dirfd, const char *name, struct cl_err *err)
         if (sub[0]) {
             size_t sl = strlen(sub);
             if (plen + 1 + sl >= sizeof path) {
-                rc = cl_err_set(err, CL_ELIMIT, "remove %.200s: tree deeper than %zu bytes of path", name, sizeof path);
+                rc = cl_err_set(err, CL_ELIMIT, "remove %.200s: tree deeper than %zu bytes of path",
+                                name, sizeof path);
                 break;
             }
             if (plen)
@@ -117,7 +121,9 @@ static int rmtree_at(int dirfd, const char *name, struct cl_err *err)
         if (plen == 0)
             break;
         char *slash = strrchr(path, '/');
-        int pfd = slash ? (*slash = 0, cl_image_openat_in_root(top, path, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0)) : dup(top);
+        int pfd = slash ? (*slash = 0,
+                           cl_image_openat_in_root(top, path, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0))
+                        : dup(top);
         const char *leaf = slash ? slash + 1 : path;
         if (pfd < 0 || (unlinkat(pfd, leaf, AT_REMOVEDIR) < 0 && errno != ENOENT)) {
             rc = cl_err_set(err, CL_EIO, "remove %.200s/%.200s: %s", name, leaf, strerror(errno));
@@ -135,11 +141,17 @@ static int rmtree_at(int dirfd, const char *name, struct cl_err *err)
     return rc;
 }
 
-int cl_image_rmtree(int dirfd, const char *name, struct cl_err *err) { return rmtree_at(dirfd, name, err); }
+int cl_image_rmtree(int dirfd, const char *name, struct cl_err *err)
+{
+    return rmtree_at(dirfd, name, err);
+}
 
 /* ---- layer start (flat mode) ---- */
 
-static int64_t ts_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec; }
+static int64_t ts_ns(const struct timespec *t)
+{
+    return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
 
 #define PROBE ".cloister-layer-probe"
 
@@ -177,7 +189,8 @@ int cl_image_unpack_layer_start(int rootfd, int64_t *start, struct cl_err *err)
         struct timespec nap = {0, 500000};
         nanosleep(&nap, NULL);
     }
-    return rc < 0 ? rc : cl_err_set(err, CL_EIO, "layer start: the file system clock does not move");
+    return rc < 0 ? rc
+                  : cl_err_set(err, CL_EIO, "layer start: the file system clock does not move");
 }
 
 /* ---- the unpacker ---- */
@@ -201,8 +214,8 @@ struct unpacker {
     char *dt_paths;
     size_t dt_len;
     bool dt_full;
-    char path[CL_IMAGE_MAX_PATH + 1];  /* cleaned entry path */
-    char link[CL_IMAGE_MAX_PATH + 1];  /* cleaned hard link target */
+    char path[CL_IMAGE_MAX_PATH + 1]; /* cleaned entry path */
+    char link[CL_IMAGE_MAX_PATH + 1]; /* cleaned hard link target */
 };
 
 /* Drops "/", "." and empty components; refuses "..". out may be "" (the root). */
@@ -222,9 +235,11 @@ static int clean_path(const char *in, char *out, const char *what, struct cl_err
             continue;
         }
         if (n == 2 && p[0] == '.' && p[1] == '.')
-            return cl_err_stage(err, CL_EPARSE, "unpack", "%s '%.200s': '..' is not allowed", what, in);
+            return cl_err_stage(err, CL_EPARSE, "unpack", "%s '%.200s': '..' is not allowed", what,
+                                in);
         if (o + (o ? 1 : 0) + n > CL_IMAGE_MAX_PATH)
-            return cl_err_stage(err, CL_ELIMIT, "unpack", "%s: longer than %d bytes", what, CL_IMAGE_MAX_PATH);
+            return cl_err_stage(err, CL_ELIMIT, "unpack", "%s: longer than %d bytes", what,
+                                CL_IMAGE_MAX_PATH);
         if (o)
             out[o++] = '/';
         memcpy(out + o, p, n);
@@ -304,7 +319,8 @@ static int mkdir_parents(struct unpacker *u, const char *dir, int depth, struct 
             continue;
         }
         if (errno != ENOENT)
-            return cl_err_stage(err, CL_EPARSE, "unpack", "'%.200s' is not a directory: %s", prefix, strerror(errno));
+            return cl_err_stage(err, CL_EPARSE, "unpack", "'%.200s' is not a directory: %s", prefix,
+                                strerror(errno));
         char *slash = strrchr(prefix, '/');
         const char *leaf = slash ? slash + 1 : prefix;
         int pfd = u->rootfd;
@@ -312,7 +328,8 @@ static int mkdir_parents(struct unpacker *u, const char *dir, int depth, struct 
             *slash = 0;
             pfd = cl_image_openat_in_root(u->rootfd, prefix, O_PATH | O_DIRECTORY, 0);
             if (pfd < 0)
-                return cl_err_stage(err, CL_EIO, "unpack", "open '%.200s': %s", prefix, strerror(errno));
+                return cl_err_stage(err, CL_EIO, "unpack", "open '%.200s': %s", prefix,
+                                    strerror(errno));
         }
         int rc = 0;
         if (mkdirat(pfd, leaf, 0755) < 0) {
@@ -320,8 +337,10 @@ static int mkdir_parents(struct unpacker *u, const char *dir, int depth, struct 
             ssize_t tl = errno == EEXIST ? readlinkat(pfd, leaf, target, sizeof target - 1) : -1;
             if (tl < 0) {
                 rc = errno == EINVAL || errno == EEXIST
-                         ? cl_err_stage(err, CL_EPARSE, "unpack", "'%.200s' exists but is not a directory", dir)
-                         : cl_err_stage(err, CL_EIO, "unpack", "mkdir '%.200s': %s", dir, strerror(errno));
+                         ? cl_err_stage(err, CL_EPARSE, "unpack",
+                                        "'%.200s' exists but is not a directory", dir)
+                         : cl_err_stage(err, CL_EIO, "unpack", "mkdir '%.200s': %s", dir,
+                                        strerror(errno));
             } else {
                 target[tl] = 0;
                 char resolved[CL_IMAGE_MAX_PATH + 1];
@@ -338,7 +357,8 @@ static int mkdir_parents(struct unpacker *u, const char *dir, int depth, struct 
             return rc;
         fd = cl_image_openat_in_root(u->rootfd, prefix, O_PATH | O_DIRECTORY, 0);
         if (fd < 0)
-            return cl_err_stage(err, CL_EPARSE, "unpack", "'%.200s' is not a directory: %s", prefix, strerror(errno));
+            return cl_err_stage(err, CL_EPARSE, "unpack", "'%.200s' is not a directory: %s", prefix,
+                                strerror(errno));
         close(fd);
     }
     return 0;
@@ -380,7 +400,9 @@ static int clear_slot(int pfd, const char *name, bool want_dir, struct cl_err *e
 {
     struct stat st;
     if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : cl_err_set(err, CL_EIO, "stat '%.200s': %s", name, strerror(errno));
+        return errno == ENOENT
+                   ? 0
+                   : cl_err_set(err, CL_EIO, "stat '%.200s': %s", name, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         if (want_dir)
             return 1;
@@ -398,7 +420,8 @@ static bool xattr_allowed(const char *name)
     return strncmp(name, "user.", 5) == 0 || strcmp(name, "security.capability") == 0;
 }
 
-static int apply_meta_fd(struct unpacker *u, int fd, const struct cl_image_tar_entry *e, struct cl_err *err)
+static int apply_meta_fd(struct unpacker *u, int fd, const struct cl_image_tar_entry *e,
+                         struct cl_err *err)
 {
     if (u->o->same_owner && fchown(fd, (uid_t)e->uid, (gid_t)e->gid) < 0)
         return cl_err_stage(err, CL_EIO, "unpack", "chown '%.200s': %s", u->path, strerror(errno));
@@ -407,10 +430,10 @@ static int apply_meta_fd(struct unpacker *u, int fd, const struct cl_image_tar_e
     for (size_t i = 0; i < e->nxattrs; i++) {
         if (!xattr_allowed(e->xattrs[i].name))
             continue;
-        if (fsetxattr(fd, e->xattrs[i].name, e->xattrs[i].value, e->xattrs[i].len, 0) < 0 && errno != ENOTSUP &&
-            errno != EPERM)
-            return cl_err_stage(err, CL_EIO, "unpack", "setxattr %.64s on '%.200s': %s", e->xattrs[i].name, u->path,
-                                strerror(errno));
+        if (fsetxattr(fd, e->xattrs[i].name, e->xattrs[i].value, e->xattrs[i].len, 0) < 0 &&
+            errno != ENOTSUP && errno != EPERM)
+            return cl_err_stage(err, CL_EIO, "unpack", "setxattr %.64s on '%.200s': %s",
+                                e->xattrs[i].name, u->path, strerror(errno));
     }
     return 0;
 }
@@ -435,8 +458,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int do_file(struct unpacker *u, int pfd, const char *name, const struct cl_image_tar_entry *e,
-                   struct cl_err *err)
+static int do_file(struct unpacker *u, int pfd, const char *name,
+                   const struct cl_image_tar_entry *e, struct cl_err *err)
 {
     int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST) {
@@ -455,7 +478,8 @@ static int do_file(struct unpacker *u, int pfd, const char *name, const struct c
         if (got == 0)
             break;
         if (write_all(fd, u->buf, got) < 0) {
-            rc = cl_err_stage(err, CL_EIO, "unpack", "write '%.200s': %s", u->path, strerror(errno));
+            rc =
+                cl_err_stage(err, CL_EIO, "unpack", "write '%.200s': %s", u->path, strerror(errno));
             break;
         }
         u->st->bytes += got;
@@ -466,7 +490,8 @@ static int do_file(struct unpacker *u, int pfd, const char *name, const struct c
         struct timespec ts[2];
         entry_times(e, ts);
         if (futimens(fd, ts) < 0)
-            rc = cl_err_stage(err, CL_EIO, "unpack", "utimens '%.200s': %s", u->path, strerror(errno));
+            rc = cl_err_stage(err, CL_EIO, "unpack", "utimens '%.200s': %s", u->path,
+                              strerror(errno));
     }
     close(fd);
     if (rc == 0)
@@ -479,7 +504,8 @@ static void record_dir_time(struct unpacker *u, const struct cl_image_tar_entry 
     size_t n = strlen(u->path) + 1;
     if (u->dt_full || u->ndt >= CL_IMAGE_MAX_DIR_TIMES || n > DIR_TIMES_BYTES - u->dt_len) {
         if (!u->dt_full)
-            cl_warn("unpack: more than %d directories or %u bytes of their paths; later directory mtimes are "
+            cl_warn("unpack: more than %d directories or %u bytes of their paths; later directory "
+                    "mtimes are "
                     "not restored",
                     CL_IMAGE_MAX_DIR_TIMES, DIR_TIMES_BYTES);
         u->dt_full = true;
@@ -514,16 +540,19 @@ static int do_dir(struct unpacker *u, int pfd, const char *name, const struct cl
     } else {
         if (mkdirat(pfd, name, 0700) < 0) {
             if (errno != EEXIST)
-                return cl_err_stage(err, CL_EIO, "unpack", "mkdir '%.200s': %s", u->path, strerror(errno));
+                return cl_err_stage(err, CL_EIO, "unpack", "mkdir '%.200s': %s", u->path,
+                                    strerror(errno));
             struct stat st;
-            if (u->o->whiteouts == CL_IMAGE_WH_OVERLAY && fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
+            if (u->o->whiteouts == CL_IMAGE_WH_OVERLAY &&
+                fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(st.st_mode) &&
+                st.st_rdev == makedev(0, 0))
                 opaque = true; /* this layer whited the name out, then made it a directory */
             int rc = clear_slot(pfd, name, true, err);
             if (rc < 0)
                 return rc;
             if (rc == 0 && mkdirat(pfd, name, 0700) < 0)
-                return cl_err_stage(err, CL_EIO, "unpack", "mkdir '%.200s': %s", u->path, strerror(errno));
+                return cl_err_stage(err, CL_EIO, "unpack", "mkdir '%.200s': %s", u->path,
+                                    strerror(errno));
         }
         fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
@@ -545,46 +574,52 @@ static int do_dir(struct unpacker *u, int pfd, const char *name, const struct cl
     return 0;
 }
 
-static int meta_at(struct unpacker *u, int pfd, const char *name, const struct cl_image_tar_entry *e, bool chmod_too,
-                   struct cl_err *err)
+static int meta_at(struct unpacker *u, int pfd, const char *name,
+                   const struct cl_image_tar_entry *e, bool chmod_too, struct cl_err *err)
 {
-    if (u->o->same_owner && fchownat(pfd, name, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    if (u->o->same_owner &&
+        fchownat(pfd, name, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW) < 0)
         return cl_err_stage(err, CL_EIO, "unpack", "chown '%.200s': %s", u->path, strerror(errno));
     if (chmod_too && fchmodat(pfd, name, e->mode, 0) < 0)
         return cl_err_stage(err, CL_EIO, "unpack", "chmod '%.200s': %s", u->path, strerror(errno));
     struct timespec ts[2];
     entry_times(e, ts);
     if (utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-        return cl_err_stage(err, CL_EIO, "unpack", "utimens '%.200s': %s", u->path, strerror(errno));
+        return cl_err_stage(err, CL_EIO, "unpack", "utimens '%.200s': %s", u->path,
+                            strerror(errno));
     return 0;
 }
 
-static int do_symlink(struct unpacker *u, int pfd, const char *name, const struct cl_image_tar_entry *e,
-                      struct cl_err *err)
+static int do_symlink(struct unpacker *u, int pfd, const char *name,
+                      const struct cl_image_tar_entry *e, struct cl_err *err)
 {
     if (!e->link[0])
-        return cl_err_stage(err, CL_EPARSE, "unpack", "symlink '%.200s' has an empty target", u->path);
+        return cl_err_stage(err, CL_EPARSE, "unpack", "symlink '%.200s' has an empty target",
+                            u->path);
     if (symlinkat(e->link, pfd, name) < 0) {
         if (errno != EEXIST)
-            return cl_err_stage(err, CL_EIO, "unpack", "symlink '%.200s': %s", u->path, strerror(errno));
+            return cl_err_stage(err, CL_EIO, "unpack", "symlink '%.200s': %s", u->path,
+                                strerror(errno));
         int rc = clear_slot(pfd, name, false, err);
         if (rc < 0)
             return rc;
         if (symlinkat(e->link, pfd, name) < 0)
-            return cl_err_stage(err, CL_EIO, "unpack", "symlink '%.200s': %s", u->path, strerror(errno));
+            return cl_err_stage(err, CL_EIO, "unpack", "symlink '%.200s': %s", u->path,
+                                strerror(errno));
     }
     u->st->symlinks++;
     return meta_at(u, pfd, name, e, false, err);
 }
 
-static int do_hardlink(struct unpacker *u, int pfd, const char *name, const struct cl_image_tar_entry *e,
-                       struct cl_err *err)
+static int do_hardlink(struct unpacker *u, int pfd, const char *name,
+                       const struct cl_image_tar_entry *e, struct cl_err *err)
 {
     int rc = clean_path(e->link, u->link, "hard link target", err);
     if (rc < 0)
         return rc;
     if (!u->link[0])
-        return cl_err_stage(err, CL_EPARSE, "unpack", "hard link '%.200s' points at the root", u->path);
+        return cl_err_stage(err, CL_EPARSE, "unpack", "hard link '%.200s' points at the root",
+                            u->path);
     if (strcmp(u->link, u->path) == 0)
         return 0;
     char *slash = strrchr(u->link, '/');
@@ -595,8 +630,9 @@ static int do_hardlink(struct unpacker *u, int pfd, const char *name, const stru
         tpfd = cl_image_openat_in_root(u->rootfd, u->link, O_PATH | O_DIRECTORY, 0);
         *slash = '/';
         if (tpfd < 0)
-            return cl_err_stage(err, CL_ENOTFOUND, "unpack", "hard link '%.200s': target '%.200s': %s", u->path,
-                                u->link, strerror(errno));
+            return cl_err_stage(err, CL_ENOTFOUND, "unpack",
+                                "hard link '%.200s': target '%.200s': %s", u->path, u->link,
+                                strerror(errno));
     }
     int lr = linkat(tpfd, tname, pfd, name, 0);
     if (lr < 0 && errno == EEXIST) {
@@ -605,8 +641,8 @@ static int do_hardlink(struct unpacker *u, int pfd, const char *name, const stru
         lr = linkat(tpfd, tname, pfd, name, 0);
     }
     if (lr < 0)
-        rc = cl_err_stage(err, errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "unpack", "hard link '%.200s' -> '%.200s': %s",
-                          u->path, u->link, strerror(errno));
+        rc = cl_err_stage(err, errno == ENOENT ? CL_ENOTFOUND : CL_EIO, "unpack",
+                          "hard link '%.200s' -> '%.200s': %s", u->path, u->link, strerror(errno));
     else
         u->st->hardlinks++;
 out:
@@ -615,8 +651,8 @@ out:
     return rc;
 }
 
-static int do_node(struct unpacker *u, int pfd, const char *name, const struct cl_image_tar_entry *e,
-                   struct cl_err *err)
+static int do_node(struct unpacker *u, int pfd, const char *name,
+                   const struct cl_image_tar_entry *e, struct cl_err *err)
 {
     mode_t type;
     dev_t dev = 0;
@@ -633,12 +669,14 @@ static int do_node(struct unpacker *u, int pfd, const char *name, const struct c
     }
     if (mknodat(pfd, name, type | (e->mode & 0777), dev) < 0) {
         if (errno != EEXIST)
-            return cl_err_stage(err, CL_EIO, "unpack", "mknod '%.200s': %s", u->path, strerror(errno));
+            return cl_err_stage(err, CL_EIO, "unpack", "mknod '%.200s': %s", u->path,
+                                strerror(errno));
         int rc = clear_slot(pfd, name, false, err);
         if (rc < 0)
             return rc;
         if (mknodat(pfd, name, type | (e->mode & 0777), dev) < 0)
-            return cl_err_stage(err, CL_EIO, "unpack", "mknod '%.200s': %s", u->path, strerror(errno));
+            return cl_err_stage(err, CL_EIO, "unpack", "mknod '%.200s': %s", u->path,
+                                strerror(errno));
     }
     return meta_at(u, pfd, name, e, true, err);
 }
@@ -651,7 +689,8 @@ static int do_node(struct unpacker *u, int pfd, const char *name, const struct c
 static int opaque_clear(int dirfd, int64_t start, int depth, struct cl_err *err)
 {
     if (depth > OPAQUE_MAX_DEPTH)
-        return cl_err_stage(err, CL_ELIMIT, "unpack", "opaque directory deeper than %d levels", OPAQUE_MAX_DEPTH);
+        return cl_err_stage(err, CL_ELIMIT, "unpack", "opaque directory deeper than %d levels",
+                            OPAQUE_MAX_DEPTH);
     int dfd = dup(dirfd);
     if (dfd < 0)
         return cl_err_set(err, CL_EIO, "dup: %s", strerror(errno));
@@ -690,12 +729,14 @@ static int set_opaque(struct unpacker *u, int dfd, struct cl_err *err)
         return 0;
     /* unprivileged: the overlay must then be mounted with userxattr */
     if (fsetxattr(dfd, "user.overlay.opaque", "y", 1, 0) < 0)
-        return cl_err_stage(err, CL_EIO, "unpack", "opaque marker on '%.200s': %s", u->path, strerror(errno));
+        return cl_err_stage(err, CL_EIO, "unpack", "opaque marker on '%.200s': %s", u->path,
+                            strerror(errno));
     u->st->userxattr = true;
     return 0;
 }
 
-static int do_whiteout(struct unpacker *u, const char *dir, int pfd, const char *name, struct cl_err *err)
+static int do_whiteout(struct unpacker *u, const char *dir, int pfd, const char *name,
+                       struct cl_err *err)
 {
     int rc;
     if (strcmp(name, WH_OPAQUE) == 0) {
@@ -735,7 +776,8 @@ static int do_whiteout(struct unpacker *u, const char *dir, int pfd, const char 
             return 0;
         int dfd = openat(pfd, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
-            return cl_err_stage(err, CL_EIO, "unpack", "open '%.200s': %s", u->path, strerror(errno));
+            return cl_err_stage(err, CL_EIO, "unpack", "open '%.200s': %s", u->path,
+                                strerror(errno));
         rc = opaque_clear(dfd, u->o->layer_start_ns, 0, err);
         close(dfd);
         return rc;
@@ -744,7 +786,8 @@ static int do_whiteout(struct unpacker *u, const char *dir, int pfd, const char 
         /* this layer's own directory: it hides the lower one as an opaque directory */
         int dfd = openat(pfd, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
-            return cl_err_stage(err, CL_EIO, "unpack", "open '%.200s': %s", u->path, strerror(errno));
+            return cl_err_stage(err, CL_EIO, "unpack", "open '%.200s': %s", u->path,
+                                strerror(errno));
         rc = set_opaque(u, dfd, err);
         close(dfd);
         return rc;
@@ -753,7 +796,8 @@ static int do_whiteout(struct unpacker *u, const char *dir, int pfd, const char 
         return 0;
     if (mknodat(pfd, target, S_IFCHR | 0000, makedev(0, 0)) < 0)
         return cl_err_stage(err, CL_EIO, "unpack",
-                            "whiteout '%.200s': mknod: %s (overlay whiteouts need CAP_MKNOD; the flat mode does not)",
+                            "whiteout '%.200s': mknod: %s (overlay whiteouts need CAP_MKNOD; the "
+                            "flat mode does not)",
                             u->path, strerror(errno));
     return 0;
 }
@@ -767,8 +811,8 @@ static int do_entry(struct unpacker *u, const struct cl_image_tar_entry *e, stru
         return rc;
     if (!u->path[0]) {
         if (e->type != CL_TAR_DIR)
-            return cl_err_stage(err, CL_EPARSE, "unpack", "entry '%.200s' names the root but is not a directory",
-                                e->path);
+            return cl_err_stage(err, CL_EPARSE, "unpack",
+                                "entry '%.200s' names the root but is not a directory", e->path);
         return do_dir(u, u->rootfd, "", e, err);
     }
     char dir[CL_IMAGE_MAX_PATH + 1];
@@ -818,7 +862,8 @@ static void restore_dir_times(struct unpacker *u)
         size_t dl = slash ? (size_t)(slash - p) : 0;
         memcpy(dir, p, dl);
         dir[dl] = 0;
-        int pfd = dl ? cl_image_openat_in_root(u->rootfd, dir, O_PATH | O_DIRECTORY, 0) : dup(u->rootfd);
+        int pfd =
+            dl ? cl_image_openat_in_root(u->rootfd, dir, O_PATH | O_DIRECTORY, 0) : dup(u->rootfd);
         if (pfd < 0)
             continue;
         utimensat(pfd, slash ? slash + 1 : p, ts, AT_SYMLINK_NOFOLLOW);
@@ -843,7 +888,8 @@ int cl_image_unpack(int rootfd, struct cl_image_src *src, const struct cl_image_
     u->tar = cl_image_tar_new(src, err);
     int rc = 0;
     if (!u->buf || !u->tar) {
-        rc = u->tar ? cl_err_set(err, CL_ENOMEM, "unpack: out of memory") : (err ? err->code : CL_ENOMEM);
+        rc = u->tar ? cl_err_set(err, CL_ENOMEM, "unpack: out of memory")
+                    : (err ? err->code : CL_ENOMEM);
         goto out;
     }
     uint64_t max_entries = u->o->max_entries ? u->o->max_entries : CL_IMAGE_DEFAULT_MAX_ENTRIES;

@@ -24,7 +24,10 @@ struct cl_http_stream {
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static CURLcode g_init_rc = CURLE_FAILED_INIT;
-static void global_init(void) { g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void global_init(void)
+{
+    g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ctx)
 {
@@ -43,7 +46,8 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ctx)
         pthread_mutex_unlock(&s->locks[data]);
 }
 
-struct cl_http_stream *cl_http_stream_new(const struct cl_http_stream_opts *opts, struct cl_err *err)
+struct cl_http_stream *cl_http_stream_new(const struct cl_http_stream_opts *opts,
+                                          struct cl_err *err)
 {
     pthread_once(&g_once, global_init);
     if (g_init_rc != CURLE_OK) {
@@ -57,8 +61,10 @@ struct cl_http_stream *cl_http_stream_new(const struct cl_http_stream_opts *opts
     }
     for (size_t i = 0; i < CL_ARRAY_LEN(s->locks); i++)
         pthread_mutex_init(&s->locks[i], NULL);
-    s->connect_timeout_ms = opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
-    s->low_speed_time_s = opts && opts->low_speed_time_s > 0 ? opts->low_speed_time_s : DEFAULT_LOW_SPEED_TIME_S;
+    s->connect_timeout_ms = opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms
+                                                                 : DEFAULT_CONNECT_TIMEOUT_MS;
+    s->low_speed_time_s =
+        opts && opts->low_speed_time_s > 0 ? opts->low_speed_time_s : DEFAULT_LOW_SPEED_TIME_S;
     s->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 0;
     if (opts && opts->ca_file && !(s->ca_file = strdup(opts->ca_file)))
         goto oom;
@@ -224,20 +230,21 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-#define SETOPT(opt, val)                                                                       \
-    do {                                                                                       \
-        CURLcode sr_ = curl_easy_setopt(h, (opt), (val));                                      \
-        if (sr_ != CURLE_OK) {                                                                 \
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        CURLcode sr_ = curl_easy_setopt(h, (opt), (val));                                          \
+        if (sr_ != CURLE_OK) {                                                                     \
             rc = cl_err_set(err, CL_EINVAL, "http stream: %s: %s", #opt, curl_easy_strerror(sr_)); \
-            goto out;                                                                          \
-        }                                                                                      \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 
 int cl_http_stream_do(struct cl_http_stream *s, const struct cl_http_stream_req *req,
                       struct cl_http_stream_result *out, struct cl_err *err)
 {
     if (!s || !req || !req->url || !out)
-        return cl_err_set(err, CL_EINVAL, "http stream: stream, request, url and result are required");
+        return cl_err_set(err, CL_EINVAL,
+                          "http stream: stream, request, url and result are required");
     const char *method = req->method ? req->method : "GET";
     bool head = strcmp(method, "HEAD") == 0;
     if (!head && strcmp(method, "GET") != 0)
@@ -254,7 +261,8 @@ int cl_http_stream_do(struct cl_http_stream *s, const struct cl_http_stream_req 
     for (size_t i = 0; req->headers && req->headers[i]; i++) {
         const char *line = req->headers[i];
         if (strchr(line, '\r') || strchr(line, '\n') || !strchr(line, ':')) {
-            rc = cl_err_set(err, CL_EINVAL, "http stream: header #%zu is not one \"Name: value\" line", i);
+            rc = cl_err_set(err, CL_EINVAL,
+                            "http stream: header #%zu is not one \"Name: value\" line", i);
             goto out;
         }
         struct curl_slist *nl = curl_slist_append(hl, line);
@@ -302,8 +310,8 @@ int cl_http_stream_do(struct cl_http_stream *s, const struct cl_http_stream_req 
         goto out;
     }
     if (c.headers_over) {
-        rc = cl_err_set(err, CL_ELIMIT, "http %s %s: response headers larger than %d bytes", method, req->url,
-                        CL_HTTP_STREAM_MAX_HEADER_BYTES);
+        rc = cl_err_set(err, CL_ELIMIT, "http %s %s: response headers larger than %d bytes", method,
+                        req->url, CL_HTTP_STREAM_MAX_HEADER_BYTES);
         goto out;
     }
     if (c.oom) {
@@ -311,7 +319,8 @@ int cl_http_stream_do(struct cl_http_stream *s, const struct cl_http_stream_req 
         goto out;
     }
     if (cr != CURLE_OK) {
-        rc = cl_err_set(err, CL_EIO, "http %s %s: %s", method, req->url, errbuf[0] ? errbuf : curl_easy_strerror(cr));
+        rc = cl_err_set(err, CL_EIO, "http %s %s: %s", method, req->url,
+                        errbuf[0] ? errbuf : curl_easy_strerror(cr));
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c.res.status);

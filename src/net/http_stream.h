@@ -16,9 +16,9 @@
 
 #include "base/base.h"
 
-#define CL_HTTP_STREAM_MAX_HEADER 8192           /* one captured header value */
-#define CL_HTTP_STREAM_MAX_HEADER_BYTES 65536    /* all response headers of one reply */
-#define CL_HTTP_STREAM_MAX_ERROR_BODY 4096       /* kept from a non-2xx body */
+#define CL_HTTP_STREAM_MAX_HEADER 8192        /* one captured header value */
+#define CL_HTTP_STREAM_MAX_HEADER_BYTES 65536 /* all response headers of one reply */
+#define CL_HTTP_STREAM_MAX_ERROR_BODY 4096    /* kept from a non-2xx body */
 #define CL_HTTP_STREAM_MAX_REDIRECTS 5
 
 /* Headers captured from the final reply (after redirects). */
@@ -33,43 +33,46 @@ enum cl_http_stream_hdr {
 };
 
 struct cl_http_stream_opts {
-    const char *ca_file;        /* PEM bundle replacing the system store, or NULL */
-    long connect_timeout_ms;    /* 0 → 10000 */
-    long low_speed_time_s;      /* abort when below 1 byte/s for this long; 0 → 30 */
-    long timeout_ms;            /* whole request; 0 → none (blobs may be large) */
+    const char *ca_file;     /* PEM bundle replacing the system store, or NULL */
+    long connect_timeout_ms; /* 0 → 10000 */
+    long low_speed_time_s;   /* abort when below 1 byte/s for this long; 0 → 30 */
+    long timeout_ms;         /* whole request; 0 → none (blobs may be large) */
 };
 
 struct cl_http_stream;
 /* Returns new or NULL (EIO when curl cannot start, ENOMEM). */
-struct cl_http_stream *cl_http_stream_new(const struct cl_http_stream_opts *opts, struct cl_err *err);
+struct cl_http_stream *cl_http_stream_new(const struct cl_http_stream_opts *opts,
+                                          struct cl_err *err);
 void cl_http_stream_free(struct cl_http_stream *s);
 
 /* Called with each chunk of a 2xx body; return 0 to go on, a negative CL_E* to stop (the
  * request then fails with that code and the callback's err message). */
-typedef int (*cl_http_stream_data_fn)(void *ctx, const uint8_t *buf, size_t len, struct cl_err *err);
+typedef int (*cl_http_stream_data_fn)(void *ctx, const uint8_t *buf, size_t len,
+                                      struct cl_err *err);
 
 /* Called once before the first byte of a 2xx body (and not at all for other statuses or an
  * empty body) with the status and the captured headers (indexed by cl_http_stream_hdr, NULL
  * when absent); a negative CL_E* stops the request like on_data does. */
-typedef int (*cl_http_stream_start_fn)(void *ctx, long status, cl_str *const *headers, struct cl_err *err);
+typedef int (*cl_http_stream_start_fn)(void *ctx, long status, cl_str *const *headers,
+                                       struct cl_err *err);
 
 struct cl_http_stream_req {
-    const char *method;                 /* "GET" (default when NULL) or "HEAD" */
+    const char *method; /* "GET" (default when NULL) or "HEAD" */
     const char *url;
-    const char *const *headers;         /* NULL-terminated "Name: value" lines, or NULL */
+    const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
     bool follow_redirects;
-    bool tls_verify_off_insecure;       /* skip TLS peer and host checks (logged by the caller) */
-    cl_http_stream_start_fn on_start;   /* may be NULL */
-    cl_http_stream_data_fn on_data;     /* may be NULL: the 2xx body is then discarded */
+    bool tls_verify_off_insecure;     /* skip TLS peer and host checks (logged by the caller) */
+    cl_http_stream_start_fn on_start; /* may be NULL */
+    cl_http_stream_data_fn on_data;   /* may be NULL: the 2xx body is then discarded */
     void *ctx;
 };
 
 struct cl_http_stream_result {
     long status;
-    cl_str *header[CL_HTTP_HDR_COUNT];  /* owned, NULL when absent */
-    cl_bytes *error_body;               /* owned: start of a non-2xx body, NUL-terminated */
+    cl_str *header[CL_HTTP_HDR_COUNT]; /* owned, NULL when absent */
+    cl_bytes *error_body;              /* owned: start of a non-2xx body, NUL-terminated */
     size_t error_body_len;
-    uint64_t body_bytes;                /* bytes handed to on_data */
+    uint64_t body_bytes; /* bytes handed to on_data */
 };
 void cl_http_stream_result_clear(struct cl_http_stream_result *r);
 

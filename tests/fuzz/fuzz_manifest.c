@@ -24,7 +24,8 @@ static const char *const ctypes[] = {
 static void check_desc(const struct cl_image_desc *d)
 {
     struct cl_image_digest again;
-    if (cl_image_digest_parse(d->digest.str, &again, NULL, NULL) < 0 || !cl_image_digest_eq(&again, &d->digest)) {
+    if (cl_image_digest_parse(d->digest.str, &again, NULL, NULL) < 0 ||
+        !cl_image_digest_eq(&again, &d->digest)) {
         fprintf(stderr, "digest does not re-parse: %s\n", d->digest.str);
         abort();
     }
@@ -56,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (m.kind == CL_IMAGE_MANIFEST)
             check_desc(&m.config);
         size_t which = 0;
-        if (m.kind == CL_IMAGE_INDEX && cl_image_index_select(&m, "linux", "amd64", NULL, &which, &e) == 0 &&
+        if (m.kind == CL_IMAGE_INDEX &&
+            cl_image_index_select(&m, "linux", "amd64", NULL, &which, &e) == 0 &&
             which >= m.nlayers) {
             fprintf(stderr, "selected entry out of range\n");
             abort();

@@ -11,11 +11,13 @@
 
 #include "image/image_int.h"
 
-#define DIGEST_REF "a.b.example.com:5000/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define DIGEST_REF                                                                                 \
+    "a.b.example.com:5000/"                                                                        \
+    "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 static const char *const refs[] = {"q.io/ns/app:1", "busybox", DIGEST_REF};
 
-static int no_sigs(void *ctx, const struct cl_image_digest *d, cl_bytes ***sigs, size_t **lens, size_t *n,
-                   struct cl_err *err)
+static int no_sigs(void *ctx, const struct cl_image_digest *d, cl_bytes ***sigs, size_t **lens,
+                   size_t *n, struct cl_err *err)
 {
     (void)ctx;
     (void)d;
@@ -26,8 +28,8 @@ static int no_sigs(void *ctx, const struct cl_image_digest *d, cl_bytes ***sigs,
     return 0;
 }
 
-static int no_cosign(void *ctx, const struct cl_image_digest *d, cl_bytes ***p, size_t **l, cl_str ***s, size_t *n,
-                     struct cl_err *err)
+static int no_cosign(void *ctx, const struct cl_image_digest *d, cl_bytes ***p, size_t **l,
+                     cl_str ***s, size_t *n, struct cl_err *err)
 {
     (void)ctx;
     (void)d;
@@ -72,7 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             const char *scope = NULL;
             const json_t *reqs = cl_image_policy_scope(p, &r, &scope);
-            struct cl_image_sigsrc src = {.ref = &r, .manifest_digest = &md, .simple_sigs = no_sigs,
+            struct cl_image_sigsrc src = {.ref = &r,
+                                          .manifest_digest = &md,
+                                          .simple_sigs = no_sigs,
                                           .cosign_sigs = no_cosign};
             struct cl_err e = {0};
             int rc = cl_image_policy_check(p, &src, &e);
@@ -90,12 +94,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cl_image_ref_parse("q.io/ns/app:1", &r, NULL) < 0)
             abort();
         struct cl_image_sigsrc src = {.ref = &r, .manifest_digest = &md};
-        static const char *const ids[] = {NULL, "{\"type\":\"matchExact\"}", "{\"type\":\"matchRepository\"}",
-                                          "{\"type\":\"remapIdentity\",\"prefix\":\"q.io\",\"signedPrefix\":\"r.io\"}"};
+        static const char *const ids[] = {
+            NULL, "{\"type\":\"matchExact\"}", "{\"type\":\"matchRepository\"}",
+            "{\"type\":\"remapIdentity\",\"prefix\":\"q.io\",\"signedPrefix\":\"r.io\"}"};
         for (size_t i = 0; i < CL_ARRAY_LEN(ids); i++) {
             json_t *sid = ids[i] ? json_loads(ids[i], 0, NULL) : NULL;
-            int rc = cl_image_sig_payload_check((const uint8_t *)txt, len, "atomic container signature", &src, sid,
-                                                "matchRepoDigestOrExact", NULL);
+            int rc =
+                cl_image_sig_payload_check((const uint8_t *)txt, len, "atomic container signature",
+                                           &src, sid, "matchRepoDigestOrExact", NULL);
             if (rc == 0 && !memmem(txt, len, md.hex, strlen(md.hex))) {
                 fprintf(stderr, "payload accepted without naming the digest\n");
                 abort();
@@ -128,8 +134,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (s && cl_image_ref_parse(s, &r, NULL) == 0) {
             cl_str *again = cl_image_ref_string(&r);
             struct cl_image_ref r2;
-            if (!again || cl_image_ref_parse(again, &r2, NULL) < 0 || strcmp(r.registry, r2.registry) != 0 ||
-                strcmp(r.repository, r2.repository) != 0) {
+            if (!again || cl_image_ref_parse(again, &r2, NULL) < 0 ||
+                strcmp(r.registry, r2.registry) != 0 || strcmp(r.repository, r2.repository) != 0) {
                 fprintf(stderr, "reference does not round-trip: %s\n", s);
                 abort();
             }

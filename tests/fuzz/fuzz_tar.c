@@ -8,9 +8,9 @@
  * gzip-compressed (decompression capped at 16 MiB).
  */
 #include <dirent.h>
-#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,8 +60,8 @@ static void check_outside(void)
     struct stat st;
     char buf[8] = "";
     int fd = openat(basefd, "outside/sentinel", O_RDONLY | O_NOFOLLOW);
-    if (fd < 0 || fstat(fd, &st) < 0 || st.st_nlink != 1 || st.st_size != 4 || read(fd, buf, 8) != 4 ||
-        memcmp(buf, "keep", 4) != 0) {
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_nlink != 1 || st.st_size != 4 ||
+        read(fd, buf, 8) != 4 || memcmp(buf, "keep", 4) != 0) {
         fprintf(stderr, "the sentinel outside the root changed\n");
         abort();
     }
@@ -94,7 +94,8 @@ static void read_only(const uint8_t *data, size_t size)
     struct cl_image_tar_entry *e = NULL;
     uint8_t buf[4096];
     for (int i = 0; t && i < 10000 && cl_image_tar_next(t, &e, NULL) == 1; i++) {
-        if (strnlen(e->path, sizeof e->path) >= sizeof e->path || strnlen(e->link, sizeof e->link) >= sizeof e->link ||
+        if (strnlen(e->path, sizeof e->path) >= sizeof e->path ||
+            strnlen(e->link, sizeof e->link) >= sizeof e->link ||
             e->nxattrs > CL_IMAGE_MAX_XATTRS) {
             fprintf(stderr, "entry out of its bounds\n");
             abort();

@@ -26,12 +26,16 @@ static void test_digest(void **state)
     } cases[] = {
         {"sha256:" H64, 0},
         {"sha512:" H64 H64, 0},
-        {"sha256:" H64 "00", CL_EPARSE},            /* too long */
-        {"sha256:0123", CL_EPARSE},                 /* too short */
-        {"sha256:" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", CL_EPARSE}, /* upper */
-        {"sha256:" "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", CL_EPARSE},
+        {"sha256:" H64 "00", CL_EPARSE}, /* too long */
+        {"sha256:0123", CL_EPARSE},      /* too short */
+        {"sha256:"
+         "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+         CL_EPARSE}, /* upper */
+        {"sha256:"
+         "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+         CL_EPARSE},
         {"md5:" H64, CL_EPARSE},
-        {"sha256" H64, CL_EPARSE},                  /* no colon */
+        {"sha256" H64, CL_EPARSE}, /* no colon */
         {"", CL_EPARSE},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
@@ -49,7 +53,8 @@ static void test_digest(void **state)
     }
     struct cl_image_digest a, b;
     assert_int_equal(cl_image_digest_of(CL_HASH_SHA256, "abc", 3, &a, NULL), 0);
-    assert_string_equal(a.str, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_string_equal(a.str,
+                        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     assert_int_equal(cl_image_digest_parse(a.str, &b, NULL, NULL), 0);
     assert_true(cl_image_digest_eq(&a, &b));
     assert_int_equal(cl_image_digest_parse(NULL, &b, NULL, NULL), CL_EPARSE);
@@ -74,7 +79,8 @@ static void test_refs(void **state)
         {"localhost/app", "localhost", "app", "latest", NULL},
         {"localhost:5000/a/b/c:t", "localhost:5000", "a/b/c", "t", NULL},
         {"[::1]:5000/app", "[::1]:5000", "app", "latest", NULL},
-        {"reg.example.com/a_b/c__d/e--f/g.h:T_1.x-y", "reg.example.com", "a_b/c__d/e--f/g.h", "T_1.x-y", NULL},
+        {"reg.example.com/a_b/c__d/e--f/g.h:T_1.x-y", "reg.example.com", "a_b/c__d/e--f/g.h",
+         "T_1.x-y", NULL},
         {"busybox@sha256:" H64, "docker.io", "library/busybox", NULL, "sha256:" H64},
         {"q.io/a:t@sha256:" H64, "q.io", "a", "t", "sha256:" H64},
     };
@@ -108,8 +114,11 @@ static void test_refs(void **state)
         {"a/b___c", CL_EPARSE},
         {"busybox:", CL_EPARSE},
         {"busybox:-bad", CL_EPARSE},
-        {"busybox:" "tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt"
-         "tttttttttttttttttttttttttttttttttttt", CL_EPARSE}, /* 129-character tag */
+        {"busybox:"
+         "ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt"
+         "ttttttt"
+         "tttttttttttttttttttttttttttttttttttt",
+         CL_EPARSE}, /* 129-character tag */
         {"busybox@sha256:abc", CL_EPARSE},
         {"busybox@md5:" H64, CL_EPARSE},
         {"bad_host.io:99999999/x", CL_EPARSE},
@@ -151,10 +160,13 @@ static void test_refs(void **state)
 
 /* ---- manifests ---- */
 
-#define DESC(mt, extra) "{\"mediaType\":\"" mt "\",\"digest\":\"sha256:" H64 "\",\"size\":10" extra "}"
+#define DESC(mt, extra)                                                                            \
+    "{\"mediaType\":\"" mt "\",\"digest\":\"sha256:" H64 "\",\"size\":10" extra "}"
 #define CFG DESC("application/vnd.oci.image.config.v1+json", "")
 #define L_GZ DESC("application/vnd.oci.image.layer.v1.tar+gzip", "")
-#define OCI_M(layers) "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":" CFG ",\"layers\":[" layers "]}"
+#define OCI_M(layers)                                                                              \
+    "{\"schemaVersion\":2,\"mediaType\":\"application/"                                            \
+    "vnd.oci.image.manifest.v1+json\",\"config\":" CFG ",\"layers\":[" layers "]}"
 
 static void test_manifest(void **state)
 {
@@ -166,70 +178,103 @@ static void test_manifest(void **state)
         size_t n;
     } cases[] = {
         {"oci manifest", OCI_M(L_GZ "," L_GZ), NULL, 0, CL_IMAGE_MANIFEST, 2},
-        {"no mediaType, ctype says", "{\"schemaVersion\":2,\"config\":" CFG ",\"layers\":[" L_GZ "]}",
+        {"no mediaType, ctype says",
+         "{\"schemaVersion\":2,\"config\":" CFG ",\"layers\":[" L_GZ "]}",
          "application/vnd.oci.image.manifest.v1+json", 0, CL_IMAGE_MANIFEST, 1},
-        {"no mediaType at all, shape says", "{\"schemaVersion\":2,\"config\":" CFG ",\"layers\":[]}", NULL, 0,
-         CL_IMAGE_MANIFEST, 0},
+        {"no mediaType at all, shape says",
+         "{\"schemaVersion\":2,\"config\":" CFG ",\"layers\":[]}", NULL, 0, CL_IMAGE_MANIFEST, 0},
         {"docker v2",
-         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"config\":"
-         DESC("application/vnd.docker.container.image.v1+json", "") ",\"layers\":["
-         DESC("application/vnd.docker.image.rootfs.diff.tar.gzip", "") "]}",
-         "application/vnd.docker.distribution.manifest.v2+json; charset=utf-8", 0, CL_IMAGE_MANIFEST, 1},
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.docker.distribution.manifest.v2+json\",\"config\":" DESC(
+             "application/vnd.docker.container.image.v1+json",
+             "") ",\"layers\":[" DESC("application/vnd.docker.image.rootfs.diff.tar.gzip", "") "]}",
+         "application/vnd.docker.distribution.manifest.v2+json; charset=utf-8", 0,
+         CL_IMAGE_MANIFEST, 1},
         {"zstd, plain and encrypted layers",
-         OCI_M(DESC("application/vnd.oci.image.layer.v1.tar+zstd", "") ","
-               DESC("application/vnd.oci.image.layer.v1.tar", "") ","
-               DESC("application/vnd.oci.image.layer.v1.tar+gzip+encrypted", ",\"annotations\":{\"a\":\"b\"}")),
+         OCI_M(DESC("application/vnd.oci.image.layer.v1.tar+zstd", "") "," DESC(
+             "application/vnd.oci.image.layer.v1.tar",
+             "") "," DESC("application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+                          ",\"annotations\":{\"a\":\"b\"}")),
          NULL, 0, CL_IMAGE_MANIFEST, 3},
         {"oci index",
-         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
-         DESC("application/vnd.oci.image.manifest.v1+json", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}") "]}",
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.oci.image.index.v1+json\",\"manifests\":[" DESC(
+             "application/vnd.oci.image.manifest.v1+json",
+             ",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}") "]}",
          NULL, 0, CL_IMAGE_INDEX, 1},
         {"schema 1", "{\"schemaVersion\":1}", NULL, CL_EUNSUPPORTED, 0, 0},
         {"no schemaVersion", "{\"config\":{}}", NULL, CL_EPARSE, 0, 0},
         {"not an object", "[1]", NULL, CL_EPARSE, 0, 0},
         {"not JSON", "{", NULL, CL_EPARSE, 0, 0},
-        {"unknown media type", "{\"schemaVersion\":2,\"mediaType\":\"text/plain\"}", NULL, CL_EUNSUPPORTED, 0, 0},
-        {"ctype disagrees", OCI_M(""), "application/vnd.docker.distribution.manifest.v2+json", CL_EPARSE, 0, 0},
-        {"no config", "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"layers\":[]}",
+        {"unknown media type", "{\"schemaVersion\":2,\"mediaType\":\"text/plain\"}", NULL,
+         CL_EUNSUPPORTED, 0, 0},
+        {"ctype disagrees", OCI_M(""), "application/vnd.docker.distribution.manifest.v2+json",
+         CL_EPARSE, 0, 0},
+        {"no config",
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.oci.image.manifest.v1+json\",\"layers\":[]}",
          NULL, CL_EPARSE, 0, 0},
-        {"no layers", "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":" CFG "}",
+        {"no layers",
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.oci.image.manifest.v1+json\",\"config\":" CFG "}",
          NULL, CL_EPARSE, 0, 0},
         {"manifest with manifests",
-         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":" CFG
-         ",\"layers\":[],\"manifests\":[]}", NULL, CL_EPARSE, 0, 0},
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.oci.image.manifest.v1+json\",\"config\":" CFG ",\"layers\":[],\"manifests\":[]}",
+         NULL, CL_EPARSE, 0, 0},
         {"index with layers",
-         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[],\"layers\":[]}",
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.oci.image.index.v1+json\",\"manifests\":[],\"layers\":[]}",
          NULL, CL_EPARSE, 0, 0},
-        {"ambiguous shape", "{\"schemaVersion\":2,\"layers\":[],\"manifests\":[]}", NULL, CL_EPARSE, 0, 0},
-        {"bad digest", OCI_M("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:00\",\"size\":1}"),
+        {"ambiguous shape", "{\"schemaVersion\":2,\"layers\":[],\"manifests\":[]}", NULL, CL_EPARSE,
+         0, 0},
+        {"bad digest",
+         OCI_M("{\"mediaType\":\"application/"
+               "vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:00\",\"size\":1}"),
          NULL, CL_EPARSE, 0, 0},
-        {"negative size", OCI_M("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:" H64 "\",\"size\":-1}"),
+        {"negative size",
+         OCI_M("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:" H64
+               "\",\"size\":-1}"),
          NULL, CL_EPARSE, 0, 0},
-        {"size not a number", OCI_M("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:" H64 "\",\"size\":\"1\"}"),
+        {"size not a number",
+         OCI_M("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:" H64
+               "\",\"size\":\"1\"}"),
          NULL, CL_EPARSE, 0, 0},
-        {"no mediaType in a layer", OCI_M("{\"digest\":\"sha256:" H64 "\",\"size\":1}"), NULL, CL_EPARSE, 0, 0},
+        {"no mediaType in a layer", OCI_M("{\"digest\":\"sha256:" H64 "\",\"size\":1}"), NULL,
+         CL_EPARSE, 0, 0},
         {"unknown layer type", OCI_M(DESC("application/x-tar", "")), NULL, CL_EUNSUPPORTED, 0, 0},
-        {"config type", "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":"
-         DESC("application/json", "") ",\"layers\":[]}", NULL, CL_EUNSUPPORTED, 0, 0},
-        {"annotations not an object", OCI_M(DESC("application/vnd.oci.image.layer.v1.tar", ",\"annotations\":[]")),
-         NULL, CL_EPARSE, 0, 0},
-        {"annotation not a string", OCI_M(DESC("application/vnd.oci.image.layer.v1.tar", ",\"annotations\":{\"a\":1}")),
-         NULL, CL_EPARSE, 0, 0},
+        {"config type",
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.oci.image.manifest.v1+json\",\"config\":" DESC("application/json",
+                                                             "") ",\"layers\":[]}",
+         NULL, CL_EUNSUPPORTED, 0, 0},
+        {"annotations not an object",
+         OCI_M(DESC("application/vnd.oci.image.layer.v1.tar", ",\"annotations\":[]")), NULL,
+         CL_EPARSE, 0, 0},
+        {"annotation not a string",
+         OCI_M(DESC("application/vnd.oci.image.layer.v1.tar", ",\"annotations\":{\"a\":1}")), NULL,
+         CL_EPARSE, 0, 0},
         {"layer not an object", OCI_M("1"), NULL, CL_EPARSE, 0, 0},
         {"platform not an object",
-         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
-         DESC("application/vnd.oci.image.manifest.v1+json", ",\"platform\":1") "]}", NULL, CL_EPARSE, 0, 0},
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.oci.image.index.v1+json\",\"manifests\":[" DESC(
+             "application/vnd.oci.image.manifest.v1+json", ",\"platform\":1") "]}",
+         NULL, CL_EPARSE, 0, 0},
         {"platform without os",
-         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
-         DESC("application/vnd.oci.image.manifest.v1+json", ",\"platform\":{\"architecture\":\"amd64\"}") "]}", NULL,
-         CL_EPARSE, 0, 0},
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.oci.image.index.v1+json\",\"manifests\":[" DESC(
+             "application/vnd.oci.image.manifest.v1+json",
+             ",\"platform\":{\"architecture\":\"amd64\"}") "]}",
+         NULL, CL_EPARSE, 0, 0},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         struct cl_image_manifest m;
         struct cl_err e = {0};
-        int rc = cl_image_manifest_parse(cases[i].doc, strlen(cases[i].doc), cases[i].ctype, &m, &e);
+        int rc =
+            cl_image_manifest_parse(cases[i].doc, strlen(cases[i].doc), cases[i].ctype, &m, &e);
         if (rc != cases[i].rc)
-            fail_msg("manifest case '%s': %d (%s), wanted %d", cases[i].name, rc, e.msg, cases[i].rc);
+            fail_msg("manifest case '%s': %d (%s), wanted %d", cases[i].name, rc, e.msg,
+                     cases[i].rc);
         if (rc == 0) {
             assert_int_equal(m.kind, cases[i].kind);
             assert_int_equal(m.nlayers, cases[i].n);
@@ -237,8 +282,8 @@ static void test_manifest(void **state)
         }
     }
     /* compression and encryption of each layer */
-    const char *doc = OCI_M(DESC("application/vnd.oci.image.layer.v1.tar+zstd", "") ","
-                            DESC("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip+encrypted", ""));
+    const char *doc = OCI_M(DESC("application/vnd.oci.image.layer.v1.tar+zstd", "") "," DESC(
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip+encrypted", ""));
     struct cl_image_manifest m;
     assert_int_equal(cl_image_manifest_parse(doc, strlen(doc), NULL, &m, NULL), 0);
     assert_int_equal(m.layers[0].compression, CL_IMAGE_COMP_ZSTD);
@@ -266,13 +311,34 @@ static void test_manifest(void **state)
 static void test_index_select(void **state)
 {
     (void)state;
-    const char *doc =
-        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
-        DESC("application/vnd.oci.image.manifest.v1+json", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}") ","
-        DESC("application/vnd.oci.image.manifest.v1+json", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}") ","
-        DESC("application/vnd.oci.image.manifest.v1+json", ",\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\"}") ","
-        DESC("application/vnd.oci.image.manifest.v1+json", ",\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}") ","
-        DESC("application/vnd.oci.image.manifest.v1+json", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}") "]}";
+    const char
+        *
+            doc = "{\"schemaVersion\":2,\"mediaType\":\"application/"
+                  "vnd.oci.image.index.v1+json\",\"manifests\":[" DESC(
+                      "application/vnd.oci.image.manifest.v1+json",
+                      ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":"
+                      "\"v7\"}") "," DESC("application/vnd.oci.image.manifest.v1+json",
+                                          ",\"platform\":{\"os\":\"linux\",\"architecture\":"
+                                          "\"arm64\"}") "," DESC("application/"
+                                                                 "vnd.oci.image.manifest.v1+json",
+                                                                 ",\"platform\":{\"os\":"
+                                                                 "\"windows\",\"architecture\":"
+                                                                 "\"amd64\"}") "," DESC("applicatio"
+                                                                                        "n/"
+                                                                                        "vnd.oci."
+                                                                                        "image."
+                                                                                        "manifest."
+                                                                                        "v1+json",
+                                                                                        ",\"platfor"
+                                                                                        "m\":{"
+                                                                                        "\"os\":"
+                                                                                        "\"unknown"
+                                                                                        "\","
+                                                                                        "\"architec"
+                                                                                        "ture\":"
+                                                                                        "\"unknown"
+                                                                                        "\"}") "," DESC("application/vnd.oci.image.manifest.v1+json",
+                                                                                                        ",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}") "]}";
     struct cl_image_manifest m;
     assert_int_equal(cl_image_manifest_parse(doc, strlen(doc), NULL, &m, NULL), 0);
     static const struct {
@@ -280,9 +346,10 @@ static void test_index_select(void **state)
         int rc;
         size_t which;
     } cases[] = {
-        {"linux", "amd64", NULL, 0, 4},     {"linux", "arm64", NULL, 0, 1}, {"linux", "arm64", "v8", 0, 1},
-        {"linux", "arm", "v7", 0, 0},       {"linux", "arm", "v6", CL_ENOTFOUND, 0},
-        {"linux", "s390x", NULL, CL_ENOTFOUND, 0}, {"windows", "amd64", NULL, 0, 2},
+        {"linux", "amd64", NULL, 0, 4},          {"linux", "arm64", NULL, 0, 1},
+        {"linux", "arm64", "v8", 0, 1},          {"linux", "arm", "v7", 0, 0},
+        {"linux", "arm", "v6", CL_ENOTFOUND, 0}, {"linux", "s390x", NULL, CL_ENOTFOUND, 0},
+        {"windows", "amd64", NULL, 0, 2},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         size_t w = 99;
@@ -313,14 +380,26 @@ static void test_config(void **state)
         int rc;
         size_t n;
     } cases[] = {
-        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:" H64 "\"]}}", 0, 1},
-        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}", 0, 0},
-        {"{\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}", CL_EPARSE, 0},
+        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_"
+         "ids\":[\"sha256:" H64 "\"]}}",
+         0, 1},
+        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_"
+         "ids\":[]}}",
+         0, 0},
+        {"{\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}", CL_EPARSE,
+         0},
         {"{\"os\":\"linux\",\"architecture\":\"amd64\"}", CL_EPARSE, 0},
-        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"other\",\"diff_ids\":[]}}", CL_EPARSE, 0},
-        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\"}}", CL_EPARSE, 0},
-        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[1]}}", CL_EPARSE, 0},
-        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:1\"]}}", CL_EPARSE, 0},
+        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"other\",\"diff_ids\":"
+         "[]}}",
+         CL_EPARSE, 0},
+        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\"}}",
+         CL_EPARSE, 0},
+        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_"
+         "ids\":[1]}}",
+         CL_EPARSE, 0},
+        {"{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"type\":\"layers\",\"diff_"
+         "ids\":[\"sha256:1\"]}}",
+         CL_EPARSE, 0},
         {"[]", CL_EPARSE, 0},
         {"{", CL_EPARSE, 0},
     };
@@ -368,8 +447,10 @@ static void test_regconf(void **state)
         {"busybox@sha256:" H64, 0, 3, "m1.local", "x/busybox", true, "mirror.local", "lib/busybox"},
         {"me/app", 0, 1, "registry-1.docker.io", "me/app", false, "registry-1.docker.io", "me/app"},
         {"blocked.io/x", CL_EDENIED, 0, NULL, NULL, false, NULL, NULL},
-        {"a.corp.example/team/app", 0, 1, "proxy.local", "team/app", false, "proxy.local", "team/app"},
-        {"plain.local:5000/demo", 0, 1, "plain.local:5000", "demo", true, "plain.local:5000", "demo"},
+        {"a.corp.example/team/app", 0, 1, "proxy.local", "team/app", false, "proxy.local",
+         "team/app"},
+        {"plain.local:5000/demo", 0, 1, "plain.local:5000", "demo", true, "plain.local:5000",
+         "demo"},
         {"q.io/team/app", 0, 1, "q.io", "team-mirror/app", false, "q.io", "team-mirror/app"},
         {"q.io/teammate/app", 0, 1, "q.io", "teammate/app", false, "q.io", "teammate/app"},
         {"extra.local/x", 0, 1, "extra.local", "x", true, "extra.local", "x"},
@@ -462,7 +543,8 @@ struct trickle {
     size_t len, off;
 };
 
-static int trickle_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got, struct cl_err *err)
+static int trickle_read(struct cl_image_src *self, uint8_t *buf, size_t cap, size_t *got,
+                        struct cl_err *err)
 {
     (void)err;
     struct trickle *t = (struct trickle *)self;
@@ -527,8 +609,8 @@ static void test_decompress(void **state)
         struct trickle t = {.src.read = trickle_read, .buf = cases[i].in, .len = cases[i].len};
         cl_image_mem_src_init(&m, cases[i].in, cases[i].len);
         struct cl_err e = {0};
-        struct cl_image_src *d = cl_image_decompress_new(cases[i].trickle ? &t.src : &m.src, cases[i].comp,
-                                                         cases[i].max, &e);
+        struct cl_image_src *d = cl_image_decompress_new(cases[i].trickle ? &t.src : &m.src,
+                                                         cases[i].comp, cases[i].max, &e);
         assert_non_null(d);
         uint8_t *out = NULL;
         size_t olen = 0;
@@ -559,8 +641,9 @@ static void test_decompress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_digest),       cmocka_unit_test(test_refs),   cmocka_unit_test(test_manifest),
-        cmocka_unit_test(test_index_select), cmocka_unit_test(test_config), cmocka_unit_test(test_regconf),
+        cmocka_unit_test(test_digest),     cmocka_unit_test(test_refs),
+        cmocka_unit_test(test_manifest),   cmocka_unit_test(test_index_select),
+        cmocka_unit_test(test_config),     cmocka_unit_test(test_regconf),
         cmocka_unit_test(test_decompress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

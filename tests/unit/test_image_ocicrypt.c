@@ -20,7 +20,10 @@
 
 /* ---- building JWEs the way ocicrypt (go-jose) does ---- */
 
-static cl_str *b64u(const void *p, size_t n) { return cl_b64_encode(p, n, CL_B64_URL); }
+static cl_str *b64u(const void *p, size_t n)
+{
+    return cl_b64_encode(p, n, CL_B64_URL);
+}
 
 static cl_bytes *rsa_oaep_sha1(EVP_PKEY *pub, const uint8_t *cek, size_t *len)
 {
@@ -43,7 +46,8 @@ static json_t *jwe_rsa_oaep(EVP_PKEY *const *recips, size_t n, const void *pt, s
     uint8_t cek[32], iv[12], tag[16];
     assert_int_equal(RAND_bytes(cek, 32), 1);
     assert_int_equal(RAND_bytes(iv, 12), 1);
-    const char *hdr = n == 1 ? "{\"alg\":\"RSA-OAEP\",\"enc\":\"A256GCM\"}" : "{\"enc\":\"A256GCM\"}";
+    const char *hdr =
+        n == 1 ? "{\"alg\":\"RSA-OAEP\",\"enc\":\"A256GCM\"}" : "{\"enc\":\"A256GCM\"}";
     cl_str *p64 = b64u(hdr, strlen(hdr));
     uint8_t *ct = malloc(ptlen + 1);
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
@@ -55,7 +59,8 @@ static json_t *jwe_rsa_oaep(EVP_PKEY *const *recips, size_t n, const void *pt, s
     assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag), 1);
     EVP_CIPHER_CTX_free(c);
     cl_str *iv64 = b64u(iv, 12), *ct64 = b64u(ct, ptlen), *tag64 = b64u(tag, 16);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "protected", p64, "iv", iv64, "ciphertext", ct64, "tag", tag64);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "protected", p64, "iv", iv64, "ciphertext", ct64,
+                          "tag", tag64);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         size_t eklen = 0;
@@ -64,7 +69,8 @@ static json_t *jwe_rsa_oaep(EVP_PKEY *const *recips, size_t n, const void *pt, s
         if (n == 1)
             json_object_set_new(j, "encrypted_key", json_string(ek64));
         else
-            json_array_append_new(arr, json_pack("{s:{s:s}, s:s}", "header", "alg", "RSA-OAEP", "encrypted_key", ek64));
+            json_array_append_new(arr, json_pack("{s:{s:s}, s:s}", "header", "alg", "RSA-OAEP",
+                                                 "encrypted_key", ek64));
         free(ek);
         free(ek64);
     }
@@ -121,7 +127,10 @@ static void enc_free(struct enc *e)
     json_decref(e->ann);
 }
 
-static void set_ann(struct enc *e, const char *k, const char *v) { json_object_set_new(e->ann, k, json_string(v)); }
+static void set_ann(struct enc *e, const char *k, const char *v)
+{
+    json_object_set_new(e->ann, k, json_string(v));
+}
 
 /* Opens the key of e with dc and checks it decrypts the layer. */
 static int open_and_decrypt(struct enc *e, const struct cl_image_decrypt *dc, struct cl_err *err)
@@ -257,8 +266,8 @@ struct fake_kp {
     size_t wlen;
 };
 
-static int fake_unwrap(void *ctx, const char *provider, const uint8_t *wrapped, size_t len, struct cl_secret **out,
-                       struct cl_err *err)
+static int fake_unwrap(void *ctx, const char *provider, const uint8_t *wrapped, size_t len,
+                       struct cl_secret **out, struct cl_err *err)
 {
     struct fake_kp *f = ctx;
     f->calls++;
@@ -328,20 +337,35 @@ static void test_options(void **state)
         struct cl_secret *priv;
         int rc;
     } cases[] = {
-        {"good", json_secret("{\"symkey\":\"%s\",\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"%s\"}}", sk,
-                             e.key.plain_digest.str, nonce), 0},
+        {"good",
+         json_secret("{\"symkey\":\"%s\",\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"%s\"}}",
+                     sk, e.key.plain_digest.str, nonce),
+         0},
         {"not JSON", json_secret("{"), CL_EPARSE},
-        {"no symkey", json_secret("{\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"%s\"}}", e.key.plain_digest.str,
-                                  nonce), CL_EPARSE},
-        {"short symkey", json_secret("{\"symkey\":\"AAAA\",\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"%s\"}}",
-                                     e.key.plain_digest.str, nonce), CL_EPARSE},
-        {"bad digest", json_secret("{\"symkey\":\"%s\",\"digest\":\"sha256:00\",\"cipheroptions\":{\"nonce\":\"%s\"}}",
-                                   sk, nonce), CL_EPARSE},
-        {"no cipheroptions", json_secret("{\"symkey\":\"%s\",\"digest\":\"%s\"}", sk, e.key.plain_digest.str), CL_EPARSE},
-        {"no nonce", json_secret("{\"symkey\":\"%s\",\"digest\":\"%s\",\"cipheroptions\":{}}", sk,
-                                 e.key.plain_digest.str), CL_EPARSE},
-        {"short nonce", json_secret("{\"symkey\":\"%s\",\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"AAAA\"}}", sk,
-                                    e.key.plain_digest.str), CL_EPARSE},
+        {"no symkey",
+         json_secret("{\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"%s\"}}",
+                     e.key.plain_digest.str, nonce),
+         CL_EPARSE},
+        {"short symkey",
+         json_secret("{\"symkey\":\"AAAA\",\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"%s\"}}",
+                     e.key.plain_digest.str, nonce),
+         CL_EPARSE},
+        {"bad digest",
+         json_secret(
+             "{\"symkey\":\"%s\",\"digest\":\"sha256:00\",\"cipheroptions\":{\"nonce\":\"%s\"}}",
+             sk, nonce),
+         CL_EPARSE},
+        {"no cipheroptions",
+         json_secret("{\"symkey\":\"%s\",\"digest\":\"%s\"}", sk, e.key.plain_digest.str),
+         CL_EPARSE},
+        {"no nonce",
+         json_secret("{\"symkey\":\"%s\",\"digest\":\"%s\",\"cipheroptions\":{}}", sk,
+                     e.key.plain_digest.str),
+         CL_EPARSE},
+        {"short nonce",
+         json_secret("{\"symkey\":\"%s\",\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"AAAA\"}}",
+                     sk, e.key.plain_digest.str),
+         CL_EPARSE},
     };
     cl_str *w = cl_b64_encode("w", 1, CL_B64_STD);
     set_ann(&e, CL_IMAGE_ANN_ENC_PROVIDER "p", w);
@@ -367,9 +391,14 @@ static void test_options(void **state)
     } pubs[] = {
         {"missing", NULL, CL_EPARSE},
         {"not JSON", strdup("{"), CL_EPARSE},
-        {"other cipher", cl_strdupf("{\"cipher\":\"AES_128_GCM\",\"hmac\":\"%s\",\"cipheroptions\":{}}", h), CL_EUNSUPPORTED},
-        {"no hmac", strdup("{\"cipher\":\"AES_256_CTR_HMAC_SHA256\",\"cipheroptions\":{}}"), CL_EPARSE},
-        {"short hmac", strdup("{\"cipher\":\"AES_256_CTR_HMAC_SHA256\",\"hmac\":\"AAAA\",\"cipheroptions\":{}}"), CL_EPARSE},
+        {"other cipher",
+         cl_strdupf("{\"cipher\":\"AES_128_GCM\",\"hmac\":\"%s\",\"cipheroptions\":{}}", h),
+         CL_EUNSUPPORTED},
+        {"no hmac", strdup("{\"cipher\":\"AES_256_CTR_HMAC_SHA256\",\"cipheroptions\":{}}"),
+         CL_EPARSE},
+        {"short hmac",
+         strdup("{\"cipher\":\"AES_256_CTR_HMAC_SHA256\",\"hmac\":\"AAAA\",\"cipheroptions\":{}}"),
+         CL_EPARSE},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(pubs); i++) {
         if (pubs[i].pub) {
@@ -484,14 +513,16 @@ static void test_keyprovider_cmd(void **state)
         off += (size_t)snprintf(arr + off, cap - off, "%s%u", i ? "," : "", priv->data[i]);
     arr[off++] = ']';
     arr[off] = 0;
-    char *b1 = cl_strdupf("cat > '%s/in.json'; printf '{\"keyunwrapresults\":{\"optsdata\":\"%s\"}}'", dir, p64);
+    char *b1 = cl_strdupf(
+        "cat > '%s/in.json'; printf '{\"keyunwrapresults\":{\"optsdata\":\"%s\"}}'", dir, p64);
     char *b2 = cl_strdupf("cat >/dev/null; printf '{\"keyunwrapresults\":{\"optsdata\":%s}}'", arr);
     char *s_b64 = script(dir, "kp-b64", b1);
     char *s_arr = script(dir, "kp-arr", b2);
     char *s_fail = script(dir, "kp-fail", "cat >/dev/null; echo nope >&2; exit 3");
     char *s_slow = script(dir, "kp-slow", "sleep 5");
     char *s_junk = script(dir, "kp-junk", "cat >/dev/null; echo '{\"x\":1}'");
-    char *s_byte = script(dir, "kp-byte", "cat >/dev/null; printf '{\"keyunwrapresults\":{\"optsdata\":[1,256]}}'");
+    char *s_byte = script(dir, "kp-byte",
+                          "cat >/dev/null; printf '{\"keyunwrapresults\":{\"optsdata\":[1,256]}}'");
     cl_str *w = cl_b64_encode("wrapped!", 8, CL_B64_STD);
     set_ann(&e, CL_IMAGE_ANN_ENC_PROVIDER "toykp", w);
     struct {
@@ -499,23 +530,33 @@ static void test_keyprovider_cmd(void **state)
         long timeout;
         int rc;
     } cases[] = {
-        {s_b64, 0, 0}, {s_arr, 0, 0}, {s_fail, 0, CL_EVERIFY}, {s_slow, 300, CL_EIO},
-        {s_junk, 0, CL_EPARSE}, {s_byte, 0, CL_EPARSE}, {"/nonexistent/kp", 0, CL_EVERIFY},
+        {s_b64, 0, 0},
+        {s_arr, 0, 0},
+        {s_fail, 0, CL_EVERIFY},
+        {s_slow, 300, CL_EIO},
+        {s_junk, 0, CL_EPARSE},
+        {s_byte, 0, CL_EPARSE},
+        {"/nonexistent/kp", 0, CL_EVERIFY},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
-        struct cl_image_keyprovider_cmd cmd = {.name = "toykp", .path = cases[i].path, .timeout_ms = cases[i].timeout};
-        struct cl_image_decrypt dc = {.unwrap = cl_image_keyprovider_cmd_unwrap, .unwrap_ctx = &cmd};
+        struct cl_image_keyprovider_cmd cmd = {
+            .name = "toykp", .path = cases[i].path, .timeout_ms = cases[i].timeout};
+        struct cl_image_decrypt dc = {.unwrap = cl_image_keyprovider_cmd_unwrap,
+                                      .unwrap_ctx = &cmd};
         struct cl_err err = {0};
         int rc = open_and_decrypt(&e, &dc, &err);
         if (rc != cases[i].rc)
-            fail_msg("key provider %s: %d (%s), wanted %d", cases[i].path, rc, err.msg, cases[i].rc);
+            fail_msg("key provider %s: %d (%s), wanted %d", cases[i].path, rc, err.msg,
+                     cases[i].rc);
     }
     /* the request the provider got */
     size_t len = 0;
     cl_bytes *in = tu_read(dir, "in.json", &len);
     json_t *req = json_loads((char *)in, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(req, "op")), "keyunwrap");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(req, "keyunwrapparams"), "annotation")), w);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(req, "keyunwrapparams"), "annotation")),
+        w);
     json_decref(req);
     free(in);
     /* a provider for another name is not asked */
@@ -525,8 +566,10 @@ static void test_keyprovider_cmd(void **state)
     assert_int_equal(open_and_decrypt(&e, &dn, &err), CL_EVERIFY);
     /* a config file: cmd providers are kept, grpc ones skipped; the set tries by name */
     char *conf = cl_strdupf("%s/ocicrypt.json", dir);
-    char *ctext = cl_strdupf("{\"key-providers\":{\"grpcone\":{\"grpc\":\"127.0.0.1:1\"},\"toykp\":{\"cmd\":{\"path\":"
-                             "\"%s\",\"args\":[\"-x\"]}},\"other\":{\"cmd\":{\"path\":\"%s\"}}}}", s_b64, s_fail);
+    char *ctext = cl_strdupf(
+        "{\"key-providers\":{\"grpcone\":{\"grpc\":\"127.0.0.1:1\"},\"toykp\":{\"cmd\":{\"path\":"
+        "\"%s\",\"args\":[\"-x\"]}},\"other\":{\"cmd\":{\"path\":\"%s\"}}}}",
+        s_b64, s_fail);
     assert_int_equal(cl_file_write_atomic(conf, ctext, strlen(ctext), 0600, NULL), 0);
     size_t ncmd = 0;
     struct cl_image_keyprovider_cmd *cmds = cl_image_keyprovider_config_load(conf, &ncmd, &err);
@@ -589,9 +632,12 @@ static void test_resource_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_jwe_rsa),          cmocka_unit_test(test_jwe_ecdh),
-        cmocka_unit_test(test_keyprovider_callback), cmocka_unit_test(test_options),
-        cmocka_unit_test(test_decrypt_src),      cmocka_unit_test(test_keyprovider_cmd),
+        cmocka_unit_test(test_jwe_rsa),
+        cmocka_unit_test(test_jwe_ecdh),
+        cmocka_unit_test(test_keyprovider_callback),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_decrypt_src),
+        cmocka_unit_test(test_keyprovider_cmd),
         cmocka_unit_test(test_resource_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,7 +26,7 @@
 enum auth_mode { AUTH_NONE, AUTH_BASIC, AUTH_BEARER };
 
 struct obj {
-    char key[256];      /* "manifests/<ref>" or "blobs/<digest>" */
+    char key[256]; /* "manifests/<ref>" or "blobs/<digest>" */
     char ctype[128];
     uint8_t *body;
     size_t len;
@@ -42,9 +42,9 @@ struct fakereg {
     struct obj objs[MAX_OBJ];
     size_t nobj;
     /* behaviour */
-    int fail_blobs;        /* answer 500 to this many blob requests */
+    int fail_blobs; /* answer 500 to this many blob requests */
     bool ignore_range;
-    bool bad_dcd;          /* a wrong Docker-Content-Digest */
+    bool bad_dcd; /* a wrong Docker-Content-Digest */
     /* counters */
     int blob_requests, ranged_requests, token_requests, manifest_requests;
 };
@@ -80,7 +80,8 @@ static struct cl_image_digest put_blob(struct fakereg *r, const void *body, size
     return d;
 }
 
-static struct cl_image_digest put_manifest(struct fakereg *r, const char *tag, const char *ctype, const char *body)
+static struct cl_image_digest put_manifest(struct fakereg *r, const char *tag, const char *ctype,
+                                           const char *body)
 {
     struct cl_image_digest d;
     assert_int_equal(cl_image_digest_of(CL_HASH_SHA256, body, strlen(body), &d, NULL), 0);
@@ -107,8 +108,11 @@ static bool authorized(struct fakereg *r, const struct cl_http_req *req, struct 
         if (a && strcmp(a, "Bearer tok-123") == 0)
             return true;
         char ch[256];
-        snprintf(ch, sizeof ch, "Bearer realm=\"http://127.0.0.1:%u/token\",service=\"fake-svc\",scope=\"repository:%s:pull\"",
-                 r->port, r->repo);
+        snprintf(
+            ch, sizeof ch,
+            "Bearer "
+            "realm=\"http://127.0.0.1:%u/token\",service=\"fake-svc\",scope=\"repository:%s:pull\"",
+            r->port, r->repo);
         cl_http_resp_header(resp, "WWW-Authenticate", ch);
     }
     cl_http_reply(resp, 401, "application/json", "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}", 36);
@@ -172,7 +176,8 @@ static void h_v2(void *ctx, const struct cl_http_req *req, struct cl_http_resp *
     }
     const char *range = cl_http_req_header(req, "Range");
     unsigned long long from = 0;
-    if (blob && range && !r->ignore_range && sscanf(range, "bytes=%llu-", &from) == 1 && from < o->len) {
+    if (blob && range && !r->ignore_range && sscanf(range, "bytes=%llu-", &from) == 1 &&
+        from < o->len) {
         r->ranged_requests++;
         char cr[96];
         snprintf(cr, sizeof cr, "bytes %llu-%zu/%zu", from, o->len - 1, o->len);
@@ -182,9 +187,11 @@ static void h_v2(void *ctx, const struct cl_http_req *req, struct cl_http_resp *
         if (!blob) {
             struct cl_image_digest d;
             assert_int_equal(cl_image_digest_of(CL_HASH_SHA256, o->body, o->len, &d, NULL), 0);
-            cl_http_resp_header(resp, "Docker-Content-Digest",
-                                r->bad_dcd ? "sha256:0000000000000000000000000000000000000000000000000000000000000000"
-                                           : d.str);
+            cl_http_resp_header(
+                resp, "Docker-Content-Digest",
+                r->bad_dcd
+                    ? "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+                    : d.str);
         }
         cl_http_reply(resp, 200, o->ctype, o->body, o->len);
     }
@@ -202,7 +209,8 @@ static struct fakereg *reg_start(enum auth_mode auth)
         {"GET", "/v2/*", h_v2},
     };
     static const char *const sockets[] = {"127.0.0.1:0"};
-    struct cl_http_server_opts o = {.sockets = sockets, .nsockets = 1, .threads = 4, .max_body = 1024};
+    struct cl_http_server_opts o = {
+        .sockets = sockets, .nsockets = 1, .threads = 4, .max_body = 1024};
     struct cl_err e = {0};
     r->srv = cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), NULL, r, &e);
     if (!r->srv)
@@ -221,10 +229,12 @@ static void reg_stop(struct fakereg *r)
     free(r);
 }
 
-static struct cl_image_registry *client(struct fakereg *r, const char *user, const char *pass, unsigned retries)
+static struct cl_image_registry *client(struct fakereg *r, const char *user, const char *pass,
+                                        unsigned retries)
 {
     struct cl_image_endpoint ep = {.host = r->host, .repository = r->repo, .insecure = true};
-    struct cl_image_registry_opts o = {.creds = {user, pass}, .retries = retries, .retry_delay_ms = 5};
+    struct cl_image_registry_opts o = {
+        .creds = {user, pass}, .retries = retries, .retry_delay_ms = 5};
     struct cl_err e = {0};
     struct cl_image_registry *c = cl_image_registry_new(&ep, &o, &e);
     if (!c)
@@ -244,12 +254,9 @@ static void test_manifests_and_auth(void **state)
         const char *user, *pass;
         int rc;
     } cases[] = {
-        {AUTH_NONE, NULL, NULL, 0},
-        {AUTH_BASIC, "alice", "s3cret", 0},
-        {AUTH_BASIC, NULL, NULL, CL_EDENIED},
-        {AUTH_BASIC, "alice", "wrong", CL_EDENIED},
-        {AUTH_BEARER, NULL, NULL, 0},
-        {AUTH_BEARER, "alice", "s3cret", 0},
+        {AUTH_NONE, NULL, NULL, 0},           {AUTH_BASIC, "alice", "s3cret", 0},
+        {AUTH_BASIC, NULL, NULL, CL_EDENIED}, {AUTH_BASIC, "alice", "wrong", CL_EDENIED},
+        {AUTH_BEARER, NULL, NULL, 0},         {AUTH_BEARER, "alice", "s3cret", 0},
     };
     const char *body = "{\"schemaVersion\":2}";
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
@@ -306,7 +313,8 @@ static void test_manifest_refusals(void **state)
     assert_int_equal(cl_image_registry_manifest(c, "v1", &b, &len, &ct, &got, &e), CL_EVERIFY);
     r->bad_dcd = false;
     /* a malformed digest reference */
-    assert_int_equal(cl_image_registry_manifest(c, "sha256:xyz", &b, &len, &ct, &got, &e), CL_EPARSE);
+    assert_int_equal(cl_image_registry_manifest(c, "sha256:xyz", &b, &len, &ct, &got, &e),
+                     CL_EPARSE);
     /* larger than the cap */
     char *huge = malloc(CL_IMAGE_MAX_MANIFEST + 10);
     memset(huge, ' ', CL_IMAGE_MAX_MANIFEST + 9);
@@ -368,7 +376,8 @@ static void test_blobs(void **state)
     memcpy(wrong, data, n / 2);
     wrong[10] ^= 1;
     assert_int_equal(cl_file_write_atomic(pp, wrong, n / 2, 0600, NULL), 0);
-    assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b2", NULL, NULL, NULL, &e), CL_EVERIFY);
+    assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b2", NULL, NULL, NULL, &e),
+                     CL_EVERIFY);
     assert_false(tu_exists(dir, "b2.partial"));
     free(wrong);
     /* retries: two 500s then success; with no retry left it fails */
@@ -376,7 +385,8 @@ static void test_blobs(void **state)
     assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b3", NULL, NULL, NULL, &e), 0);
     struct cl_image_registry *c1 = client(r, NULL, NULL, 1);
     r->fail_blobs = 5;
-    assert_int_equal(cl_image_registry_blob_file(c1, &desc, dfd, "b4", NULL, NULL, NULL, &e), CL_EIO);
+    assert_int_equal(cl_image_registry_blob_file(c1, &desc, dfd, "b4", NULL, NULL, NULL, &e),
+                     CL_EIO);
     r->fail_blobs = 0;
     cl_image_registry_free(c1);
     /* a changed blob: EVERIFY, nothing left behind */
@@ -384,20 +394,23 @@ static void test_blobs(void **state)
     snprintf(key, sizeof key, "blobs/%s", desc.digest.str);
     data[1000] ^= 0xff;
     put(r, key, "application/octet-stream", data, n);
-    assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b5", NULL, NULL, NULL, &e), CL_EVERIFY);
+    assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b5", NULL, NULL, NULL, &e),
+                     CL_EVERIFY);
     assert_false(tu_exists(dir, "b5"));
     assert_false(tu_exists(dir, "b5.partial"));
     /* a longer blob than declared: ELIMIT, nothing left behind */
     uint8_t *longer = malloc(n + 100);
     memcpy(longer, data, n);
     put(r, key, "application/octet-stream", longer, n + 100);
-    assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b6", NULL, NULL, NULL, &e), CL_ELIMIT);
+    assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b6", NULL, NULL, NULL, &e),
+                     CL_ELIMIT);
     assert_false(tu_exists(dir, "b6.partial"));
     free(longer);
     /* a blob that is not there */
     struct cl_image_desc missing = desc;
     assert_int_equal(cl_image_digest_of(CL_HASH_SHA256, "x", 1, &missing.digest, NULL), 0);
-    assert_int_equal(cl_image_registry_blob_file(c, &missing, dfd, "b7", NULL, NULL, NULL, &e), CL_ENOTFOUND);
+    assert_int_equal(cl_image_registry_blob_file(c, &missing, dfd, "b7", NULL, NULL, NULL, &e),
+                     CL_ENOTFOUND);
     /* the ocicrypt HMAC: right and wrong */
     data[1000] ^= 0xff;
     put(r, key, "application/octet-stream", data, n);
@@ -408,7 +421,8 @@ static void test_blobs(void **state)
     struct cl_image_blob_mac m = {.key = k, .expect = mac};
     assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b8", &m, NULL, NULL, &e), 0);
     mac[0] ^= 1;
-    assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b9", &m, NULL, NULL, &e), CL_EVERIFY);
+    assert_int_equal(cl_image_registry_blob_file(c, &desc, dfd, "b9", &m, NULL, NULL, &e),
+                     CL_EVERIFY);
     assert_string_equal(e.stage, "hmac");
     assert_false(tu_exists(dir, "b9"));
     assert_false(tu_exists(dir, "b9.partial"));
@@ -429,7 +443,8 @@ struct image {
 
 /* Two layers (the second removes a file of the first), pushed under tag. enc_jwk: encrypt
  * the second layer for this JWK (ECDH-ES+A256KW). bad_diff: a wrong diff_id. */
-static struct image push_image(struct fakereg *r, const char *tag, const json_t *enc_jwk, bool bad_diff)
+static struct image push_image(struct fakereg *r, const char *tag, const json_t *enc_jwk,
+                               bool bad_diff)
 {
     struct image img;
     struct tarb t1 = {0}, t2 = {0};
@@ -446,8 +461,13 @@ static struct image push_image(struct fakereg *r, const char *tag, const json_t 
     char diffs[2][CL_IMAGE_DIGEST_STR];
     for (int i = 0; i < 2; i++) {
         struct cl_image_digest diff;
-        assert_int_equal(cl_image_digest_of(CL_HASH_SHA256, ts[i]->buf, ts[i]->len, &diff, NULL), 0);
-        snprintf(diffs[i], sizeof diffs[i], "%s", bad_diff && i == 1 ? "sha256:" "1111111111111111111111111111111111111111111111111111111111111111" : diff.str);
+        assert_int_equal(cl_image_digest_of(CL_HASH_SHA256, ts[i]->buf, ts[i]->len, &diff, NULL),
+                         0);
+        snprintf(diffs[i], sizeof diffs[i], "%s",
+                 bad_diff && i == 1
+                     ? "sha256:"
+                       "1111111111111111111111111111111111111111111111111111111111111111"
+                     : diff.str);
         size_t glen = 0;
         cl_bytes *gz = tu_gzip(ts[i]->buf, ts[i]->len, &glen);
         if (i == 1 && enc_jwk) {
@@ -462,9 +482,11 @@ static struct image push_image(struct fakereg *r, const char *tag, const json_t 
             cl_str *p64 = cl_b64_encode(pub, strlen(pub), CL_B64_STD);
             img.layers[i] = put_blob(r, ct, glen);
             snprintf(layers[i], sizeof layers[i],
-                     "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip+encrypted\",\"digest\":\"%s\","
-                     "\"size\":%zu,\"annotations\":{\"" CL_IMAGE_ANN_ENC_JWE "\":\"%s\",\"" CL_IMAGE_ANN_ENC_PUBOPTS
-                     "\":\"%s\"}}", img.layers[i].str, glen, j64, p64);
+                     "{\"mediaType\":\"application/"
+                     "vnd.oci.image.layer.v1.tar+gzip+encrypted\",\"digest\":\"%s\","
+                     "\"size\":%zu,\"annotations\":{\"" CL_IMAGE_ANN_ENC_JWE
+                     "\":\"%s\",\"" CL_IMAGE_ANN_ENC_PUBOPTS "\":\"%s\"}}",
+                     img.layers[i].str, glen, j64, p64);
             free(ct);
             free(jt);
             free(j64);
@@ -476,18 +498,23 @@ static struct image push_image(struct fakereg *r, const char *tag, const json_t 
         } else {
             img.layers[i] = put_blob(r, gz, glen);
             snprintf(layers[i], sizeof layers[i],
-                     "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"%s\",\"size\":%zu}",
+                     "{\"mediaType\":\"application/"
+                     "vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"%s\",\"size\":%zu}",
                      img.layers[i].str, glen);
         }
         free(gz);
         free(ts[i]->buf);
     }
-    char *cfg = cl_strdupf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"/bin/sh\"]},"
-                           "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}", diffs[0], diffs[1]);
+    char *cfg = cl_strdupf(
+        "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"/bin/sh\"]},"
+        "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}",
+        diffs[0], diffs[1]);
     img.config = put_blob(r, cfg, strlen(cfg));
-    char *man = cl_strdupf("{\"schemaVersion\":2,\"mediaType\":\"" MT_M "\",\"config\":{\"mediaType\":"
-                           "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu},"
-                           "\"layers\":[%s,%s]}", img.config.str, strlen(cfg), layers[0], layers[1]);
+    char *man =
+        cl_strdupf("{\"schemaVersion\":2,\"mediaType\":\"" MT_M "\",\"config\":{\"mediaType\":"
+                   "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu},"
+                   "\"layers\":[%s,%s]}",
+                   img.config.str, strlen(cfg), layers[0], layers[1]);
     img.manifest = put_manifest(r, tag, MT_M, man);
     free(cfg);
     free(man);
@@ -502,15 +529,19 @@ static struct cl_image_policy *policy(const char *doc)
 }
 
 static int pull(struct fakereg *r, const char *tag, const char *dir, enum cl_image_mode mode,
-                const struct cl_image_policy *p, const struct cl_image_decrypt *dc, struct cl_image_pull_result *res,
-                struct cl_err *e)
+                const struct cl_image_policy *p, const struct cl_image_decrypt *dc,
+                struct cl_image_pull_result *res, struct cl_err *e)
 {
     struct cl_image_regconf *rc = cl_image_regconf_parse("", 0, NULL);
     assert_int_equal(cl_image_regconf_add_insecure(rc, r->host, NULL), 0);
     char *ref = cl_strdupf("%s/%s:%s", r->host, r->repo, tag);
     struct cl_image_pull_opts o = {
-        .mode = mode, .policy = p, .regconf = rc, .decrypt = dc,
-        .registry = {.retries = 1, .retry_delay_ms = 5}, .same_owner = geteuid() == 0,
+        .mode = mode,
+        .policy = p,
+        .regconf = rc,
+        .decrypt = dc,
+        .registry = {.retries = 1, .retry_delay_ms = 5},
+        .same_owner = geteuid() == 0,
     };
     memset(res, 0, sizeof *res);
     int ret = cl_image_pull(ref, dir, &o, res, e);
@@ -527,7 +558,8 @@ static void test_pull_layered(void **state)
     struct fakereg *r = reg_start(AUTH_BEARER);
     struct image img = push_image(r, "v1", NULL, false);
     char *dir = tu_tmpdir("store");
-    struct cl_image_policy *accept = policy("{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}");
+    struct cl_image_policy *accept =
+        policy("{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}");
     struct cl_image_policy *reject = policy("{\"default\":[{\"type\":\"reject\"}]}");
     struct cl_image_pull_result res;
     struct cl_err e = {0};
@@ -553,7 +585,8 @@ static void test_pull_layered(void **state)
     push_image(r, "bad", NULL, true);
     assert_int_equal(pull(r, "bad", dir, CL_IMAGE_LAYERED, accept, NULL, &res, &e), CL_EVERIFY);
     assert_string_equal(e.stage, "diff_id");
-    assert_false(tu_exists(dir, "layers/sha256/1111111111111111111111111111111111111111111111111111111111111111"));
+    assert_false(tu_exists(
+        dir, "layers/sha256/1111111111111111111111111111111111111111111111111111111111111111"));
     cl_image_policy_free(accept);
     cl_image_policy_free(reject);
     tu_rmdir(dir);
@@ -567,7 +600,8 @@ static void test_pull_flat(void **state)
     struct image img = push_image(r, "v1", NULL, false);
     char *base = tu_tmpdir("flat");
     char *dir = cl_strdupf("%s/rootfs", base);
-    struct cl_image_policy *accept = policy("{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}");
+    struct cl_image_policy *accept =
+        policy("{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}");
     struct cl_image_pull_result res;
     struct cl_err e = {0};
     if (pull(r, "v1", dir, CL_IMAGE_FLAT, accept, NULL, &res, &e) < 0)
@@ -610,7 +644,8 @@ static void test_pull_encrypted(void **state)
     push_image(r, "enc", jwk, false);
     char *base = tu_tmpdir("enc");
     char *dir = cl_strdupf("%s/rootfs", base);
-    struct cl_image_policy *accept = policy("{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}");
+    struct cl_image_policy *accept =
+        policy("{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}");
     cl_pkey *mine[] = {k}, *theirs[] = {other};
     struct cl_image_decrypt dc = {.jwe_keys = mine, .njwe_keys = 1};
     struct cl_image_pull_result res;
@@ -644,15 +679,21 @@ static void test_pull_index(void **state)
     struct image img = push_image(r, NULL, NULL, false);
     const char *os, *arch, *variant;
     cl_image_platform(&os, &arch, &variant);
-    char *idx = cl_strdupf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
-                           "{\"mediaType\":\"" MT_M "\",\"digest\":\"sha256:" "2222222222222222222222222222222222222222222222222222222222222222"
-                           "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"s390x\"}},"
-                           "{\"mediaType\":\"" MT_M "\",\"digest\":\"%s\",\"size\":10,\"platform\":{\"os\":\"%s\","
-                           "\"architecture\":\"%s\"}}]}", img.manifest.str, os, arch);
-    struct cl_image_digest id = put_manifest(r, "multi", "application/vnd.oci.image.index.v1+json", idx);
+    char *idx = cl_strdupf(
+        "{\"schemaVersion\":2,\"mediaType\":\"application/"
+        "vnd.oci.image.index.v1+json\",\"manifests\":["
+        "{\"mediaType\":\"" MT_M "\",\"digest\":\"sha256:"
+        "2222222222222222222222222222222222222222222222222222222222222222"
+        "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"s390x\"}},"
+        "{\"mediaType\":\"" MT_M "\",\"digest\":\"%s\",\"size\":10,\"platform\":{\"os\":\"%s\","
+        "\"architecture\":\"%s\"}}]}",
+        img.manifest.str, os, arch);
+    struct cl_image_digest id =
+        put_manifest(r, "multi", "application/vnd.oci.image.index.v1+json", idx);
     char *base = tu_tmpdir("idx");
     char *dir = cl_strdupf("%s/rootfs", base);
-    struct cl_image_policy *accept = policy("{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}");
+    struct cl_image_policy *accept =
+        policy("{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}");
     struct cl_image_pull_result res;
     struct cl_err e = {0};
     if (pull(r, "multi", dir, CL_IMAGE_FLAT, accept, NULL, &res, &e) < 0)
@@ -673,9 +714,12 @@ int main(void)
     if (!getenv("TEST_VERBOSE"))
         cl_log_set_level(CL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_manifests_and_auth), cmocka_unit_test(test_manifest_refusals),
-        cmocka_unit_test(test_blobs),              cmocka_unit_test(test_pull_layered),
-        cmocka_unit_test(test_pull_flat),          cmocka_unit_test(test_pull_encrypted),
+        cmocka_unit_test(test_manifests_and_auth),
+        cmocka_unit_test(test_manifest_refusals),
+        cmocka_unit_test(test_blobs),
+        cmocka_unit_test(test_pull_layered),
+        cmocka_unit_test(test_pull_flat),
+        cmocka_unit_test(test_pull_encrypted),
         cmocka_unit_test(test_pull_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,51 +49,88 @@ static void test_parse(void **state)
         int rc;
     } cases[] = {
         {"{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}", 0},
-        {"{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":{\"q.io\":[{\"type\":\"signedBy\",\"keyType\":"
-         "\"GPGKeys\",\"keyPaths\":[\"/a\",\"/b\"],\"signedIdentity\":{\"type\":\"remapIdentity\",\"prefix\":\"a\","
-         "\"signedPrefix\":\"b\"}}],\"r.io\":[{\"type\":\"sigstoreSigned\",\"keyData\":\"eA==\",\"signedIdentity\":"
-         "{\"type\":\"matchRepository\"}}]}}}", 0},
+        {"{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":{\"q.io\":[{\"type\":"
+         "\"signedBy\",\"keyType\":"
+         "\"GPGKeys\",\"keyPaths\":[\"/a\",\"/"
+         "b\"],\"signedIdentity\":{\"type\":\"remapIdentity\",\"prefix\":\"a\","
+         "\"signedPrefix\":\"b\"}}],\"r.io\":[{\"type\":\"sigstoreSigned\",\"keyData\":\"eA==\","
+         "\"signedIdentity\":"
+         "{\"type\":\"matchRepository\"}}]}}}",
+         0},
         {"", CL_EPARSE},
         {"[]", CL_EPARSE},
-        {"{}", CL_EPARSE},                                                   /* no default */
-        {"{\"default\":[],\"x\":1}", CL_EPARSE},                             /* unknown top member */
-        {"{\"default\":{}}", CL_EPARSE},                                     /* not an array */
-        {"{\"default\":[]}", CL_EPARSE},                                     /* empty list */
-        {"{\"default\":[1]}", CL_EPARSE},                                    /* not an object */
-        {"{\"default\":[{}]}", CL_EPARSE},                                   /* no type */
-        {"{\"default\":[{\"type\":\"maybe\"}]}", CL_EPARSE},                 /* unknown type */
-        {"{\"default\":[{\"type\":\"reject\",\"why\":1}]}", CL_EPARSE},      /* unknown member */
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyPath\":\"/k\"}]}", CL_EUNSUPPORTED}, /* no keyType */
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"X509Certificates\",\"keyPath\":\"/k\"}]}", CL_EUNSUPPORTED},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\"}]}", CL_EPARSE},   /* no key */
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"keyData\":\"eA==\"}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPaths\":[]}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPaths\":[1]}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"\"}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"signedIdentity\":1}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"signedIdentity\":{}}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"guess\"}}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"matchExact\",\"x\":1}}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"exactReference\"}}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"exactReference\",\"dockerReference\":\"BAD REF\"}}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"exactRepository\"}}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"remapIdentity\",\"prefix\":\"a\"}}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"fulcio\":{}}]}", CL_EUNSUPPORTED},
-        {"{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"rekorPublicKeyPath\":\"/r\"}]}", CL_EUNSUPPORTED},
+        {"{}", CL_EPARSE},                                              /* no default */
+        {"{\"default\":[],\"x\":1}", CL_EPARSE},                        /* unknown top member */
+        {"{\"default\":{}}", CL_EPARSE},                                /* not an array */
+        {"{\"default\":[]}", CL_EPARSE},                                /* empty list */
+        {"{\"default\":[1]}", CL_EPARSE},                               /* not an object */
+        {"{\"default\":[{}]}", CL_EPARSE},                              /* no type */
+        {"{\"default\":[{\"type\":\"maybe\"}]}", CL_EPARSE},            /* unknown type */
+        {"{\"default\":[{\"type\":\"reject\",\"why\":1}]}", CL_EPARSE}, /* unknown member */
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyPath\":\"/k\"}]}",
+         CL_EUNSUPPORTED}, /* no keyType */
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"X509Certificates\",\"keyPath\":\"/"
+         "k\"}]}",
+         CL_EUNSUPPORTED},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\"}]}", CL_EPARSE}, /* no key */
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/"
+         "k\",\"keyData\":\"eA==\"}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPaths\":[]}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPaths\":[1]}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"\"}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/"
+         "k\",\"signedIdentity\":1}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/"
+         "k\",\"signedIdentity\":{}}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/"
+         "k\",\"signedIdentity\":{\"type\":\"guess\"}}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/"
+         "k\",\"signedIdentity\":{\"type\":\"matchExact\",\"x\":1}}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/"
+         "k\",\"signedIdentity\":{\"type\":\"exactReference\"}}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/"
+         "k\",\"signedIdentity\":{\"type\":\"exactReference\",\"dockerReference\":\"BAD REF\"}}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/"
+         "k\",\"signedIdentity\":{\"type\":\"exactRepository\"}}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/"
+         "k\",\"signedIdentity\":{\"type\":\"remapIdentity\",\"prefix\":\"a\"}}]}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"fulcio\":{}}]}",
+         CL_EUNSUPPORTED},
+        {"{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"rekorPublicKeyPath\":\"/"
+         "r\"}]}",
+         CL_EUNSUPPORTED},
         {"{\"default\":[{\"type\":\"sigstoreSigned\"}]}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"keyType\":\"GPGKeys\"}]}", CL_EPARSE},
+        {"{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"keyType\":\"GPGKeys\"}]}",
+         CL_EPARSE},
         {"{\"default\":[{\"type\":\"reject\"}],\"transports\":1}", CL_EPARSE},
         {"{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":1}}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":{\"q.io\":{}}}}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":{\"q.io\":[]}}}", CL_EPARSE},
-        {"{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"dir\":{\"\":[{\"type\":\"nope\"}]}}}", CL_EPARSE},
+        {"{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":{\"q.io\":{}}}}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":{\"q.io\":[]}}}",
+         CL_EPARSE},
+        {"{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"dir\":{\"\":[{\"type\":\"nope\"}]}"
+         "}}",
+         CL_EPARSE},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         struct cl_err e = {0};
         struct cl_image_policy *p = cl_image_policy_parse(cases[i].doc, strlen(cases[i].doc), &e);
         int rc = p ? 0 : e.code;
         if (rc != cases[i].rc)
-            fail_msg("policy case %zu: %d (%s), wanted %d: %s", i, rc, e.msg, cases[i].rc, cases[i].doc);
+            fail_msg("policy case %zu: %d (%s), wanted %d: %s", i, rc, e.msg, cases[i].rc,
+                     cases[i].doc);
         cl_image_policy_free(p);
     }
     size_t big = CL_IMAGE_MAX_POLICY + 1;
@@ -181,9 +218,10 @@ static void test_scopes(void **state)
 
 static cl_str *payload(const char *type, const char *digest, const char *ident)
 {
-    return cl_strdupf("{\"critical\":{\"type\":\"%s\",\"image\":{\"docker-manifest-digest\":\"%s\"},"
-                      "\"identity\":{\"docker-reference\":\"%s\"}},\"optional\":{\"creator\":\"test\"}}",
-                      type, digest, ident);
+    return cl_strdupf(
+        "{\"critical\":{\"type\":\"%s\",\"image\":{\"docker-manifest-digest\":\"%s\"},"
+        "\"identity\":{\"docker-reference\":\"%s\"}},\"optional\":{\"creator\":\"test\"}}",
+        type, digest, ident);
 }
 
 static void test_payload(void **state)
@@ -194,33 +232,42 @@ static void test_payload(void **state)
     assert_int_equal(cl_image_digest_parse("sha256:" H64B, &idx, NULL, NULL), 0);
     static const char *const T = "atomic container signature";
     static const struct {
-        const char *img;         /* the image being pulled */
-        const char *sig_ref;     /* identity in the signature */
-        const char *digest;      /* digest in the signature */
-        const char *sid;         /* signedIdentity JSON or NULL */
+        const char *img;     /* the image being pulled */
+        const char *sig_ref; /* identity in the signature */
+        const char *digest;  /* digest in the signature */
+        const char *sid;     /* signedIdentity JSON or NULL */
         int rc;
     } cases[] = {
         {"q.io/a:1", "q.io/a:1", "sha256:" H64, NULL, 0},
-        {"q.io/a:1", "q.io/a:2", "sha256:" H64, NULL, CL_EVERIFY},                 /* tag differs */
-        {"q.io/a@sha256:" H64, "q.io/a:9", "sha256:" H64, NULL, 0},                /* by digest: repo only */
+        {"q.io/a:1", "q.io/a:2", "sha256:" H64, NULL, CL_EVERIFY},  /* tag differs */
+        {"q.io/a@sha256:" H64, "q.io/a:9", "sha256:" H64, NULL, 0}, /* by digest: repo only */
         {"q.io/a:1", "q.io/b:1", "sha256:" H64, NULL, CL_EVERIFY},
-        {"q.io/a:1", "q.io/a:1", "sha256:" H64B, NULL, 0},                         /* the index digest */
-        {"q.io/a:1", "q.io/a:1", "sha256:" "1111111111111111111111111111111111111111111111111111111111111111", NULL, CL_EVERIFY},
+        {"q.io/a:1", "q.io/a:1", "sha256:" H64B, NULL, 0}, /* the index digest */
+        {"q.io/a:1", "q.io/a:1",
+         "sha256:"
+         "1111111111111111111111111111111111111111111111111111111111111111",
+         NULL, CL_EVERIFY},
         {"q.io/a:1", "q.io/a:1", "sha256:bad", NULL, CL_EVERIFY},
         {"q.io/a:1", "NOT A REF", "sha256:" H64, NULL, CL_EVERIFY},
         {"q.io/a:1", "q.io/a:1", "sha256:" H64, "{\"type\":\"matchExact\"}", 0},
         {"q.io/a@sha256:" H64, "q.io/a:1", "sha256:" H64, "{\"type\":\"matchExact\"}", CL_EVERIFY},
         {"q.io/a:1", "q.io/a:7", "sha256:" H64, "{\"type\":\"matchRepository\"}", 0},
         {"q.io/a:1", "q.io/b:1", "sha256:" H64, "{\"type\":\"matchRepository\"}", CL_EVERIFY},
-        {"q.io/a:1", "r.io/x:y", "sha256:" H64, "{\"type\":\"exactReference\",\"dockerReference\":\"r.io/x:y\"}", 0},
-        {"q.io/a:1", "r.io/x:z", "sha256:" H64, "{\"type\":\"exactReference\",\"dockerReference\":\"r.io/x:y\"}", CL_EVERIFY},
-        {"q.io/a:1", "r.io/x:z", "sha256:" H64, "{\"type\":\"exactRepository\",\"dockerRepository\":\"r.io/x\"}", 0},
-        {"q.io/a:1", "r.io/y:z", "sha256:" H64, "{\"type\":\"exactRepository\",\"dockerRepository\":\"r.io/x\"}", CL_EVERIFY},
+        {"q.io/a:1", "r.io/x:y", "sha256:" H64,
+         "{\"type\":\"exactReference\",\"dockerReference\":\"r.io/x:y\"}", 0},
+        {"q.io/a:1", "r.io/x:z", "sha256:" H64,
+         "{\"type\":\"exactReference\",\"dockerReference\":\"r.io/x:y\"}", CL_EVERIFY},
+        {"q.io/a:1", "r.io/x:z", "sha256:" H64,
+         "{\"type\":\"exactRepository\",\"dockerRepository\":\"r.io/x\"}", 0},
+        {"q.io/a:1", "r.io/y:z", "sha256:" H64,
+         "{\"type\":\"exactRepository\",\"dockerRepository\":\"r.io/x\"}", CL_EVERIFY},
         {"mirror.io/ns/a:1", "q.io/ns/a:1", "sha256:" H64,
-         "{\"type\":\"remapIdentity\",\"prefix\":\"mirror.io/ns\",\"signedPrefix\":\"q.io/ns\"}", 0},
+         "{\"type\":\"remapIdentity\",\"prefix\":\"mirror.io/ns\",\"signedPrefix\":\"q.io/ns\"}",
+         0},
         {"mirror.io/ns/a:1", "mirror.io/ns/a:1", "sha256:" H64,
-         "{\"type\":\"remapIdentity\",\"prefix\":\"mirror.io/ns\",\"signedPrefix\":\"q.io/ns\"}", CL_EVERIFY},
-        {"busybox", "docker.io/library/busybox:latest", "sha256:" H64, NULL, 0},     /* normalised */
+         "{\"type\":\"remapIdentity\",\"prefix\":\"mirror.io/ns\",\"signedPrefix\":\"q.io/ns\"}",
+         CL_EVERIFY},
+        {"busybox", "docker.io/library/busybox:latest", "sha256:" H64, NULL, 0}, /* normalised */
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         struct cl_image_ref r;
@@ -229,9 +276,11 @@ static void test_payload(void **state)
         cl_str *pl = payload(T, cases[i].digest, cases[i].sig_ref);
         json_t *sid = cases[i].sid ? json_loads(cases[i].sid, 0, NULL) : NULL;
         struct cl_err e = {0};
-        int rc = cl_image_sig_payload_check((const uint8_t *)pl, strlen(pl), T, &src, sid, "matchRepoDigestOrExact", &e);
+        int rc = cl_image_sig_payload_check((const uint8_t *)pl, strlen(pl), T, &src, sid,
+                                            "matchRepoDigestOrExact", &e);
         if (rc != cases[i].rc)
-            fail_msg("payload case %zu (%s vs %s): %d (%s)", i, cases[i].img, cases[i].sig_ref, rc, e.msg);
+            fail_msg("payload case %zu (%s vs %s): %d (%s)", i, cases[i].img, cases[i].sig_ref, rc,
+                     e.msg);
         json_decref(sid);
         free(pl);
         cl_image_ref_clear(&r);
@@ -243,14 +292,19 @@ static void test_payload(void **state)
     static const char *const bad[] = {
         "not json",
         "{}",
-        "{\"critical\":{\"type\":\"atomic container signature\",\"image\":{},\"identity\":{\"docker-reference\":\"q.io/a:1\"}}}",
-        "{\"critical\":{\"type\":\"cosign container image signature\",\"image\":{\"docker-manifest-digest\":\"sha256:" H64 "\"},\"identity\":{\"docker-reference\":\"q.io/a:1\"}}}",
-        "{\"critical\":{\"type\":\"atomic container signature\",\"image\":{\"docker-manifest-digest\":\"sha256:" H64 "\"},\"identity\":{\"docker-reference\":\"q.io/a:1\"},\"extra\":1}}",
+        "{\"critical\":{\"type\":\"atomic container "
+        "signature\",\"image\":{},\"identity\":{\"docker-reference\":\"q.io/a:1\"}}}",
+        "{\"critical\":{\"type\":\"cosign container image "
+        "signature\",\"image\":{\"docker-manifest-digest\":\"sha256:" H64
+        "\"},\"identity\":{\"docker-reference\":\"q.io/a:1\"}}}",
+        "{\"critical\":{\"type\":\"atomic container "
+        "signature\",\"image\":{\"docker-manifest-digest\":\"sha256:" H64
+        "\"},\"identity\":{\"docker-reference\":\"q.io/a:1\"},\"extra\":1}}",
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         struct cl_err e = {0};
-        assert_int_equal(cl_image_sig_payload_check((const uint8_t *)bad[i], strlen(bad[i]), T, &src, NULL,
-                                                    "matchRepoDigestOrExact", &e),
+        assert_int_equal(cl_image_sig_payload_check((const uint8_t *)bad[i], strlen(bad[i]), T,
+                                                    &src, NULL, "matchRepoDigestOrExact", &e),
                          CL_EVERIFY);
     }
     cl_image_ref_clear(&r);
@@ -278,7 +332,8 @@ static void test_cosign(void **state)
     static const struct {
         const char *kind;
         const EVP_MD *(*md)(void);
-    } kinds[] = {{"P-256", EVP_sha256}, {"P-384", EVP_sha384}, {"RSA-2048", EVP_sha256}, {"Ed25519", NULL}};
+    } kinds[] = {
+        {"P-256", EVP_sha256}, {"P-384", EVP_sha384}, {"RSA-2048", EVP_sha256}, {"Ed25519", NULL}};
     const char *msg = "{\"critical\":{}}";
     for (size_t i = 0; i < CL_ARRAY_LEN(kinds); i++) {
         cl_pkey *k = cl_pkey_generate(kinds[i].kind, NULL);
@@ -288,14 +343,24 @@ static void test_cosign(void **state)
         cl_str *opem = cl_pkey_to_pem(other, false, NULL);
         cl_str *sig = sign_b64(k, kinds[i].md ? kinds[i].md() : NULL, msg, strlen(msg));
         struct cl_err e = {0};
-        assert_int_equal(cl_image_cosign_verify(pem, strlen(pem), (const uint8_t *)msg, strlen(msg), sig, &e), 0);
+        assert_int_equal(
+            cl_image_cosign_verify(pem, strlen(pem), (const uint8_t *)msg, strlen(msg), sig, &e),
+            0);
         /* twins: another key, a changed payload, a broken signature, garbage key */
-        assert_int_equal(cl_image_cosign_verify(opem, strlen(opem), (const uint8_t *)msg, strlen(msg), sig, &e), CL_EVERIFY);
-        assert_int_equal(cl_image_cosign_verify(pem, strlen(pem), (const uint8_t *)"{}", 2, sig, &e), CL_EVERIFY);
+        assert_int_equal(
+            cl_image_cosign_verify(opem, strlen(opem), (const uint8_t *)msg, strlen(msg), sig, &e),
+            CL_EVERIFY);
+        assert_int_equal(
+            cl_image_cosign_verify(pem, strlen(pem), (const uint8_t *)"{}", 2, sig, &e),
+            CL_EVERIFY);
         sig[5] = sig[5] == 'A' ? 'B' : 'A';
-        assert_int_equal(cl_image_cosign_verify(pem, strlen(pem), (const uint8_t *)msg, strlen(msg), sig, &e), CL_EVERIFY);
-        assert_true(cl_image_cosign_verify("junk", 4, (const uint8_t *)msg, strlen(msg), sig, &e) < 0);
-        assert_true(cl_image_cosign_verify(pem, strlen(pem), (const uint8_t *)msg, strlen(msg), "!!!", &e) < 0);
+        assert_int_equal(
+            cl_image_cosign_verify(pem, strlen(pem), (const uint8_t *)msg, strlen(msg), sig, &e),
+            CL_EVERIFY);
+        assert_true(cl_image_cosign_verify("junk", 4, (const uint8_t *)msg, strlen(msg), sig, &e) <
+                    0);
+        assert_true(cl_image_cosign_verify(pem, strlen(pem), (const uint8_t *)msg, strlen(msg),
+                                           "!!!", &e) < 0);
         free(sig);
         free(pem);
         free(opem);
@@ -320,8 +385,9 @@ static void gpg_make(struct gpgkey *g)
     gpgme_ctx_t ctx;
     assert_int_equal(gpgme_new(&ctx), 0);
     assert_int_equal(gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, NULL, g->home), 0);
-    gpgme_error_t ge = gpgme_op_createkey(ctx, "Cloister Test <test@example.com>", "ed25519", 0, 0, NULL,
-                                          GPGME_CREATE_SIGN | GPGME_CREATE_NOPASSWD | GPGME_CREATE_NOEXPIRE);
+    gpgme_error_t ge =
+        gpgme_op_createkey(ctx, "Cloister Test <test@example.com>", "ed25519", 0, 0, NULL,
+                           GPGME_CREATE_SIGN | GPGME_CREATE_NOPASSWD | GPGME_CREATE_NOEXPIRE);
     if (ge)
         fail_msg("gpg createkey: %s", gpgme_strerror(ge));
     gpgme_data_t out;
@@ -383,8 +449,8 @@ struct fake {
     int fail_rc;
 };
 
-static int fake_simple(void *ctx, const struct cl_image_digest *d, cl_bytes ***sigs, size_t **lens, size_t *n,
-                       struct cl_err *err)
+static int fake_simple(void *ctx, const struct cl_image_digest *d, cl_bytes ***sigs, size_t **lens,
+                       size_t *n, struct cl_err *err)
 {
     struct fake *f = ctx;
     if (f->fail_rc)
@@ -403,8 +469,8 @@ static int fake_simple(void *ctx, const struct cl_image_digest *d, cl_bytes ***s
     return 0;
 }
 
-static int fake_cosign(void *ctx, const struct cl_image_digest *d, cl_bytes ***payloads, size_t **lens, cl_str ***sigs,
-                       size_t *n, struct cl_err *err)
+static int fake_cosign(void *ctx, const struct cl_image_digest *d, cl_bytes ***payloads,
+                       size_t **lens, cl_str ***sigs, size_t *n, struct cl_err *err)
 {
     (void)d;
     (void)err;
@@ -430,8 +496,12 @@ static int eval_policy(const char *doc, const char *img, const struct cl_image_d
         fail_msg("policy: %s", e->msg);
     struct cl_image_ref r;
     assert_int_equal(cl_image_ref_parse(img, &r, NULL), 0);
-    struct cl_image_sigsrc src = {.ref = &r, .manifest_digest = md, .index_digest = idx, .simple_sigs = fake_simple,
-                                  .cosign_sigs = fake_cosign, .ctx = f};
+    struct cl_image_sigsrc src = {.ref = &r,
+                                  .manifest_digest = md,
+                                  .index_digest = idx,
+                                  .simple_sigs = fake_simple,
+                                  .cosign_sigs = fake_cosign,
+                                  .ctx = f};
     int rc = cl_image_policy_check(p, &src, e);
     cl_image_ref_clear(&r);
     cl_image_policy_free(p);
@@ -448,8 +518,10 @@ static void test_policy_gpg(void **state)
     assert_int_equal(cl_image_digest_parse("sha256:" H64, &md, NULL, NULL), 0);
     assert_int_equal(cl_image_digest_parse("sha256:" H64B, &idx, NULL, NULL), 0);
     cl_str *b64 = cl_b64_encode(g.pub, g.publen, CL_B64_STD);
-    cl_str *doc = cl_strdupf("{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":{\"q.io\":[{\"type\":"
-                             "\"signedBy\",\"keyType\":\"GPGKeys\",\"keyData\":\"%s\"}]}}}", b64);
+    cl_str *doc = cl_strdupf(
+        "{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":{\"q.io\":[{\"type\":"
+        "\"signedBy\",\"keyType\":\"GPGKeys\",\"keyData\":\"%s\"}]}}}",
+        b64);
     cl_str *good = payload("atomic container signature", "sha256:" H64, "q.io/app:1");
     cl_str *wrongdigest = payload("atomic container signature", "sha256:" H64B, "q.io/app:1");
     cl_str *wrongident = payload("atomic container signature", "sha256:" H64, "q.io/other:1");
@@ -462,7 +534,8 @@ static void test_policy_gpg(void **state)
     /* the payload alone through cl_image_gpg_verify */
     cl_bytes *pl = NULL;
     size_t plen = 0;
-    assert_int_equal(cl_image_gpg_verify(g.pub, g.publen, f.simple[0], f.simple_len[0], &pl, &plen, &e), 0);
+    assert_int_equal(
+        cl_image_gpg_verify(g.pub, g.publen, f.simple[0], f.simple_len[0], &pl, &plen, &e), 0);
     assert_int_equal(plen, strlen(good));
     assert_memory_equal(pl, good, plen);
     free(pl);
@@ -503,17 +576,24 @@ static void test_policy_gpg(void **state)
     assert_int_equal(eval_policy(doc, "r.io/app:1", &md, NULL, &f, &e), CL_EDENIED);
     /* garbage key data */
     cl_bytes *junkpl = NULL;
-    assert_true(cl_image_gpg_verify((const uint8_t *)"junk", 4, f.simple[0], f.simple_len[0], &junkpl, &plen, &e) < 0);
-    assert_true(cl_image_gpg_verify(g.pub, g.publen, (const uint8_t *)"junk", 4, &junkpl, &plen, &e) < 0);
+    assert_true(cl_image_gpg_verify((const uint8_t *)"junk", 4, f.simple[0], f.simple_len[0],
+                                    &junkpl, &plen, &e) < 0);
+    assert_true(
+        cl_image_gpg_verify(g.pub, g.publen, (const uint8_t *)"junk", 4, &junkpl, &plen, &e) < 0);
     /* a key file through keyPath */
     char *kf = cl_strdupf("%s/key.asc", g.home);
     assert_int_equal(cl_file_write_atomic(kf, g.pub, g.publen, 0600, NULL), 0);
-    cl_str *doc2 = cl_strdupf("{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPaths\":[\"%s\"]}]}", kf);
+    cl_str *doc2 = cl_strdupf(
+        "{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPaths\":[\"%s\"]}]}",
+        kf);
     assert_int_equal(eval_policy(doc2, "q.io/app:1", &md, NULL, &f, &e), 0);
-    cl_str *doc3 = cl_strdupf("{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"%s.missing\"}]}", kf);
+    cl_str *doc3 = cl_strdupf("{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\","
+                              "\"keyPath\":\"%s.missing\"}]}",
+                              kf);
     assert_int_equal(eval_policy(doc3, "q.io/app:1", &md, NULL, &f, &e), CL_ENOTFOUND);
     /* kbs:// without a resource fetcher is refused */
-    const char *doc4 = "{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"kbs:///a/b/c\"}]}";
+    const char *doc4 = "{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":"
+                       "\"kbs:///a/b/c\"}]}";
     assert_int_equal(eval_policy(doc4, "q.io/app:1", &md, NULL, &f, &e), CL_EINVAL);
     free(doc2);
     free(doc3);
@@ -548,7 +628,8 @@ static void test_upstream_gpg(void **state)
     if (cl_image_gpg_verify(ring, klen, sig, slen, &pl, &plen, &e) < 0)
         fail_msg("upstream signature-1: %s", e.msg);
     assert_non_null(strstr((char *)pl, "quay.io/ali_os_security/alpine:latest"));
-    assert_non_null(strstr((char *)pl, "sha256:69704ef328d05a9f806b6b8502915e6a0a4faa4d72018dc42343f511490daf8a"));
+    assert_non_null(strstr(
+        (char *)pl, "sha256:69704ef328d05a9f806b6b8502915e6a0a4faa4d72018dc42343f511490daf8a"));
     free(pl);
     sig[slen / 2] ^= 0x40;
     assert_true(cl_image_gpg_verify(ring, klen, sig, slen, &pl, &plen, &e) < 0);
@@ -565,12 +646,14 @@ static void test_policy_sigstore(void **state)
     cl_str *b64 = cl_b64_encode(pem, strlen(pem), CL_B64_STD);
     struct cl_image_digest md;
     assert_int_equal(cl_image_digest_parse("sha256:" H64, &md, NULL, NULL), 0);
-    cl_str *doc = cl_strdupf("{\"default\":[{\"type\":\"sigstoreSigned\",\"keyData\":\"%s\"}]}", b64);
+    cl_str *doc =
+        cl_strdupf("{\"default\":[{\"type\":\"sigstoreSigned\",\"keyData\":\"%s\"}]}", b64);
     cl_str *pl = payload("cosign container image signature", "sha256:" H64, "q.io/app:other-tag");
     struct fake f = {.cosign_payload = pl};
     f.cosign_sig = sign_b64(k, EVP_sha256(), pl, strlen(pl));
     struct cl_err e = {0};
-    assert_int_equal(eval_policy(doc, "q.io/app:1", &md, NULL, &f, &e), 0); /* matchRepository by default */
+    assert_int_equal(eval_policy(doc, "q.io/app:1", &md, NULL, &f, &e),
+                     0); /* matchRepository by default */
     /* keyData as raw PEM text (image-rs reads it so) */
     json_t *raw = json_pack("{s:[{s:s,s:s}]}", "default", "type", "sigstoreSigned", "keyData", pem);
     char *rawdoc = json_dumps(raw, 0);
@@ -587,7 +670,8 @@ static void test_policy_sigstore(void **state)
     ft.cosign_sig = sign_b64(k, EVP_sha256(), pl2, strlen(pl2));
     assert_int_equal(eval_policy(doc, "q.io/app:1", &md, NULL, &ft, &e), CL_EVERIFY);
     /* all requirements must pass: accept-anything plus reject is a reject */
-    const char *both = "{\"default\":[{\"type\":\"insecureAcceptAnything\"},{\"type\":\"reject\"}]}";
+    const char *both =
+        "{\"default\":[{\"type\":\"insecureAcceptAnything\"},{\"type\":\"reject\"}]}";
     assert_int_equal(eval_policy(both, "q.io/app:1", &md, NULL, &f, &e), CL_EDENIED);
     /* no policy at all denies */
     struct cl_image_ref r;
@@ -595,7 +679,8 @@ static void test_policy_sigstore(void **state)
     struct cl_image_sigsrc src = {.ref = &r, .manifest_digest = &md};
     assert_int_equal(cl_image_policy_check(NULL, &src, &e), CL_EDENIED);
     /* a signedBy requirement with no way to fetch signatures denies */
-    const char *gpgdoc = "{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyData\":\"eA==\"}]}";
+    const char *gpgdoc =
+        "{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyData\":\"eA==\"}]}";
     struct cl_image_policy *p = cl_image_policy_parse(gpgdoc, strlen(gpgdoc), NULL);
     assert_int_equal(cl_image_policy_check(p, &src, &e), CL_EDENIED);
     cl_image_policy_free(p);
@@ -620,7 +705,8 @@ static void test_lookaside(void **state)
 {
     (void)state;
     const char *y = "default-docker:\n  lookaside: file:///def\n"
-                    "docker:\n  q.io:\n    lookaside: https://sigs.q.io/base\n    use-sigstore-attachments: true\n"
+                    "docker:\n  q.io:\n    lookaside: https://sigs.q.io/base\n    "
+                    "use-sigstore-attachments: true\n"
                     "  q.io/team/app:\n    sigstore: file:///old-name\n"
                     "  r.io:\n    use-sigstore-attachments: true\n";
     struct cl_err e = {0};
@@ -665,14 +751,18 @@ static void test_lookaside(void **state)
             fail_msg("lookaside accepted: %s", bad[i]);
     }
     /* an alias bomb stops at the visit cap */
-    const char *bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                       "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-                       "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n";
+    const char *bomb =
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, "
+        "*c, *c]\n"
+        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, "
+        "*e]\n";
     assert_null(cl_image_lookaside_parse(bomb, strlen(bomb), &e));
     assert_int_equal(e.code, CL_ELIMIT);
     /* files in a folder; two different definitions of one namespace are refused */
     char *d = tu_tmpdir("regd");
-    char *f1 = cl_strdupf("%s/a.yaml", d), *f2 = cl_strdupf("%s/b.yaml", d), *f3 = cl_strdupf("%s/c.txt", d);
+    char *f1 = cl_strdupf("%s/a.yaml", d), *f2 = cl_strdupf("%s/b.yaml", d),
+         *f3 = cl_strdupf("%s/c.txt", d);
     const char *a = "docker:\n  q.io:\n    lookaside: file:///one\n";
     const char *b = "docker:\n  q.io:\n    lookaside: file:///two\n";
     assert_int_equal(cl_file_write_atomic(f1, a, strlen(a), 0644, NULL), 0);
@@ -695,7 +785,9 @@ static void test_upstream_lookaside_merge(void **state)
 {
     (void)state;
     const char *v = vectors_dir();
-    char *probe = v ? cl_strdupf("%s/guest-components/image-rs/test_data/signature/sigstore_config", v) : NULL;
+    char *probe =
+        v ? cl_strdupf("%s/guest-components/image-rs/test_data/signature/sigstore_config", v)
+          : NULL;
     struct stat st;
     if (!probe || stat(probe, &st) != 0) {
         free(probe);
@@ -703,7 +795,8 @@ static void test_upstream_lookaside_merge(void **state)
     }
     for (int n = 1; n <= 3; n++) {
         char *dir = cl_strdupf("%s/test_case_%d", probe, n);
-        char *res = cl_strdupf("image-rs/test_data/signature/sigstore_config/merged_result/res%d.yaml", n);
+        char *res =
+            cl_strdupf("image-rs/test_data/signature/sigstore_config/merged_result/res%d.yaml", n);
         struct cl_err e = {0};
         struct cl_image_lookaside *merged = cl_image_lookaside_load(dir, &e);
         if (!merged)
@@ -725,7 +818,8 @@ static void test_upstream_lookaside_merge(void **state)
     }
     /* get_base_url: per-namespace URLs with the default-docker fallback */
     size_t len = 0;
-    cl_bytes *txt = vector("image-rs/test_data/signature/sigstore_config/get_base_url/res.yaml", &len);
+    cl_bytes *txt =
+        vector("image-rs/test_data/signature/sigstore_config/get_base_url/res.yaml", &len);
     struct cl_image_lookaside *l = cl_image_lookaside_parse((const char *)txt, len, NULL);
     assert_non_null(l);
     static const struct {
@@ -750,11 +844,11 @@ static void test_upstream_lookaside_merge(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),          cmocka_unit_test(test_upstream_policy),
-        cmocka_unit_test(test_scopes),         cmocka_unit_test(test_payload),
-        cmocka_unit_test(test_cosign),         cmocka_unit_test(test_policy_gpg),
-        cmocka_unit_test(test_upstream_gpg),   cmocka_unit_test(test_policy_sigstore),
-        cmocka_unit_test(test_lookaside),      cmocka_unit_test(test_upstream_lookaside_merge),
+        cmocka_unit_test(test_parse),        cmocka_unit_test(test_upstream_policy),
+        cmocka_unit_test(test_scopes),       cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_cosign),       cmocka_unit_test(test_policy_gpg),
+        cmocka_unit_test(test_upstream_gpg), cmocka_unit_test(test_policy_sigstore),
+        cmocka_unit_test(test_lookaside),    cmocka_unit_test(test_upstream_lookaside_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

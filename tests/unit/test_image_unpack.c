@@ -104,7 +104,8 @@ static void test_all_types(void **state)
     tb_entry(&t, "/abs/file", '0', 0600, "a", 1, NULL);
     tb_entry(&t, "./dot/./file", '0', 0640, "b", 1, NULL);
     tb_entry(&t, "fifo", '6', 0600, NULL, 0, NULL);
-    const char *px[] = {"SCHILY.xattr.user.k=v1", "SCHILY.xattr.trusted.overlay.opaque=y", "mtime=1700000001.5"};
+    const char *px[] = {"SCHILY.xattr.user.k=v1", "SCHILY.xattr.trusted.overlay.opaque=y",
+                        "mtime=1700000001.5"};
     tb_pax(&t, px, 3);
     tb_file(&t, "xf", "x");
     char longname[300];
@@ -205,7 +206,7 @@ static void test_whiteouts_overlay(void **state)
     tb_file(&t, "opq/.wh..wh..opq", "");
     tb_file(&t, "opq/kept", "k");
     tb_file(&t, ".wh.redo", "");
-    tb_dir(&t, "redo"); /* whited out, then made again in the same layer: opaque */
+    tb_dir(&t, "redo");                  /* whited out, then made again in the same layer: opaque */
     tb_file(&t, "etc/.wh..wh.plnk", ""); /* AUFS metadata: ignored */
     tb_end(&t);
     struct cl_image_unpack_stats st = {0};
@@ -271,19 +272,50 @@ static void test_whiteouts_apply(void **state)
 /* ---- hostile archives ---- */
 
 enum build {
-    B_DOTDOT, B_DOTDOT_MID, B_SYMLINK_ABS, B_SYMLINK_REL, B_HARDLINK_ABS, B_HARDLINK_DOTDOT, B_HARDLINK_VIA_SYMLINK,
-    B_WH_DOTDOT, B_WH_EMPTY, B_DEVICES, B_SWAP_DIR_FOR_SYMLINK, B_MAX_ENTRIES, B_PATH_TOO_LONG, B_PAX_TOO_BIG,
-    B_BAD_CHECKSUM, B_TRUNC_DATA, B_TRUNC_HEADER, B_SPARSE, B_UNKNOWN_TYPE, B_NEG_SIZE, B_BAD_OCTAL, B_PAX_BAD_LEN,
-    B_PAX_NO_EQ, B_PAX_BAD_UID, B_PAX_SPARSE, B_ZERO_THEN_HEADER, B_ENDS_AFTER_PAX, B_EMPTY_NAME, B_GNU_TOO_LONG,
-    B_SYMLINK_EMPTY, B_HARDLINK_DIR, B_ROOT_NOT_DIR, B_PAX_NUL_PATH, B_XATTR_TOO_MANY, B_BASE256_SIZE,
-    B_HARDLINK_MISSING, B_PARENT_IS_FILE,
+    B_DOTDOT,
+    B_DOTDOT_MID,
+    B_SYMLINK_ABS,
+    B_SYMLINK_REL,
+    B_HARDLINK_ABS,
+    B_HARDLINK_DOTDOT,
+    B_HARDLINK_VIA_SYMLINK,
+    B_WH_DOTDOT,
+    B_WH_EMPTY,
+    B_DEVICES,
+    B_SWAP_DIR_FOR_SYMLINK,
+    B_MAX_ENTRIES,
+    B_PATH_TOO_LONG,
+    B_PAX_TOO_BIG,
+    B_BAD_CHECKSUM,
+    B_TRUNC_DATA,
+    B_TRUNC_HEADER,
+    B_SPARSE,
+    B_UNKNOWN_TYPE,
+    B_NEG_SIZE,
+    B_BAD_OCTAL,
+    B_PAX_BAD_LEN,
+    B_PAX_NO_EQ,
+    B_PAX_BAD_UID,
+    B_PAX_SPARSE,
+    B_ZERO_THEN_HEADER,
+    B_ENDS_AFTER_PAX,
+    B_EMPTY_NAME,
+    B_GNU_TOO_LONG,
+    B_SYMLINK_EMPTY,
+    B_HARDLINK_DIR,
+    B_ROOT_NOT_DIR,
+    B_PAX_NUL_PATH,
+    B_XATTR_TOO_MANY,
+    B_BASE256_SIZE,
+    B_HARDLINK_MISSING,
+    B_PARENT_IS_FILE,
 };
 
 struct hostile {
     const char *name;
     enum build b;
-    int rc;                 /* expected result */
-    const char *inside;     /* a path that must then exist inside the root, or NULL */
+    int rc;             /* expected result */
+    const char *inside; /* a path that must then exist inside the root, or NULL */
 };
 
 static const struct hostile hostile_cases[] = {
@@ -326,12 +358,17 @@ static const struct hostile hostile_cases[] = {
     {"a parent that is a regular file", B_PARENT_IS_FILE, CL_EPARSE, NULL},
 };
 
-static void build_hostile(const struct fx *f, enum build b, struct tarb *t, struct cl_image_unpack_opts *o)
+static void build_hostile(const struct fx *f, enum build b, struct tarb *t,
+                          struct cl_image_unpack_opts *o)
 {
     uint8_t h[512];
     switch (b) {
-    case B_DOTDOT: tb_file(t, "../escape", "owned"); break;
-    case B_DOTDOT_MID: tb_file(t, "a/../../escape", "owned"); break;
+    case B_DOTDOT:
+        tb_file(t, "../escape", "owned");
+        break;
+    case B_DOTDOT_MID:
+        tb_file(t, "a/../../escape", "owned");
+        break;
     case B_SYMLINK_ABS:
         tb_entry(t, "out", '2', 0777, NULL, 0, f->outside);
         tb_file(t, "out/escape", "owned");
@@ -346,7 +383,9 @@ static void build_hostile(const struct fx *f, enum build b, struct tarb *t, stru
         free(target);
         break;
     }
-    case B_HARDLINK_DOTDOT: tb_entry(t, "hl", '1', 0644, NULL, 0, "../outside/sentinel"); break;
+    case B_HARDLINK_DOTDOT:
+        tb_entry(t, "hl", '1', 0644, NULL, 0, "../outside/sentinel");
+        break;
     case B_HARDLINK_VIA_SYMLINK:
         tb_entry(t, "out", '2', 0777, NULL, 0, f->outside);
         tb_entry(t, "hl", '1', 0644, NULL, 0, "out/sentinel");
@@ -355,7 +394,9 @@ static void build_hostile(const struct fx *f, enum build b, struct tarb *t, stru
         tb_dir(t, "d");
         tb_file(t, "d/.wh..", "");
         break;
-    case B_WH_EMPTY: tb_file(t, ".wh.", ""); break;
+    case B_WH_EMPTY:
+        tb_file(t, ".wh.", "");
+        break;
     case B_DEVICES:
         tb_entry(t, "null", '3', 0666, NULL, 0, NULL);
         tb_entry(t, "sda", '4', 0660, NULL, 0, NULL);
@@ -484,12 +525,16 @@ static void build_hostile(const struct fx *f, enum build b, struct tarb *t, stru
         free(n);
         break;
     }
-    case B_SYMLINK_EMPTY: tb_entry(t, "s", '2', 0777, NULL, 0, ""); break;
+    case B_SYMLINK_EMPTY:
+        tb_entry(t, "s", '2', 0777, NULL, 0, "");
+        break;
     case B_HARDLINK_DIR:
         tb_dir(t, "d");
         tb_entry(t, "hl", '1', 0644, NULL, 0, "d");
         break;
-    case B_ROOT_NOT_DIR: tb_file(t, "./", "x"); break;
+    case B_ROOT_NOT_DIR:
+        tb_file(t, "./", "x");
+        break;
     case B_PAX_NUL_PATH: {
         const char r[] = "12 path=a\0b\n";
         tb_header(h, "PaxHeader", 'x', 0644, sizeof r - 1, NULL, 0, 0);
@@ -519,7 +564,9 @@ static void build_hostile(const struct fx *f, enum build b, struct tarb *t, stru
         tb_put(t, "abc", 3);
         tb_pad(t);
         break;
-    case B_HARDLINK_MISSING: tb_entry(t, "hl", '1', 0644, NULL, 0, "nope/none"); break;
+    case B_HARDLINK_MISSING:
+        tb_entry(t, "hl", '1', 0644, NULL, 0, "nope/none");
+        break;
     case B_PARENT_IS_FILE:
         tb_file(t, "f", "x");
         tb_file(t, "f/child", "y");

@@ -111,8 +111,8 @@ CL_UNUSED static void tb_checksum(uint8_t *h)
 }
 
 /* A ustar header; name must fit 100 bytes (use tb_pax / tb_gnu_long before for longer). */
-CL_UNUSED static void tb_header(uint8_t h[512], const char *name, char type, unsigned mode, uint64_t size, const char *link,
-                      unsigned uid, unsigned gid)
+CL_UNUSED static void tb_header(uint8_t h[512], const char *name, char type, unsigned mode,
+                                uint64_t size, const char *link, unsigned uid, unsigned gid)
 {
     memset(h, 0, 512);
     strncpy((char *)h, name, 100);
@@ -126,12 +126,15 @@ CL_UNUSED static void tb_header(uint8_t h[512], const char *name, char type, uns
     h[156] = (uint8_t)type;
     if (link)
         strncpy((char *)h + 157, link, 100);
-    memcpy(h + 257, "ustar\0" "00", 8);
+    memcpy(h + 257,
+           "ustar\0"
+           "00",
+           8);
     tb_checksum(h);
 }
 
-CL_UNUSED static void tb_entry(struct tarb *t, const char *name, char type, unsigned mode, const void *data, size_t len,
-                     const char *link)
+CL_UNUSED static void tb_entry(struct tarb *t, const char *name, char type, unsigned mode,
+                               const void *data, size_t len, const char *link)
 {
     uint8_t h[512];
     tb_header(h, name, type, mode, type == '0' ? len : 0, link, 0, 0);
@@ -142,8 +145,14 @@ CL_UNUSED static void tb_entry(struct tarb *t, const char *name, char type, unsi
     }
 }
 
-CL_UNUSED static void tb_file(struct tarb *t, const char *name, const char *text) { tb_entry(t, name, '0', 0644, text, strlen(text), NULL); }
-CL_UNUSED static void tb_dir(struct tarb *t, const char *name) { tb_entry(t, name, '5', 0755, NULL, 0, NULL); }
+CL_UNUSED static void tb_file(struct tarb *t, const char *name, const char *text)
+{
+    tb_entry(t, name, '0', 0644, text, strlen(text), NULL);
+}
+CL_UNUSED static void tb_dir(struct tarb *t, const char *name)
+{
+    tb_entry(t, name, '5', 0755, NULL, 0, NULL);
+}
 
 /* A pax 'x' header carrying the given records ("key=value" each). */
 CL_UNUSED static void tb_pax(struct tarb *t, const char *const *kv, size_t n)
