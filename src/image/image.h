@@ -119,7 +119,7 @@ struct cl_image_manifest {
  * content_type (may be NULL) is the registry's Content-Type, used when the document has no
  * mediaType; the two must agree when both are present. Layer media types: OCI tar, tar+gzip,
  * tar+zstd (and their nondistributable forms), Docker rootfs.diff.tar.gzip (and foreign),
- * with "+encrypted" for ocicrypt (not with zstd). Schema 1, unknown media types and more than
+ * each with "+encrypted" for ocicrypt. Schema 1, unknown media types and more than
  * CL_IMAGE_MAX_LAYERS layers are refused. On failure *out is left zeroed.
  */
 CL_MUST_CHECK int cl_image_manifest_parse(const void *buf, size_t len, const char *content_type,
@@ -295,9 +295,9 @@ struct cl_image_tar *cl_image_tar_new(struct cl_image_src *src, struct cl_err *e
 void cl_image_tar_free(struct cl_image_tar *t);
 /* Next entry (borrowed, valid until the next call): 1 with *e set, 0 at the end of the
  * archive (the rest of the stream is then read and dropped, so a hash over src covers it),
- * <0 on error: EPARSE (checksum, bad numbers, truncation, unknown or sparse types, pax
- * records), ELIMIT (paths, pax headers, xattrs beyond the caps). Unread data of the previous
- * entry is skipped. */
+ * <0 on error: EPARSE (checksum, bad numbers, truncation, a zero block followed by more, pax
+ * records), EUNSUPPORTED (sparse and unknown entry types), ELIMIT (paths, pax headers,
+ * xattrs beyond the caps). Unread data of the previous entry is skipped. */
 CL_MUST_CHECK int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e,
                                     struct cl_err *err);
 /* Data of the current entry: *got = 0 at its end. */
