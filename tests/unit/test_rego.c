@@ -169,6 +169,25 @@ static const struct eval_case eval_cases[] = {
     {"package t\np := replace(\"abcabc\", \"bc\", \"-\")", "data.t.p", NULL, "\"a-a-\"", false},
     {"package t\np := replace(\"abc\", \"x\", \"-\")", "data.t.p", NULL, "\"abc\"", false},
     {"package t\np := 1 / 0", "data.t.p", NULL, "error:eval_builtin_error", true},
+    /* language corners the conformance suite exercises, kept here as regressions */
+    {"package t\np := $\"{$\"{1}\"}-{[1, \"a\"]}-{input.x with input.x as 3}\"", "data.t.p", NULL, "\"1-[1, \\\"a\\\"]-3\"", false},
+    {"package t\np := $\"a\\{b}\"", "data.t.p", NULL, "\"a{b}\"", false},
+    {"package t\np if { else.foo == 1; with.bar == 2 }\nelse.foo := 1\nwith.bar := 2", "data.t.p", NULL, "true", false},
+    {"package t\np := [x, y] if {\"x\": x, \"y\": 2} = {\"x\": 1, \"y\": y}", "data.t.p", NULL, "[1,2]", false},
+    {"package t\np := [x, y] if [x, 1] = [2, y]", "data.t.p", NULL, "[2,1]", false},
+    {"package t\ndefault f(_) := 7\nf(1) := 1\np := [f(1), f(2)]", "data.t.p", NULL, "[1,7]", false},
+    {"package t\nxs := {\"a\", \"b\"}\np := x if { y := {x | xs[x]}; x := count(y) }", "data.t.p", NULL, "2", false},
+    {"package t\nf(x) := 1 if {x: 1 | true}\np := f(\"k\")", "data.t.p", NULL, "1", false},
+    {"package t\nq[7] := 8 if false\np := q", "data.t.p", NULL, "{}", false},
+    {"package t\np := x if { some x; x == input.xs[x] }", "data.t.p", "{\"xs\": [2, 1, 0]}", "1", false},
+    {"package t\nr contains [1, 2]\nr contains [3, 4]\np := [x | r[[1, x]]]", "data.t.p", NULL, "[2]", false},
+    {"package t\np := count({rand.intn(\"k\", 1000) | numbers.range(1, 20)[_]})", "data.t.p", NULL, "1", false},
+    {"package t\np := http.send({\"method\": \"get\"})", "data.t.p", NULL, "error:eval_type_error", true},
+    {"package t\np := http.send({\"method\": \"get\", \"url\": \"http://x\"})", "data.t.p", NULL, "error:eval_builtin_error", true},
+    {"package t\np := x if { x := 5 with http.send as 5 }", "data.t.p", NULL, "5", false},
+    {"package t\np := opa.runtime()", "data.t.p", NULL, "{}", false},
+    {"package t\np := count(\"\\u00e9\\u00e9x\")", "data.t.p", NULL, "3", false},
+    {"package t\np if { print(1 / 0) }", "data.t.p", NULL, "true", true},
     {"package t\np := rego.parse_module(\"x.rego\", \"package a.b\\nq := 1\")[\"package\"].path[2].value", "data.t.p",
      NULL, "\"b\"", false},
     {"package t\np := rego.parse_module(\"x.rego\", \"package a.\")", "data.t.p", NULL, "error:eval_builtin_error", true},
@@ -399,6 +418,40 @@ static void test_threads(void **state)
     cl_rego_free(e);
 }
 
+/* ---- print() ---- */
+
+static void collect_print(void *ctx, const char *file, int line, const char *msg)
+{
+    (void)file;
+    (void)line;
+    char *buf = ctx;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 256 - n, "%s|", msg);
+}
+
+static void test_print(void **state)
+{
+    (void)state;
+    char got[256] = "";
+    struct cl_rego_opts o = {.print = collect_print, .print_ctx = got};
+    struct cl_rego *e = cl_rego_new(&o);
+    const char *m = "package t\np if {\n  print(\"x\", 1, [2], input.nope)\n  every v in [1, 2] { print(v) }\n}";
+    struct cl_err err = {0};
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
+    json_t *v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
+    assert_true(json_is_true(v));
+    json_decref(v);
+    assert_string_equal(got, "x 1 [2] <undefined>|1|2|");
+    cl_rego_free(e);
+    /* without a listener the calls are dropped: the same policy gives the same decision */
+    e = cl_rego_new(NULL);
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
+    v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
+    assert_true(json_is_true(v));
+    json_decref(v);
+    cl_rego_free(e);
+}
+
 /* ---- prepared queries and data overlays ---- */
 
 static const char *kbs_policy = "package policy\n"
@@ -540,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_eval),          cmocka_unit_test(test_query_bindings), cmocka_unit_test(test_limits),
         cmocka_unit_test(test_extension),     cmocka_unit_test(test_v0),           cmocka_unit_test(test_json_patch),
         cmocka_unit_test(test_threads),       cmocka_unit_test(test_prepared),     cmocka_unit_test(test_prepared_threads),
+        cmocka_unit_test(test_print),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
