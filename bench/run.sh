@@ -108,3 +108,10 @@ fi
 # GetResource through the REST bridge cold (full RCAR per request) and warm (cached token),
 # sample and tpm (swtpm) attesters, and the footprint of cloister-aa + cloister-cdh.
 ./bench/guest.sh "$BUILD"
+
+# ---------------------------------------------------------------------------------------------
+# Guest footprint (block maintained with src/aa and src/cdh; figures in docs/benchmarks.md
+# "Guest"): time from process start to first token, stripped sizes of cloister-aa,
+# cloister-cdh and the libraries they map at start or load on use, idle RSS/PSS/private of
+# each daemon and the RSS by mapping, idle and after first use.
+./bench/guest_footprint.sh "$BUILD"
