@@ -174,6 +174,13 @@ bool cl_cdh_dm_available(void);
 /* Checks that path holds a LUKS2 header that key opens (keyslot check, no device-mapper). */
 CL_MUST_CHECK int cl_cdh_luks_check(const char *device, const char *header_path, const struct cl_secret *key,
                                     struct cl_err *err);
+/* libcryptsetup is opened (dlopen) on the first secure mount, not at start. 0 once it is
+ * loaded; EUNSUPPORTED naming the library and the loader's reason when it cannot be (the
+ * three calls above check this first and fail with that message). Thread-safe. */
+CL_MUST_CHECK int cl_cdh_cryptsetup_load(struct cl_err *err);
+/* For tests: the name the next load opens (NULL: libcryptsetup.so.12); a library already
+ * loaded stays mapped but is opened again under the new name at the next call. */
+void cl_cdh_cryptsetup_soname_set(const char *soname);
 
 /* ---- services ---- */
 

@@ -5,7 +5,9 @@
  * detached header in tmpfs for sourceType "empty" (an ephemeral volume), the on-disk header
  * for "encrypted". The key comes from a sealed secret, a kbs:// resource or a file://, or is
  * 4096 random bytes. Opening needs device-mapper; where /dev/mapper/control is absent the
- * call stops after the format and header checks with a clear EUNSUPPORTED.
+ * call stops after the format and header checks with a clear EUNSUPPORTED. libcryptsetup
+ * itself is opened on the first call (cryptsetup_dl.c), so a hub that never mounts does not
+ * carry it.
  */
 #include "cdh/cdh_internal.h"
 
@@ -41,16 +43,24 @@ static void on_crypt_log(int level, const char *msg, void *usrptr)
 
 static void crypt_log_once(void) { crypt_set_log_callback(NULL, on_crypt_log, NULL); }
 
-static void crypt_log_setup(void)
+/* Opens libcryptsetup (a clear EUNSUPPORTED when it is not installed) and routes its log. */
+static int crypt_setup(struct cl_err *err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (cl_cdh_cryptsetup_load(err) < 0)
+        return err ? err->code : CL_EUNSUPPORTED;
     pthread_once(&once, crypt_log_once);
+    return 0;
 }
 
 int cl_cdh_luks_format(const char *device, const char *header_path, const struct cl_secret *key, bool integrity,
                        struct cl_err *err)
 {
-    crypt_log_setup();
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
+    if (crypt_setup(err) < 0)
+        return err->code;
     struct crypt_device *cd = NULL;
     int r = header_path ? crypt_init_data_device(&cd, header_path, device) : crypt_init(&cd, device);
     if (r < 0)
@@ -83,7 +93,11 @@ int cl_cdh_luks_format(const char *device, const char *header_path, const struct
 
 int cl_cdh_luks_check(const char *device, const char *header_path, const struct cl_secret *key, struct cl_err *err)
 {
-    crypt_log_setup();
+    struct cl_err local_err;
+    if (!err)
+        err = &local_err; /* callers may pass NULL; the code below reads err->code */
+    if (crypt_setup(err) < 0)
+        return err->code;
     struct crypt_device *cd = NULL;
     int r = header_path ? crypt_init_data_device(&cd, header_path, device) : crypt_init(&cd, device);
     if (r < 0)
@@ -252,6 +266,9 @@ int cl_cdh_secure_mount(struct cl_cdh *cdh, const struct cl_cdh_mount_req *req, 
     bool integrity = integ && strcmp(integ, "true") == 0;
     char dev[256];
     if (resolve_device(o, dev, sizeof dev, err) < 0)
+        return err->code;
+    /* the library is there before a key is fetched or a header written */
+    if (crypt_setup(err) < 0)
         return err->code;
     CL_AUTO(cl_secret) *key = NULL;
     if (volume_key(cdh, opt(o, "key"), &key, err) < 0)

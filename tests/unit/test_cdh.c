@@ -1004,6 +1004,63 @@ static void test_secure_mount(void **state)
     offline_stop(&o);
 }
 
+/* libcryptsetup is opened on the first secure mount: when it cannot be (not installed, or a
+ * library without the expected symbols) every entry point says so, naming the library, and
+ * nothing is written. Then the real library again. */
+static void test_cryptsetup_absent(void **state)
+{
+    CL_AUTO(json_t) *map = json_object();
+    struct offline o;
+    offline_start(&o, map, 300);
+    char img[128], hdrdir[128];
+    snprintf(img, sizeof img, "%s/disk.img", o.dir);
+    snprintf(hdrdir, sizeof hdrdir, "%s/headers", o.dir);
+    FILE *f = fopen(img, "w");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), 32 << 20), 0);
+    fclose(f);
+    CL_AUTO(cl_secret) *k = cl_secret_from("0123456789abcdef", 16);
+    const char *kv[][2] = {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", img}};
+    CL_AUTO(json_t) *op = opts(kv, CL_ARRAY_LEN(kv));
+    struct cl_cdh_mount_req req = {.volume_type = "block-device", .options = op, .mount_point = "/mnt/x"};
+    struct {
+        const char *soname, *msg;
+    } cases[] = {
+        {"libcloister-absent.so.0", "libcloister-absent.so.0 (libcryptsetup), which cannot be loaded"},
+        {"libz.so.1", "libz.so.1 has no crypt_init"}, /* a library, but not libcryptsetup's ABI */
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
+        cl_cdh_cryptsetup_soname_set(cases[i].soname);
+        struct cl_err e = {0};
+        assert_int_equal(cl_cdh_cryptsetup_load(&e), CL_EUNSUPPORTED);
+        if (!strstr(e.msg, cases[i].msg))
+            fail_msg("case %zu: '%s'", i, e.msg);
+        memset(&e, 0, sizeof e);
+        assert_int_equal(cl_cdh_luks_format(img, NULL, k, false, &e), CL_EUNSUPPORTED);
+        assert_non_null(strstr(e.msg, cases[i].soname));
+        memset(&e, 0, sizeof e);
+        assert_int_equal(cl_cdh_luks_check(img, NULL, k, &e), CL_EUNSUPPORTED);
+        assert_non_null(strstr(e.msg, cases[i].soname));
+        memset(&e, 0, sizeof e);
+        assert_int_equal(cl_cdh_secure_mount(o.cdh, &req, &e), CL_EUNSUPPORTED);
+        assert_non_null(strstr(e.msg, cases[i].soname));
+        assert_int_equal(cl_cdh_luks_check(img, NULL, k, NULL), CL_EUNSUPPORTED); /* NULL err */
+    }
+    struct stat st;
+    assert_int_not_equal(stat(hdrdir, &st), 0); /* no header written */
+    uint8_t head[8], zero[8] = {0};
+    f = fopen(img, "rb");
+    assert_int_equal(fread(head, 1, sizeof head, f), sizeof head);
+    fclose(f);
+    assert_memory_equal(head, zero, sizeof head); /* nor anything on the device */
+    cl_cdh_cryptsetup_soname_set(NULL);
+    struct cl_err e = {0};
+    if (cl_cdh_cryptsetup_load(&e) != 0)
+        fail_msg("%s", e.msg);
+    assert_int_equal(cl_cdh_luks_check(img, NULL, k, &e), CL_EPARSE); /* the real library: no header */
+    offline_stop(&o);
+}
+
 int main(void)
 {
     cl_log_set_level(CL_LOG_ERROR);
@@ -1020,6 +1077,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resource_errors, world_up, world_down),
         cmocka_unit_test(test_cache_eviction),
         cmocka_unit_test(test_secure_mount),
+        cmocka_unit_test(test_cryptsetup_absent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
