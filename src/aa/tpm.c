@@ -10,7 +10,8 @@
  * this attester is for platforms whose trust comes from measured boot.
  *
  * One TPM conversation at a time: /dev/tpm0 without the kernel resource manager takes a
- * single opener, and swtpm serves one connection at a time.
+ * single opener, and swtpm serves one connection at a time. The tss2 libraries are opened on
+ * the first TPM call (tee/tpm/tss2_dl.c): an agent on another TEE never maps them.
  */
 #include "aa/aa_internal.h"
 #include "tee/tpm/tpm.h"
@@ -65,6 +66,10 @@ static int tpm_open(const struct cl_aa_platform *p, struct tpm *t, struct cl_err
     memset(t, 0, sizeof *t);
     if (!cl_aa_tpm_tcti(p, conf, sizeof conf))
         return cl_err_set(err, CL_ENOTFOUND, "tpm: no TPM (no tpm_tcti configured, no /dev/tpmrm0 or /dev/tpm0..2)");
+    /* the tss2 libraries are opened on first use (tee/tpm/tss2_dl.c), not at start */
+    int lrc = cl_tee_tpm_tss2_load(CL_TPM_TSS2_ALL, err);
+    if (lrc < 0)
+        return lrc;
     TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &t->tcti);
     if (rc != TSS2_RC_SUCCESS)
         return cl_err_set(err, CL_EIO, "tpm: cannot open TCTI '%.128s': %s", conf, Tss2_RC_Decode(rc));

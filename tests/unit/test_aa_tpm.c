@@ -6,7 +6,8 @@
  * once (a restart finds it there, another digest is refused, a sha384 digest cannot be
  * bound), runtime measurements extend the SHA-256 bank (PCR23 recomputed here; PCR17 is
  * refused at locality 0 with a hint), the agent picks the attester and records AAEL entries,
- * and a TPM that went away gives clean errors. Also the TCTI resolution table.
+ * and a TPM that went away gives clean errors. Also the TCTI resolution table, and the
+ * tss2 libraries missing (they are opened on first use): every entry says which one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,8 +23,12 @@
 
 #include <cmocka.h>
 
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
+
 #include "aa/aa.h"
 #include "tee/tee.h"
+#include "tee/tpm/tpm.h"
 
 extern char **environ;
 
@@ -346,12 +351,91 @@ static void test_agent(void **state)
     rmdir(dir);
 }
 
+/* The tss2 libraries are opened on first use: with one of them missing (or a library that is
+ * not tss2), every attester entry and the verifier's parsers fail with EUNSUPPORTED naming it,
+ * before any TPM is contacted; the forwarders called directly answer NOT_IMPLEMENTED. */
+static void test_tss2_absent(void **state)
+{
+    struct cl_aa_platform p;
+    platform_for(&p, "swtpm:path=/nonexistent/tpm");
+    const struct cl_aa_attester *a = cl_aa_attester_find("tpm");
+    assert_non_null(a);
+    struct {
+        unsigned lib;
+        const char *soname, *msg;
+    } cases[] = {
+        {CL_TPM_TSS2_ESYS, "libcloister-absent-esys.so.0", "libcloister-absent-esys.so.0 (tss2) cannot be loaded"},
+        {CL_TPM_TSS2_MU, "libcloister-absent-mu.so.0", "libcloister-absent-mu.so.0 (tss2) cannot be loaded"},
+        {CL_TPM_TSS2_TCTILDR, "libcloister-absent-ldr.so.0", "libcloister-absent-ldr.so.0 (tss2) cannot be loaded"},
+        {CL_TPM_TSS2_RC, "libcloister-absent-rc.so.0", "libcloister-absent-rc.so.0 (tss2) cannot be loaded"},
+        {CL_TPM_TSS2_ESYS, "libz.so.1", "libz.so.1 has no Esys_Initialize"},
+    };
+    uint8_t rd[32] = {0}, d[32] = {0}, junk[16] = {0};
+    for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
+        cl_tee_tpm_tss2_soname_set(cases[i].lib, cases[i].soname);
+        struct cl_err e = {0};
+        assert_int_equal(cl_tee_tpm_tss2_load(cases[i].lib, &e), CL_EUNSUPPORTED);
+        if (!strstr(e.msg, cases[i].msg))
+            fail_msg("case %zu: '%s'", i, e.msg);
+        memset(&e, 0, sizeof e);
+        json_t *ev = a->evidence(&p, rd, sizeof rd, &e);
+        assert_null(ev);
+        assert_int_equal(e.code, CL_EUNSUPPORTED);
+        assert_non_null(strstr(e.msg, cases[i].soname));
+        assert_false(a->detect(&p));
+        memset(&e, 0, sizeof e);
+        assert_int_equal(a->extend(&p, 23, d, sizeof d, &e), CL_EUNSUPPORTED);
+        assert_non_null(strstr(e.msg, cases[i].soname));
+        memset(&e, 0, sizeof e);
+        assert_int_equal(a->bind_init_data(&p, d, sizeof d, &e), CL_EUNSUPPORTED);
+        assert_non_null(strstr(e.msg, cases[i].soname));
+        size_t n = 0;
+        assert_null(cl_tee_tpm_ak_public(p.tpm_tcti, &n, NULL));
+        /* the verifier's parsers need tss2-mu only */
+        struct cl_tpm_quote_info qi;
+        memset(&e, 0, sizeof e);
+        int rc = cl_tpm_attest_parse(junk, sizeof junk, &qi, &e);
+        if (cases[i].lib == CL_TPM_TSS2_MU) {
+            assert_int_equal(rc, CL_EUNSUPPORTED);
+            assert_non_null(strstr(e.msg, cases[i].soname));
+        } else {
+            assert_int_equal(rc, CL_EPARSE); /* parsed (and refused) by the real tss2-mu */
+        }
+        /* the forwarders, called without a load first */
+        if (cases[i].lib == CL_TPM_TSS2_ESYS) {
+            ESYS_CONTEXT *ctx = NULL;
+            assert_int_equal(Esys_Initialize(&ctx, NULL, NULL), TSS2_ESYS_RC_NOT_IMPLEMENTED);
+            assert_null(ctx);
+            Esys_Free(NULL); /* no-op, no crash */
+        }
+        if (cases[i].lib == CL_TPM_TSS2_RC)
+            assert_non_null(strstr(Tss2_RC_Decode(TSS2_ESYS_RC_NOT_IMPLEMENTED), "cannot be loaded"));
+        cl_tee_tpm_tss2_soname_set(cases[i].lib, NULL);
+    }
+    /* a configured tpm attester whose libraries are missing: the agent refuses to start */
+    cl_tee_tpm_tss2_soname_set(CL_TPM_TSS2_ESYS, "libcloister-absent-esys.so.0");
+    struct cl_aa_config c;
+    struct cl_err e = {0};
+    const char *toml = "attester = \"tpm\"\ntpm_tcti = \"swtpm:path=/nonexistent/tpm\"\n";
+    assert_int_equal(cl_aa_config_parse(toml, strlen(toml), &c, &e), 0);
+    struct cl_aa_opts o = {.cfg = &c};
+    platform_for(&o.platform, NULL);
+    assert_null(cl_aa_new(&o, &e));
+    assert_int_equal(e.code, CL_ENOTFOUND);
+    cl_aa_config_clear(&c);
+    cl_tee_tpm_tss2_soname_set(CL_TPM_TSS2_ALL, NULL);
+    memset(&e, 0, sizeof e);
+    if (cl_tee_tpm_tss2_load(CL_TPM_TSS2_ALL, &e) != 0)
+        fail_msg("%s", e.msg);
+}
+
 int main(void)
 {
     cl_log_set_level(CL_LOG_ERROR);
     setenv("TSS2_LOG", "all+none", 0); /* tss2's own stderr lines would drown the report */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcti_table),
+        cmocka_unit_test(test_tss2_absent),
         cmocka_unit_test_setup_teardown(test_evidence_verifies, sim_start, sim_stop),
         cmocka_unit_test_setup_teardown(test_bind_init_data, sim_start, sim_stop),
         cmocka_unit_test_setup_teardown(test_extend, sim_start, sim_stop),

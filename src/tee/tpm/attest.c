@@ -41,6 +41,9 @@ static int session_open(struct session *s, const char *tcti, struct cl_err *err)
 {
     memset(s, 0, sizeof *s);
     s->ak = ESYS_TR_NONE;
+    int lrc = cl_tee_tpm_tss2_load(CL_TPM_TSS2_ALL, err); /* not linked: opened on first use */
+    if (lrc < 0)
+        return lrc;
     TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti, &s->tcti);
     if (rc != TSS2_RC_SUCCESS)
         return cl_err_set(err, CL_EIO, "TPM: cannot open TCTI '%s': %s", tcti ? tcti : "(default)", Tss2_RC_Decode(rc));

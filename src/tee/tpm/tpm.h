@@ -61,12 +61,30 @@ CL_MUST_CHECK int cl_tpm_pcr_digest(const uint8_t pcrs[CL_TPM_NUM_PCRS][32], uin
  * regularised to 32 bytes, signed by the attestation key: a restricted RSA-2048
  * RSASSA-SHA-256 primary key of the endorsement hierarchy (same template, same key on the
  * same TPM: CL_TPM_AK_TEMPLATE in docs/verifiers.md). Returns the evidence (new) in
- * *evidence; EIO when the TPM cannot be reached or refuses.
+ * *evidence; EIO when the TPM cannot be reached or refuses; EUNSUPPORTED when the tss2
+ * libraries cannot be loaded.
  */
 CL_MUST_CHECK int cl_tee_tpm_quote(const char *tcti, const uint8_t *report_data, size_t len, const int *pcrs,
                                    size_t npcrs, json_t **evidence, struct cl_err *err);
 
 /* The attestation key's public part as DER SubjectPublicKeyInfo (new, *len bytes). */
 cl_bytes *cl_tee_tpm_ak_public(const char *tcti, size_t *len, struct cl_err *err);
+
+/* ---- the tss2 libraries, opened on first use (tss2_dl.c) ---- */
+
+/* The tss2 libraries are not linked: each is opened (dlopen) the first time it is needed, so
+ * a process that never touches a TPM does not map them. The entry points above load what
+ * they need first and fail with EUNSUPPORTED naming the library when it cannot be opened
+ * (not installed, or without a function this build calls). */
+#define CL_TPM_TSS2_ESYS 1u
+#define CL_TPM_TSS2_MU 2u
+#define CL_TPM_TSS2_TCTILDR 4u
+#define CL_TPM_TSS2_RC 8u
+#define CL_TPM_TSS2_ALL 15u
+/* Loads the libraries named by `libs` (CL_TPM_TSS2_* bits). 0, or EUNSUPPORTED. Thread-safe. */
+CL_MUST_CHECK int cl_tee_tpm_tss2_load(unsigned libs, struct cl_err *err);
+/* For tests: the name the next load of `libs` opens (NULL: the default soname); a library
+ * already loaded stays mapped but is opened again under the new name at the next call. */
+void cl_tee_tpm_tss2_soname_set(unsigned libs, const char *soname);
 
 #endif

@@ -24,6 +24,8 @@ int cl_tpm_attest_parse(const uint8_t *buf, size_t len, struct cl_tpm_quote_info
     CL_TEE_ERR(err);
     if (len == 0 || len > CL_TPM_MAX_MESSAGE)
         return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPMS_ATTEST of %zu bytes (1..%d)", len, CL_TPM_MAX_MESSAGE);
+    if (cl_tee_tpm_tss2_load(CL_TPM_TSS2_MU, err) < 0) /* not linked: opened on first use */
+        return err->code;
     TPMS_ATTEST a;
     memset(&a, 0, sizeof a);
     size_t off = 0;
@@ -116,6 +118,8 @@ int cl_tpm_signature_verify(EVP_PKEY *key, const uint8_t *sig, size_t sig_len, c
     CL_TEE_ERR(err);
     if (sig_len == 0 || sig_len > CL_TPM_MAX_SIGNATURE)
         return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPMT_SIGNATURE of %zu bytes", sig_len);
+    if (cl_tee_tpm_tss2_load(CL_TPM_TSS2_MU, err) < 0) /* not linked: opened on first use */
+        return err->code;
     TPMT_SIGNATURE s;
     memset(&s, 0, sizeof s);
     size_t off = 0;
