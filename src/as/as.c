@@ -251,7 +251,7 @@ int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n, c
         return cl_err_stage(err, CL_ELIMIT, "tee", "%zu evidence items (1..%d allowed)", n, CL_AS_MAX_ITEMS);
     CL_AUTO(json_t) *submods = json_object();
     /* submod names: <class><n>, counted per class in request order */
-    const char *classes[CL_AS_MAX_ITEMS];
+    const char *classes[CL_AS_MAX_ITEMS] = {0};
     unsigned counts[CL_AS_MAX_ITEMS] = {0};
     size_t nclasses = 0;
     for (size_t i = 0; i < n; i++) {

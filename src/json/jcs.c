@@ -174,7 +174,7 @@ static void put_double(struct buf *b, double d)
             break;
     }
     /* tmp = [-]D[.DDD]e[+-]XX: extract digits and exponent */
-    char digits[20];
+    char digits[20] = {0};
     int nd = 0, neg = 0;
     const char *p = tmp;
     if (*p == '-')
