@@ -214,8 +214,8 @@ EOF
 "$CDH" -q -c "$T/idle-cdh.toml" > "$T/idle-cdh.log" 2>&1 &
 CPID=$!; PIDS="$PIDS $CPID"
 wait_for "[ -S $T/idle-cdh.sock ]" "idle cloister-cdh"
-# the bridge accepts: a TCP connection that is closed at once (no request: nothing is served)
-wait_for "python3 -c \"import socket; socket.create_connection(('127.0.0.1', $RP), 1).close()\"" "REST bridge"
+# the bridge listens (read from /proc/net/tcp: a connection would be a first use)
+wait_for "grep -qi ' 0100007F:$(printf %04X "$RP") 00000000:0000 0A ' /proc/net/tcp" "REST bridge"
 sleep 1
 memory() { # memory LABEL
     python3 - "$1" "$TOP" "$APID" cloister-aa "$CPID" cloister-cdh <<'PY'

@@ -51,17 +51,20 @@
       (struct crypt_device * cd, void (*log)(int level, const char *msg, void *usrptr), void *usrptr),            \
       (cd, log, usrptr))
 
+/* the function table (fn) changes only when every symbol of a library is there: a forwarder
+ * never sees a NULL */
 #define FIELD(ret, name, params, args, ...) __typeof__(&name) name;
 #define FIELD_V(name, params, args) __typeof__(&name) name;
-static struct {
+struct funcs {
     CRYPTSETUP_FUNCS(FIELD, FIELD_V)
-} fn;
+};
+static struct funcs fn;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool ready;                        /* read without the lock: __atomic */
 static const char *soname = CRYPTSETUP_SONAME;
 
-/* Points *slot (a function pointer) at name in h; the name of the first missing symbol is kept. */
+/* Points *slot (a function pointer) at name in h; the first missing name is kept. */
 static void resolve(void *h, const char *name, void *slot, size_t size, const char **missing)
 {
     void *p = dlsym(h, name);
@@ -84,14 +87,16 @@ int cl_cdh_cryptsetup_load(struct cl_err *err)
             rc = cl_err_set(err, CL_EUNSUPPORTED, "secure mount needs %s (libcryptsetup), which cannot be loaded: %s",
                             soname, why ? why : "unknown reason");
         } else {
-#define RESOLVE(ret, name, params, args, ...) resolve(h, #name, &fn.name, sizeof fn.name, &missing);
-#define RESOLVE_V(name, params, args) resolve(h, #name, &fn.name, sizeof fn.name, &missing);
+            struct funcs got;
+#define RESOLVE(ret, name, params, args, ...) resolve(h, #name, &got.name, sizeof got.name, &missing);
+#define RESOLVE_V(name, params, args) resolve(h, #name, &got.name, sizeof got.name, &missing);
             CRYPTSETUP_FUNCS(RESOLVE, RESOLVE_V)
             if (missing) {
                 rc = cl_err_set(err, CL_EUNSUPPORTED, "secure mount: %s has no %s (not the ABI this build expects)",
                                 soname, missing);
                 dlclose(h);
             } else {
+                fn = got;
                 __atomic_store_n(&ready, true, __ATOMIC_RELEASE);
             }
         }

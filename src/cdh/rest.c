@@ -238,6 +238,9 @@ struct cl_http_server *cl_cdh_rest_start(struct cl_cdh *cdh, const char *address
         return NULL;
     }
     const char *socks[] = {address};
-    struct cl_http_server_opts o = {.sockets = socks, .nsockets = 1, .max_body = 65536, .threads = 2};
+    /* microhttpd (and GnuTLS behind it) is loaded at the first connection: most guests never
+     * call the bridge, and an idle hub should not carry them */
+    struct cl_http_server_opts o = {.sockets = socks, .nsockets = 1, .max_body = 65536, .threads = 2,
+                                    .lazy_start = true};
     return cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, r, err);
 }

@@ -94,6 +94,10 @@ struct cl_http_server_opts {
     const char *tls_cert_path;  /* PEM chain; NULL with tls_key_path NULL → plain HTTP.
                                    TLS 1.2/1.3 (GnuTLS inside microhttpd) */
     const char *tls_key_path;
+    bool lazy_start;            /* the sockets are bound and listening on return, but
+                                   microhttpd is loaded and started at the first connection
+                                   (a server nobody calls costs no libmicrohttpd/GnuTLS pages);
+                                   a failure then is logged and that socket closed */
 };
 
 struct cl_http_server;
@@ -140,5 +144,19 @@ void cl_http_result_clear(struct cl_http_result *r);
 CL_MUST_CHECK int cl_http_request(struct cl_http_client *c, const char *method, const char *url,
                                   const char *const *headers, const void *body, size_t body_len,
                                   struct cl_http_result *out, struct cl_err *err);
+
+/* ---- libcurl and libmicrohttpd, opened on first use (net/lazy.c) ---- */
+
+/* Neither library is linked: each is opened with dlopen() the first time one of its functions
+ * is called, so a process that has not yet made or served a request does not map them (nor
+ * GnuTLS, Kerberos, LDAP... behind them). 0 once loaded; EUNSUPPORTED naming the library and
+ * the loader's reason when it cannot be (kept for the life of the process; a WARN line says
+ * it once). Thread-safe. */
+CL_MUST_CHECK int cl_net_curl_load(struct cl_err *err);
+CL_MUST_CHECK int cl_net_mhd_load(struct cl_err *err);
+/* For tests: the name the next load opens (NULL: libcurl.so.4 / libmicrohttpd.so.12); forgets
+ * a failure; a library already loaded stays mapped but is opened again under the new name. */
+void cl_net_curl_soname_set(const char *soname);
+void cl_net_mhd_soname_set(const char *soname);
 
 #endif

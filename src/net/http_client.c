@@ -95,6 +95,11 @@ out:
 
 struct cl_http_client *cl_http_client_new(const struct cl_http_client_opts *opts, struct cl_err *err)
 {
+    /* libcurl is opened on first use (net/lazy.c): say so clearly when it cannot be */
+    if (cl_net_curl_load(err) < 0) {
+        cl_err_prefix(err, "%s", "http client");
+        return NULL;
+    }
     pthread_once(&g_once, global_init);
     if (g_init_rc != CURLE_OK) {
         cl_err_set(err, CL_EIO, "http client: curl_global_init: %s", curl_easy_strerror(g_init_rc));

@@ -7,7 +7,9 @@
  * against max_body (413 for chunked or lying uploads; nothing past the cap is kept). Then the
  * route table picks the handler, and one line is logged per reply:
  *   peer METHOD path => status (file.c:LINE)
- * naming the place that chose the status.
+ * naming the place that chose the status. With lazy_start, the sockets are bound at start and
+ * one small thread waits for the first connection on them before microhttpd (opened on first
+ * use, net/lazy.c) is started on each.
  */
 #include "net/http.h"
 
@@ -16,8 +18,11 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,7 +35,13 @@ struct listener {
     struct MHD_Daemon *d;
     int fd;
     uint16_t port;
+    char spec[80]; /* for the messages of a lazy start */
 };
+
+/* The lazy-start watcher polls the listening sockets until each has had a connection. Its
+ * stack holds the dlopen() of libmicrohttpd and the constructors it runs (GnuTLS): small, but
+ * not tiny; only the pages touched are resident. */
+#define WATCHER_STACK (256 * 1024)
 
 struct cl_http_server {
     struct listener *l;
@@ -43,6 +54,10 @@ struct cl_http_server {
     cl_bytes *cert_pem;
     cl_bytes *key_pem;
     size_t key_len;
+    struct cl_http_server_opts opts; /* threads, timeout_s for a lazy start */
+    pthread_t watcher;
+    bool watching;
+    int wake_fd; /* eventfd: stop the watcher */
 };
 
 /* Per-request state, created by the URI callback (which sees the raw URL) and freed when
@@ -587,6 +602,67 @@ static int start_daemon(struct cl_http_server *srv, struct listener *l, const ch
     return 0;
 }
 
+/* Starts microhttpd on each listener that has a connection waiting; the rest keep waiting. */
+static void *watch_main(void *arg)
+{
+    struct cl_http_server *srv = arg;
+    struct pollfd p[16 + 1];
+    size_t map[16];
+    for (;;) {
+        nfds_t n = 0;
+        for (size_t i = 0; i < srv->nl && n < 16; i++) {
+            if (!srv->l[i].d && srv->l[i].fd >= 0) {
+                p[n] = (struct pollfd){.fd = srv->l[i].fd, .events = POLLIN};
+                map[n++] = i;
+            }
+        }
+        if (n == 0)
+            return NULL;
+        p[n] = (struct pollfd){.fd = srv->wake_fd, .events = POLLIN};
+        if (poll(p, n + 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            cl_error("http: waiting for the first connection: %s", strerror(errno));
+            return NULL;
+        }
+        if (p[n].revents)
+            return NULL; /* stopping */
+        for (nfds_t k = 0; k < n; k++) {
+            if (!p[k].revents)
+                continue;
+            struct listener *l = &srv->l[map[k]];
+            struct cl_err e = {0};
+            if (cl_net_mhd_load(&e) < 0) {
+                cl_error("http socket %s: %s; this socket is closed", l->spec, e.msg);
+                close(l->fd);
+                l->fd = -1;
+            } else if (start_daemon(srv, l, l->spec, &srv->opts, &e) < 0) {
+                cl_error("%s; this socket is closed", e.msg); /* start_daemon closed it */
+            } else {
+                cl_info("http: microhttpd started on %s at its first connection", l->spec);
+            }
+        }
+    }
+}
+
+static int start_watcher(struct cl_http_server *srv, struct cl_err *err)
+{
+    if (srv->nl > 16)
+        return cl_err_set(err, CL_EINVAL, "http server: lazy_start takes at most 16 sockets");
+    srv->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (srv->wake_fd < 0)
+        return cl_err_set(err, CL_EIO, "http server: eventfd: %s", strerror(errno));
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, WATCHER_STACK);
+    int rc = pthread_create(&srv->watcher, &a, watch_main, srv);
+    pthread_attr_destroy(&a);
+    if (rc != 0)
+        return cl_err_set(err, CL_EIO, "http server: cannot start the watcher thread: %s", strerror(rc));
+    srv->watching = true;
+    return 0;
+}
+
 struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *opts,
                                             const struct cl_http_route *routes, size_t nroutes,
                                             cl_http_handler fallback, void *ctx, struct cl_err *err)
@@ -616,23 +692,33 @@ struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *op
         cl_err_set(err, CL_ENOMEM, "http server: out of memory");
         return NULL;
     }
+    srv->wake_fd = -1;
+    srv->opts = *opts;
     srv->routes = routes;
     srv->nroutes = nroutes;
     srv->fallback = fallback;
     srv->ctx = ctx;
     srv->max_body = opts->max_body ? opts->max_body : CL_HTTP_DEFAULT_MAX_BODY;
+    /* libmicrohttpd is opened on first use (net/lazy.c): now, unless the start is lazy */
+    if ((!opts->lazy_start || opts->tls_cert_path || opts->tls_key_path) && cl_net_mhd_load(err) < 0)
+        goto fail;
     if (load_tls(srv, opts, err) < 0)
         goto fail;
     for (size_t i = 0; i < opts->nsockets; i++) {
         struct listener *l = &srv->l[i];
         const char *spec = opts->sockets[i] ? opts->sockets[i] : "(null)";
+        l->fd = -1;
         if (bind_socket(spec, &l->fd, &l->port, err) < 0)
             goto fail;
         srv->nl = i + 1;
-        if (start_daemon(srv, l, spec, opts, err) < 0)
+        snprintf(l->spec, sizeof l->spec, "%s", spec);
+        if (!opts->lazy_start && start_daemon(srv, l, spec, opts, err) < 0)
             goto fail;
-        cl_info("http: listening on %s (port %u%s)", spec, l->port, srv->cert_pem ? ", TLS" : "");
+        cl_info("http: listening on %s (port %u%s%s)", spec, l->port, srv->cert_pem ? ", TLS" : "",
+                opts->lazy_start ? "; microhttpd starts at the first connection" : "");
     }
+    if (opts->lazy_start && start_watcher(srv, err) < 0)
+        goto fail;
     return srv;
 fail:
     cl_http_server_stop(srv);
@@ -648,6 +734,14 @@ void cl_http_server_stop(struct cl_http_server *srv)
 {
     if (!srv)
         return;
+    if (srv->watching) {
+        uint64_t one = 1;
+        if (write(srv->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
+            cl_error("http: cannot wake the watcher thread: %s", strerror(errno));
+        pthread_join(srv->watcher, NULL);
+    }
+    if (srv->wake_fd >= 0)
+        close(srv->wake_fd);
     for (size_t i = 0; i < srv->nl; i++) {
         if (srv->l[i].d)
             MHD_stop_daemon(srv->l[i].d); /* closes the listening socket */

@@ -6,6 +6,7 @@
  * the caller's callback as it arrives.
  */
 #include "net/http_stream.h"
+#include "net/http.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -49,6 +50,11 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ctx)
 struct cl_http_stream *cl_http_stream_new(const struct cl_http_stream_opts *opts,
                                           struct cl_err *err)
 {
+    /* libcurl is opened on first use (net/lazy.c): say so clearly when it cannot be */
+    if (cl_net_curl_load(err) < 0) {
+        cl_err_prefix(err, "%s", "http stream");
+        return NULL;
+    }
     pthread_once(&g_once, global_init);
     if (g_init_rc != CURLE_OK) {
         cl_err_set(err, CL_EIO, "http stream: curl_global_init: %s", curl_easy_strerror(g_init_rc));

@@ -40,7 +40,8 @@ struct cl_http_stream_opts {
 };
 
 struct cl_http_stream;
-/* Returns new or NULL (EIO when curl cannot start, ENOMEM). */
+/* Returns new or NULL (EIO when curl cannot start, EUNSUPPORTED when libcurl cannot be loaded,
+ * ENOMEM). */
 struct cl_http_stream *cl_http_stream_new(const struct cl_http_stream_opts *opts,
                                           struct cl_err *err);
 void cl_http_stream_free(struct cl_http_stream *s);

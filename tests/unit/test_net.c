@@ -3,7 +3,9 @@
  * HTTP server and client tests: a real server on 127.0.0.1 with an ephemeral port and a route
  * table, driven by the client (and by raw sockets where the client is too polite: lying
  * Content-Length, chunked uploads, header injection checks). Also the client alone against a
- * tiny raw server (a body with no Content-Length) and against a closed port.
+ * tiny raw server (a body with no Content-Length) and against a closed port; the lazy start
+ * (microhttpd started by the first connection); and libcurl / libmicrohttpd missing (both are
+ * opened on first use): clear errors naming them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,7 +26,11 @@
 
 #include <cmocka.h>
 
+#include <curl/curl.h>
+#include <microhttpd.h>
+
 #include "net/http.h"
+#include "net/http_stream.h"
 
 #define MAX_BODY (64u * 1024)
 
@@ -967,6 +973,123 @@ static void test_tls(void **state)
     nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* lazy_start: the sockets listen on return and microhttpd starts at each one's first
+ * connection; a server nobody called stops cleanly; with libmicrohttpd missing an eager start
+ * fails naming it, and a lazy one closes the socket at the first connection and logs why. */
+static void test_lazy_start(void **state)
+{
+    const char *socks[] = {"127.0.0.1:0", "127.0.0.1:0"};
+    struct cl_http_server_opts o = {.sockets = socks, .nsockets = 2, .max_body = MAX_BODY, .threads = 1,
+                                    .timeout_s = 2, .lazy_start = true};
+    struct cl_err err = {0};
+    int before = count_fds();
+    struct cl_http_server *idle = cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
+    if (!idle)
+        fail_msg("%s", err.msg);
+    assert_true(cl_http_server_port(idle, 0) > 0 && cl_http_server_port(idle, 1) > 0);
+    cl_http_server_stop(idle);
+    assert_int_equal(count_fds(), before);
+
+    struct capture cap;
+    capture_start(&cap);
+    struct cl_http_server *srv = cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
+    assert_non_null(srv);
+    struct cl_http_client_opts co = {.timeout_ms = 10000};
+    struct cl_http_client *c = cl_http_client_new(&co, &err);
+    assert_non_null(c);
+    for (size_t i = 0; i < 2; i++) {
+        char base[64];
+        snprintf(base, sizeof base, "http://127.0.0.1:%u", cl_http_server_port(srv, i));
+        for (int k = 0; k < 2; k++) { /* the first request starts microhttpd, the next finds it */
+            struct cl_http_result r = req_ok(c, "GET", base, "/hello", NULL, NULL, 0);
+            assert_int_equal(r.status, 200);
+            cl_http_result_clear(&r);
+        }
+    }
+    cl_http_client_free(c);
+    cl_http_server_stop(srv);
+    char *log = capture_end(&cap);
+    assert_int_equal(count_fds(), before);
+    const char *p = log;
+    int started = 0;
+    while ((p = strstr(p, "at its first connection"))) {
+        started++;
+        p++;
+    }
+    assert_int_equal(started, 2);
+    assert_non_null(strstr(log, "microhttpd starts at the first connection"));
+    free(log);
+
+    /* libmicrohttpd missing */
+    cl_net_mhd_soname_set("libcloister-absent-mhd.so.12");
+    struct cl_http_server_opts eager = {.sockets = socks, .nsockets = 1};
+    memset(&err, 0, sizeof err);
+    assert_null(cl_http_server_start(&eager, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err));
+    assert_int_equal(err.code, CL_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "libcloister-absent-mhd.so.12 (libmicrohttpd, the HTTP server) cannot be loaded"));
+    assert_int_equal(count_fds(), before);
+    assert_int_equal(MHD_is_feature_supported(MHD_FEATURE_TLS), MHD_NO); /* the forwarders fail alike */
+    assert_null(MHD_start_daemon(0, 0, NULL, NULL, NULL, NULL, MHD_OPTION_END));
+    o.nsockets = 1;
+    capture_start(&cap);
+    srv = cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
+    assert_non_null(srv); /* listening: the library is needed at the first connection only */
+    char *got = raw(cl_http_server_port(srv, 0), "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_string_equal(got, ""); /* closed without an answer */
+    free(got);
+    cl_http_server_stop(srv);
+    log = capture_end(&cap);
+    assert_non_null(strstr(log, "libcloister-absent-mhd.so.12"));
+    assert_non_null(strstr(log, "this socket is closed"));
+    free(log);
+    assert_int_equal(count_fds(), before);
+    cl_net_mhd_soname_set("libz.so.1"); /* a library, but not microhttpd */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(cl_net_mhd_load(&err), CL_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "libz.so.1 (libmicrohttpd, the HTTP server) has no MHD_start_daemon_va"));
+    cl_net_mhd_soname_set(NULL);
+    srv = cl_http_server_start(&eager, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
+    assert_non_null(srv);
+    cl_http_server_stop(srv);
+}
+
+/* libcurl missing: the client and the stream say so, naming it; the forwarders fail like
+ * curl calls do; then the real library again. */
+static void test_curl_absent(void **state)
+{
+    cl_net_curl_soname_set("libcloister-absent-curl.so.4");
+    struct cl_err err = {0};
+    assert_int_equal(cl_net_curl_load(&err), CL_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "libcloister-absent-curl.so.4 (libcurl, the HTTP client) cannot be loaded"));
+    memset(&err, 0, sizeof err);
+    assert_null(cl_http_client_new(NULL, &err));
+    assert_int_equal(err.code, CL_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "http client"));
+    assert_non_null(strstr(err.msg, "libcloister-absent-curl.so.4"));
+    memset(&err, 0, sizeof err);
+    assert_null(cl_http_stream_new(NULL, &err));
+    assert_int_equal(err.code, CL_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "http stream"));
+    assert_null(curl_easy_init());
+    assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_FAILED_INIT);
+    assert_int_equal(curl_easy_setopt(NULL, CURLOPT_TIMEOUT_MS, 1L), CURLE_FAILED_INIT);
+    assert_non_null(strstr(curl_easy_strerror(CURLE_FAILED_INIT), "libcloister-absent-curl.so.4"));
+    curl_slist_free_all(NULL); /* no-op, no crash */
+    cl_net_curl_soname_set("libz.so.1");
+    memset(&err, 0, sizeof err);
+    assert_int_equal(cl_net_curl_load(&err), CL_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "libz.so.1 (libcurl, the HTTP client) has no curl_global_init"));
+    cl_net_curl_soname_set(NULL);
+    struct cl_http_client *c = cl_http_client_new(NULL, &err);
+    if (!c)
+        fail_msg("%s", err.msg);
+    cl_http_client_free(c);
+    struct cl_http_stream *st = cl_http_stream_new(NULL, &err);
+    assert_non_null(st);
+    cl_http_stream_free(st);
+    assert_string_equal(curl_easy_strerror(CURLE_OK), "No error");
+}
+
 int main(void)
 {
     cl_log_set_level(CL_LOG_INFO);
@@ -987,6 +1110,8 @@ int main(void)
         cmocka_unit_test(test_client_timeout),
         cmocka_unit_test(test_server_sockets),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_lazy_start),
+        cmocka_unit_test(test_curl_absent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,11 +85,14 @@ static const char *const default_soname[NLIBS] = {
     V(TCTILDR, Tss2_TctiLdr_Finalize, (TSS2_TCTI_CONTEXT * *context), (context))                                   \
     X(RC, const char *, Tss2_RC_Decode, (TSS2_RC rc), (rc), "(the tss2 libraries cannot be loaded)")
 
+/* the function table (fn) changes only when every symbol of a library is there: a forwarder
+ * never sees a NULL */
 #define FIELD(lib, ret, name, params, args, ...) __typeof__(&name) name;
 #define FIELD_V(lib, name, params, args) __typeof__(&name) name;
-static struct {
+struct funcs {
     TSS2_FUNCS(FIELD, FIELD_V)
-} fn;
+};
+static struct funcs fn;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool ready[NLIBS];                 /* read without the lock: __atomic */
@@ -114,18 +117,20 @@ static int open_lib(int lib, struct cl_err *err)
                           why ? why : "unknown reason");
     }
     const char *missing = NULL;
+    struct funcs got = fn; /* the other libraries' entries stay */
 #define RESOLVE(l, ret, name, params, args, ...)                                                                  \
     if (l == lib)                                                                                                  \
-        resolve(h, #name, &fn.name, sizeof fn.name, &missing);
+        resolve(h, #name, &got.name, sizeof got.name, &missing);
 #define RESOLVE_V(l, name, params, args)                                                                           \
     if (l == lib)                                                                                                  \
-        resolve(h, #name, &fn.name, sizeof fn.name, &missing);
+        resolve(h, #name, &got.name, sizeof got.name, &missing);
     TSS2_FUNCS(RESOLVE, RESOLVE_V)
     if (missing) {
         dlclose(h);
         return cl_err_set(err, CL_EUNSUPPORTED, "TPM: %s has no %s (not the tss2 ABI this build expects)", name,
                           missing);
     }
+    fn = got;
     __atomic_store_n(&ready[lib], true, __ATOMIC_RELEASE);
     return 0;
 }
