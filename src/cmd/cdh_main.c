@@ -4,6 +4,7 @@
 #include "net/http.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +47,9 @@ static int config_from_env(struct cl_cdh_config *cfg, struct cl_err *err)
 
 int main(int argc, char **argv)
 {
+    /* At most two malloc arenas: the hub serves a few connections at a time, and glibc's
+     * default (eight per CPU) lets each connection thread keep a heap of its own after a burst. */
+    (void)mallopt(M_ARENA_MAX, 2);
     static const struct option longopts[] = {
         {"config-file", required_argument, NULL, 'c'}, {"rest", required_argument, NULL, 'r'},
         {"no-rest", no_argument, NULL, 'n'},           {"features", required_argument, NULL, 'f'},
