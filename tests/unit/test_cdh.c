@@ -1061,6 +1061,21 @@ static void test_cryptsetup_absent(void **state)
     offline_stop(&o);
 }
 
+/* Run first: libcryptsetup, libcurl, libmicrohttpd and tss2 are opened on first use, so a
+ * process linking the hub, the agent, net/ and tee/ maps none of them before it uses them (a
+ * call that the forwarders miss would make the linker add the library back). */
+static void test_heavy_libraries_not_mapped(void **state)
+{
+    size_t n = 0;
+    CL_AUTO(cl_bytes) *maps = cl_file_read("/proc/self/maps", 1u << 22, &n, NULL);
+    assert_non_null(maps);
+    static const char *const libs[] = {"/libcryptsetup.so", "/libcurl.so", "/libmicrohttpd.so", "/libtss2-",
+                                       "/libgnutls.so", "/libdevmapper.so"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(libs); i++)
+        if (strstr((const char *)maps, libs[i]))
+            fail_msg("%s is mapped before first use", libs[i]);
+}
+
 int main(void)
 {
     cl_log_set_level(CL_LOG_ERROR);
@@ -1068,6 +1083,7 @@ int main(void)
      * cases use the test-only fast PBKDF (the parameters checked here do not depend on it) */
     setenv("CLOISTER_LUKS_FAST_PBKDF_INSECURE", "1", 1);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_heavy_libraries_not_mapped),
         cmocka_unit_test(test_uri),
         cmocka_unit_test(test_config_vectors),
         cmocka_unit_test(test_config_rejections),
