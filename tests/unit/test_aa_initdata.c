@@ -90,7 +90,9 @@ static void test_roundtrip_image(void **state)
     memcpy(padded, img, in);
     CL_AUTO(cl_bytes) *out = cl_aa_initdata_image_decode(padded, in + 512, &on, NULL);
     free(padded);
+    assert_non_null(out);
     assert_int_equal(on, strlen(t));
+    assert_memory_equal(out, t, on);
     struct cl_aa_initdata id;
     assert_int_equal(cl_aa_initdata_parse(t, strlen(t), &id, NULL), 0);
     assert_int_equal(id.digest_len, 32);
