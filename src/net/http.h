@@ -97,7 +97,8 @@ struct cl_http_server_opts {
     bool lazy_start;            /* the sockets are bound and listening on return, but
                                    microhttpd is loaded and started at the first connection
                                    (a server nobody calls costs no libmicrohttpd/GnuTLS pages);
-                                   a failure then is logged and that socket closed */
+                                   a failure then is logged and that socket closed; at most
+                                   16 sockets (EINVAL beyond) */
 };
 
 struct cl_http_server;
