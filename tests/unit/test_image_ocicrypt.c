@@ -315,7 +315,7 @@ static void test_keyprovider_callback(void **state)
 
 /* ---- public and private options, one refusal each ---- */
 
-static struct cl_secret *json_secret(const char *fmt, ...)
+CL_PRINTF(1, 2) static struct cl_secret *json_secret(const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
