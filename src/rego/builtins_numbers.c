@@ -129,20 +129,21 @@ static int bi_floor(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv
 
 static int range_step(struct cl_rego_bctx *c, int64_t lo, int64_t hi, int64_t step, struct cl_rv **out)
 {
-    uint64_t n = (uint64_t)(lo <= hi ? hi - lo : lo - hi) / (uint64_t)step + 1;
-    if (cl_rego_bi_reserve(c, n * 48) < 0)
+    /* distances in uint64: hi - lo overflows int64 across the whole range, and n wraps to 0 */
+    uint64_t n = (lo <= hi ? (uint64_t)hi - (uint64_t)lo : (uint64_t)lo - (uint64_t)hi) / (uint64_t)step + 1;
+    if (cl_rego_bi_reserve(c, n == 0 || n > SIZE_MAX / 48 ? SIZE_MAX : n * 48) < 0)
         return -2;
     struct cl_rv *r = cl_rv_array((size_t)n);
     if (lo <= hi)
         for (int64_t i = lo; i <= hi; i += step) {
             cl_rv_array_push(r, cl_rv_int(i));
-            if (hi - i < step)
+            if ((uint64_t)hi - (uint64_t)i < (uint64_t)step)
                 break;
         }
     else
         for (int64_t i = lo; i >= hi; i -= step) {
             cl_rv_array_push(r, cl_rv_int(i));
-            if (i - hi < step)
+            if ((uint64_t)i - (uint64_t)hi < (uint64_t)step)
                 break;
         }
     return OUT(r);
@@ -238,10 +239,14 @@ static int bi_format_int(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
     int64_t base;
     if (!cl_rv_as_int(a[1], &base) || (base != 2 && base != 8 && base != 10 && base != 16))
         return cl_rego_bi_error(c, "operand 2 must be one of {2, 8, 10, 16}");
+    if (a[0]->big == CL_RV_BIGINT && base == 10)
+        return OUT(cl_rv_strz(a[0]->u.num.big));
     double d = cl_rv_as_double(a[0]);
-    int64_t v = a[0]->is_int ? a[0]->u.num.i : (int64_t)floor(d);
-    if (!a[0]->is_int && d < 0)
-        v = (int64_t)ceil(d);
+    double t = d < 0 ? ceil(d) : floor(d);
+    /* converting a double outside int64 is undefined behaviour: refuse it (infinities too) */
+    if (!a[0]->is_int && !(t >= -9223372036854775808.0 && t < 9223372036854775808.0))
+        return cl_rego_bi_error(c, "operand 1 is outside the 64-bit integer range");
+    int64_t v = a[0]->is_int ? a[0]->u.num.i : (int64_t)t;
     char buf[80];
     bool neg = v < 0;
     uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
@@ -265,12 +270,12 @@ static int bi_rand_intn(struct cl_rego_bctx *c, struct cl_rv *const *a, struct c
         return -1;
     if (n == 0)
         return OUT(cl_rv_int(0));
-    if (n < 0)
-        n = -n;
+    /* |n| in uint64: negating INT64_MIN overflows */
+    uint64_t m = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
     uint64_t r = 0;
     if (cl_random(&r, sizeof r, NULL) < 0)
         return cl_rego_bi_error(c, "no randomness");
-    return OUT(cl_rv_int((int64_t)(r % (uint64_t)n)));
+    return OUT(cl_rv_int((int64_t)(r % m)));
 }
 
 const struct cl_rego_builtin cl_rego_builtins_numbers[] = {

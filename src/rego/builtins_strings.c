@@ -461,6 +461,34 @@ static void fmt_value(struct cl_sbuf *b, const struct cl_rv *v)
     free(s);
 }
 
+/* Go's fmt gives up on a width or precision that grows past a million (it prints
+ * "%!(NOVERB)" and drops the rest of the format). Following it, and charging width plus
+ * precision to the memory cap before printf runs, keeps one verb from asking for gigabytes. */
+static bool spec_num(const char **p, const char *end, size_t *sum)
+{
+    size_t n = 0;
+    for (; *p < end && **p >= '0' && **p <= '9'; (*p)++) {
+        if (n > 1000000)
+            return false;
+        n = n * 10 + (size_t)(**p - '0');
+    }
+    *sum += n;
+    return true;
+}
+
+/* Every run of digits in the flags: width and precision, and whatever else printf may read. */
+static bool spec_size(const char *p, const char *end, size_t *sum)
+{
+    *sum = 0;
+    while (p < end) {
+        if (*p < '0' || *p > '9')
+            p++;
+        else if (!spec_num(&p, end, sum))
+            return false;
+    }
+    return true;
+}
+
 static int bi_sprintf(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
@@ -476,10 +504,19 @@ static int bi_sprintf(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_
             continue;
         }
         const char *spec = f++;
-        while (f < e && strchr("+-# 0123456789.", *f))
+        while (f < e && *f && strchr("+-# 0123456789.", *f))
             f++;
         if (f >= e)
             break;
+        size_t wp = 0;
+        if (!spec_size(spec + 1, f, &wp)) {
+            cl_sbuf_adds(&b, "%!(NOVERB)");
+            break;
+        }
+        if (cl_rego_bi_reserve(c, b.len + wp) < 0) {
+            cl_sbuf_free(&b);
+            return -2;
+        }
         char verb = *f++;
         if (verb == '%') {
             cl_sbuf_addc(&b, '%');
@@ -897,10 +934,14 @@ static int bi_regex_template_match(struct cl_rego_bctx *c, struct cl_rv *const *
 
 /* ---- glob ---- */
 
+/* Backtracking over stars is exponential in the worst case ("*a*a*a...b"): every call spends
+ * one unit of *work and the match gives up when it runs out. */
+#define GLOB_MAX_WORK 1000000L
+
 static bool glob_rec(const char *p, const char *pe, const char *s, const char *se, const char *delims, size_t nd,
-                     int depth)
+                     int depth, long *work)
 {
-    if (depth > 1000)
+    if (depth > 1000 || --*work < 0)
         return false;
     while (p < pe) {
         char ch = *p;
@@ -908,7 +949,7 @@ static bool glob_rec(const char *p, const char *pe, const char *s, const char *s
             bool super = p + 1 < pe && p[1] == '*';
             p += super ? 2 : 1;
             for (const char *t = s;; t++) {
-                if (glob_rec(p, pe, t, se, delims, nd, depth + 1))
+                if (glob_rec(p, pe, t, se, delims, nd, depth + 1, work))
                     return true;
                 if (t >= se)
                     return false;
@@ -973,7 +1014,7 @@ static bool glob_rec(const char *p, const char *pe, const char *s, const char *s
                     char *np = cl_xmalloc(al + rl + 1);
                     memcpy(np, alt, al);
                     memcpy(np + al, end + 1, rl);
-                    bool ok = glob_rec(np, np + al + rl, s, se, delims, nd, depth + 1);
+                    bool ok = glob_rec(np, np + al + rl, s, se, delims, nd, depth + 1, work);
                     free(np);
                     if (ok)
                         return true;
@@ -1017,7 +1058,11 @@ static int bi_glob_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
     } else {
         return cl_rego_bi_type_error(c, 1, "one of {array, null}", a[1]);
     }
-    return OUT(cl_rv_bool(glob_rec(S(a[0]), S(a[0]) + L(a[0]), S(a[2]), S(a[2]) + L(a[2]), delims, nd, 0)));
+    long work = GLOB_MAX_WORK;
+    bool m = glob_rec(S(a[0]), S(a[0]) + L(a[0]), S(a[2]), S(a[2]) + L(a[2]), delims, nd, 0, &work);
+    if (work < 0)
+        return cl_rego_bi_error(c, "pattern too costly to match (more than %ld steps)", GLOB_MAX_WORK);
+    return OUT(cl_rv_bool(m));
 }
 
 static int bi_glob_quote_meta(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)

@@ -396,11 +396,42 @@ static struct cl_rv *load_node(struct loader *ld, yaml_node_t *n, int depth)
     }
 }
 
+/* libyaml's scanner does work in proportion to the flow nesting for every token, so a deep
+ * document ("[[[[...") is quadratic inside yaml_parser_load, before load_node's depth check
+ * runs: a first pass over the events of the first document stops at the depth limit. Parse
+ * errors are left to the real load, which reports them. */
+static bool yaml_too_deep(const char *s, size_t n)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return false;
+    yaml_parser_set_input_string(&p, (const unsigned char *)s, n);
+    int depth = 0;
+    bool deep = false;
+    yaml_event_t ev;
+    while (!deep && yaml_parser_parse(&p, &ev)) {
+        yaml_event_type_t t = ev.type;
+        yaml_event_delete(&ev);
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT)
+            deep = ++depth > YAML_MAX_DEPTH + 1; /* load_node counts the root as 0 */
+        else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT)
+            depth--;
+        else if (t == YAML_DOCUMENT_END_EVENT || t == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&p);
+    return deep;
+}
+
 /* Parses the first document of s; NULL with ld->msg (or ld->rc < 0 for a hit limit). */
 static struct cl_rv *yaml_load(struct loader *ld, const char *s, size_t n)
 {
     yaml_parser_t p;
     yaml_document_t doc;
+    if (yaml_too_deep(s, n)) {
+        snprintf(ld->msg, sizeof ld->msg, "yaml: exceeded max depth of %d", YAML_MAX_DEPTH);
+        return NULL;
+    }
     if (!yaml_parser_initialize(&p)) {
         snprintf(ld->msg, sizeof ld->msg, "yaml: out of memory");
         return NULL;
