@@ -93,7 +93,10 @@ static int bi_hex_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
 /* JSON text of a value as OPA marshals it (sets as arrays, keys sorted). */
 static int bi_json_marshal(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
-    (void)c;
+    /* the text is about the size of the value with shared members counted each time, which a
+     * value built from one string repeated can make much larger than the memory it holds */
+    if (cl_rego_bi_reserve(c, cl_rv_size(a[0]) * 2 + 256) < 0)
+        return -2;
     char *s = cl_rv_to_json_text(a[0]);
     struct cl_rv *r = cl_rv_strz(s);
     free(s);

@@ -131,7 +131,9 @@ static int bi_endswith(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
     return OUT(cl_rv_bool(has_suffix(a[0], a[1])));
 }
 
-static struct cl_rv *replace_n(const struct cl_rv *s, const char *old, size_t ol, const char *nw, size_t nl, long n)
+/* NULL when the result would pass the memory cap (c's error set). */
+static struct cl_rv *replace_n(struct cl_rego_bctx *c, const struct cl_rv *s, const char *old, size_t ol,
+                               const char *nw, size_t nl, long n)
 {
     if (ol && (n == 0 || !find(S(s), L(s), old, ol))) /* nothing to replace: the same string */
         return cl_rv_incref((struct cl_rv *)(uintptr_t)s);
@@ -139,6 +141,8 @@ static struct cl_rv *replace_n(const struct cl_rv *s, const char *old, size_t ol
     const char *p = S(s), *e = S(s) + L(s);
     if (ol == 0) {
         /* Go: insert at the start and after each code point */
+        if (cl_rego_bi_reserve(c, (L(s) + 1) * (nl + 1)) < 0)
+            return NULL;
         long k = 0;
         while (p <= e && (n < 0 || k < n)) {
             cl_sbuf_add(&b, nw, nl);
@@ -162,8 +166,14 @@ static struct cl_rv *replace_n(const struct cl_rv *s, const char *old, size_t ol
                 break;
             q = f + ol;
         }
+        /* k replacements of nl bytes each: reserved first, whatever k times nl comes to */
+        size_t grow = 0, total = 0;
+        if (!cl_mul_ok((size_t)k, nl, &grow) || !cl_add_ok(L(s) - (size_t)k * ol, grow, &total))
+            total = SIZE_MAX;
+        if (cl_rego_bi_reserve(c, total) < 0)
+            return NULL;
         char *o;
-        struct cl_rv *r = cl_rv_str_alloc(L(s) - (size_t)k * ol + (size_t)k * nl, &o);
+        struct cl_rv *r = cl_rv_str_alloc(total, &o);
         for (long i = 0; i < k; i++) {
             const char *f = find(p, (size_t)(e - p), old, ol);
             memcpy(o, p, (size_t)(f - p));
@@ -184,9 +194,8 @@ static int bi_replace(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_
 {
     if (want_str(c, a, 3) < 0)
         return -1;
-    if (L(a[1]) == 0 && cl_rego_bi_reserve(c, (L(a[0]) + 1) * (L(a[2]) + 1)) < 0)
-        return -2;
-    return OUT(replace_n(a[0], S(a[1]), L(a[1]), S(a[2]), L(a[2]), -1));
+    struct cl_rv *r = replace_n(c, a[0], S(a[1]), L(a[1]), S(a[2]), L(a[2]), -1);
+    return r ? OUT(r) : -2;
 }
 
 static int bi_replace_n(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
@@ -205,8 +214,10 @@ static int bi_replace_n(struct cl_rego_bctx *c, struct cl_rv *const *a, struct c
             cl_rv_decref(cur);
             return cl_rego_bi_type_errorf(c, "operand 1 non-string value found in pattern object");
         }
-        struct cl_rv *n = replace_n(cur, S(k), L(k), S(v), L(v), -1);
+        struct cl_rv *n = replace_n(c, cur, S(k), L(k), S(v), L(v), -1);
         cl_rv_decref(cur);
+        if (!n)
+            return -2;
         cur = n;
     }
     return OUT(cur);

@@ -868,6 +868,15 @@ static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext
         }
     }
     int rc = bi->fn(&ctx, args, out);
+    /* A result can be several times the size of the arguments (array.concat, hex.encode), so
+     * the cap is checked after every call: 16 steps of doubling between two checks in
+     * check_limits would have multiplied it by 65536. */
+    if (rc == 0 && cl_rv_bytes_live - ev->mem_base > (int64_t)ev->max_mem) {
+        cl_rv_decref(*out);
+        *out = NULL;
+        fail(ev, CL_ELIMIT, "eval_limit_error", "%s: evaluation memory limit exceeded", bi->name);
+        rc = -2;
+    }
     if (memo_args && rc == 0 && *out) {
         if (ev->nnd == ev->capnd) {
             ev->capnd = ev->capnd ? ev->capnd * 2 : 4;
