@@ -698,7 +698,10 @@ static pcre2_code *rx_get(struct cl_rego_bctx *c, const struct cl_rv *pat)
     return code;
 }
 
-/* Runs one match from offset; returns >0 (pairs in ovector), 0 no match, <0 error. */
+/* Runs one match from offset; returns >0 (pairs in ovector), 0 no match, <0 error. PCRE2
+ * checks the UTF-8 of the whole subject from the offset on every call: loops over the matches
+ * of one subject pass PCRE2_NO_UTF_CHECK after the first call (offset 0, which checked all of
+ * it), or a megabyte of matches would cost a million passes over the text. */
 /* One match context per thread: the limits that turn catastrophic backtracking into an error. */
 static _Thread_local pcre2_match_context *rx_mctx;
 
@@ -772,7 +775,7 @@ static int rx_all(struct cl_rego_bctx *c, const struct cl_rv *pat, const struct 
     struct cl_rv *r = cl_rv_array(0);
     size_t off = 0;
     while (off <= L(s) && (n < 0 || (int64_t)r->u.arr.len < n)) {
-        int rc = rx_match(c, code, s, off, md, 0);
+        int rc = rx_match(c, code, s, off, md, off ? PCRE2_NO_UTF_CHECK : 0);
         if (rc < 0) {
             pcre2_match_data_free(md);
             cl_rv_decref(r);
@@ -834,7 +837,7 @@ static int bi_regex_split(struct cl_rego_bctx *c, struct cl_rv *const *a, struct
     size_t off = 0, last = 0;
     const struct cl_rv *s = a[1];
     while (off <= L(s)) {
-        int rc = rx_match(c, code, s, off, md, 0);
+        int rc = rx_match(c, code, s, off, md, off ? PCRE2_NO_UTF_CHECK : 0);
         if (rc < 0) {
             pcre2_match_data_free(md);
             cl_rv_decref(r);
