@@ -161,8 +161,9 @@ static json_t *copyfile_input(const Grpc__CopyFileRequest *r, struct cl_err *err
     json_t *target = json_null();
     if (strcmp(type, "Symlink") == 0) {
         json_decref(target);
-        target = json_stringn((const char *)r->data.data, r->data.len);
-        if (!target || memchr(r->data.data, 0, r->data.len)) {
+        target =
+            r->data.len ? json_stringn((const char *)r->data.data, r->data.len) : json_string("");
+        if (!target || (r->data.len && memchr(r->data.data, 0, r->data.len))) {
             json_decref(target);
             cl_err_stage(err, CL_EVERIFY, CL_AGENT_STAGE_JSON,
                          "CopyFileRequest: the symlink target is not UTF-8 text");
