@@ -391,6 +391,9 @@ void cl_agent_stop(struct cl_agent *a)
 {
     if (!a)
         return;
+    /* blocked calls (WaitProcess, GetOOMEvent) return before the server waits for them */
+    if (a->rt)
+        cl_agent_rt_shutdown(a->rt);
     cl_ttrpc_server_stop(a->srv);
     cl_agent_rt_free(a->rt);
     cl_agent_policy_free(a->policy);
