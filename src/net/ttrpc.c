@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1212,6 +1213,13 @@ static struct cl_ttrpc_server *serial_start(struct cl_ttrpc_server *s, int fd, s
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
         (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    /* A tty (a serial line, a pty) would echo, translate line ends and swallow control
+     * bytes: frames are binary. A virtio-serial port is not a tty. */
+    struct termios t;
+    if (isatty(fd) && tcgetattr(fd, &t) == 0) {
+        cfmakeraw(&t);
+        (void)tcsetattr(fd, TCSANOW, &t);
+    }
     if (pthread_create(&s->main_th, NULL, serial_main, s) != 0) {
         conn_unref(s->serial);
         server_free(s);
