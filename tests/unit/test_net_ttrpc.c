@@ -983,7 +983,8 @@ static void test_tcp(void **state)
     struct cl_ttrpc_server *s =
         cl_ttrpc_server_start("tcp://127.0.0.1:0", methods, CL_ARRAY_LEN(methods), NULL, &e);
     assert_non_null(s);
-    const char *addr = cl_ttrpc_server_address(s);
+    char addr[80];
+    snprintf(addr, sizeof addr, "%s", cl_ttrpc_server_address(s));
     assert_non_null(strstr(addr, "tcp://127.0.0.1:"));
     assert_null(strstr(addr, ":0"));
     struct cl_ttrpc_client *c = cl_ttrpc_client_connect(addr, &e);
