@@ -127,11 +127,14 @@ static inline int agent_call_raw(struct agent_proc *a, const char *service, cons
 {
     struct cl_err err = {0};
     cl_bytes *r = NULL;
+    cl_str *m = NULL;
     size_t rl = 0;
-    int rc = cl_ttrpc_call(a->c, service, method, buf, len, 30000, &r, &rl, &err);
-    *code = rc == 0 ? 0 : cl_ttrpc_client_last_code(a->c);
+    int rc = cl_ttrpc_call_status(a->c, service, method, buf, len, 30000, &r, &rl, code, &m, &err);
+    if (rc < 0)
+        *code = -1;
     if (msg)
-        snprintf(msg, msglen, "%s", rc == 0 ? "" : err.msg);
+        snprintf(msg, msglen, "%s", rc < 0 ? err.msg : m ? m : "");
+    free(m);
     if (resp) {
         *resp = r;
         *resp_len = rl;
