@@ -279,6 +279,8 @@ static void svc_start(struct svc *s, struct cl_agent_opts *o)
     assert_non_null(mkdtemp(s->conn.dir));
     snprintf(s->conn.addr, sizeof s->conn.addr, "unix:%s/a.sock", s->conn.dir);
     o->listen = s->conn.addr;
+    if (!o->gate_only)
+        o->run_dir = s->conn.dir; /* a runtime, when linked, keeps to the test's folder */
     struct cl_err err = {0};
     s->agent = cl_agent_start(o, &err);
     if (!s->agent)
