@@ -147,3 +147,18 @@ set +e
 set -e
 [ $rc = 3 ] && grep -q "rego_parse_error" "$T/b2.log" || fail "broken --policy: rc=$rc $(cat "$T/b2.log")"
 ok "--policy wins over init-data; an unparsable policy stops the agent (exit 3)"
+
+# the same agent over tcp (the guest's _insecure TCP path) answers the same way
+PORT=$(free_port)
+"$AGENT_BIN" --listen "tcp://127.0.0.1:$PORT" --gate-only --policy "$T/policy.rego" >>"$T/agent.log" 2>&1 &
+TCP_PID=$!
+PIDS="$PIDS $TCP_PID"
+i=0
+until $CTL --addr "tcp://127.0.0.1:$PORT" Check >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -lt 100 ] || fail "agent on tcp did not start"; sleep 0.1
+done
+set +e
+$CTL --addr "tcp://127.0.0.1:$PORT" CreateContainer '{"container_id":"evil"}' 2>/dev/null; rc=$?
+set -e
+[ $rc = 5 ] || fail "tcp: denied create rc=$rc"
+ok "tcp transport: Health and the gate"
