@@ -191,22 +191,47 @@ static void test_big_values(void **state)
     json_decref(j);
     free(id);
     assert_healthy();
-    /* a map with 200 000 annotations (3.6 MB on the wire): decided or refused, not a crash */
-    json_t *ann = json_object();
-    for (int i = 0; i < 200000; i++) {
-        char k[16];
-        snprintf(k, sizeof k, "k%d", i);
-        json_object_set_new(ann, k, json_string("v"));
+    /* maps built as protobuf directly (agent-ctl's JSON walk caps them too): 200 000
+     * annotations (3.6 MB on the wire) are refused before the policy (CL_AGENT_MAX_REPEATED);
+     * 10 000 are decided */
+    static const size_t counts[] = {200000, 10000};
+    for (size_t c = 0; c < 2; c++) {
+        size_t n = counts[c];
+        Grpc__Spec spec;
+        grpc__spec__init(&spec);
+        Grpc__Spec__AnnotationsEntry *ents = calloc(n, sizeof *ents);
+        Grpc__Spec__AnnotationsEntry **ptrs = calloc(n, sizeof *ptrs);
+        char(*keys)[16] = calloc(n, 16);
+        char v[] = "v";
+        for (size_t i = 0; i < n; i++) {
+            grpc__spec__annotations_entry__init(&ents[i]);
+            snprintf(keys[i], 16, "k%u", (unsigned)(i % 10000000));
+            ents[i].key = keys[i];
+            ents[i].value = v;
+            ptrs[i] = &ents[i];
+        }
+        spec.n_annotations = n;
+        spec.annotations = ptrs;
+        Grpc__CreateContainerRequest req;
+        grpc__create_container_request__init(&req);
+        req.oci = &spec;
+        len = grpc__create_container_request__get_packed_size(&req);
+        assert_true(len < CL_TTRPC_MAX_PAYLOAD);
+        w = malloc(len);
+        grpc__create_container_request__pack(&req, w);
+        int code = call("CreateContainer", w, len, msg, sizeof msg);
+        if (c == 0) {
+            assert_int_equal(code, CL_TTRPC_RESOURCE_EXHAUSTED);
+            assert_non_null(strstr(msg, "CL_AGENT_MAX_REPEATED"));
+        } else {
+            assert_true(code == CL_TTRPC_PERMISSION_DENIED || code == CL_TTRPC_UNIMPLEMENTED);
+        }
+        free(w);
+        free(ents);
+        free(ptrs);
+        free(keys);
+        assert_healthy();
     }
-    j = json_pack("{s:{s:o}}", "OCI", "Annotations", ann);
-    w = pack_json("CreateContainer", j, &len);
-    assert_true(len < CL_TTRPC_MAX_PAYLOAD);
-    int code = call("CreateContainer", w, len, msg, sizeof msg);
-    assert_true(code == CL_TTRPC_PERMISSION_DENIED || code == CL_TTRPC_UNIMPLEMENTED ||
-                code == CL_TTRPC_RESOURCE_EXHAUSTED);
-    free(w);
-    json_decref(j);
-    assert_healthy();
     /* a flood of empty repeated messages: the unpack budget refuses it */
     len = CL_TTRPC_MAX_PAYLOAD - 64;
     w = malloc(len);
@@ -221,7 +246,7 @@ static void test_big_values(void **state)
     /* a payload over the frame cap */
     len = CL_TTRPC_MAX_PAYLOAD + 1;
     w = calloc(1, len);
-    code = -1;
+    int code = -1;
     agent_call_raw(&agent, CL_AGENT_SERVICE, "CreateContainer", w, len, &code, msg, sizeof msg,
                    NULL, NULL);
     assert_int_not_equal(code, 0);

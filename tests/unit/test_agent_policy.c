@@ -137,8 +137,8 @@ static void test_gate_load_errors(void **state)
     assert_non_null(p);
     assert_int_equal(check(p, "CreateContainerRequest", "{\"x\":1}", &err), 0);
     /* replace: a parse error and a compile error keep the old policy and its state */
-    assert_int_equal(cl_agent_policy_replace(p, "package agent_policy\nx := ", 31, "bad", &err),
-                     CL_EPARSE);
+    const char *bad = "package agent_policy\nx := ";
+    assert_int_equal(cl_agent_policy_replace(p, bad, strlen(bad), "bad", &err), CL_EPARSE);
     const char *unsafe = "package agent_policy\nCreateContainerRequest if { x == 1 }\n";
     assert_int_equal(cl_agent_policy_replace(p, unsafe, strlen(unsafe), "bad", &err), CL_EINVAL);
     assert_int_equal(check(p, "CreateContainerRequest", "{\"x\":1}", &err), 0);
