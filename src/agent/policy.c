@@ -358,7 +358,12 @@ cl_str *cl_agent_default_policy(void)
         const char *name = cl_agent_rpcs[i].req->short_name;
         if (cl_agent_rpc_by_request(name) != &cl_agent_rpcs[i])
             continue; /* ReadStdout and ReadStderr share ReadStreamRequest */
-        n += (size_t)snprintf(s + n, cap - n, "default %s := true\n", name);
+        int w = snprintf(s + n, cap - n, "default %s := true\n", name);
+        if (w < 0 || (size_t)w >= cap - n) {
+            free(s);
+            return NULL;
+        }
+        n += (size_t)w;
     }
     return s;
 }
