@@ -1,0 +1,305 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# A container end to end through the real daemons, in namespaces of its own
+# (unshare --mount --net --uts --ipc --pid --fork): a loopback docker-registry with a busybox
+# image (rootfs from /bin/busybox of busybox-static, pushed with skopeo), cloister-cdh serving
+# api.ImagePullService under an [image] policy, cloister-agent with runc, and every call made
+# with `cloister agent-ctl` over ttrpc:
+#   CreateSandbox → CreateContainer (image_guest_pull) → StartContainer → ReadStdout/ReadStderr
+#   → WaitProcess exit code → RemoveContainer (bundle, runc state and overlay gone);
+#   stdin (WriteStdin/CloseStdin), ExecProcess, SignalProcess, StatsContainer, a terminal
+#   (pty, TtyWinResize), CopyFile into the shared folder and its refusals (../, outside,
+#   through a planted symlink), GetGuestDetails;
+#   tamper twins: an image the cdh policy rejects, and an agent policy that forbids an image
+#   or a command: PERMISSION_DENIED and nothing created (no bundle, no runc state).
+set -eu
+
+if [ -z "${AGENT_RUN_INNER:-}" ]; then
+    for c in unshare runc docker-registry skopeo umoci jq curl ip; do
+        command -v "$c" >/dev/null 2>&1 || { echo "SKIP: $c is not installed"; exit 77; }
+    done
+    [ "$(id -u)" = 0 ] || { echo "SKIP: runc and the namespaces need root"; exit 77; }
+    [ -x /bin/busybox ] || { echo "SKIP: /bin/busybox (busybox-static) is missing"; exit 77; }
+    AGENT_RUN_INNER=1 exec unshare --mount --net --uts --ipc --pid --fork --mount-proc sh "$0" "$@"
+fi
+
+ip link set lo up
+. "$(dirname "$0")/image-lib.sh"
+AGENT=$BUILD/src/cmd/cloister-agent
+CDH=$BUILD/src/cmd/cloister-cdh
+[ -x "$AGENT" ] || fail "cloister-agent not built"
+[ -x "$CDH" ] || fail "cloister-cdh not built"
+RUN=$T/run
+SHARED=$RUN/shared/containers
+# runc's cgroups go under a parent of this test's own (cgroupfs manager, v1 or v2)
+CLOISTER_AGENT_CGROUP_PARENT=cloister-test-$$
+export CLOISTER_AGENT_CGROUP_PARENT
+cg_cleanup() {
+    for d in /sys/fs/cgroup/*/"$CLOISTER_AGENT_CGROUP_PARENT" /sys/fs/cgroup/"$CLOISTER_AGENT_CGROUP_PARENT"; do
+        [ -d "$d" ] && rmdir "$d" 2>/dev/null || true
+    done
+}
+
+# ---- a busybox image in a loopback registry ----
+start_registry reg
+mkdir -p "$T/rootfs/bin" "$T/rootfs/etc" "$T/rootfs/tmp" "$T/rootfs/proc" "$T/rootfs/dev" "$T/rootfs/sys"
+cp /bin/busybox "$T/rootfs/bin/busybox"
+for a in sh echo cat sleep ls hostname tty stty id wc; do ln -s busybox "$T/rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/:/bin/sh' > "$T/rootfs/etc/passwd"
+tar -C "$T/rootfs" -cf "$T/busybox.tar" .
+umoci init --layout "$T/oci"
+umoci new --image "$T/oci:bb"
+umoci raw add-layer --image "$T/oci:bb" "$T/busybox.tar"
+umoci config --image "$T/oci:bb" --config.cmd /bin/sh >/dev/null
+push "oci:$T/oci:bb" "$REG/test/busybox:1"
+push "oci:$T/oci:bb" "$REG/test/busybox:forbidden"
+push "oci:$T/oci:bb" "$REG/other/busybox:1"
+IMAGE=$REG/test/busybox:1
+
+# ---- cloister-cdh: accept only $REG/test, the registry over plain HTTP ----
+cat > "$T/cdh.toml" <<C
+socket = "unix://$T/cdh.sock"
+[image]
+work_dir = "$T/image"
+image_security_policy = '''{"default": [{"type": "reject"}], "transports": {"docker": {"$REG/test": [{"type": "insecureAcceptAnything"}]}}}'''
+[image.registry_config]
+[[image.registry_config.registry]]
+location = "$REG"
+insecure = true
+C
+"$CDH" -c "$T/cdh.toml" --no-rest > "$T/cdh.log" 2>&1 &
+PIDS="$PIDS $!"
+
+# ---- agent policies: all allowed; and one that forbids an image tag and a command ----
+ENTRIES="CreateSandboxRequest DestroySandboxRequest StartContainerRequest RemoveContainerRequest
+ExecProcessRequest SignalProcessRequest WaitProcessRequest WriteStreamRequest ReadStreamRequest
+CloseStdinRequest TtyWinResizeRequest StatsContainerRequest CopyFileRequest GetOOMEventRequest
+GuestDetailsRequest UpdateInterfaceRequest UpdateRoutesRequest ListInterfacesRequest ListRoutesRequest
+SetPolicyRequest"
+policy() { # policy FILE CREATE_RULE_BODY
+    { echo "package agent_policy"; echo
+      for e in $ENTRIES; do echo "default $e := true"; done
+      echo "default CreateContainerRequest := false"
+      printf '%s\n' "$2"; } > "$1"
+}
+policy "$T/allow.rego" 'CreateContainerRequest := true'
+policy "$T/deny.rego" 'CreateContainerRequest if {
+    not forbidden
+}
+forbidden if {
+    some s in input.storages
+    endswith(s.source, ":forbidden")
+}
+forbidden if {
+    some a in input.OCI.Process.Args
+    contains(a, "forbidden")
+}'
+
+start_agent() { # start_agent POLICY
+    "$AGENT" --listen "unix://$T/agent.sock" --policy "$1" --run-dir "$RUN" --cdh "unix://$T/cdh.sock" \
+        > "$T/agent.log" 2>&1 &
+    AGENT_PID=$!
+    PIDS="$PIDS $AGENT_PID"
+    i=0
+    until [ -S "$T/agent.sock" ]; do
+        i=$((i + 1)); [ $i -lt 100 ] || { ls -la "$T"; fail "cloister-agent did not start"; }; sleep 0.1
+    done
+}
+stop_agent() {
+    kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
+    rm -f "$T/agent.sock"
+}
+
+# ctl CALL JSON: sets RC, output in $T/ctl.out, errors in $T/ctl.err
+ctl() {
+    set +e
+    "$CLI" agent-ctl --addr "unix://$T/agent.sock" --timeout 120000 "$1" "$2" > "$T/ctl.out" 2> "$T/ctl.err"
+    RC=$?
+    set -e
+}
+must() { ctl "$1" "$2"; [ "$RC" = 0 ] || { cat "$T/ctl.err"; fail "$1: exit $RC"; }; }
+expect() { # expect RC CALL JSON WHAT
+    ctl "$2" "$3"
+    [ "$RC" = "$1" ] || { cat "$T/ctl.out" "$T/ctl.err"; fail "$4: exit $RC, wanted $1"; }
+    ok "$4 => exit $RC ($(head -c 160 "$T/ctl.err"))"
+}
+# read_all CID EXEC STREAM: ReadStdout/ReadStderr until end of stream → $T/stream
+read_all() {
+    : > "$T/stream"
+    n=0
+    while :; do
+        ctl "$3" "{\"container_id\":\"$1\",\"exec_id\":\"$2\",\"len\":4096}"
+        [ "$RC" = 0 ] || break
+        jq -j '.data | implode' "$T/ctl.out" >> "$T/stream"
+        n=$((n + 1)); [ $n -lt 1000 ] || fail "$3 of $1 never ends"
+    done
+    grep -q 'end of stream' "$T/ctl.err" || { cat "$T/ctl.err"; fail "$3 of $1 ended with an error"; }
+}
+bytes() { printf '%s' "$1" | od -An -tu1 | tr -s ' \n' ',' | sed 's/^,//; s/,$//'; }
+
+# container_json CID ARGS_JSON [TERMINAL] [IMAGE]
+container_json() {
+    cat <<J
+{"container_id": "$1", "exec_id": "$1",
+ "storages": [{"driver": "image_guest_pull", "source": "${4:-$IMAGE}", "fstype": "overlay",
+               "mount_point": "$RUN/$1/rootfs", "driver_options": ["image_guest_pull={}"]}],
+ "OCI": {"Version": "1.0.2", "Hostname": "$1",
+   "Root": {"Path": "$RUN/$1/rootfs"},
+   "Process": {"Terminal": ${3:-false}, "Args": $2, "Env": ["PATH=/bin"], "Cwd": "/",
+               "User": {"UID": 0, "GID": 0},
+               "Rlimits": [{"Type": "RLIMIT_NOFILE", "Hard": 1048576, "Soft": 1048576}]},
+   "Mounts": [{"destination": "/proc", "source": "proc", "type_": "proc"},
+              {"destination": "/dev", "source": "tmpfs", "type_": "tmpfs", "options": ["nosuid", "mode=755"]},
+              {"destination": "/dev/pts", "source": "devpts", "type_": "devpts",
+               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}],
+   "Linux": {"Namespaces": [{"Type": "pid"}, {"Type": "mount"}, {"Type": "ipc"}, {"Type": "uts"},
+                            {"Type": "network", "Path": "/proc/1/ns/net"}],
+             "MaskedPaths": ["/proc/kcore"], "ReadonlyPaths": ["/proc/sys"]}}}
+J
+}
+
+i=0
+until [ -S "$T/cdh.sock" ]; do i=$((i + 1)); [ $i -lt 100 ] || fail "cloister-cdh did not start"; sleep 0.1; done
+start_agent "$T/allow.rego"
+
+# ---- sandbox ----
+must CreateSandbox '{"hostname": "sandbox-1", "sandbox_id": "sb1", "dns": ["nameserver 10.0.2.3"]}'
+[ "$(hostname)" = sandbox-1 ] || fail "the agent's hostname is $(hostname)"
+grep -q 'nameserver 10.0.2.3' "$RUN/sandbox/resolv.conf" || fail "resolv.conf not written"
+ok "CreateSandbox set the hostname and resolv.conf"
+expect 1 CreateSandbox '{"hostname": "again"}' "a second CreateSandbox is refused"
+
+# ---- a container: guest pull, output, exit code ----
+container_json c1 '["/bin/sh", "-c", "echo hello from $(hostname); echo to-stderr >&2; exit 3"]' > "$T/c1.json"
+t0=$(date +%s%N)
+must CreateContainer "@$T/c1.json"
+t1=$(date +%s%N)
+ok "CreateContainer with image_guest_pull of $IMAGE ($(( (t1 - t0) / 1000000 )) ms)"
+grep -q "$RUN/c1/rootfs" /proc/mounts || fail "the rootfs is not an overlay mount"
+[ -x "$RUN/c1/rootfs/bin/busybox" ] || fail "busybox missing from the pulled rootfs"
+runc --root "$RUN/.runc" list | grep -q '^c1 .*created' || fail "runc does not list c1 as created"
+ok "the pulled layers are mounted at $RUN/c1/rootfs and runc holds c1 created"
+jq -e '.OCI' "$T/c1.json" >/dev/null
+jq -e '.root.path == "'"$RUN"'/c1/rootfs" and (.linux.namespaces | map(.type) | index("network") | not)
+       and .linux.cgroupsPath == "/'"$CLOISTER_AGENT_CGROUP_PARENT"'/c1"
+       and .process.rlimits[0].hard <= '"$(ulimit -Hn)" "$RUN/c1/config.json" >/dev/null \
+    || { cat "$RUN/c1/config.json"; fail "config.json not rewritten as documented"; }
+ok "config.json: root, cgroupsPath, no network namespace, rlimits capped at $(ulimit -Hn)"
+expect 1 CreateContainer "@$T/c1.json" "CreateContainer of an existing id is refused"
+must StartContainer '{"container_id": "c1"}'
+read_all c1 "" ReadStdout
+[ "$(cat "$T/stream")" = "hello from c1" ] || fail "stdout was '$(cat "$T/stream")'"
+ok "ReadStdout: $(cat "$T/stream")"
+read_all c1 "" ReadStderr
+[ "$(cat "$T/stream")" = "to-stderr" ] || fail "stderr was '$(cat "$T/stream")'"
+ok "ReadStderr: $(cat "$T/stream")"
+must WaitProcess '{"container_id": "c1", "exec_id": ""}'
+[ "$(jq .status "$T/ctl.out")" = 3 ] || fail "WaitProcess: $(cat "$T/ctl.out")"
+ok "WaitProcess: exit status 3"
+must RemoveContainer '{"container_id": "c1"}'
+[ ! -e "$RUN/c1" ] || fail "the bundle survived RemoveContainer"
+grep -q "$RUN/c1/rootfs" /proc/mounts && fail "the overlay survived RemoveContainer"
+runc --root "$RUN/.runc" list | grep -q '^c1 ' && fail "runc still knows c1"
+ok "RemoveContainer: bundle, overlay and runc state gone"
+expect 6 StartContainer '{"container_id": "c1"}' "a removed container is not found"
+
+# ---- stdin, exec, signals, stats ----
+container_json c2 '["/bin/cat"]' > "$T/c2.json"
+must CreateContainer "@$T/c2.json"
+must StartContainer '{"container_id": "c2"}'
+must WriteStdin "{\"container_id\": \"c2\", \"exec_id\": \"\", \"data\": [$(bytes 'ping
+')]}"
+[ "$(jq .len "$T/ctl.out")" = 5 ] || fail "WriteStdin: $(cat "$T/ctl.out")"
+must ReadStdout '{"container_id": "c2", "exec_id": "", "len": 100}'
+[ "$(jq -j '.data | implode' "$T/ctl.out")" = "ping" ] || fail "cat echoed $(cat "$T/ctl.out")"
+ok "WriteStdin → cat → ReadStdout"
+must ExecProcess '{"container_id": "c2", "exec_id": "e1", "process": {"Args": ["/bin/sh", "-c", "echo exec-ok; exit 7"], "Env": ["PATH=/bin"], "Cwd": "/"}}'
+read_all c2 e1 ReadStdout
+[ "$(cat "$T/stream")" = exec-ok ] || fail "exec printed '$(cat "$T/stream")'"
+must WaitProcess '{"container_id": "c2", "exec_id": "e1"}'
+[ "$(jq .status "$T/ctl.out")" = 7 ] || fail "WaitProcess e1: $(cat "$T/ctl.out")"
+ok "ExecProcess: output and exit status 7"
+expect 3 ExecProcess '{"container_id": "c2", "exec_id": "e2", "process": {"Args": []}}' "ExecProcess with no args is refused"
+must StatsContainer '{"container_id": "c2"}'
+mem=$(jq '.cgroup_stats.memory_stats.usage.usage' "$T/ctl.out")
+cpu=$(jq '.cgroup_stats.cpu_stats.cpu_usage.total_usage' "$T/ctl.out")
+pids=$(jq '.cgroup_stats.pids_stats.current' "$T/ctl.out")
+[ "$mem" -gt 0 ] && [ "$pids" -ge 1 ] || fail "StatsContainer: $(cat "$T/ctl.out")"
+ok "StatsContainer: memory $mem bytes, cpu $cpu ns, $pids pids"
+must CloseStdin '{"container_id": "c2", "exec_id": ""}'
+must WaitProcess '{"container_id": "c2", "exec_id": ""}'
+[ "$(jq .status "$T/ctl.out")" = 0 ] || fail "cat after CloseStdin: $(cat "$T/ctl.out")"
+ok "CloseStdin ends cat: status 0"
+must RemoveContainer '{"container_id": "c2"}'
+
+container_json c3 '["/bin/sleep", "600"]' > "$T/c3.json"
+must CreateContainer "@$T/c3.json"
+must StartContainer '{"container_id": "c3"}'
+must SignalProcess '{"container_id": "c3", "exec_id": "", "signal": 9}'
+must WaitProcess '{"container_id": "c3", "exec_id": ""}'
+[ "$(jq .status "$T/ctl.out")" = 137 ] || fail "sleep after SIGKILL: $(cat "$T/ctl.out")"
+ok "SignalProcess SIGKILL: status 137"
+must SignalProcess '{"container_id": "c3", "exec_id": "", "signal": 15}'
+ok "SignalProcess to an exited process is a no-op"
+must RemoveContainer '{"container_id": "c3"}'
+
+# ---- a terminal ----
+container_json c4 '["/bin/sh", "-c", "sleep 1; stty size; tty"]' true > "$T/c4.json"
+must CreateContainer "@$T/c4.json"
+must TtyWinResize '{"container_id": "c4", "exec_id": "", "row": 33, "column": 77}'
+must StartContainer '{"container_id": "c4"}'
+read_all c4 "" ReadStdout
+tr -d '\r' < "$T/stream" > "$T/tty.out"
+grep -q '^33 77$' "$T/tty.out" && grep -q '^/dev/pts/' "$T/tty.out" || fail "terminal output: $(cat "$T/tty.out")"
+ok "terminal: pty received over --console-socket, TtyWinResize 33x77 seen by stty"
+must WaitProcess '{"container_id": "c4", "exec_id": ""}'
+must RemoveContainer '{"container_id": "c4"}'
+
+# ---- CopyFile: the shared folder only ----
+must CopyFile "{\"path\": \"$SHARED/sb1/hosts\", \"file_size\": 9, \"file_mode\": 33188, \"dir_mode\": 493, \"uid\": 0, \"gid\": 0, \"offset\": 0, \"data\": [$(bytes '127.0.0.1')]}"
+[ "$(cat "$SHARED/sb1/hosts")" = 127.0.0.1 ] || fail "CopyFile content"
+[ "$(stat -c %a "$SHARED/sb1/hosts")" = 644 ] || fail "CopyFile mode"
+ok "CopyFile wrote $SHARED/sb1/hosts (mode 644)"
+expect 5 CopyFile "{\"path\": \"$SHARED/../../escape\", \"file_size\": 1, \"file_mode\": 33188, \"data\": [65]}" "CopyFile with .. is refused"
+[ ! -e "$RUN/escape" ] || fail "CopyFile escaped with .."
+expect 5 CopyFile "{\"path\": \"$T/outside\", \"file_size\": 1, \"file_mode\": 33188, \"data\": [65]}" "CopyFile outside the shared folder is refused"
+[ ! -e "$T/outside" ] || fail "CopyFile wrote outside"
+must CopyFile "{\"path\": \"$SHARED/link\", \"file_mode\": 41471, \"data\": [$(bytes "$T")]}"
+[ -L "$SHARED/link" ] || fail "CopyFile symlink not made"
+expect 5 CopyFile "{\"path\": \"$SHARED/link/through\", \"file_size\": 1, \"file_mode\": 33188, \"data\": [65]}" "CopyFile through a planted symlink is refused"
+[ ! -e "$T/through" ] || fail "CopyFile followed the symlink out"
+
+# ---- guest details, and a container the cdh policy rejects ----
+must GetGuestDetails '{"mem_block_size": true, "mem_hotplug_probe": true}'
+jq -e '.agent_details.storage_handlers | index("image_guest_pull")' "$T/ctl.out" >/dev/null || fail "GetGuestDetails: $(cat "$T/ctl.out")"
+ok "GetGuestDetails names image_guest_pull"
+container_json c5 '["/bin/true"]' false "$REG/other/busybox:1" > "$T/c5.json"
+expect 1 CreateContainer "@$T/c5.json" "an image the cdh signature policy rejects"
+grep -q 'reject' "$T/ctl.err" || fail "the refusal does not name the policy"
+[ ! -e "$RUN/c5" ] || fail "a bundle stayed after the refused pull"
+
+# ---- the agent policy forbids an image or a command: nothing created ----
+stop_agent
+start_agent "$T/deny.rego"
+container_json c6 '["/bin/echo", "forbidden"]' > "$T/c6.json"
+expect 5 CreateContainer "@$T/c6.json" "policy forbids the command"
+container_json c7 '["/bin/echo", "ok"]' false "$REG/test/busybox:forbidden" > "$T/c7.json"
+expect 5 CreateContainer "@$T/c7.json" "policy forbids the image"
+for c in c6 c7; do
+    [ ! -e "$RUN/$c" ] || fail "$c: a bundle was created although the policy said no"
+    runc --root "$RUN/.runc" list | grep -q "^$c " && fail "$c: runc state although the policy said no"
+done
+grep -q PERMISSION_DENIED "$T/ctl.err" || fail "no PERMISSION_DENIED status"
+ok "denied CreateContainer left no bundle and no runc state"
+container_json c8 '["/bin/echo", "allowed"]' > "$T/c8.json"
+must CreateContainer "@$T/c8.json"
+must StartContainer '{"container_id": "c8"}'
+read_all c8 "" ReadStdout
+[ "$(cat "$T/stream")" = allowed ] || fail "allowed container printed '$(cat "$T/stream")'"
+ok "the same policy allows another command: $(cat "$T/stream")"
+must DestroySandbox '{}'
+[ ! -e "$RUN/c8" ] || fail "DestroySandbox left c8"
+ok "DestroySandbox removed every container"
+stop_agent
+cg_cleanup
+echo "PASS"
