@@ -278,6 +278,34 @@ expect 1 CreateContainer "@$T/c5.json" "an image the cdh signature policy reject
 grep -q 'reject' "$T/ctl.err" || fail "the refusal does not name the policy"
 [ ! -e "$RUN/c5" ] || fail "a bundle stayed after the refused pull"
 
+# ---- network: UpdateInterface (found by MAC), UpdateRoutes, List* ----
+ip link add v0 type veth peer name v1
+ip link set v1 up
+MAC=$(ip -o link show v0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+must UpdateInterface "{\"interface\": {\"name\": \"eth0\", \"hwAddr\": \"$MAC\", \"mtu\": 1400,
+    \"IPAddresses\": [{\"family\": 0, \"address\": \"10.9.0.2\", \"mask\": \"24\"}]}}"
+jq -e '.name == "eth0" and .mtu == 1400 and .IPAddresses[0].address == "10.9.0.2"' "$T/ctl.out" >/dev/null \
+    || fail "UpdateInterface answer: $(cat "$T/ctl.out")"
+ip -o addr show eth0 | grep -q 'inet 10.9.0.2/24' || fail "eth0 has no 10.9.0.2/24: $(ip -o addr show eth0)"
+ip -o link show eth0 | grep -q "mtu 1400" || fail "eth0 mtu: $(ip -o link show eth0)"
+ip link show eth0 | grep -q 'state UP\|,UP' || fail "eth0 is not up"
+ok "UpdateInterface: v0 (by MAC $MAC) renamed eth0, mtu 1400, 10.9.0.2/24, up (checked with ip)"
+must UpdateRoutes '{"routes": {"Routes": [{"dest": "10.9.0.0/24", "device": "eth0", "scope": 253, "source": "10.9.0.2"},
+    {"dest": "", "gateway": "10.9.0.1", "device": "eth0"}, {"dest": "192.168.77.0/24", "gateway": "10.9.0.5", "device": "eth0"}]}}'
+ip route | grep -q '^default via 10.9.0.1 dev eth0' || fail "no default route: $(ip route)"
+ip route | grep -q '^192.168.77.0/24 via 10.9.0.5 dev eth0' || fail "no 192.168.77.0/24 route: $(ip route)"
+jq -e '[.Routes[] | select(.gateway == "10.9.0.1")] | length == 1' "$T/ctl.out" >/dev/null || fail "UpdateRoutes answer: $(cat "$T/ctl.out")"
+ok "UpdateRoutes: default via 10.9.0.1 and 192.168.77.0/24 via 10.9.0.5 (checked with ip route)"
+must ListInterfaces '{}'
+jq -e '.Interfaces | map(.name) | index("eth0")' "$T/ctl.out" >/dev/null || fail "ListInterfaces: $(cat "$T/ctl.out")"
+must ListRoutes '{}'
+jq -e '.Routes | map(.gateway) | index("10.9.0.5")' "$T/ctl.out" >/dev/null || fail "ListRoutes: $(cat "$T/ctl.out")"
+ok "ListInterfaces and ListRoutes report them"
+expect 6 UpdateInterface '{"interface": {"name": "eth1", "hwAddr": "02:00:00:00:00:99"}}' "UpdateInterface of an unknown MAC"
+expect 3 UpdateRoutes '{"routes": {"Routes": [{"dest": "10.1.0.0/16", "gateway": "not-an-ip", "device": "eth0"}]}}' "UpdateRoutes with a bad gateway"
+ip route | grep -q '^default via 10.9.0.1 dev eth0' || fail "a refused UpdateRoutes removed the routes: $(ip route)"
+ok "the refused UpdateRoutes left the routes as they were"
+
 # ---- the agent policy forbids an image or a command: nothing created ----
 stop_agent
 start_agent "$T/deny.rego"
