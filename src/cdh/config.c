@@ -12,8 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int opt_str(const json_t *obj, const char *key, const char *where, char **dst,
-                   struct cl_err *err)
+static int opt_str(const json_t *obj, const char *key, const char *where, char **dst, struct cl_err *err)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
@@ -46,17 +45,9 @@ void cl_cdh_config_defaults(struct cl_cdh_config *cfg)
 
 static void image_clear(struct cl_cdh_image_config *im)
 {
-    char **s[] = {&im->work_dir,
-                  &im->policy,
-                  &im->policy_uri,
-                  &im->sigstore_config_uri,
-                  &im->sigstore_config,
-                  &im->auth_uri,
-                  &im->registry_config_uri,
-                  &im->registry_config,
-                  &im->https_proxy,
-                  &im->http_proxy,
-                  &im->no_proxy};
+    char **s[] = {&im->work_dir,        &im->policy,          &im->policy_uri, &im->sigstore_config_uri,
+                  &im->sigstore_config, &im->auth_uri,        &im->registry_config_uri,
+                  &im->registry_config, &im->https_proxy,     &im->http_proxy, &im->no_proxy};
     for (size_t i = 0; i < CL_ARRAY_LEN(s); i++)
         free(*s[i]);
     for (size_t i = 0; i < im->ncerts; i++)
@@ -83,8 +74,7 @@ static int toml_value(FILE *f, const json_t *v, const char *key, struct cl_err *
         json_array_foreach(v, i, e)
         {
             if (json_is_object(e) || json_is_array(e))
-                return cl_err_set(err, CL_EPARSE,
-                                  "cdh config: image.registry_config.%s: nested value", key);
+                return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: nested value", key);
             if (i)
                 fputs(", ", f);
             if (toml_value(f, e, key, err) < 0)
@@ -93,14 +83,10 @@ static int toml_value(FILE *f, const json_t *v, const char *key, struct cl_err *
         fputc(']', f);
         return 0;
     }
-    return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: unsupported value",
-                      key);
+    return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: unsupported value", key);
 }
 
-static bool is_table_array(const json_t *v)
-{
-    return json_is_array(v) && json_is_object(json_array_get(v, 0));
-}
+static bool is_table_array(const json_t *v) { return json_is_array(v) && json_is_object(json_array_get(v, 0)); }
 
 /* Scalars of t under the current header, then its arrays of tables as [[prefix.key]]. */
 static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, struct cl_err *err)
@@ -114,8 +100,8 @@ static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, s
         if (is_table_array(v))
             continue;
         if (json_is_object(v))
-            return cl_err_set(err, CL_EPARSE,
-                              "cdh config: image.registry_config.%s: plain tables are not used", k);
+            return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: plain tables are not used",
+                              k);
         fprintf(f, "\"%s\" = ", k);
         if (toml_value(f, v, k, err) < 0)
             return err->code;
@@ -132,8 +118,7 @@ static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, s
         json_array_foreach(v, i, e)
         {
             if (!json_is_object(e))
-                return cl_err_set(err, CL_EPARSE,
-                                  "cdh config: image.registry_config.%s[%zu] is not a table", sub,
+                return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s[%zu] is not a table", sub,
                                   i);
             fprintf(f, "[[%s]]\n", sub);
             if (toml_table(f, e, sub, depth + 1, err) < 0)
@@ -178,39 +163,34 @@ static int parse_image(const json_t *im, struct cl_cdh_image_config *ic, struct 
         {"registry_configuration_uri", offsetof(struct cl_cdh_image_config, registry_config_uri)},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(strs); i++)
-        if (opt_str(im, strs[i].key, "image.", (char **)(void *)((char *)ic + strs[i].off), err) <
-            0)
+        if (opt_str(im, strs[i].key, "image.", (char **)(void *)((char *)ic + strs[i].off), err) < 0)
             return err->code;
     json_t *mc = json_object_get(im, "max_concurrent_layer_downloads_per_image");
     if (mc) {
         if (!json_is_integer(mc) || json_integer_value(mc) < 1 || json_integer_value(mc) > 16)
-            return cl_err_set(
-                err, CL_EPARSE,
-                "cdh config: 'image.max_concurrent_layer_downloads_per_image' must be 1..16");
+            return cl_err_set(err, CL_EPARSE,
+                              "cdh config: 'image.max_concurrent_layer_downloads_per_image' must be 1..16");
         ic->max_concurrent = (long)json_integer_value(mc);
     }
     json_t *certs = json_object_get(im, "extra_root_certificates");
     if (certs) {
         if (!json_is_array(certs) || json_array_size(certs) > CL_CDH_MAX_ROOT_CERTS)
-            return cl_err_set(err, CL_EPARSE,
-                              "cdh config: 'image.extra_root_certificates' must be an array of at "
-                              "most %d PEM strings",
+            return cl_err_set(err, CL_EPARSE, "cdh config: 'image.extra_root_certificates' must be an array of at "
+                                              "most %d PEM strings",
                               CL_CDH_MAX_ROOT_CERTS);
         size_t i;
         json_t *c;
         json_array_foreach(certs, i, c)
         {
             if (!json_is_string(c))
-                return cl_err_set(err, CL_EPARSE,
-                                  "cdh config: image.extra_root_certificates[%zu] must be a string",
+                return cl_err_set(err, CL_EPARSE, "cdh config: image.extra_root_certificates[%zu] must be a string",
                                   i);
             if (!(ic->extra_root_certs[ic->ncerts++] = strdup(json_string_value(c))))
                 return cl_err_set(err, CL_ENOMEM, "out of memory");
         }
     }
     json_t *proxy = NULL, *regcfg = NULL;
-    if (opt_table(im, "image_pull_proxy", &proxy, err) < 0 ||
-        opt_table(im, "registry_config", &regcfg, err) < 0 ||
+    if (opt_table(im, "image_pull_proxy", &proxy, err) < 0 || opt_table(im, "registry_config", &regcfg, err) < 0 ||
         opt_str(proxy, "https_proxy", "image.image_pull_proxy.", &ic->https_proxy, err) < 0 ||
         opt_str(proxy, "http_proxy", "image.image_pull_proxy.", &ic->http_proxy, err) < 0 ||
         opt_str(proxy, "no_proxy", "image.image_pull_proxy.", &ic->no_proxy, err) < 0)
@@ -266,8 +246,7 @@ static int parse_credentials(const json_t *arr, struct cl_cdh_config *cfg, struc
     if (!json_is_array(arr))
         return cl_err_set(err, CL_EPARSE, "cdh config: 'credentials' must be an array of tables");
     if (json_array_size(arr) > CL_CDH_MAX_CREDENTIALS)
-        return cl_err_set(err, CL_ELIMIT, "cdh config: more than %d credentials",
-                          CL_CDH_MAX_CREDENTIALS);
+        return cl_err_set(err, CL_ELIMIT, "cdh config: more than %d credentials", CL_CDH_MAX_CREDENTIALS);
     size_t i;
     json_t *c;
     json_array_foreach(arr, i, c)
@@ -279,13 +258,11 @@ static int parse_credentials(const json_t *arr, struct cl_cdh_config *cfg, struc
             opt_str(c, "path", "credentials[].", &cr->path, err) < 0)
             return err->code;
         if (!cr->resource_uri || !cr->path)
-            return cl_err_set(err, CL_EPARSE,
-                              "cdh config: credentials[%zu] needs resource_uri and path", i);
+            return cl_err_set(err, CL_EPARSE, "cdh config: credentials[%zu] needs resource_uri and path", i);
         if (!credential_path_ok(cr->path))
             return cl_err_set(err, CL_EINVAL,
-                              "cdh config: credentials[%zu].path '%.128s' must lie under %s "
-                              "without . or .. parts",
-                              i, cr->path, CL_CDH_CREDENTIAL_PREFIX);
+                              "cdh config: credentials[%zu].path '%.128s' must lie under %s without . or .. parts", i,
+                              cr->path, CL_CDH_CREDENTIAL_PREFIX);
         struct cl_cdh_uri u;
         if (cl_cdh_uri_parse(cr->resource_uri, &u, err) < 0)
             return cl_err_prefix(err, "cdh config: credentials[%zu].resource_uri", i);
@@ -302,24 +279,19 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
         return err->code;
     json_t *skip = json_object_get(doc, "skip_sealed_secret_verification");
     if (skip && !json_is_boolean(skip))
-        return cl_err_set(err, CL_EPARSE,
-                          "cdh config: 'skip_sealed_secret_verification' must be true or false");
+        return cl_err_set(err, CL_EPARSE, "cdh config: 'skip_sealed_secret_verification' must be true or false");
     if (json_is_true(skip))
-        return cl_err_set(
-            err, CL_EINVAL,
-            "cdh config: skip_sealed_secret_verification = true is refused; the switch that skips "
-            "sealed-secret signatures is spelled skip_sealed_secret_verification_insecure");
+        return cl_err_set(err, CL_EINVAL,
+                          "cdh config: skip_sealed_secret_verification = true is refused; the switch that skips "
+                          "sealed-secret signatures is spelled skip_sealed_secret_verification_insecure");
     json_t *skipi = json_object_get(doc, "skip_sealed_secret_verification_insecure");
     if (skipi && !json_is_boolean(skipi))
-        return cl_err_set(
-            err, CL_EPARSE,
-            "cdh config: 'skip_sealed_secret_verification_insecure' must be true or false");
+        return cl_err_set(err, CL_EPARSE,
+                          "cdh config: 'skip_sealed_secret_verification_insecure' must be true or false");
     cfg->skip_verification_insecure = json_is_true(skipi);
-    if (opt_str(aa, "aa_socket", "aa.", &cfg->aa_socket, err) < 0 ||
-        opt_str(kbc, "name", "kbc.", &cfg->kbc_name, err) < 0 ||
+    if (opt_str(aa, "aa_socket", "aa.", &cfg->aa_socket, err) < 0 || opt_str(kbc, "name", "kbc.", &cfg->kbc_name, err) < 0 ||
         opt_str(kbc, "url", "kbc.", &cfg->kbc_url, err) < 0 ||
-        opt_str(kbc, "kbs_cert", "kbc.", &cfg->kbs_cert, err) < 0 ||
-        opt_str(log, "level", "log.", &cfg->log_level, err) < 0 ||
+        opt_str(kbc, "kbs_cert", "kbc.", &cfg->kbs_cert, err) < 0 || opt_str(log, "level", "log.", &cfg->log_level, err) < 0 ||
         opt_str(rest, "address", "rest.", &cfg->rest_address, err) < 0 ||
         opt_str(rest, "features", "rest.", &cfg->rest_features, err) < 0 ||
         opt_str(doc, "sealed_secret_key_dir", "", &cfg->sealed_key_dir, err) < 0 ||
@@ -327,24 +299,19 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
         return err->code;
     if (kbc && !cfg->kbc_name)
         return cl_err_set(err, CL_EPARSE, "cdh config: 'kbc.name' is missing");
-    if (cfg->kbc_name && strcmp(cfg->kbc_name, "cc_kbc") != 0 &&
-        strcmp(cfg->kbc_name, "offline_fs_kbc") != 0)
-        return cl_err_set(err, CL_EINVAL,
-                          "cdh config: kbc.name '%.32s' is not cc_kbc or offline_fs_kbc",
+    if (cfg->kbc_name && strcmp(cfg->kbc_name, "cc_kbc") != 0 && strcmp(cfg->kbc_name, "offline_fs_kbc") != 0)
+        return cl_err_set(err, CL_EINVAL, "cdh config: kbc.name '%.32s' is not cc_kbc or offline_fs_kbc",
                           cfg->kbc_name);
     json_t *ttl = json_object_get(kbc, "resource_cache_ttl");
     if (ttl) {
         if (!json_is_integer(ttl) || json_integer_value(ttl) < 0 || json_integer_value(ttl) > 86400)
-            return cl_err_set(err, CL_EPARSE,
-                              "cdh config: 'kbc.resource_cache_ttl' must be 0..86400 seconds");
+            return cl_err_set(err, CL_EPARSE, "cdh config: 'kbc.resource_cache_ttl' must be 0..86400 seconds");
         cfg->cache_ttl_s = (long)json_integer_value(ttl);
     }
     json_t *files = json_object_get(kbc, "offline_files");
     if (files) {
         if (!json_is_array(files) || json_array_size(files) > 16)
-            return cl_err_set(
-                err, CL_EPARSE,
-                "cdh config: 'kbc.offline_files' must be an array of at most 16 paths");
+            return cl_err_set(err, CL_EPARSE, "cdh config: 'kbc.offline_files' must be an array of at most 16 paths");
         cfg->offline_files = calloc(json_array_size(files) + 1, sizeof(char *));
         if (!cfg->offline_files)
             return cl_err_set(err, CL_ENOMEM, "out of memory");
@@ -353,16 +320,14 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
         json_array_foreach(files, i, f)
         {
             if (!json_is_string(f))
-                return cl_err_set(err, CL_EPARSE,
-                                  "cdh config: kbc.offline_files[%zu] must be a string", i);
+                return cl_err_set(err, CL_EPARSE, "cdh config: kbc.offline_files[%zu] must be a string", i);
             if (!(cfg->offline_files[i] = strdup(json_string_value(f))))
                 return cl_err_set(err, CL_ENOMEM, "out of memory");
         }
     }
     if (cfg->rest_features && strcmp(cfg->rest_features, "resource") != 0 &&
         strcmp(cfg->rest_features, "attestation") != 0 && strcmp(cfg->rest_features, "all") != 0)
-        return cl_err_set(err, CL_EINVAL,
-                          "cdh config: rest.features '%.32s' is not resource, attestation or all",
+        return cl_err_set(err, CL_EINVAL, "cdh config: rest.features '%.32s' is not resource, attestation or all",
                           cfg->rest_features);
     json_t *image = NULL;
     if (opt_table(doc, "image", &image, err) < 0 || parse_image(image, &cfg->image, err) < 0)
@@ -370,13 +335,11 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
     return parse_credentials(json_object_get(doc, "credentials"), cfg, err);
 }
 
-static int parse_any(const char *text, size_t len, bool json, struct cl_cdh_config *cfg,
-                     struct cl_err *err)
+static int parse_any(const char *text, size_t len, bool json, struct cl_cdh_config *cfg, struct cl_err *err)
 {
     cl_cdh_config_defaults(cfg);
     if (len > CL_CDH_MAX_CONFIG)
-        return cl_err_set(err, CL_ELIMIT, "cdh config of %zu bytes exceeds %d", len,
-                          CL_CDH_MAX_CONFIG);
+        return cl_err_set(err, CL_ELIMIT, "cdh config of %zu bytes exceeds %d", len, CL_CDH_MAX_CONFIG);
     CL_AUTO(json_t) *doc = json ? cl_json_parse(text, len, 32, err) : cl_toml_parse(text, len, err);
     if (!doc)
         return cl_err_prefix(err, "cdh config");
