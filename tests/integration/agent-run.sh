@@ -44,7 +44,7 @@ cg_cleanup() {
 start_registry reg
 mkdir -p "$T/rootfs/bin" "$T/rootfs/etc" "$T/rootfs/tmp" "$T/rootfs/proc" "$T/rootfs/dev" "$T/rootfs/sys"
 cp /bin/busybox "$T/rootfs/bin/busybox"
-for a in sh echo cat sleep ls hostname tty stty id wc; do ln -s busybox "$T/rootfs/bin/$a"; done
+for a in sh echo cat sleep ls hostname tty stty id wc head tr true; do ln -s busybox "$T/rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/:/bin/sh' > "$T/rootfs/etc/passwd"
 tar -C "$T/rootfs" -cf "$T/busybox.tar" .
 umoci init --layout "$T/oci"
@@ -277,6 +277,20 @@ container_json c5 '["/bin/true"]' false "$REG/other/busybox:1" > "$T/c5.json"
 expect 1 CreateContainer "@$T/c5.json" "an image the cdh signature policy rejects"
 grep -q 'reject' "$T/ctl.err" || fail "the refusal does not name the policy"
 [ ! -e "$RUN/c5" ] || fail "a bundle stayed after the refused pull"
+
+# ---- OOM: a container over its memory limit; GetOOMEvent blocks meanwhile (other calls go on) ----
+"$CLI" agent-ctl --addr "unix://$T/agent.sock" --timeout 120000 GetOOMEvent '{}' > "$T/oom.out" 2> "$T/oom.err" &
+OOM_PID=$!
+container_json c9 '["/bin/sh", "-c", "x=$(head -c 200000000 /dev/zero | tr \\\\0 a); echo survived"]' > "$T/c9.json"
+jq '.OCI.Linux.Resources = {"Memory": {"Limit": 16777216, "Swap": 16777216}}' "$T/c9.json" > "$T/c9m.json"
+must CreateContainer "@$T/c9m.json"
+must StartContainer '{"container_id": "c9"}'
+must WaitProcess '{"container_id": "c9", "exec_id": ""}'
+st=$(jq .status "$T/ctl.out")
+wait "$OOM_PID" || { cat "$T/oom.err"; fail "GetOOMEvent failed"; }
+[ "$(jq -r .container_id "$T/oom.out")" = c9 ] || fail "GetOOMEvent: $(cat "$T/oom.out")"
+ok "GetOOMEvent named c9 (its shell ended with status $st) while other calls were served"
+must RemoveContainer '{"container_id": "c9"}'
 
 # ---- network: UpdateInterface (found by MAC), UpdateRoutes, List* ----
 ip link add v0 type veth peer name v1
