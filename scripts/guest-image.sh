@@ -19,7 +19,8 @@ Does nothing when manifest.txt already lists the same inputs, unless --force.
   --out DIR     write the image to DIR instead of BUILD_DIR/guest (reproducibility checks)
   --force       rebuild even when the inputs have not changed
 
-Environment: SOURCE_DATE_EPOCH (file times in the archive; default: the last commit's time),
+Environment: SOURCE_DATE_EPOCH (file times in the archive; default: the time of the last commit
+that changed guest/ or this script),
 CLOISTER_GUEST_KERNEL (a linux-image-* package name, default: what linux-image-cloud-amd64
 depends on), CLOISTER_GUEST_CACHE (download cache, default BUILD_DIR/guest-cache).
 EOF
@@ -52,7 +53,9 @@ for c in apt-get apt-cache dpkg-deb depmod modprobe cpio gzip strip sha256sum ld
     command -v $c >/dev/null 2>&1 || die "$c is not installed (packages: apt, dpkg, kmod, cpio, gzip, binutils)"
 done
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-    SOURCE_DATE_EPOCH=$(git -C "$SRC" log -1 --format=%ct 2>/dev/null || echo 0)
+    # the last change to the image's own sources: other commits do not move the file times
+    SOURCE_DATE_EPOCH=$(git -C "$SRC" log -1 --format=%ct -- guest scripts/guest-image.sh 2>/dev/null || true)
+    SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 fi
 
 # Guest binaries: the daemons are required, the agent joins when it has been built.
@@ -123,7 +126,10 @@ manifest() {
     echo "kernel $(basename "$kdeb") $(sha256sum <"$kdeb" | cut -d' ' -f1)"
     echo "source_date_epoch $SOURCE_DATE_EPOCH"
     for f in "$SRC"/guest/* "$0"; do echo "$(sha256sum <"$f" | cut -d' ' -f1) guest-input $(basename "$f")"; done
-    while read -r f; do echo "$(sha256sum <"$f" | cut -d' ' -f1) $f"; done <"$files"
+    # paths under the build and cache folders are written relative: the bytes must not
+    # depend on where the tree is
+    while read -r f; do echo "$(sha256sum <"$f" | cut -d' ' -f1) $f"; done <"$files" |
+        sed -e "s#$KROOT/#kernel:#" -e "s#$BUILD/#build:#"
 }
 manifest >"$STAGE.manifest"
 if [ $force = 0 ] && [ -f "$OUT/initrd.img" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/runtime.toml" ] &&
