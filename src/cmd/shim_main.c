@@ -277,8 +277,9 @@ static int cmd_delete(const struct args *a)
     if (rootfs && umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
         fprintf(stderr, "containerd-shim-cloister-v2 delete: umount %s: %s\n", rootfs,
                 strerror(errno));
-    fprintf(stderr, "containerd-shim-cloister-v2 delete %s: %d process(es) of the VM killed\n",
-            a->id ? a->id : "?", killed);
+    if (killed)
+        fprintf(stderr, "containerd-shim-cloister-v2 delete %s: %d process(es) of its VM killed\n",
+                a->id ? a->id : "?", killed);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     Google__Protobuf__Timestamp ts;

@@ -43,8 +43,9 @@
 #define CL_SHIM_INITDATA_PCR 8                   /* SHA-256 PCR the guest AA extends */
 
 /* CRI annotations. */
-#define CL_SHIM_ANN_CONTAINER_TYPE "io.kubernetes.cri.container-type" /* "sandbox" | "container"   \
-                                                                       */
+#define CL_SHIM_ANN_CONTAINER_TYPE                                                                 \
+    "io.kubernetes.cri.container-type" /* "sandbox" | "container"                                  \
+                                        */
 #define CL_SHIM_ANN_SANDBOX_ID "io.kubernetes.cri.sandbox-id"
 #define CL_SHIM_ANN_IMAGE_NAME "io.kubernetes.cri.image-name"
 #define CL_SHIM_ANN_INITDATA "io.katacontainers.config.hypervisor.cc_init_data"

@@ -58,6 +58,7 @@ struct cl_shim {
     struct shim_container *containers;
     size_t ncontainers, nprocs;
     bool shutting_down;
+    bool vm_stopping; /* the shim itself stops the VM: its exit is no error */
 };
 
 /* io.c: starts the relay threads of p (stdout/stderr from the agent to the FIFOs, stdin

@@ -148,7 +148,7 @@ static void vm_exited(void *ctx, int status)
     size_t n = 0;
     pthread_mutex_lock(&s->lock);
     s->vm_status = status;
-    if (!s->shutting_down)
+    if (!s->vm_stopping)
         cl_error(
             "the sandbox VM exited (wait status %d): every process in it is reported as exited",
             status);
@@ -217,15 +217,21 @@ static int boot_vm(struct cl_shim *s, const Containerd__Task__V2__CreateTaskRequ
 
 /* ---- Create ---- */
 
+static int need_image(const char *cid, const struct cl_shim_bundle *b, struct cl_err *err)
+{
+    if (b->image && *b->image)
+        return 0;
+    return cl_err_stage(err, CL_EINVAL, "create",
+                        "container %s: the annotation %s names no image; the guest pulls the image "
+                        "itself (CRI sets it; with ctr pass --annotation %s=REF)",
+                        cid, CL_SHIM_ANN_IMAGE_NAME, CL_SHIM_ANN_IMAGE_NAME);
+}
+
 static int guest_create(struct cl_shim *s, const char *cid, const struct cl_shim_bundle *b,
                         struct cl_err *err)
 {
-    if (!b->image)
-        return cl_err_stage(
-            err, CL_EINVAL, "create",
-            "container %s: the annotation %s names no image; the guest pulls the image itself "
-            "(CRI sets it; with ctr pass --annotation %s=REF)",
-            cid, CL_SHIM_ANN_IMAGE_NAME, CL_SHIM_ANN_IMAGE_NAME);
+    if (need_image(cid, b, err) < 0)
+        return err->code;
     struct ProtobufCMessage *spec = cl_shim_spec_from_oci(b->spec, cid, err);
     if (!spec)
         return cl_err_prefix(err, "container %s", cid);
@@ -307,6 +313,9 @@ static int h_create(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
         goto out;
     }
 
+    /* refuse what cannot work before paying for a VM boot */
+    if (!ct->virtual_sandbox && (rc = need_image(r->id, &b, err)) < 0)
+        goto out;
     pthread_mutex_lock(&s->boot_lock);
     if (!s->vm)
         rc = boot_vm(s, r, &b, err);
@@ -803,6 +812,9 @@ static void stop_vm(struct cl_shim *s)
         if (ag && cl_shim_agent_call(ag, "DestroySandbox", &ds.base, NULL, 5000, NULL, &e) < 0)
             cl_info("DestroySandbox: %s (the VM is stopped anyway)", e.msg);
         atomic_store(&s->vm_dead, true);
+        pthread_mutex_lock(&s->lock);
+        s->vm_stopping = true;
+        pthread_mutex_unlock(&s->lock);
         cl_shim_vm_stop(vm);
         cl_info("sandbox %s: VM stopped", s->group_id);
     }
