@@ -75,6 +75,17 @@ read_all c2 e1 ReadStdout
 must WaitProcess '{"container_id": "c2", "exec_id": "e1"}'
 [ "$(jq .status "$T/ctl.out")" = 7 ] || fail "WaitProcess e1: $(cat "$T/ctl.out")"
 ok "ExecProcess: output and exit status 7"
+must ExecProcess '{"container_id": "c2", "exec_id": "t1", "process": {"Terminal": true, "Args": ["/bin/tty"], "Env": ["PATH=/bin"], "Cwd": "/"}}'
+read_all c2 t1 ReadStdout
+tr -d '\r' < "$T/stream" | grep -q '^/dev/pts/' || fail "exec with a terminal printed '$(cat "$T/stream")'"
+must WaitProcess '{"container_id": "c2", "exec_id": "t1"}'
+ok "ExecProcess with a terminal: $(tr -d '\r' < "$T/stream")"
+must ExecProcess '{"container_id": "c2", "exec_id": "e3", "process": {"Args": ["/bin/sleep", "600"], "Env": ["PATH=/bin"]}}'
+expect 1 ExecProcess '{"container_id": "c2", "exec_id": "e3", "process": {"Args": ["/bin/true"]}}' "an exec id still running is refused"
+must SignalProcess '{"container_id": "c2", "exec_id": "e3", "signal": 9}'
+must WaitProcess '{"container_id": "c2", "exec_id": "e3"}'
+[ "$(jq .status "$T/ctl.out")" = 137 ] || fail "exec after SIGKILL: $(cat "$T/ctl.out")"
+ok "SignalProcess to an exec: status 137"
 expect 3 ExecProcess '{"container_id": "c2", "exec_id": "e2", "process": {"Args": []}}' "ExecProcess with no args is refused"
 must StatsContainer '{"container_id": "c2"}'
 mem=$(jq '.cgroup_stats.memory_stats.usage.usage' "$T/ctl.out")
