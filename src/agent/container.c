@@ -540,6 +540,43 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
     return 0;
 }
 
+/* The bundle of a claimed container: storages (the image first), config.json, runc create.
+ * On failure the caller tears everything down. */
+static int bundle_setup(struct cl_agent_rt *rt, struct rt_ctr *c, const struct cl_agent_create *req,
+                        json_t *spec, struct cl_err *err)
+{
+    if (mkdir(c->bundle, 0700) < 0)
+        return cl_err_set(err, CL_EIO, "bundle %s: %s", c->bundle, strerror(errno));
+    /* ---- storages ---- */
+    for (size_t i = 0; i < req->nstorages; i++) {
+        const struct cl_agent_storage *s = &req->storages[i];
+        int rc = s->driver && strcmp(s->driver, CL_AGENT_STORAGE_GUEST_PULL) == 0
+                     ? pull_image(rt, c, s, err)
+                     : cl_agent_storage_setup(rt, s, err);
+        if (rc < 0)
+            return cl_err_prefix(err, "storages[%zu]", i);
+    }
+    /* ---- config.json ---- */
+    bool tty = false;
+    if (spec_fix(rt, c, spec, &tty, err) < 0)
+        return err->code;
+    const char *rootp = json_string_value(json_object_get(json_object_get(spec, "root"), "path"));
+    struct stat st;
+    if (!rootp || stat(rootp, &st) < 0 || !S_ISDIR(st.st_mode))
+        return cl_err_set(err, CL_EINVAL, "rootfs %s does not exist (no image_guest_pull storage?)",
+                          rootp ? rootp : "");
+    CL_AUTO(cl_str) *text = json_dumps(spec, JSON_COMPACT);
+    if (!text)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    char cfg[PATH_MAX + 16];
+    snprintf(cfg, sizeof cfg, "%s/config.json", c->bundle);
+    if (cl_file_write_atomic(cfg, text, strlen(text), 0600, err) < 0)
+        return err->code;
+    /* ---- runc create ---- */
+    const char *args[] = {"create", "--bundle", c->bundle, NULL};
+    return cl_agent_proc_spawn(rt, c, c->init, tty, args, err);
+}
+
 int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req,
                        struct cl_err *err)
 {
@@ -588,46 +625,7 @@ int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req
         rt_ctr_free(rt, c);
         return err->code;
     }
-    int rc = 0;
-    bool tty = false;
-    char cfg[PATH_MAX + 16];
-    snprintf(cfg, sizeof cfg, "%s/config.json", c->bundle);
-    CL_AUTO(cl_str) *text = NULL;
-    if (mkdir(c->bundle, 0700) < 0) {
-        rc = cl_err_set(err, CL_EIO, "bundle %s: %s", c->bundle, strerror(errno));
-        goto out;
-    }
-    /* ---- storages: the image first ---- */
-    for (size_t i = 0; i < req->nstorages && rc == 0; i++) {
-        const struct cl_agent_storage *s = &req->storages[i];
-        if (s->driver && strcmp(s->driver, CL_AGENT_STORAGE_GUEST_PULL) == 0)
-            rc = pull_image(rt, c, s, err);
-        else
-            rc = cl_agent_storage_setup(rt, s, err);
-        if (rc < 0)
-            cl_err_prefix(err, "storages[%zu]", i);
-    }
-    if (rc < 0)
-        goto out;
-    /* ---- config.json ---- */
-    if ((rc = spec_fix(rt, c, spec, &tty, err)) < 0)
-        goto out;
-    const char *rootp = json_string_value(json_object_get(json_object_get(spec, "root"), "path"));
-    if (!rootp || stat(rootp, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        rc = cl_err_set(err, CL_EINVAL, "rootfs %s does not exist (no image_guest_pull storage?)",
-                        rootp ? rootp : "");
-        goto out;
-    }
-    if (!(text = json_dumps(spec, JSON_COMPACT))) {
-        rc = cl_err_set(err, CL_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = cl_file_write_atomic(cfg, text, strlen(text), 0600, err)) < 0)
-        goto out;
-    /* ---- runc create ---- */
-    const char *args[] = {"create", "--bundle", c->bundle, NULL};
-    rc = cl_agent_proc_spawn(rt, c, c->init, tty, args, err);
-out:
+    int rc = bundle_setup(rt, c, req, spec, err);
     if (rc < 0) {
         rt_ctr_teardown(rt, c, 2);
         return rc;
