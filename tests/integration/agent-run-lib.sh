@@ -59,7 +59,8 @@ location = "$REG"
 insecure = true
 C
 "$CDH" -c "$T/cdh.toml" --no-rest > "$T/cdh.log" 2>&1 &
-PIDS="$PIDS $!"
+CDH_PID=$!
+PIDS="$PIDS $CDH_PID"
 
 # ---- agent policies: all allowed; and one that forbids an image tag and a command ----
 ENTRIES="CreateSandboxRequest DestroySandboxRequest StartContainerRequest RemoveContainerRequest
@@ -88,7 +89,7 @@ forbidden if {
 
 start_agent() { # start_agent POLICY
     "$AGENT" --listen "unix://$T/agent.sock" --policy "$1" --run-dir "$RUN" --cdh "unix://$T/cdh.sock" \
-        > "$T/agent.log" 2>&1 &
+        >> "$T/agent.log" 2>&1 &
     AGENT_PID=$!
     PIDS="$PIDS $AGENT_PID"
     i=0
@@ -107,6 +108,14 @@ ctl() {
     "$CLI" agent-ctl --addr "unix://$T/agent.sock" --timeout 120000 "$1" "$2" > "$T/ctl.out" 2> "$T/ctl.err"
     RC=$?
     set -e
+    if grep -q 'Sanitizer\|runtime error' "$T/ctl.err"; then cat "$T/ctl.err"; fail "agent-ctl $1: sanitizer report"; fi
+}
+# sanitizers_clean: stops cloister-cdh and checks the daemons' logs for sanitizer reports
+sanitizers_clean() {
+    kill "$CDH_PID"; wait "$CDH_PID" 2>/dev/null || true
+    if grep -q 'Sanitizer\|runtime error' "$T/agent.log" "$T/cdh.log"; then
+        grep -A30 'Sanitizer\|runtime error' "$T/agent.log" "$T/cdh.log" | head -60; fail "sanitizer report in a daemon log"
+    fi
 }
 must() { ctl "$1" "$2"; [ "$RC" = 0 ] || { cat "$T/ctl.err"; fail "$1: exit $RC"; }; }
 expect() { # expect RC CALL JSON WHAT

@@ -210,5 +210,6 @@ must DestroySandbox '{}'
 [ ! -e "$RUN/c8" ] || fail "DestroySandbox left c8"
 ok "DestroySandbox removed every container"
 stop_agent
+sanitizers_clean
 cg_cleanup
 echo "PASS"
