@@ -97,9 +97,9 @@ struct cl_agent_stats {
     bool v2; /* read from a cgroup v2 folder */
 };
 
-/* Wakes every blocked call (WaitProcess, GetOOMEvent, stdio) and makes new ones fail, so that
- * the ttrpc server can be stopped before cl_agent_rt_free. Idempotent. */
-void cl_agent_rt_shutdown(struct cl_agent_rt *rt);
+/* cl_agent_rt_shutdown (agent_int.h) wakes every blocked call (WaitProcess, GetOOMEvent,
+ * stdio) and makes blocked waits fail, so that the ttrpc server can be stopped before
+ * cl_agent_rt_free. Idempotent. */
 
 /* ---- sandbox ---- */
 
