@@ -465,7 +465,8 @@ void rt_ctr_teardown(struct cl_agent_rt *rt, struct rt_ctr *c, unsigned timeout_
     rt_ctr_free(rt, c);
 }
 
-static int make_pipes(struct rt_proc *p, int fds[3], struct cl_err *err)
+/* mine: the agent's ends (stdin write, stdout read, stderr read); fds: the container's. */
+static int make_pipes(int mine[3], int fds[3], struct cl_err *err)
 {
     int in[2], out[2], er[2];
     if (pipe2(in, O_CLOEXEC) < 0)
@@ -478,9 +479,9 @@ static int make_pipes(struct rt_proc *p, int fds[3], struct cl_err *err)
         close(in[0]), close(in[1]), close(out[0]), close(out[1]);
         return cl_err_set(err, CL_EIO, "pipe: %s", strerror(errno));
     }
-    p->in_fd = in[1];
-    p->out_fd = out[0];
-    p->err_fd = er[0];
+    mine[0] = in[1];
+    mine[1] = out[0];
+    mine[2] = er[0];
     fds[0] = in[0];
     fds[1] = out[1];
     fds[2] = er[1];
@@ -494,7 +495,7 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
     snprintf(log, sizeof log, "%s/runc.log", c->bundle);
     snprintf(pidf, sizeof pidf, "%s/%s.pid", c->bundle, p->exec_id[0] ? p->exec_id : "init");
     snprintf(sock, sizeof sock, "%s/%s.tty", c->bundle, p->exec_id[0] ? p->exec_id : "init");
-    int fds[3] = {-1, -1, -1}, lfd = -1;
+    int fds[3] = {-1, -1, -1}, mine[3] = {-1, -1, -1}, lfd = -1;
     char *argv[24];
     size_t n = 0;
     for (; args[n] && n < 16; n++)
@@ -506,7 +507,7 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
             return err->code;
         argv[n++] = (char *)"--console-socket";
         argv[n++] = sock;
-    } else if (make_pipes(p, fds, err) < 0) {
+    } else if (make_pipes(mine, fds, err) < 0) {
         return err->code;
     }
     argv[n++] = c->id;
@@ -520,8 +521,7 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
         if (m < 0)
             rc = m;
         else
-            p->in_fd = p->out_fd = m;
-        p->tty = true;
+            mine[0] = mine[1] = m; /* the pty is stdin and stdout */
     }
     if (lfd >= 0) {
         close(lfd);
@@ -531,9 +531,18 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
     if (rc == 0 && rt_read_pid(pidf, &pid, err) < 0)
         rc = err->code;
     unlink(pidf);
-    if (rc < 0)
+    if (rc < 0) {
+        for (int i = 0; i < 3; i++)
+            if (mine[i] >= 0 && !(i == 1 && mine[1] == mine[0]))
+                close(mine[i]);
         return rc;
+    }
+    /* published under the lock: readers take their reference under it */
     pthread_mutex_lock(&rt->lock);
+    p->in_fd = mine[0];
+    p->out_fd = mine[1];
+    p->err_fd = mine[2];
+    p->tty = tty;
     rt_proc_set_pid_locked(rt, p, pid);
     pthread_cond_broadcast(&rt->cond);
     pthread_mutex_unlock(&rt->lock);
