@@ -47,9 +47,58 @@ push "oci:$T/oci:bb" "$REG/test/busybox:forbidden"
 push "oci:$T/oci:bb" "$REG/other/busybox:1"
 IMAGE=$REG/test/busybox:1
 
+# ---- the same image with its layer encrypted for the hub's key provider ----
+# AES-256-CTR + HMAC-SHA256 (ocicrypt's cipher) with openssl; the layer options wrapped as the
+# hub's annotation packet (`cloister secret wrap-key`) under a KEK the hub gets from its
+# offline_fs_kbc resources (kek1); a twin wrapped under a KEK the hub does not have (kek2).
+head -c 32 /dev/urandom > "$T/kek1"
+head -c 32 /dev/urandom > "$T/kek2"
+printf '{"default/image-kek/1": "%s"}' "$(base64 -w0 < "$T/kek1")" > "$T/offline.json"
+python3 - "$T" "$CLI" <<'PY'
+import base64, hashlib, hmac, json, os, subprocess, sys
+T, CLI = sys.argv[1], sys.argv[2]
+lay = f"{T}/oci"
+idx = json.load(open(f"{lay}/index.json"))
+desc = [m for m in idx["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "bb"][0]
+man = json.load(open(f"{lay}/blobs/sha256/{desc['digest'][7:]}"))
+def put(b):
+    h = hashlib.sha256(b).hexdigest()
+    open(f"{lay}/blobs/sha256/{h}", "wb").write(b)
+    return "sha256:" + h
+def encrypt(layer, kid, kek):
+    plain = open(f"{lay}/blobs/sha256/{layer['digest'][7:]}", "rb").read()
+    key, nonce = os.urandom(32), os.urandom(16)
+    ct = subprocess.run(["openssl", "enc", "-aes-256-ctr", "-K", key.hex(), "-iv", nonce.hex()], input=plain,
+                        capture_output=True, check=True).stdout
+    mac = hmac.new(key, ct, hashlib.sha256).digest()
+    priv = {"symkey": base64.b64encode(key).decode(), "digest": layer["digest"],
+            "cipheroptions": {"nonce": base64.b64encode(nonce).decode()}}
+    pub = {"cipher": "AES_256_CTR_HMAC_SHA256", "hmac": base64.b64encode(mac).decode(), "cipheroptions": {}}
+    open(f"{T}/plbco.json", "w").write(json.dumps(priv))
+    ann = subprocess.run([CLI, "secret", "wrap-key", "--kid", kid, "--kek-file", kek, "--file", f"{T}/plbco.json"],
+                         capture_output=True, check=True, text=True).stdout.strip()
+    return {"mediaType": layer["mediaType"] + "+encrypted", "digest": put(ct), "size": len(ct),
+            "annotations": {"org.opencontainers.image.enc.keys.provider.attestation-agent": ann,
+                            "org.opencontainers.image.enc.pubopts": base64.b64encode(json.dumps(pub).encode()).decode()}}
+for tag, kid, kek in (("enc", "kbs:///default/image-kek/1", f"{T}/kek1"), ("enc-other", "kbs:///default/image-kek/2", f"{T}/kek2")):
+    m = dict(man)
+    m["layers"] = [encrypt(l, kid, kek) for l in man["layers"]]
+    b = json.dumps(m).encode()
+    idx["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(b), "size": len(b),
+                             "annotations": {"org.opencontainers.image.ref.name": tag}})
+json.dump(idx, open(f"{lay}/index.json", "w"))
+PY
+push "oci:$T/oci:enc" "$REG/test/busybox:enc"
+push "oci:$T/oci:enc-other" "$REG/test/busybox:enc-other"
+curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/test/busybox/manifests/enc" \
+    | grep -q 'tar+gzip+encrypted' || fail "the enc image has no encrypted layer"
+
 # ---- cloister-cdh: accept only $REG/test, the registry over plain HTTP ----
 cat > "$T/cdh.toml" <<C
 socket = "unix://$T/cdh.sock"
+[kbc]
+name = "offline_fs_kbc"
+offline_files = ["$T/offline.json"]
 [image]
 work_dir = "$T/image"
 image_security_policy = '''{"default": [{"type": "reject"}], "transports": {"docker": {"$REG/test": [{"type": "insecureAcceptAnything"}]}}}'''

@@ -187,6 +187,19 @@ expect 3 UpdateRoutes '{"routes": {"Routes": [{"dest": "10.1.0.0/16", "gateway":
 ip route | grep -q '^default via 10.9.0.1 dev eth0' || fail "a refused UpdateRoutes removed the routes: $(ip route)"
 ok "the refused UpdateRoutes left the routes as they were"
 
+# ---- an encrypted image: the layer key unwrapped by the hub's key provider ----
+container_json c10 '["/bin/echo", "decrypted"]' false "$REG/test/busybox:enc" > "$T/c10.json"
+must CreateContainer "@$T/c10.json"
+must StartContainer '{"container_id": "c10"}'
+read_all c10 "" ReadStdout
+[ "$(cat "$T/stream")" = decrypted ] || fail "encrypted image printed '$(cat "$T/stream")'"
+ok "an image whose layer only the hub's key provider can open runs: $(cat "$T/stream")"
+must RemoveContainer '{"container_id": "c10"}'
+container_json c11 '["/bin/echo", "never"]' false "$REG/test/busybox:enc-other" > "$T/c11.json"
+expect 1 CreateContainer "@$T/c11.json" "an image encrypted under a KEK the hub does not have"
+grep -q 'image-kek/2' "$T/ctl.err" || fail "the refusal does not name the missing key"
+[ ! -e "$RUN/c11" ] || fail "a bundle stayed after the failed decryption"
+
 # ---- the agent policy forbids an image or a command: nothing created ----
 stop_agent
 start_agent "$T/deny.rego"
