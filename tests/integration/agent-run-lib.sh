@@ -6,7 +6,7 @@
 # policy that accepts only $REG/test, writes agent policies, and defines the agent-ctl helpers.
 
 if [ -z "${AGENT_RUN_INNER:-}" ]; then
-    for c in unshare runc docker-registry skopeo umoci jq curl ip; do
+    for c in unshare runc docker-registry skopeo umoci jq curl ip htpasswd; do
         command -v "$c" >/dev/null 2>&1 || { echo "SKIP: $c is not installed"; exit 77; }
     done
     [ "$(id -u)" = 0 ] || { echo "SKIP: runc and the namespaces need root"; exit 77; }
@@ -46,6 +46,17 @@ push "oci:$T/oci:bb" "$REG/test/busybox:1"
 push "oci:$T/oci:bb" "$REG/test/busybox:forbidden"
 push "oci:$T/oci:bb" "$REG/other/busybox:1"
 IMAGE=$REG/test/busybox:1
+# a second registry that wants Basic credentials (htpasswd), given to the hub in a
+# containers-auth.json it reads at every pull
+htpasswd -Bbn alice s3cret > "$T/htpasswd"
+MAIN_REG=$REG
+MAIN_REG_PID=$REG_PID
+start_registry authreg "auth: {htpasswd: {realm: agent-run, path: $T/htpasswd}}"
+AREG=$REG
+REG=$MAIN_REG
+REG_PID=$MAIN_REG_PID
+push "oci:$T/oci:bb" "$AREG/test/busybox:1" --dest-creds alice:s3cret
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$AREG" "$(printf alice:s3cret | base64)" > "$T/auth.json"
 
 # ---- the same image with its layer encrypted for the hub's key provider ----
 # AES-256-CTR + HMAC-SHA256 (ocicrypt's cipher) with openssl; the layer options wrapped as the
@@ -101,10 +112,14 @@ name = "offline_fs_kbc"
 offline_files = ["$T/offline.json"]
 [image]
 work_dir = "$T/image"
-image_security_policy = '''{"default": [{"type": "reject"}], "transports": {"docker": {"$REG/test": [{"type": "insecureAcceptAnything"}]}}}'''
+image_security_policy = '''{"default": [{"type": "reject"}], "transports": {"docker": {"$REG/test": [{"type": "insecureAcceptAnything"}], "$AREG/test": [{"type": "insecureAcceptAnything"}]}}}'''
+authenticated_registry_credentials_uri = "file://$T/auth.json"
 [image.registry_config]
 [[image.registry_config.registry]]
 location = "$REG"
+insecure = true
+[[image.registry_config.registry]]
+location = "$AREG"
 insecure = true
 C
 "$CDH" -c "$T/cdh.toml" --no-rest > "$T/cdh.log" 2>&1 &

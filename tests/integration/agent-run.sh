@@ -200,6 +200,18 @@ expect 1 CreateContainer "@$T/c11.json" "an image encrypted under a KEK the hub 
 grep -q 'image-kek/2' "$T/ctl.err" || fail "the refusal does not name the missing key"
 [ ! -e "$RUN/c11" ] || fail "a bundle stayed after the failed decryption"
 
+# ---- a registry that wants credentials: from the hub's containers-auth.json ----
+container_json c12 '["/bin/echo", "authenticated"]' false "$AREG/test/busybox:1" > "$T/c12.json"
+must CreateContainer "@$T/c12.json"
+must StartContainer '{"container_id": "c12"}'
+read_all c12 "" ReadStdout
+[ "$(cat "$T/stream")" = authenticated ] || fail "the authenticated pull printed '$(cat "$T/stream")'"
+ok "pull with Basic credentials from authenticated_registry_credentials_uri: $(cat "$T/stream")"
+must RemoveContainer '{"container_id": "c12"}'
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$AREG" "$(printf alice:wrong | base64)" > "$T/auth.json"
+expect 1 CreateContainer "@$T/c12.json" "the same pull with a wrong password"
+[ ! -e "$RUN/c12" ] || fail "a bundle stayed after the refused pull"
+
 # ---- the agent policy forbids an image or a command: nothing created ----
 stop_agent
 start_agent "$T/deny.rego"
