@@ -227,6 +227,23 @@ static const struct {
     {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
+/* True when the guest kernel enforces AppArmor / SELinux. */
+static bool apparmor_on(void)
+{
+    char b[4] = "";
+    FILE *f = fopen("/sys/module/apparmor/parameters/enabled", "re");
+    bool on = f && fgets(b, sizeof b, f) && b[0] == 'Y';
+    if (f)
+        fclose(f);
+    return on;
+}
+
+static bool selinux_on(void)
+{
+    struct stat st;
+    return stat("/sys/fs/selinux/enforce", &st) == 0;
+}
+
 /* Caps every rlimit of a process object at the agent's hard limit. */
 int cl_agent_process_fix(json_t *proc, struct cl_err *err)
 {
@@ -239,6 +256,16 @@ int cl_agent_process_fix(json_t *proc, struct cl_err *err)
         json_object_set_new(proc, "cwd", json_string("/"));
     if (!json_object_get(proc, "user"))
         json_object_set_new(proc, "user", json_object());
+    /* CRI names the host's LSM profiles; a guest without that LSM cannot apply them (runc
+     * refuses to start) and has nothing to confine with them */
+    if (json_object_get(proc, "apparmorProfile") && !apparmor_on()) {
+        cl_info("agent: apparmorProfile dropped: AppArmor is not enabled here");
+        json_object_del(proc, "apparmorProfile");
+    }
+    if (json_object_get(proc, "selinuxLabel") && !selinux_on()) {
+        cl_info("agent: selinuxLabel dropped: SELinux is not enabled here");
+        json_object_del(proc, "selinuxLabel");
+    }
     json_t *rl = json_object_get(proc, "rlimits");
     size_t i;
     json_t *r;
@@ -305,6 +332,8 @@ static int spec_fix(struct cl_agent_rt *rt, struct rt_ctr *c, json_t *spec, bool
         linux_ = json_object();
         json_object_set_new(spec, "linux", linux_);
     }
+    if (json_object_get(linux_, "mountLabel") && !selinux_on())
+        json_object_del(linux_, "mountLabel");
     char cg[512];
     snprintf(cg, sizeof cg, "/%s/%s", rt->cgroup_parent, c->id);
     json_object_set_new(linux_, "cgroupsPath", json_string(cg));

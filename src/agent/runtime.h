@@ -228,8 +228,8 @@ CL_MUST_CHECK int cl_agent_net_set_routes(const struct cl_agent_route *want, siz
  * oomScoreAdj, Pagesize → pageSize, errnoret → errnoRet), default values are left out,
  * Solaris and Windows dropped, maps become objects. */
 json_t *cl_agent_oci_to_json(const ProtobufCMessage *m, struct cl_err *err);
-/* Checks a runtime-spec process object (args non-empty) and caps its rlimits at the
- * agent's own hard limits. */
+/* Checks a runtime-spec process object (args non-empty), caps its rlimits at the agent's own
+ * hard limits, and drops an AppArmor profile / SELinux label this kernel does not enforce. */
 CL_MUST_CHECK int cl_agent_process_fix(json_t *proc, struct cl_err *err);
 /* A CreateSandbox / CreateContainer storage other than image_guest_pull: local (a folder)
  * or ephemeral (tmpfs), mount_point beneath run_dir; EUNSUPPORTED for other drivers. */

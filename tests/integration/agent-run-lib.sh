@@ -210,6 +210,7 @@ container_json() {
  "OCI": {"Version": "1.0.2", "Hostname": "$1",
    "Root": {"Path": "$RUN/$1/rootfs"},
    "Process": {"Terminal": ${3:-false}, "Args": $2, "Env": ["PATH=/bin"], "Cwd": "/",
+               "ApparmorProfile": "cri-containerd.apparmor.d", "SelinuxLabel": "system_u:system_r:container_t:s0",
                "User": {"UID": 0, "GID": 0},
                "Rlimits": [{"Type": "RLIMIT_NOFILE", "Hard": 1048576, "Soft": 1048576}]},
    "Mounts": [{"destination": "/proc", "source": "proc", "type_": "proc"},
