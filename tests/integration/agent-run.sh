@@ -82,10 +82,10 @@ must WaitProcess '{"container_id": "c2", "exec_id": "t1"}'
 ok "ExecProcess with a terminal: $(tr -d '\r' < "$T/stream")"
 must ExecProcess '{"container_id": "c2", "exec_id": "e3", "process": {"Args": ["/bin/sleep", "600"], "Env": ["PATH=/bin"]}}'
 expect 1 ExecProcess '{"container_id": "c2", "exec_id": "e3", "process": {"Args": ["/bin/true"]}}' "an exec id still running is refused"
-must SignalProcess '{"container_id": "c2", "exec_id": "e3", "signal": 9}'
+must SignalProcess '{"container_id": "c2", "exec_id": "e3", "signal": 15}'
 must WaitProcess '{"container_id": "c2", "exec_id": "e3"}'
-[ "$(jq .status "$T/ctl.out")" = 137 ] || fail "exec after SIGKILL: $(cat "$T/ctl.out")"
-ok "SignalProcess to an exec: status 137"
+[ "$(jq .status "$T/ctl.out")" = 143 ] || fail "exec after SIGTERM: $(cat "$T/ctl.out")"
+ok "SignalProcess SIGTERM to an exec stays SIGTERM: status 143"
 expect 3 ExecProcess '{"container_id": "c2", "exec_id": "e2", "process": {"Args": []}}' "ExecProcess with no args is refused"
 must StatsContainer '{"container_id": "c2"}'
 mem=$(jq '.cgroup_stats.memory_stats.usage.usage' "$T/ctl.out")
@@ -102,10 +102,19 @@ must RemoveContainer '{"container_id": "c2"}'
 container_json c3 '["/bin/sleep", "600"]' > "$T/c3.json"
 must CreateContainer "@$T/c3.json"
 must StartContainer '{"container_id": "c3"}'
-must SignalProcess '{"container_id": "c3", "exec_id": "", "signal": 9}'
+must SignalProcess '{"container_id": "c3", "exec_id": "", "signal": 15}'
 must WaitProcess '{"container_id": "c3", "exec_id": ""}'
-[ "$(jq .status "$T/ctl.out")" = 137 ] || fail "sleep after SIGKILL: $(cat "$T/ctl.out")"
-ok "SignalProcess SIGKILL: status 137"
+[ "$(jq .status "$T/ctl.out")" = 137 ] || fail "sleep after SIGTERM: $(cat "$T/ctl.out")"
+ok "SignalProcess SIGTERM to an init that does not catch it (pid 1 would ignore it) kills it: status 137"
+container_json c3b '["/bin/sh", "-c", "trap \"exit 42\" TERM; echo ready; while :; do sleep 0.1; done"]' > "$T/c3b.json"
+must CreateContainer "@$T/c3b.json"
+must StartContainer '{"container_id": "c3b"}'
+must ReadStdout '{"container_id": "c3b", "exec_id": "", "len": 100}'
+must SignalProcess '{"container_id": "c3b", "exec_id": "", "signal": 15}'
+must WaitProcess '{"container_id": "c3b", "exec_id": ""}'
+[ "$(jq .status "$T/ctl.out")" = 42 ] || fail "an init with a TERM trap: $(cat "$T/ctl.out")"
+ok "an init that traps SIGTERM gets SIGTERM: status 42"
+must RemoveContainer '{"container_id": "c3b"}'
 must SignalProcess '{"container_id": "c3", "exec_id": "", "signal": 15}'
 ok "SignalProcess to an exited process is a no-op"
 must RemoveContainer '{"container_id": "c3"}'
