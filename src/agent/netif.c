@@ -501,3 +501,45 @@ int cl_agent_net_set_routes(const struct cl_agent_route *want, size_t n, struct 
     pthread_mutex_unlock(&net_lock);
     return rc;
 }
+
+/* ---- interface counters ---- */
+
+int cl_agent_net_stats(struct cl_agent_netstat **out, size_t *n, struct cl_err *err)
+{
+    FILE *f = fopen("/proc/net/dev", "re");
+    if (!f)
+        return cl_err_set(err, CL_EIO, "/proc/net/dev: %s", strerror(errno));
+    struct cl_agent_netstat *v = calloc(CL_AGENT_MAX_IFACES, sizeof *v);
+    if (!v) {
+        fclose(f);
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    }
+    char line[512];
+    size_t k = 0;
+    while (k < CL_AGENT_MAX_IFACES && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!colon)
+            continue; /* the two header lines */
+        *colon = 0;
+        const char *name = line;
+        while (*name == ' ')
+            name++;
+        if (strcmp(name, "lo") == 0 || strlen(name) >= sizeof v[k].name)
+            continue;
+        unsigned long long c[16];
+        if (sscanf(
+                colon + 1,
+                "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+                &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &c[8], &c[9], &c[10],
+                &c[11], &c[12], &c[13], &c[14], &c[15]) != 16)
+            continue;
+        struct cl_agent_netstat *s = &v[k++];
+        strcpy(s->name, name);
+        s->rx_bytes = c[0], s->rx_packets = c[1], s->rx_errors = c[2], s->rx_dropped = c[3];
+        s->tx_bytes = c[8], s->tx_packets = c[9], s->tx_errors = c[10], s->tx_dropped = c[11];
+    }
+    fclose(f);
+    *out = v;
+    *n = k;
+    return 0;
+}

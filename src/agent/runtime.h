@@ -206,6 +206,14 @@ struct cl_agent_route {
     int family; /* 4 or 6 */
 };
 
+struct cl_agent_netstat {
+    char name[16];
+    uint64_t rx_bytes, rx_packets, rx_errors, rx_dropped;
+    uint64_t tx_bytes, tx_packets, tx_errors, tx_dropped;
+};
+/* Counters of the sandbox's interfaces but lo, from /proc/net/dev (*out new array, at most
+ * CL_AGENT_MAX_IFACES). */
+CL_MUST_CHECK int cl_agent_net_stats(struct cl_agent_netstat **out, size_t *n, struct cl_err *err);
 /* Links with their addresses (*out new array). */
 CL_MUST_CHECK int cl_agent_net_list(struct cl_agent_iface **out, size_t *n, struct cl_err *err);
 /* UpdateInterface: the link whose MAC is want->hwaddr (else named want->name) gets want's

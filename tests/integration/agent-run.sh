@@ -240,6 +240,10 @@ must StartContainer '{"container_id": "c8"}'
 read_all c8 "" ReadStdout
 [ "$(cat "$T/stream")" = allowed ] || fail "allowed container printed '$(cat "$T/stream")'"
 ok "the same policy allows another command: $(cat "$T/stream")"
+must StatsContainer '{"container_id": "c8"}'
+jq -e '.network_stats | map(.name) | index("eth0")' "$T/ctl.out" >/dev/null || fail "StatsContainer network: $(cat "$T/ctl.out")"
+jq -e '.network_stats | map(.name) | index("lo") | not' "$T/ctl.out" >/dev/null || fail "lo in the network statistics"
+ok "StatsContainer reports the sandbox's interfaces (eth0, not lo)"
 must DestroySandbox '{}'
 [ ! -e "$RUN/c8" ] || fail "DestroySandbox left c8"
 ok "DestroySandbox removed every container"
