@@ -28,7 +28,7 @@
 #define MAX_AUTH (1u << 20)
 #define MAX_SIGSTORE (1u << 20)
 
-/* One pull at a time: the layer store and the process-wide proxy variables are shared. */
+/* One pull at a time: the layer store is shared. */
 static pthread_mutex_t pull_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int fetch_resource(void *ctx, const char *uri, struct cl_secret **out, struct cl_err *err)
@@ -134,8 +134,15 @@ static void set_proxy(const char *name, const char *v)
 {
     if (v && *v)
         setenv(name, v, 1);
-    else
-        unsetenv(name);
+}
+
+/* setenv is not safe while other threads read the environment (libcurl does), so the proxy
+ * variables are set once, before the hub serves. */
+void cl_cdh_image_env(const struct cl_cdh_config *cfg)
+{
+    set_proxy("https_proxy", cfg->image.https_proxy);
+    set_proxy("http_proxy", cfg->image.http_proxy);
+    set_proxy("no_proxy", cfg->image.no_proxy);
 }
 
 static int mount_rootfs(const char *bundle, const struct cl_image_pull_result *res,
@@ -292,9 +299,6 @@ static int pull_locked(struct cl_cdh *cdh, const char *image_url, const char *bu
         if (cl_file_write_atomic(ca, pem, strlen(pem), 0644, err) < 0)
             return err->code;
     }
-    set_proxy("https_proxy", ic->https_proxy);
-    set_proxy("http_proxy", ic->http_proxy);
-    set_proxy("no_proxy", ic->no_proxy);
     /* ---- pull into the layer store ---- */
     struct cl_image_decrypt dc = {.unwrap = unwrap_here, .unwrap_ctx = cdh};
     struct cl_image_pull_opts po = {
