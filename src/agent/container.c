@@ -332,26 +332,33 @@ static int spec_fix(struct cl_agent_rt *rt, struct rt_ctr *c, json_t *spec, bool
         linux_ = json_object();
         json_object_set_new(spec, "linux", linux_);
     }
+    if (!json_is_object(linux_))
+        return cl_err_set(err, CL_EINVAL, "OCI.Linux is not an object");
     if (json_object_get(linux_, "mountLabel") && !selinux_on())
         json_object_del(linux_, "mountLabel");
     char cg[512];
     snprintf(cg, sizeof cg, "/%s/%s", rt->cgroup_parent, c->id);
     json_object_set_new(linux_, "cgroupsPath", json_string(cg));
+    /* namespaces: new ones for the container (host paths mean nothing here), always at least
+     * mount, pid, ipc and uts; never network (the sandbox's, the agent's own) */
     json_t *ns = json_object_get(linux_, "namespaces");
     json_t *keep = json_array();
+    static const char *const must[] = {"mount", "pid", "ipc", "uts"};
+    bool have[CL_ARRAY_LEN(must)] = {false};
     size_t i;
     json_t *n;
     json_array_foreach(ns, i, n)
     {
         const char *t = json_string_value(json_object_get(n, "type"));
-        if (!t)
+        if (!t || strcmp(t, "network") == 0)
             continue;
-        if (strcmp(t, "network") == 0)
-            continue; /* the sandbox's network: the agent's own */
-        json_t *o = json_object();
-        json_object_set_new(o, "type", json_string(t));
-        json_array_append_new(keep, o);
+        for (size_t k = 0; k < CL_ARRAY_LEN(must); k++)
+            have[k] = have[k] || strcmp(t, must[k]) == 0;
+        json_array_append_new(keep, json_pack("{s:s}", "type", t));
     }
+    for (size_t k = 0; k < CL_ARRAY_LEN(must); k++)
+        if (!have[k])
+            json_array_append_new(keep, json_pack("{s:s}", "type", must[k]));
     json_object_set_new(linux_, "namespaces", keep);
     return 0;
 }

@@ -36,12 +36,18 @@ grep -q "$RUN/c1/rootfs" /proc/mounts || fail "the rootfs is not an overlay moun
 runc --root "$RUN/.runc" list | grep -q '^c1 .*created' || fail "runc does not list c1 as created"
 ok "the pulled layers are mounted at $RUN/c1/rootfs and runc holds c1 created"
 jq -e '.OCI' "$T/c1.json" >/dev/null
-jq -e '.root.path == "'"$RUN"'/c1/rootfs" and (.linux.namespaces | map(.type) | index("network") | not)
+jq -e '.root.path == "'"$RUN"'/c1/rootfs" and (.linux.namespaces | map(.type) | sort == ["ipc", "mount", "pid", "uts"])
        and .linux.cgroupsPath == "/'"$CLOISTER_AGENT_CGROUP_PARENT"'/c1"
        and .process.rlimits[0].hard <= '"$(ulimit -Hn)" "$RUN/c1/config.json" >/dev/null \
     || { cat "$RUN/c1/config.json"; fail "config.json not rewritten as documented"; }
 ok "config.json: root, cgroupsPath, no network namespace, rlimits capped at $(ulimit -Hn)"
 expect 1 CreateContainer "@$T/c1.json" "CreateContainer of an existing id is refused"
+jq 'del(.OCI.Linux.Namespaces)' "$T/c1.json" | jq '.container_id = "c0" | .exec_id = "c0" | .storages[0].mount_point = "'"$RUN"'/c0/rootfs" | .OCI.Root.Path = "'"$RUN"'/c0/rootfs"' > "$T/c0.json"
+must CreateContainer "@$T/c0.json"
+jq -e '.linux.namespaces | map(.type) | sort == ["ipc", "mount", "pid", "uts"]' "$RUN/c0/config.json" >/dev/null \
+    || fail "a spec without namespaces: $(jq -c .linux.namespaces "$RUN/c0/config.json")"
+must RemoveContainer '{"container_id": "c0"}'
+ok "a spec without namespaces still gets mount, pid, ipc and uts"
 must StartContainer '{"container_id": "c1"}'
 read_all c1 "" ReadStdout
 [ "$(cat "$T/stream")" = "hello from c1" ] || fail "stdout was '$(cat "$T/stream")'"
