@@ -534,7 +534,7 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
     int fds[3] = {-1, -1, -1}, mine[3] = {-1, -1, -1}, lfd = -1;
     char *argv[24];
     size_t n = 0;
-    for (; args[n] && n < 16; n++)
+    for (; n < 16 && args[n]; n++)
         argv[n] = (char *)(uintptr_t)args[n];
     argv[n++] = (char *)"--pid-file";
     argv[n++] = pidf;

@@ -365,20 +365,23 @@ int cl_agent_net_routes(struct cl_agent_route **out, size_t *n, struct cl_err *e
     if (cl_agent_net_list(&ifs, &nifs, err) < 0)
         return err->code;
     struct routes l = {.cap = CL_AGENT_MAX_ROUTES, .ifs = ifs, .nifs = nifs};
-    int fd = -1, rc = 0;
-    if (!(l.v = calloc(l.cap, sizeof *l.v)))
-        rc = cl_err_set(err, CL_ENOMEM, "out of memory");
-    else if ((fd = nl_open(err)) < 0)
-        rc = fd;
-    if (rc == 0) {
-        struct nlreq r;
-        memset(&r, 0, sizeof r);
-        r.h.nlmsg_len = NLMSG_LENGTH(sizeof r.u.rt);
-        r.h.nlmsg_type = RTM_GETROUTE;
-        r.h.nlmsg_flags = NLM_F_DUMP;
-        rc = nl_talk(fd, &r, on_route, &l, "list routes", err);
-        close(fd);
+    if (!(l.v = calloc(l.cap, sizeof *l.v))) {
+        free(ifs);
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
     }
+    int fd = nl_open(err);
+    if (fd < 0) {
+        free(ifs);
+        free(l.v);
+        return fd;
+    }
+    struct nlreq r;
+    memset(&r, 0, sizeof r);
+    r.h.nlmsg_len = NLMSG_LENGTH(sizeof r.u.rt);
+    r.h.nlmsg_type = RTM_GETROUTE;
+    r.h.nlmsg_flags = NLM_F_DUMP;
+    int rc = nl_talk(fd, &r, on_route, &l, "list routes", err);
+    close(fd);
     free(ifs);
     if (rc < 0) {
         free(l.v);

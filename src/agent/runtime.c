@@ -239,7 +239,8 @@ static void runc_log_tail(const char *log, char *out, size_t cap)
     if (n <= 0)
         return;
     buf[n] = 0;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_t *j = json_loads(line, 0, NULL);
         const char *lvl = json_string_value(json_object_get(j, "level"));
         const char *msg = json_string_value(json_object_get(j, "msg"));
