@@ -5,7 +5,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: all build deps demo test test-normal test-asan bench fuzz clean format
+.PHONY: all build deps demo test test-normal test-asan bench fuzz clean format guest-image
 
 all: build
 
@@ -28,6 +28,10 @@ demo: deps build
 # ASan+UBSan. Ends with one summary line; exits non-zero if anything failed.
 test: deps
 	@./scripts/test.sh $(BUILD) $(ASAN_BUILD)
+
+# Guest VM image: build/guest/{vmlinuz,initrd.img,runtime.toml} (docs/guest-image.md).
+guest-image: build
+	./scripts/guest-image.sh $(BUILD)
 
 bench: deps build
 	./bench/run.sh $(BUILD)
