@@ -126,3 +126,11 @@ if [ -d "$VEC/kata-policy" ]; then
 else
 	echo "== agent policy decisions skipped ($VEC/kata-policy absent)"
 fi
+
+# ---------------------------------------------------------------------------------------------
+# Agent runtime (block maintained with src/agent runtime; figures in docs/agent-runtime.md
+# "Figures"): CreateContainer end to end (guest pull through cloister-cdh from a loopback
+# registry, runc), Start, Wait, Remove, each through agent-ctl. Needs root and runc.
+echo "== cloister-agent containers (runc, guest pull), $(date -u +%F)"
+BENCH_N=${BENCH_AGENT_CONTAINERS:-20} sh ./bench/agent_create.sh "$BUILD" 2>/dev/null \
+	| grep -v '^ok - ' || echo "agent_create skipped (needs root, runc, docker-registry, skopeo, umoci)"
