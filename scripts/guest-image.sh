@@ -74,6 +74,16 @@ DLOPEN="libcurl.so.4 libmicrohttpd.so.12 libtss2-esys.so.0 libtss2-mu.so.0 libts
 APPLETS="sh cat cp echo grep ip kill ln mkdir mkfifo mknod modprobe mount basename dirname
          poweroff rm sleep switch_root sync umount"
 for f in $HOST_BINS; do [ -x "$f" ] || die "$f is missing (packages busybox-static, runc)"; done
+# gpgme (simple-signing verification in the image puller) runs gpgconf and gpg
+for b in $BINS; do
+    if ldd "$BUILD/src/cmd/$b" 2>/dev/null | grep -q 'libgpgme\.so'; then
+        for f in /usr/bin/gpgconf /usr/bin/gpg; do
+            [ -x "$f" ] || die "$b links gpgme, which runs $f: missing (packages gpgconf, gpg)"
+        done
+        HOST_BINS="$HOST_BINS /usr/bin/gpgconf /usr/bin/gpg"
+        break
+    fi
+done
 for l in $DLOPEN; do [ -e "$LIBDIR/$l" ] || die "$LIBDIR/$l is missing (see docs/guest-image.md, packages)"; done
 
 # --- kernel: the versioned package the meta package depends on, unpacked ----------------
