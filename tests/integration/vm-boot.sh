@@ -146,9 +146,17 @@ got=$(sha256sum <"$T/again/initrd.img" | cut -d' ' -f1)
 [ "$got" = "$want" ] || fail "rebuild: initrd.img sha256 $got, first build $want"
 cmp -s "$T/again/vmlinuz" "$G/vmlinuz" || fail "rebuild: vmlinuz differs"
 ok "rebuilt in another directory and time zone: same initrd.img ($want)"
-SOURCE_DATE_EPOCH=$((epoch + 1)) "$SRC/scripts/guest-image.sh" --force --out "$T/later" "$BUILD" \
-    >"$T/build3.log" 2>&1 || { cat "$T/build3.log"; fail "third build"; }
+# twin, and --cdh-toml: another epoch and another cdh.toml give other bytes, the archive's
+# times are the new epoch and its cdh.toml is the one given
+printf '# test image\nsocket = "unix:///run/confidential-containers/cdh.sock"\n' >"$T/cdh-test.toml"
+SOURCE_DATE_EPOCH=$((epoch + 1)) "$SRC/scripts/guest-image.sh" --force --out "$T/later" \
+    --cdh-toml "$T/cdh-test.toml" "$BUILD" >"$T/build3.log" 2>&1 || { cat "$T/build3.log"; fail "third build"; }
 other=$(sha256sum <"$T/later/initrd.img" | cut -d' ' -f1)
-[ "$other" != "$want" ] || fail "SOURCE_DATE_EPOCH+1 gave the same initrd.img: file times are not from the epoch"
-ok "SOURCE_DATE_EPOCH+1 gives other bytes ($other)"
+[ "$other" != "$want" ] || fail "SOURCE_DATE_EPOCH+1 and --cdh-toml gave the same initrd.img"
+mkdir "$T/later/x"
+(cd "$T/later/x" && zcat ../initrd.img | cpio -id --quiet --preserve-modification-time init etc/cloister/cdh.toml) ||
+    fail "cannot unpack the third initrd.img"
+[ "$(stat -c %Y "$T/later/x/init")" = $((epoch + 1)) ] || fail "/init time $(stat -c %Y "$T/later/x/init"), not $((epoch + 1))"
+cmp -s "$T/later/x/etc/cloister/cdh.toml" "$T/cdh-test.toml" || fail "--cdh-toml: the image has another cdh.toml"
+ok "SOURCE_DATE_EPOCH+1 and --cdh-toml: other bytes ($other), file times from the epoch, the given cdh.toml"
 echo "figures: initrd.img $(wc -c <"$G/initrd.img") bytes; boot to ready $(cat "$T/tpm.ready_s") s (vTPM, TCG)"
