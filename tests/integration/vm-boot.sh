@@ -4,7 +4,8 @@
 # /dev/tpm0 seen, cloister-aa serving with the tpm attester, cloister-cdh serving, root on
 # tmpfs; then, without an agent in the build, a clean power off, and with one, a
 # grpc.Health/Check answered over the virtio-serial port. Twin: without a vTPM cloister-aa
-# refuses to start (no TEE), the guest says it is not ready and powers off. Then the image is
+# refuses to start (no TEE), the guest says it is not ready and powers off (with an agent
+# built: because the agent, given a bad TCP port, exits). Then the image is
 # rebuilt elsewhere and must have the same bytes; twin: another SOURCE_DATE_EPOCH gives
 # other bytes. Builds the image first (scripts/guest-image.sh does nothing when its inputs
 # have not changed).
@@ -128,14 +129,23 @@ fi
 refuse tpm 'Kernel panic\|not loaded\|could not be applied' "no panic, module or network failure"
 
 # --- twin: no vTPM --------------------------------------------------------------------------
-boot notpm 0 "cloister.debug=1 cloister.halt_when_ready=1"
+# With an agent built, it gets a TCP port it must refuse: the VM is the pod, so the agent's
+# exit powers it off.
+if [ -x "$BUILD/src/cmd/cloister-agent" ]; then
+    boot notpm 0 "cloister.debug=1 cloister.agent=tcp:99999"
+    expect notpm '^cloister-guest: cloister-agent started on tcp://0.0.0.0:99999 ' "agent given TCP port 99999"
+    expect notpm '^cloister-guest: power off (cloister-agent exited with status [1-9][0-9]*)$' \
+        "the agent's exit powers the VM off"
+else
+    boot notpm 0 "cloister.debug=1 cloister.halt_when_ready=1"
+    expect notpm '^cloister-guest: power off (halt_when_ready)$' "init powered off"
+fi
 expect notpm '^cloister-guest: debug logging on$' "cloister.debug=1 seen"
 expect notpm '^cloister-guest: TPM: none$' "no TPM without a vTPM"
 expect notpm '^cloister-aa: .*no TEE found' "cloister-aa refuses to run without a TEE"
 expect notpm '^cloister-guest: cloister-aa failed: exited with status [1-9]' "the init reports it"
 expect notpm '^cloister-guest: not ready' "not ready"
 expect notpm '^cloister-cdh: .*signal 15, stopping' "cloister-cdh stopped by the init"
-expect notpm '^cloister-guest: power off (halt_when_ready)$' "init powered off"
 
 # --- reproducibility ----------------------------------------------------------------------
 epoch=$(sed -n 's/^source_date_epoch //p' "$G/manifest.txt")
