@@ -127,6 +127,8 @@ if [ ! -x "$BUILD/src/cmd/cloister-agent" ]; then
     expect tpm '^cloister-guest: power off (halt_when_ready)$' "init powered off"
 fi
 refuse tpm 'Kernel panic\|not loaded\|could not be applied' "no panic, module or network failure"
+# an ASan build puts sanitized daemons in the image: their reports reach the console
+refuse tpm 'Sanitizer\|runtime error:' "no sanitizer report"
 
 # --- twin: no vTPM --------------------------------------------------------------------------
 # With an agent built, it gets a TCP port it must refuse: the VM is the pod, so the agent's
@@ -146,6 +148,7 @@ expect notpm '^cloister-aa: .*no TEE found' "cloister-aa refuses to run without 
 expect notpm '^cloister-guest: cloister-aa failed: exited with status [1-9]' "the init reports it"
 expect notpm '^cloister-guest: not ready' "not ready"
 expect notpm '^cloister-cdh: .*signal 15, stopping' "cloister-cdh stopped by the init"
+refuse notpm 'Sanitizer\|runtime error:' "no sanitizer report"
 
 # --- reproducibility ----------------------------------------------------------------------
 epoch=$(sed -n 's/^source_date_epoch //p' "$G/manifest.txt")
