@@ -47,7 +47,8 @@ while [ $i -lt "$RUNS" ]; do
     wait 2>/dev/null || true
     [ -n "$ready" ] || { echo "run $i: no ready line"; tr -d '\r' <"$d/console"; exit 1; }
     s=$(awk "BEGIN { printf \"%.2f\", $ready - $t0 }")
-    echo "run $i ($MACHINE): boot to ready $s s"
+    guest=$(tr -d '\r' <"$d/console" | sed -n 's/^cloister-guest: up \([0-9.]*\) s, \([0-9]*\) kB available$/\1 s after the kernel started, \2 kB available/p')
+    echo "run $i ($MACHINE): boot to ready $s s (guest: ${guest:-no figures line})"
     times="$times $s"
 done
 echo "$times" | tr ' ' '\n' | sed '/^$/d' | sort -n |
