@@ -36,7 +36,8 @@ while [ $i -lt "$RUNS" ]; do
         -chardev "socket,id=chrtpm,path=$d/vtpm.sock" -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
         -device virtio-serial-pci -chardev "socket,id=agent,path=$d/agent.sock,server=on,wait=off" \
         -device virtserialport,chardev=agent,name=agent.0 \
-        -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= >/dev/null 2>&1 &
+        -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= \
+        -object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0 >/dev/null 2>&1 &
     q=$!
     ready=""
     while kill -0 $q 2>/dev/null; do

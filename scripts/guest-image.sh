@@ -245,7 +245,8 @@ machine = "q35"
 vcpus = 1
 memory_mib = 512
 kvm = "auto"
-extra_args = []
+# virtio-rng: the guest's getrandom() would otherwise wait seconds for entropy under TCG
+extra_args = ["-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0"]
 
 [agent]
 channel = "serial"

@@ -20,6 +20,7 @@ G=$BUILD/guest
 "$SRC/scripts/guest-image.sh" "$BUILD" >"$T/build1.log" 2>&1 || { cat "$T/build1.log"; fail "guest-image.sh"; }
 for f in vmlinuz initrd.img runtime.toml manifest.txt; do [ -s "$G/$f" ] || fail "$G/$f missing"; done
 grep -q "^initrd = \"$G/initrd.img\"$" "$G/runtime.toml" || fail "runtime.toml does not name $G/initrd.img"
+grep -q '^extra_args = \[.*"virtio-rng-pci,rng=rng0"\]$' "$G/runtime.toml" || fail "runtime.toml: no virtio-rng in extra_args"
 ok "image at $G ($(wc -c <"$G/initrd.img") bytes initrd)"
 
 # boot NAME TPM(0|1) EXTRA_KERNEL_PARAMS [HOOK]: boots until the guest powers off; console
@@ -34,7 +35,8 @@ boot() {
         -append "console=ttyS0 quiet panic=-1 cloister.net=10.0.2.15/24,10.0.2.2 $params" \
         -device virtio-serial-pci -chardev "socket,id=agent,path=$dir/agent.sock,server=on,wait=off" \
         -device virtserialport,chardev=agent,name=agent.0 \
-        -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=
+        -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= \
+        -object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0
     if [ "$tpm" = 1 ]; then
         swtpm_setup --tpm2 --tpmstate "$dir" --overwrite >"$dir/swtpm_setup.log" 2>&1 ||
             fail "swtpm_setup: $(tail -3 "$dir/swtpm_setup.log")"
