@@ -518,10 +518,15 @@ struct cl_shim_vm *cl_shim_vm_start(const struct cl_shim_vm_opts *o, struct cl_e
         console_tail(vm->dir, tail, sizeof tail);
         if (!qemu_running(vm))
             cl_err_stage(err, CL_EIO, "vm-boot",
-                         "vm: QEMU exited (status %d) before the agent answered; console: %s",
+                         "vm: QEMU exited (wait status %d) before the agent answered; console: %s",
                          vm->status, tail[0] ? tail : "(empty)");
-        else
-            cl_err_prefix(err, "vm (console: %s)", tail[0] ? tail : "(empty)");
+        else {
+            char msg[CL_ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            cl_err_stage(err, err->code ? err->code : CL_EIO,
+                         err->stage ? err->stage : "agent-ready", "vm: %s; console: %s", msg,
+                         tail[0] ? tail : "(empty)");
+        }
         goto fail;
     }
     uint64_t t_ready = cl_now_mono_ns();
