@@ -6,6 +6,7 @@
 # `ctr run` (its own VM) of a container that prints one line; measured on the host from the
 # ctr invocation to that line, and split with the shim's and the guest's own log lines:
 #   spawn      ctr run → QEMU started by the shim (containerd, shim start, Create, swtpm)
+#   vm         QEMU started → the agent answers Health.Check (= boot + agent)
 #   boot       QEMU started → first guest daemon log line (firmware, kernel, initrd, init)
 #   agent      → the agent answers Health.Check (aa/cdh/agent start, virtio-serial handshake)
 #   pull       the guest's cdh pulls and unpacks the image (from its own log)
@@ -31,7 +32,7 @@ epoch() { date +%s.%N; }
 secs_of() { date -u -d "$(echo "$1" | sed 's/Z$//; s/T/ /')" +%s.%N; }
 fmt() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-printf 'run  total  spawn  boot  agent  pull  create  run\n'
+printf 'run  total  spawn  vm     boot  agent  pull  create  run\n'
 i=0
 while [ $i -lt "$RUNS" ]; do
     i=$((i + 1))
@@ -52,7 +53,8 @@ while [ $i -lt "$RUNS" ]; do
     t_ready=$(secs_of "$(grep -m1 'agent ready in' "$T/run.log" | cut -d' ' -f1)")
     t_created=$(secs_of "$(grep -m1 'created in the guest' "$T/run.log" | cut -d' ' -f1)")
     create=$(grep -m1 'created in the guest' "$T/run.log" | sed 's/.* in \([0-9.]*\) s.*/\1/')
-    first_guest=$(grep -m1 -o 'cloister-aa: [0-9T:.-]*Z' "$T/console-$id.log" 2>/dev/null | cut -d' ' -f2 || true)
+    first_guest=$(grep -m1 -aoE 'cloister-(aa|cdh|agent): [0-9]{4}-[0-9-]+T[0-9:.]+Z' "$T/console-$id.log" 2>/dev/null \
+        | cut -d' ' -f2 || true)
     pull=$(grep -m1 'cdh: pulled' "$T/console-$id.log" 2>/dev/null \
         | sed 's/.* in \([0-9]*\) ms.*/\1/' || true)
     if [ -n "$first_guest" ]; then
@@ -63,6 +65,6 @@ while [ $i -lt "$RUNS" ]; do
         boot=?; agent=?
     fi
     [ -n "$pull" ] && pull=$(awk -v m="$pull" 'BEGIN { printf "%.2f", m / 1000 }') || pull=?
-    printf '%-4s %-6s %-6s %-5s %-6s %-5s %-7s %s\n' $i "$(fmt "$t0" "$t_out")" "$(fmt "$t0" "$t_spawn")" \
-        "$boot" "$agent" "$pull" "$create" "$(fmt "$t_created" "$t_out")"
+    printf '%-4s %-6s %-6s %-6s %-5s %-6s %-5s %-7s %s\n' $i "$(fmt "$t0" "$t_out")" "$(fmt "$t0" "$t_spawn")" \
+        "$(fmt "$t_spawn" "$t_ready")" "$boot" "$agent" "$pull" "$create" "$(fmt "$t_created" "$t_out")"
 done

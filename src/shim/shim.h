@@ -249,7 +249,10 @@ struct cl_shim_events *cl_shim_events_new(const char *publish_binary, const char
 /* Queues topic + message (packed now). Drops (and logs) beyond CL_SHIM_MAX_EVENTS. */
 void cl_shim_events_post(struct cl_shim_events *ev, const char *topic,
                          const struct ProtobufCMessage *msg);
-/* Publishes what is queued, then frees. NULL is fine. */
+/* Publishes what is queued and stops the publisher; later posts are dropped (logged). The
+ * object stays valid for threads that still post. NULL is fine. */
+void cl_shim_events_drain(struct cl_shim_events *ev);
+/* Drains, then frees (no other thread may use ev any more). NULL is fine. */
 void cl_shim_events_free(struct cl_shim_events *ev);
 
 /* ---- the Task service (task.c) ---- */
@@ -264,8 +267,10 @@ struct cl_shim_opts {
 };
 struct cl_shim *cl_shim_new(const struct cl_shim_opts *o, struct cl_err *err);
 /* Serves the Task service on o->socket (writes one byte to ready_fd, then closes it, once
- * listening; -1 for none); returns after Shutdown (or a fatal error), with the VM stopped
- * and every child reaped. Runs the spawner on the calling thread (call from main). */
+ * listening; -1 for none); returns after Shutdown (or a fatal error), with the VM stopped,
+ * every child reaped and the events published. Request threads may still be running: the
+ * caller exits the process (the daemon does); it does not free s. Runs the spawner on the
+ * calling thread (call from main). */
 int cl_shim_serve(struct cl_shim *s, int ready_fd, struct cl_err *err);
 void cl_shim_free(struct cl_shim *s);
 

@@ -31,6 +31,8 @@ struct shim_proc {
     pthread_t t_out, t_err, t_in, t_wait;
     bool have_out, have_err, have_in, have_wait;
     atomic_bool stdin_close; /* CloseIO asked: stop relaying stdin */
+    unsigned waiters;        /* Wait calls blocked on this process (under shim->lock) */
+    bool deleting;           /* a Delete owns it (a second Delete is refused) */
     struct shim_proc *next;
 };
 

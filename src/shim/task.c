@@ -170,6 +170,8 @@ static int boot_vm(struct cl_shim *s, const Containerd__Task__V2__CreateTaskRequ
                                                   r->options->value.len, &opt_path, err) < 0)
         return err->code;
     const char *path = cl_shim_config_path(opt_path);
+    if (s->have_cfg) /* an earlier boot failed */
+        cl_shim_config_clear(&s->cfg);
     cl_shim_config_defaults(&s->cfg);
     s->have_cfg = true;
     if (cl_shim_config_load(path, &s->cfg, err) < 0)
@@ -597,9 +599,12 @@ static int h_wait(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
     if (!p) {
         rc = err->code;
     } else {
-        /* p stays allocated: Delete refuses a process that has not exited */
+        /* p stays allocated while waiters > 0: Delete waits for them before freeing */
+        p->waiters++;
         while (p->state != PROC_STOPPED)
             pthread_cond_wait(&s->cond, &s->lock);
+        p->waiters--;
+        pthread_cond_broadcast(&s->cond);
         Containerd__Task__V2__WaitResponse out;
         containerd__task__v2__wait_response__init(&out);
         Google__Protobuf__Timestamp ts;
@@ -781,6 +786,16 @@ static int h_resume(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
 
 /* ---- Delete, Shutdown ---- */
 
+static bool has_waiters(const struct shim_container *c)
+{
+    if (c->init && c->init->waiters)
+        return true;
+    for (const struct shim_proc *e = c->execs; e; e = e->next)
+        if (e->waiters)
+            return true;
+    return false;
+}
+
 static void publish_delete(struct cl_shim *s, const char *cid, const char *exec_id,
                            const struct shim_proc *p)
 {
@@ -842,8 +857,14 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
                 rc = cl_err_set(err, CL_EINVAL, "container %s: exec %s is still running", r->id,
                                 e->exec_id);
     }
-    if (rc == 0 && p->state == PROC_CREATED) /* never started: reported as exited now */
-        shim_proc_exited_locked(s, p, 0);
+    if (rc == 0 && p->deleting)
+        rc = cl_err_set(err, CL_ENOTFOUND, "container %s: process %s is being deleted", r->id,
+                        r->exec_id[0] ? r->exec_id : "init");
+    if (rc == 0) {
+        p->deleting = true;
+        if (p->state == PROC_CREATED) /* never started: reported as exited now */
+            shim_proc_exited_locked(s, p, 0);
+    }
     pthread_mutex_unlock(&s->lock);
     if (rc < 0)
         goto out;
@@ -863,6 +884,8 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
 
     if (r->exec_id[0]) {
         pthread_mutex_lock(&s->lock);
+        while (p->waiters) /* Wait calls still reading p */
+            pthread_cond_wait(&s->cond, &s->lock);
         for (struct shim_proc **pp = &p->ct->execs; *pp; pp = &(*pp)->next)
             if (*pp == p) {
                 *pp = p->next;
@@ -886,6 +909,8 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
             cl_warn("container %s: RemoveContainer: %s", r->id, e.msg);
     }
     pthread_mutex_lock(&s->lock);
+    while (has_waiters(p->ct))
+        pthread_cond_wait(&s->cond, &s->lock);
     for (struct shim_container **cp = &s->containers; *cp; cp = &(*cp)->next)
         if (strcmp((*cp)->id, r->id) == 0) {
             gone = *cp;
@@ -1030,6 +1055,7 @@ int cl_shim_serve(struct cl_shim *s, int ready_fd, struct cl_err *err)
     char path[CL_TTRPC_MAX_ADDRESS];
     if (cl_ttrpc_address_path(s->socket, path, NULL) == 0)
         unlink(path);
+    cl_shim_events_drain(s->events);
     /* Not cl_ttrpc_server_stop: it would wait for handlers containerd may never end (a
      * Wait on a connection it keeps open); the process exits right after this. */
     (void)srv;
