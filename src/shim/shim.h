@@ -208,8 +208,12 @@ struct cl_shim_agent *cl_shim_vm_agent(struct cl_shim_vm *vm);
 pid_t cl_shim_vm_pid(const struct cl_shim_vm *vm);
 /* Blocks until QEMU exits (a monitor thread calls it). Returns its wait status. */
 int cl_shim_vm_wait(struct cl_shim_vm *vm);
-/* Kills QEMU and swtpm (SIGTERM, then SIGKILL after 2 s), reaps them, removes the state
- * folder. Safe after the VM died. Frees. NULL is fine. */
+/* Stops QEMU (SIGTERM to its process group, SIGKILL after 2 s) and waits until it is
+ * reaped; agent calls in flight then fail. The VM's agent stays allocated (threads that
+ * used it are joined before cl_shim_vm_stop). Idempotent; NULL is fine. */
+void cl_shim_vm_halt(struct cl_shim_vm *vm);
+/* Halts, frees the agent client (no call may still run on it), reaps swtpm, removes the
+ * state folder and frees. Safe after the VM died. NULL is fine. */
 void cl_shim_vm_stop(struct cl_shim_vm *vm);
 /* For `delete` after a crashed shim: kills what the pidfiles in dir name (only when
  * /proc/PID/cmdline mentions dir), removes dir. Returns how many processes were killed. */

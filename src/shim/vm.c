@@ -47,6 +47,7 @@ struct cl_shim_vm {
     pthread_cond_t cond;
     bool exited;
     int status;
+    bool reaped; /* QEMU reaped (by the monitor or cl_shim_vm_halt) */
 };
 
 /* ---- small helpers ---- */
@@ -587,27 +588,33 @@ static bool wait_exited(struct cl_shim_vm *vm, unsigned ms)
     return done;
 }
 
+void cl_shim_vm_halt(struct cl_shim_vm *vm)
+{
+    if (!vm || vm->qemu <= 0)
+        return;
+    if (vm->have_monitor) {
+        kill_group(vm->qemu, SIGTERM);
+        if (!wait_exited(vm, STOP_GRACE_MS)) {
+            cl_warn("vm: QEMU pid %d did not stop in %d ms; SIGKILL", (int)vm->qemu, STOP_GRACE_MS);
+            kill_group(vm->qemu, SIGKILL);
+        }
+        pthread_join(vm->monitor, NULL);
+        vm->have_monitor = false;
+    } else if (!vm->reaped) {
+        kill_group(vm->qemu, SIGKILL);
+        while (waitpid(vm->qemu, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    vm->reaped = true;
+    /* anything left in its process group (the group only: the pid itself may be reused) */
+    kill(-vm->qemu, SIGKILL);
+}
+
 void cl_shim_vm_stop(struct cl_shim_vm *vm)
 {
     if (!vm)
         return;
-    if (vm->qemu > 0) {
-        if (vm->have_monitor) {
-            kill_group(vm->qemu, SIGTERM);
-            if (!wait_exited(vm, STOP_GRACE_MS)) {
-                cl_warn("vm: QEMU pid %d did not stop in %d ms; SIGKILL", (int)vm->qemu,
-                        STOP_GRACE_MS);
-                kill_group(vm->qemu, SIGKILL);
-            }
-            pthread_join(vm->monitor, NULL);
-            vm->have_monitor = false;
-        } else {
-            kill_group(vm->qemu, SIGKILL);
-            while (waitpid(vm->qemu, NULL, 0) < 0 && errno == EINTR)
-                ;
-        }
-        kill_group(vm->qemu, SIGKILL); /* anything left in its process group */
-    }
+    cl_shim_vm_halt(vm);
     cl_shim_agent_free(vm->agent);
     vm->agent = NULL;
     if (vm->swtpm > 0) {
