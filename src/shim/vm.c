@@ -83,10 +83,26 @@ static void console_tail(const char *dir, char *out, size_t cap)
     close(fd);
     if (n <= 0)
         return;
-    out[n] = 0;
-    for (ssize_t i = 0; i < n; i++)
-        if (out[i] == '\n' || out[i] == '\r' || (unsigned char)out[i] < 0x20)
-            out[i] = out[i] == '\n' ? '|' : ' ';
+    /* printable text only: escape sequences (SeaBIOS clears the screen) dropped, line
+     * ends shown as '|', other control bytes as spaces, runs of blanks squeezed */
+    size_t o = 0;
+    bool esc = false;
+    for (ssize_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)out[i];
+        if (esc) {
+            esc = !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'));
+            continue;
+        }
+        if (ch == 0x1b) {
+            esc = true;
+            continue;
+        }
+        char put = ch == '\n' ? '|' : (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+        if (put == ' ' && o && (out[o - 1] == ' ' || out[o - 1] == '|'))
+            continue;
+        out[o++] = put;
+    }
+    out[o] = 0;
 }
 
 int cl_shim_vm_accel(enum cl_shim_kvm kvm, const char *dev, bool *use_kvm, struct cl_err *err)
