@@ -342,6 +342,175 @@ static int a_get_guest_details(struct cl_agent_rt *rt, const ProtobufCMessage *m
     return pack(&out.base, resp, len, err);
 }
 
+/* ---- network ---- */
+
+static Types__Interface *iface_pb(const struct cl_agent_iface *f, Types__IPAddress *ips,
+                                  Types__IPAddress **ipp, char masks[][4], Types__Interface *out)
+{
+    types__interface__init(out);
+    out->name = (char *)(uintptr_t)f->name;
+    out->device = (char *)(uintptr_t)f->name;
+    out->hwaddr = (char *)(uintptr_t)f->hwaddr;
+    out->mtu = f->mtu;
+    out->raw_flags = f->flags;
+    for (size_t i = 0; i < f->naddrs; i++) {
+        types__ipaddress__init(&ips[i]);
+        ips[i].family = f->addrs[i].family == 6 ? TYPES__IPFAMILY__v6 : TYPES__IPFAMILY__v4;
+        ips[i].address = (char *)(uintptr_t)f->addrs[i].address;
+        snprintf(masks[i], 4, "%u", f->addrs[i].prefix);
+        ips[i].mask = masks[i];
+        ipp[i] = &ips[i];
+    }
+    out->n_ipaddresses = f->naddrs;
+    out->ipaddresses = ipp;
+    return out;
+}
+
+static int a_update_interface(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_bytes **resp,
+                              size_t *len, struct cl_err *err)
+{
+    (void)rt;
+    const Grpc__UpdateInterfaceRequest *r = (const Grpc__UpdateInterfaceRequest *)m;
+    const Types__Interface *in = r->interface;
+    if (!in)
+        return cl_err_set(err, CL_EINVAL, "UpdateInterface: interface missing");
+    if (in->n_ipaddresses > CL_AGENT_MAX_ADDRS)
+        return cl_err_set(err, CL_ELIMIT, "UpdateInterface: more than %d addresses",
+                          CL_AGENT_MAX_ADDRS);
+    struct cl_agent_iface want, got;
+    memset(&want, 0, sizeof want);
+    if (strlen(str(in->name)) >= sizeof want.name ||
+        strlen(str(in->hwaddr)) >= sizeof want.hwaddr || in->mtu > UINT32_MAX)
+        return cl_err_set(err, CL_EINVAL, "UpdateInterface: name, hwAddr or mtu out of range");
+    strcpy(want.name, str(in->name));
+    strcpy(want.hwaddr, str(in->hwaddr));
+    want.mtu = (uint32_t)in->mtu;
+    for (size_t i = 0; i < in->n_ipaddresses; i++) {
+        const Types__IPAddress *a = in->ipaddresses[i];
+        uint64_t pfx = 0;
+        if (strlen(str(a->address)) >= sizeof want.addrs[i].address ||
+            cl_parse_u64(str(a->mask), 0, 128, &pfx, "IPAddresses[].mask", err) < 0)
+            return cl_err_set(err, CL_EINVAL,
+                              "UpdateInterface: IPAddresses[%zu] address or mask invalid", i);
+        want.addrs[i].family = a->family == TYPES__IPFAMILY__v6 ? 6 : 4;
+        strcpy(want.addrs[i].address, str(a->address));
+        want.addrs[i].prefix = (unsigned)pfx;
+    }
+    want.naddrs = in->n_ipaddresses;
+    if (cl_agent_net_update(&want, &got, err) < 0)
+        return cl_err_prefix(err, "UpdateInterface");
+    Types__IPAddress ips[CL_AGENT_MAX_ADDRS], *ipp[CL_AGENT_MAX_ADDRS];
+    char masks[CL_AGENT_MAX_ADDRS][4];
+    Types__Interface out;
+    return pack(&iface_pb(&got, ips, ipp, masks, &out)->base, resp, len, err);
+}
+
+static int a_list_interfaces(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_bytes **resp,
+                             size_t *len, struct cl_err *err)
+{
+    (void)rt;
+    (void)m;
+    struct cl_agent_iface *all = NULL;
+    size_t n = 0;
+    if (cl_agent_net_list(&all, &n, err) < 0)
+        return cl_err_prefix(err, "ListInterfaces");
+    Types__IPAddress(*ips)[CL_AGENT_MAX_ADDRS] = calloc(n ? n : 1, sizeof *ips);
+    Types__IPAddress *(*ipp)[CL_AGENT_MAX_ADDRS] = calloc(n ? n : 1, sizeof *ipp);
+    char(*masks)[CL_AGENT_MAX_ADDRS][4] = calloc(n ? n : 1, sizeof *masks);
+    Types__Interface *ifs = calloc(n ? n : 1, sizeof *ifs);
+    Types__Interface **ifp = calloc(n ? n : 1, sizeof *ifp);
+    int rc = 0;
+    if (!ips || !ipp || !masks || !ifs || !ifp) {
+        rc = cl_err_set(err, CL_ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < n; i++)
+            ifp[i] = iface_pb(&all[i], ips[i], ipp[i], masks[i], &ifs[i]);
+        Grpc__Interfaces out;
+        grpc__interfaces__init(&out);
+        out.n_interfaces = n;
+        out.interfaces = ifp;
+        rc = pack(&out.base, resp, len, err);
+    }
+    free(ips), free(ipp), free(masks), free(ifs), free(ifp), free(all);
+    return rc;
+}
+
+static int routes_reply(cl_bytes **resp, size_t *len, const char *what, struct cl_err *err)
+{
+    struct cl_agent_route *all = NULL;
+    size_t n = 0;
+    if (cl_agent_net_routes(&all, &n, err) < 0)
+        return cl_err_prefix(err, "%s", what);
+    Types__Route *rs = calloc(n ? n : 1, sizeof *rs);
+    Types__Route **rp = calloc(n ? n : 1, sizeof *rp);
+    int rc = 0;
+    if (!rs || !rp) {
+        rc = cl_err_set(err, CL_ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            types__route__init(&rs[i]);
+            rs[i].dest = all[i].dest;
+            rs[i].gateway = all[i].gateway;
+            rs[i].device = all[i].device;
+            rs[i].source = all[i].source;
+            rs[i].scope = (uint32_t)all[i].scope;
+            rs[i].family = all[i].family == 6 ? TYPES__IPFAMILY__v6 : TYPES__IPFAMILY__v4;
+            rp[i] = &rs[i];
+        }
+        Grpc__Routes out;
+        grpc__routes__init(&out);
+        out.n_routes = n;
+        out.routes = rp;
+        rc = pack(&out.base, resp, len, err);
+    }
+    free(rs), free(rp), free(all);
+    return rc;
+}
+
+static int a_list_routes(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_bytes **resp,
+                         size_t *len, struct cl_err *err)
+{
+    (void)rt;
+    (void)m;
+    return routes_reply(resp, len, "ListRoutes", err);
+}
+
+static int a_update_routes(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_bytes **resp,
+                           size_t *len, struct cl_err *err)
+{
+    (void)rt;
+    const Grpc__UpdateRoutesRequest *r = (const Grpc__UpdateRoutesRequest *)m;
+    size_t n = r->routes ? r->routes->n_routes : 0;
+    if (n > CL_AGENT_MAX_ROUTES)
+        return cl_err_set(err, CL_ELIMIT, "UpdateRoutes: more than %d routes", CL_AGENT_MAX_ROUTES);
+    struct cl_agent_route *want = calloc(n ? n : 1, sizeof *want);
+    if (!want)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const Types__Route *ro = r->routes->routes[i];
+        struct cl_agent_route *w = &want[i];
+        if (strlen(str(ro->dest)) >= sizeof w->dest ||
+            strlen(str(ro->gateway)) >= sizeof w->gateway ||
+            strlen(str(ro->device)) >= sizeof w->device ||
+            strlen(str(ro->source)) >= sizeof w->source || ro->scope > 255) {
+            rc =
+                cl_err_set(err, CL_EINVAL, "UpdateRoutes: routes[%zu] has a field out of range", i);
+            break;
+        }
+        strcpy(w->dest, str(ro->dest));
+        strcpy(w->gateway, str(ro->gateway));
+        strcpy(w->device, str(ro->device));
+        strcpy(w->source, str(ro->source));
+        w->scope = (int)ro->scope;
+        w->family = ro->family == TYPES__IPFAMILY__v6 ? 6 : 4;
+    }
+    if (rc == 0 && cl_agent_net_set_routes(want, n, err) < 0)
+        rc = cl_err_prefix(err, "UpdateRoutes");
+    free(want);
+    return rc < 0 ? rc : routes_reply(resp, len, "UpdateRoutes", err);
+}
+
 const struct cl_agent_action cl_agent_actions[] = {
     {"CreateSandbox", a_create_sandbox},
     {"DestroySandbox", a_destroy_sandbox},
@@ -360,6 +529,10 @@ const struct cl_agent_action cl_agent_actions[] = {
     {"GetOOMEvent", a_get_oom_event},
     {"CopyFile", a_copy_file},
     {"GetGuestDetails", a_get_guest_details},
+    {"UpdateInterface", a_update_interface},
+    {"ListInterfaces", a_list_interfaces},
+    {"UpdateRoutes", a_update_routes},
+    {"ListRoutes", a_list_routes},
     {NULL, NULL},
 };
 const size_t cl_agent_nactions = CL_ARRAY_LEN(cl_agent_actions) - 1;

@@ -23,6 +23,8 @@ struct cl_agent_rt *cl_agent_rt_new(const struct cl_agent_rt_config *cfg, struct
     return rt;
 }
 
+void cl_agent_rt_shutdown(struct cl_agent_rt *rt) {}
+
 void cl_agent_rt_free(struct cl_agent_rt *rt)
 {
     free(rt);

@@ -31,6 +31,9 @@ struct cl_agent_rt_config {
 
 /* Returns new or NULL (err says why: the run folder, runc, ...). */
 struct cl_agent_rt *cl_agent_rt_new(const struct cl_agent_rt_config *cfg, struct cl_err *err);
+/* Wakes every blocked call (WaitProcess, GetOOMEvent, stdio) and makes new ones fail, so that
+ * the ttrpc server can be stopped before cl_agent_rt_free. Idempotent; NULL is fine. */
+void cl_agent_rt_shutdown(struct cl_agent_rt *rt);
 /* NULL is fine. Stops every process the runtime started. */
 void cl_agent_rt_free(struct cl_agent_rt *rt);
 

@@ -175,6 +175,50 @@ CL_MUST_CHECK int cl_agent_rt_copy_file(struct cl_agent_rt *rt, const struct cl_
 CL_MUST_CHECK int cl_agent_copy_path_check(const char *root, const char *path, const char **rel,
                                            struct cl_err *err);
 
+/* ---- network (netif.c, rtnetlink) ---- */
+
+#define CL_AGENT_MAX_ADDRS 16   /* addresses per interface */
+#define CL_AGENT_MAX_IFACES 64  /* interfaces listed */
+#define CL_AGENT_MAX_ROUTES 256 /* routes listed or set */
+
+struct cl_agent_ipaddr {
+    int family; /* 4 or 6 */
+    char address[46];
+    unsigned prefix;
+};
+
+struct cl_agent_iface {
+    int index;
+    char name[16];
+    char hwaddr[18]; /* "aa:bb:cc:dd:ee:ff" */
+    uint32_t mtu;
+    uint32_t flags; /* IFF_* */
+    struct cl_agent_ipaddr addrs[CL_AGENT_MAX_ADDRS];
+    size_t naddrs;
+};
+
+struct cl_agent_route {
+    char dest[64]; /* "a.b.c.d/len"; "" = default */
+    char gateway[46];
+    char device[16];
+    char source[46];
+    int scope;
+    int family; /* 4 or 6 */
+};
+
+/* Links with their addresses (*out new array). */
+CL_MUST_CHECK int cl_agent_net_list(struct cl_agent_iface **out, size_t *n, struct cl_err *err);
+/* UpdateInterface: the link whose MAC is want->hwaddr (else named want->name) gets want's
+ * name and MTU (0 = keep), its addresses replaced by want's, and is brought up; *got = the
+ * result. ENOTFOUND when no link matches. */
+CL_MUST_CHECK int cl_agent_net_update(const struct cl_agent_iface *want, struct cl_agent_iface *got,
+                                      struct cl_err *err);
+/* The main table's unicast routes (*out new array). */
+CL_MUST_CHECK int cl_agent_net_routes(struct cl_agent_route **out, size_t *n, struct cl_err *err);
+/* UpdateRoutes: replaces the main table's unicast routes with want (link routes first). */
+CL_MUST_CHECK int cl_agent_net_set_routes(const struct cl_agent_route *want, size_t n,
+                                          struct cl_err *err);
+
 /* ---- OCI spec ---- */
 
 #include <jansson.h>

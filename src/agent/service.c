@@ -161,8 +161,9 @@ static json_t *copyfile_input(const Grpc__CopyFileRequest *r, struct cl_err *err
     json_t *target = json_null();
     if (strcmp(type, "Symlink") == 0) {
         json_decref(target);
-        target = json_stringn((const char *)r->data.data, r->data.len);
-        if (!target || memchr(r->data.data, 0, r->data.len)) {
+        target =
+            r->data.len ? json_stringn((const char *)r->data.data, r->data.len) : json_string("");
+        if (!target || (r->data.len && memchr(r->data.data, 0, r->data.len))) {
             json_decref(target);
             cl_err_stage(err, CL_EVERIFY, CL_AGENT_STAGE_JSON,
                          "CopyFileRequest: the symlink target is not UTF-8 text");
@@ -390,6 +391,9 @@ void cl_agent_stop(struct cl_agent *a)
 {
     if (!a)
         return;
+    /* blocked calls (WaitProcess, GetOOMEvent) return before the server waits for them */
+    if (a->rt)
+        cl_agent_rt_shutdown(a->rt);
     cl_ttrpc_server_stop(a->srv);
     cl_agent_rt_free(a->rt);
     cl_agent_policy_free(a->policy);

@@ -88,6 +88,21 @@ static int toml_value(FILE *f, const json_t *v, const char *key, struct cl_err *
 
 static bool is_table_array(const json_t *v) { return json_is_array(v) && json_is_object(json_array_get(v, 0)); }
 
+/* Keys registries.conf has (src/image refuses others). Anything else in the inline table is
+ * dropped with a warning, as upstream's serde drops unknown fields: upstream's own example
+ * puts work_dir and extra_root_certificates after a [[image.registry_config.registry.mirror]]
+ * header, which makes them keys of that mirror. */
+static bool regconf_key(const char *k)
+{
+    static const char *const keys[] = {"unqualified-search-registries", "short-name-mode", "registry", "aliases",
+                                       "credential-helpers", "prefix", "location", "insecure", "blocked", "mirror",
+                                       "mirror-by-digest-only", "pull-from-mirror"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(keys); i++)
+        if (strcmp(k, keys[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Scalars of t under the current header, then its arrays of tables as [[prefix.key]]. */
 static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, struct cl_err *err)
 {
@@ -97,6 +112,11 @@ static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, s
     json_t *v;
     json_object_foreach((json_t *)(uintptr_t)t, k, v)
     {
+        if (!regconf_key(k)) {
+            cl_warn("cdh config: image.registry_config%s%s: key '%.64s' is not a registries.conf key, ignored",
+                    *prefix ? "." : "", prefix, k);
+            continue;
+        }
         if (is_table_array(v))
             continue;
         if (json_is_object(v))
@@ -109,7 +129,7 @@ static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, s
     }
     json_object_foreach((json_t *)(uintptr_t)t, k, v)
     {
-        if (!is_table_array(v))
+        if (!is_table_array(v) || !regconf_key(k))
             continue;
         char sub[256];
         snprintf(sub, sizeof sub, "%s%s%s", prefix, *prefix ? "." : "", k);

@@ -19,7 +19,7 @@ static const char *const help_text =
     "       cloister agent-ctl list\n"
     "\n"
     "Sends one request to an agent serving grpc.AgentService / grpc.Health over ttrpc.\n"
-    "  --addr ADDR    unix:PATH (and vsock://CID:PORT, tcp://HOST:PORT where ttrpc has them)\n"
+    "  --addr ADDR    unix:PATH, vsock://CID:PORT or tcp://HOST:PORT\n"
     "  --timeout MS   whole-call deadline (default 50000)\n"
     "  CALL           an AgentService RPC (CreateContainer, CopyFile, ...), or Check / Version\n"
     "                 (grpc.Health)\n"
@@ -174,16 +174,18 @@ int cl_cli_agent(int argc, char **argv)
         return cl_err_exit_code(CL_EIO);
     }
     CL_AUTO(cl_bytes) *resp = NULL;
+    CL_AUTO(cl_str) *msg = NULL;
     size_t resp_len = 0;
-    int rc = cl_ttrpc_call(c, service, call, wire, n, timeout_ms, &resp, &resp_len, &e);
-    int code = cl_ttrpc_client_last_code(c);
+    int code = -1;
+    int rc = cl_ttrpc_call_status(c, service, call, wire, n, timeout_ms, &resp, &resp_len, &code,
+                                  &msg, &e);
     cl_ttrpc_client_free(c);
     if (rc < 0) {
-        if (code <= 0) {
-            fprintf(stderr, "cloister agent-ctl: %s\n", e.msg);
-            return cl_err_exit_code(CL_EIO);
-        }
-        fprintf(stderr, "status %d %s: %s\n", code, code_name(code), e.msg);
+        fprintf(stderr, "cloister agent-ctl: %s\n", e.msg);
+        return cl_err_exit_code(CL_EIO);
+    }
+    if (code != CL_TTRPC_OK) {
+        fprintf(stderr, "status %d %s: %s\n", code, code_name(code), msg ? msg : "");
         return status_exit(code);
     }
     ProtobufCMessage *r =

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -571,7 +572,8 @@ struct conn {
     pthread_mutex_t wlock;
     unsigned refs;
     unsigned inflight;
-    uint32_t streams[CL_TTRPC_MAX_INFLIGHT]; /* stream ids in flight */
+    unsigned nstreams;
+    uint32_t streams[CL_TTRPC_MAX_INFLIGHT]; /* stream ids not answered yet */
     uint64_t gen;                            /* serial session; atomic */
     uint64_t last_ns;                        /* last complete frame or last handler end */
     bool broken;                             /* a response could not be written */
@@ -652,8 +654,8 @@ static int conn_first_wait(void *arg)
     bool busy = c->inflight > 0;
     uint64_t until = c->last_ns + ms_ns(idle);
     pthread_mutex_unlock(&c->lock);
-    if (busy)
-        return (int)idle; /* not idle while a handler runs; look again later */
+    if (busy) /* not idle while a handler runs; look again later */
+        return idle > INT32_MAX ? INT32_MAX : (int)idle;
     return ms_until(until);
 }
 
@@ -704,13 +706,29 @@ struct job {
     size_t len;
 };
 
+/* Answers a job's request. Its stream id is released first: a client may reuse it as soon
+ * as it has the answer. */
+static void job_respond(struct job *j, int code, const char *msg, const void *payload, size_t len)
+{
+    struct conn *c = j->c;
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < c->nstreams; i++) {
+        if (c->streams[i] == j->stream) {
+            c->streams[i] = c->streams[--c->nstreams];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    (void)conn_respond(c, j->stream, j->gen, code, msg, payload, len);
+}
+
 static void dispatch(struct job *j)
 {
     struct conn *c = j->c;
     struct cl_ttrpc_request rq = {0};
     struct cl_err e = {0};
     if (cl_ttrpc_request_decode(j->payload, j->len, &rq, &e) < 0) {
-        (void)conn_respond(c, j->stream, j->gen, CL_TTRPC_INVALID_ARGUMENT, e.msg, NULL, 0);
+        job_respond(j, CL_TTRPC_INVALID_ARGUMENT, e.msg, NULL, 0);
         return;
     }
     const struct cl_ttrpc_method *m = NULL;
@@ -722,7 +740,7 @@ static void dispatch(struct job *j)
         char msg[2 * CL_TTRPC_MAX_NAME + 32];
         snprintf(msg, sizeof msg, "/%s/%s is not supported", rq.service, rq.method);
         cl_info("ttrpc %s => NOT_FOUND", msg);
-        (void)conn_respond(c, j->stream, j->gen, CL_TTRPC_NOT_FOUND, msg, NULL, 0);
+        job_respond(j, CL_TTRPC_NOT_FOUND, msg, NULL, 0);
     } else {
         cl_bytes *out = NULL;
         size_t outlen = 0;
@@ -730,27 +748,21 @@ static void dispatch(struct job *j)
         if (hr < 0) {
             cl_info("ttrpc /%s/%s => %s: %s (%s:%d)", rq.service, rq.method, cl_err_name(hr), e.msg,
                     e.file ? e.file : "?", e.line);
-            (void)conn_respond(c, j->stream, j->gen, cl_ttrpc_status_of_err(hr), e.msg, NULL, 0);
+            job_respond(j, cl_ttrpc_status_of_err(hr), e.msg, NULL, 0);
         } else {
             cl_debug("ttrpc /%s/%s => OK (%zu bytes)", rq.service, rq.method, outlen);
-            (void)conn_respond(c, j->stream, j->gen, CL_TTRPC_OK, "", out, outlen);
+            job_respond(j, CL_TTRPC_OK, "", out, outlen);
         }
         free(out);
     }
     cl_ttrpc_request_clear(&rq);
 }
 
-/* Ends a request: its stream id is free again and the connection's idle clock restarts. */
+/* Ends an answered request: the connection's idle clock restarts. */
 static void job_end(struct job *j)
 {
     struct conn *c = j->c;
     pthread_mutex_lock(&c->lock);
-    for (unsigned i = 0; i < c->inflight; i++) {
-        if (c->streams[i] == j->stream) {
-            c->streams[i] = c->streams[c->inflight - 1];
-            break;
-        }
-    }
     c->inflight--;
     c->last_ns = cl_now_mono_ns();
     pthread_cond_broadcast(&c->cond);
@@ -799,7 +811,7 @@ static void conn_start(struct conn *c, uint32_t stream, cl_bytes *payload, size_
 {
     uint64_t gen = __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE);
     pthread_mutex_lock(&c->lock);
-    for (unsigned i = 0; i < c->inflight; i++) {
+    for (unsigned i = 0; i < c->nstreams; i++) {
         if (c->streams[i] == stream) {
             pthread_mutex_unlock(&c->lock);
             free(payload);
@@ -812,7 +824,8 @@ static void conn_start(struct conn *c, uint32_t stream, cl_bytes *payload, size_
     struct job *j = malloc(sizeof *j);
     if (j) {
         *j = (struct job){c, stream, gen, payload, len};
-        c->streams[c->inflight++] = stream;
+        c->streams[c->nstreams++] = stream;
+        c->inflight++;
         c->refs++;
     }
     c->last_ns = cl_now_mono_ns();
@@ -831,8 +844,7 @@ static void conn_start(struct conn *c, uint32_t stream, cl_bytes *payload, size_
     if (prc != 0) {
         cl_warn("ttrpc %s: cannot start a thread for stream %u: %s", c->name, stream,
                 strerror(prc));
-        (void)conn_respond(c, stream, gen, CL_TTRPC_RESOURCE_EXHAUSTED,
-                           "cannot start a handler thread", NULL, 0);
+        job_respond(j, CL_TTRPC_RESOURCE_EXHAUSTED, "cannot start a handler thread", NULL, 0);
         job_end(j);
     }
 }
@@ -1212,6 +1224,13 @@ static struct cl_ttrpc_server *serial_start(struct cl_ttrpc_server *s, int fd, s
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
         (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    /* A tty (a serial line, a pty) would echo, translate line ends and swallow control
+     * bytes: frames are binary. A virtio-serial port is not a tty. */
+    struct termios t;
+    if (isatty(fd) && tcgetattr(fd, &t) == 0) {
+        cfmakeraw(&t);
+        (void)tcsetattr(fd, TCSANOW, &t);
+    }
     if (pthread_create(&s->main_th, NULL, serial_main, s) != 0) {
         conn_unref(s->serial);
         server_free(s);

@@ -169,7 +169,10 @@ struct cl_ttrpc_server;
  * serial: opens the device once (O_RDWR|O_NOCTTY) and serves it as one connection whose host
  * side may disconnect and come back: a partial frame is dropped, responses of the old
  * session are discarded, the device is polled again every CL_TTRPC_SERIAL_REPOLL_MS; a
- * protocol violation discards input until the host hangs up. methods and ctx are borrowed
+ * protocol violation discards input until the host hangs up. Socket connections that stay
+ * idle for CL_TTRPC_IDLE_TIMEOUT_MS are closed: a server whose peer keeps one long-lived,
+ * sometimes quiet connection (containerd facing a shim) calls
+ * cl_ttrpc_server_set_idle_timeout(srv, 0) right after start. methods and ctx are borrowed
  * for the server's lifetime. Returns new or NULL (EINVAL for the address, EEXISTS, EIO
  * naming the address).
  */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -982,7 +983,8 @@ static void test_tcp(void **state)
     struct cl_ttrpc_server *s =
         cl_ttrpc_server_start("tcp://127.0.0.1:0", methods, CL_ARRAY_LEN(methods), NULL, &e);
     assert_non_null(s);
-    const char *addr = cl_ttrpc_server_address(s);
+    char addr[80];
+    snprintf(addr, sizeof addr, "%s", cl_ttrpc_server_address(s));
     assert_non_null(strstr(addr, "tcp://127.0.0.1:"));
     assert_null(strstr(addr, ":0"));
     struct cl_ttrpc_client *c = cl_ttrpc_client_connect(addr, &e);
@@ -1055,6 +1057,247 @@ static void test_connect_retry(void **state)
     rmdir(dir);
 }
 
+/* ---- serial: a pty stands for the virtio-serial port ---- */
+
+/* The "host" side of the pty: opening the slave is the host connecting, closing it the host
+ * going away (the master then reads EIO and polls POLLHUP, as a virtio port whose host
+ * closed reads 0 and polls POLLHUP). */
+static int host_open(const char *slave)
+{
+    int fd = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    struct termios t;
+    assert_int_equal(tcgetattr(fd, &t), 0);
+    cfmakeraw(&t);
+    assert_int_equal(tcsetattr(fd, TCSANOW, &t), 0);
+    return fd;
+}
+
+static int pty_master(char *slave, size_t cap)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, slave, cap) != 0)
+        return -1;
+    return m;
+}
+
+static void test_serial_reconnect(void **state)
+{
+    char slave[128], msg[512];
+    uint32_t stream = 0;
+    int m = pty_master(slave, sizeof slave);
+    if (m < 0)
+        skip();
+    int h = host_open(slave);
+    struct cl_err e = {0};
+    struct cl_ttrpc_server *s =
+        cl_ttrpc_server_start_serial_fd(m, methods, CL_ARRAY_LEN(methods), NULL, &e);
+    assert_non_null(s);
+    raw_request(h, 1, "Echo", "one");
+    assert_int_equal(raw_response(h, &stream, msg, sizeof msg), CL_TTRPC_OK);
+    assert_int_equal(stream, 1);
+
+    /* the host goes away in the middle of a frame; the partial frame is dropped */
+    raw_frame(h, 100, 3, CL_TTRPC_REQUEST, "0123456789", 10);
+    usleep(100000);
+    close(h);
+    usleep(300000);
+    h = host_open(slave);
+    raw_request(h, 5, "Echo", "two");
+    assert_int_equal(raw_response(h, &stream, msg, sizeof msg), CL_TTRPC_OK);
+    assert_int_equal(stream, 5);
+
+    /* the host goes away while a handler runs: its answer is not sent to the next session */
+    raw_request(h, 7, "Sleep", "400");
+    usleep(100000);
+    close(h);
+    usleep(300000);
+    h = host_open(slave);
+    raw_request(h, 9, "Echo", "three");
+    assert_int_equal(raw_response(h, &stream, msg, sizeof msg), CL_TTRPC_OK);
+    assert_int_equal(stream, 9);
+    assert_false(readable(h, 600));
+
+    /* twin: without a hang-up the slow answer does arrive */
+    raw_request(h, 11, "Sleep", "100");
+    assert_int_equal(raw_response(h, &stream, msg, sizeof msg), CL_TTRPC_OK);
+    assert_int_equal(stream, 11);
+
+    /* a protocol violation: answered, then input is discarded until the host hangs up */
+    raw_frame(h, CL_TTRPC_MAX_PAYLOAD + 1, 13, CL_TTRPC_REQUEST, NULL, 0);
+    assert_int_equal(raw_response(h, &stream, msg, sizeof msg), CL_TTRPC_RESOURCE_EXHAUSTED);
+    assert_int_equal(stream, 13);
+    raw_request(h, 15, "Echo", "discarded");
+    assert_false(readable(h, 300));
+    close(h);
+    usleep(300000);
+    h = host_open(slave);
+    raw_request(h, 17, "Echo", "four");
+    assert_int_equal(raw_response(h, &stream, msg, sizeof msg), CL_TTRPC_OK);
+    assert_int_equal(stream, 17);
+    close(h);
+    /* the server stops while the host is away */
+    usleep(200000);
+    cl_ttrpc_server_stop(s);
+}
+
+/* serial:/dev/PATH opens the device itself (here the pty's slave; the test is the host on
+ * the master). */
+static void test_serial_address(void **state)
+{
+    char slave[128], addr[160];
+    int m = pty_master(slave, sizeof slave);
+    if (m < 0)
+        skip();
+    snprintf(addr, sizeof addr, "serial:%s", slave);
+    struct cl_err e = {0};
+    struct cl_ttrpc_server *s =
+        cl_ttrpc_server_start(addr, methods, CL_ARRAY_LEN(methods), NULL, &e);
+    assert_non_null(s);
+    assert_string_equal(cl_ttrpc_server_address(s), addr);
+    struct cl_ttrpc_client *c = cl_ttrpc_client_from_fd(m, &e);
+    cl_bytes *out = NULL;
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            cl_ttrpc_call(c, "test.Svc", "Echo", "\n\r\x03\x04\x7f\x00", 6, 5000, &out, &n, &e), 0);
+        assert_int_equal(n, 6);
+        assert_memory_equal(out, "\n\r\x03\x04\x7f\x00", 6); /* raw: no byte translated */
+        free(out);
+    }
+    cl_ttrpc_client_free(c);
+    cl_ttrpc_server_stop(s);
+    /* twin: a device that is not there */
+    assert_null(cl_ttrpc_server_start("serial:/dev/cloister-no-such-port", methods, 1, NULL, &e));
+    assert_int_equal(e.code, CL_EIO);
+    assert_non_null(strstr(e.msg, "/dev/cloister-no-such-port"));
+}
+
+/* ---- idle peers ---- */
+
+static int unix_connect(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* Whether the server closed fd within ms (reads EOF; anything else read is a failure). */
+static bool closed_within(int fd, int ms)
+{
+    if (!readable(fd, ms))
+        return false;
+    char b;
+    return read(fd, &b, 1) == 0;
+}
+
+static void test_idle_timeout(void **state)
+{
+    char dir[] = "/tmp/cl-ttrpc-XXXXXX", path[100], msg[512];
+    uint32_t stream = 0;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/idle.sock", dir);
+    struct cl_err e = {0};
+    struct cl_ttrpc_server *s =
+        cl_ttrpc_server_start(path, methods, CL_ARRAY_LEN(methods), NULL, &e);
+    assert_non_null(s);
+    cl_ttrpc_server_set_idle_timeout(s, 300);
+    /* silent from the start: closed after the timeout, not before */
+    uint64_t t0 = cl_now_mono_ns();
+    int quiet = unix_connect(path);
+    assert_true(closed_within(quiet, 3000));
+    uint64_t took = cl_now_mono_ns() - t0;
+    assert_true(took >= 250000000ull && took < 2000000000ull);
+    close(quiet);
+    /* half a header is not a frame: closed too */
+    int partial = unix_connect(path);
+    assert_int_equal(write(partial, "\0\0", 2), 2);
+    assert_true(closed_within(partial, 3000));
+    close(partial);
+    /* twin: a connection whose handler runs longer than the timeout is not idle */
+    gate_set(false);
+    int busy = unix_connect(path);
+    raw_request(busy, 1, "Block", "b");
+    gate_wait_for(1);
+    assert_false(readable(busy, 800));
+    gate_set(true);
+    assert_int_equal(raw_response(busy, &stream, msg, sizeof msg), CL_TTRPC_OK);
+    /* twin: requests every 100 ms keep it open well past the timeout */
+    for (uint32_t i = 0; i < 8; i++) {
+        usleep(100000);
+        raw_request(busy, 3 + 2 * i, "Echo", "k");
+        assert_int_equal(raw_response(busy, &stream, msg, sizeof msg), CL_TTRPC_OK);
+    }
+    /* and once quiet, it goes too */
+    assert_true(closed_within(busy, 3000));
+    close(busy);
+    /* 0 disables the timeout */
+    cl_ttrpc_server_set_idle_timeout(s, 0);
+    int kept = unix_connect(path);
+    assert_false(readable(kept, 600));
+    close(kept);
+    cl_ttrpc_server_stop(s);
+    rmdir(dir);
+}
+
+/* The finding: CL_TTRPC_MAX_CONNS idle connections used to lock every other client out. */
+static void test_idle_slots_finding(void **state)
+{
+    char dir[] = "/tmp/cl-ttrpc-XXXXXX", path[100], msg[512];
+    uint32_t stream = 0;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/full.sock", dir);
+    struct cl_err e = {0};
+    struct cl_ttrpc_server *s =
+        cl_ttrpc_server_start(path, methods, CL_ARRAY_LEN(methods), NULL, &e);
+    assert_non_null(s); /* default idle timeout: far longer than this test */
+    int fds[CL_TTRPC_MAX_CONNS];
+    for (int i = 0; i < CL_TTRPC_MAX_CONNS; i++) {
+        fds[i] = unix_connect(path);
+        if (i % 2) { /* half of them made one call before going quiet */
+            raw_request(fds[i], 1, "Echo", "x");
+            assert_int_equal(raw_response(fds[i], &stream, msg, sizeof msg), CL_TTRPC_OK);
+        }
+        usleep(2000);
+    }
+    usleep(200000);
+    /* a new client still gets an answer; the longest-idle connection made room */
+    struct cl_ttrpc_client *c = cl_ttrpc_client_connect(path, &e);
+    assert_non_null(c);
+    cl_bytes *out = NULL;
+    size_t n = 0;
+    assert_int_equal(cl_ttrpc_call(c, "test.Svc", "Echo", "in", 2, 5000, &out, &n, &e), 0);
+    free(out);
+    assert_true(closed_within(fds[0], 2000));
+    for (int i = 1; i < CL_TTRPC_MAX_CONNS; i++)
+        assert_false(readable(fds[i], 0));
+    cl_ttrpc_client_free(c);
+    for (int i = 0; i < CL_TTRPC_MAX_CONNS; i++)
+        close(fds[i]);
+    usleep(200000);
+
+    /* twin: a table full of connections with handlers running is not evicted; the newcomer
+     * is refused and every running call still completes */
+    gate_set(false);
+    for (int i = 0; i < CL_TTRPC_MAX_CONNS; i++) {
+        fds[i] = unix_connect(path);
+        raw_request(fds[i], 1, "Block", "b");
+    }
+    gate_wait_for(CL_TTRPC_MAX_CONNS);
+    int late = unix_connect(path);
+    assert_true(closed_within(late, 2000));
+    close(late);
+    gate_set(true);
+    for (int i = 0; i < CL_TTRPC_MAX_CONNS; i++) {
+        assert_int_equal(raw_response(fds[i], &stream, msg, sizeof msg), CL_TTRPC_OK);
+        close(fds[i]);
+    }
+    cl_ttrpc_server_stop(s);
+    rmdir(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* raw writes to a server that already hung up */
@@ -1076,6 +1319,10 @@ int main(void)
         cmocka_unit_test(test_client_routing_and_failure),
         cmocka_unit_test(test_tcp),
         cmocka_unit_test(test_connect_retry),
+        cmocka_unit_test(test_serial_reconnect),
+        cmocka_unit_test(test_serial_address),
+        cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_idle_slots_finding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
