@@ -221,8 +221,17 @@ static int boot_vm(struct cl_shim *s, const Containerd__Task__V2__CreateTaskRequ
     s->have_cfg = true;
     if (cl_shim_config_load(path, &s->cfg, err) < 0)
         return err->code;
-    if (strcmp(s->cfg.log_level, "debug") == 0)
-        cl_log_set_level(CL_LOG_DEBUG);
+    /* runtime.toml's log_level, unless containerd asked for -debug */
+    static const struct {
+        const char *name;
+        enum cl_log_level level;
+    } levels[] = {{"error", CL_LOG_ERROR},
+                  {"warn", CL_LOG_WARN},
+                  {"info", CL_LOG_INFO},
+                  {"debug", CL_LOG_DEBUG}};
+    for (size_t i = 0; i < CL_ARRAY_LEN(levels); i++)
+        if (strcmp(s->cfg.log_level, levels[i].name) == 0 && cl_log_get_level() != CL_LOG_DEBUG)
+            cl_log_set_level(levels[i].level);
     bool use_kvm = false;
     if (cl_shim_vm_accel(s->cfg.kvm, NULL, &use_kvm, err) < 0)
         return err->code;
