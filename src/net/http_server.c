@@ -183,28 +183,17 @@ static void resp_clear(struct cl_http_resp *resp)
     memset(resp, 0, sizeof *resp);
 }
 
-/* Copy of an untrusted string fit for a log line: printable ASCII, the rest as \xNN, cut. */
-static void log_safe(const char *s, char *out, size_t cap)
+/* Copy of an untrusted string cut to fit a log line (the logger escapes control bytes). */
+static void log_cut(const char *s, char *out, size_t cap)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (o + 8 >= cap) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
+    size_t n = s ? strnlen(s, cap) : 0;
+    if (n >= cap) {
+        n = cap - 4;
+        memcpy(out + n, "...", 4);
+    } else {
+        out[n] = '\0';
     }
-    out[o] = '\0';
+    memcpy(out, s ? s : "", n);
 }
 
 static void log_reply(const struct conn_req *r, const char *method, const char *path, int status,
@@ -213,8 +202,8 @@ static void log_reply(const struct conn_req *r, const char *method, const char *
     if (cl_log_get_level() < CL_LOG_INFO)
         return;
     char m[40], p[300];
-    log_safe(method, m, sizeof m);
-    log_safe(path, p, sizeof p);
+    log_cut(method, m, sizeof m);
+    log_cut(path, p, sizeof p);
     cl_log_at(CL_LOG_INFO, file, line, "%s %s %s => %d", r->peer, m, p, status);
 }
 
