@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -65,6 +66,7 @@ struct cl_http_server {
 struct conn_req {
     struct cl_http_server *srv;
     size_t uri_len;
+    const char *uri_bad; /* why the raw URL is refused (a control byte, encoded or not) */
     bool started;
     bool replied;
     bool too_big;
@@ -246,20 +248,30 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct conn_req *r
 }
 
 /* A refusal by this file: small JSON body, file:line of the check that refused. */
-static enum MHD_Result refuse_at(struct MHD_Connection *conn, struct conn_req *r, const char *method,
-                                 const char *path, int status, const char *type, const char *detail,
-                                 bool log_failure, const char *file, int line)
+static enum MHD_Result refuse_at(struct MHD_Connection *conn, struct conn_req *r,
+                                 const char *method, const char *path, int status, const char *type,
+                                 const char *detail, bool log_failure, bool close_conn,
+                                 const char *file, int line)
 {
     struct cl_http_resp resp = {0};
     char body[256];
     int n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"detail\":\"%s\"}", type, detail);
     cl_http_reply_at(&resp, status, "application/json", body, (size_t)n, file, line);
+    if (close_conn) /* microhttpd closes the connection after a reply that says so */
+        cl_http_resp_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
     return send_resp_x(conn, r, method, path, &resp, log_failure);
 }
-#define refuse(conn, r, method, path, status, type, detail)                                     \
-    refuse_at((conn), (r), (method), (path), (status), (type), (detail), true, __FILE__, __LINE__)
-#define refuse_quiet(conn, r, method, path, status, type, detail)                               \
-    refuse_at((conn), (r), (method), (path), (status), (type), (detail), false, __FILE__, __LINE__)
+#define refuse(conn, r, method, path, status, type, detail)                                        \
+    refuse_at((conn), (r), (method), (path), (status), (type), (detail), true, false, __FILE__,    \
+              __LINE__)
+#define refuse_quiet(conn, r, method, path, status, type, detail)                                  \
+    refuse_at((conn), (r), (method), (path), (status), (type), (detail), false, false, __FILE__,   \
+              __LINE__)
+/* A request whose framing is in doubt: 400, and the connection closed (RFC 9112 6.3), so
+ * that nothing after it on the connection is read as another request. */
+#define refuse_close(conn, r, method, path, detail)                                                \
+    refuse_at((conn), (r), (method), (path), 400, "BadRequest", (detail), true, true, __FILE__,    \
+              __LINE__)
 
 /* ---- routing ---- */
 
@@ -329,6 +341,107 @@ static void peer_string(struct MHD_Connection *conn, char *out, size_t cap)
     snprintf(out, cap, "%s:%u", ip, port);
 }
 
+/* The raw URL (before microhttpd decodes it in place): a control byte, or its %-escape, is
+ * refused. Decoded, %00 would cut the path short (".../victim%00.txt" naming "victim") and
+ * %0a would reach the handlers and their logs. */
+static const char *uri_check(const char *uri)
+{
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++) {
+        if (*p < 0x21 || *p == 0x7f)
+            return "control byte in the request URL";
+        if (*p == '%' && p[1] && p[2]) {
+            int hi = p[1] >= '0' && p[1] <= '9'                     ? p[1] - '0'
+                     : (p[1] | 0x20) >= 'a' && (p[1] | 0x20) <= 'f' ? (p[1] | 0x20) - 'a' + 10
+                                                                    : -1;
+            if (hi == 0 || hi == 1 || (hi == 7 && (p[2] | 0x20) == 'f'))
+                return "encoded control byte (%00-%1F, %7F) in the request URL";
+        }
+    }
+    return NULL;
+}
+
+/* ---- request framing (RFC 9112): checked once all headers are in, before any body ----
+ *
+ * microhttpd 0.9 is lenient where a proxy in front of us may not be: it ends a header line at
+ * a bare CR or LF, keeps the first of two Content-Length headers, lets a Content-Length stand
+ * next to Transfer-Encoding, and reads "Transfer-Encoding :" (space before the colon) as some
+ * other header. Each is a way to hide a second request in the body of the first. Headers are
+ * walked in the order they arrived; microhttpd keeps them in its read buffer, each line's CR
+ * LF overwritten with two NULs, so the distance from the end of one value to the next name
+ * tells how the line ended: two NULs for CRLF, anything else is a bare CR or LF, or a NUL in
+ * the value. */
+struct hdr_scan {
+    const char *prev_end; /* one past the previous line in microhttpd's buffer */
+    unsigned ncl, nte;
+    const char *te;
+    const char *why; /* the first problem, and the line of the check that found it */
+    int line;
+};
+#define SCAN_BAD(s, msg) ((s)->why = (msg), (s)->line = __LINE__)
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool line_break_ok(const char *end, const char *next)
+{
+    if (next < end + 2 || next - end > CL_HTTP_CONN_MEMORY)
+        return false;
+    for (const char *p = end; p < next - 2; p++) /* trailing whitespace the parser left out */
+        if (*p != ' ' && *p != '\t')
+            return false;
+    return next[-2] == 0 && next[-1] == 0;
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct hdr_scan *s = cls;
+    (void)kind;
+    if (s->why)
+        return MHD_NO;
+    size_t kl = strlen(key), vl = value ? strlen(value) : 0;
+    if (kl == 0)
+        SCAN_BAD(s, "empty header name");
+    for (size_t i = 0; !s->why && i < kl; i++)
+        if (!is_tchar((unsigned char)key[i]))
+            SCAN_BAD(s, "header name with a byte outside the token set (a space before ':'?)");
+    for (size_t i = 0; !s->why && i < vl; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            SCAN_BAD(s, "control byte in a header value");
+    }
+    if (!s->why && s->prev_end && !line_break_ok(s->prev_end, key))
+        SCAN_BAD(s, "header line not ended by CRLF (bare CR or LF, or a NUL byte)");
+    s->prev_end = value ? value + vl : key + kl;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        s->ncl++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        s->nte++;
+        s->te = value;
+    }
+    return s->why ? MHD_NO : MHD_YES;
+}
+
+/* NULL when the request's framing is unambiguous, else why not (*line: the check). */
+static const char *framing_check(struct MHD_Connection *conn, const char *version, int *line)
+{
+    struct hdr_scan s = {.prev_end = version ? version + strlen(version) : NULL};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &s);
+    if (!s.why && s.ncl > 1)
+        SCAN_BAD(&s, "more than one Content-Length header");
+    if (!s.why && s.nte > 1)
+        SCAN_BAD(&s, "more than one Transfer-Encoding header");
+    if (!s.why && s.nte && s.ncl)
+        SCAN_BAD(&s, "both Content-Length and Transfer-Encoding");
+    if (!s.why && s.nte && strcasecmp(s.te ? s.te : "", "chunked") != 0)
+        SCAN_BAD(&s, "Transfer-Encoding other than chunked");
+    *line = s.line;
+    return s.why;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct conn_req *r = calloc(1, sizeof *r);
@@ -336,6 +449,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL;
     r->srv = cls;
     r->uri_len = strlen(uri);
+    r->uri_bad = uri_check(uri);
     peer_string(conn, r->peer, sizeof r->peer);
     return r;
 }
@@ -383,7 +497,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     (void)cls;
-    (void)version;
     struct conn_req *r = *req_cls;
     if (!r)
         return MHD_NO; /* out of memory in on_uri: drop the connection */
@@ -399,6 +512,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->started = true;
         if (r->uri_len > CL_HTTP_MAX_URL)
             return refuse(conn, r, method, url, 414, "UriTooLong", "request URL too long");
+        int line = 0;
+        const char *bad = framing_check(conn, version, &line);
+        if (bad) /* logged with the line of the check that refused */
+            return refuse_at(conn, r, method, url, 400, "BadRequest", bad, true, true, __FILE__,
+                             line);
+        if (r->uri_bad)
+            return refuse_close(conn, r, method, url, r->uri_bad);
         const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                        MHD_HTTP_HEADER_CONTENT_LENGTH);
         uint64_t declared = 0;

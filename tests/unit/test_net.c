@@ -481,6 +481,101 @@ static void test_content_length_lies(void **state)
     free(out);
 }
 
+static int count_responses(const char *out)
+{
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, "\r\nContent-Length: ")) != NULL; p += 4)
+        n++; /* microhttpd sends one per response; no body here holds one */
+    return n;
+}
+
+/* Framings that hide a second request (RFC 9112 6.1, 6.3, 2.2, 5): each is answered 400 and
+ * the connection closed, so the GET /hello that follows it on the connection is never
+ * served. The twins below are the same requests written correctly: both answered. */
+static void test_framing(void **state)
+{
+    struct fx *f = *state;
+    static const char hidden[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    char chunked[128];
+    snprintf(chunked, sizeof chunked, "%zx\r\n%s\r\n0\r\n\r\n", strlen(hidden), hidden);
+    struct {
+        const char *name, *head; /* the body that follows is `hidden`, raw or chunked */
+        bool chunk;
+    } bad[] = {
+        {"two Content-Length",
+         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+         "Content-Length: 32\r\n\r\n",
+         false},
+        {"equal Content-Length twice",
+         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+         "Content-Length: 0\r\n\r\n",
+         false},
+        {"Content-Length and chunked",
+         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n",
+         true},
+        {"space before the colon",
+         "POST /echo HTTP/1.1\r\nHost: x\r\n"
+         "Transfer-Encoding : chunked\r\n\r\n",
+         true},
+        {"a coding before chunked",
+         "POST /echo HTTP/1.1\r\nHost: x\r\n"
+         "Transfer-Encoding: identity, chunked\r\n\r\n",
+         true},
+        {"two Transfer-Encoding",
+         "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n",
+         true},
+        {"bare CR", "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\rTransfer-Encoding: chunked\r\n\r\n",
+         true},
+        {"bare LF", "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\nContent-Length: 0\r\n\r\n", false},
+        {"bare LF after the request line", "POST /echo HTTP/1.1\nHost: x\r\n\r\n", false},
+        {"obs-fold", "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", false},
+        {"control byte in a value", "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", false},
+        {"NUL in a path", "POST /echo%00.txt HTTP/1.1\r\nHost: x\r\n\r\n", false},
+        {"LF in a path", "POST /any/x%0Ay HTTP/1.1\r\nHost: x\r\n\r\n", false},
+        {"DEL in a path", "POST /any/x%7fy HTTP/1.1\r\nHost: x\r\n\r\n", false},
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
+        char req[512];
+        snprintf(req, sizeof req, "%s%s", bad[i].head, bad[i].chunk ? chunked : hidden);
+        char *out = raw(f->port, req);
+        if (strncmp(out, "HTTP/1.1 400", 12) != 0 || count_responses(out) != 1)
+            fail_msg("%s: answered %s", bad[i].name, out);
+        free(out);
+    }
+    /* a NUL inside a header value, sent as bytes (strlen would stop at it) */
+    static const char nul_req[] = "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n"
+                                  "Content-Length: 0\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd = raw_connect(f->port);
+    raw_send(fd, nul_req, sizeof nul_req - 1);
+    char *out = raw_read_all(fd);
+    assert_int_equal(strncmp(out, "HTTP/1.1 400", 12), 0);
+    assert_int_equal(count_responses(out), 1);
+    free(out);
+
+    /* twins: the same shapes, well framed, are served (and pipelining still works) */
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nX-A: a \t\r\n\r\n%s"
+             "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+             chunked);
+    out = raw(f->port, req);
+    assert_int_equal(strncmp(out, "HTTP/1.1 200", 12), 0);
+    assert_int_equal(count_responses(out), 2);
+    char xlen[32];
+    snprintf(xlen, sizeof xlen, "X-Len: %zu", strlen(hidden));
+    assert_non_null(strstr(out, xlen));
+    assert_true(strlen(out) > 5 && strcmp(out + strlen(out) - 5, "hello") == 0);
+    free(out);
+    out = raw(f->port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nCookie: a=b; c=d\r\n"
+                       "X-Tab: a\tb\r\n\r\nhiGET /hello HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(out, "X-Len: 2"));
+    assert_int_equal(count_responses(out), 2);
+    assert_true(strlen(out) > 5 && strcmp(out + strlen(out) - 5, "hello") == 0);
+    free(out);
+}
+
 static void send_chunks(int fd, size_t total, size_t chunk)
 {
     char *c = malloc(chunk);
@@ -612,6 +707,7 @@ static void test_log_line(void **state)
     struct cl_http_result r = req_ok(f->c, "GET", f->base, "/hello", NULL, NULL, 0);
     cl_http_result_clear(&r);
     r = req_ok(f->c, "GET", f->base, "/any/%0aINFO%20forged", NULL, NULL, 0);
+    assert_int_equal(r.status, 400); /* refused at the door: a control byte in the URL */
     cl_http_result_clear(&r);
     char *log = capture_end(&cap);
     /* peer METHOD path => status (file.c:LINE), the place being the handler's cl_http_reply */
@@ -620,7 +716,8 @@ static void test_log_line(void **state)
     assert_non_null(strstr(log, want));
     assert_non_null(strstr(log, "127.0.0.1:"));
     /* a newline in the path cannot forge a log line */
-    assert_non_null(strstr(log, "GET /any/\\x0aINFO forged => 200"));
+    assert_non_null(strstr(log, "GET /any/\\x0aINFO forged => 400 (http_server.c:"));
+    assert_null(strstr(log, "\nINFO forged"));
     free(log);
 }
 
@@ -1103,6 +1200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_url_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routes_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_response_cap, setup, teardown),
         cmocka_unit_test(test_client_cap_no_length),
