@@ -471,6 +471,7 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .nsockets = cfg->nsockets,
         .max_body = cfg->payload_max,
         .threads = cfg->worker_count,
+        .request_timeout_s = cfg->request_timeout_s,
         .tls_cert_path = cfg->insecure_http ? NULL : cfg->tls_cert_path,
         .tls_key_path = cfg->insecure_http ? NULL : cfg->tls_key_path,
     };

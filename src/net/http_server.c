@@ -44,6 +44,20 @@ struct listener {
  * not tiny; only the pages touched are resident. */
 #define WATCHER_STACK (256 * 1024)
 
+/* One per open connection, from microhttpd's connection notifications: the deadline by which
+ * the peer must have sent a whole request (or read a whole reply). The reaper thread shuts
+ * down the socket of a connection past it; microhttpd then sees the end of the stream and
+ * closes the connection itself (its CLOSED notification, which frees this, comes before it
+ * closes the descriptor, so a shut-down descriptor is never one reused by a new connection). */
+struct conn_watch {
+    struct conn_watch *prev, *next;
+    int fd;
+    uint64_t deadline_ns;
+    bool busy; /* a handler is running: its time is not the peer's */
+    bool shut;
+    char peer[INET6_ADDRSTRLEN + 8];
+};
+
 struct cl_http_server {
     struct listener *l;
     size_t nl;
@@ -59,6 +73,13 @@ struct cl_http_server {
     pthread_t watcher;
     bool watching;
     int wake_fd; /* eventfd: stop the watcher */
+    /* whole-request deadlines */
+    uint64_t request_timeout_ns;
+    pthread_mutex_t conn_lock;
+    struct conn_watch *conns; /* open connections, under conn_lock */
+    pthread_t reaper;
+    bool reaping;
+    int reaper_wake_fd; /* eventfd: stop the reaper */
 };
 
 /* Per-request state, created by the URI callback (which sees the raw URL) and freed when
@@ -442,6 +463,105 @@ static const char *framing_check(struct MHD_Connection *conn, const char *versio
     return s.why;
 }
 
+/* ---- whole-request deadlines ---- */
+
+static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* busy: a handler starts (true) or has queued its reply (false, the deadline restarts: the
+ * peer has that long to read the reply, then to send its next request). */
+static void conn_watch_mark(struct cl_http_server *srv, struct MHD_Connection *conn, bool busy)
+{
+    struct conn_watch *w = conn_watch_of(conn);
+    if (!w)
+        return;
+    pthread_mutex_lock(&srv->conn_lock);
+    w->busy = busy;
+    w->deadline_ns = cl_now_mono_ns() + srv->request_timeout_ns;
+    pthread_mutex_unlock(&srv->conn_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct cl_http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_watch *w = calloc(1, sizeof *w);
+        if (!w || !ci) {
+            free(w); /* out of memory: this connection has the idle timeout only */
+            *socket_context = NULL;
+            return;
+        }
+        w->fd = ci->connect_fd;
+        peer_string(conn, w->peer, sizeof w->peer);
+        pthread_mutex_lock(&srv->conn_lock);
+        w->deadline_ns = cl_now_mono_ns() + srv->request_timeout_ns;
+        w->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = w;
+        srv->conns = w;
+        pthread_mutex_unlock(&srv->conn_lock);
+        *socket_context = w;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        struct conn_watch *w = *socket_context;
+        pthread_mutex_lock(&srv->conn_lock);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            srv->conns = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        pthread_mutex_unlock(&srv->conn_lock);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+static void *reaper_main(void *arg)
+{
+    struct cl_http_server *srv = arg;
+    struct pollfd p = {.fd = srv->reaper_wake_fd, .events = POLLIN};
+    for (;;) {
+        int rc = poll(&p, 1, 500);
+        if (rc > 0)
+            return NULL; /* stopping */
+        uint64_t now = cl_now_mono_ns();
+        pthread_mutex_lock(&srv->conn_lock);
+        for (struct conn_watch *w = srv->conns; w; w = w->next) {
+            if (w->busy || w->shut || now < w->deadline_ns)
+                continue;
+            w->shut = true;
+            (void)shutdown(w->fd, SHUT_RDWR);
+            cl_info("http: %s: no whole request within %llu s: connection closed", w->peer,
+                    (unsigned long long)(srv->request_timeout_ns / 1000000000u));
+        }
+        pthread_mutex_unlock(&srv->conn_lock);
+    }
+}
+
+static int start_reaper(struct cl_http_server *srv, struct cl_err *err)
+{
+    srv->reaper_wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (srv->reaper_wake_fd < 0)
+        return cl_err_set(err, CL_EIO, "http server: eventfd: %s", strerror(errno));
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    int rc = pthread_create(&srv->reaper, &a, reaper_main, srv);
+    pthread_attr_destroy(&a);
+    if (rc != 0)
+        return cl_err_set(err, CL_EIO, "http server: cannot start the deadline thread: %s",
+                          strerror(rc));
+    srv->reaping = true;
+    return 0;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct conn_req *r = calloc(1, sizeof *r);
@@ -457,9 +577,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    conn_watch_mark(cls, conn, false); /* the next request's time starts now */
     struct conn_req *r = *req_cls;
     if (r) {
         free(r->body);
@@ -561,7 +680,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     /* ---- whole request received ---- */
     if (r->too_big)
         return refuse(conn, r, method, url, 413, "PayloadTooLarge", "request body too large");
-    return dispatch(conn, r, method, url);
+    conn_watch_mark(r->srv, conn, true);
+    enum MHD_Result rc = dispatch(conn, r, method, url);
+    conn_watch_mark(r->srv, conn, false);
+    return rc;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -686,20 +808,16 @@ static int start_daemon(struct cl_http_server *srv, struct listener *l, const ch
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
-    l->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_LISTEN_SOCKET, l->fd,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CL_HTTP_MAX_CONNECTIONS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CL_HTTP_MAX_PER_IP,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CL_HTTP_CONN_MEMORY,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_ARRAY, srv->cert_pem ? tls_opts : &tls_opts[3],
-        MHD_OPTION_END);
+    l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                            on_mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, l->fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                            timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CL_HTTP_MAX_CONNECTIONS,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CL_HTTP_MAX_PER_IP,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CL_HTTP_CONN_MEMORY,
+                            MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+                            srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_ARRAY,
+                            srv->cert_pem ? tls_opts : &tls_opts[3], MHD_OPTION_END);
     if (!l->d) {
         /* Whether microhttpd closed the socket on failure differs between versions. */
         if (fcntl(l->fd, F_GETFD) != -1)
@@ -802,6 +920,12 @@ struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *op
         return NULL;
     }
     srv->wake_fd = -1;
+    srv->reaper_wake_fd = -1;
+    pthread_mutex_init(&srv->conn_lock, NULL);
+    srv->request_timeout_ns =
+        (uint64_t)(opts->request_timeout_s ? opts->request_timeout_s
+                                           : CL_HTTP_DEFAULT_REQUEST_TIMEOUT_S) *
+        1000000000u;
     srv->opts = *opts;
     srv->routes = routes;
     srv->nroutes = nroutes;
@@ -811,7 +935,7 @@ struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *op
     /* libmicrohttpd is opened on first use (net/lazy.c): now, unless the start is lazy */
     if ((!opts->lazy_start || opts->tls_cert_path || opts->tls_key_path) && cl_net_mhd_load(err) < 0)
         goto fail;
-    if (load_tls(srv, opts, err) < 0)
+    if (load_tls(srv, opts, err) < 0 || start_reaper(srv, err) < 0)
         goto fail;
     for (size_t i = 0; i < opts->nsockets; i++) {
         struct listener *l = &srv->l[i];
@@ -857,6 +981,16 @@ void cl_http_server_stop(struct cl_http_server *srv)
         else if (srv->l[i].fd >= 0)
             close(srv->l[i].fd);
     }
+    /* after the daemons: their connections are closed, the watch list is empty */
+    if (srv->reaping) {
+        uint64_t one = 1;
+        if (write(srv->reaper_wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
+            cl_error("http: cannot wake the deadline thread: %s", strerror(errno));
+        pthread_join(srv->reaper, NULL);
+    }
+    if (srv->reaper_wake_fd >= 0)
+        close(srv->reaper_wake_fd);
+    pthread_mutex_destroy(&srv->conn_lock);
     free(srv->l);
     free(srv->cert_pem);
     if (srv->key_pem)

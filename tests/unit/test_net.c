@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,6 +125,14 @@ static void h_headers(void *ctx, const struct cl_http_req *req, struct cl_http_r
     cl_http_reply(resp, 204, NULL, NULL, 0);
 }
 
+/* Longer than the request deadline of test_request_deadline: handler time is not the peer's. */
+static void h_sleep(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    struct timespec d = {1, 500 * 1000000L};
+    nanosleep(&d, NULL);
+    cl_http_reply(resp, 200, "text/plain", "slept", 5);
+}
+
 static void h_slow(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
 {
     pthread_mutex_lock(&g_lock);
@@ -146,18 +155,11 @@ static void h_fallback(void *ctx, const struct cl_http_req *req, struct cl_http_
 }
 
 static const struct cl_http_route routes[] = {
-    {"GET", "/hello", h_hello},
-    {"POST", "/echo", h_echo},
-    {"PUT", "/echo", h_echo},
-    {"GET", "/query", h_query},
-    {"POST", "/login", h_login},
-    {"GET", "/cookie", h_cookie},
-    {"GET", "/big", h_big},
-    {"*", "/any/*", h_any},
-    {"GET", "/only-get", h_hello},
-    {"GET", "/nostatus", h_nostatus},
-    {"GET", "/headers", h_headers},
-    {"GET", "/slow", h_slow},
+    {"GET", "/hello", h_hello},       {"POST", "/echo", h_echo},      {"PUT", "/echo", h_echo},
+    {"GET", "/query", h_query},       {"POST", "/login", h_login},    {"GET", "/cookie", h_cookie},
+    {"GET", "/big", h_big},           {"*", "/any/*", h_any},         {"GET", "/only-get", h_hello},
+    {"GET", "/nostatus", h_nostatus}, {"GET", "/headers", h_headers}, {"GET", "/slow", h_slow},
+    {"GET", "/sleep", h_sleep},
 };
 
 /* ---- fixture ---- */
@@ -574,6 +576,61 @@ static void test_framing(void **state)
     assert_int_equal(count_responses(out), 2);
     assert_true(strlen(out) > 5 && strcmp(out + strlen(out) - 5, "hello") == 0);
     free(out);
+}
+
+/* A client dripping its request a byte at a time (each byte well within the idle timeout)
+ * loses its connection at the whole-request deadline; a whole request is served, also when
+ * its handler outlasts the deadline, and a kept-alive connection gets a new deadline per
+ * request. */
+static void test_request_deadline(void **state)
+{
+    (void)state;
+    const char *socks[] = {"127.0.0.1:0"};
+    struct cl_http_server_opts o = {
+        .sockets = socks, .nsockets = 1, .threads = 2, .timeout_s = 10, .request_timeout_s = 1};
+    struct cl_err err = {0};
+    struct cl_http_server *srv =
+        cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
+    if (!srv)
+        fail_msg("server: %s", err.msg);
+    uint16_t port = cl_http_server_port(srv, 0);
+
+    static const char req[] =
+        "GET /hello HTTP/1.1\r\nHost: x\r\nX-Drip: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    int fd = raw_connect(port);
+    uint64_t t0 = cl_now_mono_ns();
+    bool closed = false;
+    for (size_t i = 0; i < sizeof req - 1 && !closed; i++) {
+        if (send(fd, req + i, 1, MSG_NOSIGNAL) != 1)
+            closed = true;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 250) > 0) {
+            char c;
+            closed = recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+        }
+    }
+    uint64_t ms = (cl_now_mono_ns() - t0) / 1000000u;
+    close(fd);
+    if (!closed || ms > 3500)
+        fail_msg("dripping client: %s after %llu ms", closed ? "closed" : "still open",
+                 (unsigned long long)ms);
+
+    /* twins: a whole request, a handler longer than the deadline, two requests kept alive
+     * with a pause between them shorter than the deadline */
+    char *out = raw(port, "GET /sleep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "slept"));
+    free(out);
+    fd = raw_connect(port);
+    raw_send(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32);
+    struct timespec d = {0, 600 * 1000000L};
+    nanosleep(&d, NULL);
+    raw_send(fd, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 51);
+    out = raw_read_all(fd);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(strstr(out, "HTTP/1.1 200") + 1, "HTTP/1.1 200"));
+    free(out);
+    cl_http_server_stop(srv);
 }
 
 static void send_chunks(int fd, size_t total, size_t chunk)
@@ -1201,6 +1258,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_routes_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
+        cmocka_unit_test(test_request_deadline),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_response_cap, setup, teardown),
         cmocka_unit_test(test_client_cap_no_length),
