@@ -344,9 +344,19 @@ int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
     json_int_t n = 0;
     int rc;
     if (hs) {
-        static const char *const known[] = {"sockets", "insecure_http", "private_key", "certificate",
-                                            "payload_request_size", "worker_count", "tls_profile",
-                                            "tls_min_version", "tls_max_version", "tls_ciphers", "tls_groups", NULL};
+        static const char *const known[] = {"sockets",
+                                            "insecure_http",
+                                            "private_key",
+                                            "certificate",
+                                            "payload_request_size",
+                                            "worker_count",
+                                            "request_timeout",
+                                            "tls_profile",
+                                            "tls_min_version",
+                                            "tls_max_version",
+                                            "tls_ciphers",
+                                            "tls_groups",
+                                            NULL};
         warn_unknown(hs, "http_server", known);
         if (str_list(hs, "sockets", "http_server", cfg->sockets, CL_KBS_MAX_SOCKETS, &cfg->nsockets, err) < 0 ||
             opt_bool(hs, "insecure_http", "http_server", &cfg->insecure_http, err) < 0 ||
@@ -361,6 +371,10 @@ int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
             goto fail;
         if (rc == 0)
             cfg->worker_count = (unsigned)n;
+        if ((rc = opt_uint(hs, "request_timeout", "http_server", 1, 3600, &n, err)) < 0)
+            goto fail;
+        if (rc == 0)
+            cfg->request_timeout_s = (unsigned)n;
     }
     if (tok) {
         static const char *const known[] = {"trusted_certs_paths", "trusted_jwk_sets", "extra_teekey_paths",
