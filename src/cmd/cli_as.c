@@ -25,9 +25,12 @@ static const char *const help_text =
     "(parse, bind, init-data, signature, chain, collateral, tcb, eventlog, claims) and why.\n"
     "\n"
     "  --tee TEE                  snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm (or sample)\n"
+    "                             nvidia, sgx\n"
     "  --evidence FILE            evidence JSON; for snp a raw report, for tdx a raw quote\n"
     "  --cert FILE                snp raw report: a VCEK/VLEK/ASK/ARK certificate (DER or PEM)\n"
     "  --ccel FILE                tdx raw quote: the CC event log\n"
+    "                             sgx: a raw v3 quote; nvidia: a raw SPDM report (binary or hex)\n"
+    "                             with --cert FILE = the device certificate chain (PEM)\n"
     "Expected report data (one of; none = binding NOT checked, inspection only):\n"
     "  --report-data HEX          the digest itself\n"
     "  --nonce NONCE --tee-pubkey JWK_FILE [--additional-evidence STR]\n"
@@ -39,6 +42,7 @@ static const char *const help_text =
     "  --snp-cache DIR            SNP certificate cache (KDS layout)\n"
     "  --kds[=URL]                fetch missing SNP certificates from AMD KDS\n"
     "  --tdx-collateral DIR       TDX collateral folder      --pccs URL  PCS/PCCS base URL\n"
+    "  --sgx-collateral DIR       SGX collateral folder (same layout as TDX's)\n"
     "  --ak-ca FILE               TPM: CA that certifies attestation keys\n"
     "  --allow-debug-insecure     accept debug TEEs\n"
     "  --allow-tcb-status-insecure STATUS   accept a TDX TCB status (repeatable)\n"
@@ -48,7 +52,8 @@ static const char *const help_text =
     "9 expired, 2 usage.\n";
 
 struct aopts {
-    const char *tee, *evidence, *report_data, *nonce, *tee_pubkey, *additional, *runtime_data, *init_data, *ccel;
+    const char *tee, *evidence, *report_data, *nonce, *tee_pubkey, *additional, *runtime_data,
+        *init_data, *ccel;
     const char *certs[MAX_CERTS];
     size_t ncerts;
     struct cl_tee_config cfg;
@@ -84,6 +89,7 @@ static int parse_args(int argc, char **argv, struct aopts *o)
         {"kds", optional_argument, NULL, 'K'},
         {"tdx-collateral", required_argument, NULL, 'C'},
         {"pccs", required_argument, NULL, 'P'},
+        {"sgx-collateral", required_argument, NULL, 'G'},
         {"ak-ca", required_argument, NULL, 'a'},
         {"allow-debug-insecure", no_argument, NULL, 'D'},
         {"allow-tcb-status-insecure", required_argument, NULL, 'S'},
@@ -107,41 +113,75 @@ static int parse_args(int argc, char **argv, struct aopts *o)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'T': o->tee = optarg; break;
-        case 'e': o->evidence = optarg; break;
+        case 'T':
+            o->tee = optarg;
+            break;
+        case 'e':
+            o->evidence = optarg;
+            break;
         case 'c':
             if (o->ncerts == MAX_CERTS)
                 return usage_error("too many --cert");
             o->certs[o->ncerts++] = optarg;
             break;
-        case 'L': o->ccel = optarg; break;
-        case 'r': o->report_data = optarg; break;
-        case 'n': o->nonce = optarg; break;
-        case 'k': o->tee_pubkey = optarg; break;
-        case 'A': o->additional = optarg; break;
-        case 'R': o->runtime_data = optarg; break;
-        case 'i': o->init_data = optarg; break;
+        case 'L':
+            o->ccel = optarg;
+            break;
+        case 'r':
+            o->report_data = optarg;
+            break;
+        case 'n':
+            o->nonce = optarg;
+            break;
+        case 'k':
+            o->tee_pubkey = optarg;
+            break;
+        case 'A':
+            o->additional = optarg;
+            break;
+        case 'R':
+            o->runtime_data = optarg;
+            break;
+        case 'i':
+            o->init_data = optarg;
+            break;
         case 't':
             if (cl_parse_i64(optarg, 1, INT64_MAX, &at, "--at", &e) < 0)
                 return usage_error(e.msg);
             o->cfg.verify_time = at;
             break;
-        case 's': o->cfg.snp_cert_cache = optarg; break;
+        case 's':
+            o->cfg.snp_cert_cache = optarg;
+            break;
         case 'K':
             o->cfg.snp_kds_online = true;
             o->cfg.snp_kds_url = optarg;
             break;
-        case 'C': o->cfg.tdx_collateral_dir = optarg; break;
-        case 'P': o->cfg.tdx_pccs_url = optarg; break;
-        case 'a': o->cfg.tpm_ak_ca_path = optarg; break;
-        case 'D': o->cfg.allow_debug_insecure = true; break;
-        case 'X': o->cfg.tdx_allow_expired_collateral_insecure = true; break;
+        case 'C':
+            o->cfg.tdx_collateral_dir = optarg;
+            break;
+        case 'P':
+            o->cfg.tdx_pccs_url = optarg;
+            break;
+        case 'G':
+            o->cfg.sgx_collateral_dir = optarg;
+            break;
+        case 'a':
+            o->cfg.tpm_ak_ca_path = optarg;
+            break;
+        case 'D':
+            o->cfg.allow_debug_insecure = true;
+            break;
+        case 'X':
+            o->cfg.tdx_allow_expired_collateral_insecure = true;
+            break;
         case 'S': {
             size_t k = 0;
             while (k < CL_ARRAY_LEN(statuses) && strcmp(statuses[k].name, optarg) != 0)
                 k++;
             if (k == CL_ARRAY_LEN(statuses))
-                return usage_error("--allow-tcb-status-insecure: SWHardeningNeeded, ConfigurationNeeded, OutOfDate "
+                return usage_error("--allow-tcb-status-insecure: SWHardeningNeeded, "
+                                   "ConfigurationNeeded, OutOfDate "
                                    "or TDRelaunchAdvised");
             o->cfg.tdx_allow_tcb_insecure |= statuses[k].bit;
             break;
@@ -201,7 +241,8 @@ static json_t *load_evidence(const struct aopts *o, struct cl_err *err)
                 cl_err_set(err, CL_EINVAL, "--cert %s: give a DER certificate", o->certs[k]);
                 return NULL;
             }
-            json_array_append_new(chain, json_pack("{s:s, s:s}", "cert_type", k == 0 ? "VCEK" : "ASK", "data", cb));
+            json_array_append_new(
+                chain, json_pack("{s:s, s:s}", "cert_type", k == 0 ? "VCEK" : "ASK", "data", cb));
         }
         return json_pack("{s:s, s:O}", "attestation_report", b64, "cert_chain", chain);
     }
@@ -219,7 +260,34 @@ static json_t *load_evidence(const struct aopts *o, struct cl_err *err)
         }
         return ev;
     }
-    cl_err_set(err, CL_EINVAL, "%s: not JSON (raw evidence is understood for snp and tdx only)", o->evidence);
+    if (strcmp(o->tee, "sgx") == 0)
+        return json_pack("{s:s}", "quote", b64);
+    if (strcmp(o->tee, "nvidia") == 0) {
+        if (o->ncerts != 1) {
+            cl_err_set(err, CL_EINVAL,
+                       "nvidia raw report: give the device chain with one --cert (PEM)");
+            return NULL;
+        }
+        size_t cn = 0;
+        CL_AUTO(cl_bytes) *pem = cl_file_read(o->certs[0], 65536, &cn, err);
+        CL_AUTO(cl_str) *cb = pem ? cl_b64_encode(pem, cn, CL_B64_STD) : NULL;
+        if (!cb)
+            return NULL;
+        /* a report kept as hex text (as captured) travels as such: the verifier reads both */
+        size_t h = n;
+        while (h && (b[h - 1] == '\n' || b[h - 1] == '\r' || b[h - 1] == ' '))
+            h--;
+        bool hex = h > 0 && h % 2 == 0;
+        for (size_t k = 0; hex && k < h; k++)
+            hex = (b[k] >= '0' && b[k] <= '9') || (b[k] >= 'a' && b[k] <= 'f') ||
+                  (b[k] >= 'A' && b[k] <= 'F');
+        CL_AUTO(cl_str) *htext = hex ? cl_strdupf("%.*s", (int)h, (const char *)b) : NULL;
+        return json_pack("{s:[{s:s, s:s, s:s}]}", "device_evidence_list", "arch", "HOPPER",
+                         "evidence", hex ? htext : b64, "certificate", cb);
+    }
+    cl_err_set(err, CL_EINVAL,
+               "%s: not JSON (raw evidence is understood for snp, tdx, sgx and nvidia only)",
+               o->evidence);
     return NULL;
 }
 
@@ -259,8 +327,8 @@ int cl_cli_as(int argc, char **argv)
             CL_AUTO(json_t) *jwk = read_json(o.tee_pubkey, &e);
             if (!jwk)
                 return fail(&e, "--tee-pubkey");
-            runtime = json_pack("{s:s, s:O, s:s}", "nonce", o.nonce, "tee-pubkey", jwk, "additional-evidence",
-                                o.additional ? o.additional : "");
+            runtime = json_pack("{s:s, s:O, s:s}", "nonce", o.nonce, "tee-pubkey", jwk,
+                                "additional-evidence", o.additional ? o.additional : "");
         }
         if (!runtime || cl_as_runtime_digest(runtime, CL_HASH_SHA384, rd, &rdlen, &e) < 0)
             return fail(&e, "runtime data");
@@ -274,19 +342,20 @@ int cl_cli_as(int argc, char **argv)
         CL_AUTO(json_t) *doc = text ? cl_toml_parse((const char *)text, n, &e) : NULL;
         const char *alg = NULL;
         enum cl_hash h;
-        if (!doc || cl_json_get_str(doc, "algorithm", &alg, &e) < 0 || cl_hash_from_name(alg, &h, &e) < 0 ||
-            cl_digest(h, text, n, idd, &e) < 0)
+        if (!doc || cl_json_get_str(doc, "algorithm", &alg, &e) < 0 ||
+            cl_hash_from_name(alg, &h, &e) < 0 || cl_digest(h, text, n, idd, &e) < 0)
             return fail(&e, "--init-data");
         idlen = cl_hash_len(h);
     }
     if (v->insecure)
-        fprintf(stderr, "cloister as verify: the %s TEE proves nothing (no hardware root)\n", o.tee);
+        fprintf(stderr, "cloister as verify: the %s TEE proves nothing (no hardware root)\n",
+                o.tee);
     /* ---- verify ---- */
     struct cl_tee_verify_in in = {ev, rdlen ? rd : NULL, rdlen, idlen ? idd : NULL, idlen, &o.cfg};
     CL_AUTO(json_t) *claims = NULL;
     if (v->verify(&in, &claims, &e) < 0) {
-        fprintf(stderr, "cloister as verify: %s evidence refused at stage '%s': %s\n", o.tee, e.stage ? e.stage : "?",
-                e.msg);
+        fprintf(stderr, "cloister as verify: %s evidence refused at stage '%s': %s\n", o.tee,
+                e.stage ? e.stage : "?", e.msg);
         return cl_err_exit_code(e.code);
     }
     char *text = json_dumps(claims, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -294,6 +363,7 @@ int cl_cli_as(int argc, char **argv)
         return 1;
     puts(text);
     free(text);
-    fprintf(stderr, "cloister as verify: %s evidence verified (%s)\n", o.tee, rdlen ? "report data bound" : "binding not checked");
+    fprintf(stderr, "cloister as verify: %s evidence verified (%s)\n", o.tee,
+            rdlen ? "report data bound" : "binding not checked");
     return 0;
 }
