@@ -215,11 +215,11 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
     }
     CL_AUTO(json_t) *subs = json_array();
     if (!subs) {
-        cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
+        cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CLAIMS, "out of memory");
         return NULL;
     }
     if (json_is_array(claims) && (json_array_size(claims) == 0 || json_array_size(claims) > CL_AS_MAX_ITEMS)) {
-        cl_err_stage(err, CL_ELIMIT, "claims", "%s verifier returned %zu claim sets", it->tee, json_array_size(claims));
+        cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_CLAIMS, "%s verifier returned %zu claim sets", it->tee, json_array_size(claims));
         return NULL;
     }
     size_t nsets = json_is_array(claims) ? json_array_size(claims) : 1;
@@ -229,7 +229,7 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
         json_decref(set);
         if (!sub) {
             if (!set || !json_is_object(set))
-                cl_err_stage(err, CL_EPARSE, "claims", "%s verifier returned a claim set that is not an object",
+                cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_CLAIMS, "%s verifier returned a claim set that is not an object",
                              it->tee);
             return NULL;
         }

@@ -65,7 +65,7 @@ static int parse_qe_report(const uint8_t *raw, struct cl_tdx_qe_report *r, struc
         cl_cursor_copy(&c, r->mr_signer, 32) < 0 || cl_cursor_skip(&c, 96) < 0 ||
         cl_cursor_le16(&c, &r->isv_prod_id) < 0 || cl_cursor_le16(&c, &r->isv_svn) < 0 ||
         cl_cursor_skip(&c, 60) < 0 || cl_cursor_copy(&c, r->report_data, 64) < 0)
-        return PERR("TDX QE report truncated");
+        return PERR("quote QE report truncated");
     return 0;
 }
 
@@ -444,7 +444,7 @@ static EVP_PKEY *p256_key(const uint8_t xy[64], struct cl_err *err)
     ERR_clear_error();
     if (!k)
         cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
-                     "TDX attestation key is not a P-256 point");
+                     "quote attestation key is not a P-256 point");
     return k;
 }
 
@@ -501,23 +501,23 @@ int cl_tdx_verify_quote(const struct cl_tdx_quote *q, const char *const *pins, s
     EVP_PKEY_free(ak);
     if (rc < 0)
         return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
-                            "TDX quote signature does not verify");
+                            "quote signature does not verify with the attestation key");
     /* ---- the PCK chain (parsed here; trusted only after the chain stage) ---- */
     CL_AUTO(cl_tee_x509s) *chain = cl_tee_x509_parse_any(q->pck_pem, q->pck_pem_len, err);
     if (!chain) {
         err->stage = CL_TEE_STAGE_PARSE;
-        return cl_err_prefix(err, "TDX quote PCK chain");
+        return cl_err_prefix(err, "quote PCK chain");
     }
     if (sk_X509_num(chain) != 3)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
-                            "TDX quote PCK chain has %d certificates, want 3", sk_X509_num(chain));
+                            "quote PCK chain has %d certificates, want 3", sk_X509_num(chain));
     X509 *leaf = sk_X509_value(chain, 0), *mid = sk_X509_value(chain, 1),
          *root = sk_X509_value(chain, 2);
     /* ---- QE report signed by the PCK key, and binding the attestation key ---- */
     EVP_PKEY *pk = X509_get0_pubkey(leaf);
     if (!pk || cl_sig_verify(pk, "ES256", q->qe.raw, 384, q->qe_signature, 64, &e) < 0)
         return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
-                            "TDX QE report signature does not verify with the PCK key");
+                            "QE report signature does not verify with the PCK key");
     uint8_t h[32], want[64] = {0};
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned hl = 0;
@@ -532,11 +532,11 @@ int cl_tdx_verify_quote(const struct cl_tdx_quote *q, const char *const *pins, s
     if (!cl_memeq_ct(want, q->qe.report_data, 64))
         return cl_err_stage(
             err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
-            "TDX QE report data does not bind the attestation key (SHA-256 of key and auth data)");
+            "QE report data does not bind the attestation key (SHA-256 of key and auth data)");
     /* ---- chain to the pinned root ---- */
     if (!cl_tee_x509_pinned(root, pins, npins))
         return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN,
-                            "TDX PCK chain root is not Intel's pinned SGX Root CA");
+                            "PCK chain root is not Intel's pinned SGX Root CA");
     X509 *const certs[] = {root, mid, leaf};
     struct cl_tee_cache_key key;
     cl_tee_cache_key_certs("tdx-pck-chain", certs, 3, NULL, 0, &key);
