@@ -189,7 +189,7 @@ static json_t *od_counts(const uint8_t *v, size_t n)
         return NULL;
     json_t *o = json_object();
     for (size_t i = 0; o && i < n / 4; i++) {
-        char k[16];
+        char k[24];
         snprintf(k, sizeof k, "%zu", i + 1);
         uint32_t x = (uint32_t)v[4 * i] | (uint32_t)v[4 * i + 1] << 8 |
                      (uint32_t)v[4 * i + 2] << 16 | (uint32_t)v[4 * i + 3] << 24;
