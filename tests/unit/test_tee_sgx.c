@@ -140,7 +140,9 @@ static char *make_collateral(const struct coll_opts *o)
     PEM_write_bio_X509(b, root);
     char *p = NULL;
     long l = BIO_get_mem_data(b, &p);
-    char *pem = strndup(p, (size_t)l);
+    char *pem = malloc((size_t)l + 1); /* BIO memory is not NUL-terminated */
+    memcpy(pem, p, (size_t)l);
+    pem[l] = '\0';
     BIO_free(b);
     write_file(dir, "tcb_info_issuer_chain.pem", pem);
     free(pem);
