@@ -7,11 +7,18 @@
  * signature and certificate bytes, wrong nonce, truncation, trailing garbage, a foreign root,
  * a time before the chain) refused at their stage; the evidence JSON as trustee's attester
  * sends it (hex or base64 report, base64 PEM chain), one device and several.
+ *
+ * A captured report carries its own nonce, so the binding to a fresh digest and the branches the
+ * vectors cannot reach (a parent that is not a CA, a signing key that is not P-384, an expired
+ * signing certificate) are tested on reports made here: the same SPDM layout, signed with a
+ * test device key under a test root passed as the pin.
  */
 #include "tee_test.h"
 
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "crypto/crypto.h"
 #include "tee/nvidia/nvidia.h"
@@ -267,6 +274,235 @@ static void test_twins(void **state)
     vec_free(&v);
 }
 
+/* ---- reports made here, under a test root ---- */
+
+static X509 *mk_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, bool ca,
+                     const uint8_t *fwid, int64_t not_after)
+{
+    X509 *c = X509_new();
+    X509_set_version(c, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), (long)(uintptr_t)key & 0x7fffffff);
+    X509_NAME *n = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_subject_name(c, n);
+    X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : n);
+    X509_NAME_free(n);
+    ASN1_TIME_set(X509_getm_notBefore(c), 1600000000);
+    ASN1_TIME_set(X509_getm_notAfter(c), (time_t)not_after);
+    X509_set_pubkey(c, key);
+    if (ca) {
+        X509_EXTENSION *bc =
+            X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
+        X509_add_ext(c, bc, -1);
+        X509_EXTENSION_free(bc);
+    }
+    if (fwid) {
+        /* SEQUENCE { OCTET STRING fwid }: the FWID ends the extension, as in the DICE TcbInfo */
+        uint8_t der[2 + 2 + CL_NVIDIA_FWID_LEN] = {0x30, 2 + CL_NVIDIA_FWID_LEN, 0x04,
+                                                   CL_NVIDIA_FWID_LEN};
+        memcpy(der + 4, fwid, CL_NVIDIA_FWID_LEN);
+        ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+        ASN1_OCTET_STRING_set(os, der, sizeof der);
+        ASN1_OBJECT *obj = OBJ_txt2obj("2.23.133.5.4.1", 1);
+        X509_EXTENSION *ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
+        X509_add_ext(c, ext, -1);
+        X509_EXTENSION_free(ext);
+        ASN1_OBJECT_free(obj);
+        ASN1_OCTET_STRING_free(os);
+    }
+    assert_true(X509_sign(c, ikey ? ikey : key, EVP_sha384()) > 0);
+    return c;
+}
+
+struct synth {
+    EVP_PKEY *root_key, *mid_key, *leaf_key;
+    X509 *root, *mid, *leaf;
+    char pin[65];
+};
+
+static void synth_free(struct synth *s)
+{
+    EVP_PKEY_free(s->root_key);
+    EVP_PKEY_free(s->mid_key);
+    EVP_PKEY_free(s->leaf_key);
+    X509_free(s->root);
+    X509_free(s->mid);
+    X509_free(s->leaf);
+}
+
+static const uint8_t synth_fwid[CL_NVIDIA_FWID_LEN] = {0xf1, 0xd0, 0x00, 0x01};
+
+static void synth_make(struct synth *s, const char *leaf_curve, bool mid_ca, int64_t leaf_not_after)
+{
+    memset(s, 0, sizeof *s);
+    s->root_key = EVP_EC_gen("P-384");
+    s->mid_key = EVP_EC_gen("P-384");
+    s->leaf_key = EVP_EC_gen(leaf_curve);
+    s->root = mk_cert("Test Device Identity CA", s->root_key, NULL, NULL, true, NULL, 2500000000);
+    s->mid =
+        mk_cert("Test GH100 Identity", s->mid_key, s->root, s->root_key, mid_ca, NULL, 2500000000);
+    s->leaf = mk_cert("Test GSP FMC LF", s->leaf_key, s->mid, s->mid_key, false, synth_fwid,
+                      leaf_not_after);
+    unsigned char md[32];
+    unsigned n = 0;
+    X509_digest(s->root, EVP_sha256(), md, &n);
+    for (int i = 0; i < 32; i++)
+        snprintf(s->pin + 2 * i, 3, "%02x", md[i]);
+}
+
+/* request ‖ response with two measurement blocks and driver, VBIOS and FWID records, signed by
+ * the leaf key (new; *len set) */
+static uint8_t *synth_report(const struct synth *s, const uint8_t nonce[32], const uint8_t *fwid,
+                             size_t *len)
+{
+    uint8_t *b = calloc(1, 1024);
+    size_t n = 0;
+    const uint8_t req[4] = {0x11, 0xe0, 0x01, 0xff};
+    memcpy(b, req, 4);
+    memcpy(b + 4, nonce, 32);
+    b[36] = 0;
+    n = 37;
+    uint8_t rec[2 * (4 + 3 + 48)];
+    size_t rl = 0;
+    for (uint8_t i = 1; i <= 2; i++) {
+        const uint8_t hdr[7] = {i, 0x01, 51, 0, 0x01, 48, 0};
+        memcpy(rec + rl, hdr, 7);
+        memset(rec + rl + 7, 0x40 + i, 48);
+        rl += 55;
+    }
+    const uint8_t resp[8] = {0x11, 0x60, 0, 0, 2, (uint8_t)rl, (uint8_t)(rl >> 8), 0};
+    memcpy(b + n, resp, 8);
+    n += 8;
+    memcpy(b + n, rec, rl);
+    n += rl;
+    memset(b + n, 0x5a, 32); /* responder nonce */
+    n += 32;
+    uint8_t od[4 + 8 + 4 + 8 + 4 + 48];
+    size_t ol = 0;
+    const uint8_t drv[12] = {3, 0, 8, 0, '1', '.', '2', '.', '3', 0, 0, 0};
+    memcpy(od, drv, 12);
+    ol = 12;
+    const uint8_t vb[12] = {6, 0, 8, 0, 0x00, 0x9f, 0x00, 0x96, 0x01, 0, 0, 0};
+    memcpy(od + ol, vb, 12);
+    ol += 12;
+    const uint8_t fw[4] = {20, 0, 48, 0};
+    memcpy(od + ol, fw, 4);
+    memcpy(od + ol + 4, fwid, 48);
+    ol += 52;
+    b[n++] = (uint8_t)ol;
+    b[n++] = (uint8_t)(ol >> 8);
+    memcpy(b + n, od, ol);
+    n += ol;
+    cl_bytes *sig = NULL;
+    size_t sl = 0;
+    struct cl_err e = {0};
+    const char *alg = EVP_PKEY_get_bits(s->leaf_key) == 384 ? "ES384" : "ES256";
+    assert_int_equal(cl_sig_sign(s->leaf_key, alg, b, n, &sig, &sl, &e), 0);
+    memset(b + n, 0, 96);
+    memcpy(b + n, sig, sl < 96 ? sl : 96);
+    free(sig);
+    *len = n + 96;
+    return b;
+}
+
+static char *synth_chain(const struct synth *s, size_t *len)
+{
+    X509 *const certs[] = {s->leaf, s->mid, s->root};
+    BIO *b = BIO_new(BIO_s_mem());
+    for (size_t i = 0; i < 3; i++)
+        PEM_write_bio_X509(b, certs[i]);
+    char *p = NULL;
+    long l = BIO_get_mem_data(b, &p);
+    char *out = malloc((size_t)l + 1);
+    memcpy(out, p, (size_t)l);
+    out[l] = 0;
+    *len = (size_t)l;
+    BIO_free(b);
+    return out;
+}
+
+static int synth_verify(const struct synth *s, const uint8_t *rep, size_t rn, const uint8_t *rd,
+                        size_t rdl, const char *want_stage, json_t **claims_out)
+{
+    size_t cn = 0;
+    char *chain = synth_chain(s, &cn);
+    const char *pins[] = {s->pin};
+    json_t *claims = NULL;
+    struct cl_err e = {0};
+    int rc = cl_nvidia_verify_device(rep, rn, (const uint8_t *)chain, cn, "HOPPER", "GPU-test", rd,
+                                     rdl, pins, 1, TT_TIME, &claims, &e);
+    free(chain);
+    if (!want_stage) {
+        if (rc != 0)
+            fail_msg("synthetic: want success, got %s at %s: %s", cl_err_name(rc),
+                     e.stage ? e.stage : "?", e.msg);
+        *claims_out = claims;
+        return 0;
+    }
+    if (rc == 0 || !e.stage || strcmp(e.stage, want_stage) != 0)
+        fail_msg("synthetic: want refusal at %s, got %d at %s: %s", want_stage, rc,
+                 rc && e.stage ? e.stage : "-", rc ? e.msg : "");
+    return rc;
+}
+
+static void test_synthetic(void **state)
+{
+    (void)state;
+    uint8_t digest[48];
+    struct cl_err e = {0};
+    assert_int_equal(cl_random(digest, sizeof digest, &e), 0);
+    struct synth s;
+    synth_make(&s, "P-384", true, 2500000000);
+    size_t rn = 0;
+    uint8_t *rep = synth_report(&s, digest, synth_fwid, &rn);
+    /* a fresh runtime-data digest bound: the first 32 bytes are the SPDM nonce */
+    json_t *claims = NULL;
+    synth_verify(&s, rep, rn, digest, 48, NULL, &claims);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(claims, "config"), "driver_version")),
+        "1.2.3");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(claims, "config"), "vbios_version")),
+        "96.00.9f.00.01");
+    assert_int_equal(json_object_size(json_object_get(claims, "measurements")), 2);
+    json_decref(claims);
+    /* twins */
+    uint8_t other[48];
+    memcpy(other, digest, 48);
+    other[5] ^= 1;
+    synth_verify(&s, rep, rn, other, 48, CL_TEE_STAGE_BIND, NULL);
+    memcpy(other, digest, 48);
+    other[40] ^= 1; /* past the 32 bytes the nonce holds: still bound */
+    synth_verify(&s, rep, rn, other, 48, NULL, &claims);
+    json_decref(claims);
+    rep[37 + 8 + 10] ^= 1;
+    synth_verify(&s, rep, rn, digest, 48, CL_TEE_STAGE_SIGNATURE, NULL);
+    free(rep);
+    uint8_t fw2[CL_NVIDIA_FWID_LEN] = {0xf1, 0xd0, 0x00, 0x02};
+    rep = synth_report(&s, digest, fw2, &rn);
+    synth_verify(&s, rep, rn, digest, 48, CL_TEE_STAGE_CHAIN, NULL);
+    free(rep);
+    synth_free(&s);
+    /* an intermediate without CA:TRUE */
+    synth_make(&s, "P-384", false, 2500000000);
+    rep = synth_report(&s, digest, synth_fwid, &rn);
+    synth_verify(&s, rep, rn, digest, 48, CL_TEE_STAGE_CHAIN, NULL);
+    free(rep);
+    synth_free(&s);
+    /* a signing certificate expired at the verification time */
+    synth_make(&s, "P-384", true, TT_TIME - 1);
+    rep = synth_report(&s, digest, synth_fwid, &rn);
+    synth_verify(&s, rep, rn, digest, 48, CL_TEE_STAGE_CHAIN, NULL);
+    free(rep);
+    synth_free(&s);
+    /* a P-256 device key (signature well-formed for its curve) */
+    synth_make(&s, "P-256", true, 2500000000);
+    rep = synth_report(&s, digest, synth_fwid, &rn);
+    synth_verify(&s, rep, rn, digest, 48, CL_TEE_STAGE_SIGNATURE, NULL);
+    free(rep);
+    synth_free(&s);
+}
+
 /* ---- the evidence JSON through the verifier table ---- */
 
 static json_t *evidence(const struct vec *v, bool b64_report, int ndev, const char *arch)
@@ -353,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_twins),
         cmocka_unit_test(test_evidence_json),
+        cmocka_unit_test(test_synthetic),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
