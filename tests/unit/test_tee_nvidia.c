@@ -133,6 +133,32 @@ static void test_vectors(void **state)
         vec_free(&b);
     }
     vec_free(&v);
+    /* hopper_signing_cert.pem is the chain's leaf: its FWID, with the rest of chain case 1 */
+    {
+        size_t ln = 0, cn = 0;
+        CL_AUTO(cl_bytes) *leaf = tt_read(ND "hopper_signing_cert.pem", &ln);
+        CL_AUTO(cl_bytes) *full = tt_read(ND "hopper_cert_chain_case1.txt", &cn);
+        struct cl_err e = {0};
+        CL_AUTO(cl_tee_x509s) *l = cl_tee_x509_parse_any(leaf, ln, &e);
+        CL_AUTO(cl_tee_x509s) *chain = cl_tee_x509_parse_any(full, cn, &e);
+        assert_non_null(l);
+        assert_non_null(chain);
+        assert_int_equal(X509_cmp(sk_X509_value(l, 0), sk_X509_value(chain, 0)), 0);
+        CL_AUTO(cl_tee_x509s) *mixed = sk_X509_new_null(); /* the signing cert file + the rest */
+        for (int i = 0; i < sk_X509_num(chain); i++) {
+            X509 *c = i ? sk_X509_value(chain, i) : sk_X509_value(l, 0);
+            X509_up_ref(c);
+            sk_X509_push(mixed, c);
+        }
+        uint8_t fwid[CL_NVIDIA_FWID_LEN], want_fwid[CL_NVIDIA_FWID_LEN];
+        tt_unhex("f5c384aebb579217a2c66b17ed0f28e6a9b8d639041acd7b4721cec004f7275494ba94bb5cdfdb305"
+                 "5ee051762b1f75d",
+                 want_fwid, sizeof want_fwid);
+        assert_int_equal(cl_nvidia_chain_verify(mixed, cl_nvidia_root_pins, cl_nvidia_root_npins,
+                                                TT_TIME, fwid, &e),
+                         0);
+        assert_memory_equal(fwid, want_fwid, sizeof want_fwid);
+    }
     /* the report captured in CoCo CI (one zero byte of padding after the signature) */
     struct vec co = load(ND "hopper_coco_report1.txt", ND "hopper_coco_certs1.txt");
     struct cl_nvidia_report r;
