@@ -213,6 +213,16 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
         cl_err_prefix(err, "%s verifier", it->tee);
         return NULL;
     }
+    json_t *subs = cl_as_appraise_sets(as, it, policy_id, v, claims, init_claims, err);
+    if (subs)
+        *vout = v;
+    return subs;
+}
+
+json_t *cl_as_appraise_sets(struct cl_as *as, const struct cl_as_item *it, const char *policy_id,
+                            const struct cl_tee_verifier *v, const json_t *claims, const json_t *init_claims,
+                            struct cl_err *err)
+{
     CL_AUTO(json_t) *subs = json_array();
     if (!subs) {
         cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CLAIMS, "out of memory");
@@ -224,18 +234,19 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
     }
     size_t nsets = json_is_array(claims) ? json_array_size(claims) : 1;
     for (size_t k = 0; k < nsets; k++) {
-        json_t *set = json_is_array(claims) ? json_deep_copy(json_array_get(claims, k)) : json_incref(claims);
-        json_t *sub = set && json_is_object(set) ? appraise_claims(as, it, policy_id, v, set, init_claims, err) : NULL;
-        json_decref(set);
-        if (!sub) {
-            if (!set || !json_is_object(set))
-                cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_CLAIMS, "%s verifier returned a claim set that is not an object",
-                             it->tee);
+        const json_t *one = json_is_array(claims) ? json_array_get(claims, k) : claims;
+        if (!json_is_object(one)) {
+            cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_CLAIMS, "%s verifier returned a claim set that is not an object",
+                         it->tee);
             return NULL;
         }
+        json_t *set = json_deep_copy(one); /* appraise_claims lifts members out of it */
+        json_t *sub = set ? appraise_claims(as, it, policy_id, v, set, init_claims, err) : NULL;
+        json_decref(set);
+        if (!sub)
+            return NULL;
         json_array_append_new(subs, sub);
     }
-    *vout = v;
     return CL_STEAL(subs);
 }
 

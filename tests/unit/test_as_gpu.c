@@ -113,6 +113,36 @@ static void test_default_gpu_policy(void **state)
     appraise(a, 97, 2, 3, "contraindicated");
 }
 
+/* a multi-device verifier's claim sets: one submod each, in order */
+static void test_claim_sets(void **state)
+{
+    (void)state;
+    const struct cl_tee_verifier *v = cl_tee_verifier_find("nvidia");
+    CL_AUTO(json_t) *rdd = json_pack("{s:s}", "nonce", "n");
+    struct cl_as_item it = {"nvidia", evidence, rdd, CL_HASH_SHA384, NULL, 0};
+    CL_AUTO(json_t) *snapshot = json_deep_copy(claims);
+    CL_AUTO(json_t) *two = json_pack("[O, o]", claims, json_deep_copy(claims));
+    json_object_set_new(json_array_get(two, 1), "arch", json_string("Ampere"));
+    struct cl_err e = {0};
+    CL_AUTO(json_t) *subs = cl_as_appraise_sets(as, &it, "default", v, two, NULL, &e);
+    assert_non_null(subs);
+    assert_int_equal(json_array_size(subs), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(subs, 1), "ear.status")),
+                        "contraindicated");
+    assert_string_equal(
+        json_string_value(cl_json_pointer(json_array_get(subs, 0),
+                                          "/ear.veraison.annotated-evidence/nvidia/arch")),
+        "Hopper");
+    assert_true(json_equal(json_array_get(two, 0), snapshot)); /* borrowed, not changed */
+    CL_AUTO(json_t) *one = cl_as_appraise_sets(as, &it, "default", v, claims, NULL, &e);
+    assert_int_equal(json_array_size(one), 1);
+    CL_AUTO(json_t) *bad = json_pack("[O, i]", claims, 3);
+    assert_null(cl_as_appraise_sets(as, &it, "default", v, bad, NULL, &e));
+    assert_string_equal(e.stage, CL_TEE_STAGE_CLAIMS);
+    CL_AUTO(json_t) *none = json_array();
+    assert_null(cl_as_appraise_sets(as, &it, "default", v, none, NULL, &e));
+}
+
 static void test_additional_evidence(void **state)
 {
     (void)state;
@@ -142,6 +172,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_gpu_policy),
+        cmocka_unit_test(test_claim_sets),
         cmocka_unit_test(test_additional_evidence),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
