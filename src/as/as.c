@@ -228,16 +228,17 @@ json_t *cl_as_appraise_sets(struct cl_as *as, const struct cl_as_item *it, const
         cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CLAIMS, "out of memory");
         return NULL;
     }
-    if (json_is_array(claims) && (json_array_size(claims) == 0 || json_array_size(claims) > CL_AS_MAX_ITEMS)) {
-        cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_CLAIMS, "%s verifier returned %zu claim sets", it->tee, json_array_size(claims));
+    size_t nsets = json_is_array(claims) ? json_array_size(claims) : 1;
+    if (nsets == 0 || nsets > CL_AS_MAX_ITEMS) {
+        cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_CLAIMS, "%s verifier returned %zu claim sets", it->tee,
+                     json_array_size(claims));
         return NULL;
     }
-    size_t nsets = json_is_array(claims) ? json_array_size(claims) : 1;
     for (size_t k = 0; k < nsets; k++) {
         const json_t *one = json_is_array(claims) ? json_array_get(claims, k) : claims;
         if (!json_is_object(one)) {
-            cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_CLAIMS, "%s verifier returned a claim set that is not an object",
-                         it->tee);
+            cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_CLAIMS,
+                         "%s verifier returned a claim set that is not an object", it->tee);
             return NULL;
         }
         json_t *set = json_deep_copy(one); /* appraise_claims lifts members out of it */
@@ -265,7 +266,8 @@ static json_t *appraise_claims(struct cl_as *as, const struct cl_as_item *it, co
     json_t *idc = json_object_get(claims, "init_data");
     if (idc) {
         json_object_set(annotated, "init_data", idc);
-        json_object_set(annotated, "init_data_claims", init_claims ? (json_t *)(uintptr_t)init_claims : json_null());
+        json_object_set(annotated, "init_data_claims",
+                        init_claims ? (json_t *)(uintptr_t)init_claims : json_null());
         json_object_del(claims, "init_data");
     }
     json_object_set(annotated, it->tee, claims);
