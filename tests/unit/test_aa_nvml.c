@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "aa/aa.h"
+#include "net/ttrpc.h"
 #include "tee/nvidia/nvidia.h"
 
 #define ND "deps/verifier/test_data/nvidia/"
@@ -104,6 +105,24 @@ static void case_evidence(void)
     CHECK(doc && json_equal(json_object_get(doc, "nvidia"), ev));
     json_decref(doc);
     free(text);
+    /* and over ttrpc, as the data hub asks cloister-aa: GetAdditionalEvidence */
+    char sock[64];
+    snprintf(sock, sizeof sock, "unix:/tmp/cl-aa-nvml-%d.sock", (int)getpid());
+    struct cl_ttrpc_server *srv =
+        cl_ttrpc_server_start(sock, cl_aa_methods, cl_aa_nmethods, NULL, &e);
+    CHECK(srv);
+    struct cl_ttrpc_client *cli = cl_ttrpc_client_connect(sock, &e);
+    CHECK(cli);
+    cl_bytes *out = NULL;
+    size_t outlen = 0;
+    CHECK(cl_aa_client_get_evidence(cli, rd48, 48, true, &out, &outlen, &e) == 0);
+    json_t *wire = json_loadb((const char *)out, outlen, 0, NULL);
+    CHECK(wire && json_equal(json_object_get(wire, "nvidia"), ev));
+    json_decref(wire);
+    free(out);
+    cl_ttrpc_client_free(cli);
+    cl_ttrpc_server_stop(srv);
+    unlink(sock + 5);
     json_decref(ev);
 }
 
