@@ -265,12 +265,15 @@ static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, st
     }
     if (dcap) {
         static const char *const dk[] = {"collateral_service", "collateral_dir", "pccs_url", "allow_tcb_status_insecure",
-                                         "allow_expired_collateral_insecure", NULL};
+                                         "allow_expired_collateral_insecure",
+                                         "sgx_collateral_dir", NULL};
         const char *wd = "attestation_service.verifier_config.dcap_verifier";
         warn_unknown(dcap, wd, dk);
         if (tee_str(dcap, "collateral_dir", wd, cfg, 2, &t->tdx_collateral_dir, err) < 0 ||
             tee_str(dcap, "pccs_url", wd, cfg, 3, &t->tdx_pccs_url, err) < 0 ||
             opt_bool(dcap, "allow_expired_collateral_insecure", wd, &t->tdx_allow_expired_collateral_insecure, err) < 0)
+            return err ? err->code : CL_EINVAL;
+        if (tee_str(dcap, "sgx_collateral_dir", wd, cfg, 5, &t->sgx_collateral_dir, err) < 0)
             return err ? err->code : CL_EINVAL;
         /* trustee: collateral_service = PCS/PCCS URL, or file://<folder> */
         const char *cs = json_string_value(json_object_get(dcap, "collateral_service"));
