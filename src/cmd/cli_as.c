@@ -25,6 +25,7 @@ static const char *const help_text =
     "(parse, bind, init-data, signature, chain, collateral, tcb, eventlog, claims) and why.\n"
     "\n"
     "  --tee TEE                  snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm (or sample)\n"
+    "                             cca (evidence JSON or the raw CBOR token), csv (evidence JSON)\n"
     "  --evidence FILE            evidence JSON; for snp a raw report, for tdx a raw quote\n"
     "  --cert FILE                snp raw report: a VCEK/VLEK/ASK/ARK certificate (DER or PEM)\n"
     "  --ccel FILE                tdx raw quote: the CC event log\n"
@@ -40,6 +41,9 @@ static const char *const help_text =
     "  --kds[=URL]                fetch missing SNP certificates from AMD KDS\n"
     "  --tdx-collateral DIR       TDX collateral folder      --pccs URL  PCS/PCCS base URL\n"
     "  --ak-ca FILE               TPM: CA that certifies attestation keys\n"
+    "  --cca-ta-store FILE        CCA: trust-anchor store (CPAK per instance id), required\n"
+    "  --cca-rv-store FILE        CCA: reference-value store (platform and realm measurements)\n"
+    "  --csv-cert-dir DIR         CSV: hrk.cert and hsk_cek/<chip>/hsk_cek.cert (default /opt/hygon/csv)\n"
     "  --allow-debug-insecure     accept debug TEEs\n"
     "  --allow-tcb-status-insecure STATUS   accept a TDX TCB status (repeatable)\n"
     "  --allow-expired-collateral-insecure  accept expired TDX collateral\n"
@@ -85,6 +89,9 @@ static int parse_args(int argc, char **argv, struct aopts *o)
         {"tdx-collateral", required_argument, NULL, 'C'},
         {"pccs", required_argument, NULL, 'P'},
         {"ak-ca", required_argument, NULL, 'a'},
+        {"cca-ta-store", required_argument, NULL, 'G'},
+        {"cca-rv-store", required_argument, NULL, 'V'},
+        {"csv-cert-dir", required_argument, NULL, 'H'},
         {"allow-debug-insecure", no_argument, NULL, 'D'},
         {"allow-tcb-status-insecure", required_argument, NULL, 'S'},
         {"allow-expired-collateral-insecure", no_argument, NULL, 'X'},
@@ -134,6 +141,9 @@ static int parse_args(int argc, char **argv, struct aopts *o)
         case 'C': o->cfg.tdx_collateral_dir = optarg; break;
         case 'P': o->cfg.tdx_pccs_url = optarg; break;
         case 'a': o->cfg.tpm_ak_ca_path = optarg; break;
+        case 'G': o->cfg.cca_ta_store = optarg; break;
+        case 'V': o->cfg.cca_rv_store = optarg; break;
+        case 'H': o->cfg.csv_cert_dir = optarg; break;
         case 'D': o->cfg.allow_debug_insecure = true; break;
         case 'X': o->cfg.tdx_allow_expired_collateral_insecure = true; break;
         case 'S': {
@@ -219,6 +229,8 @@ static json_t *load_evidence(const struct aopts *o, struct cl_err *err)
         }
         return ev;
     }
+    if (strcmp(o->tee, "cca") == 0) /* the raw CBOR token, as trustee's CCA attester wraps it */
+        return json_pack("{s:s}", "token", b64);
     cl_err_set(err, CL_EINVAL, "%s: not JSON (raw evidence is understood for snp and tdx only)", o->evidence);
     return NULL;
 }
