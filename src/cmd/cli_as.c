@@ -43,7 +43,7 @@ static const char *const help_text =
     "  --ak-ca FILE               TPM: CA that certifies attestation keys\n"
     "  --cca-ta-store FILE        CCA: trust-anchor store (CPAK per instance id), required\n"
     "  --cca-rv-store FILE        CCA: reference-value store (platform and realm measurements)\n"
-    "  --csv-cert-dir DIR         CSV: hrk.cert and hsk_cek/<chip>/hsk_cek.cert (default /opt/hygon/csv)\n"
+    "  --csv-cert-dir DIR         CSV: hrk.cert, hsk_cek/<chip>/hsk_cek.cert (/opt/hygon/csv)\n"
     "  --allow-debug-insecure     accept debug TEEs\n"
     "  --allow-tcb-status-insecure STATUS   accept a TDX TCB status (repeatable)\n"
     "  --allow-expired-collateral-insecure  accept expired TDX collateral\n"
