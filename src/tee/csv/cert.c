@@ -307,9 +307,8 @@ int cl_csv_sm2_verify(const struct cl_csv_pubkey *key, const uint8_t *data, size
     }
     rc = 0;
 out:
-    EVP_MD_CTX_free(mctx); /* frees pctx too, once set */
-    if (!mctx)
-        EVP_PKEY_CTX_free(pctx);
+    EVP_MD_CTX_free(mctx);
+    EVP_PKEY_CTX_free(pctx); /* EVP_MD_CTX_set_pkey_ctx does not hand it over */
     ECDSA_SIG_free(es);
     OPENSSL_free(der);
     EVP_PKEY_free(pkey);
