@@ -204,8 +204,6 @@ static void test_tamper(void **state)
     uint8_t rd[64];
     memcpy(rd, t.realm.challenge.p, 64);
     uint8_t *x = malloc(n);
-    static const char *const order = "positions in the token";
-    (void)order;
     struct {
         const char *name;
         size_t off;

@@ -92,7 +92,6 @@ struct cl_cca_platform {
     struct cl_cca_bytes profile, challenge, implementation_id, instance_id, config, service,
         hash_algo;
     uint64_t lifecycle;
-    bool has_lifecycle;
     struct cl_cca_sw_component sw[CL_CCA_MAX_SW_COMPONENTS];
     size_t nsw;
 };

@@ -112,12 +112,8 @@ static int read_map(struct cl_cbor *c, const struct claim_def *defs, size_t ndef
         } else if (d->kind == K_UINT) {
             struct cl_cbor_item it;
             rc = cl_cbor_expect(c, CL_CBOR_UINT, &it, d->name, err);
-            if (rc == 0) {
-                /* the only integer claim is the platform lifecycle */
-                struct cl_cca_platform *p = obj;
-                p->lifecycle = it.val;
-                p->has_lifecycle = true;
-            }
+            if (rc == 0)
+                *(uint64_t *)(void *)((uint8_t *)obj + d->off) = it.val;
         } else {
             rc = special(c, obj, d, err);
         }

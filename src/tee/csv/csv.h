@@ -19,8 +19,9 @@
 #define CL_CSV_REPORT_V1_SIZE 0x9f4 /* bytes of a version-1 report the verifier reads */
 #define CL_CSV_REPORT_MAX 4096      /* the report page as the attester sends it */
 #define CL_CSV_REPORT_SIGNED 0xb4   /* the report signature covers [0, 0xb4), as stored (masked) */
-#define CL_CSV_COORD 72 /* a coordinate / signature field: 32 bytes little-endian + zero padding   \
-                         */
+#define CL_CSV_COORD                                                                               \
+    72 /* a coordinate / signature field: 32 bytes little-endian + zero padding                    \
+        */
 
 #define CL_CSV_CURVE_SM2 3
 #define CL_CSV_ALGO_SM2_SM3 4

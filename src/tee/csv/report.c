@@ -55,8 +55,10 @@ int cl_csv_report_parse(const uint8_t *buf, size_t len, struct cl_csv_report *ou
     r.sig.usage = r.sig_usage;
     r.sig.algo = r.sig_algo;
     int rc;
-    if ((rc = cl_csv_cert_parse(buf + OFF_PEK, CL_CSV_CERT_SIZE, &r.pek, err)) < 0)
-        return cl_err_prefix(err, "CSV report PEK");
+    if ((rc = cl_csv_cert_parse(buf + OFF_PEK, CL_CSV_CERT_SIZE, &r.pek, err)) < 0) {
+        cl_err_prefix(err, "CSV report PEK");
+        return rc;
+    }
     memcpy(r.serial_number, buf + OFF_SN, 64);
     r.serial_number[64] = '\0';
     for (size_t i = 0; r.serial_number[i]; i++)
