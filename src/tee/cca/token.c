@@ -60,6 +60,34 @@ static const struct claim_def sw_defs[] = {
     {6, K_TSTR, SF(hash_algo), 1, 32, false, "hash-algo-id"},
 };
 
+/* RFC 3629 UTF-8 (no overlong forms, no surrogates, at most U+10FFFF): CBOR text strings must
+ * be, and the claims are JSON strings. */
+static bool utf8_valid(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = p[i];
+        size_t len = b < 0x80             ? 1
+                     : (b & 0xe0) == 0xc0 ? 2
+                     : (b & 0xf0) == 0xe0 ? 3
+                     : (b & 0xf8) == 0xf0 ? 4
+                                          : 0;
+        if (!len || len > n - i)
+            return false;
+        uint32_t cp = len == 1 ? b : len == 2 ? b & 0x1fu : len == 3 ? b & 0x0fu : b & 0x07u;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3fu);
+        }
+        static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
 static int read_string(struct cl_cbor *c, const struct claim_def *d, struct cl_cca_bytes *out,
                        struct cl_err *err)
 {
@@ -72,6 +100,9 @@ static int read_string(struct cl_cbor *c, const struct claim_def *d, struct cl_c
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                             "CCA claim %s: %llu bytes (want %zu..%zu)", d->name,
                             (unsigned long long)it.val, d->min, d->max);
+    if (d->kind == K_TSTR && !utf8_valid(it.data, (size_t)it.val))
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "CCA claim %s: text is not UTF-8",
+                            d->name);
     out->p = it.data;
     out->n = (size_t)it.val;
     return 0;
@@ -556,60 +587,66 @@ static json_t *text(const struct cl_cca_bytes *b)
     return json_stringn(b->p ? (const char *)b->p : "", b->n);
 }
 
+static json_t *claims_oom(struct cl_err *err)
+{
+    cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CLAIMS, "out of memory");
+    return NULL;
+}
+
 json_t *cl_cca_claims(const struct cl_cca_token *t, struct cl_err *err)
 {
     const struct cl_cca_platform *p = &t->platform;
     const struct cl_cca_realm *r = &t->realm;
     CL_AUTO(json_t) *sw = json_array();
-    for (size_t i = 0; sw && i < p->nsw; i++) {
+    CL_AUTO(json_t) *rems = json_array();
+    CL_AUTO(json_t) *plat = NULL;
+    CL_AUTO(json_t) *realm = NULL;
+    CL_AUTO(json_t) *c = NULL;
+    if (!sw || !rems)
+        return claims_oom(err);
+    for (size_t i = 0; i < p->nsw; i++) {
         const struct cl_cca_sw_component *s = &p->sw[i];
         json_t *o = json_object();
         if (!o || json_array_append_new(sw, o) < 0)
-            goto oom;
+            return claims_oom(err);
+        bool ok = true;
         if (s->type.p)
-            json_object_set_new(o, "measurement-type", text(&s->type));
-        json_object_set_new(o, "measurement-value", b64(&s->measurement));
-        json_object_set_new(o, "signer-id", b64(&s->signer_id));
+            ok = json_object_set_new(o, "measurement-type", text(&s->type)) == 0 && ok;
+        ok = json_object_set_new(o, "measurement-value", b64(&s->measurement)) == 0 && ok;
+        ok = json_object_set_new(o, "signer-id", b64(&s->signer_id)) == 0 && ok;
         if (s->version.p)
-            json_object_set_new(o, "version", text(&s->version));
+            ok = json_object_set_new(o, "version", text(&s->version)) == 0 && ok;
         if (s->hash_algo.p)
-            json_object_set_new(o, "hash-algo-id", text(&s->hash_algo));
+            ok = json_object_set_new(o, "hash-algo-id", text(&s->hash_algo)) == 0 && ok;
+        if (!ok)
+            return claims_oom(err);
     }
-    CL_AUTO(json_t) *rems = json_array();
-    for (size_t i = 0; rems && i < r->nrem; i++)
+    for (size_t i = 0; i < r->nrem; i++)
         if (json_array_append_new(rems, b64(&r->rem[i])) < 0)
-            goto oom;
-    if (!sw || !rems)
-        goto oom;
-    CL_AUTO(json_t) *plat = json_pack(
+            return claims_oom(err);
+    plat = json_pack(
         "{s:o, s:o, s:o, s:o, s:o, s:I, s:O, s:o}", "cca-platform-profile", text(&p->profile),
         "cca-platform-implementation-id", b64(&p->implementation_id), "cca-platform-instance-id",
         b64(&p->instance_id), "cca-platform-challenge", b64(&p->challenge), "cca-platform-config",
         b64(&p->config), "cca-platform-lifecycle", (json_int_t)p->lifecycle,
         "cca-platform-sw-components", sw, "cca-platform-hash-algo-id", text(&p->hash_algo));
-    if (!plat)
-        goto oom;
-    if (p->service.p &&
-        json_object_set_new(plat, "cca-platform-service-indicator", text(&p->service)) < 0)
-        goto oom;
-    CL_AUTO(json_t) *realm = json_pack(
-        "{s:o, s:o, s:o, s:O, s:o, s:o, s:o}", "cca-realm-challenge", b64(&r->challenge),
-        "cca-realm-personalization-value", b64(&r->personalization),
-        "cca-realm-initial-measurement", b64(&r->rim), "cca-realm-extensible-measurements", rems,
-        "cca-realm-hash-algo-id", text(&r->hash_algo), "cca-realm-public-key", b64(&r->rak),
-        "cca-realm-public-key-hash-algo-id", text(&r->rak_hash_algo));
-    if (!realm)
-        goto oom;
-    if (r->profile.p && json_object_set_new(realm, "cca-realm-profile", text(&r->profile)) < 0)
-        goto oom;
-    CL_AUTO(json_t) *c = json_pack("{s:O, s:O}", "platform", plat, "realm", realm);
+    if (!plat || (p->service.p && json_object_set_new(plat, "cca-platform-service-indicator",
+                                                      text(&p->service)) < 0))
+        return claims_oom(err);
+    realm = json_pack("{s:o, s:o, s:o, s:O, s:o, s:o, s:o}", "cca-realm-challenge",
+                      b64(&r->challenge), "cca-realm-personalization-value",
+                      b64(&r->personalization), "cca-realm-initial-measurement", b64(&r->rim),
+                      "cca-realm-extensible-measurements", rems, "cca-realm-hash-algo-id",
+                      text(&r->hash_algo), "cca-realm-public-key", b64(&r->rak),
+                      "cca-realm-public-key-hash-algo-id", text(&r->rak_hash_algo));
+    if (!realm ||
+        (r->profile.p && json_object_set_new(realm, "cca-realm-profile", text(&r->profile)) < 0))
+        return claims_oom(err);
+    c = json_pack("{s:O, s:O}", "platform", plat, "realm", realm);
     if (!c)
-        goto oom;
+        return claims_oom(err);
     if (cl_tee_set_hex(c, "report_data", r->challenge.p, r->challenge.n, err) < 0 ||
         cl_tee_set_hex(c, "init_data", r->personalization.p, r->personalization.n, err) < 0)
         return NULL;
     return CL_STEAL(c);
-oom:
-    cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CLAIMS, "out of memory");
-    return NULL;
 }
