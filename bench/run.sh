@@ -103,6 +103,17 @@ else
 	echo "== TEE evidence verification skipped ($VEC/trustee absent)"
 fi
 
+# CCA and CSV (block maintained with src/tee/cca and src/tee/csv; docs/benchmarks.md "TEE
+# evidence"): verifications per second per core next to their verifies from `openssl speed`.
+if [ -d "$VEC/trustee" ]; then
+	echo "== CCA / CSV evidence verification ($BUILD/bench/cca_csv_bench), $(date -u +%F)"
+	"$BUILD/bench/cca_csv_bench" "$VEC" 3
+	openssl speed -seconds 3 ecdsap384 sm2 2>/dev/null > "$T/cca-csv-speed" || true
+	awk '/384 bits ecdsa \(nistp384\)/ {printf "floor CCA: two ECDSA P-384 verifies %.0f/s\n", $8 / 2}
+	     /256 bits SM2 \(CurveSM2\)/ {printf "floor CSV: one SM2 verify %s/s; chain: four %.0f/s\n", $8, $8 / 4}' \
+		"$T/cca-csv-speed"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Guest side (block maintained with src/aa and src/cdh; figures in docs/benchmarks.md "Guest"):
 # GetResource through the REST bridge cold (full RCAR per request) and warm (cached token),
