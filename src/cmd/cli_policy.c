@@ -9,8 +9,8 @@
  *          the policy load time and the engine's memory.
  */
 #include "cmd/cli.h"
-#include "json/json.h"
 #include "rego/rego.h"
+#include "json/json.h"
 
 #include <dirent.h>
 #include <getopt.h>
@@ -45,7 +45,8 @@ static const char *const help_eval =
     "\n"
     "Loads every .rego file (policies) and .json file (data, merged at the top level) named\n"
     "with -d (directories are walked), evaluates QUERY and prints the result set as `opa eval`\n"
-    "does: {\"result\": [{\"expressions\": [{\"value\", \"text\", \"location\"}], \"bindings\"}]},\n"
+    "does: {\"result\": [{\"expressions\": [{\"value\", \"text\", \"location\"}], "
+    "\"bindings\"}]},\n"
     "{} when undefined, {\"errors\": [...]} on an error.\n"
     "\n"
     "  -d, --data PATH      policy (.rego) or data (.json) file or directory (repeatable)\n"
@@ -59,8 +60,10 @@ static const char *const help_test =
     "\n"
     "Runs Kata agent-policy cases the way the agent decides. A PATH is a cases.jsonl file (its\n"
     "policy is policy.rego in the same directory unless --policy is given), a directory holding\n"
-    "both, or a directory of such directories. Default: $CLOISTER_VECTORS/kata-policy/regorus-kata.\n"
-    "Each line of a cases file is {\"ep\": REQUEST, \"input\": {...}, \"want\": bool}; cases run in\n"
+    "both, or a directory of such directories. Default: "
+    "$CLOISTER_VECTORS/kata-policy/regorus-kata.\n"
+    "Each line of a cases file is {\"ep\": REQUEST, \"input\": {...}, \"want\": bool}; cases run "
+    "in\n"
     "order on one engine with data {\"pstate\": {}}: data.agent_policy.REQUEST must be true/false\n"
     "or {\"allowed\", \"ops\"} (ops, a JSON Patch, are applied to the data when allowed);\n"
     "undefined is an error.\n"
@@ -177,7 +180,8 @@ static void merge_data(json_t *dst, json_t *src)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(src, k, v) {
+    json_object_foreach(src, k, v)
+    {
         json_t *old = json_object_get(dst, k);
         if (json_is_object(old) && json_is_object(v))
             merge_data(old, v);
@@ -198,7 +202,8 @@ static int load_file(struct loader *L, const char *path, struct cl_err *err)
         return cl_err_set(err, CL_ELIMIT, "%s: more than %d files", path, MAX_FILES);
     bool rego = has_suffix(path, ".rego");
     size_t n = 0;
-    CL_AUTO(cl_bytes) *text = cl_file_read(path, rego ? CL_REGO_MAX_POLICY : MAX_DATA_FILE, &n, err);
+    CL_AUTO(cl_bytes) *text =
+        cl_file_read(path, rego ? CL_REGO_MAX_POLICY : MAX_DATA_FILE, &n, err);
     if (!text)
         return err->code;
     if (rego)
@@ -220,7 +225,8 @@ static int load_path(struct loader *L, const char *path, int depth, struct cl_er
     if (!S_ISDIR(st.st_mode))
         return load_file(L, path, err);
     if (depth >= MAX_DIR_DEPTH)
-        return cl_err_set(err, CL_ELIMIT, "%s: directories nested deeper than %d", path, MAX_DIR_DEPTH);
+        return cl_err_set(err, CL_ELIMIT, "%s: directories nested deeper than %d", path,
+                          MAX_DIR_DEPTH);
     struct dirent **names = NULL;
     int n = scandir(path, &names, NULL, alphasort);
     if (n < 0)
@@ -231,7 +237,8 @@ static int load_path(struct loader *L, const char *path, int depth, struct cl_er
         if (rc == 0 && nm[0] != '.') {
             CL_AUTO(cl_str) *full = cl_strdupf("%s/%s", path, nm);
             struct stat cs;
-            if (stat(full, &cs) == 0 && (S_ISDIR(cs.st_mode) || has_suffix(nm, ".rego") || has_suffix(nm, ".json")))
+            if (stat(full, &cs) == 0 &&
+                (S_ISDIR(cs.st_mode) || has_suffix(nm, ".rego") || has_suffix(nm, ".json")))
                 rc = load_path(L, full, depth + 1, err);
         }
         free(names[i]);
@@ -287,13 +294,19 @@ struct eopts {
 static int parse_opts(int argc, char **argv, struct eopts *o, const char *help, bool want_query)
 {
     static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'}, {"input", required_argument, NULL, 'i'},
-        {"format", required_argument, NULL, 'f'}, {"v0", no_argument, NULL, '0'},
-        {"v1", no_argument, NULL, '1'},           {"strict", no_argument, NULL, 's'},
-        {"kata", no_argument, NULL, 'k'},         {"policy", required_argument, NULL, 'p'},
-        {"count", required_argument, NULL, 'n'},  {"verbose", no_argument, NULL, 'v'},
+        {"data", required_argument, NULL, 'd'},
+        {"input", required_argument, NULL, 'i'},
+        {"format", required_argument, NULL, 'f'},
+        {"v0", no_argument, NULL, '0'},
+        {"v1", no_argument, NULL, '1'},
+        {"strict", no_argument, NULL, 's'},
+        {"kata", no_argument, NULL, 'k'},
+        {"policy", required_argument, NULL, 'p'},
+        {"count", required_argument, NULL, 'n'},
+        {"verbose", no_argument, NULL, 'v'},
         {"clock", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     optind = 1;
@@ -307,14 +320,30 @@ static int parse_opts(int argc, char **argv, struct eopts *o, const char *help, 
             }
             o->data[o->ndata++] = optarg;
             break;
-        case 'i': o->input = optarg; break;
-        case 'f': o->format = optarg; break;
-        case '0': o->v0 = true; break;
-        case '1': o->v1 = true; break;
-        case 's': o->strict = true; break;
-        case 'k': o->kata = true; break;
-        case 'p': o->policy = optarg; break;
-        case 'v': o->verbose = true; break;
+        case 'i':
+            o->input = optarg;
+            break;
+        case 'f':
+            o->format = optarg;
+            break;
+        case '0':
+            o->v0 = true;
+            break;
+        case '1':
+            o->v1 = true;
+            break;
+        case 's':
+            o->strict = true;
+            break;
+        case 'k':
+            o->kata = true;
+            break;
+        case 'p':
+            o->policy = optarg;
+            break;
+        case 'v':
+            o->verbose = true;
+            break;
         case 'c':
             if (strcmp(optarg, "cpu") == 0) {
                 bench_clock = CLOCK_THREAD_CPUTIME_ID;
@@ -327,7 +356,10 @@ static int parse_opts(int argc, char **argv, struct eopts *o, const char *help, 
             char *end = NULL;
             long v = strtol(optarg, &end, 10);
             if (!end || *end || v < 1 || v > 100000000) {
-                fprintf(stderr, "cloister policy: --count must be an integer from 1 to 100000000, not '%s'\n", optarg);
+                fprintf(
+                    stderr,
+                    "cloister policy: --count must be an integer from 1 to 100000000, not '%s'\n",
+                    optarg);
                 return 2;
             }
             o->count = v;
@@ -366,15 +398,18 @@ static int cmd_eval(int argc, char **argv)
         return rc;
     bool values = o.format && strcmp(o.format, "values") == 0;
     if (o.format && !values && strcmp(o.format, "json") != 0) {
-        fprintf(stderr, "cloister policy eval: --format must be json or values, not '%s'\n", o.format);
+        fprintf(stderr, "cloister policy eval: --format must be json or values, not '%s'\n",
+                o.format);
         return 2;
     }
     struct cl_err err = {0};
-    __attribute__((cleanup(cl_auto_cl_rego))) struct cl_rego *e = load_all(o.data, o.ndata, o.v0, o.strict, &err);
+    __attribute__((cleanup(cl_auto_cl_rego))) struct cl_rego *e =
+        load_all(o.data, o.ndata, o.v0, o.strict, &err);
     CL_AUTO(json_t) *input = NULL;
     if (e && o.input && !(input = read_json_file(o.input, &err)))
         e = NULL; /* cleanup frees it */
-    __attribute__((cleanup(cl_auto_cl_rego_query))) struct cl_rego_query *q = e ? cl_rego_prepare(e, o.query, &err) : NULL;
+    __attribute__((cleanup(cl_auto_cl_rego_query))) struct cl_rego_query *q =
+        e ? cl_rego_prepare(e, o.query, &err) : NULL;
     struct cl_rv *rows = NULL;
     struct cl_rego_eval_opts eo = {.strict_builtin_errors = o.strict};
     if (!q || cl_rego_query_eval_rv(q, input, &eo, &rows, &err) < 0) {
@@ -414,7 +449,8 @@ static int cmd_eval(int argc, char **argv)
             put_json(stdout, ex->u.arr.items[j], 5);
             printf(",\n          \"text\": ");
             put_json_string(stdout, text, tl);
-            printf(",\n          \"location\": {\n            \"row\": %d,\n            \"col\": %d\n          }\n",
+            printf(",\n          \"location\": {\n            \"row\": %d,\n            \"col\": "
+                   "%d\n          }\n",
                    line, col);
             printf("        }%s\n", j + 1 < ex->u.arr.len ? "," : "");
         }
@@ -440,8 +476,8 @@ struct kcase {
 };
 
 struct ksuite {
-    char *name;    /* what is printed */
-    char *policy;  /* policy path */
+    char *name;   /* what is printed */
+    char *policy; /* policy path */
     struct kcase *cases;
     size_t n;
 };
@@ -478,15 +514,21 @@ static int read_cases(const char *path, struct ksuite *s, struct cl_err *err)
             json_t *input = json_object_get(c, "input");
             json_t *want = json_object_get(c, "want");
             if (!ep || !input || !json_is_boolean(want))
-                return cl_err_set(err, CL_EPARSE, "%s:%zu: a case needs \"ep\" (string), \"input\" and \"want\" (bool)",
-                                  path, lineno);
-            if (strspn(ep, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(ep))
-                return cl_err_set(err, CL_EPARSE, "%s:%zu: \"ep\" must be a request name, not '%.64s'", path, lineno, ep);
+                return cl_err_set(
+                    err, CL_EPARSE,
+                    "%s:%zu: a case needs \"ep\" (string), \"input\" and \"want\" (bool)", path,
+                    lineno);
+            if (strspn(ep, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+                strlen(ep))
+                return cl_err_set(err, CL_EPARSE,
+                                  "%s:%zu: \"ep\" must be a request name, not '%.64s'", path,
+                                  lineno, ep);
             struct kcase *nc = realloc(s->cases, (s->n + 1) * sizeof *nc);
             if (!nc)
                 return cl_err_set(err, CL_ENOMEM, "out of memory");
             s->cases = nc;
-            s->cases[s->n++] = (struct kcase){strdup(ep), json_incref(input), cl_rv_from_json(input), json_is_true(want)};
+            s->cases[s->n++] = (struct kcase){strdup(ep), json_incref(input),
+                                              cl_rv_from_json(input), json_is_true(want)};
         }
         p += len + 1;
     }
@@ -500,7 +542,8 @@ static char *dir_of(const char *path)
 }
 
 /* Collects the suites named by PATH (see help_test). */
-static int collect(const char *path, const char *policy, int depth, struct ksuite **out, size_t *nout, struct cl_err *err)
+static int collect(const char *path, const char *policy, int depth, struct ksuite **out,
+                   size_t *nout, struct cl_err *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -578,8 +621,8 @@ static struct cl_rego *load_kata(const char *policy, bool v0, struct cl_err *err
         cl_err_set(err, CL_ENOMEM, "out of memory");
         return NULL;
     }
-    if (cl_rego_add_module(e, policy, (const char *)text, n, v0, err) < 0 || cl_rego_set_data(e, data, err) < 0 ||
-        cl_rego_compile(e, err) < 0) {
+    if (cl_rego_add_module(e, policy, (const char *)text, n, v0, err) < 0 ||
+        cl_rego_set_data(e, data, err) < 0 || cl_rego_compile(e, err) < 0) {
         cl_rego_free(e);
         return NULL;
     }
@@ -634,16 +677,19 @@ enum decision { DENY, ALLOW, DERROR };
 static enum decision gate(struct cl_rego *e, const struct cl_rv *rows, char *why, size_t whylen)
 {
     if (rows->u.arr.len != 1) {
-        snprintf(why, whylen, rows->u.arr.len ? "%zu results" : "undefined decision", rows->u.arr.len);
+        snprintf(why, whylen, rows->u.arr.len ? "%zu results" : "undefined decision",
+                 rows->u.arr.len);
         return DERROR;
     }
     const struct cl_rv *ex = cl_rv_obj_get_str(rows->u.arr.items[0], "expressions");
     const struct cl_rv *v = ex && ex->u.arr.len == 1 ? ex->u.arr.items[0] : NULL;
     if (v && v->type == CL_RV_BOOL)
         return v->u.b ? ALLOW : DENY;
-    const struct cl_rv *allowed = v && v->type == CL_RV_OBJECT ? cl_rv_obj_get_str(v, "allowed") : NULL;
+    const struct cl_rv *allowed =
+        v && v->type == CL_RV_OBJECT ? cl_rv_obj_get_str(v, "allowed") : NULL;
     if (!allowed || allowed->type != CL_RV_BOOL) {
-        snprintf(why, whylen, "the decision is neither a boolean nor {\"allowed\": bool, \"ops\": [...]}");
+        snprintf(why, whylen,
+                 "the decision is neither a boolean nor {\"allowed\": bool, \"ops\": [...]}");
         return DERROR;
     }
     const struct cl_rv *ops = cl_rv_obj_get_str(v, "ops");
@@ -713,7 +759,10 @@ static int cmd_test(int argc, char **argv)
             f++;
             if (o.verbose)
                 printf("FAIL %s case %zu %s: want %s, got %s%s%s\n", s->name, j + 1, s->cases[j].ep,
-                       s->cases[j].want ? "allow" : "deny", d == DERROR ? "error" : d == ALLOW ? "allow" : "deny",
+                       s->cases[j].want ? "allow" : "deny",
+                       d == DERROR  ? "error"
+                       : d == ALLOW ? "allow"
+                                    : "deny",
                        why[0] ? ": " : "", why);
         }
         kengine_free(&k);
@@ -792,7 +841,8 @@ static void print_table(const struct stats *s, bool json)
     if (json) {
         printf("{\n");
         for (size_t i = 0; i < CL_ARRAY_LEN(rows); i++)
-            printf("  \"%s\": %.0f%s\n", rows[i].k, rows[i].v, i + 1 < CL_ARRAY_LEN(rows) ? "," : "");
+            printf("  \"%s\": %.0f%s\n", rows[i].k, rows[i].v,
+                   i + 1 < CL_ARRAY_LEN(rows) ? "," : "");
         printf("}\n");
         return;
     }
@@ -806,11 +856,13 @@ static void print_table(const struct stats *s, bool json)
 static int bench_query(struct eopts *o, bool json)
 {
     struct cl_err err = {0};
-    __attribute__((cleanup(cl_auto_cl_rego))) struct cl_rego *e = load_all(o->data, o->ndata, o->v0, o->strict, &err);
+    __attribute__((cleanup(cl_auto_cl_rego))) struct cl_rego *e =
+        load_all(o->data, o->ndata, o->v0, o->strict, &err);
     CL_AUTO(json_t) *input = NULL;
     if (e && o->input && !(input = read_json_file(o->input, &err)))
         e = NULL;
-    __attribute__((cleanup(cl_auto_cl_rego_query))) struct cl_rego_query *q = e ? cl_rego_prepare(e, o->query, &err) : NULL;
+    __attribute__((cleanup(cl_auto_cl_rego_query))) struct cl_rego_query *q =
+        e ? cl_rego_prepare(e, o->query, &err) : NULL;
     if (!q) {
         fprintf(stderr, "cloister policy bench: %s\n", err.msg);
         return cl_err_exit_code(err.code ? err.code : CL_EINVAL);
@@ -907,26 +959,30 @@ static void agg_print(struct agg *a, bool json)
     uint64_t load_med = a->nloads ? a->loads[a->nloads / 2] : 0;
     long hwm = rss_kib("VmHWM");
     if (json) {
-        printf("  \"summary\": {\"load_ns_median\": %llu, \"max_engine_bytes\": %zu, \"hwm_kib\": %ld, \"requests\": [",
+        printf("  \"summary\": {\"load_ns_median\": %llu, \"max_engine_bytes\": %zu, \"hwm_kib\": "
+               "%ld, \"requests\": [",
                (unsigned long long)load_med, a->max_engine, hwm);
     } else {
-        printf("all policies: load (parse + compile) median %.2f ms; largest engine %.1f KiB; process peak RSS %ld KiB\n",
+        printf("all policies: load (parse + compile) median %.2f ms; largest engine %.1f KiB; "
+               "process peak RSS %ld KiB\n",
                (double)load_med / 1e6, (double)a->max_engine / 1024.0, hwm);
-        printf("  %-30s %8s %10s %10s %10s %10s %10s\n", "request", "samples", "ns/op", "p50", "p99", "allocs/op",
-               "B/op");
+        printf("  %-30s %8s %10s %10s %10s %10s %10s\n", "request", "samples", "ns/op", "p50",
+               "p99", "allocs/op", "B/op");
     }
     for (size_t i = 0; i < a->neps; i++) {
         struct stats *x = &a->eps[i].s;
         qsort(x->lat, x->n, sizeof *x->lat, cmp_u64);
         if (json)
-            printf("%s\n    {\"request\": \"%s\", \"samples\": %zu, \"ns_per_op\": %.0f, \"p50_ns\": %llu, "
+            printf("%s\n    {\"request\": \"%s\", \"samples\": %zu, \"ns_per_op\": %.0f, "
+                   "\"p50_ns\": %llu, "
                    "\"p99_ns\": %llu, \"allocs_per_op\": %.1f, \"bytes_per_op\": %.0f}",
                    i ? "," : "", a->eps[i].ep, x->n, mean_ns(x), (unsigned long long)pct(x, 50),
-                   (unsigned long long)pct(x, 99), (double)x->allocs / (double)x->n, (double)x->bytes / (double)x->n);
-        else
-            printf("  %-30s %8zu %10.0f %10llu %10llu %10.1f %10.0f\n", a->eps[i].ep, x->n, mean_ns(x),
-                   (unsigned long long)pct(x, 50), (unsigned long long)pct(x, 99), (double)x->allocs / (double)x->n,
+                   (unsigned long long)pct(x, 99), (double)x->allocs / (double)x->n,
                    (double)x->bytes / (double)x->n);
+        else
+            printf("  %-30s %8zu %10.0f %10llu %10llu %10.1f %10.0f\n", a->eps[i].ep, x->n,
+                   mean_ns(x), (unsigned long long)pct(x, 50), (unsigned long long)pct(x, 99),
+                   (double)x->allocs / (double)x->n, (double)x->bytes / (double)x->n);
         free((char *)(uintptr_t)a->eps[i].ep);
         free(x->lat);
     }
@@ -935,7 +991,8 @@ static void agg_print(struct agg *a, bool json)
     free(a->eps);
 }
 
-static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool *first, struct agg *agg)
+static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool *first,
+                       struct agg *agg)
 {
     struct cl_err err = {0};
     /* load: parse + compile, best of a few and median */
@@ -1009,21 +1066,24 @@ static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool 
         }
         char why[600];
         if (rc == 0 && decide(&k, c, why, sizeof why) == DERROR)
-            fprintf(stderr, "cloister policy bench: %s case %zu %s: %s\n", s->name, j + 1, c->ep, why);
+            fprintf(stderr, "cloister policy bench: %s case %zu %s: %s\n", s->name, j + 1, c->ep,
+                    why);
     }
     if (rc < 0) {
         fprintf(stderr, "cloister policy bench: %s: %s\n", s->name, err.msg);
     } else {
         long rss = rss_kib("VmRSS"), hwm = rss_kib("VmHWM");
         if (json) {
-            printf("%s  {\"policy\": \"%s\", \"load_ns_median\": %llu, \"load_ns_min\": %llu, \"engine_bytes\": %zu, "
+            printf("%s  {\"policy\": \"%s\", \"load_ns_median\": %llu, \"load_ns_min\": %llu, "
+                   "\"engine_bytes\": %zu, "
                    "\"rss_kib\": %ld, \"hwm_kib\": %ld, \"requests\": [",
                    *first ? "" : ",\n", s->name, (unsigned long long)lat[CL_ARRAY_LEN(lat) / 2],
                    (unsigned long long)lat[0], engine_bytes, rss, hwm);
             for (size_t i = 0; i < neps; i++) {
                 struct stats *x = &eps[i].s;
                 qsort(x->lat, x->n, sizeof *x->lat, cmp_u64);
-                printf("%s\n    {\"request\": \"%s\", \"samples\": %zu, \"ns_per_op\": %.0f, \"p50_ns\": %llu, "
+                printf("%s\n    {\"request\": \"%s\", \"samples\": %zu, \"ns_per_op\": %.0f, "
+                       "\"p50_ns\": %llu, "
                        "\"p99_ns\": %llu, \"allocs_per_op\": %.1f, \"bytes_per_op\": %.0f}",
                        i ? "," : "", eps[i].ep, x->n, mean_ns(x), (unsigned long long)pct(x, 50),
                        (unsigned long long)pct(x, 99), (double)x->allocs / (double)x->n,
@@ -1031,17 +1091,18 @@ static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool 
             }
             printf("]}");
         } else {
-            printf("%s: load (parse + compile) median %.2f ms, min %.2f ms; engine %.1f KiB; process RSS %ld KiB "
+            printf("%s: load (parse + compile) median %.2f ms, min %.2f ms; engine %.1f KiB; "
+                   "process RSS %ld KiB "
                    "(peak %ld KiB)\n",
                    s->name, (double)lat[CL_ARRAY_LEN(lat) / 2] / 1e6, (double)lat[0] / 1e6,
                    (double)engine_bytes / 1024.0, rss, hwm);
-            printf("  %-30s %8s %10s %10s %10s %10s %10s\n", "request", "samples", "ns/op", "p50", "p99", "allocs/op",
-                   "B/op");
+            printf("  %-30s %8s %10s %10s %10s %10s %10s\n", "request", "samples", "ns/op", "p50",
+                   "p99", "allocs/op", "B/op");
             for (size_t i = 0; i < neps; i++) {
                 struct stats *x = &eps[i].s;
                 qsort(x->lat, x->n, sizeof *x->lat, cmp_u64);
-                printf("  %-30s %8zu %10.0f %10llu %10llu %10.1f %10.0f\n", eps[i].ep, x->n, mean_ns(x),
-                       (unsigned long long)pct(x, 50), (unsigned long long)pct(x, 99),
+                printf("  %-30s %8zu %10.0f %10llu %10llu %10.1f %10.0f\n", eps[i].ep, x->n,
+                       mean_ns(x), (unsigned long long)pct(x, 50), (unsigned long long)pct(x, 99),
                        (double)x->allocs / (double)x->n, (double)x->bytes / (double)x->n);
             }
         }
@@ -1065,7 +1126,8 @@ static int cmd_bench(int argc, char **argv)
         return rc;
     bool json = o.format && strcmp(o.format, "json") == 0;
     if (o.format && !json && strcmp(o.format, "pretty") != 0) {
-        fprintf(stderr, "cloister policy bench: --format must be pretty or json, not '%s'\n", o.format);
+        fprintf(stderr, "cloister policy bench: --format must be pretty or json, not '%s'\n",
+                o.format);
         return 2;
     }
     if (!o.kata)
@@ -1082,7 +1144,8 @@ static int cmd_bench(int argc, char **argv)
         printf("{\n  \"policies\": [\n");
     for (size_t i = 0; i < ns; i++) {
         if (rc == 0)
-            rc = bench_suite(&suites[i], !o.v1, o.count ? (size_t)o.count : 200, json, &first, &agg);
+            rc =
+                bench_suite(&suites[i], !o.v1, o.count ? (size_t)o.count : 200, json, &first, &agg);
         suite_free(&suites[i]);
     }
     free(suites);

@@ -62,8 +62,9 @@ static struct rg_node *node_get(struct cl_rego *e, struct rg_node *n, const char
 
 /* ---- errors ---- */
 
-CL_PRINTF(5, 6) static int cerr(struct rg_error *err, const char *code, const char *file, const struct rg_term *at,
-                                const char *fmt, ...)
+CL_PRINTF(5, 6)
+static int cerr(struct rg_error *err, const char *code, const char *file, const struct rg_term *at,
+                const char *fmt, ...)
 {
     if (err->code)
         return -1;
@@ -204,7 +205,8 @@ static int lookup_local(struct cctx *c, const char *name)
     return scope_find(&c->freevars, name);
 }
 
-static struct rg_term *data_ref(struct cctx *c, const char **path, size_t n, const char *last, int line, int col)
+static struct rg_term *data_ref(struct cctx *c, const char **path, size_t n, const char *last,
+                                int line, int col)
 {
     struct rg_term *r = rg_term_new(c->a, RG_T_REF, line, col);
     r->n = n + 1 + (last ? 1 : 0);
@@ -294,7 +296,8 @@ static bool resolve_global(struct cctx *c, struct rg_term *t)
 static int resolve_term(struct cctx *c, struct rg_term *t);
 static int resolve_body(struct cctx *c, struct rg_body *b);
 
-static const struct rg_node *node_at(const struct rg_node *n, const char **parts, const size_t *lens, size_t np)
+static const struct rg_node *node_at(const struct rg_node *n, const char **parts,
+                                     const size_t *lens, size_t np)
 {
     for (size_t i = 0; n && i < np; i++)
         n = rg_node_child(n, parts[i], lens[i]);
@@ -313,8 +316,8 @@ const struct cl_rego_builtin *rg_find_builtin(struct cl_rego *e, const char *nam
 }
 
 /* Resolves a dotted function name to a user function node or a builtin. */
-static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn, const struct cl_rego_builtin **bi,
-                           int *ext)
+static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn,
+                           const struct cl_rego_builtin **bi, int *ext)
 {
     const char *parts[64];
     size_t lens[64];
@@ -349,7 +352,8 @@ static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn
             strcmp(im->path->items[0]->name, "data") == 0) {
             const struct rg_node *n = c->e->root;
             for (size_t i = 1; n && i < im->path->n; i++)
-                n = rg_node_child(n, im->path->items[i]->val->u.str.s, im->path->items[i]->val->u.str.len);
+                n = rg_node_child(n, im->path->items[i]->val->u.str.s,
+                                  im->path->items[i]->val->u.str.len);
             if (n)
                 n = node_at(n, parts + 1, lens + 1, np - 1);
             if (n && rg_node_is_fn(n)) {
@@ -384,7 +388,8 @@ static int resolve_call(struct cctx *c, struct rg_term *t)
     if (resolve_fn_name(c, t->name, &t->fn, &t->bi, &t->ext) < 0)
         return cerr(c->err, "rego_type_error", c->file, t, "undefined function %s", t->name);
     int arity = t->fn ? (int)rg_node_arity(t->fn) : t->bi->arity;
-    t->direct = (t->fn || !(t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))) && (int)t->n == arity;
+    t->direct = (t->fn || !(t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))) &&
+                (int)t->n == arity;
     if (t->bi && !t->ext) {
         static const char *const ops[] = {"equal", "neq", "lt", "lte", "gt", "gte"};
         for (size_t i = 0; i < CL_ARRAY_LEN(ops); i++)
@@ -395,8 +400,8 @@ static int resolve_call(struct cctx *c, struct rg_term *t)
     if (t->bi && (t->bi->flags & CL_REGO_BI_VARIADIC))
         return 0;
     if ((int)t->n != ar && (int)t->n != ar + 1)
-        return cerr(c->err, "rego_type_error", c->file, t, "%s: arity mismatch: %zu arguments given, %d expected",
-                    t->name, t->n, ar);
+        return cerr(c->err, "rego_type_error", c->file, t,
+                    "%s: arity mismatch: %zu arguments given, %d expected", t->name, t->n, ar);
     return 0;
 }
 
@@ -500,7 +505,8 @@ static int declare_pattern(struct cctx *c, struct rg_term *t, bool assign)
         if (assign && scope_find(c->top, t->name) >= 0)
             return cerr(c->err, "rego_compile_error", c->file, t, "var %s assigned above", t->name);
         if (assign && (strcmp(t->name, "input") == 0 || strcmp(t->name, "data") == 0))
-            return cerr(c->err, "rego_compile_error", c->file, t, "variables must not shadow %s (use a different variable name)", t->name);
+            return cerr(c->err, "rego_compile_error", c->file, t,
+                        "variables must not shadow %s (use a different variable name)", t->name);
         t->slot = new_slot(c, t->name);
         t->declared = 1;
         scope_add(c->top, t->name, t->slot);
@@ -529,9 +535,12 @@ static bool is_call(const struct rg_term *t, const char *name)
 static int resolve_with(struct cctx *c, struct rg_with *w)
 {
     struct rg_term *t = w->target;
-    const char *root = t->kind == RG_T_VAR ? t->name : t->kind == RG_T_REF && t->items[0]->kind == RG_T_VAR ? t->items[0]->name : NULL;
+    const char *root = t->kind == RG_T_VAR                                    ? t->name
+                       : t->kind == RG_T_REF && t->items[0]->kind == RG_T_VAR ? t->items[0]->name
+                                                                              : NULL;
     if (!root)
-        return cerr(c->err, "rego_type_error", c->file, t, "with keyword target must reference existing input, data, or a function");
+        return cerr(c->err, "rego_type_error", c->file, t,
+                    "with keyword target must reference existing input, data, or a function");
     bool value_target = false;
     if (strcmp(root, "input") == 0) {
         value_target = true;
@@ -573,7 +582,9 @@ static int resolve_with(struct cctx *c, struct rg_with *w)
             const struct rg_import *im = find_import(c, root);
             cl_sbuf_free(&nm);
             if (!im)
-                return cerr(c->err, "rego_compile_error", c->file, t, "with keyword target must reference existing input, data, or a function");
+                return cerr(
+                    c->err, "rego_compile_error", c->file, t,
+                    "with keyword target must reference existing input, data, or a function");
             value_target = true;
         } else {
             cl_sbuf_free(&nm);
@@ -690,9 +701,20 @@ static void vs_init(struct vset *s, int nslots)
         s->nw = 1;
     s->w = cl_xcalloc(s->nw, sizeof *s->w);
 }
-static void vs_add(struct vset *s, int i) { if (i >= 0) s->w[i / 64] |= 1ULL << (i % 64); }
-static bool vs_has(const struct vset *s, int i) { return i >= 0 && (s->w[i / 64] >> (i % 64)) & 1; }
-static void vs_or(struct vset *d, const struct vset *s) { for (size_t i = 0; i < d->nw; i++) d->w[i] |= s->w[i]; }
+static void vs_add(struct vset *s, int i)
+{
+    if (i >= 0)
+        s->w[i / 64] |= 1ULL << (i % 64);
+}
+static bool vs_has(const struct vset *s, int i)
+{
+    return i >= 0 && (s->w[i / 64] >> (i % 64)) & 1;
+}
+static void vs_or(struct vset *d, const struct vset *s)
+{
+    for (size_t i = 0; i < d->nw; i++)
+        d->w[i] |= s->w[i];
+}
 
 struct sctx {
     struct cctx *c;
@@ -752,7 +774,8 @@ static void outer_vars(struct sctx *s, const int *inside, struct vset *in)
             vs_add(in, i);
 }
 
-static void classify(struct sctx *s, const struct rg_term *t, bool out_pos, struct vset *in, struct vset *out)
+static void classify(struct sctx *s, const struct rg_term *t, bool out_pos, struct vset *in,
+                     struct vset *out)
 {
     switch (t->kind) {
     case RG_T_VALUE:
@@ -767,7 +790,8 @@ static void classify(struct sctx *s, const struct rg_term *t, bool out_pos, stru
         for (size_t i = 1; i < t->n; i++) {
             /* a variable or a composite pattern ([1, x]) as a key is bound by iteration */
             unsigned char kk = t->items[i]->kind;
-            classify(s, t->items[i], kk == RG_T_VAR || kk == RG_T_ARRAY || kk == RG_T_OBJECT, in, out);
+            classify(s, t->items[i], kk == RG_T_VAR || kk == RG_T_ARRAY || kk == RG_T_OBJECT, in,
+                     out);
         }
         return;
     case RG_T_ARRAY:
@@ -930,7 +954,8 @@ static int schedule_body(struct sctx *s, struct rg_body *b, struct vset *bound)
                     if (vs_has(&ins[i], v) && !vs_has(bound, v) && !vs_has(&binders, v)) {
                         const char *nm = s->c->slotnames[v] ? s->c->slotnames[v] : "_";
                         struct rg_term at = {.line = b->exprs[i]->line, .col = b->exprs[i]->col};
-                        rc = cerr(s->c->err, "rego_unsafe_var_error", s->c->file, &at, "var %s is unsafe", nm);
+                        rc = cerr(s->c->err, "rego_unsafe_var_error", s->c->file, &at,
+                                  "var %s is unsafe", nm);
                         break;
                     }
                 }
@@ -1008,8 +1033,9 @@ static void strip_prints_body(struct rg_body *b)
     size_t o = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct rg_expr *x = b->exprs[i];
-        if (x->kind == RG_E_TERM && !x->negated && !x->nwith && x->term->kind == RG_T_CALL && x->term->bi &&
-            (x->term->bi->flags & CL_REGO_BI_VARIADIC) && strcmp(x->term->bi->name, "print") == 0 && !x->term->ext)
+        if (x->kind == RG_E_TERM && !x->negated && !x->nwith && x->term->kind == RG_T_CALL &&
+            x->term->bi && (x->term->bi->flags & CL_REGO_BI_VARIADIC) &&
+            strcmp(x->term->bi->name, "print") == 0 && !x->term->ext)
             continue;
         strip_prints_term(x->term);
         strip_prints_term(x->coll);
@@ -1031,7 +1057,8 @@ static void hoist_args(struct cl_rego *e, struct rg_rule *r)
 {
     for (size_t i = 0; i < r->nargs; i++) {
         struct rg_term *t = r->args[i];
-        if (t->kind != RG_T_CALL && t->kind != RG_T_ACOMP && t->kind != RG_T_SCOMP && t->kind != RG_T_OCOMP)
+        if (t->kind != RG_T_CALL && t->kind != RG_T_ACOMP && t->kind != RG_T_SCOMP &&
+            t->kind != RG_T_OCOMP)
             continue;
         char nm[32];
         snprintf(nm, sizeof nm, "$arg%zu", i);
@@ -1060,9 +1087,11 @@ static void hoist_args(struct cl_rego *e, struct rg_rule *r)
     }
 }
 
-static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pkg, struct rg_error *err)
+static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pkg,
+                        struct rg_error *err)
 {
-    struct cctx c = {.e = e, .a = &e->arena, .mod = r->mod, .pkg = pkg, .err = err, .file = r->mod->file};
+    struct cctx c = {
+        .e = e, .a = &e->arena, .mod = r->mod, .pkg = pkg, .err = err, .file = r->mod->file};
     if (r->kind == RG_R_FUNC)
         hoist_args(e, r);
     struct scope top = {0};
@@ -1142,7 +1171,9 @@ static const struct cl_rv *chain_const(const struct rg_rule *r, const struct cl_
 {
     const struct cl_rv *v = NULL;
     for (; r; r = r->els) {
-        const struct cl_rv *x = !r->value ? true_v : r->value->kind == RG_T_VALUE ? r->value->val : NULL;
+        const struct cl_rv *x = !r->value                      ? true_v
+                                : r->value->kind == RG_T_VALUE ? r->value->val
+                                                               : NULL;
         if (!x || (v && !cl_rv_equal(v, x)))
             return NULL;
         v = x;
@@ -1205,7 +1236,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             if (r->is_default && r->kind == RG_R_FUNC) {
                 if (n->fdeflt || (n->funcs && n->funcs->nargs != r->nargs)) {
                     struct rg_term at = {.line = r->line, .col = r->col};
-                    return cerr(err, "rego_type_error", m->file, &at, "multiple default rules %s found", n->name);
+                    return cerr(err, "rego_type_error", m->file, &at,
+                                "multiple default rules %s found", n->name);
                 }
                 n->fdeflt = r;
                 continue;
@@ -1213,7 +1245,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             if (r->is_default) {
                 if (n->deflt) {
                     struct rg_term at = {.line = r->line, .col = r->col};
-                    return cerr(err, "rego_type_error", m->file, &at, "multiple default rules %s found", n->name);
+                    return cerr(err, "rego_type_error", m->file, &at,
+                                "multiple default rules %s found", n->name);
                 }
                 n->deflt = r;
                 continue;
@@ -1221,7 +1254,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             if (r->kind == RG_R_FUNC) {
                 if (rg_node_is_fn(n) && rg_node_arity(n) != r->nargs) {
                     struct rg_term at = {.line = r->line, .col = r->col};
-                    return cerr(err, "rego_type_error", m->file, &at, "conflicting rules %s found (arity)", n->name);
+                    return cerr(err, "rego_type_error", m->file, &at,
+                                "conflicting rules %s found (arity)", n->name);
                 }
                 append_rule(&n->funcs, r);
             } else {
@@ -1243,10 +1277,11 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
                 if (r->is_default && r->value && r->value->kind != RG_T_VALUE) {
                     /* default values must be constant (after folding) */
                     unsigned char k = r->value->kind;
-                    bool ok = k == RG_T_ARRAY || k == RG_T_OBJECT || k == RG_T_SET || k == RG_T_ACOMP ||
-                              k == RG_T_SCOMP || k == RG_T_OCOMP;
+                    bool ok = k == RG_T_ARRAY || k == RG_T_OBJECT || k == RG_T_SET ||
+                              k == RG_T_ACOMP || k == RG_T_SCOMP || k == RG_T_OCOMP;
                     if (!ok)
-                        return cerr(err, "rego_type_error", m->file, r->value, "default rule value must be a constant");
+                        return cerr(err, "rego_type_error", m->file, r->value,
+                                    "default rule value must be a constant");
                 }
             }
         }
@@ -1256,7 +1291,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
     return 0;
 }
 
-int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len, struct rg_error *err)
+int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len,
+                     struct rg_error *err)
 {
     memset(err, 0, sizeof *err);
     q->body = rg_parse_query(&q->arena, text, len, err);

@@ -40,7 +40,8 @@ struct rg_query {
 /* Compiles all modules into the rule tree (idempotent). */
 int rg_compile(struct cl_rego *e, struct rg_error *err);
 /* Compiles a query against a compiled engine; returns 0 or -1 with err. */
-int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len, struct rg_error *err);
+int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len,
+                     struct rg_error *err);
 /* Node lookup by child name. */
 struct rg_node *rg_node_child(const struct rg_node *n, const char *name, size_t len);
 /* Resolves a call name to a builtin/extension (for `with` mocks and the evaluator). */
@@ -49,7 +50,8 @@ const struct cl_rego_builtin *rg_find_builtin(struct cl_rego *e, const char *nam
 /* Evaluates a compiled query. input and data (the base document; NULL: the engine's) are
  * borrowed. rows: new array of {"bindings": {...}, "expressions": [...]}.
  * Returns 0, or a negative CL_E* code with err filled (OPA code, message). */
-int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, struct cl_rv *data, bool strict,
-                  int64_t now_ns, struct cl_rv **rows, struct rg_error *err);
+int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input,
+                  struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rv **rows,
+                  struct rg_error *err);
 
 #endif

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "json/json.h"
 #include "rego/engine.h"
 #include "rego/sbuf.h"
+#include "json/json.h"
 
 struct cl_rego *cl_rego_new(const struct cl_rego_opts *opts)
 {
@@ -67,16 +67,19 @@ static void invalidate(struct cl_rego *e)
     e->compiled = false;
 }
 
-int cl_rego_add_module(struct cl_rego *e, const char *filename, const char *text, size_t len, bool v0,
-                       struct cl_err *err)
+int cl_rego_add_module(struct cl_rego *e, const char *filename, const char *text, size_t len,
+                       bool v0, struct cl_err *err)
 {
     if (len > CL_REGO_MAX_POLICY)
-        return cl_err_stage(err, CL_ELIMIT, "policy", "rego_parse_error: %s: module larger than %u bytes", filename,
+        return cl_err_stage(err, CL_ELIMIT, "policy",
+                            "rego_parse_error: %s: module larger than %u bytes", filename,
                             CL_REGO_MAX_POLICY);
     if (e->compiled)
-        return cl_err_stage(err, CL_EINVAL, "policy", "rego_compile_error: modules must be added before compilation");
+        return cl_err_stage(err, CL_EINVAL, "policy",
+                            "rego_compile_error: modules must be added before compilation");
     struct rg_error re;
-    struct rg_module *m = rg_parse_module(&e->arena, filename ? filename : "policy.rego", text, len, v0, &re);
+    struct rg_module *m =
+        rg_parse_module(&e->arena, filename ? filename : "policy.rego", text, len, v0, &re);
     if (!m)
         return set_rg_err(err, CL_EPARSE, &re);
     if (e->mods_tail)
@@ -99,10 +102,13 @@ int cl_rego_set_data(struct cl_rego *e, const json_t *data, struct cl_err *err)
     return 0;
 }
 
-json_t *cl_rego_get_data(const struct cl_rego *e) { return cl_rv_to_json(e->data); }
+json_t *cl_rego_get_data(const struct cl_rego *e)
+{
+    return cl_rv_to_json(e->data);
+}
 
-int cl_rego_register_builtin(struct cl_rego *e, const char *name, int arity, cl_rego_builtin_fn fn, void *ctx,
-                             struct cl_err *err)
+int cl_rego_register_builtin(struct cl_rego *e, const char *name, int arity, cl_rego_builtin_fn fn,
+                             void *ctx, struct cl_err *err)
 {
     if (!name || !fn || arity < 0)
         return cl_err_set(err, CL_EINVAL, "register builtin: name, function and arity required");
@@ -149,7 +155,8 @@ static int64_t now_ns(void)
 
 /* The base document of one evaluation: the engine's, or a copy of its top level with the
  * overlay's members in place (new reference; NULL when there is no overlay). */
-static int overlay_data(struct cl_rego *e, const struct cl_rego_eval_opts *o, struct cl_rv **out, struct cl_err *err)
+static int overlay_data(struct cl_rego *e, const struct cl_rego_eval_opts *o, struct cl_rv **out,
+                        struct cl_err *err)
 {
     *out = NULL;
     if (!o || (!o->data_overlay && !o->data_overlay_value))
@@ -200,7 +207,8 @@ static int run_query(struct cl_rego *e, const struct rg_query *q, const json_t *
 }
 
 int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *input,
-                          const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err)
+                          const struct cl_rego_eval_opts *o, struct cl_rv **rows,
+                          struct cl_err *err)
 {
     int rc = cl_rego_compile(e, err);
     if (rc < 0)
@@ -239,7 +247,8 @@ static json_t *rows_to_json(const struct cl_rv *rows)
     return out;
 }
 
-int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input, json_t **results, struct cl_err *err)
+int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input, json_t **results,
+                       struct cl_err *err)
 {
     struct cl_rv *rows = NULL;
     int rc = cl_rego_eval_query_rv(e, query, input, NULL, &rows, err);
@@ -255,7 +264,8 @@ static json_t *single_value(const struct cl_rv *rows, const char *what, struct c
 {
     json_t *out = NULL;
     if (rows->u.arr.len > 1) {
-        cl_err_stage(err, CL_EINVAL, "policy", "eval_conflict_error: %s has %zu results", what, rows->u.arr.len);
+        cl_err_stage(err, CL_EINVAL, "policy", "eval_conflict_error: %s has %zu results", what,
+                     rows->u.arr.len);
     } else if (rows->u.arr.len == 1) {
         const struct cl_rv *ev = cl_rv_obj_get_str(rows->u.arr.items[0], "expressions");
         if (ev && ev->u.arr.len == 1)
@@ -264,7 +274,8 @@ static json_t *single_value(const struct cl_rv *rows, const char *what, struct c
     return out;
 }
 
-json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input, struct cl_err *err)
+json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input,
+                         struct cl_err *err)
 {
     cl_err_clear(err);
     struct cl_rv *rows = NULL;
@@ -323,9 +334,13 @@ void cl_auto_cl_rego_query(struct cl_rego_query **p)
     *p = NULL;
 }
 
-size_t cl_rego_query_nexprs(const struct cl_rego_query *q) { return q->q.body->n; }
+size_t cl_rego_query_nexprs(const struct cl_rego_query *q)
+{
+    return q->q.body->n;
+}
 
-const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *len, int *row, int *col)
+const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *len, int *row,
+                               int *col)
 {
     for (size_t j = 0; j < q->q.body->n; j++) {
         const struct rg_expr *x = q->q.body->exprs[j];
@@ -341,14 +356,15 @@ const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *
     return "";
 }
 
-int cl_rego_query_eval_rv(struct cl_rego_query *q, const json_t *input, const struct cl_rego_eval_opts *o,
-                          struct cl_rv **rows, struct cl_err *err)
+int cl_rego_query_eval_rv(struct cl_rego_query *q, const json_t *input,
+                          const struct cl_rego_eval_opts *o, struct cl_rv **rows,
+                          struct cl_err *err)
 {
     return run_query(q->e, &q->q, input, o, rows, err);
 }
 
-int cl_rego_query_eval_rows(struct cl_rego_query *q, const json_t *input, const struct cl_rego_eval_opts *o,
-                            json_t **results, struct cl_err *err)
+int cl_rego_query_eval_rows(struct cl_rego_query *q, const json_t *input,
+                            const struct cl_rego_eval_opts *o, json_t **results, struct cl_err *err)
 {
     struct cl_rv *rows = NULL;
     int rc = run_query(q->e, &q->q, input, o, &rows, err);
@@ -375,7 +391,8 @@ json_t *cl_rego_query_eval(struct cl_rego_query *q, const json_t *input, const j
 
 size_t cl_rego_memory(const struct cl_rego *e)
 {
-    size_t n = sizeof *e + e->arena.bytes + e->arena.capvals * sizeof *e->arena.vals + cl_rv_size(e->data);
+    size_t n =
+        sizeof *e + e->arena.bytes + e->arena.capvals * sizeof *e->arena.vals + cl_rv_size(e->data);
     for (size_t i = 0; i < e->arena.nvals; i++)
         n += cl_rv_size(e->arena.vals[i]);
     return n;
@@ -501,7 +518,8 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
         return cl_err_set(err, CL_EINVAL, "json patch: not an array");
     size_t i;
     json_t *op;
-    json_array_foreach(patch, i, op) {
+    json_array_foreach(patch, i, op)
+    {
         const char *kind = json_string_value(json_object_get(op, "op"));
         const char *path = json_string_value(json_object_get(op, "path"));
         json_t *val = json_object_get(op, "value");
@@ -513,10 +531,12 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
                 return cl_err_set(err, CL_EINVAL, "json patch op %zu: add %s failed", i, path);
         } else if (strcmp(kind, "remove") == 0) {
             if (patch_remove(*doc, path, NULL) < 0)
-                return cl_err_set(err, CL_EINVAL, "json patch op %zu: remove %s: no such member", i, path);
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: remove %s: no such member", i,
+                                  path);
         } else if (strcmp(kind, "replace") == 0) {
             if (!val || !cl_json_pointer(*doc, path))
-                return cl_err_set(err, CL_EINVAL, "json patch op %zu: replace %s: no such member", i, path);
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: replace %s: no such member",
+                                  i, path);
             if (*path && patch_remove(*doc, path, NULL) < 0)
                 return cl_err_set(err, CL_EINVAL, "json patch op %zu: replace %s failed", i, path);
             if (patch_add(doc, path, val) < 0)
@@ -530,7 +550,8 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
                 return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s needs from", i, kind);
             json_t *src = cl_json_pointer(*doc, from);
             if (!src)
-                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s from %s: no such member", i, kind, from);
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s from %s: no such member",
+                                  i, kind, from);
             json_t *v = json_deep_copy(src);
             if (kind[0] == 'm') {
                 size_t fl = strlen(from);
@@ -540,13 +561,15 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
                 }
                 if (patch_remove(*doc, from, NULL) < 0) {
                     json_decref(v);
-                    return cl_err_set(err, CL_EINVAL, "json patch op %zu: move from %s failed", i, from);
+                    return cl_err_set(err, CL_EINVAL, "json patch op %zu: move from %s failed", i,
+                                      from);
                 }
             }
             int rc = patch_add(doc, path, v);
             json_decref(v);
             if (rc < 0)
-                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s to %s failed", i, kind, path);
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s to %s failed", i, kind,
+                                  path);
         } else {
             return cl_err_set(err, CL_EINVAL, "json patch op %zu: unknown op %s", i, kind);
         }

@@ -26,20 +26,20 @@
 #include "rego/value.h"
 
 /* Defaults of the limits (0 in cl_rego_opts selects them). */
-#define CL_REGO_MAX_STEPS 10000000ULL      /* expressions evaluated per query */
-#define CL_REGO_MAX_MEMORY (256u << 20)    /* bytes of values allocated per query */
-#define CL_REGO_MAX_DEPTH 512              /* nested rule/function/comprehension evaluations */
-#define CL_REGO_MAX_STACK (2u << 20)       /* bytes of C stack an evaluation may use */
-#define CL_REGO_MAX_POLICY (16u << 20)     /* bytes of one module */
-#define CL_REGO_MAX_INPUT_DEPTH 128        /* nesting of input/data JSON */
+#define CL_REGO_MAX_STEPS 10000000ULL   /* expressions evaluated per query */
+#define CL_REGO_MAX_MEMORY (256u << 20) /* bytes of values allocated per query */
+#define CL_REGO_MAX_DEPTH 512           /* nested rule/function/comprehension evaluations */
+#define CL_REGO_MAX_STACK (2u << 20)    /* bytes of C stack an evaluation may use */
+#define CL_REGO_MAX_POLICY (16u << 20)  /* bytes of one module */
+#define CL_REGO_MAX_INPUT_DEPTH 128     /* nesting of input/data JSON */
 
 typedef void (*cl_rego_print_fn)(void *ctx, const char *file, int line, const char *msg);
 
 struct cl_rego_opts {
-    uint64_t max_steps;   /* 0: CL_REGO_MAX_STEPS */
-    size_t max_memory;    /* 0: CL_REGO_MAX_MEMORY */
-    int max_depth;        /* 0: CL_REGO_MAX_DEPTH */
-    size_t max_stack;     /* 0: CL_REGO_MAX_STACK */
+    uint64_t max_steps;         /* 0: CL_REGO_MAX_STEPS */
+    size_t max_memory;          /* 0: CL_REGO_MAX_MEMORY */
+    int max_depth;              /* 0: CL_REGO_MAX_DEPTH */
+    size_t max_stack;           /* 0: CL_REGO_MAX_STACK */
     bool strict_builtin_errors; /* builtin errors abort the query instead of being undefined */
     cl_rego_print_fn print;     /* print() output; NULL discards it */
     void *print_ctx;
@@ -54,16 +54,16 @@ void cl_auto_cl_rego(struct cl_rego **p);
 
 /* Parses and adds a module (text borrowed). v0 selects Rego v0 syntax for this module.
  * EPARSE (rego_parse_error with file:line:col) or ELIMIT beyond CL_REGO_MAX_POLICY. */
-CL_MUST_CHECK int cl_rego_add_module(struct cl_rego *e, const char *filename, const char *text, size_t len,
-                                     bool v0, struct cl_err *err);
+CL_MUST_CHECK int cl_rego_add_module(struct cl_rego *e, const char *filename, const char *text,
+                                     size_t len, bool v0, struct cl_err *err);
 /* Replaces the base data document (an object; borrowed, copied). */
 CL_MUST_CHECK int cl_rego_set_data(struct cl_rego *e, const json_t *data, struct cl_err *err);
 /* Current base data as JSON (returns new). */
 json_t *cl_rego_get_data(const struct cl_rego *e);
 /* Registers an extension builtin callable from policies as `name(arg1, ..., argN)`.
  * `ctx` is returned by cl_rego_bi_user() inside fn. EEXISTS for a duplicate name. */
-CL_MUST_CHECK int cl_rego_register_builtin(struct cl_rego *e, const char *name, int arity, cl_rego_builtin_fn fn,
-                                           void *ctx, struct cl_err *err);
+CL_MUST_CHECK int cl_rego_register_builtin(struct cl_rego *e, const char *name, int arity,
+                                           cl_rego_builtin_fn fn, void *ctx, struct cl_err *err);
 /* Builds the rule tree, resolves names, orders bodies for safety (rego_compile_error,
  * rego_unsafe_var_error, rego_type_error). Evaluation compiles on demand if needed. */
 CL_MUST_CHECK int cl_rego_compile(struct cl_rego *e, struct cl_err *err);
@@ -71,8 +71,9 @@ CL_MUST_CHECK int cl_rego_compile(struct cl_rego *e, struct cl_err *err);
 /* Per-call evaluation options (NULL for the engine's). */
 struct cl_rego_eval_opts {
     bool strict_builtin_errors;
-    const struct cl_rv *input_value; /* input as a Rego value (sets, non-string keys); wins over input */
-    int64_t now_ns;                  /* 0: the wall clock */
+    const struct cl_rv
+        *input_value; /* input as a Rego value (sets, non-string keys); wins over input */
+    int64_t now_ns;   /* 0: the wall clock */
     /* A JSON object whose top-level members replace those of the base data document for this
      * evaluation only (borrowed; NULL: none). data_overlay_value is the same as a Rego value
      * and wins over data_overlay. */
@@ -84,15 +85,17 @@ struct cl_rego_eval_opts {
  * *results receives a new JSON array with one object per solution:
  *   {"expressions": [{"value": v, "text": "..."}...], "bindings": {"x": v, ...}}
  * (undefined: an empty array). input may be NULL (undefined). */
-CL_MUST_CHECK int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input, json_t **results,
-                                     struct cl_err *err);
+CL_MUST_CHECK int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input,
+                                     json_t **results, struct cl_err *err);
 /* Same, with options and results as Rego values: *rows is a new array of objects
  * {"bindings": {...}, "expressions": [...]} (sets kept as sets). */
 CL_MUST_CHECK int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *input,
-                                        const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err);
+                                        const struct cl_rego_eval_opts *o, struct cl_rv **rows,
+                                        struct cl_err *err);
 /* Convenience for a plain reference ("data.agent_policy.CreateContainerRequest"): returns the
  * value as new JSON, or NULL either when undefined (err->code == 0) or on error (err->code < 0). */
-json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input, struct cl_err *err);
+json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input,
+                         struct cl_err *err);
 
 /* ---- prepared queries ----
  * A query parsed and compiled once against a compiled engine, then evaluated any number of
@@ -114,15 +117,18 @@ json_t *cl_rego_query_eval(struct cl_rego_query *q, const json_t *input, const j
                            struct cl_err *err);
 /* Full results in cl_rego_eval_query's shape (*results: new array of rows). o may be NULL. */
 CL_MUST_CHECK int cl_rego_query_eval_rows(struct cl_rego_query *q, const json_t *input,
-                                          const struct cl_rego_eval_opts *o, json_t **results, struct cl_err *err);
+                                          const struct cl_rego_eval_opts *o, json_t **results,
+                                          struct cl_err *err);
 /* Same with rows as Rego values (see cl_rego_eval_query_rv). */
 CL_MUST_CHECK int cl_rego_query_eval_rv(struct cl_rego_query *q, const json_t *input,
-                                        const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err);
+                                        const struct cl_rego_eval_opts *o, struct cl_rv **rows,
+                                        struct cl_err *err);
 
 /* The expressions of a prepared query as written (results list their values in this order):
  * count, and the text and 1-based position of expression i. */
 size_t cl_rego_query_nexprs(const struct cl_rego_query *q);
-const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *len, int *row, int *col);
+const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *len, int *row,
+                               int *col);
 
 /* Bytes held by the engine: syntax tree and rule tree, constants, base data (approximate). */
 size_t cl_rego_memory(const struct cl_rego *e);
