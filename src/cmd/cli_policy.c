@@ -29,6 +29,22 @@
  * other processes on a shared machine do not inflate. */
 static clockid_t bench_clock = CLOCK_MONOTONIC;
 
+/* print() while benchmarking: none (stripped at compile time), lazy (gathered as values into a
+ * sink, as the agent gathers them for its denial message) or text (rendered at every call by
+ * an eager hook). */
+enum bench_prints { PRINTS_NONE, PRINTS_LAZY, PRINTS_TEXT };
+static enum bench_prints bench_prints = PRINTS_NONE;
+static struct cl_rego_prints *bench_sink;
+static size_t bench_print_bytes;
+
+static void bench_on_print(void *ctx, const char *file, int line, const char *msg)
+{
+    (void)ctx;
+    (void)file;
+    (void)line;
+    bench_print_bytes += strlen(msg);
+}
+
 static const char *const help_main =
     "Usage: cloister policy COMMAND [OPTIONS]\n"
     "\n"
@@ -86,6 +102,9 @@ static const char *const help_bench =
     "  --count N       repetitions of each evaluation (default 2000; --kata: 200 per case)\n"
     "  --clock C       wall (default, as opa bench) or cpu (the thread's CPU time: steady on a\n"
     "                  shared machine)\n"
+    "  --prints MODE   print() calls: none (default: removed at compile time), lazy (gathered as\n"
+    "                  values, as the Kata agent gathers them, and dropped after each decision)\n"
+    "                  or text (rendered to text at every call by a print hook)\n"
     "  --v0, --v1      policy syntax (eval form default v1, --kata default v0)\n"
     "  -f, --format    pretty (default) or json\n";
 
@@ -294,19 +313,13 @@ struct eopts {
 static int parse_opts(int argc, char **argv, struct eopts *o, const char *help, bool want_query)
 {
     static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"input", required_argument, NULL, 'i'},
-        {"format", required_argument, NULL, 'f'},
-        {"v0", no_argument, NULL, '0'},
-        {"v1", no_argument, NULL, '1'},
-        {"strict", no_argument, NULL, 's'},
-        {"kata", no_argument, NULL, 'k'},
-        {"policy", required_argument, NULL, 'p'},
-        {"count", required_argument, NULL, 'n'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"clock", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"data", required_argument, NULL, 'd'},   {"input", required_argument, NULL, 'i'},
+        {"format", required_argument, NULL, 'f'}, {"v0", no_argument, NULL, '0'},
+        {"v1", no_argument, NULL, '1'},           {"strict", no_argument, NULL, 's'},
+        {"kata", no_argument, NULL, 'k'},         {"policy", required_argument, NULL, 'p'},
+        {"count", required_argument, NULL, 'n'},  {"verbose", no_argument, NULL, 'v'},
+        {"clock", required_argument, NULL, 'c'},  {"prints", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     optind = 1;
@@ -349,6 +362,17 @@ static int parse_opts(int argc, char **argv, struct eopts *o, const char *help, 
                 bench_clock = CLOCK_THREAD_CPUTIME_ID;
             } else if (strcmp(optarg, "wall") != 0) {
                 fprintf(stderr, "cloister policy: --clock must be wall or cpu, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'P':
+            if (strcmp(optarg, "lazy") == 0) {
+                bench_prints = PRINTS_LAZY;
+            } else if (strcmp(optarg, "text") == 0) {
+                bench_prints = PRINTS_TEXT;
+            } else if (strcmp(optarg, "none") != 0) {
+                fprintf(stderr, "cloister policy: --prints must be none, lazy or text, not '%s'\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -614,7 +638,15 @@ static struct cl_rego *load_kata(const char *policy, bool v0, struct cl_err *err
     CL_AUTO(cl_bytes) *text = cl_file_read(policy, CL_REGO_MAX_POLICY, &n, err);
     if (!text)
         return NULL;
-    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_rego_opts ro = {0};
+    if (bench_prints == PRINTS_LAZY) {
+        if (!bench_sink)
+            bench_sink = cl_rego_prints_new();
+        ro.prints = bench_sink;
+    } else if (bench_prints == PRINTS_TEXT) {
+        ro.print = bench_on_print;
+    }
+    struct cl_rego *e = cl_rego_new(&ro);
     CL_AUTO(json_t) *data = json_pack("{s:{}}", "pstate");
     if (!e || !data) {
         cl_rego_free(e);
@@ -1056,6 +1088,7 @@ static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool 
             struct cl_rv *rows = NULL;
             uint64_t a0 = cl_rv_allocs, b0 = cl_rv_alloc_bytes, t0 = mono_ns();
             rc = cl_rego_query_eval_rv(q, NULL, &eo, &rows, &err);
+            cl_rego_prints_reset(bench_sink);
             uint64_t dt = mono_ns() - t0;
             cl_rv_decref(rows);
             if (r) {
@@ -1162,6 +1195,8 @@ static int cmd_bench(int argc, char **argv)
         free(agg.eps);
     if (json && rc == 0)
         printf("}\n");
+    cl_rego_prints_free(bench_sink);
+    bench_sink = NULL;
     return rc < 0 ? cl_err_exit_code(rc) : rc;
 }
 

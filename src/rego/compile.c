@@ -1139,7 +1139,7 @@ static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pk
         free(bound.w);
         free(s.total);
     }
-    if (rc == 0 && !e->opts.print) {
+    if (rc == 0 && !e->opts.print && !e->opts.prints && !e->opts.keep_prints) {
         strip_prints_body(r->body);
         strip_prints_term(r->value);
         strip_prints_term(r->key);
@@ -1207,6 +1207,296 @@ static void mark_const(struct rg_node *n)
         mark_const(n->kids[i]);
 }
 
+/* ---- rules of different kinds for one path (OPA's rego_type_error) ----
+ * One path holds one kind of document: a complete value, a set, an object built from rules
+ * with variable keys, or a function. Mixing them, or defining rules beneath a path whose value
+ * a complete rule or a set rule gives whole, is refused at compile time: nothing is silently
+ * dropped at evaluation. */
+
+static void node_path(struct cl_sbuf *b, const struct rg_node *n);
+
+static void node_desc_rules(struct cl_sbuf *b, const struct rg_node *n, size_t *count)
+{
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct rg_node *k = n->kids[i];
+        if (k->rules || k->funcs || k->deflt || k->fdeflt) {
+            if (*count < 4) {
+                if (*count)
+                    cl_sbuf_adds(b, ", ");
+                node_path(b, k);
+            } else if (*count == 4) {
+                cl_sbuf_adds(b, ", ...");
+            }
+            (*count)++;
+        }
+        node_desc_rules(b, k, count);
+    }
+}
+
+static int check_kinds(const struct rg_node *n, struct rg_error *err)
+{
+    bool set_whole = false, set_keyed = false, val_whole = n->deflt != NULL, val_keyed = false;
+    const struct rg_rule *first = n->rules ? n->rules : n->deflt;
+    for (const struct rg_rule *r = n->rules; r; r = r->next_in_node) {
+        bool whole = r->nground == r->nhead;
+        if (r->kind == RG_R_SET)
+            *(whole ? &set_whole : &set_keyed) = true;
+        else
+            *(whole ? &val_whole : &val_keyed) = true;
+    }
+    int kinds = set_whole + set_keyed + val_whole + val_keyed;
+    if (first && (kinds > 1 || n->funcs || n->fdeflt)) {
+        struct cl_sbuf b = {0};
+        node_path(&b, n);
+        struct rg_term at = {.line = first->line, .col = first->col};
+        int rc =
+            cerr(err, "rego_type_error", first->mod->file, &at, "conflicting rules %s found", b.s);
+        cl_sbuf_free(&b);
+        return rc;
+    }
+    if (first && (set_whole || val_whole)) {
+        struct cl_sbuf kids = {0};
+        size_t count = 0;
+        node_desc_rules(&kids, n, &count);
+        if (count) {
+            struct cl_sbuf b = {0};
+            node_path(&b, n);
+            struct rg_term at = {.line = first->line, .col = first->col};
+            int rc = cerr(err, "rego_type_error", first->mod->file, &at,
+                          "rule %s conflicts with [%s]", b.s, kids.s);
+            cl_sbuf_free(&b);
+            cl_sbuf_free(&kids);
+            return rc;
+        }
+        cl_sbuf_free(&kids);
+    }
+    for (size_t i = 0; i < n->nkids; i++)
+        if (check_kinds(n->kids[i], err) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- recursion (OPA's rego_recursion_error, found at compile time) ----
+ * A graph over rule-tree nodes holding rules or functions: an edge for every call of a
+ * function and every reference into data that reaches rules (a reference that stops above
+ * rules, or continues with a variable key, depends on every rule beneath). A cycle is an
+ * error before anything runs, as in OPA, not a depth limit hit at evaluation time. */
+
+struct dgraph {
+    struct rg_node **nodes; /* by id */
+    int **adj;              /* edges by node id */
+    int *nadj, *capadj;
+    int from; /* node of the rule being walked */
+};
+
+static bool node_has_rules(const struct rg_node *n)
+{
+    return n->rules || n->funcs || n->deflt || n->fdeflt;
+}
+
+static void dg_edge(struct dgraph *g, const struct rg_node *to)
+{
+    int f = g->from;
+    for (int i = 0; i < g->nadj[f]; i++)
+        if (g->adj[f][i] == to->id)
+            return;
+    if (g->nadj[f] == g->capadj[f]) {
+        g->capadj[f] = g->capadj[f] ? g->capadj[f] * 2 : 4;
+        g->adj[f] = cl_xrealloc(g->adj[f], (size_t)g->capadj[f] * sizeof **g->adj);
+    }
+    g->adj[f][g->nadj[f]++] = to->id;
+}
+
+static void dg_subtree(struct dgraph *g, const struct rg_node *n)
+{
+    if (node_has_rules(n))
+        dg_edge(g, n);
+    for (size_t i = 0; i < n->nkids; i++)
+        dg_subtree(g, n->kids[i]);
+}
+
+static void dg_body(struct dgraph *g, const struct rg_node *root, const struct rg_body *b);
+
+/* The rules a data reference may reach from node n, keys from items[i] on: a constant string
+ * key follows one child, another constant reaches no rule, anything else may be any child
+ * (and the keys after it still have to match, as OPA's dependency graph does). */
+static void dg_ref(struct dgraph *g, const struct rg_node *n, const struct rg_term *t, size_t i)
+{
+    if (node_has_rules(n) || i == t->n) {
+        dg_subtree(g, n);
+        return;
+    }
+    const struct rg_term *k = t->items[i];
+    if (k->kind == RG_T_VALUE) {
+        if (k->val->type != CL_RV_STRING)
+            return;
+        const struct rg_node *c = rg_node_child(n, k->val->u.str.s, k->val->u.str.len);
+        if (c)
+            dg_ref(g, c, t, i + 1);
+        return;
+    }
+    for (size_t j = 0; j < n->nkids; j++)
+        dg_ref(g, n->kids[j], t, i + 1);
+}
+
+static void dg_term(struct dgraph *g, const struct rg_node *root, const struct rg_term *t)
+{
+    if (!t)
+        return;
+    switch (t->kind) {
+    case RG_T_VALUE:
+        return;
+    case RG_T_VAR:
+        if (t->root == RG_ROOT_DATA)
+            dg_subtree(g, root);
+        return;
+    case RG_T_CALL:
+        if (t->fn)
+            dg_edge(g, t->fn);
+        break;
+    case RG_T_REF: {
+        const struct rg_term *h = t->items[0];
+        if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
+            dg_ref(g, root, t, 1);
+            for (size_t j = 1; j < t->n; j++)
+                dg_term(g, root, t->items[j]);
+            return;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    for (size_t i = 0; i < t->n; i++)
+        dg_term(g, root, t->items[i]);
+    dg_term(g, root, t->key);
+    dg_term(g, root, t->value);
+    dg_body(g, root, t->body);
+}
+
+static void dg_body(struct dgraph *g, const struct rg_node *root, const struct rg_body *b)
+{
+    for (size_t i = 0; b && i < b->n; i++) {
+        const struct rg_expr *x = b->exprs[i];
+        dg_term(g, root, x->term);
+        for (size_t j = 0; j < x->nvars; j++)
+            dg_term(g, root, x->vars[j]);
+        dg_term(g, root, x->key);
+        dg_term(g, root, x->val);
+        dg_term(g, root, x->coll);
+        dg_body(g, root, x->body);
+        for (size_t j = 0; j < x->nwith; j++) {
+            dg_term(g, root, x->with[j].value);
+            if (x->with[j].vfn)
+                dg_edge(g, x->with[j].vfn);
+        }
+    }
+}
+
+static void dg_rule(struct dgraph *g, const struct rg_node *root, const struct rg_rule *r)
+{
+    for (; r; r = r->els) {
+        for (size_t i = 0; i < r->nhead; i++)
+            dg_term(g, root, r->head[i]);
+        for (size_t i = 0; i < r->nargs; i++)
+            dg_term(g, root, r->args[i]);
+        dg_term(g, root, r->key);
+        dg_term(g, root, r->value);
+        dg_body(g, root, r->body);
+    }
+}
+
+static void dg_collect(struct dgraph *g, const struct rg_node *root, struct rg_node *n)
+{
+    g->nodes[n->id] = n;
+    g->from = n->id;
+    const struct rg_rule *lists[] = {n->rules, n->funcs, n->deflt, n->fdeflt};
+    for (size_t l = 0; l < 4; l++)
+        for (const struct rg_rule *r = lists[l]; r; r = l < 2 ? r->next_in_node : NULL)
+            dg_rule(g, root, r);
+    for (size_t i = 0; i < n->nkids; i++)
+        dg_collect(g, root, n->kids[i]);
+}
+
+static void node_path(struct cl_sbuf *b, const struct rg_node *n)
+{
+    if (n->parent) {
+        node_path(b, n->parent);
+        cl_sbuf_addc(b, '.');
+    }
+    cl_sbuf_adds(b, n->name);
+}
+
+static const struct rg_rule *node_first_rule(const struct rg_node *n)
+{
+    return n->rules ? n->rules : n->funcs ? n->funcs : n->deflt ? n->deflt : n->fdeflt;
+}
+
+static int check_recursion(struct cl_rego *e, struct rg_error *err)
+{
+    int nn = e->nnodes;
+    struct dgraph g = {.nodes = cl_xcalloc((size_t)nn, sizeof *g.nodes),
+                       .adj = cl_xcalloc((size_t)nn, sizeof *g.adj),
+                       .nadj = cl_xcalloc((size_t)nn, sizeof(int)),
+                       .capadj = cl_xcalloc((size_t)nn, sizeof(int))};
+    dg_collect(&g, e->root, e->root);
+    /* iterative depth-first search: 0 new, 1 on the path, 2 done */
+    unsigned char *state = cl_xcalloc((size_t)nn, 1);
+    int *stack = cl_xcalloc((size_t)nn, sizeof(int)), *edge = cl_xcalloc((size_t)nn, sizeof(int));
+    int rc = 0;
+    for (int s0 = 0; s0 < nn && rc == 0; s0++) {
+        if (state[s0] || !g.nodes[s0] || !node_has_rules(g.nodes[s0]))
+            continue;
+        int sp = 0;
+        stack[sp] = s0;
+        edge[sp] = 0;
+        state[s0] = 1;
+        while (sp >= 0 && rc == 0) {
+            int v = stack[sp];
+            if (edge[sp] == g.nadj[v]) {
+                state[v] = 2;
+                sp--;
+                continue;
+            }
+            int w = g.adj[v][edge[sp]++];
+            if (state[w] == 0) {
+                state[w] = 1;
+                stack[++sp] = w;
+                edge[sp] = 0;
+            } else if (state[w] == 1) {
+                /* the cycle is the path from w to the top of the stack, then w again */
+                int at = sp;
+                while (stack[at] != w)
+                    at--;
+                struct cl_sbuf b = {0};
+                for (int i = at; i <= sp; i++) {
+                    node_path(&b, g.nodes[stack[i]]);
+                    cl_sbuf_adds(&b, " -> ");
+                }
+                node_path(&b, g.nodes[w]);
+                struct cl_sbuf name = {0};
+                node_path(&name, g.nodes[w]);
+                const struct rg_rule *r = node_first_rule(g.nodes[w]);
+                struct rg_term loc = {.line = r->line, .col = r->col};
+                rc = cerr(err, "rego_recursion_error", r->mod->file, &loc,
+                          "rule %s is recursive: %s", name.s, b.s);
+                cl_sbuf_free(&b);
+                cl_sbuf_free(&name);
+            }
+        }
+    }
+    for (int i = 0; i < nn; i++)
+        free(g.adj[i]);
+    free(g.adj);
+    free(g.nadj);
+    free(g.capadj);
+    free(g.nodes);
+    free(state);
+    free(stack);
+    free(edge);
+    return rc;
+}
+
 int rg_compile(struct cl_rego *e, struct rg_error *err)
 {
     memset(err, 0, sizeof *err);
@@ -1267,6 +1557,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             }
         }
     }
+    if (check_kinds(e->root, err) < 0)
+        return -1;
     /* names */
     for (struct rg_module *m = e->mods; m; m = m->next) {
         struct rg_node *pkg = pkg_node(e, m);
@@ -1286,6 +1578,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             }
         }
     }
+    if (check_recursion(e, err) < 0)
+        return -1;
     mark_const(e->root);
     e->compiled = true;
     return 0;

@@ -79,6 +79,7 @@ struct ev {
     const struct rg_rule *cur_rule; /* the rule whose body runs (rego.metadata.*) */
     struct nd_memo *nd; /* results of non-deterministic builtins (rand.intn, uuid.rfc4122) */
     size_t nnd, capnd;
+    struct cl_rego_prints *prints; /* print() sink of this evaluation (NULL: none) */
 };
 
 /* One query sees one value per (builtin, arguments) of a non-deterministic builtin, as OPA. */
@@ -982,34 +983,53 @@ static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, in
     return call_builtin(ev, bi, ext, args, out);
 }
 
+#define NOT_SIMPLE 2
+static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t,
+                        struct cl_rv **out, bool *own);
+
+/* Evaluates print()'s arguments (an undefined or failing one prints as <undefined>) and hands
+ * the values to the evaluation's sink (kept, rendered later) and/or the eager hook. */
 static void print_call(struct ev *ev, struct frame *fr, const struct rg_term *t)
 {
-    struct cl_sbuf b = {0};
+    struct cl_rv *stackvals[8];
+    struct cl_rv **vals = t->n <= 8 ? stackvals : cl_xcalloc(t->n, sizeof *vals);
     for (size_t i = 0; i < t->n; i++) {
-        struct k_collect c = {{k_collect_fn}, NULL, true};
-        size_t mark = ev->ntrail;
-        int rc = eval_term(ev, fr, t->items[i], &c.k);
-        undo(ev, mark);
+        struct cl_rv *v = NULL;
+        bool own = false;
+        int rc = eval1(ev, fr, t->items[i], &v, &own);
+        if (rc == 1) {
+            vals[i] = own ? v : cl_rv_incref(v);
+            continue;
+        }
+        vals[i] = NULL;
+        if (rc == NOT_SIMPLE) {
+            struct k_collect c = {{k_collect_fn}, NULL, true};
+            size_t mark = ev->ntrail;
+            rc = eval_term(ev, fr, t->items[i], &c.k);
+            undo(ev, mark);
+            vals[i] = c.v;
+        }
         if (rc < 0) {
             ev->err->code = NULL;
+            ev->err->msg[0] = 0;
             ev->code = 0;
         }
-        if (i)
-            cl_sbuf_addc(&b, ' ');
-        if (!c.v) {
-            cl_sbuf_adds(&b, "<undefined>");
-        } else if (c.v->type == CL_RV_STRING) {
-            cl_sbuf_add(&b, c.v->u.str.s, c.v->u.str.len);
-        } else {
-            char *s = cl_rv_dump(c.v);
-            cl_sbuf_adds(&b, s);
-            free(s);
-        }
-        cl_rv_decref(c.v);
     }
-    if (ev->e->opts.print)
-        ev->e->opts.print(ev->e->opts.print_ctx, "", t->line, b.s ? b.s : "");
-    cl_sbuf_free(&b);
+    if (ev->e->opts.print) {
+        struct cl_sbuf b = {0};
+        rg_print_render(&b, vals, t->n);
+        ev->e->opts.print(ev->e->opts.print_ctx, ev->cur_file ? ev->cur_file : "", t->line,
+                          b.s ? b.s : "");
+        cl_sbuf_free(&b);
+    }
+    if (ev->prints) {
+        rg_prints_add(ev->prints, ev->cur_file, t->line, vals, t->n);
+    } else {
+        for (size_t i = 0; i < t->n; i++)
+            cl_rv_decref(vals[i]);
+    }
+    if (vals != stackvals)
+        free(vals);
 }
 
 struct k_call {
@@ -1151,7 +1171,6 @@ static inline void put1(struct cl_rv *v, bool own)
 
 /* eval1 returns NOT_SIMPLE (before any binding) when the term may have several values or
  * bind a variable: the caller then takes the general path. */
-#define NOT_SIMPLE 2
 
 static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t,
                         struct cl_rv **out, bool *own)
@@ -1365,7 +1384,8 @@ static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, b
         return fail(ev, CL_EINVAL, "rego_type_error", "undefined function %s", t->name);
     }
     if (t->bi && (t->bi->flags & CL_REGO_BI_VARIADIC) && strcmp(t->bi->name, "print") == 0) {
-        if (ev->e->opts.print) /* nobody listens: the arguments are not even evaluated */
+        if (ev->e->opts.print ||
+            ev->prints) /* nobody listens: the arguments are not even evaluated */
             print_call(ev, fr, t);
         struct cl_rv *tv = cl_rv_bool(true);
         return k->fn(ev, k, tv);
@@ -2325,8 +2345,10 @@ static int k_rval_value_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 {
     struct k_rval *c = (struct k_rval *)k;
     if (*c->result) {
-        if (!cl_rv_equal(*c->result, v))
+        if (!cl_rv_equal(*c->result, v)) {
+            ev->cur_line = c->r->line;
             return fail(ev, CL_EINVAL, "eval_conflict_error", "%s", c->conflict_msg);
+        }
         return c->early ? STOP : 0;
     }
     *c->result = cl_rv_incref(v);
@@ -2382,7 +2404,12 @@ static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **re
         if (local) {
             if (*result && !cl_rv_equal(*result, local)) {
                 cl_rv_decref(local);
-                return fail(ev, CL_EINVAL, "eval_conflict_error", "%s", msg);
+                /* named where the policy says it, not where the query asked */
+                ev->cur_file = r->mod->file;
+                ev->cur_line = r->line;
+                rc = fail(ev, CL_EINVAL, "eval_conflict_error", "%s", msg);
+                ev->cur_file = saved_file;
+                return rc;
             }
             if (!*result)
                 *result = local;
@@ -2588,6 +2615,34 @@ static int node_rules_value(struct ev *ev, const struct rg_node *n, struct cl_rv
     return 0;
 }
 
+/* Two contributions to one path as one document: equal values, objects merged key by key,
+ * sets united; NULL when they conflict. Returns new. */
+static struct cl_rv *merge_docs(struct cl_rv *a, struct cl_rv *b)
+{
+    if (cl_rv_equal(a, b))
+        return cl_rv_incref(a);
+    if (a->type == CL_RV_SET && b->type == CL_RV_SET) {
+        struct cl_rv *m = cl_rv_copy(a);
+        for (size_t i = 0; i < b->u.arr.len; i++)
+            cl_rv_set_add(m, cl_rv_incref(b->u.arr.items[i]));
+        return m;
+    }
+    if (a->type != CL_RV_OBJECT || b->type != CL_RV_OBJECT)
+        return NULL;
+    struct cl_rv *m = cl_rv_copy(a);
+    for (size_t i = 0; i < b->u.obj.len; i++) {
+        struct cl_rv *k = b->u.obj.keys[i], *bv = b->u.obj.vals[i];
+        struct cl_rv *av = cl_rv_obj_get(m, k);
+        struct cl_rv *x = av ? merge_docs(av, bv) : cl_rv_incref(bv);
+        if (!x) {
+            cl_rv_decref(m);
+            return NULL;
+        }
+        cl_rv_obj_put(m, cl_rv_incref(k), x);
+    }
+    return m;
+}
+
 static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct cl_rv *base,
                                 struct cl_rv **out)
 {
@@ -2651,10 +2706,21 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
             continue;
         }
         struct cl_rv *old = any ? cl_rv_obj_get(v, kid->key) : NULL;
-        if (old && !cl_rv_equal(old, kv)) {
+        if (old) {
+            /* rules with variables in their heads and rules naming the path (`p[q].r contains
+             * s` beside `p.b.r contains "foo"`) build one document */
+            struct cl_rv *m = merge_docs(old, kv);
             cl_rv_decref(kv);
-            cl_rv_decref(v);
-            return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+            if (!m) {
+                cl_rv_decref(v);
+                const struct rg_rule *r = kid->rules ? kid->rules : n->rules;
+                if (r) {
+                    ev->cur_file = r->mod->file;
+                    ev->cur_line = r->line;
+                }
+                return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+            }
+            kv = m;
         }
         cl_rv_obj_put(v, cl_rv_incref(kid->key), kv);
     }
@@ -2791,8 +2857,8 @@ static int eval_qbody(struct ev *ev, struct k_query *q, size_t i)
 }
 
 int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input,
-                  struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rv **rows,
-                  struct rg_error *err)
+                  struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rego_prints *prints,
+                  struct cl_rv **rows, struct rg_error *err)
 {
     char base;
     memset(err, 0, sizeof *err);
@@ -2802,7 +2868,8 @@ int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *inp
                     .strict = strict,
                     .now_ns = now_ns,
                     .err = err,
-                    .cur_file = "query"};
+                    .cur_file = "query",
+                    .prints = prints};
     ev.max_steps = e->opts.max_steps ? e->opts.max_steps : CL_REGO_MAX_STEPS;
     ev.max_mem = e->opts.max_memory ? e->opts.max_memory : CL_REGO_MAX_MEMORY;
     ev.max_depth = e->opts.max_depth ? e->opts.max_depth : CL_REGO_MAX_DEPTH;

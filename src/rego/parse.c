@@ -502,6 +502,18 @@ static bool is_kw(const struct token *T, const char *kw)
     return T->t == K_IDENT && T->len == strlen(kw) && memcmp(T->s, kw, T->len) == 0;
 }
 
+/* The keyword at the current token starts a reference (`not.foo`, `in.foo contains 1`,
+ * `if.f(x)`): OPA v1 allows keywords as the first part of a ref where nothing else can follow
+ * them. A dot right after the keyword is never anything else; a bracket is a ref only at the
+ * start of a line (`x in[1]` stays membership). */
+static bool kw_starts_ref(struct parser *P)
+{
+    const struct token *n = peek(P);
+    if (n->ws)
+        return false;
+    return n->t == K_DOT || (n->t == K_LBRACK && P->tok.nl);
+}
+
 static bool accept(struct parser *P, enum tok t)
 {
     if (P->tok.t == t) {
@@ -1253,7 +1265,7 @@ static struct rg_term *try_kv_in(struct parser *P, struct rg_term *l)
     int line = P->tok.line, col = P->tok.col;
     next(P);
     struct rg_term *v = parse_rel(P, false);
-    if (v && !P->failed && is_kw(&P->tok, "in")) {
+    if (v && !P->failed && is_kw(&P->tok, "in") && !(P->tok.nl && kw_starts_ref(P))) {
         next(P);
         struct rg_term *c = parse_rel(P, false);
         if (c)
@@ -1275,7 +1287,7 @@ static struct rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv)
         if (m)
             l = m;
     }
-    while (l && !P->failed && is_kw(&P->tok, "in")) {
+    while (l && !P->failed && is_kw(&P->tok, "in") && !(P->tok.nl && kw_starts_ref(P))) {
         int line = P->tok.line, col = P->tok.col;
         next(P);
         struct rg_term *r = parse_rel(P, no_or);
@@ -1412,7 +1424,7 @@ static struct rg_expr *parse_literal_inner(struct parser *P)
         return NULL;
     struct rg_expr *e = NULL;
     int line = P->tok.line, col = P->tok.col;
-    if (is_kw(&P->tok, "not")) {
+    if (is_kw(&P->tok, "not") && !kw_starts_ref(P)) {
         next(P);
         e = parse_literal(P);
         if (e) {
@@ -1428,9 +1440,9 @@ static struct rg_expr *parse_literal_inner(struct parser *P)
         P->depth--;
         return e;
     }
-    if (is_kw(&P->tok, "some")) {
+    if (is_kw(&P->tok, "some") && !kw_starts_ref(P)) {
         e = parse_some(P);
-    } else if (is_kw(&P->tok, "every")) {
+    } else if (is_kw(&P->tok, "every") && !kw_starts_ref(P)) {
         e = parse_every(P);
     } else {
         struct rg_term *l = parse_in_kv(P, false, true);
@@ -1529,7 +1541,7 @@ static struct rg_body *empty_body(struct parser *P)
 static struct rg_body *parse_rule_body(struct parser *P, bool *had)
 {
     *had = false;
-    if (is_kw(&P->tok, "if")) {
+    if (is_kw(&P->tok, "if") && !(kw_starts_ref(P) && (P->tok.nl || peek(P)->t == K_DOT))) {
         next(P);
         *had = true;
         if (P->tok.t == K_LBRACE) {

@@ -34,6 +34,7 @@ void cl_rego_free(struct cl_rego *e)
 {
     if (!e)
         return;
+    cl_rego_prints_reset(e->opts.prints); /* it may hold constants and data of this engine */
     release_data(e);
     rg_arena_free(&e->arena);
     for (size_t i = 0; i < e->nexts; i++)
@@ -96,6 +97,7 @@ int cl_rego_set_data(struct cl_rego *e, const json_t *data, struct cl_err *err)
 {
     if (data && !json_is_object(data))
         return cl_err_stage(err, CL_EINVAL, "policy", "data must be a JSON object");
+    cl_rego_prints_reset(e->opts.prints); /* it may hold members of the document released here */
     release_data(e);
     e->data = data ? cl_rv_from_json(data) : cl_rv_object();
     cl_rv_freeze(e->data);
@@ -198,7 +200,8 @@ static int run_query(struct cl_rego *e, const struct rg_query *q, const json_t *
     bool strict = o ? o->strict_builtin_errors : e->opts.strict_builtin_errors;
     int64_t now = o && o->now_ns ? o->now_ns : now_ns();
     struct rg_error re;
-    rc = rg_eval_query(e, q, in, data, strict, now, rows, &re);
+    struct cl_rego_prints *prints = o && o->prints ? o->prints : e->opts.prints;
+    rc = rg_eval_query(e, q, in, data, strict, now, prints, rows, &re);
     cl_rv_decref(in);
     cl_rv_decref(data);
     if (rc < 0)

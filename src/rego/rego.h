@@ -35,14 +35,49 @@
 
 typedef void (*cl_rego_print_fn)(void *ctx, const char *file, int line, const char *msg);
 
+/* print() output gathered as values, rendered to text only when asked (a denial message):
+ * gathering costs a reference per argument, not a rendering of (often large) documents.
+ * A sink keeps references to values that may belong to the engine (policy constants, the
+ * data document): reset it before the engine is freed or its data replaced. An engine-wide
+ * sink (cl_rego_opts.prints) is reset by cl_rego_set_data and cl_rego_free themselves.
+ * At most CL_REGO_MAX_PRINTS calls and CL_REGO_MAX_PRINT_VALUES arguments are kept per sink;
+ * later ones are counted as dropped. Not thread-safe: one sink per concurrent evaluation. */
+#define CL_REGO_MAX_PRINTS 4096
+#define CL_REGO_MAX_PRINT_VALUES 65536
+struct cl_rego_prints;
+/* Returns a new empty sink or NULL on allocation failure. */
+struct cl_rego_prints *cl_rego_prints_new(void);
+void cl_rego_prints_free(struct cl_rego_prints *p);
+void cl_auto_cl_rego_prints(struct cl_rego_prints **p);
+/* Drops the gathered values (the sink is reusable). */
+void cl_rego_prints_reset(struct cl_rego_prints *p);
+/* Calls gathered (kept) and dropped beyond the caps. */
+size_t cl_rego_prints_count(const struct cl_rego_prints *p);
+size_t cl_rego_prints_dropped(const struct cl_rego_prints *p);
+/* Text of call i as OPA prints it (arguments joined by one space, strings as they are, other
+ * values as Rego text, "<undefined>" for an undefined argument); *file and *line (may be NULL)
+ * receive its location (file borrowed from the engine). Returns new, NULL if i is out of range. */
+cl_str *cl_rego_prints_line(const struct cl_rego_prints *p, size_t i, const char **file, int *line);
+/* All calls joined by sep, at most max bytes of text (0: no cap; the text is cut at a UTF-8
+ * boundary and *cut set, cut may be NULL). Returns new ("" when nothing was printed). */
+cl_str *cl_rego_prints_text(const struct cl_rego_prints *p, const char *sep, size_t max, bool *cut);
+
 struct cl_rego_opts {
     uint64_t max_steps;         /* 0: CL_REGO_MAX_STEPS */
     size_t max_memory;          /* 0: CL_REGO_MAX_MEMORY */
     int max_depth;              /* 0: CL_REGO_MAX_DEPTH */
     size_t max_stack;           /* 0: CL_REGO_MAX_STACK */
     bool strict_builtin_errors; /* builtin errors abort the query instead of being undefined */
-    cl_rego_print_fn print;     /* print() output; NULL discards it */
+    cl_rego_print_fn print;     /* print() output rendered at each call (eager); NULL: none */
     void *print_ctx;
+    /* Engine-wide lazy sink (borrowed; for callers that serialise evaluations, as the Kata
+     * agent does): every evaluation without its own cl_rego_eval_opts.prints gathers here.
+     * The caller resets it between decisions and renders it when it needs the text. */
+    struct cl_rego_prints *prints;
+    /* Keep print() calls in compiled bodies even with neither hook nor sink, so that
+     * per-call sinks (cl_rego_eval_opts.prints) see them. Without any of the three, print()
+     * is removed at compile time and costs nothing. */
+    bool keep_prints;
 };
 
 struct cl_rego;
@@ -79,6 +114,9 @@ struct cl_rego_eval_opts {
      * and wins over data_overlay. */
     const json_t *data_overlay;
     const struct cl_rv *data_overlay_value;
+    /* Sink for this evaluation's print() calls (borrowed; NULL: the engine's, if any). The
+     * engine must keep prints (a hook, cl_rego_opts.prints or keep_prints). */
+    struct cl_rego_prints *prints;
 };
 
 /* Evaluates a query (any Rego body: "data.policy.allow", "x := data.a[_]; x > 1").

@@ -14,8 +14,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "rego/rego.h"
 #include "json/json.h"
+#include "rego/rego.h"
 
 /* ---- values ---- */
 
@@ -239,6 +239,48 @@ static const struct eval_case eval_cases[] = {
     {"package t\np := {\"a\": x | x := [1, 2][_]}", "data.t.p", NULL, "error:eval_conflict_error",
      false},
     {"package t\np if q\nq if p", "data.t.p", NULL, "error:rego_recursion_error", false},
+    /* recursion is a compile-time error, found whether or not the query reaches it */
+    {"package t\nf(x) := y if y := f(x + 1)\np := f(0)", "data.t.p", NULL,
+     "error:rego_recursion_error", false},
+    {"package t\nf(x) := g(x)\ng(x) := f(x)\np := 1", "data.t.p", NULL,
+     "error:rego_recursion_error", false},
+    {"package t\nf(x) := g(x)\ng(x) := x + 1\np := f(1)", "data.t.p", NULL, "2", false},
+    {"package t\np := count(data.t)", "data.t.p", NULL, "error:rego_recursion_error", false},
+    {"package t\np := count(data.t.q)\nq := [1, 2]", "data.t.p", NULL, "2", false},
+    {"package t\np := [x | x := data.t[_].v]\na.v := 1", "data.t.p", NULL,
+     "error:rego_recursion_error", false},
+    {"package t\np := [x | x := data.t[_].v]", "data.t.p", NULL, "error:rego_recursion_error",
+     false},
+    {"package t\np := [x | x := data.t.a[_].v]\nb.v := 1", "data.t.p", NULL, "[]", false},
+    {"package t\np := data[2]", "data.t.p", NULL, "undefined", false},
+    /* one path, one kind of document */
+    {"package t\ns contains 1\ns := {2}", "data.t.s", NULL, "error:rego_type_error", false},
+    {"package t\ns contains 1\ns contains 2", "data.t.s", NULL, "[1,2]", false},
+    {"package t\na.b contains 1\na.b.c := 2", "data.t.a", NULL, "error:rego_type_error", false},
+    {"package t\na.b contains 1\na.c := 2", "data.t.a", NULL, "{\"b\":[1],\"c\":2}", false},
+    {"package t\np := 1\np[x] := 2 if x := \"a\"", "data.t.p", NULL, "error:rego_type_error",
+     false},
+    {"package t\np.b := 1\np[x] := 2 if x := \"a\"", "data.t.p", NULL, "{\"a\":2,\"b\":1}", false},
+    {"package t\nf(x) := 1\nf := 2", "data.t.f", NULL, "error:rego_type_error", false},
+    {"package t\na.b := 1\na.b.c := 2", "data.t.a", NULL, "error:rego_type_error", false},
+    /* keywords as the first part of a rule reference */
+    {"package t\nnot.foo := 1\np := data.t[\"not\"].foo", "data.t.p", NULL, "1", false},
+    {"package t\np := 1 if true\nin.foo contains 3\nq := data.t[\"in\"].foo", "data.t.q", NULL,
+     "[3]", false},
+    {"package t\np := 1 if true\nin.foo contains 3", "data.t.p", NULL, "1", false},
+    {"package t\np := 1\nif.f(x) := x + 1\nq := data.t[\"if\"].f(2)", "data.t.q", NULL, "3", false},
+    {"package t\nsome.y := 2\np if { some.y == 2 }", "data.t.p", NULL, "true", false},
+    {"package t\nevery.x := 3\np if every.x == 3", "data.t.p", NULL, "true", false},
+    {"package t\ncontains.z := 4\np := contains.z", "data.t.p", NULL, "4", false},
+    {"package t\np if { some x in [1]; x == 1; every y in [1] { y > 0 }; not false }", "data.t.p",
+     NULL, "true", false},
+    {"package t\np if { 1 in [1] }", "data.t.p", NULL, "true", false},
+    {"package t\np if { not.foo }\nnot.foo := false", "data.t.p", NULL, "undefined", false},
+    /* ref heads with variables and set leaves merge with ground ones */
+    {"package t\np[q].r contains s if { q := \"b\"; s := \"bar\" }\np.b.r contains \"foo\"",
+     "data.t.p", NULL, "{\"b\":{\"r\":[\"bar\",\"foo\"]}}", false},
+    {"package t\np[q].r contains s if { q := \"c\"; s := \"bar\" }\np.b.r contains \"foo\"",
+     "data.t.p", NULL, "{\"b\":{\"r\":[\"foo\"]},\"c\":{\"r\":[\"bar\"]}}", false},
     {"package t\np if { x > 1 }", "data.t.p", NULL, "error:rego_unsafe_var_error", false},
     {"package t\np := nope(1)", "data.t.p", NULL, "error:rego_type_error", false},
     {"package t\np if { x := 1; x := 2 }", "data.t.p", NULL, "error:rego_compile_error", false},
@@ -313,11 +355,16 @@ static void test_limits(void **state)
     } cases[] = {
         {"package t\np := count([x | x := numbers.range(1, 100000)[_]])", {.max_steps = 1000}},
         {"package t\np := numbers.range(1, 100000000)", {.max_memory = 1 << 20}},
-        {"package t\nf(x) := y if y := f(x + 1)\np := f(0)", {.max_depth = 64}},
+        {NULL, {.max_depth = 64}}, /* a chain of 100 rules, built below */
         {"package t\np := concat(\"\", [x | x := numbers.range(1, 200000)[_]; y := sprintf(\"%d\", "
          "[x])])",
          {.max_memory = 1 << 20}},
     };
+    char chain[4096] = "package t\np := q0\n";
+    for (int i = 0; i < 100; i++)
+        snprintf(chain + strlen(chain), sizeof chain - strlen(chain), "q%d := q%d\n", i, i + 1);
+    snprintf(chain + strlen(chain), sizeof chain - strlen(chain), "q100 := 1\n");
+    cases[2].module = chain;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct cl_rego *e = cl_rego_new(&cases[i].o);
         struct cl_err err = {0};
@@ -504,6 +551,123 @@ static void test_print(void **state)
     cl_rego_free(e);
 }
 
+/* Compile- and run-time errors name the policy file and line that caused them. */
+static void test_error_locations(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *module, *want;
+    } cases[] = {
+        {"package t\np := 1\np := 2\n",
+         "t.rego:3: eval_conflict_error: complete rules must not produce multiple outputs"},
+        {"package t\nf(_) := 1\nf(_) := 2\np := f(0)\n",
+         "t.rego:3: eval_conflict_error: functions must not produce multiple outputs"},
+        {"package t\np[k] := 1 if k := \"a\"\np[k] := 2 if k := \"a\"\n", "t.rego:"},
+        {"package t\n\np if q\nq if p\n", "t.rego:3:1: rego_recursion_error: rule data.t.p is "
+                                          "recursive: data.t.p -> data.t.q -> data.t.p"},
+        {"package t\ns contains 1\ns := {2}\n",
+         "t.rego:2:1: rego_type_error: conflicting rules data.t.s found"},
+        {"package t\na.b contains 1\na.b.c := 2\n",
+         "t.rego:2:1: rego_type_error: rule data.t.a.b conflicts with [data.t.a.b.c]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cl_rego *e = cl_rego_new(NULL);
+        struct cl_err err = {0};
+        assert_int_equal(
+            cl_rego_add_module(e, "t.rego", cases[i].module, strlen(cases[i].module), false, &err),
+            0);
+        json_t *v = cl_rego_eval_ref(e, "data.t", NULL, &err);
+        if (v || !strstr(err.msg, cases[i].want) || strstr(err.msg, "query:"))
+            fail_msg("case %zu: want %s, got %s", i, cases[i].want, err.msg);
+        cl_rego_free(e);
+    }
+}
+
+/* Lazy prints: values gathered into a sink, text rendered only when asked. */
+static void test_print_lazy(void **state)
+{
+    (void)state;
+    struct cl_rego_prints *ps = cl_rego_prints_new();
+    struct cl_rego_opts o = {.prints = ps};
+    struct cl_rego *e = cl_rego_new(&o);
+    const char *m = "package t\ndefault allow := false\nallow if {\n  print(\"spec:\", input.spec, "
+                    "data.d, input.nope)\n"
+                    "  every v in [1, 2] { print(v) }\n  input.spec.ok\n}";
+    struct cl_err err = {0};
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
+    json_t *d = json_pack("{s:{s:s}}", "d", "k", "\u00e9t\u00e9");
+    assert_int_equal(cl_rego_set_data(e, d, &err), 0);
+    json_decref(d);
+    json_t *in = json_pack("{s:{s:b, s:[i,i]}}", "spec", "ok", 0, "xs", 1, 2);
+    json_t *v = cl_rego_eval_ref(e, "data.t.allow", in, &err);
+    json_decref(in); /* the sink keeps its own references: the input can go */
+    assert_true(json_is_false(v));
+    json_decref(v);
+    assert_int_equal(cl_rego_prints_count(ps), 3);
+    const char *file = NULL;
+    int line = 0;
+    char *l0 = cl_rego_prints_line(ps, 0, &file, &line);
+    assert_string_equal(
+        l0, "spec: {\"ok\": false, \"xs\": [1, 2]} {\"k\": \"\u00e9t\u00e9\"} <undefined>");
+    assert_string_equal(file, "t.rego");
+    assert_int_equal(line, 4);
+    free(l0);
+    assert_null(cl_rego_prints_line(ps, 3, NULL, NULL));
+    bool cut = true;
+    char *all = cl_rego_prints_text(ps, " | ", 0, &cut);
+    assert_false(cut);
+    assert_non_null(strstr(all, "<undefined> | 1 | 2"));
+    free(all);
+    /* a cap cuts at a character boundary, never inside the two bytes of an e-acute */
+    all = cl_rego_prints_text(ps, " ", 45, &cut);
+    assert_true(cut);
+    assert_int_equal(strlen(all), 44);
+    free(all);
+    /* replacing the data document drops the engine-wide sink's references into it */
+    assert_int_equal(cl_rego_set_data(e, NULL, &err), 0);
+    assert_int_equal(cl_rego_prints_count(ps), 0);
+    cl_rego_free(e);
+
+    /* twin: an engine that neither listens nor keeps prints strips them; a per-call sink then
+     * sees nothing, with keep_prints it sees every call */
+    for (int keep = 0; keep < 2; keep++) {
+        struct cl_rego_opts o2 = {.keep_prints = keep};
+        e = cl_rego_new(&o2);
+        const char *m2 = "package t\np if { print(\"a\"); print(\"b\", 1) }";
+        assert_int_equal(cl_rego_add_module(e, "t.rego", m2, strlen(m2), false, &err), 0);
+        struct cl_rego_query *q = cl_rego_prepare(e, "data.t.p", &err);
+        assert_non_null(q);
+        struct cl_rego_eval_opts eo = {.prints = ps};
+        json_t *rows = NULL;
+        assert_int_equal(cl_rego_query_eval_rows(q, NULL, &eo, &rows, &err), 0);
+        assert_int_equal(json_array_size(rows), 1);
+        json_decref(rows);
+        assert_int_equal(cl_rego_prints_count(ps), keep ? 2 : 0);
+        char *t = cl_rego_prints_text(ps, "\n", 0, NULL);
+        assert_string_equal(t, keep ? "a\nb 1" : "");
+        free(t);
+        cl_rego_prints_reset(ps);
+        cl_rego_query_free(q);
+        cl_rego_free(e);
+    }
+
+    /* a policy that prints without end is capped: the calls beyond are counted, not kept */
+    e = cl_rego_new(&o);
+    const char *m3 = "package t\np if { every i in numbers.range(1, 5000) { print(i) } }";
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m3, strlen(m3), false, &err), 0);
+    v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
+    assert_true(json_is_true(v));
+    json_decref(v);
+    assert_int_equal(cl_rego_prints_count(ps), CL_REGO_MAX_PRINTS);
+    assert_int_equal(cl_rego_prints_dropped(ps), 5000 - CL_REGO_MAX_PRINTS);
+    char *t = cl_rego_prints_text(ps, " ", 0, &cut);
+    assert_true(cut);
+    free(t);
+    cl_rego_free(e); /* resets the engine-wide sink */
+    assert_int_equal(cl_rego_prints_count(ps), 0);
+    cl_rego_prints_free(ps);
+}
+
 /* ---- prepared queries and data overlays ---- */
 
 static const char *kbs_policy = "package policy\n"
@@ -663,6 +827,8 @@ int main(void)
         cmocka_unit_test(test_prepared),
         cmocka_unit_test(test_prepared_threads),
         cmocka_unit_test(test_print),
+        cmocka_unit_test(test_print_lazy),
+        cmocka_unit_test(test_error_locations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
