@@ -45,49 +45,83 @@ static void bench_on_print(void *ctx, const char *file, int line, const char *ms
     bench_print_bytes += strlen(msg);
 }
 
+/* Nesting accepted in input and data documents (--max-input-depth; 0: CL_REGO_MAX_INPUT_DEPTH). */
+static size_t input_depth;
+
+/* print() output of `policy eval` and `policy test` goes to stderr, as opa's does. */
+static void print_to_stderr(void *ctx, const char *file, int line, const char *msg)
+{
+    (void)ctx;
+    (void)file;
+    (void)line;
+    fprintf(stderr, "%s\n", msg);
+}
+
 static const char *const help_main =
     "Usage: cloister policy COMMAND [OPTIONS]\n"
     "\n"
     "Commands:\n"
     "  eval    evaluate a query against policies and data (like `opa eval`)\n"
-    "  test    run Kata agent-policy case files (cases.jsonl) and report pass/fail\n"
+    "  test    run OPA test files (test_ rules in .rego files, like `opa test`) or Kata\n"
+    "          agent-policy case files (cases.jsonl) and report pass/fail\n"
     "  bench   time a query, or every Kata request kind, in `opa bench` terms\n"
     "\n"
     "`cloister policy COMMAND --help` describes each command.\n";
 
 static const char *const help_eval =
-    "Usage: cloister policy eval [-d FILE|DIR]... [-i INPUT.json] [--v0] [--strict]\n"
-    "                            [-f json|values] QUERY\n"
+    "Usage: cloister policy eval [-d FILE|DIR]... [-b DIR]... [-i INPUT.json | -I] [--v0]\n"
+    "                            [--strict] [-f json|values|bindings|pretty] QUERY\n"
     "\n"
     "Loads every .rego file (policies) and .json file (data, merged at the top level) named\n"
     "with -d (directories are walked), evaluates QUERY and prints the result set as `opa eval`\n"
     "does: {\"result\": [{\"expressions\": [{\"value\", \"text\", \"location\"}], "
     "\"bindings\"}]},\n"
-    "{} when undefined, {\"errors\": [...]} on an error.\n"
+    "{} when undefined, {\"errors\": [...]} on an error. print() output goes to stderr.\n"
+    "opa's flag names are accepted: --data, --bundle, --input, --stdin-input,\n"
+    "--strict-builtin-errors, --v0-compatible, --v1-compatible, --format.\n"
     "\n"
     "  -d, --data PATH      policy (.rego) or data (.json) file or directory (repeatable)\n"
+    "  -b, --bundle DIR     bundle directory: .rego files, and data.json files placed at the\n"
+    "                       path of their directory (a/b/data.json is data.a.b) (repeatable)\n"
     "  -i, --input FILE     input document (JSON)\n"
-    "      --v0             parse policies as Rego v0 (`p { ... }`, `p[x] { ... }`)\n"
-    "      --strict         builtin errors end the query (strict-builtin-errors)\n"
-    "  -f, --format FMT     json (default) or values (one JSON value per line)\n";
+    "  -I, --stdin-input    read the input document from stdin\n"
+    "      --v0, --v0-compatible   parse policies as Rego v0 (`p { ... }`, `p[x] { ... }`)\n"
+    "      --v1-compatible         parse policies as Rego v1 (the default)\n"
+    "      --strict, --strict-builtin-errors   builtin errors end the query\n"
+    "      --max-input-depth N     nesting accepted in input and data documents (default\n"
+    "                       1000, at most 2000)\n"
+    "  -f, --format FMT     json (default), values (one JSON value per line), bindings (the\n"
+    "                       bindings of each result) or pretty (values, or a table of bindings)\n"
+    "\n"
+    "Input and data documents are read as opa reads them: invalid UTF-8 becomes U+FFFD.\n";
 
 static const char *const help_test =
-    "Usage: cloister policy test [-v] [--v1] [--policy FILE] [PATH...]\n"
+    "Usage: cloister policy test [-v] [--v0] [-d PATH]... PATH...   (OPA test files)\n"
+    "       cloister policy test [-v] [--v1] [--policy FILE] [PATH...]   (Kata case files)\n"
     "\n"
-    "Runs Kata agent-policy cases the way the agent decides. A PATH is a cases.jsonl file (its\n"
-    "policy is policy.rego in the same directory unless --policy is given), a directory holding\n"
-    "both, or a directory of such directories. Default: "
+    "OPA tests (`opa test`): when a PATH is a .rego file or a directory holding a *_test.rego\n"
+    "file, every .rego and .json file under the PATHs is loaded (as `policy eval -d`) and every\n"
+    "rule named test_* is evaluated: it passes when it is defined and not false, fails when it\n"
+    "is false or undefined, and is an error when evaluation fails; todo_test_* rules are skipped.\n"
+    "Policies are Rego v1 unless --v0 is given. Failing tests are listed (every test with -v),\n"
+    "then PASS/FAIL/ERROR/SKIPPED counts. Exit status 0 when every test passes, 2 when one\n"
+    "fails or errs, 1 when the files do not load.\n"
+    "\n"
+    "Kata cases: runs Kata agent-policy cases the way the agent decides. A PATH is a cases.jsonl\n"
+    "file (its policy is policy.rego in the same directory unless --policy is given), a\n"
+    "directory holding both, or a directory of such directories. Default:\n"
     "$CLOISTER_VECTORS/kata-policy/regorus-kata.\n"
-    "Each line of a cases file is {\"ep\": REQUEST, \"input\": {...}, \"want\": bool}; cases run "
-    "in\n"
-    "order on one engine with data {\"pstate\": {}}: data.agent_policy.REQUEST must be true/false\n"
-    "or {\"allowed\", \"ops\"} (ops, a JSON Patch, are applied to the data when allowed);\n"
-    "undefined is an error.\n"
+    "Each line of a cases file is {\"ep\": REQUEST, \"input\": {...}, \"want\": bool}; cases run\n"
+    "in order on one engine with data {\"pstate\": {}}: data.agent_policy.REQUEST must be\n"
+    "true/false or {\"allowed\", \"ops\"} (ops, a JSON Patch, are applied to the data when\n"
+    "allowed); undefined is an error.\n"
     "\n"
     "  --policy FILE   the policy for every cases file\n"
-    "  --v1            policies are Rego v1 (default: v0, as the regorus Kata policies)\n"
-    "  -v              print every failing case\n"
-    "Exit status 0 when every case passes, 1 otherwise.\n";
+    "  --v1            Kata policies are Rego v1 (default: v0, as the regorus Kata policies)\n"
+    "  --v0            OPA test files are Rego v0 (default: v1)\n"
+    "  -d, --data PATH more policy or data files for OPA tests\n"
+    "  -v              print every failing case (Kata) or every test (OPA)\n"
+    "Kata: exit status 0 when every case passes, 1 otherwise.\n";
 
 static const char *const help_bench =
     "Usage: cloister policy bench [-d FILE|DIR]... [-i INPUT.json] [--v0] [--count N] QUERY\n"
@@ -193,6 +227,7 @@ struct loader {
     json_t *data;
     bool v0;
     size_t nfiles;
+    const char *bundle; /* root of the bundle being loaded (data.json files placed by path) */
 };
 
 static void merge_data(json_t *dst, json_t *src)
@@ -227,9 +262,35 @@ static int load_file(struct loader *L, const char *path, struct cl_err *err)
         return err->code;
     if (rego)
         return cl_rego_add_module(L->e, path, (const char *)text, n, L->v0, err);
-    CL_AUTO(json_t) *j = cl_json_parse((const char *)text, n, CL_REGO_MAX_INPUT_DEPTH, err);
+    CL_AUTO(json_t) *j = cl_rego_json_parse((const char *)text, n, input_depth, err);
     if (!j)
         return cl_err_prefix(err, "%s", path);
+    if (L->bundle) {
+        /* a bundle's data.json sits at the path of its directory under the bundle root */
+        const char *rel = path + strlen(L->bundle);
+        while (*rel == '/')
+            rel++;
+        const char *slash = strrchr(rel, '/');
+        size_t dl = slash ? (size_t)(slash - rel) : 0;
+        json_t *v = json_incref(j);
+        while (dl) {
+            const char *seg = rel + dl;
+            while (seg > rel && seg[-1] != '/')
+                seg--;
+            json_t *o = json_object();
+            json_object_setn_new(o, seg, (size_t)(rel + dl - seg), v);
+            v = o;
+            dl = seg > rel ? (size_t)(seg - 1 - rel) : 0;
+        }
+        if (!json_is_object(v)) {
+            json_decref(v);
+            return cl_err_set(err, CL_EPARSE, "%s: data at the bundle root must be a JSON object",
+                              path);
+        }
+        merge_data(L->data, v);
+        json_decref(v);
+        return 0;
+    }
     if (!json_is_object(j))
         return cl_err_set(err, CL_EPARSE, "%s: data must be a JSON object", path);
     merge_data(L->data, j);
@@ -256,8 +317,9 @@ static int load_path(struct loader *L, const char *path, int depth, struct cl_er
         if (rc == 0 && nm[0] != '.') {
             CL_AUTO(cl_str) *full = cl_strdupf("%s/%s", path, nm);
             struct stat cs;
-            if (stat(full, &cs) == 0 &&
-                (S_ISDIR(cs.st_mode) || has_suffix(nm, ".rego") || has_suffix(nm, ".json")))
+            bool want = has_suffix(nm, ".rego") ||
+                        (L->bundle ? strcmp(nm, "data.json") == 0 : has_suffix(nm, ".json"));
+            if (stat(full, &cs) == 0 && (S_ISDIR(cs.st_mode) || want))
                 rc = load_path(L, full, depth + 1, err);
         }
         free(names[i]);
@@ -266,13 +328,24 @@ static int load_path(struct loader *L, const char *path, int depth, struct cl_er
     return rc;
 }
 
-static struct cl_rego *load_all(char **paths, size_t n, bool v0, bool strict, struct cl_err *err)
+static struct cl_rego *load_all(char **paths, size_t n, char **bundles, size_t nb, bool v0,
+                                bool strict, struct cl_err *err)
 {
-    struct cl_rego_opts o = {.strict_builtin_errors = strict};
-    struct loader L = {cl_rego_new(&o), json_object(), v0, 0};
+    struct cl_rego_opts o = {.strict_builtin_errors = strict, .print = print_to_stderr};
+    struct loader L = {cl_rego_new(&o), json_object(), v0, 0, NULL};
     int rc = L.e ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = load_path(&L, paths[i], 0, err);
+    for (size_t i = 0; i < nb && rc == 0; i++) {
+        struct stat st;
+        if (stat(bundles[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
+            rc = cl_err_set(err, CL_ENOTFOUND, "%s: not a bundle directory", bundles[i]);
+            break;
+        }
+        L.bundle = bundles[i];
+        rc = load_path(&L, bundles[i], 0, err);
+        L.bundle = NULL;
+    }
     if (rc == 0)
         rc = cl_rego_set_data(L.e, L.data, err);
     if (rc == 0)
@@ -291,10 +364,149 @@ static json_t *read_json_file(const char *path, struct cl_err *err)
     CL_AUTO(cl_bytes) *text = cl_file_read(path, MAX_DATA_FILE, &n, err);
     if (!text)
         return NULL;
-    json_t *j = cl_json_parse((const char *)text, n, CL_REGO_MAX_INPUT_DEPTH, err);
+    json_t *j = cl_rego_json_parse((const char *)text, n, input_depth, err);
     if (!j)
         cl_err_prefix(err, "%s", path);
     return j;
+}
+
+static json_t *read_json_stdin(struct cl_err *err)
+{
+    struct cl_sbuf_local {
+        char *s;
+        size_t len, cap;
+    } b = {0};
+    for (;;) {
+        if (b.len == b.cap) {
+            if (b.cap >= MAX_DATA_FILE) {
+                free(b.s);
+                return cl_err_set(err, CL_ELIMIT, "stdin: input larger than %u bytes",
+                                  MAX_DATA_FILE),
+                       NULL;
+            }
+            b.cap = b.cap ? b.cap * 2 : 65536;
+            char *ns = realloc(b.s, b.cap);
+            if (!ns) {
+                free(b.s);
+                return cl_err_set(err, CL_ENOMEM, "stdin: out of memory"), NULL;
+            }
+            b.s = ns;
+        }
+        size_t got = fread(b.s + b.len, 1, b.cap - b.len, stdin);
+        b.len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(stdin)) {
+        free(b.s);
+        return cl_err_set(err, CL_EIO, "stdin: read error"), NULL;
+    }
+    json_t *j = cl_rego_json_parse(b.s ? b.s : "", b.len, input_depth, err);
+    free(b.s);
+    if (!j)
+        cl_err_prefix(err, "stdin");
+    return j;
+}
+
+/* Text of a value as a table cell: compact JSON (sets as arrays). */
+static cl_str *cell_text(const struct cl_rv *v)
+{
+    return cl_rv_to_json_text(v);
+}
+
+/* Columns a UTF-8 text takes (one per character). */
+static size_t text_width(const char *t)
+{
+    size_t n = 0;
+    for (; *t; t++)
+        n += ((unsigned char)*t & 0xC0) != 0x80;
+    return n;
+}
+
+static void put_cell(const char *t, size_t w)
+{
+    printf("| %s ", t);
+    for (size_t k = text_width(t); k < w; k++)
+        putchar(' ');
+}
+
+/* -f bindings: the bindings of each result as indented JSON. -f pretty: the values of
+ * expressions when no variable is bound, else a table with one column per variable, as opa. */
+static int put_bindings_or_pretty(const struct cl_rego_query *q, const struct cl_rv *rows,
+                                  bool pretty)
+{
+    size_t n = rows->u.arr.len;
+    if (!pretty) {
+        for (size_t i = 0; i < n; i++) {
+            const struct cl_rv *b = cl_rv_obj_get_str(rows->u.arr.items[i], "bindings");
+            if (b) {
+                put_json(stdout, b, 0);
+                fputc('\n', stdout);
+            }
+        }
+        return 0;
+    }
+    if (!n) {
+        printf("undefined\n");
+        return 0;
+    }
+    const struct cl_rv *b0 = cl_rv_obj_get_str(rows->u.arr.items[0], "bindings");
+    if (!b0 || !b0->u.obj.len) {
+        for (size_t i = 0; i < n; i++) {
+            const struct cl_rv *ex = cl_rv_obj_get_str(rows->u.arr.items[i], "expressions");
+            for (size_t j = 0; ex && j < ex->u.arr.len; j++) {
+                put_json(stdout, ex->u.arr.items[j], 0);
+                fputc('\n', stdout);
+            }
+        }
+        (void)q;
+        return 0;
+    }
+    size_t nc = b0->u.obj.len;
+    size_t *w = calloc(nc, sizeof *w);
+    if (!w)
+        return 1;
+    for (size_t c = 0; c < nc; c++)
+        w[c] = text_width(b0->u.obj.keys[c]->u.str.s);
+    for (size_t i = 0; i < n; i++) {
+        const struct cl_rv *b = cl_rv_obj_get_str(rows->u.arr.items[i], "bindings");
+        for (size_t c = 0; b && c < nc; c++) {
+            const struct cl_rv *v = cl_rv_obj_get(b, b0->u.obj.keys[c]);
+            CL_AUTO(cl_str) *t = v ? cell_text(v) : NULL;
+            if (t && text_width(t) > w[c])
+                w[c] = text_width(t);
+        }
+    }
+    for (int part = 0; part < 2; part++) {
+        for (size_t c = 0; c < nc; c++) {
+            printf("+");
+            for (size_t k = 0; k < w[c] + 2; k++)
+                putchar('-');
+        }
+        printf("+\n");
+        if (part)
+            break;
+        for (size_t c = 0; c < nc; c++)
+            put_cell(b0->u.obj.keys[c]->u.str.s, w[c]);
+        printf("|\n");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct cl_rv *b = cl_rv_obj_get_str(rows->u.arr.items[i], "bindings");
+        for (size_t c = 0; c < nc; c++) {
+            const struct cl_rv *v = b ? cl_rv_obj_get(b, b0->u.obj.keys[c]) : NULL;
+            CL_AUTO(cl_str) *t = v ? cell_text(v) : NULL;
+            put_cell(t ? t : "", w[c]);
+        }
+        printf("|\n");
+    }
+    for (size_t c = 0; c < nc; c++) {
+        printf("+");
+        for (size_t k = 0; k < w[c] + 2; k++)
+            putchar('-');
+    }
+    printf("+\n");
+    free(w);
+    return 0;
 }
 
 /* ---- eval ---- */
@@ -302,6 +514,9 @@ static json_t *read_json_file(const char *path, struct cl_err *err)
 struct eopts {
     char *data[MAX_FILES];
     size_t ndata;
+    char *bundles[MAX_FILES];
+    size_t nbundles;
+    bool stdin_input;
     const char *input, *format, *query;
     bool v0, v1, strict, kata, verbose;
     const char *policy;
@@ -313,18 +528,31 @@ struct eopts {
 static int parse_opts(int argc, char **argv, struct eopts *o, const char *help, bool want_query)
 {
     static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},   {"input", required_argument, NULL, 'i'},
-        {"format", required_argument, NULL, 'f'}, {"v0", no_argument, NULL, '0'},
-        {"v1", no_argument, NULL, '1'},           {"strict", no_argument, NULL, 's'},
-        {"kata", no_argument, NULL, 'k'},         {"policy", required_argument, NULL, 'p'},
-        {"count", required_argument, NULL, 'n'},  {"verbose", no_argument, NULL, 'v'},
-        {"clock", required_argument, NULL, 'c'},  {"prints", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"data", required_argument, NULL, 'd'},
+        {"input", required_argument, NULL, 'i'},
+        {"format", required_argument, NULL, 'f'},
+        {"v0", no_argument, NULL, '0'},
+        {"v1", no_argument, NULL, '1'},
+        {"strict", no_argument, NULL, 's'},
+        {"kata", no_argument, NULL, 'k'},
+        {"policy", required_argument, NULL, 'p'},
+        {"count", required_argument, NULL, 'n'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"clock", required_argument, NULL, 'c'},
+        {"prints", required_argument, NULL, 'P'},
+        {"bundle", required_argument, NULL, 'b'},
+        {"stdin-input", no_argument, NULL, 'I'},
+        {"strict-builtin-errors", no_argument, NULL, 's'},
+        {"v0-compatible", no_argument, NULL, '0'},
+        {"v1-compatible", no_argument, NULL, '1'},
+        {"max-input-depth", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "d:i:f:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:b:i:If:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
             if (o->ndata == MAX_FILES) {
@@ -333,6 +561,29 @@ static int parse_opts(int argc, char **argv, struct eopts *o, const char *help, 
             }
             o->data[o->ndata++] = optarg;
             break;
+        case 'b':
+            if (o->nbundles == MAX_FILES) {
+                fprintf(stderr, "cloister policy: more than %d -b options\n", MAX_FILES);
+                return 2;
+            }
+            o->bundles[o->nbundles++] = optarg;
+            break;
+        case 'I':
+            o->stdin_input = true;
+            break;
+        case 'D': {
+            char *end = NULL;
+            long v = strtol(optarg, &end, 10);
+            if (!end || *end || v < 1 || v > CL_REGO_MAX_INPUT_DEPTH_LIMIT) {
+                fprintf(stderr,
+                        "cloister policy: --max-input-depth must be an integer from 1 to %d, not "
+                        "'%s'\n",
+                        CL_REGO_MAX_INPUT_DEPTH_LIMIT, optarg);
+                return 2;
+            }
+            input_depth = (size_t)v;
+            break;
+        }
         case 'i':
             o->input = optarg;
             break;
@@ -421,19 +672,31 @@ static int cmd_eval(int argc, char **argv)
     if (rc >= 0)
         return rc;
     bool values = o.format && strcmp(o.format, "values") == 0;
-    if (o.format && !values && strcmp(o.format, "json") != 0) {
-        fprintf(stderr, "cloister policy eval: --format must be json or values, not '%s'\n",
-                o.format);
+    bool bindings = o.format && strcmp(o.format, "bindings") == 0;
+    bool pretty = o.format && strcmp(o.format, "pretty") == 0;
+    if (o.format && !values && !bindings && !pretty && strcmp(o.format, "json") != 0) {
+        fprintf(
+            stderr,
+            "cloister policy eval: --format must be json, values, bindings or pretty, not '%s'\n",
+            o.format);
         return 2;
     }
+    if (o.input && o.stdin_input) {
+        fprintf(stderr, "cloister policy eval: --input and --stdin-input exclude each other\n");
+        return 2;
+    }
+    values = values || bindings || pretty; /* errors as text on stderr */
     struct cl_err err = {0};
     __attribute__((cleanup(cl_auto_cl_rego))) struct cl_rego *e =
-        load_all(o.data, o.ndata, o.v0, o.strict, &err);
+        load_all(o.data, o.ndata, o.bundles, o.nbundles, o.v0, o.strict, &err);
     CL_AUTO(json_t) *input = NULL;
-    if (e && o.input && !(input = read_json_file(o.input, &err)))
-        e = NULL; /* cleanup frees it */
+    bool input_ok = true;
+    if (e && o.input)
+        input_ok = (input = read_json_file(o.input, &err)) != NULL;
+    else if (e && o.stdin_input)
+        input_ok = (input = read_json_stdin(&err)) != NULL;
     __attribute__((cleanup(cl_auto_cl_rego_query))) struct cl_rego_query *q =
-        e ? cl_rego_prepare(e, o.query, &err) : NULL;
+        e && input_ok ? cl_rego_prepare(e, o.query, &err) : NULL;
     struct cl_rv *rows = NULL;
     struct cl_rego_eval_opts eo = {.strict_builtin_errors = o.strict};
     if (!q || cl_rego_query_eval_rv(q, input, &eo, &rows, &err) < 0) {
@@ -442,6 +705,11 @@ static int cmd_eval(int argc, char **argv)
         else
             put_error(&err);
         return cl_err_exit_code(err.code ? err.code : CL_EINVAL);
+    }
+    if (bindings || pretty) {
+        int prc = put_bindings_or_pretty(q, rows, pretty);
+        cl_rv_decref(rows);
+        return prc;
     }
     if (values) {
         for (size_t i = 0; i < rows->u.arr.len; i++) {
@@ -531,7 +799,7 @@ static int read_cases(const char *path, struct ksuite *s, struct cl_err *err)
         size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
         lineno++;
         if (len) {
-            CL_AUTO(json_t) *c = cl_json_parse(p, len, CL_REGO_MAX_INPUT_DEPTH, err);
+            CL_AUTO(json_t) *c = cl_rego_json_parse(p, len, input_depth, err);
             if (!c)
                 return cl_err_prefix(err, "%s:%zu", path, lineno);
             const char *ep = json_string_value(json_object_get(c, "ep"));
@@ -756,12 +1024,127 @@ static enum decision decide(struct kengine *k, const struct kcase *c, char *why,
     return d;
 }
 
+/* An OPA test tree: a .rego file, or a directory with a *_test.rego file somewhere beneath. */
+static bool has_opa_tests(const char *path, int depth)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    if (!S_ISDIR(st.st_mode))
+        return has_suffix(path, ".rego");
+    if (depth >= MAX_DIR_DEPTH)
+        return false;
+    struct dirent **names = NULL;
+    int n = scandir(path, &names, NULL, alphasort);
+    bool found = false;
+    for (int i = 0; i < n; i++) {
+        const char *nm = names[i]->d_name;
+        if (!found && nm[0] != '.') {
+            if (has_suffix(nm, "_test.rego")) {
+                found = true;
+            } else {
+                CL_AUTO(cl_str) *full = cl_strdupf("%s/%s", path, nm);
+                struct stat cs;
+                if (stat(full, &cs) == 0 && S_ISDIR(cs.st_mode))
+                    found = has_opa_tests(full, depth + 1);
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return found;
+}
+
+static bool is_test_name(const char *ref, const char *prefix)
+{
+    const char *last = strrchr(ref, '.');
+    return last && strncmp(last + 1, prefix, strlen(prefix)) == 0;
+}
+
+/* `opa test`: every test_ rule of the loaded modules, one evaluation each. */
+static int run_opa_tests(struct eopts *o)
+{
+    struct cl_err err = {0};
+    char *paths[2 * MAX_FILES];
+    size_t np = 0;
+    for (size_t i = 0; i < o->ndata; i++)
+        paths[np++] = o->data[i];
+    for (size_t i = 0; i < o->npaths && np < CL_ARRAY_LEN(paths); i++)
+        paths[np++] = o->paths[i];
+    struct cl_rego *e = load_all(paths, np, o->bundles, o->nbundles, o->v0, false, &err);
+    if (!e) {
+        fprintf(stderr, "cloister policy test: %s\n", err.msg);
+        return 1;
+    }
+    json_t *refs = cl_rego_rule_refs(e);
+    long pass = 0, fail = 0, errs = 0, skip = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(refs, i, r)
+    {
+        const char *ref = json_string_value(r);
+        if (is_test_name(ref, "todo_test_")) {
+            skip++;
+            if (o->verbose)
+                printf("%s: SKIPPED\n", ref);
+            continue;
+        }
+        if (!is_test_name(ref, "test_"))
+            continue;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        cl_err_clear(&err);
+        json_t *v = cl_rego_eval_ref(e, ref, NULL, &err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
+        const char *verdict;
+        if (!v && err.code) {
+            errs++;
+            verdict = "ERROR";
+        } else if (!v || json_is_false(v)) {
+            fail++;
+            verdict = "FAIL";
+        } else {
+            pass++;
+            verdict = "PASS";
+        }
+        if (o->verbose || strcmp(verdict, "PASS") != 0) {
+            printf("%s: %s (%.0fµs)\n", ref, verdict, us);
+            if (!v && err.code)
+                printf("  %s\n", err.msg);
+        }
+        json_decref(v);
+    }
+    json_decref(refs);
+    cl_rego_free(e);
+    long total = pass + fail + errs + skip;
+    if (!total) {
+        fprintf(stderr, "cloister policy test: no test_ rules found\n");
+        return 1;
+    }
+    printf("--------------------------------------------------------------------------------\n");
+    if (pass)
+        printf("PASS: %ld/%ld\n", pass, total);
+    if (fail)
+        printf("FAIL: %ld/%ld\n", fail, total);
+    if (errs)
+        printf("ERROR: %ld/%ld\n", errs, total);
+    if (skip)
+        printf("SKIPPED: %ld/%ld\n", skip, total);
+    return fail || errs ? 2 : 0;
+}
+
 static int cmd_test(int argc, char **argv)
 {
     struct eopts o;
     int rc = parse_opts(argc, argv, &o, help_test, false);
     if (rc >= 0)
         return rc;
+    bool opa = o.ndata > 0;
+    for (size_t i = 0; i < o.npaths && !opa; i++)
+        opa = has_opa_tests(o.paths[i], 0);
+    if (opa)
+        return run_opa_tests(&o);
     struct cl_err err = {0};
     struct ksuite *suites = NULL;
     size_t ns = 0;
@@ -889,7 +1272,7 @@ static int bench_query(struct eopts *o, bool json)
 {
     struct cl_err err = {0};
     __attribute__((cleanup(cl_auto_cl_rego))) struct cl_rego *e =
-        load_all(o->data, o->ndata, o->v0, o->strict, &err);
+        load_all(o->data, o->ndata, o->bundles, o->nbundles, o->v0, o->strict, &err);
     CL_AUTO(json_t) *input = NULL;
     if (e && o->input && !(input = read_json_file(o->input, &err)))
         e = NULL;

@@ -392,6 +392,51 @@ json_t *cl_rego_query_eval(struct cl_rego_query *q, const json_t *input, const j
     return out;
 }
 
+/* .name, or ["name"] when the name is not an identifier */
+static void ref_part(struct cl_sbuf *b, const char *name)
+{
+    bool ident = (name[0] < '0' || name[0] > '9') && name[0];
+    for (const char *p = name; *p && ident; p++)
+        ident = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '_';
+    if (ident) {
+        cl_sbuf_addc(b, '.');
+        cl_sbuf_adds(b, name);
+        return;
+    }
+    struct cl_rv *v = cl_rv_strz(name);
+    char *q = cl_rv_to_json_text(v);
+    cl_rv_decref(v);
+    cl_sbuf_addc(b, '[');
+    cl_sbuf_adds(b, q);
+    cl_sbuf_addc(b, ']');
+    free(q);
+}
+
+json_t *cl_rego_rule_refs(const struct cl_rego *e)
+{
+    json_t *out = json_array();
+    for (const struct rg_module *m = e->mods; m && out; m = m->next) {
+        for (size_t i = 0; i < m->nrules; i++) {
+            const struct rg_rule *r = m->rules[i];
+            if (r->kind == RG_R_FUNC || r->nhead != 1)
+                continue;
+            struct cl_sbuf b = {0};
+            cl_sbuf_adds(&b, "data");
+            for (size_t k = 0; k < m->npkg; k++)
+                ref_part(&b, m->pkg_path[k]);
+            ref_part(&b, r->head[0]->name);
+            bool seen = false;
+            for (size_t k = 0; k < json_array_size(out) && !seen; k++)
+                seen = strcmp(json_string_value(json_array_get(out, k)), b.s) == 0;
+            if (!seen)
+                json_array_append_new(out, json_string(b.s));
+            cl_sbuf_free(&b);
+        }
+    }
+    return out;
+}
+
 size_t cl_rego_memory(const struct cl_rego *e)
 {
     size_t n =
@@ -578,4 +623,103 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
         }
     }
     return 0;
+}
+
+/* ---- input documents with OPA's tolerance for bad text ---- */
+
+static size_t utf8_len(const unsigned char *s, const unsigned char *e)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+    if (!n || (size_t)(e - s) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+static int hexval4(const unsigned char *s, const unsigned char *e, unsigned *out)
+{
+    if (e - s < 4)
+        return -1;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v |= c - 'A' + 10;
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Writes text to b (NULL: only looks) with every invalid UTF-8 byte replaced by U+FFFD and
+ * every unpaired surrogate escape by \ufffd, as Go's decoder (hence OPA) reads them. Returns
+ * whether anything needed replacing; without b it stops at the first such place. */
+static bool repair_text(const char *text, size_t len, struct cl_sbuf *b)
+{
+    const unsigned char *s = (const unsigned char *)text, *e = s + len;
+    bool in_str = false, changed = false;
+    while (s < e) {
+        if (in_str && *s == '\\' && e - s >= 2) {
+            unsigned cp, lo;
+            if (s[1] == 'u' && hexval4(s + 2, e, &cp) == 0 && cp >= 0xD800 && cp < 0xE000) {
+                bool paired = cp < 0xDC00 && e - s >= 12 && s[6] == '\\' && s[7] == 'u' &&
+                              hexval4(s + 8, e, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000;
+                if (!paired && !b)
+                    return true;
+                if (b)
+                    cl_sbuf_add(b, paired ? (const char *)s : "\\ufffd", paired ? 12 : 6);
+                s += paired ? 12 : 6;
+                changed |= !paired;
+                continue;
+            }
+            if (b)
+                cl_sbuf_add(b, s, 2);
+            s += 2;
+            continue;
+        }
+        if (*s == '"')
+            in_str = !in_str;
+        size_t n = utf8_len(s, e);
+        if (!n && !b)
+            return true;
+        if (b)
+            cl_sbuf_add(b, n ? (const char *)s : "\xEF\xBF\xBD", n ? n : 3);
+        s += n ? n : 1;
+        changed |= !n;
+    }
+    return changed;
+}
+
+json_t *cl_rego_json_parse(const char *text, size_t len, size_t max_depth, struct cl_err *err)
+{
+    if (!max_depth)
+        max_depth = CL_REGO_MAX_INPUT_DEPTH;
+    if (max_depth > CL_REGO_MAX_INPUT_DEPTH_LIMIT)
+        return cl_err_stage(err, CL_EINVAL, "policy", "input depth limit %zu above %d", max_depth,
+                            CL_REGO_MAX_INPUT_DEPTH_LIMIT),
+               NULL;
+    if (!repair_text(text, len, NULL))
+        return cl_json_parse(text, len, max_depth, err);
+    struct cl_sbuf b = {0};
+    repair_text(text, len, &b);
+    json_t *j = cl_json_parse(b.s, b.len, max_depth, err);
+    cl_sbuf_free(&b);
+    return j;
 }

@@ -26,12 +26,13 @@
 #include "rego/value.h"
 
 /* Defaults of the limits (0 in cl_rego_opts selects them). */
-#define CL_REGO_MAX_STEPS 10000000ULL   /* expressions evaluated per query */
-#define CL_REGO_MAX_MEMORY (256u << 20) /* bytes of values allocated per query */
-#define CL_REGO_MAX_DEPTH 512           /* nested rule/function/comprehension evaluations */
-#define CL_REGO_MAX_STACK (2u << 20)    /* bytes of C stack an evaluation may use */
-#define CL_REGO_MAX_POLICY (16u << 20)  /* bytes of one module */
-#define CL_REGO_MAX_INPUT_DEPTH 128     /* nesting of input/data JSON */
+#define CL_REGO_MAX_STEPS 10000000ULL      /* expressions evaluated per query */
+#define CL_REGO_MAX_MEMORY (256u << 20)    /* bytes of values allocated per query */
+#define CL_REGO_MAX_DEPTH 512              /* nested rule/function/comprehension evaluations */
+#define CL_REGO_MAX_STACK (2u << 20)       /* bytes of C stack an evaluation may use */
+#define CL_REGO_MAX_POLICY (16u << 20)     /* bytes of one module */
+#define CL_REGO_MAX_INPUT_DEPTH 1000       /* nesting of input/data JSON (cl_rego_json_parse) */
+#define CL_REGO_MAX_INPUT_DEPTH_LIMIT 2000 /* the most a caller may ask (jansson caps at 2048) */
 
 typedef void (*cl_rego_print_fn)(void *ctx, const char *file, int line, const char *msg);
 
@@ -168,11 +169,22 @@ size_t cl_rego_query_nexprs(const struct cl_rego_query *q);
 const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *len, int *row,
                                int *col);
 
+/* The rules of the loaded modules with a one-part name, as references ("data.pkg.test_x"),
+ * each once, in the order written: what `opa test` looks through for test_ rules. Returns a
+ * new JSON array (empty when no module is loaded), NULL on allocation failure. */
+json_t *cl_rego_rule_refs(const struct cl_rego *e);
+
 /* Bytes held by the engine: syntax tree and rule tree, constants, base data (approximate). */
 size_t cl_rego_memory(const struct cl_rego *e);
 
 /* The OPA error code that starts err->msg ("eval_conflict_error", ...) or "" if none. */
 const char *cl_rego_err_code(const struct cl_err *err, char *buf, size_t cap);
+
+/* Parses an input or data document as OPA reads one: invalid UTF-8 bytes and lone UTF-16
+ * surrogate escapes ("\ud800") in strings become U+FFFD instead of failing the document, and
+ * nesting is capped at max_depth (0: CL_REGO_MAX_INPUT_DEPTH; at most
+ * CL_REGO_MAX_INPUT_DEPTH_LIMIT). Returns new, or NULL with EPARSE/ELIMIT/EINVAL in err. */
+json_t *cl_rego_json_parse(const char *text, size_t len, size_t max_depth, struct cl_err *err);
 
 /* Applies an RFC 6902 JSON Patch (array of ops: add, remove, replace, move, copy, test) to doc
  * in place; EINVAL naming the failing op. doc may be replaced (root ops), hence the pointer. */

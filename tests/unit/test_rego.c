@@ -551,6 +551,89 @@ static void test_print(void **state)
     cl_rego_free(e);
 }
 
+/* Text: policy literals must be UTF-8; input documents are repaired as OPA reads them. */
+static void test_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *module, *want; /* JSON of data.t.p, or "parse:<substring>" */
+    } cases[] = {
+        {"package t\np := \"a\xff" "b\"", "parse:invalid UTF-8 in string"},
+        {"package t\np := `a\xc3\x28`", "parse:invalid UTF-8 in string"},
+        {"package t\np := \"\xed\xa0\x80\"", "parse:invalid UTF-8 in string"}, /* an encoded surrogate */
+        {"package t\np := $\"a\xc0\xaf" "b\"", "parse:invalid UTF-8 in string"}, /* overlong '/' */
+        {"package t\np := \"a\xc3\xa9" "b\"", "\"a\xc3\xa9" "b\""},
+        {"package t\np := \"\\ud800\"", "\"\xef\xbf\xbd\""},
+        {"package t\np := \"x\\udc00y\"", "\"x\xef\xbf\xbdy\""},
+        {"package t\np := \"\\ud83d\\ude00\"", "\"\xf0\x9f\x98\x80\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cl_rego *e = cl_rego_new(NULL);
+        struct cl_err err = {0};
+        int rc = cl_rego_add_module(e, "t.rego", cases[i].module, strlen(cases[i].module), false, &err);
+        if (strncmp(cases[i].want, "parse:", 6) == 0) {
+            if (rc != CL_EPARSE || !strstr(err.msg, cases[i].want + 6))
+                fail_msg("case %zu: want %s, got %d %s", i, cases[i].want, rc, err.msg);
+        } else {
+            assert_int_equal(rc, 0);
+            json_t *v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
+            json_t *w = json_loads(cases[i].want, JSON_DECODE_ANY, NULL);
+            if (!v || !w || !json_equal(v, w))
+                fail_msg("case %zu: want %s (%s)", i, cases[i].want, err.msg);
+            json_decref(v);
+            json_decref(w);
+        }
+        cl_rego_free(e);
+    }
+    /* input documents: bad bytes and lone surrogates become U+FFFD, good text is untouched */
+    static const struct {
+        const char *in, *want;
+    } docs[] = {
+        {"{\"a\": \"x\xffy\"}", "x\xef\xbf\xbdy"},
+        {"{\"a\": \"\xc3\"}", "\xef\xbf\xbd"},
+        {"{\"a\": \"\\ud800z\"}", "\xef\xbf\xbdz"},
+        {"{\"a\": \"\\\\ud800\"}", "\\ud800"}, /* an escaped backslash, not an escape */
+        {"{\"a\": \"\\ud83d\\ude00\"}", "\xf0\x9f\x98\x80"},
+        {"{\"a\": \"\xc3\xa9\"}", "\xc3\xa9"},
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        struct cl_err err = {0};
+        json_t *j = cl_rego_json_parse(docs[i].in, strlen(docs[i].in), 0, &err);
+        if (!j || !json_string_value(json_object_get(j, "a")) ||
+            strcmp(json_string_value(json_object_get(j, "a")), docs[i].want) != 0)
+            fail_msg("doc %zu: %s", i, err.msg);
+        json_decref(j);
+    }
+    /* depth: OPA reads deeper documents than 128 levels; the cap is the caller's to move */
+    size_t n = 1500;
+    char *deep = malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        deep[i] = '[';
+        deep[n + i] = ']';
+    }
+    deep[2 * n] = 0;
+    struct cl_err err = {0};
+    json_t *j = cl_rego_json_parse(deep, 2 * n, 0, &err);
+    assert_null(j);
+    assert_int_equal(err.code, CL_ELIMIT);
+    j = cl_rego_json_parse(deep, 400, 0, &err); /* 400 levels, unbalanced: a parse error, not a limit */
+    assert_null(j);
+    assert_int_equal(err.code, CL_EPARSE);
+    j = cl_rego_json_parse(deep, 2 * n, 2000, &err);
+    assert_non_null(j);
+    struct cl_rego *e = cl_rego_new(NULL);
+    const char *m = "package t\np := count(input)";
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
+    json_t *v = cl_rego_eval_ref(e, "data.t.p", j, &err);
+    assert_int_equal(json_integer_value(v), 1);
+    json_decref(v);
+    cl_rego_free(e);
+    json_decref(j);
+    assert_null(cl_rego_json_parse(deep, 2 * n, 5000, &err));
+    assert_int_equal(err.code, CL_EINVAL);
+    free(deep);
+}
+
 /* Compile- and run-time errors name the policy file and line that caused them. */
 static void test_error_locations(void **state)
 {
@@ -828,7 +911,7 @@ int main(void)
         cmocka_unit_test(test_prepared_threads),
         cmocka_unit_test(test_print),
         cmocka_unit_test(test_print_lazy),
-        cmocka_unit_test(test_error_locations),
+        cmocka_unit_test(test_error_locations), cmocka_unit_test(test_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
