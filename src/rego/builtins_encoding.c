@@ -5,15 +5,16 @@
  */
 #include <string.h>
 
-#include "json/json.h"
 #include "rego/builtins.h"
 #include "rego/sbuf.h"
+#include "json/json.h"
 
 #define OUT(v) (*out = (v), 0)
 #define S(v) ((v)->u.str.s)
 #define L(v) ((v)->u.str.len)
 
-static int b64enc(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, enum cl_b64 var, bool nopad)
+static int b64enc(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                  enum cl_b64 var, bool nopad)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;
@@ -31,7 +32,8 @@ static int b64enc(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
     return OUT(r);
 }
 
-static int b64dec(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, enum cl_b64 var)
+static int b64dec(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                  enum cl_b64 var)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;
@@ -45,11 +47,27 @@ static int b64dec(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
     return OUT(r);
 }
 
-static int bi_b64_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64enc(c, a, out, CL_B64_STD, false); }
-static int bi_b64_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64dec(c, a, out, CL_B64_STD); }
-static int bi_b64url_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64enc(c, a, out, CL_B64_URL, false); }
-static int bi_b64url_encode_nopad(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64enc(c, a, out, CL_B64_URL, true); }
-static int bi_b64url_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64dec(c, a, out, CL_B64_URL_ANYPAD); }
+static int bi_b64_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return b64enc(c, a, out, CL_B64_STD, false);
+}
+static int bi_b64_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return b64dec(c, a, out, CL_B64_STD);
+}
+static int bi_b64url_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return b64enc(c, a, out, CL_B64_URL, false);
+}
+static int bi_b64url_encode_nopad(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                  struct cl_rv **out)
+{
+    return b64enc(c, a, out, CL_B64_URL, true);
+}
+static int bi_b64url_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return b64dec(c, a, out, CL_B64_URL_ANYPAD);
+}
 
 static int bi_b64_is_valid(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
@@ -83,7 +101,8 @@ static int bi_hex_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
     struct cl_err err = {0};
     if (cl_hex_decode(S(a[0]), L(a[0]), buf, L(a[0]) / 2 + 1, &n, &err) < 0) {
         free(buf);
-        return cl_rego_bi_error(c, "invalid hex string: %.*s", (int)(L(a[0]) > 64 ? 64 : L(a[0])), S(a[0]));
+        return cl_rego_bi_error(c, "invalid hex string: %.*s", (int)(L(a[0]) > 64 ? 64 : L(a[0])),
+                                S(a[0]));
     }
     struct cl_rv *r = cl_rv_str((const char *)buf, n);
     free(buf);
@@ -131,7 +150,8 @@ static void url_escape(struct cl_sbuf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-_.~", ch))
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("-_.~", ch))
             cl_sbuf_addc(b, (char)ch);
         else if (ch == ' ')
             cl_sbuf_addc(b, '+');
@@ -153,9 +173,12 @@ static int bi_urlquery_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, st
 
 static int unhex(char ch)
 {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
     return -1;
 }
 
@@ -192,7 +215,8 @@ static int bi_urlquery_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, st
     return OUT(r);
 }
 
-static int bi_urlquery_encode_object(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_urlquery_encode_object(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                     struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_OBJECT) < 0)
         return -1;
@@ -226,7 +250,8 @@ static int bi_urlquery_encode_object(struct cl_rego_bctx *c, struct cl_rv *const
     return OUT(r);
 }
 
-static int bi_urlquery_decode_object(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_urlquery_decode_object(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                     struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;

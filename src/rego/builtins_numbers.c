@@ -12,8 +12,10 @@
 
 #define OUT(v) (*out = (v), 0)
 
-int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out);
-int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out);
+int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out);
+int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out);
 
 static int num_result(struct cl_rego_bctx *c, double d, struct cl_rv **out)
 {
@@ -29,12 +31,14 @@ static int exact_result(struct cl_rego_bctx *c, struct cl_rv *v, struct cl_rv **
     return OUT(v);
 }
 
-int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out)
+int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out)
 {
     return exact_result(c, cl_rv_num_add(x, y), out);
 }
 
-int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out)
+int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out)
 {
     return exact_result(c, cl_rv_num_mul(x, y), out);
 }
@@ -115,7 +119,8 @@ static int bi_abs(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
     return OUT(cl_rv_float(fabs(cl_rv_as_double(a[0]))));
 }
 
-static int rounding(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, double (*f)(double))
+static int rounding(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                    double (*f)(double))
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0)
         return -1;
@@ -123,14 +128,25 @@ static int rounding(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv
         return OUT(cl_rv_incref(a[0]));
     return OUT(cl_rv_float(f(a[0]->u.num.d)));
 }
-static int bi_round(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return rounding(c, a, out, round); }
-static int bi_ceil(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return rounding(c, a, out, ceil); }
-static int bi_floor(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return rounding(c, a, out, floor); }
+static int bi_round(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return rounding(c, a, out, round);
+}
+static int bi_ceil(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return rounding(c, a, out, ceil);
+}
+static int bi_floor(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return rounding(c, a, out, floor);
+}
 
-static int range_step(struct cl_rego_bctx *c, int64_t lo, int64_t hi, int64_t step, struct cl_rv **out)
+static int range_step(struct cl_rego_bctx *c, int64_t lo, int64_t hi, int64_t step,
+                      struct cl_rv **out)
 {
     /* distances in uint64: hi - lo overflows int64 across the whole range, and n wraps to 0 */
-    uint64_t n = (lo <= hi ? (uint64_t)hi - (uint64_t)lo : (uint64_t)lo - (uint64_t)hi) / (uint64_t)step + 1;
+    uint64_t n =
+        (lo <= hi ? (uint64_t)hi - (uint64_t)lo : (uint64_t)lo - (uint64_t)hi) / (uint64_t)step + 1;
     if (cl_rego_bi_reserve(c, n == 0 || n > SIZE_MAX / 48 ? SIZE_MAX : n * 48) < 0)
         return -2;
     struct cl_rv *r = cl_rv_array((size_t)n);
@@ -155,9 +171,11 @@ static int bi_range(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv
     if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0 || cl_rego_bi_want(c, a, 1, CL_RV_NUMBER) < 0)
         return -1;
     if (!cl_rv_as_int(a[0], &lo))
-        return cl_rego_bi_type_errorf(c, "operand 1 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 1 must be integer number but got floating-point number");
     if (!cl_rv_as_int(a[1], &hi))
-        return cl_rego_bi_type_errorf(c, "operand 2 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 2 must be integer number but got floating-point number");
     return range_step(c, lo, hi, 1, out);
 }
 
@@ -168,11 +186,14 @@ static int bi_range_step(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
         if (cl_rego_bi_want(c, a, i, CL_RV_NUMBER) < 0)
             return -1;
     if (!cl_rv_as_int(a[0], &lo))
-        return cl_rego_bi_type_errorf(c, "operand 1 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 1 must be integer number but got floating-point number");
     if (!cl_rv_as_int(a[1], &hi))
-        return cl_rego_bi_type_errorf(c, "operand 2 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 2 must be integer number but got floating-point number");
     if (!cl_rv_as_int(a[2], &st))
-        return cl_rego_bi_type_errorf(c, "operand 3 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 3 must be integer number but got floating-point number");
     if (st <= 0)
         return cl_rego_bi_error(c, "step must be a positive integer");
     return range_step(c, lo, hi, st, out);
@@ -184,7 +205,8 @@ static int ints(struct cl_rego_bctx *c, struct cl_rv *const *a, int n, int64_t *
         if (cl_rego_bi_want(c, a, i, CL_RV_NUMBER) < 0)
             return -1;
         if (!cl_rv_as_int(a[i], &v[i]))
-            return cl_rego_bi_type_errorf(c, "operand %d must be integer number but got floating-point number", i + 1);
+            return cl_rego_bi_type_errorf(
+                c, "operand %d must be integer number but got floating-point number", i + 1);
     }
     return 0;
 }
@@ -215,7 +237,8 @@ static int bi_bits_lsh(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
     if (ints(c, a, 2, v) < 0)
         return -1;
     if (v[1] < 0)
-        return cl_rego_bi_type_errorf(c, "operand 2 must be an unsigned integer number but got a negative integer");
+        return cl_rego_bi_type_errorf(
+            c, "operand 2 must be an unsigned integer number but got a negative integer");
     if (v[1] >= 63 || (v[0] != 0 && (v[0] > (INT64_MAX >> v[1]) || v[0] < (INT64_MIN >> v[1]))))
         return num_result(c, ldexp((double)v[0], (int)(v[1] > 2000 ? 2000 : v[1])), out);
     return OUT(cl_rv_int((int64_t)((uint64_t)v[0] << v[1])));
@@ -226,7 +249,8 @@ static int bi_bits_rsh(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
     if (ints(c, a, 2, v) < 0)
         return -1;
     if (v[1] < 0)
-        return cl_rego_bi_type_errorf(c, "operand 2 must be an unsigned integer number but got a negative integer");
+        return cl_rego_bi_type_errorf(
+            c, "operand 2 must be an unsigned integer number but got a negative integer");
     if (v[1] >= 64)
         return OUT(cl_rv_int(v[0] < 0 ? -1 : 0));
     return OUT(cl_rv_int(v[0] >> v[1]));
