@@ -107,23 +107,21 @@ static int bi_array_reverse(struct cl_rego_bctx *c, struct cl_rv *const *a, stru
     return OUT(r);
 }
 
-static void flatten(struct cl_rv *r, const struct cl_rv *a, int depth)
-{
-    for (size_t i = 0; i < a->u.arr.len; i++) {
-        const struct cl_rv *x = a->u.arr.items[i];
-        if (x->type == CL_RV_ARRAY && depth < 64)
-            flatten(r, x, depth + 1);
-        else
-            cl_rv_array_push(r, cl_rv_incref((struct cl_rv *)(uintptr_t)x));
-    }
-}
-
+/* array.flatten removes one level of nesting, as OPA: [[1, [2]], 3] is [1, [2], 3]. */
 static int bi_array_flatten(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_ARRAY) < 0)
         return -1;
     struct cl_rv *r = cl_rv_array(0);
-    flatten(r, a[0], 0);
+    for (size_t i = 0; i < a[0]->u.arr.len; i++) {
+        struct cl_rv *x = a[0]->u.arr.items[i];
+        if (x->type != CL_RV_ARRAY) {
+            cl_rv_array_push(r, cl_rv_incref(x));
+            continue;
+        }
+        for (size_t j = 0; j < x->u.arr.len; j++)
+            cl_rv_array_push(r, cl_rv_incref(x->u.arr.items[j]));
+    }
     return OUT(r);
 }
 

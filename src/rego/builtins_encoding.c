@@ -122,6 +122,110 @@ static int bi_json_marshal(struct cl_rego_bctx *c, struct cl_rv *const *a, struc
     return OUT(r);
 }
 
+/* Indented JSON as Go's json.MarshalIndent lays it out (one member per line, "key": value,
+ * empty collections as {} and []), with the prefix at the start of every line, the first
+ * included, as OPA's json.marshal_with_options returns it. Scalars and keys are written as
+ * json.marshal writes them. */
+struct json_layout {
+    const char *prefix, *indent;
+    size_t nprefix, nindent;
+};
+
+static void pretty_json(struct cl_sbuf *b, const struct cl_rv *v, const struct json_layout *lo,
+                        size_t depth)
+{
+    bool obj = v->type == CL_RV_OBJECT;
+    if ((v->type != CL_RV_ARRAY && v->type != CL_RV_SET && !obj) || cl_rv_len(v) == 0) {
+        char *t = cl_rv_to_json_text(v);
+        cl_sbuf_adds(b, t);
+        free(t);
+        return;
+    }
+    cl_sbuf_addc(b, obj ? '{' : '[');
+    size_t n = obj ? v->u.obj.len : v->u.arr.len;
+    for (size_t i = 0; i < n; i++) {
+        cl_sbuf_addc(b, '\n');
+        cl_sbuf_add(b, lo->prefix, lo->nprefix);
+        for (size_t d = 0; d <= depth; d++)
+            cl_sbuf_add(b, lo->indent, lo->nindent);
+        if (obj) {
+            const struct cl_rv *k = v->u.obj.keys[i];
+            char *kt = cl_rv_to_json_text(k);
+            if (k->type != CL_RV_STRING) { /* a non-string key is the string of its JSON text */
+                struct cl_rv *ks = cl_rv_strz(kt);
+                free(kt);
+                kt = cl_rv_to_json_text(ks);
+                cl_rv_decref(ks);
+            }
+            cl_sbuf_adds(b, kt);
+            free(kt);
+            cl_sbuf_adds(b, ": ");
+        }
+        pretty_json(b, obj ? v->u.obj.vals[i] : v->u.arr.items[i], lo, depth + 1);
+        if (i + 1 < n)
+            cl_sbuf_addc(b, ',');
+    }
+    cl_sbuf_addc(b, '\n');
+    cl_sbuf_add(b, lo->prefix, lo->nprefix);
+    for (size_t d = 0; d < depth; d++)
+        cl_sbuf_add(b, lo->indent, lo->nindent);
+    cl_sbuf_addc(b, obj ? '}' : ']');
+}
+
+/* json.marshal_with_options(x, {"pretty": bool, "indent": string, "prefix": string}): an
+ * indent or prefix implies pretty unless pretty says otherwise; indent defaults to a tab. */
+static int bi_json_marshal_with_options(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                        struct cl_rv **out)
+{
+    if (cl_rego_bi_want(c, a, 1, CL_RV_OBJECT) < 0)
+        return -1;
+    const struct cl_rv *o = a[1];
+    struct json_layout lo = {"", "\t", 0, 1};
+    bool implied = false, pretty = false, said = false;
+    for (size_t i = 0; i < o->u.obj.len; i++) {
+        const struct cl_rv *k = o->u.obj.keys[i], *v = o->u.obj.vals[i];
+        if (k->type != CL_RV_STRING)
+            return cl_rego_bi_type_errorf(c, "operand 2 object keys must be strings, not %s",
+                                          cl_rv_type_name(k));
+        if (strcmp(k->u.str.s, "prefix") == 0 || strcmp(k->u.str.s, "indent") == 0) {
+            if (v->type != CL_RV_STRING)
+                return cl_rego_bi_type_errorf(c, "operand 2 \"%s\" must be string but got %s",
+                                              k->u.str.s, cl_rv_type_name(v));
+            if (k->u.str.s[0] == 'p') {
+                lo.prefix = v->u.str.s;
+                lo.nprefix = v->u.str.len;
+            } else {
+                lo.indent = v->u.str.s;
+                lo.nindent = v->u.str.len;
+            }
+            implied = true;
+        } else if (strcmp(k->u.str.s, "pretty") == 0) {
+            if (v->type != CL_RV_BOOL)
+                return cl_rego_bi_type_errorf(c, "operand 2 \"pretty\" must be boolean but got %s",
+                                              cl_rv_type_name(v));
+            pretty = v->u.b;
+            said = true;
+        } else {
+            char *kt = cl_rv_to_json_text(k);
+            int rc = cl_rego_bi_type_errorf(c, "operand 2 object contained unknown key %s", kt);
+            free(kt);
+            return rc;
+        }
+    }
+    if (!(said ? pretty : implied))
+        return bi_json_marshal(c, a, out);
+    /* every level may repeat prefix and indent once per line: reserve for the worst case */
+    size_t per_line = lo.nprefix + 64 * (lo.nindent + 1);
+    if (cl_rego_bi_reserve(c, cl_rv_size(a[0]) * (2 + per_line) + 256) < 0)
+        return -2;
+    struct cl_sbuf b = {0};
+    cl_sbuf_add(&b, lo.prefix, lo.nprefix);
+    pretty_json(&b, a[0], &lo, 0);
+    struct cl_rv *r = cl_rv_str(b.s ? b.s : "", b.len);
+    cl_sbuf_free(&b);
+    return OUT(r);
+}
+
 static int bi_json_unmarshal(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
@@ -296,6 +400,7 @@ const struct cl_rego_builtin cl_rego_builtins_encoding[] = {
     {"hex.encode", 1, bi_hex_encode, 0},
     {"hex.decode", 1, bi_hex_decode, 0},
     {"json.marshal", 1, bi_json_marshal, 0},
+    {"json.marshal_with_options", 2, bi_json_marshal_with_options, 0},
     {"json.unmarshal", 1, bi_json_unmarshal, 0},
     {"json.is_valid", 1, bi_json_is_valid, 0},
     {"urlquery.encode", 1, bi_urlquery_encode, 0},

@@ -758,7 +758,7 @@ static void paths_push(struct paths *p, struct cl_rv *node, const struct cl_rv *
     p->len++;
 }
 
-/* Depth-first over simple paths from the start node (already on the path), without recursion
+/* Depth-first over the paths from the start node (already on the path), without recursion
  * (paths can be as long as the graph): a path ends at a node without edges, at a node missing
  * from the graph (which is left out), or where a neighbour would close a cycle. */
 static int paths_walk(struct paths *p)
@@ -776,7 +776,9 @@ static int paths_walk(struct paths *p)
                                     CL_REGO_MAX_GRAPH_PATH_STEPS);
         int rc = 0;
         const struct cl_rv *edges = cl_rv_obj_get(p->g, nb);
-        if (on_path(p, nb) || !edges) {
+        /* as OPA: a neighbour closes a cycle when it is on the path, except on the first step
+         * from the start node, so a node with an edge to itself gives [x, x] */
+        if ((p->len > 1 && on_path(p, nb)) || !edges) {
             rc = paths_commit(p);
         } else {
             paths_push(p, nb, edges);

@@ -165,11 +165,44 @@ static int range_step(struct cl_rego_bctx *c, int64_t lo, int64_t hi, int64_t st
     return OUT(r);
 }
 
+static bool is_bigint(const struct cl_rv *v)
+{
+    return v->type == CL_RV_NUMBER && v->big == CL_RV_BIGINT;
+}
+
+/* numbers.range(_step) where an operand is an integer beyond int64: exact steps on big
+ * integers (OPA computes with big.Int), each element reserved against the memory cap. */
+static int range_big(struct cl_rego_bctx *c, struct cl_rv *lo, struct cl_rv *hi, struct cl_rv *step,
+                     struct cl_rv **out)
+{
+    bool up = cl_rv_compare(lo, hi) <= 0;
+    struct cl_rv *r = cl_rv_array(0);
+    struct cl_rv *cur = cl_rv_incref(lo);
+    while (up ? cl_rv_compare(cur, hi) <= 0 : cl_rv_compare(cur, hi) >= 0) {
+        if (cl_rego_bi_reserve(c, (r->u.arr.len + 1) * 96) < 0) {
+            cl_rv_decref(cur);
+            cl_rv_decref(r);
+            return -2;
+        }
+        cl_rv_array_push(r, cur);
+        cur = up ? cl_rv_num_add(cur, step) : cl_rv_num_sub(cur, step);
+        if (!cur) {
+            cl_rv_decref(r);
+            return cl_rego_bi_error(c, "arithmetic result out of range");
+        }
+    }
+    cl_rv_decref(cur);
+    return OUT(r);
+}
+
 static int bi_range(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
     int64_t lo, hi;
     if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0 || cl_rego_bi_want(c, a, 1, CL_RV_NUMBER) < 0)
         return -1;
+    if ((is_bigint(a[0]) || is_bigint(a[1])) && (is_bigint(a[0]) || cl_rv_as_int(a[0], &lo)) &&
+        (is_bigint(a[1]) || cl_rv_as_int(a[1], &hi)))
+        return range_big(c, a[0], a[1], cl_rv_int(1), out);
     if (!cl_rv_as_int(a[0], &lo))
         return cl_rego_bi_type_errorf(
             c, "operand 1 must be integer number but got floating-point number");
@@ -185,6 +218,15 @@ static int bi_range_step(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
     for (int i = 0; i < 3; i++)
         if (cl_rego_bi_want(c, a, i, CL_RV_NUMBER) < 0)
             return -1;
+    if (is_bigint(a[0]) || is_bigint(a[1]) || is_bigint(a[2])) {
+        for (int i = 0; i < 3; i++)
+            if (!is_bigint(a[i]) && !cl_rv_as_int(a[i], &lo))
+                return cl_rego_bi_type_errorf(
+                    c, "operand %d must be integer number but got floating-point number", i + 1);
+        if (cl_rv_compare(a[2], cl_rv_int(0)) <= 0)
+            return cl_rego_bi_error(c, "step must be a positive integer");
+        return range_big(c, a[0], a[1], a[2], out);
+    }
     if (!cl_rv_as_int(a[0], &lo))
         return cl_rego_bi_type_errorf(
             c, "operand 1 must be integer number but got floating-point number");
