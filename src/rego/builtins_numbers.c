@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+
 #include "rego/builtins.h"
 #include "rego/sbuf.h"
 
@@ -86,12 +88,76 @@ static int bi_mul(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
     return cl_rego_num_mul(c, a[0], a[1], out);
 }
 
+/* An integer value (int64 or big) as an OpenSSL BIGNUM (new), NULL for other numbers. */
+static BIGNUM *to_bn(const struct cl_rv *v)
+{
+    char buf[32];
+    const char *t;
+    if (v->is_int) {
+        snprintf(buf, sizeof buf, "%lld", (long long)v->u.num.i);
+        t = buf;
+    } else if (v->big == CL_RV_BIGINT) {
+        t = v->u.num.big;
+    } else {
+        return NULL;
+    }
+    BIGNUM *b = NULL;
+    return BN_dec2bn(&b, t) ? b : NULL;
+}
+
+static struct cl_rv *from_bn(const BIGNUM *b)
+{
+    char *t = BN_bn2dec(b);
+    if (!t)
+        return NULL;
+    struct cl_rv *v = cl_rv_number_parse(t, strlen(t));
+    OPENSSL_free(t);
+    return v;
+}
+
+/* Quotient and remainder of two integers of which one is beyond int64, exactly (OPA uses
+ * big.Int): the remainder takes the dividend's sign, as Go's Rem. 1 when not both integers. */
+static int big_divmod(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                      struct cl_rv **quo, struct cl_rv **rem)
+{
+    BIGNUM *a = to_bn(x), *b = to_bn(y), *q = BN_new(), *r = BN_new();
+    BN_CTX *ctx = BN_CTX_new();
+    int rc = 1;
+    if (a && b && q && r && ctx) {
+        rc = -1;
+        if (BN_is_zero(b)) {
+            rc = 2;
+        } else if (BN_div(q, r, a, b, ctx)) {
+            *quo = BN_is_zero(r) ? from_bn(q) : NULL;
+            *rem = from_bn(r);
+            rc = *rem ? 0 : -1;
+        }
+    }
+    BN_free(a);
+    BN_free(b);
+    BN_free(q);
+    BN_free(r);
+    BN_CTX_free(ctx);
+    if (rc < 0)
+        return cl_rego_bi_error(c, "arithmetic result out of range");
+    return rc;
+}
+
 static int bi_div(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
     if (want_nums(c, a) < 0)
         return -1;
     if (cl_rv_as_double(a[1]) == 0)
         return cl_rego_bi_error(c, "divide by zero");
+    if (a[0]->big == CL_RV_BIGINT || a[1]->big == CL_RV_BIGINT) {
+        struct cl_rv *q = NULL, *r = NULL;
+        int rc = big_divmod(c, a[0], a[1], &q, &r);
+        if (rc < 0)
+            return rc;
+        cl_rv_decref(r);
+        if (q) /* exact: an integer; otherwise the quotient goes through doubles */
+            return OUT(q);
+    }
     if (a[0]->is_int && a[1]->is_int && a[1]->u.num.i != -1 && a[0]->u.num.i % a[1]->u.num.i == 0)
         return OUT(cl_rv_int(a[0]->u.num.i / a[1]->u.num.i));
     return num_result(c, cl_rv_as_double(a[0]) / cl_rv_as_double(a[1]), out);
@@ -101,6 +167,18 @@ static int bi_rem(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
 {
     if (want_nums(c, a) < 0)
         return -1;
+    if ((a[0]->big == CL_RV_BIGINT || a[1]->big == CL_RV_BIGINT) &&
+        (a[0]->is_int || a[0]->big == CL_RV_BIGINT) &&
+        (a[1]->is_int || a[1]->big == CL_RV_BIGINT)) {
+        struct cl_rv *q = NULL, *r = NULL;
+        int rc = big_divmod(c, a[0], a[1], &q, &r);
+        if (rc == 2)
+            return cl_rego_bi_error(c, "modulo by zero");
+        if (rc < 0)
+            return rc;
+        cl_rv_decref(q);
+        return OUT(r);
+    }
     if (!a[0]->is_int || !a[1]->is_int)
         return cl_rego_bi_error(c, "modulo on floating-point number");
     if (a[1]->u.num.i == 0)

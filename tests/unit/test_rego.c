@@ -14,8 +14,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "json/json.h"
 #include "rego/rego.h"
+#include "json/json.h"
 
 /* ---- values ---- */
 
@@ -239,6 +239,24 @@ static const struct eval_case eval_cases[] = {
     {"package t\np := {\"a\": x | x := [1, 2][_]}", "data.t.p", NULL, "error:eval_conflict_error",
      false},
     {"package t\np if q\nq if p", "data.t.p", NULL, "error:rego_recursion_error", false},
+    /* numbers as OPA has them: big integers exact for % and /, huge decimals compared exactly */
+    {"package t\np := 12345678901234567890 % 7", "data.t.p", NULL, "1", false},
+    {"package t\np := 12345678901234567891 % 7", "data.t.p", NULL, "2", false},
+    {"package t\np := -12345678901234567890 % 7", "data.t.p", NULL, "-1", false},
+    {"package t\np := 12345678901234567890 / 2 == 6172839450617283945", "data.t.p", NULL, "true",
+     false},
+    {"package t\np := 12345678901234567890 % 0", "data.t.p", NULL, "error:eval_builtin_error",
+     true},
+    {"package t\np := 12345678901234567890 % 1.5", "data.t.p", NULL, "error:eval_builtin_error",
+     true},
+    {"package t\np := 1e400 == 2e400", "data.t.p", NULL, "false", false},
+    {"package t\np := 1e400 == 10e399", "data.t.p", NULL, "true", false},
+    {"package t\np := 1e400 - 1e400", "data.t.p", NULL, "0", false},
+    {"package t\np := [1e400 < 2e400, -1e400 < -2e400, 1e400 > 1e308, -1e400 < 0]", "data.t.p",
+     NULL, "[true,false,true,true]", false},
+    {"package t\np := count({1e400, 10e399, 2e400})", "data.t.p", NULL, "2", false},
+    {"package t\np := (2e400 - 1e400) == 1e400", "data.t.p", NULL, "true", false},
+    {"package t\np := (1e400 * 0) + 1", "data.t.p", NULL, "1", false},
     /* recursion is a compile-time error, found whether or not the query reaches it */
     {"package t\nf(x) := y if y := f(x + 1)\np := f(0)", "data.t.p", NULL,
      "error:rego_recursion_error", false},
@@ -558,11 +576,19 @@ static void test_text(void **state)
     static const struct {
         const char *module, *want; /* JSON of data.t.p, or "parse:<substring>" */
     } cases[] = {
-        {"package t\np := \"a\xff" "b\"", "parse:invalid UTF-8 in string"},
+        {"package t\np := \"a\xff"
+         "b\"",
+         "parse:invalid UTF-8 in string"},
         {"package t\np := `a\xc3\x28`", "parse:invalid UTF-8 in string"},
-        {"package t\np := \"\xed\xa0\x80\"", "parse:invalid UTF-8 in string"}, /* an encoded surrogate */
-        {"package t\np := $\"a\xc0\xaf" "b\"", "parse:invalid UTF-8 in string"}, /* overlong '/' */
-        {"package t\np := \"a\xc3\xa9" "b\"", "\"a\xc3\xa9" "b\""},
+        {"package t\np := \"\xed\xa0\x80\"",
+         "parse:invalid UTF-8 in string"}, /* an encoded surrogate */
+        {"package t\np := $\"a\xc0\xaf"
+         "b\"",
+         "parse:invalid UTF-8 in string"}, /* overlong '/' */
+        {"package t\np := \"a\xc3\xa9"
+         "b\"",
+         "\"a\xc3\xa9"
+         "b\""},
         {"package t\np := \"\\ud800\"", "\"\xef\xbf\xbd\""},
         {"package t\np := \"x\\udc00y\"", "\"x\xef\xbf\xbdy\""},
         {"package t\np := \"\\ud83d\\ude00\"", "\"\xf0\x9f\x98\x80\""},
@@ -570,7 +596,8 @@ static void test_text(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct cl_rego *e = cl_rego_new(NULL);
         struct cl_err err = {0};
-        int rc = cl_rego_add_module(e, "t.rego", cases[i].module, strlen(cases[i].module), false, &err);
+        int rc =
+            cl_rego_add_module(e, "t.rego", cases[i].module, strlen(cases[i].module), false, &err);
         if (strncmp(cases[i].want, "parse:", 6) == 0) {
             if (rc != CL_EPARSE || !strstr(err.msg, cases[i].want + 6))
                 fail_msg("case %zu: want %s, got %d %s", i, cases[i].want, rc, err.msg);
@@ -616,7 +643,8 @@ static void test_text(void **state)
     json_t *j = cl_rego_json_parse(deep, 2 * n, 0, &err);
     assert_null(j);
     assert_int_equal(err.code, CL_ELIMIT);
-    j = cl_rego_json_parse(deep, 400, 0, &err); /* 400 levels, unbalanced: a parse error, not a limit */
+    j = cl_rego_json_parse(deep, 400, 0,
+                           &err); /* 400 levels, unbalanced: a parse error, not a limit */
     assert_null(j);
     assert_int_equal(err.code, CL_EPARSE);
     j = cl_rego_json_parse(deep, 2 * n, 2000, &err);
@@ -911,7 +939,8 @@ int main(void)
         cmocka_unit_test(test_prepared_threads),
         cmocka_unit_test(test_print),
         cmocka_unit_test(test_print_lazy),
-        cmocka_unit_test(test_error_locations), cmocka_unit_test(test_text),
+        cmocka_unit_test(test_error_locations),
+        cmocka_unit_test(test_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
