@@ -105,6 +105,17 @@ cl_str *cl_agent_default_policy(void);
 CL_MUST_CHECK int cl_agent_initdata_policy(const char *device, cl_str **policy, size_t *len,
                                            struct cl_err *err);
 
+/*
+ * Finds and checks the init-data as cl_agent_initdata_policy does, then writes into `dir`
+ * (created 0700): its data entries "aa.toml", "cdh.toml" (each must parse as TOML) and
+ * "policy.rego" when present, then "initdata.toml", the exact document bytes (the AA's
+ * --initdata-toml: their digest is what gets bound). Files are 0600, written atomically,
+ * initdata.toml last. ENOTFOUND (nothing written) when no device carries the magic; any other
+ * error means the host sent init-data the guest cannot honour: the caller must not boot on.
+ */
+CL_MUST_CHECK int cl_agent_initdata_extract(const char *device, const char *dir,
+                                            struct cl_err *err);
+
 /* ---- the daemon (service.c) ---- */
 
 struct cl_agent_action; /* agent_int.h */

@@ -13,6 +13,7 @@ static void usage(FILE *f)
     fputs(
         "Usage: cloister-agent [--listen ADDR] [--policy FILE] [--initdata-device PATH] "
         "[--gate-only]\n"
+        "       cloister-agent --initdata-extract DIR [--initdata-device PATH]\n"
         "                      [--run-dir DIR] [--runc PATH] [--cdh ADDR] [-v] [-q]\n"
         "\n"
         "Cloister's guest agent: serves grpc.AgentService and grpc.Health (Kata Containers' API)\n"
@@ -26,6 +27,12 @@ static void usage(FILE *f)
         "'initdata')\n"
         "                              Policy sources, first found wins: --policy, init-data\n"
         "                              policy.rego, the compiled-in default (allows everything).\n"
+        "      --initdata-extract DIR  one-shot, run by the guest init before cloister-aa:\n"
+        "                              write the init-data's initdata.toml (exact bytes),\n"
+        "                              aa.toml, cdh.toml and policy.rego into DIR (0700/0600)\n"
+        "                              and exit: 0 written, 6 no init-data device (nothing\n"
+        "                              written), another status (cloister's CLI codes) when\n"
+        "                              the init-data is malformed: the guest must not boot on\n"
         "  -g, --gate-only             decide but never act: allowed requests are answered\n"
         "                              UNIMPLEMENTED (policy testing without containers)\n"
         "      --run-dir DIR           runtime folder (default /run/kata-containers)\n"
@@ -42,7 +49,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     (void)mallopt(M_ARENA_MAX, 2);
-    enum { OPT_RUN_DIR = 256, OPT_RUNC, OPT_CDH };
+    enum { OPT_RUN_DIR = 256, OPT_RUNC, OPT_CDH, OPT_EXTRACT };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"policy", required_argument, NULL, 'p'},
@@ -51,11 +58,13 @@ int main(int argc, char **argv)
         {"run-dir", required_argument, NULL, OPT_RUN_DIR},
         {"runc", required_argument, NULL, OPT_RUNC},
         {"cdh", required_argument, NULL, OPT_CDH},
+        {"initdata-extract", required_argument, NULL, OPT_EXTRACT},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *extract = NULL;
     struct cl_agent_opts o;
     memset(&o, 0, sizeof o);
     int c;
@@ -82,6 +91,9 @@ int main(int argc, char **argv)
         case OPT_CDH:
             o.cdh_addr = optarg;
             break;
+        case OPT_EXTRACT:
+            extract = optarg;
+            break;
         case 'v':
             cl_log_set_level(CL_LOG_DEBUG);
             break;
@@ -99,6 +111,20 @@ int main(int argc, char **argv)
     if (optind != argc) {
         usage(stderr);
         return 2;
+    }
+    if (extract) {
+        struct cl_err e = {0};
+        int rc = cl_agent_initdata_extract(o.initdata_device, extract, &e);
+        if (rc == CL_ENOTFOUND) {
+            cl_info("init-data: %s; nothing written", e.msg);
+            return cl_err_exit_code(CL_ENOTFOUND);
+        }
+        if (rc < 0) {
+            fprintf(stderr, "cloister-agent: init-data refused (stage %s): %s\n",
+                    e.stage ? e.stage : CL_AGENT_STAGE_INITDATA, e.msg);
+            return cl_err_exit_code(rc);
+        }
+        return 0;
     }
     sigset_t set;
     sigemptyset(&set);
