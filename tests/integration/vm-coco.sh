@@ -264,7 +264,7 @@ pod_down() {
     until $CTR task ls | grep -Eq "^$1 +[0-9]+ +STOPPED"; do
         i=$((i + 1)); [ $i -lt 100 ] || fail "$1 did not stop"; sleep 0.1
     done
-    $CTR task rm "$1" > /dev/null || fail "task rm $1"
+    $CTR task rm "$1" > /dev/null 2>&1 || fail "task rm $1"
     $CTR c rm "$1" || fail "c rm $1"
     expect_no_vm "after pod $1"
 }
@@ -282,6 +282,9 @@ run_in() {
 # ---- boot 1: enrolled vTPM, init-data a ----
 pod_up pa "$T/enrolled.toml" "$T/init-a.toml"
 ok "boot 1 (enrolled vTPM, init-data a): sandbox up in $BOOT_S s"
+grep -q "^pcr8:$PCR8\$" "$T"/vm/*/initdata.digest || fail "the shim expects another PCR 8: $(cat "$T"/vm/*/initdata.digest)"
+grep -q 'cloister-guest: init-data: aa /run/confidential-containers/initdata/aa.toml' "$T"/vm/*/console.log \
+    || fail "the guest did not take aa.toml from the init-data"
 run_in pa ca "$GENC"
 [ $rc = 0 ] || fail "the container of the encrypted image did not run: $(cat "$T/ca.out")"
 [ "$(cat "$T/ca.out")" = "$MARK" ] || fail "the container printed '$(cat "$T/ca.out")', not the marker"
@@ -297,7 +300,9 @@ pod_down pa
 # ---- boot 2: enrolled vTPM, init-data b (one byte differs) ----
 pod_up pb "$T/enrolled.toml" "$T/init-b.toml"
 ok "boot 2 (enrolled vTPM, init-data b): sandbox up in $BOOT_S s"
+grep -q "^pcr8:$PCR8\$" "$T"/vm/*/initdata.digest && fail "init-data b has the pinned PCR 8"
 run_in pb cb "$GENC"
+grep -q "tpm: init-data digest extended into PCR8" "$T"/vm/*/console.log || fail "boot 2: PCR 8 not extended"
 [ $rc != 0 ] || fail "a different init-data got the key: $(cat "$T/cb.out")"
 grep -q "$MARK" "$T/cb.out" && fail "the marker leaked with a different init-data"
 grep -qi 'kbs\|resource\|401\|denied' "$T/cb.out" || fail "the refusal does not name the stage: $(cat "$T/cb.out")"

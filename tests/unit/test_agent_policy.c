@@ -12,6 +12,7 @@
  *   default) and a malformed init-data device stopping the start; Health never gated.
  * The actions here are a test table through cl_agent_opts.actions (the seam itself).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -489,12 +490,107 @@ static void test_policy_sources(void **state)
     }
 }
 
+/* cl_agent_initdata_extract: what it writes, and every refusal writes nothing. */
+static void test_initdata_extract(void **state)
+{
+    (void)state;
+    static const char good[] = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n"
+                               "\"aa.toml\" = '''\n[token_configs.kbs]\nurl = \"http://k\"\n'''\n"
+                               "\"cdh.toml\" = 'socket = \"unix:///x\"'\n"
+                               "\"policy.rego\" = 'package agent_policy'\n\"other\" = 'x'\n";
+    size_t len = 0;
+    char *dev = write_image(good, &len);
+    char dir[] = "/tmp/cl-agent-extract-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char out[600], path[700];
+    snprintf(out, sizeof out, "%s/initdata", dir);
+    struct cl_err err = {0};
+    assert_int_equal(cl_agent_initdata_extract(dev, out, &err), 0);
+    struct stat st;
+    assert_int_equal(stat(out, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    static const struct {
+        const char *name, *want;
+    } files[] = {
+        {"initdata.toml", good},
+        {"aa.toml", "[token_configs.kbs]\nurl = \"http://k\"\n"},
+        {"cdh.toml", "socket = \"unix:///x\""},
+        {"policy.rego", "package agent_policy"},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, files[i].name);
+        size_t n = 0;
+        cl_bytes *b = cl_file_read(path, 65536, &n, &err);
+        assert_non_null(b);
+        assert_int_equal(n, strlen(files[i].want));
+        assert_memory_equal(b, files[i].want, n);
+        free(b);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/other", out);
+    assert_int_not_equal(access(path, F_OK), 0); /* only the known entries */
+    rmdir(out);
+    unlink(dev);
+    free(dev);
+    /* refusals: nothing written, the reason named */
+    static const struct {
+        const char *toml, *msg;
+        int code;
+    } bad[] = {
+        {"version = \"0.2.0\"\nalgorithm = \"sha256\"\n", "version", CL_EPARSE},
+        {"version = \"0.1.0\"\nalgorithm = \"md5\"\n", "algorithm", 0},
+        {"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"aa.toml\" = '[x'\n", "aa.toml", 0},
+        {"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"cdh.toml\" = 'a = '\n", "cdh.toml",
+         0},
+        {"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"aa.toml\" = 1\n", "aa.toml",
+         CL_EPARSE},
+        {"not toml", "init-data", 0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dev = write_image(bad[i].toml, &len);
+        memset(&err, 0, sizeof err);
+        int rc = cl_agent_initdata_extract(dev, out, &err);
+        assert_true(rc < 0);
+        assert_int_not_equal(rc, CL_ENOTFOUND);
+        if (bad[i].code)
+            assert_int_equal(rc, bad[i].code);
+        if (!strstr(err.msg, bad[i].msg))
+            fail_msg("case %zu: '%s' does not name '%s'", i, err.msg, bad[i].msg);
+        snprintf(path, sizeof path, "%s/initdata.toml", out);
+        assert_int_not_equal(access(path, F_OK), 0);
+        snprintf(path, sizeof path, "%s/aa.toml", out);
+        assert_int_not_equal(access(path, F_OK), 0);
+        unlink(dev);
+        free(dev);
+    }
+    /* a truncated body (magic, length beyond the device) */
+    char trunc[] = "/tmp/cl-agent-initdata-XXXXXX";
+    int fd = mkstemp(trunc);
+    uint8_t img[32] = "initdata\xff\0\0\0\0\0\0\0";
+    assert_int_equal(write(fd, img, sizeof img), (ssize_t)sizeof img);
+    close(fd);
+    assert_true(cl_agent_initdata_extract(trunc, out, &err) < 0);
+    assert_int_not_equal(err.code, CL_ENOTFOUND);
+    /* no magic: ENOTFOUND, nothing written */
+    memset(img, 0, sizeof img);
+    fd = open(trunc, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, img, sizeof img), (ssize_t)sizeof img);
+    close(fd);
+    assert_int_equal(cl_agent_initdata_extract(trunc, out, &err), CL_ENOTFOUND);
+    unlink(trunc);
+    rmdir(out);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gate_values_and_state), cmocka_unit_test(test_gate_allow_failures),
         cmocka_unit_test(test_gate_load_errors),      cmocka_unit_test(test_gate_atomic_replace),
         cmocka_unit_test(test_service_order),         cmocka_unit_test(test_policy_sources),
+        cmocka_unit_test(test_initdata_extract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
