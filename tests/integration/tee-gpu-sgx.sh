@@ -8,7 +8,8 @@
 #    its collateral is fetched from a PCCS stand-in at the SGX paths and written to the folder.
 #  * cloister-kbs with device evidence in the KBS protocol (an independent python client):
 #    sampledevice as additional evidence gives submods cpu0 + gpu0; the captured NVIDIA report as
-#    additional evidence of a fresh session is refused (401), the log naming nvidia and bind.
+#    additional evidence of a fresh session is refused (401), the log naming nvidia and bind;
+#    tee "sgx" as primary reaches the sgx verifier (a replayed quote refused at bind).
 . "$(dirname "$0")/lib.sh"
 V=${CLOISTER_VECTORS:-${CLOISTER_VECTORS_DEFAULT:-$SRC/../shared/vectors}}/trustee
 [ -d "$V" ] || skip "trustee vectors absent"
@@ -136,3 +137,25 @@ st=$(attest nvidia)
 expect_status 401 "$st" "attest with a replayed NVIDIA report"
 grep -q 'nvidia' "$T/kbs.log" && grep -q 'bind' "$T/kbs.log" || fail "the KBS log does not name nvidia/bind"
 ok "KBS: a captured NVIDIA report in a fresh session refused at bind (401)"
+
+# an SGX primary (tee "sgx", evidence {"quote": base64}) reaches the sgx verifier: the captured
+# Occlum quote does not bind this session's runtime data
+curl -sS -c "$T/jar.sgx" -o "$T/chal.sgx" -H 'Content-Type: application/json' \
+    -d '{"version":"0.4.0","tee":"sgx","extra-params":""}' "$URL/kbs/v0/auth" > /dev/null
+python3 - "$T/chal.sgx" "$VT/occlum_quote.dat" "$T/attest.sgx" <<'PY'
+import base64, json, sys
+from cryptography.hazmat.primitives.asymmetric import ec
+nonce = json.load(open(sys.argv[1]))["nonce"]
+pub = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+jwk = {"kty": "EC", "crv": "P-256", "alg": "ECDH-ES+A256KW",
+       "x": b64u(pub.x.to_bytes(32, "big")), "y": b64u(pub.y.to_bytes(32, "big"))}
+quote = base64.b64encode(open(sys.argv[2], "rb").read()).decode()
+json.dump({"runtime-data": {"nonce": nonce, "tee-pubkey": jwk},
+           "tee-evidence": {"primary_evidence": {"quote": quote}, "additional_evidence": ""}}, open(sys.argv[3], "w"))
+PY
+st=$(curl -sS -b "$T/jar.sgx" -o "$T/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data @"$T/attest.sgx" "$URL/kbs/v0/attest")
+expect_status 401 "$st" "attest with a replayed SGX quote"
+grep 'sgx verifier' "$T/kbs.log" | grep -q 'REPORTDATA' || fail "the KBS log does not name the sgx verifier: $(tail -5 "$T/kbs.log")"
+ok "KBS: tee sgx routed to the sgx verifier, a replayed quote refused at bind (401)"
