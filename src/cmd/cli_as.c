@@ -26,6 +26,7 @@ static const char *const help_text =
     "\n"
     "  --tee TEE                  snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm (or sample)\n"
     "                             nvidia, sgx\n"
+    "                             cca (evidence JSON or the raw CBOR token), csv (evidence JSON)\n"
     "  --evidence FILE            evidence JSON; for snp a raw report, for tdx a raw quote\n"
     "  --cert FILE                snp raw report: a VCEK/VLEK/ASK/ARK certificate (DER or PEM)\n"
     "  --ccel FILE                tdx raw quote: the CC event log\n"
@@ -44,6 +45,9 @@ static const char *const help_text =
     "  --tdx-collateral DIR       TDX collateral folder      --pccs URL  PCS/PCCS base URL\n"
     "  --sgx-collateral DIR       SGX collateral folder (same layout as TDX's)\n"
     "  --ak-ca FILE               TPM: CA that certifies attestation keys\n"
+    "  --cca-ta-store FILE        CCA: trust-anchor store (CPAK per instance id), required\n"
+    "  --cca-rv-store FILE        CCA: reference-value store (platform and realm measurements)\n"
+    "  --csv-cert-dir DIR         CSV: hrk.cert, hsk_cek/<chip>/hsk_cek.cert (/opt/hygon/csv)\n"
     "  --allow-debug-insecure     accept debug TEEs\n"
     "  --allow-tcb-status-insecure STATUS   accept a TDX TCB status (repeatable)\n"
     "  --allow-expired-collateral-insecure  accept expired TDX collateral\n"
@@ -90,6 +94,9 @@ static int parse_args(int argc, char **argv, struct aopts *o)
         {"pccs", required_argument, NULL, 'P'},
         {"sgx-collateral", required_argument, NULL, 'G'},
         {"ak-ca", required_argument, NULL, 'a'},
+        {"cca-ta-store", required_argument, NULL, 'G'},
+        {"cca-rv-store", required_argument, NULL, 'V'},
+        {"csv-cert-dir", required_argument, NULL, 'H'},
         {"allow-debug-insecure", no_argument, NULL, 'D'},
         {"allow-tcb-status-insecure", required_argument, NULL, 'S'},
         {"allow-expired-collateral-insecure", no_argument, NULL, 'X'},
@@ -140,6 +147,9 @@ static int parse_args(int argc, char **argv, struct aopts *o)
         case 'P': o->cfg.tdx_pccs_url = optarg; break;
         case 'G': o->cfg.sgx_collateral_dir = optarg; break;
         case 'a': o->cfg.tpm_ak_ca_path = optarg; break;
+        case 'G': o->cfg.cca_ta_store = optarg; break;
+        case 'V': o->cfg.cca_rv_store = optarg; break;
+        case 'H': o->cfg.csv_cert_dir = optarg; break;
         case 'D': o->cfg.allow_debug_insecure = true; break;
         case 'X': o->cfg.tdx_allow_expired_collateral_insecure = true; break;
         case 'S': {
@@ -225,6 +235,8 @@ static json_t *load_evidence(const struct aopts *o, struct cl_err *err)
         }
         return ev;
     }
+    if (strcmp(o->tee, "cca") == 0) /* the raw CBOR token, as trustee's CCA attester wraps it */
+        return json_pack("{s:s}", "token", b64);
     if (strcmp(o->tee, "sgx") == 0)
         return json_pack("{s:s}", "quote", b64);
     if (strcmp(o->tee, "nvidia") == 0) {
@@ -251,7 +263,7 @@ static json_t *load_evidence(const struct aopts *o, struct cl_err *err)
                          "evidence", hex ? htext : b64, "certificate", cb);
     }
     cl_err_set(err, CL_EINVAL,
-               "%s: not JSON (raw evidence is understood for snp, tdx, sgx and nvidia only)",
+               "%s: not JSON (raw evidence is understood for snp, tdx, sgx, nvidia and cca only)",
                o->evidence);
     return NULL;
 }
