@@ -423,6 +423,7 @@ static int under_run_dir(struct cl_agent_rt *rt, const char *p, struct cl_err *e
 int cl_agent_storage_setup(struct cl_agent_rt *rt, const struct cl_agent_storage *s,
                            struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (!s->driver)
         return cl_err_set(err, CL_EINVAL, "storage: driver missing");
     if (strcmp(s->driver, "local") == 0) {
@@ -527,6 +528,7 @@ static int make_pipes(int mine[3], int fds[3], struct cl_err *err)
 int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc *p, bool tty,
                         const char *const *args, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     char log[PATH_MAX + 16], pidf[PATH_MAX + 160], sock[PATH_MAX + 160];
     snprintf(log, sizeof log, "%s/runc.log", c->bundle);
     snprintf(pidf, sizeof pidf, "%s/%s.pid", c->bundle, p->exec_id[0] ? p->exec_id : "init");
@@ -625,6 +627,7 @@ static int bundle_setup(struct cl_agent_rt *rt, struct rt_ctr *c, const struct c
 int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req,
                        struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(req->cid, "container_id", err) < 0)
         return err->code;
     if (req->spec_len > CL_AGENT_MAX_SPEC)
@@ -685,6 +688,7 @@ int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req
 
 int cl_agent_rt_start(struct cl_agent_rt *rt, const char *cid, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
@@ -711,6 +715,7 @@ int cl_agent_rt_start(struct cl_agent_rt *rt, const char *cid, struct cl_err *er
 int cl_agent_rt_remove(struct cl_agent_rt *rt, const char *cid, unsigned timeout_s,
                        struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);

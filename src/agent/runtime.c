@@ -294,6 +294,7 @@ struct rt_ctr *rt_ctr_find(struct cl_agent_rt *rt, const char *cid)
 int rt_proc_get(struct cl_agent_rt *rt, const char *cid, const char *exec_id, struct rt_proc **out,
                 struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     if (exec_id && *exec_id && cl_agent_id_check(exec_id, "exec_id", err) < 0)
@@ -398,6 +399,7 @@ void rt_proc_set_pid_locked(struct cl_agent_rt *rt, struct rt_proc *p, pid_t pid
 
 int rt_read_pid(const char *path, pid_t *pid, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     size_t n = 0;
     CL_AUTO(cl_bytes) *b = cl_file_read(path, 64, &n, err);
     if (!b)
@@ -501,6 +503,7 @@ static int copy_cfg(char *dst, size_t cap, const char *v, const char *def, const
 
 struct cl_agent_rt *cl_agent_rt_new(const struct cl_agent_rt_config *cfg, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     struct cl_agent_rt *rt = calloc(1, sizeof *rt);
     if (!rt) {
         cl_err_set(err, CL_ENOMEM, "out of memory");

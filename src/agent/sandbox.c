@@ -18,6 +18,7 @@
 int cl_agent_rt_sandbox_create(struct cl_agent_rt *rt, const struct cl_agent_sandbox *s,
                                struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (s->hostname && strlen(s->hostname) > CL_AGENT_MAX_HOSTNAME)
         return cl_err_set(err, CL_EINVAL, "hostname longer than %d bytes", CL_AGENT_MAX_HOSTNAME);
     if (s->ndns > CL_AGENT_MAX_DNS)
@@ -168,6 +169,7 @@ static bool read_key(const char *dir, const char *file, const char *key, uint64_
 int cl_agent_rt_stats(struct cl_agent_rt *rt, const char *cid, struct cl_agent_stats *out,
                       struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
