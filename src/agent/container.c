@@ -737,3 +737,56 @@ int cl_agent_rt_remove(struct cl_agent_rt *rt, const char *cid, unsigned timeout
     cl_info("agent: container %s removed", cid);
     return 0;
 }
+
+/* ---- update, pause, resume ---- */
+
+/* The bundle's runc log of a known container (copied out under the lock). */
+static int known(struct cl_agent_rt *rt, const char *cid, char log[PATH_MAX + 16],
+                 char bundle[PATH_MAX], struct cl_err *err)
+{
+    if (cl_agent_id_check(cid, "container_id", err) < 0)
+        return err->code;
+    pthread_mutex_lock(&rt->lock);
+    struct rt_ctr *c = rt_ctr_find(rt, cid);
+    if (c) {
+        snprintf(log, PATH_MAX + 16, "%s/runc.log", c->bundle);
+        snprintf(bundle, PATH_MAX, "%s", c->bundle);
+    }
+    pthread_mutex_unlock(&rt->lock);
+    return c ? 0 : cl_err_set(err, CL_ENOTFOUND, "container '%s' does not exist", cid);
+}
+
+int cl_agent_rt_update(struct cl_agent_rt *rt, const char *cid, const char *resources_json,
+                       size_t len, struct cl_err *err)
+{
+    CL_ERR_OR_LOCAL(err);
+    char log[PATH_MAX + 16], bundle[PATH_MAX], path[PATH_MAX + 32];
+    if (known(rt, cid, log, bundle, err) < 0)
+        return err->code;
+    if (len > CL_AGENT_MAX_SPEC)
+        return cl_err_set(err, CL_ELIMIT, "resources of %zu bytes exceed %u", len,
+                          CL_AGENT_MAX_SPEC);
+    CL_AUTO(json_t) *res = json_loadb(resources_json, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(res))
+        return cl_err_set(err, CL_EPARSE, "resources are not a JSON object");
+    CL_AUTO(cl_str) *text = json_dumps(res, JSON_COMPACT);
+    if (!text)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    snprintf(path, sizeof path, "%s/resources.json", bundle);
+    if (cl_file_write_atomic(path, text, strlen(text), 0600, err) < 0)
+        return err->code;
+    char *args[] = {(char *)"update", (char *)"--resources", path, (char *)(uintptr_t)cid, NULL};
+    int rc = rt_runc(rt, log, NULL, args, err);
+    unlink(path);
+    return rc;
+}
+
+int cl_agent_rt_pause(struct cl_agent_rt *rt, const char *cid, bool pause, struct cl_err *err)
+{
+    CL_ERR_OR_LOCAL(err);
+    char log[PATH_MAX + 16], bundle[PATH_MAX];
+    if (known(rt, cid, log, bundle, err) < 0)
+        return err->code;
+    char *args[] = {(char *)(pause ? "pause" : "resume"), (char *)(uintptr_t)cid, NULL};
+    return rt_runc(rt, log, NULL, args, err);
+}

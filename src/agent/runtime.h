@@ -126,6 +126,12 @@ CL_MUST_CHECK int cl_agent_rt_start(struct cl_agent_rt *rt, const char *cid, str
  * CL_AGENT_STOP_TIMEOUT_MS), wakes every blocked reader, unmounts and removes the bundle. */
 CL_MUST_CHECK int cl_agent_rt_remove(struct cl_agent_rt *rt, const char *cid, unsigned timeout_s,
                                      struct cl_err *err);
+/* UpdateContainer: `runc update --resources <file>` with a runtime-spec linux.resources object
+ * (JSON). PauseContainer / ResumeContainer: `runc pause` / `runc resume` (the freezer). */
+CL_MUST_CHECK int cl_agent_rt_update(struct cl_agent_rt *rt, const char *cid,
+                                     const char *resources_json, size_t len, struct cl_err *err);
+CL_MUST_CHECK int cl_agent_rt_pause(struct cl_agent_rt *rt, const char *cid, bool pause,
+                                    struct cl_err *err);
 /* ExecProcess: process_json is the OCI "process" object (JSON). `runc exec --detach`. */
 CL_MUST_CHECK int cl_agent_rt_exec(struct cl_agent_rt *rt, const char *cid, const char *exec_id,
                                    const char *process_json, size_t len, struct cl_err *err);

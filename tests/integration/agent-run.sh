@@ -99,6 +99,22 @@ cpu=$(jq '.cgroup_stats.cpu_stats.cpu_usage.total_usage' "$T/ctl.out")
 pids=$(jq '.cgroup_stats.pids_stats.current' "$T/ctl.out")
 [ "$mem" -gt 0 ] && [ "$pids" -ge 1 ] || fail "StatsContainer: $(cat "$T/ctl.out")"
 ok "StatsContainer: memory $mem bytes, cpu $cpu ns, $pids pids"
+must UpdateContainer '{"container_id": "c2", "resources": {"Memory": {"Limit": 67108864}, "Pids": {"Limit": 50}}}'
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    lim=$(cat "/sys/fs/cgroup/$CLOISTER_AGENT_CGROUP_PARENT/c2/memory.max")
+else
+    lim=$(cat "/sys/fs/cgroup/memory/$CLOISTER_AGENT_CGROUP_PARENT/c2/memory.limit_in_bytes")
+fi
+[ "$lim" = 67108864 ] || fail "UpdateContainer: the memory limit is $lim"
+must StatsContainer '{"container_id": "c2"}'
+[ "$(jq .cgroup_stats.pids_stats.limit "$T/ctl.out")" = 50 ] || fail "UpdateContainer: pids limit $(jq .cgroup_stats.pids_stats "$T/ctl.out")"
+ok "UpdateContainer: memory limit 64 MiB and pids limit 50 in the cgroup"
+must PauseContainer '{"container_id": "c2"}'
+runc --root "$RUN/.runc" list | grep -q '^c2 .*paused' || fail "PauseContainer: $(runc --root "$RUN/.runc" list)"
+must ResumeContainer '{"container_id": "c2"}'
+runc --root "$RUN/.runc" list | grep -q '^c2 .*running' || fail "ResumeContainer: $(runc --root "$RUN/.runc" list)"
+ok "PauseContainer / ResumeContainer freeze and thaw c2"
+expect 6 PauseContainer '{"container_id": "nope"}' "PauseContainer of an unknown container"
 must CloseStdin '{"container_id": "c2", "exec_id": ""}'
 must WaitProcess '{"container_id": "c2", "exec_id": ""}'
 [ "$(jq .status "$T/ctl.out")" = 0 ] || fail "cat after CloseStdin: $(cat "$T/ctl.out")"
