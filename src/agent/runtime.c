@@ -599,6 +599,12 @@ void cl_agent_rt_free(struct cl_agent_rt *rt)
         pthread_join(rt->reaper, NULL);
         if (waker > 0) /* unless the reaper collected it already (then ECHILD at once) */
             (void)waitpid(waker, NULL, 0);
+        /* the folders made at start go when empty (what CopyFile pushed stays) */
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof p, "%s/shared", rt->run_dir);
+        (void)rmdir(rt->shared_dir);
+        (void)rmdir(p);
+        (void)rmdir(rt->runc_root);
     }
     pthread_mutex_destroy(&rt->lock);
     pthread_cond_destroy(&rt->cond);

@@ -22,7 +22,8 @@
  *
  * Child processes: cl_agent_rt_new makes the process a child subreaper and a reaper thread
  * collects every child of the process (waitid P_ALL). Nothing else in the same process may
- * wait for its own children (the agent daemon spawns none).
+ * wait for its own children (the agent daemon spawns none), and one runtime at a time lives
+ * in a process (two reapers would take each other's children).
  */
 #ifndef CL_AGENT_RUNTIME_H
 #define CL_AGENT_RUNTIME_H

@@ -111,6 +111,15 @@ int cl_agent_rt_sandbox_destroy(struct cl_agent_rt *rt, struct cl_err *err)
     rt->sandbox = false;
     pthread_cond_broadcast(&rt->cond);
     pthread_mutex_unlock(&rt->lock);
+    static const char *const files[] = {"sandbox/hostname", "sandbox/resolv.conf", "sandbox"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(files); i++) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof p, "%s/%s", rt->run_dir, files[i]);
+        if (i + 1 < CL_ARRAY_LEN(files))
+            (void)unlink(p);
+        else
+            (void)rmdir(p);
+    }
     return 0;
 }
 
