@@ -5,6 +5,7 @@
  * runtime with plain values and packing the response. The table at the end is what the
  * service dispatches on; an RPC that is not in it is answered UNIMPLEMENTED.
  */
+#include "agent.h"
 #include "rt_int.h"
 
 #include "agent.pb-c.h"
@@ -15,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CL_AGENT_VERSION "cloister-agent 0.1"
 
 static int pack(const ProtobufCMessage *m, cl_bytes **resp, size_t *len, struct cl_err *err)
 {
