@@ -37,8 +37,8 @@ extern char **environ;
 int cl_agent_id_check(const char *id, const char *what, struct cl_err *err)
 {
     size_t n = id ? strlen(id) : 0;
-    if (n == 0 || n > CL_AGENT_MAX_ID)
-        return cl_err_set(err, CL_EINVAL, "%s: must be 1..%d bytes", what, CL_AGENT_MAX_ID);
+    if (n == 0 || n > CL_AGENT_RT_MAX_ID)
+        return cl_err_set(err, CL_EINVAL, "%s: must be 1..%d bytes", what, CL_AGENT_RT_MAX_ID);
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
         bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');

@@ -35,7 +35,7 @@
 #include "agent_int.h"
 #include "base/base.h"
 
-#define CL_AGENT_MAX_ID 128             /* container and exec ids, bytes */
+#define CL_AGENT_RT_MAX_ID 128          /* container and exec ids, bytes */
 #define CL_AGENT_MAX_CONTAINERS 256     /* containers of one sandbox */
 #define CL_AGENT_MAX_EXECS 64           /* exec processes alive per container */
 #define CL_AGENT_MAX_READ (1u << 20)    /* ReadStdout/ReadStderr answer, bytes */
@@ -253,7 +253,7 @@ CL_MUST_CHECK int cl_agent_storage_setup(struct cl_agent_rt *rt, const struct cl
 
 /* ---- helpers shared by the runtime's files ---- */
 
-/* `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most CL_AGENT_MAX_ID bytes; EINVAL naming `what`. */
+/* `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most CL_AGENT_RT_MAX_ID bytes; EINVAL naming `what`. */
 CL_MUST_CHECK int cl_agent_id_check(const char *id, const char *what, struct cl_err *err);
 /* The run folder (borrowed). */
 const char *cl_agent_rt_run_dir(const struct cl_agent_rt *rt);

@@ -92,7 +92,7 @@ int cl_agent_rt_sandbox_destroy(struct cl_agent_rt *rt, struct cl_err *err)
         struct rt_ctr *c = rt->ctrs;
         while (c && c->busy)
             c = c->next;
-        char id[CL_AGENT_MAX_ID + 1] = "";
+        char id[CL_AGENT_RT_MAX_ID + 1] = "";
         if (c)
             snprintf(id, sizeof id, "%s", c->id);
         bool busy_left = !c && rt->ctrs;

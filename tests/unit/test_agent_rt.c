@@ -181,7 +181,7 @@ static void test_ids(void **state)
     const char *good[] = {"c1", "a", "abc-DEF_1.2", "0abc"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert_int_equal(cl_agent_id_check(good[i], "id", NULL), 0);
-    char longid[CL_AGENT_MAX_ID + 2];
+    char longid[CL_AGENT_RT_MAX_ID + 2];
     memset(longid, 'a', sizeof longid - 1);
     longid[sizeof longid - 1] = 0;
     const char *bad[] = {"", "-x", ".x", "_x", "a/b", "..", "a b", "a\nb", "x;y", longid};
