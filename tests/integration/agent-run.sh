@@ -218,6 +218,23 @@ expect 3 UpdateRoutes '{"routes": {"Routes": [{"dest": "10.1.0.0/16", "gateway":
 ip route | grep -q '^default via 10.9.0.1 dev eth0' || fail "a refused UpdateRoutes removed the routes: $(ip route)"
 ok "the refused UpdateRoutes left the routes as they were"
 
+# ---- four containers created, started, read and removed at once (one connection each) ----
+for i in 1 2 3 4; do
+    container_json "p$i" "[\"/bin/echo\", \"parallel-$i\"]" > "$T/p$i.json"
+    "$CLI" agent-ctl --addr "unix://$T/agent.sock" --timeout 120000 CreateContainer "@$T/p$i.json" > "$T/p$i.out" 2>&1 &
+    eval "PP$i=\$!"
+done
+for i in 1 2 3 4; do eval "wait \$PP$i" || { cat "$T/p$i.out"; fail "parallel CreateContainer p$i"; }; done
+for i in 1 2 3 4; do must StartContainer "{\"container_id\": \"p$i\"}"; done
+for i in 1 2 3 4; do
+    read_all "p$i" "" ReadStdout
+    [ "$(cat "$T/stream")" = "parallel-$i" ] || fail "p$i printed '$(cat "$T/stream")'"
+done
+for i in 1 2 3 4; do "$CLI" agent-ctl --addr "unix://$T/agent.sock" RemoveContainer "{\"container_id\": \"p$i\"}" > /dev/null 2>&1 & eval "PP$i=\$!"; done
+for i in 1 2 3 4; do eval "wait \$PP$i" || fail "parallel RemoveContainer p$i"; done
+for i in 1 2 3 4; do [ ! -e "$RUN/p$i" ] || fail "p$i left its bundle"; done
+ok "four containers created, run and removed concurrently"
+
 # ---- an encrypted image: the layer key unwrapped by the hub's key provider ----
 container_json c10 '["/bin/echo", "decrypted"]' false "$REG/test/busybox:enc" > "$T/c10.json"
 must CreateContainer "@$T/c10.json"
