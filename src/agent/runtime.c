@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -594,8 +595,8 @@ void cl_agent_rt_free(struct cl_agent_rt *rt)
         pthread_cond_broadcast(&rt->cond);
         pthread_mutex_unlock(&rt->lock);
         pid_t waker = fork(); /* ends a waitid blocked on children that live on */
-        if (waker == 0)
-            _exit(0);
+        if (waker == 0) /* the raw exit: no atexit handlers, no sanitizer finalisation */
+            syscall(SYS_exit_group, 0);
         pthread_join(rt->reaper, NULL);
         if (waker > 0) /* unless the reaper collected it already (then ECHILD at once) */
             (void)waitpid(waker, NULL, 0);
