@@ -630,6 +630,13 @@ int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req
     CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(req->cid, "container_id", err) < 0)
         return err->code;
+    /* names of the run folder's own entries (the image store is cdh's default work_dir) */
+    static const char *const reserved[] = {"sandbox", "shared", "image"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(reserved); i++)
+        if (strcmp(req->cid, reserved[i]) == 0)
+            return cl_err_set(err, CL_EINVAL,
+                              "container_id '%s' is reserved (a folder of the run folder)",
+                              req->cid);
     if (req->spec_len > CL_AGENT_MAX_SPEC)
         return cl_err_set(err, CL_ELIMIT, "OCI spec of %zu bytes exceeds %u", req->spec_len,
                           CL_AGENT_MAX_SPEC);
