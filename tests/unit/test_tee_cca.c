@@ -224,6 +224,7 @@ static void test_tamper(void **state)
         {"realm personalisation value", off_of(tok, &t.realm.personalization) + 9,
          CL_TEE_STAGE_INIT_DATA},
         {"collection tag", 1, CL_TEE_STAGE_PARSE},
+        {"platform profile", off_of(tok, &t.platform.profile) + 7, CL_TEE_STAGE_PARSE},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(flips); i++) {
         memcpy(x, tok, n);

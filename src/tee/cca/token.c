@@ -367,6 +367,19 @@ int cl_cca_token_parse(const uint8_t *buf, size_t len, struct cl_cca_token *out,
     if (pc.off != pc.len || rc2.off != rc2.len)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                             "CCA token: bytes after a claims map");
+    /* the profiles whose claim set this parser reads (the CCA platform token profile of Arm's
+     * CCA security model, in its original and its tag form) */
+    static const char *const profiles[] = {"http://arm.com/CCA-SSD/1.0.0",
+                                           "tag:arm.com,2023:cca_platform#1.0.0"};
+    bool known = false;
+    for (size_t i = 0; i < CL_ARRAY_LEN(profiles); i++)
+        known = known || (t.platform.profile.n == strlen(profiles[i]) &&
+                          memcmp(t.platform.profile.p, profiles[i], t.platform.profile.n) == 0);
+    if (!known)
+        return cl_err_stage(err, CL_EUNSUPPORTED, CL_TEE_STAGE_PARSE,
+                            "CCA platform profile '%.*s' is not supported",
+                            (int)(t.platform.profile.n > 80 ? 80 : t.platform.profile.n),
+                            (const char *)t.platform.profile.p);
     if (t.realm.rak.p[0] != 0x04)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                             "CCA realm public key is not an uncompressed point");
