@@ -36,7 +36,8 @@ while [ $i -lt "$RUNS" ]; do
         -chardev "socket,id=chrtpm,path=$d/vtpm.sock" -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
         -device virtio-serial-pci -chardev "socket,id=agent,path=$d/agent.sock,server=on,wait=off" \
         -device virtserialport,chardev=agent,name=agent.0 \
-        -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= >/dev/null 2>&1 &
+        -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= \
+        -object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0 >/dev/null 2>&1 &
     q=$!
     ready=""
     while kill -0 $q 2>/dev/null; do
@@ -47,7 +48,8 @@ while [ $i -lt "$RUNS" ]; do
     wait 2>/dev/null || true
     [ -n "$ready" ] || { echo "run $i: no ready line"; tr -d '\r' <"$d/console"; exit 1; }
     s=$(awk "BEGIN { printf \"%.2f\", $ready - $t0 }")
-    echo "run $i ($MACHINE): boot to ready $s s"
+    guest=$(tr -d '\r' <"$d/console" | sed -n 's/^cloister-guest: up \([0-9.]*\) s, \([0-9]*\) kB available$/\1 s after the kernel started, \2 kB available/p')
+    echo "run $i ($MACHINE): boot to ready $s s (guest: ${guest:-no figures line})"
     times="$times $s"
 done
 echo "$times" | tr ' ' '\n' | sed '/^$/d' | sort -n |

@@ -126,3 +126,22 @@ fi
 # cloister-cdh and the libraries they map at start or load on use, idle RSS/PSS/private of
 # each daemon and the RSS by mapping, idle and after first use.
 ./bench/guest_footprint.sh "$BUILD"
+
+# ---------------------------------------------------------------------------------------------
+# Agent policy gate (block maintained with src/agent; figures in docs/agent.md "Cost"):
+# decision latency inside cloister-agent per request kind, decode + serde JSON + Rego, on a
+# recorded scenario with its generated policy and on the genpolicy testcases.
+if [ -d "$VEC/kata-policy" ]; then
+	echo "== cloister-agent policy decisions (decode + JSON + Rego), $(date -u +%F)"
+	"$BUILD/bench/agent_bench" "$VEC" "${BENCH_AGENT_ITERS:-2000}"
+else
+	echo "== agent policy decisions skipped ($VEC/kata-policy absent)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Agent runtime (block maintained with src/agent runtime; figures in docs/agent-runtime.md
+# "Figures"): CreateContainer end to end (guest pull through cloister-cdh from a loopback
+# registry, runc), Start, Wait, Remove, each through agent-ctl. Needs root and runc.
+echo "== cloister-agent containers (runc, guest pull), $(date -u +%F)"
+BENCH_N=${BENCH_AGENT_CONTAINERS:-20} sh ./bench/agent_create.sh "$BUILD" 2>/dev/null \
+	| grep -v '^ok - ' || echo "agent_create skipped (needs root, runc, docker-registry, skopeo, umoci)"

@@ -8,7 +8,7 @@ set -eu
 
 usage() {
     cat <<'EOF'
-Usage: scripts/guest-image.sh [--out DIR] [--force] BUILD_DIR
+Usage: scripts/guest-image.sh [--out DIR] [--force] [--aa-toml FILE] [--cdh-toml FILE] BUILD_DIR
 
 Builds BUILD_DIR/guest/{vmlinuz,initrd.img,runtime.toml,manifest.txt} from Debian packages
 (linux-image-*-cloud-amd64 downloaded with apt-get into BUILD_DIR/guest-cache, unpacked, not
@@ -18,6 +18,10 @@ Does nothing when manifest.txt already lists the same inputs, unless --force.
 
   --out DIR     write the image to DIR instead of BUILD_DIR/guest (reproducibility checks)
   --force       rebuild even when the inputs have not changed
+  --aa-toml FILE, --cdh-toml FILE
+                the daemons' configuration in the image instead of guest/aa.toml and
+                guest/cdh.toml (e.g. a test image whose cdh.toml names an insecure registry;
+                use with --out so build/guest keeps the defaults)
 
 Environment: SOURCE_DATE_EPOCH (file times in the archive; default: the time of the last commit
 that changed guest/ or this script),
@@ -29,11 +33,13 @@ EOF
 die() { echo "guest-image: $*" >&2; exit 1; }
 say() { echo "guest-image: $*" >&2; }
 
-out="" force=0
+out="" force=0 aa_toml="" cdh_toml=""
 while [ $# -gt 0 ]; do
     case $1 in
     --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
     --force) force=1; shift ;;
+    --aa-toml) [ $# -ge 2 ] || die "--aa-toml needs a file"; aa_toml=$2; shift 2 ;;
+    --cdh-toml) [ $# -ge 2 ] || die "--cdh-toml needs a file"; cdh_toml=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) usage >&2; exit 2 ;;
     *) break ;;
@@ -47,6 +53,10 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$1" && pwd) || die "build directory $1 does not exist"
 OUT=$(mkdir -p "${out:-$BUILD/guest}" && cd "${out:-$BUILD/guest}" && pwd)
 CACHE=${CLOISTER_GUEST_CACHE:-$BUILD/guest-cache}
+AA_TOML=${aa_toml:-$SRC/guest/aa.toml}
+CDH_TOML=${cdh_toml:-$SRC/guest/cdh.toml}
+[ -f "$AA_TOML" ] || die "aa.toml: $AA_TOML is not a file"
+[ -f "$CDH_TOML" ] || die "cdh.toml: $CDH_TOML is not a file"
 MULTIARCH=x86_64-linux-gnu
 LIBDIR=/usr/lib/$MULTIARCH
 for c in apt-get apt-cache dpkg-deb depmod modprobe cpio gzip strip sha256sum ldd; do
@@ -74,6 +84,16 @@ DLOPEN="libcurl.so.4 libmicrohttpd.so.12 libtss2-esys.so.0 libtss2-mu.so.0 libts
 APPLETS="sh cat cp echo grep ip kill ln mkdir mkfifo mknod modprobe mount basename dirname
          poweroff rm sleep switch_root sync umount"
 for f in $HOST_BINS; do [ -x "$f" ] || die "$f is missing (packages busybox-static, runc)"; done
+# gpgme (simple-signing verification in the image puller) runs gpgconf and gpg
+for b in $BINS; do
+    if ldd "$BUILD/src/cmd/$b" 2>/dev/null | grep -q 'libgpgme\.so'; then
+        for f in /usr/bin/gpgconf /usr/bin/gpg; do
+            [ -x "$f" ] || die "$b links gpgme, which runs $f: missing (packages gpgconf, gpg)"
+        done
+        HOST_BINS="$HOST_BINS /usr/bin/gpgconf /usr/bin/gpg"
+        break
+    fi
+done
 for l in $DLOPEN; do [ -e "$LIBDIR/$l" ] || die "$LIBDIR/$l is missing (see docs/guest-image.md, packages)"; done
 
 # --- kernel: the versioned package the meta package depends on, unpacked ----------------
@@ -126,6 +146,8 @@ manifest() {
     echo "kernel $(basename "$kdeb") $(sha256sum <"$kdeb" | cut -d' ' -f1)"
     echo "source_date_epoch $SOURCE_DATE_EPOCH"
     for f in "$SRC"/guest/* "$0"; do echo "$(sha256sum <"$f" | cut -d' ' -f1) guest-input $(basename "$f")"; done
+    echo "$(sha256sum <"$AA_TOML" | cut -d' ' -f1) /etc/cloister/aa.toml"
+    echo "$(sha256sum <"$CDH_TOML" | cut -d' ' -f1) /etc/cloister/cdh.toml"
     # paths under the build and cache folders are written relative: the bytes must not
     # depend on where the tree is
     while read -r f; do echo "$(sha256sum <"$f" | cut -d' ' -f1) $f"; done <"$files" |
@@ -188,7 +210,8 @@ depmod -b "$R" "$KVER" || die "depmod on the image's modules failed"
 # init and configuration
 install -m 0755 "$SRC/guest/init" "$R/init"
 install -m 0755 "$SRC/guest/cloister-init" "$R/usr/sbin/cloister-init"
-install -m 0644 "$SRC/guest/aa.toml" "$SRC/guest/cdh.toml" "$R/etc/cloister/"
+install -m 0644 "$AA_TOML" "$R/etc/cloister/aa.toml"
+install -m 0644 "$CDH_TOML" "$R/etc/cloister/cdh.toml"
 echo "$modules" >"$R/etc/cloister/modules"
 [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/"
 printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$R/etc/passwd"
@@ -222,7 +245,8 @@ machine = "q35"
 vcpus = 1
 memory_mib = 512
 kvm = "auto"
-extra_args = []
+# virtio-rng: the guest's getrandom() would otherwise wait seconds for entropy under TCG
+extra_args = ["-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0"]
 
 [agent]
 channel = "serial"

@@ -227,6 +227,23 @@ static const struct {
     {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
+/* True when the guest kernel enforces AppArmor / SELinux. */
+static bool apparmor_on(void)
+{
+    char b[4] = "";
+    FILE *f = fopen("/sys/module/apparmor/parameters/enabled", "re");
+    bool on = f && fgets(b, sizeof b, f) && b[0] == 'Y';
+    if (f)
+        fclose(f);
+    return on;
+}
+
+static bool selinux_on(void)
+{
+    struct stat st;
+    return stat("/sys/fs/selinux/enforce", &st) == 0;
+}
+
 /* Caps every rlimit of a process object at the agent's hard limit. */
 int cl_agent_process_fix(json_t *proc, struct cl_err *err)
 {
@@ -239,6 +256,16 @@ int cl_agent_process_fix(json_t *proc, struct cl_err *err)
         json_object_set_new(proc, "cwd", json_string("/"));
     if (!json_object_get(proc, "user"))
         json_object_set_new(proc, "user", json_object());
+    /* CRI names the host's LSM profiles; a guest without that LSM cannot apply them (runc
+     * refuses to start) and has nothing to confine with them */
+    if (json_object_get(proc, "apparmorProfile") && !apparmor_on()) {
+        cl_info("agent: apparmorProfile dropped: AppArmor is not enabled here");
+        json_object_del(proc, "apparmorProfile");
+    }
+    if (json_object_get(proc, "selinuxLabel") && !selinux_on()) {
+        cl_info("agent: selinuxLabel dropped: SELinux is not enabled here");
+        json_object_del(proc, "selinuxLabel");
+    }
     json_t *rl = json_object_get(proc, "rlimits");
     size_t i;
     json_t *r;
@@ -305,24 +332,33 @@ static int spec_fix(struct cl_agent_rt *rt, struct rt_ctr *c, json_t *spec, bool
         linux_ = json_object();
         json_object_set_new(spec, "linux", linux_);
     }
+    if (!json_is_object(linux_))
+        return cl_err_set(err, CL_EINVAL, "OCI.Linux is not an object");
+    if (json_object_get(linux_, "mountLabel") && !selinux_on())
+        json_object_del(linux_, "mountLabel");
     char cg[512];
     snprintf(cg, sizeof cg, "/%s/%s", rt->cgroup_parent, c->id);
     json_object_set_new(linux_, "cgroupsPath", json_string(cg));
+    /* namespaces: new ones for the container (host paths mean nothing here), always at least
+     * mount, pid, ipc and uts; never network (the sandbox's, the agent's own) */
     json_t *ns = json_object_get(linux_, "namespaces");
     json_t *keep = json_array();
+    static const char *const must[] = {"mount", "pid", "ipc", "uts"};
+    bool have[CL_ARRAY_LEN(must)] = {false};
     size_t i;
     json_t *n;
     json_array_foreach(ns, i, n)
     {
         const char *t = json_string_value(json_object_get(n, "type"));
-        if (!t)
+        if (!t || strcmp(t, "network") == 0)
             continue;
-        if (strcmp(t, "network") == 0)
-            continue; /* the sandbox's network: the agent's own */
-        json_t *o = json_object();
-        json_object_set_new(o, "type", json_string(t));
-        json_array_append_new(keep, o);
+        for (size_t k = 0; k < CL_ARRAY_LEN(must); k++)
+            have[k] = have[k] || strcmp(t, must[k]) == 0;
+        json_array_append_new(keep, json_pack("{s:s}", "type", t));
     }
+    for (size_t k = 0; k < CL_ARRAY_LEN(must); k++)
+        if (!have[k])
+            json_array_append_new(keep, json_pack("{s:s}", "type", must[k]));
     json_object_set_new(linux_, "namespaces", keep);
     return 0;
 }
@@ -465,7 +501,8 @@ void rt_ctr_teardown(struct cl_agent_rt *rt, struct rt_ctr *c, unsigned timeout_
     rt_ctr_free(rt, c);
 }
 
-static int make_pipes(struct rt_proc *p, int fds[3], struct cl_err *err)
+/* mine: the agent's ends (stdin write, stdout read, stderr read); fds: the container's. */
+static int make_pipes(int mine[3], int fds[3], struct cl_err *err)
 {
     int in[2], out[2], er[2];
     if (pipe2(in, O_CLOEXEC) < 0)
@@ -478,9 +515,9 @@ static int make_pipes(struct rt_proc *p, int fds[3], struct cl_err *err)
         close(in[0]), close(in[1]), close(out[0]), close(out[1]);
         return cl_err_set(err, CL_EIO, "pipe: %s", strerror(errno));
     }
-    p->in_fd = in[1];
-    p->out_fd = out[0];
-    p->err_fd = er[0];
+    mine[0] = in[1];
+    mine[1] = out[0];
+    mine[2] = er[0];
     fds[0] = in[0];
     fds[1] = out[1];
     fds[2] = er[1];
@@ -494,10 +531,10 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
     snprintf(log, sizeof log, "%s/runc.log", c->bundle);
     snprintf(pidf, sizeof pidf, "%s/%s.pid", c->bundle, p->exec_id[0] ? p->exec_id : "init");
     snprintf(sock, sizeof sock, "%s/%s.tty", c->bundle, p->exec_id[0] ? p->exec_id : "init");
-    int fds[3] = {-1, -1, -1}, lfd = -1;
+    int fds[3] = {-1, -1, -1}, mine[3] = {-1, -1, -1}, lfd = -1;
     char *argv[24];
     size_t n = 0;
-    for (; args[n] && n < 16; n++)
+    for (; n < 16 && args[n]; n++)
         argv[n] = (char *)(uintptr_t)args[n];
     argv[n++] = (char *)"--pid-file";
     argv[n++] = pidf;
@@ -506,7 +543,7 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
             return err->code;
         argv[n++] = (char *)"--console-socket";
         argv[n++] = sock;
-    } else if (make_pipes(p, fds, err) < 0) {
+    } else if (make_pipes(mine, fds, err) < 0) {
         return err->code;
     }
     argv[n++] = c->id;
@@ -520,8 +557,7 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
         if (m < 0)
             rc = m;
         else
-            p->in_fd = p->out_fd = m;
-        p->tty = true;
+            mine[0] = mine[1] = m; /* the pty is stdin and stdout */
     }
     if (lfd >= 0) {
         close(lfd);
@@ -531,13 +567,59 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
     if (rc == 0 && rt_read_pid(pidf, &pid, err) < 0)
         rc = err->code;
     unlink(pidf);
-    if (rc < 0)
+    if (rc < 0) {
+        for (int i = 0; i < 3; i++)
+            if (mine[i] >= 0 && !(i == 1 && mine[1] == mine[0]))
+                close(mine[i]);
         return rc;
+    }
+    /* published under the lock: readers take their reference under it */
     pthread_mutex_lock(&rt->lock);
+    p->in_fd = mine[0];
+    p->out_fd = mine[1];
+    p->err_fd = mine[2];
+    p->tty = tty;
     rt_proc_set_pid_locked(rt, p, pid);
     pthread_cond_broadcast(&rt->cond);
     pthread_mutex_unlock(&rt->lock);
     return 0;
+}
+
+/* The bundle of a claimed container: storages (the image first), config.json, runc create.
+ * On failure the caller tears everything down. */
+static int bundle_setup(struct cl_agent_rt *rt, struct rt_ctr *c, const struct cl_agent_create *req,
+                        json_t *spec, struct cl_err *err)
+{
+    if (mkdir(c->bundle, 0700) < 0)
+        return cl_err_set(err, CL_EIO, "bundle %s: %s", c->bundle, strerror(errno));
+    /* ---- storages ---- */
+    for (size_t i = 0; i < req->nstorages; i++) {
+        const struct cl_agent_storage *s = &req->storages[i];
+        int rc = s->driver && strcmp(s->driver, CL_AGENT_STORAGE_GUEST_PULL) == 0
+                     ? pull_image(rt, c, s, err)
+                     : cl_agent_storage_setup(rt, s, err);
+        if (rc < 0)
+            return cl_err_prefix(err, "storages[%zu]", i);
+    }
+    /* ---- config.json ---- */
+    bool tty = false;
+    if (spec_fix(rt, c, spec, &tty, err) < 0)
+        return err->code;
+    const char *rootp = json_string_value(json_object_get(json_object_get(spec, "root"), "path"));
+    struct stat st;
+    if (!rootp || stat(rootp, &st) < 0 || !S_ISDIR(st.st_mode))
+        return cl_err_set(err, CL_EINVAL, "rootfs %s does not exist (no image_guest_pull storage?)",
+                          rootp ? rootp : "");
+    CL_AUTO(cl_str) *text = json_dumps(spec, JSON_COMPACT);
+    if (!text)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    char cfg[PATH_MAX + 16];
+    snprintf(cfg, sizeof cfg, "%s/config.json", c->bundle);
+    if (cl_file_write_atomic(cfg, text, strlen(text), 0600, err) < 0)
+        return err->code;
+    /* ---- runc create ---- */
+    const char *args[] = {"create", "--bundle", c->bundle, NULL};
+    return cl_agent_proc_spawn(rt, c, c->init, tty, args, err);
 }
 
 int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req,
@@ -588,46 +670,7 @@ int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req
         rt_ctr_free(rt, c);
         return err->code;
     }
-    int rc = 0;
-    bool tty = false;
-    char cfg[PATH_MAX + 16];
-    snprintf(cfg, sizeof cfg, "%s/config.json", c->bundle);
-    CL_AUTO(cl_str) *text = NULL;
-    if (mkdir(c->bundle, 0700) < 0) {
-        rc = cl_err_set(err, CL_EIO, "bundle %s: %s", c->bundle, strerror(errno));
-        goto out;
-    }
-    /* ---- storages: the image first ---- */
-    for (size_t i = 0; i < req->nstorages && rc == 0; i++) {
-        const struct cl_agent_storage *s = &req->storages[i];
-        if (s->driver && strcmp(s->driver, CL_AGENT_STORAGE_GUEST_PULL) == 0)
-            rc = pull_image(rt, c, s, err);
-        else
-            rc = cl_agent_storage_setup(rt, s, err);
-        if (rc < 0)
-            cl_err_prefix(err, "storages[%zu]", i);
-    }
-    if (rc < 0)
-        goto out;
-    /* ---- config.json ---- */
-    if ((rc = spec_fix(rt, c, spec, &tty, err)) < 0)
-        goto out;
-    const char *rootp = json_string_value(json_object_get(json_object_get(spec, "root"), "path"));
-    if (!rootp || stat(rootp, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        rc = cl_err_set(err, CL_EINVAL, "rootfs %s does not exist (no image_guest_pull storage?)",
-                        rootp ? rootp : "");
-        goto out;
-    }
-    if (!(text = json_dumps(spec, JSON_COMPACT))) {
-        rc = cl_err_set(err, CL_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = cl_file_write_atomic(cfg, text, strlen(text), 0600, err)) < 0)
-        goto out;
-    /* ---- runc create ---- */
-    const char *args[] = {"create", "--bundle", c->bundle, NULL};
-    rc = cl_agent_proc_spawn(rt, c, c->init, tty, args, err);
-out:
+    int rc = bundle_setup(rt, c, req, spec, err);
     if (rc < 0) {
         rt_ctr_teardown(rt, c, 2);
         return rc;

@@ -19,6 +19,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The netlink macros (NLMSG_DATA, RTA_NEXT, ...) cast away const: the messages parsed here are
+ * handled through plain pointers for that reason, never written. */
+
 #define NL_BUF 32768
 
 static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -53,7 +56,7 @@ static void add_attr(struct nlreq *r, unsigned short type, const void *data, siz
 }
 
 /* Sends r and reads until the ack (or, for a dump, NLMSG_DONE), calling fn on each answer. */
-static int nl_talk(int fd, struct nlreq *r, int (*fn)(const struct nlmsghdr *, void *), void *ctx,
+static int nl_talk(int fd, struct nlreq *r, int (*fn)(struct nlmsghdr *, void *), void *ctx,
                    const char *what, struct cl_err *err)
 {
     static unsigned seq;
@@ -72,7 +75,7 @@ static int nl_talk(int fd, struct nlreq *r, int (*fn)(const struct nlmsghdr *, v
             return cl_err_set(err, CL_EIO, "netlink %s: recv: %s", what,
                               n < 0 ? strerror(errno) : "closed");
         size_t left = (size_t)n;
-        for (const struct nlmsghdr *h = (const struct nlmsghdr *)(void *)buf; NLMSG_OK(h, left);
+        for (struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf; NLMSG_OK(h, left);
              h = NLMSG_NEXT(h, left)) {
             if (h->nlmsg_seq != r->h.nlmsg_seq)
                 continue;
@@ -81,7 +84,7 @@ static int nl_talk(int fd, struct nlreq *r, int (*fn)(const struct nlmsghdr *, v
             if (h->nlmsg_type == NLMSG_ERROR) {
                 if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
                     return cl_err_set(err, CL_EPARSE, "netlink %s: short error message", what);
-                const struct nlmsgerr *e = NLMSG_DATA(h);
+                struct nlmsgerr *e = NLMSG_DATA(h);
                 if (e->error == 0)
                     return 0;
                 return cl_err_set(err, -e->error == EEXIST ? CL_EEXISTS : CL_EIO, "netlink %s: %s",
@@ -100,20 +103,20 @@ struct ifaces {
     size_t n, cap;
 };
 
-static int on_link(const struct nlmsghdr *h, void *ctx)
+static int on_link(struct nlmsghdr *h, void *ctx)
 {
     struct ifaces *l = ctx;
     if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
         return 0;
     if (l->n == l->cap)
         return -1;
-    const struct ifinfomsg *ifi = NLMSG_DATA(h);
+    struct ifinfomsg *ifi = NLMSG_DATA(h);
     struct cl_agent_iface *f = &l->v[l->n];
     memset(f, 0, sizeof *f);
     f->index = ifi->ifi_index;
     f->flags = ifi->ifi_flags;
     size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof *ifi);
-    for (const struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
         size_t pl = RTA_PAYLOAD(a);
         if (a->rta_type == IFLA_IFNAME && pl > 0 && pl <= sizeof f->name) {
             memcpy(f->name, RTA_DATA(a), pl);
@@ -130,12 +133,12 @@ static int on_link(const struct nlmsghdr *h, void *ctx)
     return 0;
 }
 
-static int on_addr(const struct nlmsghdr *h, void *ctx)
+static int on_addr(struct nlmsghdr *h, void *ctx)
 {
     struct ifaces *l = ctx;
     if (h->nlmsg_type != RTM_NEWADDR || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
         return 0;
-    const struct ifaddrmsg *ifa = NLMSG_DATA(h);
+    struct ifaddrmsg *ifa = NLMSG_DATA(h);
     struct cl_agent_iface *f = NULL;
     for (size_t i = 0; i < l->n && !f; i++)
         if (l->v[i].index == (int)ifa->ifa_index)
@@ -146,7 +149,7 @@ static int on_addr(const struct nlmsghdr *h, void *ctx)
     size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof *ifa);
     const void *addr = NULL, *local = NULL;
     size_t want = ifa->ifa_family == AF_INET ? 4 : 16;
-    for (const struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    for (struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
         if (RTA_PAYLOAD(a) != want)
             continue;
         if (a->rta_type == IFA_ADDRESS)
@@ -315,12 +318,12 @@ struct routes {
     size_t nifs;
 };
 
-static int on_route(const struct nlmsghdr *h, void *ctx)
+static int on_route(struct nlmsghdr *h, void *ctx)
 {
     struct routes *l = ctx;
     if (h->nlmsg_type != RTM_NEWROUTE || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtmsg)))
         return 0;
-    const struct rtmsg *rt = NLMSG_DATA(h);
+    struct rtmsg *rt = NLMSG_DATA(h);
     if (rt->rtm_table != RT_TABLE_MAIN ||
         (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6) || rt->rtm_type != RTN_UNICAST)
         return 0;
@@ -332,7 +335,7 @@ static int on_route(const struct nlmsghdr *h, void *ctx)
     r->scope = rt->rtm_scope;
     size_t want = rt->rtm_family == AF_INET ? 4 : 16, len = h->nlmsg_len - NLMSG_LENGTH(sizeof *rt);
     char ip[INET6_ADDRSTRLEN];
-    for (const struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
         size_t pl = RTA_PAYLOAD(a);
         if (a->rta_type == RTA_OIF && pl >= 4) {
             int oif;
@@ -365,20 +368,23 @@ int cl_agent_net_routes(struct cl_agent_route **out, size_t *n, struct cl_err *e
     if (cl_agent_net_list(&ifs, &nifs, err) < 0)
         return err->code;
     struct routes l = {.cap = CL_AGENT_MAX_ROUTES, .ifs = ifs, .nifs = nifs};
-    int fd = -1, rc = 0;
-    if (!(l.v = calloc(l.cap, sizeof *l.v)))
-        rc = cl_err_set(err, CL_ENOMEM, "out of memory");
-    else if ((fd = nl_open(err)) < 0)
-        rc = fd;
-    if (rc == 0) {
-        struct nlreq r;
-        memset(&r, 0, sizeof r);
-        r.h.nlmsg_len = NLMSG_LENGTH(sizeof r.u.rt);
-        r.h.nlmsg_type = RTM_GETROUTE;
-        r.h.nlmsg_flags = NLM_F_DUMP;
-        rc = nl_talk(fd, &r, on_route, &l, "list routes", err);
-        close(fd);
+    if (!(l.v = calloc(l.cap, sizeof *l.v))) {
+        free(ifs);
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
     }
+    int fd = nl_open(err);
+    if (fd < 0) {
+        free(ifs);
+        free(l.v);
+        return fd;
+    }
+    struct nlreq r;
+    memset(&r, 0, sizeof r);
+    r.h.nlmsg_len = NLMSG_LENGTH(sizeof r.u.rt);
+    r.h.nlmsg_type = RTM_GETROUTE;
+    r.h.nlmsg_flags = NLM_F_DUMP;
+    int rc = nl_talk(fd, &r, on_route, &l, "list routes", err);
+    close(fd);
     free(ifs);
     if (rc < 0) {
         free(l.v);
@@ -500,4 +506,46 @@ int cl_agent_net_set_routes(const struct cl_agent_route *want, size_t n, struct 
     free(ifs);
     pthread_mutex_unlock(&net_lock);
     return rc;
+}
+
+/* ---- interface counters ---- */
+
+int cl_agent_net_stats(struct cl_agent_netstat **out, size_t *n, struct cl_err *err)
+{
+    FILE *f = fopen("/proc/net/dev", "re");
+    if (!f)
+        return cl_err_set(err, CL_EIO, "/proc/net/dev: %s", strerror(errno));
+    struct cl_agent_netstat *v = calloc(CL_AGENT_MAX_IFACES, sizeof *v);
+    if (!v) {
+        fclose(f);
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    }
+    char line[512];
+    size_t k = 0;
+    while (k < CL_AGENT_MAX_IFACES && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!colon)
+            continue; /* the two header lines */
+        *colon = 0;
+        const char *name = line;
+        while (*name == ' ')
+            name++;
+        if (strcmp(name, "lo") == 0 || strlen(name) >= sizeof v[k].name)
+            continue;
+        unsigned long long c[16];
+        if (sscanf(
+                colon + 1,
+                "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+                &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &c[8], &c[9], &c[10],
+                &c[11], &c[12], &c[13], &c[14], &c[15]) != 16)
+            continue;
+        struct cl_agent_netstat *s = &v[k++];
+        strcpy(s->name, name);
+        s->rx_bytes = c[0], s->rx_packets = c[1], s->rx_errors = c[2], s->rx_dropped = c[3];
+        s->tx_bytes = c[8], s->tx_packets = c[9], s->tx_errors = c[10], s->tx_dropped = c[11];
+    }
+    fclose(f);
+    *out = v;
+    *n = k;
+    return 0;
 }

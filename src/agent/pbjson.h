@@ -26,7 +26,7 @@
 
 #define CL_AGENT_MAX_UNPACK_MEM (64u << 20) /* bytes protobuf-c may allocate for one request */
 #define CL_AGENT_MAX_JSON_NODES (1u << 20)  /* JSON values built for one request */
-#define CL_AGENT_MAX_REPEATED (1u << 18)    /* elements of one repeated field or map */
+#define CL_AGENT_MAX_REPEATED (1u << 14)    /* elements of one repeated field or map (a pod has tens) */
 #define CL_AGENT_MAX_DEPTH 32               /* message nesting (Kata's schema needs 8) */
 
 #define CL_AGENT_STAGE_DECODE "decode" /* protobuf bytes → message */

@@ -70,8 +70,8 @@ static void engine_free(struct engine *g)
 enum verdict { ALLOW, DENY, UNDEFINED, FAILED };
 
 /* Evaluates data.agent_policy.<entry>; on ALLOW with ops, patches the data document. */
-static enum verdict evaluate(struct engine *g, const char *entry, const json_t *input,
-                             bool apply_ops, struct cl_err *err)
+static enum verdict evaluate_here(struct engine *g, const char *entry, const json_t *input,
+                                  bool apply_ops, struct cl_err *err)
 {
     char query[192];
     if ((size_t)snprintf(query, sizeof query, "data.agent_policy.%s", entry) >= sizeof query) {
@@ -111,6 +111,78 @@ static enum verdict evaluate(struct engine *g, const char *entry, const json_t *
         }
     }
     return ALLOW;
+}
+
+/* ---- the evaluator thread ----
+ * Every evaluation runs on one process-wide thread. The Rego engine keeps per-thread caches
+ * (compiled regular expressions, match contexts) that are never released, and ttrpc runs each
+ * request on a thread of its own: evaluated there, each request would leave its caches
+ * behind. Decisions are serialised anyway, so one evaluator costs no concurrency, and its
+ * caches are reused across requests. The thread lives as long as the process. */
+
+struct eval_job {
+    struct engine *g;
+    const char *entry;
+    const json_t *input;
+    bool apply_ops;
+    struct cl_err *err;
+    enum verdict out;
+    bool done;
+};
+
+static pthread_once_t eval_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t eval_lock = PTHREAD_MUTEX_INITIALIZER;  /* one job at a time */
+static pthread_mutex_t eval_qlock = PTHREAD_MUTEX_INITIALIZER; /* the hand-off */
+static pthread_cond_t eval_cond = PTHREAD_COND_INITIALIZER;
+static struct eval_job *eval_job;
+static bool eval_running;
+
+static void *evaluator_main(void *arg)
+{
+    pthread_mutex_lock(&eval_qlock);
+    for (;;) {
+        while (!eval_job || eval_job->done)
+            pthread_cond_wait(&eval_cond, &eval_qlock);
+        struct eval_job *j = eval_job;
+        pthread_mutex_unlock(&eval_qlock);
+        enum verdict v = evaluate_here(j->g, j->entry, j->input, j->apply_ops, j->err);
+        pthread_mutex_lock(&eval_qlock);
+        j->out = v;
+        j->done = true;
+        pthread_cond_broadcast(&eval_cond);
+    }
+    return NULL;
+}
+
+static void evaluator_start(void)
+{
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    /* the evaluator guards its own C stack depth (CL_REGO_MAX_STACK); give it room */
+    pthread_attr_setstacksize(&at, 8u << 20);
+    eval_running = pthread_create(&th, &at, evaluator_main, NULL) == 0;
+    pthread_attr_destroy(&at);
+}
+
+static enum verdict evaluate(struct engine *g, const char *entry, const json_t *input,
+                             bool apply_ops, struct cl_err *err)
+{
+    pthread_once(&eval_once, evaluator_start);
+    if (!eval_running) /* no thread could be started: evaluate here rather than fail */
+        return evaluate_here(g, entry, input, apply_ops, err);
+    struct eval_job j = {g, entry, input, apply_ops, err, FAILED, false};
+    pthread_mutex_lock(&eval_lock);
+    pthread_mutex_lock(&eval_qlock);
+    eval_job = &j;
+    pthread_cond_broadcast(&eval_cond);
+    while (!j.done)
+        pthread_cond_wait(&eval_cond, &eval_qlock);
+    eval_job = NULL;
+    pthread_mutex_unlock(&eval_qlock);
+    pthread_mutex_unlock(&eval_lock);
+    return j.out;
 }
 
 static struct engine *engine_new(const char *text, size_t len, const char *origin,
@@ -286,7 +358,12 @@ cl_str *cl_agent_default_policy(void)
         const char *name = cl_agent_rpcs[i].req->short_name;
         if (cl_agent_rpc_by_request(name) != &cl_agent_rpcs[i])
             continue; /* ReadStdout and ReadStderr share ReadStreamRequest */
-        n += (size_t)snprintf(s + n, cap - n, "default %s := true\n", name);
+        int w = snprintf(s + n, cap - n, "default %s := true\n", name);
+        if (w < 0 || (size_t)w >= cap - n) {
+            free(s);
+            return NULL;
+        }
+        n += (size_t)w;
     }
     return s;
 }

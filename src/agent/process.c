@@ -105,6 +105,26 @@ int cl_agent_rt_exec(struct cl_agent_rt *rt, const char *cid, const char *exec_i
     return rc < 0 ? cl_err_prefix(err, "exec %s in %s", exec_id, cid) : 0;
 }
 
+/* Whether pid has a handler for sig (SigCgt of /proc/<pid>/status). */
+static bool catches(pid_t pid, int sig)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return true; /* unknown: leave the signal as asked */
+    bool yes = true;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long mask = 0;
+        if (sscanf(line, "SigCgt: %llx", &mask) == 1) {
+            yes = (mask >> (sig - 1)) & 1;
+            break;
+        }
+    }
+    fclose(f);
+    return yes;
+}
+
 int cl_agent_rt_signal(struct cl_agent_rt *rt, const char *cid, const char *exec_id, int sig,
                        struct cl_err *err)
 {
@@ -115,6 +135,11 @@ int cl_agent_rt_signal(struct cl_agent_rt *rt, const char *cid, const char *exec
         return err->code;
     int rc = 0;
     pthread_mutex_lock(&rt->lock);
+    /* The init is pid 1 of its namespace: the kernel drops a SIGTERM it has no handler for,
+     * and `kill` (containerd's stop) would hang until its timeout. As Kata's agent does, a
+     * SIGTERM to an init that does not catch it becomes SIGKILL. */
+    if (sig == SIGTERM && !p->exec_id[0] && !p->exited && p->pid > 0 && !catches(p->pid, SIGTERM))
+        sig = SIGKILL;
     /* an exited process is a no-op (containerd kills after exit); the pid is ours until reaped */
     if (!p->exited && p->pid > 0 && kill(p->pid, sig) < 0 && errno != ESRCH)
         rc = cl_err_set(err, CL_EIO, "kill %d: %s", (int)p->pid, strerror(errno));

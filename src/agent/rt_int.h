@@ -64,6 +64,7 @@ struct cl_agent_rt {
     bool closing;  /* blocked calls (wait, OOM, stdio) give up */
     pthread_t reaper;
     bool reaper_started;
+    unsigned long spawn_gen;    /* bumped on every spawn: wakes a reaper that had no child */
     struct rt_child *waits[64]; /* helpers (runc) being waited for */
     struct {
         pid_t pid;

@@ -32,8 +32,6 @@
 
 extern char **environ;
 
-#define REAP_POLL_MS 20
-
 /* ---- small helpers ---- */
 
 int cl_agent_id_check(const char *id, const char *what, struct cl_err *err)
@@ -127,23 +125,29 @@ bool rt_orphan_take(struct cl_agent_rt *rt, pid_t pid, int *status)
     return false;
 }
 
+/* Blocks in waitid until a child ends (no polling while containers run); with no child at
+ * all, sleeps until the next spawn. cl_agent_rt_free wakes a blocked waitid by forking a
+ * child that exits at once. */
 static void *reaper_main(void *arg)
 {
     struct cl_agent_rt *rt = arg;
     pthread_mutex_lock(&rt->lock);
     while (!rt->stopping) {
-        int st = 0;
+        unsigned long gen = rt->spawn_gen;
         pthread_mutex_unlock(&rt->lock);
-        pid_t pid = waitpid(-1, &st, WNOHANG);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int r = waitid(P_ALL, 0, &si, WEXITED | WNOWAIT);
+        int e = errno, st = 0;
+        pid_t pid = r == 0 && si.si_pid > 0 ? waitpid(si.si_pid, &st, 0) : -1;
         pthread_mutex_lock(&rt->lock);
         if (pid > 0) {
             record_exit(rt, pid, st);
             pthread_cond_broadcast(&rt->cond);
-            continue;
+        } else if (r < 0 && e == ECHILD) {
+            while (rt->spawn_gen == gen && !rt->stopping)
+                pthread_cond_wait(&rt->cond, &rt->lock);
         }
-        struct timespec ts;
-        deadline_in(&ts, REAP_POLL_MS);
-        pthread_cond_timedwait(&rt->cond, &rt->lock, &ts);
     }
     pthread_mutex_unlock(&rt->lock);
     return NULL;
@@ -192,6 +196,7 @@ int rt_run(struct cl_agent_rt *rt, char *const argv[], const int fds[3], long ti
                             strerror(e));
         } else {
             rt->waits[slot] = &ch;
+            rt->spawn_gen++;
             pthread_cond_broadcast(&rt->cond);
             struct timespec dl;
             deadline_in(&dl, timeout_ms > 0 ? timeout_ms : CL_AGENT_RUNC_TIMEOUT_MS);
@@ -234,7 +239,8 @@ static void runc_log_tail(const char *log, char *out, size_t cap)
     if (n <= 0)
         return;
     buf[n] = 0;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_t *j = json_loads(line, 0, NULL);
         const char *lvl = json_string_value(json_object_get(j, "level"));
         const char *msg = json_string_value(json_object_get(j, "msg"));
@@ -584,7 +590,12 @@ void cl_agent_rt_free(struct cl_agent_rt *rt)
         rt->stopping = true;
         pthread_cond_broadcast(&rt->cond);
         pthread_mutex_unlock(&rt->lock);
+        pid_t waker = fork(); /* ends a waitid blocked on children that live on */
+        if (waker == 0)
+            _exit(0);
         pthread_join(rt->reaper, NULL);
+        if (waker > 0) /* unless the reaper collected it already (then ECHILD at once) */
+            (void)waitpid(waker, NULL, 0);
     }
     pthread_mutex_destroy(&rt->lock);
     pthread_cond_destroy(&rt->cond);

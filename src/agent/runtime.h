@@ -97,9 +97,9 @@ struct cl_agent_stats {
     bool v2; /* read from a cgroup v2 folder */
 };
 
-/* Wakes every blocked call (WaitProcess, GetOOMEvent, stdio) and makes new ones fail, so that
- * the ttrpc server can be stopped before cl_agent_rt_free. Idempotent. */
-void cl_agent_rt_shutdown(struct cl_agent_rt *rt);
+/* cl_agent_rt_shutdown (agent_int.h) wakes every blocked call (WaitProcess, GetOOMEvent,
+ * stdio) and makes blocked waits fail, so that the ttrpc server can be stopped before
+ * cl_agent_rt_free. Idempotent. */
 
 /* ---- sandbox ---- */
 
@@ -206,6 +206,14 @@ struct cl_agent_route {
     int family; /* 4 or 6 */
 };
 
+struct cl_agent_netstat {
+    char name[16];
+    uint64_t rx_bytes, rx_packets, rx_errors, rx_dropped;
+    uint64_t tx_bytes, tx_packets, tx_errors, tx_dropped;
+};
+/* Counters of the sandbox's interfaces but lo, from /proc/net/dev (*out new array, at most
+ * CL_AGENT_MAX_IFACES). */
+CL_MUST_CHECK int cl_agent_net_stats(struct cl_agent_netstat **out, size_t *n, struct cl_err *err);
 /* Links with their addresses (*out new array). */
 CL_MUST_CHECK int cl_agent_net_list(struct cl_agent_iface **out, size_t *n, struct cl_err *err);
 /* UpdateInterface: the link whose MAC is want->hwaddr (else named want->name) gets want's
@@ -228,8 +236,8 @@ CL_MUST_CHECK int cl_agent_net_set_routes(const struct cl_agent_route *want, siz
  * oomScoreAdj, Pagesize → pageSize, errnoret → errnoRet), default values are left out,
  * Solaris and Windows dropped, maps become objects. */
 json_t *cl_agent_oci_to_json(const ProtobufCMessage *m, struct cl_err *err);
-/* Checks a runtime-spec process object (args non-empty) and caps its rlimits at the
- * agent's own hard limits. */
+/* Checks a runtime-spec process object (args non-empty), caps its rlimits at the agent's own
+ * hard limits, and drops an AppArmor profile / SELinux label this kernel does not enforce. */
 CL_MUST_CHECK int cl_agent_process_fix(json_t *proc, struct cl_err *err);
 /* A CreateSandbox / CreateContainer storage other than image_guest_pull: local (a folder)
  * or ephemeral (tmpfs), mount_point beneath run_dir; EUNSUPPORTED for other drivers. */

@@ -212,6 +212,9 @@ void cl_cdh_cryptsetup_soname_set(const char *soname);
  * serialised. *digest = the manifest digest (new). */
 CL_MUST_CHECK int cl_cdh_pull_image(struct cl_cdh *cdh, const char *image_url, const char *bundle_path,
                                     cl_str **digest, struct cl_err *err);
+/* Exports [image.image_pull_proxy] as https_proxy / http_proxy / no_proxy (libcurl reads
+ * them). Call once before any thread starts: setenv is not thread-safe. */
+void cl_cdh_image_env(const struct cl_cdh_config *cfg);
 /* Client side (the agent, tests). *digest new. */
 CL_MUST_CHECK int cl_cdh_client_pull_image(struct cl_ttrpc_client *c, const char *image_url, const char *bundle_path,
                                            unsigned timeout_ms, cl_str **digest, struct cl_err *err);

@@ -28,7 +28,7 @@
 #define MAX_AUTH (1u << 20)
 #define MAX_SIGSTORE (1u << 20)
 
-/* One pull at a time: the layer store and the process-wide proxy variables are shared. */
+/* One pull at a time: the layer store is shared. */
 static pthread_mutex_t pull_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int fetch_resource(void *ctx, const char *uri, struct cl_secret **out, struct cl_err *err)
@@ -134,8 +134,15 @@ static void set_proxy(const char *name, const char *v)
 {
     if (v && *v)
         setenv(name, v, 1);
-    else
-        unsetenv(name);
+}
+
+/* setenv is not safe while other threads read the environment (libcurl does), so the proxy
+ * variables are set once, before the hub serves. */
+void cl_cdh_image_env(const struct cl_cdh_config *cfg)
+{
+    set_proxy("https_proxy", cfg->image.https_proxy);
+    set_proxy("http_proxy", cfg->image.http_proxy);
+    set_proxy("no_proxy", cfg->image.no_proxy);
 }
 
 static int mount_rootfs(const char *bundle, const struct cl_image_pull_result *res,
@@ -185,13 +192,41 @@ static void measure(struct cl_cdh *cdh, const char *image, const char *digest)
     cl_ttrpc_client_free(c);
 }
 
+/* Cleanups for the pull's locals (CL_AUTO needs a one-word type name). */
+typedef struct cl_image_policy img_policy;
+typedef struct cl_image_regconf img_regconf;
+typedef struct cl_image_lookaside img_lookaside;
+typedef struct cl_image_ref img_ref;
+typedef char wiped_str;
+static void cl_auto_img_policy(img_policy **p)
+{
+    cl_image_policy_free(*p);
+}
+static void cl_auto_img_regconf(img_regconf **p)
+{
+    cl_image_regconf_free(*p);
+}
+static void cl_auto_img_lookaside(img_lookaside **p)
+{
+    cl_image_lookaside_free(*p);
+}
+static void cl_auto_img_ref(img_ref *r)
+{
+    cl_image_ref_clear(r);
+}
+static void cl_auto_wiped_str(wiped_str **p)
+{
+    if (*p)
+        cl_free_wipe(*p, strlen(*p));
+}
+
 static int pull_locked(struct cl_cdh *cdh, const char *image_url, const char *bundle,
                        cl_str **digest, struct cl_err *err)
 {
     const struct cl_cdh_image_config *ic = &cl_cdh_config_of(cdh)->image;
     struct cl_image_resources res = {.fetch = fetch_resource, .ctx = cdh};
-    CL_AUTO(cl_str) *ptext = NULL, *rtext = NULL, *atext = NULL, *stext = NULL, *user = NULL,
-                    *pass = NULL;
+    CL_AUTO(cl_str) *ptext = NULL, *rtext = NULL, *atext = NULL, *stext = NULL, *user = NULL;
+    CL_AUTO(wiped_str) *pass = NULL;
     /* ---- signature policy: none means deny (the image module refuses a NULL policy) ---- */
     if (ic->policy_uri && *ic->policy_uri) {
         if (!(ptext = load_text(&res, ic->policy_uri, CL_IMAGE_MAX_POLICY, "image security policy",
@@ -205,59 +240,51 @@ static int pull_locked(struct cl_cdh *cdh, const char *image_url, const char *bu
             err, CL_EDENIED, "policy",
             "no image security policy configured ([image] image_security_policy_uri or "
             "image_security_policy): every pull is refused");
-    struct cl_image_policy *policy = cl_image_policy_parse(ptext, strlen(ptext), err);
+    CL_AUTO(img_policy) *policy = cl_image_policy_parse(ptext, strlen(ptext), err);
     if (!policy)
         return cl_err_prefix(err, "image security policy");
     /* ---- registries, credentials, lookaside ---- */
-    struct cl_image_regconf *regconf = NULL;
-    struct cl_image_lookaside *lookaside = NULL;
-    struct cl_image_ref ref = {0};
-    int rc = 0;
+    CL_AUTO(img_regconf) *regconf = NULL;
+    CL_AUTO(img_lookaside) *lookaside = NULL;
+    CL_AUTO(img_ref) ref = {0};
     if (ic->registry_config)
         rtext = strdup(ic->registry_config);
     else if (ic->registry_config_uri && *ic->registry_config_uri)
         rtext =
             load_text(&res, ic->registry_config_uri, MAX_REGCONF, "registry configuration", err);
     if ((ic->registry_config || (ic->registry_config_uri && *ic->registry_config_uri)) && !rtext) {
-        rc = err->code ? err->code : cl_err_set(err, CL_ENOMEM, "out of memory");
-        goto out;
+        return err->code ? err->code : cl_err_set(err, CL_ENOMEM, "out of memory");
     }
     if (rtext && !(regconf = cl_image_regconf_parse(rtext, strlen(rtext), err))) {
-        rc = cl_err_prefix(err, "[image] registry configuration");
-        goto out;
+        return cl_err_prefix(err, "[image] registry configuration");
     }
     if (ic->sigstore_config)
         stext = strdup(ic->sigstore_config);
     else if (ic->sigstore_config_uri && *ic->sigstore_config_uri &&
              !(stext = load_text(&res, ic->sigstore_config_uri, MAX_SIGSTORE, "sigstore config",
                                  err))) {
-        rc = err->code;
-        goto out;
+        return err->code;
     }
     lookaside = stext ? cl_image_lookaside_parse(stext, strlen(stext), err)
                       : cl_image_lookaside_parse("", 0, err);
     if (!lookaside) {
-        rc = cl_err_prefix(err, "sigstore config");
-        goto out;
+        return cl_err_prefix(err, "sigstore config");
     }
     const char *auth_uri = getenv("CDH_DEFAULT_IMAGE_AUTHENTICATED_REGISTRY_CREDENTIALS");
     if (!auth_uri || !*auth_uri)
         auth_uri = ic->auth_uri;
-    if ((rc = cl_image_ref_parse(image_url, &ref, err)) < 0) {
-        cl_err_prefix(err, "image_url");
-        goto out;
-    }
+    if (cl_image_ref_parse(image_url, &ref, err) < 0)
+        return cl_err_prefix(err, "image_url");
     if (auth_uri && *auth_uri) {
         if (!(atext = load_text(&res, auth_uri, MAX_AUTH, "registry credentials", err)) ||
             auth_for(atext, ref.registry, &user, &pass, err) < 0) {
-            rc = err->code;
-            goto out;
+            return err->code;
         }
     }
     /* ---- extra roots: one PEM bundle file in the work folder ---- */
     const char *work = ic->work_dir && *ic->work_dir ? ic->work_dir : CL_CDH_IMAGE_WORK_DIR;
-    if ((rc = cl_mkdir_p(work, 0700, err)) < 0)
-        goto out;
+    if (cl_mkdir_p(work, 0700, err) < 0)
+        return err->code;
     char ca[1100] = "";
     if (ic->ncerts) {
         snprintf(ca, sizeof ca, "%s/extra-roots.pem", work);
@@ -267,14 +294,11 @@ static int pull_locked(struct cl_cdh *cdh, const char *image_url, const char *bu
             free(pem);
             pem = t;
         }
-        if (!pem || (rc = cl_file_write_atomic(ca, pem, strlen(pem), 0644, err)) < 0) {
-            rc = pem ? rc : cl_err_set(err, CL_ENOMEM, "out of memory");
-            goto out;
-        }
+        if (!pem)
+            return cl_err_set(err, CL_ENOMEM, "out of memory");
+        if (cl_file_write_atomic(ca, pem, strlen(pem), 0644, err) < 0)
+            return err->code;
     }
-    set_proxy("https_proxy", ic->https_proxy);
-    set_proxy("http_proxy", ic->http_proxy);
-    set_proxy("no_proxy", ic->no_proxy);
     /* ---- pull into the layer store ---- */
     struct cl_image_decrypt dc = {.unwrap = unwrap_here, .unwrap_ctx = cdh};
     struct cl_image_pull_opts po = {
@@ -290,11 +314,9 @@ static int pull_locked(struct cl_cdh *cdh, const char *image_url, const char *bu
     };
     struct cl_image_pull_result out = {0};
     uint64_t t0 = cl_now_mono_ns();
-    if ((rc = cl_image_pull(image_url, work, &po, &out, err)) < 0) {
-        cl_err_prefix(err, "pull %.200s", image_url);
-        goto out;
-    }
-    rc = mount_rootfs(bundle, &out, err);
+    if (cl_image_pull(image_url, work, &po, &out, err) < 0)
+        return cl_err_prefix(err, "pull %.200s", image_url);
+    int rc = mount_rootfs(bundle, &out, err);
     if (rc == 0 && !(*digest = strdup(out.manifest_digest.str)))
         rc = cl_err_set(err, CL_ENOMEM, "out of memory");
     if (rc == 0)
@@ -303,15 +325,6 @@ static int pull_locked(struct cl_cdh *cdh, const char *image_url, const char *bu
                 (unsigned long long)out.bytes_downloaded, bundle,
                 (unsigned long long)((cl_now_mono_ns() - t0) / 1000000));
     cl_image_pull_result_clear(&out);
-out:
-    if (pass) {
-        size_t pl = strlen(pass);
-        cl_free_wipe(CL_STEAL(pass), pl);
-    }
-    cl_image_ref_clear(&ref);
-    cl_image_lookaside_free(lookaside);
-    cl_image_regconf_free(regconf);
-    cl_image_policy_free(policy);
     return rc;
 }
 

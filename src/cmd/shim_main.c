@@ -186,7 +186,8 @@ static void daemon_main(const struct args *a, const char *group, const char *add
     int rc = s ? cl_shim_serve(s, ready_fd, &err) : -1;
     if (rc < 0)
         cl_error("shim of sandbox %s: %s", group, err.msg);
-    cl_shim_free(s);
+    /* not cl_shim_free: request threads containerd still holds may be running; the VM is
+     * stopped and the events published, the process ends here */
     _exit(rc < 0 ? 1 : 0);
 }
 

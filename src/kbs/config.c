@@ -296,12 +296,15 @@ static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, st
     }
     if (dcap) {
         static const char *const dk[] = {"collateral_service", "collateral_dir", "pccs_url", "allow_tcb_status_insecure",
-                                         "allow_expired_collateral_insecure", NULL};
+                                         "allow_expired_collateral_insecure",
+                                         "sgx_collateral_dir", NULL};
         const char *wd = "attestation_service.verifier_config.dcap_verifier";
         warn_unknown(dcap, wd, dk);
         if (tee_str(dcap, "collateral_dir", wd, cfg, 2, &t->tdx_collateral_dir, err) < 0 ||
             tee_str(dcap, "pccs_url", wd, cfg, 3, &t->tdx_pccs_url, err) < 0 ||
             opt_bool(dcap, "allow_expired_collateral_insecure", wd, &t->tdx_allow_expired_collateral_insecure, err) < 0)
+            return err ? err->code : CL_EINVAL;
+        if (tee_str(dcap, "sgx_collateral_dir", wd, cfg, 5, &t->sgx_collateral_dir, err) < 0)
             return err ? err->code : CL_EINVAL;
         /* trustee: collateral_service = PCS/PCCS URL, or file://<folder> */
         const char *cs = json_string_value(json_object_get(dcap, "collateral_service"));
@@ -377,9 +380,19 @@ int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
     json_int_t n = 0;
     int rc;
     if (hs) {
-        static const char *const known[] = {"sockets", "insecure_http", "private_key", "certificate",
-                                            "payload_request_size", "worker_count", "tls_profile",
-                                            "tls_min_version", "tls_max_version", "tls_ciphers", "tls_groups", NULL};
+        static const char *const known[] = {"sockets",
+                                            "insecure_http",
+                                            "private_key",
+                                            "certificate",
+                                            "payload_request_size",
+                                            "worker_count",
+                                            "request_timeout",
+                                            "tls_profile",
+                                            "tls_min_version",
+                                            "tls_max_version",
+                                            "tls_ciphers",
+                                            "tls_groups",
+                                            NULL};
         warn_unknown(hs, "http_server", known);
         if (str_list(hs, "sockets", "http_server", cfg->sockets, CL_KBS_MAX_SOCKETS, &cfg->nsockets, err) < 0 ||
             opt_bool(hs, "insecure_http", "http_server", &cfg->insecure_http, err) < 0 ||
@@ -394,6 +407,10 @@ int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
             goto fail;
         if (rc == 0)
             cfg->worker_count = (unsigned)n;
+        if ((rc = opt_uint(hs, "request_timeout", "http_server", 1, 3600, &n, err)) < 0)
+            goto fail;
+        if (rc == 0)
+            cfg->request_timeout_s = (unsigned)n;
     }
     if (tok) {
         static const char *const known[] = {"trusted_certs_paths", "trusted_jwk_sets", "extra_teekey_paths",

@@ -45,6 +45,7 @@ struct cl_kbs_config {
     char *tls_key_path, *tls_cert_path;
     size_t payload_max;        /* bytes (payload_request_size MiB) */
     unsigned worker_count;
+    unsigned request_timeout_s; /* [http_server] request_timeout: whole-request deadline */
     /* [attestation_token] */
     char *trusted_certs_paths[CL_KBS_MAX_TRUSTED];
     size_t ntrusted_certs;

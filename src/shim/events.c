@@ -37,6 +37,7 @@ struct cl_shim_events {
     struct event *head, *tail;
     size_t n;
     bool stopping;
+    bool drained; /* cl_shim_events_drain ran: posts are dropped */
     pthread_t thread;
 };
 
@@ -181,9 +182,13 @@ void cl_shim_events_post(struct cl_shim_events *ev, const char *topic, const Pro
     google__protobuf__any__pack(&any, e->any);
     free(val);
     pthread_mutex_lock(&ev->lock);
-    if (ev->n >= CL_SHIM_MAX_EVENTS) {
+    if (ev->n >= CL_SHIM_MAX_EVENTS || ev->drained) {
+        bool late = ev->drained;
         pthread_mutex_unlock(&ev->lock);
-        cl_warn("event %s dropped: %d events already queued", topic, CL_SHIM_MAX_EVENTS);
+        if (late)
+            cl_warn("event %s dropped: the shim is exiting", topic);
+        else
+            cl_warn("event %s dropped: %d events already queued", topic, CL_SHIM_MAX_EVENTS);
         free(e->any);
         free(e->topic);
         free(e);
@@ -199,15 +204,25 @@ void cl_shim_events_post(struct cl_shim_events *ev, const char *topic, const Pro
     pthread_mutex_unlock(&ev->lock);
 }
 
-void cl_shim_events_free(struct cl_shim_events *ev)
+void cl_shim_events_drain(struct cl_shim_events *ev)
 {
     if (!ev)
         return;
     pthread_mutex_lock(&ev->lock);
+    bool first = !ev->drained;
     ev->stopping = true;
+    ev->drained = true;
     pthread_cond_signal(&ev->cond);
     pthread_mutex_unlock(&ev->lock);
-    pthread_join(ev->thread, NULL);
+    if (first)
+        pthread_join(ev->thread, NULL);
+}
+
+void cl_shim_events_free(struct cl_shim_events *ev)
+{
+    if (!ev)
+        return;
+    cl_shim_events_drain(ev);
     pthread_mutex_destroy(&ev->lock);
     pthread_cond_destroy(&ev->cond);
     free(ev->binary);

@@ -64,7 +64,7 @@ static void *out_main(void *arg)
     const char *path = r->err_stream ? p->stderr_path : p->stdout_path;
     const char *method = r->err_stream ? "ReadStderr" : "ReadStdout";
     int fd = open_out(path);
-    struct cl_shim_agent *ag = shim_agent(r->s);
+    struct cl_shim_agent *ag = shim_agent_get(r->s);
     while (ag) {
         Grpc__ReadStreamRequest req;
         grpc__read_stream_request__init(&req);
@@ -92,6 +92,7 @@ static void *out_main(void *arg)
     }
     if (fd >= 0)
         close(fd);
+    shim_agent_put(r->s, ag);
     free(r);
     return NULL;
 }
@@ -111,13 +112,14 @@ static void *in_main(void *arg)
 {
     struct relay *r = arg;
     struct shim_proc *p = r->p;
-    struct cl_shim_agent *ag = shim_agent(r->s);
+    struct cl_shim_agent *ag = shim_agent_get(r->s);
     /* O_NONBLOCK so the open does not wait for a writer. Until a writer opens the FIFO,
      * poll reports nothing; after the last writer closed it reports POLLHUP and read
      * returns 0: the end of stdin. */
     int fd = open(p->stdin_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         cl_warn("stdio: %s: %s (stdin not relayed)", p->stdin_path, strerror(errno));
+        shim_agent_put(r->s, ag);
         free(r);
         return NULL;
     }
@@ -165,6 +167,7 @@ static void *in_main(void *arg)
     close(fd);
     if (ag)
         close_stdin(ag, p);
+    shim_agent_put(r->s, ag);
     free(r);
     return NULL;
 }
@@ -196,7 +199,7 @@ void shim_publish_exit(struct cl_shim *s, struct shim_proc *p)
     google__protobuf__timestamp__init(&ts);
     ev.container_id = p->ct->id;
     ev.id = p->exec_id[0] ? p->exec_id : p->ct->id;
-    ev.pid = s->vm ? (uint32_t)cl_shim_vm_pid(s->vm) : 0;
+    ev.pid = (uint32_t)atomic_load(&s->vm_pid);
     ev.exit_status = p->exit_status;
     ts.seconds = p->exited_sec;
     ts.nanos = p->exited_nsec;
@@ -209,7 +212,7 @@ static void *wait_main(void *arg)
     struct relay *r = arg;
     struct cl_shim *s = r->s;
     struct shim_proc *p = r->p;
-    struct cl_shim_agent *ag = shim_agent(s);
+    struct cl_shim_agent *ag = shim_agent_get(s);
     uint32_t status = EXIT_VM_GONE;
     if (ag) {
         Grpc__WaitProcessRequest req;
@@ -229,6 +232,7 @@ static void *wait_main(void *arg)
                     p->exec_id, err.msg, EXIT_VM_GONE);
         }
     }
+    shim_agent_put(s, ag);
     /* every byte of output reaches the FIFOs before the exit is visible */
     if (p->have_out)
         pthread_join(p->t_out, NULL);
@@ -278,6 +282,8 @@ int shim_io_start(struct cl_shim *s, struct shim_proc *p, struct cl_err *err)
 
 void shim_io_join(struct shim_proc *p)
 {
+    /* Delete and the VM's stop may both join: one at a time, each thread once */
+    pthread_mutex_lock(&p->join_lock);
     if (p->have_wait)
         pthread_join(p->t_wait, NULL); /* joins the output relays itself */
     p->have_wait = false;
@@ -285,4 +291,5 @@ void shim_io_join(struct shim_proc *p)
     if (p->have_in)
         pthread_join(p->t_in, NULL);
     p->have_in = false;
+    pthread_mutex_unlock(&p->join_lock);
 }

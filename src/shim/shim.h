@@ -208,8 +208,12 @@ struct cl_shim_agent *cl_shim_vm_agent(struct cl_shim_vm *vm);
 pid_t cl_shim_vm_pid(const struct cl_shim_vm *vm);
 /* Blocks until QEMU exits (a monitor thread calls it). Returns its wait status. */
 int cl_shim_vm_wait(struct cl_shim_vm *vm);
-/* Kills QEMU and swtpm (SIGTERM, then SIGKILL after 2 s), reaps them, removes the state
- * folder. Safe after the VM died. Frees. NULL is fine. */
+/* Stops QEMU (SIGTERM to its process group, SIGKILL after 2 s) and waits until it is
+ * reaped; agent calls in flight then fail. The VM's agent stays allocated (threads that
+ * used it are joined before cl_shim_vm_stop). Idempotent; NULL is fine. */
+void cl_shim_vm_halt(struct cl_shim_vm *vm);
+/* Halts, frees the agent client (no call may still run on it), reaps swtpm, removes the
+ * state folder and frees. Safe after the VM died. NULL is fine. */
 void cl_shim_vm_stop(struct cl_shim_vm *vm);
 /* For `delete` after a crashed shim: kills what the pidfiles in dir name (only when
  * /proc/PID/cmdline mentions dir), removes dir. Returns how many processes were killed. */
@@ -249,7 +253,10 @@ struct cl_shim_events *cl_shim_events_new(const char *publish_binary, const char
 /* Queues topic + message (packed now). Drops (and logs) beyond CL_SHIM_MAX_EVENTS. */
 void cl_shim_events_post(struct cl_shim_events *ev, const char *topic,
                          const struct ProtobufCMessage *msg);
-/* Publishes what is queued, then frees. NULL is fine. */
+/* Publishes what is queued and stops the publisher; later posts are dropped (logged). The
+ * object stays valid for threads that still post. NULL is fine. */
+void cl_shim_events_drain(struct cl_shim_events *ev);
+/* Drains, then frees (no other thread may use ev any more). NULL is fine. */
 void cl_shim_events_free(struct cl_shim_events *ev);
 
 /* ---- the Task service (task.c) ---- */
@@ -264,8 +271,10 @@ struct cl_shim_opts {
 };
 struct cl_shim *cl_shim_new(const struct cl_shim_opts *o, struct cl_err *err);
 /* Serves the Task service on o->socket (writes one byte to ready_fd, then closes it, once
- * listening; -1 for none); returns after Shutdown (or a fatal error), with the VM stopped
- * and every child reaped. Runs the spawner on the calling thread (call from main). */
+ * listening; -1 for none); returns after Shutdown (or a fatal error), with the VM stopped,
+ * every child reaped and the events published. Request threads may still be running: the
+ * caller exits the process (the daemon does); it does not free s. Runs the spawner on the
+ * calling thread (call from main). */
 int cl_shim_serve(struct cl_shim *s, int ready_fd, struct cl_err *err);
 void cl_shim_free(struct cl_shim *s);
 

@@ -30,7 +30,10 @@ struct shim_proc {
     /* io.c: threads and FIFO ends (fds owned by the threads once started) */
     pthread_t t_out, t_err, t_in, t_wait;
     bool have_out, have_err, have_in, have_wait;
-    atomic_bool stdin_close; /* CloseIO asked: stop relaying stdin */
+    atomic_bool stdin_close;   /* CloseIO asked: stop relaying stdin */
+    unsigned waiters;          /* Wait calls blocked on this process (under shim->lock) */
+    bool deleting;             /* a Delete owns it (a second Delete is refused) */
+    pthread_mutex_t join_lock; /* serialises shim_io_join */
     struct shim_proc *next;
 };
 
@@ -51,6 +54,7 @@ struct cl_shim {
     struct cl_shim_config cfg;
     bool have_cfg;
     struct cl_shim_vm *vm;
+    atomic_int vm_pid; /* QEMU's pid once booted (kept after the VM stops: the tasks' pid) */
     char *vm_dir;
     atomic_bool vm_dead;
     int vm_status;
@@ -58,7 +62,10 @@ struct cl_shim {
     struct shim_container *containers;
     size_t ncontainers, nprocs;
     bool shutting_down;
-    bool vm_stopping; /* the shim itself stops the VM: its exit is no error */
+    pthread_t oom_thread; /* GetOOMEvent loop → /tasks/oom */
+    bool have_oom;
+    unsigned agent_refs; /* shim_agent_get references not yet put */
+    bool vm_stopping;    /* the shim itself stops the VM: its exit is no error */
 };
 
 /* io.c: starts the relay threads of p (stdout/stderr from the agent to the FIFOs, stdin
@@ -73,8 +80,10 @@ void shim_io_join(struct shim_proc *p);
 bool shim_proc_exited_locked(struct cl_shim *s, struct shim_proc *p, uint32_t status);
 /* Publishes TaskExit for p (lock not held). */
 void shim_publish_exit(struct cl_shim *s, struct shim_proc *p);
-/* The agent of the running VM (NULL when none or dead): lock not needed after boot. */
-struct cl_shim_agent *shim_agent(struct cl_shim *s);
+/* The agent of the running VM with a reference (NULL when none or dead; lock not held):
+ * every get is followed by a put; stopping the VM waits for the references to go. */
+struct cl_shim_agent *shim_agent_get(struct cl_shim *s);
+void shim_agent_put(struct cl_shim *s, struct cl_shim_agent *ag);
 
 /* stats.c: the Stats answer for container id (a packed StatsResponse, new). */
 int shim_stats(struct cl_shim *s, const char *id, cl_bytes **resp, size_t *resp_len,

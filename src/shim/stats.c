@@ -66,15 +66,17 @@ int shim_stats(struct cl_shim *s, const char *id, cl_bytes **resp, size_t *resp_
     if (virt)
         return cl_err_set(err, CL_EUNSUPPORTED,
                           "container %s is the pod sandbox: ask its containers", id);
-    struct cl_shim_agent *ag = shim_agent(s);
+    struct cl_shim_agent *ag = shim_agent_get(s);
     if (!ag)
         return cl_err_stage(err, CL_EIO, "stats", "container %s: the sandbox VM is gone", id);
     Grpc__StatsContainerRequest sr;
     grpc__stats_container_request__init(&sr);
     sr.container_id = (char *)(uintptr_t)id;
     ProtobufCMessage *out = NULL;
-    if (cl_shim_agent_call(ag, "StatsContainer", &sr.base,
-                           &grpc__stats_container_response__descriptor, 0, &out, err) < 0)
+    int crc = cl_shim_agent_call(ag, "StatsContainer", &sr.base,
+                                 &grpc__stats_container_response__descriptor, 0, &out, err);
+    shim_agent_put(s, ag);
+    if (crc < 0)
         return err->code;
     const Grpc__StatsContainerResponse *r = (const Grpc__StatsContainerResponse *)out;
     const Grpc__CgroupStats *cg = r->cgroup_stats;

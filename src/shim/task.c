@@ -54,17 +54,30 @@ static struct shim_proc *find_proc(struct cl_shim *s, const char *id, const char
     return NULL;
 }
 
-struct cl_shim_agent *shim_agent(struct cl_shim *s)
+struct cl_shim_agent *shim_agent_get(struct cl_shim *s)
 {
-    if (!s->vm || atomic_load(&s->vm_dead))
-        return NULL;
-    return cl_shim_vm_agent(s->vm);
+    pthread_mutex_lock(&s->lock);
+    struct cl_shim_agent *ag = s->vm && !atomic_load(&s->vm_dead) ? cl_shim_vm_agent(s->vm) : NULL;
+    if (ag)
+        s->agent_refs++;
+    pthread_mutex_unlock(&s->lock);
+    return ag;
+}
+
+void shim_agent_put(struct cl_shim *s, struct cl_shim_agent *ag)
+{
+    if (!ag)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->agent_refs--;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static uint32_t task_pid(struct cl_shim *s)
 {
     /* Kata's convention: the task's pid is the hypervisor's (a host pid containerd can see) */
-    return s->vm ? (uint32_t)cl_shim_vm_pid(s->vm) : 0;
+    return (uint32_t)atomic_load(&s->vm_pid);
 }
 
 static void proc_free(struct shim_proc *p)
@@ -76,6 +89,7 @@ static void proc_free(struct shim_proc *p)
     free(p->stdin_path);
     free(p->stdout_path);
     free(p->stderr_path);
+    pthread_mutex_destroy(&p->join_lock);
     free(p);
 }
 
@@ -92,6 +106,7 @@ static struct shim_proc *proc_new(struct shim_container *ct, const char *exec_id
     p->stderr_path = strdup(errp ? errp : "");
     p->terminal = terminal;
     p->state = PROC_CREATED;
+    pthread_mutex_init(&p->join_lock, NULL);
     if (!p->exec_id || !p->stdin_path || !p->stdout_path || !p->stderr_path) {
         proc_free(p);
         return NULL;
@@ -161,6 +176,36 @@ static void vm_exited(void *ctx, int status)
         shim_publish_exit(s, ended[i]);
 }
 
+/* GetOOMEvent blocks in the agent until a container of the sandbox hits its memory limit;
+ * each answer becomes /tasks/oom. Ends when the agent cannot answer (VM gone). */
+static void *oom_main(void *arg)
+{
+    struct cl_shim *s = arg;
+    for (;;) {
+        struct cl_shim_agent *ag = shim_agent_get(s);
+        if (!ag)
+            break;
+        Grpc__GetOOMEventRequest req;
+        grpc__get_oomevent_request__init(&req);
+        ProtobufCMessage *resp = NULL;
+        struct cl_err e = {0};
+        int rc = cl_shim_agent_call(ag, "GetOOMEvent", &req.base, &grpc__oomevent__descriptor,
+                                    UINT32_MAX, &resp, &e);
+        shim_agent_put(s, ag);
+        if (rc < 0) {
+            cl_debug("GetOOMEvent: %s; no more OOM events", e.msg);
+            break;
+        }
+        Containerd__Events__TaskOOM ev;
+        containerd__events__task_oom__init(&ev);
+        ev.container_id = ((Grpc__OOMEvent *)resp)->container_id;
+        cl_warn("container %s: out of memory in the guest", ev.container_id);
+        cl_shim_events_post(s->events, "/tasks/oom", &ev.base);
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    return NULL;
+}
+
 /* Boots the VM for the first container (boot_lock held by the caller). */
 static int boot_vm(struct cl_shim *s, const Containerd__Task__V2__CreateTaskRequest *r,
                    const struct cl_shim_bundle *b, struct cl_err *err)
@@ -170,12 +215,23 @@ static int boot_vm(struct cl_shim *s, const Containerd__Task__V2__CreateTaskRequ
                                                   r->options->value.len, &opt_path, err) < 0)
         return err->code;
     const char *path = cl_shim_config_path(opt_path);
+    if (s->have_cfg) /* an earlier boot failed */
+        cl_shim_config_clear(&s->cfg);
     cl_shim_config_defaults(&s->cfg);
     s->have_cfg = true;
     if (cl_shim_config_load(path, &s->cfg, err) < 0)
         return err->code;
-    if (strcmp(s->cfg.log_level, "debug") == 0)
-        cl_log_set_level(CL_LOG_DEBUG);
+    /* runtime.toml's log_level, unless containerd asked for -debug */
+    static const struct {
+        const char *name;
+        enum cl_log_level level;
+    } levels[] = {{"error", CL_LOG_ERROR},
+                  {"warn", CL_LOG_WARN},
+                  {"info", CL_LOG_INFO},
+                  {"debug", CL_LOG_DEBUG}};
+    for (size_t i = 0; i < CL_ARRAY_LEN(levels); i++)
+        if (strcmp(s->cfg.log_level, levels[i].name) == 0 && cl_log_get_level() != CL_LOG_DEBUG)
+            cl_log_set_level(levels[i].level);
     bool use_kvm = false;
     if (cl_shim_vm_accel(s->cfg.kvm, NULL, &use_kvm, err) < 0)
         return err->code;
@@ -211,7 +267,11 @@ static int boot_vm(struct cl_shim *s, const Containerd__Task__V2__CreateTaskRequ
     }
     pthread_mutex_lock(&s->lock);
     s->vm = vm;
+    s->vm_stopping = false;
+    atomic_store(&s->vm_dead, false); /* a pod may boot again after its VM was stopped */
+    atomic_store(&s->vm_pid, (int)cl_shim_vm_pid(vm));
     pthread_mutex_unlock(&s->lock);
+    s->have_oom = pthread_create(&s->oom_thread, NULL, oom_main, s) == 0;
     return 0;
 }
 
@@ -263,7 +323,10 @@ static int guest_create(struct cl_shim *s, const char *cid, const struct cl_shim
     cc.n_storages = 1;
     cc.oci = (Grpc__Spec *)spec;
     uint64_t t0 = cl_now_mono_ns();
-    int rc = cl_shim_agent_call(shim_agent(s), "CreateContainer", &cc.base, NULL, 0, NULL, err);
+    struct cl_shim_agent *ag = shim_agent_get(s);
+    int rc = ag ? cl_shim_agent_call(ag, "CreateContainer", &cc.base, NULL, 0, NULL, err)
+                : cl_err_stage(err, CL_EIO, "create", "the sandbox VM is gone");
+    shim_agent_put(s, ag);
     cl_shim_spec_free(spec);
     if (rc < 0)
         return cl_err_prefix(err, "container %s", cid);
@@ -369,9 +432,9 @@ out:
 
 /* ---- Start ---- */
 
-static int start_proc(struct cl_shim *s, struct shim_proc *p, struct cl_err *err)
+static int start_proc_on(struct cl_shim *s, struct cl_shim_agent *ag, struct shim_proc *p,
+                         struct cl_err *err)
 {
-    struct cl_shim_agent *ag = shim_agent(s);
     if (!ag)
         return cl_err_stage(err, CL_EIO, "start", "container %s: the sandbox VM is gone",
                             p->ct->id);
@@ -391,6 +454,14 @@ static int start_proc(struct cl_shim *s, struct shim_proc *p, struct cl_err *err
             return cl_err_prefix(err, "container %s exec %s", p->ct->id, p->exec_id);
     }
     return shim_io_start(s, p, err);
+}
+
+static int start_proc(struct cl_shim *s, struct shim_proc *p, struct cl_err *err)
+{
+    struct cl_shim_agent *ag = shim_agent_get(s);
+    int rc = start_proc_on(s, ag, p, err);
+    shim_agent_put(s, ag);
+    return rc;
 }
 
 static int h_start(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp, size_t *resp_len,
@@ -597,9 +668,12 @@ static int h_wait(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
     if (!p) {
         rc = err->code;
     } else {
-        /* p stays allocated: Delete refuses a process that has not exited */
+        /* p stays allocated while waiters > 0: Delete waits for them before freeing */
+        p->waiters++;
         while (p->state != PROC_STOPPED)
             pthread_cond_wait(&s->cond, &s->lock);
+        p->waiters--;
+        pthread_cond_broadcast(&s->cond);
         Containerd__Task__V2__WaitResponse out;
         containerd__task__v2__wait_response__init(&out);
         Google__Protobuf__Timestamp ts;
@@ -650,7 +724,7 @@ static int h_kill(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
     if (ended)
         shim_publish_exit(s, p);
     if (rc == 0 && !virt && st != PROC_STOPPED) {
-        struct cl_shim_agent *ag = shim_agent(s);
+        struct cl_shim_agent *ag = shim_agent_get(s);
         Grpc__SignalProcessRequest sp;
         grpc__signal_process_request__init(&sp);
         sp.container_id = r->id;
@@ -662,6 +736,7 @@ static int h_kill(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
             rc = cl_err_set(err, CL_EINVAL, "container %s: not started", r->id);
         else
             rc = cl_shim_agent_call(ag, "SignalProcess", &sp.base, NULL, 0, NULL, err);
+        shim_agent_put(s, ag);
     }
     if (rc < 0)
         cl_warn("Kill %s/%s signal %u => %s: %s", r->id, r->exec_id, r->signal, cl_err_name(rc),
@@ -684,7 +759,7 @@ static int h_resize(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
     if (!p)
         rc = err->code;
     pthread_mutex_unlock(&s->lock);
-    struct cl_shim_agent *ag = shim_agent(s);
+    struct cl_shim_agent *ag = rc == 0 && !virt ? shim_agent_get(s) : NULL;
     if (rc == 0 && !virt) {
         Grpc__TtyWinResizeRequest tr;
         grpc__tty_win_resize_request__init(&tr);
@@ -696,6 +771,7 @@ static int h_resize(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
             ag ? cl_shim_agent_call(ag, "TtyWinResize", &tr.base, NULL, 0, NULL, err)
                : cl_err_stage(err, CL_EIO, "resize", "container %s: the sandbox VM is gone", r->id);
     }
+    shim_agent_put(s, ag);
     *resp = NULL;
     *resp_len = 0;
     containerd__task__v2__resize_pty_request__free_unpacked(r, NULL);
@@ -721,6 +797,9 @@ static int h_closeio(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **r
     return rc;
 }
 
+static int pause_call(struct cl_shim *s, struct cl_shim_agent *ag, const char *id, bool pause,
+                      struct cl_err *err);
+
 static int pause_resume(struct cl_shim *s, const char *id, bool pause, struct cl_err *err)
 {
     pthread_mutex_lock(&s->lock);
@@ -732,9 +811,17 @@ static int pause_resume(struct cl_shim *s, const char *id, bool pause, struct cl
     if (virt)
         return cl_err_set(err, CL_EUNSUPPORTED,
                           "container %s is the pod sandbox: pause its containers", id);
-    struct cl_shim_agent *ag = shim_agent(s);
+    struct cl_shim_agent *ag = shim_agent_get(s);
     if (!ag)
         return cl_err_stage(err, CL_EIO, "pause", "container %s: the sandbox VM is gone", id);
+    int rc = pause_call(s, ag, id, pause, err);
+    shim_agent_put(s, ag);
+    return rc;
+}
+
+static int pause_call(struct cl_shim *s, struct cl_shim_agent *ag, const char *id, bool pause,
+                      struct cl_err *err)
+{
     Grpc__PauseContainerRequest pr;
     grpc__pause_container_request__init(&pr);
     Grpc__ResumeContainerRequest rr;
@@ -781,6 +868,16 @@ static int h_resume(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
 
 /* ---- Delete, Shutdown ---- */
 
+static bool has_waiters(const struct shim_container *c)
+{
+    if (c->init && c->init->waiters)
+        return true;
+    for (const struct shim_proc *e = c->execs; e; e = e->next)
+        if (e->waiters)
+            return true;
+    return false;
+}
+
 static void publish_delete(struct cl_shim *s, const char *cid, const char *exec_id,
                            const struct shim_proc *p)
 {
@@ -797,12 +894,33 @@ static void publish_delete(struct cl_shim *s, const char *cid, const char *exec_
     cl_shim_events_post(s->events, "/tasks/delete", &ev.base);
 }
 
+/* Joins the threads of every process still known (their agent calls fail once QEMU is
+ * gone), so that the agent client can be freed. Lock not held. */
+static void join_all(struct cl_shim *s)
+{
+    for (;;) {
+        struct shim_proc *todo = NULL;
+        pthread_mutex_lock(&s->lock);
+        for (struct shim_container *c = s->containers; c && !todo; c = c->next) {
+            if (c->init && (c->init->have_wait || c->init->have_in))
+                todo = c->init;
+            for (struct shim_proc *e = c->execs; e && !todo; e = e->next)
+                if (e->have_wait || e->have_in)
+                    todo = e;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!todo)
+            break;
+        shim_io_join(todo);
+    }
+}
+
 static void stop_vm(struct cl_shim *s)
 {
     pthread_mutex_lock(&s->boot_lock);
     pthread_mutex_lock(&s->lock);
     struct cl_shim_vm *vm = s->vm;
-    s->vm = NULL;
+    s->vm_stopping = true;
     pthread_mutex_unlock(&s->lock);
     if (vm) {
         struct cl_shim_agent *ag = atomic_load(&s->vm_dead) ? NULL : cl_shim_vm_agent(vm);
@@ -811,9 +929,17 @@ static void stop_vm(struct cl_shim *s)
         struct cl_err e = {0};
         if (ag && cl_shim_agent_call(ag, "DestroySandbox", &ds.base, NULL, 5000, NULL, &e) < 0)
             cl_info("DestroySandbox: %s (the VM is stopped anyway)", e.msg);
+        cl_shim_vm_halt(vm);
         atomic_store(&s->vm_dead, true);
+        join_all(s);
+        if (s->have_oom) {
+            pthread_join(s->oom_thread, NULL);
+            s->have_oom = false;
+        }
         pthread_mutex_lock(&s->lock);
-        s->vm_stopping = true;
+        while (s->agent_refs) /* calls in flight fail now that QEMU is gone */
+            pthread_cond_wait(&s->cond, &s->lock);
+        s->vm = NULL;
         pthread_mutex_unlock(&s->lock);
         cl_shim_vm_stop(vm);
         cl_info("sandbox %s: VM stopped", s->group_id);
@@ -842,8 +968,14 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
                 rc = cl_err_set(err, CL_EINVAL, "container %s: exec %s is still running", r->id,
                                 e->exec_id);
     }
-    if (rc == 0 && p->state == PROC_CREATED) /* never started: reported as exited now */
-        shim_proc_exited_locked(s, p, 0);
+    if (rc == 0 && p->deleting)
+        rc = cl_err_set(err, CL_ENOTFOUND, "container %s: process %s is being deleted", r->id,
+                        r->exec_id[0] ? r->exec_id : "init");
+    if (rc == 0) {
+        p->deleting = true;
+        if (p->state == PROC_CREATED) /* never started: reported as exited now */
+            shim_proc_exited_locked(s, p, 0);
+    }
     pthread_mutex_unlock(&s->lock);
     if (rc < 0)
         goto out;
@@ -863,6 +995,8 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
 
     if (r->exec_id[0]) {
         pthread_mutex_lock(&s->lock);
+        while (p->waiters) /* Wait calls still reading p */
+            pthread_cond_wait(&s->cond, &s->lock);
         for (struct shim_proc **pp = &p->ct->execs; *pp; pp = &(*pp)->next)
             if (*pp == p) {
                 *pp = p->next;
@@ -873,19 +1007,22 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
         proc_free(p);
         goto out;
     }
-    struct cl_shim_agent *ag = shim_agent(s);
     pthread_mutex_lock(&s->lock);
     bool virt = p->ct->virtual_sandbox;
     pthread_mutex_unlock(&s->lock);
-    if (ag && !virt) {
+    struct cl_shim_agent *ag = virt ? NULL : shim_agent_get(s);
+    if (ag) {
         Grpc__RemoveContainerRequest rm;
         grpc__remove_container_request__init(&rm);
         rm.container_id = r->id;
         struct cl_err e = {0};
         if (cl_shim_agent_call(ag, "RemoveContainer", &rm.base, NULL, 0, NULL, &e) < 0)
             cl_warn("container %s: RemoveContainer: %s", r->id, e.msg);
+        shim_agent_put(s, ag);
     }
     pthread_mutex_lock(&s->lock);
+    while (has_waiters(p->ct))
+        pthread_cond_wait(&s->cond, &s->lock);
     for (struct shim_container **cp = &s->containers; *cp; cp = &(*cp)->next)
         if (strcmp((*cp)->id, r->id) == 0) {
             gone = *cp;
@@ -1030,6 +1167,7 @@ int cl_shim_serve(struct cl_shim *s, int ready_fd, struct cl_err *err)
     char path[CL_TTRPC_MAX_ADDRESS];
     if (cl_ttrpc_address_path(s->socket, path, NULL) == 0)
         unlink(path);
+    cl_shim_events_drain(s->events);
     /* Not cl_ttrpc_server_stop: it would wait for handlers containerd may never end (a
      * Wait on a connection it keeps open); the process exits right after this. */
     (void)srv;

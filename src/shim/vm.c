@@ -47,6 +47,7 @@ struct cl_shim_vm {
     pthread_cond_t cond;
     bool exited;
     int status;
+    bool reaped; /* QEMU reaped (by the monitor or cl_shim_vm_halt) */
 };
 
 /* ---- small helpers ---- */
@@ -82,10 +83,26 @@ static void console_tail(const char *dir, char *out, size_t cap)
     close(fd);
     if (n <= 0)
         return;
-    out[n] = 0;
-    for (ssize_t i = 0; i < n; i++)
-        if (out[i] == '\n' || out[i] == '\r' || (unsigned char)out[i] < 0x20)
-            out[i] = out[i] == '\n' ? '|' : ' ';
+    /* printable text only: escape sequences (SeaBIOS clears the screen) dropped, line
+     * ends shown as '|', other control bytes as spaces, runs of blanks squeezed */
+    size_t o = 0;
+    bool esc = false;
+    for (ssize_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)out[i];
+        if (esc) {
+            esc = !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'));
+            continue;
+        }
+        if (ch == 0x1b) {
+            esc = true;
+            continue;
+        }
+        char put = ch == '\n' ? '|' : (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+        if (put == ' ' && o && (out[o - 1] == ' ' || out[o - 1] == '|'))
+            continue;
+        out[o++] = put;
+    }
+    out[o] = 0;
 }
 
 int cl_shim_vm_accel(enum cl_shim_kvm kvm, const char *dev, bool *use_kvm, struct cl_err *err)
@@ -518,10 +535,15 @@ struct cl_shim_vm *cl_shim_vm_start(const struct cl_shim_vm_opts *o, struct cl_e
         console_tail(vm->dir, tail, sizeof tail);
         if (!qemu_running(vm))
             cl_err_stage(err, CL_EIO, "vm-boot",
-                         "vm: QEMU exited (status %d) before the agent answered; console: %s",
+                         "vm: QEMU exited (wait status %d) before the agent answered; console: %s",
                          vm->status, tail[0] ? tail : "(empty)");
-        else
-            cl_err_prefix(err, "vm (console: %s)", tail[0] ? tail : "(empty)");
+        else {
+            char msg[CL_ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            cl_err_stage(err, err->code ? err->code : CL_EIO,
+                         err->stage ? err->stage : "agent-ready", "vm: %s; console: %s", msg,
+                         tail[0] ? tail : "(empty)");
+        }
         goto fail;
     }
     uint64_t t_ready = cl_now_mono_ns();
@@ -582,27 +604,33 @@ static bool wait_exited(struct cl_shim_vm *vm, unsigned ms)
     return done;
 }
 
+void cl_shim_vm_halt(struct cl_shim_vm *vm)
+{
+    if (!vm || vm->qemu <= 0)
+        return;
+    if (vm->have_monitor) {
+        kill_group(vm->qemu, SIGTERM);
+        if (!wait_exited(vm, STOP_GRACE_MS)) {
+            cl_warn("vm: QEMU pid %d did not stop in %d ms; SIGKILL", (int)vm->qemu, STOP_GRACE_MS);
+            kill_group(vm->qemu, SIGKILL);
+        }
+        pthread_join(vm->monitor, NULL);
+        vm->have_monitor = false;
+    } else if (!vm->reaped) {
+        kill_group(vm->qemu, SIGKILL);
+        while (waitpid(vm->qemu, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    vm->reaped = true;
+    /* anything left in its process group (the group only: the pid itself may be reused) */
+    kill(-vm->qemu, SIGKILL);
+}
+
 void cl_shim_vm_stop(struct cl_shim_vm *vm)
 {
     if (!vm)
         return;
-    if (vm->qemu > 0) {
-        if (vm->have_monitor) {
-            kill_group(vm->qemu, SIGTERM);
-            if (!wait_exited(vm, STOP_GRACE_MS)) {
-                cl_warn("vm: QEMU pid %d did not stop in %d ms; SIGKILL", (int)vm->qemu,
-                        STOP_GRACE_MS);
-                kill_group(vm->qemu, SIGKILL);
-            }
-            pthread_join(vm->monitor, NULL);
-            vm->have_monitor = false;
-        } else {
-            kill_group(vm->qemu, SIGKILL);
-            while (waitpid(vm->qemu, NULL, 0) < 0 && errno == EINTR)
-                ;
-        }
-        kill_group(vm->qemu, SIGKILL); /* anything left in its process group */
-    }
+    cl_shim_vm_halt(vm);
     cl_shim_agent_free(vm->agent);
     vm->agent = NULL;
     if (vm->swtpm > 0) {

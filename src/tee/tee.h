@@ -51,6 +51,8 @@ struct cl_tee_config {
     const char *tdx_pccs_url;       /* PCS/PCCS base URL (…/tdx/certification/v4/… appended); NULL = offline */
     unsigned tdx_allow_tcb_insecure; /* CL_TEE_TCB_* bits */
     bool tdx_allow_expired_collateral_insecure;
+    /* Intel SGX (DCAP; the PCCS URL and the TCB/expiry switches above are shared with TDX) */
+    const char *sgx_collateral_dir; /* the same layout as tdx_collateral_dir, SGX TCB info and QE identity */
     /* TPM */
     const char *tpm_ak_ca_path;   /* PEM: CA(s) that certify attestation keys; NULL = AK trusted by policy only */
 };

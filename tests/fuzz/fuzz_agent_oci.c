@@ -61,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!r)
             return 0;
         const char *rel = NULL;
-        if (cl_agent_copy_path_check("/run/kata-containers/shared/containers", r->path, &rel, NULL) == 0) {
+        if (cl_agent_copy_path_check("/run/kata-containers/shared/containers", r->path, &rel,
+                                     NULL) == 0) {
             const char *p = rel;
             while ((p = strstr(p, "..")) != NULL) {
                 bool start = p == rel || p[-1] == '/';

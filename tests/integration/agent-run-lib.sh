@@ -6,7 +6,7 @@
 # policy that accepts only $REG/test, writes agent policies, and defines the agent-ctl helpers.
 
 if [ -z "${AGENT_RUN_INNER:-}" ]; then
-    for c in unshare runc docker-registry skopeo umoci jq curl ip; do
+    for c in unshare runc docker-registry skopeo umoci jq curl ip htpasswd; do
         command -v "$c" >/dev/null 2>&1 || { echo "SKIP: $c is not installed"; exit 77; }
     done
     [ "$(id -u)" = 0 ] || { echo "SKIP: runc and the namespaces need root"; exit 77; }
@@ -46,20 +46,85 @@ push "oci:$T/oci:bb" "$REG/test/busybox:1"
 push "oci:$T/oci:bb" "$REG/test/busybox:forbidden"
 push "oci:$T/oci:bb" "$REG/other/busybox:1"
 IMAGE=$REG/test/busybox:1
+# a second registry that wants Basic credentials (htpasswd), given to the hub in a
+# containers-auth.json it reads at every pull
+htpasswd -Bbn alice s3cret > "$T/htpasswd"
+MAIN_REG=$REG
+MAIN_REG_PID=$REG_PID
+start_registry authreg "auth: {htpasswd: {realm: agent-run, path: $T/htpasswd}}"
+AREG=$REG
+REG=$MAIN_REG
+REG_PID=$MAIN_REG_PID
+push "oci:$T/oci:bb" "$AREG/test/busybox:1" --dest-creds alice:s3cret
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$AREG" "$(printf alice:s3cret | base64)" > "$T/auth.json"
+
+# ---- the same image with its layer encrypted for the hub's key provider ----
+# AES-256-CTR + HMAC-SHA256 (ocicrypt's cipher) with openssl; the layer options wrapped as the
+# hub's annotation packet (`cloister secret wrap-key`) under a KEK the hub gets from its
+# offline_fs_kbc resources (kek1); a twin wrapped under a KEK the hub does not have (kek2).
+head -c 32 /dev/urandom > "$T/kek1"
+head -c 32 /dev/urandom > "$T/kek2"
+printf '{"default/image-kek/1": "%s"}' "$(base64 -w0 < "$T/kek1")" > "$T/offline.json"
+python3 - "$T" "$CLI" <<'PY'
+import base64, hashlib, hmac, json, os, subprocess, sys
+T, CLI = sys.argv[1], sys.argv[2]
+lay = f"{T}/oci"
+idx = json.load(open(f"{lay}/index.json"))
+desc = [m for m in idx["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "bb"][0]
+man = json.load(open(f"{lay}/blobs/sha256/{desc['digest'][7:]}"))
+def put(b):
+    h = hashlib.sha256(b).hexdigest()
+    open(f"{lay}/blobs/sha256/{h}", "wb").write(b)
+    return "sha256:" + h
+def encrypt(layer, kid, kek):
+    plain = open(f"{lay}/blobs/sha256/{layer['digest'][7:]}", "rb").read()
+    key, nonce = os.urandom(32), os.urandom(16)
+    ct = subprocess.run(["openssl", "enc", "-aes-256-ctr", "-K", key.hex(), "-iv", nonce.hex()], input=plain,
+                        capture_output=True, check=True).stdout
+    mac = hmac.new(key, ct, hashlib.sha256).digest()
+    priv = {"symkey": base64.b64encode(key).decode(), "digest": layer["digest"],
+            "cipheroptions": {"nonce": base64.b64encode(nonce).decode()}}
+    pub = {"cipher": "AES_256_CTR_HMAC_SHA256", "hmac": base64.b64encode(mac).decode(), "cipheroptions": {}}
+    open(f"{T}/plbco.json", "w").write(json.dumps(priv))
+    ann = subprocess.run([CLI, "secret", "wrap-key", "--kid", kid, "--kek-file", kek, "--file", f"{T}/plbco.json"],
+                         capture_output=True, check=True, text=True).stdout.strip()
+    return {"mediaType": layer["mediaType"] + "+encrypted", "digest": put(ct), "size": len(ct),
+            "annotations": {"org.opencontainers.image.enc.keys.provider.attestation-agent": ann,
+                            "org.opencontainers.image.enc.pubopts": base64.b64encode(json.dumps(pub).encode()).decode()}}
+for tag, kid, kek in (("enc", "kbs:///default/image-kek/1", f"{T}/kek1"), ("enc-other", "kbs:///default/image-kek/2", f"{T}/kek2")):
+    m = dict(man)
+    m["layers"] = [encrypt(l, kid, kek) for l in man["layers"]]
+    b = json.dumps(m).encode()
+    idx["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(b), "size": len(b),
+                             "annotations": {"org.opencontainers.image.ref.name": tag}})
+json.dump(idx, open(f"{lay}/index.json", "w"))
+PY
+push "oci:$T/oci:enc" "$REG/test/busybox:enc"
+push "oci:$T/oci:enc-other" "$REG/test/busybox:enc-other"
+curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/test/busybox/manifests/enc" \
+    | grep -q 'tar+gzip+encrypted' || fail "the enc image has no encrypted layer"
 
 # ---- cloister-cdh: accept only $REG/test, the registry over plain HTTP ----
 cat > "$T/cdh.toml" <<C
 socket = "unix://$T/cdh.sock"
+[kbc]
+name = "offline_fs_kbc"
+offline_files = ["$T/offline.json"]
 [image]
 work_dir = "$T/image"
-image_security_policy = '''{"default": [{"type": "reject"}], "transports": {"docker": {"$REG/test": [{"type": "insecureAcceptAnything"}]}}}'''
+image_security_policy = '''{"default": [{"type": "reject"}], "transports": {"docker": {"$REG/test": [{"type": "insecureAcceptAnything"}], "$AREG/test": [{"type": "insecureAcceptAnything"}]}}}'''
+authenticated_registry_credentials_uri = "file://$T/auth.json"
 [image.registry_config]
 [[image.registry_config.registry]]
 location = "$REG"
 insecure = true
+[[image.registry_config.registry]]
+location = "$AREG"
+insecure = true
 C
 "$CDH" -c "$T/cdh.toml" --no-rest > "$T/cdh.log" 2>&1 &
-PIDS="$PIDS $!"
+CDH_PID=$!
+PIDS="$PIDS $CDH_PID"
 
 # ---- agent policies: all allowed; and one that forbids an image tag and a command ----
 ENTRIES="CreateSandboxRequest DestroySandboxRequest StartContainerRequest RemoveContainerRequest
@@ -88,7 +153,7 @@ forbidden if {
 
 start_agent() { # start_agent POLICY
     "$AGENT" --listen "unix://$T/agent.sock" --policy "$1" --run-dir "$RUN" --cdh "unix://$T/cdh.sock" \
-        > "$T/agent.log" 2>&1 &
+        >> "$T/agent.log" 2>&1 &
     AGENT_PID=$!
     PIDS="$PIDS $AGENT_PID"
     i=0
@@ -107,6 +172,14 @@ ctl() {
     "$CLI" agent-ctl --addr "unix://$T/agent.sock" --timeout 120000 "$1" "$2" > "$T/ctl.out" 2> "$T/ctl.err"
     RC=$?
     set -e
+    if grep -q 'Sanitizer\|runtime error' "$T/ctl.err"; then cat "$T/ctl.err"; fail "agent-ctl $1: sanitizer report"; fi
+}
+# sanitizers_clean: stops cloister-cdh and checks the daemons' logs for sanitizer reports
+sanitizers_clean() {
+    kill "$CDH_PID"; wait "$CDH_PID" 2>/dev/null || true
+    if grep -q 'Sanitizer\|runtime error' "$T/agent.log" "$T/cdh.log"; then
+        grep -A30 'Sanitizer\|runtime error' "$T/agent.log" "$T/cdh.log" | head -60; fail "sanitizer report in a daemon log"
+    fi
 }
 must() { ctl "$1" "$2"; [ "$RC" = 0 ] || { cat "$T/ctl.err"; fail "$1: exit $RC"; }; }
 expect() { # expect RC CALL JSON WHAT
@@ -137,6 +210,7 @@ container_json() {
  "OCI": {"Version": "1.0.2", "Hostname": "$1",
    "Root": {"Path": "$RUN/$1/rootfs"},
    "Process": {"Terminal": ${3:-false}, "Args": $2, "Env": ["PATH=/bin"], "Cwd": "/",
+               "ApparmorProfile": "cri-containerd.apparmor.d", "SelinuxLabel": "system_u:system_r:container_t:s0",
                "User": {"UID": 0, "GID": 0},
                "Rlimits": [{"Type": "RLIMIT_NOFILE", "Hard": 1048576, "Soft": 1048576}]},
    "Mounts": [{"destination": "/proc", "source": "proc", "type_": "proc"},

@@ -36,12 +36,18 @@ grep -q "$RUN/c1/rootfs" /proc/mounts || fail "the rootfs is not an overlay moun
 runc --root "$RUN/.runc" list | grep -q '^c1 .*created' || fail "runc does not list c1 as created"
 ok "the pulled layers are mounted at $RUN/c1/rootfs and runc holds c1 created"
 jq -e '.OCI' "$T/c1.json" >/dev/null
-jq -e '.root.path == "'"$RUN"'/c1/rootfs" and (.linux.namespaces | map(.type) | index("network") | not)
+jq -e '.root.path == "'"$RUN"'/c1/rootfs" and (.linux.namespaces | map(.type) | sort == ["ipc", "mount", "pid", "uts"])
        and .linux.cgroupsPath == "/'"$CLOISTER_AGENT_CGROUP_PARENT"'/c1"
        and .process.rlimits[0].hard <= '"$(ulimit -Hn)" "$RUN/c1/config.json" >/dev/null \
     || { cat "$RUN/c1/config.json"; fail "config.json not rewritten as documented"; }
 ok "config.json: root, cgroupsPath, no network namespace, rlimits capped at $(ulimit -Hn)"
 expect 1 CreateContainer "@$T/c1.json" "CreateContainer of an existing id is refused"
+jq 'del(.OCI.Linux.Namespaces)' "$T/c1.json" | jq '.container_id = "c0" | .exec_id = "c0" | .storages[0].mount_point = "'"$RUN"'/c0/rootfs" | .OCI.Root.Path = "'"$RUN"'/c0/rootfs"' > "$T/c0.json"
+must CreateContainer "@$T/c0.json"
+jq -e '.linux.namespaces | map(.type) | sort == ["ipc", "mount", "pid", "uts"]' "$RUN/c0/config.json" >/dev/null \
+    || fail "a spec without namespaces: $(jq -c .linux.namespaces "$RUN/c0/config.json")"
+must RemoveContainer '{"container_id": "c0"}'
+ok "a spec without namespaces still gets mount, pid, ipc and uts"
 must StartContainer '{"container_id": "c1"}'
 read_all c1 "" ReadStdout
 [ "$(cat "$T/stream")" = "hello from c1" ] || fail "stdout was '$(cat "$T/stream")'"
@@ -75,6 +81,17 @@ read_all c2 e1 ReadStdout
 must WaitProcess '{"container_id": "c2", "exec_id": "e1"}'
 [ "$(jq .status "$T/ctl.out")" = 7 ] || fail "WaitProcess e1: $(cat "$T/ctl.out")"
 ok "ExecProcess: output and exit status 7"
+must ExecProcess '{"container_id": "c2", "exec_id": "t1", "process": {"Terminal": true, "Args": ["/bin/tty"], "Env": ["PATH=/bin"], "Cwd": "/"}}'
+read_all c2 t1 ReadStdout
+tr -d '\r' < "$T/stream" | grep -q '^/dev/pts/' || fail "exec with a terminal printed '$(cat "$T/stream")'"
+must WaitProcess '{"container_id": "c2", "exec_id": "t1"}'
+ok "ExecProcess with a terminal: $(tr -d '\r' < "$T/stream")"
+must ExecProcess '{"container_id": "c2", "exec_id": "e3", "process": {"Args": ["/bin/sleep", "600"], "Env": ["PATH=/bin"]}}'
+expect 1 ExecProcess '{"container_id": "c2", "exec_id": "e3", "process": {"Args": ["/bin/true"]}}' "an exec id still running is refused"
+must SignalProcess '{"container_id": "c2", "exec_id": "e3", "signal": 15}'
+must WaitProcess '{"container_id": "c2", "exec_id": "e3"}'
+[ "$(jq .status "$T/ctl.out")" = 143 ] || fail "exec after SIGTERM: $(cat "$T/ctl.out")"
+ok "SignalProcess SIGTERM to an exec stays SIGTERM: status 143"
 expect 3 ExecProcess '{"container_id": "c2", "exec_id": "e2", "process": {"Args": []}}' "ExecProcess with no args is refused"
 must StatsContainer '{"container_id": "c2"}'
 mem=$(jq '.cgroup_stats.memory_stats.usage.usage' "$T/ctl.out")
@@ -91,10 +108,19 @@ must RemoveContainer '{"container_id": "c2"}'
 container_json c3 '["/bin/sleep", "600"]' > "$T/c3.json"
 must CreateContainer "@$T/c3.json"
 must StartContainer '{"container_id": "c3"}'
-must SignalProcess '{"container_id": "c3", "exec_id": "", "signal": 9}'
+must SignalProcess '{"container_id": "c3", "exec_id": "", "signal": 15}'
 must WaitProcess '{"container_id": "c3", "exec_id": ""}'
-[ "$(jq .status "$T/ctl.out")" = 137 ] || fail "sleep after SIGKILL: $(cat "$T/ctl.out")"
-ok "SignalProcess SIGKILL: status 137"
+[ "$(jq .status "$T/ctl.out")" = 137 ] || fail "sleep after SIGTERM: $(cat "$T/ctl.out")"
+ok "SignalProcess SIGTERM to an init that does not catch it (pid 1 would ignore it) kills it: status 137"
+container_json c3b '["/bin/sh", "-c", "trap \"exit 42\" TERM; echo ready; while :; do sleep 0.1; done"]' > "$T/c3b.json"
+must CreateContainer "@$T/c3b.json"
+must StartContainer '{"container_id": "c3b"}'
+must ReadStdout '{"container_id": "c3b", "exec_id": "", "len": 100}'
+must SignalProcess '{"container_id": "c3b", "exec_id": "", "signal": 15}'
+must WaitProcess '{"container_id": "c3b", "exec_id": ""}'
+[ "$(jq .status "$T/ctl.out")" = 42 ] || fail "an init with a TERM trap: $(cat "$T/ctl.out")"
+ok "an init that traps SIGTERM gets SIGTERM: status 42"
+must RemoveContainer '{"container_id": "c3b"}'
 must SignalProcess '{"container_id": "c3", "exec_id": "", "signal": 15}'
 ok "SignalProcess to an exited process is a no-op"
 must RemoveContainer '{"container_id": "c3"}'
@@ -176,6 +202,31 @@ expect 3 UpdateRoutes '{"routes": {"Routes": [{"dest": "10.1.0.0/16", "gateway":
 ip route | grep -q '^default via 10.9.0.1 dev eth0' || fail "a refused UpdateRoutes removed the routes: $(ip route)"
 ok "the refused UpdateRoutes left the routes as they were"
 
+# ---- an encrypted image: the layer key unwrapped by the hub's key provider ----
+container_json c10 '["/bin/echo", "decrypted"]' false "$REG/test/busybox:enc" > "$T/c10.json"
+must CreateContainer "@$T/c10.json"
+must StartContainer '{"container_id": "c10"}'
+read_all c10 "" ReadStdout
+[ "$(cat "$T/stream")" = decrypted ] || fail "encrypted image printed '$(cat "$T/stream")'"
+ok "an image whose layer only the hub's key provider can open runs: $(cat "$T/stream")"
+must RemoveContainer '{"container_id": "c10"}'
+container_json c11 '["/bin/echo", "never"]' false "$REG/test/busybox:enc-other" > "$T/c11.json"
+expect 1 CreateContainer "@$T/c11.json" "an image encrypted under a KEK the hub does not have"
+grep -q 'image-kek/2' "$T/ctl.err" || fail "the refusal does not name the missing key"
+[ ! -e "$RUN/c11" ] || fail "a bundle stayed after the failed decryption"
+
+# ---- a registry that wants credentials: from the hub's containers-auth.json ----
+container_json c12 '["/bin/echo", "authenticated"]' false "$AREG/test/busybox:1" > "$T/c12.json"
+must CreateContainer "@$T/c12.json"
+must StartContainer '{"container_id": "c12"}'
+read_all c12 "" ReadStdout
+[ "$(cat "$T/stream")" = authenticated ] || fail "the authenticated pull printed '$(cat "$T/stream")'"
+ok "pull with Basic credentials from authenticated_registry_credentials_uri: $(cat "$T/stream")"
+must RemoveContainer '{"container_id": "c12"}'
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$AREG" "$(printf alice:wrong | base64)" > "$T/auth.json"
+expect 1 CreateContainer "@$T/c12.json" "the same pull with a wrong password"
+[ ! -e "$RUN/c12" ] || fail "a bundle stayed after the refused pull"
+
 # ---- the agent policy forbids an image or a command: nothing created ----
 stop_agent
 start_agent "$T/deny.rego"
@@ -195,9 +246,14 @@ must StartContainer '{"container_id": "c8"}'
 read_all c8 "" ReadStdout
 [ "$(cat "$T/stream")" = allowed ] || fail "allowed container printed '$(cat "$T/stream")'"
 ok "the same policy allows another command: $(cat "$T/stream")"
+must StatsContainer '{"container_id": "c8"}'
+jq -e '.network_stats | map(.name) | index("eth0")' "$T/ctl.out" >/dev/null || fail "StatsContainer network: $(cat "$T/ctl.out")"
+jq -e '.network_stats | map(.name) | index("lo") | not' "$T/ctl.out" >/dev/null || fail "lo in the network statistics"
+ok "StatsContainer reports the sandbox's interfaces (eth0, not lo)"
 must DestroySandbox '{}'
 [ ! -e "$RUN/c8" ] || fail "DestroySandbox left c8"
 ok "DestroySandbox removed every container"
 stop_agent
+sanitizers_clean
 cg_cleanup
 echo "PASS"

@@ -4,7 +4,11 @@
 # (container-type "sandbox") boots the VM; two containers (container-type "container", same
 # sandbox-id) start in that VM through the same shim; exec into one (same boot_id as the
 # other, not the host's); Pids, Stats (ctr task metrics), a tty resize, kill; the VM goes away
-# with the pod's sandbox task. Twin: a container naming a sandbox whose shim is not running
+# with the pod's sandbox task. Init-data: the sandbox carries the cc_init_data annotation
+# whose policy.rego denies one exec id: the guest agent read the disk the shim made (that
+# exec is refused, PERMISSION_DENIED named) and the shim recorded the digest and the PCR 8
+# value the guest's vTPM should show. A terminal exec (ctr -t under script(1)) exercises
+# the pty path and ResizePty. Twin: a container naming a sandbox whose shim is not running
 # is refused by `start` (no VM booted). Events: containerd's event stream (ctr events) shows
 # the shim's /tasks/* events in order.
 . "$(dirname "$0")/shim-lib.sh"
@@ -16,9 +20,28 @@ $CTR events > "$T/events.txt" 2>&1 &
 EVPID=$!
 PIDS="$PIDS $EVPID"
 
+# ---- init-data: an agent policy that allows everything the shim asks but one exec id ----
+{
+    printf 'version = "0.1.0"\nalgorithm = "sha256"\n\n[data]\n"policy.rego" = \047\047\047\n'
+    printf 'package agent_policy\n\ndefault AllowRequestsFailingPolicy := false\n'
+    for r in CreateSandbox DestroySandbox CreateContainer StartContainer RemoveContainer SignalProcess \
+        WaitProcess ReadStream WriteStream CloseStdin TtyWinResize StatsContainer; do
+        printf 'default %sRequest := true\n' $r
+    done
+    printf 'default ExecProcessRequest := false\n\nExecProcessRequest if {\n    input.exec_id != "e-denied"\n}\n'
+    printf '\047\047\047\n'
+} > "$T/initdata.toml"
+INITDATA=$("$BUILD/src/cmd/cloister" initdata encode "$T/initdata.toml") || fail "cloister initdata encode"
+want_digest=$(sha256sum < "$T/initdata.toml" | cut -d' ' -f1)
+want_pcr8=$(python3 -c 'import hashlib,sys; print(hashlib.sha256(bytes(32) + bytes.fromhex(sys.argv[1])).hexdigest())' "$want_digest")
+
 # ---- the sandbox, then two containers in its VM ----
 # shellcheck disable=SC2046
-$CTR run -d --runtime $RUNTIME $(ann sandbox) "$IMAGE" pod1 > "$T/pod1.out" 2>&1 || fail "sandbox task: $(cat "$T/pod1.out")"
+$CTR run -d --runtime $RUNTIME $(ann sandbox) --annotation "io.katacontainers.config.hypervisor.cc_init_data=$INITDATA" \
+    "$IMAGE" pod1 > "$T/pod1.out" 2>&1 || fail "sandbox task: $(cat "$T/pod1.out")"
+grep -q "^sha256:$want_digest\$" "$T"/vm/*/initdata.digest || fail "init-data digest not recorded: $(cat "$T"/vm/*/initdata.digest)"
+grep -q "^pcr8:$want_pcr8\$" "$T"/vm/*/initdata.digest || fail "expected PCR 8 not recorded"
+ok "init-data disk attached; digest $want_digest and expected PCR 8 recorded"
 [ "$(qemu_pids | wc -l)" = 1 ] || fail "the sandbox did not boot exactly one VM"
 vm_pid=$(qemu_pids)
 # shellcheck disable=SC2046
@@ -41,6 +64,22 @@ rc=0
 $CTR task exec --exec-id e2 ca sh -c 'exit 7' > /dev/null 2>&1 || rc=$?
 [ $rc = 7 ] || fail "exec exit code $rc (want 7)"
 ok "exec exit code relayed"
+rc=0
+$CTR task exec --exec-id e-denied ca true > "$T/denied.out" 2>&1 || rc=$?
+[ $rc != 0 ] || fail "the init-data policy did not deny exec e-denied"
+grep -qi 'denied' "$T/denied.out" || fail "the denial is not named: $(cat "$T/denied.out")"
+ok "the guest agent enforces the init-data policy (exec e-denied refused: $(head -c 160 "$T/denied.out"))"
+pcr8=$($CTR task exec --exec-id e-pcr ca cat /sys/class/tpm/tpm0/pcr-sha256/8 2>/dev/null | tr 'A-F' 'a-f' || true)
+if [ "$pcr8" = "$want_pcr8" ]; then
+    ok "the guest's vTPM PCR 8 holds the init-data digest"
+else
+    echo "note: the guest's PCR 8 reads '$pcr8', not the expected $want_pcr8 (the guest binds init-data into the vTPM; see docs/shim.md)"
+fi
+script -qec "$CTR task exec -t --exec-id e-tty ca tty" /dev/null > "$T/tty.out" 2>&1 \
+    || fail "terminal exec: $(cat "$T/tty.out")"
+grep -q '/dev/pts/' "$T/tty.out" || fail "terminal exec has no pty: $(cat "$T/tty.out")"
+grep -q 'Task/ResizePty => OK' "$T/ctrd.log" || fail "ctr -t's ResizePty did not reach the guest"
+ok "terminal exec: $(grep -o '/dev/pts/[0-9]*' "$T/tty.out"), ResizePty relayed as TtyWinResize"
 
 # ---- Pids, Stats, State ----
 $CTR task ps ca > "$T/ps.out" 2>&1 || fail "ctr task ps: $(cat "$T/ps.out")"

@@ -137,8 +137,8 @@ static void test_gate_load_errors(void **state)
     assert_non_null(p);
     assert_int_equal(check(p, "CreateContainerRequest", "{\"x\":1}", &err), 0);
     /* replace: a parse error and a compile error keep the old policy and its state */
-    assert_int_equal(cl_agent_policy_replace(p, "package agent_policy\nx := ", 31, "bad", &err),
-                     CL_EPARSE);
+    const char *bad = "package agent_policy\nx := ";
+    assert_int_equal(cl_agent_policy_replace(p, bad, strlen(bad), "bad", &err), CL_EPARSE);
     const char *unsafe = "package agent_policy\nCreateContainerRequest if { x == 1 }\n";
     assert_int_equal(cl_agent_policy_replace(p, unsafe, strlen(unsafe), "bad", &err), CL_EINVAL);
     assert_int_equal(check(p, "CreateContainerRequest", "{\"x\":1}", &err), 0);
@@ -279,6 +279,8 @@ static void svc_start(struct svc *s, struct cl_agent_opts *o)
     assert_non_null(mkdtemp(s->conn.dir));
     snprintf(s->conn.addr, sizeof s->conn.addr, "unix:%s/a.sock", s->conn.dir);
     o->listen = s->conn.addr;
+    if (!o->gate_only)
+        o->run_dir = s->conn.dir; /* a runtime, when linked, keeps to the test's folder */
     struct cl_err err = {0};
     s->agent = cl_agent_start(o, &err);
     if (!s->agent)

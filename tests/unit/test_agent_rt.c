@@ -147,6 +147,19 @@ static void test_process_fix(void **state)
     }
     assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/");
     json_decref(p);
+    /* LSM settings this kernel does not enforce are dropped (runc would refuse them) */
+    p = json_pack("{s:[s],s:s,s:s}", "args", "/bin/true", "apparmorProfile",
+                  "cri-containerd.apparmor.d", "selinuxLabel", "system_u:system_r:container_t:s0");
+    assert_int_equal(cl_agent_process_fix(p, &err), 0);
+    struct stat st;
+    if (stat("/sys/fs/selinux/enforce", &st) != 0)
+        assert_null(json_object_get(p, "selinuxLabel"));
+    FILE *aa = fopen("/sys/module/apparmor/parameters/enabled", "r");
+    if (!aa)
+        assert_null(json_object_get(p, "apparmorProfile"));
+    else
+        fclose(aa);
+    json_decref(p);
     /* one case per refusal */
     const char *bad[] = {
         "{\"args\":[]}",

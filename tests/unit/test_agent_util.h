@@ -132,8 +132,12 @@ static inline int agent_call_raw(struct agent_proc *a, const char *service, cons
     int rc = cl_ttrpc_call_status(a->c, service, method, buf, len, 30000, &r, &rl, code, &m, &err);
     if (rc < 0)
         *code = -1;
-    if (msg)
-        snprintf(msg, msglen, "%s", rc < 0 ? err.msg : m ? m : "");
+    if (msg && msglen) {
+        const char *src = rc < 0 ? err.msg : m ? m : "";
+        size_t n = strnlen(src, msglen - 1);
+        memcpy(msg, src, n);
+        msg[n] = 0;
+    }
     free(m);
     if (resp) {
         *resp = r;

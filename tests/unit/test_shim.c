@@ -127,6 +127,28 @@ static void test_config_path_and_load(void **state)
     cl_shim_config_clear(&c);
 }
 
+/* The example in deploy/ is what the docs show: it must parse, and give the defaults. */
+static void test_config_deploy_example(void **state)
+{
+    const char *src = getenv("CLOISTER_SRC");
+    if (!src)
+        skip();
+    char path[512];
+    snprintf(path, sizeof path, "%s/deploy/containerd/runtime.toml", src);
+    struct cl_shim_config c, d;
+    cl_shim_config_defaults(&c);
+    cl_shim_config_defaults(&d);
+    struct cl_err err = {0};
+    if (cl_shim_config_load(path, &c, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_string_equal(c.kernel, d.kernel);
+    assert_int_equal(c.memory_mib, d.memory_mib);
+    assert_int_equal(c.boot_timeout_s, d.boot_timeout_s);
+    assert_string_equal(c.state_dir, d.state_dir);
+    cl_shim_config_clear(&c);
+    cl_shim_config_clear(&d);
+}
+
 /* ---- names ---- */
 
 static void test_socket_address(void **state)
@@ -475,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults_and_keys),
         cmocka_unit_test(test_config_refusals),
         cmocka_unit_test(test_config_path_and_load),
+        cmocka_unit_test(test_config_deploy_example),
         cmocka_unit_test(test_socket_address),
         cmocka_unit_test(test_id_check),
         cmocka_unit_test(test_bundle),
