@@ -94,7 +94,7 @@ static int parse_args(int argc, char **argv, struct aopts *o)
         {"pccs", required_argument, NULL, 'P'},
         {"sgx-collateral", required_argument, NULL, 'G'},
         {"ak-ca", required_argument, NULL, 'a'},
-        {"cca-ta-store", required_argument, NULL, 'Q'},
+        {"cca-ta-store", required_argument, NULL, 'U'},
         {"cca-rv-store", required_argument, NULL, 'V'},
         {"csv-cert-dir", required_argument, NULL, 'H'},
         {"allow-debug-insecure", no_argument, NULL, 'D'},
@@ -147,7 +147,7 @@ static int parse_args(int argc, char **argv, struct aopts *o)
         case 'P': o->cfg.tdx_pccs_url = optarg; break;
         case 'G': o->cfg.sgx_collateral_dir = optarg; break;
         case 'a': o->cfg.tpm_ak_ca_path = optarg; break;
-        case 'Q': o->cfg.cca_ta_store = optarg; break;
+        case 'U': o->cfg.cca_ta_store = optarg; break;
         case 'V': o->cfg.cca_rv_store = optarg; break;
         case 'H': o->cfg.csv_cert_dir = optarg; break;
         case 'D': o->cfg.allow_debug_insecure = true; break;
