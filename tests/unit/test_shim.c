@@ -361,6 +361,7 @@ static void test_spec_refusals(void **state)
         {"{\"mounts\":{}}", "'mounts' must be an array"},
         {"{\"mounts\":[1]}", "'mounts[0]' must be an object"},
         {"{\"annotations\":{\"a\":2}}", "'annotations' must be a string"},
+        {"{\"process\":{\"rlimits\":[],\"Rlimits\":[]}}", "names the field Rlimits a second time"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         CL_AUTO(json_t) *j = json_loads(bad[i].text, 0, NULL);
