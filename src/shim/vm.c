@@ -714,8 +714,25 @@ static bool cmdline_mentions(pid_t pid, const char *dir)
     return strstr(buf, dir) != NULL;
 }
 
+/* What cl_shim_vm_dir makes: an absolute path whose last part is 24 lowercase hex digits. A
+ * marker file naming anything else (a bundle edited by hand, "/") is never removed. */
+static bool vm_dir_shaped(const char *dir)
+{
+    const char *base = strrchr(dir, '/');
+    if (dir[0] != '/' || !base || strstr(dir, "/../") || strlen(base + 1) != 24)
+        return false;
+    for (const char *c = base + 1; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return true;
+}
+
 int cl_shim_vm_cleanup_dir(const char *dir)
 {
+    if (!vm_dir_shaped(dir)) {
+        cl_warn("delete: '%.200s' is not a VM folder of this shim; left alone", dir);
+        return 0;
+    }
     static const char *const pidfiles[] = {"qemu.pid", "swtpm.pid"};
     int killed = 0;
     for (size_t i = 0; i < CL_ARRAY_LEN(pidfiles); i++) {
