@@ -96,11 +96,10 @@ make_busybox() {
     mkdir -p "$T/rootfs/bin" "$T/rootfs/etc" "$T/rootfs/tmp"
     cp /bin/busybox "$T/rootfs/bin/busybox"
     for a in sh echo cat sleep ls hostname id true false wc env tty stty; do ln -s busybox "$T/rootfs/bin/$a"; done
-    tar -C "$T/rootfs" -cf "$T/busybox.tar" .
-    umoci init --layout "$T/oci" >/dev/null
-    umoci new --image "$T/oci:bb" >/dev/null
-    umoci raw add-layer --image "$T/oci:bb" "$T/busybox.tar" >/dev/null
-    umoci config --image "$T/oci:bb" --config.cmd /bin/sh >/dev/null
+    tar -C "$T/rootfs" -cf "$T/busybox.tar" . || fail "tar of the busybox rootfs"
+    { umoci init --layout "$T/oci" && umoci new --image "$T/oci:bb" &&
+        umoci raw add-layer --image "$T/oci:bb" "$T/busybox.tar" &&
+        umoci config --image "$T/oci:bb" --config.cmd /bin/sh; } > "$T/umoci.log" 2>&1 || fail "umoci: $(cat "$T/umoci.log")"
     skopeo copy -q --dest-tls-verify=false "oci:$T/oci:bb" "docker://$REG/test/busybox:1" > "$T/skopeo.log" 2>&1 \
         || fail "skopeo push"
     IMAGE=$REG/test/busybox:1
@@ -123,8 +122,9 @@ image_security_policy = '''{"default": [{"type": "reject"}], "transports": {"doc
 location = "$GREG"
 insecure = true
 C
-    (cd "$T/overlay" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$T/overlay.cpio.gz"
-    cat "$GUEST/initrd.img" "$T/overlay.cpio.gz" > "$T/initrd.img"
+    (cd "$T/overlay" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$T/overlay.cpio.gz" \
+        || fail "cpio of the guest overlay"
+    cat "$GUEST/initrd.img" "$T/overlay.cpio.gz" > "$T/initrd.img" || fail "initrd"
 }
 
 # write_runtime_config FILE [extra TOML lines]
