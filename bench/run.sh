@@ -103,6 +103,17 @@ else
 	echo "== TEE evidence verification skipped ($VEC/trustee absent)"
 fi
 
+# CCA and CSV (block maintained with src/tee/cca and src/tee/csv; docs/benchmarks.md "TEE
+# evidence"): verifications per second per core next to their verifies from `openssl speed`.
+if [ -d "$VEC/trustee" ]; then
+	echo "== CCA / CSV evidence verification ($BUILD/bench/cca_csv_bench), $(date -u +%F)"
+	"$BUILD/bench/cca_csv_bench" "$VEC" 3
+	openssl speed -seconds 3 ecdsap384 sm2 2>/dev/null > "$T/cca-csv-speed" || true
+	awk '/384 bits ecdsa \(nistp384\)/ {printf "floor CCA: two ECDSA P-384 verifies %.0f/s\n", $8 / 2}
+	     /256 bits SM2 \(CurveSM2\)/ {printf "floor CSV: one SM2 verify %s/s; chain: four %.0f/s\n", $8, $8 / 4}' \
+		"$T/cca-csv-speed"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Guest side (block maintained with src/aa and src/cdh; figures in docs/benchmarks.md "Guest"):
 # GetResource through the REST bridge cold (full RCAR per request) and warm (cached token),
@@ -115,3 +126,22 @@ fi
 # cloister-cdh and the libraries they map at start or load on use, idle RSS/PSS/private of
 # each daemon and the RSS by mapping, idle and after first use.
 ./bench/guest_footprint.sh "$BUILD"
+
+# ---------------------------------------------------------------------------------------------
+# Agent policy gate (block maintained with src/agent; figures in docs/agent.md "Cost"):
+# decision latency inside cloister-agent per request kind, decode + serde JSON + Rego, on a
+# recorded scenario with its generated policy and on the genpolicy testcases.
+if [ -d "$VEC/kata-policy" ]; then
+	echo "== cloister-agent policy decisions (decode + JSON + Rego), $(date -u +%F)"
+	"$BUILD/bench/agent_bench" "$VEC" "${BENCH_AGENT_ITERS:-2000}"
+else
+	echo "== agent policy decisions skipped ($VEC/kata-policy absent)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Agent runtime (block maintained with src/agent runtime; figures in docs/agent-runtime.md
+# "Figures"): CreateContainer end to end (guest pull through cloister-cdh from a loopback
+# registry, runc), Start, Wait, Remove, each through agent-ctl. Needs root and runc.
+echo "== cloister-agent containers (runc, guest pull), $(date -u +%F)"
+BENCH_N=${BENCH_AGENT_CONTAINERS:-20} sh ./bench/agent_create.sh "$BUILD" 2>/dev/null \
+	| grep -v '^ok - ' || echo "agent_create skipped (needs root, runc, docker-registry, skopeo, umoci)"

@@ -6,7 +6,11 @@
  *   SNP: Genoa evidence (JSON report, VCEK in the chain, ASK/ARK from a cache folder);
  *   TDX: tdx_quote_6 with its TCB info / QE identity re-signed by a key generated here (the
  *        vectors lack Intel's TCB signing certificate; the cost is the same), OutOfDate allowed;
- *   TPM: tpm_evidence.json (RSA-2048 AK).
+ *   TPM: tpm_evidence.json (RSA-2048 AK);
+ *   NVIDIA: hopperAttestationReport.txt with chain case 1, evidence JSON as trustee's attester
+ *        sends it (one Hopper GPU);
+ *   SGX: occlum_quote.dat with SGX collateral made here from its PCK's SVNs (the vectors hold
+ *        none for its FMSPC) and signed by the bench key, OutOfDate and DEBUG allowed.
  * Usage: tee_bench VECTORS_DIR [SECONDS]   (VECTORS_DIR holds trustee/)
  */
 #include <openssl/evp.h>
@@ -18,6 +22,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "tee/nvidia/nvidia.h"
 #include "tee/tdx/tdx.h"
 #include "tee/tee.h"
 #include "tee/tee_int.h"
@@ -207,6 +212,98 @@ int main(int argc, char **argv)
     /* extraData: u16 size at 8 + name size */
     size_t nl = (size_t)msg[6] << 8 | msg[7];
     run("TPM", "tpm", tpm, msg + 8 + nl + 2, 48, NULL, secs);
+    /* ---- NVIDIA ---- */
+    size_t hn = 0, cn = 0;
+    uint8_t *hex = rd_file("deps/verifier/test_data/nvidia/hopperAttestationReport.txt", &hn);
+    uint8_t *chain = rd_file("deps/verifier/test_data/nvidia/hopper_cert_chain_case1.txt", &cn);
+    while (hn && (hex[hn - 1] == '\n' || hex[hn - 1] == '\r'))
+        hn--;
+    uint8_t nonce[32];
+    size_t nn = 0;
+    if (hn < 72 || cl_hex_decode((const char *)hex + 8, 64, nonce, sizeof nonce, &nn, &e) < 0)
+        return 1;
+    CL_AUTO(cl_str) *cb = cl_b64_encode(chain, cn, CL_B64_STD);
+    CL_AUTO(cl_str) *ht = cl_strdupf("%.*s", (int)hn, (const char *)hex);
+    json_t *nv = json_pack("{s:[{s:s, s:s, s:s}]}", "device_evidence_list", "arch", "HOPPER", "evidence", ht,
+                           "certificate", cb);
+    struct cl_tee_config ncfg = {.verify_time = TT_TIME};
+    run("NV", "nvidia", nv, nonce, 32, &ncfg, secs);
+    json_decref(nv);
+    free(hex);
+    free(chain);
+    /* ---- SGX ---- */
+    size_t sn = 0;
+    uint8_t *sq = rd_file("deps/verifier/test_data/occlum_quote.dat", &sn);
+    struct cl_tdx_quote sgxq;
+    struct cl_tdx_pck pck;
+    if (cl_tdx_quote_parse_any(sq, sn, &sgxq, &e) < 0 ||
+        cl_tdx_verify_quote(&sgxq, cl_tdx_root_pins, cl_tdx_root_npins, TT_TIME, NULL, &pck, NULL, &e) < 0)
+        return 1;
+    json_t *comps = json_array();
+    for (int i = 0; i < 16; i++)
+        json_array_append_new(comps, json_pack("{s:i}", "svn", pck.comp_svn[i]));
+    char fm[13], signer_hex[65];
+    for (int i = 0; i < 6; i++)
+        snprintf(fm + 2 * i, 3, "%02X", pck.fmspc[i]);
+    for (int i = 0; i < 32; i++)
+        snprintf(signer_hex + 2 * i, 3, "%02X", sgxq.qe.mr_signer[i]);
+    json_t *sti = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:[{s:{s:o, s:i}, s:s, s:s, s:[]}]}", "id", "SGX",
+                            "version", 3, "issueDate", "2025-01-01T00:00:00Z", "nextUpdate", "2026-01-01T00:00:00Z",
+                            "fmspc", fm, "pceId", "0000", "tcbEvaluationDataNumber", 17, "tcbLevels", "tcb",
+                            "sgxtcbcomponents", comps, "pcesvn", pck.pcesvn, "tcbDate", "2021-11-10T00:00:00Z",
+                            "tcbStatus", "OutOfDate", "advisoryIDs");
+    json_t *sqi = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:[{s:{s:i}, s:s, s:s}]}", "id", "QE",
+                            "version", 2, "issueDate", "2025-01-01T00:00:00Z", "nextUpdate", "2026-01-01T00:00:00Z",
+                            "miscselect", "00000000", "miscselectMask", "FFFFFFFF", "attributes",
+                            "11000000000000000000000000000000", "attributesMask", "FBFFFFFFFFFFFFFF0000000000000000",
+                            "mrsigner", signer_hex, "isvprodid", sgxq.qe.isv_prod_id, "tcbLevels", "tcb", "isvsvn",
+                            sgxq.qe.isv_svn, "tcbDate", "2024-11-13T00:00:00Z", "tcbStatus", "UpToDate");
+    char sdir[4096];
+    snprintf(sdir, sizeof sdir, "%s/sgx", tmp);
+    if (cl_mkdir_p(sdir, 0755, &e) < 0)
+        return 1;
+    static const char *const names[2][2] = {{"tcb_info.json", "tcbInfo"}, {"qe_identity.json", "enclaveIdentity"}};
+    json_t *bodies[2] = {sti, sqi};
+    for (int k = 0; k < 2; k++) {
+        char *txt = json_dumps(bodies[k], JSON_COMPACT);
+        cl_bytes *sb = NULL;
+        size_t sl = 0;
+        if (!txt || cl_sig_sign(sk, "ES256", txt, strlen(txt), &sb, &sl, &e) < 0)
+            return 1;
+        CL_AUTO(cl_str) *sh = cl_hex_encode(sb, sl);
+        char *doc = cl_strdupf("{\"%s\":%s,\"signature\":\"%s\"}", names[k][1], txt, sh);
+        snprintf(path, sizeof path, "%s/%s", sdir, names[k][0]);
+        if (cl_file_write_atomic(path, doc, strlen(doc), 0644, &e) < 0)
+            return 1;
+        free(doc);
+        free(sb);
+        free(txt);
+        json_decref(bodies[k]);
+    }
+    snprintf(path, sizeof path, "%s/tcb_info_issuer_chain.pem", sdir);
+    f = fopen(path, "w");
+    PEM_write_X509(f, signer);
+    PEM_write_X509(f, root);
+    fclose(f);
+    struct cl_tee_config gcfg = {.verify_time = TT_TIME, .sgx_collateral_dir = sdir, .allow_debug_insecure = true,
+                                 .tdx_allow_tcb_insecure = CL_TEE_TCB_OUT_OF_DATE};
+    static const uint8_t test_rd[4] = {'t', 'e', 's', 't'};
+    cnt = 0;
+    c0 = clock();
+    t0 = now_s();
+    while (now_s() - t0 < secs) {
+        for (int i = 0; i < 16; i++, cnt++) {
+            c = NULL;
+            if (cl_sgx_verify_quote(sq, sn, test_rd, 4, NULL, 0, &gcfg, pins, 1, &c, &e) < 0) {
+                fprintf(stderr, "tee_bench SGX: %s (%s)\n", e.msg, e.stage);
+                return 1;
+            }
+            json_decref(c);
+        }
+    }
+    cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    printf("%-4s %8.0f verifications/s per core  (%.1f us each)\n", "SGX", (double)cnt / cpu, cpu * 1e6 / (double)cnt);
+    free(sq);
     json_decref(snp);
     json_decref(tpm);
     free(quote);

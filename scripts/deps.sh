@@ -12,6 +12,7 @@ libcmocka-dev libpcre2-dev libyaml-dev zlib1g-dev
 ca-certificates python3 procps psmisc
 libprotobuf-c-dev protobuf-c-compiler libtss2-dev swtpm swtpm-tools tpm2-tools libcryptsetup-dev
 libarchive-dev libzstd-dev libgpgme-dev gnupg docker-registry skopeo umoci apache2-utils jq
+qemu-system-x86 qemu-utils containerd runc busybox-static cpio kmod
 "
 
 missing=""

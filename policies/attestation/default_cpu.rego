@@ -151,6 +151,33 @@ hardware := 2 if {
 
 configuration := 2 if matches(input["az-tdx-vtpm"].quote.body.xfam, "xfam")
 
+# ---- Arm CCA (claims in trustee's names; byte values in standard base64) ----
+
+executables := 3 if matches(input.cca.realm["cca-realm-initial-measurement"], "cca_realm_initial_measurement")
+
+hardware := 2 if {
+	matches(input.cca.platform["cca-platform-implementation-id"], "cca_platform_implementation_id")
+	every c in input.cca.platform["cca-platform-sw-components"] {
+		c["measurement-value"] in rv("cca_platform_sw_measurements")
+	}
+}
+
+configuration := 2 if matches(input.cca.platform["cca-platform-config"], "cca_platform_config")
+
+# ---- Hygon CSV (debugging is refused by the verifier; NODBG is checked again here) ----
+
+executables := 3 if matches(input.csv.measure, "csv_measure")
+
+hardware := 2 if {
+	matches(input.csv.policy.api_major, "csv_api_major")
+	matches(input.csv.policy.api_minor, "csv_api_minor")
+}
+
+configuration := 2 if {
+	input.csv.policy.nodbg == true
+	matches(input.csv.user_pubkey_digest, "csv_user_pubkey_digest")
+}
+
 # ---- generic TPM: the AK must be one the owner trusts ----
 
 hardware := 2 if input.tpm

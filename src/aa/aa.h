@@ -190,6 +190,17 @@ void cl_aa_free(struct cl_aa *aa);
 const char *cl_aa_tee(const struct cl_aa *aa);
 /* Evidence JSON text (new) for runtime data. */
 cl_str *cl_aa_get_evidence(struct cl_aa *aa, const uint8_t *rd, size_t len, struct cl_err *err);
+
+/* ---- NVIDIA GPUs (nvidia.c): NVML opened with dlopen on first use ---- */
+#define CL_AA_NVML_SONAME "libnvidia-ml.so.1" /* CLOISTER_NVML_LIBRARY overrides it */
+#define CL_AA_NVIDIA_MAX_GPUS 16
+/* {"device_evidence_list": [...]} of every GPU in confidential-computing mode, the SPDM nonce
+ * being rd truncated (or zero-padded) to 32 bytes (new). ENOTFOUND when there is no NVML, no GPU
+ * or confidential computing is off; EIO/EUNSUPPORTED/EPARSE when NVML misbehaves. */
+json_t *cl_aa_nvidia_evidence(const uint8_t *rd, size_t len, struct cl_err *err);
+/* The additional_evidence text of the KBS protocol: {"nvidia": {...}} when a GPU answered,
+ * "" when there is none (new). */
+cl_str *cl_aa_additional_evidence(const uint8_t *rd, size_t len, struct cl_err *err);
 /* token_type "kbs": {"token":"<JWT>","tee_keypair":"<PEM>"} (new), from the cache while
  * the token is valid; "coco_as": the AS reply. ENOTFOUND for an unknown or unconfigured
  * type. */

@@ -96,7 +96,20 @@ static int handshake(const struct cl_aa_rcar_opts *o, struct cl_http_client *h, 
         if (cl_hash_from_name(lower, &hash, err) < 0)
             return cl_err_prefix(err, "KBS challenge: selected-hash-algorithm");
     }
-    CL_AUTO(json_t) *rd = json_pack("{s:s, s:s, s:O}", "additional-evidence", "", "nonce", nonce, "tee-pubkey", jwk);
+    /* device evidence (a GPU) binds {nonce, tee-pubkey}; the primary's runtime data covers its
+     * text */
+    CL_AUTO(json_t) *rdd = json_pack("{s:s, s:O}", "nonce", nonce, "tee-pubkey", jwk);
+    size_t dlen = 0;
+    CL_AUTO(cl_str) *dcanon = rdd ? cl_json_canonical(rdd, &dlen, err) : NULL;
+    uint8_t ddigest[CL_HASH_MAX];
+    if (!dcanon || cl_digest(CL_HASH_SHA384, dcanon, dlen, ddigest, err) < 0)
+        return err->code;
+    CL_AUTO(cl_str) *additional =
+        cl_aa_additional_evidence(ddigest, cl_hash_len(CL_HASH_SHA384), err);
+    if (!additional)
+        return cl_err_prefix(err, "additional evidence");
+    CL_AUTO(json_t) *rd =
+        json_pack("{s:s, s:s, s:O}", "additional-evidence", additional, "nonce", nonce, "tee-pubkey", jwk);
     size_t clen = 0;
     CL_AUTO(cl_str) *canon = rd ? cl_json_canonical(rd, &clen, err) : NULL;
     if (!canon)
@@ -108,7 +121,8 @@ static int handshake(const struct cl_aa_rcar_opts *o, struct cl_http_client *h, 
     if (!evidence)
         return cl_err_prefix(err, "evidence");
     CL_AUTO(json_t) *att = json_pack("{s:{s:s, s:O}, s:{s:O, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey", jwk,
-                                     "tee-evidence", "primary_evidence", evidence, "additional_evidence", "");
+                                     "tee-evidence", "primary_evidence", evidence, "additional_evidence",
+                                     additional);
     if (!att)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
     json_object_set_new(att, "init-data",

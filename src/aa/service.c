@@ -38,10 +38,12 @@ static int evidence_common(struct cl_aa *aa, const ProtobufCBinaryData *rd, bool
         ev = cl_aa_get_evidence(aa, rd->data, rd->len, err);
         if (!ev)
             return cl_err_prefix(err, AA_ERR "AA-KBC get evidence failed");
+    } else if (!(ev = cl_aa_additional_evidence(rd->data, rd->len, err))) {
+        return cl_err_prefix(err, AA_ERR "get additional evidence failed");
     }
     AttestationAgent__GetEvidenceResponse r;
     attestation_agent__get_evidence_response__init(&r);
-    /* No device attesters in this build: additional evidence is the empty string. */
+    /* additional evidence: {"nvidia": ...} when a GPU answered, else the empty string */
     r.evidence.data = (uint8_t *)ev;
     r.evidence.len = ev ? strlen(ev) : 0;
     *resp = pack(&r.base, resp_len, err);

@@ -175,6 +175,12 @@ static int init_data_parse(const char *text, size_t len, uint8_t *digest, size_t
 
 /* ---- evaluation ---- */
 
+static json_t *appraise_claims(struct cl_as *as, const struct cl_as_item *it, const char *policy_id,
+                               const struct cl_tee_verifier *v, json_t *claims, const json_t *init_claims,
+                               struct cl_err *err);
+
+/* Verifies one item and appraises its claims: a new array of submods, one per claim set the
+ * verifier returned (an object, or an array of objects for a multi-device verifier). */
 static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const char *policy_id,
                             const struct cl_tee_verifier **vout, struct cl_err *err)
 {
@@ -207,6 +213,48 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
         cl_err_prefix(err, "%s verifier", it->tee);
         return NULL;
     }
+    json_t *subs = cl_as_appraise_sets(as, it, policy_id, v, claims, init_claims, err);
+    if (subs)
+        *vout = v;
+    return subs;
+}
+
+json_t *cl_as_appraise_sets(struct cl_as *as, const struct cl_as_item *it, const char *policy_id,
+                            const struct cl_tee_verifier *v, const json_t *claims, const json_t *init_claims,
+                            struct cl_err *err)
+{
+    CL_AUTO(json_t) *subs = json_array();
+    if (!subs) {
+        cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CLAIMS, "out of memory");
+        return NULL;
+    }
+    size_t nsets = json_is_array(claims) ? json_array_size(claims) : 1;
+    if (nsets == 0 || nsets > CL_AS_MAX_ITEMS) {
+        cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_CLAIMS, "%s verifier returned %zu claim sets", it->tee,
+                     json_array_size(claims));
+        return NULL;
+    }
+    for (size_t k = 0; k < nsets; k++) {
+        const json_t *one = json_is_array(claims) ? json_array_get(claims, k) : claims;
+        if (!json_is_object(one)) {
+            cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_CLAIMS,
+                         "%s verifier returned a claim set that is not an object", it->tee);
+            return NULL;
+        }
+        json_t *set = json_deep_copy(one); /* appraise_claims lifts members out of it */
+        json_t *sub = set ? appraise_claims(as, it, policy_id, v, set, init_claims, err) : NULL;
+        json_decref(set);
+        if (!sub)
+            return NULL;
+        json_array_append_new(subs, sub);
+    }
+    return CL_STEAL(subs);
+}
+
+static json_t *appraise_claims(struct cl_as *as, const struct cl_as_item *it, const char *policy_id,
+                               const struct cl_tee_verifier *v, json_t *claims, const json_t *init_claims,
+                               struct cl_err *err)
+{
     /* Lift report_data / init_data out of the verifier claims, as trustee's broker does. */
     CL_AUTO(json_t) *annotated = json_object();
     json_t *rdc = json_object_get(claims, "report_data");
@@ -218,7 +266,8 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
     json_t *idc = json_object_get(claims, "init_data");
     if (idc) {
         json_object_set(annotated, "init_data", idc);
-        json_object_set(annotated, "init_data_claims", init_claims ? init_claims : json_null());
+        json_object_set(annotated, "init_data_claims",
+                        init_claims ? (json_t *)(uintptr_t)init_claims : json_null());
         json_object_del(claims, "init_data");
     }
     json_object_set(annotated, it->tee, claims);
@@ -226,7 +275,6 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
     CL_AUTO(json_t) *extensions = NULL;
     if (cl_as_appraise(as, policy_id, v->tee_class, annotated, &vector, &extensions, err) < 0)
         return NULL;
-    *vout = v;
     json_t *sub = json_pack("{s:s, s:O, s:s, s:O}", "ear.status", cl_as_ear_status(vector),
                             "ear.trustworthiness-vector", vector, "ear.appraisal-policy-id", policy_id,
                             "ear.veraison.annotated-evidence", annotated);
@@ -256,17 +304,22 @@ int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n, c
     size_t nclasses = 0;
     for (size_t i = 0; i < n; i++) {
         const struct cl_tee_verifier *v = NULL;
-        json_t *sub = appraise_one(as, &items[i], policy_id, &v, err);
-        if (!sub)
+        CL_AUTO(json_t) *subs = appraise_one(as, &items[i], policy_id, &v, err);
+        if (!subs)
             return err->code;
         size_t c = 0;
         while (c < nclasses && strcmp(classes[c], v->tee_class) != 0)
             c++;
         if (c == nclasses)
             classes[nclasses++] = v->tee_class;
-        char name[48];
-        snprintf(name, sizeof name, "%s%u", v->tee_class, counts[c]++);
-        json_object_set_new(submods, name, sub);
+        size_t k;
+        json_t *sub;
+        json_array_foreach(subs, k, sub)
+        {
+            char name[48];
+            snprintf(name, sizeof name, "%s%u", v->tee_class, counts[c]++);
+            json_object_set(submods, name, sub);
+        }
     }
     int64_t now = cl_now_unix();
     uint8_t jti_raw[16];

@@ -27,6 +27,11 @@ struct cl_as {
  * the trust vector (new, all eight AR4SI claims) and the optional extensions (new or NULL). */
 int cl_as_appraise(struct cl_as *as, const char *policy_id, const char *tee_class, const json_t *input,
                    json_t **vector, json_t **extensions, struct cl_err *err);
+/* Appraises the claims a verifier returned for one item — an object, or an array of objects
+ * (one per device) — each as its own submod: a new array of submods in order. Borrows claims. */
+json_t *cl_as_appraise_sets(struct cl_as *as, const struct cl_as_item *it, const char *policy_id,
+                            const struct cl_tee_verifier *v, const json_t *claims, const json_t *init_claims,
+                            struct cl_err *err);
 void cl_as_policies_free(struct cl_as *as);
 /* AR4SI tier of a trust vector: "none" | "affirming" | "warning" | "contraindicated". */
 const char *cl_as_ear_status(const json_t *vector);

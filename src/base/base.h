@@ -94,6 +94,14 @@ int cl_err_exit_code(int code);
 
 /* ---- logging ---- */
 
+/* Every log line is one line of text whatever its arguments carry (request paths, TEE names,
+ * peer-chosen strings): cl_log_at passes the formatted message through cl_log_escape, which
+ * writes control bytes (C0, DEL), C1 controls, the Unicode line separators and bidi overrides,
+ * invalid UTF-8 and the backslash itself as \xNN (\u{NNNN} for the Unicode ones). out gets at
+ * most cap - 1 bytes and a NUL; a message cut short ends in "...". Returns strlen(out). */
+#define CL_LOG_MAX_LINE 4096
+size_t cl_log_escape(const char *in, char *out, size_t cap);
+
 enum cl_log_level { CL_LOG_ERROR = 0, CL_LOG_WARN, CL_LOG_INFO, CL_LOG_DEBUG };
 void cl_log_set_level(enum cl_log_level lvl);
 enum cl_log_level cl_log_get_level(void);

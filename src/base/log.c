@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Logging to stderr: one line per event, level, time and the file:line that logged it. */
+/*
+ * Logging to stderr: one line per event, level, time and the file:line that logged it. The
+ * message is escaped here, for every caller: arguments often carry peer text (a URL, a TEE
+ * name, a resource path), and a raw LF in one would write a second, forged line, an ESC would
+ * reach the terminal of whoever reads the log.
+ */
 #include "base/base.h"
 
 #include <pthread.h>
@@ -10,8 +15,86 @@
 static enum cl_log_level g_level = CL_LOG_INFO;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void cl_log_set_level(enum cl_log_level lvl) { g_level = lvl; }
-enum cl_log_level cl_log_get_level(void) { return g_level; }
+void cl_log_set_level(enum cl_log_level lvl)
+{
+    g_level = lvl;
+}
+enum cl_log_level cl_log_get_level(void)
+{
+    return g_level;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4) and its code point, or 0 when invalid
+ * (overlong forms, surrogates and values past U+10FFFF are invalid). */
+static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t v, min;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2, v = c & 0x1f, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3, v = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+/* Code points that move the cursor, end a line or reorder text on a terminal. */
+static bool cp_is_control(uint32_t cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
+           cp == 0x200f || cp == 0x061c;
+}
+
+size_t cl_log_escape(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (cap == 0)
+        return 0;
+    const unsigned char *s = (const unsigned char *)(in ? in : "");
+    size_t o = 0;
+    while (*s) {
+        char tmp[16];
+        size_t tn, adv;
+        uint32_t cp = 0;
+        size_t sl = *s >= 0x80 ? utf8_seq(s, &cp) : 0;
+        if (*s >= 0x20 && *s < 0x7f && *s != '\\') {
+            tmp[0] = (char)*s, tn = 1, adv = 1;
+        } else if (sl && !cp_is_control(cp)) {
+            memcpy(tmp, s, sl), tn = sl, adv = sl;
+        } else if (sl) {
+            tn = (size_t)snprintf(tmp, sizeof tmp, "\\u{%04x}", (unsigned)cp), adv = sl;
+        } else {
+            tmp[0] = '\\', tmp[1] = 'x', tmp[2] = hex[*s >> 4], tmp[3] = hex[*s & 15];
+            tn = 4, adv = 1;
+        }
+        /* room for this piece, and for "..." should the next one not fit */
+        if (tn + 3 >= cap - o) {
+            size_t k = cap - 1 - o < 3 ? cap - 1 - o : 3;
+            memcpy(out + o, "...", k);
+            o += k;
+            break;
+        }
+        memcpy(out + o, tmp, tn);
+        o += tn;
+        s += adv;
+    }
+    out[o] = '\0';
+    return o;
+}
 
 void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fmt, ...)
 {
@@ -20,11 +103,12 @@ void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fm
         return;
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
-    char msg[2048];
+    char msg[2048], esc[CL_LOG_MAX_LINE];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    cl_log_escape(msg, esc, sizeof esc);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -32,6 +116,6 @@ void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fm
     pthread_mutex_lock(&g_lock);
     fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s (%s:%d)\n", tm.tm_year + 1900,
             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-            names[lvl], msg, base, line);
+            names[lvl], esc, base, line);
     pthread_mutex_unlock(&g_lock);
 }

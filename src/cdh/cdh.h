@@ -41,6 +41,24 @@ struct cl_cdh_credential {
     char *path;
 };
 
+/* [image] (upstream's ImageConfig keys), read by the image pull service (image.c). */
+#define CL_CDH_IMAGE_WORK_DIR "/run/kata-containers/image"
+#define CL_CDH_MAX_ROOT_CERTS 16
+struct cl_cdh_image_config {
+    char *work_dir;              /* layer store; default CL_CDH_IMAGE_WORK_DIR */
+    char *policy_uri;            /* image_security_policy_uri: kbs://, file:// or a path */
+    char *policy;                /* image_security_policy (inline; the URI wins) */
+    char *sigstore_config_uri;   /* registries.d YAML (lookaside) */
+    char *sigstore_config;       /* inline YAML */
+    char *auth_uri;              /* authenticated_registry_credentials_uri (containers-auth.json) */
+    char *registry_config_uri;   /* registry_configuration_uri (registries.conf TOML) */
+    char *registry_config;       /* [image.registry_config] turned back into TOML text (wins) */
+    long max_concurrent;         /* max_concurrent_layer_downloads_per_image, 1..16 (3) */
+    char *extra_root_certs[CL_CDH_MAX_ROOT_CERTS]; /* extra_root_certificates (PEM) */
+    size_t ncerts;
+    char *https_proxy, *http_proxy, *no_proxy; /* [image.image_pull_proxy] */
+};
+
 struct cl_cdh_config {
     char *socket;
     bool skip_verification_insecure; /* skip_sealed_secret_verification_insecure */
@@ -58,6 +76,7 @@ struct cl_cdh_config {
     char *sealed_key_dir;            /* local verification keys (kid not a kbs:// URI) */
     char *luks_header_dir;
     char **offline_files;            /* [kbc] offline_files, NULL-terminated */
+    struct cl_cdh_image_config image; /* [image] */
 };
 
 /* Parses cdh.toml text; unknown keys ignored, known keys type-checked (EPARSE naming the
@@ -181,6 +200,24 @@ CL_MUST_CHECK int cl_cdh_cryptsetup_load(struct cl_err *err);
 /* For tests: the name the next load opens (NULL: libcryptsetup.so.12); a library already
  * loaded stays mapped but is opened again under the new name at the next call. */
 void cl_cdh_cryptsetup_soname_set(const char *soname);
+
+/* ---- image pull (ImagePullService) ---- */
+
+/* PullImage: pulls image_url with src/image under the [image] configuration (signature
+ * policy, none = deny; registry configuration; credentials; encrypted layers opened through
+ * this hub's key provider) into the layer store, mounts the layers as an overlay at
+ * <bundle_path>/rootfs (upper and work folders in the bundle) and extends the runtime
+ * measurement "github.com/confidential-containers PullImage" through the attestation agent
+ * when it is there. bundle_path must be absolute without "." or ".." parts. Pulls are
+ * serialised. *digest = the manifest digest (new). */
+CL_MUST_CHECK int cl_cdh_pull_image(struct cl_cdh *cdh, const char *image_url, const char *bundle_path,
+                                    cl_str **digest, struct cl_err *err);
+/* Exports [image.image_pull_proxy] as https_proxy / http_proxy / no_proxy (libcurl reads
+ * them). Call once before any thread starts: setenv is not thread-safe. */
+void cl_cdh_image_env(const struct cl_cdh_config *cfg);
+/* Client side (the agent, tests). *digest new. */
+CL_MUST_CHECK int cl_cdh_client_pull_image(struct cl_ttrpc_client *c, const char *image_url, const char *bundle_path,
+                                           unsigned timeout_ms, cl_str **digest, struct cl_err *err);
 
 /* ---- services ---- */
 

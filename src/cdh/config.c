@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cdh.toml with upstream's key names (TOML, or JSON by extension), plus Cloister's own keys
- * for the REST bridge, the resource cache and the local folders. Unknown keys (the [image]
- * table, read by the image module) are ignored here.
+ * for the REST bridge, the resource cache and the local folders, and the [image] table of the
+ * image pull service (an inline [image.registry_config] is turned back into registries.conf
+ * TOML, the form src/image reads). Unknown keys are ignored.
  */
 #include "cdh/cdh.h"
 #include "toml/toml.h"
 
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 static int opt_str(const json_t *obj, const char *key, const char *where, char **dst, struct cl_err *err)
@@ -37,6 +40,182 @@ void cl_cdh_config_defaults(struct cl_cdh_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->cache_ttl_s = CL_CDH_CACHE_TTL_DEFAULT;
+    cfg->image.max_concurrent = 3;
+}
+
+static void image_clear(struct cl_cdh_image_config *im)
+{
+    char **s[] = {&im->work_dir,        &im->policy,          &im->policy_uri, &im->sigstore_config_uri,
+                  &im->sigstore_config, &im->auth_uri,        &im->registry_config_uri,
+                  &im->registry_config, &im->https_proxy,     &im->http_proxy, &im->no_proxy};
+    for (size_t i = 0; i < CL_ARRAY_LEN(s); i++)
+        free(*s[i]);
+    for (size_t i = 0; i < im->ncerts; i++)
+        free(im->extra_root_certs[i]);
+}
+
+/* ---- [image.registry_config] → registries.conf TOML ---- */
+
+static int toml_value(FILE *f, const json_t *v, const char *key, struct cl_err *err)
+{
+    if (json_is_string(v) || json_is_boolean(v) || json_is_integer(v)) {
+        /* JSON string escapes are valid TOML basic-string escapes */
+        char *t = json_dumps(v, JSON_ENCODE_ANY);
+        if (!t)
+            return cl_err_set(err, CL_ENOMEM, "out of memory");
+        fputs(t, f);
+        free(t);
+        return 0;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        fputc('[', f);
+        json_array_foreach(v, i, e)
+        {
+            if (json_is_object(e) || json_is_array(e))
+                return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: nested value", key);
+            if (i)
+                fputs(", ", f);
+            if (toml_value(f, e, key, err) < 0)
+                return err->code;
+        }
+        fputc(']', f);
+        return 0;
+    }
+    return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: unsupported value", key);
+}
+
+static bool is_table_array(const json_t *v) { return json_is_array(v) && json_is_object(json_array_get(v, 0)); }
+
+/* Keys registries.conf has (src/image refuses others). Anything else in the inline table is
+ * dropped with a warning, as upstream's serde drops unknown fields: upstream's own example
+ * puts work_dir and extra_root_certificates after a [[image.registry_config.registry.mirror]]
+ * header, which makes them keys of that mirror. */
+static bool regconf_key(const char *k)
+{
+    static const char *const keys[] = {"unqualified-search-registries", "short-name-mode", "registry", "aliases",
+                                       "credential-helpers", "prefix", "location", "insecure", "blocked", "mirror",
+                                       "mirror-by-digest-only", "pull-from-mirror"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(keys); i++)
+        if (strcmp(k, keys[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Scalars of t under the current header, then its arrays of tables as [[prefix.key]]. */
+static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, struct cl_err *err)
+{
+    if (depth > 3)
+        return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config nested too deep");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)t, k, v)
+    {
+        if (!regconf_key(k)) {
+            cl_warn("cdh config: image.registry_config%s%s: key '%.64s' is not a registries.conf key, ignored",
+                    *prefix ? "." : "", prefix, k);
+            continue;
+        }
+        if (is_table_array(v))
+            continue;
+        if (json_is_object(v))
+            return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: plain tables are not used",
+                              k);
+        fprintf(f, "\"%s\" = ", k);
+        if (toml_value(f, v, k, err) < 0)
+            return err->code;
+        fputc('\n', f);
+    }
+    json_object_foreach((json_t *)(uintptr_t)t, k, v)
+    {
+        if (!is_table_array(v) || !regconf_key(k))
+            continue;
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s%s%s", prefix, *prefix ? "." : "", k);
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (!json_is_object(e))
+                return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s[%zu] is not a table", sub,
+                                  i);
+            fprintf(f, "[[%s]]\n", sub);
+            if (toml_table(f, e, sub, depth + 1, err) < 0)
+                return err->code;
+        }
+    }
+    return 0;
+}
+
+static int registry_toml(const json_t *t, char **out, struct cl_err *err)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    int rc = toml_table(f, t, "", 0, err);
+    fclose(f);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    free(*out);
+    *out = buf;
+    return 0;
+}
+
+static int parse_image(const json_t *im, struct cl_cdh_image_config *ic, struct cl_err *err)
+{
+    if (!im)
+        return 0;
+    static const struct {
+        const char *key;
+        size_t off;
+    } strs[] = {
+        {"work_dir", offsetof(struct cl_cdh_image_config, work_dir)},
+        {"image_security_policy_uri", offsetof(struct cl_cdh_image_config, policy_uri)},
+        {"image_security_policy", offsetof(struct cl_cdh_image_config, policy)},
+        {"sigstore_config_uri", offsetof(struct cl_cdh_image_config, sigstore_config_uri)},
+        {"sigstore_config", offsetof(struct cl_cdh_image_config, sigstore_config)},
+        {"authenticated_registry_credentials_uri", offsetof(struct cl_cdh_image_config, auth_uri)},
+        {"registry_configuration_uri", offsetof(struct cl_cdh_image_config, registry_config_uri)},
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(strs); i++)
+        if (opt_str(im, strs[i].key, "image.", (char **)(void *)((char *)ic + strs[i].off), err) < 0)
+            return err->code;
+    json_t *mc = json_object_get(im, "max_concurrent_layer_downloads_per_image");
+    if (mc) {
+        if (!json_is_integer(mc) || json_integer_value(mc) < 1 || json_integer_value(mc) > 16)
+            return cl_err_set(err, CL_EPARSE,
+                              "cdh config: 'image.max_concurrent_layer_downloads_per_image' must be 1..16");
+        ic->max_concurrent = (long)json_integer_value(mc);
+    }
+    json_t *certs = json_object_get(im, "extra_root_certificates");
+    if (certs) {
+        if (!json_is_array(certs) || json_array_size(certs) > CL_CDH_MAX_ROOT_CERTS)
+            return cl_err_set(err, CL_EPARSE, "cdh config: 'image.extra_root_certificates' must be an array of at "
+                                              "most %d PEM strings",
+                              CL_CDH_MAX_ROOT_CERTS);
+        size_t i;
+        json_t *c;
+        json_array_foreach(certs, i, c)
+        {
+            if (!json_is_string(c))
+                return cl_err_set(err, CL_EPARSE, "cdh config: image.extra_root_certificates[%zu] must be a string",
+                                  i);
+            if (!(ic->extra_root_certs[ic->ncerts++] = strdup(json_string_value(c))))
+                return cl_err_set(err, CL_ENOMEM, "out of memory");
+        }
+    }
+    json_t *proxy = NULL, *regcfg = NULL;
+    if (opt_table(im, "image_pull_proxy", &proxy, err) < 0 || opt_table(im, "registry_config", &regcfg, err) < 0 ||
+        opt_str(proxy, "https_proxy", "image.image_pull_proxy.", &ic->https_proxy, err) < 0 ||
+        opt_str(proxy, "http_proxy", "image.image_pull_proxy.", &ic->http_proxy, err) < 0 ||
+        opt_str(proxy, "no_proxy", "image.image_pull_proxy.", &ic->no_proxy, err) < 0)
+        return err->code;
+    return regcfg ? registry_toml(regcfg, &ic->registry_config, err) : 0;
 }
 
 void cl_cdh_config_clear(struct cl_cdh_config *cfg)
@@ -58,6 +237,7 @@ void cl_cdh_config_clear(struct cl_cdh_config *cfg)
     for (size_t i = 0; cfg->offline_files && cfg->offline_files[i]; i++)
         free(cfg->offline_files[i]);
     free(cfg->offline_files);
+    image_clear(&cfg->image);
     cl_cdh_config_defaults(cfg);
 }
 
@@ -169,6 +349,9 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
         strcmp(cfg->rest_features, "attestation") != 0 && strcmp(cfg->rest_features, "all") != 0)
         return cl_err_set(err, CL_EINVAL, "cdh config: rest.features '%.32s' is not resource, attestation or all",
                           cfg->rest_features);
+    json_t *image = NULL;
+    if (opt_table(doc, "image", &image, err) < 0 || parse_image(image, &cfg->image, err) < 0)
+        return err->code;
     return parse_credentials(json_object_get(doc, "credentials"), cfg, err);
 }
 

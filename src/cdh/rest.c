@@ -72,6 +72,14 @@ static void h_resource(void *ctx, const struct cl_http_req *req, struct cl_http_
     if (!gate(r, req, resp, "GET", r->resource, "Resource"))
         return;
     const char *p = req->path + strlen("/cdh/resource/");
+    /* The HTTP server already refuses control bytes in the raw URL (a decoded %00 would have
+     * cut the path short); checked here again because this path becomes a KBS request. */
+    for (const char *q = p; *q; q++) {
+        if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+            TEXT(resp, 400, "control byte in the resource path");
+            return;
+        }
+    }
     CL_AUTO(cl_str) *uri = cl_strdupf("kbs:///%s", p);
     struct cl_err e = {0};
     CL_AUTO(cl_secret) *v = NULL;

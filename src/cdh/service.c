@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The hub's ttrpc services with guest-components' names: api.GetResourceService,
- * api.SealedSecretService, api.SecureMountService and keyprovider.KeyProviderService.
- * Errors carry upstream's "[CDH] [ERROR]: " prefix. WrapKey is not served (upstream does
- * not serve it either) and PullImage belongs to the image module, so both answer NOT_FOUND.
+ * api.SealedSecretService, api.SecureMountService, api.ImagePullService and
+ * keyprovider.KeyProviderService. Errors carry upstream's "[CDH] [ERROR]: " prefix, except
+ * that a refusal keeps its code (a policy's no is PERMISSION_DENIED, not INTERNAL). WrapKey is
+ * not served (upstream does not serve it either) and answers NOT_FOUND.
  */
 #include "cdh/cdh.h"
 
@@ -111,7 +112,26 @@ static int h_unwrap_key(void *ctx, const uint8_t *req, size_t len, cl_bytes **re
     return *resp ? 0 : err->code;
 }
 
+static int h_pull_image(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                        struct cl_err *err)
+{
+    Api__ImagePullRequest *r = api__image_pull_request__unpack(NULL, len, req);
+    if (!r)
+        return bad_request(err, "PullImage");
+    CL_AUTO(cl_str) *digest = NULL;
+    int rc = cl_cdh_pull_image(ctx, r->image_url, r->bundle_path, &digest, err);
+    api__image_pull_request__free_unpacked(r, NULL);
+    if (rc < 0)
+        return cl_err_prefix(err, CDH_ERR "pull image failed");
+    Api__ImagePullResponse out;
+    api__image_pull_response__init(&out);
+    out.manifest_digest = digest;
+    *resp = pack(&out.base, resp_len, err);
+    return *resp ? 0 : err->code;
+}
+
 const struct cl_ttrpc_method cl_cdh_methods[] = {
+    {"api.ImagePullService", "PullImage", h_pull_image},
     {"api.GetResourceService", "GetResource", h_get_resource},
     {"api.SealedSecretService", "UnsealSecret", h_unseal},
     {"api.SecureMountService", "SecureMount", h_secure_mount},
@@ -192,4 +212,27 @@ int cl_cdh_client_unwrap_key(struct cl_ttrpc_client *c, const char *json, struct
     int rc = copy_out(&r->keyproviderkeywrapprotocoloutput, out, err);
     keyprovider__key_provider_key_wrap_protocol_output__free_unpacked(r, NULL);
     return rc;
+}
+
+int cl_cdh_client_pull_image(struct cl_ttrpc_client *c, const char *image_url, const char *bundle_path,
+                             unsigned timeout_ms, cl_str **digest, struct cl_err *err)
+{
+    Api__ImagePullRequest in;
+    api__image_pull_request__init(&in);
+    in.image_url = (char *)(uintptr_t)image_url;
+    in.bundle_path = (char *)(uintptr_t)bundle_path;
+    size_t rn = 0;
+    CL_AUTO(cl_bytes) *req = pack(&in.base, &rn, err);
+    if (!req)
+        return err->code;
+    CL_AUTO(cl_bytes) *raw = NULL;
+    size_t n = 0;
+    if (cl_ttrpc_call(c, "api.ImagePullService", "PullImage", req, rn, timeout_ms, &raw, &n, err) < 0)
+        return err->code;
+    Api__ImagePullResponse *r = api__image_pull_response__unpack(NULL, n, raw);
+    if (!r)
+        return cl_err_set(err, CL_EPARSE, "PullImage: malformed answer");
+    *digest = strdup(r->manifest_digest ? r->manifest_digest : "");
+    api__image_pull_response__free_unpacked(r, NULL);
+    return *digest ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
 }

@@ -85,6 +85,7 @@ int main(int argc, char **argv)
         cl_cdh_config_clear(&cfg);
         return cl_err_exit_code(rc);
     }
+    cl_cdh_image_env(&cfg);
     if (cfg.log_level && strcmp(cfg.log_level, "debug") == 0)
         cl_log_set_level(CL_LOG_DEBUG);
     if (verbosity)

@@ -10,5 +10,6 @@ int cl_cli_policy(int argc, char **argv);
 int cl_cli_secret(int argc, char **argv);
 int cl_cli_initdata(int argc, char **argv);
 int cl_cli_image(int argc, char **argv);
+int cl_cli_agent(int argc, char **argv);
 
 #endif

@@ -25,9 +25,13 @@ static const char *const help_text =
     "(parse, bind, init-data, signature, chain, collateral, tcb, eventlog, claims) and why.\n"
     "\n"
     "  --tee TEE                  snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm (or sample)\n"
+    "                             nvidia, sgx\n"
+    "                             cca (evidence JSON or the raw CBOR token), csv (evidence JSON)\n"
     "  --evidence FILE            evidence JSON; for snp a raw report, for tdx a raw quote\n"
     "  --cert FILE                snp raw report: a VCEK/VLEK/ASK/ARK certificate (DER or PEM)\n"
     "  --ccel FILE                tdx raw quote: the CC event log\n"
+    "                             sgx: a raw v3 quote; nvidia: a raw SPDM report (binary or hex)\n"
+    "                             with --cert FILE = the device certificate chain (PEM)\n"
     "Expected report data (one of; none = binding NOT checked, inspection only):\n"
     "  --report-data HEX          the digest itself\n"
     "  --nonce NONCE --tee-pubkey JWK_FILE [--additional-evidence STR]\n"
@@ -39,7 +43,11 @@ static const char *const help_text =
     "  --snp-cache DIR            SNP certificate cache (KDS layout)\n"
     "  --kds[=URL]                fetch missing SNP certificates from AMD KDS\n"
     "  --tdx-collateral DIR       TDX collateral folder      --pccs URL  PCS/PCCS base URL\n"
+    "  --sgx-collateral DIR       SGX collateral folder (same layout as TDX's)\n"
     "  --ak-ca FILE               TPM: CA that certifies attestation keys\n"
+    "  --cca-ta-store FILE        CCA: trust-anchor store (CPAK per instance id), required\n"
+    "  --cca-rv-store FILE        CCA: reference-value store (platform and realm measurements)\n"
+    "  --csv-cert-dir DIR         CSV: hrk.cert, hsk_cek/<chip>/hsk_cek.cert (/opt/hygon/csv)\n"
     "  --allow-debug-insecure     accept debug TEEs\n"
     "  --allow-tcb-status-insecure STATUS   accept a TDX TCB status (repeatable)\n"
     "  --allow-expired-collateral-insecure  accept expired TDX collateral\n"
@@ -84,7 +92,11 @@ static int parse_args(int argc, char **argv, struct aopts *o)
         {"kds", optional_argument, NULL, 'K'},
         {"tdx-collateral", required_argument, NULL, 'C'},
         {"pccs", required_argument, NULL, 'P'},
+        {"sgx-collateral", required_argument, NULL, 'Q'},
         {"ak-ca", required_argument, NULL, 'a'},
+        {"cca-ta-store", required_argument, NULL, 'U'},
+        {"cca-rv-store", required_argument, NULL, 'V'},
+        {"csv-cert-dir", required_argument, NULL, 'H'},
         {"allow-debug-insecure", no_argument, NULL, 'D'},
         {"allow-tcb-status-insecure", required_argument, NULL, 'S'},
         {"allow-expired-collateral-insecure", no_argument, NULL, 'X'},
@@ -133,7 +145,11 @@ static int parse_args(int argc, char **argv, struct aopts *o)
             break;
         case 'C': o->cfg.tdx_collateral_dir = optarg; break;
         case 'P': o->cfg.tdx_pccs_url = optarg; break;
+        case 'Q': o->cfg.sgx_collateral_dir = optarg; break;
         case 'a': o->cfg.tpm_ak_ca_path = optarg; break;
+        case 'U': o->cfg.cca_ta_store = optarg; break;
+        case 'V': o->cfg.cca_rv_store = optarg; break;
+        case 'H': o->cfg.csv_cert_dir = optarg; break;
         case 'D': o->cfg.allow_debug_insecure = true; break;
         case 'X': o->cfg.tdx_allow_expired_collateral_insecure = true; break;
         case 'S': {
@@ -219,7 +235,36 @@ static json_t *load_evidence(const struct aopts *o, struct cl_err *err)
         }
         return ev;
     }
-    cl_err_set(err, CL_EINVAL, "%s: not JSON (raw evidence is understood for snp and tdx only)", o->evidence);
+    if (strcmp(o->tee, "cca") == 0) /* the raw CBOR token, as trustee's CCA attester wraps it */
+        return json_pack("{s:s}", "token", b64);
+    if (strcmp(o->tee, "sgx") == 0)
+        return json_pack("{s:s}", "quote", b64);
+    if (strcmp(o->tee, "nvidia") == 0) {
+        if (o->ncerts != 1) {
+            cl_err_set(err, CL_EINVAL,
+                       "nvidia raw report: give the device chain with one --cert (PEM)");
+            return NULL;
+        }
+        size_t cn = 0;
+        CL_AUTO(cl_bytes) *pem = cl_file_read(o->certs[0], 65536, &cn, err);
+        CL_AUTO(cl_str) *cb = pem ? cl_b64_encode(pem, cn, CL_B64_STD) : NULL;
+        if (!cb)
+            return NULL;
+        /* a report kept as hex text (as captured) travels as such: the verifier reads both */
+        size_t h = n;
+        while (h && (b[h - 1] == '\n' || b[h - 1] == '\r' || b[h - 1] == ' '))
+            h--;
+        bool hex = h > 0 && h % 2 == 0;
+        for (size_t k = 0; hex && k < h; k++)
+            hex = (b[k] >= '0' && b[k] <= '9') || (b[k] >= 'a' && b[k] <= 'f') ||
+                  (b[k] >= 'A' && b[k] <= 'F');
+        CL_AUTO(cl_str) *htext = hex ? cl_strdupf("%.*s", (int)h, (const char *)b) : NULL;
+        return json_pack("{s:[{s:s, s:s, s:s}]}", "device_evidence_list", "arch", "HOPPER",
+                         "evidence", hex ? htext : b64, "certificate", cb);
+    }
+    cl_err_set(err, CL_EINVAL,
+               "%s: not JSON (raw evidence is understood for snp, tdx, sgx, nvidia and cca only)",
+               o->evidence);
     return NULL;
 }
 

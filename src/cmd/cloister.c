@@ -24,6 +24,9 @@ static const struct subcommand subcommands[] = {
 #ifdef CL_HAVE_INITDATA_CLI
     {"initdata", cl_cli_initdata, "init-data: digest, encode (annotation, image), decode"},
 #endif
+#ifdef CL_HAVE_AGENT_CLI
+    {"agent-ctl", cl_cli_agent, "drive a Kata-API agent over ttrpc: one request as JSON, the response as JSON"},
+#endif
 #ifdef CL_HAVE_IMAGE_CLI
     {"image", cl_cli_image, "container images: pull (signature policy, digests, decryption, confined unpack)"},
 #endif

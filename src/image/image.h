@@ -40,7 +40,11 @@
 #define CL_IMAGE_MAX_XATTRS 128             /* xattrs of one entry */
 #define CL_IMAGE_MAX_XATTR_VALUE 65536
 #define CL_IMAGE_MAX_DIR_TIMES 65536             /* directory mtimes restored per layer */
-#define CL_IMAGE_DEFAULT_MAX_LAYER (64ull << 30) /* decompressed bytes per layer (bomb cap) */
+/* Decompressed bytes per layer (the bomb cap) when the caller sets none: 8 GiB, above the
+ * largest layers of common images (a few GiB for CUDA or model layers); a pull also lowers it
+ * to 15/16 of the free space of the filesystem the layer unpacks into: inside a small VM the
+ * free space (on a tmpfs, the memory) is what a bomb would exhaust. */
+#define CL_IMAGE_DEFAULT_MAX_LAYER (8ull << 30)
 #define CL_IMAGE_DEFAULT_MAX_ENTRIES (4u << 20)  /* tar entries per layer */
 #define CL_IMAGE_DEFAULT_CONCURRENCY 3
 #define CL_IMAGE_MAX_CONCURRENCY 16
@@ -553,7 +557,9 @@ struct cl_image_pull_opts {
     const struct cl_image_resources *resources; /* may be NULL */
     const char *os, *arch, *variant;            /* NULL → the running platform */
     unsigned concurrency;                       /* 0 → CL_IMAGE_DEFAULT_CONCURRENCY */
-    uint64_t max_layer_bytes;                   /* decompressed; 0 → CL_IMAGE_DEFAULT_MAX_LAYER */
+    uint64_t max_layer_bytes;                   /* decompressed; 0 → the lower of
+                                                   CL_IMAGE_DEFAULT_MAX_LAYER and 15/16 of
+                                                   the target filesystem's free space */
     bool same_owner;                            /* chown (default off; the CLI sets it for root) */
     bool allow_devices;
     bool keep_blobs; /* keep verified blobs in dir/blobs (layered) */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define COSIGN_SIG_TYPE "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -289,9 +290,33 @@ static int cosign_sigs(void *ctx, const struct cl_image_digest *digest, cl_bytes
 
 /* ---- layers ---- */
 
-static int open_layer_src(struct pull *p, struct job *j, int fd, struct cl_image_fd_src *fsrc,
-                          struct cl_image_src **dec, struct cl_image_src **dz,
-                          struct cl_image_hash_src *hs, struct cl_err *err)
+/* The decompression cap of a layer: the caller's, or the default lowered to what the target
+ * filesystem can hold, less 1/16 for its own metadata, so that a layer which cannot fit is
+ * refused by the cap before it has filled the disk (or, on a tmpfs, the VM's memory). */
+static uint64_t layer_cap(const struct pull *p, int rootfd)
+{
+    if (p->o->max_layer_bytes)
+        return p->o->max_layer_bytes;
+    uint64_t cap = CL_IMAGE_DEFAULT_MAX_LAYER;
+    struct statvfs sv;
+    if (fstatvfs(rootfd, &sv) == 0 && sv.f_frsize > 0) {
+        uint64_t freeb = (uint64_t)sv.f_bavail;
+        freeb = freeb > UINT64_MAX / sv.f_frsize ? UINT64_MAX : freeb * sv.f_frsize;
+        uint64_t fit = freeb - freeb / 16;
+        if (fit < cap) {
+            cap = fit;
+            cl_info("layer decompression cap lowered to %llu bytes: the target has %llu bytes "
+                    "free (--max-layer-bytes sets it)",
+                    (unsigned long long)cap, (unsigned long long)freeb);
+        }
+    }
+    return cap;
+}
+
+static int open_layer_src(struct pull *p, struct job *j, int fd, int rootfd,
+                          struct cl_image_fd_src *fsrc, struct cl_image_src **dec,
+                          struct cl_image_src **dz, struct cl_image_hash_src *hs,
+                          struct cl_err *err)
 {
     cl_image_fd_src_init(fsrc, fd);
     struct cl_image_src *s = &fsrc->src;
@@ -300,8 +325,7 @@ static int open_layer_src(struct pull *p, struct job *j, int fd, struct cl_image
             return err ? err->code : CL_ENOMEM;
         s = *dec;
     }
-    uint64_t max = p->o->max_layer_bytes ? p->o->max_layer_bytes : CL_IMAGE_DEFAULT_MAX_LAYER;
-    if (!(*dz = cl_image_decompress_new(s, j->desc->compression, max, err)))
+    if (!(*dz = cl_image_decompress_new(s, j->desc->compression, layer_cap(p, rootfd), err)))
         return err ? err->code : CL_ENOMEM;
     return cl_image_hash_src_init(hs, *dz, j->diff_id->alg, err);
 }
@@ -318,7 +342,7 @@ static int unpack_layer(struct pull *p, struct job *j, int rootfd,
     struct cl_image_src *dec = NULL, *dz = NULL;
     struct cl_image_hash_src hs = {0};
     struct cl_image_unpack_stats st = {0};
-    int rc = open_layer_src(p, j, fd, &fsrc, &dec, &dz, &hs, err);
+    int rc = open_layer_src(p, j, fd, rootfd, &fsrc, &dec, &dz, &hs, err);
     if (rc == 0)
         rc = cl_image_unpack(rootfd, &hs.src, uo, &st, err);
     if (rc == 0) {

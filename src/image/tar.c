@@ -5,6 +5,11 @@
  * Every header goes through the cursor; every length a header declares is checked against a
  * named cap before anything is read for it. Memory is fixed: one 64 KiB buffer, the entry
  * (two paths) and a pax buffer of at most CL_IMAGE_MAX_PAX bytes.
+ *
+ * Where tar readers part ways (which long name wins, whether a symlink's size is data, what a
+ * dangling pax header means), this reader refuses instead of choosing: a layer must read the
+ * same here as in GNU tar, libarchive or a scanner. tests/fuzz/fuzz_tar_diff.c holds it to
+ * that against libarchive.
  */
 #include "image/image_int.h"
 
@@ -24,9 +29,11 @@ struct cl_image_tar {
     /* overrides from pax / GNU headers for the next entry */
     uint8_t *pax; /* pax records of the next entry (xattrs point into it) */
     size_t pax_cap, pax_len;
+    bool has_meta; /* a pax or GNU header was read: an entry must follow */
     bool has_path, has_link, has_size, has_uid, has_gid, has_mtime;
     char pend_path[CL_IMAGE_MAX_PATH + 1];
     char pend_link[CL_IMAGE_MAX_PATH + 1];
+    uint8_t gnu_name[CL_IMAGE_MAX_PATH + 1]; /* a GNU long name as read, not terminated */
     uint64_t pend_size, pend_uid, pend_gid;
     int64_t pend_mtime;
     uint32_t pend_mtime_nsec;
@@ -216,15 +223,31 @@ static int pax_time(const char *v, size_t n, int64_t *sec, uint32_t *nsec, struc
 
 /* ---- pax records: "<len> <key>=<value>\n" ---- */
 
-static int set_pend_str(char *dst, const char *v, size_t n, const char *what, struct cl_err *err)
+/* Every pending path or link target, from pax or GNU headers, is set here: the bound is the
+ * destination's own size (n bytes and the NUL must fit), and a field may be set once per
+ * entry. Tar readers disagree on which of two long names wins (pax or GNU, first or last), so
+ * a second one is refused rather than picked. */
+static int set_pend_str(char *dst, size_t cap, bool *has, const char *v, size_t n, const char *what,
+                        struct cl_err *err)
 {
-    if (n > CL_IMAGE_MAX_PATH)
-        return cl_err_stage(err, CL_ELIMIT, "tar", "tar: %s longer than %d bytes", what,
-                            CL_IMAGE_MAX_PATH);
+    if (*has)
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar: a second %s for one entry", what);
+    if (n >= cap)
+        return cl_err_stage(err, CL_ELIMIT, "tar", "tar: %s longer than %zu bytes", what, cap - 1);
     if (memchr(v, 0, n))
         return cl_err_stage(err, CL_EPARSE, "tar", "tar: %s holds a NUL byte", what);
     memcpy(dst, v, n);
     dst[n] = 0;
+    *has = true;
+    return 0;
+}
+
+/* Numeric pax overrides: once per entry, for the same reason. */
+static int once(bool *has, const char *what, struct cl_err *err)
+{
+    if (*has)
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar: a second pax %s for one entry", what);
+    *has = true;
     return 0;
 }
 
@@ -262,29 +285,29 @@ static int parse_pax(struct cl_image_tar *t, struct cl_err *err)
             return cl_err_stage(err, CL_EPARSE, "tar", "pax key holds a NUL byte");
 #define KEY(s) (klen == sizeof(s) - 1 && memcmp(key, s, klen) == 0)
         if (KEY("path")) {
-            if ((rc = set_pend_str(t->pend_path, val, vlen, "pax path", err)) < 0)
+            if ((rc = set_pend_str(t->pend_path, sizeof t->pend_path, &t->has_path, val, vlen,
+                                   "path (pax path or GNU long name)", err)) < 0)
                 return rc;
-            t->has_path = true;
         } else if (KEY("linkpath")) {
-            if ((rc = set_pend_str(t->pend_link, val, vlen, "pax linkpath", err)) < 0)
+            if ((rc = set_pend_str(t->pend_link, sizeof t->pend_link, &t->has_link, val, vlen,
+                                   "link target (pax linkpath or GNU long link)", err)) < 0)
                 return rc;
-            t->has_link = true;
         } else if (KEY("size")) {
-            if ((rc = pax_uint(val, vlen, INT64_MAX, &t->pend_size, "size", err)) < 0)
+            if ((rc = once(&t->has_size, "size", err)) < 0 ||
+                (rc = pax_uint(val, vlen, INT64_MAX, &t->pend_size, "size", err)) < 0)
                 return rc;
-            t->has_size = true;
         } else if (KEY("uid")) {
-            if ((rc = pax_uint(val, vlen, UINT32_MAX, &t->pend_uid, "uid", err)) < 0)
+            if ((rc = once(&t->has_uid, "uid", err)) < 0 ||
+                (rc = pax_uint(val, vlen, UINT32_MAX, &t->pend_uid, "uid", err)) < 0)
                 return rc;
-            t->has_uid = true;
         } else if (KEY("gid")) {
-            if ((rc = pax_uint(val, vlen, UINT32_MAX, &t->pend_gid, "gid", err)) < 0)
+            if ((rc = once(&t->has_gid, "gid", err)) < 0 ||
+                (rc = pax_uint(val, vlen, UINT32_MAX, &t->pend_gid, "gid", err)) < 0)
                 return rc;
-            t->has_gid = true;
         } else if (KEY("mtime")) {
-            if ((rc = pax_time(val, vlen, &t->pend_mtime, &t->pend_mtime_nsec, err)) < 0)
+            if ((rc = once(&t->has_mtime, "mtime", err)) < 0 ||
+                (rc = pax_time(val, vlen, &t->pend_mtime, &t->pend_mtime_nsec, err)) < 0)
                 return rc;
-            t->has_mtime = true;
         } else if (klen > 12 && memcmp(key, "SCHILY.xattr.", 13) == 0 && klen > 13) {
             if (t->pend_nx >= CL_IMAGE_MAX_XATTRS)
                 return cl_err_stage(err, CL_ELIMIT, "tar", "tar: more than %d xattrs on one entry",
@@ -333,8 +356,16 @@ static int read_meta(struct cl_image_tar *t, uint64_t size, size_t cap, const ch
 
 static void clear_pending(struct cl_image_tar *t)
 {
-    t->has_path = t->has_link = t->has_size = t->has_uid = t->has_gid = t->has_mtime = false;
+    t->has_meta = t->has_path = t->has_link = t->has_size = t->has_uid = t->has_gid = t->has_mtime =
+        false;
     t->pend_nx = 0;
+}
+
+/* Overrides read from pax or GNU headers and not yet applied to an entry. */
+static bool pending(const struct cl_image_tar *t)
+{
+    return t->has_meta || t->has_path || t->has_link || t->has_size || t->has_uid || t->has_gid ||
+           t->has_mtime || t->pend_nx;
 }
 
 static bool all_zero(const uint8_t *b, size_t n)
@@ -385,7 +416,7 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
             return rc;
         if (t->boff == t->blen) {
             /* the stream ends where a header would start: accepted as the end (no zero blocks) */
-            if (t->has_path || t->has_link || t->has_size || t->pend_nx)
+            if (pending(t))
                 return cl_err_stage(err, CL_EPARSE, "tar",
                                     "tar: stream ends after a pax or GNU long-name header");
             t->ended = true;
@@ -395,6 +426,9 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
             return rc;
         if (all_zero(hb, BLOCK)) {
             /* end of archive: a second zero block (or the end of the stream) */
+            if (pending(t))
+                return cl_err_stage(err, CL_EPARSE, "tar",
+                                    "tar: the archive ends after a pax or GNU long-name header");
             uint8_t hb2[BLOCK];
             if ((rc = take(t, hb2, BLOCK, &shrt, err)) < 0)
                 return rc;
@@ -433,8 +467,17 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
         }
         if (usum != want && (uint64_t)ssum != want)
             return cl_err_stage(err, CL_EPARSE, "tar", "tar: header checksum mismatch");
-        uint64_t sz = 0;
-        if ((rc = parse_num(size, 12, INT64_MAX, &sz, "size", err)) < 0)
+        /* Every numeric field of every header, meta headers included, must be a number: a
+         * reader that finds one malformed stops (libarchive does, on the first header), one
+         * that skips it goes on, and the two then list different archives. */
+        uint64_t sz = 0, mode_v = 0, uid_v = 0, gid_v = 0, mtime_v = 0, ma = 0, mi = 0;
+        if ((rc = parse_num(size, 12, INT64_MAX, &sz, "size", err)) < 0 ||
+            (rc = parse_num(mode, 8, UINT32_MAX, &mode_v, "mode", err)) < 0 ||
+            (rc = parse_num(uid, 8, UINT32_MAX, &uid_v, "uid", err)) < 0 ||
+            (rc = parse_num(gid, 8, UINT32_MAX, &gid_v, "gid", err)) < 0 ||
+            (rc = parse_num(mtime, 12, INT64_MAX, &mtime_v, "mtime", err)) < 0 ||
+            (rc = parse_num(dmaj, 8, UINT32_MAX, &ma, "devmajor", err)) < 0 ||
+            (rc = parse_num(dmin, 8, UINT32_MAX, &mi, "devminor", err)) < 0)
             return rc;
         char tf = (char)type[0];
         /* ---- meta entries ---- */
@@ -450,6 +493,7 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
             continue;
         }
         if (tf == 'x') {
+            t->has_meta = true;
             if ((rc = read_meta(t, sz, CL_IMAGE_MAX_PAX, "pax header", err)) < 0)
                 return rc;
             t->pend_nx = 0;
@@ -458,24 +502,26 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
             continue;
         }
         if (tf == 'L' || tf == 'K') {
-            /* GNU long names live in their own buffer: the pax one may hold xattrs */
-            char *dst = tf == 'L' ? t->pend_path : t->pend_link;
-            if (sz > CL_IMAGE_MAX_PATH + 1)
+            t->has_meta = true;
+            /* GNU long names are read into their own scratch buffer (the pax one may hold
+             * xattrs), unterminated: the name is what precedes the first NUL (GNU tar writes
+             * the name and one NUL), and it reaches the entry through set_pend_str, whose
+             * bound is the destination's size. */
+            if (sz > sizeof t->gnu_name)
                 return cl_err_stage(err, CL_ELIMIT, "tar",
-                                    "tar: GNU long name of %llu bytes, more than %d",
-                                    (unsigned long long)sz, CL_IMAGE_MAX_PATH);
-            if ((rc = take_exact(t, (uint8_t *)dst, sz, "GNU long name", err)) < 0)
+                                    "tar: GNU long name of %llu bytes, more than %zu",
+                                    (unsigned long long)sz, sizeof t->gnu_name);
+            if ((rc = take_exact(t, t->gnu_name, sz, "GNU long name", err)) < 0)
                 return rc;
-            dst[sz] = 0;
-            size_t l = strnlen(dst, (size_t)sz);
-            if (l > CL_IMAGE_MAX_PATH)
-                return cl_err_stage(err, CL_ELIMIT, "tar", "tar: GNU long name longer than %d",
-                                    CL_IMAGE_MAX_PATH);
-            dst[l] = 0;
-            if (tf == 'L')
-                t->has_path = true;
-            else
-                t->has_link = true;
+            size_t l = strnlen((const char *)t->gnu_name, (size_t)sz);
+            rc = tf == 'L' ? set_pend_str(t->pend_path, sizeof t->pend_path, &t->has_path,
+                                          (const char *)t->gnu_name, l,
+                                          "path (pax path or GNU long name)", err)
+                           : set_pend_str(t->pend_link, sizeof t->pend_link, &t->has_link,
+                                          (const char *)t->gnu_name, l,
+                                          "link target (pax linkpath or GNU long link)", err);
+            if (rc < 0)
+                return rc;
             if ((rc = take_exact(t, NULL, (BLOCK - sz % BLOCK) % BLOCK, "GNU long name", err)) < 0)
                 return rc;
             continue;
@@ -524,25 +570,20 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
             else
                 memcpy(ent->path, nm, strlen(nm) + 1);
         }
+        /* A link whose header field is empty: libarchive then ignores a pax or GNU long link
+         * target that GNU tar applies (and the target is empty for both otherwise). */
+        if ((ent->type == CL_TAR_LINK || ent->type == CL_TAR_SYMLINK) && link[0] == 0)
+            return cl_err_stage(err, CL_EPARSE, "tar",
+                                "tar: link entry with an empty link field in its header");
         if (t->has_link)
             memcpy(ent->link, t->pend_link, strlen(t->pend_link) + 1);
         else
             field_str(ent->link, link, 100);
-        uint64_t v = 0;
-        if ((rc = parse_num(mode, 8, UINT32_MAX, &v, "mode", err)) < 0)
-            return rc;
-        ent->mode = (uint32_t)(v & 07777);
-        if ((rc = parse_num(uid, 8, UINT32_MAX, &ent->uid, "uid", err)) < 0 ||
-            (rc = parse_num(gid, 8, UINT32_MAX, &ent->gid, "gid", err)) < 0)
-            return rc;
-        if ((rc = parse_num(mtime, 12, INT64_MAX, &v, "mtime", err)) < 0)
-            return rc;
-        ent->mtime = (int64_t)v;
+        ent->mode = (uint32_t)(mode_v & 07777);
+        ent->uid = uid_v;
+        ent->gid = gid_v;
+        ent->mtime = (int64_t)mtime_v;
         if (ent->type == CL_TAR_CHR || ent->type == CL_TAR_BLK) {
-            uint64_t ma = 0, mi = 0;
-            if ((rc = parse_num(dmaj, 8, UINT32_MAX, &ma, "devmajor", err)) < 0 ||
-                (rc = parse_num(dmin, 8, UINT32_MAX, &mi, "devminor", err)) < 0)
-                return rc;
             ent->devmajor = (uint32_t)ma;
             ent->devminor = (uint32_t)mi;
         }
@@ -565,7 +606,14 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
             ent->type = CL_TAR_DIR;
         if (plen == 0)
             return cl_err_stage(err, CL_EPARSE, "tar", "tar: entry with an empty name");
-        /* only regular files carry data; other types' size is ignored (as Go's archive/tar does) */
+        /* Only regular files carry data. Readers disagree on whether another type's declared
+         * size is data to skip (GNU tar, libarchive for a pax size) or not (Go, libarchive for
+         * the header field): each choice hides a header from the others, so it is refused. */
+        if (ent->type != CL_TAR_REG && sz != 0)
+            return cl_err_stage(err, CL_EPARSE, "tar",
+                                "tar: %s entry '%.100s' declares %llu data bytes",
+                                ent->type == CL_TAR_DIR ? "directory" : "non-regular", ent->path,
+                                (unsigned long long)sz);
         ent->size = ent->type == CL_TAR_REG ? sz : 0;
         t->data_left = ent->size;
         t->pad_left = (BLOCK - ent->size % BLOCK) % BLOCK;

@@ -42,6 +42,8 @@ void cl_kbs_config_clear(struct cl_kbs_config *cfg)
     free(cfg->resource_dir);
     for (size_t i = 0; i < CL_ARRAY_LEN(cfg->tee_strings); i++)
         free(cfg->tee_strings[i]);
+    for (size_t i = 0; i < CL_ARRAY_LEN(cfg->cca_csv_strings); i++)
+        free(cfg->cca_csv_strings[i]);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -213,10 +215,39 @@ static int tee_str(const json_t *t, const char *key, const char *where, struct c
     return 0;
 }
 
+/* [attestation_service.verifier_config.cca_verifier] (local appraisal: ta_store, rv_store) and
+ * [attestation_service.verifier_config.csv_verifier] (cert_dir). */
+static int parse_cca_csv_config(const json_t *vc, struct cl_kbs_config *cfg, struct cl_err *err)
+{
+    static const struct {
+        const char *table;
+        const char *const keys[3]; /* NULL-terminated */
+    } tables[] = {{"cca_verifier", {"ta_store", "rv_store", NULL}}, {"csv_verifier", {"cert_dir", NULL}}};
+    const char **dst[] = {&cfg->tee.cca_ta_store, &cfg->tee.cca_rv_store, &cfg->tee.csv_cert_dir};
+    size_t slot = 0;
+    for (size_t i = 0; i < CL_ARRAY_LEN(tables); i++) {
+        char where[96];
+        snprintf(where, sizeof where, "attestation_service.verifier_config.%s", tables[i].table);
+        json_t *t = NULL;
+        if (get_table(vc, tables[i].table, "attestation_service.verifier_config", &t, err) < 0)
+            return err ? err->code : CL_EINVAL;
+        if (t)
+            warn_unknown(t, where, tables[i].keys);
+        for (size_t k = 0; tables[i].keys[k]; k++, slot++) {
+            if (t && opt_str(t, tables[i].keys[k], where, &cfg->cca_csv_strings[slot], err) < 0)
+                return err ? err->code : CL_EINVAL;
+            if (cfg->cca_csv_strings[slot])
+                *dst[slot] = cfg->cca_csv_strings[slot];
+        }
+    }
+    return 0;
+}
+
 /* [attestation_service.verifier_config] with trustee's sub-tables (docs/verifiers.md). */
 static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, struct cl_err *err)
 {
     static const char *const known[] = {"snp_verifier", "dcap_verifier", "tpm_verifier", "nvidia_verifier",
+                                        "cca_verifier", "csv_verifier",
                                         "nvidia_dpu_verifier", "allow_debug_insecure", "verify_time_insecure", NULL};
     const char *w = "attestation_service.verifier_config";
     warn_unknown(vc, w, known);
@@ -265,12 +296,15 @@ static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, st
     }
     if (dcap) {
         static const char *const dk[] = {"collateral_service", "collateral_dir", "pccs_url", "allow_tcb_status_insecure",
-                                         "allow_expired_collateral_insecure", NULL};
+                                         "allow_expired_collateral_insecure",
+                                         "sgx_collateral_dir", NULL};
         const char *wd = "attestation_service.verifier_config.dcap_verifier";
         warn_unknown(dcap, wd, dk);
         if (tee_str(dcap, "collateral_dir", wd, cfg, 2, &t->tdx_collateral_dir, err) < 0 ||
             tee_str(dcap, "pccs_url", wd, cfg, 3, &t->tdx_pccs_url, err) < 0 ||
             opt_bool(dcap, "allow_expired_collateral_insecure", wd, &t->tdx_allow_expired_collateral_insecure, err) < 0)
+            return err ? err->code : CL_EINVAL;
+        if (tee_str(dcap, "sgx_collateral_dir", wd, cfg, 5, &t->sgx_collateral_dir, err) < 0)
             return err ? err->code : CL_EINVAL;
         /* trustee: collateral_service = PCS/PCCS URL, or file://<folder> */
         const char *cs = json_string_value(json_object_get(dcap, "collateral_service"));
@@ -317,6 +351,8 @@ static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, st
         if (tee_str(tpm, "ak_ca_path", wt, cfg, 4, &t->tpm_ak_ca_path, err) < 0)
             return err ? err->code : CL_EINVAL;
     }
+    if ((rc = parse_cca_csv_config(vc, cfg, err)) < 0)
+        return rc;
     if (t->allow_debug_insecure)
         cl_insecure("allow_debug_insecure", "debug-enabled TEEs will be accepted");
     if (t->verify_time)
@@ -344,9 +380,19 @@ int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
     json_int_t n = 0;
     int rc;
     if (hs) {
-        static const char *const known[] = {"sockets", "insecure_http", "private_key", "certificate",
-                                            "payload_request_size", "worker_count", "tls_profile",
-                                            "tls_min_version", "tls_max_version", "tls_ciphers", "tls_groups", NULL};
+        static const char *const known[] = {"sockets",
+                                            "insecure_http",
+                                            "private_key",
+                                            "certificate",
+                                            "payload_request_size",
+                                            "worker_count",
+                                            "request_timeout",
+                                            "tls_profile",
+                                            "tls_min_version",
+                                            "tls_max_version",
+                                            "tls_ciphers",
+                                            "tls_groups",
+                                            NULL};
         warn_unknown(hs, "http_server", known);
         if (str_list(hs, "sockets", "http_server", cfg->sockets, CL_KBS_MAX_SOCKETS, &cfg->nsockets, err) < 0 ||
             opt_bool(hs, "insecure_http", "http_server", &cfg->insecure_http, err) < 0 ||
@@ -361,6 +407,10 @@ int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
             goto fail;
         if (rc == 0)
             cfg->worker_count = (unsigned)n;
+        if ((rc = opt_uint(hs, "request_timeout", "http_server", 1, 3600, &n, err)) < 0)
+            goto fail;
+        if (rc == 0)
+            cfg->request_timeout_s = (unsigned)n;
     }
     if (tok) {
         static const char *const known[] = {"trusted_certs_paths", "trusted_jwk_sets", "extra_teekey_paths",

@@ -45,6 +45,7 @@ struct cl_kbs_config {
     char *tls_key_path, *tls_cert_path;
     size_t payload_max;        /* bytes (payload_request_size MiB) */
     unsigned worker_count;
+    unsigned request_timeout_s; /* [http_server] request_timeout: whole-request deadline */
     /* [attestation_token] */
     char *trusted_certs_paths[CL_KBS_MAX_TRUSTED];
     size_t ntrusted_certs;
@@ -61,6 +62,7 @@ struct cl_kbs_config {
     /* [attestation_service.verifier_config]: `tee` points into tee_strings (owned) */
     struct cl_tee_config tee;
     char *tee_strings[8];
+    char *cca_csv_strings[3]; /* cca ta_store, rv_store, csv cert_dir: owned, `tee` points here */
     /* [admin] */
     enum cl_kbs_admin_mode admin_mode;
     struct cl_kbs_persona personas[CL_KBS_MAX_PERSONAS];

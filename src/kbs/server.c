@@ -28,6 +28,13 @@ void kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, con
                 : 401;
     CL_AUTO(json_t) *body =
         json_pack("{s:s+, s:s}", "type", ERR_TYPE_PREFIX, variant, "detail", detail);
+    if (!body) {
+        /* the detail quotes request text that is not UTF-8 (a path, a TEE name): JSON cannot
+         * carry it, so it goes escaped rather than the whole body being lost */
+        char esc[sizeof detail * 4];
+        cl_log_escape(detail, esc, sizeof esc);
+        body = json_pack("{s:s+, s:s}", "type", ERR_TYPE_PREFIX, variant, "detail", esc);
+    }
     CL_AUTO(cl_str) *text = body ? cl_json_compact(body) : NULL;
     cl_http_reply_at(resp, status, "application/json", text ? text : "{}", text ? strlen(text) : 2,
                      file, line);
@@ -464,6 +471,7 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .nsockets = cfg->nsockets,
         .max_body = cfg->payload_max,
         .threads = cfg->worker_count,
+        .request_timeout_s = cfg->request_timeout_s,
         .tls_cert_path = cfg->insecure_http ? NULL : cfg->tls_cert_path,
         .tls_key_path = cfg->insecure_http ? NULL : cfg->tls_key_path,
     };

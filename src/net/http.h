@@ -6,7 +6,8 @@
  * a route table of {method, pattern, handler}, and one log line per reply:
  *   peer METHOD path => status (file.c:LINE)
  * where file:LINE is the place in the handler that chose the status (cl_http_reply), or the
- * check in http_server.c that refused the request (413, 414, 404 without fallback). Requests
+ * check in http_server.c that refused the request (400 for an ambiguous framing or a control
+ * byte in the URL, 413, 414, 404 without fallback). Requests
  * whose headers do not fit CL_HTTP_CONN_MEMORY, or whose Content-Length is not a number, are
  * refused by microhttpd itself (414/431/413/400, an HTML body, a WARN line instead).
  *
@@ -29,6 +30,8 @@
 /* microhttpd's per-connection buffer for the request line and headers (a request whose
  * headers do not fit is refused by microhttpd itself with 414 or 431). */
 #define CL_HTTP_CONN_MEMORY (64u * 1024)
+/* Default whole-request deadline (see cl_http_server_opts.request_timeout_s). */
+#define CL_HTTP_DEFAULT_REQUEST_TIMEOUT_S 30
 
 struct cl_http_req {
     const char *method;   /* "GET", "POST", ... */
@@ -91,6 +94,14 @@ struct cl_http_server_opts {
                                    on past 4 × max_body, the connection is closed) */
     unsigned threads;           /* worker threads per socket; 0 → 4 */
     unsigned timeout_s;         /* per-connection idle timeout; 0 → 30 */
+    unsigned request_timeout_s; /* whole-request deadline: a request's line, headers and body
+                                   must all arrive within it (counted from the connection's
+                                   start or the end of the previous reply), and a reply be
+                                   read within it; past it the connection is shut down
+                                   (the idle timeout alone restarts on every byte, so a
+                                   client dripping a header byte at a time would hold its
+                                   connection for ever); handler time does not count;
+                                   0 → CL_HTTP_DEFAULT_REQUEST_TIMEOUT_S */
     const char *tls_cert_path;  /* PEM chain; NULL with tls_key_path NULL → plain HTTP.
                                    TLS 1.2/1.3 (GnuTLS inside microhttpd) */
     const char *tls_key_path;

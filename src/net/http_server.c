@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The HTTP server on libmicrohttpd: one daemon per listening socket, each with its own pool
- * of worker threads polling with epoll. A request goes through three checks before a handler
- * sees it: the raw URL against CL_HTTP_MAX_URL (414), the declared Content-Length against
+ * of worker threads polling with epoll. A request goes through these checks before a handler
+ * sees it: the raw URL against CL_HTTP_MAX_URL (414); its framing (RFC 9112: one
+ * Content-Length or chunked, token header names, no control bytes, CRLF line ends) and the
+ * raw URL's control bytes (400, connection closed); the declared Content-Length against
  * max_body (413, answered before one body byte is read), and the bytes actually received
- * against max_body (413 for chunked or lying uploads; nothing past the cap is kept). Then the
- * route table picks the handler, and one line is logged per reply:
+ * against max_body (413 for chunked or lying uploads; nothing past the cap is kept). A
+ * whole-request deadline bounds how long a peer may take to send a request or read a reply.
+ * Then the route table picks the handler, and one line is logged per reply:
  *   peer METHOD path => status (file.c:LINE)
  * naming the place that chose the status. With lazy_start, the sockets are bound at start and
  * one small thread waits for the first connection on them before microhttpd (opened on first
@@ -22,6 +25,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,6 +47,20 @@ struct listener {
  * not tiny; only the pages touched are resident. */
 #define WATCHER_STACK (256 * 1024)
 
+/* One per open connection, from microhttpd's connection notifications: the deadline by which
+ * the peer must have sent a whole request (or read a whole reply). The reaper thread shuts
+ * down the socket of a connection past it; microhttpd then sees the end of the stream and
+ * closes the connection itself (its CLOSED notification, which frees this, comes before it
+ * closes the descriptor, so a shut-down descriptor is never one reused by a new connection). */
+struct conn_watch {
+    struct conn_watch *prev, *next;
+    int fd;
+    uint64_t deadline_ns;
+    bool busy; /* a handler is running: its time is not the peer's */
+    bool shut;
+    char peer[INET6_ADDRSTRLEN + 8];
+};
+
 struct cl_http_server {
     struct listener *l;
     size_t nl;
@@ -58,6 +76,13 @@ struct cl_http_server {
     pthread_t watcher;
     bool watching;
     int wake_fd; /* eventfd: stop the watcher */
+    /* whole-request deadlines */
+    uint64_t request_timeout_ns;
+    pthread_mutex_t conn_lock;
+    struct conn_watch *conns; /* open connections, under conn_lock */
+    pthread_t reaper;
+    bool reaping;
+    int reaper_wake_fd; /* eventfd: stop the reaper */
 };
 
 /* Per-request state, created by the URI callback (which sees the raw URL) and freed when
@@ -65,6 +90,7 @@ struct cl_http_server {
 struct conn_req {
     struct cl_http_server *srv;
     size_t uri_len;
+    const char *uri_bad; /* why the raw URL is refused (a control byte, encoded or not) */
     bool started;
     bool replied;
     bool too_big;
@@ -183,28 +209,17 @@ static void resp_clear(struct cl_http_resp *resp)
     memset(resp, 0, sizeof *resp);
 }
 
-/* Copy of an untrusted string fit for a log line: printable ASCII, the rest as \xNN, cut. */
-static void log_safe(const char *s, char *out, size_t cap)
+/* Copy of an untrusted string cut to fit a log line (the logger escapes control bytes). */
+static void log_cut(const char *s, char *out, size_t cap)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (o + 8 >= cap) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
+    size_t n = s ? strnlen(s, cap) : 0;
+    if (n >= cap) {
+        n = cap - 4;
+        memcpy(out + n, "...", 4);
+    } else {
+        out[n] = '\0';
     }
-    out[o] = '\0';
+    memcpy(out, s ? s : "", n);
 }
 
 static void log_reply(const struct conn_req *r, const char *method, const char *path, int status,
@@ -213,8 +228,8 @@ static void log_reply(const struct conn_req *r, const char *method, const char *
     if (cl_log_get_level() < CL_LOG_INFO)
         return;
     char m[40], p[300];
-    log_safe(method, m, sizeof m);
-    log_safe(path, p, sizeof p);
+    log_cut(method, m, sizeof m);
+    log_cut(path, p, sizeof p);
     cl_log_at(CL_LOG_INFO, file, line, "%s %s %s => %d", r->peer, m, p, status);
 }
 
@@ -257,20 +272,30 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct conn_req *r
 }
 
 /* A refusal by this file: small JSON body, file:line of the check that refused. */
-static enum MHD_Result refuse_at(struct MHD_Connection *conn, struct conn_req *r, const char *method,
-                                 const char *path, int status, const char *type, const char *detail,
-                                 bool log_failure, const char *file, int line)
+static enum MHD_Result refuse_at(struct MHD_Connection *conn, struct conn_req *r,
+                                 const char *method, const char *path, int status, const char *type,
+                                 const char *detail, bool log_failure, bool close_conn,
+                                 const char *file, int line)
 {
     struct cl_http_resp resp = {0};
     char body[256];
     int n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"detail\":\"%s\"}", type, detail);
     cl_http_reply_at(&resp, status, "application/json", body, (size_t)n, file, line);
+    if (close_conn) /* microhttpd closes the connection after a reply that says so */
+        cl_http_resp_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
     return send_resp_x(conn, r, method, path, &resp, log_failure);
 }
-#define refuse(conn, r, method, path, status, type, detail)                                     \
-    refuse_at((conn), (r), (method), (path), (status), (type), (detail), true, __FILE__, __LINE__)
-#define refuse_quiet(conn, r, method, path, status, type, detail)                               \
-    refuse_at((conn), (r), (method), (path), (status), (type), (detail), false, __FILE__, __LINE__)
+#define refuse(conn, r, method, path, status, type, detail)                                        \
+    refuse_at((conn), (r), (method), (path), (status), (type), (detail), true, false, __FILE__,    \
+              __LINE__)
+#define refuse_quiet(conn, r, method, path, status, type, detail)                                  \
+    refuse_at((conn), (r), (method), (path), (status), (type), (detail), false, false, __FILE__,   \
+              __LINE__)
+/* A request whose framing is in doubt: 400, and the connection closed (RFC 9112 6.3), so
+ * that nothing after it on the connection is read as another request. */
+#define refuse_close(conn, r, method, path, detail)                                                \
+    refuse_at((conn), (r), (method), (path), 400, "BadRequest", (detail), true, true, __FILE__,    \
+              __LINE__)
 
 /* ---- routing ---- */
 
@@ -340,6 +365,206 @@ static void peer_string(struct MHD_Connection *conn, char *out, size_t cap)
     snprintf(out, cap, "%s:%u", ip, port);
 }
 
+/* The raw URL (before microhttpd decodes it in place): a control byte, or its %-escape, is
+ * refused. Decoded, %00 would cut the path short (".../victim%00.txt" naming "victim") and
+ * %0a would reach the handlers and their logs. */
+static const char *uri_check(const char *uri)
+{
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++) {
+        if (*p < 0x21 || *p == 0x7f)
+            return "control byte in the request URL";
+        if (*p == '%' && p[1] && p[2]) {
+            int hi = p[1] >= '0' && p[1] <= '9'                     ? p[1] - '0'
+                     : (p[1] | 0x20) >= 'a' && (p[1] | 0x20) <= 'f' ? (p[1] | 0x20) - 'a' + 10
+                                                                    : -1;
+            if (hi == 0 || hi == 1 || (hi == 7 && (p[2] | 0x20) == 'f'))
+                return "encoded control byte (%00-%1F, %7F) in the request URL";
+        }
+    }
+    return NULL;
+}
+
+/* ---- request framing (RFC 9112): checked once all headers are in, before any body ----
+ *
+ * microhttpd 0.9 is lenient where a proxy in front of us may not be: it ends a header line at
+ * a bare CR or LF, keeps the first of two Content-Length headers, lets a Content-Length stand
+ * next to Transfer-Encoding, and reads "Transfer-Encoding :" (space before the colon) as some
+ * other header. Each is a way to hide a second request in the body of the first. Headers are
+ * walked in the order they arrived; microhttpd keeps them in its read buffer, each line's CR
+ * LF overwritten with two NULs, so the distance from the end of one value to the next name
+ * tells how the line ended: two NULs for CRLF, anything else is a bare CR or LF, or a NUL in
+ * the value. */
+struct hdr_scan {
+    const char *prev_end; /* one past the previous line in microhttpd's buffer */
+    unsigned ncl, nte;
+    const char *te;
+    const char *why; /* the first problem, and the line of the check that found it */
+    int line;
+};
+#define SCAN_BAD(s, msg) ((s)->why = (msg), (s)->line = __LINE__)
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool line_break_ok(const char *end, const char *next)
+{
+    if (next < end + 2 || next - end > CL_HTTP_CONN_MEMORY)
+        return false;
+    for (const char *p = end; p < next - 2; p++) /* trailing whitespace the parser left out */
+        if (*p != ' ' && *p != '\t')
+            return false;
+    return next[-2] == 0 && next[-1] == 0;
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct hdr_scan *s = cls;
+    (void)kind;
+    if (s->why)
+        return MHD_NO;
+    size_t kl = strlen(key), vl = value ? strlen(value) : 0;
+    if (kl == 0)
+        SCAN_BAD(s, "empty header name");
+    for (size_t i = 0; !s->why && i < kl; i++)
+        if (!is_tchar((unsigned char)key[i]))
+            SCAN_BAD(s, "header name with a byte outside the token set (a space before ':'?)");
+    for (size_t i = 0; !s->why && i < vl; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            SCAN_BAD(s, "control byte in a header value");
+    }
+    if (!s->why && s->prev_end && !line_break_ok(s->prev_end, key))
+        SCAN_BAD(s, "header line not ended by CRLF (bare CR or LF, or a NUL byte)");
+    s->prev_end = value ? value + vl : key + kl;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        s->ncl++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        s->nte++;
+        s->te = value;
+    }
+    return s->why ? MHD_NO : MHD_YES;
+}
+
+/* NULL when the request's framing is unambiguous, else why not (*line: the check). */
+static const char *framing_check(struct MHD_Connection *conn, const char *version, int *line)
+{
+    struct hdr_scan s = {.prev_end = version ? version + strlen(version) : NULL};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &s);
+    if (!s.why && s.ncl > 1)
+        SCAN_BAD(&s, "more than one Content-Length header");
+    if (!s.why && s.nte > 1)
+        SCAN_BAD(&s, "more than one Transfer-Encoding header");
+    if (!s.why && s.nte && s.ncl)
+        SCAN_BAD(&s, "both Content-Length and Transfer-Encoding");
+    if (!s.why && s.nte && strcasecmp(s.te ? s.te : "", "chunked") != 0)
+        SCAN_BAD(&s, "Transfer-Encoding other than chunked");
+    *line = s.line;
+    return s.why;
+}
+
+/* ---- whole-request deadlines ---- */
+
+static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* busy: a handler starts (true) or has queued its reply (false, the deadline restarts: the
+ * peer has that long to read the reply, then to send its next request). */
+static void conn_watch_mark(struct cl_http_server *srv, struct MHD_Connection *conn, bool busy)
+{
+    struct conn_watch *w = conn_watch_of(conn);
+    if (!w)
+        return;
+    pthread_mutex_lock(&srv->conn_lock);
+    w->busy = busy;
+    w->deadline_ns = cl_now_mono_ns() + srv->request_timeout_ns;
+    pthread_mutex_unlock(&srv->conn_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct cl_http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_watch *w = calloc(1, sizeof *w);
+        if (!w || !ci) {
+            free(w); /* out of memory: this connection has the idle timeout only */
+            *socket_context = NULL;
+            return;
+        }
+        w->fd = ci->connect_fd;
+        peer_string(conn, w->peer, sizeof w->peer);
+        pthread_mutex_lock(&srv->conn_lock);
+        w->deadline_ns = cl_now_mono_ns() + srv->request_timeout_ns;
+        w->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = w;
+        srv->conns = w;
+        pthread_mutex_unlock(&srv->conn_lock);
+        *socket_context = w;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        struct conn_watch *w = *socket_context;
+        pthread_mutex_lock(&srv->conn_lock);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            srv->conns = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        pthread_mutex_unlock(&srv->conn_lock);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+static void *reaper_main(void *arg)
+{
+    struct cl_http_server *srv = arg;
+    struct pollfd p = {.fd = srv->reaper_wake_fd, .events = POLLIN};
+    for (;;) {
+        int rc = poll(&p, 1, 500);
+        if (rc > 0)
+            return NULL; /* stopping */
+        uint64_t now = cl_now_mono_ns();
+        pthread_mutex_lock(&srv->conn_lock);
+        for (struct conn_watch *w = srv->conns; w; w = w->next) {
+            if (w->busy || w->shut || now < w->deadline_ns)
+                continue;
+            w->shut = true;
+            (void)shutdown(w->fd, SHUT_RDWR);
+            cl_info("http: %s: no whole request within %llu s: connection closed", w->peer,
+                    (unsigned long long)(srv->request_timeout_ns / 1000000000u));
+        }
+        pthread_mutex_unlock(&srv->conn_lock);
+    }
+}
+
+static int start_reaper(struct cl_http_server *srv, struct cl_err *err)
+{
+    srv->reaper_wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (srv->reaper_wake_fd < 0)
+        return cl_err_set(err, CL_EIO, "http server: eventfd: %s", strerror(errno));
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    int rc = pthread_create(&srv->reaper, &a, reaper_main, srv);
+    pthread_attr_destroy(&a);
+    if (rc != 0)
+        return cl_err_set(err, CL_EIO, "http server: cannot start the deadline thread: %s",
+                          strerror(rc));
+    srv->reaping = true;
+    return 0;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct conn_req *r = calloc(1, sizeof *r);
@@ -347,6 +572,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL;
     r->srv = cls;
     r->uri_len = strlen(uri);
+    r->uri_bad = uri_check(uri);
     peer_string(conn, r->peer, sizeof r->peer);
     return r;
 }
@@ -354,9 +580,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    conn_watch_mark(cls, conn, false); /* the next request's time starts now */
     struct conn_req *r = *req_cls;
     if (r) {
         free(r->body);
@@ -394,7 +619,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     (void)cls;
-    (void)version;
     struct conn_req *r = *req_cls;
     if (!r)
         return MHD_NO; /* out of memory in on_uri: drop the connection */
@@ -410,6 +634,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->started = true;
         if (r->uri_len > CL_HTTP_MAX_URL)
             return refuse(conn, r, method, url, 414, "UriTooLong", "request URL too long");
+        int line = 0;
+        const char *bad = framing_check(conn, version, &line);
+        if (bad) /* logged with the line of the check that refused */
+            return refuse_at(conn, r, method, url, 400, "BadRequest", bad, true, true, __FILE__,
+                             line);
+        if (r->uri_bad)
+            return refuse_close(conn, r, method, url, r->uri_bad);
         const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                        MHD_HTTP_HEADER_CONTENT_LENGTH);
         uint64_t declared = 0;
@@ -452,7 +683,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     /* ---- whole request received ---- */
     if (r->too_big)
         return refuse(conn, r, method, url, 413, "PayloadTooLarge", "request body too large");
-    return dispatch(conn, r, method, url);
+    conn_watch_mark(r->srv, conn, true);
+    enum MHD_Result rc = dispatch(conn, r, method, url);
+    conn_watch_mark(r->srv, conn, false);
+    return rc;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -577,20 +811,16 @@ static int start_daemon(struct cl_http_server *srv, struct listener *l, const ch
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
-    l->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_LISTEN_SOCKET, l->fd,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CL_HTTP_MAX_CONNECTIONS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CL_HTTP_MAX_PER_IP,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CL_HTTP_CONN_MEMORY,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_ARRAY, srv->cert_pem ? tls_opts : &tls_opts[3],
-        MHD_OPTION_END);
+    l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                            on_mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, l->fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                            timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CL_HTTP_MAX_CONNECTIONS,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CL_HTTP_MAX_PER_IP,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CL_HTTP_CONN_MEMORY,
+                            MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+                            srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_ARRAY,
+                            srv->cert_pem ? tls_opts : &tls_opts[3], MHD_OPTION_END);
     if (!l->d) {
         /* Whether microhttpd closed the socket on failure differs between versions. */
         if (fcntl(l->fd, F_GETFD) != -1)
@@ -693,6 +923,12 @@ struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *op
         return NULL;
     }
     srv->wake_fd = -1;
+    srv->reaper_wake_fd = -1;
+    pthread_mutex_init(&srv->conn_lock, NULL);
+    srv->request_timeout_ns =
+        (uint64_t)(opts->request_timeout_s ? opts->request_timeout_s
+                                           : CL_HTTP_DEFAULT_REQUEST_TIMEOUT_S) *
+        1000000000u;
     srv->opts = *opts;
     srv->routes = routes;
     srv->nroutes = nroutes;
@@ -702,7 +938,7 @@ struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *op
     /* libmicrohttpd is opened on first use (net/lazy.c): now, unless the start is lazy */
     if ((!opts->lazy_start || opts->tls_cert_path || opts->tls_key_path) && cl_net_mhd_load(err) < 0)
         goto fail;
-    if (load_tls(srv, opts, err) < 0)
+    if (load_tls(srv, opts, err) < 0 || start_reaper(srv, err) < 0)
         goto fail;
     for (size_t i = 0; i < opts->nsockets; i++) {
         struct listener *l = &srv->l[i];
@@ -748,6 +984,16 @@ void cl_http_server_stop(struct cl_http_server *srv)
         else if (srv->l[i].fd >= 0)
             close(srv->l[i].fd);
     }
+    /* after the daemons: their connections are closed, the watch list is empty */
+    if (srv->reaping) {
+        uint64_t one = 1;
+        if (write(srv->reaper_wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
+            cl_error("http: cannot wake the deadline thread: %s", strerror(errno));
+        pthread_join(srv->reaper, NULL);
+    }
+    if (srv->reaper_wake_fd >= 0)
+        close(srv->reaper_wake_fd);
+    pthread_mutex_destroy(&srv->conn_lock);
     free(srv->l);
     free(srv->cert_pem);
     if (srv->key_pem)

@@ -107,23 +107,21 @@ static int bi_array_reverse(struct cl_rego_bctx *c, struct cl_rv *const *a, stru
     return OUT(r);
 }
 
-static void flatten(struct cl_rv *r, const struct cl_rv *a, int depth)
-{
-    for (size_t i = 0; i < a->u.arr.len; i++) {
-        const struct cl_rv *x = a->u.arr.items[i];
-        if (x->type == CL_RV_ARRAY && depth < 64)
-            flatten(r, x, depth + 1);
-        else
-            cl_rv_array_push(r, cl_rv_incref((struct cl_rv *)(uintptr_t)x));
-    }
-}
-
+/* array.flatten removes one level of nesting, as OPA: [[1, [2]], 3] is [1, [2], 3]. */
 static int bi_array_flatten(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_ARRAY) < 0)
         return -1;
     struct cl_rv *r = cl_rv_array(0);
-    flatten(r, a[0], 0);
+    for (size_t i = 0; i < a[0]->u.arr.len; i++) {
+        struct cl_rv *x = a[0]->u.arr.items[i];
+        if (x->type != CL_RV_ARRAY) {
+            cl_rv_array_push(r, cl_rv_incref(x));
+            continue;
+        }
+        for (size_t j = 0; j < x->u.arr.len; j++)
+            cl_rv_array_push(r, cl_rv_incref(x->u.arr.items[j]));
+    }
     return OUT(r);
 }
 
@@ -197,8 +195,14 @@ static int obj_select(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_
     cl_rv_decref(ks);
     return OUT(r);
 }
-static int bi_object_remove(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return obj_select(c, a, out, false); }
-static int bi_object_filter(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return obj_select(c, a, out, true); }
+static int bi_object_remove(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return obj_select(c, a, out, false);
+}
+static int bi_object_filter(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return obj_select(c, a, out, true);
+}
 
 static struct cl_rv *merge(const struct cl_rv *x, const struct cl_rv *y, int depth)
 {
@@ -207,7 +211,8 @@ static struct cl_rv *merge(const struct cl_rv *x, const struct cl_rv *y, int dep
     struct cl_rv *r = cl_rv_copy(x);
     for (size_t i = 0; i < y->u.obj.len; i++) {
         const struct cl_rv *old = cl_rv_obj_get(r, y->u.obj.keys[i]);
-        struct cl_rv *nv = old ? merge(old, y->u.obj.vals[i], depth + 1) : cl_rv_incref(y->u.obj.vals[i]);
+        struct cl_rv *nv =
+            old ? merge(old, y->u.obj.vals[i], depth + 1) : cl_rv_incref(y->u.obj.vals[i]);
         cl_rv_obj_put(r, cl_rv_incref(y->u.obj.keys[i]), nv);
     }
     return r;
@@ -250,7 +255,8 @@ static bool subset(const struct cl_rv *sup, const struct cl_rv *sub, int depth)
             if (v->type == CL_RV_OBJECT && sub->u.obj.vals[i]->type == CL_RV_OBJECT) {
                 if (!subset(v, sub->u.obj.vals[i], depth + 1))
                     return false;
-            } else if ((v->type == CL_RV_SET || v->type == CL_RV_ARRAY) && v->type == sub->u.obj.vals[i]->type) {
+            } else if ((v->type == CL_RV_SET || v->type == CL_RV_ARRAY) &&
+                       v->type == sub->u.obj.vals[i]->type) {
                 /* nested sets and arrays: subset and sub-array, recursively */
                 if (!subset(v, sub->u.obj.vals[i], depth + 1))
                     return false;
@@ -378,19 +384,22 @@ static struct cl_rv *json_filter(const struct cl_rv *v, const struct cl_rv *tree
             if (!t)
                 continue;
             cl_rv_obj_put(r, cl_rv_incref(v->u.obj.keys[i]),
-                          t->type == CL_RV_BOOL ? cl_rv_incref(v->u.obj.vals[i]) : json_filter(v->u.obj.vals[i], t));
+                          t->type == CL_RV_BOOL ? cl_rv_incref(v->u.obj.vals[i])
+                                                : json_filter(v->u.obj.vals[i], t));
         }
         return r;
     }
     if (v->type == CL_RV_ARRAY || v->type == CL_RV_SET) {
         struct cl_rv *r = v->type == CL_RV_ARRAY ? cl_rv_array(0) : cl_rv_set();
         for (size_t i = 0; i < v->u.arr.len; i++) {
-            struct cl_rv *key = v->type == CL_RV_ARRAY ? cl_rv_int((int64_t)i) : cl_rv_incref(v->u.arr.items[i]);
+            struct cl_rv *key =
+                v->type == CL_RV_ARRAY ? cl_rv_int((int64_t)i) : cl_rv_incref(v->u.arr.items[i]);
             const struct cl_rv *t = tree_lookup(tree, key);
             cl_rv_decref(key);
             if (!t)
                 continue;
-            struct cl_rv *x = t->type == CL_RV_BOOL ? cl_rv_incref(v->u.arr.items[i]) : json_filter(v->u.arr.items[i], t);
+            struct cl_rv *x = t->type == CL_RV_BOOL ? cl_rv_incref(v->u.arr.items[i])
+                                                    : json_filter(v->u.arr.items[i], t);
             if (v->type == CL_RV_ARRAY)
                 cl_rv_array_push(r, x);
             else
@@ -417,12 +426,14 @@ static struct cl_rv *json_remove(const struct cl_rv *v, const struct cl_rv *tree
     if (v->type == CL_RV_ARRAY || v->type == CL_RV_SET) {
         struct cl_rv *r = v->type == CL_RV_ARRAY ? cl_rv_array(0) : cl_rv_set();
         for (size_t i = 0; i < v->u.arr.len; i++) {
-            struct cl_rv *key = v->type == CL_RV_ARRAY ? cl_rv_int((int64_t)i) : cl_rv_incref(v->u.arr.items[i]);
+            struct cl_rv *key =
+                v->type == CL_RV_ARRAY ? cl_rv_int((int64_t)i) : cl_rv_incref(v->u.arr.items[i]);
             const struct cl_rv *t = tree_lookup(tree, key);
             cl_rv_decref(key);
             if (t && t->type == CL_RV_BOOL)
                 continue;
-            struct cl_rv *x = t ? json_remove(v->u.arr.items[i], t) : cl_rv_incref(v->u.arr.items[i]);
+            struct cl_rv *x =
+                t ? json_remove(v->u.arr.items[i], t) : cl_rv_incref(v->u.arr.items[i]);
             if (v->type == CL_RV_ARRAY)
                 cl_rv_array_push(r, x);
             else
@@ -433,7 +444,8 @@ static struct cl_rv *json_remove(const struct cl_rv *v, const struct cl_rv *tree
     return cl_rv_incref((struct cl_rv *)(uintptr_t)v);
 }
 
-static int json_paths(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, bool filter)
+static int json_paths(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                      bool filter)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_OBJECT) < 0)
         return -1;
@@ -444,9 +456,10 @@ static int json_paths(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_
         struct cl_rv *parts = path_parts(a[1]->u.arr.items[i]);
         if (!parts) {
             cl_rv_decref(tree);
-            return cl_rego_bi_type_errorf(
-                c, "operand 2 must be one of {set, array} containing string paths or array of path segments but got %s",
-                cl_rv_type_name(a[1]->u.arr.items[i]));
+            return cl_rego_bi_type_errorf(c,
+                                          "operand 2 must be one of {set, array} containing string "
+                                          "paths or array of path segments but got %s",
+                                          cl_rv_type_name(a[1]->u.arr.items[i]));
         }
         /* normalise parts: numbers in array paths count as keys too */
         tree_add(tree, parts, 0);
@@ -456,8 +469,14 @@ static int json_paths(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_
     cl_rv_decref(tree);
     return OUT(r);
 }
-static int bi_json_filter(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return json_paths(c, a, out, true); }
-static int bi_json_remove(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return json_paths(c, a, out, false); }
+static int bi_json_filter(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return json_paths(c, a, out, true);
+}
+static int bi_json_remove(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return json_paths(c, a, out, false);
+}
 
 /* walk(x): every [path, value] pair, depth first (a relation: one solution per pair) */
 static void walk_rec(struct cl_rv *acc, struct cl_rv *path, const struct cl_rv *v, int depth)

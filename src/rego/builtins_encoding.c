@@ -5,15 +5,16 @@
  */
 #include <string.h>
 
-#include "json/json.h"
 #include "rego/builtins.h"
 #include "rego/sbuf.h"
+#include "json/json.h"
 
 #define OUT(v) (*out = (v), 0)
 #define S(v) ((v)->u.str.s)
 #define L(v) ((v)->u.str.len)
 
-static int b64enc(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, enum cl_b64 var, bool nopad)
+static int b64enc(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                  enum cl_b64 var, bool nopad)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;
@@ -31,7 +32,8 @@ static int b64enc(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
     return OUT(r);
 }
 
-static int b64dec(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, enum cl_b64 var)
+static int b64dec(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                  enum cl_b64 var)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;
@@ -45,11 +47,27 @@ static int b64dec(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
     return OUT(r);
 }
 
-static int bi_b64_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64enc(c, a, out, CL_B64_STD, false); }
-static int bi_b64_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64dec(c, a, out, CL_B64_STD); }
-static int bi_b64url_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64enc(c, a, out, CL_B64_URL, false); }
-static int bi_b64url_encode_nopad(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64enc(c, a, out, CL_B64_URL, true); }
-static int bi_b64url_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return b64dec(c, a, out, CL_B64_URL_ANYPAD); }
+static int bi_b64_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return b64enc(c, a, out, CL_B64_STD, false);
+}
+static int bi_b64_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return b64dec(c, a, out, CL_B64_STD);
+}
+static int bi_b64url_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return b64enc(c, a, out, CL_B64_URL, false);
+}
+static int bi_b64url_encode_nopad(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                  struct cl_rv **out)
+{
+    return b64enc(c, a, out, CL_B64_URL, true);
+}
+static int bi_b64url_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return b64dec(c, a, out, CL_B64_URL_ANYPAD);
+}
 
 static int bi_b64_is_valid(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
@@ -83,7 +101,8 @@ static int bi_hex_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
     struct cl_err err = {0};
     if (cl_hex_decode(S(a[0]), L(a[0]), buf, L(a[0]) / 2 + 1, &n, &err) < 0) {
         free(buf);
-        return cl_rego_bi_error(c, "invalid hex string: %.*s", (int)(L(a[0]) > 64 ? 64 : L(a[0])), S(a[0]));
+        return cl_rego_bi_error(c, "invalid hex string: %.*s", (int)(L(a[0]) > 64 ? 64 : L(a[0])),
+                                S(a[0]));
     }
     struct cl_rv *r = cl_rv_str((const char *)buf, n);
     free(buf);
@@ -100,6 +119,110 @@ static int bi_json_marshal(struct cl_rego_bctx *c, struct cl_rv *const *a, struc
     char *s = cl_rv_to_json_text(a[0]);
     struct cl_rv *r = cl_rv_strz(s);
     free(s);
+    return OUT(r);
+}
+
+/* Indented JSON as Go's json.MarshalIndent lays it out (one member per line, "key": value,
+ * empty collections as {} and []), with the prefix at the start of every line, the first
+ * included, as OPA's json.marshal_with_options returns it. Scalars and keys are written as
+ * json.marshal writes them. */
+struct json_layout {
+    const char *prefix, *indent;
+    size_t nprefix, nindent;
+};
+
+static void pretty_json(struct cl_sbuf *b, const struct cl_rv *v, const struct json_layout *lo,
+                        size_t depth)
+{
+    bool obj = v->type == CL_RV_OBJECT;
+    if ((v->type != CL_RV_ARRAY && v->type != CL_RV_SET && !obj) || cl_rv_len(v) == 0) {
+        char *t = cl_rv_to_json_text(v);
+        cl_sbuf_adds(b, t);
+        free(t);
+        return;
+    }
+    cl_sbuf_addc(b, obj ? '{' : '[');
+    size_t n = obj ? v->u.obj.len : v->u.arr.len;
+    for (size_t i = 0; i < n; i++) {
+        cl_sbuf_addc(b, '\n');
+        cl_sbuf_add(b, lo->prefix, lo->nprefix);
+        for (size_t d = 0; d <= depth; d++)
+            cl_sbuf_add(b, lo->indent, lo->nindent);
+        if (obj) {
+            const struct cl_rv *k = v->u.obj.keys[i];
+            char *kt = cl_rv_to_json_text(k);
+            if (k->type != CL_RV_STRING) { /* a non-string key is the string of its JSON text */
+                struct cl_rv *ks = cl_rv_strz(kt);
+                free(kt);
+                kt = cl_rv_to_json_text(ks);
+                cl_rv_decref(ks);
+            }
+            cl_sbuf_adds(b, kt);
+            free(kt);
+            cl_sbuf_adds(b, ": ");
+        }
+        pretty_json(b, obj ? v->u.obj.vals[i] : v->u.arr.items[i], lo, depth + 1);
+        if (i + 1 < n)
+            cl_sbuf_addc(b, ',');
+    }
+    cl_sbuf_addc(b, '\n');
+    cl_sbuf_add(b, lo->prefix, lo->nprefix);
+    for (size_t d = 0; d < depth; d++)
+        cl_sbuf_add(b, lo->indent, lo->nindent);
+    cl_sbuf_addc(b, obj ? '}' : ']');
+}
+
+/* json.marshal_with_options(x, {"pretty": bool, "indent": string, "prefix": string}): an
+ * indent or prefix implies pretty unless pretty says otherwise; indent defaults to a tab. */
+static int bi_json_marshal_with_options(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                        struct cl_rv **out)
+{
+    if (cl_rego_bi_want(c, a, 1, CL_RV_OBJECT) < 0)
+        return -1;
+    const struct cl_rv *o = a[1];
+    struct json_layout lo = {"", "\t", 0, 1};
+    bool implied = false, pretty = false, said = false;
+    for (size_t i = 0; i < o->u.obj.len; i++) {
+        const struct cl_rv *k = o->u.obj.keys[i], *v = o->u.obj.vals[i];
+        if (k->type != CL_RV_STRING)
+            return cl_rego_bi_type_errorf(c, "operand 2 object keys must be strings, not %s",
+                                          cl_rv_type_name(k));
+        if (strcmp(k->u.str.s, "prefix") == 0 || strcmp(k->u.str.s, "indent") == 0) {
+            if (v->type != CL_RV_STRING)
+                return cl_rego_bi_type_errorf(c, "operand 2 \"%s\" must be string but got %s",
+                                              k->u.str.s, cl_rv_type_name(v));
+            if (k->u.str.s[0] == 'p') {
+                lo.prefix = v->u.str.s;
+                lo.nprefix = v->u.str.len;
+            } else {
+                lo.indent = v->u.str.s;
+                lo.nindent = v->u.str.len;
+            }
+            implied = true;
+        } else if (strcmp(k->u.str.s, "pretty") == 0) {
+            if (v->type != CL_RV_BOOL)
+                return cl_rego_bi_type_errorf(c, "operand 2 \"pretty\" must be boolean but got %s",
+                                              cl_rv_type_name(v));
+            pretty = v->u.b;
+            said = true;
+        } else {
+            char *kt = cl_rv_to_json_text(k);
+            int rc = cl_rego_bi_type_errorf(c, "operand 2 object contained unknown key %s", kt);
+            free(kt);
+            return rc;
+        }
+    }
+    if (!(said ? pretty : implied))
+        return bi_json_marshal(c, a, out);
+    /* every level may repeat prefix and indent once per line: reserve for the worst case */
+    size_t per_line = lo.nprefix + 64 * (lo.nindent + 1);
+    if (cl_rego_bi_reserve(c, cl_rv_size(a[0]) * (2 + per_line) + 256) < 0)
+        return -2;
+    struct cl_sbuf b = {0};
+    cl_sbuf_add(&b, lo.prefix, lo.nprefix);
+    pretty_json(&b, a[0], &lo, 0);
+    struct cl_rv *r = cl_rv_str(b.s ? b.s : "", b.len);
+    cl_sbuf_free(&b);
     return OUT(r);
 }
 
@@ -131,7 +254,8 @@ static void url_escape(struct cl_sbuf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-_.~", ch))
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("-_.~", ch))
             cl_sbuf_addc(b, (char)ch);
         else if (ch == ' ')
             cl_sbuf_addc(b, '+');
@@ -153,9 +277,12 @@ static int bi_urlquery_encode(struct cl_rego_bctx *c, struct cl_rv *const *a, st
 
 static int unhex(char ch)
 {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
     return -1;
 }
 
@@ -192,7 +319,8 @@ static int bi_urlquery_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, st
     return OUT(r);
 }
 
-static int bi_urlquery_encode_object(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_urlquery_encode_object(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                     struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_OBJECT) < 0)
         return -1;
@@ -226,7 +354,8 @@ static int bi_urlquery_encode_object(struct cl_rego_bctx *c, struct cl_rv *const
     return OUT(r);
 }
 
-static int bi_urlquery_decode_object(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_urlquery_decode_object(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                     struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;
@@ -271,6 +400,7 @@ const struct cl_rego_builtin cl_rego_builtins_encoding[] = {
     {"hex.encode", 1, bi_hex_encode, 0},
     {"hex.decode", 1, bi_hex_decode, 0},
     {"json.marshal", 1, bi_json_marshal, 0},
+    {"json.marshal_with_options", 2, bi_json_marshal_with_options, 0},
     {"json.unmarshal", 1, bi_json_unmarshal, 0},
     {"json.is_valid", 1, bi_json_is_valid, 0},
     {"urlquery.encode", 1, bi_urlquery_encode, 0},

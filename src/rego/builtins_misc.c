@@ -20,7 +20,10 @@
 /* graph.reachable_paths explores every simple path; this caps the explored path steps. */
 #define CL_REGO_MAX_GRAPH_PATH_STEPS (1u << 20)
 
-static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
 
 /* ---- units ---- */
 
@@ -243,23 +246,59 @@ struct unit {
 };
 
 static const struct unit si_units[] = {
-    {"", 1}, {"m", 0},
-    {"k", 1000ULL}, {"K", 1000ULL}, {"ki", 1ULL << 10}, {"Ki", 1ULL << 10},
-    {"M", 1000000ULL}, {"mi", 1ULL << 20}, {"Mi", 1ULL << 20},
-    {"g", 1000000000ULL}, {"G", 1000000000ULL}, {"gi", 1ULL << 30}, {"Gi", 1ULL << 30},
-    {"t", 1000000000000ULL}, {"T", 1000000000000ULL}, {"ti", 1ULL << 40}, {"Ti", 1ULL << 40},
-    {"p", 1000000000000000ULL}, {"P", 1000000000000000ULL}, {"pi", 1ULL << 50}, {"Pi", 1ULL << 50},
-    {"e", 1000000000000000000ULL}, {"E", 1000000000000000000ULL}, {"ei", 1ULL << 60}, {"Ei", 1ULL << 60},
+    {"", 1},
+    {"m", 0},
+    {"k", 1000ULL},
+    {"K", 1000ULL},
+    {"ki", 1ULL << 10},
+    {"Ki", 1ULL << 10},
+    {"M", 1000000ULL},
+    {"mi", 1ULL << 20},
+    {"Mi", 1ULL << 20},
+    {"g", 1000000000ULL},
+    {"G", 1000000000ULL},
+    {"gi", 1ULL << 30},
+    {"Gi", 1ULL << 30},
+    {"t", 1000000000000ULL},
+    {"T", 1000000000000ULL},
+    {"ti", 1ULL << 40},
+    {"Ti", 1ULL << 40},
+    {"p", 1000000000000000ULL},
+    {"P", 1000000000000000ULL},
+    {"pi", 1ULL << 50},
+    {"Pi", 1ULL << 50},
+    {"e", 1000000000000000000ULL},
+    {"E", 1000000000000000000ULL},
+    {"ei", 1ULL << 60},
+    {"Ei", 1ULL << 60},
 };
 
 static const struct unit byte_units[] = {
     {"", 1},
-    {"kb", 1000ULL}, {"k", 1000ULL}, {"kib", 1ULL << 10}, {"ki", 1ULL << 10},
-    {"mb", 1000000ULL}, {"m", 1000000ULL}, {"mib", 1ULL << 20}, {"mi", 1ULL << 20},
-    {"gb", 1000000000ULL}, {"g", 1000000000ULL}, {"gib", 1ULL << 30}, {"gi", 1ULL << 30},
-    {"tb", 1000000000000ULL}, {"t", 1000000000000ULL}, {"tib", 1ULL << 40}, {"ti", 1ULL << 40},
-    {"pb", 1000000000000000ULL}, {"p", 1000000000000000ULL}, {"pib", 1ULL << 50}, {"pi", 1ULL << 50},
-    {"eb", 1000000000000000000ULL}, {"e", 1000000000000000000ULL}, {"eib", 1ULL << 60}, {"ei", 1ULL << 60},
+    {"kb", 1000ULL},
+    {"k", 1000ULL},
+    {"kib", 1ULL << 10},
+    {"ki", 1ULL << 10},
+    {"mb", 1000000ULL},
+    {"m", 1000000ULL},
+    {"mib", 1ULL << 20},
+    {"mi", 1ULL << 20},
+    {"gb", 1000000000ULL},
+    {"g", 1000000000ULL},
+    {"gib", 1ULL << 30},
+    {"gi", 1ULL << 30},
+    {"tb", 1000000000000ULL},
+    {"t", 1000000000000ULL},
+    {"tib", 1ULL << 40},
+    {"ti", 1ULL << 40},
+    {"pb", 1000000000000000ULL},
+    {"p", 1000000000000000ULL},
+    {"pib", 1ULL << 50},
+    {"pi", 1ULL << 50},
+    {"eb", 1000000000000000000ULL},
+    {"e", 1000000000000000000ULL},
+    {"eib", 1ULL << 60},
+    {"ei", 1ULL << 60},
 };
 
 static const struct unit *find_unit(const struct unit *tab, size_t n, const char *u)
@@ -289,7 +328,8 @@ static int bi_units_parse(struct cl_rego_bctx *c, struct cl_rv *const *a, struct
             *p = (char)(*p - 'A' + 'a');
     const struct unit *u = find_unit(si_units, CL_ARRAY_LEN(si_units), unit);
     if (!u)
-        return cl_rego_bi_error(c, "units.parse: unit %.*s not recognized", (int)(strlen(unit) > 64 ? 64 : strlen(unit)), unit);
+        return cl_rego_bi_error(c, "units.parse: unit %.*s not recognized",
+                                (int)(strlen(unit) > 64 ? 64 : strlen(unit)), unit);
     struct dec d;
     if (!dec_parse(s, nl, &d))
         return cl_rego_bi_error(c, "units.parse: could not parse amount to a number");
@@ -358,7 +398,8 @@ static bool semver_ident_ok(const char *s, size_t n)
             if (empty)
                 return false;
             empty = true;
-        } else if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '-') {
+        } else if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                   (ch >= 'A' && ch <= 'Z') || ch == '-') {
             empty = false;
         } else {
             return false;
@@ -421,7 +462,8 @@ static bool semver_parse(const char *s, size_t n, struct semver *v)
     const char *d2 = memchr(d1 + 1, '.', (size_t)(s + n - d1 - 1));
     if (!d2 || memchr(d2 + 1, '.', (size_t)(s + n - d2 - 1)))
         return false;
-    return parse_i64(s, (size_t)(d1 - s), &v->major) && parse_i64(d1 + 1, (size_t)(d2 - d1 - 1), &v->minor) &&
+    return parse_i64(s, (size_t)(d1 - s), &v->major) &&
+           parse_i64(d1 + 1, (size_t)(d2 - d1 - 1), &v->minor) &&
            parse_i64(d2 + 1, (size_t)(s + n - d2 - 1), &v->patch);
 }
 
@@ -445,7 +487,10 @@ static int64_t atoi_clamped(const char *s, size_t n)
     return (int64_t)u;
 }
 
-static int cmp3(int64_t x, int64_t y) { return x > y ? 1 : x < y ? -1 : 0; }
+static int cmp3(int64_t x, int64_t y)
+{
+    return x > y ? 1 : x < y ? -1 : 0;
+}
 
 static int semver_cmp(const struct semver *a, const struct semver *b)
 {
@@ -468,7 +513,8 @@ static int semver_cmp(const struct semver *a, const struct semver *b)
             return -1;
         if (pb >= eb)
             return 1;
-        const char *qa = memchr(pa, '.', (size_t)(ea - pa)), *qb = memchr(pb, '.', (size_t)(eb - pb));
+        const char *qa = memchr(pa, '.', (size_t)(ea - pa)),
+                   *qb = memchr(pb, '.', (size_t)(eb - pb));
         size_t la = (size_t)((qa ? qa : ea) - pa), lb = (size_t)((qb ? qb : eb) - pb);
         bool ia = all_decimal(pa, la), ib = all_decimal(pb, lb);
         if (ia != ib)
@@ -575,22 +621,30 @@ static int bi_uuid_parse(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
     cl_rv_obj_put_str(r, "variant", cl_rv_strz(variant));
     if (version == 1 || version == 2) {
         /* 100 ns ticks since 1582-10-15 */
-        int64_t t = (int64_t)((uint64_t)u[0] << 24 | (uint64_t)u[1] << 16 | (uint64_t)u[2] << 8 | u[3]);
+        int64_t t =
+            (int64_t)((uint64_t)u[0] << 24 | (uint64_t)u[1] << 16 | (uint64_t)u[2] << 8 | u[3]);
         t |= (int64_t)((uint64_t)u[4] << 8 | u[5]) << 32;
         t |= (int64_t)(((uint64_t)u[6] << 8 | u[7]) & 0xfff) << 48;
         int64_t since = t - 122192928000000000LL;
         /* Go computes this in wrapping int64 arithmetic */
-        uint64_t ns = (uint64_t)(since / 10000000) * 1000000000u + (uint64_t)(since % 10000000 * 100);
+        uint64_t ns =
+            (uint64_t)(since / 10000000) * 1000000000u + (uint64_t)(since % 10000000 * 100);
         cl_rv_obj_put_str(r, "time", cl_rv_int((int64_t)ns));
-        const char *mac = (u[10] & 3) == 3 ? "local:multicast" : (u[10] & 1) ? "global:multicast"
-                        : (u[10] & 2)      ? "local:unicast"
+        const char *mac = (u[10] & 3) == 3 ? "local:multicast"
+                          : (u[10] & 1)    ? "global:multicast"
+                          : (u[10] & 2)    ? "local:unicast"
                                            : "global:unicast";
-        cl_rv_obj_put_str(r, "nodeid", cl_rv_strf("%s:%02x%02x%02x%02x%02x%02x", mac, u[10], u[11], u[12], u[13], u[14], u[15]));
+        cl_rv_obj_put_str(r, "nodeid",
+                          cl_rv_strf("%s:%02x%02x%02x%02x%02x%02x", mac, u[10], u[11], u[12], u[13],
+                                     u[14], u[15]));
         cl_rv_obj_put_str(r, "clocksequence", cl_rv_int(((int)u[8] << 8 | u[9]) & 0x3fff));
         if (version == 2) {
-            cl_rv_obj_put_str(r, "id", cl_rv_int((int64_t)((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3])));
+            cl_rv_obj_put_str(r, "id",
+                              cl_rv_int((int64_t)((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 |
+                                                  (uint32_t)u[2] << 8 | u[3])));
             static const char *const domains[] = {"Person", "Group", "Org"};
-            cl_rv_obj_put_str(r, "domain", u[9] < 3 ? cl_rv_strz(domains[u[9]]) : cl_rv_strf("Domain%d", u[9]));
+            cl_rv_obj_put_str(r, "domain",
+                              u[9] < 3 ? cl_rv_strz(domains[u[9]]) : cl_rv_strf("Domain%d", u[9]));
         }
     }
     return OUT(r);
@@ -607,16 +661,23 @@ static int bi_uuid_rfc4122(struct cl_rego_bctx *c, struct cl_rv *const *a, struc
         return cl_rego_bi_error(c, "no randomness available");
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
-    return OUT(cl_rv_strf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
-                          u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]));
+    return OUT(cl_rv_strf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                          u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+                          u[12], u[13], u[14], u[15]));
 }
 
 /* ---- graph ---- */
 
-static bool is_coll(const struct cl_rv *v) { return v->type == CL_RV_ARRAY || v->type == CL_RV_SET; }
+static bool is_coll(const struct cl_rv *v)
+{
+    return v->type == CL_RV_ARRAY || v->type == CL_RV_SET;
+}
 
 /* Edges of a node: members of an array or set (others have none). */
-static size_t edge_count(const struct cl_rv *e) { return is_coll(e) ? e->u.arr.len : 0; }
+static size_t edge_count(const struct cl_rv *e)
+{
+    return is_coll(e) ? e->u.arr.len : 0;
+}
 
 static int bi_graph_reachable(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
@@ -657,9 +718,9 @@ struct paths {
     struct cl_rego_bctx *c;
     const struct cl_rv *g;
     struct cl_rv *result;
-    struct cl_rv **path;         /* nodes of the current path */
-    const struct cl_rv **edges;  /* edges[i]: the edges of path[i] */
-    size_t *next;                /* next[i]: the next edge of path[i] to follow */
+    struct cl_rv **path;        /* nodes of the current path */
+    const struct cl_rv **edges; /* edges[i]: the edges of path[i] */
+    size_t *next;               /* next[i]: the next edge of path[i] to follow */
     size_t len, cap;
     size_t steps;
 };
@@ -697,7 +758,7 @@ static void paths_push(struct paths *p, struct cl_rv *node, const struct cl_rv *
     p->len++;
 }
 
-/* Depth-first over simple paths from the start node (already on the path), without recursion
+/* Depth-first over the paths from the start node (already on the path), without recursion
  * (paths can be as long as the graph): a path ends at a node without edges, at a node missing
  * from the graph (which is left out), or where a neighbour would close a cycle. */
 static int paths_walk(struct paths *p)
@@ -711,10 +772,13 @@ static int paths_walk(struct paths *p)
         }
         struct cl_rv *nb = p->edges[top]->u.arr.items[p->next[top]++];
         if (++p->steps > CL_REGO_MAX_GRAPH_PATH_STEPS)
-            return cl_rego_bi_error(p->c, "too many paths (more than %u steps)", CL_REGO_MAX_GRAPH_PATH_STEPS);
+            return cl_rego_bi_error(p->c, "too many paths (more than %u steps)",
+                                    CL_REGO_MAX_GRAPH_PATH_STEPS);
         int rc = 0;
         const struct cl_rv *edges = cl_rv_obj_get(p->g, nb);
-        if (on_path(p, nb) || !edges) {
+        /* as OPA: a neighbour closes a cycle when it is on the path, except on the first step
+         * from the start node, so a node with an edge to itself gives [x, x] */
+        if ((p->len > 1 && on_path(p, nb)) || !edges) {
             rc = paths_commit(p);
         } else {
             paths_push(p, nb, edges);
@@ -729,7 +793,8 @@ static int paths_walk(struct paths *p)
     return 0;
 }
 
-static int bi_graph_reachable_paths(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_graph_reachable_paths(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                    struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_OBJECT) < 0)
         return -1;

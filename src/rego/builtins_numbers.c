@@ -7,13 +7,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+
 #include "rego/builtins.h"
 #include "rego/sbuf.h"
 
 #define OUT(v) (*out = (v), 0)
 
-int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out);
-int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out);
+int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out);
+int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out);
 
 static int num_result(struct cl_rego_bctx *c, double d, struct cl_rv **out)
 {
@@ -29,12 +33,14 @@ static int exact_result(struct cl_rego_bctx *c, struct cl_rv *v, struct cl_rv **
     return OUT(v);
 }
 
-int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out)
+int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out)
 {
     return exact_result(c, cl_rv_num_add(x, y), out);
 }
 
-int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out)
+int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out)
 {
     return exact_result(c, cl_rv_num_mul(x, y), out);
 }
@@ -82,12 +88,76 @@ static int bi_mul(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
     return cl_rego_num_mul(c, a[0], a[1], out);
 }
 
+/* An integer value (int64 or big) as an OpenSSL BIGNUM (new), NULL for other numbers. */
+static BIGNUM *to_bn(const struct cl_rv *v)
+{
+    char buf[32];
+    const char *t;
+    if (v->is_int) {
+        snprintf(buf, sizeof buf, "%lld", (long long)v->u.num.i);
+        t = buf;
+    } else if (v->big == CL_RV_BIGINT) {
+        t = v->u.num.big;
+    } else {
+        return NULL;
+    }
+    BIGNUM *b = NULL;
+    return BN_dec2bn(&b, t) ? b : NULL;
+}
+
+static struct cl_rv *from_bn(const BIGNUM *b)
+{
+    char *t = BN_bn2dec(b);
+    if (!t)
+        return NULL;
+    struct cl_rv *v = cl_rv_number_parse(t, strlen(t));
+    OPENSSL_free(t);
+    return v;
+}
+
+/* Quotient and remainder of two integers of which one is beyond int64, exactly (OPA uses
+ * big.Int): the remainder takes the dividend's sign, as Go's Rem. 1 when not both integers. */
+static int big_divmod(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                      struct cl_rv **quo, struct cl_rv **rem)
+{
+    BIGNUM *a = to_bn(x), *b = to_bn(y), *q = BN_new(), *r = BN_new();
+    BN_CTX *ctx = BN_CTX_new();
+    int rc = 1;
+    if (a && b && q && r && ctx) {
+        rc = -1;
+        if (BN_is_zero(b)) {
+            rc = 2;
+        } else if (BN_div(q, r, a, b, ctx)) {
+            *quo = BN_is_zero(r) ? from_bn(q) : NULL;
+            *rem = from_bn(r);
+            rc = *rem ? 0 : -1;
+        }
+    }
+    BN_free(a);
+    BN_free(b);
+    BN_free(q);
+    BN_free(r);
+    BN_CTX_free(ctx);
+    if (rc < 0)
+        return cl_rego_bi_error(c, "arithmetic result out of range");
+    return rc;
+}
+
 static int bi_div(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
     if (want_nums(c, a) < 0)
         return -1;
     if (cl_rv_as_double(a[1]) == 0)
         return cl_rego_bi_error(c, "divide by zero");
+    if (a[0]->big == CL_RV_BIGINT || a[1]->big == CL_RV_BIGINT) {
+        struct cl_rv *q = NULL, *r = NULL;
+        int rc = big_divmod(c, a[0], a[1], &q, &r);
+        if (rc < 0)
+            return rc;
+        cl_rv_decref(r);
+        if (q) /* exact: an integer; otherwise the quotient goes through doubles */
+            return OUT(q);
+    }
     if (a[0]->is_int && a[1]->is_int && a[1]->u.num.i != -1 && a[0]->u.num.i % a[1]->u.num.i == 0)
         return OUT(cl_rv_int(a[0]->u.num.i / a[1]->u.num.i));
     return num_result(c, cl_rv_as_double(a[0]) / cl_rv_as_double(a[1]), out);
@@ -97,6 +167,18 @@ static int bi_rem(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
 {
     if (want_nums(c, a) < 0)
         return -1;
+    if ((a[0]->big == CL_RV_BIGINT || a[1]->big == CL_RV_BIGINT) &&
+        (a[0]->is_int || a[0]->big == CL_RV_BIGINT) &&
+        (a[1]->is_int || a[1]->big == CL_RV_BIGINT)) {
+        struct cl_rv *q = NULL, *r = NULL;
+        int rc = big_divmod(c, a[0], a[1], &q, &r);
+        if (rc == 2)
+            return cl_rego_bi_error(c, "modulo by zero");
+        if (rc < 0)
+            return rc;
+        cl_rv_decref(q);
+        return OUT(r);
+    }
     if (!a[0]->is_int || !a[1]->is_int)
         return cl_rego_bi_error(c, "modulo on floating-point number");
     if (a[1]->u.num.i == 0)
@@ -115,7 +197,8 @@ static int bi_abs(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
     return OUT(cl_rv_float(fabs(cl_rv_as_double(a[0]))));
 }
 
-static int rounding(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, double (*f)(double))
+static int rounding(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                    double (*f)(double))
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0)
         return -1;
@@ -123,14 +206,25 @@ static int rounding(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv
         return OUT(cl_rv_incref(a[0]));
     return OUT(cl_rv_float(f(a[0]->u.num.d)));
 }
-static int bi_round(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return rounding(c, a, out, round); }
-static int bi_ceil(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return rounding(c, a, out, ceil); }
-static int bi_floor(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return rounding(c, a, out, floor); }
+static int bi_round(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return rounding(c, a, out, round);
+}
+static int bi_ceil(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return rounding(c, a, out, ceil);
+}
+static int bi_floor(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return rounding(c, a, out, floor);
+}
 
-static int range_step(struct cl_rego_bctx *c, int64_t lo, int64_t hi, int64_t step, struct cl_rv **out)
+static int range_step(struct cl_rego_bctx *c, int64_t lo, int64_t hi, int64_t step,
+                      struct cl_rv **out)
 {
     /* distances in uint64: hi - lo overflows int64 across the whole range, and n wraps to 0 */
-    uint64_t n = (lo <= hi ? (uint64_t)hi - (uint64_t)lo : (uint64_t)lo - (uint64_t)hi) / (uint64_t)step + 1;
+    uint64_t n =
+        (lo <= hi ? (uint64_t)hi - (uint64_t)lo : (uint64_t)lo - (uint64_t)hi) / (uint64_t)step + 1;
     if (cl_rego_bi_reserve(c, n == 0 || n > SIZE_MAX / 48 ? SIZE_MAX : n * 48) < 0)
         return -2;
     struct cl_rv *r = cl_rv_array((size_t)n);
@@ -149,15 +243,50 @@ static int range_step(struct cl_rego_bctx *c, int64_t lo, int64_t hi, int64_t st
     return OUT(r);
 }
 
+static bool is_bigint(const struct cl_rv *v)
+{
+    return v->type == CL_RV_NUMBER && v->big == CL_RV_BIGINT;
+}
+
+/* numbers.range(_step) where an operand is an integer beyond int64: exact steps on big
+ * integers (OPA computes with big.Int), each element reserved against the memory cap. */
+static int range_big(struct cl_rego_bctx *c, struct cl_rv *lo, struct cl_rv *hi, struct cl_rv *step,
+                     struct cl_rv **out)
+{
+    bool up = cl_rv_compare(lo, hi) <= 0;
+    struct cl_rv *r = cl_rv_array(0);
+    struct cl_rv *cur = cl_rv_incref(lo);
+    while (up ? cl_rv_compare(cur, hi) <= 0 : cl_rv_compare(cur, hi) >= 0) {
+        if (cl_rego_bi_reserve(c, (r->u.arr.len + 1) * 96) < 0) {
+            cl_rv_decref(cur);
+            cl_rv_decref(r);
+            return -2;
+        }
+        cl_rv_array_push(r, cur);
+        cur = up ? cl_rv_num_add(cur, step) : cl_rv_num_sub(cur, step);
+        if (!cur) {
+            cl_rv_decref(r);
+            return cl_rego_bi_error(c, "arithmetic result out of range");
+        }
+    }
+    cl_rv_decref(cur);
+    return OUT(r);
+}
+
 static int bi_range(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
     int64_t lo, hi;
     if (cl_rego_bi_want(c, a, 0, CL_RV_NUMBER) < 0 || cl_rego_bi_want(c, a, 1, CL_RV_NUMBER) < 0)
         return -1;
+    if ((is_bigint(a[0]) || is_bigint(a[1])) && (is_bigint(a[0]) || cl_rv_as_int(a[0], &lo)) &&
+        (is_bigint(a[1]) || cl_rv_as_int(a[1], &hi)))
+        return range_big(c, a[0], a[1], cl_rv_int(1), out);
     if (!cl_rv_as_int(a[0], &lo))
-        return cl_rego_bi_type_errorf(c, "operand 1 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 1 must be integer number but got floating-point number");
     if (!cl_rv_as_int(a[1], &hi))
-        return cl_rego_bi_type_errorf(c, "operand 2 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 2 must be integer number but got floating-point number");
     return range_step(c, lo, hi, 1, out);
 }
 
@@ -167,12 +296,24 @@ static int bi_range_step(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
     for (int i = 0; i < 3; i++)
         if (cl_rego_bi_want(c, a, i, CL_RV_NUMBER) < 0)
             return -1;
+    if (is_bigint(a[0]) || is_bigint(a[1]) || is_bigint(a[2])) {
+        for (int i = 0; i < 3; i++)
+            if (!is_bigint(a[i]) && !cl_rv_as_int(a[i], &lo))
+                return cl_rego_bi_type_errorf(
+                    c, "operand %d must be integer number but got floating-point number", i + 1);
+        if (cl_rv_compare(a[2], cl_rv_int(0)) <= 0)
+            return cl_rego_bi_error(c, "step must be a positive integer");
+        return range_big(c, a[0], a[1], a[2], out);
+    }
     if (!cl_rv_as_int(a[0], &lo))
-        return cl_rego_bi_type_errorf(c, "operand 1 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 1 must be integer number but got floating-point number");
     if (!cl_rv_as_int(a[1], &hi))
-        return cl_rego_bi_type_errorf(c, "operand 2 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 2 must be integer number but got floating-point number");
     if (!cl_rv_as_int(a[2], &st))
-        return cl_rego_bi_type_errorf(c, "operand 3 must be integer number but got floating-point number");
+        return cl_rego_bi_type_errorf(
+            c, "operand 3 must be integer number but got floating-point number");
     if (st <= 0)
         return cl_rego_bi_error(c, "step must be a positive integer");
     return range_step(c, lo, hi, st, out);
@@ -184,7 +325,8 @@ static int ints(struct cl_rego_bctx *c, struct cl_rv *const *a, int n, int64_t *
         if (cl_rego_bi_want(c, a, i, CL_RV_NUMBER) < 0)
             return -1;
         if (!cl_rv_as_int(a[i], &v[i]))
-            return cl_rego_bi_type_errorf(c, "operand %d must be integer number but got floating-point number", i + 1);
+            return cl_rego_bi_type_errorf(
+                c, "operand %d must be integer number but got floating-point number", i + 1);
     }
     return 0;
 }
@@ -215,7 +357,8 @@ static int bi_bits_lsh(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
     if (ints(c, a, 2, v) < 0)
         return -1;
     if (v[1] < 0)
-        return cl_rego_bi_type_errorf(c, "operand 2 must be an unsigned integer number but got a negative integer");
+        return cl_rego_bi_type_errorf(
+            c, "operand 2 must be an unsigned integer number but got a negative integer");
     if (v[1] >= 63 || (v[0] != 0 && (v[0] > (INT64_MAX >> v[1]) || v[0] < (INT64_MIN >> v[1]))))
         return num_result(c, ldexp((double)v[0], (int)(v[1] > 2000 ? 2000 : v[1])), out);
     return OUT(cl_rv_int((int64_t)((uint64_t)v[0] << v[1])));
@@ -226,7 +369,8 @@ static int bi_bits_rsh(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
     if (ints(c, a, 2, v) < 0)
         return -1;
     if (v[1] < 0)
-        return cl_rego_bi_type_errorf(c, "operand 2 must be an unsigned integer number but got a negative integer");
+        return cl_rego_bi_type_errorf(
+            c, "operand 2 must be an unsigned integer number but got a negative integer");
     if (v[1] >= 64)
         return OUT(cl_rv_int(v[0] < 0 ? -1 : 0));
     return OUT(cl_rv_int(v[0] >> v[1]));

@@ -62,8 +62,9 @@ static struct rg_node *node_get(struct cl_rego *e, struct rg_node *n, const char
 
 /* ---- errors ---- */
 
-CL_PRINTF(5, 6) static int cerr(struct rg_error *err, const char *code, const char *file, const struct rg_term *at,
-                                const char *fmt, ...)
+CL_PRINTF(5, 6)
+static int cerr(struct rg_error *err, const char *code, const char *file, const struct rg_term *at,
+                const char *fmt, ...)
 {
     if (err->code)
         return -1;
@@ -204,7 +205,8 @@ static int lookup_local(struct cctx *c, const char *name)
     return scope_find(&c->freevars, name);
 }
 
-static struct rg_term *data_ref(struct cctx *c, const char **path, size_t n, const char *last, int line, int col)
+static struct rg_term *data_ref(struct cctx *c, const char **path, size_t n, const char *last,
+                                int line, int col)
 {
     struct rg_term *r = rg_term_new(c->a, RG_T_REF, line, col);
     r->n = n + 1 + (last ? 1 : 0);
@@ -294,7 +296,8 @@ static bool resolve_global(struct cctx *c, struct rg_term *t)
 static int resolve_term(struct cctx *c, struct rg_term *t);
 static int resolve_body(struct cctx *c, struct rg_body *b);
 
-static const struct rg_node *node_at(const struct rg_node *n, const char **parts, const size_t *lens, size_t np)
+static const struct rg_node *node_at(const struct rg_node *n, const char **parts,
+                                     const size_t *lens, size_t np)
 {
     for (size_t i = 0; n && i < np; i++)
         n = rg_node_child(n, parts[i], lens[i]);
@@ -313,8 +316,8 @@ const struct cl_rego_builtin *rg_find_builtin(struct cl_rego *e, const char *nam
 }
 
 /* Resolves a dotted function name to a user function node or a builtin. */
-static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn, const struct cl_rego_builtin **bi,
-                           int *ext)
+static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn,
+                           const struct cl_rego_builtin **bi, int *ext)
 {
     const char *parts[64];
     size_t lens[64];
@@ -349,7 +352,8 @@ static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn
             strcmp(im->path->items[0]->name, "data") == 0) {
             const struct rg_node *n = c->e->root;
             for (size_t i = 1; n && i < im->path->n; i++)
-                n = rg_node_child(n, im->path->items[i]->val->u.str.s, im->path->items[i]->val->u.str.len);
+                n = rg_node_child(n, im->path->items[i]->val->u.str.s,
+                                  im->path->items[i]->val->u.str.len);
             if (n)
                 n = node_at(n, parts + 1, lens + 1, np - 1);
             if (n && rg_node_is_fn(n)) {
@@ -384,7 +388,8 @@ static int resolve_call(struct cctx *c, struct rg_term *t)
     if (resolve_fn_name(c, t->name, &t->fn, &t->bi, &t->ext) < 0)
         return cerr(c->err, "rego_type_error", c->file, t, "undefined function %s", t->name);
     int arity = t->fn ? (int)rg_node_arity(t->fn) : t->bi->arity;
-    t->direct = (t->fn || !(t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))) && (int)t->n == arity;
+    t->direct = (t->fn || !(t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))) &&
+                (int)t->n == arity;
     if (t->bi && !t->ext) {
         static const char *const ops[] = {"equal", "neq", "lt", "lte", "gt", "gte"};
         for (size_t i = 0; i < CL_ARRAY_LEN(ops); i++)
@@ -395,8 +400,8 @@ static int resolve_call(struct cctx *c, struct rg_term *t)
     if (t->bi && (t->bi->flags & CL_REGO_BI_VARIADIC))
         return 0;
     if ((int)t->n != ar && (int)t->n != ar + 1)
-        return cerr(c->err, "rego_type_error", c->file, t, "%s: arity mismatch: %zu arguments given, %d expected",
-                    t->name, t->n, ar);
+        return cerr(c->err, "rego_type_error", c->file, t,
+                    "%s: arity mismatch: %zu arguments given, %d expected", t->name, t->n, ar);
     return 0;
 }
 
@@ -500,7 +505,8 @@ static int declare_pattern(struct cctx *c, struct rg_term *t, bool assign)
         if (assign && scope_find(c->top, t->name) >= 0)
             return cerr(c->err, "rego_compile_error", c->file, t, "var %s assigned above", t->name);
         if (assign && (strcmp(t->name, "input") == 0 || strcmp(t->name, "data") == 0))
-            return cerr(c->err, "rego_compile_error", c->file, t, "variables must not shadow %s (use a different variable name)", t->name);
+            return cerr(c->err, "rego_compile_error", c->file, t,
+                        "variables must not shadow %s (use a different variable name)", t->name);
         t->slot = new_slot(c, t->name);
         t->declared = 1;
         scope_add(c->top, t->name, t->slot);
@@ -529,9 +535,12 @@ static bool is_call(const struct rg_term *t, const char *name)
 static int resolve_with(struct cctx *c, struct rg_with *w)
 {
     struct rg_term *t = w->target;
-    const char *root = t->kind == RG_T_VAR ? t->name : t->kind == RG_T_REF && t->items[0]->kind == RG_T_VAR ? t->items[0]->name : NULL;
+    const char *root = t->kind == RG_T_VAR                                    ? t->name
+                       : t->kind == RG_T_REF && t->items[0]->kind == RG_T_VAR ? t->items[0]->name
+                                                                              : NULL;
     if (!root)
-        return cerr(c->err, "rego_type_error", c->file, t, "with keyword target must reference existing input, data, or a function");
+        return cerr(c->err, "rego_type_error", c->file, t,
+                    "with keyword target must reference existing input, data, or a function");
     bool value_target = false;
     if (strcmp(root, "input") == 0) {
         value_target = true;
@@ -573,7 +582,9 @@ static int resolve_with(struct cctx *c, struct rg_with *w)
             const struct rg_import *im = find_import(c, root);
             cl_sbuf_free(&nm);
             if (!im)
-                return cerr(c->err, "rego_compile_error", c->file, t, "with keyword target must reference existing input, data, or a function");
+                return cerr(
+                    c->err, "rego_compile_error", c->file, t,
+                    "with keyword target must reference existing input, data, or a function");
             value_target = true;
         } else {
             cl_sbuf_free(&nm);
@@ -690,9 +701,20 @@ static void vs_init(struct vset *s, int nslots)
         s->nw = 1;
     s->w = cl_xcalloc(s->nw, sizeof *s->w);
 }
-static void vs_add(struct vset *s, int i) { if (i >= 0) s->w[i / 64] |= 1ULL << (i % 64); }
-static bool vs_has(const struct vset *s, int i) { return i >= 0 && (s->w[i / 64] >> (i % 64)) & 1; }
-static void vs_or(struct vset *d, const struct vset *s) { for (size_t i = 0; i < d->nw; i++) d->w[i] |= s->w[i]; }
+static void vs_add(struct vset *s, int i)
+{
+    if (i >= 0)
+        s->w[i / 64] |= 1ULL << (i % 64);
+}
+static bool vs_has(const struct vset *s, int i)
+{
+    return i >= 0 && (s->w[i / 64] >> (i % 64)) & 1;
+}
+static void vs_or(struct vset *d, const struct vset *s)
+{
+    for (size_t i = 0; i < d->nw; i++)
+        d->w[i] |= s->w[i];
+}
 
 struct sctx {
     struct cctx *c;
@@ -752,7 +774,8 @@ static void outer_vars(struct sctx *s, const int *inside, struct vset *in)
             vs_add(in, i);
 }
 
-static void classify(struct sctx *s, const struct rg_term *t, bool out_pos, struct vset *in, struct vset *out)
+static void classify(struct sctx *s, const struct rg_term *t, bool out_pos, struct vset *in,
+                     struct vset *out)
 {
     switch (t->kind) {
     case RG_T_VALUE:
@@ -767,7 +790,8 @@ static void classify(struct sctx *s, const struct rg_term *t, bool out_pos, stru
         for (size_t i = 1; i < t->n; i++) {
             /* a variable or a composite pattern ([1, x]) as a key is bound by iteration */
             unsigned char kk = t->items[i]->kind;
-            classify(s, t->items[i], kk == RG_T_VAR || kk == RG_T_ARRAY || kk == RG_T_OBJECT, in, out);
+            classify(s, t->items[i], kk == RG_T_VAR || kk == RG_T_ARRAY || kk == RG_T_OBJECT, in,
+                     out);
         }
         return;
     case RG_T_ARRAY:
@@ -930,7 +954,8 @@ static int schedule_body(struct sctx *s, struct rg_body *b, struct vset *bound)
                     if (vs_has(&ins[i], v) && !vs_has(bound, v) && !vs_has(&binders, v)) {
                         const char *nm = s->c->slotnames[v] ? s->c->slotnames[v] : "_";
                         struct rg_term at = {.line = b->exprs[i]->line, .col = b->exprs[i]->col};
-                        rc = cerr(s->c->err, "rego_unsafe_var_error", s->c->file, &at, "var %s is unsafe", nm);
+                        rc = cerr(s->c->err, "rego_unsafe_var_error", s->c->file, &at,
+                                  "var %s is unsafe", nm);
                         break;
                     }
                 }
@@ -1008,8 +1033,9 @@ static void strip_prints_body(struct rg_body *b)
     size_t o = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct rg_expr *x = b->exprs[i];
-        if (x->kind == RG_E_TERM && !x->negated && !x->nwith && x->term->kind == RG_T_CALL && x->term->bi &&
-            (x->term->bi->flags & CL_REGO_BI_VARIADIC) && strcmp(x->term->bi->name, "print") == 0 && !x->term->ext)
+        if (x->kind == RG_E_TERM && !x->negated && !x->nwith && x->term->kind == RG_T_CALL &&
+            x->term->bi && (x->term->bi->flags & CL_REGO_BI_VARIADIC) &&
+            strcmp(x->term->bi->name, "print") == 0 && !x->term->ext)
             continue;
         strip_prints_term(x->term);
         strip_prints_term(x->coll);
@@ -1031,7 +1057,8 @@ static void hoist_args(struct cl_rego *e, struct rg_rule *r)
 {
     for (size_t i = 0; i < r->nargs; i++) {
         struct rg_term *t = r->args[i];
-        if (t->kind != RG_T_CALL && t->kind != RG_T_ACOMP && t->kind != RG_T_SCOMP && t->kind != RG_T_OCOMP)
+        if (t->kind != RG_T_CALL && t->kind != RG_T_ACOMP && t->kind != RG_T_SCOMP &&
+            t->kind != RG_T_OCOMP)
             continue;
         char nm[32];
         snprintf(nm, sizeof nm, "$arg%zu", i);
@@ -1060,9 +1087,11 @@ static void hoist_args(struct cl_rego *e, struct rg_rule *r)
     }
 }
 
-static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pkg, struct rg_error *err)
+static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pkg,
+                        struct rg_error *err)
 {
-    struct cctx c = {.e = e, .a = &e->arena, .mod = r->mod, .pkg = pkg, .err = err, .file = r->mod->file};
+    struct cctx c = {
+        .e = e, .a = &e->arena, .mod = r->mod, .pkg = pkg, .err = err, .file = r->mod->file};
     if (r->kind == RG_R_FUNC)
         hoist_args(e, r);
     struct scope top = {0};
@@ -1110,7 +1139,7 @@ static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pk
         free(bound.w);
         free(s.total);
     }
-    if (rc == 0 && !e->opts.print) {
+    if (rc == 0 && !e->opts.print && !e->opts.prints && !e->opts.keep_prints) {
         strip_prints_body(r->body);
         strip_prints_term(r->value);
         strip_prints_term(r->key);
@@ -1142,7 +1171,9 @@ static const struct cl_rv *chain_const(const struct rg_rule *r, const struct cl_
 {
     const struct cl_rv *v = NULL;
     for (; r; r = r->els) {
-        const struct cl_rv *x = !r->value ? true_v : r->value->kind == RG_T_VALUE ? r->value->val : NULL;
+        const struct cl_rv *x = !r->value                      ? true_v
+                                : r->value->kind == RG_T_VALUE ? r->value->val
+                                                               : NULL;
         if (!x || (v && !cl_rv_equal(v, x)))
             return NULL;
         v = x;
@@ -1176,6 +1207,296 @@ static void mark_const(struct rg_node *n)
         mark_const(n->kids[i]);
 }
 
+/* ---- rules of different kinds for one path (OPA's rego_type_error) ----
+ * One path holds one kind of document: a complete value, a set, an object built from rules
+ * with variable keys, or a function. Mixing them, or defining rules beneath a path whose value
+ * a complete rule or a set rule gives whole, is refused at compile time: nothing is silently
+ * dropped at evaluation. */
+
+static void node_path(struct cl_sbuf *b, const struct rg_node *n);
+
+static void node_desc_rules(struct cl_sbuf *b, const struct rg_node *n, size_t *count)
+{
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct rg_node *k = n->kids[i];
+        if (k->rules || k->funcs || k->deflt || k->fdeflt) {
+            if (*count < 4) {
+                if (*count)
+                    cl_sbuf_adds(b, ", ");
+                node_path(b, k);
+            } else if (*count == 4) {
+                cl_sbuf_adds(b, ", ...");
+            }
+            (*count)++;
+        }
+        node_desc_rules(b, k, count);
+    }
+}
+
+static int check_kinds(const struct rg_node *n, struct rg_error *err)
+{
+    bool set_whole = false, set_keyed = false, val_whole = n->deflt != NULL, val_keyed = false;
+    const struct rg_rule *first = n->rules ? n->rules : n->deflt;
+    for (const struct rg_rule *r = n->rules; r; r = r->next_in_node) {
+        bool whole = r->nground == r->nhead;
+        if (r->kind == RG_R_SET)
+            *(whole ? &set_whole : &set_keyed) = true;
+        else
+            *(whole ? &val_whole : &val_keyed) = true;
+    }
+    int kinds = set_whole + set_keyed + val_whole + val_keyed;
+    if (first && (kinds > 1 || n->funcs || n->fdeflt)) {
+        struct cl_sbuf b = {0};
+        node_path(&b, n);
+        struct rg_term at = {.line = first->line, .col = first->col};
+        int rc =
+            cerr(err, "rego_type_error", first->mod->file, &at, "conflicting rules %s found", b.s);
+        cl_sbuf_free(&b);
+        return rc;
+    }
+    if (first && (set_whole || val_whole)) {
+        struct cl_sbuf kids = {0};
+        size_t count = 0;
+        node_desc_rules(&kids, n, &count);
+        if (count) {
+            struct cl_sbuf b = {0};
+            node_path(&b, n);
+            struct rg_term at = {.line = first->line, .col = first->col};
+            int rc = cerr(err, "rego_type_error", first->mod->file, &at,
+                          "rule %s conflicts with [%s]", b.s, kids.s);
+            cl_sbuf_free(&b);
+            cl_sbuf_free(&kids);
+            return rc;
+        }
+        cl_sbuf_free(&kids);
+    }
+    for (size_t i = 0; i < n->nkids; i++)
+        if (check_kinds(n->kids[i], err) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- recursion (OPA's rego_recursion_error, found at compile time) ----
+ * A graph over rule-tree nodes holding rules or functions: an edge for every call of a
+ * function and every reference into data that reaches rules (a reference that stops above
+ * rules, or continues with a variable key, depends on every rule beneath). A cycle is an
+ * error before anything runs, as in OPA, not a depth limit hit at evaluation time. */
+
+struct dgraph {
+    struct rg_node **nodes; /* by id */
+    int **adj;              /* edges by node id */
+    int *nadj, *capadj;
+    int from; /* node of the rule being walked */
+};
+
+static bool node_has_rules(const struct rg_node *n)
+{
+    return n->rules || n->funcs || n->deflt || n->fdeflt;
+}
+
+static void dg_edge(struct dgraph *g, const struct rg_node *to)
+{
+    int f = g->from;
+    for (int i = 0; i < g->nadj[f]; i++)
+        if (g->adj[f][i] == to->id)
+            return;
+    if (g->nadj[f] == g->capadj[f]) {
+        g->capadj[f] = g->capadj[f] ? g->capadj[f] * 2 : 4;
+        g->adj[f] = cl_xrealloc(g->adj[f], (size_t)g->capadj[f] * sizeof **g->adj);
+    }
+    g->adj[f][g->nadj[f]++] = to->id;
+}
+
+static void dg_subtree(struct dgraph *g, const struct rg_node *n)
+{
+    if (node_has_rules(n))
+        dg_edge(g, n);
+    for (size_t i = 0; i < n->nkids; i++)
+        dg_subtree(g, n->kids[i]);
+}
+
+static void dg_body(struct dgraph *g, const struct rg_node *root, const struct rg_body *b);
+
+/* The rules a data reference may reach from node n, keys from items[i] on: a constant string
+ * key follows one child, another constant reaches no rule, anything else may be any child
+ * (and the keys after it still have to match, as OPA's dependency graph does). */
+static void dg_ref(struct dgraph *g, const struct rg_node *n, const struct rg_term *t, size_t i)
+{
+    if (node_has_rules(n) || i == t->n) {
+        dg_subtree(g, n);
+        return;
+    }
+    const struct rg_term *k = t->items[i];
+    if (k->kind == RG_T_VALUE) {
+        if (k->val->type != CL_RV_STRING)
+            return;
+        const struct rg_node *c = rg_node_child(n, k->val->u.str.s, k->val->u.str.len);
+        if (c)
+            dg_ref(g, c, t, i + 1);
+        return;
+    }
+    for (size_t j = 0; j < n->nkids; j++)
+        dg_ref(g, n->kids[j], t, i + 1);
+}
+
+static void dg_term(struct dgraph *g, const struct rg_node *root, const struct rg_term *t)
+{
+    if (!t)
+        return;
+    switch (t->kind) {
+    case RG_T_VALUE:
+        return;
+    case RG_T_VAR:
+        if (t->root == RG_ROOT_DATA)
+            dg_subtree(g, root);
+        return;
+    case RG_T_CALL:
+        if (t->fn)
+            dg_edge(g, t->fn);
+        break;
+    case RG_T_REF: {
+        const struct rg_term *h = t->items[0];
+        if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
+            dg_ref(g, root, t, 1);
+            for (size_t j = 1; j < t->n; j++)
+                dg_term(g, root, t->items[j]);
+            return;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    for (size_t i = 0; i < t->n; i++)
+        dg_term(g, root, t->items[i]);
+    dg_term(g, root, t->key);
+    dg_term(g, root, t->value);
+    dg_body(g, root, t->body);
+}
+
+static void dg_body(struct dgraph *g, const struct rg_node *root, const struct rg_body *b)
+{
+    for (size_t i = 0; b && i < b->n; i++) {
+        const struct rg_expr *x = b->exprs[i];
+        dg_term(g, root, x->term);
+        for (size_t j = 0; j < x->nvars; j++)
+            dg_term(g, root, x->vars[j]);
+        dg_term(g, root, x->key);
+        dg_term(g, root, x->val);
+        dg_term(g, root, x->coll);
+        dg_body(g, root, x->body);
+        for (size_t j = 0; j < x->nwith; j++) {
+            dg_term(g, root, x->with[j].value);
+            if (x->with[j].vfn)
+                dg_edge(g, x->with[j].vfn);
+        }
+    }
+}
+
+static void dg_rule(struct dgraph *g, const struct rg_node *root, const struct rg_rule *r)
+{
+    for (; r; r = r->els) {
+        for (size_t i = 0; i < r->nhead; i++)
+            dg_term(g, root, r->head[i]);
+        for (size_t i = 0; i < r->nargs; i++)
+            dg_term(g, root, r->args[i]);
+        dg_term(g, root, r->key);
+        dg_term(g, root, r->value);
+        dg_body(g, root, r->body);
+    }
+}
+
+static void dg_collect(struct dgraph *g, const struct rg_node *root, struct rg_node *n)
+{
+    g->nodes[n->id] = n;
+    g->from = n->id;
+    const struct rg_rule *lists[] = {n->rules, n->funcs, n->deflt, n->fdeflt};
+    for (size_t l = 0; l < 4; l++)
+        for (const struct rg_rule *r = lists[l]; r; r = l < 2 ? r->next_in_node : NULL)
+            dg_rule(g, root, r);
+    for (size_t i = 0; i < n->nkids; i++)
+        dg_collect(g, root, n->kids[i]);
+}
+
+static void node_path(struct cl_sbuf *b, const struct rg_node *n)
+{
+    if (n->parent) {
+        node_path(b, n->parent);
+        cl_sbuf_addc(b, '.');
+    }
+    cl_sbuf_adds(b, n->name);
+}
+
+static const struct rg_rule *node_first_rule(const struct rg_node *n)
+{
+    return n->rules ? n->rules : n->funcs ? n->funcs : n->deflt ? n->deflt : n->fdeflt;
+}
+
+static int check_recursion(struct cl_rego *e, struct rg_error *err)
+{
+    int nn = e->nnodes;
+    struct dgraph g = {.nodes = cl_xcalloc((size_t)nn, sizeof *g.nodes),
+                       .adj = cl_xcalloc((size_t)nn, sizeof *g.adj),
+                       .nadj = cl_xcalloc((size_t)nn, sizeof(int)),
+                       .capadj = cl_xcalloc((size_t)nn, sizeof(int))};
+    dg_collect(&g, e->root, e->root);
+    /* iterative depth-first search: 0 new, 1 on the path, 2 done */
+    unsigned char *state = cl_xcalloc((size_t)nn, 1);
+    int *stack = cl_xcalloc((size_t)nn, sizeof(int)), *edge = cl_xcalloc((size_t)nn, sizeof(int));
+    int rc = 0;
+    for (int s0 = 0; s0 < nn && rc == 0; s0++) {
+        if (state[s0] || !g.nodes[s0] || !node_has_rules(g.nodes[s0]))
+            continue;
+        int sp = 0;
+        stack[sp] = s0;
+        edge[sp] = 0;
+        state[s0] = 1;
+        while (sp >= 0 && rc == 0) {
+            int v = stack[sp];
+            if (edge[sp] == g.nadj[v]) {
+                state[v] = 2;
+                sp--;
+                continue;
+            }
+            int w = g.adj[v][edge[sp]++];
+            if (state[w] == 0) {
+                state[w] = 1;
+                stack[++sp] = w;
+                edge[sp] = 0;
+            } else if (state[w] == 1) {
+                /* the cycle is the path from w to the top of the stack, then w again */
+                int at = sp;
+                while (stack[at] != w)
+                    at--;
+                struct cl_sbuf b = {0};
+                for (int i = at; i <= sp; i++) {
+                    node_path(&b, g.nodes[stack[i]]);
+                    cl_sbuf_adds(&b, " -> ");
+                }
+                node_path(&b, g.nodes[w]);
+                struct cl_sbuf name = {0};
+                node_path(&name, g.nodes[w]);
+                const struct rg_rule *r = node_first_rule(g.nodes[w]);
+                struct rg_term loc = {.line = r->line, .col = r->col};
+                rc = cerr(err, "rego_recursion_error", r->mod->file, &loc,
+                          "rule %s is recursive: %s", name.s, b.s);
+                cl_sbuf_free(&b);
+                cl_sbuf_free(&name);
+            }
+        }
+    }
+    for (int i = 0; i < nn; i++)
+        free(g.adj[i]);
+    free(g.adj);
+    free(g.nadj);
+    free(g.capadj);
+    free(g.nodes);
+    free(state);
+    free(stack);
+    free(edge);
+    return rc;
+}
+
 int rg_compile(struct cl_rego *e, struct rg_error *err)
 {
     memset(err, 0, sizeof *err);
@@ -1205,7 +1526,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             if (r->is_default && r->kind == RG_R_FUNC) {
                 if (n->fdeflt || (n->funcs && n->funcs->nargs != r->nargs)) {
                     struct rg_term at = {.line = r->line, .col = r->col};
-                    return cerr(err, "rego_type_error", m->file, &at, "multiple default rules %s found", n->name);
+                    return cerr(err, "rego_type_error", m->file, &at,
+                                "multiple default rules %s found", n->name);
                 }
                 n->fdeflt = r;
                 continue;
@@ -1213,7 +1535,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             if (r->is_default) {
                 if (n->deflt) {
                     struct rg_term at = {.line = r->line, .col = r->col};
-                    return cerr(err, "rego_type_error", m->file, &at, "multiple default rules %s found", n->name);
+                    return cerr(err, "rego_type_error", m->file, &at,
+                                "multiple default rules %s found", n->name);
                 }
                 n->deflt = r;
                 continue;
@@ -1221,7 +1544,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             if (r->kind == RG_R_FUNC) {
                 if (rg_node_is_fn(n) && rg_node_arity(n) != r->nargs) {
                     struct rg_term at = {.line = r->line, .col = r->col};
-                    return cerr(err, "rego_type_error", m->file, &at, "conflicting rules %s found (arity)", n->name);
+                    return cerr(err, "rego_type_error", m->file, &at,
+                                "conflicting rules %s found (arity)", n->name);
                 }
                 append_rule(&n->funcs, r);
             } else {
@@ -1233,6 +1557,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             }
         }
     }
+    if (check_kinds(e->root, err) < 0)
+        return -1;
     /* names */
     for (struct rg_module *m = e->mods; m; m = m->next) {
         struct rg_node *pkg = pkg_node(e, m);
@@ -1243,20 +1569,24 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
                 if (r->is_default && r->value && r->value->kind != RG_T_VALUE) {
                     /* default values must be constant (after folding) */
                     unsigned char k = r->value->kind;
-                    bool ok = k == RG_T_ARRAY || k == RG_T_OBJECT || k == RG_T_SET || k == RG_T_ACOMP ||
-                              k == RG_T_SCOMP || k == RG_T_OCOMP;
+                    bool ok = k == RG_T_ARRAY || k == RG_T_OBJECT || k == RG_T_SET ||
+                              k == RG_T_ACOMP || k == RG_T_SCOMP || k == RG_T_OCOMP;
                     if (!ok)
-                        return cerr(err, "rego_type_error", m->file, r->value, "default rule value must be a constant");
+                        return cerr(err, "rego_type_error", m->file, r->value,
+                                    "default rule value must be a constant");
                 }
             }
         }
     }
+    if (check_recursion(e, err) < 0)
+        return -1;
     mark_const(e->root);
     e->compiled = true;
     return 0;
 }
 
-int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len, struct rg_error *err)
+int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len,
+                     struct rg_error *err)
 {
     memset(err, 0, sizeof *err);
     q->body = rg_parse_query(&q->arena, text, len, err);

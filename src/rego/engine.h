@@ -29,6 +29,27 @@ struct cl_rego {
     size_t nexts;
 };
 
+/* Gathered print() calls (rego.h): arguments kept as values, NULL for undefined. */
+struct rg_print {
+    const char *file;
+    int line;
+    size_t off, n; /* arguments vals[off .. off+n) */
+};
+struct cl_rego_prints {
+    struct rg_print *calls;
+    size_t ncalls, capcalls;
+    struct cl_rv **vals;
+    size_t nvals, capvals;
+    size_t dropped;
+};
+/* Appends one call, taking the n references in vals (NULL: undefined). Over the caps the
+ * values are released and the call counted as dropped. */
+void rg_prints_add(struct cl_rego_prints *p, const char *file, int line, struct cl_rv **vals,
+                   size_t n);
+/* Renders n arguments as print() does, appending to b. */
+struct cl_sbuf;
+void rg_print_render(struct cl_sbuf *b, struct cl_rv *const *vals, size_t n);
+
 /* A compiled query. */
 struct rg_query {
     struct rg_arena arena;
@@ -40,16 +61,19 @@ struct rg_query {
 /* Compiles all modules into the rule tree (idempotent). */
 int rg_compile(struct cl_rego *e, struct rg_error *err);
 /* Compiles a query against a compiled engine; returns 0 or -1 with err. */
-int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len, struct rg_error *err);
+int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len,
+                     struct rg_error *err);
 /* Node lookup by child name. */
 struct rg_node *rg_node_child(const struct rg_node *n, const char *name, size_t len);
 /* Resolves a call name to a builtin/extension (for `with` mocks and the evaluator). */
 const struct cl_rego_builtin *rg_find_builtin(struct cl_rego *e, const char *name, int *ext);
 
 /* Evaluates a compiled query. input and data (the base document; NULL: the engine's) are
- * borrowed. rows: new array of {"bindings": {...}, "expressions": [...]}.
- * Returns 0, or a negative CL_E* code with err filled (OPA code, message). */
-int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, struct cl_rv *data, bool strict,
-                  int64_t now_ns, struct cl_rv **rows, struct rg_error *err);
+ * borrowed; prints (may be NULL) receives print() calls. rows: new array of {"bindings": {...},
+ * "expressions": [...]}. Returns 0, or a negative CL_E* code with err filled (OPA code, message).
+ */
+int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input,
+                  struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rego_prints *prints,
+                  struct cl_rv **rows, struct rg_error *err);
 
 #endif

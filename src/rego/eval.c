@@ -73,12 +73,13 @@ struct ev {
     size_t ndovs, capdovs;
     struct mock *mocks;
     size_t nmocks, capmocks;
-    size_t mock_floor; /* mocks below this index are hidden (while a replacement runs) */
+    size_t mock_floor;    /* mocks below this index are hidden (while a replacement runs) */
     const char *cur_file; /* location of the expression being evaluated, for messages */
     int cur_line;
     const struct rg_rule *cur_rule; /* the rule whose body runs (rego.metadata.*) */
-    struct nd_memo *nd;   /* results of non-deterministic builtins (rand.intn, uuid.rfc4122) */
+    struct nd_memo *nd; /* results of non-deterministic builtins (rand.intn, uuid.rfc4122) */
     size_t nnd, capnd;
+    struct cl_rego_prints *prints; /* print() sink of this evaluation (NULL: none) */
 };
 
 /* One query sees one value per (builtin, arguments) of a non-deterministic builtin, as OPA. */
@@ -118,9 +119,11 @@ static int check_limits(struct ev *ev)
     if (ev->steps & 15)
         return 0;
     if (cl_rv_bytes_live - ev->mem_base > (int64_t)ev->max_mem)
-        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation memory limit exceeded (%zu bytes)", ev->max_mem);
+        return fail(ev, CL_ELIMIT, "eval_limit_error",
+                    "evaluation memory limit exceeded (%zu bytes)", ev->max_mem);
     char here;
-    size_t used = (size_t)(ev->stack_base > &here ? ev->stack_base - &here : &here - ev->stack_base);
+    size_t used =
+        (size_t)(ev->stack_base > &here ? ev->stack_base - &here : &here - ev->stack_base);
     if (used > ev->max_stack)
         return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (stack limit)");
     return 0;
@@ -149,10 +152,14 @@ static void undo(struct ev *ev, size_t mark)
 
 /* ---- forward declarations ---- */
 static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k);
-static int eval_body(struct ev *ev, struct frame *fr, const struct rg_body *b, size_t i, struct k *k);
-static int unify_val(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv *v, struct k *k);
-static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *base, struct cl_rv **out);
-static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args, size_t nargs, struct cl_rv **out);
+static int eval_body(struct ev *ev, struct frame *fr, const struct rg_body *b, size_t i,
+                     struct k *k);
+static int unify_val(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv *v,
+                     struct k *k);
+static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *base,
+                       struct cl_rv **out);
+static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args, size_t nargs,
+                   struct cl_rv **out);
 
 /* ---- value helpers ---- */
 
@@ -259,7 +266,8 @@ struct walk {
     bool data; /* a reference into data: integer keys also find string keys of base documents */
 };
 
-static struct cl_rv *walk_lookup(const struct walk *w, const struct cl_rv *coll, const struct cl_rv *key)
+static struct cl_rv *walk_lookup(const struct walk *w, const struct cl_rv *coll,
+                                 const struct cl_rv *key)
 {
     struct cl_rv *x = lookup(coll, key);
     int64_t ik;
@@ -271,7 +279,8 @@ static struct cl_rv *walk_lookup(const struct walk *w, const struct cl_rv *coll,
     return x;
 }
 
-static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, struct cl_rv *v);
+static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
+                    struct cl_rv *v);
 
 struct k_walkkey {
     struct k k;
@@ -305,7 +314,8 @@ static int k_walkpat_fn(struct ev *ev, struct k *k, struct cl_rv *v)
     return walk_val(ev, c->fr, c->w, c->i + 1, c->x);
 }
 
-static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, struct cl_rv *v)
+static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
+                    struct cl_rv *v)
 {
     if (i == w->ref->n)
         return w->k->fn(ev, w->k, v);
@@ -374,7 +384,8 @@ static size_t node_path(const struct rg_node *n, struct cl_rv **out, size_t cap)
 }
 
 /* Applies the overrides strictly below path[0..n) to v; returns new or NULL (undefined). */
-static struct cl_rv *apply_dovs(struct ev *ev, struct cl_rv *const *path, size_t n, struct cl_rv *v, bool *exact)
+static struct cl_rv *apply_dovs(struct ev *ev, struct cl_rv *const *path, size_t n, struct cl_rv *v,
+                                bool *exact)
 {
     struct cl_rv *cur = cl_rv_incref(v);
     *exact = false;
@@ -432,12 +443,12 @@ static bool dov_above(struct ev *ev, struct cl_rv *const *path, size_t n)
 
 #define MAX_PATH 128
 
-static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, const struct rg_node *n,
-                     struct cl_rv *base);
+static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
+                     const struct rg_node *n, struct cl_rv *base);
 
 /* Switches from the rule tree to plain values at node n (path known), applying overrides. */
-static int data_to_value(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, const struct rg_node *n,
-                         struct cl_rv *base)
+static int data_to_value(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
+                         const struct rg_node *n, struct cl_rv *base)
 {
     struct cl_rv *v = NULL;
     if (materialize(ev, n, base, &v) < 0)
@@ -468,10 +479,11 @@ struct k_datakey {
     struct cl_rv *base;
 };
 
-static int data_step(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, const struct rg_node *n,
-                     struct cl_rv *base, struct cl_rv *key)
+static int data_step(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
+                     const struct rg_node *n, struct cl_rv *base, struct cl_rv *key)
 {
-    const struct rg_node *child = key->type == CL_RV_STRING ? rg_node_child(n, key->u.str.s, key->u.str.len) : NULL;
+    const struct rg_node *child =
+        key->type == CL_RV_STRING ? rg_node_child(n, key->u.str.s, key->u.str.len) : NULL;
     struct cl_rv *bchild = base ? lookup(base, key) : NULL;
     int64_t ik;
     if (!bchild && base && base->type == CL_RV_OBJECT && cl_rv_as_int(key, &ik)) {
@@ -507,8 +519,8 @@ static int k_datakey_fn(struct ev *ev, struct k *k, struct cl_rv *key)
     return data_step(ev, c->fr, c->w, c->i, c->n, c->base, key);
 }
 
-static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size_t i, const struct rg_node *n,
-                     struct cl_rv *base)
+static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
+                     const struct rg_node *n, struct cl_rv *base)
 {
     if (ev->ndovs) {
         struct cl_rv *path[MAX_PATH];
@@ -627,8 +639,8 @@ static int seq_next(struct ev *ev, struct k_seq *s)
     return eval_term(ev, s->fr, s->items[pick], &s->k);
 }
 
-static int eval_seq(struct ev *ev, struct frame *fr, const struct rg_term *const *items, size_t n, struct cl_rv **vals,
-                    struct k *done)
+static int eval_seq(struct ev *ev, struct frame *fr, const struct rg_term *const *items, size_t n,
+                    struct cl_rv **vals, struct k *done)
 {
     struct k_seq s = {{k_seq_fn}, fr, items, n, 0, vals, done};
     for (size_t i = 0; i < n; i++)
@@ -755,7 +767,9 @@ static int eval_comp(struct ev *ev, struct frame *fr, const struct rg_term *t, s
         return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep");
     }
     struct k_comp c = {{k_comp_val_fn}, fr, t, NULL, NULL};
-    c.acc = t->kind == RG_T_ACOMP ? cl_rv_array(0) : t->kind == RG_T_SCOMP ? cl_rv_set() : cl_rv_object();
+    c.acc = t->kind == RG_T_ACOMP   ? cl_rv_array(0)
+            : t->kind == RG_T_SCOMP ? cl_rv_set()
+                                    : cl_rv_object();
     struct k_comp_body cb = {{k_comp_body_fn}, &c};
     int rc = eval_body(ev, fr, t->body, 0, &cb.k);
     ev->depth--;
@@ -782,10 +796,11 @@ struct cl_rego_bctx {
     struct rego_bctx b;
 };
 
-int cl_rego_bi_type_error(struct cl_rego_bctx *ctx, int argi, const char *want, const struct cl_rv *got)
+int cl_rego_bi_type_error(struct cl_rego_bctx *ctx, int argi, const char *want,
+                          const struct cl_rv *got)
 {
-    fail(ctx->b.ev, CL_EINVAL, "eval_type_error", "%s: operand %d must be %s but got %s", ctx->b.bi->name, argi + 1,
-         want, cl_rv_type_name(got));
+    fail(ctx->b.ev, CL_EINVAL, "eval_type_error", "%s: operand %d must be %s but got %s",
+         ctx->b.bi->name, argi + 1, want, cl_rv_type_name(got));
     return -1;
 }
 
@@ -811,7 +826,8 @@ int cl_rego_bi_error(struct cl_rego_bctx *ctx, const char *fmt, ...)
     return -1;
 }
 
-int cl_rego_bi_want(struct cl_rego_bctx *ctx, struct cl_rv *const *args, int argi, enum cl_rv_type t)
+int cl_rego_bi_want(struct cl_rego_bctx *ctx, struct cl_rv *const *args, int argi,
+                    enum cl_rv_type t)
 {
     if (args[argi]->type == t)
         return 0;
@@ -831,16 +847,27 @@ int cl_rego_bi_want_int(struct cl_rego_bctx *ctx, struct cl_rv *const *args, int
 int cl_rego_bi_reserve(struct cl_rego_bctx *ctx, size_t bytes)
 {
     struct ev *ev = ctx->b.ev;
-    if (bytes > ev->max_mem || cl_rv_bytes_live - ev->mem_base + (int64_t)bytes > (int64_t)ev->max_mem) {
-        fail(ev, CL_ELIMIT, "eval_limit_error", "%s: evaluation memory limit exceeded", ctx->b.bi->name);
+    if (bytes > ev->max_mem ||
+        cl_rv_bytes_live - ev->mem_base + (int64_t)bytes > (int64_t)ev->max_mem) {
+        fail(ev, CL_ELIMIT, "eval_limit_error", "%s: evaluation memory limit exceeded",
+             ctx->b.bi->name);
         return -2; /* limits are never softened into undefined */
     }
     return 0;
 }
 
-const char *cl_rego_bi_name(const struct cl_rego_bctx *ctx) { return ctx->b.bi->name; }
-void *cl_rego_bi_user(const struct cl_rego_bctx *ctx) { return ctx->b.user; }
-int64_t cl_rego_bi_now_ns(const struct cl_rego_bctx *ctx) { return ctx->b.ev->now_ns; }
+const char *cl_rego_bi_name(const struct cl_rego_bctx *ctx)
+{
+    return ctx->b.bi->name;
+}
+void *cl_rego_bi_user(const struct cl_rego_bctx *ctx)
+{
+    return ctx->b.user;
+}
+int64_t cl_rego_bi_now_ns(const struct cl_rego_bctx *ctx)
+{
+    return ctx->b.ev->now_ns;
+}
 
 void cl_rego_bi_print(struct cl_rego_bctx *ctx, const char *text)
 {
@@ -850,7 +877,8 @@ void cl_rego_bi_print(struct cl_rego_bctx *ctx, const char *text)
 }
 
 /* Calls a builtin; returns 0 with *out, CL_REGO_UNDEFINED, or -1 (error recorded). */
-static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext, struct cl_rv **args, struct cl_rv **out)
+static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext,
+                        struct cl_rv **args, struct cl_rv **out)
 {
     struct cl_rego_bctx ctx = {{ev, bi, ext ? ev->e->exts[ext - 1].ctx : NULL, 0}};
     *out = NULL;
@@ -890,8 +918,10 @@ static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext
         return *out ? 0 : CL_REGO_UNDEFINED;
     if (rc > 0)
         return CL_REGO_UNDEFINED;
-    if (rc == -2 || ev->strict || !ev->err->code || strcmp(ev->err->code, "eval_limit_error") == 0 ||
-        strcmp(ev->err->code, "eval_conflict_error") == 0 || strcmp(ev->err->code, "rego_recursion_error") == 0) {
+    if (rc == -2 || ev->strict || !ev->err->code ||
+        strcmp(ev->err->code, "eval_limit_error") == 0 ||
+        strcmp(ev->err->code, "eval_conflict_error") == 0 ||
+        strcmp(ev->err->code, "rego_recursion_error") == 0) {
         if (!ev->err->code)
             fail(ev, CL_EINVAL, "eval_builtin_error", "%s: failed", bi->name);
         return -1;
@@ -903,7 +933,8 @@ static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext
     return CL_REGO_UNDEFINED;
 }
 
-static const struct mock *find_mock(struct ev *ev, const struct cl_rego_builtin *bi, const struct rg_node *fn)
+static const struct mock *find_mock(struct ev *ev, const struct cl_rego_builtin *bi,
+                                    const struct rg_node *fn)
 {
     for (size_t i = ev->nmocks; i-- > ev->mock_floor;) {
         const struct mock *m = &ev->mocks[i];
@@ -913,12 +944,13 @@ static const struct mock *find_mock(struct ev *ev, const struct cl_rego_builtin 
     return NULL;
 }
 
-static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, int ext, const struct rg_node *fn,
-                             struct cl_rv **args, size_t nargs, struct cl_rv **out);
+static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, int ext,
+                             const struct rg_node *fn, struct cl_rv **args, size_t nargs,
+                             struct cl_rv **out);
 
 /* Dispatches a call (args already evaluated), honouring mocks. */
-static int dispatch(struct ev *ev, const struct cl_rego_builtin *bi, int ext, const struct rg_node *fn,
-                    struct cl_rv **args, size_t nargs, struct cl_rv **out)
+static int dispatch(struct ev *ev, const struct cl_rego_builtin *bi, int ext,
+                    const struct rg_node *fn, struct cl_rv **args, size_t nargs, struct cl_rv **out)
 {
     if (ev->nmocks) {
         const struct mock *m = find_mock(ev, bi, fn);
@@ -941,8 +973,9 @@ static int dispatch(struct ev *ev, const struct cl_rego_builtin *bi, int ext, co
     return call_builtin(ev, bi, ext, args, out);
 }
 
-static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, int ext, const struct rg_node *fn,
-                             struct cl_rv **args, size_t nargs, struct cl_rv **out)
+static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, int ext,
+                             const struct rg_node *fn, struct cl_rv **args, size_t nargs,
+                             struct cl_rv **out)
 {
     /* A mock's replacement is called without the mock on itself (no infinite loop). */
     if (fn)
@@ -950,34 +983,53 @@ static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, in
     return call_builtin(ev, bi, ext, args, out);
 }
 
+#define NOT_SIMPLE 2
+static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t,
+                        struct cl_rv **out, bool *own);
+
+/* Evaluates print()'s arguments (an undefined or failing one prints as <undefined>) and hands
+ * the values to the evaluation's sink (kept, rendered later) and/or the eager hook. */
 static void print_call(struct ev *ev, struct frame *fr, const struct rg_term *t)
 {
-    struct cl_sbuf b = {0};
+    struct cl_rv *stackvals[8];
+    struct cl_rv **vals = t->n <= 8 ? stackvals : cl_xcalloc(t->n, sizeof *vals);
     for (size_t i = 0; i < t->n; i++) {
-        struct k_collect c = {{k_collect_fn}, NULL, true};
-        size_t mark = ev->ntrail;
-        int rc = eval_term(ev, fr, t->items[i], &c.k);
-        undo(ev, mark);
+        struct cl_rv *v = NULL;
+        bool own = false;
+        int rc = eval1(ev, fr, t->items[i], &v, &own);
+        if (rc == 1) {
+            vals[i] = own ? v : cl_rv_incref(v);
+            continue;
+        }
+        vals[i] = NULL;
+        if (rc == NOT_SIMPLE) {
+            struct k_collect c = {{k_collect_fn}, NULL, true};
+            size_t mark = ev->ntrail;
+            rc = eval_term(ev, fr, t->items[i], &c.k);
+            undo(ev, mark);
+            vals[i] = c.v;
+        }
         if (rc < 0) {
             ev->err->code = NULL;
+            ev->err->msg[0] = 0;
             ev->code = 0;
         }
-        if (i)
-            cl_sbuf_addc(&b, ' ');
-        if (!c.v) {
-            cl_sbuf_adds(&b, "<undefined>");
-        } else if (c.v->type == CL_RV_STRING) {
-            cl_sbuf_add(&b, c.v->u.str.s, c.v->u.str.len);
-        } else {
-            char *s = cl_rv_dump(c.v);
-            cl_sbuf_adds(&b, s);
-            free(s);
-        }
-        cl_rv_decref(c.v);
     }
-    if (ev->e->opts.print)
-        ev->e->opts.print(ev->e->opts.print_ctx, "", t->line, b.s ? b.s : "");
-    cl_sbuf_free(&b);
+    if (ev->e->opts.print) {
+        struct cl_sbuf b = {0};
+        rg_print_render(&b, vals, t->n);
+        ev->e->opts.print(ev->e->opts.print_ctx, ev->cur_file ? ev->cur_file : "", t->line,
+                          b.s ? b.s : "");
+        cl_sbuf_free(&b);
+    }
+    if (ev->prints) {
+        rg_prints_add(ev->prints, ev->cur_file, t->line, vals, t->n);
+    } else {
+        for (size_t i = 0; i < t->n; i++)
+            cl_rv_decref(vals[i]);
+    }
+    if (vals != stackvals)
+        free(vals);
 }
 
 struct k_call {
@@ -998,7 +1050,8 @@ static int k_call_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
     struct cl_rv *res = NULL;
     if (++ev->depth > ev->max_depth) {
         ev->depth--;
-        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)", ev->max_depth);
+        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)",
+                    ev->max_depth);
     }
     int rc = dispatch(ev, t->bi, t->ext, t->fn, c->vals, c->nin, &res);
     ev->depth--;
@@ -1039,7 +1092,8 @@ static int call_arity(const struct rg_term *t)
     return t->bi->arity;
 }
 
-static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b, struct k *k);
+static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b,
+                 struct k *k);
 
 /* ---- direct evaluation of deterministic terms ----
  * Most terms have at most one value and bind nothing: constants, bound variables, references
@@ -1089,7 +1143,8 @@ static bool simple_term_slow(const struct frame *fr, const struct rg_term *t)
                 return false;
         return true;
     case RG_T_CALL:
-        if ((!t->bi && !t->fn) || is_print(t) || (t->bi && (t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))))
+        if ((!t->bi && !t->fn) || is_print(t) ||
+            (t->bi && (t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))))
             return false;
         if ((int)t->n != (t->fn ? (int)rg_node_arity(t->fn) : t->bi->arity))
             return false; /* an output argument binds */
@@ -1101,9 +1156,12 @@ static bool simple_term_slow(const struct frame *fr, const struct rg_term *t)
     return false;
 }
 
-static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own);
-static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own);
-static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own);
+static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
+                      bool *own);
+static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
+                     bool *own);
+static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
+                      bool *own);
 
 static inline void put1(struct cl_rv *v, bool own)
 {
@@ -1113,9 +1171,9 @@ static inline void put1(struct cl_rv *v, bool own)
 
 /* eval1 returns NOT_SIMPLE (before any binding) when the term may have several values or
  * bind a variable: the caller then takes the general path. */
-#define NOT_SIMPLE 2
 
-static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
+static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t,
+                        struct cl_rv **out, bool *own)
 {
     *own = false;
     if (t->kind == RG_T_VALUE) {
@@ -1139,7 +1197,8 @@ static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t
     return eval1_slow(ev, fr, t, out, own);
 }
 
-static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
+static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
+                     bool *own)
 {
     const struct rg_term *h = t->items[0];
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
@@ -1184,7 +1243,8 @@ static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, s
     return rc;
 }
 
-static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
+static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
+                      bool *own)
 {
     if (!t->direct)
         return NOT_SIMPLE; /* eq/assign, print, relations, or an output argument */
@@ -1201,12 +1261,17 @@ static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, 
     }
     if (rc == 1 && t->op && ev->nmocks == ev->mock_floor) {
         int c = cl_rv_compare(vals[0], vals[1]);
-        bool r = t->op == RG_OP_EQ ? c == 0 : t->op == RG_OP_NEQ ? c != 0 : t->op == RG_OP_LT ? c < 0
-                 : t->op == RG_OP_LTE ? c <= 0 : t->op == RG_OP_GT ? c > 0 : c >= 0;
+        bool r = t->op == RG_OP_EQ    ? c == 0
+                 : t->op == RG_OP_NEQ ? c != 0
+                 : t->op == RG_OP_LT  ? c < 0
+                 : t->op == RG_OP_LTE ? c <= 0
+                 : t->op == RG_OP_GT  ? c > 0
+                                      : c >= 0;
         *out = cl_rv_bool(r);
     } else if (rc == 1) {
         if (++ev->depth > ev->max_depth) {
-            rc = fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)", ev->max_depth);
+            rc = fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)",
+                      ev->max_depth);
         } else {
             struct cl_rv *res = NULL;
             int r = dispatch(ev, t->bi, t->ext, t->fn, vals, t->n, &res);
@@ -1232,7 +1297,8 @@ static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, 
 /* Evaluates a simple term: 1 with the value in *out, 0 when undefined, <0 on error. *own says
  * whether the caller holds a reference to release (put1); otherwise the value is borrowed from
  * the frame, the input, a constant or a value the caller holds. */
-static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out, bool *own)
+static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
+                      bool *own)
 {
     *out = NULL;
     *own = false;
@@ -1244,7 +1310,9 @@ static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, 
     case RG_T_ARRAY:
     case RG_T_SET:
     case RG_T_OBJECT: {
-        struct cl_rv *v = t->kind == RG_T_ARRAY ? cl_rv_array(t->n) : t->kind == RG_T_SET ? cl_rv_set() : cl_rv_object();
+        struct cl_rv *v = t->kind == RG_T_ARRAY ? cl_rv_array(t->n)
+                          : t->kind == RG_T_SET ? cl_rv_set()
+                                                : cl_rv_object();
         int rc = 1;
         for (size_t i = 0; i < t->n && rc == 1; i++) {
             struct cl_rv *x = NULL;
@@ -1304,7 +1372,8 @@ static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, 
     }
 }
 
-static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, bool as_expr, struct k *k)
+static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, bool as_expr,
+                     struct k *k)
 {
     if (!t->bi && !t->fn) {
         if (strcmp(t->name, "eq") == 0 || strcmp(t->name, "assign") == 0) {
@@ -1315,7 +1384,8 @@ static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, b
         return fail(ev, CL_EINVAL, "rego_type_error", "undefined function %s", t->name);
     }
     if (t->bi && (t->bi->flags & CL_REGO_BI_VARIADIC) && strcmp(t->bi->name, "print") == 0) {
-        if (ev->e->opts.print) /* nobody listens: the arguments are not even evaluated */
+        if (ev->e->opts.print ||
+            ev->prints) /* nobody listens: the arguments are not even evaluated */
             print_call(ev, fr, t);
         struct cl_rv *tv = cl_rv_bool(true);
         return k->fn(ev, k, tv);
@@ -1340,8 +1410,12 @@ static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, b
         if (rc == 1 && t->op && nin == 2 && ev->nmocks == ev->mock_floor) {
             /* comparisons: no call at all */
             int cmp = cl_rv_compare(vals[0], vals[1]);
-            bool r = t->op == RG_OP_EQ ? cmp == 0 : t->op == RG_OP_NEQ ? cmp != 0 : t->op == RG_OP_LT ? cmp < 0
-                     : t->op == RG_OP_LTE ? cmp <= 0 : t->op == RG_OP_GT ? cmp > 0 : cmp >= 0;
+            bool r = t->op == RG_OP_EQ    ? cmp == 0
+                     : t->op == RG_OP_NEQ ? cmp != 0
+                     : t->op == RG_OP_LT  ? cmp < 0
+                     : t->op == RG_OP_LTE ? cmp <= 0
+                     : t->op == RG_OP_GT  ? cmp > 0
+                                          : cmp >= 0;
             if (t->n > 2)
                 rc = unify_val(ev, fr, t->items[2], cl_rv_bool(r), k);
             else if (as_expr && !r)
@@ -1380,7 +1454,8 @@ static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, s
         }
         if (fr->slots[t->slot])
             return k->fn(ev, k, fr->slots[t->slot]);
-        return fail(ev, CL_EINVAL, "rego_unsafe_var_error", "var %s is unsafe", t->name ? t->name : "_");
+        return fail(ev, CL_EINVAL, "rego_unsafe_var_error", "var %s is unsafe",
+                    t->name ? t->name : "_");
     case RG_T_REF:
         if (!(t->items[0]->kind == RG_T_VAR && t->items[0]->root == RG_ROOT_DATA)) {
             struct cl_rv *v = NULL;
@@ -1485,7 +1560,8 @@ static int k_eqv_fn(struct ev *ev, struct k *k, struct cl_rv *x)
     return c->out->fn(ev, c->out, x);
 }
 
-static int unify_val(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv *v, struct k *k)
+static int unify_val(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv *v,
+                     struct k *k)
 {
     switch (t->kind) {
     case RG_T_VALUE:
@@ -1587,8 +1663,8 @@ static int uni_pair_step(struct ev *ev, struct k_uni_pair *c)
     return rc;
 }
 
-static int unify_pairs(struct ev *ev, struct frame *fr, const struct rg_term *const *pa, const struct rg_term *const *pb, size_t n,
-                       struct k *k)
+static int unify_pairs(struct ev *ev, struct frame *fr, const struct rg_term *const *pa,
+                       const struct rg_term *const *pb, size_t n, struct k *k)
 {
     unsigned char stack_done[16] = {0};
     unsigned char *done = n <= 16 ? stack_done : cl_xcalloc(n, 1);
@@ -1608,7 +1684,8 @@ static bool const_keys(const struct rg_term *t)
 }
 
 /* Object patterns with constant keys: pair the values by key (0 when the key sets differ). */
-static int unify_objects(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b, struct k *k)
+static int unify_objects(struct ev *ev, struct frame *fr, const struct rg_term *a,
+                         const struct rg_term *b, struct k *k)
 {
     size_t n = a->n / 2;
     if (b->n != a->n)
@@ -1636,14 +1713,15 @@ static int unify_objects(struct ev *ev, struct frame *fr, const struct rg_term *
     return rc;
 }
 
-static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b, struct k *k)
+static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b,
+                 struct k *k)
 {
     struct k_uni2 done = {{k_uni_done_fn}, fr, a, b, k};
     if (a->kind == RG_T_ARRAY && b->kind == RG_T_ARRAY) {
         if (a->n != b->n)
             return 0;
-        return unify_pairs(ev, fr, (const struct rg_term *const *)a->items, (const struct rg_term *const *)b->items, a->n,
-                           k);
+        return unify_pairs(ev, fr, (const struct rg_term *const *)a->items,
+                           (const struct rg_term *const *)b->items, a->n, k);
     }
     if (a->kind == RG_T_OBJECT && b->kind == RG_T_OBJECT && const_keys(a) && const_keys(b))
         return unify_objects(ev, fr, a, b, k);
@@ -1710,8 +1788,8 @@ static int k_truthy_fn(struct ev *ev, struct k *k, struct cl_rv *v)
     return c->out->fn(ev, c->out, v);
 }
 
-static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term *kt, const struct rg_term *vt,
-                           struct cl_rv *coll, struct k *k);
+static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term *kt,
+                           const struct rg_term *vt, struct cl_rv *coll, struct k *k);
 
 struct k_somein {
     struct k k;
@@ -1741,15 +1819,16 @@ static int k_member_val_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
     return unify_val(ev, c->fr, c->vt, c->v, c->out);
 }
 
-static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term *kt, const struct rg_term *vt,
-                           struct cl_rv *coll, struct k *k)
+static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term *kt,
+                           const struct rg_term *vt, struct cl_rv *coll, struct k *k)
 {
     if (coll->type != CL_RV_ARRAY && coll->type != CL_RV_OBJECT && coll->type != CL_RV_SET)
         return 0;
     struct cl_rv *hold = cl_rv_incref(coll);
     size_t n = cl_rv_len(coll);
     int rc = 0;
-    if (!kt && vt->kind == RG_T_VAR && !vt->root && !fr->slots[vt->slot] && coll->type != CL_RV_OBJECT) {
+    if (!kt && vt->kind == RG_T_VAR && !vt->root && !fr->slots[vt->slot] &&
+        coll->type != CL_RV_OBJECT) {
         /* `some x in xs` with a fresh x: bind each member directly */
         struct cl_rv **slot = &fr->slots[vt->slot];
         for (size_t j = 0; j < n && rc == 0; j++) {
@@ -2124,8 +2203,12 @@ static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
             return rb == 0 ? (x->negated ? 1 : 0) : rb;
         }
         int c = cl_rv_compare(a, b);
-        bool r = t->op == RG_OP_EQ ? c == 0 : t->op == RG_OP_NEQ ? c != 0 : t->op == RG_OP_LT ? c < 0
-                 : t->op == RG_OP_LTE ? c <= 0 : t->op == RG_OP_GT ? c > 0 : c >= 0;
+        bool r = t->op == RG_OP_EQ    ? c == 0
+                 : t->op == RG_OP_NEQ ? c != 0
+                 : t->op == RG_OP_LT  ? c < 0
+                 : t->op == RG_OP_LTE ? c <= 0
+                 : t->op == RG_OP_GT  ? c > 0
+                                      : c >= 0;
         put1(a, ao);
         put1(b, bo);
         return r != x->negated ? 1 : 0;
@@ -2140,7 +2223,8 @@ static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
     return ok != x->negated ? 1 : 0;
 }
 
-static int eval_body(struct ev *ev, struct frame *fr, const struct rg_body *b, size_t i, struct k *k)
+static int eval_body(struct ev *ev, struct frame *fr, const struct rg_body *b, size_t i,
+                     struct k *k)
 {
     for (; i < b->n; i++) {
         const struct rg_expr *x = b->exprs[i];
@@ -2261,8 +2345,10 @@ static int k_rval_value_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 {
     struct k_rval *c = (struct k_rval *)k;
     if (*c->result) {
-        if (!cl_rv_equal(*c->result, v))
+        if (!cl_rv_equal(*c->result, v)) {
+            ev->cur_line = c->r->line;
             return fail(ev, CL_EINVAL, "eval_conflict_error", "%s", c->conflict_msg);
+        }
         return c->early ? STOP : 0;
     }
     *c->result = cl_rv_incref(v);
@@ -2284,9 +2370,10 @@ static int k_rbody_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
     return eval_term(ev, c->rv->fr, r->value, &c->rv->k);
 }
 
-/* Evaluates a rule chain (rule + else) for a complete value. *result in/out. Returns <0 on error. */
-static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **result, const char *msg,
-                      struct cl_rv **args, size_t nargs)
+/* Evaluates a rule chain (rule + else) for a complete value. *result in/out. Returns <0 on error.
+ */
+static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **result,
+                      const char *msg, struct cl_rv **args, size_t nargs)
 {
     const char *saved_file = ev->cur_file;
     const struct rg_rule *saved_rule = ev->cur_rule;
@@ -2317,7 +2404,12 @@ static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **re
         if (local) {
             if (*result && !cl_rv_equal(*result, local)) {
                 cl_rv_decref(local);
-                return fail(ev, CL_EINVAL, "eval_conflict_error", "%s", msg);
+                /* named where the policy says it, not where the query asked */
+                ev->cur_file = r->mod->file;
+                ev->cur_line = r->line;
+                rc = fail(ev, CL_EINVAL, "eval_conflict_error", "%s", msg);
+                ev->cur_file = saved_file;
+                return rc;
             }
             if (!*result)
                 *result = local;
@@ -2339,7 +2431,8 @@ struct k_contrib {
     size_t nkeys;
 };
 
-static int insert_path(struct ev *ev, struct cl_rv **acc, struct cl_rv *const *keys, size_t n, struct cl_rv *v)
+static int insert_path(struct ev *ev, struct cl_rv **acc, struct cl_rv *const *keys, size_t n,
+                       struct cl_rv *v)
 {
     if (!*acc)
         *acc = cl_rv_object();
@@ -2485,7 +2578,8 @@ static int node_rules_value(struct ev *ev, const struct rg_node *n, struct cl_rv
         for (const struct rg_rule *r = n->rules; r; r = r->next_in_node) {
             if (!(r->kind == RG_R_VALUE && r->nground == r->nhead))
                 continue;
-            if (eval_chain(ev, r, &res, "complete rules must not produce multiple outputs", NULL, 0) < 0) {
+            if (eval_chain(ev, r, &res, "complete rules must not produce multiple outputs", NULL,
+                           0) < 0) {
                 cl_rv_decref(res);
                 return -1;
             }
@@ -2521,7 +2615,36 @@ static int node_rules_value(struct ev *ev, const struct rg_node *n, struct cl_rv
     return 0;
 }
 
-static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct cl_rv *base, struct cl_rv **out)
+/* Two contributions to one path as one document: equal values, objects merged key by key,
+ * sets united; NULL when they conflict. Returns new. */
+static struct cl_rv *merge_docs(struct cl_rv *a, struct cl_rv *b)
+{
+    if (cl_rv_equal(a, b))
+        return cl_rv_incref(a);
+    if (a->type == CL_RV_SET && b->type == CL_RV_SET) {
+        struct cl_rv *m = cl_rv_copy(a);
+        for (size_t i = 0; i < b->u.arr.len; i++)
+            cl_rv_set_add(m, cl_rv_incref(b->u.arr.items[i]));
+        return m;
+    }
+    if (a->type != CL_RV_OBJECT || b->type != CL_RV_OBJECT)
+        return NULL;
+    struct cl_rv *m = cl_rv_copy(a);
+    for (size_t i = 0; i < b->u.obj.len; i++) {
+        struct cl_rv *k = b->u.obj.keys[i], *bv = b->u.obj.vals[i];
+        struct cl_rv *av = cl_rv_obj_get(m, k);
+        struct cl_rv *x = av ? merge_docs(av, bv) : cl_rv_incref(bv);
+        if (!x) {
+            cl_rv_decref(m);
+            return NULL;
+        }
+        cl_rv_obj_put(m, cl_rv_incref(k), x);
+    }
+    return m;
+}
+
+static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct cl_rv *base,
+                                struct cl_rv **out)
 {
     *out = NULL;
     struct cl_rv *v = NULL;
@@ -2545,7 +2668,8 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
         struct cl_rv *m = cl_rv_copy(v);
         for (size_t i = 0; i < base->u.obj.len; i++)
             if (!cl_rv_obj_get(m, base->u.obj.keys[i]))
-                cl_rv_obj_put(m, cl_rv_incref(base->u.obj.keys[i]), cl_rv_incref(base->u.obj.vals[i]));
+                cl_rv_obj_put(m, cl_rv_incref(base->u.obj.keys[i]),
+                              cl_rv_incref(base->u.obj.vals[i]));
         cl_rv_decref(v);
         v = m;
     }
@@ -2582,10 +2706,21 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
             continue;
         }
         struct cl_rv *old = any ? cl_rv_obj_get(v, kid->key) : NULL;
-        if (old && !cl_rv_equal(old, kv)) {
+        if (old) {
+            /* rules with variables in their heads and rules naming the path (`p[q].r contains
+             * s` beside `p.b.r contains "foo"`) build one document */
+            struct cl_rv *m = merge_docs(old, kv);
             cl_rv_decref(kv);
-            cl_rv_decref(v);
-            return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+            if (!m) {
+                cl_rv_decref(v);
+                const struct rg_rule *r = kid->rules ? kid->rules : n->rules;
+                if (r) {
+                    ev->cur_file = r->mod->file;
+                    ev->cur_line = r->line;
+                }
+                return fail(ev, CL_EINVAL, "eval_conflict_error", "object keys must be unique");
+            }
+            kv = m;
         }
         cl_rv_obj_put(v, cl_rv_incref(kid->key), kv);
     }
@@ -2593,7 +2728,8 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
     return 0;
 }
 
-static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *base, struct cl_rv **out)
+static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *base,
+                       struct cl_rv **out)
 {
     struct cache *c = ev->cache;
     int id = n->id;
@@ -2609,7 +2745,8 @@ static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *bas
         return fail(ev, CL_EINVAL, "rego_recursion_error", "rule %s is recursive", n->name);
     if (++ev->depth > ev->max_depth) {
         ev->depth--;
-        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)", ev->max_depth);
+        return fail(ev, CL_ELIMIT, "eval_limit_error", "evaluation nesting too deep (%d)",
+                    ev->max_depth);
     }
     c->state[id] = 1;
     int rc = materialize_uncached(ev, n, base, out);
@@ -2624,11 +2761,13 @@ static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *bas
     return 0;
 }
 
-static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args, size_t nargs, struct cl_rv **out)
+static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args, size_t nargs,
+                   struct cl_rv **out)
 {
     struct cl_rv *res = NULL;
     for (const struct rg_rule *r = fn->funcs; r; r = r->next_in_node) {
-        if (eval_chain(ev, r, &res, "functions must not produce multiple outputs for same inputs", args, nargs) < 0) {
+        if (eval_chain(ev, r, &res, "functions must not produce multiple outputs for same inputs",
+                       args, nargs) < 0) {
             cl_rv_decref(res);
             return -1;
         }
@@ -2717,13 +2856,20 @@ static int eval_qbody(struct ev *ev, struct k_query *q, size_t i)
     return eval_expr(ev, q->fr, x, &c.k);
 }
 
-int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input, struct cl_rv *data, bool strict,
-                  int64_t now_ns, struct cl_rv **rows, struct rg_error *err)
+int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input,
+                  struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rego_prints *prints,
+                  struct cl_rv **rows, struct rg_error *err)
 {
     char base;
     memset(err, 0, sizeof *err);
-    struct ev ev = {.e = e, .input = input, .data = data ? data : e->data, .strict = strict, .now_ns = now_ns,
-                    .err = err, .cur_file = "query"};
+    struct ev ev = {.e = e,
+                    .input = input,
+                    .data = data ? data : e->data,
+                    .strict = strict,
+                    .now_ns = now_ns,
+                    .err = err,
+                    .cur_file = "query",
+                    .prints = prints};
     ev.max_steps = e->opts.max_steps ? e->opts.max_steps : CL_REGO_MAX_STEPS;
     ev.max_mem = e->opts.max_memory ? e->opts.max_memory : CL_REGO_MAX_MEMORY;
     ev.max_depth = e->opts.max_depth ? e->opts.max_depth : CL_REGO_MAX_DEPTH;
@@ -2856,7 +3002,8 @@ static int bi_metadata_rule(struct cl_rego_bctx *ctx, struct cl_rv *const *a, st
  * carrying rego_parse_error and the position. */
 static int bi_parse_module(struct cl_rego_bctx *ctx, struct cl_rv *const *a, struct cl_rv **out)
 {
-    if (cl_rego_bi_want(ctx, a, 0, CL_RV_STRING) < 0 || cl_rego_bi_want(ctx, a, 1, CL_RV_STRING) < 0)
+    if (cl_rego_bi_want(ctx, a, 0, CL_RV_STRING) < 0 ||
+        cl_rego_bi_want(ctx, a, 1, CL_RV_STRING) < 0)
         return -1;
     if (a[1]->u.str.len > CL_REGO_MAX_POLICY)
         return cl_rego_bi_error(ctx, "module larger than %u bytes", CL_REGO_MAX_POLICY);
@@ -2864,10 +3011,12 @@ static int bi_parse_module(struct cl_rego_bctx *ctx, struct cl_rv *const *a, str
         return -2;
     struct rg_arena arena = {.nofreeze = true};
     struct rg_error re;
-    struct rg_module *m = rg_parse_module(&arena, a[0]->u.str.s, a[1]->u.str.s, a[1]->u.str.len, false, &re);
+    struct rg_module *m =
+        rg_parse_module(&arena, a[0]->u.str.s, a[1]->u.str.s, a[1]->u.str.len, false, &re);
     int rc = 0;
     if (!m)
-        rc = cl_rego_bi_error(ctx, "%s:%d: %s: %s", re.file ? re.file : a[0]->u.str.s, re.line, re.code, re.msg);
+        rc = cl_rego_bi_error(ctx, "%s:%d: %s: %s", re.file ? re.file : a[0]->u.str.s, re.line,
+                              re.code, re.msg);
     else
         *out = rg_module_ast(m);
     rg_arena_free(&arena);

@@ -99,11 +99,36 @@ struct rg_term *rg_term_new(struct rg_arena *a, enum rg_tk kind, int line, int c
 /* ---- lexer ---- */
 
 enum tok {
-    K_EOF, K_IDENT, K_STRING, K_NUMBER, K_TEMPLATE,
-    K_LBRACE, K_RBRACE, K_LBRACK, K_RBRACK, K_LPAREN, K_RPAREN,
-    K_DOT, K_COMMA, K_SEMI, K_COLON,
-    K_EQ, K_ASSIGN, K_EQEQ, K_NEQ, K_LT, K_LTE, K_GT, K_GTE,
-    K_PLUS, K_MINUS, K_STAR, K_SLASH, K_PERCENT, K_AMP, K_BAR,
+    K_EOF,
+    K_IDENT,
+    K_STRING,
+    K_NUMBER,
+    K_TEMPLATE,
+    K_LBRACE,
+    K_RBRACE,
+    K_LBRACK,
+    K_RBRACK,
+    K_LPAREN,
+    K_RPAREN,
+    K_DOT,
+    K_COMMA,
+    K_SEMI,
+    K_COLON,
+    K_EQ,
+    K_ASSIGN,
+    K_EQEQ,
+    K_NEQ,
+    K_LT,
+    K_LTE,
+    K_GT,
+    K_GTE,
+    K_PLUS,
+    K_MINUS,
+    K_STAR,
+    K_SLASH,
+    K_PERCENT,
+    K_AMP,
+    K_BAR,
 };
 
 struct token {
@@ -111,9 +136,9 @@ struct token {
     const char *s; /* source text */
     size_t len;
     int line, col;
-    bool nl;     /* a newline was skipped before it */
-    bool ws;     /* whitespace was skipped before it */
-    bool raw;    /* raw string / raw template */
+    bool nl;  /* a newline was skipped before it */
+    bool ws;  /* whitespace was skipped before it */
+    bool raw; /* raw string / raw template */
 };
 
 struct parser {
@@ -161,6 +186,45 @@ CL_PRINTF(4, 5) static void perr(struct parser *P, int line, int col, const char
 }
 
 #define MAX_TEMPLATE_NESTING 16
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, at
+ * most U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s, const unsigned char *e)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+    if (!n || (size_t)(e - s) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+/* A string literal is text: invalid UTF-8 inside one is refused where it stands. */
+static void check_utf8(struct parser *P, struct token *T, const char *end)
+{
+    const unsigned char *s = (const unsigned char *)T->s, *e = (const unsigned char *)end;
+    while (s < e) {
+        size_t n = utf8_seq(s, e);
+        if (!n) {
+            perr(P, T->line, T->col,
+                 "invalid UTF-8 in string (byte 0x%02x at offset %zu of the literal)", *s,
+                 (size_t)(s - (const unsigned char *)T->s));
+            T->t = K_EOF;
+            return;
+        }
+        s += n;
+    }
+}
 
 static const char *scan_template(struct parser *P, const char *p, int depth);
 
@@ -322,6 +386,7 @@ static void lex_raw(struct parser *P, struct token *T)
             T->t = K_EOF;
         } else {
             p = q;
+            check_utf8(P, T, p);
         }
     } else if (c == '"') {
         T->t = K_STRING;
@@ -336,6 +401,7 @@ static void lex_raw(struct parser *P, struct token *T)
             T->t = K_EOF;
         } else {
             p++;
+            check_utf8(P, T, p);
         }
     } else if (c == '`') {
         T->t = K_STRING;
@@ -353,42 +419,97 @@ static void lex_raw(struct parser *P, struct token *T)
             T->t = K_EOF;
         } else {
             p++;
+            check_utf8(P, T, p);
         }
     } else {
         p++;
         char n = p < P->end ? *p : 0;
         switch (c) {
-        case '{': T->t = K_LBRACE; break;
-        case '}': T->t = K_RBRACE; break;
-        case '[': T->t = K_LBRACK; break;
-        case ']': T->t = K_RBRACK; break;
-        case '(': T->t = K_LPAREN; break;
-        case ')': T->t = K_RPAREN; break;
-        case '.': T->t = K_DOT; break;
-        case ',': T->t = K_COMMA; break;
-        case ';': T->t = K_SEMI; break;
+        case '{':
+            T->t = K_LBRACE;
+            break;
+        case '}':
+            T->t = K_RBRACE;
+            break;
+        case '[':
+            T->t = K_LBRACK;
+            break;
+        case ']':
+            T->t = K_RBRACK;
+            break;
+        case '(':
+            T->t = K_LPAREN;
+            break;
+        case ')':
+            T->t = K_RPAREN;
+            break;
+        case '.':
+            T->t = K_DOT;
+            break;
+        case ',':
+            T->t = K_COMMA;
+            break;
+        case ';':
+            T->t = K_SEMI;
+            break;
         case ':':
-            if (n == '=') { p++; T->t = K_ASSIGN; } else T->t = K_COLON;
+            if (n == '=') {
+                p++;
+                T->t = K_ASSIGN;
+            } else
+                T->t = K_COLON;
             break;
         case '=':
-            if (n == '=') { p++; T->t = K_EQEQ; } else T->t = K_EQ;
+            if (n == '=') {
+                p++;
+                T->t = K_EQEQ;
+            } else
+                T->t = K_EQ;
             break;
         case '!':
-            if (n == '=') { p++; T->t = K_NEQ; } else { perr(P, T->line, T->col, "illegal token '!'"); T->t = K_EOF; }
+            if (n == '=') {
+                p++;
+                T->t = K_NEQ;
+            } else {
+                perr(P, T->line, T->col, "illegal token '!'");
+                T->t = K_EOF;
+            }
             break;
         case '<':
-            if (n == '=') { p++; T->t = K_LTE; } else T->t = K_LT;
+            if (n == '=') {
+                p++;
+                T->t = K_LTE;
+            } else
+                T->t = K_LT;
             break;
         case '>':
-            if (n == '=') { p++; T->t = K_GTE; } else T->t = K_GT;
+            if (n == '=') {
+                p++;
+                T->t = K_GTE;
+            } else
+                T->t = K_GT;
             break;
-        case '+': T->t = K_PLUS; break;
-        case '-': T->t = K_MINUS; break;
-        case '*': T->t = K_STAR; break;
-        case '/': T->t = K_SLASH; break;
-        case '%': T->t = K_PERCENT; break;
-        case '&': T->t = K_AMP; break;
-        case '|': T->t = K_BAR; break;
+        case '+':
+            T->t = K_PLUS;
+            break;
+        case '-':
+            T->t = K_MINUS;
+            break;
+        case '*':
+            T->t = K_STAR;
+            break;
+        case '/':
+            T->t = K_SLASH;
+            break;
+        case '%':
+            T->t = K_PERCENT;
+            break;
+        case '&':
+            T->t = K_AMP;
+            break;
+        case '|':
+            T->t = K_BAR;
+            break;
         default:
             perr(P, T->line, T->col, "illegal character '%c'", c >= 32 && c < 127 ? c : '?');
             T->t = K_EOF;
@@ -421,6 +542,18 @@ static struct token *peek(struct parser *P)
 static bool is_kw(const struct token *T, const char *kw)
 {
     return T->t == K_IDENT && T->len == strlen(kw) && memcmp(T->s, kw, T->len) == 0;
+}
+
+/* The keyword at the current token starts a reference (`not.foo`, `in.foo contains 1`,
+ * `if.f(x)`): OPA v1 allows keywords as the first part of a ref where nothing else can follow
+ * them. A dot right after the keyword is never anything else; a bracket is a ref only at the
+ * start of a line (`x in[1]` stays membership). */
+static bool kw_starts_ref(struct parser *P)
+{
+    const struct token *n = peek(P);
+    if (n->ws)
+        return false;
+    return n->t == K_DOT || (n->t == K_LBRACK && P->tok.nl);
 }
 
 static bool accept(struct parser *P, enum tok t)
@@ -471,17 +604,22 @@ static int hex4(const char *s, unsigned *out)
     for (int i = 0; i < 4; i++) {
         char c = s[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
     }
     *out = v;
     return 0;
 }
 
 /* s..e is the content between the quotes. */
-static bool unescape(struct parser *P, const char *s, const char *e, struct cl_sbuf *b, int line, int col)
+static bool unescape(struct parser *P, const char *s, const char *e, struct cl_sbuf *b, int line,
+                     int col)
 {
     while (s < e) {
         if (*s != '\\') {
@@ -493,14 +631,30 @@ static bool unescape(struct parser *P, const char *s, const char *e, struct cl_s
             break;
         char c = *s++;
         switch (c) {
-        case '"': cl_sbuf_addc(b, '"'); break;
-        case '\\': cl_sbuf_addc(b, '\\'); break;
-        case '/': cl_sbuf_addc(b, '/'); break;
-        case 'b': cl_sbuf_addc(b, '\b'); break;
-        case 'f': cl_sbuf_addc(b, '\f'); break;
-        case 'n': cl_sbuf_addc(b, '\n'); break;
-        case 'r': cl_sbuf_addc(b, '\r'); break;
-        case 't': cl_sbuf_addc(b, '\t'); break;
+        case '"':
+            cl_sbuf_addc(b, '"');
+            break;
+        case '\\':
+            cl_sbuf_addc(b, '\\');
+            break;
+        case '/':
+            cl_sbuf_addc(b, '/');
+            break;
+        case 'b':
+            cl_sbuf_addc(b, '\b');
+            break;
+        case 'f':
+            cl_sbuf_addc(b, '\f');
+            break;
+        case 'n':
+            cl_sbuf_addc(b, '\n');
+            break;
+        case 'r':
+            cl_sbuf_addc(b, '\r');
+            break;
+        case 't':
+            cl_sbuf_addc(b, '\t');
+            break;
         case 'u': {
             unsigned cp;
             if (e - s < 4 || hex4(s, &cp) < 0) {
@@ -515,6 +669,8 @@ static bool unescape(struct parser *P, const char *s, const char *e, struct cl_s
                     s += 6;
                 }
             }
+            if (cp >= 0xD800 && cp < 0xE000)
+                cp = 0xFFFD; /* a lone surrogate is no character: OPA (Go) decodes it so */
             utf8_put(b, cp);
             break;
         }
@@ -582,7 +738,8 @@ static struct rg_term **tv_finish(struct parser *P, struct tvec *tv)
     return out;
 }
 
-static struct rg_term *mk_call(struct parser *P, const char *fname, int line, int col, struct rg_term *a, struct rg_term *b)
+static struct rg_term *mk_call(struct parser *P, const char *fname, int line, int col,
+                               struct rg_term *a, struct rg_term *b)
 {
     struct rg_term *t = rg_term_new(P->a, RG_T_CALL, line, col);
     t->name = fname;
@@ -705,8 +862,8 @@ static struct rg_term *parse_template(struct parser *P, const struct token *T)
         if (!Q.failed && !x)
             perr(&Q, line, (int)(c - line_start) + 1, "empty expression in template string");
         if (!Q.failed && Q.tok.t != K_EOF)
-            perr(&Q, Q.tok.line, Q.tok.col, "unexpected '%.*s' in template expression", (int)(Q.tok.len ? Q.tok.len : 1),
-                 Q.tok.s);
+            perr(&Q, Q.tok.line, Q.tok.col, "unexpected '%.*s' in template expression",
+                 (int)(Q.tok.len ? Q.tok.len : 1), Q.tok.s);
         if (!Q.failed && (x->kind != RG_E_TERM || x->negated))
             perr(&Q, x->line, x->col, "template expressions must be terms");
         if (Q.failed) {
@@ -756,7 +913,8 @@ static struct rg_term *parse_ref_rest(struct parser *P, struct rg_term *head)
                 if (P->tok.t == K_EOF)
                     perr(P, P->tok.line, P->tok.col, "unexpected eof token: expected ident");
                 else
-                    perr(P, P->tok.line, P->tok.col, "unexpected %.*s token: expected ident after '.'",
+                    perr(P, P->tok.line, P->tok.col,
+                         "unexpected %.*s token: expected ident after '.'",
                          (int)(P->tok.len ? P->tok.len : 1), P->tok.s);
                 break;
             }
@@ -777,7 +935,8 @@ static struct rg_term *parse_ref_rest(struct parser *P, struct rg_term *head)
             for (size_t i = 0; ok && i < parts.n; i++) {
                 if (i == 0) {
                     cl_sbuf_adds(&nm, parts.v[0]->name);
-                } else if (parts.v[i]->kind == RG_T_VALUE && parts.v[i]->val->type == CL_RV_STRING) {
+                } else if (parts.v[i]->kind == RG_T_VALUE &&
+                           parts.v[i]->val->type == CL_RV_STRING) {
                     cl_sbuf_addc(&nm, '.');
                     cl_sbuf_add(&nm, parts.v[i]->val->u.str.s, parts.v[i]->val->u.str.len);
                 } else {
@@ -971,10 +1130,11 @@ static struct rg_term *parse_term(struct parser *P, bool no_or)
         break;
     case K_IDENT:
         if ((peek(P)->t == K_DOT || peek(P)->t == K_LBRACK) && !peek(P)->ws &&
-            (is_kw(&T, "true") || is_kw(&T, "false") || is_kw(&T, "null") || is_kw(&T, "contains") ||
-             is_kw(&T, "else") || is_kw(&T, "package") || is_kw(&T, "with") || is_kw(&T, "if") ||
-             is_kw(&T, "import") || is_kw(&T, "as") || is_kw(&T, "default") || is_kw(&T, "in") ||
-             is_kw(&T, "every") || is_kw(&T, "some") || is_kw(&T, "not"))) {
+            (is_kw(&T, "true") || is_kw(&T, "false") || is_kw(&T, "null") ||
+             is_kw(&T, "contains") || is_kw(&T, "else") || is_kw(&T, "package") ||
+             is_kw(&T, "with") || is_kw(&T, "if") || is_kw(&T, "import") || is_kw(&T, "as") ||
+             is_kw(&T, "default") || is_kw(&T, "in") || is_kw(&T, "every") || is_kw(&T, "some") ||
+             is_kw(&T, "not"))) {
             /* keywords as the first part of a reference (data.foo.if, false.foo := 1) */
             next(P);
             t = parse_ref_rest(P, mk_var(P, T.s, T.len, T.line, T.col));
@@ -989,11 +1149,13 @@ static struct rg_term *parse_term(struct parser *P, bool no_or)
             next(P);
             if (expect(P, K_RPAREN, "')' (set() takes no arguments)"))
                 t = mk_value(P, cl_rv_set(), T.line, T.col);
-        } else if (is_kw(&T, "not") || is_kw(&T, "some") || is_kw(&T, "with") || is_kw(&T, "else") ||
-                   is_kw(&T, "import") || is_kw(&T, "package") || is_kw(&T, "every") || is_kw(&T, "in") ||
-                   is_kw(&T, "as") || is_kw(&T, "default") || is_kw(&T, "if") || is_kw(&T, "contains")) {
-            if ((is_kw(&T, "contains") || is_kw(&T, "if") || is_kw(&T, "in") || is_kw(&T, "every")) && P->v0 &&
-                peek(P)->t == K_LPAREN) {
+        } else if (is_kw(&T, "not") || is_kw(&T, "some") || is_kw(&T, "with") ||
+                   is_kw(&T, "else") || is_kw(&T, "import") || is_kw(&T, "package") ||
+                   is_kw(&T, "every") || is_kw(&T, "in") || is_kw(&T, "as") ||
+                   is_kw(&T, "default") || is_kw(&T, "if") || is_kw(&T, "contains")) {
+            if ((is_kw(&T, "contains") || is_kw(&T, "if") || is_kw(&T, "in") ||
+                 is_kw(&T, "every")) &&
+                P->v0 && peek(P)->t == K_LPAREN) {
                 /* v0: a builtin named like a future keyword, e.g. contains(s, x) */
                 next(P);
                 t = parse_ref_rest(P, mk_var(P, T.s, T.len, T.line, T.col));
@@ -1023,7 +1185,10 @@ static struct rg_term *parse_factor(struct parser *P, bool no_or)
 {
     struct rg_term *l = parse_term(P, no_or);
     while (l && !P->failed) {
-        const char *op = P->tok.t == K_STAR ? "mul" : P->tok.t == K_SLASH ? "div" : P->tok.t == K_PERCENT ? "rem" : NULL;
+        const char *op = P->tok.t == K_STAR      ? "mul"
+                         : P->tok.t == K_SLASH   ? "div"
+                         : P->tok.t == K_PERCENT ? "rem"
+                                                 : NULL;
         if (!op)
             break;
         int line = P->tok.line, col = P->tok.col;
@@ -1087,13 +1252,26 @@ static struct rg_term *parse_rel(struct parser *P, bool no_or)
     while (l && !P->failed) {
         const char *op = NULL;
         switch (P->tok.t) {
-        case K_EQEQ: op = "equal"; break;
-        case K_NEQ: op = "neq"; break;
-        case K_LT: op = "lt"; break;
-        case K_LTE: op = "lte"; break;
-        case K_GT: op = "gt"; break;
-        case K_GTE: op = "gte"; break;
-        default: break;
+        case K_EQEQ:
+            op = "equal";
+            break;
+        case K_NEQ:
+            op = "neq";
+            break;
+        case K_LT:
+            op = "lt";
+            break;
+        case K_LTE:
+            op = "lte";
+            break;
+        case K_GT:
+            op = "gt";
+            break;
+        case K_GTE:
+            op = "gte";
+            break;
+        default:
+            break;
         }
         if (!op)
             break;
@@ -1107,8 +1285,8 @@ static struct rg_term *parse_rel(struct parser *P, bool no_or)
     return l;
 }
 
-static struct rg_term *mk_member3(struct parser *P, int line, int col, struct rg_term *k, struct rg_term *v,
-                                  struct rg_term *c)
+static struct rg_term *mk_member3(struct parser *P, int line, int col, struct rg_term *k,
+                                  struct rg_term *v, struct rg_term *c)
 {
     struct rg_term *call = rg_term_new(P->a, RG_T_CALL, line, col);
     call->name = "internal.member_3";
@@ -1131,7 +1309,7 @@ static struct rg_term *try_kv_in(struct parser *P, struct rg_term *l)
     int line = P->tok.line, col = P->tok.col;
     next(P);
     struct rg_term *v = parse_rel(P, false);
-    if (v && !P->failed && is_kw(&P->tok, "in")) {
+    if (v && !P->failed && is_kw(&P->tok, "in") && !(P->tok.nl && kw_starts_ref(P))) {
         next(P);
         struct rg_term *c = parse_rel(P, false);
         if (c)
@@ -1153,7 +1331,7 @@ static struct rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv)
         if (m)
             l = m;
     }
-    while (l && !P->failed && is_kw(&P->tok, "in")) {
+    while (l && !P->failed && is_kw(&P->tok, "in") && !(P->tok.nl && kw_starts_ref(P))) {
         int line = P->tok.line, col = P->tok.col;
         next(P);
         struct rg_term *r = parse_rel(P, no_or);
@@ -1164,7 +1342,10 @@ static struct rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv)
     return l;
 }
 
-static struct rg_term *parse_in(struct parser *P, bool no_or) { return parse_in_kv(P, no_or, false); }
+static struct rg_term *parse_in(struct parser *P, bool no_or)
+{
+    return parse_in_kv(P, no_or, false);
+}
 
 /* ---- expressions and bodies ---- */
 
@@ -1264,7 +1445,8 @@ static struct rg_expr *parse_every(struct parser *P)
 /* A `with` modifier, not a reference starting with the keyword (`with.foo` on the next line). */
 static bool is_with(struct parser *P)
 {
-    return is_kw(&P->tok, "with") && !((peek(P)->t == K_DOT || peek(P)->t == K_LBRACK) && !peek(P)->ws);
+    return is_kw(&P->tok, "with") &&
+           !((peek(P)->t == K_DOT || peek(P)->t == K_LBRACK) && !peek(P)->ws);
 }
 
 static struct rg_expr *parse_literal_inner(struct parser *P);
@@ -1286,7 +1468,7 @@ static struct rg_expr *parse_literal_inner(struct parser *P)
         return NULL;
     struct rg_expr *e = NULL;
     int line = P->tok.line, col = P->tok.col;
-    if (is_kw(&P->tok, "not")) {
+    if (is_kw(&P->tok, "not") && !kw_starts_ref(P)) {
         next(P);
         e = parse_literal(P);
         if (e) {
@@ -1302,9 +1484,9 @@ static struct rg_expr *parse_literal_inner(struct parser *P)
         P->depth--;
         return e;
     }
-    if (is_kw(&P->tok, "some")) {
+    if (is_kw(&P->tok, "some") && !kw_starts_ref(P)) {
         e = parse_some(P);
-    } else if (is_kw(&P->tok, "every")) {
+    } else if (is_kw(&P->tok, "every") && !kw_starts_ref(P)) {
         e = parse_every(P);
     } else {
         struct rg_term *l = parse_in_kv(P, false, true);
@@ -1394,13 +1576,16 @@ static struct rg_body *parse_body(struct parser *P, enum tok end)
 
 /* ---- rules ---- */
 
-static struct rg_body *empty_body(struct parser *P) { return rg_alloc(P->a, sizeof(struct rg_body)); }
+static struct rg_body *empty_body(struct parser *P)
+{
+    return rg_alloc(P->a, sizeof(struct rg_body));
+}
 
 /* Body after a head: `if {..}`, `if literal`, v0 `{..}`, or nothing. */
 static struct rg_body *parse_rule_body(struct parser *P, bool *had)
 {
     *had = false;
-    if (is_kw(&P->tok, "if")) {
+    if (is_kw(&P->tok, "if") && !(kw_starts_ref(P) && (P->tok.nl || peek(P)->t == K_DOT))) {
         next(P);
         *had = true;
         if (P->tok.t == K_LBRACE) {
@@ -1420,7 +1605,8 @@ static struct rg_body *parse_rule_body(struct parser *P, bool *had)
             *P = save;
             *P->err = esave;
             struct rg_expr *e = parse_literal(P);
-            if (!e || (P->tok.t != K_EOF && !P->tok.nl && P->tok.t != K_SEMI && !is_kw(&P->tok, "else"))) {
+            if (!e || (P->tok.t != K_EOF && !P->tok.nl && P->tok.t != K_SEMI &&
+                       !is_kw(&P->tok, "else"))) {
                 *P = failed; /* report the error of the body */
                 *P->err = efailed;
                 return NULL;
@@ -1489,7 +1675,8 @@ static struct rg_rule *parse_rule(struct parser *P, struct rg_module *m)
         r->kind = RG_R_FUNC;
         const char *nm = h->name;
         const char *dot;
-        tv_push(&head, mk_var(P, nm, (dot = strchr(nm, '.')) ? (size_t)(dot - nm) : strlen(nm), h->line, h->col));
+        tv_push(&head, mk_var(P, nm, (dot = strchr(nm, '.')) ? (size_t)(dot - nm) : strlen(nm),
+                              h->line, h->col));
         while (dot) {
             const char *s = dot + 1;
             dot = strchr(s, '.');
@@ -1621,7 +1808,8 @@ static struct cl_rv *yaml_rv(yaml_document_t *doc, yaml_node_t *n, int depth)
     }
     case YAML_SEQUENCE_NODE: {
         struct cl_rv *a = cl_rv_array(0);
-        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++)
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+             i++)
             cl_rv_array_push(a, yaml_rv(doc, yaml_document_get_node(doc, *i), depth + 1));
         return a;
     }
@@ -1704,7 +1892,8 @@ static struct cl_rv *annotations_before(struct parser *P, int line, const char *
     yaml_parser_initialize(&yp);
     yaml_parser_set_input_string(&yp, (const unsigned char *)(y.s ? y.s : ""), y.len);
     if (!yaml_parser_load(&yp, &doc)) {
-        perr(P, cm->v[mark].line, 1, "yaml: %s in METADATA block", yp.problem ? yp.problem : "invalid document");
+        perr(P, cm->v[mark].line, 1, "yaml: %s in METADATA block",
+             yp.problem ? yp.problem : "invalid document");
         yaml_parser_delete(&yp);
         cl_sbuf_free(&y);
         return NULL;
@@ -1733,21 +1922,31 @@ static struct cl_rv *annotations_before(struct parser *P, int line, const char *
     return rg_keep(P->a, ann);
 }
 
-static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a, const char *file, bool v0);
+static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a, const char *file,
+                                           bool v0);
 
-struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const char *text, size_t len, bool v0,
-                                  struct rg_error *err)
+struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const char *text,
+                                  size_t len, bool v0, struct rg_error *err)
 {
     struct comments cm = {0};
-    struct parser P = {.a = a, .file = file, .src = text, .end = text + len, .p = text, .line = 1,
-                       .line_start = text, .v0 = v0, .err = err, .cm = &cm};
+    struct parser P = {.a = a,
+                       .file = file,
+                       .src = text,
+                       .end = text + len,
+                       .p = text,
+                       .line = 1,
+                       .line_start = text,
+                       .v0 = v0,
+                       .err = err,
+                       .cm = &cm};
     memset(err, 0, sizeof *err);
     struct rg_module *m = parse_module_body(&P, a, file, v0);
     free(cm.v);
     return m;
 }
 
-static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a, const char *file, bool v0)
+static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a, const char *file,
+                                           bool v0)
 {
     struct parser P = *P0;
     next(&P);
@@ -1821,17 +2020,25 @@ static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a
         }
         m->rules[m->nrules++] = r;
         if (P.tok.t != K_EOF && !P.tok.nl && P.tok.t != K_SEMI) {
-            perr(&P, P.tok.line, P.tok.col, "unexpected '%.*s' after rule", (int)(P.tok.len ? P.tok.len : 1), P.tok.s);
+            perr(&P, P.tok.line, P.tok.col, "unexpected '%.*s' after rule",
+                 (int)(P.tok.len ? P.tok.len : 1), P.tok.s);
             return NULL;
         }
     }
     return P.failed ? NULL : m;
 }
 
-struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len, struct rg_error *err)
+struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len,
+                               struct rg_error *err)
 {
-    struct parser P = {.a = a, .file = "query", .src = text, .end = text + len, .p = text, .line = 1,
-                       .line_start = text, .err = err};
+    struct parser P = {.a = a,
+                       .file = "query",
+                       .src = text,
+                       .end = text + len,
+                       .p = text,
+                       .line = 1,
+                       .line_start = text,
+                       .err = err};
     memset(err, 0, sizeof *err);
     next(&P);
     struct rg_body *b = parse_body(&P, K_EOF);
@@ -1842,10 +2049,17 @@ struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len,
     return P.failed ? NULL : b;
 }
 
-struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len, struct rg_error *err)
+struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len,
+                              struct rg_error *err)
 {
-    struct parser P = {.a = a, .file = "term", .src = text, .end = text + len, .p = text, .line = 1,
-                       .line_start = text, .err = err};
+    struct parser P = {.a = a,
+                       .file = "term",
+                       .src = text,
+                       .end = text + len,
+                       .p = text,
+                       .line = 1,
+                       .line_start = text,
+                       .err = err};
     memset(err, 0, sizeof *err);
     next(&P);
     struct rg_term *t = parse_in(&P, false);
@@ -1867,7 +2081,10 @@ static struct cl_rv *ast_node(const char *type, struct cl_rv *value)
     return o;
 }
 
-static struct cl_rv *ast_var(const char *name) { return ast_node("var", cl_rv_strz(name)); }
+static struct cl_rv *ast_var(const char *name)
+{
+    return ast_node("var", cl_rv_strz(name));
+}
 
 /* A constant value as a term: composites element by element. */
 static struct cl_rv *ast_value(const struct cl_rv *v)
@@ -1972,8 +2189,9 @@ static struct cl_rv *ast_term(const struct rg_term *t)
             cl_rv_obj_put_str(o, "term", ast_term(t->value));
         }
         cl_rv_obj_put_str(o, "body", ast_body(t->body));
-        return ast_node(t->kind == RG_T_ACOMP ? "arraycomprehension" : t->kind == RG_T_SCOMP ? "setcomprehension"
-                                                                                               : "objectcomprehension",
+        return ast_node(t->kind == RG_T_ACOMP   ? "arraycomprehension"
+                        : t->kind == RG_T_SCOMP ? "setcomprehension"
+                                                : "objectcomprehension",
                         o);
     }
     }
@@ -2049,7 +2267,8 @@ static struct cl_rv *ast_rule(const struct rg_rule *r)
     if (r->kind == RG_R_SET)
         cl_rv_obj_put_str(head, "key", ast_term(r->key));
     if (r->kind != RG_R_SET)
-        cl_rv_obj_put_str(head, "value", r->value ? ast_term(r->value) : ast_node("boolean", cl_rv_bool(true)));
+        cl_rv_obj_put_str(head, "value",
+                          r->value ? ast_term(r->value) : ast_node("boolean", cl_rv_bool(true)));
     cl_rv_obj_put_str(o, "head", head);
     cl_rv_obj_put_str(o, "body", ast_body(r->body));
     if (r->is_default)

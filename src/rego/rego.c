@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "json/json.h"
 #include "rego/engine.h"
 #include "rego/sbuf.h"
+#include "json/json.h"
 
 struct cl_rego *cl_rego_new(const struct cl_rego_opts *opts)
 {
@@ -34,6 +34,7 @@ void cl_rego_free(struct cl_rego *e)
 {
     if (!e)
         return;
+    cl_rego_prints_reset(e->opts.prints); /* it may hold constants and data of this engine */
     release_data(e);
     rg_arena_free(&e->arena);
     for (size_t i = 0; i < e->nexts; i++)
@@ -67,16 +68,19 @@ static void invalidate(struct cl_rego *e)
     e->compiled = false;
 }
 
-int cl_rego_add_module(struct cl_rego *e, const char *filename, const char *text, size_t len, bool v0,
-                       struct cl_err *err)
+int cl_rego_add_module(struct cl_rego *e, const char *filename, const char *text, size_t len,
+                       bool v0, struct cl_err *err)
 {
     if (len > CL_REGO_MAX_POLICY)
-        return cl_err_stage(err, CL_ELIMIT, "policy", "rego_parse_error: %s: module larger than %u bytes", filename,
+        return cl_err_stage(err, CL_ELIMIT, "policy",
+                            "rego_parse_error: %s: module larger than %u bytes", filename,
                             CL_REGO_MAX_POLICY);
     if (e->compiled)
-        return cl_err_stage(err, CL_EINVAL, "policy", "rego_compile_error: modules must be added before compilation");
+        return cl_err_stage(err, CL_EINVAL, "policy",
+                            "rego_compile_error: modules must be added before compilation");
     struct rg_error re;
-    struct rg_module *m = rg_parse_module(&e->arena, filename ? filename : "policy.rego", text, len, v0, &re);
+    struct rg_module *m =
+        rg_parse_module(&e->arena, filename ? filename : "policy.rego", text, len, v0, &re);
     if (!m)
         return set_rg_err(err, CL_EPARSE, &re);
     if (e->mods_tail)
@@ -93,16 +97,20 @@ int cl_rego_set_data(struct cl_rego *e, const json_t *data, struct cl_err *err)
 {
     if (data && !json_is_object(data))
         return cl_err_stage(err, CL_EINVAL, "policy", "data must be a JSON object");
+    cl_rego_prints_reset(e->opts.prints); /* it may hold members of the document released here */
     release_data(e);
     e->data = data ? cl_rv_from_json(data) : cl_rv_object();
     cl_rv_freeze(e->data);
     return 0;
 }
 
-json_t *cl_rego_get_data(const struct cl_rego *e) { return cl_rv_to_json(e->data); }
+json_t *cl_rego_get_data(const struct cl_rego *e)
+{
+    return cl_rv_to_json(e->data);
+}
 
-int cl_rego_register_builtin(struct cl_rego *e, const char *name, int arity, cl_rego_builtin_fn fn, void *ctx,
-                             struct cl_err *err)
+int cl_rego_register_builtin(struct cl_rego *e, const char *name, int arity, cl_rego_builtin_fn fn,
+                             void *ctx, struct cl_err *err)
 {
     if (!name || !fn || arity < 0)
         return cl_err_set(err, CL_EINVAL, "register builtin: name, function and arity required");
@@ -149,7 +157,8 @@ static int64_t now_ns(void)
 
 /* The base document of one evaluation: the engine's, or a copy of its top level with the
  * overlay's members in place (new reference; NULL when there is no overlay). */
-static int overlay_data(struct cl_rego *e, const struct cl_rego_eval_opts *o, struct cl_rv **out, struct cl_err *err)
+static int overlay_data(struct cl_rego *e, const struct cl_rego_eval_opts *o, struct cl_rv **out,
+                        struct cl_err *err)
 {
     *out = NULL;
     if (!o || (!o->data_overlay && !o->data_overlay_value))
@@ -191,7 +200,8 @@ static int run_query(struct cl_rego *e, const struct rg_query *q, const json_t *
     bool strict = o ? o->strict_builtin_errors : e->opts.strict_builtin_errors;
     int64_t now = o && o->now_ns ? o->now_ns : now_ns();
     struct rg_error re;
-    rc = rg_eval_query(e, q, in, data, strict, now, rows, &re);
+    struct cl_rego_prints *prints = o && o->prints ? o->prints : e->opts.prints;
+    rc = rg_eval_query(e, q, in, data, strict, now, prints, rows, &re);
     cl_rv_decref(in);
     cl_rv_decref(data);
     if (rc < 0)
@@ -200,7 +210,8 @@ static int run_query(struct cl_rego *e, const struct rg_query *q, const json_t *
 }
 
 int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *input,
-                          const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err)
+                          const struct cl_rego_eval_opts *o, struct cl_rv **rows,
+                          struct cl_err *err)
 {
     int rc = cl_rego_compile(e, err);
     if (rc < 0)
@@ -239,7 +250,8 @@ static json_t *rows_to_json(const struct cl_rv *rows)
     return out;
 }
 
-int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input, json_t **results, struct cl_err *err)
+int cl_rego_eval_query(struct cl_rego *e, const char *query, const json_t *input, json_t **results,
+                       struct cl_err *err)
 {
     struct cl_rv *rows = NULL;
     int rc = cl_rego_eval_query_rv(e, query, input, NULL, &rows, err);
@@ -255,7 +267,8 @@ static json_t *single_value(const struct cl_rv *rows, const char *what, struct c
 {
     json_t *out = NULL;
     if (rows->u.arr.len > 1) {
-        cl_err_stage(err, CL_EINVAL, "policy", "eval_conflict_error: %s has %zu results", what, rows->u.arr.len);
+        cl_err_stage(err, CL_EINVAL, "policy", "eval_conflict_error: %s has %zu results", what,
+                     rows->u.arr.len);
     } else if (rows->u.arr.len == 1) {
         const struct cl_rv *ev = cl_rv_obj_get_str(rows->u.arr.items[0], "expressions");
         if (ev && ev->u.arr.len == 1)
@@ -264,7 +277,8 @@ static json_t *single_value(const struct cl_rv *rows, const char *what, struct c
     return out;
 }
 
-json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input, struct cl_err *err)
+json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input,
+                         struct cl_err *err)
 {
     cl_err_clear(err);
     struct cl_rv *rows = NULL;
@@ -323,9 +337,13 @@ void cl_auto_cl_rego_query(struct cl_rego_query **p)
     *p = NULL;
 }
 
-size_t cl_rego_query_nexprs(const struct cl_rego_query *q) { return q->q.body->n; }
+size_t cl_rego_query_nexprs(const struct cl_rego_query *q)
+{
+    return q->q.body->n;
+}
 
-const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *len, int *row, int *col)
+const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *len, int *row,
+                               int *col)
 {
     for (size_t j = 0; j < q->q.body->n; j++) {
         const struct rg_expr *x = q->q.body->exprs[j];
@@ -341,14 +359,15 @@ const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *
     return "";
 }
 
-int cl_rego_query_eval_rv(struct cl_rego_query *q, const json_t *input, const struct cl_rego_eval_opts *o,
-                          struct cl_rv **rows, struct cl_err *err)
+int cl_rego_query_eval_rv(struct cl_rego_query *q, const json_t *input,
+                          const struct cl_rego_eval_opts *o, struct cl_rv **rows,
+                          struct cl_err *err)
 {
     return run_query(q->e, &q->q, input, o, rows, err);
 }
 
-int cl_rego_query_eval_rows(struct cl_rego_query *q, const json_t *input, const struct cl_rego_eval_opts *o,
-                            json_t **results, struct cl_err *err)
+int cl_rego_query_eval_rows(struct cl_rego_query *q, const json_t *input,
+                            const struct cl_rego_eval_opts *o, json_t **results, struct cl_err *err)
 {
     struct cl_rv *rows = NULL;
     int rc = run_query(q->e, &q->q, input, o, &rows, err);
@@ -373,9 +392,55 @@ json_t *cl_rego_query_eval(struct cl_rego_query *q, const json_t *input, const j
     return out;
 }
 
+/* .name, or ["name"] when the name is not an identifier */
+static void ref_part(struct cl_sbuf *b, const char *name)
+{
+    bool ident = (name[0] < '0' || name[0] > '9') && name[0];
+    for (const char *p = name; *p && ident; p++)
+        ident = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '_';
+    if (ident) {
+        cl_sbuf_addc(b, '.');
+        cl_sbuf_adds(b, name);
+        return;
+    }
+    struct cl_rv *v = cl_rv_strz(name);
+    char *q = cl_rv_to_json_text(v);
+    cl_rv_decref(v);
+    cl_sbuf_addc(b, '[');
+    cl_sbuf_adds(b, q);
+    cl_sbuf_addc(b, ']');
+    free(q);
+}
+
+json_t *cl_rego_rule_refs(const struct cl_rego *e)
+{
+    json_t *out = json_array();
+    for (const struct rg_module *m = e->mods; m && out; m = m->next) {
+        for (size_t i = 0; i < m->nrules; i++) {
+            const struct rg_rule *r = m->rules[i];
+            if (r->kind == RG_R_FUNC || r->nhead != 1)
+                continue;
+            struct cl_sbuf b = {0};
+            cl_sbuf_adds(&b, "data");
+            for (size_t k = 0; k < m->npkg; k++)
+                ref_part(&b, m->pkg_path[k]);
+            ref_part(&b, r->head[0]->name);
+            bool seen = false;
+            for (size_t k = 0; k < json_array_size(out) && !seen; k++)
+                seen = strcmp(json_string_value(json_array_get(out, k)), b.s) == 0;
+            if (!seen)
+                json_array_append_new(out, json_string(b.s));
+            cl_sbuf_free(&b);
+        }
+    }
+    return out;
+}
+
 size_t cl_rego_memory(const struct cl_rego *e)
 {
-    size_t n = sizeof *e + e->arena.bytes + e->arena.capvals * sizeof *e->arena.vals + cl_rv_size(e->data);
+    size_t n =
+        sizeof *e + e->arena.bytes + e->arena.capvals * sizeof *e->arena.vals + cl_rv_size(e->data);
     for (size_t i = 0; i < e->arena.nvals; i++)
         n += cl_rv_size(e->arena.vals[i]);
     return n;
@@ -501,7 +566,8 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
         return cl_err_set(err, CL_EINVAL, "json patch: not an array");
     size_t i;
     json_t *op;
-    json_array_foreach(patch, i, op) {
+    json_array_foreach(patch, i, op)
+    {
         const char *kind = json_string_value(json_object_get(op, "op"));
         const char *path = json_string_value(json_object_get(op, "path"));
         json_t *val = json_object_get(op, "value");
@@ -513,10 +579,12 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
                 return cl_err_set(err, CL_EINVAL, "json patch op %zu: add %s failed", i, path);
         } else if (strcmp(kind, "remove") == 0) {
             if (patch_remove(*doc, path, NULL) < 0)
-                return cl_err_set(err, CL_EINVAL, "json patch op %zu: remove %s: no such member", i, path);
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: remove %s: no such member", i,
+                                  path);
         } else if (strcmp(kind, "replace") == 0) {
             if (!val || !cl_json_pointer(*doc, path))
-                return cl_err_set(err, CL_EINVAL, "json patch op %zu: replace %s: no such member", i, path);
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: replace %s: no such member",
+                                  i, path);
             if (*path && patch_remove(*doc, path, NULL) < 0)
                 return cl_err_set(err, CL_EINVAL, "json patch op %zu: replace %s failed", i, path);
             if (patch_add(doc, path, val) < 0)
@@ -530,7 +598,8 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
                 return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s needs from", i, kind);
             json_t *src = cl_json_pointer(*doc, from);
             if (!src)
-                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s from %s: no such member", i, kind, from);
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s from %s: no such member",
+                                  i, kind, from);
             json_t *v = json_deep_copy(src);
             if (kind[0] == 'm') {
                 size_t fl = strlen(from);
@@ -540,16 +609,117 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
                 }
                 if (patch_remove(*doc, from, NULL) < 0) {
                     json_decref(v);
-                    return cl_err_set(err, CL_EINVAL, "json patch op %zu: move from %s failed", i, from);
+                    return cl_err_set(err, CL_EINVAL, "json patch op %zu: move from %s failed", i,
+                                      from);
                 }
             }
             int rc = patch_add(doc, path, v);
             json_decref(v);
             if (rc < 0)
-                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s to %s failed", i, kind, path);
+                return cl_err_set(err, CL_EINVAL, "json patch op %zu: %s to %s failed", i, kind,
+                                  path);
         } else {
             return cl_err_set(err, CL_EINVAL, "json patch op %zu: unknown op %s", i, kind);
         }
     }
     return 0;
+}
+
+/* ---- input documents with OPA's tolerance for bad text ---- */
+
+static size_t utf8_len(const unsigned char *s, const unsigned char *e)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+    if (!n || (size_t)(e - s) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+static int hexval4(const unsigned char *s, const unsigned char *e, unsigned *out)
+{
+    if (e - s < 4)
+        return -1;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v |= c - 'A' + 10;
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Writes text to b (NULL: only looks) with every invalid UTF-8 byte replaced by U+FFFD and
+ * every unpaired surrogate escape by \ufffd, as Go's decoder (hence OPA) reads them. Returns
+ * whether anything needed replacing; without b it stops at the first such place. */
+static bool repair_text(const char *text, size_t len, struct cl_sbuf *b)
+{
+    const unsigned char *s = (const unsigned char *)text, *e = s + len;
+    bool in_str = false, changed = false;
+    while (s < e) {
+        if (in_str && *s == '\\' && e - s >= 2) {
+            unsigned cp, lo;
+            if (s[1] == 'u' && hexval4(s + 2, e, &cp) == 0 && cp >= 0xD800 && cp < 0xE000) {
+                bool paired = cp < 0xDC00 && e - s >= 12 && s[6] == '\\' && s[7] == 'u' &&
+                              hexval4(s + 8, e, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000;
+                if (!paired && !b)
+                    return true;
+                if (b)
+                    cl_sbuf_add(b, paired ? (const char *)s : "\\ufffd", paired ? 12 : 6);
+                s += paired ? 12 : 6;
+                changed |= !paired;
+                continue;
+            }
+            if (b)
+                cl_sbuf_add(b, s, 2);
+            s += 2;
+            continue;
+        }
+        if (*s == '"')
+            in_str = !in_str;
+        size_t n = utf8_len(s, e);
+        if (!n && !b)
+            return true;
+        if (b)
+            cl_sbuf_add(b, n ? (const char *)s : "\xEF\xBF\xBD", n ? n : 3);
+        s += n ? n : 1;
+        changed |= !n;
+    }
+    return changed;
+}
+
+json_t *cl_rego_json_parse(const char *text, size_t len, size_t max_depth, struct cl_err *err)
+{
+    if (!max_depth)
+        max_depth = CL_REGO_MAX_INPUT_DEPTH;
+    if (max_depth > CL_REGO_MAX_INPUT_DEPTH_LIMIT)
+        return cl_err_stage(err, CL_EINVAL, "policy", "input depth limit %zu above %d", max_depth,
+                            CL_REGO_MAX_INPUT_DEPTH_LIMIT),
+               NULL;
+    if (!repair_text(text, len, NULL))
+        return cl_json_parse(text, len, max_depth, err);
+    struct cl_sbuf b = {0};
+    repair_text(text, len, &b);
+    json_t *j = cl_json_parse(b.s, b.len, max_depth, err);
+    cl_sbuf_free(&b);
+    return j;
 }

@@ -376,6 +376,187 @@ static struct cl_rv *int_add(bool an, const char *a, size_t al, bool bn, const c
     return r;
 }
 
+/* ---- exact decimals: literals beyond the double range ----
+ * A number as sign, magnitude digits (no leading or trailing zeros; none for zero) and a
+ * power of ten. Literals too large for a double (1e400) keep their text and are compared,
+ * added, subtracted and multiplied exactly this way, as OPA does with big.Float. */
+struct dec {
+    bool neg;
+    char *mag;
+    size_t n;
+    long exp;
+};
+
+static void dec_norm(struct dec *d)
+{
+    size_t lead = 0;
+    while (lead < d->n && d->mag[lead] == '0')
+        lead++;
+    memmove(d->mag, d->mag + lead, d->n - lead);
+    d->n -= lead;
+    while (d->n && d->mag[d->n - 1] == '0') {
+        d->n--;
+        d->exp++;
+    }
+    if (!d->n) {
+        d->neg = false;
+        d->exp = 0;
+    }
+}
+
+/* From number text in JSON's grammar. */
+static void dec_parse(const char *t, struct dec *d)
+{
+    d->neg = *t == '-';
+    t += d->neg;
+    size_t len = strlen(t);
+    d->mag = cl_xmalloc(len + 1);
+    d->n = 0;
+    d->exp = 0;
+    bool frac = false;
+    for (; *t && *t != 'e' && *t != 'E'; t++) {
+        if (*t == '.') {
+            frac = true;
+            continue;
+        }
+        d->mag[d->n++] = *t;
+        if (frac)
+            d->exp--;
+    }
+    if (*t == 'e' || *t == 'E') {
+        long e = strtol(t + 1, NULL, 10); /* saturates at LONG_MIN/MAX */
+        if (e > 100000000L)
+            e = 100000000L;
+        if (e < -100000000L)
+            e = -100000000L;
+        d->exp += e;
+    }
+    dec_norm(d);
+}
+
+static void dec_of(const struct cl_rv *v, struct dec *d)
+{
+    char buf[40];
+    if (v->big) {
+        dec_parse(v->u.num.big, d);
+    } else if (v->is_int) {
+        snprintf(buf, sizeof buf, "%lld", (long long)v->u.num.i);
+        dec_parse(buf, d);
+    } else {
+        snprintf(buf, sizeof buf, "%.17e", v->u.num.d);
+        dec_parse(buf, d);
+    }
+}
+
+static int dec_cmp(const struct dec *a, const struct dec *b)
+{
+    if (!a->n || !b->n)
+        return !a->n && !b->n ? 0 : !a->n ? (b->neg ? 1 : -1) : (a->neg ? -1 : 1);
+    if (a->neg != b->neg)
+        return a->neg ? -1 : 1;
+    int c;
+    long pa = (long)a->n + a->exp, pb = (long)b->n + b->exp;
+    if (pa != pb) {
+        c = pa < pb ? -1 : 1;
+    } else {
+        size_t m = a->n < b->n ? a->n : b->n;
+        c = memcmp(a->mag, b->mag, m);
+        c = c ? (c < 0 ? -1 : 1) : a->n == b->n ? 0 : a->n < b->n ? -1 : 1;
+    }
+    return a->neg ? -c : c;
+}
+
+/* The value of sign * mag * 10^exp: an exact integer when it is one (within the digit cap),
+ * else the number its text gives (a double, or a literal beyond the double range). */
+static struct cl_rv *dec_value(struct dec *d)
+{
+    dec_norm(d);
+    if (!d->n)
+        return cl_rv_int(0);
+    if (d->exp >= 0 && (size_t)d->exp + d->n <= CL_RV_MAX_BIG_DIGITS) {
+        char *t = cl_xmalloc(d->n + (size_t)d->exp + 1);
+        memcpy(t, d->mag, d->n);
+        memset(t + d->n, '0', (size_t)d->exp);
+        struct cl_rv *v = rv_int_digits(d->neg, t, d->n + (size_t)d->exp);
+        free(t);
+        return v;
+    }
+    if (d->n > CL_RV_MAX_BIG_DIGITS)
+        return NULL;
+    char *t = cl_xmalloc(d->n + 40);
+    int k = 0;
+    if (d->neg)
+        t[k++] = '-';
+    t[k++] = d->mag[0];
+    if (d->n > 1) {
+        t[k++] = '.';
+        memcpy(t + k, d->mag + 1, d->n - 1);
+        k += (int)(d->n - 1);
+    }
+    snprintf(t + k, 40, "e%ld", d->exp + (long)d->n - 1);
+    struct cl_rv *v = cl_rv_number_parse(t, strlen(t));
+    free(t);
+    return v;
+}
+
+enum { DEC_ADD, DEC_SUB, DEC_MUL };
+
+static struct cl_rv *dec_arith(const struct cl_rv *x, const struct cl_rv *y, int op)
+{
+    struct dec a, b, r = {0};
+    dec_of(x, &a);
+    dec_of(y, &b);
+    struct cl_rv *v = NULL;
+    if (op == DEC_SUB)
+        b.neg = b.n ? !b.neg : false;
+    if (op == DEC_MUL) {
+        if (a.n + b.n <= CL_RV_MAX_BIG_DIGITS + 1) {
+            r.mag = cl_xmalloc(a.n + b.n + 1);
+            r.n = a.n && b.n ? mag_mul(a.mag, a.n, b.mag, b.n, r.mag) : 0;
+            r.neg = a.neg != b.neg;
+            r.exp = a.exp + b.exp;
+            v = dec_value(&r);
+        }
+    } else {
+        /* align both on the smaller power of ten; refuse alignments beyond the digit cap */
+        long e = a.exp < b.exp ? a.exp : b.exp;
+        long sa = a.exp - e, sb = b.exp - e;
+        if (!a.n || !b.n || (sa <= CL_RV_MAX_BIG_DIGITS && sb <= CL_RV_MAX_BIG_DIGITS)) {
+            size_t an = a.n ? a.n + (size_t)sa : 0, bn = b.n ? b.n + (size_t)sb : 0;
+            char *am = cl_xmalloc(an + 1), *bm = cl_xmalloc(bn + 1);
+            memcpy(am, a.mag, a.n);
+            memset(am + a.n, '0', an - a.n);
+            memcpy(bm, b.mag, b.n);
+            memset(bm + b.n, '0', bn - b.n);
+            r.mag = cl_xmalloc((an > bn ? an : bn) + 2);
+            r.exp = a.n && b.n ? e : a.n ? a.exp : b.exp;
+            if (!an || !bn) {
+                const char *src = an ? am : bm;
+                r.n = an ? an : bn;
+                memcpy(r.mag, src, r.n);
+                r.neg = an ? a.neg : b.neg;
+                r.exp = e;
+            } else if (a.neg == b.neg) {
+                r.n = mag_add(am, an, bm, bn, r.mag);
+                r.neg = a.neg;
+            } else if (mag_cmp(am, an, bm, bn) >= 0) {
+                r.n = mag_sub(am, an, bm, bn, r.mag);
+                r.neg = a.neg;
+            } else {
+                r.n = mag_sub(bm, bn, am, an, r.mag);
+                r.neg = b.neg;
+            }
+            free(am);
+            free(bm);
+            v = dec_value(&r);
+        }
+    }
+    free(a.mag);
+    free(b.mag);
+    free(r.mag);
+    return v;
+}
+
 static struct cl_rv *finite_num(double d) { return isfinite(d) ? cl_rv_float(d) : NULL; }
 
 struct cl_rv *cl_rv_num_add(const struct cl_rv *a, const struct cl_rv *b)
@@ -383,6 +564,8 @@ struct cl_rv *cl_rv_num_add(const struct cl_rv *a, const struct cl_rv *b)
     int64_t r;
     if (a->is_int && b->is_int && !__builtin_add_overflow(a->u.num.i, b->u.num.i, &r))
         return cl_rv_int(r);
+    if (a->big == CL_RV_BIGLIT || b->big == CL_RV_BIGLIT)
+        return dec_arith(a, b, DEC_ADD);
     char ba[32], bb[32];
     bool an, bn;
     const char *am, *bm;
@@ -398,6 +581,8 @@ struct cl_rv *cl_rv_num_sub(const struct cl_rv *a, const struct cl_rv *b)
     int64_t r;
     if (a->is_int && b->is_int && !__builtin_sub_overflow(a->u.num.i, b->u.num.i, &r))
         return cl_rv_int(r);
+    if (a->big == CL_RV_BIGLIT || b->big == CL_RV_BIGLIT)
+        return dec_arith(a, b, DEC_SUB);
     char ba[32], bb[32];
     bool an, bn;
     const char *am, *bm;
@@ -413,6 +598,8 @@ struct cl_rv *cl_rv_num_mul(const struct cl_rv *a, const struct cl_rv *b)
     int64_t r;
     if (a->is_int && b->is_int && !__builtin_mul_overflow(a->u.num.i, b->u.num.i, &r))
         return cl_rv_int(r);
+    if (a->big == CL_RV_BIGLIT || b->big == CL_RV_BIGLIT)
+        return dec_arith(a, b, DEC_MUL);
     char ba[32], bb[32];
     bool an, bn;
     const char *am, *bm;
@@ -808,6 +995,15 @@ static int cmp_num(const struct cl_rv *a, const struct cl_rv *b)
 {
     if (a->is_int && b->is_int)
         return a->u.num.i < b->u.num.i ? -1 : a->u.num.i > b->u.num.i;
+    if (a->big == CL_RV_BIGLIT || b->big == CL_RV_BIGLIT) {
+        struct dec x, y;
+        dec_of(a, &x);
+        dec_of(b, &y);
+        int c = dec_cmp(&x, &y);
+        free(x.mag);
+        free(y.mag);
+        return c;
+    }
     if (a->big == CL_RV_BIGINT || b->big == CL_RV_BIGINT) {
         char ba[32], bb[32];
         bool an, bn;

@@ -12,8 +12,6 @@
 
 /* Longest encoded file name LocalFs accepts (the usual NAME_MAX). */
 #define CL_STORE_FS_MAX_NAME 255
-/* Temporary files left by a crashed writer are removed at open when older than this. */
-#define CL_STORE_FS_STALE_TMP_S 600
 
 struct cl_store_backend {
     const char *name;   /* canonical, matched case-insensitively */

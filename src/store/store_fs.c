@@ -10,7 +10,10 @@
  * Temporary files are named "#tmp.<random>": '#' is outside the key alphabet, so no key can
  * ever collide with one, and list() skips every name that is not the encoding of a valid key.
  * (base's cl_file_write_atomic names its temporaries "<path>.tmp.XXXXXX", which is a valid key,
- * so it is not used here.)
+ * so it is not used here.) A writer holds a shared flock on its temporary file from creation to
+ * rename; opening the store sweeps every temporary file nobody holds, whatever its age: the
+ * leftovers of a writer that crashed go at the next start, while another process's write in
+ * progress is left alone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,9 +106,9 @@ static int ns_open(struct fs_store *fs, const char *nsname, bool create)
     return openat(fs->basefd, nsname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-/* Removes temporary files older than CL_STORE_FS_STALE_TMP_S from one namespace folder (a
- * writer killed between create and rename leaves one behind). Best effort. */
-static void sweep_ns(int nsfd, time_t now)
+/* Removes the temporary files of one namespace folder that no writer holds (a writer killed
+ * between create and rename leaves one behind). Best effort. */
+static void sweep_ns(int nsfd)
 {
     int dfd = dup(nsfd);
     if (dfd < 0)
@@ -119,10 +123,15 @@ static void sweep_ns(int nsfd, time_t now)
         struct stat st;
         if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
             continue;
-        if (fstatat(nsfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+        int fd = openat(nsfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
             continue;
-        if (now - st.st_mtime > CL_STORE_FS_STALE_TMP_S && unlinkat(nsfd, e->d_name, 0) == 0)
-            cl_info("LocalFs store: removed stale temporary file %s", e->d_name);
+        /* a writer at work holds a shared lock: its file stays */
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+            unlinkat(nsfd, e->d_name, 0) == 0)
+            cl_info("LocalFs store: removed temporary file %s left by an interrupted write",
+                    e->d_name);
+        close(fd);
     }
     closedir(d);
 }
@@ -137,7 +146,6 @@ static void sweep(struct fs_store *fs)
         close(dfd);
         return;
     }
-    time_t now = time(NULL);
     struct dirent *e;
     while ((e = readdir(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
@@ -145,7 +153,7 @@ static void sweep(struct fs_store *fs)
         int nsfd = openat(fs->basefd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (nsfd < 0)
             continue;
-        sweep_ns(nsfd, now);
+        sweep_ns(nsfd);
         close(nsfd);
     }
     closedir(d);
@@ -206,32 +214,43 @@ static int fs_set(void *impl, const char *ns, const char *key, const void *data,
     bool tmp_made = false;
 
     if ((rc = encode_or_fail(ns, "namespace", nsname, err)) < 0 ||
-        (rc = encode_or_fail(key, "key", name, err)) < 0 || (rc = cl_random(rnd, sizeof rnd, err)) < 0)
+        (rc = encode_or_fail(key, "key", name, err)) < 0)
         goto out;
-    snprintf(tmp, sizeof tmp, TMP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
-             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], rnd[8], rnd[9], rnd[10], rnd[11]);
-
     nsfd = ns_open(fs, nsname, true);
     if (nsfd < 0) {
         rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s: %s", fs->base, nsname, strerror(errno));
         goto out;
     }
-    fd = openat(nsfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s: create temporary: %s", fs->base, nsname,
-                        strerror(errno));
-        goto out;
+    /* The temporary file is locked (shared) until it is renamed, so that the start-up sweep of
+     * another process leaves it alone. That sweep may still remove it between its creation
+     * and the lock: then it has no link left, and a new one is made. */
+    for (int attempt = 0; fd < 0; attempt++) {
+        struct stat st;
+        if ((rc = cl_random(rnd, sizeof rnd, err)) < 0)
+            goto out;
+        snprintf(tmp, sizeof tmp, TMP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], rnd[8], rnd[9],
+                 rnd[10], rnd[11]);
+        fd = openat(nsfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 || flock(fd, LOCK_SH) < 0 || fstat(fd, &st) < 0) {
+            rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s: create temporary: %s", fs->base,
+                            nsname, strerror(errno));
+            goto out;
+        }
+        tmp_made = true;
+        if (st.st_nlink == 0) {
+            close(fd);
+            fd = -1;
+            tmp_made = false;
+            if (attempt == 3) {
+                rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s: temporary file swept away",
+                                fs->base, nsname);
+                goto out;
+            }
+        }
     }
-    tmp_made = true;
     if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s/%s: write: %s", fs->base, nsname, name,
-                        strerror(errno));
-        goto out;
-    }
-    int cr = close(fd);
-    fd = -1;
-    if (cr < 0) {
-        rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s/%s: close: %s", fs->base, nsname, name,
                         strerror(errno));
         goto out;
     }
@@ -254,6 +273,9 @@ static int fs_set(void *impl, const char *ns, const char *key, const void *data,
         unlinkat(nsfd, tmp, 0);
         tmp_made = false;
     }
+    /* the data was fsynced: a late close error changes nothing on disk */
+    (void)close(fd);
+    fd = -1;
     if (fsync(nsfd) < 0)
         rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s: fsync folder: %s", fs->base, nsname,
                         strerror(errno));

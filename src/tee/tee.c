@@ -16,6 +16,10 @@ static const struct cl_tee_verifier verifiers[] = {
     {"tpm", "cpu", false, cl_tee_tpm_verify},
     {"az-snp-vtpm", "cpu", false, cl_tee_az_snp_verify},
     {"az-tdx-vtpm", "cpu", false, cl_tee_az_tdx_verify},
+    {"nvidia", "gpu", false, cl_tee_nvidia_verify},
+    {"sgx", "cpu", false, cl_tee_sgx_verify},
+    {"cca", "cpu", false, cl_tee_cca_verify},
+    {"csv", "cpu", false, cl_tee_csv_verify},
 };
 
 static const char *const known_ids[] = {

@@ -37,6 +37,11 @@
 struct cl_tee_config {
     int64_t verify_time;          /* unix seconds at which certificates/collateral must be valid; 0 = now */
     bool allow_debug_insecure;    /* accept SNP guests with policy DEBUG and TDX TDs with attribute DEBUG */
+    /* Arm CCA (local appraisal) */
+    const char *cca_ta_store;     /* trustee's tastore.json: CPAK per platform instance id (required) */
+    const char *cca_rv_store;     /* trustee's rvstore.json: platform/realm reference values; NULL = policy only */
+    /* Hygon CSV */
+    const char *csv_cert_dir;     /* hrk.cert and hsk_cek/<chip id>/hsk_cek.cert; NULL → /opt/hygon/csv */
     /* AMD SEV-SNP */
     const char *snp_cert_cache;   /* folder: <Product>/cert_chain.pem, vcek/<hwid>/... (KDS layout) */
     bool snp_kds_online;          /* fetch missing VCEK/ASK/ARK from AMD KDS and cache them */
@@ -46,6 +51,8 @@ struct cl_tee_config {
     const char *tdx_pccs_url;       /* PCS/PCCS base URL (…/tdx/certification/v4/… appended); NULL = offline */
     unsigned tdx_allow_tcb_insecure; /* CL_TEE_TCB_* bits */
     bool tdx_allow_expired_collateral_insecure;
+    /* Intel SGX (DCAP; the PCCS URL and the TCB/expiry switches above are shared with TDX) */
+    const char *sgx_collateral_dir; /* the same layout as tdx_collateral_dir, SGX TCB info and QE identity */
     /* TPM */
     const char *tpm_ak_ca_path;   /* PEM: CA(s) that certify attestation keys; NULL = AK trusted by policy only */
 };

@@ -108,5 +108,10 @@ int cl_tee_tdx_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
 int cl_tee_tpm_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
 int cl_tee_az_snp_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
 int cl_tee_az_tdx_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
+/* nvidia returns one claim set per device: an object for one device, an array for several. */
+int cl_tee_nvidia_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
+int cl_tee_sgx_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
+int cl_tee_cca_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
+int cl_tee_csv_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
 
 #endif

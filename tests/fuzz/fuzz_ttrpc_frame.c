@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ttrpc frames and the protobuf messages inside them: the input is written to one end of a
- * socketpair and served by the real connection loop with the agent's and the hub's method
- * tables' decoders reached through a handler that unpacks every request type.
+ * socketpair and served by the real connection loop (requests dispatched concurrently on
+ * worker threads, as in the daemons), through an echo handler. The same bytes, cut at the
+ * first NUL, also go through the address parser.
  */
 #include "net/ttrpc.h"
 
@@ -13,7 +14,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int h_echo(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len, struct cl_err *err)
+static int h_echo(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                  struct cl_err *err)
 {
     *resp = malloc(len ? len : 1);
     if (!*resp)
@@ -42,6 +44,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cl_log_set_level(CL_LOG_ERROR);
         quiet = true;
     }
+    /* the address parser */
+    char addr[600];
+    size_t alen = size < sizeof addr - 1 ? size : sizeof addr - 1;
+    memcpy(addr, data, alen);
+    addr[alen] = 0;
+    struct cl_ttrpc_addr a;
+    if (cl_ttrpc_address_parse(addr, &a, NULL) == 0 &&
+        (strlen(a.path) >= CL_TTRPC_MAX_ADDRESS || (a.transport == CL_TTRPC_TCP && a.port > 65535)))
+        abort();
     /* the codecs alone */
     struct cl_ttrpc_hdr h;
     if (cl_ttrpc_hdr_parse(data, size, &h, NULL) == 0 && h.length > CL_TTRPC_MAX_PAYLOAD)

@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -182,6 +184,70 @@ static void test_atomic_write(void **state)
     rmdir(dir);
 }
 
+/* The logger escapes what a peer could put in a message: one event is one line, and no byte
+ * that a terminal acts on reaches stderr. */
+static void test_log_escape(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain text: ok", "plain text: ok"},
+        {"a\\nb", "a\\x5cnb"},
+        {"refused: x\n2026-12-07T00:00:00Z INFO forged",
+         "refused: x\\x0a2026-12-07T00:00:00Z INFO forged"},
+        {"cr\rlf\n", "cr\\x0dlf\\x0a"},
+        {"\x1b[2J\x1b]0;t\x07", "\\x1b[2J\\x1b]0;t\\x07"},
+        {"del\x7f tab\t", "del\\x7f tab\\x09"},
+        {"caf\xc3\xa9 \xe2\x9c\x93", "caf\xc3\xa9 \xe2\x9c\x93"},   /* UTF-8 kept */
+        {"bad \xff \xc3( \xc0\xaf", "bad \\xff \\xc3( \\xc0\\xaf"}, /* invalid, overlong */
+        {"c1 \xc2\x9b", "c1 \\u{009b}"},                            /* 8-bit CSI */
+        {"ls \xe2\x80\xa8 rlo \xe2\x80\xae", "ls \\u{2028} rlo \\u{202e}"},
+        {"sur \xed\xa0\x80", "sur \\xed\\xa0\\x80"}, /* surrogate */
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
+        char out[256];
+        size_t n = cl_log_escape(cases[i].in, out, sizeof out);
+        assert_string_equal(out, cases[i].out);
+        assert_int_equal(n, strlen(out));
+    }
+    /* cut short: never past cap, never half an escape, ends in "..." */
+    char small[12];
+    cl_log_escape("\n\n\n\n\n\n", small, sizeof small);
+    assert_string_equal(small, "\\x0a\\x0a...");
+    cl_log_escape("abcdefghijklmnop", small, sizeof small);
+    assert_string_equal(small, "abcdefgh...");
+    cl_log_escape(NULL, small, sizeof small);
+    assert_string_equal(small, "");
+}
+
+/* Through cl_log_at itself: a message with a LF and an ESC is one line on stderr. */
+static void test_log_one_line(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cl-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    cl_log_at(CL_LOG_ERROR, "x/peer.c", 7, "refused: %s: %s", "InvalidRequestPath",
+              "a\nZ INFO forged line \x1b[31m");
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    char buf[512] = {0};
+    assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
+    close(fd);
+    unlink(path);
+    char *nl = strchr(buf, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], 0); /* exactly one line */
+    assert_null(strchr(buf, 0x1b));
+    assert_non_null(strstr(buf, "a\\x0aZ INFO forged line \\x1b[31m (peer.c:7)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_hex),           cmocka_unit_test(test_cursor),
         cmocka_unit_test(test_parse_int),     cmocka_unit_test(test_secret_and_ct),
         cmocka_unit_test(test_err_records_place), cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_log_escape), cmocka_unit_test(test_log_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

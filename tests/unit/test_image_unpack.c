@@ -657,6 +657,169 @@ static void test_tar_no_end_blocks(void **state)
     free(t.buf);
 }
 
+/* Streams that tar readers list differently (GNU tar, libarchive, Go): each is refused, or
+ * read the way GNU tar reads it. listing = "type path[->link] size;" per entry. */
+enum amb {
+    A_K4097_SIZE,   /* pax size=767, a 4097-byte GNU 'K' (4096 + NUL), then f */
+    A_K_THEN_L4097, /* long link, then a 4097-byte long name */
+    A_L4097_NO_NUL, /* 4097 name bytes: one more than a path holds */
+    A_L_TWICE,
+    A_PAX_PATH_AND_L,
+    A_PAX_SIZE_TWICE,
+    A_SYMLINK_SIZE, /* a symlink declaring 512 data bytes */
+    A_DIR_SIZE,
+    A_V7_DIR_SIZE, /* type '0', name ending in '/', 512 data bytes */
+    A_PAX_SIZE_SYMLINK,
+    A_PAX_THEN_END,     /* a pax header, then the end-of-archive blocks */
+    A_EMPTY_LINK_FIELD, /* pax linkpath for a symlink whose header link field is empty */
+    A_META_BAD_OCTAL,   /* a global header whose uid is not a number */
+};
+
+static const struct {
+    const char *name;
+    enum amb b;
+    int rc;
+    const char *listing;
+} amb_cases[] = {
+    {"GNU K of 4097 bytes after a pax size", A_K4097_SIZE, 0, "0 f 767;"},
+    {"GNU K then a GNU L of 4097 bytes", A_K_THEN_L4097, 0, "2 <4096>->target 0;"},
+    {"GNU L of 4097 bytes without a NUL", A_L4097_NO_NUL, CL_ELIMIT, NULL},
+    {"two GNU long names", A_L_TWICE, CL_EPARSE, NULL},
+    {"pax path and GNU long name", A_PAX_PATH_AND_L, CL_EPARSE, NULL},
+    {"pax size twice", A_PAX_SIZE_TWICE, CL_EPARSE, NULL},
+    {"symlink with data", A_SYMLINK_SIZE, CL_EPARSE, NULL},
+    {"directory with data", A_DIR_SIZE, CL_EPARSE, NULL},
+    {"V7 directory with data", A_V7_DIR_SIZE, CL_EPARSE, NULL},
+    {"pax size on a symlink", A_PAX_SIZE_SYMLINK, CL_EPARSE, NULL},
+    {"pax header then the end blocks", A_PAX_THEN_END, CL_EPARSE, NULL},
+    {"long link target, empty link field", A_EMPTY_LINK_FIELD, CL_EPARSE, NULL},
+    {"malformed uid in a meta header", A_META_BAD_OCTAL, CL_EPARSE, NULL},
+};
+
+static void build_amb(enum amb b, struct tarb *t)
+{
+    uint8_t h[512];
+    char *n4096 = malloc(4098);
+    assert_non_null(n4096);
+    memset(n4096, 'n', 4096);
+    n4096[4096] = 0;
+    switch (b) {
+    case A_K4097_SIZE: {
+        tb_pax(t, (const char *const[]){"size=767"}, 1);
+        tb_gnu_long(t, 'K', n4096); /* 4096 bytes and the NUL */
+        tb_header(h, "f", '0', 0644, 0, NULL, 0, 0);
+        tb_put(t, h, 512);
+        /* f's data: 512 bytes, then 255 that (with the padding) form a symlink header */
+        uint8_t data[767];
+        memset(data, 'A', 512);
+        tb_header(h, "hidden", '2', 0777, 0, "/etc/shadow", 0, 0);
+        memset(h + 257, 0, 8); /* a V7 header: nothing past byte 255 */
+        tb_checksum(h);
+        memcpy(data + 512, h, 255);
+        tb_put(t, data, sizeof data);
+        tb_pad(t);
+        break;
+    }
+    case A_K_THEN_L4097:
+        tb_gnu_long(t, 'K', "target");
+        tb_gnu_long(t, 'L', n4096);
+        tb_entry(t, "x", '2', 0777, NULL, 0, "t");
+        break;
+    case A_L4097_NO_NUL:
+        tb_header(h, "././@LongLink", 'L', 0644, 4097, NULL, 0, 0);
+        tb_put(t, h, 512);
+        tb_put(t, n4096, 4096);
+        tb_put(t, "n", 1);
+        tb_pad(t);
+        tb_file(t, "y", "data");
+        break;
+    case A_L_TWICE:
+        tb_gnu_long(t, 'L', "first");
+        tb_gnu_long(t, 'L', "second");
+        tb_file(t, "n", "x");
+        break;
+    case A_PAX_PATH_AND_L:
+        tb_pax(t, (const char *const[]){"path=paxname"}, 1);
+        tb_gnu_long(t, 'L', "gnuname");
+        tb_file(t, "n", "x");
+        break;
+    case A_PAX_SIZE_TWICE:
+        tb_pax(t, (const char *const[]){"size=512", "size=3"}, 2);
+        tb_file(t, "f", "abc");
+        break;
+    case A_SYMLINK_SIZE:
+    case A_DIR_SIZE:
+    case A_V7_DIR_SIZE:
+        tb_header(h, b == A_SYMLINK_SIZE ? "s" : "d/",
+                  b == A_SYMLINK_SIZE ? '2'
+                  : b == A_DIR_SIZE   ? '5'
+                                      : '0',
+                  0755, 512, b == A_SYMLINK_SIZE ? "t" : NULL, 0, 0);
+        tb_put(t, h, 512);
+        tb_header(h, "inner", '0', 0644, 0, NULL, 0, 0);
+        tb_put(t, h, 512);
+        break;
+    case A_PAX_SIZE_SYMLINK:
+        tb_pax(t, (const char *const[]){"size=512"}, 1);
+        tb_entry(t, "s", '2', 0777, NULL, 0, "t");
+        tb_header(h, "inner", '0', 0644, 0, NULL, 0, 0);
+        tb_put(t, h, 512);
+        break;
+    case A_PAX_THEN_END:
+        tb_file(t, "f", "x");
+        tb_pax(t, (const char *const[]){"comment=nothing follows"}, 1);
+        break;
+    case A_EMPTY_LINK_FIELD:
+        tb_pax(t, (const char *const[]){"linkpath=target"}, 1);
+        tb_entry(t, "x", '2', 0777, NULL, 0, NULL);
+        break;
+    case A_META_BAD_OCTAL:
+        tb_header(h, "GlobalHead", 'g', 0644, 0, NULL, 0, 0);
+        memcpy(h + 108, "00x0000", 7);
+        tb_checksum(h);
+        tb_put(t, h, 512);
+        tb_file(t, "f", "x");
+        break;
+    }
+    free(n4096);
+    tb_end(t);
+}
+
+static void test_tar_reader_ambiguity(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < CL_ARRAY_LEN(amb_cases); i++) {
+        struct tarb t = {0};
+        build_amb(amb_cases[i].b, &t);
+        struct cl_image_mem_src m;
+        cl_image_mem_src_init(&m, t.buf, t.len);
+        struct cl_err e = {0};
+        struct cl_image_tar *tr = cl_image_tar_new(&m.src, &e);
+        assert_non_null(tr);
+        struct cl_image_tar_entry *ent = NULL;
+        char listing[512] = "";
+        int rc;
+        while ((rc = cl_image_tar_next(tr, &ent, &e)) == 1) {
+            size_t o = strlen(listing);
+            bool long_name = strlen(ent->path) == 4096;
+            bool is_link = ent->type == CL_TAR_LINK || ent->type == CL_TAR_SYMLINK;
+            snprintf(listing + o, sizeof listing - o, "%c %.100s%s%.100s %llu;", (char)ent->type,
+                     long_name ? "<4096>" : ent->path, is_link ? "->" : "",
+                     is_link ? ent->link : "", (unsigned long long)ent->size);
+        }
+        if (rc != amb_cases[i].rc)
+            fail_msg("case '%s': rc %d (%s), wanted %d; listed %s", amb_cases[i].name, rc, e.msg,
+                     amb_cases[i].rc, listing);
+        if (amb_cases[i].listing && strcmp(listing, amb_cases[i].listing) != 0)
+            fail_msg("case '%s': listed '%s', wanted '%s'", amb_cases[i].name, listing,
+                     amb_cases[i].listing);
+        if (rc < 0)
+            assert_true(e.msg[0] != 0);
+        cl_image_tar_free(tr);
+        free(t.buf);
+    }
+}
+
 static void test_rmtree_deep(void **state)
 {
     (void)state;
@@ -700,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_tar_reader_drains),
         cmocka_unit_test(test_tar_no_end_blocks),
+        cmocka_unit_test(test_tar_reader_ambiguity),
         cmocka_unit_test(test_rmtree_deep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

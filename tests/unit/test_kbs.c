@@ -47,6 +47,28 @@ static void test_config_defaults_and_names(void **state)
     cl_kbs_config_clear(&c);
 }
 
+/* The CCA and CSV verifier settings reach the verifier configuration; cca/csv have verifiers. */
+static void test_config_cca_csv(void **state)
+{
+    (void)state;
+    const char *t = "[http_server]\ninsecure_http = true\n[attestation_service.verifier_config.cca_verifier]\n"
+                    "ta_store = \"/etc/cca/ta.json\"\nrv_store = \"/etc/cca/rv.json\"\n"
+                    "[attestation_service.verifier_config.csv_verifier]\ncert_dir = \"/var/lib/hygon\"\n";
+    struct cl_kbs_config c;
+    struct cl_err e = {0};
+    assert_int_equal(cl_kbs_config_parse(t, strlen(t), &c, &e), 0);
+    assert_string_equal(c.tee.cca_ta_store, "/etc/cca/ta.json");
+    assert_string_equal(c.tee.cca_rv_store, "/etc/cca/rv.json");
+    assert_string_equal(c.tee.csv_cert_dir, "/var/lib/hygon");
+    cl_kbs_config_clear(&c);
+    const char *bad = "[http_server]\ninsecure_http = true\n[attestation_service.verifier_config.cca_verifier]\n"
+                      "ta_store = 3\n";
+    assert_int_equal(cl_kbs_config_parse(bad, strlen(bad), &c, &e), CL_EINVAL);
+    assert_non_null(strstr(e.msg, "cca_verifier.ta_store"));
+    assert_non_null(cl_tee_verifier_find("cca"));
+    assert_non_null(cl_tee_verifier_find("csv"));
+}
+
 static void test_config_rejects(void **state)
 {
     (void)state;
@@ -216,6 +238,7 @@ int main(void)
     cl_log_set_level(CL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults_and_names), cmocka_unit_test(test_config_rejects),
+        cmocka_unit_test(test_config_cca_csv),
         cmocka_unit_test(test_resource_paths),            cmocka_unit_test(test_request_parse),
         cmocka_unit_test(test_attestation_parse),         cmocka_unit_test(test_sessions),
     };

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,6 +125,14 @@ static void h_headers(void *ctx, const struct cl_http_req *req, struct cl_http_r
     cl_http_reply(resp, 204, NULL, NULL, 0);
 }
 
+/* Longer than the request deadline of test_request_deadline: handler time is not the peer's. */
+static void h_sleep(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    struct timespec d = {1, 500 * 1000000L};
+    nanosleep(&d, NULL);
+    cl_http_reply(resp, 200, "text/plain", "slept", 5);
+}
+
 static void h_slow(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
 {
     pthread_mutex_lock(&g_lock);
@@ -146,18 +155,11 @@ static void h_fallback(void *ctx, const struct cl_http_req *req, struct cl_http_
 }
 
 static const struct cl_http_route routes[] = {
-    {"GET", "/hello", h_hello},
-    {"POST", "/echo", h_echo},
-    {"PUT", "/echo", h_echo},
-    {"GET", "/query", h_query},
-    {"POST", "/login", h_login},
-    {"GET", "/cookie", h_cookie},
-    {"GET", "/big", h_big},
-    {"*", "/any/*", h_any},
-    {"GET", "/only-get", h_hello},
-    {"GET", "/nostatus", h_nostatus},
-    {"GET", "/headers", h_headers},
-    {"GET", "/slow", h_slow},
+    {"GET", "/hello", h_hello},       {"POST", "/echo", h_echo},      {"PUT", "/echo", h_echo},
+    {"GET", "/query", h_query},       {"POST", "/login", h_login},    {"GET", "/cookie", h_cookie},
+    {"GET", "/big", h_big},           {"*", "/any/*", h_any},         {"GET", "/only-get", h_hello},
+    {"GET", "/nostatus", h_nostatus}, {"GET", "/headers", h_headers}, {"GET", "/slow", h_slow},
+    {"GET", "/sleep", h_sleep},
 };
 
 /* ---- fixture ---- */
@@ -481,6 +483,156 @@ static void test_content_length_lies(void **state)
     free(out);
 }
 
+static int count_responses(const char *out)
+{
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, "\r\nContent-Length: ")) != NULL; p += 4)
+        n++; /* microhttpd sends one per response; no body here holds one */
+    return n;
+}
+
+/* Framings that hide a second request (RFC 9112 6.1, 6.3, 2.2, 5): each is answered 400 and
+ * the connection closed, so the GET /hello that follows it on the connection is never
+ * served. The twins below are the same requests written correctly: both answered. */
+static void test_framing(void **state)
+{
+    struct fx *f = *state;
+    static const char hidden[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    char chunked[128];
+    snprintf(chunked, sizeof chunked, "%zx\r\n%s\r\n0\r\n\r\n", strlen(hidden), hidden);
+    struct {
+        const char *name, *head; /* the body that follows is `hidden`, raw or chunked */
+        bool chunk;
+    } bad[] = {
+        {"two Content-Length",
+         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+         "Content-Length: 32\r\n\r\n",
+         false},
+        {"equal Content-Length twice",
+         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+         "Content-Length: 0\r\n\r\n",
+         false},
+        {"Content-Length and chunked",
+         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n",
+         true},
+        {"space before the colon",
+         "POST /echo HTTP/1.1\r\nHost: x\r\n"
+         "Transfer-Encoding : chunked\r\n\r\n",
+         true},
+        {"a coding before chunked",
+         "POST /echo HTTP/1.1\r\nHost: x\r\n"
+         "Transfer-Encoding: identity, chunked\r\n\r\n",
+         true},
+        {"two Transfer-Encoding",
+         "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n",
+         true},
+        {"bare CR", "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\rTransfer-Encoding: chunked\r\n\r\n",
+         true},
+        {"bare LF", "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\nContent-Length: 0\r\n\r\n", false},
+        {"bare LF after the request line", "POST /echo HTTP/1.1\nHost: x\r\n\r\n", false},
+        {"obs-fold", "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", false},
+        {"control byte in a value", "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", false},
+        {"NUL in a path", "POST /echo%00.txt HTTP/1.1\r\nHost: x\r\n\r\n", false},
+        {"LF in a path", "POST /any/x%0Ay HTTP/1.1\r\nHost: x\r\n\r\n", false},
+        {"DEL in a path", "POST /any/x%7fy HTTP/1.1\r\nHost: x\r\n\r\n", false},
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
+        char req[512];
+        snprintf(req, sizeof req, "%s%s", bad[i].head, bad[i].chunk ? chunked : hidden);
+        char *out = raw(f->port, req);
+        if (strncmp(out, "HTTP/1.1 400", 12) != 0 || count_responses(out) != 1)
+            fail_msg("%s: answered %s", bad[i].name, out);
+        free(out);
+    }
+    /* a NUL inside a header value, sent as bytes (strlen would stop at it) */
+    static const char nul_req[] = "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n"
+                                  "Content-Length: 0\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd = raw_connect(f->port);
+    raw_send(fd, nul_req, sizeof nul_req - 1);
+    char *out = raw_read_all(fd);
+    assert_int_equal(strncmp(out, "HTTP/1.1 400", 12), 0);
+    assert_int_equal(count_responses(out), 1);
+    free(out);
+
+    /* twins: the same shapes, well framed, are served (and pipelining still works) */
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nX-A: a \t\r\n\r\n%s"
+             "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+             chunked);
+    out = raw(f->port, req);
+    assert_int_equal(strncmp(out, "HTTP/1.1 200", 12), 0);
+    assert_int_equal(count_responses(out), 2);
+    char xlen[32];
+    snprintf(xlen, sizeof xlen, "X-Len: %zu", strlen(hidden));
+    assert_non_null(strstr(out, xlen));
+    assert_true(strlen(out) > 5 && strcmp(out + strlen(out) - 5, "hello") == 0);
+    free(out);
+    out = raw(f->port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nCookie: a=b; c=d\r\n"
+                       "X-Tab: a\tb\r\n\r\nhiGET /hello HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(out, "X-Len: 2"));
+    assert_int_equal(count_responses(out), 2);
+    assert_true(strlen(out) > 5 && strcmp(out + strlen(out) - 5, "hello") == 0);
+    free(out);
+}
+
+/* A client dripping its request a byte at a time (each byte well within the idle timeout)
+ * loses its connection at the whole-request deadline; a whole request is served, also when
+ * its handler outlasts the deadline, and a kept-alive connection gets a new deadline per
+ * request. */
+static void test_request_deadline(void **state)
+{
+    (void)state;
+    const char *socks[] = {"127.0.0.1:0"};
+    struct cl_http_server_opts o = {
+        .sockets = socks, .nsockets = 1, .threads = 2, .timeout_s = 10, .request_timeout_s = 1};
+    struct cl_err err = {0};
+    struct cl_http_server *srv =
+        cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
+    if (!srv)
+        fail_msg("server: %s", err.msg);
+    uint16_t port = cl_http_server_port(srv, 0);
+
+    static const char req[] =
+        "GET /hello HTTP/1.1\r\nHost: x\r\nX-Drip: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    int fd = raw_connect(port);
+    uint64_t t0 = cl_now_mono_ns();
+    bool closed = false;
+    for (size_t i = 0; i < sizeof req - 1 && !closed; i++) {
+        if (send(fd, req + i, 1, MSG_NOSIGNAL) != 1)
+            closed = true;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 250) > 0) {
+            char c;
+            closed = recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+        }
+    }
+    uint64_t ms = (cl_now_mono_ns() - t0) / 1000000u;
+    close(fd);
+    if (!closed || ms > 3500)
+        fail_msg("dripping client: %s after %llu ms", closed ? "closed" : "still open",
+                 (unsigned long long)ms);
+
+    /* twins: a whole request, a handler longer than the deadline, two requests kept alive
+     * with a pause between them shorter than the deadline */
+    char *out = raw(port, "GET /sleep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "slept"));
+    free(out);
+    fd = raw_connect(port);
+    raw_send(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32);
+    struct timespec d = {0, 600 * 1000000L};
+    nanosleep(&d, NULL);
+    raw_send(fd, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 51);
+    out = raw_read_all(fd);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(strstr(out, "HTTP/1.1 200") + 1, "HTTP/1.1 200"));
+    free(out);
+    cl_http_server_stop(srv);
+}
+
 static void send_chunks(int fd, size_t total, size_t chunk)
 {
     char *c = malloc(chunk);
@@ -612,6 +764,7 @@ static void test_log_line(void **state)
     struct cl_http_result r = req_ok(f->c, "GET", f->base, "/hello", NULL, NULL, 0);
     cl_http_result_clear(&r);
     r = req_ok(f->c, "GET", f->base, "/any/%0aINFO%20forged", NULL, NULL, 0);
+    assert_int_equal(r.status, 400); /* refused at the door: a control byte in the URL */
     cl_http_result_clear(&r);
     char *log = capture_end(&cap);
     /* peer METHOD path => status (file.c:LINE), the place being the handler's cl_http_reply */
@@ -620,7 +773,8 @@ static void test_log_line(void **state)
     assert_non_null(strstr(log, want));
     assert_non_null(strstr(log, "127.0.0.1:"));
     /* a newline in the path cannot forge a log line */
-    assert_non_null(strstr(log, "GET /any/\\x0aINFO forged => 200"));
+    assert_non_null(strstr(log, "GET /any/\\x0aINFO forged => 400 (http_server.c:"));
+    assert_null(strstr(log, "\nINFO forged"));
     free(log);
 }
 
@@ -1103,6 +1257,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_url_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routes_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
+        cmocka_unit_test(test_request_deadline),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_response_cap, setup, teardown),
         cmocka_unit_test(test_client_cap_no_length),

@@ -4,23 +4,26 @@
  * position), evaluation semantics, error codes (conflicts, strict builtin errors), limits,
  * extension builtins, JSON Patch and concurrent evaluation.
  */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
 #include <pthread.h>
 #include <string.h>
 
-#include "json/json.h"
 #include "rego/rego.h"
+#include "json/json.h"
 
 /* ---- values ---- */
 
 static void test_values(void **state)
 {
     (void)state;
-    struct cl_rv *a = cl_rv_int(1), *b = cl_rv_float(1.0), *c = cl_rv_float(1.5), *s = cl_rv_strz("a");
+    struct cl_rv *a = cl_rv_int(1), *b = cl_rv_float(1.0), *c = cl_rv_float(1.5),
+                 *s = cl_rv_strz("a");
     assert_true(cl_rv_equal(a, b));
     assert_true(cl_rv_compare(a, c) < 0);
     assert_true(cl_rv_compare(c, s) < 0); /* number < string */
@@ -69,7 +72,8 @@ static const struct bad_module bad_modules[] = {
     {"package a\np if { f(1 }\n", "expected ')'"},
     {"package a\ndefault p\n", "default rule must have a value"},
     {"package a\ndefault p := 1 if { true }\n", "default rules cannot have a body"},
-    {"package a\np contains 1 if true else := 2\n", "else keyword cannot be used on multi-value rules"},
+    {"package a\np contains 1 if true else := 2\n",
+     "else keyword cannot be used on multi-value rules"},
     {"package a\np if { every 1 in [1] { true } }\n", "expected variable after every"},
     {"package a\np if { every x [1] { true } }\n", "expected 'in' in every"},
     {"package a\np if { x := 1 with input as }\n", "unexpected '}'"},
@@ -91,8 +95,10 @@ static void test_parse_errors(void **state)
     for (size_t i = 0; i < sizeof bad_modules / sizeof bad_modules[0]; i++) {
         struct cl_rego *e = cl_rego_new(NULL);
         struct cl_err err = {0};
-        int rc = cl_rego_add_module(e, "m.rego", bad_modules[i].text, strlen(bad_modules[i].text), false, &err);
-        if (rc != CL_EPARSE || !strstr(err.msg, bad_modules[i].want) || !strstr(err.msg, "m.rego:") || !strstr(err.msg, ": rego_parse_error: "))
+        int rc = cl_rego_add_module(e, "m.rego", bad_modules[i].text, strlen(bad_modules[i].text),
+                                    false, &err);
+        if (rc != CL_EPARSE || !strstr(err.msg, bad_modules[i].want) ||
+            !strstr(err.msg, "m.rego:") || !strstr(err.msg, ": rego_parse_error: "))
             fail_msg("case %zu (%s): rc %d msg %s", i, bad_modules[i].want, rc, err.msg);
         cl_rego_free(e);
     }
@@ -134,27 +140,38 @@ static const struct eval_case eval_cases[] = {
     {"package t\ndefault p := false\np if input.x == 1", "data.t.p", "{\"x\": 2}", "false", false},
     {"package t\np contains x if some x in [3, 1, 2]", "data.t.p", NULL, "[1,2,3]", false},
     {"package t\np[k] := v if some k, v in {\"a\": 1}", "data.t.p", NULL, "{\"a\":1}", false},
-    {"package t\na.b[c].d := 1 if c := \"x\"", "data.t.a", NULL, "{\"b\":{\"x\":{\"d\":1}}}", false},
+    {"package t\na.b[c].d := 1 if c := \"x\"", "data.t.a", NULL, "{\"b\":{\"x\":{\"d\":1}}}",
+     false},
     {"package t\nf(x) := y if y := x * 2\np := f(21)", "data.t.p", NULL, "42", false},
-    {"package t\nf(1) := \"one\"\nf(x) := \"other\" if x != 1\np := [f(1), f(2)]", "data.t.p", NULL, "[\"one\",\"other\"]", false},
+    {"package t\nf(1) := \"one\"\nf(x) := \"other\" if x != 1\np := [f(1), f(2)]", "data.t.p", NULL,
+     "[\"one\",\"other\"]", false},
     {"package t\np := 1 if false else := 2", "data.t.p", NULL, "2", false},
     {"package t\np if every x in [1, 2] { x > 0 }", "data.t.p", NULL, "true", false},
     {"package t\np if not input.deny", "data.t.p", "{}", "true", false},
     {"package t\np := count({x | x := [1, 1, 2][_]})", "data.t.p", NULL, "2", false},
-    {"package t\np := {k: v | some k, v in {\"a\": 1, \"b\": 2}; v > 1}", "data.t.p", NULL, "{\"b\":2}", false},
+    {"package t\np := {k: v | some k, v in {\"a\": 1, \"b\": 2}; v > 1}", "data.t.p", NULL,
+     "{\"b\":2}", false},
     {"package t\np if { input.x == 7 with input.x as 7 }", "data.t.p", NULL, "true", false},
     {"package t\nq := 1\np if { q == 5 with data.t.q as 5 }", "data.t.p", NULL, "true", false},
-    {"package t\np := 9223372036854775807 + 1 > 9223372036854775807", "data.t.p", NULL, "true", false},
+    {"package t\np := 9223372036854775807 + 1 > 9223372036854775807", "data.t.p", NULL, "true",
+     false},
     {"package t\np := 1 / 4", "data.t.p", NULL, "0.25", false},
-    {"package t\np := sprintf(\"%d\", [9223372036854775807 + 1])", "data.t.p", NULL, "\"9223372036854775808\"", false},
-    {"package t\np := sprintf(\"%v\", [-9223372036854775808 - 1])", "data.t.p", NULL, "\"-9223372036854775809\"", false},
+    {"package t\np := sprintf(\"%d\", [9223372036854775807 + 1])", "data.t.p", NULL,
+     "\"9223372036854775808\"", false},
+    {"package t\np := sprintf(\"%v\", [-9223372036854775808 - 1])", "data.t.p", NULL,
+     "\"-9223372036854775809\"", false},
     {"package t\np := sprintf(\"%v\", [123456789123456789 * 1000000000000])", "data.t.p", NULL,
      "\"123456789123456789000000000000\"", false},
-    {"package t\np := (100000000000000000000 - 99999999999999999999) + 0", "data.t.p", NULL, "1", false},
-    {"package t\np := 28857836529306024611913 > 28857836529306024611912", "data.t.p", NULL, "true", false},
-    {"package t\np := 18446744073709551616 == 18446744073709551616.0", "data.t.p", NULL, "true", false},
-    {"package t\np := {18446744073709551616, 18446744073709551616.0, 1.0, 1}", "data.t.p", NULL, "[1,1.8446744073709552e19]", false},
-    {"package t\np := sprintf(\"%v\", [[2e308, -2e308]])", "data.t.p", NULL, "\"[2e308, -2e308]\"", false},
+    {"package t\np := (100000000000000000000 - 99999999999999999999) + 0", "data.t.p", NULL, "1",
+     false},
+    {"package t\np := 28857836529306024611913 > 28857836529306024611912", "data.t.p", NULL, "true",
+     false},
+    {"package t\np := 18446744073709551616 == 18446744073709551616.0", "data.t.p", NULL, "true",
+     false},
+    {"package t\np := {18446744073709551616, 18446744073709551616.0, 1.0, 1}", "data.t.p", NULL,
+     "[1,1.8446744073709552e19]", false},
+    {"package t\np := sprintf(\"%v\", [[2e308, -2e308]])", "data.t.p", NULL, "\"[2e308, -2e308]\"",
+     false},
     {"package t\np := 7 % 3", "data.t.p", NULL, "1", false},
     {"package t\np := {1, 2} | {3}", "data.t.p", NULL, "[1,2,3]", false},
     {"package t\np := {1, 2} - {2}", "data.t.p", NULL, "[1]", false},
@@ -162,50 +179,132 @@ static const struct eval_case eval_cases[] = {
     {"package t\np := regex.match(\"^a+$\", \"aaa\")", "data.t.p", NULL, "true", false},
     {"package t\np := regex.match(\"(a)(b)(c)\", \"xabcx\")", "data.t.p", NULL, "true", false},
     {"package t\np := regex.match(\"(a)(b)(c)\", \"xabx\")", "data.t.p", NULL, "false", false},
-    {"package t\np := regex.match(\"(a)\\\\1\", \"aa\")", "data.t.p", NULL, "error:eval_builtin_error", true},
-    {"package t\np := regex.match(\"(a)\\\\1\", \"aa\")", "data.t.p", NULL, "undefined", false},
-    {"package t\np := regex.match(\"^(a+)+$\", \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\")", "data.t.p", NULL,
+    {"package t\np := regex.match(\"(a)\\\\1\", \"aa\")", "data.t.p", NULL,
      "error:eval_builtin_error", true},
+    {"package t\np := regex.match(\"(a)\\\\1\", \"aa\")", "data.t.p", NULL, "undefined", false},
+    {"package t\np := regex.match(\"^(a+)+$\", \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\")",
+     "data.t.p", NULL, "error:eval_builtin_error", true},
     {"package t\np := replace(\"abcabc\", \"bc\", \"-\")", "data.t.p", NULL, "\"a-a-\"", false},
     {"package t\np := replace(\"abc\", \"x\", \"-\")", "data.t.p", NULL, "\"abc\"", false},
     {"package t\np := 1 / 0", "data.t.p", NULL, "error:eval_builtin_error", true},
     /* language corners the conformance suite exercises, kept here as regressions */
-    {"package t\np := $\"{$\"{1}\"}-{[1, \"a\"]}-{input.x with input.x as 3}\"", "data.t.p", NULL, "\"1-[1, \\\"a\\\"]-3\"", false},
+    {"package t\np := $\"{$\"{1}\"}-{[1, \"a\"]}-{input.x with input.x as 3}\"", "data.t.p", NULL,
+     "\"1-[1, \\\"a\\\"]-3\"", false},
     {"package t\np := $\"a\\{b}\"", "data.t.p", NULL, "\"a{b}\"", false},
-    {"package t\np if { else.foo == 1; with.bar == 2 }\nelse.foo := 1\nwith.bar := 2", "data.t.p", NULL, "true", false},
-    {"package t\np := [x, y] if {\"x\": x, \"y\": 2} = {\"x\": 1, \"y\": y}", "data.t.p", NULL, "[1,2]", false},
+    {"package t\np if { else.foo == 1; with.bar == 2 }\nelse.foo := 1\nwith.bar := 2", "data.t.p",
+     NULL, "true", false},
+    {"package t\np := [x, y] if {\"x\": x, \"y\": 2} = {\"x\": 1, \"y\": y}", "data.t.p", NULL,
+     "[1,2]", false},
     {"package t\np := [x, y] if [x, 1] = [2, y]", "data.t.p", NULL, "[2,1]", false},
-    {"package t\ndefault f(_) := 7\nf(1) := 1\np := [f(1), f(2)]", "data.t.p", NULL, "[1,7]", false},
-    {"package t\nxs := {\"a\", \"b\"}\np := x if { y := {x | xs[x]}; x := count(y) }", "data.t.p", NULL, "2", false},
+    {"package t\ndefault f(_) := 7\nf(1) := 1\np := [f(1), f(2)]", "data.t.p", NULL, "[1,7]",
+     false},
+    {"package t\nxs := {\"a\", \"b\"}\np := x if { y := {x | xs[x]}; x := count(y) }", "data.t.p",
+     NULL, "2", false},
     {"package t\nf(x) := 1 if {x: 1 | true}\np := f(\"k\")", "data.t.p", NULL, "1", false},
     {"package t\nq[7] := 8 if false\np := q", "data.t.p", NULL, "{}", false},
-    {"package t\np := x if { some x; x == input.xs[x] }", "data.t.p", "{\"xs\": [2, 1, 0]}", "1", false},
-    {"package t\nr contains [1, 2]\nr contains [3, 4]\np := [x | r[[1, x]]]", "data.t.p", NULL, "[2]", false},
-    {"package t\np := count({rand.intn(\"k\", 1000) | numbers.range(1, 20)[_]})", "data.t.p", NULL, "1", false},
-    {"package t\np := http.send({\"method\": \"get\"})", "data.t.p", NULL, "error:eval_type_error", true},
-    {"package t\np := http.send({\"method\": \"get\", \"url\": \"http://x\"})", "data.t.p", NULL, "error:eval_builtin_error", true},
+    {"package t\np := x if { some x; x == input.xs[x] }", "data.t.p", "{\"xs\": [2, 1, 0]}", "1",
+     false},
+    {"package t\nr contains [1, 2]\nr contains [3, 4]\np := [x | r[[1, x]]]", "data.t.p", NULL,
+     "[2]", false},
+    {"package t\np := count({rand.intn(\"k\", 1000) | numbers.range(1, 20)[_]})", "data.t.p", NULL,
+     "1", false},
+    {"package t\np := http.send({\"method\": \"get\"})", "data.t.p", NULL, "error:eval_type_error",
+     true},
+    {"package t\np := http.send({\"method\": \"get\", \"url\": \"http://x\"})", "data.t.p", NULL,
+     "error:eval_builtin_error", true},
     {"package t\np := x if { x := 5 with http.send as 5 }", "data.t.p", NULL, "5", false},
     {"package t\np := opa.runtime()", "data.t.p", NULL, "{}", false},
     {"package t\np := count(\"\\u00e9\\u00e9x\")", "data.t.p", NULL, "3", false},
     {"package t\np if { print(1 / 0) }", "data.t.p", NULL, "true", true},
-    {"package t\np := rego.parse_module(\"x.rego\", \"package a.b\\nq := 1\")[\"package\"].path[2].value", "data.t.p",
-     NULL, "\"b\"", false},
-    {"package t\np := rego.parse_module(\"x.rego\", \"package a.\")", "data.t.p", NULL, "error:eval_builtin_error", true},
-    {"package t\n# METADATA\n# title: T\n# authors:\n# - Jane Doe <j@x.org>\np := rego.metadata.rule()", "data.t.p", NULL,
-     "{\"authors\":[{\"email\":\"j@x.org\",\"name\":\"Jane Doe\"}],\"scope\":\"rule\",\"title\":\"T\"}", false},
+    {"package t\np := rego.parse_module(\"x.rego\", \"package a.b\\nq := "
+     "1\")[\"package\"].path[2].value",
+     "data.t.p", NULL, "\"b\"", false},
+    {"package t\np := rego.parse_module(\"x.rego\", \"package a.\")", "data.t.p", NULL,
+     "error:eval_builtin_error", true},
+    {"package t\n# METADATA\n# title: T\n# authors:\n# - Jane Doe <j@x.org>\np := "
+     "rego.metadata.rule()",
+     "data.t.p", NULL,
+     "{\"authors\":[{\"email\":\"j@x.org\",\"name\":\"Jane "
+     "Doe\"}],\"scope\":\"rule\",\"title\":\"T\"}",
+     false},
     {"# METADATA\n# description: D\npackage t\np := rego.metadata.chain()", "data.t.p", NULL,
-     "[{\"path\":[\"t\",\"p\"]},{\"annotations\":{\"description\":\"D\",\"scope\":\"package\"},\"path\":[\"t\"]}]", false},
+     "[{\"path\":[\"t\",\"p\"]},{\"annotations\":{\"description\":\"D\",\"scope\":\"package\"},"
+     "\"path\":[\"t\"]}]",
+     false},
     {"package t\n# no metadata here\np := rego.metadata.rule()", "data.t.p", NULL, "{}", false},
     {"package t\np := count(1)", "data.t.p", NULL, "error:eval_type_error", true},
     {"package t\np := 1\np := 2", "data.t.p", NULL, "error:eval_conflict_error", false},
-    {"package t\nf(_) := 1\nf(_) := 2\np := f(0)", "data.t.p", NULL, "error:eval_conflict_error", false},
-    {"package t\np := {\"a\": x | x := [1, 2][_]}", "data.t.p", NULL, "error:eval_conflict_error", false},
+    {"package t\nf(_) := 1\nf(_) := 2\np := f(0)", "data.t.p", NULL, "error:eval_conflict_error",
+     false},
+    {"package t\np := {\"a\": x | x := [1, 2][_]}", "data.t.p", NULL, "error:eval_conflict_error",
+     false},
     {"package t\np if q\nq if p", "data.t.p", NULL, "error:rego_recursion_error", false},
+    /* numbers as OPA has them: big integers exact for % and /, huge decimals compared exactly */
+    {"package t\np := 12345678901234567890 % 7", "data.t.p", NULL, "1", false},
+    {"package t\np := 12345678901234567891 % 7", "data.t.p", NULL, "2", false},
+    {"package t\np := -12345678901234567890 % 7", "data.t.p", NULL, "-1", false},
+    {"package t\np := 12345678901234567890 / 2 == 6172839450617283945", "data.t.p", NULL, "true",
+     false},
+    {"package t\np := 12345678901234567890 % 0", "data.t.p", NULL, "error:eval_builtin_error",
+     true},
+    {"package t\np := 12345678901234567890 % 1.5", "data.t.p", NULL, "error:eval_builtin_error",
+     true},
+    {"package t\np := 1e400 == 2e400", "data.t.p", NULL, "false", false},
+    {"package t\np := 1e400 == 10e399", "data.t.p", NULL, "true", false},
+    {"package t\np := 1e400 - 1e400", "data.t.p", NULL, "0", false},
+    {"package t\np := [1e400 < 2e400, -1e400 < -2e400, 1e400 > 1e308, -1e400 < 0]", "data.t.p",
+     NULL, "[true,false,true,true]", false},
+    {"package t\np := count({1e400, 10e399, 2e400})", "data.t.p", NULL, "2", false},
+    {"package t\np := (2e400 - 1e400) == 1e400", "data.t.p", NULL, "true", false},
+    {"package t\np := (1e400 * 0) + 1", "data.t.p", NULL, "1", false},
+    /* recursion is a compile-time error, found whether or not the query reaches it */
+    {"package t\nf(x) := y if y := f(x + 1)\np := f(0)", "data.t.p", NULL,
+     "error:rego_recursion_error", false},
+    {"package t\nf(x) := g(x)\ng(x) := f(x)\np := 1", "data.t.p", NULL,
+     "error:rego_recursion_error", false},
+    {"package t\nf(x) := g(x)\ng(x) := x + 1\np := f(1)", "data.t.p", NULL, "2", false},
+    {"package t\np := count(data.t)", "data.t.p", NULL, "error:rego_recursion_error", false},
+    {"package t\np := count(data.t.q)\nq := [1, 2]", "data.t.p", NULL, "2", false},
+    {"package t\np := [x | x := data.t[_].v]\na.v := 1", "data.t.p", NULL,
+     "error:rego_recursion_error", false},
+    {"package t\np := [x | x := data.t[_].v]", "data.t.p", NULL, "error:rego_recursion_error",
+     false},
+    {"package t\np := [x | x := data.t.a[_].v]\nb.v := 1", "data.t.p", NULL, "[]", false},
+    {"package t\np := data[2]", "data.t.p", NULL, "undefined", false},
+    /* one path, one kind of document */
+    {"package t\ns contains 1\ns := {2}", "data.t.s", NULL, "error:rego_type_error", false},
+    {"package t\ns contains 1\ns contains 2", "data.t.s", NULL, "[1,2]", false},
+    {"package t\na.b contains 1\na.b.c := 2", "data.t.a", NULL, "error:rego_type_error", false},
+    {"package t\na.b contains 1\na.c := 2", "data.t.a", NULL, "{\"b\":[1],\"c\":2}", false},
+    {"package t\np := 1\np[x] := 2 if x := \"a\"", "data.t.p", NULL, "error:rego_type_error",
+     false},
+    {"package t\np.b := 1\np[x] := 2 if x := \"a\"", "data.t.p", NULL, "{\"a\":2,\"b\":1}", false},
+    {"package t\nf(x) := 1\nf := 2", "data.t.f", NULL, "error:rego_type_error", false},
+    {"package t\na.b := 1\na.b.c := 2", "data.t.a", NULL, "error:rego_type_error", false},
+    /* keywords as the first part of a rule reference */
+    {"package t\nnot.foo := 1\np := data.t[\"not\"].foo", "data.t.p", NULL, "1", false},
+    {"package t\np := 1 if true\nin.foo contains 3\nq := data.t[\"in\"].foo", "data.t.q", NULL,
+     "[3]", false},
+    {"package t\np := 1 if true\nin.foo contains 3", "data.t.p", NULL, "1", false},
+    {"package t\np := 1\nif.f(x) := x + 1\nq := data.t[\"if\"].f(2)", "data.t.q", NULL, "3", false},
+    {"package t\nsome.y := 2\np if { some.y == 2 }", "data.t.p", NULL, "true", false},
+    {"package t\nevery.x := 3\np if every.x == 3", "data.t.p", NULL, "true", false},
+    {"package t\ncontains.z := 4\np := contains.z", "data.t.p", NULL, "4", false},
+    {"package t\np if { some x in [1]; x == 1; every y in [1] { y > 0 }; not false }", "data.t.p",
+     NULL, "true", false},
+    {"package t\np if { 1 in [1] }", "data.t.p", NULL, "true", false},
+    {"package t\np if { not.foo }\nnot.foo := false", "data.t.p", NULL, "undefined", false},
+    /* ref heads with variables and set leaves merge with ground ones */
+    {"package t\np[q].r contains s if { q := \"b\"; s := \"bar\" }\np.b.r contains \"foo\"",
+     "data.t.p", NULL, "{\"b\":{\"r\":[\"bar\",\"foo\"]}}", false},
+    {"package t\np[q].r contains s if { q := \"c\"; s := \"bar\" }\np.b.r contains \"foo\"",
+     "data.t.p", NULL, "{\"b\":{\"r\":[\"foo\"]},\"c\":{\"r\":[\"bar\"]}}", false},
     {"package t\np if { x > 1 }", "data.t.p", NULL, "error:rego_unsafe_var_error", false},
     {"package t\np := nope(1)", "data.t.p", NULL, "error:rego_type_error", false},
     {"package t\np if { x := 1; x := 2 }", "data.t.p", NULL, "error:rego_compile_error", false},
     {"package t\np := $\"a{1 + 1}b\"", "data.t.p", NULL, "\"a2b\"", false},
-    {"package t\np := object.get({\"a\": {\"b\": 1}}, [\"a\", \"b\"], 0)", "data.t.p", NULL, "1", false},
+    {"package t\np := object.get({\"a\": {\"b\": 1}}, [\"a\", \"b\"], 0)", "data.t.p", NULL, "1",
+     false},
     {"package t\np := json.marshal({\"a\": [1]})", "data.t.p", NULL, "\"{\\\"a\\\":[1]}\"", false},
     {"package t\np := base64.decode(\"aGk=\")", "data.t.p", NULL, "\"hi\"", false},
     {"package t\np := glob.match(\"*.com\", [\".\"], \"a.com\")", "data.t.p", NULL, "true", false},
@@ -255,7 +354,9 @@ static void test_query_bindings(void **state)
     json_t *res = NULL;
     assert_int_equal(cl_rego_eval_query(e, "x := [1, 2][_]; x > 1", NULL, &res, &err), 0);
     assert_int_equal(json_array_size(res), 1);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(res, 0), "bindings"), "x")), 2);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(json_array_get(res, 0), "bindings"), "x")),
+                     2);
     json_decref(res);
     assert_int_equal(cl_rego_eval_query(e, "x := ", NULL, &res, &err), CL_EPARSE);
     cl_rego_free(e);
@@ -272,13 +373,22 @@ static void test_limits(void **state)
     } cases[] = {
         {"package t\np := count([x | x := numbers.range(1, 100000)[_]])", {.max_steps = 1000}},
         {"package t\np := numbers.range(1, 100000000)", {.max_memory = 1 << 20}},
-        {"package t\nf(x) := y if y := f(x + 1)\np := f(0)", {.max_depth = 64}},
-        {"package t\np := concat(\"\", [x | x := numbers.range(1, 200000)[_]; y := sprintf(\"%d\", [x])])", {.max_memory = 1 << 20}},
+        {NULL, {.max_depth = 64}}, /* a chain of 100 rules, built below */
+        {"package t\np := concat(\"\", [x | x := numbers.range(1, 200000)[_]; y := sprintf(\"%d\", "
+         "[x])])",
+         {.max_memory = 1 << 20}},
     };
+    char chain[4096] = "package t\np := q0\n";
+    for (int i = 0; i < 100; i++)
+        snprintf(chain + strlen(chain), sizeof chain - strlen(chain), "q%d := q%d\n", i, i + 1);
+    snprintf(chain + strlen(chain), sizeof chain - strlen(chain), "q100 := 1\n");
+    cases[2].module = chain;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct cl_rego *e = cl_rego_new(&cases[i].o);
         struct cl_err err = {0};
-        assert_int_equal(cl_rego_add_module(e, "t.rego", cases[i].module, strlen(cases[i].module), false, &err), 0);
+        assert_int_equal(
+            cl_rego_add_module(e, "t.rego", cases[i].module, strlen(cases[i].module), false, &err),
+            0);
         json_t *v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
         if (v || err.code != CL_ELIMIT)
             fail_msg("limit case %zu: code %d msg %s", i, err.code, err.msg);
@@ -305,8 +415,11 @@ static void test_extension(void **state)
     int calls = 0;
     struct cl_rego *e = cl_rego_new(NULL);
     struct cl_err err = {0};
-    assert_int_equal(cl_rego_register_builtin(e, "query_reference_value", 1, ext_double, &calls, &err), 0);
-    assert_int_equal(cl_rego_register_builtin(e, "query_reference_value", 1, ext_double, &calls, &err), CL_EEXISTS);
+    assert_int_equal(
+        cl_rego_register_builtin(e, "query_reference_value", 1, ext_double, &calls, &err), 0);
+    assert_int_equal(
+        cl_rego_register_builtin(e, "query_reference_value", 1, ext_double, &calls, &err),
+        CL_EEXISTS);
     const char *m = "package t\np := query_reference_value(21)";
     assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
     json_t *v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
@@ -322,8 +435,9 @@ static void test_extension(void **state)
 static void test_v0(void **state)
 {
     (void)state;
-    const char *m = "package t\nimport future.keywords.in\np[x] { x := [1, 2][_] }\nq = y { y := count(p) }\n"
-                    "r { contains(\"abc\", \"b\") }\n";
+    const char *m =
+        "package t\nimport future.keywords.in\np[x] { x := [1, 2][_] }\nq = y { y := count(p) }\n"
+        "r { contains(\"abc\", \"b\") }\n";
     struct cl_rego *e = cl_rego_new(NULL);
     struct cl_err err = {0};
     assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), true, &err), 0);
@@ -344,7 +458,8 @@ struct patch_case {
 };
 
 static const struct patch_case patch_cases[] = {
-    {"{\"pstate\":{}}", "[{\"op\":\"add\",\"path\":\"/pstate/a\",\"value\":1}]", "{\"pstate\":{\"a\":1}}"},
+    {"{\"pstate\":{}}", "[{\"op\":\"add\",\"path\":\"/pstate/a\",\"value\":1}]",
+     "{\"pstate\":{\"a\":1}}"},
     {"{\"pstate\":{\"a\":1}}", "[{\"op\":\"remove\",\"path\":\"/pstate/a\"}]", "{\"pstate\":{}}"},
     {"{\"pstate\":{}}", "[{\"op\":\"remove\",\"path\":\"/pstate/a\"}]", NULL},
     {"{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":2}]", "{\"a\":2}"},
@@ -366,7 +481,8 @@ static void test_json_patch(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof patch_cases / sizeof patch_cases[0]; i++) {
-        json_t *doc = json_loads(patch_cases[i].doc, 0, NULL), *patch = json_loads(patch_cases[i].patch, 0, NULL);
+        json_t *doc = json_loads(patch_cases[i].doc, 0, NULL),
+               *patch = json_loads(patch_cases[i].patch, 0, NULL);
         struct cl_err err = {0};
         int rc = cl_rego_json_patch(&doc, patch, &err);
         if (patch_cases[i].want) {
@@ -435,7 +551,8 @@ static void test_print(void **state)
     char got[256] = "";
     struct cl_rego_opts o = {.print = collect_print, .print_ctx = got};
     struct cl_rego *e = cl_rego_new(&o);
-    const char *m = "package t\np if {\n  print(\"x\", 1, [2], input.nope)\n  every v in [1, 2] { print(v) }\n}";
+    const char *m = "package t\np if {\n  print(\"x\", 1, [2], input.nope)\n  every v in [1, 2] { "
+                    "print(v) }\n}";
     struct cl_err err = {0};
     assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
     json_t *v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
@@ -450,6 +567,216 @@ static void test_print(void **state)
     assert_true(json_is_true(v));
     json_decref(v);
     cl_rego_free(e);
+}
+
+/* Text: policy literals must be UTF-8; input documents are repaired as OPA reads them. */
+static void test_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *module, *want; /* JSON of data.t.p, or "parse:<substring>" */
+    } cases[] = {
+        {"package t\np := \"a\xff"
+         "b\"",
+         "parse:invalid UTF-8 in string"},
+        {"package t\np := `a\xc3\x28`", "parse:invalid UTF-8 in string"},
+        {"package t\np := \"\xed\xa0\x80\"",
+         "parse:invalid UTF-8 in string"}, /* an encoded surrogate */
+        {"package t\np := $\"a\xc0\xaf"
+         "b\"",
+         "parse:invalid UTF-8 in string"}, /* overlong '/' */
+        {"package t\np := \"a\xc3\xa9"
+         "b\"",
+         "\"a\xc3\xa9"
+         "b\""},
+        {"package t\np := \"\\ud800\"", "\"\xef\xbf\xbd\""},
+        {"package t\np := \"x\\udc00y\"", "\"x\xef\xbf\xbdy\""},
+        {"package t\np := \"\\ud83d\\ude00\"", "\"\xf0\x9f\x98\x80\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cl_rego *e = cl_rego_new(NULL);
+        struct cl_err err = {0};
+        int rc =
+            cl_rego_add_module(e, "t.rego", cases[i].module, strlen(cases[i].module), false, &err);
+        if (strncmp(cases[i].want, "parse:", 6) == 0) {
+            if (rc != CL_EPARSE || !strstr(err.msg, cases[i].want + 6))
+                fail_msg("case %zu: want %s, got %d %s", i, cases[i].want, rc, err.msg);
+        } else {
+            assert_int_equal(rc, 0);
+            json_t *v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
+            json_t *w = json_loads(cases[i].want, JSON_DECODE_ANY, NULL);
+            if (!v || !w || !json_equal(v, w))
+                fail_msg("case %zu: want %s (%s)", i, cases[i].want, err.msg);
+            json_decref(v);
+            json_decref(w);
+        }
+        cl_rego_free(e);
+    }
+    /* input documents: bad bytes and lone surrogates become U+FFFD, good text is untouched */
+    static const struct {
+        const char *in, *want;
+    } docs[] = {
+        {"{\"a\": \"x\xffy\"}", "x\xef\xbf\xbdy"},
+        {"{\"a\": \"\xc3\"}", "\xef\xbf\xbd"},
+        {"{\"a\": \"\\ud800z\"}", "\xef\xbf\xbdz"},
+        {"{\"a\": \"\\\\ud800\"}", "\\ud800"}, /* an escaped backslash, not an escape */
+        {"{\"a\": \"\\ud83d\\ude00\"}", "\xf0\x9f\x98\x80"},
+        {"{\"a\": \"\xc3\xa9\"}", "\xc3\xa9"},
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        struct cl_err err = {0};
+        json_t *j = cl_rego_json_parse(docs[i].in, strlen(docs[i].in), 0, &err);
+        if (!j || !json_string_value(json_object_get(j, "a")) ||
+            strcmp(json_string_value(json_object_get(j, "a")), docs[i].want) != 0)
+            fail_msg("doc %zu: %s", i, err.msg);
+        json_decref(j);
+    }
+    /* depth: OPA reads deeper documents than 128 levels; the cap is the caller's to move */
+    size_t n = 1500;
+    char *deep = malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        deep[i] = '[';
+        deep[n + i] = ']';
+    }
+    deep[2 * n] = 0;
+    struct cl_err err = {0};
+    json_t *j = cl_rego_json_parse(deep, 2 * n, 0, &err);
+    assert_null(j);
+    assert_int_equal(err.code, CL_ELIMIT);
+    j = cl_rego_json_parse(deep, 400, 0,
+                           &err); /* 400 levels, unbalanced: a parse error, not a limit */
+    assert_null(j);
+    assert_int_equal(err.code, CL_EPARSE);
+    j = cl_rego_json_parse(deep, 2 * n, 2000, &err);
+    assert_non_null(j);
+    struct cl_rego *e = cl_rego_new(NULL);
+    const char *m = "package t\np := count(input)";
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
+    json_t *v = cl_rego_eval_ref(e, "data.t.p", j, &err);
+    assert_int_equal(json_integer_value(v), 1);
+    json_decref(v);
+    cl_rego_free(e);
+    json_decref(j);
+    assert_null(cl_rego_json_parse(deep, 2 * n, 5000, &err));
+    assert_int_equal(err.code, CL_EINVAL);
+    free(deep);
+}
+
+/* Compile- and run-time errors name the policy file and line that caused them. */
+static void test_error_locations(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *module, *want;
+    } cases[] = {
+        {"package t\np := 1\np := 2\n",
+         "t.rego:3: eval_conflict_error: complete rules must not produce multiple outputs"},
+        {"package t\nf(_) := 1\nf(_) := 2\np := f(0)\n",
+         "t.rego:3: eval_conflict_error: functions must not produce multiple outputs"},
+        {"package t\np[k] := 1 if k := \"a\"\np[k] := 2 if k := \"a\"\n", "t.rego:"},
+        {"package t\n\np if q\nq if p\n", "t.rego:3:1: rego_recursion_error: rule data.t.p is "
+                                          "recursive: data.t.p -> data.t.q -> data.t.p"},
+        {"package t\ns contains 1\ns := {2}\n",
+         "t.rego:2:1: rego_type_error: conflicting rules data.t.s found"},
+        {"package t\na.b contains 1\na.b.c := 2\n",
+         "t.rego:2:1: rego_type_error: rule data.t.a.b conflicts with [data.t.a.b.c]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cl_rego *e = cl_rego_new(NULL);
+        struct cl_err err = {0};
+        assert_int_equal(
+            cl_rego_add_module(e, "t.rego", cases[i].module, strlen(cases[i].module), false, &err),
+            0);
+        json_t *v = cl_rego_eval_ref(e, "data.t", NULL, &err);
+        if (v || !strstr(err.msg, cases[i].want) || strstr(err.msg, "query:"))
+            fail_msg("case %zu: want %s, got %s", i, cases[i].want, err.msg);
+        cl_rego_free(e);
+    }
+}
+
+/* Lazy prints: values gathered into a sink, text rendered only when asked. */
+static void test_print_lazy(void **state)
+{
+    (void)state;
+    struct cl_rego_prints *ps = cl_rego_prints_new();
+    struct cl_rego_opts o = {.prints = ps};
+    struct cl_rego *e = cl_rego_new(&o);
+    const char *m = "package t\ndefault allow := false\nallow if {\n  print(\"spec:\", input.spec, "
+                    "data.d, input.nope)\n"
+                    "  every v in [1, 2] { print(v) }\n  input.spec.ok\n}";
+    struct cl_err err = {0};
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m, strlen(m), false, &err), 0);
+    json_t *d = json_pack("{s:{s:s}}", "d", "k", "\u00e9t\u00e9");
+    assert_int_equal(cl_rego_set_data(e, d, &err), 0);
+    json_decref(d);
+    json_t *in = json_pack("{s:{s:b, s:[i,i]}}", "spec", "ok", 0, "xs", 1, 2);
+    json_t *v = cl_rego_eval_ref(e, "data.t.allow", in, &err);
+    json_decref(in); /* the sink keeps its own references: the input can go */
+    assert_true(json_is_false(v));
+    json_decref(v);
+    assert_int_equal(cl_rego_prints_count(ps), 3);
+    const char *file = NULL;
+    int line = 0;
+    char *l0 = cl_rego_prints_line(ps, 0, &file, &line);
+    assert_string_equal(
+        l0, "spec: {\"ok\": false, \"xs\": [1, 2]} {\"k\": \"\u00e9t\u00e9\"} <undefined>");
+    assert_string_equal(file, "t.rego");
+    assert_int_equal(line, 4);
+    free(l0);
+    assert_null(cl_rego_prints_line(ps, 3, NULL, NULL));
+    bool cut = true;
+    char *all = cl_rego_prints_text(ps, " | ", 0, &cut);
+    assert_false(cut);
+    assert_non_null(strstr(all, "<undefined> | 1 | 2"));
+    free(all);
+    /* a cap cuts at a character boundary, never inside the two bytes of an e-acute */
+    all = cl_rego_prints_text(ps, " ", 45, &cut);
+    assert_true(cut);
+    assert_int_equal(strlen(all), 44);
+    free(all);
+    /* replacing the data document drops the engine-wide sink's references into it */
+    assert_int_equal(cl_rego_set_data(e, NULL, &err), 0);
+    assert_int_equal(cl_rego_prints_count(ps), 0);
+    cl_rego_free(e);
+
+    /* twin: an engine that neither listens nor keeps prints strips them; a per-call sink then
+     * sees nothing, with keep_prints it sees every call */
+    for (int keep = 0; keep < 2; keep++) {
+        struct cl_rego_opts o2 = {.keep_prints = keep};
+        e = cl_rego_new(&o2);
+        const char *m2 = "package t\np if { print(\"a\"); print(\"b\", 1) }";
+        assert_int_equal(cl_rego_add_module(e, "t.rego", m2, strlen(m2), false, &err), 0);
+        struct cl_rego_query *q = cl_rego_prepare(e, "data.t.p", &err);
+        assert_non_null(q);
+        struct cl_rego_eval_opts eo = {.prints = ps};
+        json_t *rows = NULL;
+        assert_int_equal(cl_rego_query_eval_rows(q, NULL, &eo, &rows, &err), 0);
+        assert_int_equal(json_array_size(rows), 1);
+        json_decref(rows);
+        assert_int_equal(cl_rego_prints_count(ps), keep ? 2 : 0);
+        char *t = cl_rego_prints_text(ps, "\n", 0, NULL);
+        assert_string_equal(t, keep ? "a\nb 1" : "");
+        free(t);
+        cl_rego_prints_reset(ps);
+        cl_rego_query_free(q);
+        cl_rego_free(e);
+    }
+
+    /* a policy that prints without end is capped: the calls beyond are counted, not kept */
+    e = cl_rego_new(&o);
+    const char *m3 = "package t\np if { every i in numbers.range(1, 5000) { print(i) } }";
+    assert_int_equal(cl_rego_add_module(e, "t.rego", m3, strlen(m3), false, &err), 0);
+    v = cl_rego_eval_ref(e, "data.t.p", NULL, &err);
+    assert_true(json_is_true(v));
+    json_decref(v);
+    assert_int_equal(cl_rego_prints_count(ps), CL_REGO_MAX_PRINTS);
+    assert_int_equal(cl_rego_prints_dropped(ps), 5000 - CL_REGO_MAX_PRINTS);
+    char *t = cl_rego_prints_text(ps, " ", 0, &cut);
+    assert_true(cut);
+    free(t);
+    cl_rego_free(e); /* resets the engine-wide sink */
+    assert_int_equal(cl_rego_prints_count(ps), 0);
+    cl_rego_prints_free(ps);
 }
 
 /* ---- prepared queries and data overlays ---- */
@@ -468,8 +795,10 @@ static void test_prepared(void **state)
     (void)state;
     struct cl_rego *e = cl_rego_new(NULL);
     struct cl_err err = {0};
-    assert_int_equal(cl_rego_add_module(e, "p.rego", kbs_policy, strlen(kbs_policy), false, &err), 0);
-    json_t *data = json_pack("{s:s, s:{s:b}, s:i}", "plugin", "none", "settings", "open", 0, "fixed", 7);
+    assert_int_equal(cl_rego_add_module(e, "p.rego", kbs_policy, strlen(kbs_policy), false, &err),
+                     0);
+    json_t *data =
+        json_pack("{s:s, s:{s:b}, s:i}", "plugin", "none", "settings", "open", 0, "fixed", 7);
     assert_int_equal(cl_rego_set_data(e, data, &err), 0);
     json_decref(data);
     struct cl_rego_query *q = cl_rego_prepare(e, "data.policy.allow", &err);
@@ -480,9 +809,14 @@ static void test_prepared(void **state)
         bool allow;
     } cases[] = {
         {NULL, false},
-        {"{\"plugin\": \"resource\", \"resource-path\": [\"default\"], \"settings\": {\"open\": true}}", true},
-        {"{\"plugin\": \"resource\", \"resource-path\": [\"other\"], \"settings\": {\"open\": true}}", false},
-        {"{\"plugin\": \"resource\", \"resource-path\": [\"default\"]}", false}, /* settings from base */
+        {"{\"plugin\": \"resource\", \"resource-path\": [\"default\"], \"settings\": {\"open\": "
+         "true}}",
+         true},
+        {"{\"plugin\": \"resource\", \"resource-path\": [\"other\"], \"settings\": {\"open\": "
+         "true}}",
+         false},
+        {"{\"plugin\": \"resource\", \"resource-path\": [\"default\"]}",
+         false}, /* settings from base */
         {"{}", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -507,7 +841,9 @@ static void test_prepared(void **state)
     struct cl_rego_query *q2 = cl_rego_prepare(e, "x := data.policy.base", &err);
     assert_non_null(q2);
     assert_int_equal(cl_rego_query_eval_rows(q2, NULL, &o, &rows, &err), 0);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(rows, 0), "bindings"), "x")), 9);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_array_get(rows, 0), "bindings"), "x")),
+                     9);
     json_decref(rows);
     json_decref(ov);
     /* a non-object overlay is refused */
@@ -589,11 +925,22 @@ static void test_prepared_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),        cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_depth_limit),
-        cmocka_unit_test(test_eval),          cmocka_unit_test(test_query_bindings), cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_extension),     cmocka_unit_test(test_v0),           cmocka_unit_test(test_json_patch),
-        cmocka_unit_test(test_threads),       cmocka_unit_test(test_prepared),     cmocka_unit_test(test_prepared_threads),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_depth_limit),
+        cmocka_unit_test(test_eval),
+        cmocka_unit_test(test_query_bindings),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_extension),
+        cmocka_unit_test(test_v0),
+        cmocka_unit_test(test_json_patch),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_prepared),
+        cmocka_unit_test(test_prepared_threads),
         cmocka_unit_test(test_print),
+        cmocka_unit_test(test_print_lazy),
+        cmocka_unit_test(test_error_locations),
+        cmocka_unit_test(test_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

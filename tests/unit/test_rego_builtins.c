@@ -218,6 +218,53 @@ static const struct bcase semver_uuid_cases[] = {
     {"uuid.rfc4122(1)", NULL, "eval_type_error: uuid.rfc4122: operand 1 must be string but got number"},
 };
 
+/* ---- what unseen OPA cases found missing ---- */
+
+static const struct bcase opa_gap_cases[] = {
+    {"json.marshal_with_options({\"b\": [1, {}], \"a\": \"x\"}, {\"pretty\": true})",
+     "\"{\\n\\t\\\"a\\\": \\\"x\\\",\\n\\t\\\"b\\\": [\\n\\t\\t1,\\n\\t\\t{}\\n\\t]\\n}\"", NULL},
+    {"json.marshal_with_options({\"a\": 1}, {\"indent\": \"  \", \"prefix\": \"> \"})",
+     "\"> {\\n>   \\\"a\\\": 1\\n> }\"", NULL},
+    {"json.marshal_with_options({\"a\": 1}, {\"indent\": \"  \", \"pretty\": false})", "\"{\\\"a\\\":1}\"", NULL},
+    {"json.marshal_with_options({\"a\": 1}, {})", "\"{\\\"a\\\":1}\"", NULL},
+    {"json.marshal_with_options({1, 2}, {\"pretty\": true, \"indent\": \"-\"})", "\"[\\n-1,\\n-2\\n]\"", NULL},
+    {"json.marshal_with_options({\"a\": 1}, {\"pretty\": \"yes\"})", NULL,
+     "eval_type_error: json.marshal_with_options: operand 2 \"pretty\" must be boolean but got string"},
+    {"json.marshal_with_options({\"a\": 1}, {\"indent\": 2})", NULL,
+     "eval_type_error: json.marshal_with_options: operand 2 \"indent\" must be string but got number"},
+    {"json.marshal_with_options({\"a\": 1}, {\"colour\": 1})", NULL,
+     "eval_type_error: json.marshal_with_options: operand 2 object contained unknown key \"colour\""},
+    {"json.marshal_with_options(1, \"x\")", NULL,
+     "eval_type_error: json.marshal_with_options: operand 2 must be object but got string"},
+    {"array.flatten([[1, [2]], 3, []])", "[1,[2],3]", NULL},
+    {"array.flatten([1, 2])", "[1,2]", NULL},
+    {"array.flatten(\"x\")", NULL, "eval_type_error: array.flatten: operand 1 must be array but got string"},
+    {"numbers.range_step(12345678901234567890, 12345678901234567900, 5) == "
+     "[12345678901234567890, 12345678901234567895, 12345678901234567900]",
+     "true", NULL},
+    {"numbers.range(18446744073709551617, 18446744073709551615) == "
+     "[18446744073709551617, 18446744073709551616, 18446744073709551615]",
+     "true", NULL},
+    {"numbers.range(18446744073709551617, 18446744073709551615) == "
+     "[18446744073709551617, 18446744073709551615, 18446744073709551615]",
+     "false", NULL},
+    {"numbers.range_step(1, 10, 100000000000000000000)", "[1]", NULL},
+    {"numbers.range_step(12345678901234567890, 1, 1.5)", NULL, "operand 3 must be integer number"},
+    {"numbers.range_step(1, 12345678901234567890, -12345678901234567890)", NULL, "step must be a positive integer"},
+    {"numbers.range(1, 100000000000000000000)", NULL, "memory limit exceeded"},
+    {"uuid.parse(\"000003e8-3a55-21ee-be00-0342ac120002\")",
+     "{\"clocksequence\":15872,\"domain\":\"Person\",\"id\":1000,\"nodeid\":\"local:multicast:0342ac120002\","
+     "\"time\":1691984724169623200,\"variant\":\"RFC4122\",\"version\":2}",
+     NULL},
+    {"uuid.parse(\"000003e8-3a55-21ee-be05-0342ac120002\").domain", "\"Domain5\"", NULL},
+};
+
+static void test_opa_gaps(void **state)
+{
+    (void)state;
+    RUN(opa_gap_cases);
+}
+
 static void test_semver_uuid(void **state)
 {
     (void)state;
@@ -243,7 +290,10 @@ static const struct bcase graph_cases[] = {
     {"graph.reachable_paths({\"a\": {\"b\", \"c\"}, \"b\": {\"d\"}, \"c\": {\"d\"}, \"d\": set(), \"e\": {\"f\"}, "
      "\"f\": {\"e\"}, \"x\": {\"x\"}}, {\"b\", \"e\"})",
      "[[\"b\",\"d\"],[\"e\",\"f\"]]", NULL},
-    {"graph.reachable_paths({\"x\": {\"x\"}}, [\"x\"])", "[[\"x\"]]", NULL},
+    {"graph.reachable_paths({\"x\": {\"x\"}}, [\"x\"])", "[[\"x\",\"x\"]]", NULL},
+    {"graph.reachable_paths({\"a\": [\"a\", \"b\"], \"b\": [\"a\"]}, [\"a\"])", "[[\"a\",\"a\"],[\"a\",\"a\",\"b\"],[\"a\",\"b\"]]",
+     NULL},
+    {"graph.reachable_paths({\"a\": [\"b\"], \"b\": [\"a\"]}, [\"a\", \"b\"])", "[[\"a\",\"b\"],[\"b\",\"a\"]]", NULL},
     {"graph.reachable_paths(1, [1])", NULL, "eval_type_error: graph.reachable_paths: operand 1 must be object"},
     {"graph.reachable_paths({\"a\": []}, \"a\")", NULL, "operand 2 must be {array, set} but got string"},
     /* a complete graph of 12 nodes has more simple paths than the step cap allows */
@@ -1265,7 +1315,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_units),
-        cmocka_unit_test(test_semver_uuid),
+        cmocka_unit_test(test_semver_uuid), cmocka_unit_test(test_opa_gaps),
         cmocka_unit_test(test_graph),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_net),

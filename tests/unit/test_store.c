@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -563,6 +564,9 @@ static void test_fs_layout(void **state)
     free(nsdir);
 }
 
+/* Temporary files left by an interrupted write go when the store is next opened, whatever
+ * their age (a fresh one is the usual case right after a crash); one that a writer holds (its
+ * shared lock) stays, and keys stay. */
 static void test_fs_stale_tmp(void **state)
 {
     struct fixture *f = *state;
@@ -570,28 +574,42 @@ static void test_fs_stale_tmp(void **state)
     assert_int_equal(cl_store_set(f->s, "sessions", "k", "v", 1, true, &err), 0);
     char *base = cl_strdupf("%s/base/deeper", f->dir);
     char *old = cl_strdupf("%s/sessions/#tmp.0000old", base);
-    char *young = cl_strdupf("%s/sessions/#tmp.0000young", base);
+    char *fresh = cl_strdupf("%s/sessions/#tmp.0000fresh", base);
+    char *held = cl_strdupf("%s/sessions/#tmp.0000held", base);
     char *oldkey = cl_strdupf("%s/sessions/oldkey", base);
-    const char *const paths[] = {old, young, oldkey};
-    for (size_t i = 0; i < 3; i++) {
+    const char *const paths[] = {old, fresh, held, oldkey};
+    int held_fd = -1;
+    for (size_t i = 0; i < 4; i++) {
         int fd = open(paths[i], O_WRONLY | O_CREAT, 0600);
         assert_true(fd >= 0);
-        close(fd);
+        if (paths[i] == held) {
+            assert_int_equal(flock(fd, LOCK_SH), 0); /* a writer at work */
+            held_fd = fd;
+        } else {
+            close(fd);
+        }
     }
-    struct timespec ts[2] = {{.tv_sec = time(NULL) - 2 * CL_STORE_FS_STALE_TMP_S}, {0}};
+    struct timespec ts[2] = {{.tv_sec = time(NULL) - 3600}, {0}};
     ts[1] = ts[0];
     assert_int_equal(utimensat(AT_FDCWD, old, ts, 0), 0);
     assert_int_equal(utimensat(AT_FDCWD, oldkey, ts, 0), 0);
     struct cl_store *s2 = cl_store_open("LocalFs", base, &err);
     assert_non_null(s2);
     struct stat st;
-    assert_int_equal(stat(old, &st), -1);   /* stale temporary removed */
-    assert_int_equal(stat(young, &st), 0);  /* a writer may still own it */
+    assert_int_equal(stat(old, &st), -1);   /* left by a crash long ago */
+    assert_int_equal(stat(fresh, &st), -1); /* left by a crash just now */
+    assert_int_equal(stat(held, &st), 0);   /* a writer owns it */
     assert_int_equal(stat(oldkey, &st), 0); /* old keys are data */
     expect_val(s2, "sessions", "k", "v", 1);
+    /* writes still work next to a held temporary, and leave no temporary behind */
+    assert_int_equal(cl_store_set(s2, "sessions", "k2", "w", 1, false, &err), 0);
+    expect_val(s2, "sessions", "k2", "w", 1);
     cl_store_close(s2);
+    close(held_fd);
+    unlink(held);
     free(old);
-    free(young);
+    free(fresh);
+    free(held);
     free(oldkey);
     free(base);
 }

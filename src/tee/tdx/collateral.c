@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * DCAP collateral for TDX: TCB info and QE identity (JSON signed by Intel's TCB Signing key,
- * the signature covering the exact text of the "tcbInfo" / "enclaveIdentity" member), their
+ * DCAP collateral for TDX and SGX: TCB info and QE identity (JSON signed by Intel's TCB Signing
+ * key, the signature covering the exact text of the "tcbInfo" / "enclaveIdentity" member), their
  * issuer chains and the CRLs — from a folder, or fetched from a PCS/PCCS when configured
  * (then written to the folder). Then the TCB evaluation: the platform level the PCK and the
  * TD's TEE_TCB_SVN reach, the TDX module identity, and the Quoting Enclave's identity.
@@ -77,8 +77,8 @@ static size_t skip_value(const char *s, size_t i, size_t n)
         }
         return 0;
     }
-    while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\n' && s[i] != '\r' &&
-           s[i] != '\t')
+    while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\n' &&
+           s[i] != '\r' && s[i] != '\t')
         i++;
     return i;
 }
@@ -115,7 +115,8 @@ static int member_span(const char *s, size_t n, const char *key, size_t *start, 
 
 /* ---- loading ---- */
 
-static int parse_signed_json(const uint8_t *text, size_t len, const char *member, json_t **out, struct cl_err *err)
+static int parse_signed_json(const uint8_t *text, size_t len, const char *member, json_t **out,
+                             struct cl_err *err)
 {
     CL_AUTO(json_t) *doc = cl_json_parse((const char *)text, len, 16, err);
     if (!doc) {
@@ -124,7 +125,8 @@ static int parse_signed_json(const uint8_t *text, size_t len, const char *member
     }
     json_t *m = json_object_get(doc, member);
     if (!json_is_object(m) || !json_is_string(json_object_get(doc, "signature")))
-        return CERR(CL_EPARSE, "collateral: want {\"%s\": {...}, \"signature\": \"<hex>\"}", member);
+        return CERR(CL_EPARSE, "collateral: want {\"%s\": {...}, \"signature\": \"<hex>\"}",
+                    member);
     *out = json_incref(m);
     return 0;
 }
@@ -147,9 +149,10 @@ static int read_crl(const uint8_t *buf, size_t n, X509_CRL **out, struct cl_err 
     return 0;
 }
 
-int cl_tdx_collateral_from(const uint8_t *tcb_info, size_t tcb_len, const uint8_t *qe_identity, size_t qe_len,
-                           const uint8_t *tcb_chain_pem, size_t tcb_chain_len, const uint8_t *qe_chain_pem,
-                           size_t qe_chain_len, struct cl_tdx_collateral *c, struct cl_err *err)
+int cl_tdx_collateral_from(const uint8_t *tcb_info, size_t tcb_len, const uint8_t *qe_identity,
+                           size_t qe_len, const uint8_t *tcb_chain_pem, size_t tcb_chain_len,
+                           const uint8_t *qe_chain_pem, size_t qe_chain_len,
+                           struct cl_tdx_collateral *c, struct cl_err *err)
 {
     CL_TEE_ERR(err);
     memset(c, 0, sizeof *c);
@@ -171,7 +174,8 @@ int cl_tdx_collateral_from(const uint8_t *tcb_info, size_t tcb_len, const uint8_
     if ((rc = parse_signed_json(tcb_info, tcb_len, "tcbInfo", &c->tcb_info, err)) < 0 ||
         (rc = parse_signed_json(qe_identity, qe_len, "enclaveIdentity", &c->qe_identity, err)) < 0)
         goto fail;
-    if (tcb_chain_pem && !(c->tcb_chain = cl_tee_x509_parse_any(tcb_chain_pem, tcb_chain_len, err))) {
+    if (tcb_chain_pem &&
+        !(c->tcb_chain = cl_tee_x509_parse_any(tcb_chain_pem, tcb_chain_len, err))) {
         rc = cl_err_prefix(err, "TCB info issuer chain");
         goto fail;
     }
@@ -187,7 +191,8 @@ fail:
 }
 
 /* Reads dir/name; *buf NULL (and 0) when absent. */
-static int opt_file(const char *dir, const char *name, cl_bytes **buf, size_t *n, struct cl_err *err)
+static int opt_file(const char *dir, const char *name, cl_bytes **buf, size_t *n,
+                    struct cl_err *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -203,8 +208,9 @@ static int opt_file(const char *dir, const char *name, cl_bytes **buf, size_t *n
 
 /* Fetches url; when dir is set, the body goes to dir/name and the issuer chain header (if
  * hdr) to dir/hdr_file. */
-static int fetch(const char *url, const char *hdr, const char *dir, const char *name, const char *hdr_file,
-                 cl_bytes **body, size_t *n, cl_str **chain, struct cl_err *err)
+static int fetch(const char *url, const char *hdr, const char *dir, const char *name,
+                 const char *hdr_file, cl_bytes **body, size_t *n, cl_str **chain,
+                 struct cl_err *err)
 {
     *body = cl_tee_http_get(url, CL_TDX_MAX_COLLATERAL, n, hdr, chain, err);
     if (!*body) {
@@ -226,17 +232,25 @@ static int fetch(const char *url, const char *hdr, const char *dir, const char *
     return 0;
 }
 
-int cl_tdx_collateral_load(const struct cl_tee_config *cfg, const uint8_t fmspc[6], bool platform_ca,
-                           struct cl_tdx_collateral *c, struct cl_err *err)
+int cl_tdx_collateral_load(const struct cl_tee_config *cfg, const uint8_t fmspc[6],
+                           bool platform_ca, struct cl_tdx_collateral *c, struct cl_err *err)
+{
+    return cl_tdx_collateral_load_kind(cfg, false, fmspc, platform_ca, c, err);
+}
+
+int cl_tdx_collateral_load_kind(const struct cl_tee_config *cfg, bool sgx, const uint8_t fmspc[6],
+                                bool platform_ca, struct cl_tdx_collateral *c, struct cl_err *err)
 {
     CL_TEE_ERR(err);
     memset(c, 0, sizeof *c);
-    const char *dir = cfg ? cfg->tdx_collateral_dir : NULL;
+    const char *dir = cfg ? (sgx ? cfg->sgx_collateral_dir : cfg->tdx_collateral_dir) : NULL;
+    const char *kind = sgx ? "sgx" : "tdx";
     const char *pccs = cfg ? cfg->tdx_pccs_url : NULL;
     char fm[13], name[64];
     for (int i = 0; i < 6; i++)
         snprintf(fm + 2 * i, 3, "%02x", fmspc[i]);
-    CL_AUTO(cl_bytes) *tcb = NULL, *qe = NULL, *tchain = NULL, *qchain = NULL, *rcrl = NULL, *pcrl = NULL;
+    CL_AUTO(cl_bytes) *tcb = NULL, *qe = NULL, *tchain = NULL, *qchain = NULL, *rcrl = NULL,
+                      *pcrl = NULL;
     size_t ntcb = 0, nqe = 0, ntc = 0, nqc = 0, nrc = 0, npc = 0;
     int rc;
     snprintf(name, sizeof name, "tcb_info_%s.json", fm);
@@ -265,10 +279,11 @@ int cl_tdx_collateral_load(const struct cl_tee_config *cfg, const uint8_t fmspc[
         free(tcb);
         free(qe);
         tcb = qe = NULL;
-        snprintf(url, sizeof url, "%s/tdx/certification/v4/tcb?fmspc=%s", pccs, fm);
-        if ((rc = fetch(url, "TCB-Info-Issuer-Chain", dir, name, "tcb_info_issuer_chain.pem", &tcb, &ntcb, &ch1, err)) < 0)
+        snprintf(url, sizeof url, "%s/%s/certification/v4/tcb?fmspc=%s", pccs, kind, fm);
+        if ((rc = fetch(url, "TCB-Info-Issuer-Chain", dir, name, "tcb_info_issuer_chain.pem", &tcb,
+                        &ntcb, &ch1, err)) < 0)
             return rc;
-        snprintf(url, sizeof url, "%s/tdx/certification/v4/qe/identity", pccs);
+        snprintf(url, sizeof url, "%s/%s/certification/v4/qe/identity", pccs, kind);
         if ((rc = fetch(url, "SGX-Enclave-Identity-Issuer-Chain", dir, "qe_identity.json",
                         "qe_identity_issuer_chain.pem", &qe, &nqe, &ch2, err)) < 0)
             return rc;
@@ -293,10 +308,12 @@ int cl_tdx_collateral_load(const struct cl_tee_config *cfg, const uint8_t fmspc[
         }
     }
     if (!tcb)
-        return CERR(CL_ENOTFOUND, "no TDX TCB info for FMSPC %s (%s)", fm,
-                    dir ? "not in the collateral folder" : "no collateral folder or PCCS configured");
+        return CERR(CL_ENOTFOUND, "no %s TCB info for FMSPC %s (%s)", sgx ? "SGX" : "TDX", fm,
+                    dir ? "not in the collateral folder"
+                        : "no collateral folder or PCCS configured");
     if (!qe)
-        return CERR(CL_ENOTFOUND, "no TDX QE identity (%s)", dir ? "not in the collateral folder" : "none configured");
+        return CERR(CL_ENOTFOUND, "no %s QE identity (%s)", sgx ? "SGX" : "TDX",
+                    dir ? "not in the collateral folder" : "none configured");
     if ((rc = cl_tdx_collateral_from(tcb, ntcb, qe, nqe, tchain, ntc, qchain, nqc, c, err)) < 0)
         return rc;
     if ((rcrl && (rc = read_crl(rcrl, nrc, &c->root_crl, err)) < 0) ||
@@ -325,15 +342,17 @@ static int parse_time(const char *s, int64_t *out)
     return 0;
 }
 
-static int verify_signed(const uint8_t *text, size_t len, const char *member, STACK_OF(X509) *chain,
-                         const char *const *pins, size_t npins, int64_t at, X509_CRL *root_crl, struct cl_err *err)
+static int verify_signed(const uint8_t *text, size_t len, const char *member,
+                         STACK_OF(X509) * chain, const char *const *pins, size_t npins, int64_t at,
+                         X509_CRL *root_crl, struct cl_err *err)
 {
     if (!chain || sk_X509_num(chain) < 2)
         return CERR(CL_ENOTFOUND, "%s: no issuer chain (signing certificate and root)", member);
     X509 *leaf = sk_X509_value(chain, 0), *root = sk_X509_value(chain, sk_X509_num(chain) - 1);
     if (sk_X509_num(chain) != 2)
-        return CERR(CL_EVERIFY, "%s: issuer chain of %d certificates (want signing certificate and root)", member,
-                    sk_X509_num(chain));
+        return CERR(CL_EVERIFY,
+                    "%s: issuer chain of %d certificates (want signing certificate and root)",
+                    member, sk_X509_num(chain));
     if (!cl_tee_x509_pinned(root, pins, npins))
         return CERR(CL_EVERIFY, "%s: issuer chain root is not Intel's pinned SGX Root CA", member);
     /* the same signed text with the same chain (and root CRL) verified before, in its window */
@@ -344,7 +363,8 @@ static int verify_signed(const uint8_t *text, size_t len, const char *member, ST
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     uint8_t extra[64];
     unsigned el = 0;
-    bool keyed = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, text, len) == 1 &&
+    bool keyed = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+                 EVP_DigestUpdate(md, text, len) == 1 &&
                  (crl_len <= 0 || EVP_DigestUpdate(md, crl_der, (size_t)crl_len) == 1) &&
                  EVP_DigestFinal_ex(md, extra, &el) == 1;
     EVP_MD_CTX_free(md);
@@ -401,28 +421,36 @@ static int window(const json_t *o, const char *what, int64_t at, bool *expired, 
     return 0;
 }
 
-int cl_tdx_collateral_verify(const struct cl_tdx_collateral *c, const char *const *pins, size_t npins, int64_t at,
-                             bool *expired, struct cl_err *err)
+int cl_tdx_collateral_verify(const struct cl_tdx_collateral *c, const char *const *pins,
+                             size_t npins, int64_t at, bool *expired, struct cl_err *err)
+{
+    return cl_tdx_collateral_verify_kind(c, false, pins, npins, at, expired, err);
+}
+
+int cl_tdx_collateral_verify_kind(const struct cl_tdx_collateral *c, bool sgx,
+                                  const char *const *pins, size_t npins, int64_t at, bool *expired,
+                                  struct cl_err *err)
 {
     CL_TEE_ERR(err);
+    const char *want_tcb = sgx ? "SGX" : "TDX", *want_qe = sgx ? "QE" : "TD_QE";
     int rc;
     STACK_OF(X509) *qchain = c->qe_chain ? c->qe_chain : c->tcb_chain;
-    if ((rc = verify_signed(c->tcb_info_text, c->tcb_info_len, "tcbInfo", c->tcb_chain, pins, npins, at, c->root_crl,
-                            err)) < 0 ||
-        (rc = verify_signed(c->qe_identity_text, c->qe_identity_len, "enclaveIdentity", qchain, pins, npins, at,
-                            c->root_crl, err)) < 0)
+    if ((rc = verify_signed(c->tcb_info_text, c->tcb_info_len, "tcbInfo", c->tcb_chain, pins, npins,
+                            at, c->root_crl, err)) < 0 ||
+        (rc = verify_signed(c->qe_identity_text, c->qe_identity_len, "enclaveIdentity", qchain,
+                            pins, npins, at, c->root_crl, err)) < 0)
         return rc;
     /* content is read only once the signatures hold */
     json_int_t v = json_integer_value(json_object_get(c->tcb_info, "version"));
     const char *id = json_string_value(json_object_get(c->tcb_info, "id"));
-    if (!id || strcmp(id, "TDX") != 0 || v != 3)
-        return CERR(CL_EPARSE, "TCB info is not TDX TCB info version 3 (id '%s', version %lld)", id ? id : "",
-                    (long long)v);
+    if (!id || strcmp(id, want_tcb) != 0 || v != 3)
+        return CERR(CL_EPARSE, "TCB info is not %s TCB info version 3 (id '%s', version %lld)",
+                    want_tcb, id ? id : "", (long long)v);
     id = json_string_value(json_object_get(c->qe_identity, "id"));
     v = json_integer_value(json_object_get(c->qe_identity, "version"));
-    if (!id || strcmp(id, "TD_QE") != 0 || v != 2)
-        return CERR(CL_EPARSE, "QE identity is not TD_QE identity version 2 (id '%s', version %lld)", id ? id : "",
-                    (long long)v);
+    if (!id || strcmp(id, want_qe) != 0 || v != 2)
+        return CERR(CL_EPARSE, "QE identity is not %s identity version 2 (id '%s', version %lld)",
+                    want_qe, id ? id : "", (long long)v);
     bool exp = false;
     if ((rc = window(c->tcb_info, "TCB info", at, &exp, err)) < 0 ||
         (rc = window(c->qe_identity, "QE identity", at, &exp, err)) < 0)
@@ -431,7 +459,8 @@ int cl_tdx_collateral_verify(const struct cl_tdx_collateral *c, const char *cons
     for (int i = 0; i < 2; i++) {
         X509_CRL *crl = i ? c->pck_crl : c->root_crl;
         const ASN1_TIME *nu = crl ? X509_CRL_get0_nextUpdate(crl) : NULL;
-        if (crl && (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &t) >= 0 || (nu && X509_cmp_time(nu, &t) <= 0)))
+        if (crl && (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &t) >= 0 ||
+                    (nu && X509_cmp_time(nu, &t) <= 0)))
             exp = true;
     }
     *expired = exp;
@@ -499,27 +528,32 @@ static void copy_str(char *dst, size_t cap, const json_t *v)
 static enum cl_tdx_tcb_status worst(enum cl_tdx_tcb_status a, enum cl_tdx_tcb_status b)
 {
     /* "configuration needed" survives an out-of-date verdict */
-    bool conf = a == CL_TDX_CONFIGURATION_NEEDED || a == CL_TDX_CONFIGURATION_AND_SW_HARDENING_NEEDED ||
-                a == CL_TDX_OUT_OF_DATE_CONFIGURATION_NEEDED || a == CL_TDX_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED;
+    bool conf = a == CL_TDX_CONFIGURATION_NEEDED ||
+                a == CL_TDX_CONFIGURATION_AND_SW_HARDENING_NEEDED ||
+                a == CL_TDX_OUT_OF_DATE_CONFIGURATION_NEEDED ||
+                a == CL_TDX_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED;
     enum cl_tdx_tcb_status w = a > b ? a : b;
     if (w == CL_TDX_OUT_OF_DATE && conf)
         w = CL_TDX_OUT_OF_DATE_CONFIGURATION_NEEDED;
     return w;
 }
 
-static int eval_platform(const struct cl_tdx_quote *q, const struct cl_tdx_pck *pck, const json_t *ti,
-                         struct cl_tdx_tcb_result *res, struct cl_err *err)
+static int eval_platform(const struct cl_tdx_quote *q, const struct cl_tdx_pck *pck,
+                         const json_t *ti, struct cl_tdx_tcb_result *res, struct cl_err *err)
 {
     uint8_t fmspc[6], pceid[2];
     if (hexfield(ti, "fmspc", fmspc, 6) < 0 || hexfield(ti, "pceId", pceid, 2) < 0)
         return CERR(CL_EPARSE, "TCB info: fmspc/pceId missing or malformed");
     if (memcmp(fmspc, pck->fmspc, 6) != 0 || memcmp(pceid, pck->pceid, 2) != 0)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "TCB info is for another platform (FMSPC/PCE-ID)");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB,
+                            "TCB info is for another platform (FMSPC/PCE-ID)");
     json_t *levels = json_object_get(ti, "tcbLevels");
-    if (!json_is_array(levels) || json_array_size(levels) == 0 || json_array_size(levels) > CL_TDX_MAX_TCB_LEVELS)
-        return CERR(CL_EPARSE, "TCB info: tcbLevels missing or more than %d", CL_TDX_MAX_TCB_LEVELS);
+    if (!json_is_array(levels) || json_array_size(levels) == 0 ||
+        json_array_size(levels) > CL_TDX_MAX_TCB_LEVELS)
+        return CERR(CL_EPARSE, "TCB info: tcbLevels missing or more than %d",
+                    CL_TDX_MAX_TCB_LEVELS);
     /* TDX module 1.5+ (TEE_TCB_SVN[1] != 0) is judged by its own identity: skip bytes 0 and 1 */
-    size_t first = q->body.tee_tcb_svn[1] ? 2 : 0;
+    size_t first = !q->sgx && q->body.tee_tcb_svn[1] ? 2 : 0;
     size_t i;
     json_t *lv;
     json_array_foreach(levels, i, lv)
@@ -528,12 +562,13 @@ static int eval_platform(const struct cl_tdx_quote *q, const struct cl_tdx_pck *
         uint8_t sgx[16], tdx[16];
         json_t *pcesvn = json_object_get(tcb, "pcesvn");
         if (comp_svns(json_object_get(tcb, "sgxtcbcomponents"), sgx) < 0 ||
-            comp_svns(json_object_get(tcb, "tdxtcbcomponents"), tdx) < 0 || !json_is_integer(pcesvn))
+            (!q->sgx && comp_svns(json_object_get(tcb, "tdxtcbcomponents"), tdx) < 0) ||
+            !json_is_integer(pcesvn))
             return CERR(CL_EPARSE, "TCB info: tcbLevels[%zu] is malformed", i);
         bool ok = json_integer_value(pcesvn) <= pck->pcesvn;
         for (size_t k = 0; ok && k < 16; k++)
             ok = sgx[k] <= pck->comp_svn[k];
-        for (size_t k = first; ok && k < 16; k++)
+        for (size_t k = first; ok && !q->sgx && k < 16; k++)
             ok = tdx[k] <= q->body.tee_tcb_svn[k];
         if (!ok)
             continue;
@@ -545,7 +580,8 @@ static int eval_platform(const struct cl_tdx_quote *q, const struct cl_tdx_pck *
         res->advisory_ids = json_is_array(adv) ? json_deep_copy(adv) : json_array();
         return 0;
     }
-    return cl_err_stage(err, CL_ENOTFOUND, CL_TEE_STAGE_TCB, "no TCB level of the TCB info matches this platform and TD");
+    return cl_err_stage(err, CL_ENOTFOUND, CL_TEE_STAGE_TCB,
+                        "no TCB level of the TCB info matches this platform and TD");
 }
 
 static bool masked_eq(const uint8_t *a, const uint8_t *b, const uint8_t *mask, size_t n)
@@ -556,7 +592,8 @@ static bool masked_eq(const uint8_t *a, const uint8_t *b, const uint8_t *mask, s
     return true;
 }
 
-static int eval_module(const struct cl_tdx_quote *q, const json_t *ti, enum cl_tdx_tcb_status *st, struct cl_err *err)
+static int eval_module(const struct cl_tdx_quote *q, const json_t *ti, enum cl_tdx_tcb_status *st,
+                       struct cl_err *err)
 {
     uint8_t ver = q->body.tee_tcb_svn[1];
     const json_t *ident = NULL;
@@ -574,16 +611,20 @@ static int eval_module(const struct cl_tdx_quote *q, const json_t *ti, enum cl_t
                 ident = m;
         }
         if (!ident)
-            return cl_err_stage(err, CL_ENOTFOUND, CL_TEE_STAGE_TCB, "TCB info has no TDX module identity %s", want);
+            return cl_err_stage(err, CL_ENOTFOUND, CL_TEE_STAGE_TCB,
+                                "TCB info has no TDX module identity %s", want);
     }
     uint8_t signer[48], attr[8], mask[8];
-    if (!ident || hexfield(ident, "mrsigner", signer, 48) < 0 || hexfield(ident, "attributes", attr, 8) < 0 ||
+    if (!ident || hexfield(ident, "mrsigner", signer, 48) < 0 ||
+        hexfield(ident, "attributes", attr, 8) < 0 ||
         hexfield(ident, "attributesMask", mask, 8) < 0)
         return CERR(CL_EPARSE, "TCB info: TDX module identity malformed");
     if (!cl_memeq_ct(signer, q->body.mrsigner_seam, 48))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "TDX module MRSIGNER_SEAM is not the one in the TCB info");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB,
+                            "TDX module MRSIGNER_SEAM is not the one in the TCB info");
     if (!masked_eq(attr, q->body.seam_attributes, mask, 8))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "TDX module SEAM attributes differ from the TCB info");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB,
+                            "TDX module SEAM attributes differ from the TCB info");
     *st = CL_TDX_UP_TO_DATE;
     if (ver == 0)
         return 0;
@@ -600,30 +641,35 @@ static int eval_module(const struct cl_tdx_quote *q, const json_t *ti, enum cl_t
             return 0;
         }
     }
-    return cl_err_stage(err, CL_ENOTFOUND, CL_TEE_STAGE_TCB, "no TDX module TCB level matches TEE_TCB_SVN %u",
-                        q->body.tee_tcb_svn[0]);
+    return cl_err_stage(err, CL_ENOTFOUND, CL_TEE_STAGE_TCB,
+                        "no TDX module TCB level matches TEE_TCB_SVN %u", q->body.tee_tcb_svn[0]);
 }
 
-static int eval_qe(const struct cl_tdx_quote *q, const json_t *qi, enum cl_tdx_tcb_status *st, struct cl_err *err)
+static int eval_qe(const struct cl_tdx_quote *q, const json_t *qi, enum cl_tdx_tcb_status *st,
+                   struct cl_err *err)
 {
     uint8_t misc[4], misc_mask[4], attr[16], attr_mask[16], signer[32], qmisc[4];
     json_t *prod = json_object_get(qi, "isvprodid");
-    if (hexfield(qi, "miscselect", misc, 4) < 0 || hexfield(qi, "miscselectMask", misc_mask, 4) < 0 ||
-        hexfield(qi, "attributes", attr, 16) < 0 || hexfield(qi, "attributesMask", attr_mask, 16) < 0 ||
+    if (hexfield(qi, "miscselect", misc, 4) < 0 ||
+        hexfield(qi, "miscselectMask", misc_mask, 4) < 0 ||
+        hexfield(qi, "attributes", attr, 16) < 0 ||
+        hexfield(qi, "attributesMask", attr_mask, 16) < 0 ||
         hexfield(qi, "mrsigner", signer, 32) < 0 || !json_is_integer(prod))
         return CERR(CL_EPARSE, "QE identity malformed");
     /* miscselect is written big-endian in the JSON, little-endian in the report */
     for (int i = 0; i < 4; i++)
         qmisc[i] = (uint8_t)(q->qe.misc_select >> (8 * (3 - i)));
     if (!masked_eq(misc, qmisc, misc_mask, 4))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "QE MISCSELECT does not match the QE identity");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB,
+                            "QE MISCSELECT does not match the QE identity");
     if (!masked_eq(attr, q->qe.attributes, attr_mask, 16))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "QE ATTRIBUTES do not match the QE identity");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB,
+                            "QE ATTRIBUTES do not match the QE identity");
     if (!cl_memeq_ct(signer, q->qe.mr_signer, 32))
         return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "QE MRSIGNER is not Intel's");
     if (json_integer_value(prod) != q->qe.isv_prod_id)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "QE ISVPRODID %u is not %lld", q->qe.isv_prod_id,
-                            (long long)json_integer_value(prod));
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "QE ISVPRODID %u is not %lld",
+                            q->qe.isv_prod_id, (long long)json_integer_value(prod));
     size_t i;
     json_t *lv;
     json_array_foreach(json_object_get(qi, "tcbLevels"), i, lv)
@@ -637,18 +683,22 @@ static int eval_qe(const struct cl_tdx_quote *q, const json_t *qi, enum cl_tdx_t
             return 0;
         }
     }
-    return cl_err_stage(err, CL_ENOTFOUND, CL_TEE_STAGE_TCB, "no QE identity level matches QE ISVSVN %u", q->qe.isv_svn);
+    return cl_err_stage(err, CL_ENOTFOUND, CL_TEE_STAGE_TCB,
+                        "no QE identity level matches QE ISVSVN %u", q->qe.isv_svn);
 }
 
-int cl_tdx_tcb_evaluate(const struct cl_tdx_quote *q, const struct cl_tdx_pck *pck, const struct cl_tdx_collateral *c,
-                        struct cl_tdx_tcb_result *res, struct cl_err *err)
+int cl_tdx_tcb_evaluate(const struct cl_tdx_quote *q, const struct cl_tdx_pck *pck,
+                        const struct cl_tdx_collateral *c, struct cl_tdx_tcb_result *res,
+                        struct cl_err *err)
 {
     CL_TEE_ERR(err);
     struct cl_tdx_tcb_result r;
     memset(&r, 0, sizeof r);
     enum cl_tdx_tcb_status mod = CL_TDX_UP_TO_DATE, qe = CL_TDX_UP_TO_DATE;
     int rc;
-    if ((rc = eval_platform(q, pck, c->tcb_info, &r, err)) < 0 || (rc = eval_module(q, c->tcb_info, &mod, err)) < 0 ||
+    /* SGX quotes have no TDX module: platform and QE only */
+    if ((rc = eval_platform(q, pck, c->tcb_info, &r, err)) < 0 ||
+        (!q->sgx && (rc = eval_module(q, c->tcb_info, &mod, err)) < 0) ||
         (rc = eval_qe(q, c->qe_identity, &qe, err)) < 0) {
         json_decref(r.advisory_ids);
         return rc;
@@ -661,9 +711,12 @@ int cl_tdx_tcb_evaluate(const struct cl_tdx_quote *q, const struct cl_tdx_pck *p
     const char *n1 = json_string_value(json_object_get(c->tcb_info, "nextUpdate"));
     const char *n2 = json_string_value(json_object_get(c->qe_identity, "nextUpdate"));
     /* RFC 3339 UTC strings of one shape order like the times they name */
-    snprintf(r.issue_date, sizeof r.issue_date, "%s", i1 && i2 && strcmp(i2, i1) < 0 ? i2 : (i1 ? i1 : ""));
-    snprintf(r.latest_issue, sizeof r.latest_issue, "%s", i1 && i2 && strcmp(i2, i1) > 0 ? i2 : (i1 ? i1 : ""));
-    snprintf(r.next_update, sizeof r.next_update, "%s", n1 && n2 && strcmp(n2, n1) < 0 ? n2 : (n1 ? n1 : ""));
+    snprintf(r.issue_date, sizeof r.issue_date, "%s",
+             i1 && i2 && strcmp(i2, i1) < 0 ? i2 : (i1 ? i1 : ""));
+    snprintf(r.latest_issue, sizeof r.latest_issue, "%s",
+             i1 && i2 && strcmp(i2, i1) > 0 ? i2 : (i1 ? i1 : ""));
+    snprintf(r.next_update, sizeof r.next_update, "%s",
+             n1 && n2 && strcmp(n2, n1) < 0 ? n2 : (n1 ? n1 : ""));
     *res = r;
     return 0;
 }

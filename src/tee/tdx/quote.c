@@ -33,11 +33,14 @@ static int take(struct cl_cursor *c, void *dst, size_t n, const char *what, stru
 static int parse_body(struct cl_cursor *c, bool td15, struct cl_tdx_body *b, struct cl_err *err)
 {
     int rc;
-    if ((rc = take(c, b->tee_tcb_svn, 16, "tee_tcb_svn", err)) < 0 || (rc = take(c, b->mr_seam, 48, "mr_seam", err)) < 0 ||
+    if ((rc = take(c, b->tee_tcb_svn, 16, "tee_tcb_svn", err)) < 0 ||
+        (rc = take(c, b->mr_seam, 48, "mr_seam", err)) < 0 ||
         (rc = take(c, b->mrsigner_seam, 48, "mrsigner_seam", err)) < 0 ||
         (rc = take(c, b->seam_attributes, 8, "seam_attributes", err)) < 0 ||
-        (rc = take(c, b->td_attributes, 8, "td_attributes", err)) < 0 || (rc = take(c, b->xfam, 8, "xfam", err)) < 0 ||
-        (rc = take(c, b->mr_td, 48, "mr_td", err)) < 0 || (rc = take(c, b->mr_config_id, 48, "mr_config_id", err)) < 0 ||
+        (rc = take(c, b->td_attributes, 8, "td_attributes", err)) < 0 ||
+        (rc = take(c, b->xfam, 8, "xfam", err)) < 0 ||
+        (rc = take(c, b->mr_td, 48, "mr_td", err)) < 0 ||
+        (rc = take(c, b->mr_config_id, 48, "mr_config_id", err)) < 0 ||
         (rc = take(c, b->mr_owner, 48, "mr_owner", err)) < 0 ||
         (rc = take(c, b->mr_owner_config, 48, "mr_owner_config", err)) < 0)
         return rc;
@@ -62,89 +65,147 @@ static int parse_qe_report(const uint8_t *raw, struct cl_tdx_qe_report *r, struc
         cl_cursor_copy(&c, r->mr_signer, 32) < 0 || cl_cursor_skip(&c, 96) < 0 ||
         cl_cursor_le16(&c, &r->isv_prod_id) < 0 || cl_cursor_le16(&c, &r->isv_svn) < 0 ||
         cl_cursor_skip(&c, 60) < 0 || cl_cursor_copy(&c, r->report_data, 64) < 0)
-        return PERR("TDX QE report truncated");
+        return PERR("quote QE report truncated");
     return 0;
 }
 
-int cl_tdx_quote_parse(const uint8_t *buf, size_t len, struct cl_tdx_quote *out, struct cl_err *err)
+static int parse_sgx_body(struct cl_cursor *c, struct cl_sgx_body *b, struct cl_err *err)
+{
+    if (cl_cursor_copy(c, b->cpu_svn, 16) < 0 || cl_cursor_copy(c, b->misc_select, 4) < 0 ||
+        cl_cursor_copy(c, b->reserved1, 12) < 0 || cl_cursor_copy(c, b->isv_ext_prod_id, 16) < 0 ||
+        cl_cursor_copy(c, b->attr_flags, 8) < 0 || cl_cursor_copy(c, b->attr_xfrm, 8) < 0 ||
+        cl_cursor_copy(c, b->mr_enclave, 32) < 0 || cl_cursor_copy(c, b->reserved2, 32) < 0 ||
+        cl_cursor_copy(c, b->mr_signer, 32) < 0 || cl_cursor_copy(c, b->reserved3, 32) < 0 ||
+        cl_cursor_copy(c, b->config_id, 64) < 0 || cl_cursor_copy(c, b->isv_prod_id, 2) < 0 ||
+        cl_cursor_copy(c, b->isv_svn, 2) < 0 || cl_cursor_copy(c, b->config_svn, 2) < 0 ||
+        cl_cursor_copy(c, b->reserved4, 42) < 0 || cl_cursor_copy(c, b->isv_family_id, 16) < 0 ||
+        cl_cursor_copy(c, b->report_data, 64) < 0)
+        return PERR("SGX quote truncated in the enclave report body (at byte %zu)", c->off);
+    return 0;
+}
+
+/* QE report ‖ QE report signature ‖ QE auth data ‖ PCK certification data (type 5): the body of
+ * v4's type-6 certification data, and directly the rest of v3's signature data. */
+static int parse_qe_part(struct cl_cursor *cd, struct cl_tdx_quote *q, struct cl_err *err)
+{
+    const uint8_t *qer = NULL;
+    uint16_t auth_len = 0;
+    int rc;
+    if (cl_cursor_take(cd, 384, &qer) < 0 || cl_cursor_copy(cd, q->qe_signature, 64) < 0 ||
+        cl_cursor_le16(cd, &auth_len) < 0)
+        return PERR("quote QE report certification data truncated");
+    if ((rc = parse_qe_report(qer, &q->qe, err)) < 0)
+        return rc;
+    if (auth_len > CL_TDX_MAX_AUTH || cl_cursor_take(cd, auth_len, &q->qe_auth) < 0)
+        return PERR("quote QE authentication data of %u bytes is too long", auth_len);
+    q->qe_auth_len = auth_len;
+    uint16_t inner_type = 0;
+    uint32_t inner_size = 0;
+    if (cl_cursor_le16(cd, &inner_type) < 0 || cl_cursor_le32(cd, &inner_size) < 0)
+        return PERR("quote PCK certification data truncated");
+    if (inner_type != 5)
+        return PERR("quote PCK certification data type %u (only 5, PEM chain)", inner_type);
+    if (cl_cursor_take(cd, inner_size, &q->pck_pem) < 0)
+        return PERR("quote PCK chain of %u bytes overruns the certification data", inner_size);
+    q->pck_pem_len = inner_size;
+    return 0;
+}
+
+int cl_tdx_quote_parse_any(const uint8_t *buf, size_t len, struct cl_tdx_quote *out,
+                           struct cl_err *err)
 {
     CL_TEE_ERR(err);
     if (len > CL_TDX_MAX_QUOTE)
-        return cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_PARSE, "TDX quote of %zu bytes (at most %d)", len,
-                            CL_TDX_MAX_QUOTE);
+        return cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_PARSE,
+                            "DCAP quote of %zu bytes (at most %d)", len, CL_TDX_MAX_QUOTE);
     struct cl_tdx_quote q;
     memset(&q, 0, sizeof q);
     struct cl_cursor c = cl_cursor_init(buf, len);
     int rc;
     /* ---- header ---- */
     if (len < 48)
-        return PERR("TDX quote truncated in the header (%zu bytes)", len);
+        return PERR("DCAP quote truncated in the header (%zu bytes)", len);
     memcpy(q.header_raw, buf, 48);
     if (cl_cursor_le16(&c, &q.version) < 0 || cl_cursor_le16(&c, &q.att_key_type) < 0 ||
         cl_cursor_le32(&c, &q.tee_type) < 0 || cl_cursor_copy(&c, q.reserved, 4) < 0 ||
         cl_cursor_copy(&c, q.vendor_id, 16) < 0 || cl_cursor_copy(&c, q.user_data, 20) < 0)
-        return PERR("TDX quote truncated in the header");
-    if (q.version != 4 && q.version != 5)
-        return PERR("TDX quote version %u (4 and 5 are TDX quotes)", q.version);
-    if (q.tee_type != 0x81)
+        return PERR("DCAP quote truncated in the header");
+    if (q.version == 3) {
+        q.sgx = true;
+        if (q.tee_type != 0)
+            return PERR("quote v3 with att_key_data_0 %#x (SGX quotes have 0)", q.tee_type);
+    } else if (q.version != 4 && q.version != 5) {
+        return PERR("DCAP quote version %u (3 is SGX, 4 and 5 are TDX)", q.version);
+    } else if (q.tee_type != 0x81) {
         return PERR("quote TEE type %#x is not TDX (0x81)", q.tee_type);
+    }
     if (q.att_key_type != 2)
         return PERR("quote attestation key type %u (only 2, ECDSA P-256)", q.att_key_type);
     /* ---- body ---- */
     bool td15 = false;
-    if (q.version == 5) {
-        if (cl_cursor_le16(&c, &q.body_type) < 0 || cl_cursor_le32(&c, &q.body_size) < 0)
-            return PERR("TDX quote v5 truncated in the body descriptor");
-        if (q.body_type == 2 && q.body_size == 584)
-            td15 = false;
-        else if (q.body_type == 3 && q.body_size == 648)
-            td15 = true;
-        else
-            return PERR("TDX quote v5 body type %u of %u bytes (2/584 or 3/648)", q.body_type, q.body_size);
+    if (q.sgx) {
+        if ((rc = parse_sgx_body(&c, &q.sgx_body, err)) < 0)
+            return rc;
     } else {
-        q.body_type = 2;
-        q.body_size = 584;
+        if (q.version == 5) {
+            if (cl_cursor_le16(&c, &q.body_type) < 0 || cl_cursor_le32(&c, &q.body_size) < 0)
+                return PERR("TDX quote v5 truncated in the body descriptor");
+            if (q.body_type == 2 && q.body_size == 584)
+                td15 = false;
+            else if (q.body_type == 3 && q.body_size == 648)
+                td15 = true;
+            else
+                return PERR("TDX quote v5 body type %u of %u bytes (2/584 or 3/648)", q.body_type,
+                            q.body_size);
+        } else {
+            q.body_type = 2;
+            q.body_size = 584;
+        }
+        if ((rc = parse_body(&c, td15, &q.body, err)) < 0)
+            return rc;
     }
-    if ((rc = parse_body(&c, td15, &q.body, err)) < 0)
-        return rc;
     q.signed_data = buf;
     q.signed_len = c.off;
     /* ---- signature data ---- */
     uint32_t sig_len = 0;
     if (cl_cursor_le32(&c, &sig_len) < 0)
-        return PERR("TDX quote truncated before the signature data");
+        return PERR("DCAP quote truncated before the signature data");
     struct cl_cursor s;
     if (cl_cursor_sub(&c, sig_len, &s) < 0)
-        return PERR("TDX quote signature data of %u bytes overruns the quote (%zu left)", sig_len, cl_cursor_left(&c));
-    uint16_t cert_type = 0;
-    uint32_t cert_size = 0;
-    if (cl_cursor_copy(&s, q.signature, 64) < 0 || cl_cursor_copy(&s, q.att_key, 64) < 0 ||
-        cl_cursor_le16(&s, &cert_type) < 0 || cl_cursor_le32(&s, &cert_size) < 0)
-        return PERR("TDX quote signature data truncated");
-    if (cert_type != 6)
-        return PERR("TDX quote certification data type %u (only 6, QE report)", cert_type);
-    struct cl_cursor cd;
-    if (cl_cursor_sub(&s, cert_size, &cd) < 0)
-        return PERR("TDX quote certification data of %u bytes overruns the signature data", cert_size);
-    const uint8_t *qer = NULL;
-    uint16_t auth_len = 0;
-    if (cl_cursor_take(&cd, 384, &qer) < 0 || cl_cursor_copy(&cd, q.qe_signature, 64) < 0 ||
-        cl_cursor_le16(&cd, &auth_len) < 0)
-        return PERR("TDX quote QE report certification data truncated");
-    if ((rc = parse_qe_report(qer, &q.qe, err)) < 0)
+        return PERR("DCAP quote signature data of %u bytes overruns the quote (%zu left)", sig_len,
+                    cl_cursor_left(&c));
+    if (cl_cursor_copy(&s, q.signature, 64) < 0 || cl_cursor_copy(&s, q.att_key, 64) < 0)
+        return PERR("DCAP quote signature data truncated");
+    if (q.sgx) {
+        if ((rc = parse_qe_part(&s, &q, err)) < 0)
+            return rc;
+    } else {
+        uint16_t cert_type = 0;
+        uint32_t cert_size = 0;
+        if (cl_cursor_le16(&s, &cert_type) < 0 || cl_cursor_le32(&s, &cert_size) < 0)
+            return PERR("TDX quote signature data truncated");
+        if (cert_type != 6)
+            return PERR("TDX quote certification data type %u (only 6, QE report)", cert_type);
+        struct cl_cursor cd;
+        if (cl_cursor_sub(&s, cert_size, &cd) < 0)
+            return PERR("TDX quote certification data of %u bytes overruns the signature data",
+                        cert_size);
+        if ((rc = parse_qe_part(&cd, &q, err)) < 0)
+            return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+int cl_tdx_quote_parse(const uint8_t *buf, size_t len, struct cl_tdx_quote *out, struct cl_err *err)
+{
+    CL_TEE_ERR(err);
+    struct cl_tdx_quote q;
+    int rc = cl_tdx_quote_parse_any(buf, len, &q, err);
+    if (rc < 0)
         return rc;
-    if (auth_len > CL_TDX_MAX_AUTH || cl_cursor_take(&cd, auth_len, &q.qe_auth) < 0)
-        return PERR("TDX quote QE authentication data of %u bytes is too long", auth_len);
-    q.qe_auth_len = auth_len;
-    uint16_t inner_type = 0;
-    uint32_t inner_size = 0;
-    if (cl_cursor_le16(&cd, &inner_type) < 0 || cl_cursor_le32(&cd, &inner_size) < 0)
-        return PERR("TDX quote PCK certification data truncated");
-    if (inner_type != 5)
-        return PERR("TDX quote PCK certification data type %u (only 5, PEM chain)", inner_type);
-    if (cl_cursor_take(&cd, inner_size, &q.pck_pem) < 0)
-        return PERR("TDX quote PCK chain of %u bytes overruns the certification data", inner_size);
-    q.pck_pem_len = inner_size;
+    if (q.sgx)
+        return PERR("TDX quote version %u (4 and 5 are TDX quotes; 3 is SGX)", q.version);
     *out = q;
     return 0;
 }
@@ -184,7 +245,8 @@ static const uint8_t SGX_OID[] = {0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d
 static size_t sgx_arcs(const struct der *oid, uint8_t *arcs, size_t cap)
 {
     size_t len = oid->v.len, n = 0;
-    if (oid->tag != 0x06 || len <= sizeof SGX_OID || memcmp(oid->v.buf, SGX_OID, sizeof SGX_OID) != 0)
+    if (oid->tag != 0x06 || len <= sizeof SGX_OID ||
+        memcmp(oid->v.buf, SGX_OID, sizeof SGX_OID) != 0)
         return 0;
     for (size_t i = sizeof SGX_OID; i < len; i++) {
         if ((oid->v.buf[i] & 0x80) || n == cap)
@@ -224,13 +286,14 @@ static int der_bool(const struct der *d, bool *out)
 }
 
 /* SEQUENCE { SEQUENCE { OID, value } ... } calling fn for each pair. */
-static int pairs(struct cl_cursor *c, int (*fn)(const uint8_t *arcs, size_t n, const struct der *val, void *ud),
+static int pairs(struct cl_cursor *c,
+                 int (*fn)(const uint8_t *arcs, size_t n, const struct der *val, void *ud),
                  void *ud, unsigned *seen)
 {
     while (cl_cursor_left(c)) {
         struct der pair, oid, val;
-        if (der_next(c, &pair) < 0 || pair.tag != 0x30 || der_next(&pair.v, &oid) < 0 || der_next(&pair.v, &val) < 0 ||
-            cl_cursor_left(&pair.v) != 0)
+        if (der_next(c, &pair) < 0 || pair.tag != 0x30 || der_next(&pair.v, &oid) < 0 ||
+            der_next(&pair.v, &val) < 0 || cl_cursor_left(&pair.v) != 0)
             return -1;
         uint8_t arcs[4];
         size_t n = sgx_arcs(&oid, arcs, sizeof arcs);
@@ -330,18 +393,22 @@ int cl_tdx_pck_parse(X509 *leaf, struct cl_tdx_pck *out, struct cl_err *err)
     struct cl_cursor c = cl_cursor_init(d, n);
     struct der top;
     unsigned seen = 0;
-    if (der_next(&c, &top) < 0 || top.tag != 0x30 || cl_cursor_left(&c) != 0 || pairs(&top.v, top_pair, &p, &seen) < 0)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_CHAIN, "PCK certificate: malformed SGX extension");
+    if (der_next(&c, &top) < 0 || top.tag != 0x30 || cl_cursor_left(&c) != 0 ||
+        pairs(&top.v, top_pair, &p, &seen) < 0)
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_CHAIN,
+                            "PCK certificate: malformed SGX extension");
     unsigned need = 1u << 1 | 1u << 2 | 1u << 3 | 1u << 4 | 1u << 5;
     if ((seen & need) != need)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_CHAIN,
-                            "PCK certificate: SGX extension lacks PPID, TCB, PCE-ID, FMSPC or SGX type");
+        return cl_err_stage(
+            err, CL_EPARSE, CL_TEE_STAGE_CHAIN,
+            "PCK certificate: SGX extension lacks PPID, TCB, PCE-ID, FMSPC or SGX type");
     char cn[80];
     cl_tee_x509_cn(leaf, true, cn, sizeof cn);
     if (strcmp(cn, "Intel SGX PCK Platform CA") == 0)
         p.platform_ca = true;
     else if (strcmp(cn, "Intel SGX PCK Processor CA") != 0)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN, "PCK certificate issued by '%s', not a PCK CA", cn);
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN,
+                            "PCK certificate issued by '%s', not a PCK CA", cn);
     *out = p;
     return 0;
 }
@@ -360,7 +427,8 @@ static EVP_PKEY *p256_key(const uint8_t xy[64], struct cl_err *err)
     };
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     EVP_PKEY *k = NULL;
-    if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 || EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+    if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) <= 0)
         k = NULL;
     EVP_PKEY_CTX_free(ctx);
     if (k) {
@@ -375,46 +443,53 @@ static EVP_PKEY *p256_key(const uint8_t xy[64], struct cl_err *err)
     }
     ERR_clear_error();
     if (!k)
-        cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "TDX attestation key is not a P-256 point");
+        cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                     "quote attestation key is not a P-256 point");
     return k;
 }
 
-static int check_crl(X509_CRL *crl, X509 *issuer, X509 *subject, int64_t at, const char *what, struct cl_err *err)
+static int check_crl(X509_CRL *crl, X509 *issuer, X509 *subject, int64_t at, const char *what,
+                     struct cl_err *err)
 {
     if (!crl)
         return 0;
     if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN, "%s CRL is not issued by the certificate's issuer", what);
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN,
+                            "%s CRL is not issued by the certificate's issuer", what);
     if (X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1) {
         ERR_clear_error();
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN, "%s CRL signature does not verify", what);
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN, "%s CRL signature does not verify",
+                            what);
     }
     time_t t = (time_t)at;
     const ASN1_TIME *nu = X509_CRL_get0_nextUpdate(crl);
     if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &t) >= 0 || (nu && X509_cmp_time(nu, &t) <= 0))
-        return cl_err_stage(err, CL_EEXPIRED, CL_TEE_STAGE_CHAIN, "%s CRL is not valid at %lld", what, (long long)at);
+        return cl_err_stage(err, CL_EEXPIRED, CL_TEE_STAGE_CHAIN, "%s CRL is not valid at %lld",
+                            what, (long long)at);
     X509_REVOKED *rev = NULL;
     if (X509_CRL_get0_by_cert(crl, &rev, subject) == 1)
         return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN, "%s certificate is revoked", what);
     return 0;
 }
 
-int cl_tdx_check_crls(STACK_OF(X509) *chain, const struct cl_tdx_crls *crls, int64_t at, struct cl_err *err)
+int cl_tdx_check_crls(STACK_OF(X509) * chain, const struct cl_tdx_crls *crls, int64_t at,
+                      struct cl_err *err)
 {
     CL_TEE_ERR(err);
     if (!crls || !chain || sk_X509_num(chain) != 3)
         return 0;
     int rc;
-    X509 *leaf = sk_X509_value(chain, 0), *mid = sk_X509_value(chain, 1), *root = sk_X509_value(chain, 2);
+    X509 *leaf = sk_X509_value(chain, 0), *mid = sk_X509_value(chain, 1),
+         *root = sk_X509_value(chain, 2);
     if ((rc = check_crl(crls->root_ca, root, mid, at, "PCK CA", err)) < 0 ||
         (rc = check_crl(crls->pck, mid, leaf, at, "PCK", err)) < 0)
         return rc;
     return 0;
 }
 
-int cl_tdx_verify_quote(const struct cl_tdx_quote *q, const char *const *pins, size_t npins, int64_t at,
-                        const struct cl_tdx_crls *crls, struct cl_tdx_pck *pck, STACK_OF(X509) **chain_out,
-                        struct cl_err *err)
+int cl_tdx_verify_quote(const struct cl_tdx_quote *q, const char *const *pins, size_t npins,
+                        int64_t at, const struct cl_tdx_crls *crls, struct cl_tdx_pck *pck,
+                        STACK_OF(X509) * *chain_out, struct cl_err *err)
 {
     CL_TEE_ERR(err);
     /* ---- the quote signature by the attestation key ---- */
@@ -425,36 +500,43 @@ int cl_tdx_verify_quote(const struct cl_tdx_quote *q, const char *const *pins, s
     int rc = cl_sig_verify(ak, "ES256", q->signed_data, q->signed_len, q->signature, 64, &e);
     EVP_PKEY_free(ak);
     if (rc < 0)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "TDX quote signature does not verify");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                            "quote signature does not verify with the attestation key");
     /* ---- the PCK chain (parsed here; trusted only after the chain stage) ---- */
     CL_AUTO(cl_tee_x509s) *chain = cl_tee_x509_parse_any(q->pck_pem, q->pck_pem_len, err);
     if (!chain) {
         err->stage = CL_TEE_STAGE_PARSE;
-        return cl_err_prefix(err, "TDX quote PCK chain");
+        return cl_err_prefix(err, "quote PCK chain");
     }
     if (sk_X509_num(chain) != 3)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "TDX quote PCK chain has %d certificates, want 3",
-                            sk_X509_num(chain));
-    X509 *leaf = sk_X509_value(chain, 0), *mid = sk_X509_value(chain, 1), *root = sk_X509_value(chain, 2);
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "quote PCK chain has %d certificates, want 3", sk_X509_num(chain));
+    X509 *leaf = sk_X509_value(chain, 0), *mid = sk_X509_value(chain, 1),
+         *root = sk_X509_value(chain, 2);
     /* ---- QE report signed by the PCK key, and binding the attestation key ---- */
     EVP_PKEY *pk = X509_get0_pubkey(leaf);
     if (!pk || cl_sig_verify(pk, "ES256", q->qe.raw, 384, q->qe_signature, 64, &e) < 0)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "TDX QE report signature does not verify with the PCK key");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                            "QE report signature does not verify with the PCK key");
     uint8_t h[32], want[64] = {0};
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned hl = 0;
-    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, q->att_key, 64) == 1 &&
-              EVP_DigestUpdate(md, q->qe_auth, q->qe_auth_len) == 1 && EVP_DigestFinal_ex(md, h, &hl) == 1;
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(md, q->att_key, 64) == 1 &&
+              EVP_DigestUpdate(md, q->qe_auth, q->qe_auth_len) == 1 &&
+              EVP_DigestFinal_ex(md, h, &hl) == 1;
     EVP_MD_CTX_free(md);
     if (!ok)
         return cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_SIGNATURE, "SHA-256 failed");
     memcpy(want, h, 32);
     if (!cl_memeq_ct(want, q->qe.report_data, 64))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
-                            "TDX QE report data does not bind the attestation key (SHA-256 of key and auth data)");
+        return cl_err_stage(
+            err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+            "QE report data does not bind the attestation key (SHA-256 of key and auth data)");
     /* ---- chain to the pinned root ---- */
     if (!cl_tee_x509_pinned(root, pins, npins))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN, "TDX PCK chain root is not Intel's pinned SGX Root CA");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN,
+                            "PCK chain root is not Intel's pinned SGX Root CA");
     X509 *const certs[] = {root, mid, leaf};
     struct cl_tee_cache_key key;
     cl_tee_cache_key_certs("tdx-pck-chain", certs, 3, NULL, 0, &key);

@@ -34,8 +34,8 @@ static int set_hex(json_t *o, const char *k, const void *b, size_t n, struct cl_
     return cl_tee_set_hex(o, k, b, n, err);
 }
 
-json_t *cl_tdx_claims(const struct cl_tdx_quote *q, const struct cl_tdx_pck *pck, const uint8_t *ccel, size_t ccel_len,
-                      struct cl_err *err)
+json_t *cl_tdx_claims(const struct cl_tdx_quote *q, const struct cl_tdx_pck *pck,
+                      const uint8_t *ccel, size_t ccel_len, struct cl_err *err)
 {
     CL_TEE_ERR(err);
     CL_AUTO(json_t) *hdr = json_object();
@@ -55,15 +55,20 @@ json_t *cl_tdx_claims(const struct cl_tdx_quote *q, const struct cl_tdx_pck *pck
         return NULL;
     for (int i = 0; i < 4; i++)
         le[i] = (uint8_t)(q->tee_type >> (8 * i));
-    if (set_hex(hdr, "tee_type", le, 4, err) < 0 || set_hex(hdr, "reserved", q->reserved, 4, err) < 0 ||
-        set_hex(hdr, "vendor_id", q->vendor_id, 16, err) < 0 || set_hex(hdr, "user_data", q->user_data, 20, err) < 0)
+    if (set_hex(hdr, "tee_type", le, 4, err) < 0 ||
+        set_hex(hdr, "reserved", q->reserved, 4, err) < 0 ||
+        set_hex(hdr, "vendor_id", q->vendor_id, 16, err) < 0 ||
+        set_hex(hdr, "user_data", q->user_data, 20, err) < 0)
         return NULL;
     static const char *const rtmr[] = {"rtmr_0", "rtmr_1", "rtmr_2", "rtmr_3"};
-    if (set_hex(body, "tcb_svn", b->tee_tcb_svn, 16, err) < 0 || set_hex(body, "mr_seam", b->mr_seam, 48, err) < 0 ||
+    if (set_hex(body, "tcb_svn", b->tee_tcb_svn, 16, err) < 0 ||
+        set_hex(body, "mr_seam", b->mr_seam, 48, err) < 0 ||
         set_hex(body, "mrsigner_seam", b->mrsigner_seam, 48, err) < 0 ||
         set_hex(body, "seam_attributes", b->seam_attributes, 8, err) < 0 ||
-        set_hex(body, "td_attributes", b->td_attributes, 8, err) < 0 || set_hex(body, "xfam", b->xfam, 8, err) < 0 ||
-        set_hex(body, "mr_td", b->mr_td, 48, err) < 0 || set_hex(body, "mr_config_id", b->mr_config_id, 48, err) < 0 ||
+        set_hex(body, "td_attributes", b->td_attributes, 8, err) < 0 ||
+        set_hex(body, "xfam", b->xfam, 8, err) < 0 ||
+        set_hex(body, "mr_td", b->mr_td, 48, err) < 0 ||
+        set_hex(body, "mr_config_id", b->mr_config_id, 48, err) < 0 ||
         set_hex(body, "mr_owner", b->mr_owner, 48, err) < 0 ||
         set_hex(body, "mr_owner_config", b->mr_owner_config, 48, err) < 0)
         return NULL;
@@ -87,12 +92,14 @@ json_t *cl_tdx_claims(const struct cl_tdx_quote *q, const struct cl_tdx_pck *pck
             return NULL;
     }
     uint64_t attr = le64(b->td_attributes);
-    json_t *ta = json_pack("{s:b, s:b, s:b, s:b, s:b}", "debug", (attr & TD_ATTR_DEBUG) != 0, "key_locker",
-                           (attr & TD_ATTR_KL) != 0, "perfmon", (attr & TD_ATTR_PERFMON) != 0, "protection_keys",
-                           (attr & TD_ATTR_PKS) != 0, "septve_disable", (attr & TD_ATTR_SEPT_VE_DISABLE) != 0);
+    json_t *ta = json_pack(
+        "{s:b, s:b, s:b, s:b, s:b}", "debug", (attr & TD_ATTR_DEBUG) != 0, "key_locker",
+        (attr & TD_ATTR_KL) != 0, "perfmon", (attr & TD_ATTR_PERFMON) != 0, "protection_keys",
+        (attr & TD_ATTR_PKS) != 0, "septve_disable", (attr & TD_ATTR_SEPT_VE_DISABLE) != 0);
     if (!ta || json_object_set_new(c, "td_attributes", ta) < 0)
         goto oom;
-    if (set_hex(c, "report_data", b->report_data, 64, err) < 0 || set_hex(c, "init_data", b->mr_config_id, 48, err) < 0)
+    if (set_hex(c, "report_data", b->report_data, 64, err) < 0 ||
+        set_hex(c, "init_data", b->mr_config_id, 48, err) < 0)
         return NULL;
     if (pck && pck->has_instance_id) {
         /* trustee shows the PCK's platform instance id byte-reversed */
@@ -153,8 +160,8 @@ static json_t *crl_number(X509_CRL *crl)
 }
 
 /* The DCAP "supplemental" claims trustee adds after a verification. */
-static int supplemental(json_t *c, const struct cl_tdx_pck *pck, const struct cl_tdx_tcb_result *r, bool expired,
-                        const struct cl_tdx_collateral *col, struct cl_err *err)
+static int supplemental(json_t *c, const struct cl_tdx_pck *pck, const struct cl_tdx_tcb_result *r,
+                        bool expired, const struct cl_tdx_collateral *col, struct cl_err *err)
 {
     static const char *const sgx_types[] = {"Standard", "Scalable", "Scalable with Integrity"};
     json_t *adv = r->advisory_ids ? json_incref(r->advisory_ids) : json_array();
@@ -184,68 +191,101 @@ static int supplemental(json_t *c, const struct cl_tdx_pck *pck, const struct cl
     return cl_tee_set_hex(c, "platform_provider_id", pck->ppid, 16, err);
 }
 
-int cl_tdx_verify_parsed(const struct cl_tdx_quote *q, const uint8_t *ccel, size_t ccel_len,
-                         const struct cl_tee_config *cfg, const char *const *pins, size_t npins, json_t **claims,
-                         struct cl_err *err)
+int cl_tdx_appraise(const struct cl_tdx_quote *q, const struct cl_tee_config *cfg,
+                    const char *const *pins, size_t npins, struct cl_tdx_pck *pck_out,
+                    json_t **claims, struct cl_err *err)
 {
     CL_TEE_ERR(err);
     int64_t at = cl_tee_time(cfg);
+    const char *kind = q->sgx ? "SGX" : "TDX";
     struct cl_tdx_pck pck;
     CL_AUTO(cl_tee_x509s) *chain = NULL;
     int rc;
     /* ---- signature, chain ---- */
-    if ((rc = cl_tdx_verify_quote(q, cl_tdx_root_pins, cl_tdx_root_npins, at, NULL, &pck, &chain, err)) < 0)
+    if ((rc = cl_tdx_verify_quote(q, cl_tdx_root_pins, cl_tdx_root_npins, at, NULL, &pck, &chain,
+                                  err)) < 0)
         return rc;
     /* ---- collateral ---- */
     struct cl_tdx_collateral col;
-    if ((rc = cl_tdx_collateral_load(cfg, pck.fmspc, pck.platform_ca, &col, err)) < 0)
+    if ((rc = cl_tdx_collateral_load_kind(cfg, q->sgx, pck.fmspc, pck.platform_ca, &col, err)) < 0)
         return rc;
     bool expired = false;
     struct cl_tdx_crls crls = {col.root_crl, col.pck_crl};
     struct cl_tdx_tcb_result res = {0};
-    if ((rc = cl_tdx_collateral_verify(&col, pins, npins, at, &expired, err)) < 0 ||
+    if ((rc = cl_tdx_collateral_verify_kind(&col, q->sgx, pins, npins, at, &expired, err)) < 0 ||
         (rc = cl_tdx_check_crls(chain, &crls, at, err)) < 0)
         goto out;
     if (expired) {
         if (!cfg || !cfg->tdx_allow_expired_collateral_insecure) {
-            rc = cl_err_stage(err, CL_EEXPIRED, CL_TEE_STAGE_COLLATERAL,
-                              "TDX collateral (TCB info, QE identity or CRL) is outside its validity at %lld "
-                              "(set allow_expired_collateral_insecure to accept it)",
-                              (long long)at);
+            rc = cl_err_stage(
+                err, CL_EEXPIRED, CL_TEE_STAGE_COLLATERAL,
+                "%s collateral (TCB info, QE identity or CRL) is outside its validity at %lld "
+                "(set allow_expired_collateral_insecure to accept it)",
+                kind, (long long)at);
             goto out;
         }
-        cl_insecure("allow_expired_collateral_insecure", "accepting expired TDX collateral");
+        cl_insecure("allow_expired_collateral_insecure", "accepting expired %s collateral", kind);
     }
-    /* ---- TCB level and TD attributes ---- */
+    /* ---- TCB level ---- */
     if ((rc = cl_tdx_tcb_evaluate(q, &pck, &col, &res, err)) < 0)
         goto out;
     if (res.status == CL_TDX_REVOKED) {
-        rc = cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "TDX platform TCB is revoked");
+        rc = cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "%s platform TCB is revoked", kind);
         goto out;
     }
     if (res.status != CL_TDX_UP_TO_DATE) {
         unsigned need = allow_bit(res.status);
         if (!cfg || (cfg->tdx_allow_tcb_insecure & need) != need) {
-            rc = cl_err_stage(err, CL_EDENIED, CL_TEE_STAGE_TCB,
-                              "TDX TCB status %s is not UpToDate (allow it with allow_tcb_status_insecure)",
-                              cl_tdx_status_name(res.status));
+            rc = cl_err_stage(
+                err, CL_EDENIED, CL_TEE_STAGE_TCB,
+                "%s TCB status %s is not UpToDate (allow it with allow_tcb_status_insecure)", kind,
+                cl_tdx_status_name(res.status));
             goto out;
         }
-        cl_insecure("allow_tcb_status_insecure", "accepting TDX TCB status %s", cl_tdx_status_name(res.status));
+        cl_insecure("allow_tcb_status_insecure", "accepting %s TCB status %s", kind,
+                    cl_tdx_status_name(res.status));
     }
+    json_t *c = json_object();
+    if (!c) {
+        rc = cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CLAIMS, "out of memory");
+        goto out;
+    }
+    if ((rc = supplemental(c, &pck, &res, expired, &col, err)) < 0) {
+        json_decref(c);
+        goto out;
+    }
+    *claims = c;
+    *pck_out = pck;
+out:
+    json_decref(res.advisory_ids);
+    cl_tdx_collateral_clear(&col);
+    return rc;
+}
+
+int cl_tdx_verify_parsed(const struct cl_tdx_quote *q, const uint8_t *ccel, size_t ccel_len,
+                         const struct cl_tee_config *cfg, const char *const *pins, size_t npins,
+                         json_t **claims, struct cl_err *err)
+{
+    CL_TEE_ERR(err);
+    struct cl_tdx_pck pck;
+    CL_AUTO(json_t) *supp = NULL;
+    int rc;
+    /* ---- signature, chain, collateral, TCB level ---- */
+    if ((rc = cl_tdx_appraise(q, cfg, pins, npins, &pck, &supp, err)) < 0)
+        return rc;
+    /* ---- TD attributes ---- */
     if (le64(q->body.td_attributes) & TD_ATTR_DEBUG) {
-        if (!cfg || !cfg->allow_debug_insecure) {
-            rc = cl_err_stage(err, CL_EDENIED, CL_TEE_STAGE_TCB,
-                              "the TD has the DEBUG attribute (set allow_debug_insecure to accept it)");
-            goto out;
-        }
+        if (!cfg || !cfg->allow_debug_insecure)
+            return cl_err_stage(
+                err, CL_EDENIED, CL_TEE_STAGE_TCB,
+                "the TD has the DEBUG attribute (set allow_debug_insecure to accept it)");
         cl_insecure("allow_debug_insecure", "accepting a TD with the DEBUG attribute");
     }
     /* ---- event log replayed against the RTMRs ---- */
     if (ccel) {
         struct cl_eventlog log;
         if ((rc = cl_eventlog_parse(ccel, ccel_len, &log, err)) < 0)
-            goto out;
+            return rc;
         for (uint32_t i = 0; i < 4 && rc == 0; i++) {
             uint8_t mr[64];
             size_t ml = 0;
@@ -256,36 +296,35 @@ int cl_tdx_verify_parsed(const struct cl_tdx_quote *q, const uint8_t *ccel, size
         }
         cl_eventlog_clear(&log);
         if (rc < 0)
-            goto out;
+            return rc;
     }
     /* ---- claims ---- */
     json_t *c = cl_tdx_claims(q, &pck, ccel, ccel_len, err);
-    if (!c) {
-        rc = err->code;
-        goto out;
-    }
-    if ((rc = supplemental(c, &pck, &res, expired, &col, err)) < 0) {
+    if (!c)
+        return err->code;
+    if (json_object_update(c, supp) < 0) {
         json_decref(c);
-        goto out;
+        return cl_err_stage(err, CL_ENOMEM, CL_TEE_STAGE_CLAIMS, "out of memory");
     }
     *claims = c;
-out:
-    json_decref(res.advisory_ids);
-    cl_tdx_collateral_clear(&col);
-    return rc;
+    return 0;
 }
 
 int cl_tee_tdx_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err)
 {
     CL_TEE_ERR(err);
     /* ---- parse ---- */
-    json_t *qv = json_object_get(in->evidence, "quote"), *ev = json_object_get(in->evidence, "cc_eventlog");
-    if (!json_is_object(in->evidence) || !json_is_string(qv) || (ev && !json_is_null(ev) && !json_is_string(ev)))
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
-                            "TDX evidence: want {\"quote\": base64, \"cc_eventlog\": base64 or null}");
+    json_t *qv = json_object_get(in->evidence, "quote"),
+           *ev = json_object_get(in->evidence, "cc_eventlog");
+    if (!json_is_object(in->evidence) || !json_is_string(qv) ||
+        (ev && !json_is_null(ev) && !json_is_string(ev)))
+        return cl_err_stage(
+            err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+            "TDX evidence: want {\"quote\": base64, \"cc_eventlog\": base64 or null}");
     const char *qb = json_string_value(qv), *eb = json_string_value(ev);
     size_t qn = 0, en = 0;
-    CL_AUTO(cl_bytes) *quote = cl_b64_decode(qb, strlen(qb), CL_B64_ANY, CL_TDX_MAX_QUOTE, &qn, err);
+    CL_AUTO(cl_bytes) *quote =
+        cl_b64_decode(qb, strlen(qb), CL_B64_ANY, CL_TDX_MAX_QUOTE, &qn, err);
     if (!quote) {
         err->stage = CL_TEE_STAGE_PARSE;
         return cl_err_prefix(err, "TDX evidence 'quote'");
@@ -305,9 +344,12 @@ int cl_tee_tdx_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
     /* ---- bind ---- */
     if (in->report_data &&
         !cl_tee_field_matches(q.body.report_data, 64, in->report_data, in->report_data_len))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_BIND, "TDX REPORTDATA does not match the runtime data digest");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_BIND,
+                            "TDX REPORTDATA does not match the runtime data digest");
     if (in->init_data_digest &&
         !cl_tee_field_matches(q.body.mr_config_id, 48, in->init_data_digest, in->init_data_len))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_INIT_DATA, "TDX MRCONFIGID does not match the init-data digest");
-    return cl_tdx_verify_parsed(&q, ccel, en, in->cfg, cl_tdx_root_pins, cl_tdx_root_npins, claims, err);
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_INIT_DATA,
+                            "TDX MRCONFIGID does not match the init-data digest");
+    return cl_tdx_verify_parsed(&q, ccel, en, in->cfg, cl_tdx_root_pins, cl_tdx_root_npins, claims,
+                                err);
 }

@@ -1,0 +1,164 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# cloister-agent driven by `cloister agent-ctl`, both real binaries: the policy comes from an
+# init-data block-device image made by `cloister initdata encode --image` (padded to sectors
+# as a disk would be); decisions, statuses and exit codes; SetPolicy replacing the policy and
+# a bad SetPolicy leaving it; a tampered init-data image stopping the agent; Health.
+. "$(dirname "$0")/lib.sh"
+
+AGENT_BIN=$BUILD/src/cmd/cloister-agent
+[ -x "$AGENT_BIN" ] || fail "cloister-agent not built at $AGENT_BIN"
+CTL="$CLI_BIN agent-ctl"
+SOCK="$T/agent.sock"
+
+$AGENT_BIN --help | grep -q -- "--initdata-device" || fail "cloister-agent --help"
+$CTL --help | grep -q "agent-ctl --addr" || fail "agent-ctl --help"
+$CTL list | grep -q "grpc.AgentService.CopyFile(CopyFileRequest)" || fail "agent-ctl list"
+ok "--help and list"
+
+cat > "$T/policy.rego" <<'EOF2'
+package agent_policy
+
+default AllowRequestsFailingPolicy := false
+default CreateContainerRequest := false
+default SetPolicyRequest := true
+default StartContainerRequest := true
+
+CreateContainerRequest if {
+    input.container_id == "good"
+    input.OCI.Process.Args == ["/pause"]
+    print("create of", input.container_id, "allowed")
+}
+EOF2
+python3 - "$T/policy.rego" "$T/initdata.toml" <<'EOF2'
+import sys
+pol = open(sys.argv[1]).read()
+open(sys.argv[2], "w").write('version = "0.1.0"\nalgorithm = "sha384"\n\n[data]\n"policy.rego" = \'\'\'\n' + pol + "'''\n")
+EOF2
+$CLI_BIN initdata encode "$T/initdata.toml" --image "$T/img.raw" || fail "initdata encode"
+# a disk is whole sectors: pad with zeros
+python3 - "$T/img.raw" <<'EOF2'
+import sys
+b = open(sys.argv[1], "rb").read()
+open(sys.argv[1], "wb").write(b + b"\0" * (4096 - len(b) % 4096))
+EOF2
+
+start_agent() {
+    "$AGENT_BIN" --listen "unix:$SOCK" --gate-only "$@" >>"$T/agent.log" 2>&1 &
+    AGENT_PID=$!
+    PIDS="$PIDS $AGENT_PID"
+    i=0
+    while ! $CTL --addr "unix:$SOCK" Check >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || { cat "$T/agent.log"; fail "agent did not start"; }
+        kill -0 $AGENT_PID 2>/dev/null || { cat "$T/agent.log"; fail "agent exited"; }
+        sleep 0.1
+    done
+}
+
+start_agent --initdata-device "$T/img.raw"
+grep -q "init-data from $T/img.raw" "$T/agent.log" || fail "init-data not read"
+
+$CTL --addr "unix:$SOCK" Check > "$T/check.json" || fail "Check"
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1])) == {"status": 1}' "$T/check.json" || fail "Check result"
+$CTL --addr "unix:$SOCK" Version | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["agent_version"]' ||
+    fail "Version"
+ok "Health answers (SERVING, version)"
+
+# allowed: the gate-only agent answers UNIMPLEMENTED after the allow (agent-ctl exit 6)
+set +e
+$CTL --addr "unix:$SOCK" CreateContainer '{"container_id":"good","OCI":{"Process":{"Args":["/pause"]}}}' 2>"$T/e1"
+rc=$?
+set -e
+[ $rc = 6 ] && grep -q "status 12 UNIMPLEMENTED.*allowed by policy" "$T/e1" || fail "allowed create: rc=$rc $(cat "$T/e1")"
+ok "allowed CreateContainer passes the gate"
+
+# tamper twins: other id, other args → PERMISSION_DENIED (exit 5), the prints appended
+for req in '{"container_id":"evil","OCI":{"Process":{"Args":["/pause"]}}}' \
+           '{"container_id":"good","OCI":{"Process":{"Args":["/bin/sh"]}}}'; do
+    set +e
+    $CTL --addr "unix:$SOCK" CreateContainer "$req" 2>"$T/e2"
+    rc=$?
+    set -e
+    [ $rc = 5 ] && grep -q "status 7 PERMISSION_DENIED: CreateContainerRequest is blocked by policy" "$T/e2" ||
+        fail "denied create: rc=$rc $(cat "$T/e2")"
+done
+ok "tampered CreateContainer requests denied with PERMISSION_DENIED"
+
+# undefined in the policy → INTERNAL (exit 1), not an allow
+set +e
+$CTL --addr "unix:$SOCK" ExecProcess '{}' 2>"$T/e3"; rc=$?
+$CTL --addr "unix:$SOCK" CreateContainer '{"no_such_field":1}' 2>"$T/e4"; rc4=$?
+set -e
+[ $rc = 1 ] && grep -q "status 13 INTERNAL: ExecProcessRequest: internal error" "$T/e3" || fail "undefined: $(cat "$T/e3")"
+[ $rc4 = 2 ] && grep -q "no_such_field: no such field" "$T/e4" || fail "unknown key: rc=$rc4 $(cat "$T/e4")"
+ok "undefined request is INTERNAL; agent-ctl refuses unknown keys by name"
+
+# SetPolicy: a parse error is INVALID_ARGUMENT and the old policy stays
+set +e
+$CTL --addr "unix:$SOCK" SetPolicy '{"policy":"package agent_policy\ndefault CreateContainerRequest := "}' 2>"$T/e5"
+rc=$?
+set -e
+[ $rc = 3 ] && grep -q "status 3 INVALID_ARGUMENT" "$T/e5" || fail "bad SetPolicy: rc=$rc $(cat "$T/e5")"
+set +e
+$CTL --addr "unix:$SOCK" CreateContainer '{"container_id":"good","OCI":{"Process":{"Args":["/pause"]}}}' 2>/dev/null
+rc=$?
+set -e
+[ $rc = 6 ] || fail "old policy lost after a bad SetPolicy (rc=$rc)"
+printf '{"policy": %s}' "$(python3 -c 'import json; print(json.dumps("package agent_policy\ndefault CreateContainerRequest := false\n"))')" > "$T/setpolicy.json"
+$CTL --addr "unix:$SOCK" SetPolicy "@$T/setpolicy.json" >/dev/null || fail "SetPolicy"
+set +e
+$CTL --addr "unix:$SOCK" CreateContainer '{"container_id":"good","OCI":{"Process":{"Args":["/pause"]}}}' 2>/dev/null
+rc=$?
+$CTL --addr "unix:$SOCK" SetPolicy "@$T/setpolicy.json" 2>"$T/e6"; rc6=$?
+set -e
+[ $rc = 5 ] || fail "new policy not in force (rc=$rc)"
+# the new policy does not define SetPolicyRequest: a further SetPolicy is refused (INTERNAL)
+[ $rc6 = 1 ] || fail "SetPolicy under a policy without it: rc=$rc6 $(cat "$T/e6")"
+ok "SetPolicy: bad text refused and old policy kept; good text replaces it"
+
+kill $AGENT_PID; wait $AGENT_PID 2>/dev/null || true
+
+# tamper twin of the init-data image: one flipped byte in the gzip stream stops the agent
+python3 - "$T/img.raw" "$T/bad.raw" <<'EOF2'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[16 + 40] ^= 0xff
+open(sys.argv[2], "wb").write(bytes(b))
+EOF2
+set +e
+"$AGENT_BIN" --listen "unix:$T/bad.sock" --gate-only --initdata-device "$T/bad.raw" >"$T/bad.log" 2>&1
+rc=$?
+set -e
+[ $rc != 0 ] && grep -q "$T/bad.raw" "$T/bad.log" || fail "tampered init-data: rc=$rc $(cat "$T/bad.log")"
+ok "tampered init-data image stops the agent (rc=$rc)"
+
+# --policy FILE wins over init-data; a policy that does not parse stops the agent
+printf 'package agent_policy\ndefault CreateContainerRequest := true\n' > "$T/allow.rego"
+start_agent --initdata-device "$T/img.raw" --policy "$T/allow.rego"
+set +e
+$CTL --addr "unix:$SOCK" CreateContainer '{"container_id":"evil"}' 2>/dev/null; rc=$?
+set -e
+[ $rc = 6 ] || fail "--policy did not win over init-data (rc=$rc)"
+kill $AGENT_PID; wait $AGENT_PID 2>/dev/null || true
+printf 'package agent_policy\ndefault X := \n' > "$T/broken.rego"
+set +e
+"$AGENT_BIN" --listen "unix:$T/b2.sock" --policy "$T/broken.rego" >"$T/b2.log" 2>&1; rc=$?
+set -e
+[ $rc = 3 ] && grep -q "rego_parse_error" "$T/b2.log" || fail "broken --policy: rc=$rc $(cat "$T/b2.log")"
+ok "--policy wins over init-data; an unparsable policy stops the agent (exit 3)"
+
+# the same agent over tcp (the guest's _insecure TCP path) answers the same way
+PORT=$(free_port)
+"$AGENT_BIN" --listen "tcp://127.0.0.1:$PORT" --gate-only --policy "$T/policy.rego" >>"$T/agent.log" 2>&1 &
+TCP_PID=$!
+PIDS="$PIDS $TCP_PID"
+i=0
+until $CTL --addr "tcp://127.0.0.1:$PORT" Check >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -lt 100 ] || fail "agent on tcp did not start"; sleep 0.1
+done
+set +e
+$CTL --addr "tcp://127.0.0.1:$PORT" CreateContainer '{"container_id":"evil"}' 2>/dev/null; rc=$?
+set -e
+[ $rc = 5 ] || fail "tcp: denied create rc=$rc"
+ok "tcp transport: Health and the gate"
