@@ -98,8 +98,18 @@ for l in $DLOPEN; do [ -e "$LIBDIR/$l" ] || die "$LIBDIR/$l is missing (see docs
 
 # --- kernel: the versioned package the meta package depends on, unpacked ----------------
 mkdir -p "$CACHE/debs"
-kpkg=${CLOISTER_GUEST_KERNEL:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-    sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n 1)}
+kernel_pkg() {
+    apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+        sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n 1
+}
+kpkg=${CLOISTER_GUEST_KERNEL:-$(kernel_pkg)}
+if [ -z "$kpkg" ] && ! ls "$CACHE"/debs/linux-image-[0-9]*-cloud-amd64_*.deb >/dev/null 2>&1; then
+    # a fresh machine whose package lists were never fetched (scripts/deps.sh installs
+    # without them when nothing is missing)
+    say "kernel: apt-get update (apt-cache knows no linux-image-cloud-amd64)"
+    apt-get update -q >&2 || die "kernel: apt-get update failed"
+    kpkg=$(kernel_pkg)
+fi
 if [ -z "$kpkg" ]; then
     # offline: the newest kernel already in the cache
     kdeb=$(ls "$CACHE"/debs/linux-image-[0-9]*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -n 1)
