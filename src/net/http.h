@@ -6,7 +6,8 @@
  * a route table of {method, pattern, handler}, and one log line per reply:
  *   peer METHOD path => status (file.c:LINE)
  * where file:LINE is the place in the handler that chose the status (cl_http_reply), or the
- * check in http_server.c that refused the request (413, 414, 404 without fallback). Requests
+ * check in http_server.c that refused the request (400 for an ambiguous framing or a control
+ * byte in the URL, 413, 414, 404 without fallback). Requests
  * whose headers do not fit CL_HTTP_CONN_MEMORY, or whose Content-Length is not a number, are
  * refused by microhttpd itself (414/431/413/400, an HTML body, a WARN line instead).
  *

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The HTTP server on libmicrohttpd: one daemon per listening socket, each with its own pool
- * of worker threads polling with epoll. A request goes through three checks before a handler
- * sees it: the raw URL against CL_HTTP_MAX_URL (414), the declared Content-Length against
+ * of worker threads polling with epoll. A request goes through these checks before a handler
+ * sees it: the raw URL against CL_HTTP_MAX_URL (414); its framing (RFC 9112: one
+ * Content-Length or chunked, token header names, no control bytes, CRLF line ends) and the
+ * raw URL's control bytes (400, connection closed); the declared Content-Length against
  * max_body (413, answered before one body byte is read), and the bytes actually received
- * against max_body (413 for chunked or lying uploads; nothing past the cap is kept). Then the
- * route table picks the handler, and one line is logged per reply:
+ * against max_body (413 for chunked or lying uploads; nothing past the cap is kept). A
+ * whole-request deadline bounds how long a peer may take to send a request or read a reply.
+ * Then the route table picks the handler, and one line is logged per reply:
  *   peer METHOD path => status (file.c:LINE)
  * naming the place that chose the status. With lazy_start, the sockets are bound at start and
  * one small thread waits for the first connection on them before microhttpd (opened on first
