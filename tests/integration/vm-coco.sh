@@ -17,15 +17,8 @@
 #   boot 3: the pinned init-data on a foreign vTPM (fresh swtpm state, another AK): refused.
 # No boot: the extract step on the host, a good disk written out 0600 and a corrupted one
 # refused with nothing written.
-# The guest image must hold this build's agent and init: built first (shim-lib.sh skips
-# without one); scripts/guest-image.sh does nothing when its inputs are unchanged.
-_src=${CLOISTER_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-_build=${CLOISTER_BUILD:-$_src/build}
-if [ -z "${CLOISTER_GUEST_DIR:-}" ] && [ "$(id -u)" = 0 ] && [ -x "$_build/src/cmd/cloister-agent" ]; then
-    _log=$(mktemp /tmp/cloister-guest-image.XXXXXX)
-    "$_src/scripts/guest-image.sh" "$_build" > "$_log" 2>&1 || { cat "$_log"; rm -f "$_log"; echo "FAIL: guest-image.sh"; exit 1; }
-    rm -f "$_log"
-fi
+# shim-lib.sh builds the guest image of this build first (guest-image.sh does nothing when
+# its inputs, the agent and guest/cloister-init among them, are unchanged).
 . "$(dirname "$0")/shim-lib.sh"
 KBS_BIN=$BUILD/src/cmd/cloister-kbs
 CLI=$BUILD/src/cmd/cloister
