@@ -10,8 +10,9 @@
 # policy. The guest init extracts it (cloister-agent --initdata-extract), cloister-aa binds
 # its digest into PCR 8, cloister-cdh pulls and decrypts the image in the guest.
 #   boot 1: the enrolled vTPM + the pinned init-data: the container prints the marker file
-#           that only the encrypted layer holds; in the same pod, an image from a repository
-#           the signature policy does not accept is refused (policy enforced in the guest).
+#           that only the encrypted layer holds (the image GPG-signed with skopeo, the policy
+#           signedBy that key, the signature fetched from a loopback lookaside); in the same
+#           pod, an unsigned image of the same repository is refused (enforced in the guest).
 #   boot 2: the same pod with an init-data that differs by one byte: the KEK is refused, the
 #           container does not start, ctr's error names the stage.
 #   boot 3: the pinned init-data on a foreign vTPM (fresh swtpm state, another AK): refused.
@@ -25,7 +26,7 @@ CLI=$BUILD/src/cmd/cloister
 AGENT=$BUILD/src/cmd/cloister-agent
 TOOL=$BUILD/tests/integration/tpm_tool
 for b in "$KBS_BIN" "$CLI" "$AGENT" "$TOOL"; do [ -x "$b" ] || fail "$b is not built"; done
-need openssl umoci
+need openssl umoci gpg
 
 # ---- registry: busybox (host side), the encrypted image, an image the policy does not accept ----
 start_registry
@@ -73,15 +74,31 @@ idx["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+jso
                          "annotations": {"org.opencontainers.image.ref.name": "coco-enc"}})
 json.dump(idx, open(f"{lay}/index.json", "w"))
 PY
-skopeo copy -q --dest-tls-verify=false "oci:$T/oci:coco-enc" "docker://$REG/test/coco:enc" >> "$T/skopeo.log" 2>&1 \
-    || fail "skopeo push coco:enc"
-skopeo copy -q --dest-tls-verify=false "oci:$T/oci:bb" "docker://$REG/other/busybox:1" >> "$T/skopeo.log" 2>&1 \
-    || fail "skopeo push other/busybox"
+# GPG simple signing: skopeo --sign-by writes the signature to a lookaside folder that a
+# loopback HTTP server publishes (the guest reads it at 10.0.2.2); the unsigned twin is the
+# plaintext image pushed to the same repository without a signature.
+export GNUPGHOME=$T/gnupg
+mkdir -m 700 "$GNUPGHOME" "$T/regd" "$T/lookaside"
+gpg --batch --passphrase '' --quick-gen-key 'Cloister CoCo test <coco@example.com>' ed25519 sign never > "$T/gpg.log" 2>&1 \
+    || fail "gpg key: $(cat "$T/gpg.log")"
+FPR=$(gpg --list-keys --with-colons | awk -F: '/^fpr/{print $10; exit}')
+KEYDATA=$(gpg --armor --export "$FPR" | base64 -w0)
+printf 'docker:\n  %s:\n    lookaside: file://%s\n    lookaside-staging: file://%s\n' "$REG" "$T/lookaside" "$T/lookaside" \
+    > "$T/regd/default.yaml"
+# (signed for the name the guest pulls: the registry is 10.0.2.2 from inside the VM)
+skopeo --registries.d "$T/regd" copy -q --dest-tls-verify=false --sign-by "$FPR" --sign-identity "$GREG/test/coco:enc" "oci:$T/oci:coco-enc" \
+    "docker://$REG/test/coco:enc" >> "$T/skopeo.log" 2>&1 || fail "skopeo push --sign-by coco:enc: $(cat "$T/skopeo.log")"
+find "$T/lookaside" -name signature-1 | grep -q . || fail "skopeo wrote no lookaside signature"
+skopeo copy -q --dest-tls-verify=false "oci:$T/oci:coco" "docker://$REG/test/coco:unsigned" >> "$T/skopeo.log" 2>&1 \
+    || fail "skopeo push coco:unsigned"
+LPORT=$(free_port)
+python3 -m http.server --bind 127.0.0.1 --directory "$T/lookaside" "$LPORT" > "$T/lookaside.log" 2>&1 &
+PIDS="$PIDS $!"
 curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/test/coco/manifests/enc" \
     | grep -q 'tar+encrypted\|tar+gzip+encrypted' || fail "coco:enc has no encrypted layer"
 GENC=$GREG/test/coco:enc
-GOTHER=$GREG/other/busybox:1
-ok "image $REG/test/coco:enc: one layer, encrypted, its key wrapped under a KEK only the KBS holds"
+GUNSIGNED=$GREG/test/coco:unsigned
+ok "image $REG/test/coco:enc: one layer, encrypted, its key wrapped under a KEK only the KBS holds; GPG-signed (lookaside on 127.0.0.1:$LPORT)"
 
 # ---- the vTPM the owner enrols: a swtpm state made here, its AK and PCR 11 as reference values ----
 mkdir -p "$T/tpm-enrolled"
@@ -183,7 +200,12 @@ name = "cc_kbc"
 url = "http://10.0.2.2:$KPORT"
 
 [image]
-image_security_policy = '{"default": [{"type": "reject"}], "transports": {"docker": {"$GREG/test/coco": [{"type": "insecureAcceptAnything"}]}}}'
+image_security_policy = '{"default": [{"type": "reject"}], "transports": {"docker": {"$GREG/test/coco": [{"type": "signedBy", "keyType": "GPGKeys", "keyData": "$KEYDATA"}]}}}'
+sigstore_config = '''
+docker:
+  $GREG:
+    lookaside: http://10.0.2.2:$LPORT
+'''
 
 [image.registry_config]
 [[image.registry_config.registry]]
@@ -283,10 +305,12 @@ run_in pa ca "$GENC"
 [ "$(cat "$T/ca.out")" = "$MARK" ] || fail "the container printed '$(cat "$T/ca.out")', not the marker"
 ok "the encrypted image was pulled, its key released by the KBS, decrypted in the guest: the container printed $MARK (${RUN_S} s)"
 grep -q "tpm: init-data digest extended into PCR8" "$T"/vm/*/console.log || fail "the guest did not extend PCR 8"
-run_in pa cother "$GOTHER"
-[ $rc != 0 ] || fail "an image from $GREG/other ran, the signature policy was not enforced"
-grep -qi 'reject\|policy' "$T/cother.out" || fail "the signature-policy refusal is not named: $(cat "$T/cother.out")"
-ok "signature policy enforced in the guest: $GOTHER refused ($(tr '\n' ' ' < "$T/cother.out" | cut -c1-200))"
+grep -q 'GET /' "$T/lookaside.log" || fail "the guest did not fetch the signature from the lookaside"
+run_in pa cunsigned "$GUNSIGNED"
+[ $rc != 0 ] || fail "an unsigned image ran, the signature policy was not enforced"
+grep -q "$MARK" "$T/cunsigned.out" && fail "the unsigned image ran"
+grep -qi 'signedBy\|signature\|policy' "$T/cunsigned.out" || fail "the signature-policy refusal is not named: $(cat "$T/cunsigned.out")"
+ok "signature policy (signedBy GPG) enforced in the guest: $GUNSIGNED refused ($(tr '\n' ' ' < "$T/cunsigned.out" | sed 's/.*PullImage: //' | cut -c1-220))"
 cp "$T"/vm/*/console.log "$T/console-1.log" 2>/dev/null || true
 pod_down pa
 
@@ -298,19 +322,24 @@ run_in pb cb "$GENC"
 grep -q "tpm: init-data digest extended into PCR8" "$T"/vm/*/console.log || fail "boot 2: PCR 8 not extended"
 [ $rc != 0 ] || fail "a different init-data got the key: $(cat "$T/cb.out")"
 grep -q "$MARK" "$T/cb.out" && fail "the marker leaked with a different init-data"
-grep -qi 'kbs\|resource\|401\|denied' "$T/cb.out" || fail "the refusal does not name the stage: $(cat "$T/cb.out")"
+grep -q 'key provider: image key KEK: KBS: HTTP 401 for default/image-kek/1: resource policy denies' "$T/cb.out" \
+    || fail "the refusal does not name the stage: $(cat "$T/cb.out")"
 grep -q 'PolicyDeny\|denied\|401' "$T/kbs.log" || fail "the KBS did not log the refusal"
-ok "one byte of init-data changed: key refused, container not started ($(tr '\n' ' ' < "$T/cb.out" | cut -c1-240))"
+ok "one byte of init-data changed: key refused, container not started ($(tr '\n' ' ' < "$T/cb.out" | sed 's/.*key provider: //' | cut -c1-200))"
 pod_down pb
 
 # ---- boot 3: foreign vTPM (fresh swtpm state), init-data a ----
 pod_up pc "$T/foreign.toml" "$T/init-a.toml"
 ok "boot 3 (foreign vTPM, init-data a): sandbox up in $BOOT_S s"
+grep -q "^pcr8:$PCR8\$" "$T"/vm/*/initdata.digest || fail "boot 3: not the pinned init-data"
 run_in pc cc "$GENC"
+# the init-data is the pinned one and bound: what differs is the TPM (its AK)
+grep -q "tpm: init-data digest extended into PCR8" "$T"/vm/*/console.log || fail "boot 3: PCR 8 not extended"
 [ $rc != 0 ] || fail "a foreign vTPM got the key: $(cat "$T/cc.out")"
 grep -q "$MARK" "$T/cc.out" && fail "the marker leaked to a foreign vTPM"
-grep -qi 'kbs\|resource\|401\|denied' "$T/cc.out" || fail "the refusal does not name the stage: $(cat "$T/cc.out")"
-ok "foreign vTPM (AK not enrolled): key refused, container not started ($(tr '\n' ' ' < "$T/cc.out" | cut -c1-240))"
+grep -q 'key provider: image key KEK: KBS: HTTP 401 for default/image-kek/1: resource policy denies' "$T/cc.out" \
+    || fail "the refusal does not name the stage: $(cat "$T/cc.out")"
+ok "foreign vTPM (AK not enrolled): key refused, container not started ($(tr '\n' ' ' < "$T/cc.out" | sed 's/.*key provider: //' | cut -c1-200))"
 pod_down pc
 [ -z "$($CTR task ls -q)" ] || fail "tasks left: $($CTR task ls -q)"
 echo "PASS"
