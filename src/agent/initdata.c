@@ -171,28 +171,25 @@ int cl_agent_initdata_extract(const char *device, const char *dir, struct cl_err
     int rc = load(device, &text, &tlen, &doc, &path, err);
     if (rc < 0)
         return rc;
-    if (cl_mkdir_p(dir, 0700, err) < 0) {
-        cl_aa_initdata_clear(&doc);
-        return cl_err_prefix(err, "init-data folder");
+    /* every entry checked before anything is written: a refusal writes nothing */
+    for (size_t i = 0; rc == 0 && i < sizeof extracted / sizeof *extracted; i++) {
+        json_t *v = json_object_get(doc.data, extracted[i].key);
+        if (!v || !extracted[i].toml)
+            continue;
+        struct cl_err te = {0};
+        CL_AUTO(json_t) *parsed = cl_toml_parse(json_string_value(v), json_string_length(v), &te);
+        if (!parsed)
+            rc = cl_err_stage(err, te.code ? te.code : CL_EPARSE, CL_AGENT_STAGE_INITDATA,
+                              "%s: data.'%s' is not TOML: %s", path, extracted[i].key, te.msg);
     }
-    if (chmod(dir, 0700) < 0) {
-        cl_aa_initdata_clear(&doc);
-        return cl_err_stage(err, CL_EIO, CL_AGENT_STAGE_INITDATA, "%s: %s", dir, strerror(errno));
-    }
+    if (rc == 0 && cl_mkdir_p(dir, 0700, err) < 0)
+        rc = cl_err_prefix(err, "init-data folder");
+    if (rc == 0 && chmod(dir, 0700) < 0)
+        rc = cl_err_stage(err, CL_EIO, CL_AGENT_STAGE_INITDATA, "%s: %s", dir, strerror(errno));
     for (size_t i = 0; rc == 0 && i < sizeof extracted / sizeof *extracted; i++) {
         json_t *v = json_object_get(doc.data, extracted[i].key);
         if (!v)
             continue;
-        if (extracted[i].toml) {
-            CL_AUTO(json_t) *parsed =
-                cl_toml_parse(json_string_value(v), json_string_length(v), err);
-            if (!parsed) {
-                rc =
-                    cl_err_stage(err, err->code, CL_AGENT_STAGE_INITDATA,
-                                 "%s: data.'%s' is not TOML: %s", path, extracted[i].key, err->msg);
-                break;
-            }
-        }
         CL_AUTO(cl_str) *out = cl_strdupf("%s/%s", dir, extracted[i].key);
         rc = out ? cl_file_write_atomic(out, json_string_value(v), json_string_length(v), 0600, err)
                  : cl_err_set(err, CL_ENOMEM, "out of memory");
