@@ -16,6 +16,8 @@
 #   boot 2: the same pod with an init-data that differs by one byte: the KEK is refused, the
 #           container does not start, ctr's error names the stage.
 #   boot 3: the pinned init-data on a foreign vTPM (fresh swtpm state, another AK): refused.
+#   boot 4: init-data the shim accepts but whose aa.toml is not TOML: the guest's init-data
+#           stage refuses it and powers off; the sandbox fails, the reason reaches ctr.
 # No boot: the extract step on the host, a good disk written out 0600 and a corrupted one
 # refused with nothing written.
 # shim-lib.sh builds the guest image of this build first (guest-image.sh does nothing when
@@ -341,5 +343,22 @@ grep -q 'key provider: image key KEK: KBS: HTTP 401 for default/image-kek/1: res
     || fail "the refusal does not name the stage: $(cat "$T/cc.out")"
 ok "foreign vTPM (AK not enrolled): key refused, container not started ($(tr '\n' ' ' < "$T/cc.out" | sed 's/.*key provider: //' | cut -c1-200))"
 pod_down pc
+
+# ---- boot 4: init-data the shim accepts (version, algorithm) whose aa.toml is not TOML:
+# the guest's init-data stage refuses it and powers off; the sandbox fails ----
+sed 's/^\[token_configs.kbs\]$/[token_configs.kbs/' "$T/init-a.toml" > "$T/init-bad.toml"
+cmp -s "$T/init-a.toml" "$T/init-bad.toml" && fail "init-bad.toml is not different"
+rc=0
+t0=$(date +%s)
+# shellcheck disable=SC2046
+$CTR run -d --runtime $RUNTIME --runtime-config-path "$T/enrolled.toml" $(ann sandbox pd) \
+    --annotation "io.katacontainers.config.hypervisor.cc_init_data=$("$CLI" initdata encode "$T/init-bad.toml")" \
+    "$IMAGE" pd > "$T/pd.out" 2>&1 || rc=$?
+[ $rc != 0 ] || fail "a guest with a malformed init-data aa.toml came up"
+grep -q "data.'aa.toml' is not TOML" "$T/pd.out" || fail "the refusal does not reach ctr by name: $(cat "$T/pd.out")"
+$CTR task rm -f pd > /dev/null 2>&1 || true
+$CTR c rm pd > /dev/null 2>&1 || true
+expect_no_vm "after the malformed init-data"
+ok "boot 4 (init-data whose aa.toml is not TOML): the guest powered off, sandbox refused in $(($(date +%s) - t0)) s ($(tr '\n' ' ' < "$T/pd.out" | cut -c1-200))"
 [ -z "$($CTR task ls -q)" ] || fail "tasks left: $($CTR task ls -q)"
 echo "PASS"
