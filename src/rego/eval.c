@@ -873,7 +873,11 @@ void cl_rego_bi_print(struct cl_rego_bctx *ctx, const char *text)
 {
     struct ev *ev = ctx->b.ev;
     if (ev->e->opts.print)
-        ev->e->opts.print(ev->e->opts.print_ctx, "", 0, text);
+        ev->e->opts.print(ev->e->opts.print_ctx, ev->cur_file ? ev->cur_file : "", ev->cur_line, text);
+    if (ev->prints) {
+        struct cl_rv *v = cl_rv_strz(text);
+        rg_prints_add(ev->prints, ev->cur_file, ev->cur_line, &v, 1);
+    }
 }
 
 /* Calls a builtin; returns 0 with *out, CL_REGO_UNDEFINED, or -1 (error recorded). */
