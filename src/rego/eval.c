@@ -2192,8 +2192,14 @@ static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
         put1(v, vo);
         return rc;
     }
-    if (is_print(t) && ev->e->opts.print)
-        return 2;
+    if (is_print(t)) {
+        /* always true and binds nothing: done in place, without a continuation per call */
+        if (x->negated || x->nwith)
+            return 2;
+        if (ev->e->opts.print || ev->prints)
+            print_call(ev, fr, t);
+        return 1;
+    }
     if (t->op && t->n == 2 && ev->nmocks == ev->mock_floor) {
         /* a comparison: evaluate both sides in place and compare */
         struct cl_rv *a = NULL, *b = NULL;
