@@ -50,7 +50,12 @@ ok "QEMU killed under the shim: c1 STOPPED, exec refused, removed, nothing left"
 # ---- (2) the shim SIGKILLed ----
 run_d c2
 vm2=$(qemu_pids)
-shim=$(cat "$T/ctrd/state/io.containerd.runtime.v2.task/default/c2/shim.pid")
+pidf="$T/ctrd/state/io.containerd.runtime.v2.task/default/c2/shim.pid"
+i=0
+until [ -s "$pidf" ]; do
+    i=$((i + 1)); [ $i -lt 50 ] || fail "no shim.pid for c2: $(ls "$(dirname "$pidf")" 2>&1)"; sleep 0.1
+done
+shim=$(cat "$pidf")
 kill -0 "$shim" || fail "no shim pid for c2"
 kill -9 "$shim"
 i=0
