@@ -18,8 +18,15 @@ struct kbs_rpolicy;
 
 /* ---- sessions ---- */
 
+/* A challenge is used once: fresh → claimed (one /attest won it) → attested (token stored) or
+ * failed. Claiming is a compare-and-set, also between replicas on a shared store. */
+enum kbs_session_state { KBS_SESSION_FRESH, KBS_SESSION_CLAIMED, KBS_SESSION_ATTESTED, KBS_SESSION_FAILED };
+
+#define KBS_NS_SESSION "kbs_protocol_session"
+
 struct kbs_session {
     struct kbs_session *next;      /* hash chain */
+    enum kbs_session_state state;
     char id[KBS_SESSION_ID_LEN + 1];
     char nonce[KBS_NONCE_B64_LEN + 1];
     char tee[32];
@@ -29,6 +36,7 @@ struct kbs_session {
 };
 
 struct kbs_sessions {
+    struct cl_store *shared;       /* borrowed: sessions live there (Postgres, Redis), or NULL */
     pthread_mutex_t lock;
     struct kbs_session **buckets;
     size_t nbuckets, count, max;
@@ -42,7 +50,10 @@ int kbs_session_create(struct kbs_sessions *s, const char *tee, char id[KBS_SESS
                        char nonce[KBS_NONCE_B64_LEN + 1], int64_t *expires_unix, struct cl_err *err);
 /* Copies the session's state out (token duplicated, may be NULL). ENOTFOUND / EEXPIRED. */
 int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *out, struct cl_err *err);
-/* Stores the token of an attested session. */
+/* Wins the session's challenge for this request: fresh → claimed. EEXISTS when another
+ * request (on any replica) claimed it first. */
+int kbs_session_claim(struct kbs_sessions *s, const char *id, struct cl_err *err);
+/* Ends a claimed session: token != NULL → attested with that token, NULL → failed. */
 int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *token, struct cl_err *err);
 size_t kbs_sessions_purge(struct kbs_sessions *s);
 
@@ -82,7 +93,8 @@ struct kbs_metrics {
 
 struct cl_kbs {
     const struct cl_kbs_config *cfg;
-    struct cl_store *store;        /* sessions are in memory; policies, RVs here */
+    struct cl_store *store;        /* policies, RVs (and sessions when shared) here */
+    struct cl_store *session_store; /* session_storage_type's store when it differs, or NULL */
     struct cl_store *resources;    /* the resource plugin's store */
     struct cl_as *as;
     cl_x509_store *trust;          /* attestation_token.trusted_certs_paths, or NULL */
@@ -91,6 +103,7 @@ struct cl_kbs {
     struct cl_http_server *http;
     pthread_rwlock_t policy_lock;
     struct kbs_rpolicy *policy;    /* compiled resource policy; NULL: stored one broken, deny */
+    uint8_t policy_digest[32];     /* SHA-256 of the stored text it was compiled from (shared) */
 };
 
 /* Error reply as trustee's ErrorInformation; status 404 for InvalidRequestPath and

@@ -8,8 +8,15 @@
  * Cloister's built-in default (policies/resource/default.rego). Fails closed: anything but
  * allow == true denies, and a stored policy that no longer compiles denies everything.
  * An upload is compiled before it is stored; a refused upload leaves the old policy in force.
+ *
+ * Several replicas on a shared store: each request first reads the stored text and compares
+ * its SHA-256 with the one the compiled policy came from; a different digest (another replica
+ * stored a new policy) is compiled before the decision. So a policy written through one
+ * replica is enforced by all from their next request on — the bound is one database read, not
+ * a cache lifetime.
  */
 #include "kbs/kbs_internal.h"
+#include "crypto/crypto.h"
 #include "rego/rego.h"
 
 #include <string.h>
@@ -66,9 +73,44 @@ static struct kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *
     return p;
 }
 
+/* Shared store: recompiles when the stored text is not the one in force. A stored policy that
+ * does not compile denies everything, as at start-up. */
+static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err)
+{
+    size_t n = 0;
+    struct cl_err e = {0};
+    CL_AUTO(cl_bytes) *text = cl_store_get(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY, &n, &e);
+    if (!text && e.code != CL_ENOTFOUND)
+        return cl_err_stage(err, e.code, "policy", "resource policy read: %s", e.msg);
+    const char *src = text ? (const char *)text : cl_policy_resource_default;
+    size_t len = text ? n : cl_policy_resource_default_len;
+    uint8_t d[32];
+    if (cl_digest(CL_HASH_SHA256, src, len, d, err) < 0)
+        return err->code;
+    pthread_rwlock_rdlock(&kbs->policy_lock);
+    bool same = memcmp(d, kbs->policy_digest, sizeof d) == 0;
+    pthread_rwlock_unlock(&kbs->policy_lock);
+    if (same)
+        return 0;
+    struct kbs_rpolicy *p = compile(src, len, &e);
+    if (!p)
+        cl_error("the stored resource policy does not compile (%s): every resource request is denied", e.msg);
+    else
+        cl_info("resource policy changed in the store (%zu bytes): now in force", len);
+    pthread_rwlock_wrlock(&kbs->policy_lock);
+    struct kbs_rpolicy *old = kbs->policy;
+    kbs->policy = p;
+    memcpy(kbs->policy_digest, d, sizeof d);
+    pthread_rwlock_unlock(&kbs->policy_lock);
+    rpolicy_free(old);
+    return 0;
+}
+
 int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow, struct cl_err *err)
 {
     *allow = false;
+    if (cl_store_shared(kbs->store) && policy_refresh(kbs, err) < 0)
+        return err->code;
     /* Per-request data is an overlay on the data document, so the compiled policy and its
      * prepared query stay shared and read-only across threads. */
     CL_AUTO(json_t) *overlay = json_deep_copy(data);
@@ -102,9 +144,13 @@ int kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_e
         rpolicy_free(p);
         return rc;
     }
+    uint8_t d[32] = {0};
+    if (cl_digest(CL_HASH_SHA256, text, len, d, NULL) < 0)
+        memset(d, 0, sizeof d); /* a later refresh recompiles: harmless */
     pthread_rwlock_wrlock(&kbs->policy_lock);
     struct kbs_rpolicy *old = kbs->policy;
     kbs->policy = p;
+    memcpy(kbs->policy_digest, d, sizeof d);
     pthread_rwlock_unlock(&kbs->policy_lock);
     rpolicy_free(old);
     cl_info("resource policy set (%zu bytes)", len);
@@ -120,8 +166,13 @@ int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
         return cl_err_set(err, e.code, "resource policy: %s", e.msg);
     if (!text) {
         kbs->policy = compile(cl_policy_resource_default, cl_policy_resource_default_len, err);
+        if (kbs->policy && cl_digest(CL_HASH_SHA256, cl_policy_resource_default, cl_policy_resource_default_len,
+                                     kbs->policy_digest, err) < 0)
+            return err->code;
         return kbs->policy ? 0 : cl_err_prefix(err, "built-in resource policy");
     }
+    if (cl_digest(CL_HASH_SHA256, text, n, kbs->policy_digest, err) < 0)
+        return err->code;
     kbs->policy = compile((const char *)text, n, &e);
     if (!kbs->policy)
         cl_error("the stored resource policy does not compile (%s): every resource request is denied", e.msg);

@@ -5,6 +5,7 @@
  */
 #include "store/store.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +15,8 @@
 static const struct cl_store_backend *const backends[] = {
     &cl_store_backend_memory,
     &cl_store_backend_localfs,
+    &cl_store_backend_postgres,
+    &cl_store_backend_redis,
 };
 
 struct cl_store {
@@ -101,6 +104,13 @@ static int check_names(const struct cl_store *s, const char *ns, const char *key
 
 struct cl_store *cl_store_open(const char *type, const char *dir, struct cl_err *err)
 {
+    struct cl_store_opts o = {.type = type, .dir = dir};
+    return cl_store_open_opts(&o, err);
+}
+
+struct cl_store *cl_store_open_opts(const struct cl_store_opts *o, struct cl_err *err)
+{
+    const char *type = o ? o->type : NULL;
     if (!type) {
         cl_err_set(err, CL_EINVAL, "store type: missing");
         return NULL;
@@ -116,7 +126,7 @@ struct cl_store *cl_store_open(const char *type, const char *dir, struct cl_err 
     if (!be) {
         char q[80];
         quote_name(type, q, sizeof q);
-        cl_err_set(err, CL_EINVAL, "store type \"%s\": unknown (Memory or LocalFs)", q);
+        cl_err_set(err, CL_EINVAL, "store type \"%s\": unknown (Memory, LocalFs, Postgres or Redis)", q);
         return NULL;
     }
     struct cl_store *s = calloc(1, sizeof *s);
@@ -125,7 +135,7 @@ struct cl_store *cl_store_open(const char *type, const char *dir, struct cl_err 
         return NULL;
     }
     s->be = be;
-    s->impl = be->open(dir, err);
+    s->impl = be->open(o, err);
     if (!s->impl) {
         free(s);
         return NULL;
@@ -152,7 +162,110 @@ int cl_store_set(struct cl_store *s, const char *ns, const char *key, const void
                           CL_STORE_MAX_VALUE);
     if (!data && len > 0)
         return cl_err_set(err, CL_EINVAL, "store value for \"%s\": missing", key);
-    return s->be->set(s->impl, ns, key, data ? data : "", len, overwrite, err);
+    return s->be->set(s->impl, ns, key, data ? data : "", len, overwrite, 0, err);
+}
+
+const char *cl_store_type_canonical(const char *type)
+{
+    for (size_t i = 0; type && i < CL_ARRAY_LEN(backends); i++)
+        if (strcasecmp(type, backends[i]->name) == 0 ||
+            (backends[i]->alias && strcasecmp(type, backends[i]->alias) == 0))
+            return backends[i]->name;
+    return NULL;
+}
+
+bool cl_store_shared(const struct cl_store *s) { return s && s->be->shared; }
+const char *cl_store_type(const struct cl_store *s) { return s ? s->be->name : NULL; }
+
+int cl_store_cas(struct cl_store *s, const char *ns, const char *key, const void *old_data, size_t old_len,
+                 const void *new_data, size_t new_len, struct cl_err *err)
+{
+    int rc = check_names(s, ns, key, err);
+    if (rc < 0)
+        return rc;
+    if (new_len > CL_STORE_MAX_VALUE || old_len > CL_STORE_MAX_VALUE)
+        return cl_err_set(err, CL_ELIMIT, "store value for \"%s\": more than %u bytes", key, CL_STORE_MAX_VALUE);
+    if ((!old_data && old_len) || (!new_data && new_len))
+        return cl_err_set(err, CL_EINVAL, "store compare-and-set of \"%s\": missing value", key);
+    if (!s->be->cas)
+        return cl_err_set(err, CL_EUNSUPPORTED, "store %s: no compare-and-set", s->be->name);
+    return s->be->cas(s->impl, ns, key, old_data ? old_data : "", old_len, new_data ? new_data : "", new_len,
+                      err);
+}
+
+int cl_store_set_expiring(struct cl_store *s, const char *ns, const char *key, const void *data, size_t len,
+                          bool overwrite, int64_t expires_unix, struct cl_err *err)
+{
+    int rc = check_names(s, ns, key, err);
+    if (rc < 0)
+        return rc;
+    if (expires_unix <= 0)
+        return cl_err_set(err, CL_EINVAL, "store expiry of \"%s\": %" PRId64 " is not a time", key, expires_unix);
+    if (len > CL_STORE_MAX_VALUE - CL_STORE_EXP_DIGITS)
+        return cl_err_set(err, CL_ELIMIT, "store value for \"%s\": %zu bytes, too many", key, len);
+    if (!data && len > 0)
+        return cl_err_set(err, CL_EINVAL, "store value for \"%s\": missing", key);
+    uint8_t *buf = malloc(CL_STORE_EXP_DIGITS + len + 1);
+    if (!buf)
+        return cl_err_set(err, CL_ENOMEM, "store: out of memory");
+    snprintf((char *)buf, CL_STORE_EXP_DIGITS + 1, "%0*" PRId64, CL_STORE_EXP_DIGITS, expires_unix);
+    if (len)
+        memcpy(buf + CL_STORE_EXP_DIGITS, data, len);
+    rc = s->be->set(s->impl, ns, key, buf, CL_STORE_EXP_DIGITS + len, overwrite, expires_unix, err);
+    explicit_bzero(buf, CL_STORE_EXP_DIGITS + len);
+    free(buf);
+    return rc;
+}
+
+int cl_store_expiring_split(const uint8_t *v, size_t len, int64_t *expires_unix, size_t *payload_off)
+{
+    if (!v || len < CL_STORE_EXP_DIGITS)
+        return CL_EPARSE;
+    int64_t t = 0;
+    for (size_t i = 0; i < CL_STORE_EXP_DIGITS; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return CL_EPARSE;
+        if (t > (INT64_MAX - 9) / 10)
+            return CL_EPARSE;
+        t = t * 10 + (v[i] - '0');
+    }
+    *expires_unix = t;
+    *payload_off = CL_STORE_EXP_DIGITS;
+    return 0;
+}
+
+int cl_store_purge_expired(struct cl_store *s, const char *ns, int64_t now_unix, size_t *n, struct cl_err *err)
+{
+    int rc = check_ns(s, ns, err);
+    if (rc < 0)
+        return rc;
+    size_t cnt = 0;
+    if (s->be->purge) {
+        char bound[CL_STORE_EXP_DIGITS + 1];
+        snprintf(bound, sizeof bound, "%0*" PRId64, CL_STORE_EXP_DIGITS, now_unix < 0 ? 0 : now_unix);
+        rc = s->be->purge(s->impl, ns, bound, &cnt, err);
+        if (n)
+            *n = cnt;
+        return rc;
+    }
+    char **keys = NULL;
+    size_t nk = 0;
+    rc = s->be->list(s->impl, ns, &keys, &nk, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < nk; i++) {
+        size_t len = 0, off = 0;
+        int64_t exp = 0;
+        cl_bytes *v = s->be->get(s->impl, ns, keys[i], &len, NULL);
+        if (v && cl_store_expiring_split(v, len, &exp, &off) == 0 && exp <= now_unix &&
+            s->be->del(s->impl, ns, keys[i], NULL) == 0)
+            cnt++;
+        free(v);
+    }
+    cl_store_list_free(keys, nk);
+    if (n)
+        *n = cnt;
+    return 0;
 }
 
 cl_bytes *cl_store_get(struct cl_store *s, const char *ns, const char *key, size_t *len, struct cl_err *err)

@@ -159,8 +159,9 @@ static void sweep(struct fs_store *fs)
     closedir(d);
 }
 
-static void *fs_open(const char *dir, struct cl_err *err)
+static void *fs_open(const struct cl_store_opts *o, struct cl_err *err)
 {
+    const char *dir = o->dir;
     if (!dir || !*dir) {
         cl_err_set(err, CL_EINVAL, "LocalFs store: dir_path missing");
         return NULL;
@@ -204,8 +205,9 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 }
 
 static int fs_set(void *impl, const char *ns, const char *key, const void *data, size_t len,
-                  bool overwrite, struct cl_err *err)
+                  bool overwrite, int64_t expires_unix, struct cl_err *err)
 {
+    (void)expires_unix; /* purged by store.c's list + get + delete */
     struct fs_store *fs = impl;
     char nsname[CL_STORE_FS_MAX_NAME + 1], name[CL_STORE_FS_MAX_NAME + 1];
     char tmp[sizeof TMP_PREFIX + 32];
