@@ -15,8 +15,8 @@
  * replica is enforced by all from their next request on — the bound is one database read, not
  * a cache lifetime.
  */
-#include "kbs/kbs_internal.h"
 #include "crypto/crypto.h"
+#include "kbs/kbs_internal.h"
 #include "rego/rego.h"
 
 #include <string.h>
@@ -50,7 +50,8 @@ static struct kbs_rpolicy *compile_as(const char *text, size_t len, bool v0, str
         cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
         return NULL;
     }
-    if (cl_rego_add_module(p->engine, POLICY_KEY, text, len, v0, err) < 0 || cl_rego_compile(p->engine, err) < 0 ||
+    if (cl_rego_add_module(p->engine, POLICY_KEY, text, len, v0, err) < 0 ||
+        cl_rego_compile(p->engine, err) < 0 ||
         !(p->allow = cl_rego_prepare(p->engine, "data.policy.allow", err))) {
         rpolicy_free(p);
         err->stage = "policy";
@@ -69,7 +70,8 @@ static struct kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *
     struct cl_err e0 = {0};
     p = compile_as(text, len, true, &e0);
     if (p)
-        cl_warn("resource policy parsed as Rego v0 (rules without 'if'); consider moving it to Rego v1");
+        cl_warn("resource policy parsed as Rego v0 (rules without 'if'); consider moving it to "
+                "Rego v1");
     return p;
 }
 
@@ -94,7 +96,9 @@ static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err)
         return 0;
     struct kbs_rpolicy *p = compile(src, len, &e);
     if (!p)
-        cl_error("the stored resource policy does not compile (%s): every resource request is denied", e.msg);
+        cl_error(
+            "the stored resource policy does not compile (%s): every resource request is denied",
+            e.msg);
     else
         cl_info("resource policy changed in the store (%zu bytes): now in force", len);
     pthread_rwlock_wrlock(&kbs->policy_lock);
@@ -106,7 +110,8 @@ static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err)
     return 0;
 }
 
-int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow, struct cl_err *err)
+int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow,
+                    struct cl_err *err)
 {
     *allow = false;
     if (cl_store_shared(kbs->store) && policy_refresh(kbs, err) < 0)
@@ -121,7 +126,8 @@ int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data
     pthread_rwlock_rdlock(&kbs->policy_lock);
     if (!kbs->policy) {
         pthread_rwlock_unlock(&kbs->policy_lock);
-        return cl_err_stage(err, CL_EDENIED, "policy", "the stored resource policy does not compile: denying all");
+        return cl_err_stage(err, CL_EDENIED, "policy",
+                            "the stored resource policy does not compile: denying all");
     }
     struct cl_err re = {0};
     CL_AUTO(json_t) *v = cl_rego_query_eval(kbs->policy->allow, claims, overlay, &re);
@@ -129,7 +135,8 @@ int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data
     if (re.code < 0)
         return cl_err_stage(err, re.code, "policy", "resource policy: %s", re.msg);
     *allow = json_is_true(v);
-    if (*allow && cl_json_pointer((json_t *)(uintptr_t)claims, "/submods/cpu0/ear.veraison.annotated-evidence/sample"))
+    if (*allow && cl_json_pointer((json_t *)(uintptr_t)claims,
+                                  "/submods/cpu0/ear.veraison.annotated-evidence/sample"))
         cl_insecure("allow_sample_tee_insecure", "resource policy releasing to a sample TEE");
     return 0;
 }
@@ -166,8 +173,8 @@ int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
         return cl_err_set(err, e.code, "resource policy: %s", e.msg);
     if (!text) {
         kbs->policy = compile(cl_policy_resource_default, cl_policy_resource_default_len, err);
-        if (kbs->policy && cl_digest(CL_HASH_SHA256, cl_policy_resource_default, cl_policy_resource_default_len,
-                                     kbs->policy_digest, err) < 0)
+        if (kbs->policy && cl_digest(CL_HASH_SHA256, cl_policy_resource_default,
+                                     cl_policy_resource_default_len, kbs->policy_digest, err) < 0)
             return err->code;
         return kbs->policy ? 0 : cl_err_prefix(err, "built-in resource policy");
     }
@@ -175,7 +182,9 @@ int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
         return err->code;
     kbs->policy = compile((const char *)text, n, &e);
     if (!kbs->policy)
-        cl_error("the stored resource policy does not compile (%s): every resource request is denied", e.msg);
+        cl_error(
+            "the stored resource policy does not compile (%s): every resource request is denied",
+            e.msg);
     return 0;
 }
 

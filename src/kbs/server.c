@@ -123,7 +123,8 @@ static void attest_wait(struct cl_kbs *kbs, struct cl_http_resp *resp, const cha
             return;
         }
         if (s.state == KBS_SESSION_FAILED) {
-            kbs_fail(resp, "AttestationError", "attest: this challenge was used by an attestation that failed");
+            kbs_fail(resp, "AttestationError",
+                     "attest: this challenge was used by an attestation that failed");
             return;
         }
         if (waited >= KBS_ATTEST_WAIT_MS) {
@@ -500,9 +501,11 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     /* session_storage_type: the same backend configuration, maybe another type. Sessions are
      * kept in the process unless that type is shared between processes. */
     struct cl_store *sess = kbs->store;
-    const char *stt = cfg->session_storage_type ? cl_store_type_canonical(cfg->session_storage_type) : NULL;
+    const char *stt =
+        cfg->session_storage_type ? cl_store_type_canonical(cfg->session_storage_type) : NULL;
     if (cfg->session_storage_type && !stt) {
-        cl_err_set(err, CL_EINVAL, "session_storage_type \"%s\": unknown (Memory, LocalFs, Postgres or Redis)",
+        cl_err_set(err, CL_EINVAL,
+                   "session_storage_type \"%s\": unknown (Memory, LocalFs, Postgres or Redis)",
                    cfg->session_storage_type);
         goto fail;
     }
@@ -517,7 +520,8 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     }
     if (cl_store_shared(kbs->store) && !cfg->signer_key_path) {
         cl_err_set(err, CL_EINVAL,
-                   "storage_backend: a shared store (%s) means several replicas, which must sign tokens with "
+                   "storage_backend: a shared store (%s) means several replicas, which must sign "
+                   "tokens with "
                    "one key: set attestation_service.attestation_token_broker.signer.key_path",
                    cl_store_type(kbs->store));
         goto fail;
@@ -563,7 +567,8 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         kbs->sessions.shared = sess;
         cl_info("sessions: shared in %s namespace %s", cl_store_type(sess), KBS_NS_SESSION);
     } else if (cfg->session_storage_type && strcasecmp(cfg->session_storage_type, "Memory") != 0) {
-        cl_warn("session_storage_type %s: sessions are kept in this process (only Postgres and Redis are "
+        cl_warn("session_storage_type %s: sessions are kept in this process (only Postgres and "
+                "Redis are "
                 "shared between replicas)",
                 cfg->session_storage_type);
     }

@@ -35,8 +35,8 @@ static cl_str *shared_encode(const struct kbs_session *x, size_t *len)
 }
 
 /* Reads id; *raw = the stored bytes (new) for a later compare-and-set. */
-static int shared_get(struct kbs_sessions *s, const char *id, struct kbs_session *out, cl_bytes **raw,
-                      size_t *rawlen, struct cl_err *err)
+static int shared_get(struct kbs_sessions *s, const char *id, struct kbs_session *out,
+                      cl_bytes **raw, size_t *rawlen, struct cl_err *err)
 {
     if (strlen(id) != KBS_SESSION_ID_LEN || !cl_store_key_valid(id))
         return cl_err_set(err, CL_ENOTFOUND, "no such session");
@@ -48,7 +48,8 @@ static int shared_get(struct kbs_sessions *s, const char *id, struct kbs_session
                                       : cl_err_set(err, e.code, "session store: %s", e.msg);
     int64_t exp = 0;
     if (cl_store_expiring_split(v, n, &exp, &off) < 0)
-        return cl_err_set(err, CL_EPARSE, "session %.8s...: stored value is not a Cloister session", id);
+        return cl_err_set(err, CL_EPARSE, "session %.8s...: stored value is not a Cloister session",
+                          id);
     if (exp <= cl_now_unix()) {
         if (cl_store_delete(s->shared, KBS_NS_SESSION, id, NULL) < 0)
             cl_debug("session %.8s...: expired, already gone", id);
@@ -56,8 +57,9 @@ static int shared_get(struct kbs_sessions *s, const char *id, struct kbs_session
     }
     CL_AUTO(json_t) *j = json_loadb((const char *)v + off, n - off, 0, NULL);
     const char *tee = NULL, *nonce = NULL, *state = NULL, *token = NULL;
-    if (!j || json_unpack(j, "{s:s, s:s, s:s, s?:s}", "tee", &tee, "nonce", &nonce, "state", &state, "token",
-                          &token) < 0 ||
+    if (!j ||
+        json_unpack(j, "{s:s, s:s, s:s, s?:s}", "tee", &tee, "nonce", &nonce, "state", &state,
+                    "token", &token) < 0 ||
         strlen(nonce) != KBS_NONCE_B64_LEN || strlen(tee) >= sizeof out->tee)
         return cl_err_set(err, CL_EPARSE, "session %.8s...: stored value does not parse", id);
     memset(out, 0, sizeof *out);
@@ -92,7 +94,8 @@ static int shared_transition(struct kbs_sessions *s, const char *id, enum kbs_se
     free(x.token);
     x.token = NULL;
     if (x.state != from)
-        return cl_err_set(err, CL_EEXISTS, "session %.8s...: challenge already %s", id, state_names[x.state]);
+        return cl_err_set(err, CL_EEXISTS, "session %.8s...: challenge already %s", id,
+                          state_names[x.state]);
     x.state = to;
     x.token = (char *)(uintptr_t)token;
     CL_AUTO(cl_str) *payload = shared_encode(&x, &nlen);
@@ -107,7 +110,8 @@ static int shared_transition(struct kbs_sessions *s, const char *id, enum kbs_se
     struct cl_err e = {0};
     rc = cl_store_cas(s->shared, KBS_NS_SESSION, id, raw, rawlen, nv, tot, &e);
     if (rc == CL_EEXISTS)
-        return cl_err_set(err, CL_EEXISTS, "session %.8s...: challenge taken by another request", id);
+        return cl_err_set(err, CL_EEXISTS, "session %.8s...: challenge taken by another request",
+                          id);
     if (rc < 0)
         return cl_err_set(err, rc, "session store: %s", e.msg);
     return 0;
@@ -220,7 +224,8 @@ int kbs_session_create(struct kbs_sessions *s, const char *tee, char id[KBS_SESS
         size_t len = 0;
         struct cl_err e = {0};
         CL_AUTO(cl_str) *v = shared_encode(x, &len);
-        int rc = v ? cl_store_set_expiring(s->shared, KBS_NS_SESSION, x->id, v, len, false, x->expires_unix, &e)
+        int rc = v ? cl_store_set_expiring(s->shared, KBS_NS_SESSION, x->id, v, len, false,
+                                           x->expires_unix, &e)
                    : cl_err_set(&e, CL_ENOMEM, "out of memory");
         if (rc == 0) {
             memcpy(id, x->id, KBS_SESSION_ID_LEN + 1);
@@ -228,7 +233,9 @@ int kbs_session_create(struct kbs_sessions *s, const char *tee, char id[KBS_SESS
             *expires_unix = x->expires_unix;
         }
         session_free(x);
-        return rc < 0 ? cl_err_set(err, rc == CL_ENOMEM ? CL_ENOMEM : CL_EIO, "session store: %s", e.msg) : 0;
+        return rc < 0 ? cl_err_set(err, rc == CL_ENOMEM ? CL_ENOMEM : CL_EIO, "session store: %s",
+                                   e.msg)
+                      : 0;
     }
     pthread_mutex_lock(&s->lock);
     if (s->count >= s->max)
@@ -275,7 +282,8 @@ static struct kbs_session *find_locked(struct kbs_sessions *s, const char *id, i
     return NULL;
 }
 
-int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *out, struct cl_err *err)
+int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *out,
+                    struct cl_err *err)
 {
     if (s->shared)
         return shared_get(s, id, out, NULL, NULL, err);
@@ -309,10 +317,12 @@ int kbs_session_claim(struct kbs_sessions *s, const char *id, struct cl_err *err
     pthread_mutex_unlock(&s->lock);
     if (rc == CL_EEXISTS)
         return cl_err_set(err, rc, "session %.8s...: challenge taken by another request", id);
-    return rc < 0 ? cl_err_set(err, rc, rc == CL_EEXPIRED ? "session expired" : "no such session") : 0;
+    return rc < 0 ? cl_err_set(err, rc, rc == CL_EEXPIRED ? "session expired" : "no such session")
+                  : 0;
 }
 
-int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *token, struct cl_err *err)
+int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *token,
+                          struct cl_err *err)
 {
     enum kbs_session_state to = token ? KBS_SESSION_ATTESTED : KBS_SESSION_FAILED;
     if (s->shared)

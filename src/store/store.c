@@ -42,8 +42,8 @@ static void quote_name(const char *s, char *out, size_t cap)
 
 static bool name_char_ok(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '/';
 }
 
 /* One rule per branch, so that the message says which rule refused. `what` is "key" or
@@ -86,8 +86,14 @@ static int name_check(const char *s, const char *what, struct cl_err *err)
     return 0;
 }
 
-bool cl_store_key_valid(const char *key) { return name_check(key, "key", NULL) == 0; }
-bool cl_store_ns_valid(const char *ns) { return name_check(ns, "namespace", NULL) == 0; }
+bool cl_store_key_valid(const char *key)
+{
+    return name_check(key, "key", NULL) == 0;
+}
+bool cl_store_ns_valid(const char *ns)
+{
+    return name_check(ns, "namespace", NULL) == 0;
+}
 
 static int check_ns(const struct cl_store *s, const char *ns, struct cl_err *err)
 {
@@ -96,7 +102,8 @@ static int check_ns(const struct cl_store *s, const char *ns, struct cl_err *err
     return name_check(ns, "namespace", err);
 }
 
-static int check_names(const struct cl_store *s, const char *ns, const char *key, struct cl_err *err)
+static int check_names(const struct cl_store *s, const char *ns, const char *key,
+                       struct cl_err *err)
 {
     int rc = check_ns(s, ns, err);
     return rc < 0 ? rc : name_check(key, "key", err);
@@ -126,7 +133,8 @@ struct cl_store *cl_store_open_opts(const struct cl_store_opts *o, struct cl_err
     if (!be) {
         char q[80];
         quote_name(type, q, sizeof q);
-        cl_err_set(err, CL_EINVAL, "store type \"%s\": unknown (Memory, LocalFs, Postgres or Redis)", q);
+        cl_err_set(err, CL_EINVAL,
+                   "store type \"%s\": unknown (Memory, LocalFs, Postgres or Redis)", q);
         return NULL;
     }
     struct cl_store *s = calloc(1, sizeof *s);
@@ -158,8 +166,8 @@ int cl_store_set(struct cl_store *s, const char *ns, const char *key, const void
     if (rc < 0)
         return rc;
     if (len > CL_STORE_MAX_VALUE)
-        return cl_err_set(err, CL_ELIMIT, "store value for \"%s\": %zu bytes, more than %u", key, len,
-                          CL_STORE_MAX_VALUE);
+        return cl_err_set(err, CL_ELIMIT, "store value for \"%s\": %zu bytes, more than %u", key,
+                          len, CL_STORE_MAX_VALUE);
     if (!data && len > 0)
         return cl_err_set(err, CL_EINVAL, "store value for \"%s\": missing", key);
     return s->be->set(s->impl, ns, key, data ? data : "", len, overwrite, 0, err);
@@ -174,33 +182,41 @@ const char *cl_store_type_canonical(const char *type)
     return NULL;
 }
 
-bool cl_store_shared(const struct cl_store *s) { return s && s->be->shared; }
-const char *cl_store_type(const struct cl_store *s) { return s ? s->be->name : NULL; }
+bool cl_store_shared(const struct cl_store *s)
+{
+    return s && s->be->shared;
+}
+const char *cl_store_type(const struct cl_store *s)
+{
+    return s ? s->be->name : NULL;
+}
 
-int cl_store_cas(struct cl_store *s, const char *ns, const char *key, const void *old_data, size_t old_len,
-                 const void *new_data, size_t new_len, struct cl_err *err)
+int cl_store_cas(struct cl_store *s, const char *ns, const char *key, const void *old_data,
+                 size_t old_len, const void *new_data, size_t new_len, struct cl_err *err)
 {
     int rc = check_names(s, ns, key, err);
     if (rc < 0)
         return rc;
     if (new_len > CL_STORE_MAX_VALUE || old_len > CL_STORE_MAX_VALUE)
-        return cl_err_set(err, CL_ELIMIT, "store value for \"%s\": more than %u bytes", key, CL_STORE_MAX_VALUE);
+        return cl_err_set(err, CL_ELIMIT, "store value for \"%s\": more than %u bytes", key,
+                          CL_STORE_MAX_VALUE);
     if ((!old_data && old_len) || (!new_data && new_len))
         return cl_err_set(err, CL_EINVAL, "store compare-and-set of \"%s\": missing value", key);
     if (!s->be->cas)
         return cl_err_set(err, CL_EUNSUPPORTED, "store %s: no compare-and-set", s->be->name);
-    return s->be->cas(s->impl, ns, key, old_data ? old_data : "", old_len, new_data ? new_data : "", new_len,
-                      err);
+    return s->be->cas(s->impl, ns, key, old_data ? old_data : "", old_len, new_data ? new_data : "",
+                      new_len, err);
 }
 
-int cl_store_set_expiring(struct cl_store *s, const char *ns, const char *key, const void *data, size_t len,
-                          bool overwrite, int64_t expires_unix, struct cl_err *err)
+int cl_store_set_expiring(struct cl_store *s, const char *ns, const char *key, const void *data,
+                          size_t len, bool overwrite, int64_t expires_unix, struct cl_err *err)
 {
     int rc = check_names(s, ns, key, err);
     if (rc < 0)
         return rc;
     if (expires_unix <= 0)
-        return cl_err_set(err, CL_EINVAL, "store expiry of \"%s\": %" PRId64 " is not a time", key, expires_unix);
+        return cl_err_set(err, CL_EINVAL, "store expiry of \"%s\": %" PRId64 " is not a time", key,
+                          expires_unix);
     if (len > CL_STORE_MAX_VALUE - CL_STORE_EXP_DIGITS)
         return cl_err_set(err, CL_ELIMIT, "store value for \"%s\": %zu bytes, too many", key, len);
     if (!data && len > 0)
@@ -217,7 +233,8 @@ int cl_store_set_expiring(struct cl_store *s, const char *ns, const char *key, c
     return rc;
 }
 
-int cl_store_expiring_split(const uint8_t *v, size_t len, int64_t *expires_unix, size_t *payload_off)
+int cl_store_expiring_split(const uint8_t *v, size_t len, int64_t *expires_unix,
+                            size_t *payload_off)
 {
     if (!v || len < CL_STORE_EXP_DIGITS)
         return CL_EPARSE;
@@ -234,7 +251,8 @@ int cl_store_expiring_split(const uint8_t *v, size_t len, int64_t *expires_unix,
     return 0;
 }
 
-int cl_store_purge_expired(struct cl_store *s, const char *ns, int64_t now_unix, size_t *n, struct cl_err *err)
+int cl_store_purge_expired(struct cl_store *s, const char *ns, int64_t now_unix, size_t *n,
+                           struct cl_err *err)
 {
     int rc = check_ns(s, ns, err);
     if (rc < 0)
@@ -242,7 +260,8 @@ int cl_store_purge_expired(struct cl_store *s, const char *ns, int64_t now_unix,
     size_t cnt = 0;
     if (s->be->purge) {
         char bound[CL_STORE_EXP_DIGITS + 1];
-        snprintf(bound, sizeof bound, "%0*" PRId64, CL_STORE_EXP_DIGITS, now_unix < 0 ? 0 : now_unix);
+        snprintf(bound, sizeof bound, "%0*" PRId64, CL_STORE_EXP_DIGITS,
+                 now_unix < 0 ? 0 : now_unix);
         rc = s->be->purge(s->impl, ns, bound, &cnt, err);
         if (n)
             *n = cnt;
@@ -268,7 +287,8 @@ int cl_store_purge_expired(struct cl_store *s, const char *ns, int64_t now_unix,
     return 0;
 }
 
-cl_bytes *cl_store_get(struct cl_store *s, const char *ns, const char *key, size_t *len, struct cl_err *err)
+cl_bytes *cl_store_get(struct cl_store *s, const char *ns, const char *key, size_t *len,
+                       struct cl_err *err)
 {
     if (check_names(s, ns, key, err) < 0)
         return NULL;

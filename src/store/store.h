@@ -25,8 +25,8 @@ struct cl_store;
 /* Everything a backend may need; all strings borrowed for the duration of cl_store_open_opts.
  * A field that does not apply to the chosen type is ignored. */
 struct cl_store_opts {
-    const char *type;        /* Memory, LocalFs, Postgres, Redis (case-insensitive) */
-    const char *dir;         /* LocalFs base folder */
+    const char *type; /* Memory, LocalFs, Postgres, Redis (case-insensitive) */
+    const char *dir;  /* LocalFs base folder */
     /* Postgres: connection parameters, or url (a libpq URI) which takes precedence. The
      * username is sent also when a password is set. port 0 = 5432. NULL = libpq defaults
      * (db "postgres", username "postgres", host "localhost"). */
@@ -34,8 +34,8 @@ struct cl_store_opts {
     unsigned pg_port;
     /* Redis: redis://[[user]:password@]host[:port][/db] or unix:///path.sock */
     const char *redis_url;
-    unsigned pool_size;      /* connections, 0 = CL_STORE_POOL_DEFAULT */
-    unsigned timeout_ms;     /* connect, statement and pool wait, 0 = CL_STORE_TIMEOUT_MS_DEFAULT */
+    unsigned pool_size;  /* connections, 0 = CL_STORE_POOL_DEFAULT */
+    unsigned timeout_ms; /* connect, statement and pool wait, 0 = CL_STORE_TIMEOUT_MS_DEFAULT */
 };
 
 /* type: "Memory" or "LocalFs" (case-insensitive; "localfs"/"local_fs" accepted). dir is the
@@ -62,35 +62,41 @@ bool cl_store_ns_valid(const char *ns);
 /* Stores a copy of data[len] (len <= CL_STORE_MAX_VALUE, else ELIMIT). EEXISTS when the key
  * exists and overwrite is false (decided atomically, also between processes for LocalFs).
  * LocalFs refuses (ELIMIT) a namespace or key whose encoded file name exceeds 255 bytes. */
-CL_MUST_CHECK int cl_store_set(struct cl_store *s, const char *ns, const char *key, const void *data, size_t len,
-                               bool overwrite, struct cl_err *err);
+CL_MUST_CHECK int cl_store_set(struct cl_store *s, const char *ns, const char *key,
+                               const void *data, size_t len, bool overwrite, struct cl_err *err);
 /* Returns a new NUL-terminated copy (length in *len) or NULL (ENOTFOUND, EIO, EINVAL). */
-cl_bytes *cl_store_get(struct cl_store *s, const char *ns, const char *key, size_t *len, struct cl_err *err);
+cl_bytes *cl_store_get(struct cl_store *s, const char *ns, const char *key, size_t *len,
+                       struct cl_err *err);
 /* ENOTFOUND when absent. */
-CL_MUST_CHECK int cl_store_delete(struct cl_store *s, const char *ns, const char *key, struct cl_err *err);
+CL_MUST_CHECK int cl_store_delete(struct cl_store *s, const char *ns, const char *key,
+                                  struct cl_err *err);
 /* New array of new strings (free each, then the array; cl_store_list_free does both), sorted
  * by strcmp. An absent or empty namespace gives *n = 0 and *keys = NULL. */
-CL_MUST_CHECK int cl_store_list(struct cl_store *s, const char *ns, char ***keys, size_t *n, struct cl_err *err);
+CL_MUST_CHECK int cl_store_list(struct cl_store *s, const char *ns, char ***keys, size_t *n,
+                                struct cl_err *err);
 void cl_store_list_free(char **keys, size_t n);
 
 /* Compare-and-set: replaces the value of key by new_data only if it is byte-for-byte old_data,
  * atomically (also between processes for Postgres and Redis). EEXISTS when the value differs,
  * ENOTFOUND when the key is absent, EUNSUPPORTED on LocalFs. A Redis key keeps its expiry. */
-CL_MUST_CHECK int cl_store_cas(struct cl_store *s, const char *ns, const char *key, const void *old_data,
-                               size_t old_len, const void *new_data, size_t new_len, struct cl_err *err);
+CL_MUST_CHECK int cl_store_cas(struct cl_store *s, const char *ns, const char *key,
+                               const void *old_data, size_t old_len, const void *new_data,
+                               size_t new_len, struct cl_err *err);
 
 /* Expiring values: the stored bytes are the expiry (Unix seconds, CL_STORE_EXP_DIGITS decimal
  * digits, zero-padded, so that byte order is time order) followed by the payload. Redis also
  * gets the expiry as the key's own (EXAT), so it drops the key itself. */
 #define CL_STORE_EXP_DIGITS 20
-CL_MUST_CHECK int cl_store_set_expiring(struct cl_store *s, const char *ns, const char *key, const void *data,
-                                        size_t len, bool overwrite, int64_t expires_unix, struct cl_err *err);
+CL_MUST_CHECK int cl_store_set_expiring(struct cl_store *s, const char *ns, const char *key,
+                                        const void *data, size_t len, bool overwrite,
+                                        int64_t expires_unix, struct cl_err *err);
 /* Splits an expiring value: 0 with *expires_unix and the payload offset, or EPARSE. */
-CL_MUST_CHECK int cl_store_expiring_split(const uint8_t *v, size_t len, int64_t *expires_unix, size_t *payload_off);
+CL_MUST_CHECK int cl_store_expiring_split(const uint8_t *v, size_t len, int64_t *expires_unix,
+                                          size_t *payload_off);
 /* Deletes every expiring value of ns whose expiry is <= now; *n = how many (may be NULL).
  * Postgres: one DELETE statement. Redis: nothing to do (the server expires keys). Values not
  * in the expiring format are never touched. */
-CL_MUST_CHECK int cl_store_purge_expired(struct cl_store *s, const char *ns, int64_t now_unix, size_t *n,
-                                         struct cl_err *err);
+CL_MUST_CHECK int cl_store_purge_expired(struct cl_store *s, const char *ns, int64_t now_unix,
+                                         size_t *n, struct cl_err *err);
 
 #endif

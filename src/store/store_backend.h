@@ -14,8 +14,8 @@
 #define CL_STORE_FS_MAX_NAME 255
 
 struct cl_store_backend {
-    const char *name;   /* canonical, matched case-insensitively */
-    const char *alias;  /* a second accepted spelling, or NULL */
+    const char *name;  /* canonical, matched case-insensitively */
+    const char *alias; /* a second accepted spelling, or NULL */
     /* Returns the backend state or NULL with err. */
     bool shared; /* other processes see the same data */
     void *(*open)(const struct cl_store_opts *o, struct cl_err *err);

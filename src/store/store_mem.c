@@ -126,7 +126,8 @@ out:
     return rc;
 }
 
-static cl_bytes *mem_get(void *impl, const char *ns, const char *key, size_t *len, struct cl_err *err)
+static cl_bytes *mem_get(void *impl, const char *ns, const char *key, size_t *len,
+                         struct cl_err *err)
 {
     struct mem_store *m = impl;
     bool found;
@@ -205,8 +206,8 @@ out:
     return 0;
 }
 
-static int mem_cas(void *impl, const char *ns, const char *key, const void *old_data, size_t old_len,
-                   const void *new_data, size_t new_len, struct cl_err *err)
+static int mem_cas(void *impl, const char *ns, const char *key, const void *old_data,
+                   size_t old_len, const void *new_data, size_t new_len, struct cl_err *err)
 {
     struct mem_store *m = impl;
     uint8_t *val = dup_value(new_data, new_len);

@@ -94,7 +94,8 @@ static struct pg_conn *pool_take(struct pg_store *st, struct cl_err *err)
         }
         if (pthread_cond_timedwait(&st->freed, &st->lock, &dl) == ETIMEDOUT) {
             pthread_mutex_unlock(&st->lock);
-            cl_err_set(err, CL_EIO, "Postgres: no free pooled connection within %u ms", st->timeout_ms);
+            cl_err_set(err, CL_EIO, "Postgres: no free pooled connection within %u ms",
+                       st->timeout_ms);
             return NULL;
         }
     }
@@ -113,18 +114,21 @@ static char *op_sql(enum pg_op op, const char *tbl)
 {
     static const char *const fmt[PG_NOPS] = {
         [PG_GET] = "SELECT value FROM %s WHERE key = $1",
-        [PG_SET] = "INSERT INTO %s (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = "
-                   "EXCLUDED.value",
+        [PG_SET] =
+            "INSERT INTO %s (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = "
+            "EXCLUDED.value",
         [PG_ADD] = "INSERT INTO %s (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
         [PG_DEL] = "DELETE FROM %s WHERE key = $1",
         [PG_LIST] = "SELECT key FROM %s",
         /* One statement: the update, and whether the key existed (the count reads the
          * snapshot before the update). */
-        [PG_CAS] = "WITH u AS (UPDATE %1$s SET value = $3 WHERE key = $1 AND value = $2 RETURNING 1) "
-                   "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM %1$s WHERE key = $1)",
+        [PG_CAS] =
+            "WITH u AS (UPDATE %1$s SET value = $3 WHERE key = $1 AND value = $2 RETURNING 1) "
+            "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM %1$s WHERE key = $1)",
         /* Expiring values start with 20 zero-padded digits; byte order is time order. */
-        [PG_PURGE] = "DELETE FROM %s WHERE length(value) >= 20 AND substring(value FROM 1 FOR 20) >= "
-                     "'00000000000000000000'::bytea AND substring(value FROM 1 FOR 20) <= $1::bytea",
+        [PG_PURGE] =
+            "DELETE FROM %s WHERE length(value) >= 20 AND substring(value FROM 1 FOR 20) >= "
+            "'00000000000000000000'::bytea AND substring(value FROM 1 FOR 20) <= $1::bytea",
     };
     char *sql = NULL;
 #pragma GCC diagnostic push
@@ -158,20 +162,24 @@ static bool sqlstate_is(const PGresult *r, const char *code)
 static int ensure_table(struct pg_conn *pc, const char *tbl, struct cl_err *err)
 {
     char *sql = NULL;
-    if (asprintf(&sql, "CREATE TABLE IF NOT EXISTS %s (key TEXT PRIMARY KEY, value BYTEA)", tbl) < 0)
+    if (asprintf(&sql, "CREATE TABLE IF NOT EXISTS %s (key TEXT PRIMARY KEY, value BYTEA)", tbl) <
+        0)
         return cl_err_set(err, CL_ENOMEM, "Postgres: out of memory");
     PGresult *r = PQexec(pc->c, sql);
     free(sql);
     int rc = 0;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && !sqlstate_is(r, "23505") && !sqlstate_is(r, "42P07")) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && !sqlstate_is(r, "23505") &&
+        !sqlstate_is(r, "42P07")) {
         char m[256];
-        rc = cl_err_set(err, CL_EIO, "Postgres: create table %s: %s", tbl, pg_msg(pc->c, m, sizeof m));
+        rc = cl_err_set(err, CL_EIO, "Postgres: create table %s: %s", tbl,
+                        pg_msg(pc->c, m, sizeof m));
     }
     PQclear(r);
     return rc;
 }
 
-static int prepare(struct pg_conn *pc, enum pg_op op, const char *ns, const char *name, struct cl_err *err)
+static int prepare(struct pg_conn *pc, enum pg_op op, const char *ns, const char *name,
+                   struct cl_err *err)
 {
     char key[600];
     snprintf(key, sizeof key, "%s:%s", op_names[op], ns);
@@ -216,8 +224,8 @@ static int prepare(struct pg_conn *pc, enum pg_op op, const char *ns, const char
  * status already checked) and the connection still held in *pcp (caller gives it back).
  * A connection found broken is reconnected and the statement retried once. */
 static int run(struct pg_store *st, enum pg_op op, const char *ns, int n, const char *const *vals,
-               const int *lens, const int *fmts, int result_fmt, struct pg_conn **pcp, PGresult **out,
-               struct cl_err *err)
+               const int *lens, const int *fmts, int result_fmt, struct pg_conn **pcp,
+               PGresult **out, struct cl_err *err)
 {
     char name[64];
     stmt_name(op, ns, name);
@@ -238,8 +246,9 @@ static int run(struct pg_store *st, enum pg_op op, const char *ns, int n, const 
                 return 0;
             }
             char m[256];
-            rc = cl_err_set(err, sqlstate_is(r, "57014") ? CL_EEXPIRED : CL_EIO, "Postgres: %s on \"%s\": %s",
-                            op_names[op], ns, pg_msg(pc->c, m, sizeof m));
+            rc = cl_err_set(err, sqlstate_is(r, "57014") ? CL_EEXPIRED : CL_EIO,
+                            "Postgres: %s on \"%s\": %s", op_names[op], ns,
+                            pg_msg(pc->c, m, sizeof m));
             PQclear(r);
         }
         if (pc->c && PQstatus(pc->c) == CONNECTION_OK)
@@ -256,8 +265,8 @@ static int affected(PGresult *r)
     return t && *t ? atoi(t) : 0;
 }
 
-static int pg_set(void *impl, const char *ns, const char *key, const void *data, size_t len, bool overwrite,
-                  int64_t expires_unix, struct cl_err *err)
+static int pg_set(void *impl, const char *ns, const char *key, const void *data, size_t len,
+                  bool overwrite, int64_t expires_unix, struct cl_err *err)
 {
     (void)expires_unix; /* purged by cl_store_purge_expired's one DELETE */
     struct pg_store *st = impl;
@@ -276,7 +285,8 @@ static int pg_set(void *impl, const char *ns, const char *key, const void *data,
     return rc;
 }
 
-static cl_bytes *pg_get(void *impl, const char *ns, const char *key, size_t *len, struct cl_err *err)
+static cl_bytes *pg_get(void *impl, const char *ns, const char *key, size_t *len,
+                        struct cl_err *err)
 {
     struct pg_store *st = impl;
     const char *vals[1] = {key};
@@ -373,8 +383,10 @@ static int pg_cas(void *impl, const char *ns, const char *key, const void *old_d
         bool swapped = PQntuples(r) == 1 && atoi(PQgetvalue(r, 0, 0)) == 1;
         bool existed = PQntuples(r) == 1 && atoi(PQgetvalue(r, 0, 1)) == 1;
         if (!swapped)
-            rc = existed ? cl_err_set(err, CL_EEXISTS, "store key \"%s\" in \"%s\": changed meanwhile", key, ns)
-                         : cl_err_set(err, CL_ENOTFOUND, "store key \"%s\" in \"%s\": not found", key, ns);
+            rc = existed ? cl_err_set(err, CL_EEXISTS,
+                                      "store key \"%s\" in \"%s\": changed meanwhile", key, ns)
+                         : cl_err_set(err, CL_ENOTFOUND, "store key \"%s\" in \"%s\": not found",
+                                      key, ns);
     }
     PQclear(r);
     if (pc)
@@ -479,7 +491,8 @@ static void *pg_open(const struct cl_store_opts *o, struct cl_err *err)
     if (rc == 0)
         rc = add_param(st, &i, "application_name", "cloister-kbs");
     if (rc < 0) {
-        cl_err_set(err, rc, "Postgres: connection parameters: %s", rc == CL_ENOMEM ? "out of memory" : "too many");
+        cl_err_set(err, rc, "Postgres: connection parameters: %s",
+                   rc == CL_ENOMEM ? "out of memory" : "too many");
         pg_close(st);
         return NULL;
     }

@@ -66,8 +66,9 @@ static int parse_url(struct rd_store *st, const char *url, struct cl_err *err)
     if (strnlen(url, REDIS_MAX_URL + 1) > REDIS_MAX_URL)
         return cl_err_set(err, CL_ELIMIT, "Redis url: longer than %d characters", REDIS_MAX_URL);
     if (strncmp(url, "rediss://", 9) == 0)
-        return cl_err_set(err, CL_EUNSUPPORTED, "Redis url: rediss:// (TLS) is not supported by Cloister; use "
-                                                "redis:// on a protected network");
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "Redis url: rediss:// (TLS) is not supported by Cloister; use "
+                          "redis:// on a protected network");
     if (strncmp(url, "redis://", 8) != 0)
         return cl_err_set(err, CL_EINVAL, "Redis url: must start with redis://");
     const char *p = url + 8;
@@ -92,8 +93,8 @@ static int parse_url(struct rd_store *st, const char *url, struct cl_err *err)
     st->host[hlen] = '\0';
     unsigned port = 6379;
     if (colon && parse_uint(colon + 1, (size_t)(end - colon - 1), 65535, &port) < 0)
-        return cl_err_set(err, CL_EINVAL, "Redis url: port \"%.*s\" is not 0..65535", (int)(end - colon - 1),
-                          colon + 1);
+        return cl_err_set(err, CL_EINVAL, "Redis url: port \"%.*s\" is not 0..65535",
+                          (int)(end - colon - 1), colon + 1);
     st->port = (int)port;
     if (*end == '/' && end[1] && parse_uint(end + 1, strlen(end + 1), 1000000, &st->db) < 0)
         return cl_err_set(err, CL_EINVAL, "Redis url: database \"%s\" is not a number", end + 1);
@@ -134,14 +135,16 @@ static int conn_ensure(struct rd_store *st, struct rd_conn *rc, struct cl_err *e
     if (!rc->c)
         return cl_err_set(err, CL_ENOMEM, "Redis: out of memory");
     if (rc->c->err) {
-        int r = cl_err_set(err, CL_EIO, "Redis: connect %s:%d: %s", st->host, st->port, rc->c->errstr);
+        int r =
+            cl_err_set(err, CL_EIO, "Redis: connect %s:%d: %s", st->host, st->port, rc->c->errstr);
         conn_drop(rc);
         return r;
     }
     redisSetTimeout(rc->c, tv_of(st->timeout_ms));
     int r = 0;
     if (st->password)
-        r = st->user ? ok_reply(rc->c, redisCommand(rc->c, "AUTH %s %s", st->user, st->password), "AUTH", err)
+        r = st->user ? ok_reply(rc->c, redisCommand(rc->c, "AUTH %s %s", st->user, st->password),
+                                "AUTH", err)
                      : ok_reply(rc->c, redisCommand(rc->c, "AUTH %s", st->password), "AUTH", err);
     if (r == 0 && st->db)
         r = ok_reply(rc->c, redisCommand(rc->c, "SELECT %u", st->db), "SELECT", err);
@@ -171,7 +174,8 @@ static struct rd_conn *pool_take(struct rd_store *st, struct cl_err *err)
         }
         if (pthread_cond_timedwait(&st->freed, &st->lock, &dl) == ETIMEDOUT) {
             pthread_mutex_unlock(&st->lock);
-            cl_err_set(err, CL_EIO, "Redis: no free pooled connection within %u ms", st->timeout_ms);
+            cl_err_set(err, CL_EIO, "Redis: no free pooled connection within %u ms",
+                       st->timeout_ms);
             return NULL;
         }
     }
@@ -187,7 +191,8 @@ static void pool_give(struct rd_store *st, struct rd_conn *rc)
 
 /* Runs one command (argv form, binary-safe) with one retry on a broken connection. Returns
  * the reply (caller frees; REDIS_REPLY_ERROR already turned into EIO) or NULL with err. */
-static redisReply *cmd(struct rd_store *st, int argc, const char **argv, const size_t *lens, struct cl_err *err)
+static redisReply *cmd(struct rd_store *st, int argc, const char **argv, const size_t *lens,
+                       struct cl_err *err)
 {
     struct rd_conn *rc = pool_take(st, err);
     if (!rc)
@@ -224,8 +229,8 @@ static char *full_key(const char *ns, const char *key, struct cl_err *err)
 
 /* ---- operations ---- */
 
-static int rd_set(void *impl, const char *ns, const char *key, const void *data, size_t len, bool overwrite,
-                  int64_t expires_unix, struct cl_err *err)
+static int rd_set(void *impl, const char *ns, const char *key, const void *data, size_t len,
+                  bool overwrite, int64_t expires_unix, struct cl_err *err)
 {
     struct rd_store *st = impl;
     CL_AUTO(cl_str) *k = full_key(ns, key, err);
@@ -256,7 +261,8 @@ static int rd_set(void *impl, const char *ns, const char *key, const void *data,
     return rc;
 }
 
-static cl_bytes *rd_get(void *impl, const char *ns, const char *key, size_t *len, struct cl_err *err)
+static cl_bytes *rd_get(void *impl, const char *ns, const char *key, size_t *len,
+                        struct cl_err *err)
 {
     struct rd_store *st = impl;
     CL_AUTO(cl_str) *k = full_key(ns, key, err);
@@ -322,8 +328,9 @@ static int rd_list(void *impl, const char *ns, char ***keys, size_t *n, struct c
             rc = err ? err->code : CL_EIO;
             break;
         }
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-            r->element[0]->len >= sizeof cursor || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(r);
             rc = cl_err_set(err, CL_EPARSE, "Redis: SCAN: unexpected reply");
             break;
