@@ -145,4 +145,11 @@ else
     [ "$ttl" -gt 0 ] || fail "session key has no expiry (TTL $ttl)"
     ok "redis-cli: session keys kbs_protocol_session:<id> expire (TTL $ttl s)"
 fi
+# the store's own cases (compare-and-set races, expiring values, purge) on this database
+if [ "$CLOISTER_TEST_STORE" = Postgres ] && [ -x "$BUILD/tests/unit/test_store_shared" ]; then
+    CLOISTER_TEST_PG_URL="postgresql://cloister:$PG_PASS@127.0.0.1:$PG_PORT/kbsdb" \
+        "$BUILD/tests/unit/test_store_shared" > "$T/unit.log" 2>&1 || { cat "$T/unit.log"; fail "test_store_shared on PostgreSQL"; }
+    grep -q 'Postgres: not available' "$T/unit.log" && fail "test_store_shared skipped Postgres"
+    ok "test_store_shared: compare-and-set race, expiring values and one-statement purge on PostgreSQL (URL form)"
+fi
 echo "PASS"
