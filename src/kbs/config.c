@@ -52,6 +52,9 @@ void cl_kbs_config_clear(struct cl_kbs_config *cfg)
         explicit_bzero(cfg->redis_url, strlen(cfg->redis_url));
     free(cfg->redis_url);
     free(cfg->session_storage_type);
+    free(cfg->seal_key_path);
+    for (size_t i = 0; i < cfg->nseal_old; i++)
+        free(cfg->seal_old_paths[i]);
     for (size_t i = 0; i < CL_ARRAY_LEN(cfg->tee_strings); i++)
         free(cfg->tee_strings[i]);
     for (size_t i = 0; i < CL_ARRAY_LEN(cfg->cca_csv_strings); i++)
@@ -408,7 +411,8 @@ static int pool_opts(const json_t *t, const char *where, struct cl_kbs_config *c
 /* [storage_backend]: trustee's key-value-storage configuration. */
 static int parse_storage(const json_t *sb, struct cl_kbs_config *cfg, struct cl_err *err)
 {
-    static const char *const known[] = {"storage_type", "backends", NULL};
+    static const char *const known[] = {"storage_type", "backends", "encryption_key_path", "encryption_old_key_paths",
+                                        NULL};
     static const char *const known_be[] = {"local_fs", "local_json", "postgres", "redis", NULL};
     static const char *const known_fs[] = {"dir_path", NULL};
     static const char *const known_json[] = {"file_dir_path", NULL};
@@ -419,8 +423,14 @@ static int parse_storage(const json_t *sb, struct cl_kbs_config *cfg, struct cl_
     int rc;
     if (refuse_unknown(sb, "storage_backend", known, err) < 0 ||
         opt_str(sb, "storage_type", "storage_backend", &cfg->storage_type, err) < 0 ||
-        get_table(sb, "backends", "storage_backend", &be, err) < 0)
+        get_table(sb, "backends", "storage_backend", &be, err) < 0 ||
+        opt_str(sb, "encryption_key_path", "storage_backend", &cfg->seal_key_path, err) < 0 ||
+        str_list(sb, "encryption_old_key_paths", "storage_backend", cfg->seal_old_paths,
+                 CL_ARRAY_LEN(cfg->seal_old_paths), &cfg->nseal_old, err) < 0)
         return err->code;
+    if (cfg->nseal_old && !cfg->seal_key_path)
+        return cl_err_set(err, CL_EINVAL, "config: 'storage_backend.encryption_old_key_paths' needs "
+                                          "'storage_backend.encryption_key_path' (the current key)");
     if (cfg->storage_type && !cl_store_type_canonical(cfg->storage_type))
         return cl_err_set(err, CL_EINVAL,
                           "config: 'storage_backend.storage_type' \"%s\" is not one Cloister has (Memory, LocalFs, "

@@ -78,6 +78,11 @@ struct cl_kbs_config {
     char *redis_url;               /* [storage_backend.backends.redis] url, or REDIS_URL */
     unsigned store_pool_size, store_timeout_ms; /* pool_size, timeout_ms of either */
     char *session_storage_type;    /* top-level; NULL = storage_type */
+    /* [storage_backend] encryption_key_path / encryption_old_key_paths (Cloister's, opt-in):
+     * resources ("repository") envelope-encrypted at rest */
+    char *seal_key_path;
+    char *seal_old_paths[8];
+    size_t nseal_old;
 };
 
 /* Parses a TOML configuration; missing values take their defaults. Errors name the key. */

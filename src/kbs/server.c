@@ -494,6 +494,10 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .redis_url = cfg->redis_url,
         .pool_size = cfg->store_pool_size,
         .timeout_ms = cfg->store_timeout_ms,
+        .seal_key_path = cfg->seal_key_path,
+        .seal_ns = CL_KBS_NS_REPOSITORY,
+        .seal_old_paths = (const char *const *)cfg->seal_old_paths,
+        .nseal_old = cfg->nseal_old,
     };
     kbs->store = cl_store_open_opts(&so, err);
     if (!kbs->store)
@@ -527,12 +531,26 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         goto fail;
     }
     if (cfg->resource_dir) {
-        kbs->resources = cl_store_open(cfg->resource_type ? cfg->resource_type : "LocalFs",
-                                       cfg->resource_dir, err);
+        struct cl_store_opts ro = so;
+        ro.type = cfg->resource_type ? cfg->resource_type : "LocalFs";
+        ro.dir = cfg->resource_dir;
+        kbs->resources = cl_store_open_opts(&ro, err);
         if (!kbs->resources)
             goto fail;
     } else {
         kbs->resources = kbs->store;
+    }
+    if (cfg->seal_key_path) {
+        cl_info("storage: resources encrypted at rest (a trustee KBS on the same store cannot read "
+                "them)");
+        size_t nre = 0;
+        if (cfg->nseal_old &&
+            cl_store_reseal(kbs->resources, CL_KBS_NS_REPOSITORY, &nre, err) < 0) {
+            cl_err_prefix(err, "storage_backend.encryption_old_key_paths: re-wrapping");
+            goto fail;
+        }
+        if (nre)
+            cl_info("storage: %zu resources re-wrapped under the current encryption key", nre);
     }
     if (cfg->ntrusted_certs) {
         kbs->trust = cl_x509_store_load((const char *const *)cfg->trusted_certs_paths,

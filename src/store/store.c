@@ -22,7 +22,14 @@ static const struct cl_store_backend *const backends[] = {
 struct cl_store {
     const struct cl_store_backend *be;
     void *impl;
+    struct cl_store_seal *seal; /* encryption at rest of seal_ns, or NULL */
+    char *seal_ns;
 };
+
+static bool sealed_ns(const struct cl_store *s, const char *ns)
+{
+    return s->seal && strcmp(ns, s->seal_ns) == 0;
+}
 
 /* Copy of an untrusted name fit for an error line: printable ASCII only, at most 64 chars. */
 static void quote_name(const char *s, char *out, size_t cap)
@@ -148,6 +155,19 @@ struct cl_store *cl_store_open_opts(const struct cl_store_opts *o, struct cl_err
         free(s);
         return NULL;
     }
+    if (o->seal_key_path) {
+        if (!o->seal_ns || !cl_store_ns_valid(o->seal_ns)) {
+            cl_err_set(err, CL_EINVAL, "store encryption: namespace missing or invalid");
+            cl_store_close(s);
+            return NULL;
+        }
+        s->seal = store_seal_new(o->seal_key_path, o->seal_old_paths, o->nseal_old, err);
+        s->seal_ns = strdup(o->seal_ns);
+        if (!s->seal || !s->seal_ns) {
+            cl_store_close(s);
+            return NULL;
+        }
+    }
     return s;
 }
 
@@ -156,6 +176,8 @@ void cl_store_close(struct cl_store *s)
     if (!s)
         return;
     s->be->close(s->impl);
+    store_seal_free(s->seal);
+    free(s->seal_ns);
     free(s);
 }
 
@@ -170,7 +192,54 @@ int cl_store_set(struct cl_store *s, const char *ns, const char *key, const void
                           len, CL_STORE_MAX_VALUE);
     if (!data && len > 0)
         return cl_err_set(err, CL_EINVAL, "store value for \"%s\": missing", key);
+    if (sealed_ns(s, ns)) {
+        uint8_t *sealed = NULL;
+        size_t slen = 0;
+        rc = store_seal_wrap(s->seal, ns, key, data ? data : "", len, &sealed, &slen, err);
+        if (rc < 0)
+            return rc;
+        rc = s->be->set(s->impl, ns, key, sealed, slen, overwrite, 0, err);
+        free(sealed);
+        return rc;
+    }
     return s->be->set(s->impl, ns, key, data ? data : "", len, overwrite, 0, err);
+}
+
+int cl_store_reseal(struct cl_store *s, const char *ns, size_t *n, struct cl_err *err)
+{
+    int rc = check_ns(s, ns, err);
+    if (rc < 0)
+        return rc;
+    if (!sealed_ns(s, ns))
+        return cl_err_set(err, CL_EINVAL, "store reseal: namespace \"%s\" is not encrypted", ns);
+    char **keys = NULL;
+    size_t nk = 0, cnt = 0;
+    if ((rc = s->be->list(s->impl, ns, &keys, &nk, err)) < 0)
+        return rc;
+    for (size_t i = 0; i < nk && rc >= 0; i++) {
+        size_t len = 0, nlen = 0;
+        uint8_t *nv = NULL;
+        cl_bytes *v = s->be->get(s->impl, ns, keys[i], &len, err);
+        if (!v) {
+            rc = err && err->code == CL_ENOTFOUND ? 0 : (err ? err->code : CL_EIO);
+            continue;
+        }
+        rc = store_seal_rewrap(s->seal, keys[i], v, len, &nv, &nlen, err);
+        if (rc == 0) {
+            rc = s->be->cas ? s->be->cas(s->impl, ns, keys[i], v, len, nv, nlen, err)
+                            : s->be->set(s->impl, ns, keys[i], nv, nlen, true, 0, err);
+            if (rc == 0)
+                cnt++;
+            else if (rc == CL_EEXISTS || rc == CL_ENOTFOUND)
+                rc = 0; /* changed meanwhile (re-uploaded or re-wrapped by another replica) */
+            free(nv);
+        }
+        free(v);
+    }
+    cl_store_list_free(keys, nk);
+    if (n)
+        *n = cnt;
+    return rc < 0 ? rc : 0;
 }
 
 const char *cl_store_type_canonical(const char *type)
@@ -294,6 +363,16 @@ cl_bytes *cl_store_get(struct cl_store *s, const char *ns, const char *key, size
         return NULL;
     size_t n = 0;
     cl_bytes *v = s->be->get(s->impl, ns, key, &n, err);
+    if (v && sealed_ns(s, ns)) {
+        cl_bytes *p = NULL;
+        size_t pn = 0;
+        int rc = store_seal_open(s->seal, ns, key, v, n, &p, &pn, err);
+        free(v);
+        if (rc < 0)
+            return NULL;
+        v = p;
+        n = pn;
+    }
     if (v && len)
         *len = n;
     return v;

@@ -36,7 +36,15 @@ struct cl_store_opts {
     const char *redis_url;
     unsigned pool_size;  /* connections, 0 = CL_STORE_POOL_DEFAULT */
     unsigned timeout_ms; /* connect, statement and pool wait, 0 = CL_STORE_TIMEOUT_MS_DEFAULT */
+    /* Encryption at rest (opt-in): values of namespace seal_ns are envelope-encrypted
+     * (AES-256-GCM data key per value, wrapped under the key-encryption key read from
+     * seal_key_path: 32 raw bytes or 64 hex). seal_old_paths: earlier keys, still opened and
+     * re-wrapped by cl_store_reseal. A value of seal_ns stored unencrypted is refused. */
+    const char *seal_key_path, *seal_ns;
+    const char *const *seal_old_paths;
+    size_t nseal_old;
 };
+#define CL_STORE_SEAL_MAX_OLD 8
 
 /* type: "Memory" or "LocalFs" (case-insensitive; "localfs"/"local_fs" accepted). dir is the
  * base folder for LocalFs (created if absent), ignored for Memory. Returns new or NULL. */
@@ -75,6 +83,11 @@ CL_MUST_CHECK int cl_store_delete(struct cl_store *s, const char *ns, const char
 CL_MUST_CHECK int cl_store_list(struct cl_store *s, const char *ns, char ***keys, size_t *n,
                                 struct cl_err *err);
 void cl_store_list_free(char **keys, size_t n);
+
+/* Re-wraps every value of ns sealed under an old key with the current one (compare-and-set,
+ * so replicas doing it at once agree); *n = how many. The values' ciphertexts are unchanged. */
+CL_MUST_CHECK int cl_store_reseal(struct cl_store *s, const char *ns, size_t *n,
+                                  struct cl_err *err);
 
 /* Compare-and-set: replaces the value of key by new_data only if it is byte-for-byte old_data,
  * atomically (also between processes for Postgres and Redis). EEXISTS when the value differs,

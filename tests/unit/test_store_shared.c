@@ -325,6 +325,118 @@ static void test_refusals(void **state)
     assert_null(cl_store_type_canonical("LocalJson"));
 }
 
+/* ---- encryption at rest ---- */
+
+static void write_key(const char *path, const char *hex)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", hex);
+    fclose(f);
+}
+
+static struct cl_store *open_sealed(const char *dir, const char *key, const char *const *old,
+                                    size_t nold)
+{
+    struct cl_err err = {0};
+    struct cl_store_opts o = {.type = "LocalFs",
+                              .dir = dir,
+                              .seal_key_path = key,
+                              .seal_ns = "repository",
+                              .seal_old_paths = old,
+                              .nseal_old = nold};
+    struct cl_store *s = cl_store_open_opts(&o, &err);
+    if (!s)
+        fail_msg("open sealed: %s", err.msg);
+    return s;
+}
+
+static void test_seal(void **state)
+{
+    (void)state;
+    struct cl_err err = {0};
+    char d[] = "/tmp/cl-store-seal-XXXXXX";
+    assert_non_null(mkdtemp(d));
+    char k1[128], k2[128], base[128];
+    snprintf(k1, sizeof k1, "%s/k1", d);
+    snprintf(k2, sizeof k2, "%s/k2", d);
+    snprintf(base, sizeof base, "%s/store", d);
+    write_key(k1, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    write_key(k2, "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    static const char secret[] = "the owner's secret";
+    struct cl_store *s = open_sealed(base, k1, NULL, 0);
+    assert_int_equal(cl_store_set(s, "repository", "a/b/c", secret, sizeof secret - 1, true, &err),
+                     0);
+    assert_int_equal(cl_store_set(s, "kbs", "p", "plain", 5, true, &err),
+                     0); /* other namespaces as given */
+    size_t n = 0;
+    cl_bytes *v = cl_store_get(s, "repository", "a/b/c", &n, &err);
+    assert_non_null(v);
+    assert_int_equal(n, sizeof secret - 1);
+    assert_memory_equal(v, secret, n);
+    free(v);
+    /* what the database holds: sealed, no plaintext */
+    struct cl_store *raw = cl_store_open("LocalFs", base, &err);
+    assert_non_null(raw);
+    cl_bytes *r = cl_store_get(raw, "repository", "a/b/c", &n, &err);
+    assert_non_null(r);
+    assert_memory_equal(r, "clseal1:", 8);
+    assert_null(memmem(r, n, "owner", 5));
+    v = cl_store_get(raw, "kbs", "p", &n, &err);
+    assert_memory_equal(v, "plain", 5);
+    free(v);
+    /* tamper twins: a flipped byte, the value moved to another key, a plaintext value */
+    size_t rn = 0;
+    free(r);
+    r = cl_store_get(raw, "repository", "a/b/c", &rn, &err);
+    r[rn - 1] ^= 1;
+    assert_int_equal(cl_store_set(raw, "repository", "a/b/flipped", r, rn, true, &err), 0);
+    r[rn - 1] ^= 1;
+    assert_int_equal(cl_store_set(raw, "repository", "a/b/moved", r, rn, true, &err), 0);
+    assert_int_equal(cl_store_set(raw, "repository", "a/b/plain", "x", 1, true, &err), 0);
+    static const char *const bad[] = {"a/b/flipped", "a/b/moved", "a/b/plain"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
+        assert_null(cl_store_get(s, "repository", bad[i], &n, &err));
+        assert_int_equal(err.code, CL_EVERIFY);
+    }
+    for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++)
+        assert_int_equal(cl_store_delete(raw, "repository", bad[i], &err), 0);
+    cl_store_close(s);
+    /* rotation: k2 current, k1 old → still opens; reseal re-wraps; then k1 alone no longer opens */
+    const char *old[] = {k1};
+    s = open_sealed(base, k2, old, 1);
+    v = cl_store_get(s, "repository", "a/b/c", &n, &err);
+    assert_non_null(v);
+    free(v);
+    size_t re = 0;
+    assert_int_equal(cl_store_reseal(s, "repository", &re, &err), 0);
+    assert_int_equal(re, 1);
+    assert_int_equal(cl_store_reseal(s, "repository", &re, &err), 0);
+    assert_int_equal(re, 0);
+    cl_store_close(s);
+    s = open_sealed(base, k2, NULL, 0);
+    v = cl_store_get(s, "repository", "a/b/c", &n, &err);
+    assert_non_null(v);
+    assert_memory_equal(v, secret, n);
+    free(v);
+    cl_store_close(s);
+    s = open_sealed(base, k1, NULL, 0);
+    assert_null(cl_store_get(s, "repository", "a/b/c", &n, &err));
+    assert_int_equal(err.code, CL_EVERIFY);
+    assert_non_null(strstr(err.msg, "not configured"));
+    cl_store_close(s);
+    free(r);
+    cl_store_close(raw);
+    /* a key file of the wrong size is refused by name */
+    write_key(k1, "0011");
+    struct cl_store_opts o = {.type = "Memory", .seal_key_path = k1, .seal_ns = "repository"};
+    assert_null(cl_store_open_opts(&o, &err));
+    assert_int_equal(err.code, CL_EPARSE);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     bool have_redis = redis_start();
@@ -333,7 +445,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cas),      cmocka_unit_test(test_cas_race),
         cmocka_unit_test(test_expiring), cmocka_unit_test(test_expiring_split),
-        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_refusals), cmocka_unit_test(test_seal),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (redis_pid > 0) {
