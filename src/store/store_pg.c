@@ -458,11 +458,11 @@ static void *pg_open(const struct cl_store_opts *o, struct cl_err *err)
     st->timeout_ms = o->timeout_ms ? o->timeout_ms : CL_STORE_TIMEOUT_MS_DEFAULT;
     st->nconns = o->pool_size ? o->pool_size : CL_STORE_POOL_DEFAULT;
     st->conns = calloc(st->nconns, sizeof *st->conns);
-    char port[16], cto[16], tuto[16], opts[64];
+    char port[16], cto[16], tuto[16], opts[96];
     snprintf(port, sizeof port, "%u", o->pg_port ? o->pg_port : 5432);
     snprintf(cto, sizeof cto, "%u", st->timeout_ms < 2000 ? 2 : (st->timeout_ms + 999) / 1000);
     snprintf(tuto, sizeof tuto, "%u", st->timeout_ms);
-    snprintf(opts, sizeof opts, "-c statement_timeout=%u", st->timeout_ms);
+    snprintf(opts, sizeof opts, "-c statement_timeout=%u -c client_min_messages=warning", st->timeout_ms);
     size_t i = 0;
     int rc = st->conns ? 0 : CL_ENOMEM;
     /* A URL is expanded by libpq ("dbname" holding a URI, expand_dbname = 1); the timeouts
