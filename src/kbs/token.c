@@ -28,8 +28,7 @@ static int check_times(const json_t *claims, struct cl_err *err)
 /* Claims of a token whose signature verified, with exp/nbf checked. */
 static json_t *claims_of(const struct cl_jws *jws, struct cl_err *err)
 {
-    CL_AUTO(json_t) *claims =
-        cl_json_parse((const char *)jws->payload, jws->payload_len, CL_JSON_MAX_DEPTH, err);
+    CL_AUTO(json_t) *claims = cl_json_parse((const char *)jws->payload, jws->payload_len, CL_JSON_MAX_DEPTH, err);
     if (!claims || !json_is_object(claims)) {
         cl_err_stage(err, CL_EPARSE, "token", "token payload is not a JSON object");
         return NULL;
@@ -69,8 +68,7 @@ static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struc
             return NULL;
         }
         if (!cl_pkey_public_equal(leaf, key)) {
-            cl_err_stage(err, CL_EVERIFY, "token",
-                         "token jwk differs from its x5c leaf certificate key");
+            cl_err_stage(err, CL_EVERIFY, "token", "token jwk differs from its x5c leaf certificate key");
             return NULL;
         }
         trusted = true;
