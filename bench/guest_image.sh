@@ -10,6 +10,7 @@ RUNS=${BENCH_RUNS:-3}
 cd "$(dirname "$0")/.."
 G=$BUILD/guest
 ./scripts/guest-image.sh "$BUILD" >/dev/null
+KPARAMS=$(sed -n 's/^kernel_params = "\(.*\)"$/\1/p' "$G/runtime.toml")
 MACHINE=${BENCH_MACHINE:-$(sed -n 's/^machine = "\(.*\)".*/\1/p' "$G/runtime.toml")}
 T=$(mktemp -d /tmp/cloister-bench-guest.XXXXXX)
 trap 'rm -rf "$T"' EXIT INT TERM
@@ -32,7 +33,7 @@ while [ $i -lt "$RUNS" ]; do
     t0=$(date +%s.%N)
     timeout 180 qemu-system-x86_64 -machine "$MACHINE" -accel tcg -m 512 -smp 1 -nographic -nodefaults \
         -no-reboot -serial "file:$d/console" -kernel "$G/vmlinuz" -initrd "$G/initrd.img" \
-        -append "console=ttyS0 quiet panic=-1 cloister.net=10.0.2.15/24,10.0.2.2 cloister.halt_when_ready=1" \
+        -append "$KPARAMS cloister.halt_when_ready=1" \
         -chardev "socket,id=chrtpm,path=$d/vtpm.sock" -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
         -device virtio-serial-pci -chardev "socket,id=agent,path=$d/agent.sock,server=on,wait=off" \
         -device virtserialport,chardev=agent,name=agent.0 \

@@ -10,10 +10,10 @@ postgresql-15 postgresql-client-15 redis-server redis-tools libpq-dev libhiredis
 build-essential meson ninja-build pkg-config clang libclang-rt-14-dev llvm
 libssl-dev openssl libjansson-dev libjose-dev jose libmicrohttpd-dev libcurl4-openssl-dev curl
 libcmocka-dev libpcre2-dev libyaml-dev zlib1g-dev
-ca-certificates python3 procps psmisc
+ca-certificates python3 python3-cryptography procps psmisc
 libprotobuf-c-dev protobuf-c-compiler libtss2-dev swtpm swtpm-tools tpm2-tools libcryptsetup-dev
 libarchive-dev libzstd-dev libgpgme-dev gnupg docker-registry skopeo umoci apache2-utils jq
-qemu-system-x86 qemu-utils containerd runc busybox-static cpio kmod
+qemu-system-x86 qemu-utils containerd runc busybox-static cpio kmod iproute2 util-linux
 "
 
 missing=""

@@ -98,8 +98,18 @@ for l in $DLOPEN; do [ -e "$LIBDIR/$l" ] || die "$LIBDIR/$l is missing (see docs
 
 # --- kernel: the versioned package the meta package depends on, unpacked ----------------
 mkdir -p "$CACHE/debs"
-kpkg=${CLOISTER_GUEST_KERNEL:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-    sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n 1)}
+kernel_pkg() {
+    apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+        sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n 1
+}
+kpkg=${CLOISTER_GUEST_KERNEL:-$(kernel_pkg)}
+if [ -z "$kpkg" ] && ! ls "$CACHE"/debs/linux-image-[0-9]*-cloud-amd64_*.deb >/dev/null 2>&1; then
+    # a fresh machine whose package lists were never fetched (scripts/deps.sh installs
+    # without them when nothing is missing)
+    say "kernel: apt-get update (apt-cache knows no linux-image-cloud-amd64)"
+    apt-get update -q >&2 || die "kernel: apt-get update failed"
+    kpkg=$(kernel_pkg)
+fi
 if [ -z "$kpkg" ]; then
     # offline: the newest kernel already in the cache
     kdeb=$(ls "$CACHE"/debs/linux-image-[0-9]*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -n 1)
@@ -109,7 +119,8 @@ fi
 kdeb=$(ls "$CACHE/debs/${kpkg}"_*.deb 2>/dev/null | sort -V | tail -n 1)
 if [ -z "$kdeb" ]; then
     say "kernel: apt-get download $kpkg"
-    (cd "$CACHE/debs" && apt-get download "$kpkg" >&2 2>/dev/null) || die "kernel: apt-get download $kpkg failed"
+    # apt checks the file against the signed archive index it downloaded
+    (cd "$CACHE/debs" && apt-get download "$kpkg" 1>&2) || die "kernel: apt-get download $kpkg failed"
     kdeb=$(ls "$CACHE/debs/${kpkg}"_*.deb | sort -V | tail -n 1)
 fi
 KVER=${kpkg#linux-image-}
@@ -130,6 +141,9 @@ trap 'rm -rf "$STAGE" "$STAGE".*' EXIT INT TERM
 : >"$files"
 add_closure() { # the ELF file and every library ldd lists for it
     echo "$1" >>"$files"
+    if ldd "$1" 2>/dev/null | grep -q 'not found'; then
+        die "$1 needs a library that is not installed: $(ldd "$1" | grep 'not found' | tr -s '\t ' ' ')"
+    fi
     ldd "$1" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^\t\(\/[^ ]*\) .*/\1/p' >>"$files" || true
 }
 for b in $BINS; do add_closure "$BUILD/src/cmd/$b"; done
@@ -240,7 +254,8 @@ cat >"$OUT/runtime.toml" <<EOF
 path = "$qemu"
 kernel = "$OUT/vmlinuz"
 initrd = "$OUT/initrd.img"
-kernel_params = "console=ttyS0 quiet panic=-1 cloister.net=10.0.2.15/24,10.0.2.2"
+# no_timer_check: on a loaded host a TCG guest can fail the IO-APIC timer check and panic
+kernel_params = "console=ttyS0 quiet panic=-1 no_timer_check cloister.net=10.0.2.15/24,10.0.2.2"
 machine = "q35"
 vcpus = 1
 memory_mib = 512

@@ -5,6 +5,7 @@
  * runtime with plain values and packing the response. The table at the end is what the
  * service dispatches on; an RPC that is not in it is answered UNIMPLEMENTED.
  */
+#include "agent.h"
 #include "rt_int.h"
 
 #include "agent.pb-c.h"
@@ -15,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CL_AGENT_VERSION "cloister-agent 0.1"
 
 static int pack(const ProtobufCMessage *m, cl_bytes **resp, size_t *len, struct cl_err *err)
 {
@@ -137,6 +137,39 @@ static int a_remove_container(struct cl_agent_rt *rt, const ProtobufCMessage *m,
     const Grpc__RemoveContainerRequest *r = (const Grpc__RemoveContainerRequest *)m;
     if (cl_agent_rt_remove(rt, str(r->container_id), r->timeout, err) < 0)
         return cl_err_prefix(err, "RemoveContainer");
+    return empty(resp, len);
+}
+
+static int a_update_container(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_bytes **resp,
+                              size_t *len, struct cl_err *err)
+{
+    const Grpc__UpdateContainerRequest *r = (const Grpc__UpdateContainerRequest *)m;
+    if (!r->resources)
+        return cl_err_set(err, CL_EINVAL, "UpdateContainer: resources missing");
+    CL_AUTO(json_t) *res = cl_agent_oci_to_json(&r->resources->base, err);
+    CL_AUTO(cl_str) *text = res ? json_dumps(res, JSON_COMPACT) : NULL;
+    if (!text)
+        return cl_err_prefix(err, "UpdateContainer");
+    if (cl_agent_rt_update(rt, str(r->container_id), text, strlen(text), err) < 0)
+        return cl_err_prefix(err, "UpdateContainer");
+    return empty(resp, len);
+}
+
+static int a_pause_container(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_bytes **resp,
+                             size_t *len, struct cl_err *err)
+{
+    const Grpc__PauseContainerRequest *r = (const Grpc__PauseContainerRequest *)m;
+    if (cl_agent_rt_pause(rt, str(r->container_id), true, err) < 0)
+        return cl_err_prefix(err, "PauseContainer");
+    return empty(resp, len);
+}
+
+static int a_resume_container(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_bytes **resp,
+                              size_t *len, struct cl_err *err)
+{
+    const Grpc__ResumeContainerRequest *r = (const Grpc__ResumeContainerRequest *)m;
+    if (cl_agent_rt_pause(rt, str(r->container_id), false, err) < 0)
+        return cl_err_prefix(err, "ResumeContainer");
     return empty(resp, len);
 }
 
@@ -545,6 +578,9 @@ const struct cl_agent_action cl_agent_actions[] = {
     {"StartContainer", a_start_container},
     {"RemoveContainer", a_remove_container},
     {"ExecProcess", a_exec_process},
+    {"UpdateContainer", a_update_container},
+    {"PauseContainer", a_pause_container},
+    {"ResumeContainer", a_resume_container},
     {"SignalProcess", a_signal_process},
     {"WaitProcess", a_wait_process},
     {"WriteStdin", a_write_stdin},

@@ -423,6 +423,7 @@ static int under_run_dir(struct cl_agent_rt *rt, const char *p, struct cl_err *e
 int cl_agent_storage_setup(struct cl_agent_rt *rt, const struct cl_agent_storage *s,
                            struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (!s->driver)
         return cl_err_set(err, CL_EINVAL, "storage: driver missing");
     if (strcmp(s->driver, "local") == 0) {
@@ -527,6 +528,7 @@ static int make_pipes(int mine[3], int fds[3], struct cl_err *err)
 int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc *p, bool tty,
                         const char *const *args, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     char log[PATH_MAX + 16], pidf[PATH_MAX + 160], sock[PATH_MAX + 160];
     snprintf(log, sizeof log, "%s/runc.log", c->bundle);
     snprintf(pidf, sizeof pidf, "%s/%s.pid", c->bundle, p->exec_id[0] ? p->exec_id : "init");
@@ -625,8 +627,16 @@ static int bundle_setup(struct cl_agent_rt *rt, struct rt_ctr *c, const struct c
 int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req,
                        struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(req->cid, "container_id", err) < 0)
         return err->code;
+    /* names of the run folder's own entries (the image store is cdh's default work_dir) */
+    static const char *const reserved[] = {"sandbox", "shared", "image"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(reserved); i++)
+        if (strcmp(req->cid, reserved[i]) == 0)
+            return cl_err_set(err, CL_EINVAL,
+                              "container_id '%s' is reserved (a folder of the run folder)",
+                              req->cid);
     if (req->spec_len > CL_AGENT_MAX_SPEC)
         return cl_err_set(err, CL_ELIMIT, "OCI spec of %zu bytes exceeds %u", req->spec_len,
                           CL_AGENT_MAX_SPEC);
@@ -685,6 +695,7 @@ int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req
 
 int cl_agent_rt_start(struct cl_agent_rt *rt, const char *cid, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
@@ -711,6 +722,7 @@ int cl_agent_rt_start(struct cl_agent_rt *rt, const char *cid, struct cl_err *er
 int cl_agent_rt_remove(struct cl_agent_rt *rt, const char *cid, unsigned timeout_s,
                        struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
@@ -731,4 +743,57 @@ int cl_agent_rt_remove(struct cl_agent_rt *rt, const char *cid, unsigned timeout
     rt_ctr_teardown(rt, c, timeout_s);
     cl_info("agent: container %s removed", cid);
     return 0;
+}
+
+/* ---- update, pause, resume ---- */
+
+/* The bundle's runc log of a known container (copied out under the lock). */
+static int known(struct cl_agent_rt *rt, const char *cid, char log[PATH_MAX + 16],
+                 char bundle[PATH_MAX], struct cl_err *err)
+{
+    if (cl_agent_id_check(cid, "container_id", err) < 0)
+        return err->code;
+    pthread_mutex_lock(&rt->lock);
+    struct rt_ctr *c = rt_ctr_find(rt, cid);
+    if (c) {
+        snprintf(log, PATH_MAX + 16, "%s/runc.log", c->bundle);
+        snprintf(bundle, PATH_MAX, "%s", c->bundle);
+    }
+    pthread_mutex_unlock(&rt->lock);
+    return c ? 0 : cl_err_set(err, CL_ENOTFOUND, "container '%s' does not exist", cid);
+}
+
+int cl_agent_rt_update(struct cl_agent_rt *rt, const char *cid, const char *resources_json,
+                       size_t len, struct cl_err *err)
+{
+    CL_ERR_OR_LOCAL(err);
+    char log[PATH_MAX + 16], bundle[PATH_MAX], path[PATH_MAX + 32];
+    if (known(rt, cid, log, bundle, err) < 0)
+        return err->code;
+    if (len > CL_AGENT_MAX_SPEC)
+        return cl_err_set(err, CL_ELIMIT, "resources of %zu bytes exceed %u", len,
+                          CL_AGENT_MAX_SPEC);
+    CL_AUTO(json_t) *res = json_loadb(resources_json, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(res))
+        return cl_err_set(err, CL_EPARSE, "resources are not a JSON object");
+    CL_AUTO(cl_str) *text = json_dumps(res, JSON_COMPACT);
+    if (!text)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    snprintf(path, sizeof path, "%s/resources.json", bundle);
+    if (cl_file_write_atomic(path, text, strlen(text), 0600, err) < 0)
+        return err->code;
+    char *args[] = {(char *)"update", (char *)"--resources", path, (char *)(uintptr_t)cid, NULL};
+    int rc = rt_runc(rt, log, NULL, args, err);
+    unlink(path);
+    return rc;
+}
+
+int cl_agent_rt_pause(struct cl_agent_rt *rt, const char *cid, bool pause, struct cl_err *err)
+{
+    CL_ERR_OR_LOCAL(err);
+    char log[PATH_MAX + 16], bundle[PATH_MAX];
+    if (known(rt, cid, log, bundle, err) < 0)
+        return err->code;
+    char *args[] = {(char *)(pause ? "pause" : "resume"), (char *)(uintptr_t)cid, NULL};
+    return rt_runc(rt, log, NULL, args, err);
 }

@@ -84,6 +84,7 @@ static int set_owner(int dirfd, const char *base, const struct cl_agent_copy *c,
 
 int cl_agent_rt_copy_file(struct cl_agent_rt *rt, const struct cl_agent_copy *c, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     const char *rel = NULL;
     if (cl_agent_copy_path_check(rt->shared_dir, c->path, &rel, err) < 0)
         return err->code;

@@ -363,6 +363,7 @@ static int on_route(struct nlmsghdr *h, void *ctx)
 
 int cl_agent_net_routes(struct cl_agent_route **out, size_t *n, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     struct cl_agent_iface *ifs = NULL;
     size_t nifs = 0;
     if (cl_agent_net_list(&ifs, &nifs, err) < 0)

@@ -26,8 +26,9 @@
 
 #define CL_AGENT_MAX_UNPACK_MEM (64u << 20) /* bytes protobuf-c may allocate for one request */
 #define CL_AGENT_MAX_JSON_NODES (1u << 20)  /* JSON values built for one request */
-#define CL_AGENT_MAX_REPEATED (1u << 14)    /* elements of one repeated field or map (a pod has tens) */
-#define CL_AGENT_MAX_DEPTH 32               /* message nesting (Kata's schema needs 8) */
+#define CL_AGENT_MAX_REPEATED                                                                      \
+    (1u << 14)                /* elements of one repeated field or map (a pod has tens) */
+#define CL_AGENT_MAX_DEPTH 32 /* message nesting (Kata's schema needs 8) */
 
 #define CL_AGENT_STAGE_DECODE "decode" /* protobuf bytes → message */
 #define CL_AGENT_STAGE_JSON "json"     /* message ↔ JSON */

@@ -21,9 +21,9 @@
 struct engine {
     struct cl_rego *rego;
     bool allow_failures;
-    char *prints; /* joined print() output of the current decision, capped */
-    size_t prints_len;
-    bool prints_cut;
+    /* print() output of the current decision, kept as values and rendered only for a
+     * denial message (cheap when the request is allowed, as most are) */
+    struct cl_rego_prints *prints;
 };
 
 struct cl_agent_policy {
@@ -31,39 +31,12 @@ struct cl_agent_policy {
     struct engine *cur;
 };
 
-/* print() never fails a decision: output beyond CL_AGENT_MAX_PRINTS is dropped. */
-static void on_print(void *ctx, const char *file, int line, const char *msg)
-{
-    struct engine *g = ctx;
-    size_t n = strlen(msg);
-    size_t room = CL_AGENT_MAX_PRINTS - g->prints_len;
-    if (!g->prints || g->prints_cut)
-        return;
-    if (n + 1 > room) {
-        g->prints_cut = true;
-        return;
-    }
-    if (g->prints_len)
-        g->prints[g->prints_len++] = ' ';
-    memcpy(g->prints + g->prints_len, msg, n);
-    g->prints_len += n;
-    g->prints[g->prints_len] = 0;
-}
-
-static void prints_reset(struct engine *g)
-{
-    g->prints_len = 0;
-    g->prints_cut = false;
-    if (g->prints)
-        g->prints[0] = 0;
-}
-
 static void engine_free(struct engine *g)
 {
     if (!g)
         return;
-    cl_rego_free(g->rego);
-    free(g->prints);
+    cl_rego_free(g->rego); /* resets the sink, which holds values of this engine */
+    cl_rego_prints_free(g->prints);
     free(g);
 }
 
@@ -78,7 +51,7 @@ static enum verdict evaluate_here(struct engine *g, const char *entry, const jso
         cl_err_stage(err, CL_EINVAL, CL_AGENT_STAGE_POLICY, "%s: entry name too long", entry);
         return FAILED;
     }
-    prints_reset(g);
+    cl_rego_prints_reset(g->prints);
     CL_AUTO(json_t) *rows = NULL;
     if (cl_rego_eval_query(g->rego, query, input, &rows, err) < 0)
         return FAILED;
@@ -194,12 +167,11 @@ static struct engine *engine_new(const char *text, size_t len, const char *origi
                             CL_AGENT_MAX_POLICY),
                NULL;
     struct engine *g = calloc(1, sizeof *g);
-    if (!g || !(g->prints = malloc(CL_AGENT_MAX_PRINTS))) {
+    if (!g || !(g->prints = cl_rego_prints_new())) {
         free(g);
         return cl_err_set(err, CL_ENOMEM, "policy: out of memory"), NULL;
     }
-    g->prints[0] = 0;
-    struct cl_rego_opts o = {.print = on_print, .print_ctx = g};
+    struct cl_rego_opts o = {.prints = g->prints};
     g->rego = cl_rego_new(&o);
     CL_AUTO(json_t) *data = json_pack("{s:{}}", "pstate");
     if (!g->rego || !data) {
@@ -283,14 +255,17 @@ int cl_agent_policy_check(struct cl_agent_policy *p, const char *entry, const js
     switch (v) {
     case ALLOW:
         break;
-    case DENY:
+    case DENY: {
         if (g->allow_failures) {
             cl_warn("%s is blocked by policy; allowed by AllowRequestsFailingPolicy", entry);
             break;
         }
+        bool cut = false;
+        CL_AUTO(cl_str) *text = cl_rego_prints_text(g->prints, " ", CL_AGENT_MAX_PRINTS, &cut);
         rc = cl_err_stage(err, CL_EDENIED, CL_AGENT_STAGE_POLICY, "%s is blocked by policy: %s%s",
-                          entry, g->prints, g->prints_cut ? " ..." : "");
+                          entry, text ? text : "", cut ? " ..." : "");
         break;
+    }
     case UNDEFINED:
         if (g->allow_failures) {
             cl_warn("%s: the policy does not define it; allowed by AllowRequestsFailingPolicy",

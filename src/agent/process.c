@@ -22,6 +22,7 @@
 int cl_agent_rt_exec(struct cl_agent_rt *rt, const char *cid, const char *exec_id,
                      const char *process_json, size_t len, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0 ||
         cl_agent_id_check(exec_id, "exec_id", err) < 0)
         return err->code;
@@ -128,6 +129,7 @@ static bool catches(pid_t pid, int sig)
 int cl_agent_rt_signal(struct cl_agent_rt *rt, const char *cid, const char *exec_id, int sig,
                        struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (sig < 0 || sig > 64)
         return cl_err_set(err, CL_EINVAL, "signal %d out of range", sig);
     struct rt_proc *p = NULL;
@@ -153,6 +155,7 @@ int cl_agent_rt_signal(struct cl_agent_rt *rt, const char *cid, const char *exec
 int cl_agent_rt_wait(struct cl_agent_rt *rt, const char *cid, const char *exec_id, int *status,
                      struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     struct rt_proc *p = NULL;
     if (rt_proc_get(rt, cid, exec_id, &p, err) < 0)
         return err->code;
@@ -193,6 +196,7 @@ static int wait_fd(struct rt_proc *p, int fd, short ev, struct cl_err *err)
 int cl_agent_rt_read(struct cl_agent_rt *rt, const char *cid, const char *exec_id, bool stderr_,
                      size_t cap, cl_bytes **out, size_t *len, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     const char *what = stderr_ ? "stderr" : "stdout";
     if (cap == 0)
         return cl_err_set(err, CL_EINVAL, "%s: len is 0", what);
@@ -247,6 +251,7 @@ int cl_agent_rt_read(struct cl_agent_rt *rt, const char *cid, const char *exec_i
 int cl_agent_rt_write(struct cl_agent_rt *rt, const char *cid, const char *exec_id,
                       const uint8_t *data, size_t len, size_t *written, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (len > CL_AGENT_MAX_WRITE)
         return cl_err_set(err, CL_ELIMIT, "stdin: %zu bytes exceed %u", len, CL_AGENT_MAX_WRITE);
     struct rt_proc *p = NULL;
@@ -281,6 +286,7 @@ int cl_agent_rt_write(struct cl_agent_rt *rt, const char *cid, const char *exec_
 int cl_agent_rt_close_stdin(struct cl_agent_rt *rt, const char *cid, const char *exec_id,
                             struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     struct rt_proc *p = NULL;
     if (rt_proc_get(rt, cid, exec_id, &p, err) < 0)
         return err->code;
@@ -302,6 +308,7 @@ int cl_agent_rt_close_stdin(struct cl_agent_rt *rt, const char *cid, const char 
 int cl_agent_rt_resize(struct cl_agent_rt *rt, const char *cid, const char *exec_id, unsigned rows,
                        unsigned cols, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (rows > 65535 || cols > 65535)
         return cl_err_set(err, CL_EINVAL, "window size %ux%u out of range", rows, cols);
     struct rt_proc *p = NULL;

@@ -14,7 +14,7 @@
 
 struct rt_proc {
     unsigned refs;                     /* under rt->lock; the container's list holds one */
-    char exec_id[CL_AGENT_MAX_ID + 1]; /* "" for the init */
+    char exec_id[CL_AGENT_RT_MAX_ID + 1]; /* "" for the init */
     pid_t pid;                         /* 0 until known */
     bool tty;
     bool exited;
@@ -31,7 +31,7 @@ struct rt_proc {
 enum rt_state { RT_CREATED, RT_RUNNING, RT_STOPPED };
 
 struct rt_ctr {
-    char id[CL_AGENT_MAX_ID + 1];
+    char id[CL_AGENT_RT_MAX_ID + 1];
     char bundle[PATH_MAX];
     enum rt_state state;
     bool busy;      /* being created or removed: other calls see it as absent */

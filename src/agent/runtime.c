@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,8 +38,8 @@ extern char **environ;
 int cl_agent_id_check(const char *id, const char *what, struct cl_err *err)
 {
     size_t n = id ? strlen(id) : 0;
-    if (n == 0 || n > CL_AGENT_MAX_ID)
-        return cl_err_set(err, CL_EINVAL, "%s: must be 1..%d bytes", what, CL_AGENT_MAX_ID);
+    if (n == 0 || n > CL_AGENT_RT_MAX_ID)
+        return cl_err_set(err, CL_EINVAL, "%s: must be 1..%d bytes", what, CL_AGENT_RT_MAX_ID);
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
         bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -294,6 +295,7 @@ struct rt_ctr *rt_ctr_find(struct cl_agent_rt *rt, const char *cid)
 int rt_proc_get(struct cl_agent_rt *rt, const char *cid, const char *exec_id, struct rt_proc **out,
                 struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     if (exec_id && *exec_id && cl_agent_id_check(exec_id, "exec_id", err) < 0)
@@ -398,6 +400,7 @@ void rt_proc_set_pid_locked(struct cl_agent_rt *rt, struct rt_proc *p, pid_t pid
 
 int rt_read_pid(const char *path, pid_t *pid, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     size_t n = 0;
     CL_AUTO(cl_bytes) *b = cl_file_read(path, 64, &n, err);
     if (!b)
@@ -501,6 +504,7 @@ static int copy_cfg(char *dst, size_t cap, const char *v, const char *def, const
 
 struct cl_agent_rt *cl_agent_rt_new(const struct cl_agent_rt_config *cfg, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     struct cl_agent_rt *rt = calloc(1, sizeof *rt);
     if (!rt) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
@@ -591,11 +595,17 @@ void cl_agent_rt_free(struct cl_agent_rt *rt)
         pthread_cond_broadcast(&rt->cond);
         pthread_mutex_unlock(&rt->lock);
         pid_t waker = fork(); /* ends a waitid blocked on children that live on */
-        if (waker == 0)
-            _exit(0);
+        if (waker == 0) /* the raw exit: no atexit handlers, no sanitizer finalisation */
+            syscall(SYS_exit_group, 0);
         pthread_join(rt->reaper, NULL);
         if (waker > 0) /* unless the reaper collected it already (then ECHILD at once) */
             (void)waitpid(waker, NULL, 0);
+        /* the folders made at start go when empty (what CopyFile pushed stays) */
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof p, "%s/shared", rt->run_dir);
+        (void)rmdir(rt->shared_dir);
+        (void)rmdir(p);
+        (void)rmdir(rt->runc_root);
     }
     pthread_mutex_destroy(&rt->lock);
     pthread_cond_destroy(&rt->cond);

@@ -22,7 +22,8 @@
  *
  * Child processes: cl_agent_rt_new makes the process a child subreaper and a reaper thread
  * collects every child of the process (waitid P_ALL). Nothing else in the same process may
- * wait for its own children (the agent daemon spawns none).
+ * wait for its own children (the agent daemon spawns none), and one runtime at a time lives
+ * in a process (two reapers would take each other's children).
  */
 #ifndef CL_AGENT_RUNTIME_H
 #define CL_AGENT_RUNTIME_H
@@ -34,7 +35,7 @@
 #include "agent_int.h"
 #include "base/base.h"
 
-#define CL_AGENT_MAX_ID 128             /* container and exec ids, bytes */
+#define CL_AGENT_RT_MAX_ID 128          /* container and exec ids, bytes */
 #define CL_AGENT_MAX_CONTAINERS 256     /* containers of one sandbox */
 #define CL_AGENT_MAX_EXECS 64           /* exec processes alive per container */
 #define CL_AGENT_MAX_READ (1u << 20)    /* ReadStdout/ReadStderr answer, bytes */
@@ -126,6 +127,12 @@ CL_MUST_CHECK int cl_agent_rt_start(struct cl_agent_rt *rt, const char *cid, str
  * CL_AGENT_STOP_TIMEOUT_MS), wakes every blocked reader, unmounts and removes the bundle. */
 CL_MUST_CHECK int cl_agent_rt_remove(struct cl_agent_rt *rt, const char *cid, unsigned timeout_s,
                                      struct cl_err *err);
+/* UpdateContainer: `runc update --resources <file>` with a runtime-spec linux.resources object
+ * (JSON). PauseContainer / ResumeContainer: `runc pause` / `runc resume` (the freezer). */
+CL_MUST_CHECK int cl_agent_rt_update(struct cl_agent_rt *rt, const char *cid,
+                                     const char *resources_json, size_t len, struct cl_err *err);
+CL_MUST_CHECK int cl_agent_rt_pause(struct cl_agent_rt *rt, const char *cid, bool pause,
+                                    struct cl_err *err);
 /* ExecProcess: process_json is the OCI "process" object (JSON). `runc exec --detach`. */
 CL_MUST_CHECK int cl_agent_rt_exec(struct cl_agent_rt *rt, const char *cid, const char *exec_id,
                                    const char *process_json, size_t len, struct cl_err *err);
@@ -246,7 +253,7 @@ CL_MUST_CHECK int cl_agent_storage_setup(struct cl_agent_rt *rt, const struct cl
 
 /* ---- helpers shared by the runtime's files ---- */
 
-/* `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most CL_AGENT_MAX_ID bytes; EINVAL naming `what`. */
+/* `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most CL_AGENT_RT_MAX_ID bytes; EINVAL naming `what`. */
 CL_MUST_CHECK int cl_agent_id_check(const char *id, const char *what, struct cl_err *err);
 /* The run folder (borrowed). */
 const char *cl_agent_rt_run_dir(const struct cl_agent_rt *rt);

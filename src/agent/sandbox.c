@@ -18,6 +18,7 @@
 int cl_agent_rt_sandbox_create(struct cl_agent_rt *rt, const struct cl_agent_sandbox *s,
                                struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (s->hostname && strlen(s->hostname) > CL_AGENT_MAX_HOSTNAME)
         return cl_err_set(err, CL_EINVAL, "hostname longer than %d bytes", CL_AGENT_MAX_HOSTNAME);
     if (s->ndns > CL_AGENT_MAX_DNS)
@@ -91,7 +92,7 @@ int cl_agent_rt_sandbox_destroy(struct cl_agent_rt *rt, struct cl_err *err)
         struct rt_ctr *c = rt->ctrs;
         while (c && c->busy)
             c = c->next;
-        char id[CL_AGENT_MAX_ID + 1] = "";
+        char id[CL_AGENT_RT_MAX_ID + 1] = "";
         if (c)
             snprintf(id, sizeof id, "%s", c->id);
         bool busy_left = !c && rt->ctrs;
@@ -110,6 +111,15 @@ int cl_agent_rt_sandbox_destroy(struct cl_agent_rt *rt, struct cl_err *err)
     rt->sandbox = false;
     pthread_cond_broadcast(&rt->cond);
     pthread_mutex_unlock(&rt->lock);
+    static const char *const files[] = {"sandbox/hostname", "sandbox/resolv.conf", "sandbox"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(files); i++) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof p, "%s/%s", rt->run_dir, files[i]);
+        if (i + 1 < CL_ARRAY_LEN(files))
+            (void)unlink(p);
+        else
+            (void)rmdir(p);
+    }
     return 0;
 }
 
@@ -168,6 +178,7 @@ static bool read_key(const char *dir, const char *file, const char *key, uint64_
 int cl_agent_rt_stats(struct cl_agent_rt *rt, const char *cid, struct cl_agent_stats *out,
                       struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);

@@ -357,6 +357,7 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
 
 static int parse_any(const char *text, size_t len, bool json, struct cl_cdh_config *cfg, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err); /* the table walkers read err->code */
     cl_cdh_config_defaults(cfg);
     if (len > CL_CDH_MAX_CONFIG)
         return cl_err_set(err, CL_ELIMIT, "cdh config of %zu bytes exceeds %d", len, CL_CDH_MAX_CONFIG);

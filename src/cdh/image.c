@@ -331,6 +331,7 @@ static int pull_locked(struct cl_cdh *cdh, const char *image_url, const char *bu
 int cl_cdh_pull_image(struct cl_cdh *cdh, const char *image_url, const char *bundle_path,
                       cl_str **digest, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (!image_url || !*image_url || strlen(image_url) > CL_IMAGE_MAX_REF)
         return cl_err_set(err, CL_EINVAL, "image_url empty or longer than %d bytes",
                           CL_IMAGE_MAX_REF);

@@ -92,7 +92,7 @@ static int parse_args(int argc, char **argv, struct aopts *o)
         {"kds", optional_argument, NULL, 'K'},
         {"tdx-collateral", required_argument, NULL, 'C'},
         {"pccs", required_argument, NULL, 'P'},
-        {"sgx-collateral", required_argument, NULL, 'G'},
+        {"sgx-collateral", required_argument, NULL, 'Q'},
         {"ak-ca", required_argument, NULL, 'a'},
         {"cca-ta-store", required_argument, NULL, 'U'},
         {"cca-rv-store", required_argument, NULL, 'V'},
@@ -145,7 +145,7 @@ static int parse_args(int argc, char **argv, struct aopts *o)
             break;
         case 'C': o->cfg.tdx_collateral_dir = optarg; break;
         case 'P': o->cfg.tdx_pccs_url = optarg; break;
-        case 'G': o->cfg.sgx_collateral_dir = optarg; break;
+        case 'Q': o->cfg.sgx_collateral_dir = optarg; break;
         case 'a': o->cfg.tpm_ak_ca_path = optarg; break;
         case 'U': o->cfg.cca_ta_store = optarg; break;
         case 'V': o->cfg.cca_rv_store = optarg; break;

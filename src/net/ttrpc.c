@@ -1309,6 +1309,8 @@ void cl_ttrpc_server_stop(struct cl_ttrpc_server *s)
         if (s->conns[i])
             shutdown(s->conns[i]->fd, SHUT_RDWR);
     pthread_mutex_unlock(&s->lock);
+    if (s->serial) /* a response being written gives up */
+        __atomic_add_fetch(&s->serial->gen, 1, __ATOMIC_ACQ_REL);
     uint64_t one = 1;
     if (write(s->stopfd, &one, sizeof one) < 0)
         cl_warn("ttrpc %s: cannot signal the stop: %s", s->address, strerror(errno));

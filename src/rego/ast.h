@@ -165,7 +165,7 @@ struct rg_node {
     struct cl_rv *key;  /* the same as a value (frozen) */
     struct rg_node *parent;
     struct rg_node **kids;
-    size_t nkids;
+    size_t nkids, capkids;
     struct rg_rule *rules;  /* value/set rules whose ground head prefix ends here */
     struct rg_rule *funcs;  /* function definitions named by this path */
     struct rg_rule *deflt;  /* default rule of a value */

@@ -24,7 +24,7 @@ const struct cl_rego_builtin *cl_rego_builtin_find(const char *name, size_t len)
 {
     for (size_t t = 0; t < CL_ARRAY_LEN(tables); t++)
         for (const struct cl_rego_builtin *b = tables[t]; b->name; b++)
-            if (strlen(b->name) == len && memcmp(b->name, name, len) == 0)
+            if (len && b->name[0] == name[0] && strncmp(b->name, name, len) == 0 && b->name[len] == 0)
                 return b;
     return NULL;
 }

@@ -64,7 +64,7 @@ int cl_rego_bi_reserve(struct cl_rego_bctx *ctx, size_t bytes);
 const char *cl_rego_bi_name(const struct cl_rego_bctx *ctx);
 /* The `ctx` pointer given to cl_rego_register_builtin (NULL for standard builtins). */
 void *cl_rego_bi_user(const struct cl_rego_bctx *ctx);
-/* Output of print(): passed to the engine's print hook. */
+/* Output of print(): passed to the engine's print hook and gathered into its lazy sink. */
 void cl_rego_bi_print(struct cl_rego_bctx *ctx, const char *text);
 /* Nanoseconds since the epoch fixed at the start of the evaluation (time.now_ns). */
 int64_t cl_rego_bi_now_ns(const struct cl_rego_bctx *ctx);

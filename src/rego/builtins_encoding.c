@@ -182,15 +182,24 @@ static int bi_json_marshal_with_options(struct cl_rego_bctx *c, struct cl_rv *co
     const struct cl_rv *o = a[1];
     struct json_layout lo = {"", "\t", 0, 1};
     bool implied = false, pretty = false, said = false;
+    /* OPA's words: the operand position inside the message is the key's index */
     for (size_t i = 0; i < o->u.obj.len; i++) {
         const struct cl_rv *k = o->u.obj.keys[i], *v = o->u.obj.vals[i];
-        if (k->type != CL_RV_STRING)
-            return cl_rego_bi_type_errorf(c, "operand 2 object keys must be strings, not %s",
-                                          cl_rv_type_name(k));
+        if (k->type != CL_RV_STRING) {
+            char *kt = cl_rv_dump(k);
+            int rc = cl_rego_bi_type_errorf(c,
+                                            "operand 2 failed to stringify key %s at index %zu: "
+                                            "operand %zu must be string but got %s",
+                                            kt, i, i, cl_rv_type_name(k));
+            free(kt);
+            return rc;
+        }
         if (strcmp(k->u.str.s, "prefix") == 0 || strcmp(k->u.str.s, "indent") == 0) {
             if (v->type != CL_RV_STRING)
-                return cl_rego_bi_type_errorf(c, "operand 2 \"%s\" must be string but got %s",
-                                              k->u.str.s, cl_rv_type_name(v));
+                return cl_rego_bi_type_errorf(
+                    c,
+                    "operand 2 key %s failed cast to string: operand %zu must be string but got %s",
+                    k->u.str.s, i, cl_rv_type_name(v));
             if (k->u.str.s[0] == 'p') {
                 lo.prefix = v->u.str.s;
                 lo.nprefix = v->u.str.len;
@@ -201,15 +210,12 @@ static int bi_json_marshal_with_options(struct cl_rego_bctx *c, struct cl_rv *co
             implied = true;
         } else if (strcmp(k->u.str.s, "pretty") == 0) {
             if (v->type != CL_RV_BOOL)
-                return cl_rego_bi_type_errorf(c, "operand 2 \"pretty\" must be boolean but got %s",
-                                              cl_rv_type_name(v));
+                return cl_rego_bi_type_errorf(c, "operand 2 key pretty failed cast to bool");
             pretty = v->u.b;
             said = true;
         } else {
-            char *kt = cl_rv_to_json_text(k);
-            int rc = cl_rego_bi_type_errorf(c, "operand 2 object contained unknown key %s", kt);
-            free(kt);
-            return rc;
+            return cl_rego_bi_type_errorf(c, "operand 2 object contained unknown key %s",
+                                          k->u.str.s);
         }
     }
     if (!(said ? pretty : implied))

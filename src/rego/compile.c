@@ -45,17 +45,26 @@ static struct rg_node *node_get(struct cl_rego *e, struct rg_node *n, const char
     k->key = rg_keep(&e->arena, cl_rv_str(name, len));
     k->parent = n;
     k->id = e->nnodes++;
-    /* keep kids sorted: insert in place */
-    struct rg_node **kids = rg_alloc(&e->arena, (n->nkids + 1) * sizeof *kids);
-    size_t i = 0;
-    while (i < n->nkids && cl_rv_compare(n->kids[i]->key, k->key) < 0)
-        i++;
-    if (i)
-        memcpy(kids, n->kids, i * sizeof *kids);
-    kids[i] = k;
-    if (n->nkids > i)
-        memcpy(kids + i + 1, n->kids + i, (n->nkids - i) * sizeof *kids);
-    n->kids = kids;
+    /* keep kids sorted: binary search for the place, arrays grown by doubling (a package of
+     * thousands of rules must not cost a copy of the array per rule) */
+    size_t lo = 0, hi = n->nkids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cl_rv_compare(n->kids[mid]->key, k->key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (n->nkids == n->capkids) {
+        size_t cap = n->capkids ? n->capkids * 2 : 4;
+        struct rg_node **kids = rg_alloc(&e->arena, cap * sizeof *kids);
+        if (n->nkids)
+            memcpy(kids, n->kids, n->nkids * sizeof *kids);
+        n->kids = kids;
+        n->capkids = cap;
+    }
+    memmove(n->kids + lo + 1, n->kids + lo, (n->nkids - lo) * sizeof *n->kids);
+    n->kids[lo] = k;
     n->nkids++;
     return k;
 }
@@ -1277,16 +1286,27 @@ static int check_kinds(const struct rg_node *n, struct rg_error *err)
 }
 
 /* ---- recursion (OPA's rego_recursion_error, found at compile time) ----
- * A graph over rule-tree nodes holding rules or functions: an edge for every call of a
- * function and every reference into data that reaches rules (a reference that stops above
- * rules, or continues with a variable key, depends on every rule beneath). A cycle is an
- * error before anything runs, as in OPA, not a depth limit hit at evaluation time. */
+ * A graph with two vertices per rule-tree node: R(n), the rules and functions at n, and S(n),
+ * everything beneath n (S(n) -> R(n) and S(n) -> S(child)). A rule has an edge for every call
+ * of a function and every reference into data that reaches rules; a reference that stops
+ * above rules depends on S of where it stops. A cycle is an error before anything runs, as in
+ * OPA, not a depth limit hit at evaluation time. The graph has one edge per distinct
+ * dependency and the tree's own edges, so the check is linear. A variable key followed by a
+ * constant one is matched child by child (OPA's precision: `data[x].allow` does not depend on
+ * a rule without `allow`); beyond CL_REGO_MAX_REF_STEPS nodes for one reference, or
+ * CL_REGO_MAX_DEP_STEPS for all, the reference depends on everything beneath, which can only
+ * report more recursion, never less. */
+#define CL_REGO_MAX_DEP_STEPS 4000000 /* tree nodes matched for all references together */
+#define CL_REGO_MAX_REF_STEPS 4096    /* ... for one reference */
 
 struct dgraph {
-    struct rg_node **nodes; /* by id */
-    int **adj;              /* edges by node id */
+    struct rg_node **nodes; /* by node id */
+    int nn;                 /* nodes: R(n) = id, S(n) = nn + id */
+    int **adj;              /* edges by vertex */
     int *nadj, *capadj;
-    int from; /* node of the rule being walked */
+    int *stamp; /* last vertex + 1 that added an edge to this one (dedupe) */
+    int from;   /* vertex of the rules being walked */
+    long steps;
 };
 
 static bool node_has_rules(const struct rg_node *n)
@@ -1294,25 +1314,26 @@ static bool node_has_rules(const struct rg_node *n)
     return n->rules || n->funcs || n->deflt || n->fdeflt;
 }
 
-static void dg_edge(struct dgraph *g, const struct rg_node *to)
+static void dg_add(struct dgraph *g, int to)
 {
     int f = g->from;
-    for (int i = 0; i < g->nadj[f]; i++)
-        if (g->adj[f][i] == to->id)
-            return;
+    if (g->stamp[to] == f + 1)
+        return;
+    g->stamp[to] = f + 1;
     if (g->nadj[f] == g->capadj[f]) {
         g->capadj[f] = g->capadj[f] ? g->capadj[f] * 2 : 4;
         g->adj[f] = cl_xrealloc(g->adj[f], (size_t)g->capadj[f] * sizeof **g->adj);
     }
-    g->adj[f][g->nadj[f]++] = to->id;
+    g->adj[f][g->nadj[f]++] = to;
 }
 
+static void dg_edge(struct dgraph *g, const struct rg_node *to)
+{
+    dg_add(g, to->id);
+}
 static void dg_subtree(struct dgraph *g, const struct rg_node *n)
 {
-    if (node_has_rules(n))
-        dg_edge(g, n);
-    for (size_t i = 0; i < n->nkids; i++)
-        dg_subtree(g, n->kids[i]);
+    dg_add(g, g->nn + n->id);
 }
 
 static void dg_body(struct dgraph *g, const struct rg_node *root, const struct rg_body *b);
@@ -1320,7 +1341,16 @@ static void dg_body(struct dgraph *g, const struct rg_node *root, const struct r
 /* The rules a data reference may reach from node n, keys from items[i] on: a constant string
  * key follows one child, another constant reaches no rule, anything else may be any child
  * (and the keys after it still have to match, as OPA's dependency graph does). */
-static void dg_ref(struct dgraph *g, const struct rg_node *n, const struct rg_term *t, size_t i)
+static bool dg_ground_from(const struct rg_term *t, size_t i)
+{
+    for (; i < t->n; i++)
+        if (t->items[i]->kind == RG_T_VALUE)
+            return true;
+    return false;
+}
+
+static void dg_ref(struct dgraph *g, const struct rg_node *n, const struct rg_term *t, size_t i,
+                   long *budget)
 {
     if (node_has_rules(n) || i == t->n) {
         dg_subtree(g, n);
@@ -1332,11 +1362,18 @@ static void dg_ref(struct dgraph *g, const struct rg_node *n, const struct rg_te
             return;
         const struct rg_node *c = rg_node_child(n, k->val->u.str.s, k->val->u.str.len);
         if (c)
-            dg_ref(g, c, t, i + 1);
+            dg_ref(g, c, t, i + 1, budget);
+        return;
+    }
+    /* a variable key: when no constant follows, or the matching would cost more than this
+     * reference's share, everything beneath may be reached (a safe over-approximation) */
+    if (!dg_ground_from(t, i + 1) || (*budget -= (long)n->nkids) < 0 ||
+        (g->steps += (long)n->nkids) > CL_REGO_MAX_DEP_STEPS) {
+        dg_subtree(g, n);
         return;
     }
     for (size_t j = 0; j < n->nkids; j++)
-        dg_ref(g, n->kids[j], t, i + 1);
+        dg_ref(g, n->kids[j], t, i + 1, budget);
 }
 
 static void dg_term(struct dgraph *g, const struct rg_node *root, const struct rg_term *t)
@@ -1357,7 +1394,8 @@ static void dg_term(struct dgraph *g, const struct rg_node *root, const struct r
     case RG_T_REF: {
         const struct rg_term *h = t->items[0];
         if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
-            dg_ref(g, root, t, 1);
+            long budget = CL_REGO_MAX_REF_STEPS;
+            dg_ref(g, root, t, 1, &budget);
             for (size_t j = 1; j < t->n; j++)
                 dg_term(g, root, t->items[j]);
             return;
@@ -1414,6 +1452,11 @@ static void dg_collect(struct dgraph *g, const struct rg_node *root, struct rg_n
     for (size_t l = 0; l < 4; l++)
         for (const struct rg_rule *r = lists[l]; r; r = l < 2 ? r->next_in_node : NULL)
             dg_rule(g, root, r);
+    g->from = g->nn + n->id; /* S(n): its own rules and everything beneath */
+    if (node_has_rules(n))
+        dg_add(g, n->id);
+    for (size_t i = 0; i < n->nkids; i++)
+        dg_add(g, g->nn + n->kids[i]->id);
     for (size_t i = 0; i < n->nkids; i++)
         dg_collect(g, root, n->kids[i]);
 }
@@ -1434,16 +1477,18 @@ static const struct rg_rule *node_first_rule(const struct rg_node *n)
 
 static int check_recursion(struct cl_rego *e, struct rg_error *err)
 {
-    int nn = e->nnodes;
+    int nn = e->nnodes, nv = 2 * nn;
     struct dgraph g = {.nodes = cl_xcalloc((size_t)nn, sizeof *g.nodes),
-                       .adj = cl_xcalloc((size_t)nn, sizeof *g.adj),
-                       .nadj = cl_xcalloc((size_t)nn, sizeof(int)),
-                       .capadj = cl_xcalloc((size_t)nn, sizeof(int))};
+                       .nn = nn,
+                       .adj = cl_xcalloc((size_t)nv, sizeof *g.adj),
+                       .nadj = cl_xcalloc((size_t)nv, sizeof(int)),
+                       .capadj = cl_xcalloc((size_t)nv, sizeof(int)),
+                       .stamp = cl_xcalloc((size_t)nv, sizeof(int))};
     dg_collect(&g, e->root, e->root);
-    /* iterative depth-first search: 0 new, 1 on the path, 2 done */
-    unsigned char *state = cl_xcalloc((size_t)nn, 1);
-    int *stack = cl_xcalloc((size_t)nn, sizeof(int)), *edge = cl_xcalloc((size_t)nn, sizeof(int));
     int rc = 0;
+    /* iterative depth-first search: 0 new, 1 on the path, 2 done */
+    unsigned char *state = cl_xcalloc((size_t)nv, 1);
+    int *stack = cl_xcalloc((size_t)nv, sizeof(int)), *edge = cl_xcalloc((size_t)nv, sizeof(int));
     for (int s0 = 0; s0 < nn && rc == 0; s0++) {
         if (state[s0] || !g.nodes[s0] || !node_has_rules(g.nodes[s0]))
             continue;
@@ -1463,33 +1508,44 @@ static int check_recursion(struct cl_rego *e, struct rg_error *err)
                 state[w] = 1;
                 stack[++sp] = w;
                 edge[sp] = 0;
-            } else if (state[w] == 1) {
-                /* the cycle is the path from w to the top of the stack, then w again */
-                int at = sp;
-                while (stack[at] != w)
-                    at--;
-                struct cl_sbuf b = {0};
-                for (int i = at; i <= sp; i++) {
-                    node_path(&b, g.nodes[stack[i]]);
-                    cl_sbuf_adds(&b, " -> ");
-                }
-                node_path(&b, g.nodes[w]);
-                struct cl_sbuf name = {0};
-                node_path(&name, g.nodes[w]);
-                const struct rg_rule *r = node_first_rule(g.nodes[w]);
-                struct rg_term loc = {.line = r->line, .col = r->col};
-                rc = cerr(err, "rego_recursion_error", r->mod->file, &loc,
-                          "rule %s is recursive: %s", name.s, b.s);
-                cl_sbuf_free(&b);
-                cl_sbuf_free(&name);
+                continue;
             }
+            if (state[w] != 1)
+                continue;
+            /* the cycle: the path from w to the top of the stack, then w again; only rule
+             * vertices are named (S vertices only lead down the tree, so one is on it) */
+            int at = sp;
+            while (stack[at] != w)
+                at--;
+            int first = -1;
+            struct cl_sbuf b = {0};
+            for (int i = at; i <= sp; i++) {
+                if (stack[i] >= nn)
+                    continue;
+                if (first < 0)
+                    first = stack[i];
+                node_path(&b, g.nodes[stack[i]]);
+                cl_sbuf_adds(&b, " -> ");
+            }
+            if (first < 0) /* cannot happen: S vertices alone form no cycle */
+                first = w < nn ? w : w - nn;
+            node_path(&b, g.nodes[first]);
+            struct cl_sbuf name = {0};
+            node_path(&name, g.nodes[first]);
+            const struct rg_rule *r = node_first_rule(g.nodes[first]);
+            struct rg_term loc = {.line = r ? r->line : 0, .col = r ? r->col : 0};
+            rc = cerr(err, "rego_recursion_error", r ? r->mod->file : "policy", &loc,
+                      "rule %s is recursive: %s", name.s, b.s);
+            cl_sbuf_free(&b);
+            cl_sbuf_free(&name);
         }
     }
-    for (int i = 0; i < nn; i++)
+    for (int i = 0; i < nv; i++)
         free(g.adj[i]);
     free(g.adj);
     free(g.nadj);
     free(g.capadj);
+    free(g.stamp);
     free(g.nodes);
     free(state);
     free(stack);

@@ -873,7 +873,11 @@ void cl_rego_bi_print(struct cl_rego_bctx *ctx, const char *text)
 {
     struct ev *ev = ctx->b.ev;
     if (ev->e->opts.print)
-        ev->e->opts.print(ev->e->opts.print_ctx, "", 0, text);
+        ev->e->opts.print(ev->e->opts.print_ctx, ev->cur_file ? ev->cur_file : "", ev->cur_line, text);
+    if (ev->prints) {
+        struct cl_rv *v = cl_rv_strz(text);
+        rg_prints_add(ev->prints, ev->cur_file, ev->cur_line, &v, 1);
+    }
 }
 
 /* Calls a builtin; returns 0 with *out, CL_REGO_UNDEFINED, or -1 (error recorded). */
@@ -2188,8 +2192,14 @@ static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
         put1(v, vo);
         return rc;
     }
-    if (is_print(t) && ev->e->opts.print)
-        return 2;
+    if (is_print(t)) {
+        /* always true and binds nothing: done in place, without a continuation per call */
+        if (x->negated || x->nwith)
+            return 2;
+        if (ev->e->opts.print || ev->prints)
+            print_call(ev, fr, t);
+        return 1;
+    }
     if (t->op && t->n == 2 && ev->nmocks == ev->mock_floor) {
         /* a comparison: evaluate both sides in place and compare */
         struct cl_rv *a = NULL, *b = NULL;

@@ -214,6 +214,10 @@ static void check_utf8(struct parser *P, struct token *T, const char *end)
 {
     const unsigned char *s = (const unsigned char *)T->s, *e = (const unsigned char *)end;
     while (s < e) {
+        if (*s < 0x80) { /* ASCII, the common case */
+            s++;
+            continue;
+        }
         size_t n = utf8_seq(s, e);
         if (!n) {
             perr(P, T->line, T->col,
@@ -539,10 +543,12 @@ static struct token *peek(struct parser *P)
     return &P->peek;
 }
 
-static bool is_kw(const struct token *T, const char *kw)
+static bool is_kw_n(const struct token *T, const char *kw, size_t n)
 {
-    return T->t == K_IDENT && T->len == strlen(kw) && memcmp(T->s, kw, T->len) == 0;
+    return T->t == K_IDENT && T->len == n && T->s[0] == kw[0] && memcmp(T->s, kw, n) == 0;
 }
+/* keywords are literals: their length is known at compile time */
+#define is_kw(T, kw) is_kw_n((T), "" kw, sizeof(kw) - 1)
 
 /* The keyword at the current token starts a reference (`not.foo`, `in.foo contains 1`,
  * `if.f(x)`): OPA v1 allows keywords as the first part of a ref where nothing else can follow
@@ -623,7 +629,11 @@ static bool unescape(struct parser *P, const char *s, const char *e, struct cl_s
 {
     while (s < e) {
         if (*s != '\\') {
-            cl_sbuf_addc(b, *s++);
+            /* the run up to the next escape in one copy */
+            const char *bs = memchr(s, '\\', (size_t)(e - s));
+            const char *stop = bs ? bs : e;
+            cl_sbuf_add(b, s, (size_t)(stop - s));
+            s = stop;
             continue;
         }
         s++;

@@ -483,10 +483,30 @@ static struct cl_rv *dec_value(struct dec *d)
     }
     if (d->n > CL_RV_MAX_BIG_DIGITS)
         return NULL;
-    char *t = cl_xmalloc(d->n + 40);
+    char *t = cl_xmalloc(d->n + 64);
     int k = 0;
     if (d->neg)
         t[k++] = '-';
+    long point = (long)d->n + d->exp; /* digits before the decimal point */
+    if (d->exp < 0 && point > -20) {  /* positional, as the literal would be written */
+        if (point > 0) {
+            memcpy(t + k, d->mag, (size_t)point);
+            k += (int)point;
+            t[k++] = '.';
+            memcpy(t + k, d->mag + point, d->n - (size_t)point);
+            k += (int)(d->n - (size_t)point);
+        } else {
+            t[k++] = '0';
+            t[k++] = '.';
+            for (long z = 0; z < -point; z++)
+                t[k++] = '0';
+            memcpy(t + k, d->mag, d->n);
+            k += (int)d->n;
+        }
+        struct cl_rv *v = cl_rv_number_parse(t, (size_t)k);
+        free(t);
+        return v;
+    }
     t[k++] = d->mag[0];
     if (d->n > 1) {
         t[k++] = '.';
@@ -667,6 +687,25 @@ struct cl_rv *cl_rv_number_parse(const char *s, size_t len)
     free(tmp);
     if (!isfinite(d))
         return rv_big(CL_RV_BIGLIT, s, len, s[0] == '-' ? -HUGE_VAL : HUGE_VAL);
+    /* more significant digits than a double holds (28857836529306024611913.0): OPA keeps the
+     * literal and compares it exactly, so the text is kept (d is its nearest double) */
+    size_t sig = 0, zeros = 0;
+    bool lead = true;
+    for (size_t i = 0; i < len && s[i] != 'e' && s[i] != 'E'; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            continue;
+        if (lead && s[i] == '0')
+            continue;
+        lead = false;
+        if (s[i] == '0') {
+            zeros++;
+        } else {
+            sig += zeros + 1;
+            zeros = 0;
+        }
+    }
+    if (sig > 17)
+        return rv_big(CL_RV_BIGLIT, s, len, d);
     return cl_rv_float(d);
 }
 

@@ -43,8 +43,10 @@ enum cl_rv_type {
 #define CL_RV_FROZEN_REFS UINT32_MAX
 
 /* Numbers are int64 when exact, else double; integers beyond int64 are kept exactly as decimal
- * text (CL_RV_BIGINT, exact +, - and * and comparison), and a literal beyond the double range
- * keeps its text for printing (CL_RV_BIGLIT, compared as an infinity). */
+ * text (CL_RV_BIGINT, exact +, - and * and comparison), and a decimal literal beyond the double
+ * range or with more significant digits than a double holds keeps its text (CL_RV_BIGLIT:
+ * compared, added, subtracted and multiplied exactly as a decimal; num.d is its nearest double,
+ * or an infinity beyond the range). */
 enum { CL_RV_BIGINT = 1, CL_RV_BIGLIT = 2 };
 #define CL_RV_MAX_BIG_DIGITS 4096
 

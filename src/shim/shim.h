@@ -216,7 +216,8 @@ void cl_shim_vm_halt(struct cl_shim_vm *vm);
  * state folder and frees. Safe after the VM died. NULL is fine. */
 void cl_shim_vm_stop(struct cl_shim_vm *vm);
 /* For `delete` after a crashed shim: kills what the pidfiles in dir name (only when
- * /proc/PID/cmdline mentions dir), removes dir. Returns how many processes were killed. */
+ * /proc/PID/cmdline mentions dir), removes dir. A dir not shaped as cl_shim_vm_dir makes it
+ * (absolute, last part 24 hex digits) is left alone. Returns how many processes were killed. */
 int cl_shim_vm_cleanup_dir(const char *dir);
 
 /* ---- agent client (agent.c) ---- */

@@ -203,6 +203,14 @@ static int from_json(const ProtobufCMessageDescriptor *d, const json_t *obj, Pro
     if (!m)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
     protobuf_c_message_init(d, m);
+    /* Keys match fields without case, so two keys ("rlimits", "Rlimits") can name one field:
+     * refused, not merged (the second would also leak what the first allocated). */
+    bool *seen = calloc(d->n_fields ? d->n_fields : 1, sizeof *seen);
+    if (!seen) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    }
+    int rc = 0;
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)(uintptr_t)obj, k, v)
@@ -215,10 +223,20 @@ static int from_json(const ProtobufCMessageDescriptor *d, const json_t *obj, Pro
                      d->short_name);
             continue;
         }
-        if (set_field(f, v, m, depth, sub, err) < 0) {
-            protobuf_c_message_free_unpacked(m, NULL);
-            return err->code;
+        size_t idx = (size_t)(f - d->fields);
+        if (seen[idx]) {
+            rc = cl_err_set(err, CL_EPARSE, "config.json: '%s' names the field %s a second time",
+                            sub, f->name);
+            break;
         }
+        seen[idx] = true;
+        if ((rc = set_field(f, v, m, depth, sub, err)) < 0)
+            break;
+    }
+    free(seen);
+    if (rc < 0) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        return rc;
     }
     *out = m;
     return 0;

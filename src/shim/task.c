@@ -523,7 +523,7 @@ static int h_exec(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
     UNPACK(Containerd__Task__V2__ExecProcessRequest, containerd__task__v2__exec_process_request, r);
     int rc = 0;
     struct shim_proc *p = NULL;
-    CL_AUTO(json_t) *pj = NULL;
+    json_t *pj = NULL;
     if ((rc = cl_shim_id_check(r->exec_id, "exec id", err)) < 0)
         goto out;
     if (!r->spec || !r->spec->value.data) {
@@ -574,6 +574,7 @@ static int h_exec(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
 out:
     if (rc < 0)
         cl_warn("Exec %s/%s => %s: %s", r->id, r->exec_id, cl_err_name(rc), err->msg);
+    json_decref(pj);
     containerd__task__v2__exec_process_request__free_unpacked(r, NULL);
     return rc;
 }

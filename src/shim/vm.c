@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -381,9 +382,10 @@ static void *monitor_main(void *arg)
     vm->exited = true;
     vm->status = st;
     pthread_cond_broadcast(&vm->cond);
+    void (*on_exit)(void *, int) = vm->o.on_exit;
     pthread_mutex_unlock(&vm->lock);
-    if (vm->o.on_exit)
-        vm->o.on_exit(vm->o.ctx, st);
+    if (on_exit)
+        on_exit(vm->o.ctx, st);
     return NULL;
 }
 
@@ -412,11 +414,121 @@ static unsigned free_tcp_port(struct cl_err *err)
     return port;
 }
 
+static int check_files(const struct cl_shim_config *c, struct cl_err *err)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+        int mode;
+    } files[] = {
+        {"hypervisor.kernel", offsetof(struct cl_shim_config, kernel), R_OK},
+        {"hypervisor.initrd", offsetof(struct cl_shim_config, initrd), R_OK},
+        {"hypervisor.path", offsetof(struct cl_shim_config, qemu), X_OK},
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(files); i++) {
+        const char *path = *(char *const *)((const char *)c + files[i].off);
+        if (access(path, files[i].mode) != 0)
+            return cl_err_stage(err, CL_ENOTFOUND, "vm-config", "%s %s: %s", files[i].key, path,
+                                strerror(errno));
+    }
+    return 0;
+}
+
+static int write_pid(const char *dir, const char *name, pid_t pid, struct cl_err *err)
+{
+    CL_AUTO(cl_str) *text = cl_strdupf("%d\n", (int)pid);
+    CL_AUTO(cl_str) *path = path_in(dir, name);
+    if (!text || !path)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    return write_text(path, text, err);
+}
+
+/* The init-data disk, and the digest / expected PCR value beside it. *img_out new. */
+static int prepare_initdata(const char *dir, const char *annotation, cl_str **img_out,
+                            struct cl_err *err)
+{
+    uint8_t digest[32], pcr[64] = {0}, expect[32];
+    CL_AUTO(cl_str) *img = path_in(dir, "initdata.img");
+    CL_AUTO(cl_str) *dpath = path_in(dir, "initdata.digest");
+    if (!img || !dpath)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    if (cl_shim_initdata_disk(annotation, img, digest, err) < 0)
+        return err->code;
+    /* PCR = SHA-256(zeros || digest): one extend from reset */
+    memcpy(pcr + 32, digest, 32);
+    if (cl_digest(CL_HASH_SHA256, pcr, sizeof pcr, expect, err) < 0)
+        return err->code;
+    CL_AUTO(cl_str) *hex = cl_hex_encode(digest, sizeof digest);
+    CL_AUTO(cl_str) *pcrhex = cl_hex_encode(expect, sizeof expect);
+    CL_AUTO(cl_str) *text =
+        hex && pcrhex ? cl_strdupf("sha256:%s\npcr%d:%s\n", hex, CL_SHIM_INITDATA_PCR, pcrhex)
+                      : NULL;
+    if (!text)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    if (write_text(dpath, text, err) < 0)
+        return err->code;
+    cl_info("init-data sha256 %s: the guest extends it into PCR%d (expected PCR%d sha256 %s)", hex,
+            CL_SHIM_INITDATA_PCR, CL_SHIM_INITDATA_PCR, pcrhex);
+    *img_out = CL_STEAL(img);
+    return 0;
+}
+
+/* QEMU with its output in qemu.log, its pidfile, and the monitor thread. */
+static int spawn_qemu(struct cl_shim_vm *vm, char **argv, struct cl_err *err)
+{
+    CL_AUTO(cl_str) *log = path_in(vm->dir, "qemu.log");
+    if (!log)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cl_err_set(err, CL_EIO, "vm: %s: %s", log, strerror(errno));
+    struct cl_shim_child ch = {.argv = argv, .out_fd = fd};
+    int rc = cl_shim_spawn(&ch, err);
+    close(fd);
+    if (rc < 0)
+        return cl_err_prefix(err, "vm");
+    vm->qemu = ch.pid;
+    if (pthread_create(&vm->monitor, NULL, monitor_main, vm) != 0)
+        return cl_err_set(err, CL_EIO, "vm: cannot start the monitor thread");
+    vm->have_monitor = true;
+    return write_pid(vm->dir, "qemu.pid", vm->qemu, err);
+}
+
+static cl_str *agent_address(const struct cl_shim_vm *vm, unsigned cid, unsigned tcp_port)
+{
+    switch (vm->o.cfg->transport) {
+    case CL_SHIM_AGENT_SERIAL:
+        return cl_strdupf("unix://%s/agent.sock", vm->dir);
+    case CL_SHIM_AGENT_VSOCK:
+        return cl_strdupf("vsock://%u:%u", cid, CL_SHIM_AGENT_PORT);
+    case CL_SHIM_AGENT_TCP_INSECURE:
+        return cl_strdupf("tcp://127.0.0.1:%u", tcp_port);
+    }
+    return NULL;
+}
+
+/* Rewrites err for a boot that did not reach the agent: the reason, then the console tail. */
+static void boot_failed(struct cl_shim_vm *vm, struct cl_err *err)
+{
+    char tail[240];
+    console_tail(vm->dir, tail, sizeof tail);
+    if (!qemu_running(vm)) {
+        cl_err_stage(err, CL_EIO, "vm-boot",
+                     "vm: QEMU exited (wait status %d) before the agent answered; console: %s",
+                     vm->status, tail[0] ? tail : "(empty)");
+        return;
+    }
+    char msg[CL_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    cl_err_stage(err, err->code ? err->code : CL_EIO, err->stage ? err->stage : "agent-ready",
+                 "vm: %s; console: %s", msg, tail[0] ? tail : "(empty)");
+}
+
 struct cl_shim_vm *cl_shim_vm_start(const struct cl_shim_vm_opts *o, struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
     const struct cl_shim_config *c = o->cfg;
-    uint64_t t0 = cl_now_mono_ns();
+    uint64_t t0 = cl_now_mono_ns(), t_spawned = 0;
     struct cl_shim_vm *vm = calloc(1, sizeof *vm);
     if (!vm || !(vm->dir = strdup(o->dir))) {
         free(vm);
@@ -427,141 +539,69 @@ struct cl_shim_vm *cl_shim_vm_start(const struct cl_shim_vm_opts *o, struct cl_e
     vm->o.dir = vm->dir;
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
-    CL_AUTO(cl_str) *tpm_sock = NULL;
-    CL_AUTO(cl_str) *img = NULL;
-    CL_AUTO(cl_str) *qemu_log = path_in(vm->dir, "qemu.log");
-    CL_AUTO(cl_str) *swtpm_log = path_in(vm->dir, "swtpm.log");
+    cl_str *img = NULL, *tpm_sock = NULL, *swtpm_log = NULL, *addr = NULL;
     char **argv = NULL;
-    int log_fd = -1;
     unsigned tcp_port = 0, cid = 0;
+    bool ok = false;
 
-    if (cl_mkdir_p(vm->dir, 0700, err) < 0)
-        goto fail;
-    if (access(c->kernel, R_OK) != 0) {
-        cl_err_stage(err, CL_ENOTFOUND, "vm-config", "hypervisor.kernel %s: %s", c->kernel,
-                     strerror(errno));
-        goto fail;
-    }
-    if (access(c->initrd, R_OK) != 0) {
-        cl_err_stage(err, CL_ENOTFOUND, "vm-config", "hypervisor.initrd %s: %s", c->initrd,
-                     strerror(errno));
-        goto fail;
-    }
-    if (access(c->qemu, X_OK) != 0) {
-        cl_err_stage(err, CL_ENOTFOUND, "vm-config", "hypervisor.path %s: %s", c->qemu,
-                     strerror(errno));
-        goto fail;
-    }
-    if (o->initdata) {
-        uint8_t digest[32];
-        img = path_in(vm->dir, "initdata.img");
-        if (!img || cl_shim_initdata_disk(o->initdata, img, digest, err) < 0)
-            goto fail;
-        CL_AUTO(cl_str) *hex = cl_hex_encode(digest, sizeof digest);
-        uint8_t pcr[64] = {0}, expect[32];
-        memcpy(pcr + 32, digest, 32);
-        CL_AUTO(cl_str) *pcrhex = NULL;
-        if (cl_digest(CL_HASH_SHA256, pcr, sizeof pcr, expect, err) == 0)
-            pcrhex = cl_hex_encode(expect, sizeof expect);
-        CL_AUTO(cl_str) *dpath = path_in(vm->dir, "initdata.digest");
-        CL_AUTO(cl_str) *dtext = cl_strdupf("sha256:%s\npcr%d:%s\n", hex ? hex : "",
-                                            CL_SHIM_INITDATA_PCR, pcrhex ? pcrhex : "");
-        if (dpath && dtext && write_text(dpath, dtext, err) < 0)
-            goto fail;
-        cl_info("init-data sha256 %s: the guest extends it into PCR%d (expected PCR%d sha256 %s)",
-                hex ? hex : "?", CL_SHIM_INITDATA_PCR, CL_SHIM_INITDATA_PCR, pcrhex ? pcrhex : "?");
-    }
+    if (cl_mkdir_p(vm->dir, 0700, err) < 0 || check_files(c, err) < 0)
+        goto out;
+    if (o->initdata && prepare_initdata(vm->dir, o->initdata, &img, err) < 0)
+        goto out;
     if (c->tpm) {
-        if (!swtpm_log || start_swtpm(vm, swtpm_log, err) < 0)
-            goto fail;
+        swtpm_log = path_in(vm->dir, "swtpm.log");
         tpm_sock = path_in(vm->dir, "vtpm.sock");
+        if (!swtpm_log || !tpm_sock) {
+            cl_err_set(err, CL_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (start_swtpm(vm, swtpm_log, err) < 0)
+            goto out;
     }
     if (c->transport == CL_SHIM_AGENT_TCP_INSECURE) {
         cl_insecure("agent.channel = \"tcp_insecure\"",
                     "the agent channel is plain TCP through a loopback port forward; any local "
                     "user can reach it");
         if (!(tcp_port = free_tcp_port(err)))
-            goto fail;
+            goto out;
     } else if (c->transport == CL_SHIM_AGENT_VSOCK) {
         uint32_t r = 0;
         if (cl_random(&r, sizeof r, err) < 0)
-            goto fail;
+            goto out;
         cid = 3 + r % 0x7ffffff0u;
     }
-    argv = cl_shim_vm_argv(&vm->o, tpm_sock, img, cid, tcp_port, err);
-    if (!argv || !qemu_log)
-        goto fail;
-    log_fd = open(qemu_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log_fd < 0) {
-        cl_err_set(err, CL_EIO, "vm: %s: %s", qemu_log, strerror(errno));
-        goto fail;
-    }
-    struct cl_shim_child ch = {.argv = argv, .out_fd = log_fd};
-    if (cl_shim_spawn(&ch, err) < 0) {
-        cl_err_prefix(err, "vm");
-        goto fail;
-    }
-    vm->qemu = ch.pid;
-    close(log_fd);
-    log_fd = -1;
-    {
-        CL_AUTO(cl_str) *pidtext = cl_strdupf("%d\n", (int)vm->qemu);
-        CL_AUTO(cl_str) *pidfile = path_in(vm->dir, "qemu.pid");
-        if (!pidtext || !pidfile || write_text(pidfile, pidtext, err) < 0)
-            goto fail;
-    }
-    if (pthread_create(&vm->monitor, NULL, monitor_main, vm) != 0) {
-        cl_err_set(err, CL_EIO, "vm: cannot start the monitor thread");
-        goto fail;
-    }
-    vm->have_monitor = true;
-    uint64_t t_spawned = cl_now_mono_ns();
-
-    CL_AUTO(cl_str) *addr = NULL;
-    if (c->transport == CL_SHIM_AGENT_SERIAL)
-        addr = cl_strdupf("unix://%s/agent.sock", vm->dir);
-    else if (c->transport == CL_SHIM_AGENT_VSOCK)
-        addr = cl_strdupf("vsock://%u:%u", cid, CL_SHIM_AGENT_PORT);
-    else
-        addr = cl_strdupf("tcp://127.0.0.1:%u", tcp_port);
-    if (!addr) {
+    if (!(argv = cl_shim_vm_argv(&vm->o, tpm_sock, img, cid, tcp_port, err)) ||
+        spawn_qemu(vm, argv, err) < 0)
+        goto out;
+    t_spawned = cl_now_mono_ns();
+    if (!(addr = agent_address(vm, cid, tcp_port))) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
-        goto fail;
+        goto out;
     }
     vm->agent = cl_shim_agent_connect(addr, c->boot_timeout_s * 1000u, c->call_timeout_s * 1000u,
                                       qemu_running, vm, err);
     if (!vm->agent) {
-        char tail[240];
-        console_tail(vm->dir, tail, sizeof tail);
-        if (!qemu_running(vm))
-            cl_err_stage(err, CL_EIO, "vm-boot",
-                         "vm: QEMU exited (wait status %d) before the agent answered; console: %s",
-                         vm->status, tail[0] ? tail : "(empty)");
-        else {
-            char msg[CL_ERR_MSG_MAX];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            cl_err_stage(err, err->code ? err->code : CL_EIO,
-                         err->stage ? err->stage : "agent-ready", "vm: %s; console: %s", msg,
-                         tail[0] ? tail : "(empty)");
-        }
-        goto fail;
+        boot_failed(vm, err);
+        goto out;
     }
-    uint64_t t_ready = cl_now_mono_ns();
     cl_info("vm %s: QEMU pid %d (%s), agent ready in %.2f s (spawn %.2f s)", vm->dir, (int)vm->qemu,
-            o->accel_kvm ? "kvm" : "tcg", (double)(t_ready - t0) / 1e9,
+            o->accel_kvm ? "kvm" : "tcg", (double)(cl_now_mono_ns() - t0) / 1e9,
             (double)(t_spawned - t0) / 1e9);
+    ok = true;
+out:
+    free(img);
+    free(tpm_sock);
+    free(swtpm_log);
+    free(addr);
     cl_shim_argv_free(argv);
-    return vm;
-fail:
-    if (log_fd >= 0)
-        close(log_fd);
-    cl_shim_argv_free(argv);
-    {
-        struct cl_err keep = *err;
-        vm->o.on_exit = NULL; /* a VM that never started reports nothing */
-        cl_shim_vm_stop(vm);
-        *err = keep;
-    }
+    if (ok)
+        return vm;
+    struct cl_err keep = *err;
+    pthread_mutex_lock(&vm->lock);
+    vm->o.on_exit = NULL; /* a VM that never started reports nothing */
+    pthread_mutex_unlock(&vm->lock);
+    cl_shim_vm_stop(vm);
+    *err = keep;
     return NULL;
 }
 
@@ -674,8 +714,25 @@ static bool cmdline_mentions(pid_t pid, const char *dir)
     return strstr(buf, dir) != NULL;
 }
 
+/* What cl_shim_vm_dir makes: an absolute path whose last part is 24 lowercase hex digits. A
+ * marker file naming anything else (a bundle edited by hand, "/") is never removed. */
+static bool vm_dir_shaped(const char *dir)
+{
+    const char *base = strrchr(dir, '/');
+    if (dir[0] != '/' || !base || strstr(dir, "/../") || strlen(base + 1) != 24)
+        return false;
+    for (const char *c = base + 1; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return true;
+}
+
 int cl_shim_vm_cleanup_dir(const char *dir)
 {
+    if (!vm_dir_shaped(dir)) {
+        cl_warn("delete: '%.200s' is not a VM folder of this shim; left alone", dir);
+        return 0;
+    }
     static const char *const pidfiles[] = {"qemu.pid", "swtpm.pid"};
     int killed = 0;
     for (size_t i = 0; i < CL_ARRAY_LEN(pidfiles); i++) {

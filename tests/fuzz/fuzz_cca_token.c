@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(ev);
         return 0;
     }
-    struct cl_cbor c = cl_cbor_init(data, size);
-    if (cl_cbor_skip(&c, "fuzz", &err) == 0 && c.off > size)
+    struct cl_cca_cbor c = cl_cca_cbor_init(data, size);
+    if (cl_cca_cbor_skip(&c, "fuzz", &err) == 0 && c.off > size)
         abort();
     struct cl_cca_token t;
     memset(&err, 0, sizeof err);
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         t.platform_cose.signature.p + t.platform_cose.signature.n > end || t.realm.rak.n != 97)
         abort();
     size_t n = 0;
-    uint8_t *tbs = cl_cose_tbs(&t.realm_cose, &n);
+    uint8_t *tbs = cl_cca_cose_tbs(&t.realm_cose, &n);
     free(tbs);
     int vr = cl_cca_verify_realm(&t, NULL);
     if (vr != 0 && vr != CL_EVERIFY && vr != CL_EPARSE && vr != CL_EUNSUPPORTED)

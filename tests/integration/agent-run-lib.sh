@@ -130,7 +130,7 @@ PIDS="$PIDS $CDH_PID"
 ENTRIES="CreateSandboxRequest DestroySandboxRequest StartContainerRequest RemoveContainerRequest
 ExecProcessRequest SignalProcessRequest WaitProcessRequest WriteStreamRequest ReadStreamRequest
 CloseStdinRequest TtyWinResizeRequest StatsContainerRequest CopyFileRequest GetOOMEventRequest
-GuestDetailsRequest UpdateInterfaceRequest UpdateRoutesRequest ListInterfacesRequest ListRoutesRequest
+GuestDetailsRequest UpdateContainerRequest PauseContainerRequest ResumeContainerRequest UpdateInterfaceRequest UpdateRoutesRequest ListInterfacesRequest ListRoutesRequest
 SetPolicyRequest"
 policy() { # policy FILE CREATE_RULE_BODY
     { echo "package agent_policy"; echo

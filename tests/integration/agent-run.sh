@@ -99,6 +99,22 @@ cpu=$(jq '.cgroup_stats.cpu_stats.cpu_usage.total_usage' "$T/ctl.out")
 pids=$(jq '.cgroup_stats.pids_stats.current' "$T/ctl.out")
 [ "$mem" -gt 0 ] && [ "$pids" -ge 1 ] || fail "StatsContainer: $(cat "$T/ctl.out")"
 ok "StatsContainer: memory $mem bytes, cpu $cpu ns, $pids pids"
+must UpdateContainer '{"container_id": "c2", "resources": {"Memory": {"Limit": 67108864}, "Pids": {"Limit": 50}}}'
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    lim=$(cat "/sys/fs/cgroup/$CLOISTER_AGENT_CGROUP_PARENT/c2/memory.max")
+else
+    lim=$(cat "/sys/fs/cgroup/memory/$CLOISTER_AGENT_CGROUP_PARENT/c2/memory.limit_in_bytes")
+fi
+[ "$lim" = 67108864 ] || fail "UpdateContainer: the memory limit is $lim"
+must StatsContainer '{"container_id": "c2"}'
+[ "$(jq .cgroup_stats.pids_stats.limit "$T/ctl.out")" = 50 ] || fail "UpdateContainer: pids limit $(jq .cgroup_stats.pids_stats "$T/ctl.out")"
+ok "UpdateContainer: memory limit 64 MiB and pids limit 50 in the cgroup"
+must PauseContainer '{"container_id": "c2"}'
+runc --root "$RUN/.runc" list | grep -q '^c2 .*paused' || fail "PauseContainer: $(runc --root "$RUN/.runc" list)"
+must ResumeContainer '{"container_id": "c2"}'
+runc --root "$RUN/.runc" list | grep -q '^c2 .*running' || fail "ResumeContainer: $(runc --root "$RUN/.runc" list)"
+ok "PauseContainer / ResumeContainer freeze and thaw c2"
+expect 6 PauseContainer '{"container_id": "nope"}' "PauseContainer of an unknown container"
 must CloseStdin '{"container_id": "c2", "exec_id": ""}'
 must WaitProcess '{"container_id": "c2", "exec_id": ""}'
 [ "$(jq .status "$T/ctl.out")" = 0 ] || fail "cat after CloseStdin: $(cat "$T/ctl.out")"
@@ -201,6 +217,23 @@ expect 6 UpdateInterface '{"interface": {"name": "eth1", "hwAddr": "02:00:00:00:
 expect 3 UpdateRoutes '{"routes": {"Routes": [{"dest": "10.1.0.0/16", "gateway": "not-an-ip", "device": "eth0"}]}}' "UpdateRoutes with a bad gateway"
 ip route | grep -q '^default via 10.9.0.1 dev eth0' || fail "a refused UpdateRoutes removed the routes: $(ip route)"
 ok "the refused UpdateRoutes left the routes as they were"
+
+# ---- four containers created, started, read and removed at once (one connection each) ----
+for i in 1 2 3 4; do
+    container_json "p$i" "[\"/bin/echo\", \"parallel-$i\"]" > "$T/p$i.json"
+    "$CLI" agent-ctl --addr "unix://$T/agent.sock" --timeout 120000 CreateContainer "@$T/p$i.json" > "$T/p$i.out" 2>&1 &
+    eval "PP$i=\$!"
+done
+for i in 1 2 3 4; do eval "wait \$PP$i" || { cat "$T/p$i.out"; fail "parallel CreateContainer p$i"; }; done
+for i in 1 2 3 4; do must StartContainer "{\"container_id\": \"p$i\"}"; done
+for i in 1 2 3 4; do
+    read_all "p$i" "" ReadStdout
+    [ "$(cat "$T/stream")" = "parallel-$i" ] || fail "p$i printed '$(cat "$T/stream")'"
+done
+for i in 1 2 3 4; do "$CLI" agent-ctl --addr "unix://$T/agent.sock" RemoveContainer "{\"container_id\": \"p$i\"}" > /dev/null 2>&1 & eval "PP$i=\$!"; done
+for i in 1 2 3 4; do eval "wait \$PP$i" || fail "parallel RemoveContainer p$i"; done
+for i in 1 2 3 4; do [ ! -e "$RUN/p$i" ] || fail "p$i left its bundle"; done
+ok "four containers created, run and removed concurrently"
 
 # ---- an encrypted image: the layer key unwrapped by the hub's key provider ----
 container_json c10 '["/bin/echo", "decrypted"]' false "$REG/test/busybox:enc" > "$T/c10.json"

@@ -14,7 +14,7 @@ PORT=$(free_port)
 write_config "$T/kbs.toml" "$PORT" "
 [attestation_service.attestation_token_broker.signer]
 key_path = \"$T/as.key\""
-sed -i 's/^timeout = 5/timeout = 5\nsession_timeout_s = 2/' "$T/kbs.toml"
+sed -i 's/^timeout = 5/timeout = 5\nsession_timeout_s = 10/' "$T/kbs.toml"
 sed -i 's/^insecure_http = true/insecure_http = true\npayload_request_size = 1/' "$T/kbs.toml"
 start_kbs "$T/kbs.toml"
 
@@ -85,10 +85,10 @@ grep -q "stage 'bind'" "$T/body" || fail "binding failure does not name the stag
 expect_status 200 "$(auth "$good_auth")" "second auth"
 cp "$T/chal1" "$T/body"; mkattest - yes
 expect_status 401 "$(attest)" "a nonce of another session (replay)"
-# expired session (session_timeout_s = 2)
+# expired session (session_timeout_s = 10)
 expect_status 200 "$(auth "$good_auth")" "third auth"
 mkattest - yes
-sleep 3
+sleep 11
 expect_status 401 "$(attest)" "attest on an expired session"
 grep -q 'expired' "$T/body" || fail "expired session error lacks detail"
 # unsupported TEE key

@@ -57,8 +57,13 @@ need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not in
 need containerd ctr qemu-system-x86_64 swtpm docker-registry skopeo umoci python3 curl cpio gzip
 [ -x /bin/busybox ] || skip "/bin/busybox (busybox-static) is missing"
 [ -x "$SHIM_BIN" ] || fail "containerd-shim-cloister-v2 not built at $SHIM_BIN"
-[ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/initrd.img" ] || skip "no guest image in $GUEST (make guest-image)"
-grep -q cloister-agent "$GUEST/manifest.txt" 2>/dev/null || skip "the guest image in $GUEST has no cloister-agent"
+# The guest image of this build (scripts/guest-image.sh does nothing when its inputs have not
+# changed); a test run on a clean checkout builds it here rather than skipping.
+if [ -z "${CLOISTER_GUEST_DIR:-}" ]; then
+    "$SRC/scripts/guest-image.sh" "$BUILD" >"$T/guest-image.log" 2>&1 || { tail -20 "$T/guest-image.log"; fail "scripts/guest-image.sh $BUILD"; }
+fi
+[ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/initrd.img" ] || fail "no guest image in $GUEST (make guest-image)"
+grep -q cloister-agent "$GUEST/manifest.txt" 2>/dev/null || fail "the guest image in $GUEST has no cloister-agent"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -96,11 +101,10 @@ make_busybox() {
     mkdir -p "$T/rootfs/bin" "$T/rootfs/etc" "$T/rootfs/tmp"
     cp /bin/busybox "$T/rootfs/bin/busybox"
     for a in sh echo cat sleep ls hostname id true false wc env tty stty; do ln -s busybox "$T/rootfs/bin/$a"; done
-    tar -C "$T/rootfs" -cf "$T/busybox.tar" .
-    umoci init --layout "$T/oci" >/dev/null
-    umoci new --image "$T/oci:bb" >/dev/null
-    umoci raw add-layer --image "$T/oci:bb" "$T/busybox.tar" >/dev/null
-    umoci config --image "$T/oci:bb" --config.cmd /bin/sh >/dev/null
+    tar -C "$T/rootfs" -cf "$T/busybox.tar" . || fail "tar of the busybox rootfs"
+    { umoci init --layout "$T/oci" && umoci new --image "$T/oci:bb" &&
+        umoci raw add-layer --image "$T/oci:bb" "$T/busybox.tar" &&
+        umoci config --image "$T/oci:bb" --config.cmd /bin/sh; } > "$T/umoci.log" 2>&1 || fail "umoci: $(cat "$T/umoci.log")"
     skopeo copy -q --dest-tls-verify=false "oci:$T/oci:bb" "docker://$REG/test/busybox:1" > "$T/skopeo.log" 2>&1 \
         || fail "skopeo push"
     IMAGE=$REG/test/busybox:1
@@ -123,8 +127,9 @@ image_security_policy = '''{"default": [{"type": "reject"}], "transports": {"doc
 location = "$GREG"
 insecure = true
 C
-    (cd "$T/overlay" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$T/overlay.cpio.gz"
-    cat "$GUEST/initrd.img" "$T/overlay.cpio.gz" > "$T/initrd.img"
+    (cd "$T/overlay" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$T/overlay.cpio.gz" \
+        || fail "cpio of the guest overlay"
+    cat "$GUEST/initrd.img" "$T/overlay.cpio.gz" > "$T/initrd.img" || fail "initrd"
 }
 
 # write_runtime_config FILE [extra TOML lines]

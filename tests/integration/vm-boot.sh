@@ -20,6 +20,11 @@ G=$BUILD/guest
 "$SRC/scripts/guest-image.sh" "$BUILD" >"$T/build1.log" 2>&1 || { cat "$T/build1.log"; fail "guest-image.sh"; }
 for f in vmlinuz initrd.img runtime.toml manifest.txt; do [ -s "$G/$f" ] || fail "$G/$f missing"; done
 grep -q "^initrd = \"$G/initrd.img\"$" "$G/runtime.toml" || fail "runtime.toml does not name $G/initrd.img"
+# the kernel command line the shim will use
+KPARAMS=$(sed -n 's/^kernel_params = "\(.*\)"$/\1/p' "$G/runtime.toml")
+for p in no_timer_check cloister.net=10.0.2.15/24,10.0.2.2; do
+    case " $KPARAMS " in *" $p "*) ;; *) fail "runtime.toml kernel_params '$KPARAMS': no $p" ;; esac
+done
 grep -q '^extra_args = \[.*"virtio-rng-pci,rng=rng0"\]$' "$G/runtime.toml" || fail "runtime.toml: no virtio-rng in extra_args"
 ok "image at $G ($(wc -c <"$G/initrd.img") bytes initrd)"
 
@@ -32,7 +37,7 @@ boot() {
     mkdir -p "$dir"
     set -- -machine q35 -accel tcg -m 512 -smp 1 -nographic -nodefaults -no-reboot \
         -serial "file:$T/$name.raw" -kernel "$G/vmlinuz" -initrd "$G/initrd.img" \
-        -append "console=ttyS0 quiet panic=-1 cloister.net=10.0.2.15/24,10.0.2.2 $params" \
+        -append "$KPARAMS $params" \
         -device virtio-serial-pci -chardev "socket,id=agent,path=$dir/agent.sock,server=on,wait=off" \
         -device virtserialport,chardev=agent,name=agent.0 \
         -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= \

@@ -181,7 +181,7 @@ static void test_ids(void **state)
     const char *good[] = {"c1", "a", "abc-DEF_1.2", "0abc"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert_int_equal(cl_agent_id_check(good[i], "id", NULL), 0);
-    char longid[CL_AGENT_MAX_ID + 2];
+    char longid[CL_AGENT_RT_MAX_ID + 2];
     memset(longid, 'a', sizeof longid - 1);
     longid[sizeof longid - 1] = 0;
     const char *bad[] = {"", "-x", ".x", "_x", "a/b", "..", "a b", "a\nb", "x;y", longid};
@@ -351,6 +351,13 @@ static void test_absent(void **state)
     assert_int_equal(cl_agent_rt_remove(f->rt, "../x", 0, &err), CL_EINVAL);
     struct cl_agent_stats s;
     assert_int_equal(cl_agent_rt_stats(f->rt, "nope", &s, &err), CL_ENOTFOUND);
+    /* the run folder's own entries are not container ids */
+    const char *sp0 = "{\"process\":{\"args\":[\"/bin/true\"]}}";
+    const char *reserved[] = {"sandbox", "shared", "image"};
+    for (size_t i = 0; i < 3; i++) {
+        struct cl_agent_create r = {reserved[i], reserved[i], sp0, strlen(sp0), NULL, 0};
+        assert_int_equal(cl_agent_rt_create(f->rt, &r, &err), CL_EINVAL);
+    }
     /* a spec that is not JSON, a rootfs that is not there */
     struct cl_agent_create c = {"c1", "c1", "{", 1, NULL, 0};
     assert_int_equal(cl_agent_rt_create(f->rt, &c, &err), CL_EPARSE);

@@ -68,7 +68,7 @@ static json_t *cca_evidence_for(const uint8_t *digest, size_t dlen)
     cl_tee_regularize(digest, dlen, tok + (t.realm.challenge.p - tok), 64);
     assert_int_equal(cl_cca_token_parse(tok, n, &t, &e), 0);
     size_t tl = 0;
-    CL_AUTO(cl_bytes) *tbs = cl_cose_tbs(&t.realm_cose, &tl);
+    CL_AUTO(cl_bytes) *tbs = cl_cca_cose_tbs(&t.realm_cose, &tl);
     CL_AUTO(cl_pkey) *rak = jwk_key(CCA "misc/rak-priv.json");
     cl_bytes *sig = NULL;
     size_t sl = 0;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -361,6 +362,7 @@ static void test_spec_refusals(void **state)
         {"{\"mounts\":{}}", "'mounts' must be an array"},
         {"{\"mounts\":[1]}", "'mounts[0]' must be an object"},
         {"{\"annotations\":{\"a\":2}}", "'annotations' must be a string"},
+        {"{\"process\":{\"rlimits\":[],\"Rlimits\":[]}}", "names the field Rlimits a second time"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         CL_AUTO(json_t) *j = json_loads(bad[i].text, 0, NULL);
@@ -491,6 +493,36 @@ static void test_initdata_disk(void **state)
     rmdir(dir);
 }
 
+/* `delete`'s cleanup removes only folders shaped like the shim's own, and kills nothing that
+ * does not name the folder. */
+static void test_cleanup_dir(void **state)
+{
+    char base[] = "/tmp/test_shim_vm.XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char dir[128], f[160];
+    snprintf(dir, sizeof dir, "%s/0123456789abcdef01234567", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(f, sizeof f, "%s/qemu.pid", dir);
+    /* our own pid: its command line does not name the folder, so it must survive */
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    assert_int_equal(cl_file_write_atomic(f, pid, strlen(pid), 0600, NULL), 0);
+    assert_int_equal(cl_shim_vm_cleanup_dir(dir), 0);
+    assert_int_not_equal(access(dir, F_OK), 0);
+    /* twins: not the shape of a VM folder: left alone */
+    static const char *const bad[] = {"/", "relative/0123456789abcdef01234567", "/tmp",
+                                      "/tmp/0123456789ABCDEF01234567"};
+    for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++)
+        assert_int_equal(cl_shim_vm_cleanup_dir(bad[i]), 0);
+    assert_int_equal(access("/tmp", F_OK), 0);
+    snprintf(dir, sizeof dir, "%s/keepme", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(cl_shim_vm_cleanup_dir(dir), 0);
+    assert_int_equal(access(dir, F_OK), 0);
+    rmdir(dir);
+    rmdir(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_spec_refusals),
         cmocka_unit_test(test_vm_argv),
         cmocka_unit_test(test_initdata_disk),
+        cmocka_unit_test(test_cleanup_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,9 +123,9 @@ static void test_parse(void **state)
     uint8_t deep[40];
     for (size_t i = 0; i < sizeof deep; i++)
         deep[i] = 0x81; /* [[[[...]]]] */
-    struct cl_cbor c = cl_cbor_init(deep, sizeof deep);
+    struct cl_cca_cbor c = cl_cca_cbor_init(deep, sizeof deep);
     struct cl_err e = {0};
-    assert_int_equal(cl_cbor_skip(&c, "deep", &e), CL_ELIMIT);
+    assert_int_equal(cl_cca_cbor_skip(&c, "deep", &e), CL_ELIMIT);
 }
 
 static void test_vector(void **state)
@@ -224,6 +224,7 @@ static void test_tamper(void **state)
         {"realm personalisation value", off_of(tok, &t.realm.personalization) + 9,
          CL_TEE_STAGE_INIT_DATA},
         {"collection tag", 1, CL_TEE_STAGE_PARSE},
+        {"platform profile", off_of(tok, &t.platform.profile) + 7, CL_TEE_STAGE_PARSE},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(flips); i++) {
         memcpy(x, tok, n);
@@ -296,9 +297,9 @@ static void test_tamper(void **state)
 static void resign(uint8_t *tok, size_t n, bool realm, cl_pkey *key)
 {
     struct cl_cca_token t = parsed(tok, n);
-    const struct cl_cose_sign1 *s = realm ? &t.realm_cose : &t.platform_cose;
+    const struct cl_cca_cose_sign1 *s = realm ? &t.realm_cose : &t.platform_cose;
     size_t tl = 0;
-    CL_AUTO(cl_bytes) *tbs = cl_cose_tbs(s, &tl);
+    CL_AUTO(cl_bytes) *tbs = cl_cca_cose_tbs(s, &tl);
     cl_bytes *sig = NULL;
     size_t sl = 0;
     struct cl_err e = {0};

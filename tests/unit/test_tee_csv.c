@@ -112,6 +112,8 @@ static void test_report(void **state)
         {"PEK curve", 0x150 + 0x10, 0x01},
         {"PEK x padding", 0x150 + 0x14 + 50, 0x01},
         {"serial number", 0x974 + 3, 0x80},
+        {"serial slash", 0x974 + 3, '6' ^ '/'},
+        {"serial empty", 0x974, 'K'},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         CL_AUTO(cl_bytes) *x = malloc(n);

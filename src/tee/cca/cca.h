@@ -13,63 +13,64 @@
 
 #include "tee/tee.h"
 
-#define CL_CBOR_MAX_DEPTH 16   /* nesting of arrays/maps/tags */
-#define CL_CBOR_MAX_COUNT 1024 /* entries of one array or map */
-#define CL_CCA_MAX_TOKEN 65536 /* a whole CCA token, bytes */
+#define CL_CCA_CBOR_MAX_DEPTH 16   /* nesting of arrays/maps/tags */
+#define CL_CCA_CBOR_MAX_COUNT 1024 /* entries of one array or map */
+#define CL_CCA_MAX_TOKEN 65536     /* a whole CCA token, bytes */
 #define CL_CCA_MAX_SW_COMPONENTS 64
 #define CL_CCA_MAX_STORE 1048576 /* trust-anchor / reference-value store file, bytes */
 
 /* ---- bounded CBOR reader ---- */
 
-enum cl_cbor_major {
-    CL_CBOR_UINT = 0,
-    CL_CBOR_NINT = 1,
-    CL_CBOR_BSTR = 2,
-    CL_CBOR_TSTR = 3,
-    CL_CBOR_ARRAY = 4,
-    CL_CBOR_MAP = 5,
-    CL_CBOR_TAG = 6,
-    CL_CBOR_SIMPLE = 7,
+enum cl_cca_cbor_major {
+    CL_CCA_CBOR_UINT = 0,
+    CL_CCA_CBOR_NINT = 1,
+    CL_CCA_CBOR_BSTR = 2,
+    CL_CCA_CBOR_TSTR = 3,
+    CL_CCA_CBOR_ARRAY = 4,
+    CL_CCA_CBOR_MAP = 5,
+    CL_CCA_CBOR_TAG = 6,
+    CL_CCA_CBOR_SIMPLE = 7,
 };
 
-struct cl_cbor {
+struct cl_cca_cbor {
     const uint8_t *buf; /* borrowed */
     size_t len, off;
 };
 
 /* One item head. For BSTR/TSTR, data points at the `val` content bytes (borrowed from the
  * buffer, already bounds-checked); for ARRAY/MAP, val is the entry count (at most
- * CL_CBOR_MAX_COUNT); for TAG, the tag number; for UINT the value, for NINT the CBOR
+ * CL_CCA_CBOR_MAX_COUNT); for TAG, the tag number; for UINT the value, for NINT the CBOR
  * argument (value = -1 - val). */
-struct cl_cbor_item {
-    enum cl_cbor_major major;
+struct cl_cca_cbor_item {
+    enum cl_cca_cbor_major major;
     uint64_t val;
     const uint8_t *data;
 };
 
-static inline struct cl_cbor cl_cbor_init(const void *buf, size_t len)
+static inline struct cl_cca_cbor cl_cca_cbor_init(const void *buf, size_t len)
 {
-    return (struct cl_cbor){(const uint8_t *)buf, len, 0};
+    return (struct cl_cca_cbor){(const uint8_t *)buf, len, 0};
 }
 /* Reads one head (and a string's content). Indefinite lengths, reserved additional-info
  * values and counts above the cap are refused: EPARSE / ELIMIT, `what` in the message. */
-CL_MUST_CHECK int cl_cbor_head(struct cl_cbor *c, struct cl_cbor_item *it, const char *what,
-                               struct cl_err *err);
-/* Skips one whole item (nested up to CL_CBOR_MAX_DEPTH). */
-CL_MUST_CHECK int cl_cbor_skip(struct cl_cbor *c, const char *what, struct cl_err *err);
+CL_MUST_CHECK int cl_cca_cbor_head(struct cl_cca_cbor *c, struct cl_cca_cbor_item *it,
+                                   const char *what, struct cl_err *err);
+/* Skips one whole item (nested up to CL_CCA_CBOR_MAX_DEPTH). */
+CL_MUST_CHECK int cl_cca_cbor_skip(struct cl_cca_cbor *c, const char *what, struct cl_err *err);
 /* Reads a head and requires its major type (a TSTR/BSTR also within [min,max] bytes). */
-CL_MUST_CHECK int cl_cbor_expect(struct cl_cbor *c, enum cl_cbor_major m, struct cl_cbor_item *it,
-                                 const char *what, struct cl_err *err);
+CL_MUST_CHECK int cl_cca_cbor_expect(struct cl_cca_cbor *c, enum cl_cca_cbor_major m,
+                                     struct cl_cca_cbor_item *it, const char *what,
+                                     struct cl_err *err);
 /* A map key that is an integer (negative keys as negative values). EPARSE for other keys. */
-CL_MUST_CHECK int cl_cbor_int_key(struct cl_cbor *c, int64_t *key, const char *what,
-                                  struct cl_err *err);
+CL_MUST_CHECK int cl_cca_cbor_int_key(struct cl_cca_cbor *c, int64_t *key, const char *what,
+                                      struct cl_err *err);
 
 /* ---- the CCA token ---- */
 
 #define CL_CCA_TAG_COLLECTION 399
 #define CL_CCA_KEY_PLATFORM 44234
 #define CL_CCA_KEY_REALM 44241
-#define CL_COSE_TAG_SIGN1 18
+#define CL_CCA_COSE_TAG_SIGN1 18
 
 struct cl_cca_bytes {
     const uint8_t *p; /* borrowed from the token buffer; NULL when absent */
@@ -78,7 +79,7 @@ struct cl_cca_bytes {
 
 /* One COSE_Sign1: the exact protected-header bytes, the payload and the signature, and the
  * algorithm read from the protected header (-7 ES256, -35 ES384, -36 ES512). */
-struct cl_cose_sign1 {
+struct cl_cca_cose_sign1 {
     struct cl_cca_bytes protected_hdr, payload, signature;
     int64_t alg;
 };
@@ -103,7 +104,7 @@ struct cl_cca_realm {
 };
 
 struct cl_cca_token {
-    struct cl_cose_sign1 platform_cose, realm_cose;
+    struct cl_cca_cose_sign1 platform_cose, realm_cose;
     struct cl_cca_platform platform;
     struct cl_cca_realm realm;
 };
@@ -117,7 +118,7 @@ CL_MUST_CHECK int cl_cca_token_parse(const uint8_t *buf, size_t len, struct cl_c
                                      struct cl_err *err);
 
 /* COSE Sig_structure "Signature1" over (protected, empty external AAD, payload), new. */
-cl_bytes *cl_cose_tbs(const struct cl_cose_sign1 *s, size_t *outlen);
+cl_bytes *cl_cca_cose_tbs(const struct cl_cca_cose_sign1 *s, size_t *outlen);
 
 /* Signature stage: the realm token signed by its RAK and the platform challenge equal to the
  * digest of the RAK point (SHA-256/384/512 by the challenge's length). EVERIFY. */

@@ -88,13 +88,13 @@ static bool utf8_valid(const uint8_t *p, size_t n)
     return true;
 }
 
-static int read_string(struct cl_cbor *c, const struct claim_def *d, struct cl_cca_bytes *out,
+static int read_string(struct cl_cca_cbor *c, const struct claim_def *d, struct cl_cca_bytes *out,
                        struct cl_err *err)
 {
-    struct cl_cbor_item it;
+    struct cl_cca_cbor_item it;
     int rc;
-    if ((rc = cl_cbor_expect(c, d->kind == K_TSTR ? CL_CBOR_TSTR : CL_CBOR_BSTR, &it, d->name,
-                             err)) < 0)
+    if ((rc = cl_cca_cbor_expect(c, d->kind == K_TSTR ? CL_CCA_CBOR_TSTR : CL_CCA_CBOR_BSTR, &it,
+                                 d->name, err)) < 0)
         return rc;
     if (it.val < d->min || it.val > d->max)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
@@ -108,28 +108,28 @@ static int read_string(struct cl_cbor *c, const struct claim_def *d, struct cl_c
     return 0;
 }
 
-typedef int (*special_fn)(struct cl_cbor *c, void *obj, const struct claim_def *d,
+typedef int (*special_fn)(struct cl_cca_cbor *c, void *obj, const struct claim_def *d,
                           struct cl_err *err);
 
 /* Reads a claims map into obj by the table; duplicate and missing mandatory claims refused,
  * unknown claims skipped. */
-static int read_map(struct cl_cbor *c, const struct claim_def *defs, size_t ndefs, void *obj,
+static int read_map(struct cl_cca_cbor *c, const struct claim_def *defs, size_t ndefs, void *obj,
                     special_fn special, const char *what, struct cl_err *err)
 {
-    struct cl_cbor_item m;
+    struct cl_cca_cbor_item m;
     int rc;
-    if ((rc = cl_cbor_expect(c, CL_CBOR_MAP, &m, what, err)) < 0)
+    if ((rc = cl_cca_cbor_expect(c, CL_CCA_CBOR_MAP, &m, what, err)) < 0)
         return rc;
     bool seen[16] = {0};
     for (uint64_t i = 0; i < m.val; i++) {
         int64_t key;
-        if ((rc = cl_cbor_int_key(c, &key, what, err)) < 0)
+        if ((rc = cl_cca_cbor_int_key(c, &key, what, err)) < 0)
             return rc;
         size_t k = 0;
         while (k < ndefs && defs[k].key != key)
             k++;
         if (k == ndefs) {
-            if ((rc = cl_cbor_skip(c, what, err)) < 0)
+            if ((rc = cl_cca_cbor_skip(c, what, err)) < 0)
                 return rc;
             continue;
         }
@@ -141,8 +141,8 @@ static int read_map(struct cl_cbor *c, const struct claim_def *defs, size_t ndef
         if (d->kind == K_BSTR || d->kind == K_TSTR) {
             rc = read_string(c, d, (struct cl_cca_bytes *)((uint8_t *)obj + d->off), err);
         } else if (d->kind == K_UINT) {
-            struct cl_cbor_item it;
-            rc = cl_cbor_expect(c, CL_CBOR_UINT, &it, d->name, err);
+            struct cl_cca_cbor_item it;
+            rc = cl_cca_cbor_expect(c, CL_CCA_CBOR_UINT, &it, d->name, err);
             if (rc == 0)
                 *(uint64_t *)(void *)((uint8_t *)obj + d->off) = it.val;
         } else {
@@ -158,13 +158,13 @@ static int read_map(struct cl_cbor *c, const struct claim_def *defs, size_t ndef
     return 0;
 }
 
-static int platform_special(struct cl_cbor *c, void *obj, const struct claim_def *d,
+static int platform_special(struct cl_cca_cbor *c, void *obj, const struct claim_def *d,
                             struct cl_err *err)
 {
     struct cl_cca_platform *p = obj;
-    struct cl_cbor_item a;
+    struct cl_cca_cbor_item a;
     int rc;
-    if ((rc = cl_cbor_expect(c, CL_CBOR_ARRAY, &a, d->name, err)) < 0)
+    if ((rc = cl_cca_cbor_expect(c, CL_CCA_CBOR_ARRAY, &a, d->name, err)) < 0)
         return rc;
     if (a.val == 0 || a.val > CL_CCA_MAX_SW_COMPONENTS)
         return cl_err_stage(err, a.val ? CL_ELIMIT : CL_EPARSE, CL_TEE_STAGE_PARSE,
@@ -179,13 +179,13 @@ static int platform_special(struct cl_cbor *c, void *obj, const struct claim_def
     return 0;
 }
 
-static int realm_special(struct cl_cbor *c, void *obj, const struct claim_def *d,
+static int realm_special(struct cl_cca_cbor *c, void *obj, const struct claim_def *d,
                          struct cl_err *err)
 {
     struct cl_cca_realm *r = obj;
-    struct cl_cbor_item a;
+    struct cl_cca_cbor_item a;
     int rc;
-    if ((rc = cl_cbor_expect(c, CL_CBOR_ARRAY, &a, d->name, err)) < 0)
+    if ((rc = cl_cca_cbor_expect(c, CL_CCA_CBOR_ARRAY, &a, d->name, err)) < 0)
         return rc;
     if (a.val != 4)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
@@ -203,57 +203,57 @@ static int realm_special(struct cl_cbor *c, void *obj, const struct claim_def *d
 
 /* ---- COSE_Sign1 ---- */
 
-static int read_cose(const uint8_t *buf, size_t len, struct cl_cose_sign1 *out, const char *what,
-                     struct cl_err *err)
+static int read_cose(const uint8_t *buf, size_t len, struct cl_cca_cose_sign1 *out,
+                     const char *what, struct cl_err *err)
 {
-    struct cl_cbor c = cl_cbor_init(buf, len);
-    struct cl_cbor_item it;
+    struct cl_cca_cbor c = cl_cca_cbor_init(buf, len);
+    struct cl_cca_cbor_item it;
     int rc;
-    if ((rc = cl_cbor_head(&c, &it, what, err)) < 0)
+    if ((rc = cl_cca_cbor_head(&c, &it, what, err)) < 0)
         return rc;
-    if (it.major == CL_CBOR_TAG) {
-        if (it.val != CL_COSE_TAG_SIGN1)
+    if (it.major == CL_CCA_CBOR_TAG) {
+        if (it.val != CL_CCA_COSE_TAG_SIGN1)
             return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                                 "%s: CBOR tag %llu (want COSE_Sign1, 18)", what,
                                 (unsigned long long)it.val);
-        if ((rc = cl_cbor_head(&c, &it, what, err)) < 0)
+        if ((rc = cl_cca_cbor_head(&c, &it, what, err)) < 0)
             return rc;
     }
-    if (it.major != CL_CBOR_ARRAY || it.val != 4)
+    if (it.major != CL_CCA_CBOR_ARRAY || it.val != 4)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "%s: not a COSE_Sign1 array of 4",
                             what);
-    struct cl_cbor_item prot, payload, sig;
-    if ((rc = cl_cbor_expect(&c, CL_CBOR_BSTR, &prot, what, err)) < 0)
+    struct cl_cca_cbor_item prot, payload, sig;
+    if ((rc = cl_cca_cbor_expect(&c, CL_CCA_CBOR_BSTR, &prot, what, err)) < 0)
         return rc;
-    if ((rc = cl_cbor_expect(&c, CL_CBOR_MAP, &it, what, err)) < 0)
+    if ((rc = cl_cca_cbor_expect(&c, CL_CCA_CBOR_MAP, &it, what, err)) < 0)
         return rc;
     for (uint64_t i = 0; i < 2 * it.val; i++) /* unprotected header: carries nothing we use */
-        if ((rc = cl_cbor_skip(&c, what, err)) < 0)
+        if ((rc = cl_cca_cbor_skip(&c, what, err)) < 0)
             return rc;
-    if ((rc = cl_cbor_expect(&c, CL_CBOR_BSTR, &payload, what, err)) < 0 ||
-        (rc = cl_cbor_expect(&c, CL_CBOR_BSTR, &sig, what, err)) < 0)
+    if ((rc = cl_cca_cbor_expect(&c, CL_CCA_CBOR_BSTR, &payload, what, err)) < 0 ||
+        (rc = cl_cca_cbor_expect(&c, CL_CCA_CBOR_BSTR, &sig, what, err)) < 0)
         return rc;
     if (c.off != c.len)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                             "%s: %zu bytes after the COSE_Sign1", what, c.len - c.off);
     /* protected header: a map with the algorithm (label 1) */
-    struct cl_cbor ph = cl_cbor_init(prot.data, (size_t)prot.val);
-    if ((rc = cl_cbor_expect(&ph, CL_CBOR_MAP, &it, what, err)) < 0)
+    struct cl_cca_cbor ph = cl_cca_cbor_init(prot.data, (size_t)prot.val);
+    if ((rc = cl_cca_cbor_expect(&ph, CL_CCA_CBOR_MAP, &it, what, err)) < 0)
         return rc;
     bool have_alg = false;
     int64_t alg = 0;
     for (uint64_t i = 0; i < it.val; i++) {
-        struct cl_cbor_item k;
-        if ((rc = cl_cbor_head(&ph, &k, what, err)) < 0)
+        struct cl_cca_cbor_item k;
+        if ((rc = cl_cca_cbor_head(&ph, &k, what, err)) < 0)
             return rc;
-        if (k.major == CL_CBOR_UINT && k.val == 1) {
+        if (k.major == CL_CCA_CBOR_UINT && k.val == 1) {
             if (have_alg)
                 return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "%s: alg given twice",
                                     what);
-            if ((rc = cl_cbor_int_key(&ph, &alg, what, err)) < 0)
+            if ((rc = cl_cca_cbor_int_key(&ph, &alg, what, err)) < 0)
                 return rc;
             have_alg = true;
-        } else if ((rc = cl_cbor_skip(&ph, what, err)) < 0) {
+        } else if ((rc = cl_cca_cbor_skip(&ph, what, err)) < 0) {
             return rc;
         }
     }
@@ -266,10 +266,10 @@ static int read_cose(const uint8_t *buf, size_t len, struct cl_cose_sign1 *out, 
     if (alg != -7 && alg != -35 && alg != -36)
         return cl_err_stage(err, CL_EUNSUPPORTED, CL_TEE_STAGE_PARSE,
                             "%s: COSE alg %lld (want ES256/ES384/ES512)", what, (long long)alg);
-    *out = (struct cl_cose_sign1){{prot.data, (size_t)prot.val},
-                                  {payload.data, (size_t)payload.val},
-                                  {sig.data, (size_t)sig.val},
-                                  alg};
+    *out = (struct cl_cca_cose_sign1){{prot.data, (size_t)prot.val},
+                                      {payload.data, (size_t)payload.val},
+                                      {sig.data, (size_t)sig.val},
+                                      alg};
     return 0;
 }
 
@@ -286,23 +286,23 @@ static size_t put_head(uint8_t *p, uint8_t major, uint64_t v)
     return 1 + n;
 }
 
-cl_bytes *cl_cose_tbs(const struct cl_cose_sign1 *s, size_t *outlen)
+cl_bytes *cl_cca_cose_tbs(const struct cl_cca_cose_sign1 *s, size_t *outlen)
 {
     static const char ctx[] = "Signature1";
     size_t cap = 1 + 1 + (sizeof ctx - 1) + 9 + s->protected_hdr.n + 1 + 9 + s->payload.n;
     uint8_t *b = malloc(cap);
     if (!b)
         return NULL;
-    size_t o = put_head(b, CL_CBOR_ARRAY, 4);
-    o += put_head(b + o, CL_CBOR_TSTR, sizeof ctx - 1);
+    size_t o = put_head(b, CL_CCA_CBOR_ARRAY, 4);
+    o += put_head(b + o, CL_CCA_CBOR_TSTR, sizeof ctx - 1);
     memcpy(b + o, ctx, sizeof ctx - 1);
     o += sizeof ctx - 1;
-    o += put_head(b + o, CL_CBOR_BSTR, s->protected_hdr.n);
+    o += put_head(b + o, CL_CCA_CBOR_BSTR, s->protected_hdr.n);
     if (s->protected_hdr.n)
         memcpy(b + o, s->protected_hdr.p, s->protected_hdr.n);
     o += s->protected_hdr.n;
-    o += put_head(b + o, CL_CBOR_BSTR, 0); /* external_aad */
-    o += put_head(b + o, CL_CBOR_BSTR, s->payload.n);
+    o += put_head(b + o, CL_CCA_CBOR_BSTR, 0); /* external_aad */
+    o += put_head(b + o, CL_CCA_CBOR_BSTR, s->payload.n);
     if (s->payload.n)
         memcpy(b + o, s->payload.p, s->payload.n);
     o += s->payload.n;
@@ -319,31 +319,31 @@ int cl_cca_token_parse(const uint8_t *buf, size_t len, struct cl_cca_token *out,
                             len, CL_CCA_MAX_TOKEN);
     struct cl_cca_token t;
     memset(&t, 0, sizeof t);
-    struct cl_cbor c = cl_cbor_init(buf, len);
-    struct cl_cbor_item it;
+    struct cl_cca_cbor c = cl_cca_cbor_init(buf, len);
+    struct cl_cca_cbor_item it;
     int rc;
-    if ((rc = cl_cbor_expect(&c, CL_CBOR_TAG, &it, "CCA token", err)) < 0)
+    if ((rc = cl_cca_cbor_expect(&c, CL_CCA_CBOR_TAG, &it, "CCA token", err)) < 0)
         return rc;
     if (it.val != CL_CCA_TAG_COLLECTION)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                             "CCA token: CBOR tag %llu (want 399)", (unsigned long long)it.val);
-    if ((rc = cl_cbor_expect(&c, CL_CBOR_MAP, &it, "CCA token", err)) < 0)
+    if ((rc = cl_cca_cbor_expect(&c, CL_CCA_CBOR_MAP, &it, "CCA token", err)) < 0)
         return rc;
-    struct cl_cbor_item pt = {0}, rt = {0};
+    struct cl_cca_cbor_item pt = {0}, rt = {0};
     for (uint64_t i = 0; i < it.val; i++) {
         int64_t key;
-        if ((rc = cl_cbor_int_key(&c, &key, "CCA token", err)) < 0)
+        if ((rc = cl_cca_cbor_int_key(&c, &key, "CCA token", err)) < 0)
             return rc;
-        struct cl_cbor_item *slot = key == CL_CCA_KEY_PLATFORM ? &pt
-                                    : key == CL_CCA_KEY_REALM  ? &rt
-                                                               : NULL;
+        struct cl_cca_cbor_item *slot = key == CL_CCA_KEY_PLATFORM ? &pt
+                                        : key == CL_CCA_KEY_REALM  ? &rt
+                                                                   : NULL;
         if (!slot)
             return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                                 "CCA token: unknown collection member %lld", (long long)key);
         if (slot->data)
             return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                                 "CCA token: member %lld given twice", (long long)key);
-        if ((rc = cl_cbor_expect(&c, CL_CBOR_BSTR, slot, "CCA token member", err)) < 0)
+        if ((rc = cl_cca_cbor_expect(&c, CL_CCA_CBOR_BSTR, slot, "CCA token member", err)) < 0)
             return rc;
     }
     if (c.off != c.len)
@@ -356,17 +356,30 @@ int cl_cca_token_parse(const uint8_t *buf, size_t len, struct cl_cca_token *out,
             0 ||
         (rc = read_cose(rt.data, (size_t)rt.val, &t.realm_cose, "CCA realm token", err)) < 0)
         return rc;
-    struct cl_cbor pc = cl_cbor_init(t.platform_cose.payload.p, t.platform_cose.payload.n);
+    struct cl_cca_cbor pc = cl_cca_cbor_init(t.platform_cose.payload.p, t.platform_cose.payload.n);
     if ((rc = read_map(&pc, platform_defs, CL_ARRAY_LEN(platform_defs), &t.platform,
                        platform_special, "CCA platform claims", err)) < 0)
         return rc;
-    struct cl_cbor rc2 = cl_cbor_init(t.realm_cose.payload.p, t.realm_cose.payload.n);
+    struct cl_cca_cbor rc2 = cl_cca_cbor_init(t.realm_cose.payload.p, t.realm_cose.payload.n);
     if ((rc = read_map(&rc2, realm_defs, CL_ARRAY_LEN(realm_defs), &t.realm, realm_special,
                        "CCA realm claims", err)) < 0)
         return rc;
     if (pc.off != pc.len || rc2.off != rc2.len)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                             "CCA token: bytes after a claims map");
+    /* the profiles whose claim set this parser reads (the CCA platform token profile of Arm's
+     * CCA security model, in its original and its tag form) */
+    static const char *const profiles[] = {"http://arm.com/CCA-SSD/1.0.0",
+                                           "tag:arm.com,2023:cca_platform#1.0.0"};
+    bool known = false;
+    for (size_t i = 0; i < CL_ARRAY_LEN(profiles); i++)
+        known = known || (t.platform.profile.n == strlen(profiles[i]) &&
+                          memcmp(t.platform.profile.p, profiles[i], t.platform.profile.n) == 0);
+    if (!known)
+        return cl_err_stage(err, CL_EUNSUPPORTED, CL_TEE_STAGE_PARSE,
+                            "CCA platform profile '%.*s' is not supported",
+                            (int)(t.platform.profile.n > 80 ? 80 : t.platform.profile.n),
+                            (const char *)t.platform.profile.p);
     if (t.realm.rak.p[0] != 0x04)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
                             "CCA realm public key is not an uncompressed point");
@@ -385,11 +398,11 @@ static const char *alg_name(int64_t alg)
     return alg == -7 ? "ES256" : alg == -35 ? "ES384" : "ES512";
 }
 
-static int verify_cose(const struct cl_cose_sign1 *s, cl_pkey *key, const char *what,
+static int verify_cose(const struct cl_cca_cose_sign1 *s, cl_pkey *key, const char *what,
                        const char *stage, struct cl_err *err)
 {
     size_t n = 0;
-    CL_AUTO(cl_bytes) *tbs = cl_cose_tbs(s, &n);
+    CL_AUTO(cl_bytes) *tbs = cl_cca_cose_tbs(s, &n);
     if (!tbs)
         return cl_err_stage(err, CL_ENOMEM, stage, "out of memory");
     if (cl_sig_verify(key, alg_name(s->alg), tbs, n, s->signature.p, s->signature.n, err) < 0) {

@@ -61,10 +61,19 @@ int cl_csv_report_parse(const uint8_t *buf, size_t len, struct cl_csv_report *ou
     }
     memcpy(r.serial_number, buf + OFF_SN, 64);
     r.serial_number[64] = '\0';
-    for (size_t i = 0; r.serial_number[i]; i++)
-        if (r.serial_number[i] < 0x21 || r.serial_number[i] > 0x7e)
-            return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
-                                "CSV report serial number: byte %zu not printable", i);
+    /* the serial number names a folder of the certificate store: letters, digits, '-', '_' */
+    if (!r.serial_number[0])
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "CSV report serial number is empty");
+    for (size_t i = 0; r.serial_number[i]; i++) {
+        char ch = r.serial_number[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return cl_err_stage(
+                err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                "CSV report serial number: byte %zu (0x%02x) not a letter, digit, '-' or '_'", i,
+                (unsigned char)ch);
+    }
     memcpy(r.signed_part, buf, CL_CSV_REPORT_SIGNED);
     *out = r;
     return 0;
