@@ -522,12 +522,11 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         }
         sess = kbs->session_store;
     }
-    if (cl_store_shared(kbs->store) && !cfg->signer_key_path) {
+    if ((cl_store_shared(kbs->store) || cl_store_shared(sess)) && !cfg->signer_key_path) {
         cl_err_set(err, CL_EINVAL,
-                   "storage_backend: a shared store (%s) means several replicas, which must sign "
-                   "tokens with "
-                   "one key: set attestation_service.attestation_token_broker.signer.key_path",
-                   cl_store_type(kbs->store));
+                   "storage_backend: a shared store (%s) means several replicas, which must sign tokens "
+                   "with one key: set attestation_service.attestation_token_broker.signer.key_path",
+                   cl_store_type(cl_store_shared(kbs->store) ? kbs->store : sess));
         goto fail;
     }
     if (cfg->resource_dir) {
