@@ -6,6 +6,7 @@
 set -eu
 
 PKGS="
+postgresql-15 postgresql-client-15 redis-server redis-tools libpq-dev libhiredis-dev
 build-essential meson ninja-build pkg-config clang libclang-rt-14-dev llvm
 libssl-dev openssl libjansson-dev libjose-dev jose libmicrohttpd-dev libcurl4-openssl-dev curl
 libcmocka-dev libpcre2-dev libyaml-dev zlib1g-dev

@@ -70,6 +70,19 @@ struct cl_kbs_config {
     /* [storage_backend] and [[plugins]] name = "resource" */
     char *storage_type, *storage_dir;
     char *resource_type, *resource_dir;
+    /* [storage_backend.backends.postgres] (POSTGRES_URL, when set, fills url) */
+    struct {
+        char *url, *db, *user, *password, *host;
+        unsigned port;
+    } pg;
+    char *redis_url;               /* [storage_backend.backends.redis] url, or REDIS_URL */
+    unsigned store_pool_size, store_timeout_ms; /* pool_size, timeout_ms of either */
+    char *session_storage_type;    /* top-level; NULL = storage_type */
+    /* [storage_backend] encryption_key_path / encryption_old_key_paths (Cloister's, opt-in):
+     * resources ("repository") envelope-encrypted at rest */
+    char *seal_key_path;
+    char *seal_old_paths[8];
+    size_t nseal_old;
 };
 
 /* Parses a TOML configuration; missing values take their defaults. Errors name the key. */

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define ERR_TYPE_PREFIX "https://github.com/confidential-containers/kbs/errors/"
@@ -96,6 +97,45 @@ static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp
 
 /* ---- POST /kbs/v0/attest ---- */
 
+/* How long an /attest that lost the race for a challenge waits for the winner's token. */
+#define KBS_ATTEST_WAIT_MS 5000
+
+static void reply_token(struct cl_http_resp *resp, const char *token, const char *file, int line)
+{
+    CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
+    reply_json(resp, r, file, line);
+}
+
+/* Another request (maybe on another replica) claimed this challenge: answer with its token
+ * once it is stored, as trustee answers a second /attest of an attested session. */
+static void attest_wait(struct cl_kbs *kbs, struct cl_http_resp *resp, const char *sid)
+{
+    for (int waited = 0;; waited += 50) {
+        struct cl_err e = {0};
+        struct kbs_session s;
+        if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
+            kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+            return;
+        }
+        CL_AUTO(cl_str) *token = s.token;
+        if (s.state == KBS_SESSION_ATTESTED && token) {
+            reply_token(resp, token, __FILE__, __LINE__);
+            return;
+        }
+        if (s.state == KBS_SESSION_FAILED) {
+            kbs_fail(resp, "AttestationError",
+                     "attest: this challenge was used by an attestation that failed");
+            return;
+        }
+        if (waited >= KBS_ATTEST_WAIT_MS) {
+            kbs_fail_status(resp, "AttestationError", 503,
+                            "attest: another request holds this challenge and has not finished");
+            return;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+    }
+}
+
 static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
                            struct cl_http_resp *resp, const char *sid, const struct kbs_session *s)
 {
@@ -114,17 +154,32 @@ static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
         atomic_fetch_add(&kbs->metrics.attest_fail, 1);
         kbs_fail(resp, "AttestationError",
                  "attest: runtime-data nonce does not match this session's challenge");
+        kbs_attestation_clear(&a);
+        return;
+    }
+    /* The challenge is used once: this request must win it before the evidence is evaluated,
+     * so two requests (two replicas) racing one nonce cannot both mint a token. */
+    int rc = kbs_session_claim(&kbs->sessions, sid, &e);
+    if (rc == CL_EEXISTS) {
+        kbs_attestation_clear(&a);
+        attest_wait(kbs, resp, sid);
+        return;
+    }
+    if (rc < 0) {
+        kbs_fail_status(resp, "AttestationError", rc == CL_EIO ? 503 : 0, "attest: %s", e.msg);
     } else if (cl_as_evaluate(kbs->as, items, kbs_attestation_items(&a, s->tee, items), "default",
                               &token, &e) < 0) {
         atomic_fetch_add(&kbs->metrics.attest_fail, 1);
+        struct cl_err se = {0};
+        if (kbs_session_set_token(&kbs->sessions, sid, NULL, &se) < 0)
+            cl_warn("attest: marking session failed: %s", se.msg);
         kbs_fail(resp, "AttestationError", "attestation failed at stage '%s': %s",
                  e.stage ? e.stage : "?", e.msg);
     } else if (kbs_session_set_token(&kbs->sessions, sid, token, &e) < 0) {
-        kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+        kbs_fail_status(resp, "AttestationError", e.code == CL_EIO ? 503 : 0, "attest: %s", e.msg);
     } else {
         atomic_fetch_add(&kbs->metrics.attest_ok, 1);
-        CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
-        reply_json(resp, r, __FILE__, __LINE__);
+        reply_token(resp, token, __FILE__, __LINE__);
     }
     kbs_attestation_clear(&a);
 }
@@ -141,13 +196,16 @@ static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_re
     struct cl_err e = {0};
     struct kbs_session s;
     if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
-        kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+        kbs_fail_status(resp, "AttestationError", e.code == CL_EIO ? 503 : 0, "attest: %s", e.msg);
         return;
     }
     CL_AUTO(cl_str) *cached = s.token;
-    if (cached) { /* trustee returns the token of an attested session again */
-        CL_AUTO(json_t) *r = json_pack("{s:s}", "token", cached);
-        reply_json(resp, r, __FILE__, __LINE__);
+    if (s.state == KBS_SESSION_ATTESTED && cached) { /* trustee returns the token again */
+        reply_token(resp, cached, __FILE__, __LINE__);
+        return;
+    }
+    if (s.state != KBS_SESSION_FRESH) {
+        attest_wait(kbs, resp, sid);
         return;
     }
     attest_session(kbs, req, resp, sid, &s);
@@ -421,19 +479,77 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     pthread_rwlock_init(&kbs->policy_lock, NULL);
     const char *stype =
         cfg->storage_type ? cfg->storage_type : (cfg->storage_dir ? "LocalFs" : "Memory");
-    if (strcmp(stype, "Memory") == 0)
+    if (strcasecmp(stype, "Memory") == 0)
         cl_warn("storage: Memory backend: resources, policies and reference values are lost on "
                 "restart");
-    kbs->store = cl_store_open(stype, cfg->storage_dir, err);
+    struct cl_store_opts so = {
+        .type = stype,
+        .dir = cfg->storage_dir,
+        .pg_url = cfg->pg.url,
+        .pg_db = cfg->pg.db,
+        .pg_user = cfg->pg.user,
+        .pg_password = cfg->pg.password,
+        .pg_host = cfg->pg.host,
+        .pg_port = cfg->pg.port,
+        .redis_url = cfg->redis_url,
+        .pool_size = cfg->store_pool_size,
+        .timeout_ms = cfg->store_timeout_ms,
+        .seal_key_path = cfg->seal_key_path,
+        .seal_ns = CL_KBS_NS_REPOSITORY,
+        .seal_old_paths = (const char *const *)cfg->seal_old_paths,
+        .nseal_old = cfg->nseal_old,
+    };
+    kbs->store = cl_store_open_opts(&so, err);
     if (!kbs->store)
         goto fail;
+    /* session_storage_type: the same backend configuration, maybe another type. Sessions are
+     * kept in the process unless that type is shared between processes. */
+    struct cl_store *sess = kbs->store;
+    const char *stt =
+        cfg->session_storage_type ? cl_store_type_canonical(cfg->session_storage_type) : NULL;
+    if (cfg->session_storage_type && !stt) {
+        cl_err_set(err, CL_EINVAL,
+                   "session_storage_type \"%s\": unknown (Memory, LocalFs, Postgres or Redis)",
+                   cfg->session_storage_type);
+        goto fail;
+    }
+    if (stt && strcmp(stt, cl_store_type(kbs->store)) != 0) {
+        so.type = cfg->session_storage_type;
+        kbs->session_store = cl_store_open_opts(&so, err);
+        if (!kbs->session_store) {
+            cl_err_prefix(err, "session_storage_type");
+            goto fail;
+        }
+        sess = kbs->session_store;
+    }
+    if ((cl_store_shared(kbs->store) || cl_store_shared(sess)) && !cfg->signer_key_path) {
+        cl_err_set(err, CL_EINVAL,
+                   "storage_backend: a shared store (%s) means several replicas, which must sign tokens "
+                   "with one key: set attestation_service.attestation_token_broker.signer.key_path",
+                   cl_store_type(cl_store_shared(kbs->store) ? kbs->store : sess));
+        goto fail;
+    }
     if (cfg->resource_dir) {
-        kbs->resources = cl_store_open(cfg->resource_type ? cfg->resource_type : "LocalFs",
-                                       cfg->resource_dir, err);
+        struct cl_store_opts ro = so;
+        ro.type = cfg->resource_type ? cfg->resource_type : "LocalFs";
+        ro.dir = cfg->resource_dir;
+        kbs->resources = cl_store_open_opts(&ro, err);
         if (!kbs->resources)
             goto fail;
     } else {
         kbs->resources = kbs->store;
+    }
+    if (cfg->seal_key_path) {
+        cl_info("storage: resources encrypted at rest (a trustee KBS on the same store cannot read "
+                "them)");
+        size_t nre = 0;
+        if (cfg->nseal_old &&
+            cl_store_reseal(kbs->resources, CL_KBS_NS_REPOSITORY, &nre, err) < 0) {
+            cl_err_prefix(err, "storage_backend.encryption_old_key_paths: re-wrapping");
+            goto fail;
+        }
+        if (nre)
+            cl_info("storage: %zu resources re-wrapped under the current encryption key", nre);
     }
     if (cfg->ntrusted_certs) {
         kbs->trust = cl_x509_store_load((const char *const *)cfg->trusted_certs_paths,
@@ -463,6 +579,15 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
                                                  : cfg->session_timeout_min * 60) < 0) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
         goto fail;
+    }
+    if (cl_store_shared(sess)) {
+        kbs->sessions.shared = sess;
+        cl_info("sessions: shared in %s namespace %s", cl_store_type(sess), KBS_NS_SESSION);
+    } else if (cfg->session_storage_type && strcasecmp(cfg->session_storage_type, "Memory") != 0) {
+        cl_warn("session_storage_type %s: sessions are kept in this process (only Postgres and "
+                "Redis are "
+                "shared between replicas)",
+                cfg->session_storage_type);
     }
     if (kbs_policy_load(kbs, err) < 0)
         goto fail;
@@ -513,6 +638,7 @@ void cl_kbs_stop(struct cl_kbs *kbs)
         cl_store_close(kbs->resources);
     if (kbs->store)
         cl_store_close(kbs->store);
+    cl_store_close(kbs->session_store);
     kbs_policy_free(kbs);
     pthread_rwlock_destroy(&kbs->policy_lock);
     free(kbs);

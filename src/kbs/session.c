@@ -1,13 +1,121 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * RCAR sessions: id (32 lowercase hex, as trustee's simple UUID form), challenge nonce (32
- * random bytes, standard base64), expiry. In memory, bounded: when the table is full the
- * expired sessions are purged, and if it is still full a new handshake is refused rather
- * than evicting live ones. Expired sessions are removed on read and by kbs_sessions_purge.
+ * random bytes, standard base64), expiry, state (fresh → claimed → attested | failed).
+ *
+ * In memory by default, bounded: when the table is full the expired sessions are purged, and
+ * if it is still full a new handshake is refused rather than evicting live ones. Expired
+ * sessions are removed on read and by kbs_sessions_purge.
+ *
+ * With a shared store (session_storage_type Postgres or Redis) a session is the expiring value
+ * `kbs_protocol_session/<id>` = expiry digits + {"tee","nonce","state","token"}, so the
+ * auth, attest and resource requests of one client may reach different replicas. Every state
+ * change is a compare-and-set on the whole value: two replicas racing one challenge cannot
+ * both claim it. Expired sessions go with one DELETE (Postgres) or the server's own expiry
+ * (Redis).
  */
 #include "kbs/kbs_internal.h"
 
 #include <string.h>
+
+static const char *const state_names[] = {"fresh", "claimed", "attested", "failed"};
+
+/* ---- shared store ---- */
+
+static cl_str *shared_encode(const struct kbs_session *x, size_t *len)
+{
+    CL_AUTO(json_t) *j = json_pack("{s:s, s:s, s:s}", "tee", x->tee, "nonce", x->nonce, "state",
+                                   state_names[x->state]);
+    if (!j || (x->token && json_object_set_new(j, "token", json_string(x->token)) < 0))
+        return NULL;
+    cl_str *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    if (t)
+        *len = strlen(t);
+    return t;
+}
+
+/* Reads id; *raw = the stored bytes (new) for a later compare-and-set. */
+static int shared_get(struct kbs_sessions *s, const char *id, struct kbs_session *out,
+                      cl_bytes **raw, size_t *rawlen, struct cl_err *err)
+{
+    if (strlen(id) != KBS_SESSION_ID_LEN || !cl_store_key_valid(id))
+        return cl_err_set(err, CL_ENOTFOUND, "no such session");
+    size_t n = 0, off = 0;
+    struct cl_err e = {0};
+    CL_AUTO(cl_bytes) *v = cl_store_get(s->shared, KBS_NS_SESSION, id, &n, &e);
+    if (!v)
+        return e.code == CL_ENOTFOUND ? cl_err_set(err, CL_ENOTFOUND, "no such session")
+                                      : cl_err_set(err, e.code, "session store: %s", e.msg);
+    int64_t exp = 0;
+    if (cl_store_expiring_split(v, n, &exp, &off) < 0)
+        return cl_err_set(err, CL_EPARSE, "session %.8s...: stored value is not a Cloister session",
+                          id);
+    if (exp <= cl_now_unix()) {
+        if (cl_store_delete(s->shared, KBS_NS_SESSION, id, NULL) < 0)
+            cl_debug("session %.8s...: expired, already gone", id);
+        return cl_err_set(err, CL_EEXPIRED, "session expired");
+    }
+    CL_AUTO(json_t) *j = json_loadb((const char *)v + off, n - off, 0, NULL);
+    const char *tee = NULL, *nonce = NULL, *state = NULL, *token = NULL;
+    if (!j ||
+        json_unpack(j, "{s:s, s:s, s:s, s?:s}", "tee", &tee, "nonce", &nonce, "state", &state,
+                    "token", &token) < 0 ||
+        strlen(nonce) != KBS_NONCE_B64_LEN || strlen(tee) >= sizeof out->tee)
+        return cl_err_set(err, CL_EPARSE, "session %.8s...: stored value does not parse", id);
+    memset(out, 0, sizeof *out);
+    out->state = KBS_SESSION_FAILED;
+    for (size_t i = 0; i < CL_ARRAY_LEN(state_names); i++)
+        if (strcmp(state, state_names[i]) == 0)
+            out->state = (enum kbs_session_state)i;
+    memcpy(out->id, id, KBS_SESSION_ID_LEN + 1);
+    memcpy(out->nonce, nonce, KBS_NONCE_B64_LEN + 1);
+    snprintf(out->tee, sizeof out->tee, "%s", tee);
+    out->expires_unix = exp;
+    out->token = token ? strdup(token) : NULL;
+    if (token && !out->token)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    if (raw) {
+        *raw = CL_STEAL(v);
+        *rawlen = n;
+    }
+    return 0;
+}
+
+/* Moves id from state `from` to `to` (with token) by compare-and-set on the whole value. */
+static int shared_transition(struct kbs_sessions *s, const char *id, enum kbs_session_state from,
+                             enum kbs_session_state to, const char *token, struct cl_err *err)
+{
+    struct kbs_session x;
+    CL_AUTO(cl_bytes) *raw = NULL;
+    size_t rawlen = 0, nlen = 0;
+    int rc = shared_get(s, id, &x, &raw, &rawlen, err);
+    if (rc < 0)
+        return rc;
+    free(x.token);
+    x.token = NULL;
+    if (x.state != from)
+        return cl_err_set(err, CL_EEXISTS, "session %.8s...: challenge already %s", id,
+                          state_names[x.state]);
+    x.state = to;
+    x.token = (char *)(uintptr_t)token;
+    CL_AUTO(cl_str) *payload = shared_encode(&x, &nlen);
+    if (!payload)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    size_t tot = CL_STORE_EXP_DIGITS + nlen;
+    CL_AUTO(cl_bytes) *nv = malloc(tot);
+    if (!nv)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    memcpy(nv, raw, CL_STORE_EXP_DIGITS); /* same expiry */
+    memcpy(nv + CL_STORE_EXP_DIGITS, payload, nlen);
+    struct cl_err e = {0};
+    rc = cl_store_cas(s->shared, KBS_NS_SESSION, id, raw, rawlen, nv, tot, &e);
+    if (rc == CL_EEXISTS)
+        return cl_err_set(err, CL_EEXISTS, "session %.8s...: challenge taken by another request",
+                          id);
+    if (rc < 0)
+        return cl_err_set(err, rc, "session store: %s", e.msg);
+    return 0;
+}
 
 static size_t bucket_of(const struct kbs_sessions *s, const char *id)
 {
@@ -80,6 +188,13 @@ static size_t purge_locked(struct kbs_sessions *s, uint64_t now)
 
 size_t kbs_sessions_purge(struct kbs_sessions *s)
 {
+    if (s->shared) {
+        size_t n = 0;
+        struct cl_err e = {0};
+        if (cl_store_purge_expired(s->shared, KBS_NS_SESSION, cl_now_unix(), &n, &e) < 0)
+            cl_warn("session purge: %s", e.msg);
+        return n;
+    }
     pthread_mutex_lock(&s->lock);
     size_t n = purge_locked(s, cl_now_mono_ns());
     pthread_mutex_unlock(&s->lock);
@@ -105,6 +220,23 @@ int kbs_session_create(struct kbs_sessions *s, const char *tee, char id[KBS_SESS
     uint64_t now = cl_now_mono_ns();
     x->expires_ns = now + s->lifetime_ns;
     x->expires_unix = cl_now_unix() + (int64_t)(s->lifetime_ns / 1000000000u);
+    if (s->shared) {
+        size_t len = 0;
+        struct cl_err e = {0};
+        CL_AUTO(cl_str) *v = shared_encode(x, &len);
+        int rc = v ? cl_store_set_expiring(s->shared, KBS_NS_SESSION, x->id, v, len, false,
+                                           x->expires_unix, &e)
+                   : cl_err_set(&e, CL_ENOMEM, "out of memory");
+        if (rc == 0) {
+            memcpy(id, x->id, KBS_SESSION_ID_LEN + 1);
+            memcpy(nonce, x->nonce, KBS_NONCE_B64_LEN + 1);
+            *expires_unix = x->expires_unix;
+        }
+        session_free(x);
+        return rc < 0 ? cl_err_set(err, rc == CL_ENOMEM ? CL_ENOMEM : CL_EIO, "session store: %s",
+                                   e.msg)
+                      : 0;
+    }
     pthread_mutex_lock(&s->lock);
     if (s->count >= s->max)
         purge_locked(s, now);
@@ -150,8 +282,11 @@ static struct kbs_session *find_locked(struct kbs_sessions *s, const char *id, i
     return NULL;
 }
 
-int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *out, struct cl_err *err)
+int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *out,
+                    struct cl_err *err)
 {
+    if (s->shared)
+        return shared_get(s, id, out, NULL, NULL, err);
     int rc;
     pthread_mutex_lock(&s->lock);
     struct kbs_session *x = find_locked(s, id, &rc);
@@ -168,20 +303,47 @@ int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *
     return 0;
 }
 
-int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *token, struct cl_err *err)
+int kbs_session_claim(struct kbs_sessions *s, const char *id, struct cl_err *err)
 {
+    if (s->shared)
+        return shared_transition(s, id, KBS_SESSION_FRESH, KBS_SESSION_CLAIMED, NULL, err);
     int rc;
-    char *copy = strdup(token);
-    if (!copy)
+    pthread_mutex_lock(&s->lock);
+    struct kbs_session *x = find_locked(s, id, &rc);
+    if (x && x->state != KBS_SESSION_FRESH)
+        rc = CL_EEXISTS;
+    else if (x)
+        x->state = KBS_SESSION_CLAIMED;
+    pthread_mutex_unlock(&s->lock);
+    if (rc == CL_EEXISTS)
+        return cl_err_set(err, rc, "session %.8s...: challenge taken by another request", id);
+    return rc < 0 ? cl_err_set(err, rc, rc == CL_EEXPIRED ? "session expired" : "no such session")
+                  : 0;
+}
+
+int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *token,
+                          struct cl_err *err)
+{
+    enum kbs_session_state to = token ? KBS_SESSION_ATTESTED : KBS_SESSION_FAILED;
+    if (s->shared)
+        return shared_transition(s, id, KBS_SESSION_CLAIMED, to, token, err);
+    int rc;
+    char *copy = token ? strdup(token) : NULL;
+    if (token && !copy)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
     pthread_mutex_lock(&s->lock);
     struct kbs_session *x = find_locked(s, id, &rc);
-    if (x) {
+    if (x && x->state != KBS_SESSION_CLAIMED) {
+        rc = CL_EEXISTS;
+    } else if (x) {
         free(x->token);
         x->token = copy;
+        x->state = to;
         copy = NULL;
     }
     pthread_mutex_unlock(&s->lock);
     free(copy);
+    if (rc == CL_EEXISTS)
+        return cl_err_set(err, rc, "session %.8s...: not claimed by this request", id);
     return rc < 0 ? cl_err_set(err, rc, "session vanished") : 0;
 }

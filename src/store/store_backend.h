@@ -14,21 +14,32 @@
 #define CL_STORE_FS_MAX_NAME 255
 
 struct cl_store_backend {
-    const char *name;   /* canonical, matched case-insensitively */
-    const char *alias;  /* a second accepted spelling, or NULL */
+    const char *name;  /* canonical, matched case-insensitively */
+    const char *alias; /* a second accepted spelling, or NULL */
     /* Returns the backend state or NULL with err. */
-    void *(*open)(const char *dir, struct cl_err *err);
+    bool shared; /* other processes see the same data */
+    void *(*open)(const struct cl_store_opts *o, struct cl_err *err);
+    /* expires_unix: 0, or a Unix time at which the backend may drop the key by itself. */
     int (*set)(void *impl, const char *ns, const char *key, const void *data, size_t len,
-               bool overwrite, struct cl_err *err);
+               bool overwrite, int64_t expires_unix, struct cl_err *err);
     cl_bytes *(*get)(void *impl, const char *ns, const char *key, size_t *len, struct cl_err *err);
     int (*del)(void *impl, const char *ns, const char *key, struct cl_err *err);
     /* Keys in any order; store.c sorts them. */
     int (*list)(void *impl, const char *ns, char ***keys, size_t *n, struct cl_err *err);
+    /* NULL: EUNSUPPORTED. */
+    int (*cas)(void *impl, const char *ns, const char *key, const void *old_data, size_t old_len,
+               const void *new_data, size_t new_len, struct cl_err *err);
+    /* Deletes expiring values of ns whose first CL_STORE_EXP_DIGITS bytes are <= bound (the
+     * zero-padded expiry). NULL: store.c does it with list + get + delete. */
+    int (*purge)(void *impl, const char *ns, const char bound[CL_STORE_EXP_DIGITS], size_t *n,
+                 struct cl_err *err);
     void (*close)(void *impl);
 };
 
 extern const struct cl_store_backend cl_store_backend_memory;
 extern const struct cl_store_backend cl_store_backend_localfs;
+extern const struct cl_store_backend cl_store_backend_postgres;
+extern const struct cl_store_backend cl_store_backend_redis;
 
 /* Validated name → file name ('/' written as the 4 characters "\x2F"). Returns the length
  * written into out[cap] (NUL-terminated), or CL_ELIMIT when it does not fit. */
@@ -37,5 +48,24 @@ CL_MUST_CHECK int cl_store_fs_name_encode(const char *name, char *out, size_t ca
  * name is not one that cl_store_fs_name_encode produces for a valid key (temporary files,
  * strangers dropped into the folder). */
 cl_str *cl_store_fs_name_decode(const char *fname);
+
+/* Encryption at rest (store_seal.c). */
+struct cl_store_seal;
+struct cl_store_seal *store_seal_new(const char *kek_path, const char *const *old, size_t nold,
+                                     struct cl_err *err);
+void store_seal_free(struct cl_store_seal *s);
+bool store_seal_is_sealed(const uint8_t *v, size_t len);
+/* *out new. */
+int store_seal_wrap(const struct cl_store_seal *s, const char *ns, const char *key,
+                    const void *data, size_t len, uint8_t **out, size_t *outlen,
+                    struct cl_err *err);
+/* Tags checked before *out (new) is written; EVERIFY for tampered, moved, unknown key id or
+ * unencrypted values. */
+int store_seal_open(const struct cl_store_seal *s, const char *ns, const char *key,
+                    const uint8_t *v, size_t len, cl_bytes **out, size_t *outlen,
+                    struct cl_err *err);
+/* 1 when nothing to do (not sealed, or already under the current key), 0 and *out (new). */
+int store_seal_rewrap(const struct cl_store_seal *s, const char *key, const uint8_t *v, size_t len,
+                      uint8_t **out, size_t *outlen, struct cl_err *err);
 
 #endif

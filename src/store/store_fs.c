@@ -86,9 +86,10 @@ static int encode_or_fail(const char *name, const char *what, char out[CL_STORE_
                           struct cl_err *err)
 {
     if (cl_store_fs_name_encode(name, out, CL_STORE_FS_MAX_NAME + 1) < 0)
-        return cl_err_set(err, CL_ELIMIT,
-                          "LocalFs store %s \"%.64s...\": its file name would be longer than %d bytes",
-                          what, name, CL_STORE_FS_MAX_NAME);
+        return cl_err_set(
+            err, CL_ELIMIT,
+            "LocalFs store %s \"%.64s...\": its file name would be longer than %d bytes", what,
+            name, CL_STORE_FS_MAX_NAME);
     return 0;
 }
 
@@ -159,8 +160,9 @@ static void sweep(struct fs_store *fs)
     closedir(d);
 }
 
-static void *fs_open(const char *dir, struct cl_err *err)
+static void *fs_open(const struct cl_store_opts *o, struct cl_err *err)
 {
+    const char *dir = o->dir;
     if (!dir || !*dir) {
         cl_err_set(err, CL_EINVAL, "LocalFs store: dir_path missing");
         return NULL;
@@ -204,8 +206,9 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 }
 
 static int fs_set(void *impl, const char *ns, const char *key, const void *data, size_t len,
-                  bool overwrite, struct cl_err *err)
+                  bool overwrite, int64_t expires_unix, struct cl_err *err)
 {
+    (void)expires_unix; /* purged by store.c's list + get + delete */
     struct fs_store *fs = impl;
     char nsname[CL_STORE_FS_MAX_NAME + 1], name[CL_STORE_FS_MAX_NAME + 1];
     char tmp[sizeof TMP_PREFIX + 32];
@@ -256,8 +259,8 @@ static int fs_set(void *impl, const char *ns, const char *key, const void *data,
     }
     if (overwrite) {
         if (renameat(nsfd, tmp, nsfd, name) < 0) {
-            rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s/%s: rename: %s", fs->base, nsname, name,
-                            strerror(errno));
+            rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s/%s: rename: %s", fs->base, nsname,
+                            name, strerror(errno));
             goto out;
         }
         tmp_made = false;
@@ -289,11 +292,13 @@ out:
     return rc;
 }
 
-static cl_bytes *fs_get(void *impl, const char *ns, const char *key, size_t *len, struct cl_err *err)
+static cl_bytes *fs_get(void *impl, const char *ns, const char *key, size_t *len,
+                        struct cl_err *err)
 {
     struct fs_store *fs = impl;
     char nsname[CL_STORE_FS_MAX_NAME + 1], name[CL_STORE_FS_MAX_NAME + 1];
-    if (encode_or_fail(ns, "namespace", nsname, err) < 0 || encode_or_fail(key, "key", name, err) < 0)
+    if (encode_or_fail(ns, "namespace", nsname, err) < 0 ||
+        encode_or_fail(key, "key", name, err) < 0)
         return NULL;
     CL_AUTO(cl_str) *path = cl_strdupf("%s/%s/%s", fs->base, nsname, name);
     if (!path) {
@@ -323,14 +328,15 @@ static int fs_del(void *impl, const char *ns, const char *key, struct cl_err *er
     if (nsfd < 0) {
         if (errno == ENOENT)
             return cl_err_set(err, CL_ENOTFOUND, "store key \"%s\" in \"%s\": not found", key, ns);
-        return cl_err_set(err, CL_EIO, "LocalFs store %s/%s: %s", fs->base, nsname, strerror(errno));
+        return cl_err_set(err, CL_EIO, "LocalFs store %s/%s: %s", fs->base, nsname,
+                          strerror(errno));
     }
     if (unlinkat(nsfd, name, 0) < 0) {
         if (errno == ENOENT)
             rc = cl_err_set(err, CL_ENOTFOUND, "store key \"%s\" in \"%s\": not found", key, ns);
         else
-            rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s/%s: unlink: %s", fs->base, nsname, name,
-                            strerror(errno));
+            rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s/%s: unlink: %s", fs->base, nsname,
+                            name, strerror(errno));
     } else if (fsync(nsfd) < 0) {
         rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s: fsync folder: %s", fs->base, nsname,
                         strerror(errno));
@@ -353,7 +359,8 @@ static int fs_list(void *impl, const char *ns, char ***keys, size_t *n, struct c
             *n = 0;
             return 0;
         }
-        return cl_err_set(err, CL_EIO, "LocalFs store %s/%s: %s", fs->base, nsname, strerror(errno));
+        return cl_err_set(err, CL_EIO, "LocalFs store %s/%s: %s", fs->base, nsname,
+                          strerror(errno));
     }
     DIR *d = fdopendir(nsfd);
     if (!d) {
@@ -390,7 +397,8 @@ static int fs_list(void *impl, const char *ns, char ***keys, size_t *n, struct c
         errno = 0;
     }
     if (rc == 0 && errno != 0)
-        rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s: readdir: %s", fs->base, nsname, strerror(errno));
+        rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s: readdir: %s", fs->base, nsname,
+                        strerror(errno));
     closedir(d); /* closes nsfd */
     if (rc < 0) {
         cl_store_list_free(out, cnt);

@@ -49,8 +49,9 @@ static size_t find(const struct mem_store *m, const char *ns, const char *key, b
     return lo;
 }
 
-static void *mem_open(const char *dir, struct cl_err *err)
+static void *mem_open(const struct cl_store_opts *o, struct cl_err *err)
 {
+    (void)o;
     struct mem_store *m = calloc(1, sizeof *m);
     if (!m) {
         cl_err_set(err, CL_ENOMEM, "Memory store: out of memory");
@@ -75,8 +76,9 @@ static uint8_t *dup_value(const void *data, size_t len)
 }
 
 static int mem_set(void *impl, const char *ns, const char *key, const void *data, size_t len,
-                   bool overwrite, struct cl_err *err)
+                   bool overwrite, int64_t expires_unix, struct cl_err *err)
 {
+    (void)expires_unix; /* purged by store.c's list + get + delete */
     struct mem_store *m = impl;
     /* Copies are made before taking the lock, so the lock is never held across malloc. */
     uint8_t *val = dup_value(data, len);
@@ -124,7 +126,8 @@ out:
     return rc;
 }
 
-static cl_bytes *mem_get(void *impl, const char *ns, const char *key, size_t *len, struct cl_err *err)
+static cl_bytes *mem_get(void *impl, const char *ns, const char *key, size_t *len,
+                         struct cl_err *err)
 {
     struct mem_store *m = impl;
     bool found;
@@ -203,6 +206,32 @@ out:
     return 0;
 }
 
+static int mem_cas(void *impl, const char *ns, const char *key, const void *old_data,
+                   size_t old_len, const void *new_data, size_t new_len, struct cl_err *err)
+{
+    struct mem_store *m = impl;
+    uint8_t *val = dup_value(new_data, new_len);
+    if (!val)
+        return cl_err_set(err, CL_ENOMEM, "Memory store: out of memory");
+    int rc = 0;
+    bool found;
+    pthread_rwlock_wrlock(&m->lock);
+    size_t i = find(m, ns, key, &found);
+    if (!found) {
+        rc = cl_err_set(err, CL_ENOTFOUND, "store key \"%s\" in \"%s\": not found", key, ns);
+    } else if (m->v[i].len != old_len || memcmp(m->v[i].val, old_data, old_len) != 0) {
+        rc = cl_err_set(err, CL_EEXISTS, "store key \"%s\" in \"%s\": changed meanwhile", key, ns);
+    } else {
+        free(m->v[i].val);
+        m->v[i].val = val;
+        m->v[i].len = new_len;
+        val = NULL;
+    }
+    pthread_rwlock_unlock(&m->lock);
+    free(val);
+    return rc;
+}
+
 static void mem_close(void *impl)
 {
     struct mem_store *m = impl;
@@ -224,5 +253,6 @@ const struct cl_store_backend cl_store_backend_memory = {
     .get = mem_get,
     .del = mem_del,
     .list = mem_list,
+    .cas = mem_cas,
     .close = mem_close,
 };

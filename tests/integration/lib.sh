@@ -13,6 +13,7 @@ PIDS=""
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null || true; done
     for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    if command -v stop_postgres >/dev/null 2>&1; then stop_postgres; fi
     if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT INT TERM
@@ -37,8 +38,34 @@ make_admin_key() {
     openssl pkey -in "$T/admin.key" -pubout -out "$T/admin.pub" 2>/dev/null
 }
 
-# write_config FILE PORT [extra TOML appended]
+# write_config FILE PORT [extra TOML appended]. CLOISTER_TEST_STORE=Postgres|Redis puts
+# every piece of state in a real database started for the test (store-lib.sh) instead of
+# LocalFs folders.
 write_config() {
+    if [ -n "${CLOISTER_TEST_STORE:-}" ]; then
+        if [ -z "${STORE_TOML:-}" ]; then . "$SRC/tests/integration/store-lib.sh"; start_store "$CLOISTER_TEST_STORE"; fi
+        cat >"$1" <<CFG
+[http_server]
+sockets = ["127.0.0.1:$2"]
+insecure_http = true
+
+[admin]
+type = "Simple"
+
+[[admin.personas]]
+id = "admin"
+public_key_path = "$T/admin.pub"
+
+[attestation_service]
+type = "coco_as_builtin"
+timeout = 5
+allow_sample_tee_insecure = true
+
+$STORE_TOML
+CFG
+        if [ $# -ge 3 ]; then printf '%s\n' "$3" >>"$1"; fi
+        return 0
+    fi
     cat >"$1" <<CFG
 [http_server]
 sockets = ["127.0.0.1:$2"]

@@ -217,9 +217,15 @@ static void test_sessions(void **state)
     assert_int_equal(kbs_session_get(&s, id[0], &got, &e), 0);
     assert_null(got.token);
     assert_string_equal(got.tee, "sample");
+    /* a challenge is used once: a token only after a claim, a second claim refused */
+    assert_int_equal(kbs_session_set_token(&s, id[0], "tok", &e), CL_EEXISTS);
+    assert_int_equal(kbs_session_claim(&s, id[0], &e), 0);
+    assert_int_equal(kbs_session_claim(&s, id[0], &e), CL_EEXISTS);
     assert_int_equal(kbs_session_set_token(&s, id[0], "tok", &e), 0);
+    assert_int_equal(kbs_session_set_token(&s, id[0], "tok2", &e), CL_EEXISTS);
     assert_int_equal(kbs_session_get(&s, id[0], &got, &e), 0);
     assert_string_equal(got.token, "tok");
+    assert_int_equal(got.state, KBS_SESSION_ATTESTED);
     free(got.token);
     assert_int_equal(kbs_session_get(&s, "0123456789abcdef0123456789abcdef", &got, &e), CL_ENOTFOUND);
     assert_int_equal(kbs_session_get(&s, "short", &got, &e), CL_ENOTFOUND);

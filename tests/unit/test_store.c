@@ -482,7 +482,7 @@ static void test_open(void **state)
         assert_non_null(s);
         cl_store_close(s);
     }
-    static const char *const unknown[] = {"", "Redis", "local-fs", "Memory "};
+    static const char *const unknown[] = {"", "Redisx", "local-fs", "Memory ", "LocalJson"};
     for (size_t i = 0; i < CL_ARRAY_LEN(unknown); i++) {
         assert_null(cl_store_open(unknown[i], d, &err));
         assert_int_equal(err.code, CL_EINVAL);
