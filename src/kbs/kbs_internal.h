@@ -115,6 +115,8 @@ json_t *kbs_token_teekey(struct cl_kbs *kbs, json_t *claims);
 int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow, struct cl_err *err);
 int kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_err *err);
 int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err);
+/* Re-reads the policy (policy_path or store); on any failure the policy in force is kept. */
+int kbs_policy_reload(struct cl_kbs *kbs, struct cl_err *err);
 void kbs_policy_free(struct cl_kbs *kbs);
 
 void kbs_admin_routes(struct cl_kbs *kbs);

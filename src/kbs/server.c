@@ -451,6 +451,7 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .store = kbs->store,
         .allow_sample_insecure = cfg->allow_sample_tee_insecure,
         .token_duration_min = cfg->token_duration_min,
+        .issuer = cfg->token_issuer,
         .signer_key_path = cfg->signer_key_path,
         .signer_cert_path = cfg->signer_cert_path,
         .tee_config = &cfg->tee,
@@ -474,6 +475,7 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .request_timeout_s = cfg->request_timeout_s,
         .tls_cert_path = cfg->insecure_http ? NULL : cfg->tls_cert_path,
         .tls_key_path = cfg->insecure_http ? NULL : cfg->tls_key_path,
+        .tls_priorities = cfg->tls_priorities,
     };
     if (cfg->insecure_http)
         cl_warn("http_server.insecure_http: plain HTTP; resources are still sealed to the TEE key, "
@@ -491,6 +493,11 @@ fail:
 uint16_t cl_kbs_port(const struct cl_kbs *kbs, size_t i)
 {
     return cl_http_server_port(kbs->http, i);
+}
+
+int cl_kbs_reload(struct cl_kbs *kbs, struct cl_err *err)
+{
+    return kbs_policy_reload(kbs, err);
 }
 
 void cl_kbs_tick(struct cl_kbs *kbs)
