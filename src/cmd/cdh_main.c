@@ -11,7 +11,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: cloister-cdh [-c cdh.toml] [--rest ADDR | --no-rest] [--features F] [-v] [-q]\n"
+    fputs("Usage: cloister-cdh [-c cdh.toml] [--check] [--rest ADDR | --no-rest] [--features F] [-v] [-q]\n"
           "\n"
           "Cloister's confidential data hub: KBS resources (kbs:///repo/type/tag), sealed secrets,\n"
           "image layer keys (ocicrypt keyprovider UnWrapKey), LUKS2 secure mounts, over ttrpc; and\n"
@@ -22,6 +22,9 @@ static void usage(FILE *f)
           "  -r, --rest ADDR          REST bridge address (default " CL_CDH_DEFAULT_REST " or [rest] address)\n"
           "  -n, --no-rest            no REST bridge\n"
           "  -f, --features F         REST features: resource (default), attestation, all\n"
+          "      --check              read the configuration, print it as JSON (cdh.toml's keys, defaults\n"
+          "                           filled in; unknown keys are warned about) and exit: 0, or the\n"
+          "                           error's exit code naming the key\n"
           "  -v, --verbose / -q, --quiet\n"
           "\n"
           "SIGHUP empties the resource cache; SIGINT and SIGTERM stop the hub.\n",
@@ -54,10 +57,11 @@ int main(int argc, char **argv)
         {"config-file", required_argument, NULL, 'c'}, {"rest", required_argument, NULL, 'r'},
         {"no-rest", no_argument, NULL, 'n'},           {"features", required_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},           {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},              {"check", no_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *rest = NULL, *features = NULL;
-    bool no_rest = false;
+    bool no_rest = false, check = false;
     int c, verbosity = 0;
     while ((c = getopt_long(argc, argv, "c:r:nf:vqh", longopts, NULL)) != -1) {
         switch (c) {
@@ -67,6 +71,7 @@ int main(int argc, char **argv)
         case 'f': features = optarg; break;
         case 'v': verbosity = 1; break;
         case 'q': verbosity = -1; break;
+        case 'C': check = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -84,6 +89,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "cloister-cdh: %s\n", err.msg);
         cl_cdh_config_clear(&cfg);
         return cl_err_exit_code(rc);
+    }
+    if (check) {
+        CL_AUTO(json_t) *eff = cl_cdh_config_effective(&cfg);
+        cl_cdh_config_clear(&cfg);
+        char *text = eff ? json_dumps(eff, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (!text)
+            return 1;
+        printf("%s\n", text);
+        free(text);
+        return 0;
     }
     cl_cdh_image_env(&cfg);
     if (cfg.log_level && strcmp(cfg.log_level, "debug") == 0)
