@@ -2,6 +2,8 @@
 /* cloister-aa: the attestation agent daemon (guest-components' ttrpc attestation-agent). */
 #include "aa/aa.h"
 
+#include "kbs/cl_version.h"
+
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -23,6 +25,8 @@ static void usage(FILE *f)
           "      --check                  read the configuration, print it as JSON (aa.toml's keys,\n"
           "                               defaults filled in; unknown keys warned about) and exit\n"
           "  -v, --verbose / -q, --quiet  log level debug / warnings only\n"
+          "      --log-format F           text (default) or json (one JSON object per line)\n"
+          "      --version                the build's version (git describe)\n"
           "\n"
           "The sample attester (no TEE) is refused unless aa.toml sets\n"
           "allow_sample_attester_insecure = true. SIGINT and SIGTERM stop the agent; SIGHUP drops\n"
@@ -60,6 +64,8 @@ int main(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"log-format", required_argument, NULL, 'L'},
         {"check", no_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
@@ -77,6 +83,14 @@ int main(int argc, char **argv)
         case 'v': verbosity = 1; break;
         case 'q': verbosity = -1; break;
         case 'C': check = true; break;
+        case 'L':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "cloister-aa: --log-format must be text or json\n");
+                return 2;
+            }
+            cl_log_set_json(strcmp(optarg, "json") == 0);
+            break;
+        case 'V': printf("%s %s\n", "cloister-aa", CL_BUILD_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

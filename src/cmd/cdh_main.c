@@ -3,6 +3,8 @@
 #include "cdh/cdh.h"
 #include "net/http.h"
 
+#include "kbs/cl_version.h"
+
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -26,6 +28,8 @@ static void usage(FILE *f)
           "                           filled in; unknown keys are warned about) and exit: 0, or the\n"
           "                           error's exit code naming the key\n"
           "  -v, --verbose / -q, --quiet\n"
+          "      --log-format F       text (default) or json (one JSON object per line)\n"
+          "      --version            the build's version (git describe)\n"
           "\n"
           "SIGHUP empties the resource cache; SIGINT and SIGTERM stop the hub.\n",
           f);
@@ -57,7 +61,9 @@ int main(int argc, char **argv)
         {"config-file", required_argument, NULL, 'c'}, {"rest", required_argument, NULL, 'r'},
         {"no-rest", no_argument, NULL, 'n'},           {"features", required_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},           {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},              {"check", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"log-format", required_argument, NULL, 'L'},              {"check", no_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *rest = NULL, *features = NULL;
@@ -72,6 +78,14 @@ int main(int argc, char **argv)
         case 'v': verbosity = 1; break;
         case 'q': verbosity = -1; break;
         case 'C': check = true; break;
+        case 'L':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "cloister-cdh: --log-format must be text or json\n");
+                return 2;
+            }
+            cl_log_set_json(strcmp(optarg, "json") == 0);
+            break;
+        case 'V': printf("%s %s\n", "cloister-cdh", CL_BUILD_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -3,6 +3,8 @@
 #include "kbs/kbs.h"
 
 #include <errno.h>
+#include "kbs/cl_version.h"
+
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +29,8 @@ static void usage(FILE *f)
         "                          0; exit 2 naming each key Cloister does not support\n"
         "  -v, --verbose           debug logging\n"
         "  -q, --quiet             warnings and errors only\n"
+        "      --log-format F      text (default) or json (one JSON object per line)\n"
+        "      --version           the build's version (git describe)\n"
         "  -h, --help              this text\n"
         "\n"
         "Every reply is logged as: peer METHOD path => status (file.c:LINE).\n"
@@ -44,6 +48,8 @@ int main(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"check", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"log-format", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     const char *path = getenv("KBS_CONFIG_FILE");
@@ -63,6 +69,16 @@ int main(int argc, char **argv)
         case 'C':
             check = true;
             break;
+        case 'L':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "cloister-kbs: --log-format must be text or json\n");
+                return 2;
+            }
+            cl_log_set_json(strcmp(optarg, "json") == 0);
+            break;
+        case 'V':
+            printf("%s %s\n", "cloister-kbs", CL_BUILD_VERSION);
+            return 0;
         case 'h':
             usage(stdout);
             return 0;
