@@ -612,6 +612,10 @@ static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, st
                                         "verify_time_insecure", NULL};
     const char *w = "attestation_service.verifier_config";
     check_keys(vc, w, known);
+    refuse_unless_empty(vc, "nvidia_verifier", w,
+                        "the NVIDIA verifier has no settings (local verification)");
+    refuse_unless_empty(vc, "nvidia_dpu_verifier", w,
+                        "the NVIDIA verifier has no settings (local verification)");
     struct cl_tee_config *t = &cfg->tee;
     json_int_t n = 0;
     int rc;
