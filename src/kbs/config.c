@@ -30,6 +30,9 @@ struct pctx {
 };
 static _Thread_local struct pctx *pc;
 
+/* Refusals beyond this many are counted but neither located nor logged one by one. */
+#define CL_KBS_MAX_REFUSALS_LOGGED 64
+
 /* Header of a line "[a.b]" / "[[a]]" → "a.b" (spaces dropped) into out. */
 static void header_name(const char *s, size_t n, char *out, size_t cap, bool *array)
 {
@@ -131,13 +134,16 @@ CL_PRINTF(2, 3) static void refuse(const char *path, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     const char *file = pc && pc->file ? pc->file : "<config>";
-    unsigned line = pc ? key_line(pc->text, pc->len, path) : 0;
+    /* each lookup scans the file: capped so that a file of many bad keys stays linear */
+    unsigned line =
+        pc && pc->nbad < CL_KBS_MAX_REFUSALS_LOGGED ? key_line(pc->text, pc->len, path) : 0;
     char full[768];
     if (line)
         snprintf(full, sizeof full, "%s:%u: %s", file, line, msg);
     else
         snprintf(full, sizeof full, "%s: %s", file, msg);
-    cl_error("config: %s", full);
+    if (!pc || pc->nbad < CL_KBS_MAX_REFUSALS_LOGGED)
+        cl_error("config: %s", full);
     if (!pc)
         return;
     if (pc->nbad++ == 0)
