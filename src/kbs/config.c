@@ -217,6 +217,8 @@ void cl_kbs_config_clear(struct cl_kbs_config *cfg)
         free(cfg->trusted_certs_paths[i]);
     for (size_t i = 0; i < cfg->nextra_teekey_paths; i++)
         free(cfg->extra_teekey_paths[i]);
+    for (size_t i = 0; i < cfg->ntrusted_jwk_sets; i++)
+        free(cfg->trusted_jwk_sets[i]);
     for (size_t i = 0; i < cfg->npersonas; i++) {
         free(cfg->personas[i].id);
         EVP_PKEY_free(cfg->personas[i].key);
@@ -1144,9 +1146,20 @@ static int parse_doc(const json_t *doc, struct cl_kbs_config *cfg, struct cl_err
         if (opt_bool(tok, "insecure_key", w, &ik, err) < 0)
             return err->code;
         cfg->insecure_header_jwk = cfg->insecure_header_jwk || ik;
-        refuse_unless_empty(
-            tok, "trusted_jwk_sets", w,
-            "tokens are verified with trusted_certs_paths (x5c chains) only; no JWKS is fetched");
+        if (str_list(tok, "trusted_jwk_sets", w, cfg->trusted_jwk_sets, CL_KBS_MAX_TRUSTED,
+                     &cfg->ntrusted_jwk_sets, err) < 0)
+            return err->code;
+        for (size_t i = 0; i < cfg->ntrusted_jwk_sets; i++)
+            if (strncmp(cfg->trusted_jwk_sets[i], "https://", 8) == 0 ||
+                strncmp(cfg->trusted_jwk_sets[i], "http://", 7) == 0) {
+                char path[64];
+                snprintf(path, sizeof path, "attestation_token.trusted_jwk_sets[%zu]", i);
+                refuse(path,
+                       "%s = \"%.128s\" is not supported: give a local path or file:// URL of the "
+                       "JWKS (no "
+                       "fetching or OpenID discovery)",
+                       path, cfg->trusted_jwk_sets[i]);
+            }
     }
     if (sb) {
         if (opt_str(sb, "storage_type", "storage_backend", &cfg->storage_type, err) < 0)
@@ -1272,12 +1285,13 @@ json_t *cl_kbs_config_effective(const struct cl_kbs_config *cfg)
                   "tls_min_version", str_or_null(cfg->tls_min_version), "tls_max_version",
                   str_or_null(cfg->tls_max_version), "tls_ciphers", str_or_null(cfg->tls_ciphers),
                   "tls_groups", str_or_null(cfg->tls_groups)));
-    json_object_set_new(doc, "attestation_token",
-                        json_pack("{s:o, s:[], s:o, s:b}", "trusted_certs_paths",
-                                  str_array(cfg->trusted_certs_paths, cfg->ntrusted_certs),
-                                  "trusted_jwk_sets", "extra_teekey_paths",
-                                  str_array(cfg->extra_teekey_paths, cfg->nextra_teekey_paths),
-                                  "insecure_header_jwk", cfg->insecure_header_jwk));
+    json_object_set_new(
+        doc, "attestation_token",
+        json_pack("{s:o, s:o, s:o, s:b}", "trusted_certs_paths",
+                  str_array(cfg->trusted_certs_paths, cfg->ntrusted_certs), "trusted_jwk_sets",
+                  str_array(cfg->trusted_jwk_sets, cfg->ntrusted_jwk_sets), "extra_teekey_paths",
+                  str_array(cfg->extra_teekey_paths, cfg->nextra_teekey_paths),
+                  "insecure_header_jwk", cfg->insecure_header_jwk));
     json_t *signer = cfg->signer_key_path
                          ? json_pack("{s:s, s:o}", "key_path", cfg->signer_key_path, "cert_path",
                                      str_or_null(cfg->signer_cert_path))
@@ -1346,6 +1360,11 @@ int cl_kbs_config_check_files(const struct cl_kbs_config *cfg, struct cl_err *er
         if (check_file("attestation_token.trusted_certs_paths", cfg->trusted_certs_paths[i], err) <
             0)
             return err->code;
+    {
+        CL_AUTO(json_t) *keys = cl_kbs_jwks_load(cfg, err);
+        if (!keys && err->code < 0)
+            return err->code;
+    }
     if (check_file("attestation_service.attestation_token_broker.signer.key_path",
                    cfg->signer_key_path, err) < 0 ||
         check_file("attestation_service.attestation_token_broker.signer.cert_path",
@@ -1360,4 +1379,49 @@ int cl_kbs_config_check_files(const struct cl_kbs_config *cfg, struct cl_err *er
             return cl_err_prefix(err, "config: 'policy_engine.policy_path' %s", cfg->policy_path);
     }
     return 0;
+}
+
+json_t *cl_kbs_jwks_load(const struct cl_kbs_config *cfg, struct cl_err *err)
+{
+    if (!cfg->ntrusted_jwk_sets)
+        return NULL;
+    CL_AUTO(json_t) *all = json_array();
+    if (!all) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->ntrusted_jwk_sets; i++) {
+        const char *uri = cfg->trusted_jwk_sets[i];
+        const char *file = strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
+        size_t n = 0;
+        CL_AUTO(cl_bytes) *text = cl_file_read(file, CL_KBS_MAX_CONFIG, &n, err);
+        if (!text) {
+            cl_err_prefix(err, "config: 'attestation_token.trusted_jwk_sets[%zu]'", i);
+            return NULL;
+        }
+        CL_AUTO(json_t) *doc = cl_json_parse((const char *)text, n, 8, err);
+        json_t *ks = doc ? json_object_get(doc, "keys") : NULL;
+        if (!json_is_array(ks)) {
+            cl_err_set(err, CL_EPARSE,
+                       "config: 'attestation_token.trusted_jwk_sets[%zu]' %s is not a JWKS "
+                       "({\"keys\": [...]})",
+                       i, file);
+            return NULL;
+        }
+        size_t k;
+        json_t *jwk;
+        json_array_foreach(ks, k, jwk)
+        {
+            CL_AUTO(cl_pkey) *key = cl_jwk_to_pkey(jwk, err);
+            if (key && !json_is_string(json_object_get(jwk, "kid")))
+                cl_err_set(err, CL_EPARSE, "key has no string 'kid'");
+            if (!key || !json_is_string(json_object_get(jwk, "kid"))) {
+                cl_err_prefix(err, "config: 'attestation_token.trusted_jwk_sets[%zu]' %s keys[%zu]",
+                              i, file, k);
+                return NULL;
+            }
+            json_array_append(all, jwk);
+        }
+    }
+    return CL_STEAL(all);
 }

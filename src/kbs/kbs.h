@@ -72,6 +72,8 @@ struct cl_kbs_config {
     char *extra_teekey_paths[CL_KBS_MAX_TRUSTED];
     size_t nextra_teekey_paths;
     bool insecure_header_jwk;
+    char *trusted_jwk_sets[CL_KBS_MAX_TRUSTED]; /* local paths or file:// URLs of JWKS files */
+    size_t ntrusted_jwk_sets;
     /* [attestation_service] */
     unsigned session_timeout_min;
     unsigned session_timeout_s;     /* Cloister's own, overrides timeout (tests) */
@@ -114,6 +116,9 @@ void cl_kbs_config_clear(struct cl_kbs_config *cfg);
 json_t *cl_kbs_config_effective(const struct cl_kbs_config *cfg);
 /* Reads every file the configuration names (TLS pair, trusted certificates, token signer,
  * policy_path — compiled too) without starting anything; errors name the key. */
+/* The keys of every trusted_jwk_sets file, as one JSON array of JWKs each with a "kid" (new);
+ * NULL with err->code 0 when none is configured, NULL with the error naming the file else. */
+json_t *cl_kbs_jwks_load(const struct cl_kbs_config *cfg, struct cl_err *err);
 CL_MUST_CHECK int cl_kbs_config_check_files(const struct cl_kbs_config *cfg, struct cl_err *err);
 
 struct cl_kbs;

@@ -482,6 +482,13 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         if (!kbs->trust)
             goto fail;
     }
+    struct cl_err je = {0};
+    kbs->jwks = cl_kbs_jwks_load(cfg, &je);
+    if (!kbs->jwks && je.code < 0) {
+        if (err)
+            *err = je;
+        goto fail;
+    }
     if (cfg->insecure_header_jwk)
         cl_insecure("insecure_header_jwk",
                     "tokens will be trusted on the key they carry themselves");
@@ -557,6 +564,7 @@ void cl_kbs_stop(struct cl_kbs *kbs)
     kbs_sessions_destroy(&kbs->sessions);
     cl_as_free(kbs->as);
     X509_STORE_free(kbs->trust);
+    json_decref(kbs->jwks);
     if (kbs->resources && kbs->resources != kbs->store)
         cl_store_close(kbs->resources);
     if (kbs->store)

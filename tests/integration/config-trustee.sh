@@ -47,8 +47,7 @@ check "$V/test/config/external-plugin.toml" 2 'plugins[0].name = "external"'
 check "$V/test_data/configs/coco-as-builtin-1.toml" 2 'attestation_service.rvps_config.type = "GrpcRemote"'
 check "$V/test_data/configs/coco-as-grpc-1.toml" 2 'attestation_service.type = "coco_as_grpc" is not supported' \
     'plugins[0].name = "sample"'
-check "$V/test_data/configs/intel-ta-1.toml" 2 attestation_token.trusted_jwk_sets \
-    'attestation_service.type = "intel_ta"' 'plugins[0].name = "sample"'
+check "$V/test_data/configs/intel-ta-1.toml" 2 'attestation_service.type = "intel_ta"' 'plugins[0].name = "sample"'
 check "$V/test_data/configs/tls-profile-custom.toml" 2 'attestation_service.type = "coco_as_grpc"'
 check "$V/test_data/configs/tls-profile-intermediate.toml" 2 'attestation_service.type = "coco_as_grpc"'
 
