@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -1370,6 +1371,23 @@ int cl_kbs_config_check_files(const struct cl_kbs_config *cfg, struct cl_err *er
         check_file("attestation_service.attestation_token_broker.signer.cert_path",
                    cfg->signer_cert_path, err) < 0)
         return err->code;
+    static const struct {
+        const char *key;
+        size_t off;
+    } tee_files[] = {
+        {"attestation_service.verifier_config.tpm_verifier.ak_ca_path",
+         offsetof(struct cl_tee_config, tpm_ak_ca_path)},
+        {"attestation_service.verifier_config.cca_verifier.ta_store",
+         offsetof(struct cl_tee_config, cca_ta_store)},
+        {"attestation_service.verifier_config.cca_verifier.rv_store",
+         offsetof(struct cl_tee_config, cca_rv_store)},
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(tee_files); i++) {
+        const char *p =
+            *(const char *const *)(const void *)((const char *)&cfg->tee + tee_files[i].off);
+        if (check_file(tee_files[i].key, p, err) < 0)
+            return err->code;
+    }
     if (cfg->policy_path) {
         size_t n = 0;
         CL_AUTO(cl_bytes) *text = cl_file_read(cfg->policy_path, CL_AS_MAX_POLICY, &n, err);

@@ -116,3 +116,9 @@ sed 's|./work/kbs.pem|./work/missing.pem|' "$V/test/config/resource-kbs.toml" > 
 if "$KBS_BIN" -c "$T/missing.toml" --check > /dev/null 2> "$T/err"; then fail "--check passed a missing key file"; fi
 grep -q 'public_key_uri' "$T/err" || fail "missing file not named: $(cat "$T/err")"
 ok "--check fails on a file the configuration names but that is missing"
+printf '[http_server]\ninsecure_http = true\n[attestation_service.verifier_config.tpm_verifier]\nak_ca_path = "%s/none.pem"\n' "$T" > "$T/tpm.toml"
+if "$KBS_BIN" -c "$T/tpm.toml" --check > /dev/null 2> "$T/err"; then fail "--check passed a missing ak_ca_path"; fi
+grep -q 'tpm_verifier.ak_ca_path' "$T/err" || fail "missing ak_ca_path not named: $(cat "$T/err")"
+cp "$T/run/work/ca-cert.pem" "$T/none.pem"
+"$KBS_BIN" -c "$T/tpm.toml" --check > /dev/null 2> "$T/err" || fail "ak_ca_path present: $(cat "$T/err")"
+ok "--check reads verifier files (tpm_verifier.ak_ca_path): missing → refused by key, present → accepted"
