@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * aa.toml with upstream's key names (TOML, or JSON when the file name ends in .json, as
- * upstream's config crate decides by extension). Unknown keys are ignored; a known key of
+ * upstream's config crate decides by extension). Unknown keys are warned about by their
+ * dotted path and otherwise ignored (upstream's serde ignores them silently); a known key of
  * the wrong type is refused with its dotted name.
  */
 #include "aa/aa.h"
@@ -44,6 +45,22 @@ static int opt_table(const json_t *obj, const char *key, const char *where, json
     return 0;
 }
 
+static void warn_unknown(const json_t *tbl, const char *where, const char *const *known)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(tbl))
+        return;
+    json_object_foreach((json_t *)(uintptr_t)tbl, k, v)
+    {
+        size_t i = 0;
+        while (known[i] && strcmp(known[i], k) != 0)
+            i++;
+        if (!known[i])
+            cl_warn("aa config: unknown key '%s%s' ignored", where, k);
+    }
+}
+
 void cl_aa_config_defaults(struct cl_aa_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -65,6 +82,19 @@ void cl_aa_config_clear(struct cl_aa_config *cfg)
 
 static int parse_doc(const json_t *doc, struct cl_aa_config *cfg, struct cl_err *err)
 {
+    static const char *const top[] = {"token_configs", "eventlog_config", "log", "allow_sample_attester_insecure",
+                                      "attester", "tpm_tcti", NULL};
+    static const char *const tck[] = {"kbs", "coco_as", NULL}, *const kbsk[] = {"url", "cert", "tee_key_algorithm",
+                                                                                NULL};
+    static const char *const ask[] = {"url", NULL}, *const elk[] = {"init_pcr", "enable_eventlog", "path", NULL};
+    static const char *const logk[] = {"level", NULL};
+    warn_unknown(doc, "", top);
+    json_t *tcs = json_object_get(doc, "token_configs");
+    warn_unknown(tcs, "token_configs.", tck);
+    warn_unknown(json_object_get(tcs, "kbs"), "token_configs.kbs.", kbsk);
+    warn_unknown(json_object_get(tcs, "coco_as"), "token_configs.coco_as.", ask);
+    warn_unknown(json_object_get(doc, "eventlog_config"), "eventlog_config.", elk);
+    warn_unknown(json_object_get(doc, "log"), "log.", logk);
     json_t *tc = NULL, *kbs = NULL, *as = NULL, *el = NULL, *log = NULL;
     if (opt_table(doc, "token_configs", "", &tc, err) < 0 || opt_table(tc, "kbs", "token_configs.", &kbs, err) < 0 ||
         opt_table(tc, "coco_as", "token_configs.", &as, err) < 0 ||
@@ -145,4 +175,22 @@ int cl_aa_config_load(const char *path, struct cl_aa_config *cfg, struct cl_err 
     bool json = pl > 5 && strcmp(path + pl - 5, ".json") == 0;
     int rc = parse_any((const char *)text, n, json, cfg, err);
     return rc < 0 ? cl_err_prefix(err, "%s", path) : 0;
+}
+
+static json_t *s_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *cl_aa_config_effective(const struct cl_aa_config *cfg)
+{
+    return json_pack("{s:{s:{s:o, s:o, s:s}, s:{s:o}}, s:{s:I, s:b, s:s}, s:{s:s}, s:b, s:o, s:o}", "token_configs",
+                     "kbs", "url", s_or_null(cfg->kbs_url), "cert", s_or_null(cfg->kbs_cert), "tee_key_algorithm",
+                     cfg->tee_key_algorithm ? cfg->tee_key_algorithm : "ECDH-ES+A256KW-P256", "coco_as", "url",
+                     s_or_null(cfg->coco_as_url), "eventlog_config", "init_pcr", (json_int_t)cfg->init_pcr,
+                     "enable_eventlog", cfg->enable_eventlog, "path",
+                     cfg->eventlog_path ? cfg->eventlog_path : CL_AA_EVENTLOG_PATH, "log", "level",
+                     cfg->log_level ? cfg->log_level : "info", "allow_sample_attester_insecure",
+                     cfg->allow_sample_attester_insecure, "attester", s_or_null(cfg->attester), "tpm_tcti",
+                     s_or_null(cfg->tpm_tcti));
 }

@@ -104,6 +104,8 @@ size_t cl_log_escape(const char *in, char *out, size_t cap);
 
 enum cl_log_level { CL_LOG_ERROR = 0, CL_LOG_WARN, CL_LOG_INFO, CL_LOG_DEBUG };
 void cl_log_set_level(enum cl_log_level lvl);
+/* One JSON object per line ({"ts","level","msg","src"}) instead of text; default off. */
+void cl_log_set_json(bool on);
 enum cl_log_level cl_log_get_level(void);
 CL_PRINTF(4, 5)
 void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fmt, ...);

@@ -13,6 +13,12 @@
 #include <time.h>
 
 static enum cl_log_level g_level = CL_LOG_INFO;
+static bool g_json;
+
+void cl_log_set_json(bool on)
+{
+    g_json = on;
+}
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void cl_log_set_level(enum cl_log_level lvl)
@@ -113,6 +119,25 @@ void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fm
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
+    if (g_json) {
+        /* the escaped message holds no control bytes; only " and \ need escaping for JSON */
+        char js[2 * CL_LOG_MAX_LINE];
+        size_t o = 0;
+        for (const char *p = esc; *p && o + 2 < sizeof js; p++) {
+            if (*p == '"' || *p == '\\')
+                js[o++] = '\\';
+            js[o++] = *p;
+        }
+        js[o] = 0;
+        pthread_mutex_lock(&g_lock);
+        fprintf(stderr,
+                "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"%s\","
+                "\"src\":\"%s:%d\"}\n",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                ts.tv_nsec / 1000000, names[lvl], js, base, line);
+        pthread_mutex_unlock(&g_lock);
+        return;
+    }
     pthread_mutex_lock(&g_lock);
     fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s (%s:%d)\n", tm.tm_year + 1900,
             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,

@@ -79,7 +79,7 @@ struct cl_cdh_config {
     struct cl_cdh_image_config image; /* [image] */
 };
 
-/* Parses cdh.toml text; unknown keys ignored, known keys type-checked (EPARSE naming the
+/* Parses cdh.toml text; unknown keys warned about by dotted path (upstream ignores them), known keys type-checked (EPARSE naming the
  * key). Credential paths must lie under CL_CDH_CREDENTIAL_PREFIX without . or .. parts.
  * The upstream key skip_sealed_secret_verification = true is refused: the switch is spelled
  * skip_sealed_secret_verification_insecure here. */
@@ -87,6 +87,9 @@ CL_MUST_CHECK int cl_cdh_config_parse(const char *text, size_t len, struct cl_cd
 CL_MUST_CHECK int cl_cdh_config_load(const char *path, struct cl_cdh_config *cfg, struct cl_err *err);
 void cl_cdh_config_defaults(struct cl_cdh_config *cfg);
 void cl_cdh_config_clear(struct cl_cdh_config *cfg);
+/* The configuration in force in cdh.toml's structure, defaults filled in (for --check).
+ * Returns new; [image] registry_config is shown as the registries.conf text it became. */
+json_t *cl_cdh_config_effective(const struct cl_cdh_config *cfg);
 
 /* ---- resource URIs ---- */
 

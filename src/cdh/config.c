@@ -36,6 +36,24 @@ static int opt_table(const json_t *obj, const char *key, json_t **out, struct cl
     return 0;
 }
 
+/* Upstream's serde skips unknown fields silently; here each one is warned about by its dotted
+ * path (a typo in a guest setting is seen in the log), and the daemon still starts. */
+static void warn_unknown(const json_t *tbl, const char *where, const char *const *known)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(tbl))
+        return;
+    json_object_foreach((json_t *)(uintptr_t)tbl, k, v)
+    {
+        size_t i = 0;
+        while (known[i] && strcmp(known[i], k) != 0)
+            i++;
+        if (!known[i])
+            cl_warn("cdh config: unknown key '%s%s' ignored", where, k);
+    }
+}
+
 void cl_cdh_config_defaults(struct cl_cdh_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -170,6 +188,14 @@ static int parse_image(const json_t *im, struct cl_cdh_image_config *ic, struct 
 {
     if (!im)
         return 0;
+    static const char *const known[] = {"work_dir", "image_security_policy_uri", "image_security_policy",
+                                        "sigstore_config_uri", "sigstore_config",
+                                        "authenticated_registry_credentials_uri", "registry_configuration_uri",
+                                        "max_concurrent_layer_downloads_per_image", "extra_root_certificates",
+                                        "image_pull_proxy", "registry_config", NULL};
+    static const char *const proxy_known[] = {"https_proxy", "http_proxy", "no_proxy", NULL};
+    warn_unknown(im, "image.", known);
+    warn_unknown(json_object_get(im, "image_pull_proxy"), "image.image_pull_proxy.", proxy_known);
     static const struct {
         const char *key;
         size_t off;
@@ -292,6 +318,25 @@ static int parse_credentials(const json_t *arr, struct cl_cdh_config *cfg, struc
 
 static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err *err)
 {
+    static const char *const top[] = {"socket", "aa", "kbc", "log", "rest", "credentials", "image",
+                                      "skip_sealed_secret_verification", "skip_sealed_secret_verification_insecure",
+                                      "sealed_secret_key_dir", "luks_header_dir", NULL};
+    static const char *const aak[] = {"aa_socket", NULL}, *const kbck[] = {"name", "url", "kbs_cert",
+                                                                            "resource_cache_ttl", "offline_files",
+                                                                            NULL};
+    static const char *const logk[] = {"level", NULL}, *const restk[] = {"address", "features", NULL};
+    static const char *const credk[] = {"resource_uri", "path", NULL};
+    warn_unknown(doc, "", top);
+    warn_unknown(json_object_get(doc, "aa"), "aa.", aak);
+    warn_unknown(json_object_get(doc, "kbc"), "kbc.", kbck);
+    warn_unknown(json_object_get(doc, "log"), "log.", logk);
+    warn_unknown(json_object_get(doc, "rest"), "rest.", restk);
+    json_t *creds = json_object_get(doc, "credentials");
+    for (size_t i = 0; json_is_array(creds) && i < json_array_size(creds); i++) {
+        char w[48];
+        snprintf(w, sizeof w, "credentials[%zu].", i);
+        warn_unknown(json_array_get(creds, i), w, credk);
+    }
     json_t *aa = NULL, *kbc = NULL, *log = NULL, *rest = NULL;
     if (opt_str(doc, "socket", "", &cfg->socket, err) < 0 || opt_table(doc, "aa", &aa, err) < 0 ||
         opt_table(doc, "kbc", &kbc, err) < 0 || opt_table(doc, "log", &log, err) < 0 ||
@@ -389,4 +434,38 @@ int cl_cdh_config_load(const char *path, struct cl_cdh_config *cfg, struct cl_er
     bool json = pl > 5 && strcmp(path + pl - 5, ".json") == 0;
     int rc = parse_any((const char *)text, n, json, cfg, err);
     return rc < 0 ? cl_err_prefix(err, "%s", path) : 0;
+}
+
+static json_t *s_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *cl_cdh_config_effective(const struct cl_cdh_config *cfg)
+{
+    const struct cl_cdh_image_config *im = &cfg->image;
+    json_t *creds = json_array(), *certs = json_array();
+    for (size_t i = 0; i < cfg->ncreds; i++)
+        json_array_append_new(creds, json_pack("{s:s, s:s}", "resource_uri", cfg->creds[i].resource_uri, "path",
+                                               cfg->creds[i].path));
+    for (size_t i = 0; i < im->ncerts; i++)
+        json_array_append_new(certs, json_string(im->extra_root_certs[i]));
+    return json_pack(
+        "{s:s, s:{s:o}, s:{s:o, s:o, s:o, s:I}, s:o, s:{s:s}, s:{s:o, s:s}, s:b, s:s, s:s, "
+        "s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:{s:o, s:o, s:o}}}",
+        "socket", cfg->socket ? cfg->socket : CL_CDH_DEFAULT_SOCKET, "aa", "aa_socket", s_or_null(cfg->aa_socket),
+        "kbc", "name", s_or_null(cfg->kbc_name), "url", s_or_null(cfg->kbc_url), "kbs_cert",
+        s_or_null(cfg->kbs_cert), "resource_cache_ttl", (json_int_t)cfg->cache_ttl_s, "credentials", creds, "log",
+        "level", cfg->log_level ? cfg->log_level : "info", "rest", "address",
+        s_or_null(cfg->rest_address), "features", cfg->rest_features ? cfg->rest_features : "resource",
+        "skip_sealed_secret_verification_insecure", cfg->skip_verification_insecure, "sealed_secret_key_dir",
+        cfg->sealed_key_dir ? cfg->sealed_key_dir : CL_CDH_SEALED_KEY_DIR, "luks_header_dir",
+        cfg->luks_header_dir ? cfg->luks_header_dir : CL_CDH_LUKS_HEADER_DIR, "image", "work_dir",
+        s_or_null(im->work_dir), "image_security_policy_uri", s_or_null(im->policy_uri), "image_security_policy",
+        s_or_null(im->policy), "sigstore_config_uri", s_or_null(im->sigstore_config_uri), "sigstore_config",
+        s_or_null(im->sigstore_config), "authenticated_registry_credentials_uri", s_or_null(im->auth_uri),
+        "registry_configuration_uri", s_or_null(im->registry_config_uri), "registry_config",
+        s_or_null(im->registry_config), "max_concurrent_layer_downloads_per_image", (json_int_t)im->max_concurrent,
+        "extra_root_certificates", certs, "image_pull_proxy", "https_proxy", s_or_null(im->https_proxy),
+        "http_proxy", s_or_null(im->http_proxy), "no_proxy", s_or_null(im->no_proxy));
 }

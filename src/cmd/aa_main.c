@@ -2,6 +2,8 @@
 /* cloister-aa: the attestation agent daemon (guest-components' ttrpc attestation-agent). */
 #include "aa/aa.h"
 
+#include "kbs/cl_version.h"
+
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -10,7 +12,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: cloister-aa [-a unix://SOCKET] [-c aa.toml] [-t initdata.toml | -i DIGEST] [-v] [-q]\n"
+    fputs("Usage: cloister-aa [-a unix://SOCKET] [-c aa.toml] [-t initdata.toml | -i DIGEST] [--check] [-v] [-q]\n"
           "\n"
           "Cloister's attestation agent: evidence from the TEE, KBS tokens, runtime measurements,\n"
           "served over ttrpc as attestation_agent.AttestationAgentService.\n"
@@ -20,7 +22,11 @@ static void usage(FILE *f)
           "                               KBS comes from AA_KBC_PARAMS=cc_kbc::<url>\n"
           "  -t, --initdata-toml FILE     init-data: digest bound to the TEE and sent to the KBS\n"
           "  -i, --initdata-digest B64    init-data digest only (checked against the TEE)\n"
+          "      --check                  read the configuration, print it as JSON (aa.toml's keys,\n"
+          "                               defaults filled in; unknown keys warned about) and exit\n"
           "  -v, --verbose / -q, --quiet  log level debug / warnings only\n"
+          "      --log-format F           text (default) or json (one JSON object per line)\n"
+          "      --version                the build's version (git describe)\n"
           "\n"
           "The sample attester (no TEE) is refused unless aa.toml sets\n"
           "allow_sample_attester_insecure = true. SIGINT and SIGTERM stop the agent; SIGHUP drops\n"
@@ -58,12 +64,16 @@ int main(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"log-format", required_argument, NULL, 'L'},
+        {"check", no_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     const char *sock = CL_AA_DEFAULT_SOCKET, *cfg_path = NULL;
     struct cl_aa_opts o;
     memset(&o, 0, sizeof o);
     int c, verbosity = 0;
+    bool check = false;
     while ((c = getopt_long(argc, argv, "a:c:t:i:vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'a': sock = optarg; break;
@@ -72,6 +82,15 @@ int main(int argc, char **argv)
         case 'i': o.initdata_digest_b64 = optarg; break;
         case 'v': verbosity = 1; break;
         case 'q': verbosity = -1; break;
+        case 'C': check = true; break;
+        case 'L':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "cloister-aa: --log-format must be text or json\n");
+                return 2;
+            }
+            cl_log_set_json(strcmp(optarg, "json") == 0);
+            break;
+        case 'V': printf("%s %s\n", "cloister-aa", CL_BUILD_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -89,6 +108,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "cloister-aa: %s\n", err.msg);
         cl_aa_config_clear(&cfg);
         return cl_err_exit_code(rc);
+    }
+    if (check) {
+        CL_AUTO(json_t) *eff = cl_aa_config_effective(&cfg);
+        cl_aa_config_clear(&cfg);
+        char *text = eff ? json_dumps(eff, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (!text)
+            return 1;
+        printf("%s\n", text);
+        free(text);
+        return 0;
     }
     if (cfg.log_level && strcmp(cfg.log_level, "debug") == 0)
         cl_log_set_level(CL_LOG_DEBUG);

@@ -3,6 +3,8 @@
 #include "cdh/cdh.h"
 #include "net/http.h"
 
+#include "kbs/cl_version.h"
+
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -11,7 +13,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: cloister-cdh [-c cdh.toml] [--rest ADDR | --no-rest] [--features F] [-v] [-q]\n"
+    fputs("Usage: cloister-cdh [-c cdh.toml] [--check] [--rest ADDR | --no-rest] [--features F] [-v] [-q]\n"
           "\n"
           "Cloister's confidential data hub: KBS resources (kbs:///repo/type/tag), sealed secrets,\n"
           "image layer keys (ocicrypt keyprovider UnWrapKey), LUKS2 secure mounts, over ttrpc; and\n"
@@ -22,7 +24,12 @@ static void usage(FILE *f)
           "  -r, --rest ADDR          REST bridge address (default " CL_CDH_DEFAULT_REST " or [rest] address)\n"
           "  -n, --no-rest            no REST bridge\n"
           "  -f, --features F         REST features: resource (default), attestation, all\n"
+          "      --check              read the configuration, print it as JSON (cdh.toml's keys, defaults\n"
+          "                           filled in; unknown keys are warned about) and exit: 0, or the\n"
+          "                           error's exit code naming the key\n"
           "  -v, --verbose / -q, --quiet\n"
+          "      --log-format F       text (default) or json (one JSON object per line)\n"
+          "      --version            the build's version (git describe)\n"
           "\n"
           "SIGHUP empties the resource cache; SIGINT and SIGTERM stop the hub.\n",
           f);
@@ -54,10 +61,13 @@ int main(int argc, char **argv)
         {"config-file", required_argument, NULL, 'c'}, {"rest", required_argument, NULL, 'r'},
         {"no-rest", no_argument, NULL, 'n'},           {"features", required_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},           {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"log-format", required_argument, NULL, 'L'},              {"check", no_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *rest = NULL, *features = NULL;
-    bool no_rest = false;
+    bool no_rest = false, check = false;
     int c, verbosity = 0;
     while ((c = getopt_long(argc, argv, "c:r:nf:vqh", longopts, NULL)) != -1) {
         switch (c) {
@@ -67,6 +77,15 @@ int main(int argc, char **argv)
         case 'f': features = optarg; break;
         case 'v': verbosity = 1; break;
         case 'q': verbosity = -1; break;
+        case 'C': check = true; break;
+        case 'L':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "cloister-cdh: --log-format must be text or json\n");
+                return 2;
+            }
+            cl_log_set_json(strcmp(optarg, "json") == 0);
+            break;
+        case 'V': printf("%s %s\n", "cloister-cdh", CL_BUILD_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -84,6 +103,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "cloister-cdh: %s\n", err.msg);
         cl_cdh_config_clear(&cfg);
         return cl_err_exit_code(rc);
+    }
+    if (check) {
+        CL_AUTO(json_t) *eff = cl_cdh_config_effective(&cfg);
+        cl_cdh_config_clear(&cfg);
+        char *text = eff ? json_dumps(eff, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (!text)
+            return 1;
+        printf("%s\n", text);
+        free(text);
+        return 0;
     }
     cl_cdh_image_env(&cfg);
     if (cfg.log_level && strcmp(cfg.log_level, "debug") == 0)

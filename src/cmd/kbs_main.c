@@ -3,6 +3,8 @@
 #include "kbs/kbs.h"
 
 #include <errno.h>
+#include "kbs/cl_version.h"
+
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,20 +13,31 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: cloister-kbs [-c FILE] [-v] [-q]\n"
-          "\n"
-          "Cloister's Key Broker Service: trustee's KBS protocol 0.4.0 with the built-in attestation\n"
-          "service, resource store and admin API.\n"
-          "\n"
-          "  -c, --config-file FILE  TOML configuration (trustee's kbs-config.toml names); also taken\n"
-          "                          from $KBS_CONFIG_FILE. See docs/kbs.md.\n"
-          "  -v, --verbose           debug logging\n"
-          "  -q, --quiet             warnings and errors only\n"
-          "  -h, --help              this text\n"
-          "\n"
-          "Every reply is logged as: peer METHOD path => status (file.c:LINE).\n"
-          "SIGINT/SIGTERM stop the server.\n",
-          f);
+    fputs(
+        "Usage: cloister-kbs [-c FILE] [--check] [-v] [-q]\n"
+        "\n"
+        "Cloister's Key Broker Service: trustee's KBS protocol 0.4.0 with the built-in "
+        "attestation\n"
+        "service, resource store and admin API.\n"
+        "\n"
+        "  -c, --config-file FILE  TOML configuration (trustee's kbs-config.toml names); also "
+        "taken\n"
+        "                          from $KBS_CONFIG_FILE. See docs/kbs.md.\n"
+        "      --check             validate the configuration and every file it names, print the\n"
+        "                          effective configuration as JSON (secrets \"<redacted>\") and "
+        "exit\n"
+        "                          0; exit 2 naming each key Cloister does not support\n"
+        "  -v, --verbose           debug logging\n"
+        "  -q, --quiet             warnings and errors only\n"
+        "      --log-format F      text (default) or json (one JSON object per line)\n"
+        "      --version           the build's version (git describe)\n"
+        "  -h, --help              this text\n"
+        "\n"
+        "Every reply is logged as: peer METHOD path => status (file.c:LINE).\n"
+        "SIGINT/SIGTERM stop the server; SIGHUP re-reads the resource policy (a policy that does "
+        "not\n"
+        "read or compile is logged and the one in force kept).\n",
+        f);
 }
 
 int main(int argc, char **argv)
@@ -33,11 +46,15 @@ int main(int argc, char **argv)
         {"config-file", required_argument, NULL, 'c'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
+        {"check", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"log-format", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     const char *path = getenv("KBS_CONFIG_FILE");
     int c;
+    bool check = false;
     while ((c = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -49,6 +66,19 @@ int main(int argc, char **argv)
         case 'q':
             cl_log_set_level(CL_LOG_WARN);
             break;
+        case 'C':
+            check = true;
+            break;
+        case 'L':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "cloister-kbs: --log-format must be text or json\n");
+                return 2;
+            }
+            cl_log_set_json(strcmp(optarg, "json") == 0);
+            break;
+        case 'V':
+            printf("%s %s\n", "cloister-kbs", CL_BUILD_VERSION);
+            return 0;
         case 'h':
             usage(stdout);
             return 0;
@@ -68,10 +98,27 @@ int main(int argc, char **argv)
         fprintf(stderr, "cloister-kbs: %s\n", err.msg);
         return cl_err_exit_code(rc);
     }
+    if (check) {
+        rc = cl_kbs_config_check_files(&cfg, &err);
+        if (rc < 0) {
+            fprintf(stderr, "cloister-kbs: %s\n", err.msg);
+            cl_kbs_config_clear(&cfg);
+            return cl_err_exit_code(rc);
+        }
+        CL_AUTO(json_t) *eff = cl_kbs_config_effective(&cfg);
+        cl_kbs_config_clear(&cfg);
+        char *text = eff ? json_dumps(eff, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (!text)
+            return 1;
+        printf("%s\n", text);
+        free(text);
+        return 0;
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* worker threads inherit the mask */
     signal(SIGPIPE, SIG_IGN);
     struct cl_kbs *kbs = cl_kbs_start(&cfg, &err);
@@ -82,11 +129,19 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < cfg.nsockets; i++)
         cl_info("listening on %s (port %u)", cfg.sockets[i], cl_kbs_port(kbs, i));
+    if (!cfg.insecure_http)
+        cl_info("TLS priorities (GnuTLS): %s", cfg.tls_priorities);
     for (;;) {
         struct timespec ts = {60, 0};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM)
             break;
+        if (sig == SIGHUP) {
+            struct cl_err re = {0};
+            if (cl_kbs_reload(kbs, &re) < 0)
+                cl_error("SIGHUP: %s", re.msg);
+            continue;
+        }
         if (sig < 0 && errno != EAGAIN && errno != EINTR)
             break;
         cl_kbs_tick(kbs);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The admin API: authentication by bearer JWTs signed by a configured persona key (EdDSA for
- * Ed25519, ES256/384/512 for EC), with exp required and iat/nbf checked; and the handlers that
+ * The admin API: authentication by bearer JWTs, either trustee's AuthenticatedAuthorization
+ * (identity providers with issuer/audience/public key; the token's "role" claim must have a
+ * regex ACL entry matching the path) or Cloister's older persona keys (EdDSA for Ed25519,
+ * ES256/384/512 for EC); exp required and iat/nbf checked in both; and the handlers that
  * change resources, policies and reference values. Every handler validates the whole request
  * before it touches the store, so a refused request leaves the store as it was.
  */
@@ -23,6 +25,26 @@ static const char *alg_for(cl_pkey *k)
     }
 }
 
+/* exp required; iat and nbf, when present, not in the future (leeway CL_KBS_TOKEN_LEEWAY_S). */
+static int check_times(const json_t *claims, struct cl_err *err)
+{
+    int64_t now = cl_now_unix();
+    json_t *exp = json_object_get(claims, "exp"), *iat = json_object_get(claims, "iat"),
+           *nbf = json_object_get(claims, "nbf");
+    if (!json_is_object(claims))
+        return cl_err_set(err, CL_EPARSE, "admin token payload is not a JSON object");
+    if (!json_is_integer(exp))
+        return cl_err_set(err, CL_EVERIFY, "admin token has no integer 'exp' claim");
+    if (json_integer_value(exp) + CL_KBS_TOKEN_LEEWAY_S < now)
+        return cl_err_set(err, CL_EEXPIRED, "admin token expired");
+    if (iat && (!json_is_integer(iat) || json_integer_value(iat) - CL_KBS_TOKEN_LEEWAY_S > now))
+        return cl_err_set(err, CL_EVERIFY, "admin token 'iat' is in the future");
+    if (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) - CL_KBS_TOKEN_LEEWAY_S > now))
+        return cl_err_set(err, CL_EVERIFY, "admin token is not valid yet ('nbf')");
+    return 0;
+}
+
+/* Older form: [admin] personas / auth_public_key. */
 static int admin_verify(const struct cl_kbs_config *cfg, const char *jwt, const char **who,
                         struct cl_err *err)
 {
@@ -44,24 +66,88 @@ static int admin_verify(const struct cl_kbs_config *cfg, const char *jwt, const 
     if (rc == 0) {
         CL_AUTO(json_t) *claims =
             cl_json_parse((const char *)jws.payload, jws.payload_len, 16, err);
-        int64_t now = cl_now_unix();
-        json_t *exp = json_object_get(claims, "exp"), *iat = json_object_get(claims, "iat"),
-               *nbf = json_object_get(claims, "nbf");
-        if (!json_is_object(claims))
-            rc = cl_err_set(err, CL_EPARSE, "admin token payload is not a JSON object");
-        else if (!json_is_integer(exp))
-            rc = cl_err_set(err, CL_EVERIFY, "admin token has no integer 'exp' claim");
-        else if (json_integer_value(exp) + CL_KBS_TOKEN_LEEWAY_S < now)
-            rc = cl_err_set(err, CL_EEXPIRED, "admin token expired");
-        else if (iat &&
-                 (!json_is_integer(iat) || json_integer_value(iat) - CL_KBS_TOKEN_LEEWAY_S > now))
-            rc = cl_err_set(err, CL_EVERIFY, "admin token 'iat' is in the future");
-        else if (nbf &&
-                 (!json_is_integer(nbf) || json_integer_value(nbf) - CL_KBS_TOKEN_LEEWAY_S > now))
-            rc = cl_err_set(err, CL_EVERIFY, "admin token is not valid yet ('nbf')");
+        rc = check_times(claims, err);
     }
     cl_jws_clear(&jws);
     return rc;
+}
+
+/* The algorithm family must match the key type before the signature is checked (no
+ * algorithm confusion). */
+static bool alg_fits(const char *alg, cl_pkey *k)
+{
+    switch (EVP_PKEY_get_base_id(k)) {
+    case EVP_PKEY_ED25519:
+        return strcmp(alg, "EdDSA") == 0;
+    case EVP_PKEY_EC:
+        return strcmp(alg, alg_for(k)) == 0;
+    case EVP_PKEY_RSA:
+        return strncmp(alg, "RS", 2) == 0 || strncmp(alg, "PS", 2) == 0;
+    default:
+        return false;
+    }
+}
+
+static bool aud_matches(const json_t *aud, const char *want)
+{
+    if (json_is_string(aud))
+        return strcmp(json_string_value(aud), want) == 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach((json_t *)(uintptr_t)aud, i,
+                       e) if (json_is_string(e) &&
+                              strcmp(json_string_value(e), want) == 0) return true;
+    return false;
+}
+
+/* AuthenticatedAuthorization: a JWT from one of identity_providers (signature, exp/iat/nbf,
+ * iss and aud when configured), whose "role" claim has an ACL entry matching the path.
+ * *role is written into role (cap bytes) for the log line. */
+static int bearer_verify(const struct cl_kbs_config *cfg, const char *jwt, const char *path,
+                         char *role, size_t cap, struct cl_err *err)
+{
+    struct cl_jws jws = {0};
+    int rc = cl_jws_parse(jwt, strlen(jwt), &jws, err);
+    if (rc < 0)
+        return rc;
+    if (cfg->nidps == 0)
+        rc = cl_err_set(err, CL_EDENIED,
+                        "no identity provider is configured "
+                        "([admin.authentication.bearer_jwt] identity_providers)");
+    else
+        rc = cl_err_set(err, CL_EVERIFY,
+                        "admin token is not signed by any configured identity provider");
+    const struct cl_kbs_idp *idp = NULL;
+    for (size_t i = 0; i < cfg->nidps && !idp; i++) {
+        struct cl_err e = {0};
+        if (cfg->idps[i].key && alg_fits(jws.alg, cfg->idps[i].key) &&
+            cl_jws_verify(&jws, cfg->idps[i].key, &e) == 0)
+            idp = &cfg->idps[i];
+    }
+    CL_AUTO(json_t) *claims = NULL;
+    if (idp) {
+        claims = cl_json_parse((const char *)jws.payload, jws.payload_len, 16, err);
+        rc = check_times(claims, err);
+    }
+    cl_jws_clear(&jws);
+    if (!idp || rc < 0)
+        return rc;
+    const char *iss = json_string_value(json_object_get(claims, "iss"));
+    if (idp->issuer && (!iss || strcmp(iss, idp->issuer) != 0))
+        return cl_err_set(err, CL_EVERIFY, "admin token 'iss' is not '%.64s'", idp->issuer);
+    if (idp->audience && !aud_matches(json_object_get(claims, "aud"), idp->audience))
+        return cl_err_set(err, CL_EVERIFY, "admin token 'aud' does not hold '%.64s'",
+                          idp->audience);
+    const char *r = json_string_value(json_object_get(claims, "role"));
+    if (!r)
+        return cl_err_set(err, CL_EVERIFY, "admin token has no string 'role' claim");
+    snprintf(role, cap, "%s", r);
+    for (size_t i = 0; i < cfg->nacls; i++)
+        if (strcmp(cfg->acls[i].role, r) == 0 && regexec(&cfg->acls[i].re, path, 0, NULL, 0) == 0)
+            return 0;
+    return cl_err_set(err, CL_EDENIED,
+                      "role '%.64s' is not allowed %.200s by admin.authorization.regex_acl", r,
+                      path);
 }
 
 bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct cl_http_resp *resp)
@@ -79,6 +165,7 @@ bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct c
                  "the admin API is disabled (no admin persona is configured)");
         return false;
     case CL_KBS_ADMIN_PERSONAS:
+    case CL_KBS_ADMIN_BEARER_JWT:
         break;
     }
     const char *auth = cl_http_req_header(req, "Authorization");
@@ -89,13 +176,20 @@ bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct c
     }
     struct cl_err e = {0};
     const char *who = NULL;
-    if (admin_verify(cfg, auth + 7, &who, &e) < 0) {
+    char role[72] = "";
+    int rc = cfg->admin_mode == CL_KBS_ADMIN_BEARER_JWT
+                 ? bearer_verify(cfg, auth + 7, req->path, role, sizeof role, &e)
+                 : admin_verify(cfg, auth + 7, &who, &e);
+    if (rc < 0) {
         atomic_fetch_add(&kbs->metrics.admin_denied, 1);
         kbs_fail(resp, "AdminAuthAccess", "%s", e.msg);
         return false;
     }
     atomic_fetch_add(&kbs->metrics.admin_ok, 1);
-    cl_info("admin '%s': %s %s", who, req->method, req->path);
+    if (who)
+        cl_info("admin '%s': %s %s", who, req->method, req->path);
+    else
+        cl_info("admin role '%s': %s %s", role, req->method, req->path);
     return true;
 }
 

@@ -107,7 +107,8 @@ struct cl_kbs {
     struct cl_store *session_store; /* session_storage_type's store when it differs, or NULL */
     struct cl_store *resources;     /* the resource plugin's store */
     struct cl_as *as;
-    cl_x509_store *trust; /* attestation_token.trusted_certs_paths, or NULL */
+    cl_x509_store *trust;          /* attestation_token.trusted_certs_paths, or NULL */
+    json_t *jwks;                  /* attestation_token.trusted_jwk_sets keys, or NULL */
     struct kbs_sessions sessions;
     struct kbs_metrics metrics;
     struct cl_http_server *http;
@@ -140,6 +141,8 @@ int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data
                     struct cl_err *err);
 int kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_err *err);
 int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err);
+/* Re-reads the policy (policy_path or store); on any failure the policy in force is kept. */
+int kbs_policy_reload(struct cl_kbs *kbs, struct cl_err *err);
 void kbs_policy_free(struct cl_kbs *kbs);
 
 void kbs_admin_routes(struct cl_kbs *kbs);

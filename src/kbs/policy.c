@@ -4,24 +4,34 @@
  *   input = the verified token claims
  *   data  = {"plugin", "resource-path": [repo, type, tag], "query": {...},
  *            "settings": {"allow_sample_tee_insecure": bool}}
- * The policy in force is the one stored (namespace "kbs", key "resource-policy.rego"), else
- * Cloister's built-in default (policies/resource/default.rego). Fails closed: anything but
+ * The policy in force is read from [policy_engine] policy_path when that is configured (the
+ * file must exist and compile, or the KBS does not start; uploads are written there), else
+ * the one stored under trustee's key (namespace "kbs", key "resource-policy"; Cloister's older
+ * key "resource-policy.rego" is moved there once, with a warning), else Cloister's built-in
+ * default (policies/resource/default.rego). Fails closed: anything but
  * allow == true denies, and a stored policy that no longer compiles denies everything.
  * An upload is compiled before it is stored; a refused upload leaves the old policy in force.
  *
- * Several replicas on a shared store: each request first reads the stored text and compares
- * its SHA-256 with the one the compiled policy came from; a different digest (another replica
- * stored a new policy) is compiled before the decision. So a policy written through one
- * replica is enforced by all from their next request on — the bound is one database read, not
- * a cache lifetime.
+ * Several replicas on a shared store (without policy_path): each request first reads the
+ * stored text and compares its SHA-256 with the one the compiled policy came from; a
+ * different digest (another replica stored a new policy) is compiled before the decision. So
+ * a policy written through one replica is enforced by all from their next request on — the
+ * bound is one database read, not a cache lifetime.
  */
-#include "crypto/crypto.h"
 #include "kbs/kbs_internal.h"
+#include "crypto/crypto.h"
 #include "rego/rego.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-#define POLICY_KEY "resource-policy.rego"
+#define POLICY_KEY "resource-policy"
+/* Cloister before 2026-12 stored the policy under this key; read once and moved. */
+#define POLICY_KEY_OLD "resource-policy.rego"
+/* The module name in Rego error positions ("resource-policy.rego:3:1"). */
+#define POLICY_MODULE "resource-policy.rego"
 
 extern const char cl_policy_resource_default[];
 extern const size_t cl_policy_resource_default_len;
@@ -50,7 +60,7 @@ static struct kbs_rpolicy *compile_as(const char *text, size_t len, bool v0, str
         cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
         return NULL;
     }
-    if (cl_rego_add_module(p->engine, POLICY_KEY, text, len, v0, err) < 0 ||
+    if (cl_rego_add_module(p->engine, POLICY_MODULE, text, len, v0, err) < 0 ||
         cl_rego_compile(p->engine, err) < 0 ||
         !(p->allow = cl_rego_prepare(p->engine, "data.policy.allow", err))) {
         rpolicy_free(p);
@@ -73,6 +83,82 @@ static struct kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *
         cl_warn("resource policy parsed as Rego v0 (rules without 'if'); consider moving it to "
                 "Rego v1");
     return p;
+}
+
+static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err);
+
+int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow,
+                    struct cl_err *err)
+{
+    *allow = false;
+    if (cl_store_shared(kbs->store) && !kbs->cfg->policy_path && policy_refresh(kbs, err) < 0)
+        return err->code;
+    /* Per-request data is an overlay on the data document, so the compiled policy and its
+     * prepared query stay shared and read-only across threads. */
+    CL_AUTO(json_t) *overlay = json_deep_copy(data);
+    if (!overlay || json_object_set_new(overlay, "settings",
+                                        json_pack("{s:b}", "allow_sample_tee_insecure",
+                                                  kbs->cfg->allow_sample_tee_insecure)) < 0)
+        return cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
+    pthread_rwlock_rdlock(&kbs->policy_lock);
+    if (!kbs->policy) {
+        pthread_rwlock_unlock(&kbs->policy_lock);
+        return cl_err_stage(err, CL_EDENIED, "policy",
+                            "the stored resource policy does not compile: denying all");
+    }
+    struct cl_err re = {0};
+    CL_AUTO(json_t) *v = cl_rego_query_eval(kbs->policy->allow, claims, overlay, &re);
+    pthread_rwlock_unlock(&kbs->policy_lock);
+    if (re.code < 0)
+        return cl_err_stage(err, re.code, "policy", "resource policy: %s", re.msg);
+    *allow = json_is_true(v);
+    if (*allow && cl_json_pointer((json_t *)(uintptr_t)claims,
+                                  "/submods/cpu0/ear.veraison.annotated-evidence/sample"))
+        cl_insecure("allow_sample_tee_insecure", "resource policy releasing to a sample TEE");
+    return 0;
+}
+
+int cl_kbs_policy_check(const char *text, size_t len, struct cl_err *err)
+{
+    struct kbs_rpolicy *p = compile(text, len, err);
+    if (!p)
+        return err->code;
+    rpolicy_free(p);
+    return 0;
+}
+
+/* policy_path: written whole next to the target, then renamed over it. */
+static int write_policy_file(const char *path, const char *text, size_t len, struct cl_err *err)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
+        return cl_err_stage(err, CL_EINVAL, "policy", "policy_path too long");
+    FILE *f = fopen(tmp, "wbx");
+    if (!f)
+        return cl_err_stage(err, CL_EIO, "policy", "policy_path %s: %s", tmp, strerror(errno));
+    bool ok = fwrite(text, 1, len, f) == len;
+    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cl_err_stage(err, CL_EIO, "policy", "policy_path %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+/* Puts p (may be NULL: deny all) in force, with the digest of the text it came from. */
+static void install(struct cl_kbs *kbs, struct kbs_rpolicy *p, const char *text, size_t len)
+{
+    uint8_t d[32] = {0};
+    if (cl_digest(CL_HASH_SHA256, text, len, d, NULL) < 0)
+        memset(d, 0, sizeof d); /* a later refresh recompiles: harmless */
+    pthread_rwlock_wrlock(&kbs->policy_lock);
+    struct kbs_rpolicy *old = kbs->policy;
+    kbs->policy = p;
+    memcpy(kbs->policy_digest, d, sizeof d);
+    pthread_rwlock_unlock(&kbs->policy_lock);
+    rpolicy_free(old);
 }
 
 /* Shared store: recompiles when the stored text is not the one in force. A stored policy that
@@ -101,43 +187,7 @@ static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err)
             e.msg);
     else
         cl_info("resource policy changed in the store (%zu bytes): now in force", len);
-    pthread_rwlock_wrlock(&kbs->policy_lock);
-    struct kbs_rpolicy *old = kbs->policy;
-    kbs->policy = p;
-    memcpy(kbs->policy_digest, d, sizeof d);
-    pthread_rwlock_unlock(&kbs->policy_lock);
-    rpolicy_free(old);
-    return 0;
-}
-
-int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow,
-                    struct cl_err *err)
-{
-    *allow = false;
-    if (cl_store_shared(kbs->store) && policy_refresh(kbs, err) < 0)
-        return err->code;
-    /* Per-request data is an overlay on the data document, so the compiled policy and its
-     * prepared query stay shared and read-only across threads. */
-    CL_AUTO(json_t) *overlay = json_deep_copy(data);
-    if (!overlay || json_object_set_new(overlay, "settings",
-                                        json_pack("{s:b}", "allow_sample_tee_insecure",
-                                                  kbs->cfg->allow_sample_tee_insecure)) < 0)
-        return cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
-    pthread_rwlock_rdlock(&kbs->policy_lock);
-    if (!kbs->policy) {
-        pthread_rwlock_unlock(&kbs->policy_lock);
-        return cl_err_stage(err, CL_EDENIED, "policy",
-                            "the stored resource policy does not compile: denying all");
-    }
-    struct cl_err re = {0};
-    CL_AUTO(json_t) *v = cl_rego_query_eval(kbs->policy->allow, claims, overlay, &re);
-    pthread_rwlock_unlock(&kbs->policy_lock);
-    if (re.code < 0)
-        return cl_err_stage(err, re.code, "policy", "resource policy: %s", re.msg);
-    *allow = json_is_true(v);
-    if (*allow && cl_json_pointer((json_t *)(uintptr_t)claims,
-                                  "/submods/cpu0/ear.veraison.annotated-evidence/sample"))
-        cl_insecure("allow_sample_tee_insecure", "resource policy releasing to a sample TEE");
+    install(kbs, p, src, len);
     return 0;
 }
 
@@ -146,31 +196,69 @@ int kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_e
     struct kbs_rpolicy *p = compile(text, len, err);
     if (!p)
         return err->code;
-    int rc = cl_store_set(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY, text, len, true, err);
+    int rc = kbs->cfg->policy_path
+                 ? write_policy_file(kbs->cfg->policy_path, text, len, err)
+                 : cl_store_set(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY, text, len, true, err);
     if (rc < 0) {
         rpolicy_free(p);
         return rc;
     }
-    uint8_t d[32] = {0};
-    if (cl_digest(CL_HASH_SHA256, text, len, d, NULL) < 0)
-        memset(d, 0, sizeof d); /* a later refresh recompiles: harmless */
-    pthread_rwlock_wrlock(&kbs->policy_lock);
-    struct kbs_rpolicy *old = kbs->policy;
-    kbs->policy = p;
-    memcpy(kbs->policy_digest, d, sizeof d);
-    pthread_rwlock_unlock(&kbs->policy_lock);
-    rpolicy_free(old);
-    cl_info("resource policy set (%zu bytes)", len);
+    install(kbs, p, text, len);
+    cl_info("resource policy set (%zu bytes)%s%s", len, kbs->cfg->policy_path ? " in " : "",
+            kbs->cfg->policy_path ? kbs->cfg->policy_path : "");
     return 0;
+}
+
+/* The policy text in force: policy_path when configured (it must exist), else the store's
+ * "resource-policy" (moving "resource-policy.rego" there once), else NULL (built-in). */
+static cl_bytes *policy_text(struct cl_kbs *kbs, size_t *n, struct cl_err *err)
+{
+    if (kbs->cfg->policy_path) {
+        cl_bytes *t = cl_file_read(kbs->cfg->policy_path, CL_AS_MAX_POLICY, n, err);
+        if (!t)
+            cl_err_prefix(err, "policy_engine.policy_path");
+        return t;
+    }
+    struct cl_err e = {0};
+    cl_bytes *t = cl_store_get(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY, n, &e);
+    if (t || e.code != CL_ENOTFOUND) {
+        if (!t)
+            cl_err_set(err, e.code, "resource policy: %s", e.msg);
+        return t;
+    }
+    memset(&e, 0, sizeof e);
+    t = cl_store_get(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY_OLD, n, &e);
+    if (!t) {
+        if (e.code != CL_ENOTFOUND)
+            cl_err_set(err, e.code, "resource policy (old key %s): %s", POLICY_KEY_OLD, e.msg);
+        else
+            err->code = CL_ENOTFOUND;
+        return NULL;
+    }
+    memset(&e, 0, sizeof e);
+    if (cl_store_set(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY, (const char *)t, *n, true, &e) < 0) {
+        cl_warn(
+            "resource policy: found under the old key '%s' but could not store it under '%s': %s "
+            "(still read from the old key)",
+            POLICY_KEY_OLD, POLICY_KEY, e.msg);
+        return t;
+    }
+    memset(&e, 0, sizeof e);
+    if (cl_store_delete(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY_OLD, &e) < 0)
+        cl_warn("resource policy: old key '%s' not removed: %s", POLICY_KEY_OLD, e.msg);
+    cl_warn(
+        "resource policy: migrated from store key '%s' to '%s' (namespace %s), as trustee names it",
+        POLICY_KEY_OLD, POLICY_KEY, CL_KBS_NS_POLICY);
+    return t;
 }
 
 int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
 {
     size_t n = 0;
     struct cl_err e = {0};
-    CL_AUTO(cl_bytes) *text = cl_store_get(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY, &n, &e);
-    if (!text && e.code != CL_ENOTFOUND)
-        return cl_err_set(err, e.code, "resource policy: %s", e.msg);
+    CL_AUTO(cl_bytes) *text = policy_text(kbs, &n, &e);
+    if (!text && (e.code != CL_ENOTFOUND || kbs->cfg->policy_path))
+        return cl_err_set(err, e.code ? e.code : CL_EIO, "%s", e.msg);
     if (!text) {
         kbs->policy = compile(cl_policy_resource_default, cl_policy_resource_default_len, err);
         if (kbs->policy && cl_digest(CL_HASH_SHA256, cl_policy_resource_default,
@@ -181,10 +269,33 @@ int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
     if (cl_digest(CL_HASH_SHA256, text, n, kbs->policy_digest, err) < 0)
         return err->code;
     kbs->policy = compile((const char *)text, n, &e);
+    if (!kbs->policy && kbs->cfg->policy_path)
+        return cl_err_set(err, e.code, "policy_engine.policy_path %s: %s", kbs->cfg->policy_path,
+                          e.msg);
     if (!kbs->policy)
         cl_error(
             "the stored resource policy does not compile (%s): every resource request is denied",
             e.msg);
+    return 0;
+}
+
+int kbs_policy_reload(struct cl_kbs *kbs, struct cl_err *err)
+{
+    size_t n = 0;
+    struct cl_err e = {0};
+    CL_AUTO(cl_bytes) *text = policy_text(kbs, &n, &e);
+    if (!text && (e.code != CL_ENOTFOUND || kbs->cfg->policy_path))
+        return cl_err_set(err, e.code ? e.code : CL_EIO, "%s (the policy in force is kept)", e.msg);
+    struct kbs_rpolicy *p =
+        text ? compile((const char *)text, n, err)
+             : compile(cl_policy_resource_default, cl_policy_resource_default_len, err);
+    if (!p)
+        return cl_err_prefix(err, "resource policy reload (the policy in force is kept)");
+    install(kbs, p, text ? (const char *)text : cl_policy_resource_default,
+            text ? n : cl_policy_resource_default_len);
+    cl_info("resource policy reloaded (%s)", kbs->cfg->policy_path ? kbs->cfg->policy_path
+                                             : text                ? "store key " POLICY_KEY
+                                                                   : "built-in");
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * health and metrics. Every refusal goes through kbs_fail so that the reply carries trustee's
  * ErrorInformation and the log line names the check (file:line) that refused.
  */
+#include "kbs/cl_version.h"
 #include "kbs/kbs_internal.h"
 #include "tee/tee.h"
 
@@ -344,6 +345,29 @@ static void h_healthz(void *ctx, const struct cl_http_req *req, struct cl_http_r
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
 
+/* Readiness: the store answers and a resource policy is compiled (a broken stored policy
+ * denies every release, so the KBS is up but not ready). */
+static void h_readyz(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+{
+    struct cl_kbs *kbs = ctx;
+    struct cl_err e = {0};
+    size_t n = 0;
+    cl_bytes *probe = cl_store_get(kbs->store, CL_KBS_NS_POLICY, "readiness-probe", &n, &e);
+    free(probe);
+    if (!probe && e.code != CL_ENOTFOUND) {
+        kbs_fail_status(resp, "NotReady", 503, "store: %s", e.msg);
+        return;
+    }
+    pthread_rwlock_rdlock(&kbs->policy_lock);
+    bool policy = kbs->policy != NULL;
+    pthread_rwlock_unlock(&kbs->policy_lock);
+    if (!policy) {
+        kbs_fail_status(resp, "NotReady", 503, "policy engine: the resource policy does not compile");
+        return;
+    }
+    cl_http_reply(resp, 200, "text/plain", "ready\n", 6);
+}
+
 static void h_jwks(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
@@ -394,6 +418,22 @@ static void h_metrics(void *ctx, const struct cl_http_req *req, struct cl_http_r
             buf + o, sizeof buf - (size_t)o,
             "kbs_request_duration_seconds_sum %.6f\nkbs_request_duration_seconds_count %lu\n",
             (double)atomic_load(&m->latency_us_sum) / 1e6, cum);
+    /* trustee's names (docs/operations.md), beside Cloister's own above */
+    unsigned long ok = atomic_load(&m->attest_ok), bad = atomic_load(&m->attest_fail);
+    unsigned long rel = atomic_load(&m->releases), den = atomic_load(&m->denials);
+    if (o > 0 && (size_t)o < sizeof buf)
+        o += snprintf(buf + o, sizeof buf - (size_t)o,
+                      "# HELP kbs_build_info KBS build information (value always 1).\n"
+                      "# TYPE kbs_build_info gauge\n"
+                      "kbs_build_info{version=\"%s\",git_hash=\"%s\",build_date=\"%s\"} 1\n"
+                      "# TYPE kbs_attestation_requests_total counter\nkbs_attestation_requests_total %lu\n"
+                      "# TYPE kbs_attestation_successes_total counter\nkbs_attestation_successes_total %lu\n"
+                      "# TYPE kbs_attestation_failures_total counter\nkbs_attestation_failures_total %lu\n"
+                      "# TYPE kbs_policy_evaluations_total counter\nkbs_policy_evaluations_total %lu\n"
+                      "# TYPE kbs_policy_approvals_total counter\nkbs_policy_approvals_total %lu\n"
+                      "# TYPE kbs_policy_violations_total counter\nkbs_policy_violations_total %lu\n",
+                      CL_BUILD_VERSION, CL_BUILD_VERSION, __DATE__, ok + bad, ok, bad, rel + den, rel,
+                      den);
     if (o < 0 || (size_t)o >= sizeof buf) {
         kbs_fail_status(resp, "PrometheusError", 500, "metrics text too long");
         return;
@@ -462,6 +502,7 @@ static const struct cl_http_route routes[] = {
     {"POST", "/kbs/v0/resource/*", r_set_resource},
     {"DELETE", "/kbs/v0/resource/*", r_delete_resource},
     {"GET", "/healthz", h_healthz},
+    {"GET", "/readyz", h_readyz},
     {"GET", "/metrics", h_metrics},
     {"GET", "/.well-known/jwks.json", h_jwks},
 };
@@ -557,6 +598,13 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         if (!kbs->trust)
             goto fail;
     }
+    struct cl_err je = {0};
+    kbs->jwks = cl_kbs_jwks_load(cfg, &je);
+    if (!kbs->jwks && je.code < 0) {
+        if (err)
+            *err = je;
+        goto fail;
+    }
     if (cfg->insecure_header_jwk)
         cl_insecure("insecure_header_jwk",
                     "tokens will be trusted on the key they carry themselves");
@@ -567,6 +615,7 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .store = kbs->store,
         .allow_sample_insecure = cfg->allow_sample_tee_insecure,
         .token_duration_min = cfg->token_duration_min,
+        .issuer = cfg->token_issuer,
         .signer_key_path = cfg->signer_key_path,
         .signer_cert_path = cfg->signer_cert_path,
         .tee_config = &cfg->tee,
@@ -599,6 +648,7 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .request_timeout_s = cfg->request_timeout_s,
         .tls_cert_path = cfg->insecure_http ? NULL : cfg->tls_cert_path,
         .tls_key_path = cfg->insecure_http ? NULL : cfg->tls_key_path,
+        .tls_priorities = cfg->tls_priorities,
     };
     if (cfg->insecure_http)
         cl_warn("http_server.insecure_http: plain HTTP; resources are still sealed to the TEE key, "
@@ -618,6 +668,11 @@ uint16_t cl_kbs_port(const struct cl_kbs *kbs, size_t i)
     return cl_http_server_port(kbs->http, i);
 }
 
+int cl_kbs_reload(struct cl_kbs *kbs, struct cl_err *err)
+{
+    return kbs_policy_reload(kbs, err);
+}
+
 void cl_kbs_tick(struct cl_kbs *kbs)
 {
     size_t n = kbs_sessions_purge(&kbs->sessions);
@@ -634,6 +689,7 @@ void cl_kbs_stop(struct cl_kbs *kbs)
     kbs_sessions_destroy(&kbs->sessions);
     cl_as_free(kbs->as);
     X509_STORE_free(kbs->trust);
+    json_decref(kbs->jwks);
     if (kbs->resources && kbs->resources != kbs->store)
         cl_store_close(kbs->resources);
     if (kbs->store)

@@ -3,7 +3,9 @@
  * Attestation token verification, as trustee's KBS does it: the token header carries a JWK;
  * the key is trusted when it is the built-in attestation service's own key, when the header
  * x5c chain verifies to attestation_token.trusted_certs_paths (and the leaf key equals the
- * JWK), or — only with insecure_header_jwk — on its own word. Signature, then exp (required,
+ * JWK), or — only with insecure_header_jwk — on its own word. A token with a "kid" and no
+ * "jwk" (Intel TA style) is verified with that key of attestation_token.trusted_jwk_sets
+ * (local JWKS files). Signature, then exp (required,
  * 60 s leeway) and nbf.
  */
 #include "kbs/kbs_internal.h"
@@ -28,7 +30,8 @@ static int check_times(const json_t *claims, struct cl_err *err)
 /* Claims of a token whose signature verified, with exp/nbf checked. */
 static json_t *claims_of(const struct cl_jws *jws, struct cl_err *err)
 {
-    CL_AUTO(json_t) *claims = cl_json_parse((const char *)jws->payload, jws->payload_len, CL_JSON_MAX_DEPTH, err);
+    CL_AUTO(json_t) *claims =
+        cl_json_parse((const char *)jws->payload, jws->payload_len, CL_JSON_MAX_DEPTH, err);
     if (!claims || !json_is_object(claims)) {
         cl_err_stage(err, CL_EPARSE, "token", "token payload is not a JSON object");
         return NULL;
@@ -42,6 +45,27 @@ static json_t *claims_of(const struct cl_jws *jws, struct cl_err *err)
 static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struct cl_err *err)
 {
     json_t *jwk = json_object_get(jws->header, "jwk");
+    const char *kid = json_string_value(json_object_get(jws->header, "kid"));
+    if (!jwk && kid) {
+        /* trusted_jwk_sets: the key named by kid, or nothing */
+        size_t i;
+        json_t *k;
+        json_array_foreach(kbs->jwks, i, k)
+        {
+            const char *kk = json_string_value(json_object_get(k, "kid"));
+            if (!kk || strcmp(kk, kid) != 0)
+                continue;
+            CL_AUTO(cl_pkey) *key = cl_jwk_to_pkey(k, err);
+            if (!key || cl_jws_verify(jws, key, err) < 0) {
+                cl_err_prefix(err, "token signature (kid '%.64s')", kid);
+                return NULL;
+            }
+            return claims_of(jws, err);
+        }
+        cl_err_stage(err, CL_EVERIFY, "token",
+                     "token kid '%.64s' is in no attestation_token.trusted_jwk_sets", kid);
+        return NULL;
+    }
     if (!json_is_object(jwk)) {
         cl_err_stage(err, CL_EVERIFY, "token", "token header has no 'jwk'");
         return NULL;
@@ -68,7 +92,8 @@ static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struc
             return NULL;
         }
         if (!cl_pkey_public_equal(leaf, key)) {
-            cl_err_stage(err, CL_EVERIFY, "token", "token jwk differs from its x5c leaf certificate key");
+            cl_err_stage(err, CL_EVERIFY, "token",
+                         "token jwk differs from its x5c leaf certificate key");
             return NULL;
         }
         trusted = true;

@@ -105,6 +105,8 @@ struct cl_http_server_opts {
     const char *tls_cert_path;  /* PEM chain; NULL with tls_key_path NULL → plain HTTP.
                                    TLS 1.2/1.3 (GnuTLS inside microhttpd) */
     const char *tls_key_path;
+    const char *tls_priorities; /* GnuTLS priority string (copied); NULL → TLS 1.2 and 1.3
+                                   with GnuTLS's NORMAL set */
     bool lazy_start;            /* the sockets are bound and listening on return, but
                                    microhttpd is loaded and started at the first connection
                                    (a server nobody calls costs no libmicrohttpd/GnuTLS pages);

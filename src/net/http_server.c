@@ -71,6 +71,7 @@ struct cl_http_server {
     size_t max_body;
     cl_bytes *cert_pem;
     cl_bytes *key_pem;
+    char *tls_priorities; /* owned copy of opts->tls_priorities, or NULL */
     size_t key_len;
     struct cl_http_server_opts opts; /* threads, timeout_s for a lazy start */
     pthread_t watcher;
@@ -794,6 +795,8 @@ static int load_tls(struct cl_http_server *srv, const struct cl_http_server_opts
     srv->key_pem = cl_file_read(o->tls_key_path, MAX_TLS_FILE, &srv->key_len, err);
     if (!srv->key_pem)
         return cl_err_prefix(err, "http TLS private key");
+    if (o->tls_priorities && !(srv->tls_priorities = strdup(o->tls_priorities)))
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -808,7 +811,8 @@ static int start_daemon(struct cl_http_server *srv, struct listener *l, const ch
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)TLS_PRIORITIES},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)(uintptr_t)(srv->tls_priorities ? srv->tls_priorities : TLS_PRIORITIES)},
         {MHD_OPTION_END, 0, NULL},
     };
     l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
@@ -996,6 +1000,7 @@ void cl_http_server_stop(struct cl_http_server *srv)
     pthread_mutex_destroy(&srv->conn_lock);
     free(srv->l);
     free(srv->cert_pem);
+    free(srv->tls_priorities);
     if (srv->key_pem)
         cl_free_wipe(srv->key_pem, srv->key_len);
     free(srv);

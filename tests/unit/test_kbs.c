@@ -20,7 +20,7 @@ static void test_config_defaults_and_names(void **state)
                     "duration_min = 9\n[attestation_token]\ninsecure_header_jwk = true\n"
                     "extra_teekey_paths = [\"/x\"]\n[admin]\ntype = \"InsecureAllowAll\"\n"
                     "[storage_backend]\nstorage_type = \"Memory\"\n[[plugins]]\nname = \"resource\"\n"
-                    "type = \"LocalFs\"\ndir_path = \"/tmp/x\"\n[[plugins]]\nname = \"nebula-ca\"\n";
+                    "type = \"LocalFs\"\ndir_path = \"/tmp/x\"\n";
     struct cl_kbs_config c;
     struct cl_err e = {0};
     assert_int_equal(cl_kbs_config_parse(t, strlen(t), &c, &e), 0);
