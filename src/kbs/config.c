@@ -750,24 +750,8 @@ static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, st
     return 0;
 }
 
-/* [storage_backend] keys that must be known: anything else is refused by name (storage settings
- * decide where secrets go; a misspelt one must not fall back to a default silently). */
-static int refuse_unknown(const json_t *tbl, const char *section, const char *const *known, struct cl_err *err)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)(uintptr_t)tbl, k, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; known[i]; i++)
-            ok = ok || strcmp(known[i], k) == 0;
-        if (!ok)
-            return cl_err_set(err, CL_EINVAL, "config: '%s.%s' is not a key Cloister knows", section, k);
-    }
-    return 0;
-}
-
-static int pool_opts(const json_t *t, const char *where, struct cl_kbs_config *cfg, struct cl_err *err)
+static int pool_opts(const json_t *t, const char *where, struct cl_kbs_config *cfg,
+                     struct cl_err *err)
 {
     json_int_t n = 0;
     int rc = opt_uint(t, "pool_size", where, 1, 256, &n, err);
@@ -785,17 +769,18 @@ static int pool_opts(const json_t *t, const char *where, struct cl_kbs_config *c
 /* [storage_backend]: trustee's key-value-storage configuration. */
 static int parse_storage(const json_t *sb, struct cl_kbs_config *cfg, struct cl_err *err)
 {
-    static const char *const known[] = {"storage_type", "backends", "encryption_key_path", "encryption_old_key_paths",
-                                        NULL};
+    static const char *const known[] = {"storage_type", "backends", "encryption_key_path",
+                                        "encryption_old_key_paths", NULL};
     static const char *const known_be[] = {"local_fs", "local_json", "postgres", "redis", NULL};
     static const char *const known_fs[] = {"dir_path", NULL};
     static const char *const known_json[] = {"file_dir_path", NULL};
-    static const char *const known_pg[] = {"db", "username", "password", "port", "host", "pool_size", "timeout_ms", NULL};
+    static const char *const known_pg[] = {"db",   "username",  "password",   "port",
+                                           "host", "pool_size", "timeout_ms", NULL};
     static const char *const known_rd[] = {"url", "pool_size", "timeout_ms", NULL};
     json_t *be = NULL, *t = NULL;
     json_int_t n = 0;
     int rc;
-    if (refuse_unknown(sb, "storage_backend", known, err) < 0 ||
+    if ((check_keys(sb, "storage_backend", known), 0) ||
         opt_str(sb, "storage_type", "storage_backend", &cfg->storage_type, err) < 0 ||
         get_table(sb, "backends", "storage_backend", &be, err) < 0 ||
         opt_str(sb, "encryption_key_path", "storage_backend", &cfg->seal_key_path, err) < 0 ||
@@ -803,34 +788,36 @@ static int parse_storage(const json_t *sb, struct cl_kbs_config *cfg, struct cl_
                  CL_ARRAY_LEN(cfg->seal_old_paths), &cfg->nseal_old, err) < 0)
         return err->code;
     if (cfg->nseal_old && !cfg->seal_key_path)
-        return cl_err_set(err, CL_EINVAL, "config: 'storage_backend.encryption_old_key_paths' needs "
-                                          "'storage_backend.encryption_key_path' (the current key)");
-    if (cfg->storage_type && !cl_store_type_canonical(cfg->storage_type))
         return cl_err_set(err, CL_EINVAL,
-                          "config: 'storage_backend.storage_type' \"%s\" is not one Cloister has (Memory, LocalFs, "
-                          "Postgres, Redis; LocalJson is not implemented)",
-                          cfg->storage_type);
+                          "config: 'storage_backend.encryption_old_key_paths' needs "
+                          "'storage_backend.encryption_key_path' (the current key)");
+    if (cfg->storage_type && !cl_store_type_canonical(cfg->storage_type))
+        refuse_value(
+            "storage_backend", "storage_type", cfg->storage_type,
+            "Cloister has Memory, LocalFs, Postgres and Redis (LocalJson is not implemented)");
     if (!be)
         return 0;
-    if (refuse_unknown(be, "storage_backend.backends", known_be, err) < 0)
+    if ((check_keys(be, "storage_backend.backends", known_be), 0))
         return err->code;
     if (get_table(be, "local_fs", "storage_backend.backends", &t, err) < 0 ||
-        (t && (refuse_unknown(t, "storage_backend.backends.local_fs", known_fs, err) < 0 ||
-               opt_str(t, "dir_path", "storage_backend.backends.local_fs", &cfg->storage_dir, err) < 0)))
+        (t &&
+         ((check_keys(t, "storage_backend.backends.local_fs", known_fs), 0) ||
+          opt_str(t, "dir_path", "storage_backend.backends.local_fs", &cfg->storage_dir, err) < 0)))
         return err->code;
     if (get_table(be, "local_json", "storage_backend.backends", &t, err) < 0 ||
-        (t && refuse_unknown(t, "storage_backend.backends.local_json", known_json, err) < 0))
+        (t && (check_keys(t, "storage_backend.backends.local_json", known_json), 0)))
         return err->code;
     if (t)
-        cl_warn("config: 'storage_backend.backends.local_json' is unused (Cloister has no LocalJson backend)");
+        cl_warn("config: 'storage_backend.backends.local_json' is unused (Cloister has no "
+                "LocalJson backend)");
     if (get_table(be, "postgres", "storage_backend.backends", &t, err) < 0)
         return err->code;
     if (t) {
         const char *w = "storage_backend.backends.postgres";
-        if (refuse_unknown(t, w, known_pg, err) < 0 || opt_str(t, "db", w, &cfg->pg.db, err) < 0 ||
+        if ((check_keys(t, w, known_pg), 0) || opt_str(t, "db", w, &cfg->pg.db, err) < 0 ||
             opt_str(t, "username", w, &cfg->pg.user, err) < 0 ||
-            opt_str(t, "password", w, &cfg->pg.password, err) < 0 || opt_str(t, "host", w, &cfg->pg.host, err) < 0 ||
-            pool_opts(t, w, cfg, err) < 0)
+            opt_str(t, "password", w, &cfg->pg.password, err) < 0 ||
+            opt_str(t, "host", w, &cfg->pg.host, err) < 0 || pool_opts(t, w, cfg, err) < 0)
             return err->code;
         if ((rc = opt_uint(t, "port", w, 1, 65535, &n, err)) < 0)
             return rc;
@@ -839,7 +826,7 @@ static int parse_storage(const json_t *sb, struct cl_kbs_config *cfg, struct cl_
     }
     if (get_table(be, "redis", "storage_backend.backends", &t, err) < 0)
         return err->code;
-    if (t && (refuse_unknown(t, "storage_backend.backends.redis", known_rd, err) < 0 ||
+    if (t && ((check_keys(t, "storage_backend.backends.redis", known_rd), 0) ||
               opt_str(t, "url", "storage_backend.backends.redis", &cfg->redis_url, err) < 0 ||
               pool_opts(t, "storage_backend.backends.redis", cfg, err) < 0))
         return err->code;
@@ -1263,12 +1250,9 @@ static int parse_doc(const json_t *doc, struct cl_kbs_config *cfg, struct cl_err
         goto fail;
     if (opt_str(doc, "session_storage_type", "", &cfg->session_storage_type, err) < 0)
         goto fail;
-    if (cfg->session_storage_type && !cl_store_type_canonical(cfg->session_storage_type)) {
-        cl_err_set(err, CL_EINVAL, "config: 'session_storage_type' \"%s\" is not one Cloister has (Memory, LocalFs, "
-                                   "Postgres, Redis)",
-                   cfg->session_storage_type);
-        goto fail;
-    }
+    if (cfg->session_storage_type && !cl_store_type_canonical(cfg->session_storage_type))
+        refuse_value("", "session_storage_type", cfg->session_storage_type,
+                     "Cloister has Memory, LocalFs, Postgres and Redis");
     /* The environment wins over the file, as in trustee: credentials from a secret store. */
     const char *env_pg = getenv("POSTGRES_URL"), *env_rd = getenv("REDIS_URL");
     if (env_pg && *env_pg && !(cfg->pg.url = strdup(env_pg))) {

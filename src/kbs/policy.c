@@ -18,8 +18,8 @@
  * a policy written through one replica is enforced by all from their next request on — the
  * bound is one database read, not a cache lifetime.
  */
-#include "kbs/kbs_internal.h"
 #include "crypto/crypto.h"
+#include "kbs/kbs_internal.h"
 #include "rego/rego.h"
 
 #include <errno.h>

@@ -40,7 +40,7 @@ check() {
 
 check "$V/config/kbs-config.toml" 0
 check "$V/test/config/resource-kbs.toml" 0
-check "$V/test_data/configs/coco-as-builtin-3.toml" 0
+check "$V/test_data/configs/coco-as-builtin-3.toml" 2 'storage_backend.storage_type = "LocalJson" is not supported'
 check "$V/test/config/kbs.toml" 2 attestation_service.verifier_config.tpm_verifier.trusted_ak_keys_dir \
     attestation_service.verifier_config.tpm_verifier.max_trusted_ak_keys
 check "$V/test/config/external-plugin.toml" 2 'plugins[0].name = "external"'
