@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 static int pack(const ProtobufCMessage *m, cl_bytes **resp, size_t *len, struct cl_err *err)
 {
     size_t n = protobuf_c_message_get_packed_size(m);

@@ -13,9 +13,9 @@
 #define RT_ORPHANS 64 /* statuses of children reaped before anyone claimed them */
 
 struct rt_proc {
-    unsigned refs;                     /* under rt->lock; the container's list holds one */
+    unsigned refs;                        /* under rt->lock; the container's list holds one */
     char exec_id[CL_AGENT_RT_MAX_ID + 1]; /* "" for the init */
-    pid_t pid;                         /* 0 until known */
+    pid_t pid;                            /* 0 until known */
     bool tty;
     bool exited;
     bool waited;               /* an exec whose status was handed out */

@@ -25,8 +25,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -595,7 +595,7 @@ void cl_agent_rt_free(struct cl_agent_rt *rt)
         pthread_cond_broadcast(&rt->cond);
         pthread_mutex_unlock(&rt->lock);
         pid_t waker = fork(); /* ends a waitid blocked on children that live on */
-        if (waker == 0) /* the raw exit: no atexit handlers, no sanitizer finalisation */
+        if (waker == 0)       /* the raw exit: no atexit handlers, no sanitizer finalisation */
             syscall(SYS_exit_group, 0);
         pthread_join(rt->reaper, NULL);
         if (waker > 0) /* unless the reaper collected it already (then ECHILD at once) */

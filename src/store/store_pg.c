@@ -462,7 +462,8 @@ static void *pg_open(const struct cl_store_opts *o, struct cl_err *err)
     snprintf(port, sizeof port, "%u", o->pg_port ? o->pg_port : 5432);
     snprintf(cto, sizeof cto, "%u", st->timeout_ms < 2000 ? 2 : (st->timeout_ms + 999) / 1000);
     snprintf(tuto, sizeof tuto, "%u", st->timeout_ms);
-    snprintf(opts, sizeof opts, "-c statement_timeout=%u -c client_min_messages=warning", st->timeout_ms);
+    snprintf(opts, sizeof opts, "-c statement_timeout=%u -c client_min_messages=warning",
+             st->timeout_ms);
     size_t i = 0;
     int rc = st->conns ? 0 : CL_ENOMEM;
     /* A URL is expanded by libpq ("dbname" holding a URI, expand_dbname = 1); the timeouts
