@@ -777,11 +777,16 @@ static int parse_storage(const json_t *sb, struct cl_kbs_config *cfg, struct cl_
     static const char *const known_pg[] = {"db",   "username",  "password",   "port",
                                            "host", "pool_size", "timeout_ms", NULL};
     static const char *const known_rd[] = {"url", "pool_size", "timeout_ms", NULL};
-    json_t *be = NULL, *t = NULL;
+    static const char *const w_fs = "storage_backend.backends.local_fs";
+    static const char *const w_pg = "storage_backend.backends.postgres";
+    static const char *const w_rd = "storage_backend.backends.redis";
+    json_t *be = NULL, *fs = NULL, *js = NULL, *pg = NULL, *rd = NULL;
     json_int_t n = 0;
     int rc;
-    if ((check_keys(sb, "storage_backend", known), 0) ||
-        opt_str(sb, "storage_type", "storage_backend", &cfg->storage_type, err) < 0 ||
+    /* unknown keys are refusals recorded by check_keys (exit 2 naming each); the values of
+     * the known ones are type-checked here */
+    check_keys(sb, "storage_backend", known);
+    if (opt_str(sb, "storage_type", "storage_backend", &cfg->storage_type, err) < 0 ||
         get_table(sb, "backends", "storage_backend", &be, err) < 0 ||
         opt_str(sb, "encryption_key_path", "storage_backend", &cfg->seal_key_path, err) < 0 ||
         str_list(sb, "encryption_old_key_paths", "storage_backend", cfg->seal_old_paths,
@@ -797,39 +802,39 @@ static int parse_storage(const json_t *sb, struct cl_kbs_config *cfg, struct cl_
             "Cloister has Memory, LocalFs, Postgres and Redis (LocalJson is not implemented)");
     if (!be)
         return 0;
-    if ((check_keys(be, "storage_backend.backends", known_be), 0))
+    check_keys(be, "storage_backend.backends", known_be);
+    if (get_table(be, "local_fs", "storage_backend.backends", &fs, err) < 0 ||
+        get_table(be, "local_json", "storage_backend.backends", &js, err) < 0 ||
+        get_table(be, "postgres", "storage_backend.backends", &pg, err) < 0 ||
+        get_table(be, "redis", "storage_backend.backends", &rd, err) < 0)
         return err->code;
-    if (get_table(be, "local_fs", "storage_backend.backends", &t, err) < 0 ||
-        (t &&
-         ((check_keys(t, "storage_backend.backends.local_fs", known_fs), 0) ||
-          opt_str(t, "dir_path", "storage_backend.backends.local_fs", &cfg->storage_dir, err) < 0)))
-        return err->code;
-    if (get_table(be, "local_json", "storage_backend.backends", &t, err) < 0 ||
-        (t && (check_keys(t, "storage_backend.backends.local_json", known_json), 0)))
-        return err->code;
-    if (t)
+    if (fs) {
+        check_keys(fs, w_fs, known_fs);
+        if (opt_str(fs, "dir_path", w_fs, &cfg->storage_dir, err) < 0)
+            return err->code;
+    }
+    if (js) {
+        check_keys(js, "storage_backend.backends.local_json", known_json);
         cl_warn("config: 'storage_backend.backends.local_json' is unused (Cloister has no "
                 "LocalJson backend)");
-    if (get_table(be, "postgres", "storage_backend.backends", &t, err) < 0)
-        return err->code;
-    if (t) {
-        const char *w = "storage_backend.backends.postgres";
-        if ((check_keys(t, w, known_pg), 0) || opt_str(t, "db", w, &cfg->pg.db, err) < 0 ||
-            opt_str(t, "username", w, &cfg->pg.user, err) < 0 ||
-            opt_str(t, "password", w, &cfg->pg.password, err) < 0 ||
-            opt_str(t, "host", w, &cfg->pg.host, err) < 0 || pool_opts(t, w, cfg, err) < 0)
+    }
+    if (pg) {
+        check_keys(pg, w_pg, known_pg);
+        if (opt_str(pg, "db", w_pg, &cfg->pg.db, err) < 0 ||
+            opt_str(pg, "username", w_pg, &cfg->pg.user, err) < 0 ||
+            opt_str(pg, "password", w_pg, &cfg->pg.password, err) < 0 ||
+            opt_str(pg, "host", w_pg, &cfg->pg.host, err) < 0 || pool_opts(pg, w_pg, cfg, err) < 0)
             return err->code;
-        if ((rc = opt_uint(t, "port", w, 1, 65535, &n, err)) < 0)
+        if ((rc = opt_uint(pg, "port", w_pg, 1, 65535, &n, err)) < 0)
             return rc;
         if (rc == 0)
             cfg->pg.port = (unsigned)n;
     }
-    if (get_table(be, "redis", "storage_backend.backends", &t, err) < 0)
-        return err->code;
-    if (t && ((check_keys(t, "storage_backend.backends.redis", known_rd), 0) ||
-              opt_str(t, "url", "storage_backend.backends.redis", &cfg->redis_url, err) < 0 ||
-              pool_opts(t, "storage_backend.backends.redis", cfg, err) < 0))
-        return err->code;
+    if (rd) {
+        check_keys(rd, w_rd, known_rd);
+        if (opt_str(rd, "url", w_rd, &cfg->redis_url, err) < 0 || pool_opts(rd, w_rd, cfg, err) < 0)
+            return err->code;
+    }
     return 0;
 }
 
