@@ -278,9 +278,16 @@ int cl_shim_initdata_disk(const char *annotation, const char *path, uint8_t dige
     struct cl_aa_initdata d;
     if (cl_aa_initdata_parse((const char *)text, tlen, &d, err) < 0)
         return cl_err_prefix(err, "annotation %s", CL_SHIM_ANN_INITDATA);
+    enum cl_hash alg = d.alg;
     cl_aa_initdata_clear(&d);
-    /* The guest's AA binds SHA-256(text) into the vTPM whatever the document's algorithm
-     * names (docs/guest.md); that is the value the verifier expects in the PCR. */
+    /* The guest's AA binds the document's digest into the vTPM's SHA-256 PCR bank, which
+     * takes 32-byte digests only: another algorithm would boot a guest whose AA refuses to
+     * start (no attestation at all). Refused here, before a VM boots, by name. */
+    if (alg != CL_HASH_SHA256)
+        return cl_err_set(err, CL_EINVAL,
+                          "annotation %s: init-data algorithm is not sha256; the vTPM binds "
+                          "SHA-256 digests only (algorithm = \"sha256\")",
+                          CL_SHIM_ANN_INITDATA);
     if (cl_digest(CL_HASH_SHA256, text, tlen, digest, err) < 0)
         return err->code;
     size_t ilen = 0;

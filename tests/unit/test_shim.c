@@ -490,6 +490,12 @@ static void test_initdata_disk(void **state)
     CL_AUTO(cl_str) *ann2 = cl_aa_initdata_annotation_encode(notid, strlen(notid), NULL);
     assert_true(cl_shim_initdata_disk(ann2, path, digest, &err) < 0);
     assert_int_not_equal(access(path, F_OK), 0);
+    /* valid init-data whose algorithm the vTPM cannot bind: refused by name, no disk */
+    static const char sha384[] = "version = \"0.1.0\"\nalgorithm = \"sha384\"\n";
+    CL_AUTO(cl_str) *ann3 = cl_aa_initdata_annotation_encode(sha384, strlen(sha384), NULL);
+    assert_true(cl_shim_initdata_disk(ann3, path, digest, &err) < 0);
+    assert_non_null(strstr(err.msg, "sha256"));
+    assert_int_not_equal(access(path, F_OK), 0);
     rmdir(dir);
 }
 
