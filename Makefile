@@ -5,7 +5,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: all build deps demo test test-normal test-asan bench fuzz clean format guest-image
+.PHONY: all build deps demo test test-normal test-asan bench fuzz clean format format-check guest-image
 
 all: build
 
@@ -42,7 +42,10 @@ fuzz: deps
 	@echo "fuzzers are in $(FUZZ_BUILD)/tests/fuzz/ (run e.g. $(FUZZ_BUILD)/tests/fuzz/fuzz_toml tests/fuzz/corpus/toml)"
 
 format:
-	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]' 'bench/*.[ch]')
+	./scripts/format.sh
+
+format-check:
+	./scripts/format.sh --check
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

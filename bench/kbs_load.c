@@ -26,7 +26,8 @@ static size_t g_nlat;
 static unsigned long g_errors;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int post(struct cl_http_client *c, const char *path, const char *body, struct cl_http_result *r)
+static int post(struct cl_http_client *c, const char *path, const char *body,
+                struct cl_http_result *r)
 {
     char url[512];
     snprintf(url, sizeof url, "%s%s", g_url, path);
@@ -40,20 +41,23 @@ static int handshake(struct cl_http_client *c, cl_pkey *key, json_t *jwk)
     struct cl_http_result r = {0};
     struct cl_err e = {0};
     int ok = -1;
-    if (post(c, "/kbs/v0/auth", "{\"version\":\"0.4.0\",\"tee\":\"sample\",\"extra-params\":\"\"}", &r) < 0 ||
+    if (post(c, "/kbs/v0/auth", "{\"version\":\"0.4.0\",\"tee\":\"sample\",\"extra-params\":\"\"}",
+             &r) < 0 ||
         r.status != 200)
         goto out;
     json_t *ch = cl_json_parse((const char *)r.body, r.body_len, 8, &e);
     const char *nonce = json_string_value(json_object_get(ch, "nonce"));
-    json_t *rd = json_pack("{s:s, s:s, s:O}", "additional-evidence", "", "nonce", nonce ? nonce : "", "tee-pubkey", jwk);
+    json_t *rd = json_pack("{s:s, s:s, s:O}", "additional-evidence", "", "nonce",
+                           nonce ? nonce : "", "tee-pubkey", jwk);
     uint8_t d[CL_HASH_MAX];
     size_t dl = 0;
     json_t *ev = NULL, *att = NULL;
     char *text = NULL;
     if (rd && cl_as_runtime_digest(rd, CL_HASH_SHA384, d, &dl, &e) == 0 &&
         (ev = cl_tee_sample_evidence("sample", d, dl, &e)) &&
-        (att = json_pack("{s:{s:s, s:O}, s:{s:O, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey", jwk,
-                         "tee-evidence", "primary_evidence", ev, "additional_evidence", "")))
+        (att =
+             json_pack("{s:{s:s, s:O}, s:{s:O, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey",
+                       jwk, "tee-evidence", "primary_evidence", ev, "additional_evidence", "")))
         text = cl_json_compact(att);
     json_decref(ch);
     json_decref(rd);
@@ -118,7 +122,8 @@ static double cpu_seconds(long pid)
     buf[n] = 0;
     char *p = strrchr(buf, ')');
     unsigned long ut = 0, st = 0;
-    /* after ") " : state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    /* after ") " : state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+     * stime */
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
@@ -157,8 +162,8 @@ int main(int argc, char **argv)
     qsort(g_lat, g_nlat, sizeof *g_lat, cmp_u64);
     double p50 = g_nlat ? (double)g_lat[g_nlat / 2] / 1e6 : 0;
     double p99 = g_nlat ? (double)g_lat[(size_t)((double)g_nlat * 0.99)] / 1e6 : 0;
-    printf("clients=%d seconds=%.1f handshakes=%zu errors=%lu rate=%.1f/s p50_ms=%.3f p99_ms=%.3f", clients, wall,
-           g_nlat, g_errors, (double)g_nlat / wall, p50, p99);
+    printf("clients=%d seconds=%.1f handshakes=%zu errors=%lu rate=%.1f/s p50_ms=%.3f p99_ms=%.3f",
+           clients, wall, g_nlat, g_errors, (double)g_nlat / wall, p50, p99);
     if (pid && g_nlat)
         printf(" server_cpu_us_per_handshake=%.1f", (cpu1 - cpu0) * 1e6 / (double)g_nlat);
     printf("\n");

@@ -44,13 +44,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    json_t *rv = json_pack("{s:[s], s:[s], s:i, s:i}", "launch_digest", "abcde", "svn", "1", "major_version", 1,
-                           "minimum_minor_version", 4);
+    json_t *rv = json_pack("{s:[s], s:[s], s:i, s:i}", "launch_digest", "abcde", "svn", "1",
+                           "major_version", 1, "minimum_minor_version", 4);
     if (cl_as_rv_register(as, rv, &e) < 0)
         return 1;
     json_decref(rv);
     /* a real token: evaluate the sample TEE once */
-    json_t *rd = json_pack("{s:s, s:{s:s}, s:s}", "nonce", "n", "tee-pubkey", "kty", "EC", "additional-evidence", "");
+    json_t *rd = json_pack("{s:s, s:{s:s}, s:s}", "nonce", "n", "tee-pubkey", "kty", "EC",
+                           "additional-evidence", "");
     uint8_t d[CL_HASH_MAX];
     size_t dl = 0;
     if (cl_as_runtime_digest(rd, CL_HASH_SHA384, d, &dl, &e) < 0)
@@ -92,8 +93,9 @@ int main(int argc, char **argv)
         cl_rego_compile(eng, &e) < 0)
         return 1;
     struct cl_rego_query *q = cl_rego_prepare(eng, "data.policy.allow", &e);
-    json_t *data = json_pack("{s:s, s:[s,s,s], s:{}, s:{s:b}}", "plugin", "resource", "resource-path", "default", "key",
-                             "one", "query", "settings", "allow_sample_tee_insecure", 1);
+    json_t *data =
+        json_pack("{s:s, s:[s,s,s], s:{}, s:{s:b}}", "plugin", "resource", "resource-path",
+                  "default", "key", "one", "query", "settings", "allow_sample_tee_insecure", 1);
     for (size_t i = 0; q && i < iters; i++) {
         uint64_t t0 = cl_now_mono_ns();
         json_t *v = cl_rego_query_eval(q, claims, data, &e);

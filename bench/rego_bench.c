@@ -16,16 +16,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "json/json.h"
 #include "rego/rego.h"
+#include "json/json.h"
 
 static const char *claims_text =
     "{\"eat_profile\":\"tag:github.com,2023:veraison/ear\",\"iat\":1700000000,\"exp\":1700003600,"
     "\"ear.verifier-id\":{\"developer\":\"cloister\",\"build\":\"0.1\"},"
     "\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\","
     "\"ear.trustworthiness-vector\":{\"instance-identity\":2,\"configuration\":2,\"executables\":3,"
-    "\"file-system\":0,\"hardware\":2,\"runtime-opaque\":2,\"storage-opaque\":0,\"sourced-data\":0},"
-    "\"ear.veraison.annotated-evidence\":{\"snp\":{\"measurement\":\"3b2c\",\"policy_debug_allowed\":false,"
+    "\"file-system\":0,\"hardware\":2,\"runtime-opaque\":2,\"storage-opaque\":0,\"sourced-data\":0}"
+    ","
+    "\"ear.veraison.annotated-evidence\":{\"snp\":{\"measurement\":\"3b2c\",\"policy_debug_"
+    "allowed\":false,"
     "\"reported_tcb_snp\":21,\"platform_smt_enabled\":true}}}}}";
 
 static uint64_t now_ns(void)
@@ -48,7 +50,8 @@ static void report(const char *name, uint64_t *lat, size_t n)
         sum += lat[i];
     qsort(lat, n, sizeof *lat, cmp_u64);
     printf("%-10s samples %zu  ns/op %llu  p50 %llu ns  p99 %llu ns\n", name, n,
-           (unsigned long long)(sum / n), (unsigned long long)lat[n / 2], (unsigned long long)lat[n * 99 / 100]);
+           (unsigned long long)(sum / n), (unsigned long long)lat[n / 2],
+           (unsigned long long)lat[n * 99 / 100]);
 }
 
 struct thr {
@@ -91,8 +94,9 @@ int main(int argc, char **argv)
         return 1;
     }
     CL_AUTO(json_t) *claims = cl_json_parse(claims_text, strlen(claims_text), 32, &err);
-    CL_AUTO(json_t) *data = json_pack("{s:s, s:[s,s,s], s:{}, s:{s:b}}", "plugin", "resource", "resource-path",
-                                      "default", "key", "one", "query", "settings", "allow_sample_tee_insecure", 0);
+    CL_AUTO(json_t) *data =
+        json_pack("{s:s, s:[s,s,s], s:{}, s:{s:b}}", "plugin", "resource", "resource-path",
+                  "default", "key", "one", "query", "settings", "allow_sample_tee_insecure", 0);
     if (!claims || !data) {
         fprintf(stderr, "rego_bench: bad claims\n");
         return 1;
@@ -102,9 +106,10 @@ int main(int argc, char **argv)
         return 1;
 
     /* per-request query text with `with` (parse + compile each time) */
-    const char *qtext = "data.policy.allow with data.plugin as \"resource\" with data[\"resource-path\"] as "
-                        "[\"default\",\"key\",\"one\"] with data.query as {} with "
-                        "data.settings.allow_sample_tee_insecure as false";
+    const char *qtext =
+        "data.policy.allow with data.plugin as \"resource\" with data[\"resource-path\"] as "
+        "[\"default\",\"key\",\"one\"] with data.query as {} with "
+        "data.settings.allow_sample_tee_insecure as false";
     size_t witers = iters / 10;
     for (size_t i = 0; i < witers; i++) {
         uint64_t t0 = now_ns();
@@ -119,7 +124,8 @@ int main(int argc, char **argv)
     report("with", lat, witers);
 
     /* prepared query and data overlay */
-    __attribute__((cleanup(cl_auto_cl_rego_query))) struct cl_rego_query *q = cl_rego_prepare(e, "data.policy.allow", &err);
+    __attribute__((cleanup(cl_auto_cl_rego_query))) struct cl_rego_query *q =
+        cl_rego_prepare(e, "data.policy.allow", &err);
     if (!q) {
         fprintf(stderr, "rego_bench: prepare: %s\n", err.msg);
         return 1;

@@ -80,7 +80,8 @@ static void run(const char *name, const char *tee, const json_t *ev, const uint8
         t = now_s();
     }
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
-    printf("%-4s %8.0f verifications/s per core  (%.1f us each)\n", name, (double)n / cpu, cpu * 1e6 / (double)n);
+    printf("%-4s %8.0f verifications/s per core  (%.1f us each)\n", name, (double)n / cpu,
+           cpu * 1e6 / (double)n);
 }
 
 static char *resign(const char *rel, const char *member, EVP_PKEY *key)
@@ -152,7 +153,8 @@ int main(int argc, char **argv)
     run("SNP", "snp", snp, rd, 64, &scfg, secs);
     /* ---- TDX ---- */
     EVP_PKEY *rk = EVP_EC_gen("P-256"), *sk = EVP_EC_gen("P-256");
-    X509 *root = cert("Bench Root", rk, NULL, NULL), *signer = cert("Bench TCB Signing", sk, root, rk);
+    X509 *root = cert("Bench Root", rk, NULL, NULL),
+         *signer = cert("Bench TCB Signing", sk, root, rk);
     char *ti = resign("deps/verifier/test_data/tcbInfo.json", "tcbInfo", sk);
     char *qi = resign("deps/verifier/test_data/enclaveIdentity.json", "enclaveIdentity", sk);
     snprintf(path, sizeof path, "%s/tcb_info.json", tmp);
@@ -178,7 +180,8 @@ int main(int argc, char **argv)
     struct cl_tdx_quote q;
     if (cl_tdx_quote_parse(quote, qn, &q, &e) < 0)
         return 1;
-    struct cl_tee_config tcfg = {.verify_time = TT_TIME, .tdx_collateral_dir = tmp,
+    struct cl_tee_config tcfg = {.verify_time = TT_TIME,
+                                 .tdx_collateral_dir = tmp,
                                  .tdx_allow_tcb_insecure = CL_TEE_TCB_OUT_OF_DATE};
     /* the tdx table entry pins Intel's root for collateral too: time the same pipeline with
      * the bench root as collateral pin (parse + bind are the table's only other steps) */
@@ -195,18 +198,21 @@ int main(int argc, char **argv)
         for (int i = 0; i < 16; i++, cnt++) {
             struct cl_tdx_quote qq;
             c = NULL;
-            if (cl_tdx_quote_parse(quote, qn, &qq, &e) < 0 || cl_tdx_verify_parsed(&qq, NULL, 0, &tcfg, pins, 1, &c, &e) < 0)
+            if (cl_tdx_quote_parse(quote, qn, &qq, &e) < 0 ||
+                cl_tdx_verify_parsed(&qq, NULL, 0, &tcfg, pins, 1, &c, &e) < 0)
                 return 1;
             json_decref(c);
         }
     }
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
-    printf("%-4s %8.0f verifications/s per core  (%.1f us each)\n", "TDX", (double)cnt / cpu, cpu * 1e6 / (double)cnt);
+    printf("%-4s %8.0f verifications/s per core  (%.1f us each)\n", "TDX", (double)cnt / cpu,
+           cpu * 1e6 / (double)cnt);
     /* ---- TPM ---- */
     t = rd_file("deps/verifier/test_data/tpm_evidence.json", &n);
     json_t *tpm = cl_json_parse((const char *)t, n, 64, &e);
     free(t);
-    const char *m = json_string_value(json_object_get(json_object_get(tpm, "tpm_quote"), "message"));
+    const char *m =
+        json_string_value(json_object_get(json_object_get(tpm, "tpm_quote"), "message"));
     size_t mn = 0;
     CL_AUTO(cl_bytes) *msg = cl_b64_decode(m, strlen(m), CL_B64_STD, 4096, &mn, &e);
     /* extraData: u16 size at 8 + name size */
@@ -224,8 +230,8 @@ int main(int argc, char **argv)
         return 1;
     CL_AUTO(cl_str) *cb = cl_b64_encode(chain, cn, CL_B64_STD);
     CL_AUTO(cl_str) *ht = cl_strdupf("%.*s", (int)hn, (const char *)hex);
-    json_t *nv = json_pack("{s:[{s:s, s:s, s:s}]}", "device_evidence_list", "arch", "HOPPER", "evidence", ht,
-                           "certificate", cb);
+    json_t *nv = json_pack("{s:[{s:s, s:s, s:s}]}", "device_evidence_list", "arch", "HOPPER",
+                           "evidence", ht, "certificate", cb);
     struct cl_tee_config ncfg = {.verify_time = TT_TIME};
     run("NV", "nvidia", nv, nonce, 32, &ncfg, secs);
     json_decref(nv);
@@ -237,7 +243,8 @@ int main(int argc, char **argv)
     struct cl_tdx_quote sgxq;
     struct cl_tdx_pck pck;
     if (cl_tdx_quote_parse_any(sq, sn, &sgxq, &e) < 0 ||
-        cl_tdx_verify_quote(&sgxq, cl_tdx_root_pins, cl_tdx_root_npins, TT_TIME, NULL, &pck, NULL, &e) < 0)
+        cl_tdx_verify_quote(&sgxq, cl_tdx_root_pins, cl_tdx_root_npins, TT_TIME, NULL, &pck, NULL,
+                            &e) < 0)
         return 1;
     json_t *comps = json_array();
     for (int i = 0; i < 16; i++)
@@ -247,22 +254,25 @@ int main(int argc, char **argv)
         snprintf(fm + 2 * i, 3, "%02X", pck.fmspc[i]);
     for (int i = 0; i < 32; i++)
         snprintf(signer_hex + 2 * i, 3, "%02X", sgxq.qe.mr_signer[i]);
-    json_t *sti = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:[{s:{s:o, s:i}, s:s, s:s, s:[]}]}", "id", "SGX",
-                            "version", 3, "issueDate", "2025-01-01T00:00:00Z", "nextUpdate", "2026-01-01T00:00:00Z",
-                            "fmspc", fm, "pceId", "0000", "tcbEvaluationDataNumber", 17, "tcbLevels", "tcb",
-                            "sgxtcbcomponents", comps, "pcesvn", pck.pcesvn, "tcbDate", "2021-11-10T00:00:00Z",
-                            "tcbStatus", "OutOfDate", "advisoryIDs");
-    json_t *sqi = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:[{s:{s:i}, s:s, s:s}]}", "id", "QE",
-                            "version", 2, "issueDate", "2025-01-01T00:00:00Z", "nextUpdate", "2026-01-01T00:00:00Z",
-                            "miscselect", "00000000", "miscselectMask", "FFFFFFFF", "attributes",
-                            "11000000000000000000000000000000", "attributesMask", "FBFFFFFFFFFFFFFF0000000000000000",
-                            "mrsigner", signer_hex, "isvprodid", sgxq.qe.isv_prod_id, "tcbLevels", "tcb", "isvsvn",
-                            sgxq.qe.isv_svn, "tcbDate", "2024-11-13T00:00:00Z", "tcbStatus", "UpToDate");
+    json_t *sti =
+        json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:[{s:{s:o, s:i}, s:s, s:s, s:[]}]}", "id",
+                  "SGX", "version", 3, "issueDate", "2025-01-01T00:00:00Z", "nextUpdate",
+                  "2026-01-01T00:00:00Z", "fmspc", fm, "pceId", "0000", "tcbEvaluationDataNumber",
+                  17, "tcbLevels", "tcb", "sgxtcbcomponents", comps, "pcesvn", pck.pcesvn,
+                  "tcbDate", "2021-11-10T00:00:00Z", "tcbStatus", "OutOfDate", "advisoryIDs");
+    json_t *sqi = json_pack(
+        "{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:[{s:{s:i}, s:s, s:s}]}", "id", "QE",
+        "version", 2, "issueDate", "2025-01-01T00:00:00Z", "nextUpdate", "2026-01-01T00:00:00Z",
+        "miscselect", "00000000", "miscselectMask", "FFFFFFFF", "attributes",
+        "11000000000000000000000000000000", "attributesMask", "FBFFFFFFFFFFFFFF0000000000000000",
+        "mrsigner", signer_hex, "isvprodid", sgxq.qe.isv_prod_id, "tcbLevels", "tcb", "isvsvn",
+        sgxq.qe.isv_svn, "tcbDate", "2024-11-13T00:00:00Z", "tcbStatus", "UpToDate");
     char sdir[4096];
     snprintf(sdir, sizeof sdir, "%s/sgx", tmp);
     if (cl_mkdir_p(sdir, 0755, &e) < 0)
         return 1;
-    static const char *const names[2][2] = {{"tcb_info.json", "tcbInfo"}, {"qe_identity.json", "enclaveIdentity"}};
+    static const char *const names[2][2] = {{"tcb_info.json", "tcbInfo"},
+                                            {"qe_identity.json", "enclaveIdentity"}};
     json_t *bodies[2] = {sti, sqi};
     for (int k = 0; k < 2; k++) {
         char *txt = json_dumps(bodies[k], JSON_COMPACT);
@@ -285,7 +295,9 @@ int main(int argc, char **argv)
     PEM_write_X509(f, signer);
     PEM_write_X509(f, root);
     fclose(f);
-    struct cl_tee_config gcfg = {.verify_time = TT_TIME, .sgx_collateral_dir = sdir, .allow_debug_insecure = true,
+    struct cl_tee_config gcfg = {.verify_time = TT_TIME,
+                                 .sgx_collateral_dir = sdir,
+                                 .allow_debug_insecure = true,
                                  .tdx_allow_tcb_insecure = CL_TEE_TCB_OUT_OF_DATE};
     static const uint8_t test_rd[4] = {'t', 'e', 's', 't'};
     cnt = 0;
@@ -302,7 +314,8 @@ int main(int argc, char **argv)
         }
     }
     cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
-    printf("%-4s %8.0f verifications/s per core  (%.1f us each)\n", "SGX", (double)cnt / cpu, cpu * 1e6 / (double)cnt);
+    printf("%-4s %8.0f verifications/s per core  (%.1f us each)\n", "SGX", (double)cnt / cpu,
+           cpu * 1e6 / (double)cnt);
     free(sq);
     json_decref(snp);
     json_decref(tpm);

@@ -27,6 +27,13 @@ run_suite() { # $1 build dir, $2 label, $3.. extra meson setup options
 
 summary=""
 status=0
+# Style: every C file as .clang-format lays it out (`make format` fixes it).
+if ./scripts/format.sh --check; then
+    summary=" format: ok;"
+else
+    summary=" format: FAILED;"
+    status=1
+fi
 run_suite "$BUILD" normal --buildtype=debugoptimized || status=1
 run_suite "$ASAN_BUILD" asan+ubsan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false || status=1
 if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$ASAN_BUILD"/meson-logs/testlog.txt >/dev/null 2>&1; then

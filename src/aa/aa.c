@@ -33,7 +33,10 @@ struct cl_aa {
     char *log_path, *wal_path;
 };
 
-const char *cl_aa_tee(const struct cl_aa *aa) { return aa->att->tee; }
+const char *cl_aa_tee(const struct cl_aa *aa)
+{
+    return aa->att->tee;
+}
 
 /* ---- event log files ---- */
 
@@ -60,13 +63,15 @@ static int write_at(const char *path, uint64_t off, const void *buf, size_t len,
     if (fd < 0)
         return cl_err_set(err, CL_EIO, "%s: %s", path, strerror(errno));
     int rc = 0;
-    if (ftruncate(fd, (off_t)off) < 0 || pwrite(fd, buf, len, (off_t)off) != (ssize_t)len || fsync(fd) < 0)
+    if (ftruncate(fd, (off_t)off) < 0 || pwrite(fd, buf, len, (off_t)off) != (ssize_t)len ||
+        fsync(fd) < 0)
         rc = cl_err_set(err, CL_EIO, "%s: %s", path, strerror(errno));
     close(fd);
     return rc;
 }
 
-static int wal_write(struct cl_aa *aa, uint64_t off, const uint8_t *entry, size_t len, struct cl_err *err)
+static int wal_write(struct cl_aa *aa, uint64_t off, const uint8_t *entry, size_t len,
+                     struct cl_err *err)
 {
     CL_AUTO(cl_bytes) *rec = malloc(8 + len);
     if (!rec)
@@ -76,8 +81,9 @@ static int wal_write(struct cl_aa *aa, uint64_t off, const uint8_t *entry, size_
     memcpy(rec + 8, entry, len);
     if (write_at(aa->wal_path, 0, rec, 8 + len, err) < 0)
         return err->code;
-    return fsync_path_dir(aa->wal_path) < 0 ? cl_err_set(err, CL_EIO, "fsync of %s's folder failed", aa->wal_path)
-                                            : 0;
+    return fsync_path_dir(aa->wal_path) < 0
+               ? cl_err_set(err, CL_EIO, "fsync of %s's folder failed", aa->wal_path)
+               : 0;
 }
 
 /* A write-ahead record left by a crash: put its entry at its offset (the register extend
@@ -88,7 +94,9 @@ static int wal_recover(struct cl_aa *aa, struct cl_err *err)
     struct cl_err e = {0};
     CL_AUTO(cl_bytes) *rec = cl_file_read(aa->wal_path, CL_AA_MAX_EVENT_TEXT + 256, &n, &e);
     if (!rec)
-        return e.code == CL_ENOTFOUND ? 0 : cl_err_set(err, e.code, "event log write-ahead record: %s", e.msg);
+        return e.code == CL_ENOTFOUND
+                   ? 0
+                   : cl_err_set(err, e.code, "event log write-ahead record: %s", e.msg);
     struct cl_cursor c = cl_cursor_init(rec, n);
     uint64_t off = 0;
     if (cl_cursor_be64(&c, &off) < 0 || cl_cursor_left(&c) < 16 || off > CL_AA_MAX_EVENTLOG) {
@@ -96,7 +104,8 @@ static int wal_recover(struct cl_aa *aa, struct cl_err *err)
         unlink(aa->wal_path);
         return 0;
     }
-    cl_warn("event log: replaying the write-ahead record at offset %llu (the register extend may be missing)",
+    cl_warn("event log: replaying the write-ahead record at offset %llu (the register extend may "
+            "be missing)",
             (unsigned long long)off);
     if (write_at(aa->log_path, off, rec + 8, n - 8, err) < 0)
         return err->code;
@@ -117,8 +126,8 @@ static unsigned ccmr_of(const struct cl_aa *aa, unsigned pcr)
     return 4;
 }
 
-int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation, const char *content, int64_t pcr,
-                 enum cl_aa_extend_result *result, struct cl_err *err)
+int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation, const char *content,
+                 int64_t pcr, enum cl_aa_extend_result *result, struct cl_err *err)
 {
     struct cl_err local_err;
     if (!err)
@@ -134,7 +143,8 @@ int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation, co
     if (cl_aa_event_check(domain, operation, content, err) < 0)
         return err->code;
     if (pcr > 23)
-        return cl_err_set(err, CL_EINVAL, "register index %lld is out of range 0..23", (long long)pcr);
+        return cl_err_set(err, CL_EINVAL, "register index %lld is out of range 0..23",
+                          (long long)pcr);
     unsigned reg = pcr < 0 ? aa->cfg->init_pcr : (unsigned)pcr;
     CL_AUTO(cl_str) *text = cl_strdupf("%s %s %s", domain, operation, content);
     if (!text)
@@ -142,8 +152,8 @@ int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation, co
     uint8_t digest[CL_HASH_MAX];
     size_t elen = 0;
     /* upstream's entry names the register of init_pcr whatever the request asked for */
-    CL_AUTO(cl_bytes) *entry =
-        cl_aa_aael_entry(ccmr_of(aa, aa->cfg->init_pcr), aa->att->eventlog_hash, text, &elen, digest, err);
+    CL_AUTO(cl_bytes) *entry = cl_aa_aael_entry(ccmr_of(aa, aa->cfg->init_pcr),
+                                                aa->att->eventlog_hash, text, &elen, digest, err);
     if (!entry)
         return err->code;
     pthread_mutex_lock(&aa->log_lock);
@@ -151,7 +161,8 @@ int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation, co
     struct stat st;
     uint64_t off = stat(aa->log_path, &st) == 0 ? (uint64_t)st.st_size : 0;
     if (off + elen > CL_AA_MAX_EVENTLOG)
-        rc = cl_err_set(err, CL_ELIMIT, "event log %s is full (%d bytes)", aa->log_path, CL_AA_MAX_EVENTLOG);
+        rc = cl_err_set(err, CL_ELIMIT, "event log %s is full (%d bytes)", aa->log_path,
+                        CL_AA_MAX_EVENTLOG);
     if (rc == 0)
         rc = wal_write(aa, off, entry, elen, err);
     if (rc == 0)
@@ -176,11 +187,13 @@ cl_str *cl_aa_get_evidence(struct cl_aa *aa, const uint8_t *rd, size_t len, stru
     if (!err)
         err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (len > CL_AA_MAX_RUNTIME_DATA) {
-        cl_err_set(err, CL_ELIMIT, "runtime data of %zu bytes exceeds %d", len, CL_AA_MAX_RUNTIME_DATA);
+        cl_err_set(err, CL_ELIMIT, "runtime data of %zu bytes exceeds %d", len,
+                   CL_AA_MAX_RUNTIME_DATA);
         return NULL;
     }
     if (aa->att->insecure)
-        cl_insecure("allow_sample_attester_insecure", "evidence from the sample attester proves nothing");
+        cl_insecure("allow_sample_attester_insecure",
+                    "evidence from the sample attester proves nothing");
     pthread_mutex_lock(&aa->log_lock);
     CL_AUTO(json_t) *ev = aa->att->evidence(&aa->platform, rd, len, err);
     pthread_mutex_unlock(&aa->log_lock);
@@ -198,9 +211,11 @@ int cl_aa_bind_init_data(struct cl_aa *aa, const uint8_t *digest, size_t len, st
     if (!err)
         err = &local_err; /* callers may pass NULL; the code below reads err->code */
     if (len == 0 || len > CL_HASH_MAX)
-        return cl_err_set(err, CL_EINVAL, "init-data digest of %zu bytes (1..%d expected)", len, CL_HASH_MAX);
+        return cl_err_set(err, CL_EINVAL, "init-data digest of %zu bytes (1..%d expected)", len,
+                          CL_HASH_MAX);
     if (!aa->att->bind_init_data)
-        return cl_err_set(err, CL_EUNSUPPORTED, "the %s attester cannot bind init-data", aa->att->tee);
+        return cl_err_set(err, CL_EUNSUPPORTED, "the %s attester cannot bind init-data",
+                          aa->att->tee);
     return aa->att->bind_init_data(&aa->platform, digest, len, err);
 }
 
@@ -218,8 +233,8 @@ static int load_initdata(struct cl_aa *aa, const struct cl_aa_opts *o, struct cl
         dlen = aa->initdata.digest_len;
     } else if (o->initdata_digest_b64) {
         size_t n = 0;
-        CL_AUTO(cl_bytes) *d = cl_b64_decode(o->initdata_digest_b64, strlen(o->initdata_digest_b64), CL_B64_ANY,
-                                             CL_HASH_MAX, &n, err);
+        CL_AUTO(cl_bytes) *d = cl_b64_decode(o->initdata_digest_b64, strlen(o->initdata_digest_b64),
+                                             CL_B64_ANY, CL_HASH_MAX, &n, err);
         if (!d)
             return cl_err_prefix(err, "--initdata-digest");
         memcpy(digest, d, n);
@@ -241,7 +256,8 @@ static json_t *evidence_cb(void *ctx, const uint8_t *rd, size_t len, struct cl_e
 {
     struct cl_aa *aa = ctx;
     if (aa->att->insecure)
-        cl_insecure("allow_sample_attester_insecure", "attesting to the KBS with the sample attester");
+        cl_insecure("allow_sample_attester_insecure",
+                    "attesting to the KBS with the sample attester");
     pthread_mutex_lock(&aa->log_lock);
     json_t *ev = aa->att->evidence(&aa->platform, rd, len, err);
     pthread_mutex_unlock(&aa->log_lock);
@@ -261,7 +277,8 @@ void cl_aa_token_invalidate(struct cl_aa *aa)
 static cl_str *kbs_token(struct cl_aa *aa, struct cl_err *err)
 {
     if (!aa->cfg->kbs_url) {
-        cl_err_set(err, CL_ENOTFOUND, "token type kbs: no [token_configs.kbs] in the configuration");
+        cl_err_set(err, CL_ENOTFOUND,
+                   "token type kbs: no [token_configs.kbs] in the configuration");
         return NULL;
     }
     pthread_mutex_lock(&aa->token_lock);
@@ -292,7 +309,8 @@ static cl_str *kbs_token(struct cl_aa *aa, struct cl_err *err)
     cl_str *out = NULL;
     if (rc == 0) {
         CL_AUTO(cl_str) *pem = cl_aa_tee_key_pem(aa->tee_key, err);
-        CL_AUTO(json_t) *j = pem ? json_pack("{s:s, s:s}", "token", aa->token, "tee_keypair", pem) : NULL;
+        CL_AUTO(json_t) *j =
+            pem ? json_pack("{s:s, s:s}", "token", aa->token, "tee_keypair", pem) : NULL;
         out = j ? cl_json_compact(j) : NULL;
         if (pem)
             explicit_bzero(pem, strlen(pem));
@@ -325,14 +343,15 @@ cl_str *cl_aa_get_token(struct cl_aa *aa, const char *type, struct cl_err *err)
 static cl_str *coco_as_token(struct cl_aa *aa, struct cl_err *err)
 {
     if (!aa->cfg->coco_as_url) {
-        cl_err_set(err, CL_ENOTFOUND, "token type coco_as: no [token_configs.coco_as] in the configuration");
+        cl_err_set(err, CL_ENOTFOUND,
+                   "token type coco_as: no [token_configs.coco_as] in the configuration");
         return NULL;
     }
     CL_AUTO(json_t) *ev = evidence_cb(aa, NULL, 0, err);
     CL_AUTO(cl_str) *evtext = ev ? cl_json_compact(ev) : NULL;
     CL_AUTO(cl_str) *ev64 = evtext ? cl_b64_encode(evtext, strlen(evtext), CL_B64_URL) : NULL;
-    CL_AUTO(json_t) *body = ev64 ? json_pack("{s:[{s:s, s:s}], s:[]}", "verification_requests", "tee", aa->att->tee,
-                                             "evidence", ev64, "policy_ids")
+    CL_AUTO(json_t) *body = ev64 ? json_pack("{s:[{s:s, s:s}], s:[]}", "verification_requests",
+                                             "tee", aa->att->tee, "evidence", ev64, "policy_ids")
                                  : NULL;
     CL_AUTO(cl_str) *text = body ? cl_json_compact(body) : NULL;
     CL_AUTO(cl_str) *url = cl_strdupf("%s/attestation", aa->cfg->coco_as_url);
@@ -373,14 +392,16 @@ struct cl_aa *cl_aa_new(const struct cl_aa_opts *o, struct cl_err *err)
     if (cfg->attester) {
         att = cl_aa_attester_find(cfg->attester);
         if (!att) {
-            cl_err_set(err, CL_EINVAL, "attester '%.32s' is not in this build (tdx, snp, tpm, sample)",
+            cl_err_set(err, CL_EINVAL,
+                       "attester '%.32s' is not in this build (tdx, snp, tpm, sample)",
                        cfg->attester);
             return NULL;
         }
         /* upstream aborts when a detected attester cannot be instantiated; a named one that is
          * not there is the same failure, found now rather than at the first evidence */
         if (!att->insecure && !att->detect(&plat)) {
-            cl_err_set(err, CL_ENOTFOUND, "attester '%s' was asked for but its device is not available here",
+            cl_err_set(err, CL_ENOTFOUND,
+                       "attester '%s' was asked for but its device is not available here",
                        att->tee);
             return NULL;
         }
@@ -390,7 +411,8 @@ struct cl_aa *cl_aa_new(const struct cl_aa_opts *o, struct cl_err *err)
     if (!att) {
         if (!cfg->allow_sample_attester_insecure) {
             cl_err_set(err, CL_EDENIED,
-                       "no TEE found (tdx, snp, tpm) and the sample attester is refused: it proves nothing (set "
+                       "no TEE found (tdx, snp, tpm) and the sample attester is refused: it proves "
+                       "nothing (set "
                        "allow_sample_attester_insecure = true in aa.toml for tests)");
             return NULL;
         }
@@ -399,15 +421,19 @@ struct cl_aa *cl_aa_new(const struct cl_aa_opts *o, struct cl_err *err)
     if (att->insecure) {
         if (!cfg->allow_sample_attester_insecure) {
             cl_err_set(err, CL_EDENIED,
-                       "the sample attester proves nothing and is refused unless allow_sample_attester_insecure = true");
+                       "the sample attester proves nothing and is refused unless "
+                       "allow_sample_attester_insecure = true");
             return NULL;
         }
-        cl_insecure("allow_sample_attester_insecure", "the attestation agent runs with the sample attester");
+        cl_insecure("allow_sample_attester_insecure",
+                    "the attestation agent runs with the sample attester");
     }
     if (strcmp(att->tee, "tpm") == 0) {
-        cl_warn("tpm attester: the evidence proves the TPM's PCRs (measured boot), not a TEE's memory protection");
+        cl_warn("tpm attester: the evidence proves the TPM's PCRs (measured boot), not a TEE's "
+                "memory protection");
         if (cfg->enable_eventlog && cfg->init_pcr >= 17 && cfg->init_pcr <= 22)
-            cl_warn("tpm attester: init_pcr %u cannot be extended from locality 0; runtime measurements will "
+            cl_warn("tpm attester: init_pcr %u cannot be extended from locality 0; runtime "
+                    "measurements will "
                     "fail (set [eventlog_config] init_pcr = 23)",
                     cfg->init_pcr);
     }
@@ -423,8 +449,9 @@ struct cl_aa *cl_aa_new(const struct cl_aa_opts *o, struct cl_err *err)
     pthread_mutex_init(&aa->log_lock, NULL);
     const char *lp = cfg->eventlog_path ? cfg->eventlog_path : CL_AA_EVENTLOG_PATH;
     aa->log_path = strdup(lp);
-    aa->wal_path = cl_strdupf("%.*s/.wal_event_entry", (int)(strrchr(lp, '/') ? strrchr(lp, '/') - lp : 1),
-                              strrchr(lp, '/') ? lp : ".");
+    aa->wal_path =
+        cl_strdupf("%.*s/.wal_event_entry", (int)(strrchr(lp, '/') ? strrchr(lp, '/') - lp : 1),
+                   strrchr(lp, '/') ? lp : ".");
     if (!aa->log_path || !aa->wal_path) {
         cl_aa_free(aa);
         cl_err_set(err, CL_ENOMEM, "out of memory");

@@ -15,54 +15,60 @@
 
 #include "base/base.h"
 #include "crypto/crypto.h"
-#include "json/json.h"
 #include "net/ttrpc.h"
+#include "json/json.h"
 
-#define CL_AA_DEFAULT_SOCKET "unix:///run/confidential-containers/attestation-agent/attestation-agent.sock"
+#define CL_AA_DEFAULT_SOCKET                                                                       \
+    "unix:///run/confidential-containers/attestation-agent/attestation-agent.sock"
 #define CL_AA_SERVICE "attestation_agent.AttestationAgentService"
 #define CL_AA_EVENTLOG_PATH "/run/attestation-agent/eventlog"
 #define CL_AA_DEFAULT_INIT_PCR 17
-#define CL_AA_MAX_CONFIG 1048576          /* aa.toml bytes */
-#define CL_AA_MAX_RUNTIME_DATA 65536      /* GetEvidence runtime data bytes */
-#define CL_AA_MAX_EVIDENCE (3u << 20)     /* evidence JSON bytes (fits one ttrpc frame) */
-#define CL_AA_MAX_EVENT_TEXT 4096         /* one AAEL "<domain> <operation> <content>" */
-#define CL_AA_MAX_EVENTLOG (16u << 20)    /* AAEL file bytes */
-#define CL_AA_RCAR_TRIES 5                /* RCAR attempts, 1 s apart (upstream's) */
-#define CL_AA_TOKEN_LEEWAY_S 30           /* a cached token is renewed this long before exp */
+#define CL_AA_MAX_CONFIG 1048576       /* aa.toml bytes */
+#define CL_AA_MAX_RUNTIME_DATA 65536   /* GetEvidence runtime data bytes */
+#define CL_AA_MAX_EVIDENCE (3u << 20)  /* evidence JSON bytes (fits one ttrpc frame) */
+#define CL_AA_MAX_EVENT_TEXT 4096      /* one AAEL "<domain> <operation> <content>" */
+#define CL_AA_MAX_EVENTLOG (16u << 20) /* AAEL file bytes */
+#define CL_AA_RCAR_TRIES 5             /* RCAR attempts, 1 s apart (upstream's) */
+#define CL_AA_TOKEN_LEEWAY_S 30        /* a cached token is renewed this long before exp */
 #define CL_AA_KBS_TIMEOUT_MS 60000
 #define CL_AA_TSM_REPORT_DIR "/sys/kernel/config/tsm/report"
 #define CL_AA_SEV_GUEST_DEV "/dev/sev-guest"
 #define CL_AA_SEV_GUEST_SYSFS "/sys/devices/platform/sev-guest"
 #define CL_AA_CCEL_PATH "/sys/firmware/acpi/tables/data/CCEL"
-#define CL_AA_MAX_CCEL (8u << 20)         /* CCEL ACPI table bytes */
-#define CL_AA_TPM_INIT_DATA_PCR 8         /* the PCR that init-data is extended into */
-#define CL_AA_TPM_TIMEOUT_MS 30000        /* one TPM command (tcti-device honours it; tcti-swtpm blocks) */
+/* CCEL ACPI table bytes */
+#define CL_AA_MAX_CCEL (8u << 20)
+/* the PCR that init-data is extended into */
+#define CL_AA_TPM_INIT_DATA_PCR 8
+/* one TPM command (tcti-device honours it; tcti-swtpm blocks) */
+#define CL_AA_TPM_TIMEOUT_MS 30000
 
 /* ---- aa.toml ---- */
 
 struct cl_aa_config {
     /* [token_configs.kbs] */
     char *kbs_url;
-    char *kbs_cert;              /* PEM text of the KBS TLS root, or NULL */
-    char *tee_key_algorithm;     /* "ECDH-ES+A256KW-P256" (default), "-P521", "RSA-OAEP-256" */
+    char *kbs_cert;          /* PEM text of the KBS TLS root, or NULL */
+    char *tee_key_algorithm; /* "ECDH-ES+A256KW-P256" (default), "-P521", "RSA-OAEP-256" */
     /* [token_configs.coco_as] */
     char *coco_as_url;
     /* [eventlog_config] */
-    unsigned init_pcr;           /* 17 */
-    bool enable_eventlog;        /* false */
+    unsigned init_pcr;    /* 17 */
+    bool enable_eventlog; /* false */
     /* [log] */
-    char *log_level;             /* "info" */
+    char *log_level; /* "info" */
     /* Cloister's own keys */
     bool allow_sample_attester_insecure; /* top-level; the sample attester proves nothing */
-    char *eventlog_path;         /* [eventlog_config] path; default CL_AA_EVENTLOG_PATH */
-    char *attester;              /* top-level; force one attester instead of detection */
-    char *tpm_tcti;              /* top-level; the TPM's TCTI ("device:/dev/tpmrm0",
-                                  * "swtpm:host=127.0.0.1,port=2321"); default: probe devices */
+    char *eventlog_path;                 /* [eventlog_config] path; default CL_AA_EVENTLOG_PATH */
+    char *attester;                      /* top-level; force one attester instead of detection */
+    char *tpm_tcti;                      /* top-level; the TPM's TCTI ("device:/dev/tpmrm0",
+                                          * "swtpm:host=127.0.0.1,port=2321"); default: probe devices */
 };
 
 /* Parses aa.toml text (an empty text gives the defaults). Unknown keys are warned about by
- * dotted path and ignored (upstream's parser ignores them silently); a known key of the wrong type is EPARSE naming it. */
-CL_MUST_CHECK int cl_aa_config_parse(const char *text, size_t len, struct cl_aa_config *cfg, struct cl_err *err);
+ * dotted path and ignored (upstream's parser ignores them silently); a known key of the wrong type
+ * is EPARSE naming it. */
+CL_MUST_CHECK int cl_aa_config_parse(const char *text, size_t len, struct cl_aa_config *cfg,
+                                     struct cl_err *err);
 CL_MUST_CHECK int cl_aa_config_load(const char *path, struct cl_aa_config *cfg, struct cl_err *err);
 void cl_aa_config_defaults(struct cl_aa_config *cfg);
 void cl_aa_config_clear(struct cl_aa_config *cfg);
@@ -75,40 +81,44 @@ json_t *cl_aa_config_effective(const struct cl_aa_config *cfg);
 #define CL_AA_INITDATA_MAGIC "initdata" /* block-device image: magic || u64 LE len || gzip */
 
 struct cl_aa_initdata {
-    cl_str *text;              /* owned: the exact bytes */
+    cl_str *text; /* owned: the exact bytes */
     size_t len;
     enum cl_hash alg;
     uint8_t digest[CL_HASH_MAX];
     size_t digest_len;
-    json_t *data;              /* owned: the [data] table (strings) */
+    json_t *data; /* owned: the [data] table (strings) */
 };
 /* Parses init-data TOML: version "0.1.0", algorithm sha256|sha384|sha512, an optional [data]
  * table whose values are strings; digest = HASH(algorithm)(text). Takes a copy of text. */
-CL_MUST_CHECK int cl_aa_initdata_parse(const char *text, size_t len, struct cl_aa_initdata *out, struct cl_err *err);
+CL_MUST_CHECK int cl_aa_initdata_parse(const char *text, size_t len, struct cl_aa_initdata *out,
+                                       struct cl_err *err);
 void cl_aa_initdata_clear(struct cl_aa_initdata *d);
 /* base64(gzip(text)): the pod annotation value. Returns new or NULL. */
 cl_str *cl_aa_initdata_annotation_encode(const void *text, size_t len, struct cl_err *err);
 /* The inverse; the gunzipped text is capped at CL_AA_INITDATA_MAX (ELIMIT). Returns new. */
-cl_bytes *cl_aa_initdata_annotation_decode(const char *b64, size_t b64len, size_t *outlen, struct cl_err *err);
+cl_bytes *cl_aa_initdata_annotation_decode(const char *b64, size_t b64len, size_t *outlen,
+                                           struct cl_err *err);
 /* Block-device image: "initdata" || u64 LE gzip length || gzip(text). Returns new. */
-cl_bytes *cl_aa_initdata_image_encode(const void *text, size_t len, size_t *outlen, struct cl_err *err);
+cl_bytes *cl_aa_initdata_image_encode(const void *text, size_t len, size_t *outlen,
+                                      struct cl_err *err);
 /* Reads an image (trailing bytes after the gzip stream, e.g. sector padding, are ignored;
  * the declared length is checked against the image before anything is inflated). */
-cl_bytes *cl_aa_initdata_image_decode(const uint8_t *img, size_t len, size_t *outlen, struct cl_err *err);
+cl_bytes *cl_aa_initdata_image_decode(const uint8_t *img, size_t len, size_t *outlen,
+                                      struct cl_err *err);
 
 /* ---- attesters ---- */
 
 /* Where the attesters look; defaults are the real paths, tests point them at fake trees. */
 struct cl_aa_platform {
-    const char *tsm_report_dir;    /* configfs-tsm report folder */
+    const char *tsm_report_dir; /* configfs-tsm report folder */
     const char *sev_guest_dev;
     const char *sev_guest_sysfs;
-    const char *tdx_guest_dev;     /* /dev/tdx_guest */
-    const char *tdx_measurements;  /* /sys/devices/virtual/misc/tdx_guest/measurements */
-    const char *tpm_device;        /* AA_TPM_DEVICE or NULL (probe /dev/tpmrm0, /dev/tpm0..2) */
-    const char *tpm_tcti;          /* a TCTI string (wins over tpm_device), or NULL */
-    const char *ccel_path;         /* the CCEL ACPI table (TDX cc_eventlog) */
-    const char *aael_path;         /* the AAEL file, or NULL when the event log is off */
+    const char *tdx_guest_dev;    /* /dev/tdx_guest */
+    const char *tdx_measurements; /* /sys/devices/virtual/misc/tdx_guest/measurements */
+    const char *tpm_device;       /* AA_TPM_DEVICE or NULL (probe /dev/tpmrm0, /dev/tpm0..2) */
+    const char *tpm_tcti;         /* a TCTI string (wins over tpm_device), or NULL */
+    const char *ccel_path;        /* the CCEL ACPI table (TDX cc_eventlog) */
+    const char *aael_path;        /* the AAEL file, or NULL when the event log is off */
     /* Test hook for a fake configfs-tsm tree: called after the AA created a report entry
      * (phase 0) and after it wrote inblob (phase 1), to play the kernel's part. */
     int (*tsm_hook)(const char *entry_dir, int phase, void *ctx);
@@ -119,15 +129,17 @@ struct cl_aa_platform {
 void cl_aa_platform_default(struct cl_aa_platform *p);
 
 struct cl_aa_attester {
-    const char *tee;  /* kbs-types id: "tdx", "snp", "tpm", "sample" */
-    bool insecure;    /* refused unless allow_sample_attester_insecure */
+    const char *tee; /* kbs-types id: "tdx", "snp", "tpm", "sample" */
+    bool insecure;   /* refused unless allow_sample_attester_insecure */
     bool (*detect)(const struct cl_aa_platform *p);
     /* Evidence for report data rd[len] (each attester pads, or refuses what does not fit).
      * Returns new JSON. */
-    json_t *(*evidence)(const struct cl_aa_platform *p, const uint8_t *rd, size_t len, struct cl_err *err);
+    json_t *(*evidence)(const struct cl_aa_platform *p, const uint8_t *rd, size_t len,
+                        struct cl_err *err);
     /* Checks (TEE with a launch-time field) or measures (TPM) the init-data digest; NULL when
      * the platform cannot bind init-data. */
-    int (*bind_init_data)(const struct cl_aa_platform *p, const uint8_t *digest, size_t len, struct cl_err *err);
+    int (*bind_init_data)(const struct cl_aa_platform *p, const uint8_t *digest, size_t len,
+                          struct cl_err *err);
     /* Extends measurement register `index` (a PCR number) with digest; NULL when the platform
      * has no runtime registers. alg set to the register bank's hash. */
     int (*extend)(const struct cl_aa_platform *p, unsigned pcr, const uint8_t *digest, size_t len,
@@ -143,8 +155,9 @@ const struct cl_aa_attester *cl_aa_attester_detect(const struct cl_aa_platform *
 const struct cl_aa_attester *cl_aa_attester_find(const char *tee);
 
 /* TDX quote helpers (exposed for tests): report data and MRCONFIGID of a v4/v5 quote. */
-CL_MUST_CHECK int cl_aa_tdx_quote_fields(const uint8_t *quote, size_t len, const uint8_t **report_data,
-                                         const uint8_t **mrconfigid, struct cl_err *err);
+CL_MUST_CHECK int cl_aa_tdx_quote_fields(const uint8_t *quote, size_t len,
+                                         const uint8_t **report_data, const uint8_t **mrconfigid,
+                                         struct cl_err *err);
 /* SNP: the attestation report (1184 bytes) in the JSON shape of the sev crate (6.x serde):
  * byte arrays as arrays of numbers. Returns new or NULL (EPARSE when short). */
 json_t *cl_aa_snp_report_json(const uint8_t *report, size_t len, struct cl_err *err);
@@ -155,8 +168,8 @@ json_t *cl_aa_snp_report_json(const uint8_t *report, size_t len, struct cl_err *
  * EV_NO_ACTION Spec ID header listing SHA-384 and SM3, then the AAEL file bytes, then eight
  * 0xFF. ccel or aael may be NULL (not both: EINVAL). EPARSE when the CCEL does not parse.
  * Returns new bytes. */
-cl_bytes *cl_aa_cc_eventlog(const uint8_t *ccel, size_t ccel_len, const uint8_t *aael, size_t aael_len,
-                            size_t *outlen, struct cl_err *err);
+cl_bytes *cl_aa_cc_eventlog(const uint8_t *ccel, size_t ccel_len, const uint8_t *aael,
+                            size_t aael_len, size_t *outlen, struct cl_err *err);
 /* Reads the CCEL and AAEL files named by the platform (each may be absent) and returns the
  * base64 cc_eventlog (new), or NULL with *err cleared (code 0) when neither exists. */
 cl_str *cl_aa_cc_eventlog_b64(const struct cl_aa_platform *p, struct cl_err *err);
@@ -169,8 +182,8 @@ bool cl_aa_tpm_tcti(const struct cl_aa_platform *p, char *buf, size_t cap);
 
 /* TCG2 entry for "<domain> <operation> <content>" extending register `mr` (EV_EVENT_TAG,
  * TaggedEvent "AAEL"), digest = HASH(tagged event). Returns new bytes. */
-cl_bytes *cl_aa_aael_entry(unsigned mr, enum cl_hash h, const char *text, size_t *outlen, uint8_t *digest,
-                           struct cl_err *err);
+cl_bytes *cl_aa_aael_entry(unsigned mr, enum cl_hash h, const char *text, size_t *outlen,
+                           uint8_t *digest, struct cl_err *err);
 /* Each field is non-empty printable ASCII; domain and operation carry no space; content no
  * newline. EINVAL naming the field. */
 CL_MUST_CHECK int cl_aa_event_check(const char *domain, const char *operation, const char *content,
@@ -180,7 +193,7 @@ CL_MUST_CHECK int cl_aa_event_check(const char *domain, const char *operation, c
 
 struct cl_aa;
 struct cl_aa_opts {
-    const struct cl_aa_config *cfg;  /* borrowed for the agent's lifetime */
+    const struct cl_aa_config *cfg; /* borrowed for the agent's lifetime */
     struct cl_aa_platform platform;
     const char *initdata_toml_path;  /* --initdata-toml */
     const char *initdata_digest_b64; /* --initdata-digest (when no TOML) */
@@ -212,12 +225,18 @@ cl_str *cl_aa_get_token(struct cl_aa *aa, const char *token_type, struct cl_err 
 #define CL_AA_TOKEN_KBS_REFRESH "kbs-refresh"
 /* Drops the cached KBS token (the next GetToken runs RCAR again). */
 void cl_aa_token_invalidate(struct cl_aa *aa);
-enum cl_aa_extend_result { CL_AA_EXTEND_OK = 0, CL_AA_EXTEND_NOT_SUPPORTED = 1, CL_AA_EXTEND_NOT_ENABLED = 2 };
+enum cl_aa_extend_result {
+    CL_AA_EXTEND_OK = 0,
+    CL_AA_EXTEND_NOT_SUPPORTED = 1,
+    CL_AA_EXTEND_NOT_ENABLED = 2
+};
 /* Records and extends a runtime measurement; pcr < 0 → init_pcr. */
-CL_MUST_CHECK int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation, const char *content,
-                               int64_t pcr, enum cl_aa_extend_result *result, struct cl_err *err);
+CL_MUST_CHECK int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation,
+                               const char *content, int64_t pcr, enum cl_aa_extend_result *result,
+                               struct cl_err *err);
 /* Checks a digest against the platform (BindInitData / CheckInitData). */
-CL_MUST_CHECK int cl_aa_bind_init_data(struct cl_aa *aa, const uint8_t *digest, size_t len, struct cl_err *err);
+CL_MUST_CHECK int cl_aa_bind_init_data(struct cl_aa *aa, const uint8_t *digest, size_t len,
+                                       struct cl_err *err);
 
 /* The ttrpc method table serving `aa` (ctx = the struct cl_aa). */
 extern const struct cl_ttrpc_method cl_aa_methods[];
@@ -229,20 +248,20 @@ extern const size_t cl_aa_nmethods;
 typedef json_t *(*cl_aa_evidence_fn)(void *ctx, const uint8_t *rd, size_t len, struct cl_err *err);
 
 struct cl_aa_rcar_opts {
-    const char *url;               /* KBS base URL */
-    const char *ca_pem;            /* PEM text of extra trusted roots, or NULL */
+    const char *url;    /* KBS base URL */
+    const char *ca_pem; /* PEM text of extra trusted roots, or NULL */
     const char *tee;
     const char *tee_key_algorithm; /* as aa.toml names it; NULL → P-256 */
     const char *init_data;         /* TOML text or NULL */
     cl_aa_evidence_fn evidence;
     void *evidence_ctx;
-    unsigned tries;                /* 0 → CL_AA_RCAR_TRIES */
-    unsigned retry_delay_ms;       /* 0 → 1000 */
+    unsigned tries;          /* 0 → CL_AA_RCAR_TRIES */
+    unsigned retry_delay_ms; /* 0 → 1000 */
 };
 /* Runs auth → attest with a fresh TEE key. On success *token (new) and *key (new private
  * key), *exp the token's exp claim (0 if absent). */
-CL_MUST_CHECK int cl_aa_rcar(const struct cl_aa_rcar_opts *o, cl_str **token, cl_pkey **key, int64_t *exp,
-                             struct cl_err *err);
+CL_MUST_CHECK int cl_aa_rcar(const struct cl_aa_rcar_opts *o, cl_str **token, cl_pkey **key,
+                             int64_t *exp, struct cl_err *err);
 /* The PEM form of a TEE key as GetToken returns it: PKCS#8 for EC, PKCS#1 for RSA. */
 cl_str *cl_aa_tee_key_pem(cl_pkey *key, struct cl_err *err);
 /* The unverified "exp" / "nbf" claims of a JWT (0 when absent). EPARSE when not a JWT. */
@@ -252,12 +271,14 @@ CL_MUST_CHECK int cl_aa_jwt_times(const char *jwt, int64_t *exp, int64_t *nbf, s
 
 struct cl_ttrpc_client;
 /* GetToken(type) over ttrpc; *out new (the Token bytes). */
-CL_MUST_CHECK int cl_aa_client_get_token(struct cl_ttrpc_client *c, const char *type, cl_bytes **out,
-                                         size_t *outlen, struct cl_err *err);
-CL_MUST_CHECK int cl_aa_client_get_evidence(struct cl_ttrpc_client *c, const uint8_t *rd, size_t len,
-                                            bool additional, cl_bytes **out, size_t *outlen, struct cl_err *err);
+CL_MUST_CHECK int cl_aa_client_get_token(struct cl_ttrpc_client *c, const char *type,
+                                         cl_bytes **out, size_t *outlen, struct cl_err *err);
+CL_MUST_CHECK int cl_aa_client_get_evidence(struct cl_ttrpc_client *c, const uint8_t *rd,
+                                            size_t len, bool additional, cl_bytes **out,
+                                            size_t *outlen, struct cl_err *err);
 CL_MUST_CHECK int cl_aa_client_get_tee(struct cl_ttrpc_client *c, cl_str **tee, struct cl_err *err);
-CL_MUST_CHECK int cl_aa_client_extend(struct cl_ttrpc_client *c, const char *domain, const char *operation,
-                                      const char *content, int *result, struct cl_err *err);
+CL_MUST_CHECK int cl_aa_client_extend(struct cl_ttrpc_client *c, const char *domain,
+                                      const char *operation, const char *content, int *result,
+                                      struct cl_err *err);
 
 #endif

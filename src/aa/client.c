@@ -22,8 +22,8 @@ static cl_bytes *pack(const ProtobufCMessage *m, size_t *len, struct cl_err *err
     return b;
 }
 
-static int call(struct cl_ttrpc_client *c, const char *method, const ProtobufCMessage *m, unsigned timeout_ms,
-                cl_bytes **out, size_t *outlen, struct cl_err *err)
+static int call(struct cl_ttrpc_client *c, const char *method, const ProtobufCMessage *m,
+                unsigned timeout_ms, cl_bytes **out, size_t *outlen, struct cl_err *err)
 {
     size_t n = 0;
     CL_AUTO(cl_bytes) *req = pack(m, &n, err);
@@ -32,8 +32,8 @@ static int call(struct cl_ttrpc_client *c, const char *method, const ProtobufCMe
     return cl_ttrpc_call(c, CL_AA_SERVICE, method, req, n, timeout_ms, out, outlen, err);
 }
 
-int cl_aa_client_get_token(struct cl_ttrpc_client *c, const char *type, cl_bytes **out, size_t *outlen,
-                           struct cl_err *err)
+int cl_aa_client_get_token(struct cl_ttrpc_client *c, const char *type, cl_bytes **out,
+                           size_t *outlen, struct cl_err *err)
 {
     AttestationAgent__GetTokenRequest r;
     attestation_agent__get_token_request__init(&r);
@@ -42,7 +42,8 @@ int cl_aa_client_get_token(struct cl_ttrpc_client *c, const char *type, cl_bytes
     size_t n = 0;
     if (call(c, "GetToken", &r.base, 0, &raw, &n, err) < 0)
         return err->code;
-    AttestationAgent__GetTokenResponse *resp = attestation_agent__get_token_response__unpack(NULL, n, raw);
+    AttestationAgent__GetTokenResponse *resp =
+        attestation_agent__get_token_response__unpack(NULL, n, raw);
     cl_free_wipe(raw, n);
     if (!resp)
         return cl_err_set(err, CL_EPARSE, "GetToken: the answer is not a GetTokenResponse");
@@ -61,8 +62,8 @@ int cl_aa_client_get_token(struct cl_ttrpc_client *c, const char *type, cl_bytes
     return rc;
 }
 
-int cl_aa_client_get_evidence(struct cl_ttrpc_client *c, const uint8_t *rd, size_t len, bool additional,
-                              cl_bytes **out, size_t *outlen, struct cl_err *err)
+int cl_aa_client_get_evidence(struct cl_ttrpc_client *c, const uint8_t *rd, size_t len,
+                              bool additional, cl_bytes **out, size_t *outlen, struct cl_err *err)
 {
     cl_bytes *raw = NULL;
     size_t n = 0;
@@ -82,7 +83,8 @@ int cl_aa_client_get_evidence(struct cl_ttrpc_client *c, const uint8_t *rd, size
     }
     if (rc < 0)
         return rc;
-    AttestationAgent__GetEvidenceResponse *resp = attestation_agent__get_evidence_response__unpack(NULL, n, raw);
+    AttestationAgent__GetEvidenceResponse *resp =
+        attestation_agent__get_evidence_response__unpack(NULL, n, raw);
     free(raw);
     if (!resp)
         return cl_err_set(err, CL_EPARSE, "GetEvidence: the answer is not a GetEvidenceResponse");
@@ -104,7 +106,8 @@ int cl_aa_client_get_tee(struct cl_ttrpc_client *c, cl_str **tee, struct cl_err 
     size_t n = 0;
     if (call(c, "GetTeeType", &r.base, 0, &raw, &n, err) < 0)
         return err->code;
-    AttestationAgent__GetTeeTypeResponse *resp = attestation_agent__get_tee_type_response__unpack(NULL, n, raw);
+    AttestationAgent__GetTeeTypeResponse *resp =
+        attestation_agent__get_tee_type_response__unpack(NULL, n, raw);
     free(raw);
     if (!resp)
         return cl_err_set(err, CL_EPARSE, "GetTeeType: the answer is not a GetTeeTypeResponse");
@@ -113,8 +116,8 @@ int cl_aa_client_get_tee(struct cl_ttrpc_client *c, cl_str **tee, struct cl_err 
     return *tee ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
 }
 
-int cl_aa_client_extend(struct cl_ttrpc_client *c, const char *domain, const char *operation, const char *content,
-                        int *result, struct cl_err *err)
+int cl_aa_client_extend(struct cl_ttrpc_client *c, const char *domain, const char *operation,
+                        const char *content, int *result, struct cl_err *err)
 {
     AttestationAgent__ExtendRuntimeMeasurementRequest r;
     attestation_agent__extend_runtime_measurement_request__init(&r);

@@ -10,7 +10,8 @@
 
 #include <string.h>
 
-static int opt_str(const json_t *obj, const char *key, const char *where, char **dst, struct cl_err *err)
+static int opt_str(const json_t *obj, const char *key, const char *where, char **dst,
+                   struct cl_err *err)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
@@ -22,7 +23,8 @@ static int opt_str(const json_t *obj, const char *key, const char *where, char *
     return *dst ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
 }
 
-static int opt_bool(const json_t *obj, const char *key, const char *where, bool *dst, struct cl_err *err)
+static int opt_bool(const json_t *obj, const char *key, const char *where, bool *dst,
+                    struct cl_err *err)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
@@ -33,7 +35,8 @@ static int opt_bool(const json_t *obj, const char *key, const char *where, bool 
     return 0;
 }
 
-static int opt_table(const json_t *obj, const char *key, const char *where, json_t **out, struct cl_err *err)
+static int opt_table(const json_t *obj, const char *key, const char *where, json_t **out,
+                     struct cl_err *err)
 {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
@@ -82,11 +85,14 @@ void cl_aa_config_clear(struct cl_aa_config *cfg)
 
 static int parse_doc(const json_t *doc, struct cl_aa_config *cfg, struct cl_err *err)
 {
-    static const char *const top[] = {"token_configs", "eventlog_config", "log", "allow_sample_attester_insecure",
-                                      "attester", "tpm_tcti", NULL};
-    static const char *const tck[] = {"kbs", "coco_as", NULL}, *const kbsk[] = {"url", "cert", "tee_key_algorithm",
+    static const char *const top[] = {
+        "token_configs", "eventlog_config", "log", "allow_sample_attester_insecure",
+        "attester",      "tpm_tcti",        NULL};
+    static const char *const tck[] = {"kbs", "coco_as", NULL}, *const kbsk[] = {"url", "cert",
+                                                                                "tee_key_algorithm",
                                                                                 NULL};
-    static const char *const ask[] = {"url", NULL}, *const elk[] = {"init_pcr", "enable_eventlog", "path", NULL};
+    static const char *const ask[] = {"url", NULL}, *const elk[] = {"init_pcr", "enable_eventlog",
+                                                                    "path", NULL};
     static const char *const logk[] = {"level", NULL};
     warn_unknown(doc, "", top);
     json_t *tcs = json_object_get(doc, "token_configs");
@@ -96,24 +102,28 @@ static int parse_doc(const json_t *doc, struct cl_aa_config *cfg, struct cl_err 
     warn_unknown(json_object_get(doc, "eventlog_config"), "eventlog_config.", elk);
     warn_unknown(json_object_get(doc, "log"), "log.", logk);
     json_t *tc = NULL, *kbs = NULL, *as = NULL, *el = NULL, *log = NULL;
-    if (opt_table(doc, "token_configs", "", &tc, err) < 0 || opt_table(tc, "kbs", "token_configs.", &kbs, err) < 0 ||
+    if (opt_table(doc, "token_configs", "", &tc, err) < 0 ||
+        opt_table(tc, "kbs", "token_configs.", &kbs, err) < 0 ||
         opt_table(tc, "coco_as", "token_configs.", &as, err) < 0 ||
-        opt_table(doc, "eventlog_config", "", &el, err) < 0 || opt_table(doc, "log", "", &log, err) < 0)
+        opt_table(doc, "eventlog_config", "", &el, err) < 0 ||
+        opt_table(doc, "log", "", &log, err) < 0)
         return err->code;
     if (kbs) {
         if (!json_object_get(kbs, "url"))
             return cl_err_set(err, CL_EPARSE, "aa config: 'token_configs.kbs.url' is missing");
         if (opt_str(kbs, "url", "token_configs.kbs", &cfg->kbs_url, err) < 0 ||
             opt_str(kbs, "cert", "token_configs.kbs", &cfg->kbs_cert, err) < 0 ||
-            opt_str(kbs, "tee_key_algorithm", "token_configs.kbs", &cfg->tee_key_algorithm, err) < 0)
+            opt_str(kbs, "tee_key_algorithm", "token_configs.kbs", &cfg->tee_key_algorithm, err) <
+                0)
             return err->code;
         const char *a = cfg->tee_key_algorithm;
         if (a && strcmp(a, "ECDH-ES+A256KW-P256") != 0 && strcmp(a, "ECDH-ES+A256KW-P521") != 0 &&
             strcmp(a, "RSA-OAEP-256") != 0)
-            return cl_err_set(err, CL_EPARSE,
-                              "aa config: 'token_configs.kbs.tee_key_algorithm' = '%.40s' is not one of "
-                              "ECDH-ES+A256KW-P256, ECDH-ES+A256KW-P521, RSA-OAEP-256",
-                              a);
+            return cl_err_set(
+                err, CL_EPARSE,
+                "aa config: 'token_configs.kbs.tee_key_algorithm' = '%.40s' is not one of "
+                "ECDH-ES+A256KW-P256, ECDH-ES+A256KW-P521, RSA-OAEP-256",
+                a);
     }
     if (as) {
         if (!json_object_get(as, "url"))
@@ -124,8 +134,10 @@ static int parse_doc(const json_t *doc, struct cl_aa_config *cfg, struct cl_err 
     if (el) {
         json_t *pcr = json_object_get(el, "init_pcr");
         if (pcr) {
-            if (!json_is_integer(pcr) || json_integer_value(pcr) < 0 || json_integer_value(pcr) > 23)
-                return cl_err_set(err, CL_EPARSE, "aa config: 'eventlog_config.init_pcr' must be an integer 0..23");
+            if (!json_is_integer(pcr) || json_integer_value(pcr) < 0 ||
+                json_integer_value(pcr) > 23)
+                return cl_err_set(err, CL_EPARSE,
+                                  "aa config: 'eventlog_config.init_pcr' must be an integer 0..23");
             cfg->init_pcr = (unsigned)json_integer_value(pcr);
         }
         if (opt_bool(el, "enable_eventlog", "eventlog_config", &cfg->enable_eventlog, err) < 0 ||
@@ -134,19 +146,21 @@ static int parse_doc(const json_t *doc, struct cl_aa_config *cfg, struct cl_err 
     }
     if (log && opt_str(log, "level", "log", &cfg->log_level, err) < 0)
         return err->code;
-    if (opt_bool(doc, "allow_sample_attester_insecure", "(top level)", &cfg->allow_sample_attester_insecure, err) <
-            0 ||
+    if (opt_bool(doc, "allow_sample_attester_insecure", "(top level)",
+                 &cfg->allow_sample_attester_insecure, err) < 0 ||
         opt_str(doc, "attester", "(top level)", &cfg->attester, err) < 0 ||
         opt_str(doc, "tpm_tcti", "(top level)", &cfg->tpm_tcti, err) < 0)
         return err->code;
     return 0;
 }
 
-static int parse_any(const char *text, size_t len, bool json, struct cl_aa_config *cfg, struct cl_err *err)
+static int parse_any(const char *text, size_t len, bool json, struct cl_aa_config *cfg,
+                     struct cl_err *err)
 {
     cl_aa_config_defaults(cfg);
     if (len > CL_AA_MAX_CONFIG)
-        return cl_err_set(err, CL_ELIMIT, "aa config of %zu bytes exceeds %d", len, CL_AA_MAX_CONFIG);
+        return cl_err_set(err, CL_ELIMIT, "aa config of %zu bytes exceeds %d", len,
+                          CL_AA_MAX_CONFIG);
     CL_AUTO(json_t) *doc = json ? cl_json_parse(text, len, 16, err) : cl_toml_parse(text, len, err);
     if (!doc)
         return cl_err_prefix(err, "aa config");
@@ -184,13 +198,14 @@ static json_t *s_or_null(const char *s)
 
 json_t *cl_aa_config_effective(const struct cl_aa_config *cfg)
 {
-    return json_pack("{s:{s:{s:o, s:o, s:s}, s:{s:o}}, s:{s:I, s:b, s:s}, s:{s:s}, s:b, s:o, s:o}", "token_configs",
-                     "kbs", "url", s_or_null(cfg->kbs_url), "cert", s_or_null(cfg->kbs_cert), "tee_key_algorithm",
-                     cfg->tee_key_algorithm ? cfg->tee_key_algorithm : "ECDH-ES+A256KW-P256", "coco_as", "url",
-                     s_or_null(cfg->coco_as_url), "eventlog_config", "init_pcr", (json_int_t)cfg->init_pcr,
-                     "enable_eventlog", cfg->enable_eventlog, "path",
+    return json_pack("{s:{s:{s:o, s:o, s:s}, s:{s:o}}, s:{s:I, s:b, s:s}, s:{s:s}, s:b, s:o, s:o}",
+                     "token_configs", "kbs", "url", s_or_null(cfg->kbs_url), "cert",
+                     s_or_null(cfg->kbs_cert), "tee_key_algorithm",
+                     cfg->tee_key_algorithm ? cfg->tee_key_algorithm : "ECDH-ES+A256KW-P256",
+                     "coco_as", "url", s_or_null(cfg->coco_as_url), "eventlog_config", "init_pcr",
+                     (json_int_t)cfg->init_pcr, "enable_eventlog", cfg->enable_eventlog, "path",
                      cfg->eventlog_path ? cfg->eventlog_path : CL_AA_EVENTLOG_PATH, "log", "level",
                      cfg->log_level ? cfg->log_level : "info", "allow_sample_attester_insecure",
-                     cfg->allow_sample_attester_insecure, "attester", s_or_null(cfg->attester), "tpm_tcti",
-                     s_or_null(cfg->tpm_tcti));
+                     cfg->allow_sample_attester_insecure, "attester", s_or_null(cfg->attester),
+                     "tpm_tcti", s_or_null(cfg->tpm_tcti));
 }

@@ -10,8 +10,8 @@
  * the verifier runs on the same bytes, so that the agent never sends a log the KBS could not
  * read back.
  */
-#include "aa/aa.h"
 #include "tee/eventlog/eventlog.h"
+#include "aa/aa.h"
 
 #include <string.h>
 
@@ -38,8 +38,8 @@ static uint8_t *put32(uint8_t *p, uint32_t v)
     return p;
 }
 
-cl_bytes *cl_aa_aael_entry(unsigned mr, enum cl_hash h, const char *text, size_t *outlen, uint8_t *digest,
-                           struct cl_err *err)
+cl_bytes *cl_aa_aael_entry(unsigned mr, enum cl_hash h, const char *text, size_t *outlen,
+                           uint8_t *digest, struct cl_err *err)
 {
     size_t tlen = strlen(text);
     if (tlen > CL_AA_MAX_EVENT_TEXT) {
@@ -81,12 +81,15 @@ static bool printable(const char *s, bool allow_space)
     return true;
 }
 
-int cl_aa_event_check(const char *domain, const char *operation, const char *content, struct cl_err *err)
+int cl_aa_event_check(const char *domain, const char *operation, const char *content,
+                      struct cl_err *err)
 {
     if (!domain || !*domain || !printable(domain, false))
-        return cl_err_set(err, CL_EINVAL, "event domain must be non-empty printable text without spaces");
+        return cl_err_set(err, CL_EINVAL,
+                          "event domain must be non-empty printable text without spaces");
     if (!operation || !*operation || !printable(operation, false))
-        return cl_err_set(err, CL_EINVAL, "event operation must be non-empty printable text without spaces");
+        return cl_err_set(err, CL_EINVAL,
+                          "event operation must be non-empty printable text without spaces");
     if (!content || strchr(content, '\n'))
         return cl_err_set(err, CL_EINVAL, "event content must not contain a newline");
     if (!printable(content, true))
@@ -108,8 +111,8 @@ static void el_header(uint8_t out[EL_HEADER_LEN])
     memset(out, 0, EL_HEADER_LEN);
     put32(out + 4, CL_TCG_EV_NO_ACTION);
     put32(out + 28, 37);
-    uint8_t *spec = out + 32;                /* signature[16], class u32, 4 version bytes */
-    put32(spec + 24, 2);                     /* numberOfAlgorithms */
+    uint8_t *spec = out + 32; /* signature[16], class u32, 4 version bytes */
+    put32(spec + 24, 2);      /* numberOfAlgorithms */
     static const uint16_t algs[2][2] = {{CL_TCG_ALG_SHA384, 48}, {CL_TCG_ALG_SM3, 32}};
     for (int i = 0; i < 2; i++) {
         uint8_t *a = spec + 28 + 4 * i;
@@ -132,22 +135,23 @@ static int ccel_used(const uint8_t *ccel, size_t len, size_t *used, struct cl_er
         *used = (size_t)(last->data - ccel) + last->data_len;
     } else {
         /* only the Spec ID event: {pcr, type, sha1[20], u32 size, data}, checked by the parse */
-        *used = 32 + ((size_t)ccel[28] | (size_t)ccel[29] << 8 | (size_t)ccel[30] << 16 | (size_t)ccel[31] << 24);
+        *used = 32 + ((size_t)ccel[28] | (size_t)ccel[29] << 8 | (size_t)ccel[30] << 16 |
+                      (size_t)ccel[31] << 24);
     }
     cl_eventlog_clear(&log);
     return 0;
 }
 
-cl_bytes *cl_aa_cc_eventlog(const uint8_t *ccel, size_t ccel_len, const uint8_t *aael, size_t aael_len,
-                            size_t *outlen, struct cl_err *err)
+cl_bytes *cl_aa_cc_eventlog(const uint8_t *ccel, size_t ccel_len, const uint8_t *aael,
+                            size_t aael_len, size_t *outlen, struct cl_err *err)
 {
     if (!ccel && !aael) {
         cl_err_set(err, CL_EINVAL, "cc_eventlog: neither a CCEL nor an AAEL");
         return NULL;
     }
     if (ccel_len > CL_AA_MAX_CCEL || aael_len > CL_AA_MAX_EVENTLOG) {
-        cl_err_set(err, CL_ELIMIT, "cc_eventlog: CCEL of %zu or AAEL of %zu bytes exceeds %u / %u", ccel_len,
-                   aael_len, CL_AA_MAX_CCEL, CL_AA_MAX_EVENTLOG);
+        cl_err_set(err, CL_ELIMIT, "cc_eventlog: CCEL of %zu or AAEL of %zu bytes exceeds %u / %u",
+                   ccel_len, aael_len, CL_AA_MAX_CCEL, CL_AA_MAX_EVENTLOG);
         return NULL;
     }
     size_t head = EL_HEADER_LEN;

@@ -14,15 +14,18 @@
 #define INITDATA_MAX_GZIP (CL_AA_INITDATA_MAX + 1024) /* deflate never grows text by more */
 #define MAGIC_LEN 8
 
-int cl_aa_initdata_parse(const char *text, size_t len, struct cl_aa_initdata *out, struct cl_err *err)
+int cl_aa_initdata_parse(const char *text, size_t len, struct cl_aa_initdata *out,
+                         struct cl_err *err)
 {
     if (len > CL_AA_INITDATA_MAX)
-        return cl_err_set(err, CL_ELIMIT, "init-data of %zu bytes exceeds %d", len, CL_AA_INITDATA_MAX);
+        return cl_err_set(err, CL_ELIMIT, "init-data of %zu bytes exceeds %d", len,
+                          CL_AA_INITDATA_MAX);
     CL_AUTO(json_t) *doc = cl_toml_parse(text, len, err);
     if (!doc)
         return cl_err_prefix(err, "init-data");
     const char *version = NULL, *alg = NULL;
-    if (cl_json_get_str(doc, "version", &version, err) < 0 || cl_json_get_str(doc, "algorithm", &alg, err) < 0)
+    if (cl_json_get_str(doc, "version", &version, err) < 0 ||
+        cl_json_get_str(doc, "algorithm", &alg, err) < 0)
         return cl_err_prefix(err, "init-data");
     if (strcmp(version, "0.1.0") != 0)
         return cl_err_set(err, CL_EPARSE, "init-data: version '%.32s' is not 0.1.0", version);
@@ -143,7 +146,8 @@ cl_str *cl_aa_initdata_annotation_encode(const void *text, size_t len, struct cl
     return s;
 }
 
-cl_bytes *cl_aa_initdata_annotation_decode(const char *b64, size_t b64len, size_t *outlen, struct cl_err *err)
+cl_bytes *cl_aa_initdata_annotation_decode(const char *b64, size_t b64len, size_t *outlen,
+                                           struct cl_err *err)
 {
     size_t n = 0;
     CL_AUTO(cl_bytes) *gz = cl_b64_decode(b64, b64len, CL_B64_STD, INITDATA_MAX_GZIP, &n, err);
@@ -154,7 +158,8 @@ cl_bytes *cl_aa_initdata_annotation_decode(const char *b64, size_t b64len, size_
     return gunzip(gz, n, outlen, err);
 }
 
-cl_bytes *cl_aa_initdata_image_encode(const void *text, size_t len, size_t *outlen, struct cl_err *err)
+cl_bytes *cl_aa_initdata_image_encode(const void *text, size_t len, size_t *outlen,
+                                      struct cl_err *err)
 {
     size_t n = 0;
     CL_AUTO(cl_bytes) *gz = gzip(text, len, &n, err);
@@ -173,12 +178,14 @@ cl_bytes *cl_aa_initdata_image_encode(const void *text, size_t len, size_t *outl
     return img;
 }
 
-cl_bytes *cl_aa_initdata_image_decode(const uint8_t *img, size_t len, size_t *outlen, struct cl_err *err)
+cl_bytes *cl_aa_initdata_image_decode(const uint8_t *img, size_t len, size_t *outlen,
+                                      struct cl_err *err)
 {
     struct cl_cursor c = cl_cursor_init(img, len);
     const uint8_t *magic = NULL, *gz = NULL;
     uint64_t n = 0;
-    if (cl_cursor_take(&c, MAGIC_LEN, &magic) < 0 || memcmp(magic, CL_AA_INITDATA_MAGIC, MAGIC_LEN) != 0) {
+    if (cl_cursor_take(&c, MAGIC_LEN, &magic) < 0 ||
+        memcmp(magic, CL_AA_INITDATA_MAGIC, MAGIC_LEN) != 0) {
         cl_err_set(err, CL_EPARSE, "init-data image: no 'initdata' magic");
         return NULL;
     }
@@ -187,8 +194,8 @@ cl_bytes *cl_aa_initdata_image_decode(const uint8_t *img, size_t len, size_t *ou
         return NULL;
     }
     if (n > INITDATA_MAX_GZIP) {
-        cl_err_set(err, CL_ELIMIT, "init-data image: gzip length %llu exceeds %d", (unsigned long long)n,
-                   INITDATA_MAX_GZIP);
+        cl_err_set(err, CL_ELIMIT, "init-data image: gzip length %llu exceeds %d",
+                   (unsigned long long)n, INITDATA_MAX_GZIP);
         return NULL;
     }
     if (cl_cursor_take(&c, (size_t)n, &gz) < 0) {

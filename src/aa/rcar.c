@@ -19,13 +19,15 @@ static int kbs_error(const char *step, const struct cl_http_result *r, struct cl
 {
     CL_AUTO(json_t) *info = cl_json_parse((const char *)r->body, r->body_len, 8, NULL);
     const char *detail = json_string_value(json_object_get(info, "detail"));
-    int code = (r->status == 401 || r->status == 403) ? CL_EDENIED : r->status == 404 ? CL_ENOTFOUND : CL_EIO;
+    int code = (r->status == 401 || r->status == 403) ? CL_EDENIED
+               : r->status == 404                     ? CL_ENOTFOUND
+                                                      : CL_EIO;
     return cl_err_stage(err, code, step, "KBS %s: HTTP %ld: %.200s", step, r->status,
                         detail ? detail : "(no detail)");
 }
 
-static int post(struct cl_http_client *h, const char *url, const char *step, const json_t *body, json_t **out,
-                struct cl_err *err)
+static int post(struct cl_http_client *h, const char *url, const char *step, const json_t *body,
+                json_t **out, struct cl_err *err)
 {
     CL_AUTO(cl_str) *text = cl_json_compact(body);
     if (!text)
@@ -65,8 +67,8 @@ static int key_for(const char *alg_cfg, cl_pkey **key, json_t **jwk, struct cl_e
     return *jwk ? 0 : err->code;
 }
 
-static int handshake(const struct cl_aa_rcar_opts *o, struct cl_http_client *h, cl_str **token, cl_pkey **keyout,
-                     struct cl_err *err)
+static int handshake(const struct cl_aa_rcar_opts *o, struct cl_http_client *h, cl_str **token,
+                     cl_pkey **keyout, struct cl_err *err)
 {
     CL_AUTO(cl_pkey) *key = NULL;
     CL_AUTO(json_t) *jwk = NULL;
@@ -74,8 +76,9 @@ static int handshake(const struct cl_aa_rcar_opts *o, struct cl_http_client *h, 
         return err->code;
     CL_AUTO(cl_str) *auth_url = cl_strdupf("%s/kbs/v0/auth", o->url);
     CL_AUTO(cl_str) *attest_url = cl_strdupf("%s/kbs/v0/attest", o->url);
-    CL_AUTO(json_t) *req = json_pack("{s:s, s:s, s:{s:[s,s,s]}}", "version", "0.4.0", "tee", o->tee, "extra-params",
-                                     "supported-hash-algorithms", "sha256", "sha384", "sha512");
+    CL_AUTO(json_t) *req =
+        json_pack("{s:s, s:s, s:{s:[s,s,s]}}", "version", "0.4.0", "tee", o->tee, "extra-params",
+                  "supported-hash-algorithms", "sha256", "sha384", "sha512");
     if (!auth_url || !attest_url || !req)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
     CL_AUTO(json_t) *challenge = NULL;
@@ -108,8 +111,8 @@ static int handshake(const struct cl_aa_rcar_opts *o, struct cl_http_client *h, 
         cl_aa_additional_evidence(ddigest, cl_hash_len(CL_HASH_SHA384), err);
     if (!additional)
         return cl_err_prefix(err, "additional evidence");
-    CL_AUTO(json_t) *rd =
-        json_pack("{s:s, s:s, s:O}", "additional-evidence", additional, "nonce", nonce, "tee-pubkey", jwk);
+    CL_AUTO(json_t) *rd = json_pack("{s:s, s:s, s:O}", "additional-evidence", additional, "nonce",
+                                    nonce, "tee-pubkey", jwk);
     size_t clen = 0;
     CL_AUTO(cl_str) *canon = rd ? cl_json_canonical(rd, &clen, err) : NULL;
     if (!canon)
@@ -120,13 +123,15 @@ static int handshake(const struct cl_aa_rcar_opts *o, struct cl_http_client *h, 
     CL_AUTO(json_t) *evidence = o->evidence(o->evidence_ctx, digest, cl_hash_len(hash), err);
     if (!evidence)
         return cl_err_prefix(err, "evidence");
-    CL_AUTO(json_t) *att = json_pack("{s:{s:s, s:O}, s:{s:O, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey", jwk,
-                                     "tee-evidence", "primary_evidence", evidence, "additional_evidence",
-                                     additional);
+    CL_AUTO(json_t) *att =
+        json_pack("{s:{s:s, s:O}, s:{s:O, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey", jwk,
+                  "tee-evidence", "primary_evidence", evidence, "additional_evidence", additional);
     if (!att)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
     json_object_set_new(att, "init-data",
-                        o->init_data ? json_pack("{s:s, s:s}", "format", "toml", "body", o->init_data) : json_null());
+                        o->init_data
+                            ? json_pack("{s:s, s:s}", "format", "toml", "body", o->init_data)
+                            : json_null());
     CL_AUTO(json_t) *tok = NULL;
     if (post(h, attest_url, "attest", att, &tok, err) < 0)
         return err->code;
@@ -140,7 +145,8 @@ static int handshake(const struct cl_aa_rcar_opts *o, struct cl_http_client *h, 
     return 0;
 }
 
-int cl_aa_rcar(const struct cl_aa_rcar_opts *o, cl_str **token, cl_pkey **key, int64_t *exp, struct cl_err *err)
+int cl_aa_rcar(const struct cl_aa_rcar_opts *o, cl_str **token, cl_pkey **key, int64_t *exp,
+               struct cl_err *err)
 {
     struct cl_err local_err;
     if (!err)
@@ -153,7 +159,8 @@ int cl_aa_rcar(const struct cl_aa_rcar_opts *o, cl_str **token, cl_pkey **key, i
         char tmpl[] = "/tmp/cloister-aa-ca.XXXXXX";
         int fd = mkstemp(tmpl);
         if (fd < 0)
-            return cl_err_set(err, CL_EIO, "RCAR: cannot write the KBS certificate to a temporary file");
+            return cl_err_set(err, CL_EIO,
+                              "RCAR: cannot write the KBS certificate to a temporary file");
         close(fd);
         if (cl_file_write_atomic(tmpl, o->ca_pem, strlen(o->ca_pem), 0600, err) < 0) {
             unlink(tmpl);
@@ -161,14 +168,17 @@ int cl_aa_rcar(const struct cl_aa_rcar_opts *o, cl_str **token, cl_pkey **key, i
         }
         ca_path = strdup(tmpl);
     }
-    struct cl_http_client_opts ho = {.cookies = true, .ca_file = ca_path, .timeout_ms = CL_AA_KBS_TIMEOUT_MS,
+    struct cl_http_client_opts ho = {.cookies = true,
+                                     .ca_file = ca_path,
+                                     .timeout_ms = CL_AA_KBS_TIMEOUT_MS,
                                      .max_response = 1u << 20};
     unsigned tries = o->tries ? o->tries : CL_AA_RCAR_TRIES;
     unsigned delay = o->retry_delay_ms ? o->retry_delay_ms : 1000;
     int rc = CL_EIO;
     for (unsigned i = 0; i < tries; i++) {
         if (i) {
-            cl_warn("RCAR attempt %u/%u failed: %s; retrying in %u ms", i, tries, err ? err->msg : "", delay);
+            cl_warn("RCAR attempt %u/%u failed: %s; retrying in %u ms", i, tries,
+                    err ? err->msg : "", delay);
             struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000L};
             nanosleep(&ts, NULL);
         }
@@ -227,7 +237,8 @@ int cl_aa_jwt_times(const char *jwt, int64_t *exp, int64_t *nbf, struct cl_err *
     if (!d1 || !d2)
         return cl_err_set(err, CL_EPARSE, "not a JWT (three dot-separated parts expected)");
     size_t n = 0;
-    CL_AUTO(cl_bytes) *claims = cl_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), CL_B64_URL_ANYPAD, 1u << 20, &n, err);
+    CL_AUTO(cl_bytes) *claims =
+        cl_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), CL_B64_URL_ANYPAD, 1u << 20, &n, err);
     if (!claims)
         return cl_err_prefix(err, "JWT claims");
     CL_AUTO(json_t) *c = cl_json_parse((const char *)claims, n, CL_JSON_MAX_DEPTH, err);

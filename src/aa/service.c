@@ -27,11 +27,12 @@ static cl_bytes *pack(const ProtobufCMessage *m, size_t *len, struct cl_err *err
 
 static int bad_request(struct cl_err *err, const char *what)
 {
-    return cl_err_set(err, CL_EPARSE, AA_ERR "%s: the request is not a valid protobuf message", what);
+    return cl_err_set(err, CL_EPARSE, AA_ERR "%s: the request is not a valid protobuf message",
+                      what);
 }
 
-static int evidence_common(struct cl_aa *aa, const ProtobufCBinaryData *rd, bool additional, cl_bytes **resp,
-                           size_t *resp_len, struct cl_err *err)
+static int evidence_common(struct cl_aa *aa, const ProtobufCBinaryData *rd, bool additional,
+                           cl_bytes **resp, size_t *resp_len, struct cl_err *err)
 {
     CL_AUTO(cl_str) *ev = NULL;
     if (!additional) {
@@ -50,10 +51,11 @@ static int evidence_common(struct cl_aa *aa, const ProtobufCBinaryData *rd, bool
     return *resp ? 0 : err->code;
 }
 
-static int h_get_evidence(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                          struct cl_err *err)
+static int h_get_evidence(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                          size_t *resp_len, struct cl_err *err)
 {
-    AttestationAgent__GetEvidenceRequest *r = attestation_agent__get_evidence_request__unpack(NULL, len, req);
+    AttestationAgent__GetEvidenceRequest *r =
+        attestation_agent__get_evidence_request__unpack(NULL, len, req);
     if (!r)
         return bad_request(err, "GetEvidence");
     int rc = evidence_common(ctx, &r->runtimedata, false, resp, resp_len, err);
@@ -61,8 +63,8 @@ static int h_get_evidence(void *ctx, const uint8_t *req, size_t len, cl_bytes **
     return rc;
 }
 
-static int h_get_additional_evidence(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                                     struct cl_err *err)
+static int h_get_additional_evidence(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                                     size_t *resp_len, struct cl_err *err)
 {
     AttestationAgent__GetAdditionalEvidenceRequest *r =
         attestation_agent__get_additional_evidence_request__unpack(NULL, len, req);
@@ -76,7 +78,8 @@ static int h_get_additional_evidence(void *ctx, const uint8_t *req, size_t len, 
 static int h_get_token(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
                        struct cl_err *err)
 {
-    AttestationAgent__GetTokenRequest *r = attestation_agent__get_token_request__unpack(NULL, len, req);
+    AttestationAgent__GetTokenRequest *r =
+        attestation_agent__get_token_request__unpack(NULL, len, req);
     if (!r)
         return bad_request(err, "GetToken");
     cl_str *tok = cl_aa_get_token(ctx, r->tokentype, err);
@@ -122,10 +125,11 @@ static int bind_common(struct cl_aa *aa, const ProtobufCBinaryData *d, struct cl
     return rc < 0 ? cl_err_prefix(err, AA_ERR "bind init-data failed") : 0;
 }
 
-static int h_bind_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                            struct cl_err *err)
+static int h_bind_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                            size_t *resp_len, struct cl_err *err)
 {
-    AttestationAgent__BindInitDataRequest *r = attestation_agent__bind_init_data_request__unpack(NULL, len, req);
+    AttestationAgent__BindInitDataRequest *r =
+        attestation_agent__bind_init_data_request__unpack(NULL, len, req);
     if (!r)
         return bad_request(err, "BindInitData");
     int rc = bind_common(ctx, &r->digest, err);
@@ -135,10 +139,11 @@ static int h_bind_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes 
     return rc;
 }
 
-static int h_check_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                             struct cl_err *err)
+static int h_check_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                             size_t *resp_len, struct cl_err *err)
 {
-    AttestationAgent__CheckInitDataRequest *r = attestation_agent__check_init_data_request__unpack(NULL, len, req);
+    AttestationAgent__CheckInitDataRequest *r =
+        attestation_agent__check_init_data_request__unpack(NULL, len, req);
     if (!r)
         return bad_request(err, "CheckInitData");
     int rc = bind_common(ctx, &r->digest, err);
@@ -148,10 +153,11 @@ static int h_check_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes
     return rc;
 }
 
-static int h_get_tee_type(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                          struct cl_err *err)
+static int h_get_tee_type(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                          size_t *resp_len, struct cl_err *err)
 {
-    AttestationAgent__GetTeeTypeRequest *r = attestation_agent__get_tee_type_request__unpack(NULL, len, req);
+    AttestationAgent__GetTeeTypeRequest *r =
+        attestation_agent__get_tee_type_request__unpack(NULL, len, req);
     if (!r)
         return bad_request(err, "GetTeeType");
     attestation_agent__get_tee_type_request__free_unpacked(r, NULL);
@@ -162,8 +168,8 @@ static int h_get_tee_type(void *ctx, const uint8_t *req, size_t len, cl_bytes **
     return *resp ? 0 : err->code;
 }
 
-static int h_get_additional_tees(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                                 struct cl_err *err)
+static int h_get_additional_tees(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                                 size_t *resp_len, struct cl_err *err)
 {
     AttestationAgent__GetAdditionalTeesRequest *r =
         attestation_agent__get_additional_tees_request__unpack(NULL, len, req);

@@ -13,8 +13,8 @@
  * single opener, and swtpm serves one connection at a time. The tss2 libraries are opened on
  * the first TPM call (tee/tpm/tss2_dl.c): an agent on another TEE never maps them.
  */
-#include "aa/aa_internal.h"
 #include "tee/tpm/tpm.h"
+#include "aa/aa_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -65,20 +65,23 @@ static int tpm_open(const struct cl_aa_platform *p, struct tpm *t, struct cl_err
     char conf[TCTI_MAX];
     memset(t, 0, sizeof *t);
     if (!cl_aa_tpm_tcti(p, conf, sizeof conf))
-        return cl_err_set(err, CL_ENOTFOUND, "tpm: no TPM (no tpm_tcti configured, no /dev/tpmrm0 or /dev/tpm0..2)");
+        return cl_err_set(err, CL_ENOTFOUND,
+                          "tpm: no TPM (no tpm_tcti configured, no /dev/tpmrm0 or /dev/tpm0..2)");
     /* the tss2 libraries are opened on first use (tee/tpm/tss2_dl.c), not at start */
     int lrc = cl_tee_tpm_tss2_load(CL_TPM_TSS2_ALL, err);
     if (lrc < 0)
         return lrc;
     TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &t->tcti);
     if (rc != TSS2_RC_SUCCESS)
-        return cl_err_set(err, CL_EIO, "tpm: cannot open TCTI '%.128s': %s", conf, Tss2_RC_Decode(rc));
+        return cl_err_set(err, CL_EIO, "tpm: cannot open TCTI '%.128s': %s", conf,
+                          Tss2_RC_Decode(rc));
     rc = Esys_Initialize(&t->esys, t->tcti, NULL);
     if (rc == TSS2_RC_SUCCESS)
         rc = Esys_SetTimeout(t->esys, CL_AA_TPM_TIMEOUT_MS);
     if (rc != TSS2_RC_SUCCESS) {
         tpm_close(t);
-        return cl_err_set(err, CL_EIO, "tpm: initialisation on '%.128s': %s", conf, Tss2_RC_Decode(rc));
+        return cl_err_set(err, CL_EIO, "tpm: initialisation on '%.128s': %s", conf,
+                          Tss2_RC_Decode(rc));
     }
     /* a simulator may still need TPM2_Startup; a booted TPM answers TPM_RC_INITIALIZE */
     rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
@@ -98,7 +101,8 @@ static int pcr_read(struct tpm *t, unsigned pcr, uint8_t out[32], struct cl_err 
     UINT32 counter = 0;
     TPML_PCR_SELECTION *got = NULL;
     TPML_DIGEST *vals = NULL;
-    TSS2_RC rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, &got, &vals);
+    TSS2_RC rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter,
+                               &got, &vals);
     bool ok = rc == TSS2_RC_SUCCESS && vals && vals->count == 1 && vals->digests[0].size == 32;
     if (ok)
         memcpy(out, vals->digests[0].buffer, 32);
@@ -106,7 +110,8 @@ static int pcr_read(struct tpm *t, unsigned pcr, uint8_t out[32], struct cl_err 
     Esys_Free(vals);
     if (rc != TSS2_RC_SUCCESS)
         return cl_err_set(err, CL_EIO, "tpm: reading PCR%u: %s", pcr, Tss2_RC_Decode(rc));
-    return ok ? 0 : cl_err_set(err, CL_EIO, "tpm: PCR%u has no SHA-256 value (no SHA-256 bank?)", pcr);
+    return ok ? 0
+              : cl_err_set(err, CL_EIO, "tpm: PCR%u has no SHA-256 value (no SHA-256 bank?)", pcr);
 }
 
 static int pcr_extend(struct tpm *t, unsigned pcr, const uint8_t digest[32], struct cl_err *err)
@@ -114,14 +119,16 @@ static int pcr_extend(struct tpm *t, unsigned pcr, const uint8_t digest[32], str
     TPML_DIGEST_VALUES v = {.count = 1};
     v.digests[0].hashAlg = TPM2_ALG_SHA256;
     memcpy(v.digests[0].digest.sha256, digest, 32);
-    TSS2_RC rc = Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &v);
+    TSS2_RC rc = Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                 ESYS_TR_NONE, &v);
     if (rc == TSS2_RC_SUCCESS)
         return 0;
     if ((rc & 0xfff) == TPM2_RC_LOCALITY)
-        return cl_err_set(err, CL_EIO,
-                          "tpm: PCR%u cannot be extended from locality 0 (%s); use PCR 0..16 or 23, e.g. "
-                          "[eventlog_config] init_pcr = 23",
-                          pcr, Tss2_RC_Decode(rc));
+        return cl_err_set(
+            err, CL_EIO,
+            "tpm: PCR%u cannot be extended from locality 0 (%s); use PCR 0..16 or 23, e.g. "
+            "[eventlog_config] init_pcr = 23",
+            pcr, Tss2_RC_Decode(rc));
     return cl_err_set(err, CL_EIO, "tpm: extending PCR%u: %s", pcr, Tss2_RC_Decode(rc));
 }
 
@@ -149,11 +156,13 @@ bool cl_aa_tpm_detect(const struct cl_aa_platform *p)
     return true;
 }
 
-json_t *cl_aa_tpm_evidence(const struct cl_aa_platform *p, const uint8_t *rd, size_t len, struct cl_err *err)
+json_t *cl_aa_tpm_evidence(const struct cl_aa_platform *p, const uint8_t *rd, size_t len,
+                           struct cl_err *err)
 {
     char conf[TCTI_MAX];
     if (!cl_aa_tpm_tcti(p, conf, sizeof conf)) {
-        cl_err_set(err, CL_ENOTFOUND, "tpm: no TPM (no tpm_tcti configured, no /dev/tpmrm0 or /dev/tpm0..2)");
+        cl_err_set(err, CL_ENOTFOUND,
+                   "tpm: no TPM (no tpm_tcti configured, no /dev/tpmrm0 or /dev/tpm0..2)");
         return NULL;
     }
     json_t *ev = NULL;
@@ -167,13 +176,15 @@ json_t *cl_aa_tpm_evidence(const struct cl_aa_platform *p, const uint8_t *rd, si
     return ev;
 }
 
-int cl_aa_tpm_bind(const struct cl_aa_platform *p, const uint8_t *digest, size_t len, struct cl_err *err)
+int cl_aa_tpm_bind(const struct cl_aa_platform *p, const uint8_t *digest, size_t len,
+                   struct cl_err *err)
 {
     if (len != 32)
-        return cl_err_set(err, CL_EINVAL,
-                          "tpm: an init-data digest of %zu bytes cannot be extended into PCR%d; the tpm attester "
-                          "needs init-data with algorithm = \"sha256\"",
-                          len, CL_AA_TPM_INIT_DATA_PCR);
+        return cl_err_set(
+            err, CL_EINVAL,
+            "tpm: an init-data digest of %zu bytes cannot be extended into PCR%d; the tpm attester "
+            "needs init-data with algorithm = \"sha256\"",
+            len, CL_AA_TPM_INIT_DATA_PCR);
     /* what PCR8 holds after one extend from reset: SHA-256(zeros || digest) */
     uint8_t ext[64] = {0}, want[32], cur[32], zero[32] = {0};
     memcpy(ext + 32, digest, 32);
@@ -191,13 +202,15 @@ int cl_aa_tpm_bind(const struct cl_aa_platform *p, const uint8_t *digest, size_t
         if (rc == 0)
             rc = pcr_read(&t, CL_AA_TPM_INIT_DATA_PCR, cur, err);
         if (rc == 0 && !cl_memeq_ct(cur, want, 32))
-            rc = cl_err_stage(err, CL_EIO, "init-data", "tpm: PCR%d changed while init-data was extended into it",
+            rc = cl_err_stage(err, CL_EIO, "init-data",
+                              "tpm: PCR%d changed while init-data was extended into it",
                               CL_AA_TPM_INIT_DATA_PCR);
         if (rc == 0)
             cl_info("tpm: init-data digest extended into PCR%d", CL_AA_TPM_INIT_DATA_PCR);
     } else if (rc == 0) {
         rc = cl_err_stage(err, CL_EVERIFY, "init-data",
-                          "tpm: init-data digest is inconsistent with that of the current platform (PCR%d already "
+                          "tpm: init-data digest is inconsistent with that of the current platform "
+                          "(PCR%d already "
                           "holds other measurements)",
                           CL_AA_TPM_INIT_DATA_PCR);
     }
@@ -207,11 +220,12 @@ int cl_aa_tpm_bind(const struct cl_aa_platform *p, const uint8_t *digest, size_t
     return rc;
 }
 
-int cl_aa_tpm_extend(const struct cl_aa_platform *p, unsigned pcr, const uint8_t *digest, size_t len,
-                     struct cl_err *err)
+int cl_aa_tpm_extend(const struct cl_aa_platform *p, unsigned pcr, const uint8_t *digest,
+                     size_t len, struct cl_err *err)
 {
     if (len != 32)
-        return cl_err_set(err, CL_EINVAL, "tpm: a SHA-256 PCR takes a 32-byte digest, not %zu bytes", len);
+        return cl_err_set(err, CL_EINVAL,
+                          "tpm: a SHA-256 PCR takes a 32-byte digest, not %zu bytes", len);
     if (pcr >= CL_TPM_NUM_PCRS)
         return cl_err_set(err, CL_EINVAL, "tpm: PCR %u is out of range 0..23", pcr);
     struct tpm t;

@@ -31,8 +31,10 @@ struct cl_as *cl_as_new(const struct cl_as_opts *opts, struct cl_err *err)
             cl_err_prefix(err, "attestation token signer key");
             goto fail;
         }
-        if (EVP_PKEY_get_base_id(as->signer) != EVP_PKEY_EC || EVP_PKEY_get_bits(as->signer) != 256) {
-            cl_err_set(err, CL_EINVAL, "attestation token signer key %s must be an EC P-256 key (ES256)",
+        if (EVP_PKEY_get_base_id(as->signer) != EVP_PKEY_EC ||
+            EVP_PKEY_get_bits(as->signer) != 256) {
+            cl_err_set(err, CL_EINVAL,
+                       "attestation token signer key %s must be an EC P-256 key (ES256)",
                        opts->signer_key_path);
             goto fail;
         }
@@ -76,9 +78,15 @@ void cl_as_free(struct cl_as *as)
     free(as);
 }
 
-cl_pkey *cl_as_signing_key(struct cl_as *as) { return as->signer; }
+cl_pkey *cl_as_signing_key(struct cl_as *as)
+{
+    return as->signer;
+}
 
-const json_t *cl_as_token_jwk(struct cl_as *as) { return as->header_jwk; }
+const json_t *cl_as_token_jwk(struct cl_as *as)
+{
+    return as->header_jwk;
+}
 
 json_t *cl_as_jwks(struct cl_as *as)
 {
@@ -129,11 +137,12 @@ static json_t *agent_policy_claims(const char *rego)
     return cl_json_parse(p, i + 1, CL_JSON_MAX_DEPTH, NULL);
 }
 
-static int init_data_parse(const char *text, size_t len, uint8_t *digest, size_t *dlen, json_t **claims,
-                           struct cl_err *err)
+static int init_data_parse(const char *text, size_t len, uint8_t *digest, size_t *dlen,
+                           json_t **claims, struct cl_err *err)
 {
     if (len > CL_AS_MAX_INIT_DATA)
-        return cl_err_stage(err, CL_ELIMIT, "init-data", "init-data of %zu bytes exceeds %d", len, CL_AS_MAX_INIT_DATA);
+        return cl_err_stage(err, CL_ELIMIT, "init-data", "init-data of %zu bytes exceeds %d", len,
+                            CL_AS_MAX_INIT_DATA);
     CL_AUTO(json_t) *doc = cl_toml_parse(text, len, err);
     if (!doc) {
         err->stage = "init-data";
@@ -141,13 +150,14 @@ static int init_data_parse(const char *text, size_t len, uint8_t *digest, size_t
     }
     const char *alg = NULL, *version = NULL;
     enum cl_hash h;
-    if (cl_json_get_str(doc, "algorithm", &alg, err) < 0 || cl_json_get_str(doc, "version", &version, err) < 0 ||
-        cl_hash_from_name(alg, &h, err) < 0) {
+    if (cl_json_get_str(doc, "algorithm", &alg, err) < 0 ||
+        cl_json_get_str(doc, "version", &version, err) < 0 || cl_hash_from_name(alg, &h, err) < 0) {
         err->stage = "init-data";
         return cl_err_prefix(err, "init-data");
     }
     if (strcmp(version, "0.1.0") != 0)
-        return cl_err_stage(err, CL_EPARSE, "init-data", "init-data version '%.32s' is not 0.1.0", version);
+        return cl_err_stage(err, CL_EPARSE, "init-data", "init-data version '%.32s' is not 0.1.0",
+                            version);
     if (cl_digest(h, text, len, digest, err) < 0)
         return err->code;
     *dlen = cl_hash_len(h);
@@ -176,8 +186,8 @@ static int init_data_parse(const char *text, size_t len, uint8_t *digest, size_t
 /* ---- evaluation ---- */
 
 static json_t *appraise_claims(struct cl_as *as, const struct cl_as_item *it, const char *policy_id,
-                               const struct cl_tee_verifier *v, json_t *claims, const json_t *init_claims,
-                               struct cl_err *err);
+                               const struct cl_tee_verifier *v, json_t *claims,
+                               const json_t *init_claims, struct cl_err *err);
 
 /* Verifies one item and appraises its claims: a new array of submods, one per claim set the
  * verifier returned (an object, or an array of objects for a multi-device verifier). */
@@ -186,17 +196,20 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
 {
     const struct cl_tee_verifier *v = cl_tee_verifier_find(it->tee);
     if (!v) {
-        cl_err_stage(err, CL_EUNSUPPORTED, "tee", "no verifier for TEE '%.32s' in this build", it->tee);
+        cl_err_stage(err, CL_EUNSUPPORTED, "tee", "no verifier for TEE '%.32s' in this build",
+                     it->tee);
         return NULL;
     }
     if (v->insecure) {
         if (!as->allow_sample_insecure) {
             cl_err_stage(err, CL_EDENIED, "tee",
-                         "TEE '%s' proves nothing and is refused (set allow_sample_tee_insecure to allow it)", it->tee);
+                         "TEE '%s' proves nothing and is refused (set allow_sample_tee_insecure to "
+                         "allow it)",
+                         it->tee);
             return NULL;
         }
-        cl_insecure("allow_sample_tee_insecure", "accepting evidence of the '%s' TEE, which has no hardware root",
-                    it->tee);
+        cl_insecure("allow_sample_tee_insecure",
+                    "accepting evidence of the '%s' TEE, which has no hardware root", it->tee);
     }
     uint8_t rd[CL_HASH_MAX], idd[CL_HASH_MAX];
     size_t rdlen = 0, idlen = 0;
@@ -205,9 +218,11 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
         return NULL;
     }
     CL_AUTO(json_t) *init_claims = NULL;
-    if (it->init_data_toml && init_data_parse(it->init_data_toml, it->init_data_len, idd, &idlen, &init_claims, err) < 0)
+    if (it->init_data_toml &&
+        init_data_parse(it->init_data_toml, it->init_data_len, idd, &idlen, &init_claims, err) < 0)
         return NULL;
-    struct cl_tee_verify_in in = {it->evidence, rd, rdlen, it->init_data_toml ? idd : NULL, idlen, as->tee_config};
+    struct cl_tee_verify_in in = {it->evidence,  rd, rdlen, it->init_data_toml ? idd : NULL, idlen,
+                                  as->tee_config};
     CL_AUTO(json_t) *claims = NULL;
     if (v->verify(&in, &claims, err) < 0) {
         cl_err_prefix(err, "%s verifier", it->tee);
@@ -220,8 +235,8 @@ static json_t *appraise_one(struct cl_as *as, const struct cl_as_item *it, const
 }
 
 json_t *cl_as_appraise_sets(struct cl_as *as, const struct cl_as_item *it, const char *policy_id,
-                            const struct cl_tee_verifier *v, const json_t *claims, const json_t *init_claims,
-                            struct cl_err *err)
+                            const struct cl_tee_verifier *v, const json_t *claims,
+                            const json_t *init_claims, struct cl_err *err)
 {
     CL_AUTO(json_t) *subs = json_array();
     if (!subs) {
@@ -230,8 +245,8 @@ json_t *cl_as_appraise_sets(struct cl_as *as, const struct cl_as_item *it, const
     }
     size_t nsets = json_is_array(claims) ? json_array_size(claims) : 1;
     if (nsets == 0 || nsets > CL_AS_MAX_ITEMS) {
-        cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_CLAIMS, "%s verifier returned %zu claim sets", it->tee,
-                     json_array_size(claims));
+        cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_CLAIMS, "%s verifier returned %zu claim sets",
+                     it->tee, json_array_size(claims));
         return NULL;
     }
     for (size_t k = 0; k < nsets; k++) {
@@ -252,8 +267,8 @@ json_t *cl_as_appraise_sets(struct cl_as *as, const struct cl_as_item *it, const
 }
 
 static json_t *appraise_claims(struct cl_as *as, const struct cl_as_item *it, const char *policy_id,
-                               const struct cl_tee_verifier *v, json_t *claims, const json_t *init_claims,
-                               struct cl_err *err)
+                               const struct cl_tee_verifier *v, json_t *claims,
+                               const json_t *init_claims, struct cl_err *err)
 {
     /* Lift report_data / init_data out of the verifier claims, as trustee's broker does. */
     CL_AUTO(json_t) *annotated = json_object();
@@ -276,8 +291,8 @@ static json_t *appraise_claims(struct cl_as *as, const struct cl_as_item *it, co
     if (cl_as_appraise(as, policy_id, v->tee_class, annotated, &vector, &extensions, err) < 0)
         return NULL;
     json_t *sub = json_pack("{s:s, s:O, s:s, s:O}", "ear.status", cl_as_ear_status(vector),
-                            "ear.trustworthiness-vector", vector, "ear.appraisal-policy-id", policy_id,
-                            "ear.veraison.annotated-evidence", annotated);
+                            "ear.trustworthiness-vector", vector, "ear.appraisal-policy-id",
+                            policy_id, "ear.veraison.annotated-evidence", annotated);
     /* extensions: [{"name", "key", "value"}] registered under their names */
     size_t i;
     json_t *x;
@@ -291,12 +306,13 @@ static json_t *appraise_claims(struct cl_as *as, const struct cl_as_item *it, co
     return sub;
 }
 
-int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n, const char *policy_id,
-                   cl_str **token, struct cl_err *err)
+int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n,
+                   const char *policy_id, cl_str **token, struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
     if (n == 0 || n > CL_AS_MAX_ITEMS)
-        return cl_err_stage(err, CL_ELIMIT, "tee", "%zu evidence items (1..%d allowed)", n, CL_AS_MAX_ITEMS);
+        return cl_err_stage(err, CL_ELIMIT, "tee", "%zu evidence items (1..%d allowed)", n,
+                            CL_AS_MAX_ITEMS);
     CL_AUTO(json_t) *submods = json_object();
     /* submod names: <class><n>, counted per class in request order */
     const char *classes[CL_AS_MAX_ITEMS] = {0};
@@ -326,11 +342,12 @@ int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n, c
     if (cl_random(jti_raw, sizeof jti_raw, err) < 0)
         return err->code;
     CL_AUTO(cl_str) *jti = cl_hex_encode(jti_raw, sizeof jti_raw);
-    CL_AUTO(json_t) *payload = json_pack(
-        "{s:s, s:I, s:{s:s, s:s}, s:O, s:I, s:s, s:s}", "eat_profile", CL_AS_EAR_PROFILE, "iat", (json_int_t)now,
-        "ear.verifier-id", "developer", "https://confidentialcontainers.org", "build", "cloister-as 0.1.0",
-        "submods", submods, "exp", (json_int_t)(now + (int64_t)as->token_duration_min * 60), "iss", as->issuer,
-        "jti", jti ? jti : "");
+    CL_AUTO(json_t) *payload =
+        json_pack("{s:s, s:I, s:{s:s, s:s}, s:O, s:I, s:s, s:s}", "eat_profile", CL_AS_EAR_PROFILE,
+                  "iat", (json_int_t)now, "ear.verifier-id", "developer",
+                  "https://confidentialcontainers.org", "build", "cloister-as 0.1.0", "submods",
+                  submods, "exp", (json_int_t)(now + (int64_t)as->token_duration_min * 60), "iss",
+                  as->issuer, "jti", jti ? jti : "");
     CL_AUTO(cl_str) *text = payload ? cl_json_compact(payload) : NULL;
     CL_AUTO(json_t) *hdr = json_pack("{s:s, s:O}", "typ", "JWT", "jwk", as->header_jwk);
     if (!text || !hdr)

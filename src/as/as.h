@@ -10,15 +10,15 @@
 
 #include "base/base.h"
 #include "crypto/crypto.h"
-#include "json/json.h"
 #include "store/store.h"
 #include "tee/tee.h"
+#include "json/json.h"
 
-#define CL_AS_MAX_ITEMS 16           /* evidence items (primary + devices) per request */
-#define CL_AS_MAX_INIT_DATA 65536    /* init-data TOML bytes */
-#define CL_AS_MAX_RV_NAMES 4096      /* reference values per registration message */
-#define CL_AS_MAX_RV_BYTES 1048576   /* decoded payload of one registration message */
-#define CL_AS_MAX_POLICY 262144      /* attestation policy text */
+#define CL_AS_MAX_ITEMS 16         /* evidence items (primary + devices) per request */
+#define CL_AS_MAX_INIT_DATA 65536  /* init-data TOML bytes */
+#define CL_AS_MAX_RV_NAMES 4096    /* reference values per registration message */
+#define CL_AS_MAX_RV_BYTES 1048576 /* decoded payload of one registration message */
+#define CL_AS_MAX_POLICY 262144    /* attestation policy text */
 #define CL_AS_EAR_PROFILE "tag:github.com,2024:confidential-containers/Trustee"
 
 /* Store namespaces, as trustee names them. */
@@ -26,14 +26,15 @@
 #define CL_AS_NS_RV "reference_value"
 
 struct cl_as_opts {
-    struct cl_store *store;          /* borrowed: policies and reference values */
-    bool allow_sample_insecure;      /* accept the sample TEEs */
-    unsigned token_duration_min;     /* 0 → 5 */
-    const char *issuer;              /* NULL → "CoCo-Attestation-Service" */
-    const char *signer_key_path;     /* P-256 PEM; NULL → ephemeral key (warned) */
-    const char *signer_cert_path;    /* PEM chain put in the header jwk x5c, or NULL */
-    unsigned rv_validity_days;       /* expiry of registered values; 0 → 365 */
-    const struct cl_tee_config *tee_config; /* borrowed for the service's lifetime; NULL = defaults */
+    struct cl_store *store;       /* borrowed: policies and reference values */
+    bool allow_sample_insecure;   /* accept the sample TEEs */
+    unsigned token_duration_min;  /* 0 → 5 */
+    const char *issuer;           /* NULL → "CoCo-Attestation-Service" */
+    const char *signer_key_path;  /* P-256 PEM; NULL → ephemeral key (warned) */
+    const char *signer_cert_path; /* PEM chain put in the header jwk x5c, or NULL */
+    unsigned rv_validity_days;    /* expiry of registered values; 0 → 365 */
+    const struct cl_tee_config
+        *tee_config; /* borrowed for the service's lifetime; NULL = defaults */
 };
 
 struct cl_as;
@@ -43,11 +44,11 @@ void cl_as_free(struct cl_as *as);
 
 /* One evidence item of a request. */
 struct cl_as_item {
-    const char *tee;               /* kbs-types id */
-    const json_t *evidence;        /* borrowed */
-    const json_t *runtime_data;    /* borrowed structured runtime data (hashed with JCS) */
-    enum cl_hash runtime_hash;     /* SHA-384 for every TEE but se */
-    const char *init_data_toml;    /* init-data text or NULL */
+    const char *tee;            /* kbs-types id */
+    const json_t *evidence;     /* borrowed */
+    const json_t *runtime_data; /* borrowed structured runtime data (hashed with JCS) */
+    enum cl_hash runtime_hash;  /* SHA-384 for every TEE but se */
+    const char *init_data_toml; /* init-data text or NULL */
     size_t init_data_len;
 };
 
@@ -77,7 +78,7 @@ CL_MUST_CHECK int cl_as_rv_register(struct cl_as *as, const json_t *message, str
 json_t *cl_as_rv_query(struct cl_as *as, const char *name, struct cl_err *err);
 
 /* Runtime data digest: hash(JCS(runtime_data)), out holds CL_HASH_MAX bytes. */
-CL_MUST_CHECK int cl_as_runtime_digest(const json_t *runtime_data, enum cl_hash h, uint8_t *out, size_t *outlen,
-                                       struct cl_err *err);
+CL_MUST_CHECK int cl_as_runtime_digest(const json_t *runtime_data, enum cl_hash h, uint8_t *out,
+                                       size_t *outlen, struct cl_err *err);
 
 #endif

@@ -28,8 +28,8 @@ static const struct {
 
 /* AR4SI claim names in the order trustee serialises them. */
 static const char *const ar4si_claims[] = {
-    "instance-identity", "configuration", "executables", "file-system",
-    "hardware", "runtime-opaque", "storage-opaque", "sourced-data",
+    "instance-identity", "configuration",  "executables",    "file-system",
+    "hardware",          "runtime-opaque", "storage-opaque", "sourced-data",
 };
 
 struct as_policy {
@@ -54,7 +54,8 @@ static void compiled_free(struct as_compiled *c)
 }
 
 /* query_reference_value(name): the registered value, or null. */
-static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *const *args, struct cl_rv **out)
+static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *const *args,
+                                    struct cl_rv **out)
 {
     struct cl_as *as = cl_rego_bi_user(ctx);
     if (args[0]->type != CL_RV_STRING)
@@ -69,8 +70,8 @@ static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *cons
 
 /* Compiles a policy text into a new engine with the extension builtin registered, and
  * prepares its rule queries. */
-static struct as_compiled *compile_policy_as(struct cl_as *as, const char *id, const char *text, size_t len, bool v0,
-                                             struct cl_err *err)
+static struct as_compiled *compile_policy_as(struct cl_as *as, const char *id, const char *text,
+                                             size_t len, bool v0, struct cl_err *err)
 {
     struct cl_rego_opts o = {.max_steps = 1000000, .max_memory = 64u << 20};
     struct as_compiled *c = calloc(1, sizeof *c);
@@ -81,8 +82,10 @@ static struct as_compiled *compile_policy_as(struct cl_as *as, const char *id, c
     }
     char file[CL_STORE_MAX_KEY + 8];
     snprintf(file, sizeof file, "%s.rego", id);
-    if (cl_rego_register_builtin(c->engine, "query_reference_value", 1, bi_query_reference_value, as, err) < 0 ||
-        cl_rego_add_module(c->engine, file, text, len, v0, err) < 0 || cl_rego_compile(c->engine, err) < 0 ||
+    if (cl_rego_register_builtin(c->engine, "query_reference_value", 1, bi_query_reference_value,
+                                 as, err) < 0 ||
+        cl_rego_add_module(c->engine, file, text, len, v0, err) < 0 ||
+        cl_rego_compile(c->engine, err) < 0 ||
         !(c->trust_claims = cl_rego_prepare(c->engine, "data.policy.trust_claims", err)) ||
         !(c->extensions = cl_rego_prepare(c->engine, "data.policy.extensions", err))) {
         compiled_free(c);
@@ -94,8 +97,8 @@ static struct as_compiled *compile_policy_as(struct cl_as *as, const char *id, c
 }
 
 /* Rego v1 first, then v0 (older trustee policies) with a warning; the v1 error is reported. */
-static struct as_compiled *compile_policy(struct cl_as *as, const char *id, const char *text, size_t len,
-                                          struct cl_err *err)
+static struct as_compiled *compile_policy(struct cl_as *as, const char *id, const char *text,
+                                          size_t len, struct cl_err *err)
 {
     struct as_compiled *c = compile_policy_as(as, id, text, len, false, err);
     if (c || err->code != CL_EPARSE)
@@ -103,7 +106,9 @@ static struct as_compiled *compile_policy(struct cl_as *as, const char *id, cons
     struct cl_err e0 = {0};
     c = compile_policy_as(as, id, text, len, true, &e0);
     if (c)
-        cl_warn("attestation policy '%s' parsed as Rego v0 (rules without 'if'); consider moving it to Rego v1", id);
+        cl_warn("attestation policy '%s' parsed as Rego v0 (rules without 'if'); consider moving "
+                "it to Rego v1",
+                id);
     return c;
 }
 
@@ -148,7 +153,8 @@ static struct as_compiled *policy_load(struct cl_as *as, const char *id, struct 
                 n = *builtin_policies[i].len;
             }
         if (!src) {
-            cl_err_stage(err, CL_EDENIED, "policy", "no attestation policy '%s' (unset means deny)", id);
+            cl_err_stage(err, CL_EDENIED, "policy", "no attestation policy '%s' (unset means deny)",
+                         id);
             return NULL;
         }
     }
@@ -177,13 +183,16 @@ static struct as_compiled *policy_load(struct cl_as *as, const char *id, struct 
     return e;
 }
 
-int cl_as_set_policy(struct cl_as *as, const char *id, const char *text, size_t len, struct cl_err *err)
+int cl_as_set_policy(struct cl_as *as, const char *id, const char *text, size_t len,
+                     struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
     if (!cl_store_key_valid(id) || strchr(id, '/'))
-        return cl_err_stage(err, CL_EINVAL, "policy", "attestation policy id '%.64s' is not a valid name", id);
+        return cl_err_stage(err, CL_EINVAL, "policy",
+                            "attestation policy id '%.64s' is not a valid name", id);
     if (len > CL_AS_MAX_POLICY)
-        return cl_err_stage(err, CL_ELIMIT, "policy", "attestation policy of %zu bytes exceeds %d", len, CL_AS_MAX_POLICY);
+        return cl_err_stage(err, CL_ELIMIT, "policy", "attestation policy of %zu bytes exceeds %d",
+                            len, CL_AS_MAX_POLICY);
     struct as_compiled *e = compile_policy(as, id, text, len, err);
     if (!e)
         return err->code;
@@ -220,7 +229,8 @@ static json_t *vector_of(const json_t *tc, const char *id, struct cl_err *err)
         return NULL;
     }
     if (json_object_size(tc) == 0) {
-        cl_err_stage(err, CL_EDENIED, "policy", "policy '%s': at least one trust claim must be set", id);
+        cl_err_stage(err, CL_EDENIED, "policy", "policy '%s': at least one trust claim must be set",
+                     id);
         return NULL;
     }
     const char *k;
@@ -231,12 +241,13 @@ static json_t *vector_of(const json_t *tc, const char *id, struct cl_err *err)
         for (size_t i = 0; i < CL_ARRAY_LEN(ar4si_claims); i++)
             known = known || strcmp(k, ar4si_claims[i]) == 0;
         if (!known) {
-            cl_err_stage(err, CL_EDENIED, "policy", "policy '%s': '%.64s' is not an AR4SI trust claim", id, k);
+            cl_err_stage(err, CL_EDENIED, "policy",
+                         "policy '%s': '%.64s' is not an AR4SI trust claim", id, k);
             return NULL;
         }
         if (!json_is_integer(v) || json_integer_value(v) < -128 || json_integer_value(v) > 127) {
-            cl_err_stage(err, CL_EDENIED, "policy", "policy '%s': trust claim '%s' must be an integer in [-128, 127]",
-                         id, k);
+            cl_err_stage(err, CL_EDENIED, "policy",
+                         "policy '%s': trust claim '%s' must be an integer in [-128, 127]", id, k);
             return NULL;
         }
     }
@@ -248,8 +259,8 @@ static json_t *vector_of(const json_t *tc, const char *id, struct cl_err *err)
     return out;
 }
 
-int cl_as_appraise(struct cl_as *as, const char *policy_id, const char *tee_class, const json_t *input,
-                   json_t **vector, json_t **extensions, struct cl_err *err)
+int cl_as_appraise(struct cl_as *as, const char *policy_id, const char *tee_class,
+                   const json_t *input, json_t **vector, json_t **extensions, struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
     char id[CL_STORE_MAX_KEY];

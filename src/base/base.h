@@ -45,17 +45,17 @@ void cl_auto_cl_bytes(cl_bytes **p);
 
 enum cl_errcode {
     CL_OK = 0,
-    CL_EINVAL = -1,    /* caller or configuration error */
-    CL_EPARSE = -2,    /* malformed input */
-    CL_ELIMIT = -3,    /* a named limit was hit */
-    CL_EVERIFY = -4,   /* a signature, digest, binding or chain did not verify */
-    CL_EDENIED = -5,   /* a policy said no */
-    CL_ENOTFOUND = -6, /* no such thing */
-    CL_EIO = -7,       /* operating system or network failure */
-    CL_ENOMEM = -8,    /* allocation failed */
-    CL_EEXPIRED = -9,  /* a token, session or value is past its lifetime */
+    CL_EINVAL = -1,        /* caller or configuration error */
+    CL_EPARSE = -2,        /* malformed input */
+    CL_ELIMIT = -3,        /* a named limit was hit */
+    CL_EVERIFY = -4,       /* a signature, digest, binding or chain did not verify */
+    CL_EDENIED = -5,       /* a policy said no */
+    CL_ENOTFOUND = -6,     /* no such thing */
+    CL_EIO = -7,           /* operating system or network failure */
+    CL_ENOMEM = -8,        /* allocation failed */
+    CL_EEXPIRED = -9,      /* a token, session or value is past its lifetime */
     CL_EUNSUPPORTED = -10, /* an algorithm or format we do not implement */
-    CL_EEXISTS = -11,  /* already present */
+    CL_EEXISTS = -11,      /* already present */
 };
 
 #define CL_ERR_MSG_MAX 512
@@ -72,8 +72,9 @@ struct cl_err {
 
 /* Records code, stage, place and message into err (if non-NULL); returns code, so that
  * `return cl_err_set(err, CL_EPARSE, "field x: ...")` reads as one line. */
-#define cl_err_set(err, code, ...) cl_err_set_at((err), (code), NULL, __FILE__, __LINE__, __VA_ARGS__)
-#define cl_err_stage(err, code, stage, ...)                                                    \
+#define cl_err_set(err, code, ...)                                                                 \
+    cl_err_set_at((err), (code), NULL, __FILE__, __LINE__, __VA_ARGS__)
+#define cl_err_stage(err, code, stage, ...)                                                        \
     cl_err_set_at((err), (code), (stage), __FILE__, __LINE__, __VA_ARGS__)
 CL_PRINTF(6, 7)
 int cl_err_set_at(struct cl_err *err, int code, const char *stage, const char *file, int line,
@@ -82,9 +83,9 @@ int cl_err_set_at(struct cl_err *err, int code, const char *stage, const char *f
 CL_PRINTF(2, 3) int cl_err_prefix(struct cl_err *err, const char *fmt, ...);
 void cl_err_clear(struct cl_err *err);
 /* At the top of a function that dereferences err: a NULL err then records into a local. */
-#define CL_ERR_OR_LOCAL(err)                                                                   \
-    struct cl_err cl_err_local_ = {0};                                                         \
-    if (!(err))                                                                                \
+#define CL_ERR_OR_LOCAL(err)                                                                       \
+    struct cl_err cl_err_local_ = {0};                                                             \
+    if (!(err))                                                                                    \
     (err) = &cl_err_local_
 /* Short name of a code: "EPARSE", ... */
 const char *cl_err_name(int code);
@@ -114,7 +115,8 @@ void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fm
 #define cl_info(...) cl_log_at(CL_LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
 #define cl_debug(...) cl_log_at(CL_LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 /* Every use of a switch ending in _insecure goes through this: logged each time. */
-#define cl_insecure(name, ...) cl_log_at(CL_LOG_WARN, __FILE__, __LINE__, "INSECURE " name ": " __VA_ARGS__)
+#define cl_insecure(name, ...)                                                                     \
+    cl_log_at(CL_LOG_WARN, __FILE__, __LINE__, "INSECURE " name ": " __VA_ARGS__)
 
 /* ---- secrets ---- */
 
@@ -147,7 +149,10 @@ static inline struct cl_cursor cl_cursor_init(const void *buf, size_t len)
     struct cl_cursor c = {(const uint8_t *)buf, len, 0};
     return c;
 }
-static inline size_t cl_cursor_left(const struct cl_cursor *c) { return c->len - c->off; }
+static inline size_t cl_cursor_left(const struct cl_cursor *c)
+{
+    return c->len - c->off;
+}
 /* Each returns 0 or CL_EPARSE when fewer than n bytes remain; nothing moves on failure. */
 CL_MUST_CHECK int cl_cursor_take(struct cl_cursor *c, size_t n, const uint8_t **out);
 CL_MUST_CHECK int cl_cursor_skip(struct cl_cursor *c, size_t n);
@@ -165,10 +170,10 @@ CL_MUST_CHECK int cl_cursor_sub(struct cl_cursor *c, size_t n, struct cl_cursor 
 /* ---- codecs ---- */
 
 enum cl_b64 {
-    CL_B64_STD,         /* RFC 4648 §4 with padding; decoding requires correct padding */
-    CL_B64_URL,         /* RFC 4648 §5 without padding; decoding refuses '=' */
-    CL_B64_URL_ANYPAD,  /* decode only: url alphabet, padding optional */
-    CL_B64_ANY,         /* decode only: either alphabet, padding optional */
+    CL_B64_STD,        /* RFC 4648 §4 with padding; decoding requires correct padding */
+    CL_B64_URL,        /* RFC 4648 §5 without padding; decoding refuses '=' */
+    CL_B64_URL_ANYPAD, /* decode only: url alphabet, padding optional */
+    CL_B64_ANY,        /* decode only: either alphabet, padding optional */
 };
 /* Returns a new NUL-terminated string or NULL (ENOMEM). */
 cl_str *cl_b64_encode(const void *buf, size_t len, enum cl_b64 variant);
@@ -181,21 +186,27 @@ struct cl_secret *cl_b64_decode_secret(const char *s, size_t slen, enum cl_b64 v
                                        struct cl_err *err);
 cl_str *cl_hex_encode(const void *buf, size_t len);
 /* Decodes an even-length hex string (either case) into out[outcap]; returns bytes or <0. */
-CL_MUST_CHECK int cl_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outcap, size_t *outlen,
-                                struct cl_err *err);
+CL_MUST_CHECK int cl_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outcap,
+                                size_t *outlen, struct cl_err *err);
 
 /* ---- integers and strings ---- */
 
 /* Whole-string decimal parse with range and trailing-junk checks; `what` names the field. */
-CL_MUST_CHECK int cl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out, const char *what,
-                               struct cl_err *err);
-CL_MUST_CHECK int cl_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, const char *what,
-                               struct cl_err *err);
+CL_MUST_CHECK int cl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+                               const char *what, struct cl_err *err);
+CL_MUST_CHECK int cl_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out,
+                               const char *what, struct cl_err *err);
 /* asprintf that returns a new string or NULL. */
 CL_PRINTF(1, 2) cl_str *cl_strdupf(const char *fmt, ...);
 /* Checked size arithmetic: false on overflow. */
-static inline bool cl_add_ok(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
-static inline bool cl_mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static inline bool cl_add_ok(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline bool cl_mul_ok(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
 /* Fills buf with n bytes from the OS RNG (getrandom); CL_EIO on failure. */
 CL_MUST_CHECK int cl_random(void *buf, size_t n, struct cl_err *err);
 /* Monotonic and wall clocks. */
@@ -209,8 +220,8 @@ int64_t cl_now_unix(void);
 cl_bytes *cl_file_read(const char *path, size_t max, size_t *outlen, struct cl_err *err);
 /* Writes data to path atomically: temporary file in the same folder, fsync, rename, fsync of
  * the folder. A crash leaves either the old or the new content, never a mix. mode e.g. 0600. */
-CL_MUST_CHECK int cl_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
-                                       struct cl_err *err);
+CL_MUST_CHECK int cl_file_write_atomic(const char *path, const void *data, size_t len,
+                                       unsigned mode, struct cl_err *err);
 /* mkdir -p with mode for each created component. */
 CL_MUST_CHECK int cl_mkdir_p(const char *path, unsigned mode, struct cl_err *err);
 

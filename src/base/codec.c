@@ -128,7 +128,8 @@ cl_bytes *cl_b64_decode(const char *s, size_t slen, enum cl_b64 variant, size_t 
                         struct cl_err *err)
 {
     if (slen / 4 * 3 > max + 3 || slen > SIZE_MAX / 2) {
-        cl_err_set(err, CL_ELIMIT, "base64: input of %zu characters exceeds the %zu-byte limit", slen, max);
+        cl_err_set(err, CL_ELIMIT, "base64: input of %zu characters exceeds the %zu-byte limit",
+                   slen, max);
         return NULL;
     }
     uint8_t *out = malloc(slen / 4 * 3 + 4);
@@ -151,7 +152,8 @@ cl_bytes *cl_b64_decode(const char *s, size_t slen, enum cl_b64 variant, size_t 
     return out;
 }
 
-struct cl_secret *cl_b64_decode_secret(const char *s, size_t slen, enum cl_b64 variant, struct cl_err *err)
+struct cl_secret *cl_b64_decode_secret(const char *s, size_t slen, enum cl_b64 variant,
+                                       struct cl_err *err)
 {
     struct cl_secret *sec = cl_secret_new(slen / 4 * 3 + 4);
     if (!sec) {
@@ -195,16 +197,19 @@ static int hexval(char c)
     return -1;
 }
 
-int cl_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outcap, size_t *outlen, struct cl_err *err)
+int cl_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outcap, size_t *outlen,
+                  struct cl_err *err)
 {
     if (slen % 2)
         return cl_err_set(err, CL_EPARSE, "hex: odd length %zu", slen);
     if (slen / 2 > outcap)
-        return cl_err_set(err, CL_ELIMIT, "hex: %zu bytes exceed the %zu-byte field", slen / 2, outcap);
+        return cl_err_set(err, CL_ELIMIT, "hex: %zu bytes exceed the %zu-byte field", slen / 2,
+                          outcap);
     for (size_t i = 0; i < slen; i += 2) {
         int hi = hexval(s[i]), lo = hexval(s[i + 1]);
         if (hi < 0 || lo < 0)
-            return cl_err_set(err, CL_EPARSE, "hex: invalid character at offset %zu", hi < 0 ? i : i + 1);
+            return cl_err_set(err, CL_EPARSE, "hex: invalid character at offset %zu",
+                              hi < 0 ? i : i + 1);
         out[i / 2] = (uint8_t)(hi << 4 | lo);
     }
     *outlen = slen / 2;

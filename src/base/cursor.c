@@ -47,17 +47,17 @@ int cl_cursor_u8(struct cl_cursor *c, uint8_t *v)
     return 0;
 }
 
-#define CURSOR_INT(name, type, n, expr)                                                        \
-    int name(struct cl_cursor *c, type *v)                                                     \
-    {                                                                                          \
-        const uint8_t *p;                                                                      \
-        if (cl_cursor_take(c, n, &p) < 0)                                                      \
-            return CL_EPARSE;                                                                  \
-        type r = 0;                                                                            \
-        for (size_t i = 0; i < n; i++)                                                         \
-            r |= (type)((type)p[i] << (expr));                                                 \
-        *v = r;                                                                                \
-        return 0;                                                                              \
+#define CURSOR_INT(name, type, n, expr)                                                            \
+    int name(struct cl_cursor *c, type *v)                                                         \
+    {                                                                                              \
+        const uint8_t *p;                                                                          \
+        if (cl_cursor_take(c, n, &p) < 0)                                                          \
+            return CL_EPARSE;                                                                      \
+        type r = 0;                                                                                \
+        for (size_t i = 0; i < n; i++)                                                             \
+            r |= (type)((type)p[i] << (expr));                                                     \
+        *v = r;                                                                                    \
+        return 0;                                                                                  \
     }
 
 CURSOR_INT(cl_cursor_le16, uint16_t, 2, 8 * i)

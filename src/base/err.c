@@ -55,10 +55,18 @@ static const struct {
     const char *name;
     int exit_code;
 } codes[] = {
-    {CL_OK, "OK", 0},           {CL_EINVAL, "EINVAL", 2},        {CL_EPARSE, "EPARSE", 3},
-    {CL_ELIMIT, "ELIMIT", 8},   {CL_EVERIFY, "EVERIFY", 4},      {CL_EDENIED, "EDENIED", 5},
-    {CL_ENOTFOUND, "ENOTFOUND", 6}, {CL_EIO, "EIO", 7},          {CL_ENOMEM, "ENOMEM", 1},
-    {CL_EEXPIRED, "EEXPIRED", 9}, {CL_EUNSUPPORTED, "EUNSUPPORTED", 10}, {CL_EEXISTS, "EEXISTS", 11},
+    {CL_OK, "OK", 0},
+    {CL_EINVAL, "EINVAL", 2},
+    {CL_EPARSE, "EPARSE", 3},
+    {CL_ELIMIT, "ELIMIT", 8},
+    {CL_EVERIFY, "EVERIFY", 4},
+    {CL_EDENIED, "EDENIED", 5},
+    {CL_ENOTFOUND, "ENOTFOUND", 6},
+    {CL_EIO, "EIO", 7},
+    {CL_ENOMEM, "ENOMEM", 1},
+    {CL_EEXPIRED, "EEXPIRED", 9},
+    {CL_EUNSUPPORTED, "EUNSUPPORTED", 10},
+    {CL_EEXISTS, "EEXISTS", 11},
 };
 
 const char *cl_err_name(int code)

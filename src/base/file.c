@@ -82,7 +82,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-int cl_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode, struct cl_err *err)
+int cl_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                         struct cl_err *err)
 {
     char *dcopy = strdup(path);
     char *tmp = cl_strdupf("%s.tmp.XXXXXX", path);

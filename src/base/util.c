@@ -3,8 +3,8 @@
 #include "base/base.h"
 
 #include <errno.h>
-#include <string.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -75,4 +75,7 @@ uint64_t cl_now_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int64_t cl_now_unix(void) { return (int64_t)time(NULL); }
+int64_t cl_now_unix(void)
+{
+    return (int64_t)time(NULL);
+}

@@ -6,8 +6,8 @@
  * that expires entries after resource_cache_ttl seconds and is emptied on demand. The
  * offline_fs_kbc backend reads {"repo/type/tag": "<b64>"} maps instead.
  */
-#include "cdh/cdh_internal.h"
 #include "aa/aa.h"
+#include "cdh/cdh_internal.h"
 #include "net/http.h"
 
 #include <pthread.h>
@@ -27,9 +27,9 @@ struct cache_entry {
 struct cl_cdh {
     const struct cl_cdh_config *cfg;
     bool offline;
-    json_t *offline_map;            /* "repo/type/tag" → b64 */
-    char *ca_path;                  /* kbs_cert written to a private file for libcurl */
-    pthread_mutex_t lock;           /* token, key, cache, stats */
+    json_t *offline_map;  /* "repo/type/tag" → b64 */
+    char *ca_path;        /* kbs_cert written to a private file for libcurl */
+    pthread_mutex_t lock; /* token, key, cache, stats */
     cl_str *token;
     cl_pkey *tee_key;
     int64_t token_exp;
@@ -42,20 +42,27 @@ struct cl_cdh {
 
 static bool seg_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
-static bool query_char(char c) { return seg_char(c) || c == '=' || c == '&' || c == ','; }
+static bool query_char(char c)
+{
+    return seg_char(c) || c == '=' || c == '&' || c == ',';
+}
 
-bool cl_cdh_is_uri(const char *s) { return strncmp(s, "kbs://", 6) == 0 || strncmp(s, "kbs+", 4) == 0; }
+bool cl_cdh_is_uri(const char *s)
+{
+    return strncmp(s, "kbs://", 6) == 0 || strncmp(s, "kbs+", 4) == 0;
+}
 
 int cl_cdh_uri_parse(const char *uri, struct cl_cdh_uri *out, struct cl_err *err)
 {
     struct cl_cdh_uri u;
     memset(&u, 0, sizeof u);
     if (!uri || strlen(uri) >= CL_CDH_MAX_URI)
-        return cl_err_set(err, CL_EINVAL, "resource URI missing or longer than %d bytes", CL_CDH_MAX_URI - 1);
+        return cl_err_set(err, CL_EINVAL, "resource URI missing or longer than %d bytes",
+                          CL_CDH_MAX_URI - 1);
     const char *p;
     if (strncmp(uri, "kbs://", 6) == 0) {
         strcpy(u.plugin, "resource");
@@ -64,14 +71,16 @@ int cl_cdh_uri_parse(const char *uri, struct cl_cdh_uri *out, struct cl_err *err
         const char *e = strstr(uri, "://");
         size_t n = e ? (size_t)(e - uri - 4) : 0;
         if (!e || n == 0 || n >= sizeof u.plugin)
-            return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': empty or malformed plugin name", uri);
+            return cl_err_set(err, CL_EINVAL,
+                              "resource URI '%.64s': empty or malformed plugin name", uri);
         for (size_t i = 0; i < n; i++)
             if (!seg_char(uri[4 + i]) || uri[4 + i] == '.')
                 return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': bad plugin name", uri);
         memcpy(u.plugin, uri + 4, n);
         p = e + 3;
     } else {
-        return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': scheme must be kbs:// or kbs+<plugin>://", uri);
+        return cl_err_set(err, CL_EINVAL,
+                          "resource URI '%.64s': scheme must be kbs:// or kbs+<plugin>://", uri);
     }
     /* authority (ignored: the KBS address comes from the configuration) */
     const char *slash = strchr(p, '/');
@@ -83,7 +92,8 @@ int cl_cdh_uri_parse(const char *uri, struct cl_cdh_uri *out, struct cl_err *err
     if (q) {
         for (const char *c = q + 1; *c; c++)
             if (!query_char(*c))
-                return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': character %#x not allowed in the query",
+                return cl_err_set(err, CL_EINVAL,
+                                  "resource URI '%.64s': character %#x not allowed in the query",
                                   uri, (unsigned char)*c);
         strcpy(u.query, q + 1);
     }
@@ -95,15 +105,19 @@ int cl_cdh_uri_parse(const char *uri, struct cl_cdh_uri *out, struct cl_err *err
         if (n == 0)
             return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': empty path segment", uri);
         if (n > CL_CDH_MAX_SEGMENT)
-            return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': segment longer than %d", uri, CL_CDH_MAX_SEGMENT);
+            return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': segment longer than %d", uri,
+                              CL_CDH_MAX_SEGMENT);
         if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-            return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': '.' and '..' segments are refused", uri);
+            return cl_err_set(err, CL_EINVAL,
+                              "resource URI '%.64s': '.' and '..' segments are refused", uri);
         for (size_t i = 0; i < n; i++)
             if (!seg_char(s[i]))
-                return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': character %#x not allowed in a segment", uri,
-                                  (unsigned char)s[i]);
+                return cl_err_set(err, CL_EINVAL,
+                                  "resource URI '%.64s': character %#x not allowed in a segment",
+                                  uri, (unsigned char)s[i]);
         if (++u.nsegments > CL_CDH_MAX_SEGMENTS)
-            return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': more than %d segments", uri, CL_CDH_MAX_SEGMENTS);
+            return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': more than %d segments", uri,
+                              CL_CDH_MAX_SEGMENTS);
         o += n + (e ? 1 : 0);
         if (e && o == plen)
             return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': empty path segment", uri);
@@ -111,7 +125,9 @@ int cl_cdh_uri_parse(const char *uri, struct cl_cdh_uri *out, struct cl_err *err
     if (u.nsegments == 0)
         return cl_err_set(err, CL_EINVAL, "resource URI '%.64s' has an empty path", uri);
     if (strcmp(u.plugin, "resource") == 0 && u.nsegments != 3)
-        return cl_err_set(err, CL_EINVAL, "resource URI '%.64s': the resource plugin needs <repo>/<type>/<tag>", uri);
+        return cl_err_set(err, CL_EINVAL,
+                          "resource URI '%.64s': the resource plugin needs <repo>/<type>/<tag>",
+                          uri);
     memcpy(u.path, p, plen);
     u.path[plen] = 0;
     *out = u;
@@ -195,7 +211,8 @@ static void cache_put(struct cl_cdh *cdh, const char *uri, const struct cl_secre
 /* Gets (or reuses) the token and TEE key; force drops the cached pair first. Lock held. */
 static int token_locked(struct cl_cdh *cdh, bool force, struct cl_err *err)
 {
-    if (cdh->token && !force && (cdh->token_exp == 0 || cdh->token_exp - CL_AA_TOKEN_LEEWAY_S > cl_now_unix()))
+    if (cdh->token && !force &&
+        (cdh->token_exp == 0 || cdh->token_exp - CL_AA_TOKEN_LEEWAY_S > cl_now_unix()))
         return 0;
     CL_AUTO(cl_str) *old = cdh->token;
     cdh->token = NULL;
@@ -214,10 +231,12 @@ static int token_locked(struct cl_cdh *cdh, bool force, struct cl_err *err)
     CL_AUTO(json_t) *j = cl_json_parse((const char *)raw, n, 4, err);
     cl_free_wipe(raw, n);
     const char *tok = NULL, *pem = NULL;
-    if (!j || cl_json_get_str(j, "token", &tok, err) < 0 || cl_json_get_str(j, "tee_keypair", &pem, err) < 0)
+    if (!j || cl_json_get_str(j, "token", &tok, err) < 0 ||
+        cl_json_get_str(j, "tee_keypair", &pem, err) < 0)
         return cl_err_prefix(err, "GetToken(kbs) answer");
     if (force && old && strcmp(old, tok) == 0)
-        return cl_err_set(err, CL_EDENIED, "the KBS refused the agent's token and the agent has no newer one");
+        return cl_err_set(err, CL_EDENIED,
+                          "the KBS refused the agent's token and the agent has no newer one");
     int64_t exp = 0, nbf = 0;
     if (cl_aa_jwt_times(tok, &exp, &nbf, err) < 0)
         return cl_err_prefix(err, "GetToken(kbs) token");
@@ -231,7 +250,8 @@ static int token_locked(struct cl_cdh *cdh, bool force, struct cl_err *err)
     return cdh->token ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
 }
 
-static int kbs_fetch(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_secret **out, struct cl_err *err)
+static int kbs_fetch(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_secret **out,
+                     struct cl_err *err)
 {
     if (!cdh->cfg->kbc_url)
         return cl_err_set(err, CL_EINVAL, "no KBS configured ([kbc] url)");
@@ -239,7 +259,8 @@ static int kbs_fetch(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_s
                                       u->query[0] ? "?" : "", u->query);
     if (!url)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
-    struct cl_http_client_opts ho = {.timeout_ms = CL_AA_KBS_TIMEOUT_MS, .ca_file = cdh->ca_path,
+    struct cl_http_client_opts ho = {.timeout_ms = CL_AA_KBS_TIMEOUT_MS,
+                                     .ca_file = cdh->ca_path,
                                      .max_response = 2 * CL_CDH_MAX_RESOURCE};
     int rc = CL_EIO;
     bool force = false;
@@ -277,7 +298,8 @@ static int kbs_fetch(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_s
             if ((*out)->len > CL_CDH_MAX_RESOURCE) {
                 cl_secret_free(*out);
                 *out = NULL;
-                return cl_err_set(err, CL_ELIMIT, "resource %s is larger than %d bytes", u->path, CL_CDH_MAX_RESOURCE);
+                return cl_err_set(err, CL_ELIMIT, "resource %s is larger than %d bytes", u->path,
+                                  CL_CDH_MAX_RESOURCE);
             }
             pthread_mutex_lock(&cdh->lock);
             cdh->stats.kbs_fetches++;
@@ -289,7 +311,8 @@ static int kbs_fetch(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_s
         cl_http_result_clear(&r);
         const char *detail = json_string_value(json_object_get(info, "detail"));
         if (st == 401) {
-            rc = cl_err_set(err, CL_EDENIED, "KBS: HTTP 401 for %s: %.200s", u->path, detail ? detail : "");
+            rc = cl_err_set(err, CL_EDENIED, "KBS: HTTP 401 for %s: %.200s", u->path,
+                            detail ? detail : "");
             if (force)
                 return rc; /* refused with a fresh token too: not a stale-token problem */
             force = true;  /* token expired or unknown to this KBS: ask the agent for a new one */
@@ -300,7 +323,8 @@ static int kbs_fetch(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_s
         if (st == 403)
             return cl_err_set(err, CL_EDENIED, "KBS: HTTP 403 for %s: %.200s", u->path,
                               detail ? detail : "the resource policy refused");
-        rc = cl_err_set(err, CL_EIO, "KBS: HTTP %ld for %s: %.200s", st, u->path, detail ? detail : "");
+        rc = cl_err_set(err, CL_EIO, "KBS: HTTP %ld for %s: %.200s", st, u->path,
+                        detail ? detail : "");
     }
     return rc;
 }
@@ -327,7 +351,8 @@ static int offline_load(struct cl_cdh *cdh, const char *path, bool required, str
     json_object_foreach(m, k, v)
     {
         if (!json_is_string(v))
-            return cl_err_set(err, CL_EPARSE, "offline_fs_kbc: %s: '%.64s' is not a string", path, k);
+            return cl_err_set(err, CL_EPARSE, "offline_fs_kbc: %s: '%.64s' is not a string", path,
+                              k);
         if (json_object_get(cdh->offline_map, k))
             cl_warn("offline_fs_kbc: %s redefines '%.64s'", path, k);
         json_object_set(cdh->offline_map, k, v);
@@ -335,7 +360,8 @@ static int offline_load(struct cl_cdh *cdh, const char *path, bool required, str
     return 0;
 }
 
-static int offline_get(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_secret **out, struct cl_err *err)
+static int offline_get(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_secret **out,
+                       struct cl_err *err)
 {
     const char *v = json_string_value(json_object_get(cdh->offline_map, u->path));
     if (!v)
@@ -346,7 +372,8 @@ static int offline_get(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl
 
 /* ---- public ---- */
 
-int cl_cdh_get_resource(struct cl_cdh *cdh, const char *uri, struct cl_secret **out, struct cl_err *err)
+int cl_cdh_get_resource(struct cl_cdh *cdh, const char *uri, struct cl_secret **out,
+                        struct cl_err *err)
 {
     struct cl_err local_err;
     if (!err)
@@ -376,7 +403,10 @@ void cl_cdh_stats(struct cl_cdh *cdh, struct cl_cdh_stats *out)
     pthread_mutex_unlock(&cdh->lock);
 }
 
-const struct cl_cdh_config *cl_cdh_config_of(const struct cl_cdh *cdh) { return cdh->cfg; }
+const struct cl_cdh_config *cl_cdh_config_of(const struct cl_cdh *cdh)
+{
+    return cdh->cfg;
+}
 
 const char *cl_cdh_aa_socket(const struct cl_cdh *cdh)
 {
@@ -395,7 +425,8 @@ static int provision_credentials(struct cl_cdh *cdh, struct cl_err *err)
         char *s = strrchr(dir, '/');
         if (s)
             *s = 0;
-        if (cl_mkdir_p(dir, 0700, err) < 0 || cl_file_write_atomic(c->path, v->data, v->len, 0600, err) < 0)
+        if (cl_mkdir_p(dir, 0700, err) < 0 ||
+            cl_file_write_atomic(c->path, v->data, v->len, 0600, err) < 0)
             return cl_err_prefix(err, "credential %s", c->path);
     }
     return 0;

@@ -12,7 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int opt_str(const json_t *obj, const char *key, const char *where, char **dst, struct cl_err *err)
+static int opt_str(const json_t *obj, const char *key, const char *where, char **dst,
+                   struct cl_err *err)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
@@ -63,9 +64,17 @@ void cl_cdh_config_defaults(struct cl_cdh_config *cfg)
 
 static void image_clear(struct cl_cdh_image_config *im)
 {
-    char **s[] = {&im->work_dir,        &im->policy,          &im->policy_uri, &im->sigstore_config_uri,
-                  &im->sigstore_config, &im->auth_uri,        &im->registry_config_uri,
-                  &im->registry_config, &im->https_proxy,     &im->http_proxy, &im->no_proxy};
+    char **s[] = {&im->work_dir,
+                  &im->policy,
+                  &im->policy_uri,
+                  &im->sigstore_config_uri,
+                  &im->sigstore_config,
+                  &im->auth_uri,
+                  &im->registry_config_uri,
+                  &im->registry_config,
+                  &im->https_proxy,
+                  &im->http_proxy,
+                  &im->no_proxy};
     for (size_t i = 0; i < CL_ARRAY_LEN(s); i++)
         free(*s[i]);
     for (size_t i = 0; i < im->ncerts; i++)
@@ -92,7 +101,8 @@ static int toml_value(FILE *f, const json_t *v, const char *key, struct cl_err *
         json_array_foreach(v, i, e)
         {
             if (json_is_object(e) || json_is_array(e))
-                return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: nested value", key);
+                return cl_err_set(err, CL_EPARSE,
+                                  "cdh config: image.registry_config.%s: nested value", key);
             if (i)
                 fputs(", ", f);
             if (toml_value(f, e, key, err) < 0)
@@ -101,10 +111,14 @@ static int toml_value(FILE *f, const json_t *v, const char *key, struct cl_err *
         fputc(']', f);
         return 0;
     }
-    return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: unsupported value", key);
+    return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: unsupported value",
+                      key);
 }
 
-static bool is_table_array(const json_t *v) { return json_is_array(v) && json_is_object(json_array_get(v, 0)); }
+static bool is_table_array(const json_t *v)
+{
+    return json_is_array(v) && json_is_object(json_array_get(v, 0));
+}
 
 /* Keys registries.conf has (src/image refuses others). Anything else in the inline table is
  * dropped with a warning, as upstream's serde drops unknown fields: upstream's own example
@@ -112,9 +126,18 @@ static bool is_table_array(const json_t *v) { return json_is_array(v) && json_is
  * header, which makes them keys of that mirror. */
 static bool regconf_key(const char *k)
 {
-    static const char *const keys[] = {"unqualified-search-registries", "short-name-mode", "registry", "aliases",
-                                       "credential-helpers", "prefix", "location", "insecure", "blocked", "mirror",
-                                       "mirror-by-digest-only", "pull-from-mirror"};
+    static const char *const keys[] = {"unqualified-search-registries",
+                                       "short-name-mode",
+                                       "registry",
+                                       "aliases",
+                                       "credential-helpers",
+                                       "prefix",
+                                       "location",
+                                       "insecure",
+                                       "blocked",
+                                       "mirror",
+                                       "mirror-by-digest-only",
+                                       "pull-from-mirror"};
     for (size_t i = 0; i < CL_ARRAY_LEN(keys); i++)
         if (strcmp(k, keys[i]) == 0)
             return true;
@@ -131,15 +154,16 @@ static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, s
     json_object_foreach((json_t *)(uintptr_t)t, k, v)
     {
         if (!regconf_key(k)) {
-            cl_warn("cdh config: image.registry_config%s%s: key '%.64s' is not a registries.conf key, ignored",
+            cl_warn("cdh config: image.registry_config%s%s: key '%.64s' is not a registries.conf "
+                    "key, ignored",
                     *prefix ? "." : "", prefix, k);
             continue;
         }
         if (is_table_array(v))
             continue;
         if (json_is_object(v))
-            return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s: plain tables are not used",
-                              k);
+            return cl_err_set(err, CL_EPARSE,
+                              "cdh config: image.registry_config.%s: plain tables are not used", k);
         fprintf(f, "\"%s\" = ", k);
         if (toml_value(f, v, k, err) < 0)
             return err->code;
@@ -156,7 +180,8 @@ static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, s
         json_array_foreach(v, i, e)
         {
             if (!json_is_object(e))
-                return cl_err_set(err, CL_EPARSE, "cdh config: image.registry_config.%s[%zu] is not a table", sub,
+                return cl_err_set(err, CL_EPARSE,
+                                  "cdh config: image.registry_config.%s[%zu] is not a table", sub,
                                   i);
             fprintf(f, "[[%s]]\n", sub);
             if (toml_table(f, e, sub, depth + 1, err) < 0)
@@ -188,11 +213,18 @@ static int parse_image(const json_t *im, struct cl_cdh_image_config *ic, struct 
 {
     if (!im)
         return 0;
-    static const char *const known[] = {"work_dir", "image_security_policy_uri", "image_security_policy",
-                                        "sigstore_config_uri", "sigstore_config",
-                                        "authenticated_registry_credentials_uri", "registry_configuration_uri",
-                                        "max_concurrent_layer_downloads_per_image", "extra_root_certificates",
-                                        "image_pull_proxy", "registry_config", NULL};
+    static const char *const known[] = {"work_dir",
+                                        "image_security_policy_uri",
+                                        "image_security_policy",
+                                        "sigstore_config_uri",
+                                        "sigstore_config",
+                                        "authenticated_registry_credentials_uri",
+                                        "registry_configuration_uri",
+                                        "max_concurrent_layer_downloads_per_image",
+                                        "extra_root_certificates",
+                                        "image_pull_proxy",
+                                        "registry_config",
+                                        NULL};
     static const char *const proxy_known[] = {"https_proxy", "http_proxy", "no_proxy", NULL};
     warn_unknown(im, "image.", known);
     warn_unknown(json_object_get(im, "image_pull_proxy"), "image.image_pull_proxy.", proxy_known);
@@ -209,34 +241,39 @@ static int parse_image(const json_t *im, struct cl_cdh_image_config *ic, struct 
         {"registry_configuration_uri", offsetof(struct cl_cdh_image_config, registry_config_uri)},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(strs); i++)
-        if (opt_str(im, strs[i].key, "image.", (char **)(void *)((char *)ic + strs[i].off), err) < 0)
+        if (opt_str(im, strs[i].key, "image.", (char **)(void *)((char *)ic + strs[i].off), err) <
+            0)
             return err->code;
     json_t *mc = json_object_get(im, "max_concurrent_layer_downloads_per_image");
     if (mc) {
         if (!json_is_integer(mc) || json_integer_value(mc) < 1 || json_integer_value(mc) > 16)
-            return cl_err_set(err, CL_EPARSE,
-                              "cdh config: 'image.max_concurrent_layer_downloads_per_image' must be 1..16");
+            return cl_err_set(
+                err, CL_EPARSE,
+                "cdh config: 'image.max_concurrent_layer_downloads_per_image' must be 1..16");
         ic->max_concurrent = (long)json_integer_value(mc);
     }
     json_t *certs = json_object_get(im, "extra_root_certificates");
     if (certs) {
         if (!json_is_array(certs) || json_array_size(certs) > CL_CDH_MAX_ROOT_CERTS)
-            return cl_err_set(err, CL_EPARSE, "cdh config: 'image.extra_root_certificates' must be an array of at "
-                                              "most %d PEM strings",
+            return cl_err_set(err, CL_EPARSE,
+                              "cdh config: 'image.extra_root_certificates' must be an array of at "
+                              "most %d PEM strings",
                               CL_CDH_MAX_ROOT_CERTS);
         size_t i;
         json_t *c;
         json_array_foreach(certs, i, c)
         {
             if (!json_is_string(c))
-                return cl_err_set(err, CL_EPARSE, "cdh config: image.extra_root_certificates[%zu] must be a string",
+                return cl_err_set(err, CL_EPARSE,
+                                  "cdh config: image.extra_root_certificates[%zu] must be a string",
                                   i);
             if (!(ic->extra_root_certs[ic->ncerts++] = strdup(json_string_value(c))))
                 return cl_err_set(err, CL_ENOMEM, "out of memory");
         }
     }
     json_t *proxy = NULL, *regcfg = NULL;
-    if (opt_table(im, "image_pull_proxy", &proxy, err) < 0 || opt_table(im, "registry_config", &regcfg, err) < 0 ||
+    if (opt_table(im, "image_pull_proxy", &proxy, err) < 0 ||
+        opt_table(im, "registry_config", &regcfg, err) < 0 ||
         opt_str(proxy, "https_proxy", "image.image_pull_proxy.", &ic->https_proxy, err) < 0 ||
         opt_str(proxy, "http_proxy", "image.image_pull_proxy.", &ic->http_proxy, err) < 0 ||
         opt_str(proxy, "no_proxy", "image.image_pull_proxy.", &ic->no_proxy, err) < 0)
@@ -292,7 +329,8 @@ static int parse_credentials(const json_t *arr, struct cl_cdh_config *cfg, struc
     if (!json_is_array(arr))
         return cl_err_set(err, CL_EPARSE, "cdh config: 'credentials' must be an array of tables");
     if (json_array_size(arr) > CL_CDH_MAX_CREDENTIALS)
-        return cl_err_set(err, CL_ELIMIT, "cdh config: more than %d credentials", CL_CDH_MAX_CREDENTIALS);
+        return cl_err_set(err, CL_ELIMIT, "cdh config: more than %d credentials",
+                          CL_CDH_MAX_CREDENTIALS);
     size_t i;
     json_t *c;
     json_array_foreach(arr, i, c)
@@ -304,11 +342,13 @@ static int parse_credentials(const json_t *arr, struct cl_cdh_config *cfg, struc
             opt_str(c, "path", "credentials[].", &cr->path, err) < 0)
             return err->code;
         if (!cr->resource_uri || !cr->path)
-            return cl_err_set(err, CL_EPARSE, "cdh config: credentials[%zu] needs resource_uri and path", i);
+            return cl_err_set(err, CL_EPARSE,
+                              "cdh config: credentials[%zu] needs resource_uri and path", i);
         if (!credential_path_ok(cr->path))
             return cl_err_set(err, CL_EINVAL,
-                              "cdh config: credentials[%zu].path '%.128s' must lie under %s without . or .. parts", i,
-                              cr->path, CL_CDH_CREDENTIAL_PREFIX);
+                              "cdh config: credentials[%zu].path '%.128s' must lie under %s "
+                              "without . or .. parts",
+                              i, cr->path, CL_CDH_CREDENTIAL_PREFIX);
         struct cl_cdh_uri u;
         if (cl_cdh_uri_parse(cr->resource_uri, &u, err) < 0)
             return cl_err_prefix(err, "cdh config: credentials[%zu].resource_uri", i);
@@ -318,13 +358,24 @@ static int parse_credentials(const json_t *arr, struct cl_cdh_config *cfg, struc
 
 static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err *err)
 {
-    static const char *const top[] = {"socket", "aa", "kbc", "log", "rest", "credentials", "image",
-                                      "skip_sealed_secret_verification", "skip_sealed_secret_verification_insecure",
-                                      "sealed_secret_key_dir", "luks_header_dir", NULL};
-    static const char *const aak[] = {"aa_socket", NULL}, *const kbck[] = {"name", "url", "kbs_cert",
-                                                                            "resource_cache_ttl", "offline_files",
-                                                                            NULL};
-    static const char *const logk[] = {"level", NULL}, *const restk[] = {"address", "features", NULL};
+    static const char *const top[] = {"socket",
+                                      "aa",
+                                      "kbc",
+                                      "log",
+                                      "rest",
+                                      "credentials",
+                                      "image",
+                                      "skip_sealed_secret_verification",
+                                      "skip_sealed_secret_verification_insecure",
+                                      "sealed_secret_key_dir",
+                                      "luks_header_dir",
+                                      NULL};
+    static const char *const aak[] = {"aa_socket", NULL}, *const kbck[] = {
+                                                              "name",          "url",
+                                                              "kbs_cert",      "resource_cache_ttl",
+                                                              "offline_files", NULL};
+    static const char *const logk[] = {"level", NULL}, *const restk[] = {"address", "features",
+                                                                         NULL};
     static const char *const credk[] = {"resource_uri", "path", NULL};
     warn_unknown(doc, "", top);
     warn_unknown(json_object_get(doc, "aa"), "aa.", aak);
@@ -344,19 +395,24 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
         return err->code;
     json_t *skip = json_object_get(doc, "skip_sealed_secret_verification");
     if (skip && !json_is_boolean(skip))
-        return cl_err_set(err, CL_EPARSE, "cdh config: 'skip_sealed_secret_verification' must be true or false");
+        return cl_err_set(err, CL_EPARSE,
+                          "cdh config: 'skip_sealed_secret_verification' must be true or false");
     if (json_is_true(skip))
-        return cl_err_set(err, CL_EINVAL,
-                          "cdh config: skip_sealed_secret_verification = true is refused; the switch that skips "
-                          "sealed-secret signatures is spelled skip_sealed_secret_verification_insecure");
+        return cl_err_set(
+            err, CL_EINVAL,
+            "cdh config: skip_sealed_secret_verification = true is refused; the switch that skips "
+            "sealed-secret signatures is spelled skip_sealed_secret_verification_insecure");
     json_t *skipi = json_object_get(doc, "skip_sealed_secret_verification_insecure");
     if (skipi && !json_is_boolean(skipi))
-        return cl_err_set(err, CL_EPARSE,
-                          "cdh config: 'skip_sealed_secret_verification_insecure' must be true or false");
+        return cl_err_set(
+            err, CL_EPARSE,
+            "cdh config: 'skip_sealed_secret_verification_insecure' must be true or false");
     cfg->skip_verification_insecure = json_is_true(skipi);
-    if (opt_str(aa, "aa_socket", "aa.", &cfg->aa_socket, err) < 0 || opt_str(kbc, "name", "kbc.", &cfg->kbc_name, err) < 0 ||
+    if (opt_str(aa, "aa_socket", "aa.", &cfg->aa_socket, err) < 0 ||
+        opt_str(kbc, "name", "kbc.", &cfg->kbc_name, err) < 0 ||
         opt_str(kbc, "url", "kbc.", &cfg->kbc_url, err) < 0 ||
-        opt_str(kbc, "kbs_cert", "kbc.", &cfg->kbs_cert, err) < 0 || opt_str(log, "level", "log.", &cfg->log_level, err) < 0 ||
+        opt_str(kbc, "kbs_cert", "kbc.", &cfg->kbs_cert, err) < 0 ||
+        opt_str(log, "level", "log.", &cfg->log_level, err) < 0 ||
         opt_str(rest, "address", "rest.", &cfg->rest_address, err) < 0 ||
         opt_str(rest, "features", "rest.", &cfg->rest_features, err) < 0 ||
         opt_str(doc, "sealed_secret_key_dir", "", &cfg->sealed_key_dir, err) < 0 ||
@@ -364,19 +420,24 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
         return err->code;
     if (kbc && !cfg->kbc_name)
         return cl_err_set(err, CL_EPARSE, "cdh config: 'kbc.name' is missing");
-    if (cfg->kbc_name && strcmp(cfg->kbc_name, "cc_kbc") != 0 && strcmp(cfg->kbc_name, "offline_fs_kbc") != 0)
-        return cl_err_set(err, CL_EINVAL, "cdh config: kbc.name '%.32s' is not cc_kbc or offline_fs_kbc",
+    if (cfg->kbc_name && strcmp(cfg->kbc_name, "cc_kbc") != 0 &&
+        strcmp(cfg->kbc_name, "offline_fs_kbc") != 0)
+        return cl_err_set(err, CL_EINVAL,
+                          "cdh config: kbc.name '%.32s' is not cc_kbc or offline_fs_kbc",
                           cfg->kbc_name);
     json_t *ttl = json_object_get(kbc, "resource_cache_ttl");
     if (ttl) {
         if (!json_is_integer(ttl) || json_integer_value(ttl) < 0 || json_integer_value(ttl) > 86400)
-            return cl_err_set(err, CL_EPARSE, "cdh config: 'kbc.resource_cache_ttl' must be 0..86400 seconds");
+            return cl_err_set(err, CL_EPARSE,
+                              "cdh config: 'kbc.resource_cache_ttl' must be 0..86400 seconds");
         cfg->cache_ttl_s = (long)json_integer_value(ttl);
     }
     json_t *files = json_object_get(kbc, "offline_files");
     if (files) {
         if (!json_is_array(files) || json_array_size(files) > 16)
-            return cl_err_set(err, CL_EPARSE, "cdh config: 'kbc.offline_files' must be an array of at most 16 paths");
+            return cl_err_set(
+                err, CL_EPARSE,
+                "cdh config: 'kbc.offline_files' must be an array of at most 16 paths");
         cfg->offline_files = calloc(json_array_size(files) + 1, sizeof(char *));
         if (!cfg->offline_files)
             return cl_err_set(err, CL_ENOMEM, "out of memory");
@@ -385,14 +446,16 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
         json_array_foreach(files, i, f)
         {
             if (!json_is_string(f))
-                return cl_err_set(err, CL_EPARSE, "cdh config: kbc.offline_files[%zu] must be a string", i);
+                return cl_err_set(err, CL_EPARSE,
+                                  "cdh config: kbc.offline_files[%zu] must be a string", i);
             if (!(cfg->offline_files[i] = strdup(json_string_value(f))))
                 return cl_err_set(err, CL_ENOMEM, "out of memory");
         }
     }
     if (cfg->rest_features && strcmp(cfg->rest_features, "resource") != 0 &&
         strcmp(cfg->rest_features, "attestation") != 0 && strcmp(cfg->rest_features, "all") != 0)
-        return cl_err_set(err, CL_EINVAL, "cdh config: rest.features '%.32s' is not resource, attestation or all",
+        return cl_err_set(err, CL_EINVAL,
+                          "cdh config: rest.features '%.32s' is not resource, attestation or all",
                           cfg->rest_features);
     json_t *image = NULL;
     if (opt_table(doc, "image", &image, err) < 0 || parse_image(image, &cfg->image, err) < 0)
@@ -400,12 +463,14 @@ static int parse_doc(const json_t *doc, struct cl_cdh_config *cfg, struct cl_err
     return parse_credentials(json_object_get(doc, "credentials"), cfg, err);
 }
 
-static int parse_any(const char *text, size_t len, bool json, struct cl_cdh_config *cfg, struct cl_err *err)
+static int parse_any(const char *text, size_t len, bool json, struct cl_cdh_config *cfg,
+                     struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err); /* the table walkers read err->code */
     cl_cdh_config_defaults(cfg);
     if (len > CL_CDH_MAX_CONFIG)
-        return cl_err_set(err, CL_ELIMIT, "cdh config of %zu bytes exceeds %d", len, CL_CDH_MAX_CONFIG);
+        return cl_err_set(err, CL_ELIMIT, "cdh config of %zu bytes exceeds %d", len,
+                          CL_CDH_MAX_CONFIG);
     CL_AUTO(json_t) *doc = json ? cl_json_parse(text, len, 32, err) : cl_toml_parse(text, len, err);
     if (!doc)
         return cl_err_prefix(err, "cdh config");
@@ -446,26 +511,31 @@ json_t *cl_cdh_config_effective(const struct cl_cdh_config *cfg)
     const struct cl_cdh_image_config *im = &cfg->image;
     json_t *creds = json_array(), *certs = json_array();
     for (size_t i = 0; i < cfg->ncreds; i++)
-        json_array_append_new(creds, json_pack("{s:s, s:s}", "resource_uri", cfg->creds[i].resource_uri, "path",
-                                               cfg->creds[i].path));
+        json_array_append_new(creds,
+                              json_pack("{s:s, s:s}", "resource_uri", cfg->creds[i].resource_uri,
+                                        "path", cfg->creds[i].path));
     for (size_t i = 0; i < im->ncerts; i++)
         json_array_append_new(certs, json_string(im->extra_root_certs[i]));
     return json_pack(
         "{s:s, s:{s:o}, s:{s:o, s:o, s:o, s:I}, s:o, s:{s:s}, s:{s:o, s:s}, s:b, s:s, s:s, "
         "s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:{s:o, s:o, s:o}}}",
-        "socket", cfg->socket ? cfg->socket : CL_CDH_DEFAULT_SOCKET, "aa", "aa_socket", s_or_null(cfg->aa_socket),
-        "kbc", "name", s_or_null(cfg->kbc_name), "url", s_or_null(cfg->kbc_url), "kbs_cert",
-        s_or_null(cfg->kbs_cert), "resource_cache_ttl", (json_int_t)cfg->cache_ttl_s, "credentials", creds, "log",
-        "level", cfg->log_level ? cfg->log_level : "info", "rest", "address",
-        s_or_null(cfg->rest_address), "features", cfg->rest_features ? cfg->rest_features : "resource",
-        "skip_sealed_secret_verification_insecure", cfg->skip_verification_insecure, "sealed_secret_key_dir",
-        cfg->sealed_key_dir ? cfg->sealed_key_dir : CL_CDH_SEALED_KEY_DIR, "luks_header_dir",
-        cfg->luks_header_dir ? cfg->luks_header_dir : CL_CDH_LUKS_HEADER_DIR, "image", "work_dir",
-        s_or_null(im->work_dir), "image_security_policy_uri", s_or_null(im->policy_uri), "image_security_policy",
-        s_or_null(im->policy), "sigstore_config_uri", s_or_null(im->sigstore_config_uri), "sigstore_config",
-        s_or_null(im->sigstore_config), "authenticated_registry_credentials_uri", s_or_null(im->auth_uri),
-        "registry_configuration_uri", s_or_null(im->registry_config_uri), "registry_config",
-        s_or_null(im->registry_config), "max_concurrent_layer_downloads_per_image", (json_int_t)im->max_concurrent,
-        "extra_root_certificates", certs, "image_pull_proxy", "https_proxy", s_or_null(im->https_proxy),
-        "http_proxy", s_or_null(im->http_proxy), "no_proxy", s_or_null(im->no_proxy));
+        "socket", cfg->socket ? cfg->socket : CL_CDH_DEFAULT_SOCKET, "aa", "aa_socket",
+        s_or_null(cfg->aa_socket), "kbc", "name", s_or_null(cfg->kbc_name), "url",
+        s_or_null(cfg->kbc_url), "kbs_cert", s_or_null(cfg->kbs_cert), "resource_cache_ttl",
+        (json_int_t)cfg->cache_ttl_s, "credentials", creds, "log", "level",
+        cfg->log_level ? cfg->log_level : "info", "rest", "address", s_or_null(cfg->rest_address),
+        "features", cfg->rest_features ? cfg->rest_features : "resource",
+        "skip_sealed_secret_verification_insecure", cfg->skip_verification_insecure,
+        "sealed_secret_key_dir", cfg->sealed_key_dir ? cfg->sealed_key_dir : CL_CDH_SEALED_KEY_DIR,
+        "luks_header_dir", cfg->luks_header_dir ? cfg->luks_header_dir : CL_CDH_LUKS_HEADER_DIR,
+        "image", "work_dir", s_or_null(im->work_dir), "image_security_policy_uri",
+        s_or_null(im->policy_uri), "image_security_policy", s_or_null(im->policy),
+        "sigstore_config_uri", s_or_null(im->sigstore_config_uri), "sigstore_config",
+        s_or_null(im->sigstore_config), "authenticated_registry_credentials_uri",
+        s_or_null(im->auth_uri), "registry_configuration_uri", s_or_null(im->registry_config_uri),
+        "registry_config", s_or_null(im->registry_config),
+        "max_concurrent_layer_downloads_per_image", (json_int_t)im->max_concurrent,
+        "extra_root_certificates", certs, "image_pull_proxy", "https_proxy",
+        s_or_null(im->https_proxy), "http_proxy", s_or_null(im->http_proxy), "no_proxy",
+        s_or_null(im->no_proxy));
 }

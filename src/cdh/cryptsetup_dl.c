@@ -23,32 +23,34 @@
 
 /* X(return type, name, parameters, arguments, value when the library is missing);
  * V(name, parameters, arguments) for functions returning nothing. */
-#define CRYPTSETUP_FUNCS(X, V)                                                                                     \
-    X(int, crypt_init, (struct crypt_device * *cd, const char *device), (cd, device), -ENOSYS)                     \
-    X(int, crypt_init_data_device, (struct crypt_device * *cd, const char *device, const char *data_device),      \
-      (cd, device, data_device), -ENOSYS)                                                                          \
-    X(int, crypt_set_pbkdf_type, (struct crypt_device * cd, const struct crypt_pbkdf_type *pbkdf), (cd, pbkdf),   \
-      -ENOSYS)                                                                                                     \
-    X(int, crypt_format,                                                                                           \
-      (struct crypt_device * cd, const char *type, const char *cipher, const char *cipher_mode, const char *uuid, \
-       const char *volume_key, size_t volume_key_size, void *params),                                             \
-      (cd, type, cipher, cipher_mode, uuid, volume_key, volume_key_size, params), -ENOSYS)                         \
-    X(int, crypt_keyslot_add_by_volume_key,                                                                        \
-      (struct crypt_device * cd, int keyslot, const char *volume_key, size_t volume_key_size,                     \
-       const char *passphrase, size_t passphrase_size),                                                            \
-      (cd, keyslot, volume_key, volume_key_size, passphrase, passphrase_size), -ENOSYS)                            \
-    X(int, crypt_load, (struct crypt_device * cd, const char *requested_type, void *params),                      \
-      (cd, requested_type, params), -ENOSYS)                                                                       \
-    X(const char *, crypt_get_cipher, (struct crypt_device * cd), (cd), NULL)                                      \
-    X(const char *, crypt_get_cipher_mode, (struct crypt_device * cd), (cd), NULL)                                 \
-    X(int, crypt_get_sector_size, (struct crypt_device * cd), (cd), 0)                                             \
-    X(int, crypt_activate_by_passphrase,                                                                           \
-      (struct crypt_device * cd, const char *name, int keyslot, const char *passphrase, size_t passphrase_size,   \
-       uint32_t flags),                                                                                            \
-      (cd, name, keyslot, passphrase, passphrase_size, flags), -ENOSYS)                                            \
-    V(crypt_free, (struct crypt_device * cd), (cd))                                                                \
-    V(crypt_set_log_callback,                                                                                      \
-      (struct crypt_device * cd, void (*log)(int level, const char *msg, void *usrptr), void *usrptr),            \
+#define CRYPTSETUP_FUNCS(X, V)                                                                     \
+    X(int, crypt_init, (struct crypt_device * *cd, const char *device), (cd, device), -ENOSYS)     \
+    X(int, crypt_init_data_device,                                                                 \
+      (struct crypt_device * *cd, const char *device, const char *data_device),                    \
+      (cd, device, data_device), -ENOSYS)                                                          \
+    X(int, crypt_set_pbkdf_type, (struct crypt_device * cd, const struct crypt_pbkdf_type *pbkdf), \
+      (cd, pbkdf), -ENOSYS)                                                                        \
+    X(int, crypt_format,                                                                           \
+      (struct crypt_device * cd, const char *type, const char *cipher, const char *cipher_mode,    \
+       const char *uuid, const char *volume_key, size_t volume_key_size, void *params),            \
+      (cd, type, cipher, cipher_mode, uuid, volume_key, volume_key_size, params), -ENOSYS)         \
+    X(int, crypt_keyslot_add_by_volume_key,                                                        \
+      (struct crypt_device * cd, int keyslot, const char *volume_key, size_t volume_key_size,      \
+       const char *passphrase, size_t passphrase_size),                                            \
+      (cd, keyslot, volume_key, volume_key_size, passphrase, passphrase_size), -ENOSYS)            \
+    X(int, crypt_load, (struct crypt_device * cd, const char *requested_type, void *params),       \
+      (cd, requested_type, params), -ENOSYS)                                                       \
+    X(const char *, crypt_get_cipher, (struct crypt_device * cd), (cd), NULL)                      \
+    X(const char *, crypt_get_cipher_mode, (struct crypt_device * cd), (cd), NULL)                 \
+    X(int, crypt_get_sector_size, (struct crypt_device * cd), (cd), 0)                             \
+    X(int, crypt_activate_by_passphrase,                                                           \
+      (struct crypt_device * cd, const char *name, int keyslot, const char *passphrase,            \
+       size_t passphrase_size, uint32_t flags),                                                    \
+      (cd, name, keyslot, passphrase, passphrase_size, flags), -ENOSYS)                            \
+    V(crypt_free, (struct crypt_device * cd), (cd))                                                \
+    V(crypt_set_log_callback,                                                                      \
+      (struct crypt_device * cd, void (*log)(int level, const char *msg, void *usrptr),            \
+       void *usrptr),                                                                              \
       (cd, log, usrptr))
 
 /* the function table (fn) changes only when every symbol of a library is there: a forwarder
@@ -61,7 +63,7 @@ struct funcs {
 static struct funcs fn;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static bool ready;                        /* read without the lock: __atomic */
+static bool ready; /* read without the lock: __atomic */
 static const char *soname = CRYPTSETUP_SONAME;
 
 /* Points *slot (a function pointer) at name in h; the first missing name is kept. */
@@ -84,15 +86,18 @@ int cl_cdh_cryptsetup_load(struct cl_err *err)
         const char *missing = NULL;
         if (!h) {
             const char *why = dlerror();
-            rc = cl_err_set(err, CL_EUNSUPPORTED, "secure mount needs %s (libcryptsetup), which cannot be loaded: %s",
+            rc = cl_err_set(err, CL_EUNSUPPORTED,
+                            "secure mount needs %s (libcryptsetup), which cannot be loaded: %s",
                             soname, why ? why : "unknown reason");
         } else {
             struct funcs got;
-#define RESOLVE(ret, name, params, args, ...) resolve(h, #name, &got.name, sizeof got.name, &missing);
+#define RESOLVE(ret, name, params, args, ...)                                                      \
+    resolve(h, #name, &got.name, sizeof got.name, &missing);
 #define RESOLVE_V(name, params, args) resolve(h, #name, &got.name, sizeof got.name, &missing);
             CRYPTSETUP_FUNCS(RESOLVE, RESOLVE_V)
             if (missing) {
-                rc = cl_err_set(err, CL_EUNSUPPORTED, "secure mount: %s has no %s (not the ABI this build expects)",
+                rc = cl_err_set(err, CL_EUNSUPPORTED,
+                                "secure mount: %s has no %s (not the ABI this build expects)",
                                 soname, missing);
                 dlclose(h);
             } else {
@@ -117,17 +122,17 @@ void cl_cdh_cryptsetup_soname_set(const char *name)
 
 /* The forwarders. Callers check cl_cdh_cryptsetup_load() first for a clear error; a forwarder
  * called without it still loads the library, and answers like a failed call when it cannot. */
-#define FORWARD(ret, name, params, args, fail)                                                                      \
-    ret(name) params                                                                                               \
-    {                                                                                                              \
-        if (cl_cdh_cryptsetup_load(NULL) < 0)                                                                      \
-            return fail;                                                                                           \
-        return fn.name args;                                                                                       \
+#define FORWARD(ret, name, params, args, fail)                                                     \
+    ret(name) params                                                                               \
+    {                                                                                              \
+        if (cl_cdh_cryptsetup_load(NULL) < 0)                                                      \
+            return fail;                                                                           \
+        return fn.name args;                                                                       \
     }
-#define FORWARD_V(name, params, args)                                                                              \
-    void(name) params                                                                                              \
-    {                                                                                                              \
-        if (cl_cdh_cryptsetup_load(NULL) == 0)                                                                     \
-            fn.name args;                                                                                          \
+#define FORWARD_V(name, params, args)                                                              \
+    void(name) params                                                                              \
+    {                                                                                              \
+        if (cl_cdh_cryptsetup_load(NULL) == 0)                                                     \
+            fn.name args;                                                                          \
     }
 CRYPTSETUP_FUNCS(FORWARD, FORWARD_V)

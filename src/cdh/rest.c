@@ -25,8 +25,9 @@ static struct rest g_rest_slot; /* one bridge per process: the hub has one */
 
 static bool loopback(const char *peer)
 {
-    return peer && (strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]", 5) == 0 ||
-                    strncmp(peer, "[::ffff:127.", 12) == 0 || strncmp(peer, "::ffff:127.", 11) == 0);
+    return peer &&
+           (strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]", 5) == 0 ||
+            strncmp(peer, "[::ffff:127.", 12) == 0 || strncmp(peer, "::ffff:127.", 11) == 0);
 }
 
 static void text(struct cl_http_resp *resp, int status, const char *msg, const char *file, int line)
@@ -36,8 +37,8 @@ static void text(struct cl_http_resp *resp, int status, const char *msg, const c
 #define TEXT(resp, status, msg) text((resp), (status), (msg), __FILE__, __LINE__)
 
 /* Common gate: loopback, method, feature. Returns false when a reply was set. */
-static bool gate(const struct rest *r, const struct cl_http_req *req, struct cl_http_resp *resp, const char *method,
-                 bool feature, const char *fname)
+static bool gate(const struct rest *r, const struct cl_http_req *req, struct cl_http_resp *resp,
+                 const char *method, bool feature, const char *fname)
 {
     if (!loopback(req->peer)) {
         TEXT(resp, 403, "Forbidden");
@@ -56,7 +57,8 @@ static bool gate(const struct rest *r, const struct cl_http_req *req, struct cl_
     return true;
 }
 
-static void backend_error(struct cl_http_resp *resp, const struct cl_err *e, const char *file, int line)
+static void backend_error(struct cl_http_resp *resp, const struct cl_err *e, const char *file,
+                          int line)
 {
     text(resp, 500, e->msg[0] ? e->msg : "internal error", file, line);
 }
@@ -118,11 +120,13 @@ static void h_token(void *ctx, const struct cl_http_req *req, struct cl_http_res
     cl_ttrpc_client_free(c);
 }
 
-static void evidence(struct rest *r, const struct cl_http_req *req, struct cl_http_resp *resp, bool additional)
+static void evidence(struct rest *r, const struct cl_http_req *req, struct cl_http_resp *resp,
+                     bool additional)
 {
     if (!gate(r, req, resp, "GET", r->attestation, "Attestation"))
         return;
-    const char *rd = cl_http_req_query(req, "runtime_data"), *enc = cl_http_req_query(req, "encoding");
+    const char *rd = cl_http_req_query(req, "runtime_data"),
+               *enc = cl_http_req_query(req, "encoding");
     if (!rd || (enc && strcmp(enc, "base64") != 0)) {
         TEXT(resp, 400, "BAD REQUEST");
         return;
@@ -140,7 +144,8 @@ static void evidence(struct rest *r, const struct cl_http_req *req, struct cl_ht
     struct cl_ttrpc_client *c = aa_client(r, &e);
     cl_bytes *ev = NULL;
     size_t n = 0;
-    if (!c || cl_aa_client_get_evidence(c, raw ? raw : (const uint8_t *)rd, rlen, additional, &ev, &n, &e) < 0)
+    if (!c || cl_aa_client_get_evidence(c, raw ? raw : (const uint8_t *)rd, rlen, additional, &ev,
+                                        &n, &e) < 0)
         backend_error(resp, &e, __FILE__, __LINE__);
     else
         cl_http_reply(resp, 200, "application/octet-stream", ev, n);
@@ -166,7 +171,8 @@ static void h_aael(void *ctx, const struct cl_http_req *req, struct cl_http_resp
     struct cl_err e = {0};
     CL_AUTO(json_t) *body = cl_json_parse((const char *)req->body, req->body_len, 4, &e);
     const char *d = NULL, *o = NULL, *c = NULL;
-    if (!body || cl_json_get_str(body, "domain", &d, &e) < 0 || cl_json_get_str(body, "operation", &o, &e) < 0 ||
+    if (!body || cl_json_get_str(body, "domain", &d, &e) < 0 ||
+        cl_json_get_str(body, "operation", &o, &e) < 0 ||
         cl_json_get_str(body, "content", &c, &e) < 0) {
         TEXT(resp, 400, "BAD REQUEST");
         return;
@@ -232,8 +238,8 @@ static const struct cl_http_route routes[] = {
     {"*", "/info", h_info},
 };
 
-struct cl_http_server *cl_cdh_rest_start(struct cl_cdh *cdh, const char *address, const char *features,
-                                         struct cl_err *err)
+struct cl_http_server *cl_cdh_rest_start(struct cl_cdh *cdh, const char *address,
+                                         const char *features, struct cl_err *err)
 {
     struct rest *r = &g_rest_slot;
     const char *f = features ? features : "resource";
@@ -248,7 +254,7 @@ struct cl_http_server *cl_cdh_rest_start(struct cl_cdh *cdh, const char *address
     const char *socks[] = {address};
     /* microhttpd (and GnuTLS behind it) is loaded at the first connection: most guests never
      * call the bridge, and an idle hub should not carry them */
-    struct cl_http_server_opts o = {.sockets = socks, .nsockets = 1, .max_body = 65536, .threads = 2,
-                                    .lazy_start = true};
+    struct cl_http_server_opts o = {
+        .sockets = socks, .nsockets = 1, .max_body = 65536, .threads = 2, .lazy_start = true};
     return cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, r, err);
 }

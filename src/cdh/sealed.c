@@ -51,31 +51,39 @@ static int payload_check(const json_t *p, struct cl_err *err)
         return cl_err_set(err, CL_EPARSE, "sealed secret payload is not a JSON object");
     const char *version = NULL, *type = NULL;
     int grc;
-    if ((grc = cl_json_get_str(p, "version", &version, err)) < 0 || (grc = cl_json_get_str(p, "type", &type, err)) < 0)
+    if ((grc = cl_json_get_str(p, "version", &version, err)) < 0 ||
+        (grc = cl_json_get_str(p, "type", &type, err)) < 0)
         return err ? cl_err_prefix(err, "sealed secret payload") : grc;
     if (strcmp(version, "0.1.0") != 0)
-        return cl_err_set(err, CL_EPARSE, "sealed secret payload: version '%.16s' is not 0.1.0", version);
+        return cl_err_set(err, CL_EPARSE, "sealed secret payload: version '%.16s' is not 0.1.0",
+                          version);
     if (strcmp(type, "vault") == 0) {
         int rc;
         if ((rc = need_str(p, "name", err)) < 0 || (rc = need_str(p, "provider", err)) < 0 ||
-            (rc = need_obj(p, "provider_settings", false, err)) < 0 || (rc = need_obj(p, "annotations", true, err)) < 0)
+            (rc = need_obj(p, "provider_settings", false, err)) < 0 ||
+            (rc = need_obj(p, "annotations", true, err)) < 0)
             return rc;
         return 0;
     }
     if (strcmp(type, "envelope") == 0) {
-        static const char *const req[] = {"key_id", "encrypted_key", "encrypted_data", "wrap_type", "iv", "provider"};
+        static const char *const req[] = {"key_id", "encrypted_key", "encrypted_data", "wrap_type",
+                                          "iv",     "provider"};
         int rc;
         for (size_t i = 0; i < CL_ARRAY_LEN(req); i++)
             if ((rc = need_str(p, req[i], err)) < 0)
                 return rc;
-        if ((rc = need_obj(p, "provider_settings", false, err)) < 0 || (rc = need_obj(p, "annotations", true, err)) < 0)
+        if ((rc = need_obj(p, "provider_settings", false, err)) < 0 ||
+            (rc = need_obj(p, "annotations", true, err)) < 0)
             return rc;
         const char *wt = json_string_value(json_object_get(p, "wrap_type"));
         if (strcmp(wt, "A256GCM") != 0 && strcmp(wt, "A256CTR") != 0)
-            return cl_err_set(err, CL_EPARSE, "sealed secret payload: wrap_type '%.16s' is not A256GCM or A256CTR", wt);
+            return cl_err_set(err, CL_EPARSE,
+                              "sealed secret payload: wrap_type '%.16s' is not A256GCM or A256CTR",
+                              wt);
         return 0;
     }
-    return cl_err_set(err, CL_EPARSE, "sealed secret payload: type '%.16s' is not vault or envelope", type);
+    return cl_err_set(err, CL_EPARSE,
+                      "sealed secret payload: type '%.16s' is not vault or envelope", type);
 }
 
 static int parse_legacy(const char *body, size_t len, struct cl_cdh_sealed *s, struct cl_err *err)
@@ -84,9 +92,11 @@ static int parse_legacy(const char *body, size_t len, struct cl_cdh_sealed *s, s
     const char *d1 = memchr(body, '.', len);
     const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - body)) : NULL;
     if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - body)))
-        return cl_err_set(err, CL_EPARSE, "legacy sealed secret: four dot-separated parts expected");
+        return cl_err_set(err, CL_EPARSE,
+                          "legacy sealed secret: four dot-separated parts expected");
     size_t n = 0;
-    CL_AUTO(cl_bytes) *raw = cl_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), CL_B64_URL_ANYPAD, CL_CDH_MAX_SEALED, &n, err);
+    CL_AUTO(cl_bytes) *raw =
+        cl_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), CL_B64_URL_ANYPAD, CL_CDH_MAX_SEALED, &n, err);
     if (!raw)
         return cl_err_prefix(err, "legacy sealed secret payload");
     s->payload = cl_json_parse((const char *)raw, n, 8, err);
@@ -97,13 +107,14 @@ static int parse_legacy(const char *body, size_t len, struct cl_cdh_sealed *s, s
     return s->header && s->kid ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
 }
 
-int cl_cdh_sealed_parse(const char *text, size_t len, bool legacy_unsigned, struct cl_cdh_sealed *out,
-                        struct cl_err *err)
+int cl_cdh_sealed_parse(const char *text, size_t len, bool legacy_unsigned,
+                        struct cl_cdh_sealed *out, struct cl_err *err)
 {
     struct cl_cdh_sealed s;
     memset(&s, 0, sizeof s);
     if (len > CL_CDH_MAX_SEALED)
-        return cl_err_set(err, CL_ELIMIT, "sealed secret of %zu bytes exceeds %d", len, CL_CDH_MAX_SEALED);
+        return cl_err_set(err, CL_ELIMIT, "sealed secret of %zu bytes exceeds %d", len,
+                          CL_CDH_MAX_SEALED);
     if (len < strlen(PREFIX) || memcmp(text, PREFIX, strlen(PREFIX)) != 0)
         return cl_err_set(err, CL_EPARSE, "not a sealed secret (no 'sealed.' prefix)");
     const char *body = text + strlen(PREFIX);
@@ -120,7 +131,8 @@ int cl_cdh_sealed_parse(const char *text, size_t len, bool legacy_unsigned, stru
         } else {
             const char *kid = NULL;
             if (cl_json_get_str(s.jws.header, "kid", &kid, err) < 0 || !*kid)
-                rc = kid ? cl_err_set(err, CL_EPARSE, "sealed secret: empty kid") : cl_err_prefix(err, "sealed secret header");
+                rc = kid ? cl_err_set(err, CL_EPARSE, "sealed secret: empty kid")
+                         : cl_err_prefix(err, "sealed secret header");
             else if (!(s.kid = strdup(kid)))
                 rc = cl_err_set(err, CL_ENOMEM, "out of memory");
             s.header = json_incref(s.jws.header);
@@ -150,17 +162,20 @@ int cl_cdh_sealed_verify(const struct cl_cdh_sealed *s, cl_pkey *key, struct cl_
     if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
         EVP_PKEY_get_utf8_string_param(key, "group", curve, sizeof curve, &cl) != 1 ||
         strcmp(curve, "prime256v1") != 0)
-        return cl_err_set(err, CL_EVERIFY, "sealed secret: the verification key for kid '%.64s' is not a P-256 key",
+        return cl_err_set(err, CL_EVERIFY,
+                          "sealed secret: the verification key for kid '%.64s' is not a P-256 key",
                           s->kid);
     if (cl_jws_verify(&s->jws, key, err) < 0)
-        return cl_err_stage(err, CL_EVERIFY, "signature", "sealed secret: the signature does not verify with kid '%.64s'",
+        return cl_err_stage(err, CL_EVERIFY, "signature",
+                            "sealed secret: the signature does not verify with kid '%.64s'",
                             s->kid);
     return 0;
 }
 
 /* ---- the key named by kid ---- */
 
-static cl_pkey *key_from_jwk_text(const uint8_t *text, size_t len, const char *kid, struct cl_err *err)
+static cl_pkey *key_from_jwk_text(const uint8_t *text, size_t len, const char *kid,
+                                  struct cl_err *err)
 {
     CL_AUTO(json_t) *jwk = cl_json_parse((const char *)text, len, 8, err);
     if (!jwk || !json_is_object(jwk)) {
@@ -179,13 +194,15 @@ static cl_pkey *key_from_jwk_text(const uint8_t *text, size_t len, const char *k
 static cl_pkey *local_key(const char *dir, const char *kid, struct cl_err *err)
 {
     if (kid[0] == '/' || strstr(kid, "..") || strlen(kid) > 255) {
-        cl_err_set(err, CL_EVERIFY, "sealed secret: kid '%.64s' must be a plain name inside %s", kid, dir);
+        cl_err_set(err, CL_EVERIFY, "sealed secret: kid '%.64s' must be a plain name inside %s",
+                   kid, dir);
         return NULL;
     }
     for (const char *c = kid; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-              *c == '_' || *c == '.')) {
-            cl_err_set(err, CL_EVERIFY, "sealed secret: kid '%.64s' has characters not allowed in a key name", kid);
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.')) {
+            cl_err_set(err, CL_EVERIFY,
+                       "sealed secret: kid '%.64s' has characters not allowed in a key name", kid);
             return NULL;
         }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -206,7 +223,8 @@ static cl_pkey *local_key(const char *dir, const char *kid, struct cl_err *err)
     return key_from_jwk_text(buf, (size_t)n, kid, err);
 }
 
-static cl_pkey *verification_key(struct cl_cdh *cdh, const char *dir, const char *kid, struct cl_err *err)
+static cl_pkey *verification_key(struct cl_cdh *cdh, const char *dir, const char *kid,
+                                 struct cl_err *err)
 {
     if (!cl_cdh_is_uri(kid))
         return local_key(dir, kid, err);
@@ -220,19 +238,22 @@ static cl_pkey *verification_key(struct cl_cdh *cdh, const char *dir, const char
 
 /* ---- envelope ---- */
 
-static int b64_field(const json_t *p, const char *k, size_t max, cl_bytes **out, size_t *n, struct cl_err *err)
+static int b64_field(const json_t *p, const char *k, size_t max, cl_bytes **out, size_t *n,
+                     struct cl_err *err)
 {
     const char *v = json_string_value(json_object_get(p, k));
     *out = cl_b64_decode(v, strlen(v), CL_B64_ANY, max, n, err);
     return *out ? 0 : cl_err_prefix(err, "sealed secret '%s'", k);
 }
 
-static int envelope_open(struct cl_cdh *cdh, const json_t *p, struct cl_secret **out, struct cl_err *err)
+static int envelope_open(struct cl_cdh *cdh, const json_t *p, struct cl_secret **out,
+                         struct cl_err *err)
 {
     const char *provider = json_string_value(json_object_get(p, "provider"));
     if (strcasecmp(provider, "kbs") != 0)
         return cl_err_set(err, CL_EUNSUPPORTED,
-                          "sealed secret: envelope provider '%.32s' is not in this build (only kbs; aliyun, aws and "
+                          "sealed secret: envelope provider '%.32s' is not in this build (only "
+                          "kbs; aliyun, aws and "
                           "ehsm need their KMS clients)",
                           provider);
     const char *key_id = json_string_value(json_object_get(p, "key_id"));
@@ -240,7 +261,8 @@ static int envelope_open(struct cl_cdh *cdh, const json_t *p, struct cl_secret *
     if (cl_cdh_get_resource(cdh, key_id, &kek, err) < 0)
         return cl_err_prefix(err, "sealed secret: envelope KEK");
     if (kek->len != 32)
-        return cl_err_set(err, CL_EPARSE, "sealed secret: KEK %.64s is %zu bytes, not 32", key_id, kek->len);
+        return cl_err_set(err, CL_EPARSE, "sealed secret: KEK %.64s is %zu bytes, not 32", key_id,
+                          kek->len);
     CL_AUTO(cl_bytes) *ek = NULL, *data = NULL, *iv = NULL;
     size_t ekn = 0, dn = 0, ivn = 0;
     if (b64_field(p, "encrypted_key", 256, &ek, &ekn, err) < 0 ||
@@ -249,16 +271,19 @@ static int envelope_open(struct cl_cdh *cdh, const json_t *p, struct cl_secret *
         return err->code;
     /* encrypted_key = nonce(12) || AES-256-GCM(KEK, DEK) || tag(16) */
     if (ekn < 12 + 16)
-        return cl_err_set(err, CL_EPARSE, "sealed secret: encrypted_key of %zu bytes is too short", ekn);
+        return cl_err_set(err, CL_EPARSE, "sealed secret: encrypted_key of %zu bytes is too short",
+                          ekn);
     CL_AUTO(cl_secret) *dek = NULL;
     if (cl_cdh_decrypt("A256GCM", kek, ek, 12, ek + 12, ekn - 12, &dek, err) < 0)
         return cl_err_prefix(err, "sealed secret: unwrapping the DEK");
     if (dek->len != 32)
         return cl_err_set(err, CL_EPARSE, "sealed secret: DEK of %zu bytes, not 32", dek->len);
-    return cl_cdh_decrypt(json_string_value(json_object_get(p, "wrap_type")), dek, iv, ivn, data, dn, out, err);
+    return cl_cdh_decrypt(json_string_value(json_object_get(p, "wrap_type")), dek, iv, ivn, data,
+                          dn, out, err);
 }
 
-int cl_cdh_unseal(struct cl_cdh *cdh, const char *text, size_t len, struct cl_secret **out, struct cl_err *err)
+int cl_cdh_unseal(struct cl_cdh *cdh, const char *text, size_t len, struct cl_secret **out,
+                  struct cl_err *err)
 {
     struct cl_err local_err;
     if (!err)
@@ -276,13 +301,16 @@ int cl_cdh_unseal(struct cl_cdh *cdh, const char *text, size_t len, struct cl_se
     if (rc < 0)
         return rc;
     if (skip) {
-        cl_insecure("skip_sealed_secret_verification_insecure", "unsealing a secret without checking its signature");
+        cl_insecure("skip_sealed_secret_verification_insecure",
+                    "unsealing a secret without checking its signature");
     } else {
-        CL_AUTO(cl_pkey) *key =
-            verification_key(cdh, cfg->sealed_key_dir ? cfg->sealed_key_dir : CL_CDH_SEALED_KEY_DIR, s.kid, err);
+        CL_AUTO(cl_pkey) *key = verification_key(
+            cdh, cfg->sealed_key_dir ? cfg->sealed_key_dir : CL_CDH_SEALED_KEY_DIR, s.kid, err);
         if (!key) {
             cl_cdh_sealed_clear(&s);
-            return err->code == CL_ENOTFOUND ? cl_err_stage(err, CL_EVERIFY, "signature", "%s", err->msg) : err->code;
+            return err->code == CL_ENOTFOUND
+                       ? cl_err_stage(err, CL_EVERIFY, "signature", "%s", err->msg)
+                       : err->code;
         }
         rc = cl_cdh_sealed_verify(&s, key, err);
         if (rc < 0) {
@@ -296,7 +324,8 @@ int cl_cdh_unseal(struct cl_cdh *cdh, const char *text, size_t len, struct cl_se
         const char *name = json_string_value(json_object_get(s.payload, "name"));
         if (strcasecmp(provider, "kbs") != 0)
             rc = cl_err_set(err, CL_EUNSUPPORTED,
-                            "sealed secret: vault provider '%.32s' is not in this build (only kbs)", provider);
+                            "sealed secret: vault provider '%.32s' is not in this build (only kbs)",
+                            provider);
         else
             rc = cl_cdh_get_resource(cdh, name, out, err);
     } else {

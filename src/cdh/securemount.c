@@ -41,7 +41,10 @@ static void on_crypt_log(int level, const char *msg, void *usrptr)
         cl_debug("libcryptsetup: %.*s", (int)n, msg);
 }
 
-static void crypt_log_once(void) { crypt_set_log_callback(NULL, on_crypt_log, NULL); }
+static void crypt_log_once(void)
+{
+    crypt_set_log_callback(NULL, on_crypt_log, NULL);
+}
 
 /* Opens libcryptsetup (a clear EUNSUPPORTED when it is not installed) and routes its log. */
 static int crypt_setup(struct cl_err *err)
@@ -53,8 +56,8 @@ static int crypt_setup(struct cl_err *err)
     return 0;
 }
 
-int cl_cdh_luks_format(const char *device, const char *header_path, const struct cl_secret *key, bool integrity,
-                       struct cl_err *err)
+int cl_cdh_luks_format(const char *device, const char *header_path, const struct cl_secret *key,
+                       bool integrity, struct cl_err *err)
 {
     struct cl_err local_err;
     if (!err)
@@ -62,36 +65,43 @@ int cl_cdh_luks_format(const char *device, const char *header_path, const struct
     if (crypt_setup(err) < 0)
         return err->code;
     struct crypt_device *cd = NULL;
-    int r = header_path ? crypt_init_data_device(&cd, header_path, device) : crypt_init(&cd, device);
+    int r =
+        header_path ? crypt_init_data_device(&cd, header_path, device) : crypt_init(&cd, device);
     if (r < 0)
         return cl_err_set(err, CL_EIO, "luks2: cannot open %s: %s", device, strerror(-r));
     /* Tests format many volumes; argon2id at cryptsetup's defaults costs seconds and up to
      * 1 GiB each time. The switch is for tests only and says so every time. */
     const char *fast = getenv("CLOISTER_LUKS_FAST_PBKDF_INSECURE");
     if (fast && strcmp(fast, "1") == 0) {
-        cl_insecure("CLOISTER_LUKS_FAST_PBKDF_INSECURE", "keyslot of %s derived with PBKDF2-SHA256 at 1000 "
+        cl_insecure("CLOISTER_LUKS_FAST_PBKDF_INSECURE",
+                    "keyslot of %s derived with PBKDF2-SHA256 at 1000 "
                     "iterations: a weak passphrase on this volume is easy to guess",
                     device);
-        struct crypt_pbkdf_type pb = {.type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = 1000,
+        struct crypt_pbkdf_type pb = {.type = CRYPT_KDF_PBKDF2,
+                                      .hash = "sha256",
+                                      .iterations = 1000,
                                       .flags = CRYPT_PBKDF_NO_BENCHMARK};
         if (crypt_set_pbkdf_type(cd, &pb) < 0) {
             crypt_free(cd);
             return cl_err_set(err, CL_EIO, "luks2: cannot set the PBKDF of %s", device);
         }
     }
-    struct crypt_params_luks2 p = {.sector_size = 4096, .integrity = integrity ? "hmac(sha256)" : NULL};
+    struct crypt_params_luks2 p = {.sector_size = 4096,
+                                   .integrity = integrity ? "hmac(sha256)" : NULL};
     /* xts takes two AES-256 keys; integrity adds the HMAC key */
     size_t vk = 64 + (integrity ? 32 : 0);
     r = crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL, NULL, vk, &p);
     if (r >= 0)
-        r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, NULL, 0, (const char *)key->data, key->len);
+        r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, NULL, 0, (const char *)key->data,
+                                            key->len);
     crypt_free(cd);
     if (r < 0)
         return cl_err_set(err, CL_EIO, "luks2: formatting %s failed: %s", device, strerror(-r));
     return 0;
 }
 
-int cl_cdh_luks_check(const char *device, const char *header_path, const struct cl_secret *key, struct cl_err *err)
+int cl_cdh_luks_check(const char *device, const char *header_path, const struct cl_secret *key,
+                      struct cl_err *err)
 {
     struct cl_err local_err;
     if (!err)
@@ -99,25 +109,31 @@ int cl_cdh_luks_check(const char *device, const char *header_path, const struct 
     if (crypt_setup(err) < 0)
         return err->code;
     struct crypt_device *cd = NULL;
-    int r = header_path ? crypt_init_data_device(&cd, header_path, device) : crypt_init(&cd, device);
+    int r =
+        header_path ? crypt_init_data_device(&cd, header_path, device) : crypt_init(&cd, device);
     if (r < 0)
         return cl_err_set(err, CL_EIO, "luks2: cannot open %s: %s", device, strerror(-r));
     r = crypt_load(cd, CRYPT_LUKS2, NULL);
     if (r < 0) {
         crypt_free(cd);
-        return cl_err_set(err, CL_EPARSE, "luks2: %s holds no LUKS2 header", header_path ? header_path : device);
+        return cl_err_set(err, CL_EPARSE, "luks2: %s holds no LUKS2 header",
+                          header_path ? header_path : device);
     }
     const char *cipher = crypt_get_cipher(cd), *mode = crypt_get_cipher_mode(cd);
     int ssz = crypt_get_sector_size(cd);
-    bool params_ok = cipher && mode && strcmp(cipher, "aes") == 0 && strcmp(mode, "xts-plain64") == 0 && ssz == 4096;
+    bool params_ok = cipher && mode && strcmp(cipher, "aes") == 0 &&
+                     strcmp(mode, "xts-plain64") == 0 && ssz == 4096;
     /* A NULL name checks the key against the keyslots without device-mapper. */
-    r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *)key->data, key->len, 0);
+    r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *)key->data, key->len,
+                                     0);
     crypt_free(cd);
     if (!params_ok)
-        return cl_err_set(err, CL_EVERIFY, "luks2: header parameters %s-%s/%d are not aes-xts-plain64/4096",
+        return cl_err_set(err, CL_EVERIFY,
+                          "luks2: header parameters %s-%s/%d are not aes-xts-plain64/4096",
                           cipher ? cipher : "?", mode ? mode : "?", ssz);
     if (r < 0)
-        return cl_err_set(err, CL_EVERIFY, "luks2: the key opens no keyslot of %s", header_path ? header_path : device);
+        return cl_err_set(err, CL_EVERIFY, "luks2: the key opens no keyslot of %s",
+                          header_path ? header_path : device);
     return 0;
 }
 
@@ -125,7 +141,8 @@ bool cl_cdh_dm_available(void)
 {
     /* the kernel's device-mapper registers a misc device; /dev/mapper/control alone proves
      * nothing (libdevmapper creates the node when it is missing, whatever the kernel has) */
-    return access("/sys/class/misc/device-mapper", F_OK) == 0 && access("/dev/mapper/control", R_OK | W_OK) == 0;
+    return access("/sys/class/misc/device-mapper", F_OK) == 0 &&
+           access("/dev/mapper/control", R_OK | W_OK) == 0;
 }
 
 static const char *opt(const json_t *o, const char *k)
@@ -148,21 +165,25 @@ static int resolve_device(const json_t *o, char *out, size_t cap, struct cl_err 
         CL_AUTO(cl_bytes) *text = cl_file_read(ue, 8192, &n, err);
         const char *dn = text ? strstr((const char *)text, "DEVNAME=") : NULL;
         if (!dn)
-            return cl_err_set(err, CL_ENOTFOUND, "secure mount: no DEVNAME for device %u:%u", maj, min);
+            return cl_err_set(err, CL_ENOTFOUND, "secure mount: no DEVNAME for device %u:%u", maj,
+                              min);
         dn += 8;
         size_t l = strcspn(dn, "\n");
         if (l == 0 || l > 64 || memchr(dn, '/', l) || (l >= 2 && dn[0] == '.' && dn[1] == '.'))
-            return cl_err_set(err, CL_EPARSE, "secure mount: odd DEVNAME for device %u:%u", maj, min);
+            return cl_err_set(err, CL_EPARSE, "secure mount: odd DEVNAME for device %u:%u", maj,
+                              min);
         snprintf(out, cap, "/dev/%.*s", (int)l, dn);
         return 0;
     }
     if (!path || path[0] != '/' || strlen(path) >= cap)
-        return cl_err_set(err, CL_EINVAL, "secure mount: deviceId or an absolute devicePath is required");
+        return cl_err_set(err, CL_EINVAL,
+                          "secure mount: deviceId or an absolute devicePath is required");
     snprintf(out, cap, "%s", path);
     return 0;
 }
 
-static int volume_key(struct cl_cdh *cdh, const char *spec, struct cl_secret **out, struct cl_err *err)
+static int volume_key(struct cl_cdh *cdh, const char *spec, struct cl_secret **out,
+                      struct cl_err *err)
 {
     if (!spec) {
         *out = cl_secret_new(EPHEMERAL_KEY_LEN);
@@ -183,7 +204,8 @@ static int volume_key(struct cl_cdh *cdh, const char *spec, struct cl_secret **o
         explicit_bzero(b, n);
         return *out ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
     }
-    return cl_err_set(err, CL_EINVAL, "secure mount: key must be sealed.*, kbs://... or file://...");
+    return cl_err_set(err, CL_EINVAL,
+                      "secure mount: key must be sealed.*, kbs://... or file://...");
 }
 
 static int run(const char *const argv[], struct cl_err *err)
@@ -200,15 +222,17 @@ static int run(const char *const argv[], struct cl_err *err)
     return 0;
 }
 
-static int open_and_mount(const char *dev, const char *hdr, const struct cl_secret *key, const char *name,
-                          const char *target, const char *mp, bool fresh, struct cl_err *err)
+static int open_and_mount(const char *dev, const char *hdr, const struct cl_secret *key,
+                          const char *name, const char *target, const char *mp, bool fresh,
+                          struct cl_err *err)
 {
     struct crypt_device *cd = NULL;
     int r = hdr ? crypt_init_data_device(&cd, hdr, dev) : crypt_init(&cd, dev);
     if (r >= 0)
         r = crypt_load(cd, CRYPT_LUKS2, NULL);
     if (r >= 0)
-        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *)key->data, key->len, 0);
+        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *)key->data,
+                                         key->len, 0);
     crypt_free(cd);
     if (r < 0)
         return cl_err_set(err, CL_EIO, "luks2: cannot open %s as %s: %s", dev, name, strerror(-r));
@@ -228,7 +252,8 @@ static int open_and_mount(const char *dev, const char *hdr, const struct cl_secr
     if (cl_mkdir_p(mp, 0755, err) < 0)
         return err->code;
     if (mount(mapped, mp, "ext4", MS_NOATIME, NULL) < 0)
-        return cl_err_set(err, CL_EIO, "secure mount: mount %s on %s: %s", mapped, mp, strerror(errno));
+        return cl_err_set(err, CL_EIO, "secure mount: mount %s on %s: %s", mapped, mp,
+                          strerror(errno));
     return 0;
 }
 
@@ -239,7 +264,8 @@ int cl_cdh_secure_mount(struct cl_cdh *cdh, const struct cl_cdh_mount_req *req, 
         err = &local_err; /* callers may pass NULL; the code below reads err->code */
     const struct cl_cdh_config *cfg = cl_cdh_config_of(cdh);
     if (!req->volume_type || strcmp(req->volume_type, "block-device") != 0)
-        return cl_err_set(err, CL_EUNSUPPORTED, "secure mount: volume_type '%.32s' is not supported (block-device)",
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "secure mount: volume_type '%.32s' is not supported (block-device)",
                           req->volume_type ? req->volume_type : "");
     const json_t *o = req->options;
     const char *src = opt(o, "sourceType"), *enc = opt(o, "encryptionType");
@@ -248,21 +274,26 @@ int cl_cdh_secure_mount(struct cl_cdh *cdh, const struct cl_cdh_mount_req *req, 
     if (!src || (strcmp(src, "empty") != 0 && strcmp(src, "encrypted") != 0))
         return cl_err_set(err, CL_EINVAL, "secure mount: sourceType must be empty or encrypted");
     if (!enc || strcmp(enc, "luks2") != 0)
-        return cl_err_set(err, CL_EUNSUPPORTED, "secure mount: encryptionType '%.16s' is not supported (luks2)",
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "secure mount: encryptionType '%.16s' is not supported (luks2)",
                           enc ? enc : "");
     if (strcmp(target, "device") != 0 && strcmp(target, "fileSystem") != 0)
         return cl_err_set(err, CL_EINVAL, "secure mount: targetType must be device or fileSystem");
     if (fst && strcmp(fst, "ext4") != 0)
-        return cl_err_set(err, CL_EUNSUPPORTED, "secure mount: filesystemType '%.16s' (only ext4)", fst);
+        return cl_err_set(err, CL_EUNSUPPORTED, "secure mount: filesystemType '%.16s' (only ext4)",
+                          fst);
     if (!req->mount_point || req->mount_point[0] != '/')
         return cl_err_set(err, CL_EINVAL, "secure mount: mount_point must be an absolute path");
     /* every parameter is checked before anything is written to the device */
     const char *mn = opt(o, "mapperName");
-    if (mn && (strlen(mn) >= 64 || !*mn || strchr(mn, '/') || strcmp(mn, ".") == 0 || strcmp(mn, "..") == 0))
-        return cl_err_set(err, CL_EINVAL, "secure mount: mapperName '%.64s' is not a plain name", mn);
+    if (mn && (strlen(mn) >= 64 || !*mn || strchr(mn, '/') || strcmp(mn, ".") == 0 ||
+               strcmp(mn, "..") == 0))
+        return cl_err_set(err, CL_EINVAL, "secure mount: mapperName '%.64s' is not a plain name",
+                          mn);
     const char *integ = opt(o, "dataIntegrity");
     if (integ && strcmp(integ, "true") != 0 && strcmp(integ, "false") != 0)
-        return cl_err_set(err, CL_EINVAL, "secure mount: dataIntegrity '%.16s' is not true or false", integ);
+        return cl_err_set(err, CL_EINVAL,
+                          "secure mount: dataIntegrity '%.16s' is not true or false", integ);
     bool integrity = integ && strcmp(integ, "true") == 0;
     char dev[256];
     if (resolve_device(o, dev, sizeof dev, err) < 0)
@@ -297,7 +328,8 @@ int cl_cdh_secure_mount(struct cl_cdh *cdh, const struct cl_cdh_mount_req *req, 
         return err->code;
     if (!cl_cdh_dm_available())
         return cl_err_set(err, CL_EUNSUPPORTED,
-                          "secure mount: %s is %s but device-mapper (/dev/mapper/control) is not available to open it",
+                          "secure mount: %s is %s but device-mapper (/dev/mapper/control) is not "
+                          "available to open it",
                           dev, fresh ? "formatted" : "a LUKS2 volume");
     char name[64];
     if (mn) {

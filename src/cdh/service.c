@@ -29,11 +29,12 @@ static cl_bytes *pack(const ProtobufCMessage *m, size_t *len, struct cl_err *err
 
 static int bad_request(struct cl_err *err, const char *what)
 {
-    return cl_err_set(err, CL_EPARSE, CDH_ERR "%s: the request is not a valid protobuf message", what);
+    return cl_err_set(err, CL_EPARSE, CDH_ERR "%s: the request is not a valid protobuf message",
+                      what);
 }
 
-static int h_get_resource(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                          struct cl_err *err)
+static int h_get_resource(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                          size_t *resp_len, struct cl_err *err)
 {
     Api__GetResourceRequest *r = api__get_resource_request__unpack(NULL, len, req);
     if (!r)
@@ -51,7 +52,8 @@ static int h_get_resource(void *ctx, const uint8_t *req, size_t len, cl_bytes **
     return *resp ? 0 : err->code;
 }
 
-static int h_unseal(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len, struct cl_err *err)
+static int h_unseal(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
+                    struct cl_err *err)
 {
     Api__UnsealSecretInput *r = api__unseal_secret_input__unpack(NULL, len, req);
     if (!r)
@@ -69,8 +71,8 @@ static int h_unseal(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, 
     return *resp ? 0 : err->code;
 }
 
-static int h_secure_mount(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                          struct cl_err *err)
+static int h_secure_mount(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                          size_t *resp_len, struct cl_err *err)
 {
     Api__SecureMountRequest *r = api__secure_mount_request__unpack(NULL, len, req);
     if (!r)
@@ -89,8 +91,8 @@ static int h_secure_mount(void *ctx, const uint8_t *req, size_t len, cl_bytes **
     return *resp ? 0 : err->code;
 }
 
-static int h_unwrap_key(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                        struct cl_err *err)
+static int h_unwrap_key(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                        size_t *resp_len, struct cl_err *err)
 {
     Keyprovider__KeyProviderKeyWrapProtocolInput *r =
         keyprovider__key_provider_key_wrap_protocol_input__unpack(NULL, len, req);
@@ -98,8 +100,8 @@ static int h_unwrap_key(void *ctx, const uint8_t *req, size_t len, cl_bytes **re
         return bad_request(err, "UnWrapKey");
     cl_bytes *json = NULL;
     size_t n = 0;
-    int rc = cl_cdh_unwrap_key(ctx, r->keyproviderkeywrapprotocolinput.data, r->keyproviderkeywrapprotocolinput.len,
-                               &json, &n, err);
+    int rc = cl_cdh_unwrap_key(ctx, r->keyproviderkeywrapprotocolinput.data,
+                               r->keyproviderkeywrapprotocolinput.len, &json, &n, err);
     keyprovider__key_provider_key_wrap_protocol_input__free_unpacked(r, NULL);
     if (rc < 0)
         return cl_err_prefix(err, CDH_ERR "unwrap key failed");
@@ -112,8 +114,8 @@ static int h_unwrap_key(void *ctx, const uint8_t *req, size_t len, cl_bytes **re
     return *resp ? 0 : err->code;
 }
 
-static int h_pull_image(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                        struct cl_err *err)
+static int h_pull_image(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                        size_t *resp_len, struct cl_err *err)
 {
     Api__ImagePullRequest *r = api__image_pull_request__unpack(NULL, len, req);
     if (!r)
@@ -141,8 +143,8 @@ const size_t cl_cdh_nmethods = CL_ARRAY_LEN(cl_cdh_methods);
 
 /* ---- client calls (the CLI and tests) ---- */
 
-static int call_bytes(struct cl_ttrpc_client *c, const char *svc, const char *method, const ProtobufCMessage *m,
-                      cl_bytes **raw, size_t *n, struct cl_err *err)
+static int call_bytes(struct cl_ttrpc_client *c, const char *svc, const char *method,
+                      const ProtobufCMessage *m, cl_bytes **raw, size_t *n, struct cl_err *err)
 {
     size_t rn = 0;
     CL_AUTO(cl_bytes) *req = pack(m, &rn, err);
@@ -157,7 +159,8 @@ static int copy_out(const ProtobufCBinaryData *d, struct cl_secret **out, struct
     return *out ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
 }
 
-int cl_cdh_client_unseal(struct cl_ttrpc_client *c, const char *text, struct cl_secret **out, struct cl_err *err)
+int cl_cdh_client_unseal(struct cl_ttrpc_client *c, const char *text, struct cl_secret **out,
+                         struct cl_err *err)
 {
     Api__UnsealSecretInput in;
     api__unseal_secret_input__init(&in);
@@ -176,7 +179,8 @@ int cl_cdh_client_unseal(struct cl_ttrpc_client *c, const char *text, struct cl_
     return rc;
 }
 
-int cl_cdh_client_get_resource(struct cl_ttrpc_client *c, const char *uri, struct cl_secret **out, struct cl_err *err)
+int cl_cdh_client_get_resource(struct cl_ttrpc_client *c, const char *uri, struct cl_secret **out,
+                               struct cl_err *err)
 {
     Api__GetResourceRequest in;
     api__get_resource_request__init(&in);
@@ -194,7 +198,8 @@ int cl_cdh_client_get_resource(struct cl_ttrpc_client *c, const char *uri, struc
     return rc;
 }
 
-int cl_cdh_client_unwrap_key(struct cl_ttrpc_client *c, const char *json, struct cl_secret **out, struct cl_err *err)
+int cl_cdh_client_unwrap_key(struct cl_ttrpc_client *c, const char *json, struct cl_secret **out,
+                             struct cl_err *err)
 {
     Keyprovider__KeyProviderKeyWrapProtocolInput in;
     keyprovider__key_provider_key_wrap_protocol_input__init(&in);
@@ -214,8 +219,9 @@ int cl_cdh_client_unwrap_key(struct cl_ttrpc_client *c, const char *json, struct
     return rc;
 }
 
-int cl_cdh_client_pull_image(struct cl_ttrpc_client *c, const char *image_url, const char *bundle_path,
-                             unsigned timeout_ms, cl_str **digest, struct cl_err *err)
+int cl_cdh_client_pull_image(struct cl_ttrpc_client *c, const char *image_url,
+                             const char *bundle_path, unsigned timeout_ms, cl_str **digest,
+                             struct cl_err *err)
 {
     Api__ImagePullRequest in;
     api__image_pull_request__init(&in);
@@ -227,7 +233,8 @@ int cl_cdh_client_pull_image(struct cl_ttrpc_client *c, const char *image_url, c
         return err->code;
     CL_AUTO(cl_bytes) *raw = NULL;
     size_t n = 0;
-    if (cl_ttrpc_call(c, "api.ImagePullService", "PullImage", req, rn, timeout_ms, &raw, &n, err) < 0)
+    if (cl_ttrpc_call(c, "api.ImagePullService", "PullImage", req, rn, timeout_ms, &raw, &n, err) <
+        0)
         return err->code;
     Api__ImagePullResponse *r = api__image_pull_response__unpack(NULL, n, raw);
     if (!r)

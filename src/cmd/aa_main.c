@@ -12,26 +12,29 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: cloister-aa [-a unix://SOCKET] [-c aa.toml] [-t initdata.toml | -i DIGEST] [--check] [-v] [-q]\n"
-          "\n"
-          "Cloister's attestation agent: evidence from the TEE, KBS tokens, runtime measurements,\n"
-          "served over ttrpc as attestation_agent.AttestationAgentService.\n"
-          "\n"
-          "  -a, --attestation_sock ADDR  unix:// socket (default " CL_AA_DEFAULT_SOCKET ")\n"
-          "  -c, --config-file FILE       aa.toml (upstream's keys; .json also read); without it the\n"
-          "                               KBS comes from AA_KBC_PARAMS=cc_kbc::<url>\n"
-          "  -t, --initdata-toml FILE     init-data: digest bound to the TEE and sent to the KBS\n"
-          "  -i, --initdata-digest B64    init-data digest only (checked against the TEE)\n"
-          "      --check                  read the configuration, print it as JSON (aa.toml's keys,\n"
-          "                               defaults filled in; unknown keys warned about) and exit\n"
-          "  -v, --verbose / -q, --quiet  log level debug / warnings only\n"
-          "      --log-format F           text (default) or json (one JSON object per line)\n"
-          "      --version                the build's version (git describe)\n"
-          "\n"
-          "The sample attester (no TEE) is refused unless aa.toml sets\n"
-          "allow_sample_attester_insecure = true. SIGINT and SIGTERM stop the agent; SIGHUP drops\n"
-          "the cached KBS token (the next GetToken attests again).\n",
-          f);
+    fputs(
+        "Usage: cloister-aa [-a unix://SOCKET] [-c aa.toml] [-t initdata.toml | -i DIGEST] "
+        "[--check] [-v] [-q]\n"
+        "\n"
+        "Cloister's attestation agent: evidence from the TEE, KBS tokens, runtime measurements,\n"
+        "served over ttrpc as attestation_agent.AttestationAgentService.\n"
+        "\n"
+        "  -a, --attestation_sock ADDR  unix:// socket (default " CL_AA_DEFAULT_SOCKET ")\n"
+        "  -c, --config-file FILE       aa.toml (upstream's keys; .json also read); without it "
+        "the\n"
+        "                               KBS comes from AA_KBC_PARAMS=cc_kbc::<url>\n"
+        "  -t, --initdata-toml FILE     init-data: digest bound to the TEE and sent to the KBS\n"
+        "  -i, --initdata-digest B64    init-data digest only (checked against the TEE)\n"
+        "      --check                  read the configuration, print it as JSON (aa.toml's keys,\n"
+        "                               defaults filled in; unknown keys warned about) and exit\n"
+        "  -v, --verbose / -q, --quiet  log level debug / warnings only\n"
+        "      --log-format F           text (default) or json (one JSON object per line)\n"
+        "      --version                the build's version (git describe)\n"
+        "\n"
+        "The sample attester (no TEE) is refused unless aa.toml sets\n"
+        "allow_sample_attester_insecure = true. SIGINT and SIGTERM stop the agent; SIGHUP drops\n"
+        "the cached KBS token (the next GetToken attests again).\n",
+        f);
 }
 
 /* AA_KBC_PARAMS=cc_kbc::<url>, upstream's way to name the KBS without a config file. */
@@ -76,13 +79,27 @@ int main(int argc, char **argv)
     bool check = false;
     while ((c = getopt_long(argc, argv, "a:c:t:i:vqh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'a': sock = optarg; break;
-        case 'c': cfg_path = optarg; break;
-        case 't': o.initdata_toml_path = optarg; break;
-        case 'i': o.initdata_digest_b64 = optarg; break;
-        case 'v': verbosity = 1; break;
-        case 'q': verbosity = -1; break;
-        case 'C': check = true; break;
+        case 'a':
+            sock = optarg;
+            break;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 't':
+            o.initdata_toml_path = optarg;
+            break;
+        case 'i':
+            o.initdata_digest_b64 = optarg;
+            break;
+        case 'v':
+            verbosity = 1;
+            break;
+        case 'q':
+            verbosity = -1;
+            break;
+        case 'C':
+            check = true;
+            break;
         case 'L':
             if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
                 fprintf(stderr, "cloister-aa: --log-format must be text or json\n");
@@ -90,9 +107,15 @@ int main(int argc, char **argv)
             }
             cl_log_set_json(strcmp(optarg, "json") == 0);
             break;
-        case 'V': printf("%s %s\n", "cloister-aa", CL_BUILD_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'V':
+            printf("%s %s\n", "cloister-aa", CL_BUILD_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {
@@ -101,7 +124,8 @@ int main(int argc, char **argv)
     }
     struct cl_err err = {0};
     struct cl_aa_config cfg;
-    int rc = cfg_path ? cl_aa_config_load(cfg_path, &cfg, &err) : cl_aa_config_parse("", 0, &cfg, &err);
+    int rc =
+        cfg_path ? cl_aa_config_load(cfg_path, &cfg, &err) : cl_aa_config_parse("", 0, &cfg, &err);
     if (rc == 0 && !cfg_path)
         rc = config_from_env(&cfg, &err);
     if (rc < 0) {
@@ -121,7 +145,8 @@ int main(int argc, char **argv)
     }
     if (cfg.log_level && strcmp(cfg.log_level, "debug") == 0)
         cl_log_set_level(CL_LOG_DEBUG);
-    else if (cfg.log_level && (strcmp(cfg.log_level, "warn") == 0 || strcmp(cfg.log_level, "error") == 0))
+    else if (cfg.log_level &&
+             (strcmp(cfg.log_level, "warn") == 0 || strcmp(cfg.log_level, "error") == 0))
         cl_log_set_level(CL_LOG_WARN);
     if (verbosity)
         cl_log_set_level(verbosity > 0 ? CL_LOG_DEBUG : CL_LOG_WARN);
@@ -140,14 +165,16 @@ int main(int argc, char **argv)
         cl_aa_config_clear(&cfg);
         return cl_err_exit_code(err.code);
     }
-    struct cl_ttrpc_server *srv = cl_ttrpc_server_start(sock, cl_aa_methods, cl_aa_nmethods, aa, &err);
+    struct cl_ttrpc_server *srv =
+        cl_ttrpc_server_start(sock, cl_aa_methods, cl_aa_nmethods, aa, &err);
     if (!srv) {
         fprintf(stderr, "cloister-aa: %s\n", err.msg);
         cl_aa_free(aa);
         cl_aa_config_clear(&cfg);
         return cl_err_exit_code(err.code);
     }
-    cl_info("cloister-aa: TEE %s, serving on %s%s", cl_aa_tee(aa), sock, cfg.kbs_url ? "" : " (no KBS configured)");
+    cl_info("cloister-aa: TEE %s, serving on %s%s", cl_aa_tee(aa), sock,
+            cfg.kbs_url ? "" : " (no KBS configured)");
     for (;;) {
         int sig = 0;
         sigwait(&set, &sig);

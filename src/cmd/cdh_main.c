@@ -13,26 +13,31 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: cloister-cdh [-c cdh.toml] [--check] [--rest ADDR | --no-rest] [--features F] [-v] [-q]\n"
-          "\n"
-          "Cloister's confidential data hub: KBS resources (kbs:///repo/type/tag), sealed secrets,\n"
-          "image layer keys (ocicrypt keyprovider UnWrapKey), LUKS2 secure mounts, over ttrpc; and\n"
-          "the REST bridge for containers (loopback peers only).\n"
-          "\n"
-          "  -c, --config-file FILE   cdh.toml (upstream's keys; .json also read); without it the KBS\n"
-          "                           comes from AA_KBC_PARAMS=cc_kbc::<url>\n"
-          "  -r, --rest ADDR          REST bridge address (default " CL_CDH_DEFAULT_REST " or [rest] address)\n"
-          "  -n, --no-rest            no REST bridge\n"
-          "  -f, --features F         REST features: resource (default), attestation, all\n"
-          "      --check              read the configuration, print it as JSON (cdh.toml's keys, defaults\n"
-          "                           filled in; unknown keys are warned about) and exit: 0, or the\n"
-          "                           error's exit code naming the key\n"
-          "  -v, --verbose / -q, --quiet\n"
-          "      --log-format F       text (default) or json (one JSON object per line)\n"
-          "      --version            the build's version (git describe)\n"
-          "\n"
-          "SIGHUP empties the resource cache; SIGINT and SIGTERM stop the hub.\n",
-          f);
+    fputs(
+        "Usage: cloister-cdh [-c cdh.toml] [--check] [--rest ADDR | --no-rest] [--features F] [-v] "
+        "[-q]\n"
+        "\n"
+        "Cloister's confidential data hub: KBS resources (kbs:///repo/type/tag), sealed secrets,\n"
+        "image layer keys (ocicrypt keyprovider UnWrapKey), LUKS2 secure mounts, over ttrpc; and\n"
+        "the REST bridge for containers (loopback peers only).\n"
+        "\n"
+        "  -c, --config-file FILE   cdh.toml (upstream's keys; .json also read); without it the "
+        "KBS\n"
+        "                           comes from AA_KBC_PARAMS=cc_kbc::<url>\n"
+        "  -r, --rest ADDR          REST bridge address (default " CL_CDH_DEFAULT_REST
+        " or [rest] address)\n"
+        "  -n, --no-rest            no REST bridge\n"
+        "  -f, --features F         REST features: resource (default), attestation, all\n"
+        "      --check              read the configuration, print it as JSON (cdh.toml's keys, "
+        "defaults\n"
+        "                           filled in; unknown keys are warned about) and exit: 0, or the\n"
+        "                           error's exit code naming the key\n"
+        "  -v, --verbose / -q, --quiet\n"
+        "      --log-format F       text (default) or json (one JSON object per line)\n"
+        "      --version            the build's version (git describe)\n"
+        "\n"
+        "SIGHUP empties the resource cache; SIGINT and SIGTERM stop the hub.\n",
+        f);
 }
 
 static int config_from_env(struct cl_cdh_config *cfg, struct cl_err *err)
@@ -48,7 +53,9 @@ static int config_from_env(struct cl_cdh_config *cfg, struct cl_err *err)
     if (!cfg->kbc_name || !cfg->kbc_url)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
     if (strcmp(cfg->kbc_name, "cc_kbc") != 0 && strcmp(cfg->kbc_name, "offline_fs_kbc") != 0)
-        return cl_err_set(err, CL_EINVAL, "AA_KBC_PARAMS: kbc '%.32s' is not cc_kbc or offline_fs_kbc", cfg->kbc_name);
+        return cl_err_set(err, CL_EINVAL,
+                          "AA_KBC_PARAMS: kbc '%.32s' is not cc_kbc or offline_fs_kbc",
+                          cfg->kbc_name);
     return 0;
 }
 
@@ -58,12 +65,16 @@ int main(int argc, char **argv)
      * default (eight per CPU) lets each connection thread keep a heap of its own after a burst. */
     (void)mallopt(M_ARENA_MAX, 2);
     static const struct option longopts[] = {
-        {"config-file", required_argument, NULL, 'c'}, {"rest", required_argument, NULL, 'r'},
-        {"no-rest", no_argument, NULL, 'n'},           {"features", required_argument, NULL, 'f'},
-        {"verbose", no_argument, NULL, 'v'},           {"quiet", no_argument, NULL, 'q'},
+        {"config-file", required_argument, NULL, 'c'},
+        {"rest", required_argument, NULL, 'r'},
+        {"no-rest", no_argument, NULL, 'n'},
+        {"features", required_argument, NULL, 'f'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
-        {"log-format", required_argument, NULL, 'L'},              {"check", no_argument, NULL, 'C'},
+        {"log-format", required_argument, NULL, 'L'},
+        {"check", no_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *rest = NULL, *features = NULL;
@@ -71,13 +82,27 @@ int main(int argc, char **argv)
     int c, verbosity = 0;
     while ((c = getopt_long(argc, argv, "c:r:nf:vqh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': cfg_path = optarg; break;
-        case 'r': rest = optarg; break;
-        case 'n': no_rest = true; break;
-        case 'f': features = optarg; break;
-        case 'v': verbosity = 1; break;
-        case 'q': verbosity = -1; break;
-        case 'C': check = true; break;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'r':
+            rest = optarg;
+            break;
+        case 'n':
+            no_rest = true;
+            break;
+        case 'f':
+            features = optarg;
+            break;
+        case 'v':
+            verbosity = 1;
+            break;
+        case 'q':
+            verbosity = -1;
+            break;
+        case 'C':
+            check = true;
+            break;
         case 'L':
             if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
                 fprintf(stderr, "cloister-cdh: --log-format must be text or json\n");
@@ -85,9 +110,15 @@ int main(int argc, char **argv)
             }
             cl_log_set_json(strcmp(optarg, "json") == 0);
             break;
-        case 'V': printf("%s %s\n", "cloister-cdh", CL_BUILD_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'V':
+            printf("%s %s\n", "cloister-cdh", CL_BUILD_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {
@@ -96,7 +127,8 @@ int main(int argc, char **argv)
     }
     struct cl_err err = {0};
     struct cl_cdh_config cfg;
-    int rc = cfg_path ? cl_cdh_config_load(cfg_path, &cfg, &err) : cl_cdh_config_parse("", 0, &cfg, &err);
+    int rc = cfg_path ? cl_cdh_config_load(cfg_path, &cfg, &err)
+                      : cl_cdh_config_parse("", 0, &cfg, &err);
     if (rc == 0 && !cfg_path)
         rc = config_from_env(&cfg, &err);
     if (rc < 0) {
@@ -132,7 +164,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct cl_cdh *cdh = cl_cdh_new(&cfg, &err);
     const char *sock = cfg.socket ? cfg.socket : CL_CDH_DEFAULT_SOCKET;
-    struct cl_ttrpc_server *srv = cdh ? cl_ttrpc_server_start(sock, cl_cdh_methods, cl_cdh_nmethods, cdh, &err) : NULL;
+    struct cl_ttrpc_server *srv =
+        cdh ? cl_ttrpc_server_start(sock, cl_cdh_methods, cl_cdh_nmethods, cdh, &err) : NULL;
     struct cl_http_server *http = NULL;
     if (srv && !no_rest)
         http = cl_cdh_rest_start(cdh, rest, features ? features : cfg.rest_features, &err);
@@ -144,7 +177,8 @@ int main(int argc, char **argv)
         return cl_err_exit_code(err.code);
     }
     if (http)
-        cl_info("cloister-cdh: serving on %s, REST bridge on %s:%u", sock, rest, cl_http_server_port(http, 0));
+        cl_info("cloister-cdh: serving on %s, REST bridge on %s:%u", sock, rest,
+                cl_http_server_port(http, 0));
     else
         cl_info("cloister-cdh: serving on %s (no REST bridge)", sock);
     for (;;) {

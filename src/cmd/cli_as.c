@@ -56,7 +56,8 @@ static const char *const help_text =
     "9 expired, 2 usage.\n";
 
 struct aopts {
-    const char *tee, *evidence, *report_data, *nonce, *tee_pubkey, *additional, *runtime_data, *init_data, *ccel;
+    const char *tee, *evidence, *report_data, *nonce, *tee_pubkey, *additional, *runtime_data,
+        *init_data, *ccel;
     const char *certs[MAX_CERTS];
     size_t ncerts;
     struct cl_tee_config cfg;
@@ -119,45 +120,84 @@ static int parse_args(int argc, char **argv, struct aopts *o)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'T': o->tee = optarg; break;
-        case 'e': o->evidence = optarg; break;
+        case 'T':
+            o->tee = optarg;
+            break;
+        case 'e':
+            o->evidence = optarg;
+            break;
         case 'c':
             if (o->ncerts == MAX_CERTS)
                 return usage_error("too many --cert");
             o->certs[o->ncerts++] = optarg;
             break;
-        case 'L': o->ccel = optarg; break;
-        case 'r': o->report_data = optarg; break;
-        case 'n': o->nonce = optarg; break;
-        case 'k': o->tee_pubkey = optarg; break;
-        case 'A': o->additional = optarg; break;
-        case 'R': o->runtime_data = optarg; break;
-        case 'i': o->init_data = optarg; break;
+        case 'L':
+            o->ccel = optarg;
+            break;
+        case 'r':
+            o->report_data = optarg;
+            break;
+        case 'n':
+            o->nonce = optarg;
+            break;
+        case 'k':
+            o->tee_pubkey = optarg;
+            break;
+        case 'A':
+            o->additional = optarg;
+            break;
+        case 'R':
+            o->runtime_data = optarg;
+            break;
+        case 'i':
+            o->init_data = optarg;
+            break;
         case 't':
             if (cl_parse_i64(optarg, 1, INT64_MAX, &at, "--at", &e) < 0)
                 return usage_error(e.msg);
             o->cfg.verify_time = at;
             break;
-        case 's': o->cfg.snp_cert_cache = optarg; break;
+        case 's':
+            o->cfg.snp_cert_cache = optarg;
+            break;
         case 'K':
             o->cfg.snp_kds_online = true;
             o->cfg.snp_kds_url = optarg;
             break;
-        case 'C': o->cfg.tdx_collateral_dir = optarg; break;
-        case 'P': o->cfg.tdx_pccs_url = optarg; break;
-        case 'Q': o->cfg.sgx_collateral_dir = optarg; break;
-        case 'a': o->cfg.tpm_ak_ca_path = optarg; break;
-        case 'U': o->cfg.cca_ta_store = optarg; break;
-        case 'V': o->cfg.cca_rv_store = optarg; break;
-        case 'H': o->cfg.csv_cert_dir = optarg; break;
-        case 'D': o->cfg.allow_debug_insecure = true; break;
-        case 'X': o->cfg.tdx_allow_expired_collateral_insecure = true; break;
+        case 'C':
+            o->cfg.tdx_collateral_dir = optarg;
+            break;
+        case 'P':
+            o->cfg.tdx_pccs_url = optarg;
+            break;
+        case 'Q':
+            o->cfg.sgx_collateral_dir = optarg;
+            break;
+        case 'a':
+            o->cfg.tpm_ak_ca_path = optarg;
+            break;
+        case 'U':
+            o->cfg.cca_ta_store = optarg;
+            break;
+        case 'V':
+            o->cfg.cca_rv_store = optarg;
+            break;
+        case 'H':
+            o->cfg.csv_cert_dir = optarg;
+            break;
+        case 'D':
+            o->cfg.allow_debug_insecure = true;
+            break;
+        case 'X':
+            o->cfg.tdx_allow_expired_collateral_insecure = true;
+            break;
         case 'S': {
             size_t k = 0;
             while (k < CL_ARRAY_LEN(statuses) && strcmp(statuses[k].name, optarg) != 0)
                 k++;
             if (k == CL_ARRAY_LEN(statuses))
-                return usage_error("--allow-tcb-status-insecure: SWHardeningNeeded, ConfigurationNeeded, OutOfDate "
+                return usage_error("--allow-tcb-status-insecure: SWHardeningNeeded, "
+                                   "ConfigurationNeeded, OutOfDate "
                                    "or TDRelaunchAdvised");
             o->cfg.tdx_allow_tcb_insecure |= statuses[k].bit;
             break;
@@ -217,7 +257,8 @@ static json_t *load_evidence(const struct aopts *o, struct cl_err *err)
                 cl_err_set(err, CL_EINVAL, "--cert %s: give a DER certificate", o->certs[k]);
                 return NULL;
             }
-            json_array_append_new(chain, json_pack("{s:s, s:s}", "cert_type", k == 0 ? "VCEK" : "ASK", "data", cb));
+            json_array_append_new(
+                chain, json_pack("{s:s, s:s}", "cert_type", k == 0 ? "VCEK" : "ASK", "data", cb));
         }
         return json_pack("{s:s, s:O}", "attestation_report", b64, "cert_chain", chain);
     }
@@ -304,8 +345,8 @@ int cl_cli_as(int argc, char **argv)
             CL_AUTO(json_t) *jwk = read_json(o.tee_pubkey, &e);
             if (!jwk)
                 return fail(&e, "--tee-pubkey");
-            runtime = json_pack("{s:s, s:O, s:s}", "nonce", o.nonce, "tee-pubkey", jwk, "additional-evidence",
-                                o.additional ? o.additional : "");
+            runtime = json_pack("{s:s, s:O, s:s}", "nonce", o.nonce, "tee-pubkey", jwk,
+                                "additional-evidence", o.additional ? o.additional : "");
         }
         if (!runtime || cl_as_runtime_digest(runtime, CL_HASH_SHA384, rd, &rdlen, &e) < 0)
             return fail(&e, "runtime data");
@@ -319,19 +360,20 @@ int cl_cli_as(int argc, char **argv)
         CL_AUTO(json_t) *doc = text ? cl_toml_parse((const char *)text, n, &e) : NULL;
         const char *alg = NULL;
         enum cl_hash h;
-        if (!doc || cl_json_get_str(doc, "algorithm", &alg, &e) < 0 || cl_hash_from_name(alg, &h, &e) < 0 ||
-            cl_digest(h, text, n, idd, &e) < 0)
+        if (!doc || cl_json_get_str(doc, "algorithm", &alg, &e) < 0 ||
+            cl_hash_from_name(alg, &h, &e) < 0 || cl_digest(h, text, n, idd, &e) < 0)
             return fail(&e, "--init-data");
         idlen = cl_hash_len(h);
     }
     if (v->insecure)
-        fprintf(stderr, "cloister as verify: the %s TEE proves nothing (no hardware root)\n", o.tee);
+        fprintf(stderr, "cloister as verify: the %s TEE proves nothing (no hardware root)\n",
+                o.tee);
     /* ---- verify ---- */
     struct cl_tee_verify_in in = {ev, rdlen ? rd : NULL, rdlen, idlen ? idd : NULL, idlen, &o.cfg};
     CL_AUTO(json_t) *claims = NULL;
     if (v->verify(&in, &claims, &e) < 0) {
-        fprintf(stderr, "cloister as verify: %s evidence refused at stage '%s': %s\n", o.tee, e.stage ? e.stage : "?",
-                e.msg);
+        fprintf(stderr, "cloister as verify: %s evidence refused at stage '%s': %s\n", o.tee,
+                e.stage ? e.stage : "?", e.msg);
         return cl_err_exit_code(e.code);
     }
     char *text = json_dumps(claims, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -339,6 +381,7 @@ int cl_cli_as(int argc, char **argv)
         return 1;
     puts(text);
     free(text);
-    fprintf(stderr, "cloister as verify: %s evidence verified (%s)\n", o.tee, rdlen ? "report data bound" : "binding not checked");
+    fprintf(stderr, "cloister as verify: %s evidence verified (%s)\n", o.tee,
+            rdlen ? "report data bound" : "binding not checked");
     return 0;
 }

@@ -71,7 +71,8 @@ static int digest(int argc, char **argv)
         len = fl;
     }
     cl_aa_initdata_clear(&d);
-    CL_AUTO(cl_str) *s = has(argc, argv, "--base64") ? cl_b64_encode(out, len, CL_B64_STD) : cl_hex_encode(out, len);
+    CL_AUTO(cl_str) *s =
+        has(argc, argv, "--base64") ? cl_b64_encode(out, len, CL_B64_STD) : cl_hex_encode(out, len);
     if (!s)
         return 1;
     printf("%s\n", s);

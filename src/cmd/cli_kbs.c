@@ -16,7 +16,8 @@
 #define MAX_VALUES 64
 
 struct kopts {
-    const char *url, *path, *key_kind, *admin_key, *token, *file, *id, *name, *out, *init_data, *tee, *ca_file;
+    const char *url, *path, *key_kind, *admin_key, *token, *file, *id, *name, *out, *init_data,
+        *tee, *ca_file;
     const char *attest_url;
     const char *values[MAX_VALUES];
     size_t nvalues;
@@ -43,7 +44,8 @@ static const char *const help_text =
     "  get-resource-policy\n"
     "  set-attestation-policy --file POLICY.rego [--id default_cpu]\n"
     "  set-reference-value --name NAME --value V [--value V...] [--as-integer|--as-bool]\n"
-    "                      [--single]      (a sample RVPS message; values form a list unless --single)\n"
+    "                      [--single]      (a sample RVPS message; values form a list unless "
+    "--single)\n"
     "  get-reference-value --name NAME\n"
     "  admin-token --admin-key PRIVATE_KEY.pem [--ttl SECONDS]   print an admin JWT\n"
     "\n"
@@ -58,17 +60,27 @@ static int fail(const struct cl_err *e, const char *what)
 static int parse(int argc, char **argv, struct kopts *o)
 {
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},       {"path", required_argument, NULL, 'p'},
-        {"key", required_argument, NULL, 'k'},       {"admin-key", required_argument, NULL, 'a'},
-        {"token", required_argument, NULL, 't'},     {"file", required_argument, NULL, 'f'},
-        {"policy", required_argument, NULL, 'f'},    {"id", required_argument, NULL, 'i'},
-        {"name", required_argument, NULL, 'n'},      {"value", required_argument, NULL, 'V'},
-        {"out", required_argument, NULL, 'o'},       {"init-data", required_argument, NULL, 'd'},
-        {"tee", required_argument, NULL, 'T'},       {"ca-file", required_argument, NULL, 'C'},
-        {"ttl", required_argument, NULL, 'L'},       {"as-integer", no_argument, NULL, 'I'},
+        {"url", required_argument, NULL, 'u'},
+        {"path", required_argument, NULL, 'p'},
+        {"key", required_argument, NULL, 'k'},
+        {"admin-key", required_argument, NULL, 'a'},
+        {"token", required_argument, NULL, 't'},
+        {"file", required_argument, NULL, 'f'},
+        {"policy", required_argument, NULL, 'f'},
+        {"id", required_argument, NULL, 'i'},
+        {"name", required_argument, NULL, 'n'},
+        {"value", required_argument, NULL, 'V'},
+        {"out", required_argument, NULL, 'o'},
+        {"init-data", required_argument, NULL, 'd'},
+        {"tee", required_argument, NULL, 'T'},
+        {"ca-file", required_argument, NULL, 'C'},
+        {"ttl", required_argument, NULL, 'L'},
+        {"as-integer", no_argument, NULL, 'I'},
         {"attest-url", required_argument, NULL, 'P'},
-        {"as-bool", no_argument, NULL, 'B'},         {"single", no_argument, NULL, 'S'},
-        {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
+        {"as-bool", no_argument, NULL, 'B'},
+        {"single", no_argument, NULL, 'S'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -78,25 +90,60 @@ static int parse(int argc, char **argv, struct kopts *o)
     struct cl_err e = {0};
     uint64_t ttl = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:p:k:a:t:f:i:n:V:o:d:T:C:L:P:IBSvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:p:k:a:t:f:i:n:V:o:d:T:C:L:P:IBSvh", longopts, NULL)) !=
+           -1) {
         switch (c) {
-        case 'u': o->url = optarg; break;
-        case 'p': o->path = optarg; break;
-        case 'k': o->key_kind = optarg; break;
-        case 'a': o->admin_key = optarg; break;
-        case 't': o->token = optarg; break;
-        case 'f': o->file = optarg; break;
-        case 'i': o->id = optarg; break;
-        case 'n': o->name = optarg; break;
-        case 'o': o->out = optarg; break;
-        case 'd': o->init_data = optarg; break;
-        case 'T': o->tee = optarg; break;
-        case 'C': o->ca_file = optarg; break;
-        case 'P': o->attest_url = optarg; break;
-        case 'I': o->as_integer = true; break;
-        case 'B': o->as_bool = true; break;
-        case 'S': o->single = true; break;
-        case 'v': o->verbose = true; break;
+        case 'u':
+            o->url = optarg;
+            break;
+        case 'p':
+            o->path = optarg;
+            break;
+        case 'k':
+            o->key_kind = optarg;
+            break;
+        case 'a':
+            o->admin_key = optarg;
+            break;
+        case 't':
+            o->token = optarg;
+            break;
+        case 'f':
+            o->file = optarg;
+            break;
+        case 'i':
+            o->id = optarg;
+            break;
+        case 'n':
+            o->name = optarg;
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'd':
+            o->init_data = optarg;
+            break;
+        case 'T':
+            o->tee = optarg;
+            break;
+        case 'C':
+            o->ca_file = optarg;
+            break;
+        case 'P':
+            o->attest_url = optarg;
+            break;
+        case 'I':
+            o->as_integer = true;
+            break;
+        case 'B':
+            o->as_bool = true;
+            break;
+        case 'S':
+            o->single = true;
+            break;
+        case 'v':
+            o->verbose = true;
+            break;
         case 'L':
             if (cl_parse_u64(optarg, 1, 10ull * 365 * 86400, &ttl, "--ttl", &e) < 0)
                 return fail(&e, "option");
@@ -152,8 +199,8 @@ static cl_str *admin_header(const struct kopts *o, struct cl_err *err)
     return jwt ? cl_strdupf("Authorization: Bearer %s", jwt) : NULL;
 }
 
-static int admin_call(const struct kopts *o, const char *cmd, const char *method, const char *path, const char *ctype,
-                      const void *body, size_t len, bool print)
+static int admin_call(const struct kopts *o, const char *cmd, const char *method, const char *path,
+                      const char *ctype, const void *body, size_t len, bool print)
 {
     struct cl_err e = {0};
     CL_AUTO(cl_str) *auth = admin_header(o, &e);
@@ -173,7 +220,8 @@ static int admin_call(const struct kopts *o, const char *cmd, const char *method
         return fail(&e, cmd);
     int status = 0;
     if (r.status != 200) {
-        fprintf(stderr, "cloister kbs %s: HTTP %ld: %s\n", cmd, r.status, r.body ? (const char *)r.body : "");
+        fprintf(stderr, "cloister kbs %s: HTTP %ld: %s\n", cmd, r.status,
+                r.body ? (const char *)r.body : "");
         status = r.status == 404 ? cl_err_exit_code(CL_ENOTFOUND) : cl_err_exit_code(CL_EDENIED);
     } else if (print && r.body_len) {
         fwrite(r.body, 1, r.body_len, stdout);
@@ -201,8 +249,8 @@ static int cmd_get_resource(const struct kopts *o)
     CL_AUTO(cl_bytes) *init = NULL;
     if (o->init_data && !(init = cl_file_read(o->init_data, 65536, NULL, &e)))
         return fail(&e, "get-resource");
-    struct cl_kbs_client_opts co = {o->url, o->tee, o->key_kind, (const char *)init, o->ca_file, o->verbose,
-                                    o->attest_url};
+    struct cl_kbs_client_opts co = {o->url,     o->tee,     o->key_kind,  (const char *)init,
+                                    o->ca_file, o->verbose, o->attest_url};
     CL_AUTO(cl_secret) *secret = NULL;
     if (cl_kbs_client_get_resource(&co, o->path, &secret, &e) < 0)
         return fail(&e, "get-resource");
@@ -220,8 +268,8 @@ static int cmd_attest(const struct kopts *o)
     CL_AUTO(cl_bytes) *init = NULL;
     if (o->init_data && !(init = cl_file_read(o->init_data, 65536, NULL, &e)))
         return fail(&e, "attest");
-    struct cl_kbs_client_opts co = {o->url, o->tee, o->key_kind, (const char *)init, o->ca_file, o->verbose,
-                                    NULL};
+    struct cl_kbs_client_opts co = {o->url,     o->tee,     o->key_kind, (const char *)init,
+                                    o->ca_file, o->verbose, NULL};
     CL_AUTO(cl_str) *token = NULL;
     if (cl_kbs_client_attest(&co, &token, &e) < 0)
         return fail(&e, "attest");
@@ -247,7 +295,8 @@ static int cmd_set_reference_value(const struct kopts *o)
             v = json_integer(x);
         } else if (o->as_bool) {
             if (strcmp(o->values[i], "true") != 0 && strcmp(o->values[i], "false") != 0) {
-                fprintf(stderr, "cloister kbs set-reference-value: --value must be true or false with --as-bool\n");
+                fprintf(stderr, "cloister kbs set-reference-value: --value must be true or false "
+                                "with --as-bool\n");
                 return 2;
             }
             v = json_boolean(strcmp(o->values[i], "true") == 0);
@@ -256,15 +305,17 @@ static int cmd_set_reference_value(const struct kopts *o)
         }
         json_array_append_new(vals, v);
     }
-    json_t *value = o->single && o->nvalues == 1 ? json_incref(json_array_get(vals, 0)) : json_incref(vals);
+    json_t *value =
+        o->single && o->nvalues == 1 ? json_incref(json_array_get(vals, 0)) : json_incref(vals);
     CL_AUTO(json_t) *payload = json_object();
     json_object_set_new(payload, o->name, value);
     CL_AUTO(cl_str) *ptext = cl_json_compact(payload);
     CL_AUTO(cl_str) *pb64 = ptext ? cl_b64_encode(ptext, strlen(ptext), CL_B64_STD) : NULL;
-    CL_AUTO(json_t) *msg = json_pack("{s:s, s:s, s:s}", "version", "0.1.0", "type", "sample", "payload", pb64 ? pb64 : "");
+    CL_AUTO(json_t) *msg = json_pack("{s:s, s:s, s:s}", "version", "0.1.0", "type", "sample",
+                                     "payload", pb64 ? pb64 : "");
     CL_AUTO(cl_str) *text = cl_json_compact(msg);
-    return admin_call(o, "set-reference-value", "POST", "/kbs/v0/reference-value", "application/json", text,
-                      strlen(text), false);
+    return admin_call(o, "set-reference-value", "POST", "/kbs/v0/reference-value",
+                      "application/json", text, strlen(text), false);
 }
 
 static int cmd_policy(const struct kopts *o, bool attestation)
@@ -282,7 +333,8 @@ static int cmd_policy(const struct kopts *o, bool attestation)
                                                     o->id ? o->id : "default_cpu", "policy", b64)
                                         : json_pack("{s:s}", "policy", b64);
     CL_AUTO(cl_str) *btext = cl_json_compact(body);
-    return admin_call(o, cmd, "POST", attestation ? "/kbs/v0/attestation-policy" : "/kbs/v0/resource-policy",
+    return admin_call(o, cmd, "POST",
+                      attestation ? "/kbs/v0/attestation-policy" : "/kbs/v0/resource-policy",
                       "application/json", btext, strlen(btext), false);
 }
 
@@ -332,7 +384,8 @@ int cl_cli_kbs(int argc, char **argv)
     if (strcmp(cmd, "set-attestation-policy") == 0)
         return cmd_policy(&o, true);
     if (strcmp(cmd, "get-resource-policy") == 0)
-        return admin_call(&o, cmd, "GET", "/kbs/v0/resource-policy", "application/json", NULL, 0, true);
+        return admin_call(&o, cmd, "GET", "/kbs/v0/resource-policy", "application/json", NULL, 0,
+                          true);
     if (strcmp(cmd, "set-reference-value") == 0)
         return cmd_set_reference_value(&o);
     if (strcmp(cmd, "get-reference-value") == 0) {

@@ -15,13 +15,17 @@
 static const char *const help_text =
     "Usage: cloister secret COMMAND [OPTIONS]\n"
     "\n"
-    "  keygen [--kid KID] [--output-dir DIR]     P-256 signing key: KID-private.json, KID-public.json\n"
-    "  seal --signing-kid KID --signing-jwk-path JWK vault --resource-uri kbs:///R/T/N [--provider kbs]\n"
-    "  seal --signing-kid KID --signing-jwk-path JWK envelope --key-id kbs:///R/T/KEK --kek-file F\n"
+    "  keygen [--kid KID] [--output-dir DIR]     P-256 signing key: KID-private.json, "
+    "KID-public.json\n"
+    "  seal --signing-kid KID --signing-jwk-path JWK vault --resource-uri kbs:///R/T/N [--provider "
+    "kbs]\n"
+    "  seal --signing-kid KID --signing-jwk-path JWK envelope --key-id kbs:///R/T/KEK --kek-file "
+    "F\n"
     "       --file-path PLAIN          (the kbs envelope provider: DEK wrapped under the KEK)\n"
     "                                  print sealed.<JWS>\n"
     "  verify --file-path F --jwk PUBLIC.json   check the signature, print the payload\n"
-    "  unseal --cdh ADDR --file-path F          ask a data hub (UnsealSecret), print the plaintext\n"
+    "  unseal --cdh ADDR --file-path F          ask a data hub (UnsealSecret), print the "
+    "plaintext\n"
     "  get-resource --cdh ADDR --uri kbs:///R/T/N\n"
     "  wrap-key --kid kbs:///R/T/KEK --kek-file F --file PLBCO.json\n"
     "                                  print the annotation packet (base64) for a keyprovider\n"
@@ -40,30 +44,62 @@ static int fail(const struct cl_err *e, const char *what)
 static int parse(int argc, char **argv, struct sopts *o)
 {
     static const struct option longopts[] = {
-        {"kid", required_argument, NULL, 'k'},          {"signing-kid", required_argument, NULL, 'k'},
-        {"output-dir", required_argument, NULL, 'o'},   {"signing-jwk-path", required_argument, NULL, 'j'},
-        {"jwk", required_argument, NULL, 'j'},          {"resource-uri", required_argument, NULL, 'u'},
-        {"uri", required_argument, NULL, 'u'},          {"provider", required_argument, NULL, 'p'},
-        {"key-id", required_argument, NULL, 'i'},       {"kek-file", required_argument, NULL, 'K'},
-        {"file-path", required_argument, NULL, 'f'},    {"file", required_argument, NULL, 'f'},
-        {"cdh", required_argument, NULL, 'c'},          {"annotation", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0},
+        {"kid", required_argument, NULL, 'k'},
+        {"signing-kid", required_argument, NULL, 'k'},
+        {"output-dir", required_argument, NULL, 'o'},
+        {"signing-jwk-path", required_argument, NULL, 'j'},
+        {"jwk", required_argument, NULL, 'j'},
+        {"resource-uri", required_argument, NULL, 'u'},
+        {"uri", required_argument, NULL, 'u'},
+        {"provider", required_argument, NULL, 'p'},
+        {"key-id", required_argument, NULL, 'i'},
+        {"kek-file", required_argument, NULL, 'K'},
+        {"file-path", required_argument, NULL, 'f'},
+        {"file", required_argument, NULL, 'f'},
+        {"cdh", required_argument, NULL, 'c'},
+        {"annotation", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "+k:o:j:u:p:i:K:f:c:a:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'k': o->kid = optarg; break;
-        case 'o': o->outdir = optarg; break;
-        case 'j': o->jwk = optarg; break;
-        case 'u': o->uri = optarg; break;
-        case 'p': o->provider = optarg; break;
-        case 'i': o->key_id = optarg; break;
-        case 'K': o->kek = optarg; break;
-        case 'f': o->file = optarg; break;
-        case 'c': o->cdh = optarg; break;
-        case 'a': o->annotation = optarg; break;
-        case 'h': fputs(help_text, stdout); return 1;
-        default: fputs(help_text, stderr); return 2;
+        case 'k':
+            o->kid = optarg;
+            break;
+        case 'o':
+            o->outdir = optarg;
+            break;
+        case 'j':
+            o->jwk = optarg;
+            break;
+        case 'u':
+            o->uri = optarg;
+            break;
+        case 'p':
+            o->provider = optarg;
+            break;
+        case 'i':
+            o->key_id = optarg;
+            break;
+        case 'K':
+            o->kek = optarg;
+            break;
+        case 'f':
+            o->file = optarg;
+            break;
+        case 'c':
+            o->cdh = optarg;
+            break;
+        case 'a':
+            o->annotation = optarg;
+            break;
+        case 'h':
+            fputs(help_text, stdout);
+            return 1;
+        default:
+            fputs(help_text, stderr);
+            return 2;
         }
     }
     return 0;
@@ -139,16 +175,20 @@ static int seal(int argc, char **argv, struct sopts *o)
             fputs("cloister secret seal vault: --resource-uri is required\n", stderr);
             return 2;
         }
-        payload = json_pack("{s:s, s:s, s:s, s:s, s:{}, s:{}}", "version", "0.1.0", "type", "vault", "name", o->uri,
-                            "provider", o->provider ? o->provider : "kbs", "provider_settings", "annotations");
+        payload = json_pack("{s:s, s:s, s:s, s:s, s:{}, s:{}}", "version", "0.1.0", "type", "vault",
+                            "name", o->uri, "provider", o->provider ? o->provider : "kbs",
+                            "provider_settings", "annotations");
     } else if (strcmp(kind, "envelope") == 0) {
         if (!o->key_id || !o->kek || !o->file) {
-            fputs("cloister secret seal envelope: --key-id, --kek-file and --file-path are required\n", stderr);
+            fputs("cloister secret seal envelope: --key-id, --kek-file and --file-path are "
+                  "required\n",
+                  stderr);
             return 2;
         }
         CL_AUTO(cl_secret) *kek = load_kek(o->kek, &e);
         size_t n = 0;
-        CL_AUTO(cl_bytes) *plain = kek ? cl_file_read(o->file, CL_CDH_MAX_SEALED / 2, &n, &e) : NULL;
+        CL_AUTO(cl_bytes) *plain =
+            kek ? cl_file_read(o->file, CL_CDH_MAX_SEALED / 2, &n, &e) : NULL;
         payload = plain ? cl_cdh_envelope_make(o->key_id, kek, plain, n, &e) : NULL;
         if (plain)
             explicit_bzero(plain, n);
@@ -261,8 +301,9 @@ static int unwrap_key(const struct sopts *o)
         fputs("cloister secret unwrap-key: --annotation is required\n", stderr);
         return 2;
     }
-    CL_AUTO(json_t) *in = json_pack("{s:s, s:{s:n, s:n}, s:{s:{s:{}}, s:s}}", "op", "keyunwrap", "keywrapparams", "ec",
-                                    "optsdata", "keyunwrapparams", "dc", "Parameters", "annotation", o->annotation);
+    CL_AUTO(json_t) *in = json_pack("{s:s, s:{s:n, s:n}, s:{s:{s:{}}, s:s}}", "op", "keyunwrap",
+                                    "keywrapparams", "ec", "optsdata", "keyunwrapparams", "dc",
+                                    "Parameters", "annotation", o->annotation);
     CL_AUTO(cl_str) *t = in ? cl_json_compact(in) : NULL;
     struct cl_ttrpc_client *c = t ? hub(o, &e) : NULL;
     CL_AUTO(cl_secret) *v = NULL;

@@ -13,22 +13,27 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-    {"kbs", cl_cli_kbs, "talk to a Key Broker Service: get-resource, attest, admin calls, admin-token"},
-    {"as", cl_cli_as, "attestation service tools: verify TEE evidence offline (snp, tdx, tpm, azure)"},
+    {"kbs", cl_cli_kbs,
+     "talk to a Key Broker Service: get-resource, attest, admin calls, admin-token"},
+    {"as", cl_cli_as,
+     "attestation service tools: verify TEE evidence offline (snp, tdx, tpm, azure)"},
 #ifdef CL_HAVE_POLICY_CLI
     {"policy", cl_cli_policy, "Rego policies: eval, test (Kata cases), bench"},
 #endif
 #ifdef CL_HAVE_SECRET_CLI
-    {"secret", cl_cli_secret, "sealed secrets: keygen, seal, verify; data hub calls: unseal, get-resource, unwrap-key"},
+    {"secret", cl_cli_secret,
+     "sealed secrets: keygen, seal, verify; data hub calls: unseal, get-resource, unwrap-key"},
 #endif
 #ifdef CL_HAVE_INITDATA_CLI
     {"initdata", cl_cli_initdata, "init-data: digest, encode (annotation, image), decode"},
 #endif
 #ifdef CL_HAVE_AGENT_CLI
-    {"agent-ctl", cl_cli_agent, "drive a Kata-API agent over ttrpc: one request as JSON, the response as JSON"},
+    {"agent-ctl", cl_cli_agent,
+     "drive a Kata-API agent over ttrpc: one request as JSON, the response as JSON"},
 #endif
 #ifdef CL_HAVE_IMAGE_CLI
-    {"image", cl_cli_image, "container images: pull (signature policy, digests, decryption, confined unpack)"},
+    {"image", cl_cli_image,
+     "container images: pull (signature policy, digests, decryption, confined unpack)"},
 #endif
 };
 
@@ -49,7 +54,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }

@@ -2,8 +2,8 @@
 /* cloister-kbs: the Key Broker Service daemon. */
 #include "kbs/kbs.h"
 
-#include <errno.h>
 #include "kbs/cl_version.h"
+#include <errno.h>
 
 #include <getopt.h>
 #include <signal.h>

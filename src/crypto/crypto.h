@@ -33,7 +33,8 @@ const char *cl_hash_name(enum cl_hash h); /* "sha256", ... */
 /* "sha256" | "sha384" | "sha512" (lowercase, as kbs-types names them) */
 CL_MUST_CHECK int cl_hash_from_name(const char *name, enum cl_hash *out, struct cl_err *err);
 /* out must hold cl_hash_len(h) bytes. */
-CL_MUST_CHECK int cl_digest(enum cl_hash h, const void *data, size_t len, uint8_t *out, struct cl_err *err);
+CL_MUST_CHECK int cl_digest(enum cl_hash h, const void *data, size_t len, uint8_t *out,
+                            struct cl_err *err);
 
 /* ---- keys ---- */
 
@@ -75,28 +76,29 @@ cl_str *cl_jws_sign(cl_pkey *key, const char *alg, const json_t *extra_header, c
                     size_t payload_len, struct cl_err *err);
 
 struct cl_jws {
-    json_t *header;       /* owned: decoded protected header (an object) */
-    const char *alg;      /* borrowed from header */
-    cl_bytes *payload;    /* owned: decoded payload */
+    json_t *header;    /* owned: decoded protected header (an object) */
+    const char *alg;   /* borrowed from header */
+    cl_bytes *payload; /* owned: decoded payload */
     size_t payload_len;
     cl_str *signing_input; /* owned: "<b64 header>.<b64 payload>" */
-    cl_bytes *sig;        /* owned: decoded signature */
+    cl_bytes *sig;         /* owned: decoded signature */
     size_t sig_len;
 };
 /* Splits and decodes a compact JWS (at most CL_JOSE_MAX bytes, exactly three parts,
  * base64url without padding, header a JSON object with a string "alg"). Does NOT verify.
  * On failure *out is left zeroed. */
-CL_MUST_CHECK int cl_jws_parse(const char *compact, size_t len, struct cl_jws *out, struct cl_err *err);
+CL_MUST_CHECK int cl_jws_parse(const char *compact, size_t len, struct cl_jws *out,
+                               struct cl_err *err);
 void cl_jws_clear(struct cl_jws *jws);
 /* Verifies the signature with key; the header alg must be one of the list above and fit
  * the key type and curve. ES* signatures are the raw r||s form of RFC 7518. EVERIFY on a
  * bad signature. */
 CL_MUST_CHECK int cl_jws_verify(const struct cl_jws *jws, cl_pkey *key, struct cl_err *err);
 /* Raw signature helpers used by JWS (and by TEE verifiers): ES* raw r||s, RSA, EdDSA. */
-CL_MUST_CHECK int cl_sig_sign(cl_pkey *key, const char *alg, const void *data, size_t len, cl_bytes **sig,
-                              size_t *sig_len, struct cl_err *err);
-CL_MUST_CHECK int cl_sig_verify(cl_pkey *key, const char *alg, const void *data, size_t len, const void *sig,
-                                size_t sig_len, struct cl_err *err);
+CL_MUST_CHECK int cl_sig_sign(cl_pkey *key, const char *alg, const void *data, size_t len,
+                              cl_bytes **sig, size_t *sig_len, struct cl_err *err);
+CL_MUST_CHECK int cl_sig_verify(cl_pkey *key, const char *alg, const void *data, size_t len,
+                                const void *sig, size_t sig_len, struct cl_err *err);
 
 /* ---- JWE flattened JSON (RFC 7516), as the KBS protocol seals resources ---- */
 
@@ -109,7 +111,8 @@ CL_MUST_CHECK int cl_sig_verify(cl_pkey *key, const char *alg, const void *data,
  * by name ("epk" with members crv, kty, x, y). Returns a new object
  * {protected, encrypted_key, iv, ciphertext, tag} or NULL (EUNSUPPORTED for other algs).
  */
-json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t len, struct cl_err *err);
+json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t len,
+                       struct cl_err *err);
 /* Opens a flattened JWE with the private key; the tag is checked before any plaintext is
  * returned. AAD recomputed from the received protected string (plus "." aad when present).
  * The JOSE header is the union of "protected", "unprotected" and the per-recipient "header"
@@ -124,12 +127,13 @@ struct cl_secret *cl_jwe_decrypt(const json_t *jwe, cl_pkey *priv, struct cl_err
 /* Trust store from PEM files (each may hold several certificates). Returns new or NULL. */
 cl_x509_store *cl_x509_store_load(const char *const *paths, size_t n, struct cl_err *err);
 /* Adds one certificate (PEM text) to the store. */
-CL_MUST_CHECK int cl_x509_store_add_pem(cl_x509_store *st, const char *pem, size_t len, struct cl_err *err);
+CL_MUST_CHECK int cl_x509_store_add_pem(cl_x509_store *st, const char *pem, size_t len,
+                                        struct cl_err *err);
 /* Verifies a JWK "x5c" array (standard or url-safe base64 DER; first = leaf, the rest
  * untrusted intermediates) against store at time `at` (0 = now). On success returns the leaf
  * public key (new) in *leaf. EVERIFY with OpenSSL's reason otherwise. */
-CL_MUST_CHECK int cl_x509_verify_x5c(const json_t *x5c, cl_x509_store *store, int64_t at, cl_pkey **leaf,
-                                     struct cl_err *err);
+CL_MUST_CHECK int cl_x509_verify_x5c(const json_t *x5c, cl_x509_store *store, int64_t at,
+                                     cl_pkey **leaf, struct cl_err *err);
 /* Loads a PEM chain file and returns it as a JSON x5c array (standard base64 DER). */
 json_t *cl_x509_pem_to_x5c(const char *path, struct cl_err *err);
 

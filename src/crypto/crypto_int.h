@@ -17,21 +17,57 @@
 
 /* ---- cleanup helpers for CL_AUTO ---- */
 
-static inline void cl_auto_EVP_PKEY_CTX(EVP_PKEY_CTX **p) { EVP_PKEY_CTX_free(*p); }
-static inline void cl_auto_EVP_MD_CTX(EVP_MD_CTX **p) { EVP_MD_CTX_free(*p); }
-static inline void cl_auto_EVP_CIPHER_CTX(EVP_CIPHER_CTX **p) { EVP_CIPHER_CTX_free(*p); }
-static inline void cl_auto_BIO(BIO **p) { BIO_free_all(*p); }
-static inline void cl_auto_X509(X509 **p) { X509_free(*p); }
-static inline void cl_auto_X509_STORE_CTX(X509_STORE_CTX **p) { X509_STORE_CTX_free(*p); }
-static inline void cl_auto_BIGNUM(BIGNUM **p) { BN_free(*p); }
-static inline void cl_auto_ECDSA_SIG(ECDSA_SIG **p) { ECDSA_SIG_free(*p); }
-static inline void cl_auto_OSSL_PARAM_BLD(OSSL_PARAM_BLD **p) { OSSL_PARAM_BLD_free(*p); }
-static inline void cl_auto_OSSL_PARAM(OSSL_PARAM **p) { OSSL_PARAM_free(*p); }
+static inline void cl_auto_EVP_PKEY_CTX(EVP_PKEY_CTX **p)
+{
+    EVP_PKEY_CTX_free(*p);
+}
+static inline void cl_auto_EVP_MD_CTX(EVP_MD_CTX **p)
+{
+    EVP_MD_CTX_free(*p);
+}
+static inline void cl_auto_EVP_CIPHER_CTX(EVP_CIPHER_CTX **p)
+{
+    EVP_CIPHER_CTX_free(*p);
+}
+static inline void cl_auto_BIO(BIO **p)
+{
+    BIO_free_all(*p);
+}
+static inline void cl_auto_X509(X509 **p)
+{
+    X509_free(*p);
+}
+static inline void cl_auto_X509_STORE_CTX(X509_STORE_CTX **p)
+{
+    X509_STORE_CTX_free(*p);
+}
+static inline void cl_auto_BIGNUM(BIGNUM **p)
+{
+    BN_free(*p);
+}
+static inline void cl_auto_ECDSA_SIG(ECDSA_SIG **p)
+{
+    ECDSA_SIG_free(*p);
+}
+static inline void cl_auto_OSSL_PARAM_BLD(OSSL_PARAM_BLD **p)
+{
+    OSSL_PARAM_BLD_free(*p);
+}
+static inline void cl_auto_OSSL_PARAM(OSSL_PARAM **p)
+{
+    OSSL_PARAM_free(*p);
+}
 /* A BIGNUM holding private material: cleared before it is freed. */
 typedef BIGNUM bn_secret;
-static inline void cl_auto_bn_secret(bn_secret **p) { BN_clear_free(*p); }
+static inline void cl_auto_bn_secret(bn_secret **p)
+{
+    BN_clear_free(*p);
+}
 typedef STACK_OF(X509) x509_stack;
-static inline void cl_auto_x509_stack(x509_stack **p) { sk_X509_pop_free(*p, X509_free); }
+static inline void cl_auto_x509_stack(x509_stack **p)
+{
+    sk_X509_pop_free(*p, X509_free);
+}
 
 /* The OpenSSL digest of h, or NULL. */
 const EVP_MD *cl_crypto_md(enum cl_hash h);
@@ -56,9 +92,11 @@ bool cl_crypto_has_private(const EVP_PKEY *key);
 /* ---- errors ---- */
 
 /* Like cl_err_set, with the last OpenSSL reason appended; clears OpenSSL's error queue. */
-#define cl_ossl_err(err, code, ...) cl_crypto_ossl_err_at((err), (code), __FILE__, __LINE__, __VA_ARGS__)
+#define cl_ossl_err(err, code, ...)                                                                \
+    cl_crypto_ossl_err_at((err), (code), __FILE__, __LINE__, __VA_ARGS__)
 CL_PRINTF(5, 6)
-int cl_crypto_ossl_err_at(struct cl_err *err, int code, const char *file, int line, const char *fmt, ...);
+int cl_crypto_ossl_err_at(struct cl_err *err, int code, const char *file, int line, const char *fmt,
+                          ...);
 
 /* base64url (no padding) decode of a JSON string member with an exact or maximum size.
  * exact != 0: the decoded length must equal exact. Returns new or NULL naming `what`. */

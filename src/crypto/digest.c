@@ -14,13 +14,25 @@ static const struct {
     [CL_HASH_SHA512] = {"sha512", EVP_sha512, 64},
 };
 
-static bool hash_ok(enum cl_hash h) { return (unsigned)h < CL_ARRAY_LEN(hashes); }
+static bool hash_ok(enum cl_hash h)
+{
+    return (unsigned)h < CL_ARRAY_LEN(hashes);
+}
 
-size_t cl_hash_len(enum cl_hash h) { return hash_ok(h) ? hashes[h].len : 0; }
+size_t cl_hash_len(enum cl_hash h)
+{
+    return hash_ok(h) ? hashes[h].len : 0;
+}
 
-const char *cl_hash_name(enum cl_hash h) { return hash_ok(h) ? hashes[h].name : "unknown"; }
+const char *cl_hash_name(enum cl_hash h)
+{
+    return hash_ok(h) ? hashes[h].name : "unknown";
+}
 
-const EVP_MD *cl_crypto_md(enum cl_hash h) { return hash_ok(h) ? hashes[h].md() : NULL; }
+const EVP_MD *cl_crypto_md(enum cl_hash h)
+{
+    return hash_ok(h) ? hashes[h].md() : NULL;
+}
 
 int cl_hash_from_name(const char *name, enum cl_hash *out, struct cl_err *err)
 {
@@ -42,8 +54,7 @@ int cl_digest(enum cl_hash h, const void *data, size_t len, uint8_t *out, struct
     if (!data && len)
         return cl_err_set(err, CL_EINVAL, "hash: no data");
     unsigned int n = 0;
-    if (EVP_Digest(len ? data : "", len, out, &n, hashes[h].md(), NULL) != 1 ||
-        n != hashes[h].len)
+    if (EVP_Digest(len ? data : "", len, out, &n, hashes[h].md(), NULL) != 1 || n != hashes[h].len)
         return cl_ossl_err(err, CL_EINVAL, "hash: %s failed", hashes[h].name);
     return 0;
 }

@@ -38,7 +38,8 @@ static int find_km(const char *name, enum km *out, struct cl_err *err)
             return 0;
         }
     }
-    return cl_err_set(err, CL_EUNSUPPORTED, "JWE: key management alg '%.32s' is not supported", name);
+    return cl_err_set(err, CL_EUNSUPPORTED, "JWE: key management alg '%.32s' is not supported",
+                      name);
 }
 
 /* The key must be RSA for the RSA algorithms, EC P-256 or P-521 for ECDH-ES+A256KW. */
@@ -55,9 +56,11 @@ static int km_key_fits(enum km km, EVP_PKEY *key, struct cl_err *err)
     }
     const struct cl_curve *c = cl_crypto_curve_of(key);
     if (!c)
-        return cl_err_set(err, CL_EINVAL, "JWE: ECDH-ES+A256KW needs an EC key, not %s", type ? type : "this key");
+        return cl_err_set(err, CL_EINVAL, "JWE: ECDH-ES+A256KW needs an EC key, not %s",
+                          type ? type : "this key");
     if (strcmp(c->jwk, "P-256") != 0 && strcmp(c->jwk, "P-521") != 0)
-        return cl_err_set(err, CL_EUNSUPPORTED, "JWE: ECDH-ES+A256KW on %s is not supported", c->jwk);
+        return cl_err_set(err, CL_EUNSUPPORTED, "JWE: ECDH-ES+A256KW on %s is not supported",
+                          c->jwk);
     return 0;
 }
 
@@ -92,7 +95,8 @@ static void be32(uint8_t out[4], uint32_t v)
 
 /* Concat KDF (NIST SP 800-56A, RFC 7518 §4.6.2) with SHA-256, one block: AlgorithmID is the
  * "alg" value, PartyUInfo and PartyVInfo empty, SuppPubInfo the key length in bits. */
-static int concat_kdf(const struct cl_secret *z, const char *alg, struct cl_secret **kek, struct cl_err *err)
+static int concat_kdf(const struct cl_secret *z, const char *alg, struct cl_secret **kek,
+                      struct cl_err *err)
 {
     uint8_t counter[4], alglen[4], empty[4], bits[4];
     be32(counter, 1);
@@ -115,8 +119,8 @@ static int concat_kdf(const struct cl_secret *z, const char *alg, struct cl_secr
 }
 
 /* RFC 3394 AES-256 key wrap (wrap = true) or unwrap of in[inlen] into out; *outlen set. */
-static int aes_kw(bool wrap, const struct cl_secret *kek, const uint8_t *in, size_t inlen, uint8_t *out,
-                  size_t *outlen, struct cl_err *err)
+static int aes_kw(bool wrap, const struct cl_secret *kek, const uint8_t *in, size_t inlen,
+                  uint8_t *out, size_t *outlen, struct cl_err *err)
 {
     CL_AUTO(EVP_CIPHER_CTX) *ctx = EVP_CIPHER_CTX_new();
     int n = 0, m = 0;
@@ -133,8 +137,9 @@ static int aes_kw(bool wrap, const struct cl_secret *kek, const uint8_t *in, siz
 
 /* ---- A256GCM ---- */
 
-static int gcm(bool seal, const struct cl_secret *cek, const uint8_t *iv, const char *aad, size_t aadlen,
-               const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[JWE_TAG_LEN], struct cl_err *err)
+static int gcm(bool seal, const struct cl_secret *cek, const uint8_t *iv, const char *aad,
+               size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[JWE_TAG_LEN],
+               struct cl_err *err)
 {
     CL_AUTO(EVP_CIPHER_CTX) *ctx = EVP_CIPHER_CTX_new();
     int n = 0;
@@ -188,8 +193,8 @@ static EVP_PKEY_CTX *rsa_ctx(EVP_PKEY *key, enum km km, bool enc, struct cl_err 
 /* ---- encryption ---- */
 
 /* Wraps cek for the recipient key; ek (new) and the protected header text (new) out. */
-static int wrap_cek(enum km km, EVP_PKEY *key, const struct cl_secret *cek, cl_bytes **ek, size_t *eklen,
-                    cl_str **protected_hdr, struct cl_err *err)
+static int wrap_cek(enum km km, EVP_PKEY *key, const struct cl_secret *cek, cl_bytes **ek,
+                    size_t *eklen, cl_str **protected_hdr, struct cl_err *err)
 {
     int rc;
     if (km != KM_ECDH_ES_A256KW) {
@@ -216,7 +221,8 @@ static int wrap_cek(enum km km, EVP_PKEY *key, const struct cl_secret *cek, cl_b
         return cl_ossl_err(err, CL_EINVAL, "JWE: ephemeral key generation failed");
     CL_AUTO(cl_secret) *z = NULL;
     CL_AUTO(cl_secret) *kek = NULL;
-    if ((rc = ecdh_z(eph, key, &z, err)) < 0 || (rc = concat_kdf(z, "ECDH-ES+A256KW", &kek, err)) < 0)
+    if ((rc = ecdh_z(eph, key, &z, err)) < 0 ||
+        (rc = concat_kdf(z, "ECDH-ES+A256KW", &kek, err)) < 0)
         return rc;
     CL_AUTO(cl_bytes) *buf = malloc(JWE_KW_LEN + 16);
     size_t n = 0;
@@ -228,11 +234,12 @@ static int wrap_cek(enum km km, EVP_PKEY *key, const struct cl_secret *cek, cl_b
     if (!epk)
         return err ? err->code : CL_EINVAL;
     /* the byte-exact form the guest client re-serialises: alg, enc, then epk{crv,kty,x,y} */
-    *protected_hdr = cl_strdupf(
-        "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\","
-        "\"y\":\"%s\"}}",
-        json_string_value(json_object_get(epk, "crv")), json_string_value(json_object_get(epk, "x")),
-        json_string_value(json_object_get(epk, "y")));
+    *protected_hdr = cl_strdupf("{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":"
+                                "\"%s\",\"kty\":\"EC\",\"x\":\"%s\","
+                                "\"y\":\"%s\"}}",
+                                json_string_value(json_object_get(epk, "crv")),
+                                json_string_value(json_object_get(epk, "x")),
+                                json_string_value(json_object_get(epk, "y")));
     if (!*protected_hdr)
         return cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
     *ek = CL_STEAL(buf);
@@ -248,7 +255,8 @@ static int put_b64(json_t *o, const char *key, const void *buf, size_t len)
     return rc;
 }
 
-json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t len, struct cl_err *err)
+json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t len,
+                       struct cl_err *err)
 {
     const char *alg = NULL;
     enum km km;
@@ -263,7 +271,8 @@ json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t le
     if (find_km(alg, &km, err) < 0)
         return NULL;
     if (len > CL_JWE_MAX_PLAINTEXT || (!plaintext && len)) {
-        cl_err_set(err, CL_ELIMIT, "JWE: plaintext of %zu bytes exceeds %d", len, CL_JWE_MAX_PLAINTEXT);
+        cl_err_set(err, CL_ELIMIT, "JWE: plaintext of %zu bytes exceeds %d", len,
+                   CL_JWE_MAX_PLAINTEXT);
         return NULL;
     }
     CL_AUTO(cl_pkey) *key = cl_jwk_to_pkey(recipient, err);
@@ -274,7 +283,8 @@ json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t le
     if (km_key_fits(km, key, err) < 0)
         return NULL;
     if (km == KM_RSA1_5)
-        cl_warn("JWE: sealing with the deprecated RSA1_5 key management; the TEE key should use RSA-OAEP-256 "
+        cl_warn("JWE: sealing with the deprecated RSA1_5 key management; the TEE key should use "
+                "RSA-OAEP-256 "
                 "or ECDH-ES+A256KW");
 
     CL_AUTO(cl_secret) *cek = cl_secret_new(JWE_CEK_LEN);
@@ -333,10 +343,12 @@ static int unwrap_ecdh(const json_t *hdr, EVP_PKEY *priv, const uint8_t *ek, siz
         return cl_err_set(err, CL_EVERIFY, "JWE epk: curve %s does not match the private key's %s",
                           theirs ? theirs->jwk : "?", mine->jwk);
     if (eklen != JWE_KW_LEN)
-        return cl_err_set(err, CL_EVERIFY, "JWE: 'encrypted_key' is %zu bytes, expected %d", eklen, JWE_KW_LEN);
+        return cl_err_set(err, CL_EVERIFY, "JWE: 'encrypted_key' is %zu bytes, expected %d", eklen,
+                          JWE_KW_LEN);
     CL_AUTO(cl_secret) *z = NULL;
     CL_AUTO(cl_secret) *kek = NULL;
-    if ((rc = ecdh_z(priv, epk, &z, err)) < 0 || (rc = concat_kdf(z, "ECDH-ES+A256KW", &kek, err)) < 0)
+    if ((rc = ecdh_z(priv, epk, &z, err)) < 0 ||
+        (rc = concat_kdf(z, "ECDH-ES+A256KW", &kek, err)) < 0)
         return rc;
     CL_AUTO(cl_secret) *out = cl_secret_new(JWE_KW_LEN + 16);
     size_t n = 0;
@@ -345,18 +357,20 @@ static int unwrap_ecdh(const json_t *hdr, EVP_PKEY *priv, const uint8_t *ek, siz
     if ((rc = aes_kw(false, kek, ek, eklen, out->data, &n, err)) < 0)
         return rc;
     if (n != JWE_CEK_LEN)
-        return cl_err_set(err, CL_EVERIFY, "JWE: unwrapped key is %zu bytes, expected %d", n, JWE_CEK_LEN);
+        return cl_err_set(err, CL_EVERIFY, "JWE: unwrapped key is %zu bytes, expected %d", n,
+                          JWE_CEK_LEN);
     out->len = n; /* the wipe on free covers what was written */
     *cek = CL_STEAL(out);
     return 0;
 }
 
-static int unwrap_rsa(enum km km, EVP_PKEY *priv, const uint8_t *ek, size_t eklen, struct cl_secret **cek,
-                      struct cl_err *err)
+static int unwrap_rsa(enum km km, EVP_PKEY *priv, const uint8_t *ek, size_t eklen,
+                      struct cl_secret **cek, struct cl_err *err)
 {
     size_t modlen = (size_t)EVP_PKEY_get_size(priv);
     if (eklen != modlen)
-        return cl_err_set(err, CL_EVERIFY, "JWE: 'encrypted_key' is %zu bytes, expected %zu", eklen, modlen);
+        return cl_err_set(err, CL_EVERIFY, "JWE: 'encrypted_key' is %zu bytes, expected %zu", eklen,
+                          modlen);
     CL_AUTO(EVP_PKEY_CTX) *ctx = rsa_ctx(priv, km, false, err);
     CL_AUTO(cl_secret) *buf = cl_secret_new(modlen);
     CL_AUTO(cl_secret) *out = cl_secret_new(JWE_CEK_LEN);
@@ -408,7 +422,8 @@ static struct cl_secret *jwe_decrypt(const json_t *jwe, cl_pkey *priv, struct cl
     }
     size_t p64len = strlen(p64);
     if (p64len > JWE_MAX_PROTECTED) {
-        cl_err_set(err, CL_ELIMIT, "JWE: 'protected' is longer than %d characters", JWE_MAX_PROTECTED);
+        cl_err_set(err, CL_ELIMIT, "JWE: 'protected' is longer than %d characters",
+                   JWE_MAX_PROTECTED);
         return NULL;
     }
     size_t hlen = 0;
@@ -471,11 +486,15 @@ static struct cl_secret *jwe_decrypt(const json_t *jwe, cl_pkey *priv, struct cl
 
     /* ---- the other members ---- */
     size_t eklen = 0, ivlen = 0, ctlen = 0, taglen = 0;
-    CL_AUTO(cl_bytes) *ek = cl_crypto_b64url_member(jwe, "encrypted_key", 0, JWE_MAX_EK, &eklen, "JWE", err);
-    CL_AUTO(cl_bytes) *iv = ek ? cl_crypto_b64url_member(jwe, "iv", JWE_IV_LEN, 0, &ivlen, "JWE", err) : NULL;
-    CL_AUTO(cl_bytes) *tag = iv ? cl_crypto_b64url_member(jwe, "tag", JWE_TAG_LEN, 0, &taglen, "JWE", err) : NULL;
-    CL_AUTO(cl_bytes) *ct =
-        tag ? cl_crypto_b64url_member(jwe, "ciphertext", 0, CL_JWE_MAX_PLAINTEXT, &ctlen, "JWE", err) : NULL;
+    CL_AUTO(cl_bytes) *ek =
+        cl_crypto_b64url_member(jwe, "encrypted_key", 0, JWE_MAX_EK, &eklen, "JWE", err);
+    CL_AUTO(cl_bytes) *iv =
+        ek ? cl_crypto_b64url_member(jwe, "iv", JWE_IV_LEN, 0, &ivlen, "JWE", err) : NULL;
+    CL_AUTO(cl_bytes) *tag =
+        iv ? cl_crypto_b64url_member(jwe, "tag", JWE_TAG_LEN, 0, &taglen, "JWE", err) : NULL;
+    CL_AUTO(cl_bytes) *ct = tag ? cl_crypto_b64url_member(jwe, "ciphertext", 0,
+                                                          CL_JWE_MAX_PLAINTEXT, &ctlen, "JWE", err)
+                                : NULL;
     if (!ct)
         return NULL;
     /* RFC 7516 §5.2 step 14: AAD = protected, or protected "." aad */
@@ -483,7 +502,8 @@ static struct cl_secret *jwe_decrypt(const json_t *jwe, cl_pkey *priv, struct cl
     json_t *aad_member = json_object_get(jwe, "aad");
     if (aad_member) {
         size_t alen = 0;
-        CL_AUTO(cl_bytes) *check = cl_crypto_b64url_member(jwe, "aad", 0, JWE_MAX_AAD, &alen, "JWE", err);
+        CL_AUTO(cl_bytes) *check =
+            cl_crypto_b64url_member(jwe, "aad", 0, JWE_MAX_AAD, &alen, "JWE", err);
         if (!check)
             return NULL;
         aad = cl_strdupf("%s.%s", p64, json_string_value(aad_member));

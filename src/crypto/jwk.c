@@ -21,13 +21,11 @@
 static const struct {
     const char *jwk, *param;
 } rsa_priv_members[] = {
-    {"d", OSSL_PKEY_PARAM_RSA_D},
-    {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},      {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},
-    {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},   {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2},
-    {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
+    {"d", OSSL_PKEY_PARAM_RSA_D},          {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
+    {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},    {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},
+    {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2}, {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
 };
 #define RSA_PRIV_N CL_ARRAY_LEN(rsa_priv_members)
-
 
 /* Sets o[key] = base64url(buf); wipes the temporary text when it holds private material. */
 static int put_b64(json_t *o, const char *key, const uint8_t *buf, size_t len, bool secret)
@@ -44,8 +42,8 @@ static int put_b64(json_t *o, const char *key, const uint8_t *buf, size_t len, b
 }
 
 /* Sets o[key] from the BIGNUM parameter `param` of key, padded to `pad` bytes (0: minimal). */
-static int put_bn(json_t *o, const char *key, const EVP_PKEY *pk, const char *param, size_t pad, bool secret,
-                  struct cl_err *err)
+static int put_bn(json_t *o, const char *key, const EVP_PKEY *pk, const char *param, size_t pad,
+                  bool secret, struct cl_err *err)
 {
     CL_AUTO(bn_secret) *bn = NULL;
     if (EVP_PKEY_get_bn_param(pk, param, &bn) != 1)
@@ -77,7 +75,8 @@ static int export_ec(json_t *o, const EVP_PKEY *key, bool priv, struct cl_err *e
      * y separately costs two (each a field inversion). */
     uint8_t pt[1 + 2 * 66];
     size_t ptlen = 0;
-    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof pt, &ptlen) != 1 ||
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof pt,
+                                        &ptlen) != 1 ||
         ptlen != 1 + 2 * c->coord_len || pt[0] != 0x04)
         return cl_ossl_err(err, CL_EINVAL, "JWK export: cannot read the EC public point");
     int rc;
@@ -107,7 +106,8 @@ static int export_rsa(json_t *o, const EVP_PKEY *key, bool priv, struct cl_err *
     BN_clear_free(probe);
     ERR_clear_error();
     for (size_t i = 1; has_crt && i < RSA_PRIV_N; i++)
-        if ((rc = put_bn(o, rsa_priv_members[i].jwk, key, rsa_priv_members[i].param, 0, true, err)) < 0)
+        if ((rc = put_bn(o, rsa_priv_members[i].jwk, key, rsa_priv_members[i].param, 0, true,
+                         err)) < 0)
             return rc;
     return 0;
 }
@@ -170,8 +170,8 @@ json_t *cl_jwk_from_pkey(cl_pkey *key, bool include_private, const char *alg, st
 /* ---- import ---- */
 
 /* Optional private member: NULL in *out when absent; exact length when exact != 0. */
-static int get_secret(const json_t *jwk, const char *key, size_t exact, size_t max, struct cl_secret **out,
-                      struct cl_err *err)
+static int get_secret(const json_t *jwk, const char *key, size_t exact, size_t max,
+                      struct cl_secret **out, struct cl_err *err)
 {
     *out = NULL;
     json_t *v = json_object_get(jwk, key);
@@ -194,7 +194,8 @@ static int get_secret(const json_t *jwk, const char *key, size_t exact, size_t m
         size_t n = sec->len;
         cl_secret_free(sec);
         if (exact)
-            return cl_err_set(err, CL_EPARSE, "JWK: '%s' must decode to %zu bytes, not %zu", key, exact, n);
+            return cl_err_set(err, CL_EPARSE, "JWK: '%s' must decode to %zu bytes, not %zu", key,
+                              exact, n);
         return cl_err_set(err, CL_EPARSE, "JWK: '%s' has a bad length (%zu bytes)", key, n);
     }
     *out = sec;
@@ -275,7 +276,8 @@ static EVP_PKEY *ec_template(const struct cl_curve *c)
         size_t ptlen = 0;
         CL_AUTO(OSSL_PARAM_BLD) *bld = OSSL_PARAM_BLD_new();
         if (gen && bld &&
-            EVP_PKEY_get_octet_string_param(gen, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof pt, &ptlen) == 1 &&
+            EVP_PKEY_get_octet_string_param(gen, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof pt,
+                                            &ptlen) == 1 &&
             OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, c->ossl, 0) == 1 &&
             OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen) == 1)
             t = from_params("EC", bld, false, "template", NULL);
@@ -366,13 +368,11 @@ static bool rsa_priv_consistent(const BIGNUM *n, const BIGNUM *e, bn_secret *con
         return false;
     BN_CTX_start(ctx);
     BIGNUM *t = BN_CTX_get(ctx), *pm1 = BN_CTX_get(ctx), *qm1 = BN_CTX_get(ctx);
-    bool ok = qm1 && BN_mul(t, p, q, ctx) && BN_cmp(t, n) == 0 &&
-              BN_copy(pm1, p) && BN_sub_word(pm1, 1) && !BN_is_zero(pm1) &&
-              BN_copy(qm1, q) && BN_sub_word(qm1, 1) && !BN_is_zero(qm1) &&
-              BN_mod_mul(t, d, e, pm1, ctx) && BN_is_one(t) &&
-              BN_mod_mul(t, d, e, qm1, ctx) && BN_is_one(t) &&
-              BN_nnmod(t, d, pm1, ctx) && BN_cmp(t, dp) == 0 &&
-              BN_nnmod(t, d, qm1, ctx) && BN_cmp(t, dq) == 0 &&
+    bool ok = qm1 && BN_mul(t, p, q, ctx) && BN_cmp(t, n) == 0 && BN_copy(pm1, p) &&
+              BN_sub_word(pm1, 1) && !BN_is_zero(pm1) && BN_copy(qm1, q) && BN_sub_word(qm1, 1) &&
+              !BN_is_zero(qm1) && BN_mod_mul(t, d, e, pm1, ctx) && BN_is_one(t) &&
+              BN_mod_mul(t, d, e, qm1, ctx) && BN_is_one(t) && BN_nnmod(t, d, pm1, ctx) &&
+              BN_cmp(t, dp) == 0 && BN_nnmod(t, d, qm1, ctx) && BN_cmp(t, dq) == 0 &&
               BN_cmp(qi, p) < 0 && BN_mod_mul(t, qi, q, p, ctx) && BN_is_one(t);
     BN_CTX_end(ctx);
     BN_CTX_free(ctx);
@@ -438,7 +438,8 @@ static cl_pkey *import_rsa(const json_t *jwk, struct cl_err *err)
         return NULL;
     }
     if (present > 1 && present != RSA_PRIV_N) {
-        cl_err_set(err, CL_EPARSE, "JWK: 'p', 'q', 'dp', 'dq', 'qi' must all be present or all absent");
+        cl_err_set(err, CL_EPARSE,
+                   "JWK: 'p', 'q', 'dp', 'dq', 'qi' must all be present or all absent");
         return NULL;
     }
     CL_AUTO(cl_pkey) *k = from_params("RSA", bld, present > 0, "'n'/'e'", err);

@@ -22,11 +22,11 @@ static const struct jws_alg {
     enum cl_hash hash; /* unused for Ed25519 */
     const char *crv;   /* EC only */
 } algs[] = {
-    {"ES256", SIG_EC, CL_HASH_SHA256, "P-256"},  {"ES384", SIG_EC, CL_HASH_SHA384, "P-384"},
-    {"ES512", SIG_EC, CL_HASH_SHA512, "P-521"},  {"EdDSA", SIG_ED25519, CL_HASH_SHA512, NULL},
-    {"RS256", SIG_RSA, CL_HASH_SHA256, NULL},    {"RS384", SIG_RSA, CL_HASH_SHA384, NULL},
-    {"RS512", SIG_RSA, CL_HASH_SHA512, NULL},    {"PS256", SIG_PSS, CL_HASH_SHA256, NULL},
-    {"PS384", SIG_PSS, CL_HASH_SHA384, NULL},    {"PS512", SIG_PSS, CL_HASH_SHA512, NULL},
+    {"ES256", SIG_EC, CL_HASH_SHA256, "P-256"}, {"ES384", SIG_EC, CL_HASH_SHA384, "P-384"},
+    {"ES512", SIG_EC, CL_HASH_SHA512, "P-521"}, {"EdDSA", SIG_ED25519, CL_HASH_SHA512, NULL},
+    {"RS256", SIG_RSA, CL_HASH_SHA256, NULL},   {"RS384", SIG_RSA, CL_HASH_SHA384, NULL},
+    {"RS512", SIG_RSA, CL_HASH_SHA512, NULL},   {"PS256", SIG_PSS, CL_HASH_SHA256, NULL},
+    {"PS384", SIG_PSS, CL_HASH_SHA384, NULL},   {"PS512", SIG_PSS, CL_HASH_SHA512, NULL},
 };
 
 static int find_alg(const char *name, const struct jws_alg **out, struct cl_err *err)
@@ -61,24 +61,28 @@ static int key_fits(const struct jws_alg *a, EVP_PKEY *key, int code, struct cl_
     case SIG_RSA:
     case SIG_PSS:
         if (!type || strcmp(type, "RSA") != 0)
-            return cl_err_set(err, code, "%s needs an RSA key, not %s", a->name, type ? type : "this key");
+            return cl_err_set(err, code, "%s needs an RSA key, not %s", a->name,
+                              type ? type : "this key");
         if (EVP_PKEY_get_bits(key) < CL_RSA_MIN_BITS)
-            return cl_err_set(err, code, "%s: RSA key of %d bits is below %d", a->name, EVP_PKEY_get_bits(key),
-                              CL_RSA_MIN_BITS);
+            return cl_err_set(err, code, "%s: RSA key of %d bits is below %d", a->name,
+                              EVP_PKEY_get_bits(key), CL_RSA_MIN_BITS);
         return 0;
     case SIG_ED25519:
         if (!type || strcmp(type, "Ed25519") != 0)
-            return cl_err_set(err, code, "EdDSA needs an Ed25519 key, not %s", type ? type : "this key");
+            return cl_err_set(err, code, "EdDSA needs an Ed25519 key, not %s",
+                              type ? type : "this key");
         return 0;
     }
     return cl_err_set(err, CL_EINVAL, "JWS: bad algorithm table entry");
 }
 
-static int init_ctx(EVP_MD_CTX *md, const struct jws_alg *a, EVP_PKEY *key, bool sign, struct cl_err *err)
+static int init_ctx(EVP_MD_CTX *md, const struct jws_alg *a, EVP_PKEY *key, bool sign,
+                    struct cl_err *err)
 {
     EVP_PKEY_CTX *pctx = NULL; /* owned by md */
     const EVP_MD *hash = a->kind == SIG_ED25519 ? NULL : cl_crypto_md(a->hash);
-    int ok = sign ? EVP_DigestSignInit(md, &pctx, hash, NULL, key) : EVP_DigestVerifyInit(md, &pctx, hash, NULL, key);
+    int ok = sign ? EVP_DigestSignInit(md, &pctx, hash, NULL, key)
+                  : EVP_DigestVerifyInit(md, &pctx, hash, NULL, key);
     if (ok != 1)
         return cl_ossl_err(err, CL_EINVAL, "%s: cannot initialise with this key", a->name);
     if (a->kind == SIG_RSA && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
@@ -94,8 +98,8 @@ static int init_ctx(EVP_MD_CTX *md, const struct jws_alg *a, EVP_PKEY *key, bool
 
 /* ---- raw signatures ---- */
 
-int cl_sig_sign(cl_pkey *key, const char *alg, const void *data, size_t len, cl_bytes **sig, size_t *sig_len,
-                struct cl_err *err)
+int cl_sig_sign(cl_pkey *key, const char *alg, const void *data, size_t len, cl_bytes **sig,
+                size_t *sig_len, struct cl_err *err)
 {
     const struct jws_alg *a = NULL;
     int rc;
@@ -131,7 +135,8 @@ int cl_sig_sign(cl_pkey *key, const char *alg, const void *data, size_t len, cl_
         return cl_ossl_err(err, CL_EINVAL, "%s: cannot decode the DER signature", a->name);
     const BIGNUM *r = NULL, *s = NULL;
     ECDSA_SIG_get0(es, &r, &s);
-    if (BN_bn2binpad(r, raw, (int)c->coord_len) < 0 || BN_bn2binpad(s, raw + c->coord_len, (int)c->coord_len) < 0)
+    if (BN_bn2binpad(r, raw, (int)c->coord_len) < 0 ||
+        BN_bn2binpad(s, raw + c->coord_len, (int)c->coord_len) < 0)
         return cl_err_set(err, CL_EINVAL, "%s: r or s too large", a->name);
     *sig = CL_STEAL(raw);
     *sig_len = 2 * c->coord_len;
@@ -158,8 +163,8 @@ static unsigned char *raw_to_der(const uint8_t *sig, size_t half, int *der_len)
     return der;
 }
 
-int cl_sig_verify(cl_pkey *key, const char *alg, const void *data, size_t len, const void *sig, size_t sig_len,
-                  struct cl_err *err)
+int cl_sig_verify(cl_pkey *key, const char *alg, const void *data, size_t len, const void *sig,
+                  size_t sig_len, struct cl_err *err)
 {
     const struct jws_alg *a = NULL;
     int rc;
@@ -171,7 +176,8 @@ int cl_sig_verify(cl_pkey *key, const char *alg, const void *data, size_t len, c
                   : a->kind == SIG_ED25519 ? 64
                                            : (size_t)EVP_PKEY_get_size(key);
     if (sig_len != want)
-        return cl_err_set(err, CL_EVERIFY, "%s: signature is %zu bytes, expected %zu", a->name, sig_len, want);
+        return cl_err_set(err, CL_EVERIFY, "%s: signature is %zu bytes, expected %zu", a->name,
+                          sig_len, want);
     const unsigned char *s = sig;
     size_t slen = sig_len;
     unsigned char *der = NULL;
@@ -203,7 +209,8 @@ cl_str *cl_jws_sign(cl_pkey *key, const char *alg, const json_t *extra_header, c
     if (find_alg(alg, &a, err) < 0 || key_fits(a, key, CL_EINVAL, err) < 0)
         return NULL;
     if (payload_len > CL_JOSE_MAX || (!payload && payload_len)) {
-        cl_err_set(err, CL_ELIMIT, "JWS: payload of %zu bytes exceeds %d", payload_len, CL_JOSE_MAX);
+        cl_err_set(err, CL_ELIMIT, "JWS: payload of %zu bytes exceeds %d", payload_len,
+                   CL_JOSE_MAX);
         return NULL;
     }
     if (extra_header && !json_is_object(extra_header)) {
@@ -212,7 +219,8 @@ cl_str *cl_jws_sign(cl_pkey *key, const char *alg, const json_t *extra_header, c
     }
     CL_AUTO(json_t) *hdr = json_object();
     CL_AUTO(json_t) *extra = extra_header ? json_deep_copy(extra_header) : NULL;
-    if (!hdr || (extra_header && !extra) || json_object_set_new(hdr, "alg", json_string(a->name)) < 0) {
+    if (!hdr || (extra_header && !extra) ||
+        json_object_set_new(hdr, "alg", json_string(a->name)) < 0) {
         cl_err_set(err, CL_ENOMEM, "JWS: out of memory");
         return NULL;
     }
@@ -261,7 +269,8 @@ int cl_jws_parse(const char *compact, size_t len, struct cl_jws *out, struct cl_
     if (!compact || len == 0)
         return cl_err_set(err, CL_EPARSE, "JWS: empty input");
     if (len > CL_JOSE_MAX)
-        return cl_err_set(err, CL_ELIMIT, "JWS: %zu bytes exceed the %d-byte limit", len, CL_JOSE_MAX);
+        return cl_err_set(err, CL_ELIMIT, "JWS: %zu bytes exceed the %d-byte limit", len,
+                          CL_JOSE_MAX);
     if (memchr(compact, '\0', len))
         return cl_err_set(err, CL_EPARSE, "JWS: NUL byte in the input");
     const char *d1 = memchr(compact, '.', len);
@@ -325,6 +334,6 @@ int cl_jws_verify(const struct cl_jws *jws, cl_pkey *key, struct cl_err *err)
     int rc;
     if ((rc = find_alg(jws->alg, &a, err)) < 0)
         return rc;
-    return cl_sig_verify(key, a->name, jws->signing_input, strlen(jws->signing_input), jws->sig, jws->sig_len,
-                         err);
+    return cl_sig_verify(key, a->name, jws->signing_input, strlen(jws->signing_input), jws->sig,
+                         jws->sig_len, err);
 }

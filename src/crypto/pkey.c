@@ -80,15 +80,17 @@ bool cl_crypto_has_private(const EVP_PKEY *key)
         ok = EVP_PKEY_get_raw_private_key(key, NULL, &n) == 1 && n > 0;
     } else {
         BIGNUM *bn = NULL;
-        ok = EVP_PKEY_get_bn_param(key, strcmp(t, "EC") == 0 ? OSSL_PKEY_PARAM_PRIV_KEY : OSSL_PKEY_PARAM_RSA_D,
-                                   &bn) == 1;
+        ok = EVP_PKEY_get_bn_param(
+                 key, strcmp(t, "EC") == 0 ? OSSL_PKEY_PARAM_PRIV_KEY : OSSL_PKEY_PARAM_RSA_D,
+                 &bn) == 1;
         BN_clear_free(bn);
     }
     ERR_clear_error();
     return ok;
 }
 
-int cl_crypto_ossl_err_at(struct cl_err *err, int code, const char *file, int line, const char *fmt, ...)
+int cl_crypto_ossl_err_at(struct cl_err *err, int code, const char *file, int line, const char *fmt,
+                          ...)
 {
     char msg[CL_ERR_MSG_MAX];
     va_list ap;
@@ -130,7 +132,8 @@ cl_bytes *cl_crypto_b64url_member(const json_t *obj, const char *key, size_t exa
     }
     if (exact && n != exact) {
         free(b);
-        cl_err_set(err, CL_EPARSE, "%s: '%s' must decode to %zu bytes, not %zu", what, key, exact, n);
+        cl_err_set(err, CL_EPARSE, "%s: '%s' must decode to %zu bytes, not %zu", what, key, exact,
+                   n);
         return NULL;
     }
     *outlen = n;

@@ -27,7 +27,8 @@ static int read_pem_certs(const char *pem, size_t len, x509_stack **out, struct 
     if (!pem || len == 0)
         return cl_err_set(err, CL_EPARSE, "PEM: empty input");
     if (len > CL_PEM_MAX)
-        return cl_err_set(err, CL_ELIMIT, "PEM: %zu bytes exceed the %d-byte limit", len, CL_PEM_MAX);
+        return cl_err_set(err, CL_ELIMIT, "PEM: %zu bytes exceed the %d-byte limit", len,
+                          CL_PEM_MAX);
     CL_AUTO(BIO) *bio = BIO_new_mem_buf(pem, (int)len);
     CL_AUTO(x509_stack) *sk = sk_X509_new_null();
     if (!bio || !sk)
@@ -110,7 +111,8 @@ static X509 *x5c_cert(const json_t *v, size_t idx, struct cl_err *err)
     return c;
 }
 
-int cl_x509_verify_x5c(const json_t *x5c, cl_x509_store *store, int64_t at, cl_pkey **leaf, struct cl_err *err)
+int cl_x509_verify_x5c(const json_t *x5c, cl_x509_store *store, int64_t at, cl_pkey **leaf,
+                       struct cl_err *err)
 {
     if (!store)
         return cl_err_set(err, CL_EINVAL, "x5c: no trust store");
@@ -150,8 +152,8 @@ int cl_x509_verify_x5c(const json_t *x5c, cl_x509_store *store, int64_t at, cl_p
         int e = X509_STORE_CTX_get_error(ctx);
         int depth = X509_STORE_CTX_get_error_depth(ctx);
         ERR_clear_error();
-        return cl_err_stage(err, CL_EVERIFY, "chain", "x5c: chain does not verify at depth %d: %s", depth,
-                            X509_verify_cert_error_string(e));
+        return cl_err_stage(err, CL_EVERIFY, "chain", "x5c: chain does not verify at depth %d: %s",
+                            depth, X509_verify_cert_error_string(e));
     }
     EVP_PKEY *k = X509_get_pubkey(cert);
     if (!k)

@@ -39,13 +39,13 @@
 #define CL_IMAGE_MAX_PAX (1u * 1024 * 1024) /* one pax extended header (or GNU long name) */
 #define CL_IMAGE_MAX_XATTRS 128             /* xattrs of one entry */
 #define CL_IMAGE_MAX_XATTR_VALUE 65536
-#define CL_IMAGE_MAX_DIR_TIMES 65536             /* directory mtimes restored per layer */
+#define CL_IMAGE_MAX_DIR_TIMES 65536 /* directory mtimes restored per layer */
 /* Decompressed bytes per layer (the bomb cap) when the caller sets none: 8 GiB, above the
  * largest layers of common images (a few GiB for CUDA or model layers); a pull also lowers it
  * to 15/16 of the free space of the filesystem the layer unpacks into: inside a small VM the
  * free space (on a tmpfs, the memory) is what a bomb would exhaust. */
 #define CL_IMAGE_DEFAULT_MAX_LAYER (8ull << 30)
-#define CL_IMAGE_DEFAULT_MAX_ENTRIES (4u << 20)  /* tar entries per layer */
+#define CL_IMAGE_DEFAULT_MAX_ENTRIES (4u << 20) /* tar entries per layer */
 #define CL_IMAGE_DEFAULT_CONCURRENCY 3
 #define CL_IMAGE_MAX_CONCURRENCY 16
 #define CL_IMAGE_DEFAULT_RETRIES 3

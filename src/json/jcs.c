@@ -43,7 +43,10 @@ static void put(struct buf *b, const char *s, size_t n)
     b->len += n;
 }
 
-static void putc_(struct buf *b, char c) { put(b, &c, 1); }
+static void putc_(struct buf *b, char c)
+{
+    put(b, &c, 1);
+}
 
 /* Decodes one UTF-8 sequence at s[i..n); returns its length or 0 when invalid. */
 static size_t utf8_decode(const unsigned char *s, size_t i, size_t n, uint32_t *cp)

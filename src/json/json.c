@@ -63,8 +63,8 @@ cl_str *cl_json_compact(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
 }
 
-static int get_typed(const json_t *obj, const char *key, json_type t, const char *tname, json_t **out,
-                     struct cl_err *err)
+static int get_typed(const json_t *obj, const char *key, json_type t, const char *tname,
+                     json_t **out, struct cl_err *err)
 {
     if (!json_is_object(obj))
         return cl_err_set(err, CL_EPARSE, "'%s': parent is not an object", key);
@@ -158,7 +158,8 @@ json_t *cl_json_pointer(json_t *doc, const char *ptr)
             cur = json_object_get(cur, tok);
         } else if (json_is_array(cur)) {
             uint64_t idx;
-            if (n == 0 || (n > 1 && tok[0] == '0') || cl_parse_u64(tok, 0, SIZE_MAX, &idx, "index", NULL) < 0)
+            if (n == 0 || (n > 1 && tok[0] == '0') ||
+                cl_parse_u64(tok, 0, SIZE_MAX, &idx, "index", NULL) < 0)
                 return NULL;
             cur = json_array_get(cur, (size_t)idx);
         } else {

@@ -30,13 +30,19 @@ cl_str *cl_json_compact(const json_t *v);
 
 /* Typed member access. `obj` borrowed; outputs borrowed from obj. ENOTFOUND when absent,
  * EPARSE when the type is wrong; the message names the key. */
-CL_MUST_CHECK int cl_json_get_str(const json_t *obj, const char *key, const char **out, struct cl_err *err);
-CL_MUST_CHECK int cl_json_get_obj(const json_t *obj, const char *key, json_t **out, struct cl_err *err);
-CL_MUST_CHECK int cl_json_get_arr(const json_t *obj, const char *key, json_t **out, struct cl_err *err);
-CL_MUST_CHECK int cl_json_get_int(const json_t *obj, const char *key, json_int_t *out, struct cl_err *err);
-CL_MUST_CHECK int cl_json_get_bool(const json_t *obj, const char *key, bool *out, struct cl_err *err);
+CL_MUST_CHECK int cl_json_get_str(const json_t *obj, const char *key, const char **out,
+                                  struct cl_err *err);
+CL_MUST_CHECK int cl_json_get_obj(const json_t *obj, const char *key, json_t **out,
+                                  struct cl_err *err);
+CL_MUST_CHECK int cl_json_get_arr(const json_t *obj, const char *key, json_t **out,
+                                  struct cl_err *err);
+CL_MUST_CHECK int cl_json_get_int(const json_t *obj, const char *key, json_int_t *out,
+                                  struct cl_err *err);
+CL_MUST_CHECK int cl_json_get_bool(const json_t *obj, const char *key, bool *out,
+                                   struct cl_err *err);
 /* Optional string: *out = NULL when absent, error only when present with another type. */
-CL_MUST_CHECK int cl_json_opt_str(const json_t *obj, const char *key, const char **out, struct cl_err *err);
+CL_MUST_CHECK int cl_json_opt_str(const json_t *obj, const char *key, const char **out,
+                                  struct cl_err *err);
 
 /* RFC 6901 JSON pointer lookup ("" is the whole document). Returns borrowed or NULL. */
 json_t *cl_json_pointer(json_t *doc, const char *ptr);

@@ -38,15 +38,18 @@ static int server_error(const char *step, const struct cl_http_result *r, struct
     const char *detail = json_string_value(json_object_get(info, "detail"));
     const char *type = json_string_value(json_object_get(info, "type"));
     const char *variant = type ? strrchr(type, '/') : NULL;
-    int code = r->status == 404 ? CL_ENOTFOUND : (r->status == 401 || r->status == 403) ? CL_EDENIED : CL_EIO;
-    return cl_err_stage(err, code, step, "%s: HTTP %ld %s: %s", step, r->status, variant ? variant + 1 : "",
-                        detail ? detail : "(no detail)");
+    int code = r->status == 404                         ? CL_ENOTFOUND
+               : (r->status == 401 || r->status == 403) ? CL_EDENIED
+                                                        : CL_EIO;
+    return cl_err_stage(err, code, step, "%s: HTTP %ld %s: %s", step, r->status,
+                        variant ? variant + 1 : "", detail ? detail : "(no detail)");
 }
 
-static int post_json(struct rcar *c, const char *step, const char *path, const json_t *body, json_t **out,
-                     struct cl_err *err)
+static int post_json(struct rcar *c, const char *step, const char *path, const json_t *body,
+                     json_t **out, struct cl_err *err)
 {
-    CL_AUTO(cl_str) *url = cl_strdupf("%s%s", c->o->attest_url ? c->o->attest_url : c->o->url, path);
+    CL_AUTO(cl_str) *url =
+        cl_strdupf("%s%s", c->o->attest_url ? c->o->attest_url : c->o->url, path);
     CL_AUTO(cl_str) *text = cl_json_compact(body);
     if (!url || !text)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
@@ -75,14 +78,16 @@ static int rcar_init(struct rcar *c, const struct cl_kbs_client_opts *o, struct 
     else if (strcmp(kind, "RSA1_5") == 0)
         gen = "RSA-2048", alg = "RSA1_5";
     else if (strcmp(kind, "P-256") != 0 && strcmp(kind, "P-521") != 0)
-        return cl_err_set(err, CL_EINVAL, "TEE key kind '%s' is not one of P-256, P-521, RSA, RSA1_5", kind);
+        return cl_err_set(err, CL_EINVAL,
+                          "TEE key kind '%s' is not one of P-256, P-521, RSA, RSA1_5", kind);
     c->key = cl_pkey_generate(gen, err);
     if (!c->key)
         return err->code;
     c->jwk = cl_jwk_from_pkey(c->key, false, alg, err);
     if (!c->jwk)
         return err->code;
-    struct cl_http_client_opts ho = {.cookies = true, .ca_file = o->ca_file, .max_response = 64u * 1024 * 1024};
+    struct cl_http_client_opts ho = {
+        .cookies = true, .ca_file = o->ca_file, .max_response = 64u * 1024 * 1024};
     c->http = cl_http_client_new(&ho, err);
     return c->http ? 0 : err->code;
 }
@@ -97,8 +102,9 @@ static void rcar_clear(struct rcar *c)
 static int rcar_handshake(struct rcar *c, cl_str **token, struct cl_err *err)
 {
     const char *tee = c->o->tee ? c->o->tee : "sample";
-    CL_AUTO(json_t) *req = json_pack("{s:s, s:s, s:{s:[s,s,s]}}", "version", CL_KBS_PROTOCOL_VERSION, "tee", tee,
-                                     "extra-params", "supported-hash-algorithms", "sha256", "sha384", "sha512");
+    CL_AUTO(json_t) *req =
+        json_pack("{s:s, s:s, s:{s:[s,s,s]}}", "version", CL_KBS_PROTOCOL_VERSION, "tee", tee,
+                  "extra-params", "supported-hash-algorithms", "sha256", "sha384", "sha512");
     CL_AUTO(json_t) *challenge = NULL;
     say(c->o, "[1/3] auth: asking %s for a challenge (protocol %s, TEE %s)",
         c->o->attest_url ? c->o->attest_url : c->o->url, CL_KBS_PROTOCOL_VERSION, tee);
@@ -110,7 +116,8 @@ static int rcar_handshake(struct rcar *c, cl_str **token, struct cl_err *err)
         return cl_err_prefix(err, "challenge");
     say(c->o, "      challenge nonce %s", nonce);
     /* report data = SHA-384(JCS({additional-evidence, nonce, tee-pubkey})) */
-    CL_AUTO(json_t) *rd = json_pack("{s:s, s:s, s:O}", "additional-evidence", "", "nonce", nonce, "tee-pubkey", c->jwk);
+    CL_AUTO(json_t) *rd = json_pack("{s:s, s:s, s:O}", "additional-evidence", "", "nonce", nonce,
+                                    "tee-pubkey", c->jwk);
     uint8_t digest[CL_HASH_MAX];
     size_t dlen = 0;
     if (!rd || cl_as_runtime_digest(rd, CL_HASH_SHA384, digest, &dlen, err) < 0)
@@ -121,10 +128,12 @@ static int rcar_handshake(struct rcar *c, cl_str **token, struct cl_err *err)
     CL_AUTO(cl_str) *evtext = cl_json_compact(evidence);
     say(c->o, "[2/3] attest: evidence binds SHA-384 of the nonce and a fresh %s TEE key: %s",
         json_string_value(json_object_get(c->jwk, "alg")), evtext ? evtext : "");
-    CL_AUTO(json_t) *att = json_pack("{s:{s:s, s:O}, s:{s:O, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey",
-                                     c->jwk, "tee-evidence", "primary_evidence", evidence, "additional_evidence", "");
+    CL_AUTO(json_t) *att =
+        json_pack("{s:{s:s, s:O}, s:{s:O, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey",
+                  c->jwk, "tee-evidence", "primary_evidence", evidence, "additional_evidence", "");
     if (att && c->o->init_data)
-        json_object_set_new(att, "init-data", json_pack("{s:s, s:s}", "format", "toml", "body", c->o->init_data));
+        json_object_set_new(att, "init-data",
+                            json_pack("{s:s, s:s}", "format", "toml", "body", c->o->init_data));
     CL_AUTO(json_t) *tok = NULL;
     rc = post_json(c, "attest", "/kbs/v0/attest", att, &tok, err);
     if (rc < 0)
@@ -138,10 +147,11 @@ static int rcar_handshake(struct rcar *c, cl_str **token, struct cl_err *err)
         const char *status = "?";
         CL_AUTO(json_t) *claims = NULL;
         if (cl_jws_parse(t, strlen(t), &jws, &je) == 0 &&
-            (claims = cl_json_parse((const char *)jws.payload, jws.payload_len, CL_JSON_MAX_DEPTH, &je)))
+            (claims =
+                 cl_json_parse((const char *)jws.payload, jws.payload_len, CL_JSON_MAX_DEPTH, &je)))
             status = json_string_value(cl_json_pointer(claims, "/submods/cpu0/ear.status"));
-        say(c->o, "      attestation token received (%zu bytes, EAR / ES256): cpu0 appraisal '%s'", strlen(t),
-            status ? status : "?");
+        say(c->o, "      attestation token received (%zu bytes, EAR / ES256): cpu0 appraisal '%s'",
+            strlen(t), status ? status : "?");
         cl_jws_clear(&jws);
     }
     *token = strdup(t);
@@ -159,8 +169,8 @@ int cl_kbs_client_attest(const struct cl_kbs_client_opts *opts, cl_str **token, 
     return rc;
 }
 
-int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts, const char *path, struct cl_secret **out,
-                               struct cl_err *err)
+int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts, const char *path,
+                               struct cl_secret **out, struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
     if (!cl_kbs_resource_path_valid(path))
@@ -172,15 +182,18 @@ int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts, const char
     int rc = rcar_init(&c, opts, err);
     if (rc == 0)
         rc = rcar_handshake(&c, &token, err);
-    CL_AUTO(cl_str) *bearer = token && opts->attest_url ? cl_strdupf("Authorization: Bearer %s", token) : NULL;
+    CL_AUTO(cl_str) *bearer =
+        token && opts->attest_url ? cl_strdupf("Authorization: Bearer %s", token) : NULL;
     const char *hdrs[] = {bearer, NULL};
     if (rc == 0) {
         say(opts, "[3/3] resource: GET %s from %s with %s", path, opts->url,
             bearer ? "the token as Authorization: Bearer (passport)" : "the session cookie");
         /* passport: a fresh client, so no cookie of the attestation KBS reaches this one */
-        struct cl_http_client_opts ho = {.ca_file = opts->ca_file, .max_response = 64u * 1024 * 1024};
+        struct cl_http_client_opts ho = {.ca_file = opts->ca_file,
+                                         .max_response = 64u * 1024 * 1024};
         struct cl_http_client *rh = bearer ? cl_http_client_new(&ho, err) : c.http;
-        rc = rh ? cl_http_request(rh, "GET", url, bearer ? hdrs : NULL, NULL, 0, &r, err) : err->code;
+        rc = rh ? cl_http_request(rh, "GET", url, bearer ? hdrs : NULL, NULL, 0, &r, err)
+                : err->code;
         if (rh && rh != c.http)
             cl_http_client_free(rh);
     }

@@ -29,23 +29,23 @@
 #define CL_KBS_NS_POLICY "kbs"
 
 enum cl_kbs_admin_mode {
-    CL_KBS_ADMIN_DENY_ALL,            /* default when no persona is configured */
-    CL_KBS_ADMIN_PERSONAS,            /* "Simple": [admin] personas / auth_public_key */
-    CL_KBS_ADMIN_ALLOW_ALL_INSECURE,  /* "InsecureAllowAll" / insecure_api = true */
-    CL_KBS_ADMIN_BEARER_JWT,          /* "AuthenticatedAuthorization": identity providers + ACLs */
+    CL_KBS_ADMIN_DENY_ALL,           /* default when no persona is configured */
+    CL_KBS_ADMIN_PERSONAS,           /* "Simple": [admin] personas / auth_public_key */
+    CL_KBS_ADMIN_ALLOW_ALL_INSECURE, /* "InsecureAllowAll" / insecure_api = true */
+    CL_KBS_ADMIN_BEARER_JWT,         /* "AuthenticatedAuthorization": identity providers + ACLs */
 };
 
 /* [admin.authentication.bearer_jwt] identity_providers[] */
 struct cl_kbs_idp {
     char *issuer, *audience; /* NULL: not checked */
     char *key_uri;
-    cl_pkey *key;            /* RSA, EC or Ed25519 public key */
+    cl_pkey *key; /* RSA, EC or Ed25519 public key */
 };
 
 /* [admin.authorization.regex_acl] acls[] */
 struct cl_kbs_acl {
     char *role;
-    char *pattern;           /* ^/kbs...$ */
+    char *pattern; /* ^/kbs...$ */
     regex_t re;
 };
 
@@ -61,11 +61,12 @@ struct cl_kbs_config {
     size_t nsockets;
     bool insecure_http;
     char *tls_key_path, *tls_cert_path;
-    size_t payload_max;        /* bytes (payload_request_size MiB) */
+    size_t payload_max; /* bytes (payload_request_size MiB) */
     unsigned worker_count;
     unsigned request_timeout_s; /* [http_server] request_timeout: whole-request deadline */
-    char *tls_profile, *tls_min_version, *tls_max_version, *tls_ciphers, *tls_groups; /* as written */
-    char *tls_priorities;       /* the GnuTLS priority string they amount to (always set) */
+    char *tls_profile, *tls_min_version, *tls_max_version, *tls_ciphers,
+        *tls_groups;      /* as written */
+    char *tls_priorities; /* the GnuTLS priority string they amount to (always set) */
     /* [attestation_token] */
     char *trusted_certs_paths[CL_KBS_MAX_TRUSTED];
     size_t ntrusted_certs;
@@ -76,12 +77,12 @@ struct cl_kbs_config {
     size_t ntrusted_jwk_sets;
     /* [attestation_service] */
     unsigned session_timeout_min;
-    unsigned session_timeout_s;     /* Cloister's own, overrides timeout (tests) */
+    unsigned session_timeout_s; /* Cloister's own, overrides timeout (tests) */
     size_t max_sessions;
     bool allow_sample_tee_insecure;
     unsigned token_duration_min;
     char *signer_key_path, *signer_cert_path;
-    char *token_issuer;         /* attestation_token_broker.issuer_name, NULL → default */
+    char *token_issuer; /* attestation_token_broker.issuer_name, NULL → default */
     /* [attestation_service.verifier_config]: `tee` points into tee_strings (owned) */
     struct cl_tee_config tee;
     char *tee_strings[8];
@@ -104,9 +105,9 @@ struct cl_kbs_config {
         char *url, *db, *user, *password, *host;
         unsigned port;
     } pg;
-    char *redis_url;               /* [storage_backend.backends.redis] url, or REDIS_URL */
+    char *redis_url; /* [storage_backend.backends.redis] url, or REDIS_URL */
     unsigned store_pool_size, store_timeout_ms; /* pool_size, timeout_ms of either */
-    char *session_storage_type;    /* top-level; NULL = storage_type */
+    char *session_storage_type;                 /* top-level; NULL = storage_type */
     /* [storage_backend] encryption_key_path / encryption_old_key_paths (Cloister's, opt-in):
      * resources ("repository") envelope-encrypted at rest */
     char *seal_key_path;
@@ -115,13 +116,15 @@ struct cl_kbs_config {
 };
 
 /* Parses a TOML configuration; missing values take their defaults. Errors name the key. */
-CL_MUST_CHECK int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg, struct cl_err *err);
+CL_MUST_CHECK int cl_kbs_config_parse(const char *text, size_t len, struct cl_kbs_config *cfg,
+                                      struct cl_err *err);
 /* The same, with the file name used in refusals ("FILE:LINE: 'key' ..."); file may be NULL.
  * Every key is honoured or refused: an unknown key or unsupported value is EINVAL naming its
  * dotted path and line (each one is also logged; the message counts them). */
 CL_MUST_CHECK int cl_kbs_config_parse_named(const char *text, size_t len, const char *file,
                                             struct cl_kbs_config *cfg, struct cl_err *err);
-CL_MUST_CHECK int cl_kbs_config_load(const char *path, struct cl_kbs_config *cfg, struct cl_err *err);
+CL_MUST_CHECK int cl_kbs_config_load(const char *path, struct cl_kbs_config *cfg,
+                                     struct cl_err *err);
 void cl_kbs_config_defaults(struct cl_kbs_config *cfg);
 void cl_kbs_config_clear(struct cl_kbs_config *cfg);
 /* The configuration in force, in the file's own structure and key names, defaults filled in
@@ -154,23 +157,25 @@ bool cl_kbs_resource_path_valid(const char *path);
 /* ---- client side (RCAR with the sample attester) ---- */
 
 struct cl_kbs_client_opts {
-    const char *url;            /* "http://127.0.0.1:8080" */
-    const char *tee;            /* "sample" (default) */
-    const char *key_kind;       /* "P-256" (default), "P-521", "RSA" (RSA-OAEP-256), "RSA1_5" */
-    const char *init_data;      /* init-data TOML text or NULL */
-    const char *ca_file;        /* for https */
-    bool verbose;               /* print each step to stderr in plain words */
-    const char *attest_url;     /* passport mode: attest here, then present the token to url
-                                   as Authorization: Bearer (NULL: attest at url, use the cookie) */
+    const char *url;        /* "http://127.0.0.1:8080" */
+    const char *tee;        /* "sample" (default) */
+    const char *key_kind;   /* "P-256" (default), "P-521", "RSA" (RSA-OAEP-256), "RSA1_5" */
+    const char *init_data;  /* init-data TOML text or NULL */
+    const char *ca_file;    /* for https */
+    bool verbose;           /* print each step to stderr in plain words */
+    const char *attest_url; /* passport mode: attest here, then present the token to url
+                               as Authorization: Bearer (NULL: attest at url, use the cookie) */
 };
 
 /* Full handshake (auth → attest) then GET /kbs/v0/resource/<path>; the JWE is opened with
  * the TEE key. Returns the secret (new) in *out. ENOTFOUND for 404, EDENIED for a refusal
  * (the server's ErrorInformation detail is in err). */
-CL_MUST_CHECK int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts, const char *path,
-                                             struct cl_secret **out, struct cl_err *err);
+CL_MUST_CHECK int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts,
+                                             const char *path, struct cl_secret **out,
+                                             struct cl_err *err);
 /* Handshake only; returns the EAR token (new). */
-CL_MUST_CHECK int cl_kbs_client_attest(const struct cl_kbs_client_opts *opts, cl_str **token, struct cl_err *err);
+CL_MUST_CHECK int cl_kbs_client_attest(const struct cl_kbs_client_opts *opts, cl_str **token,
+                                       struct cl_err *err);
 
 /* Mints an admin JWT (EdDSA for Ed25519 keys, ES256 for P-256) with iat/exp (ttl seconds). */
 cl_str *cl_kbs_admin_token(cl_pkey *key, int64_t ttl_s, struct cl_err *err);

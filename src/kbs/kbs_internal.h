@@ -107,8 +107,8 @@ struct cl_kbs {
     struct cl_store *session_store; /* session_storage_type's store when it differs, or NULL */
     struct cl_store *resources;     /* the resource plugin's store */
     struct cl_as *as;
-    cl_x509_store *trust;          /* attestation_token.trusted_certs_paths, or NULL */
-    json_t *jwks;                  /* attestation_token.trusted_jwk_sets keys, or NULL */
+    cl_x509_store *trust; /* attestation_token.trusted_certs_paths, or NULL */
+    json_t *jwks;         /* attestation_token.trusted_jwk_sets keys, or NULL */
     struct kbs_sessions sessions;
     struct kbs_metrics metrics;
     struct cl_http_server *http;

@@ -362,7 +362,8 @@ static void h_readyz(void *ctx, const struct cl_http_req *req, struct cl_http_re
     bool policy = kbs->policy != NULL;
     pthread_rwlock_unlock(&kbs->policy_lock);
     if (!policy) {
-        kbs_fail_status(resp, "NotReady", 503, "policy engine: the resource policy does not compile");
+        kbs_fail_status(resp, "NotReady", 503,
+                        "policy engine: the resource policy does not compile");
         return;
     }
     cl_http_reply(resp, 200, "text/plain", "ready\n", 6);
@@ -422,18 +423,18 @@ static void h_metrics(void *ctx, const struct cl_http_req *req, struct cl_http_r
     unsigned long ok = atomic_load(&m->attest_ok), bad = atomic_load(&m->attest_fail);
     unsigned long rel = atomic_load(&m->releases), den = atomic_load(&m->denials);
     if (o > 0 && (size_t)o < sizeof buf)
-        o += snprintf(buf + o, sizeof buf - (size_t)o,
-                      "# HELP kbs_build_info KBS build information (value always 1).\n"
-                      "# TYPE kbs_build_info gauge\n"
-                      "kbs_build_info{version=\"%s\",git_hash=\"%s\",build_date=\"%s\"} 1\n"
-                      "# TYPE kbs_attestation_requests_total counter\nkbs_attestation_requests_total %lu\n"
-                      "# TYPE kbs_attestation_successes_total counter\nkbs_attestation_successes_total %lu\n"
-                      "# TYPE kbs_attestation_failures_total counter\nkbs_attestation_failures_total %lu\n"
-                      "# TYPE kbs_policy_evaluations_total counter\nkbs_policy_evaluations_total %lu\n"
-                      "# TYPE kbs_policy_approvals_total counter\nkbs_policy_approvals_total %lu\n"
-                      "# TYPE kbs_policy_violations_total counter\nkbs_policy_violations_total %lu\n",
-                      CL_BUILD_VERSION, CL_BUILD_VERSION, __DATE__, ok + bad, ok, bad, rel + den, rel,
-                      den);
+        o += snprintf(
+            buf + o, sizeof buf - (size_t)o,
+            "# HELP kbs_build_info KBS build information (value always 1).\n"
+            "# TYPE kbs_build_info gauge\n"
+            "kbs_build_info{version=\"%s\",git_hash=\"%s\",build_date=\"%s\"} 1\n"
+            "# TYPE kbs_attestation_requests_total counter\nkbs_attestation_requests_total %lu\n"
+            "# TYPE kbs_attestation_successes_total counter\nkbs_attestation_successes_total %lu\n"
+            "# TYPE kbs_attestation_failures_total counter\nkbs_attestation_failures_total %lu\n"
+            "# TYPE kbs_policy_evaluations_total counter\nkbs_policy_evaluations_total %lu\n"
+            "# TYPE kbs_policy_approvals_total counter\nkbs_policy_approvals_total %lu\n"
+            "# TYPE kbs_policy_violations_total counter\nkbs_policy_violations_total %lu\n",
+            CL_BUILD_VERSION, CL_BUILD_VERSION, __DATE__, ok + bad, ok, bad, rel + den, rel, den);
     if (o < 0 || (size_t)o >= sizeof buf) {
         kbs_fail_status(resp, "PrometheusError", 500, "metrics text too long");
         return;
@@ -564,10 +565,11 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         sess = kbs->session_store;
     }
     if ((cl_store_shared(kbs->store) || cl_store_shared(sess)) && !cfg->signer_key_path) {
-        cl_err_set(err, CL_EINVAL,
-                   "storage_backend: a shared store (%s) means several replicas, which must sign tokens "
-                   "with one key: set attestation_service.attestation_token_broker.signer.key_path",
-                   cl_store_type(cl_store_shared(kbs->store) ? kbs->store : sess));
+        cl_err_set(
+            err, CL_EINVAL,
+            "storage_backend: a shared store (%s) means several replicas, which must sign tokens "
+            "with one key: set attestation_service.attestation_token_broker.signer.key_path",
+            cl_store_type(cl_store_shared(kbs->store) ? kbs->store : sess));
         goto fail;
     }
     if (cfg->resource_dir) {

@@ -34,12 +34,12 @@
 #define CL_HTTP_DEFAULT_REQUEST_TIMEOUT_S 30
 
 struct cl_http_req {
-    const char *method;   /* "GET", "POST", ... */
-    const char *path;     /* URL path, percent-decoded by microhttpd, without the query */
-    const char *peer;     /* "ip:port" */
-    const uint8_t *body;  /* NUL-terminated copy of the body (NULL when empty) */
+    const char *method;  /* "GET", "POST", ... */
+    const char *path;    /* URL path, percent-decoded by microhttpd, without the query */
+    const char *peer;    /* "ip:port" */
+    const uint8_t *body; /* NUL-terminated copy of the body (NULL when empty) */
     size_t body_len;
-    void *impl;           /* private to the server */
+    void *impl; /* private to the server */
 };
 
 /* Borrowed header value or NULL (case-insensitive name). */
@@ -50,30 +50,32 @@ const char *cl_http_req_cookie(const struct cl_http_req *req, const char *name);
 const char *cl_http_req_query(const struct cl_http_req *req, const char *name);
 /* Calls fn for each query argument; returns the count. */
 size_t cl_http_req_query_foreach(const struct cl_http_req *req,
-                                 void (*fn)(void *ctx, const char *key, const char *val), void *ctx);
+                                 void (*fn)(void *ctx, const char *key, const char *val),
+                                 void *ctx);
 
 struct cl_http_resp {
     int status;
-    cl_str *content_type;   /* owned */
-    cl_bytes *body;         /* owned */
+    cl_str *content_type; /* owned */
+    cl_bytes *body;       /* owned */
     size_t body_len;
     size_t nheaders;
     struct {
         cl_str *name, *value;
     } headers[CL_HTTP_MAX_HEADERS];
-    const char *file;       /* where the status was chosen */
+    const char *file; /* where the status was chosen */
     int line;
 };
 
 /* Sets status and a copy of the body; records the caller's file:line for the log line. */
-#define cl_http_reply(resp, status, ctype, body, len)                                          \
+#define cl_http_reply(resp, status, ctype, body, len)                                              \
     cl_http_reply_at((resp), (status), (ctype), (body), (len), __FILE__, __LINE__)
 void cl_http_reply_at(struct cl_http_resp *resp, int status, const char *ctype, const void *body,
                       size_t len, const char *file, int line);
 /* Adds a response header (copied). Silently ignored beyond CL_HTTP_MAX_HEADERS. */
 void cl_http_resp_header(struct cl_http_resp *resp, const char *name, const char *value);
 
-typedef void (*cl_http_handler)(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+typedef void (*cl_http_handler)(void *ctx, const struct cl_http_req *req,
+                                struct cl_http_resp *resp);
 
 /* method: "GET", "POST", ..., or "*" for any. pattern: an exact path, or a prefix ending in
  * '*' (the pattern "/kbs/v0/resource/" followed by '*' matches every path that starts with
@@ -122,7 +124,8 @@ struct cl_http_server;
  * microhttpd), EIO naming the socket that could not be bound or served. */
 struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *opts,
                                             const struct cl_http_route *routes, size_t nroutes,
-                                            cl_http_handler fallback, void *ctx, struct cl_err *err);
+                                            cl_http_handler fallback, void *ctx,
+                                            struct cl_err *err);
 /* The bound port of socket i (useful with port 0); 0 when i is out of range. */
 uint16_t cl_http_server_port(const struct cl_http_server *srv, size_t i);
 /* Stops every listener (waits for running handlers) and frees; NULL is fine. */
@@ -131,22 +134,23 @@ void cl_http_server_stop(struct cl_http_server *srv);
 /* ---- client ---- */
 
 struct cl_http_client_opts {
-    long timeout_ms;       /* whole request; 0 → 30000 */
-    size_t max_response;   /* response body cap; 0 → 16 MiB; beyond → ELIMIT */
-    const char *ca_file;   /* PEM CA bundle for https, or NULL for the system store; when set
-                              it replaces the system store (only these CAs are trusted) */
-    bool cookies;          /* keep an in-memory cookie jar across requests on this client */
+    long timeout_ms;     /* whole request; 0 → 30000 */
+    size_t max_response; /* response body cap; 0 → 16 MiB; beyond → ELIMIT */
+    const char *ca_file; /* PEM CA bundle for https, or NULL for the system store; when set
+                            it replaces the system store (only these CAs are trusted) */
+    bool cookies;        /* keep an in-memory cookie jar across requests on this client */
 };
 
 struct cl_http_client;
-struct cl_http_client *cl_http_client_new(const struct cl_http_client_opts *opts, struct cl_err *err);
+struct cl_http_client *cl_http_client_new(const struct cl_http_client_opts *opts,
+                                          struct cl_err *err);
 void cl_http_client_free(struct cl_http_client *c);
 
 struct cl_http_result {
     long status;
-    cl_bytes *body;        /* owned, NUL-terminated */
+    cl_bytes *body; /* owned, NUL-terminated */
     size_t body_len;
-    cl_str *content_type;  /* owned or NULL */
+    cl_str *content_type; /* owned or NULL */
 };
 void cl_http_result_clear(struct cl_http_result *r);
 

@@ -27,7 +27,10 @@ struct cl_http_client {
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static CURLcode g_init_rc = CURLE_FAILED_INIT;
 
-static void global_init(void) { g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void global_init(void)
+{
+    g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 struct sink {
     uint8_t *buf;
@@ -63,13 +66,13 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-#define SETOPT(opt, val)                                                                       \
-    do {                                                                                       \
-        CURLcode sr_ = curl_easy_setopt(c->h, (opt), (val));                                   \
-        if (sr_ != CURLE_OK) {                                                                 \
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        CURLcode sr_ = curl_easy_setopt(c->h, (opt), (val));                                       \
+        if (sr_ != CURLE_OK) {                                                                     \
             rc = cl_err_set(err, CL_EINVAL, "http client: %s: %s", #opt, curl_easy_strerror(sr_)); \
-            goto out;                                                                          \
-        }                                                                                      \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 
 /* Options that hold for every request of this client. */
@@ -93,7 +96,8 @@ out:
     return rc;
 }
 
-struct cl_http_client *cl_http_client_new(const struct cl_http_client_opts *opts, struct cl_err *err)
+struct cl_http_client *cl_http_client_new(const struct cl_http_client_opts *opts,
+                                          struct cl_err *err)
 {
     /* libcurl is opened on first use (net/lazy.c): say so clearly when it cannot be */
     if (cl_net_curl_load(err) < 0) {
@@ -160,12 +164,14 @@ int cl_http_request(struct cl_http_client *c, const char *method, const char *ur
                     struct cl_http_result *out, struct cl_err *err)
 {
     if (!c || !method || !*method || !url || !out)
-        return cl_err_set(err, CL_EINVAL, "http request: client, method, url and result are required");
+        return cl_err_set(err, CL_EINVAL,
+                          "http request: client, method, url and result are required");
     if (!body && body_len > 0)
         return cl_err_set(err, CL_EINVAL, "http request %s %s: body missing", method, url);
     for (const char *m = method; *m; m++) {
         if (!((*m >= 'A' && *m <= 'Z') || *m == '-'))
-            return cl_err_set(err, CL_EINVAL, "http request: method \"%s\" is not an HTTP method", method);
+            return cl_err_set(err, CL_EINVAL, "http request: method \"%s\" is not an HTTP method",
+                              method);
     }
 
     int rc = 0;
@@ -178,7 +184,8 @@ int cl_http_request(struct cl_http_client *c, const char *method, const char *ur
     c->errbuf[0] = '\0';
     for (size_t i = 0; headers && headers[i]; i++) {
         if (!header_ok(headers[i])) {
-            rc = cl_err_set(err, CL_EINVAL, "http request: header #%zu is not one \"Name: value\" line", i);
+            rc = cl_err_set(err, CL_EINVAL,
+                            "http request: header #%zu is not one \"Name: value\" line", i);
             goto out;
         }
         struct curl_slist *nl = curl_slist_append(hl, headers[i]);
@@ -219,8 +226,8 @@ int cl_http_request(struct cl_http_client *c, const char *method, const char *ur
 
     CURLcode cr = curl_easy_perform(c->h);
     if (sink.over || cr == CURLE_FILESIZE_EXCEEDED) {
-        rc = cl_err_set(err, CL_ELIMIT, "http %s %s: response body larger than %zu bytes", method, url,
-                        c->max_response);
+        rc = cl_err_set(err, CL_ELIMIT, "http %s %s: response body larger than %zu bytes", method,
+                        url, c->max_response);
         goto out;
     }
     if (sink.oom) {

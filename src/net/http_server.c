@@ -123,7 +123,8 @@ struct query_iter {
     void *ctx;
 };
 
-static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
 {
     struct query_iter *it = cls;
     (void)kind;
@@ -234,8 +235,9 @@ static void log_reply(const struct conn_req *r, const char *method, const char *
     cl_log_at(CL_LOG_INFO, file, line, "%s %s %s => %d", r->peer, m, p, status);
 }
 
-static enum MHD_Result send_resp_x(struct MHD_Connection *conn, struct conn_req *r, const char *method,
-                                   const char *path, struct cl_http_resp *resp, bool log_failure)
+static enum MHD_Result send_resp_x(struct MHD_Connection *conn, struct conn_req *r,
+                                   const char *method, const char *path, struct cl_http_resp *resp,
+                                   bool log_failure)
 {
     struct MHD_Response *mr;
     if (resp->body_len > 0) {
@@ -243,7 +245,7 @@ static enum MHD_Result send_resp_x(struct MHD_Connection *conn, struct conn_req 
         if (mr)
             resp->body = NULL; /* microhttpd owns it now */
     } else {
-        mr = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
+        mr = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
     }
     if (!mr) {
         cl_error("http: cannot create a response (out of memory)");
@@ -252,7 +254,8 @@ static enum MHD_Result send_resp_x(struct MHD_Connection *conn, struct conn_req 
     }
     bool ok = true;
     if (resp->content_type)
-        ok = MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) == MHD_YES;
+        ok = MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) ==
+             MHD_YES;
     for (size_t i = 0; ok && i < resp->nheaders; i++)
         ok = MHD_add_response_header(mr, resp->headers[i].name, resp->headers[i].value) == MHD_YES;
     enum MHD_Result rc = MHD_NO;
@@ -266,8 +269,8 @@ static enum MHD_Result send_resp_x(struct MHD_Connection *conn, struct conn_req 
     return rc;
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, struct conn_req *r, const char *method,
-                                 const char *path, struct cl_http_resp *resp)
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct conn_req *r,
+                                 const char *method, const char *path, struct cl_http_resp *resp)
 {
     return send_resp_x(conn, r, method, path, resp, true);
 }
@@ -347,7 +350,8 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, struct conn_req *r,
 
 static void peer_string(struct MHD_Connection *conn, char *out, size_t cap)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char ip[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     if (ci && ci->client_addr) {
@@ -642,8 +646,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                              line);
         if (r->uri_bad)
             return refuse_close(conn, r, method, url, r->uri_bad);
-        const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *clen =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         uint64_t declared = 0;
         if (clen && cl_parse_u64(clen, 0, UINT64_MAX, &declared, "Content-Length", NULL) == 0 &&
             declared > r->srv->max_body)
@@ -669,8 +673,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->len = r->cap = 0;
             /* Answer now when microhttpd lets us (it may refuse a reply in the middle of a
              * body); otherwise drain, bounded, and answer when the body ends. */
-            if (refuse_quiet(conn, r, method, url, 413, "PayloadTooLarge", "request body too large") ==
-                MHD_YES)
+            if (refuse_quiet(conn, r, method, url, 413, "PayloadTooLarge",
+                             "request body too large") == MHD_YES)
                 return MHD_YES;
         }
         r->discarded += n;
@@ -707,7 +711,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ---- sockets ---- */
 
 /* "ip:port" or "[ipv6]:port", numeric only. */
-static int parse_socket(const char *spec, struct sockaddr_storage *ss, socklen_t *sslen, struct cl_err *err)
+static int parse_socket(const char *spec, struct sockaddr_storage *ss, socklen_t *sslen,
+                        struct cl_err *err)
 {
     char host[INET6_ADDRSTRLEN + 1];
     const char *port_s;
@@ -742,8 +747,10 @@ static int parse_socket(const char *spec, struct sockaddr_storage *ss, socklen_t
         in6->sin6_port = htons((uint16_t)port);
         *sslen = sizeof *in6;
     } else {
-        return cl_err_set(err, CL_EINVAL, "http socket \"%s\": \"%s\" is not a numeric IPv4 address "
-                          "or a bracketed IPv6 address", spec, host);
+        return cl_err_set(err, CL_EINVAL,
+                          "http socket \"%s\": \"%s\" is not a numeric IPv4 address "
+                          "or a bracketed IPv6 address",
+                          spec, host);
     }
     return 0;
 }
@@ -774,21 +781,24 @@ static int bind_socket(const char *spec, int *fd_out, uint16_t *port_out, struct
         return rc;
     }
     *port_out = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                               : ((struct sockaddr_in6 *)&ss)->sin6_port);
+                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
     *fd_out = fd;
     return 0;
 }
 
 /* ---- start / stop ---- */
 
-static int load_tls(struct cl_http_server *srv, const struct cl_http_server_opts *o, struct cl_err *err)
+static int load_tls(struct cl_http_server *srv, const struct cl_http_server_opts *o,
+                    struct cl_err *err)
 {
     if (!o->tls_cert_path && !o->tls_key_path)
         return 0;
     if (!o->tls_cert_path || !o->tls_key_path)
-        return cl_err_set(err, CL_EINVAL, "http TLS: both a certificate and a private key are needed");
+        return cl_err_set(err, CL_EINVAL,
+                          "http TLS: both a certificate and a private key are needed");
     if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-        return cl_err_set(err, CL_EUNSUPPORTED, "http TLS: this libmicrohttpd is built without TLS");
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "http TLS: this libmicrohttpd is built without TLS");
     srv->cert_pem = cl_file_read(o->tls_cert_path, MAX_TLS_FILE, NULL, err);
     if (!srv->cert_pem)
         return cl_err_prefix(err, "http TLS certificate");
@@ -892,7 +902,8 @@ static int start_watcher(struct cl_http_server *srv, struct cl_err *err)
     int rc = pthread_create(&srv->watcher, &a, watch_main, srv);
     pthread_attr_destroy(&a);
     if (rc != 0)
-        return cl_err_set(err, CL_EIO, "http server: cannot start the watcher thread: %s", strerror(rc));
+        return cl_err_set(err, CL_EIO, "http server: cannot start the watcher thread: %s",
+                          strerror(rc));
     srv->watching = true;
     return 0;
 }
@@ -940,7 +951,8 @@ struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *op
     srv->ctx = ctx;
     srv->max_body = opts->max_body ? opts->max_body : CL_HTTP_DEFAULT_MAX_BODY;
     /* libmicrohttpd is opened on first use (net/lazy.c): now, unless the start is lazy */
-    if ((!opts->lazy_start || opts->tls_cert_path || opts->tls_key_path) && cl_net_mhd_load(err) < 0)
+    if ((!opts->lazy_start || opts->tls_cert_path || opts->tls_key_path) &&
+        cl_net_mhd_load(err) < 0)
         goto fail;
     if (load_tls(srv, opts, err) < 0 || start_reaper(srv, err) < 0)
         goto fail;

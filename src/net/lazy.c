@@ -44,14 +44,15 @@ int cl_net_lazy_load(struct lazylib *lib, const struct lazysym *syms, size_t n, 
                 missing = syms[i].name;
         /* the slots change only when every symbol is there: a forwarder never sees a NULL */
         for (size_t i = 0; h && !missing && i < n; i++)
-            memcpy(syms[i].slot, &found[i], syms[i].size); /* POSIX: dlsym() results convert to functions */
+            memcpy(syms[i].slot, &found[i],
+                   syms[i].size); /* POSIX: dlsym() results convert to functions */
         if (!h) {
             const char *why = dlerror();
             snprintf(lib->why, sizeof lib->why, "%s (%s) cannot be loaded: %s", name, lib->what,
                      why ? why : "unknown reason");
         } else if (missing) {
-            snprintf(lib->why, sizeof lib->why, "%s (%s) has no %s: not the ABI this build expects", name,
-                     lib->what, missing);
+            snprintf(lib->why, sizeof lib->why, "%s (%s) has no %s: not the ABI this build expects",
+                     name, lib->what, missing);
             dlclose(h);
         }
         if (!h || missing) {
@@ -76,4 +77,3 @@ void cl_net_lazy_soname_set(struct lazylib *lib, const char *name)
     __atomic_store_n(&lib->failed, false, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&lib->lock);
 }
-

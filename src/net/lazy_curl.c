@@ -14,19 +14,21 @@
 /* X(return type, name, parameters, arguments, value when libcurl is missing); V for void.
  * CURL_BY_HAND: resolved with the rest, forwarded by hand below (variadic, or a failure of
  * their own). */
-#define CURL_FUNCS(X, V)                                                                                           \
-    X(CURLcode, curl_global_init, (long flags), (flags), CURLE_FAILED_INIT)                                        \
-    X(CURL *, curl_easy_init, (void), (), NULL)                                                                    \
-    X(CURLcode, curl_easy_perform, (CURL * curl), (curl), CURLE_FAILED_INIT)                                       \
-    V(curl_easy_cleanup, (CURL * curl), (curl))                                                                    \
-    X(struct curl_slist *, curl_slist_append, (struct curl_slist * list, const char *data), (list, data), NULL)    \
-    V(curl_slist_free_all, (struct curl_slist * list), (list))                                                     \
-    X(char *, curl_easy_unescape, (CURL * handle, const char *string, int length, int *outlength),               \
-      (handle, string, length, outlength), NULL)                                                                   \
-    V(curl_free, (void *p), (p))                                                                                   \
-    X(CURLSH *, curl_share_init, (void), (), NULL)                                                                 \
+#define CURL_FUNCS(X, V)                                                                           \
+    X(CURLcode, curl_global_init, (long flags), (flags), CURLE_FAILED_INIT)                        \
+    X(CURL *, curl_easy_init, (void), (), NULL)                                                    \
+    X(CURLcode, curl_easy_perform, (CURL * curl), (curl), CURLE_FAILED_INIT)                       \
+    V(curl_easy_cleanup, (CURL * curl), (curl))                                                    \
+    X(struct curl_slist *, curl_slist_append, (struct curl_slist * list, const char *data),        \
+      (list, data), NULL)                                                                          \
+    V(curl_slist_free_all, (struct curl_slist * list), (list))                                     \
+    X(char *, curl_easy_unescape, (CURL * handle, const char *string, int length, int *outlength), \
+      (handle, string, length, outlength), NULL)                                                   \
+    V(curl_free, (void *p), (p))                                                                   \
+    X(CURLSH *, curl_share_init, (void), (), NULL)                                                 \
     X(CURLSHcode, curl_share_cleanup, (CURLSH * share), (share), CURLSHE_NOT_BUILT_IN)
-#define CURL_BY_HAND(X) X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_share_setopt) X(curl_easy_strerror)
+#define CURL_BY_HAND(X)                                                                            \
+    X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_share_setopt) X(curl_easy_strerror)
 
 #define VFIELD(name) __typeof__(&name) name;
 #define VSYM(name) {#name, &curl_fn.name, sizeof curl_fn.name},
@@ -35,8 +37,8 @@ static struct {
     CURL_BY_HAND(VFIELD)
 } curl_fn;
 
-static struct lazylib curl_lib = {.dflt = CURL_SONAME, .what = "libcurl, the HTTP client",
-                                  .lock = PTHREAD_MUTEX_INITIALIZER};
+static struct lazylib curl_lib = {
+    .dflt = CURL_SONAME, .what = "libcurl, the HTTP client", .lock = PTHREAD_MUTEX_INITIALIZER};
 
 #define fn curl_fn
 static const struct lazysym curl_syms[] = {CURL_FUNCS(SYM, SYM_V) CURL_BY_HAND(VSYM)};
@@ -46,7 +48,10 @@ int cl_net_curl_load(struct cl_err *err)
     return cl_net_lazy_load(&curl_lib, curl_syms, CL_ARRAY_LEN(curl_syms), err);
 }
 
-void cl_net_curl_soname_set(const char *soname) { cl_net_lazy_soname_set(&curl_lib, soname); }
+void cl_net_curl_soname_set(const char *soname)
+{
+    cl_net_lazy_soname_set(&curl_lib, soname);
+}
 
 static bool have(void)
 {
@@ -135,4 +140,3 @@ CURLSHcode(curl_share_setopt)(CURLSH *share, CURLSHoption option, ...)
     return rc;
 }
 #undef fn
-

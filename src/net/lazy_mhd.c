@@ -10,31 +10,32 @@
 /* The ABI <microhttpd.h> describes (Debian 12: libmicrohttpd12). */
 #define MHD_SONAME "libmicrohttpd.so.12"
 
-#define MHD_FUNCS(X, V)                                                                                            \
-    X(struct MHD_Daemon *, MHD_start_daemon_va,                                                                    \
-      (unsigned int flags, uint16_t port, MHD_AcceptPolicyCallback apc, void *apc_cls,                            \
-       MHD_AccessHandlerCallback dh, void *dh_cls, va_list ap),                                                    \
-      (flags, port, apc, apc_cls, dh, dh_cls, ap), NULL)                                                           \
-    V(MHD_stop_daemon, (struct MHD_Daemon * daemon), (daemon))                                                     \
-    X(enum MHD_Result, MHD_is_feature_supported, (enum MHD_FEATURE feature), (feature), MHD_NO)                    \
-    X(int, MHD_get_connection_values,                                                                              \
-      (struct MHD_Connection * connection, enum MHD_ValueKind kind, MHD_KeyValueIterator iterator,                \
-       void *iterator_cls),                                                                                        \
-      (connection, kind, iterator, iterator_cls), -1)                                                              \
-    X(const char *, MHD_lookup_connection_value,                                                                   \
-      (struct MHD_Connection * connection, enum MHD_ValueKind kind, const char *key), (connection, kind, key),     \
-      NULL)                                                                                                        \
-    X(enum MHD_Result, MHD_queue_response,                                                                         \
-      (struct MHD_Connection * connection, unsigned int status_code, struct MHD_Response *response),              \
-      (connection, status_code, response), MHD_NO)                                                                 \
-    X(struct MHD_Response *, MHD_create_response_from_buffer,                                                      \
-      (size_t size, void *buffer, enum MHD_ResponseMemoryMode mode), (size, buffer, mode), NULL)                   \
-    X(struct MHD_Response *, MHD_create_response_from_buffer_with_free_callback,                                   \
-      (size_t size, void *buffer, MHD_ContentReaderFreeCallback crfc), (size, buffer, crfc), NULL)                 \
-    V(MHD_destroy_response, (struct MHD_Response * response), (response))                                          \
-    X(enum MHD_Result, MHD_add_response_header,                                                                    \
-      (struct MHD_Response * response, const char *header, const char *content), (response, header, content),     \
-      MHD_NO)
+#define MHD_FUNCS(X, V)                                                                            \
+    X(struct MHD_Daemon *, MHD_start_daemon_va,                                                    \
+      (unsigned int flags, uint16_t port, MHD_AcceptPolicyCallback apc, void *apc_cls,             \
+       MHD_AccessHandlerCallback dh, void *dh_cls, va_list ap),                                    \
+      (flags, port, apc, apc_cls, dh, dh_cls, ap), NULL)                                           \
+    V(MHD_stop_daemon, (struct MHD_Daemon * daemon), (daemon))                                     \
+    X(enum MHD_Result, MHD_is_feature_supported, (enum MHD_FEATURE feature), (feature), MHD_NO)    \
+    X(int, MHD_get_connection_values,                                                              \
+      (struct MHD_Connection * connection, enum MHD_ValueKind kind, MHD_KeyValueIterator iterator, \
+       void *iterator_cls),                                                                        \
+      (connection, kind, iterator, iterator_cls), -1)                                              \
+    X(const char *, MHD_lookup_connection_value,                                                   \
+      (struct MHD_Connection * connection, enum MHD_ValueKind kind, const char *key),              \
+      (connection, kind, key), NULL)                                                               \
+    X(enum MHD_Result, MHD_queue_response,                                                         \
+      (struct MHD_Connection * connection, unsigned int status_code,                               \
+       struct MHD_Response *response),                                                             \
+      (connection, status_code, response), MHD_NO)                                                 \
+    X(struct MHD_Response *, MHD_create_response_from_buffer,                                      \
+      (size_t size, void *buffer, enum MHD_ResponseMemoryMode mode), (size, buffer, mode), NULL)   \
+    X(struct MHD_Response *, MHD_create_response_from_buffer_with_free_callback,                   \
+      (size_t size, void *buffer, MHD_ContentReaderFreeCallback crfc), (size, buffer, crfc), NULL) \
+    V(MHD_destroy_response, (struct MHD_Response * response), (response))                          \
+    X(enum MHD_Result, MHD_add_response_header,                                                    \
+      (struct MHD_Response * response, const char *header, const char *content),                   \
+      (response, header, content), MHD_NO)
 #define MHD_BY_HAND(X) X(MHD_get_connection_info)
 
 #define VFIELD(name) __typeof__(&name) name;
@@ -44,7 +45,8 @@ static struct {
     MHD_BY_HAND(VFIELD)
 } mhd_fn;
 
-static struct lazylib mhd_lib = {.dflt = MHD_SONAME, .what = "libmicrohttpd, the HTTP server",
+static struct lazylib mhd_lib = {.dflt = MHD_SONAME,
+                                 .what = "libmicrohttpd, the HTTP server",
                                  .lock = PTHREAD_MUTEX_INITIALIZER};
 
 #define fn mhd_fn
@@ -55,7 +57,10 @@ int cl_net_mhd_load(struct cl_err *err)
     return cl_net_lazy_load(&mhd_lib, mhd_syms, CL_ARRAY_LEN(mhd_syms), err);
 }
 
-void cl_net_mhd_soname_set(const char *soname) { cl_net_lazy_soname_set(&mhd_lib, soname); }
+void cl_net_mhd_soname_set(const char *soname)
+{
+    cl_net_lazy_soname_set(&mhd_lib, soname);
+}
 
 static bool have(void)
 {
@@ -64,8 +69,9 @@ static bool have(void)
 
 MHD_FUNCS(FORWARD, FORWARD_V)
 
-struct MHD_Daemon *(MHD_start_daemon)(unsigned int flags, uint16_t port, MHD_AcceptPolicyCallback apc,
-                                      void *apc_cls, MHD_AccessHandlerCallback dh, void *dh_cls, ...)
+struct MHD_Daemon *(MHD_start_daemon)(unsigned int flags, uint16_t port,
+                                      MHD_AcceptPolicyCallback apc, void *apc_cls,
+                                      MHD_AccessHandlerCallback dh, void *dh_cls, ...)
 {
     if (!have())
         return NULL;
@@ -77,7 +83,8 @@ struct MHD_Daemon *(MHD_start_daemon)(unsigned int flags, uint16_t port, MHD_Acc
 }
 
 const union MHD_ConnectionInfo *(MHD_get_connection_info)(struct MHD_Connection *connection,
-                                                          enum MHD_ConnectionInfoType info_type, ...)
+                                                          enum MHD_ConnectionInfoType info_type,
+                                                          ...)
 {
     if (!have())
         return NULL;

@@ -53,19 +53,19 @@ struct rg_term {
     unsigned char wildcard; /* RG_T_VAR named `_` */
     unsigned char declared; /* RG_T_VAR: introduced by some/:= (set by the compiler) */
     int line, col;
-    struct cl_rv *val;      /* RG_T_VALUE (frozen) */
-    const char *name;       /* RG_T_VAR name, RG_T_CALL function name ("a.b.c") */
-    int slot;               /* RG_T_VAR */
+    struct cl_rv *val; /* RG_T_VALUE (frozen) */
+    const char *name;  /* RG_T_VAR name, RG_T_CALL function name ("a.b.c") */
+    int slot;          /* RG_T_VAR */
     struct rg_term **items;
     size_t n;
     struct rg_term *key, *value; /* comprehensions */
     struct rg_body *body;
     /* RG_T_CALL, resolved by the compiler: */
     const struct cl_rego_builtin *bi;
-    struct rg_node *fn;       /* user function (rule-tree node holding its definitions) */
-    int ext;                  /* index of an extension builtin + 1, or 0 */
-    unsigned char op;         /* comparison operators (enum rg_op), evaluated without a call */
-    unsigned char direct;     /* a call with one result and no output argument (not print/relations) */
+    struct rg_node *fn;   /* user function (rule-tree node holding its definitions) */
+    int ext;              /* index of an extension builtin + 1, or 0 */
+    unsigned char op;     /* comparison operators (enum rg_op), evaluated without a call */
+    unsigned char direct; /* a call with one result and no output argument (not print/relations) */
 };
 
 enum rg_op { RG_OP_NONE = 0, RG_OP_EQ, RG_OP_NEQ, RG_OP_LT, RG_OP_LTE, RG_OP_GT, RG_OP_GTE };
@@ -93,8 +93,8 @@ struct rg_expr {
     unsigned char kind;
     bool negated;
     int line, col;
-    int idx;           /* position in the body as written (bodies are reordered for safety) */
-    int off, len;      /* source text of the expression (byte offsets) */
+    int idx;      /* position in the body as written (bodies are reordered for safety) */
+    int off, len; /* source text of the expression (byte offsets) */
     struct rg_term *term;
     struct rg_term **vars; /* RG_E_SOME */
     size_t nvars;
@@ -133,7 +133,7 @@ struct rg_rule {
     struct rg_body *body;  /* never NULL (may be empty) */
     struct rg_rule *els;   /* else chain */
     struct rg_module *mod;
-    int nslots;            /* frame size, set by the compiler */
+    int nslots; /* frame size, set by the compiler */
     struct rg_rule *next_in_node;
     struct cl_rv *annotations; /* METADATA block before the rule (frozen), or NULL */
     struct rg_node *node;      /* where the compiler placed it */
@@ -148,8 +148,8 @@ struct rg_import {
 struct rg_module {
     const char *file;
     bool v0;
-    struct rg_term *pkg;    /* ref: data.a.b (items[1..] string values) */
-    const char **pkg_path;  /* decoded path */
+    struct rg_term *pkg;   /* ref: data.a.b (items[1..] string values) */
+    const char **pkg_path; /* decoded path */
     size_t npkg;
     struct rg_import *imports;
     size_t nimports;
@@ -161,8 +161,8 @@ struct rg_module {
 
 /* ---- the rule tree ---- */
 struct rg_node {
-    const char *name;   /* key under the parent (a string) */
-    struct cl_rv *key;  /* the same as a value (frozen) */
+    const char *name;  /* key under the parent (a string) */
+    struct cl_rv *key; /* the same as a value (frozen) */
     struct rg_node *parent;
     struct rg_node **kids;
     size_t nkids, capkids;
@@ -172,12 +172,15 @@ struct rg_node {
     struct rg_rule *fdeflt; /* default rule of a function (`default f(_) := v`) */
     bool dynamic;           /* some rule here has variable head parts */
     bool has_set;           /* some rule here is a partial set */
-    bool const_rules;       /* every complete definition yields the same constant: stop at the first */
-    bool const_funcs;       /* the same for the function definitions */
-    int id;                 /* index into per-evaluation caches */
+    bool const_rules; /* every complete definition yields the same constant: stop at the first */
+    bool const_funcs; /* the same for the function definitions */
+    int id;           /* index into per-evaluation caches */
 };
 
-static inline bool rg_node_is_fn(const struct rg_node *n) { return n->funcs || n->fdeflt; }
+static inline bool rg_node_is_fn(const struct rg_node *n)
+{
+    return n->funcs || n->fdeflt;
+}
 static inline size_t rg_node_arity(const struct rg_node *n)
 {
     return n->funcs ? n->funcs->nargs : n->fdeflt ? n->fdeflt->nargs : 0;
@@ -192,12 +195,14 @@ struct rg_error {
 };
 
 /* Parses one module. Returns NULL with *err set (code rego_parse_error, position). */
-struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const char *text, size_t len, bool v0,
-                                  struct rg_error *err);
+struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const char *text,
+                                  size_t len, bool v0, struct rg_error *err);
 /* Parses a query (a body). */
-struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len, struct rg_error *err);
+struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len,
+                               struct rg_error *err);
 /* Parses a single term (input_term of the conformance suite). */
-struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len, struct rg_error *err);
+struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len,
+                              struct rg_error *err);
 
 struct rg_term *rg_term_new(struct rg_arena *a, enum rg_tk kind, int line, int col);
 /* A parsed module as OPA's JSON AST (package, imports, rules with heads and bodies), as a new

@@ -12,31 +12,56 @@
 #include "rego/sbuf.h"
 
 static const struct cl_rego_builtin *const tables[] = {
-    cl_rego_builtins_core, cl_rego_builtins_strings, cl_rego_builtins_numbers,
+    cl_rego_builtins_core,        cl_rego_builtins_strings,  cl_rego_builtins_numbers,
     cl_rego_builtins_collections, cl_rego_builtins_encoding, cl_rego_builtins_misc,
-    cl_rego_builtins_rego,
-    cl_rego_builtins_time, cl_rego_builtins_net, cl_rego_builtins_crypto,
-    cl_rego_builtins_jwt, cl_rego_builtins_json, cl_rego_builtins_yaml,
-    cl_rego_builtins_template, cl_rego_builtins_regex, cl_rego_builtins_jsonschema,
+    cl_rego_builtins_rego,        cl_rego_builtins_time,     cl_rego_builtins_net,
+    cl_rego_builtins_crypto,      cl_rego_builtins_jwt,      cl_rego_builtins_json,
+    cl_rego_builtins_yaml,        cl_rego_builtins_template, cl_rego_builtins_regex,
+    cl_rego_builtins_jsonschema,
 };
 
 const struct cl_rego_builtin *cl_rego_builtin_find(const char *name, size_t len)
 {
     for (size_t t = 0; t < CL_ARRAY_LEN(tables); t++)
         for (const struct cl_rego_builtin *b = tables[t]; b->name; b++)
-            if (len && b->name[0] == name[0] && strncmp(b->name, name, len) == 0 && b->name[len] == 0)
+            if (len && b->name[0] == name[0] && strncmp(b->name, name, len) == 0 &&
+                b->name[len] == 0)
                 return b;
     return NULL;
 }
 
 #define OUT(v) (*out = (v), 0)
 
-static int bi_equal(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { (void)c; return OUT(cl_rv_bool(cl_rv_equal(a[0], a[1]))); }
-static int bi_neq(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { (void)c; return OUT(cl_rv_bool(!cl_rv_equal(a[0], a[1]))); }
-static int bi_lt(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { (void)c; return OUT(cl_rv_bool(cl_rv_compare(a[0], a[1]) < 0)); }
-static int bi_lte(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { (void)c; return OUT(cl_rv_bool(cl_rv_compare(a[0], a[1]) <= 0)); }
-static int bi_gt(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { (void)c; return OUT(cl_rv_bool(cl_rv_compare(a[0], a[1]) > 0)); }
-static int bi_gte(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { (void)c; return OUT(cl_rv_bool(cl_rv_compare(a[0], a[1]) >= 0)); }
+static int bi_equal(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)c;
+    return OUT(cl_rv_bool(cl_rv_equal(a[0], a[1])));
+}
+static int bi_neq(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)c;
+    return OUT(cl_rv_bool(!cl_rv_equal(a[0], a[1])));
+}
+static int bi_lt(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)c;
+    return OUT(cl_rv_bool(cl_rv_compare(a[0], a[1]) < 0));
+}
+static int bi_lte(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)c;
+    return OUT(cl_rv_bool(cl_rv_compare(a[0], a[1]) <= 0));
+}
+static int bi_gt(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)c;
+    return OUT(cl_rv_bool(cl_rv_compare(a[0], a[1]) > 0));
+}
+static int bi_gte(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    (void)c;
+    return OUT(cl_rv_bool(cl_rv_compare(a[0], a[1]) >= 0));
+}
 
 static int bi_member2(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
@@ -92,7 +117,11 @@ static size_t utf8_count(const char *str, size_t n)
     size_t c = 0;
     for (size_t i = 0; i < n; c++) {
         unsigned char b = s[i];
-        size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+        size_t len = b < 0x80             ? 1
+                     : (b & 0xE0) == 0xC0 ? 2
+                     : (b & 0xF0) == 0xE0 ? 3
+                     : (b & 0xF8) == 0xF0 ? 4
+                                          : 0;
         if (len <= 1 || len > n - i) {
             i++;
             continue;
@@ -133,8 +162,10 @@ static int want_coll(struct cl_rego_bctx *c, struct cl_rv *const *a)
     return cl_rego_bi_type_error(c, 0, "one of {array, set}", a[0]);
 }
 
-int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out);
-int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y, struct cl_rv **out);
+int cl_rego_num_add(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out);
+int cl_rego_num_mul(struct cl_rego_bctx *c, const struct cl_rv *x, const struct cl_rv *y,
+                    struct cl_rv **out);
 
 static int bi_sum(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
@@ -190,8 +221,14 @@ static int minmax(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
             best = a[0]->u.arr.items[i];
     return OUT(cl_rv_incref(best));
 }
-static int bi_max(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return minmax(c, a, out, 1); }
-static int bi_min(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return minmax(c, a, out, -1); }
+static int bi_max(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return minmax(c, a, out, 1);
+}
+static int bi_min(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return minmax(c, a, out, -1);
+}
 
 static int cmp_qsort(const void *x, const void *y)
 {
@@ -232,11 +269,11 @@ static int bi_any(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
 
 /* ---- types ---- */
 
-#define IS_TYPE(fname, t)                                                                           \
-    static int fname(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)          \
-    {                                                                                               \
-        (void)c;                                                                                    \
-        return OUT(cl_rv_bool(a[0]->type == (t)));                                                  \
+#define IS_TYPE(fname, t)                                                                          \
+    static int fname(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)           \
+    {                                                                                              \
+        (void)c;                                                                                   \
+        return OUT(cl_rv_bool(a[0]->type == (t)));                                                 \
     }
 IS_TYPE(bi_is_null, CL_RV_NULL)
 IS_TYPE(bi_is_boolean, CL_RV_BOOL)
@@ -274,20 +311,26 @@ static int bi_to_number(struct cl_rego_bctx *c, struct cl_rv *const *a, struct c
             char ch = s[i];
             if (ch >= '0' && ch <= '9')
                 digits = true;
-            else if (ch == '.' || ch == 'e' || ch == 'E' || ((ch == '-' || ch == '+') && (s[i - 1] == 'e' || s[i - 1] == 'E')))
+            else if (ch == '.' || ch == 'e' || ch == 'E' ||
+                     ((ch == '-' || ch == '+') && (s[i - 1] == 'e' || s[i - 1] == 'E')))
                 continue;
             else
                 ok = false;
         }
-        struct cl_rv *v = ok && digits ? cl_rv_number_parse(s[0] == '+' ? s + 1 : s, s[0] == '+' ? n - 1 : n) : NULL;
+        struct cl_rv *v = ok && digits
+                              ? cl_rv_number_parse(s[0] == '+' ? s + 1 : s, s[0] == '+' ? n - 1 : n)
+                              : NULL;
         if (!v) {
             /* Go parses NaN and infinities, which are no Rego numbers: OPA reports a type error */
             size_t o = n && (s[0] == '-' || s[0] == '+') ? 1 : 0;
-            if (!strcasecmp(s + o, "nan") || !strcasecmp(s + o, "inf") || !strcasecmp(s + o, "infinity"))
-                return cl_rego_bi_type_errorf(c, "operand 1 must be a finite number but got \"%.*s\"", (int)n, s);
+            if (!strcasecmp(s + o, "nan") || !strcasecmp(s + o, "inf") ||
+                !strcasecmp(s + o, "infinity"))
+                return cl_rego_bi_type_errorf(
+                    c, "operand 1 must be a finite number but got \"%.*s\"", (int)n, s);
         }
         if (!v)
-            return cl_rego_bi_error(c, "strconv.ParseFloat: parsing \"%.*s\": invalid syntax", (int)(n > 64 ? 64 : n), s);
+            return cl_rego_bi_error(c, "strconv.ParseFloat: parsing \"%.*s\": invalid syntax",
+                                    (int)(n > 64 ? 64 : n), s);
         return OUT(v);
     }
     default:
@@ -360,12 +403,34 @@ static int bi_http_send(struct cl_rego_bctx *c, struct cl_rv *const *a, struct c
 {
     (void)out;
     static const char *const allowed[] = {
-        "body", "cache", "cache_ignored_headers", "caching_mode", "enable_redirect", "force_cache",
-        "force_cache_duration_seconds", "force_json_decode", "force_yaml_decode", "headers", "max_retry_attempts",
-        "method", "raise_error", "raw_body", "timeout", "tls_ca_cert", "tls_ca_cert_env_variable", "tls_ca_cert_file",
-        "tls_client_cert", "tls_client_cert_env_variable", "tls_client_cert_file", "tls_client_key",
-        "tls_client_key_env_variable", "tls_client_key_file", "tls_insecure_skip_verify", "tls_server_name",
-        "tls_use_system_certs", "url",
+        "body",
+        "cache",
+        "cache_ignored_headers",
+        "caching_mode",
+        "enable_redirect",
+        "force_cache",
+        "force_cache_duration_seconds",
+        "force_json_decode",
+        "force_yaml_decode",
+        "headers",
+        "max_retry_attempts",
+        "method",
+        "raise_error",
+        "raw_body",
+        "timeout",
+        "tls_ca_cert",
+        "tls_ca_cert_env_variable",
+        "tls_ca_cert_file",
+        "tls_client_cert",
+        "tls_client_cert_env_variable",
+        "tls_client_cert_file",
+        "tls_client_key",
+        "tls_client_key_env_variable",
+        "tls_client_key_file",
+        "tls_insecure_skip_verify",
+        "tls_server_name",
+        "tls_use_system_certs",
+        "url",
     };
     if (cl_rego_bi_want(c, a, 0, CL_RV_OBJECT) < 0)
         return -1;
@@ -387,11 +452,12 @@ static int bi_http_send(struct cl_rego_bctx *c, struct cl_rv *const *a, struct c
         cl_sbuf_free(&bad);
         return rc;
     }
-    bool has_method = cl_rv_obj_get_str(req, "method") != NULL, has_url = cl_rv_obj_get_str(req, "url") != NULL;
+    bool has_method = cl_rv_obj_get_str(req, "method") != NULL,
+         has_url = cl_rv_obj_get_str(req, "url") != NULL;
     if (!has_method || !has_url)
-        return cl_rego_bi_type_errorf(c, "missing required request parameters(s): {%s%s%s}",
-                                      has_method ? "" : "\"method\"", !has_method && !has_url ? ", " : "",
-                                      has_url ? "" : "\"url\"");
+        return cl_rego_bi_type_errorf(
+            c, "missing required request parameters(s): {%s%s%s}", has_method ? "" : "\"method\"",
+            !has_method && !has_url ? ", " : "", has_url ? "" : "\"url\"");
     return cl_rego_bi_error(c, "network access is not available to policies");
 }
 

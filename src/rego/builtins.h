@@ -29,10 +29,12 @@
 
 struct cl_rego_bctx; /* evaluation context seen by a builtin (opaque) */
 
-typedef int (*cl_rego_builtin_fn)(struct cl_rego_bctx *ctx, struct cl_rv *const *args, struct cl_rv **out);
+typedef int (*cl_rego_builtin_fn)(struct cl_rego_bctx *ctx, struct cl_rv *const *args,
+                                  struct cl_rv **out);
 
 enum {
-    CL_REGO_BI_NONDET = 1 << 0,  /* result may differ between calls (time.now_ns, rand): not cached */
+    CL_REGO_BI_NONDET =
+        1 << 0, /* result may differ between calls (time.now_ns, rand): not cached */
     CL_REGO_BI_VARIADIC = 1 << 1, /* print: any number of arguments, arity is the minimum */
     CL_REGO_BI_RELATION = 1 << 2  /* returns an array of results, each one a solution (walk) */
 };
@@ -48,16 +50,19 @@ struct cl_rego_builtin {
 
 /* Records an eval_type_error for operand argi (0-based; printed 1-based) expecting `want`
  * ("string", "number", "array", "object", "set", "object or set", ...); returns <0. */
-int cl_rego_bi_type_error(struct cl_rego_bctx *ctx, int argi, const char *want, const struct cl_rv *got);
+int cl_rego_bi_type_error(struct cl_rego_bctx *ctx, int argi, const char *want,
+                          const struct cl_rv *got);
 /* Records an eval_type_error "NAME: message" with a free-form message (OPA's texts for
  * element types: "operand 1 must be array of strings but got array containing number"). */
 CL_PRINTF(2, 3) int cl_rego_bi_type_errorf(struct cl_rego_bctx *ctx, const char *fmt, ...);
 /* Records an eval_builtin_error "NAME: message"; returns <0. */
 CL_PRINTF(2, 3) int cl_rego_bi_error(struct cl_rego_bctx *ctx, const char *fmt, ...);
 /* Type check shorthand: 0 when args[argi] has type t, else the type error. */
-int cl_rego_bi_want(struct cl_rego_bctx *ctx, struct cl_rv *const *args, int argi, enum cl_rv_type t);
+int cl_rego_bi_want(struct cl_rego_bctx *ctx, struct cl_rv *const *args, int argi,
+                    enum cl_rv_type t);
 /* Integer argument check (a number holding an integer); error otherwise. */
-int cl_rego_bi_want_int(struct cl_rego_bctx *ctx, struct cl_rv *const *args, int argi, int64_t *out);
+int cl_rego_bi_want_int(struct cl_rego_bctx *ctx, struct cl_rv *const *args, int argi,
+                        int64_t *out);
 /* 0 when `bytes` more may be allocated under the memory cap, else a builtin error (<0). */
 int cl_rego_bi_reserve(struct cl_rego_bctx *ctx, size_t bytes);
 /* The name of the builtin being called (for messages). */
@@ -80,16 +85,18 @@ extern const struct cl_rego_builtin cl_rego_builtins_strings[]; /* strings, rege
 extern const struct cl_rego_builtin cl_rego_builtins_numbers[]; /* arithmetic, bits, numbers.* */
 extern const struct cl_rego_builtin cl_rego_builtins_collections[]; /* arrays, sets, objects */
 extern const struct cl_rego_builtin cl_rego_builtins_encoding[]; /* json, yaml, base64, hex, url */
-extern const struct cl_rego_builtin cl_rego_builtins_misc[]; /* units, semver, uuid, graph */
-extern const struct cl_rego_builtin cl_rego_builtins_rego[]; /* rego.metadata.*, rego.parse_module (eval.c) */
-extern const struct cl_rego_builtin cl_rego_builtins_time[]; /* time.* */
-extern const struct cl_rego_builtin cl_rego_builtins_net[]; /* net.cidr_* */
-extern const struct cl_rego_builtin cl_rego_builtins_crypto[]; /* crypto.* */
-extern const struct cl_rego_builtin cl_rego_builtins_jwt[]; /* io.jwt.* */
-extern const struct cl_rego_builtin cl_rego_builtins_json[]; /* json.patch */
-extern const struct cl_rego_builtin cl_rego_builtins_yaml[]; /* yaml.* */
+extern const struct cl_rego_builtin cl_rego_builtins_misc[];     /* units, semver, uuid, graph */
+extern const struct cl_rego_builtin
+    cl_rego_builtins_rego[]; /* rego.metadata.*, rego.parse_module (eval.c) */
+extern const struct cl_rego_builtin cl_rego_builtins_time[];     /* time.* */
+extern const struct cl_rego_builtin cl_rego_builtins_net[];      /* net.cidr_* */
+extern const struct cl_rego_builtin cl_rego_builtins_crypto[];   /* crypto.* */
+extern const struct cl_rego_builtin cl_rego_builtins_jwt[];      /* io.jwt.* */
+extern const struct cl_rego_builtin cl_rego_builtins_json[];     /* json.patch */
+extern const struct cl_rego_builtin cl_rego_builtins_yaml[];     /* yaml.* */
 extern const struct cl_rego_builtin cl_rego_builtins_template[]; /* strings.render_template */
-extern const struct cl_rego_builtin cl_rego_builtins_regex[]; /* regex.globs_match */
-extern const struct cl_rego_builtin cl_rego_builtins_jsonschema[]; /* json.verify_schema, json.match_schema */
+extern const struct cl_rego_builtin cl_rego_builtins_regex[];    /* regex.globs_match */
+extern const struct cl_rego_builtin
+    cl_rego_builtins_jsonschema[]; /* json.verify_schema, json.match_schema */
 
 #endif

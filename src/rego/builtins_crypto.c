@@ -252,7 +252,10 @@ static struct cl_rv *b64_rv(const uint8_t *b, size_t n, bool url)
 }
 
 /* Go's []byte in JSON: base64, null when absent */
-static struct cl_rv *bytes_rv(const uint8_t *b, size_t n) { return b ? b64_rv(b, n, false) : cl_rv_null(); }
+static struct cl_rv *bytes_rv(const uint8_t *b, size_t n)
+{
+    return b ? b64_rv(b, n, false) : cl_rv_null();
+}
 
 static struct cl_rv *bn_rv(const BIGNUM *bn)
 {
@@ -415,8 +418,8 @@ static bool raw_parts(const uint8_t *der, size_t n, bool csr, struct raw_parts *
 /* pkix.Name */
 static struct cl_rv *name_rv(const X509_NAME *nm)
 {
-    struct cl_rv *country = NULL, *org = NULL, *ou = NULL, *loc = NULL, *prov = NULL, *street = NULL, *postal = NULL,
-                 *names = NULL;
+    struct cl_rv *country = NULL, *org = NULL, *ou = NULL, *loc = NULL, *prov = NULL,
+                 *street = NULL, *postal = NULL, *names = NULL;
     struct cl_rv *cn = NULL, *serial = NULL;
     int cnt = X509_NAME_entry_count(nm);
     for (int i = 0; i < cnt; i++) {
@@ -486,12 +489,13 @@ static struct cl_rv *time_rv(const ASN1_TIME *t)
     struct tm tm;
     if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
         return cl_rv_strz("0001-01-01T00:00:00Z");
-    return cl_rv_strf("%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                      tm.tm_min, tm.tm_sec);
+    return cl_rv_strf("%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* Go's x509.PublicKeyAlgorithm and the key as Go marshals it. */
-static void public_key_rv(const EVP_PKEY *pk, struct cl_rv *obj, const char *algkey, const char *keykey)
+static void public_key_rv(const EVP_PKEY *pk, struct cl_rv *obj, const char *algkey,
+                          const char *keykey)
 {
     int alg = 0;
     struct cl_rv *key = NULL;
@@ -525,7 +529,8 @@ static void public_key_rv(const EVP_PKEY *pk, struct cl_rv *obj, const char *alg
         alg = 4;
         uint8_t raw[32];
         size_t rl = sizeof raw;
-        key = EVP_PKEY_get_raw_public_key(pk, raw, &rl) == 1 ? b64_rv(raw, rl, false) : cl_rv_null();
+        key =
+            EVP_PKEY_get_raw_public_key(pk, raw, &rl) == 1 ? b64_rv(raw, rl, false) : cl_rv_null();
         break;
     }
     default:
@@ -649,7 +654,8 @@ static struct cl_rv *url_rv(const char *s, size_t n)
     }
     const char *frag = memchr(p, '#', (size_t)(e - p));
     const char *fe = frag ? frag : e;
-    struct cl_rv *scheme = cl_rv_strz(""), *opaque = cl_rv_strz(""), *host = cl_rv_strz(""), *path = cl_rv_strz("");
+    struct cl_rv *scheme = cl_rv_strz(""), *opaque = cl_rv_strz(""), *host = cl_rv_strz(""),
+                 *path = cl_rv_strz("");
     struct cl_rv *query = cl_rv_strz(""), *user = cl_rv_null();
     bool force_query = false;
     if (scheme_end) {
@@ -702,7 +708,8 @@ static struct cl_rv *url_rv(const char *s, size_t n)
     cl_rv_obj_put_str(u, "OmitHost", cl_rv_bool(false));
     cl_rv_obj_put_str(u, "ForceQuery", cl_rv_bool(force_query));
     cl_rv_obj_put_str(u, "RawQuery", query);
-    cl_rv_obj_put_str(u, "Fragment", frag ? cl_rv_str(frag + 1, (size_t)(e - frag - 1)) : cl_rv_strz(""));
+    cl_rv_obj_put_str(u, "Fragment",
+                      frag ? cl_rv_str(frag + 1, (size_t)(e - frag - 1)) : cl_rv_strz(""));
     cl_rv_obj_put_str(u, "RawFragment", cl_rv_strz(""));
     return u;
 }
@@ -713,8 +720,8 @@ static struct cl_rv *ia5_rv(const ASN1_IA5STRING *s)
 }
 
 /* Subject alternative names into the Go fields. */
-static void sans_rv(const GENERAL_NAMES *gens, struct cl_rv **dns, struct cl_rv **email, struct cl_rv **ips,
-                    struct cl_rv **uris, struct cl_rv **uristrs)
+static void sans_rv(const GENERAL_NAMES *gens, struct cl_rv **dns, struct cl_rv **email,
+                    struct cl_rv **ips, struct cl_rv **uris, struct cl_rv **uristrs)
 {
     for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
@@ -726,7 +733,8 @@ static void sans_rv(const GENERAL_NAMES *gens, struct cl_rv **dns, struct cl_rv 
             list_add(email, ia5_rv(g->d.rfc822Name));
             break;
         case GEN_IPADD:
-            list_add(ips, ip_rv(ASN1_STRING_get0_data(g->d.iPAddress), ASN1_STRING_length(g->d.iPAddress)));
+            list_add(ips, ip_rv(ASN1_STRING_get0_data(g->d.iPAddress),
+                                ASN1_STRING_length(g->d.iPAddress)));
             break;
         case GEN_URI: {
             const char *u = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
@@ -747,7 +755,7 @@ static const struct {
     int nid;
     int go;
 } eku_map[] = {
-    {NID_anyExtendedKeyUsage, 0}, {NID_server_auth, 1}, {NID_client_auth, 2}, {NID_code_sign, 3},
+    {NID_anyExtendedKeyUsage, 0}, {NID_server_auth, 1},    {NID_client_auth, 2}, {NID_code_sign, 3},
     {NID_email_protect, 4},       {NID_ipsecEndSystem, 5}, {NID_ipsecTunnel, 6}, {NID_ipsecUser, 7},
     {NID_time_stamp, 8},          {NID_OCSP_sign, 9},      {NID_ms_sgc, 10},     {NID_ns_sgc, 11},
     {NID_ms_code_com, 12},
@@ -780,8 +788,8 @@ static struct cl_rv *ipnet_rv(const ASN1_OCTET_STRING *s)
     return r;
 }
 
-static void subtrees_rv(const STACK_OF(GENERAL_SUBTREE) *st, struct cl_rv **dns, struct cl_rv **ips,
-                        struct cl_rv **emails, struct cl_rv **uris)
+static void subtrees_rv(const STACK_OF(GENERAL_SUBTREE) * st, struct cl_rv **dns,
+                        struct cl_rv **ips, struct cl_rv **emails, struct cl_rv **uris)
 {
     for (int i = 0; st && i < sk_GENERAL_SUBTREE_num(st); i++) {
         const GENERAL_NAME *g = sk_GENERAL_SUBTREE_value(st, i)->base;
@@ -823,7 +831,8 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     const ASN1_BIT_STRING *sig;
     const X509_ALGOR *salg;
     X509_get0_signature(&sig, &salg, x);
-    cl_rv_obj_put_str(r, "Signature", b64_rv(ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), false));
+    cl_rv_obj_put_str(r, "Signature",
+                      b64_rv(ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), false));
     cl_rv_obj_put_str(r, "SignatureAlgorithm", cl_rv_int(sig_alg(X509_get_signature_nid(x), salg)));
     public_key_rv(X509_get0_pubkey(x), r, "PublicKeyAlgorithm", "PublicKey");
     cl_rv_obj_put_str(r, "Version", cl_rv_int(X509_get_version(x) + 1));
@@ -838,9 +847,10 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     uint32_t ku = X509_get_key_usage(x);
     int64_t goku = 0;
     if (ku != UINT32_MAX) {
-        static const uint32_t bits[9] = {KU_DIGITAL_SIGNATURE, KU_NON_REPUDIATION, KU_KEY_ENCIPHERMENT,
-                                         KU_DATA_ENCIPHERMENT, KU_KEY_AGREEMENT,   KU_KEY_CERT_SIGN,
-                                         KU_CRL_SIGN,          KU_ENCIPHER_ONLY,   KU_DECIPHER_ONLY};
+        static const uint32_t bits[9] = {
+            KU_DIGITAL_SIGNATURE, KU_NON_REPUDIATION, KU_KEY_ENCIPHERMENT,
+            KU_DATA_ENCIPHERMENT, KU_KEY_AGREEMENT,   KU_KEY_CERT_SIGN,
+            KU_CRL_SIGN,          KU_ENCIPHER_ONLY,   KU_DECIPHER_ONLY};
         for (int i = 0; i < 9; i++)
             if (ku & bits[i])
                 goku |= 1 << i;
@@ -854,7 +864,8 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
         const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(e);
         cl_rv_obj_put_str(eo, "Id", oid_rv(X509_EXTENSION_get_object(e)));
         cl_rv_obj_put_str(eo, "Critical", cl_rv_bool(X509_EXTENSION_get_critical(e) > 0));
-        cl_rv_obj_put_str(eo, "Value", b64_rv(ASN1_STRING_get0_data(d), (size_t)ASN1_STRING_length(d), false));
+        cl_rv_obj_put_str(eo, "Value",
+                          b64_rv(ASN1_STRING_get0_data(d), (size_t)ASN1_STRING_length(d), false));
         list_add(&exts, eo);
     }
     put_list(r, "Extensions", exts);
@@ -888,9 +899,16 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     cl_rv_obj_put_str(r, "MaxPathLenZero", cl_rv_bool(bc && maxpath == 0));
     BASIC_CONSTRAINTS_free(bc);
 
-    const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(x), *akid = X509_get0_authority_key_id(x);
-    cl_rv_obj_put_str(r, "SubjectKeyId", skid ? b64_rv(ASN1_STRING_get0_data(skid), (size_t)ASN1_STRING_length(skid), false) : cl_rv_null());
-    cl_rv_obj_put_str(r, "AuthorityKeyId", akid ? b64_rv(ASN1_STRING_get0_data(akid), (size_t)ASN1_STRING_length(akid), false) : cl_rv_null());
+    const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(x),
+                            *akid = X509_get0_authority_key_id(x);
+    cl_rv_obj_put_str(
+        r, "SubjectKeyId",
+        skid ? b64_rv(ASN1_STRING_get0_data(skid), (size_t)ASN1_STRING_length(skid), false)
+             : cl_rv_null());
+    cl_rv_obj_put_str(
+        r, "AuthorityKeyId",
+        akid ? b64_rv(ASN1_STRING_get0_data(akid), (size_t)ASN1_STRING_length(akid), false)
+             : cl_rv_null());
 
     struct cl_rv *ocsp = NULL, *issuing = NULL;
     AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL);
@@ -917,8 +935,8 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     put_list(r, "IPAddresses", ips);
     put_list(r, "URIs", uris);
 
-    struct cl_rv *pdns = NULL, *edns = NULL, *pip = NULL, *eip = NULL, *pem = NULL, *eem = NULL, *puri = NULL,
-                 *euri = NULL;
+    struct cl_rv *pdns = NULL, *edns = NULL, *pip = NULL, *eip = NULL, *pem = NULL, *eem = NULL,
+                 *puri = NULL, *euri = NULL;
     int nccrit = 0;
     NAME_CONSTRAINTS *nc = X509_get_ext_d2i(x, NID_name_constraints, &nccrit, NULL);
     if (nc) {
@@ -1039,9 +1057,15 @@ static int parse_pem_certs(const char *s, size_t n, struct certs *out, char *msg
     return rc;
 }
 
-static bool has_prefix(const char *s, size_t n, const char *p) { return n >= strlen(p) && memcmp(s, p, strlen(p)) == 0; }
+static bool has_prefix(const char *s, size_t n, const char *p)
+{
+    return n >= strlen(p) && memcmp(s, p, strlen(p)) == 0;
+}
 
-static int b64_error(struct cl_rego_bctx *c, size_t bad) { return cl_rego_bi_error(c, "illegal base64 data at input byte %zu", bad); }
+static int b64_error(struct cl_rego_bctx *c, size_t bad)
+{
+    return cl_rego_bi_error(c, "illegal base64 data at input byte %zu", bad);
+}
 
 /* OPA's getX509CertsFromString: PEM, or base64 of PEM or DER */
 static int parse_certs_input(const struct cl_rv *v, struct certs *out, char *msg)
@@ -1053,13 +1077,15 @@ static int parse_certs_input(const struct cl_rv *v, struct certs *out, char *msg
     uint8_t *b = cl_rego_go_b64_decode(S(v), L(v), false, &n, &bad);
     if (!b)
         return MSG("illegal base64 data at input byte %zu", bad);
-    int rc = has_prefix((const char *)b, n, "-----BEGIN") ? parse_pem_certs((const char *)b, n, out, msg)
-                                                          : parse_der_certs(b, n, out, msg);
+    int rc = has_prefix((const char *)b, n, "-----BEGIN")
+                 ? parse_pem_certs((const char *)b, n, out, msg)
+                 : parse_der_certs(b, n, out, msg);
     free(b);
     return rc;
 }
 
-static int bi_x509_parse_certificates(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_x509_parse_certificates(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                      struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;
@@ -1089,7 +1115,7 @@ struct verify_opts {
 
 /* Go's checkChainForKeyUsage: every certificate with extended key usages must allow one of
  * the requested usages (none requested: server authentication). */
-static bool chain_allows(STACK_OF(X509) *chain, const struct verify_opts *o)
+static bool chain_allows(STACK_OF(X509) * chain, const struct verify_opts *o)
 {
     int want[16];
     size_t nw = o->nusages;
@@ -1106,7 +1132,8 @@ static bool chain_allows(STACK_OF(X509) *chain, const struct verify_opts *o)
     for (size_t i = 0; i < nw; i++)
         ok[i] = true;
     for (int i = sk_X509_num(chain) - 1; i >= 0; i--) {
-        EXTENDED_KEY_USAGE *ekus = X509_get_ext_d2i(sk_X509_value(chain, i), NID_ext_key_usage, NULL, NULL);
+        EXTENDED_KEY_USAGE *ekus =
+            X509_get_ext_d2i(sk_X509_value(chain, i), NID_ext_key_usage, NULL, NULL);
         if (!ekus || sk_ASN1_OBJECT_num(ekus) == 0) {
             EXTENDED_KEY_USAGE_free(ekus);
             continue;
@@ -1136,7 +1163,8 @@ static bool chain_allows(STACK_OF(X509) *chain, const struct verify_opts *o)
 
 /* Verifies certs[last] up to certs[0] (the trust anchor, self-signed or not) through the
  * others; returns the chain leaf first (new stack with references) or NULL. */
-static STACK_OF(X509) *verify_chain(struct cl_rego_bctx *c, const struct certs *cs, const struct verify_opts *o)
+static STACK_OF(X509) *
+    verify_chain(struct cl_rego_bctx *c, const struct certs *cs, const struct verify_opts *o)
 {
     if (cs->n < 2)
         return NULL;
@@ -1158,7 +1186,8 @@ static STACK_OF(X509) *verify_chain(struct cl_rego_bctx *c, const struct certs *
     if (o->dns && o->dnslen) {
         char *h = cl_xstrndup(o->dns, o->dnslen);
         X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
-        int ok = X509_VERIFY_PARAM_set1_ip_asc(p, h) == 1 || X509_VERIFY_PARAM_set1_host(p, h, strlen(h)) == 1;
+        int ok = X509_VERIFY_PARAM_set1_ip_asc(p, h) == 1 ||
+                 X509_VERIFY_PARAM_set1_host(p, h, strlen(h)) == 1;
         free(h);
         if (!ok)
             goto out;
@@ -1186,7 +1215,8 @@ static struct cl_rv *unverified(void)
 }
 
 /* [true, chain] or [false, []] for certificates that do not parse or verify. */
-static struct cl_rv *verify_result(struct cl_rego_bctx *c, struct certs *cs, const struct verify_opts *o, bool uri_strings)
+static struct cl_rv *verify_result(struct cl_rego_bctx *c, struct certs *cs,
+                                   const struct verify_opts *o, bool uri_strings)
 {
     STACK_OF(X509) *chain = verify_chain(c, cs, o);
     if (!chain)
@@ -1201,7 +1231,8 @@ static struct cl_rv *verify_result(struct cl_rego_bctx *c, struct certs *cs, con
     return r;
 }
 
-static int bi_x509_parse_and_verify(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_x509_parse_and_verify(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                    struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;
@@ -1289,7 +1320,8 @@ static int verify_options(struct cl_rego_bctx *c, const struct cl_rv *obj, struc
                 }
             }
             if (bad.len) {
-                int rc = cl_rego_bi_error(c, "invalid entries for 'KeyUsages' found: [%.*s]", (int)(bad.len > 200 ? 200 : bad.len), bad.s);
+                int rc = cl_rego_bi_error(c, "invalid entries for 'KeyUsages' found: [%.*s]",
+                                          (int)(bad.len > 200 ? 200 : bad.len), bad.s);
                 cl_sbuf_free(&bad);
                 return rc;
             }
@@ -1300,7 +1332,8 @@ static int verify_options(struct cl_rego_bctx *c, const struct cl_rv *obj, struc
     return 0;
 }
 
-static int bi_x509_parse_and_verify_opts(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_x509_parse_and_verify_opts(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                         struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0 || cl_rego_bi_want(c, a, 1, CL_RV_OBJECT) < 0)
         return -1;
@@ -1374,8 +1407,10 @@ static int bi_x509_parse_csr(struct cl_rego_bctx *c, struct cl_rv *const *a, str
     const ASN1_BIT_STRING *sig;
     const X509_ALGOR *salg;
     X509_REQ_get0_signature(req, &sig, &salg);
-    cl_rv_obj_put_str(r, "Signature", b64_rv(ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), false));
-    cl_rv_obj_put_str(r, "SignatureAlgorithm", cl_rv_int(sig_alg(X509_REQ_get_signature_nid(req), salg)));
+    cl_rv_obj_put_str(r, "Signature",
+                      b64_rv(ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), false));
+    cl_rv_obj_put_str(r, "SignatureAlgorithm",
+                      cl_rv_int(sig_alg(X509_REQ_get_signature_nid(req), salg)));
     public_key_rv(X509_REQ_get0_pubkey(req), r, "PublicKeyAlgorithm", "PublicKey");
     cl_rv_obj_put_str(r, "Subject", name_rv(X509_REQ_get_subject_name(req)));
     struct cl_rv *exts = NULL, *dns = NULL, *email = NULL, *ips = NULL, *uris = NULL;
@@ -1386,7 +1421,8 @@ static int bi_x509_parse_csr(struct cl_rego_bctx *c, struct cl_rv *const *a, str
         const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(e);
         cl_rv_obj_put_str(eo, "Id", oid_rv(X509_EXTENSION_get_object(e)));
         cl_rv_obj_put_str(eo, "Critical", cl_rv_bool(X509_EXTENSION_get_critical(e) > 0));
-        cl_rv_obj_put_str(eo, "Value", b64_rv(ASN1_STRING_get0_data(d), (size_t)ASN1_STRING_length(d), false));
+        cl_rv_obj_put_str(eo, "Value",
+                          b64_rv(ASN1_STRING_get0_data(d), (size_t)ASN1_STRING_length(d), false));
         list_add(&exts, eo);
         if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) == NID_subject_alt_name) {
             GENERAL_NAMES *g = X509V3_EXT_d2i(e);
@@ -1444,7 +1480,8 @@ static struct cl_rv *private_key_rv(const EVP_PKEY *pk)
     case EVP_PKEY_ED25519: {
         uint8_t k[64];
         size_t pl = 32, sl = 32;
-        if (EVP_PKEY_get_raw_private_key(pk, k, &sl) != 1 || EVP_PKEY_get_raw_public_key(pk, k + 32, &pl) != 1)
+        if (EVP_PKEY_get_raw_private_key(pk, k, &sl) != 1 ||
+            EVP_PKEY_get_raw_public_key(pk, k + 32, &pl) != 1)
             return cl_rv_null();
         r = b64_rv(k, 64, false);
         OPENSSL_cleanse(k, sizeof k);
@@ -1580,9 +1617,10 @@ static struct cl_rv *private_jwk_rv(const EVP_PKEY *pk)
         char crv[64] = {0};
         size_t cl = 0;
         EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, crv, sizeof crv, &cl);
-        const char *jcrv = !strcmp(crv, "prime256v1") ? "P-256" : !strcmp(crv, "secp384r1") ? "P-384"
-                         : !strcmp(crv, "secp521r1")  ? "P-521"
-                                                      : crv;
+        const char *jcrv = !strcmp(crv, "prime256v1")  ? "P-256"
+                           : !strcmp(crv, "secp384r1") ? "P-384"
+                           : !strcmp(crv, "secp521r1") ? "P-521"
+                                                       : crv;
         size_t sz = (size_t)(EVP_PKEY_get_bits(pk) + 7) / 8;
         cl_rv_obj_put_str(r, "kty", cl_rv_strz("EC"));
         cl_rv_obj_put_str(r, "crv", cl_rv_strz(jcrv));
@@ -1610,7 +1648,8 @@ static struct cl_rv *private_jwk_rv(const EVP_PKEY *pk)
     return r;
 }
 
-static int bi_parse_rsa_private_key(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_parse_rsa_private_key(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                    struct cl_rv **out)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;
@@ -1719,9 +1758,13 @@ static int bi_x509_parse_keypair(struct cl_rego_bctx *c, struct cl_rv *const *a,
         if (nskipped == 0)
             rc = cl_rego_bi_error(c, "tls: failed to find any PEM data in certificate input");
         else if (nskipped == 1 && ends_with(skipped.s, "PRIVATE KEY"))
-            rc = cl_rego_bi_error(c, "tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched");
+            rc = cl_rego_bi_error(c,
+                                  "tls: failed to find certificate PEM data in certificate input, "
+                                  "but did find a private key; PEM inputs may have been switched");
         else
-            rc = cl_rego_bi_error(c, "tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [%.*s]",
+            rc = cl_rego_bi_error(c,
+                                  "tls: failed to find \"CERTIFICATE\" PEM block in certificate "
+                                  "input after skipping PEM blocks of the following types: [%.*s]",
                                   (int)(skipped.len > 200 ? 200 : skipped.len), skipped.s);
         goto done;
     }
@@ -1738,10 +1781,14 @@ static int bi_x509_parse_keypair(struct cl_rego_bctx *c, struct cl_rv *const *a,
             if (nskipped == 0)
                 rc = cl_rego_bi_error(c, "tls: failed to find any PEM data in key input");
             else if (nskipped == 1 && cert_only)
-                rc = cl_rego_bi_error(c, "tls: found a certificate rather than a key in the PEM for the private key");
+                rc = cl_rego_bi_error(
+                    c, "tls: found a certificate rather than a key in the PEM for the private key");
             else
-                rc = cl_rego_bi_error(c, "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: [%.*s]",
-                                      (int)(skipped.len > 200 ? 200 : skipped.len), skipped.s);
+                rc = cl_rego_bi_error(
+                    c,
+                    "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key "
+                    "input after skipping PEM blocks of the following types: [%.*s]",
+                    (int)(skipped.len > 200 ? 200 : skipped.len), skipped.s);
             goto done;
         }
         s += rest;
@@ -1805,7 +1852,8 @@ done:
 
 /* ---- digests and HMACs ---- */
 
-static int digest(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, const char *md)
+static int digest(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                  const char *md)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0)
         return -1;
@@ -1819,9 +1867,18 @@ static int digest(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv *
     return OUT(hex_rv(h, hl));
 }
 
-static int bi_md5(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return digest(c, a, out, "MD5"); }
-static int bi_sha1(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return digest(c, a, out, "SHA1"); }
-static int bi_sha256(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return digest(c, a, out, "SHA256"); }
+static int bi_md5(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return digest(c, a, out, "MD5");
+}
+static int bi_sha1(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return digest(c, a, out, "SHA1");
+}
+static int bi_sha256(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return digest(c, a, out, "SHA256");
+}
 
 static int hmac(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, const char *md)
 {
@@ -1831,8 +1888,9 @@ static int hmac(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **o
     size_t hl = 0;
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)md, 0),
-                            OSSL_PARAM_construct_end()};
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)md, 0),
+        OSSL_PARAM_construct_end()};
     /* an empty key is valid for HMAC; OpenSSL wants a non-NULL pointer */
     const unsigned char *key = L(a[1]) ? (const unsigned char *)S(a[1]) : (const unsigned char *)"";
     bool ok = ctx && EVP_MAC_init(ctx, key, L(a[1]), params) == 1 &&
@@ -1845,10 +1903,22 @@ static int hmac(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **o
     return OUT(hex_rv(h, hl));
 }
 
-static int bi_hmac_md5(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return hmac(c, a, out, "MD5"); }
-static int bi_hmac_sha1(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return hmac(c, a, out, "SHA1"); }
-static int bi_hmac_sha256(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return hmac(c, a, out, "SHA256"); }
-static int bi_hmac_sha512(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return hmac(c, a, out, "SHA512"); }
+static int bi_hmac_md5(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return hmac(c, a, out, "MD5");
+}
+static int bi_hmac_sha1(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return hmac(c, a, out, "SHA1");
+}
+static int bi_hmac_sha256(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return hmac(c, a, out, "SHA256");
+}
+static int bi_hmac_sha512(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return hmac(c, a, out, "SHA512");
+}
 
 static int bi_hmac_equal(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {

@@ -164,8 +164,8 @@ static struct cl_rv *copy_node(struct patcher *pt, const struct cl_rv *node, int
 
 /* Applies op at path[i..] below node; returns the new node (new reference) or NULL when the
  * operation does not apply (*rc stays 0) or a limit was hit (*rc < 0). */
-static struct cl_rv *apply(struct patcher *pt, struct cl_rv *node, const struct path *p, size_t i, enum pop op,
-                           struct cl_rv *value, int *rc)
+static struct cl_rv *apply(struct patcher *pt, struct cl_rv *node, const struct path *p, size_t i,
+                           enum pop op, struct cl_rv *value, int *rc)
 {
     const struct cl_rv *seg = p->seg[i];
     bool last = i + 1 == p->n;
@@ -268,15 +268,18 @@ static struct cl_rv *get_at(struct cl_rv *doc, const struct path *p)
 }
 
 /* add / remove on the whole document; takes nothing, returns new or NULL. */
-static struct cl_rv *edit(struct patcher *pt, struct cl_rv *doc, const struct path *p, enum pop op, struct cl_rv *value,
-                          int *rc)
+static struct cl_rv *edit(struct patcher *pt, struct cl_rv *doc, const struct path *p, enum pop op,
+                          struct cl_rv *value, int *rc)
 {
     if (p->n == 0)
         return op == P_ADD ? cl_rv_incref(value) : NULL;
     return apply(pt, doc, p, 0, op, value, rc);
 }
 
-static const struct cl_rv *member(const struct cl_rv *o, const char *k) { return cl_rv_obj_get_str(o, k); }
+static const struct cl_rv *member(const struct cl_rv *o, const char *k)
+{
+    return cl_rv_obj_get_str(o, k);
+}
 
 static int bi_json_patch(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
@@ -304,7 +307,8 @@ static int bi_json_patch(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
         struct path p, f = {0};
         if (!parse_path(pathv, &p))
             goto undefined;
-        if (p.n > PATCH_MAX_DEPTH || (needs_from && (!parse_path(fromv, &f) || f.n > PATCH_MAX_DEPTH))) {
+        if (p.n > PATCH_MAX_DEPTH ||
+            (needs_from && (!parse_path(fromv, &f) || f.n > PATCH_MAX_DEPTH))) {
             path_free(&p);
             path_free(&f);
             goto undefined;

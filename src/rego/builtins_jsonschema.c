@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "json/json.h"
 #include "rego/builtins.h"
 #include "rego/sbuf.h"
+#include "json/json.h"
 
 #define OUT(v) (*out = (v), 0)
 #define S(v) ((v)->u.str.s)
@@ -56,7 +56,7 @@ struct schema {
     bool items_single;
     int addl_items;
     struct schema *addl_items_schema;
-    json_t *multiple_of, *minimum, *maximum, *excl_min, *excl_max; /* numbers (borrowed) */
+    json_t *multiple_of, *minimum, *maximum, *excl_min, *excl_max;        /* numbers (borrowed) */
     int64_t min_len, max_len, min_items, max_items, min_props, max_props; /* -1: absent */
     pcre2_code *pattern;
     const char *pattern_text;
@@ -248,12 +248,15 @@ static bool re_match(pcre2_code *re, const char *s, size_t n)
 
 static bool is_integral(const json_t *v)
 {
-    return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) && isfinite(json_real_value(v)));
+    return json_is_integer(v) ||
+           (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
+            isfinite(json_real_value(v)));
 }
 
 static struct schema *compile(struct compiler *c, json_t *node);
 
-static const char *const valid_types[] = {"array", "boolean", "integer", "number", "null", "object", "string"};
+static const char *const valid_types[] = {"array", "boolean", "integer", "number",
+                                          "null",  "object",  "string"};
 
 static bool add_type(struct compiler *c, struct schema *s, const char *t)
 {
@@ -261,7 +264,10 @@ static bool add_type(struct compiler *c, struct schema *s, const char *t)
     for (size_t i = 0; i < CL_ARRAY_LEN(valid_types); i++)
         ok = ok || !strcmp(t, valid_types[i]);
     if (!ok) {
-        cerr(c, "has a primitive type that is NOT VALID -- given: /%.100s/ Expected valid values are:[array boolean integer number null object string]", t);
+        cerr(c,
+             "has a primitive type that is NOT VALID -- given: /%.100s/ Expected valid values "
+             "are:[array boolean integer number null object string]",
+             t);
         return false;
     }
     for (int i = 0; i < s->ntypes; i++)
@@ -354,14 +360,14 @@ static struct schema *compile(struct compiler *c, json_t *node)
         r = cerr(c, "Expected: schema, given: Invalid JSON");
         goto out;
     }
-#define GETSTR(key, dst)                                                                                               \
-    do {                                                                                                               \
-        json_t *gv = json_object_get(m, key);                                                                          \
-        if (gv && !json_is_string(gv)) {                                                                               \
-            r = cerr(c, "Invalid type. Expected: string, given: %s", key);                                             \
-            goto out;                                                                                                  \
-        }                                                                                                              \
-        dst = gv ? json_string_value(gv) : NULL;                                                                       \
+#define GETSTR(key, dst)                                                                           \
+    do {                                                                                           \
+        json_t *gv = json_object_get(m, key);                                                      \
+        if (gv && !json_is_string(gv)) {                                                           \
+            r = cerr(c, "Invalid type. Expected: string, given: %s", key);                         \
+            goto out;                                                                              \
+        }                                                                                          \
+        dst = gv ? json_string_value(gv) : NULL;                                                   \
     } while (0)
     const char *idv, *title, *desc, *refv;
     GETSTR(c->draft == DRAFT4 ? "id" : "$id", idv);
@@ -393,7 +399,10 @@ static struct schema *compile(struct compiler *c, json_t *node)
     if (refv) {
         json_t *target = resolve_ref(c, refv);
         if (!target) {
-            r = cerr(c, "Reference %.200s could not be resolved (only references within the schema are supported)", refv);
+            r = cerr(c,
+                     "Reference %.200s could not be resolved (only references within the schema "
+                     "are supported)",
+                     refv);
             goto out;
         }
         if (!json_is_object(target) && !json_is_boolean(target)) {
@@ -597,7 +606,8 @@ static struct schema *compile(struct compiler *c, json_t *node)
         s->minimum = v;
     }
     for (int k = 0; k < 2; k++) {
-        const char *name = k ? "exclusiveMaximum" : "exclusiveMinimum", *base = k ? "maximum" : "minimum";
+        const char *name = k ? "exclusiveMaximum" : "exclusiveMinimum",
+                   *base = k ? "maximum" : "minimum";
         if (k == 1 && (v = json_object_get(m, "maximum"))) {
             if (!json_is_number(v)) {
                 r = cerr(c, "maximum must be of a number");
@@ -621,11 +631,15 @@ static struct schema *compile(struct compiler *c, json_t *node)
             *excl = v;
         } else {
             r = cerr(c, "Invalid type. Expected: %s, given: %s",
-                     c->draft == DRAFT4 ? "boolean" : c->draft == HYBRID ? "boolean/number" : "number", name);
+                     c->draft == DRAFT4   ? "boolean"
+                     : c->draft == HYBRID ? "boolean/number"
+                                          : "number",
+                     name);
             goto out;
         }
     }
-    if ((s->min_len = int_keyword(c, m, "minLength")) == -2 || (s->max_len = int_keyword(c, m, "maxLength")) == -2) {
+    if ((s->min_len = int_keyword(c, m, "minLength")) == -2 ||
+        (s->max_len = int_keyword(c, m, "maxLength")) == -2) {
         r = NULL;
         goto out;
     }
@@ -668,7 +682,8 @@ static struct schema *compile(struct compiler *c, json_t *node)
             s->required[s->nrequired++] = json_string_value(rv);
         }
     }
-    if ((s->min_items = int_keyword(c, m, "minItems")) == -2 || (s->max_items = int_keyword(c, m, "maxItems")) == -2) {
+    if ((s->min_items = int_keyword(c, m, "minItems")) == -2 ||
+        (s->max_items = int_keyword(c, m, "maxItems")) == -2) {
         r = NULL;
         goto out;
     }
@@ -811,7 +826,8 @@ static char *ctx_field(const struct ctx *x)
     return b.s ? cl_sbuf_steal(&b) : cl_xstrndup("", 0);
 }
 
-CL_PRINTF(4, 5) static void add_err(struct result *r, const char *type, const struct ctx *x, const char *fmt, ...)
+CL_PRINTF(4, 5)
+static void add_err(struct result *r, const char *type, const struct ctx *x, const char *fmt, ...)
 {
     if (r->n >= SCHEMA_MAX_ERRORS)
         return;
@@ -977,7 +993,10 @@ out:
     return ok;
 }
 
-static double num(const json_t *v) { return json_number_value(v); }
+static double num(const json_t *v)
+{
+    return json_number_value(v);
+}
 
 /* gojsonschema's default format checkers (strings only). */
 static bool digits_n(const char *s, int n)
@@ -1018,7 +1037,8 @@ static size_t valid_time(const char *s, bool need_zone)
     }
     if (s[i] == 'Z' || s[i] == 'z')
         return i + 1;
-    if ((s[i] == '+' || s[i] == '-') && digits_n(s + i + 1, 2) && s[i + 3] == ':' && digits_n(s + i + 4, 2))
+    if ((s[i] == '+' || s[i] == '-') && digits_n(s + i + 1, 2) && s[i + 3] == ':' &&
+        digits_n(s + i + 4, 2))
         return atoi(s + i + 1) <= 23 && atoi(s + i + 4) <= 59 ? i + 6 : 0;
     return need_zone ? 0 : i;
 }
@@ -1029,7 +1049,8 @@ static bool host_label_ok(const char *s, size_t n)
         return false;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-'))
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-'))
             return false;
     }
     return true;
@@ -1075,7 +1096,8 @@ static bool format_ok(const char *format, const json_t *v)
     if (!strcmp(format, "time"))
         return valid_time(s, true) == n;
     if (!strcmp(format, "date-time"))
-        return n > 11 && valid_date(s) && (s[10] == 'T' || s[10] == 't') && valid_time(s + 11, true) == n - 11;
+        return n > 11 && valid_date(s) && (s[10] == 'T' || s[10] == 't') &&
+               valid_time(s + 11, true) == n - 11;
     if (!strcmp(format, "email") || !strcmp(format, "idn-email")) {
         const char *at = strrchr(s, '@');
         return at && at != s && at[1] && !strchr(s, ' ');
@@ -1092,7 +1114,9 @@ static bool format_ok(const char *format, const json_t *v)
         for (size_t i = 0; i < 36; i++) {
             char ch = s[i];
             bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-            if (dash ? ch != '-' : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
+            if (dash ? ch != '-'
+                     : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                         (ch >= 'A' && ch <= 'F')))
                 return false;
         }
         return true;
@@ -1102,11 +1126,13 @@ static bool format_ok(const char *format, const json_t *v)
         if (!colon || colon == s || strchr(s, ' '))
             return false;
         for (const char *p = s; p < colon; p++)
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (p > s && ((*p >= '0' && *p <= '9') || strchr("+-.", *p)))))
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (p > s && ((*p >= '0' && *p <= '9') || strchr("+-.", *p)))))
                 return false;
         return true;
     }
-    if (!strcmp(format, "uri-reference") || !strcmp(format, "iri-reference") || !strcmp(format, "uri-template"))
+    if (!strcmp(format, "uri-reference") || !strcmp(format, "iri-reference") ||
+        !strcmp(format, "uri-template"))
         return !strchr(s, ' ');
     if (!strcmp(format, "regex")) {
         pcre2_code *re = compile_re(s);
@@ -1124,17 +1150,18 @@ static bool format_ok(const char *format, const json_t *v)
     return true; /* unknown formats are not checked */
 }
 
-static void validate(struct validator *vd, const struct schema *s, const json_t *node, struct result *r, const struct ctx *x);
+static void validate(struct validator *vd, const struct schema *s, const json_t *node,
+                     struct result *r, const struct ctx *x);
 
-static void sub_validate(struct validator *vd, const struct schema *s, const json_t *node, const struct ctx *x,
-                         struct result *out)
+static void sub_validate(struct validator *vd, const struct schema *s, const json_t *node,
+                         const struct ctx *x, struct result *out)
 {
     memset(out, 0, sizeof *out);
     validate(vd, s, node, out, x);
 }
 
-static void validate_schema(struct validator *vd, const struct schema *s, const json_t *node, struct result *r,
-                            const struct ctx *x)
+static void validate_schema(struct validator *vd, const struct schema *s, const json_t *node,
+                            struct result *r, const struct ctx *x)
 {
     if (s->nany) {
         bool ok = false;
@@ -1234,7 +1261,8 @@ static void validate_schema(struct validator *vd, const struct schema *s, const 
                 if (ifok)
                     add_err(r, "condition_then", x, "Must validate \"then\" as \"if\" was valid");
                 else
-                    add_err(r, "condition_else", x, "Must validate \"else\" as \"if\" was not valid");
+                    add_err(r, "condition_else", x,
+                            "Must validate \"else\" as \"if\" was not valid");
                 merge(r, &t);
             }
             result_free(&t);
@@ -1243,7 +1271,8 @@ static void validate_schema(struct validator *vd, const struct schema *s, const 
     r->score++;
 }
 
-static void validate_common(const struct schema *s, const json_t *node, struct result *r, const struct ctx *x)
+static void validate_common(const struct schema *s, const json_t *node, struct result *r,
+                            const struct ctx *x)
 {
     if (s->konst || s->enum_present) {
         char *t = canon_text(node);
@@ -1263,7 +1292,8 @@ static void validate_common(const struct schema *s, const json_t *node, struct r
                     cl_sbuf_adds(&b, s->enums[i]);
                 }
                 char *f = ctx_field(x);
-                add_err(r, "enum", x, "%s must be one of the following: %.300s", f, s->nenums ? b.s : "(none)");
+                add_err(r, "enum", x, "%s must be one of the following: %.300s", f,
+                        s->nenums ? b.s : "(none)");
                 free(f);
                 cl_sbuf_free(&b);
             }
@@ -1275,7 +1305,8 @@ static void validate_common(const struct schema *s, const json_t *node, struct r
     r->score++;
 }
 
-static void validate_number(const struct schema *s, const json_t *node, struct result *r, const struct ctx *x)
+static void validate_number(const struct schema *s, const json_t *node, struct result *r,
+                            const struct ctx *x)
 {
     char buf[64];
     double d = num(node);
@@ -1310,20 +1341,23 @@ static size_t rune_count(const char *s, size_t n)
     return c;
 }
 
-static void validate_string(const struct schema *s, const json_t *node, struct result *r, const struct ctx *x)
+static void validate_string(const struct schema *s, const json_t *node, struct result *r,
+                            const struct ctx *x)
 {
     size_t n = rune_count(json_string_value(node), json_string_length(node));
     if (s->min_len >= 0 && (int64_t)n < s->min_len)
-        add_err(r, "string_gte", x, "String length must be greater than or equal to %lld", (long long)s->min_len);
+        add_err(r, "string_gte", x, "String length must be greater than or equal to %lld",
+                (long long)s->min_len);
     if (s->max_len >= 0 && (int64_t)n > s->max_len)
-        add_err(r, "string_lte", x, "String length must be less than or equal to %lld", (long long)s->max_len);
+        add_err(r, "string_lte", x, "String length must be less than or equal to %lld",
+                (long long)s->max_len);
     if (s->pattern && !re_match(s->pattern, json_string_value(node), json_string_length(node)))
         add_err(r, "pattern", x, "Does not match pattern '%.200s'", s->pattern_text);
     r->score++;
 }
 
-static void validate_array(struct validator *vd, const struct schema *s, const json_t *node, struct result *r,
-                           const struct ctx *x)
+static void validate_array(struct validator *vd, const struct schema *s, const json_t *node,
+                           struct result *r, const struct ctx *x)
 {
     size_t n = json_array_size(node);
     char idx[32];
@@ -1358,9 +1392,11 @@ static void validate_array(struct validator *vd, const struct schema *s, const j
         }
     }
     if (s->min_items >= 0 && (int64_t)n < s->min_items)
-        add_err(r, "array_min_items", x, "Array must have at least %lld items", (long long)s->min_items);
+        add_err(r, "array_min_items", x, "Array must have at least %lld items",
+                (long long)s->min_items);
     if (s->max_items >= 0 && (int64_t)n > s->max_items)
-        add_err(r, "array_max_items", x, "Array must have at most %lld items", (long long)s->max_items);
+        add_err(r, "array_max_items", x, "Array must have at most %lld items",
+                (long long)s->max_items);
     if (s->unique && n > 1) {
         char **t = cl_xcalloc(n, sizeof *t);
         for (size_t j = 0; j < n; j++) {
@@ -1403,16 +1439,21 @@ static void validate_array(struct validator *vd, const struct schema *s, const j
     r->score++;
 }
 
-static int key_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
-static void validate_object(struct validator *vd, const struct schema *s, const json_t *node, struct result *r,
-                            const struct ctx *x)
+static void validate_object(struct validator *vd, const struct schema *s, const json_t *node,
+                            struct result *r, const struct ctx *x)
 {
     size_t n = json_object_size(node);
     if (s->min_props >= 0 && (int64_t)n < s->min_props)
-        add_err(r, "array_min_properties", x, "Must have at least %lld properties", (long long)s->min_props);
+        add_err(r, "array_min_properties", x, "Must have at least %lld properties",
+                (long long)s->min_props);
     if (s->max_props >= 0 && (int64_t)n > s->max_props)
-        add_err(r, "array_max_properties", x, "Must have at most %lld properties", (long long)s->max_props);
+        add_err(r, "array_max_properties", x, "Must have at most %lld properties",
+                (long long)s->max_props);
     for (size_t i = 0; i < s->nrequired; i++) {
         if (json_object_get(node, s->required[i]))
             r->score++;
@@ -1444,7 +1485,8 @@ static void validate_object(struct validator *vd, const struct schema *s, const 
             r->score++;
         if (!found && !pp) {
             if (s->addl_props == 0) {
-                add_err(r, "additional_property_not_allowed", x, "Additional property %.200s is not allowed", keys[i]);
+                add_err(r, "additional_property_not_allowed", x,
+                        "Additional property %.200s is not allowed", keys[i]);
             } else if (s->addl_props_schema) {
                 struct ctx cx = {x, keys[i]};
                 struct result t;
@@ -1460,7 +1502,8 @@ static void validate_object(struct validator *vd, const struct schema *s, const 
             sub_validate(vd, s->prop_names_schema, ks, x, &t);
             json_decref(ks);
             if (t.n) {
-                add_err(r, "invalid_property_name", x, "Property name of \"%.200s\" does not match", keys[i]);
+                add_err(r, "invalid_property_name", x, "Property name of \"%.200s\" does not match",
+                        keys[i]);
                 merge(r, &t);
             }
             result_free(&t);
@@ -1470,7 +1513,8 @@ static void validate_object(struct validator *vd, const struct schema *s, const 
     r->score++;
 }
 
-static void validate(struct validator *vd, const struct schema *s, const json_t *node, struct result *r, const struct ctx *x)
+static void validate(struct validator *vd, const struct schema *s, const json_t *node,
+                     struct result *r, const struct ctx *x)
 {
     if (vd->limit)
         return;
@@ -1595,7 +1639,8 @@ static int bi_verify_schema(struct cl_rego_bctx *c, struct cl_rv *const *a, stru
         return OUT(pair(false, cl_rv_strf("jsonschema: %s", msg)));
     struct compiler cp = {.root = j, .draft = draft_of(j)};
     struct schema *s = compile(&cp, j);
-    struct cl_rv *r = s ? pair(true, cl_rv_null()) : pair(false, cl_rv_strf("jsonschema: %s", cp.err));
+    struct cl_rv *r =
+        s ? pair(true, cl_rv_null()) : pair(false, cl_rv_strf("jsonschema: %s", cp.err));
     compiler_free(&cp);
     json_decref(j);
     return OUT(r);
@@ -1634,7 +1679,8 @@ static int bi_match_schema(struct cl_rego_bctx *c, struct cl_rv *const *a, struc
         result_free(&res);
         if (vd.rc < 0)
             return vd.rc;
-        return cl_rego_bi_error(c, "schema validation too deep (more than %d nested schemas)", SCHEMA_MAX_DEPTH);
+        return cl_rego_bi_error(c, "schema validation too deep (more than %d nested schemas)",
+                                SCHEMA_MAX_DEPTH);
     }
     struct cl_rv *errs = cl_rv_array(res.n);
     for (size_t i = 0; i < res.n; i++) {

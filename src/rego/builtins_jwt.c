@@ -18,10 +18,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "json/json.h"
 #include "rego/builtins.h"
 #include "rego/builtins_crypto.h"
 #include "rego/sbuf.h"
+#include "json/json.h"
 
 #define OUT(v) (*out = (v), 0)
 #define S(v) ((v)->u.str.s)
@@ -103,7 +103,8 @@ static int split_token(struct cl_rego_bctx *c, const struct cl_rv *v, struct tok
     if (parts != 3)
         return cl_rego_bi_error(c, "encoded JWT must have 3 sections, found %zu", parts);
     const char *d1 = memchr(s, '.', L(v)), *d2 = memchr(d1 + 1, '.', (size_t)(e - d1 - 1));
-    *t = (struct token){s, d1 + 1, d2 + 1, (size_t)(d1 - s), (size_t)(d2 - d1 - 1), (size_t)(e - d2 - 1)};
+    *t = (struct token){
+        s, d1 + 1, d2 + 1, (size_t)(d1 - s), (size_t)(d2 - d1 - 1), (size_t)(e - d2 - 1)};
     return 0;
 }
 
@@ -242,8 +243,9 @@ static bool kind_of(EVP_PKEY *pk, enum key_kind *k)
     }
 }
 
-static const char *const algorithms[] = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
-                                         "ES384", "ES512", "HS256", "HS384", "HS512", "EdDSA"};
+static const char *const algorithms[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
+                                         "PS512", "ES256", "ES384", "ES512", "HS256",
+                                         "HS384", "HS512", "EdDSA"};
 
 static bool known_alg(const char *a, size_t n)
 {
@@ -264,7 +266,8 @@ static uint8_t *jwk_bytes(const json_t *k, const char *name, size_t *n, bool *ba
         return NULL;
     }
     struct cl_err err = {0};
-    uint8_t *b = cl_b64_decode(json_string_value(v), json_string_length(v), CL_B64_ANY, 1 << 20, n, &err);
+    uint8_t *b =
+        cl_b64_decode(json_string_value(v), json_string_length(v), CL_B64_ANY, 1 << 20, n, &err);
     if (!b)
         *bad = true;
     return b;
@@ -290,7 +293,8 @@ static EVP_PKEY *pkey_from_params(const char *type, OSSL_PARAM_BLD *bld, bool pr
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
     EVP_PKEY *pk = NULL;
     if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &pk, private_part ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) != 1)
+        EVP_PKEY_fromdata(ctx, &pk, private_part ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+                          params) != 1)
         pk = NULL;
     EVP_PKEY_CTX_free(ctx);
     OSSL_PARAM_free(params);
@@ -344,8 +348,9 @@ static bool jwk_key(const json_t *k, struct vkey *out, char *msg, size_t cap)
         if (!bad && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1 &&
             OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) == 1 &&
             (!d || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_D, d) == 1) &&
-            (!p || !q || (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR1, p) == 1 &&
-                          OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR2, q) == 1)) &&
+            (!p || !q ||
+             (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR1, p) == 1 &&
+              OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR2, q) == 1)) &&
             (!dp || !dq || !qi || !p || !q ||
              (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT1, dp) == 1 &&
               OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT2, dq) == 1 &&
@@ -366,7 +371,10 @@ static bool jwk_key(const json_t *k, struct vkey *out, char *msg, size_t cap)
         size_t fs = 0;
         if (json_is_string(crv)) {
             const char *cv = json_string_value(crv);
-            group = !strcmp(cv, "P-256") ? "prime256v1" : !strcmp(cv, "P-384") ? "secp384r1" : !strcmp(cv, "P-521") ? "secp521r1" : NULL;
+            group = !strcmp(cv, "P-256")   ? "prime256v1"
+                    : !strcmp(cv, "P-384") ? "secp384r1"
+                    : !strcmp(cv, "P-521") ? "secp521r1"
+                                           : NULL;
             fs = !strcmp(cv, "P-256") ? 32 : !strcmp(cv, "P-384") ? 48 : 66;
         }
         size_t xl = 0, yl = 0;
@@ -377,7 +385,8 @@ static bool jwk_key(const json_t *k, struct vkey *out, char *msg, size_t cap)
             memcpy(pt + 1 + fs - xl, x, xl);
             memcpy(pt + 1 + 2 * fs - yl, y, yl);
             if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) == 1 &&
-                OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, 1 + 2 * fs) == 1 &&
+                OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, 1 + 2 * fs) ==
+                    1 &&
                 (!d || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) == 1))
                 pk = pkey_from_params("EC", bld, priv);
         }
@@ -450,7 +459,8 @@ static int keys_from_text(struct cl_rego_bctx *c, const char *s, size_t n, struc
         } else if (!strcmp(blk.type, "CERTIFICATE")) {
             X509 *x = d2i_X509(NULL, &p, (long)blk.len);
             if (!x || (size_t)(p - blk.der) != blk.len)
-                rc = cl_rego_bi_error(c, "failed to parse a PEM certificate: x509: malformed certificate");
+                rc = cl_rego_bi_error(
+                    c, "failed to parse a PEM certificate: x509: malformed certificate");
             else
                 pk = X509_get_pubkey(x);
             X509_free(x);
@@ -467,7 +477,8 @@ static int keys_from_text(struct cl_rego_bctx *c, const char *s, size_t n, struc
         enum key_kind kind;
         if (!pk || !kind_of(pk, &kind)) {
             EVP_PKEY_free(pk);
-            return cl_rego_bi_error(c, "failed to parse a PEM public key: x509: unknown public key algorithm");
+            return cl_rego_bi_error(
+                c, "failed to parse a PEM public key: x509: unknown public key algorithm");
         }
         out->v = cl_xcalloc(1, sizeof *out->v);
         out->v[0].pk = pk;
@@ -504,7 +515,10 @@ static int keys_from_text(struct cl_rego_bctx *c, const char *s, size_t n, struc
 static const char *alg_md(const char *alg)
 {
     const char *bits = alg + 2;
-    return !strcmp(bits, "256") ? "SHA256" : !strcmp(bits, "384") ? "SHA384" : !strcmp(bits, "512") ? "SHA512" : NULL;
+    return !strcmp(bits, "256")   ? "SHA256"
+           : !strcmp(bits, "384") ? "SHA384"
+           : !strcmp(bits, "512") ? "SHA512"
+                                  : NULL;
 }
 
 static bool digest(const char *md, const void *msg, size_t n, uint8_t *out, size_t *outlen)
@@ -517,15 +531,16 @@ static bool digest(const char *md, const void *msg, size_t n, uint8_t *out, size
     return ok;
 }
 
-static bool hmac_eq(const char *md, const uint8_t *key, size_t kl, const void *msg, size_t n, const uint8_t *sig,
-                    size_t sl)
+static bool hmac_eq(const char *md, const uint8_t *key, size_t kl, const void *msg, size_t n,
+                    const uint8_t *sig, size_t sl)
 {
     uint8_t h[EVP_MAX_MD_SIZE];
     size_t hl = 0;
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)md, 0),
-                            OSSL_PARAM_construct_end()};
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)md, 0),
+        OSSL_PARAM_construct_end()};
     bool ok = ctx && EVP_MAC_init(ctx, kl ? key : (const uint8_t *)"", kl, params) == 1 &&
               EVP_MAC_update(ctx, msg, n) == 1 && EVP_MAC_final(ctx, h, &hl, sizeof h) == 1;
     EVP_MAC_CTX_free(ctx);
@@ -535,19 +550,20 @@ static bool hmac_eq(const char *md, const uint8_t *key, size_t kl, const void *m
 
 /* RSA PKCS#1 v1.5 or PSS (salt length recovered) over a digest; the signature must have the
  * key's size. */
-static bool rsa_verify(EVP_PKEY *pk, bool pss, const char *md, const uint8_t *dg, size_t dl, const uint8_t *sig,
-                       size_t sl)
+static bool rsa_verify(EVP_PKEY *pk, bool pss, const char *md, const uint8_t *dg, size_t dl,
+                       const uint8_t *sig, size_t sl)
 {
     if ((size_t)EVP_PKEY_get_size(pk) != sl)
         return false;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
     EVP_MD *m = EVP_MD_fetch(NULL, md, NULL);
-    bool ok = ctx && m && EVP_PKEY_verify_init(ctx) == 1 &&
-              EVP_PKEY_CTX_set_rsa_padding(ctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) == 1 &&
-              EVP_PKEY_CTX_set_signature_md(ctx, m) == 1 &&
-              (!pss || (EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, m) == 1 &&
-                        EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_AUTO) == 1)) &&
-              EVP_PKEY_verify(ctx, sig, sl, dg, dl) == 1;
+    bool ok =
+        ctx && m && EVP_PKEY_verify_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(ctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_signature_md(ctx, m) == 1 &&
+        (!pss || (EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, m) == 1 &&
+                  EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_AUTO) == 1)) &&
+        EVP_PKEY_verify(ctx, sig, sl, dg, dl) == 1;
     EVP_MD_free(m);
     EVP_PKEY_CTX_free(ctx);
     return ok;
@@ -565,7 +581,8 @@ static bool ecdsa_verify(EVP_PKEY *pk, const uint8_t *dg, size_t dl, const uint8
         unsigned char *der = NULL;
         int derl = i2d_ECDSA_SIG(es, &der);
         EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
-        ok = derl > 0 && ctx && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_verify(ctx, der, (size_t)derl, dg, dl) == 1;
+        ok = derl > 0 && ctx && EVP_PKEY_verify_init(ctx) == 1 &&
+             EVP_PKEY_verify(ctx, der, (size_t)derl, dg, dl) == 1;
         EVP_PKEY_CTX_free(ctx);
         OPENSSL_free(der);
     }
@@ -580,13 +597,15 @@ static bool ed25519_verify(EVP_PKEY *pk, const void *msg, size_t n, const uint8_
     if (sl != 64)
         return false;
     EVP_MD_CTX *m = EVP_MD_CTX_new();
-    bool ok = m && EVP_DigestVerifyInit(m, NULL, NULL, NULL, pk) == 1 && EVP_DigestVerify(m, sig, sl, msg, n) == 1;
+    bool ok = m && EVP_DigestVerifyInit(m, NULL, NULL, NULL, pk) == 1 &&
+              EVP_DigestVerify(m, sig, sl, msg, n) == 1;
     EVP_MD_CTX_free(m);
     return ok;
 }
 
 /* Verifies msg with key for the JWS algorithm alg (jwsbb.Verify): the key type must fit. */
-static bool jws_verify(const struct vkey *k, const char *alg, const void *msg, size_t n, const uint8_t *sig, size_t sl)
+static bool jws_verify(const struct vkey *k, const char *alg, const void *msg, size_t n,
+                       const uint8_t *sig, size_t sl)
 {
     if (!strcmp(alg, "EdDSA"))
         return k->kind == KEY_ED25519 && ed25519_verify(k->pk, msg, n, sig, sl);
@@ -611,7 +630,8 @@ static bool jws_verify(const struct vkey *k, const char *alg, const void *msg, s
 
 /* ---- io.jwt.decode ---- */
 
-static int decode_token(struct cl_rego_bctx *c, const struct cl_rv *jwt, int depth, struct cl_rv **out)
+static int decode_token(struct cl_rego_bctx *c, const struct cl_rv *jwt, int depth,
+                        struct cl_rv **out)
 {
     if (depth > 32)
         return cl_rego_bi_error(c, "JWT nesting too deep");
@@ -678,8 +698,8 @@ static int bi_decode(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_r
 enum vfamily { FAM_RS, FAM_PS, FAM_ES, FAM_ED };
 
 /* OPA's builtinJWTVerify with its per-family key check. */
-static int verify_asym(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, enum vfamily fam,
-                       const char *md)
+static int verify_asym(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                       enum vfamily fam, const char *md)
 {
     struct token t;
     if (split_token(c, a[0], &t) < 0)
@@ -742,10 +762,10 @@ out:
     return rc;
 }
 
-#define VERIFY(name, fam, md)                                                                                          \
-    static int name(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)                               \
-    {                                                                                                                  \
-        return verify_asym(c, a, out, fam, md);                                                                        \
+#define VERIFY(name, fam, md)                                                                      \
+    static int name(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)            \
+    {                                                                                              \
+        return verify_asym(c, a, out, fam, md);                                                    \
     }
 VERIFY(bi_verify_rs256, FAM_RS, "SHA256")
 VERIFY(bi_verify_rs384, FAM_RS, "SHA384")
@@ -758,7 +778,8 @@ VERIFY(bi_verify_es384, FAM_ES, "SHA384")
 VERIFY(bi_verify_es512, FAM_ES, "SHA512")
 VERIFY(bi_verify_eddsa, FAM_ED, NULL)
 
-static int verify_hs(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, const char *md)
+static int verify_hs(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                     const char *md)
 {
     if (cl_rego_bi_want(c, a, 0, CL_RV_STRING) < 0 || cl_rego_bi_want(c, a, 1, CL_RV_STRING) < 0)
         return -1;
@@ -774,9 +795,18 @@ static int verify_hs(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_r
     return OUT(cl_rv_bool(ok));
 }
 
-static int bi_verify_hs256(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return verify_hs(c, a, out, "SHA256"); }
-static int bi_verify_hs384(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return verify_hs(c, a, out, "SHA384"); }
-static int bi_verify_hs512(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return verify_hs(c, a, out, "SHA512"); }
+static int bi_verify_hs256(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return verify_hs(c, a, out, "SHA256");
+}
+static int bi_verify_hs384(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return verify_hs(c, a, out, "SHA384");
+}
+static int bi_verify_hs512(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return verify_hs(c, a, out, "SHA512");
+}
 
 /* ---- io.jwt.decode_verify ---- */
 
@@ -806,9 +836,9 @@ static int parse_constraints(struct cl_rego_bctx *c, const struct cl_rv *o, stru
         const struct cl_rv *key = o->u.obj.keys[i], *v = o->u.obj.vals[i];
         const char *name = key->type == CL_RV_STRING ? S(key) : "";
         const struct cl_rv **slot = !strcmp(name, "secret") ? &k->secret
-                                  : !strcmp(name, "alg")    ? &k->alg
-                                  : !strcmp(name, "iss")    ? &k->iss
-                                  : !strcmp(name, "aud")    ? &k->aud
+                                    : !strcmp(name, "alg")  ? &k->alg
+                                    : !strcmp(name, "iss")  ? &k->iss
+                                    : !strcmp(name, "aud")  ? &k->aud
                                                             : NULL;
         if (slot) {
             if (v->type != CL_RV_STRING)
@@ -843,8 +873,8 @@ static int parse_constraints(struct cl_rego_bctx *c, const struct cl_rv *o, stru
     return 0;
 }
 
-static bool constraints_verify(const struct constraints *k, const struct header *h, const char *msg, size_t ml,
-                               const uint8_t *sig, size_t sl)
+static bool constraints_verify(const struct constraints *k, const struct header *h, const char *msg,
+                               size_t ml, const uint8_t *sig, size_t sl)
 {
     char alg[16];
     if (h->algl >= sizeof alg)
@@ -867,7 +897,9 @@ static bool constraints_verify(const struct constraints *k, const struct header 
         }
         return false;
     }
-    struct vkey sk = {.kind = KEY_SECRET, .secret = (uint8_t *)(uintptr_t)S(k->secret), .secret_len = L(k->secret)};
+    struct vkey sk = {.kind = KEY_SECRET,
+                      .secret = (uint8_t *)(uintptr_t)S(k->secret),
+                      .secret_len = L(k->secret)};
     return jws_verify(&sk, alg, msg, ml, sig, sl);
 }
 
@@ -966,7 +998,8 @@ static int bi_decode_verify(struct cl_rego_bctx *c, struct cl_rv *const *a, stru
     bool ok = true;
     if (k.iss && L(k.iss)) {
         const struct cl_rv *iss = cl_rv_obj_get_str(payload, "iss");
-        ok = iss && iss->type == CL_RV_STRING && L(iss) == L(k.iss) && !memcmp(S(iss), S(k.iss), L(iss));
+        ok = iss && iss->type == CL_RV_STRING && L(iss) == L(k.iss) &&
+             !memcmp(S(iss), S(k.iss), L(iss));
     }
     const struct cl_rv *aud = cl_rv_obj_get_str(payload, "aud");
     if (ok && aud)
@@ -974,7 +1007,8 @@ static int bi_decode_verify(struct cl_rego_bctx *c, struct cl_rv *const *a, stru
     else if (ok && k.aud && L(k.aud))
         ok = false;
     struct cl_rv *now = cl_rv_float(k.time_ns / 1000000000.0);
-    const struct cl_rv *exp = cl_rv_obj_get_str(payload, "exp"), *nbf = cl_rv_obj_get_str(payload, "nbf");
+    const struct cl_rv *exp = cl_rv_obj_get_str(payload, "exp"),
+                       *nbf = cl_rv_obj_get_str(payload, "nbf");
     if (ok && exp) {
         if (exp->type != CL_RV_NUMBER) {
             cl_rv_decref(now);
@@ -1030,7 +1064,8 @@ static const char *jv_string(const char *p, const char *e)
                 return NULL;
             if (*p == 'u') {
                 for (int i = 0; i < 4; i++)
-                    if (++p >= e || !((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')))
+                    if (++p >= e || !((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+                                      (*p >= 'A' && *p <= 'F')))
                         return NULL;
             } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
                 return NULL;
@@ -1184,8 +1219,8 @@ static void go_json_string(struct cl_sbuf *b, const char *s, size_t n)
             cp = cp << 6 | (cc & 0x3fu);
         }
         if (ok)
-            ok = !(len == 2 && cp < 0x80) && !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10ffff)) &&
-                 !(cp >= 0xd800 && cp <= 0xdfff);
+            ok = !(len == 2 && cp < 0x80) && !(len == 3 && cp < 0x800) &&
+                 !(len == 4 && (cp < 0x10000 || cp > 0x10ffff)) && !(cp >= 0xd800 && cp <= 0xdfff);
         if (!ok) {
             cl_sbuf_adds(b, "\\ufffd");
             i++;
@@ -1284,8 +1319,8 @@ static void go_json(struct cl_sbuf *b, const struct cl_rv *v)
 /* The header as jwsbb reads it: a member of a JSON object, *absent when the text parses
  * (fastjson-style: a bare number-like token parses lazily) but has no such string member; -1
  * with msg when the text does not parse. */
-static int header_member(const char *s, size_t n, const char *name, char *val, size_t cap, bool *absent, char *msg,
-                         size_t mcap)
+static int header_member(const char *s, size_t n, const char *name, char *val, size_t cap,
+                         bool *absent, char *msg, size_t mcap)
 {
     *absent = true;
     const char *p = jv_ws(s, s + n);
@@ -1298,7 +1333,8 @@ static int header_member(const char *s, size_t n, const char *name, char *val, s
     if (!j) {
         bool numberish = true;
         for (const char *q = p; q < s + n && numberish; q++)
-            numberish = strchr("0123456789.eE+-", *q) != NULL || *q == ' ' || *q == '\t' || *q == '\r' || *q == '\n';
+            numberish = strchr("0123456789.eE+-", *q) != NULL || *q == ' ' || *q == '\t' ||
+                        *q == '\r' || *q == '\n';
         if (numberish)
             return 0;
         snprintf(msg, mcap, "cannot parse JSON: %.300s", err.msg);
@@ -1314,17 +1350,19 @@ static int header_member(const char *s, size_t n, const char *name, char *val, s
 }
 
 /* A JWS signature of msg with a JWK for alg (jwsbb.Sign). */
-static int jws_sign(struct cl_rego_bctx *c, const struct vkey *k, const char *alg, const void *msg, size_t n,
-                    uint8_t **sig, size_t *sl)
+static int jws_sign(struct cl_rego_bctx *c, const struct vkey *k, const char *alg, const void *msg,
+                    size_t n, uint8_t **sig, size_t *sl)
 {
     *sig = NULL;
     if (!strcmp(alg, "EdDSA")) {
         if (k->kind != KEY_ED25519 || !k->private_part)
-            return cl_rego_bi_error(c, "jwsbb: invalid key for EdDSA: an Ed25519 private key is required");
+            return cl_rego_bi_error(
+                c, "jwsbb: invalid key for EdDSA: an Ed25519 private key is required");
         EVP_MD_CTX *m = EVP_MD_CTX_new();
         *sig = cl_xmalloc(64);
         *sl = 64;
-        bool ok = m && EVP_DigestSignInit(m, NULL, NULL, NULL, k->pk) == 1 && EVP_DigestSign(m, *sig, sl, msg, n) == 1;
+        bool ok = m && EVP_DigestSignInit(m, NULL, NULL, NULL, k->pk) == 1 &&
+                  EVP_DigestSign(m, *sig, sl, msg, n) == 1;
         EVP_MD_CTX_free(m);
         if (!ok)
             return cl_rego_bi_error(c, "jwsbb: EdDSA signing failed");
@@ -1333,14 +1371,19 @@ static int jws_sign(struct cl_rego_bctx *c, const struct vkey *k, const char *al
     const char *md = alg_md(alg);
     if (alg[0] == 'H') {
         if (k->kind != KEY_SECRET)
-            return cl_rego_bi_error(c, "jwsbb: invalid key for %s: a symmetric key is required", alg);
+            return cl_rego_bi_error(c, "jwsbb: invalid key for %s: a symmetric key is required",
+                                    alg);
         *sig = cl_xmalloc(EVP_MAX_MD_SIZE);
         EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
         EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-        OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)md, 0),
-                                OSSL_PARAM_construct_end()};
-        bool ok = ctx && EVP_MAC_init(ctx, k->secret_len ? k->secret : (const uint8_t *)"", k->secret_len, params) == 1 &&
-                  EVP_MAC_update(ctx, msg, n) == 1 && EVP_MAC_final(ctx, *sig, sl, EVP_MAX_MD_SIZE) == 1;
+        OSSL_PARAM params[2] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)md, 0),
+            OSSL_PARAM_construct_end()};
+        bool ok = ctx &&
+                  EVP_MAC_init(ctx, k->secret_len ? k->secret : (const uint8_t *)"", k->secret_len,
+                               params) == 1 &&
+                  EVP_MAC_update(ctx, msg, n) == 1 &&
+                  EVP_MAC_final(ctx, *sig, sl, EVP_MAX_MD_SIZE) == 1;
         EVP_MAC_CTX_free(ctx);
         EVP_MAC_free(mac);
         if (!ok)
@@ -1349,7 +1392,8 @@ static int jws_sign(struct cl_rego_bctx *c, const struct vkey *k, const char *al
     }
     bool rsa = alg[0] == 'R' || alg[0] == 'P';
     if ((rsa && k->kind != KEY_RSA) || (!rsa && k->kind != KEY_EC) || !k->private_part)
-        return cl_rego_bi_error(c, "jwsbb: invalid key for %s: a %s private key is required", alg, rsa ? "RSA" : "ECDSA");
+        return cl_rego_bi_error(c, "jwsbb: invalid key for %s: a %s private key is required", alg,
+                                rsa ? "RSA" : "ECDSA");
     uint8_t dg[EVP_MAX_MD_SIZE];
     size_t dl;
     if (!digest(md, msg, n, dg, &dl))
@@ -1361,10 +1405,12 @@ static int jws_sign(struct cl_rego_bctx *c, const struct vkey *k, const char *al
     size_t derl = cap;
     bool ok = ctx && m && EVP_PKEY_sign_init(ctx) == 1;
     if (ok && rsa)
-        ok = EVP_PKEY_CTX_set_rsa_padding(ctx, alg[0] == 'P' ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_signature_md(ctx, m) == 1 &&
-             (alg[0] != 'P' || (EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, m) == 1 &&
-                                EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1));
+        ok =
+            EVP_PKEY_CTX_set_rsa_padding(ctx, alg[0] == 'P' ? RSA_PKCS1_PSS_PADDING
+                                                            : RSA_PKCS1_PADDING) == 1 &&
+            EVP_PKEY_CTX_set_signature_md(ctx, m) == 1 &&
+            (alg[0] != 'P' || (EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, m) == 1 &&
+                               EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1));
     ok = ok && EVP_PKEY_sign(ctx, der, &derl, dg, dl) == 1;
     EVP_MD_free(m);
     EVP_PKEY_CTX_free(ctx);
@@ -1396,8 +1442,8 @@ static int jws_sign(struct cl_rego_bctx *c, const struct vkey *k, const char *al
 
 /* OPA's commonBuiltinJWTEncodeSign: headers and payload as given, the first key of the JWK
  * (set) text. */
-static int encode_sign(struct cl_rego_bctx *c, const char *hdr, size_t hl, const char *pay, size_t pl, const char *jwk,
-                       size_t jl, struct cl_rv **out)
+static int encode_sign(struct cl_rego_bctx *c, const char *hdr, size_t hl, const char *pay,
+                       size_t pl, const char *jwk, size_t jl, struct cl_rv **out)
 {
     if (cl_rego_bi_reserve(c, (hl + pl) * 2 + jl + 1024) < 0)
         return -2;
@@ -1424,14 +1470,16 @@ static int encode_sign(struct cl_rego_bctx *c, const char *hdr, size_t hl, const
         goto out;
     }
     if (absent) {
-        rc = cl_rego_bi_error(c, "missing or invalid 'alg' header: jwsbb: header \"alg\" not found");
+        rc =
+            cl_rego_bi_error(c, "missing or invalid 'alg' header: jwsbb: header \"alg\" not found");
         goto out;
     }
     if (!known_alg(alg, strlen(alg))) {
         rc = cl_rego_bi_error(c, "unknown JWS algorithm: %s", alg);
         goto out;
     }
-    if (header_member(hdr, hl, "typ", typ, sizeof typ, &absent, msg, sizeof msg) < 0 || absent || !strcmp(typ, "JWT")) {
+    if (header_member(hdr, hl, "typ", typ, sizeof typ, &absent, msg, sizeof msg) < 0 || absent ||
+        !strcmp(typ, "JWT")) {
         if (!json_valid(pay, pl)) {
             rc = cl_rego_bi_error(c, "type is JWT but payload is not JSON");
             goto out;

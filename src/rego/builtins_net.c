@@ -331,7 +331,8 @@ static int get_net(struct cl_rego_bctx *c, const struct cl_rv *v, struct ipnet *
     if (v->type != CL_RV_STRING)
         return cl_rego_bi_type_error(c, 0, "string", v);
     if (!parse_cidr(S(v), L(v), n))
-        return cl_rego_bi_error(c, "invalid CIDR address: %.*s", (int)(L(v) > 200 ? 200 : L(v)), S(v));
+        return cl_rego_bi_error(c, "invalid CIDR address: %.*s", (int)(L(v) > 200 ? 200 : L(v)),
+                                S(v));
     return 0;
 }
 
@@ -358,7 +359,8 @@ static int contains(struct cl_rego_bctx *c, const struct cl_rv *a, const struct 
         return 0;
     }
     if (!parse_cidr(S(b), L(b), &nb))
-        return cl_rego_bi_error(c, "not a valid textual representation of an IP address or CIDR: %.*s",
+        return cl_rego_bi_error(c,
+                                "not a valid textual representation of an IP address or CIDR: %.*s",
                                 (int)(L(b) > 200 ? 200 : L(b)), S(b));
     *res = false;
     if (net_contains(&na, &nb.ip)) {
@@ -398,7 +400,8 @@ static int bi_cidr_expand(struct cl_rego_bctx *c, struct cl_rv *const *a, struct
         return -1;
     struct ipnet n;
     if (!parse_cidr(S(a[0]), L(a[0]), &n))
-        return cl_rego_bi_error(c, "invalid CIDR address: %.*s", (int)(L(a[0]) > 200 ? 200 : L(a[0])), S(a[0]));
+        return cl_rego_bi_error(c, "invalid CIDR address: %.*s",
+                                (int)(L(a[0]) > 200 ? 200 : L(a[0])), S(a[0]));
     int host = n.mlen * 8 - n.ones;
     if (host >= 32 || cl_rego_bi_reserve(c, ((size_t)1 << host) * EXPAND_COST) < 0) {
         if (host >= 32)
@@ -420,7 +423,8 @@ static int bi_cidr_expand(struct cl_rego_bctx *c, struct cl_rv *const *a, struct
 
 /* One element of a cidr_contains_matches operand: a string, or the first member of a
  * non-empty array. */
-static int match_term(struct cl_rego_bctx *c, int operand, const struct cl_rv *v, const struct cl_rv **cidr)
+static int match_term(struct cl_rego_bctx *c, int operand, const struct cl_rv *v,
+                      const struct cl_rv **cidr)
 {
     if (v->type == CL_RV_STRING) {
         *cidr = v;
@@ -450,8 +454,8 @@ static size_t match_count(const struct cl_rv *v)
     }
 }
 
-static int match_member(struct cl_rego_bctx *c, int operand, struct cl_rv *v, size_t i, const struct cl_rv **cidr,
-                        struct cl_rv **index)
+static int match_member(struct cl_rego_bctx *c, int operand, struct cl_rv *v, size_t i,
+                        const struct cl_rv **cidr, struct cl_rv **index)
 {
     switch (v->type) {
     case CL_RV_STRING:
@@ -476,7 +480,8 @@ static int match_member(struct cl_rego_bctx *c, int operand, struct cl_rv *v, si
     }
 }
 
-static int bi_cidr_contains_matches(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_cidr_contains_matches(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                    struct cl_rv **out)
 {
     struct cl_rv *r = cl_rv_set();
     size_t n1 = match_count(a[0]), n2 = match_count(a[1]);
@@ -538,7 +543,8 @@ static int merge_input(struct cl_rego_bctx *c, const struct cl_rv *v, struct ran
         r->net.mlen = 4;
         r->net.ones = v4.b[0] < 0x80 ? 8 : v4.b[0] < 0xC0 ? 16 : 24;
     } else if (!parse_cidr(S(v), L(v), &r->net)) {
-        return cl_rego_bi_error(c, "invalid CIDR address: %.*s", (int)(L(v) > 200 ? 200 : L(v)), S(v));
+        return cl_rego_bi_error(c, "invalid CIDR address: %.*s", (int)(L(v) > 200 ? 200 : L(v)),
+                                S(v));
     }
     /* first/last: the address masked, in 16 bytes */
     struct ip a = r->net.ip;
@@ -633,7 +639,9 @@ static int bi_cidr_merge(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
     for (size_t i = n; i-- > 1;) {
         uint8_t prev[16];
         memcpy(prev, rs[i].first, 16);
-        bool zero = memcmp(prev, v4_prefix, 12) == 0 ? !memcmp(prev + 12, "\0\0\0\0", 4) : !memcmp(prev, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+        bool zero = memcmp(prev, v4_prefix, 12) == 0
+                        ? !memcmp(prev + 12, "\0\0\0\0", 4)
+                        : !memcmp(prev, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
         if (!zero)
             (void)step128(prev, -1);
         if (memcmp(prev, rs[i - 1].last, 16) <= 0) {

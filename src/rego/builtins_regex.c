@@ -22,8 +22,8 @@ enum gflag { G_ONE, G_PLUS, G_STAR };
 struct gtok {
     enum gtype t;
     enum gflag f;
-    uint32_t r;        /* G_CHAR */
-    uint32_t *set;     /* G_SET: members (ranges expanded), sorted */
+    uint32_t r;    /* G_CHAR */
+    uint32_t *set; /* G_SET: members (ranges expanded), sorted */
     size_t nset;
 };
 
@@ -95,14 +95,14 @@ static int u32cmp(const void *a, const void *b)
  * invalid". */
 static bool gerr(char *msg, size_t cap, const struct cl_rv *in, size_t pos, const char *what)
 {
-    snprintf(msg, cap, "input:%.*s, pos:%zu, %s: the input provided is invalid", (int)(L(in) > 100 ? 100 : L(in)), S(in),
-             pos, what);
+    snprintf(msg, cap, "input:%.*s, pos:%zu, %s: the input provided is invalid",
+             (int)(L(in) > 100 ? 100 : L(in)), S(in), pos, what);
     return false;
 }
 
 /* Reads one rune at *i: escaped when preceded by '\'. */
-static bool next_rune(const uint32_t *r, size_t n, size_t *i, uint32_t *out, bool *esc, const struct cl_rv *in,
-                      char *msg, size_t cap)
+static bool next_rune(const uint32_t *r, size_t n, size_t *i, uint32_t *out, bool *esc,
+                      const struct cl_rv *in, char *msg, size_t cap)
 {
     if (r[*i] == '\\') {
         if (*i + 1 >= n)
@@ -160,22 +160,26 @@ static bool glob_parse(const struct cl_rv *in, struct glob *g, char *msg, size_t
                 uint32_t lo = d, hi = d;
                 if (!e2 && d == '-') {
                     if (!prev_exists) {
-                        ok = gerr(msg, cap, in, i, "range character '-' must be preceded by a Unicode character");
+                        ok = gerr(msg, cap, in, i,
+                                  "range character '-' must be preceded by a Unicode character");
                         break;
                     }
                     if (i >= n - 1) {
-                        ok = gerr(msg, cap, in, i, "range character '-' must be followed by a Unicode character");
+                        ok = gerr(msg, cap, in, i,
+                                  "range character '-' must be followed by a Unicode character");
                         break;
                     }
                     if (!(ok = next_rune(r, n, &i, &hi, &e2, in, msg, cap)))
                         break;
                     if (!e2 && (hi == ']' || hi == '-')) {
-                        ok = gerr(msg, cap, in, i, "range character '-' cannot be followed by a special symbol");
+                        ok = gerr(msg, cap, in, i,
+                                  "range character '-' cannot be followed by a special symbol");
                         break;
                     }
                     if (hi < prev) {
                         char what[96], u1[5], u2[5];
-                        snprintf(what, sizeof what, "range is out of order: '%s' comes before '%s' in Unicode",
+                        snprintf(what, sizeof what,
+                                 "range is out of order: '%s' comes before '%s' in Unicode",
                                  utf8(hi, u1), utf8(prev, u2));
                         ok = gerr(msg, cap, in, i, what);
                         break;
@@ -231,7 +235,10 @@ static bool glob_parse(const struct cl_rv *in, struct glob *g, char *msg, size_t
     return ok;
 }
 
-static bool in_set(const struct gtok *s, uint32_t c) { return bsearch(&c, s->set, s->nset, sizeof c, u32cmp) != NULL; }
+static bool in_set(const struct gtok *s, uint32_t c)
+{
+    return bsearch(&c, s->set, s->nset, sizeof c, u32cmp) != NULL;
+}
 
 /* Some character matches both tokens. */
 static bool tok_match(const struct gtok *a, const struct gtok *b)
@@ -274,7 +281,8 @@ static void expand(const struct glob *g, struct gtok **out, size_t *n)
 
 /* Breadth-first search on the product automaton: positions (i, j) in the two patterns;
  * starred tokens may be skipped or consume and stay. */
-static int intersects(struct cl_rego_bctx *c, const struct glob *g1, const struct glob *g2, bool *res)
+static int intersects(struct cl_rego_bctx *c, const struct glob *g1, const struct glob *g2,
+                      bool *res)
 {
     struct gtok *a, *b;
     size_t n1, n2;

@@ -132,8 +132,8 @@ static int bi_endswith(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
 }
 
 /* NULL when the result would pass the memory cap (c's error set). */
-static struct cl_rv *replace_n(struct cl_rego_bctx *c, const struct cl_rv *s, const char *old, size_t ol,
-                               const char *nw, size_t nl, long n)
+static struct cl_rv *replace_n(struct cl_rego_bctx *c, const struct cl_rv *s, const char *old,
+                               size_t ol, const char *nw, size_t nl, long n)
 {
     if (ol && (n == 0 || !find(S(s), L(s), old, ol))) /* nothing to replace: the same string */
         return cl_rv_incref((struct cl_rv *)(uintptr_t)s);
@@ -263,7 +263,9 @@ static int bi_substring(struct cl_rego_bctx *c, struct cl_rv *const *a, struct c
     if ((uint64_t)off >= n)
         return OUT(cl_rv_str("", 0));
     size_t b0 = cp_offset(S(a[0]), L(a[0]), (size_t)off);
-    size_t b1 = len < 0 || (uint64_t)off + (uint64_t)len >= n ? L(a[0]) : cp_offset(S(a[0]), L(a[0]), (size_t)(off + len));
+    size_t b1 = len < 0 || (uint64_t)off + (uint64_t)len >= n
+                    ? L(a[0])
+                    : cp_offset(S(a[0]), L(a[0]), (size_t)(off + len));
     return OUT(cl_rv_str(S(a[0]) + b0, b1 - b0));
 }
 
@@ -310,7 +312,8 @@ static size_t cp_prev(const char *b, const char *p)
     return (size_t)(p - q);
 }
 
-static int trim_impl(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, bool left, bool right)
+static int trim_impl(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, bool left,
+                     bool right)
 {
     if (want_str(c, a, 2) < 0)
         return -1;
@@ -324,9 +327,18 @@ static int trim_impl(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_r
     return OUT(cl_rv_str(b, (size_t)(e - b)));
 }
 
-static int bi_trim(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return trim_impl(c, a, out, true, true); }
-static int bi_trim_left(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return trim_impl(c, a, out, true, false); }
-static int bi_trim_right(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return trim_impl(c, a, out, false, true); }
+static int bi_trim(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return trim_impl(c, a, out, true, true);
+}
+static int bi_trim_left(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return trim_impl(c, a, out, true, false);
+}
+static int bi_trim_right(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return trim_impl(c, a, out, false, true);
+}
 
 static int bi_trim_prefix(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
@@ -420,7 +432,8 @@ static int bi_strings_count(struct cl_rego_bctx *c, struct cl_rv *const *a, stru
     return OUT(cl_rv_int(n));
 }
 
-static int any_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out, bool prefix)
+static int any_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out,
+                     bool prefix)
 {
     const struct cl_rv *ss[1] = {a[0]}, *const *sv = ss;
     size_t sn = 1;
@@ -440,26 +453,33 @@ static int any_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_r
     }
     for (size_t i = 0; i < sn; i++)
         if (sv[i]->type != CL_RV_STRING)
-            return cl_rego_bi_type_errorf(c, "operand 1 must be array of strings but got array containing %s",
-                                          cl_rv_type_name(sv[i]));
+            return cl_rego_bi_type_errorf(
+                c, "operand 1 must be array of strings but got array containing %s",
+                cl_rv_type_name(sv[i]));
     for (size_t j = 0; j < pn; j++)
         if (pv[j]->type != CL_RV_STRING)
-            return cl_rego_bi_type_errorf(c, "operand 2 must be array of strings but got array containing %s",
-                                          cl_rv_type_name(pv[j]));
+            return cl_rego_bi_type_errorf(
+                c, "operand 2 must be array of strings but got array containing %s",
+                cl_rv_type_name(pv[j]));
     for (size_t i = 0; i < sn; i++)
         for (size_t j = 0; j < pn; j++)
             if (prefix ? has_prefix(sv[i], pv[j]) : has_suffix(sv[i], pv[j]))
                 return OUT(cl_rv_bool(true));
     return OUT(cl_rv_bool(false));
 }
-static int bi_any_prefix(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return any_match(c, a, out, true); }
-static int bi_any_suffix(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out) { return any_match(c, a, out, false); }
+static int bi_any_prefix(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return any_match(c, a, out, true);
+}
+static int bi_any_suffix(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+{
+    return any_match(c, a, out, false);
+}
 
 /* ---- sprintf (Go fmt subset) ---- */
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-
 
 static void fmt_value(struct cl_sbuf *b, const struct cl_rv *v)
 {
@@ -657,7 +677,8 @@ static const char *re2_unsupported(const char *p, size_t n)
             continue;
         }
         if (p[i] == '(' && p[i + 1] == '?' && i + 2 < n &&
-            (p[i + 2] == '=' || p[i + 2] == '!' || (p[i + 2] == '<' && i + 3 < n && (p[i + 3] == '=' || p[i + 3] == '!'))))
+            (p[i + 2] == '=' || p[i + 2] == '!' ||
+             (p[i + 2] == '<' && i + 3 < n && (p[i + 3] == '=' || p[i + 3] == '!'))))
             return "invalid or unsupported Perl syntax (lookaround)";
     }
     return NULL;
@@ -666,22 +687,25 @@ static const char *re2_unsupported(const char *p, size_t n)
 static pcre2_code *rx_get(struct cl_rego_bctx *c, const struct cl_rv *pat)
 {
     for (unsigned i = 0; i < RX_CACHE; i++)
-        if (rx_cache[i].code && rx_cache[i].len == L(pat) && memcmp(rx_cache[i].pat, S(pat), L(pat)) == 0)
+        if (rx_cache[i].code && rx_cache[i].len == L(pat) &&
+            memcmp(rx_cache[i].pat, S(pat), L(pat)) == 0)
             return rx_cache[i].code;
     const char *why = re2_unsupported(S(pat), L(pat));
     if (why) {
-        cl_rego_bi_error(c, "error parsing regexp: %s: `%.*s`", why, (int)(L(pat) > 100 ? 100 : L(pat)), S(pat));
+        cl_rego_bi_error(c, "error parsing regexp: %s: `%.*s`", why,
+                         (int)(L(pat) > 100 ? 100 : L(pat)), S(pat));
         return NULL;
     }
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)S(pat), L(pat), PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_NO_UTF_CHECK * 0,
-                                     &ec, &eo, NULL);
+    pcre2_code *code =
+        pcre2_compile((PCRE2_SPTR)S(pat), L(pat),
+                      PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_NO_UTF_CHECK * 0, &ec, &eo, NULL);
     if (!code) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        cl_rego_bi_error(c, "error parsing regexp: %s: `%.*s`", (const char *)msg, (int)(L(pat) > 100 ? 100 : L(pat)),
-                         S(pat));
+        cl_rego_bi_error(c, "error parsing regexp: %s: `%.*s`", (const char *)msg,
+                         (int)(L(pat) > 100 ? 100 : L(pat)), S(pat));
         return NULL;
     }
     /* JIT when the platform has it (several times faster); matching falls back to the
@@ -705,8 +729,8 @@ static pcre2_code *rx_get(struct cl_rego_bctx *c, const struct cl_rv *pat)
 /* One match context per thread: the limits that turn catastrophic backtracking into an error. */
 static _Thread_local pcre2_match_context *rx_mctx;
 
-static int rx_match(struct cl_rego_bctx *c, pcre2_code *code, const struct cl_rv *s, size_t off, pcre2_match_data *md,
-                    uint32_t opts)
+static int rx_match(struct cl_rego_bctx *c, pcre2_code *code, const struct cl_rv *s, size_t off,
+                    pcre2_match_data *md, uint32_t opts)
 {
     if (!rx_mctx) {
         rx_mctx = pcre2_match_context_create(NULL);
@@ -765,8 +789,8 @@ static int bi_regex_is_valid(struct cl_rego_bctx *c, struct cl_rv *const *a, str
 
 /* All matches (non-overlapping, advancing past empty matches), up to n (n < 0: all). Each
  * match is an array of group strings; unmatched groups are "". */
-static int rx_all(struct cl_rego_bctx *c, const struct cl_rv *pat, const struct cl_rv *s, int64_t n, bool groups,
-                  struct cl_rv **out)
+static int rx_all(struct cl_rego_bctx *c, const struct cl_rv *pat, const struct cl_rv *s, int64_t n,
+                  bool groups, struct cl_rv **out)
 {
     pcre2_code *code = rx_get(c, pat);
     if (!code)
@@ -881,8 +905,8 @@ static int bi_regex_replace(struct cl_rego_bctx *c, struct cl_rv *const *a, stru
         pcre2_match_context *mc = pcre2_match_context_create(NULL);
         pcre2_set_match_limit(mc, 1000000);
         int rc = pcre2_substitute(code, (PCRE2_SPTR)S(a[0]), L(a[0]), 0,
-                                  PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH | PCRE2_SUBSTITUTE_UNSET_EMPTY |
-                                      PCRE2_SUBSTITUTE_UNKNOWN_UNSET,
+                                  PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH |
+                                      PCRE2_SUBSTITUTE_UNSET_EMPTY | PCRE2_SUBSTITUTE_UNKNOWN_UNSET,
                                   NULL, mc, (PCRE2_SPTR)S(a[2]), L(a[2]), buf, &olen);
         pcre2_match_context_free(mc);
         if (rc == PCRE2_ERROR_NOMEMORY) {
@@ -901,7 +925,8 @@ static int bi_regex_replace(struct cl_rego_bctx *c, struct cl_rv *const *a, stru
     return cl_rego_bi_error(c, "replacement too large");
 }
 
-static int bi_regex_template_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
+static int bi_regex_template_match(struct cl_rego_bctx *c, struct cl_rv *const *a,
+                                   struct cl_rv **out)
 {
     if (want_str(c, a, 4) < 0)
         return -1;
@@ -952,8 +977,8 @@ static int bi_regex_template_match(struct cl_rego_bctx *c, struct cl_rv *const *
  * one unit of *work and the match gives up when it runs out. */
 #define GLOB_MAX_WORK 1000000L
 
-static bool glob_rec(const char *p, const char *pe, const char *s, const char *se, const char *delims, size_t nd,
-                     int depth, long *work)
+static bool glob_rec(const char *p, const char *pe, const char *s, const char *se,
+                     const char *delims, size_t nd, int depth, long *work)
 {
     if (depth > 1000 || --*work < 0)
         return false;
@@ -1075,7 +1100,8 @@ static int bi_glob_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct 
     long work = GLOB_MAX_WORK;
     bool m = glob_rec(S(a[0]), S(a[0]) + L(a[0]), S(a[2]), S(a[2]) + L(a[2]), delims, nd, 0, &work);
     if (work < 0)
-        return cl_rego_bi_error(c, "pattern too costly to match (more than %ld steps)", GLOB_MAX_WORK);
+        return cl_rego_bi_error(c, "pattern too costly to match (more than %ld steps)",
+                                GLOB_MAX_WORK);
     return OUT(cl_rv_bool(m));
 }
 

@@ -110,10 +110,10 @@ struct pipe;
 
 struct operand {
     enum otype t;
-    char *name;       /* O_VAR: "$x"; O_IDENT: function */
-    char **fields;    /* field chain after the operand */
+    char *name;    /* O_VAR: "$x"; O_IDENT: function */
+    char **fields; /* field chain after the operand */
     size_t nfields;
-    char *str;        /* O_STRING */
+    char *str; /* O_STRING */
     size_t strl;
     int64_t i;
     double d;
@@ -208,8 +208,15 @@ static bool fail(struct parser *ps, const char *at, const char *msg)
     return false;
 }
 
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-static bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || (unsigned char)c >= 0x80; }
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+static bool is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           (unsigned char)c >= 0x80;
+}
 
 static void skip_ws(struct parser *ps)
 {
@@ -217,7 +224,10 @@ static void skip_ws(struct parser *ps)
         ps->a++;
 }
 
-static char *dupn(const char *s, size_t n) { return cl_xstrndup(s, n); }
+static char *dupn(const char *s, size_t n)
+{
+    return cl_xstrndup(s, n);
+}
 
 static struct pipe *parse_pipe(struct parser *ps, bool allow_decl, char stop);
 
@@ -231,16 +241,36 @@ static bool parse_string(struct parser *ps, struct operand *o)
         if (q == '"' && c == '\\' && ps->a < ps->ae) {
             char x = *ps->a++;
             switch (x) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case '\\': c = '\\'; break;
-            case '"': c = '"'; break;
-            case '\'': c = '\''; break;
-            case 'a': c = '\a'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'v': c = '\v'; break;
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case '\\':
+                c = '\\';
+                break;
+            case '"':
+                c = '"';
+                break;
+            case '\'':
+                c = '\'';
+                break;
+            case 'a':
+                c = '\a';
+                break;
+            case 'b':
+                c = '\b';
+                break;
+            case 'f':
+                c = '\f';
+                break;
+            case 'v':
+                c = '\v';
+                break;
             case 'x':
                 if (ps->ae - ps->a >= 2) {
                     char hx[3] = {ps->a[0], ps->a[1], 0};
@@ -260,7 +290,8 @@ static bool parse_string(struct parser *ps, struct operand *o)
     }
     if (ps->a >= ps->ae) {
         cl_sbuf_free(&b);
-        return fail(ps, ps->a, q == '`' ? "unterminated raw quoted string" : "unterminated quoted string");
+        return fail(ps, ps->a,
+                    q == '`' ? "unterminated raw quoted string" : "unterminated quoted string");
     }
     ps->a++;
     o->t = O_STRING;
@@ -368,15 +399,16 @@ static bool parse_operand(struct parser *ps, struct operand *o)
         } else if (n == 3 && !memcmp(s, "nil", 3)) {
             o->t = O_NIL;
         } else {
-            static const char *const funcs[] = {"and", "or",    "not",     "len",    "index", "eq",   "ne",
-                                                "lt",  "le",    "gt",      "ge",     "print", "println",
-                                                "printf", "html", "js",    "urlquery", NULL};
+            static const char *const funcs[] = {
+                "and", "or", "not",   "len",     "index",  "eq",   "ne", "lt",       "le",
+                "gt",  "ge", "print", "println", "printf", "html", "js", "urlquery", NULL};
             bool known = false;
             for (size_t i = 0; funcs[i] && !known; i++)
                 known = strlen(funcs[i]) == n && !memcmp(funcs[i], s, n);
             if (!known) {
                 char msg[128];
-                snprintf(msg, sizeof msg, "function \"%.*s\" not defined", (int)(n > 40 ? 40 : n), s);
+                snprintf(msg, sizeof msg, "function \"%.*s\" not defined", (int)(n > 40 ? 40 : n),
+                         s);
                 return fail(ps, s, msg);
             }
             o->t = O_IDENT;
@@ -419,7 +451,8 @@ static struct pipe *parse_pipe(struct parser *ps, bool allow_decl, char stop)
             p->ndecl = n;
             p->decl[0] = names[0];
             p->decl[1] = names[1];
-        } else if (n == 1 && ps->a < ps->ae && ps->a[0] == '=' && (ps->a + 1 >= ps->ae || ps->a[1] != '=')) {
+        } else if (n == 1 && ps->a < ps->ae && ps->a[0] == '=' &&
+                   (ps->a + 1 >= ps->ae || ps->a[1] != '=')) {
             ps->a++;
             p->ndecl = 1;
             p->assign = true;
@@ -535,8 +568,8 @@ static void nlist_add(struct nlist *l, struct node n)
 }
 
 /* Parses nodes until {{end}} / {{else}} (returned in *term: "end", "else", "" at EOF). */
-static bool parse_list(struct parser *ps, struct nlist *out, const char **term, const char **term_rest,
-                       const char **term_rest_end, bool in_range);
+static bool parse_list(struct parser *ps, struct nlist *out, const char **term,
+                       const char **term_rest, const char **term_rest_end, bool in_range);
 
 /* The body and else branches of an if / range / with node, up to its {{end}}; "else if" and
  * "else with" nest a node as the whole else branch. */
@@ -560,7 +593,8 @@ static bool parse_branches(struct parser *ps, struct node *n, bool in_range)
     size_t k2l = 0;
     while (k2 + k2l < ps->ae && is_alnum(k2[k2l]))
         k2l++;
-    if (n->t != N_RANGE && ((k2l == 2 && !memcmp(k2, "if", 2)) || (k2l == 4 && !memcmp(k2, "with", 4)))) {
+    if (n->t != N_RANGE &&
+        ((k2l == 2 && !memcmp(k2, "if", 2)) || (k2l == 4 && !memcmp(k2, "with", 4)))) {
         struct node *inner = cl_xcalloc(1, sizeof *inner);
         inner->t = k2l == 2 ? N_IF : N_WITH;
         inner->line = line_of(ps, k2);
@@ -583,8 +617,8 @@ static bool parse_branches(struct parser *ps, struct node *n, bool in_range)
     return true;
 }
 
-static bool parse_list(struct parser *ps, struct nlist *out, const char **term, const char **term_rest,
-                       const char **term_rest_end, bool in_range)
+static bool parse_list(struct parser *ps, struct nlist *out, const char **term,
+                       const char **term_rest, const char **term_rest_end, bool in_range)
 {
     if (++ps->depth > TPL_MAX_DEPTH)
         return fail(ps, ps->p, "nesting too deep");
@@ -593,7 +627,8 @@ static bool parse_list(struct parser *ps, struct nlist *out, const char **term, 
         if (!next_action(ps, &act))
             return false;
         if (act.textl)
-            nlist_add(out, (struct node){.t = N_TEXT, .text = dupn(act.text, act.textl), .textl = act.textl});
+            nlist_add(out, (struct node){
+                               .t = N_TEXT, .text = dupn(act.text, act.textl), .textl = act.textl});
         if (!act.have) {
             *term = "";
             ps->depth--;
@@ -621,7 +656,9 @@ static bool parse_list(struct parser *ps, struct nlist *out, const char **term, 
             return fail(ps, kw, "define, template and block are not supported");
         if (KW("break") || KW("continue")) {
             if (!in_range)
-                return fail(ps, kw, KW("break") ? "{{break}} outside {{range}}" : "{{continue}} outside {{range}}");
+                return fail(ps, kw,
+                            KW("break") ? "{{break}} outside {{range}}"
+                                        : "{{continue}} outside {{range}}");
             nlist_add(out, (struct node){.t = KW("break") ? N_BREAK : N_CONTINUE, .line = line});
             continue;
         }
@@ -717,8 +754,9 @@ static bool step(struct exec *x)
 
 static const char *kind_name(enum kind k)
 {
-    static const char *const n[] = {"<no value>", "<nil>", "bool", "int", "float64", "string", "string",
-                                    "map[string]interface {}", "[]interface {}"};
+    static const char *const n[] = {"<no value>",    "<nil>",  "bool",   "int",
+                                    "float64",       "string", "string", "map[string]interface {}",
+                                    "[]interface {}"};
     return n[k];
 }
 
@@ -771,8 +809,8 @@ static void go_format_g(double d, char *buf, size_t cap)
     digits[nd] = 0;
     int exp = atoi(p + 1);
     if (exp < -4 || exp >= 6) {
-        snprintf(buf, cap, "%s%c%s%.*se%c%02d", neg ? "-" : "", digits[0], nd > 1 ? "." : "", (int)(nd - 1), digits + 1,
-                 exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        snprintf(buf, cap, "%s%c%s%.*se%c%02d", neg ? "-" : "", digits[0], nd > 1 ? "." : "",
+                 (int)(nd - 1), digits + 1, exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
         return;
     }
     struct cl_sbuf b = {0};
@@ -921,7 +959,8 @@ static bool field(struct exec *x, struct val *v, const char *name)
 
 static bool eval_pipe(struct exec *x, const struct pipe *p, const struct val *dot, struct val *res);
 
-static bool eval_operand(struct exec *x, const struct operand *o, const struct val *dot, struct val *res)
+static bool eval_operand(struct exec *x, const struct operand *o, const struct val *dot,
+                         struct val *res)
 {
     memset(res, 0, sizeof *res);
     switch (o->t) {
@@ -971,7 +1010,8 @@ static bool eval_operand(struct exec *x, const struct operand *o, const struct v
 }
 
 /* Go's basicKind comparison for eq/ne/lt/...: 0 ok with *cmp set, -1 error. */
-static bool compare(struct exec *x, const struct val *a, const struct val *b, int *cmp, bool ordered)
+static bool compare(struct exec *x, const struct val *a, const struct val *b, int *cmp,
+                    bool ordered)
 {
     enum kind ka = a->k == K_NUMBER ? K_STRING : a->k, kb = b->k == K_NUMBER ? K_STRING : b->k;
     if (ka == K_MAP || ka == K_SLICE || kb == K_MAP || kb == K_SLICE)
@@ -1008,13 +1048,26 @@ static void escape_html(struct cl_sbuf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         switch (s[i]) {
-        case '"': cl_sbuf_adds(b, "&#34;"); break;
-        case '\'': cl_sbuf_adds(b, "&#39;"); break;
-        case '&': cl_sbuf_adds(b, "&amp;"); break;
-        case '<': cl_sbuf_adds(b, "&lt;"); break;
-        case '>': cl_sbuf_adds(b, "&gt;"); break;
-        case 0: cl_sbuf_adds(b, "\xef\xbf\xbd"); break;
-        default: cl_sbuf_addc(b, s[i]);
+        case '"':
+            cl_sbuf_adds(b, "&#34;");
+            break;
+        case '\'':
+            cl_sbuf_adds(b, "&#39;");
+            break;
+        case '&':
+            cl_sbuf_adds(b, "&amp;");
+            break;
+        case '<':
+            cl_sbuf_adds(b, "&lt;");
+            break;
+        case '>':
+            cl_sbuf_adds(b, "&gt;");
+            break;
+        case 0:
+            cl_sbuf_adds(b, "\xef\xbf\xbd");
+            break;
+        default:
+            cl_sbuf_addc(b, s[i]);
         }
     }
 }
@@ -1024,13 +1077,27 @@ static void escape_js(struct cl_sbuf *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '\\': cl_sbuf_adds(b, "\\\\"); break;
-        case '\'': cl_sbuf_adds(b, "\\'"); break;
-        case '"': cl_sbuf_adds(b, "\\\""); break;
-        case '<': cl_sbuf_adds(b, "\\u003C"); break;
-        case '>': cl_sbuf_adds(b, "\\u003E"); break;
-        case '&': cl_sbuf_adds(b, "\\u0026"); break;
-        case '=': cl_sbuf_adds(b, "\\u003D"); break;
+        case '\\':
+            cl_sbuf_adds(b, "\\\\");
+            break;
+        case '\'':
+            cl_sbuf_adds(b, "\\'");
+            break;
+        case '"':
+            cl_sbuf_adds(b, "\\\"");
+            break;
+        case '<':
+            cl_sbuf_adds(b, "\\u003C");
+            break;
+        case '>':
+            cl_sbuf_adds(b, "\\u003E");
+            break;
+        case '&':
+            cl_sbuf_adds(b, "\\u0026");
+            break;
+        case '=':
+            cl_sbuf_adds(b, "\\u003D");
+            break;
         default:
             if (c < ' ')
                 cl_sbuf_addf(b, "\\u%04X", c);
@@ -1044,7 +1111,8 @@ static void escape_query(struct cl_sbuf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.~", c))
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-_.~", c))
             cl_sbuf_addc(b, (char)c);
         else if (c == ' ')
             cl_sbuf_addc(b, '+');
@@ -1112,8 +1180,8 @@ static bool do_printf(struct exec *x, const struct val *args, size_t n, struct c
     return true;
 }
 
-static bool call_func(struct exec *x, const char *fn, const struct command *cmd, const struct val *dot,
-                      const struct val *piped, struct val *res)
+static bool call_func(struct exec *x, const char *fn, const struct command *cmd,
+                      const struct val *dot, const struct val *piped, struct val *res)
 {
     size_t n = cmd->nargs - 1 + (piped ? 1 : 0);
     struct val *args = cl_xcalloc(n + 1, sizeof *args);
@@ -1187,8 +1255,8 @@ static bool call_func(struct exec *x, const char *fn, const struct command *cmd,
                 }
             }
         }
-    } else if (!strcmp(fn, "eq") || !strcmp(fn, "ne") || !strcmp(fn, "lt") || !strcmp(fn, "le") || !strcmp(fn, "gt") ||
-               !strcmp(fn, "ge")) {
+    } else if (!strcmp(fn, "eq") || !strcmp(fn, "ne") || !strcmp(fn, "lt") || !strcmp(fn, "le") ||
+               !strcmp(fn, "gt") || !strcmp(fn, "ge")) {
         bool eq = !strcmp(fn, "eq");
         if (got < 2 || (!eq && got != 2)) {
             ok = xfail(x, "missing argument for comparison in %s", fn);
@@ -1199,8 +1267,12 @@ static bool call_func(struct exec *x, const char *fn, const struct command *cmd,
                 ok = compare(x, &args[0], &args[i], &cmp, !eq && strcmp(fn, "ne") != 0);
                 if (!ok)
                     break;
-                r = !strcmp(fn, "eq") ? cmp == 0 : !strcmp(fn, "ne") ? cmp != 0 : !strcmp(fn, "lt") ? cmp < 0
-                  : !strcmp(fn, "le") ? cmp <= 0 : !strcmp(fn, "gt") ? cmp > 0 : cmp >= 0;
+                r = !strcmp(fn, "eq")   ? cmp == 0
+                    : !strcmp(fn, "ne") ? cmp != 0
+                    : !strcmp(fn, "lt") ? cmp < 0
+                    : !strcmp(fn, "le") ? cmp <= 0
+                    : !strcmp(fn, "gt") ? cmp > 0
+                                        : cmp >= 0;
             }
             if (ok)
                 *res = (struct val){.k = K_BOOL, .b = r};
@@ -1243,8 +1315,8 @@ static bool call_func(struct exec *x, const char *fn, const struct command *cmd,
     return ok;
 }
 
-static bool eval_command(struct exec *x, const struct command *cmd, const struct val *dot, const struct val *piped,
-                         struct val *res)
+static bool eval_command(struct exec *x, const struct command *cmd, const struct val *dot,
+                         const struct val *piped, struct val *res)
 {
     if (!step(x))
         return false;
@@ -1298,7 +1370,8 @@ static bool run_pipe(struct exec *x, const struct pipe *p, const struct val *dot
 
 enum flow { F_NORMAL, F_BREAK, F_CONTINUE };
 
-static bool exec_list(struct exec *x, const struct node *n, size_t cnt, const struct val *dot, enum flow *fl);
+static bool exec_list(struct exec *x, const struct node *n, size_t cnt, const struct val *dot,
+                      enum flow *fl);
 
 static bool emit_text(struct exec *x, const char *s, size_t n)
 {
@@ -1367,7 +1440,8 @@ static bool exec_range(struct exec *x, const struct node *n, const struct val *d
     return ok;
 }
 
-static bool exec_list(struct exec *x, const struct node *n, size_t cnt, const struct val *dot, enum flow *fl)
+static bool exec_list(struct exec *x, const struct node *n, size_t cnt, const struct val *dot,
+                      enum flow *fl)
 {
     size_t mark = x->nvars;
     bool ok = true;
@@ -1432,7 +1506,8 @@ static int bi_render_template(struct cl_rego_bctx *c, struct cl_rv *const *a, st
     const char *term = NULL, *rest, *rest_end;
     if (!parse_list(&ps, &nodes, &term, &rest, &rest_end, false) || (term && *term)) {
         if (!ps.err[0])
-            snprintf(ps.err, sizeof ps.err, "template: template:%d: unexpected {{%s}}", line_of(&ps, ps.p), term ? term : "");
+            snprintf(ps.err, sizeof ps.err, "template: template:%d: unexpected {{%s}}",
+                     line_of(&ps, ps.p), term ? term : "");
         nodes_free(nodes.v, nodes.n);
         return cl_rego_bi_error(c, "%s", ps.err);
     }

@@ -30,14 +30,20 @@ static const int64_t alpha = INT64_MIN, omega = INT64_MAX;
 
 /* ---- calendar ---- */
 
-static int64_t floordiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
 static int64_t floormod(int64_t a, int64_t b)
 {
     int64_t r = a % b;
     return r != 0 && (r < 0) != (b < 0) ? r + b : r;
 }
 
-static bool is_leap(int64_t y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
+static bool is_leap(int64_t y)
+{
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
 
 static const int days_before[13] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365};
 
@@ -191,8 +197,8 @@ static bool tzs_rule(const char **s, struct tz_rule *r)
     } else if (*p == 'M') {
         p++;
         r->kind = 'M';
-        if (!tzs_num(&p, 1, 12, &r->mon) || *p++ != '.' || !tzs_num(&p, 1, 5, &r->week) || *p++ != '.' ||
-            !tzs_num(&p, 0, 6, &r->day))
+        if (!tzs_num(&p, 1, 12, &r->mon) || *p++ != '.' || !tzs_num(&p, 1, 5, &r->week) ||
+            *p++ != '.' || !tzs_num(&p, 0, 6, &r->day))
             return false;
     } else {
         r->kind = 'D';
@@ -246,7 +252,8 @@ static int64_t tz_rule_time(int64_t year, const struct tz_rule *r, int off)
 }
 
 /* Zone in effect at sec according to a POSIX TZ string, as Go's tzset computes it. */
-static bool tz_posix(const char *spec, int64_t last_tx, int64_t sec, struct tz_info *out, char *namebuf, size_t namecap)
+static bool tz_posix(const char *spec, int64_t last_tx, int64_t sec, struct tz_info *out,
+                     char *namebuf, size_t namecap)
 {
     const char *s = spec, *stdn, *dstn;
     size_t stdl, dstl;
@@ -339,7 +346,8 @@ static struct tz_info tz_lookup(const struct tz *z, int64_t sec, char *namebuf, 
             if (!found)
                 zi = 0;
         }
-        return (struct tz_info){z->zones[zi].abbr, z->zones[zi].off, alpha, z->ntx ? z->tx_when[0] : omega};
+        return (struct tz_info){z->zones[zi].abbr, z->zones[zi].off, alpha,
+                                z->ntx ? z->tx_when[0] : omega};
     }
     size_t lo = 0, hi = z->ntx;
     int64_t end = omega;
@@ -360,7 +368,10 @@ static struct tz_info tz_lookup(const struct tz *z, int64_t sec, char *namebuf, 
     return r;
 }
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 static void tz_free(struct tz *z)
 {
@@ -379,7 +390,8 @@ static struct tz *tz_parse(const char *name, const uint8_t *buf, size_t len)
     struct cl_cursor c = cl_cursor_init(buf, len);
     const uint8_t *p;
     uint32_t n[6];
-    if (cl_cursor_take(&c, 20, &p) < 0 || memcmp(p, "TZif", 4) != 0 || (p[4] != 0 && p[4] != '2' && p[4] != '3'))
+    if (cl_cursor_take(&c, 20, &p) < 0 || memcmp(p, "TZif", 4) != 0 ||
+        (p[4] != 0 && p[4] != '2' && p[4] != '3'))
         return NULL;
     int version = p[4] == 0 ? 1 : p[4] - '0';
     for (int i = 0; i < 6; i++)
@@ -388,9 +400,10 @@ static struct tz *tz_parse(const char *name, const uint8_t *buf, size_t len)
     /* counts: isutc, isstd, leap, time, type, char */
     size_t size = 4;
     if (version > 1) {
-        uint64_t skip = (uint64_t)n[3] * 5 + (uint64_t)n[4] * 6 + n[5] + (uint64_t)n[2] * 8 + n[1] + n[0];
-        if (skip > cl_cursor_left(&c) || cl_cursor_skip(&c, (size_t)skip) < 0 || cl_cursor_take(&c, 20, &p) < 0 ||
-            memcmp(p, "TZif", 4) != 0)
+        uint64_t skip =
+            (uint64_t)n[3] * 5 + (uint64_t)n[4] * 6 + n[5] + (uint64_t)n[2] * 8 + n[1] + n[0];
+        if (skip > cl_cursor_left(&c) || cl_cursor_skip(&c, (size_t)skip) < 0 ||
+            cl_cursor_take(&c, 20, &p) < 0 || memcmp(p, "TZif", 4) != 0)
             return NULL;
         for (int i = 0; i < 6; i++)
             if (cl_cursor_be32(&c, &n[i]) < 0)
@@ -403,8 +416,9 @@ static struct tz *tz_parse(const char *name, const uint8_t *buf, size_t len)
     const uint8_t *txt, *txz, *zd, *ab;
     if (cl_cursor_take(&c, n[3] * size, &txt) < 0 || cl_cursor_take(&c, n[3], &txz) < 0 ||
         cl_cursor_take(&c, (size_t)n[4] * 6, &zd) < 0 || cl_cursor_take(&c, n[5], &ab) < 0 ||
-        (uint64_t)n[2] * (size + 4) > cl_cursor_left(&c) || cl_cursor_skip(&c, n[2] * (size + 4)) < 0 ||
-        cl_cursor_skip(&c, n[1]) < 0 || cl_cursor_skip(&c, n[0]) < 0)
+        (uint64_t)n[2] * (size + 4) > cl_cursor_left(&c) ||
+        cl_cursor_skip(&c, n[2] * (size + 4)) < 0 || cl_cursor_skip(&c, n[1]) < 0 ||
+        cl_cursor_skip(&c, n[0]) < 0)
         return NULL;
     struct tz *z = cl_xcalloc(1, sizeof *z);
     snprintf(z->name, sizeof z->name, "%s", name);
@@ -462,8 +476,8 @@ static struct tz *tz_read(const char *name, const char *path)
 
 static struct tz *tz_load_file(const char *name)
 {
-    static const char *const dirs[] = {"/usr/share/zoneinfo/", "/usr/share/lib/zoneinfo/", "/usr/lib/locale/TZ/",
-                                       "/etc/zoneinfo/"};
+    static const char *const dirs[] = {"/usr/share/zoneinfo/", "/usr/share/lib/zoneinfo/",
+                                       "/usr/lib/locale/TZ/", "/etc/zoneinfo/"};
     char path[512];
     const char *env = getenv("ZONEINFO");
     if (env && *env) {
@@ -618,17 +632,19 @@ static bool norm(int64_t *hi, int64_t *lo, int64_t base)
 
 /* Go's time.Date: wall clock fields in loc (any values, normalised) to an instant. false
  * when the result is far outside any representable time. */
-static bool make_date(int64_t year, int64_t month, int64_t day, int64_t hour, int64_t min, int64_t sec, int64_t nsec,
-                      const struct tz *loc, struct gtime *out)
+static bool make_date(int64_t year, int64_t month, int64_t day, int64_t hour, int64_t min,
+                      int64_t sec, int64_t nsec, const struct tz *loc, struct gtime *out)
 {
     int64_t m;
-    if (__builtin_sub_overflow(month, (int64_t)1, &m) || !norm(&year, &m, 12) || !norm(&sec, &nsec, 1000000000) || !norm(&min, &sec, 60) || !norm(&hour, &min, 60) ||
+    if (__builtin_sub_overflow(month, (int64_t)1, &m) || !norm(&year, &m, 12) ||
+        !norm(&sec, &nsec, 1000000000) || !norm(&min, &sec, 60) || !norm(&hour, &min, 60) ||
         !norm(&day, &hour, 24))
         return false;
     if (year < -100000000 || year > 100000000)
         return false;
     int64_t d = days_from_civil(year, (int)m + 1, 1), unix;
-    if (__builtin_add_overflow(d, day, &d) || __builtin_sub_overflow(d, (int64_t)1, &d) || __builtin_mul_overflow(d, (int64_t)86400, &unix) ||
+    if (__builtin_add_overflow(d, day, &d) || __builtin_sub_overflow(d, (int64_t)1, &d) ||
+        __builtin_mul_overflow(d, (int64_t)86400, &unix) ||
         __builtin_add_overflow(unix, hour * 3600 + min * 60 + sec, &unix))
         return false;
     char nb[64];
@@ -685,15 +701,21 @@ enum std {
 };
 
 struct chunk {
-    size_t prefix;  /* bytes of literal text before the element */
+    size_t prefix; /* bytes of literal text before the element */
     enum std std;
-    size_t stdlen;  /* bytes of the element in the layout */
-    int digits;     /* fractional seconds: number of digits */
-    char sep;       /* fractional seconds: '.' or ',' */
+    size_t stdlen; /* bytes of the element in the layout */
+    int digits;    /* fractional seconds: number of digits */
+    char sep;      /* fractional seconds: '.' or ',' */
 };
 
-static bool lower_at(const char *s, size_t n, size_t i) { return i < n && s[i] >= 'a' && s[i] <= 'z'; }
-static bool digit_at(const char *s, size_t n, size_t i) { return i < n && s[i] >= '0' && s[i] <= '9'; }
+static bool lower_at(const char *s, size_t n, size_t i)
+{
+    return i < n && s[i] >= 'a' && s[i] <= 'z';
+}
+static bool digit_at(const char *s, size_t n, size_t i)
+{
+    return i < n && s[i] >= '0' && s[i] <= '9';
+}
 static bool has(const char *s, size_t n, size_t i, const char *lit)
 {
     size_t k = strlen(lit);
@@ -704,12 +726,12 @@ static bool has(const char *s, size_t n, size_t i, const char *lit)
 static struct chunk next_chunk(const char *s, size_t n)
 {
     struct chunk c = {n, STD_NONE, 0, 0, 0};
-#define FOUND(st, len)                                                                                                 \
-    do {                                                                                                               \
-        c.prefix = i;                                                                                                  \
-        c.std = (st);                                                                                                  \
-        c.stdlen = (len);                                                                                              \
-        return c;                                                                                                      \
+#define FOUND(st, len)                                                                             \
+    do {                                                                                           \
+        c.prefix = i;                                                                              \
+        c.std = (st);                                                                              \
+        c.stdlen = (len);                                                                          \
+        return c;                                                                                  \
     } while (0)
     for (size_t i = 0; i < n; i++) {
         switch (s[i]) {
@@ -824,11 +846,13 @@ static struct chunk next_chunk(const char *s, size_t n)
     return c;
 }
 
-static const char *const long_months[] = {"January", "February", "March",     "April",   "May",      "June",
-                                          "July",    "August",   "September", "October", "November", "December"};
+static const char *const long_months[] = {"January",   "February", "March",    "April",
+                                          "May",       "June",     "July",     "August",
+                                          "September", "October",  "November", "December"};
 static const char *const short_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-static const char *const long_days[] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+static const char *const long_days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                        "Thursday", "Friday", "Saturday"};
 static const char *const short_days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
 static void add_int(struct cl_sbuf *b, int64_t x, int width)
@@ -965,8 +989,8 @@ static void format_time(struct cl_sbuf *b, const struct gtime *t, const char *la
                 cl_sbuf_addc(b, ':');
             if (c.std != STD_NUM_SHORT_TZ && c.std != STD_ISO8601_SHORT_TZ)
                 add_int(b, zone % 60, 2);
-            if (c.std == STD_ISO8601_SECONDS_TZ || c.std == STD_NUM_SECONDS_TZ || c.std == STD_NUM_COLON_SECONDS_TZ ||
-                c.std == STD_ISO8601_COLON_SECONDS_TZ) {
+            if (c.std == STD_ISO8601_SECONDS_TZ || c.std == STD_NUM_SECONDS_TZ ||
+                c.std == STD_NUM_COLON_SECONDS_TZ || c.std == STD_ISO8601_COLON_SECONDS_TZ) {
                 if (c.std == STD_NUM_COLON_SECONDS_TZ || c.std == STD_ISO8601_COLON_SECONDS_TZ)
                     cl_sbuf_addc(b, ':');
                 add_int(b, abs % 60, 2);
@@ -1031,8 +1055,9 @@ struct perr {
     struct cl_sbuf msg;
 };
 
-static void parse_error(struct cl_sbuf *m, const char *layout, size_t ln, const char *value, size_t vn,
-                        const char *lelem, size_t lelen, const char *velem, size_t velen, const char *extra)
+static void parse_error(struct cl_sbuf *m, const char *layout, size_t ln, const char *value,
+                        size_t vn, const char *lelem, size_t lelen, const char *velem, size_t velen,
+                        const char *extra)
 {
     cl_sbuf_adds(m, "parsing time ");
     go_quote(m, value, vn);
@@ -1128,7 +1153,8 @@ static bool match_fold(const char *a, const char *b, size_t n)
     return true;
 }
 
-static bool lookup_name(const char *const *tab, size_t ntab, const char **v, size_t *n, int64_t *out)
+static bool lookup_name(const char *const *tab, size_t ntab, const char **v, size_t *n,
+                        int64_t *out)
 {
     for (size_t i = 0; i < ntab; i++) {
         size_t k = strlen(tab[i]);
@@ -1142,7 +1168,10 @@ static bool lookup_name(const char *const *tab, size_t ntab, const char **v, siz
     return false;
 }
 
-static bool comma_or_period(char ch) { return ch == '.' || ch == ','; }
+static bool comma_or_period(char ch)
+{
+    return ch == '.' || ch == ',';
+}
 
 /* Go's parseNanoseconds: value starts with the separator; nbytes includes it. */
 static bool parse_nanos(const char *v, size_t nbytes, int64_t *ns, const char **rangeerr)
@@ -1229,7 +1258,8 @@ static bool skip_prefix(const char **v, size_t *vn, const char *p, size_t pn)
 
 /* Go's time.Parse with UTC as default location (and as Local for zone abbreviations).
  * Returns 0 with *out, or -1 with the message in m. */
-static int parse_time(const char *layout, size_t ln, const char *value, size_t vn, struct gtime *out, struct cl_sbuf *m)
+static int parse_time(const char *layout, size_t ln, const char *value, size_t vn,
+                      struct gtime *out, struct cl_sbuf *m)
 {
     const char *lay = layout, *v = value;
     size_t lrem = ln, vrem = vn;
@@ -1532,12 +1562,14 @@ static int parse_time(const char *layout, size_t ln, const char *value, size_t v
             d = yday - days_before[mo - 1];
         }
         if (month >= 0 && month != mo) {
-            parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0, ": day-of-year does not match month");
+            parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0,
+                        ": day-of-year does not match month");
             return -1;
         }
         month = mo;
         if (day >= 0 && day != d) {
-            parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0, ": day-of-year does not match day");
+            parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0,
+                        ": day-of-year does not match day");
             return -1;
         }
         day = d;
@@ -1656,14 +1688,9 @@ static int parse_duration(const char *orig, size_t on, int64_t *out, struct cl_s
         static const struct {
             const char *name;
             uint64_t mult;
-        } units[] = {{"ns", 1},
-                     {"us", 1000},
-                     {"\xc2\xb5s", 1000},
-                     {"\xce\xbcs", 1000},
-                     {"ms", 1000000},
-                     {"s", 1000000000},
-                     {"m", 60000000000ULL},
-                     {"h", 3600000000000ULL}};
+        } units[] = {
+            {"ns", 1},       {"us", 1000},      {"\xc2\xb5s", 1000},   {"\xce\xbcs", 1000},
+            {"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000ULL}, {"h", 3600000000000ULL}};
         uint64_t unit = 0;
         for (size_t k = 0; k < CL_ARRAY_LEN(units); k++)
             if (strlen(units[k].name) == i && memcmp(units[k].name, s, i) == 0)
@@ -1723,7 +1750,8 @@ static int out_ns(struct cl_rego_bctx *c, const struct gtime *t, struct cl_rv **
 static const char tz_want[] = "either number (ns) or [number (ns), string (tz)]";
 
 /* OPA's tzTime: a number of ns, or [ns, tz, layout]; *layout (may be NULL) gets the layout. */
-static int tz_time(struct cl_rego_bctx *c, const struct cl_rv *a, struct gtime *t, const struct cl_rv **layout)
+static int tz_time(struct cl_rego_bctx *c, const struct cl_rv *a, struct gtime *t,
+                   const struct cl_rv **layout)
 {
     const struct tz *loc = &tz_utc;
     const struct cl_rv *num = a;
@@ -1885,7 +1913,8 @@ static int bi_add_date(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl
     time_fields(&t, &f);
     int64_t y, m, d;
     struct gtime r;
-    if (__builtin_add_overflow(f.year, dy, &y) || __builtin_add_overflow((int64_t)f.month, dm, &m) ||
+    if (__builtin_add_overflow(f.year, dy, &y) ||
+        __builtin_add_overflow((int64_t)f.month, dm, &m) ||
         __builtin_add_overflow((int64_t)f.day, dd, &d) ||
         !make_date(y, m, d, f.hour, f.min, f.sec, f.nsec, t.loc, &r))
         return cl_rego_bi_error(c, "time outside of valid range");

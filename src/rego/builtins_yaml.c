@@ -53,7 +53,10 @@ static bool parse_int0(const char *s, bool allow_sign, bool *neg, uint64_t *mag)
         return false;
     uint64_t v = 0;
     for (; *s; s++) {
-        int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : *s >= 'A' && *s <= 'F' ? *s - 'A' + 10 : 99;
+        int d = *s >= '0' && *s <= '9'   ? *s - '0'
+                : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10
+                : *s >= 'A' && *s <= 'F' ? *s - 'A' + 10
+                                         : 99;
         if (d >= base || v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
             return false;
         v = v * (uint64_t)base + (uint64_t)d;
@@ -144,8 +147,10 @@ struct resolved {
 static enum rtag resolve(const char *s, size_t n, struct resolved *r)
 {
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
-    static const char *const trues[] = {"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE", NULL};
-    static const char *const falses[] = {"n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE", NULL};
+    static const char *const trues[] = {"y",  "Y",  "yes",  "Yes",  "YES",  "on",
+                                        "On", "ON", "true", "True", "TRUE", NULL};
+    static const char *const falses[] = {"n",   "N",   "no",    "No",    "NO",    "off",
+                                         "Off", "OFF", "false", "False", "FALSE", NULL};
     memset(r, 0, sizeof *r);
     if (memchr(s, 0, n))
         return r->tag = T_STR;
@@ -174,7 +179,8 @@ static enum rtag resolve(const char *s, size_t n, struct resolved *r)
             plain[k++] = s[i];
     plain[k] = 0;
     enum rtag t = T_STR;
-    if (parse_int0(plain, true, &r->neg, &r->mag) && (!r->neg || r->mag <= (uint64_t)INT64_MAX + 1)) {
+    if (parse_int0(plain, true, &r->neg, &r->mag) &&
+        (!r->neg || r->mag <= (uint64_t)INT64_MAX + 1)) {
         t = T_INT;
     } else if (yaml_style_float(plain)) {
         r->d = strtod(plain, NULL);
@@ -236,8 +242,8 @@ static void go_format_g(double d, int bits, char *buf, size_t cap)
     digits[nd] = 0;
     int exp = atoi(p + 1);
     if (exp < -4 || exp >= 6) {
-        snprintf(buf, cap, "%s%c%s%.*se%c%02d", neg ? "-" : "", digits[0], nd > 1 ? "." : "", (int)(nd - 1), digits + 1,
-                 exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        snprintf(buf, cap, "%s%c%s%.*se%c%02d", neg ? "-" : "", digits[0], nd > 1 ? "." : "",
+                 (int)(nd - 1), digits + 1, exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
         return;
     }
     struct cl_sbuf b = {0};
@@ -286,7 +292,8 @@ static struct cl_rv *key_string(struct loader *ld, yaml_node_t *k)
         go_format_g(r.d, 32, buf, sizeof buf);
         return cl_rv_strz(buf);
     default:
-        snprintf(ld->msg, sizeof ld->msg, "Unsupported map key of type: %s, key: %.*s", "nil", (int)(n > 40 ? 40 : n), s);
+        snprintf(ld->msg, sizeof ld->msg, "Unsupported map key of type: %s, key: %.*s", "nil",
+                 (int)(n > 40 ? 40 : n), s);
         return NULL;
     }
 }
@@ -312,7 +319,10 @@ static struct cl_rv *scalar_rv(struct loader *ld, yaml_node_t *n)
     }
     case T_FLOAT:
         if (!isfinite(r.d)) {
-            snprintf(ld->msg, sizeof ld->msg, "json: unsupported value: %s", isnan(r.d) ? "NaN" : r.d > 0 ? "+Inf" : "-Inf");
+            snprintf(ld->msg, sizeof ld->msg, "json: unsupported value: %s",
+                     isnan(r.d) ? "NaN"
+                     : r.d > 0  ? "+Inf"
+                                : "-Inf");
             return NULL;
         }
         return cl_rv_float(r.d);
@@ -337,8 +347,10 @@ static struct cl_rv *load_node(struct loader *ld, yaml_node_t *n, int depth)
             return NULL;
         return scalar_rv(ld, n);
     case YAML_SEQUENCE_NODE: {
-        struct cl_rv *a = cl_rv_array((size_t)(n->data.sequence.items.top - n->data.sequence.items.start));
-        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+        struct cl_rv *a =
+            cl_rv_array((size_t)(n->data.sequence.items.top - n->data.sequence.items.start));
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+             i++) {
             struct cl_rv *v = load_node(ld, yaml_document_get_node(ld->doc, *i), depth + 1);
             if (!v) {
                 cl_rv_decref(a);
@@ -350,12 +362,15 @@ static struct cl_rv *load_node(struct loader *ld, yaml_node_t *n, int depth)
     }
     case YAML_MAPPING_NODE: {
         struct cl_rv *o = cl_rv_object();
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
             yaml_node_t *kn = yaml_document_get_node(ld->doc, p->key);
             /* "<<" merges the keys of a mapping (or of each mapping of a sequence) */
-            if (kn && kn->type == YAML_SCALAR_NODE && kn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                kn->data.scalar.length == 2 && !memcmp(kn->data.scalar.value, "<<", 2)) {
-                struct cl_rv *m = load_node(ld, yaml_document_get_node(ld->doc, p->value), depth + 1);
+            if (kn && kn->type == YAML_SCALAR_NODE &&
+                kn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && kn->data.scalar.length == 2 &&
+                !memcmp(kn->data.scalar.value, "<<", 2)) {
+                struct cl_rv *m =
+                    load_node(ld, yaml_document_get_node(ld->doc, p->value), depth + 1);
                 if (!m) {
                     cl_rv_decref(o);
                     return NULL;
@@ -368,20 +383,23 @@ static struct cl_rv *load_node(struct loader *ld, yaml_node_t *n, int depth)
                 }
                 for (size_t j = 0; j < nl; j++) {
                     if (list[j]->type != CL_RV_OBJECT) {
-                        snprintf(ld->msg, sizeof ld->msg, "yaml: map merge requires map or sequence of maps as the value");
+                        snprintf(ld->msg, sizeof ld->msg,
+                                 "yaml: map merge requires map or sequence of maps as the value");
                         cl_rv_decref(m);
                         cl_rv_decref(o);
                         return NULL;
                     }
                     for (size_t q = 0; q < list[j]->u.obj.len; q++)
                         if (!cl_rv_obj_get(o, list[j]->u.obj.keys[q]))
-                            cl_rv_obj_put(o, cl_rv_incref(list[j]->u.obj.keys[q]), cl_rv_incref(list[j]->u.obj.vals[q]));
+                            cl_rv_obj_put(o, cl_rv_incref(list[j]->u.obj.keys[q]),
+                                          cl_rv_incref(list[j]->u.obj.vals[q]));
                 }
                 cl_rv_decref(m);
                 continue;
             }
             struct cl_rv *k = kn ? key_string(ld, kn) : NULL;
-            struct cl_rv *v = k ? load_node(ld, yaml_document_get_node(ld->doc, p->value), depth + 1) : NULL;
+            struct cl_rv *v =
+                k ? load_node(ld, yaml_document_get_node(ld->doc, p->value), depth + 1) : NULL;
             if (!v) {
                 cl_rv_decref(k);
                 cl_rv_decref(o);
@@ -447,7 +465,8 @@ static struct cl_rv *yaml_load(struct loader *ld, const char *s, size_t n)
         char where[32] = "";
         if (line)
             snprintf(where, sizeof where, "line %zu: ", line);
-        snprintf(ld->msg, sizeof ld->msg, "yaml: %s%.300s", where, p.problem ? p.problem : "unknown problem parsing YAML content");
+        snprintf(ld->msg, sizeof ld->msg, "yaml: %s%.300s", where,
+                 p.problem ? p.problem : "unknown problem parsing YAML content");
         yaml_parser_delete(&p);
         return NULL;
     }
@@ -483,8 +502,14 @@ static int bi_yaml_is_valid(struct cl_rego_bctx *c, struct cl_rv *const *a, stru
 
 /* ---- marshal ---- */
 
-static bool is_letter(uint32_t r) { return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || r >= 0x80; }
-static bool is_digit(uint32_t r) { return r >= '0' && r <= '9'; }
+static bool is_letter(uint32_t r)
+{
+    return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || r >= 0x80;
+}
+static bool is_digit(uint32_t r)
+{
+    return r >= '0' && r <= '9';
+}
 
 /* go-yaml v2's key order for strings: at the first difference, two letters compare by code,
  * a non-letter sorts before a letter, and runs of digits compare as numbers. */
@@ -588,7 +613,8 @@ static void emit(struct emitter *em, yaml_event_t *ev)
 static void emit_scalar(struct emitter *em, const char *s, size_t n, yaml_scalar_style_t style)
 {
     yaml_event_t ev;
-    if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (const yaml_char_t *)s, (int)n, 1, 1, style)) {
+    if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (const yaml_char_t *)s, (int)n, 1, 1,
+                                      style)) {
         em->failed = true;
         return;
     }
@@ -604,7 +630,7 @@ static void emit_string(struct emitter *em, const char *s, size_t n)
     bool plain = resolve(z, n, &r) == T_STR && !base60_float(z);
     free(z);
     yaml_scalar_style_t style = memchr(s, '\n', n) ? YAML_LITERAL_SCALAR_STYLE
-                              : plain              ? YAML_PLAIN_SCALAR_STYLE
+                                : plain            ? YAML_PLAIN_SCALAR_STYLE
                                                    : YAML_DOUBLE_QUOTED_SCALAR_STYLE;
     emit_scalar(em, s, n, style);
 }

@@ -873,7 +873,8 @@ void cl_rego_bi_print(struct cl_rego_bctx *ctx, const char *text)
 {
     struct ev *ev = ctx->b.ev;
     if (ev->e->opts.print)
-        ev->e->opts.print(ev->e->opts.print_ctx, ev->cur_file ? ev->cur_file : "", ev->cur_line, text);
+        ev->e->opts.print(ev->e->opts.print_ctx, ev->cur_file ? ev->cur_file : "", ev->cur_line,
+                          text);
     if (ev->prints) {
         struct cl_rv *v = cl_rv_strz(text);
         rg_prints_add(ev->prints, ev->cur_file, ev->cur_line, &v, 1);

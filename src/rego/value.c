@@ -71,8 +71,14 @@ void cl_sbuf_add(struct cl_sbuf *b, const void *p, size_t n)
     b->s[b->len] = 0;
 }
 
-void cl_sbuf_addc(struct cl_sbuf *b, char c) { cl_sbuf_add(b, &c, 1); }
-void cl_sbuf_adds(struct cl_sbuf *b, const char *s) { cl_sbuf_add(b, s, strlen(s)); }
+void cl_sbuf_addc(struct cl_sbuf *b, char c)
+{
+    cl_sbuf_add(b, &c, 1);
+}
+void cl_sbuf_adds(struct cl_sbuf *b, const char *s)
+{
+    cl_sbuf_add(b, s, strlen(s));
+}
 
 void cl_sbuf_addf(struct cl_sbuf *b, const char *fmt, ...)
 {
@@ -128,8 +134,14 @@ static struct cl_rv *rv_alloc(enum cl_rv_type t, size_t extra)
     return v;
 }
 
-struct cl_rv *cl_rv_null(void) { return &rv_null; }
-struct cl_rv *cl_rv_bool(bool b) { return b ? &rv_true : &rv_false; }
+struct cl_rv *cl_rv_null(void)
+{
+    return &rv_null;
+}
+struct cl_rv *cl_rv_bool(bool b)
+{
+    return b ? &rv_true : &rv_false;
+}
 
 /* Small non-negative integers (array indexes, counts) are shared static values, like null and
  * the booleans: frozen, never freed. */
@@ -150,7 +162,8 @@ __attribute__((constructor)) static void init_small_ints(void)
 static bool is_static(const struct cl_rv *v)
 {
     uintptr_t p = (uintptr_t)v, lo = (uintptr_t)small_ints;
-    return v == &rv_null || v == &rv_true || v == &rv_false || (p >= lo && p < lo + sizeof small_ints);
+    return v == &rv_null || v == &rv_true || v == &rv_false ||
+           (p >= lo && p < lo + sizeof small_ints);
 }
 
 struct cl_rv *cl_rv_int(int64_t i)
@@ -184,7 +197,10 @@ struct cl_rv *cl_rv_str(const char *s, size_t len)
     return v;
 }
 
-struct cl_rv *cl_rv_strz(const char *s) { return cl_rv_str(s, strlen(s)); }
+struct cl_rv *cl_rv_strz(const char *s)
+{
+    return cl_rv_str(s, strlen(s));
+}
 
 struct cl_rv *cl_rv_str_alloc(size_t len, char **buf)
 {
@@ -228,8 +244,14 @@ struct cl_rv *cl_rv_array(size_t cap)
     return v;
 }
 
-struct cl_rv *cl_rv_set(void) { return rv_alloc(CL_RV_SET, 0); }
-struct cl_rv *cl_rv_object(void) { return rv_alloc(CL_RV_OBJECT, 0); }
+struct cl_rv *cl_rv_set(void)
+{
+    return rv_alloc(CL_RV_SET, 0);
+}
+struct cl_rv *cl_rv_object(void)
+{
+    return rv_alloc(CL_RV_OBJECT, 0);
+}
 
 /* ---- big numbers ---- */
 
@@ -278,7 +300,8 @@ static struct cl_rv *rv_int_digits(bool neg, const char *mag, size_t n)
 /* Sign and magnitude of an exact integer value (int64, big integer, or an integral double
  * beyond 2^53 -- those print exactly with %.0f); false for other numbers. `buf` holds the
  * digits when they are not in the value. */
-static bool int_parts(const struct cl_rv *v, bool *neg, const char **mag, size_t *n, char *buf, size_t cap)
+static bool int_parts(const struct cl_rv *v, bool *neg, const char **mag, size_t *n, char *buf,
+                      size_t cap)
 {
     if (v->is_int) {
         uint64_t u = v->u.num.i < 0 ? (uint64_t)0 - (uint64_t)v->u.num.i : (uint64_t)v->u.num.i;
@@ -577,7 +600,10 @@ static struct cl_rv *dec_arith(const struct cl_rv *x, const struct cl_rv *y, int
     return v;
 }
 
-static struct cl_rv *finite_num(double d) { return isfinite(d) ? cl_rv_float(d) : NULL; }
+static struct cl_rv *finite_num(double d)
+{
+    return isfinite(d) ? cl_rv_float(d) : NULL;
+}
 
 struct cl_rv *cl_rv_num_add(const struct cl_rv *a, const struct cl_rv *b)
 {
@@ -793,7 +819,8 @@ bool cl_rv_set_add(struct cl_rv *set, struct cl_rv *v)
         return false;
     }
     arr_reserve(set, set->u.arr.len + 1);
-    memmove(set->u.arr.items + i + 1, set->u.arr.items + i, (set->u.arr.len - i) * sizeof(struct cl_rv *));
+    memmove(set->u.arr.items + i + 1, set->u.arr.items + i,
+            (set->u.arr.len - i) * sizeof(struct cl_rv *));
     set->u.arr.items[i] = v;
     set->u.arr.len++;
     return true;
@@ -824,7 +851,10 @@ void cl_rv_obj_put(struct cl_rv *obj, struct cl_rv *k, struct cl_rv *v)
     obj->u.obj.len++;
 }
 
-void cl_rv_obj_put_str(struct cl_rv *obj, const char *k, struct cl_rv *v) { cl_rv_obj_put(obj, cl_rv_strz(k), v); }
+void cl_rv_obj_put_str(struct cl_rv *obj, const char *k, struct cl_rv *v)
+{
+    cl_rv_obj_put(obj, cl_rv_strz(k), v);
+}
 
 void cl_rv_obj_del(struct cl_rv *obj, const struct cl_rv *k)
 {
@@ -914,7 +944,8 @@ struct ptrset {
 static bool ptrset_add(struct ptrset *s, struct cl_rv *p)
 {
     if ((s->n + 1) * 2 > s->cap) {
-        struct ptrset ns = {cl_xcalloc(s->cap ? s->cap * 2 : 64, sizeof *ns.v), s->cap ? s->cap * 2 : 64, 0};
+        struct ptrset ns = {cl_xcalloc(s->cap ? s->cap * 2 : 64, sizeof *ns.v),
+                            s->cap ? s->cap * 2 : 64, 0};
         for (size_t i = 0; i < s->cap; i++)
             if (s->v[i])
                 ptrset_add(&ns, s->v[i]);
@@ -950,8 +981,8 @@ void cl_rv_release_frozen(struct cl_rv *const *roots, size_t n)
         if (!v || is_static(v) || !v->frozen || !ptrset_add(&seen, v))
             continue;
         size_t kids = v->type == CL_RV_ARRAY || v->type == CL_RV_SET ? v->u.arr.len
-                      : v->type == CL_RV_OBJECT                       ? v->u.obj.len * 2
-                                                                      : 0;
+                      : v->type == CL_RV_OBJECT                      ? v->u.obj.len * 2
+                                                                     : 0;
         if (ns + kids >= cap) {
             while (ns + kids >= cap)
                 cap = cap ? cap * 2 : 64;
@@ -1048,7 +1079,8 @@ static int cmp_num(const struct cl_rv *a, const struct cl_rv *b)
         bool an, bn;
         const char *am, *bm;
         size_t al, bl;
-        if (int_parts(a, &an, &am, &al, ba, sizeof ba) && int_parts(b, &bn, &bm, &bl, bb, sizeof bb)) {
+        if (int_parts(a, &an, &am, &al, ba, sizeof ba) &&
+            int_parts(b, &bn, &bm, &bl, bb, sizeof bb)) {
             bool az = al == 1 && am[0] == '0', bz = bl == 1 && bm[0] == '0';
             if (az && bz)
                 return 0;
@@ -1179,7 +1211,9 @@ size_t cl_rv_size(const struct cl_rv *v)
     case CL_RV_SET:
         n += v->u.arr.cap * sizeof(struct cl_rv *);
         for (size_t i = 0; i < v->u.arr.len; i++)
-            n += v->u.arr.items[i]->frozen && v->u.arr.items[i]->type <= CL_RV_BOOL ? 0 : cl_rv_size(v->u.arr.items[i]);
+            n += v->u.arr.items[i]->frozen && v->u.arr.items[i]->type <= CL_RV_BOOL
+                     ? 0
+                     : cl_rv_size(v->u.arr.items[i]);
         return n;
     case CL_RV_OBJECT:
         n += v->u.obj.cap * 2 * sizeof(struct cl_rv *);

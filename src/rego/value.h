@@ -51,17 +51,17 @@ enum { CL_RV_BIGINT = 1, CL_RV_BIGLIT = 2 };
 #define CL_RV_MAX_BIG_DIGITS 4096
 
 struct cl_rv {
-    uint32_t refs;     /* CL_RV_FROZEN_REFS bit pattern kept separately in `frozen` */
-    uint8_t type;      /* enum cl_rv_type */
-    uint8_t is_int;    /* numbers: exact int64 in num.i (else double in num.d) */
-    uint8_t frozen;    /* shared read-only: refcounting disabled */
-    uint8_t big;       /* numbers: CL_RV_BIGINT or CL_RV_BIGLIT, text in num.big */
+    uint32_t refs;  /* CL_RV_FROZEN_REFS bit pattern kept separately in `frozen` */
+    uint8_t type;   /* enum cl_rv_type */
+    uint8_t is_int; /* numbers: exact int64 in num.i (else double in num.d) */
+    uint8_t frozen; /* shared read-only: refcounting disabled */
+    uint8_t big;    /* numbers: CL_RV_BIGINT or CL_RV_BIGLIT, text in num.big */
     union {
         bool b;
         struct {
             int64_t i;
-            double d;         /* also set (approximately) for big numbers */
-            const char *big;  /* CL_RV_BIGINT: "-123..." beyond int64; CL_RV_BIGLIT: the literal */
+            double d;        /* also set (approximately) for big numbers */
+            const char *big; /* CL_RV_BIGINT: "-123..." beyond int64; CL_RV_BIGLIT: the literal */
         } num;
         struct {
             size_t len; /* bytes, excluding the NUL that always follows */
@@ -136,7 +136,10 @@ struct cl_rv *cl_rv_copy(const struct cl_rv *v);
 
 /* ---- queries (all borrow) ---- */
 int cl_rv_compare(const struct cl_rv *a, const struct cl_rv *b);
-static inline bool cl_rv_equal(const struct cl_rv *a, const struct cl_rv *b) { return cl_rv_compare(a, b) == 0; }
+static inline bool cl_rv_equal(const struct cl_rv *a, const struct cl_rv *b)
+{
+    return cl_rv_compare(a, b) == 0;
+}
 /* Object member by key; returns borrowed or NULL. */
 struct cl_rv *cl_rv_obj_get(const struct cl_rv *obj, const struct cl_rv *k);
 struct cl_rv *cl_rv_obj_get_str(const struct cl_rv *obj, const char *k);
@@ -152,8 +155,14 @@ const char *cl_rv_type_name(const struct cl_rv *v);
 /* Number helpers: true when v is a number holding an integer (exactly), stored to *out. */
 bool cl_rv_as_int(const struct cl_rv *v, int64_t *out);
 double cl_rv_as_double(const struct cl_rv *v);
-static inline bool cl_rv_is(const struct cl_rv *v, enum cl_rv_type t) { return v && v->type == t; }
-static inline bool cl_rv_is_true(const struct cl_rv *v) { return v && v->type == CL_RV_BOOL && v->u.b; }
+static inline bool cl_rv_is(const struct cl_rv *v, enum cl_rv_type t)
+{
+    return v && v->type == t;
+}
+static inline bool cl_rv_is_true(const struct cl_rv *v)
+{
+    return v && v->type == CL_RV_BOOL && v->u.b;
+}
 
 /* ---- conversions ---- */
 /* JSON to value; returns new. Depth is bounded by the caller (cl_json_parse did). */

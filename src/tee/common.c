@@ -8,11 +8,11 @@
 #include "tee/tee_int.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -42,12 +42,12 @@ int64_t cl_tee_time(const struct cl_tee_config *cfg)
 #define PARSED_SLOTS 64
 static struct {
     uint8_t h[32];
-    STACK_OF(X509) *sk;
+    STACK_OF(X509) * sk;
 } parsed[PARSED_SLOTS];
 static size_t parsed_next;
 static pthread_mutex_t parsed_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static STACK_OF(X509) *sk_ref_copy(STACK_OF(X509) *sk)
+static STACK_OF(X509) * sk_ref_copy(STACK_OF(X509) * sk)
 {
     STACK_OF(X509) *c = sk_X509_new_null();
     for (int i = 0; c && i < sk_X509_num(sk); i++) {
@@ -60,7 +60,7 @@ static STACK_OF(X509) *sk_ref_copy(STACK_OF(X509) *sk)
     return c;
 }
 
-static STACK_OF(X509) *parsed_get(const uint8_t h[32])
+static STACK_OF(X509) * parsed_get(const uint8_t h[32])
 {
     STACK_OF(X509) *out = NULL;
     pthread_mutex_lock(&parsed_lock);
@@ -71,7 +71,7 @@ static STACK_OF(X509) *parsed_get(const uint8_t h[32])
     return out;
 }
 
-static void parsed_put(const uint8_t h[32], STACK_OF(X509) *sk)
+static void parsed_put(const uint8_t h[32], STACK_OF(X509) * sk)
 {
     STACK_OF(X509) *c = sk_ref_copy(sk);
     if (!c)
@@ -118,7 +118,8 @@ X509 *cl_tee_x509_der(const uint8_t *der, size_t len, struct cl_err *err)
 static X509 *x509_der_parse(const uint8_t *der, size_t len, struct cl_err *err)
 {
     if (len == 0 || len > CL_TEE_MAX_CERT) {
-        cl_err_set(err, CL_EPARSE, "certificate of %zu bytes (1..%d allowed)", len, CL_TEE_MAX_CERT);
+        cl_err_set(err, CL_EPARSE, "certificate of %zu bytes (1..%d allowed)", len,
+                   CL_TEE_MAX_CERT);
         return NULL;
     }
     const unsigned char *p = der;
@@ -170,12 +171,13 @@ EVP_PKEY *cl_tee_pubkey_der(const uint8_t *der, size_t len)
     return k;
 }
 
-static STACK_OF(X509) *parse_any(const uint8_t *buf, size_t len, struct cl_err *err);
+static STACK_OF(X509) * parse_any(const uint8_t *buf, size_t len, struct cl_err *err);
 
-STACK_OF(X509) *cl_tee_x509_parse_any(const uint8_t *buf, size_t len, struct cl_err *err)
+STACK_OF(X509) * cl_tee_x509_parse_any(const uint8_t *buf, size_t len, struct cl_err *err)
 {
     if (len == 0 || len > CL_TEE_MAX_CERT_FILE) {
-        cl_err_set(err, CL_ELIMIT, "certificate data of %zu bytes (1..%d allowed)", len, CL_TEE_MAX_CERT_FILE);
+        cl_err_set(err, CL_ELIMIT, "certificate data of %zu bytes (1..%d allowed)", len,
+                   CL_TEE_MAX_CERT_FILE);
         return NULL;
     }
     uint8_t h[32];
@@ -189,7 +191,7 @@ STACK_OF(X509) *cl_tee_x509_parse_any(const uint8_t *buf, size_t len, struct cl_
     return sk;
 }
 
-static STACK_OF(X509) *parse_any(const uint8_t *buf, size_t len, struct cl_err *err)
+static STACK_OF(X509) * parse_any(const uint8_t *buf, size_t len, struct cl_err *err)
 {
     CL_AUTO(cl_tee_x509s) *sk = sk_X509_new_null();
     if (!sk) {
@@ -230,7 +232,7 @@ static STACK_OF(X509) *parse_any(const uint8_t *buf, size_t len, struct cl_err *
     return CL_STEAL(sk);
 }
 
-STACK_OF(X509) *cl_tee_x509_load(const char *path, struct cl_err *err)
+STACK_OF(X509) * cl_tee_x509_load(const char *path, struct cl_err *err)
 {
     size_t n = 0;
     CL_AUTO(cl_bytes) *buf = cl_file_read(path, CL_TEE_MAX_CERT_FILE, &n, err);
@@ -287,17 +289,20 @@ int cl_tee_x509_link(X509 *child, X509 *parent, int64_t at, const char *what, st
     ERR_clear_error();
     if (!pk || X509_verify(child, pk) != 1) {
         ERR_clear_error();
-        return cl_err_set(err, CL_EVERIFY, "%s '%s': signature by '%s' does not verify", what, cn, pcn);
+        return cl_err_set(err, CL_EVERIFY, "%s '%s': signature by '%s' does not verify", what, cn,
+                          pcn);
     }
     time_t t = (time_t)at;
     if (X509_cmp_time(X509_get0_notBefore(child), &t) >= 0)
-        return cl_err_set(err, CL_EEXPIRED, "%s '%s' is not valid yet at %lld", what, cn, (long long)at);
+        return cl_err_set(err, CL_EEXPIRED, "%s '%s' is not valid yet at %lld", what, cn,
+                          (long long)at);
     if (X509_cmp_time(X509_get0_notAfter(child), &t) <= 0)
         return cl_err_set(err, CL_EEXPIRED, "%s '%s' expired before %lld", what, cn, (long long)at);
     return 0;
 }
 
-int cl_tee_x509_ext(X509 *cert, const char *oid, const uint8_t **data, size_t *len, struct cl_err *err)
+int cl_tee_x509_ext(X509 *cert, const char *oid, const uint8_t **data, size_t *len,
+                    struct cl_err *err)
 {
     ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
     if (!obj)
@@ -336,7 +341,8 @@ int cl_tee_set_hex(json_t *obj, const char *key, const void *buf, size_t len, st
     return 0;
 }
 
-bool cl_tee_field_matches(const uint8_t *field, size_t field_len, const uint8_t *digest, size_t dlen)
+bool cl_tee_field_matches(const uint8_t *field, size_t field_len, const uint8_t *digest,
+                          size_t dlen)
 {
     uint8_t want[CL_TEE_FIELD_MAX];
     if (field_len > sizeof want)
@@ -345,8 +351,8 @@ bool cl_tee_field_matches(const uint8_t *field, size_t field_len, const uint8_t 
     return cl_memeq_ct(field, want, field_len);
 }
 
-cl_bytes *cl_tee_json_bytes(const json_t *v, size_t exact, size_t max, size_t *outlen, const char *what,
-                            struct cl_err *err)
+cl_bytes *cl_tee_json_bytes(const json_t *v, size_t exact, size_t max, size_t *outlen,
+                            const char *what, struct cl_err *err)
 {
     size_t cap = exact ? exact : max;
     if (json_is_string(v)) {
@@ -370,8 +376,8 @@ cl_bytes *cl_tee_json_bytes(const json_t *v, size_t exact, size_t max, size_t *o
     }
     size_t n = json_array_size(v);
     if ((exact && n != exact) || n > cap) {
-        cl_err_set(err, exact ? CL_EPARSE : CL_ELIMIT, "%s: %zu bytes, want %s%zu", what, n, exact ? "" : "at most ",
-                   cap);
+        cl_err_set(err, exact ? CL_EPARSE : CL_ELIMIT, "%s: %zu bytes, want %s%zu", what, n,
+                   exact ? "" : "at most ", cap);
         return NULL;
     }
     CL_AUTO(cl_bytes) *b = malloc(n + 1);
@@ -403,22 +409,26 @@ static struct cache_slot cache[CL_TEE_CACHE_SLOTS];
 static size_t cache_next;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void cl_tee_cache_key_certs(const char *tag, X509 *const *certs, size_t n, const void *extra, size_t extra_len,
-                            struct cl_tee_cache_key *out)
+void cl_tee_cache_key_certs(const char *tag, X509 *const *certs, size_t n, const void *extra,
+                            size_t extra_len, struct cl_tee_cache_key *out)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned ol = 0;
-    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, tag, strlen(tag) + 1) == 1;
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(md, tag, strlen(tag) + 1) == 1;
     for (size_t i = 0; ok && i < n; i++) {
         if (!certs[i])
             continue;
         unsigned char *der = NULL;
         int dl = i2d_X509(certs[i], &der);
-        uint8_t len[4] = {(uint8_t)(dl >> 24), (uint8_t)(dl >> 16), (uint8_t)(dl >> 8), (uint8_t)dl};
-        ok = dl > 0 && EVP_DigestUpdate(md, len, 4) == 1 && EVP_DigestUpdate(md, der, (size_t)dl) == 1;
+        uint8_t len[4] = {(uint8_t)(dl >> 24), (uint8_t)(dl >> 16), (uint8_t)(dl >> 8),
+                          (uint8_t)dl};
+        ok = dl > 0 && EVP_DigestUpdate(md, len, 4) == 1 &&
+             EVP_DigestUpdate(md, der, (size_t)dl) == 1;
         OPENSSL_free(der);
     }
-    ok = ok && (!extra_len || EVP_DigestUpdate(md, extra, extra_len) == 1) && EVP_DigestFinal_ex(md, out->h, &ol) == 1;
+    ok = ok && (!extra_len || EVP_DigestUpdate(md, extra, extra_len) == 1) &&
+         EVP_DigestFinal_ex(md, out->h, &ol) == 1;
     EVP_MD_CTX_free(md);
     if (!ok) /* a key that matches nothing ever put: the cache is then simply bypassed */
         memset(out->h, 0xff, sizeof out->h), out->h[0] = 0;
@@ -429,7 +439,8 @@ bool cl_tee_cache_hit(const struct cl_tee_cache_key *k, int64_t at)
     bool hit = false;
     pthread_mutex_lock(&cache_lock);
     for (size_t i = 0; i < CL_TEE_CACHE_SLOTS && !hit; i++)
-        hit = cache[i].used && memcmp(cache[i].k.h, k->h, sizeof k->h) == 0 && at >= cache[i].nb && at < cache[i].na;
+        hit = cache[i].used && memcmp(cache[i].k.h, k->h, sizeof k->h) == 0 && at >= cache[i].nb &&
+              at < cache[i].na;
     pthread_mutex_unlock(&cache_lock);
     return hit;
 }
@@ -538,8 +549,8 @@ static size_t fetch_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-cl_bytes *cl_tee_http_get(const char *url, size_t max, size_t *outlen, const char *hdr_name, cl_str **hdr_val,
-                          struct cl_err *err)
+cl_bytes *cl_tee_http_get(const char *url, size_t max, size_t *outlen, const char *hdr_name,
+                          cl_str **hdr_val, struct cl_err *err)
 {
     if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
         cl_err_set(err, CL_EINVAL, "fetch %.200s: only http(s) URLs", url);
@@ -573,8 +584,8 @@ cl_bytes *cl_tee_http_get(const char *url, size_t max, size_t *outlen, const cha
         else if (status == 404)
             cl_err_set(err, CL_ENOTFOUND, "fetch %.200s: 404", url);
         else
-            cl_err_set(err, CL_EIO, "fetch %.200s: %s (HTTP %ld)", url, rc != CURLE_OK ? curl_easy_strerror(rc) : "status",
-                       status);
+            cl_err_set(err, CL_EIO, "fetch %.200s: %s (HTTP %ld)", url,
+                       rc != CURLE_OK ? curl_easy_strerror(rc) : "status", status);
         return NULL;
     }
     if (hdr_val)

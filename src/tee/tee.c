@@ -6,7 +6,8 @@
 #include <string.h>
 
 int cl_tee_sample_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
-int cl_tee_sampledevice_verify(const struct cl_tee_verify_in *in, json_t **claims, struct cl_err *err);
+int cl_tee_sampledevice_verify(const struct cl_tee_verify_in *in, json_t **claims,
+                               struct cl_err *err);
 
 static const struct cl_tee_verifier verifiers[] = {
     {"sample", "cpu", true, cl_tee_sample_verify},
@@ -23,8 +24,8 @@ static const struct cl_tee_verifier verifiers[] = {
 };
 
 static const char *const known_ids[] = {
-    "az-snp-vtpm", "az-tdx-vtpm", "nvidia", "nvidiadpu", "sgx", "snp", "tdx", "cca",
-    "csv", "se", "hygondcu", "tpm", "sample", "sampledevice",
+    "az-snp-vtpm", "az-tdx-vtpm", "nvidia", "nvidiadpu", "sgx", "snp",    "tdx",
+    "cca",         "csv",         "se",     "hygondcu",  "tpm", "sample", "sampledevice",
 };
 
 const struct cl_tee_verifier *cl_tee_verifier_find(const char *tee)

@@ -35,9 +35,9 @@ int64_t cl_tee_time(const struct cl_tee_config *cfg);
 /* One DER certificate (exactly len bytes, no trailing data). New or NULL with EPARSE. */
 X509 *cl_tee_x509_der(const uint8_t *der, size_t len, struct cl_err *err);
 /* Every certificate of a PEM text, or of a single DER certificate. New stack or NULL. */
-STACK_OF(X509) *cl_tee_x509_parse_any(const uint8_t *buf, size_t len, struct cl_err *err);
+STACK_OF(X509) * cl_tee_x509_parse_any(const uint8_t *buf, size_t len, struct cl_err *err);
 /* Same, from a file of at most CL_TEE_MAX_CERT_FILE bytes (ENOTFOUND when it is absent). */
-STACK_OF(X509) *cl_tee_x509_load(const char *path, struct cl_err *err);
+STACK_OF(X509) * cl_tee_x509_load(const char *path, struct cl_err *err);
 /* True when SHA-256(DER of cert) equals one of the lowercase hex fingerprints in pins[n]. */
 bool cl_tee_x509_pinned(X509 *cert, const char *const *pins, size_t n);
 /* The subject (or issuer) commonName copied into buf (truncated, NUL-terminated); "" when none. */
@@ -45,7 +45,8 @@ void cl_tee_x509_cn(X509 *cert, bool issuer, char *buf, size_t cap);
 /* Checks one chain link: child's issuer name equals parent's subject, child's signature verifies
  * with parent's key (RSA-PSS, RSA, ECDSA as the certificate says) and child is valid at `at`.
  * `what` names the child in the message. EVERIFY (or EEXPIRED for the validity window). */
-CL_MUST_CHECK int cl_tee_x509_link(X509 *child, X509 *parent, int64_t at, const char *what, struct cl_err *err);
+CL_MUST_CHECK int cl_tee_x509_link(X509 *child, X509 *parent, int64_t at, const char *what,
+                                   struct cl_err *err);
 /* Raw contents (the OCTET STRING payload) of the extension with dotted OID, borrowed from
  * cert; ENOTFOUND when absent. */
 CL_MUST_CHECK int cl_tee_x509_ext(X509 *cert, const char *oid, const uint8_t **data, size_t *len,
@@ -66,8 +67,8 @@ struct cl_tee_cache_key {
     uint8_t h[32];
 };
 /* Key over the DER of each certificate (NULLs skipped) and `extra` bytes, with a domain tag. */
-void cl_tee_cache_key_certs(const char *tag, X509 *const *certs, size_t n, const void *extra, size_t extra_len,
-                            struct cl_tee_cache_key *out);
+void cl_tee_cache_key_certs(const char *tag, X509 *const *certs, size_t n, const void *extra,
+                            size_t extra_len, struct cl_tee_cache_key *out);
 bool cl_tee_cache_hit(const struct cl_tee_cache_key *k, int64_t at);
 /* Remembers k as verified for [not_before, not_after]. */
 void cl_tee_cache_put(const struct cl_tee_cache_key *k, int64_t not_before, int64_t not_after);
@@ -81,25 +82,27 @@ void cl_tee_cache_clear(void);
 /* New JSON string of lowercase hex, or NULL. */
 json_t *cl_tee_json_hex(const void *buf, size_t len);
 /* Sets obj[key] = hex(buf); ENOMEM on failure. */
-CL_MUST_CHECK int cl_tee_set_hex(json_t *obj, const char *key, const void *buf, size_t len, struct cl_err *err);
+CL_MUST_CHECK int cl_tee_set_hex(json_t *obj, const char *key, const void *buf, size_t len,
+                                 struct cl_err *err);
 
 /* Compares a TEE field with the expected digest regularised to the field's length
  * (trustee's regularize_data); false when they differ. */
-bool cl_tee_field_matches(const uint8_t *field, size_t field_len, const uint8_t *digest, size_t dlen);
+bool cl_tee_field_matches(const uint8_t *field, size_t field_len, const uint8_t *digest,
+                          size_t dlen);
 
 /* Bytes from a JSON member that is either an array of integers 0..255 (serde's form) or a
  * standard/url base64 string. exact != 0: the length must be exact; else at most max.
  * Returns new or NULL naming `what`. */
-cl_bytes *cl_tee_json_bytes(const json_t *v, size_t exact, size_t max, size_t *outlen, const char *what,
-                            struct cl_err *err);
+cl_bytes *cl_tee_json_bytes(const json_t *v, size_t exact, size_t max, size_t *outlen,
+                            const char *what, struct cl_err *err);
 
 /* ---- vendor services ---- */
 
 /* GET url (http/https only), at most max bytes, 10 s timeout, TLS verified. 200 → body (new);
  * 404 → ENOTFOUND; anything else EIO. When hdr_name is non-NULL, the value of that response
  * header (URL-decoded) is returned in *hdr_val (new, or NULL when absent). */
-cl_bytes *cl_tee_http_get(const char *url, size_t max, size_t *outlen, const char *hdr_name, cl_str **hdr_val,
-                          struct cl_err *err);
+cl_bytes *cl_tee_http_get(const char *url, size_t max, size_t *outlen, const char *hdr_name,
+                          cl_str **hdr_val, struct cl_err *err);
 
 /* ---- verifier entry points (the table in tee.c) ---- */
 

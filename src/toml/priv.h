@@ -24,7 +24,8 @@ struct tp_seg {
 /* What the parser knows about a table or array it made (jansson values carry no user data,
  * so this lives in a pointer-keyed hash beside the tree). */
 enum {
-    TP_TABLE = 1u << 0,    /* an object that is a TOML table (in tagged mode scalars are objects too) */
+    TP_TABLE =
+        1u << 0, /* an object that is a TOML table (in tagged mode scalars are objects too) */
     TP_EXPLICIT = 1u << 1, /* defined by [header], or by dotted keys in an earlier section */
     TP_FROZEN = 1u << 2,   /* inline table or static array: nothing may be added later */
     TP_AOT = 1u << 3,      /* array made by [[header]]: more elements may be appended */

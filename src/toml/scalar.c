@@ -81,7 +81,10 @@ static size_t utf8_encode(uint32_t cp, char out[4])
 /* ---- strings ---- */
 
 /* Control characters that TOML refuses in strings and comments; tab is allowed. */
-static bool is_ctrl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7F; }
+static bool is_ctrl(unsigned char c)
+{
+    return (c < 0x20 && c != '\t') || c == 0x7F;
+}
 
 static int hex_value(unsigned char c)
 {
@@ -94,7 +97,10 @@ static int hex_value(unsigned char c)
     return -1;
 }
 
-static unsigned char at(const struct tp *p, size_t i) { return (unsigned char)p->buf[i]; }
+static unsigned char at(const struct tp *p, size_t i)
+{
+    return (unsigned char)p->buf[i];
+}
 
 /* p->pos is on a backslash inside a basic string. */
 static int read_escape(struct tp *p, struct tp_buf *out)
@@ -105,13 +111,27 @@ static int read_escape(struct tp *p, struct tp_buf *out)
     unsigned char e = at(p, p->pos + 1);
     char c;
     switch (e) {
-    case 'b': c = '\b'; break;
-    case 't': c = '\t'; break;
-    case 'n': c = '\n'; break;
-    case 'f': c = '\f'; break;
-    case 'r': c = '\r'; break;
-    case '"': c = '"'; break;
-    case '\\': c = '\\'; break;
+    case 'b':
+        c = '\b';
+        break;
+    case 't':
+        c = '\t';
+        break;
+    case 'n':
+        c = '\n';
+        break;
+    case 'f':
+        c = '\f';
+        break;
+    case 'r':
+        c = '\r';
+        break;
+    case '"':
+        c = '"';
+        break;
+    case '\\':
+        c = '\\';
+        break;
     case 'u':
     case 'U': {
         size_t nd = e == 'u' ? 4 : 8;
@@ -124,11 +144,11 @@ static int read_escape(struct tp *p, struct tp_buf *out)
             cp = (cp << 4) | (uint32_t)v;
         }
         if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return TP_FAIL_AT(p, start, CL_EPARSE, "escape \\%c%.*s is not a Unicode scalar value", e,
-                              (int)nd, p->buf + p->pos + 2);
+            return TP_FAIL_AT(p, start, CL_EPARSE, "escape \\%c%.*s is not a Unicode scalar value",
+                              e, (int)nd, p->buf + p->pos + 2);
         if (cp == 0 && !p->tagged)
-            return TP_FAIL_AT(p, start, CL_EPARSE, "escape \\%c%.*s (NUL) is not supported", e, (int)nd,
-                              p->buf + p->pos + 2);
+            return TP_FAIL_AT(p, start, CL_EPARSE, "escape \\%c%.*s (NUL) is not supported", e,
+                              (int)nd, p->buf + p->pos + 2);
         char enc[4];
         size_t n = utf8_encode(cp, enc);
         p->pos += 2 + nd;
@@ -209,7 +229,8 @@ static int read_multi_string(struct tp *p, struct tp_buf *out, char q)
         size_t run = p->pos;
         while (p->pos < p->len) {
             unsigned char c = at(p, p->pos);
-            if (c == (unsigned char)q || (c == '\\' && basic) || c == '\r' || (is_ctrl(c) && c != '\n'))
+            if (c == (unsigned char)q || (c == '\\' && basic) || c == '\r' ||
+                (is_ctrl(c) && c != '\n'))
                 break;
             p->pos++;
         }
@@ -299,13 +320,16 @@ json_t *tp_tag(const char *type, const char *text, size_t n)
 
 /* ---- booleans, numbers, date-times ---- */
 
-static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* Characters a bare scalar (number, boolean, date-time) is made of. */
 static bool is_token_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '+' ||
-           c == '-' || c == '.' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' ||
+           c == '+' || c == '-' || c == '.' || c == ':';
 }
 
 static int digit_value(unsigned char c, unsigned base)
@@ -367,7 +391,8 @@ static int prefixed_integer(struct tp *p, size_t start, const char *s, size_t n,
             continue;
         uint64_t d = (uint64_t)digit_value((unsigned char)s[i], base);
         if (v > ((uint64_t)INT64_MAX - d) / base)
-            return TP_FAIL_AT(p, start, CL_EPARSE, "integer '%.*s' does not fit in 64 bits", (int)n, s);
+            return TP_FAIL_AT(p, start, CL_EPARSE, "integer '%.*s' does not fit in 64 bits", (int)n,
+                              s);
         v = v * base + d;
     }
     return integer_value(p, start, (int64_t)v, out);
@@ -380,7 +405,8 @@ static int decimal_integer(struct tp *p, size_t start, const char *s, size_t n, 
     if (!digits_ok(s + i, n - i, 10))
         return bad_value(p, start, "value");
     if (s[i] == '0' && n - i > 1)
-        return TP_FAIL_AT(p, start, CL_EPARSE, "integer '%.*s' has a leading zero", (int)(n > 64 ? 64 : n), s);
+        return TP_FAIL_AT(p, start, CL_EPARSE, "integer '%.*s' has a leading zero",
+                          (int)(n > 64 ? 64 : n), s);
     uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, v = 0;
     for (; i < n; i++) {
         if (s[i] == '_')
@@ -397,7 +423,10 @@ static int decimal_integer(struct tp *p, size_t start, const char *s, size_t n, 
 
 static locale_t c_locale;
 static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static void c_locale_init(void) { c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
+static void c_locale_init(void)
+{
+    c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
 
 /* strtod in the C locale whatever the process locale is. */
 static double strtod_c(const char *s, char **end)
@@ -437,7 +466,8 @@ static int decimal_float(struct tp *p, size_t start, const char *s, size_t n, js
     if (!digits_ok(s + ip, i - ip, 10))
         return bad_value(p, start, "float");
     if (s[ip] == '0' && i - ip > 1)
-        return TP_FAIL_AT(p, start, CL_EPARSE, "float '%.*s' has a leading zero", (int)(n > 64 ? 64 : n), s);
+        return TP_FAIL_AT(p, start, CL_EPARSE, "float '%.*s' has a leading zero",
+                          (int)(n > 64 ? 64 : n), s);
     if (i < n && s[i] == '.') {
         size_t f = ++i;
         while (i < n && s[i] != 'e' && s[i] != 'E')
@@ -470,7 +500,8 @@ static int decimal_float(struct tp *p, size_t start, const char *s, size_t n, js
     if (end != p->sb.p + p->sb.len - 1)
         return bad_value(p, start, "float");
     if (errno == ERANGE && isinf(d))
-        return TP_FAIL_AT(p, start, CL_EPARSE, "float '%.*s' is out of range", (int)(n > 64 ? 64 : n), s);
+        return TP_FAIL_AT(p, start, CL_EPARSE, "float '%.*s' is out of range",
+                          (int)(n > 64 ? 64 : n), s);
     return float_value(p, start, d, out);
 }
 
@@ -485,7 +516,8 @@ static int number(struct tp *p, size_t start, const char *s, size_t n, json_t **
         return float_special(p, start, "nan", out);
     if (rn >= 2 && r[0] == '0' && (r[1] == 'x' || r[1] == 'o' || r[1] == 'b')) {
         if (i)
-            return TP_FAIL_AT(p, start, CL_EPARSE, "a hex, octal or binary integer cannot have a sign");
+            return TP_FAIL_AT(p, start, CL_EPARSE,
+                              "a hex, octal or binary integer cannot have a sign");
         return prefixed_integer(p, start, s, n, out);
     }
     if (memchr(r, '.', rn) || memchr(r, 'e', rn) || memchr(r, 'E', rn))
@@ -531,7 +563,8 @@ static bool read_time(const char *s, size_t n, size_t *used)
 
 static int datetime_value(struct tp *p, size_t start, const char *type, json_t **out)
 {
-    json_t *v = p->tagged ? tp_tag(type, p->sb.p, p->sb.len) : json_stringn_nocheck(p->sb.p, p->sb.len);
+    json_t *v =
+        p->tagged ? tp_tag(type, p->sb.p, p->sb.len) : json_stringn_nocheck(p->sb.p, p->sb.len);
     return set_out(p, start, v, out);
 }
 
@@ -539,8 +572,8 @@ static int datetime_value(struct tp *p, size_t start, const char *type, json_t *
 static int datetime(struct tp *p, size_t start, const char *s, size_t n, json_t **out)
 {
     unsigned y, y2, mo, d;
-    if (n < 10 || !two_digits(s, &y) || !two_digits(s + 2, &y2) || s[4] != '-' || !two_digits(s + 5, &mo) ||
-        s[7] != '-' || !two_digits(s + 8, &d))
+    if (n < 10 || !two_digits(s, &y) || !two_digits(s + 2, &y2) || s[4] != '-' ||
+        !two_digits(s + 5, &mo) || s[7] != '-' || !two_digits(s + 8, &d))
         return bad_value(p, start, "date");
     y = y * 100 + y2;
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
@@ -567,8 +600,8 @@ static int datetime(struct tp *p, size_t start, const char *s, size_t n, json_t 
         return datetime_value(p, start, "datetime", out);
     }
     unsigned oh, om;
-    if ((s[i] != '+' && s[i] != '-') || n - i != 6 || !two_digits(s + i + 1, &oh) || s[i + 3] != ':' ||
-        !two_digits(s + i + 4, &om) || oh > 23 || om > 59)
+    if ((s[i] != '+' && s[i] != '-') || n - i != 6 || !two_digits(s + i + 1, &oh) ||
+        s[i + 3] != ':' || !two_digits(s + i + 4, &om) || oh > 23 || om > 59)
         return bad_value(p, start, "date-time");
     if ((rc = tp_buf_put(p, &p->sb, s + i, 6)) < 0)
         return rc;
@@ -595,9 +628,9 @@ int tp_scalar(struct tp *p, json_t **out)
     const char *s = p->buf + start;
     size_t n = p->pos - start;
     /* "1979-05-27 07:32:00": a date, one space, and a time make one value */
-    if (n == 10 && is_digit((unsigned char)s[0]) && s[4] == '-' && s[7] == '-' && p->len - p->pos >= 4 &&
-        p->buf[p->pos] == ' ' && is_digit(at(p, p->pos + 1)) && is_digit(at(p, p->pos + 2)) &&
-        p->buf[p->pos + 3] == ':') {
+    if (n == 10 && is_digit((unsigned char)s[0]) && s[4] == '-' && s[7] == '-' &&
+        p->len - p->pos >= 4 && p->buf[p->pos] == ' ' && is_digit(at(p, p->pos + 1)) &&
+        is_digit(at(p, p->pos + 2)) && p->buf[p->pos + 3] == ':') {
         p->pos++;
         while (p->pos < p->len && is_token_char(at(p, p->pos)))
             p->pos++;

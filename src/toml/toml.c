@@ -51,7 +51,8 @@ int tp_fail_at(struct tp *p, size_t at, int code, const char *file, int line, co
         else if ((c & 0xC0) != 0x80)
             col++;
     }
-    return cl_err_set_at(p->err, code, "toml", file, line, "line %u, column %u: %s", lineno, col, msg);
+    return cl_err_set_at(p->err, code, "toml", file, line, "line %u, column %u: %s", lineno, col,
+                         msg);
 }
 
 int tp_buf_put(struct tp *p, struct tp_buf *b, const char *s, size_t n)
@@ -151,10 +152,12 @@ static void pending_commit(struct tp *p)
 }
 
 /* New container registered with flags at depth; *out borrowed from parent after insertion. */
-static int new_container(struct tp *p, size_t at, bool array, unsigned flags, unsigned depth, json_t **out)
+static int new_container(struct tp *p, size_t at, bool array, unsigned flags, unsigned depth,
+                         json_t **out)
 {
     if (depth > CL_TOML_MAX_DEPTH)
-        return TP_FAIL_AT(p, at, CL_ELIMIT, "tables and arrays nested deeper than %d", CL_TOML_MAX_DEPTH);
+        return TP_FAIL_AT(p, at, CL_ELIMIT, "tables and arrays nested deeper than %d",
+                          CL_TOML_MAX_DEPTH);
     json_t *v = array ? json_array() : json_object();
     if (!v)
         return TP_FAIL_AT(p, at, CL_ENOMEM, "out of memory");
@@ -169,8 +172,14 @@ static int new_container(struct tp *p, size_t at, bool array, unsigned flags, un
 
 /* ---- lines ---- */
 
-static bool at_end(const struct tp *p) { return p->pos >= p->len; }
-static char cur(const struct tp *p) { return p->pos < p->len ? p->buf[p->pos] : '\0'; }
+static bool at_end(const struct tp *p)
+{
+    return p->pos >= p->len;
+}
+static char cur(const struct tp *p)
+{
+    return p->pos < p->len ? p->buf[p->pos] : '\0';
+}
 
 static void skip_blanks(struct tp *p)
 {
@@ -219,7 +228,8 @@ static int end_of_line(struct tp *p, const char *after)
         char show[16];
         if (cur(p) == '\r')
             return TP_FAIL(p, CL_EPARSE, "carriage return without line feed");
-        return TP_FAIL(p, CL_EPARSE, "expected a newline after %s, found %s", after, tp_show(p, p->pos, show));
+        return TP_FAIL(p, CL_EPARSE, "expected a newline after %s, found %s", after,
+                       tp_show(p, p->pos, show));
     }
     p->pos += nl;
     return 0;
@@ -244,7 +254,8 @@ static int skip_space_in_array(struct tp *p)
 
 static bool is_bare_key_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 /* Formats key part i for a message: quoted, cut at 64 bytes, controls shown as '?'. */
@@ -345,7 +356,8 @@ static int read_array(struct tp *p, unsigned depth, json_t **out)
         if (at_end(p))
             return TP_FAIL_AT(p, start, CL_EPARSE, "unterminated array");
         char show[16];
-        return TP_FAIL(p, CL_EPARSE, "expected ',' or ']' in an array, found %s", tp_show(p, p->pos, show));
+        return TP_FAIL(p, CL_EPARSE, "expected ',' or ']' in an array, found %s",
+                       tp_show(p, p->pos, show));
     }
     p->pos++;
     *out = CL_STEAL(arr);
@@ -424,7 +436,8 @@ static int read_value(struct tp *p, unsigned depth, json_t **out)
 
 /* Follows dotted-key part s from table t, making a table if absent. Dotted keys may extend
  * only tables that dotted keys made, in this section or inside this inline table. */
-static int dotted_step(struct tp *p, json_t *t, const struct tp_seg *s, bool in_inline, json_t **out)
+static int dotted_step(struct tp *p, json_t *t, const struct tp_seg *s, bool in_inline,
+                       json_t **out)
 {
     char name[80];
     json_t *child = get_seg(p, t, s);
@@ -442,12 +455,15 @@ static int dotted_step(struct tp *p, json_t *t, const struct tp_seg *s, bool in_
     }
     struct tp_slot *m = meta_get(p, child);
     if (!m || !(m->flags & TP_TABLE))
-        return TP_FAIL_AT(p, s->at, CL_EPARSE, "key %s already holds a value, it cannot take dotted keys",
+        return TP_FAIL_AT(p, s->at, CL_EPARSE,
+                          "key %s already holds a value, it cannot take dotted keys",
                           show_key(p, s, name));
     if (m->flags & TP_FROZEN)
-        return TP_FAIL_AT(p, s->at, CL_EPARSE, "cannot add keys to inline table %s", show_key(p, s, name));
+        return TP_FAIL_AT(p, s->at, CL_EPARSE, "cannot add keys to inline table %s",
+                          show_key(p, s, name));
     if (m->flags & TP_EXPLICIT)
-        return TP_FAIL_AT(p, s->at, CL_EPARSE, "table %s is already defined; dotted keys cannot extend it",
+        return TP_FAIL_AT(p, s->at, CL_EPARSE,
+                          "table %s is already defined; dotted keys cannot extend it",
                           show_key(p, s, name));
     if (!in_inline && !(m->flags & TP_PENDING)) {
         int rc = pending_add(p, child, m);
@@ -466,7 +482,8 @@ static int read_keyval(struct tp *p, json_t *table, bool in_inline)
         return rc;
     if (cur(p) != '=' || at_end(p)) {
         char show[16];
-        return TP_FAIL(p, CL_EPARSE, "expected '=' after a key, found %s", tp_show(p, p->pos, show));
+        return TP_FAIL(p, CL_EPARSE, "expected '=' after a key, found %s",
+                       tp_show(p, p->pos, show));
     }
     p->pos++;
     skip_blanks(p);
@@ -478,7 +495,8 @@ static int read_keyval(struct tp *p, json_t *table, bool in_inline)
     struct tp_seg last = p->segs[p->nseg - 1];
     if (get_seg(p, parent, &last)) {
         char name[80];
-        return TP_FAIL_AT(p, last.at, CL_EPARSE, "key %s is defined twice", show_key(p, &last, name));
+        return TP_FAIL_AT(p, last.at, CL_EPARSE, "key %s is defined twice",
+                          show_key(p, &last, name));
     }
     json_t *v = NULL;
     if ((rc = read_value(p, meta_get(p, parent)->depth + 1, &v)) < 0)
@@ -503,8 +521,8 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
         return rc;
     if (cur(p) != ']' || at_end(p) || (aot && (p->len - p->pos < 2 || p->buf[p->pos + 1] != ']'))) {
         char show[16];
-        return TP_FAIL(p, CL_EPARSE, "expected '%s' to close the table header, found %s", aot ? "]]" : "]",
-                       tp_show(p, p->pos, show));
+        return TP_FAIL(p, CL_EPARSE, "expected '%s' to close the table header, found %s",
+                       aot ? "]]" : "]", tp_show(p, p->pos, show));
     }
     p->pos += aot ? 2 : 1;
     pending_commit(p);
@@ -530,7 +548,9 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
         if (!m || (m->flags & TP_FROZEN) || !(m->flags & TP_TABLE))
             return TP_FAIL_AT(p, s->at, CL_EPARSE, "key %s is %s, a header cannot add to it",
                               show_key(p, s, name),
-                              !m ? "a value" : (m->flags & TP_TABLE) ? "an inline table" : "an array");
+                              !m                      ? "a value"
+                              : (m->flags & TP_TABLE) ? "an inline table"
+                                                      : "an array");
         t = child;
     }
 
@@ -547,11 +567,11 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
             m->flags |= TP_EXPLICIT; /* made implicitly by an earlier [a.b.c], defined now */
         } else {
             return TP_FAIL_AT(p, start, CL_EPARSE, "table %s is %s", show_key(p, s, name),
-                              !m                          ? "already a value"
-                              : (m->flags & TP_AOT)       ? "an array of tables, not a table"
-                              : !(m->flags & TP_TABLE)    ? "already an array"
-                              : (m->flags & TP_FROZEN)    ? "an inline table and cannot be redefined"
-                                                          : "defined twice");
+                              !m                       ? "already a value"
+                              : (m->flags & TP_AOT)    ? "an array of tables, not a table"
+                              : !(m->flags & TP_TABLE) ? "already an array"
+                              : (m->flags & TP_FROZEN) ? "an inline table and cannot be redefined"
+                                                       : "defined twice");
         }
         *current = child;
         return 0;
@@ -561,8 +581,9 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
             (rc = set_seg(p, t, s, child)) < 0)
             return rc;
     } else if (!m || !(m->flags & TP_AOT)) {
-        return TP_FAIL_AT(p, start, CL_EPARSE, "array of tables %s: the key is %s", show_key(p, s, name),
-                          !m ? "already a value"
+        return TP_FAIL_AT(p, start, CL_EPARSE, "array of tables %s: the key is %s",
+                          show_key(p, s, name),
+                          !m                      ? "already a value"
                           : (m->flags & TP_TABLE) ? "already a table"
                                                   : "a static array, which cannot be extended");
     }
@@ -646,7 +667,10 @@ static json_t *parse(const char *buf, size_t len, bool tagged, struct cl_err *er
     return root;
 }
 
-json_t *cl_toml_parse(const char *buf, size_t len, struct cl_err *err) { return parse(buf, len, false, err); }
+json_t *cl_toml_parse(const char *buf, size_t len, struct cl_err *err)
+{
+    return parse(buf, len, false, err);
+}
 
 json_t *cl_toml_parse_tagged(const char *buf, size_t len, struct cl_err *err)
 {

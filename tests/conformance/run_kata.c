@@ -14,8 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "json/json.h"
 #include "rego/rego.h"
+#include "json/json.h"
 
 static int verbose;
 
@@ -23,7 +23,8 @@ enum decision { DENY, ALLOW, ERROR };
 
 /* The agent's gate: value true/false, or {"allowed": bool, "ops": [...]} with ops applied to
  * the whole data document when allowed; undefined or any other shape is an error. */
-static enum decision gate(struct cl_rego *e, const char *ep, const json_t *input, char *why, size_t whylen)
+static enum decision gate(struct cl_rego *e, const char *ep, const json_t *input, char *why,
+                          size_t whylen)
 {
     char q[256];
     snprintf(q, sizeof q, "data.agent_policy.%s", ep);
@@ -38,7 +39,8 @@ static enum decision gate(struct cl_rego *e, const char *ep, const json_t *input
         snprintf(why, whylen, "%zu results", json_array_size(results));
         goto out;
     }
-    json_t *v = json_object_get(json_array_get(json_object_get(json_array_get(results, 0), "expressions"), 0), "value");
+    json_t *v = json_object_get(
+        json_array_get(json_object_get(json_array_get(results, 0), "expressions"), 0), "value");
     if (json_is_boolean(v)) {
         d = json_is_true(v) ? ALLOW : DENY;
     } else if (json_is_object(v) && json_is_boolean(json_object_get(v, "allowed"))) {
@@ -71,8 +73,8 @@ static struct cl_rego *load(const char *path, bool v0)
     }
     struct cl_rego *e = cl_rego_new(NULL);
     json_t *data = json_pack("{s:{}}", "pstate");
-    if (cl_rego_add_module(e, "agent_policy", text, n, v0, &err) < 0 || cl_rego_set_data(e, data, &err) < 0 ||
-        cl_rego_compile(e, &err) < 0) {
+    if (cl_rego_add_module(e, "agent_policy", text, n, v0, &err) < 0 ||
+        cl_rego_set_data(e, data, &err) < 0 || cl_rego_compile(e, &err) < 0) {
         fprintf(stderr, "%s: %s\n", path, err.msg);
         cl_rego_free(e);
         e = NULL;
@@ -127,8 +129,12 @@ static void run_regorus(const char *root)
             } else {
                 f++;
                 if (verbose)
-                    printf("FAIL %s seq %lld %s: got %s %s\n", names[i], (long long)json_integer_value(json_object_get(c, "seq")),
-                           ep, dd == ERROR ? "error" : dd == ALLOW ? "allow" : "deny", why);
+                    printf("FAIL %s seq %lld %s: got %s %s\n", names[i],
+                           (long long)json_integer_value(json_object_get(c, "seq")), ep,
+                           dd == ERROR   ? "error"
+                           : dd == ALLOW ? "allow"
+                                         : "deny",
+                           why);
             }
             json_decref(c);
         }
@@ -150,20 +156,26 @@ static void run_regorus(const char *root)
 
 static void run_genpolicy(const char *root)
 {
-    static const char *dirs[] = {"copyfile", "addarpneighbors", "updateinterface", "updateroutes", "createsandbox"};
-    char *pol = cl_strdupf("%s/kata-policy/derived/synthetic-policy/policy-no-containers.rego", root);
+    static const char *dirs[] = {"copyfile", "addarpneighbors", "updateinterface", "updateroutes",
+                                 "createsandbox"};
+    char *pol =
+        cl_strdupf("%s/kata-policy/derived/synthetic-policy/policy-no-containers.rego", root);
     for (size_t i = 0; i < CL_ARRAY_LEN(dirs); i++) {
-        char *tc = cl_strdupf("%s/kata-policy/derived/genpolicy-testcases-normalized/%s/testcases.json", root, dirs[i]);
+        char *tc =
+            cl_strdupf("%s/kata-policy/derived/genpolicy-testcases-normalized/%s/testcases.json",
+                       root, dirs[i]);
         struct cl_rego *e = load(pol, false);
         json_error_t je;
         json_t *cases = json_load_file(tc, 0, &je);
         long p = 0, f = 0;
         size_t k;
         json_t *c;
-        json_array_foreach(cases, k, c) {
+        json_array_foreach(cases, k, c)
+        {
             const char *kind = json_string_value(json_object_get(c, "kind"));
             char why[600] = "";
-            enum decision dd = e ? gate(e, kind, json_object_get(c, "request"), why, sizeof why) : ERROR;
+            enum decision dd =
+                e ? gate(e, kind, json_object_get(c, "request"), why, sizeof why) : ERROR;
             bool want = json_is_true(json_object_get(c, "allowed"));
             if ((dd == ALLOW) == want) {
                 p++;
@@ -172,7 +184,10 @@ static void run_genpolicy(const char *root)
                 if (verbose)
                     printf("FAIL %s #%zu %s (%s): got %s %s\n", dirs[i], k, kind,
                            json_string_value(json_object_get(c, "description")),
-                           dd == ERROR ? "error" : dd == ALLOW ? "allow" : "deny", why);
+                           dd == ERROR   ? "error"
+                           : dd == ALLOW ? "allow"
+                                         : "deny",
+                           why);
             }
         }
         if (!cases)

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <yaml.h>
 
-#include "json/json.h"
 #include "rego/rego.h"
+#include "json/json.h"
 
 static int verbose;
 
@@ -54,13 +54,15 @@ static json_t *node_json(yaml_document_t *doc, yaml_node_t *n, int depth)
         return scalar_json(n);
     case YAML_SEQUENCE_NODE: {
         json_t *a = json_array();
-        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++)
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+             i++)
             json_array_append_new(a, node_json(doc, yaml_document_get_node(doc, *i), depth + 1));
         return a;
     }
     case YAML_MAPPING_NODE: {
         json_t *o = json_object();
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
             yaml_node_t *k = yaml_document_get_node(doc, p->key);
             if (!k || k->type != YAML_SCALAR_NODE)
                 continue;
@@ -148,7 +150,8 @@ static int cmp_rv(const void *a, const void *b)
     return cl_rv_compare(*(struct cl_rv *const *)a, *(struct cl_rv *const *)b);
 }
 
-/* Normalises a row (object of bindings): JSON round trip (sets -> arrays), sorted arrays if asked. */
+/* Normalises a row (object of bindings): JSON round trip (sets -> arrays), sorted arrays if asked.
+ */
 static struct cl_rv *norm_row(json_t *j, bool sort_bindings)
 {
     struct cl_rv *r = cl_rv_from_json(j);
@@ -156,7 +159,8 @@ static struct cl_rv *norm_row(json_t *j, bool sort_bindings)
         for (size_t i = 0; i < r->u.obj.len; i++) {
             struct cl_rv *v = r->u.obj.vals[i];
             if (v->type == CL_RV_ARRAY && v->refs == 1 && v->u.arr.len > 1)
-                if (v->u.arr.len > 1) qsort(v->u.arr.items, v->u.arr.len, sizeof *v->u.arr.items, cmp_rv);
+                if (v->u.arr.len > 1)
+                    qsort(v->u.arr.items, v->u.arr.len, sizeof *v->u.arr.items, cmp_rv);
         }
     }
     return r;
@@ -174,8 +178,10 @@ static bool rows_equal(json_t *want, struct cl_rv *rows, bool sort_bindings, cha
         cl_rv_array_push(g, norm_row(b, sort_bindings));
         json_array_append_new(gj, b);
     }
-    if (w->u.arr.len > 1) qsort(w->u.arr.items, w->u.arr.len, sizeof *w->u.arr.items, cmp_rv);
-    if (g->u.arr.len > 1) qsort(g->u.arr.items, g->u.arr.len, sizeof *g->u.arr.items, cmp_rv);
+    if (w->u.arr.len > 1)
+        qsort(w->u.arr.items, w->u.arr.len, sizeof *w->u.arr.items, cmp_rv);
+    if (g->u.arr.len > 1)
+        qsort(g->u.arr.items, g->u.arr.len, sizeof *g->u.arr.items, cmp_rv);
     bool eq = cl_rv_equal(w, g);
     if (!eq && got_text)
         *got_text = json_dumps(gj, JSON_COMPACT | JSON_SORT_KEYS);
@@ -194,7 +200,11 @@ static int bi_test_sleep(struct cl_rego_bctx *ctx, struct cl_rv *const *args, st
         return -1;
     char *end = NULL;
     double v = strtod(args[0]->u.str.s, &end);
-    double scale = !strcmp(end, "ms") ? 1e6 : !strcmp(end, "us") ? 1e3 : !strcmp(end, "ns") ? 1 : !strcmp(end, "s") ? 1e9 : -1;
+    double scale = !strcmp(end, "ms")   ? 1e6
+                   : !strcmp(end, "us") ? 1e3
+                   : !strcmp(end, "ns") ? 1
+                   : !strcmp(end, "s")  ? 1e9
+                                        : -1;
     if (scale < 0 || v < 0 || v * scale > 1e9)
         return cl_rego_bi_error(ctx, "invalid duration %s", args[0]->u.str.s);
     struct timespec ts = {(time_t)(v * scale / 1e9), (long)fmod(v * scale, 1e9)};
@@ -249,7 +259,8 @@ static enum result run_case(const char *folder, json_t *c, char *why, size_t why
     size_t i;
     json_t *m;
     int rc = cl_rego_register_builtin(e, "test.sleep", 1, bi_test_sleep, NULL, &err);
-    json_array_foreach(modules, i, m) {
+    json_array_foreach(modules, i, m)
+    {
         char name[32];
         snprintf(name, sizeof name, "test-%zu.rego", i);
         rc = cl_rego_add_module(e, name, json_string_value(m), json_string_length(m), false, &err);
@@ -271,7 +282,8 @@ static enum result run_case(const char *folder, json_t *c, char *why, size_t why
     cl_rego_err_code(&err, code, sizeof code);
     if (want_error || want_code) {
         if (rc == 0) {
-            snprintf(why, whylen, "expected error %s, got success", want_code ? want_code : want_error);
+            snprintf(why, whylen, "expected error %s, got success",
+                     want_code ? want_code : want_error);
         } else if (want_code && strcmp(code, want_code) != 0) {
             snprintf(why, whylen, "expected %s, got: %s", want_code, err.msg);
         } else if (want_error && !strstr(err.msg, want_error)) {
@@ -288,7 +300,8 @@ static enum result run_case(const char *folder, json_t *c, char *why, size_t why
     if (want_defined) {
         bool def = rows->u.arr.len > 0;
         if (def != json_is_true(want_defined)) {
-            snprintf(why, whylen, "want_defined %d, got %zu rows", json_is_true(want_defined), rows->u.arr.len);
+            snprintf(why, whylen, "want_defined %d, got %zu rows", json_is_true(want_defined),
+                     rows->u.arr.len);
             goto out;
         }
     }
@@ -312,7 +325,10 @@ out:
 
 /* ---- walking ---- */
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static char **list_dir(const char *path, size_t *n, bool dirs)
 {
@@ -392,7 +408,8 @@ int main(int argc, char **argv)
             json_t *cases = json_object_get(doc, "cases");
             size_t ci;
             json_t *c;
-            json_array_foreach(cases, ci, c) {
+            json_array_foreach(cases, ci, c)
+            {
                 char why[1024] = "";
                 enum result r = run_case(folders[fi], c, why, sizeof why);
                 if (r == PASS)
@@ -402,7 +419,8 @@ int main(int argc, char **argv)
                 else {
                     f++;
                     if (verbose)
-                        printf("FAIL %s [%s]: %s\n", json_string_value(json_object_get(c, "note")), files[k], why);
+                        printf("FAIL %s [%s]: %s\n", json_string_value(json_object_get(c, "note")),
+                               files[k], why);
                 }
             }
             json_decref(doc);

@@ -20,7 +20,10 @@
 
 #include "toml/toml.h"
 
-static void drop(json_t **v) { json_decref(*v); }
+static void drop(json_t **v)
+{
+    json_decref(*v);
+}
 #define AUTO_JSON __attribute__((cleanup(drop))) json_t
 
 /* ---- comparing toml-test's tagged values ---- */
@@ -58,7 +61,8 @@ static bool read_moment(const char *s, struct moment *m)
             return false;
         i++;
     }
-    if (n - i < 8 || !digits(s + i, 2, &m->h) || !digits(s + i + 3, 2, &m->mi) || !digits(s + i + 6, 2, &m->s))
+    if (n - i < 8 || !digits(s + i, 2, &m->h) || !digits(s + i + 3, 2, &m->mi) ||
+        !digits(s + i + 6, 2, &m->s))
         return false;
     m->has_time = true;
     i += 8;
@@ -76,7 +80,8 @@ static bool read_moment(const char *s, struct moment *m)
     if (s[i] == 'Z' || s[i] == 'z')
         return i + 1 == n;
     int64_t oh, om;
-    if (n - i != 6 || (s[i] != '+' && s[i] != '-') || !digits(s + i + 1, 2, &oh) || !digits(s + i + 4, 2, &om))
+    if (n - i != 6 || (s[i] != '+' && s[i] != '-') || !digits(s + i + 1, 2, &oh) ||
+        !digits(s + i + 4, 2, &om))
         return false;
     m->offset_min = (s[i] == '-' ? -1 : 1) * (oh * 60 + om);
     return true;
@@ -101,8 +106,10 @@ static bool same_moment(const char *type, const char *want, const char *have)
     if (a.has_date != b.has_date || a.has_time != b.has_time || a.has_offset != b.has_offset)
         return false;
     if (strcmp(type, "datetime") == 0) {
-        int64_t ta = (days_from_civil(a.y, a.mo, a.d) * 86400 + a.h * 3600 + a.mi * 60 + a.s) - a.offset_min * 60;
-        int64_t tb = (days_from_civil(b.y, b.mo, b.d) * 86400 + b.h * 3600 + b.mi * 60 + b.s) - b.offset_min * 60;
+        int64_t ta = (days_from_civil(a.y, a.mo, a.d) * 86400 + a.h * 3600 + a.mi * 60 + a.s) -
+                     a.offset_min * 60;
+        int64_t tb = (days_from_civil(b.y, b.mo, b.d) * 86400 + b.h * 3600 + b.mi * 60 + b.s) -
+                     b.offset_min * 60;
         return ta == tb && a.nano == b.nano;
     }
     return a.y == b.y && a.mo == b.mo && a.d == b.d && a.h == b.h && a.mi == b.mi && a.s == b.s &&
@@ -195,7 +202,8 @@ static size_t unmark_nul(const char *k, size_t klen, char *out, size_t cap)
  * are always objects or arrays in this form). */
 static bool is_tagged(const json_t *v)
 {
-    return json_is_object(v) && json_object_size(v) == 2 && json_is_string(json_object_get(v, "type")) &&
+    return json_is_object(v) && json_object_size(v) == 2 &&
+           json_is_string(json_object_get(v, "type")) &&
            json_is_string(json_object_get(v, "value"));
 }
 
@@ -361,8 +369,8 @@ int main(int argc, char **argv)
             fail++;
     }
     fclose(f);
-    printf("toml-test 1.0.0: %u/%u passed (%u valid, %u invalid cases), %u failed\n", pass, pass + fail, nvalid,
-           ninvalid, fail);
+    printf("toml-test 1.0.0: %u/%u passed (%u valid, %u invalid cases), %u failed\n", pass,
+           pass + fail, nvalid, ninvalid, fail);
     if (pass + fail == 0)
         return 77;
     return fail ? 1 : 0;

@@ -12,27 +12,24 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char pub_p256[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEmK2+oPw/ASAabYKVVw20gHcrTtF1\n"
-    "+5kIqySLsPwc7SZNC6tJVqW1kNYLcRaCTrqrOxZVO7BB2q5YZtdC2byefQ==\n"
-    "-----END PUBLIC KEY-----\n";
+static const char pub_p256[] = "-----BEGIN PUBLIC KEY-----\n"
+                               "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEmK2+oPw/ASAabYKVVw20gHcrTtF1\n"
+                               "+5kIqySLsPwc7SZNC6tJVqW1kNYLcRaCTrqrOxZVO7BB2q5YZtdC2byefQ==\n"
+                               "-----END PUBLIC KEY-----\n";
 
-static const char pub_rsa[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAuimTnMg5XdSamxSWtlk+\n"
-    "0H7jVmfDiAeMw81+N9NfK58MHK7xTDEXm3Z3778Hryvx4J9Bvfh0OQOMLlZxhQpz\n"
-    "aFU0HDB8Kx1IrAVVts3209OtLWSvGZYTflFoOdhgcbAn83SIPgE2ZZSop8invru9\n"
-    "fmP4BdmF+kY/5wYCgkIo4c/bK2UTh5xjVu2pprsHH1omCP0j0FS4IDM1XdmahHBf\n"
-    "On41t0gu4dMjrLJ+nFvDxjqxxfn4zEF4Dhvoz6+xkaq3YQi7Y9s/PuPTcGfwgQoH\n"
-    "6meDR0QgOiIrmQ64oeRaK3a316ZyHEEiKoZLcxDUbaZKztt8pre4031ERcbm2WPG\n"
-    "lwIDAQAB\n"
-    "-----END PUBLIC KEY-----\n";
+static const char pub_rsa[] = "-----BEGIN PUBLIC KEY-----\n"
+                              "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAuimTnMg5XdSamxSWtlk+\n"
+                              "0H7jVmfDiAeMw81+N9NfK58MHK7xTDEXm3Z3778Hryvx4J9Bvfh0OQOMLlZxhQpz\n"
+                              "aFU0HDB8Kx1IrAVVts3209OtLWSvGZYTflFoOdhgcbAn83SIPgE2ZZSop8invru9\n"
+                              "fmP4BdmF+kY/5wYCgkIo4c/bK2UTh5xjVu2pprsHH1omCP0j0FS4IDM1XdmahHBf\n"
+                              "On41t0gu4dMjrLJ+nFvDxjqxxfn4zEF4Dhvoz6+xkaq3YQi7Y9s/PuPTcGfwgQoH\n"
+                              "6meDR0QgOiIrmQ64oeRaK3a316ZyHEEiKoZLcxDUbaZKztt8pre4031ERcbm2WPG\n"
+                              "lwIDAQAB\n"
+                              "-----END PUBLIC KEY-----\n";
 
-static const char pub_ed25519[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MCowBQYDK2VwAyEA3XZAGg8QW93J352gXp+22GeBKIaH53nKFUsR4DQUt7w=\n"
-    "-----END PUBLIC KEY-----\n";
+static const char pub_ed25519[] = "-----BEGIN PUBLIC KEY-----\n"
+                                  "MCowBQYDK2VwAyEA3XZAGg8QW93J352gXp+22GeBKIaH53nKFUsR4DQUt7w=\n"
+                                  "-----END PUBLIC KEY-----\n";
 
 static cl_pkey *keys[3];
 

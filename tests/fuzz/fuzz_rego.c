@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "json/json.h"
 #include "rego/rego.h"
+#include "json/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,10 +32,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     bool v0 = mlen >= 4 && memcmp(text, "# v0", 4) == 0;
     struct cl_rego_prints *ps = cl_rego_prints_new();
-    struct cl_rego_opts o = {
-        .max_steps = 20000, .max_memory = 8u << 20, .max_depth = 64, .max_stack = 512u << 10, .prints = ps};
+    struct cl_rego_opts o = {.max_steps = 20000,
+                             .max_memory = 8u << 20,
+                             .max_depth = 64,
+                             .max_stack = 512u << 10,
+                             .prints = ps};
     struct cl_rego *e = cl_rego_new(&o);
-    if (cl_rego_add_module(e, "fuzz.rego", text, mlen, v0, &err) == 0 && cl_rego_compile(e, &err) == 0) {
+    if (cl_rego_add_module(e, "fuzz.rego", text, mlen, v0, &err) == 0 &&
+        cl_rego_compile(e, &err) == 0) {
         json_t *res = NULL;
         if (cl_rego_eval_query(e, "data", input, &res, &err) == 0)
             json_decref(res);

@@ -38,13 +38,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *j = cl_snp_report_to_json(&r);
     if (!j || cl_snp_report_from_json(j, &r2, NULL) < 0)
         abort();
-    /* the round trip keeps every field (reserved bytes, also inside TCB_VERSION, are not carried) */
+    /* the round trip keeps every field (reserved bytes, also inside TCB_VERSION, are not carried)
+     */
     enum cl_snp_product p = cl_snp_product_of(&r);
-    struct cl_snp_tcb t1 = cl_snp_tcb_decode(r.reported_tcb, p), t2 = cl_snp_tcb_decode(r2.reported_tcb, p);
+    struct cl_snp_tcb t1 = cl_snp_tcb_decode(r.reported_tcb, p),
+                      t2 = cl_snp_tcb_decode(r2.reported_tcb, p);
     if (r.version != r2.version || r.policy != r2.policy || memcmp(&t1, &t2, sizeof t1) != 0 ||
         memcmp(r.measurement, r2.measurement, sizeof r.measurement) != 0 ||
         memcmp(r.report_data, r2.report_data, sizeof r.report_data) != 0 ||
-        memcmp(r.chip_id, r2.chip_id, sizeof r.chip_id) != 0 || memcmp(r.sig_r, r2.sig_r, sizeof r.sig_r) != 0)
+        memcmp(r.chip_id, r2.chip_id, sizeof r.chip_id) != 0 ||
+        memcmp(r.sig_r, r2.sig_r, sizeof r.sig_r) != 0)
         abort();
     json_decref(j);
     json_t *c = cl_snp_claims(&r, cl_snp_product_of(&r), size & 1, NULL);

@@ -25,11 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (q.signed_len > size || q.pck_pem_len > size || q.qe_auth_len > size)
         abort();
     struct cl_tdx_pck pck;
-    if (cl_tdx_verify_quote(&q, cl_tdx_root_pins, cl_tdx_root_npins, 1748736000, NULL, &pck, NULL, &err) == 0)
+    if (cl_tdx_verify_quote(&q, cl_tdx_root_pins, cl_tdx_root_npins, 1748736000, NULL, &pck, NULL,
+                            &err) == 0)
         abort(); /* a generated chain never ends in Intel's root */
     STACK_OF(X509) *chain = cl_tee_x509_parse_any(q.pck_pem, q.pck_pem_len, NULL);
-    if (chain && sk_X509_num(chain) > 0 && cl_tdx_pck_parse(sk_X509_value(chain, 0), &pck, &err) == 0 &&
-        pck.sgx_type > 2)
+    if (chain && sk_X509_num(chain) > 0 &&
+        cl_tdx_pck_parse(sk_X509_value(chain, 0), &pck, &err) == 0 && pck.sgx_type > 2)
         abort();
     sk_X509_pop_free(chain, X509_free);
     json_t *c = cl_tdx_claims(&q, NULL, NULL, 0, NULL);

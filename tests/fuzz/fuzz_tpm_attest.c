@@ -34,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cl_tpm_attest_parse(d, n, &q, &err) < 0) {
             if (!err.stage)
                 abort();
-        } else if (q.extra_len > sizeof q.extra_data || q.pcr_digest_len > sizeof q.pcr_digest || !q.sha256_mask) {
+        } else if (q.extra_len > sizeof q.extra_data || q.pcr_digest_len > sizeof q.pcr_digest ||
+                   !q.sha256_mask) {
             abort();
         }
         break;

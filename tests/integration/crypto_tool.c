@@ -5,8 +5,8 @@
  * "gcm-open" subcommand deliberately does NOT use src/crypto: it opens the A256GCM part of a
  * JWE with a CEK recovered elsewhere (openssl pkeyutl), through EVP directly.
  *
- *   crypto_tool jwk KEYFILE [ALG [private]]   JWK of a PEM key (public unless "private"; ALG "" = none)
- *   crypto_tool seal JWKFILE INFILE           flattened JWE of INFILE for the JWK (its "alg")
+ *   crypto_tool jwk KEYFILE [ALG [private]]   JWK of a PEM key (public unless "private"; ALG "" =
+ * none) crypto_tool seal JWKFILE INFILE           flattened JWE of INFILE for the JWK (its "alg")
  *   crypto_tool open KEYFILE JWEFILE          plaintext of a JWE (key: PEM or JWK)
  *   crypto_tool gcm-open CEKFILE JWEFILE      plaintext using the raw 32-byte CEK in CEKFILE
  *   crypto_tool get JSONFILE MEMBER           a string member of a JSON object
@@ -127,17 +127,20 @@ static int cmd_gcm_open(char **argv, struct cl_err *err)
     if (!tag || cl_json_get_str(jwe, "protected", &prot, err) < 0)
         return fail(err);
     if (cek_len != 32 || iv_len != 12 || tag_len != 16) {
-        fprintf(stderr, "crypto_tool: bad sizes cek=%zu iv=%zu tag=%zu\n", cek_len, iv_len, tag_len);
+        fprintf(stderr, "crypto_tool: bad sizes cek=%zu iv=%zu tag=%zu\n", cek_len, iv_len,
+                tag_len);
         return 3;
     }
     CL_AUTO(cl_bytes) *pt = malloc(ct_len + 1);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int n = 0, ok = pt && ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
-                    EVP_DecryptInit_ex(ctx, NULL, NULL, cek, iv) == 1 &&
-                    EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)prot, (int)strlen(prot)) == 1 &&
-                    EVP_DecryptUpdate(ctx, pt, &n, ct, (int)ct_len) == 1 &&
-                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1;
+    int n = 0,
+        ok =
+            pt && ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
+            EVP_DecryptInit_ex(ctx, NULL, NULL, cek, iv) == 1 &&
+            EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)prot, (int)strlen(prot)) == 1 &&
+            EVP_DecryptUpdate(ctx, pt, &n, ct, (int)ct_len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1;
     int m = 0;
     ok = ok && EVP_DecryptFinal_ex(ctx, pt + n, &m) == 1;
     EVP_CIPHER_CTX_free(ctx);
@@ -190,8 +193,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int min_args, max_args;
-    } cmds[] = {{"jwk", 1, 3},  {"seal", 2, 2}, {"open", 2, 2},   {"gcm-open", 2, 2},
-                {"get", 2, 2},  {"sign", 3, 3}, {"verify", 2, 2}};
+    } cmds[] = {{"jwk", 1, 3}, {"seal", 2, 2}, {"open", 2, 2},  {"gcm-open", 2, 2},
+                {"get", 2, 2}, {"sign", 3, 3}, {"verify", 2, 2}};
     struct cl_err err = {0};
     for (size_t i = 0; argc >= 2 && i < CL_ARRAY_LEN(cmds); i++) {
         if (strcmp(argv[1], cmds[i].name) != 0)
@@ -201,15 +204,23 @@ int main(int argc, char **argv)
             break;
         char **a = argv + 2;
         switch (i) {
-        case 0: return cmd_jwk(n, a, &err);
-        case 1: return cmd_seal(a, &err);
-        case 2: return cmd_open(a, &err);
-        case 3: return cmd_gcm_open(a, &err);
-        case 4: return cmd_get(a, &err);
-        case 5: return cmd_sign(a, &err);
-        default: return cmd_verify(a, &err);
+        case 0:
+            return cmd_jwk(n, a, &err);
+        case 1:
+            return cmd_seal(a, &err);
+        case 2:
+            return cmd_open(a, &err);
+        case 3:
+            return cmd_gcm_open(a, &err);
+        case 4:
+            return cmd_get(a, &err);
+        case 5:
+            return cmd_sign(a, &err);
+        default:
+            return cmd_verify(a, &err);
         }
     }
-    fprintf(stderr, "usage: crypto_tool jwk|seal|open|gcm-open|get|sign|verify ARGS (see the source)\n");
+    fprintf(stderr,
+            "usage: crypto_tool jwk|seal|open|gcm-open|get|sign|verify ARGS (see the source)\n");
     return 2;
 }

@@ -19,7 +19,9 @@
 
 static int usage(void)
 {
-    fputs("usage: tpm_tool quote TCTI RD_HEX [PCRS] | ak TCTI | verify FILE RD_HEX [INIT_HEX|- [AK_CA]]\n", stderr);
+    fputs("usage: tpm_tool quote TCTI RD_HEX [PCRS] | ak TCTI | verify FILE RD_HEX [INIT_HEX|- "
+          "[AK_CA]]\n",
+          stderr);
     return 2;
 }
 
@@ -44,7 +46,8 @@ int main(int argc, char **argv)
             return 2;
         if (argc >= 5) {
             char *save = NULL;
-            for (char *t = strtok_r(argv[4], ",", &save); t && np < 24; t = strtok_r(NULL, ",", &save)) {
+            for (char *t = strtok_r(argv[4], ",", &save); t && np < 24;
+                 t = strtok_r(NULL, ",", &save)) {
                 uint64_t v = 0;
                 if (cl_parse_u64(t, 0, 23, &v, "PCR", &e) < 0) {
                     fprintf(stderr, "tpm_tool: %s\n", e.msg);

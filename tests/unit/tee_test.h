@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -128,9 +129,9 @@ static inline void tt_link(const char *dir, const char *rel_link, const char *ve
 }
 
 /* Runs a verifier and checks the outcome: want_stage NULL = success (claims returned, new). */
-static inline json_t *tt_expect(const char *name, const char *tee, const json_t *evidence, const uint8_t *rd,
-                                size_t rdlen, const uint8_t *idd, size_t idlen, const struct cl_tee_config *cfg,
-                                const char *want_stage)
+static inline json_t *tt_expect(const char *name, const char *tee, const json_t *evidence,
+                                const uint8_t *rd, size_t rdlen, const uint8_t *idd, size_t idlen,
+                                const struct cl_tee_config *cfg, const char *want_stage)
 {
     const struct cl_tee_verifier *v = cl_tee_verifier_find(tee);
     if (!v)
@@ -152,8 +153,8 @@ static inline json_t *tt_expect(const char *name, const char *tee, const json_t 
         fail_msg("%s: want a refusal at stage '%s', got success", name, want_stage);
     }
     if (!e.stage || strcmp(e.stage, want_stage) != 0)
-        fail_msg("%s: want stage '%s', got '%s' (%s: %s)", name, want_stage, e.stage ? e.stage : "(none)",
-                 cl_err_name(rc), e.msg);
+        fail_msg("%s: want stage '%s', got '%s' (%s: %s)", name, want_stage,
+                 e.stage ? e.stage : "(none)", cl_err_name(rc), e.msg);
     if (claims)
         fail_msg("%s: claims returned on failure", name);
     return NULL;

@@ -36,12 +36,13 @@ static void test_configs(void **state)
     cl_aa_config_clear(&c);
     const char *v = vecdir();
     if (v) {
-        static const char *const files[] = {"config.example.toml", "config.example.json", "test/config1.toml",
-                                            "test/config2.toml",   "test/config4.toml",   "test/config5.toml",
-                                            "test/config6.toml"};
+        static const char *const files[] = {
+            "config.example.toml", "config.example.json", "test/config1.toml", "test/config2.toml",
+            "test/config4.toml",   "test/config5.toml",   "test/config6.toml"};
         for (size_t i = 0; i < CL_ARRAY_LEN(files); i++) {
             char p[600];
-            snprintf(p, sizeof p, "%s/guest-components/attestation-agent/attestation-agent/%s", v, files[i]);
+            snprintf(p, sizeof p, "%s/guest-components/attestation-agent/attestation-agent/%s", v,
+                     files[i]);
             if (access(p, R_OK) != 0)
                 continue;
             struct cl_err e = {0};
@@ -73,7 +74,8 @@ static void test_configs(void **state)
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         struct cl_err e = {0};
-        if (cl_aa_config_parse(bad[i].text, strlen(bad[i].text), &c, &e) == 0 || !strstr(e.msg, bad[i].msg))
+        if (cl_aa_config_parse(bad[i].text, strlen(bad[i].text), &c, &e) == 0 ||
+            !strstr(e.msg, bad[i].msg))
             fail_msg("case %zu: '%s'", i, e.msg);
     }
 }
@@ -94,14 +96,17 @@ static void test_aael_vectors(void **state)
     json_array_foreach(json_object_get(doc, "cases"), i, c)
     {
         enum cl_hash h;
-        assert_int_equal(cl_hash_from_name(json_string_value(json_object_get(c, "hash")), &h, NULL), 0);
-        CL_AUTO(cl_str) *text = cl_strdupf("%s %s %s", json_string_value(json_object_get(c, "domain")),
-                                           json_string_value(json_object_get(c, "operation")),
-                                           json_string_value(json_object_get(c, "content")));
+        assert_int_equal(cl_hash_from_name(json_string_value(json_object_get(c, "hash")), &h, NULL),
+                         0);
+        CL_AUTO(cl_str) *text =
+            cl_strdupf("%s %s %s", json_string_value(json_object_get(c, "domain")),
+                       json_string_value(json_object_get(c, "operation")),
+                       json_string_value(json_object_get(c, "content")));
         uint8_t dg[CL_HASH_MAX];
         size_t el = 0;
         CL_AUTO(cl_bytes) *entry = cl_aa_aael_entry(
-            (unsigned)json_integer_value(json_object_get(c, "target_measurement_register")), h, text, &el, dg, NULL);
+            (unsigned)json_integer_value(json_object_get(c, "target_measurement_register")), h,
+            text, &el, dg, NULL);
         assert_non_null(entry);
         CL_AUTO(cl_str) *hex = cl_hex_encode(entry, el);
         assert_string_equal(hex, json_string_value(json_object_get(c, "tcg2_entry_hex")));
@@ -163,7 +168,8 @@ static int fake_hook(const char *entry, int phase, void *ctx)
         char gen[16];
         snprintf(gen, sizeof gen, "%d\n", 1 + f->generation_bump);
         f->calls++;
-        return write_file(entry, "outblob", q, sizeof q) | write_file(entry, "generation", gen, strlen(gen));
+        return write_file(entry, "outblob", q, sizeof q) |
+               write_file(entry, "generation", gen, strlen(gen));
     }
     static const char *const files[] = {"provider", "inblob", "outblob", "generation"};
     for (size_t i = 0; i < CL_ARRAY_LEN(files); i++) {
@@ -261,24 +267,24 @@ static size_t fake_ccel(uint8_t *buf, size_t pad, uint32_t second_type, size_t *
     uint8_t *p = buf;
     memset(buf, 0, 512);
     p = le32(p, 0);
-    p = le32(p, 3);           /* EV_NO_ACTION */
-    p += 20;                  /* SHA-1 digest: zeros */
-    p = le32(p, 33);          /* Spec ID event size */
+    p = le32(p, 3);  /* EV_NO_ACTION */
+    p += 20;         /* SHA-1 digest: zeros */
+    p = le32(p, 33); /* Spec ID event size */
     memcpy(p, "Spec ID Event03", 16);
     p += 16;
-    p = le32(p, 0);           /* platform class */
-    *p++ = 0, *p++ = 2, *p++ = 0, *p++ = 2; /* minor, major, errata, uintn size */
-    p = le32(p, 1);           /* one algorithm */
+    p = le32(p, 0);                                /* platform class */
+    *p++ = 0, *p++ = 2, *p++ = 0, *p++ = 2;        /* minor, major, errata, uintn size */
+    p = le32(p, 1);                                /* one algorithm */
     *p++ = 0x0c, *p++ = 0x00, *p++ = 48, *p++ = 0; /* SHA-384, 48 bytes */
-    *p++ = 0;                 /* no vendor info */
-    p = le32(p, 1);           /* RTMR0 */
-    p = le32(p, second_type); /* EV_SEPARATOR normally */
+    *p++ = 0;                                      /* no vendor info */
+    p = le32(p, 1);                                /* RTMR0 */
+    p = le32(p, second_type);                      /* EV_SEPARATOR normally */
     p = le32(p, 1);
     *p++ = 0x0c, *p++ = 0x00;
     memset(p, 0xab, 48);
     p += 48;
     p = le32(p, 4);
-    p = le32(p, 0);           /* separator data */
+    p = le32(p, 0); /* separator data */
     *used = (size_t)(p - buf);
     memset(p, 0xff, pad);
     return *used + pad;
@@ -289,13 +295,14 @@ static void test_cc_eventlog(void **state)
     /* the generated vector: no CCEL, two AAEL events */
     const char *v = vecdir();
     char vp[600];
-    snprintf(vp, sizeof vp, "%s/guest-components/generated/aael/aael-tcg2-vectors.json", v ? v : "");
+    snprintf(vp, sizeof vp, "%s/guest-components/generated/aael/aael-tcg2-vectors.json",
+             v ? v : "");
     size_t vn = 0;
     CL_AUTO(cl_bytes) *vb = v ? cl_file_read(vp, 1u << 20, &vn, NULL) : NULL;
     if (vb) {
         CL_AUTO(json_t) *doc = cl_json_parse((const char *)vb, vn, 16, NULL);
-        const char *hex = json_string_value(json_object_get(json_object_get(doc, "rtmr_extend_simulation_sha384"),
-                                                            "aael_file_hex"));
+        const char *hex = json_string_value(json_object_get(
+            json_object_get(doc, "rtmr_extend_simulation_sha384"), "aael_file_hex"));
         const char *want = json_string_value(json_object_get(doc, "cc_eventlog_without_ccel_b64"));
         assert_non_null(hex);
         assert_non_null(want);
@@ -314,7 +321,8 @@ static void test_cc_eventlog(void **state)
     assert_null(cl_aa_cc_eventlog(NULL, 0, NULL, 0, &ln, &e));
     assert_int_equal(e.code, CL_EINVAL);
     static const uint8_t tiny[1];
-    assert_null(cl_aa_cc_eventlog(tiny, CL_AA_MAX_CCEL + 1, NULL, 0, &ln, &e)); /* refused before reading */
+    assert_null(
+        cl_aa_cc_eventlog(tiny, CL_AA_MAX_CCEL + 1, NULL, 0, &ln, &e)); /* refused before reading */
     assert_int_equal(e.code, CL_ELIMIT);
     assert_null(cl_aa_cc_eventlog(NULL, 0, tiny, CL_AA_MAX_EVENTLOG + 1, &ln, &e));
     assert_int_equal(e.code, CL_ELIMIT);
@@ -348,7 +356,8 @@ static void test_cc_eventlog(void **state)
     assert_int_equal(cl_file_write_atomic(ccel_path, ccel, cn, 0600, NULL), 0);
     size_t el = 0;
     uint8_t dg[48];
-    CL_AUTO(cl_bytes) *entry = cl_aa_aael_entry(4, CL_HASH_SHA384, "domain operation content", &el, dg, NULL);
+    CL_AUTO(cl_bytes) *entry =
+        cl_aa_aael_entry(4, CL_HASH_SHA384, "domain operation content", &el, dg, NULL);
     assert_int_equal(cl_file_write_atomic(aael_path, entry, el, 0600, NULL), 0);
     CL_AUTO(json_t) *ev = a->evidence(&pl, rd, sizeof rd, &e);
     if (!ev)
@@ -424,27 +433,29 @@ static void test_tdx_quote_fields(void **state)
 static void test_snp_report_json(void **state)
 {
     uint8_t r[CL_AA_SNP_REPORT_LEN] = {0};
-    r[0] = 3;          /* version 3 */
-    r[0x08] = 0x30;    /* policy */
-    r[0x50] = 0xaa;    /* report_data[0] */
-    r[0xC0] = 0x11;    /* host_data[0] */
-    r[0x188] = 0x19;   /* Genoa family: no fmc */
-    r[0x38] = 3;       /* current_tcb.bootloader */
-    r[0x3F] = 0xd2;    /* current_tcb.microcode */
-    r[0x1EA] = 1;      /* current major */
+    r[0] = 3;        /* version 3 */
+    r[0x08] = 0x30;  /* policy */
+    r[0x50] = 0xaa;  /* report_data[0] */
+    r[0xC0] = 0x11;  /* host_data[0] */
+    r[0x188] = 0x19; /* Genoa family: no fmc */
+    r[0x38] = 3;     /* current_tcb.bootloader */
+    r[0x3F] = 0xd2;  /* current_tcb.microcode */
+    r[0x1EA] = 1;    /* current major */
     struct cl_err e = {0};
     CL_AUTO(json_t) *j = cl_aa_snp_report_json(r, sizeof r, &e);
     assert_non_null(j);
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 3);
     assert_int_equal(json_integer_value(json_object_get(j, "policy")), 0x30);
     assert_int_equal(json_array_size(json_object_get(j, "report_data")), 64);
-    assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "report_data"), 0)), 0xaa);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "report_data"), 0)),
+                     0xaa);
     assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "host_data"), 0)), 0x11);
     json_t *tcb = json_object_get(j, "current_tcb");
     assert_true(json_is_null(json_object_get(tcb, "fmc")));
     assert_int_equal(json_integer_value(json_object_get(tcb, "bootloader")), 3);
     assert_int_equal(json_integer_value(json_object_get(tcb, "microcode")), 0xd2);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "current"), "major")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "current"), "major")),
+                     1);
     assert_true(json_is_null(json_object_get(j, "launch_mit_vector")));
     assert_int_equal(json_array_size(json_object_get(json_object_get(j, "signature"), "r")), 72);
     /* first key order as the sev crate serialises */
@@ -452,7 +463,8 @@ static void test_snp_report_json(void **state)
     assert_string_equal(first, "version");
     r[0x188] = 0x1A; /* Turin: fmc present */
     CL_AUTO(json_t) *t = cl_aa_snp_report_json(r, sizeof r, NULL);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(t, "current_tcb"), "fmc")), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(t, "current_tcb"), "fmc")),
+                     3);
     assert_null(cl_aa_snp_report_json(r, sizeof r - 1, &e));
     assert_int_equal(e.code, CL_EPARSE);
 }
@@ -494,7 +506,8 @@ static void test_jwt_times(void **state)
 {
     int64_t exp = 0, nbf = 0;
     /* {"alg":"none"}.{"exp":100,"nbf":5}. */
-    assert_int_equal(cl_aa_jwt_times("eyJhbGciOiJub25lIn0.eyJleHAiOjEwMCwibmJmIjo1fQ.", &exp, &nbf, NULL), 0);
+    assert_int_equal(
+        cl_aa_jwt_times("eyJhbGciOiJub25lIn0.eyJleHAiOjEwMCwibmJmIjo1fQ.", &exp, &nbf, NULL), 0);
     assert_int_equal(exp, 100);
     assert_int_equal(nbf, 5);
     assert_int_equal(cl_aa_jwt_times("nodots", &exp, &nbf, NULL), CL_EPARSE);
@@ -506,10 +519,10 @@ int main(void)
 {
     cl_log_set_level(CL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_configs),         cmocka_unit_test(test_aael_vectors),
-        cmocka_unit_test(test_event_check),     cmocka_unit_test(test_tdx_fake_configfs),
+        cmocka_unit_test(test_configs),          cmocka_unit_test(test_aael_vectors),
+        cmocka_unit_test(test_event_check),      cmocka_unit_test(test_tdx_fake_configfs),
         cmocka_unit_test(test_tdx_quote_fields), cmocka_unit_test(test_snp_report_json),
-        cmocka_unit_test(test_sample_refused),  cmocka_unit_test(test_jwt_times),
+        cmocka_unit_test(test_sample_refused),   cmocka_unit_test(test_jwt_times),
         cmocka_unit_test(test_cc_eventlog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

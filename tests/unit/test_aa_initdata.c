@@ -188,7 +188,7 @@ static void test_gzip_bomb(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),      cmocka_unit_test(test_roundtrip_image),
+        cmocka_unit_test(test_vectors),       cmocka_unit_test(test_roundtrip_image),
         cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_gzip_bomb),
     };

@@ -9,14 +9,14 @@
  * and a TPM that went away gives clean errors. Also the TCTI resolution table, and the
  * tss2 libraries missing (they are opened on first use): every entry says which one.
  */
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,8 +67,18 @@ static int sim_start(void **state)
     snprintf(state_arg, sizeof state_arg, "dir=%s", s->dir);
     snprintf(server, sizeof server, "type=unixio,path=%s/s", s->dir);
     snprintf(ctrl, sizeof ctrl, "type=unixio,path=%s/s.ctrl", s->dir);
-    char *const argv[] = {"swtpm", "socket", "--tpm2", "--tpmstate", state_arg, "--server", server, "--ctrl", ctrl,
-                          "--flags", "not-need-init,startup-clear", NULL};
+    char *const argv[] = {"swtpm",
+                          "socket",
+                          "--tpm2",
+                          "--tpmstate",
+                          state_arg,
+                          "--server",
+                          server,
+                          "--ctrl",
+                          ctrl,
+                          "--flags",
+                          "not-need-init,startup-clear",
+                          NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
@@ -109,11 +119,11 @@ static int sim_stop(void **state)
     return 0;
 }
 
-#define NEED_SIM(state)                                                                                         \
-    struct sim *sim = *(state);                                                                                 \
-    if (!sim) {                                                                                                 \
-        fprintf(stderr, "swtpm is not installed: the TPM simulator cases are skipped\n");                      \
-        skip();                                                                                                 \
+#define NEED_SIM(state)                                                                            \
+    struct sim *sim = *(state);                                                                    \
+    if (!sim) {                                                                                    \
+        fprintf(stderr, "swtpm is not installed: the TPM simulator cases are skipped\n");          \
+        skip();                                                                                    \
     }
 
 static void platform_for(struct cl_aa_platform *p, const char *tcti)
@@ -127,13 +137,16 @@ static void platform_for(struct cl_aa_platform *p, const char *tcti)
 }
 
 /* Verifies evidence with the tpm verifier; returns the code, claims in *claims when asked. */
-static int verify(const json_t *ev, const uint8_t *rd, size_t rdlen, const uint8_t *init, json_t **claims,
-                  struct cl_err *e)
+static int verify(const json_t *ev, const uint8_t *rd, size_t rdlen, const uint8_t *init,
+                  json_t **claims, struct cl_err *e)
 {
     const struct cl_tee_verifier *v = cl_tee_verifier_find("tpm");
     assert_non_null(v);
-    struct cl_tee_verify_in in = {.evidence = ev, .report_data = rd, .report_data_len = rdlen,
-                                  .init_data_digest = init, .init_data_len = init ? 32 : 0};
+    struct cl_tee_verify_in in = {.evidence = ev,
+                                  .report_data = rd,
+                                  .report_data_len = rdlen,
+                                  .init_data_digest = init,
+                                  .init_data_len = init ? 32 : 0};
     json_t *c = NULL;
     int rc = v->verify(&in, &c, e);
     if (claims)
@@ -145,7 +158,8 @@ static int verify(const json_t *ev, const uint8_t *rd, size_t rdlen, const uint8
 
 static void pcr_of(const json_t *ev, int i, uint8_t out[32])
 {
-    const char *h = json_string_value(json_array_get(json_object_get(json_object_get(ev, "tpm_quote"), "pcrs"), (size_t)i));
+    const char *h = json_string_value(
+        json_array_get(json_object_get(json_object_get(ev, "tpm_quote"), "pcrs"), (size_t)i));
     size_t n = 0;
     assert_non_null(h);
     assert_int_equal(cl_hex_decode(h, strlen(h), out, 32, &n, NULL), 0);
@@ -293,9 +307,10 @@ static void test_agent(void **state)
     NEED_SIM(state);
     char dir[] = "/tmp/cl-aatpm-log-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    CL_AUTO(cl_str) *toml = cl_strdupf("attester = \"tpm\"\ntpm_tcti = \"%s\"\n[eventlog_config]\n"
-                                       "enable_eventlog = true\ninit_pcr = 23\npath = \"%s/eventlog\"\n",
-                                       sim->tcti, dir);
+    CL_AUTO(cl_str) *toml =
+        cl_strdupf("attester = \"tpm\"\ntpm_tcti = \"%s\"\n[eventlog_config]\n"
+                   "enable_eventlog = true\ninit_pcr = 23\npath = \"%s/eventlog\"\n",
+                   sim->tcti, dir);
     struct cl_aa_config c;
     struct cl_err e = {0};
     assert_int_equal(cl_aa_config_parse(toml, strlen(toml), &c, &e), 0);
@@ -312,14 +327,16 @@ static void test_agent(void **state)
     uint8_t reg[32], now[32];
     pcr_of(j1, 23, reg);
     enum cl_aa_extend_result r = CL_AA_EXTEND_NOT_ENABLED;
-    assert_int_equal(cl_aa_extend(aa, "github.com/confidential-containers", "PullImage", "{\"image\":\"x\"}", -1, &r, &e),
+    assert_int_equal(cl_aa_extend(aa, "github.com/confidential-containers", "PullImage",
+                                  "{\"image\":\"x\"}", -1, &r, &e),
                      0);
     assert_int_equal(r, CL_AA_EXTEND_OK);
     /* the AAEL entry names PCR23 and SHA-256; its digest is what went into the PCR */
     uint8_t dg[32];
     size_t el = 0;
-    CL_AUTO(cl_bytes) *entry =
-        cl_aa_aael_entry(23, CL_HASH_SHA256, "github.com/confidential-containers PullImage {\"image\":\"x\"}", &el, dg, NULL);
+    CL_AUTO(cl_bytes) *entry = cl_aa_aael_entry(
+        23, CL_HASH_SHA256, "github.com/confidential-containers PullImage {\"image\":\"x\"}", &el,
+        dg, NULL);
     assert_non_null(entry);
     char lp[128];
     snprintf(lp, sizeof lp, "%s/eventlog", dir);
@@ -364,10 +381,14 @@ static void test_tss2_absent(void **state)
         unsigned lib;
         const char *soname, *msg;
     } cases[] = {
-        {CL_TPM_TSS2_ESYS, "libcloister-absent-esys.so.0", "libcloister-absent-esys.so.0 (tss2) cannot be loaded"},
-        {CL_TPM_TSS2_MU, "libcloister-absent-mu.so.0", "libcloister-absent-mu.so.0 (tss2) cannot be loaded"},
-        {CL_TPM_TSS2_TCTILDR, "libcloister-absent-ldr.so.0", "libcloister-absent-ldr.so.0 (tss2) cannot be loaded"},
-        {CL_TPM_TSS2_RC, "libcloister-absent-rc.so.0", "libcloister-absent-rc.so.0 (tss2) cannot be loaded"},
+        {CL_TPM_TSS2_ESYS, "libcloister-absent-esys.so.0",
+         "libcloister-absent-esys.so.0 (tss2) cannot be loaded"},
+        {CL_TPM_TSS2_MU, "libcloister-absent-mu.so.0",
+         "libcloister-absent-mu.so.0 (tss2) cannot be loaded"},
+        {CL_TPM_TSS2_TCTILDR, "libcloister-absent-ldr.so.0",
+         "libcloister-absent-ldr.so.0 (tss2) cannot be loaded"},
+        {CL_TPM_TSS2_RC, "libcloister-absent-rc.so.0",
+         "libcloister-absent-rc.so.0 (tss2) cannot be loaded"},
         {CL_TPM_TSS2_ESYS, "libz.so.1", "libz.so.1 has no Esys_Initialize"},
     };
     uint8_t rd[32] = {0}, d[32] = {0}, junk[16] = {0};
@@ -409,7 +430,8 @@ static void test_tss2_absent(void **state)
             Esys_Free(NULL); /* no-op, no crash */
         }
         if (cases[i].lib == CL_TPM_TSS2_RC)
-            assert_non_null(strstr(Tss2_RC_Decode(TSS2_ESYS_RC_NOT_IMPLEMENTED), "cannot be loaded"));
+            assert_non_null(
+                strstr(Tss2_RC_Decode(TSS2_ESYS_RC_NOT_IMPLEMENTED), "cannot be loaded"));
         cl_tee_tpm_tss2_soname_set(cases[i].lib, NULL);
     }
     /* a configured tpm attester whose libraries are missing: the agent refuses to start */

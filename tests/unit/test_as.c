@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <string.h>
@@ -48,7 +49,8 @@ static void test_rvps(void **state)
     struct fx *f = *state;
     struct cl_err e = {0};
     /* {"launch_digest":["abcde"],"n":3} */
-    CL_AUTO(json_t) *m = J("{\"version\":\"0.1.0\",\"type\":\"sample\",\"payload\":\"eyJsYXVuY2hfZGlnZXN0IjpbImFiY2RlIl0sIm4iOjN9\"}");
+    CL_AUTO(json_t) *m = J("{\"version\":\"0.1.0\",\"type\":\"sample\",\"payload\":"
+                           "\"eyJsYXVuY2hfZGlnZXN0IjpbImFiY2RlIl0sIm4iOjN9\"}");
     assert_int_equal(cl_as_rv_register(f->as, m, &e), 0);
     CL_AUTO(json_t) *v = cl_as_rv_query(f->as, "launch_digest", &e);
     assert_non_null(v);
@@ -68,7 +70,7 @@ static void test_rvps(void **state)
         {"{\"version\":\"0.1.0\",\"type\":\"sample\",\"payload\":\"not base64!\"}", CL_EPARSE},
         {"{\"version\":\"0.1.0\",\"type\":\"sample\",\"payload\":\"bm90IGpzb24=\"}", CL_EPARSE},
         {"{\"version\":\"0.1.0\",\"type\":\"sample\",\"payload\":\"WzFd\"}", CL_EPARSE}, /* [1] */
-        {"{\"version\":\"0.1.0\",\"type\":\"sample\",\"payload\":\"e30=\"}", CL_EINVAL},  /* {} */
+        {"{\"version\":\"0.1.0\",\"type\":\"sample\",\"payload\":\"e30=\"}", CL_EINVAL}, /* {} */
         {"{\"version\":\"0.1.0\",\"type\":\"sample\",\"payload\":3}", CL_EPARSE},
         {"{\"../x\":[1]}", CL_EINVAL},
         {"[]", CL_EPARSE},
@@ -92,7 +94,8 @@ static void test_rvps(void **state)
     }
     assert_int_equal(cl_as_rv_register(f->as, many, &e), CL_ELIMIT);
     /* expiry enforced */
-    const char *rec = "{\"version\":\"0.1.0\",\"name\":\"old\",\"expiration\":\"2020-01-01T00:00:00Z\",\"value\":[1]}";
+    const char *rec = "{\"version\":\"0.1.0\",\"name\":\"old\",\"expiration\":\"2020-01-01T00:00:"
+                      "00Z\",\"value\":[1]}";
     assert_int_equal(cl_store_set(f->store, CL_AS_NS_RV, "old", rec, strlen(rec), true, &e), 0);
     assert_null(cl_as_rv_query(f->as, "old", &e));
     assert_int_equal(e.code, CL_EEXPIRED);
@@ -137,7 +140,8 @@ static json_t *token_payload(struct fx *f, const char *token)
     assert_int_equal(cl_jws_parse(token, strlen(token), &jws, &e), 0);
     assert_int_equal(cl_jws_verify(&jws, cl_as_signing_key(f->as), &e), 0);
     assert_string_equal(jws.alg, "ES256");
-    assert_true(json_equal(json_object_get(jws.header, "jwk"), (json_t *)(uintptr_t)cl_as_token_jwk(f->as)));
+    assert_true(json_equal(json_object_get(jws.header, "jwk"),
+                           (json_t *)(uintptr_t)cl_as_token_jwk(f->as)));
     json_t *p = cl_json_parse((const char *)jws.payload, jws.payload_len, 32, &e);
     cl_jws_clear(&jws);
     assert_non_null(p);
@@ -148,11 +152,14 @@ static void test_evaluate(void **state)
 {
     struct fx *f = *state;
     struct cl_err e = {0};
-    CL_AUTO(json_t) *rd = J("{\"nonce\":\"n\",\"tee-pubkey\":{\"kty\":\"EC\"},\"additional-evidence\":\"\"}");
+    CL_AUTO(json_t) *rd =
+        J("{\"nonce\":\"n\",\"tee-pubkey\":{\"kty\":\"EC\"},\"additional-evidence\":\"\"}");
     CL_AUTO(json_t) *ev = sample_evidence(rd, true);
-    const char *init = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"aa.toml\" = '''\n"
-                       "[token_configs.kbs]\nurl = \"http://kbs\"\n'''\n\"policy.rego\" = '''\npackage agent_policy\n"
-                       "policy_data := {\n  \"containers\": [{\"OCI\": {\"Version\": \"1.1.0\"}}]\n}\n'''\n";
+    const char *init =
+        "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"aa.toml\" = '''\n"
+        "[token_configs.kbs]\nurl = \"http://kbs\"\n'''\n\"policy.rego\" = '''\npackage "
+        "agent_policy\n"
+        "policy_data := {\n  \"containers\": [{\"OCI\": {\"Version\": \"1.1.0\"}}]\n}\n'''\n";
     struct cl_as_item it = {"sample", ev, rd, CL_HASH_SHA384, init, strlen(init)};
     CL_AUTO(cl_str) *tok = NULL;
     assert_int_equal(cl_as_evaluate(f->as, &it, 1, "default", &tok, &e), 0);
@@ -160,18 +167,23 @@ static void test_evaluate(void **state)
     assert_string_equal(json_string_value(json_object_get(p, "eat_profile")), CL_AS_EAR_PROFILE);
     json_t *cpu = cl_json_pointer(p, "/submods/cpu0");
     assert_non_null(cpu);
-    assert_string_equal(json_string_value(json_object_get(cpu, "ear.appraisal-policy-id")), "default");
+    assert_string_equal(json_string_value(json_object_get(cpu, "ear.appraisal-policy-id")),
+                        "default");
     json_t *ann = json_object_get(cpu, "ear.veraison.annotated-evidence");
     assert_true(json_equal(json_object_get(ann, "runtime_data_claims"), rd));
     assert_non_null(json_object_get(ann, "report_data"));
     assert_null(cl_json_pointer(ann, "/sample/report_data")); /* lifted out */
-    assert_string_equal(json_string_value(cl_json_pointer(ann, "/init_data_claims/aa.toml/token_configs/kbs/url")),
-                        "http://kbs");
-    assert_string_equal(json_string_value(cl_json_pointer(ann, "/init_data_claims/agent_policy_claims/containers/0/OCI/Version")),
+    assert_string_equal(
+        json_string_value(cl_json_pointer(ann, "/init_data_claims/aa.toml/token_configs/kbs/url")),
+        "http://kbs");
+    assert_string_equal(json_string_value(cl_json_pointer(
+                            ann, "/init_data_claims/agent_policy_claims/containers/0/OCI/Version")),
                         "1.1.0");
     assert_null(cl_json_pointer(ann, "/init_data_claims/policy.rego"));
-    assert_int_equal(json_string_length(json_object_get(ann, "init_data")), 44); /* b64 of 32 bytes */
-    assert_true(json_integer_value(json_object_get(p, "exp")) > json_integer_value(json_object_get(p, "iat")));
+    assert_int_equal(json_string_length(json_object_get(ann, "init_data")),
+                     44); /* b64 of 32 bytes */
+    assert_true(json_integer_value(json_object_get(p, "exp")) >
+                json_integer_value(json_object_get(p, "iat")));
 
     /* device evidence: submods cpu0 + gpu0 */
     CL_AUTO(json_t) *rdd = J("{\"nonce\":\"n\",\"tee-pubkey\":{\"kty\":\"EC\"}}");
@@ -196,13 +208,15 @@ static void test_evaluate(void **state)
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         CL_AUTO(json_t) *bev = sample_evidence(rd, bad[i].bind);
-        struct cl_as_item b = {bad[i].tee, bev, rd, CL_HASH_SHA384, bad[i].init, bad[i].init ? strlen(bad[i].init) : 0};
+        struct cl_as_item b = {bad[i].tee,     bev,         rd,
+                               CL_HASH_SHA384, bad[i].init, bad[i].init ? strlen(bad[i].init) : 0};
         CL_AUTO(cl_str) *t = NULL;
         struct cl_err be = {0};
         assert_true(cl_as_evaluate(f->as, &b, 1, "default", &t, &be) < 0);
         assert_null(t);
         if (!be.stage || strcmp(be.stage, bad[i].stage) != 0)
-            fail_msg("case %zu: stage '%s' want '%s' (%s)", i, be.stage ? be.stage : "", bad[i].stage, be.msg);
+            fail_msg("case %zu: stage '%s' want '%s' (%s)", i, be.stage ? be.stage : "",
+                     bad[i].stage, be.msg);
     }
     CL_AUTO(json_t) *junk = J("{\"svn\":1}");
     struct cl_as_item j = {"sample", junk, rd, CL_HASH_SHA384, NULL, 0};
@@ -249,8 +263,8 @@ int main(void)
 {
     cl_log_set_level(CL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rvps),     cmocka_unit_test(test_tiers),
-        cmocka_unit_test(test_evaluate), cmocka_unit_test(test_sample_refused_without_switch),
+        cmocka_unit_test(test_rvps),       cmocka_unit_test(test_tiers),
+        cmocka_unit_test(test_evaluate),   cmocka_unit_test(test_sample_refused_without_switch),
         cmocka_unit_test(test_regularize),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

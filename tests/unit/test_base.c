@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <fcntl.h>
@@ -21,8 +22,12 @@ static void test_b64_roundtrip(void **state)
     static const struct {
         const char *in, *std, *url;
     } cases[] = {
-        {"", "", ""},       {"f", "Zg==", "Zg"},         {"fo", "Zm8=", "Zm8"},
-        {"foo", "Zm9v", "Zm9v"}, {"foob", "Zm9vYg==", "Zm9vYg"}, {"\xfb\xff", "+/8=", "-_8"},
+        {"", "", ""},
+        {"f", "Zg==", "Zg"},
+        {"fo", "Zm8=", "Zm8"},
+        {"foo", "Zm9v", "Zm9v"},
+        {"foob", "Zm9vYg==", "Zm9vYg"},
+        {"\xfb\xff", "+/8=", "-_8"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         size_t n = strlen(cases[i].in);
@@ -50,14 +55,14 @@ static void test_b64_rejects(void **state)
         enum cl_b64 v;
         int code;
     } bad[] = {
-        {"Zg", CL_B64_STD, CL_EPARSE},      /* missing padding */
-        {"Zg==", CL_B64_URL, CL_EPARSE},    /* padding in url form */
-        {"Zh==", CL_B64_STD, CL_EPARSE},    /* non-zero trailing bits */
-        {"Z===", CL_B64_STD, CL_EPARSE},    /* too much padding */
-        {"Zm9v!", CL_B64_ANY, CL_EPARSE},   /* bad character */
-        {"-_8=", CL_B64_STD, CL_EPARSE},    /* url alphabet in std */
-        {"+/8", CL_B64_URL, CL_EPARSE},     /* std alphabet in url */
-        {"Z", CL_B64_ANY, CL_EPARSE},       /* impossible length */
+        {"Zg", CL_B64_STD, CL_EPARSE},    /* missing padding */
+        {"Zg==", CL_B64_URL, CL_EPARSE},  /* padding in url form */
+        {"Zh==", CL_B64_STD, CL_EPARSE},  /* non-zero trailing bits */
+        {"Z===", CL_B64_STD, CL_EPARSE},  /* too much padding */
+        {"Zm9v!", CL_B64_ANY, CL_EPARSE}, /* bad character */
+        {"-_8=", CL_B64_STD, CL_EPARSE},  /* url alphabet in std */
+        {"+/8", CL_B64_URL, CL_EPARSE},   /* std alphabet in url */
+        {"Z", CL_B64_ANY, CL_EPARSE},     /* impossible length */
         {"AAAAAAAAAAAA", CL_B64_STD, CL_ELIMIT},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
@@ -99,7 +104,7 @@ static void test_cursor(void **state)
     assert_int_equal(b, 0x03040506);
     uint64_t q;
     assert_int_equal(cl_cursor_le64(&c, &q), CL_EPARSE); /* 3 bytes left */
-    assert_int_equal(c.off, 6);                           /* nothing moved */
+    assert_int_equal(c.off, 6);                          /* nothing moved */
     struct cl_cursor sub;
     assert_int_equal(cl_cursor_sub(&c, 4, &sub), CL_EPARSE);
     assert_int_equal(cl_cursor_sub(&c, 3, &sub), 0);
@@ -251,11 +256,16 @@ static void test_log_one_line(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64_roundtrip), cmocka_unit_test(test_b64_rejects),
-        cmocka_unit_test(test_hex),           cmocka_unit_test(test_cursor),
-        cmocka_unit_test(test_parse_int),     cmocka_unit_test(test_secret_and_ct),
-        cmocka_unit_test(test_err_records_place), cmocka_unit_test(test_atomic_write),
-        cmocka_unit_test(test_log_escape), cmocka_unit_test(test_log_one_line),
+        cmocka_unit_test(test_b64_roundtrip),
+        cmocka_unit_test(test_b64_rejects),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_secret_and_ct),
+        cmocka_unit_test(test_err_records_place),
+        cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_log_escape),
+        cmocka_unit_test(test_log_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,7 +150,8 @@ static void test_config_vectors(void **state)
     cl_cdh_config_clear(&c);
     const char *v = vecdir();
     if (!v) {
-        fprintf(stderr, "guest-components vectors absent: upstream's example configs are skipped\n");
+        fprintf(stderr,
+                "guest-components vectors absent: upstream's example configs are skipped\n");
         return;
     }
     static const char *const files[] = {"confidential-data-hub/example.config.toml",
@@ -162,8 +163,9 @@ static void test_config_vectors(void **state)
         if (cl_cdh_config_load(p, &c, &e) != 0)
             fail_msg("%s: %s", files[i], e.msg);
         assert_string_equal(c.socket, "unix:///run/confidential-containers/cdh.sock");
-        assert_string_equal(c.aa_socket,
-                            "unix:///run/confidential-containers/attestation-agent/attestation-agent.sock");
+        assert_string_equal(
+            c.aa_socket,
+            "unix:///run/confidential-containers/attestation-agent/attestation-agent.sock");
         assert_string_equal(c.kbc_name, "cc_kbc");
         assert_string_equal(c.kbc_url, "http://example.io:8080");
         assert_non_null(strstr(c.kbs_cert, "BEGIN CERTIFICATE"));
@@ -184,12 +186,14 @@ static void test_config_vectors(void **state)
 
 static void test_config_rejections(void **state)
 {
-    static const char ok[] = "socket = \"unix:///tmp/c.sock\"\nskip_sealed_secret_verification_insecure = true\n"
-                             "sealed_secret_key_dir = \"/k\"\nluks_header_dir = \"/h\"\n"
-                             "[kbc]\nname = \"offline_fs_kbc\"\nresource_cache_ttl = 0\noffline_files = [\"/a\", \"/b\"]\n"
-                             "[rest]\naddress = \"127.0.0.1:0\"\nfeatures = \"attestation\"\n"
-                             "[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\n"
-                             "path = \"/run/confidential-containers/cdh/kbs/x/y\"\n";
+    static const char ok[] =
+        "socket = \"unix:///tmp/c.sock\"\nskip_sealed_secret_verification_insecure = true\n"
+        "sealed_secret_key_dir = \"/k\"\nluks_header_dir = \"/h\"\n"
+        "[kbc]\nname = \"offline_fs_kbc\"\nresource_cache_ttl = 0\noffline_files = [\"/a\", "
+        "\"/b\"]\n"
+        "[rest]\naddress = \"127.0.0.1:0\"\nfeatures = \"attestation\"\n"
+        "[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\n"
+        "path = \"/run/confidential-containers/cdh/kbs/x/y\"\n";
     struct cl_cdh_config c;
     struct cl_err e = {0};
     if (cl_cdh_config_parse(ok, strlen(ok), &c, &e) != 0)
@@ -218,7 +222,8 @@ static void test_config_rejections(void **state)
         {"log = 1\n", "'log' must be a table"},
         {"rest = []\n", "'rest' must be a table"},
         {"skip_sealed_secret_verification = \"yes\"\n", "must be true or false"},
-        {"skip_sealed_secret_verification = true\n", "spelled skip_sealed_secret_verification_insecure"},
+        {"skip_sealed_secret_verification = true\n",
+         "spelled skip_sealed_secret_verification_insecure"},
         {"skip_sealed_secret_verification_insecure = 1\n", "must be true or false"},
         {"[aa]\naa_socket = 1\n", "'aa.aa_socket' must be a string"},
         {"[kbc]\nname = 1\n", "'kbc.name' must be a string"},
@@ -241,23 +246,30 @@ static void test_config_rejections(void **state)
         {"credentials = [1]\n", "credentials[0] must be a table"},
         {many_creds, "more than 32 credentials"},
         {"[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\n", "needs resource_uri and path"},
-        {"[[credentials]]\npath = \"/run/confidential-containers/cdh/kbs/p\"\n", "needs resource_uri and path"},
+        {"[[credentials]]\npath = \"/run/confidential-containers/cdh/kbs/p\"\n",
+         "needs resource_uri and path"},
         {"[[credentials]]\nresource_uri = 1\npath = \"/run/confidential-containers/cdh/kbs/p\"\n",
          "must be a string"},
-        {"[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\npath = \"/etc/shadow\"\n", "must lie under"},
-        {"[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\npath = \"/run/confidential-containers/cdh/kbsx/p\"\n",
+        {"[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\npath = \"/etc/shadow\"\n",
          "must lie under"},
-        {"[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\npath = \"/run/confidential-containers/cdh/kbs/../../x\"\n",
+        {"[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\npath = "
+         "\"/run/confidential-containers/cdh/kbsx/p\"\n",
          "must lie under"},
-        {"[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\npath = \"/run/confidential-containers/cdh/kbs/./x\"\n",
+        {"[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\npath = "
+         "\"/run/confidential-containers/cdh/kbs/../../x\"\n",
          "must lie under"},
-        {"[[credentials]]\nresource_uri = \"kbs:///a/../c\"\npath = \"/run/confidential-containers/cdh/kbs/x\"\n",
+        {"[[credentials]]\nresource_uri = \"kbs:///a/b/c\"\npath = "
+         "\"/run/confidential-containers/cdh/kbs/./x\"\n",
+         "must lie under"},
+        {"[[credentials]]\nresource_uri = \"kbs:///a/../c\"\npath = "
+         "\"/run/confidential-containers/cdh/kbs/x\"\n",
          "credentials[0].resource_uri"},
         {"socket = [", "cdh config"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         struct cl_err be = {0};
-        if (cl_cdh_config_parse(bad[i].text, strlen(bad[i].text), &c, &be) == 0 || !strstr(be.msg, bad[i].msg))
+        if (cl_cdh_config_parse(bad[i].text, strlen(bad[i].text), &c, &be) == 0 ||
+            !strstr(be.msg, bad[i].msg))
             fail_msg("case %zu: '%s'", i, be.msg);
         assert_null(c.socket); /* cleared on failure */
     }
@@ -302,9 +314,10 @@ static void offline_start(struct offline *o, const json_t *map, long ttl)
     snprintf(p, sizeof p, "%s/resources.json", o->dir);
     CL_AUTO(cl_str) *text = cl_json_compact(map);
     assert_int_equal(cl_file_write_atomic(p, text, strlen(text), 0600, NULL), 0);
-    CL_AUTO(cl_str) *toml = cl_strdupf("luks_header_dir = \"%s/headers\"\n[kbc]\nname = \"offline_fs_kbc\"\n"
-                                       "resource_cache_ttl = %ld\noffline_files = [\"%s\"]\n",
-                                       o->dir, ttl, p);
+    CL_AUTO(cl_str) *toml =
+        cl_strdupf("luks_header_dir = \"%s/headers\"\n[kbc]\nname = \"offline_fs_kbc\"\n"
+                   "resource_cache_ttl = %ld\noffline_files = [\"%s\"]\n",
+                   o->dir, ttl, p);
     struct cl_err e = {0};
     if (cl_cdh_config_parse(toml, strlen(toml), &o->cfg, &e) != 0)
         fail_msg("%s", e.msg);
@@ -383,7 +396,8 @@ static void test_keyprovider_vector(void **state)
         assert_int_equal(json_integer_value(json_array_get(arr, i)), (unsigned char)want[i]);
 
     /* the annotation as an array of numbers (ocicrypt-rs) also works */
-    const char *ann = json_string_value(json_object_get(json_object_get(input, "keyunwrapparams"), "annotation"));
+    const char *ann =
+        json_string_value(json_object_get(json_object_get(input, "keyunwrapparams"), "annotation"));
     size_t an = 0;
     CL_AUTO(cl_bytes) *raw = cl_b64_decode(ann, strlen(ann), CL_B64_STD, 1u << 16, &an, NULL);
     assert_non_null(raw);
@@ -447,9 +461,12 @@ static void test_keyprovider_vector(void **state)
         {"{\"op\":\"keyunwrap\"}", "keyunwrapparams"},
         {"{\"op\":\"keyunwrap\",\"keyunwrapparams\":{\"annotation\":\"@@@\"}}", "annotation"},
         {"{\"op\":\"keyunwrap\",\"keyunwrapparams\":{\"annotation\":[1,256]}}", "is not a byte"},
-        {"{\"op\":\"keyunwrap\",\"keyunwrapparams\":{\"annotation\":{}}}", "base64 text or an array"},
-        {"{\"op\":\"keyunwrap\",\"keyunwrapparams\":{\"annotation\":\"bm90IGpzb24=\"}}", "annotation packet"},
-        {"{\"op\":\"keyunwrap\",\"keyunwrapparams\":{\"annotation\":\"WzFd\"}}", "not a JSON object"},
+        {"{\"op\":\"keyunwrap\",\"keyunwrapparams\":{\"annotation\":{}}}",
+         "base64 text or an array"},
+        {"{\"op\":\"keyunwrap\",\"keyunwrapparams\":{\"annotation\":\"bm90IGpzb24=\"}}",
+         "annotation packet"},
+        {"{\"op\":\"keyunwrap\",\"keyunwrapparams\":{\"annotation\":\"WzFd\"}}",
+         "not a JSON object"},
         {"{", "keyprovider input"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(envelopes); i++) {
@@ -463,8 +480,9 @@ static void test_keyprovider_vector(void **state)
     }
     cl_bytes *res = NULL;
     size_t n = 0;
-    assert_int_equal(cl_cdh_unwrap_key(o.cdh, (const uint8_t *)"{}", CL_CDH_MAX_KEYPROVIDER + 1, &res, &n, &e),
-                     CL_ELIMIT);
+    assert_int_equal(
+        cl_cdh_unwrap_key(o.cdh, (const uint8_t *)"{}", CL_CDH_MAX_KEYPROVIDER + 1, &res, &n, &e),
+        CL_ELIMIT);
     offline_stop(&o);
 }
 
@@ -481,22 +499,23 @@ struct world {
     struct cl_cdh *cdh;
     /* the fakes' state (handlers run on server threads; the test reads between calls) */
     enum kbs_mode mode;
-    int token_ttl;         /* seconds until the minted token expires */
+    int token_ttl; /* seconds until the minted token expires */
     int tokens_minted;
-    int refresh_asks;      /* GetToken("kbs-refresh") */
-    int min_token;         /* KBS_STALE: tokens numbered below this are refused */
-    bool same_token;       /* the agent keeps answering with its last token */
+    int refresh_asks; /* GetToken("kbs-refresh") */
+    int min_token;    /* KBS_STALE: tokens numbered below this are refused */
+    bool same_token;  /* the agent keeps answering with its last token */
     char last_token[512];
     int kbs_hits;
     int served;
 };
 
 /* GetToken: {"token": "<h>.<{exp, n}>.<s>", "tee_keypair": PEM}. */
-static int fake_get_token(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
-                          struct cl_err *err)
+static int fake_get_token(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
+                          size_t *resp_len, struct cl_err *err)
 {
     struct world *w = ctx;
-    AttestationAgent__GetTokenRequest *r = attestation_agent__get_token_request__unpack(NULL, len, req);
+    AttestationAgent__GetTokenRequest *r =
+        attestation_agent__get_token_request__unpack(NULL, len, req);
     if (!r)
         return cl_err_set(err, CL_EPARSE, "bad request");
     if (strcmp(r->tokentype, CL_AA_TOKEN_KBS_REFRESH) == 0)
@@ -504,8 +523,8 @@ static int fake_get_token(void *ctx, const uint8_t *req, size_t len, cl_bytes **
     attestation_agent__get_token_request__free_unpacked(r, NULL);
     if (!w->same_token || !w->last_token[0]) {
         w->tokens_minted++;
-        CL_AUTO(cl_str) *payload =
-            cl_strdupf("{\"exp\":%lld,\"n\":%d}", (long long)(cl_now_unix() + w->token_ttl), w->tokens_minted);
+        CL_AUTO(cl_str) *payload = cl_strdupf(
+            "{\"exp\":%lld,\"n\":%d}", (long long)(cl_now_unix() + w->token_ttl), w->tokens_minted);
         CL_AUTO(cl_str) *p64 = cl_b64_encode(payload, strlen(payload), CL_B64_URL);
         snprintf(w->last_token, sizeof w->last_token, "eyJhbGciOiJFUzI1NiJ9.%s.c2ln", p64);
     }
@@ -546,11 +565,13 @@ static void fake_resource(void *ctx, const struct cl_http_req *req, struct cl_ht
     w->kbs_hits++;
     const char *auth = cl_http_req_header(req, "Authorization");
     int n = token_number(auth);
-    static const char deny[] = "{\"type\":\"PolicyDeny\",\"detail\":\"resource policy denies access\"}";
+    static const char deny[] =
+        "{\"type\":\"PolicyDeny\",\"detail\":\"resource policy denies access\"}";
     switch (w->mode) {
     case KBS_STALE:
         if (n < w->min_token) {
-            cl_http_reply(resp, 401, "application/json", "{\"detail\":\"token signed by an old key\"}", 39);
+            cl_http_reply(resp, 401, "application/json",
+                          "{\"detail\":\"token signed by an old key\"}", 39);
             return;
         }
         break;
@@ -590,9 +611,10 @@ static const struct cl_http_route fake_kbs_routes[] = {
 
 static void world_hub(struct world *w, long ttl, const char *url)
 {
-    CL_AUTO(cl_str) *toml = cl_strdupf("[aa]\naa_socket = \"unix://%s\"\n[kbc]\nname = \"cc_kbc\"\nurl = \"%s\"\n"
-                                       "resource_cache_ttl = %ld\n",
-                                       w->aa_sock, url, ttl);
+    CL_AUTO(cl_str) *toml =
+        cl_strdupf("[aa]\naa_socket = \"unix://%s\"\n[kbc]\nname = \"cc_kbc\"\nurl = \"%s\"\n"
+                   "resource_cache_ttl = %ld\n",
+                   w->aa_sock, url, ttl);
     struct cl_err e = {0};
     if (cl_cdh_config_parse(toml, strlen(toml), &w->cfg, &e) != 0)
         fail_msg("%s", e.msg);
@@ -800,7 +822,8 @@ static void test_cache_eviction(void **state)
     assert_int_equal(cl_cdh_get_resource(o.cdh, "kbs:///r/t/1", &v1, &e), 0); /* still cached */
     cl_cdh_stats(o.cdh, &st);
     assert_int_equal(st.cache_hits, 1);
-    assert_int_equal(cl_cdh_get_resource(o.cdh, "kbs:///r/t/0", &v0, &e), 0); /* evicted: read again */
+    assert_int_equal(cl_cdh_get_resource(o.cdh, "kbs:///r/t/0", &v0, &e),
+                     0); /* evicted: read again */
     cl_cdh_stats(o.cdh, &st);
     assert_int_equal(st.cache_hits, 1);
     assert_memory_equal(v0->data, "value 0", 7);
@@ -837,7 +860,8 @@ static void test_secure_mount(void **state)
     }
     const char *v = vecdir();
     char vkey[700];
-    snprintf(vkey, sizeof vkey, "%s/confidential-data-hub/hub/test_files/luks2-disk-passphrase", v ? v : "");
+    snprintf(vkey, sizeof vkey, "%s/confidential-data-hub/hub/test_files/luks2-disk-passphrase",
+             v ? v : "");
     if (!v || access(vkey, R_OK) != 0)
         assert_int_equal(cl_file_write_atomic(keyfile, "test", 4, 0600, NULL), 0);
     else
@@ -852,60 +876,158 @@ static void test_secure_mount(void **state)
         int code;
         const char *msg;
     } bad[] = {
-        {"alibaba-cloud-oss", "/mnt/x", {{"sourceType", "empty"}}, 1, CL_EUNSUPPORTED, "block-device"},
+        {"alibaba-cloud-oss",
+         "/mnt/x",
+         {{"sourceType", "empty"}},
+         1,
+         CL_EUNSUPPORTED,
+         "block-device"},
         {NULL, "/mnt/x", {{"sourceType", "empty"}}, 1, CL_EUNSUPPORTED, "block-device"},
         {"block-device", "/mnt/x", {{"encryptionType", "luks2"}}, 1, CL_EINVAL, "sourceType"},
-        {"block-device", "/mnt/x", {{"sourceType", "plain"}, {"encryptionType", "luks2"}}, 2, CL_EINVAL, "sourceType"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "plain"}, {"encryptionType", "luks2"}},
+         2,
+         CL_EINVAL,
+         "sourceType"},
         {"block-device", "/mnt/x", {{"sourceType", "empty"}}, 1, CL_EUNSUPPORTED, "encryptionType"},
-        {"block-device", "/mnt/x", {{"sourceType", "empty"}, {"encryptionType", "zfs"}}, 2, CL_EUNSUPPORTED,
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"}, {"encryptionType", "zfs"}},
+         2,
+         CL_EUNSUPPORTED,
          "encryptionType 'zfs'"},
-        {"block-device", "/mnt/x", {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"targetType", "tmpfs"}}, 3,
-         CL_EINVAL, "targetType"},
-        {"block-device", "/mnt/x",
-         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"filesystemType", "xfs"}}, 3, CL_EUNSUPPORTED,
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"targetType", "tmpfs"}},
+         3,
+         CL_EINVAL,
+         "targetType"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"filesystemType", "xfs"}},
+         3,
+         CL_EUNSUPPORTED,
          "only ext4"},
-        {"block-device", "mnt/x", {{"sourceType", "empty"}, {"encryptionType", "luks2"}}, 2, CL_EINVAL,
+        {"block-device",
+         "mnt/x",
+         {{"sourceType", "empty"}, {"encryptionType", "luks2"}},
+         2,
+         CL_EINVAL,
          "absolute"},
-        {"block-device", NULL, {{"sourceType", "empty"}, {"encryptionType", "luks2"}}, 2, CL_EINVAL, "absolute"},
-        {"block-device", "/mnt/x",
-         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"mapperName", "../control"}, {"devicePath", img}}, 4,
-         CL_EINVAL, "mapperName"},
-        {"block-device", "/mnt/x",
-         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"mapperName", ".."}, {"devicePath", img}}, 4,
-         CL_EINVAL, "mapperName"},
-        {"block-device", "/mnt/x",
-         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"dataIntegrity", "yes"}, {"devicePath", img}}, 4,
-         CL_EINVAL, "dataIntegrity"},
-        {"block-device", "/mnt/x", {{"sourceType", "empty"}, {"encryptionType", "luks2"}}, 2, CL_EINVAL,
+        {"block-device",
+         NULL,
+         {{"sourceType", "empty"}, {"encryptionType", "luks2"}},
+         2,
+         CL_EINVAL,
+         "absolute"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"},
+          {"encryptionType", "luks2"},
+          {"mapperName", "../control"},
+          {"devicePath", img}},
+         4,
+         CL_EINVAL,
+         "mapperName"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"},
+          {"encryptionType", "luks2"},
+          {"mapperName", ".."},
+          {"devicePath", img}},
+         4,
+         CL_EINVAL,
+         "mapperName"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"},
+          {"encryptionType", "luks2"},
+          {"dataIntegrity", "yes"},
+          {"devicePath", img}},
+         4,
+         CL_EINVAL,
+         "dataIntegrity"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"}, {"encryptionType", "luks2"}},
+         2,
+         CL_EINVAL,
          "deviceId or an absolute devicePath"},
-        {"block-device", "/mnt/x", {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", "disk.img"}},
-         3, CL_EINVAL, "deviceId or an absolute devicePath"},
-        {"block-device", "/mnt/x", {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"deviceId", "8-0"}}, 3,
-         CL_EINVAL, "MAJ:MIN"},
-        {"block-device", "/mnt/x", {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"deviceId", "8:0x"}}, 3,
-         CL_EINVAL, "MAJ:MIN"},
-        {"block-device", "/mnt/x", {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"deviceId", "4095:1048575"}},
-         3, CL_ENOTFOUND, "no DEVNAME"},
-        {"block-device", "/mnt/x",
-         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", img}, {"key", "plain:secret"}}, 4,
-         CL_EINVAL, "sealed.*, kbs://... or file://"},
-        {"block-device", "/mnt/x",
-         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", img}, {"key", "file:///nonexistent/k"}},
-         4, CL_ENOTFOUND, "secure mount key"},
-        {"block-device", "/mnt/x",
-         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", img}, {"key", "kbs:///default/disk/no"}},
-         4, CL_ENOTFOUND, "secure mount key"},
-        {"block-device", "/mnt/x",
-         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", img}, {"key", "sealed.x.y.z"}}, 4,
-         CL_EPARSE, "secure mount key"},
-        {"block-device", "/mnt/x",
-         {{"sourceType", "encrypted"}, {"encryptionType", "luks2"}, {"devicePath", img}, {"key", filekey}}, 4,
-         CL_EPARSE, "no LUKS2 header"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", "disk.img"}},
+         3,
+         CL_EINVAL,
+         "deviceId or an absolute devicePath"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"deviceId", "8-0"}},
+         3,
+         CL_EINVAL,
+         "MAJ:MIN"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"deviceId", "8:0x"}},
+         3,
+         CL_EINVAL,
+         "MAJ:MIN"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"deviceId", "4095:1048575"}},
+         3,
+         CL_ENOTFOUND,
+         "no DEVNAME"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"},
+          {"encryptionType", "luks2"},
+          {"devicePath", img},
+          {"key", "plain:secret"}},
+         4,
+         CL_EINVAL,
+         "sealed.*, kbs://... or file://"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"},
+          {"encryptionType", "luks2"},
+          {"devicePath", img},
+          {"key", "file:///nonexistent/k"}},
+         4,
+         CL_ENOTFOUND,
+         "secure mount key"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"},
+          {"encryptionType", "luks2"},
+          {"devicePath", img},
+          {"key", "kbs:///default/disk/no"}},
+         4,
+         CL_ENOTFOUND,
+         "secure mount key"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "empty"},
+          {"encryptionType", "luks2"},
+          {"devicePath", img},
+          {"key", "sealed.x.y.z"}},
+         4,
+         CL_EPARSE,
+         "secure mount key"},
+        {"block-device",
+         "/mnt/x",
+         {{"sourceType", "encrypted"},
+          {"encryptionType", "luks2"},
+          {"devicePath", img},
+          {"key", filekey}},
+         4,
+         CL_EPARSE,
+         "no LUKS2 header"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         CL_AUTO(json_t) *op = opts(bad[i].kv, bad[i].n);
-        struct cl_cdh_mount_req req = {.volume_type = bad[i].volume_type, .options = op,
-                                       .mount_point = bad[i].mount_point};
+        struct cl_cdh_mount_req req = {
+            .volume_type = bad[i].volume_type, .options = op, .mount_point = bad[i].mount_point};
         struct cl_err e = {0};
         int rc = cl_cdh_secure_mount(o.cdh, &req, &e);
         if (rc != bad[i].code || !strstr(e.msg, bad[i].msg))
@@ -918,20 +1040,26 @@ static void test_secure_mount(void **state)
     bool dm = cl_cdh_dm_available();
     bool had_control = access("/dev/mapper/control", F_OK) == 0;
     if (dm) {
-        fprintf(stderr, "device-mapper is present: the secure-mount open step is not run by this unit test "
-                        "(it would map and mount a device on this machine)\n");
+        fprintf(stderr,
+                "device-mapper is present: the secure-mount open step is not run by this unit test "
+                "(it would map and mount a device on this machine)\n");
     } else {
-        const char *kv[][2] = {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", img},
-                               {"targetType", "fileSystem"}, {"key", "kbs:///default/disk/key"},
+        const char *kv[][2] = {{"sourceType", "empty"},
+                               {"encryptionType", "luks2"},
+                               {"devicePath", img},
+                               {"targetType", "fileSystem"},
+                               {"key", "kbs:///default/disk/key"},
                                {"mapperName", "cdh-test"}};
         CL_AUTO(json_t) *op = opts(kv, CL_ARRAY_LEN(kv));
-        struct cl_cdh_mount_req req = {.volume_type = "block-device", .options = op, .mount_point = "/mnt/secure"};
+        struct cl_cdh_mount_req req = {
+            .volume_type = "block-device", .options = op, .mount_point = "/mnt/secure"};
         struct cl_err e = {0};
         assert_int_equal(cl_cdh_secure_mount(o.cdh, &req, &e), CL_EUNSUPPORTED);
         assert_non_null(strstr(e.msg, "device-mapper"));
         assert_non_null(strstr(e.msg, "formatted"));
-        fprintf(stderr, "skipped: opening the formatted volume needs device-mapper (/dev/mapper/control is "
-                        "absent here); format and header checks done\n");
+        fprintf(stderr,
+                "skipped: opening the formatted volume needs device-mapper (/dev/mapper/control is "
+                "absent here); format and header checks done\n");
         /* the detached header is where upstream puts it, named by base64url(device) */
         CL_AUTO(cl_str) *b = cl_b64_encode(img, strlen(img), CL_B64_URL);
         CL_AUTO(cl_str) *hdr = cl_strdupf("%s/%s.header", hdrdir, b);
@@ -965,10 +1093,13 @@ static void test_secure_mount(void **state)
         fail_msg("%s", e.msg);
     assert_int_equal(cl_cdh_luks_check(img2, NULL, fk, &e), 0);
     if (!dm) {
-        const char *kv[][2] = {{"sourceType", "encrypted"}, {"encryptionType", "luks2"}, {"devicePath", img2},
+        const char *kv[][2] = {{"sourceType", "encrypted"},
+                               {"encryptionType", "luks2"},
+                               {"devicePath", img2},
                                {"key", filekey}};
         CL_AUTO(json_t) *op = opts(kv, CL_ARRAY_LEN(kv));
-        struct cl_cdh_mount_req req = {.volume_type = "block-device", .options = op, .mount_point = "/mnt/enc"};
+        struct cl_cdh_mount_req req = {
+            .volume_type = "block-device", .options = op, .mount_point = "/mnt/enc"};
         assert_int_equal(cl_cdh_secure_mount(o.cdh, &req, &e), CL_EUNSUPPORTED);
         assert_non_null(strstr(e.msg, "a LUKS2 volume"));
     }
@@ -991,7 +1122,8 @@ static void test_secure_mount(void **state)
     } else {
         assert_int_equal(rc, CL_EIO);
         assert_non_null(strstr(e.msg, "formatting"));
-        fprintf(stderr, "note: LUKS2 with hmac-sha256 integrity cannot be formatted here: %s\n", e.msg);
+        fprintf(stderr, "note: LUKS2 with hmac-sha256 integrity cannot be formatted here: %s\n",
+                e.msg);
     }
     /* a device that does not exist */
     assert_int_equal(cl_cdh_luks_format("/nonexistent/disk", NULL, fk, false, &e), CL_EIO);
@@ -1020,13 +1152,16 @@ static void test_cryptsetup_absent(void **state)
     assert_int_equal(ftruncate(fileno(f), 32 << 20), 0);
     fclose(f);
     CL_AUTO(cl_secret) *k = cl_secret_from("0123456789abcdef", 16);
-    const char *kv[][2] = {{"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", img}};
+    const char *kv[][2] = {
+        {"sourceType", "empty"}, {"encryptionType", "luks2"}, {"devicePath", img}};
     CL_AUTO(json_t) *op = opts(kv, CL_ARRAY_LEN(kv));
-    struct cl_cdh_mount_req req = {.volume_type = "block-device", .options = op, .mount_point = "/mnt/x"};
+    struct cl_cdh_mount_req req = {
+        .volume_type = "block-device", .options = op, .mount_point = "/mnt/x"};
     struct {
         const char *soname, *msg;
     } cases[] = {
-        {"libcloister-absent.so.0", "libcloister-absent.so.0 (libcryptsetup), which cannot be loaded"},
+        {"libcloister-absent.so.0",
+         "libcloister-absent.so.0 (libcryptsetup), which cannot be loaded"},
         {"libz.so.1", "libz.so.1 has no crypt_init"}, /* a library, but not libcryptsetup's ABI */
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
@@ -1057,7 +1192,8 @@ static void test_cryptsetup_absent(void **state)
     struct cl_err e = {0};
     if (cl_cdh_cryptsetup_load(&e) != 0)
         fail_msg("%s", e.msg);
-    assert_int_equal(cl_cdh_luks_check(img, NULL, k, &e), CL_EPARSE); /* the real library: no header */
+    assert_int_equal(cl_cdh_luks_check(img, NULL, k, &e),
+                     CL_EPARSE); /* the real library: no header */
     offline_stop(&o);
 }
 
@@ -1069,8 +1205,8 @@ static void test_heavy_libraries_not_mapped(void **state)
     size_t n = 0;
     CL_AUTO(cl_bytes) *maps = cl_file_read("/proc/self/maps", 1u << 22, &n, NULL);
     assert_non_null(maps);
-    static const char *const libs[] = {"/libcryptsetup.so", "/libcurl.so", "/libmicrohttpd.so", "/libtss2-",
-                                       "/libgnutls.so", "/libdevmapper.so"};
+    static const char *const libs[] = {"/libcryptsetup.so", "/libcurl.so",   "/libmicrohttpd.so",
+                                       "/libtss2-",         "/libgnutls.so", "/libdevmapper.so"};
     for (size_t i = 0; i < CL_ARRAY_LEN(libs); i++)
         if (strstr((const char *)maps, libs[i]))
             fail_msg("%s is mapped before first use", libs[i]);

@@ -99,8 +99,9 @@ static void test_roundtrip_and_tamper(void **state)
 {
     CL_AUTO(cl_pkey) *k = cl_pkey_generate("P-256", NULL);
     CL_AUTO(cl_pkey) *other = cl_pkey_generate("P-256", NULL);
-    CL_AUTO(json_t) *p = json_pack("{s:s, s:s, s:s, s:s, s:{}, s:{}}", "version", "0.1.0", "type", "vault", "name",
-                                   "kbs:///a/b/c", "provider", "kbs", "provider_settings", "annotations");
+    CL_AUTO(json_t) *p =
+        json_pack("{s:s, s:s, s:s, s:s, s:{}, s:{}}", "version", "0.1.0", "type", "vault", "name",
+                  "kbs:///a/b/c", "provider", "kbs", "provider_settings", "annotations");
     CL_AUTO(cl_str) *s = cl_cdh_seal(p, k, "kbs:///default/keys/signer", NULL);
     assert_non_null(s);
     assert_memory_equal(s, "sealed.", 7);
@@ -153,17 +154,27 @@ static void test_parse_rejects(void **state)
         {NULL, "{\"type\":\"vault\"}", "version"},
         {NULL, "{\"version\":\"0.2.0\",\"type\":\"vault\"}", "0.1.0"},
         {NULL, "{\"version\":\"0.1.0\",\"type\":\"other\"}", "vault or envelope"},
-        {NULL, "{\"version\":\"0.1.0\",\"type\":\"vault\",\"provider\":\"kbs\",\"provider_settings\":{}}", "name"},
-        {NULL, "{\"version\":\"0.1.0\",\"type\":\"vault\",\"name\":\"n\",\"provider_settings\":{}}", "provider"},
-        {NULL, "{\"version\":\"0.1.0\",\"type\":\"vault\",\"name\":\"n\",\"provider\":\"kbs\"}", "provider_settings"},
-        {NULL, "{\"version\":\"0.1.0\",\"type\":\"vault\",\"name\":\"n\",\"provider\":\"kbs\",\"provider_settings\":{},"
-               "\"annotations\":3}",
+        {NULL,
+         "{\"version\":\"0.1.0\",\"type\":\"vault\",\"provider\":\"kbs\",\"provider_settings\":{}}",
+         "name"},
+        {NULL, "{\"version\":\"0.1.0\",\"type\":\"vault\",\"name\":\"n\",\"provider_settings\":{}}",
+         "provider"},
+        {NULL, "{\"version\":\"0.1.0\",\"type\":\"vault\",\"name\":\"n\",\"provider\":\"kbs\"}",
+         "provider_settings"},
+        {NULL,
+         "{\"version\":\"0.1.0\",\"type\":\"vault\",\"name\":\"n\",\"provider\":\"kbs\",\"provider_"
+         "settings\":{},"
+         "\"annotations\":3}",
          "annotations"},
-        {NULL, "{\"version\":\"0.1.0\",\"type\":\"envelope\",\"key_id\":\"k\",\"encrypted_key\":\"a\",\"encrypted_data\":"
-               "\"b\",\"wrap_type\":\"DES\",\"iv\":\"c\",\"provider\":\"kbs\",\"provider_settings\":{}}",
+        {NULL,
+         "{\"version\":\"0.1.0\",\"type\":\"envelope\",\"key_id\":\"k\",\"encrypted_key\":\"a\","
+         "\"encrypted_data\":"
+         "\"b\",\"wrap_type\":\"DES\",\"iv\":\"c\",\"provider\":\"kbs\",\"provider_settings\":{}}",
          "wrap_type"},
-        {NULL, "{\"version\":\"0.1.0\",\"type\":\"envelope\",\"key_id\":\"k\",\"encrypted_data\":\"b\",\"wrap_type\":"
-               "\"A256GCM\",\"iv\":\"c\",\"provider\":\"kbs\",\"provider_settings\":{}}",
+        {NULL,
+         "{\"version\":\"0.1.0\",\"type\":\"envelope\",\"key_id\":\"k\",\"encrypted_data\":\"b\","
+         "\"wrap_type\":"
+         "\"A256GCM\",\"iv\":\"c\",\"provider\":\"kbs\",\"provider_settings\":{}}",
          "encrypted_key"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
@@ -177,7 +188,8 @@ static void test_parse_rejects(void **state)
     struct cl_err e = {0};
     assert_int_equal(cl_cdh_sealed_parse("nope.a.b.c", 10, false, &out, &e), CL_EPARSE);
     assert_int_equal(cl_cdh_sealed_parse("sealed.a.b", 10, false, &out, &e), CL_EPARSE);
-    assert_int_equal(cl_cdh_sealed_parse("sealed.a.b", 10, true, &out, &e), CL_EPARSE); /* 3 parts */
+    assert_int_equal(cl_cdh_sealed_parse("sealed.a.b", 10, true, &out, &e),
+                     CL_EPARSE); /* 3 parts */
     char *big = malloc(CL_CDH_MAX_SEALED + 8);
     memcpy(big, "sealed.", 7);
     memset(big + 7, 'a', CL_CDH_MAX_SEALED);
@@ -198,14 +210,16 @@ static void test_unseal_offline(void **state)
     CL_AUTO(cl_str) *kek64 = cl_b64_encode(kek->data, 32, CL_B64_STD);
     CL_AUTO(cl_str) *pub64 = cl_b64_encode(pubtext, strlen(pubtext), CL_B64_STD);
     CL_AUTO(cl_str) *val64 = cl_b64_encode("vault value", 11, CL_B64_STD);
-    CL_AUTO(json_t) *map = json_pack("{s:s, s:s, s:s}", "r/kek/1", kek64, "r/signer/1", pub64, "r/val/1", val64);
+    CL_AUTO(json_t) *map =
+        json_pack("{s:s, s:s, s:s}", "r/kek/1", kek64, "r/signer/1", pub64, "r/val/1", val64);
     CL_AUTO(cl_str) *maptext = cl_json_compact(map);
     char mpath[128];
     snprintf(mpath, sizeof mpath, "%s/res.json", dir);
     assert_int_equal(cl_file_write_atomic(mpath, maptext, strlen(maptext), 0600, NULL), 0);
     struct cl_cdh_config cfg;
     char toml[512];
-    snprintf(toml, sizeof toml, "[kbc]\nname = \"offline_fs_kbc\"\noffline_files = [\"%s\"]\n", mpath);
+    snprintf(toml, sizeof toml, "[kbc]\nname = \"offline_fs_kbc\"\noffline_files = [\"%s\"]\n",
+             mpath);
     assert_int_equal(cl_cdh_config_parse(toml, strlen(toml), &cfg, NULL), 0);
     struct cl_err e = {0};
     struct cl_cdh *cdh = cl_cdh_new(&cfg, &e);
@@ -221,8 +235,9 @@ static void test_unseal_offline(void **state)
     cl_secret_free(out);
     out = NULL;
     /* vault */
-    CL_AUTO(json_t) *vault = json_pack("{s:s, s:s, s:s, s:s, s:{}}", "version", "0.1.0", "type", "vault", "name",
-                                       "kbs:///r/val/1", "provider", "KBS", "provider_settings");
+    CL_AUTO(json_t) *vault =
+        json_pack("{s:s, s:s, s:s, s:s, s:{}}", "version", "0.1.0", "type", "vault", "name",
+                  "kbs:///r/val/1", "provider", "KBS", "provider_settings");
     CL_AUTO(cl_str) *sv = cl_cdh_seal(vault, k, "kbs:///r/signer/1", NULL);
     assert_int_equal(cl_cdh_unseal(cdh, sv, strlen(sv), &out, &e), 0);
     assert_memory_equal(out->data, "vault value", 11);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <openssl/err.h>
@@ -114,11 +115,14 @@ static void test_digest(void **state)
         const char *name;
         const char *hex_abc;
     } cases[] = {
-        {CL_HASH_SHA256, "sha256", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {CL_HASH_SHA256, "sha256",
+         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
         {CL_HASH_SHA384, "sha384",
-         "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"},
+         "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca13"
+         "4c825a7"},
         {CL_HASH_SHA512, "sha512",
-         "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd"
+         "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a"
+         "3feebbd"
          "454d4423643ce80e2a9ac94fa54ca49f"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
@@ -220,7 +224,8 @@ static void test_pem_rejects(void **state)
 
     /* an encrypted private key is refused, never prompted for */
     BIO *b = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_PKCS8PrivateKey(b, k_p256, EVP_aes_256_cbc(), "pw", 2, NULL, NULL), 1);
+    assert_int_equal(
+        PEM_write_bio_PKCS8PrivateKey(b, k_p256, EVP_aes_256_cbc(), "pw", 2, NULL, NULL), 1);
     char *data = NULL;
     long n = BIO_get_mem_data(b, &data);
     assert_null(cl_pkey_from_pem(data, (size_t)n, true, &err));
@@ -256,8 +261,9 @@ static void test_jwk_round_trip(void **state)
         const char *key, *kty, *crv;
         size_t coord_chars;
     } cases[] = {
-        {"P-256", "EC", "P-256", 43}, {"P-384", "EC", "P-384", 64}, {"P-521", "EC", "P-521", 88},
-        {"RSA", "RSA", NULL, 0},      {"Ed25519", "OKP", "Ed25519", 43},
+        {"P-256", "EC", "P-256", 43},      {"P-384", "EC", "P-384", 64},
+        {"P-521", "EC", "P-521", 88},      {"RSA", "RSA", NULL, 0},
+        {"Ed25519", "OKP", "Ed25519", 43},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         cl_pkey *k = key_named(cases[i].key);
@@ -285,11 +291,11 @@ static void test_jwk_round_trip(void **state)
             assert_true(cl_pkey_public_equal(back, k));
             if (priv) {
                 /* the imported private key signs what the original verifies */
-                const char *alg_for = strcmp(cases[i].kty, "RSA") == 0       ? "PS256"
-                                      : strcmp(cases[i].kty, "OKP") == 0     ? "EdDSA"
-                                      : strcmp(cases[i].crv, "P-256") == 0   ? "ES256"
-                                      : strcmp(cases[i].crv, "P-384") == 0   ? "ES384"
-                                                                             : "ES512";
+                const char *alg_for = strcmp(cases[i].kty, "RSA") == 0     ? "PS256"
+                                      : strcmp(cases[i].kty, "OKP") == 0   ? "EdDSA"
+                                      : strcmp(cases[i].crv, "P-256") == 0 ? "ES256"
+                                      : strcmp(cases[i].crv, "P-384") == 0 ? "ES384"
+                                                                           : "ES512";
                 CL_AUTO(cl_bytes) *sig = NULL;
                 size_t sl = 0;
                 assert_int_equal(cl_sig_sign(back, alg_for, "m", 1, &sig, &sl, &err), 0);
@@ -427,8 +433,8 @@ static void test_jwk_rejects(void **state)
             assert_int_equal(json_object_del(jwk, c->member), 0);
         CL_AUTO(cl_pkey) *k = cl_jwk_to_pkey(jwk, &err);
         if (k || err.code != c->code)
-            fail_msg("%s: expected %s, got %s (%s)", c->name, cl_err_name(c->code), k ? "a key" : cl_err_name(err.code),
-                     err.msg);
+            fail_msg("%s: expected %s, got %s (%s)", c->name, cl_err_name(c->code),
+                     k ? "a key" : cl_err_name(err.code), err.msg);
         assert_true(err.msg[0] != '\0');
     }
     /* not objects at all */
@@ -451,12 +457,17 @@ static void test_jwk_thumbprint(void **state)
     static const struct {
         const char *jwk, *thp;
     } cases[] = {
-        {"{\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_"
-         "BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJ"
-         "ZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_"
-         "xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw\",\"e\":\"AQAB\",\"alg\":\"RS256\",\"kid\":\"2011-04-29\"}",
+        {"{\"kty\":\"RSA\",\"n\":"
+         "\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_"
+         "BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_"
+         "FDW2QvzqY368QQMicAtaSqzs8KJ"
+         "ZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-"
+         "bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_"
+         "xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw\",\"e\":\"AQAB\",\"alg\":\"RS256\",\"kid\":"
+         "\"2011-04-29\"}",
          "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"},
-        {"{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
+        {"{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"11qYAYKxCrfVS_"
+         "7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
          "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
@@ -500,10 +511,11 @@ static const struct {
     const char *alg, *key, *other_key;
     size_t sig_len;
 } jws_algs[] = {
-    {"ES256", "P-256", "P-256b", 64},  {"ES384", "P-384", "P-256", 96},  {"ES512", "P-521", "P-256", 132},
-    {"EdDSA", "Ed25519", "Ed25519b", 64}, {"RS256", "RSA", "RSAb", 256}, {"RS384", "RSA", "RSAb", 256},
-    {"RS512", "RSA", "RSAb", 256},    {"PS256", "RSA", "RSAb", 256},     {"PS384", "RSA", "RSAb", 256},
-    {"PS512", "RSA", "RSAb", 256},
+    {"ES256", "P-256", "P-256b", 64}, {"ES384", "P-384", "P-256", 96},
+    {"ES512", "P-521", "P-256", 132}, {"EdDSA", "Ed25519", "Ed25519b", 64},
+    {"RS256", "RSA", "RSAb", 256},    {"RS384", "RSA", "RSAb", 256},
+    {"RS512", "RSA", "RSAb", 256},    {"PS256", "RSA", "RSAb", 256},
+    {"PS384", "RSA", "RSAb", 256},    {"PS512", "RSA", "RSAb", 256},
 };
 
 static void test_jws_round_trip(void **state)
@@ -514,7 +526,8 @@ static void test_jws_round_trip(void **state)
         cl_pkey *k = key_named(jws_algs[i].key);
         struct cl_err err = {0};
         CL_AUTO(json_t) *extra = J("{\"typ\":\"JWT\",\"alg\":\"none\",\"kid\":\"k1\"}");
-        CL_AUTO(cl_str) *jws = cl_jws_sign(k, jws_algs[i].alg, extra, payload, strlen(payload), &err);
+        CL_AUTO(cl_str) *jws =
+            cl_jws_sign(k, jws_algs[i].alg, extra, payload, strlen(payload), &err);
         if (!jws)
             fail_msg("%s: %s", jws_algs[i].alg, err.msg);
         struct cl_jws p;
@@ -526,7 +539,8 @@ static void test_jws_round_trip(void **state)
         /* header: alg first (extra's "alg" ignored), then extra members in order */
         CL_AUTO(cl_str) *h = cl_json_compact(p.header);
         char want[128];
-        snprintf(want, sizeof want, "{\"alg\":\"%s\",\"typ\":\"JWT\",\"kid\":\"k1\"}", jws_algs[i].alg);
+        snprintf(want, sizeof want, "{\"alg\":\"%s\",\"typ\":\"JWT\",\"kid\":\"k1\"}",
+                 jws_algs[i].alg);
         assert_string_equal(h, want);
         assert_int_equal(cl_jws_verify(&p, k, &err), 0);
         /* tamper twins: another key, and each part flipped */
@@ -563,8 +577,9 @@ static void test_jws_key_mismatch(void **state)
     static const struct {
         const char *alg, *key;
     } cases[] = {
-        {"ES256", "P-384"}, {"ES256", "P-521"}, {"ES384", "P-256"}, {"ES512", "P-384"}, {"ES256", "RSA"},
-        {"ES256", "Ed25519"}, {"RS256", "P-256"}, {"PS256", "Ed25519"}, {"EdDSA", "P-256"}, {"EdDSA", "RSA"},
+        {"ES256", "P-384"}, {"ES256", "P-521"},   {"ES384", "P-256"}, {"ES512", "P-384"},
+        {"ES256", "RSA"},   {"ES256", "Ed25519"}, {"RS256", "P-256"}, {"PS256", "Ed25519"},
+        {"EdDSA", "P-256"}, {"EdDSA", "RSA"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         cl_pkey *k = key_named(cases[i].key);
@@ -576,7 +591,8 @@ static void test_jws_key_mismatch(void **state)
         for (size_t j = 0; j < CL_ARRAY_LEN(jws_algs); j++) {
             if (strcmp(jws_algs[j].alg, cases[i].alg) != 0)
                 continue;
-            CL_AUTO(cl_str) *good = cl_jws_sign(key_named(jws_algs[j].key), cases[i].alg, NULL, "x", 1, &err);
+            CL_AUTO(cl_str) *good =
+                cl_jws_sign(key_named(jws_algs[j].key), cases[i].alg, NULL, "x", 1, &err);
             assert_non_null(good);
             struct cl_jws p;
             assert_int_equal(cl_jws_parse(good, strlen(good), &p, &err), 0);
@@ -586,7 +602,8 @@ static void test_jws_key_mismatch(void **state)
     }
 }
 
-static cl_str *compact_with_header(const char *header_json, const char *payload, const char *sig_b64)
+static cl_str *compact_with_header(const char *header_json, const char *payload,
+                                   const char *sig_b64)
 {
     cl_str *h = cl_b64_encode(header_json, strlen(header_json), CL_B64_URL);
     cl_str *p = cl_b64_encode(payload, strlen(payload), CL_B64_URL);
@@ -603,9 +620,12 @@ static void test_jws_refused_algs(void **state)
         const char *header;
         int code;
     } cases[] = {
-        {"{\"alg\":\"none\"}", CL_EUNSUPPORTED},  {"{\"alg\":\"HS256\"}", CL_EUNSUPPORTED},
-        {"{\"alg\":\"HS512\"}", CL_EUNSUPPORTED}, {"{\"alg\":\"ES256K\"}", CL_EUNSUPPORTED},
-        {"{\"alg\":\"es256\"}", CL_EUNSUPPORTED}, {"{\"alg\":\"ES256\",\"crit\":[\"b64\"],\"b64\":false}", CL_EUNSUPPORTED},
+        {"{\"alg\":\"none\"}", CL_EUNSUPPORTED},
+        {"{\"alg\":\"HS256\"}", CL_EUNSUPPORTED},
+        {"{\"alg\":\"HS512\"}", CL_EUNSUPPORTED},
+        {"{\"alg\":\"ES256K\"}", CL_EUNSUPPORTED},
+        {"{\"alg\":\"es256\"}", CL_EUNSUPPORTED},
+        {"{\"alg\":\"ES256\",\"crit\":[\"b64\"],\"b64\":false}", CL_EUNSUPPORTED},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         struct cl_err err = {0};
@@ -670,7 +690,8 @@ static void test_jws_parse_rejects(void **state)
         }
         int rc = cl_jws_parse(text, len, &p, &err);
         if (rc != cases[i].code)
-            fail_msg("%s: expected %s, got %s (%s)", cases[i].name, cl_err_name(cases[i].code), cl_err_name(rc), err.msg);
+            fail_msg("%s: expected %s, got %s (%s)", cases[i].name, cl_err_name(cases[i].code),
+                     cl_err_name(rc), err.msg);
         assert_null(p.header);
         assert_null(p.payload);
         assert_null(p.sig);
@@ -704,10 +725,14 @@ static void test_jws_rfc_examples(void **state)
     } cases[] = {
         {"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
          "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}",
-         "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0c"
-         "nVlfQ.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"},
-        {"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
-         "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4k"
+         "eyJhbGciOiJFUzI1NiJ9."
+         "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0c"
+         "nVlfQ.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-"
+         "Kg6NU1Q"},
+        {"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_"
+         "7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
+         "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-"
+         "09PGcvMg3AIbQR6dWbhijcNR4k"
          "i4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
@@ -741,7 +766,8 @@ static void test_sig_raw(void **state)
     assert_int_equal(cl_sig_verify(k_p384, NULL, "data", 4, sig, sl, &err), CL_EINVAL);
     /* r = 0 or s = 0 never verifies */
     uint8_t zero[96] = {0};
-    assert_int_equal(cl_sig_verify(k_p384, "ES384", "data", 4, zero, sizeof zero, &err), CL_EVERIFY);
+    assert_int_equal(cl_sig_verify(k_p384, "ES384", "data", 4, zero, sizeof zero, &err),
+                     CL_EVERIFY);
     /* a public key cannot sign */
     CL_AUTO(json_t) *pubj = cl_jwk_from_pkey(k_p384, false, NULL, &err);
     CL_AUTO(cl_pkey) *pub = cl_jwk_to_pkey(pubj, &err);
@@ -800,7 +826,8 @@ static void test_jwe_round_trip(void **state)
                 pt[b] = (uint8_t)(b * 7 + i);
             CL_AUTO(json_t) *jwe = seal(i, pt, sizes[s]);
             /* member set and order as the KBS sends it */
-            static const char *const members[] = {"protected", "encrypted_key", "iv", "ciphertext", "tag"};
+            static const char *const members[] = {"protected", "encrypted_key", "iv", "ciphertext",
+                                                  "tag"};
             size_t m = 0;
             const char *key;
             json_t *v;
@@ -811,8 +838,10 @@ static void test_jwe_round_trip(void **state)
                 assert_true(json_is_string(v));
             }
             assert_int_equal(m, 5);
-            assert_int_equal(strlen(json_string_value(json_object_get(jwe, "iv"))), 16);  /* 12 bytes */
-            assert_int_equal(strlen(json_string_value(json_object_get(jwe, "tag"))), 22); /* 16 bytes */
+            assert_int_equal(strlen(json_string_value(json_object_get(jwe, "iv"))),
+                             16); /* 12 bytes */
+            assert_int_equal(strlen(json_string_value(json_object_get(jwe, "tag"))),
+                             22); /* 16 bytes */
             struct cl_err err = {0};
             CL_AUTO(cl_secret) *out = cl_jwe_decrypt(jwe, key_named(jwe_algs[i].key), &err);
             if (!out)
@@ -844,10 +873,12 @@ static void test_jwe_protected_exact(void **state)
             assert_int_equal(strlen(x), coord);
             assert_int_equal(strlen(y), coord);
             snprintf(want, sizeof want,
-                     "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\","
+                     "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"%s\","
+                     "\"kty\":\"EC\",\"x\":\"%s\","
                      "\"y\":\"%s\"}}",
                      jwe_algs[i].crv, x, y);
-            assert_int_equal(strlen(json_string_value(json_object_get(jwe, "encrypted_key"))), 54); /* 40 bytes */
+            assert_int_equal(strlen(json_string_value(json_object_get(jwe, "encrypted_key"))),
+                             54); /* 40 bytes */
         } else {
             snprintf(want, sizeof want, "{\"alg\":\"%s\",\"enc\":\"A256GCM\"}", jwe_algs[i].alg);
         }
@@ -859,7 +890,9 @@ static void test_jwe_protected_exact(void **state)
     assert_string_equal(h, "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\"}");
     CL_AUTO(json_t) *ec = seal(0, "x", 1);
     CL_AUTO(cl_str) *h2 = decoded_protected(ec);
-    assert_memory_equal(h2, "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"",
+    assert_memory_equal(h2,
+                        "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-"
+                        "256\",\"kty\":\"EC\",\"x\":\"",
                         69);
 }
 
@@ -908,7 +941,8 @@ static void test_jwe_tamper(void **state)
                 CL_AUTO(json_t) *bad = with_flip(jwe, members[m], spots[s]);
                 CL_AUTO(cl_secret) *out = cl_jwe_decrypt(bad, k, &err);
                 if (out)
-                    fail_msg("%s: flip in %s at %zu decrypted", jwe_algs[i].name, members[m], spots[s]);
+                    fail_msg("%s: flip in %s at %zu decrypted", jwe_algs[i].name, members[m],
+                             spots[s]);
                 assert_true(err.code == CL_EVERIFY || err.code == CL_EPARSE);
             }
         }
@@ -983,9 +1017,11 @@ static void test_jwe_epk(void **state)
         CL_AUTO(json_t) *epk = cl_jwk_from_pkey(key_named(foreign[i]), false, NULL, &err);
         char hdr[1024];
         snprintf(hdr, sizeof hdr,
-                 "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\","
+                 "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"%s\",\"kty\":"
+                 "\"EC\",\"x\":\"%s\","
                  "\"y\":\"%s\"}}",
-                 foreign[i], json_string_value(json_object_get(epk, "x")), json_string_value(json_object_get(epk, "y")));
+                 foreign[i], json_string_value(json_object_get(epk, "x")),
+                 json_string_value(json_object_get(epk, "y")));
         CL_AUTO(json_t) *bad = with_protected(jwe, hdr);
         CL_AUTO(cl_secret) *out = cl_jwe_decrypt(bad, k_p256, &err);
         assert_null(out);
@@ -1012,22 +1048,32 @@ static void test_jwe_epk(void **state)
         bool use_x;
         const char *post;
     } cases[] = {
-        {"y off the curve", "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"",
+        {"y off the curve",
+         "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":"
+         "\"EC\",\"x\":\"",
          true, "\",\"y\":\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\"}}"},
         {"point (0, 0)",
-         "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":"
-         "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}",
+         "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":"
+         "\"EC\",\"x\":"
+         "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"y\":"
+         "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}",
          false, ""},
-        {"y missing", "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"",
+        {"y missing",
+         "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":"
+         "\"EC\",\"x\":\"",
          true, "\"}}"},
         {"epk a string", "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":\"", true, "\"}"},
         {"epk empty", "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{}}", false, ""},
-        {"x 31 bytes", "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":"
-         "\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ\",\"y\":\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\"}}",
+        {"x 31 bytes",
+         "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":"
+         "\"EC\",\"x\":"
+         "\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ\",\"y\":"
+         "\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\"}}",
          false, ""},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
-        CL_AUTO(cl_str) *hdr = cl_strdupf("%s%s%s", cases[i].pre, cases[i].use_x ? x : "", cases[i].post);
+        CL_AUTO(cl_str) *hdr =
+            cl_strdupf("%s%s%s", cases[i].pre, cases[i].use_x ? x : "", cases[i].post);
         CL_AUTO(json_t) *bad = with_protected(jwe, hdr);
         CL_AUTO(cl_secret) *out = cl_jwe_decrypt(bad, k_p256, &err);
         assert_null(out);
@@ -1038,7 +1084,8 @@ static void test_jwe_epk(void **state)
     {
         char hdr[1024];
         snprintf(hdr, sizeof hdr,
-                 "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":\"RSA\",\"x\":\"%s\","
+                 "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\","
+                 "\"kty\":\"RSA\",\"x\":\"%s\","
                  "\"y\":\"%s\"}}",
                  x, y);
         CL_AUTO(json_t) *bad = with_protected(jwe, hdr);
@@ -1046,7 +1093,8 @@ static void test_jwe_epk(void **state)
         assert_null(out);
         assert_int_equal(err.code, CL_EPARSE);
         snprintf(hdr, sizeof hdr,
-                 "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\","
+                 "{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":\"P-256\","
+                 "\"kty\":\"EC\",\"x\":\"%s\","
                  "\"y\":\"%s\",\"d\":\"AQ\"}}",
                  x, y);
         CL_AUTO(json_t) *bad2 = with_protected(jwe, hdr);
@@ -1067,9 +1115,10 @@ static void test_jwe_decrypt_rejects(void **state)
     CL_AUTO(json_t) *rsa = seal(2, "hello", 5);
     static const struct {
         const char *name;
-        int rsa;             /* which message to start from */
-        const char *member;  /* member to change */
-        const char *value;   /* JSON text, "@N:HH" bytes, "!hdr:..." protected header text, or NULL to delete */
+        int rsa;            /* which message to start from */
+        const char *member; /* member to change */
+        const char *value; /* JSON text, "@N:HH" bytes, "!hdr:..." protected header text, or NULL to
+                              delete */
         int code;
     } cases[] = {
         {"protected missing", 0, "protected", NULL, CL_EPARSE},
@@ -1079,14 +1128,21 @@ static void test_jwe_decrypt_rejects(void **state)
         {"protected array", 0, "protected", "![1]", CL_EPARSE},
         {"alg missing", 0, "protected", "!{\"enc\":\"A256GCM\"}", CL_EPARSE},
         {"enc missing", 2, "protected", "!{\"alg\":\"RSA-OAEP-256\"}", CL_EPARSE},
-        {"enc A128GCM", 2, "protected", "!{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A128GCM\"}", CL_EUNSUPPORTED},
-        {"enc A256CBC-HS512", 2, "protected", "!{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256CBC-HS512\"}", CL_EUNSUPPORTED},
+        {"enc A128GCM", 2, "protected", "!{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A128GCM\"}",
+         CL_EUNSUPPORTED},
+        {"enc A256CBC-HS512", 2, "protected",
+         "!{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256CBC-HS512\"}", CL_EUNSUPPORTED},
         {"alg dir", 2, "protected", "!{\"alg\":\"dir\",\"enc\":\"A256GCM\"}", CL_EUNSUPPORTED},
-        {"alg RSA-OAEP", 2, "protected", "!{\"alg\":\"RSA-OAEP\",\"enc\":\"A256GCM\"}", CL_EUNSUPPORTED},
-        {"alg ECDH-ES", 0, "protected", "!{\"alg\":\"ECDH-ES\",\"enc\":\"A256GCM\"}", CL_EUNSUPPORTED},
-        {"zip", 2, "protected", "!{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"zip\":\"DEF\"}", CL_EUNSUPPORTED},
-        {"crit", 2, "protected", "!{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"crit\":[\"x\"]}", CL_EUNSUPPORTED},
-        {"epk missing", 0, "protected", "!{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\"}", CL_EPARSE},
+        {"alg RSA-OAEP", 2, "protected", "!{\"alg\":\"RSA-OAEP\",\"enc\":\"A256GCM\"}",
+         CL_EUNSUPPORTED},
+        {"alg ECDH-ES", 0, "protected", "!{\"alg\":\"ECDH-ES\",\"enc\":\"A256GCM\"}",
+         CL_EUNSUPPORTED},
+        {"zip", 2, "protected", "!{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"zip\":\"DEF\"}",
+         CL_EUNSUPPORTED},
+        {"crit", 2, "protected", "!{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"crit\":[\"x\"]}",
+         CL_EUNSUPPORTED},
+        {"epk missing", 0, "protected", "!{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\"}",
+         CL_EPARSE},
         {"protected too long", 2, "protected", "@4000:41", CL_ELIMIT},
         {"encrypted_key missing", 0, "encrypted_key", NULL, CL_EPARSE},
         {"encrypted_key 32 bytes (ECDH)", 0, "encrypted_key", "@32:01", CL_EVERIFY},
@@ -1109,7 +1165,8 @@ static void test_jwe_decrypt_rejects(void **state)
         {"header not an object", 2, "header", "5", CL_EPARSE},
         {"unprotected not an object", 2, "unprotected", "[]", CL_EPARSE},
         {"alg twice (protected and header)", 2, "header", "{\"alg\":\"RSA-OAEP-256\"}", CL_EPARSE},
-        {"enc twice (protected and unprotected)", 0, "unprotected", "{\"enc\":\"A256GCM\"}", CL_EPARSE},
+        {"enc twice (protected and unprotected)", 0, "unprotected", "{\"enc\":\"A256GCM\"}",
+         CL_EPARSE},
         {"epk twice", 0, "header", "{\"epk\":{}}", CL_EPARSE},
         {"zip in header", 2, "header", "{\"zip\":\"DEF\"}", CL_EUNSUPPORTED},
     };
@@ -1174,7 +1231,8 @@ static void test_jwe_encrypt_rejects(void **state)
     CL_AUTO(json_t) *r = recipient(k_p256, "ECDH-ES+A256KW");
     assert_null(cl_jwe_encrypt(r, "x", (size_t)CL_JWE_MAX_PLAINTEXT + 1, &err));
     assert_int_equal(err.code, CL_ELIMIT);
-    CL_AUTO(json_t) *bad = J("{\"alg\":\"ECDH-ES+A256KW\",\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}");
+    CL_AUTO(json_t) *bad = J(
+        "{\"alg\":\"ECDH-ES+A256KW\",\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}");
     assert_null(cl_jwe_encrypt(bad, "x", 1, &err));
     assert_int_equal(err.code, CL_EPARSE);
     CL_AUTO(json_t) *arr = J("[]");
@@ -1184,7 +1242,8 @@ static void test_jwe_encrypt_rejects(void **state)
 
 /* ---- X.509 ---- */
 
-static X509 *make_cert(const char *cn, cl_pkey *key, X509 *issuer, cl_pkey *issuer_key, bool ca, long nb, long na)
+static X509 *make_cert(const char *cn, cl_pkey *key, X509 *issuer, cl_pkey *issuer_key, bool ca,
+                       long nb, long na)
 {
     X509 *x = X509_new();
     assert_non_null(x);
@@ -1204,12 +1263,14 @@ static X509 *make_cert(const char *cn, cl_pkey *key, X509 *issuer, cl_pkey *issu
         const char *ca, *leaf;
     } exts[] = {
         {NID_basic_constraints, "critical,CA:TRUE", "critical,CA:FALSE"},
-        {NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature", "critical,digitalSignature"},
+        {NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature",
+         "critical,digitalSignature"},
         {NID_subject_key_identifier, "hash", "hash"},
         {NID_authority_key_identifier, "keyid:always", "keyid:always"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(exts); i++) {
-        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, exts[i].nid, ca ? exts[i].ca : exts[i].leaf);
+        X509_EXTENSION *e =
+            X509V3_EXT_conf_nid(NULL, &v3, exts[i].nid, ca ? exts[i].ca : exts[i].leaf);
         assert_non_null(e);
         X509_add_ext(x, e, -1);
         X509_EXTENSION_free(e);
@@ -1298,7 +1359,9 @@ static void test_x509_chain(void **state)
         if (rc != cases[i].code)
             fail_msg("%s: got %s (%s)", cases[i].name, cl_err_name(rc), err.msg);
         if (rc == 0) /* the returned key is always the first certificate's */
-            assert_true(cl_pkey_public_equal(lk, cases[i].which == 2 ? k_rsa : cases[i].which == 3 ? k_p256b : k_p256));
+            assert_true(cl_pkey_public_equal(lk, cases[i].which == 2   ? k_rsa
+                                                 : cases[i].which == 3 ? k_p256b
+                                                                       : k_p256));
         else
             assert_null(lk);
         EVP_PKEY_free(lk);
@@ -1322,7 +1385,9 @@ static void test_x509_chain(void **state)
         {"entry number", "[1]", CL_EPARSE},
         {"entry bad base64", "[\"MII*\"]", CL_EPARSE},
         {"entry not DER", "[\"AAAA\"]", CL_EPARSE},
-        {"17 entries", "[\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\"]",
+        {"17 entries",
+         "[\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\",\"A\","
+         "\"A\",\"A\",\"A\"]",
          CL_ELIMIT},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
@@ -1367,7 +1432,8 @@ static void test_x509_chain(void **state)
     assert_int_equal(err.code, CL_ENOTFOUND);
     assert_null(cl_x509_pem_to_x5c("/nonexistent/chain.pem", &err));
     assert_int_equal(cl_x509_store_add_pem(st, "no pem here", 11, &err), CL_ENOTFOUND);
-    static const char broken[] = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
+    static const char broken[] =
+        "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
     assert_int_equal(cl_x509_store_add_pem(st, broken, strlen(broken), &err), CL_EPARSE);
     /* positive twin after the broken one: the store still verifies */
     assert_int_equal(cl_x509_verify_x5c(x5c, st, 0, &lk, &err), 0);
@@ -1427,17 +1493,20 @@ static void test_trustee_jwk_scenarios(void **state)
         struct cl_err err = {0};
         int rc = jwk_endorsed(jp, tp, &err);
         if ((rc == 0) != expect_ok[i])
-            fail_msg("scenario%02d: expected %s, got %s (%s)", i + 1, expect_ok[i] ? "pass" : "fail",
-                     cl_err_name(rc), err.msg);
+            fail_msg("scenario%02d: expected %s, got %s (%s)", i + 1,
+                     expect_ok[i] ? "pass" : "fail", cl_err_name(rc), err.msg);
     }
 }
 
 static void test_trustee_jwks_fixture(void **state)
 {
     (void)state;
-    CL_AUTO(cl_str) *kp = vector_path("trustee/attestation-service/tests/fixtures/jwk/signing-key.pem");
-    CL_AUTO(cl_str) *cp = vector_path("trustee/attestation-service/tests/fixtures/jwk/cert-chain.pem");
-    CL_AUTO(cl_str) *ep = vector_path("trustee/attestation-service/tests/fixtures/jwk/expected-jwks.json");
+    CL_AUTO(cl_str) *kp =
+        vector_path("trustee/attestation-service/tests/fixtures/jwk/signing-key.pem");
+    CL_AUTO(cl_str) *cp =
+        vector_path("trustee/attestation-service/tests/fixtures/jwk/cert-chain.pem");
+    CL_AUTO(cl_str) *ep =
+        vector_path("trustee/attestation-service/tests/fixtures/jwk/expected-jwks.json");
     if (!kp || !cp || !ep)
         skip();
     struct cl_err err = {0};
@@ -1462,7 +1531,8 @@ static void test_trustee_jwks_fixture(void **state)
     const char *paths[] = {cp};
     CL_AUTO(cl_x509_store) *st = cl_x509_store_load(paths, 1, &err);
     CL_AUTO(cl_pkey) *leaf = NULL;
-    assert_int_equal(cl_x509_verify_x5c(json_object_get(wk, "x5c"), st, 1798761600, &leaf, &err), 0);
+    assert_int_equal(cl_x509_verify_x5c(json_object_get(wk, "x5c"), st, 1798761600, &leaf, &err),
+                     0);
     assert_true(cl_pkey_public_equal(leaf, k));
     /* tamper twin: the same JWK with y changed is another key, or none */
     json_object_set_new(wk, "y", json_string("eba_t8dP5Et0TPv0jdtCWba8l78-lTtyJSwWq0q0IQE"));

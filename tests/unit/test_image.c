@@ -311,34 +311,59 @@ static void test_manifest(void **state)
 static void test_index_select(void **state)
 {
     (void)state;
-    const char
-        *
-            doc = "{\"schemaVersion\":2,\"mediaType\":\"application/"
-                  "vnd.oci.image.index.v1+json\",\"manifests\":[" DESC(
-                      "application/vnd.oci.image.manifest.v1+json",
-                      ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":"
-                      "\"v7\"}") "," DESC("application/vnd.oci.image.manifest.v1+json",
-                                          ",\"platform\":{\"os\":\"linux\",\"architecture\":"
-                                          "\"arm64\"}") "," DESC("application/"
-                                                                 "vnd.oci.image.manifest.v1+json",
-                                                                 ",\"platform\":{\"os\":"
-                                                                 "\"windows\",\"architecture\":"
-                                                                 "\"amd64\"}") "," DESC("applicatio"
-                                                                                        "n/"
-                                                                                        "vnd.oci."
-                                                                                        "image."
-                                                                                        "manifest."
-                                                                                        "v1+json",
-                                                                                        ",\"platfor"
-                                                                                        "m\":{"
-                                                                                        "\"os\":"
-                                                                                        "\"unknown"
-                                                                                        "\","
-                                                                                        "\"architec"
-                                                                                        "ture\":"
-                                                                                        "\"unknown"
-                                                                                        "\"}") "," DESC("application/vnd.oci.image.manifest.v1+json",
-                                                                                                        ",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}") "]}";
+    const char *doc =
+        "{\"schemaVersion\":2,\"mediaType\":\"application/"
+        "vnd.oci.image.index.v1+json\",\"manifests\":[" DESC(
+            "application/vnd.oci.image.manifest.v1+json",
+            ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":"
+            "\"v7\"}") "," DESC("application/vnd.oci.image.manifest.v1+json",
+                                ",\"platform\":{\"os\":\"linux\",\"architecture\":"
+                                "\"arm64\"}") "," DESC("application/"
+                                                       "vnd.oci.image.manifest.v1+json",
+                                                       ",\"platform\":{\"os\":"
+                                                       "\"windows\",\"architecture\":"
+                                                       "\"amd64\"}") "," DESC("applicatio"
+                                                                              "n/"
+                                                                              "vnd.oci."
+                                                                              "image."
+                                                                              "manifest."
+                                                                              "v1+json",
+                                                                              ",\"platfor"
+                                                                              "m\":{"
+                                                                              "\"os\":"
+                                                                              "\"unknown"
+                                                                              "\","
+                                                                              "\"architec"
+                                                                              "ture\":"
+                                                                              "\"unknown"
+                                                                              "\"}") "," DESC("appl"
+                                                                                              "icat"
+                                                                                              "ion/"
+                                                                                              "vnd."
+                                                                                              "oci."
+                                                                                              "imag"
+                                                                                              "e."
+                                                                                              "mani"
+                                                                                              "fest"
+                                                                                              ".v1+"
+                                                                                              "jso"
+                                                                                              "n",
+                                                                                              ",\"p"
+                                                                                              "latf"
+                                                                                              "orm"
+                                                                                              "\":{"
+                                                                                              "\"os"
+                                                                                              "\":"
+                                                                                              "\"li"
+                                                                                              "nux"
+                                                                                              "\","
+                                                                                              "\"ar"
+                                                                                              "chit"
+                                                                                              "ectu"
+                                                                                              "re\""
+                                                                                              ":\"a"
+                                                                                              "md64"
+                                                                                              "\"}") "]}";
     struct cl_image_manifest m;
     assert_int_equal(cl_image_manifest_parse(doc, strlen(doc), NULL, &m, NULL), 0);
     static const struct {

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <openssl/evp.h>
@@ -31,10 +32,11 @@ static void test_jcs_basic(void **state)
     static const struct {
         const char *in, *want;
     } cases[] = {
-        {"{\"b\":1,\"a\":\"test\",\"c\":{\"d\":\"e\"}}", "{\"a\":\"test\",\"b\":1,\"c\":{\"d\":\"e\"}}"},
+        {"{\"b\":1,\"a\":\"test\",\"c\":{\"d\":\"e\"}}",
+         "{\"a\":\"test\",\"b\":1,\"c\":{\"d\":\"e\"}}"},
         {"[ 1 , true , null , false ]", "[1,true,null,false]"},
         {"\"\\u00e9\\u20ac\\n\\u001f\\\"\\\\/\"", "\"\xc3\xa9\xe2\x82\xac\\n\\u001f\\\"\\\\/\""},
-        {"{\"\\u20ac\":1,\"\\ud83d\\ude00\":2,\"\\ufb33\":3}",                 /* UTF-16 order: U+1F600 < U+FB33 */
+        {"{\"\\u20ac\":1,\"\\ud83d\\ude00\":2,\"\\ufb33\":3}", /* UTF-16 order: U+1F600 < U+FB33 */
          "{\"\xe2\x82\xac\":1,\"\xf0\x9f\x98\x80\":2,\"\xef\xac\xb3\":3}"},
         {"[1.0, 1e21, 1e20, 0.000001, 1e-7, -0.0, 123.456, 1.5e300, 4.5]",
          "[1,1e+21,100000000000000000000,0.000001,1e-7,0,123.456,1.5e+300,4.5]"},
@@ -64,23 +66,27 @@ static void test_jcs_kbs_vectors(void **state)
     assert_non_null(a);
     CL_AUTO(cl_str) *ca = cl_json_canonical(a, NULL, &e);
     sha384_hex(ca, hex);
-    assert_string_equal(hex, "e71ce8e70d814ba6639c3612ebee0ff1f76f650f8dbb5e47157e0f3f525cd22c4597480a186427c813ca941da78870c3");
+    assert_string_equal(hex, "e71ce8e70d814ba6639c3612ebee0ff1f76f650f8dbb5e47157e0f3f525cd22c45974"
+                             "80a186427c813ca941da78870c3");
     const char *rd = "{\"tee-pubkey\":{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ECDH-ES+A256KW\","
                      "\"x\":\"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis\","
                      "\"y\":\"y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE\"},"
                      "\"nonce\":\"kNa9Ux0+DBeexBnWqNSsTA==\",\"additional-evidence\":\"\"}";
     CL_AUTO(json_t) *r = cl_json_parse(rd, strlen(rd), 8, &e);
     CL_AUTO(cl_str) *cr = cl_json_canonical(r, NULL, &e);
-    assert_string_equal(cr, "{\"additional-evidence\":\"\",\"nonce\":\"kNa9Ux0+DBeexBnWqNSsTA==\",\"tee-pubkey\":"
-                            "{\"alg\":\"ECDH-ES+A256KW\",\"crv\":\"P-256\",\"kty\":\"EC\","
-                            "\"x\":\"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis\","
-                            "\"y\":\"y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE\"}}");
+    assert_string_equal(
+        cr, "{\"additional-evidence\":\"\",\"nonce\":\"kNa9Ux0+DBeexBnWqNSsTA==\",\"tee-pubkey\":"
+            "{\"alg\":\"ECDH-ES+A256KW\",\"crv\":\"P-256\",\"kty\":\"EC\","
+            "\"x\":\"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis\","
+            "\"y\":\"y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE\"}}");
     sha384_hex(cr, hex);
-    assert_string_equal(hex, "5aa90e08b2c14e8c443e8f0722f3489c6a1f9e19b9d762b19061134f5feae4c04a5c0074835f6b68b3176176ab5bf8e1");
+    assert_string_equal(hex, "5aa90e08b2c14e8c443e8f0722f3489c6a1f9e19b9d762b19061134f5feae4c04a5c0"
+                             "074835f6b68b3176176ab5bf8e1");
     json_object_del(r, "additional-evidence");
     CL_AUTO(cl_str) *cd = cl_json_canonical(r, NULL, &e);
     sha384_hex(cd, hex);
-    assert_string_equal(hex, "24a3b2cef8a8245b0e92d06f49a7afae10f844c1c383451b516b9de469d900d4af4b4dae0b3886c3ceaa51032d6084a3");
+    assert_string_equal(hex, "24a3b2cef8a8245b0e92d06f49a7afae10f844c1c383451b516b9de469d900d4af4b4"
+                             "dae0b3886c3ceaa51032d6084a3");
 }
 
 static void test_parse_limits(void **state)
@@ -98,7 +104,8 @@ static void test_parse_limits(void **state)
     const char *s = "[\"[[[[[[[[[[[[[[[[[[[[\"]";
     CL_AUTO(json_t) *v = cl_json_parse(s, strlen(s), 2, &e);
     assert_non_null(v);
-    static const char *const bad[] = {"", "{", "{\"a\":1,\"a\":2}", "[1,]", "nul", "{\"a\" 1}", "\"\\ud800\""};
+    static const char *const bad[] = {"",    "{",         "{\"a\":1,\"a\":2}", "[1,]",
+                                      "nul", "{\"a\" 1}", "\"\\ud800\""};
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         assert_null(cl_json_parse(bad[i], strlen(bad[i]), 8, &e));
         assert_int_equal(e.code, CL_EPARSE);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <string.h>
@@ -14,13 +15,14 @@
 static void test_config_defaults_and_names(void **state)
 {
     (void)state;
-    const char *t = "[http_server]\nsockets = [\"127.0.0.1:1234\", \"[::1]:1235\"]\ninsecure_http = true\n"
-                    "payload_request_size = 3\n[attestation_service]\ntype = \"coco_as_builtin\"\ntimeout = 7\n"
-                    "allow_sample_tee_insecure = true\n[attestation_service.attestation_token_broker]\n"
-                    "duration_min = 9\n[attestation_token]\ninsecure_header_jwk = true\n"
-                    "extra_teekey_paths = [\"/x\"]\n[admin]\ntype = \"InsecureAllowAll\"\n"
-                    "[storage_backend]\nstorage_type = \"Memory\"\n[[plugins]]\nname = \"resource\"\n"
-                    "type = \"LocalFs\"\ndir_path = \"/tmp/x\"\n";
+    const char *t =
+        "[http_server]\nsockets = [\"127.0.0.1:1234\", \"[::1]:1235\"]\ninsecure_http = true\n"
+        "payload_request_size = 3\n[attestation_service]\ntype = \"coco_as_builtin\"\ntimeout = 7\n"
+        "allow_sample_tee_insecure = true\n[attestation_service.attestation_token_broker]\n"
+        "duration_min = 9\n[attestation_token]\ninsecure_header_jwk = true\n"
+        "extra_teekey_paths = [\"/x\"]\n[admin]\ntype = \"InsecureAllowAll\"\n"
+        "[storage_backend]\nstorage_type = \"Memory\"\n[[plugins]]\nname = \"resource\"\n"
+        "type = \"LocalFs\"\ndir_path = \"/tmp/x\"\n";
     struct cl_kbs_config c;
     struct cl_err e = {0};
     assert_int_equal(cl_kbs_config_parse(t, strlen(t), &c, &e), 0);
@@ -51,9 +53,10 @@ static void test_config_defaults_and_names(void **state)
 static void test_config_cca_csv(void **state)
 {
     (void)state;
-    const char *t = "[http_server]\ninsecure_http = true\n[attestation_service.verifier_config.cca_verifier]\n"
-                    "ta_store = \"/etc/cca/ta.json\"\nrv_store = \"/etc/cca/rv.json\"\n"
-                    "[attestation_service.verifier_config.csv_verifier]\ncert_dir = \"/var/lib/hygon\"\n";
+    const char *t =
+        "[http_server]\ninsecure_http = true\n[attestation_service.verifier_config.cca_verifier]\n"
+        "ta_store = \"/etc/cca/ta.json\"\nrv_store = \"/etc/cca/rv.json\"\n"
+        "[attestation_service.verifier_config.csv_verifier]\ncert_dir = \"/var/lib/hygon\"\n";
     struct cl_kbs_config c;
     struct cl_err e = {0};
     assert_int_equal(cl_kbs_config_parse(t, strlen(t), &c, &e), 0);
@@ -61,8 +64,9 @@ static void test_config_cca_csv(void **state)
     assert_string_equal(c.tee.cca_rv_store, "/etc/cca/rv.json");
     assert_string_equal(c.tee.csv_cert_dir, "/var/lib/hygon");
     cl_kbs_config_clear(&c);
-    const char *bad = "[http_server]\ninsecure_http = true\n[attestation_service.verifier_config.cca_verifier]\n"
-                      "ta_store = 3\n";
+    const char *bad =
+        "[http_server]\ninsecure_http = true\n[attestation_service.verifier_config.cca_verifier]\n"
+        "ta_store = 3\n";
     assert_int_equal(cl_kbs_config_parse(bad, strlen(bad), &c, &e), CL_EINVAL);
     assert_non_null(strstr(e.msg, "cca_verifier.ta_store"));
     assert_non_null(cl_tee_verifier_find("cca"));
@@ -79,13 +83,18 @@ static void test_config_rejects(void **state)
         {"[http_server]\nsockets = [1]\ninsecure_http = true\n", "http_server.sockets[0]"},
         {"[http_server]\ninsecure_http = \"yes\"\n", "http_server.insecure_http"},
         {"[http_server]\ninsecure_http = true\npayload_request_size = 0\n", "payload_request_size"},
-        {"[http_server]\ninsecure_http = true\npayload_request_size = 65\n", "payload_request_size"},
+        {"[http_server]\ninsecure_http = true\npayload_request_size = 65\n",
+         "payload_request_size"},
         {"http_server = 3\n", "http_server"},
-        {"[http_server]\ninsecure_http = true\n[attestation_service]\ntype = \"coco_as_grpc\"\n", "attestation_service.type"},
-        {"[http_server]\ninsecure_http = true\n[attestation_service]\ntimeout = -1\n", "attestation_service.timeout"},
+        {"[http_server]\ninsecure_http = true\n[attestation_service]\ntype = \"coco_as_grpc\"\n",
+         "attestation_service.type"},
+        {"[http_server]\ninsecure_http = true\n[attestation_service]\ntimeout = -1\n",
+         "attestation_service.timeout"},
         {"[http_server]\ninsecure_http = true\n[admin]\ntype = \"Whatever\"\n", "admin.type"},
-        {"[http_server]\ninsecure_http = true\n[[admin.personas]]\nid = \"x\"\n", "admin.personas[0]"},
-        {"[http_server]\ninsecure_http = true\n[[admin.personas]]\nid = \"x\"\npublic_key_path = \"/nonexistent\"\n",
+        {"[http_server]\ninsecure_http = true\n[[admin.personas]]\nid = \"x\"\n",
+         "admin.personas[0]"},
+        {"[http_server]\ninsecure_http = true\n[[admin.personas]]\nid = \"x\"\npublic_key_path = "
+         "\"/nonexistent\"\n",
          "public_key_path"},
         {"plugins = 1\n[http_server]\ninsecure_http = true\n", "plugins"},
         {"[http_server]\ninsecure_http = true\n[[plugins]]\nname = 1\n", "plugins[0]"},
@@ -105,10 +114,11 @@ static void test_config_rejects(void **state)
 static void test_resource_paths(void **state)
 {
     (void)state;
-    static const char *const good[] = {"a/b/c", "default/key/one", "A-1/b_2/c.3", "a/b/c..d", "a/b/-x"};
-    static const char *const bad[] = {"",        "a/b",      "a/b/c/d", "../b/c", "a/../c", "a/b/..",
-                                      ".a/b/c",  "a/.b/c",   "a//c",    "a/b/",   "/a/b/c", "a/b/c ",
-                                      "a/b/c%2F", "a/b/\xc3\xa9", "a/b/c\n"};
+    static const char *const good[] = {"a/b/c", "default/key/one", "A-1/b_2/c.3", "a/b/c..d",
+                                       "a/b/-x"};
+    static const char *const bad[] = {"",       "a/b",    "a/b/c/d",  "../b/c",       "a/../c",
+                                      "a/b/..", ".a/b/c", "a/.b/c",   "a//c",         "a/b/",
+                                      "/a/b/c", "a/b/c ", "a/b/c%2F", "a/b/\xc3\xa9", "a/b/c\n"};
     for (size_t i = 0; i < CL_ARRAY_LEN(good); i++)
         assert_true(cl_kbs_resource_path_valid(good[i]));
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++)
@@ -149,8 +159,10 @@ static void test_request_parse(void **state)
     }
 }
 
-#define JWK "{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ECDH-ES+A256KW\"," \
-            "\"x\":\"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis\",\"y\":\"y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE\"}"
+#define JWK                                                                                        \
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ECDH-ES+A256KW\","                                \
+    "\"x\":\"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis\",\"y\":\"y77t-"                          \
+    "RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE\"}"
 
 static void test_attestation_parse(void **state)
 {
@@ -160,30 +172,48 @@ static void test_attestation_parse(void **state)
         int code;
         const char *names;
     } cases[] = {
-        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK "},\"tee-evidence\":{\"primary_evidence\":{},"
-         "\"additional_evidence\":\"\"}}", 0, NULL},
-        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK "},\"tee-evidence\":{\"primary_evidence\":{},"
-         "\"additional_evidence\":\"{\\\"sampledevice\\\":{}}\"}}", 0, NULL},
+        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK
+         "},\"tee-evidence\":{\"primary_evidence\":{},"
+         "\"additional_evidence\":\"\"}}",
+         0, NULL},
+        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK
+         "},\"tee-evidence\":{\"primary_evidence\":{},"
+         "\"additional_evidence\":\"{\\\"sampledevice\\\":{}}\"}}",
+         0, NULL},
         {"{\"tee-evidence\":{}}", CL_ENOTFOUND, "runtime-data"},
         {"{\"runtime-data\":{\"tee-pubkey\":" JWK "},\"tee-evidence\":{}}", CL_ENOTFOUND, "nonce"},
-        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK "},\"tee-evidence\":{}}", CL_EPARSE, "primary_evidence"},
-        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK "},\"tee-evidence\":{\"primary_evidence\":{},"
-         "\"additional_evidence\":{}}}", CL_EPARSE, "additional_evidence"},
-        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK "},\"tee-evidence\":{\"primary_evidence\":{},"
-         "\"additional_evidence\":\"[1]\"}}", CL_EPARSE, "additional_evidence"},
-        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK "},\"tee-evidence\":{\"primary_evidence\":{}},"
-         "\"init-data\":{\"format\":\"json\",\"body\":\"{}\"}}", CL_EUNSUPPORTED, "initdata format"},
-        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":{\"kty\":\"EC\",\"crv\":\"P-384\",\"alg\":\"ECDH-ES+A256KW\"}},"
-         "\"tee-evidence\":{\"primary_evidence\":{}}}", CL_EUNSUPPORTED, "P-384"},
-        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":{\"kty\":\"RSA\",\"alg\":\"RSA-OAEP\",\"n\":\"AQAB\",\"e\":\"AQAB\"}},"
-         "\"tee-evidence\":{\"primary_evidence\":{}}}", CL_EUNSUPPORTED, "RSA-OAEP"},
-        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ECDH-ES+A256KW\","
-         "\"x\":\"AAAA\",\"y\":\"AAAA\"}},\"tee-evidence\":{\"primary_evidence\":{}}}", -1, "tee-pubkey"},
+        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK "},\"tee-evidence\":{}}",
+         CL_EPARSE, "primary_evidence"},
+        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK
+         "},\"tee-evidence\":{\"primary_evidence\":{},"
+         "\"additional_evidence\":{}}}",
+         CL_EPARSE, "additional_evidence"},
+        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK
+         "},\"tee-evidence\":{\"primary_evidence\":{},"
+         "\"additional_evidence\":\"[1]\"}}",
+         CL_EPARSE, "additional_evidence"},
+        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":" JWK
+         "},\"tee-evidence\":{\"primary_evidence\":{}},"
+         "\"init-data\":{\"format\":\"json\",\"body\":\"{}\"}}",
+         CL_EUNSUPPORTED, "initdata format"},
+        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":{\"kty\":\"EC\",\"crv\":\"P-384\","
+         "\"alg\":\"ECDH-ES+A256KW\"}},"
+         "\"tee-evidence\":{\"primary_evidence\":{}}}",
+         CL_EUNSUPPORTED, "P-384"},
+        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":{\"kty\":\"RSA\",\"alg\":\"RSA-OAEP\","
+         "\"n\":\"AQAB\",\"e\":\"AQAB\"}},"
+         "\"tee-evidence\":{\"primary_evidence\":{}}}",
+         CL_EUNSUPPORTED, "RSA-OAEP"},
+        {"{\"runtime-data\":{\"nonce\":\"n\",\"tee-pubkey\":{\"kty\":\"EC\",\"crv\":\"P-256\","
+         "\"alg\":\"ECDH-ES+A256KW\","
+         "\"x\":\"AAAA\",\"y\":\"AAAA\"}},\"tee-evidence\":{\"primary_evidence\":{}}}",
+         -1, "tee-pubkey"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         struct kbs_attestation a;
         struct cl_err e = {0};
-        int rc = kbs_attestation_parse((const uint8_t *)cases[i].body, strlen(cases[i].body), &a, &e);
+        int rc =
+            kbs_attestation_parse((const uint8_t *)cases[i].body, strlen(cases[i].body), &a, &e);
         if (cases[i].code == -1 ? rc == 0 : rc != cases[i].code)
             fail_msg("attestation %zu: rc %d want %d (%s)", i, rc, cases[i].code, e.msg);
         if (cases[i].names && !strstr(e.msg, cases[i].names))
@@ -212,7 +242,8 @@ static void test_sessions(void **state)
         assert_int_equal(strlen(id[i]), 32);
         assert_int_equal(strlen(nonce), 44);
     }
-    assert_int_equal(kbs_session_create(&s, "sample", id[3], nonce, &exp, &e), CL_ELIMIT); /* full, none expired */
+    assert_int_equal(kbs_session_create(&s, "sample", id[3], nonce, &exp, &e),
+                     CL_ELIMIT); /* full, none expired */
     struct kbs_session got;
     assert_int_equal(kbs_session_get(&s, id[0], &got, &e), 0);
     assert_null(got.token);
@@ -227,13 +258,14 @@ static void test_sessions(void **state)
     assert_string_equal(got.token, "tok");
     assert_int_equal(got.state, KBS_SESSION_ATTESTED);
     free(got.token);
-    assert_int_equal(kbs_session_get(&s, "0123456789abcdef0123456789abcdef", &got, &e), CL_ENOTFOUND);
+    assert_int_equal(kbs_session_get(&s, "0123456789abcdef0123456789abcdef", &got, &e),
+                     CL_ENOTFOUND);
     assert_int_equal(kbs_session_get(&s, "short", &got, &e), CL_ENOTFOUND);
     sleep(2); /* lifetime 1 s */
     assert_int_equal(kbs_session_get(&s, id[1], &got, &e), CL_EEXPIRED);
     assert_int_equal(kbs_session_get(&s, id[1], &got, &e), CL_ENOTFOUND); /* removed on read */
     assert_int_equal(kbs_session_create(&s, "sample", id[3], nonce, &exp, &e), 0); /* room again */
-    assert_int_equal(kbs_sessions_purge(&s), 2);  /* id[0] and id[2] had expired */
+    assert_int_equal(kbs_sessions_purge(&s), 2); /* id[0] and id[2] had expired */
     assert_int_equal(kbs_session_get(&s, id[3], &got, &e), 0);
     free(got.token);
     kbs_sessions_destroy(&s);
@@ -243,10 +275,13 @@ int main(void)
 {
     cl_log_set_level(CL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_defaults_and_names), cmocka_unit_test(test_config_rejects),
+        cmocka_unit_test(test_config_defaults_and_names),
+        cmocka_unit_test(test_config_rejects),
         cmocka_unit_test(test_config_cca_csv),
-        cmocka_unit_test(test_resource_paths),            cmocka_unit_test(test_request_parse),
-        cmocka_unit_test(test_attestation_parse),         cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_resource_paths),
+        cmocka_unit_test(test_request_parse),
+        cmocka_unit_test(test_attestation_parse),
+        cmocka_unit_test(test_sessions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -175,8 +175,8 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     const char *socks[] = {"127.0.0.1:0"};
-    struct cl_http_server_opts o = {.sockets = socks, .nsockets = 1, .max_body = MAX_BODY, .threads = 4,
-                                    .timeout_s = 2};
+    struct cl_http_server_opts o = {
+        .sockets = socks, .nsockets = 1, .max_body = MAX_BODY, .threads = 4, .timeout_s = 2};
     struct cl_err err = {0};
     f->srv = cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
     if (!f->srv)
@@ -368,7 +368,8 @@ static void test_get_post(void **state)
 static void test_query_and_headers(void **state)
 {
     struct fx *f = *state;
-    struct cl_http_result r = req_ok(f->c, "GET", f->base, "/query?a=1&b=two%20words&flag", NULL, NULL, 0);
+    struct cl_http_result r =
+        req_ok(f->c, "GET", f->base, "/query?a=1&b=two%20words&flag", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
     assert_string_equal((char *)r.body, "n=3 a=1 all=a=1;b=two words;flag=;");
     cl_http_result_clear(&r);
@@ -462,7 +463,8 @@ static void test_content_length_lies(void **state)
     free(out);
 
     /* an absurd one too */
-    out = raw(f->port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n");
+    out = raw(f->port,
+              "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n");
     assert_true(strstr(out, "HTTP/1.1 413") || strstr(out, "HTTP/1.1 400"));
     free(out);
 
@@ -652,7 +654,8 @@ static void send_chunks(int fd, size_t total, size_t chunk)
 static void test_chunked(void **state)
 {
     struct fx *f = *state;
-    const char *hdr = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    const char *hdr =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     /* within the cap */
     int fd = raw_connect(f->port);
     raw_send(fd, hdr, strlen(hdr));
@@ -803,8 +806,8 @@ static void *cworker_fn(void *arg)
         char body[64];
         int bl = snprintf(body, sizeof body, "body-%d-%p", i, (void *)w);
         url = cl_strdupf("%s/echo", w->base);
-        if (cl_http_request(c, "POST", url, NULL, body, (size_t)bl, &r, NULL) < 0 || r.status != 200 ||
-            r.body_len != (size_t)bl || memcmp(r.body, body, (size_t)bl) != 0)
+        if (cl_http_request(c, "POST", url, NULL, body, (size_t)bl, &r, NULL) < 0 ||
+            r.status != 200 || r.body_len != (size_t)bl || memcmp(r.body, body, (size_t)bl) != 0)
             w->failures++;
         cl_http_result_clear(&r);
         free(url);
@@ -938,16 +941,23 @@ static void test_client_errors(void **state)
     assert_non_null(strstr(err.msg, url));
     free(url);
     /* misuse */
-    assert_int_equal(cl_http_request(c, "GE T", "http://127.0.0.1:1/", NULL, NULL, 0, &r, &err), CL_EINVAL);
-    assert_int_equal(cl_http_request(c, "", "http://127.0.0.1:1/", NULL, NULL, 0, &r, &err), CL_EINVAL);
+    assert_int_equal(cl_http_request(c, "GE T", "http://127.0.0.1:1/", NULL, NULL, 0, &r, &err),
+                     CL_EINVAL);
+    assert_int_equal(cl_http_request(c, "", "http://127.0.0.1:1/", NULL, NULL, 0, &r, &err),
+                     CL_EINVAL);
     const char *bad[] = {"X-A: 1\r\nX-B: 2", NULL};
-    assert_int_equal(cl_http_request(c, "GET", "http://127.0.0.1:1/", bad, NULL, 0, &r, &err), CL_EINVAL);
+    assert_int_equal(cl_http_request(c, "GET", "http://127.0.0.1:1/", bad, NULL, 0, &r, &err),
+                     CL_EINVAL);
     const char *nocolon[] = {"X-A 1", NULL};
-    assert_int_equal(cl_http_request(c, "GET", "http://127.0.0.1:1/", nocolon, NULL, 0, &r, &err), CL_EINVAL);
-    assert_int_equal(cl_http_request(c, "POST", "http://127.0.0.1:1/", NULL, NULL, 5, &r, &err), CL_EINVAL);
-    assert_int_equal(cl_http_request(NULL, "GET", "http://127.0.0.1:1/", NULL, NULL, 0, &r, &err), CL_EINVAL);
+    assert_int_equal(cl_http_request(c, "GET", "http://127.0.0.1:1/", nocolon, NULL, 0, &r, &err),
+                     CL_EINVAL);
+    assert_int_equal(cl_http_request(c, "POST", "http://127.0.0.1:1/", NULL, NULL, 5, &r, &err),
+                     CL_EINVAL);
+    assert_int_equal(cl_http_request(NULL, "GET", "http://127.0.0.1:1/", NULL, NULL, 0, &r, &err),
+                     CL_EINVAL);
     /* other schemes are refused by the transport */
-    assert_int_equal(cl_http_request(c, "GET", "file:///etc/passwd", NULL, NULL, 0, &r, &err), CL_EIO);
+    assert_int_equal(cl_http_request(c, "GET", "file:///etc/passwd", NULL, NULL, 0, &r, &err),
+                     CL_EIO);
     assert_null(r.body);
     cl_http_client_free(c);
     cl_http_client_free(NULL);
@@ -979,8 +989,8 @@ static void test_server_sockets(void **state)
     (void)state;
     struct cl_err err = {0};
     static const char *const bad[] = {
-        "localhost:80", "1.2.3.4", "[::1]80", "1.2.3.4:65536", "::1:80", "1.2.3.4:", ":80",
-        "1.2.3.4:8o", "[::1:80", "[1.2.3.4]:80", "1.2.3.4:-1", "",
+        "localhost:80", "1.2.3.4",    "[::1]80", "1.2.3.4:65536", "::1:80",     "1.2.3.4:",
+        ":80",          "1.2.3.4:8o", "[::1:80", "[1.2.3.4]:80",  "1.2.3.4:-1", "",
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         const char *socks[] = {bad[i]};
@@ -991,8 +1001,8 @@ static void test_server_sockets(void **state)
         assert_int_equal(err.code, CL_EINVAL);
     }
     const char *lo[] = {"127.0.0.1:0"};
-    struct cl_http_server_opts huge = {.sockets = lo, .nsockets = 1,
-                                       .max_body = (size_t)CL_HTTP_MAX_BODY_LIMIT + 1};
+    struct cl_http_server_opts huge = {
+        .sockets = lo, .nsockets = 1, .max_body = (size_t)CL_HTTP_MAX_BODY_LIMIT + 1};
     assert_null(cl_http_server_start(&huge, routes, 1, NULL, NULL, &err));
     assert_int_equal(err.code, CL_EINVAL);
     struct cl_http_server_opts none = {0};
@@ -1011,7 +1021,8 @@ static void test_server_sockets(void **state)
         close(v6);
     const char *socks[] = {"127.0.0.1:0", "127.0.0.1:0", "[::1]:0"};
     struct cl_http_server_opts o = {.sockets = socks, .nsockets = have_v6 ? 3 : 2};
-    struct cl_http_server *s = cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), NULL, NULL, &err);
+    struct cl_http_server *s =
+        cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), NULL, NULL, &err);
     if (!s)
         fail_msg("start: %s", err.msg);
     struct cl_http_client *c = cl_http_client_new(NULL, NULL);
@@ -1077,9 +1088,10 @@ static void test_tls(void **state)
     char *cert = cl_strdupf("%s/cert.pem", dir), *key = cl_strdupf("%s/key.pem", dir);
     struct cl_err err = {0};
     const char *socks[] = {"127.0.0.1:0"};
-    struct cl_http_server_opts o = {.sockets = socks, .nsockets = 1, .tls_cert_path = cert,
-                                    .tls_key_path = key};
-    struct cl_http_server *s = cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), NULL, NULL, &err);
+    struct cl_http_server_opts o = {
+        .sockets = socks, .nsockets = 1, .tls_cert_path = cert, .tls_key_path = key};
+    struct cl_http_server *s =
+        cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), NULL, NULL, &err);
     if (!s)
         fail_msg("TLS start: %s", err.msg);
     char base[64];
@@ -1111,13 +1123,15 @@ static void test_tls(void **state)
     struct cl_http_server_opts half = {.sockets = socks, .nsockets = 1, .tls_cert_path = cert};
     assert_null(cl_http_server_start(&half, routes, 1, NULL, NULL, &err));
     assert_int_equal(err.code, CL_EINVAL);
-    struct cl_http_server_opts missing = {.sockets = socks, .nsockets = 1, .tls_cert_path = cert,
+    struct cl_http_server_opts missing = {.sockets = socks,
+                                          .nsockets = 1,
+                                          .tls_cert_path = cert,
                                           .tls_key_path = "/nonexistent/key.pem"};
     assert_null(cl_http_server_start(&missing, routes, 1, NULL, NULL, &err));
     assert_int_equal(err.code, CL_ENOTFOUND);
     assert_non_null(strstr(err.msg, "private key"));
-    struct cl_http_server_opts swapped = {.sockets = socks, .nsockets = 1, .tls_cert_path = cert,
-                                          .tls_key_path = cert};
+    struct cl_http_server_opts swapped = {
+        .sockets = socks, .nsockets = 1, .tls_cert_path = cert, .tls_key_path = cert};
     int before = count_fds();
     assert_null(cl_http_server_start(&swapped, routes, 1, NULL, NULL, &err));
     assert_int_equal(err.code, CL_EIO);
@@ -1133,11 +1147,16 @@ static void test_tls(void **state)
 static void test_lazy_start(void **state)
 {
     const char *socks[] = {"127.0.0.1:0", "127.0.0.1:0"};
-    struct cl_http_server_opts o = {.sockets = socks, .nsockets = 2, .max_body = MAX_BODY, .threads = 1,
-                                    .timeout_s = 2, .lazy_start = true};
+    struct cl_http_server_opts o = {.sockets = socks,
+                                    .nsockets = 2,
+                                    .max_body = MAX_BODY,
+                                    .threads = 1,
+                                    .timeout_s = 2,
+                                    .lazy_start = true};
     struct cl_err err = {0};
     int before = count_fds();
-    struct cl_http_server *idle = cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
+    struct cl_http_server *idle =
+        cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
     if (!idle)
         fail_msg("%s", err.msg);
     assert_true(cl_http_server_port(idle, 0) > 0 && cl_http_server_port(idle, 1) > 0);
@@ -1146,7 +1165,8 @@ static void test_lazy_start(void **state)
 
     struct capture cap;
     capture_start(&cap);
-    struct cl_http_server *srv = cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
+    struct cl_http_server *srv =
+        cl_http_server_start(&o, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
     assert_non_null(srv);
     struct cl_http_client_opts co = {.timeout_ms = 10000};
     struct cl_http_client *c = cl_http_client_new(&co, &err);
@@ -1180,9 +1200,11 @@ static void test_lazy_start(void **state)
     memset(&err, 0, sizeof err);
     assert_null(cl_http_server_start(&eager, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err));
     assert_int_equal(err.code, CL_EUNSUPPORTED);
-    assert_non_null(strstr(err.msg, "libcloister-absent-mhd.so.12 (libmicrohttpd, the HTTP server) cannot be loaded"));
+    assert_non_null(strstr(
+        err.msg, "libcloister-absent-mhd.so.12 (libmicrohttpd, the HTTP server) cannot be loaded"));
     assert_int_equal(count_fds(), before);
-    assert_int_equal(MHD_is_feature_supported(MHD_FEATURE_TLS), MHD_NO); /* the forwarders fail alike */
+    assert_int_equal(MHD_is_feature_supported(MHD_FEATURE_TLS),
+                     MHD_NO); /* the forwarders fail alike */
     assert_null(MHD_start_daemon(0, 0, NULL, NULL, NULL, NULL, MHD_OPTION_END));
     o.nsockets = 1;
     capture_start(&cap);
@@ -1200,7 +1222,8 @@ static void test_lazy_start(void **state)
     cl_net_mhd_soname_set("libz.so.1"); /* a library, but not microhttpd */
     memset(&err, 0, sizeof err);
     assert_int_equal(cl_net_mhd_load(&err), CL_EUNSUPPORTED);
-    assert_non_null(strstr(err.msg, "libz.so.1 (libmicrohttpd, the HTTP server) has no MHD_start_daemon_va"));
+    assert_non_null(
+        strstr(err.msg, "libz.so.1 (libmicrohttpd, the HTTP server) has no MHD_start_daemon_va"));
     cl_net_mhd_soname_set(NULL);
     srv = cl_http_server_start(&eager, routes, CL_ARRAY_LEN(routes), h_fallback, NULL, &err);
     assert_non_null(srv);
@@ -1214,7 +1237,8 @@ static void test_curl_absent(void **state)
     cl_net_curl_soname_set("libcloister-absent-curl.so.4");
     struct cl_err err = {0};
     assert_int_equal(cl_net_curl_load(&err), CL_EUNSUPPORTED);
-    assert_non_null(strstr(err.msg, "libcloister-absent-curl.so.4 (libcurl, the HTTP client) cannot be loaded"));
+    assert_non_null(strstr(
+        err.msg, "libcloister-absent-curl.so.4 (libcurl, the HTTP client) cannot be loaded"));
     memset(&err, 0, sizeof err);
     assert_null(cl_http_client_new(NULL, &err));
     assert_int_equal(err.code, CL_EUNSUPPORTED);
@@ -1232,7 +1256,8 @@ static void test_curl_absent(void **state)
     cl_net_curl_soname_set("libz.so.1");
     memset(&err, 0, sizeof err);
     assert_int_equal(cl_net_curl_load(&err), CL_EUNSUPPORTED);
-    assert_non_null(strstr(err.msg, "libz.so.1 (libcurl, the HTTP client) has no curl_global_init"));
+    assert_non_null(
+        strstr(err.msg, "libz.so.1 (libcurl, the HTTP client) has no curl_global_init"));
     cl_net_curl_soname_set(NULL);
     struct cl_http_client *c = cl_http_client_new(NULL, &err);
     if (!c)

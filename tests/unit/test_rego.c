@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 /* clang-format on */
 #include <pthread.h>
@@ -257,12 +258,16 @@ static const struct eval_case eval_cases[] = {
     {"package t\np := count({1e400, 10e399, 2e400})", "data.t.p", NULL, "2", false},
     {"package t\np := (2e400 - 1e400) == 1e400", "data.t.p", NULL, "true", false},
     {"package t\np := (1e400 * 0) + 1", "data.t.p", NULL, "1", false},
-    {"package t\np := 28857836529306024611913.0 == 28857836529306024611913", "data.t.p", NULL, "true", false},
-    {"package t\np := 28857836529306024611913.0 == 28857836529306024611912", "data.t.p", NULL, "false", false},
-    {"package t\np := count({28857836529306024611913.0, 28857836529306024611913})", "data.t.p", NULL, "1", false},
-    {"package t\np := 3.14159265358979323846 > 3.14159265358979323845", "data.t.p", NULL, "true", false},
-    {"package t\np := sprintf(\"%v\", [3.14159265358979323846 * 2])", "data.t.p", NULL, "\"6.28318530717958647692\"",
+    {"package t\np := 28857836529306024611913.0 == 28857836529306024611913", "data.t.p", NULL,
+     "true", false},
+    {"package t\np := 28857836529306024611913.0 == 28857836529306024611912", "data.t.p", NULL,
+     "false", false},
+    {"package t\np := count({28857836529306024611913.0, 28857836529306024611913})", "data.t.p",
+     NULL, "1", false},
+    {"package t\np := 3.14159265358979323846 > 3.14159265358979323845", "data.t.p", NULL, "true",
      false},
+    {"package t\np := sprintf(\"%v\", [3.14159265358979323846 * 2])", "data.t.p", NULL,
+     "\"6.28318530717958647692\"", false},
     /* recursion is a compile-time error, found whether or not the query reaches it */
     {"package t\nf(x) := y if y := f(x + 1)\np := f(0)", "data.t.p", NULL,
      "error:rego_recursion_error", false},

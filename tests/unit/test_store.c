@@ -45,7 +45,10 @@ static char *make_tmpdir(void)
     return d;
 }
 
-static void rm_tree(const char *d) { nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void rm_tree(const char *d)
+{
+    nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 struct fixture {
     const char *type;
@@ -91,7 +94,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static void expect_val(struct cl_store *s, const char *ns, const char *key, const void *want, size_t wlen)
+static void expect_val(struct cl_store *s, const char *ns, const char *key, const void *want,
+                       size_t wlen)
 {
     struct cl_err err = {0};
     size_t len = 12345;
@@ -117,26 +121,26 @@ static void expect_absent(struct cl_store *s, const char *ns, const char *key)
 /* ---- name validation (no store needed) ---- */
 
 static const char *const bad_names[] = {
-    "",          /* empty */
-    "..",        /* parent segment */
-    ".",         /* current segment */
-    "a/../b",    /* parent segment inside */
-    "a/./b",     /* current segment inside */
-    "a/..",      /* parent segment at the end */
-    "../a",      /* parent segment at the start */
-    "/x",        /* absolute */
-    "a\\b",      /* backslash (the LocalFs escape character) */
-    "a\\x2Fb",   /* an encoded slash smuggled in */
-    "a//b",      /* empty segment */
-    "a/",        /* empty trailing segment */
-    "a b",       /* space */
-    "a\nb",      /* newline */
-    "a:b",       /* colon */
-    "#tmp.x",    /* LocalFs temporary prefix */
+    "",            /* empty */
+    "..",          /* parent segment */
+    ".",           /* current segment */
+    "a/../b",      /* parent segment inside */
+    "a/./b",       /* current segment inside */
+    "a/..",        /* parent segment at the end */
+    "../a",        /* parent segment at the start */
+    "/x",          /* absolute */
+    "a\\b",        /* backslash (the LocalFs escape character) */
+    "a\\x2Fb",     /* an encoded slash smuggled in */
+    "a//b",        /* empty segment */
+    "a/",          /* empty trailing segment */
+    "a b",         /* space */
+    "a\nb",        /* newline */
+    "a:b",         /* colon */
+    "#tmp.x",      /* LocalFs temporary prefix */
     "caf\xc3\xa9", /* non-ASCII */
-    "\xff",      /* not UTF-8 at all */
-    "a*",        /* glob */
-    "~root",     /* tilde */
+    "\xff",        /* not UTF-8 at all */
+    "a*",          /* glob */
+    "~root",       /* tilde */
 };
 
 static char *long_name(size_t n)
@@ -164,8 +168,8 @@ static void test_names_invalid(void **state)
 }
 
 static const char *const good_names[] = {
-    "a", "default/key/1", ".a", "a.", "a..b", "...", "a.tmp.b", "x/.hidden", "A-Z_a-z.0-9",
-    "repo/type/tag.with.dots", "-", "_",
+    "a",           "default/key/1",           ".a", "a.", "a..b", "...", "a.tmp.b", "x/.hidden",
+    "A-Z_a-z.0-9", "repo/type/tag.with.dots", "-",  "_",
 };
 
 static void test_names_valid(void **state)
@@ -192,8 +196,8 @@ static void test_fs_codec(void **state)
     assert_string_equal(d, "a/b/c");
     free(d);
     static const char *const not_keys[] = {
-        "#tmp.0011", "a\\x2fb", "a\\x2", "a\\", "a\\x2F\\x2Fb", "\\x2Fa", "a\\x2F", ".", "..",
-        "a\\x2F..\\x2Fb", "a.tmp.", "", "x y",
+        "#tmp.0011", "a\\x2fb",        "a\\x2",  "a\\", "a\\x2F\\x2Fb", "\\x2Fa", "a\\x2F", ".",
+        "..",        "a\\x2F..\\x2Fb", "a.tmp.", "",    "x y",
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(not_keys); i++) {
         char *k = cl_store_fs_name_decode(not_keys[i]);
@@ -266,7 +270,8 @@ static void test_crud(void **state)
     assert_int_equal(cl_store_set(f->s, "repository", "default/key/1", "one", 3, false, &err), 0);
     expect_val(f->s, "repository", "default/key/1", "one", 3);
     /* overwrite=false on an existing key */
-    assert_int_equal(cl_store_set(f->s, "repository", "default/key/1", "two", 3, false, &err), CL_EEXISTS);
+    assert_int_equal(cl_store_set(f->s, "repository", "default/key/1", "two", 3, false, &err),
+                     CL_EEXISTS);
     assert_non_null(strstr(err.msg, "already exists"));
     expect_val(f->s, "repository", "default/key/1", "one", 3);
     /* overwrite=true */
@@ -303,8 +308,9 @@ static void test_value_cap(void **state)
     struct cl_err err = {0};
     static const char small[8] = "x";
     /* refused on the length alone, before any byte is read */
-    assert_int_equal(cl_store_set(f->s, "ns", "big", small, (size_t)CL_STORE_MAX_VALUE + 1, true, &err),
-                     CL_ELIMIT);
+    assert_int_equal(
+        cl_store_set(f->s, "ns", "big", small, (size_t)CL_STORE_MAX_VALUE + 1, true, &err),
+        CL_ELIMIT);
     expect_absent(f->s, "ns", "big");
 }
 
@@ -312,15 +318,18 @@ static void test_list_sorted(void **state)
 {
     struct fixture *f = *state;
     struct cl_err err = {0};
-    static const char *const keys[] = {"zeta", "alpha", "m/b", "m/a", "Beta", "a.tmp.b", ".dot", "1"};
-    static const char *const sorted[] = {".dot", "1", "Beta", "a.tmp.b", "alpha", "m/a", "m/b", "zeta"};
+    static const char *const keys[] = {"zeta", "alpha",   "m/b",  "m/a",
+                                       "Beta", "a.tmp.b", ".dot", "1"};
+    static const char *const sorted[] = {".dot",  "1",   "Beta", "a.tmp.b",
+                                         "alpha", "m/a", "m/b",  "zeta"};
     char **out = (char **)1;
     size_t n = 99;
     assert_int_equal(cl_store_list(f->s, "empty-ns", &out, &n, &err), 0);
     assert_int_equal(n, 0);
     assert_null(out);
     for (size_t i = 0; i < CL_ARRAY_LEN(keys); i++)
-        assert_int_equal(cl_store_set(f->s, "lst", keys[i], keys[i], strlen(keys[i]), false, &err), 0);
+        assert_int_equal(cl_store_set(f->s, "lst", keys[i], keys[i], strlen(keys[i]), false, &err),
+                         0);
     assert_int_equal(cl_store_set(f->s, "other", "zz", "x", 1, false, &err), 0);
     assert_int_equal(cl_store_set(f->s, "lss", "aa", "x", 1, false, &err), 0);
     assert_int_equal(cl_store_set(f->s, "lstt", "aa", "x", 1, false, &err), 0);
@@ -526,7 +535,8 @@ static void test_fs_layout(void **state)
     assert_int_equal(st.st_size, 1);
 
     /* strangers in the folder: temporaries, undecodable names, a folder, a symlink */
-    static const char *const strangers[] = {"#tmp.deadbeef", "bad\\x2fname", "a b", "x\\x2F..\\x2Fy"};
+    static const char *const strangers[] = {"#tmp.deadbeef", "bad\\x2fname", "a b",
+                                            "x\\x2F..\\x2Fy"};
     for (size_t i = 0; i < CL_ARRAY_LEN(strangers); i++) {
         char *p = cl_strdupf("%s/%s", nsdir, strangers[i]);
         int fd = open(p, O_WRONLY | O_CREAT, 0600);
@@ -687,15 +697,15 @@ static void test_fs_crash_safety(void **state)
         tmps += strncmp(e->d_name, "#tmp.", 5) == 0;
     closedir(dir);
     free(nsdir);
-    print_message("crash rounds: %d times A, %d times B, %d temporaries left behind\n", saw_a, saw_b,
-                  tmps);
+    print_message("crash rounds: %d times A, %d times B, %d temporaries left behind\n", saw_a,
+                  saw_b, tmps);
     free(base);
     free(a);
     free(b);
 }
 
-#define BOTH(fn)                                                                               \
-    cmocka_unit_test_setup_teardown(fn, setup_mem, teardown),                                  \
+#define BOTH(fn)                                                                                   \
+    cmocka_unit_test_setup_teardown(fn, setup_mem, teardown),                                      \
         cmocka_unit_test_setup_teardown(fn, setup_fs, teardown)
 
 int main(void)

@@ -42,7 +42,8 @@ static int teardown(void **state)
 /* The nonce the vTPM quote carries (the expected report data of these vectors). */
 static size_t nonce_of(const json_t *ev, uint8_t out[64])
 {
-    const json_t *q = json_object_get(ev, "version") ? json_object_get(ev, "tpm_quote") : json_object_get(ev, "quote");
+    const json_t *q = json_object_get(ev, "version") ? json_object_get(ev, "tpm_quote")
+                                                     : json_object_get(ev, "quote");
     if (!q)
         q = json_object_get(ev, "tpm_quote");
     json_t *m = json_object_get(q, "message");
@@ -50,7 +51,8 @@ static size_t nonce_of(const json_t *ev, uint8_t out[64])
     size_t n = 0;
     struct cl_err e = {0};
     if (json_is_string(m)) {
-        assert_int_equal(cl_hex_decode(json_string_value(m), json_string_length(m), buf, sizeof buf, &n, &e), 0);
+        assert_int_equal(
+            cl_hex_decode(json_string_value(m), json_string_length(m), buf, sizeof buf, &n, &e), 0);
     } else {
         n = json_array_size(m);
         for (size_t i = 0; i < n; i++)
@@ -77,7 +79,8 @@ static void test_snp_evidence(void **state)
         CL_AUTO(json_t) *ev = tt_json(cases[i].file);
         uint8_t rd[64];
         size_t rl = nonce_of(ev, rd);
-        CL_AUTO(json_t) *c = tt_expect(cases[i].file, "az-snp-vtpm", ev, rd, rl, NULL, 0, &cfg, NULL);
+        CL_AUTO(json_t) *c =
+            tt_expect(cases[i].file, "az-snp-vtpm", ev, rd, rl, NULL, 0, &cfg, NULL);
         const char *got_rd = json_string_value(json_object_get(c, "report_data"));
         assert_memory_equal(got_rd, cases[i].report_data, strlen(cases[i].report_data));
         const char *p0 = json_string_value(json_object_get(json_object_get(c, "tpm"), "pcr00"));
@@ -90,11 +93,13 @@ static void test_snp_evidence(void **state)
         assert_int_equal(strlen(json_string_value(json_object_get(c, "init_data"))), 64);
         /* wrong report data */
         rd[0] ^= 1;
-        json_decref(tt_expect("wrong report data", "az-snp-vtpm", ev, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_BIND));
+        json_decref(tt_expect("wrong report data", "az-snp-vtpm", ev, rd, rl, NULL, 0, &cfg,
+                              CL_TEE_STAGE_BIND));
         rd[0] ^= 1;
         /* init-data: PCR8 of these VMs is not an init-data extension */
         uint8_t idd[32] = {1};
-        json_decref(tt_expect("init-data", "az-snp-vtpm", ev, rd, rl, idd, 32, &cfg, CL_TEE_STAGE_INIT_DATA));
+        json_decref(tt_expect("init-data", "az-snp-vtpm", ev, rd, rl, idd, 32, &cfg,
+                              CL_TEE_STAGE_INIT_DATA));
     }
 }
 
@@ -132,7 +137,8 @@ static void test_snp_twins(void **state)
         const char *stage;
     } hcl[] = {
         {"runtime data changed (trustee: digest mismatch)", 0x06e0, 0, 0, CL_TEE_STAGE_BIND},
-        {"reported TCB changed (trustee: SNP version mismatch)", 0x01a6, 1, 0, CL_TEE_STAGE_SIGNATURE},
+        {"reported TCB changed (trustee: SNP version mismatch)", 0x01a6, 1, 0,
+         CL_TEE_STAGE_SIGNATURE},
         {"runtime data JSON broken (trustee: no AKpub)", 0x0540, 1, 0, CL_TEE_STAGE_PARSE},
         {"flipped SNP measurement", 0x20 + 0x90, 0, 0, CL_TEE_STAGE_SIGNATURE},
         {"flipped SNP signature", 0x20 + 0x2a0, 0, 0, CL_TEE_STAGE_SIGNATURE},
@@ -167,8 +173,10 @@ static void test_snp_twins(void **state)
     /* a changed PCR */
     CL_AUTO(json_t) *p = json_deep_copy(ev);
     json_t *pcrs = json_object_get(json_object_get(p, "tpm_quote"), "pcrs");
-    json_array_set_new(pcrs, 11, json_string("0000000000000000000000000000000000000000000000000000000000000001"));
-    json_decref(tt_expect("changed PCR 11", "az-snp-vtpm", p, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_SIGNATURE));
+    json_array_set_new(
+        pcrs, 11, json_string("0000000000000000000000000000000000000000000000000000000000000001"));
+    json_decref(tt_expect("changed PCR 11", "az-snp-vtpm", p, rd, rl, NULL, 0, &cfg,
+                          CL_TEE_STAGE_SIGNATURE));
     /* a swapped VCEK: Genoa's, for a Milan report */
     CL_AUTO(json_t) *sw = json_deep_copy(ev);
     struct cl_err e = {0};
@@ -179,17 +187,20 @@ static void test_snp_twins(void **state)
     CL_AUTO(cl_str) *b64 = cl_b64_encode(der, (size_t)dl, CL_B64_URL);
     OPENSSL_free(der);
     json_object_set_new(sw, "vcek", json_string(b64));
-    json_decref(tt_expect("swapped VCEK (Genoa for Milan)", "az-snp-vtpm", sw, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_CHAIN));
-    /* a swapped VCEK of the same generation (another Milan chip): the chain holds, the signature not */
+    json_decref(tt_expect("swapped VCEK (Genoa for Milan)", "az-snp-vtpm", sw, rd, rl, NULL, 0,
+                          &cfg, CL_TEE_STAGE_CHAIN));
+    /* a swapped VCEK of the same generation (another Milan chip): the chain holds, the signature
+     * not */
     size_t mn = 0;
     CL_AUTO(cl_bytes) *mv = tt_read("deps/verifier/test_data/snp/test-vcek.der", &mn);
     CL_AUTO(cl_str) *mb = cl_b64_encode(mv, mn, CL_B64_URL);
     json_object_set_new(sw, "vcek", json_string(mb));
-    json_decref(tt_expect("swapped VCEK (other Milan chip)", "az-snp-vtpm", sw, rd, rl, NULL, 0, &cfg,
-                          CL_TEE_STAGE_SIGNATURE));
+    json_decref(tt_expect("swapped VCEK (other Milan chip)", "az-snp-vtpm", sw, rd, rl, NULL, 0,
+                          &cfg, CL_TEE_STAGE_SIGNATURE));
     /* no cache: the v1 evidence carries only the VCEK */
     struct cl_tee_config nc = {.verify_time = TT_TIME};
-    json_decref(tt_expect("no ASK/ARK", "az-snp-vtpm", ev, rd, rl, NULL, 0, &nc, CL_TEE_STAGE_CHAIN));
+    json_decref(
+        tt_expect("no ASK/ARK", "az-snp-vtpm", ev, rd, rl, NULL, 0, &nc, CL_TEE_STAGE_CHAIN));
     /* v2: user-data must carry the report data */
     CL_AUTO(json_t) *v2 = tt_json(AZS "evidence-v2.json");
     uint8_t rd2[64];
@@ -203,11 +214,16 @@ static void test_snp_twins(void **state)
     memcpy(hit + 13, "123ABC", 6);
     CL_AUTO(cl_str) *hs = cl_b64_encode(hb, n, CL_B64_URL);
     json_object_set_new(ud, "hcl_report", json_string(hs));
-    json_decref(tt_expect("v2 user-data 123abc", "az-snp-vtpm", ud, rd2, rl2, NULL, 0, &cfg, CL_TEE_STAGE_BIND));
+    json_decref(tt_expect("v2 user-data 123abc", "az-snp-vtpm", ud, rd2, rl2, NULL, 0, &cfg,
+                          CL_TEE_STAGE_BIND));
     /* shapes */
     static const char *const bad[] = {
-        "[]", "{}", "{\"version\":3}", "{\"version\":1,\"tpm_quote\":{}}",
-        "{\"version\":1,\"tpm_quote\":{\"message\":\"zz\",\"signature\":\"00\",\"pcrs\":[]},\"hcl_report\":\"AA\",\"vcek\":\"AA\"}",
+        "[]",
+        "{}",
+        "{\"version\":3}",
+        "{\"version\":1,\"tpm_quote\":{}}",
+        "{\"version\":1,\"tpm_quote\":{\"message\":\"zz\",\"signature\":\"00\",\"pcrs\":[]},\"hcl_"
+        "report\":\"AA\",\"vcek\":\"AA\"}",
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         CL_AUTO(json_t) *b = json_loads(bad[i], 0, NULL);
@@ -260,15 +276,18 @@ static void test_tdx_evidence(void **state)
         assert_memory_equal(rd, "challenge", 9);
         /* vTPM quote, PCRs, HCL binding and the TD quote's signature and PCK chain hold; DCAP
          * then needs collateral for FMSPC 00806F050000, which the vectors do not carry */
-        json_decref(tt_expect(files[i], "az-tdx-vtpm", ev, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_COLLATERAL));
+        json_decref(
+            tt_expect(files[i], "az-tdx-vtpm", ev, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_COLLATERAL));
         rd[0] ^= 1;
-        json_decref(tt_expect("wrong report data", "az-tdx-vtpm", ev, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_BIND));
+        json_decref(tt_expect("wrong report data", "az-tdx-vtpm", ev, rd, rl, NULL, 0, &cfg,
+                              CL_TEE_STAGE_BIND));
     }
     CL_AUTO(json_t) *ev = tt_json(AZT "evidence-v1.json");
     uint8_t rd[64];
     size_t rl = nonce_of(ev, rd);
     CL_AUTO(json_t) *t = with_hcl(ev, 0x0880, 0, 0); /* trustee: TDX Quote report data mismatch */
-    json_decref(tt_expect("runtime data changed", "az-tdx-vtpm", t, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_BIND));
+    json_decref(tt_expect("runtime data changed", "az-tdx-vtpm", t, rd, rl, NULL, 0, &cfg,
+                          CL_TEE_STAGE_BIND));
     /* a TD quote with a flipped MRTD */
     CL_AUTO(json_t) *q = json_deep_copy(ev);
     const char *s = json_string_value(json_object_get(q, "td_quote"));
@@ -278,12 +297,14 @@ static void test_tdx_evidence(void **state)
     b[48 + 136] ^= 1;
     CL_AUTO(cl_str) *bs = cl_b64_encode(b, n, CL_B64_URL);
     json_object_set_new(q, "td_quote", json_string(bs));
-    json_decref(tt_expect("flipped MRTD", "az-tdx-vtpm", q, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_SIGNATURE));
+    json_decref(
+        tt_expect("flipped MRTD", "az-tdx-vtpm", q, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_SIGNATURE));
     /* an SNP HCL report where a TDX one is expected */
     CL_AUTO(json_t) *snp = tt_json(AZS "evidence-v1.json");
     CL_AUTO(json_t) *mix = json_deep_copy(ev);
     json_object_set(mix, "hcl_report", json_object_get(snp, "hcl_report"));
-    json_decref(tt_expect("SNP HCL report", "az-tdx-vtpm", mix, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_PARSE));
+    json_decref(
+        tt_expect("SNP HCL report", "az-tdx-vtpm", mix, rd, rl, NULL, 0, &cfg, CL_TEE_STAGE_PARSE));
 }
 
 int main(void)

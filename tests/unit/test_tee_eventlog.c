@@ -15,7 +15,8 @@ static void test_golden_json(void **state)
 {
     (void)state;
     static const char *const logs[] = {
-        "CCEL_data", "CCEL_data_ovmf", "CCEL_data_grub", "CCEL_data_grub_gke", "CCEL_AAEL_alibabacloud", "CCEL_data_csv",
+        "CCEL_data",          "CCEL_data_ovmf",         "CCEL_data_grub",
+        "CCEL_data_grub_gke", "CCEL_AAEL_alibabacloud", "CCEL_data_csv",
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(logs); i++) {
         char in[128], out[128];
@@ -33,7 +34,8 @@ static void test_golden_json(void **state)
         CL_AUTO(json_t) *want = tt_json(out);
         json_t *wl = json_object_get(want, "uefi_event_logs");
         if (json_array_size(got) != json_array_size(wl))
-            fail_msg("%s: %zu events, want %zu", logs[i], json_array_size(got), json_array_size(wl));
+            fail_msg("%s: %zu events, want %zu", logs[i], json_array_size(got),
+                     json_array_size(wl));
         for (size_t k = 0; k < json_array_size(wl); k++) {
             if (!json_equal(json_array_get(got, k), json_array_get(wl, k))) {
                 CL_AUTO(cl_str) *a = cl_json_compact(json_array_get(got, k));
@@ -53,23 +55,41 @@ static void test_replay(void **state)
         const char *mr[4];
     } cases[] = {
         {"CCEL_data",
-         {"2dc712306a963eadb894ad47dbaa17df44814151555aee11cbb843becca88950ffd079664902e6f22c66f7c8213543f4",
-          "0fa3be56af61208bbd179dc7b124988eb929319154663c539d6f46445ecac2fec287075047ff7bd1922829fec28cd3cf", NULL, NULL}},
+         {"2dc712306a963eadb894ad47dbaa17df44814151555aee11cbb843becca88950ffd079664902e6f22c66f7c8"
+          "213543f4",
+          "0fa3be56af61208bbd179dc7b124988eb929319154663c539d6f46445ecac2fec287075047ff7bd1922829fe"
+          "c28cd3cf",
+          NULL, NULL}},
         {"CCEL_data_ovmf",
-         {"8566f998798db09443b244c62de9a3041fb02e2e6936c4396d784bba2e90177329ec5aba3bb484404f2ab9cc90abe193",
-          "775b9f6bfe99f8a31396f0d0218e67ffa796d3b96ccf961cbb0deba48c79c00f082cda1a5567c1c16305f1fc210c13c6",
-          "94eaf7a7bf398ed8d888c91057ae0261802e4f3df084213a76ca7f0b5055ac9d2241de43cd58d9e8b49c503bbf25f34a", NULL}},
+         {"8566f998798db09443b244c62de9a3041fb02e2e6936c4396d784bba2e90177329ec5aba3bb484404f2ab9cc"
+          "90abe193",
+          "775b9f6bfe99f8a31396f0d0218e67ffa796d3b96ccf961cbb0deba48c79c00f082cda1a5567c1c16305f1fc"
+          "210c13c6",
+          "94eaf7a7bf398ed8d888c91057ae0261802e4f3df084213a76ca7f0b5055ac9d2241de43cd58d9e8b49c503b"
+          "bf25f34a",
+          NULL}},
         {"CCEL_data_grub",
-         {"cec0a104f691f60da2387fea3c2de00c4ac035e2bb479ff02edcce69039d9e9907f0b3e55031da3dc7038f423adebd79",
-          "6c289e0c62182d41ebe97bdbc9872d10998a08eaa86adcdc684001a363207ee72942c7522cdf00a4bbc3d784bed7b670",
-          "08919d017ba0e52cd6d966351c7de16fe76c1d3d3d3da4554239e4c7d16cb8b82a94e7eaea3a0e6e18eb690b999fd31e", NULL}},
+         {"cec0a104f691f60da2387fea3c2de00c4ac035e2bb479ff02edcce69039d9e9907f0b3e55031da3dc7038f42"
+          "3adebd79",
+          "6c289e0c62182d41ebe97bdbc9872d10998a08eaa86adcdc684001a363207ee72942c7522cdf00a4bbc3d784"
+          "bed7b670",
+          "08919d017ba0e52cd6d966351c7de16fe76c1d3d3d3da4554239e4c7d16cb8b82a94e7eaea3a0e6e18eb690b"
+          "999fd31e",
+          NULL}},
         {"CCEL_data_gcp",
-         {"3300980705adf09d28b707b79699d9874892164280832be2c386a715b6e204e0897fb564a064f810659207ba862b304f",
-          "204d49f78d29918fe7b2f694e76653861a0c2a018987d2c3a54266eff737232524cf0af68c4d180e2f8c2c0937f21967", NULL, NULL}},
+         {"3300980705adf09d28b707b79699d9874892164280832be2c386a715b6e204e0897fb564a064f810659207ba"
+          "862b304f",
+          "204d49f78d29918fe7b2f694e76653861a0c2a018987d2c3a54266eff737232524cf0af68c4d180e2f8c2c09"
+          "37f21967",
+          NULL, NULL}},
         {"CCEL_data_grub_gke",
-         {"bc9945139042cf2cc75caf920aa57f14884ecfd7e893bccc51250c8ce90eb53ce72741e6adaa18183eb1331a87d4544a",
-          "c17cb288a4dee302bb9ed8d27257a168f3264ad68cab53757f37eeaa7039657fa887cad65cf910e0fdc435ff110f8a7b",
-          "334aeba2c985f8886cea97d1ecffbd512769d528b9a94009583db667ad7d2faa7d37fa145d75b192ceee2d2f10b2eb6d", NULL}},
+         {"bc9945139042cf2cc75caf920aa57f14884ecfd7e893bccc51250c8ce90eb53ce72741e6adaa18183eb1331a"
+          "87d4544a",
+          "c17cb288a4dee302bb9ed8d27257a168f3264ad68cab53757f37eeaa7039657fa887cad65cf910e0fdc435ff"
+          "110f8a7b",
+          "334aeba2c985f8886cea97d1ecffbd512769d528b9a94009583db667ad7d2faa7d37fa145d75b192ceee2d2f"
+          "10b2eb6d",
+          NULL}},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         char in[128];
@@ -115,7 +135,9 @@ static void test_aael(void **state)
         assert_non_null(d);
         if (json_object_get(d, "unicode_name")) {
             assert_string_equal(json_string_value(json_object_get(d, "unicode_name")), "AAEL");
-            assert_string_equal(json_string_value(json_object_get(json_object_get(d, "data"), "domain")), "coco.com");
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(d, "data"), "domain")),
+                "coco.com");
             found++;
         }
     }
@@ -151,7 +173,8 @@ static size_t spec_id(uint8_t *b, uint16_t alg, uint16_t len)
     return o;
 }
 
-static size_t event(uint8_t *b, uint32_t idx, uint32_t type, uint16_t alg, size_t dlen, const void *data, size_t n)
+static size_t event(uint8_t *b, uint32_t idx, uint32_t type, uint16_t alg, size_t dlen,
+                    const void *data, size_t n)
 {
     size_t o = 0;
     o += put32(b + o, idx);
@@ -219,21 +242,25 @@ static void test_rejects(void **state)
         const char *data;
         size_t n;
     } bad_details[] = {
-        {0x80000007, "\xff\xfe", 2},                /* EV_EFI_ACTION not UTF-8 */
-        {0x8000000a, "\x09" "abc", 4},               /* blob description overruns */
-        {0x8000000b, "", 0},                         /* no description size */
+        {0x80000007, "\xff\xfe", 2}, /* EV_EFI_ACTION not UTF-8 */
+        {0x8000000a,
+         "\x09"
+         "abc",
+         4},                                           /* blob description overruns */
+        {0x8000000b, "", 0},                           /* no description size */
         {0x6, "\x01\x00\x00\x00\x09\x00\x00\x00x", 9}, /* tagged event overruns */
-        {0xd, "x", 1},                               /* EV_IPL too short */
-        {0x80000001, "0123456789abcdef\x05", 17},    /* variable truncated */
-        {0x80000003, "short", 5},                    /* image load event too short */
+        {0xd, "x", 1},                                 /* EV_IPL too short */
+        {0x80000001, "0123456789abcdef\x05", 17},      /* variable truncated */
+        {0x80000003, "short", 5},                      /* image load event too short */
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad_details); i++) {
-        size_t m = base + event(b + base, 1, bad_details[i].type, CL_TCG_ALG_SHA384, 48, bad_details[i].data,
-                                bad_details[i].n);
+        size_t m = base + event(b + base, 1, bad_details[i].type, CL_TCG_ALG_SHA384, 48,
+                                bad_details[i].data, bad_details[i].n);
         assert_int_equal(cl_eventlog_parse(b, m, &log, &e), 0);
         json_t *j = cl_eventlog_to_json(&log, &e);
         if (j || e.code != CL_EPARSE)
-            fail_msg("details case %zu: want EPARSE, got %s", i, j ? "success" : cl_err_name(e.code));
+            fail_msg("details case %zu: want EPARSE, got %s", i,
+                     j ? "success" : cl_err_name(e.code));
         cl_eventlog_clear(&log);
     }
     /* replay with an algorithm that is not supported */

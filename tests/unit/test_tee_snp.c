@@ -17,15 +17,16 @@
 #define AZ "deps/verifier/test_data/az-snp-vtpm/"
 
 static char *cache;
-static struct cl_tee_config cfg;      /* with the cache */
-static struct cl_tee_config nocache;  /* evidence certificates only */
+static struct cl_tee_config cfg;     /* with the cache */
+static struct cl_tee_config nocache; /* evidence certificates only */
 
 static int setup(void **state)
 {
     (void)state;
     tt_require_vectors();
     cache = tt_tmpdir();
-    static const char *const prods[][2] = {{"Milan", "milan"}, {"Genoa", "genoa"}, {"Turin", "turin"}};
+    static const char *const prods[][2] = {
+        {"Milan", "milan"}, {"Genoa", "genoa"}, {"Turin", "turin"}};
     for (size_t i = 0; i < 3; i++) {
         char link[256], vec[256];
         snprintf(vec, sizeof vec, "deps/verifier/src/snp/%s_ask_ark_asvk.pem", prods[i][1]);
@@ -85,7 +86,8 @@ static uint8_t *cert_der(const char *vec, int idx, size_t *n)
 static json_t *evidence_b64(const uint8_t *rep, size_t n, json_t *chain)
 {
     CL_AUTO(cl_str) *b = cl_b64_encode(rep, n, CL_B64_STD);
-    return json_pack("{s:s, s:o}", "attestation_report", b, "cert_chain", chain ? chain : json_null());
+    return json_pack("{s:s, s:o}", "attestation_report", b, "cert_chain",
+                     chain ? chain : json_null());
 }
 
 /* ---- parsing ---- */
@@ -208,7 +210,8 @@ static void test_json_roundtrip(void **state)
         {"byte not a number", "image_id", "[\"a\",0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]"},
         {"tcb not an object", "reported_tcb", "3"},
         {"tcb field missing", "reported_tcb", "{\"bootloader\":1,\"tee\":0,\"snp\":1}"},
-        {"fmc before Turin", "launch_tcb", "{\"fmc\":1,\"bootloader\":1,\"tee\":0,\"snp\":1,\"microcode\":1}"},
+        {"fmc before Turin", "launch_tcb",
+         "{\"fmc\":1,\"bootloader\":1,\"tee\":0,\"snp\":1,\"microcode\":1}"},
         {"version not an object", "current", "7"},
         {"signature missing", "signature", NULL},
         {"signature r short", "signature", "{\"r\":[1],\"s\":[1]}"},
@@ -240,7 +243,8 @@ static void test_json_roundtrip(void **state)
     assert_int_equal(cl_snp_product_of(&r5), CL_SNP_TURIN);
     assert_int_equal(cl_snp_tcb_decode(r5.reported_tcb, CL_SNP_TURIN).fmc, 7);
     CL_AUTO(json_t) *j5 = cl_snp_report_to_json(&r5);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j5, "reported_tcb"), "fmc")), 7);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j5, "reported_tcb"), "fmc")), 7);
     assert_int_equal(cl_snp_report_from_json(j5, &r6, &e), 0);
     assert_int_equal(r6.launch_mit_vector, 0x42);
     struct cl_snp_tcb t5 = cl_snp_tcb_decode(r5.reported_tcb, CL_SNP_TURIN);
@@ -289,11 +293,11 @@ static void test_vcek_report(void **state)
     /* the same with the chain in the evidence and no cache */
     struct twin {
         const char *name;
-        size_t flip;           /* report byte to flip (+1), 0 = none */
-        size_t len;            /* report length */
-        const uint8_t *c[3];   /* VCEK, ASK, ARK */
+        size_t flip;         /* report byte to flip (+1), 0 = none */
+        size_t len;          /* report length */
+        const uint8_t *c[3]; /* VCEK, ASK, ARK */
         size_t cn[3];
-        int cflip;             /* which certificate gets its last byte flipped, -1 none */
+        int cflip; /* which certificate gets its last byte flipped, -1 none */
         const uint8_t *rd;
         const uint8_t *idd;
         int64_t at;
@@ -302,22 +306,146 @@ static void test_vcek_report(void **state)
         {"evidence chain", 0, n, {vcek, ask, ark}, {nv, na, nk}, -1, rd, idd, TT_TIME, NULL},
         {"VCEK only, no ASK/ARK", 0, n, {vcek}, {nv}, -1, rd, idd, TT_TIME, CL_TEE_STAGE_CHAIN},
         {"no certificates at all", 0, n, {NULL}, {0}, -1, rd, idd, TT_TIME, CL_TEE_STAGE_CHAIN},
-        {"flipped bit in the signed body", 0x90, n, {vcek, ask, ark}, {nv, na, nk}, -1, rd, idd, TT_TIME,
+        {"flipped bit in the signed body",
+         0x90,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         -1,
+         rd,
+         idd,
+         TT_TIME,
          CL_TEE_STAGE_SIGNATURE},
-        {"flipped reported TCB", 0x180, n, {vcek, ask, ark}, {nv, na, nk}, -1, rd, idd, TT_TIME, CL_TEE_STAGE_SIGNATURE},
-        {"flipped bit in the signature", 0x2a0, n, {vcek, ask, ark}, {nv, na, nk}, -1, rd, idd, TT_TIME,
+        {"flipped reported TCB",
+         0x180,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         -1,
+         rd,
+         idd,
+         TT_TIME,
          CL_TEE_STAGE_SIGNATURE},
-        {"flipped bit in the VCEK", 0, n, {vcek, ask, ark}, {nv, na, nk}, 0, rd, idd, TT_TIME, CL_TEE_STAGE_CHAIN},
-        {"flipped bit in the ASK", 0, n, {vcek, ask, ark}, {nv, na, nk}, 1, rd, idd, TT_TIME, CL_TEE_STAGE_CHAIN},
-        {"flipped bit in the ARK", 0, n, {vcek, ask, ark}, {nv, na, nk}, 2, rd, idd, TT_TIME, CL_TEE_STAGE_CHAIN},
-        {"swapped VCEK (another chip)", 0, n, {genoa_vcek, gask, gark}, {ng, nga, ngk}, -1, rd, idd, TT_TIME, CL_TEE_STAGE_SIGNATURE},
-        {"VLEK for a VCEK report", 0, n, {vlek, ask, ark}, {nl, na, nk}, -1, rd, idd, TT_TIME, CL_TEE_STAGE_CHAIN},
-        {"truncated report", 0, n - 1, {vcek, ask, ark}, {nv, na, nk}, -1, rd, idd, TT_TIME, CL_TEE_STAGE_PARSE},
-        {"wrong report data", 0, n, {vcek, ask, ark}, {nv, na, nk}, -1, bad_rd, idd, TT_TIME, CL_TEE_STAGE_BIND},
-        {"flipped report data", 0x55, n, {vcek, ask, ark}, {nv, na, nk}, -1, rd, idd, TT_TIME, CL_TEE_STAGE_BIND},
-        {"wrong init-data", 0, n, {vcek, ask, ark}, {nv, na, nk}, -1, rd, bad_idd, TT_TIME, CL_TEE_STAGE_INIT_DATA},
-        {"VCEK expired (2031)", 0, n, {vcek, ask, ark}, {nv, na, nk}, -1, rd, idd, 1924992000, CL_TEE_STAGE_CHAIN},
-        {"before the VCEK (2022)", 0, n, {vcek, ask, ark}, {nv, na, nk}, -1, rd, idd, 1640995200, CL_TEE_STAGE_CHAIN},
+        {"flipped bit in the signature",
+         0x2a0,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         -1,
+         rd,
+         idd,
+         TT_TIME,
+         CL_TEE_STAGE_SIGNATURE},
+        {"flipped bit in the VCEK",
+         0,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         0,
+         rd,
+         idd,
+         TT_TIME,
+         CL_TEE_STAGE_CHAIN},
+        {"flipped bit in the ASK",
+         0,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         1,
+         rd,
+         idd,
+         TT_TIME,
+         CL_TEE_STAGE_CHAIN},
+        {"flipped bit in the ARK",
+         0,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         2,
+         rd,
+         idd,
+         TT_TIME,
+         CL_TEE_STAGE_CHAIN},
+        {"swapped VCEK (another chip)",
+         0,
+         n,
+         {genoa_vcek, gask, gark},
+         {ng, nga, ngk},
+         -1,
+         rd,
+         idd,
+         TT_TIME,
+         CL_TEE_STAGE_SIGNATURE},
+        {"VLEK for a VCEK report",
+         0,
+         n,
+         {vlek, ask, ark},
+         {nl, na, nk},
+         -1,
+         rd,
+         idd,
+         TT_TIME,
+         CL_TEE_STAGE_CHAIN},
+        {"truncated report",
+         0,
+         n - 1,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         -1,
+         rd,
+         idd,
+         TT_TIME,
+         CL_TEE_STAGE_PARSE},
+        {"wrong report data",
+         0,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         -1,
+         bad_rd,
+         idd,
+         TT_TIME,
+         CL_TEE_STAGE_BIND},
+        {"flipped report data",
+         0x55,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         -1,
+         rd,
+         idd,
+         TT_TIME,
+         CL_TEE_STAGE_BIND},
+        {"wrong init-data",
+         0,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         -1,
+         rd,
+         bad_idd,
+         TT_TIME,
+         CL_TEE_STAGE_INIT_DATA},
+        {"VCEK expired (2031)",
+         0,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         -1,
+         rd,
+         idd,
+         1924992000,
+         CL_TEE_STAGE_CHAIN},
+        {"before the VCEK (2022)",
+         0,
+         n,
+         {vcek, ask, ark},
+         {nv, na, nk},
+         -1,
+         rd,
+         idd,
+         1640995200,
+         CL_TEE_STAGE_CHAIN},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(twins); i++) {
         const struct twin *t = &twins[i];
@@ -344,7 +472,10 @@ static void test_vcek_report(void **state)
 
     /* evidence shape */
     static const char *const bad[] = {
-        "[]", "{}", "{\"attestation_report\": 3}", "{\"attestation_report\": \"AAAA\"}",
+        "[]",
+        "{}",
+        "{\"attestation_report\": 3}",
+        "{\"attestation_report\": \"AAAA\"}",
         "{\"attestation_report\": \"%%%\"}",
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
@@ -352,8 +483,12 @@ static void test_vcek_report(void **state)
         json_decref(tt_expect(bad[i], "snp", b, rd, 32, NULL, 0, &cfg, CL_TEE_STAGE_PARSE));
     }
     static const char *const badchain[] = {
-        "3", "[3]", "[{\"cert_type\":\"VCEK\"}]", "[{\"cert_type\":\"VCEK\",\"data\":[1,2,3]}]",
-        "[{\"cert_type\":\"VCEK\",\"data\":\"!!\"}]", "[{\"data\":[48]}]",
+        "3",
+        "[3]",
+        "[{\"cert_type\":\"VCEK\"}]",
+        "[{\"cert_type\":\"VCEK\",\"data\":[1,2,3]}]",
+        "[{\"cert_type\":\"VCEK\",\"data\":\"!!\"}]",
+        "[{\"data\":[48]}]",
         "[1,2,3,4,5,6,7,8,9]",
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(badchain); i++) {
@@ -361,7 +496,8 @@ static void test_vcek_report(void **state)
         json_decref(tt_expect(badchain[i], "snp", b, rd, 32, NULL, 0, &cfg, CL_TEE_STAGE_PARSE));
     }
     /* unknown cert types (CRL, OTHER) are skipped */
-    CL_AUTO(json_t) *other = evidence_b64(raw, n, json_pack("[{s:s, s:[i]}]", "cert_type", "CRL", "data", 1));
+    CL_AUTO(json_t) *other =
+        evidence_b64(raw, n, json_pack("[{s:s, s:[i]}]", "cert_type", "CRL", "data", 1));
     json_decref(tt_expect("CRL entry skipped", "snp", other, rd, 32, NULL, 0, &cfg, NULL));
     /* no report data given (inspection only): binding not checked */
     json_decref(tt_expect("no report data", "snp", ev, NULL, 0, NULL, 0, &cfg, NULL));
@@ -450,8 +586,9 @@ static void test_genoa_evidence(void **state)
         json_t *rep = json_object_get(t, "attestation_report");
         if (twins[i].key) {
             json_t *a = json_object_get(rep, twins[i].key);
-            json_array_set_new(a, (size_t)twins[i].idx,
-                               json_integer(json_integer_value(json_array_get(a, (size_t)twins[i].idx)) ^ 1));
+            json_array_set_new(
+                a, (size_t)twins[i].idx,
+                json_integer(json_integer_value(json_array_get(a, (size_t)twins[i].idx)) ^ 1));
         } else if (twins[i].idx == 0) {
             json_t *a = json_object_get(json_object_get(rep, "signature"), "r");
             json_array_set_new(a, 0, json_integer(json_integer_value(json_array_get(a, 0)) ^ 1));
@@ -459,9 +596,11 @@ static void test_genoa_evidence(void **state)
         json_t *data = json_object_get(json_array_get(json_object_get(t, "cert_chain"), 0), "data");
         if (twins[i].cert == 1) {
             size_t last = json_array_size(data) - 1;
-            json_array_set_new(data, last, json_integer(json_integer_value(json_array_get(data, last)) ^ 1));
+            json_array_set_new(data, last,
+                               json_integer(json_integer_value(json_array_get(data, last)) ^ 1));
         } else if (twins[i].cert >= 2) {
-            json_t *c = twins[i].cert == 2 ? cert_entry("VCEK", milan_vcek, nv) : cert_entry("VCEK", az_genoa, ng);
+            json_t *c = twins[i].cert == 2 ? cert_entry("VCEK", milan_vcek, nv)
+                                           : cert_entry("VCEK", az_genoa, ng);
             json_array_set_new(json_object_get(t, "cert_chain"), 0, c);
         }
         uint8_t trd[64];
@@ -476,7 +615,8 @@ static void test_genoa_evidence(void **state)
     struct cl_tee_config online = nocache;
     online.snp_kds_online = true;
     online.snp_kds_url = "http://127.0.0.1:9";
-    json_decref(tt_expect("KDS unreachable", "snp", ev, rd, 64, NULL, 0, &online, CL_TEE_STAGE_CHAIN));
+    json_decref(
+        tt_expect("KDS unreachable", "snp", ev, rd, 64, NULL, 0, &online, CL_TEE_STAGE_CHAIN));
 }
 
 /* ---- the certified-TCB check and both hwID encodings ---- */
@@ -504,7 +644,8 @@ static void test_tcb_check(void **state)
     t = r;
     memset(t.chip_id, 0, sizeof t.chip_id); /* MASK_CHIP_ID: nothing to compare */
     assert_int_equal(cl_snp_check_tcb(&t, c, CL_SNP_MILAN, &e), 0);
-    assert_int_equal(cl_snp_check_tcb(&r, c, CL_SNP_TURIN, &e), CL_EVERIFY); /* no fmc extension, other layout */
+    assert_int_equal(cl_snp_check_tcb(&r, c, CL_SNP_TURIN, &e),
+                     CL_EVERIFY); /* no fmc extension, other layout */
 
     /* synthetic VCEKs: raw (legacy) and OCTET STRING (new) hwID encodings parse alike */
     static const struct {
@@ -570,10 +711,15 @@ static void test_pins(void **state)
         assert_true(cl_tee_x509_pinned(sk_X509_value(sk, 1), cl_snp_ark_pins, cl_snp_ark_npins));
         assert_false(cl_tee_x509_pinned(sk_X509_value(sk, 2), cl_snp_ark_pins, cl_snp_ark_npins));
         /* ARK self-signed, ASK and ASVK signed by it (RSA-PSS) */
-        assert_int_equal(cl_tee_x509_link(sk_X509_value(sk, 1), sk_X509_value(sk, 1), TT_TIME, "ARK", &e), 0);
-        assert_int_equal(cl_tee_x509_link(sk_X509_value(sk, 0), sk_X509_value(sk, 1), TT_TIME, "ASK", &e), 0);
-        assert_int_equal(cl_tee_x509_link(sk_X509_value(sk, 2), sk_X509_value(sk, 1), TT_TIME, "ASVK", &e), 0);
-        assert_int_equal(cl_tee_x509_link(sk_X509_value(sk, 1), sk_X509_value(sk, 0), TT_TIME, "ARK", &e), CL_EVERIFY);
+        assert_int_equal(
+            cl_tee_x509_link(sk_X509_value(sk, 1), sk_X509_value(sk, 1), TT_TIME, "ARK", &e), 0);
+        assert_int_equal(
+            cl_tee_x509_link(sk_X509_value(sk, 0), sk_X509_value(sk, 1), TT_TIME, "ASK", &e), 0);
+        assert_int_equal(
+            cl_tee_x509_link(sk_X509_value(sk, 2), sk_X509_value(sk, 1), TT_TIME, "ASVK", &e), 0);
+        assert_int_equal(
+            cl_tee_x509_link(sk_X509_value(sk, 1), sk_X509_value(sk, 0), TT_TIME, "ARK", &e),
+            CL_EVERIFY);
     }
 }
 
@@ -589,7 +735,8 @@ static void test_cache(void **state)
     json_decref(tt_expect("second (cached chain)", "snp", ev, raw + 0x50, 32, NULL, 0, &cfg, NULL));
     struct cl_tee_config late = cfg;
     late.verify_time = 1924992000; /* 2031: outside the VCEK's window, the cache does not answer */
-    json_decref(tt_expect("cached chain, expired", "snp", ev, raw + 0x50, 32, NULL, 0, &late, CL_TEE_STAGE_CHAIN));
+    json_decref(tt_expect("cached chain, expired", "snp", ev, raw + 0x50, 32, NULL, 0, &late,
+                          CL_TEE_STAGE_CHAIN));
     struct cl_tee_cache_key a, b;
     CL_AUTO(cl_tee_x509s) *v = cl_tee_x509_load(tt_path(SNP "test-vcek.der"), NULL);
     X509 *c = sk_X509_value(v, 0);

@@ -35,8 +35,8 @@ static EVP_PKEY *p256(void)
     return k;
 }
 
-static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, long serial, int64_t from,
-                       int64_t to)
+static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
+                       long serial, int64_t from, int64_t to)
 {
     X509 *c = X509_new();
     X509_set_version(c, 2);
@@ -87,8 +87,8 @@ static struct pki pki;
 static char *coll_dir;
 
 /* {"<member>": <exact text>, "signature": "<hex r||s by the test signer>"} */
-static char *resign(const char *vec, const char *member, const char *replace_from, const char *replace_to,
-                    const char *from2, const char *to2)
+static char *resign(const char *vec, const char *member, const char *replace_from,
+                    const char *replace_to, const char *from2, const char *to2)
 {
     size_t n = 0;
     CL_AUTO(cl_bytes) *raw = tt_read(vec, &n);
@@ -139,7 +139,8 @@ static int setup(void **state)
     pki.root_key = p256();
     pki.sign_key = p256();
     pki.root = make_cert("Test SGX Root CA", pki.root_key, NULL, NULL, 1, 1500000000, 2500000000);
-    pki.signer = make_cert("Test SGX TCB Signing", pki.sign_key, pki.root, pki.root_key, 2, 1500000000, 2500000000);
+    pki.signer = make_cert("Test SGX TCB Signing", pki.sign_key, pki.root, pki.root_key, 2,
+                           1500000000, 2500000000);
     fingerprint(pki.root, pki.pin);
     pki.pins[0] = pki.pin;
     coll_dir = tt_tmpdir();
@@ -201,7 +202,8 @@ static void test_parse_quotes(void **state)
         }
         struct cl_tdx_pck pck;
         STACK_OF(X509) *chain = NULL;
-        if (cl_tdx_verify_quote(&quote, cl_tdx_root_pins, cl_tdx_root_npins, TT_TIME, NULL, &pck, &chain, &e) != 0)
+        if (cl_tdx_verify_quote(&quote, cl_tdx_root_pins, cl_tdx_root_npins, TT_TIME, NULL, &pck,
+                                &chain, &e) != 0)
             fail_msg("%s: %s (%s)", q[i].file, e.msg, e.stage);
         assert_int_equal(sk_X509_num(chain), 3);
         sk_X509_pop_free(chain, X509_free);
@@ -210,7 +212,8 @@ static void test_parse_quotes(void **state)
         assert_true(pck.platform_ca);
         if (q[i].instance) {
             CL_AUTO(cl_str) *pid = cl_hex_encode(pck.platform_instance_id, 16);
-            assert_string_equal(pid, "021ac64d355ba904e2d5948d228d5482"); /* claims show it reversed */
+            assert_string_equal(pid,
+                                "021ac64d355ba904e2d5948d228d5482"); /* claims show it reversed */
         }
     }
     /* the SGX quote (v3) is not a TDX quote */
@@ -251,7 +254,9 @@ static void test_claims_golden(void **state)
     struct cl_tdx_pck pck;
     struct cl_err e = {0};
     assert_int_equal(cl_tdx_quote_parse(raw, n, &q, &e), 0);
-    assert_int_equal(cl_tdx_verify_quote(&q, cl_tdx_root_pins, cl_tdx_root_npins, TT_TIME, NULL, &pck, NULL, &e), 0);
+    assert_int_equal(
+        cl_tdx_verify_quote(&q, cl_tdx_root_pins, cl_tdx_root_npins, TT_TIME, NULL, &pck, NULL, &e),
+        0);
     CL_AUTO(json_t) *got = cl_tdx_claims(&q, &pck, ccel, cn, &e);
     assert_non_null(got);
     CL_AUTO(json_t) *want = tt_json(TD "parse_tdx_claims_expected.json");
@@ -271,10 +276,12 @@ static void test_claims_golden(void **state)
     CL_AUTO(cl_bytes) *raw5 = tt_read(TD "tdx_quote_5.dat", &n);
     assert_int_equal(cl_tdx_quote_parse(raw5, n, &q, &e), 0);
     CL_AUTO(json_t) *c5 = cl_tdx_claims(&q, NULL, NULL, 0, &e);
-    assert_non_null(json_object_get(json_object_get(json_object_get(c5, "quote"), "body"), "mr_servicetd"));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(c5, "quote"), "type")), "0300");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(c5, "quote"), "header"),
-                                                          "version")),
+    assert_non_null(
+        json_object_get(json_object_get(json_object_get(c5, "quote"), "body"), "mr_servicetd"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(c5, "quote"), "type")),
+                        "0300");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(c5, "quote"), "header"), "version")),
                         "0500");
     assert_null(json_object_get(c5, "uefi_event_logs"));
 }
@@ -300,7 +307,7 @@ struct twin {
     size_t flip; /* byte to flip, 0 = none */
     int cert;    /* certificate to damage, -1 none */
     bool swap_chain, wrong_rd, wrong_idd, unpinned;
-    size_t len;  /* 0 = whole */
+    size_t len; /* 0 = whole */
     const char *stage;
 };
 
@@ -360,19 +367,27 @@ static void test_quote_twins(void **state)
     /* without collateral the untampered quote fails at the collateral stage: every twin must be
      * refused earlier than that */
     static const struct twin t[] = {
-        {"untampered (no collateral configured)", 0, -1, false, false, false, false, 0, CL_TEE_STAGE_COLLATERAL},
+        {"untampered (no collateral configured)", 0, -1, false, false, false, false, 0,
+         CL_TEE_STAGE_COLLATERAL},
         {"flipped MRTD", 48 + 136, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
         {"flipped RTMR1", 48 + 376, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
         {"flipped header user data", 40, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
-        {"flipped quote signature", 636 + 5, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
-        {"flipped attestation key", 636 + 64 + 3, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
-        {"flipped QE report", 636 + 134 + 70, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
-        {"flipped QE report signature", 636 + 134 + 384 + 9, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
-        {"flipped QE auth data", 636 + 134 + 448 + 2 + 4, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
-        {"flipped bit in the PCK certificate", 0, 0, false, false, false, false, 0, CL_TEE_STAGE_CHAIN},
+        {"flipped quote signature", 636 + 5, -1, false, false, false, false, 0,
+         CL_TEE_STAGE_SIGNATURE},
+        {"flipped attestation key", 636 + 64 + 3, -1, false, false, false, false, 0,
+         CL_TEE_STAGE_SIGNATURE},
+        {"flipped QE report", 636 + 134 + 70, -1, false, false, false, false, 0,
+         CL_TEE_STAGE_SIGNATURE},
+        {"flipped QE report signature", 636 + 134 + 384 + 9, -1, false, false, false, false, 0,
+         CL_TEE_STAGE_SIGNATURE},
+        {"flipped QE auth data", 636 + 134 + 448 + 2 + 4, -1, false, false, false, false, 0,
+         CL_TEE_STAGE_SIGNATURE},
+        {"flipped bit in the PCK certificate", 0, 0, false, false, false, false, 0,
+         CL_TEE_STAGE_CHAIN},
         {"flipped bit in the PCK CA", 0, 1, false, false, false, false, 0, CL_TEE_STAGE_CHAIN},
         {"flipped bit in the root CA", 0, 2, false, false, false, false, 0, CL_TEE_STAGE_CHAIN},
-        {"swapped PCK chain (other platform)", 0, -1, true, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
+        {"swapped PCK chain (other platform)", 0, -1, true, false, false, false, 0,
+         CL_TEE_STAGE_SIGNATURE},
         {"truncated quote", 0, -1, false, false, false, false, 4000, CL_TEE_STAGE_PARSE},
         {"wrong report data", 0, -1, false, true, false, false, 0, CL_TEE_STAGE_BIND},
         {"flipped report data", 48 + 520, -1, false, false, false, false, 0, CL_TEE_STAGE_BIND},
@@ -382,15 +397,22 @@ static void test_quote_twins(void **state)
     run_twins(TD "tdx_quote_6.dat", t, CL_ARRAY_LEN(t));
     /* the v5 quote: its signed region includes the body descriptor */
     static const struct twin t5[] = {
-        {"v5 untampered (no collateral)", 0, -1, false, false, false, false, 0, CL_TEE_STAGE_COLLATERAL},
+        {"v5 untampered (no collateral)", 0, -1, false, false, false, false, 0,
+         CL_TEE_STAGE_COLLATERAL},
         {"v5 flipped body size", 50, -1, false, false, false, false, 0, CL_TEE_STAGE_PARSE},
-        {"v5 flipped mr_servicetd", 54 + 600, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
-        {"v5 flipped tee_tcb_svn2", 54 + 584, -1, false, false, false, false, 0, CL_TEE_STAGE_SIGNATURE},
+        {"v5 flipped mr_servicetd", 54 + 600, -1, false, false, false, false, 0,
+         CL_TEE_STAGE_SIGNATURE},
+        {"v5 flipped tee_tcb_svn2", 54 + 584, -1, false, false, false, false, 0,
+         CL_TEE_STAGE_SIGNATURE},
     };
     run_twins(TD "tdx_quote_5.dat", t5, CL_ARRAY_LEN(t5));
     /* evidence shape */
-    static const char *const bad[] = {"[]", "{}", "{\"quote\": 3}", "{\"quote\": \"AAAA\", \"cc_eventlog\": 3}",
-                                      "{\"quote\": \"!!\"}", "{\"quote\": \"AAAA\", \"cc_eventlog\": \"!!\"}"};
+    static const char *const bad[] = {"[]",
+                                      "{}",
+                                      "{\"quote\": 3}",
+                                      "{\"quote\": \"AAAA\", \"cc_eventlog\": 3}",
+                                      "{\"quote\": \"!!\"}",
+                                      "{\"quote\": \"AAAA\", \"cc_eventlog\": \"!!\"}"};
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         CL_AUTO(json_t) *b = json_loads(bad[i], 0, NULL);
         json_decref(tt_expect(bad[i], "tdx", b, NULL, 0, NULL, 0, NULL, CL_TEE_STAGE_PARSE));
@@ -410,8 +432,9 @@ static json_t *verify6(const struct cl_tee_config *cfg, const uint8_t *ccel, siz
     json_t *claims = NULL;
     int rc = cl_tdx_verify_parsed(&q, ccel, cn, cfg, pki.pins, 1, &claims, &e);
     if (rc != want_rc || (want_stage && strcmp(e.stage, want_stage) != 0))
-        fail_msg("want %s at %s, got %s at %s: %s", cl_err_name(want_rc), want_stage ? want_stage : "-",
-                 cl_err_name(rc), rc ? e.stage : "-", rc ? e.msg : "");
+        fail_msg("want %s at %s, got %s at %s: %s", cl_err_name(want_rc),
+                 want_stage ? want_stage : "-", cl_err_name(rc), rc ? e.stage : "-",
+                 rc ? e.msg : "");
     return claims;
 }
 
@@ -436,15 +459,19 @@ static void test_collateral(void **state)
     assert_string_equal(json_string_value(json_object_get(c, "tcb_status")), "OutOfDate");
     assert_string_equal(json_string_value(json_object_get(c, "collateral_expiration_status")), "0");
     assert_string_equal(json_string_value(json_object_get(c, "tcb_date")), "2018-01-04T00:00:00Z");
-    assert_string_equal(json_string_value(json_object_get(c, "sgx_type")), "Scalable with Integrity");
+    assert_string_equal(json_string_value(json_object_get(c, "sgx_type")),
+                        "Scalable with Integrity");
     assert_true(json_is_true(json_object_get(c, "is_dynamic_platform")));
-    assert_string_equal(json_string_value(json_object_get(c, "platform_provider_id")), "9c81e0b5c22e28a3f29d7b4db52c2049");
+    assert_string_equal(json_string_value(json_object_get(c, "platform_provider_id")),
+                        "9c81e0b5c22e28a3f29d7b4db52c2049");
     assert_int_equal(json_integer_value(json_object_get(c, "tcb_eval_num")), 17);
-    assert_string_equal(json_string_value(json_object_get(c, "earliest_issue_date")), "2025-10-27T13:07:17Z");
-    assert_string_equal(json_string_value(json_object_get(c, "earliest_expiration_date")), "2025-11-26T13:07:17Z");
+    assert_string_equal(json_string_value(json_object_get(c, "earliest_issue_date")),
+                        "2025-10-27T13:07:17Z");
+    assert_string_equal(json_string_value(json_object_get(c, "earliest_expiration_date")),
+                        "2025-11-26T13:07:17Z");
     assert_true(json_is_array(json_object_get(c, "advisory_ids")));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(c, "quote"), "header"),
-                                                          "tee_type")),
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(c, "quote"), "header"), "tee_type")),
                         "81000000");
     assert_true(json_is_false(json_object_get(json_object_get(c, "td_attributes"), "debug")));
 
@@ -458,7 +485,8 @@ static void test_collateral(void **state)
     json_decref(verify6(&late, NULL, 0, CL_EEXPIRED, CL_TEE_STAGE_COLLATERAL));
     late.tdx_allow_expired_collateral_insecure = true;
     CL_AUTO(json_t) *lc = verify6(&late, NULL, 0, 0, NULL);
-    assert_string_equal(json_string_value(json_object_get(lc, "collateral_expiration_status")), "1");
+    assert_string_equal(json_string_value(json_object_get(lc, "collateral_expiration_status")),
+                        "1");
 
     /* the CCEL of another TD does not replay to this quote's RTMRs */
     size_t cn = 0;
@@ -477,7 +505,8 @@ static void test_collateral(void **state)
         struct cl_err e = {0};
         assert_int_equal(cl_tdx_quote_parse(raw, n, &q, &e), 0);
         json_t *claims = NULL;
-        assert_int_equal(cl_tdx_verify_parsed(&q, NULL, 0, &cfg, cl_tdx_root_pins, cl_tdx_root_npins, &claims, &e),
+        assert_int_equal(cl_tdx_verify_parsed(&q, NULL, 0, &cfg, cl_tdx_root_pins,
+                                              cl_tdx_root_npins, &claims, &e),
                          CL_EVERIFY);
         assert_string_equal(e.stage, CL_TEE_STAGE_COLLATERAL);
     }
@@ -490,32 +519,34 @@ static void test_collateral(void **state)
         const char *stage;
         const char *from2, *to2;
     } tw[] = {
-        {"TCB info text changed after signing", "tcb_info_00a06d080000.json", "tcbInfo", NULL, NULL, true, CL_EVERIFY,
-         CL_TEE_STAGE_COLLATERAL, NULL, NULL},
-        {"QE identity text changed after signing", "qe_identity.json", "enclaveIdentity", NULL, NULL, true, CL_EVERIFY,
-         CL_TEE_STAGE_COLLATERAL, NULL, NULL},
+        {"TCB info text changed after signing", "tcb_info_00a06d080000.json", "tcbInfo", NULL, NULL,
+         true, CL_EVERIFY, CL_TEE_STAGE_COLLATERAL, NULL, NULL},
+        {"QE identity text changed after signing", "qe_identity.json", "enclaveIdentity", NULL,
+         NULL, true, CL_EVERIFY, CL_TEE_STAGE_COLLATERAL, NULL, NULL},
         {"UpToDate level lowered to this PCESVN: UpToDate", "tcb_info_00a06d080000.json", "tcbInfo",
          "\"pcesvn\":13", "\"pcesvn\":11", false, 0, NULL, NULL, NULL},
-        {"no level matches", "tcb_info_00a06d080000.json", "tcbInfo", "{\"svn\":2,\"category\":\"OS/VMM\",\"type\":\"TDX Late",
-         "{\"svn\":3,\"category\":\"OS/VMM\",\"type\":\"TDX Late", false, CL_ENOTFOUND, CL_TEE_STAGE_TCB,
+        {"no level matches", "tcb_info_00a06d080000.json", "tcbInfo",
          "{\"svn\":2,\"category\":\"OS/VMM\",\"type\":\"TDX Late",
+         "{\"svn\":3,\"category\":\"OS/VMM\",\"type\":\"TDX Late", false, CL_ENOTFOUND,
+         CL_TEE_STAGE_TCB, "{\"svn\":2,\"category\":\"OS/VMM\",\"type\":\"TDX Late",
          "{\"svn\":3,\"category\":\"OS/VMM\",\"type\":\"TDX Late"},
         {"another FMSPC", "tcb_info_00a06d080000.json", "tcbInfo", "\"fmspc\":\"00A06D080000\"",
          "\"fmspc\":\"00A06D080001\"", false, CL_EVERIFY, CL_TEE_STAGE_TCB, NULL, NULL},
-        {"TDX module identity unknown", "tcb_info_00a06d080000.json", "tcbInfo", "\"TDX_03\"", "\"TDX_04\"", false,
-         CL_ENOTFOUND, CL_TEE_STAGE_TCB, NULL, NULL},
-        {"QE MRSIGNER differs", "qe_identity.json", "enclaveIdentity", "\"mrsigner\":\"DC9E", "\"mrsigner\":\"DC9F",
-         false, CL_EVERIFY, CL_TEE_STAGE_TCB, NULL, NULL},
-        {"QE ISVPRODID differs", "qe_identity.json", "enclaveIdentity", "\"isvprodid\":2", "\"isvprodid\":3", false,
-         CL_EVERIFY, CL_TEE_STAGE_TCB, NULL, NULL},
-        {"QE revoked level only", "qe_identity.json", "enclaveIdentity", "\"isvsvn\":4", "\"isvsvn\":9", false,
-         CL_ENOTFOUND, CL_TEE_STAGE_TCB, NULL, NULL},
-        {"TCB info of another kind", "tcb_info_00a06d080000.json", "tcbInfo", "\"id\":\"TDX\"", "\"id\":\"SGX\"", false,
-         CL_EPARSE, CL_TEE_STAGE_COLLATERAL, NULL, NULL},
+        {"TDX module identity unknown", "tcb_info_00a06d080000.json", "tcbInfo", "\"TDX_03\"",
+         "\"TDX_04\"", false, CL_ENOTFOUND, CL_TEE_STAGE_TCB, NULL, NULL},
+        {"QE MRSIGNER differs", "qe_identity.json", "enclaveIdentity", "\"mrsigner\":\"DC9E",
+         "\"mrsigner\":\"DC9F", false, CL_EVERIFY, CL_TEE_STAGE_TCB, NULL, NULL},
+        {"QE ISVPRODID differs", "qe_identity.json", "enclaveIdentity", "\"isvprodid\":2",
+         "\"isvprodid\":3", false, CL_EVERIFY, CL_TEE_STAGE_TCB, NULL, NULL},
+        {"QE revoked level only", "qe_identity.json", "enclaveIdentity", "\"isvsvn\":4",
+         "\"isvsvn\":9", false, CL_ENOTFOUND, CL_TEE_STAGE_TCB, NULL, NULL},
+        {"TCB info of another kind", "tcb_info_00a06d080000.json", "tcbInfo", "\"id\":\"TDX\"",
+         "\"id\":\"SGX\"", false, CL_EPARSE, CL_TEE_STAGE_COLLATERAL, NULL, NULL},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(tw); i++) {
         char *d = coll_copy();
-        const char *vec = strcmp(tw[i].member, "tcbInfo") == 0 ? TD "tcbInfo.json" : TD "enclaveIdentity.json";
+        const char *vec =
+            strcmp(tw[i].member, "tcbInfo") == 0 ? TD "tcbInfo.json" : TD "enclaveIdentity.json";
         char *text = resign(vec, tw[i].member, tw[i].from, tw[i].to, tw[i].from2, tw[i].to2);
         if (tw[i].break_sig) {
             char *p = strstr(text, "\"version\":");
@@ -524,7 +555,8 @@ static void test_collateral(void **state)
         }
         write_file(d, tw[i].file, text);
         free(text);
-        struct cl_tee_config tc = {.verify_time = TDX_TIME, .tdx_collateral_dir = d,
+        struct cl_tee_config tc = {.verify_time = TDX_TIME,
+                                   .tdx_collateral_dir = d,
                                    .tdx_allow_tcb_insecure = CL_TEE_TCB_OUT_OF_DATE};
         size_t n = 0;
         CL_AUTO(cl_bytes) *raw = tt_read(TD "tdx_quote_6.dat", &n);
@@ -535,9 +567,11 @@ static void test_collateral(void **state)
         int rc = cl_tdx_verify_parsed(&q, NULL, 0, &tc, pki.pins, 1, &claims, &e);
         if (rc != tw[i].rc || (rc && strcmp(e.stage, tw[i].stage) != 0))
             fail_msg("%s: want %s at %s, got %s at %s (%s)", tw[i].name, cl_err_name(tw[i].rc),
-                     tw[i].stage ? tw[i].stage : "-", cl_err_name(rc), rc ? e.stage : "-", rc ? e.msg : "");
+                     tw[i].stage ? tw[i].stage : "-", cl_err_name(rc), rc ? e.stage : "-",
+                     rc ? e.msg : "");
         if (rc == 0) { /* UpToDate now, with no switch needed */
-            assert_string_equal(json_string_value(json_object_get(claims, "tcb_status")), "UpToDate");
+            assert_string_equal(json_string_value(json_object_get(claims, "tcb_status")),
+                                "UpToDate");
             json_decref(claims);
             tc.tdx_allow_tcb_insecure = 0;
             assert_int_equal(cl_tdx_verify_parsed(&q, NULL, 0, &tc, pki.pins, 1, &claims, &e), 0);
@@ -551,7 +585,8 @@ static void test_collateral(void **state)
     char path[4200];
     snprintf(path, sizeof path, "%s/tcb_info_issuer_chain.pem", d);
     unlink(path);
-    struct cl_tee_config nc = {.verify_time = TDX_TIME, .tdx_collateral_dir = d,
+    struct cl_tee_config nc = {.verify_time = TDX_TIME,
+                               .tdx_collateral_dir = d,
                                .tdx_allow_tcb_insecure = CL_TEE_TCB_OUT_OF_DATE};
     json_decref(verify6(&nc, NULL, 0, CL_ENOTFOUND, CL_TEE_STAGE_COLLATERAL));
     tt_rmtree(d);
@@ -570,7 +605,8 @@ static void test_collateral(void **state)
 
 /* ---- CRLs, on a generated chain ---- */
 
-static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, long revoked_serial, int64_t last, int64_t next)
+static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, long revoked_serial, int64_t last,
+                          int64_t next)
 {
     X509_CRL *crl = X509_CRL_new();
     X509_CRL_set_version(crl, 1);
@@ -600,7 +636,8 @@ static void test_crls(void **state)
 {
     (void)state;
     EVP_PKEY *mk = p256(), *lk = p256();
-    X509 *mid = make_cert("Test PCK Platform CA", mk, pki.root, pki.root_key, 10, 1500000000, 2500000000);
+    X509 *mid =
+        make_cert("Test PCK Platform CA", mk, pki.root, pki.root_key, 10, 1500000000, 2500000000);
     X509 *leaf = make_cert("Test PCK Certificate", lk, mid, mk, 11, 1500000000, 2500000000);
     STACK_OF(X509) *chain = sk_X509_new_null();
     sk_X509_push(chain, leaf);
@@ -614,11 +651,15 @@ static void test_crls(void **state)
         int rc;
     } cases[] = {
         {"no CRLs", NULL, NULL, 0},
-        {"clean CRLs", make_crl(pki.root, pki.root_key, 0, at - 100, at + 100), make_crl(mid, mk, 0, at - 100, at + 100), 0},
+        {"clean CRLs", make_crl(pki.root, pki.root_key, 0, at - 100, at + 100),
+         make_crl(mid, mk, 0, at - 100, at + 100), 0},
         {"PCK revoked", NULL, make_crl(mid, mk, 11, at - 100, at + 100), CL_EVERIFY},
-        {"PCK CA revoked", make_crl(pki.root, pki.root_key, 10, at - 100, at + 100), NULL, CL_EVERIFY},
-        {"PCK CRL signed by another key", NULL, make_crl(mid, lk, 0, at - 100, at + 100), CL_EVERIFY},
-        {"root CRL issued by the PCK CA", make_crl(mid, mk, 0, at - 100, at + 100), NULL, CL_EVERIFY},
+        {"PCK CA revoked", make_crl(pki.root, pki.root_key, 10, at - 100, at + 100), NULL,
+         CL_EVERIFY},
+        {"PCK CRL signed by another key", NULL, make_crl(mid, lk, 0, at - 100, at + 100),
+         CL_EVERIFY},
+        {"root CRL issued by the PCK CA", make_crl(mid, mk, 0, at - 100, at + 100), NULL,
+         CL_EVERIFY},
         {"PCK CRL expired", NULL, make_crl(mid, mk, 0, at - 200, at - 100), CL_EEXPIRED},
         {"PCK CRL not yet valid", NULL, make_crl(mid, mk, 0, at + 100, at + 200), CL_EEXPIRED},
     };

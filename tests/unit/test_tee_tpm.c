@@ -49,13 +49,15 @@ static void test_vector(void **state)
     assert_int_equal(strlen(json_string_value(json_object_get(c, "report_data"))), 128);
     assert_string_equal(json_string_value(json_object_get(c, "init_data")),
                         "0000000000000000000000000000000000000000000000000000000000000000");
-    assert_string_equal(json_string_value(json_object_get(c, "ak_public")), json_string_value(json_object_get(ev, "ak_public")));
+    assert_string_equal(json_string_value(json_object_get(c, "ak_public")),
+                        json_string_value(json_object_get(ev, "ak_public")));
     for (int i = 0; i < 24; i++) {
         char k[8];
         snprintf(k, sizeof k, "pcr%02d", i);
-        assert_string_equal(json_string_value(json_object_get(c, k)),
-                            json_string_value(json_array_get(json_object_get(json_object_get(ev, "tpm_quote"), "pcrs"),
-                                                             (size_t)i)));
+        assert_string_equal(
+            json_string_value(json_object_get(c, k)),
+            json_string_value(json_array_get(
+                json_object_get(json_object_get(ev, "tpm_quote"), "pcrs"), (size_t)i)));
     }
 
     /* tamper twins */
@@ -68,7 +70,8 @@ static void test_vector(void **state)
     bad_rd[47] ^= 1;
     static const struct {
         const char *name;
-        int what; /* 0 msg byte, 1 sig byte, 2 pcr, 3 swap AK, 4 truncate msg, 5 wrong rd, 6 init-data, 7 none */
+        int what; /* 0 msg byte, 1 sig byte, 2 pcr, 3 swap AK, 4 truncate msg, 5 wrong rd, 6
+                     init-data, 7 none */
         size_t at;
         const char *stage;
     } tw[] = {
@@ -115,13 +118,16 @@ static void test_vector(void **state)
         } else if (tw[i].what == 6) {
             tidd = idd;
         }
-        json_decref(tt_expect(tw[i].name, "tpm", t, trd, 48, tidd, tidd ? 32 : 0, NULL, tw[i].stage));
+        json_decref(
+            tt_expect(tw[i].name, "tpm", t, trd, 48, tidd, tidd ? 32 : 0, NULL, tw[i].stage));
     }
     OPENSSL_free(oder);
 
     /* evidence shape */
     static const char *const bad[] = {
-        "[]", "{}", "{\"ak_public\":\"AAAA\",\"tpm_quote\":{}}",
+        "[]",
+        "{}",
+        "{\"ak_public\":\"AAAA\",\"tpm_quote\":{}}",
         "{\"ak_public\":\"AAAA\",\"tpm_quote\":{\"pcrs\":[]}}",
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
@@ -131,8 +137,8 @@ static void test_vector(void **state)
     static const struct {
         const char *member, *value;
     } badm[] = {
-        {"ak_public", "\"AAAA\""},   {"ak_public", "3"},           {"ak_public", "\"!!\""},
-        {"message", "\"AAAA\""},     {"signature", "\"AAAA\""},    {"pcrs", "[\"zz\"]"},
+        {"ak_public", "\"AAAA\""}, {"ak_public", "3"},        {"ak_public", "\"!!\""},
+        {"message", "\"AAAA\""},   {"signature", "\"AAAA\""}, {"pcrs", "[\"zz\"]"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(badm); i++) {
         CL_AUTO(json_t) *t = json_deep_copy(ev);
@@ -166,7 +172,8 @@ static X509 *cert_for(EVP_PKEY *subject, const char *cn, X509 *issuer, EVP_PKEY 
     ASN1_TIME_set(X509_getm_notAfter(c), 2500000000);
     X509_set_pubkey(c, subject);
     if (ca) {
-        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
+        X509_EXTENSION *ext =
+            X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
         X509_add_ext(c, ext, -1);
         X509_EXTENSION_free(ext);
     }
@@ -220,12 +227,14 @@ static void test_ak_cert(void **state)
             set_b64(t, "ak_cert", der, (size_t)dl);
             OPENSSL_free(der);
         }
-        json_decref(tt_expect(cases[i].name, "tpm", t, q.extra_data, 48, NULL, 0, &cfg, cases[i].stage));
+        json_decref(
+            tt_expect(cases[i].name, "tpm", t, q.extra_data, 48, NULL, 0, &cfg, cases[i].stage));
     }
     /* a damaged certificate is refused at parse */
     CL_AUTO(json_t) *t = json_deep_copy(ev);
     json_object_set_new(t, "ak_cert", json_string("AAAA"));
-    json_decref(tt_expect("damaged AK certificate", "tpm", t, q.extra_data, 48, NULL, 0, &cfg, CL_TEE_STAGE_PARSE));
+    json_decref(tt_expect("damaged AK certificate", "tpm", t, q.extra_data, 48, NULL, 0, &cfg,
+                          CL_TEE_STAGE_PARSE));
     /* an unreadable CA file is a chain failure */
     struct cl_tee_config bad = cfg;
     bad.tpm_ak_ca_path = "/nonexistent/ca.pem";
@@ -234,7 +243,8 @@ static void test_ak_cert(void **state)
     int dl = i2d_X509(akc, &der);
     set_b64(t, "ak_cert", der, (size_t)dl);
     OPENSSL_free(der);
-    json_decref(tt_expect("missing CA file", "tpm", t, q.extra_data, 48, NULL, 0, &bad, CL_TEE_STAGE_CHAIN));
+    json_decref(tt_expect("missing CA file", "tpm", t, q.extra_data, 48, NULL, 0, &bad,
+                          CL_TEE_STAGE_CHAIN));
     tt_rmtree(dir);
     free(dir);
     X509_free(ca);
@@ -265,10 +275,8 @@ static void test_structures(void **state)
         uint8_t val;
         size_t len_delta; /* bytes appended (1) or cut (-1 → SIZE_MAX) */
     } cases[] = {
-        {"not a quote (type)", 5, 0x17, 0},
-        {"SHA-1 bank", 138, 0x04, 0},
-        {"no PCR selected", 140, 0x00, 0},
-        {"two selections", 136, 0x02, 0},
+        {"not a quote (type)", 5, 0x17, 0}, {"SHA-1 bank", 138, 0x04, 0},
+        {"no PCR selected", 140, 0x00, 0},  {"two selections", 136, 0x02, 0},
         {"trailing byte", 0, 0, 1},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {

@@ -21,7 +21,10 @@
 
 #include "toml/toml.h"
 
-static void drop(json_t **v) { json_decref(*v); }
+static void drop(json_t **v)
+{
+    json_decref(*v);
+}
 #define AUTO_JSON __attribute__((cleanup(drop))) json_t
 
 /* A string literal and its length, so that cases may hold NUL bytes. */
@@ -39,7 +42,10 @@ struct good {
 static const struct good good_cases[] = {
     {"empty", TXT(""), "{}"},
     {"only comments and blanks", TXT("# hello\n\n   \t\n# bye"), "{}"},
-    {"bom", TXT("\xEF\xBB\xBF" "a = 1\n"), "{\"a\": 1}"},
+    {"bom",
+     TXT("\xEF\xBB\xBF"
+         "a = 1\n"),
+     "{\"a\": 1}"},
     {"crlf", TXT("a = 1\r\nb = 'x'\r\n"), "{\"a\": 1, \"b\": \"x\"}"},
     {"no final newline", TXT("a = true"), "{\"a\": true}"},
 
@@ -65,11 +71,13 @@ static const struct good good_cases[] = {
      TXT("[attestation_token]\ninsecure_key = true\n\n"
          "[attestation_service]\ntype = \"coco_as_builtin\"\n"
          "work_dir = \"/opt/confidential-containers/attestation-service\"\n\n"
-         "  [attestation_service.attestation_token_broker]\n  type = \"Ear\"\n  duration_min = 5\n\n"
+         "  [attestation_service.attestation_token_broker]\n  type = \"Ear\"\n  duration_min = "
+         "5\n\n"
          "  [attestation_service.rvps_config]\n  type = \"BuiltIn\"\n\n"
          "    [attestation_service.rvps_config.storage]\n    type = \"LocalFs\"\n"),
      "{\"attestation_token\": {\"insecure_key\": true}, \"attestation_service\": {"
-     "\"type\": \"coco_as_builtin\", \"work_dir\": \"/opt/confidential-containers/attestation-service\","
+     "\"type\": \"coco_as_builtin\", \"work_dir\": "
+     "\"/opt/confidential-containers/attestation-service\","
      " \"attestation_token_broker\": {\"type\": \"Ear\", \"duration_min\": 5},"
      " \"rvps_config\": {\"type\": \"BuiltIn\", \"storage\": {\"type\": \"LocalFs\"}}}}"},
     {"kbs policy engine inline table",
@@ -79,31 +87,36 @@ static const struct good good_cases[] = {
      " \"limits\": {\"max_body\": 1048576, \"ttl_s\": 300}}}"},
     {"aa.toml token configs",
      TXT("[token_configs]\n[token_configs.coco_as]\nurl = 'http://127.0.0.1:8080'\n\n"
-         "[token_configs.kbs]\nurl = 'http://127.0.0.1:8080'\ncert = \"\"\"\n-----BEGIN CERTIFICATE-----\n"
+         "[token_configs.kbs]\nurl = 'http://127.0.0.1:8080'\ncert = \"\"\"\n-----BEGIN "
+         "CERTIFICATE-----\n"
          "MIIB\n-----END CERTIFICATE-----\n\"\"\"\n"),
      "{\"token_configs\": {\"coco_as\": {\"url\": \"http://127.0.0.1:8080\"},"
      " \"kbs\": {\"url\": \"http://127.0.0.1:8080\","
      " \"cert\": \"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"}}}"},
-    {"cdh.toml", TXT("socket = 'unix:///run/confidential-containers/cdh.sock'\ncredentials = []\n\n"
-                     "[kbc]\nname = 'cc_kbc'\nurl = 'http://1.2.3.4:8080'\n"),
+    {"cdh.toml",
+     TXT("socket = 'unix:///run/confidential-containers/cdh.sock'\ncredentials = []\n\n"
+         "[kbc]\nname = 'cc_kbc'\nurl = 'http://1.2.3.4:8080'\n"),
      "{\"socket\": \"unix:///run/confidential-containers/cdh.sock\", \"credentials\": [],"
      " \"kbc\": {\"name\": \"cc_kbc\", \"url\": \"http://1.2.3.4:8080\"}}"},
 
     /* keys */
-    {"dotted keys", TXT("a.b.c = 1\na.b.d = 2\na . e = 3\n"), "{\"a\": {\"b\": {\"c\": 1, \"d\": 2}, \"e\": 3}}"},
+    {"dotted keys", TXT("a.b.c = 1\na.b.d = 2\na . e = 3\n"),
+     "{\"a\": {\"b\": {\"c\": 1, \"d\": 2}, \"e\": 3}}"},
     {"quoted keys", TXT("\"a.b\" = 1\n'c d' = 2\n\"\" = 3\n\"\\u00e9\" = 4\n"),
      "{\"a.b\": 1, \"c d\": 2, \"\": 3, \"\\u00e9\": 4}"},
     {"numeric-looking keys", TXT("1234 = 1\n3.14 = 2\n"), "{\"1234\": 1, \"3\": {\"14\": 2}}"},
     {"implicit then explicit table", TXT("[a.b.c]\nx = 1\n[a]\ny = 2\n"),
      "{\"a\": {\"b\": {\"c\": {\"x\": 1}}, \"y\": 2}}"},
-    {"sub-table under dotted-key table", TXT("[fruit]\napple.color = 'red'\n[fruit.apple.texture]\nsmooth = true\n"),
+    {"sub-table under dotted-key table",
+     TXT("[fruit]\napple.color = 'red'\n[fruit.apple.texture]\nsmooth = true\n"),
      "{\"fruit\": {\"apple\": {\"color\": \"red\", \"texture\": {\"smooth\": true}}}}"},
     {"header into last array element", TXT("[[a]]\nx = 1\n[[a]]\n[a.b]\ny = 2\n"),
      "{\"a\": [{\"x\": 1}, {\"b\": {\"y\": 2}}]}"},
     {"dotted keys through an implicit table", TXT("[a.b.c]\nx = 1\n[a]\nb.d = 1\n"),
      "{\"a\": {\"b\": {\"c\": {\"x\": 1}, \"d\": 1}}}"},
     {"blanks at the end", TXT("a = 1\n   \t"), "{\"a\": 1}"},
-    {"inline table with dotted keys", TXT("t = { a.b = 1, a.c = 2 }\n"), "{\"t\": {\"a\": {\"b\": 1, \"c\": 2}}}"},
+    {"inline table with dotted keys", TXT("t = { a.b = 1, a.c = 2 }\n"),
+     "{\"t\": {\"a\": {\"b\": 1, \"c\": 2}}}"},
 
     /* strings */
     {"basic escapes", TXT("s = \"\\b\\t\\n\\f\\r\\\"\\\\ \\u00E9 \\U0001F600\"\n"),
@@ -114,15 +127,21 @@ static const struct good good_cases[] = {
      "{\"s\": \"one two three\"}"},
     {"multi-line quotes before close", TXT("s = \"\"\"a\"\"\"\"\"\nt = '''b'''''\n"),
      "{\"s\": \"a\\\"\\\"\", \"t\": \"b''\"}"},
-    {"multi-line crlf becomes lf", TXT("s = '''\r\na\r\nb'''\r\nt = \"\"\"x\\\r\n  y\r\n\"\"\"\r\n"),
+    {"multi-line crlf becomes lf",
+     TXT("s = '''\r\na\r\nb'''\r\nt = \"\"\"x\\\r\n  y\r\n\"\"\"\r\n"),
      "{\"s\": \"a\\nb\", \"t\": \"xy\\n\"}"},
-    {"multi-line escapes", TXT("s = \"\"\"a\\tb\\u20AC\\\"\"\"\"\n"), "{\"s\": \"a\\tb\\u20ac\\\"\"}"},
-    {"raw non-ascii", TXT("e = \"\xF0\x9F\x98\x80 \xE2\x82\xAC \xC3\xA9\"\n"), "{\"e\": \"\\ud83d\\ude00 \\u20ac \\u00e9\"}"},
+    {"multi-line escapes", TXT("s = \"\"\"a\\tb\\u20AC\\\"\"\"\"\n"),
+     "{\"s\": \"a\\tb\\u20ac\\\"\"}"},
+    {"raw non-ascii", TXT("e = \"\xF0\x9F\x98\x80 \xE2\x82\xAC \xC3\xA9\"\n"),
+     "{\"e\": \"\\ud83d\\ude00 \\u20ac \\u00e9\"}"},
     {"tab in strings", TXT("s = \"a\tb\"\nt = 'c\td'\n"), "{\"s\": \"a\\tb\", \"t\": \"c\\td\"}"},
 
     /* numbers */
-    {"integers", TXT("a = +99\nb = -17\nc = 0\nd = 1_000_000\ne = 0xDEAD_beef\nf = 0o755\ng = 0b1101\nh = -0\n"),
-     "{\"a\": 99, \"b\": -17, \"c\": 0, \"d\": 1000000, \"e\": 3735928559, \"f\": 493, \"g\": 13, \"h\": 0}"},
+    {"integers",
+     TXT("a = +99\nb = -17\nc = 0\nd = 1_000_000\ne = 0xDEAD_beef\nf = 0o755\ng = 0b1101\nh = "
+         "-0\n"),
+     "{\"a\": 99, \"b\": -17, \"c\": 0, \"d\": 1000000, \"e\": 3735928559, \"f\": 493, \"g\": 13, "
+     "\"h\": 0}"},
     {"int64 extremes",
      TXT("max = 9223372036854775807\nmin = -9223372036854775808\nhex = 0x7FFFFFFFFFFFFFFF\n"),
      "{\"max\": 9223372036854775807, \"min\": -9223372036854775808, \"hex\": 9223372036854775807}"},
@@ -133,11 +152,14 @@ static const struct good good_cases[] = {
 
     /* date-times become RFC 3339 strings */
     {"offset date-times",
-     TXT("a = 1979-05-27T07:32:00Z\nb = 1979-05-27 00:32:00.999999-07:00\nc = 1979-05-27t07:32:00z\n"),
+     TXT("a = 1979-05-27T07:32:00Z\nb = 1979-05-27 00:32:00.999999-07:00\nc = "
+         "1979-05-27t07:32:00z\n"),
      "{\"a\": \"1979-05-27T07:32:00Z\", \"b\": \"1979-05-27T00:32:00.999999-07:00\","
      " \"c\": \"1979-05-27T07:32:00Z\"}"},
-    {"local kinds", TXT("a = 1979-05-27T07:32:00\nb = 1979-05-27\nc = 07:32:00.5\nd = 2000-02-29\ne = 23:59:60\n"),
-     "{\"a\": \"1979-05-27T07:32:00\", \"b\": \"1979-05-27\", \"c\": \"07:32:00.5\", \"d\": \"2000-02-29\","
+    {"local kinds",
+     TXT("a = 1979-05-27T07:32:00\nb = 1979-05-27\nc = 07:32:00.5\nd = 2000-02-29\ne = 23:59:60\n"),
+     "{\"a\": \"1979-05-27T07:32:00\", \"b\": \"1979-05-27\", \"c\": \"07:32:00.5\", \"d\": "
+     "\"2000-02-29\","
      " \"e\": \"23:59:60\"}"},
     {"date then comment", TXT("d = 1979-05-27 # a date\n"), "{\"d\": \"1979-05-27\"}"},
 
@@ -145,7 +167,8 @@ static const struct good good_cases[] = {
     {"arrays over lines with comments",
      TXT("a = [\n  1, # one\n  2,\n  # none\n  3,\n]\nb = [ [1, 2], ['x'], [], {k = 'v'} ]\n"),
      "{\"a\": [1, 2, 3], \"b\": [[1, 2], [\"x\"], [], {\"k\": \"v\"}]}"},
-    {"mixed types", TXT("a = [1, 'two', 3.0, true, 1979-05-27]\n"), "{\"a\": [1, \"two\", 3.0, true, \"1979-05-27\"]}"},
+    {"mixed types", TXT("a = [1, 'two', 3.0, true, 1979-05-27]\n"),
+     "{\"a\": [1, \"two\", 3.0, true, \"1979-05-27\"]}"},
 };
 
 static void test_good(void **state)
@@ -239,19 +262,23 @@ static void test_init_data(void **state)
     assert_non_null(aa);
     AUTO_JSON *aa_doc = cl_toml_parse(aa, strlen(aa), &err);
     assert_non_null(aa_doc);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(aa_doc, "token_configs"), "kbs"), "url")),
-                        "http://10.0.0.1:8080");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(aa_doc, "token_configs"), "kbs"), "url")),
+        "http://10.0.0.1:8080");
     const char *cdh = json_string_value(json_object_get(data, "cdh.toml"));
     AUTO_JSON *cdh_doc = cl_toml_parse(cdh, strlen(cdh), &err);
     assert_non_null(cdh_doc);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(cdh_doc, "kbc"), "name")), "cc_kbc");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(cdh_doc, "kbc"), "name")),
+                        "cc_kbc");
 
     /* a basic multi-line string with line-ending backslashes */
-    static const char joined[] = "[data]\n\"note\" = \"\"\"\\\n   first \\\n   second\\\n   \"\"\"\n";
+    static const char joined[] =
+        "[data]\n\"note\" = \"\"\"\\\n   first \\\n   second\\\n   \"\"\"\n";
     AUTO_JSON *j = cl_toml_parse(joined, sizeof joined - 1, &err);
     assert_non_null(j);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "note")), "first second");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "note")),
+                        "first second");
 }
 
 /* ---- one case per rejection ---- */
@@ -273,46 +300,63 @@ static const struct bad bad_cases[] = {
     {"truncated utf-8", TXT("a = 1 # \xE2\x82"), CL_EPARSE, 1, "invalid UTF-8"},
 
     /* lines and comments */
-    {"comment control char", TXT("a = 1\n# bell \x07\n"), CL_EPARSE, 2, "control character U+0007 in a comment"},
+    {"comment control char", TXT("a = 1\n# bell \x07\n"), CL_EPARSE, 2,
+     "control character U+0007 in a comment"},
     {"comment del", TXT("# \x7F\n"), CL_EPARSE, 1, "control character U+007F in a comment"},
-    {"comment bare cr", TXT("# x\ry\n"), CL_EPARSE, 1, "carriage return without line feed in a comment"},
-    {"bare cr after value", TXT("a = 1\rb = 2\n"), CL_EPARSE, 1, "carriage return without line feed"},
-    {"junk after value", TXT("a = 1\nb = 2 3\n"), CL_EPARSE, 2, "expected a newline after a key/value pair"},
-    {"junk after header", TXT("[a] b = 1\n"), CL_EPARSE, 1, "expected a newline after a table header"},
+    {"comment bare cr", TXT("# x\ry\n"), CL_EPARSE, 1,
+     "carriage return without line feed in a comment"},
+    {"bare cr after value", TXT("a = 1\rb = 2\n"), CL_EPARSE, 1,
+     "carriage return without line feed"},
+    {"junk after value", TXT("a = 1\nb = 2 3\n"), CL_EPARSE, 2,
+     "expected a newline after a key/value pair"},
+    {"junk after header", TXT("[a] b = 1\n"), CL_EPARSE, 1,
+     "expected a newline after a table header"},
 
     /* keys */
     {"missing key", TXT("a = 1\n= 2\n"), CL_EPARSE, 2, "expected a key, found '='"},
     {"empty dotted part", TXT("a..b = 1\n"), CL_EPARSE, 1, "expected a key, found '.'"},
     {"missing equals", TXT("a = 1\nb 2\n"), CL_EPARSE, 2, "expected '=' after a key"},
-    {"multi-line key", TXT("\"\"\"k\"\"\" = 1\n"), CL_EPARSE, 1, "a key cannot be a multi-line string"},
+    {"multi-line key", TXT("\"\"\"k\"\"\" = 1\n"), CL_EPARSE, 1,
+     "a key cannot be a multi-line string"},
     {"nul in key", TXT("\"a\\u0000b\" = 1\n"), CL_EPARSE, 1, "(NUL) is not supported"},
     {"duplicate key", TXT("a = 1\nb = 2\na = 3\n"), CL_EPARSE, 3, "key 'a' is defined twice"},
     {"duplicate quoted key", TXT("a = 1\n\"a\" = 2\n"), CL_EPARSE, 2, "key 'a' is defined twice"},
     {"dotted into value", TXT("a = 1\na.b = 2\n"), CL_EPARSE, 2, "key 'a' already holds a value"},
-    {"dotted into inline table", TXT("a = {b = 1}\na.c = 2\n"), CL_EPARSE, 2, "cannot add keys to inline table 'a'"},
+    {"dotted into inline table", TXT("a = {b = 1}\na.c = 2\n"), CL_EPARSE, 2,
+     "cannot add keys to inline table 'a'"},
     {"dotted into header table", TXT("[a.b]\nx = 1\n[a]\nb.y = 2\n"), CL_EPARSE, 4,
      "table 'b' is already defined; dotted keys cannot extend it"},
-    {"header over table crossed by dotted keys", TXT("[a.b.c]\n[a]\nb.d = 1\n[a.b]\n"), CL_EPARSE, 4,
-     "table 'b' is defined twice"},
-    {"dotted table from earlier section", TXT("a.b = 1\n[x]\n[a]\n"), CL_EPARSE, 3, "table 'a' is defined twice"},
+    {"header over table crossed by dotted keys", TXT("[a.b.c]\n[a]\nb.d = 1\n[a.b]\n"), CL_EPARSE,
+     4, "table 'b' is defined twice"},
+    {"dotted table from earlier section", TXT("a.b = 1\n[x]\n[a]\n"), CL_EPARSE, 3,
+     "table 'a' is defined twice"},
 
     /* headers */
-    {"header not closed", TXT("[a\nb = 1\n"), CL_EPARSE, 1, "expected ']' to close the table header"},
-    {"array header not closed", TXT("[[a]\n"), CL_EPARSE, 1, "expected ']]' to close the table header"},
+    {"header not closed", TXT("[a\nb = 1\n"), CL_EPARSE, 1,
+     "expected ']' to close the table header"},
+    {"array header not closed", TXT("[[a]\n"), CL_EPARSE, 1,
+     "expected ']]' to close the table header"},
     {"header at end of input", TXT("a = 1\n["), CL_EPARSE, 2, "expected a key, found end of input"},
     {"header twice", TXT("[a]\n[b]\n[a]\n"), CL_EPARSE, 3, "table 'a' is defined twice"},
     {"header over value", TXT("a = 1\n[a]\n"), CL_EPARSE, 2, "table 'a' is already a value"},
-    {"header over array of tables", TXT("[[a]]\n[a]\n"), CL_EPARSE, 2, "table 'a' is an array of tables"},
-    {"header over static array", TXT("a = []\n[a]\n"), CL_EPARSE, 2, "table 'a' is already an array"},
-    {"header over inline table", TXT("a = {}\n[a]\n"), CL_EPARSE, 2, "table 'a' is an inline table"},
-    {"header through value", TXT("a = 1\n[a.b]\n"), CL_EPARSE, 2, "key 'a' is a value, a header cannot add to it"},
+    {"header over array of tables", TXT("[[a]]\n[a]\n"), CL_EPARSE, 2,
+     "table 'a' is an array of tables"},
+    {"header over static array", TXT("a = []\n[a]\n"), CL_EPARSE, 2,
+     "table 'a' is already an array"},
+    {"header over inline table", TXT("a = {}\n[a]\n"), CL_EPARSE, 2,
+     "table 'a' is an inline table"},
+    {"header through value", TXT("a = 1\n[a.b]\n"), CL_EPARSE, 2,
+     "key 'a' is a value, a header cannot add to it"},
     {"header through inline table", TXT("a = {b = {}}\n[a.b.c]\n"), CL_EPARSE, 2,
      "key 'a' is an inline table, a header cannot add to it"},
     {"header through static array", TXT("a = [{}]\n[a.b]\n"), CL_EPARSE, 2,
      "key 'a' is an array, a header cannot add to it"},
-    {"array of tables over value", TXT("a = 1\n[[a]]\n"), CL_EPARSE, 2, "array of tables 'a': the key is already a value"},
-    {"array of tables over table", TXT("[a]\n[[a]]\n"), CL_EPARSE, 2, "array of tables 'a': the key is already a table"},
-    {"append to static array", TXT("a = [1]\n[[a]]\n"), CL_EPARSE, 2, "a static array, which cannot be extended"},
+    {"array of tables over value", TXT("a = 1\n[[a]]\n"), CL_EPARSE, 2,
+     "array of tables 'a': the key is already a value"},
+    {"array of tables over table", TXT("[a]\n[[a]]\n"), CL_EPARSE, 2,
+     "array of tables 'a': the key is already a table"},
+    {"append to static array", TXT("a = [1]\n[[a]]\n"), CL_EPARSE, 2,
+     "a static array, which cannot be extended"},
 
     /* values */
     {"missing value", TXT("a =\n"), CL_EPARSE, 1, "expected a value, found a newline"},
@@ -320,34 +364,51 @@ static const struct bad bad_cases[] = {
     {"bad bare value", TXT("a = yes\n"), CL_EPARSE, 1, "invalid value 'yes'"},
     {"non-ascii value", TXT("a = \xC3\xA9\n"), CL_EPARSE, 1, "expected a value, found byte 0xC3"},
     {"bad boolean", TXT("a = True\n"), CL_EPARSE, 1, "invalid value 'True'"},
-    {"array missing comma", TXT("a = [1 2]\n"), CL_EPARSE, 1, "expected ',' or ']' in an array, found '2'"},
+    {"array missing comma", TXT("a = [1 2]\n"), CL_EPARSE, 1,
+     "expected ',' or ']' in an array, found '2'"},
     {"array unterminated", TXT("x = 0\na = [1, 2"), CL_EPARSE, 2, "unterminated array"},
-    {"array bad comment", TXT("a = [ # \x01\n]\n"), CL_EPARSE, 1, "control character U+0001 in a comment"},
-    {"inline trailing comma", TXT("a = {b = 1,}\n"), CL_EPARSE, 1, "trailing comma in an inline table"},
+    {"array bad comment", TXT("a = [ # \x01\n]\n"), CL_EPARSE, 1,
+     "control character U+0001 in a comment"},
+    {"inline trailing comma", TXT("a = {b = 1,}\n"), CL_EPARSE, 1,
+     "trailing comma in an inline table"},
     {"inline unterminated", TXT("a = {b = 1"), CL_EPARSE, 1, "unterminated inline table"},
-    {"inline over lines", TXT("a = {b = 1\n}\n"), CL_EPARSE, 1, "an inline table must be on one line"},
-    {"inline missing comma", TXT("a = {b = 1 c = 2}\n"), CL_EPARSE, 1, "expected ',' or '}' in an inline table"},
+    {"inline over lines", TXT("a = {b = 1\n}\n"), CL_EPARSE, 1,
+     "an inline table must be on one line"},
+    {"inline missing comma", TXT("a = {b = 1 c = 2}\n"), CL_EPARSE, 1,
+     "expected ',' or '}' in an inline table"},
     {"inline duplicate", TXT("a = {b = 1, b = 2}\n"), CL_EPARSE, 1, "key 'b' is defined twice"},
 
     /* strings */
     {"string unterminated", TXT("a = \"abc"), CL_EPARSE, 1, "unterminated string"},
     {"literal unterminated", TXT("a = 'abc"), CL_EPARSE, 1, "unterminated literal string"},
-    {"string over lines", TXT("a = \"ab\ncd\"\n"), CL_EPARSE, 1, "newline inside a single-line string"},
-    {"string control char", TXT("a = \"a\x1b\"\n"), CL_EPARSE, 1, "control character U+001B in string"},
-    {"literal control char", TXT("a = 'a\x7f'\n"), CL_EPARSE, 1, "control character U+007F in literal string"},
+    {"string over lines", TXT("a = \"ab\ncd\"\n"), CL_EPARSE, 1,
+     "newline inside a single-line string"},
+    {"string control char", TXT("a = \"a\x1b\"\n"), CL_EPARSE, 1,
+     "control character U+001B in string"},
+    {"literal control char", TXT("a = 'a\x7f'\n"), CL_EPARSE, 1,
+     "control character U+007F in literal string"},
     {"string nul byte", TXT("a = \"a\0b\"\n"), CL_EPARSE, 1, "control character U+0000 in string"},
     {"bad escape", TXT("a = \"\\q\"\n"), CL_EPARSE, 1, "invalid escape: backslash followed by 'q'"},
     {"backslash at end", TXT("a = \"\\"), CL_EPARSE, 1, "input ends after a backslash"},
     {"short unicode escape", TXT("a = \"\\u12\"\n"), CL_EPARSE, 1, "escape \\u needs 4 hex digits"},
-    {"surrogate escape", TXT("a = \"\\uD800\"\n"), CL_EPARSE, 1, "escape \\uD800 is not a Unicode scalar value"},
-    {"escape beyond unicode", TXT("a = \"\\U00110000\"\n"), CL_EPARSE, 1, "is not a Unicode scalar value"},
-    {"nul escape", TXT("a = \"x\\u0000\"\n"), CL_EPARSE, 1, "escape \\u0000 (NUL) is not supported"},
-    {"multi-line bad escape", TXT("a = \"\"\"\n\\q\"\"\"\n"), CL_EPARSE, 2, "invalid escape: backslash followed by 'q'"},
-    {"multi-line unterminated", TXT("a = 1\nb = \"\"\"abc\n"), CL_EPARSE, 2, "unterminated multi-line string"},
-    {"multi-line literal unterminated", TXT("b = '''abc''\n"), CL_EPARSE, 1, "unterminated multi-line literal string"},
-    {"multi-line six quotes", TXT("a = \"\"\"x\"\"\"\"\"\"\n"), CL_EPARSE, 1, "too many quotes closing a multi-line string"},
-    {"multi-line bare cr", TXT("a = '''x\ry'''\n"), CL_EPARSE, 1, "carriage return without line feed in multi-line"},
-    {"multi-line control char", TXT("a = \"\"\"\n\x08\"\"\"\n"), CL_EPARSE, 2, "control character U+0008 in multi-line string"},
+    {"surrogate escape", TXT("a = \"\\uD800\"\n"), CL_EPARSE, 1,
+     "escape \\uD800 is not a Unicode scalar value"},
+    {"escape beyond unicode", TXT("a = \"\\U00110000\"\n"), CL_EPARSE, 1,
+     "is not a Unicode scalar value"},
+    {"nul escape", TXT("a = \"x\\u0000\"\n"), CL_EPARSE, 1,
+     "escape \\u0000 (NUL) is not supported"},
+    {"multi-line bad escape", TXT("a = \"\"\"\n\\q\"\"\"\n"), CL_EPARSE, 2,
+     "invalid escape: backslash followed by 'q'"},
+    {"multi-line unterminated", TXT("a = 1\nb = \"\"\"abc\n"), CL_EPARSE, 2,
+     "unterminated multi-line string"},
+    {"multi-line literal unterminated", TXT("b = '''abc''\n"), CL_EPARSE, 1,
+     "unterminated multi-line literal string"},
+    {"multi-line six quotes", TXT("a = \"\"\"x\"\"\"\"\"\"\n"), CL_EPARSE, 1,
+     "too many quotes closing a multi-line string"},
+    {"multi-line bare cr", TXT("a = '''x\ry'''\n"), CL_EPARSE, 1,
+     "carriage return without line feed in multi-line"},
+    {"multi-line control char", TXT("a = \"\"\"\n\x08\"\"\"\n"), CL_EPARSE, 2,
+     "control character U+0008 in multi-line string"},
     {"multi-line blank after backslash", TXT("a = \"\"\"x\\  y\"\"\"\n"), CL_EPARSE, 1,
      "a backslash followed by blanks must end the line"},
 
@@ -356,7 +417,8 @@ static const struct bad bad_cases[] = {
     {"double underscore", TXT("a = 1__2\n"), CL_EPARSE, 1, "invalid value '1__2'"},
     {"trailing underscore", TXT("a = 12_\n"), CL_EPARSE, 1, "invalid value '12_'"},
     {"integer overflow", TXT("a = 9223372036854775808\n"), CL_EPARSE, 1, "does not fit in 64 bits"},
-    {"integer underflow", TXT("a = -9223372036854775809\n"), CL_EPARSE, 1, "does not fit in 64 bits"},
+    {"integer underflow", TXT("a = -9223372036854775809\n"), CL_EPARSE, 1,
+     "does not fit in 64 bits"},
     {"hex overflow", TXT("a = 0x8000000000000000\n"), CL_EPARSE, 1, "does not fit in 64 bits"},
     {"signed hex", TXT("a = -0x1\n"), CL_EPARSE, 1, "cannot have a sign"},
     {"bad octal digit", TXT("a = 0o8\n"), CL_EPARSE, 1, "invalid integer '0o8'"},
@@ -374,7 +436,8 @@ static const struct bad bad_cases[] = {
     /* date-times */
     {"date bad shape", TXT("a = 1979-5-27\n"), CL_EPARSE, 1, "invalid date '1979-5-27'"},
     {"date letter", TXT("a = 1979-0a-27\n"), CL_EPARSE, 1, "invalid date '1979-0a-27'"},
-    {"feb 29 off leap year", TXT("a = 1900-02-29\n"), CL_EPARSE, 1, "date '1900-02-29' is not in the calendar"},
+    {"feb 29 off leap year", TXT("a = 1900-02-29\n"), CL_EPARSE, 1,
+     "date '1900-02-29' is not in the calendar"},
     {"month 13", TXT("a = 2024-13-01\n"), CL_EPARSE, 1, "is not in the calendar"},
     {"april 31", TXT("a = 2024-04-31T00:00:00Z\n"), CL_EPARSE, 1, "is not in the calendar"},
     {"hour 24", TXT("a = 2024-01-01T24:00:00\n"), CL_EPARSE, 1, "invalid date-time"},
@@ -390,11 +453,13 @@ static const struct bad bad_cases[] = {
 static void check_bad(const struct bad *c, bool tagged)
 {
     struct cl_err err = {0};
-    AUTO_JSON *v = tagged ? cl_toml_parse_tagged(c->text, c->len, &err) : cl_toml_parse(c->text, c->len, &err);
+    AUTO_JSON *v =
+        tagged ? cl_toml_parse_tagged(c->text, c->len, &err) : cl_toml_parse(c->text, c->len, &err);
     if (v)
         fail_msg("%s: accepted", c->name);
     if (err.code != c->code)
-        fail_msg("%s: code %s, want %s (%s)", c->name, cl_err_name(err.code), cl_err_name(c->code), err.msg);
+        fail_msg("%s: code %s, want %s (%s)", c->name, cl_err_name(err.code), cl_err_name(c->code),
+                 err.msg);
     if (c->line) {
         char want[32];
         snprintf(want, sizeof want, "line %u, column ", c->line);
@@ -508,8 +573,9 @@ static void test_limits(void **state)
     CL_AUTO(cl_str) *hdr_deep = repeat("[a", ".a", CL_TOML_MAX_DEPTH - 1, "]\n", &len);
     assert_null(cl_toml_parse(hdr_deep, len, &err));
     assert_int_equal(err.code, CL_ELIMIT);
-    CL_AUTO(cl_str) *mixed = repeat("[a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a]\nb", ".b",
-                                     40, " = 1\n", &len);
+    CL_AUTO(cl_str) *mixed =
+        repeat("[a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a]\nb", ".b", 40,
+               " = 1\n", &len);
     assert_null(cl_toml_parse(mixed, len, &err));
     assert_int_equal(err.code, CL_ELIMIT);
     assert_non_null(strstr(err.msg, "line 2,"));
@@ -541,7 +607,8 @@ static void test_hostile_shapes(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len;
-        CL_AUTO(cl_str) *text = repeat(cases[i].head, cases[i].unit, cases[i].n, cases[i].tail, &len);
+        CL_AUTO(cl_str) *text =
+            repeat(cases[i].head, cases[i].unit, cases[i].n, cases[i].tail, &len);
         assert_true(len <= CL_TOML_MAX_INPUT);
         struct cl_err err = {0};
         time_t t0 = time(NULL);
@@ -650,8 +717,8 @@ static void test_load_file(void **state)
     assert_int_equal(truncate(path, (off_t)(sizeof text - 1 - strlen("[http_server]\n"))), 0);
     AUTO_JSON *v = cl_toml_load_file(path, &err);
     assert_non_null(v);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(v, "http_server"),
-                                                                         "sockets"), 0)),
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(json_object_get(v, "http_server"), "sockets"), 0)),
                         "0.0.0.0:8080");
     unlink(path);
     assert_null(cl_toml_load_file(path, &err));
@@ -661,12 +728,11 @@ static void test_load_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good),        cmocka_unit_test(test_negative_zero),
-        cmocka_unit_test(test_init_data),   cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_error_column), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_good),           cmocka_unit_test(test_negative_zero),
+        cmocka_unit_test(test_init_data),      cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_error_column),   cmocka_unit_test(test_limits),
         cmocka_unit_test(test_hostile_shapes), cmocka_unit_test(test_many_keys),
-        cmocka_unit_test(test_tagged),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_tagged),         cmocka_unit_test(test_load_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,26 +23,33 @@ int cl_az_hcl_parse(const uint8_t *buf, size_t len, struct cl_az_hcl *out, struc
 {
     CL_TEE_ERR(err);
     if (len != CL_AZ_HCL_SIZE)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL report is %zu bytes, want %d", len, CL_AZ_HCL_SIZE);
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL report is %zu bytes, want %d",
+                            len, CL_AZ_HCL_SIZE);
     struct cl_cursor c = cl_cursor_init(buf, len);
     const uint8_t *sig = NULL;
     uint32_t data_size = 0, version = 0, type = 0, hash = 0, var_size = 0;
     struct cl_az_hcl h = {0};
     if (cl_cursor_take(&c, 4, &sig) < 0 || memcmp(sig, "HCLA", 4) != 0)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL report does not start with 'HCLA'");
-    if (cl_cursor_skip(&c, CL_AZ_HW_OFFSET - 4) < 0 || cl_cursor_take(&c, CL_AZ_RUNTIME_OFFSET - CL_AZ_HW_OFFSET, &h.hw) < 0 ||
-        cl_cursor_le32(&c, &data_size) < 0 || cl_cursor_le32(&c, &version) < 0 || cl_cursor_le32(&c, &type) < 0 ||
-        cl_cursor_le32(&c, &hash) < 0 || cl_cursor_le32(&c, &var_size) < 0)
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "HCL report does not start with 'HCLA'");
+    if (cl_cursor_skip(&c, CL_AZ_HW_OFFSET - 4) < 0 ||
+        cl_cursor_take(&c, CL_AZ_RUNTIME_OFFSET - CL_AZ_HW_OFFSET, &h.hw) < 0 ||
+        cl_cursor_le32(&c, &data_size) < 0 || cl_cursor_le32(&c, &version) < 0 ||
+        cl_cursor_le32(&c, &type) < 0 || cl_cursor_le32(&c, &hash) < 0 ||
+        cl_cursor_le32(&c, &var_size) < 0)
         return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL report truncated");
     if (version != 1)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL runtime data version %u (1 is known)", version);
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "HCL runtime data version %u (1 is known)", version);
     if (type != CL_AZ_REPORT_SNP && type != CL_AZ_REPORT_TDX)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL report type %u (2 SNP or 4 TDX)", type);
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "HCL report type %u (2 SNP or 4 TDX)", type);
     if (hash < 1 || hash > 3)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL runtime data hash type %u", hash);
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL runtime data hash type %u",
+                            hash);
     if (cl_cursor_take(&c, var_size, &h.var) < 0)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL runtime data of %u bytes overruns the report",
-                            var_size);
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "HCL runtime data of %u bytes overruns the report", var_size);
     h.var_len = var_size;
     h.report_type = type;
     h.hash_type = hash;
@@ -71,7 +78,8 @@ static void az_ev_clear(struct az_ev *e)
 
 /* Bytes of a member: hex string (v1/v2 quote fields), base64 (v1/v2 reports) or, in v0, an
  * array of numbers. */
-static cl_bytes *member(const json_t *o, const char *key, bool hex, size_t max, size_t *n, struct cl_err *err)
+static cl_bytes *member(const json_t *o, const char *key, bool hex, size_t max, size_t *n,
+                        struct cl_err *err)
 {
     json_t *v = json_object_get(o, key);
     if (hex && json_is_string(v)) {
@@ -80,7 +88,8 @@ static cl_bytes *member(const json_t *o, const char *key, bool hex, size_t max, 
         cl_bytes *b = malloc(sl / 2 + 1);
         if (!b || sl / 2 > max || cl_hex_decode(s, sl, b, sl / 2 + 1, n, err) < 0) {
             free(b);
-            cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "Azure evidence '%s': not hex of at most %zu bytes", key, max);
+            cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                         "Azure evidence '%s': not hex of at most %zu bytes", key, max);
             return NULL;
         }
         return b;
@@ -97,11 +106,13 @@ static int parse_ev(const json_t *ev, bool tdx, struct az_ev *out, struct cl_err
 {
     memset(out, 0, sizeof *out);
     if (!json_is_object(ev))
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "Azure evidence is not a JSON object");
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "Azure evidence is not a JSON object");
     json_t *ver = json_object_get(ev, "version");
     out->version = ver ? (int)json_integer_value(ver) : 0;
     if (ver && (!json_is_integer(ver) || out->version < 1 || out->version > 2))
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "Azure evidence version must be 1 or 2");
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "Azure evidence version must be 1 or 2");
     bool v0 = !ver;
     /* v0: az-snp uses quote/report/vcek, az-tdx tpm_quote/hcl_report/td_quote */
     const json_t *q = json_object_get(ev, v0 && !tdx ? "quote" : "tpm_quote");
@@ -119,7 +130,8 @@ static int parse_ev(const json_t *ev, bool tdx, struct az_ev *out, struct cl_err
     } else if (v0) {
         const char *pem = json_string_value(json_object_get(ev, "vcek"));
         if (!pem || strlen(pem) > AZ_MAX_PEM) {
-            cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "Azure evidence 'vcek': want a PEM bundle");
+            cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                         "Azure evidence 'vcek': want a PEM bundle");
             goto fail;
         }
         out->vek_len = strlen(pem);
@@ -132,7 +144,8 @@ static int parse_ev(const json_t *ev, bool tdx, struct az_ev *out, struct cl_err
     }
     json_t *pcrs = json_object_get(q, "pcrs");
     if (!json_is_array(pcrs) || json_array_size(pcrs) != CL_TPM_NUM_PCRS) {
-        cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "Azure evidence: want %d PCR values", CL_TPM_NUM_PCRS);
+        cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "Azure evidence: want %d PCR values",
+                     CL_TPM_NUM_PCRS);
         goto fail;
     }
     for (size_t i = 0; i < CL_TPM_NUM_PCRS; i++) {
@@ -141,7 +154,8 @@ static int parse_ev(const json_t *ev, bool tdx, struct az_ev *out, struct cl_err
         struct cl_err pe = {0};
         if (json_is_string(p)) {
             uint8_t tmp[32];
-            if (cl_hex_decode(json_string_value(p), json_string_length(p), tmp, 32, &n, &pe) == 0 && n == 32) {
+            if (cl_hex_decode(json_string_value(p), json_string_length(p), tmp, 32, &n, &pe) == 0 &&
+                n == 32) {
                 memcpy(out->pcrs[i], tmp, 32);
                 continue;
             }
@@ -154,7 +168,8 @@ static int parse_ev(const json_t *ev, bool tdx, struct az_ev *out, struct cl_err
             if (got)
                 continue;
         }
-        cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "Azure evidence: PCR %zu is not 32 bytes", i);
+        cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "Azure evidence: PCR %zu is not 32 bytes",
+                     i);
         goto fail;
     }
     return 0;
@@ -170,8 +185,8 @@ struct az_checked {
     struct cl_tpm_quote_info q;
 };
 
-static int check_common(const struct cl_tee_verify_in *in, struct az_ev *e, uint32_t want_type, struct az_checked *out,
-                        struct cl_err *err)
+static int check_common(const struct cl_tee_verify_in *in, struct az_ev *e, uint32_t want_type,
+                        struct az_checked *out, struct cl_err *err)
 {
     int rc;
     if ((rc = cl_az_hcl_parse(e->hcl, e->hcl_len, &out->hcl, err)) < 0)
@@ -196,39 +211,47 @@ static int check_common(const struct cl_tee_verify_in *in, struct az_ev *e, uint
     }
     CL_AUTO(cl_pkey) *ak = akjwk ? cl_jwk_to_pkey(akjwk, err) : NULL;
     if (!ak)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "HCL runtime data has no usable HCLAkPub key");
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "HCL runtime data has no usable HCLAkPub key");
     if ((rc = cl_tpm_attest_parse(e->msg, e->msg_len, &out->q, err)) < 0)
         return rc;
-    /* ---- bind: the TPM nonce is the runtime data digest itself; v2 repeats it in user-data ---- */
-    if (in->report_data &&
-        (out->q.extra_len != in->report_data_len || !cl_memeq_ct(out->q.extra_data, in->report_data, in->report_data_len)))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_BIND, "vTPM quote nonce does not match the runtime data digest");
+    /* ---- bind: the TPM nonce is the runtime data digest itself; v2 repeats it in user-data ----
+     */
+    if (in->report_data && (out->q.extra_len != in->report_data_len ||
+                            !cl_memeq_ct(out->q.extra_data, in->report_data, in->report_data_len)))
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_BIND,
+                            "vTPM quote nonce does not match the runtime data digest");
     if (e->version >= 2 && in->report_data) {
         const char *ud = json_string_value(json_object_get(rt, "user-data"));
         uint8_t b[64];
         size_t n = 0;
         struct cl_err he = {0};
-        if (!ud || cl_hex_decode(ud, strlen(ud), b, sizeof b, &n, &he) < 0 || n < in->report_data_len ||
-            !cl_memeq_ct(b, in->report_data, in->report_data_len))
+        if (!ud || cl_hex_decode(ud, strlen(ud), b, sizeof b, &n, &he) < 0 ||
+            n < in->report_data_len || !cl_memeq_ct(b, in->report_data, in->report_data_len))
             return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_BIND,
                                 "HCL user-data does not start with the runtime data digest");
     }
     /* ---- signature: the vTPM quote by HCLAkPub, PCR values under its digest ---- */
     struct cl_err se = {0};
     if (cl_sig_verify(ak, "RS256", e->msg, e->msg_len, e->sig, e->sig_len, &se) < 0)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "vTPM quote signature does not verify with HCLAkPub");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                            "vTPM quote signature does not verify with HCLAkPub");
     uint8_t d[32];
     if ((rc = cl_tpm_pcr_digest((const uint8_t(*)[32])e->pcrs, out->q.sha256_mask, d, err)) < 0)
         return rc;
     if (out->q.pcr_digest_len != 32 || !cl_memeq_ct(d, out->q.pcr_digest, 32))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "the PCR values do not hash to the quote's digest");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                            "the PCR values do not hash to the quote's digest");
     return 0;
 }
 
 /* hash(runtime data) as the HCL says, compared with the first bytes of the hardware report data */
-static int check_hcl_binding(const struct cl_az_hcl *h, const uint8_t report_data[64], struct cl_err *err)
+static int check_hcl_binding(const struct cl_az_hcl *h, const uint8_t report_data[64],
+                             struct cl_err *err)
 {
-    enum cl_hash alg = h->hash_type == 1 ? CL_HASH_SHA256 : h->hash_type == 2 ? CL_HASH_SHA384 : CL_HASH_SHA512;
+    enum cl_hash alg = h->hash_type == 1   ? CL_HASH_SHA256
+                       : h->hash_type == 2 ? CL_HASH_SHA384
+                                           : CL_HASH_SHA512;
     uint8_t d[CL_HASH_MAX];
     int rc;
     if ((rc = cl_digest(alg, h->var, h->var_len, d, err)) < 0)
@@ -246,13 +269,16 @@ static int check_pcr8(const struct cl_tee_verify_in *in, const uint8_t pcr8[32],
     uint8_t ext[64] = {0}, want[32];
     unsigned wl = 0;
     cl_tee_regularize(in->init_data_digest, in->init_data_len, ext + 32, 32);
-    if (EVP_Digest(ext, sizeof ext, want, &wl, EVP_sha256(), NULL) != 1 || !cl_memeq_ct(want, pcr8, 32))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_INIT_DATA, "PCR8 is not the init-data digest extended once");
+    if (EVP_Digest(ext, sizeof ext, want, &wl, EVP_sha256(), NULL) != 1 ||
+        !cl_memeq_ct(want, pcr8, 32))
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_INIT_DATA,
+                            "PCR8 is not the init-data digest extended once");
     return 0;
 }
 
 /* tpm.pcr00..23, report_data = the TPM nonce, init_data = PCR8 */
-static int add_tpm_claims(json_t *c, const struct az_ev *e, const struct cl_tpm_quote_info *q, struct cl_err *err)
+static int add_tpm_claims(json_t *c, const struct az_ev *e, const struct cl_tpm_quote_info *q,
+                          struct cl_err *err)
 {
     json_t *tpm = json_object();
     if (!tpm || json_object_set_new(c, "tpm", tpm) < 0)
@@ -289,7 +315,8 @@ int cl_tee_az_snp_verify(const struct cl_tee_verify_in *in, json_t **claims, str
         err->stage = CL_TEE_STAGE_PARSE;
         return cl_err_prefix(err, "Azure evidence 'vcek'");
     }
-    if ((rc = cl_snp_verify_hw(&r, certs, in->cfg, &p, err)) < 0 || (rc = cl_snp_check_attributes(&r, in->cfg, err)) < 0 ||
+    if ((rc = cl_snp_verify_hw(&r, certs, in->cfg, &p, err)) < 0 ||
+        (rc = cl_snp_check_attributes(&r, in->cfg, err)) < 0 ||
         (rc = check_pcr8(in, e.pcrs[8], err)) < 0)
         return rc;
     CL_AUTO(json_t) *c = cl_snp_claims(&r, p, true, err);
@@ -314,7 +341,8 @@ int cl_tee_az_tdx_verify(const struct cl_tee_verify_in *in, json_t **claims, str
     if ((rc = check_common(in, &e, CL_AZ_REPORT_TDX, &ck, err)) < 0 ||
         (rc = cl_tdx_quote_parse(e.tdq, e.tdq_len, &q, err)) < 0 ||
         (rc = check_hcl_binding(&ck.hcl, q.body.report_data, err)) < 0 ||
-        (rc = cl_tdx_verify_parsed(&q, NULL, 0, in->cfg, cl_tdx_root_pins, cl_tdx_root_npins, &c, err)) < 0 ||
+        (rc = cl_tdx_verify_parsed(&q, NULL, 0, in->cfg, cl_tdx_root_pins, cl_tdx_root_npins, &c,
+                                   err)) < 0 ||
         (rc = check_pcr8(in, e.pcrs[8], err)) < 0 || (rc = add_tpm_claims(c, &e, &ck.q, err)) < 0)
         return rc;
     *claims = CL_STEAL(c);

@@ -14,8 +14,8 @@
 
 #include "tee/tee.h"
 
-#define CL_AZ_HCL_SIZE 2600       /* bytes of an HCL report */
-#define CL_AZ_HW_OFFSET 0x20      /* the hardware report */
+#define CL_AZ_HCL_SIZE 2600        /* bytes of an HCL report */
+#define CL_AZ_HW_OFFSET 0x20       /* the hardware report */
 #define CL_AZ_RUNTIME_OFFSET 0x4c0 /* the IGVM request data header */
 #define CL_AZ_REPORT_SNP 2
 #define CL_AZ_REPORT_TDX 4
@@ -30,6 +30,7 @@ struct cl_az_hcl {
 
 /* Parses the HCL report layout ("HCLA" header, hardware report area, IGVM request data).
  * Borrows buf. EPARSE. */
-CL_MUST_CHECK int cl_az_hcl_parse(const uint8_t *buf, size_t len, struct cl_az_hcl *out, struct cl_err *err);
+CL_MUST_CHECK int cl_az_hcl_parse(const uint8_t *buf, size_t len, struct cl_az_hcl *out,
+                                  struct cl_err *err);
 
 #endif

@@ -194,8 +194,9 @@ static json_t *aael(const uint8_t *s, size_t n)
         }
         if (!content)
             content = jstr(c, cl);
-        data = json_pack("{s:o, s:o, s:o}", "content", content, "domain", jstr(s, (size_t)(sp1 - s)), "operation",
-                         jstr(sp1 + 1, (size_t)(sp2 - sp1 - 1)));
+        data =
+            json_pack("{s:o, s:o, s:o}", "content", content, "domain", jstr(s, (size_t)(sp1 - s)),
+                      "operation", jstr(sp1 + 1, (size_t)(sp2 - sp1 - 1)));
     }
     json_t *d = json_pack("{s:o, s:s}", "string", jstr(s, n), "unicode_name", "AAEL");
     if (d && data)
@@ -209,7 +210,8 @@ static json_t *event_tag(const struct cl_eventlog_event *ev, struct cl_err *err)
     struct cl_cursor c = cl_cursor_init(ev->data, ev->data_len);
     uint32_t id = 0, size = 0;
     const uint8_t *p = NULL;
-    if (cl_cursor_le32(&c, &id) < 0 || cl_cursor_le32(&c, &size) < 0 || cl_cursor_take(&c, size, &p) < 0)
+    if (cl_cursor_le32(&c, &id) < 0 || cl_cursor_le32(&c, &size) < 0 ||
+        cl_cursor_take(&c, size, &p) < 0)
         return DERR("EV_EVENT_TAG truncated"), NULL;
     if (!utf8_valid(p, size))
         return DERR("EV_EVENT_TAG text is not UTF-8"), NULL;
@@ -231,7 +233,8 @@ static json_t *variable(const struct cl_eventlog_event *ev, struct cl_err *err)
     struct cl_cursor c = cl_cursor_init(ev->data, ev->data_len);
     const uint8_t *guid = NULL, *name = NULL, *val = NULL;
     uint64_t nl = 0, dl = 0;
-    if (cl_cursor_take(&c, 16, &guid) < 0 || cl_cursor_le64(&c, &nl) < 0 || cl_cursor_le64(&c, &dl) < 0)
+    if (cl_cursor_take(&c, 16, &guid) < 0 || cl_cursor_le64(&c, &nl) < 0 ||
+        cl_cursor_le64(&c, &dl) < 0)
         return DERR("UEFI variable event truncated"), NULL;
     if (nl > ev->data_len || cl_cursor_take(&c, (size_t)nl * 2, &name) < 0)
         return DERR("UEFI variable name overruns the event"), NULL;
@@ -241,28 +244,36 @@ static json_t *variable(const struct cl_eventlog_event *ev, struct cl_err *err)
     if (!uname)
         return DERR("UEFI variable name is not UTF-16"), NULL;
     char g[40];
-    snprintf(g, sizeof g, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", guid[0], guid[1],
-             guid[2], guid[3], guid[4], guid[5], guid[6], guid[7], guid[8], guid[9], guid[10], guid[11], guid[12],
-             guid[13], guid[14], guid[15]);
+    snprintf(g, sizeof g, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             guid[0], guid[1], guid[2], guid[3], guid[4], guid[5], guid[6], guid[7], guid[8],
+             guid[9], guid[10], guid[11], guid[12], guid[13], guid[14], guid[15]);
     CL_AUTO(cl_str) *b64 = dl ? cl_b64_encode(val, (size_t)dl, CL_B64_STD) : strdup("");
     if (!b64) {
         json_decref(uname);
         return NULL;
     }
-    return json_pack("{s:o, s:I, s:s, s:I, s:s}", "unicode_name", uname, "unicode_name_length", (json_int_t)nl,
-                     "variable_data", b64, "variable_data_length", (json_int_t)dl, "variable_name", g);
+    return json_pack("{s:o, s:I, s:s, s:I, s:s}", "unicode_name", uname, "unicode_name_length",
+                     (json_int_t)nl, "variable_data", b64, "variable_data_length", (json_int_t)dl,
+                     "variable_name", g);
 }
 
 /* ---- UEFI device paths ---- */
 
 static void guid_text(const uint8_t *g, char *out, size_t cap)
 {
-    snprintf(out, cap, "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X", g[3], g[2], g[1], g[0],
-             g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+    snprintf(out, cap, "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X", g[3],
+             g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13],
+             g[14], g[15]);
 }
 
-static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
 
 /* One node as text, or NULL when the node is one trustee prints generically. */
 static json_t *node_text(uint8_t type, uint8_t sub, const uint8_t *d, size_t n)
@@ -277,8 +288,8 @@ static json_t *node_text(uint8_t type, uint8_t sub, const uint8_t *d, size_t n)
         if ((hid & 0xffff) == 0x41d0) /* compressed "PNP" */
             snprintf(buf, sizeof buf, "ACPI(PNP%04X,%u)", hid >> 16, uid);
         else
-            snprintf(buf, sizeof buf, "ACPI(%c%c%c%04X,%u)", '@' + ((hid >> 10) & 0x1f), '@' + ((hid >> 5) & 0x1f),
-                     '@' + (hid & 0x1f), hid >> 16, uid);
+            snprintf(buf, sizeof buf, "ACPI(%c%c%c%04X,%u)", '@' + ((hid >> 10) & 0x1f),
+                     '@' + ((hid >> 5) & 0x1f), '@' + (hid & 0x1f), hid >> 16, uid);
         return json_string(buf);
     }
     if (type == 4 && sub == 1 && n >= 38) { /* hard drive */
@@ -294,7 +305,8 @@ static json_t *node_text(uint8_t type, uint8_t sub, const uint8_t *d, size_t n)
         } else
             return NULL;
         if (part != 0)
-            snprintf(extra, sizeof extra, ",%#llx,%#llx", (unsigned long long)start, (unsigned long long)size);
+            snprintf(extra, sizeof extra, ",%#llx,%#llx", (unsigned long long)start,
+                     (unsigned long long)size);
         snprintf(buf, sizeof buf, "HD(%u,%s%s)", part, sig, extra);
         return json_string(buf);
     }
@@ -330,8 +342,8 @@ static json_t *image_load(const struct cl_eventlog_event *ev, struct cl_err *err
         uint8_t type = 0, sub = 0;
         uint16_t len = 0;
         const uint8_t *d = NULL;
-        if (cl_cursor_u8(&c, &type) < 0 || cl_cursor_u8(&c, &sub) < 0 || cl_cursor_le16(&c, &len) < 0 || len < 4 ||
-            cl_cursor_take(&c, (size_t)len - 4, &d) < 0)
+        if (cl_cursor_u8(&c, &type) < 0 || cl_cursor_u8(&c, &sub) < 0 ||
+            cl_cursor_le16(&c, &len) < 0 || len < 4 || cl_cursor_take(&c, (size_t)len - 4, &d) < 0)
             return DERR("device path node truncated"), NULL;
         json_t *t = node_text(type, sub, d, (size_t)len - 4);
         if (!t) {
@@ -351,10 +363,10 @@ json_t *cl_eventlog_details(const struct cl_eventlog_event *ev, struct cl_err *e
     cl_err_clear(err);
     json_t *d = NULL;
     switch (ev->type) {
-    case 0x1:          /* EV_POST_CODE */
-    case 0x5:          /* EV_ACTION */
-    case 0xc:          /* EV_COMPACT_HASH */
-    case 0x12:         /* EV_OMIT_BOOT_DEVICE_EVENTS */
+    case 0x1:        /* EV_POST_CODE */
+    case 0x5:        /* EV_ACTION */
+    case 0xc:        /* EV_COMPACT_HASH */
+    case 0x12:       /* EV_OMIT_BOOT_DEVICE_EVENTS */
     case 0x80000007: /* EV_EFI_ACTION */
         d = simple(ev, err);
         break;

@@ -66,8 +66,9 @@ static const struct {
     const char *name;
     size_t len;
 } algs[] = {
-    {CL_TCG_ALG_SHA1, "SHA-1", 20},     {CL_TCG_ALG_SHA256, "SHA-256", 32}, {CL_TCG_ALG_SHA384, "SHA-384", 48},
-    {CL_TCG_ALG_SHA512, "SHA-512", 64}, {CL_TCG_ALG_SM3, "SM3", 32},
+    {CL_TCG_ALG_SHA1, "SHA-1", 20},     {CL_TCG_ALG_SHA256, "SHA-256", 32},
+    {CL_TCG_ALG_SHA384, "SHA-384", 48}, {CL_TCG_ALG_SHA512, "SHA-512", 64},
+    {CL_TCG_ALG_SM3, "SM3", 32},
 };
 
 const char *cl_eventlog_alg_name(uint16_t alg)
@@ -122,14 +123,16 @@ static int spec_id(struct cl_cursor *c, struct sizes *sz, struct cl_err *err)
     if (cl_cursor_sub(c, size, &ev) < 0)
         return LERR(c->off, "event log: Spec ID event of %u bytes overruns the log", size);
     if (type != CL_TCG_EV_NO_ACTION)
-        return LERR(0, "event log: first event has type %#x, not the Spec ID event (EV_NO_ACTION)", type);
+        return LERR(0, "event log: first event has type %#x, not the Spec ID event (EV_NO_ACTION)",
+                    type);
     /* TCG_EfiSpecIDEventStruct: signature[16], platformClass, minor, major, errata, uintnSize,
      * numberOfAlgorithms, {algorithmId, digestSize}[], vendorInfoSize, vendorInfo */
     uint32_t nalg = 0;
     if (cl_cursor_skip(&ev, 24) < 0 || cl_cursor_le32(&ev, &nalg) < 0)
         return LERR(0, "event log: Spec ID event truncated");
     if (nalg == 0 || nalg > CL_EVENTLOG_MAX_DIGESTS)
-        return LERR(0, "event log: Spec ID event declares %u algorithms (1..%d)", nalg, CL_EVENTLOG_MAX_DIGESTS);
+        return LERR(0, "event log: Spec ID event declares %u algorithms (1..%d)", nalg,
+                    CL_EVENTLOG_MAX_DIGESTS);
     for (uint32_t i = 0; i < nalg; i++) {
         uint16_t id = 0, len = 0;
         if (cl_cursor_le16(&ev, &id) < 0 || cl_cursor_le16(&ev, &len) < 0)
@@ -172,8 +175,8 @@ int cl_eventlog_parse(const uint8_t *buf, size_t len, struct cl_eventlog *log, s
         size_t at = c.off;
         if (out.n == CL_EVENTLOG_MAX_EVENTS) {
             cl_eventlog_clear(&out);
-            return cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_EVENTLOG, "event log: more than %d events",
-                                CL_EVENTLOG_MAX_EVENTS);
+            return cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_EVENTLOG,
+                                "event log: more than %d events", CL_EVENTLOG_MAX_EVENTS);
         }
         if (out.n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
@@ -188,16 +191,19 @@ int cl_eventlog_parse(const uint8_t *buf, size_t len, struct cl_eventlog *log, s
         struct cl_eventlog_event *ev = &out.events[out.n];
         memset(ev, 0, sizeof *ev);
         uint32_t count = 0;
-        if (cl_cursor_le32(&c, &ev->index) < 0 || cl_cursor_le32(&c, &ev->type) < 0 || cl_cursor_le32(&c, &count) < 0) {
+        if (cl_cursor_le32(&c, &ev->index) < 0 || cl_cursor_le32(&c, &ev->type) < 0 ||
+            cl_cursor_le32(&c, &count) < 0) {
             rc = LERR(at, "event log: event %zu at byte %zu truncated", out.n, at);
             goto fail;
         }
         if (!cl_eventlog_type_name(ev->type)) {
-            rc = LERR(at, "event log: event %zu at byte %zu has unknown type %#x", out.n, at, ev->type);
+            rc = LERR(at, "event log: event %zu at byte %zu has unknown type %#x", out.n, at,
+                      ev->type);
             goto fail;
         }
         if (count > CL_EVENTLOG_MAX_DIGESTS) {
-            rc = LERR(at, "event log: event %zu has %u digests (at most %d)", out.n, count, CL_EVENTLOG_MAX_DIGESTS);
+            rc = LERR(at, "event log: event %zu has %u digests (at most %d)", out.n, count,
+                      CL_EVENTLOG_MAX_DIGESTS);
             goto fail;
         }
         for (uint32_t i = 0; i < count; i++) {
@@ -210,7 +216,9 @@ int cl_eventlog_parse(const uint8_t *buf, size_t len, struct cl_eventlog *log, s
             while (k < sz.n && sz.alg[k] != alg)
                 k++;
             if (k == sz.n) {
-                rc = LERR(at, "event log: event %zu uses algorithm %#x the Spec ID event did not declare", out.n, alg);
+                rc = LERR(
+                    at, "event log: event %zu uses algorithm %#x the Spec ID event did not declare",
+                    out.n, alg);
                 goto fail;
             }
             ev->digests[i].alg = alg;
@@ -222,8 +230,10 @@ int cl_eventlog_parse(const uint8_t *buf, size_t len, struct cl_eventlog *log, s
         }
         ev->ndigests = count;
         uint32_t dlen = 0;
-        if (cl_cursor_le32(&c, &dlen) < 0 || dlen > CL_EVENTLOG_MAX_EVENT || cl_cursor_take(&c, dlen, &ev->data) < 0) {
-            rc = LERR(at, "event log: event %zu data (%u bytes) truncated or too large", out.n, dlen);
+        if (cl_cursor_le32(&c, &dlen) < 0 || dlen > CL_EVENTLOG_MAX_EVENT ||
+            cl_cursor_take(&c, dlen, &ev->data) < 0) {
+            rc = LERR(at, "event log: event %zu data (%u bytes) truncated or too large", out.n,
+                      dlen);
             goto fail;
         }
         ev->data_len = dlen;
@@ -236,13 +246,14 @@ fail:
     return rc;
 }
 
-int cl_eventlog_replay(const struct cl_eventlog *log, uint32_t index, uint16_t alg, uint8_t *out, size_t *outlen,
-                       struct cl_err *err)
+int cl_eventlog_replay(const struct cl_eventlog *log, uint32_t index, uint16_t alg, uint8_t *out,
+                       size_t *outlen, struct cl_err *err)
 {
     CL_TEE_ERR(err);
     const EVP_MD *md = alg_md(alg);
     if (!md)
-        return cl_err_stage(err, CL_EUNSUPPORTED, CL_TEE_STAGE_EVENTLOG, "replay: algorithm %#x", alg);
+        return cl_err_stage(err, CL_EUNSUPPORTED, CL_TEE_STAGE_EVENTLOG, "replay: algorithm %#x",
+                            alg);
     size_t dl = (size_t)EVP_MD_get_size(md);
     uint8_t acc[64];
     memset(acc, 0, sizeof acc);
@@ -279,8 +290,8 @@ static bool digests_match(const struct cl_eventlog_event *ev)
         const EVP_MD *md = alg_md(ev->digests[k].alg);
         uint8_t h[EVP_MAX_MD_SIZE];
         unsigned hl = 0;
-        if (!md || EVP_Digest(ev->data, ev->data_len, h, &hl, md, NULL) != 1 || hl != ev->digests[k].len ||
-            memcmp(h, ev->digests[k].value, hl) != 0)
+        if (!md || EVP_Digest(ev->data, ev->data_len, h, &hl, md, NULL) != 1 ||
+            hl != ev->digests[k].len || memcmp(h, ev->digests[k].value, hl) != 0)
             return false;
         any = true;
     }
@@ -302,13 +313,15 @@ json_t *cl_eventlog_to_json(const struct cl_eventlog *log, struct cl_err *err)
         }
         json_t *digests = json_array(); /* NULL makes json_pack fail below */
         for (size_t k = 0; digests && k < ev->ndigests; k++)
-            json_array_append_new(digests, json_pack("{s:s, s:o}", "alg", cl_eventlog_alg_name(ev->digests[k].alg),
-                                                     "digest", cl_tee_json_hex(ev->digests[k].value, ev->digests[k].len)));
+            json_array_append_new(
+                digests,
+                json_pack("{s:s, s:o}", "alg", cl_eventlog_alg_name(ev->digests[k].alg), "digest",
+                          cl_tee_json_hex(ev->digests[k].value, ev->digests[k].len)));
         CL_AUTO(cl_str) *b64 = cl_b64_encode(ev->data, ev->data_len, CL_B64_STD);
-        json_t *e = json_pack("{s:o, s:b, s:o, s:s, s:I, s:s}", "details", details,
-                                               "digest_matches_event", digests_match(ev), "digests", digests, "event",
-                                               b64, "index", (json_int_t)ev->index, "type_name",
-                                               cl_eventlog_type_name(ev->type));
+        json_t *e =
+            json_pack("{s:o, s:b, s:o, s:s, s:I, s:s}", "details", details, "digest_matches_event",
+                      digests_match(ev), "digests", digests, "event", b64, "index",
+                      (json_int_t)ev->index, "type_name", cl_eventlog_type_name(ev->type));
         /* json_pack releases its "o" arguments when it fails */
         if (!e || json_array_append_new(arr, e) < 0)
             goto oom;

@@ -51,13 +51,14 @@ struct cl_eventlog {
  * sizes; events follow until the end of the buffer or 8 bytes of 0x00 or 0xFF (CCEL tables
  * are padded). Unknown event types and algorithms are refused (EPARSE naming the offset).
  * The log borrows buf. */
-CL_MUST_CHECK int cl_eventlog_parse(const uint8_t *buf, size_t len, struct cl_eventlog *log, struct cl_err *err);
+CL_MUST_CHECK int cl_eventlog_parse(const uint8_t *buf, size_t len, struct cl_eventlog *log,
+                                    struct cl_err *err);
 void cl_eventlog_clear(struct cl_eventlog *log);
 
 /* The register `index` replayed from zeros with every digest of algorithm `alg` (EV_NO_ACTION
  * events are not extended). out must hold 64 bytes; *outlen gets the digest size. */
-CL_MUST_CHECK int cl_eventlog_replay(const struct cl_eventlog *log, uint32_t index, uint16_t alg, uint8_t *out,
-                                     size_t *outlen, struct cl_err *err);
+CL_MUST_CHECK int cl_eventlog_replay(const struct cl_eventlog *log, uint32_t index, uint16_t alg,
+                                     uint8_t *out, size_t *outlen, struct cl_err *err);
 
 /* TCG name of an event type ("EV_SEPARATOR", ...) or NULL when unknown. */
 const char *cl_eventlog_type_name(uint32_t type);

@@ -83,7 +83,7 @@ static enum cl_snp_product product_of_issuer(X509 *vek)
 }
 
 /* Appends copies of every certificate of src (may be NULL) to dst. */
-static int pool_add(STACK_OF(X509) *dst, STACK_OF(X509) *src, struct cl_err *err)
+static int pool_add(STACK_OF(X509) * dst, STACK_OF(X509) * src, struct cl_err *err)
 {
     for (int i = 0; src && i < sk_X509_num(src); i++) {
         X509 *c = sk_X509_value(src, i);
@@ -98,7 +98,7 @@ static int pool_add(STACK_OF(X509) *dst, STACK_OF(X509) *src, struct cl_err *err
 }
 
 /* Adds the certificates of a cache file; an absent file is not an error. */
-static int pool_add_file(STACK_OF(X509) *dst, const char *path, struct cl_err *err)
+static int pool_add_file(STACK_OF(X509) * dst, const char *path, struct cl_err *err)
 {
     struct cl_err e = {0};
     CL_AUTO(cl_tee_x509s) *sk = cl_tee_x509_load(path, &e);
@@ -124,7 +124,8 @@ static void hwid_hex(const struct cl_snp_report *r, enum cl_snp_product p, char 
 static void tcb_name(const struct cl_snp_report *r, enum cl_snp_product p, char *out, size_t cap)
 {
     struct cl_snp_tcb t = cl_snp_tcb_decode(r->reported_tcb, p);
-    int n = snprintf(out, cap, "bl%02u_tee%02u_snp%02u_ucode%02u", t.bootloader, t.tee, t.snp, t.microcode);
+    int n = snprintf(out, cap, "bl%02u_tee%02u_snp%02u_ucode%02u", t.bootloader, t.tee, t.snp,
+                     t.microcode);
     if (p == CL_SNP_TURIN && n > 0 && (size_t)n < cap)
         snprintf(out + n, cap - (size_t)n, "_fmc%02u", t.fmc);
 }
@@ -163,14 +164,15 @@ static void pending_write(struct pending *p)
         char *slash = strrchr(dir, '/');
         if (slash)
             *slash = '\0';
-        if (cl_mkdir_p(dir, 0755, &we) < 0 || cl_file_write_atomic(p->path[i], p->body[i], p->len[i], 0644, &we) < 0)
+        if (cl_mkdir_p(dir, 0755, &we) < 0 ||
+            cl_file_write_atomic(p->path[i], p->body[i], p->len[i], 0644, &we) < 0)
             cl_warn("SNP certificate cache %s: %s", p->path[i], we.msg);
     }
 }
 
 /* Fetches url into the pool; the answer is queued for the cache file `cache_path` (may be NULL). */
-static int kds_fetch(STACK_OF(X509) *pool, const char *url, const char *cache_path, struct pending *pend,
-                     struct cl_err *err)
+static int kds_fetch(STACK_OF(X509) * pool, const char *url, const char *cache_path,
+                     struct pending *pend, struct cl_err *err)
 {
     size_t n = 0;
     CL_AUTO(cl_bytes) *body = cl_tee_http_get(url, CL_TEE_MAX_CERT_FILE, &n, NULL, NULL, err);
@@ -196,7 +198,7 @@ struct chain {
 };
 
 /* Picks the VEK for the report's signer. */
-static X509 *find_vek(STACK_OF(X509) *pool, enum cl_snp_signer s)
+static X509 *find_vek(STACK_OF(X509) * pool, enum cl_snp_signer s)
 {
     for (int i = 0; i < sk_X509_num(pool); i++) {
         enum cl_snp_product p = CL_SNP_UNKNOWN;
@@ -208,7 +210,8 @@ static X509 *find_vek(STACK_OF(X509) *pool, enum cl_snp_signer s)
 }
 
 /* The certificate of `role` for `prod` whose subject is `child`'s issuer. */
-static X509 *find_issuer(STACK_OF(X509) *pool, X509 *child, enum role want, enum cl_snp_product prod)
+static X509 *find_issuer(STACK_OF(X509) * pool, X509 *child, enum role want,
+                         enum cl_snp_product prod)
 {
     X509 *any = NULL;
     for (int i = 0; i < sk_X509_num(pool); i++) {
@@ -225,9 +228,9 @@ static X509 *find_issuer(STACK_OF(X509) *pool, X509 *child, enum role want, enum
     return any;
 }
 
-static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) *supplied, const struct cl_tee_config *cfg,
-                       STACK_OF(X509) *pool, struct chain *ch, enum cl_snp_product *prod, struct pending *pend,
-                       struct cl_err *err)
+static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) * supplied,
+                       const struct cl_tee_config *cfg, STACK_OF(X509) * pool, struct chain *ch,
+                       enum cl_snp_product *prod, struct pending *pend, struct cl_err *err)
 {
     enum cl_snp_signer signer = cl_snp_signer_of(r);
     const char *cache = cfg ? cfg->snp_cert_cache : NULL;
@@ -260,8 +263,10 @@ static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) *supplied, 
             char fmc[16] = "";
             if (*prod == CL_SNP_TURIN)
                 snprintf(fmc, sizeof fmc, "fmcSPL=%02u&", t.fmc);
-            snprintf(url, sizeof url, "%s/vcek/v1/%s/%s?%sblSPL=%02u&teeSPL=%02u&snpSPL=%02u&ucodeSPL=%02u", kds,
-                     cl_snp_product_name(*prod), hwid, fmc, t.bootloader, t.tee, t.snp, t.microcode);
+            snprintf(url, sizeof url,
+                     "%s/vcek/v1/%s/%s?%sblSPL=%02u&teeSPL=%02u&snpSPL=%02u&ucodeSPL=%02u", kds,
+                     cl_snp_product_name(*prod), hwid, fmc, t.bootloader, t.tee, t.snp,
+                     t.microcode);
             if (cache)
                 snprintf(path, sizeof path, "%s/vcek/%s/%s_vcek.der", cache, hwid, tcb);
             if ((rc = kds_fetch(pool, url, cache ? path : NULL, pend, err)) < 0)
@@ -272,9 +277,11 @@ static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) *supplied, 
     if (!ch->vek)
         return cl_err_stage(err, CL_ENOTFOUND, CL_TEE_STAGE_CHAIN,
                             "no %s certificate for this report: not in the evidence%s%s",
-                            signer == CL_SNP_VCEK ? "VCEK" : "VLEK", cache ? " nor in the cache" : "",
+                            signer == CL_SNP_VCEK ? "VCEK" : "VLEK",
+                            cache ? " nor in the cache" : "",
                             online ? " nor at AMD KDS" : " (KDS fetching is off)");
-    if (EVP_PKEY_get_base_id(X509_get0_pubkey(ch->vek)) != EVP_PKEY_EC || EVP_PKEY_get_bits(X509_get0_pubkey(ch->vek)) != 384)
+    if (EVP_PKEY_get_base_id(X509_get0_pubkey(ch->vek)) != EVP_PKEY_EC ||
+        EVP_PKEY_get_bits(X509_get0_pubkey(ch->vek)) != 384)
         return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN, "the %s key is not EC P-384",
                             signer == CL_SNP_VCEK ? "VCEK" : "VLEK");
     /* ---- the generation: from CPUID, else (version 2) from the VEK's issuer ---- */
@@ -282,8 +289,9 @@ static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) *supplied, 
     if (*prod == CL_SNP_UNKNOWN)
         *prod = ip;
     if (*prod == CL_SNP_UNKNOWN)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN, "cannot tell the processor generation (CPUID %#x/%#x)",
-                            r->cpuid_fam, r->cpuid_mod);
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN,
+                            "cannot tell the processor generation (CPUID %#x/%#x)", r->cpuid_fam,
+                            r->cpuid_mod);
     /* ---- ASK/ASVK and ARK ---- */
     enum role mid_role = signer == CL_SNP_VCEK ? R_ASK : R_ASVK;
     const char *chain_file = signer == CL_SNP_VCEK ? "cert_chain.pem" : "vlek_cert_chain.pem";
@@ -295,9 +303,10 @@ static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) *supplied, 
         ch->mid = find_issuer(pool, ch->vek, mid_role, *prod);
     }
     if (!ch->mid && online) {
-        snprintf(url, sizeof url, "%s/%s/v1/%s/cert_chain", kds, signer == CL_SNP_VCEK ? "vcek" : "vlek",
-                 cl_snp_product_name(*prod));
-        snprintf(path, sizeof path, "%s/%s/%s", cache ? cache : "", cl_snp_product_name(*prod), chain_file);
+        snprintf(url, sizeof url, "%s/%s/v1/%s/cert_chain", kds,
+                 signer == CL_SNP_VCEK ? "vcek" : "vlek", cl_snp_product_name(*prod));
+        snprintf(path, sizeof path, "%s/%s/%s", cache ? cache : "", cl_snp_product_name(*prod),
+                 chain_file);
         if ((rc = kds_fetch(pool, url, cache ? path : NULL, pend, err)) < 0)
             return rc;
         ch->mid = find_issuer(pool, ch->vek, mid_role, *prod);
@@ -323,8 +332,9 @@ static int build_chain(const struct cl_snp_report *r, STACK_OF(X509) *supplied, 
 static int check_chain(const struct chain *ch, int64_t at, struct cl_err *err)
 {
     if (!cl_tee_x509_pinned(ch->ark, cl_snp_ark_pins, cl_snp_ark_npins))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_CHAIN,
-                            "the ARK certificate is not one of AMD's pinned root keys (SHA-256 fingerprint)");
+        return cl_err_stage(
+            err, CL_EVERIFY, CL_TEE_STAGE_CHAIN,
+            "the ARK certificate is not one of AMD's pinned root keys (SHA-256 fingerprint)");
     X509 *const certs[] = {ch->ark, ch->mid, ch->vek};
     struct cl_tee_cache_key key;
     cl_tee_cache_key_certs("snp-chain", certs, 3, NULL, 0, &key);
@@ -349,7 +359,8 @@ static int check_signature(const struct cl_snp_report *r, X509 *vek, struct cl_e
     uint8_t sig[96];
     for (size_t i = 0; i < 72; i++) {
         if (i >= 48 && (r->sig_r[i] | r->sig_s[i]))
-            return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "SNP report signature: r or s out of range");
+            return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                                "SNP report signature: r or s out of range");
         if (i < 48) {
             sig[47 - i] = r->sig_r[i];
             sig[95 - i] = r->sig_s[i];
@@ -358,7 +369,8 @@ static int check_signature(const struct cl_snp_report *r, X509 *vek, struct cl_e
     EVP_PKEY *k = X509_get0_pubkey(vek);
     struct cl_err e = {0};
     if (cl_sig_verify(k, "ES384", r->raw, CL_SNP_SIGNED_SIZE, sig, sizeof sig, &e) < 0)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "SNP report signature does not verify with the %s",
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                            "SNP report signature does not verify with the %s",
                             cl_snp_signer_of(r) == CL_SNP_VCEK ? "VCEK" : "VLEK");
     return 0;
 }
@@ -378,12 +390,14 @@ static int ext_u8(X509 *c, const char *oid, const char *what, int *out, struct c
     bool ok = ai && p == d + n && ASN1_INTEGER_get_int64(&v, ai) == 1 && v >= 0 && v <= 255;
     ASN1_INTEGER_free(ai);
     if (!ok)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_TCB, "VEK %s extension is not an integer 0..255", what);
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_TCB,
+                            "VEK %s extension is not an integer 0..255", what);
     *out = (int)v;
     return 0;
 }
 
-int cl_snp_check_tcb(const struct cl_snp_report *r, X509 *vek, enum cl_snp_product p, struct cl_err *err)
+int cl_snp_check_tcb(const struct cl_snp_report *r, X509 *vek, enum cl_snp_product p,
+                     struct cl_err *err)
 {
     CL_TEE_ERR(err);
     struct cl_snp_tcb t = cl_snp_tcb_decode(r->reported_tcb, p);
@@ -391,8 +405,11 @@ int cl_snp_check_tcb(const struct cl_snp_report *r, X509 *vek, enum cl_snp_produ
         const char *oid, *what;
         int reported;
     } f[] = {
-        {OID_TCB_BL, "bootloader", t.bootloader}, {OID_TCB_TEE, "tee", t.tee}, {OID_TCB_SNP, "snp", t.snp},
-        {OID_TCB_UCODE, "microcode", t.microcode}, {OID_TCB_FMC, "fmc", t.fmc},
+        {OID_TCB_BL, "bootloader", t.bootloader},
+        {OID_TCB_TEE, "tee", t.tee},
+        {OID_TCB_SNP, "snp", t.snp},
+        {OID_TCB_UCODE, "microcode", t.microcode},
+        {OID_TCB_FMC, "fmc", t.fmc},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(f); i++) {
         if (strcmp(f[i].what, "fmc") == 0 && p != CL_SNP_TURIN)
@@ -402,7 +419,8 @@ int cl_snp_check_tcb(const struct cl_snp_report *r, X509 *vek, enum cl_snp_produ
             return err->code;
         if (v != f[i].reported)
             return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB,
-                                "reported TCB %s SVN %d differs from %d in the certificate", f[i].what, f[i].reported, v);
+                                "reported TCB %s SVN %d differs from %d in the certificate",
+                                f[i].what, f[i].reported, v);
     }
     if (cl_snp_signer_of(r) != CL_SNP_VCEK || all_zero(r->chip_id, sizeof r->chip_id))
         return 0;
@@ -417,12 +435,14 @@ int cl_snp_check_tcb(const struct cl_snp_report *r, X509 *vek, enum cl_snp_produ
         n -= 2;
     }
     if ((n != 64 && n != 8) || !cl_memeq_ct(d, r->chip_id, n))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "VCEK hwID differs from the report's CHIP_ID");
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB,
+                            "VCEK hwID differs from the report's CHIP_ID");
     return 0;
 }
 
-int cl_snp_verify_hw(const struct cl_snp_report *r, STACK_OF(X509) *supplied, const struct cl_tee_config *cfg,
-                     enum cl_snp_product *product_out, struct cl_err *err)
+int cl_snp_verify_hw(const struct cl_snp_report *r, STACK_OF(X509) * supplied,
+                     const struct cl_tee_config *cfg, enum cl_snp_product *product_out,
+                     struct cl_err *err)
 {
     CL_TEE_ERR(err);
     CL_AUTO(cl_tee_x509s) *pool = sk_X509_new_null();
@@ -433,7 +453,8 @@ int cl_snp_verify_hw(const struct cl_snp_report *r, STACK_OF(X509) *supplied, co
     struct pending pend __attribute__((cleanup(pending_clear))) = {0};
     int rc;
     if ((rc = build_chain(r, supplied, cfg, pool, &ch, &p, &pend, err)) < 0 ||
-        (rc = check_chain(&ch, cl_tee_time(cfg), err)) < 0 || (rc = check_signature(r, ch.vek, err)) < 0 ||
+        (rc = check_chain(&ch, cl_tee_time(cfg), err)) < 0 ||
+        (rc = check_signature(r, ch.vek, err)) < 0 ||
         (rc = cl_snp_check_tcb(r, ch.vek, p, err)) < 0)
         return rc;
     pending_write(&pend);

@@ -45,7 +45,7 @@ struct cl_snp_report {
     uint8_t committed_build, committed_minor, committed_major;
     uint64_t launch_tcb;
     uint64_t launch_mit_vector, current_mit_vector; /* version >= 5 */
-    uint8_t sig_r[72], sig_s[72]; /* little-endian, as in the report */
+    uint8_t sig_r[72], sig_s[72];                   /* little-endian, as in the report */
     uint8_t raw[CL_SNP_REPORT_SIZE];
 };
 
@@ -65,7 +65,8 @@ CL_MUST_CHECK int cl_snp_report_parse(const uint8_t *buf, size_t len, struct cl_
 /* The report from its JSON form: trustee's serde object, or a base64 string of the binary
  * report. The binary image is rebuilt field by field (reserved bytes zero), so a report
  * whose signature verifies was sent faithfully. */
-CL_MUST_CHECK int cl_snp_report_from_json(const json_t *v, struct cl_snp_report *out, struct cl_err *err);
+CL_MUST_CHECK int cl_snp_report_from_json(const json_t *v, struct cl_snp_report *out,
+                                          struct cl_err *err);
 /* trustee's serde object of a report (new), the inverse of cl_snp_report_from_json. */
 json_t *cl_snp_report_to_json(const struct cl_snp_report *r);
 
@@ -91,13 +92,13 @@ extern const size_t cl_snp_ark_npins;
  * `supplied` (borrowed, may be NULL) holds certificates that came with the evidence.
  * *product_out (may be NULL) receives the generation the chain proved.
  */
-CL_MUST_CHECK int cl_snp_verify_hw(const struct cl_snp_report *r, STACK_OF(X509) *supplied,
-                                   const struct cl_tee_config *cfg, enum cl_snp_product *product_out,
-                                   struct cl_err *err);
+CL_MUST_CHECK int cl_snp_verify_hw(const struct cl_snp_report *r, STACK_OF(X509) * supplied,
+                                   const struct cl_tee_config *cfg,
+                                   enum cl_snp_product *product_out, struct cl_err *err);
 
 /* Guest attributes (stage tcb): VMPL 0; policy DEBUG refused unless allow_debug_insecure. */
-CL_MUST_CHECK int cl_snp_check_attributes(const struct cl_snp_report *r, const struct cl_tee_config *cfg,
-                                          struct cl_err *err);
+CL_MUST_CHECK int cl_snp_check_attributes(const struct cl_snp_report *r,
+                                          const struct cl_tee_config *cfg, struct cl_err *err);
 /* The certified-TCB check alone (stage tcb): the VEK's TCB extensions equal REPORTED_TCB and,
  * for a VCEK and an unmasked CHIP_ID, its hwID (raw or DER OCTET STRING) equals CHIP_ID. */
 CL_MUST_CHECK int cl_snp_check_tcb(const struct cl_snp_report *r, X509 *vek, enum cl_snp_product p,
@@ -105,6 +106,7 @@ CL_MUST_CHECK int cl_snp_check_tcb(const struct cl_snp_report *r, X509 *vek, enu
 
 /* trustee's SNP claims (new object). as_strings: the az-snp-vtpm flavour (every value a
  * string, measurement in standard base64). */
-json_t *cl_snp_claims(const struct cl_snp_report *r, enum cl_snp_product p, bool as_strings, struct cl_err *err);
+json_t *cl_snp_claims(const struct cl_snp_report *r, enum cl_snp_product p, bool as_strings,
+                      struct cl_err *err);
 
 #endif

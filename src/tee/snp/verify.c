@@ -10,15 +10,16 @@
 
 #include <string.h>
 
-static int parse_chain(const json_t *cc, STACK_OF(X509) *out, struct cl_err *err)
+static int parse_chain(const json_t *cc, STACK_OF(X509) * out, struct cl_err *err)
 {
     if (!cc || json_is_null(cc))
         return 0;
     if (!json_is_array(cc))
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "SNP evidence 'cert_chain': not an array");
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "SNP evidence 'cert_chain': not an array");
     if (json_array_size(cc) > CL_SNP_MAX_CHAIN)
-        return cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_PARSE, "SNP evidence 'cert_chain': more than %d entries",
-                            CL_SNP_MAX_CHAIN);
+        return cl_err_stage(err, CL_ELIMIT, CL_TEE_STAGE_PARSE,
+                            "SNP evidence 'cert_chain': more than %d entries", CL_SNP_MAX_CHAIN);
     size_t i;
     json_t *e;
     json_array_foreach(cc, i, e)
@@ -27,13 +28,14 @@ static int parse_chain(const json_t *cc, STACK_OF(X509) *out, struct cl_err *err
         if (!json_is_object(e) || cl_json_get_str(e, "cert_type", &type, err) < 0) {
             if (err)
                 err->stage = CL_TEE_STAGE_PARSE;
-            return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "SNP evidence cert_chain[%zu]: want {cert_type, data}",
-                                i);
+            return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                                "SNP evidence cert_chain[%zu]: want {cert_type, data}", i);
         }
         char what[48];
         snprintf(what, sizeof what, "cert_chain[%zu].data", i);
         size_t n = 0;
-        CL_AUTO(cl_bytes) *der = cl_tee_json_bytes(json_object_get(e, "data"), 0, CL_TEE_MAX_CERT, &n, what, err);
+        CL_AUTO(cl_bytes) *der =
+            cl_tee_json_bytes(json_object_get(e, "data"), 0, CL_TEE_MAX_CERT, &n, what, err);
         if (!der) {
             err->stage = CL_TEE_STAGE_PARSE;
             return cl_err_prefix(err, "SNP evidence");
@@ -69,7 +71,8 @@ static json_t *bool_or_str(bool v, bool s)
     return s ? json_string(v ? "true" : "false") : json_boolean(v);
 }
 
-json_t *cl_snp_claims(const struct cl_snp_report *r, enum cl_snp_product p, bool as_strings, struct cl_err *err)
+json_t *cl_snp_claims(const struct cl_snp_report *r, enum cl_snp_product p, bool as_strings,
+                      struct cl_err *err)
 {
     struct cl_snp_tcb t = cl_snp_tcb_decode(r->reported_tcb, p);
     bool s = as_strings;
@@ -117,15 +120,17 @@ oom:
     return NULL;
 }
 
-int cl_snp_check_attributes(const struct cl_snp_report *r, const struct cl_tee_config *cfg, struct cl_err *err)
+int cl_snp_check_attributes(const struct cl_snp_report *r, const struct cl_tee_config *cfg,
+                            struct cl_err *err)
 {
     if (r->vmpl != 0)
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB, "SNP report from VMPL %u (only VMPL 0 is accepted)",
-                            r->vmpl);
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_TCB,
+                            "SNP report from VMPL %u (only VMPL 0 is accepted)", r->vmpl);
     if (r->policy & CL_SNP_POLICY_DEBUG) {
         if (!cfg || !cfg->allow_debug_insecure)
-            return cl_err_stage(err, CL_EDENIED, CL_TEE_STAGE_TCB,
-                                "SNP guest policy allows debugging (set allow_debug_insecure to accept it)");
+            return cl_err_stage(
+                err, CL_EDENIED, CL_TEE_STAGE_TCB,
+                "SNP guest policy allows debugging (set allow_debug_insecure to accept it)");
         cl_insecure("allow_debug_insecure", "accepting an SNP guest whose policy allows debugging");
     }
     return 0;
@@ -136,10 +141,12 @@ int cl_tee_snp_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
     CL_TEE_ERR(err);
     /* ---- parse ---- */
     if (!json_is_object(in->evidence))
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "SNP evidence is not a JSON object");
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "SNP evidence is not a JSON object");
     json_t *rep = json_object_get(in->evidence, "attestation_report");
     if (!rep)
-        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "SNP evidence has no 'attestation_report'");
+        return cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                            "SNP evidence has no 'attestation_report'");
     struct cl_snp_report r;
     int rc;
     if ((rc = cl_snp_report_from_json(rep, &r, err)) < 0)
@@ -150,12 +157,14 @@ int cl_tee_snp_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
     if ((rc = parse_chain(json_object_get(in->evidence, "cert_chain"), supplied, err)) < 0)
         return rc;
     /* ---- bind: REPORT_DATA and HOST_DATA before anything is read from the report ---- */
-    if (in->report_data && !cl_tee_field_matches(r.report_data, sizeof r.report_data, in->report_data, in->report_data_len))
+    if (in->report_data && !cl_tee_field_matches(r.report_data, sizeof r.report_data,
+                                                 in->report_data, in->report_data_len))
         return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_BIND,
                             "SNP REPORT_DATA does not match the runtime data digest");
-    if (in->init_data_digest &&
-        !cl_tee_field_matches(r.host_data, sizeof r.host_data, in->init_data_digest, in->init_data_len))
-        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_INIT_DATA, "SNP HOST_DATA does not match the init-data digest");
+    if (in->init_data_digest && !cl_tee_field_matches(r.host_data, sizeof r.host_data,
+                                                      in->init_data_digest, in->init_data_len))
+        return cl_err_stage(err, CL_EVERIFY, CL_TEE_STAGE_INIT_DATA,
+                            "SNP HOST_DATA does not match the init-data digest");
     /* ---- chain, signature, certified TCB ---- */
     enum cl_snp_product p = CL_SNP_UNKNOWN;
     if ((rc = cl_snp_verify_hw(&r, supplied, in->cfg, &p, err)) < 0)

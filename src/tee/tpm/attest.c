@@ -6,8 +6,8 @@
  * plus the 24 SHA-256 PCR values, in trustee's tpm evidence shape. Through tss2 ESYS over
  * any TCTI (a TPM device, swtpm in tests).
  */
-#include "tee/tpm/tpm.h"
 #include "tee/tee_int.h"
+#include "tee/tpm/tpm.h"
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -46,7 +46,8 @@ static int session_open(struct session *s, const char *tcti, struct cl_err *err)
         return lrc;
     TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti, &s->tcti);
     if (rc != TSS2_RC_SUCCESS)
-        return cl_err_set(err, CL_EIO, "TPM: cannot open TCTI '%s': %s", tcti ? tcti : "(default)", Tss2_RC_Decode(rc));
+        return cl_err_set(err, CL_EIO, "TPM: cannot open TCTI '%s': %s", tcti ? tcti : "(default)",
+                          Tss2_RC_Decode(rc));
     rc = Esys_Initialize(&s->esys, s->tcti, NULL);
     if (rc != TSS2_RC_SUCCESS) {
         session_close(s);
@@ -70,12 +71,14 @@ static int create_ak(struct session *s, TPM2B_PUBLIC **pub, struct cl_err *err)
             {
                 .type = TPM2_ALG_RSA,
                 .nameAlg = TPM2_ALG_SHA256,
-                .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                                    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT,
+                .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT,
                 .parameters.rsaDetail =
                     {
                         .symmetric = {.algorithm = TPM2_ALG_NULL},
-                        .scheme = {.scheme = TPM2_ALG_RSASSA, .details.rsassa.hashAlg = TPM2_ALG_SHA256},
+                        .scheme = {.scheme = TPM2_ALG_RSASSA,
+                                   .details.rsassa.hashAlg = TPM2_ALG_SHA256},
                         .keyBits = 2048,
                         .exponent = 0,
                     },
@@ -83,8 +86,9 @@ static int create_ak(struct session *s, TPM2B_PUBLIC **pub, struct cl_err *err)
     };
     TPM2B_DATA outside = {0};
     TPML_PCR_SELECTION creation_pcr = {0};
-    TSS2_RC rc = Esys_CreatePrimary(s->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                                    &sens, &tmpl, &outside, &creation_pcr, &s->ak, pub, NULL, NULL, NULL);
+    TSS2_RC rc = Esys_CreatePrimary(s->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                    ESYS_TR_NONE, &sens, &tmpl, &outside, &creation_pcr, &s->ak,
+                                    pub, NULL, NULL, NULL);
     if (rc != TSS2_RC_SUCCESS) {
         s->ak = ESYS_TR_NONE;
         return TPM_ERR(rc, "creating the attestation key");
@@ -104,8 +108,10 @@ static cl_bytes *rsa_spki(const TPM2B_PUBLIC *pub, size_t *len, struct cl_err *e
     EVP_PKEY_CTX *ctx = NULL;
     EVP_PKEY *key = NULL;
     cl_bytes *out = NULL;
-    if (bld && n && be && BN_set_word(be, e) == 1 && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1 &&
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) == 1 && (params = OSSL_PARAM_BLD_to_param(bld)) &&
+    if (bld && n && be && BN_set_word(be, e) == 1 &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1 &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) == 1 &&
+        (params = OSSL_PARAM_BLD_to_param(bld)) &&
         (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) && EVP_PKEY_fromdata_init(ctx) == 1 &&
         EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1) {
         unsigned char *der = NULL;
@@ -141,7 +147,8 @@ static int read_pcrs(struct session *s, uint8_t out[CL_TPM_NUM_PCRS][32], struct
         UINT32 counter = 0;
         TPML_PCR_SELECTION *got = NULL;
         TPML_DIGEST *vals = NULL;
-        TSS2_RC rc = Esys_PCR_Read(s->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, &got, &vals);
+        TSS2_RC rc = Esys_PCR_Read(s->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel,
+                                   &counter, &got, &vals);
         if (rc != TSS2_RC_SUCCESS)
             return TPM_ERR(rc, "PCR read");
         size_t k = 0;
@@ -170,8 +177,8 @@ static json_t *b64s(const void *b, size_t n)
     return s ? json_string(s) : NULL;
 }
 
-int cl_tee_tpm_quote(const char *tcti, const uint8_t *report_data, size_t len, const int *pcrs, size_t npcrs,
-                     json_t **evidence, struct cl_err *err)
+int cl_tee_tpm_quote(const char *tcti, const uint8_t *report_data, size_t len, const int *pcrs,
+                     size_t npcrs, json_t **evidence, struct cl_err *err)
 {
     uint32_t mask = 0;
     for (size_t i = 0; pcrs && i < npcrs; i++) {
@@ -212,8 +219,8 @@ int cl_tee_tpm_quote(const char *tcti, const uint8_t *report_data, size_t len, c
         Esys_Free(sig);
         quoted = NULL;
         sig = NULL;
-        TSS2_RC trc = Esys_Quote(s.esys, s.ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &extra, &scheme, &sel,
-                                 &quoted, &sig);
+        TSS2_RC trc = Esys_Quote(s.esys, s.ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &extra,
+                                 &scheme, &sel, &quoted, &sig);
         if (trc != TSS2_RC_SUCCESS) {
             rc = TPM_ERR(trc, "quote");
             goto out;
@@ -242,8 +249,9 @@ int cl_tee_tpm_quote(const char *tcti, const uint8_t *report_data, size_t len, c
     json_t *hex = json_array();
     for (int i = 0; hex && i < CL_TPM_NUM_PCRS; i++)
         json_array_append_new(hex, cl_tee_json_hex(pv[i], 32));
-    ev = json_pack("{s:o, s:{s:o, s:o, s:o}}", "ak_public", b64s(spki, spki_len), "tpm_quote", "signature",
-                   b64s(sigbuf, sl), "message", b64s(quoted->attestationData, quoted->size), "pcrs", hex);
+    ev = json_pack("{s:o, s:{s:o, s:o, s:o}}", "ak_public", b64s(spki, spki_len), "tpm_quote",
+                   "signature", b64s(sigbuf, sl), "message",
+                   b64s(quoted->attestationData, quoted->size), "pcrs", hex);
     if (!ev) {
         rc = cl_err_set(err, CL_ENOMEM, "out of memory");
         goto out;

@@ -21,9 +21,9 @@
 #include "tee/tee.h"
 
 #define CL_TPM_NUM_PCRS 24
-#define CL_TPM_EXTRA_DATA 32        /* the nonce slot: report data regularised to 32 bytes */
-#define CL_TPM_MAX_MESSAGE 4096     /* marshalled TPMS_ATTEST */
-#define CL_TPM_MAX_SIGNATURE 1024   /* marshalled TPMT_SIGNATURE */
+#define CL_TPM_EXTRA_DATA 32      /* the nonce slot: report data regularised to 32 bytes */
+#define CL_TPM_MAX_MESSAGE 4096   /* marshalled TPMS_ATTEST */
+#define CL_TPM_MAX_SIGNATURE 1024 /* marshalled TPMT_SIGNATURE */
 
 /* What a TPMS_ATTEST of type TPM_ST_ATTEST_QUOTE says (borrowed from nothing: copied). */
 struct cl_tpm_quote_info {
@@ -45,13 +45,13 @@ CL_MUST_CHECK int cl_tpm_attest_parse(const uint8_t *buf, size_t len, struct cl_
 
 /* Verifies a marshalled TPMT_SIGNATURE (RSASSA or RSAPSS with SHA-256, ECDSA P-256/SHA-256)
  * over msg with key. EVERIFY / EPARSE / EUNSUPPORTED. */
-CL_MUST_CHECK int cl_tpm_signature_verify(EVP_PKEY *key, const uint8_t *sig, size_t sig_len, const uint8_t *msg,
-                                          size_t msg_len, struct cl_err *err);
+CL_MUST_CHECK int cl_tpm_signature_verify(EVP_PKEY *key, const uint8_t *sig, size_t sig_len,
+                                          const uint8_t *msg, size_t msg_len, struct cl_err *err);
 
 /* The PCR digest of a quote recomputed from the 24 SHA-256 PCR values: SHA-256 of the
  * selected values in index order. */
-CL_MUST_CHECK int cl_tpm_pcr_digest(const uint8_t pcrs[CL_TPM_NUM_PCRS][32], uint32_t mask, uint8_t out[32],
-                                    struct cl_err *err);
+CL_MUST_CHECK int cl_tpm_pcr_digest(const uint8_t pcrs[CL_TPM_NUM_PCRS][32], uint32_t mask,
+                                    uint8_t out[32], struct cl_err *err);
 
 /* ---- attester (guest side) ---- */
 
@@ -64,8 +64,9 @@ CL_MUST_CHECK int cl_tpm_pcr_digest(const uint8_t pcrs[CL_TPM_NUM_PCRS][32], uin
  * *evidence; EIO when the TPM cannot be reached or refuses; EUNSUPPORTED when the tss2
  * libraries cannot be loaded.
  */
-CL_MUST_CHECK int cl_tee_tpm_quote(const char *tcti, const uint8_t *report_data, size_t len, const int *pcrs,
-                                   size_t npcrs, json_t **evidence, struct cl_err *err);
+CL_MUST_CHECK int cl_tee_tpm_quote(const char *tcti, const uint8_t *report_data, size_t len,
+                                   const int *pcrs, size_t npcrs, json_t **evidence,
+                                   struct cl_err *err);
 
 /* The attestation key's public part as DER SubjectPublicKeyInfo (new, *len bytes). */
 cl_bytes *cl_tee_tpm_ak_public(const char *tcti, size_t *len, struct cl_err *err);

@@ -22,11 +22,12 @@
 #include <tss2/tss2_tctildr.h>
 
 enum { ESYS, MU, TCTILDR, RC, NLIBS };
-static const unsigned lib_bit[NLIBS] = {CL_TPM_TSS2_ESYS, CL_TPM_TSS2_MU, CL_TPM_TSS2_TCTILDR, CL_TPM_TSS2_RC};
+static const unsigned lib_bit[NLIBS] = {CL_TPM_TSS2_ESYS, CL_TPM_TSS2_MU, CL_TPM_TSS2_TCTILDR,
+                                        CL_TPM_TSS2_RC};
 
 /* The ABIs the tss2 headers describe (Debian 12: tpm2-tss 3.2). */
-static const char *const default_soname[NLIBS] = {
-    "libtss2-esys.so.0", "libtss2-mu.so.0", "libtss2-tctildr.so.0", "libtss2-rc.so.0"};
+static const char *const default_soname[NLIBS] = {"libtss2-esys.so.0", "libtss2-mu.so.0",
+                                                  "libtss2-tctildr.so.0", "libtss2-rc.so.0"};
 
 #define ESYS_FAIL TSS2_ESYS_RC_NOT_IMPLEMENTED
 #define MU_FAIL ((TSS2_RC)(TSS2_MU_RC_LAYER | TSS2_BASE_RC_NOT_IMPLEMENTED))
@@ -34,55 +35,58 @@ static const char *const default_soname[NLIBS] = {
 
 /* X(library, return type, name, parameters, arguments, value when the library is missing);
  * V(library, name, parameters, arguments) for functions returning nothing. */
-#define TSS2_FUNCS(X, V)                                                                                           \
-    X(ESYS, TSS2_RC, Esys_Initialize,                                                                              \
-      (ESYS_CONTEXT * *esys_context, TSS2_TCTI_CONTEXT * tcti, TSS2_ABI_VERSION * abiVersion),                   \
-      (esys_context, tcti, abiVersion), ESYS_FAIL)                                                                 \
-    V(ESYS, Esys_Finalize, (ESYS_CONTEXT * *context), (context))                                                   \
-    V(ESYS, Esys_Free, (void *ptr), (ptr))                                                                     \
-    X(ESYS, TSS2_RC, Esys_SetTimeout, (ESYS_CONTEXT * esys_context, int32_t timeout), (esys_context, timeout),     \
-      ESYS_FAIL)                                                                                                   \
-    X(ESYS, TSS2_RC, Esys_Startup, (ESYS_CONTEXT * esysContext, TPM2_SU startupType), (esysContext, startupType), \
-      ESYS_FAIL)                                                                                                   \
-    X(ESYS, TSS2_RC, Esys_FlushContext, (ESYS_CONTEXT * esysContext, ESYS_TR flushHandle),                        \
-      (esysContext, flushHandle), ESYS_FAIL)                                                                       \
-    X(ESYS, TSS2_RC, Esys_CreatePrimary,                                                                           \
-      (ESYS_CONTEXT * esysContext, ESYS_TR primaryHandle, ESYS_TR shandle1, ESYS_TR shandle2, ESYS_TR shandle3,   \
-       const TPM2B_SENSITIVE_CREATE *inSensitive, const TPM2B_PUBLIC *inPublic, const TPM2B_DATA *outsideInfo,    \
-       const TPML_PCR_SELECTION *creationPCR, ESYS_TR *objectHandle, TPM2B_PUBLIC **outPublic,                    \
-       TPM2B_CREATION_DATA **creationData, TPM2B_DIGEST **creationHash, TPMT_TK_CREATION **creationTicket),       \
-      (esysContext, primaryHandle, shandle1, shandle2, shandle3, inSensitive, inPublic, outsideInfo, creationPCR, \
-       objectHandle, outPublic, creationData, creationHash, creationTicket),                                       \
-      ESYS_FAIL)                                                                                                   \
-    X(ESYS, TSS2_RC, Esys_PCR_Read,                                                                                \
-      (ESYS_CONTEXT * esysContext, ESYS_TR shandle1, ESYS_TR shandle2, ESYS_TR shandle3,                          \
-       const TPML_PCR_SELECTION *pcrSelectionIn, UINT32 *pcrUpdateCounter, TPML_PCR_SELECTION **pcrSelectionOut,  \
-       TPML_DIGEST **pcrValues),                                                                                   \
-      (esysContext, shandle1, shandle2, shandle3, pcrSelectionIn, pcrUpdateCounter, pcrSelectionOut, pcrValues),  \
-      ESYS_FAIL)                                                                                                   \
-    X(ESYS, TSS2_RC, Esys_PCR_Extend,                                                                              \
-      (ESYS_CONTEXT * esysContext, ESYS_TR pcrHandle, ESYS_TR shandle1, ESYS_TR shandle2, ESYS_TR shandle3,       \
-       const TPML_DIGEST_VALUES *digests),                                                                         \
-      (esysContext, pcrHandle, shandle1, shandle2, shandle3, digests), ESYS_FAIL)                                  \
-    X(ESYS, TSS2_RC, Esys_Quote,                                                                                   \
-      (ESYS_CONTEXT * esysContext, ESYS_TR signHandle, ESYS_TR shandle1, ESYS_TR shandle2, ESYS_TR shandle3,      \
-       const TPM2B_DATA *qualifyingData, const TPMT_SIG_SCHEME *inScheme, const TPML_PCR_SELECTION *PCRselect,    \
-       TPM2B_ATTEST **quoted, TPMT_SIGNATURE **signature),                                                         \
-      (esysContext, signHandle, shandle1, shandle2, shandle3, qualifyingData, inScheme, PCRselect, quoted,        \
-       signature),                                                                                                 \
-      ESYS_FAIL)                                                                                                   \
-    X(MU, TSS2_RC, Tss2_MU_TPMS_ATTEST_Unmarshal,                                                                  \
-      (uint8_t const buffer[], size_t buffer_size, size_t *offset, TPMS_ATTEST *dest),                            \
-      (buffer, buffer_size, offset, dest), MU_FAIL)                                                                \
-    X(MU, TSS2_RC, Tss2_MU_TPMT_SIGNATURE_Marshal,                                                                 \
-      (TPMT_SIGNATURE const *src, uint8_t buffer[], size_t buffer_size, size_t *offset),                          \
-      (src, buffer, buffer_size, offset), MU_FAIL)                                                                 \
-    X(MU, TSS2_RC, Tss2_MU_TPMT_SIGNATURE_Unmarshal,                                                               \
-      (uint8_t const buffer[], size_t buffer_size, size_t *offset, TPMT_SIGNATURE *dest),                         \
-      (buffer, buffer_size, offset, dest), MU_FAIL)                                                                \
-    X(TCTILDR, TSS2_RC, Tss2_TctiLdr_Initialize, (const char *nameConf, TSS2_TCTI_CONTEXT **context),             \
-      (nameConf, context), TCTI_FAIL)                                                                              \
-    V(TCTILDR, Tss2_TctiLdr_Finalize, (TSS2_TCTI_CONTEXT * *context), (context))                                   \
+#define TSS2_FUNCS(X, V)                                                                           \
+    X(ESYS, TSS2_RC, Esys_Initialize,                                                              \
+      (ESYS_CONTEXT * *esys_context, TSS2_TCTI_CONTEXT * tcti, TSS2_ABI_VERSION * abiVersion),     \
+      (esys_context, tcti, abiVersion), ESYS_FAIL)                                                 \
+    V(ESYS, Esys_Finalize, (ESYS_CONTEXT * *context), (context))                                   \
+    V(ESYS, Esys_Free, (void *ptr), (ptr))                                                         \
+    X(ESYS, TSS2_RC, Esys_SetTimeout, (ESYS_CONTEXT * esys_context, int32_t timeout),              \
+      (esys_context, timeout), ESYS_FAIL)                                                          \
+    X(ESYS, TSS2_RC, Esys_Startup, (ESYS_CONTEXT * esysContext, TPM2_SU startupType),              \
+      (esysContext, startupType), ESYS_FAIL)                                                       \
+    X(ESYS, TSS2_RC, Esys_FlushContext, (ESYS_CONTEXT * esysContext, ESYS_TR flushHandle),         \
+      (esysContext, flushHandle), ESYS_FAIL)                                                       \
+    X(ESYS, TSS2_RC, Esys_CreatePrimary,                                                           \
+      (ESYS_CONTEXT * esysContext, ESYS_TR primaryHandle, ESYS_TR shandle1, ESYS_TR shandle2,      \
+       ESYS_TR shandle3, const TPM2B_SENSITIVE_CREATE *inSensitive, const TPM2B_PUBLIC *inPublic,  \
+       const TPM2B_DATA *outsideInfo, const TPML_PCR_SELECTION *creationPCR,                       \
+       ESYS_TR *objectHandle, TPM2B_PUBLIC **outPublic, TPM2B_CREATION_DATA **creationData,        \
+       TPM2B_DIGEST **creationHash, TPMT_TK_CREATION **creationTicket),                            \
+      (esysContext, primaryHandle, shandle1, shandle2, shandle3, inSensitive, inPublic,            \
+       outsideInfo, creationPCR, objectHandle, outPublic, creationData, creationHash,              \
+       creationTicket),                                                                            \
+      ESYS_FAIL)                                                                                   \
+    X(ESYS, TSS2_RC, Esys_PCR_Read,                                                                \
+      (ESYS_CONTEXT * esysContext, ESYS_TR shandle1, ESYS_TR shandle2, ESYS_TR shandle3,           \
+       const TPML_PCR_SELECTION *pcrSelectionIn, UINT32 *pcrUpdateCounter,                         \
+       TPML_PCR_SELECTION **pcrSelectionOut, TPML_DIGEST **pcrValues),                             \
+      (esysContext, shandle1, shandle2, shandle3, pcrSelectionIn, pcrUpdateCounter,                \
+       pcrSelectionOut, pcrValues),                                                                \
+      ESYS_FAIL)                                                                                   \
+    X(ESYS, TSS2_RC, Esys_PCR_Extend,                                                              \
+      (ESYS_CONTEXT * esysContext, ESYS_TR pcrHandle, ESYS_TR shandle1, ESYS_TR shandle2,          \
+       ESYS_TR shandle3, const TPML_DIGEST_VALUES *digests),                                       \
+      (esysContext, pcrHandle, shandle1, shandle2, shandle3, digests), ESYS_FAIL)                  \
+    X(ESYS, TSS2_RC, Esys_Quote,                                                                   \
+      (ESYS_CONTEXT * esysContext, ESYS_TR signHandle, ESYS_TR shandle1, ESYS_TR shandle2,         \
+       ESYS_TR shandle3, const TPM2B_DATA *qualifyingData, const TPMT_SIG_SCHEME *inScheme,        \
+       const TPML_PCR_SELECTION *PCRselect, TPM2B_ATTEST **quoted, TPMT_SIGNATURE **signature),    \
+      (esysContext, signHandle, shandle1, shandle2, shandle3, qualifyingData, inScheme, PCRselect, \
+       quoted, signature),                                                                         \
+      ESYS_FAIL)                                                                                   \
+    X(MU, TSS2_RC, Tss2_MU_TPMS_ATTEST_Unmarshal,                                                  \
+      (uint8_t const buffer[], size_t buffer_size, size_t *offset, TPMS_ATTEST *dest),             \
+      (buffer, buffer_size, offset, dest), MU_FAIL)                                                \
+    X(MU, TSS2_RC, Tss2_MU_TPMT_SIGNATURE_Marshal,                                                 \
+      (TPMT_SIGNATURE const *src, uint8_t buffer[], size_t buffer_size, size_t *offset),           \
+      (src, buffer, buffer_size, offset), MU_FAIL)                                                 \
+    X(MU, TSS2_RC, Tss2_MU_TPMT_SIGNATURE_Unmarshal,                                               \
+      (uint8_t const buffer[], size_t buffer_size, size_t *offset, TPMT_SIGNATURE *dest),          \
+      (buffer, buffer_size, offset, dest), MU_FAIL)                                                \
+    X(TCTILDR, TSS2_RC, Tss2_TctiLdr_Initialize,                                                   \
+      (const char *nameConf, TSS2_TCTI_CONTEXT **context), (nameConf, context), TCTI_FAIL)         \
+    V(TCTILDR, Tss2_TctiLdr_Finalize, (TSS2_TCTI_CONTEXT * *context), (context))                   \
     X(RC, const char *, Tss2_RC_Decode, (TSS2_RC rc), (rc), "(the tss2 libraries cannot be loaded)")
 
 /* the function table (fn) changes only when every symbol of a library is there: a forwarder
@@ -95,8 +99,8 @@ struct funcs {
 static struct funcs fn;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static bool ready[NLIBS];                 /* read without the lock: __atomic */
-static const char *soname[NLIBS];         /* NULL: default_soname */
+static bool ready[NLIBS];         /* read without the lock: __atomic */
+static const char *soname[NLIBS]; /* NULL: default_soname */
 
 static void resolve(void *h, const char *name, void *slot, size_t size, const char **missing)
 {
@@ -118,17 +122,17 @@ static int open_lib(int lib, struct cl_err *err)
     }
     const char *missing = NULL;
     struct funcs got = fn; /* the other libraries' entries stay */
-#define RESOLVE(l, ret, name, params, args, ...)                                                                  \
-    if (l == lib)                                                                                                  \
+#define RESOLVE(l, ret, name, params, args, ...)                                                   \
+    if (l == lib)                                                                                  \
         resolve(h, #name, &got.name, sizeof got.name, &missing);
-#define RESOLVE_V(l, name, params, args)                                                                           \
-    if (l == lib)                                                                                                  \
+#define RESOLVE_V(l, name, params, args)                                                           \
+    if (l == lib)                                                                                  \
         resolve(h, #name, &got.name, sizeof got.name, &missing);
     TSS2_FUNCS(RESOLVE, RESOLVE_V)
     if (missing) {
         dlclose(h);
-        return cl_err_set(err, CL_EUNSUPPORTED, "TPM: %s has no %s (not the tss2 ABI this build expects)", name,
-                          missing);
+        return cl_err_set(err, CL_EUNSUPPORTED,
+                          "TPM: %s has no %s (not the tss2 ABI this build expects)", name, missing);
     }
     fn = got;
     __atomic_store_n(&ready[lib], true, __ATOMIC_RELEASE);
@@ -167,20 +171,21 @@ void cl_tee_tpm_tss2_soname_set(unsigned libs, const char *name)
 
 static bool have(int lib)
 {
-    return __atomic_load_n(&ready[lib], __ATOMIC_ACQUIRE) || cl_tee_tpm_tss2_load(lib_bit[lib], NULL) == 0;
+    return __atomic_load_n(&ready[lib], __ATOMIC_ACQUIRE) ||
+           cl_tee_tpm_tss2_load(lib_bit[lib], NULL) == 0;
 }
 
-#define FORWARD(lib, ret, name, params, args, fail)                                                                 \
-    ret(name) params                                                                                               \
-    {                                                                                                              \
-        if (!have(lib))                                                                                            \
-            return fail;                                                                                           \
-        return fn.name args;                                                                                       \
+#define FORWARD(lib, ret, name, params, args, fail)                                                \
+    ret(name) params                                                                               \
+    {                                                                                              \
+        if (!have(lib))                                                                            \
+            return fail;                                                                           \
+        return fn.name args;                                                                       \
     }
-#define FORWARD_V(lib, name, params, args)                                                                          \
-    void(name) params                                                                                              \
-    {                                                                                                              \
-        if (have(lib))                                                                                             \
-            fn.name args;                                                                                          \
+#define FORWARD_V(lib, name, params, args)                                                         \
+    void(name) params                                                                              \
+    {                                                                                              \
+        if (have(lib))                                                                             \
+            fn.name args;                                                                          \
     }
 TSS2_FUNCS(FORWARD, FORWARD_V)

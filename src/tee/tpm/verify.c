@@ -6,8 +6,8 @@
  * the nonce in extraData, an optional AK certificate chained to a configured CA, and PCR8
  * against the init-data digest.
  */
-#include "tee/tpm/tpm.h"
 #include "tee/tee_int.h"
+#include "tee/tpm/tpm.h"
 
 #include "crypto/crypto.h"
 
@@ -19,11 +19,13 @@
 
 #define TERR(code, stage, ...) cl_err_stage(err, (code), (stage), __VA_ARGS__)
 
-int cl_tpm_attest_parse(const uint8_t *buf, size_t len, struct cl_tpm_quote_info *out, struct cl_err *err)
+int cl_tpm_attest_parse(const uint8_t *buf, size_t len, struct cl_tpm_quote_info *out,
+                        struct cl_err *err)
 {
     CL_TEE_ERR(err);
     if (len == 0 || len > CL_TPM_MAX_MESSAGE)
-        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPMS_ATTEST of %zu bytes (1..%d)", len, CL_TPM_MAX_MESSAGE);
+        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPMS_ATTEST of %zu bytes (1..%d)", len,
+                    CL_TPM_MAX_MESSAGE);
     if (cl_tee_tpm_tss2_load(CL_TPM_TSS2_MU, err) < 0) /* not linked: opened on first use */
         return err->code;
     TPMS_ATTEST a;
@@ -34,12 +36,14 @@ int cl_tpm_attest_parse(const uint8_t *buf, size_t len, struct cl_tpm_quote_info
     if (off != len)
         return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPMS_ATTEST has %zu trailing bytes", len - off);
     if (a.magic != TPM2_GENERATED_VALUE)
-        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPMS_ATTEST magic %#x is not TPM_GENERATED", a.magic);
+        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPMS_ATTEST magic %#x is not TPM_GENERATED",
+                    a.magic);
     if (a.type != TPM2_ST_ATTEST_QUOTE)
         return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPMS_ATTEST type %#x is not a quote", a.type);
     const TPML_PCR_SELECTION *sel = &a.attested.quote.pcrSelect;
     if (sel->count != 1 || sel->pcrSelections[0].hash != TPM2_ALG_SHA256)
-        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "the quote must select PCRs of the SHA-256 bank only");
+        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE,
+                    "the quote must select PCRs of the SHA-256 bank only");
     const TPMS_PCR_SELECTION *s = &sel->pcrSelections[0];
     uint32_t mask = 0;
     for (unsigned i = 0; i < s->sizeofSelect && i < sizeof s->pcrSelect; i++) {
@@ -70,11 +74,12 @@ int cl_tpm_attest_parse(const uint8_t *buf, size_t len, struct cl_tpm_quote_info
     return 0;
 }
 
-static int verify_rsa(EVP_PKEY *key, bool pss, const uint8_t *sig, size_t sl, const uint8_t *msg, size_t ml,
-                      struct cl_err *err)
+static int verify_rsa(EVP_PKEY *key, bool pss, const uint8_t *sig, size_t sl, const uint8_t *msg,
+                      size_t ml, struct cl_err *err)
 {
     if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA)
-        return TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "RSA signature but the AK is not an RSA key");
+        return TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                    "RSA signature but the AK is not an RSA key");
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     int ok = md && EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, key) == 1;
@@ -84,13 +89,17 @@ static int verify_rsa(EVP_PKEY *key, bool pss, const uint8_t *sig, size_t sl, co
     ok = ok && EVP_DigestVerify(md, sig, sl, msg, ml) == 1;
     EVP_MD_CTX_free(md);
     ERR_clear_error();
-    return ok ? 0 : TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "TPM quote signature does not verify with the AK");
+    return ok ? 0
+              : TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                     "TPM quote signature does not verify with the AK");
 }
 
-static int verify_ecdsa(EVP_PKEY *key, const TPMS_SIGNATURE_ECDSA *e, const uint8_t *msg, size_t ml, struct cl_err *err)
+static int verify_ecdsa(EVP_PKEY *key, const TPMS_SIGNATURE_ECDSA *e, const uint8_t *msg, size_t ml,
+                        struct cl_err *err)
 {
     if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC || EVP_PKEY_get_bits(key) != 256)
-        return TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "ECDSA signature but the AK is not an EC P-256 key");
+        return TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                    "ECDSA signature but the AK is not an EC P-256 key");
     ECDSA_SIG *s = ECDSA_SIG_new();
     BIGNUM *r = BN_bin2bn(e->signatureR.buffer, e->signatureR.size, NULL);
     BIGNUM *ss = BN_bin2bn(e->signatureS.buffer, e->signatureS.size, NULL);
@@ -109,11 +118,13 @@ static int verify_ecdsa(EVP_PKEY *key, const TPMS_SIGNATURE_ECDSA *e, const uint
     EVP_MD_CTX_free(md);
     OPENSSL_free(der);
     ERR_clear_error();
-    return ok ? 0 : TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "TPM quote signature does not verify with the AK");
+    return ok ? 0
+              : TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                     "TPM quote signature does not verify with the AK");
 }
 
-int cl_tpm_signature_verify(EVP_PKEY *key, const uint8_t *sig, size_t sig_len, const uint8_t *msg, size_t msg_len,
-                            struct cl_err *err)
+int cl_tpm_signature_verify(EVP_PKEY *key, const uint8_t *sig, size_t sig_len, const uint8_t *msg,
+                            size_t msg_len, struct cl_err *err)
 {
     CL_TEE_ERR(err);
     if (sig_len == 0 || sig_len > CL_TPM_MAX_SIGNATURE)
@@ -123,27 +134,29 @@ int cl_tpm_signature_verify(EVP_PKEY *key, const uint8_t *sig, size_t sig_len, c
     TPMT_SIGNATURE s;
     memset(&s, 0, sizeof s);
     size_t off = 0;
-    if (Tss2_MU_TPMT_SIGNATURE_Unmarshal(sig, sig_len, &off, &s) != TSS2_RC_SUCCESS || off != sig_len)
+    if (Tss2_MU_TPMT_SIGNATURE_Unmarshal(sig, sig_len, &off, &s) != TSS2_RC_SUCCESS ||
+        off != sig_len)
         return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPMT_SIGNATURE does not unmarshal");
     switch (s.sigAlg) {
     case TPM2_ALG_RSASSA:
     case TPM2_ALG_RSAPSS:
         if (s.signature.rsassa.hash != TPM2_ALG_SHA256)
-            return TERR(CL_EUNSUPPORTED, CL_TEE_STAGE_SIGNATURE, "TPM RSA signature hash %#x (only SHA-256)",
-                        s.signature.rsassa.hash);
-        return verify_rsa(key, s.sigAlg == TPM2_ALG_RSAPSS, s.signature.rsassa.sig.buffer, s.signature.rsassa.sig.size,
-                          msg, msg_len, err);
+            return TERR(CL_EUNSUPPORTED, CL_TEE_STAGE_SIGNATURE,
+                        "TPM RSA signature hash %#x (only SHA-256)", s.signature.rsassa.hash);
+        return verify_rsa(key, s.sigAlg == TPM2_ALG_RSAPSS, s.signature.rsassa.sig.buffer,
+                          s.signature.rsassa.sig.size, msg, msg_len, err);
     case TPM2_ALG_ECDSA:
         if (s.signature.ecdsa.hash != TPM2_ALG_SHA256)
-            return TERR(CL_EUNSUPPORTED, CL_TEE_STAGE_SIGNATURE, "TPM ECDSA signature hash %#x (only SHA-256)",
-                        s.signature.ecdsa.hash);
+            return TERR(CL_EUNSUPPORTED, CL_TEE_STAGE_SIGNATURE,
+                        "TPM ECDSA signature hash %#x (only SHA-256)", s.signature.ecdsa.hash);
         return verify_ecdsa(key, &s.signature.ecdsa, msg, msg_len, err);
     default:
         return TERR(CL_EUNSUPPORTED, CL_TEE_STAGE_SIGNATURE, "TPM signature scheme %#x", s.sigAlg);
     }
 }
 
-int cl_tpm_pcr_digest(const uint8_t pcrs[CL_TPM_NUM_PCRS][32], uint32_t mask, uint8_t out[32], struct cl_err *err)
+int cl_tpm_pcr_digest(const uint8_t pcrs[CL_TPM_NUM_PCRS][32], uint32_t mask, uint8_t out[32],
+                      struct cl_err *err)
 {
     CL_TEE_ERR(err);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -159,11 +172,13 @@ int cl_tpm_pcr_digest(const uint8_t pcrs[CL_TPM_NUM_PCRS][32], uint32_t mask, ui
 
 /* ---- the verifier ---- */
 
-static cl_bytes *b64_member(const json_t *o, const char *key, size_t max, size_t *n, struct cl_err *err)
+static cl_bytes *b64_member(const json_t *o, const char *key, size_t max, size_t *n,
+                            struct cl_err *err)
 {
     const char *s = json_string_value(json_object_get(o, key));
     if (!s) {
-        cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE, "TPM evidence: '%s' missing or not a string", key);
+        cl_err_stage(err, CL_EPARSE, CL_TEE_STAGE_PARSE,
+                     "TPM evidence: '%s' missing or not a string", key);
         return NULL;
     }
     cl_bytes *b = cl_b64_decode(s, strlen(s), CL_B64_ANY, max, n, err);
@@ -175,12 +190,14 @@ static cl_bytes *b64_member(const json_t *o, const char *key, size_t max, size_t
 }
 
 /* The AK certificate (evidence "ak_cert", DER) chains to the configured CA and holds the AK. */
-static int check_ak_cert(const json_t *ev, EVP_PKEY *ak, const struct cl_tee_config *cfg, struct cl_err *err)
+static int check_ak_cert(const json_t *ev, EVP_PKEY *ak, const struct cl_tee_config *cfg,
+                         struct cl_err *err)
 {
     if (!cfg || !cfg->tpm_ak_ca_path)
         return 0;
     if (!json_object_get(ev, "ak_cert"))
-        return TERR(CL_EVERIFY, CL_TEE_STAGE_CHAIN, "an AK CA is configured but the evidence has no 'ak_cert'");
+        return TERR(CL_EVERIFY, CL_TEE_STAGE_CHAIN,
+                    "an AK CA is configured but the evidence has no 'ak_cert'");
     size_t n = 0;
     CL_AUTO(cl_bytes) *der = b64_member(ev, "ak_cert", CL_TEE_MAX_CERT, &n, err);
     if (!der)
@@ -210,10 +227,12 @@ static int check_ak_cert(const json_t *ev, EVP_PKEY *ak, const struct cl_tee_con
     X509_STORE_free(st);
     ERR_clear_error();
     if (!ok)
-        return TERR(CL_EVERIFY, CL_TEE_STAGE_CHAIN, "AK certificate does not chain to the configured AK CA: %s",
+        return TERR(CL_EVERIFY, CL_TEE_STAGE_CHAIN,
+                    "AK certificate does not chain to the configured AK CA: %s",
                     X509_verify_cert_error_string(reason));
     if (EVP_PKEY_eq(X509_get0_pubkey(cert), ak) != 1)
-        return TERR(CL_EVERIFY, CL_TEE_STAGE_CHAIN, "the AK certificate is for another key than ak_public");
+        return TERR(CL_EVERIFY, CL_TEE_STAGE_CHAIN,
+                    "the AK certificate is for another key than ak_public");
     return 0;
 }
 
@@ -228,15 +247,16 @@ int cl_tee_tpm_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
         return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE,
                     "TPM evidence: want {ak_public, tpm_quote: {signature, message, pcrs}}");
     if (json_array_size(pcrs) != CL_TPM_NUM_PCRS)
-        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPM evidence: %zu PCR values, want %d", json_array_size(pcrs),
-                    CL_TPM_NUM_PCRS);
+        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPM evidence: %zu PCR values, want %d",
+                    json_array_size(pcrs), CL_TPM_NUM_PCRS);
     uint8_t pv[CL_TPM_NUM_PCRS][32];
     for (size_t i = 0; i < CL_TPM_NUM_PCRS; i++) {
         const char *h = json_string_value(json_array_get(pcrs, i));
         size_t n = 0;
         struct cl_err he = {0};
         if (!h || cl_hex_decode(h, strlen(h), pv[i], 32, &n, &he) < 0 || n != 32)
-            return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPM evidence: pcrs[%zu] is not 32 bytes of hex", i);
+            return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE,
+                        "TPM evidence: pcrs[%zu] is not 32 bytes of hex", i);
     }
     size_t akn = 0, mn = 0, sn = 0;
     CL_AUTO(cl_bytes) *akder = b64_member(ev, "ak_public", 4096, &akn, err);
@@ -250,7 +270,8 @@ int cl_tee_tpm_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
         return err->code;
     CL_AUTO(cl_pkey) *ak = cl_tee_pubkey_der(akder, akn);
     if (!ak)
-        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE, "TPM evidence 'ak_public' is not a DER SubjectPublicKeyInfo");
+        return TERR(CL_EPARSE, CL_TEE_STAGE_PARSE,
+                    "TPM evidence 'ak_public' is not a DER SubjectPublicKeyInfo");
     int rc = 0;
     int kt = EVP_PKEY_get_base_id(ak);
     if (!((kt == EVP_PKEY_RSA && EVP_PKEY_get_bits(ak) >= 2048 && EVP_PKEY_get_bits(ak) <= 8192) ||
@@ -264,11 +285,12 @@ int cl_tee_tpm_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
         /* trustee's attester fills 32 bytes; others send the digest padded to 64 */
         uint8_t want[64];
         if (q.extra_len < CL_TPM_EXTRA_DATA || q.extra_len > sizeof want)
-            return TERR(CL_EVERIFY, CL_TEE_STAGE_BIND, "TPM quote extraData of %zu bytes (32..64 bind a nonce)",
-                        q.extra_len);
+            return TERR(CL_EVERIFY, CL_TEE_STAGE_BIND,
+                        "TPM quote extraData of %zu bytes (32..64 bind a nonce)", q.extra_len);
         cl_tee_regularize(in->report_data, in->report_data_len, want, q.extra_len);
         if (!cl_memeq_ct(q.extra_data, want, q.extra_len))
-            return TERR(CL_EVERIFY, CL_TEE_STAGE_BIND, "TPM quote extraData does not match the runtime data digest");
+            return TERR(CL_EVERIFY, CL_TEE_STAGE_BIND,
+                        "TPM quote extraData does not match the runtime data digest");
     }
     /* ---- signature: AK over the message, PCR values under the digest ---- */
     if ((rc = cl_tpm_signature_verify(ak, sig, sn, msg, mn, err)) < 0)
@@ -277,7 +299,8 @@ int cl_tee_tpm_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
     if ((rc = cl_tpm_pcr_digest((const uint8_t(*)[32])pv, q.sha256_mask, d, err)) < 0)
         return rc;
     if (q.pcr_digest_len != 32 || !cl_memeq_ct(d, q.pcr_digest, 32))
-        return TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE, "the PCR values do not hash to the quote's PCR digest");
+        return TERR(CL_EVERIFY, CL_TEE_STAGE_SIGNATURE,
+                    "the PCR values do not hash to the quote's PCR digest");
     /* ---- chain: the AK certificate, when an AK CA is configured ---- */
     if ((rc = check_ak_cert(ev, ak, in->cfg, err)) < 0)
         return rc;
@@ -289,7 +312,8 @@ int cl_tee_tpm_verify(const struct cl_tee_verify_in *in, json_t **claims, struct
         if (EVP_Digest(ext, sizeof ext, want8, &wl, EVP_sha256(), NULL) != 1)
             return TERR(CL_ENOMEM, CL_TEE_STAGE_INIT_DATA, "SHA-256 failed");
         if (!(q.sha256_mask & (1u << 8)) || !cl_memeq_ct(pv[8], want8, 32))
-            return TERR(CL_EVERIFY, CL_TEE_STAGE_INIT_DATA, "PCR8 is not the init-data digest extended once");
+            return TERR(CL_EVERIFY, CL_TEE_STAGE_INIT_DATA,
+                        "PCR8 is not the init-data digest extended once");
     }
     /* ---- claims ---- */
     CL_AUTO(json_t) *c = json_pack("{s:O}", "ak_public", json_object_get(ev, "ak_public"));
