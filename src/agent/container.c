@@ -292,7 +292,7 @@ int cl_agent_process_fix(json_t *proc, struct cl_err *err)
     return 0;
 }
 
-static int spec_fix(struct cl_agent_rt *rt, struct rt_ctr *c, json_t *spec, bool *tty,
+static int spec_fix(struct cl_agent_rt *rt, struct cl_rt_ctr *c, json_t *spec, bool *tty,
                     struct cl_err *err)
 {
     if (!json_is_object(spec))
@@ -365,7 +365,7 @@ static int spec_fix(struct cl_agent_rt *rt, struct rt_ctr *c, json_t *spec, bool
 
 /* ---- guest pull through cdh ---- */
 
-static int pull_image(struct cl_agent_rt *rt, struct rt_ctr *c, const struct cl_agent_storage *s,
+static int pull_image(struct cl_agent_rt *rt, struct cl_rt_ctr *c, const struct cl_agent_storage *s,
                       struct cl_err *err)
 {
     char want[PATH_MAX + 16];
@@ -445,21 +445,21 @@ int cl_agent_storage_setup(struct cl_agent_rt *rt, const struct cl_agent_storage
 
 /* ---- life cycle ---- */
 
-void rt_ctr_free(struct cl_agent_rt *rt, struct rt_ctr *c)
+void cl_rt_ctr_free(struct cl_agent_rt *rt, struct cl_rt_ctr *c)
 {
     pthread_mutex_lock(&rt->lock);
-    rt_proc_release_locked(rt, c->init);
-    for (struct rt_proc *p = c->execs, *nx; p; p = nx) {
+    cl_rt_proc_release_locked(rt, c->init);
+    for (struct cl_rt_proc *p = c->execs, *nx; p; p = nx) {
         nx = p->next;
-        rt_proc_release_locked(rt, p);
+        cl_rt_proc_release_locked(rt, p);
     }
     pthread_mutex_unlock(&rt->lock);
     free(c);
 }
 
-static void unlink_ctr_locked(struct cl_agent_rt *rt, struct rt_ctr *c)
+static void unlink_ctr_locked(struct cl_agent_rt *rt, struct cl_rt_ctr *c)
 {
-    for (struct rt_ctr **pp = &rt->ctrs; *pp; pp = &(*pp)->next)
+    for (struct cl_rt_ctr **pp = &rt->ctrs; *pp; pp = &(*pp)->next)
         if (*pp == c) {
             *pp = c->next;
             rt->nctrs--;
@@ -467,13 +467,13 @@ static void unlink_ctr_locked(struct cl_agent_rt *rt, struct rt_ctr *c)
         }
 }
 
-void rt_ctr_teardown(struct cl_agent_rt *rt, struct rt_ctr *c, unsigned timeout_s)
+void cl_rt_ctr_teardown(struct cl_agent_rt *rt, struct cl_rt_ctr *c, unsigned timeout_s)
 {
     struct cl_err e = {0};
     char log[PATH_MAX + 16];
     snprintf(log, sizeof log, "%s/runc.log", c->bundle);
     char *del[] = {(char *)"delete", (char *)"--force", c->id, NULL};
-    if (rt_runc(rt, log, NULL, del, &e) < 0)
+    if (cl_rt_runc(rt, log, NULL, del, &e) < 0)
         cl_debug("agent: container %s: %s", c->id, e.msg);
     /* the init (and every exec) must be reaped before the record goes */
     pthread_mutex_lock(&rt->lock);
@@ -482,7 +482,7 @@ void rt_ctr_teardown(struct cl_agent_rt *rt, struct rt_ctr *c, unsigned timeout_
     dl.tv_sec += timeout_s ? timeout_s : CL_AGENT_STOP_TIMEOUT_MS / 1000;
     for (;;) {
         bool alive = c->users > 0 || (c->init && c->init->pid > 0 && !c->init->exited);
-        for (struct rt_proc *p = c->execs; p; p = p->next)
+        for (struct cl_rt_proc *p = c->execs; p; p = p->next)
             alive = alive || (p->pid > 0 && !p->exited);
         if (!alive)
             break;
@@ -498,8 +498,8 @@ void rt_ctr_teardown(struct cl_agent_rt *rt, struct rt_ctr *c, unsigned timeout_
     snprintf(rootfs, sizeof rootfs, "%s/rootfs", c->bundle);
     while (umount2(rootfs, MNT_DETACH) == 0)
         ;
-    rt_rmtree(c->bundle);
-    rt_ctr_free(rt, c);
+    cl_rt_rmtree(c->bundle);
+    cl_rt_ctr_free(rt, c);
 }
 
 /* mine: the agent's ends (stdin write, stdout read, stderr read); fds: the container's. */
@@ -525,7 +525,7 @@ static int make_pipes(int mine[3], int fds[3], struct cl_err *err)
     return 0;
 }
 
-int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc *p, bool tty,
+int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct cl_rt_ctr *c, struct cl_rt_proc *p, bool tty,
                         const char *const *args, struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
@@ -541,7 +541,7 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
     argv[n++] = (char *)"--pid-file";
     argv[n++] = pidf;
     if (tty) {
-        if ((lfd = rt_console_listen(sock, err)) < 0)
+        if ((lfd = cl_rt_console_listen(sock, err)) < 0)
             return err->code;
         argv[n++] = (char *)"--console-socket";
         argv[n++] = sock;
@@ -550,12 +550,12 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
     }
     argv[n++] = c->id;
     argv[n] = NULL;
-    int rc = rt_runc(rt, log, fds, argv, err);
+    int rc = cl_rt_runc(rt, log, fds, argv, err);
     for (int i = 0; i < 3; i++)
         if (fds[i] >= 0)
             close(fds[i]);
     if (rc == 0 && tty) {
-        int m = rt_console_recv(lfd, err);
+        int m = cl_rt_console_recv(lfd, err);
         if (m < 0)
             rc = m;
         else
@@ -566,7 +566,7 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
         unlink(sock);
     }
     pid_t pid = 0;
-    if (rc == 0 && rt_read_pid(pidf, &pid, err) < 0)
+    if (rc == 0 && cl_rt_read_pid(pidf, &pid, err) < 0)
         rc = err->code;
     unlink(pidf);
     if (rc < 0) {
@@ -581,7 +581,7 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
     p->out_fd = mine[1];
     p->err_fd = mine[2];
     p->tty = tty;
-    rt_proc_set_pid_locked(rt, p, pid);
+    cl_rt_proc_set_pid_locked(rt, p, pid);
     pthread_cond_broadcast(&rt->cond);
     pthread_mutex_unlock(&rt->lock);
     return 0;
@@ -589,8 +589,8 @@ int cl_agent_proc_spawn(struct cl_agent_rt *rt, struct rt_ctr *c, struct rt_proc
 
 /* The bundle of a claimed container: storages (the image first), config.json, runc create.
  * On failure the caller tears everything down. */
-static int bundle_setup(struct cl_agent_rt *rt, struct rt_ctr *c, const struct cl_agent_create *req,
-                        json_t *spec, struct cl_err *err)
+static int bundle_setup(struct cl_agent_rt *rt, struct cl_rt_ctr *c,
+                        const struct cl_agent_create *req, json_t *spec, struct cl_err *err)
 {
     if (mkdir(c->bundle, 0700) < 0)
         return cl_err_set(err, CL_EIO, "bundle %s: %s", c->bundle, strerror(errno));
@@ -643,20 +643,20 @@ int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req
     CL_AUTO(json_t) *spec = json_loadb(req->spec_json, req->spec_len, JSON_REJECT_DUPLICATES, NULL);
     if (!spec)
         return cl_err_set(err, CL_EPARSE, "OCI spec is not JSON");
-    struct rt_ctr *c = calloc(1, sizeof *c);
+    struct cl_rt_ctr *c = calloc(1, sizeof *c);
     if (!c)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
     snprintf(c->id, sizeof c->id, "%s", req->cid);
     snprintf(c->bundle, sizeof c->bundle, "%s/%s", rt->run_dir, req->cid);
     c->busy = true;
-    if (!(c->init = rt_proc_new("", err))) {
+    if (!(c->init = cl_rt_proc_new("", err))) {
         free(c);
         return err->code;
     }
     /* ---- claim the id ---- */
     pthread_mutex_lock(&rt->lock);
     bool taken = false;
-    for (struct rt_ctr *o = rt->ctrs; o; o = o->next)
+    for (struct cl_rt_ctr *o = rt->ctrs; o; o = o->next)
         taken = taken || strcmp(o->id, c->id) == 0;
     bool full = rt->nctrs >= CL_AGENT_MAX_CONTAINERS;
     if (!taken && !full) {
@@ -666,7 +666,7 @@ int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req
     }
     pthread_mutex_unlock(&rt->lock);
     if (taken || full) {
-        rt_ctr_free(rt, c);
+        cl_rt_ctr_free(rt, c);
         return taken
                    ? cl_err_set(err, CL_EEXISTS, "container '%s' already exists", req->cid)
                    : cl_err_set(err, CL_ELIMIT, "more than %d containers", CL_AGENT_MAX_CONTAINERS);
@@ -677,12 +677,12 @@ int cl_agent_rt_create(struct cl_agent_rt *rt, const struct cl_agent_create *req
         pthread_mutex_lock(&rt->lock);
         unlink_ctr_locked(rt, c);
         pthread_mutex_unlock(&rt->lock);
-        rt_ctr_free(rt, c);
+        cl_rt_ctr_free(rt, c);
         return err->code;
     }
     int rc = bundle_setup(rt, c, req, spec, err);
     if (rc < 0) {
-        rt_ctr_teardown(rt, c, 2);
+        cl_rt_ctr_teardown(rt, c, 2);
         return rc;
     }
     pthread_mutex_lock(&rt->lock);
@@ -699,7 +699,7 @@ int cl_agent_rt_start(struct cl_agent_rt *rt, const char *cid, struct cl_err *er
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
-    struct rt_ctr *c = rt_ctr_find(rt, cid);
+    struct cl_rt_ctr *c = cl_rt_ctr_find(rt, cid);
     bool ok = c && c->state == RT_CREATED;
     char log[PATH_MAX + 16] = "";
     if (c)
@@ -710,10 +710,10 @@ int cl_agent_rt_start(struct cl_agent_rt *rt, const char *cid, struct cl_err *er
     if (!ok)
         return cl_err_set(err, CL_EINVAL, "container '%s' is not in the created state", cid);
     char *args[] = {(char *)"start", (char *)(uintptr_t)cid, NULL};
-    if (rt_runc(rt, log, NULL, args, err) < 0)
+    if (cl_rt_runc(rt, log, NULL, args, err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
-    if ((c = rt_ctr_find(rt, cid)) && c->state == RT_CREATED)
+    if ((c = cl_rt_ctr_find(rt, cid)) && c->state == RT_CREATED)
         c->state = RT_RUNNING;
     pthread_mutex_unlock(&rt->lock);
     return 0;
@@ -726,13 +726,13 @@ int cl_agent_rt_remove(struct cl_agent_rt *rt, const char *cid, unsigned timeout
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
-    struct rt_ctr *c = rt_ctr_find(rt, cid);
+    struct cl_rt_ctr *c = cl_rt_ctr_find(rt, cid);
     if (c) {
         c->busy = true;
         /* wake blocked readers and writers now: nothing more will come */
-        struct rt_proc *ps[2] = {c->init, c->execs};
+        struct cl_rt_proc *ps[2] = {c->init, c->execs};
         for (int k = 0; k < 2; k++)
-            for (struct rt_proc *p = ps[k]; p; p = k ? p->next : NULL)
+            for (struct cl_rt_proc *p = ps[k]; p; p = k ? p->next : NULL)
                 if (p->wake[1] >= 0 && write(p->wake[1], "x", 1) < 0)
                     cl_debug("agent: wake pipe full");
         pthread_cond_broadcast(&rt->cond);
@@ -740,7 +740,7 @@ int cl_agent_rt_remove(struct cl_agent_rt *rt, const char *cid, unsigned timeout
     pthread_mutex_unlock(&rt->lock);
     if (!c)
         return cl_err_set(err, CL_ENOTFOUND, "container '%s' does not exist", cid);
-    rt_ctr_teardown(rt, c, timeout_s);
+    cl_rt_ctr_teardown(rt, c, timeout_s);
     cl_info("agent: container %s removed", cid);
     return 0;
 }
@@ -754,7 +754,7 @@ static int known(struct cl_agent_rt *rt, const char *cid, char log[PATH_MAX + 16
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
-    struct rt_ctr *c = rt_ctr_find(rt, cid);
+    struct cl_rt_ctr *c = cl_rt_ctr_find(rt, cid);
     if (c) {
         snprintf(log, PATH_MAX + 16, "%s/runc.log", c->bundle);
         snprintf(bundle, PATH_MAX, "%s", c->bundle);
@@ -783,7 +783,7 @@ int cl_agent_rt_update(struct cl_agent_rt *rt, const char *cid, const char *reso
     if (cl_file_write_atomic(path, text, strlen(text), 0600, err) < 0)
         return err->code;
     char *args[] = {(char *)"update", (char *)"--resources", path, (char *)(uintptr_t)cid, NULL};
-    int rc = rt_runc(rt, log, NULL, args, err);
+    int rc = cl_rt_runc(rt, log, NULL, args, err);
     unlink(path);
     return rc;
 }
@@ -795,5 +795,5 @@ int cl_agent_rt_pause(struct cl_agent_rt *rt, const char *cid, bool pause, struc
     if (known(rt, cid, log, bundle, err) < 0)
         return err->code;
     char *args[] = {(char *)(pause ? "pause" : "resume"), (char *)(uintptr_t)cid, NULL};
-    return rt_runc(rt, log, NULL, args, err);
+    return cl_rt_runc(rt, log, NULL, args, err);
 }

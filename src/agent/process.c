@@ -37,21 +37,21 @@ int cl_agent_rt_exec(struct cl_agent_rt *rt, const char *cid, const char *exec_i
     if (cl_agent_process_fix(proc, err) < 0)
         return err->code;
     bool tty = json_is_true(json_object_get(proc, "terminal"));
-    struct rt_proc *p = rt_proc_new(exec_id, err);
+    struct cl_rt_proc *p = cl_rt_proc_new(exec_id, err);
     if (!p)
         return err->code;
     /* ---- register the exec under its container ---- */
     pthread_mutex_lock(&rt->lock);
-    struct rt_ctr *c = rt_ctr_find(rt, cid);
+    struct cl_rt_ctr *c = cl_rt_ctr_find(rt, cid);
     int rc = 0;
     size_t n = 0;
     bool dup = false;
     /* execs waited for earlier are forgotten now */
-    for (struct rt_proc **pp = c ? &c->execs : NULL; pp && *pp;) {
-        struct rt_proc *e = *pp;
+    for (struct cl_rt_proc **pp = c ? &c->execs : NULL; pp && *pp;) {
+        struct cl_rt_proc *e = *pp;
         if (e->waited) {
             *pp = e->next;
-            rt_proc_release_locked(rt, e);
+            cl_rt_proc_release_locked(rt, e);
             continue;
         }
         dup = dup || strcmp(e->exec_id, exec_id) == 0;
@@ -76,7 +76,7 @@ int cl_agent_rt_exec(struct cl_agent_rt *rt, const char *cid, const char *exec_i
     pthread_mutex_unlock(&rt->lock);
     if (rc < 0) {
         pthread_mutex_lock(&rt->lock);
-        rt_proc_release_locked(rt, p);
+        cl_rt_proc_release_locked(rt, p);
         pthread_mutex_unlock(&rt->lock);
         return rc;
     }
@@ -93,16 +93,16 @@ int cl_agent_rt_exec(struct cl_agent_rt *rt, const char *cid, const char *exec_i
     pthread_mutex_lock(&rt->lock);
     c->users--;
     if (rc < 0) {
-        for (struct rt_proc **pp = &c->execs; *pp; pp = &(*pp)->next)
+        for (struct cl_rt_proc **pp = &c->execs; *pp; pp = &(*pp)->next)
             if (*pp == p) {
                 *pp = p->next;
-                rt_proc_release_locked(rt, p); /* the list's reference */
+                cl_rt_proc_release_locked(rt, p); /* the list's reference */
                 break;
             }
     }
     pthread_cond_broadcast(&rt->cond);
     pthread_mutex_unlock(&rt->lock);
-    rt_proc_put(rt, p);
+    cl_rt_proc_put(rt, p);
     return rc < 0 ? cl_err_prefix(err, "exec %s in %s", exec_id, cid) : 0;
 }
 
@@ -132,8 +132,8 @@ int cl_agent_rt_signal(struct cl_agent_rt *rt, const char *cid, const char *exec
     CL_ERR_OR_LOCAL(err);
     if (sig < 0 || sig > 64)
         return cl_err_set(err, CL_EINVAL, "signal %d out of range", sig);
-    struct rt_proc *p = NULL;
-    if (rt_proc_get(rt, cid, exec_id, &p, err) < 0)
+    struct cl_rt_proc *p = NULL;
+    if (cl_rt_proc_get(rt, cid, exec_id, &p, err) < 0)
         return err->code;
     int rc = 0;
     pthread_mutex_lock(&rt->lock);
@@ -148,7 +148,7 @@ int cl_agent_rt_signal(struct cl_agent_rt *rt, const char *cid, const char *exec
     else if (p->pid <= 0)
         rc = cl_err_set(err, CL_EINVAL, "process '%s' of '%s' has not started", exec_id, cid);
     pthread_mutex_unlock(&rt->lock);
-    rt_proc_put(rt, p);
+    cl_rt_proc_put(rt, p);
     return rc;
 }
 
@@ -156,8 +156,8 @@ int cl_agent_rt_wait(struct cl_agent_rt *rt, const char *cid, const char *exec_i
                      struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
-    struct rt_proc *p = NULL;
-    if (rt_proc_get(rt, cid, exec_id, &p, err) < 0)
+    struct cl_rt_proc *p = NULL;
+    if (cl_rt_proc_get(rt, cid, exec_id, &p, err) < 0)
         return err->code;
     int rc = 0;
     pthread_mutex_lock(&rt->lock);
@@ -170,14 +170,14 @@ int cl_agent_rt_wait(struct cl_agent_rt *rt, const char *cid, const char *exec_i
         rc = cl_err_set(err, CL_ENOTFOUND, "container '%s' was removed while waiting", cid);
     }
     pthread_mutex_unlock(&rt->lock);
-    rt_proc_put(rt, p);
+    cl_rt_proc_put(rt, p);
     return rc;
 }
 
 /* ---- stdio ---- */
 
 /* Polls fd for ev together with the wake pipe. 1 = ready, 0 = woken (removed), <0 error. */
-static int wait_fd(struct rt_proc *p, int fd, short ev, struct cl_err *err)
+static int wait_fd(struct cl_rt_proc *p, int fd, short ev, struct cl_err *err)
 {
     for (;;) {
         struct pollfd pf[2] = {{.fd = fd, .events = ev}, {.fd = p->wake[0], .events = POLLIN}};
@@ -202,8 +202,8 @@ int cl_agent_rt_read(struct cl_agent_rt *rt, const char *cid, const char *exec_i
         return cl_err_set(err, CL_EINVAL, "%s: len is 0", what);
     if (cap > CL_AGENT_MAX_READ)
         cap = CL_AGENT_MAX_READ;
-    struct rt_proc *p = NULL;
-    if (rt_proc_get(rt, cid, exec_id, &p, err) < 0)
+    struct cl_rt_proc *p = NULL;
+    if (cl_rt_proc_get(rt, cid, exec_id, &p, err) < 0)
         return err->code;
     pthread_mutex_t *lk = stderr_ ? &p->err_lock : &p->out_lock;
     int fd = stderr_ ? p->err_fd : p->out_fd;
@@ -240,7 +240,7 @@ int cl_agent_rt_read(struct cl_agent_rt *rt, const char *cid, const char *exec_i
         }
     }
     pthread_mutex_unlock(lk);
-    rt_proc_put(rt, p);
+    cl_rt_proc_put(rt, p);
     if (rc < 0)
         return rc;
     *out = CL_STEAL(buf);
@@ -254,8 +254,8 @@ int cl_agent_rt_write(struct cl_agent_rt *rt, const char *cid, const char *exec_
     CL_ERR_OR_LOCAL(err);
     if (len > CL_AGENT_MAX_WRITE)
         return cl_err_set(err, CL_ELIMIT, "stdin: %zu bytes exceed %u", len, CL_AGENT_MAX_WRITE);
-    struct rt_proc *p = NULL;
-    if (rt_proc_get(rt, cid, exec_id, &p, err) < 0)
+    struct cl_rt_proc *p = NULL;
+    if (cl_rt_proc_get(rt, cid, exec_id, &p, err) < 0)
         return err->code;
     int rc = 0;
     size_t off = 0;
@@ -278,7 +278,7 @@ int cl_agent_rt_write(struct cl_agent_rt *rt, const char *cid, const char *exec_
             off += (size_t)n;
     }
     pthread_mutex_unlock(&p->in_lock);
-    rt_proc_put(rt, p);
+    cl_rt_proc_put(rt, p);
     *written = off;
     return rc;
 }
@@ -287,8 +287,8 @@ int cl_agent_rt_close_stdin(struct cl_agent_rt *rt, const char *cid, const char 
                             struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
-    struct rt_proc *p = NULL;
-    if (rt_proc_get(rt, cid, exec_id, &p, err) < 0)
+    struct cl_rt_proc *p = NULL;
+    if (cl_rt_proc_get(rt, cid, exec_id, &p, err) < 0)
         return err->code;
     int rc = 0;
     pthread_mutex_lock(&p->in_lock);
@@ -301,7 +301,7 @@ int cl_agent_rt_close_stdin(struct cl_agent_rt *rt, const char *cid, const char 
         p->in_fd = -1;
     }
     pthread_mutex_unlock(&p->in_lock);
-    rt_proc_put(rt, p);
+    cl_rt_proc_put(rt, p);
     return rc;
 }
 
@@ -311,8 +311,8 @@ int cl_agent_rt_resize(struct cl_agent_rt *rt, const char *cid, const char *exec
     CL_ERR_OR_LOCAL(err);
     if (rows > 65535 || cols > 65535)
         return cl_err_set(err, CL_EINVAL, "window size %ux%u out of range", rows, cols);
-    struct rt_proc *p = NULL;
-    if (rt_proc_get(rt, cid, exec_id, &p, err) < 0)
+    struct cl_rt_proc *p = NULL;
+    if (cl_rt_proc_get(rt, cid, exec_id, &p, err) < 0)
         return err->code;
     int rc = 0;
     struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
@@ -320,6 +320,6 @@ int cl_agent_rt_resize(struct cl_agent_rt *rt, const char *cid, const char *exec
         rc = cl_err_set(err, CL_EINVAL, "process '%s' of '%s' has no terminal", exec_id, cid);
     else if (ioctl(p->out_fd, TIOCSWINSZ, &ws) < 0)
         rc = cl_err_set(err, CL_EIO, "TIOCSWINSZ: %s", strerror(errno));
-    rt_proc_put(rt, p);
+    cl_rt_proc_put(rt, p);
     return rc;
 }

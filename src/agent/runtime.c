@@ -55,7 +55,7 @@ const char *cl_agent_rt_run_dir(const struct cl_agent_rt *rt)
     return rt->run_dir;
 }
 
-int rt_exit_code(int wstatus)
+int cl_rt_exit_code(int wstatus)
 {
     if (WIFEXITED(wstatus))
         return WEXITSTATUS(wstatus);
@@ -93,13 +93,13 @@ static void record_exit(struct cl_agent_rt *rt, pid_t pid, int wstatus)
             return;
         }
     }
-    for (struct rt_ctr *c = rt->ctrs; c; c = c->next) {
-        struct rt_proc *ps[2] = {c->init, c->execs};
+    for (struct cl_rt_ctr *c = rt->ctrs; c; c = c->next) {
+        struct cl_rt_proc *ps[2] = {c->init, c->execs};
         for (int k = 0; k < 2; k++) {
-            for (struct rt_proc *p = ps[k]; p; p = k ? p->next : NULL) {
+            for (struct cl_rt_proc *p = ps[k]; p; p = k ? p->next : NULL) {
                 if (p->pid == pid && !p->exited) {
                     p->exited = true;
-                    p->status = rt_exit_code(wstatus);
+                    p->status = cl_rt_exit_code(wstatus);
                     if (p == c->init)
                         c->state = RT_STOPPED;
                     return;
@@ -114,7 +114,7 @@ static void record_exit(struct cl_agent_rt *rt, pid_t pid, int wstatus)
         rt->norphans++;
 }
 
-bool rt_orphan_take(struct cl_agent_rt *rt, pid_t pid, int *status)
+bool cl_rt_orphan_take(struct cl_agent_rt *rt, pid_t pid, int *status)
 {
     for (size_t i = 0; i < rt->norphans; i++) {
         if (rt->orphans[i].pid == pid) {
@@ -156,8 +156,8 @@ static void *reaper_main(void *arg)
 
 /* ---- running helpers ---- */
 
-int rt_run(struct cl_agent_rt *rt, char *const argv[], const int fds[3], long timeout_ms,
-           int *status, struct cl_err *err)
+int cl_rt_run(struct cl_agent_rt *rt, char *const argv[], const int fds[3], long timeout_ms,
+              int *status, struct cl_err *err)
 {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -178,7 +178,7 @@ int rt_run(struct cl_agent_rt *rt, char *const argv[], const int fds[3], long ti
     sigaddset(&def, SIGPIPE);
     posix_spawnattr_setsigdefault(&at, &def);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    struct rt_child ch = {0};
+    struct cl_rt_child ch = {0};
     size_t slot = SIZE_MAX;
     pthread_mutex_lock(&rt->lock);
     for (size_t i = 0; i < CL_ARRAY_LEN(rt->waits); i++)
@@ -251,8 +251,8 @@ static void runc_log_tail(const char *log, char *out, size_t cap)
     }
 }
 
-int rt_runc(struct cl_agent_rt *rt, const char *log, const int fds[3], char *const args[],
-            struct cl_err *err)
+int cl_rt_runc(struct cl_agent_rt *rt, const char *log, const int fds[3], char *const args[],
+               struct cl_err *err)
 {
     char *argv[32];
     size_t n = 0;
@@ -272,28 +272,28 @@ int rt_runc(struct cl_agent_rt *rt, const char *log, const int fds[3], char *con
     }
     argv[n] = NULL;
     int st = 0;
-    if (rt_run(rt, argv, fds, CL_AGENT_RUNC_TIMEOUT_MS, &st, err) < 0)
+    if (cl_rt_run(rt, argv, fds, CL_AGENT_RUNC_TIMEOUT_MS, &st, err) < 0)
         return cl_err_prefix(err, "runc %s", args[0]);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return 0;
     char why[400];
     runc_log_tail(log, why, sizeof why);
     return cl_err_stage(err, CL_EIO, "runc", "runc %s failed (exit %d)%s%s", args[0],
-                        rt_exit_code(st), why[0] ? ": " : "", why);
+                        cl_rt_exit_code(st), why[0] ? ": " : "", why);
 }
 
 /* ---- process records ---- */
 
-struct rt_ctr *rt_ctr_find(struct cl_agent_rt *rt, const char *cid)
+struct cl_rt_ctr *cl_rt_ctr_find(struct cl_agent_rt *rt, const char *cid)
 {
-    for (struct rt_ctr *c = rt->ctrs; c; c = c->next)
+    for (struct cl_rt_ctr *c = rt->ctrs; c; c = c->next)
         if (!c->busy && strcmp(c->id, cid) == 0)
             return c;
     return NULL;
 }
 
-int rt_proc_get(struct cl_agent_rt *rt, const char *cid, const char *exec_id, struct rt_proc **out,
-                struct cl_err *err)
+int cl_rt_proc_get(struct cl_agent_rt *rt, const char *cid, const char *exec_id,
+                   struct cl_rt_proc **out, struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
     if (cl_agent_id_check(cid, "container_id", err) < 0)
@@ -301,12 +301,12 @@ int rt_proc_get(struct cl_agent_rt *rt, const char *cid, const char *exec_id, st
     if (exec_id && *exec_id && cl_agent_id_check(exec_id, "exec_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
-    struct rt_ctr *c = rt_ctr_find(rt, cid);
-    struct rt_proc *p = NULL;
+    struct cl_rt_ctr *c = cl_rt_ctr_find(rt, cid);
+    struct cl_rt_proc *p = NULL;
     if (c) {
         if (!exec_id || !*exec_id || strcmp(exec_id, cid) == 0)
             p = c->init;
-        for (struct rt_proc *e = c->execs; e && !p; e = e->next)
+        for (struct cl_rt_proc *e = c->execs; e && !p; e = e->next)
             if (strcmp(e->exec_id, exec_id) == 0)
                 p = e;
     }
@@ -328,7 +328,7 @@ static void closefd(int *fd)
     *fd = -1;
 }
 
-static void proc_free(struct rt_proc *p)
+static void proc_free(struct cl_rt_proc *p)
 {
     if (p->tty && p->out_fd == p->in_fd)
         p->in_fd = -1;
@@ -343,7 +343,7 @@ static void proc_free(struct rt_proc *p)
     free(p);
 }
 
-void rt_proc_put(struct cl_agent_rt *rt, struct rt_proc *p)
+void cl_rt_proc_put(struct cl_agent_rt *rt, struct cl_rt_proc *p)
 {
     pthread_mutex_lock(&rt->lock);
     bool last = --p->refs == 0;
@@ -352,7 +352,7 @@ void rt_proc_put(struct cl_agent_rt *rt, struct rt_proc *p)
         proc_free(p);
 }
 
-void rt_proc_release_locked(struct cl_agent_rt *rt, struct rt_proc *p)
+void cl_rt_proc_release_locked(struct cl_agent_rt *rt, struct cl_rt_proc *p)
 {
     (void)rt;
     if (!p)
@@ -366,9 +366,9 @@ void rt_proc_release_locked(struct cl_agent_rt *rt, struct rt_proc *p)
         proc_free(p);
 }
 
-struct rt_proc *rt_proc_new(const char *exec_id, struct cl_err *err)
+struct cl_rt_proc *cl_rt_proc_new(const char *exec_id, struct cl_err *err)
 {
-    struct rt_proc *p = calloc(1, sizeof *p);
+    struct cl_rt_proc *p = calloc(1, sizeof *p);
     if (!p) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
         return NULL;
@@ -388,17 +388,17 @@ struct rt_proc *rt_proc_new(const char *exec_id, struct cl_err *err)
     return p;
 }
 
-void rt_proc_set_pid_locked(struct cl_agent_rt *rt, struct rt_proc *p, pid_t pid)
+void cl_rt_proc_set_pid_locked(struct cl_agent_rt *rt, struct cl_rt_proc *p, pid_t pid)
 {
     int st = 0;
     p->pid = pid;
-    if (rt_orphan_take(rt, pid, &st)) {
+    if (cl_rt_orphan_take(rt, pid, &st)) {
         p->exited = true;
-        p->status = rt_exit_code(st);
+        p->status = cl_rt_exit_code(st);
     }
 }
 
-int rt_read_pid(const char *path, pid_t *pid, struct cl_err *err)
+int cl_rt_read_pid(const char *path, pid_t *pid, struct cl_err *err)
 {
     CL_ERR_OR_LOCAL(err);
     size_t n = 0;
@@ -417,7 +417,7 @@ int rt_read_pid(const char *path, pid_t *pid, struct cl_err *err)
 
 /* ---- console socket ---- */
 
-int rt_console_listen(const char *path, struct cl_err *err)
+int cl_rt_console_listen(const char *path, struct cl_err *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sa.sun_path)
@@ -435,7 +435,7 @@ int rt_console_listen(const char *path, struct cl_err *err)
     return fd;
 }
 
-int rt_console_recv(int lfd, struct cl_err *err)
+int cl_rt_console_recv(int lfd, struct cl_err *err)
 {
     int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (cfd < 0)
@@ -472,15 +472,15 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
-int rt_rmtree(const char *path)
+int cl_rt_rmtree(const char *path)
 {
     return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 /* ---- cgroups ---- */
 
-void rt_cgroup_path(const struct cl_agent_rt *rt, const char *cid, const char *ctl, char *out,
-                    size_t cap, bool *v2)
+void cl_rt_cgroup_path(const struct cl_agent_rt *rt, const char *cid, const char *ctl, char *out,
+                       size_t cap, bool *v2)
 {
     struct stat st;
     *v2 = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
@@ -552,7 +552,7 @@ struct cl_agent_rt *cl_agent_rt_new(const struct cl_agent_rt_config *cfg, struct
     rt->reaper_started = true;
     char *ver[] = {rt->runc, (char *)"--version", NULL};
     int st = 0;
-    if (rt_run(rt, ver, NULL, 10000, &st, err) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    if (cl_rt_run(rt, ver, NULL, 10000, &st, err) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         if (!err || !err->code)
             cl_err_set(err, CL_ENOTFOUND, "agent runtime: '%s --version' failed", rt->runc);
         cl_err_prefix(err, "agent runtime: OCI runtime");
@@ -569,10 +569,10 @@ void cl_agent_rt_shutdown(struct cl_agent_rt *rt)
 {
     pthread_mutex_lock(&rt->lock);
     rt->closing = true;
-    for (struct rt_ctr *c = rt->ctrs; c; c = c->next) {
-        struct rt_proc *ps[2] = {c->init, c->execs};
+    for (struct cl_rt_ctr *c = rt->ctrs; c; c = c->next) {
+        struct cl_rt_proc *ps[2] = {c->init, c->execs};
         for (int k = 0; k < 2; k++)
-            for (struct rt_proc *p = ps[k]; p; p = k ? p->next : NULL)
+            for (struct cl_rt_proc *p = ps[k]; p; p = k ? p->next : NULL)
                 if (p->wake[1] >= 0 && write(p->wake[1], "x", 1) < 0)
                     cl_debug("agent: wake pipe full");
     }

@@ -89,7 +89,7 @@ int cl_agent_rt_sandbox_destroy(struct cl_agent_rt *rt, struct cl_err *err)
     (void)err;
     for (;;) {
         pthread_mutex_lock(&rt->lock);
-        struct rt_ctr *c = rt->ctrs;
+        struct cl_rt_ctr *c = rt->ctrs;
         while (c && c->busy)
             c = c->next;
         char id[CL_AGENT_RT_MAX_ID + 1] = "";
@@ -182,7 +182,7 @@ int cl_agent_rt_stats(struct cl_agent_rt *rt, const char *cid, struct cl_agent_s
     if (cl_agent_id_check(cid, "container_id", err) < 0)
         return err->code;
     pthread_mutex_lock(&rt->lock);
-    bool found = rt_ctr_find(rt, cid) != NULL;
+    bool found = cl_rt_ctr_find(rt, cid) != NULL;
     pthread_mutex_unlock(&rt->lock);
     if (!found)
         return cl_err_set(err, CL_ENOTFOUND, "container '%s' does not exist", cid);
@@ -190,9 +190,9 @@ int cl_agent_rt_stats(struct cl_agent_rt *rt, const char *cid, struct cl_agent_s
     memset(&s, 0, sizeof s);
     char mem[PATH_MAX], cpu[PATH_MAX], pids[PATH_MAX];
     bool v2 = false;
-    rt_cgroup_path(rt, cid, "memory", mem, sizeof mem, &v2);
-    rt_cgroup_path(rt, cid, "cpuacct", cpu, sizeof cpu, &v2);
-    rt_cgroup_path(rt, cid, "pids", pids, sizeof pids, &v2);
+    cl_rt_cgroup_path(rt, cid, "memory", mem, sizeof mem, &v2);
+    cl_rt_cgroup_path(rt, cid, "cpuacct", cpu, sizeof cpu, &v2);
+    cl_rt_cgroup_path(rt, cid, "pids", pids, sizeof pids, &v2);
     s.v2 = v2;
     bool any;
     if (v2) {
@@ -238,7 +238,7 @@ static uint64_t oom_kills(struct cl_agent_rt *rt, const char *cid)
     char mem[PATH_MAX];
     bool v2 = false;
     uint64_t n = 0;
-    rt_cgroup_path(rt, cid, "memory", mem, sizeof mem, &v2);
+    cl_rt_cgroup_path(rt, cid, "memory", mem, sizeof mem, &v2);
     if (!read_key(mem, v2 ? "memory.events" : "memory.oom_control", "oom_kill", &n))
         n = 0;
     return n;
@@ -248,7 +248,7 @@ int cl_agent_rt_oom_wait(struct cl_agent_rt *rt, cl_str **cid, struct cl_err *er
 {
     pthread_mutex_lock(&rt->lock);
     while (!rt->closing) {
-        for (struct rt_ctr *c = rt->ctrs; c; c = c->next) {
+        for (struct cl_rt_ctr *c = rt->ctrs; c; c = c->next) {
             if (c->busy)
                 continue;
             /* reading a small cgroup file under the lock: no other blocking I/O here */

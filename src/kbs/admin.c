@@ -150,7 +150,8 @@ static int bearer_verify(const struct cl_kbs_config *cfg, const char *jwt, const
                       path);
 }
 
-bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct cl_http_resp *resp)
+bool cl_kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req,
+                        struct cl_http_resp *resp)
 {
     const struct cl_kbs_config *cfg = kbs->cfg;
     switch (cfg->admin_mode) {
@@ -161,8 +162,8 @@ bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct c
         return true;
     case CL_KBS_ADMIN_DENY_ALL:
         atomic_fetch_add(&kbs->metrics.admin_denied, 1);
-        kbs_fail(resp, "AdminAuthAccess",
-                 "the admin API is disabled (no admin persona is configured)");
+        cl_kbs_fail(resp, "AdminAuthAccess",
+                    "the admin API is disabled (no admin persona is configured)");
         return false;
     case CL_KBS_ADMIN_PERSONAS:
     case CL_KBS_ADMIN_BEARER_JWT:
@@ -171,7 +172,7 @@ bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct c
     const char *auth = cl_http_req_header(req, "Authorization");
     if (!auth || strncmp(auth, "Bearer ", 7) != 0) {
         atomic_fetch_add(&kbs->metrics.admin_denied, 1);
-        kbs_fail(resp, "AdminAuthAccess", "admin request without Authorization: Bearer <JWT>");
+        cl_kbs_fail(resp, "AdminAuthAccess", "admin request without Authorization: Bearer <JWT>");
         return false;
     }
     struct cl_err e = {0};
@@ -182,7 +183,7 @@ bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct c
                  : admin_verify(cfg, auth + 7, &who, &e);
     if (rc < 0) {
         atomic_fetch_add(&kbs->metrics.admin_denied, 1);
-        kbs_fail(resp, "AdminAuthAccess", "%s", e.msg);
+        cl_kbs_fail(resp, "AdminAuthAccess", "%s", e.msg);
         return false;
     }
     atomic_fetch_add(&kbs->metrics.admin_ok, 1);
@@ -214,47 +215,47 @@ static const char *resource_path(const struct cl_http_req *req)
     return req->path + strlen("/kbs/v0/resource/");
 }
 
-void kbs_h_set_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+void cl_kbs_h_set_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
-    if (!kbs_admin_check(kbs, req, resp))
+    if (!cl_kbs_admin_check(kbs, req, resp))
         return;
     const char *path = resource_path(req);
     if (!cl_kbs_resource_path_valid(path)) {
-        kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag>",
-                 path);
+        cl_kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag>",
+                    path);
         return;
     }
     if (req->body_len > CL_KBS_MAX_RESOURCE) {
-        kbs_fail_status(resp, "PluginInternalError", 413, "resource larger than %u bytes",
-                        CL_KBS_MAX_RESOURCE);
+        cl_kbs_fail_status(resp, "PluginInternalError", 413, "resource larger than %u bytes",
+                           CL_KBS_MAX_RESOURCE);
         return;
     }
     struct cl_err e = {0};
     if (cl_store_set(kbs->resources, CL_KBS_NS_REPOSITORY, path,
                      req->body ? req->body : (const uint8_t *)"", req->body_len, true, &e) < 0) {
-        kbs_fail_status(resp, "PluginInternalError", 500, "storing %s: %s", path, e.msg);
+        cl_kbs_fail_status(resp, "PluginInternalError", 500, "storing %s: %s", path, e.msg);
         return;
     }
     cl_info("resource %s set (%zu bytes)", path, req->body_len);
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
 
-void kbs_h_delete_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+void cl_kbs_h_delete_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
-    if (!kbs_admin_check(kbs, req, resp))
+    if (!cl_kbs_admin_check(kbs, req, resp))
         return;
     const char *path = resource_path(req);
     if (!cl_kbs_resource_path_valid(path)) {
-        kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag>",
-                 path);
+        cl_kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s' is not <repo>/<type>/<tag>",
+                    path);
         return;
     }
     struct cl_err e = {0};
     if (cl_store_delete(kbs->resources, CL_KBS_NS_REPOSITORY, path, &e) < 0) {
-        kbs_fail(resp, "PluginInternalError", "deleting %s: %s", path,
-                 e.code == CL_ENOTFOUND ? "not found" : e.msg);
+        cl_kbs_fail(resp, "PluginInternalError", "deleting %s: %s", path,
+                    e.code == CL_ENOTFOUND ? "not found" : e.msg);
         return;
     }
     cl_http_reply(resp, 200, "text/plain", "", 0);
@@ -268,13 +269,13 @@ static cl_bytes *policy_body(const struct cl_http_req *req, struct cl_http_resp 
     CL_AUTO(json_t) *body = cl_json_parse((const char *)req->body, req->body_len, 8, &e);
     const char *b64 = NULL;
     if (!body || cl_json_get_str(body, "policy", &b64, &e) < 0) {
-        kbs_fail(resp, "ParsePolicyError", "policy upload: %s", e.msg);
+        cl_kbs_fail(resp, "ParsePolicyError", "policy upload: %s", e.msg);
         return NULL;
     }
     cl_bytes *text = cl_b64_decode(b64, strlen(b64), CL_B64_URL, CL_AS_MAX_POLICY, len, &e);
     if (!text) {
-        kbs_fail(resp, "ParsePolicyError",
-                 "policy upload: 'policy' must be base64url without padding: %s", e.msg);
+        cl_kbs_fail(resp, "ParsePolicyError",
+                    "policy upload: 'policy' must be base64url without padding: %s", e.msg);
         return NULL;
     }
     if (doc)
@@ -282,37 +283,39 @@ static cl_bytes *policy_body(const struct cl_http_req *req, struct cl_http_resp 
     return text;
 }
 
-void kbs_h_set_resource_policy(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+void cl_kbs_h_set_resource_policy(void *ctx, const struct cl_http_req *req,
+                                  struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
-    if (!kbs_admin_check(kbs, req, resp))
+    if (!cl_kbs_admin_check(kbs, req, resp))
         return;
     size_t n = 0;
     CL_AUTO(cl_bytes) *text = policy_body(req, resp, &n, NULL);
     if (!text)
         return;
     struct cl_err e = {0};
-    if (kbs_policy_set(kbs, (const char *)text, n, &e) < 0) {
-        kbs_fail(resp, "PolicyEngineError", "resource policy refused: %s", e.msg);
+    if (cl_kbs_policy_set(kbs, (const char *)text, n, &e) < 0) {
+        cl_kbs_fail(resp, "PolicyEngineError", "resource policy refused: %s", e.msg);
         return;
     }
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
 
-void kbs_h_get_resource_policy(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+void cl_kbs_h_get_resource_policy(void *ctx, const struct cl_http_req *req,
+                                  struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
-    if (!kbs_admin_check(kbs, req, resp))
+    if (!cl_kbs_admin_check(kbs, req, resp))
         return;
     static const char ids[] = "[\"resource-policy\"]";
     cl_http_reply(resp, 200, "application/json", ids, sizeof ids - 1);
 }
 
-void kbs_h_set_attestation_policy(void *ctx, const struct cl_http_req *req,
-                                  struct cl_http_resp *resp)
+void cl_kbs_h_set_attestation_policy(void *ctx, const struct cl_http_req *req,
+                                     struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
-    if (!kbs_admin_check(kbs, req, resp))
+    if (!cl_kbs_admin_check(kbs, req, resp))
         return;
     size_t n = 0;
     CL_AUTO(json_t) *doc = NULL;
@@ -322,54 +325,57 @@ void kbs_h_set_attestation_policy(void *ctx, const struct cl_http_req *req,
     struct cl_err e = {0};
     const char *id = NULL;
     if (cl_json_get_str(doc, "policy_id", &id, &e) < 0) {
-        kbs_fail(resp, "ParsePolicyError", "attestation policy upload: %s", e.msg);
+        cl_kbs_fail(resp, "ParsePolicyError", "attestation policy upload: %s", e.msg);
         return;
     }
     if (!cl_store_key_valid(id)) {
-        kbs_fail(resp, "ParsePolicyError", "attestation policy id '%.64s' is not a valid name", id);
+        cl_kbs_fail(resp, "ParsePolicyError", "attestation policy id '%.64s' is not a valid name",
+                    id);
         return;
     }
     if (cl_as_set_policy(kbs->as, id, (const char *)text, n, &e) < 0) {
-        kbs_fail(resp, "PolicyEngineError", "attestation policy refused: %s", e.msg);
+        cl_kbs_fail(resp, "PolicyEngineError", "attestation policy refused: %s", e.msg);
         return;
     }
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
 
-void kbs_h_set_reference_value(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+void cl_kbs_h_set_reference_value(void *ctx, const struct cl_http_req *req,
+                                  struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
-    if (!kbs_admin_check(kbs, req, resp))
+    if (!cl_kbs_admin_check(kbs, req, resp))
         return;
     struct cl_err e = {0};
     CL_AUTO(json_t) *msg =
         cl_json_parse((const char *)req->body, req->body_len, KBS_MAX_JSON_DEPTH, &e);
     if (!msg) {
-        kbs_fail(resp, "RvpsError", "reference value message: %s", e.msg);
+        cl_kbs_fail(resp, "RvpsError", "reference value message: %s", e.msg);
         return;
     }
     if (cl_as_rv_register(kbs->as, msg, &e) < 0) {
-        kbs_fail(resp, "RvpsError", "%s", e.msg);
+        cl_kbs_fail(resp, "RvpsError", "%s", e.msg);
         return;
     }
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }
 
-void kbs_h_get_reference_value(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
+void cl_kbs_h_get_reference_value(void *ctx, const struct cl_http_req *req,
+                                  struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
-    if (!kbs_admin_check(kbs, req, resp))
+    if (!cl_kbs_admin_check(kbs, req, resp))
         return;
     const char *id = req->path + strlen("/kbs/v0/reference-value/");
     struct cl_err e = {0};
     CL_AUTO(json_t) *v = cl_as_rv_query(kbs->as, id, &e);
     if (!v) {
-        kbs_fail(resp, "RvpsError", "%s", e.msg);
+        cl_kbs_fail(resp, "RvpsError", "%s", e.msg);
         return;
     }
     CL_AUTO(cl_str) *text = cl_json_compact(v);
     if (!text) {
-        kbs_fail_status(resp, "RvpsError", 500, "out of memory");
+        cl_kbs_fail_status(resp, "RvpsError", 500, "out of memory");
         return;
     }
     cl_http_reply(resp, 200, "application/json", text, strlen(text));

@@ -8,7 +8,7 @@
 
 #include "kbs/kbs.h"
 
-struct kbs_rpolicy;
+struct cl_kbs_rpolicy;
 #include "net/http.h"
 #include "store/store.h"
 
@@ -20,7 +20,7 @@ struct kbs_rpolicy;
 
 /* A challenge is used once: fresh → claimed (one /attest won it) → attested (token stored) or
  * failed. Claiming is a compare-and-set, also between replicas on a shared store. */
-enum kbs_session_state {
+enum cl_kbs_session_state {
     KBS_SESSION_FRESH,
     KBS_SESSION_CLAIMED,
     KBS_SESSION_ATTESTED,
@@ -29,9 +29,9 @@ enum kbs_session_state {
 
 #define KBS_NS_SESSION "kbs_protocol_session"
 
-struct kbs_session {
-    struct kbs_session *next; /* hash chain */
-    enum kbs_session_state state;
+struct cl_kbs_session {
+    struct cl_kbs_session *next; /* hash chain */
+    enum cl_kbs_session_state state;
     char id[KBS_SESSION_ID_LEN + 1];
     char nonce[KBS_NONCE_B64_LEN + 1];
     char tee[32];
@@ -40,39 +40,40 @@ struct kbs_session {
     cl_str *token; /* set once attested */
 };
 
-struct kbs_sessions {
+struct cl_kbs_sessions {
     struct cl_store *shared; /* borrowed: sessions live there (Postgres, Redis), or NULL */
     pthread_mutex_t lock;
-    struct kbs_session **buckets;
+    struct cl_kbs_session **buckets;
     size_t nbuckets, count, max;
     uint64_t lifetime_ns;
 };
 
-int kbs_sessions_init(struct kbs_sessions *s, size_t max, unsigned lifetime_s);
-void kbs_sessions_destroy(struct kbs_sessions *s);
+int cl_kbs_sessions_init(struct cl_kbs_sessions *s, size_t max, unsigned lifetime_s);
+void cl_kbs_sessions_destroy(struct cl_kbs_sessions *s);
 /* Creates a session for tee; copies its id, nonce and expiry out. ELIMIT when full. */
-int kbs_session_create(struct kbs_sessions *s, const char *tee, char id[KBS_SESSION_ID_LEN + 1],
-                       char nonce[KBS_NONCE_B64_LEN + 1], int64_t *expires_unix,
-                       struct cl_err *err);
+int cl_kbs_session_create(struct cl_kbs_sessions *s, const char *tee,
+                          char id[KBS_SESSION_ID_LEN + 1], char nonce[KBS_NONCE_B64_LEN + 1],
+                          int64_t *expires_unix, struct cl_err *err);
 /* Copies the session's state out (token duplicated, may be NULL). ENOTFOUND / EEXPIRED. */
-int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *out,
-                    struct cl_err *err);
+int cl_kbs_session_get(struct cl_kbs_sessions *s, const char *id, struct cl_kbs_session *out,
+                       struct cl_err *err);
 /* Wins the session's challenge for this request: fresh → claimed. EEXISTS when another
  * request (on any replica) claimed it first. */
-int kbs_session_claim(struct kbs_sessions *s, const char *id, struct cl_err *err);
+int cl_kbs_session_claim(struct cl_kbs_sessions *s, const char *id, struct cl_err *err);
 /* Ends a claimed session: token != NULL → attested with that token, NULL → failed. */
-int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *token,
-                          struct cl_err *err);
-size_t kbs_sessions_purge(struct kbs_sessions *s);
+int cl_kbs_session_set_token(struct cl_kbs_sessions *s, const char *id, const char *token,
+                             struct cl_err *err);
+size_t cl_kbs_sessions_purge(struct cl_kbs_sessions *s);
 
 /* ---- protocol messages (protocol.c) ---- */
 
-struct kbs_request {
+struct cl_kbs_request {
     char tee[32];
 };
-int kbs_request_parse(const uint8_t *body, size_t len, struct kbs_request *out, struct cl_err *err);
+int cl_kbs_request_parse(const uint8_t *body, size_t len, struct cl_kbs_request *out,
+                         struct cl_err *err);
 
-struct kbs_attestation {
+struct cl_kbs_attestation {
     json_t *doc; /* owned: the parsed body; the borrowed fields point into it */
     const char *nonce;
     json_t *jwk;            /* tee-pubkey, checked to be a key the KBS can seal to */
@@ -84,16 +85,16 @@ struct kbs_attestation {
     json_t *rd_primary; /* owned: runtime data bound by the primary evidence */
     json_t *rd_device;  /* owned: runtime data bound by device evidence */
 };
-int kbs_attestation_parse(const uint8_t *body, size_t len, struct kbs_attestation *out,
-                          struct cl_err *err);
-void kbs_attestation_clear(struct kbs_attestation *a);
+int cl_kbs_attestation_parse(const uint8_t *body, size_t len, struct cl_kbs_attestation *out,
+                             struct cl_err *err);
+void cl_kbs_attestation_clear(struct cl_kbs_attestation *a);
 /* Fills items (CL_AS_MAX_ITEMS entries) for the attestation service; returns the count. */
-size_t kbs_attestation_items(const struct kbs_attestation *a, const char *tee,
-                             struct cl_as_item *items);
+size_t cl_kbs_attestation_items(const struct cl_kbs_attestation *a, const char *tee,
+                                struct cl_as_item *items);
 
 /* ---- metrics ---- */
 
-struct kbs_metrics {
+struct cl_kbs_metrics {
     atomic_ulong requests, auth, attest_ok, attest_fail, releases, denials, admin_ok, admin_denied;
     atomic_ulong latency_buckets[8]; /* ≤1ms, ≤5, ≤10, ≤25, ≤50, ≤100, ≤500, +Inf */
     atomic_ulong latency_us_sum;
@@ -109,50 +110,55 @@ struct cl_kbs {
     struct cl_as *as;
     cl_x509_store *trust; /* attestation_token.trusted_certs_paths, or NULL */
     json_t *jwks;         /* attestation_token.trusted_jwk_sets keys, or NULL */
-    struct kbs_sessions sessions;
-    struct kbs_metrics metrics;
+    struct cl_kbs_sessions sessions;
+    struct cl_kbs_metrics metrics;
     struct cl_http_server *http;
     pthread_rwlock_t policy_lock;
-    struct kbs_rpolicy *policy; /* compiled resource policy; NULL: stored one broken, deny */
-    uint8_t policy_digest[32];  /* SHA-256 of the stored text it was compiled from (shared) */
+    struct cl_kbs_rpolicy *policy; /* compiled resource policy; NULL: stored one broken, deny */
+    uint8_t policy_digest[32];     /* SHA-256 of the stored text it was compiled from (shared) */
 };
 
 /* Error reply as trustee's ErrorInformation; status 404 for InvalidRequestPath and
  * PluginNotFound, 401 for every other variant, unless status_override is non-zero. */
-#define kbs_fail(resp, variant, ...)                                                               \
-    kbs_fail_at((resp), (variant), 0, __FILE__, __LINE__, __VA_ARGS__)
-#define kbs_fail_status(resp, variant, status, ...)                                                \
-    kbs_fail_at((resp), (variant), (status), __FILE__, __LINE__, __VA_ARGS__)
+#define cl_kbs_fail(resp, variant, ...)                                                            \
+    cl_kbs_fail_at((resp), (variant), 0, __FILE__, __LINE__, __VA_ARGS__)
+#define cl_kbs_fail_status(resp, variant, status, ...)                                             \
+    cl_kbs_fail_at((resp), (variant), (status), __FILE__, __LINE__, __VA_ARGS__)
 CL_PRINTF(6, 7)
-void kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, const char *file,
-                 int line, const char *fmt, ...);
+void cl_kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, const char *file,
+                    int line, const char *fmt, ...);
 
 /* Admin authentication; on failure the reply is already written and false returned. */
-bool kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req, struct cl_http_resp *resp);
+bool cl_kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req,
+                        struct cl_http_resp *resp);
 
 /* Verifies an attestation token (signature by a trusted key, exp/nbf); returns the claims
  * (new) or NULL with err. */
-json_t *kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err);
+json_t *cl_kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err);
 /* The TEE public key JWK inside verified claims (borrowed) or NULL. */
-json_t *kbs_token_teekey(struct cl_kbs *kbs, json_t *claims);
+json_t *cl_kbs_token_teekey(struct cl_kbs *kbs, json_t *claims);
 
 /* Resource policy: 0 and *allow set, or an error (treated as deny by the caller). */
-int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow,
-                    struct cl_err *err);
-int kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_err *err);
-int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err);
+int cl_kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow,
+                       struct cl_err *err);
+int cl_kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_err *err);
+int cl_kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err);
 /* Re-reads the policy (policy_path or store); on any failure the policy in force is kept. */
-int kbs_policy_reload(struct cl_kbs *kbs, struct cl_err *err);
-void kbs_policy_free(struct cl_kbs *kbs);
+int cl_kbs_policy_reload(struct cl_kbs *kbs, struct cl_err *err);
+void cl_kbs_policy_free(struct cl_kbs *kbs);
 
-void kbs_admin_routes(struct cl_kbs *kbs);
-void kbs_h_set_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
-void kbs_h_delete_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
-void kbs_h_set_resource_policy(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
-void kbs_h_get_resource_policy(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
-void kbs_h_set_attestation_policy(void *ctx, const struct cl_http_req *req,
+void cl_kbs_admin_routes(struct cl_kbs *kbs);
+void cl_kbs_h_set_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+void cl_kbs_h_delete_resource(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+void cl_kbs_h_set_resource_policy(void *ctx, const struct cl_http_req *req,
                                   struct cl_http_resp *resp);
-void kbs_h_set_reference_value(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
-void kbs_h_get_reference_value(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp);
+void cl_kbs_h_get_resource_policy(void *ctx, const struct cl_http_req *req,
+                                  struct cl_http_resp *resp);
+void cl_kbs_h_set_attestation_policy(void *ctx, const struct cl_http_req *req,
+                                     struct cl_http_resp *resp);
+void cl_kbs_h_set_reference_value(void *ctx, const struct cl_http_req *req,
+                                  struct cl_http_resp *resp);
+void cl_kbs_h_get_reference_value(void *ctx, const struct cl_http_req *req,
+                                  struct cl_http_resp *resp);
 
 #endif

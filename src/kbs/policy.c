@@ -37,12 +37,12 @@ extern const char cl_policy_resource_default[];
 extern const size_t cl_policy_resource_default_len;
 
 /* A compiled policy and its prepared decision query. */
-struct kbs_rpolicy {
+struct cl_kbs_rpolicy {
     struct cl_rego *engine;
     struct cl_rego_query *allow;
 };
 
-static void rpolicy_free(struct kbs_rpolicy *p)
+static void rpolicy_free(struct cl_kbs_rpolicy *p)
 {
     if (!p)
         return;
@@ -51,10 +51,10 @@ static void rpolicy_free(struct kbs_rpolicy *p)
     free(p);
 }
 
-static struct kbs_rpolicy *compile_as(const char *text, size_t len, bool v0, struct cl_err *err)
+static struct cl_kbs_rpolicy *compile_as(const char *text, size_t len, bool v0, struct cl_err *err)
 {
     struct cl_rego_opts o = {.max_steps = 1000000, .max_memory = 64u << 20};
-    struct kbs_rpolicy *p = calloc(1, sizeof *p);
+    struct cl_kbs_rpolicy *p = calloc(1, sizeof *p);
     if (!p || !(p->engine = cl_rego_new(&o))) {
         rpolicy_free(p);
         cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
@@ -72,9 +72,9 @@ static struct kbs_rpolicy *compile_as(const char *text, size_t len, bool v0, str
 
 /* Rego v1 first; a policy that only parses as v0 (older trustee samples: `allow { ... }`) is
  * accepted with a warning. The error reported is the v1 one. */
-static struct kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *err)
+static struct cl_kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *err)
 {
-    struct kbs_rpolicy *p = compile_as(text, len, false, err);
+    struct cl_kbs_rpolicy *p = compile_as(text, len, false, err);
     if (p || err->code != CL_EPARSE)
         return p;
     struct cl_err e0 = {0};
@@ -87,8 +87,8 @@ static struct kbs_rpolicy *compile(const char *text, size_t len, struct cl_err *
 
 static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err);
 
-int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow,
-                    struct cl_err *err)
+int cl_kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow,
+                       struct cl_err *err)
 {
     *allow = false;
     if (cl_store_shared(kbs->store) && !kbs->cfg->policy_path && policy_refresh(kbs, err) < 0)
@@ -120,7 +120,7 @@ int kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data
 
 int cl_kbs_policy_check(const char *text, size_t len, struct cl_err *err)
 {
-    struct kbs_rpolicy *p = compile(text, len, err);
+    struct cl_kbs_rpolicy *p = compile(text, len, err);
     if (!p)
         return err->code;
     rpolicy_free(p);
@@ -148,13 +148,13 @@ static int write_policy_file(const char *path, const char *text, size_t len, str
 }
 
 /* Puts p (may be NULL: deny all) in force, with the digest of the text it came from. */
-static void install(struct cl_kbs *kbs, struct kbs_rpolicy *p, const char *text, size_t len)
+static void install(struct cl_kbs *kbs, struct cl_kbs_rpolicy *p, const char *text, size_t len)
 {
     uint8_t d[32] = {0};
     if (cl_digest(CL_HASH_SHA256, text, len, d, NULL) < 0)
         memset(d, 0, sizeof d); /* a later refresh recompiles: harmless */
     pthread_rwlock_wrlock(&kbs->policy_lock);
-    struct kbs_rpolicy *old = kbs->policy;
+    struct cl_kbs_rpolicy *old = kbs->policy;
     kbs->policy = p;
     memcpy(kbs->policy_digest, d, sizeof d);
     pthread_rwlock_unlock(&kbs->policy_lock);
@@ -180,7 +180,7 @@ static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err)
     pthread_rwlock_unlock(&kbs->policy_lock);
     if (same)
         return 0;
-    struct kbs_rpolicy *p = compile(src, len, &e);
+    struct cl_kbs_rpolicy *p = compile(src, len, &e);
     if (!p)
         cl_error(
             "the stored resource policy does not compile (%s): every resource request is denied",
@@ -191,9 +191,9 @@ static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err)
     return 0;
 }
 
-int kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_err *err)
+int cl_kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct cl_err *err)
 {
-    struct kbs_rpolicy *p = compile(text, len, err);
+    struct cl_kbs_rpolicy *p = compile(text, len, err);
     if (!p)
         return err->code;
     int rc = kbs->cfg->policy_path
@@ -252,7 +252,7 @@ static cl_bytes *policy_text(struct cl_kbs *kbs, size_t *n, struct cl_err *err)
     return t;
 }
 
-int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
+int cl_kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
 {
     size_t n = 0;
     struct cl_err e = {0};
@@ -279,14 +279,14 @@ int kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
     return 0;
 }
 
-int kbs_policy_reload(struct cl_kbs *kbs, struct cl_err *err)
+int cl_kbs_policy_reload(struct cl_kbs *kbs, struct cl_err *err)
 {
     size_t n = 0;
     struct cl_err e = {0};
     CL_AUTO(cl_bytes) *text = policy_text(kbs, &n, &e);
     if (!text && (e.code != CL_ENOTFOUND || kbs->cfg->policy_path))
         return cl_err_set(err, e.code ? e.code : CL_EIO, "%s (the policy in force is kept)", e.msg);
-    struct kbs_rpolicy *p =
+    struct cl_kbs_rpolicy *p =
         text ? compile((const char *)text, n, err)
              : compile(cl_policy_resource_default, cl_policy_resource_default_len, err);
     if (!p)
@@ -299,7 +299,7 @@ int kbs_policy_reload(struct cl_kbs *kbs, struct cl_err *err)
     return 0;
 }
 
-void kbs_policy_free(struct cl_kbs *kbs)
+void cl_kbs_policy_free(struct cl_kbs *kbs)
 {
     rpolicy_free(kbs->policy);
     kbs->policy = NULL;

@@ -18,7 +18,8 @@ static bool version_ok(const char *v)
            (v[n] == '\0' || v[n + 1] != '\0');
 }
 
-int kbs_request_parse(const uint8_t *body, size_t len, struct kbs_request *out, struct cl_err *err)
+int cl_kbs_request_parse(const uint8_t *body, size_t len, struct cl_kbs_request *out,
+                         struct cl_err *err)
 {
     memset(out, 0, sizeof *out);
     CL_AUTO(json_t) *doc = cl_json_parse((const char *)body, len, KBS_MAX_JSON_DEPTH, err);
@@ -67,7 +68,7 @@ static int teekey_check(const json_t *jwk, struct cl_err *err)
     return k ? 0 : cl_err_prefix(err, "tee-pubkey");
 }
 
-void kbs_attestation_clear(struct kbs_attestation *a)
+void cl_kbs_attestation_clear(struct cl_kbs_attestation *a)
 {
     json_decref(a->doc);
     json_decref(a->devices);
@@ -76,7 +77,7 @@ void kbs_attestation_clear(struct kbs_attestation *a)
     memset(a, 0, sizeof *a);
 }
 
-static int attestation_parse(const uint8_t *body, size_t len, struct kbs_attestation *a,
+static int attestation_parse(const uint8_t *body, size_t len, struct cl_kbs_attestation *a,
                              struct cl_err *err)
 {
     a->doc = cl_json_parse((const char *)body, len, KBS_MAX_JSON_DEPTH, err);
@@ -129,18 +130,18 @@ static int attestation_parse(const uint8_t *body, size_t len, struct kbs_attesta
     return teekey_check(a->jwk, err);
 }
 
-int kbs_attestation_parse(const uint8_t *body, size_t len, struct kbs_attestation *out,
-                          struct cl_err *err)
+int cl_kbs_attestation_parse(const uint8_t *body, size_t len, struct cl_kbs_attestation *out,
+                             struct cl_err *err)
 {
     memset(out, 0, sizeof *out);
     int rc = attestation_parse(body, len, out, err);
     if (rc < 0)
-        kbs_attestation_clear(out);
+        cl_kbs_attestation_clear(out);
     return rc;
 }
 
-size_t kbs_attestation_items(const struct kbs_attestation *a, const char *tee,
-                             struct cl_as_item *items)
+size_t cl_kbs_attestation_items(const struct cl_kbs_attestation *a, const char *tee,
+                                struct cl_as_item *items)
 {
     size_t n = 0;
     items[n++] =

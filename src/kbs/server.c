@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The KBS HTTP front: the route table, the RCAR handshake (auth, attest), resource release,
- * health and metrics. Every refusal goes through kbs_fail so that the reply carries trustee's
+ * health and metrics. Every refusal goes through cl_kbs_fail so that the reply carries trustee's
  * ErrorInformation and the log line names the check (file:line) that refused.
  */
 #include "kbs/cl_version.h"
@@ -15,8 +15,8 @@
 
 #define ERR_TYPE_PREFIX "https://github.com/confidential-containers/kbs/errors/"
 
-void kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, const char *file,
-                 int line, const char *fmt, ...)
+void cl_kbs_fail_at(struct cl_http_resp *resp, const char *variant, int status, const char *file,
+                    int line, const char *fmt, ...)
 {
     char detail[CL_ERR_MSG_MAX + 128];
     va_list ap;
@@ -47,7 +47,7 @@ static void reply_json(struct cl_http_resp *resp, const json_t *v, const char *f
 {
     CL_AUTO(cl_str) *text = cl_json_compact(v);
     if (!text) {
-        kbs_fail_at(resp, "SerdeError", 500, file, line, "out of memory");
+        cl_kbs_fail_at(resp, "SerdeError", 500, file, line, "out of memory");
         return;
     }
     cl_http_reply_at(resp, 200, "application/json", text, strlen(text), file, line);
@@ -60,29 +60,29 @@ static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp
     struct cl_kbs *kbs = ctx;
     atomic_fetch_add(&kbs->metrics.auth, 1);
     struct cl_err e = {0};
-    struct kbs_request r;
-    if (kbs_request_parse(req->body, req->body_len, &r, &e) < 0) {
-        kbs_fail(resp,
-                 e.code == CL_EPARSE || e.code == CL_ELIMIT ? "SerdeError" : "AttestationError",
-                 "%s", e.msg);
+    struct cl_kbs_request r;
+    if (cl_kbs_request_parse(req->body, req->body_len, &r, &e) < 0) {
+        cl_kbs_fail(resp,
+                    e.code == CL_EPARSE || e.code == CL_ELIMIT ? "SerdeError" : "AttestationError",
+                    "%s", e.msg);
         return;
     }
     const struct cl_tee_verifier *v = cl_tee_verifier_find(r.tee);
     if (!v) {
-        kbs_fail(resp, "AttestationError", "TEE '%s' has no verifier in this KBS", r.tee);
+        cl_kbs_fail(resp, "AttestationError", "TEE '%s' has no verifier in this KBS", r.tee);
         return;
     }
     if (v->insecure && !kbs->cfg->allow_sample_tee_insecure) {
-        kbs_fail(resp, "AttestationError",
-                 "TEE '%s' proves nothing and is refused "
-                 "(attestation_service.allow_sample_tee_insecure is not set)",
-                 r.tee);
+        cl_kbs_fail(resp, "AttestationError",
+                    "TEE '%s' proves nothing and is refused "
+                    "(attestation_service.allow_sample_tee_insecure is not set)",
+                    r.tee);
         return;
     }
     char id[KBS_SESSION_ID_LEN + 1], nonce[KBS_NONCE_B64_LEN + 1];
     int64_t expires = 0;
-    if (kbs_session_create(&kbs->sessions, r.tee, id, nonce, &expires, &e) < 0) {
-        kbs_fail_status(resp, "AttestationError", e.code == CL_ELIMIT ? 503 : 500, "%s", e.msg);
+    if (cl_kbs_session_create(&kbs->sessions, r.tee, id, nonce, &expires, &e) < 0) {
+        cl_kbs_fail_status(resp, "AttestationError", e.code == CL_ELIMIT ? 503 : 500, "%s", e.msg);
         return;
     }
     char cookie[160], date[64];
@@ -113,9 +113,9 @@ static void attest_wait(struct cl_kbs *kbs, struct cl_http_resp *resp, const cha
 {
     for (int waited = 0;; waited += 50) {
         struct cl_err e = {0};
-        struct kbs_session s;
-        if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
-            kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
+        struct cl_kbs_session s;
+        if (cl_kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
+            cl_kbs_fail(resp, "AttestationError", "attest: %s", e.msg);
             return;
         }
         CL_AUTO(cl_str) *token = s.token;
@@ -124,13 +124,13 @@ static void attest_wait(struct cl_kbs *kbs, struct cl_http_resp *resp, const cha
             return;
         }
         if (s.state == KBS_SESSION_FAILED) {
-            kbs_fail(resp, "AttestationError",
-                     "attest: this challenge was used by an attestation that failed");
+            cl_kbs_fail(resp, "AttestationError",
+                        "attest: this challenge was used by an attestation that failed");
             return;
         }
         if (waited >= KBS_ATTEST_WAIT_MS) {
-            kbs_fail_status(resp, "AttestationError", 503,
-                            "attest: another request holds this challenge and has not finished");
+            cl_kbs_fail_status(resp, "AttestationError", 503,
+                               "attest: another request holds this challenge and has not finished");
             return;
         }
         nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
@@ -138,14 +138,15 @@ static void attest_wait(struct cl_kbs *kbs, struct cl_http_resp *resp, const cha
 }
 
 static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
-                           struct cl_http_resp *resp, const char *sid, const struct kbs_session *s)
+                           struct cl_http_resp *resp, const char *sid,
+                           const struct cl_kbs_session *s)
 {
     struct cl_err e = {0};
-    struct kbs_attestation a;
-    if (kbs_attestation_parse(req->body, req->body_len, &a, &e) < 0) {
-        kbs_fail(resp,
-                 e.code == CL_EPARSE || e.code == CL_ELIMIT ? "SerdeError" : "AttestationError",
-                 "%s", e.msg);
+    struct cl_kbs_attestation a;
+    if (cl_kbs_attestation_parse(req->body, req->body_len, &a, &e) < 0) {
+        cl_kbs_fail(resp,
+                    e.code == CL_EPARSE || e.code == CL_ELIMIT ? "SerdeError" : "AttestationError",
+                    "%s", e.msg);
         return;
     }
     struct cl_as_item items[CL_AS_MAX_ITEMS];
@@ -153,36 +154,37 @@ static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
     if (strlen(a.nonce) != KBS_NONCE_B64_LEN ||
         !cl_memeq_ct(a.nonce, s->nonce, KBS_NONCE_B64_LEN)) {
         atomic_fetch_add(&kbs->metrics.attest_fail, 1);
-        kbs_fail(resp, "AttestationError",
-                 "attest: runtime-data nonce does not match this session's challenge");
-        kbs_attestation_clear(&a);
+        cl_kbs_fail(resp, "AttestationError",
+                    "attest: runtime-data nonce does not match this session's challenge");
+        cl_kbs_attestation_clear(&a);
         return;
     }
     /* The challenge is used once: this request must win it before the evidence is evaluated,
      * so two requests (two replicas) racing one nonce cannot both mint a token. */
-    int rc = kbs_session_claim(&kbs->sessions, sid, &e);
+    int rc = cl_kbs_session_claim(&kbs->sessions, sid, &e);
     if (rc == CL_EEXISTS) {
-        kbs_attestation_clear(&a);
+        cl_kbs_attestation_clear(&a);
         attest_wait(kbs, resp, sid);
         return;
     }
     if (rc < 0) {
-        kbs_fail_status(resp, "AttestationError", rc == CL_EIO ? 503 : 0, "attest: %s", e.msg);
-    } else if (cl_as_evaluate(kbs->as, items, kbs_attestation_items(&a, s->tee, items), "default",
-                              &token, &e) < 0) {
+        cl_kbs_fail_status(resp, "AttestationError", rc == CL_EIO ? 503 : 0, "attest: %s", e.msg);
+    } else if (cl_as_evaluate(kbs->as, items, cl_kbs_attestation_items(&a, s->tee, items),
+                              "default", &token, &e) < 0) {
         atomic_fetch_add(&kbs->metrics.attest_fail, 1);
         struct cl_err se = {0};
-        if (kbs_session_set_token(&kbs->sessions, sid, NULL, &se) < 0)
+        if (cl_kbs_session_set_token(&kbs->sessions, sid, NULL, &se) < 0)
             cl_warn("attest: marking session failed: %s", se.msg);
-        kbs_fail(resp, "AttestationError", "attestation failed at stage '%s': %s",
-                 e.stage ? e.stage : "?", e.msg);
-    } else if (kbs_session_set_token(&kbs->sessions, sid, token, &e) < 0) {
-        kbs_fail_status(resp, "AttestationError", e.code == CL_EIO ? 503 : 0, "attest: %s", e.msg);
+        cl_kbs_fail(resp, "AttestationError", "attestation failed at stage '%s': %s",
+                    e.stage ? e.stage : "?", e.msg);
+    } else if (cl_kbs_session_set_token(&kbs->sessions, sid, token, &e) < 0) {
+        cl_kbs_fail_status(resp, "AttestationError", e.code == CL_EIO ? 503 : 0, "attest: %s",
+                           e.msg);
     } else {
         atomic_fetch_add(&kbs->metrics.attest_ok, 1);
         reply_token(resp, token, __FILE__, __LINE__);
     }
-    kbs_attestation_clear(&a);
+    cl_kbs_attestation_clear(&a);
 }
 
 static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
@@ -190,14 +192,15 @@ static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_re
     struct cl_kbs *kbs = ctx;
     const char *sid = cl_http_req_cookie(req, "kbs-session-id");
     if (!sid) {
-        kbs_fail(resp, "AttestationError",
-                 "attest: no kbs-session-id cookie (call /kbs/v0/auth first)");
+        cl_kbs_fail(resp, "AttestationError",
+                    "attest: no kbs-session-id cookie (call /kbs/v0/auth first)");
         return;
     }
     struct cl_err e = {0};
-    struct kbs_session s;
-    if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
-        kbs_fail_status(resp, "AttestationError", e.code == CL_EIO ? 503 : 0, "attest: %s", e.msg);
+    struct cl_kbs_session s;
+    if (cl_kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
+        cl_kbs_fail_status(resp, "AttestationError", e.code == CL_EIO ? 503 : 0, "attest: %s",
+                           e.msg);
         return;
     }
     CL_AUTO(cl_str) *cached = s.token;
@@ -261,37 +264,38 @@ static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_h
     struct cl_kbs *kbs = ctx;
     const char *path = resource_path(req);
     if (!cl_kbs_resource_path_valid(path)) {
-        kbs_fail(resp, "InvalidRequestPath",
-                 "resource path '%.200s' is not <repo>/<type>/<tag> of [A-Za-z0-9_.-] "
-                 "segments not starting with '.'",
-                 path);
+        cl_kbs_fail(resp, "InvalidRequestPath",
+                    "resource path '%.200s' is not <repo>/<type>/<tag> of [A-Za-z0-9_.-] "
+                    "segments not starting with '.'",
+                    path);
         return;
     }
     struct cl_err e = {0};
     CL_AUTO(cl_str) *token = NULL;
     const char *sid = cl_http_req_cookie(req, "kbs-session-id");
     if (sid) {
-        struct kbs_session s;
-        if (kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
-            kbs_fail(resp, "TokenNotFound", "session: %s", e.msg);
+        struct cl_kbs_session s;
+        if (cl_kbs_session_get(&kbs->sessions, sid, &s, &e) < 0) {
+            cl_kbs_fail(resp, "TokenNotFound", "session: %s", e.msg);
             return;
         }
         token = s.token;
         if (!token) {
-            kbs_fail(resp, "TokenNotFound", "session %.8s... has not attested", sid);
+            cl_kbs_fail(resp, "TokenNotFound", "session %.8s... has not attested", sid);
             return;
         }
     } else {
         const char *auth = cl_http_req_header(req, "Authorization");
         if (!auth || strncmp(auth, "Bearer ", 7) != 0) {
-            kbs_fail(resp, "TokenNotFound", "no session cookie and no Authorization: Bearer token");
+            cl_kbs_fail(resp, "TokenNotFound",
+                        "no session cookie and no Authorization: Bearer token");
             return;
         }
         token = strdup(auth + 7);
     }
-    CL_AUTO(json_t) *claims = kbs_token_verify(kbs, token, &e);
+    CL_AUTO(json_t) *claims = cl_kbs_token_verify(kbs, token, &e);
     if (!claims) {
-        kbs_fail(resp, "TokenVerifierError", "%s", e.msg);
+        cl_kbs_fail(resp, "TokenVerifierError", "%s", e.msg);
         return;
     }
     /* resource policy: input = claims; data = {plugin, resource-path, query} */
@@ -300,37 +304,37 @@ static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_h
     char repo[CL_KBS_MAX_PATH_SEGMENT + 1], type[CL_KBS_MAX_PATH_SEGMENT + 1],
         tag[CL_KBS_MAX_PATH_SEGMENT + 1];
     if (sscanf(path, "%128[^/]/%128[^/]/%128s", repo, type, tag) != 3) {
-        kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s'", path);
+        cl_kbs_fail(resp, "InvalidRequestPath", "resource path '%.200s'", path);
         return;
     }
     CL_AUTO(json_t) *data = json_pack("{s:s, s:[s,s,s], s:O}", "plugin", "resource",
                                       "resource-path", repo, type, tag, "query", query);
     bool allow = false;
-    int prc = kbs_policy_eval(kbs, claims, data, &allow, &e);
+    int prc = cl_kbs_policy_eval(kbs, claims, data, &allow, &e);
     if (prc < 0 || !allow) {
         atomic_fetch_add(&kbs->metrics.denials, 1);
         {
-            kbs_fail(resp, "PolicyDeny", "resource policy denies access to %s%s%s", path,
-                     prc < 0 ? ": " : "", prc < 0 ? e.msg : "");
+            cl_kbs_fail(resp, "PolicyDeny", "resource policy denies access to %s%s%s", path,
+                        prc < 0 ? ": " : "", prc < 0 ? e.msg : "");
             return;
         }
     }
-    json_t *teekey = kbs_token_teekey(kbs, claims);
+    json_t *teekey = cl_kbs_token_teekey(kbs, claims);
     if (!teekey) {
-        kbs_fail(resp, "TokenVerifierError", "the token carries no TEE public key");
+        cl_kbs_fail(resp, "TokenVerifierError", "the token carries no TEE public key");
         return;
     }
     size_t len = 0;
     CL_AUTO(cl_bytes) *secret = cl_store_get(kbs->resources, CL_KBS_NS_REPOSITORY, path, &len, &e);
     if (!secret) {
-        kbs_fail(resp, "PluginInternalError", "resource %s: %s", path,
-                 e.code == CL_ENOTFOUND ? "not found" : e.msg);
+        cl_kbs_fail(resp, "PluginInternalError", "resource %s: %s", path,
+                    e.code == CL_ENOTFOUND ? "not found" : e.msg);
         return;
     }
     CL_AUTO(json_t) *jwe = cl_jwe_encrypt(teekey, secret, len, &e);
     explicit_bzero(secret, len);
     if (!jwe) {
-        kbs_fail(resp, "JweError", "sealing %s to the TEE key: %s", path, e.msg);
+        cl_kbs_fail(resp, "JweError", "sealing %s to the TEE key: %s", path, e.msg);
         return;
     }
     atomic_fetch_add(&kbs->metrics.releases, 1);
@@ -355,15 +359,15 @@ static void h_readyz(void *ctx, const struct cl_http_req *req, struct cl_http_re
     cl_bytes *probe = cl_store_get(kbs->store, CL_KBS_NS_POLICY, "readiness-probe", &n, &e);
     free(probe);
     if (!probe && e.code != CL_ENOTFOUND) {
-        kbs_fail_status(resp, "NotReady", 503, "store: %s", e.msg);
+        cl_kbs_fail_status(resp, "NotReady", 503, "store: %s", e.msg);
         return;
     }
     pthread_rwlock_rdlock(&kbs->policy_lock);
     bool policy = kbs->policy != NULL;
     pthread_rwlock_unlock(&kbs->policy_lock);
     if (!policy) {
-        kbs_fail_status(resp, "NotReady", 503,
-                        "policy engine: the resource policy does not compile");
+        cl_kbs_fail_status(resp, "NotReady", 503,
+                           "policy engine: the resource policy does not compile");
         return;
     }
     cl_http_reply(resp, 200, "text/plain", "ready\n", 6);
@@ -379,7 +383,7 @@ static void h_jwks(void *ctx, const struct cl_http_req *req, struct cl_http_resp
 static void h_metrics(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
 {
     struct cl_kbs *kbs = ctx;
-    struct kbs_metrics *m = &kbs->metrics;
+    struct cl_kbs_metrics *m = &kbs->metrics;
     static const char *const le[] = {"0.001", "0.005", "0.01", "0.025",
                                      "0.05",  "0.1",   "0.5",  "+Inf"};
     char buf[4096];
@@ -436,7 +440,7 @@ static void h_metrics(void *ctx, const struct cl_http_req *req, struct cl_http_r
             "# TYPE kbs_policy_violations_total counter\nkbs_policy_violations_total %lu\n",
             CL_BUILD_VERSION, CL_BUILD_VERSION, __DATE__, ok + bad, ok, bad, rel + den, rel, den);
     if (o < 0 || (size_t)o >= sizeof buf) {
-        kbs_fail_status(resp, "PrometheusError", 500, "metrics text too long");
+        cl_kbs_fail_status(resp, "PrometheusError", 500, "metrics text too long");
         return;
     }
     cl_http_reply(resp, 200, "text/plain; version=0.0.4", buf, (size_t)o);
@@ -446,18 +450,18 @@ static void h_fallback(void *ctx, const struct cl_http_req *req, struct cl_http_
 {
     static const char api[] = "/kbs/v0/";
     if (strncmp(req->path, api, sizeof api - 1) != 0) {
-        kbs_fail(resp, "InvalidRequestPath", "path '%.200s' is not under %s", req->path, api);
+        cl_kbs_fail(resp, "InvalidRequestPath", "path '%.200s' is not under %s", req->path, api);
         return;
     }
     const char *plugin = req->path + sizeof api - 1;
     size_t n = strcspn(plugin, "/");
     if (n == strlen("resource") && strncmp(plugin, "resource", n) == 0) {
-        kbs_fail(resp, "InvalidRequestPath", "%s is not allowed on resources", req->method);
+        cl_kbs_fail(resp, "InvalidRequestPath", "%s is not allowed on resources", req->method);
         return;
     }
     {
-        kbs_fail(resp, "PluginNotFound", "no plugin '%.*s' for %s", (int)(n > 64 ? 64 : n), plugin,
-                 req->method);
+        cl_kbs_fail(resp, "PluginNotFound", "no plugin '%.*s' for %s", (int)(n > 64 ? 64 : n),
+                    plugin, req->method);
         return;
     }
 }
@@ -482,13 +486,13 @@ static void h_fallback(void *ctx, const struct cl_http_req *req, struct cl_http_
 ROUTE(r_auth, h_auth)
 ROUTE(r_attest, h_attest)
 ROUTE(r_get_resource, h_get_resource)
-ROUTE(r_set_resource, kbs_h_set_resource)
-ROUTE(r_delete_resource, kbs_h_delete_resource)
-ROUTE(r_set_rpolicy, kbs_h_set_resource_policy)
-ROUTE(r_get_rpolicy, kbs_h_get_resource_policy)
-ROUTE(r_set_apolicy, kbs_h_set_attestation_policy)
-ROUTE(r_set_rv, kbs_h_set_reference_value)
-ROUTE(r_get_rv, kbs_h_get_reference_value)
+ROUTE(r_set_resource, cl_kbs_h_set_resource)
+ROUTE(r_delete_resource, cl_kbs_h_delete_resource)
+ROUTE(r_set_rpolicy, cl_kbs_h_set_resource_policy)
+ROUTE(r_get_rpolicy, cl_kbs_h_get_resource_policy)
+ROUTE(r_set_apolicy, cl_kbs_h_set_attestation_policy)
+ROUTE(r_set_rv, cl_kbs_h_set_reference_value)
+ROUTE(r_get_rv, cl_kbs_h_get_reference_value)
 ROUTE(r_fallback, h_fallback)
 
 static const struct cl_http_route routes[] = {
@@ -625,9 +629,9 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     kbs->as = cl_as_new(&ao, err);
     if (!kbs->as)
         goto fail;
-    if (kbs_sessions_init(&kbs->sessions, cfg->max_sessions,
-                          cfg->session_timeout_s ? cfg->session_timeout_s
-                                                 : cfg->session_timeout_min * 60) < 0) {
+    if (cl_kbs_sessions_init(&kbs->sessions, cfg->max_sessions,
+                             cfg->session_timeout_s ? cfg->session_timeout_s
+                                                    : cfg->session_timeout_min * 60) < 0) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
         goto fail;
     }
@@ -640,7 +644,7 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
                 "shared between replicas)",
                 cfg->session_storage_type);
     }
-    if (kbs_policy_load(kbs, err) < 0)
+    if (cl_kbs_policy_load(kbs, err) < 0)
         goto fail;
     struct cl_http_server_opts ho = {
         .sockets = (const char *const *)cfg->sockets,
@@ -672,12 +676,12 @@ uint16_t cl_kbs_port(const struct cl_kbs *kbs, size_t i)
 
 int cl_kbs_reload(struct cl_kbs *kbs, struct cl_err *err)
 {
-    return kbs_policy_reload(kbs, err);
+    return cl_kbs_policy_reload(kbs, err);
 }
 
 void cl_kbs_tick(struct cl_kbs *kbs)
 {
-    size_t n = kbs_sessions_purge(&kbs->sessions);
+    size_t n = cl_kbs_sessions_purge(&kbs->sessions);
     if (n)
         cl_debug("purged %zu expired sessions", n);
 }
@@ -688,7 +692,7 @@ void cl_kbs_stop(struct cl_kbs *kbs)
         return;
     if (kbs->http)
         cl_http_server_stop(kbs->http);
-    kbs_sessions_destroy(&kbs->sessions);
+    cl_kbs_sessions_destroy(&kbs->sessions);
     cl_as_free(kbs->as);
     X509_STORE_free(kbs->trust);
     json_decref(kbs->jwks);
@@ -697,7 +701,7 @@ void cl_kbs_stop(struct cl_kbs *kbs)
     if (kbs->store)
         cl_store_close(kbs->store);
     cl_store_close(kbs->session_store);
-    kbs_policy_free(kbs);
+    cl_kbs_policy_free(kbs);
     pthread_rwlock_destroy(&kbs->policy_lock);
     free(kbs);
 }

@@ -5,7 +5,7 @@
  *
  * In memory by default, bounded: when the table is full the expired sessions are purged, and
  * if it is still full a new handshake is refused rather than evicting live ones. Expired
- * sessions are removed on read and by kbs_sessions_purge.
+ * sessions are removed on read and by cl_kbs_sessions_purge.
  *
  * With a shared store (session_storage_type Postgres or Redis) a session is the expiring value
  * `kbs_protocol_session/<id>` = expiry digits + {"tee","nonce","state","token"}, so the
@@ -22,7 +22,7 @@ static const char *const state_names[] = {"fresh", "claimed", "attested", "faile
 
 /* ---- shared store ---- */
 
-static cl_str *shared_encode(const struct kbs_session *x, size_t *len)
+static cl_str *shared_encode(const struct cl_kbs_session *x, size_t *len)
 {
     CL_AUTO(json_t) *j = json_pack("{s:s, s:s, s:s}", "tee", x->tee, "nonce", x->nonce, "state",
                                    state_names[x->state]);
@@ -35,7 +35,7 @@ static cl_str *shared_encode(const struct kbs_session *x, size_t *len)
 }
 
 /* Reads id; *raw = the stored bytes (new) for a later compare-and-set. */
-static int shared_get(struct kbs_sessions *s, const char *id, struct kbs_session *out,
+static int shared_get(struct cl_kbs_sessions *s, const char *id, struct cl_kbs_session *out,
                       cl_bytes **raw, size_t *rawlen, struct cl_err *err)
 {
     if (strlen(id) != KBS_SESSION_ID_LEN || !cl_store_key_valid(id))
@@ -66,7 +66,7 @@ static int shared_get(struct kbs_sessions *s, const char *id, struct kbs_session
     out->state = KBS_SESSION_FAILED;
     for (size_t i = 0; i < CL_ARRAY_LEN(state_names); i++)
         if (strcmp(state, state_names[i]) == 0)
-            out->state = (enum kbs_session_state)i;
+            out->state = (enum cl_kbs_session_state)i;
     memcpy(out->id, id, KBS_SESSION_ID_LEN + 1);
     memcpy(out->nonce, nonce, KBS_NONCE_B64_LEN + 1);
     snprintf(out->tee, sizeof out->tee, "%s", tee);
@@ -82,10 +82,11 @@ static int shared_get(struct kbs_sessions *s, const char *id, struct kbs_session
 }
 
 /* Moves id from state `from` to `to` (with token) by compare-and-set on the whole value. */
-static int shared_transition(struct kbs_sessions *s, const char *id, enum kbs_session_state from,
-                             enum kbs_session_state to, const char *token, struct cl_err *err)
+static int shared_transition(struct cl_kbs_sessions *s, const char *id,
+                             enum cl_kbs_session_state from, enum cl_kbs_session_state to,
+                             const char *token, struct cl_err *err)
 {
-    struct kbs_session x;
+    struct cl_kbs_session x;
     CL_AUTO(cl_bytes) *raw = NULL;
     size_t rawlen = 0, nlen = 0;
     int rc = shared_get(s, id, &x, &raw, &rawlen, err);
@@ -117,7 +118,7 @@ static int shared_transition(struct kbs_sessions *s, const char *id, enum kbs_se
     return 0;
 }
 
-static size_t bucket_of(const struct kbs_sessions *s, const char *id)
+static size_t bucket_of(const struct cl_kbs_sessions *s, const char *id)
 {
     uint64_t h = 1469598103934665603ull;
     for (const char *p = id; *p; p++)
@@ -125,7 +126,7 @@ static size_t bucket_of(const struct kbs_sessions *s, const char *id)
     return (size_t)(h & (s->nbuckets - 1));
 }
 
-int kbs_sessions_init(struct kbs_sessions *s, size_t max, unsigned lifetime_s)
+int cl_kbs_sessions_init(struct cl_kbs_sessions *s, size_t max, unsigned lifetime_s)
 {
     memset(s, 0, sizeof *s);
     s->nbuckets = 1024;
@@ -140,7 +141,7 @@ int kbs_sessions_init(struct kbs_sessions *s, size_t max, unsigned lifetime_s)
     return 0;
 }
 
-static void session_free(struct kbs_session *x)
+static void session_free(struct cl_kbs_session *x)
 {
     if (!x)
         return;
@@ -149,14 +150,14 @@ static void session_free(struct kbs_session *x)
     free(x);
 }
 
-void kbs_sessions_destroy(struct kbs_sessions *s)
+void cl_kbs_sessions_destroy(struct cl_kbs_sessions *s)
 {
     if (!s->buckets)
         return;
     for (size_t i = 0; i < s->nbuckets; i++) {
-        struct kbs_session *x = s->buckets[i];
+        struct cl_kbs_session *x = s->buckets[i];
         while (x) {
-            struct kbs_session *n = x->next;
+            struct cl_kbs_session *n = x->next;
             session_free(x);
             x = n;
         }
@@ -166,14 +167,14 @@ void kbs_sessions_destroy(struct kbs_sessions *s)
     s->buckets = NULL;
 }
 
-static size_t purge_locked(struct kbs_sessions *s, uint64_t now)
+static size_t purge_locked(struct cl_kbs_sessions *s, uint64_t now)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->nbuckets; i++) {
-        struct kbs_session **pp = &s->buckets[i];
+        struct cl_kbs_session **pp = &s->buckets[i];
         while (*pp) {
             if ((*pp)->expires_ns <= now) {
-                struct kbs_session *dead = *pp;
+                struct cl_kbs_session *dead = *pp;
                 *pp = dead->next;
                 session_free(dead);
                 s->count--;
@@ -186,7 +187,7 @@ static size_t purge_locked(struct kbs_sessions *s, uint64_t now)
     return n;
 }
 
-size_t kbs_sessions_purge(struct kbs_sessions *s)
+size_t cl_kbs_sessions_purge(struct cl_kbs_sessions *s)
 {
     if (s->shared) {
         size_t n = 0;
@@ -201,13 +202,14 @@ size_t kbs_sessions_purge(struct kbs_sessions *s)
     return n;
 }
 
-int kbs_session_create(struct kbs_sessions *s, const char *tee, char id[KBS_SESSION_ID_LEN + 1],
-                       char nonce[KBS_NONCE_B64_LEN + 1], int64_t *expires_unix, struct cl_err *err)
+int cl_kbs_session_create(struct cl_kbs_sessions *s, const char *tee,
+                          char id[KBS_SESSION_ID_LEN + 1], char nonce[KBS_NONCE_B64_LEN + 1],
+                          int64_t *expires_unix, struct cl_err *err)
 {
     uint8_t rid[KBS_SESSION_ID_LEN / 2], rnonce[32];
     if (cl_random(rid, sizeof rid, err) < 0 || cl_random(rnonce, sizeof rnonce, err) < 0)
         return err ? err->code : CL_EIO;
-    struct kbs_session *x = calloc(1, sizeof *x);
+    struct cl_kbs_session *x = calloc(1, sizeof *x);
     CL_AUTO(cl_str) *hid = cl_hex_encode(rid, sizeof rid);
     CL_AUTO(cl_str) *bn = cl_b64_encode(rnonce, sizeof rnonce, CL_B64_STD);
     if (!x || !hid || !bn) {
@@ -257,18 +259,18 @@ int kbs_session_create(struct kbs_sessions *s, const char *tee, char id[KBS_SESS
 }
 
 /* Finds id; removes it when expired. Caller holds the lock. */
-static struct kbs_session *find_locked(struct kbs_sessions *s, const char *id, int *rc)
+static struct cl_kbs_session *find_locked(struct cl_kbs_sessions *s, const char *id, int *rc)
 {
     if (strlen(id) != KBS_SESSION_ID_LEN) {
         *rc = CL_ENOTFOUND;
         return NULL;
     }
-    struct kbs_session **pp = &s->buckets[bucket_of(s, id)];
+    struct cl_kbs_session **pp = &s->buckets[bucket_of(s, id)];
     for (; *pp; pp = &(*pp)->next) {
         if (!cl_memeq_ct((*pp)->id, id, KBS_SESSION_ID_LEN))
             continue;
         if ((*pp)->expires_ns <= cl_now_mono_ns()) {
-            struct kbs_session *dead = *pp;
+            struct cl_kbs_session *dead = *pp;
             *pp = dead->next;
             session_free(dead);
             s->count--;
@@ -282,14 +284,14 @@ static struct kbs_session *find_locked(struct kbs_sessions *s, const char *id, i
     return NULL;
 }
 
-int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *out,
-                    struct cl_err *err)
+int cl_kbs_session_get(struct cl_kbs_sessions *s, const char *id, struct cl_kbs_session *out,
+                       struct cl_err *err)
 {
     if (s->shared)
         return shared_get(s, id, out, NULL, NULL, err);
     int rc;
     pthread_mutex_lock(&s->lock);
-    struct kbs_session *x = find_locked(s, id, &rc);
+    struct cl_kbs_session *x = find_locked(s, id, &rc);
     if (x) {
         *out = *x;
         out->next = NULL;
@@ -303,13 +305,13 @@ int kbs_session_get(struct kbs_sessions *s, const char *id, struct kbs_session *
     return 0;
 }
 
-int kbs_session_claim(struct kbs_sessions *s, const char *id, struct cl_err *err)
+int cl_kbs_session_claim(struct cl_kbs_sessions *s, const char *id, struct cl_err *err)
 {
     if (s->shared)
         return shared_transition(s, id, KBS_SESSION_FRESH, KBS_SESSION_CLAIMED, NULL, err);
     int rc;
     pthread_mutex_lock(&s->lock);
-    struct kbs_session *x = find_locked(s, id, &rc);
+    struct cl_kbs_session *x = find_locked(s, id, &rc);
     if (x && x->state != KBS_SESSION_FRESH)
         rc = CL_EEXISTS;
     else if (x)
@@ -321,10 +323,10 @@ int kbs_session_claim(struct kbs_sessions *s, const char *id, struct cl_err *err
                   : 0;
 }
 
-int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *token,
-                          struct cl_err *err)
+int cl_kbs_session_set_token(struct cl_kbs_sessions *s, const char *id, const char *token,
+                             struct cl_err *err)
 {
-    enum kbs_session_state to = token ? KBS_SESSION_ATTESTED : KBS_SESSION_FAILED;
+    enum cl_kbs_session_state to = token ? KBS_SESSION_ATTESTED : KBS_SESSION_FAILED;
     if (s->shared)
         return shared_transition(s, id, KBS_SESSION_CLAIMED, to, token, err);
     int rc;
@@ -332,7 +334,7 @@ int kbs_session_set_token(struct kbs_sessions *s, const char *id, const char *to
     if (token && !copy)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
     pthread_mutex_lock(&s->lock);
-    struct kbs_session *x = find_locked(s, id, &rc);
+    struct cl_kbs_session *x = find_locked(s, id, &rc);
     if (x && x->state != KBS_SESSION_CLAIMED) {
         rc = CL_EEXISTS;
     } else if (x) {

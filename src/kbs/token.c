@@ -113,7 +113,7 @@ static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struc
     return claims_of(jws, err);
 }
 
-json_t *kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err)
+json_t *cl_kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err)
 {
     struct cl_jws jws = {0};
     if (cl_jws_parse(token, strlen(token), &jws, err) < 0) {
@@ -125,7 +125,7 @@ json_t *kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *e
     return claims;
 }
 
-json_t *kbs_token_teekey(struct cl_kbs *kbs, json_t *claims)
+json_t *cl_kbs_token_teekey(struct cl_kbs *kbs, json_t *claims)
 {
     static const char *const defaults[] = {
         "/tdx/attester_runtime_data/tee-pubkey",

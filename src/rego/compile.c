@@ -14,12 +14,12 @@
 
 /* ---- rule tree ---- */
 
-struct rg_node *rg_node_child(const struct rg_node *n, const char *name, size_t len)
+struct cl_rg_node *cl_rg_node_child(const struct cl_rg_node *n, const char *name, size_t len)
 {
     size_t lo = 0, hi = n->nkids;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const struct rg_node *k = n->kids[mid];
+        const struct cl_rg_node *k = n->kids[mid];
         size_t kl = k->key->u.str.len;
         size_t m = kl < len ? kl : len;
         int c = memcmp(k->name, name, m);
@@ -35,14 +35,15 @@ struct rg_node *rg_node_child(const struct rg_node *n, const char *name, size_t 
     return NULL;
 }
 
-static struct rg_node *node_get(struct cl_rego *e, struct rg_node *n, const char *name, size_t len)
+static struct cl_rg_node *node_get(struct cl_rego *e, struct cl_rg_node *n, const char *name,
+                                   size_t len)
 {
-    struct rg_node *k = rg_node_child(n, name, len);
+    struct cl_rg_node *k = cl_rg_node_child(n, name, len);
     if (k)
         return k;
-    k = rg_alloc(&e->arena, sizeof *k);
-    k->name = rg_strndup(&e->arena, name, len);
-    k->key = rg_keep(&e->arena, cl_rv_str(name, len));
+    k = cl_rg_alloc(&e->arena, sizeof *k);
+    k->name = cl_rg_strndup(&e->arena, name, len);
+    k->key = cl_rg_keep(&e->arena, cl_rv_str(name, len));
     k->parent = n;
     k->id = e->nnodes++;
     /* keep kids sorted: binary search for the place, arrays grown by doubling (a package of
@@ -57,7 +58,7 @@ static struct rg_node *node_get(struct cl_rego *e, struct rg_node *n, const char
     }
     if (n->nkids == n->capkids) {
         size_t cap = n->capkids ? n->capkids * 2 : 4;
-        struct rg_node **kids = rg_alloc(&e->arena, cap * sizeof *kids);
+        struct cl_rg_node **kids = cl_rg_alloc(&e->arena, cap * sizeof *kids);
         if (n->nkids)
             memcpy(kids, n->kids, n->nkids * sizeof *kids);
         n->kids = kids;
@@ -72,8 +73,8 @@ static struct rg_node *node_get(struct cl_rego *e, struct rg_node *n, const char
 /* ---- errors ---- */
 
 CL_PRINTF(5, 6)
-static int cerr(struct rg_error *err, const char *code, const char *file, const struct rg_term *at,
-                const char *fmt, ...)
+static int cerr(struct cl_rg_error *err, const char *code, const char *file,
+                const struct cl_rg_term *at, const char *fmt, ...)
 {
     if (err->code)
         return -1;
@@ -101,15 +102,15 @@ struct scope {
 
 struct cctx {
     struct cl_rego *e;
-    struct rg_arena *a;
-    struct rg_module *mod; /* NULL for queries */
-    struct rg_node *pkg;
+    struct cl_rg_arena *a;
+    struct cl_rg_module *mod; /* NULL for queries */
+    struct cl_rg_node *pkg;
     struct scope *top;
     struct scope freevars;
     int nslots;
     const char **slotnames;
     size_t capnames;
-    struct rg_error *err;
+    struct cl_rg_error *err;
     const char *file;
 };
 
@@ -120,7 +121,7 @@ static void scope_free(struct scope *s)
     free(s->bnames);
 }
 
-static void bn_term(struct scope *s, const struct rg_term *t)
+static void bn_term(struct scope *s, const struct cl_rg_term *t)
 {
     if (!t)
         return;
@@ -144,10 +145,10 @@ static void bn_term(struct scope *s, const struct rg_term *t)
 }
 
 /* Records the names used at the level of body b (comprehension and every bodies excluded). */
-static void bn_body(struct scope *s, const struct rg_body *b)
+static void bn_body(struct scope *s, const struct cl_rg_body *b)
 {
     for (size_t i = 0; b && i < b->n; i++) {
-        const struct rg_expr *x = b->exprs[i];
+        const struct cl_rg_expr *x = b->exprs[i];
         /* `x := ...` declares x from there on: a comprehension before it has its own x */
         if (x->term && x->term->kind == RG_T_CALL && strcmp(x->term->name, "assign") == 0)
             bn_term(s, x->term->items[1]);
@@ -214,43 +215,43 @@ static int lookup_local(struct cctx *c, const char *name)
     return scope_find(&c->freevars, name);
 }
 
-static struct rg_term *data_ref(struct cctx *c, const char **path, size_t n, const char *last,
-                                int line, int col)
+static struct cl_rg_term *data_ref(struct cctx *c, const char **path, size_t n, const char *last,
+                                   int line, int col)
 {
-    struct rg_term *r = rg_term_new(c->a, RG_T_REF, line, col);
+    struct cl_rg_term *r = cl_rg_term_new(c->a, RG_T_REF, line, col);
     r->n = n + 1 + (last ? 1 : 0);
-    r->items = rg_alloc(c->a, r->n * sizeof *r->items);
-    struct rg_term *d = rg_term_new(c->a, RG_T_VAR, line, col);
+    r->items = cl_rg_alloc(c->a, r->n * sizeof *r->items);
+    struct cl_rg_term *d = cl_rg_term_new(c->a, RG_T_VAR, line, col);
     d->name = "data";
     d->root = RG_ROOT_DATA;
     r->items[0] = d;
     for (size_t i = 0; i < n; i++) {
-        struct rg_term *k = rg_term_new(c->a, RG_T_VALUE, line, col);
-        k->val = rg_keep(c->a, cl_rv_strz(path[i]));
+        struct cl_rg_term *k = cl_rg_term_new(c->a, RG_T_VALUE, line, col);
+        k->val = cl_rg_keep(c->a, cl_rv_strz(path[i]));
         r->items[i + 1] = k;
     }
     if (last) {
-        struct rg_term *k = rg_term_new(c->a, RG_T_VALUE, line, col);
-        k->val = rg_keep(c->a, cl_rv_strz(last));
+        struct cl_rg_term *k = cl_rg_term_new(c->a, RG_T_VALUE, line, col);
+        k->val = cl_rg_keep(c->a, cl_rv_strz(last));
         r->items[n + 1] = k;
     }
     return r;
 }
 
-static const struct rg_import *find_import(struct cctx *c, const char *name)
+static const struct cl_rg_import *find_import(struct cctx *c, const char *name)
 {
     if (!c->mod)
         return NULL;
     for (size_t i = 0; i < c->mod->nimports; i++) {
-        const struct rg_import *im = &c->mod->imports[i];
-        const struct rg_term *p = im->path;
+        const struct cl_rg_import *im = &c->mod->imports[i];
+        const struct cl_rg_term *p = im->path;
         const char *last;
         if (im->alias) {
             last = im->alias;
         } else if (p->kind == RG_T_VAR) {
             last = p->name;
         } else {
-            const struct rg_term *l = p->items[p->n - 1];
+            const struct cl_rg_term *l = p->items[p->n - 1];
             last = l->val->u.str.s;
         }
         const char *root = p->kind == RG_T_VAR ? p->name : p->items[0]->name;
@@ -263,7 +264,7 @@ static const struct rg_import *find_import(struct cctx *c, const char *name)
 }
 
 /* Turns t (a VAR naming a global) into the reference it stands for. */
-static bool resolve_global(struct cctx *c, struct rg_term *t)
+static bool resolve_global(struct cctx *c, struct cl_rg_term *t)
 {
     if (strcmp(t->name, "input") == 0) {
         t->root = RG_ROOT_INPUT;
@@ -273,9 +274,9 @@ static bool resolve_global(struct cctx *c, struct rg_term *t)
         t->root = RG_ROOT_DATA;
         return true;
     }
-    const struct rg_import *im = find_import(c, t->name);
+    const struct cl_rg_import *im = find_import(c, t->name);
     if (im) {
-        const struct rg_term *p = im->path;
+        const struct cl_rg_term *p = im->path;
         if (p->kind == RG_T_VAR) {
             t->root = strcmp(p->name, "input") == 0 ? RG_ROOT_INPUT : RG_ROOT_DATA;
             t->name = p->name;
@@ -285,35 +286,36 @@ static bool resolve_global(struct cctx *c, struct rg_term *t)
         *t = *p;
         t->line = line;
         t->col = col;
-        struct rg_term **items = rg_alloc(c->a, t->n * sizeof *items);
+        struct cl_rg_term **items = cl_rg_alloc(c->a, t->n * sizeof *items);
         memcpy(items, p->items, t->n * sizeof *items);
-        struct rg_term *h = rg_term_new(c->a, RG_T_VAR, line, col);
+        struct cl_rg_term *h = cl_rg_term_new(c->a, RG_T_VAR, line, col);
         h->name = p->items[0]->name;
         h->root = strcmp(h->name, "input") == 0 ? RG_ROOT_INPUT : RG_ROOT_DATA;
         items[0] = h;
         t->items = items;
         return true;
     }
-    if (c->pkg && rg_node_child(c->pkg, t->name, strlen(t->name))) {
-        struct rg_term *r = data_ref(c, c->mod->pkg_path, c->mod->npkg, t->name, t->line, t->col);
+    if (c->pkg && cl_rg_node_child(c->pkg, t->name, strlen(t->name))) {
+        struct cl_rg_term *r =
+            data_ref(c, c->mod->pkg_path, c->mod->npkg, t->name, t->line, t->col);
         *t = *r;
         return true;
     }
     return false;
 }
 
-static int resolve_term(struct cctx *c, struct rg_term *t);
-static int resolve_body(struct cctx *c, struct rg_body *b);
+static int resolve_term(struct cctx *c, struct cl_rg_term *t);
+static int resolve_body(struct cctx *c, struct cl_rg_body *b);
 
-static const struct rg_node *node_at(const struct rg_node *n, const char **parts,
-                                     const size_t *lens, size_t np)
+static const struct cl_rg_node *node_at(const struct cl_rg_node *n, const char **parts,
+                                        const size_t *lens, size_t np)
 {
     for (size_t i = 0; n && i < np; i++)
-        n = rg_node_child(n, parts[i], lens[i]);
+        n = cl_rg_node_child(n, parts[i], lens[i]);
     return n;
 }
 
-const struct cl_rego_builtin *rg_find_builtin(struct cl_rego *e, const char *name, int *ext)
+const struct cl_rego_builtin *cl_rg_find_builtin(struct cl_rego *e, const char *name, int *ext)
 {
     *ext = 0;
     for (size_t i = 0; i < e->nexts; i++)
@@ -325,7 +327,7 @@ const struct cl_rego_builtin *rg_find_builtin(struct cl_rego *e, const char *nam
 }
 
 /* Resolves a dotted function name to a user function node or a builtin. */
-static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn,
+static int resolve_fn_name(struct cctx *c, const char *name, struct cl_rg_node **fn,
                            const struct cl_rego_builtin **bi, int *ext)
 {
     const char *parts[64];
@@ -346,9 +348,9 @@ static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn
     *ext = 0;
     /* local names shadow builtins only when a function of that name exists in the package */
     if (lens[0] == 4 && memcmp(parts[0], "data", 4) == 0) {
-        const struct rg_node *n = node_at(c->e->root, parts + 1, lens + 1, np - 1);
-        if (n && rg_node_is_fn(n)) {
-            *fn = (struct rg_node *)(uintptr_t)n;
+        const struct cl_rg_node *n = node_at(c->e->root, parts + 1, lens + 1, np - 1);
+        if (n && cl_rg_node_is_fn(n)) {
+            *fn = (struct cl_rg_node *)(uintptr_t)n;
             return 0;
         }
     } else {
@@ -356,38 +358,38 @@ static int resolve_fn_name(struct cctx *c, const char *name, struct rg_node **fn
         size_t fl = lens[0] < sizeof first - 1 ? lens[0] : sizeof first - 1;
         memcpy(first, parts[0], fl);
         first[fl] = 0;
-        const struct rg_import *im = find_import(c, first);
+        const struct cl_rg_import *im = find_import(c, first);
         if (im && im->path->kind == RG_T_REF && im->path->items[0]->root != RG_ROOT_INPUT &&
             strcmp(im->path->items[0]->name, "data") == 0) {
-            const struct rg_node *n = c->e->root;
+            const struct cl_rg_node *n = c->e->root;
             for (size_t i = 1; n && i < im->path->n; i++)
-                n = rg_node_child(n, im->path->items[i]->val->u.str.s,
-                                  im->path->items[i]->val->u.str.len);
+                n = cl_rg_node_child(n, im->path->items[i]->val->u.str.s,
+                                     im->path->items[i]->val->u.str.len);
             if (n)
                 n = node_at(n, parts + 1, lens + 1, np - 1);
-            if (n && rg_node_is_fn(n)) {
-                *fn = (struct rg_node *)(uintptr_t)n;
+            if (n && cl_rg_node_is_fn(n)) {
+                *fn = (struct cl_rg_node *)(uintptr_t)n;
                 return 0;
             }
         }
         if (c->pkg) {
-            const struct rg_node *n = node_at(c->pkg, parts, lens, np);
-            if (n && rg_node_is_fn(n)) {
-                *fn = (struct rg_node *)(uintptr_t)n;
+            const struct cl_rg_node *n = node_at(c->pkg, parts, lens, np);
+            if (n && cl_rg_node_is_fn(n)) {
+                *fn = (struct cl_rg_node *)(uintptr_t)n;
                 return 0;
             }
         }
     }
-    *bi = rg_find_builtin(c->e, name, ext);
+    *bi = cl_rg_find_builtin(c->e, name, ext);
     return *bi ? 0 : -1;
 }
 
-static int fn_arity(const struct rg_node *fn)
+static int fn_arity(const struct cl_rg_node *fn)
 {
-    return rg_node_is_fn(fn) ? (int)rg_node_arity(fn) : -1;
+    return cl_rg_node_is_fn(fn) ? (int)cl_rg_node_arity(fn) : -1;
 }
 
-static int resolve_call(struct cctx *c, struct rg_term *t)
+static int resolve_call(struct cctx *c, struct cl_rg_term *t)
 {
     for (size_t i = 0; i < t->n; i++)
         if (resolve_term(c, t->items[i]) < 0)
@@ -396,7 +398,7 @@ static int resolve_call(struct cctx *c, struct rg_term *t)
         return 0;
     if (resolve_fn_name(c, t->name, &t->fn, &t->bi, &t->ext) < 0)
         return cerr(c->err, "rego_type_error", c->file, t, "undefined function %s", t->name);
-    int arity = t->fn ? (int)rg_node_arity(t->fn) : t->bi->arity;
+    int arity = t->fn ? (int)cl_rg_node_arity(t->fn) : t->bi->arity;
     t->direct = (t->fn || !(t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))) &&
                 (int)t->n == arity;
     if (t->bi && !t->ext) {
@@ -414,20 +416,20 @@ static int resolve_call(struct cctx *c, struct rg_term *t)
     return 0;
 }
 
-static void flatten_ref(struct cctx *c, struct rg_term *t)
+static void flatten_ref(struct cctx *c, struct cl_rg_term *t)
 {
-    struct rg_term *h = t->items[0];
+    struct cl_rg_term *h = t->items[0];
     if (h->kind != RG_T_REF)
         return;
     size_t n = h->n + t->n - 1;
-    struct rg_term **items = rg_alloc(c->a, n * sizeof *items);
+    struct cl_rg_term **items = cl_rg_alloc(c->a, n * sizeof *items);
     memcpy(items, h->items, h->n * sizeof *items);
     memcpy(items + h->n, t->items + 1, (t->n - 1) * sizeof *items);
     t->items = items;
     t->n = n;
 }
 
-static int resolve_var(struct cctx *c, struct rg_term *t)
+static int resolve_var(struct cctx *c, struct cl_rg_term *t)
 {
     if (t->root)
         return 0;
@@ -453,7 +455,7 @@ static int resolve_var(struct cctx *c, struct rg_term *t)
     return 0;
 }
 
-static int resolve_comp(struct cctx *c, struct rg_term *t)
+static int resolve_comp(struct cctx *c, struct cl_rg_term *t)
 {
     struct scope s = {.up = c->top};
     bn_body(&s, t->body);
@@ -470,7 +472,7 @@ static int resolve_comp(struct cctx *c, struct rg_term *t)
     return rc;
 }
 
-static int resolve_term(struct cctx *c, struct rg_term *t)
+static int resolve_term(struct cctx *c, struct cl_rg_term *t)
 {
     switch (t->kind) {
     case RG_T_VALUE:
@@ -503,7 +505,7 @@ static int resolve_term(struct cctx *c, struct rg_term *t)
 }
 
 /* Declares the variables of a pattern (lhs of :=, some-in targets) in the current scope. */
-static int declare_pattern(struct cctx *c, struct rg_term *t, bool assign)
+static int declare_pattern(struct cctx *c, struct cl_rg_term *t, bool assign)
 {
     switch (t->kind) {
     case RG_T_VAR:
@@ -536,14 +538,14 @@ static int declare_pattern(struct cctx *c, struct rg_term *t, bool assign)
     }
 }
 
-static bool is_call(const struct rg_term *t, const char *name)
+static bool is_call(const struct cl_rg_term *t, const char *name)
 {
     return t->kind == RG_T_CALL && strcmp(t->name, name) == 0;
 }
 
-static int resolve_with(struct cctx *c, struct rg_with *w)
+static int resolve_with(struct cctx *c, struct cl_rg_with *w)
 {
-    struct rg_term *t = w->target;
+    struct cl_rg_term *t = w->target;
     const char *root = t->kind == RG_T_VAR                                    ? t->name
                        : t->kind == RG_T_REF && t->items[0]->kind == RG_T_VAR ? t->items[0]->name
                                                                               : NULL;
@@ -566,7 +568,7 @@ static int resolve_with(struct cctx *c, struct rg_with *w)
             cl_sbuf_addc(&nm, '.');
             cl_sbuf_add(&nm, t->items[i]->val->u.str.s, t->items[i]->val->u.str.len);
         }
-        struct rg_node *fn = NULL;
+        struct cl_rg_node *fn = NULL;
         const struct cl_rego_builtin *bi = NULL;
         int ext = 0;
         if (ok && resolve_fn_name(c, nm.s, &fn, &bi, &ext) == 0 && fn)
@@ -588,7 +590,7 @@ static int resolve_with(struct cctx *c, struct rg_with *w)
         }
         if (!ok || resolve_fn_name(c, nm.s, &w->tfn, &w->tbi, &w->text) < 0) {
             /* an imported data/input path */
-            const struct rg_import *im = find_import(c, root);
+            const struct cl_rg_import *im = find_import(c, root);
             cl_sbuf_free(&nm);
             if (!im)
                 return cerr(
@@ -602,7 +604,7 @@ static int resolve_with(struct cctx *c, struct rg_with *w)
     if (value_target && resolve_term(c, t) < 0)
         return -1;
     /* replacement: a function name or a value */
-    struct rg_term *v = w->value;
+    struct cl_rg_term *v = w->value;
     if (w->tfn || w->tbi) {
         const char *vn = NULL;
         struct cl_sbuf nm = {0};
@@ -623,7 +625,7 @@ static int resolve_with(struct cctx *c, struct rg_with *w)
                 vn = nm.s;
         }
         if (vn && lookup_local(c, vn) < 0) {
-            struct rg_node *fn = NULL;
+            struct cl_rg_node *fn = NULL;
             const struct cl_rego_builtin *bi = NULL;
             int ext = 0;
             if (resolve_fn_name(c, vn, &fn, &bi, &ext) == 0) {
@@ -643,7 +645,7 @@ static int resolve_with(struct cctx *c, struct rg_with *w)
     return resolve_term(c, v);
 }
 
-static int resolve_expr(struct cctx *c, struct rg_expr *x)
+static int resolve_expr(struct cctx *c, struct cl_rg_expr *x)
 {
     for (size_t i = 0; i < x->nwith; i++)
         if (resolve_with(c, &x->with[i]) < 0)
@@ -688,7 +690,7 @@ static int resolve_expr(struct cctx *c, struct rg_expr *x)
     return 0;
 }
 
-static int resolve_body(struct cctx *c, struct rg_body *b)
+static int resolve_body(struct cctx *c, struct cl_rg_body *b)
 {
     for (size_t i = 0; i < b->n; i++)
         if (resolve_expr(c, b->exprs[i]) < 0)
@@ -731,10 +733,10 @@ struct sctx {
     int nslots;
 };
 
-static void count_term(const struct rg_term *t, int *cnt);
-static void count_body(const struct rg_body *b, int *cnt);
+static void count_term(const struct cl_rg_term *t, int *cnt);
+static void count_body(const struct cl_rg_body *b, int *cnt);
 
-static void count_expr(const struct rg_expr *x, int *cnt)
+static void count_expr(const struct cl_rg_expr *x, int *cnt)
 {
     if (x->term)
         count_term(x->term, cnt);
@@ -752,13 +754,13 @@ static void count_expr(const struct rg_expr *x, int *cnt)
         count_term(x->with[i].value, cnt);
 }
 
-static void count_body(const struct rg_body *b, int *cnt)
+static void count_body(const struct cl_rg_body *b, int *cnt)
 {
     for (size_t i = 0; i < b->n; i++)
         count_expr(b->exprs[i], cnt);
 }
 
-static void count_term(const struct rg_term *t, int *cnt)
+static void count_term(const struct cl_rg_term *t, int *cnt)
 {
     if (t->kind == RG_T_VAR) {
         if (!t->root && t->slot >= 0)
@@ -783,7 +785,7 @@ static void outer_vars(struct sctx *s, const int *inside, struct vset *in)
             vs_add(in, i);
 }
 
-static void classify(struct sctx *s, const struct rg_term *t, bool out_pos, struct vset *in,
+static void classify(struct sctx *s, const struct cl_rg_term *t, bool out_pos, struct vset *in,
                      struct vset *out)
 {
     switch (t->kind) {
@@ -826,9 +828,9 @@ static void classify(struct sctx *s, const struct rg_term *t, bool out_pos, stru
     }
 }
 
-static int schedule_body(struct sctx *s, struct rg_body *b, struct vset *bound);
+static int schedule_body(struct sctx *s, struct cl_rg_body *b, struct vset *bound);
 
-static int call_arity(const struct rg_term *t)
+static int call_arity(const struct cl_rg_term *t)
 {
     if (t->fn)
         return fn_arity(t->fn);
@@ -837,7 +839,7 @@ static int call_arity(const struct rg_term *t)
     return -1;
 }
 
-static void expr_sets(struct sctx *s, const struct rg_expr *x, struct vset *in, struct vset *out)
+static void expr_sets(struct sctx *s, const struct cl_rg_expr *x, struct vset *in, struct vset *out)
 {
     if (x->negated) {
         int *inside = cl_xcalloc((size_t)s->nslots + 1, sizeof(int));
@@ -869,7 +871,7 @@ static void expr_sets(struct sctx *s, const struct rg_expr *x, struct vset *in, 
         return;
     }
     case RG_E_TERM: {
-        const struct rg_term *t = x->term;
+        const struct cl_rg_term *t = x->term;
         if (is_call(t, "eq") || is_call(t, "assign")) {
             classify(s, t->items[0], true, in, out);
             classify(s, t->items[1], true, in, out);
@@ -886,7 +888,7 @@ static void expr_sets(struct sctx *s, const struct rg_expr *x, struct vset *in, 
 }
 
 /* Schedules the bodies nested in a term (comprehensions) given what is bound. */
-static int schedule_nested_term(struct sctx *s, struct rg_term *t, struct vset *bound)
+static int schedule_nested_term(struct sctx *s, struct cl_rg_term *t, struct vset *bound)
 {
     if (t->kind == RG_T_ACOMP || t->kind == RG_T_SCOMP || t->kind == RG_T_OCOMP) {
         struct vset b2;
@@ -902,7 +904,7 @@ static int schedule_nested_term(struct sctx *s, struct rg_term *t, struct vset *
     return 0;
 }
 
-static int schedule_nested(struct sctx *s, struct rg_expr *x, struct vset *bound)
+static int schedule_nested(struct sctx *s, struct cl_rg_expr *x, struct vset *bound)
 {
     if (x->term && schedule_nested_term(s, x->term, bound) < 0)
         return -1;
@@ -925,7 +927,7 @@ static int schedule_nested(struct sctx *s, struct rg_expr *x, struct vset *bound
     return 0;
 }
 
-static int schedule_body(struct sctx *s, struct rg_body *b, struct vset *bound)
+static int schedule_body(struct sctx *s, struct cl_rg_body *b, struct vset *bound)
 {
     size_t n = b->n;
     if (n == 0)
@@ -939,7 +941,7 @@ static int schedule_body(struct sctx *s, struct rg_body *b, struct vset *bound)
         expr_sets(s, b->exprs[i], &ins[i], &outs[i]);
         vs_or(&binders, &outs[i]);
     }
-    struct rg_expr **order = cl_xmalloc(n * sizeof *order);
+    struct cl_rg_expr **order = cl_xmalloc(n * sizeof *order);
     bool *done = cl_xcalloc(n, sizeof *done);
     int rc = 0;
     for (size_t k = 0; k < n && rc == 0; k++) {
@@ -962,7 +964,7 @@ static int schedule_body(struct sctx *s, struct rg_body *b, struct vset *bound)
                 for (int v = 0; v < s->nslots; v++) {
                     if (vs_has(&ins[i], v) && !vs_has(bound, v) && !vs_has(&binders, v)) {
                         const char *nm = s->c->slotnames[v] ? s->c->slotnames[v] : "_";
-                        struct rg_term at = {.line = b->exprs[i]->line, .col = b->exprs[i]->col};
+                        struct cl_rg_term at = {.line = b->exprs[i]->line, .col = b->exprs[i]->col};
                         rc = cerr(s->c->err, "rego_unsafe_var_error", s->c->file, &at,
                                   "var %s is unsafe", nm);
                         break;
@@ -1000,7 +1002,7 @@ static int schedule_body(struct sctx *s, struct rg_body *b, struct vset *bound)
     return rc;
 }
 
-static int check_head_safe(struct sctx *s, const struct rg_term *t, const struct vset *bound)
+static int check_head_safe(struct sctx *s, const struct cl_rg_term *t, const struct vset *bound)
 {
     struct vset in, out;
     vs_init(&in, s->nslots);
@@ -1021,9 +1023,9 @@ static int check_head_safe(struct sctx *s, const struct rg_term *t, const struct
 
 /* ---- print() without a listener ---- */
 
-static void strip_prints_body(struct rg_body *b);
+static void strip_prints_body(struct cl_rg_body *b);
 
-static void strip_prints_term(struct rg_term *t)
+static void strip_prints_term(struct cl_rg_term *t)
 {
     if (!t)
         return;
@@ -1037,11 +1039,11 @@ static void strip_prints_term(struct rg_term *t)
 
 /* print() is always true and changes nothing: when the engine has no print hook its calls are
  * dropped from bodies, so they cost nothing at evaluation time. */
-static void strip_prints_body(struct rg_body *b)
+static void strip_prints_body(struct cl_rg_body *b)
 {
     size_t o = 0;
     for (size_t i = 0; i < b->n; i++) {
-        struct rg_expr *x = b->exprs[i];
+        struct cl_rg_expr *x = b->exprs[i];
         if (x->kind == RG_E_TERM && !x->negated && !x->nwith && x->term->kind == RG_T_CALL &&
             x->term->bi && (x->term->bi->flags & CL_REGO_BI_VARIADIC) &&
             strcmp(x->term->bi->name, "print") == 0 && !x->term->ext)
@@ -1062,31 +1064,31 @@ static void strip_prints_body(struct rg_body *b)
 /* A function argument that is a call or a comprehension (a template string, `f(x + 1)`) is not
  * a pattern: it becomes a fresh variable unified with the term at the end of the body, so the
  * body can bind the term's variables first. */
-static void hoist_args(struct cl_rego *e, struct rg_rule *r)
+static void hoist_args(struct cl_rego *e, struct cl_rg_rule *r)
 {
     for (size_t i = 0; i < r->nargs; i++) {
-        struct rg_term *t = r->args[i];
+        struct cl_rg_term *t = r->args[i];
         if (t->kind != RG_T_CALL && t->kind != RG_T_ACOMP && t->kind != RG_T_SCOMP &&
             t->kind != RG_T_OCOMP)
             continue;
         char nm[32];
         snprintf(nm, sizeof nm, "$arg%zu", i);
-        struct rg_term *v = rg_term_new(&e->arena, RG_T_VAR, t->line, t->col);
-        v->name = rg_strndup(&e->arena, nm, strlen(nm));
-        struct rg_term *v2 = rg_term_new(&e->arena, RG_T_VAR, t->line, t->col);
+        struct cl_rg_term *v = cl_rg_term_new(&e->arena, RG_T_VAR, t->line, t->col);
+        v->name = cl_rg_strndup(&e->arena, nm, strlen(nm));
+        struct cl_rg_term *v2 = cl_rg_term_new(&e->arena, RG_T_VAR, t->line, t->col);
         v2->name = v->name;
-        struct rg_term *eq = rg_term_new(&e->arena, RG_T_CALL, t->line, t->col);
+        struct cl_rg_term *eq = cl_rg_term_new(&e->arena, RG_T_CALL, t->line, t->col);
         eq->name = "eq";
         eq->n = 2;
-        eq->items = rg_alloc(&e->arena, 2 * sizeof *eq->items);
+        eq->items = cl_rg_alloc(&e->arena, 2 * sizeof *eq->items);
         eq->items[0] = v2;
         eq->items[1] = t;
-        struct rg_expr *x = rg_alloc(&e->arena, sizeof *x);
+        struct cl_rg_expr *x = cl_rg_alloc(&e->arena, sizeof *x);
         x->kind = RG_E_TERM;
         x->line = t->line;
         x->col = t->col;
         x->term = eq;
-        struct rg_expr **ex = rg_alloc(&e->arena, (r->body->n + 1) * sizeof *ex);
+        struct cl_rg_expr **ex = cl_rg_alloc(&e->arena, (r->body->n + 1) * sizeof *ex);
         if (r->body->n)
             memcpy(ex, r->body->exprs, r->body->n * sizeof *ex);
         ex[r->body->n] = x;
@@ -1096,8 +1098,8 @@ static void hoist_args(struct cl_rego *e, struct rg_rule *r)
     }
 }
 
-static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pkg,
-                        struct rg_error *err)
+static int compile_rule(struct cl_rego *e, struct cl_rg_rule *r, struct cl_rg_node *pkg,
+                        struct cl_rg_error *err)
 {
     struct cctx c = {
         .e = e, .a = &e->arena, .mod = r->mod, .pkg = pkg, .err = err, .file = r->mod->file};
@@ -1159,15 +1161,15 @@ static int compile_rule(struct cl_rego *e, struct rg_rule *r, struct rg_node *pk
     return rc;
 }
 
-static struct rg_node *pkg_node(struct cl_rego *e, struct rg_module *m)
+static struct cl_rg_node *pkg_node(struct cl_rego *e, struct cl_rg_module *m)
 {
-    struct rg_node *n = e->root;
+    struct cl_rg_node *n = e->root;
     for (size_t i = 0; i < m->npkg; i++)
         n = node_get(e, n, m->pkg_path[i], strlen(m->pkg_path[i]));
     return n;
 }
 
-static void append_rule(struct rg_rule **list, struct rg_rule *r)
+static void append_rule(struct cl_rg_rule **list, struct cl_rg_rule *r)
 {
     while (*list)
         list = &(*list)->next_in_node;
@@ -1176,7 +1178,7 @@ static void append_rule(struct rg_rule **list, struct rg_rule *r)
 
 /* The constant value of a definition and its else chain, or NULL when it varies; `true_v` is
  * the value of a definition without one. */
-static const struct cl_rv *chain_const(const struct rg_rule *r, const struct cl_rv *true_v)
+static const struct cl_rv *chain_const(const struct cl_rg_rule *r, const struct cl_rv *true_v)
 {
     const struct cl_rv *v = NULL;
     for (; r; r = r->els) {
@@ -1192,11 +1194,11 @@ static const struct cl_rv *chain_const(const struct rg_rule *r, const struct cl_
 
 /* OPA's early exit: when every definition yields the same constant, the first success decides
  * and no conflict is possible, so the others need not run. */
-static bool defs_const(const struct rg_rule *list, bool complete_only)
+static bool defs_const(const struct cl_rg_rule *list, bool complete_only)
 {
     const struct cl_rv *t = cl_rv_bool(true), *v = NULL;
     bool any = false;
-    for (const struct rg_rule *r = list; r; r = r->next_in_node) {
+    for (const struct cl_rg_rule *r = list; r; r = r->next_in_node) {
         if (complete_only && !(r->kind == RG_R_VALUE && r->nground == r->nhead))
             return false;
         const struct cl_rv *x = chain_const(r, t);
@@ -1208,7 +1210,7 @@ static bool defs_const(const struct rg_rule *list, bool complete_only)
     return any;
 }
 
-static void mark_const(struct rg_node *n)
+static void mark_const(struct cl_rg_node *n)
 {
     n->const_rules = defs_const(n->rules, true);
     n->const_funcs = defs_const(n->funcs, false);
@@ -1222,12 +1224,12 @@ static void mark_const(struct rg_node *n)
  * a complete rule or a set rule gives whole, is refused at compile time: nothing is silently
  * dropped at evaluation. */
 
-static void node_path(struct cl_sbuf *b, const struct rg_node *n);
+static void node_path(struct cl_sbuf *b, const struct cl_rg_node *n);
 
-static void node_desc_rules(struct cl_sbuf *b, const struct rg_node *n, size_t *count)
+static void node_desc_rules(struct cl_sbuf *b, const struct cl_rg_node *n, size_t *count)
 {
     for (size_t i = 0; i < n->nkids; i++) {
-        const struct rg_node *k = n->kids[i];
+        const struct cl_rg_node *k = n->kids[i];
         if (k->rules || k->funcs || k->deflt || k->fdeflt) {
             if (*count < 4) {
                 if (*count)
@@ -1242,11 +1244,11 @@ static void node_desc_rules(struct cl_sbuf *b, const struct rg_node *n, size_t *
     }
 }
 
-static int check_kinds(const struct rg_node *n, struct rg_error *err)
+static int check_kinds(const struct cl_rg_node *n, struct cl_rg_error *err)
 {
     bool set_whole = false, set_keyed = false, val_whole = n->deflt != NULL, val_keyed = false;
-    const struct rg_rule *first = n->rules ? n->rules : n->deflt;
-    for (const struct rg_rule *r = n->rules; r; r = r->next_in_node) {
+    const struct cl_rg_rule *first = n->rules ? n->rules : n->deflt;
+    for (const struct cl_rg_rule *r = n->rules; r; r = r->next_in_node) {
         bool whole = r->nground == r->nhead;
         if (r->kind == RG_R_SET)
             *(whole ? &set_whole : &set_keyed) = true;
@@ -1257,7 +1259,7 @@ static int check_kinds(const struct rg_node *n, struct rg_error *err)
     if (first && (kinds > 1 || n->funcs || n->fdeflt)) {
         struct cl_sbuf b = {0};
         node_path(&b, n);
-        struct rg_term at = {.line = first->line, .col = first->col};
+        struct cl_rg_term at = {.line = first->line, .col = first->col};
         int rc =
             cerr(err, "rego_type_error", first->mod->file, &at, "conflicting rules %s found", b.s);
         cl_sbuf_free(&b);
@@ -1270,7 +1272,7 @@ static int check_kinds(const struct rg_node *n, struct rg_error *err)
         if (count) {
             struct cl_sbuf b = {0};
             node_path(&b, n);
-            struct rg_term at = {.line = first->line, .col = first->col};
+            struct cl_rg_term at = {.line = first->line, .col = first->col};
             int rc = cerr(err, "rego_type_error", first->mod->file, &at,
                           "rule %s conflicts with [%s]", b.s, kids.s);
             cl_sbuf_free(&b);
@@ -1300,16 +1302,16 @@ static int check_kinds(const struct rg_node *n, struct rg_error *err)
 #define CL_REGO_MAX_REF_STEPS 4096    /* ... for one reference */
 
 struct dgraph {
-    struct rg_node **nodes; /* by node id */
-    int nn;                 /* nodes: R(n) = id, S(n) = nn + id */
-    int **adj;              /* edges by vertex */
+    struct cl_rg_node **nodes; /* by node id */
+    int nn;                    /* nodes: R(n) = id, S(n) = nn + id */
+    int **adj;                 /* edges by vertex */
     int *nadj, *capadj;
     int *stamp; /* last vertex + 1 that added an edge to this one (dedupe) */
     int from;   /* vertex of the rules being walked */
     long steps;
 };
 
-static bool node_has_rules(const struct rg_node *n)
+static bool node_has_rules(const struct cl_rg_node *n)
 {
     return n->rules || n->funcs || n->deflt || n->fdeflt;
 }
@@ -1327,21 +1329,21 @@ static void dg_add(struct dgraph *g, int to)
     g->adj[f][g->nadj[f]++] = to;
 }
 
-static void dg_edge(struct dgraph *g, const struct rg_node *to)
+static void dg_edge(struct dgraph *g, const struct cl_rg_node *to)
 {
     dg_add(g, to->id);
 }
-static void dg_subtree(struct dgraph *g, const struct rg_node *n)
+static void dg_subtree(struct dgraph *g, const struct cl_rg_node *n)
 {
     dg_add(g, g->nn + n->id);
 }
 
-static void dg_body(struct dgraph *g, const struct rg_node *root, const struct rg_body *b);
+static void dg_body(struct dgraph *g, const struct cl_rg_node *root, const struct cl_rg_body *b);
 
 /* The rules a data reference may reach from node n, keys from items[i] on: a constant string
  * key follows one child, another constant reaches no rule, anything else may be any child
  * (and the keys after it still have to match, as OPA's dependency graph does). */
-static bool dg_ground_from(const struct rg_term *t, size_t i)
+static bool dg_ground_from(const struct cl_rg_term *t, size_t i)
 {
     for (; i < t->n; i++)
         if (t->items[i]->kind == RG_T_VALUE)
@@ -1349,18 +1351,18 @@ static bool dg_ground_from(const struct rg_term *t, size_t i)
     return false;
 }
 
-static void dg_ref(struct dgraph *g, const struct rg_node *n, const struct rg_term *t, size_t i,
-                   long *budget)
+static void dg_ref(struct dgraph *g, const struct cl_rg_node *n, const struct cl_rg_term *t,
+                   size_t i, long *budget)
 {
     if (node_has_rules(n) || i == t->n) {
         dg_subtree(g, n);
         return;
     }
-    const struct rg_term *k = t->items[i];
+    const struct cl_rg_term *k = t->items[i];
     if (k->kind == RG_T_VALUE) {
         if (k->val->type != CL_RV_STRING)
             return;
-        const struct rg_node *c = rg_node_child(n, k->val->u.str.s, k->val->u.str.len);
+        const struct cl_rg_node *c = cl_rg_node_child(n, k->val->u.str.s, k->val->u.str.len);
         if (c)
             dg_ref(g, c, t, i + 1, budget);
         return;
@@ -1376,7 +1378,7 @@ static void dg_ref(struct dgraph *g, const struct rg_node *n, const struct rg_te
         dg_ref(g, n->kids[j], t, i + 1, budget);
 }
 
-static void dg_term(struct dgraph *g, const struct rg_node *root, const struct rg_term *t)
+static void dg_term(struct dgraph *g, const struct cl_rg_node *root, const struct cl_rg_term *t)
 {
     if (!t)
         return;
@@ -1392,7 +1394,7 @@ static void dg_term(struct dgraph *g, const struct rg_node *root, const struct r
             dg_edge(g, t->fn);
         break;
     case RG_T_REF: {
-        const struct rg_term *h = t->items[0];
+        const struct cl_rg_term *h = t->items[0];
         if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
             long budget = CL_REGO_MAX_REF_STEPS;
             dg_ref(g, root, t, 1, &budget);
@@ -1412,10 +1414,10 @@ static void dg_term(struct dgraph *g, const struct rg_node *root, const struct r
     dg_body(g, root, t->body);
 }
 
-static void dg_body(struct dgraph *g, const struct rg_node *root, const struct rg_body *b)
+static void dg_body(struct dgraph *g, const struct cl_rg_node *root, const struct cl_rg_body *b)
 {
     for (size_t i = 0; b && i < b->n; i++) {
-        const struct rg_expr *x = b->exprs[i];
+        const struct cl_rg_expr *x = b->exprs[i];
         dg_term(g, root, x->term);
         for (size_t j = 0; j < x->nvars; j++)
             dg_term(g, root, x->vars[j]);
@@ -1431,7 +1433,7 @@ static void dg_body(struct dgraph *g, const struct rg_node *root, const struct r
     }
 }
 
-static void dg_rule(struct dgraph *g, const struct rg_node *root, const struct rg_rule *r)
+static void dg_rule(struct dgraph *g, const struct cl_rg_node *root, const struct cl_rg_rule *r)
 {
     for (; r; r = r->els) {
         for (size_t i = 0; i < r->nhead; i++)
@@ -1444,13 +1446,13 @@ static void dg_rule(struct dgraph *g, const struct rg_node *root, const struct r
     }
 }
 
-static void dg_collect(struct dgraph *g, const struct rg_node *root, struct rg_node *n)
+static void dg_collect(struct dgraph *g, const struct cl_rg_node *root, struct cl_rg_node *n)
 {
     g->nodes[n->id] = n;
     g->from = n->id;
-    const struct rg_rule *lists[] = {n->rules, n->funcs, n->deflt, n->fdeflt};
+    const struct cl_rg_rule *lists[] = {n->rules, n->funcs, n->deflt, n->fdeflt};
     for (size_t l = 0; l < 4; l++)
-        for (const struct rg_rule *r = lists[l]; r; r = l < 2 ? r->next_in_node : NULL)
+        for (const struct cl_rg_rule *r = lists[l]; r; r = l < 2 ? r->next_in_node : NULL)
             dg_rule(g, root, r);
     g->from = g->nn + n->id; /* S(n): its own rules and everything beneath */
     if (node_has_rules(n))
@@ -1461,7 +1463,7 @@ static void dg_collect(struct dgraph *g, const struct rg_node *root, struct rg_n
         dg_collect(g, root, n->kids[i]);
 }
 
-static void node_path(struct cl_sbuf *b, const struct rg_node *n)
+static void node_path(struct cl_sbuf *b, const struct cl_rg_node *n)
 {
     if (n->parent) {
         node_path(b, n->parent);
@@ -1470,12 +1472,12 @@ static void node_path(struct cl_sbuf *b, const struct rg_node *n)
     cl_sbuf_adds(b, n->name);
 }
 
-static const struct rg_rule *node_first_rule(const struct rg_node *n)
+static const struct cl_rg_rule *node_first_rule(const struct cl_rg_node *n)
 {
     return n->rules ? n->rules : n->funcs ? n->funcs : n->deflt ? n->deflt : n->fdeflt;
 }
 
-static int check_recursion(struct cl_rego *e, struct rg_error *err)
+static int check_recursion(struct cl_rego *e, struct cl_rg_error *err)
 {
     int nn = e->nnodes, nv = 2 * nn;
     struct dgraph g = {.nodes = cl_xcalloc((size_t)nn, sizeof *g.nodes),
@@ -1532,8 +1534,8 @@ static int check_recursion(struct cl_rego *e, struct rg_error *err)
             node_path(&b, g.nodes[first]);
             struct cl_sbuf name = {0};
             node_path(&name, g.nodes[first]);
-            const struct rg_rule *r = node_first_rule(g.nodes[first]);
-            struct rg_term loc = {.line = r ? r->line : 0, .col = r ? r->col : 0};
+            const struct cl_rg_rule *r = node_first_rule(g.nodes[first]);
+            struct cl_rg_term loc = {.line = r ? r->line : 0, .col = r ? r->col : 0};
             rc = cerr(err, "rego_recursion_error", r ? r->mod->file : "policy", &loc,
                       "rule %s is recursive: %s", name.s, b.s);
             cl_sbuf_free(&b);
@@ -1553,35 +1555,35 @@ static int check_recursion(struct cl_rego *e, struct rg_error *err)
     return rc;
 }
 
-int rg_compile(struct cl_rego *e, struct rg_error *err)
+int cl_rg_compile(struct cl_rego *e, struct cl_rg_error *err)
 {
     memset(err, 0, sizeof *err);
     if (e->compiled)
         return 0;
-    e->root = rg_alloc(&e->arena, sizeof *e->root);
+    e->root = cl_rg_alloc(&e->arena, sizeof *e->root);
     e->root->name = "data";
-    e->root->key = rg_keep(&e->arena, cl_rv_strz("data"));
+    e->root->key = cl_rg_keep(&e->arena, cl_rv_strz("data"));
     e->nnodes = 1;
     e->root->id = 0;
     /* tree */
-    for (struct rg_module *m = e->mods; m; m = m->next) {
-        struct rg_node *pkg = pkg_node(e, m);
+    for (struct cl_rg_module *m = e->mods; m; m = m->next) {
+        struct cl_rg_node *pkg = pkg_node(e, m);
         for (size_t i = 0; i < m->nrules; i++) {
-            struct rg_rule *r = m->rules[i];
-            struct rg_node *n = pkg;
+            struct cl_rg_rule *r = m->rules[i];
+            struct cl_rg_node *n = pkg;
             size_t lim = r->kind == RG_R_FUNC ? r->nhead : r->nground;
             for (size_t k = 0; k < lim; k++) {
-                const struct rg_term *h = r->head[k];
+                const struct cl_rg_term *h = r->head[k];
                 if (k == 0)
                     n = node_get(e, n, h->name, strlen(h->name));
                 else
                     n = node_get(e, n, h->val->u.str.s, h->val->u.str.len);
             }
-            for (struct rg_rule *x = r; x; x = x->els)
+            for (struct cl_rg_rule *x = r; x; x = x->els)
                 x->node = n;
             if (r->is_default && r->kind == RG_R_FUNC) {
                 if (n->fdeflt || (n->funcs && n->funcs->nargs != r->nargs)) {
-                    struct rg_term at = {.line = r->line, .col = r->col};
+                    struct cl_rg_term at = {.line = r->line, .col = r->col};
                     return cerr(err, "rego_type_error", m->file, &at,
                                 "multiple default rules %s found", n->name);
                 }
@@ -1590,7 +1592,7 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
             }
             if (r->is_default) {
                 if (n->deflt) {
-                    struct rg_term at = {.line = r->line, .col = r->col};
+                    struct cl_rg_term at = {.line = r->line, .col = r->col};
                     return cerr(err, "rego_type_error", m->file, &at,
                                 "multiple default rules %s found", n->name);
                 }
@@ -1598,8 +1600,8 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
                 continue;
             }
             if (r->kind == RG_R_FUNC) {
-                if (rg_node_is_fn(n) && rg_node_arity(n) != r->nargs) {
-                    struct rg_term at = {.line = r->line, .col = r->col};
+                if (cl_rg_node_is_fn(n) && cl_rg_node_arity(n) != r->nargs) {
+                    struct cl_rg_term at = {.line = r->line, .col = r->col};
                     return cerr(err, "rego_type_error", m->file, &at,
                                 "conflicting rules %s found (arity)", n->name);
                 }
@@ -1616,10 +1618,10 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
     if (check_kinds(e->root, err) < 0)
         return -1;
     /* names */
-    for (struct rg_module *m = e->mods; m; m = m->next) {
-        struct rg_node *pkg = pkg_node(e, m);
+    for (struct cl_rg_module *m = e->mods; m; m = m->next) {
+        struct cl_rg_node *pkg = pkg_node(e, m);
         for (size_t i = 0; i < m->nrules; i++) {
-            for (struct rg_rule *r = m->rules[i]; r; r = r->els) {
+            for (struct cl_rg_rule *r = m->rules[i]; r; r = r->els) {
                 if (compile_rule(e, r, pkg, err) < 0)
                     return -1;
                 if (r->is_default && r->value && r->value->kind != RG_T_VALUE) {
@@ -1641,11 +1643,11 @@ int rg_compile(struct cl_rego *e, struct rg_error *err)
     return 0;
 }
 
-int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len,
-                     struct rg_error *err)
+int cl_rg_compile_query(struct cl_rego *e, struct cl_rg_query *q, const char *text, size_t len,
+                        struct cl_rg_error *err)
 {
     memset(err, 0, sizeof *err);
-    q->body = rg_parse_query(&q->arena, text, len, err);
+    q->body = cl_rg_parse_query(&q->arena, text, len, err);
     if (!q->body)
         return -1;
     struct cctx c = {.e = e, .a = &q->arena, .err = err, .file = "query"};
@@ -1664,7 +1666,7 @@ int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, si
         free(s.total);
     }
     q->nslots = c.nslots;
-    q->names = rg_alloc(&q->arena, ((size_t)c.nslots + 1) * sizeof *q->names);
+    q->names = cl_rg_alloc(&q->arena, ((size_t)c.nslots + 1) * sizeof *q->names);
     for (int i = 0; i < c.nslots; i++)
         q->names[i] = c.slotnames[i];
     scope_free(&top);

@@ -8,7 +8,7 @@
 #include "rego/ast.h"
 #include "rego/rego.h"
 
-struct rg_ext {
+struct cl_rg_ext {
     char *name;
     int arity;
     cl_rego_builtin_fn fn;
@@ -18,25 +18,25 @@ struct rg_ext {
 
 struct cl_rego {
     struct cl_rego_opts opts;
-    struct rg_arena arena;
-    struct rg_module *mods, *mods_tail;
+    struct cl_rg_arena arena;
+    struct cl_rg_module *mods, *mods_tail;
     size_t nmods;
     struct cl_rv *data; /* frozen base document (an object) */
-    struct rg_node *root;
+    struct cl_rg_node *root;
     int nnodes;
     bool compiled;
-    struct rg_ext *exts;
+    struct cl_rg_ext *exts;
     size_t nexts;
 };
 
 /* Gathered print() calls (rego.h): arguments kept as values, NULL for undefined. */
-struct rg_print {
+struct cl_rg_print {
     const char *file;
     int line;
     size_t off, n; /* arguments vals[off .. off+n) */
 };
 struct cl_rego_prints {
-    struct rg_print *calls;
+    struct cl_rg_print *calls;
     size_t ncalls, capcalls;
     struct cl_rv **vals;
     size_t nvals, capvals;
@@ -44,36 +44,36 @@ struct cl_rego_prints {
 };
 /* Appends one call, taking the n references in vals (NULL: undefined). Over the caps the
  * values are released and the call counted as dropped. */
-void rg_prints_add(struct cl_rego_prints *p, const char *file, int line, struct cl_rv **vals,
-                   size_t n);
+void cl_rg_prints_add(struct cl_rego_prints *p, const char *file, int line, struct cl_rv **vals,
+                      size_t n);
 /* Renders n arguments as print() does, appending to b. */
 struct cl_sbuf;
-void rg_print_render(struct cl_sbuf *b, struct cl_rv *const *vals, size_t n);
+void cl_rg_print_render(struct cl_sbuf *b, struct cl_rv *const *vals, size_t n);
 
 /* A compiled query. */
-struct rg_query {
-    struct rg_arena arena;
-    struct rg_body *body;
+struct cl_rg_query {
+    struct cl_rg_arena arena;
+    struct cl_rg_body *body;
     int nslots;
     const char **names; /* user-visible variable names by slot (NULL for generated) */
 };
 
 /* Compiles all modules into the rule tree (idempotent). */
-int rg_compile(struct cl_rego *e, struct rg_error *err);
+int cl_rg_compile(struct cl_rego *e, struct cl_rg_error *err);
 /* Compiles a query against a compiled engine; returns 0 or -1 with err. */
-int rg_compile_query(struct cl_rego *e, struct rg_query *q, const char *text, size_t len,
-                     struct rg_error *err);
+int cl_rg_compile_query(struct cl_rego *e, struct cl_rg_query *q, const char *text, size_t len,
+                        struct cl_rg_error *err);
 /* Node lookup by child name. */
-struct rg_node *rg_node_child(const struct rg_node *n, const char *name, size_t len);
+struct cl_rg_node *cl_rg_node_child(const struct cl_rg_node *n, const char *name, size_t len);
 /* Resolves a call name to a builtin/extension (for `with` mocks and the evaluator). */
-const struct cl_rego_builtin *rg_find_builtin(struct cl_rego *e, const char *name, int *ext);
+const struct cl_rego_builtin *cl_rg_find_builtin(struct cl_rego *e, const char *name, int *ext);
 
 /* Evaluates a compiled query. input and data (the base document; NULL: the engine's) are
  * borrowed; prints (may be NULL) receives print() calls. rows: new array of {"bindings": {...},
  * "expressions": [...]}. Returns 0, or a negative CL_E* code with err filled (OPA code, message).
  */
-int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input,
-                  struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rego_prints *prints,
-                  struct cl_rv **rows, struct rg_error *err);
+int cl_rg_eval_query(struct cl_rego *e, const struct cl_rg_query *q, struct cl_rv *input,
+                     struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rego_prints *prints,
+                     struct cl_rv **rows, struct cl_rg_error *err);
 
 #endif

@@ -35,9 +35,9 @@ struct dov { /* data override (with data.x as v) */
 
 struct mock {
     const struct cl_rego_builtin *tbi;
-    const struct rg_node *tfn;
+    const struct cl_rg_node *tfn;
     const struct cl_rego_builtin *vbi;
-    const struct rg_node *vfn;
+    const struct cl_rg_node *vfn;
     int vext;
     struct cl_rv *val;
     bool disabled; /* while its replacement runs (a mock may call the original) */
@@ -58,7 +58,7 @@ struct ev {
     struct cl_rv *data; /* base document of this evaluation (the engine's, or with an overlay) */
     bool strict;
     int64_t now_ns;
-    struct rg_error *err;
+    struct cl_rg_error *err;
     int code;
     uint64_t steps, max_steps;
     int64_t mem_base;
@@ -76,7 +76,7 @@ struct ev {
     size_t mock_floor;    /* mocks below this index are hidden (while a replacement runs) */
     const char *cur_file; /* location of the expression being evaluated, for messages */
     int cur_line;
-    const struct rg_rule *cur_rule; /* the rule whose body runs (rego.metadata.*) */
+    const struct cl_rg_rule *cur_rule; /* the rule whose body runs (rego.metadata.*) */
     struct nd_memo *nd; /* results of non-deterministic builtins (rand.intn, uuid.rfc4122) */
     size_t nnd, capnd;
     struct cl_rego_prints *prints; /* print() sink of this evaluation (NULL: none) */
@@ -151,14 +151,14 @@ static void undo(struct ev *ev, size_t mark)
 }
 
 /* ---- forward declarations ---- */
-static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k);
-static int eval_body(struct ev *ev, struct frame *fr, const struct rg_body *b, size_t i,
+static int eval_term(struct ev *ev, struct frame *fr, const struct cl_rg_term *t, struct k *k);
+static int eval_body(struct ev *ev, struct frame *fr, const struct cl_rg_body *b, size_t i,
                      struct k *k);
-static int unify_val(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv *v,
+static int unify_val(struct ev *ev, struct frame *fr, const struct cl_rg_term *t, struct cl_rv *v,
                      struct k *k);
-static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *base,
+static int materialize(struct ev *ev, const struct cl_rg_node *n, struct cl_rv *base,
                        struct cl_rv **out);
-static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args, size_t nargs,
+static int call_fn(struct ev *ev, const struct cl_rg_node *fn, struct cl_rv **args, size_t nargs,
                    struct cl_rv **out);
 
 /* ---- value helpers ---- */
@@ -207,7 +207,7 @@ static struct cl_rv *set_path(struct cl_rv *v, struct cl_rv *const *path, size_t
     return o;
 }
 
-static bool term_unbound(const struct frame *fr, const struct rg_term *t)
+static bool term_unbound(const struct frame *fr, const struct cl_rg_term *t)
 {
     switch (t->kind) {
     case RG_T_VAR:
@@ -261,7 +261,7 @@ static int k_found_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 /* ---- refs ---- */
 
 struct walk {
-    const struct rg_term *ref;
+    const struct cl_rg_term *ref;
     struct k *k;
     bool data; /* a reference into data: integer keys also find string keys of base documents */
 };
@@ -319,7 +319,7 @@ static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_
 {
     if (i == w->ref->n)
         return w->k->fn(ev, w->k, v);
-    const struct rg_term *kt = w->ref->items[i];
+    const struct cl_rg_term *kt = w->ref->items[i];
     if (kt->kind == RG_T_VALUE) {
         struct cl_rv *x = walk_lookup(w, v, kt->val);
         return x ? walk_val(ev, fr, w, i + 1, x) : 0;
@@ -370,15 +370,15 @@ static int walk_val(struct ev *ev, struct frame *fr, const struct walk *w, size_
 }
 
 /* data overrides: relation of an override to a path */
-static size_t node_path(const struct rg_node *n, struct cl_rv **out, size_t cap)
+static size_t node_path(const struct cl_rg_node *n, struct cl_rv **out, size_t cap)
 {
     size_t d = 0;
-    for (const struct rg_node *p = n; p && p->parent; p = p->parent)
+    for (const struct cl_rg_node *p = n; p && p->parent; p = p->parent)
         d++;
     if (d > cap)
         return SIZE_MAX;
     size_t i = d;
-    for (const struct rg_node *p = n; p && p->parent; p = p->parent)
+    for (const struct cl_rg_node *p = n; p && p->parent; p = p->parent)
         out[--i] = p->key;
     return d;
 }
@@ -444,11 +444,11 @@ static bool dov_above(struct ev *ev, struct cl_rv *const *path, size_t n)
 #define MAX_PATH 128
 
 static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
-                     const struct rg_node *n, struct cl_rv *base);
+                     const struct cl_rg_node *n, struct cl_rv *base);
 
 /* Switches from the rule tree to plain values at node n (path known), applying overrides. */
 static int data_to_value(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
-                         const struct rg_node *n, struct cl_rv *base)
+                         const struct cl_rg_node *n, struct cl_rv *base)
 {
     struct cl_rv *v = NULL;
     if (materialize(ev, n, base, &v) < 0)
@@ -475,15 +475,15 @@ struct k_datakey {
     const struct walk *w;
     struct frame *fr;
     size_t i;
-    const struct rg_node *n;
+    const struct cl_rg_node *n;
     struct cl_rv *base;
 };
 
 static int data_step(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
-                     const struct rg_node *n, struct cl_rv *base, struct cl_rv *key)
+                     const struct cl_rg_node *n, struct cl_rv *base, struct cl_rv *key)
 {
-    const struct rg_node *child =
-        key->type == CL_RV_STRING ? rg_node_child(n, key->u.str.s, key->u.str.len) : NULL;
+    const struct cl_rg_node *child =
+        key->type == CL_RV_STRING ? cl_rg_node_child(n, key->u.str.s, key->u.str.len) : NULL;
     struct cl_rv *bchild = base ? lookup(base, key) : NULL;
     int64_t ik;
     if (!bchild && base && base->type == CL_RV_OBJECT && cl_rv_as_int(key, &ik)) {
@@ -520,7 +520,7 @@ static int k_datakey_fn(struct ev *ev, struct k *k, struct cl_rv *key)
 }
 
 static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size_t i,
-                     const struct rg_node *n, struct cl_rv *base)
+                     const struct cl_rg_node *n, struct cl_rv *base)
 {
     if (ev->ndovs) {
         struct cl_rv *path[MAX_PATH];
@@ -552,9 +552,9 @@ static int walk_data(struct ev *ev, struct frame *fr, const struct walk *w, size
     }
     if (i == w->ref->n || n->rules || n->deflt)
         return data_to_value(ev, fr, w, i, n, base);
-    if (rg_node_is_fn(n) && !n->nkids)
+    if (cl_rg_node_is_fn(n) && !n->nkids)
         return 0;
-    const struct rg_term *kt = w->ref->items[i];
+    const struct cl_rg_term *kt = w->ref->items[i];
     if (kt->kind == RG_T_VALUE)
         return data_step(ev, fr, w, i, n, base, kt->val);
     if (kt->kind == RG_T_VAR && !kt->root && fr->slots[kt->slot])
@@ -577,9 +577,9 @@ static int k_refhead_fn(struct ev *ev, struct k *k, struct cl_rv *v)
     return walk_val(ev, c->fr, c->w, 1, v);
 }
 
-static int eval_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k)
+static int eval_ref(struct ev *ev, struct frame *fr, const struct cl_rg_term *t, struct k *k)
 {
-    const struct rg_term *h = t->items[0];
+    const struct cl_rg_term *h = t->items[0];
     struct walk w = {t, k, h->kind == RG_T_VAR && h->root == RG_ROOT_DATA};
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA)
         return walk_data(ev, fr, &w, 1, ev->e->root, ev->data);
@@ -597,7 +597,7 @@ static int eval_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, st
 struct k_seq {
     struct k k;
     struct frame *fr;
-    const struct rg_term *const *items;
+    const struct cl_rg_term *const *items;
     size_t n, cur;
     struct cl_rv **vals;
     struct k *done; /* called with NULL when all values are in vals */
@@ -622,7 +622,7 @@ static int seq_next(struct ev *ev, struct k_seq *s)
     for (size_t i = 0; i < s->n; i++) {
         if (s->vals[i])
             continue;
-        const struct rg_term *t = s->items[i];
+        const struct cl_rg_term *t = s->items[i];
         if (t->kind == RG_T_VAR && !t->root && !s->fr->slots[t->slot]) {
             if (later == SIZE_MAX)
                 later = i;
@@ -639,8 +639,8 @@ static int seq_next(struct ev *ev, struct k_seq *s)
     return eval_term(ev, s->fr, s->items[pick], &s->k);
 }
 
-static int eval_seq(struct ev *ev, struct frame *fr, const struct rg_term *const *items, size_t n,
-                    struct cl_rv **vals, struct k *done)
+static int eval_seq(struct ev *ev, struct frame *fr, const struct cl_rg_term *const *items,
+                    size_t n, struct cl_rv **vals, struct k *done)
 {
     struct k_seq s = {{k_seq_fn}, fr, items, n, 0, vals, done};
     for (size_t i = 0; i < n; i++)
@@ -650,7 +650,7 @@ static int eval_seq(struct ev *ev, struct frame *fr, const struct rg_term *const
 
 struct k_build {
     struct k k;
-    const struct rg_term *t;
+    const struct cl_rg_term *t;
     struct cl_rv **vals;
     struct k *out;
 };
@@ -659,7 +659,7 @@ static int k_build_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 {
     (void)unused;
     struct k_build *c = (struct k_build *)k;
-    const struct rg_term *t = c->t;
+    const struct cl_rg_term *t = c->t;
     struct cl_rv *v;
     if (t->kind == RG_T_ARRAY) {
         v = cl_rv_array(t->n);
@@ -685,12 +685,12 @@ static int k_build_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
     return rc;
 }
 
-static int eval_composite(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k)
+static int eval_composite(struct ev *ev, struct frame *fr, const struct cl_rg_term *t, struct k *k)
 {
     struct cl_rv *stackvals[16];
     struct cl_rv **vals = t->n <= 16 ? stackvals : cl_xcalloc(t->n, sizeof *vals);
     struct k_build b = {{k_build_fn}, t, vals, k};
-    int rc = eval_seq(ev, fr, (const struct rg_term *const *)t->items, t->n, vals, &b.k);
+    int rc = eval_seq(ev, fr, (const struct cl_rg_term *const *)t->items, t->n, vals, &b.k);
     if (vals != stackvals)
         free(vals);
     return rc;
@@ -701,7 +701,7 @@ static int eval_composite(struct ev *ev, struct frame *fr, const struct rg_term 
 struct k_comp {
     struct k k;
     struct frame *fr;
-    const struct rg_term *t;
+    const struct cl_rg_term *t;
     struct cl_rv *acc;
     struct cl_rv *key; /* object comprehension: current key */
 };
@@ -760,7 +760,7 @@ static int k_comp_body_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
     return eval_term(ev, c->fr, c->t->value, &c->k);
 }
 
-static int eval_comp(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k)
+static int eval_comp(struct ev *ev, struct frame *fr, const struct cl_rg_term *t, struct k *k)
 {
     if (++ev->depth > ev->max_depth) {
         ev->depth--;
@@ -877,7 +877,7 @@ void cl_rego_bi_print(struct cl_rego_bctx *ctx, const char *text)
                           text);
     if (ev->prints) {
         struct cl_rv *v = cl_rv_strz(text);
-        rg_prints_add(ev->prints, ev->cur_file, ev->cur_line, &v, 1);
+        cl_rg_prints_add(ev->prints, ev->cur_file, ev->cur_line, &v, 1);
     }
 }
 
@@ -939,7 +939,7 @@ static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext
 }
 
 static const struct mock *find_mock(struct ev *ev, const struct cl_rego_builtin *bi,
-                                    const struct rg_node *fn)
+                                    const struct cl_rg_node *fn)
 {
     for (size_t i = ev->nmocks; i-- > ev->mock_floor;) {
         const struct mock *m = &ev->mocks[i];
@@ -950,12 +950,13 @@ static const struct mock *find_mock(struct ev *ev, const struct cl_rego_builtin 
 }
 
 static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, int ext,
-                             const struct rg_node *fn, struct cl_rv **args, size_t nargs,
+                             const struct cl_rg_node *fn, struct cl_rv **args, size_t nargs,
                              struct cl_rv **out);
 
 /* Dispatches a call (args already evaluated), honouring mocks. */
 static int dispatch(struct ev *ev, const struct cl_rego_builtin *bi, int ext,
-                    const struct rg_node *fn, struct cl_rv **args, size_t nargs, struct cl_rv **out)
+                    const struct cl_rg_node *fn, struct cl_rv **args, size_t nargs,
+                    struct cl_rv **out)
 {
     if (ev->nmocks) {
         const struct mock *m = find_mock(ev, bi, fn);
@@ -979,7 +980,7 @@ static int dispatch(struct ev *ev, const struct cl_rego_builtin *bi, int ext,
 }
 
 static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, int ext,
-                             const struct rg_node *fn, struct cl_rv **args, size_t nargs,
+                             const struct cl_rg_node *fn, struct cl_rv **args, size_t nargs,
                              struct cl_rv **out)
 {
     /* A mock's replacement is called without the mock on itself (no infinite loop). */
@@ -989,12 +990,12 @@ static int pop_mock_and_call(struct ev *ev, const struct cl_rego_builtin *bi, in
 }
 
 #define NOT_SIMPLE 2
-static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t,
+static inline int eval1(struct ev *ev, struct frame *fr, const struct cl_rg_term *t,
                         struct cl_rv **out, bool *own);
 
 /* Evaluates print()'s arguments (an undefined or failing one prints as <undefined>) and hands
  * the values to the evaluation's sink (kept, rendered later) and/or the eager hook. */
-static void print_call(struct ev *ev, struct frame *fr, const struct rg_term *t)
+static void print_call(struct ev *ev, struct frame *fr, const struct cl_rg_term *t)
 {
     struct cl_rv *stackvals[8];
     struct cl_rv **vals = t->n <= 8 ? stackvals : cl_xcalloc(t->n, sizeof *vals);
@@ -1022,13 +1023,13 @@ static void print_call(struct ev *ev, struct frame *fr, const struct rg_term *t)
     }
     if (ev->e->opts.print) {
         struct cl_sbuf b = {0};
-        rg_print_render(&b, vals, t->n);
+        cl_rg_print_render(&b, vals, t->n);
         ev->e->opts.print(ev->e->opts.print_ctx, ev->cur_file ? ev->cur_file : "", t->line,
                           b.s ? b.s : "");
         cl_sbuf_free(&b);
     }
     if (ev->prints) {
-        rg_prints_add(ev->prints, ev->cur_file, t->line, vals, t->n);
+        cl_rg_prints_add(ev->prints, ev->cur_file, t->line, vals, t->n);
     } else {
         for (size_t i = 0; i < t->n; i++)
             cl_rv_decref(vals[i]);
@@ -1040,7 +1041,7 @@ static void print_call(struct ev *ev, struct frame *fr, const struct rg_term *t)
 struct k_call {
     struct k k;
     struct frame *fr;
-    const struct rg_term *t;
+    const struct cl_rg_term *t;
     struct cl_rv **vals;
     size_t nin;
     bool as_expr; /* expression position: the result must not be false */
@@ -1051,7 +1052,7 @@ static int k_call_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 {
     (void)unused;
     struct k_call *c = (struct k_call *)k;
-    const struct rg_term *t = c->t;
+    const struct cl_rg_term *t = c->t;
     struct cl_rv *res = NULL;
     if (++ev->depth > ev->max_depth) {
         ev->depth--;
@@ -1088,31 +1089,31 @@ static int k_call_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
     return rc;
 }
 
-static int call_arity(const struct rg_term *t)
+static int call_arity(const struct cl_rg_term *t)
 {
     if (t->fn)
-        return (int)rg_node_arity(t->fn);
+        return (int)cl_rg_node_arity(t->fn);
     if (t->bi->flags & CL_REGO_BI_VARIADIC)
         return (int)t->n;
     return t->bi->arity;
 }
 
-static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b,
-                 struct k *k);
+static int unify(struct ev *ev, struct frame *fr, const struct cl_rg_term *a,
+                 const struct cl_rg_term *b, struct k *k);
 
 /* ---- direct evaluation of deterministic terms ----
  * Most terms have at most one value and bind nothing: constants, bound variables, references
  * whose keys are all known, calls of such terms, composites of them. They are evaluated
  * directly (no continuation per step), which is most of the work in real policies. */
 
-static bool is_print(const struct rg_term *t)
+static bool is_print(const struct cl_rg_term *t)
 {
     return t->bi && (t->bi->flags & CL_REGO_BI_VARIADIC) && strcmp(t->bi->name, "print") == 0;
 }
 
-static bool simple_term_slow(const struct frame *fr, const struct rg_term *t);
+static bool simple_term_slow(const struct frame *fr, const struct cl_rg_term *t);
 
-static inline bool simple_term(const struct frame *fr, const struct rg_term *t)
+static inline bool simple_term(const struct frame *fr, const struct cl_rg_term *t)
 {
     if (t->kind == RG_T_VALUE)
         return true;
@@ -1121,7 +1122,7 @@ static inline bool simple_term(const struct frame *fr, const struct rg_term *t)
     return simple_term_slow(fr, t);
 }
 
-static bool simple_term_slow(const struct frame *fr, const struct rg_term *t)
+static bool simple_term_slow(const struct frame *fr, const struct cl_rg_term *t)
 {
     switch (t->kind) {
     case RG_T_VALUE:
@@ -1132,7 +1133,7 @@ static bool simple_term_slow(const struct frame *fr, const struct rg_term *t)
     case RG_T_VAR:
         return t->root == RG_ROOT_INPUT || (!t->root && fr->slots[t->slot]);
     case RG_T_REF: {
-        const struct rg_term *h = t->items[0];
+        const struct cl_rg_term *h = t->items[0];
         if (!(h->kind == RG_T_VAR && h->root) && !simple_term(fr, h))
             return false;
         for (size_t i = 1; i < t->n; i++)
@@ -1151,7 +1152,7 @@ static bool simple_term_slow(const struct frame *fr, const struct rg_term *t)
         if ((!t->bi && !t->fn) || is_print(t) ||
             (t->bi && (t->bi->flags & (CL_REGO_BI_RELATION | CL_REGO_BI_VARIADIC))))
             return false;
-        if ((int)t->n != (t->fn ? (int)rg_node_arity(t->fn) : t->bi->arity))
+        if ((int)t->n != (t->fn ? (int)cl_rg_node_arity(t->fn) : t->bi->arity))
             return false; /* an output argument binds */
         for (size_t i = 0; i < t->n; i++)
             if (!simple_term(fr, t->items[i]))
@@ -1161,12 +1162,12 @@ static bool simple_term_slow(const struct frame *fr, const struct rg_term *t)
     return false;
 }
 
-static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
-                      bool *own);
-static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
-                     bool *own);
-static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
-                      bool *own);
+static int eval1_slow(struct ev *ev, struct frame *fr, const struct cl_rg_term *t,
+                      struct cl_rv **out, bool *own);
+static int eval1_ref(struct ev *ev, struct frame *fr, const struct cl_rg_term *t,
+                     struct cl_rv **out, bool *own);
+static int eval1_call(struct ev *ev, struct frame *fr, const struct cl_rg_term *t,
+                      struct cl_rv **out, bool *own);
 
 static inline void put1(struct cl_rv *v, bool own)
 {
@@ -1177,7 +1178,7 @@ static inline void put1(struct cl_rv *v, bool own)
 /* eval1 returns NOT_SIMPLE (before any binding) when the term may have several values or
  * bind a variable: the caller then takes the general path. */
 
-static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t,
+static inline int eval1(struct ev *ev, struct frame *fr, const struct cl_rg_term *t,
                         struct cl_rv **out, bool *own)
 {
     *own = false;
@@ -1202,10 +1203,10 @@ static inline int eval1(struct ev *ev, struct frame *fr, const struct rg_term *t
     return eval1_slow(ev, fr, t, out, own);
 }
 
-static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
-                     bool *own)
+static int eval1_ref(struct ev *ev, struct frame *fr, const struct cl_rg_term *t,
+                     struct cl_rv **out, bool *own)
 {
-    const struct rg_term *h = t->items[0];
+    const struct cl_rg_term *h = t->items[0];
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA) {
         if (!simple_term(fr, t))
             return NOT_SIMPLE;
@@ -1248,8 +1249,8 @@ static int eval1_ref(struct ev *ev, struct frame *fr, const struct rg_term *t, s
     return rc;
 }
 
-static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
-                      bool *own)
+static int eval1_call(struct ev *ev, struct frame *fr, const struct cl_rg_term *t,
+                      struct cl_rv **out, bool *own)
 {
     if (!t->direct)
         return NOT_SIMPLE; /* eq/assign, print, relations, or an output argument */
@@ -1302,8 +1303,8 @@ static int eval1_call(struct ev *ev, struct frame *fr, const struct rg_term *t, 
 /* Evaluates a simple term: 1 with the value in *out, 0 when undefined, <0 on error. *own says
  * whether the caller holds a reference to release (put1); otherwise the value is borrowed from
  * the frame, the input, a constant or a value the caller holds. */
-static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv **out,
-                      bool *own)
+static int eval1_slow(struct ev *ev, struct frame *fr, const struct cl_rg_term *t,
+                      struct cl_rv **out, bool *own)
 {
     *out = NULL;
     *own = false;
@@ -1377,7 +1378,7 @@ static int eval1_slow(struct ev *ev, struct frame *fr, const struct rg_term *t, 
     }
 }
 
-static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, bool as_expr,
+static int eval_call(struct ev *ev, struct frame *fr, const struct cl_rg_term *t, bool as_expr,
                      struct k *k)
 {
     if (!t->bi && !t->fn) {
@@ -1434,7 +1435,7 @@ static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, b
             put1(vals[i], owns[i]);
     }
     if (rc == NOT_SIMPLE)
-        rc = eval_seq(ev, fr, (const struct rg_term *const *)t->items, nin, vals, &c.k);
+        rc = eval_seq(ev, fr, (const struct cl_rg_term *const *)t->items, nin, vals, &c.k);
     if (vals != stackvals)
         free(vals);
     return rc;
@@ -1442,7 +1443,7 @@ static int eval_call(struct ev *ev, struct frame *fr, const struct rg_term *t, b
 
 /* ---- terms ---- */
 
-static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, struct k *k)
+static int eval_term(struct ev *ev, struct frame *fr, const struct cl_rg_term *t, struct k *k)
 {
     switch (t->kind) {
     case RG_T_VALUE:
@@ -1451,9 +1452,9 @@ static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, s
         if (t->root == RG_ROOT_INPUT)
             return ev->input ? k->fn(ev, k, ev->input) : 0;
         if (t->root == RG_ROOT_DATA) {
-            struct rg_term ref = {.kind = RG_T_REF, .n = 1};
-            const struct rg_term *items[1] = {t};
-            ref.items = (struct rg_term **)(uintptr_t)items;
+            struct cl_rg_term ref = {.kind = RG_T_REF, .n = 1};
+            const struct cl_rg_term *items[1] = {t};
+            ref.items = (struct cl_rg_term **)(uintptr_t)items;
             struct walk w = {&ref, k, true};
             return walk_data(ev, fr, &w, 1, ev->e->root, ev->data);
         }
@@ -1493,7 +1494,7 @@ static int eval_term(struct ev *ev, struct frame *fr, const struct rg_term *t, s
 struct k_uval { /* continue after a value was produced: unify it with a pattern term */
     struct k k;
     struct frame *fr;
-    const struct rg_term *pat;
+    const struct cl_rg_term *pat;
     struct k *out;
 };
 
@@ -1506,7 +1507,7 @@ static int k_uval_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 struct k_useq {
     struct k k;
     struct frame *fr;
-    const struct rg_term *t;
+    const struct cl_rg_term *t;
     struct cl_rv *v;
     size_t i;
     struct k *out;
@@ -1527,7 +1528,7 @@ static int k_useq_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 
 static int useq_step(struct ev *ev, struct k_useq *c)
 {
-    const struct rg_term *t = c->t;
+    const struct cl_rg_term *t = c->t;
     if (t->kind == RG_T_ARRAY) {
         if (c->i == t->n)
             return c->out->fn(ev, c->out, c->v);
@@ -1565,7 +1566,7 @@ static int k_eqv_fn(struct ev *ev, struct k *k, struct cl_rv *x)
     return c->out->fn(ev, c->out, x);
 }
 
-static int unify_val(struct ev *ev, struct frame *fr, const struct rg_term *t, struct cl_rv *v,
+static int unify_val(struct ev *ev, struct frame *fr, const struct cl_rg_term *t, struct cl_rv *v,
                      struct k *k)
 {
     switch (t->kind) {
@@ -1614,7 +1615,7 @@ static int unify_val(struct ev *ev, struct frame *fr, const struct rg_term *t, s
 struct k_uni2 {
     struct k k;
     struct frame *fr;
-    const struct rg_term *a, *b;
+    const struct cl_rg_term *a, *b;
     struct k *out;
 };
 
@@ -1631,7 +1632,7 @@ static int k_uni_done_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 struct k_uni_pair {
     struct k k;
     struct frame *fr;
-    const struct rg_term *const *pa, *const *pb;
+    const struct cl_rg_term *const *pa, *const *pb;
     unsigned char *done;
     size_t n, ndone;
     struct k *out;
@@ -1668,8 +1669,8 @@ static int uni_pair_step(struct ev *ev, struct k_uni_pair *c)
     return rc;
 }
 
-static int unify_pairs(struct ev *ev, struct frame *fr, const struct rg_term *const *pa,
-                       const struct rg_term *const *pb, size_t n, struct k *k)
+static int unify_pairs(struct ev *ev, struct frame *fr, const struct cl_rg_term *const *pa,
+                       const struct cl_rg_term *const *pb, size_t n, struct k *k)
 {
     unsigned char stack_done[16] = {0};
     unsigned char *done = n <= 16 ? stack_done : cl_xcalloc(n, 1);
@@ -1680,7 +1681,7 @@ static int unify_pairs(struct ev *ev, struct frame *fr, const struct rg_term *co
     return rc;
 }
 
-static bool const_keys(const struct rg_term *t)
+static bool const_keys(const struct cl_rg_term *t)
 {
     for (size_t i = 0; i < t->n; i += 2)
         if (t->items[i]->kind != RG_T_VALUE)
@@ -1689,15 +1690,15 @@ static bool const_keys(const struct rg_term *t)
 }
 
 /* Object patterns with constant keys: pair the values by key (0 when the key sets differ). */
-static int unify_objects(struct ev *ev, struct frame *fr, const struct rg_term *a,
-                         const struct rg_term *b, struct k *k)
+static int unify_objects(struct ev *ev, struct frame *fr, const struct cl_rg_term *a,
+                         const struct cl_rg_term *b, struct k *k)
 {
     size_t n = a->n / 2;
     if (b->n != a->n)
         return 0;
-    const struct rg_term *stack_pa[16], *stack_pb[16];
-    const struct rg_term **pa = n <= 16 ? stack_pa : cl_xcalloc(n, sizeof *pa);
-    const struct rg_term **pb = n <= 16 ? stack_pb : cl_xcalloc(n, sizeof *pb);
+    const struct cl_rg_term *stack_pa[16], *stack_pb[16];
+    const struct cl_rg_term **pa = n <= 16 ? stack_pa : cl_xcalloc(n, sizeof *pa);
+    const struct cl_rg_term **pb = n <= 16 ? stack_pb : cl_xcalloc(n, sizeof *pb);
     bool ok = true;
     for (size_t i = 0; i < n && ok; i++) {
         ok = false;
@@ -1718,15 +1719,15 @@ static int unify_objects(struct ev *ev, struct frame *fr, const struct rg_term *
     return rc;
 }
 
-static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const struct rg_term *b,
-                 struct k *k)
+static int unify(struct ev *ev, struct frame *fr, const struct cl_rg_term *a,
+                 const struct cl_rg_term *b, struct k *k)
 {
     struct k_uni2 done = {{k_uni_done_fn}, fr, a, b, k};
     if (a->kind == RG_T_ARRAY && b->kind == RG_T_ARRAY) {
         if (a->n != b->n)
             return 0;
-        return unify_pairs(ev, fr, (const struct rg_term *const *)a->items,
-                           (const struct rg_term *const *)b->items, a->n, k);
+        return unify_pairs(ev, fr, (const struct cl_rg_term *const *)a->items,
+                           (const struct cl_rg_term *const *)b->items, a->n, k);
     }
     if (a->kind == RG_T_OBJECT && b->kind == RG_T_OBJECT && const_keys(a) && const_keys(b))
         return unify_objects(ev, fr, a, b, k);
@@ -1768,7 +1769,7 @@ static int unify(struct ev *ev, struct frame *fr, const struct rg_term *a, const
 struct k_body {
     struct k k;
     struct frame *fr;
-    const struct rg_body *b;
+    const struct cl_rg_body *b;
     size_t i;
     struct k *out;
 };
@@ -1793,13 +1794,13 @@ static int k_truthy_fn(struct ev *ev, struct k *k, struct cl_rv *v)
     return c->out->fn(ev, c->out, v);
 }
 
-static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term *kt,
-                           const struct rg_term *vt, struct cl_rv *coll, struct k *k);
+static int iterate_members(struct ev *ev, struct frame *fr, const struct cl_rg_term *kt,
+                           const struct cl_rg_term *vt, struct cl_rv *coll, struct k *k);
 
 struct k_somein {
     struct k k;
     struct frame *fr;
-    const struct rg_expr *x;
+    const struct cl_rg_expr *x;
     struct k *out;
 };
 
@@ -1812,7 +1813,7 @@ static int k_somein_fn(struct ev *ev, struct k *k, struct cl_rv *coll)
 struct k_member_val {
     struct k k;
     struct frame *fr;
-    const struct rg_term *vt;
+    const struct cl_rg_term *vt;
     struct cl_rv *v;
     struct k *out;
 };
@@ -1824,8 +1825,8 @@ static int k_member_val_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
     return unify_val(ev, c->fr, c->vt, c->v, c->out);
 }
 
-static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term *kt,
-                           const struct rg_term *vt, struct cl_rv *coll, struct k *k)
+static int iterate_members(struct ev *ev, struct frame *fr, const struct cl_rg_term *kt,
+                           const struct cl_rg_term *vt, struct cl_rv *coll, struct k *k)
 {
     if (coll->type != CL_RV_ARRAY && coll->type != CL_RV_OBJECT && coll->type != CL_RV_SET)
         return 0;
@@ -1878,7 +1879,7 @@ static int iterate_members(struct ev *ev, struct frame *fr, const struct rg_term
 struct k_every {
     struct k k;
     struct frame *fr;
-    const struct rg_expr *x;
+    const struct cl_rg_expr *x;
     struct k *out;
     bool ok;
 };
@@ -2003,9 +2004,10 @@ static void cache_free(struct ev *ev, struct cache *c)
     free(c);
 }
 
-static int eval_expr_plain(struct ev *ev, struct frame *fr, const struct rg_expr *x, struct k *k);
+static int eval_expr_plain(struct ev *ev, struct frame *fr, const struct cl_rg_expr *x,
+                           struct k *k);
 
-static int eval_expr_with(struct ev *ev, struct frame *fr, const struct rg_expr *x, struct k *k)
+static int eval_expr_with(struct ev *ev, struct frame *fr, const struct cl_rg_expr *x, struct k *k)
 {
     struct k_with w;
     memset(&w, 0, sizeof w);
@@ -2022,7 +2024,7 @@ static int eval_expr_with(struct ev *ev, struct frame *fr, const struct rg_expr 
     struct cl_rv **owned = cl_xcalloc(x->nwith * 2 + 1, sizeof *owned);
     size_t nowned = 0;
     for (size_t i = 0; i < x->nwith && rc == 0; i++) {
-        const struct rg_with *wi = &x->with[i];
+        const struct cl_rg_with *wi = &x->with[i];
         struct mock m = {0};
         if ((wi->tfn || wi->tbi) && (wi->vfn || wi->vbi)) {
             m.tbi = wi->tbi;
@@ -2051,12 +2053,12 @@ static int eval_expr_with(struct ev *ev, struct frame *fr, const struct rg_expr 
             continue;
         }
         /* input or data path */
-        const struct rg_term *t = wi->target;
+        const struct cl_rg_term *t = wi->target;
         size_t np = t->kind == RG_T_REF ? t->n - 1 : 0;
         struct cl_rv **path = cl_xcalloc(np + 1, sizeof *path);
         bool ok = true;
         for (size_t j = 0; j < np; j++) {
-            const struct rg_term *pt = t->items[j + 1];
+            const struct cl_rg_term *pt = t->items[j + 1];
             if (pt->kind == RG_T_VALUE)
                 path[j] = pt->val;
             else if (pt->kind == RG_T_VAR && !pt->root && fr->slots[pt->slot])
@@ -2064,7 +2066,7 @@ static int eval_expr_with(struct ev *ev, struct frame *fr, const struct rg_expr 
             else
                 ok = false;
         }
-        const struct rg_term *root = t->kind == RG_T_REF ? t->items[0] : t;
+        const struct cl_rg_term *root = t->kind == RG_T_REF ? t->items[0] : t;
         if (!ok) {
             free(path);
             rc = fail(ev, CL_EINVAL, "rego_type_error", "with target must be a ground reference");
@@ -2102,11 +2104,11 @@ static int eval_expr_with(struct ev *ev, struct frame *fr, const struct rg_expr 
     return rc;
 }
 
-static int eval_expr_plain(struct ev *ev, struct frame *fr, const struct rg_expr *x, struct k *k)
+static int eval_expr_plain(struct ev *ev, struct frame *fr, const struct cl_rg_expr *x, struct k *k)
 {
     if (x->negated) {
         struct k_found f = {{k_found_fn}};
-        struct rg_expr pos = *x;
+        struct cl_rg_expr pos = *x;
         pos.negated = false;
         pos.nwith = 0;
         size_t mark = ev->ntrail;
@@ -2140,7 +2142,7 @@ static int eval_expr_plain(struct ev *ev, struct frame *fr, const struct rg_expr
     return 0;
 }
 
-static int eval_expr(struct ev *ev, struct frame *fr, const struct rg_expr *x, struct k *k)
+static int eval_expr(struct ev *ev, struct frame *fr, const struct cl_rg_expr *x, struct k *k)
 {
     ev->cur_line = x->line;
     if (check_limits(ev) < 0)
@@ -2150,7 +2152,7 @@ static int eval_expr(struct ev *ev, struct frame *fr, const struct rg_expr *x, s
     return eval_expr_plain(ev, fr, x, k);
 }
 
-static bool unbound_var(const struct frame *fr, const struct rg_term *t)
+static bool unbound_var(const struct frame *fr, const struct cl_rg_term *t)
 {
     return t->kind == RG_T_VAR && !t->root && !fr->slots[t->slot];
 }
@@ -2159,7 +2161,7 @@ static bool unbound_var(const struct frame *fr, const struct rg_term *t)
  * arguments are known, `x := term` / `x = term` with a fresh x, plain terms, their negation.
  * Returns 1 (true; bindings made are undone by the caller's trail mark), 0 (false or
  * undefined), <0 on error, or 2 when the expression needs the general evaluator. */
-static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
+static int eval_det(struct ev *ev, struct frame *fr, const struct cl_rg_expr *x)
 {
     if (x->nwith)
         return 2;
@@ -2167,12 +2169,12 @@ static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
         return x->negated ? 2 : 1;
     if (x->kind != RG_E_TERM)
         return 2;
-    const struct rg_term *t = x->term;
+    const struct cl_rg_term *t = x->term;
     if (t->kind == RG_T_CALL && !t->bi && !t->fn) { /* eq / assign */
         if (x->negated)
             return 2;
-        const struct rg_term *l = t->items[0], *r = t->items[1];
-        const struct rg_term *var = NULL, *val = l;
+        const struct cl_rg_term *l = t->items[0], *r = t->items[1];
+        const struct cl_rg_term *var = NULL, *val = l;
         if (unbound_var(fr, l)) {
             var = l;
             val = r;
@@ -2234,11 +2236,11 @@ static int eval_det(struct ev *ev, struct frame *fr, const struct rg_expr *x)
     return ok != x->negated ? 1 : 0;
 }
 
-static int eval_body(struct ev *ev, struct frame *fr, const struct rg_body *b, size_t i,
+static int eval_body(struct ev *ev, struct frame *fr, const struct cl_rg_body *b, size_t i,
                      struct k *k)
 {
     for (; i < b->n; i++) {
-        const struct rg_expr *x = b->exprs[i];
+        const struct cl_rg_expr *x = b->exprs[i];
         ev->cur_line = x->line;
         if (check_limits(ev) < 0)
             return -1;
@@ -2291,7 +2293,7 @@ static void frame_done(struct ev *ev, struct frame *f, size_t mark, struct cl_rv
 struct k_args {
     struct k k;
     struct frame *fr;
-    const struct rg_rule *r;
+    const struct cl_rg_rule *r;
     struct cl_rv **args;
     size_t nargs, i;
     struct k *body;
@@ -2306,7 +2308,7 @@ static int args_step(struct ev *ev, struct k_args *c)
             rc = eval_body(ev, c->fr, c->r->body, 0, c->body);
             break;
         }
-        const struct rg_term *p = c->r->args[c->i];
+        const struct cl_rg_term *p = c->r->args[c->i];
         struct cl_rv *a = c->args[c->i];
         if (p->kind == RG_T_VAR && !p->root) {
             struct cl_rv **slot = &c->fr->slots[p->slot];
@@ -2346,7 +2348,7 @@ static int k_args_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 struct k_rval {
     struct k k;
     struct frame *fr;
-    const struct rg_rule *r;
+    const struct cl_rg_rule *r;
     struct cl_rv **result;
     const char *conflict_msg;
     bool early;
@@ -2375,7 +2377,7 @@ static int k_rbody_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 {
     (void)unused;
     struct k_rbody *c = (struct k_rbody *)k;
-    const struct rg_rule *r = c->rv->r;
+    const struct cl_rg_rule *r = c->rv->r;
     if (!r->value)
         return k_rval_value_fn(ev, &c->rv->k, cl_rv_bool(true));
     return eval_term(ev, c->rv->fr, r->value, &c->rv->k);
@@ -2383,12 +2385,12 @@ static int k_rbody_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
 
 /* Evaluates a rule chain (rule + else) for a complete value. *result in/out. Returns <0 on error.
  */
-static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **result,
+static int eval_chain(struct ev *ev, const struct cl_rg_rule *r0, struct cl_rv **result,
                       const char *msg, struct cl_rv **args, size_t nargs)
 {
     const char *saved_file = ev->cur_file;
-    const struct rg_rule *saved_rule = ev->cur_rule;
-    for (const struct rg_rule *r = r0; r; r = r->els) {
+    const struct cl_rg_rule *saved_rule = ev->cur_rule;
+    for (const struct cl_rg_rule *r = r0; r; r = r->els) {
         struct cl_rv *local = NULL;
         ev->cur_file = r->mod->file;
         ev->cur_rule = r;
@@ -2436,7 +2438,7 @@ static int eval_chain(struct ev *ev, const struct rg_rule *r0, struct cl_rv **re
 struct k_contrib {
     struct k k;
     struct frame *fr;
-    const struct rg_rule *r;
+    const struct cl_rg_rule *r;
     struct cl_rv **acc; /* set or object */
     struct cl_rv *keys[MAX_PATH];
     size_t nkeys;
@@ -2536,9 +2538,9 @@ static int k_contrib_key_fn(struct ev *ev, struct k *k, struct cl_rv *v)
 
 static int contrib_keys(struct ev *ev, struct k_contrib *c, size_t i)
 {
-    const struct rg_rule *r = c->r;
+    const struct cl_rg_rule *r = c->r;
     if (i == r->nhead) {
-        const struct rg_term *vt = r->kind == RG_R_SET ? r->key : r->value;
+        const struct cl_rg_term *vt = r->kind == RG_R_SET ? r->key : r->value;
         if (!vt)
             return k_contrib_val_fn(ev, &c->k, cl_rv_bool(true));
         return eval_term(ev, c->fr, vt, &c->k);
@@ -2559,14 +2561,14 @@ static int k_contrib_body_fn(struct ev *ev, struct k *k, struct cl_rv *unused)
     return contrib_keys(ev, cb->c, cb->c->r->nground);
 }
 
-static int eval_contrib(struct ev *ev, const struct rg_rule *r, struct cl_rv **acc)
+static int eval_contrib(struct ev *ev, const struct cl_rg_rule *r, struct cl_rv **acc)
 {
     struct frame fr = frame_new(r->nslots);
     size_t mark = ev->ntrail;
     struct k_contrib c = {{k_contrib_val_fn}, &fr, r, acc, {0}, 0};
     struct k_contrib_body cb = {{k_contrib_body_fn}, &c};
     const char *saved_file = ev->cur_file;
-    const struct rg_rule *saved_rule = ev->cur_rule;
+    const struct cl_rg_rule *saved_rule = ev->cur_rule;
     ev->cur_file = r->mod->file;
     ev->cur_rule = r;
     int rc = eval_body(ev, &fr, r->body, 0, &cb.k);
@@ -2577,16 +2579,16 @@ static int eval_contrib(struct ev *ev, const struct rg_rule *r, struct cl_rv **a
 }
 
 /* Value of a node's rules (without children); NULL when undefined. */
-static int node_rules_value(struct ev *ev, const struct rg_node *n, struct cl_rv **out)
+static int node_rules_value(struct ev *ev, const struct cl_rg_node *n, struct cl_rv **out)
 {
     *out = NULL;
     bool complete = false;
-    for (const struct rg_rule *r = n->rules; r; r = r->next_in_node)
+    for (const struct cl_rg_rule *r = n->rules; r; r = r->next_in_node)
         if (r->kind == RG_R_VALUE && r->nground == r->nhead)
             complete = true;
     if (complete || (!n->rules && n->deflt)) {
         struct cl_rv *res = NULL;
-        for (const struct rg_rule *r = n->rules; r; r = r->next_in_node) {
+        for (const struct cl_rg_rule *r = n->rules; r; r = r->next_in_node) {
             if (!(r->kind == RG_R_VALUE && r->nground == r->nhead))
                 continue;
             if (eval_chain(ev, r, &res, "complete rules must not produce multiple outputs", NULL,
@@ -2611,7 +2613,7 @@ static int node_rules_value(struct ev *ev, const struct rg_node *n, struct cl_rv
         return 0;
     }
     struct cl_rv *acc = NULL;
-    for (const struct rg_rule *r = n->rules; r; r = r->next_in_node) {
+    for (const struct cl_rg_rule *r = n->rules; r; r = r->next_in_node) {
         if (r->kind == RG_R_SET && r->nground == r->nhead && !acc)
             acc = cl_rv_set();
         if (eval_contrib(ev, r, &acc) < 0) {
@@ -2654,7 +2656,7 @@ static struct cl_rv *merge_docs(struct cl_rv *a, struct cl_rv *b)
     return m;
 }
 
-static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct cl_rv *base,
+static int materialize_uncached(struct ev *ev, const struct cl_rg_node *n, struct cl_rv *base,
                                 struct cl_rv **out)
 {
     *out = NULL;
@@ -2685,7 +2687,7 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
         v = m;
     }
     if (!n->nkids && !any) {
-        if (rg_node_is_fn(n)) {
+        if (cl_rg_node_is_fn(n)) {
             cl_rv_decref(v);
             return 0;
         }
@@ -2700,8 +2702,8 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
         v = c;
     }
     for (size_t i = 0; i < n->nkids; i++) {
-        const struct rg_node *kid = n->kids[i];
-        if (rg_node_is_fn(kid) && !kid->rules && !kid->deflt && !kid->nkids)
+        const struct cl_rg_node *kid = n->kids[i];
+        if (cl_rg_node_is_fn(kid) && !kid->rules && !kid->deflt && !kid->nkids)
             continue; /* functions only */
         struct cl_rv *kb = base ? cl_rv_obj_get(base, kid->key) : NULL;
         struct cl_rv *kv = NULL;
@@ -2724,7 +2726,7 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
             cl_rv_decref(kv);
             if (!m) {
                 cl_rv_decref(v);
-                const struct rg_rule *r = kid->rules ? kid->rules : n->rules;
+                const struct cl_rg_rule *r = kid->rules ? kid->rules : n->rules;
                 if (r) {
                     ev->cur_file = r->mod->file;
                     ev->cur_line = r->line;
@@ -2739,7 +2741,7 @@ static int materialize_uncached(struct ev *ev, const struct rg_node *n, struct c
     return 0;
 }
 
-static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *base,
+static int materialize(struct ev *ev, const struct cl_rg_node *n, struct cl_rv *base,
                        struct cl_rv **out)
 {
     struct cache *c = ev->cache;
@@ -2772,11 +2774,11 @@ static int materialize(struct ev *ev, const struct rg_node *n, struct cl_rv *bas
     return 0;
 }
 
-static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args, size_t nargs,
+static int call_fn(struct ev *ev, const struct cl_rg_node *fn, struct cl_rv **args, size_t nargs,
                    struct cl_rv **out)
 {
     struct cl_rv *res = NULL;
-    for (const struct rg_rule *r = fn->funcs; r; r = r->next_in_node) {
+    for (const struct cl_rg_rule *r = fn->funcs; r; r = r->next_in_node) {
         if (eval_chain(ev, r, &res, "functions must not produce multiple outputs for same inputs",
                        args, nargs) < 0) {
             cl_rv_decref(res);
@@ -2804,7 +2806,7 @@ static int call_fn(struct ev *ev, const struct rg_node *fn, struct cl_rv **args,
 struct k_query {
     struct k k;
     struct frame *fr;
-    const struct rg_query *q;
+    const struct cl_rg_query *q;
     struct cl_rv *rows;
     struct cl_rv **exprvals;
 };
@@ -2855,7 +2857,7 @@ static int eval_qbody(struct ev *ev, struct k_query *q, size_t i)
 {
     if (i == q->q->body->n)
         return k_query_fn(ev, &q->k, NULL);
-    const struct rg_expr *x = q->q->body->exprs[i];
+    const struct cl_rg_expr *x = q->q->body->exprs[i];
     size_t idx = x->idx >= 0 && (size_t)x->idx < q->q->body->n ? (size_t)x->idx : i;
     struct k_qexpr c = {{k_qexpr_fn}, q, i, idx, NULL};
     if (x->kind == RG_E_TERM && !x->negated && !x->nwith && x->term->kind != RG_T_CALL) {
@@ -2867,9 +2869,9 @@ static int eval_qbody(struct ev *ev, struct k_query *q, size_t i)
     return eval_expr(ev, q->fr, x, &c.k);
 }
 
-int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *input,
-                  struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rego_prints *prints,
-                  struct cl_rv **rows, struct rg_error *err)
+int cl_rg_eval_query(struct cl_rego *e, const struct cl_rg_query *q, struct cl_rv *input,
+                     struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rego_prints *prints,
+                     struct cl_rv **rows, struct cl_rg_error *err)
 {
     char base;
     memset(err, 0, sizeof *err);
@@ -2918,7 +2920,7 @@ int rg_eval_query(struct cl_rego *e, const struct rg_query *q, struct cl_rv *inp
 
 /* ---- rego.* builtins: they see the engine (modules, the active rule) ---- */
 
-static struct cl_rv *rule_path(const struct rg_rule *r)
+static struct cl_rv *rule_path(const struct cl_rg_rule *r)
 {
     struct cl_rv *p = cl_rv_array(r->mod->npkg + r->nground);
     for (size_t i = 0; i < r->mod->npkg; i++)
@@ -2944,11 +2946,11 @@ static struct cl_rv *chain_entry(struct cl_rv *path, const struct cl_rv *ann)
     return o;
 }
 
-static const struct cl_rv *doc_annotations(const struct rg_node *n)
+static const struct cl_rv *doc_annotations(const struct cl_rg_node *n)
 {
-    const struct rg_rule *lists[] = {n->rules, n->funcs, n->deflt, n->fdeflt};
+    const struct cl_rg_rule *lists[] = {n->rules, n->funcs, n->deflt, n->fdeflt};
     for (size_t i = 0; i < CL_ARRAY_LEN(lists); i++)
-        for (const struct rg_rule *r = lists[i]; r; r = r->next_in_node)
+        for (const struct cl_rg_rule *r = lists[i]; r; r = r->next_in_node)
             if (scope_is(r->annotations, "document"))
                 return r->annotations;
     return NULL;
@@ -2960,7 +2962,7 @@ static int bi_metadata_chain(struct cl_rego_bctx *ctx, struct cl_rv *const *a, s
 {
     (void)a;
     struct ev *ev = ctx->b.ev;
-    const struct rg_rule *r = ev->cur_rule;
+    const struct cl_rg_rule *r = ev->cur_rule;
     struct cl_rv *chain = cl_rv_array(4);
     if (!r) {
         *out = chain;
@@ -2973,7 +2975,7 @@ static int bi_metadata_chain(struct cl_rego_bctx *ctx, struct cl_rv *const *a, s
         cl_rv_array_push(chain, chain_entry(rule_path(r), doc));
     /* the rule's package, then each enclosing package */
     for (size_t depth = r->mod->npkg; depth > 0; depth--) {
-        for (const struct rg_module *m = ev->e->mods; m; m = m->next) {
+        for (const struct cl_rg_module *m = ev->e->mods; m; m = m->next) {
             if (m->npkg != depth || !m->annotations)
                 continue;
             bool same = true;
@@ -2999,7 +3001,7 @@ static int bi_metadata_chain(struct cl_rego_bctx *ctx, struct cl_rv *const *a, s
 static int bi_metadata_rule(struct cl_rego_bctx *ctx, struct cl_rv *const *a, struct cl_rv **out)
 {
     (void)a;
-    const struct rg_rule *r = ctx->b.ev->cur_rule;
+    const struct cl_rg_rule *r = ctx->b.ev->cur_rule;
     const struct cl_rv *ann = NULL;
     if (r && scope_is(r->annotations, "rule"))
         ann = r->annotations;
@@ -3020,17 +3022,17 @@ static int bi_parse_module(struct cl_rego_bctx *ctx, struct cl_rv *const *a, str
         return cl_rego_bi_error(ctx, "module larger than %u bytes", CL_REGO_MAX_POLICY);
     if (cl_rego_bi_reserve(ctx, a[1]->u.str.len * 16) < 0)
         return -2;
-    struct rg_arena arena = {.nofreeze = true};
-    struct rg_error re;
-    struct rg_module *m =
-        rg_parse_module(&arena, a[0]->u.str.s, a[1]->u.str.s, a[1]->u.str.len, false, &re);
+    struct cl_rg_arena arena = {.nofreeze = true};
+    struct cl_rg_error re;
+    struct cl_rg_module *m =
+        cl_rg_parse_module(&arena, a[0]->u.str.s, a[1]->u.str.s, a[1]->u.str.len, false, &re);
     int rc = 0;
     if (!m)
         rc = cl_rego_bi_error(ctx, "%s:%d: %s: %s", re.file ? re.file : a[0]->u.str.s, re.line,
                               re.code, re.msg);
     else
-        *out = rg_module_ast(m);
-    rg_arena_free(&arena);
+        *out = cl_rg_module_ast(m);
+    cl_rg_arena_free(&arena);
     return rc;
 }
 

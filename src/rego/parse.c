@@ -15,18 +15,18 @@
 
 /* ---- arena ---- */
 
-struct rg_chunk {
-    struct rg_chunk *next;
+struct cl_rg_chunk {
+    struct cl_rg_chunk *next;
     size_t used, cap;
     _Alignas(16) unsigned char data[];
 };
 
-void *rg_alloc(struct rg_arena *a, size_t n)
+void *cl_rg_alloc(struct cl_rg_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->head->cap - a->head->used < n) {
         size_t cap = n > 16384 ? n : 16384;
-        struct rg_chunk *c = cl_xmalloc(sizeof *c + cap);
+        struct cl_rg_chunk *c = cl_xmalloc(sizeof *c + cap);
         c->next = a->head;
         c->used = 0;
         c->cap = cap;
@@ -39,15 +39,15 @@ void *rg_alloc(struct rg_arena *a, size_t n)
     return p;
 }
 
-char *rg_strndup(struct rg_arena *a, const char *s, size_t n)
+char *cl_rg_strndup(struct cl_rg_arena *a, const char *s, size_t n)
 {
-    char *p = rg_alloc(a, n + 1);
+    char *p = cl_rg_alloc(a, n + 1);
     memcpy(p, s, n);
     p[n] = 0;
     return p;
 }
 
-struct cl_rv *rg_keep(struct rg_arena *a, struct cl_rv *v)
+struct cl_rv *cl_rg_keep(struct cl_rg_arena *a, struct cl_rv *v)
 {
     if (v->frozen)
         return v;
@@ -68,7 +68,7 @@ struct cl_rv *rg_keep(struct rg_arena *a, struct cl_rv *v)
     return v;
 }
 
-void rg_arena_free(struct rg_arena *a)
+void cl_rg_arena_free(struct cl_rg_arena *a)
 {
     if (a->nofreeze) {
         for (size_t i = 0; i < a->nvals; i++)
@@ -77,18 +77,18 @@ void rg_arena_free(struct rg_arena *a)
         cl_rv_release_frozen(a->vals, a->nvals);
     }
     free(a->vals);
-    struct rg_chunk *c = a->head;
+    struct cl_rg_chunk *c = a->head;
     while (c) {
-        struct rg_chunk *n = c->next;
+        struct cl_rg_chunk *n = c->next;
         free(c);
         c = n;
     }
     memset(a, 0, sizeof *a);
 }
 
-struct rg_term *rg_term_new(struct rg_arena *a, enum rg_tk kind, int line, int col)
+struct cl_rg_term *cl_rg_term_new(struct cl_rg_arena *a, enum cl_rg_tk kind, int line, int col)
 {
-    struct rg_term *t = rg_alloc(a, sizeof *t);
+    struct cl_rg_term *t = cl_rg_alloc(a, sizeof *t);
     t->kind = (unsigned char)kind;
     t->line = line;
     t->col = col;
@@ -142,7 +142,7 @@ struct token {
 };
 
 struct parser {
-    struct rg_arena *a;
+    struct cl_rg_arena *a;
     const char *file;
     const char *src, *end, *p;
     int line;
@@ -150,7 +150,7 @@ struct parser {
     struct token tok, peek;
     bool have_peek;
     bool v0;
-    struct rg_error *err;
+    struct cl_rg_error *err;
     bool failed;
     int depth;
     const char *prev_end; /* end of the last token consumed */
@@ -708,27 +708,27 @@ static struct cl_rv *tok_string(struct parser *P, const struct token *T)
 
 /* ---- term helpers ---- */
 
-static struct rg_term *mk_value(struct parser *P, struct cl_rv *v, int line, int col)
+static struct cl_rg_term *mk_value(struct parser *P, struct cl_rv *v, int line, int col)
 {
-    struct rg_term *t = rg_term_new(P->a, RG_T_VALUE, line, col);
-    t->val = rg_keep(P->a, v);
+    struct cl_rg_term *t = cl_rg_term_new(P->a, RG_T_VALUE, line, col);
+    t->val = cl_rg_keep(P->a, v);
     return t;
 }
 
-static struct rg_term *mk_var(struct parser *P, const char *s, size_t n, int line, int col)
+static struct cl_rg_term *mk_var(struct parser *P, const char *s, size_t n, int line, int col)
 {
-    struct rg_term *t = rg_term_new(P->a, RG_T_VAR, line, col);
-    t->name = rg_strndup(P->a, s, n);
+    struct cl_rg_term *t = cl_rg_term_new(P->a, RG_T_VAR, line, col);
+    t->name = cl_rg_strndup(P->a, s, n);
     t->wildcard = n == 1 && s[0] == '_';
     return t;
 }
 
 struct tvec {
-    struct rg_term **v;
+    struct cl_rg_term **v;
     size_t n, cap;
 };
 
-static void tv_push(struct tvec *tv, struct rg_term *t)
+static void tv_push(struct tvec *tv, struct cl_rg_term *t)
 {
     if (tv->n == tv->cap) {
         tv->cap = tv->cap ? tv->cap * 2 : 4;
@@ -737,9 +737,9 @@ static void tv_push(struct tvec *tv, struct rg_term *t)
     tv->v[tv->n++] = t;
 }
 
-static struct rg_term **tv_finish(struct parser *P, struct tvec *tv)
+static struct cl_rg_term **tv_finish(struct parser *P, struct tvec *tv)
 {
-    struct rg_term **out = rg_alloc(P->a, (tv->n ? tv->n : 1) * sizeof *out);
+    struct cl_rg_term **out = cl_rg_alloc(P->a, (tv->n ? tv->n : 1) * sizeof *out);
     if (tv->n)
         memcpy(out, tv->v, tv->n * sizeof *out);
     free(tv->v);
@@ -748,20 +748,20 @@ static struct rg_term **tv_finish(struct parser *P, struct tvec *tv)
     return out;
 }
 
-static struct rg_term *mk_call(struct parser *P, const char *fname, int line, int col,
-                               struct rg_term *a, struct rg_term *b)
+static struct cl_rg_term *mk_call(struct parser *P, const char *fname, int line, int col,
+                                  struct cl_rg_term *a, struct cl_rg_term *b)
 {
-    struct rg_term *t = rg_term_new(P->a, RG_T_CALL, line, col);
+    struct cl_rg_term *t = cl_rg_term_new(P->a, RG_T_CALL, line, col);
     t->name = fname;
     t->n = b ? 2 : 1;
-    t->items = rg_alloc(P->a, 2 * sizeof *t->items);
+    t->items = cl_rg_alloc(P->a, 2 * sizeof *t->items);
     t->items[0] = a;
     t->items[1] = b;
     return t;
 }
 
 /* Folds composite literals whose members are all constants into one constant. */
-static struct rg_term *fold(struct parser *P, struct rg_term *t)
+static struct cl_rg_term *fold(struct parser *P, struct cl_rg_term *t)
 {
     if (t->kind != RG_T_ARRAY && t->kind != RG_T_SET && t->kind != RG_T_OBJECT)
         return t;
@@ -792,12 +792,12 @@ static struct rg_term *fold(struct parser *P, struct rg_term *t)
     return mk_value(P, v, t->line, t->col);
 }
 
-static struct rg_term *parse_in(struct parser *P, bool no_or);
-static struct rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv);
-static struct rg_term *parse_rel(struct parser *P, bool no_or);
-static struct rg_term *parse_term(struct parser *P, bool no_or);
-static struct rg_body *parse_body(struct parser *P, enum tok end);
-static struct rg_expr *parse_literal(struct parser *P);
+static struct cl_rg_term *parse_in(struct parser *P, bool no_or);
+static struct cl_rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv);
+static struct cl_rg_term *parse_rel(struct parser *P, bool no_or);
+static struct cl_rg_term *parse_term(struct parser *P, bool no_or);
+static struct cl_rg_body *parse_body(struct parser *P, enum tok end);
+static struct cl_rg_expr *parse_literal(struct parser *P);
 
 static bool enter(struct parser *P)
 {
@@ -812,7 +812,7 @@ static bool enter(struct parser *P)
  * unescaped (`\{` is a literal brace); each expression is parsed from the source text as a
  * literal (`with` modifiers allowed) and wrapped in a set comprehension, so an undefined
  * expression prints <undefined> and several values are all shown. */
-static struct rg_term *parse_template(struct parser *P, const struct token *T)
+static struct cl_rg_term *parse_template(struct parser *P, const struct token *T)
 {
     const char *c = T->s + 2, *e = T->s + T->len - 1;
     struct tvec parts = {0};
@@ -868,7 +868,7 @@ static struct rg_term *parse_template(struct parser *P, const struct token *T)
         Q.have_peek = false;
         Q.depth = P->depth;
         next(&Q);
-        struct rg_expr *x = Q.tok.t == K_EOF ? NULL : parse_literal(&Q);
+        struct cl_rg_expr *x = Q.tok.t == K_EOF ? NULL : parse_literal(&Q);
         if (!Q.failed && !x)
             perr(&Q, line, (int)(c - line_start) + 1, "empty expression in template string");
         if (!Q.failed && Q.tok.t != K_EOF)
@@ -882,13 +882,13 @@ static struct rg_term *parse_template(struct parser *P, const struct token *T)
         }
         line = Q.line;
         line_start = Q.line_start;
-        struct rg_term *comp = rg_term_new(P->a, RG_T_SCOMP, x->line, x->col);
-        struct rg_term *v = mk_var(P, "__tpl", 5, x->line, x->col);
+        struct cl_rg_term *comp = cl_rg_term_new(P->a, RG_T_SCOMP, x->line, x->col);
+        struct cl_rg_term *v = mk_var(P, "__tpl", 5, x->line, x->col);
         comp->value = v;
-        comp->body = rg_alloc(P->a, sizeof *comp->body);
+        comp->body = cl_rg_alloc(P->a, sizeof *comp->body);
         comp->body->n = 1;
-        comp->body->exprs = rg_alloc(P->a, sizeof *comp->body->exprs);
-        struct rg_expr *ex = rg_alloc(P->a, sizeof *ex);
+        comp->body->exprs = cl_rg_alloc(P->a, sizeof *comp->body->exprs);
+        struct cl_rg_expr *ex = cl_rg_alloc(P->a, sizeof *ex);
         *ex = *x;
         ex->term = mk_call(P, "assign", x->line, x->col, v, x->term);
         comp->body->exprs[0] = ex;
@@ -902,18 +902,18 @@ static struct rg_term *parse_template(struct parser *P, const struct token *T)
         free(parts.v);
         return NULL;
     }
-    struct rg_term *arr = rg_term_new(P->a, RG_T_ARRAY, T->line, T->col);
+    struct cl_rg_term *arr = cl_rg_term_new(P->a, RG_T_ARRAY, T->line, T->col);
     arr->n = parts.n;
     arr->items = tv_finish(P, &parts);
     return mk_call(P, "internal.template_string", T->line, T->col, fold(P, arr), NULL);
 }
 
 /* Ref suffixes: .name, [term], (args) -- only without whitespace before them. */
-static struct rg_term *parse_ref_rest(struct parser *P, struct rg_term *head)
+static struct cl_rg_term *parse_ref_rest(struct parser *P, struct cl_rg_term *head)
 {
     struct tvec parts = {0};
     tv_push(&parts, head);
-    struct rg_term *cur = NULL;
+    struct cl_rg_term *cur = NULL;
     while (!P->failed) {
         if (P->tok.ws)
             break;
@@ -932,7 +932,7 @@ static struct rg_term *parse_ref_rest(struct parser *P, struct rg_term *head)
             next(P);
         } else if (P->tok.t == K_LBRACK) {
             next(P);
-            struct rg_term *k = parse_in(P, false);
+            struct cl_rg_term *k = parse_in(P, false);
             if (!k)
                 break;
             tv_push(&parts, k);
@@ -962,7 +962,7 @@ static struct rg_term *parse_ref_rest(struct parser *P, struct rg_term *head)
             next(P);
             struct tvec args = {0};
             while (P->tok.t != K_RPAREN && !P->failed) {
-                struct rg_term *x = parse_in(P, false);
+                struct cl_rg_term *x = parse_in(P, false);
                 if (!x)
                     break;
                 tv_push(&args, x);
@@ -970,8 +970,8 @@ static struct rg_term *parse_ref_rest(struct parser *P, struct rg_term *head)
                     break;
             }
             expect(P, K_RPAREN, "')'");
-            struct rg_term *call = rg_term_new(P->a, RG_T_CALL, line, col);
-            call->name = rg_strndup(P->a, nm.s, nm.len);
+            struct cl_rg_term *call = cl_rg_term_new(P->a, RG_T_CALL, line, col);
+            call->name = cl_rg_strndup(P->a, nm.s, nm.len);
             cl_sbuf_free(&nm);
             call->n = args.n;
             call->items = tv_finish(P, &args);
@@ -984,17 +984,17 @@ static struct rg_term *parse_ref_rest(struct parser *P, struct rg_term *head)
         }
     }
     if (parts.n == 1) {
-        struct rg_term *t = parts.v[0];
+        struct cl_rg_term *t = parts.v[0];
         free(parts.v);
         return cur ? cur : t;
     }
-    struct rg_term *ref = rg_term_new(P->a, RG_T_REF, head->line, head->col);
+    struct cl_rg_term *ref = cl_rg_term_new(P->a, RG_T_REF, head->line, head->col);
     ref->n = parts.n;
     ref->items = tv_finish(P, &parts);
     return ref;
 }
 
-static struct rg_term *parse_composite(struct parser *P, bool brace)
+static struct cl_rg_term *parse_composite(struct parser *P, bool brace)
 {
     int line = P->tok.line, col = P->tok.col;
     enum tok close = brace ? K_RBRACE : K_RBRACK;
@@ -1004,17 +1004,17 @@ static struct rg_term *parse_composite(struct parser *P, bool brace)
             return mk_value(P, cl_rv_object(), line, col);
         return mk_value(P, cl_rv_array(0), line, col);
     }
-    struct rg_term *first = parse_in(P, true);
+    struct cl_rg_term *first = parse_in(P, true);
     if (!first)
         return NULL;
     if (brace && P->tok.t == K_COLON) {
         next(P);
-        struct rg_term *v1 = parse_in(P, true);
+        struct cl_rg_term *v1 = parse_in(P, true);
         if (!v1)
             return NULL;
         if (P->tok.t == K_BAR) {
             next(P);
-            struct rg_term *t = rg_term_new(P->a, RG_T_OCOMP, line, col);
+            struct cl_rg_term *t = cl_rg_term_new(P->a, RG_T_OCOMP, line, col);
             t->key = first;
             t->value = v1;
             t->body = parse_body(P, K_RBRACE);
@@ -1027,24 +1027,24 @@ static struct rg_term *parse_composite(struct parser *P, bool brace)
         tv_push(&items, first);
         tv_push(&items, v1);
         while (accept(P, K_COMMA) && P->tok.t != K_RBRACE && !P->failed) {
-            struct rg_term *k = parse_in(P, false);
+            struct cl_rg_term *k = parse_in(P, false);
             if (!k || !expect(P, K_COLON, "':'"))
                 break;
-            struct rg_term *v = parse_in(P, false);
+            struct cl_rg_term *v = parse_in(P, false);
             if (!v)
                 break;
             tv_push(&items, k);
             tv_push(&items, v);
         }
         expect(P, K_RBRACE, "'}'");
-        struct rg_term *t = rg_term_new(P->a, RG_T_OBJECT, line, col);
+        struct cl_rg_term *t = cl_rg_term_new(P->a, RG_T_OBJECT, line, col);
         t->n = items.n;
         t->items = tv_finish(P, &items);
         return P->failed ? NULL : fold(P, t);
     }
     if (P->tok.t == K_BAR) {
         next(P);
-        struct rg_term *t = rg_term_new(P->a, brace ? RG_T_SCOMP : RG_T_ACOMP, line, col);
+        struct cl_rg_term *t = cl_rg_term_new(P->a, brace ? RG_T_SCOMP : RG_T_ACOMP, line, col);
         t->value = first;
         t->body = parse_body(P, close);
         if (!t->body)
@@ -1055,25 +1055,25 @@ static struct rg_term *parse_composite(struct parser *P, bool brace)
     struct tvec items = {0};
     tv_push(&items, first);
     while (accept(P, K_COMMA) && P->tok.t != close && !P->failed) {
-        struct rg_term *x = parse_in(P, false);
+        struct cl_rg_term *x = parse_in(P, false);
         if (!x)
             break;
         tv_push(&items, x);
     }
     expect(P, close, brace ? "'}'" : "']'");
-    struct rg_term *t = rg_term_new(P->a, brace ? RG_T_SET : RG_T_ARRAY, line, col);
+    struct cl_rg_term *t = cl_rg_term_new(P->a, brace ? RG_T_SET : RG_T_ARRAY, line, col);
     t->n = items.n;
     t->items = tv_finish(P, &items);
     return P->failed ? NULL : fold(P, t);
 }
 
-static struct rg_term *parse_term(struct parser *P, bool no_or)
+static struct cl_rg_term *parse_term(struct parser *P, bool no_or)
 {
     (void)no_or;
     if (P->failed || !enter(P))
         return NULL;
     struct token T = P->tok;
-    struct rg_term *t = NULL;
+    struct cl_rg_term *t = NULL;
     switch (T.t) {
     case K_NUMBER: {
         struct cl_rv *v = cl_rv_number_parse(T.s, T.len);
@@ -1116,7 +1116,7 @@ static struct rg_term *parse_term(struct parser *P, bool no_or)
             next(P);
             t = mk_value(P, v, T.line, T.col);
         } else {
-            struct rg_term *x = parse_term(P, no_or);
+            struct cl_rg_term *x = parse_term(P, no_or);
             if (x)
                 t = mk_call(P, "minus", T.line, T.col, mk_value(P, cl_rv_int(0), T.line, T.col), x);
         }
@@ -1191,9 +1191,9 @@ static struct rg_term *parse_term(struct parser *P, bool no_or)
     return P->failed ? NULL : t;
 }
 
-static struct rg_term *parse_factor(struct parser *P, bool no_or)
+static struct cl_rg_term *parse_factor(struct parser *P, bool no_or)
 {
-    struct rg_term *l = parse_term(P, no_or);
+    struct cl_rg_term *l = parse_term(P, no_or);
     while (l && !P->failed) {
         const char *op = P->tok.t == K_STAR      ? "mul"
                          : P->tok.t == K_SLASH   ? "div"
@@ -1203,7 +1203,7 @@ static struct rg_term *parse_factor(struct parser *P, bool no_or)
             break;
         int line = P->tok.line, col = P->tok.col;
         next(P);
-        struct rg_term *r = parse_term(P, no_or);
+        struct cl_rg_term *r = parse_term(P, no_or);
         if (!r)
             return NULL;
         l = mk_call(P, op, line, col, l, r);
@@ -1211,16 +1211,16 @@ static struct rg_term *parse_factor(struct parser *P, bool no_or)
     return l;
 }
 
-static struct rg_term *parse_arith(struct parser *P, bool no_or)
+static struct cl_rg_term *parse_arith(struct parser *P, bool no_or)
 {
-    struct rg_term *l = parse_factor(P, no_or);
+    struct cl_rg_term *l = parse_factor(P, no_or);
     while (l && !P->failed) {
         const char *op = P->tok.t == K_PLUS ? "plus" : P->tok.t == K_MINUS ? "minus" : NULL;
         if (!op)
             break;
         int line = P->tok.line, col = P->tok.col;
         next(P);
-        struct rg_term *r = parse_factor(P, no_or);
+        struct cl_rg_term *r = parse_factor(P, no_or);
         if (!r)
             return NULL;
         l = mk_call(P, op, line, col, l, r);
@@ -1228,13 +1228,13 @@ static struct rg_term *parse_arith(struct parser *P, bool no_or)
     return l;
 }
 
-static struct rg_term *parse_and(struct parser *P, bool no_or)
+static struct cl_rg_term *parse_and(struct parser *P, bool no_or)
 {
-    struct rg_term *l = parse_arith(P, no_or);
+    struct cl_rg_term *l = parse_arith(P, no_or);
     while (l && !P->failed && P->tok.t == K_AMP) {
         int line = P->tok.line, col = P->tok.col;
         next(P);
-        struct rg_term *r = parse_arith(P, no_or);
+        struct cl_rg_term *r = parse_arith(P, no_or);
         if (!r)
             return NULL;
         l = mk_call(P, "and", line, col, l, r);
@@ -1242,13 +1242,13 @@ static struct rg_term *parse_and(struct parser *P, bool no_or)
     return l;
 }
 
-static struct rg_term *parse_or(struct parser *P, bool no_or)
+static struct cl_rg_term *parse_or(struct parser *P, bool no_or)
 {
-    struct rg_term *l = parse_and(P, no_or);
+    struct cl_rg_term *l = parse_and(P, no_or);
     while (l && !P->failed && !no_or && P->tok.t == K_BAR) {
         int line = P->tok.line, col = P->tok.col;
         next(P);
-        struct rg_term *r = parse_and(P, no_or);
+        struct cl_rg_term *r = parse_and(P, no_or);
         if (!r)
             return NULL;
         l = mk_call(P, "or", line, col, l, r);
@@ -1256,9 +1256,9 @@ static struct rg_term *parse_or(struct parser *P, bool no_or)
     return l;
 }
 
-static struct rg_term *parse_rel(struct parser *P, bool no_or)
+static struct cl_rg_term *parse_rel(struct parser *P, bool no_or)
 {
-    struct rg_term *l = parse_or(P, no_or);
+    struct cl_rg_term *l = parse_or(P, no_or);
     while (l && !P->failed) {
         const char *op = NULL;
         switch (P->tok.t) {
@@ -1287,7 +1287,7 @@ static struct rg_term *parse_rel(struct parser *P, bool no_or)
             break;
         int line = P->tok.line, col = P->tok.col;
         next(P);
-        struct rg_term *r = parse_or(P, no_or);
+        struct cl_rg_term *r = parse_or(P, no_or);
         if (!r)
             return NULL;
         l = mk_call(P, op, line, col, l, r);
@@ -1295,13 +1295,13 @@ static struct rg_term *parse_rel(struct parser *P, bool no_or)
     return l;
 }
 
-static struct rg_term *mk_member3(struct parser *P, int line, int col, struct rg_term *k,
-                                  struct rg_term *v, struct rg_term *c)
+static struct cl_rg_term *mk_member3(struct parser *P, int line, int col, struct cl_rg_term *k,
+                                     struct cl_rg_term *v, struct cl_rg_term *c)
 {
-    struct rg_term *call = rg_term_new(P->a, RG_T_CALL, line, col);
+    struct cl_rg_term *call = cl_rg_term_new(P->a, RG_T_CALL, line, col);
     call->name = "internal.member_3";
     call->n = 3;
-    call->items = rg_alloc(P->a, 3 * sizeof *call->items);
+    call->items = cl_rg_alloc(P->a, 3 * sizeof *call->items);
     call->items[0] = k;
     call->items[1] = v;
     call->items[2] = c;
@@ -1310,18 +1310,18 @@ static struct rg_term *mk_member3(struct parser *P, int line, int col, struct rg
 
 /* `k, v in coll` where allowed (inside parentheses, at expression level): tried
  * speculatively, the parser state is restored when it is not that form. */
-static struct rg_term *try_kv_in(struct parser *P, struct rg_term *l)
+static struct cl_rg_term *try_kv_in(struct parser *P, struct cl_rg_term *l)
 {
     if (P->tok.t != K_COMMA)
         return NULL;
     struct parser save = *P;
-    struct rg_error esave = *P->err;
+    struct cl_rg_error esave = *P->err;
     int line = P->tok.line, col = P->tok.col;
     next(P);
-    struct rg_term *v = parse_rel(P, false);
+    struct cl_rg_term *v = parse_rel(P, false);
     if (v && !P->failed && is_kw(&P->tok, "in") && !(P->tok.nl && kw_starts_ref(P))) {
         next(P);
-        struct rg_term *c = parse_rel(P, false);
+        struct cl_rg_term *c = parse_rel(P, false);
         if (c)
             return mk_member3(P, line, col, l, v, c);
         return NULL;
@@ -1331,11 +1331,11 @@ static struct rg_term *try_kv_in(struct parser *P, struct rg_term *l)
     return NULL;
 }
 
-static struct rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv)
+static struct cl_rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv)
 {
-    struct rg_term *l = parse_rel(P, no_or);
+    struct cl_rg_term *l = parse_rel(P, no_or);
     if (l && kv && P->tok.t == K_COMMA) {
-        struct rg_term *m = try_kv_in(P, l);
+        struct cl_rg_term *m = try_kv_in(P, l);
         if (P->failed)
             return NULL;
         if (m)
@@ -1344,7 +1344,7 @@ static struct rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv)
     while (l && !P->failed && is_kw(&P->tok, "in") && !(P->tok.nl && kw_starts_ref(P))) {
         int line = P->tok.line, col = P->tok.col;
         next(P);
-        struct rg_term *r = parse_rel(P, no_or);
+        struct cl_rg_term *r = parse_rel(P, no_or);
         if (!r)
             return NULL;
         l = mk_call(P, "internal.member_2", line, col, l, r);
@@ -1352,29 +1352,29 @@ static struct rg_term *parse_in_kv(struct parser *P, bool no_or, bool kv)
     return l;
 }
 
-static struct rg_term *parse_in(struct parser *P, bool no_or)
+static struct cl_rg_term *parse_in(struct parser *P, bool no_or)
 {
     return parse_in_kv(P, no_or, false);
 }
 
 /* ---- expressions and bodies ---- */
 
-static struct rg_expr *new_expr(struct parser *P, enum rg_ek kind, int line, int col)
+static struct cl_rg_expr *new_expr(struct parser *P, enum cl_rg_ek kind, int line, int col)
 {
-    struct rg_expr *e = rg_alloc(P->a, sizeof *e);
+    struct cl_rg_expr *e = cl_rg_alloc(P->a, sizeof *e);
     e->kind = (unsigned char)kind;
     e->line = line;
     e->col = col;
     return e;
 }
 
-static struct rg_expr *parse_some(struct parser *P)
+static struct cl_rg_expr *parse_some(struct parser *P)
 {
     int line = P->tok.line, col = P->tok.col;
     next(P);
     struct tvec vars = {0};
     for (;;) {
-        struct rg_term *x = parse_rel(P, false);
+        struct cl_rg_term *x = parse_rel(P, false);
         if (!x)
             break;
         tv_push(&vars, x);
@@ -1392,7 +1392,7 @@ static struct rg_expr *parse_some(struct parser *P)
             perr(P, line, col, "some ... in takes at most two variables");
             return NULL;
         }
-        struct rg_expr *e = new_expr(P, RG_E_SOMEIN, line, col);
+        struct cl_rg_expr *e = new_expr(P, RG_E_SOMEIN, line, col);
         e->key = vars.n == 2 ? vars.v[0] : NULL;
         e->val = vars.v[vars.n - 1];
         free(vars.v);
@@ -1407,17 +1407,17 @@ static struct rg_expr *parse_some(struct parser *P)
             return NULL;
         }
     }
-    struct rg_expr *e = new_expr(P, RG_E_SOME, line, col);
+    struct cl_rg_expr *e = new_expr(P, RG_E_SOME, line, col);
     e->nvars = vars.n;
     e->vars = tv_finish(P, &vars);
     return e;
 }
 
-static struct rg_expr *parse_every(struct parser *P)
+static struct cl_rg_expr *parse_every(struct parser *P)
 {
     int line = P->tok.line, col = P->tok.col;
     next(P);
-    struct rg_expr *e = new_expr(P, RG_E_EVERY, line, col);
+    struct cl_rg_expr *e = new_expr(P, RG_E_EVERY, line, col);
     if (P->tok.t != K_IDENT) {
         perr(P, P->tok.line, P->tok.col, "expected variable after every");
         return NULL;
@@ -1459,12 +1459,12 @@ static bool is_with(struct parser *P)
            !((peek(P)->t == K_DOT || peek(P)->t == K_LBRACK) && !peek(P)->ws);
 }
 
-static struct rg_expr *parse_literal_inner(struct parser *P);
+static struct cl_rg_expr *parse_literal_inner(struct parser *P);
 
-static struct rg_expr *parse_literal(struct parser *P)
+static struct cl_rg_expr *parse_literal(struct parser *P)
 {
     const char *start = P->tok.s;
-    struct rg_expr *e = parse_literal_inner(P);
+    struct cl_rg_expr *e = parse_literal_inner(P);
     if (e && start && P->prev_end >= start) {
         e->off = (int)(start - P->src);
         e->len = (int)(P->prev_end - start);
@@ -1472,11 +1472,11 @@ static struct rg_expr *parse_literal(struct parser *P)
     return e;
 }
 
-static struct rg_expr *parse_literal_inner(struct parser *P)
+static struct cl_rg_expr *parse_literal_inner(struct parser *P)
 {
     if (P->failed || !enter(P))
         return NULL;
-    struct rg_expr *e = NULL;
+    struct cl_rg_expr *e = NULL;
     int line = P->tok.line, col = P->tok.col;
     if (is_kw(&P->tok, "not") && !kw_starts_ref(P)) {
         next(P);
@@ -1499,12 +1499,12 @@ static struct rg_expr *parse_literal_inner(struct parser *P)
     } else if (is_kw(&P->tok, "every") && !kw_starts_ref(P)) {
         e = parse_every(P);
     } else {
-        struct rg_term *l = parse_in_kv(P, false, true);
+        struct cl_rg_term *l = parse_in_kv(P, false, true);
         if (l && (P->tok.t == K_EQ || P->tok.t == K_ASSIGN)) {
             const char *op = P->tok.t == K_EQ ? "eq" : "assign";
             int l2 = P->tok.line, c2 = P->tok.col;
             next(P);
-            struct rg_term *r = parse_in(P, false);
+            struct cl_rg_term *r = parse_in(P, false);
             l = r ? mk_call(P, op, l2, c2, l, r) : NULL;
         }
         if (l && !P->failed) {
@@ -1516,7 +1516,7 @@ static struct rg_expr *parse_literal_inner(struct parser *P)
         size_t cap = 0;
         while (is_with(P) && !P->failed) {
             next(P);
-            struct rg_term *target = parse_term(P, false);
+            struct cl_rg_term *target = parse_term(P, false);
             if (!target)
                 break;
             if (!is_kw(&P->tok, "as")) {
@@ -1524,12 +1524,12 @@ static struct rg_expr *parse_literal_inner(struct parser *P)
                 break;
             }
             next(P);
-            struct rg_term *val = parse_in(P, false);
+            struct cl_rg_term *val = parse_in(P, false);
             if (!val)
                 break;
             if (e->nwith == cap) {
                 size_t ncap = cap ? cap * 2 : 2;
-                struct rg_with *nw = rg_alloc(P->a, ncap * sizeof *nw);
+                struct cl_rg_with *nw = cl_rg_alloc(P->a, ncap * sizeof *nw);
                 if (e->nwith)
                     memcpy(nw, e->with, e->nwith * sizeof *nw);
                 e->with = nw;
@@ -1545,21 +1545,21 @@ static struct rg_expr *parse_literal_inner(struct parser *P)
 }
 
 /* Literals separated by ';' or newlines, up to (not including) `end`. */
-static struct rg_body *parse_body(struct parser *P, enum tok end)
+static struct cl_rg_body *parse_body(struct parser *P, enum tok end)
 {
-    struct rg_body *b = rg_alloc(P->a, sizeof *b);
+    struct cl_rg_body *b = cl_rg_alloc(P->a, sizeof *b);
     size_t cap = 0;
     while (!P->failed) {
         while (P->tok.t == K_SEMI)
             next(P);
         if (P->tok.t == end || P->tok.t == K_EOF)
             break;
-        struct rg_expr *e = parse_literal(P);
+        struct cl_rg_expr *e = parse_literal(P);
         if (!e)
             return NULL;
         if (b->n == cap) {
             size_t ncap = cap ? cap * 2 : 4;
-            struct rg_expr **ne = rg_alloc(P->a, ncap * sizeof *ne);
+            struct cl_rg_expr **ne = cl_rg_alloc(P->a, ncap * sizeof *ne);
             if (b->n)
                 memcpy(ne, b->exprs, b->n * sizeof *ne);
             b->exprs = ne;
@@ -1586,13 +1586,13 @@ static struct rg_body *parse_body(struct parser *P, enum tok end)
 
 /* ---- rules ---- */
 
-static struct rg_body *empty_body(struct parser *P)
+static struct cl_rg_body *empty_body(struct parser *P)
 {
-    return rg_alloc(P->a, sizeof(struct rg_body));
+    return cl_rg_alloc(P->a, sizeof(struct cl_rg_body));
 }
 
 /* Body after a head: `if {..}`, `if literal`, v0 `{..}`, or nothing. */
-static struct rg_body *parse_rule_body(struct parser *P, bool *had)
+static struct cl_rg_body *parse_rule_body(struct parser *P, bool *had)
 {
     *had = false;
     if (is_kw(&P->tok, "if") && !(kw_starts_ref(P) && (P->tok.nl || peek(P)->t == K_DOT))) {
@@ -1603,35 +1603,35 @@ static struct rg_body *parse_rule_body(struct parser *P, bool *had)
              * body first, then as one literal */
             bool empty = peek(P)->t == K_RBRACE;
             struct parser save = *P;
-            struct rg_error esave = *P->err;
+            struct cl_rg_error esave = *P->err;
             next(P);
-            struct rg_body *b = parse_body(P, K_RBRACE);
+            struct cl_rg_body *b = parse_body(P, K_RBRACE);
             if (b && expect(P, K_RBRACE, "'}'"))
                 return b;
             if (empty)
                 return NULL;
             struct parser failed = *P;
-            struct rg_error efailed = *P->err;
+            struct cl_rg_error efailed = *P->err;
             *P = save;
             *P->err = esave;
-            struct rg_expr *e = parse_literal(P);
+            struct cl_rg_expr *e = parse_literal(P);
             if (!e || (P->tok.t != K_EOF && !P->tok.nl && P->tok.t != K_SEMI &&
                        !is_kw(&P->tok, "else"))) {
                 *P = failed; /* report the error of the body */
                 *P->err = efailed;
                 return NULL;
             }
-            b = rg_alloc(P->a, sizeof *b);
-            b->exprs = rg_alloc(P->a, sizeof *b->exprs);
+            b = cl_rg_alloc(P->a, sizeof *b);
+            b->exprs = cl_rg_alloc(P->a, sizeof *b->exprs);
             b->exprs[0] = e;
             b->n = 1;
             return b;
         }
-        struct rg_expr *e = parse_literal(P);
+        struct cl_rg_expr *e = parse_literal(P);
         if (!e)
             return NULL;
-        struct rg_body *b = rg_alloc(P->a, sizeof *b);
-        b->exprs = rg_alloc(P->a, sizeof *b->exprs);
+        struct cl_rg_body *b = cl_rg_alloc(P->a, sizeof *b);
+        b->exprs = cl_rg_alloc(P->a, sizeof *b->exprs);
         b->exprs[0] = e;
         b->n = 1;
         return b;
@@ -1643,7 +1643,7 @@ static struct rg_body *parse_rule_body(struct parser *P, bool *had)
         }
         next(P);
         *had = true;
-        struct rg_body *b = parse_body(P, K_RBRACE);
+        struct cl_rg_body *b = parse_body(P, K_RBRACE);
         if (!b || !expect(P, K_RBRACE, "'}'"))
             return NULL;
         return b;
@@ -1651,14 +1651,14 @@ static struct rg_body *parse_rule_body(struct parser *P, bool *had)
     return empty_body(P);
 }
 
-static bool is_ground_head_part(const struct rg_term *t)
+static bool is_ground_head_part(const struct cl_rg_term *t)
 {
     return t->kind == RG_T_VALUE && t->val->type == CL_RV_STRING;
 }
 
-static struct rg_rule *parse_rule(struct parser *P, struct rg_module *m)
+static struct cl_rg_rule *parse_rule(struct parser *P, struct cl_rg_module *m)
 {
-    struct rg_rule *r = rg_alloc(P->a, sizeof *r);
+    struct cl_rg_rule *r = cl_rg_alloc(P->a, sizeof *r);
     r->mod = m;
     r->line = P->tok.line;
     r->col = P->tok.col;
@@ -1671,7 +1671,7 @@ static struct rg_rule *parse_rule(struct parser *P, struct rg_module *m)
         return NULL;
     }
     /* head ref */
-    struct rg_term *h = parse_term(P, false);
+    struct cl_rg_term *h = parse_term(P, false);
     if (!h)
         return NULL;
     struct tvec head = {0};
@@ -1741,7 +1741,7 @@ static struct rg_rule *parse_rule(struct parser *P, struct rg_module *m)
         perr(P, r->line, r->col, "default rules cannot have a body");
         return NULL;
     }
-    struct rg_rule *last = r;
+    struct cl_rg_rule *last = r;
     /* `else.foo := 1` on the next line is a new rule whose ref head starts with a keyword */
     while (is_kw(&P->tok, "else") && !P->failed &&
            !((peek(P)->t == K_DOT || peek(P)->t == K_LBRACK) && !peek(P)->ws)) {
@@ -1751,7 +1751,7 @@ static struct rg_rule *parse_rule(struct parser *P, struct rg_module *m)
             perr(P, line, col, "else keyword cannot be used on multi-value rules");
             return NULL;
         }
-        struct rg_rule *e = rg_alloc(P->a, sizeof *e);
+        struct cl_rg_rule *e = cl_rg_alloc(P->a, sizeof *e);
         *e = *r;
         e->is_else = true;
         e->els = NULL;
@@ -1774,13 +1774,13 @@ static struct rg_rule *parse_rule(struct parser *P, struct rg_module *m)
 }
 
 /* package / import paths: name(.name|["str"])* */
-static struct rg_term *parse_path(struct parser *P)
+static struct cl_rg_term *parse_path(struct parser *P)
 {
     if (P->tok.t != K_IDENT) {
         perr(P, P->tok.line, P->tok.col, "expected a name");
         return NULL;
     }
-    struct rg_term *t = parse_term(P, false);
+    struct cl_rg_term *t = parse_term(P, false);
     if (!t)
         return NULL;
     if (t->kind == RG_T_VAR)
@@ -1929,14 +1929,14 @@ static struct cl_rv *annotations_before(struct parser *P, int line, const char *
             cl_rv_array_push(na, author(au->u.arr.items[i]));
         cl_rv_obj_put_str(ann, "authors", na);
     }
-    return rg_keep(P->a, ann);
+    return cl_rg_keep(P->a, ann);
 }
 
-static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a, const char *file,
-                                           bool v0);
+static struct cl_rg_module *parse_module_body(struct parser *P0, struct cl_rg_arena *a,
+                                              const char *file, bool v0);
 
-struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const char *text,
-                                  size_t len, bool v0, struct rg_error *err)
+struct cl_rg_module *cl_rg_parse_module(struct cl_rg_arena *a, const char *file, const char *text,
+                                        size_t len, bool v0, struct cl_rg_error *err)
 {
     struct comments cm = {0};
     struct parser P = {.a = a,
@@ -1950,13 +1950,13 @@ struct rg_module *rg_parse_module(struct rg_arena *a, const char *file, const ch
                        .err = err,
                        .cm = &cm};
     memset(err, 0, sizeof *err);
-    struct rg_module *m = parse_module_body(&P, a, file, v0);
+    struct cl_rg_module *m = parse_module_body(&P, a, file, v0);
     free(cm.v);
     return m;
 }
 
-static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a, const char *file,
-                                           bool v0)
+static struct cl_rg_module *parse_module_body(struct parser *P0, struct cl_rg_arena *a,
+                                              const char *file, bool v0)
 {
     struct parser P = *P0;
     next(&P);
@@ -1964,23 +1964,23 @@ static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a
         perr(&P, P.tok.line, P.tok.col, "expected package declaration");
         return NULL;
     }
-    struct rg_module *m = rg_alloc(a, sizeof *m);
-    m->file = rg_strndup(a, file, strlen(file));
+    struct cl_rg_module *m = cl_rg_alloc(a, sizeof *m);
+    m->file = cl_rg_strndup(a, file, strlen(file));
     m->v0 = v0;
     m->annotations = annotations_before(&P, P.tok.line, "package");
     if (P.failed)
         return NULL;
     next(&P);
-    struct rg_term *pk = parse_path(&P);
+    struct cl_rg_term *pk = parse_path(&P);
     if (!pk)
         return NULL;
     m->pkg = pk;
     size_t np = pk->kind == RG_T_VAR ? 1 : pk->n;
-    m->pkg_path = rg_alloc(a, np * sizeof *m->pkg_path);
+    m->pkg_path = cl_rg_alloc(a, np * sizeof *m->pkg_path);
     m->npkg = np;
     m->pkg_path[0] = pk->kind == RG_T_VAR ? pk->name : pk->items[0]->name;
     for (size_t i = 1; i < np; i++)
-        m->pkg_path[i] = rg_strndup(a, pk->items[i]->val->u.str.s, pk->items[i]->val->u.str.len);
+        m->pkg_path[i] = cl_rg_strndup(a, pk->items[i]->val->u.str.s, pk->items[i]->val->u.str.len);
     size_t icap = 0, rcap = 0;
     while (!P.failed && P.tok.t != K_EOF) {
         if (P.tok.t == K_SEMI) {
@@ -1990,7 +1990,7 @@ static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a
         if (is_kw(&P.tok, "import") && peek(&P)->t != K_DOT && peek(&P)->t != K_LBRACK) {
             int line = P.tok.line, col = P.tok.col;
             next(&P);
-            struct rg_term *path = parse_path(&P);
+            struct cl_rg_term *path = parse_path(&P);
             if (!path)
                 return NULL;
             const char *alias = NULL;
@@ -2000,30 +2000,30 @@ static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a
                     perr(&P, P.tok.line, P.tok.col, "expected alias name");
                     return NULL;
                 }
-                alias = rg_strndup(a, P.tok.s, P.tok.len);
+                alias = cl_rg_strndup(a, P.tok.s, P.tok.len);
                 next(&P);
             }
             if (m->nimports == icap) {
                 icap = icap ? icap * 2 : 4;
-                struct rg_import *ni = rg_alloc(a, icap * sizeof *ni);
+                struct cl_rg_import *ni = cl_rg_alloc(a, icap * sizeof *ni);
                 if (m->nimports)
                     memcpy(ni, m->imports, m->nimports * sizeof *ni);
                 m->imports = ni;
             }
-            m->imports[m->nimports++] = (struct rg_import){path, alias, line, col};
+            m->imports[m->nimports++] = (struct cl_rg_import){path, alias, line, col};
             continue;
         }
         struct cl_rv *ann = annotations_before(&P, P.tok.line, "rule");
         if (P.failed)
             return NULL;
-        struct rg_rule *r = parse_rule(&P, m);
+        struct cl_rg_rule *r = parse_rule(&P, m);
         if (!r)
             return NULL;
-        for (struct rg_rule *e = r; e; e = e->els)
+        for (struct cl_rg_rule *e = r; e; e = e->els)
             e->annotations = ann;
         if (m->nrules == rcap) {
             rcap = rcap ? rcap * 2 : 8;
-            struct rg_rule **nr = rg_alloc(a, rcap * sizeof *nr);
+            struct cl_rg_rule **nr = cl_rg_alloc(a, rcap * sizeof *nr);
             if (m->nrules)
                 memcpy(nr, m->rules, m->nrules * sizeof *nr);
             m->rules = nr;
@@ -2038,8 +2038,8 @@ static struct rg_module *parse_module_body(struct parser *P0, struct rg_arena *a
     return P.failed ? NULL : m;
 }
 
-struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len,
-                               struct rg_error *err)
+struct cl_rg_body *cl_rg_parse_query(struct cl_rg_arena *a, const char *text, size_t len,
+                                     struct cl_rg_error *err)
 {
     struct parser P = {.a = a,
                        .file = "query",
@@ -2051,7 +2051,7 @@ struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len,
                        .err = err};
     memset(err, 0, sizeof *err);
     next(&P);
-    struct rg_body *b = parse_body(&P, K_EOF);
+    struct cl_rg_body *b = parse_body(&P, K_EOF);
     if (b && P.tok.t != K_EOF)
         perr(&P, P.tok.line, P.tok.col, "unexpected text after query");
     if (b && b->n == 0)
@@ -2059,8 +2059,8 @@ struct rg_body *rg_parse_query(struct rg_arena *a, const char *text, size_t len,
     return P.failed ? NULL : b;
 }
 
-struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len,
-                              struct rg_error *err)
+struct cl_rg_term *cl_rg_parse_term(struct cl_rg_arena *a, const char *text, size_t len,
+                                    struct cl_rg_error *err)
 {
     struct parser P = {.a = a,
                        .file = "term",
@@ -2072,7 +2072,7 @@ struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len,
                        .err = err};
     memset(err, 0, sizeof *err);
     next(&P);
-    struct rg_term *t = parse_in(&P, false);
+    struct cl_rg_term *t = parse_in(&P, false);
     if (t && P.tok.t != K_EOF)
         perr(&P, P.tok.line, P.tok.col, "unexpected text after term");
     return P.failed ? NULL : t;
@@ -2080,8 +2080,8 @@ struct rg_term *rg_parse_term(struct rg_arena *a, const char *text, size_t len,
 
 /* ---- the syntax tree as OPA's JSON AST (rego.parse_module) ---- */
 
-static struct cl_rv *ast_term(const struct rg_term *t);
-static struct cl_rv *ast_body(const struct rg_body *b);
+static struct cl_rv *ast_term(const struct cl_rg_term *t);
+static struct cl_rv *ast_body(const struct cl_rg_body *b);
 
 static struct cl_rv *ast_node(const char *type, struct cl_rv *value)
 {
@@ -2150,7 +2150,7 @@ static struct cl_rv *ast_name_ref(const char *name)
     return ast_node("ref", a);
 }
 
-static struct cl_rv *ast_terms(struct rg_term *const *items, size_t n)
+static struct cl_rv *ast_terms(struct cl_rg_term *const *items, size_t n)
 {
     struct cl_rv *a = cl_rv_array(n);
     for (size_t i = 0; i < n; i++)
@@ -2158,7 +2158,7 @@ static struct cl_rv *ast_terms(struct rg_term *const *items, size_t n)
     return a;
 }
 
-static struct cl_rv *ast_term(const struct rg_term *t)
+static struct cl_rv *ast_term(const struct cl_rg_term *t)
 {
     switch (t->kind) {
     case RG_T_VALUE:
@@ -2208,7 +2208,7 @@ static struct cl_rv *ast_term(const struct rg_term *t)
     return ast_node("null", cl_rv_null());
 }
 
-static struct cl_rv *ast_expr(const struct rg_expr *x, size_t index)
+static struct cl_rv *ast_expr(const struct cl_rg_expr *x, size_t index)
 {
     struct cl_rv *o = cl_rv_object();
     cl_rv_obj_put_str(o, "index", cl_rv_int((int64_t)index));
@@ -2258,7 +2258,7 @@ static struct cl_rv *ast_expr(const struct rg_expr *x, size_t index)
     return o;
 }
 
-static struct cl_rv *ast_body(const struct rg_body *b)
+static struct cl_rv *ast_body(const struct cl_rg_body *b)
 {
     struct cl_rv *a = cl_rv_array(b->n);
     for (size_t i = 0; i < b->n; i++)
@@ -2266,7 +2266,7 @@ static struct cl_rv *ast_body(const struct rg_body *b)
     return a;
 }
 
-static struct cl_rv *ast_rule(const struct rg_rule *r)
+static struct cl_rv *ast_rule(const struct cl_rg_rule *r)
 {
     struct cl_rv *o = cl_rv_object();
     struct cl_rv *head = cl_rv_object();
@@ -2288,7 +2288,7 @@ static struct cl_rv *ast_rule(const struct rg_rule *r)
     return o;
 }
 
-struct cl_rv *rg_module_ast(const struct rg_module *m)
+struct cl_rv *cl_rg_module_ast(const struct cl_rg_module *m)
 {
     struct cl_rv *o = cl_rv_object();
     struct cl_rv *pkg = cl_rv_object();

@@ -51,8 +51,8 @@ size_t cl_rego_prints_dropped(const struct cl_rego_prints *p)
     return p ? p->dropped : 0;
 }
 
-void rg_prints_add(struct cl_rego_prints *p, const char *file, int line, struct cl_rv **vals,
-                   size_t n)
+void cl_rg_prints_add(struct cl_rego_prints *p, const char *file, int line, struct cl_rv **vals,
+                      size_t n)
 {
     if (p->ncalls >= CL_REGO_MAX_PRINTS || n > CL_REGO_MAX_PRINT_VALUES - p->nvals) {
         for (size_t i = 0; i < n; i++)
@@ -71,12 +71,12 @@ void rg_prints_add(struct cl_rego_prints *p, const char *file, int line, struct 
         p->vals = cl_xrealloc(p->vals, cap * sizeof *p->vals);
         p->capvals = cap;
     }
-    p->calls[p->ncalls++] = (struct rg_print){file, line, p->nvals, n};
+    p->calls[p->ncalls++] = (struct cl_rg_print){file, line, p->nvals, n};
     memcpy(p->vals + p->nvals, vals, n * sizeof *vals);
     p->nvals += n;
 }
 
-void rg_print_render(struct cl_sbuf *b, struct cl_rv *const *vals, size_t n)
+void cl_rg_print_render(struct cl_sbuf *b, struct cl_rv *const *vals, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -98,13 +98,13 @@ cl_str *cl_rego_prints_line(const struct cl_rego_prints *p, size_t i, const char
 {
     if (!p || i >= p->ncalls)
         return NULL;
-    const struct rg_print *c = &p->calls[i];
+    const struct cl_rg_print *c = &p->calls[i];
     if (file)
         *file = c->file;
     if (line)
         *line = c->line;
     struct cl_sbuf b = {0};
-    rg_print_render(&b, p->vals + c->off, c->n);
+    cl_rg_print_render(&b, p->vals + c->off, c->n);
     cl_sbuf_addc(&b, 0);
     return cl_sbuf_steal(&b);
 }
@@ -117,7 +117,7 @@ cl_str *cl_rego_prints_text(const struct cl_rego_prints *p, const char *sep, siz
     for (size_t i = 0; p && i < p->ncalls && !over; i++) {
         if (i)
             cl_sbuf_add(&b, sep, seplen);
-        rg_print_render(&b, p->vals + p->calls[i].off, p->calls[i].n);
+        cl_rg_print_render(&b, p->vals + p->calls[i].off, p->calls[i].n);
         if (max && b.len > max) {
             /* cut at a character boundary: never leave half a UTF-8 sequence */
             size_t n = max;

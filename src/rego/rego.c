@@ -36,7 +36,7 @@ void cl_rego_free(struct cl_rego *e)
         return;
     cl_rego_prints_reset(e->opts.prints); /* it may hold constants and data of this engine */
     release_data(e);
-    rg_arena_free(&e->arena);
+    cl_rg_arena_free(&e->arena);
     for (size_t i = 0; i < e->nexts; i++)
         free(e->exts[i].name);
     free(e->exts);
@@ -49,7 +49,7 @@ void cl_auto_cl_rego(struct cl_rego **p)
     *p = NULL;
 }
 
-static int set_rg_err(struct cl_err *err, int code, const struct rg_error *re)
+static int set_rg_err(struct cl_err *err, int code, const struct cl_rg_error *re)
 {
     /* OPA's shapes: "file:line: eval_x_error: msg" at run time, with a column at compile time */
     if (re->file && re->line && !re->col)
@@ -78,9 +78,9 @@ int cl_rego_add_module(struct cl_rego *e, const char *filename, const char *text
     if (e->compiled)
         return cl_err_stage(err, CL_EINVAL, "policy",
                             "rego_compile_error: modules must be added before compilation");
-    struct rg_error re;
-    struct rg_module *m =
-        rg_parse_module(&e->arena, filename ? filename : "policy.rego", text, len, v0, &re);
+    struct cl_rg_error re;
+    struct cl_rg_module *m =
+        cl_rg_parse_module(&e->arena, filename ? filename : "policy.rego", text, len, v0, &re);
     if (!m)
         return set_rg_err(err, CL_EPARSE, &re);
     if (e->mods_tail)
@@ -119,18 +119,18 @@ int cl_rego_register_builtin(struct cl_rego *e, const char *name, int arity, cl_
             return cl_err_set(err, CL_EEXISTS, "register builtin: %s already registered", name);
     if (e->compiled)
         return cl_err_set(err, CL_EINVAL, "register builtin %s: engine already compiled", name);
-    struct rg_ext *n = realloc(e->exts, (e->nexts + 1) * sizeof *n);
+    struct cl_rg_ext *n = realloc(e->exts, (e->nexts + 1) * sizeof *n);
     if (!n)
         return cl_err_set(err, CL_ENOMEM, "register builtin");
     e->exts = n;
     /* rows hold pointers into exts: refresh them all after realloc */
-    struct rg_ext *x = &e->exts[e->nexts++];
+    struct cl_rg_ext *x = &e->exts[e->nexts++];
     x->name = cl_xstrndup(name, strlen(name));
     x->arity = arity;
     x->fn = fn;
     x->ctx = ctx;
     for (size_t i = 0; i < e->nexts; i++) {
-        struct rg_ext *y = &e->exts[i];
+        struct cl_rg_ext *y = &e->exts[i];
         y->bi = (struct cl_rego_builtin){y->name, y->arity, y->fn, 0};
     }
     return 0;
@@ -140,8 +140,8 @@ int cl_rego_compile(struct cl_rego *e, struct cl_err *err)
 {
     if (e->compiled)
         return 0;
-    struct rg_error re;
-    if (rg_compile(e, &re) < 0) {
+    struct cl_rg_error re;
+    if (cl_rg_compile(e, &re) < 0) {
         int code = strcmp(re.code, "rego_parse_error") == 0 ? CL_EPARSE : CL_EINVAL;
         return set_rg_err(err, code, &re);
     }
@@ -185,7 +185,7 @@ static int overlay_data(struct cl_rego *e, const struct cl_rego_eval_opts *o, st
     return 0;
 }
 
-static int run_query(struct cl_rego *e, const struct rg_query *q, const json_t *input,
+static int run_query(struct cl_rego *e, const struct cl_rg_query *q, const json_t *input,
                      const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err)
 {
     struct cl_rv *data = NULL;
@@ -199,9 +199,9 @@ static int run_query(struct cl_rego *e, const struct rg_query *q, const json_t *
         in = cl_rv_from_json(input);
     bool strict = o ? o->strict_builtin_errors : e->opts.strict_builtin_errors;
     int64_t now = o && o->now_ns ? o->now_ns : now_ns();
-    struct rg_error re;
+    struct cl_rg_error re;
     struct cl_rego_prints *prints = o && o->prints ? o->prints : e->opts.prints;
-    rc = rg_eval_query(e, q, in, data, strict, now, prints, rows, &re);
+    rc = cl_rg_eval_query(e, q, in, data, strict, now, prints, rows, &re);
     cl_rv_decref(in);
     cl_rv_decref(data);
     if (rc < 0)
@@ -216,15 +216,15 @@ int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *in
     int rc = cl_rego_compile(e, err);
     if (rc < 0)
         return rc;
-    struct rg_query q = {0};
+    struct cl_rg_query q = {0};
     q.arena.nofreeze = true;
-    struct rg_error re;
-    if (rg_compile_query(e, &q, query, strlen(query), &re) < 0) {
-        rg_arena_free(&q.arena);
+    struct cl_rg_error re;
+    if (cl_rg_compile_query(e, &q, query, strlen(query), &re) < 0) {
+        cl_rg_arena_free(&q.arena);
         return set_rg_err(err, CL_EPARSE, &re);
     }
     rc = run_query(e, &q, input, o, rows, err);
-    rg_arena_free(&q.arena);
+    cl_rg_arena_free(&q.arena);
     return rc;
 }
 
@@ -293,7 +293,7 @@ json_t *cl_rego_eval_ref(struct cl_rego *e, const char *ref, const json_t *input
 
 struct cl_rego_query {
     struct cl_rego *e;
-    struct rg_query q;
+    struct cl_rg_query q;
     char *text;
 };
 
@@ -313,8 +313,8 @@ struct cl_rego_query *cl_rego_prepare(struct cl_rego *e, const char *query, stru
     q->e = e;
     q->text = cl_xstrndup(query, strlen(query));
     /* constants frozen: evaluations on several threads share them without touching counts */
-    struct rg_error re;
-    if (rg_compile_query(e, &q->q, query, strlen(query), &re) < 0) {
+    struct cl_rg_error re;
+    if (cl_rg_compile_query(e, &q->q, query, strlen(query), &re) < 0) {
         set_rg_err(err, CL_EPARSE, &re);
         cl_rego_query_free(q);
         return NULL;
@@ -326,7 +326,7 @@ void cl_rego_query_free(struct cl_rego_query *q)
 {
     if (!q)
         return;
-    rg_arena_free(&q->q.arena);
+    cl_rg_arena_free(&q->q.arena);
     free(q->text);
     free(q);
 }
@@ -346,7 +346,7 @@ const char *cl_rego_query_expr(const struct cl_rego_query *q, size_t i, size_t *
                                int *col)
 {
     for (size_t j = 0; j < q->q.body->n; j++) {
-        const struct rg_expr *x = q->q.body->exprs[j];
+        const struct cl_rg_expr *x = q->q.body->exprs[j];
         if ((size_t)x->idx != i)
             continue;
         *len = (size_t)x->len;
@@ -416,9 +416,9 @@ static void ref_part(struct cl_sbuf *b, const char *name)
 json_t *cl_rego_rule_refs(const struct cl_rego *e)
 {
     json_t *out = json_array();
-    for (const struct rg_module *m = e->mods; m && out; m = m->next) {
+    for (const struct cl_rg_module *m = e->mods; m && out; m = m->next) {
         for (size_t i = 0; i < m->nrules; i++) {
-            const struct rg_rule *r = m->rules[i];
+            const struct cl_rg_rule *r = m->rules[i];
             if (r->kind == RG_R_FUNC || r->nhead != 1)
                 continue;
             struct cl_sbuf b = {0};

@@ -27,7 +27,7 @@
 
 struct relay {
     struct cl_shim *s;
-    struct shim_proc *p;
+    struct cl_shim_proc *p;
     bool err_stream;
 };
 
@@ -60,11 +60,11 @@ static int open_out(const char *path)
 static void *out_main(void *arg)
 {
     struct relay *r = arg;
-    struct shim_proc *p = r->p;
+    struct cl_shim_proc *p = r->p;
     const char *path = r->err_stream ? p->stderr_path : p->stdout_path;
     const char *method = r->err_stream ? "ReadStderr" : "ReadStdout";
     int fd = open_out(path);
-    struct cl_shim_agent *ag = shim_agent_get(r->s);
+    struct cl_shim_agent *ag = cl_shim_agent_get(r->s);
     while (ag) {
         Grpc__ReadStreamRequest req;
         grpc__read_stream_request__init(&req);
@@ -92,12 +92,12 @@ static void *out_main(void *arg)
     }
     if (fd >= 0)
         close(fd);
-    shim_agent_put(r->s, ag);
+    cl_shim_agent_put(r->s, ag);
     free(r);
     return NULL;
 }
 
-static void close_stdin(struct cl_shim_agent *ag, struct shim_proc *p)
+static void close_stdin(struct cl_shim_agent *ag, struct cl_shim_proc *p)
 {
     Grpc__CloseStdinRequest req;
     grpc__close_stdin_request__init(&req);
@@ -111,15 +111,15 @@ static void close_stdin(struct cl_shim_agent *ag, struct shim_proc *p)
 static void *in_main(void *arg)
 {
     struct relay *r = arg;
-    struct shim_proc *p = r->p;
-    struct cl_shim_agent *ag = shim_agent_get(r->s);
+    struct cl_shim_proc *p = r->p;
+    struct cl_shim_agent *ag = cl_shim_agent_get(r->s);
     /* O_NONBLOCK so the open does not wait for a writer. Until a writer opens the FIFO,
      * poll reports nothing; after the last writer closed it reports POLLHUP and read
      * returns 0: the end of stdin. */
     int fd = open(p->stdin_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         cl_warn("stdio: %s: %s (stdin not relayed)", p->stdin_path, strerror(errno));
-        shim_agent_put(r->s, ag);
+        cl_shim_agent_put(r->s, ag);
         free(r);
         return NULL;
     }
@@ -167,7 +167,7 @@ static void *in_main(void *arg)
     close(fd);
     if (ag)
         close_stdin(ag, p);
-    shim_agent_put(r->s, ag);
+    cl_shim_agent_put(r->s, ag);
     free(r);
     return NULL;
 }
@@ -180,7 +180,7 @@ static void now_ts(int64_t *sec, int32_t *nsec)
     *nsec = (int32_t)ts.tv_nsec;
 }
 
-bool shim_proc_exited_locked(struct cl_shim *s, struct shim_proc *p, uint32_t status)
+bool cl_shim_proc_exited_locked(struct cl_shim *s, struct cl_shim_proc *p, uint32_t status)
 {
     if (p->state == PROC_STOPPED)
         return false;
@@ -191,7 +191,7 @@ bool shim_proc_exited_locked(struct cl_shim *s, struct shim_proc *p, uint32_t st
     return true;
 }
 
-void shim_publish_exit(struct cl_shim *s, struct shim_proc *p)
+void cl_shim_publish_exit(struct cl_shim *s, struct cl_shim_proc *p)
 {
     Containerd__Events__TaskExit ev;
     containerd__events__task_exit__init(&ev);
@@ -211,8 +211,8 @@ static void *wait_main(void *arg)
 {
     struct relay *r = arg;
     struct cl_shim *s = r->s;
-    struct shim_proc *p = r->p;
-    struct cl_shim_agent *ag = shim_agent_get(s);
+    struct cl_shim_proc *p = r->p;
+    struct cl_shim_agent *ag = cl_shim_agent_get(s);
     uint32_t status = EXIT_VM_GONE;
     if (ag) {
         Grpc__WaitProcessRequest req;
@@ -232,7 +232,7 @@ static void *wait_main(void *arg)
                     p->exec_id, err.msg, EXIT_VM_GONE);
         }
     }
-    shim_agent_put(s, ag);
+    cl_shim_agent_put(s, ag);
     /* every byte of output reaches the FIFOs before the exit is visible */
     if (p->have_out)
         pthread_join(p->t_out, NULL);
@@ -240,18 +240,18 @@ static void *wait_main(void *arg)
         pthread_join(p->t_err, NULL);
     pthread_mutex_lock(&s->lock);
     p->have_out = p->have_err = false;
-    bool first = shim_proc_exited_locked(s, p, status);
+    bool first = cl_shim_proc_exited_locked(s, p, status);
     pthread_mutex_unlock(&s->lock);
     atomic_store(&p->stdin_close, true);
     if (first)
-        shim_publish_exit(s, p);
+        cl_shim_publish_exit(s, p);
     cl_info("process %s/%s exited with status %u", p->ct->id, p->exec_id[0] ? p->exec_id : "init",
             status);
     free(r);
     return NULL;
 }
 
-static int start_thread(struct cl_shim *s, struct shim_proc *p, bool err_stream,
+static int start_thread(struct cl_shim *s, struct cl_shim_proc *p, bool err_stream,
                         void *(*fn)(void *), pthread_t *t, bool *have, struct cl_err *err)
 {
     struct relay *r = calloc(1, sizeof *r);
@@ -268,7 +268,7 @@ static int start_thread(struct cl_shim *s, struct shim_proc *p, bool err_stream,
     return 0;
 }
 
-int shim_io_start(struct cl_shim *s, struct shim_proc *p, struct cl_err *err)
+int cl_shim_io_start(struct cl_shim *s, struct cl_shim_proc *p, struct cl_err *err)
 {
     if (start_thread(s, p, false, out_main, &p->t_out, &p->have_out, err) < 0)
         return err->code;
@@ -280,7 +280,7 @@ int shim_io_start(struct cl_shim *s, struct shim_proc *p, struct cl_err *err)
     return start_thread(s, p, false, wait_main, &p->t_wait, &p->have_wait, err);
 }
 
-void shim_io_join(struct shim_proc *p)
+void cl_shim_io_join(struct cl_shim_proc *p)
 {
     /* Delete and the VM's stop may both join: one at a time, each thread once */
     pthread_mutex_lock(&p->join_lock);

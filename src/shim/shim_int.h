@@ -15,10 +15,10 @@
 
 enum proc_state { PROC_CREATED = 1, PROC_RUNNING, PROC_STOPPED };
 
-struct shim_container;
+struct cl_shim_container;
 
-struct shim_proc {
-    struct shim_container *ct;
+struct cl_shim_proc {
+    struct cl_shim_container *ct;
     char *exec_id; /* "" for the init process */
     char *stdin_path, *stdout_path, *stderr_path;
     bool terminal;
@@ -33,17 +33,17 @@ struct shim_proc {
     atomic_bool stdin_close;   /* CloseIO asked: stop relaying stdin */
     unsigned waiters;          /* Wait calls blocked on this process (under shim->lock) */
     bool deleting;             /* a Delete owns it (a second Delete is refused) */
-    pthread_mutex_t join_lock; /* serialises shim_io_join */
-    struct shim_proc *next;
+    pthread_mutex_t join_lock; /* serialises cl_shim_io_join */
+    struct cl_shim_proc *next;
 };
 
-struct shim_container {
+struct cl_shim_container {
     char *id;
     char *bundle;
     bool virtual_sandbox; /* the pod's sandbox ("pause") task: the VM itself, no guest process */
-    struct shim_proc *init;
-    struct shim_proc *execs;
-    struct shim_container *next;
+    struct cl_shim_proc *init;
+    struct cl_shim_proc *execs;
+    struct cl_shim_container *next;
 };
 
 struct cl_shim {
@@ -59,12 +59,12 @@ struct cl_shim {
     atomic_bool vm_dead;
     int vm_status;
     struct cl_shim_events *events;
-    struct shim_container *containers;
+    struct cl_shim_container *containers;
     size_t ncontainers, nprocs;
     bool shutting_down;
     pthread_t oom_thread; /* GetOOMEvent loop → /tasks/oom */
     bool have_oom;
-    unsigned agent_refs; /* shim_agent_get references not yet put */
+    unsigned agent_refs; /* cl_shim_agent_get references not yet put */
     bool vm_stopping;    /* the shim itself stops the VM: its exit is no error */
 };
 
@@ -72,21 +72,21 @@ struct cl_shim {
  * from its FIFO to the agent) and the waiter thread, which calls WaitProcess, waits for the
  * output relays to drain, records the exit and publishes TaskExit. Called with the lock
  * not held; p is not freed while its threads run (Delete joins them). */
-int shim_io_start(struct cl_shim *s, struct shim_proc *p, struct cl_err *err);
+int cl_shim_io_start(struct cl_shim *s, struct cl_shim_proc *p, struct cl_err *err);
 /* Joins p's threads (after its exit). Lock not held. */
-void shim_io_join(struct shim_proc *p);
+void cl_shim_io_join(struct cl_shim_proc *p);
 /* Records an exit under the lock (once): state, status, time, broadcast. True if it was
  * this call that recorded it. */
-bool shim_proc_exited_locked(struct cl_shim *s, struct shim_proc *p, uint32_t status);
+bool cl_shim_proc_exited_locked(struct cl_shim *s, struct cl_shim_proc *p, uint32_t status);
 /* Publishes TaskExit for p (lock not held). */
-void shim_publish_exit(struct cl_shim *s, struct shim_proc *p);
+void cl_shim_publish_exit(struct cl_shim *s, struct cl_shim_proc *p);
 /* The agent of the running VM with a reference (NULL when none or dead; lock not held):
  * every get is followed by a put; stopping the VM waits for the references to go. */
-struct cl_shim_agent *shim_agent_get(struct cl_shim *s);
-void shim_agent_put(struct cl_shim *s, struct cl_shim_agent *ag);
+struct cl_shim_agent *cl_shim_agent_get(struct cl_shim *s);
+void cl_shim_agent_put(struct cl_shim *s, struct cl_shim_agent *ag);
 
 /* stats.c: the Stats answer for container id (a packed StatsResponse, new). */
-int shim_stats(struct cl_shim *s, const char *id, cl_bytes **resp, size_t *resp_len,
-               struct cl_err *err);
+int cl_shim_stats(struct cl_shim *s, const char *id, cl_bytes **resp, size_t *resp_len,
+                  struct cl_err *err);
 
 #endif

@@ -51,12 +51,12 @@ static const struct {
 #undef M
 };
 
-int shim_stats(struct cl_shim *s, const char *id, cl_bytes **resp, size_t *resp_len,
-               struct cl_err *err)
+int cl_shim_stats(struct cl_shim *s, const char *id, cl_bytes **resp, size_t *resp_len,
+                  struct cl_err *err)
 {
     pthread_mutex_lock(&s->lock);
-    struct shim_container *ct = NULL;
-    for (struct shim_container *c = s->containers; c; c = c->next)
+    struct cl_shim_container *ct = NULL;
+    for (struct cl_shim_container *c = s->containers; c; c = c->next)
         if (strcmp(c->id, id) == 0)
             ct = c;
     bool virt = ct && ct->virtual_sandbox;
@@ -66,7 +66,7 @@ int shim_stats(struct cl_shim *s, const char *id, cl_bytes **resp, size_t *resp_
     if (virt)
         return cl_err_set(err, CL_EUNSUPPORTED,
                           "container %s is the pod sandbox: ask its containers", id);
-    struct cl_shim_agent *ag = shim_agent_get(s);
+    struct cl_shim_agent *ag = cl_shim_agent_get(s);
     if (!ag)
         return cl_err_stage(err, CL_EIO, "stats", "container %s: the sandbox VM is gone", id);
     Grpc__StatsContainerRequest sr;
@@ -75,7 +75,7 @@ int shim_stats(struct cl_shim *s, const char *id, cl_bytes **resp, size_t *resp_
     ProtobufCMessage *out = NULL;
     int crc = cl_shim_agent_call(ag, "StatsContainer", &sr.base,
                                  &grpc__stats_container_response__descriptor, 0, &out, err);
-    shim_agent_put(s, ag);
+    cl_shim_agent_put(s, ag);
     if (crc < 0)
         return err->code;
     const Grpc__StatsContainerResponse *r = (const Grpc__StatsContainerResponse *)out;

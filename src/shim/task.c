@@ -29,32 +29,32 @@
 
 /* ---- lookup ---- */
 
-static struct shim_container *find_ct(struct cl_shim *s, const char *id)
+static struct cl_shim_container *find_ct(struct cl_shim *s, const char *id)
 {
-    for (struct shim_container *c = s->containers; c; c = c->next)
+    for (struct cl_shim_container *c = s->containers; c; c = c->next)
         if (strcmp(c->id, id) == 0)
             return c;
     return NULL;
 }
 
-static struct shim_proc *find_proc(struct cl_shim *s, const char *id, const char *exec_id,
-                                   struct cl_err *err)
+static struct cl_shim_proc *find_proc(struct cl_shim *s, const char *id, const char *exec_id,
+                                      struct cl_err *err)
 {
-    struct shim_container *c = find_ct(s, id);
+    struct cl_shim_container *c = find_ct(s, id);
     if (!c) {
         cl_err_set(err, CL_ENOTFOUND, "container %.128s: not found in this shim", id);
         return NULL;
     }
     if (!exec_id || !*exec_id)
         return c->init;
-    for (struct shim_proc *p = c->execs; p; p = p->next)
+    for (struct cl_shim_proc *p = c->execs; p; p = p->next)
         if (strcmp(p->exec_id, exec_id) == 0)
             return p;
     cl_err_set(err, CL_ENOTFOUND, "container %.128s: exec %.128s not found", id, exec_id);
     return NULL;
 }
 
-struct cl_shim_agent *shim_agent_get(struct cl_shim *s)
+struct cl_shim_agent *cl_shim_agent_get(struct cl_shim *s)
 {
     pthread_mutex_lock(&s->lock);
     struct cl_shim_agent *ag = s->vm && !atomic_load(&s->vm_dead) ? cl_shim_vm_agent(s->vm) : NULL;
@@ -64,7 +64,7 @@ struct cl_shim_agent *shim_agent_get(struct cl_shim *s)
     return ag;
 }
 
-void shim_agent_put(struct cl_shim *s, struct cl_shim_agent *ag)
+void cl_shim_agent_put(struct cl_shim *s, struct cl_shim_agent *ag)
 {
     if (!ag)
         return;
@@ -80,7 +80,7 @@ static uint32_t task_pid(struct cl_shim *s)
     return (uint32_t)atomic_load(&s->vm_pid);
 }
 
-static void proc_free(struct shim_proc *p)
+static void proc_free(struct cl_shim_proc *p)
 {
     if (!p)
         return;
@@ -93,10 +93,11 @@ static void proc_free(struct shim_proc *p)
     free(p);
 }
 
-static struct shim_proc *proc_new(struct shim_container *ct, const char *exec_id, const char *in,
-                                  const char *out, const char *errp, bool terminal)
+static struct cl_shim_proc *proc_new(struct cl_shim_container *ct, const char *exec_id,
+                                     const char *in, const char *out, const char *errp,
+                                     bool terminal)
 {
-    struct shim_proc *p = calloc(1, sizeof *p);
+    struct cl_shim_proc *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->ct = ct;
@@ -114,13 +115,13 @@ static struct shim_proc *proc_new(struct shim_container *ct, const char *exec_id
     return p;
 }
 
-static void ct_free(struct shim_container *c)
+static void ct_free(struct cl_shim_container *c)
 {
     if (!c)
         return;
     proc_free(c->init);
     while (c->execs) {
-        struct shim_proc *n = c->execs->next;
+        struct cl_shim_proc *n = c->execs->next;
         proc_free(c->execs);
         c->execs = n;
     }
@@ -146,7 +147,7 @@ static int pack(const ProtobufCMessage *m, cl_bytes **resp, size_t *resp_len, st
     if (!name)                                                                                     \
         return cl_err_set(err, CL_EPARSE, "%s: request is not a " #type, __func__ + 5);
 
-static void ts_of(const struct shim_proc *p, Google__Protobuf__Timestamp *ts)
+static void ts_of(const struct cl_shim_proc *p, Google__Protobuf__Timestamp *ts)
 {
     ts->seconds = p->exited_sec;
     ts->nanos = p->exited_nsec;
@@ -159,7 +160,7 @@ static void vm_exited(void *ctx, int status)
     struct cl_shim *s = ctx;
     atomic_store(&s->vm_dead, true);
     /* The pod's sandbox tasks have no waiter of their own: they end with the VM. */
-    struct shim_proc *ended[CL_SHIM_MAX_CONTAINERS];
+    struct cl_shim_proc *ended[CL_SHIM_MAX_CONTAINERS];
     size_t n = 0;
     pthread_mutex_lock(&s->lock);
     s->vm_status = status;
@@ -167,13 +168,13 @@ static void vm_exited(void *ctx, int status)
         cl_error(
             "the sandbox VM exited (wait status %d): every process in it is reported as exited",
             status);
-    for (struct shim_container *c = s->containers; c; c = c->next)
+    for (struct cl_shim_container *c = s->containers; c; c = c->next)
         if (c->virtual_sandbox && c->init && n < CL_ARRAY_LEN(ended) &&
-            shim_proc_exited_locked(s, c->init, 255))
+            cl_shim_proc_exited_locked(s, c->init, 255))
             ended[n++] = c->init;
     pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < n; i++)
-        shim_publish_exit(s, ended[i]);
+        cl_shim_publish_exit(s, ended[i]);
 }
 
 /* GetOOMEvent blocks in the agent until a container of the sandbox hits its memory limit;
@@ -182,7 +183,7 @@ static void *oom_main(void *arg)
 {
     struct cl_shim *s = arg;
     for (;;) {
-        struct cl_shim_agent *ag = shim_agent_get(s);
+        struct cl_shim_agent *ag = cl_shim_agent_get(s);
         if (!ag)
             break;
         Grpc__GetOOMEventRequest req;
@@ -191,7 +192,7 @@ static void *oom_main(void *arg)
         struct cl_err e = {0};
         int rc = cl_shim_agent_call(ag, "GetOOMEvent", &req.base, &grpc__oomevent__descriptor,
                                     UINT32_MAX, &resp, &e);
-        shim_agent_put(s, ag);
+        cl_shim_agent_put(s, ag);
         if (rc < 0) {
             cl_debug("GetOOMEvent: %s; no more OOM events", e.msg);
             break;
@@ -323,10 +324,10 @@ static int guest_create(struct cl_shim *s, const char *cid, const struct cl_shim
     cc.n_storages = 1;
     cc.oci = (Grpc__Spec *)spec;
     uint64_t t0 = cl_now_mono_ns();
-    struct cl_shim_agent *ag = shim_agent_get(s);
+    struct cl_shim_agent *ag = cl_shim_agent_get(s);
     int rc = ag ? cl_shim_agent_call(ag, "CreateContainer", &cc.base, NULL, 0, NULL, err)
                 : cl_err_stage(err, CL_EIO, "create", "the sandbox VM is gone");
-    shim_agent_put(s, ag);
+    cl_shim_agent_put(s, ag);
     cl_shim_spec_free(spec);
     if (rc < 0)
         return cl_err_prefix(err, "container %s", cid);
@@ -341,7 +342,7 @@ static int h_create(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
     struct cl_shim *s = ctx;
     UNPACK(Containerd__Task__V2__CreateTaskRequest, containerd__task__v2__create_task_request, r);
     struct cl_shim_bundle b = {0};
-    struct shim_container *ct = NULL;
+    struct cl_shim_container *ct = NULL;
     int rc = 0;
     if ((rc = cl_shim_id_check(r->id, "container id", err)) < 0)
         goto out;
@@ -432,7 +433,7 @@ out:
 
 /* ---- Start ---- */
 
-static int start_proc_on(struct cl_shim *s, struct cl_shim_agent *ag, struct shim_proc *p,
+static int start_proc_on(struct cl_shim *s, struct cl_shim_agent *ag, struct cl_shim_proc *p,
                          struct cl_err *err)
 {
     if (!ag)
@@ -453,14 +454,14 @@ static int start_proc_on(struct cl_shim *s, struct cl_shim_agent *ag, struct shi
         if (cl_shim_agent_call(ag, "ExecProcess", &ep.base, NULL, 0, NULL, err) < 0)
             return cl_err_prefix(err, "container %s exec %s", p->ct->id, p->exec_id);
     }
-    return shim_io_start(s, p, err);
+    return cl_shim_io_start(s, p, err);
 }
 
-static int start_proc(struct cl_shim *s, struct shim_proc *p, struct cl_err *err)
+static int start_proc(struct cl_shim *s, struct cl_shim_proc *p, struct cl_err *err)
 {
-    struct cl_shim_agent *ag = shim_agent_get(s);
+    struct cl_shim_agent *ag = cl_shim_agent_get(s);
     int rc = start_proc_on(s, ag, p, err);
-    shim_agent_put(s, ag);
+    cl_shim_agent_put(s, ag);
     return rc;
 }
 
@@ -471,7 +472,7 @@ static int h_start(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **res
     UNPACK(Containerd__Task__V2__StartRequest, containerd__task__v2__start_request, r);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    struct shim_proc *p = find_proc(s, r->id, r->exec_id, err);
+    struct cl_shim_proc *p = find_proc(s, r->id, r->exec_id, err);
     if (!p)
         rc = err->code;
     else if (p->state != PROC_CREATED)
@@ -522,7 +523,7 @@ static int h_exec(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
     struct cl_shim *s = ctx;
     UNPACK(Containerd__Task__V2__ExecProcessRequest, containerd__task__v2__exec_process_request, r);
     int rc = 0;
-    struct shim_proc *p = NULL;
+    struct cl_shim_proc *p = NULL;
     json_t *pj = NULL;
     if ((rc = cl_shim_id_check(r->exec_id, "exec id", err)) < 0)
         goto out;
@@ -539,7 +540,7 @@ static int h_exec(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
     }
     ((Grpc__Process *)proc)->terminal = r->terminal;
     pthread_mutex_lock(&s->lock);
-    struct shim_container *ct = find_ct(s, r->id);
+    struct cl_shim_container *ct = find_ct(s, r->id);
     struct cl_err e2 = {0};
     if (!ct)
         rc = cl_err_set(err, CL_ENOTFOUND, "container %s: not found in this shim", r->id);
@@ -601,7 +602,7 @@ static int h_state(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **res
     UNPACK(Containerd__Task__V2__StateRequest, containerd__task__v2__state_request, r);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    struct shim_proc *p = find_proc(s, r->id, r->exec_id, err);
+    struct cl_shim_proc *p = find_proc(s, r->id, r->exec_id, err);
     if (!p) {
         rc = err->code;
     } else {
@@ -665,7 +666,7 @@ static int h_wait(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
     UNPACK(Containerd__Task__V2__WaitRequest, containerd__task__v2__wait_request, r);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    struct shim_proc *p = find_proc(s, r->id, r->exec_id, err);
+    struct cl_shim_proc *p = find_proc(s, r->id, r->exec_id, err);
     if (!p) {
         rc = err->code;
     } else {
@@ -713,19 +714,19 @@ static int h_kill(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
     int rc = 0;
     bool ended = false;
     pthread_mutex_lock(&s->lock);
-    struct shim_proc *p = find_proc(s, r->id, r->exec_id, err);
+    struct cl_shim_proc *p = find_proc(s, r->id, r->exec_id, err);
     enum proc_state st = p ? p->state : PROC_STOPPED;
     bool virt = p && p->ct->virtual_sandbox;
     if (!p)
         rc = err->code;
     else if (virt && st != PROC_STOPPED &&
              (r->signal == SIGKILL || r->signal == SIGTERM || r->signal == SIGINT))
-        ended = shim_proc_exited_locked(s, p, 128 + r->signal); /* the sandbox "process" ends */
+        ended = cl_shim_proc_exited_locked(s, p, 128 + r->signal); /* the sandbox "process" ends */
     pthread_mutex_unlock(&s->lock);
     if (ended)
-        shim_publish_exit(s, p);
+        cl_shim_publish_exit(s, p);
     if (rc == 0 && !virt && st != PROC_STOPPED) {
-        struct cl_shim_agent *ag = shim_agent_get(s);
+        struct cl_shim_agent *ag = cl_shim_agent_get(s);
         Grpc__SignalProcessRequest sp;
         grpc__signal_process_request__init(&sp);
         sp.container_id = r->id;
@@ -737,7 +738,7 @@ static int h_kill(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
             rc = cl_err_set(err, CL_EINVAL, "container %s: not started", r->id);
         else
             rc = cl_shim_agent_call(ag, "SignalProcess", &sp.base, NULL, 0, NULL, err);
-        shim_agent_put(s, ag);
+        cl_shim_agent_put(s, ag);
     }
     if (rc < 0)
         cl_warn("Kill %s/%s signal %u => %s: %s", r->id, r->exec_id, r->signal, cl_err_name(rc),
@@ -755,12 +756,12 @@ static int h_resize(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
     UNPACK(Containerd__Task__V2__ResizePtyRequest, containerd__task__v2__resize_pty_request, r);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    struct shim_proc *p = find_proc(s, r->id, r->exec_id, err);
+    struct cl_shim_proc *p = find_proc(s, r->id, r->exec_id, err);
     bool virt = p && p->ct->virtual_sandbox;
     if (!p)
         rc = err->code;
     pthread_mutex_unlock(&s->lock);
-    struct cl_shim_agent *ag = rc == 0 && !virt ? shim_agent_get(s) : NULL;
+    struct cl_shim_agent *ag = rc == 0 && !virt ? cl_shim_agent_get(s) : NULL;
     if (rc == 0 && !virt) {
         Grpc__TtyWinResizeRequest tr;
         grpc__tty_win_resize_request__init(&tr);
@@ -772,7 +773,7 @@ static int h_resize(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
             ag ? cl_shim_agent_call(ag, "TtyWinResize", &tr.base, NULL, 0, NULL, err)
                : cl_err_stage(err, CL_EIO, "resize", "container %s: the sandbox VM is gone", r->id);
     }
-    shim_agent_put(s, ag);
+    cl_shim_agent_put(s, ag);
     *resp = NULL;
     *resp_len = 0;
     containerd__task__v2__resize_pty_request__free_unpacked(r, NULL);
@@ -786,7 +787,7 @@ static int h_closeio(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **r
     UNPACK(Containerd__Task__V2__CloseIORequest, containerd__task__v2__close_iorequest, r);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    struct shim_proc *p = find_proc(s, r->id, r->exec_id, err);
+    struct cl_shim_proc *p = find_proc(s, r->id, r->exec_id, err);
     if (!p)
         rc = err->code;
     else if (r->stdin)
@@ -804,7 +805,7 @@ static int pause_call(struct cl_shim *s, struct cl_shim_agent *ag, const char *i
 static int pause_resume(struct cl_shim *s, const char *id, bool pause, struct cl_err *err)
 {
     pthread_mutex_lock(&s->lock);
-    struct shim_container *ct = find_ct(s, id);
+    struct cl_shim_container *ct = find_ct(s, id);
     bool virt = ct && ct->virtual_sandbox;
     pthread_mutex_unlock(&s->lock);
     if (!ct)
@@ -812,11 +813,11 @@ static int pause_resume(struct cl_shim *s, const char *id, bool pause, struct cl
     if (virt)
         return cl_err_set(err, CL_EUNSUPPORTED,
                           "container %s is the pod sandbox: pause its containers", id);
-    struct cl_shim_agent *ag = shim_agent_get(s);
+    struct cl_shim_agent *ag = cl_shim_agent_get(s);
     if (!ag)
         return cl_err_stage(err, CL_EIO, "pause", "container %s: the sandbox VM is gone", id);
     int rc = pause_call(s, ag, id, pause, err);
-    shim_agent_put(s, ag);
+    cl_shim_agent_put(s, ag);
     return rc;
 }
 
@@ -869,18 +870,18 @@ static int h_resume(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
 
 /* ---- Delete, Shutdown ---- */
 
-static bool has_waiters(const struct shim_container *c)
+static bool has_waiters(const struct cl_shim_container *c)
 {
     if (c->init && c->init->waiters)
         return true;
-    for (const struct shim_proc *e = c->execs; e; e = e->next)
+    for (const struct cl_shim_proc *e = c->execs; e; e = e->next)
         if (e->waiters)
             return true;
     return false;
 }
 
 static void publish_delete(struct cl_shim *s, const char *cid, const char *exec_id,
-                           const struct shim_proc *p)
+                           const struct cl_shim_proc *p)
 {
     Containerd__Events__TaskDelete ev;
     containerd__events__task_delete__init(&ev);
@@ -900,19 +901,19 @@ static void publish_delete(struct cl_shim *s, const char *cid, const char *exec_
 static void join_all(struct cl_shim *s)
 {
     for (;;) {
-        struct shim_proc *todo = NULL;
+        struct cl_shim_proc *todo = NULL;
         pthread_mutex_lock(&s->lock);
-        for (struct shim_container *c = s->containers; c && !todo; c = c->next) {
+        for (struct cl_shim_container *c = s->containers; c && !todo; c = c->next) {
             if (c->init && (c->init->have_wait || c->init->have_in))
                 todo = c->init;
-            for (struct shim_proc *e = c->execs; e && !todo; e = e->next)
+            for (struct cl_shim_proc *e = c->execs; e && !todo; e = e->next)
                 if (e->have_wait || e->have_in)
                     todo = e;
         }
         pthread_mutex_unlock(&s->lock);
         if (!todo)
             break;
-        shim_io_join(todo);
+        cl_shim_io_join(todo);
     }
 }
 
@@ -954,8 +955,8 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
     struct cl_shim *s = ctx;
     UNPACK(Containerd__Task__V2__DeleteRequest, containerd__task__v2__delete_request, r);
     int rc = 0;
-    struct shim_proc *p = NULL;
-    struct shim_container *gone = NULL;
+    struct cl_shim_proc *p = NULL;
+    struct cl_shim_container *gone = NULL;
     pthread_mutex_lock(&s->lock);
     p = find_proc(s, r->id, r->exec_id, err);
     if (!p)
@@ -964,7 +965,7 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
         rc = cl_err_set(err, CL_EINVAL, "container %s: process %s is still running (kill it first)",
                         r->id, r->exec_id[0] ? r->exec_id : "init");
     else if (!r->exec_id[0]) {
-        for (struct shim_proc *e = p->ct->execs; e && rc == 0; e = e->next)
+        for (struct cl_shim_proc *e = p->ct->execs; e && rc == 0; e = e->next)
             if (e->state == PROC_RUNNING)
                 rc = cl_err_set(err, CL_EINVAL, "container %s: exec %s is still running", r->id,
                                 e->exec_id);
@@ -975,12 +976,12 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
     if (rc == 0) {
         p->deleting = true;
         if (p->state == PROC_CREATED) /* never started: reported as exited now */
-            shim_proc_exited_locked(s, p, 0);
+            cl_shim_proc_exited_locked(s, p, 0);
     }
     pthread_mutex_unlock(&s->lock);
     if (rc < 0)
         goto out;
-    shim_io_join(p);
+    cl_shim_io_join(p);
 
     Containerd__Task__V2__DeleteResponse out;
     containerd__task__v2__delete_response__init(&out);
@@ -998,7 +999,7 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
         pthread_mutex_lock(&s->lock);
         while (p->waiters) /* Wait calls still reading p */
             pthread_cond_wait(&s->cond, &s->lock);
-        for (struct shim_proc **pp = &p->ct->execs; *pp; pp = &(*pp)->next)
+        for (struct cl_shim_proc **pp = &p->ct->execs; *pp; pp = &(*pp)->next)
             if (*pp == p) {
                 *pp = p->next;
                 s->nprocs--;
@@ -1011,7 +1012,7 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
     pthread_mutex_lock(&s->lock);
     bool virt = p->ct->virtual_sandbox;
     pthread_mutex_unlock(&s->lock);
-    struct cl_shim_agent *ag = virt ? NULL : shim_agent_get(s);
+    struct cl_shim_agent *ag = virt ? NULL : cl_shim_agent_get(s);
     if (ag) {
         Grpc__RemoveContainerRequest rm;
         grpc__remove_container_request__init(&rm);
@@ -1019,12 +1020,12 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
         struct cl_err e = {0};
         if (cl_shim_agent_call(ag, "RemoveContainer", &rm.base, NULL, 0, NULL, &e) < 0)
             cl_warn("container %s: RemoveContainer: %s", r->id, e.msg);
-        shim_agent_put(s, ag);
+        cl_shim_agent_put(s, ag);
     }
     pthread_mutex_lock(&s->lock);
     while (has_waiters(p->ct))
         pthread_cond_wait(&s->cond, &s->lock);
-    for (struct shim_container **cp = &s->containers; *cp; cp = &(*cp)->next)
+    for (struct cl_shim_container **cp = &s->containers; *cp; cp = &(*cp)->next)
         if (strcmp((*cp)->id, r->id) == 0) {
             gone = *cp;
             *cp = gone->next;
@@ -1035,8 +1036,8 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
     /* the container that owns the VM (the pod's sandbox, or a lone container) takes it along */
     if (strcmp(r->id, s->group_id) == 0)
         stop_vm(s);
-    for (struct shim_proc *e = gone ? gone->execs : NULL; e; e = e->next)
-        shim_io_join(e);
+    for (struct cl_shim_proc *e = gone ? gone->execs : NULL; e; e = e->next)
+        cl_shim_io_join(e);
     ct_free(gone);
 out:
     if (rc < 0)
@@ -1088,7 +1089,7 @@ static int h_stats(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **res
                    struct cl_err *err)
 {
     UNPACK(Containerd__Task__V2__StatsRequest, containerd__task__v2__stats_request, r);
-    int rc = shim_stats(ctx, r->id, resp, resp_len, err);
+    int rc = cl_shim_stats(ctx, r->id, resp, resp_len, err);
     containerd__task__v2__stats_request__free_unpacked(r, NULL);
     return rc;
 }
@@ -1159,10 +1160,10 @@ int cl_shim_serve(struct cl_shim *s, int ready_fd, struct cl_err *err)
     nanosleep(&ts, NULL);
     stop_vm(s);
     pthread_mutex_lock(&s->lock);
-    for (struct shim_container *c = s->containers; c; c = c->next) {
-        shim_proc_exited_locked(s, c->init, 255);
-        for (struct shim_proc *p = c->execs; p; p = p->next)
-            shim_proc_exited_locked(s, p, 255);
+    for (struct cl_shim_container *c = s->containers; c; c = c->next) {
+        cl_shim_proc_exited_locked(s, c->init, 255);
+        for (struct cl_shim_proc *p = c->execs; p; p = p->next)
+            cl_shim_proc_exited_locked(s, p, 255);
     }
     pthread_mutex_unlock(&s->lock);
     char path[CL_TTRPC_MAX_ADDRESS];
@@ -1181,7 +1182,7 @@ void cl_shim_free(struct cl_shim *s)
         return;
     cl_shim_events_free(s->events);
     while (s->containers) {
-        struct shim_container *n = s->containers->next;
+        struct cl_shim_container *n = s->containers->next;
         ct_free(s->containers);
         s->containers = n;
     }

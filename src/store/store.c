@@ -161,7 +161,7 @@ struct cl_store *cl_store_open_opts(const struct cl_store_opts *o, struct cl_err
             cl_store_close(s);
             return NULL;
         }
-        s->seal = store_seal_new(o->seal_key_path, o->seal_old_paths, o->nseal_old, err);
+        s->seal = cl_store_seal_new(o->seal_key_path, o->seal_old_paths, o->nseal_old, err);
         s->seal_ns = strdup(o->seal_ns);
         if (!s->seal || !s->seal_ns) {
             cl_store_close(s);
@@ -176,7 +176,7 @@ void cl_store_close(struct cl_store *s)
     if (!s)
         return;
     s->be->close(s->impl);
-    store_seal_free(s->seal);
+    cl_store_seal_free(s->seal);
     free(s->seal_ns);
     free(s);
 }
@@ -195,7 +195,7 @@ int cl_store_set(struct cl_store *s, const char *ns, const char *key, const void
     if (sealed_ns(s, ns)) {
         uint8_t *sealed = NULL;
         size_t slen = 0;
-        rc = store_seal_wrap(s->seal, ns, key, data ? data : "", len, &sealed, &slen, err);
+        rc = cl_store_seal_wrap(s->seal, ns, key, data ? data : "", len, &sealed, &slen, err);
         if (rc < 0)
             return rc;
         rc = s->be->set(s->impl, ns, key, sealed, slen, overwrite, 0, err);
@@ -224,7 +224,7 @@ int cl_store_reseal(struct cl_store *s, const char *ns, size_t *n, struct cl_err
             rc = err && err->code == CL_ENOTFOUND ? 0 : (err ? err->code : CL_EIO);
             continue;
         }
-        rc = store_seal_rewrap(s->seal, keys[i], v, len, &nv, &nlen, err);
+        rc = cl_store_seal_rewrap(s->seal, keys[i], v, len, &nv, &nlen, err);
         if (rc == 0) {
             rc = s->be->cas ? s->be->cas(s->impl, ns, keys[i], v, len, nv, nlen, err)
                             : s->be->set(s->impl, ns, keys[i], nv, nlen, true, 0, err);
@@ -366,7 +366,7 @@ cl_bytes *cl_store_get(struct cl_store *s, const char *ns, const char *key, size
     if (v && sealed_ns(s, ns)) {
         cl_bytes *p = NULL;
         size_t pn = 0;
-        int rc = store_seal_open(s->seal, ns, key, v, n, &p, &pn, err);
+        int rc = cl_store_seal_open(s->seal, ns, key, v, n, &p, &pn, err);
         free(v);
         if (rc < 0)
             return NULL;

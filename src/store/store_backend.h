@@ -51,21 +51,21 @@ cl_str *cl_store_fs_name_decode(const char *fname);
 
 /* Encryption at rest (store_seal.c). */
 struct cl_store_seal;
-struct cl_store_seal *store_seal_new(const char *kek_path, const char *const *old, size_t nold,
-                                     struct cl_err *err);
-void store_seal_free(struct cl_store_seal *s);
-bool store_seal_is_sealed(const uint8_t *v, size_t len);
+struct cl_store_seal *cl_store_seal_new(const char *kek_path, const char *const *old, size_t nold,
+                                        struct cl_err *err);
+void cl_store_seal_free(struct cl_store_seal *s);
+bool cl_store_seal_is_sealed(const uint8_t *v, size_t len);
 /* *out new. */
-int store_seal_wrap(const struct cl_store_seal *s, const char *ns, const char *key,
-                    const void *data, size_t len, uint8_t **out, size_t *outlen,
-                    struct cl_err *err);
+int cl_store_seal_wrap(const struct cl_store_seal *s, const char *ns, const char *key,
+                       const void *data, size_t len, uint8_t **out, size_t *outlen,
+                       struct cl_err *err);
 /* Tags checked before *out (new) is written; EVERIFY for tampered, moved, unknown key id or
  * unencrypted values. */
-int store_seal_open(const struct cl_store_seal *s, const char *ns, const char *key,
-                    const uint8_t *v, size_t len, cl_bytes **out, size_t *outlen,
-                    struct cl_err *err);
+int cl_store_seal_open(const struct cl_store_seal *s, const char *ns, const char *key,
+                       const uint8_t *v, size_t len, cl_bytes **out, size_t *outlen,
+                       struct cl_err *err);
 /* 1 when nothing to do (not sealed, or already under the current key), 0 and *out (new). */
-int store_seal_rewrap(const struct cl_store_seal *s, const char *key, const uint8_t *v, size_t len,
-                      uint8_t **out, size_t *outlen, struct cl_err *err);
+int cl_store_seal_rewrap(const struct cl_store_seal *s, const char *key, const uint8_t *v,
+                         size_t len, uint8_t **out, size_t *outlen, struct cl_err *err);
 
 #endif

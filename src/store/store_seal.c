@@ -8,7 +8,7 @@
  *   "clseal1:" kid(8 hex) ":" wiv(12) wct(32) wtag(16) iv(12) tag(16) ciphertext
  *
  * kid = the first 4 bytes of SHA-256(KEK), hex. Rotation: configure the new KEK and keep the old
- * ones as "old"; store_seal_rewrap re-wraps the data key under the new KEK (the value's
+ * ones as "old"; cl_store_seal_rewrap re-wraps the data key under the new KEK (the value's
  * ciphertext is untouched). Tags are checked before any plaintext is returned.
  */
 #include "store/store_backend.h"
@@ -90,8 +90,8 @@ static int kek_load(const char *path, struct seal_kek *k, struct cl_err *err)
     return 0;
 }
 
-struct cl_store_seal *store_seal_new(const char *kek_path, const char *const *old, size_t nold,
-                                     struct cl_err *err)
+struct cl_store_seal *cl_store_seal_new(const char *kek_path, const char *const *old, size_t nold,
+                                        struct cl_err *err)
 {
     if (nold > CL_STORE_SEAL_MAX_OLD) {
         cl_err_set(err, CL_ELIMIT, "store encryption: more than %d old keys",
@@ -105,7 +105,7 @@ struct cl_store_seal *store_seal_new(const char *kek_path, const char *const *ol
     }
     for (size_t i = 0; i <= nold; i++) {
         if (kek_load(i == 0 ? kek_path : old[i - 1], &s->keks[i], err) < 0) {
-            store_seal_free(s);
+            cl_store_seal_free(s);
             return NULL;
         }
         s->n++;
@@ -113,7 +113,7 @@ struct cl_store_seal *store_seal_new(const char *kek_path, const char *const *ol
     return s;
 }
 
-void store_seal_free(struct cl_store_seal *s)
+void cl_store_seal_free(struct cl_store_seal *s)
 {
     if (!s)
         return;
@@ -121,7 +121,7 @@ void store_seal_free(struct cl_store_seal *s)
     free(s);
 }
 
-bool store_seal_is_sealed(const uint8_t *v, size_t len)
+bool cl_store_seal_is_sealed(const uint8_t *v, size_t len)
 {
     return len >= SEAL_MAGIC_LEN && memcmp(v, SEAL_MAGIC, SEAL_MAGIC_LEN) == 0;
 }
@@ -132,8 +132,9 @@ static char *aad_of(const char *ns, const char *key)
     return asprintf(&a, "%s/%s", ns, key) < 0 ? NULL : a;
 }
 
-int store_seal_wrap(const struct cl_store_seal *s, const char *ns, const char *key,
-                    const void *data, size_t len, uint8_t **out, size_t *outlen, struct cl_err *err)
+int cl_store_seal_wrap(const struct cl_store_seal *s, const char *ns, const char *key,
+                       const void *data, size_t len, uint8_t **out, size_t *outlen,
+                       struct cl_err *err)
 {
     if (len > CL_STORE_MAX_VALUE - SEAL_OVERHEAD)
         return cl_err_set(err, CL_ELIMIT, "store value for \"%s\": too large to seal", key);
@@ -199,11 +200,11 @@ static int unwrap_dek(const struct cl_store_seal *s, const char *key, const uint
     return 0;
 }
 
-int store_seal_open(const struct cl_store_seal *s, const char *ns, const char *key,
-                    const uint8_t *v, size_t len, cl_bytes **out, size_t *outlen,
-                    struct cl_err *err)
+int cl_store_seal_open(const struct cl_store_seal *s, const char *ns, const char *key,
+                       const uint8_t *v, size_t len, cl_bytes **out, size_t *outlen,
+                       struct cl_err *err)
 {
-    if (!store_seal_is_sealed(v, len))
+    if (!cl_store_seal_is_sealed(v, len))
         return cl_err_set(
             err, CL_EVERIFY,
             "store value for \"%s\" in \"%s\": stored unencrypted while encryption at rest is on "
@@ -240,10 +241,10 @@ int store_seal_open(const struct cl_store_seal *s, const char *ns, const char *k
     return 0;
 }
 
-int store_seal_rewrap(const struct cl_store_seal *s, const char *key, const uint8_t *v, size_t len,
-                      uint8_t **out, size_t *outlen, struct cl_err *err)
+int cl_store_seal_rewrap(const struct cl_store_seal *s, const char *key, const uint8_t *v,
+                         size_t len, uint8_t **out, size_t *outlen, struct cl_err *err)
 {
-    if (!store_seal_is_sealed(v, len))
+    if (!cl_store_seal_is_sealed(v, len))
         return 1;
     if (memcmp(v + SEAL_MAGIC_LEN, s->keks[0].kid, KID_LEN) == 0)
         return 1; /* already under the current key */

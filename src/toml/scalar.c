@@ -18,7 +18,7 @@
 
 /* ---- UTF-8 ---- */
 
-size_t tp_utf8_check(const char *s, size_t n)
+size_t cl_tp_utf8_check(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -103,7 +103,7 @@ static unsigned char at(const struct tp *p, size_t i)
 }
 
 /* p->pos is on a backslash inside a basic string. */
-static int read_escape(struct tp *p, struct tp_buf *out)
+static int read_escape(struct tp *p, struct cl_tp_buf *out)
 {
     size_t start = p->pos;
     if (p->len - p->pos < 2)
@@ -152,16 +152,16 @@ static int read_escape(struct tp *p, struct tp_buf *out)
         char enc[4];
         size_t n = utf8_encode(cp, enc);
         p->pos += 2 + nd;
-        return tp_buf_put(p, out, enc, n);
+        return cl_tp_buf_put(p, out, enc, n);
     }
     default: {
         char show[16];
         return TP_FAIL_AT(p, start, CL_EPARSE, "invalid escape: backslash followed by %s",
-                          tp_show(p, p->pos + 1, show));
+                          cl_tp_show(p, p->pos + 1, show));
     }
     }
     p->pos += 2;
-    return tp_buf_put(p, out, &c, 1);
+    return cl_tp_buf_put(p, out, &c, 1);
 }
 
 static int bad_char(struct tp *p, const char *kind)
@@ -170,11 +170,11 @@ static int bad_char(struct tp *p, const char *kind)
     unsigned char c = at(p, p->pos);
     if (c == '\n' || c == '\r')
         return TP_FAIL(p, CL_EPARSE, "newline inside a single-line %s", kind);
-    return TP_FAIL(p, CL_EPARSE, "control character %s in %s", tp_show(p, p->pos, show), kind);
+    return TP_FAIL(p, CL_EPARSE, "control character %s in %s", cl_tp_show(p, p->pos, show), kind);
 }
 
 /* "..." and '...': q is the quote; escapes only in the basic kind. */
-static int read_line_string(struct tp *p, struct tp_buf *out, char q)
+static int read_line_string(struct tp *p, struct cl_tp_buf *out, char q)
 {
     size_t start = p->pos;
     const char *kind = q == '"' ? "string" : "literal string";
@@ -187,7 +187,7 @@ static int read_line_string(struct tp *p, struct tp_buf *out, char q)
                 break;
             p->pos++;
         }
-        int rc = tp_buf_put(p, out, p->buf + run, p->pos - run);
+        int rc = cl_tp_buf_put(p, out, p->buf + run, p->pos - run);
         if (rc < 0)
             return rc;
         if (p->pos >= p->len)
@@ -218,7 +218,7 @@ static size_t newline_at(const struct tp *p, size_t i)
 /* """...""" and '''...''': a newline right after the opening quotes is dropped; up to two
  * quotes may stand just before the closing three. A CRLF inside becomes LF (as common TOML
  * readers do), so that the text means the same whatever editor wrote it. */
-static int read_multi_string(struct tp *p, struct tp_buf *out, char q)
+static int read_multi_string(struct tp *p, struct cl_tp_buf *out, char q)
 {
     size_t start = p->pos;
     const char *kind = q == '"' ? "multi-line string" : "multi-line literal string";
@@ -234,7 +234,7 @@ static int read_multi_string(struct tp *p, struct tp_buf *out, char q)
                 break;
             p->pos++;
         }
-        int rc = tp_buf_put(p, out, p->buf + run, p->pos - run);
+        int rc = cl_tp_buf_put(p, out, p->buf + run, p->pos - run);
         if (rc < 0)
             return rc;
         if (p->pos >= p->len)
@@ -245,7 +245,7 @@ static int read_multi_string(struct tp *p, struct tp_buf *out, char q)
             while (p->pos + n < p->len && p->buf[p->pos + n] == q && n < 6)
                 n++;
             if (n < 3) {
-                rc = tp_buf_put(p, out, p->buf + p->pos, n);
+                rc = cl_tp_buf_put(p, out, p->buf + p->pos, n);
                 p->pos += n;
                 if (rc < 0)
                     return rc;
@@ -253,14 +253,14 @@ static int read_multi_string(struct tp *p, struct tp_buf *out, char q)
             }
             if (n > 5)
                 return TP_FAIL(p, CL_EPARSE, "too many quotes closing a %s", kind);
-            rc = tp_buf_put(p, out, p->buf + p->pos, n - 3);
+            rc = cl_tp_buf_put(p, out, p->buf + p->pos, n - 3);
             p->pos += n;
             return rc;
         }
         if (c == '\r') {
             if (newline_at(p, p->pos) != 2)
                 return TP_FAIL(p, CL_EPARSE, "carriage return without line feed in %s", kind);
-            rc = tp_buf_put(p, out, "\n", 1);
+            rc = cl_tp_buf_put(p, out, "\n", 1);
             p->pos += 2;
             if (rc < 0)
                 return rc;
@@ -294,7 +294,7 @@ static int read_multi_string(struct tp *p, struct tp_buf *out, char q)
     }
 }
 
-int tp_string(struct tp *p, struct tp_buf *out, bool key)
+int cl_tp_string(struct tp *p, struct cl_tp_buf *out, bool key)
 {
     char q = p->buf[p->pos];
     bool triple = p->len - p->pos >= 3 && p->buf[p->pos + 1] == q && p->buf[p->pos + 2] == q;
@@ -305,7 +305,7 @@ int tp_string(struct tp *p, struct tp_buf *out, bool key)
     return read_multi_string(p, out, q);
 }
 
-json_t *tp_tag(const char *type, const char *text, size_t n)
+json_t *cl_tp_tag(const char *type, const char *text, size_t n)
 {
     json_t *o = json_object();
     if (!o)
@@ -376,7 +376,7 @@ static int integer_value(struct tp *p, size_t start, int64_t v, json_t **out)
         return set_out(p, start, json_integer((json_int_t)v), out);
     char txt[24];
     int n = snprintf(txt, sizeof txt, "%" PRId64, v);
-    return set_out(p, start, tp_tag("integer", txt, (size_t)n), out);
+    return set_out(p, start, cl_tp_tag("integer", txt, (size_t)n), out);
 }
 
 /* 0x, 0o, 0b: no sign, value at most INT64_MAX. */
@@ -437,7 +437,7 @@ static double strtod_c(const char *s, char **end)
 
 static int float_special(struct tp *p, size_t start, const char *text, json_t **out)
 {
-    json_t *v = p->tagged ? tp_tag("float", text, strlen(text)) : json_string_nocheck(text);
+    json_t *v = p->tagged ? cl_tp_tag("float", text, strlen(text)) : json_string_nocheck(text);
     return set_out(p, start, v, out);
 }
 
@@ -453,7 +453,7 @@ static int float_value(struct tp *p, size_t start, double d, json_t **out)
         if (strtod_c(txt, NULL) == d)
             break;
     }
-    return set_out(p, start, tp_tag("float", txt, (size_t)n), out);
+    return set_out(p, start, cl_tp_tag("float", txt, (size_t)n), out);
 }
 
 /* [+-] int-part [. digits] [e [+-] digits], with at least one of fraction and exponent. */
@@ -487,11 +487,11 @@ static int decimal_float(struct tp *p, size_t start, const char *s, size_t n, js
     for (size_t k = 0; k < n; k++) {
         if (s[k] == '_')
             continue;
-        int rc = tp_buf_put(p, &p->sb, s + k, 1);
+        int rc = cl_tp_buf_put(p, &p->sb, s + k, 1);
         if (rc < 0)
             return rc;
     }
-    int rc = tp_buf_put(p, &p->sb, "", 1);
+    int rc = cl_tp_buf_put(p, &p->sb, "", 1);
     if (rc < 0)
         return rc;
     errno = 0;
@@ -564,7 +564,7 @@ static bool read_time(const char *s, size_t n, size_t *used)
 static int datetime_value(struct tp *p, size_t start, const char *type, json_t **out)
 {
     json_t *v =
-        p->tagged ? tp_tag(type, p->sb.p, p->sb.len) : json_stringn_nocheck(p->sb.p, p->sb.len);
+        p->tagged ? cl_tp_tag(type, p->sb.p, p->sb.len) : json_stringn_nocheck(p->sb.p, p->sb.len);
     return set_out(p, start, v, out);
 }
 
@@ -579,7 +579,7 @@ static int datetime(struct tp *p, size_t start, const char *s, size_t n, json_t 
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
         return TP_FAIL_AT(p, start, CL_EPARSE, "date '%.10s' is not in the calendar", s);
     p->sb.len = 0;
-    int rc = tp_buf_put(p, &p->sb, s, 10);
+    int rc = cl_tp_buf_put(p, &p->sb, s, 10);
     if (rc < 0)
         return rc;
     if (n == 10)
@@ -587,7 +587,8 @@ static int datetime(struct tp *p, size_t start, const char *s, size_t n, json_t 
     size_t used = 0;
     if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !read_time(s + 11, n - 11, &used))
         return bad_value(p, start, "date-time");
-    if ((rc = tp_buf_put(p, &p->sb, "T", 1)) < 0 || (rc = tp_buf_put(p, &p->sb, s + 11, used)) < 0)
+    if ((rc = cl_tp_buf_put(p, &p->sb, "T", 1)) < 0 ||
+        (rc = cl_tp_buf_put(p, &p->sb, s + 11, used)) < 0)
         return rc;
     size_t i = 11 + used;
     if (i == n)
@@ -595,7 +596,7 @@ static int datetime(struct tp *p, size_t start, const char *s, size_t n, json_t 
     if (s[i] == 'Z' || s[i] == 'z') {
         if (i + 1 != n)
             return bad_value(p, start, "date-time");
-        if ((rc = tp_buf_put(p, &p->sb, "Z", 1)) < 0)
+        if ((rc = cl_tp_buf_put(p, &p->sb, "Z", 1)) < 0)
             return rc;
         return datetime_value(p, start, "datetime", out);
     }
@@ -603,7 +604,7 @@ static int datetime(struct tp *p, size_t start, const char *s, size_t n, json_t 
     if ((s[i] != '+' && s[i] != '-') || n - i != 6 || !two_digits(s + i + 1, &oh) ||
         s[i + 3] != ':' || !two_digits(s + i + 4, &om) || oh > 23 || om > 59)
         return bad_value(p, start, "date-time");
-    if ((rc = tp_buf_put(p, &p->sb, s + i, 6)) < 0)
+    if ((rc = cl_tp_buf_put(p, &p->sb, s + i, 6)) < 0)
         return rc;
     return datetime_value(p, start, "datetime", out);
 }
@@ -614,13 +615,13 @@ static int local_time(struct tp *p, size_t start, const char *s, size_t n, json_
     if (!read_time(s, n, &used) || used != n)
         return bad_value(p, start, "time");
     p->sb.len = 0;
-    int rc = tp_buf_put(p, &p->sb, s, n);
+    int rc = cl_tp_buf_put(p, &p->sb, s, n);
     if (rc < 0)
         return rc;
     return datetime_value(p, start, "time-local", out);
 }
 
-int tp_scalar(struct tp *p, json_t **out)
+int cl_tp_scalar(struct tp *p, json_t **out)
 {
     size_t start = p->pos;
     while (p->pos < p->len && is_token_char(at(p, p->pos)))
@@ -638,12 +639,12 @@ int tp_scalar(struct tp *p, json_t **out)
     }
     if (n == 0) {
         char show[16];
-        return TP_FAIL(p, CL_EPARSE, "expected a value, found %s", tp_show(p, p->pos, show));
+        return TP_FAIL(p, CL_EPARSE, "expected a value, found %s", cl_tp_show(p, p->pos, show));
     }
     if (n == 4 && memcmp(s, "true", 4) == 0)
-        return set_out(p, start, p->tagged ? tp_tag("bool", "true", 4) : json_true(), out);
+        return set_out(p, start, p->tagged ? cl_tp_tag("bool", "true", 4) : json_true(), out);
     if (n == 5 && memcmp(s, "false", 5) == 0)
-        return set_out(p, start, p->tagged ? tp_tag("bool", "false", 5) : json_false(), out);
+        return set_out(p, start, p->tagged ? cl_tp_tag("bool", "false", 5) : json_false(), out);
     if (n >= 5 && is_digit((unsigned char)s[0]) && is_digit((unsigned char)s[1]) &&
         is_digit((unsigned char)s[2]) && is_digit((unsigned char)s[3]) && s[4] == '-')
         return datetime(p, start, s, n, out);

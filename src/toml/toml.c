@@ -17,7 +17,7 @@
 
 /* ---- errors and scratch buffers ---- */
 
-const char *tp_show(const struct tp *p, size_t at, char out[16])
+const char *cl_tp_show(const struct tp *p, size_t at, char out[16])
 {
     if (at >= p->len)
         return "end of input";
@@ -33,7 +33,8 @@ const char *tp_show(const struct tp *p, size_t at, char out[16])
     return out;
 }
 
-int tp_fail_at(struct tp *p, size_t at, int code, const char *file, int line, const char *fmt, ...)
+int cl_tp_fail_at(struct tp *p, size_t at, int code, const char *file, int line, const char *fmt,
+                  ...)
 {
     char msg[CL_ERR_MSG_MAX];
     va_list ap;
@@ -55,7 +56,7 @@ int tp_fail_at(struct tp *p, size_t at, int code, const char *file, int line, co
                          msg);
 }
 
-int tp_buf_put(struct tp *p, struct tp_buf *b, const char *s, size_t n)
+int cl_tp_buf_put(struct tp *p, struct cl_tp_buf *b, const char *s, size_t n)
 {
     if (n > b->cap - b->len) {
         size_t need, cap = b->cap ? b->cap : 256;
@@ -86,7 +87,7 @@ static size_t slot_hash(const json_t *k, size_t mask)
     return (size_t)h & mask;
 }
 
-static struct tp_slot *meta_get(const struct tp *p, const json_t *k)
+static struct cl_tp_slot *meta_get(const struct tp *p, const json_t *k)
 {
     if (!p->capslots)
         return NULL;
@@ -103,7 +104,7 @@ static int meta_put(struct tp *p, const json_t *k, unsigned flags, unsigned dept
 {
     if (2 * (p->nslots + 1) > p->capslots) {
         size_t ncap = p->capslots ? 2 * p->capslots : 64;
-        struct tp_slot *ns = calloc(ncap, sizeof *ns);
+        struct cl_tp_slot *ns = calloc(ncap, sizeof *ns);
         if (!ns)
             return TP_FAIL(p, CL_ENOMEM, "out of memory");
         for (size_t j = 0; j < p->capslots; j++) {
@@ -121,12 +122,12 @@ static int meta_put(struct tp *p, const json_t *k, unsigned flags, unsigned dept
     size_t mask = p->capslots - 1, i = slot_hash(k, mask);
     while (p->slots[i].key)
         i = (i + 1) & mask;
-    p->slots[i] = (struct tp_slot){k, flags, depth};
+    p->slots[i] = (struct cl_tp_slot){k, flags, depth};
     p->nslots++;
     return 0;
 }
 
-static int pending_add(struct tp *p, json_t *t, struct tp_slot *s)
+static int pending_add(struct tp *p, json_t *t, struct cl_tp_slot *s)
 {
     if (p->npending == p->cappending) {
         size_t ncap = p->cappending ? 2 * p->cappending : 16;
@@ -145,7 +146,7 @@ static int pending_add(struct tp *p, json_t *t, struct tp_slot *s)
 static void pending_commit(struct tp *p)
 {
     for (size_t i = 0; i < p->npending; i++) {
-        struct tp_slot *s = meta_get(p, p->pending[i]);
+        struct cl_tp_slot *s = meta_get(p, p->pending[i]);
         s->flags = (s->flags & ~(unsigned)TP_PENDING) | TP_EXPLICIT;
     }
     p->npending = 0;
@@ -229,7 +230,7 @@ static int end_of_line(struct tp *p, const char *after)
         if (cur(p) == '\r')
             return TP_FAIL(p, CL_EPARSE, "carriage return without line feed");
         return TP_FAIL(p, CL_EPARSE, "expected a newline after %s, found %s", after,
-                       tp_show(p, p->pos, show));
+                       cl_tp_show(p, p->pos, show));
     }
     p->pos += nl;
     return 0;
@@ -259,7 +260,7 @@ static bool is_bare_key_char(unsigned char c)
 }
 
 /* Formats key part i for a message: quoted, cut at 64 bytes, controls shown as '?'. */
-static const char *show_key(const struct tp *p, const struct tp_seg *s, char out[80])
+static const char *show_key(const struct tp *p, const struct cl_tp_seg *s, char out[80])
 {
     size_t n = s->len > 64 ? 64 : s->len, o = 0;
     while (n < s->len && n > 0 && ((unsigned char)p->kb.p[s->off + n] & 0xC0) == 0x80)
@@ -288,19 +289,19 @@ static int read_key(struct tp *p)
         int rc;
         if (c == '"' || c == '\'') {
             /* in plain mode read_escape refuses \u0000, so keys never hold a NUL there */
-            if ((rc = tp_string(p, &p->kb, true)) < 0)
+            if ((rc = cl_tp_string(p, &p->kb, true)) < 0)
                 return rc;
         } else if (!at_end(p) && is_bare_key_char((unsigned char)c)) {
             size_t s = p->pos;
             while (p->pos < p->len && is_bare_key_char((unsigned char)p->buf[p->pos]))
                 p->pos++;
-            if ((rc = tp_buf_put(p, &p->kb, p->buf + s, p->pos - s)) < 0)
+            if ((rc = cl_tp_buf_put(p, &p->kb, p->buf + s, p->pos - s)) < 0)
                 return rc;
         } else {
             char show[16];
-            return TP_FAIL(p, CL_EPARSE, "expected a key, found %s", tp_show(p, p->pos, show));
+            return TP_FAIL(p, CL_EPARSE, "expected a key, found %s", cl_tp_show(p, p->pos, show));
         }
-        p->segs[p->nseg++] = (struct tp_seg){off, p->kb.len - off, at};
+        p->segs[p->nseg++] = (struct cl_tp_seg){off, p->kb.len - off, at};
         skip_blanks(p);
         if (cur(p) != '.')
             return 0;
@@ -309,12 +310,12 @@ static int read_key(struct tp *p)
     }
 }
 
-static json_t *get_seg(const struct tp *p, json_t *t, const struct tp_seg *s)
+static json_t *get_seg(const struct tp *p, json_t *t, const struct cl_tp_seg *s)
 {
     return json_object_getn(t, p->kb.p + s->off, s->len);
 }
 
-static int set_seg(struct tp *p, json_t *t, const struct tp_seg *s, json_t *v)
+static int set_seg(struct tp *p, json_t *t, const struct cl_tp_seg *s, json_t *v)
 {
     /* the text is valid UTF-8 (the whole input was checked, escapes are encoded by us) */
     if (json_object_setn_new_nocheck(t, p->kb.p + s->off, s->len, v) < 0)
@@ -357,7 +358,7 @@ static int read_array(struct tp *p, unsigned depth, json_t **out)
             return TP_FAIL_AT(p, start, CL_EPARSE, "unterminated array");
         char show[16];
         return TP_FAIL(p, CL_EPARSE, "expected ',' or ']' in an array, found %s",
-                       tp_show(p, p->pos, show));
+                       cl_tp_show(p, p->pos, show));
     }
     p->pos++;
     *out = CL_STEAL(arr);
@@ -399,7 +400,7 @@ static int read_inline_table(struct tp *p, unsigned depth, json_t **out)
                 return TP_FAIL(p, CL_EPARSE, "an inline table must be on one line");
             char show[16];
             return TP_FAIL(p, CL_EPARSE, "expected ',' or '}' in an inline table, found %s",
-                           tp_show(p, p->pos, show));
+                           cl_tp_show(p, p->pos, show));
         }
     }
     meta_get(p, t)->flags |= TP_FROZEN;
@@ -415,10 +416,10 @@ static int read_value(struct tp *p, unsigned depth, json_t **out)
     if (c == '"' || c == '\'') {
         size_t at = p->pos;
         p->sb.len = 0;
-        int rc = tp_string(p, &p->sb, false);
+        int rc = cl_tp_string(p, &p->sb, false);
         if (rc < 0)
             return rc;
-        json_t *v = p->tagged ? tp_tag("string", p->sb.p ? p->sb.p : "", p->sb.len)
+        json_t *v = p->tagged ? cl_tp_tag("string", p->sb.p ? p->sb.p : "", p->sb.len)
                               : json_stringn_nocheck(p->sb.p ? p->sb.p : "", p->sb.len);
         if (!v)
             return TP_FAIL_AT(p, at, CL_ENOMEM, "out of memory");
@@ -429,14 +430,14 @@ static int read_value(struct tp *p, unsigned depth, json_t **out)
         return read_array(p, depth, out);
     if (c == '{')
         return read_inline_table(p, depth, out);
-    return tp_scalar(p, out);
+    return cl_tp_scalar(p, out);
 }
 
 /* ---- key/value pairs, dotted keys ---- */
 
 /* Follows dotted-key part s from table t, making a table if absent. Dotted keys may extend
  * only tables that dotted keys made, in this section or inside this inline table. */
-static int dotted_step(struct tp *p, json_t *t, const struct tp_seg *s, bool in_inline,
+static int dotted_step(struct tp *p, json_t *t, const struct cl_tp_seg *s, bool in_inline,
                        json_t **out)
 {
     char name[80];
@@ -453,7 +454,7 @@ static int dotted_step(struct tp *p, json_t *t, const struct tp_seg *s, bool in_
         *out = child;
         return 0;
     }
-    struct tp_slot *m = meta_get(p, child);
+    struct cl_tp_slot *m = meta_get(p, child);
     if (!m || !(m->flags & TP_TABLE))
         return TP_FAIL_AT(p, s->at, CL_EPARSE,
                           "key %s already holds a value, it cannot take dotted keys",
@@ -483,7 +484,7 @@ static int read_keyval(struct tp *p, json_t *table, bool in_inline)
     if (cur(p) != '=' || at_end(p)) {
         char show[16];
         return TP_FAIL(p, CL_EPARSE, "expected '=' after a key, found %s",
-                       tp_show(p, p->pos, show));
+                       cl_tp_show(p, p->pos, show));
     }
     p->pos++;
     skip_blanks(p);
@@ -492,7 +493,7 @@ static int read_keyval(struct tp *p, json_t *table, bool in_inline)
         if ((rc = dotted_step(p, parent, &p->segs[i], in_inline, &parent)) < 0)
             return rc;
     /* p->segs is reused by nested inline tables; the last part's text stays on p->kb */
-    struct tp_seg last = p->segs[p->nseg - 1];
+    struct cl_tp_seg last = p->segs[p->nseg - 1];
     if (get_seg(p, parent, &last)) {
         char name[80];
         return TP_FAIL_AT(p, last.at, CL_EPARSE, "key %s is defined twice",
@@ -522,7 +523,7 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
     if (cur(p) != ']' || at_end(p) || (aot && (p->len - p->pos < 2 || p->buf[p->pos + 1] != ']'))) {
         char show[16];
         return TP_FAIL(p, CL_EPARSE, "expected '%s' to close the table header, found %s",
-                       aot ? "]]" : "]", tp_show(p, p->pos, show));
+                       aot ? "]]" : "]", cl_tp_show(p, p->pos, show));
     }
     p->pos += aot ? 2 : 1;
     pending_commit(p);
@@ -530,7 +531,7 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
     char name[80];
     json_t *t = root;
     for (size_t i = 0; i + 1 < p->nseg; i++) {
-        const struct tp_seg *s = &p->segs[i];
+        const struct cl_tp_seg *s = &p->segs[i];
         unsigned depth = meta_get(p, t)->depth + 1;
         json_t *child = get_seg(p, t, s);
         if (!child) {
@@ -540,7 +541,7 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
             t = child;
             continue;
         }
-        struct tp_slot *m = meta_get(p, child);
+        struct cl_tp_slot *m = meta_get(p, child);
         if (m && (m->flags & TP_AOT)) {
             t = json_array_get(child, json_array_size(child) - 1);
             continue;
@@ -554,10 +555,10 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
         t = child;
     }
 
-    const struct tp_seg *s = &p->segs[p->nseg - 1];
+    const struct cl_tp_seg *s = &p->segs[p->nseg - 1];
     unsigned depth = meta_get(p, t)->depth + 1;
     json_t *child = get_seg(p, t, s);
-    struct tp_slot *m = child ? meta_get(p, child) : NULL;
+    struct cl_tp_slot *m = child ? meta_get(p, child) : NULL;
     if (!aot) {
         if (!child) {
             if ((rc = new_container(p, s->at, false, TP_TABLE | TP_EXPLICIT, depth, &child)) < 0 ||
@@ -649,7 +650,7 @@ static json_t *parse(const char *buf, size_t len, bool tagged, struct cl_err *er
     }
     json_t *root = NULL;
     int rc = 0;
-    size_t bad = tp_utf8_check(buf, len);
+    size_t bad = cl_tp_utf8_check(buf, len);
     if (bad != len)
         rc = TP_FAIL_AT(&p, bad, CL_EPARSE, "invalid UTF-8 (byte 0x%02X)", (unsigned char)buf[bad]);
     if (rc == 0)

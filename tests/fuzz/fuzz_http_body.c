@@ -10,14 +10,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     struct cl_err e = {0};
     if (data[0] & 1) {
-        struct kbs_request r;
-        (void)kbs_request_parse(data + 1, size - 1, &r, &e);
+        struct cl_kbs_request r;
+        (void)cl_kbs_request_parse(data + 1, size - 1, &r, &e);
     } else {
-        struct kbs_attestation a;
-        if (kbs_attestation_parse(data + 1, size - 1, &a, &e) == 0) {
+        struct cl_kbs_attestation a;
+        if (cl_kbs_attestation_parse(data + 1, size - 1, &a, &e) == 0) {
             struct cl_as_item items[CL_AS_MAX_ITEMS];
-            (void)kbs_attestation_items(&a, "sample", items);
-            kbs_attestation_clear(&a);
+            (void)cl_kbs_attestation_items(&a, "sample", items);
+            cl_kbs_attestation_clear(&a);
         }
     }
     return 0;

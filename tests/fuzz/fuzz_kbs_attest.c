@@ -21,14 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!as)
             abort();
     }
-    struct kbs_attestation a;
-    if (kbs_attestation_parse(data, size, &a, &e) < 0)
+    struct cl_kbs_attestation a;
+    if (cl_kbs_attestation_parse(data, size, &a, &e) < 0)
         return 0;
     struct cl_as_item items[CL_AS_MAX_ITEMS];
-    size_t n = kbs_attestation_items(&a, "sample", items);
+    size_t n = cl_kbs_attestation_items(&a, "sample", items);
     cl_str *token = NULL;
     if (cl_as_evaluate(as, items, n, "default", &token, &e) == 0)
         free(token);
-    kbs_attestation_clear(&a);
+    cl_kbs_attestation_clear(&a);
     return 0;
 }

@@ -151,9 +151,10 @@ static void test_request_parse(void **state)
         {"", CL_EPARSE},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
-        struct kbs_request r;
+        struct cl_kbs_request r;
         struct cl_err e = {0};
-        int rc = kbs_request_parse((const uint8_t *)cases[i].body, strlen(cases[i].body), &r, &e);
+        int rc =
+            cl_kbs_request_parse((const uint8_t *)cases[i].body, strlen(cases[i].body), &r, &e);
         if (rc != cases[i].code)
             fail_msg("request %zu: rc %d want %d (%s)", i, rc, cases[i].code, e.msg);
     }
@@ -210,21 +211,21 @@ static void test_attestation_parse(void **state)
          -1, "tee-pubkey"},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
-        struct kbs_attestation a;
+        struct cl_kbs_attestation a;
         struct cl_err e = {0};
         int rc =
-            kbs_attestation_parse((const uint8_t *)cases[i].body, strlen(cases[i].body), &a, &e);
+            cl_kbs_attestation_parse((const uint8_t *)cases[i].body, strlen(cases[i].body), &a, &e);
         if (cases[i].code == -1 ? rc == 0 : rc != cases[i].code)
             fail_msg("attestation %zu: rc %d want %d (%s)", i, rc, cases[i].code, e.msg);
         if (cases[i].names && !strstr(e.msg, cases[i].names))
             fail_msg("attestation %zu: '%s' does not name '%s'", i, e.msg, cases[i].names);
         if (rc == 0) {
             struct cl_as_item items[CL_AS_MAX_ITEMS];
-            size_t n = kbs_attestation_items(&a, "sample", items);
+            size_t n = cl_kbs_attestation_items(&a, "sample", items);
             assert_int_equal(n, a.devices ? 2 : 1);
             assert_non_null(json_object_get(a.rd_primary, "additional-evidence"));
             assert_null(json_object_get(a.rd_device, "additional-evidence"));
-            kbs_attestation_clear(&a);
+            cl_kbs_attestation_clear(&a);
         }
     }
 }
@@ -232,43 +233,44 @@ static void test_attestation_parse(void **state)
 static void test_sessions(void **state)
 {
     (void)state;
-    struct kbs_sessions s;
-    assert_int_equal(kbs_sessions_init(&s, 3, 1), 0);
+    struct cl_kbs_sessions s;
+    assert_int_equal(cl_kbs_sessions_init(&s, 3, 1), 0);
     char id[4][KBS_SESSION_ID_LEN + 1], nonce[KBS_NONCE_B64_LEN + 1];
     int64_t exp;
     struct cl_err e = {0};
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(kbs_session_create(&s, "sample", id[i], nonce, &exp, &e), 0);
+        assert_int_equal(cl_kbs_session_create(&s, "sample", id[i], nonce, &exp, &e), 0);
         assert_int_equal(strlen(id[i]), 32);
         assert_int_equal(strlen(nonce), 44);
     }
-    assert_int_equal(kbs_session_create(&s, "sample", id[3], nonce, &exp, &e),
+    assert_int_equal(cl_kbs_session_create(&s, "sample", id[3], nonce, &exp, &e),
                      CL_ELIMIT); /* full, none expired */
-    struct kbs_session got;
-    assert_int_equal(kbs_session_get(&s, id[0], &got, &e), 0);
+    struct cl_kbs_session got;
+    assert_int_equal(cl_kbs_session_get(&s, id[0], &got, &e), 0);
     assert_null(got.token);
     assert_string_equal(got.tee, "sample");
     /* a challenge is used once: a token only after a claim, a second claim refused */
-    assert_int_equal(kbs_session_set_token(&s, id[0], "tok", &e), CL_EEXISTS);
-    assert_int_equal(kbs_session_claim(&s, id[0], &e), 0);
-    assert_int_equal(kbs_session_claim(&s, id[0], &e), CL_EEXISTS);
-    assert_int_equal(kbs_session_set_token(&s, id[0], "tok", &e), 0);
-    assert_int_equal(kbs_session_set_token(&s, id[0], "tok2", &e), CL_EEXISTS);
-    assert_int_equal(kbs_session_get(&s, id[0], &got, &e), 0);
+    assert_int_equal(cl_kbs_session_set_token(&s, id[0], "tok", &e), CL_EEXISTS);
+    assert_int_equal(cl_kbs_session_claim(&s, id[0], &e), 0);
+    assert_int_equal(cl_kbs_session_claim(&s, id[0], &e), CL_EEXISTS);
+    assert_int_equal(cl_kbs_session_set_token(&s, id[0], "tok", &e), 0);
+    assert_int_equal(cl_kbs_session_set_token(&s, id[0], "tok2", &e), CL_EEXISTS);
+    assert_int_equal(cl_kbs_session_get(&s, id[0], &got, &e), 0);
     assert_string_equal(got.token, "tok");
     assert_int_equal(got.state, KBS_SESSION_ATTESTED);
     free(got.token);
-    assert_int_equal(kbs_session_get(&s, "0123456789abcdef0123456789abcdef", &got, &e),
+    assert_int_equal(cl_kbs_session_get(&s, "0123456789abcdef0123456789abcdef", &got, &e),
                      CL_ENOTFOUND);
-    assert_int_equal(kbs_session_get(&s, "short", &got, &e), CL_ENOTFOUND);
+    assert_int_equal(cl_kbs_session_get(&s, "short", &got, &e), CL_ENOTFOUND);
     sleep(2); /* lifetime 1 s */
-    assert_int_equal(kbs_session_get(&s, id[1], &got, &e), CL_EEXPIRED);
-    assert_int_equal(kbs_session_get(&s, id[1], &got, &e), CL_ENOTFOUND); /* removed on read */
-    assert_int_equal(kbs_session_create(&s, "sample", id[3], nonce, &exp, &e), 0); /* room again */
-    assert_int_equal(kbs_sessions_purge(&s), 2); /* id[0] and id[2] had expired */
-    assert_int_equal(kbs_session_get(&s, id[3], &got, &e), 0);
+    assert_int_equal(cl_kbs_session_get(&s, id[1], &got, &e), CL_EEXPIRED);
+    assert_int_equal(cl_kbs_session_get(&s, id[1], &got, &e), CL_ENOTFOUND); /* removed on read */
+    assert_int_equal(cl_kbs_session_create(&s, "sample", id[3], nonce, &exp, &e),
+                     0);                            /* room again */
+    assert_int_equal(cl_kbs_sessions_purge(&s), 2); /* id[0] and id[2] had expired */
+    assert_int_equal(cl_kbs_session_get(&s, id[3], &got, &e), 0);
     free(got.token);
-    kbs_sessions_destroy(&s);
+    cl_kbs_sessions_destroy(&s);
 }
 
 int main(void)
