@@ -531,6 +531,10 @@ static const struct tz *tz_get(const char *name, size_t len, char *msg, size_t m
     memcpy(key, name, len);
     key[len] = 0;
     pthread_mutex_lock(&tz_mu);
+    /* an allocation failing under the lock waits for memory rather than abandoning the
+     * evaluation with the lock held (sbuf.h) */
+    jmp_buf *oom_jmp = cl_rg_oom_jmp;
+    cl_rg_oom_jmp = NULL;
     struct tz *z = tz_cache;
     while (z && strcmp(z->name, key) != 0)
         z = z->next;
@@ -551,6 +555,7 @@ static const struct tz *tz_get(const char *name, size_t len, char *msg, size_t m
             tz_cache = z;
         }
     }
+    cl_rg_oom_jmp = oom_jmp;
     pthread_mutex_unlock(&tz_mu);
     if (!z)
         snprintf(msg, msgcap, "unknown time zone %.100s", key);
