@@ -878,6 +878,183 @@ static void add_int(struct cl_sbuf *b, int64_t x, int width)
         cl_sbuf_addc(b, tmp[--k]);
 }
 
+/* Go's Time.Format, by group of layout element: year, month, weekday and day fields. */
+static void fmt_date(struct cl_sbuf *b, const struct fields *f, const struct chunk *c)
+{
+    switch (c->std) {
+    case STD_YEAR:
+        add_int(b, (f->year < 0 ? -f->year : f->year) % 100, 2);
+        break;
+    case STD_LONG_YEAR:
+        add_int(b, f->year, 4);
+        break;
+    case STD_MONTH:
+        cl_sbuf_adds(b, short_months[f->month - 1]);
+        break;
+    case STD_LONG_MONTH:
+        cl_sbuf_adds(b, long_months[f->month - 1]);
+        break;
+    case STD_NUM_MONTH:
+        add_int(b, f->month, 0);
+        break;
+    case STD_ZERO_MONTH:
+        add_int(b, f->month, 2);
+        break;
+    case STD_WEEKDAY:
+        cl_sbuf_adds(b, short_days[f->wday]);
+        break;
+    case STD_LONG_WEEKDAY:
+        cl_sbuf_adds(b, long_days[f->wday]);
+        break;
+    case STD_DAY:
+        add_int(b, f->day, 0);
+        break;
+    case STD_UNDER_DAY:
+        if (f->day < 10)
+            cl_sbuf_addc(b, ' ');
+        add_int(b, f->day, 0);
+        break;
+    case STD_ZERO_DAY:
+        add_int(b, f->day, 2);
+        break;
+    case STD_UNDER_YEARDAY:
+        if (f->yday < 100) {
+            cl_sbuf_addc(b, ' ');
+            if (f->yday < 10)
+                cl_sbuf_addc(b, ' ');
+        }
+        add_int(b, f->yday, 0);
+        break;
+    case STD_ZERO_YEARDAY:
+        add_int(b, f->yday, 3);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Hour, minute, second and AM/PM. */
+static void fmt_clock(struct cl_sbuf *b, const struct fields *f, const struct chunk *c)
+{
+    switch (c->std) {
+    case STD_HOUR:
+        add_int(b, f->hour, 2);
+        break;
+    case STD_HOUR12:
+    case STD_ZERO_HOUR12: {
+        int hr = f->hour % 12;
+        add_int(b, hr == 0 ? 12 : hr, c->std == STD_HOUR12 ? 0 : 2);
+        break;
+    }
+    case STD_MINUTE:
+        add_int(b, f->min, 0);
+        break;
+    case STD_ZERO_MINUTE:
+        add_int(b, f->min, 2);
+        break;
+    case STD_SECOND:
+        add_int(b, f->sec, 0);
+        break;
+    case STD_ZERO_SECOND:
+        add_int(b, f->sec, 2);
+        break;
+    case STD_PM:
+        cl_sbuf_adds(b, f->hour >= 12 ? "PM" : "AM");
+        break;
+    case STD_pm:
+        cl_sbuf_adds(b, f->hour >= 12 ? "pm" : "am");
+        break;
+    default:
+        break;
+    }
+}
+
+/* Zone offsets and names. */
+static void fmt_zone(struct cl_sbuf *b, const struct fields *f, const struct chunk *c)
+{
+    switch (c->std) {
+    case STD_ISO8601_TZ:
+    case STD_ISO8601_COLON_TZ:
+    case STD_ISO8601_SECONDS_TZ:
+    case STD_ISO8601_SHORT_TZ:
+    case STD_ISO8601_COLON_SECONDS_TZ:
+    case STD_NUM_TZ:
+    case STD_NUM_COLON_TZ:
+    case STD_NUM_SECONDS_TZ:
+    case STD_NUM_SHORT_TZ:
+    case STD_NUM_COLON_SECONDS_TZ: {
+        bool iso = c->std >= STD_ISO8601_TZ && c->std <= STD_ISO8601_COLON_SECONDS_TZ;
+        if (f->off == 0 && iso) {
+            cl_sbuf_addc(b, 'Z');
+            break;
+        }
+        int zone = f->off / 60, abs = f->off;
+        if (zone < 0) {
+            cl_sbuf_addc(b, '-');
+            zone = -zone;
+            abs = -abs;
+        } else {
+            cl_sbuf_addc(b, '+');
+        }
+        add_int(b, zone / 60, 2);
+        bool colon = c->std == STD_ISO8601_COLON_TZ || c->std == STD_NUM_COLON_TZ ||
+                     c->std == STD_ISO8601_COLON_SECONDS_TZ || c->std == STD_NUM_COLON_SECONDS_TZ;
+        if (colon)
+            cl_sbuf_addc(b, ':');
+        if (c->std != STD_NUM_SHORT_TZ && c->std != STD_ISO8601_SHORT_TZ)
+            add_int(b, zone % 60, 2);
+        if (c->std == STD_ISO8601_SECONDS_TZ || c->std == STD_NUM_SECONDS_TZ ||
+            c->std == STD_NUM_COLON_SECONDS_TZ || c->std == STD_ISO8601_COLON_SECONDS_TZ) {
+            if (c->std == STD_NUM_COLON_SECONDS_TZ || c->std == STD_ISO8601_COLON_SECONDS_TZ)
+                cl_sbuf_addc(b, ':');
+            add_int(b, abs % 60, 2);
+        }
+        break;
+    }
+    case STD_TZ:
+        if (f->zname[0]) {
+            cl_sbuf_adds(b, f->zname);
+        } else {
+            int zone = f->off / 60;
+            cl_sbuf_addc(b, zone < 0 ? '-' : '+');
+            if (zone < 0)
+                zone = -zone;
+            add_int(b, zone / 60, 2);
+            add_int(b, zone % 60, 2);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Fractional seconds. */
+static void fmt_frac(struct cl_sbuf *b, const struct fields *f, const struct chunk *c)
+{
+    switch (c->std) {
+    case STD_FRAC0:
+    case STD_FRAC9: {
+        bool trim = c->std == STD_FRAC9;
+        if (trim && (c->digits == 0 || f->nsec == 0))
+            break;
+        size_t start = b->len;
+        cl_sbuf_addc(b, c->sep);
+        add_int(b, f->nsec, 9);
+        if (c->digits < 9)
+            b->len -= (size_t)(9 - c->digits);
+        if (trim) {
+            while (b->len > start && b->s[b->len - 1] == '0')
+                b->len--;
+            if (b->len > start && b->s[b->len - 1] == c->sep)
+                b->len--;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
 /* Go's Time.Format */
 static void format_time(struct cl_sbuf *b, const struct gtime *t, const char *lay, size_t n)
 {
@@ -890,151 +1067,15 @@ static void format_time(struct cl_sbuf *b, const struct gtime *t, const char *la
             break;
         lay += c.prefix + c.stdlen;
         n -= c.prefix + c.stdlen;
-        switch (c.std) {
-        case STD_YEAR:
-            add_int(b, (f.year < 0 ? -f.year : f.year) % 100, 2);
-            break;
-        case STD_LONG_YEAR:
-            add_int(b, f.year, 4);
-            break;
-        case STD_MONTH:
-            cl_sbuf_adds(b, short_months[f.month - 1]);
-            break;
-        case STD_LONG_MONTH:
-            cl_sbuf_adds(b, long_months[f.month - 1]);
-            break;
-        case STD_NUM_MONTH:
-            add_int(b, f.month, 0);
-            break;
-        case STD_ZERO_MONTH:
-            add_int(b, f.month, 2);
-            break;
-        case STD_WEEKDAY:
-            cl_sbuf_adds(b, short_days[f.wday]);
-            break;
-        case STD_LONG_WEEKDAY:
-            cl_sbuf_adds(b, long_days[f.wday]);
-            break;
-        case STD_DAY:
-            add_int(b, f.day, 0);
-            break;
-        case STD_UNDER_DAY:
-            if (f.day < 10)
-                cl_sbuf_addc(b, ' ');
-            add_int(b, f.day, 0);
-            break;
-        case STD_ZERO_DAY:
-            add_int(b, f.day, 2);
-            break;
-        case STD_UNDER_YEARDAY:
-            if (f.yday < 100) {
-                cl_sbuf_addc(b, ' ');
-                if (f.yday < 10)
-                    cl_sbuf_addc(b, ' ');
-            }
-            add_int(b, f.yday, 0);
-            break;
-        case STD_ZERO_YEARDAY:
-            add_int(b, f.yday, 3);
-            break;
-        case STD_HOUR:
-            add_int(b, f.hour, 2);
-            break;
-        case STD_HOUR12:
-        case STD_ZERO_HOUR12: {
-            int hr = f.hour % 12;
-            add_int(b, hr == 0 ? 12 : hr, c.std == STD_HOUR12 ? 0 : 2);
-            break;
-        }
-        case STD_MINUTE:
-            add_int(b, f.min, 0);
-            break;
-        case STD_ZERO_MINUTE:
-            add_int(b, f.min, 2);
-            break;
-        case STD_SECOND:
-            add_int(b, f.sec, 0);
-            break;
-        case STD_ZERO_SECOND:
-            add_int(b, f.sec, 2);
-            break;
-        case STD_PM:
-            cl_sbuf_adds(b, f.hour >= 12 ? "PM" : "AM");
-            break;
-        case STD_pm:
-            cl_sbuf_adds(b, f.hour >= 12 ? "pm" : "am");
-            break;
-        case STD_ISO8601_TZ:
-        case STD_ISO8601_COLON_TZ:
-        case STD_ISO8601_SECONDS_TZ:
-        case STD_ISO8601_SHORT_TZ:
-        case STD_ISO8601_COLON_SECONDS_TZ:
-        case STD_NUM_TZ:
-        case STD_NUM_COLON_TZ:
-        case STD_NUM_SECONDS_TZ:
-        case STD_NUM_SHORT_TZ:
-        case STD_NUM_COLON_SECONDS_TZ: {
-            bool iso = c.std >= STD_ISO8601_TZ && c.std <= STD_ISO8601_COLON_SECONDS_TZ;
-            if (f.off == 0 && iso) {
-                cl_sbuf_addc(b, 'Z');
-                break;
-            }
-            int zone = f.off / 60, abs = f.off;
-            if (zone < 0) {
-                cl_sbuf_addc(b, '-');
-                zone = -zone;
-                abs = -abs;
-            } else {
-                cl_sbuf_addc(b, '+');
-            }
-            add_int(b, zone / 60, 2);
-            bool colon = c.std == STD_ISO8601_COLON_TZ || c.std == STD_NUM_COLON_TZ ||
-                         c.std == STD_ISO8601_COLON_SECONDS_TZ || c.std == STD_NUM_COLON_SECONDS_TZ;
-            if (colon)
-                cl_sbuf_addc(b, ':');
-            if (c.std != STD_NUM_SHORT_TZ && c.std != STD_ISO8601_SHORT_TZ)
-                add_int(b, zone % 60, 2);
-            if (c.std == STD_ISO8601_SECONDS_TZ || c.std == STD_NUM_SECONDS_TZ ||
-                c.std == STD_NUM_COLON_SECONDS_TZ || c.std == STD_ISO8601_COLON_SECONDS_TZ) {
-                if (c.std == STD_NUM_COLON_SECONDS_TZ || c.std == STD_ISO8601_COLON_SECONDS_TZ)
-                    cl_sbuf_addc(b, ':');
-                add_int(b, abs % 60, 2);
-            }
-            break;
-        }
-        case STD_TZ:
-            if (f.zname[0]) {
-                cl_sbuf_adds(b, f.zname);
-            } else {
-                int zone = f.off / 60;
-                cl_sbuf_addc(b, zone < 0 ? '-' : '+');
-                if (zone < 0)
-                    zone = -zone;
-                add_int(b, zone / 60, 2);
-                add_int(b, zone % 60, 2);
-            }
-            break;
-        case STD_FRAC0:
-        case STD_FRAC9: {
-            bool trim = c.std == STD_FRAC9;
-            if (trim && (c.digits == 0 || f.nsec == 0))
-                break;
-            size_t start = b->len;
-            cl_sbuf_addc(b, c.sep);
-            add_int(b, f.nsec, 9);
-            if (c.digits < 9)
-                b->len -= (size_t)(9 - c.digits);
-            if (trim) {
-                while (b->len > start && b->s[b->len - 1] == '0')
-                    b->len--;
-                if (b->len > start && b->s[b->len - 1] == c.sep)
-                    b->len--;
-            }
-            break;
-        }
-        case STD_NONE:
-            break;
-        }
+        if (c.std == STD_FRAC0 || c.std == STD_FRAC9)
+            fmt_frac(b, &f, &c);
+        else if (c.std >= STD_TZ && c.std <= STD_NUM_COLON_SECONDS_TZ)
+            fmt_zone(b, &f, &c);
+        else if ((c.std >= STD_HOUR && c.std <= STD_ZERO_SECOND) || c.std == STD_PM ||
+                 c.std == STD_pm)
+            fmt_clock(b, &f, &c);
+        else
+            fmt_date(b, &f, &c);
     }
 }
 
