@@ -373,11 +373,11 @@ json_t *cl_snp_report_to_json(const struct cl_snp_report *r)
         j_arr(r->report_id_ma, 32), "reported_tcb", j_tcb_obj(r->reported_tcb, p));
     if (!o)
         return NULL;
-    /* fields a version lacks are null, as the sev crate writes its Options */
-    bool v3 = r->version >= 3, v5 = r->version >= 5;
-    json_object_set_new(o, "cpuid_fam_id", v3 ? json_integer(r->cpuid_fam) : json_null());
-    json_object_set_new(o, "cpuid_mod_id", v3 ? json_integer(r->cpuid_mod) : json_null());
-    json_object_set_new(o, "cpuid_step", v3 ? json_integer(r->cpuid_step) : json_null());
+    if (r->version >= 3) {
+        json_object_set_new(o, "cpuid_fam_id", json_integer(r->cpuid_fam));
+        json_object_set_new(o, "cpuid_mod_id", json_integer(r->cpuid_mod));
+        json_object_set_new(o, "cpuid_step", json_integer(r->cpuid_step));
+    }
     json_object_set_new(o, "chip_id", j_arr(r->chip_id, 64));
     json_object_set_new(o, "committed_tcb", j_tcb_obj(r->committed_tcb, p));
     json_object_set_new(o, "current",
@@ -387,10 +387,11 @@ json_t *cl_snp_report_to_json(const struct cl_snp_report *r)
                         json_pack("{s:i, s:i, s:i}", "major", r->committed_major, "minor",
                                   r->committed_minor, "build", r->committed_build));
     json_object_set_new(o, "launch_tcb", j_tcb_obj(r->launch_tcb, p));
-    json_object_set_new(o, "launch_mit_vector",
-                        v5 ? json_integer((json_int_t)r->launch_mit_vector) : json_null());
-    json_object_set_new(o, "current_mit_vector",
-                        v5 ? json_integer((json_int_t)r->current_mit_vector) : json_null());
+    if (r->version >= 5) {
+        json_object_set_new(o, "launch_mit_vector", json_integer((json_int_t)r->launch_mit_vector));
+        json_object_set_new(o, "current_mit_vector",
+                            json_integer((json_int_t)r->current_mit_vector));
+    }
     json_object_set_new(
         o, "signature",
         json_pack("{s:o, s:o}", "r", j_arr(r->sig_r, 72), "s", j_arr(r->sig_s, 72)));

@@ -68,7 +68,8 @@ CL_MUST_CHECK int cl_snp_report_parse(const uint8_t *buf, size_t len, struct cl_
 CL_MUST_CHECK int cl_snp_report_from_json(const json_t *v, struct cl_snp_report *out,
                                           struct cl_err *err);
 /* trustee's serde object of a report (new), the inverse of cl_snp_report_from_json; fields a
- * version lacks (cpuid_* before 3, *_mit_vector before 5) are null, as the sev crate writes. */
+ * version lacks (cpuid_* before 3, *_mit_vector before 5) are left out, as in trustee's
+ * evidence. */
 json_t *cl_snp_report_to_json(const struct cl_snp_report *r);
 
 /* Processor generation from CPUID family/model (version >= 3), else UNKNOWN. */
