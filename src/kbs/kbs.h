@@ -177,6 +177,13 @@ CL_MUST_CHECK int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *op
 CL_MUST_CHECK int cl_kbs_client_attest(const struct cl_kbs_client_opts *opts, cl_str **token,
                                        struct cl_err *err);
 
+/* Error for a non-200 KBS reply: the code from the status and the ErrorInformation variant
+ * and detail (ENOTFOUND a missing resource, EEXPIRED an expired token or session, EDENIED
+ * any other 401/403, EPARSE a policy the KBS could not parse, ELIMIT 413, EIO the rest);
+ * the message quotes the detail. Returns the code. */
+int cl_kbs_client_reply_error(const char *step, long status, const void *body, size_t len,
+                              struct cl_err *err);
+
 /* Mints an admin JWT (EdDSA for Ed25519 keys, ES256 for P-256) with iat/exp (ttl seconds). */
 cl_str *cl_kbs_admin_token(cl_pkey *key, int64_t ttl_s, struct cl_err *err);
 
