@@ -92,6 +92,13 @@ void cl_kbs_attestation_clear(struct cl_kbs_attestation *a);
 size_t cl_kbs_attestation_items(const struct cl_kbs_attestation *a, const char *tee,
                                 struct cl_as_item *items);
 
+/* ---- token keys from files and https (jwks.c; the loaders are in kbs/jwks.h) ---- */
+
+struct cl_kbs;
+/* The trusted key named kid (new); an unknown kid reloads the sources first (rate-limited).
+ * EVERIFY naming the kid when no source has it. */
+cl_pkey *cl_kbs_jwks_key(struct cl_kbs *kbs, const char *kid, struct cl_err *err);
+
 /* ---- metrics ---- */
 
 struct cl_kbs_metrics {
@@ -108,8 +115,9 @@ struct cl_kbs {
     struct cl_store *session_store; /* session_storage_type's store when it differs, or NULL */
     struct cl_store *resources;     /* the resource plugin's store */
     struct cl_as *as;
-    cl_x509_store *trust; /* attestation_token.trusted_certs_paths, or NULL */
-    json_t *jwks;         /* attestation_token.trusted_jwk_sets keys, or NULL */
+    cl_x509_store *trust;   /* attestation_token.trusted_certs_paths, or NULL */
+    json_t *jwks;           /* attestation_token.trusted_jwk_sets keys, or NULL (jwks.c) */
+    int64_t jwks_refreshed; /* when jwks was last reloaded for an unknown kid (0: never) */
     struct cl_kbs_sessions sessions;
     struct cl_kbs_metrics metrics;
     struct cl_http_server *http;
