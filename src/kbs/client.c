@@ -28,19 +28,51 @@ void cl_kbs_say(const struct cl_kbs_client_opts *o, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* How a refusal maps to an error code: trustee answers most refusals 401 (PolicyDeny 403,
+ * bad paths 404), so the ErrorInformation variant and detail decide. First match wins;
+ * NULL matches anything. */
+static const struct {
+    const char *variant, *detail_has;
+    long status; /* 0: any */
+    int code;
+} reply_codes[] = {
+    {NULL, NULL, 404, CL_ENOTFOUND},
+    {"PluginInternalError", ": not found", 0, CL_ENOTFOUND},
+    {"TokenVerifierError", "expired", 0, CL_EEXPIRED},
+    {"AdminAuthAccess", "token expired", 0, CL_EEXPIRED},
+    {"AttestationError", "session expired", 0, CL_EEXPIRED},
+    {"TokenNotFound", "session expired", 0, CL_EEXPIRED},
+    {"ParsePolicyError", NULL, 0, CL_EPARSE},
+    {"PolicyEngineError", "parse_error", 0, CL_EPARSE},
+    {NULL, NULL, 413, CL_ELIMIT},
+    {NULL, NULL, 401, CL_EDENIED},
+    {NULL, NULL, 403, CL_EDENIED},
+};
+
+int cl_kbs_client_reply_error(const char *step, long status, const void *body, size_t len,
+                              struct cl_err *err)
+{
+    CL_AUTO(json_t) *info = cl_json_parse((const char *)body, len, 8, NULL);
+    const char *detail = json_string_value(json_object_get(info, "detail"));
+    const char *type = json_string_value(json_object_get(info, "type"));
+    const char *variant = type && strrchr(type, '/') ? strrchr(type, '/') + 1 : "";
+    int code = CL_EIO;
+    for (size_t i = 0; i < CL_ARRAY_LEN(reply_codes); i++) {
+        if ((reply_codes[i].status && reply_codes[i].status != status) ||
+            (reply_codes[i].variant && strcmp(reply_codes[i].variant, variant) != 0) ||
+            (reply_codes[i].detail_has && (!detail || !strstr(detail, reply_codes[i].detail_has))))
+            continue;
+        code = reply_codes[i].code;
+        break;
+    }
+    return cl_err_stage(err, code, step, "%s: HTTP %ld %.64s: %.200s", step, status, variant,
+                        detail ? detail : "(no detail)");
+}
+
 /* Maps a non-200 reply to an error carrying the server's ErrorInformation type and detail. */
 int cl_kbs_server_error(const char *step, const struct cl_http_result *r, struct cl_err *err)
 {
-    CL_AUTO(json_t) *info = cl_json_parse((const char *)r->body, r->body_len, 8, NULL);
-    const char *detail = json_string_value(json_object_get(info, "detail"));
-    const char *type = json_string_value(json_object_get(info, "type"));
-    const char *variant = type ? strrchr(type, '/') : NULL;
-    int code = r->status == 404                         ? CL_ENOTFOUND
-               : (r->status == 401 || r->status == 403) ? CL_EDENIED
-                                                        : CL_EIO;
-    return cl_err_stage(err, code, step, "KBS %s: HTTP %ld%s%.64s: %.200s", step, r->status,
-                        variant ? " " : "", variant ? variant + 1 : "",
-                        detail ? detail : "(no detail)");
+    return cl_kbs_client_reply_error(step, r->status, r->body, r->body_len, err);
 }
 
 static int post_json(struct cl_kbs_rcar *c, const char *step, const char *path, const json_t *body,

@@ -60,6 +60,13 @@ CL_MUST_CHECK int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *op
                                              const char *path, struct cl_secret **out,
                                              struct cl_err *err);
 
+/* Error for a non-200 KBS reply: the code from the status and the ErrorInformation variant
+ * and detail (ENOTFOUND a missing resource, EEXPIRED an expired token or session, EDENIED
+ * any other 401/403, EPARSE a policy the KBS could not parse, ELIMIT 413, EIO the rest);
+ * the message quotes the detail. Returns the code. */
+int cl_kbs_client_reply_error(const char *step, long status, const void *body, size_t len,
+                              struct cl_err *err);
+
 /* Resource path grammar: exactly three segments, each [A-Za-z0-9_-][A-Za-z0-9_.-]*. */
 bool cl_kbs_resource_path_valid(const char *path);
 /* The PEM form of a TEE key as the AA's GetToken returns it: PKCS#8 for EC, PKCS#1 for RSA. */
