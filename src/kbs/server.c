@@ -92,8 +92,10 @@ static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     snprintf(cookie, sizeof cookie, "kbs-session-id=%s; Expires=%s", id, date);
     cl_http_resp_header(resp, "Set-Cookie", cookie);
-    CL_AUTO(json_t) *challenge = json_pack("{s:s, s:s}", "nonce", nonce, "extra-params", "");
-    reply_json(resp, challenge, __FILE__, __LINE__);
+    char challenge[KBS_NONCE_B64_LEN + 48]; /* the nonce is base64: nothing to escape */
+    int n =
+        snprintf(challenge, sizeof challenge, "{\"nonce\":\"%s\",\"extra-params\":\"\"}", nonce);
+    cl_http_reply(resp, 200, "application/json", challenge, (size_t)n);
 }
 
 /* ---- POST /kbs/v0/attest ---- */
@@ -101,10 +103,29 @@ static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp
 /* How long an /attest that lost the race for a challenge waits for the winner's token. */
 #define KBS_ATTEST_WAIT_MS 5000
 
+/* True when s can stand between JSON quotes as it is (no quote, backslash, control or
+ * non-ASCII byte): the base64 and base64url texts the handshake answers with. */
+static bool json_plain(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
 static void reply_token(struct cl_http_resp *resp, const char *token, const char *file, int line)
 {
-    CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
-    reply_json(resp, r, file, line);
+    if (!json_plain(token)) {
+        CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
+        reply_json(resp, r, file, line);
+        return;
+    }
+    CL_AUTO(cl_str) *text = cl_strdupf("{\"token\":\"%s\"}", token);
+    if (!text) {
+        cl_kbs_fail_at(resp, "SerdeError", 500, file, line, "out of memory");
+        return;
+    }
+    cl_http_reply_at(resp, 200, "application/json", text, strlen(text), file, line);
 }
 
 /* Another request (maybe on another replica) claimed this challenge: answer with its token
@@ -331,7 +352,7 @@ static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_h
                     e.code == CL_ENOTFOUND ? "not found" : e.msg);
         return;
     }
-    CL_AUTO(json_t) *jwe = cl_jwe_encrypt(teekey, secret, len, &e);
+    CL_AUTO(cl_str) *jwe = cl_jwe_encrypt_text(teekey, secret, len, &e);
     explicit_bzero(secret, len);
     if (!jwe) {
         cl_kbs_fail(resp, "JweError", "sealing %s to the TEE key: %s", path, e.msg);
@@ -339,7 +360,7 @@ static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_h
     }
     atomic_fetch_add(&kbs->metrics.releases, 1);
     cl_info("released resource %s", path);
-    reply_json(resp, jwe, __FILE__, __LINE__);
+    cl_http_reply(resp, 200, "application/json", jwe, strlen(jwe));
 }
 
 /* ---- health, metrics, JWKS, fallback ---- */
