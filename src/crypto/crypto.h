@@ -113,6 +113,10 @@ CL_MUST_CHECK int cl_sig_verify(cl_pkey *key, const char *alg, const void *data,
  */
 json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t len,
                        struct cl_err *err);
+/* The same JWE as its compact JSON text (new), members in the order above: what a server
+ * sends, without building the object. */
+cl_str *cl_jwe_encrypt_text(const json_t *recipient, const void *plaintext, size_t len,
+                            struct cl_err *err);
 /* Opens a flattened JWE with the private key; the tag is checked before any plaintext is
  * returned. AAD recomputed from the received protected string (plus "." aad when present).
  * The JOSE header is the union of "protected", "unprotected" and the per-recipient "header"

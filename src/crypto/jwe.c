@@ -7,8 +7,10 @@
  */
 #include "crypto/crypto_int.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
+#include <pthread.h>
 #include <string.h>
 
 #define JWE_CEK_LEN 32
@@ -192,6 +194,56 @@ static EVP_PKEY_CTX *rsa_ctx(EVP_PKEY *key, enum km km, bool enc, struct cl_err 
 
 /* ---- encryption ---- */
 
+/*
+ * Prepared key-generation contexts, by curve: setting one up (provider, key manager, group)
+ * costs about half of generating a P-256 key. A context is taken out of the pool for one
+ * generation and put back, so no two threads use one at a time; each generation draws a
+ * fresh private key.
+ */
+#define KEYGEN_POOL 8
+static struct {
+    const struct cl_curve *curve;
+    EVP_PKEY_CTX *ctx;
+} keygen_pool[KEYGEN_POOL];
+static pthread_mutex_t keygen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static EVP_PKEY *ephemeral_key(const struct cl_curve *c)
+{
+    EVP_PKEY_CTX *ctx = NULL;
+    pthread_mutex_lock(&keygen_lock);
+    for (size_t i = 0; i < KEYGEN_POOL && !ctx; i++) {
+        if (keygen_pool[i].curve == c && keygen_pool[i].ctx) {
+            ctx = keygen_pool[i].ctx;
+            keygen_pool[i].ctx = NULL;
+        }
+    }
+    pthread_mutex_unlock(&keygen_lock);
+    if (!ctx) {
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 ||
+            EVP_PKEY_CTX_set_group_name(ctx, c->ossl) != 1) {
+            EVP_PKEY_CTX_free(ctx);
+            return NULL;
+        }
+    }
+    EVP_PKEY *k = NULL;
+    if (EVP_PKEY_keygen(ctx, &k) != 1) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    pthread_mutex_lock(&keygen_lock);
+    for (size_t i = 0; i < KEYGEN_POOL && ctx; i++) {
+        if (!keygen_pool[i].ctx) {
+            keygen_pool[i].curve = c;
+            keygen_pool[i].ctx = ctx;
+            ctx = NULL;
+        }
+    }
+    pthread_mutex_unlock(&keygen_lock);
+    EVP_PKEY_CTX_free(ctx);
+    return k;
+}
+
 /* Wraps cek for the recipient key; ek (new) and the protected header text (new) out. */
 static int wrap_cek(enum km km, EVP_PKEY *key, const struct cl_secret *cek, cl_bytes **ek,
                     size_t *eklen, cl_str **protected_hdr, struct cl_err *err)
@@ -215,9 +267,9 @@ static int wrap_cek(enum km km, EVP_PKEY *key, const struct cl_secret *cek, cl_b
         return 0;
     }
     /* ephemeral key on the recipient's curve */
-    CL_AUTO(EVP_PKEY_CTX) *gctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-    CL_AUTO(cl_pkey) *eph = NULL;
-    if (!gctx || EVP_PKEY_keygen_init(gctx) != 1 || EVP_PKEY_keygen(gctx, &eph) != 1)
+    const struct cl_curve *c = cl_crypto_curve_of(key);
+    CL_AUTO(cl_pkey) *eph = c ? ephemeral_key(c) : NULL;
+    if (!eph)
         return cl_ossl_err(err, CL_EINVAL, "JWE: ephemeral key generation failed");
     CL_AUTO(cl_secret) *z = NULL;
     CL_AUTO(cl_secret) *kek = NULL;
@@ -230,16 +282,21 @@ static int wrap_cek(enum km km, EVP_PKEY *key, const struct cl_secret *cek, cl_b
         return cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
     if ((rc = aes_kw(true, kek, cek->data, cek->len, buf, &n, err)) < 0)
         return rc;
-    CL_AUTO(json_t) *epk = cl_jwk_from_pkey(eph, false, NULL, err);
-    if (!epk)
-        return err ? err->code : CL_EINVAL;
+    /* one uncompressed encoding: one affine conversion for both coordinates */
+    uint8_t pt[1 + 2 * 66];
+    size_t ptlen = 0;
+    if (EVP_PKEY_get_octet_string_param(eph, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof pt,
+                                        &ptlen) != 1 ||
+        ptlen != 1 + 2 * c->coord_len || pt[0] != 0x04)
+        return cl_ossl_err(err, CL_EINVAL, "JWE: cannot read the ephemeral public point");
+    CL_AUTO(cl_str) *x64 = cl_b64_encode(pt + 1, c->coord_len, CL_B64_URL);
+    CL_AUTO(cl_str) *y64 = cl_b64_encode(pt + 1 + c->coord_len, c->coord_len, CL_B64_URL);
     /* the byte-exact form the guest client re-serialises: alg, enc, then epk{crv,kty,x,y} */
-    *protected_hdr = cl_strdupf("{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\",\"epk\":{\"crv\":"
-                                "\"%s\",\"kty\":\"EC\",\"x\":\"%s\","
-                                "\"y\":\"%s\"}}",
-                                json_string_value(json_object_get(epk, "crv")),
-                                json_string_value(json_object_get(epk, "x")),
-                                json_string_value(json_object_get(epk, "y")));
+    *protected_hdr = x64 && y64 ? cl_strdupf("{\"alg\":\"ECDH-ES+A256KW\",\"enc\":\"A256GCM\","
+                                             "\"epk\":{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\","
+                                             "\"y\":\"%s\"}}",
+                                             c->jwk, x64, y64)
+                                : NULL;
     if (!*protected_hdr)
         return cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
     *ek = CL_STEAL(buf);
@@ -247,76 +304,104 @@ static int wrap_cek(enum km km, EVP_PKEY *key, const struct cl_secret *cek, cl_b
     return 0;
 }
 
-static int put_b64(json_t *o, const char *key, const void *buf, size_t len)
+/* The five members of a flattened JWE, each base64url text (new). */
+struct jwe_parts {
+    cl_str *protected_b64, *ek, *iv, *ct, *tag;
+};
+
+static void jwe_parts_clear(struct jwe_parts *p)
 {
-    cl_str *s = cl_b64_encode(buf, len, CL_B64_URL);
-    int rc = s && json_object_set_new(o, key, json_string(s)) == 0 ? 0 : CL_ENOMEM;
-    free(s);
-    return rc;
+    free(p->protected_b64);
+    free(p->ek);
+    free(p->iv);
+    free(p->ct);
+    free(p->tag);
+    memset(p, 0, sizeof *p);
 }
 
-json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t len,
-                       struct cl_err *err)
+static int seal(const json_t *recipient, const void *plaintext, size_t len, struct jwe_parts *out,
+                struct cl_err *err)
 {
     const char *alg = NULL;
     enum km km;
-    if (!json_is_object(recipient)) {
-        cl_err_set(err, CL_EINVAL, "JWE: recipient JWK is not an object");
-        return NULL;
-    }
-    if (cl_json_get_str(recipient, "alg", &alg, err) < 0) {
-        cl_err_prefix(err, "JWE recipient JWK");
-        return NULL;
-    }
-    if (find_km(alg, &km, err) < 0)
-        return NULL;
-    if (len > CL_JWE_MAX_PLAINTEXT || (!plaintext && len)) {
-        cl_err_set(err, CL_ELIMIT, "JWE: plaintext of %zu bytes exceeds %d", len,
-                   CL_JWE_MAX_PLAINTEXT);
-        return NULL;
-    }
+    if (!json_is_object(recipient))
+        return cl_err_set(err, CL_EINVAL, "JWE: recipient JWK is not an object");
+    if (cl_json_get_str(recipient, "alg", &alg, err) < 0)
+        return cl_err_prefix(err, "JWE recipient JWK");
+    int rc;
+    if ((rc = find_km(alg, &km, err)) < 0)
+        return rc;
+    if (len > CL_JWE_MAX_PLAINTEXT || (!plaintext && len))
+        return cl_err_set(err, CL_ELIMIT, "JWE: plaintext of %zu bytes exceeds %d", len,
+                          CL_JWE_MAX_PLAINTEXT);
     CL_AUTO(cl_pkey) *key = cl_jwk_to_pkey(recipient, err);
-    if (!key) {
-        cl_err_prefix(err, "JWE recipient");
-        return NULL;
-    }
-    if (km_key_fits(km, key, err) < 0)
-        return NULL;
+    if (!key)
+        return cl_err_prefix(err, "JWE recipient");
+    if ((rc = km_key_fits(km, key, err)) < 0)
+        return rc;
     if (km == KM_RSA1_5)
         cl_warn("JWE: sealing with the deprecated RSA1_5 key management; the TEE key should use "
                 "RSA-OAEP-256 "
                 "or ECDH-ES+A256KW");
 
     CL_AUTO(cl_secret) *cek = cl_secret_new(JWE_CEK_LEN);
-    if (!cek) {
-        cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
-        return NULL;
-    }
-    if (cl_random(cek->data, cek->len, err) < 0)
-        return NULL;
+    if (!cek)
+        return cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
+    if ((rc = cl_random(cek->data, cek->len, err)) < 0)
+        return rc;
     CL_AUTO(cl_bytes) *ek = NULL;
     CL_AUTO(cl_str) *hdr = NULL;
     size_t eklen = 0;
-    if (wrap_cek(km, key, cek, &ek, &eklen, &hdr, err) < 0)
-        return NULL;
-    CL_AUTO(cl_str) *p64 = cl_b64_encode(hdr, strlen(hdr), CL_B64_URL);
+    if ((rc = wrap_cek(km, key, cek, &ek, &eklen, &hdr, err)) < 0)
+        return rc;
+    out->protected_b64 = cl_b64_encode(hdr, strlen(hdr), CL_B64_URL);
     uint8_t iv[JWE_IV_LEN], tag[JWE_TAG_LEN];
     CL_AUTO(cl_bytes) *ct = malloc(len ? len : 1);
-    if (!p64 || !ct) {
-        cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
-        return NULL;
+    if (!out->protected_b64 || !ct)
+        return cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
+    if ((rc = cl_random(iv, sizeof iv, err)) < 0 ||
+        (rc = gcm(true, cek, iv, out->protected_b64, strlen(out->protected_b64), plaintext, len, ct,
+                  tag, err)) < 0)
+        return rc;
+    out->ek = cl_b64_encode(ek, eklen, CL_B64_URL);
+    out->iv = cl_b64_encode(iv, sizeof iv, CL_B64_URL);
+    out->ct = cl_b64_encode(ct, len, CL_B64_URL);
+    out->tag = cl_b64_encode(tag, sizeof tag, CL_B64_URL);
+    if (!out->ek || !out->iv || !out->ct || !out->tag)
+        return cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
+    return 0;
+}
+
+json_t *cl_jwe_encrypt(const json_t *recipient, const void *plaintext, size_t len,
+                       struct cl_err *err)
+{
+    struct jwe_parts p = {0};
+    json_t *out = NULL;
+    if (seal(recipient, plaintext, len, &p, err) == 0) {
+        out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "protected", p.protected_b64, "encrypted_key",
+                        p.ek, "iv", p.iv, "ciphertext", p.ct, "tag", p.tag);
+        if (!out)
+            cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
     }
-    if (cl_random(iv, sizeof iv, err) < 0 ||
-        gcm(true, cek, iv, p64, strlen(p64), plaintext, len, ct, tag, err) < 0)
-        return NULL;
-    CL_AUTO(json_t) *out = json_object();
-    if (!out || json_object_set_new(out, "protected", json_string(p64)) < 0 ||
-        put_b64(out, "encrypted_key", ek, eklen) < 0 || put_b64(out, "iv", iv, sizeof iv) < 0 ||
-        put_b64(out, "ciphertext", ct, len) < 0 || put_b64(out, "tag", tag, sizeof tag) < 0) {
-        cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
-        return NULL;
+    jwe_parts_clear(&p);
+    return out;
+}
+
+cl_str *cl_jwe_encrypt_text(const json_t *recipient, const void *plaintext, size_t len,
+                            struct cl_err *err)
+{
+    struct jwe_parts p = {0};
+    cl_str *out = NULL;
+    /* every member is base64url text: nothing to escape */
+    if (seal(recipient, plaintext, len, &p, err) == 0) {
+        out = cl_strdupf("{\"protected\":\"%s\",\"encrypted_key\":\"%s\",\"iv\":\"%s\","
+                         "\"ciphertext\":\"%s\",\"tag\":\"%s\"}",
+                         p.protected_b64, p.ek, p.iv, p.ct, p.tag);
+        if (!out)
+            cl_err_set(err, CL_ENOMEM, "JWE: out of memory");
     }
-    return CL_STEAL(out);
+    jwe_parts_clear(&p);
+    return out;
 }
 
 /* ---- decryption ---- */

@@ -290,6 +290,58 @@ static EVP_PKEY *ec_template(const struct cl_curve *c)
     return t;
 }
 
+/*
+ * Public EC keys already imported and checked, by curve and point: a KBS handshake imports
+ * the TEE key at /attest (to refuse a bad one early) and again at /resource (from the token,
+ * to seal to it), and a client fetching several resources brings the same key each time.
+ * The key and the on-curve check are a pure function of (curve, x, y), and an EVP_PKEY is
+ * never modified after import, so a hit hands out another reference to the same key.
+ * Private keys are never cached.
+ */
+#define EC_PUB_CACHE 32
+static struct {
+    const struct cl_curve *curve;
+    uint8_t pt[1 + 2 * 66];
+    EVP_PKEY *key;
+    uint64_t used;
+} ec_pub_cache[EC_PUB_CACHE];
+static uint64_t ec_pub_clock;
+static pthread_mutex_t ec_pub_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static EVP_PKEY *ec_pub_cached(const struct cl_curve *c, const uint8_t *pt, size_t ptlen)
+{
+    EVP_PKEY *k = NULL;
+    pthread_mutex_lock(&ec_pub_lock);
+    for (size_t i = 0; i < EC_PUB_CACHE && !k; i++) {
+        if (ec_pub_cache[i].curve == c && memcmp(ec_pub_cache[i].pt, pt, ptlen) == 0 &&
+            EVP_PKEY_up_ref(ec_pub_cache[i].key) == 1) {
+            k = ec_pub_cache[i].key;
+            ec_pub_cache[i].used = ++ec_pub_clock;
+        }
+    }
+    pthread_mutex_unlock(&ec_pub_lock);
+    return k;
+}
+
+static void ec_pub_remember(const struct cl_curve *c, const uint8_t *pt, size_t ptlen, EVP_PKEY *k)
+{
+    if (EVP_PKEY_up_ref(k) != 1)
+        return;
+    pthread_mutex_lock(&ec_pub_lock);
+    size_t victim = 0;
+    for (size_t i = 1; i < EC_PUB_CACHE; i++)
+        if (ec_pub_cache[i].used < ec_pub_cache[victim].used)
+            victim = i;
+    EVP_PKEY *old = ec_pub_cache[victim].key;
+    ec_pub_cache[victim].curve = c;
+    memset(ec_pub_cache[victim].pt, 0, sizeof ec_pub_cache[victim].pt);
+    memcpy(ec_pub_cache[victim].pt, pt, ptlen);
+    ec_pub_cache[victim].key = k;
+    ec_pub_cache[victim].used = ++ec_pub_clock;
+    pthread_mutex_unlock(&ec_pub_lock);
+    EVP_PKEY_free(old);
+}
+
 static cl_pkey *import_ec(const json_t *jwk, struct cl_err *err)
 {
     const char *crv = NULL;
@@ -318,6 +370,11 @@ static cl_pkey *import_ec(const json_t *jwk, struct cl_err *err)
     pt[0] = 0x04; /* uncompressed point */
     memcpy(pt + 1, x, xl);
     memcpy(pt + 1 + xl, y, yl);
+    if (!d) {
+        EVP_PKEY *hit = ec_pub_cached(c, pt, ptlen);
+        if (hit)
+            return hit;
+    }
     EVP_PKEY *tmpl = d ? NULL : ec_template(c);
     CL_AUTO(cl_pkey) *k = tmpl ? EVP_PKEY_dup(tmpl) : NULL;
     if (k && EVP_PKEY_set1_encoded_public_key(k, pt, ptlen) != 1) {
@@ -339,6 +396,8 @@ static cl_pkey *import_ec(const json_t *jwk, struct cl_err *err)
         cl_ossl_err(err, CL_EPARSE, "JWK: 'd' does not match 'x'/'y'");
         return NULL;
     }
+    if (!d)
+        ec_pub_remember(c, pt, ptlen, k);
     return CL_STEAL(k);
 }
 

@@ -9,6 +9,7 @@
 
 #include <openssl/err.h>
 #include <openssl/rsa.h>
+#include <pthread.h>
 #include <string.h>
 
 #define JWS_MAX_SIG 1024 /* RSA-8192 */
@@ -96,6 +97,77 @@ static int init_ctx(EVP_MD_CTX *md, const struct jws_alg *a, EVP_PKEY *key, bool
     return 0;
 }
 
+/*
+ * Prepared ECDSA contexts for keys that sign or verify again and again (the KBS's token key,
+ * once per /attest and once per /resource): setting one up fetches the algorithm and builds
+ * the provider's context, about a tenth of a P-256 signature. A slot holds a reference to its
+ * key, so the pointer it is found by cannot be reused by another key while it is there; a
+ * key goes in on its second use in a row, so keys seen once do not churn the slots. Each use
+ * works on its own copy.
+ */
+#define PREP_SLOTS 4
+static struct {
+    EVP_PKEY *key;
+    const struct jws_alg *alg;
+    bool sign;
+    EVP_MD_CTX *md;
+    uint64_t used;
+} prep[PREP_SLOTS];
+static const EVP_PKEY *prep_last_miss;
+static uint64_t prep_clock;
+static pthread_mutex_t prep_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void prep_remember(const struct jws_alg *a, EVP_PKEY *key, bool sign, const EVP_MD_CTX *md)
+{
+    EVP_MD_CTX *copy = EVP_MD_CTX_new();
+    if (!copy || EVP_MD_CTX_copy_ex(copy, md) != 1 || EVP_PKEY_up_ref(key) != 1) {
+        EVP_MD_CTX_free(copy);
+        return;
+    }
+    pthread_mutex_lock(&prep_lock);
+    size_t v = 0;
+    for (size_t i = 1; i < PREP_SLOTS; i++)
+        if (prep[i].used < prep[v].used)
+            v = i;
+    EVP_PKEY *old_key = prep[v].key;
+    EVP_MD_CTX *old_md = prep[v].md;
+    prep[v].key = key;
+    prep[v].alg = a;
+    prep[v].sign = sign;
+    prep[v].md = copy;
+    prep[v].used = ++prep_clock;
+    pthread_mutex_unlock(&prep_lock);
+    EVP_MD_CTX_free(old_md);
+    EVP_PKEY_free(old_key);
+}
+
+/* md set up for one signature or verification with key: from a prepared copy, or fresh. */
+static int prepared_ctx(EVP_MD_CTX *md, const struct jws_alg *a, EVP_PKEY *key, bool sign,
+                        struct cl_err *err)
+{
+    if (a->kind != SIG_EC)
+        return init_ctx(md, a, key, sign, err);
+    bool hit = false, seen = false;
+    pthread_mutex_lock(&prep_lock);
+    for (size_t i = 0; i < PREP_SLOTS && !hit; i++) {
+        if (prep[i].key == key && prep[i].alg == a && prep[i].sign == sign) {
+            hit = EVP_MD_CTX_copy_ex(md, prep[i].md) == 1;
+            prep[i].used = ++prep_clock;
+        }
+    }
+    if (!hit) {
+        seen = prep_last_miss == key;
+        prep_last_miss = key;
+    }
+    pthread_mutex_unlock(&prep_lock);
+    if (hit)
+        return 0;
+    int rc = init_ctx(md, a, key, sign, err);
+    if (rc == 0 && seen)
+        prep_remember(a, key, sign, md);
+    return rc;
+}
+
 /* ---- raw signatures ---- */
 
 int cl_sig_sign(cl_pkey *key, const char *alg, const void *data, size_t len, cl_bytes **sig,
@@ -110,7 +182,7 @@ int cl_sig_sign(cl_pkey *key, const char *alg, const void *data, size_t len, cl_
     CL_AUTO(EVP_MD_CTX) *md = EVP_MD_CTX_new();
     if (!md)
         return cl_err_set(err, CL_ENOMEM, "%s: out of memory", a->name);
-    if ((rc = init_ctx(md, a, key, true, err)) < 0)
+    if ((rc = prepared_ctx(md, a, key, true, err)) < 0)
         return rc;
     const unsigned char *in = len ? data : (const unsigned char *)"";
     size_t n = 0;
@@ -192,7 +264,7 @@ int cl_sig_verify(cl_pkey *key, const char *alg, const void *data, size_t len, c
     CL_AUTO(EVP_MD_CTX) *md = EVP_MD_CTX_new();
     if (!md)
         rc = cl_err_set(err, CL_ENOMEM, "%s: out of memory", a->name);
-    else if ((rc = init_ctx(md, a, key, false, err)) == 0 &&
+    else if ((rc = prepared_ctx(md, a, key, false, err)) == 0 &&
              EVP_DigestVerify(md, s, slen, len ? data : (const unsigned char *)"", len) != 1)
         rc = cl_ossl_err(err, CL_EVERIFY, "%s: signature does not verify", a->name);
     OPENSSL_free(der);

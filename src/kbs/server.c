@@ -93,8 +93,10 @@ static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp
     snprintf(cookie, sizeof cookie, "kbs-session-id=%s; Expires=%s", id, date);
     cl_http_resp_header(resp, "Set-Cookie", cookie);
     atomic_fetch_add(&kbs->metrics.auth_ok, 1);
-    CL_AUTO(json_t) *challenge = json_pack("{s:s, s:s}", "nonce", nonce, "extra-params", "");
-    reply_json(resp, challenge, __FILE__, __LINE__);
+    char challenge[KBS_NONCE_B64_LEN + 48]; /* the nonce is base64: nothing to escape */
+    int n =
+        snprintf(challenge, sizeof challenge, "{\"nonce\":\"%s\",\"extra-params\":\"\"}", nonce);
+    cl_http_reply(resp, 200, "application/json", challenge, (size_t)n);
 }
 
 /* ---- POST /kbs/v0/attest ---- */
@@ -102,10 +104,29 @@ static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp
 /* How long an /attest that lost the race for a challenge waits for the winner's token. */
 #define KBS_ATTEST_WAIT_MS 5000
 
+/* True when s can stand between JSON quotes as it is (no quote, backslash, control or
+ * non-ASCII byte): the base64 and base64url texts the handshake answers with. */
+static bool json_plain(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
 static void reply_token(struct cl_http_resp *resp, const char *token, const char *file, int line)
 {
-    CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
-    reply_json(resp, r, file, line);
+    if (!json_plain(token)) {
+        CL_AUTO(json_t) *r = json_pack("{s:s}", "token", token);
+        reply_json(resp, r, file, line);
+        return;
+    }
+    CL_AUTO(cl_str) *text = cl_strdupf("{\"token\":\"%s\"}", token);
+    if (!text) {
+        cl_kbs_fail_at(resp, "SerdeError", 500, file, line, "out of memory");
+        return;
+    }
+    cl_http_reply_at(resp, 200, "application/json", text, strlen(text), file, line);
 }
 
 /* Another request (maybe on another replica) claimed this challenge: answer with its token
@@ -305,7 +326,7 @@ static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_h
                     e.code == CL_ENOTFOUND ? "not found" : e.msg);
         return;
     }
-    CL_AUTO(json_t) *jwe = cl_jwe_encrypt(teekey, secret, len, &e);
+    CL_AUTO(cl_str) *jwe = cl_jwe_encrypt_text(teekey, secret, len, &e);
     explicit_bzero(secret, len);
     if (!jwe) {
         cl_kbs_fail(resp, "JweError", "sealing %s to the TEE key: %s", path, e.msg);
@@ -313,7 +334,7 @@ static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_h
     }
     atomic_fetch_add(&kbs->metrics.releases, 1);
     cl_info("released resource %s", path);
-    reply_json(resp, jwe, __FILE__, __LINE__);
+    cl_http_reply(resp, 200, "application/json", jwe, strlen(jwe));
 }
 
 /* ---- health, metrics, JWKS, fallback ---- */
@@ -431,21 +452,22 @@ static const struct cl_http_route routes[] = {
 
 /* ---- lifecycle ---- */
 
-struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
+/* What one start-up step hands to the next: the store options (the session store is opened
+ * with the same backend settings) and the store that holds sessions. */
+struct start_ctx {
+    struct cl_store_opts so;
+    struct cl_store *sess;
+};
+
+static int start_store(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
 {
-    struct cl_kbs *kbs = calloc(1, sizeof *kbs);
-    if (!kbs) {
-        cl_err_set(err, CL_ENOMEM, "out of memory");
-        return NULL;
-    }
-    kbs->cfg = cfg;
-    pthread_rwlock_init(&kbs->policy_lock, NULL);
+    const struct cl_kbs_config *cfg = kbs->cfg;
     const char *stype =
         cfg->storage_type ? cfg->storage_type : (cfg->storage_dir ? "LocalFs" : "Memory");
     if (strcasecmp(stype, "Memory") == 0)
         cl_warn("storage: Memory backend: resources, policies and reference values are lost on "
                 "restart");
-    struct cl_store_opts so = {
+    sc->so = (struct cl_store_opts){
         .type = stype,
         .dir = cfg->storage_dir,
         .pg_url = cfg->pg.url,
@@ -462,71 +484,94 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .seal_old_paths = (const char *const *)cfg->seal_old_paths,
         .nseal_old = cfg->nseal_old,
     };
-    kbs->store = cl_store_open_opts(&so, err);
-    if (!kbs->store)
-        goto fail;
-    /* session_storage_type: the same backend configuration, maybe another type. Sessions are
-     * kept in the process unless that type is shared between processes. */
-    struct cl_store *sess = kbs->store;
-    const char *stt =
-        cfg->session_storage_type ? cl_store_type_canonical(cfg->session_storage_type) : NULL;
-    if (cfg->session_storage_type && !stt) {
-        cl_err_set(err, CL_EINVAL,
-                   "session_storage_type \"%s\": unknown (Memory, LocalFs, Postgres or Redis)",
-                   cfg->session_storage_type);
-        goto fail;
-    }
-    if (stt && strcmp(stt, cl_store_type(kbs->store)) != 0) {
-        so.type = cfg->session_storage_type;
-        kbs->session_store = cl_store_open_opts(&so, err);
-        if (!kbs->session_store) {
-            cl_err_prefix(err, "session_storage_type");
-            goto fail;
-        }
-        sess = kbs->session_store;
-    }
-    if ((cl_store_shared(kbs->store) || cl_store_shared(sess)) && !cfg->signer_key_path) {
-        cl_err_set(
+    kbs->store = cl_store_open_opts(&sc->so, err);
+    sc->sess = kbs->store;
+    return kbs->store ? 0 : CL_EIO;
+}
+
+/* session_storage_type: the same backend configuration, maybe another type. Sessions are kept
+ * in the process unless that type is shared between processes. */
+static int start_session_store(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
+{
+    const struct cl_kbs_config *cfg = kbs->cfg;
+    if (!cfg->session_storage_type)
+        return 0;
+    const char *stt = cl_store_type_canonical(cfg->session_storage_type);
+    if (!stt)
+        return cl_err_set(
             err, CL_EINVAL,
-            "storage_backend: a shared store (%s) means several replicas, which must sign tokens "
-            "with one key: set attestation_service.attestation_token_broker.signer.key_path",
-            cl_store_type(cl_store_shared(kbs->store) ? kbs->store : sess));
-        goto fail;
-    }
-    if (cfg->resource_dir) {
-        struct cl_store_opts ro = so;
-        ro.type = cfg->resource_type ? cfg->resource_type : "LocalFs";
-        ro.dir = cfg->resource_dir;
-        kbs->resources = cl_store_open_opts(&ro, err);
-        if (!kbs->resources)
-            goto fail;
-    } else {
+            "session_storage_type \"%s\": unknown (Memory, LocalFs, Postgres or Redis)",
+            cfg->session_storage_type);
+    if (strcmp(stt, cl_store_type(kbs->store)) == 0)
+        return 0;
+    struct cl_store_opts so = sc->so;
+    so.type = cfg->session_storage_type;
+    kbs->session_store = cl_store_open_opts(&so, err);
+    if (!kbs->session_store)
+        return cl_err_prefix(err, "session_storage_type");
+    sc->sess = kbs->session_store;
+    return 0;
+}
+
+static int start_check_replicas(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
+{
+    if (!cl_store_shared(kbs->store) && !cl_store_shared(sc->sess))
+        return 0;
+    if (kbs->cfg->signer_key_path)
+        return 0;
+    return cl_err_set(
+        err, CL_EINVAL,
+        "storage_backend: a shared store (%s) means several replicas, which must sign tokens "
+        "with one key: set attestation_service.attestation_token_broker.signer.key_path",
+        cl_store_type(cl_store_shared(kbs->store) ? kbs->store : sc->sess));
+}
+
+static int start_resources(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
+{
+    const struct cl_kbs_config *cfg = kbs->cfg;
+    if (!cfg->resource_dir) {
         kbs->resources = kbs->store;
+        return 0;
     }
-    if (cfg->seal_key_path) {
-        cl_info("storage: resources encrypted at rest (a trustee KBS on the same store cannot read "
-                "them)");
-        size_t nre = 0;
-        if (cfg->nseal_old &&
-            cl_store_reseal(kbs->resources, CL_KBS_NS_REPOSITORY, &nre, err) < 0) {
-            cl_err_prefix(err, "storage_backend.encryption_old_key_paths: re-wrapping");
-            goto fail;
-        }
-        if (nre)
-            cl_info("storage: %zu resources re-wrapped under the current encryption key", nre);
-    }
+    struct cl_store_opts ro = sc->so;
+    ro.type = cfg->resource_type ? cfg->resource_type : "LocalFs";
+    ro.dir = cfg->resource_dir;
+    kbs->resources = cl_store_open_opts(&ro, err);
+    return kbs->resources ? 0 : CL_EIO;
+}
+
+static int start_sealing(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
+{
+    (void)sc;
+    const struct cl_kbs_config *cfg = kbs->cfg;
+    if (!cfg->seal_key_path)
+        return 0;
+    cl_info("storage: resources encrypted at rest (a trustee KBS on the same store cannot read "
+            "them)");
+    size_t nre = 0;
+    if (cfg->nseal_old && cl_store_reseal(kbs->resources, CL_KBS_NS_REPOSITORY, &nre, err) < 0)
+        return cl_err_prefix(err, "storage_backend.encryption_old_key_paths: re-wrapping");
+    if (nre)
+        cl_info("storage: %zu resources re-wrapped under the current encryption key", nre);
+    return 0;
+}
+
+static int start_token_trust(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
+{
+    (void)sc;
+    const struct cl_kbs_config *cfg = kbs->cfg;
     if (cfg->ntrusted_certs) {
         kbs->trust = cl_x509_store_load((const char *const *)cfg->trusted_certs_paths,
                                         cfg->ntrusted_certs, err);
         if (!kbs->trust)
-            goto fail;
+            return CL_EINVAL;
     }
     struct cl_err je = {0};
     kbs->jwks = cl_kbs_jwks_load(cfg, &je);
     if (!kbs->jwks && je.code < 0) {
         if (err)
             *err = je;
-        goto fail;
+        return je.code;
     }
     if (cfg->insecure_header_jwk)
         cl_insecure("insecure_header_jwk",
@@ -534,6 +579,13 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     if (cfg->admin_mode == CL_KBS_ADMIN_ALLOW_ALL_INSECURE)
         cl_insecure("admin InsecureAllowAll",
                     "the admin API is open to anyone who can reach this port");
+    return 0;
+}
+
+static int start_as(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
+{
+    (void)sc;
+    const struct cl_kbs_config *cfg = kbs->cfg;
     struct cl_as_opts ao = {
         .store = kbs->store,
         .allow_sample_insecure = cfg->allow_sample_tee_insecure,
@@ -544,25 +596,37 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
         .tee_config = &cfg->tee,
     };
     kbs->as = cl_as_new(&ao, err);
-    if (!kbs->as)
-        goto fail;
-    if (cl_kbs_sessions_init(&kbs->sessions, cfg->max_sessions,
-                             cfg->session_timeout_s ? cfg->session_timeout_s
-                                                    : cfg->session_timeout_min * 60) < 0) {
-        cl_err_set(err, CL_ENOMEM, "out of memory");
-        goto fail;
-    }
-    if (cl_store_shared(sess)) {
-        kbs->sessions.shared = sess;
-        cl_info("sessions: shared in %s namespace %s", cl_store_type(sess), KBS_NS_SESSION);
+    return kbs->as ? 0 : CL_EINVAL;
+}
+
+static int start_sessions(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
+{
+    const struct cl_kbs_config *cfg = kbs->cfg;
+    unsigned timeout_s =
+        cfg->session_timeout_s ? cfg->session_timeout_s : cfg->session_timeout_min * 60;
+    if (cl_kbs_sessions_init(&kbs->sessions, cfg->max_sessions, timeout_s) < 0)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    if (cl_store_shared(sc->sess)) {
+        kbs->sessions.shared = sc->sess;
+        cl_info("sessions: shared in %s namespace %s", cl_store_type(sc->sess), KBS_NS_SESSION);
     } else if (cfg->session_storage_type && strcasecmp(cfg->session_storage_type, "Memory") != 0) {
         cl_warn("session_storage_type %s: sessions are kept in this process (only Postgres and "
-                "Redis are "
-                "shared between replicas)",
+                "Redis are shared between replicas)",
                 cfg->session_storage_type);
     }
-    if (cl_kbs_policy_load(kbs, err) < 0)
-        goto fail;
+    return 0;
+}
+
+static int start_policy(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
+{
+    (void)sc;
+    return cl_kbs_policy_load(kbs, err);
+}
+
+static int start_http(struct cl_kbs *kbs, struct start_ctx *sc, struct cl_err *err)
+{
+    (void)sc;
+    const struct cl_kbs_config *cfg = kbs->cfg;
     struct cl_http_server_opts ho = {
         .sockets = (const char *const *)cfg->sockets,
         .nsockets = cfg->nsockets,
@@ -575,15 +639,36 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     };
     if (cfg->insecure_http)
         cl_warn("http_server.insecure_http: plain HTTP; resources are still sealed to the TEE key, "
-                "but admin "
-                "tokens and metadata travel in clear");
+                "but admin tokens and metadata travel in clear");
     kbs->http = cl_http_server_start(&ho, routes, CL_ARRAY_LEN(routes), r_fallback, kbs, err);
-    if (!kbs->http)
-        goto fail;
+    return kbs->http ? 0 : CL_EIO;
+}
+
+/* Start-up, in order; each step sets err when it fails and cl_kbs_stop undoes what is done. */
+static int (*const start_steps[])(struct cl_kbs *, struct start_ctx *, struct cl_err *) = {
+    start_store,     start_session_store, start_check_replicas,
+    start_resources, start_sealing,       start_token_trust,
+    start_as,        start_sessions,      start_policy,
+    start_http,
+};
+
+struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
+{
+    struct cl_kbs *kbs = calloc(1, sizeof *kbs);
+    if (!kbs) {
+        cl_err_set(err, CL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    kbs->cfg = cfg;
+    pthread_rwlock_init(&kbs->policy_lock, NULL);
+    struct start_ctx sc = {0};
+    for (size_t i = 0; i < CL_ARRAY_LEN(start_steps); i++) {
+        if (start_steps[i](kbs, &sc, err) < 0) {
+            cl_kbs_stop(kbs);
+            return NULL;
+        }
+    }
     return kbs;
-fail:
-    cl_kbs_stop(kbs);
-    return NULL;
 }
 
 uint16_t cl_kbs_port(const struct cl_kbs *kbs, size_t i)

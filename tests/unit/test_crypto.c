@@ -923,6 +923,44 @@ static json_t *with_protected(const json_t *jwe, const char *header_text)
     return c;
 }
 
+/* The text form the KBS sends opens like the object form; a flipped ciphertext byte does not;
+ * and the P-256 key it seals to, imported twice (the second time from the key cache), gives
+ * the same key while an off-curve twin of it is still refused. */
+static void test_jwe_text(void **state)
+{
+    (void)state;
+    CL_AUTO(json_t) *r = recipient(k_p256, "ECDH-ES+A256KW");
+    struct cl_err err = {0};
+    CL_AUTO(cl_str) *text = cl_jwe_encrypt_text(r, "secret", 6, &err);
+    assert_non_null(text);
+    CL_AUTO(json_t) *jwe = cl_json_parse(text, strlen(text), 8, &err);
+    assert_non_null(jwe);
+    assert_int_equal(json_object_size(jwe), 5);
+    struct cl_secret *pt = cl_jwe_decrypt(jwe, k_p256, &err);
+    assert_non_null(pt);
+    assert_int_equal(pt->len, 6);
+    assert_memory_equal(pt->data, "secret", 6);
+    cl_secret_free(pt);
+    CL_AUTO(json_t) *bad = with_flip(jwe, "ciphertext", 0);
+    assert_null(cl_jwe_decrypt(bad, k_p256, &err));
+    assert_int_equal(err.code, CL_EVERIFY);
+
+    CL_AUTO(cl_pkey) *a = cl_jwk_to_pkey(r, &err);
+    CL_AUTO(cl_pkey) *b = cl_jwk_to_pkey(r, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(cl_pkey_public_equal(a, b));
+    assert_true(cl_pkey_public_equal(a, k_p256));
+    CL_AUTO(json_t) *off = json_deep_copy(r);
+    const char *y = json_string_value(json_object_get(off, "y"));
+    char y2[64];
+    snprintf(y2, sizeof y2, "%s", y);
+    y2[5] = y2[5] == 'A' ? 'B' : 'A';
+    json_object_set_new(off, "y", json_string(y2));
+    assert_null(cl_jwk_to_pkey(off, &err));
+    assert_int_equal(err.code, CL_EPARSE);
+}
+
 static void test_jwe_tamper(void **state)
 {
     (void)state;
@@ -1559,6 +1597,7 @@ int main(void)
         cmocka_unit_test(test_jws_rfc_examples),
         cmocka_unit_test(test_sig_raw),
         cmocka_unit_test(test_jwe_round_trip),
+        cmocka_unit_test(test_jwe_text),
         cmocka_unit_test(test_jwe_protected_exact),
         cmocka_unit_test(test_jwe_tamper),
         cmocka_unit_test(test_jwe_rsa1_5_no_oracle),
