@@ -1508,7 +1508,7 @@ json_t *cl_kbs_jwks_load(const struct cl_kbs_config *cfg, struct cl_err *err)
         return NULL;
     }
     for (size_t i = 0; i < cfg->ntrusted_jwk_sets; i++) {
-        char what[160];
+        char what[256];
         snprintf(what, sizeof what, "config: 'attestation_token.trusted_jwk_sets[%zu]' %.100s", i,
                  cfg->trusted_jwk_sets[i]);
         if (cl_kbs_jwks_source(what, cfg->trusted_jwk_sets[i], all, err) < 0)
