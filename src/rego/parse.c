@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "rego/ast.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 /* ---- arena ---- */

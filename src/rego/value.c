@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 _Thread_local int64_t cl_rv_bytes_live;
@@ -1527,4 +1528,56 @@ cl_str *cl_rv_to_json_text(const struct cl_rv *v)
     struct cl_sbuf b = {0};
     dump(&b, v, true);
     return cl_sbuf_steal(&b);
+}
+
+/* ---- value.h for code that does not see the layout (rv.h inlines these in the engine) ---- */
+
+struct cl_rv *(cl_rv_incref)(struct cl_rv *v)
+{
+    return cl_rv_incref_inline(v);
+}
+
+bool(cl_rv_is)(const struct cl_rv *v, enum cl_rv_type t)
+{
+    return cl_rv_is_inline(v, t);
+}
+
+bool(cl_rv_is_true)(const struct cl_rv *v)
+{
+    return cl_rv_is_true_inline(v);
+}
+
+enum cl_rv_type cl_rv_kind(const struct cl_rv *v)
+{
+    return (enum cl_rv_type)v->type;
+}
+
+const char *cl_rv_str_get(const struct cl_rv *v, size_t *len)
+{
+    if (!v || v->type != CL_RV_STRING)
+        return NULL;
+    if (len)
+        *len = v->u.str.len;
+    return v->u.str.s;
+}
+
+struct cl_rv *cl_rv_item(const struct cl_rv *v, size_t i)
+{
+    if (!v || (v->type != CL_RV_ARRAY && v->type != CL_RV_SET) || i >= v->u.arr.len)
+        return NULL;
+    return v->u.arr.items[i];
+}
+
+struct cl_rv *cl_rv_obj_key(const struct cl_rv *obj, size_t i)
+{
+    if (!obj || obj->type != CL_RV_OBJECT || i >= obj->u.obj.len)
+        return NULL;
+    return obj->u.obj.keys[i];
+}
+
+struct cl_rv *cl_rv_obj_val(const struct cl_rv *obj, size_t i)
+{
+    if (!obj || obj->type != CL_RV_OBJECT || i >= obj->u.obj.len)
+        return NULL;
+    return obj->u.obj.vals[i];
 }
