@@ -58,10 +58,11 @@ static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *cons
                                     struct cl_rv **out)
 {
     struct cl_as *as = cl_rego_bi_user(ctx);
-    if (args[0]->type != CL_RV_STRING)
+    const char *name = cl_rv_str_get(args[0], NULL);
+    if (!name)
         return cl_rego_bi_type_error(ctx, 1, "string", args[0]);
     struct cl_err e = {0};
-    CL_AUTO(json_t) *v = cl_as_rv_query(as, args[0]->u.str.s, &e);
+    CL_AUTO(json_t) *v = cl_as_rv_query(as, name, &e);
     if (!v && e.code != CL_ENOTFOUND && e.code != CL_EEXPIRED && e.code != CL_EINVAL)
         return cl_rego_bi_error(ctx, "%s", e.msg);
     *out = v ? cl_rv_from_json(v) : cl_rv_null();

@@ -152,33 +152,33 @@ static void put_indent(FILE *f, int n)
 
 static void put_json(FILE *f, const struct cl_rv *v, int ind)
 {
-    switch (v->type) {
+    switch (cl_rv_kind(v)) {
     case CL_RV_ARRAY:
     case CL_RV_SET:
-        if (!v->u.arr.len) {
+        if (!cl_rv_len(v)) {
             fputs("[]", f);
             return;
         }
         fputs("[\n", f);
-        for (size_t i = 0; i < v->u.arr.len; i++) {
+        for (size_t i = 0; i < cl_rv_len(v); i++) {
             put_indent(f, ind + 1);
-            put_json(f, v->u.arr.items[i], ind + 1);
-            fputs(i + 1 < v->u.arr.len ? ",\n" : "\n", f);
+            put_json(f, cl_rv_item(v, i), ind + 1);
+            fputs(i + 1 < cl_rv_len(v) ? ",\n" : "\n", f);
         }
         put_indent(f, ind);
         fputc(']', f);
         return;
     case CL_RV_OBJECT:
-        if (!v->u.obj.len) {
+        if (!cl_rv_len(v)) {
             fputs("{}", f);
             return;
         }
         fputs("{\n", f);
-        for (size_t i = 0; i < v->u.obj.len; i++) {
-            const struct cl_rv *k = v->u.obj.keys[i];
+        for (size_t i = 0; i < cl_rv_len(v); i++) {
+            const struct cl_rv *k = cl_rv_obj_key(v, i);
             put_indent(f, ind + 1);
             CL_AUTO(cl_str) *kt = cl_rv_to_json_text(k);
-            if (k->type == CL_RV_STRING) {
+            if (cl_rv_kind(k) == CL_RV_STRING) {
                 fputs(kt, f);
             } else { /* a non-string key is written as the string of its JSON text */
                 struct cl_rv *ks = cl_rv_strz(kt);
@@ -187,8 +187,8 @@ static void put_json(FILE *f, const struct cl_rv *v, int ind)
                 fputs(kq, f);
             }
             fputs(": ", f);
-            put_json(f, v->u.obj.vals[i], ind + 1);
-            fputs(i + 1 < v->u.obj.len ? ",\n" : "\n", f);
+            put_json(f, cl_rv_obj_val(v, i), ind + 1);
+            fputs(i + 1 < cl_rv_len(v) ? ",\n" : "\n", f);
         }
         put_indent(f, ind);
         fputc('}', f);
@@ -435,10 +435,10 @@ static void put_cell(const char *t, size_t w)
 static int put_bindings_or_pretty(const struct cl_rego_query *q, const struct cl_rv *rows,
                                   bool pretty)
 {
-    size_t n = rows->u.arr.len;
+    size_t n = cl_rv_len(rows);
     if (!pretty) {
         for (size_t i = 0; i < n; i++) {
-            const struct cl_rv *b = cl_rv_obj_get_str(rows->u.arr.items[i], "bindings");
+            const struct cl_rv *b = cl_rv_obj_get_str(cl_rv_item(rows, i), "bindings");
             if (b) {
                 put_json(stdout, b, 0);
                 fputc('\n', stdout);
@@ -450,28 +450,28 @@ static int put_bindings_or_pretty(const struct cl_rego_query *q, const struct cl
         printf("undefined\n");
         return 0;
     }
-    const struct cl_rv *b0 = cl_rv_obj_get_str(rows->u.arr.items[0], "bindings");
-    if (!b0 || !b0->u.obj.len) {
+    const struct cl_rv *b0 = cl_rv_obj_get_str(cl_rv_item(rows, 0), "bindings");
+    if (!b0 || !cl_rv_len(b0)) {
         for (size_t i = 0; i < n; i++) {
-            const struct cl_rv *ex = cl_rv_obj_get_str(rows->u.arr.items[i], "expressions");
-            for (size_t j = 0; ex && j < ex->u.arr.len; j++) {
-                put_json(stdout, ex->u.arr.items[j], 0);
+            const struct cl_rv *ex = cl_rv_obj_get_str(cl_rv_item(rows, i), "expressions");
+            for (size_t j = 0; ex && j < cl_rv_len(ex); j++) {
+                put_json(stdout, cl_rv_item(ex, j), 0);
                 fputc('\n', stdout);
             }
         }
         (void)q;
         return 0;
     }
-    size_t nc = b0->u.obj.len;
+    size_t nc = cl_rv_len(b0);
     size_t *w = calloc(nc, sizeof *w);
     if (!w)
         return 1;
     for (size_t c = 0; c < nc; c++)
-        w[c] = text_width(b0->u.obj.keys[c]->u.str.s);
+        w[c] = text_width(cl_rv_str_get(cl_rv_obj_key(b0, c), NULL));
     for (size_t i = 0; i < n; i++) {
-        const struct cl_rv *b = cl_rv_obj_get_str(rows->u.arr.items[i], "bindings");
+        const struct cl_rv *b = cl_rv_obj_get_str(cl_rv_item(rows, i), "bindings");
         for (size_t c = 0; b && c < nc; c++) {
-            const struct cl_rv *v = cl_rv_obj_get(b, b0->u.obj.keys[c]);
+            const struct cl_rv *v = cl_rv_obj_get(b, cl_rv_obj_key(b0, c));
             CL_AUTO(cl_str) *t = v ? cell_text(v) : NULL;
             if (t && text_width(t) > w[c])
                 w[c] = text_width(t);
@@ -487,13 +487,13 @@ static int put_bindings_or_pretty(const struct cl_rego_query *q, const struct cl
         if (part)
             break;
         for (size_t c = 0; c < nc; c++)
-            put_cell(b0->u.obj.keys[c]->u.str.s, w[c]);
+            put_cell(cl_rv_str_get(cl_rv_obj_key(b0, c), NULL), w[c]);
         printf("|\n");
     }
     for (size_t i = 0; i < n; i++) {
-        const struct cl_rv *b = cl_rv_obj_get_str(rows->u.arr.items[i], "bindings");
+        const struct cl_rv *b = cl_rv_obj_get_str(cl_rv_item(rows, i), "bindings");
         for (size_t c = 0; c < nc; c++) {
-            const struct cl_rv *v = b ? cl_rv_obj_get(b, b0->u.obj.keys[c]) : NULL;
+            const struct cl_rv *v = b ? cl_rv_obj_get(b, cl_rv_obj_key(b0, c)) : NULL;
             CL_AUTO(cl_str) *t = v ? cell_text(v) : NULL;
             put_cell(t ? t : "", w[c]);
         }
@@ -712,46 +712,46 @@ static int cmd_eval(int argc, char **argv)
         return prc;
     }
     if (values) {
-        for (size_t i = 0; i < rows->u.arr.len; i++) {
-            const struct cl_rv *ex = cl_rv_obj_get_str(rows->u.arr.items[i], "expressions");
-            for (size_t j = 0; ex && j < ex->u.arr.len; j++) {
-                put_json(stdout, ex->u.arr.items[j], 0);
+        for (size_t i = 0; i < cl_rv_len(rows); i++) {
+            const struct cl_rv *ex = cl_rv_obj_get_str(cl_rv_item(rows, i), "expressions");
+            for (size_t j = 0; ex && j < cl_rv_len(ex); j++) {
+                put_json(stdout, cl_rv_item(ex, j), 0);
                 fputc('\n', stdout);
             }
         }
         cl_rv_decref(rows);
         return 0;
     }
-    if (!rows->u.arr.len) {
+    if (!cl_rv_len(rows)) {
         printf("{}\n");
         cl_rv_decref(rows);
         return 0;
     }
     printf("{\n  \"result\": [\n");
-    for (size_t i = 0; i < rows->u.arr.len; i++) {
-        const struct cl_rv *row = rows->u.arr.items[i];
+    for (size_t i = 0; i < cl_rv_len(rows); i++) {
+        const struct cl_rv *row = cl_rv_item(rows, i);
         const struct cl_rv *ex = cl_rv_obj_get_str(row, "expressions");
         const struct cl_rv *b = cl_rv_obj_get_str(row, "bindings");
         printf("    {\n      \"expressions\": [\n");
-        for (size_t j = 0; ex && j < ex->u.arr.len; j++) {
+        for (size_t j = 0; ex && j < cl_rv_len(ex); j++) {
             size_t tl = 0;
             int line = 0, col = 0;
             const char *text = cl_rego_query_expr(q, j, &tl, &line, &col);
             printf("        {\n          \"value\": ");
-            put_json(stdout, ex->u.arr.items[j], 5);
+            put_json(stdout, cl_rv_item(ex, j), 5);
             printf(",\n          \"text\": ");
             put_json_string(stdout, text, tl);
             printf(",\n          \"location\": {\n            \"row\": %d,\n            \"col\": "
                    "%d\n          }\n",
                    line, col);
-            printf("        }%s\n", j + 1 < ex->u.arr.len ? "," : "");
+            printf("        }%s\n", j + 1 < cl_rv_len(ex) ? "," : "");
         }
         printf("      ]");
-        if (b && b->u.obj.len) {
+        if (b && cl_rv_len(b)) {
             printf(",\n      \"bindings\": ");
             put_json(stdout, b, 3);
         }
-        printf("\n    }%s\n", i + 1 < rows->u.arr.len ? "," : "");
+        printf("\n    }%s\n", i + 1 < cl_rv_len(rows) ? "," : "");
     }
     printf("  ]\n}\n");
     cl_rv_decref(rows);
@@ -976,24 +976,24 @@ enum decision { DENY, ALLOW, DERROR };
 /* The agent's gate on one evaluation's rows; applies state ops when allowed. */
 static enum decision gate(struct cl_rego *e, const struct cl_rv *rows, char *why, size_t whylen)
 {
-    if (rows->u.arr.len != 1) {
-        snprintf(why, whylen, rows->u.arr.len ? "%zu results" : "undefined decision",
-                 rows->u.arr.len);
+    if (cl_rv_len(rows) != 1) {
+        snprintf(why, whylen, cl_rv_len(rows) ? "%zu results" : "undefined decision",
+                 cl_rv_len(rows));
         return DERROR;
     }
-    const struct cl_rv *ex = cl_rv_obj_get_str(rows->u.arr.items[0], "expressions");
-    const struct cl_rv *v = ex && ex->u.arr.len == 1 ? ex->u.arr.items[0] : NULL;
-    if (v && v->type == CL_RV_BOOL)
-        return v->u.b ? ALLOW : DENY;
+    const struct cl_rv *ex = cl_rv_obj_get_str(cl_rv_item(rows, 0), "expressions");
+    const struct cl_rv *v = ex && cl_rv_len(ex) == 1 ? cl_rv_item(ex, 0) : NULL;
+    if (cl_rv_is(v, CL_RV_BOOL))
+        return cl_rv_is_true(v) ? ALLOW : DENY;
     const struct cl_rv *allowed =
-        v && v->type == CL_RV_OBJECT ? cl_rv_obj_get_str(v, "allowed") : NULL;
-    if (!allowed || allowed->type != CL_RV_BOOL) {
+        cl_rv_is(v, CL_RV_OBJECT) ? cl_rv_obj_get_str(v, "allowed") : NULL;
+    if (!cl_rv_is(allowed, CL_RV_BOOL)) {
         snprintf(why, whylen,
                  "the decision is neither a boolean nor {\"allowed\": bool, \"ops\": [...]}");
         return DERROR;
     }
     const struct cl_rv *ops = cl_rv_obj_get_str(v, "ops");
-    if (allowed->u.b && ops) {
+    if (cl_rv_is_true(allowed) && ops) {
         struct cl_err err = {0};
         CL_AUTO(json_t) *jops = cl_rv_to_json(ops);
         json_t *data = cl_rego_get_data(e);
@@ -1006,7 +1006,7 @@ static enum decision gate(struct cl_rego *e, const struct cl_rv *rows, char *why
             return DERROR;
         }
     }
-    return allowed->u.b ? ALLOW : DENY;
+    return cl_rv_is_true(allowed) ? ALLOW : DENY;
 }
 
 static enum decision decide(struct kengine *k, const struct kcase *c, char *why, size_t whylen)

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "rego/builtins.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 static const struct cl_rego_builtin *const tables[] = {

@@ -22,6 +22,7 @@
 
 #include "rego/builtins.h"
 #include "rego/builtins_crypto.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 #define OUT(v) (*out = (v), 0)

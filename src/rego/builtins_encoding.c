@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rego/builtins.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 #include "json/json.h"
 

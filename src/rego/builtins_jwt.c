@@ -20,6 +20,7 @@
 
 #include "rego/builtins.h"
 #include "rego/builtins_crypto.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 #include "json/json.h"
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rego/builtins.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 #define OUT(v) (*out = (v), 0)

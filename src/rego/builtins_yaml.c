@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "rego/builtins.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 #define OUT(v) (*out = (v), 0)

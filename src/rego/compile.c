@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "rego/engine.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 /* ---- rule tree ---- */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "rego/engine.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 #define STOP 1

@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "rego/ast.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 /* ---- arena ---- */
@@ -413,38 +414,42 @@ static const char *lex_quoted(struct parser *P, struct token *T, const char *p)
     return q;
 }
 
-/* Punctuation: the token of the character alone, and with '=' after it (K_EOF: none). */
+/* Punctuation by character: the token of the character alone, and with '=' after it (K_EOF:
+ * none); chars not listed are illegal ('!' alone is an illegal token). */
 static const struct {
-    char c;
+    bool known;
     enum tok alone, with_eq;
-} puncts[] = {
-    {'{', K_LBRACE, K_EOF},   {'}', K_RBRACE, K_EOF}, {'[', K_LBRACK, K_EOF},
-    {']', K_RBRACK, K_EOF},   {'(', K_LPAREN, K_EOF}, {')', K_RPAREN, K_EOF},
-    {'.', K_DOT, K_EOF},      {',', K_COMMA, K_EOF},  {';', K_SEMI, K_EOF},
-    {':', K_COLON, K_ASSIGN}, {'=', K_EQ, K_EQEQ},    {'!', K_EOF, K_NEQ},
-    {'<', K_LT, K_LTE},       {'>', K_GT, K_GTE},     {'+', K_PLUS, K_EOF},
-    {'-', K_MINUS, K_EOF},    {'*', K_STAR, K_EOF},   {'/', K_SLASH, K_EOF},
-    {'%', K_PERCENT, K_EOF},  {'&', K_AMP, K_EOF},    {'|', K_BAR, K_EOF},
+} puncts[256] = {
+    ['{'] = {true, K_LBRACE, K_EOF},  ['}'] = {true, K_RBRACE, K_EOF},
+    ['['] = {true, K_LBRACK, K_EOF},  [']'] = {true, K_RBRACK, K_EOF},
+    ['('] = {true, K_LPAREN, K_EOF},  [')'] = {true, K_RPAREN, K_EOF},
+    ['.'] = {true, K_DOT, K_EOF},     [','] = {true, K_COMMA, K_EOF},
+    [';'] = {true, K_SEMI, K_EOF},    [':'] = {true, K_COLON, K_ASSIGN},
+    ['='] = {true, K_EQ, K_EQEQ},     ['!'] = {true, K_EOF, K_NEQ},
+    ['<'] = {true, K_LT, K_LTE},      ['>'] = {true, K_GT, K_GTE},
+    ['+'] = {true, K_PLUS, K_EOF},    ['-'] = {true, K_MINUS, K_EOF},
+    ['*'] = {true, K_STAR, K_EOF},    ['/'] = {true, K_SLASH, K_EOF},
+    ['%'] = {true, K_PERCENT, K_EOF}, ['&'] = {true, K_AMP, K_EOF},
+    ['|'] = {true, K_BAR, K_EOF},
 };
 
 static const char *lex_punct(struct parser *P, struct token *T, const char *p)
 {
     char c = *p++;
     char n = p < P->end ? *p : 0;
-    for (size_t i = 0; i < CL_ARRAY_LEN(puncts); i++) {
-        if (puncts[i].c != c)
-            continue;
-        if (n == '=' && puncts[i].with_eq != K_EOF) {
-            T->t = puncts[i].with_eq;
-            return p + 1;
-        }
-        T->t = puncts[i].alone;
-        if (T->t == K_EOF)
-            perr(P, T->line, T->col, "illegal token '%c'", c);
+    unsigned char u = (unsigned char)c;
+    if (!puncts[u].known) {
+        perr(P, T->line, T->col, "illegal character '%c'", c >= 32 && c < 127 ? c : '?');
+        T->t = K_EOF;
         return p;
     }
-    perr(P, T->line, T->col, "illegal character '%c'", c >= 32 && c < 127 ? c : '?');
-    T->t = K_EOF;
+    if (n == '=' && puncts[u].with_eq != K_EOF) {
+        T->t = puncts[u].with_eq;
+        return p + 1;
+    }
+    T->t = puncts[u].alone;
+    if (T->t == K_EOF)
+        perr(P, T->line, T->col, "illegal token '%c'", c);
     return p;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rego/engine.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 
 struct cl_rego_prints *cl_rego_prints_new(void)

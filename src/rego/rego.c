@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "rego/engine.h"
+#include "rego/rv.h"
 #include "rego/sbuf.h"
 #include "json/json.h"
 

@@ -43,8 +43,9 @@ extern _Thread_local bool cl_rg_oom;
 extern _Thread_local jmp_buf *cl_rg_oom_jmp;
 /* Test hook: fail the cl_rg_fail_nth-th allocation from now (1: the next), once, or with
  * cl_rg_fail_rest that one and every later one (retries included). 0: off. cl_rg_fail_count
- * counts the failures made. */
-extern _Thread_local uint64_t cl_rg_fail_nth, cl_rg_fail_count;
-extern _Thread_local bool cl_rg_fail_rest;
+ * counts the failures made. Process-wide (one plain load on the allocation path): set only by
+ * a test while one thread allocates. */
+extern uint64_t cl_rg_fail_nth, cl_rg_fail_count;
+extern bool cl_rg_fail_rest;
 
 #endif

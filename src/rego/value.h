@@ -40,44 +40,11 @@ enum cl_rv_type {
     CL_RV_SET,
 };
 
-#define CL_RV_FROZEN_REFS UINT32_MAX
+/* A value. Its layout is the engine's (rego/rv.h, for builtin authors); other code reads values
+ * through the accessors below. */
+struct cl_rv;
 
-/* Numbers are int64 when exact, else double; integers beyond int64 are kept exactly as decimal
- * text (CL_RV_BIGINT, exact +, - and * and comparison), and a decimal literal beyond the double
- * range or with more significant digits than a double holds keeps its text (CL_RV_BIGLIT:
- * compared, added, subtracted and multiplied exactly as a decimal; num.d is its nearest double,
- * or an infinity beyond the range). */
-enum { CL_RV_BIGINT = 1, CL_RV_BIGLIT = 2 };
 #define CL_RV_MAX_BIG_DIGITS 4096
-
-struct cl_rv {
-    uint32_t refs;  /* CL_RV_FROZEN_REFS bit pattern kept separately in `frozen` */
-    uint8_t type;   /* enum cl_rv_type */
-    uint8_t is_int; /* numbers: exact int64 in num.i (else double in num.d) */
-    uint8_t frozen; /* shared read-only: refcounting disabled */
-    uint8_t big;    /* numbers: CL_RV_BIGINT or CL_RV_BIGLIT, text in num.big */
-    union {
-        bool b;
-        struct {
-            int64_t i;
-            double d;        /* also set (approximately) for big numbers */
-            const char *big; /* CL_RV_BIGINT: "-123..." beyond int64; CL_RV_BIGLIT: the literal */
-        } num;
-        struct {
-            size_t len; /* bytes, excluding the NUL that always follows */
-            char *s;    /* points into the same allocation */
-        } str;
-        struct {
-            size_t len, cap;
-            struct cl_rv **items; /* arrays in order; sets sorted and unique */
-        } arr;
-        struct {
-            size_t len, cap;
-            struct cl_rv **keys; /* sorted, unique */
-            struct cl_rv **vals;
-        } obj;
-    } u;
-};
 
 /* ---- constructors (return new) ---- */
 struct cl_rv *cl_rv_null(void);
@@ -117,12 +84,8 @@ void cl_rv_obj_put_str(struct cl_rv *obj, const char *k, struct cl_rv *v);
 void cl_rv_obj_del(struct cl_rv *obj, const struct cl_rv *k);
 
 /* ---- references ---- */
-static inline struct cl_rv *cl_rv_incref(struct cl_rv *v)
-{
-    if (v && !v->frozen)
-        v->refs++;
-    return v;
-}
+/* Adds a reference (none for frozen values); returns v. */
+struct cl_rv *cl_rv_incref(struct cl_rv *v);
 void cl_rv_decref(struct cl_rv *v);
 void cl_auto_cl_rv(struct cl_rv **p);
 /* Marks v and everything reachable from it frozen (see above). */
@@ -155,14 +118,24 @@ const char *cl_rv_type_name(const struct cl_rv *v);
 /* Number helpers: true when v is a number holding an integer (exactly), stored to *out. */
 bool cl_rv_as_int(const struct cl_rv *v, int64_t *out);
 double cl_rv_as_double(const struct cl_rv *v);
-static inline bool cl_rv_is(const struct cl_rv *v, enum cl_rv_type t)
-{
-    return v && v->type == t;
-}
-static inline bool cl_rv_is_true(const struct cl_rv *v)
-{
-    return v && v->type == CL_RV_BOOL && v->u.b;
-}
+/* True when v is not NULL and of type t. */
+bool cl_rv_is(const struct cl_rv *v, enum cl_rv_type t);
+/* True when v is the boolean true. */
+bool cl_rv_is_true(const struct cl_rv *v);
+
+/* ---- accessors (all borrow; results borrowed from v) ---- */
+/* The type of v (v not NULL). */
+enum cl_rv_type cl_rv_kind(const struct cl_rv *v);
+/* A string's bytes (NUL-terminated) and, when len is not NULL, their count; NULL when v is not
+ * a string. */
+const char *cl_rv_str_get(const struct cl_rv *v, size_t *len);
+/* Element i of an array, or of a set in its order; NULL when v is neither or i >= its length.
+ * With cl_rv_len, the way to iterate. */
+struct cl_rv *cl_rv_item(const struct cl_rv *v, size_t i);
+/* Key and value of member i of an object, members in key order; NULL when v is not an object
+ * or i >= its length. */
+struct cl_rv *cl_rv_obj_key(const struct cl_rv *obj, size_t i);
+struct cl_rv *cl_rv_obj_val(const struct cl_rv *obj, size_t i);
 
 /* ---- conversions ---- */
 /* JSON to value; returns new. Depth is bounded by the caller (cl_json_parse did). */

@@ -150,17 +150,34 @@ static int cmp_rv(const void *a, const void *b)
     return cl_rv_compare(*(struct cl_rv *const *)a, *(struct cl_rv *const *)b);
 }
 
+/* The elements of array a in order (takes a; returns new). */
+static struct cl_rv *sorted(struct cl_rv *a)
+{
+    size_t n = cl_rv_len(a);
+    struct cl_rv **v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return a;
+    for (size_t i = 0; i < n; i++)
+        v[i] = cl_rv_item(a, i);
+    qsort(v, n, sizeof *v, cmp_rv);
+    struct cl_rv *r = cl_rv_array(n);
+    for (size_t i = 0; i < n; i++)
+        cl_rv_array_push(r, cl_rv_incref(v[i]));
+    free(v);
+    cl_rv_decref(a);
+    return r;
+}
+
 /* Normalises a row (object of bindings): JSON round trip (sets -> arrays), sorted arrays if asked.
  */
 static struct cl_rv *norm_row(json_t *j, bool sort_bindings)
 {
     struct cl_rv *r = cl_rv_from_json(j);
-    if (sort_bindings && r->type == CL_RV_OBJECT) {
-        for (size_t i = 0; i < r->u.obj.len; i++) {
-            struct cl_rv *v = r->u.obj.vals[i];
-            if (v->type == CL_RV_ARRAY && v->refs == 1 && v->u.arr.len > 1)
-                if (v->u.arr.len > 1)
-                    qsort(v->u.arr.items, v->u.arr.len, sizeof *v->u.arr.items, cmp_rv);
+    if (sort_bindings && cl_rv_is(r, CL_RV_OBJECT)) {
+        for (size_t i = 0; i < cl_rv_len(r); i++) {
+            struct cl_rv *v = cl_rv_obj_val(r, i);
+            if (cl_rv_is(v, CL_RV_ARRAY) && cl_rv_len(v) > 1)
+                cl_rv_obj_put(r, cl_rv_incref(cl_rv_obj_key(r, i)), sorted(cl_rv_incref(v)));
         }
     }
     return r;
@@ -169,19 +186,17 @@ static struct cl_rv *norm_row(json_t *j, bool sort_bindings)
 static bool rows_equal(json_t *want, struct cl_rv *rows, bool sort_bindings, char **got_text)
 {
     size_t n = json_array_size(want);
-    struct cl_rv *w = cl_rv_array(n), *g = cl_rv_array(rows->u.arr.len);
+    struct cl_rv *w = cl_rv_array(n), *g = cl_rv_array(cl_rv_len(rows));
     for (size_t i = 0; i < n; i++)
         cl_rv_array_push(w, norm_row(json_array_get(want, i), sort_bindings));
     json_t *gj = json_array();
-    for (size_t i = 0; i < rows->u.arr.len; i++) {
-        json_t *b = cl_rv_to_json(cl_rv_obj_get_str(rows->u.arr.items[i], "bindings"));
+    for (size_t i = 0; i < cl_rv_len(rows); i++) {
+        json_t *b = cl_rv_to_json(cl_rv_obj_get_str(cl_rv_item(rows, i), "bindings"));
         cl_rv_array_push(g, norm_row(b, sort_bindings));
         json_array_append_new(gj, b);
     }
-    if (w->u.arr.len > 1)
-        qsort(w->u.arr.items, w->u.arr.len, sizeof *w->u.arr.items, cmp_rv);
-    if (g->u.arr.len > 1)
-        qsort(g->u.arr.items, g->u.arr.len, sizeof *g->u.arr.items, cmp_rv);
+    w = sorted(w);
+    g = sorted(g);
     bool eq = cl_rv_equal(w, g);
     if (!eq && got_text)
         *got_text = json_dumps(gj, JSON_COMPACT | JSON_SORT_KEYS);
@@ -199,14 +214,14 @@ static int bi_test_sleep(struct cl_rego_bctx *ctx, struct cl_rv *const *args, st
     if (cl_rego_bi_want(ctx, args, 0, CL_RV_STRING) < 0)
         return -1;
     char *end = NULL;
-    double v = strtod(args[0]->u.str.s, &end);
+    double v = strtod(cl_rv_str_get(args[0], NULL), &end);
     double scale = !strcmp(end, "ms")   ? 1e6
                    : !strcmp(end, "us") ? 1e3
                    : !strcmp(end, "ns") ? 1
                    : !strcmp(end, "s")  ? 1e9
                                         : -1;
     if (scale < 0 || v < 0 || v * scale > 1e9)
-        return cl_rego_bi_error(ctx, "invalid duration %s", args[0]->u.str.s);
+        return cl_rego_bi_error(ctx, "invalid duration %s", cl_rv_str_get(args[0], NULL));
     struct timespec ts = {(time_t)(v * scale / 1e9), (long)fmod(v * scale, 1e9)};
     nanosleep(&ts, NULL);
     *out = cl_rv_null();
@@ -222,8 +237,8 @@ static struct cl_rv *eval_input_term(const char *text, struct cl_err *err)
     struct cl_rego *e = cl_rego_new(NULL);
     char *q = cl_strdupf("cl_input_term := %s", text);
     struct cl_rv *rows = NULL, *out = NULL;
-    if (cl_rego_eval_query_rv(e, q, NULL, NULL, &rows, err) == 0 && rows->u.arr.len == 1) {
-        struct cl_rv *b = cl_rv_obj_get_str(rows->u.arr.items[0], "bindings");
+    if (cl_rego_eval_query_rv(e, q, NULL, NULL, &rows, err) == 0 && cl_rv_len(rows) == 1) {
+        struct cl_rv *b = cl_rv_obj_get_str(cl_rv_item(rows, 0), "bindings");
         out = cl_rv_incref(cl_rv_obj_get_str(b, "cl_input_term"));
     }
     cl_rv_decref(rows);
@@ -298,10 +313,10 @@ static enum result run_case(const char *folder, json_t *c, char *why, size_t why
         goto out;
     }
     if (want_defined) {
-        bool def = rows->u.arr.len > 0;
+        bool def = cl_rv_len(rows) > 0;
         if (def != json_is_true(want_defined)) {
             snprintf(why, whylen, "want_defined %d, got %zu rows", json_is_true(want_defined),
-                     rows->u.arr.len);
+                     cl_rv_len(rows));
             goto out;
         }
     }

@@ -38,10 +38,10 @@ static char *eval_expr(struct cl_rego *e, const char *expr, const json_t *input,
     if (rc < 0)
         return cl_strdupf("ERROR: %s", err.msg);
     char *out;
-    if (rows->u.arr.len == 0) {
+    if (cl_rv_len(rows) == 0) {
         out = cl_strdupf("undefined");
     } else {
-        const struct cl_rv *b = cl_rv_obj_get_str(rows->u.arr.items[0], "bindings");
+        const struct cl_rv *b = cl_rv_obj_get_str(cl_rv_item(rows, 0), "bindings");
         json_t *j = cl_rv_to_json(cl_rv_obj_get_str(b, "x"));
         out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
         json_decref(j);
