@@ -80,9 +80,10 @@ struct cl_cdh_config {
 };
 
 /* Parses cdh.toml text; unknown keys refused by dotted path and file:line (EINVAL, exit 2;
- * upstream would ignore them), known keys type- and bound-checked (EINVAL naming the key). Credential paths must lie under
- * CL_CDH_CREDENTIAL_PREFIX without . or .. parts. The upstream key skip_sealed_secret_verification
- * = true is refused: the switch is spelled skip_sealed_secret_verification_insecure here. */
+ * upstream would ignore them), known keys type- and bound-checked (EINVAL naming the key).
+ * Credential paths must lie under CL_CDH_CREDENTIAL_PREFIX without . or .. parts. The upstream key
+ * skip_sealed_secret_verification = true is refused: the switch is spelled
+ * skip_sealed_secret_verification_insecure here. */
 CL_MUST_CHECK int cl_cdh_config_parse(const char *text, size_t len, struct cl_cdh_config *cfg,
                                       struct cl_err *err);
 CL_MUST_CHECK int cl_cdh_config_load(const char *path, struct cl_cdh_config *cfg,
