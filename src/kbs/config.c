@@ -11,150 +11,23 @@
 #include "kbs/kbs.h"
 #include "net/http.h"
 #include "store/store.h"
+#include "toml/cfg.h"
 #include "toml/toml.h"
 
-#include <ctype.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
-/* ---- refusal reporting: dotted path + file:line ---- */
-
 /* The parse in progress (config parsing is single-threaded per call; thread-local so two
- * parses on two threads cannot mix). */
-struct pctx {
-    const char *file; /* NULL → "<config>" */
-    const char *text;
-    size_t len;
-    unsigned nbad;
-    struct cl_err first;
-};
-static _Thread_local struct pctx *pc;
+ * parses on two threads cannot mix). Refusals go through the shared reader (toml/cfg.h). */
+static _Thread_local struct cl_cfg *pc;
 
-/* Refusals beyond this many are counted but neither located nor logged one by one. */
-#define CL_KBS_MAX_REFUSALS_LOGGED 64
-
-/* Header of a line "[a.b]" / "[[a]]" → "a.b" (spaces dropped) into out. */
-static void header_name(const char *s, size_t n, char *out, size_t cap, bool *array)
-{
-    size_t o = 0, i = 0;
-    *array = n > 1 && s[1] == '[';
-    for (i = *array ? 2 : 1; i < n && s[i] != ']' && o + 1 < cap; i++)
-        if (!isspace((unsigned char)s[i]) && s[i] != '"')
-            out[o++] = s[i];
-    out[o] = 0;
-}
-
-/* Drops "[N]" parts: "plugins[1].type" → "plugins.type"; *idx = the first index (or -1). */
-static void strip_index(const char *in, char *out, size_t cap, long *idx)
-{
-    size_t o = 0;
-    *idx = -1;
-    for (const char *p = in; *p && o + 1 < cap; p++) {
-        if (*p == '[') {
-            if (*idx < 0)
-                *idx = strtol(p + 1, NULL, 10);
-            while (*p && *p != ']')
-                p++;
-            if (!*p)
-                break;
-            continue;
-        }
-        out[o++] = *p;
-    }
-    out[o] = 0;
-}
-
-/* The 1-based line of a dotted key path in the text, or of its nearest enclosing table that
- * appears; 0 when nothing matches. Good for the usual layouts (headers, dotted keys, one key
- * per line); an inline table's member reports the line of the key holding the table. */
-static unsigned key_line(const char *text, size_t len, const char *path)
-{
-    char want[256];
-    long want_idx;
-    strip_index(path, want, sizeof want, &want_idx);
-    while (want[0]) {
-        char hdr[256] = "";
-        long occ = -1; /* occurrence of the current [[array]] header */
-        char arrname[256] = "";
-        unsigned line = 1, best = 0;
-        const char *p = text, *end = text + len;
-        while (p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-            size_t i = 0;
-            while (i < n && isspace((unsigned char)p[i]))
-                i++;
-            if (i < n && p[i] == '[') {
-                bool arr;
-                header_name(p + i, n - i, hdr, sizeof hdr, &arr);
-                if (arr) {
-                    if (strcmp(arrname, hdr) != 0) {
-                        snprintf(arrname, sizeof arrname, "%s", hdr);
-                        occ = -1;
-                    }
-                    occ++;
-                }
-                bool idx_ok =
-                    want_idx < 0 || strncmp(hdr, arrname, strlen(arrname)) != 0 || occ == want_idx;
-                if (strcmp(hdr, want) == 0 && idx_ok && !best)
-                    best = line;
-            } else if (i < n && p[i] != '#') {
-                char full[512], lhs[256];
-                size_t o = 0;
-                for (; i < n && p[i] != '=' && o + 1 < sizeof lhs; i++)
-                    if (!isspace((unsigned char)p[i]) && p[i] != '"')
-                        lhs[o++] = p[i];
-                lhs[o] = 0;
-                if (i < n && o) {
-                    snprintf(full, sizeof full, "%s%s%s", hdr, hdr[0] ? "." : "", lhs);
-                    bool idx_ok = want_idx < 0 || !arrname[0] || occ == want_idx;
-                    if (strcmp(full, want) == 0 && idx_ok && !best)
-                        best = line;
-                }
-            }
-            line++;
-            p = nl ? nl + 1 : end;
-        }
-        if (best)
-            return best;
-        char *dot = strrchr(want, '.');
-        if (!dot)
-            break;
-        *dot = 0;
-    }
-    return 0;
-}
-
-/* Records one refusal of the key at `path` (logged now, the first kept for the caller). */
-CL_PRINTF(2, 3) static void refuse(const char *path, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    const char *file = pc && pc->file ? pc->file : "<config>";
-    /* each lookup scans the file: capped so that a file of many bad keys stays linear */
-    unsigned line =
-        pc && pc->nbad < CL_KBS_MAX_REFUSALS_LOGGED ? key_line(pc->text, pc->len, path) : 0;
-    char full[768];
-    if (line)
-        snprintf(full, sizeof full, "%s:%u: %s", file, line, msg);
-    else
-        snprintf(full, sizeof full, "%s: %s", file, msg);
-    if (!pc || pc->nbad < CL_KBS_MAX_REFUSALS_LOGGED)
-        cl_error("config: %s", full);
-    if (!pc)
-        return;
-    if (pc->nbad++ == 0)
-        cl_err_set(&pc->first, CL_EINVAL, "config: %s", full);
-}
+/* Records one refusal of the key at `path` (logged now with file:line, the first kept). */
+#define refuse(path, ...) cl_cfg_refuse(pc, (path), __VA_ARGS__)
 
 static void join(char *out, size_t cap, const char *where, const char *key)
 {
-    snprintf(out, cap, "%s%s%s", where, *where ? "." : "", key);
+    cl_cfg_join(out, cap, where, key);
 }
 
 /* Every key of tbl must be in `known`; each other one is refused by its dotted path. */
@@ -1304,19 +1177,11 @@ int cl_kbs_config_parse_named(const char *text, size_t len, const char *file,
     CL_AUTO(json_t) *doc = cl_toml_parse(text, len, err);
     if (!doc)
         return cl_err_prefix(err, "config %s", file ? file : "");
-    struct pctx ctx = {.file = file, .text = text, .len = len};
+    struct cl_cfg ctx;
+    cl_cfg_begin(&ctx, "config", file, text, len);
     pc = &ctx;
-    int rc = parse_doc(doc, cfg, err);
+    int rc = cl_cfg_finish(&ctx, parse_doc(doc, cfg, err), err);
     pc = NULL;
-    if (ctx.nbad) {
-        /* the refusals come first: exit 2 naming the keys, whatever else failed after them */
-        if (rc < 0)
-            cl_error("config: also: %s", err->msg);
-        *err = ctx.first;
-        if (ctx.nbad > 1)
-            cl_err_prefix(err, "%u keys refused, the first", ctx.nbad);
-        rc = CL_EINVAL;
-    }
     if (rc < 0) {
         cl_kbs_config_clear(cfg);
         return rc;
