@@ -184,33 +184,6 @@ static int opt_uint(const json_t *t, const char *key, const char *where, json_in
     return 0;
 }
 
-static int str_list(const json_t *t, const char *key, const char *where, char **arr, size_t cap,
-                    size_t *n, struct cl_err *err)
-{
-    json_t *v = json_object_get(t, key);
-    if (!v)
-        return 0;
-    if (!json_is_array(v))
-        return cl_err_set(err, CL_EINVAL, "config: '%s.%s' must be an array of strings", where,
-                          key);
-    if (json_array_size(v) > cap)
-        return cl_err_set(err, CL_ELIMIT, "config: '%s.%s' holds more than %zu entries", where, key,
-                          cap);
-    size_t i;
-    json_t *e;
-    json_array_foreach(v, i, e)
-    {
-        if (!json_is_string(e))
-            return cl_err_set(err, CL_EINVAL, "config: '%s.%s[%zu]' must be a string", where, key,
-                              i);
-        arr[*n] = strdup(json_string_value(e));
-        if (!arr[*n])
-            return cl_err_set(err, CL_ENOMEM, "out of memory");
-        (*n)++;
-    }
-    return 0;
-}
-
 static int add_persona(struct cl_kbs_config *cfg, const char *id, const char *path,
                        struct cl_err *err)
 {
@@ -623,94 +596,6 @@ static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, st
     return 0;
 }
 
-static int pool_opts(const json_t *t, const char *where, struct cl_kbs_config *cfg,
-                     struct cl_err *err)
-{
-    json_int_t n = 0;
-    int rc = opt_uint(t, "pool_size", where, 1, 256, &n, err);
-    if (rc < 0)
-        return rc;
-    if (rc == 0)
-        cfg->store_pool_size = (unsigned)n;
-    if ((rc = opt_uint(t, "timeout_ms", where, 100, 600000, &n, err)) < 0)
-        return rc;
-    if (rc == 0)
-        cfg->store_timeout_ms = (unsigned)n;
-    return 0;
-}
-
-/* [storage_backend]: trustee's key-value-storage configuration. */
-static int parse_storage(const json_t *sb, struct cl_kbs_config *cfg, struct cl_err *err)
-{
-    static const char *const known[] = {"storage_type", "backends", "encryption_key_path",
-                                        "encryption_old_key_paths", NULL};
-    static const char *const known_be[] = {"local_fs", "local_json", "postgres", "redis", NULL};
-    static const char *const known_fs[] = {"dir_path", NULL};
-    static const char *const known_json[] = {"file_dir_path", NULL};
-    static const char *const known_pg[] = {"db",   "username",  "password",   "port",
-                                           "host", "pool_size", "timeout_ms", NULL};
-    static const char *const known_rd[] = {"url", "pool_size", "timeout_ms", NULL};
-    static const char *const w_fs = "storage_backend.backends.local_fs";
-    static const char *const w_pg = "storage_backend.backends.postgres";
-    static const char *const w_rd = "storage_backend.backends.redis";
-    json_t *be = NULL, *fs = NULL, *js = NULL, *pg = NULL, *rd = NULL;
-    json_int_t n = 0;
-    int rc;
-    /* unknown keys are refusals recorded by check_keys (exit 2 naming each); the values of
-     * the known ones are type-checked here */
-    check_keys(sb, "storage_backend", known);
-    if (opt_str(sb, "storage_type", "storage_backend", &cfg->storage_type, err) < 0 ||
-        get_table(sb, "backends", "storage_backend", &be, err) < 0 ||
-        opt_str(sb, "encryption_key_path", "storage_backend", &cfg->seal_key_path, err) < 0 ||
-        str_list(sb, "encryption_old_key_paths", "storage_backend", cfg->seal_old_paths,
-                 CL_ARRAY_LEN(cfg->seal_old_paths), &cfg->nseal_old, err) < 0)
-        return err->code;
-    if (cfg->nseal_old && !cfg->seal_key_path)
-        return cl_err_set(err, CL_EINVAL,
-                          "config: 'storage_backend.encryption_old_key_paths' needs "
-                          "'storage_backend.encryption_key_path' (the current key)");
-    if (cfg->storage_type && !cl_store_type_canonical(cfg->storage_type))
-        refuse_value(
-            "storage_backend", "storage_type", cfg->storage_type,
-            "Cloister has Memory, LocalFs, Postgres and Redis (LocalJson is not implemented)");
-    if (!be)
-        return 0;
-    check_keys(be, "storage_backend.backends", known_be);
-    if (get_table(be, "local_fs", "storage_backend.backends", &fs, err) < 0 ||
-        get_table(be, "local_json", "storage_backend.backends", &js, err) < 0 ||
-        get_table(be, "postgres", "storage_backend.backends", &pg, err) < 0 ||
-        get_table(be, "redis", "storage_backend.backends", &rd, err) < 0)
-        return err->code;
-    if (fs) {
-        check_keys(fs, w_fs, known_fs);
-        if (opt_str(fs, "dir_path", w_fs, &cfg->storage_dir, err) < 0)
-            return err->code;
-    }
-    if (js) {
-        check_keys(js, "storage_backend.backends.local_json", known_json);
-        cl_warn("config: 'storage_backend.backends.local_json' is unused (Cloister has no "
-                "LocalJson backend)");
-    }
-    if (pg) {
-        check_keys(pg, w_pg, known_pg);
-        if (opt_str(pg, "db", w_pg, &cfg->pg.db, err) < 0 ||
-            opt_str(pg, "username", w_pg, &cfg->pg.user, err) < 0 ||
-            opt_str(pg, "password", w_pg, &cfg->pg.password, err) < 0 ||
-            opt_str(pg, "host", w_pg, &cfg->pg.host, err) < 0 || pool_opts(pg, w_pg, cfg, err) < 0)
-            return err->code;
-        if ((rc = opt_uint(pg, "port", w_pg, 1, 65535, &n, err)) < 0)
-            return rc;
-        if (rc == 0)
-            cfg->pg.port = (unsigned)n;
-    }
-    if (rd) {
-        check_keys(rd, w_rd, known_rd);
-        if (opt_str(rd, "url", w_rd, &cfg->redis_url, err) < 0 || pool_opts(rd, w_rd, cfg, err) < 0)
-            return err->code;
-    }
-    return 0;
-}
-
 /* ---- TLS: trustee's profiles and custom settings as a GnuTLS priority string ---- */
 
 /* OpenSSL suite names → GnuTLS cipher (and key exchange for TLS 1.2 suites). A GnuTLS
@@ -1026,133 +911,217 @@ static int parse_plugins(const json_t *plugins, struct cl_kbs_config *cfg, struc
     return 0;
 }
 
-/* ---- [policy_engine] ---- */
+/* ---- the tables read by rows (toml/cfg.h) ---- */
 
-static int parse_policy_engine(const json_t *pe, struct cl_kbs_config *cfg, struct cl_err *err)
+#define KC struct cl_kbs_config
+
+/* Each table below: adding a key is one row (toml/cfg.h), plus its docs/configuration.md line
+ * and, when shown by --check, its place in cl_kbs_config_effective. */
+static const struct cl_cfg_field http_rows[] = {
+    CL_CFG_A("sockets", KC, sockets, nsockets, CL_KBS_MAX_SOCKETS, 0),
+    CL_CFG_B("insecure_http", KC, insecure_http),
+    CL_CFG_S("private_key", KC, tls_key_path, 0, NULL),
+    CL_CFG_S("certificate", KC, tls_cert_path, 0, NULL),
+    CL_CFG_IS("payload_request_size", KC, payload_max, 1, 64, 0, 1024 * 1024),
+    CL_CFG_I("worker_count", KC, worker_count, 1, 256, 4),
+    CL_CFG_I("request_timeout", KC, request_timeout_s, 1, 3600, CL_HTTP_DEFAULT_REQUEST_TIMEOUT_S),
+    CL_CFG_S("tls_profile", KC, tls_profile, 0, "intermediate"),
+    CL_CFG_S("tls_min_version", KC, tls_min_version, 0, NULL),
+    CL_CFG_S("tls_max_version", KC, tls_max_version, 0, NULL),
+    CL_CFG_S("tls_ciphers", KC, tls_ciphers, 0, NULL),
+    CL_CFG_S("tls_groups", KC, tls_groups, 0, NULL),
+    CL_CFG_END_ROW,
+};
+
+static const struct cl_cfg_field token_rows[] = {
+    CL_CFG_A("trusted_certs_paths", KC, trusted_certs_paths, ntrusted_certs, CL_KBS_MAX_TRUSTED, 0),
+    CL_CFG_A("trusted_jwk_sets", KC, trusted_jwk_sets, ntrusted_jwk_sets, CL_KBS_MAX_TRUSTED, 0),
+    CL_CFG_A("extra_teekey_paths", KC, extra_teekey_paths, nextra_teekey_paths, CL_KBS_MAX_TRUSTED,
+             0),
+    CL_CFG_B("insecure_header_jwk", KC, insecure_header_jwk),
+    CL_CFG_K("insecure_key"), /* trustee's older name of insecure_header_jwk: read_token */
+    CL_CFG_END_ROW,
+};
+
+static const struct cl_cfg_field local_fs_rows[] = {
+    CL_CFG_S("dir_path", KC, storage_dir, 0, NULL),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field local_json_rows[] = {
+    CL_CFG_K("file_dir_path"),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field postgres_rows[] = {
+    CL_CFG_S("db", KC, pg.db, 0, NULL),
+    CL_CFG_S("username", KC, pg.user, 0, NULL),
+    CL_CFG_S("password", KC, pg.password, CL_CFG_SECRET, NULL),
+    CL_CFG_S("host", KC, pg.host, 0, NULL),
+    CL_CFG_I("port", KC, pg.port, 1, 65535, 0),
+    CL_CFG_I("pool_size", KC, store_pool_size, 1, 256, 0),
+    CL_CFG_I("timeout_ms", KC, store_timeout_ms, 100, 600000, 0),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field redis_rows[] = {
+    CL_CFG_S("url", KC, redis_url, CL_CFG_SECRET, NULL),
+    CL_CFG_I("pool_size", KC, store_pool_size, 1, 256, 0),
+    CL_CFG_I("timeout_ms", KC, store_timeout_ms, 100, 600000, 0),
+    CL_CFG_END_ROW,
+};
+
+static int read_local_json(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                           struct cl_err *err)
 {
-    static const char *const known[] = {"policy_path", NULL};
-    check_keys(pe, "policy_engine", known);
-    return opt_str(pe, "policy_path", "policy_engine", &cfg->policy_path, err);
+    if (!json_is_object(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", path);
+    if (cl_cfg_read(c, v, path, local_json_rows, base, err) < 0)
+        return err->code;
+    cl_warn("config: '%s' is unused (Cloister has no LocalJson backend)", path);
+    return 0;
 }
+
+static const struct cl_cfg_field backend_rows[] = {
+    CL_CFG_T("local_fs", local_fs_rows),
+    CL_CFG_F("local_json", read_local_json, NULL),
+    CL_CFG_T("postgres", postgres_rows),
+    CL_CFG_T("redis", redis_rows),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field storage_rows[] = {
+    CL_CFG_S("storage_type", KC, storage_type, 0, "Memory"),
+    CL_CFG_K("backends"), /* read after storage_type is judged: read_storage */
+    CL_CFG_S("encryption_key_path", KC, seal_key_path, 0, NULL),
+    CL_CFG_A("encryption_old_key_paths", KC, seal_old_paths, nseal_old, 8, 0),
+    CL_CFG_END_ROW,
+};
+
+static const struct cl_cfg_field policy_engine_rows[] = {
+    CL_CFG_S("policy_path", KC, policy_path, 0, NULL),
+    CL_CFG_END_ROW,
+};
+
+static int read_http(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                     struct cl_err *err)
+{
+    if (!json_is_object(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", path);
+    if (cl_cfg_read(c, v, path, http_rows, base, err) < 0)
+        return err->code;
+    return build_tls_priorities(base, err);
+}
+
+static int read_token(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                      struct cl_err *err)
+{
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_object(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", path);
+    if (cl_cfg_read(c, v, path, token_rows, base, err) < 0)
+        return err->code;
+    json_t *ik = json_object_get(v, "insecure_key");
+    if (ik && !json_is_boolean(ik))
+        return cl_err_set(err, CL_EINVAL, "config: '%s.insecure_key' must be true or false", path);
+    cfg->insecure_header_jwk = cfg->insecure_header_jwk || json_is_true(ik);
+    for (size_t i = 0; i < cfg->ntrusted_jwk_sets; i++)
+        if (strncmp(cfg->trusted_jwk_sets[i], "https://", 8) == 0 ||
+            strncmp(cfg->trusted_jwk_sets[i], "http://", 7) == 0) {
+            char jp[64];
+            snprintf(jp, sizeof jp, "attestation_token.trusted_jwk_sets[%zu]", i);
+            refuse(jp,
+                   "%s = \"%.128s\" is not supported: give a local path or file:// URL of the "
+                   "JWKS (no fetching or OpenID discovery)",
+                   jp, cfg->trusted_jwk_sets[i]);
+        }
+    return 0;
+}
+
+/* [storage_backend]: trustee's key-value-storage configuration. */
+static int read_storage(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                        struct cl_err *err)
+{
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_object(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", path);
+    if (cl_cfg_read(c, v, path, storage_rows, base, err) < 0)
+        return err->code;
+    if (cfg->nseal_old && !cfg->seal_key_path)
+        return cl_err_set(err, CL_EINVAL,
+                          "config: 'storage_backend.encryption_old_key_paths' needs "
+                          "'storage_backend.encryption_key_path' (the current key)");
+    if (cfg->storage_type && !cl_store_type_canonical(cfg->storage_type))
+        refuse_value(
+            "storage_backend", "storage_type", cfg->storage_type,
+            "Cloister has Memory, LocalFs, Postgres and Redis (LocalJson is not implemented)");
+    json_t *be = json_object_get(v, "backends");
+    if (!be)
+        return 0;
+    if (!json_is_object(be))
+        return cl_err_set(err, CL_EINVAL, "config: 'storage_backend.backends' must be a table");
+    return cl_cfg_read(c, be, "storage_backend.backends", backend_rows, base, err);
+}
+
+static int read_session_type(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                             struct cl_err *err)
+{
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_string(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a string", path);
+    if (!(cfg->session_storage_type = strdup(json_string_value(v))))
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    if (!cl_store_type_canonical(cfg->session_storage_type))
+        refuse_value("", "session_storage_type", cfg->session_storage_type,
+                     "Cloister has Memory, LocalFs, Postgres and Redis");
+    return 0;
+}
+
+static int read_as(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                   struct cl_err *err)
+{
+    if (!json_is_object(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", path);
+    return parse_as(v, base, err);
+}
+
+static int read_admin(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                      struct cl_err *err)
+{
+    if (!json_is_object(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", path);
+    return parse_admin(v, base, err);
+}
+
+static int read_plugins(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                        struct cl_err *err)
+{
+    return parse_plugins(v, base, err);
+}
+
+static const struct cl_cfg_field top_rows[] = {
+    CL_CFG_F("http_server", read_http, NULL),
+    CL_CFG_F("attestation_token", read_token, NULL),
+    CL_CFG_F("storage_backend", read_storage, NULL),
+    CL_CFG_F("session_storage_type", read_session_type, NULL),
+    CL_CFG_F("attestation_service", read_as, NULL),
+    CL_CFG_F("admin", read_admin, NULL),
+    CL_CFG_T("policy_engine", policy_engine_rows),
+    CL_CFG_F("plugins", read_plugins, NULL),
+    CL_CFG_END_ROW,
+};
 
 static int parse_doc(const json_t *doc, struct cl_kbs_config *cfg, struct cl_err *err)
 {
-    static const char *const top_known[] = {
-        "http_server", "attestation_token", "attestation_service",  "admin", "storage_backend",
-        "plugins",     "policy_engine",     "session_storage_type", NULL};
-    check_keys(doc, "", top_known);
-    json_t *hs = NULL, *tok = NULL, *as = NULL, *admin = NULL, *sb = NULL, *pe = NULL;
-    if (get_table(doc, "http_server", "", &hs, err) < 0 ||
-        get_table(doc, "attestation_token", "", &tok, err) < 0 ||
-        get_table(doc, "attestation_service", "", &as, err) < 0 ||
-        get_table(doc, "admin", "", &admin, err) < 0 ||
-        get_table(doc, "storage_backend", "", &sb, err) < 0 ||
-        get_table(doc, "policy_engine", "", &pe, err) < 0)
+    if (cl_cfg_read(pc, doc, "", top_rows, cfg, err) < 0)
         return err->code;
-    json_int_t n = 0;
-    int rc;
-    if (hs) {
-        const char *w = "http_server";
-        static const char *const known[] = {"sockets",
-                                            "insecure_http",
-                                            "private_key",
-                                            "certificate",
-                                            "payload_request_size",
-                                            "worker_count",
-                                            "request_timeout",
-                                            "tls_profile",
-                                            "tls_min_version",
-                                            "tls_max_version",
-                                            "tls_ciphers",
-                                            "tls_groups",
-                                            NULL};
-        check_keys(hs, w, known);
-        if (str_list(hs, "sockets", w, cfg->sockets, CL_KBS_MAX_SOCKETS, &cfg->nsockets, err) < 0 ||
-            opt_bool(hs, "insecure_http", w, &cfg->insecure_http, err) < 0 ||
-            opt_str(hs, "private_key", w, &cfg->tls_key_path, err) < 0 ||
-            opt_str(hs, "certificate", w, &cfg->tls_cert_path, err) < 0 ||
-            opt_str(hs, "tls_profile", w, &cfg->tls_profile, err) < 0 ||
-            opt_str(hs, "tls_min_version", w, &cfg->tls_min_version, err) < 0 ||
-            opt_str(hs, "tls_max_version", w, &cfg->tls_max_version, err) < 0 ||
-            opt_str(hs, "tls_ciphers", w, &cfg->tls_ciphers, err) < 0 ||
-            opt_str(hs, "tls_groups", w, &cfg->tls_groups, err) < 0)
-            return err->code;
-        if ((rc = opt_uint(hs, "payload_request_size", w, 1, 64, &n, err)) < 0)
-            return rc;
-        if (rc == 0)
-            cfg->payload_max = (size_t)n * 1024 * 1024;
-        if ((rc = opt_uint(hs, "worker_count", w, 1, 256, &n, err)) < 0)
-            return rc;
-        if (rc == 0)
-            cfg->worker_count = (unsigned)n;
-        if ((rc = opt_uint(hs, "request_timeout", w, 1, 3600, &n, err)) < 0)
-            return rc;
-        if (rc == 0)
-            cfg->request_timeout_s = (unsigned)n;
-    }
-    if (build_tls_priorities(cfg, err) < 0)
+    if (!json_object_get(doc, "http_server") && build_tls_priorities(cfg, err) < 0)
         return err->code;
-    if (tok) {
-        const char *w = "attestation_token";
-        static const char *const known[] = {"trusted_certs_paths", "trusted_jwk_sets",
-                                            "extra_teekey_paths",  "insecure_header_jwk",
-                                            "insecure_key",        NULL};
-        check_keys(tok, w, known);
-        if (str_list(tok, "trusted_certs_paths", w, cfg->trusted_certs_paths, CL_KBS_MAX_TRUSTED,
-                     &cfg->ntrusted_certs, err) < 0 ||
-            str_list(tok, "extra_teekey_paths", w, cfg->extra_teekey_paths, CL_KBS_MAX_TRUSTED,
-                     &cfg->nextra_teekey_paths, err) < 0 ||
-            opt_bool(tok, "insecure_header_jwk", w, &cfg->insecure_header_jwk, err) < 0)
-            return err->code;
-        /* insecure_key: trustee's older name of the same switch */
-        bool ik = false;
-        if (opt_bool(tok, "insecure_key", w, &ik, err) < 0)
-            return err->code;
-        cfg->insecure_header_jwk = cfg->insecure_header_jwk || ik;
-        if (str_list(tok, "trusted_jwk_sets", w, cfg->trusted_jwk_sets, CL_KBS_MAX_TRUSTED,
-                     &cfg->ntrusted_jwk_sets, err) < 0)
-            return err->code;
-        for (size_t i = 0; i < cfg->ntrusted_jwk_sets; i++)
-            if (strncmp(cfg->trusted_jwk_sets[i], "https://", 8) == 0 ||
-                strncmp(cfg->trusted_jwk_sets[i], "http://", 7) == 0) {
-                char path[64];
-                snprintf(path, sizeof path, "attestation_token.trusted_jwk_sets[%zu]", i);
-                refuse(path,
-                       "%s = \"%.128s\" is not supported: give a local path or file:// URL of the "
-                       "JWKS (no "
-                       "fetching or OpenID discovery)",
-                       path, cfg->trusted_jwk_sets[i]);
-            }
-    }
-    if (sb && parse_storage(sb, cfg, err) < 0)
-        goto fail;
-    if (opt_str(doc, "session_storage_type", "", &cfg->session_storage_type, err) < 0)
-        goto fail;
-    if (cfg->session_storage_type && !cl_store_type_canonical(cfg->session_storage_type))
-        refuse_value("", "session_storage_type", cfg->session_storage_type,
-                     "Cloister has Memory, LocalFs, Postgres and Redis");
     /* The environment wins over the file, as in trustee: credentials from a secret store. */
     const char *env_pg = getenv("POSTGRES_URL"), *env_rd = getenv("REDIS_URL");
-    if (env_pg && *env_pg && !(cfg->pg.url = strdup(env_pg))) {
-        cl_err_set(err, CL_ENOMEM, "config: out of memory");
-        goto fail;
-    }
+    if (env_pg && *env_pg && !(cfg->pg.url = strdup(env_pg)))
+        return cl_err_set(err, CL_ENOMEM, "config: out of memory");
     if (env_rd && *env_rd) {
         free(cfg->redis_url);
-        if (!(cfg->redis_url = strdup(env_rd))) {
-            cl_err_set(err, CL_ENOMEM, "config: out of memory");
-            goto fail;
-        }
+        if (!(cfg->redis_url = strdup(env_rd)))
+            return cl_err_set(err, CL_ENOMEM, "config: out of memory");
     }
-    if (as && parse_as(as, cfg, err) < 0)
-        return err->code;
-    if (admin && parse_admin(admin, cfg, err) < 0)
-        return err->code;
-    if (pe && parse_policy_engine(pe, cfg, err) < 0)
-        return err->code;
-    json_t *plugins = json_object_get(doc, "plugins");
-    if (plugins && parse_plugins(plugins, cfg, err) < 0)
-        return err->code;
     /* ---- consistency ---- */
     if (cfg->nsockets == 0) {
         if (!(cfg->sockets[0] = strdup("127.0.0.1:8080")))
@@ -1165,8 +1134,6 @@ static int parse_doc(const json_t *doc, struct cl_kbs_config *cfg, struct cl_err
             "config: HTTPS needs 'http_server.private_key' and 'http_server.certificate' "
             "(or set insecure_http = true for plain HTTP)");
     return 0;
-fail: /* the [storage_backend] block's exit */
-    return err->code;
 }
 
 int cl_kbs_config_parse_named(const char *text, size_t len, const char *file,
@@ -1210,14 +1177,6 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static json_t *str_array(char *const *a, size_t n)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_string(a[i]));
-    return arr;
-}
-
 static const char *admin_mode_name(enum cl_kbs_admin_mode m)
 {
     switch (m) {
@@ -1238,27 +1197,8 @@ json_t *cl_kbs_config_effective(const struct cl_kbs_config *cfg)
     CL_AUTO(json_t) *doc = json_object();
     if (!doc)
         return NULL;
-    json_object_set_new(
-        doc, "http_server",
-        json_pack("{s:o, s:b, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o}", "sockets",
-                  str_array(cfg->sockets, cfg->nsockets), "insecure_http", cfg->insecure_http,
-                  "private_key", str_or_null(cfg->tls_key_path), "certificate",
-                  str_or_null(cfg->tls_cert_path), "payload_request_size",
-                  (json_int_t)(cfg->payload_max / (1024 * 1024)), "worker_count",
-                  (json_int_t)(cfg->worker_count ? cfg->worker_count : 4), "request_timeout",
-                  (json_int_t)(cfg->request_timeout_s ? cfg->request_timeout_s
-                                                      : CL_HTTP_DEFAULT_REQUEST_TIMEOUT_S),
-                  "tls_profile", cfg->tls_profile ? cfg->tls_profile : "intermediate",
-                  "tls_min_version", str_or_null(cfg->tls_min_version), "tls_max_version",
-                  str_or_null(cfg->tls_max_version), "tls_ciphers", str_or_null(cfg->tls_ciphers),
-                  "tls_groups", str_or_null(cfg->tls_groups)));
-    json_object_set_new(
-        doc, "attestation_token",
-        json_pack("{s:o, s:o, s:o, s:b}", "trusted_certs_paths",
-                  str_array(cfg->trusted_certs_paths, cfg->ntrusted_certs), "trusted_jwk_sets",
-                  str_array(cfg->trusted_jwk_sets, cfg->ntrusted_jwk_sets), "extra_teekey_paths",
-                  str_array(cfg->extra_teekey_paths, cfg->nextra_teekey_paths),
-                  "insecure_header_jwk", cfg->insecure_header_jwk));
+    json_object_set_new(doc, "http_server", cl_cfg_effective(http_rows, cfg));
+    json_object_set_new(doc, "attestation_token", cl_cfg_effective(token_rows, cfg));
     json_t *signer = cfg->signer_key_path
                          ? json_pack("{s:s, s:o}", "key_path", cfg->signer_key_path, "cert_path",
                                      str_or_null(cfg->signer_cert_path))
@@ -1296,8 +1236,7 @@ json_t *cl_kbs_config_effective(const struct cl_kbs_config *cfg)
                             json_pack("{s:{s:o}}", "regex_acl", "acls", acls));
     }
     json_object_set_new(doc, "admin", admin);
-    json_object_set_new(doc, "policy_engine",
-                        json_pack("{s:o}", "policy_path", str_or_null(cfg->policy_path)));
+    json_object_set_new(doc, "policy_engine", cl_cfg_effective(policy_engine_rows, cfg));
     json_object_set_new(doc, "storage_backend",
                         json_pack("{s:s, s:{s:{s:o}}}", "storage_type",
                                   cfg->storage_type ? cfg->storage_type : "Memory", "backends",
