@@ -25,6 +25,8 @@ static _Thread_local struct cl_cfg *pc;
 /* Records one refusal of the key at `path` (logged now with file:line, the first kept). */
 #define refuse(path, ...) cl_cfg_refuse(pc, (path), __VA_ARGS__)
 
+#define KC struct cl_kbs_config
+
 static void join(char *out, size_t cap, const char *where, const char *key)
 {
     cl_cfg_join(out, cap, where, key);
@@ -46,23 +48,6 @@ static void check_keys(const json_t *tbl, const char *where, const char *const *
             refuse(path, "'%s' is not a key Cloister supports", path);
         }
     }
-}
-
-/* A key Cloister knows but does not implement: refused unless it holds an "off" value
- * (empty array/table, false, or the one value Cloister behaves as). */
-static void refuse_unless_empty(const json_t *tbl, const char *key, const char *where,
-                                const char *why)
-{
-    json_t *v = json_object_get(tbl, key);
-    if (!v)
-        return;
-    bool empty = (json_is_array(v) && json_array_size(v) == 0) ||
-                 (json_is_object(v) && json_object_size(v) == 0) || json_is_false(v);
-    if (empty)
-        return;
-    char path[256];
-    join(path, sizeof path, where, key);
-    refuse(path, "'%s' is not supported: %s", path, why);
 }
 
 /* "must be one of": value of a string key refused by name. */
@@ -168,19 +153,6 @@ static int opt_bool(const json_t *t, const char *key, const char *where, bool *o
     if (!json_is_boolean(v))
         return cl_err_set(err, CL_EINVAL, "config: '%s.%s' must be true or false", where, key);
     *out = json_is_true(v);
-    return 0;
-}
-
-static int opt_uint(const json_t *t, const char *key, const char *where, json_int_t min,
-                    json_int_t max, json_int_t *out, struct cl_err *err)
-{
-    json_t *v = json_object_get(t, key);
-    if (!v)
-        return 1;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return cl_err_set(err, CL_EINVAL, "config: '%s.%s' must be an integer in [%lld, %lld]",
-                          where, key, (long long)min, (long long)max);
-    *out = json_integer_value(v);
     return 0;
 }
 
@@ -418,184 +390,6 @@ static int parse_admin(const json_t *admin, struct cl_kbs_config *cfg, struct cl
     return 0;
 }
 
-/* A string setting of the verifiers, owned by cfg->tee_strings[slot]. */
-static int tee_str(const json_t *t, const char *key, const char *where, struct cl_kbs_config *cfg,
-                   size_t slot, const char **out, struct cl_err *err)
-{
-    if (opt_str(t, key, where, &cfg->tee_strings[slot], err) < 0)
-        return err ? err->code : CL_EINVAL;
-    if (cfg->tee_strings[slot])
-        *out = cfg->tee_strings[slot];
-    return 0;
-}
-
-/* [attestation_service.verifier_config.cca_verifier] (local appraisal: ta_store, rv_store) and
- * [attestation_service.verifier_config.csv_verifier] (cert_dir). */
-static int parse_cca_csv_config(const json_t *vc, struct cl_kbs_config *cfg, struct cl_err *err)
-{
-    static const struct {
-        const char *table;
-        const char *const keys[3]; /* NULL-terminated */
-    } tables[] = {{"cca_verifier", {"ta_store", "rv_store", NULL}},
-                  {"csv_verifier", {"cert_dir", NULL}}};
-    const char **dst[] = {&cfg->tee.cca_ta_store, &cfg->tee.cca_rv_store, &cfg->tee.csv_cert_dir};
-    size_t slot = 0;
-    for (size_t i = 0; i < CL_ARRAY_LEN(tables); i++) {
-        char where[96];
-        snprintf(where, sizeof where, "attestation_service.verifier_config.%s", tables[i].table);
-        json_t *t = NULL;
-        if (get_table(vc, tables[i].table, "attestation_service.verifier_config", &t, err) < 0)
-            return err ? err->code : CL_EINVAL;
-        if (t)
-            check_keys(t, where, tables[i].keys);
-        for (size_t k = 0; tables[i].keys[k]; k++, slot++) {
-            if (t && opt_str(t, tables[i].keys[k], where, &cfg->cca_csv_strings[slot], err) < 0)
-                return err ? err->code : CL_EINVAL;
-            if (cfg->cca_csv_strings[slot])
-                *dst[slot] = cfg->cca_csv_strings[slot];
-        }
-    }
-    return 0;
-}
-
-/* [attestation_service.verifier_config] with trustee's sub-tables (docs/verifiers.md). */
-static int parse_verifier_config(const json_t *vc, struct cl_kbs_config *cfg, struct cl_err *err)
-{
-    static const char *const known[] = {"snp_verifier",         "dcap_verifier",
-                                        "tpm_verifier",         "nvidia_verifier",
-                                        "cca_verifier",         "csv_verifier",
-                                        "nvidia_dpu_verifier",  "allow_debug_insecure",
-                                        "verify_time_insecure", NULL};
-    const char *w = "attestation_service.verifier_config";
-    check_keys(vc, w, known);
-    refuse_unless_empty(vc, "nvidia_verifier", w,
-                        "the NVIDIA verifier has no settings (local verification)");
-    refuse_unless_empty(vc, "nvidia_dpu_verifier", w,
-                        "the NVIDIA verifier has no settings (local verification)");
-    struct cl_tee_config *t = &cfg->tee;
-    json_int_t n = 0;
-    int rc;
-    if (opt_bool(vc, "allow_debug_insecure", w, &t->allow_debug_insecure, err) < 0)
-        return err ? err->code : CL_EINVAL;
-    if ((rc = opt_uint(vc, "verify_time_insecure", w, 1, INT64_MAX, &n, err)) < 0)
-        return rc;
-    if (rc == 0)
-        t->verify_time = (int64_t)n;
-    json_t *snp = NULL, *dcap = NULL, *tpm = NULL;
-    if (get_table(vc, "snp_verifier", w, &snp, err) < 0 ||
-        get_table(vc, "dcap_verifier", w, &dcap, err) < 0 ||
-        get_table(vc, "tpm_verifier", w, &tpm, err) < 0)
-        return err ? err->code : CL_EINVAL;
-    if (snp) {
-        static const char *const sk[] = {"vcek_sources", "cert_cache", "kds_online", "kds_url",
-                                         NULL};
-        const char *ws = "attestation_service.verifier_config.snp_verifier";
-        check_keys(snp, ws, sk);
-        if (tee_str(snp, "cert_cache", ws, cfg, 0, &t->snp_cert_cache, err) < 0 ||
-            tee_str(snp, "kds_url", ws, cfg, 1, &t->snp_kds_url, err) < 0 ||
-            opt_bool(snp, "kds_online", ws, &t->snp_kds_online, err) < 0)
-            return err ? err->code : CL_EINVAL;
-        /* trustee: vcek_sources = [{type = "OfflineStore", path}, {type = "KDS", base_url}] */
-        json_t *src = json_object_get(snp, "vcek_sources");
-        size_t i;
-        json_t *e;
-        if (src && !json_is_array(src))
-            return cl_err_set(err, CL_EINVAL,
-                              "config: '%s.vcek_sources' must be an array of tables", ws);
-        json_array_foreach(src, i, e)
-        {
-            const char *type = json_string_value(json_object_get(e, "type"));
-            if (type && strcmp(type, "OfflineStore") == 0) {
-                if (tee_str(e, "path", ws, cfg, 0, &t->snp_cert_cache, err) < 0)
-                    return err ? err->code : CL_EINVAL;
-            } else if (type && strcmp(type, "KDS") == 0) {
-                t->snp_kds_online = true;
-                if (tee_str(e, "base_url", ws, cfg, 1, &t->snp_kds_url, err) < 0)
-                    return err ? err->code : CL_EINVAL;
-            } else {
-                return cl_err_set(err, CL_EINVAL,
-                                  "config: '%s.vcek_sources[%zu].type' must be OfflineStore or KDS",
-                                  ws, i);
-            }
-        }
-    }
-    if (dcap) {
-        static const char *const dk[] = {"collateral_service",
-                                         "collateral_dir",
-                                         "pccs_url",
-                                         "allow_tcb_status_insecure",
-                                         "allow_expired_collateral_insecure",
-                                         "sgx_collateral_dir",
-                                         NULL};
-        const char *wd = "attestation_service.verifier_config.dcap_verifier";
-        check_keys(dcap, wd, dk);
-        if (tee_str(dcap, "collateral_dir", wd, cfg, 2, &t->tdx_collateral_dir, err) < 0 ||
-            tee_str(dcap, "pccs_url", wd, cfg, 3, &t->tdx_pccs_url, err) < 0 ||
-            opt_bool(dcap, "allow_expired_collateral_insecure", wd,
-                     &t->tdx_allow_expired_collateral_insecure, err) < 0)
-            return err ? err->code : CL_EINVAL;
-        if (tee_str(dcap, "sgx_collateral_dir", wd, cfg, 5, &t->sgx_collateral_dir, err) < 0)
-            return err ? err->code : CL_EINVAL;
-        /* trustee: collateral_service = PCS/PCCS URL, or file://<folder> */
-        const char *cs = json_string_value(json_object_get(dcap, "collateral_service"));
-        if (cs && strncmp(cs, "file://", 7) == 0) {
-            free(cfg->tee_strings[2]);
-            if (!(cfg->tee_strings[2] = strdup(cs + 7)))
-                return cl_err_set(err, CL_ENOMEM, "out of memory");
-            t->tdx_collateral_dir = cfg->tee_strings[2];
-        } else if (cs &&
-                   tee_str(dcap, "collateral_service", wd, cfg, 3, &t->tdx_pccs_url, err) < 0) {
-            return err ? err->code : CL_EINVAL;
-        }
-        json_t *st = json_object_get(dcap, "allow_tcb_status_insecure");
-        static const struct {
-            const char *name;
-            unsigned bit;
-        } statuses[] = {
-            {"SWHardeningNeeded", CL_TEE_TCB_SW_HARDENING_NEEDED},
-            {"ConfigurationNeeded", CL_TEE_TCB_CONFIGURATION_NEEDED},
-            {"OutOfDate", CL_TEE_TCB_OUT_OF_DATE},
-            {"TDRelaunchAdvised", CL_TEE_TCB_TD_RELAUNCH_ADVISED},
-        };
-        size_t i;
-        json_t *e;
-        if (st && !json_is_array(st))
-            return cl_err_set(err, CL_EINVAL,
-                              "config: '%s.allow_tcb_status_insecure' must be an array of strings",
-                              wd);
-        json_array_foreach(st, i, e)
-        {
-            size_t k = 0;
-            while (k < CL_ARRAY_LEN(statuses) &&
-                   (!json_is_string(e) || strcmp(json_string_value(e), statuses[k].name) != 0))
-                k++;
-            if (k == CL_ARRAY_LEN(statuses))
-                return cl_err_set(
-                    err, CL_EINVAL,
-                    "config: '%s.allow_tcb_status_insecure[%zu]' must be SWHardeningNeeded, "
-                    "ConfigurationNeeded, OutOfDate or TDRelaunchAdvised",
-                    wd, i);
-            t->tdx_allow_tcb_insecure |= statuses[k].bit;
-        }
-    }
-    if (tpm) {
-        static const char *const tk[] = {"ak_ca_path", NULL};
-        const char *wt = "attestation_service.verifier_config.tpm_verifier";
-        check_keys(tpm, wt, tk);
-        if (tee_str(tpm, "ak_ca_path", wt, cfg, 4, &t->tpm_ak_ca_path, err) < 0)
-            return err ? err->code : CL_EINVAL;
-    }
-    if ((rc = parse_cca_csv_config(vc, cfg, err)) < 0)
-        return rc;
-    if (t->allow_debug_insecure)
-        cl_insecure("allow_debug_insecure", "debug-enabled TEEs will be accepted");
-    if (t->verify_time)
-        cl_insecure("verify_time_insecure",
-                    "certificates and collateral are checked at %lld, not now",
-                    (long long)t->verify_time);
-    return 0;
-}
-
 /* ---- TLS: trustee's profiles and custom settings as a GnuTLS priority string ---- */
 
 /* OpenSSL suite names → GnuTLS cipher (and key exchange for TLS 1.2 suites). A GnuTLS
@@ -755,19 +549,271 @@ static int build_tls_priorities(struct cl_kbs_config *cfg, struct cl_err *err)
     return cfg->tls_priorities ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
 }
 
+/* ---- [attestation_service.verifier_config] with trustee's sub-tables (docs/verifiers.md) ----
+ * String settings land in cfg->tee_strings / cca_csv_strings (owned); tee_links points the
+ * verifiers' const char * settings at them once the table is read. */
+
+static const struct {
+    size_t str, tee; /* offsets in struct cl_kbs_config */
+} tee_links[] = {
+    {offsetof(KC, tee_strings[0]), offsetof(KC, tee.snp_cert_cache)},
+    {offsetof(KC, tee_strings[1]), offsetof(KC, tee.snp_kds_url)},
+    {offsetof(KC, tee_strings[2]), offsetof(KC, tee.tdx_collateral_dir)},
+    {offsetof(KC, tee_strings[3]), offsetof(KC, tee.tdx_pccs_url)},
+    {offsetof(KC, tee_strings[4]), offsetof(KC, tee.tpm_ak_ca_path)},
+    {offsetof(KC, tee_strings[5]), offsetof(KC, tee.sgx_collateral_dir)},
+    {offsetof(KC, cca_csv_strings[0]), offsetof(KC, tee.cca_ta_store)},
+    {offsetof(KC, cca_csv_strings[1]), offsetof(KC, tee.cca_rv_store)},
+    {offsetof(KC, cca_csv_strings[2]), offsetof(KC, tee.csv_cert_dir)},
+};
+
+static int set_slot(char **slot, const char *v, struct cl_err *err)
+{
+    char *d = strdup(v);
+    if (!d)
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    free(*slot);
+    *slot = d;
+    return 0;
+}
+
+/* trustee: vcek_sources = [{type = "OfflineStore", path}, {type = "KDS", base_url}] */
+static int read_vcek_sources(struct cl_cfg *c, const json_t *src, const char *path, void *base,
+                             struct cl_err *err)
+{
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_array(src))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be an array of tables", path);
+    size_t i;
+    json_t *e;
+    json_array_foreach(src, i, e)
+    {
+        const char *type = json_string_value(json_object_get(e, "type"));
+        if (!type || (strcmp(type, "OfflineStore") != 0 && strcmp(type, "KDS") != 0))
+            return cl_err_set(err, CL_EINVAL, "config: '%s[%zu].type' must be OfflineStore or KDS",
+                              path, i);
+        bool kds = strcmp(type, "KDS") == 0;
+        const char *key = kds ? "base_url" : "path";
+        json_t *v = json_object_get(e, key);
+        if (v && !json_is_string(v))
+            return cl_err_set(err, CL_EINVAL, "config: '%s[%zu].%s' must be a string", path, i,
+                              key);
+        if (kds)
+            cfg->tee.snp_kds_online = true;
+        if (v && set_slot(&cfg->tee_strings[kds ? 1 : 0], json_string_value(v), err) < 0)
+            return err->code;
+    }
+    return 0;
+}
+
+/* trustee: collateral_service = PCS/PCCS URL, or file://<folder> */
+static int read_collateral_service(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                                   struct cl_err *err)
+{
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_string(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a string", path);
+    const char *cs = json_string_value(v);
+    if (strncmp(cs, "file://", 7) == 0)
+        return set_slot(&cfg->tee_strings[2], cs + 7, err);
+    return set_slot(&cfg->tee_strings[3], cs, err);
+}
+
+static int read_tcb_statuses(struct cl_cfg *c, const json_t *st, const char *path, void *base,
+                             struct cl_err *err)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } statuses[] = {
+        {"SWHardeningNeeded", CL_TEE_TCB_SW_HARDENING_NEEDED},
+        {"ConfigurationNeeded", CL_TEE_TCB_CONFIGURATION_NEEDED},
+        {"OutOfDate", CL_TEE_TCB_OUT_OF_DATE},
+        {"TDRelaunchAdvised", CL_TEE_TCB_TD_RELAUNCH_ADVISED},
+    };
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_array(st))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be an array of strings", path);
+    size_t i;
+    json_t *e;
+    json_array_foreach(st, i, e)
+    {
+        size_t k = 0;
+        while (k < CL_ARRAY_LEN(statuses) &&
+               (!json_is_string(e) || strcmp(json_string_value(e), statuses[k].name) != 0))
+            k++;
+        if (k == CL_ARRAY_LEN(statuses))
+            return cl_err_set(err, CL_EINVAL,
+                              "config: '%s[%zu]' must be SWHardeningNeeded, ConfigurationNeeded, "
+                              "OutOfDate or TDRelaunchAdvised",
+                              path, i);
+        cfg->tee.tdx_allow_tcb_insecure |= statuses[k].bit;
+    }
+    return 0;
+}
+
+/* Each verifier table: adding a key is one row (toml/cfg.h); a new string setting also needs
+ * its tee_links line. */
+static const struct cl_cfg_field snp_rows[] = {
+    CL_CFG_S("cert_cache", KC, tee_strings[0], 0, NULL),
+    CL_CFG_S("kds_url", KC, tee_strings[1], 0, NULL),
+    CL_CFG_B("kds_online", KC, tee.snp_kds_online),
+    CL_CFG_F("vcek_sources", read_vcek_sources, NULL), /* after the two above: it wins */
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field dcap_rows[] = {
+    CL_CFG_S("collateral_dir", KC, tee_strings[2], 0, NULL),
+    CL_CFG_S("pccs_url", KC, tee_strings[3], 0, NULL),
+    CL_CFG_B("allow_expired_collateral_insecure", KC, tee.tdx_allow_expired_collateral_insecure),
+    CL_CFG_S("sgx_collateral_dir", KC, tee_strings[5], 0, NULL),
+    CL_CFG_F("collateral_service", read_collateral_service, NULL),
+    CL_CFG_F("allow_tcb_status_insecure", read_tcb_statuses, NULL),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field tpm_rows[] = {
+    CL_CFG_S("ak_ca_path", KC, tee_strings[4], 0, NULL),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field cca_rows[] = {
+    CL_CFG_S("ta_store", KC, cca_csv_strings[0], 0, NULL),
+    CL_CFG_S("rv_store", KC, cca_csv_strings[1], 0, NULL),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field csv_rows[] = {
+    CL_CFG_S("cert_dir", KC, cca_csv_strings[2], 0, NULL),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field verifier_rows[] = {
+    CL_CFG_NO("nvidia_verifier", "the NVIDIA verifier has no settings (local verification)"),
+    CL_CFG_NO("nvidia_dpu_verifier", "the NVIDIA verifier has no settings (local verification)"),
+    CL_CFG_B("allow_debug_insecure", KC, tee.allow_debug_insecure),
+    CL_CFG_I("verify_time_insecure", KC, tee.verify_time, 1, INT64_MAX, 0),
+    CL_CFG_T("snp_verifier", snp_rows),
+    CL_CFG_T("dcap_verifier", dcap_rows),
+    CL_CFG_T("tpm_verifier", tpm_rows),
+    CL_CFG_T("cca_verifier", cca_rows),
+    CL_CFG_T("csv_verifier", csv_rows),
+    CL_CFG_END_ROW,
+};
+
+static int read_verifier_config(struct cl_cfg *c, const json_t *v, const char *path, void *base,
+                                struct cl_err *err)
+{
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_object(v))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", path);
+    if (cl_cfg_read(c, v, path, verifier_rows, base, err) < 0)
+        return err->code;
+    for (size_t i = 0; i < CL_ARRAY_LEN(tee_links); i++) {
+        char *str = *(char **)(void *)((char *)cfg + tee_links[i].str);
+        if (str)
+            *(const char **)(void *)((char *)cfg + tee_links[i].tee) = str;
+    }
+    const struct cl_tee_config *t = &cfg->tee;
+    if (t->allow_debug_insecure)
+        cl_insecure("allow_debug_insecure", "debug-enabled TEEs will be accepted");
+    if (t->verify_time)
+        cl_insecure("verify_time_insecure",
+                    "certificates and collateral are checked at %lld, not now",
+                    (long long)t->verify_time);
+    return 0;
+}
+
 /* ---- [attestation_service] ---- */
+
+static const struct cl_cfg_field rvps_rows[] = {
+    CL_CFG_K("type"),
+    CL_CFG_NO("extractors", "no provenance extractors are built in"),
+    CL_CFG_NO("storage",
+              "reference values are kept in [storage_backend] (namespace reference_value)"),
+    CL_CFG_K("storage_type"),
+    CL_CFG_END_ROW,
+};
+
+static int read_rvps(struct cl_cfg *c, const json_t *rv, const char *path, void *base,
+                     struct cl_err *err)
+{
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_object(rv))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", path);
+    const char *rt = json_string_value(json_object_get(rv, "type"));
+    if (rt && strcmp(rt, "BuiltIn") != 0) {
+        refuse_value(path, "type", rt,
+                     "Cloister's reference values live in the KBS store (type = \"BuiltIn\")");
+        return 0;
+    }
+    if (cl_cfg_read(c, rv, path, rvps_rows, base, err) < 0)
+        return err->code;
+    const char *st = json_string_value(json_object_get(rv, "storage_type"));
+    if (st && (!cfg->storage_type || strcasecmp(st, cfg->storage_type) != 0))
+        refuse_value(path, "storage_type", st,
+                     "reference values share [storage_backend] storage_type");
+    return 0;
+}
+
+static const struct cl_cfg_field signer_rows[] = {
+    CL_CFG_S("key_path", KC, signer_key_path, 0, NULL),
+    CL_CFG_S("cert_path", KC, signer_cert_path, 0, NULL),
+    CL_CFG_NO("cert_url", "give the chain as cert_path"),
+    CL_CFG_END_ROW,
+};
+
+static const struct cl_cfg_field broker_rows[] = {
+    CL_CFG_I("duration_min", KC, token_duration_min, 1, 1440, 0),
+    CL_CFG_S("issuer_name", KC, token_issuer, 0, NULL),
+    CL_CFG_K("profile_name"), /* read_broker */
+    CL_CFG_K("type"),         /* read_broker */
+    CL_CFG_NO("developer_name", "the EAR verifier id is Cloister's own"),
+    CL_CFG_NO("build_name", "the EAR verifier id is Cloister's own"),
+    CL_CFG_NO("policy_dir", "attestation policies live in [storage_backend]"),
+    CL_CFG_K("verbose_token"), /* read_broker */
+    CL_CFG_K("signer"),        /* read_broker, last */
+    CL_CFG_END_ROW,
+};
+
+static int read_broker(struct cl_cfg *c, const json_t *broker, const char *wb, void *base,
+                       struct cl_err *err)
+{
+    if (!json_is_object(broker))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", wb);
+    if (cl_cfg_read(c, broker, wb, broker_rows, base, err) < 0)
+        return err->code;
+    const char *pn = json_string_value(json_object_get(broker, "profile_name"));
+    if (json_object_get(broker, "profile_name") && (!pn || strcmp(pn, CL_AS_EAR_PROFILE) != 0))
+        refuse_value(wb, "profile_name", pn ? pn : "?", "the EAR profile is " CL_AS_EAR_PROFILE);
+    const char *bt = json_string_value(json_object_get(broker, "type"));
+    if (json_object_get(broker, "type") && (!bt || strcasecmp(bt, "Ear") != 0))
+        refuse_value(wb, "type", bt ? bt : "?", "tokens are EAR");
+    json_t *vt = json_object_get(broker, "verbose_token");
+    if (vt && !json_is_boolean(vt))
+        return cl_err_set(err, CL_EINVAL, "config: '%s.verbose_token' must be true or false", wb);
+    if (vt && json_is_false(vt))
+        refuse("attestation_service.attestation_token_broker.verbose_token",
+               "%s.verbose_token = false is not supported: the EAR always carries the "
+               "annotated evidence",
+               wb);
+    json_t *signer = json_object_get(broker, "signer");
+    char ws[CL_CFG_MAX_PATH];
+    join(ws, sizeof ws, wb, "signer");
+    if (signer && !json_is_object(signer))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", ws);
+    return signer ? cl_cfg_read(c, signer, ws, signer_rows, base, err) : 0;
+}
+
+static const struct cl_cfg_field as_rows[] = {
+    CL_CFG_K("type"), /* read_as */
+    CL_CFG_I("timeout", KC, session_timeout_min, 1, 1440, 0),
+    CL_CFG_I("session_timeout_s", KC, session_timeout_s, 1, 86400, 0),
+    CL_CFG_I("max_sessions", KC, max_sessions, 1, 10000000, 0),
+    CL_CFG_B("allow_sample_tee_insecure", KC, allow_sample_tee_insecure),
+    CL_CFG_F("verifier_config", read_verifier_config, NULL),
+    CL_CFG_F("rvps_config", read_rvps, NULL),
+    CL_CFG_F("attestation_token_broker", read_broker, NULL),
+    CL_CFG_END_ROW,
+};
 
 static int parse_as(const json_t *as, struct cl_kbs_config *cfg, struct cl_err *err)
 {
-    static const char *const known[] = {"type",
-                                        "timeout",
-                                        "session_timeout_s",
-                                        "allow_sample_tee_insecure",
-                                        "max_sessions",
-                                        "attestation_token_broker",
-                                        "rvps_config",
-                                        "verifier_config",
-                                        NULL};
     const char *w = "attestation_service";
     json_t *type = json_object_get(as, "type");
     if (type && !json_is_string(type))
@@ -779,95 +825,7 @@ static int parse_as(const json_t *as, struct cl_kbs_config *cfg, struct cl_err *
                      "(type = \"coco_as_builtin\")");
         return 0;
     }
-    check_keys(as, w, known);
-    json_int_t n = 0;
-    int rc;
-    if ((rc = opt_uint(as, "timeout", w, 1, 1440, &n, err)) < 0)
-        return rc;
-    if (rc == 0)
-        cfg->session_timeout_min = (unsigned)n;
-    if ((rc = opt_uint(as, "session_timeout_s", w, 1, 86400, &n, err)) < 0)
-        return rc;
-    if (rc == 0)
-        cfg->session_timeout_s = (unsigned)n;
-    if ((rc = opt_uint(as, "max_sessions", w, 1, 10000000, &n, err)) < 0)
-        return rc;
-    if (rc == 0)
-        cfg->max_sessions = (size_t)n;
-    if (opt_bool(as, "allow_sample_tee_insecure", w, &cfg->allow_sample_tee_insecure, err) < 0)
-        return err->code;
-    json_t *vc = NULL, *rv = NULL, *broker = NULL, *signer = NULL;
-    if (get_table(as, "verifier_config", w, &vc, err) < 0 ||
-        (vc && parse_verifier_config(vc, cfg, err) < 0))
-        return err->code;
-    if (get_table(as, "rvps_config", w, &rv, err) < 0)
-        return err->code;
-    if (rv) {
-        const char *wr = "attestation_service.rvps_config";
-        const char *rt = json_string_value(json_object_get(rv, "type"));
-        if (rt && strcmp(rt, "BuiltIn") != 0) {
-            refuse_value(wr, "type", rt,
-                         "Cloister's reference values live in the KBS store (type = \"BuiltIn\")");
-        } else {
-            static const char *const rk[] = {"type", "extractors", "storage_type", "storage", NULL};
-            check_keys(rv, wr, rk);
-            refuse_unless_empty(rv, "extractors", wr, "no provenance extractors are built in");
-            refuse_unless_empty(
-                rv, "storage", wr,
-                "reference values are kept in [storage_backend] (namespace reference_value)");
-            const char *st = json_string_value(json_object_get(rv, "storage_type"));
-            if (st && (!cfg->storage_type || strcasecmp(st, cfg->storage_type) != 0))
-                refuse_value(wr, "storage_type", st,
-                             "reference values share [storage_backend] storage_type");
-        }
-    }
-    if (get_table(as, "attestation_token_broker", w, &broker, err) < 0)
-        return err->code;
-    if (broker) {
-        const char *wb = "attestation_service.attestation_token_broker";
-        static const char *const bk[] = {
-            "duration_min", "issuer_name",   "signer", "profile_name", "developer_name",
-            "build_name",   "verbose_token", "type",   "policy_dir",   NULL};
-        check_keys(broker, wb, bk);
-        if ((rc = opt_uint(broker, "duration_min", wb, 1, 1440, &n, err)) < 0)
-            return rc;
-        if (rc == 0)
-            cfg->token_duration_min = (unsigned)n;
-        if (opt_str(broker, "issuer_name", wb, &cfg->token_issuer, err) < 0)
-            return err->code;
-        const char *pn = json_string_value(json_object_get(broker, "profile_name"));
-        if (json_object_get(broker, "profile_name") && (!pn || strcmp(pn, CL_AS_EAR_PROFILE) != 0))
-            refuse_value(wb, "profile_name", pn ? pn : "?",
-                         "the EAR profile is " CL_AS_EAR_PROFILE);
-        const char *bt = json_string_value(json_object_get(broker, "type"));
-        if (json_object_get(broker, "type") && (!bt || strcasecmp(bt, "Ear") != 0))
-            refuse_value(wb, "type", bt ? bt : "?", "tokens are EAR");
-        refuse_unless_empty(broker, "developer_name", wb, "the EAR verifier id is Cloister's own");
-        refuse_unless_empty(broker, "build_name", wb, "the EAR verifier id is Cloister's own");
-        refuse_unless_empty(broker, "policy_dir", wb,
-                            "attestation policies live in [storage_backend]");
-        json_t *vt = json_object_get(broker, "verbose_token");
-        if (vt && !json_is_boolean(vt))
-            return cl_err_set(err, CL_EINVAL, "config: '%s.verbose_token' must be true or false",
-                              wb);
-        if (vt && json_is_false(vt))
-            refuse("attestation_service.attestation_token_broker.verbose_token",
-                   "%s.verbose_token = false is not supported: the EAR always carries the "
-                   "annotated evidence",
-                   wb);
-        if (get_table(broker, "signer", wb, &signer, err) < 0)
-            return err->code;
-        if (signer) {
-            const char *ws = "attestation_service.attestation_token_broker.signer";
-            static const char *const sk[] = {"key_path", "cert_path", "cert_url", NULL};
-            check_keys(signer, ws, sk);
-            refuse_unless_empty(signer, "cert_url", ws, "give the chain as cert_path");
-            if (opt_str(signer, "key_path", ws, &cfg->signer_key_path, err) < 0 ||
-                opt_str(signer, "cert_path", ws, &cfg->signer_cert_path, err) < 0)
-                return err->code;
-        }
-    }
-    return 0;
+    return cl_cfg_read(pc, as, w, as_rows, cfg, err);
 }
 
 /* ---- [[plugins]] ---- */
@@ -912,8 +870,6 @@ static int parse_plugins(const json_t *plugins, struct cl_kbs_config *cfg, struc
 }
 
 /* ---- the tables read by rows (toml/cfg.h) ---- */
-
-#define KC struct cl_kbs_config
 
 /* Each table below: adding a key is one row (toml/cfg.h), plus its docs/configuration.md line
  * and, when shown by --check, its place in cl_kbs_config_effective. */
