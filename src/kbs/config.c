@@ -27,34 +27,11 @@ static _Thread_local struct cl_cfg *pc;
 
 #define KC struct cl_kbs_config
 
-static void join(char *out, size_t cap, const char *where, const char *key)
-{
-    cl_cfg_join(out, cap, where, key);
-}
-
-/* Every key of tbl must be in `known`; each other one is refused by its dotted path. */
-static void check_keys(const json_t *tbl, const char *where, const char *const *known)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)(uintptr_t)tbl, k, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; known[i]; i++)
-            ok = ok || strcmp(known[i], k) == 0;
-        if (!ok) {
-            char path[256];
-            join(path, sizeof path, where, k);
-            refuse(path, "'%s' is not a key Cloister supports", path);
-        }
-    }
-}
-
 /* "must be one of": value of a string key refused by name. */
 static void refuse_value(const char *where, const char *key, const char *value, const char *why)
 {
     char path[256];
-    join(path, sizeof path, where, key);
+    cl_cfg_join(path, sizeof path, where, key);
     refuse(path, "%s = \"%.128s\" is not supported%s%s", path, value, why ? ": " : "",
            why ? why : "");
 }
@@ -117,45 +94,6 @@ void cl_kbs_config_clear(struct cl_kbs_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
-static int get_table(const json_t *parent, const char *key, const char *where, json_t **out,
-                     struct cl_err *err)
-{
-    json_t *v = json_object_get(parent, key);
-    *out = NULL;
-    if (!v)
-        return 0;
-    if (!json_is_object(v))
-        return cl_err_set(err, CL_EINVAL, "config: '%s%s%s' must be a table", where,
-                          *where ? "." : "", key);
-    *out = v;
-    return 0;
-}
-
-static int opt_str(const json_t *t, const char *key, const char *where, char **out,
-                   struct cl_err *err)
-{
-    json_t *v = json_object_get(t, key);
-    if (!v)
-        return 0;
-    if (!json_is_string(v))
-        return cl_err_set(err, CL_EINVAL, "config: '%s.%s' must be a string", where, key);
-    free(*out);
-    *out = strdup(json_string_value(v));
-    return *out ? 0 : cl_err_set(err, CL_ENOMEM, "out of memory");
-}
-
-static int opt_bool(const json_t *t, const char *key, const char *where, bool *out,
-                    struct cl_err *err)
-{
-    json_t *v = json_object_get(t, key);
-    if (!v)
-        return 0;
-    if (!json_is_boolean(v))
-        return cl_err_set(err, CL_EINVAL, "config: '%s.%s' must be true or false", where, key);
-    *out = json_is_true(v);
-    return 0;
-}
-
 static int add_persona(struct cl_kbs_config *cfg, const char *id, const char *path,
                        struct cl_err *err)
 {
@@ -199,125 +137,174 @@ static int load_idp_key(const char *uri, const char *path, cl_pkey **out, struct
     return 0;
 }
 
-/* [admin.authentication.bearer_jwt] identity_providers and [admin.authorization.regex_acl]. */
-static int parse_admin_authn(const json_t *admin, struct cl_kbs_config *cfg, struct cl_err *err)
+/* ---- [admin] ---- */
+
+static const struct cl_cfg_field idp_rows[] = {
+    CL_CFG_S("issuer", struct cl_kbs_idp, issuer, 0, NULL),
+    CL_CFG_S("audience", struct cl_kbs_idp, audience, 0, NULL),
+    CL_CFG_S("public_key_uri", struct cl_kbs_idp, key_uri, 0, NULL),
+    CL_CFG_NO("jwk_set_uri", "give the issuer's key as public_key_uri"),
+    CL_CFG_END_ROW,
+};
+
+/* [admin.authentication.bearer_jwt] identity_providers = [{issuer, audience, public_key_uri}] */
+static int read_idps(struct cl_cfg *c, const json_t *ips, const char *path, void *base,
+                     struct cl_err *err)
 {
-    json_t *authn = NULL, *authz = NULL, *bj = NULL, *ra = NULL;
-    if (get_table(admin, "authentication", "admin", &authn, err) < 0 ||
-        get_table(admin, "authorization", "admin", &authz, err) < 0)
-        return err->code;
-    if (authn) {
-        static const char *const k[] = {"bearer_jwt", NULL};
-        check_keys(authn, "admin.authentication", k);
-        if (get_table(authn, "bearer_jwt", "admin.authentication", &bj, err) < 0)
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_array(ips))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be an array of tables", path);
+    if (json_array_size(ips) > CL_KBS_MAX_PERSONAS)
+        return cl_err_set(err, CL_ELIMIT, "config: more than %d identity providers",
+                          CL_KBS_MAX_PERSONAS);
+    size_t i;
+    json_t *ip;
+    json_array_foreach(ips, i, ip)
+    {
+        char where[CL_CFG_MAX_PATH], kp[CL_CFG_MAX_PATH + 16];
+        snprintf(where, sizeof where, "%s[%zu]", path, i);
+        if (!json_is_object(ip))
+            return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", where);
+        struct cl_kbs_idp *d = &cfg->idps[cfg->nidps++];
+        if (cl_cfg_read(c, ip, where, idp_rows, d, err) < 0)
             return err->code;
-    }
-    if (authz) {
-        static const char *const k[] = {"regex_acl", NULL};
-        check_keys(authz, "admin.authorization", k);
-        if (get_table(authz, "regex_acl", "admin.authorization", &ra, err) < 0)
+        if (!d->key_uri && !json_object_get(ip, "jwk_set_uri"))
+            return cl_err_set(err, CL_EINVAL, "config: '%s' needs public_key_uri", where);
+        snprintf(kp, sizeof kp, "%s.public_key_uri", where);
+        if (d->key_uri && load_idp_key(d->key_uri, kp, &d->key, err) < 0)
             return err->code;
-    }
-    if (bj) {
-        static const char *const k[] = {"identity_providers", NULL};
-        check_keys(bj, "admin.authentication.bearer_jwt", k);
-        json_t *ips = json_object_get(bj, "identity_providers");
-        if (ips && !json_is_array(ips))
-            return cl_err_set(err, CL_EINVAL,
-                              "config: 'admin.authentication.bearer_jwt.identity_providers' must "
-                              "be an array of tables");
-        if (json_array_size(ips) > CL_KBS_MAX_PERSONAS)
-            return cl_err_set(err, CL_ELIMIT, "config: more than %d identity providers",
-                              CL_KBS_MAX_PERSONAS);
-        size_t i;
-        json_t *ip;
-        json_array_foreach(ips, i, ip)
-        {
-            char where[96];
-            snprintf(where, sizeof where, "admin.authentication.bearer_jwt.identity_providers[%zu]",
-                     i);
-            if (!json_is_object(ip))
-                return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", where);
-            static const char *const ik[] = {"issuer", "audience", "public_key_uri", "jwk_set_uri",
-                                             NULL};
-            check_keys(ip, where, ik);
-            struct cl_kbs_idp *d = &cfg->idps[cfg->nidps++];
-            if (opt_str(ip, "issuer", where, &d->issuer, err) < 0 ||
-                opt_str(ip, "audience", where, &d->audience, err) < 0 ||
-                opt_str(ip, "public_key_uri", where, &d->key_uri, err) < 0)
-                return err->code;
-            char path[160];
-            snprintf(path, sizeof path, "%s.jwk_set_uri", where);
-            if (json_object_get(ip, "jwk_set_uri"))
-                refuse(path, "'%s' is not supported: give the issuer's key as public_key_uri",
-                       path);
-            else if (!d->key_uri)
-                return cl_err_set(err, CL_EINVAL, "config: '%s' needs public_key_uri", where);
-            snprintf(path, sizeof path, "%s.public_key_uri", where);
-            if (d->key_uri && load_idp_key(d->key_uri, path, &d->key, err) < 0)
-                return err->code;
-            /* "" means: do not check (trustee's wording) */
-            if (d->issuer && !*d->issuer) {
-                free(d->issuer);
-                d->issuer = NULL;
-            }
-            if (d->audience && !*d->audience) {
-                free(d->audience);
-                d->audience = NULL;
-            }
+        /* "" means: do not check (trustee's wording) */
+        if (d->issuer && !*d->issuer) {
+            free(d->issuer);
+            d->issuer = NULL;
         }
-    }
-    if (ra) {
-        static const char *const k[] = {"acls", NULL};
-        check_keys(ra, "admin.authorization.regex_acl", k);
-        json_t *acls = json_object_get(ra, "acls");
-        if (acls && !json_is_array(acls))
-            return cl_err_set(
-                err, CL_EINVAL,
-                "config: 'admin.authorization.regex_acl.acls' must be an array of tables");
-        if (json_array_size(acls) > CL_KBS_MAX_ACLS)
-            return cl_err_set(err, CL_ELIMIT, "config: more than %d admin ACL entries",
-                              CL_KBS_MAX_ACLS);
-        size_t i;
-        json_t *a;
-        json_array_foreach(acls, i, a)
-        {
-            char where[96];
-            snprintf(where, sizeof where, "admin.authorization.regex_acl.acls[%zu]", i);
-            static const char *const ak[] = {"role", "allowed_endpoints", NULL};
-            if (!json_is_object(a))
-                return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", where);
-            check_keys(a, where, ak);
-            const char *role = NULL, *re = NULL;
-            if (cl_json_get_str(a, "role", &role, err) < 0 ||
-                cl_json_get_str(a, "allowed_endpoints", &re, err) < 0)
-                return cl_err_prefix(err, "config: '%s'", where);
-            size_t rl = strlen(re);
-            if (strncmp(re, "^/kbs", 5) != 0 || rl < 6 || re[rl - 1] != '$')
-                return cl_err_set(err, CL_EINVAL,
-                                  "config: '%s.allowed_endpoints' = \"%.128s\" must start with "
-                                  "^/kbs and end with $",
-                                  where, re);
-            struct cl_kbs_acl *d = &cfg->acls[cfg->nacls];
-            if (regcomp(&d->re, re, REG_EXTENDED | REG_NOSUB) != 0)
-                return cl_err_set(
-                    err, CL_EINVAL,
-                    "config: '%s.allowed_endpoints' = \"%.128s\" is not a POSIX extended regex",
-                    where, re);
-            cfg->nacls++;
-            if (!(d->role = strdup(role)) || !(d->pattern = strdup(re)))
-                return cl_err_set(err, CL_ENOMEM, "out of memory");
+        if (d->audience && !*d->audience) {
+            free(d->audience);
+            d->audience = NULL;
         }
     }
     return 0;
 }
 
+static const struct cl_cfg_field acl_rows[] = {
+    CL_CFG_K("role"),              /* read_acls */
+    CL_CFG_K("allowed_endpoints"), /* read_acls */
+    CL_CFG_END_ROW,
+};
+
+/* [admin.authorization.regex_acl] acls = [{role, allowed_endpoints = "^/kbs...$"}] */
+static int read_acls(struct cl_cfg *c, const json_t *acls, const char *path, void *base,
+                     struct cl_err *err)
+{
+    struct cl_kbs_config *cfg = base;
+    if (!json_is_array(acls))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be an array of tables", path);
+    if (json_array_size(acls) > CL_KBS_MAX_ACLS)
+        return cl_err_set(err, CL_ELIMIT, "config: more than %d admin ACL entries",
+                          CL_KBS_MAX_ACLS);
+    size_t i;
+    json_t *a;
+    json_array_foreach(acls, i, a)
+    {
+        char where[CL_CFG_MAX_PATH];
+        snprintf(where, sizeof where, "%s[%zu]", path, i);
+        if (!json_is_object(a))
+            return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", where);
+        if (cl_cfg_read(c, a, where, acl_rows, base, err) < 0)
+            return err->code;
+        const char *role = NULL, *re = NULL;
+        if (cl_json_get_str(a, "role", &role, err) < 0 ||
+            cl_json_get_str(a, "allowed_endpoints", &re, err) < 0)
+            return cl_err_prefix(err, "config: '%s'", where);
+        size_t rl = strlen(re);
+        if (strncmp(re, "^/kbs", 5) != 0 || rl < 6 || re[rl - 1] != '$')
+            return cl_err_set(err, CL_EINVAL,
+                              "config: '%s.allowed_endpoints' = \"%.128s\" must start with "
+                              "^/kbs and end with $",
+                              where, re);
+        struct cl_kbs_acl *d = &cfg->acls[cfg->nacls];
+        if (regcomp(&d->re, re, REG_EXTENDED | REG_NOSUB) != 0)
+            return cl_err_set(
+                err, CL_EINVAL,
+                "config: '%s.allowed_endpoints' = \"%.128s\" is not a POSIX extended regex", where,
+                re);
+        cfg->nacls++;
+        if (!(d->role = strdup(role)) || !(d->pattern = strdup(re)))
+            return cl_err_set(err, CL_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static const struct cl_cfg_field persona_rows[] = {
+    CL_CFG_K("id"),              /* read_personas */
+    CL_CFG_K("public_key_path"), /* read_personas */
+    CL_CFG_END_ROW,
+};
+
+/* Simple mode: [[admin.personas]] {id, public_key_path} */
+static int read_personas(struct cl_cfg *c, const json_t *ps, const char *path, void *base,
+                         struct cl_err *err)
+{
+    if (!json_is_array(ps))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be an array of tables", path);
+    size_t i;
+    json_t *p;
+    json_array_foreach(ps, i, p)
+    {
+        char where[CL_CFG_MAX_PATH];
+        snprintf(where, sizeof where, "%s[%zu]", path, i);
+        const char *id = NULL, *kp = NULL;
+        if (cl_json_get_str(p, "id", &id, err) < 0 ||
+            cl_json_get_str(p, "public_key_path", &kp, err) < 0)
+            return cl_err_prefix(err, "config: %s", where);
+        if (cl_cfg_read(c, p, where, persona_rows, base, err) < 0 ||
+            add_persona(base, id, kp, err) < 0)
+            return err->code;
+    }
+    return 0;
+}
+
+static int read_auth_public_key(struct cl_cfg *c, const json_t *pk, const char *path, void *base,
+                                struct cl_err *err)
+{
+    if (!json_is_string(pk))
+        return cl_err_set(err, CL_EINVAL, "config: '%s' must be a path", path);
+    return add_persona(base, "admin", json_string_value(pk), err);
+}
+
+static const struct cl_cfg_field bearer_rows[] = {
+    CL_CFG_F("identity_providers", read_idps, NULL),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field authn_rows[] = {
+    CL_CFG_T("bearer_jwt", bearer_rows),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field regex_acl_rows[] = {
+    CL_CFG_F("acls", read_acls, NULL),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field authz_rows[] = {
+    CL_CFG_T("regex_acl", regex_acl_rows),
+    CL_CFG_END_ROW,
+};
+static const struct cl_cfg_field admin_rows[] = {
+    CL_CFG_K("type"),               /* parse_admin: the mode */
+    CL_CFG_K("authorization_mode"), /* parse_admin: the mode */
+    CL_CFG_K("insecure_api"),       /* parse_admin: the mode */
+    CL_CFG_F("auth_public_key", read_auth_public_key, NULL),
+    CL_CFG_F("personas", read_personas, NULL),
+    CL_CFG_T("authentication", authn_rows),
+    CL_CFG_T("authorization", authz_rows),
+    CL_CFG_END_ROW,
+};
+
 static int parse_admin(const json_t *admin, struct cl_kbs_config *cfg, struct cl_err *err)
 {
-    static const char *const known[] = {
-        "type",     "authorization_mode", "insecure_api",  "auth_public_key",
-        "personas", "authentication",     "authorization", NULL};
-    check_keys(admin, "admin", known);
+    json_t *ia = json_object_get(admin, "insecure_api");
+    if (ia && !json_is_boolean(ia))
+        return cl_err_set(err, CL_EINVAL, "config: 'admin.insecure_api' must be true or false");
+    bool insecure_api = json_is_true(ia);
     const char *mode = NULL;
     json_t *t = json_object_get(admin, "authorization_mode");
     const char *mkey = "admin.authorization_mode";
@@ -328,34 +315,7 @@ static int parse_admin(const json_t *admin, struct cl_kbs_config *cfg, struct cl
     if (t && !json_is_string(t))
         return cl_err_set(err, CL_EINVAL, "config: '%s' must be a string", mkey);
     mode = t ? json_string_value(t) : NULL;
-    bool insecure_api = false;
-    if (opt_bool(admin, "insecure_api", "admin", &insecure_api, err) < 0)
-        return err->code;
-    json_t *pk = json_object_get(admin, "auth_public_key");
-    if (pk) {
-        if (!json_is_string(pk))
-            return cl_err_set(err, CL_EINVAL, "config: 'admin.auth_public_key' must be a path");
-        if (add_persona(cfg, "admin", json_string_value(pk), err) < 0)
-            return err->code;
-    }
-    json_t *ps = json_object_get(admin, "personas");
-    if (ps) {
-        if (!json_is_array(ps))
-            return cl_err_set(err, CL_EINVAL,
-                              "config: 'admin.personas' must be an array of tables");
-        size_t i;
-        json_t *p;
-        json_array_foreach(ps, i, p)
-        {
-            const char *id = NULL, *path = NULL;
-            if (cl_json_get_str(p, "id", &id, err) < 0 ||
-                cl_json_get_str(p, "public_key_path", &path, err) < 0)
-                return cl_err_prefix(err, "config: admin.personas[%zu]", i);
-            if (add_persona(cfg, id, path, err) < 0)
-                return err->code;
-        }
-    }
-    if (parse_admin_authn(admin, cfg, err) < 0)
+    if (cl_cfg_read(pc, admin, "admin", admin_rows, cfg, err) < 0)
         return err->code;
     bool authn =
         json_object_get(admin, "authentication") || json_object_get(admin, "authorization");
@@ -794,7 +754,7 @@ static int read_broker(struct cl_cfg *c, const json_t *broker, const char *wb, v
                wb);
     json_t *signer = json_object_get(broker, "signer");
     char ws[CL_CFG_MAX_PATH];
-    join(ws, sizeof ws, wb, "signer");
+    cl_cfg_join(ws, sizeof ws, wb, "signer");
     if (signer && !json_is_object(signer))
         return cl_err_set(err, CL_EINVAL, "config: '%s' must be a table", ws);
     return signer ? cl_cfg_read(c, signer, ws, signer_rows, base, err) : 0;
@@ -830,6 +790,14 @@ static int parse_as(const json_t *as, struct cl_kbs_config *cfg, struct cl_err *
 
 /* ---- [[plugins]] ---- */
 
+static const struct cl_cfg_field plugin_rows[] = {
+    CL_CFG_K("name"), /* parse_plugins */
+    CL_CFG_S("type", KC, resource_type, 0, NULL),
+    CL_CFG_S("storage_backend_type", KC, resource_type, 0, NULL), /* after type: it wins */
+    CL_CFG_S("dir_path", KC, resource_dir, 0, NULL),
+    CL_CFG_END_ROW,
+};
+
 static int parse_plugins(const json_t *plugins, struct cl_kbs_config *cfg, struct cl_err *err)
 {
     if (!json_is_array(plugins))
@@ -848,11 +816,7 @@ static int parse_plugins(const json_t *plugins, struct cl_kbs_config *cfg, struc
             refuse_value(where, "name", name, "Cloister has the resource plugin only");
             continue;
         }
-        static const char *const rk[] = {"name", "type", "storage_backend_type", "dir_path", NULL};
-        check_keys(p, where, rk);
-        if (opt_str(p, "type", where, &cfg->resource_type, err) < 0 ||
-            opt_str(p, "storage_backend_type", where, &cfg->resource_type, err) < 0 ||
-            opt_str(p, "dir_path", where, &cfg->resource_dir, err) < 0)
+        if (cl_cfg_read(pc, p, where, plugin_rows, cfg, err) < 0)
             return err->code;
         const char *rt = cfg->resource_type;
         const char *key =
