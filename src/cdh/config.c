@@ -426,6 +426,18 @@ static int pem_certs_ok(const char *pem, size_t len, struct cl_err *err)
 
 int cl_cdh_config_check_files(const struct cl_cdh_config *cfg, struct cl_err *err)
 {
-    return cl_cfg_check_files("cdh config", cdh_rows, cfg, "", CL_CDH_MAX_CONFIG, pem_certs_ok,
-                              err);
+    if (cl_cfg_check_files("cdh config", cdh_rows, cfg, "", CL_CDH_OFFLINE_MAX, pem_certs_ok, err) <
+        0)
+        return err->code;
+    /* offline_fs_kbc files must also parse: a JSON object of resources */
+    for (size_t i = 0; cfg->offline_files && cfg->offline_files[i]; i++) {
+        size_t n = 0;
+        CL_AUTO(cl_bytes) *t = cl_file_read(cfg->offline_files[i], CL_CDH_OFFLINE_MAX, &n, err);
+        CL_AUTO(json_t) *m = t ? cl_json_parse((const char *)t, n, 4, err) : NULL;
+        if (!json_is_object(m))
+            return cl_err_set(err, CL_EPARSE,
+                              "cdh config: 'kbc.offline_files[%zu]' %s is not a JSON object", i,
+                              cfg->offline_files[i]);
+    }
+    return 0;
 }

@@ -74,6 +74,10 @@ grep -q "kbc.offline_files\[0\]" "$T/err" || fail "cdh: missing file not named: 
 printf '[image]\nextra_root_certificates = ["-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----\\n"]\n' > "$T/cdh-pem.toml"
 if "$CDH" -c "$T/cdh-pem.toml" --check > /dev/null 2> "$T/err"; then fail "cdh: broken certificate passed --check"; fi
 grep -q "image.extra_root_certificates\[0\]" "$T/err" || fail "cdh: broken certificate not named: $(cat "$T/err")"
+echo 'not json' > "$T/present.json"
+printf '[kbc]\nname = "offline_fs_kbc"\noffline_files = ["%s/present.json"]\n' "$T" > "$T/cdh-ok.toml"
+if "$CDH" -c "$T/cdh-ok.toml" --check > /dev/null 2> "$T/err"; then fail "cdh: offline file that is not JSON passed --check"; fi
+grep -q "kbc.offline_files\[0\]' .* is not a JSON object" "$T/err" || fail "cdh: bad offline file not named: $(cat "$T/err")"
 echo '{}' > "$T/present.json"
 printf '[kbc]\nname = "offline_fs_kbc"\noffline_files = ["%s/present.json"]\n' "$T" > "$T/cdh-ok.toml"
 "$CDH" -c "$T/cdh-ok.toml" --check > /dev/null 2> "$T/err" || fail "cdh: present offline file refused: $(cat "$T/err")"
