@@ -87,6 +87,12 @@ void cl_kbs_config_clear(struct cl_kbs_config *cfg)
     free(cfg->storage_dir);
     free(cfg->resource_type);
     free(cfg->resource_dir);
+    char *owned[] = {cfg->pg.url,  cfg->pg.db,     cfg->pg.user,       cfg->pg.password,
+                     cfg->pg.host, cfg->redis_url, cfg->seal_key_path, cfg->session_storage_type};
+    for (size_t i = 0; i < CL_ARRAY_LEN(owned); i++)
+        free(owned[i]);
+    for (size_t i = 0; i < cfg->nseal_old; i++)
+        free(cfg->seal_old_paths[i]);
     for (size_t i = 0; i < CL_ARRAY_LEN(cfg->tee_strings); i++)
         free(cfg->tee_strings[i]);
     for (size_t i = 0; i < CL_ARRAY_LEN(cfg->cca_csv_strings); i++)
