@@ -331,12 +331,14 @@ static const struct cl_cfg_field proxy_rows[] = {
 };
 static const struct cl_cfg_field image_rows[] = {
     CL_CFG_S("work_dir", CDH, image.work_dir, 0, NULL),
-    CL_CFG_S("image_security_policy_uri", CDH, image.policy_uri, CL_CFG_FILE, NULL),
+    CL_CFG_S("image_security_policy_uri", CDH, image.policy_uri, CL_CFG_FILE | CL_CFG_URI, NULL),
     CL_CFG_S("image_security_policy", CDH, image.policy, 0, NULL),
-    CL_CFG_S("sigstore_config_uri", CDH, image.sigstore_config_uri, CL_CFG_FILE, NULL),
+    CL_CFG_S("sigstore_config_uri", CDH, image.sigstore_config_uri, CL_CFG_FILE | CL_CFG_URI, NULL),
     CL_CFG_S("sigstore_config", CDH, image.sigstore_config, 0, NULL),
-    CL_CFG_S("authenticated_registry_credentials_uri", CDH, image.auth_uri, CL_CFG_FILE, NULL),
-    CL_CFG_S("registry_configuration_uri", CDH, image.registry_config_uri, CL_CFG_FILE, NULL),
+    CL_CFG_S("authenticated_registry_credentials_uri", CDH, image.auth_uri,
+             CL_CFG_FILE | CL_CFG_URI, NULL),
+    CL_CFG_S("registry_configuration_uri", CDH, image.registry_config_uri, CL_CFG_FILE | CL_CFG_URI,
+             NULL),
     CL_CFG_F("registry_config", read_registry_config, show_registry_config),
     CL_CFG_I("max_concurrent_layer_downloads_per_image", CDH, image.max_concurrent, 1, 16, 0),
     CL_CFG_A("extra_root_certificates", CDH, image.extra_root_certs, image.ncerts,

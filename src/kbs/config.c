@@ -637,12 +637,12 @@ static const struct cl_cfg_field dcap_rows[] = {
     CL_CFG_END_ROW,
 };
 static const struct cl_cfg_field tpm_rows[] = {
-    CL_CFG_S("ak_ca_path", KC, tee_strings[4], 0, NULL),
+    CL_CFG_S("ak_ca_path", KC, tee_strings[4], CL_CFG_FILE, NULL),
     CL_CFG_END_ROW,
 };
 static const struct cl_cfg_field cca_rows[] = {
-    CL_CFG_S("ta_store", KC, cca_csv_strings[0], 0, NULL),
-    CL_CFG_S("rv_store", KC, cca_csv_strings[1], 0, NULL),
+    CL_CFG_S("ta_store", KC, cca_csv_strings[0], CL_CFG_FILE, NULL),
+    CL_CFG_S("rv_store", KC, cca_csv_strings[1], CL_CFG_FILE, NULL),
     CL_CFG_END_ROW,
 };
 static const struct cl_cfg_field csv_rows[] = {
@@ -718,8 +718,8 @@ static int read_rvps(struct cl_cfg *c, const json_t *rv, const char *path, void 
 }
 
 static const struct cl_cfg_field signer_rows[] = {
-    CL_CFG_S("key_path", KC, signer_key_path, 0, NULL),
-    CL_CFG_S("cert_path", KC, signer_cert_path, 0, NULL),
+    CL_CFG_S("key_path", KC, signer_key_path, CL_CFG_FILE, NULL),
+    CL_CFG_S("cert_path", KC, signer_cert_path, CL_CFG_FILE, NULL),
     CL_CFG_NO("cert_url", "give the chain as cert_path"),
     CL_CFG_END_ROW,
 };
@@ -860,7 +860,8 @@ static const struct cl_cfg_field http_rows[] = {
 };
 
 static const struct cl_cfg_field token_rows[] = {
-    CL_CFG_A("trusted_certs_paths", KC, trusted_certs_paths, ntrusted_certs, CL_KBS_MAX_TRUSTED, 0),
+    CL_CFG_A("trusted_certs_paths", KC, trusted_certs_paths, ntrusted_certs, CL_KBS_MAX_TRUSTED,
+             CL_CFG_FILE),
     CL_CFG_A("trusted_jwk_sets", KC, trusted_jwk_sets, ntrusted_jwk_sets, CL_KBS_MAX_TRUSTED, 0),
     CL_CFG_A("extra_teekey_paths", KC, extra_teekey_paths, nextra_teekey_paths, CL_KBS_MAX_TRUSTED,
              0),
@@ -1188,37 +1189,27 @@ int cl_kbs_config_check_files(const struct cl_kbs_config *cfg, struct cl_err *er
     if (!cfg->insecure_http && (check_file("http_server.private_key", cfg->tls_key_path, err) < 0 ||
                                 check_file("http_server.certificate", cfg->tls_cert_path, err) < 0))
         return err->code;
-    for (size_t i = 0; i < cfg->ntrusted_certs; i++)
-        if (check_file("attestation_token.trusted_certs_paths", cfg->trusted_certs_paths[i], err) <
-            0)
-            return err->code;
+    if (cl_cfg_check_files("config", token_rows, cfg, "attestation_token", CL_KBS_MAX_CONFIG * 16,
+                           NULL, err) < 0)
+        return err->code;
     {
         CL_AUTO(json_t) *keys = cl_kbs_jwks_load(cfg, err);
         if (!keys && err->code < 0)
             return err->code;
     }
-    if (check_file("attestation_service.attestation_token_broker.signer.key_path",
-                   cfg->signer_key_path, err) < 0 ||
-        check_file("attestation_service.attestation_token_broker.signer.cert_path",
-                   cfg->signer_cert_path, err) < 0)
-        return err->code;
+    /* the files named in the tables below (CL_CFG_FILE rows), in the file's order */
     static const struct {
-        const char *key;
-        size_t off;
-    } tee_files[] = {
-        {"attestation_service.verifier_config.tpm_verifier.ak_ca_path",
-         offsetof(struct cl_tee_config, tpm_ak_ca_path)},
-        {"attestation_service.verifier_config.cca_verifier.ta_store",
-         offsetof(struct cl_tee_config, cca_ta_store)},
-        {"attestation_service.verifier_config.cca_verifier.rv_store",
-         offsetof(struct cl_tee_config, cca_rv_store)},
+        const char *where;
+        const struct cl_cfg_field *rows;
+    } files[] = {
+        {"attestation_service.attestation_token_broker.signer", signer_rows},
+        {"attestation_service.verifier_config.tpm_verifier", tpm_rows},
+        {"attestation_service.verifier_config.cca_verifier", cca_rows},
     };
-    for (size_t i = 0; i < CL_ARRAY_LEN(tee_files); i++) {
-        const char *p =
-            *(const char *const *)(const void *)((const char *)&cfg->tee + tee_files[i].off);
-        if (check_file(tee_files[i].key, p, err) < 0)
+    for (size_t i = 0; i < CL_ARRAY_LEN(files); i++)
+        if (cl_cfg_check_files("config", files[i].rows, cfg, files[i].where, CL_KBS_MAX_CONFIG * 16,
+                               NULL, err) < 0)
             return err->code;
-    }
     if (cfg->policy_path) {
         size_t n = 0;
         CL_AUTO(cl_bytes) *text = cl_file_read(cfg->policy_path, CL_AS_MAX_POLICY, &n, err);

@@ -427,10 +427,10 @@ static int check_one(const char *who, const struct cl_cfg_field *f, const char *
     if (!val)
         return 0;
     if (f->flags & CL_CFG_FILE) {
-        /* file://path is a file; another scheme (kbs://, https://) is fetched later */
-        if (strncmp(val, "file://", 7) == 0)
+        /* a URI: file://path is a file; another scheme (kbs://, https://) is fetched later */
+        if ((f->flags & CL_CFG_URI) && strncmp(val, "file://", 7) == 0)
             val += 7;
-        else if (strstr(val, "://"))
+        else if ((f->flags & CL_CFG_URI) && strstr(val, "://"))
             return 0;
         CL_AUTO(cl_bytes) *b = cl_file_read(val, max, NULL, err);
         if (!b)

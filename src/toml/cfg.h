@@ -62,6 +62,8 @@ enum {
     CL_CFG_NULLTERM = 1u << 4, /* CL_CFG_STRS: NULL-terminated char ** */
     CL_CFG_PEM = 1u << 5,      /* CL_CFG_STR(S) holding PEM certificates, checked by
                                 * cl_cfg_check_files (the text itself, not a path) */
+    CL_CFG_URI = 1u << 6,      /* with CL_CFG_FILE: a URI; file:// is checked, another scheme
+                                * (kbs://, https://) is fetched later and not checked */
 };
 
 struct cl_cfg_field;

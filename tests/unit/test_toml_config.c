@@ -51,7 +51,7 @@ static const struct cl_cfg_field sub_rows[] = {
 static const struct cl_cfg_field rows[] = {
     CL_CFG_S("name", D, name, CL_CFG_REQUIRED, NULL),
     CL_CFG_S("pass", D, pass, CL_CFG_SECRET, NULL),
-    CL_CFG_S("file", D, file, CL_CFG_FILE, NULL),
+    CL_CFG_S("file", D, file, CL_CFG_FILE | CL_CFG_URI, NULL),
     CL_CFG_B("on", D, on),
     CL_CFG_I("port", D, port, 1, 65535, 8080),
     CL_CFG_IS("mib", D, bytes, 1, 64, 2, 1024 * 1024),
