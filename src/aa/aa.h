@@ -65,9 +65,9 @@ struct cl_aa_config {
                                           * "swtpm:host=127.0.0.1,port=2321"); default: probe devices */
 };
 
-/* Parses aa.toml text (an empty text gives the defaults). Unknown keys are warned about by
- * dotted path and ignored (upstream's parser ignores them silently); a known key of the wrong type
- * is EPARSE naming it. */
+/* Parses aa.toml text (an empty text gives the defaults). Every key Cloister does not know is
+ * refused by dotted path and file:line (EINVAL, exit 2; upstream's parser would ignore it); a
+ * known key of the wrong type or out of bounds is EINVAL naming it. */
 CL_MUST_CHECK int cl_aa_config_parse(const char *text, size_t len, struct cl_aa_config *cfg,
                                      struct cl_err *err);
 CL_MUST_CHECK int cl_aa_config_load(const char *path, struct cl_aa_config *cfg, struct cl_err *err);
@@ -75,6 +75,8 @@ void cl_aa_config_defaults(struct cl_aa_config *cfg);
 void cl_aa_config_clear(struct cl_aa_config *cfg);
 /* The configuration in force in aa.toml's structure, defaults filled in (--check). New. */
 json_t *cl_aa_config_effective(const struct cl_aa_config *cfg);
+/* For --check: the files and certificates the configuration names open and parse. */
+CL_MUST_CHECK int cl_aa_config_check_files(const struct cl_aa_config *cfg, struct cl_err *err);
 
 /* ---- init-data ---- */
 

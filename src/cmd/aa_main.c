@@ -133,6 +133,11 @@ int main(int argc, char **argv)
         cl_aa_config_clear(&cfg);
         return cl_err_exit_code(rc);
     }
+    if (check && (rc = cl_aa_config_check_files(&cfg, &err)) < 0) {
+        fprintf(stderr, "cloister-aa: %s\n", err.msg);
+        cl_aa_config_clear(&cfg);
+        return cl_err_exit_code(rc);
+    }
     if (check) {
         CL_AUTO(json_t) *eff = cl_aa_config_effective(&cfg);
         cl_aa_config_clear(&cfg);

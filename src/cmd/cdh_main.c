@@ -136,6 +136,11 @@ int main(int argc, char **argv)
         cl_cdh_config_clear(&cfg);
         return cl_err_exit_code(rc);
     }
+    if (check && (rc = cl_cdh_config_check_files(&cfg, &err)) < 0) {
+        fprintf(stderr, "cloister-cdh: %s\n", err.msg);
+        cl_cdh_config_clear(&cfg);
+        return cl_err_exit_code(rc);
+    }
     if (check) {
         CL_AUTO(json_t) *eff = cl_cdh_config_effective(&cfg);
         cl_cdh_config_clear(&cfg);
