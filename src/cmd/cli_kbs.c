@@ -249,8 +249,13 @@ static int cmd_get_resource(const struct kopts *o)
     CL_AUTO(cl_bytes) *init = NULL;
     if (o->init_data && !(init = cl_file_read(o->init_data, 65536, NULL, &e)))
         return fail(&e, "get-resource");
-    struct cl_kbs_client_opts co = {o->url,     o->tee,     o->key_kind,  (const char *)init,
-                                    o->ca_file, o->verbose, o->attest_url};
+    struct cl_kbs_client_opts co = {.url = o->url,
+                                    .tee = o->tee,
+                                    .key_kind = o->key_kind,
+                                    .init_data = (const char *)init,
+                                    .ca_file = o->ca_file,
+                                    .verbose = o->verbose,
+                                    .attest_url = o->attest_url};
     CL_AUTO(cl_secret) *secret = NULL;
     if (cl_kbs_client_get_resource(&co, o->path, &secret, &e) < 0)
         return fail(&e, "get-resource");
@@ -268,8 +273,12 @@ static int cmd_attest(const struct kopts *o)
     CL_AUTO(cl_bytes) *init = NULL;
     if (o->init_data && !(init = cl_file_read(o->init_data, 65536, NULL, &e)))
         return fail(&e, "attest");
-    struct cl_kbs_client_opts co = {o->url,     o->tee,     o->key_kind, (const char *)init,
-                                    o->ca_file, o->verbose, NULL};
+    struct cl_kbs_client_opts co = {.url = o->url,
+                                    .tee = o->tee,
+                                    .key_kind = o->key_kind,
+                                    .init_data = (const char *)init,
+                                    .ca_file = o->ca_file,
+                                    .verbose = o->verbose};
     CL_AUTO(cl_str) *token = NULL;
     if (cl_kbs_client_attest(&co, &token, &e) < 0)
         return fail(&e, "attest");

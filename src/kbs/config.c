@@ -8,6 +8,7 @@
  * type-checked and range-checked. cl_kbs_config_effective() gives the configuration in force
  * back in the file's own structure (for --check).
  */
+#include "as/as.h"
 #include "kbs/kbs.h"
 #include "net/http.h"
 #include "store/store.h"

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "as/as.h"
 #include "kbs/kbs.h"
 
 struct cl_kbs_rpolicy;

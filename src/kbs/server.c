@@ -217,37 +217,6 @@ static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_re
 
 /* ---- GET /kbs/v0/resource/<repo>/<type>/<tag> ---- */
 
-static bool segment_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > CL_KBS_MAX_PATH_SEGMENT || s[0] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || (c == '.' && i > 0);
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-bool cl_kbs_resource_path_valid(const char *path)
-{
-    const char *p = path;
-    for (int seg = 0; seg < 3; seg++) {
-        size_t n = strcspn(p, "/");
-        if (!segment_ok(p, n))
-            return false;
-        p += n;
-        if (seg < 2) {
-            if (*p != '/')
-                return false;
-            p++;
-        }
-    }
-    return *p == '\0';
-}
-
 static const char *resource_path(const struct cl_http_req *req)
 {
     static const char prefix[] = "/kbs/v0/resource/";
