@@ -10,24 +10,12 @@
 
 #include <string.h>
 
-static cl_bytes *pack(const ProtobufCMessage *m, size_t *len, struct cl_err *err)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    cl_bytes *b = malloc(n ? n : 1);
-    if (!b) {
-        cl_err_set(err, CL_ENOMEM, "out of memory");
-        return NULL;
-    }
-    *len = protobuf_c_message_pack(m, b);
-    return b;
-}
-
 static int call(struct cl_ttrpc_client *c, const char *method, const ProtobufCMessage *m,
                 unsigned timeout_ms, cl_bytes **out, size_t *outlen, struct cl_err *err)
 {
     size_t n = 0;
-    CL_AUTO(cl_bytes) *req = pack(m, &n, err);
-    if (!req)
+    CL_AUTO(cl_bytes) *req = NULL;
+    if (cl_ttrpc_pack(m, &req, &n, err) < 0)
         return err->code;
     return cl_ttrpc_call(c, CL_AA_SERVICE, method, req, n, timeout_ms, out, outlen, err);
 }

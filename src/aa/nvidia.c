@@ -4,7 +4,7 @@
  * the SPDM measurement report over our nonce and the device certificate chain, read through
  * NVML. libnvidia-ml is opened with dlopen() the first time evidence is asked for (a guest
  * without a GPU never loads it); all the functions used here are resolved at once, so a
- * library that lacks one is refused as a whole. The evidence is what trustee's nvidia
+ * library that lacks one is refused as a whole (base/lazy.h). The evidence is what trustee's nvidia
  * verifier reads: {"device_evidence_list": [{"arch", "uuid", "evidence" (hex of the SPDM
  * request ‖ response), "certificate" (base64 of the PEM chain)}]}.
  *
@@ -13,8 +13,8 @@
  */
 #include "aa/aa.h"
 
-#include <dlfcn.h>
-#include <pthread.h>
+#include "base/lazy.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,49 +65,50 @@ struct nvml_cc_report {
       (nvml_device_t device, struct nvml_cc_report * report))
 
 static struct {
-    pthread_mutex_t lock;
-    bool tried;
-    int code; /* 0 loaded; else why not */
-    char why[256];
 #define FIELD(name, params) int(*name) params;
     NVML_FUNCS(FIELD)
 #undef FIELD
-} nvml = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} nvml;
+
+#define SYM(name, params) {#name, &nvml.name, sizeof nvml.name},
+static const struct cl_lazysym nvml_syms[] = {NVML_FUNCS(SYM)};
+#undef SYM
+/* absent: ENOTFOUND, which GetAdditionalEvidence answers with "" (a guest without a GPU) */
+static struct cl_lazylib nvml_lib = {.dflt = CL_AA_NVML_SONAME,
+                                     .what = "NVML",
+                                     .syms = nvml_syms,
+                                     .nsyms = CL_ARRAY_LEN(nvml_syms),
+                                     .absent_code = CL_ENOTFOUND,
+                                     .lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct {
+    pthread_mutex_t lock;
+    bool tried;
+    struct cl_err err; /* code 0: loaded and initialised; else why not */
+} nvml_state = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Opens and initialises NVML once per process; later calls return the first outcome. */
 static int nvml_open(struct cl_err *err)
 {
-    pthread_mutex_lock(&nvml.lock);
-    if (!nvml.tried) {
-        nvml.tried = true;
+    pthread_mutex_lock(&nvml_state.lock);
+    if (!nvml_state.tried) {
+        nvml_state.tried = true;
         const char *lib = getenv("CLOISTER_NVML_LIBRARY");
-        if (!lib || !*lib)
-            lib = CL_AA_NVML_SONAME;
-        void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
-        if (!h) {
-            nvml.code = CL_ENOTFOUND;
-            snprintf(nvml.why, sizeof nvml.why, "NVML (%s) not loaded: %s", lib, dlerror());
-        }
-#define RESOLVE(name, params)                                                                      \
-    if (h && !nvml.code && !(*(void **)&nvml.name = dlsym(h, #name))) {                            \
-        nvml.code = CL_EUNSUPPORTED;                                                               \
-        snprintf(nvml.why, sizeof nvml.why, "NVML (%s) has no %s", lib, #name);                    \
-    }
-        NVML_FUNCS(RESOLVE)
-#undef RESOLVE
+        if (lib && *lib)
+            cl_lazy_soname_set(&nvml_lib, lib);
         int rc = 0;
-        if (h && !nvml.code && (rc = nvml.nvmlInit_v2()) != NVML_SUCCESS) {
-            nvml.code = CL_EIO;
-            snprintf(nvml.why, sizeof nvml.why, "nvmlInit failed (NVML error %d)", rc);
-        }
-        if (nvml.code && h)
-            dlclose(h);
-        /* on success the library stays loaded for the life of the process */
+        if (cl_lazy_load(&nvml_lib, &nvml_state.err) == 0 &&
+            (rc = nvml.nvmlInit_v2()) != NVML_SUCCESS)
+            cl_err_set(&nvml_state.err, CL_EIO, "nvmlInit failed (NVML error %d)", rc);
+        /* once loaded the library stays mapped for the life of the process */
     }
-    int code = nvml.code;
-    pthread_mutex_unlock(&nvml.lock);
-    if (code)
-        return cl_err_set(err, code, "%s", nvml.why);
+    struct cl_err got = nvml_state.err;
+    pthread_mutex_unlock(&nvml_state.lock);
+    if (got.code) {
+        if (err)
+            *err = got;
+        return got.code;
+    }
     return 0;
 }
 

@@ -13,24 +13,6 @@
 
 #define AA_ERR "[ERROR:attestation-agent] "
 
-static cl_bytes *pack(const ProtobufCMessage *m, size_t *len, struct cl_err *err)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    cl_bytes *b = malloc(n ? n : 1);
-    if (!b) {
-        cl_err_set(err, CL_ENOMEM, "out of memory");
-        return NULL;
-    }
-    *len = protobuf_c_message_pack(m, b);
-    return b;
-}
-
-static int bad_request(struct cl_err *err, const char *what)
-{
-    return cl_err_set(err, CL_EPARSE, AA_ERR "%s: the request is not a valid protobuf message",
-                      what);
-}
-
 static int evidence_common(struct cl_aa *aa, const ProtobufCBinaryData *rd, bool additional,
                            cl_bytes **resp, size_t *resp_len, struct cl_err *err)
 {
@@ -47,8 +29,7 @@ static int evidence_common(struct cl_aa *aa, const ProtobufCBinaryData *rd, bool
     /* additional evidence: {"nvidia": ...} when a GPU answered, else the empty string */
     r.evidence.data = (uint8_t *)ev;
     r.evidence.len = ev ? strlen(ev) : 0;
-    *resp = pack(&r.base, resp_len, err);
-    return *resp ? 0 : err->code;
+    return cl_ttrpc_pack(&r.base, resp, resp_len, err);
 }
 
 static int h_get_evidence(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
@@ -57,7 +38,7 @@ static int h_get_evidence(void *ctx, const uint8_t *req, size_t len, cl_bytes **
     AttestationAgent__GetEvidenceRequest *r =
         attestation_agent__get_evidence_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "GetEvidence");
+        return cl_ttrpc_bad_request(err, AA_ERR, "GetEvidence");
     int rc = evidence_common(ctx, &r->runtimedata, false, resp, resp_len, err);
     attestation_agent__get_evidence_request__free_unpacked(r, NULL);
     return rc;
@@ -69,7 +50,7 @@ static int h_get_additional_evidence(void *ctx, const uint8_t *req, size_t len, 
     AttestationAgent__GetAdditionalEvidenceRequest *r =
         attestation_agent__get_additional_evidence_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "GetAdditionalEvidence");
+        return cl_ttrpc_bad_request(err, AA_ERR, "GetAdditionalEvidence");
     int rc = evidence_common(ctx, &r->runtimedata, true, resp, resp_len, err);
     attestation_agent__get_additional_evidence_request__free_unpacked(r, NULL);
     return rc;
@@ -81,7 +62,7 @@ static int h_get_token(void *ctx, const uint8_t *req, size_t len, cl_bytes **res
     AttestationAgent__GetTokenRequest *r =
         attestation_agent__get_token_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "GetToken");
+        return cl_ttrpc_bad_request(err, AA_ERR, "GetToken");
     cl_str *tok = cl_aa_get_token(ctx, r->tokentype, err);
     attestation_agent__get_token_request__free_unpacked(r, NULL);
     if (!tok)
@@ -91,9 +72,9 @@ static int h_get_token(void *ctx, const uint8_t *req, size_t len, cl_bytes **res
     size_t tl = strlen(tok);
     out.token.data = (uint8_t *)tok;
     out.token.len = tl;
-    *resp = pack(&out.base, resp_len, err);
+    int rc = cl_ttrpc_pack(&out.base, resp, resp_len, err);
     cl_free_wipe(tok, tl); /* the answer carries the TEE private key */
-    return *resp ? 0 : err->code;
+    return rc;
 }
 
 static int h_extend(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
@@ -102,7 +83,7 @@ static int h_extend(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, 
     AttestationAgent__ExtendRuntimeMeasurementRequest *r =
         attestation_agent__extend_runtime_measurement_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "ExtendRuntimeMeasurement");
+        return cl_ttrpc_bad_request(err, AA_ERR, "ExtendRuntimeMeasurement");
     int64_t pcr = -1;
     if (r->opt__register_index_case ==
         ATTESTATION_AGENT__EXTEND_RUNTIME_MEASUREMENT_REQUEST__OPT__REGISTER_INDEX_REGISTER_INDEX)
@@ -115,8 +96,7 @@ static int h_extend(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, 
     AttestationAgent__ExtendRuntimeMeasurementResponse out;
     attestation_agent__extend_runtime_measurement_response__init(&out);
     out.result = (AttestationAgent__RuntimeMeasurementResult)res;
-    *resp = pack(&out.base, resp_len, err);
-    return *resp ? 0 : err->code;
+    return cl_ttrpc_pack(&out.base, resp, resp_len, err);
 }
 
 static int bind_common(struct cl_aa *aa, const ProtobufCBinaryData *d, struct cl_err *err)
@@ -131,7 +111,7 @@ static int h_bind_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes 
     AttestationAgent__BindInitDataRequest *r =
         attestation_agent__bind_init_data_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "BindInitData");
+        return cl_ttrpc_bad_request(err, AA_ERR, "BindInitData");
     int rc = bind_common(ctx, &r->digest, err);
     attestation_agent__bind_init_data_request__free_unpacked(r, NULL);
     *resp = NULL;
@@ -145,7 +125,7 @@ static int h_check_init_data(void *ctx, const uint8_t *req, size_t len, cl_bytes
     AttestationAgent__CheckInitDataRequest *r =
         attestation_agent__check_init_data_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "CheckInitData");
+        return cl_ttrpc_bad_request(err, AA_ERR, "CheckInitData");
     int rc = bind_common(ctx, &r->digest, err);
     attestation_agent__check_init_data_request__free_unpacked(r, NULL);
     *resp = NULL;
@@ -159,13 +139,12 @@ static int h_get_tee_type(void *ctx, const uint8_t *req, size_t len, cl_bytes **
     AttestationAgent__GetTeeTypeRequest *r =
         attestation_agent__get_tee_type_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "GetTeeType");
+        return cl_ttrpc_bad_request(err, AA_ERR, "GetTeeType");
     attestation_agent__get_tee_type_request__free_unpacked(r, NULL);
     AttestationAgent__GetTeeTypeResponse out;
     attestation_agent__get_tee_type_response__init(&out);
     out.tee = (char *)(uintptr_t)cl_aa_tee(ctx);
-    *resp = pack(&out.base, resp_len, err);
-    return *resp ? 0 : err->code;
+    return cl_ttrpc_pack(&out.base, resp, resp_len, err);
 }
 
 static int h_get_additional_tees(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
@@ -174,12 +153,11 @@ static int h_get_additional_tees(void *ctx, const uint8_t *req, size_t len, cl_b
     AttestationAgent__GetAdditionalTeesRequest *r =
         attestation_agent__get_additional_tees_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "GetAdditionalTees");
+        return cl_ttrpc_bad_request(err, AA_ERR, "GetAdditionalTees");
     attestation_agent__get_additional_tees_request__free_unpacked(r, NULL);
     AttestationAgent__GetAdditionalTeesResponse out;
     attestation_agent__get_additional_tees_response__init(&out);
-    *resp = pack(&out.base, resp_len, err);
-    return *resp ? 0 : err->code;
+    return cl_ttrpc_pack(&out.base, resp, resp_len, err);
 }
 
 const struct cl_ttrpc_method cl_aa_methods[] = {

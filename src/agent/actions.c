@@ -6,6 +6,7 @@
  * service dispatches on; an RPC that is not in it is answered UNIMPLEMENTED.
  */
 #include "agent.h"
+#include "net/ttrpc.h"
 #include "rt_int.h"
 
 #include "agent.pb-c.h"
@@ -15,16 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int pack(const ProtobufCMessage *m, cl_bytes **resp, size_t *len, struct cl_err *err)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    *resp = malloc(n ? n : 1);
-    if (!*resp)
-        return cl_err_set(err, CL_ENOMEM, "out of memory");
-    *len = protobuf_c_message_pack(m, *resp);
-    return 0;
-}
 
 static int empty(cl_bytes **resp, size_t *len)
 {
@@ -210,7 +201,7 @@ static int a_wait_process(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_
     Grpc__WaitProcessResponse out;
     grpc__wait_process_response__init(&out);
     out.status = status;
-    return pack(&out.base, resp, len, err);
+    return cl_ttrpc_pack(&out.base, resp, len, err);
 }
 
 /* ---- stdio ---- */
@@ -226,7 +217,7 @@ static int a_write_stdin(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_b
     Grpc__WriteStreamResponse out;
     grpc__write_stream_response__init(&out);
     out.len = (uint32_t)w;
-    return pack(&out.base, resp, len, err);
+    return cl_ttrpc_pack(&out.base, resp, len, err);
 }
 
 static int read_stream(struct cl_agent_rt *rt, const ProtobufCMessage *m, bool err_stream,
@@ -242,7 +233,7 @@ static int read_stream(struct cl_agent_rt *rt, const ProtobufCMessage *m, bool e
     grpc__read_stream_response__init(&out);
     out.data.data = data;
     out.data.len = n;
-    return pack(&out.base, resp, len, err);
+    return cl_ttrpc_pack(&out.base, resp, len, err);
 }
 
 static int a_read_stdout(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_bytes **resp,
@@ -340,7 +331,7 @@ static int a_stats_container(struct cl_agent_rt *rt, const ProtobufCMessage *m, 
         out.network_stats = nsp;
         out.n_network_stats = nn;
     }
-    int rc = pack(&out.base, resp, len, err);
+    int rc = cl_ttrpc_pack(&out.base, resp, len, err);
     free(nsv), free(nsp), free(ns);
     return rc;
 }
@@ -355,7 +346,7 @@ static int a_get_oom_event(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl
     Grpc__OOMEvent out;
     grpc__oomevent__init(&out);
     out.container_id = cid;
-    return pack(&out.base, resp, len, err);
+    return cl_ttrpc_pack(&out.base, resp, len, err);
 }
 
 /* ---- files and the guest ---- */
@@ -398,7 +389,7 @@ static int a_get_guest_details(struct cl_agent_rt *rt, const ProtobufCMessage *m
     d.n_storage_handlers = CL_ARRAY_LEN(handlers);
     d.supports_seccomp = true; /* runc with libseccomp */
     out.agent_details = &d;
-    return pack(&out.base, resp, len, err);
+    return cl_ttrpc_pack(&out.base, resp, len, err);
 }
 
 /* ---- network ---- */
@@ -461,7 +452,7 @@ static int a_update_interface(struct cl_agent_rt *rt, const ProtobufCMessage *m,
     Types__IPAddress ips[CL_AGENT_MAX_ADDRS], *ipp[CL_AGENT_MAX_ADDRS];
     char masks[CL_AGENT_MAX_ADDRS][4];
     Types__Interface out;
-    return pack(&iface_pb(&got, ips, ipp, masks, &out)->base, resp, len, err);
+    return cl_ttrpc_pack(&iface_pb(&got, ips, ipp, masks, &out)->base, resp, len, err);
 }
 
 static int a_list_interfaces(struct cl_agent_rt *rt, const ProtobufCMessage *m, cl_bytes **resp,
@@ -488,7 +479,7 @@ static int a_list_interfaces(struct cl_agent_rt *rt, const ProtobufCMessage *m, 
         grpc__interfaces__init(&out);
         out.n_interfaces = n;
         out.interfaces = ifp;
-        rc = pack(&out.base, resp, len, err);
+        rc = cl_ttrpc_pack(&out.base, resp, len, err);
     }
     free(ips), free(ipp), free(masks), free(ifs), free(ifp), free(all);
     return rc;
@@ -520,7 +511,7 @@ static int routes_reply(cl_bytes **resp, size_t *len, const char *what, struct c
         grpc__routes__init(&out);
         out.n_routes = n;
         out.routes = rp;
-        rc = pack(&out.base, resp, len, err);
+        rc = cl_ttrpc_pack(&out.base, resp, len, err);
     }
     free(rs), free(rp), free(all);
     return rc;

@@ -272,17 +272,6 @@ AGENT_RPCS(RPC_HANDLER)
 
 /* ---- grpc.Health: never gated ---- */
 
-static int pack_new(const ProtobufCMessage *m, cl_bytes **resp, size_t *resp_len,
-                    struct cl_err *err)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    *resp = malloc(n ? n : 1);
-    if (!*resp)
-        return cl_err_set(err, CL_ENOMEM, "out of memory");
-    *resp_len = protobuf_c_message_pack(m, *resp);
-    return 0;
-}
-
 static int h_check(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
                    struct cl_err *err)
 {
@@ -293,7 +282,7 @@ static int h_check(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, s
     Grpc__HealthCheckResponse r;
     grpc__health_check_response__init(&r);
     r.status = GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
-    return pack_new(&r.base, resp, resp_len, err);
+    return cl_ttrpc_pack(&r.base, resp, resp_len, err);
 }
 
 static int h_version(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
@@ -308,7 +297,7 @@ static int h_version(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
     char gv[] = "ttrpc", av[] = CL_AGENT_VERSION;
     r.grpc_version = gv;
     r.agent_version = av;
-    return pack_new(&r.base, resp, resp_len, err);
+    return cl_ttrpc_pack(&r.base, resp, resp_len, err);
 }
 
 #define METHOD_ENTRY(m, rq, rs) {CL_AGENT_SERVICE, #m, h_##m},

@@ -185,9 +185,17 @@ cl_bytes *cl_b64_decode(const char *s, size_t slen, enum cl_b64 variant, size_t 
 struct cl_secret *cl_b64_decode_secret(const char *s, size_t slen, enum cl_b64 variant,
                                        struct cl_err *err);
 cl_str *cl_hex_encode(const void *buf, size_t len);
+/* Lower-case hex of buf into out, which holds 2 * len + 1 bytes (NUL-terminated). */
+void cl_hex_encode_to(const void *buf, size_t len, char *out);
+/* The value of one hex digit (either case), or -1. */
+int cl_hex_digit(int c);
 /* Decodes an even-length hex string (either case) into out[outcap]; returns bytes or <0. */
 CL_MUST_CHECK int cl_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outcap,
                                 size_t *outlen, struct cl_err *err);
+/* Percent-decoding (RFC 3986 §2.1) of s[0..slen): each "%XX" with two hex digits becomes its
+ * byte, anything else is kept as is ('+' stays '+'). Returns a new NUL-terminated string
+ * (*outlen, if non-NULL, excludes the NUL and counts any decoded NUL bytes) or NULL (ENOMEM). */
+cl_str *cl_pct_decode(const char *s, size_t slen, size_t *outlen);
 
 /* ---- integers and strings ---- */
 
@@ -222,6 +230,9 @@ cl_bytes *cl_file_read(const char *path, size_t max, size_t *outlen, struct cl_e
  * the folder. A crash leaves either the old or the new content, never a mix. mode e.g. 0600. */
 CL_MUST_CHECK int cl_file_write_atomic(const char *path, const void *data, size_t len,
                                        unsigned mode, struct cl_err *err);
+/* Writes all n bytes of buf to fd (a blocking descriptor), again after EINTR and after a short
+ * write: 0, or -1 with errno set (EIO when write() returned 0). */
+CL_MUST_CHECK int cl_write_all(int fd, const void *buf, size_t n);
 /* mkdir -p with mode for each created component. */
 CL_MUST_CHECK int cl_mkdir_p(const char *path, unsigned mode, struct cl_err *err);
 

@@ -169,24 +169,28 @@ struct cl_secret *cl_b64_decode_secret(const char *s, size_t slen, enum cl_b64 v
     return sec;
 }
 
-cl_str *cl_hex_encode(const void *buf, size_t len)
+void cl_hex_encode_to(const void *buf, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     const uint8_t *in = buf;
-    if (len > SIZE_MAX / 2 - 1)
-        return NULL;
-    char *out = malloc(len * 2 + 1);
-    if (!out)
-        return NULL;
     for (size_t i = 0; i < len; i++) {
         out[2 * i] = digits[in[i] >> 4];
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[len * 2] = '\0';
+}
+
+cl_str *cl_hex_encode(const void *buf, size_t len)
+{
+    if (len > SIZE_MAX / 2 - 1)
+        return NULL;
+    char *out = malloc(len * 2 + 1);
+    if (out)
+        cl_hex_encode_to(buf, len, out);
     return out;
 }
 
-static int hexval(char c)
+int cl_hex_digit(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -206,7 +210,7 @@ int cl_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outcap, size_
         return cl_err_set(err, CL_ELIMIT, "hex: %zu bytes exceed the %zu-byte field", slen / 2,
                           outcap);
     for (size_t i = 0; i < slen; i += 2) {
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        int hi = cl_hex_digit(s[i]), lo = cl_hex_digit(s[i + 1]);
         if (hi < 0 || lo < 0)
             return cl_err_set(err, CL_EPARSE, "hex: invalid character at offset %zu",
                               hi < 0 ? i : i + 1);
@@ -214,4 +218,29 @@ int cl_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outcap, size_
     }
     *outlen = slen / 2;
     return 0;
+}
+
+cl_str *cl_pct_decode(const char *s, size_t slen, size_t *outlen)
+{
+    cl_str *out = malloc(slen + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < slen; i++) {
+        int hi = -1, lo = -1;
+        if (s[i] == '%' && slen - i > 2) {
+            hi = cl_hex_digit(s[i + 1]);
+            lo = cl_hex_digit(s[i + 2]);
+        }
+        if (hi >= 0 && lo >= 0) {
+            out[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[n++] = s[i];
+        }
+    }
+    out[n] = '\0';
+    if (outlen)
+        *outlen = n;
+    return out;
 }

@@ -68,12 +68,15 @@ cl_bytes *cl_file_read(const char *path, size_t max, size_t *outlen, struct cl_e
     return buf;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+int cl_write_all(int fd, const void *buf, size_t n)
 {
+    const uint8_t *p = buf;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w == 0)
+            errno = EIO;
         if (w <= 0)
             return -1;
         p += w;
@@ -97,7 +100,7 @@ int cl_file_write_atomic(const char *path, const void *data, size_t len, unsigne
         rc = cl_err_set(err, CL_EIO, "%s: create temporary: %s", path, strerror(errno));
         goto out;
     }
-    if (fchmod(fd, (mode_t)mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, (mode_t)mode) < 0 || cl_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         rc = cl_err_set(err, CL_EIO, "%s: write: %s", path, strerror(errno));
         unlink(tmp);
         goto out;

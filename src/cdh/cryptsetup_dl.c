@@ -7,16 +7,15 @@
  * the prototypes of <libcryptsetup.h> (the compiler checks each one against the header the
  * build found with pkg-config), and forwards them to the library opened with dlopen() the
  * first time one is called. Every symbol is resolved when the library is opened, so a
- * library without one of them is refused as a whole, with its name, before any call.
+ * library without one of them is refused as a whole, with its name, before any call
+ * (base/lazy.h).
  */
 #include "cdh/cdh_internal.h"
 
-#include <dlfcn.h>
+#include "base/lazy.h"
+
 #include <errno.h>
 #include <libcryptsetup.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <string.h>
 
 /* The ABI <libcryptsetup.h> describes (Debian 12: libcryptsetup12). */
 #define CRYPTSETUP_SONAME "libcryptsetup.so.12"
@@ -53,86 +52,29 @@
        void *usrptr),                                                                              \
       (cd, log, usrptr))
 
-/* the function table (fn) changes only when every symbol of a library is there: a forwarder
- * never sees a NULL */
-#define FIELD(ret, name, params, args, ...) __typeof__(&name) name;
-#define FIELD_V(name, params, args) __typeof__(&name) name;
-struct funcs {
-    CRYPTSETUP_FUNCS(FIELD, FIELD_V)
-};
-static struct funcs fn;
+static struct {
+    CRYPTSETUP_FUNCS(CL_LAZY_FIELD, CL_LAZY_FIELD_V)
+} cs_fn;
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static bool ready; /* read without the lock: __atomic */
-static const char *soname = CRYPTSETUP_SONAME;
-
-/* Points *slot (a function pointer) at name in h; the first missing name is kept. */
-static void resolve(void *h, const char *name, void *slot, size_t size, const char **missing)
-{
-    void *p = dlsym(h, name);
-    if (!p && !*missing)
-        *missing = name;
-    memcpy(slot, &p, size); /* POSIX: a dlsym() result converts to a function pointer */
-}
+#define CL_LAZY_NAME cs
+static const struct cl_lazysym cs_syms[] = {CRYPTSETUP_FUNCS(CL_LAZY_SYM, CL_LAZY_SYM_V)};
+static struct cl_lazylib cs_lib = {.dflt = CRYPTSETUP_SONAME,
+                                   .what = "libcryptsetup",
+                                   .ctx = "secure mount: ",
+                                   .syms = cs_syms,
+                                   .nsyms = CL_ARRAY_LEN(cs_syms),
+                                   .lock = PTHREAD_MUTEX_INITIALIZER};
 
 int cl_cdh_cryptsetup_load(struct cl_err *err)
 {
-    if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
-        return 0;
-    pthread_mutex_lock(&lock);
-    int rc = 0;
-    if (!ready) {
-        void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-        const char *missing = NULL;
-        if (!h) {
-            const char *why = dlerror();
-            rc = cl_err_set(err, CL_EUNSUPPORTED,
-                            "secure mount needs %s (libcryptsetup), which cannot be loaded: %s",
-                            soname, why ? why : "unknown reason");
-        } else {
-            struct funcs got;
-#define RESOLVE(ret, name, params, args, ...)                                                      \
-    resolve(h, #name, &got.name, sizeof got.name, &missing);
-#define RESOLVE_V(name, params, args) resolve(h, #name, &got.name, sizeof got.name, &missing);
-            CRYPTSETUP_FUNCS(RESOLVE, RESOLVE_V)
-            if (missing) {
-                rc = cl_err_set(err, CL_EUNSUPPORTED,
-                                "secure mount: %s has no %s (not the ABI this build expects)",
-                                soname, missing);
-                dlclose(h);
-            } else {
-                fn = got;
-                __atomic_store_n(&ready, true, __ATOMIC_RELEASE);
-            }
-        }
-    }
-    pthread_mutex_unlock(&lock);
-    return rc;
+    return cl_lazy_load(&cs_lib, err);
 }
 
 void cl_cdh_cryptsetup_soname_set(const char *name)
 {
-    pthread_mutex_lock(&lock);
-    soname = name ? name : CRYPTSETUP_SONAME;
-    /* a library already open stays mapped (its functions may be running); the next call
-     * opens the new name */
-    __atomic_store_n(&ready, false, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&lock);
+    cl_lazy_soname_set(&cs_lib, name);
 }
 
 /* The forwarders. Callers check cl_cdh_cryptsetup_load() first for a clear error; a forwarder
  * called without it still loads the library, and answers like a failed call when it cannot. */
-#define FORWARD(ret, name, params, args, fail)                                                     \
-    ret(name) params                                                                               \
-    {                                                                                              \
-        if (cl_cdh_cryptsetup_load(NULL) < 0)                                                      \
-            return fail;                                                                           \
-        return fn.name args;                                                                       \
-    }
-#define FORWARD_V(name, params, args)                                                              \
-    void(name) params                                                                              \
-    {                                                                                              \
-        if (cl_cdh_cryptsetup_load(NULL) == 0)                                                     \
-            fn.name args;                                                                          \
-    }
-CRYPTSETUP_FUNCS(FORWARD, FORWARD_V)
+CRYPTSETUP_FUNCS(CL_LAZY_FORWARD, CL_LAZY_FORWARD_V)

@@ -15,30 +15,12 @@
 
 #define CDH_ERR "[CDH] [ERROR]: "
 
-static cl_bytes *pack(const ProtobufCMessage *m, size_t *len, struct cl_err *err)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    cl_bytes *b = malloc(n ? n : 1);
-    if (!b) {
-        cl_err_set(err, CL_ENOMEM, "out of memory");
-        return NULL;
-    }
-    *len = protobuf_c_message_pack(m, b);
-    return b;
-}
-
-static int bad_request(struct cl_err *err, const char *what)
-{
-    return cl_err_set(err, CL_EPARSE, CDH_ERR "%s: the request is not a valid protobuf message",
-                      what);
-}
-
 static int h_get_resource(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
                           size_t *resp_len, struct cl_err *err)
 {
     Api__GetResourceRequest *r = api__get_resource_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "GetResource");
+        return cl_ttrpc_bad_request(err, CDH_ERR, "GetResource");
     CL_AUTO(cl_secret) *v = NULL;
     int rc = cl_cdh_get_resource(ctx, r->resourcepath, &v, err);
     api__get_resource_request__free_unpacked(r, NULL);
@@ -48,8 +30,7 @@ static int h_get_resource(void *ctx, const uint8_t *req, size_t len, cl_bytes **
     api__get_resource_response__init(&out);
     out.resource.data = v->data;
     out.resource.len = v->len;
-    *resp = pack(&out.base, resp_len, err);
-    return *resp ? 0 : err->code;
+    return cl_ttrpc_pack(&out.base, resp, resp_len, err);
 }
 
 static int h_unseal(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, size_t *resp_len,
@@ -57,7 +38,7 @@ static int h_unseal(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, 
 {
     Api__UnsealSecretInput *r = api__unseal_secret_input__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "UnsealSecret");
+        return cl_ttrpc_bad_request(err, CDH_ERR, "UnsealSecret");
     CL_AUTO(cl_secret) *v = NULL;
     int rc = cl_cdh_unseal(ctx, (const char *)r->secret.data, r->secret.len, &v, err);
     api__unseal_secret_input__free_unpacked(r, NULL);
@@ -67,8 +48,7 @@ static int h_unseal(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp, 
     api__unseal_secret_output__init(&out);
     out.plaintext.data = v->data;
     out.plaintext.len = v->len;
-    *resp = pack(&out.base, resp_len, err);
-    return *resp ? 0 : err->code;
+    return cl_ttrpc_pack(&out.base, resp, resp_len, err);
 }
 
 static int h_secure_mount(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
@@ -76,7 +56,7 @@ static int h_secure_mount(void *ctx, const uint8_t *req, size_t len, cl_bytes **
 {
     Api__SecureMountRequest *r = api__secure_mount_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "SecureMount");
+        return cl_ttrpc_bad_request(err, CDH_ERR, "SecureMount");
     CL_AUTO(json_t) *opts = json_object();
     for (size_t i = 0; opts && i < r->n_options; i++)
         json_object_set_new(opts, r->options[i]->key, json_string(r->options[i]->value));
@@ -87,8 +67,7 @@ static int h_secure_mount(void *ctx, const uint8_t *req, size_t len, cl_bytes **
         return cl_err_prefix(err, CDH_ERR "secure mount failed");
     Api__SecureMountResponse out;
     api__secure_mount_response__init(&out);
-    *resp = pack(&out.base, resp_len, err);
-    return *resp ? 0 : err->code;
+    return cl_ttrpc_pack(&out.base, resp, resp_len, err);
 }
 
 static int h_unwrap_key(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
@@ -97,7 +76,7 @@ static int h_unwrap_key(void *ctx, const uint8_t *req, size_t len, cl_bytes **re
     Keyprovider__KeyProviderKeyWrapProtocolInput *r =
         keyprovider__key_provider_key_wrap_protocol_input__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "UnWrapKey");
+        return cl_ttrpc_bad_request(err, CDH_ERR, "UnWrapKey");
     cl_bytes *json = NULL;
     size_t n = 0;
     int rc = cl_cdh_unwrap_key(ctx, r->keyproviderkeywrapprotocolinput.data,
@@ -109,9 +88,9 @@ static int h_unwrap_key(void *ctx, const uint8_t *req, size_t len, cl_bytes **re
     keyprovider__key_provider_key_wrap_protocol_output__init(&out);
     out.keyproviderkeywrapprotocoloutput.data = json;
     out.keyproviderkeywrapprotocoloutput.len = n;
-    *resp = pack(&out.base, resp_len, err);
+    rc = cl_ttrpc_pack(&out.base, resp, resp_len, err);
     cl_free_wipe(json, n); /* it holds the layer key */
-    return *resp ? 0 : err->code;
+    return rc;
 }
 
 static int h_pull_image(void *ctx, const uint8_t *req, size_t len, cl_bytes **resp,
@@ -119,7 +98,7 @@ static int h_pull_image(void *ctx, const uint8_t *req, size_t len, cl_bytes **re
 {
     Api__ImagePullRequest *r = api__image_pull_request__unpack(NULL, len, req);
     if (!r)
-        return bad_request(err, "PullImage");
+        return cl_ttrpc_bad_request(err, CDH_ERR, "PullImage");
     CL_AUTO(cl_str) *digest = NULL;
     int rc = cl_cdh_pull_image(ctx, r->image_url, r->bundle_path, &digest, err);
     api__image_pull_request__free_unpacked(r, NULL);
@@ -128,8 +107,7 @@ static int h_pull_image(void *ctx, const uint8_t *req, size_t len, cl_bytes **re
     Api__ImagePullResponse out;
     api__image_pull_response__init(&out);
     out.manifest_digest = digest;
-    *resp = pack(&out.base, resp_len, err);
-    return *resp ? 0 : err->code;
+    return cl_ttrpc_pack(&out.base, resp, resp_len, err);
 }
 
 const struct cl_ttrpc_method cl_cdh_methods[] = {
@@ -147,8 +125,8 @@ static int call_bytes(struct cl_ttrpc_client *c, const char *svc, const char *me
                       const ProtobufCMessage *m, cl_bytes **raw, size_t *n, struct cl_err *err)
 {
     size_t rn = 0;
-    CL_AUTO(cl_bytes) *req = pack(m, &rn, err);
-    if (!req)
+    CL_AUTO(cl_bytes) *req = NULL;
+    if (cl_ttrpc_pack(m, &req, &rn, err) < 0)
         return err->code;
     return cl_ttrpc_call(c, svc, method, req, rn, 0, raw, n, err);
 }
@@ -228,8 +206,8 @@ int cl_cdh_client_pull_image(struct cl_ttrpc_client *c, const char *image_url,
     in.image_url = (char *)(uintptr_t)image_url;
     in.bundle_path = (char *)(uintptr_t)bundle_path;
     size_t rn = 0;
-    CL_AUTO(cl_bytes) *req = pack(&in.base, &rn, err);
-    if (!req)
+    CL_AUTO(cl_bytes) *req = NULL;
+    if (cl_ttrpc_pack(&in.base, &req, &rn, err) < 0)
         return err->code;
     CL_AUTO(cl_bytes) *raw = NULL;
     size_t n = 0;

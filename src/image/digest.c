@@ -19,7 +19,6 @@ static const struct {
 
 void cl_image_digest_set(struct cl_image_digest *d, enum cl_hash alg, const uint8_t *raw)
 {
-    static const char hexd[] = "0123456789abcdef";
     memset(d, 0, sizeof *d);
     d->alg = alg;
     d->len = cl_hash_len(alg);
@@ -28,11 +27,7 @@ void cl_image_digest_set(struct cl_image_digest *d, enum cl_hash alg, const uint
     size_t nl = strlen(name);
     memcpy(d->str, name, nl);
     d->str[nl] = ':';
-    for (size_t i = 0; i < d->len; i++) {
-        d->str[nl + 1 + 2 * i] = hexd[raw[i] >> 4];
-        d->str[nl + 2 + 2 * i] = hexd[raw[i] & 15];
-    }
-    d->str[nl + 1 + 2 * d->len] = 0;
+    cl_hex_encode_to(raw, d->len, d->str + nl + 1);
     memcpy(d->hex, d->str + nl + 1, 2 * d->len + 1);
 }
 

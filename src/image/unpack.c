@@ -444,20 +444,6 @@ static void entry_times(const struct cl_image_tar_entry *e, struct timespec ts[2
     ts[0].tv_nsec = ts[1].tv_nsec = e->mtime_nsec;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int do_file(struct unpacker *u, int pfd, const char *name,
                    const struct cl_image_tar_entry *e, struct cl_err *err)
 {
@@ -477,7 +463,7 @@ static int do_file(struct unpacker *u, int pfd, const char *name,
             break;
         if (got == 0)
             break;
-        if (write_all(fd, u->buf, got) < 0) {
+        if (cl_write_all(fd, u->buf, got) < 0) {
             rc =
                 cl_err_stage(err, CL_EIO, "unpack", "write '%.200s': %s", u->path, strerror(errno));
             break;

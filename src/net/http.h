@@ -134,11 +134,14 @@ void cl_http_server_stop(struct cl_http_server *srv);
 /* ---- client ---- */
 
 struct cl_http_client_opts {
-    long timeout_ms;     /* whole request; 0 → 30000 */
-    size_t max_response; /* response body cap; 0 → 16 MiB; beyond → ELIMIT */
-    const char *ca_file; /* PEM CA bundle for https, or NULL for the system store; when set
-                            it replaces the system store (only these CAs are trusted) */
-    bool cookies;        /* keep an in-memory cookie jar across requests on this client */
+    long timeout_ms;         /* whole request; 0 → 30000 */
+    size_t max_response;     /* response body cap; 0 → 16 MiB; beyond → ELIMIT */
+    const char *ca_file;     /* PEM CA bundle for https, or NULL for the system store; when set
+                                it replaces the system store (only these CAs are trusted) */
+    bool cookies;            /* keep an in-memory cookie jar across requests on this client */
+    long connect_timeout_ms; /* connection phase; 0 → libcurl's own (300 s) */
+    const char *keep_header; /* name of one response header (any case) whose first value,
+                                trimmed, each result carries in `header`; NULL: none */
 };
 
 struct cl_http_client;
@@ -151,6 +154,7 @@ struct cl_http_result {
     cl_bytes *body; /* owned, NUL-terminated */
     size_t body_len;
     cl_str *content_type; /* owned or NULL */
+    cl_str *header;       /* owned or NULL: the value of opts.keep_header, as sent */
 };
 void cl_http_result_clear(struct cl_http_result *r);
 
@@ -163,7 +167,8 @@ CL_MUST_CHECK int cl_http_request(struct cl_http_client *c, const char *method, 
                                   const char *const *headers, const void *body, size_t body_len,
                                   struct cl_http_result *out, struct cl_err *err);
 
-/* ---- libcurl and libmicrohttpd, opened on first use (net/lazy.c) ---- */
+/* ---- libcurl and libmicrohttpd, opened on first use (net/lazy_curl.c, net/lazy_mhd.c over
+ * base/lazy.h) ---- */
 
 /* Neither library is linked: each is opened with dlopen() the first time one of its functions
  * is called, so a process that has not yet made or served a request does not map them (nor

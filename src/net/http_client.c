@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 #define DEFAULT_TIMEOUT_MS 30000L
 #define DEFAULT_MAX_RESPONSE (16u * 1024 * 1024)
@@ -21,6 +22,8 @@ struct cl_http_client {
     size_t max_response;
     char *ca_file;
     bool cookies;
+    long connect_timeout_ms;
+    char *keep_header;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -37,7 +40,29 @@ struct sink {
     size_t len, cap, max;
     bool over;
     bool oom;
+    const char *hdr_name; /* the client's keep_header */
+    char *hdr_val;        /* its first value */
 };
+
+/* Response header lines: keeps the first value of sink->hdr_name, trimmed. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *userdata)
+{
+    struct sink *s = userdata;
+    size_t n = size * nmemb, kl = s->hdr_name ? strlen(s->hdr_name) : 0;
+    if (!kl || s->hdr_val || n <= kl || strncasecmp(p, s->hdr_name, kl) != 0 || p[kl] != ':')
+        return n;
+    const char *v = p + kl + 1;
+    size_t vl = n - kl - 1;
+    while (vl && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        vl--;
+    if (!(s->hdr_val = strndup(v, vl))) {
+        s->oom = true;
+        return 0;
+    }
+    return n;
+}
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -86,6 +111,10 @@ static int set_fixed_options(struct cl_http_client *c, struct cl_err *err)
     SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
     SETOPT(CURLOPT_WRITEFUNCTION, on_data);
+    if (c->keep_header)
+        SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    if (c->connect_timeout_ms > 0)
+        SETOPT(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
     if (c->ca_file)
@@ -99,7 +128,7 @@ out:
 struct cl_http_client *cl_http_client_new(const struct cl_http_client_opts *opts,
                                           struct cl_err *err)
 {
-    /* libcurl is opened on first use (net/lazy.c): say so clearly when it cannot be */
+    /* libcurl is opened on first use (net/lazy_curl.c): say so clearly when it cannot be */
     if (cl_net_curl_load(err) < 0) {
         cl_err_prefix(err, "%s", "http client");
         return NULL;
@@ -117,7 +146,10 @@ struct cl_http_client *cl_http_client_new(const struct cl_http_client_opts *opts
     c->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
     c->max_response = opts && opts->max_response ? opts->max_response : DEFAULT_MAX_RESPONSE;
     c->cookies = opts && opts->cookies;
-    if (opts && opts->ca_file && !(c->ca_file = strdup(opts->ca_file))) {
+    c->connect_timeout_ms = opts ? opts->connect_timeout_ms : 0;
+    if ((opts && opts->ca_file && !(c->ca_file = strdup(opts->ca_file))) ||
+        (opts && opts->keep_header && !(c->keep_header = strdup(opts->keep_header)))) {
+        free(c->ca_file);
         free(c);
         cl_err_set(err, CL_ENOMEM, "http client: out of memory");
         return NULL;
@@ -125,6 +157,7 @@ struct cl_http_client *cl_http_client_new(const struct cl_http_client_opts *opts
     c->h = curl_easy_init();
     if (!c->h) {
         free(c->ca_file);
+        free(c->keep_header);
         free(c);
         cl_err_set(err, CL_EIO, "http client: curl_easy_init failed");
         return NULL;
@@ -142,6 +175,7 @@ void cl_http_client_free(struct cl_http_client *c)
         return;
     curl_easy_cleanup(c->h);
     free(c->ca_file);
+    free(c->keep_header);
     free(c);
 }
 
@@ -151,6 +185,7 @@ void cl_http_result_clear(struct cl_http_result *r)
         return;
     free(r->body);
     free(r->content_type);
+    free(r->header);
     memset(r, 0, sizeof *r);
 }
 
@@ -176,7 +211,7 @@ int cl_http_request(struct cl_http_client *c, const char *method, const char *ur
 
     int rc = 0;
     struct curl_slist *hl = NULL;
-    struct sink sink = {.max = c->max_response};
+    struct sink sink = {.max = c->max_response, .hdr_name = c->keep_header};
     const char *want = body ? body : "";
 
     /* The handle keeps its fixed options, live connections and cookie jar; every option
@@ -205,6 +240,8 @@ int cl_http_request(struct cl_http_client *c, const char *method, const char *ur
 
     SETOPT(CURLOPT_URL, url);
     SETOPT(CURLOPT_WRITEDATA, &sink);
+    if (c->keep_header)
+        SETOPT(CURLOPT_HEADERDATA, &sink);
     SETOPT(CURLOPT_HTTPHEADER, hl);
     SETOPT(CURLOPT_CUSTOMREQUEST, (char *)NULL);
     SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
@@ -258,12 +295,17 @@ int cl_http_request(struct cl_http_client *c, const char *method, const char *ur
     out->body = sink.buf;
     out->body_len = sink.len;
     out->content_type = ct;
+    out->header = sink.hdr_val;
     sink.buf = NULL;
+    sink.hdr_val = NULL;
 out:
     /* The handle must not keep pointers to this call's header list or sink. */
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c->h, CURLOPT_WRITEDATA, NULL);
+    if (c->keep_header)
+        curl_easy_setopt(c->h, CURLOPT_HEADERDATA, NULL);
     curl_slist_free_all(hl);
     free(sink.buf);
+    free(sink.hdr_val);
     return rc;
 }

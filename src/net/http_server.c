@@ -12,7 +12,7 @@
  *   peer METHOD path => status (file.c:LINE)
  * naming the place that chose the status. With lazy_start, the sockets are bound at start and
  * one small thread waits for the first connection on them before microhttpd (opened on first
- * use, net/lazy.c) is started on each.
+ * use, net/lazy_mhd.c) is started on each.
  */
 #include "net/http.h"
 
@@ -950,7 +950,7 @@ struct cl_http_server *cl_http_server_start(const struct cl_http_server_opts *op
     srv->fallback = fallback;
     srv->ctx = ctx;
     srv->max_body = opts->max_body ? opts->max_body : CL_HTTP_DEFAULT_MAX_BODY;
-    /* libmicrohttpd is opened on first use (net/lazy.c): now, unless the start is lazy */
+    /* libmicrohttpd is opened on first use (net/lazy_mhd.c): now, unless the start is lazy */
     if ((!opts->lazy_start || opts->tls_cert_path || opts->tls_key_path) &&
         cl_net_mhd_load(err) < 0)
         goto fail;

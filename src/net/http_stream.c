@@ -50,7 +50,7 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ctx)
 struct cl_http_stream *cl_http_stream_new(const struct cl_http_stream_opts *opts,
                                           struct cl_err *err)
 {
-    /* libcurl is opened on first use (net/lazy.c): say so clearly when it cannot be */
+    /* libcurl is opened on first use (net/lazy_curl.c): say so clearly when it cannot be */
     if (cl_net_curl_load(err) < 0) {
         cl_err_prefix(err, "%s", "http stream");
         return NULL;

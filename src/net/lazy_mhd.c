@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libmicrohttpd opened on first use: the forwarders of the MHD_* functions net/http_server.c
- * calls (see net/lazy.c for why and how). */
+ * calls (base/lazy.h; why: net/lazy_curl.c). */
+#include "base/lazy.h"
 #include "net/http.h"
-#include "net/lazy.h"
 
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -38,46 +38,42 @@
       (response, header, content), MHD_NO)
 #define MHD_BY_HAND(X) X(MHD_get_connection_info)
 
-#define VFIELD(name) __typeof__(&name) name;
-#define MVSYM(name) {#name, &mhd_fn.name, sizeof mhd_fn.name},
 static struct {
-    MHD_FUNCS(FIELD, FIELD_V)
-    MHD_BY_HAND(VFIELD)
+    MHD_FUNCS(CL_LAZY_FIELD, CL_LAZY_FIELD_V)
+    MHD_BY_HAND(CL_LAZY_FIELD_H)
 } mhd_fn;
 
-static struct lazylib mhd_lib = {.dflt = MHD_SONAME,
-                                 .what = "libmicrohttpd, the HTTP server",
-                                 .lock = PTHREAD_MUTEX_INITIALIZER};
-
-#define fn mhd_fn
-static const struct lazysym mhd_syms[] = {MHD_FUNCS(SYM, SYM_V) MHD_BY_HAND(MVSYM)};
+#define CL_LAZY_NAME mhd
+static const struct cl_lazysym mhd_syms[] = {MHD_FUNCS(CL_LAZY_SYM, CL_LAZY_SYM_V)
+                                                 MHD_BY_HAND(CL_LAZY_SYM_H)};
+static struct cl_lazylib mhd_lib = {.dflt = MHD_SONAME,
+                                    .what = "libmicrohttpd, the HTTP server",
+                                    .syms = mhd_syms,
+                                    .warn = true,
+                                    .nsyms = CL_ARRAY_LEN(mhd_syms),
+                                    .lock = PTHREAD_MUTEX_INITIALIZER};
 
 int cl_net_mhd_load(struct cl_err *err)
 {
-    return cl_net_lazy_load(&mhd_lib, mhd_syms, CL_ARRAY_LEN(mhd_syms), err);
+    return cl_lazy_load(&mhd_lib, err);
 }
 
 void cl_net_mhd_soname_set(const char *soname)
 {
-    cl_net_lazy_soname_set(&mhd_lib, soname);
+    cl_lazy_soname_set(&mhd_lib, soname);
 }
 
-static bool have(void)
-{
-    return __atomic_load_n(&mhd_lib.ready, __ATOMIC_ACQUIRE) || cl_net_mhd_load(NULL) == 0;
-}
-
-MHD_FUNCS(FORWARD, FORWARD_V)
+MHD_FUNCS(CL_LAZY_FORWARD, CL_LAZY_FORWARD_V)
 
 struct MHD_Daemon *(MHD_start_daemon)(unsigned int flags, uint16_t port,
                                       MHD_AcceptPolicyCallback apc, void *apc_cls,
                                       MHD_AccessHandlerCallback dh, void *dh_cls, ...)
 {
-    if (!have())
+    if (!cl_lazy_have(&mhd_lib))
         return NULL;
     va_list ap;
     va_start(ap, dh_cls);
-    struct MHD_Daemon *d = fn.MHD_start_daemon_va(flags, port, apc, apc_cls, dh, dh_cls, ap);
+    struct MHD_Daemon *d = mhd_fn.MHD_start_daemon_va(flags, port, apc, apc_cls, dh, dh_cls, ap);
     va_end(ap);
     return d;
 }
@@ -86,9 +82,8 @@ const union MHD_ConnectionInfo *(MHD_get_connection_info)(struct MHD_Connection 
                                                           enum MHD_ConnectionInfoType info_type,
                                                           ...)
 {
-    if (!have())
+    if (!cl_lazy_have(&mhd_lib))
         return NULL;
     /* no information type of this microhttpd reads the variadic part */
-    return fn.MHD_get_connection_info(connection, info_type);
+    return mhd_fn.MHD_get_connection_info(connection, info_type);
 }
-#undef fn

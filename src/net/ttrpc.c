@@ -116,21 +116,29 @@ void cl_ttrpc_request_clear(struct cl_ttrpc_request *r)
     memset(r, 0, sizeof *r);
 }
 
+int cl_ttrpc_pack(const ProtobufCMessage *m, cl_bytes **out, size_t *outlen, struct cl_err *err)
+{
+    *out = NULL;
+    size_t n = protobuf_c_message_get_packed_size(m);
+    if (n > CL_TTRPC_MAX_PAYLOAD)
+        return cl_err_set(err, CL_ELIMIT, "ttrpc message of %zu bytes exceeds the %u-byte limit", n,
+                          CL_TTRPC_MAX_PAYLOAD);
+    if (!(*out = malloc(n ? n : 1)))
+        return cl_err_set(err, CL_ENOMEM, "out of memory");
+    *outlen = protobuf_c_message_pack(m, *out);
+    return 0;
+}
+
+int cl_ttrpc_bad_request(struct cl_err *err, const char *prefix, const char *method)
+{
+    return cl_err_set(err, CL_EPARSE, "%s%s: the request is not a valid protobuf message",
+                      prefix ? prefix : "", method);
+}
+
 static cl_bytes *pack_or_fail(const ProtobufCMessage *m, size_t *outlen, struct cl_err *err)
 {
-    size_t n = protobuf_c_message_get_packed_size(m);
-    if (n > CL_TTRPC_MAX_PAYLOAD) {
-        cl_err_set(err, CL_ELIMIT, "ttrpc message of %zu bytes exceeds the %u-byte limit", n,
-                   CL_TTRPC_MAX_PAYLOAD);
-        return NULL;
-    }
-    cl_bytes *buf = malloc(n ? n : 1);
-    if (!buf) {
-        cl_err_set(err, CL_ENOMEM, "out of memory");
-        return NULL;
-    }
-    *outlen = protobuf_c_message_pack(m, buf);
-    return buf;
+    cl_bytes *b = NULL;
+    return cl_ttrpc_pack(m, &b, outlen, err) < 0 ? NULL : b;
 }
 
 cl_bytes *cl_ttrpc_request_encode(const char *service, const char *method, const void *payload,

@@ -97,6 +97,14 @@ cl_bytes *cl_ttrpc_request_encode(const char *service, const char *method, const
                                   struct cl_err *err);
 cl_bytes *cl_ttrpc_response_encode(int code, const char *message, const void *payload, size_t len,
                                    size_t *outlen, struct cl_err *err);
+/* Packs a protobuf message for a ttrpc payload: *out (new) and *outlen; ELIMIT above
+ * CL_TTRPC_MAX_PAYLOAD, ENOMEM. The one packing helper of the ttrpc services and clients. */
+struct ProtobufCMessage;
+CL_MUST_CHECK int cl_ttrpc_pack(const struct ProtobufCMessage *m, cl_bytes **out, size_t *outlen,
+                                struct cl_err *err);
+/* A service's answer to a request payload that does not decode: EPARSE, "<prefix><method>: the
+ * request is not a valid protobuf message" (prefix: the service's upstream error tag). */
+int cl_ttrpc_bad_request(struct cl_err *err, const char *prefix, const char *method);
 /* Decodes a ttrpc.Response: *code, *message (new, may be empty) and the payload (new). */
 CL_MUST_CHECK int cl_ttrpc_response_decode(const uint8_t *buf, size_t len, int *code,
                                            cl_str **message, cl_bytes **payload,

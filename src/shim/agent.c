@@ -143,13 +143,10 @@ int cl_shim_agent_call(struct cl_shim_agent *a, const char *method, const Protob
     if (atomic_load(&a->dead))
         return cl_err_stage(err, CL_EIO, "agent", "agent %s: the agent channel is closed (VM gone)",
                             method);
-    size_t len = protobuf_c_message_get_packed_size(req);
-    if (len > CL_TTRPC_MAX_PAYLOAD)
-        return cl_err_set(err, CL_ELIMIT, "agent %s: request of %zu bytes", method, len);
-    CL_AUTO(cl_bytes) *buf = malloc(len ? len : 1);
-    if (!buf)
-        return cl_err_set(err, CL_ENOMEM, "out of memory");
-    protobuf_c_message_pack(req, buf);
+    size_t len = 0;
+    CL_AUTO(cl_bytes) *buf = NULL;
+    if (cl_ttrpc_pack(req, &buf, &len, err) < 0)
+        return cl_err_prefix(err, "agent %s: request", method);
     if (timeout_ms == 0)
         timeout_ms = a->call_timeout_ms;
     CL_AUTO(cl_bytes) *out = NULL;

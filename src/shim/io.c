@@ -31,20 +31,6 @@ struct relay {
     bool err_stream;
 };
 
-static int write_all(int fd, const uint8_t *b, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Opens a FIFO for writing without waiting for a reader (O_RDWR never blocks on a FIFO);
  * the reader still sees EOF when this end closes, as nobody else writes. */
 static int open_out(const char *path)
@@ -80,7 +66,7 @@ static void *out_main(void *arg)
         }
         Grpc__ReadStreamResponse *rr = (Grpc__ReadStreamResponse *)resp;
         size_t n = rr->data.len;
-        if (fd >= 0 && n && write_all(fd, rr->data.data, n) < 0) {
+        if (fd >= 0 && n && cl_write_all(fd, rr->data.data, n) < 0) {
             cl_warn("stdio %s/%s: writing %s: %s (output discarded from here)", p->ct->id,
                     p->exec_id, path, strerror(errno));
             close(fd);

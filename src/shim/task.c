@@ -132,16 +132,6 @@ static void ct_free(struct cl_shim_container *c)
 
 /* ---- packing helpers ---- */
 
-static int pack(const ProtobufCMessage *m, cl_bytes **resp, size_t *resp_len, struct cl_err *err)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    *resp = malloc(n ? n : 1);
-    if (!*resp)
-        return cl_err_set(err, CL_ENOMEM, "out of memory");
-    *resp_len = protobuf_c_message_pack(m, *resp);
-    return 0;
-}
-
 #define UNPACK(type, fn, name)                                                                     \
     type *name = fn##__unpack(NULL, req_len, req);                                                 \
     if (!name)                                                                                     \
@@ -421,7 +411,7 @@ static int h_create(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
     Containerd__Task__V2__CreateTaskResponse out;
     containerd__task__v2__create_task_response__init(&out);
     out.pid = task_pid(s);
-    rc = pack(&out.base, resp, resp_len, err);
+    rc = cl_ttrpc_pack(&out.base, resp, resp_len, err);
 out:
     if (rc < 0)
         cl_warn("Create %s => %s: %s", r->id, cl_err_name(rc), err->msg);
@@ -507,7 +497,7 @@ static int h_start(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **res
     Containerd__Task__V2__StartResponse out;
     containerd__task__v2__start_response__init(&out);
     out.pid = task_pid(s);
-    rc = pack(&out.base, resp, resp_len, err);
+    rc = cl_ttrpc_pack(&out.base, resp, resp_len, err);
 out:
     if (rc < 0)
         cl_warn("Start %s/%s => %s: %s", r->id, r->exec_id, cl_err_name(rc), err->msg);
@@ -624,7 +614,7 @@ static int h_state(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **res
             ts_of(p, &ts);
             out.exited_at = &ts;
         }
-        rc = pack(&out.base, resp, resp_len, err);
+        rc = cl_ttrpc_pack(&out.base, resp, resp_len, err);
     }
     pthread_mutex_unlock(&s->lock);
     containerd__task__v2__state_request__free_unpacked(r, NULL);
@@ -653,7 +643,7 @@ static int h_pids(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
         containerd__task__v2__pids_response__init(&out);
         out.processes = pis;
         out.n_processes = 1;
-        rc = pack(&out.base, resp, resp_len, err);
+        rc = cl_ttrpc_pack(&out.base, resp, resp_len, err);
     }
     containerd__task__v2__pids_request__free_unpacked(r, NULL);
     return rc;
@@ -683,7 +673,7 @@ static int h_wait(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **resp
         out.exit_status = p->exit_status;
         ts_of(p, &ts);
         out.exited_at = &ts;
-        rc = pack(&out.base, resp, resp_len, err);
+        rc = cl_ttrpc_pack(&out.base, resp, resp_len, err);
     }
     pthread_mutex_unlock(&s->lock);
     containerd__task__v2__wait_request__free_unpacked(r, NULL);
@@ -701,7 +691,7 @@ static int h_connect(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **r
     out.task_pid = task_pid(s);
     out.version = SHIM_VERSION;
     containerd__task__v2__connect_request__free_unpacked(r, NULL);
-    return pack(&out.base, resp, resp_len, err);
+    return cl_ttrpc_pack(&out.base, resp, resp_len, err);
 }
 
 /* ---- Kill, ResizePty, CloseIO, Pause, Resume ---- */
@@ -991,7 +981,7 @@ static int h_delete(void *ctx, const uint8_t *req, size_t req_len, cl_bytes **re
     out.exit_status = p->exit_status;
     ts_of(p, &ts);
     out.exited_at = &ts;
-    if ((rc = pack(&out.base, resp, resp_len, err)) < 0)
+    if ((rc = cl_ttrpc_pack(&out.base, resp, resp_len, err)) < 0)
         goto out;
     publish_delete(s, r->id, r->exec_id, p);
 

@@ -191,20 +191,6 @@ static void *fs_open(const struct cl_store_opts *o, struct cl_err *err)
     return fs;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int fs_set(void *impl, const char *ns, const char *key, const void *data, size_t len,
                   bool overwrite, int64_t expires_unix, struct cl_err *err)
 {
@@ -252,7 +238,7 @@ static int fs_set(void *impl, const char *ns, const char *key, const void *data,
             }
         }
     }
-    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (cl_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         rc = cl_err_set(err, CL_EIO, "LocalFs store %s/%s/%s: write: %s", fs->base, nsname, name,
                         strerror(errno));
         goto out;

@@ -3,11 +3,13 @@
  * Helpers shared by the hardware verifiers: certificate loading and chain links checked at a
  * pinned time (vendor collateral expires, and tests replay old evidence), fingerprints of the
  * pinned vendor roots, extension payloads by OID, claim encoders, and one bounded HTTP GET for
- * AMD KDS and Intel PCS/PCCS (only ever used when the configuration turns fetching on).
+ * AMD KDS and Intel PCS/PCCS over net's HTTP client (only ever used when the configuration
+ * turns fetching on).
  */
 #include "tee/tee_int.h"
 
-#include <curl/curl.h>
+#include "net/http.h"
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -502,52 +504,9 @@ void cl_tee_certs_window(X509 *const *certs, size_t n, int64_t *not_before, int6
 
 /* ---- HTTP GET for the vendor services ---- */
 
-struct fetch {
-    uint8_t *buf;
-    size_t len, max;
-    bool over;
-    const char *hdr_name;
-    char *hdr_val;
-};
-
-static size_t fetch_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-    struct fetch *f = ud;
-    size_t n = size * nmemb;
-    if (n > f->max - f->len) {
-        f->over = true;
-        return 0;
-    }
-    uint8_t *nb = realloc(f->buf, f->len + n + 1);
-    if (!nb)
-        return 0;
-    f->buf = nb;
-    memcpy(f->buf + f->len, p, n);
-    f->len += n;
-    f->buf[f->len] = 0;
-    return n;
-}
-
-static size_t fetch_header(char *p, size_t size, size_t nmemb, void *ud)
-{
-    struct fetch *f = ud;
-    size_t n = size * nmemb, kl = f->hdr_name ? strlen(f->hdr_name) : 0;
-    if (kl && n > kl + 1 && strncasecmp(p, f->hdr_name, kl) == 0 && p[kl] == ':' && !f->hdr_val) {
-        const char *v = p + kl + 1;
-        size_t vl = n - kl - 1;
-        while (vl && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        int outl = 0;
-        char *dec = curl_easy_unescape(NULL, v, (int)vl, &outl);
-        if (dec) {
-            f->hdr_val = strndup(dec, (size_t)outl);
-            curl_free(dec);
-        }
-    }
-    return n;
-}
+/* The caps of a vendor fetch: a whole request in 10 s, its connection in 5 s. */
+#define FETCH_TIMEOUT_MS 10000L
+#define FETCH_CONNECT_TIMEOUT_MS 5000L
 
 cl_bytes *cl_tee_http_get(const char *url, size_t max, size_t *outlen, const char *hdr_name,
                           cl_str **hdr_val, struct cl_err *err)
@@ -556,44 +515,37 @@ cl_bytes *cl_tee_http_get(const char *url, size_t max, size_t *outlen, const cha
         cl_err_set(err, CL_EINVAL, "fetch %.200s: only http(s) URLs", url);
         return NULL;
     }
-    CURL *c = curl_easy_init();
-    if (!c) {
-        cl_err_set(err, CL_ENOMEM, "fetch: curl init failed");
+    const struct cl_http_client_opts o = {.timeout_ms = FETCH_TIMEOUT_MS,
+                                          .connect_timeout_ms = FETCH_CONNECT_TIMEOUT_MS,
+                                          .max_response = max,
+                                          .keep_header = hdr_name};
+    struct cl_http_client *c = cl_http_client_new(&o, err);
+    if (!c)
         return NULL;
-    }
-    struct fetch f = {.max = max, .hdr_name = hdr_name};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, fetch_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &f);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK || status != 200) {
-        free(f.buf);
-        free(f.hdr_val);
-        if (f.over)
-            cl_err_set(err, CL_ELIMIT, "fetch %.200s: response larger than %zu bytes", url, max);
-        else if (status == 404)
+    struct cl_http_result r = {0};
+    int rc = cl_http_request(c, "GET", url, NULL, NULL, 0, &r, err);
+    cl_http_client_free(c);
+    if (rc < 0)
+        return NULL; /* ELIMIT past max, EIO: the message names the URL */
+    if (r.status != 200) {
+        if (r.status == 404)
             cl_err_set(err, CL_ENOTFOUND, "fetch %.200s: 404", url);
         else
-            cl_err_set(err, CL_EIO, "fetch %.200s: %s (HTTP %ld)", url,
-                       rc != CURLE_OK ? curl_easy_strerror(rc) : "status", status);
+            cl_err_set(err, CL_EIO, "fetch %.200s: status (HTTP %ld)", url, r.status);
+        cl_http_result_clear(&r);
         return NULL;
     }
-    if (hdr_val)
-        *hdr_val = f.hdr_val;
-    else
-        free(f.hdr_val);
-    if (!f.buf)
-        f.buf = calloc(1, 1);
-    *outlen = f.len;
-    return f.buf;
+    if (hdr_val) {
+        /* the PCS chain headers are percent-encoded PEM */
+        *hdr_val = r.header ? cl_pct_decode(r.header, strlen(r.header), NULL) : NULL;
+        if (r.header && !*hdr_val) {
+            cl_http_result_clear(&r);
+            cl_err_set(err, CL_ENOMEM, "fetch %.200s: out of memory", url);
+            return NULL;
+        }
+    }
+    *outlen = r.body_len;
+    cl_bytes *body = CL_STEAL(r.body);
+    cl_http_result_clear(&r);
+    return body;
 }

@@ -98,7 +98,8 @@ cl_bytes *cl_tee_json_bytes(const json_t *v, size_t exact, size_t max, size_t *o
 
 /* ---- vendor services ---- */
 
-/* GET url (http/https only), at most max bytes, 10 s timeout, TLS verified. 200 → body (new);
+/* GET url (http/https only) through net's HTTP client, at most max bytes (beyond: ELIMIT),
+ * 10 s timeout (5 s to connect), TLS verified, no redirects. 200 → body (new);
  * 404 → ENOTFOUND; anything else EIO. When hdr_name is non-NULL, the value of that response
  * header (URL-decoded) is returned in *hdr_val (new, or NULL when absent). */
 cl_bytes *cl_tee_http_get(const char *url, size_t max, size_t *outlen, const char *hdr_name,

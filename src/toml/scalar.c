@@ -86,17 +86,6 @@ static bool is_ctrl(unsigned char c)
     return (c < 0x20 && c != '\t') || c == 0x7F;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static unsigned char at(const struct tp *p, size_t i)
 {
     return (unsigned char)p->buf[i];
@@ -138,7 +127,7 @@ static int read_escape(struct tp *p, struct cl_tp_buf *out)
         uint32_t cp = 0;
         for (size_t k = 0; k < nd; k++) {
             size_t i = p->pos + 2 + k;
-            int v = i < p->len ? hex_value(at(p, i)) : -1;
+            int v = i < p->len ? cl_hex_digit(at(p, i)) : -1;
             if (v < 0)
                 return TP_FAIL_AT(p, start, CL_EPARSE, "escape \\%c needs %zu hex digits", e, nd);
             cp = (cp << 4) | (uint32_t)v;
@@ -334,7 +323,7 @@ static bool is_token_char(unsigned char c)
 
 static int digit_value(unsigned char c, unsigned base)
 {
-    int v = hex_value(c);
+    int v = cl_hex_digit(c);
     return v >= 0 && (unsigned)v < base ? v : -1;
 }
 

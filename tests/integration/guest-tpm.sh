@@ -20,35 +20,6 @@ command -v swtpm >/dev/null 2>&1 || skip "swtpm is not installed (apt-get instal
 need tpm2_pcrread tpm2_pcrextend tpm2_createprimary tpm2_readpublic tpm2_flushcontext
 export TSS2_LOG=all+none # tss2's own stderr lines; the daemons' errors are what is checked
 
-# ---- swtpm: a TPM 2.0 simulator on two adjacent free ports (the TCTI finds the control
-# channel at port + 1); sets SP_<name> and TCTI_<name> ----
-swtpm_ports() {
-    python3 -c '
-import socket
-for _ in range(200):
-    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
-    b = socket.socket()
-    try:
-        b.bind(("127.0.0.1", p + 1)); print(p); break
-    except OSError: pass
-    finally: a.close(); b.close()
-'
-}
-start_swtpm() { # start_swtpm NAME [PORT]
-    mkdir -p "$T/$1"
-    sp=${2:-$(swtpm_ports)}
-    swtpm socket --tpm2 --tpmstate dir="$T/$1" --server type=tcp,port="$sp",bindaddr=127.0.0.1 \
-        --ctrl type=tcp,port=$((sp + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear \
-        >>"$T/$1.log" 2>&1 &
-    eval "SWTPM_$1=$!"
-    PIDS="$PIDS $!"
-    eval "SP_$1=$sp"
-    eval "TCTI_$1=swtpm:host=127.0.0.1,port=$sp"
-    i=0
-    until python3 -c "import socket; socket.create_connection(('127.0.0.1', $sp), 1)" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt 50 ] || fail "swtpm $1 did not start: $(tail -3 "$T/$1.log")"; sleep 0.1
-    done
-}
 start_swtpm A
 start_swtpm B
 

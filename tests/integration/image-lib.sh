@@ -1,37 +1,24 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared helpers for the image integration tests: a real docker-registry on a free loopback
 # port, images built with umoci from layers made by image-tools.py and pushed with skopeo,
-# the reference unpack (skopeo copy + umoci unpack) and a file-by-file comparison. Sourced.
-set -eu
-
-SRC=${CLOISTER_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${CLOISTER_BUILD:-$SRC/build}
-CLI=$BUILD/src/cmd/cloister
+# the reference unpack (skopeo copy + umoci unpack) and a file-by-file comparison. Sourced;
+# sources lib.sh (locations, cleanup, skip/fail/ok/need, free_port).
+AGENT_LIB_DIR=${AGENT_LIB_DIR:-$(cd "$(dirname "$0")" && pwd)}
+T_PREFIX=cloister-img
+. "$AGENT_LIB_DIR/lib.sh"
+CLI=$CLI_BIN
 TOOLS=$SRC/tests/integration/image-tools.py
-T=$(mktemp -d /tmp/cloister-img.XXXXXX)
-PIDS=""
 
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+gpg_cleanup() {
     if [ -d "$T/gnupg" ]; then gpgconf --homedir "$T/gnupg" --kill all >/dev/null 2>&1 || true; fi
     if [ -d "$T/gnupg2" ]; then gpgconf --homedir "$T/gnupg2" --kill all >/dev/null 2>&1 || true; fi
-    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
-trap cleanup EXIT INT TERM
-
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; for l in "$T"/*.log; do [ -f "$l" ] && { echo "--- $l"; tail -20 "$l"; }; done; exit 1; }
-ok() { echo "ok - $*"; }
-need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"; done; }
+CLEANUP_HOOKS="$CLEANUP_HOOKS gpg_cleanup"
+show_logs() { for l in "$T"/*.log; do if [ -f "$l" ]; then echo "--- $l"; tail -20 "$l"; fi; done; }
 
 [ -x "$CLI" ] || fail "cloister not built at $CLI"
 need docker-registry skopeo umoci python3 curl jq openssl
 [ "$(id -u)" = 0 ] || skip "the reference unpack (umoci) and ownership checks need root"
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # start_registry NAME [YAML appended to the config]: sets REG (host:port) and REG_PID; the
 # storage is $T/NAME.storage so that tests can tamper with blobs on disk.

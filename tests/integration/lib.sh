@@ -1,25 +1,30 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared helpers for the integration tests: locate the binaries, pick free loopback ports,
-# start cloister-kbs with a generated configuration, clean up on exit. Sourced, not run.
+# start cloister-kbs with a generated configuration, start swtpm, clean up on exit. Sourced,
+# not run (image-lib.sh sources it too).
 set -eu
 
 SRC=${CLOISTER_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${CLOISTER_BUILD:-$SRC/build}
 KBS_BIN=$BUILD/src/cmd/cloister-kbs
 CLI_BIN=$BUILD/src/cmd/cloister
-T=$(mktemp -d /tmp/cloister-it.XXXXXX)
+T=$(mktemp -d "/tmp/${T_PREFIX:-cloister-it}.XXXXXX") # T_PREFIX: set by a sourcing library
 PIDS=""
+CLEANUP_HOOKS="" # functions run by cleanup after the processes in PIDS are gone
 
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null || true; done
     for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    for h in $CLEANUP_HOOKS; do "$h" || true; done
     if command -v stop_postgres >/dev/null 2>&1; then stop_postgres; fi
     if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT INT TERM
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; [ -f "$T/kbs.log" ] && tail -30 "$T/kbs.log"; exit 1; }
+# show_logs: what fail prints after its message (a sourcing library may redefine it)
+show_logs() { if [ -f "$T/kbs.log" ]; then tail -30 "$T/kbs.log"; fi; }
+fail() { echo "FAIL: $*"; show_logs; exit 1; }
 ok() { echo "ok - $*"; }
 
 need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"; done; }
@@ -130,3 +135,5 @@ expect_status() { # expect_status WANT GOT WHAT
     [ "$1" = "$2" ] || fail "$3: status $2, wanted $1 (body: $(head -c 300 "$T/body" 2>/dev/null))"
     ok "$3 => $2"
 }
+
+. "$SRC/tests/integration/swtpm-lib.sh"

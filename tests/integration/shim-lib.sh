@@ -13,6 +13,7 @@ GUEST=${CLOISTER_GUEST_DIR:-$BUILD/guest}
 T=$(mktemp -d /tmp/cloister-shim.XXXXXX)
 PIDS=""
 CTRD_PID=""
+. "$SRC/tests/integration/swtpm-lib.sh" # swtpm_ports, start_swtpm
 
 # Processes (QEMU, swtpm, shims) whose command line names this test's folder.
 our_pids() {

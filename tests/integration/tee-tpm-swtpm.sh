@@ -15,32 +15,6 @@ python3 -c 'import cryptography' 2>/dev/null || skip "python3 cryptography is no
 TOOL=$BUILD/tests/integration/tpm_tool
 [ -x "$TOOL" ] || fail "tpm_tool not built at $TOOL"
 
-# start_swtpm NAME: a TPM 2.0 simulator on two free ports; sets TCTI_<NAME>
-start_swtpm() {
-    mkdir -p "$T/$1"
-    # the swtpm TCTI finds the control channel at the server port + 1
-    sp=$(python3 -c '
-import socket
-for _ in range(100):
-    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
-    b = socket.socket()
-    try:
-        b.bind(("127.0.0.1", p + 1)); print(p); break
-    except OSError: pass
-    finally: a.close(); b.close()
-')
-    cp=$((sp + 1))
-    swtpm socket --tpm2 --tpmstate dir="$T/$1" --server type=tcp,port="$sp",bindaddr=127.0.0.1 \
-        --ctrl type=tcp,port="$cp",bindaddr=127.0.0.1 --flags not-need-init,startup-clear \
-        >>"$T/$1.log" 2>&1 &
-    PIDS="$PIDS $!"
-    eval "TCTI_$1=swtpm:host=127.0.0.1,port=$sp"
-    i=0
-    until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$sp),1)" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt 50 ] || fail "swtpm $1 did not start"; sleep 0.1
-    done
-}
-
 cat > "$T/rcar.py" <<'PY'
 # Independent KBS client for tee = tpm. Usage:
 #   rcar.py URL TOOL TCTI PATH [--replay EV] [--save EV] [--ak-cert DER] [--init-data FILE]

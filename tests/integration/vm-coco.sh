@@ -104,16 +104,7 @@ ok "image $REG/test/coco:enc: one layer, encrypted, its key wrapped under a KEK 
 
 # ---- the vTPM the owner enrols: a swtpm state made here, its AK and PCR 11 as reference values ----
 mkdir -p "$T/tpm-enrolled"
-sp=$(python3 -c '
-import socket
-for _ in range(200):
-    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
-    b = socket.socket()
-    try:
-        b.bind(("127.0.0.1", p + 1)); print(p); break
-    except OSError: pass
-    finally: a.close(); b.close()
-')
+sp=$(swtpm_ports)
 swtpm socket --tpm2 --tpmstate dir="$T/tpm-enrolled" --server type=tcp,port="$sp",bindaddr=127.0.0.1 \
     --ctrl type=tcp,port=$((sp + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear > "$T/swtpm-enrol.log" 2>&1 &
 ENROL_PID=$!

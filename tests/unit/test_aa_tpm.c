@@ -389,7 +389,7 @@ static void test_tss2_absent(void **state)
          "libcloister-absent-ldr.so.0 (tss2) cannot be loaded"},
         {CL_TPM_TSS2_RC, "libcloister-absent-rc.so.0",
          "libcloister-absent-rc.so.0 (tss2) cannot be loaded"},
-        {CL_TPM_TSS2_ESYS, "libz.so.1", "libz.so.1 has no Esys_Initialize"},
+        {CL_TPM_TSS2_ESYS, "libz.so.1", "libz.so.1 (tss2) has no Esys_Initialize"},
     };
     uint8_t rd[32] = {0}, d[32] = {0}, junk[16] = {0};
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {

@@ -7,7 +7,9 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/lazy.h"
 
 static void test_b64_roundtrip(void **state)
 {
@@ -89,6 +92,86 @@ static void test_hex(void **state)
     assert_int_equal(cl_hex_decode("abc", 3, out, sizeof out, &n, &e), CL_EPARSE);
     assert_int_equal(cl_hex_decode("zz", 2, out, sizeof out, &n, &e), CL_EPARSE);
     assert_int_equal(cl_hex_decode("0011223344", 10, out, sizeof out, &n, &e), CL_ELIMIT);
+}
+
+static void test_hex_digit_and_pct(void **state)
+{
+    (void)state;
+    assert_int_equal(cl_hex_digit('0'), 0);
+    assert_int_equal(cl_hex_digit('f'), 15);
+    assert_int_equal(cl_hex_digit('F'), 15);
+    assert_int_equal(cl_hex_digit('g'), -1);
+    assert_int_equal(cl_hex_digit('\xff'), -1);
+    char out[7];
+    cl_hex_encode_to("\x00\xab\x10", 3, out);
+    assert_string_equal(out, "00ab10");
+    size_t n = 0;
+    CL_AUTO(cl_str) *d = cl_pct_decode("a%2Fb%2fc+%41", 13, &n);
+    assert_string_equal(d, "a/b/c+A");
+    assert_int_equal(n, 7);
+    /* twins: a '%' without two hex digits after it stays as it is */
+    CL_AUTO(cl_str) *bad = cl_pct_decode("%zz%4%", 6, &n);
+    assert_string_equal(bad, "%zz%4%");
+    CL_AUTO(cl_str) *nul = cl_pct_decode("x%00y", 5, &n);
+    assert_int_equal(n, 3); /* an encoded NUL is a byte of the output */
+    assert_memory_equal(nul, "x\0y", 3);
+}
+
+static void test_write_all(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(cl_write_all(p[1], "hello", 5), 0);
+    char got[8] = {0};
+    assert_int_equal(read(p[0], got, sizeof got), 5);
+    assert_string_equal(got, "hello");
+    close(p[0]);
+    /* twin: nobody reads (SIGPIPE ignored here): -1 with errno */
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    errno = 0;
+    assert_int_equal(cl_write_all(p[1], "x", 1), -1);
+    assert_int_equal(errno, EPIPE);
+    signal(SIGPIPE, old);
+    close(p[1]);
+    assert_int_equal(cl_write_all(-1, "x", 1), -1);
+}
+
+/* base/lazy: zlib opened on first use, its function resolved from the table; twins: a library
+ * that is absent (the table's code, remembered), one without the symbol, then zlib again. */
+static struct {
+    const char *(*zlibVersion)(void);
+} zfn;
+static const struct cl_lazysym zsyms[] = {
+    {"zlibVersion", &zfn.zlibVersion, sizeof zfn.zlibVersion}};
+static struct cl_lazylib zlib = {.dflt = "libz.so.1",
+                                 .what = "zlib",
+                                 .ctx = "test: ",
+                                 .syms = zsyms,
+                                 .nsyms = CL_ARRAY_LEN(zsyms),
+                                 .absent_code = CL_ENOTFOUND,
+                                 .lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void test_lazy(void **state)
+{
+    (void)state;
+    struct cl_err e = {0};
+    assert_int_equal(cl_lazy_load(&zlib, &e), 0);
+    assert_true(cl_lazy_have(&zlib));
+    assert_non_null(zfn.zlibVersion());
+    cl_lazy_soname_set(&zlib, "libcloister-absent.so.0");
+    assert_int_equal(cl_lazy_load(&zlib, &e), CL_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "test: libcloister-absent.so.0 (zlib) cannot be loaded"));
+    assert_false(cl_lazy_have(&zlib));
+    memset(&e, 0, sizeof e);
+    assert_int_equal(cl_lazy_load(&zlib, &e), CL_ENOTFOUND); /* remembered */
+    assert_non_null(strstr(e.msg, "libcloister-absent.so.0"));
+    cl_lazy_soname_set(&zlib, "libc.so.6");
+    assert_int_equal(cl_lazy_load(&zlib, &e), CL_EUNSUPPORTED);
+    assert_non_null(strstr(e.msg, "test: libc.so.6 (zlib) has no zlibVersion"));
+    cl_lazy_soname_set(&zlib, NULL);
+    assert_int_equal(cl_lazy_load(&zlib, NULL), 0);
+    assert_non_null(zfn.zlibVersion());
 }
 
 static void test_cursor(void **state)
@@ -256,15 +339,12 @@ static void test_log_one_line(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64_roundtrip),
-        cmocka_unit_test(test_b64_rejects),
-        cmocka_unit_test(test_hex),
-        cmocka_unit_test(test_cursor),
-        cmocka_unit_test(test_parse_int),
-        cmocka_unit_test(test_secret_and_ct),
-        cmocka_unit_test(test_err_records_place),
-        cmocka_unit_test(test_atomic_write),
-        cmocka_unit_test(test_log_escape),
+        cmocka_unit_test(test_b64_roundtrip), cmocka_unit_test(test_b64_rejects),
+        cmocka_unit_test(test_hex),           cmocka_unit_test(test_hex_digit_and_pct),
+        cmocka_unit_test(test_write_all),     cmocka_unit_test(test_lazy),
+        cmocka_unit_test(test_cursor),        cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_secret_and_ct), cmocka_unit_test(test_err_records_place),
+        cmocka_unit_test(test_atomic_write),  cmocka_unit_test(test_log_escape),
         cmocka_unit_test(test_log_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

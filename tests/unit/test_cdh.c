@@ -1161,9 +1161,9 @@ static void test_cryptsetup_absent(void **state)
     struct {
         const char *soname, *msg;
     } cases[] = {
-        {"libcloister-absent.so.0",
-         "libcloister-absent.so.0 (libcryptsetup), which cannot be loaded"},
-        {"libz.so.1", "libz.so.1 has no crypt_init"}, /* a library, but not libcryptsetup's ABI */
+        {"libcloister-absent.so.0", "libcloister-absent.so.0 (libcryptsetup) cannot be loaded"},
+        {"libz.so.1", "libz.so.1 (libcryptsetup) has no crypt_init"}, /* a library, but not
+                                                                         libcryptsetup's ABI */
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(cases); i++) {
         cl_cdh_cryptsetup_soname_set(cases[i].soname);

@@ -857,6 +857,33 @@ static void test_client_response_cap(void **state)
     cl_http_client_free(c);
 }
 
+/* keep_header: the first value of the one header asked for (any case, trimmed), per request;
+ * twins: a header the answer does not carry, and a client that asks for none. */
+static void test_client_keep_header(void **state)
+{
+    struct fx *f = *state;
+    struct cl_err err = {0};
+    struct cl_http_client_opts co = {.keep_header = "x-good", .connect_timeout_ms = 2000};
+    struct cl_http_client *c = cl_http_client_new(&co, &err);
+    assert_non_null(c);
+    struct cl_http_result r = req_ok(c, "GET", f->base, "/headers", NULL, NULL, 0);
+    assert_int_equal(r.status, 204);
+    assert_non_null(r.header);
+    assert_string_equal(r.header, "yes");
+    cl_http_result_clear(&r);
+    r = req_ok(c, "GET", f->base, "/hello", NULL, NULL, 0); /* no X-Good: none kept */
+    assert_int_equal(r.status, 200);
+    assert_null(r.header);
+    cl_http_result_clear(&r);
+    cl_http_client_free(c);
+    c = cl_http_client_new(NULL, &err);
+    assert_non_null(c);
+    r = req_ok(c, "GET", f->base, "/headers", NULL, NULL, 0);
+    assert_null(r.header);
+    cl_http_result_clear(&r);
+    cl_http_client_free(c);
+}
+
 /* A one-shot raw server that answers with a body and no Content-Length (close-delimited), so
  * that only the write callback can enforce the cap. */
 struct rawsrv {
@@ -1286,6 +1313,7 @@ int main(void)
         cmocka_unit_test(test_request_deadline),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_response_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_keep_header, setup, teardown),
         cmocka_unit_test(test_client_cap_no_length),
         cmocka_unit_test(test_client_errors),
         cmocka_unit_test(test_client_timeout),

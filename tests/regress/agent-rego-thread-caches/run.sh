@@ -2,11 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # cloister-agent's memory stays flat over thousands of policy decisions that use regex.match
 # (each on its own ttrpc request thread). The ttrpc client is python's own framing.
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../integration/lib.sh"
+REGRESS_WITH=integration
+. "$(dirname "$0")/../lib.sh"
 AGENT_BIN=$BUILD/src/cmd/cloister-agent
 [ -x "$AGENT_BIN" ] || fail "cloister-agent not built"
-VEC=${CLOISTER_VECTORS:-${CLOISTER_VECTORS_DEFAULT:-}}
 POL=$VEC/kata-policy/derived/synthetic-policy/policy-no-containers.rego
 [ -f "$POL" ] || skip "kata-policy vectors absent"
 # under ASan, freed memory waits in a quarantine (RSS grows without a leak): none here

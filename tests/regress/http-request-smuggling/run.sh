@@ -3,8 +3,8 @@
 # Requests whose framing a proxy and cloister-kbs could read differently are answered 400 and
 # the connection closed: the request hidden behind them is never served. Raw bytes over a
 # socket (python3), against the real daemon.
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../integration/lib.sh"
+REGRESS_WITH=integration
+. "$(dirname "$0")/../lib.sh"
 make_admin_key
 PORT=$(free_port)
 write_config "$T/kbs.toml" "$PORT"

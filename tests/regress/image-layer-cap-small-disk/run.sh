@@ -3,8 +3,8 @@
 # With no --max-layer-bytes, a decompression bomb (128 MiB of zeros, ~130 KiB compressed) pulled
 # into a 32 MiB tmpfs is refused by the decompression cap (exit 8, "decompresses to more
 # than"), not by the disk running full; a layer that fits is pulled into the same tmpfs.
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../integration/image-lib.sh"
+REGRESS_WITH=image
+. "$(dirname "$0")/../lib.sh"
 mkdir -p "$T/small"
 mount -t tmpfs -o size=32m tmpfs "$T/small" 2>/dev/null || skip "cannot mount a tmpfs here"
 trap 'umount "$T/small" 2>/dev/null; cleanup' EXIT INT TERM

@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-. "$(dirname "$0")/../../integration/lib.sh"
+REGRESS_WITH=integration
+. "$(dirname "$0")/../lib.sh"
 make_admin_key
 PORT=$(free_port)
 write_config "$T/kbs.toml" "$PORT"

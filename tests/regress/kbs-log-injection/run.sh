@@ -4,8 +4,8 @@
 # errors) cannot write a second line or reach a terminal: after requests carrying LF, CR, ESC,
 # an 8-bit CSI and a Unicode line separator, the KBS log holds no forged line and no control
 # byte, and the refusals are logged escaped.
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../integration/lib.sh"
+REGRESS_WITH=integration
+. "$(dirname "$0")/../lib.sh"
 make_admin_key
 PORT=$(free_port)
 write_config "$T/kbs.toml" "$PORT"

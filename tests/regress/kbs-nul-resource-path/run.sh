@@ -3,8 +3,8 @@
 # A decoded %00 no longer cuts a resource path short: POST .../victim%00.txt is refused (400)
 # and does not overwrite `victim`; %0a, %1f, %7f and a raw control byte are refused the same
 # way, on the admin and the public side; a GET of `victim` still serves the original.
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../integration/lib.sh"
+REGRESS_WITH=integration
+. "$(dirname "$0")/../lib.sh"
 make_admin_key
 PORT=$(free_port)
 write_config "$T/kbs.toml" "$PORT"

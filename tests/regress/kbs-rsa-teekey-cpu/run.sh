@@ -4,8 +4,8 @@
 # members are checked by arithmetic, not by primality tests), a key whose members do not fit
 # is refused, and cloister-kbs stays up. rsa8192-private.jwk.json is a test key made for this
 # check only.
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../integration/lib.sh"
+REGRESS_WITH=integration
+. "$(dirname "$0")/../lib.sh"
 make_admin_key
 PORT=$(free_port)
 write_config "$T/kbs.toml" "$PORT"

@@ -4,8 +4,8 @@
 # its connection at the whole-request deadline (request_timeout = 3 here), while a client that
 # sends whole requests is served on the same server, also one whose request follows a pause
 # shorter than the deadline on a kept-alive connection.
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../integration/lib.sh"
+REGRESS_WITH=integration
+. "$(dirname "$0")/../lib.sh"
 make_admin_key
 PORT=$(free_port)
 write_config "$T/kbs.toml" "$PORT"

@@ -1,13 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-set -eu
-SRC=${CLOISTER_SRC:-$(cd "$(dirname "$0")/../../.." && pwd)}
-BUILD=${CLOISTER_BUILD:-$SRC/build}
-CLI=$BUILD/src/cmd/cloister
-[ -x "$CLI" ] || { echo "FAIL: $CLI not built"; exit 1; }
-T=$(mktemp -d /tmp/cloister-regress.XXXXXX)
-trap 'rm -rf "$T"' EXIT INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/../lib.sh"
+built "$CLI"
 
 eval_x() { # $1 expression, then extra options: prints the value of x (or the error)
     printf 'package t\n\nx := %s\n' "$1" >"$T/p.rego"

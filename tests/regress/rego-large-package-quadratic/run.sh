@@ -1,13 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-set -eu
-SRC=${CLOISTER_SRC:-$(cd "$(dirname "$0")/../../.." && pwd)}
-BUILD=${CLOISTER_BUILD:-$SRC/build}
-CLI=$BUILD/src/cmd/cloister
-[ -x "$CLI" ] || { echo "FAIL: $CLI not built"; exit 1; }
-T=$(mktemp -d /tmp/cloister-regress.XXXXXX)
-trap 'rm -rf "$T"' EXIT INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/../lib.sh"
+built "$CLI"
 
 gen() { # $1 package, $2 count, $3 rule template with N for the index
     awk -v pkg="$1" -v n="$2" -v tpl="$3" 'BEGIN { print "package " pkg; for (i = 0; i < n; i++) { r = tpl; gsub(/N/, i, r); print r } }'

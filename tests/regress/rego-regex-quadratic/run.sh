@@ -1,13 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-set -eu
-SRC=${CLOISTER_SRC:-$(cd "$(dirname "$0")/../../.." && pwd)}
-BUILD=${CLOISTER_BUILD:-$SRC/build}
-CLI=$BUILD/src/cmd/cloister
-[ -x "$CLI" ] || { echo "FAIL: $CLI not built"; exit 1; }
-T=$(mktemp -d /tmp/cloister-regress.XXXXXX)
-trap 'rm -rf "$T"' EXIT INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/../lib.sh"
+built "$CLI"
 
 { printf '{"s": "'; head -c 1000000 /dev/zero | tr '\0' a; printf '", "bad": "a\\u00e9"}\n'; } >"$T/in.json"
 check() { # $1 expression over input, $2 expected value

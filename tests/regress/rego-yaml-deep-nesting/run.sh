@@ -1,14 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-set -eu
-SRC=${CLOISTER_SRC:-$(cd "$(dirname "$0")/../../.." && pwd)}
-BUILD=${CLOISTER_BUILD:-$SRC/build}
-CLI=$BUILD/src/cmd/cloister
-[ -x "$CLI" ] || { echo "FAIL: $CLI not built"; exit 1; }
-command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is not installed"; exit 77; }
-T=$(mktemp -d /tmp/cloister-regress.XXXXXX)
-trap 'rm -rf "$T"' EXIT INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/../lib.sh"
+built "$CLI"
+need python3
 
 nested() { # $1 depth: a policy unmarshalling $1 nested flow sequences
     python3 -c "import sys; n=int(sys.argv[1]); print('package t\nx := yaml.unmarshal(\"' + '['*n + ']'*n + '\")')" "$1" >"$T/p.rego"

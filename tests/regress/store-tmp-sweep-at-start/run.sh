@@ -3,8 +3,8 @@
 # Temporary files that an interrupted write left in the LocalFs store are gone once
 # cloister-kbs has started, however young they are; keys stay, and a temporary file that
 # another process is writing (it holds a shared flock) is left alone.
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../integration/lib.sh"
+REGRESS_WITH=integration
+. "$(dirname "$0")/../lib.sh"
 make_admin_key
 PORT=$(free_port)
 write_config "$T/kbs.toml" "$PORT"

@@ -3,16 +3,10 @@
 # The layer of the report: GNU tar reads one 767-byte file `f`; Cloister's reader must read the
 # same or refuse, never `f` of 512 bytes plus a symlink `hidden -> /etc/shadow`. Then every
 # neighbouring stream of craft.py goes through fuzz_tar_diff (Cloister against libarchive).
-set -eu
-HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=${CLOISTER_SRC:-$(cd "$HERE/../../.." && pwd)}
-BUILD=${CLOISTER_BUILD:-$SRC/build}
+. "$(dirname "$0")/../lib.sh"
 DIFF=$BUILD/tests/fuzz/fuzz_tar_diff
-[ -x "$DIFF" ] || { echo "SKIP: fuzz_tar_diff not built (libarchive-dev missing)"; exit 77; }
-command -v tar >/dev/null 2>&1 || { echo "SKIP: GNU tar missing"; exit 77; }
-T=$(mktemp -d /tmp/cloister-regress.XXXXXX)
-trap 'rm -rf "$T"' EXIT INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
+[ -x "$DIFF" ] || skip "fuzz_tar_diff not built (libarchive-dev missing)"
+command -v tar >/dev/null 2>&1 || skip "GNU tar missing"
 
 python3 "$HERE/craft.py" "$T/cases"
 layer=$T/cases/gnu-k-4097-size-smuggle

@@ -3,8 +3,8 @@
 # With its connection table full of idle peers, cloister-aa still answers a new client (the
 # longest-idle connection is closed to make room) and stays up; the most recent idle peer
 # is left alone and still answers. The ttrpc client here is python's own framing.
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../integration/lib.sh"
+REGRESS_WITH=integration
+. "$(dirname "$0")/../lib.sh"
 AA_BIN=$BUILD/src/cmd/cloister-aa
 [ -x "$AA_BIN" ] || fail "cloister-aa not built"
 cat >"$T/aa.toml" <<CONF
