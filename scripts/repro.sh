@@ -8,11 +8,11 @@
 # not __DATE__; the version is `git describe` of the commit; meson's static archives are
 # deterministic (ar D); the GNU build-id is a hash of the rest, so it follows.
 # Usage: scripts/repro.sh [REV]        (default HEAD: committed work only)
-# Env: REPRO_BUILDTYPE (default release), REPRO_KEEP=1 keeps the trees, MESON, NINJA.
+# Env: REPRO_BUILDTYPE (default debugoptimized, the shipped and tested build), REPRO_KEEP=1 keeps the trees, MESON, NINJA.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 rev=$(git -C "$here" rev-parse --verify "${1:-HEAD}^{commit}") || { echo "repro: no commit '${1:-HEAD}'" >&2; exit 2; }
-buildtype=${REPRO_BUILDTYPE:-release}
+buildtype=${REPRO_BUILDTYPE:-debugoptimized}
 MESON=${MESON:-meson}
 NINJA=${NINJA:-ninja}
 progs="cloister cloister-kbs cloister-aa cloister-cdh cloister-agent containerd-shim-cloister-v2"
