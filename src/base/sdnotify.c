@@ -2,7 +2,8 @@
 /* sd_notify in one function: systemd's Type=notify units learn that a daemon is ready (its
  * socket bound, its store and policy checked), reloading or stopping from a datagram the
  * daemon sends to $NOTIFY_SOCKET. Written here rather than linked from libsystemd so the
- * daemons' trusted code does not grow by a library of ~900 kB for ~40 lines of protocol. */
+ * daemons' trusted code does not grow by a library of 845 kB (with libgcrypt, libcap and
+ * three compression libraries behind it) for ~40 lines of protocol. */
 #include "base/sdnotify.h"
 
 #include <errno.h>
