@@ -439,7 +439,8 @@ static void h_metrics(void *ctx, const struct cl_http_req *req, struct cl_http_r
             "# TYPE kbs_policy_evaluations_total counter\nkbs_policy_evaluations_total %lu\n"
             "# TYPE kbs_policy_approvals_total counter\nkbs_policy_approvals_total %lu\n"
             "# TYPE kbs_policy_violations_total counter\nkbs_policy_violations_total %lu\n",
-            CL_BUILD_VERSION, CL_BUILD_VERSION, CL_BUILD_DATE, ok + bad, ok, bad, rel + den, rel, den);
+            CL_BUILD_VERSION, CL_BUILD_VERSION, CL_BUILD_DATE, ok + bad, ok, bad, rel + den, rel,
+            den);
     if (o < 0 || (size_t)o >= sizeof buf) {
         cl_kbs_fail_status(resp, "PrometheusError", 500, "metrics text too long");
         return;
