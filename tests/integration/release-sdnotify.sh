@@ -21,7 +21,9 @@ listen() { # listen SOCKET LOG [PROBE_URL]: starts the receiver, sets LISTEN_PID
 }
 wait_line() { # wait_line LOG PATTERN N WHAT: waits until the log has N lines matching PATTERN
     i=0
-    until [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "$3" ]; do
+    while :; do
+        n=$(grep -c -- "$2" "$1" 2>/dev/null) || true
+        [ "${n:-0}" -lt "$3" ] || break
         i=$((i + 1)); [ $i -lt 200 ] || fail "$4: no '$2' (log: $(tr '\n' ' ' <"$1" 2>/dev/null))"
         sleep 0.05
     done
@@ -98,6 +100,7 @@ wait_line "$T/n4.log" "READY=1" 1 "cloister-cdh start"
 [ "$(sed -n 1p "$T/n4.log")" = "READY=1|STATUS=serving probe=ok" ] ||
     fail "cloister-cdh first datagram: '$(sed -n 1p "$T/n4.log")' ($(tail -3 "$T/cdh.log"))"
 kill -TERM "$CDH_PID"
-wait "$CDH_PID" || true
+rc=0; wait "$CDH_PID" || rc=$?
+[ $rc = 0 ] || fail "cloister-cdh exited $rc on SIGTERM: $(tail -5 "$T/cdh.log")"
 [ "$(sed -n 2p "$T/n4.log")" = "STOPPING=1" ] || fail "cloister-cdh SIGTERM: '$(sed -n 2p "$T/n4.log")'"
 ok "cloister-cdh: READY=1 once its REST bridge answers (path socket), STOPPING=1 on SIGTERM"
