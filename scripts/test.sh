@@ -34,6 +34,10 @@ else
     summary=" format: FAILED;"
     status=1
 fi
+# No hidden tests: every test file is registered (and every registered file exists: meson fails).
+./scripts/check-tests.sh || { summary="$summary tests-registered: FAILED;"; status=1; }
+# The dependency rule (docs/architecture.md): a module includes only the modules below it.
+./scripts/check-deps.py || { summary="$summary dependency-rule: FAILED;"; status=1; }
 run_suite "$BUILD" normal --buildtype=debugoptimized || status=1
 run_suite "$ASAN_BUILD" asan+ubsan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false || status=1
 if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$ASAN_BUILD"/meson-logs/testlog.txt >/dev/null 2>&1; then

@@ -9,6 +9,7 @@
  * travels with (TDX cc_eventlog) describe the same register values.
  */
 #include "aa/aa.h"
+#include "kbs/kbs_client.h"
 #include "net/http.h"
 
 #include <errno.h>
@@ -264,6 +265,13 @@ static json_t *evidence_cb(void *ctx, const uint8_t *rd, size_t len, struct cl_e
     return ev;
 }
 
+/* Device evidence (GPUs) for the KBS handshake: "" when the VM has none. */
+static cl_str *additional_cb(void *ctx, const uint8_t *rd, size_t len, struct cl_err *err)
+{
+    (void)ctx;
+    return cl_aa_additional_evidence(rd, len, err);
+}
+
 void cl_aa_token_invalidate(struct cl_aa *aa)
 {
     pthread_mutex_lock(&aa->token_lock);
@@ -291,16 +299,20 @@ static cl_str *kbs_token(struct cl_aa *aa, struct cl_err *err)
     }
     int rc = 0;
     if (!aa->token) {
-        struct cl_aa_rcar_opts ro = {
+        struct cl_kbs_client_opts ko = {
             .url = aa->cfg->kbs_url,
             .ca_pem = aa->cfg->kbs_cert,
             .tee = aa->att->tee,
-            .tee_key_algorithm = aa->cfg->tee_key_algorithm,
+            .key_kind = aa->cfg->tee_key_algorithm,
             .init_data = aa->have_initdata ? aa->initdata.text : NULL,
             .evidence = evidence_cb,
+            .additional = additional_cb,
             .evidence_ctx = aa,
+            .tries = CL_AA_RCAR_TRIES,
+            .timeout_ms = CL_AA_KBS_TIMEOUT_MS,
+            .max_response = 1u << 20,
         };
-        rc = cl_aa_rcar(&ro, &aa->token, &aa->tee_key, &aa->token_exp, err);
+        rc = cl_kbs_client_handshake(&ko, &aa->token, &aa->tee_key, &aa->token_exp, err);
         if (rc == 0)
             cl_info("new KBS token (exp %lld)", (long long)aa->token_exp);
     } else {
@@ -308,7 +320,7 @@ static cl_str *kbs_token(struct cl_aa *aa, struct cl_err *err)
     }
     cl_str *out = NULL;
     if (rc == 0) {
-        CL_AUTO(cl_str) *pem = cl_aa_tee_key_pem(aa->tee_key, err);
+        CL_AUTO(cl_str) *pem = cl_kbs_tee_key_pem(aa->tee_key, err);
         CL_AUTO(json_t) *j =
             pem ? json_pack("{s:s, s:s}", "token", aa->token, "tee_keypair", pem) : NULL;
         out = j ? cl_json_compact(j) : NULL;

@@ -2,8 +2,9 @@
 /*
  * The attestation agent: evidence from the TEE (attester table: tdx through configfs-tsm,
  * snp through /dev/sev-guest, tpm, and the sample attester, which is refused unless the
- * configuration says `_insecure`), KBS tokens through the RCAR handshake (cached with their
- * TEE key pair until the token expires), runtime measurements in the AAEL event log
+ * configuration says `_insecure`), KBS tokens through the RCAR handshake of the KBS client
+ * (kbs/kbs_client.h, the attester as its evidence callback; cached with their TEE key pair
+ * until the token expires), runtime measurements in the AAEL event log
  * (TCG2 entries, written durably through a write-ahead record), init-data (parse, digest over
  * the exact bytes, the annotation and block-device forms, binding checks), and the ttrpc
  * service `attestation_agent.AttestationAgentService` with guest-components' names.
@@ -154,15 +155,6 @@ const struct cl_aa_attester *cl_aa_attester_detect(const struct cl_aa_platform *
 /* By kbs-types id, or NULL when this build has none. */
 const struct cl_aa_attester *cl_aa_attester_find(const char *tee);
 
-/* TDX quote helpers (exposed for tests): report data and MRCONFIGID of a v4/v5 quote. */
-CL_MUST_CHECK int cl_aa_tdx_quote_fields(const uint8_t *quote, size_t len,
-                                         const uint8_t **report_data, const uint8_t **mrconfigid,
-                                         struct cl_err *err);
-/* SNP: the attestation report (1184 bytes) in the JSON shape of the sev crate (6.x serde):
- * byte arrays as arrays of numbers. Returns new or NULL (EPARSE when short). */
-json_t *cl_aa_snp_report_json(const uint8_t *report, size_t len, struct cl_err *err);
-#define CL_AA_SNP_REPORT_LEN 1184
-
 /* TDX `cc_eventlog`, as upstream assembles it: the CCEL table's events (up to the 0xFF/0x00
  * padding, found by the same parser the verifier uses), or without a CCEL a 69-byte
  * EV_NO_ACTION Spec ID header listing SHA-384 and SM3, then the AAEL file bytes, then eight
@@ -241,31 +233,6 @@ CL_MUST_CHECK int cl_aa_bind_init_data(struct cl_aa *aa, const uint8_t *digest, 
 /* The ttrpc method table serving `aa` (ctx = the struct cl_aa). */
 extern const struct cl_ttrpc_method cl_aa_methods[];
 extern const size_t cl_aa_nmethods;
-
-/* ---- RCAR client (used by the agent; exposed for tests) ---- */
-
-/* Produces evidence for a report-data digest; returns new JSON or NULL. */
-typedef json_t *(*cl_aa_evidence_fn)(void *ctx, const uint8_t *rd, size_t len, struct cl_err *err);
-
-struct cl_aa_rcar_opts {
-    const char *url;    /* KBS base URL */
-    const char *ca_pem; /* PEM text of extra trusted roots, or NULL */
-    const char *tee;
-    const char *tee_key_algorithm; /* as aa.toml names it; NULL → P-256 */
-    const char *init_data;         /* TOML text or NULL */
-    cl_aa_evidence_fn evidence;
-    void *evidence_ctx;
-    unsigned tries;          /* 0 → CL_AA_RCAR_TRIES */
-    unsigned retry_delay_ms; /* 0 → 1000 */
-};
-/* Runs auth → attest with a fresh TEE key. On success *token (new) and *key (new private
- * key), *exp the token's exp claim (0 if absent). */
-CL_MUST_CHECK int cl_aa_rcar(const struct cl_aa_rcar_opts *o, cl_str **token, cl_pkey **key,
-                             int64_t *exp, struct cl_err *err);
-/* The PEM form of a TEE key as GetToken returns it: PKCS#8 for EC, PKCS#1 for RSA. */
-cl_str *cl_aa_tee_key_pem(cl_pkey *key, struct cl_err *err);
-/* The unverified "exp" / "nbf" claims of a JWT (0 when absent). EPARSE when not a JWT. */
-CL_MUST_CHECK int cl_aa_jwt_times(const char *jwt, int64_t *exp, int64_t *nbf, struct cl_err *err);
 
 /* ---- client side for other guest processes ---- */
 

@@ -8,6 +8,7 @@
  */
 #include "aa/aa.h"
 #include "cdh/cdh_internal.h"
+#include "kbs/kbs_client.h"
 #include "net/http.h"
 
 #include <pthread.h>
@@ -238,7 +239,7 @@ static int token_locked(struct cl_cdh *cdh, bool force, struct cl_err *err)
         return cl_err_set(err, CL_EDENIED,
                           "the KBS refused the agent's token and the agent has no newer one");
     int64_t exp = 0, nbf = 0;
-    if (cl_aa_jwt_times(tok, &exp, &nbf, err) < 0)
+    if (cl_kbs_jwt_times(tok, &exp, &nbf, err) < 0)
         return cl_err_prefix(err, "GetToken(kbs) token");
     cdh->tee_key = cl_pkey_from_pem(pem, strlen(pem), true, err);
     explicit_bzero((char *)(uintptr_t)pem, strlen(pem));

@@ -103,7 +103,7 @@ int cl_cli_agent(int argc, char **argv)
             uint64_t v = 0;
             struct cl_err e = {0};
             if (cl_parse_u64(argv[++i], 1, 3600000, &v, "--timeout", &e) < 0) {
-                fprintf(stderr, "cloister agent-ctl: %s\n", e.msg);
+                cl_cli_errf("cloister agent-ctl: %s", e.msg);
                 return 2;
             }
             timeout_ms = (unsigned)v;
@@ -152,12 +152,12 @@ int cl_cli_agent(int argc, char **argv)
     struct cl_err e = {0};
     CL_AUTO(json_t) *j = read_request(reqarg, &e);
     if (!j) {
-        fprintf(stderr, "cloister agent-ctl: request: %s\n", e.msg);
+        cl_cli_errf("cloister agent-ctl: request: %s", e.msg);
         return cl_err_exit_code(e.code);
     }
     ProtobufCMessage *m = cl_agent_json_to_pb(reqd, j, CL_AGENT_J2P_STRICT, &e);
     if (!m) {
-        fprintf(stderr, "cloister agent-ctl: request %s: %s\n", reqd->short_name, e.msg);
+        cl_cli_errf("cloister agent-ctl: request %s: %s", reqd->short_name, e.msg);
         return cl_err_exit_code(e.code);
     }
     size_t n = protobuf_c_message_get_packed_size(m);
@@ -170,7 +170,7 @@ int cl_cli_agent(int argc, char **argv)
     cl_agent_pb_free(m);
     struct cl_ttrpc_client *c = cl_ttrpc_client_connect(addr, &e);
     if (!c) {
-        fprintf(stderr, "cloister agent-ctl: %s\n", e.msg);
+        cl_cli_errf("cloister agent-ctl: %s", e.msg);
         return cl_err_exit_code(CL_EIO);
     }
     CL_AUTO(cl_bytes) *resp = NULL;
@@ -181,23 +181,23 @@ int cl_cli_agent(int argc, char **argv)
                                   &msg, &e);
     cl_ttrpc_client_free(c);
     if (rc < 0) {
-        fprintf(stderr, "cloister agent-ctl: %s\n", e.msg);
+        cl_cli_errf("cloister agent-ctl: %s", e.msg);
         return cl_err_exit_code(CL_EIO);
     }
     if (code != CL_TTRPC_OK) {
-        fprintf(stderr, "status %d %s: %s\n", code, code_name(code), msg ? msg : "");
+        cl_cli_errf("status %d %s: %s", code, code_name(code), msg ? msg : "");
         return status_exit(code);
     }
     ProtobufCMessage *r =
         cl_agent_pb_unpack(respd, resp ? resp : (const uint8_t *)"", resp_len, &e);
     if (!r) {
-        fprintf(stderr, "cloister agent-ctl: response: %s\n", e.msg);
+        cl_cli_errf("cloister agent-ctl: response: %s", e.msg);
         return cl_err_exit_code(e.code);
     }
     CL_AUTO(json_t) *out = cl_agent_pb_to_json(r, &e);
     cl_agent_pb_free(r);
     if (!out) {
-        fprintf(stderr, "cloister agent-ctl: response: %s\n", e.msg);
+        cl_cli_errf("cloister agent-ctl: response: %s", e.msg);
         return cl_err_exit_code(e.code);
     }
     char *text = json_dumps(out, JSON_INDENT(1) | JSON_ENCODE_ANY);

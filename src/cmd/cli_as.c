@@ -65,13 +65,15 @@ struct aopts {
 
 static int usage_error(const char *msg)
 {
-    fprintf(stderr, "cloister as verify: %s\n\n%s", msg, help_text);
+    cl_cli_errf("cloister as verify: %s", msg);
+    fputc('\n', stderr);
+    fputs(help_text, stderr);
     return 2;
 }
 
 static int fail(const struct cl_err *e, const char *what)
 {
-    fprintf(stderr, "cloister as verify: %s: %s\n", what, e->msg);
+    cl_cli_errf("cloister as verify: %s: %s", what, e->msg);
     return cl_err_exit_code(e->code);
 }
 
@@ -372,8 +374,8 @@ int cl_cli_as(int argc, char **argv)
     struct cl_tee_verify_in in = {ev, rdlen ? rd : NULL, rdlen, idlen ? idd : NULL, idlen, &o.cfg};
     CL_AUTO(json_t) *claims = NULL;
     if (v->verify(&in, &claims, &e) < 0) {
-        fprintf(stderr, "cloister as verify: %s evidence refused at stage '%s': %s\n", o.tee,
-                e.stage ? e.stage : "?", e.msg);
+        cl_cli_errf("cloister as verify: %s evidence refused at stage '%s': %s", o.tee,
+                    e.stage ? e.stage : "?", e.msg);
         return cl_err_exit_code(e.code);
     }
     char *text = json_dumps(claims, JSON_INDENT(2) | JSON_SORT_KEYS);

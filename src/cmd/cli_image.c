@@ -68,7 +68,9 @@ static const char *const help_text =
 
 static int usage_error(const char *msg)
 {
-    fprintf(stderr, "cloister image: %s\n\n%s", msg, help_text);
+    cl_cli_errf("cloister image: %s", msg);
+    fputc('\n', stderr);
+    fputs(help_text, stderr);
     return 2;
 }
 
@@ -312,9 +314,33 @@ static void on_progress(void *ctx, const struct cl_image_progress *p)
 
 static int fail(const struct cl_err *e)
 {
-    fprintf(stderr, "cloister image pull: %s%s%s\n", e->stage ? e->stage : "", e->stage ? ": " : "",
-            e->msg);
+    cl_cli_errf("cloister image pull: %s%s%s", e->stage ? e->stage : "", e->stage ? ": " : "",
+                e->msg);
     return cl_err_exit_code(e->code);
+}
+
+/* A TLS handshake with a plain-HTTP registry fails in these words (OpenSSL, GnuTLS). */
+static const char *const plain_http_said[] = {"wrong version number", "packet length too long",
+                                              "unexpected TLS packet", "record_layer"};
+
+/* After a failed pull: says what to do when the registry looks like plain HTTP. */
+static void tls_hint(const struct iopts *o, const struct cl_err *e)
+{
+    struct cl_image_ref r;
+    struct cl_err pe = {0};
+    if (e->code != CL_EIO || cl_image_ref_parse(o->ref, &r, &pe) < 0)
+        return;
+    bool listed = false;
+    for (size_t i = 0; i < o->ninsecure; i++)
+        listed = listed || strcmp(o->insecure[i], r.registry) == 0;
+    for (size_t i = 0; !listed && i < CL_ARRAY_LEN(plain_http_said); i++)
+        if (strstr(e->msg, plain_http_said[i])) {
+            cl_cli_errf("hint: %s answers plain HTTP, not TLS: if that is intended, add "
+                        "--registry-insecure %s (or mark it insecure in --registries-conf)",
+                        r.registry, r.registry);
+            break;
+        }
+    cl_image_ref_clear(&r);
 }
 
 static struct cl_image_policy *load_policy(const struct iopts *o,
@@ -471,6 +497,7 @@ static int do_pull(const struct iopts *o)
         fputc('\n', stderr);
     if (rc < 0) {
         rc = fail(&e);
+        tls_hint(o, &e);
         goto done;
     }
     printf("manifest %s\n", out.manifest_digest.str);

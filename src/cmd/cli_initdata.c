@@ -23,7 +23,7 @@ static const char *const help_text =
 
 static int fail(const struct cl_err *e, const char *what)
 {
-    fprintf(stderr, "cloister initdata %s: %s\n", what, e->msg);
+    cl_cli_errf("cloister initdata %s: %s", what, e->msg);
     return cl_err_exit_code(e->code);
 }
 

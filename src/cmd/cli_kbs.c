@@ -2,7 +2,10 @@
 /*
  * `cloister kbs ...`: the client of a Key Broker Service. get-resource and attest run the
  * whole RCAR handshake with the sample attester; the admin commands mint (or take) an admin
- * JWT and call the admin API.
+ * JWT and call the admin API. Both Cloister's own argument order (`cloister kbs COMMAND
+ * --url URL ...`) and kbs-client's (`--url URL [--cert-file F] [config --auth-private-key K]
+ * COMMAND ...`, with its option names) are accepted: kbs_client_order() rewrites the second
+ * into the first.
  */
 #include "cmd/cli.h"
 #include "kbs/kbs.h"
@@ -10,6 +13,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,11 +21,12 @@
 
 struct kopts {
     const char *url, *path, *key_kind, *admin_key, *token, *file, *id, *name, *out, *init_data,
-        *tee, *ca_file;
+        *tee, *ca_file, *type;
     const char *attest_url;
     const char *values[MAX_VALUES];
     size_t nvalues;
     bool as_integer, as_bool, single, verbose;
+    bool kbs_client_form; /* called in kbs-client's order: print what kbs-client prints */
     int64_t ttl;
 };
 
@@ -49,40 +54,128 @@ static const char *const help_text =
     "  get-reference-value --name NAME\n"
     "  admin-token --admin-key PRIVATE_KEY.pem [--ttl SECONDS]   print an admin JWT\n"
     "\n"
-    "Common: --url URL (default http://127.0.0.1:8080), --ca-file PEM, -v (say each step).\n";
+    "Common: --url URL (default http://127.0.0.1:8080; the KBS root, without /kbs/v0),\n"
+    "        --ca-file PEM (trust anchors for an https KBS), -v (say each step).\n"
+    "\n"
+    "kbs-client's order and names are accepted too:\n"
+    "  cloister kbs --url URL [--cert-file PEM] config --auth-private-key KEY \\\n"
+    "      set-resource --path P --resource-file F | set-resource-policy --policy-file F |\n"
+    "      set-attestation-policy --policy-file F [--type rego] [--id ID]\n"
+    "  cloister kbs --url URL [--cert-file PEM] get-resource --path P   (prints base64)\n"
+    "  cloister kbs --url URL attest\n"
+    "  cloister kbs --url URL --admin-key KEY set-sample-reference-value NAME VALUE\n"
+    "--cert-file is --ca-file, --auth-private-key is --admin-key, --resource-file and\n"
+    "--policy-file are --file.\n";
 
 static int fail(const struct cl_err *e, const char *what)
 {
-    fprintf(stderr, "cloister kbs %s: %s\n", what, e->msg);
+    cl_cli_errf("cloister kbs %s: %s", what, e->msg);
     return cl_err_exit_code(e->code);
+}
+
+/* What to do about a transport failure, from libcurl's words and the URL's scheme. */
+static const struct {
+    bool https; /* the scheme this hint is for */
+    const char *said, *hint;
+} net_hints[] = {
+    {true, "wrong version number",
+     "the KBS answers plain HTTP (insecure_http = true?): use --url http://..."},
+    {true, "packet length too long",
+     "the KBS answers plain HTTP (insecure_http = true?): use --url http://..."},
+    {true, "SSL_ERROR_SYSCALL",
+     "the KBS dropped the TLS handshake: if it answers plain HTTP (insecure_http = true), use "
+     "--url http://..."},
+    {true, "certificate",
+     "the KBS's certificate did not verify: give its CA with --ca-file (kbs-client: --cert-file)"},
+    {false, "Empty reply",
+     "the KBS may serve https: use --url https://... (and --ca-file for a private CA)"},
+    {false, "HTTP/0.9",
+     "the KBS may serve https: use --url https://... (and --ca-file for a private CA)"},
+    {false, "reset by peer",
+     "the KBS may serve https: use --url https://... (and --ca-file for a private CA)"},
+};
+
+static int fail_net(const struct kopts *o, const struct cl_err *e, const char *what)
+{
+    int rc = fail(e, what);
+    if (e->code != CL_EIO)
+        return rc;
+    bool https = strncmp(o->url, "https://", 8) == 0;
+    for (size_t i = 0; i < CL_ARRAY_LEN(net_hints); i++)
+        if (net_hints[i].https == https && strstr(e->msg, net_hints[i].said)) {
+            fprintf(stderr, "hint: %s\n", net_hints[i].hint);
+            return rc;
+        }
+    if (strstr(e->msg, "Couldn't connect") || strstr(e->msg, "Connection refused"))
+        cl_cli_errf("hint: is cloister-kbs running and listening at %s (http_server.sockets)?",
+                    o->url);
+    return rc;
+}
+
+static const struct option longopts[] = {
+    {"url", required_argument, NULL, 'u'},
+    {"path", required_argument, NULL, 'p'},
+    {"key", required_argument, NULL, 'k'},
+    {"admin-key", required_argument, NULL, 'a'},
+    {"token", required_argument, NULL, 't'},
+    {"file", required_argument, NULL, 'f'},
+    {"policy", required_argument, NULL, 'f'},
+    {"resource-file", required_argument, NULL, 'f'},
+    {"policy-file", required_argument, NULL, 'f'},
+    {"auth-private-key", required_argument, NULL, 'a'},
+    {"cert-file", required_argument, NULL, 'C'},
+    {"type", required_argument, NULL, 'y'},
+    {"tee-key-file", required_argument, NULL, 'K'},
+    {"attestation-token", required_argument, NULL, 'K'},
+    {"id", required_argument, NULL, 'i'},
+    {"name", required_argument, NULL, 'n'},
+    {"value", required_argument, NULL, 'V'},
+    {"out", required_argument, NULL, 'o'},
+    {"init-data", required_argument, NULL, 'd'},
+    {"tee", required_argument, NULL, 'T'},
+    {"ca-file", required_argument, NULL, 'C'},
+    {"ttl", required_argument, NULL, 'L'},
+    {"as-integer", no_argument, NULL, 'I'},
+    {"attest-url", required_argument, NULL, 'P'},
+    {"as-bool", no_argument, NULL, 'B'},
+    {"single", no_argument, NULL, 'S'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+static const char optstring[] = "u:p:k:a:t:f:i:n:V:o:d:T:C:L:P:y:K:IBSvh";
+
+/* --url: http(s), the KBS root (trailing slashes dropped; /kbs/v0 is appended here). */
+static int check_url(struct kopts *o)
+{
+    static char trimmed[2048];
+    size_t n = strlen(o->url);
+    while (n > 0 && o->url[n - 1] == '/')
+        n--;
+    if (n >= sizeof trimmed) {
+        fprintf(stderr, "cloister kbs: --url is longer than %zu bytes\n", sizeof trimmed - 1);
+        return 2;
+    }
+    snprintf(trimmed, sizeof trimmed, "%.*s", (int)n, o->url);
+    if (strncmp(trimmed, "http://", 7) != 0 && strncmp(trimmed, "https://", 8) != 0) {
+        cl_cli_errf("cloister kbs: --url '%s' is not http:// or https://; give the KBS root, e.g. "
+                    "http://127.0.0.1:8080",
+                    trimmed);
+        return 2;
+    }
+    static const char api[] = "/kbs/v0";
+    if (n >= sizeof api - 1 && strcmp(trimmed + n - (sizeof api - 1), api) == 0) {
+        cl_cli_errf("cloister kbs: --url '%s' ends in /kbs/v0, which cloister appends itself: use "
+                    "--url %.*s",
+                    trimmed, (int)(n - (sizeof api - 1)), trimmed);
+        return 2;
+    }
+    o->url = trimmed;
+    return 0;
 }
 
 static int parse(int argc, char **argv, struct kopts *o)
 {
-    static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"path", required_argument, NULL, 'p'},
-        {"key", required_argument, NULL, 'k'},
-        {"admin-key", required_argument, NULL, 'a'},
-        {"token", required_argument, NULL, 't'},
-        {"file", required_argument, NULL, 'f'},
-        {"policy", required_argument, NULL, 'f'},
-        {"id", required_argument, NULL, 'i'},
-        {"name", required_argument, NULL, 'n'},
-        {"value", required_argument, NULL, 'V'},
-        {"out", required_argument, NULL, 'o'},
-        {"init-data", required_argument, NULL, 'd'},
-        {"tee", required_argument, NULL, 'T'},
-        {"ca-file", required_argument, NULL, 'C'},
-        {"ttl", required_argument, NULL, 'L'},
-        {"as-integer", no_argument, NULL, 'I'},
-        {"attest-url", required_argument, NULL, 'P'},
-        {"as-bool", no_argument, NULL, 'B'},
-        {"single", no_argument, NULL, 'S'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     memset(o, 0, sizeof *o);
     o->url = "http://127.0.0.1:8080";
     o->ttl = 300;
@@ -90,8 +183,7 @@ static int parse(int argc, char **argv, struct kopts *o)
     struct cl_err e = {0};
     uint64_t ttl = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:p:k:a:t:f:i:n:V:o:d:T:C:L:P:IBSvh", longopts, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         switch (c) {
         case 'u':
             o->url = optarg;
@@ -129,6 +221,14 @@ static int parse(int argc, char **argv, struct kopts *o)
         case 'C':
             o->ca_file = optarg;
             break;
+        case 'y':
+            o->type = optarg;
+            break;
+        case 'K':
+            fprintf(stderr, "cloister kbs: kbs-client's --tee-key-file and --attestation-token are "
+                            "not supported: cloister makes a fresh TEE key for each handshake "
+                            "(--key picks its kind); drop the option\n");
+            return 2;
         case 'P':
             o->attest_url = optarg;
             break;
@@ -164,15 +264,7 @@ static int parse(int argc, char **argv, struct kopts *o)
             return 2;
         }
     }
-    size_t n = strlen(o->url);
-    while (n > 0 && o->url[n - 1] == '/')
-        n--;
-    if (n != strlen(o->url)) {
-        static char trimmed[2048];
-        snprintf(trimmed, sizeof trimmed, "%.*s", (int)n, o->url);
-        o->url = trimmed;
-    }
-    return 0;
+    return check_url(o);
 }
 
 static int need(const char *v, const char *opt, const char *cmd)
@@ -217,12 +309,11 @@ static int admin_call(const struct kopts *o, const char *cmd, const char *method
     int rc = cl_http_request(c, method, url, hdrs, body, len, &r, &e);
     cl_http_client_free(c);
     if (rc < 0)
-        return fail(&e, cmd);
+        return fail_net(o, &e, cmd);
     int status = 0;
     if (r.status != 200) {
-        fprintf(stderr, "cloister kbs %s: HTTP %ld: %s\n", cmd, r.status,
-                r.body ? (const char *)r.body : "");
-        status = r.status == 404 ? cl_err_exit_code(CL_ENOTFOUND) : cl_err_exit_code(CL_EDENIED);
+        cl_kbs_client_reply_error("KBS", r.status, r.body, r.body_len, &e);
+        status = fail(&e, cmd);
     } else if (print && r.body_len) {
         fwrite(r.body, 1, r.body_len, stdout);
         fputc('\n', stdout);
@@ -249,15 +340,24 @@ static int cmd_get_resource(const struct kopts *o)
     CL_AUTO(cl_bytes) *init = NULL;
     if (o->init_data && !(init = cl_file_read(o->init_data, 65536, NULL, &e)))
         return fail(&e, "get-resource");
-    struct cl_kbs_client_opts co = {o->url,     o->tee,     o->key_kind,  (const char *)init,
-                                    o->ca_file, o->verbose, o->attest_url};
+    struct cl_kbs_client_opts co = {.url = o->url,
+                                    .tee = o->tee,
+                                    .key_kind = o->key_kind,
+                                    .init_data = (const char *)init,
+                                    .ca_file = o->ca_file,
+                                    .verbose = o->verbose,
+                                    .attest_url = o->attest_url};
     CL_AUTO(cl_secret) *secret = NULL;
     if (cl_kbs_client_get_resource(&co, o->path, &secret, &e) < 0)
-        return fail(&e, "get-resource");
+        return fail_net(o, &e, "get-resource");
     if (o->out) {
         if (cl_file_write_atomic(o->out, secret->data, secret->len, 0600, &e) < 0)
             return fail(&e, "get-resource");
         return 0;
+    }
+    if (o->kbs_client_form) { /* kbs-client prints the resource in base64 */
+        CL_AUTO(cl_str) *b64 = cl_b64_encode(secret->data, secret->len, CL_B64_STD);
+        return b64 && printf("%s\n", b64) > 0 ? 0 : 7;
     }
     return fwrite(secret->data, 1, secret->len, stdout) == secret->len ? 0 : 7;
 }
@@ -268,11 +368,15 @@ static int cmd_attest(const struct kopts *o)
     CL_AUTO(cl_bytes) *init = NULL;
     if (o->init_data && !(init = cl_file_read(o->init_data, 65536, NULL, &e)))
         return fail(&e, "attest");
-    struct cl_kbs_client_opts co = {o->url,     o->tee,     o->key_kind, (const char *)init,
-                                    o->ca_file, o->verbose, NULL};
+    struct cl_kbs_client_opts co = {.url = o->url,
+                                    .tee = o->tee,
+                                    .key_kind = o->key_kind,
+                                    .init_data = (const char *)init,
+                                    .ca_file = o->ca_file,
+                                    .verbose = o->verbose};
     CL_AUTO(cl_str) *token = NULL;
     if (cl_kbs_client_attest(&co, &token, &e) < 0)
-        return fail(&e, "attest");
+        return fail_net(o, &e, "attest");
     puts(token);
     return 0;
 }
@@ -329,13 +433,152 @@ static int cmd_policy(const struct kopts *o, bool attestation)
     if ((rc = read_file_arg(o, cmd, &text, &len)))
         return rc;
     CL_AUTO(cl_str) *b64 = cl_b64_encode(text, len, CL_B64_URL);
-    CL_AUTO(json_t) *body = attestation ? json_pack("{s:s, s:s, s:s}", "type", "rego", "policy_id",
-                                                    o->id ? o->id : "default_cpu", "policy", b64)
-                                        : json_pack("{s:s}", "policy", b64);
+    CL_AUTO(json_t) *body =
+        attestation ? json_pack("{s:s, s:s, s:s}", "type", o->type ? o->type : "rego", "policy_id",
+                                o->id ? o->id : "default_cpu", "policy", b64)
+                    : json_pack("{s:s}", "policy", b64);
     CL_AUTO(cl_str) *btext = cl_json_compact(body);
     return admin_call(o, cmd, "POST",
                       attestation ? "/kbs/v0/attestation-policy" : "/kbs/v0/resource-policy",
                       "application/json", btext, strlen(btext), false);
+}
+
+/* Does option word a (as on the command line) take its value from the next word? */
+static bool takes_value(const char *a)
+{
+    if (strncmp(a, "--", 2) == 0) {
+        size_t n = strcspn(a + 2, "=");
+        if (a[2 + n] == '=')
+            return false;
+        for (const struct option *lo = longopts; lo->name; lo++)
+            if (strlen(lo->name) == n && strncmp(lo->name, a + 2, n) == 0)
+                return lo->has_arg == required_argument;
+        return false;
+    }
+    const char *p = a[1] ? strchr(optstring, a[1]) : NULL;
+    return p && p[1] == ':' && a[2] == '\0';
+}
+
+/* kbs-client's order: options (--url, --cert-file) and `config --auth-private-key K` come
+ * before the command. Rewrites argv into Cloister's order (command first) in a new array
+ * (the caller frees it; the strings stay argv's). Returns the new argc, or -1 when no command
+ * follows the options. */
+static int kbs_client_order(int argc, char **argv, char ***out)
+{
+    char **v = calloc((size_t)argc + 1, sizeof *v), **pre = calloc((size_t)argc, sizeof *pre);
+    if (!v || !pre) {
+        free(v);
+        free(pre);
+        return -1;
+    }
+    int i = 1, npre = 0, n = 1;
+    for (; i < argc && (argv[i][0] == '-' || strcmp(argv[i], "config") == 0); i++) {
+        if (strcmp(argv[i], "config") == 0)
+            continue;
+        pre[npre++] = argv[i];
+        if (takes_value(argv[i]) && i + 1 < argc)
+            pre[npre++] = argv[++i];
+    }
+    if (i == argc) {
+        free(v);
+        free(pre);
+        return -1;
+    }
+    v[0] = argv[0];
+    v[n++] = argv[i++];
+    memcpy(v + n, pre, (size_t)npre * sizeof *pre);
+    n += npre;
+    while (i < argc)
+        v[n++] = argv[i++];
+    free(pre);
+    *out = v;
+    return n;
+}
+
+/* Positional arguments: kbs-client's `set-sample-reference-value NAME VALUE`; none elsewhere. */
+static int positionals(struct kopts *o, const char *cmd, int argc, char **argv)
+{
+    int left = argc - optind;
+    if (strcmp(cmd, "set-sample-reference-value") == 0 && left == 2 && !o->name &&
+        o->nvalues == 0) {
+        o->name = argv[optind];
+        o->values[o->nvalues++] = argv[optind + 1];
+        return 0;
+    }
+    if (left == 0)
+        return 0;
+    cl_cli_errf("cloister kbs %s: unexpected argument '%s' (see --help)", cmd, argv[optind]);
+    return 2;
+}
+
+static int admin_resource(const struct kopts *o, const char *cmd)
+{
+    int rc = need(o->path, "--path", cmd);
+    if (rc)
+        return rc;
+    CL_AUTO(cl_str) *p = cl_strdupf("/kbs/v0/resource/%s", o->path);
+    if (cmd[0] == 'd')
+        return admin_call(o, cmd, "DELETE", p, "application/octet-stream", NULL, 0, false);
+    if ((rc = need(o->file, "--file (kbs-client: --resource-file)", cmd)))
+        return rc;
+    CL_AUTO(cl_bytes) *data = NULL;
+    size_t len = 0;
+    if ((rc = read_file_arg(o, cmd, &data, &len)))
+        return rc;
+    return admin_call(o, cmd, "POST", p, "application/octet-stream", data, len, false);
+}
+
+static int cmd_admin_token(const struct kopts *o, const char *cmd)
+{
+    struct cl_err e = {0};
+    int rc = need(o->admin_key, "--admin-key", cmd);
+    if (rc)
+        return rc;
+    CL_AUTO(cl_pkey) *k = cl_pkey_load_pem(o->admin_key, true, &e);
+    CL_AUTO(cl_str) *jwt = k ? cl_kbs_admin_token(k, o->ttl, &e) : NULL;
+    if (!jwt)
+        return fail(&e, cmd);
+    puts(jwt);
+    return 0;
+}
+
+static int cmd_get_reference_value(const struct kopts *o, const char *cmd)
+{
+    int rc = need(o->name, "--name", cmd);
+    if (rc)
+        return rc;
+    CL_AUTO(cl_str) *p = cl_strdupf("/kbs/v0/reference-value/%s", o->name);
+    return admin_call(o, cmd, "GET", p, "application/json", NULL, 0, true);
+}
+
+static int run(const char *cmd, const struct kopts *o)
+{
+    if (strcmp(cmd, "get-resource") == 0)
+        return cmd_get_resource(o);
+    if (strcmp(cmd, "attest") == 0)
+        return cmd_attest(o);
+    if (strcmp(cmd, "set-resource") == 0 || strcmp(cmd, "delete-resource") == 0)
+        return admin_resource(o, cmd);
+    if (strcmp(cmd, "set-resource-policy") == 0)
+        return cmd_policy(o, false);
+    if (strcmp(cmd, "set-attestation-policy") == 0)
+        return cmd_policy(o, true);
+    if (strcmp(cmd, "get-resource-policy") == 0)
+        return admin_call(o, cmd, "GET", "/kbs/v0/resource-policy", "application/json", NULL, 0,
+                          true);
+    if (strcmp(cmd, "set-reference-value") == 0 || strcmp(cmd, "set-sample-reference-value") == 0)
+        return cmd_set_reference_value(o);
+    if (strcmp(cmd, "get-reference-value") == 0)
+        return cmd_get_reference_value(o, cmd);
+    if (strcmp(cmd, "admin-token") == 0)
+        return cmd_admin_token(o, cmd);
+    if (strcmp(cmd, "get-reference-values") == 0) {
+        fprintf(stderr, "cloister kbs: get-reference-values (all of them) is not served by "
+                        "cloister-kbs; ask for one: get-reference-value --name NAME\n");
+        return 2;
+    }
+    cl_cli_errf("cloister kbs: unknown command '%s' (see cloister kbs --help)", cmd);
+    return 2;
 }
 
 int cl_cli_kbs(int argc, char **argv)
@@ -344,67 +587,28 @@ int cl_cli_kbs(int argc, char **argv)
         fputs(help_text, stderr);
         return 2;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         fputs(help_text, stdout);
         return 0;
     }
-    struct kopts o;
-    int rc = parse(argc - 1, argv + 1, &o);
-    if (rc)
-        return rc < 0 ? 0 : rc;
-    if (optind != argc - 1) {
-        fprintf(stderr, "cloister kbs %s: unexpected argument '%s'\n", cmd, argv[optind + 1]);
+    char **v = NULL;
+    bool kc = argv[1][0] == '-' || strcmp(argv[1], "config") == 0;
+    if (kc && (argc = kbs_client_order(argc, argv, &v)) < 0) {
+        fprintf(stderr, "cloister kbs: no command after the options (see cloister kbs --help)\n");
         return 2;
     }
-    if (o.verbose)
-        cl_log_set_level(CL_LOG_INFO);
-    else
-        cl_log_set_level(CL_LOG_WARN);
-    if (strcmp(cmd, "get-resource") == 0)
-        return cmd_get_resource(&o);
-    if (strcmp(cmd, "attest") == 0)
-        return cmd_attest(&o);
-    if (strcmp(cmd, "set-resource") == 0 || strcmp(cmd, "delete-resource") == 0) {
-        if ((rc = need(o.path, "--path", cmd)))
-            return rc;
-        CL_AUTO(cl_str) *p = cl_strdupf("/kbs/v0/resource/%s", o.path);
-        if (cmd[0] == 'd')
-            return admin_call(&o, cmd, "DELETE", p, "application/octet-stream", NULL, 0, false);
-        if ((rc = need(o.file, "--file", cmd)))
-            return rc;
-        CL_AUTO(cl_bytes) *data = NULL;
-        size_t len = 0;
-        if ((rc = read_file_arg(&o, cmd, &data, &len)))
-            return rc;
-        return admin_call(&o, cmd, "POST", p, "application/octet-stream", data, len, false);
+    if (kc)
+        argv = v;
+    const char *cmd = argv[1];
+    struct kopts o;
+    int rc = parse(argc - 1, argv + 1, &o);
+    if (rc == 0)
+        rc = positionals(&o, cmd, argc - 1, argv + 1);
+    if (rc == 0) {
+        o.kbs_client_form = kc;
+        cl_log_set_level(o.verbose ? CL_LOG_INFO : CL_LOG_WARN);
+        rc = run(cmd, &o);
     }
-    if (strcmp(cmd, "set-resource-policy") == 0)
-        return cmd_policy(&o, false);
-    if (strcmp(cmd, "set-attestation-policy") == 0)
-        return cmd_policy(&o, true);
-    if (strcmp(cmd, "get-resource-policy") == 0)
-        return admin_call(&o, cmd, "GET", "/kbs/v0/resource-policy", "application/json", NULL, 0,
-                          true);
-    if (strcmp(cmd, "set-reference-value") == 0)
-        return cmd_set_reference_value(&o);
-    if (strcmp(cmd, "get-reference-value") == 0) {
-        if ((rc = need(o.name, "--name", cmd)))
-            return rc;
-        CL_AUTO(cl_str) *p = cl_strdupf("/kbs/v0/reference-value/%s", o.name);
-        return admin_call(&o, cmd, "GET", p, "application/json", NULL, 0, true);
-    }
-    if (strcmp(cmd, "admin-token") == 0) {
-        struct cl_err e = {0};
-        if ((rc = need(o.admin_key, "--admin-key", cmd)))
-            return rc;
-        CL_AUTO(cl_pkey) *k = cl_pkey_load_pem(o.admin_key, true, &e);
-        CL_AUTO(cl_str) *jwt = k ? cl_kbs_admin_token(k, o.ttl, &e) : NULL;
-        if (!jwt)
-            return fail(&e, cmd);
-        puts(jwt);
-        return 0;
-    }
-    fprintf(stderr, "cloister kbs: unknown command '%s'\n\n%s", cmd, help_text);
-    return 2;
+    free(v);
+    return rc < 0 ? 0 : rc;
 }

@@ -701,7 +701,7 @@ static int cmd_eval(int argc, char **argv)
     struct cl_rego_eval_opts eo = {.strict_builtin_errors = o.strict};
     if (!q || cl_rego_query_eval_rv(q, input, &eo, &rows, &err) < 0) {
         if (values)
-            fprintf(stderr, "cloister policy eval: %s\n", err.msg);
+            cl_cli_errf("cloister policy eval: %s", err.msg);
         else
             put_error(&err);
         return cl_err_exit_code(err.code ? err.code : CL_EINVAL);
@@ -1073,7 +1073,7 @@ static int run_opa_tests(struct eopts *o)
         paths[np++] = o->paths[i];
     struct cl_rego *e = load_all(paths, np, o->bundles, o->nbundles, o->v0, false, &err);
     if (!e) {
-        fprintf(stderr, "cloister policy test: %s\n", err.msg);
+        cl_cli_errf("cloister policy test: %s", err.msg);
         return 1;
     }
     json_t *refs = cl_rego_rule_refs(e);
@@ -1111,7 +1111,7 @@ static int run_opa_tests(struct eopts *o)
         if (o->verbose || strcmp(verdict, "PASS") != 0) {
             printf("%s: %s (%.0fµs)\n", ref, verdict, us);
             if (!v && err.code)
-                printf("  %s\n", err.msg);
+                cl_cli_linef(stdout, "  %s", err.msg);
         }
         json_decref(v);
     }
@@ -1149,7 +1149,7 @@ static int cmd_test(int argc, char **argv)
     struct ksuite *suites = NULL;
     size_t ns = 0;
     if (collect_all(&o, &suites, &ns, &err) < 0) {
-        fprintf(stderr, "cloister policy test: %s\n", err.msg);
+        cl_cli_errf("cloister policy test: %s", err.msg);
         for (size_t i = 0; i < ns; i++)
             suite_free(&suites[i]);
         free(suites);
@@ -1161,7 +1161,7 @@ static int cmd_test(int argc, char **argv)
         struct kengine k = {load_kata(s->policy, !o.v1, &err), NULL, 0};
         long p = 0, f = 0;
         if (!k.e) {
-            printf("FAIL %s: %s\n", s->name, err.msg);
+            cl_cli_linef(stdout, "FAIL %s: %s", s->name, err.msg);
             f = (long)s->n;
         }
         for (size_t j = 0; k.e && j < s->n; j++) {
@@ -1279,7 +1279,7 @@ static int bench_query(struct eopts *o, bool json)
     __attribute__((cleanup(cl_auto_cl_rego_query))) struct cl_rego_query *q =
         e ? cl_rego_prepare(e, o->query, &err) : NULL;
     if (!q) {
-        fprintf(stderr, "cloister policy bench: %s\n", err.msg);
+        cl_cli_errf("cloister policy bench: %s", err.msg);
         return cl_err_exit_code(err.code ? err.code : CL_EINVAL);
     }
     struct cl_rv *in = input ? cl_rv_from_json(input) : NULL;
@@ -1302,7 +1302,7 @@ static int bench_query(struct eopts *o, bool json)
     cl_rv_decref(in);
     if (rc < 0) {
         free(s.lat);
-        fprintf(stderr, "cloister policy bench: %s\n", err.msg);
+        cl_cli_errf("cloister policy bench: %s", err.msg);
         return cl_err_exit_code(rc);
     }
     print_table(&s, json);
@@ -1420,7 +1420,7 @@ static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool 
         k.e = load_kata(s->policy, v0, &err);
         lat[i] = mono_ns() - t0;
         if (!k.e) {
-            fprintf(stderr, "cloister policy bench: %s\n", err.msg);
+            cl_cli_errf("cloister policy bench: %s", err.msg);
             return cl_err_exit_code(err.code);
         }
     }
@@ -1486,7 +1486,7 @@ static int bench_suite(struct ksuite *s, bool v0, size_t count, bool json, bool 
                     why);
     }
     if (rc < 0) {
-        fprintf(stderr, "cloister policy bench: %s: %s\n", s->name, err.msg);
+        cl_cli_errf("cloister policy bench: %s: %s", s->name, err.msg);
     } else {
         long rss = rss_kib("VmRSS"), hwm = rss_kib("VmHWM");
         if (json) {
@@ -1553,7 +1553,7 @@ static int cmd_bench(int argc, char **argv)
     size_t ns = 0;
     rc = collect_all(&o, &suites, &ns, &err);
     if (rc < 0)
-        fprintf(stderr, "cloister policy bench: %s\n", err.msg);
+        cl_cli_errf("cloister policy bench: %s", err.msg);
     bool first = true;
     struct agg agg = {0};
     if (json && rc == 0)

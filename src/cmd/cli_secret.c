@@ -37,7 +37,7 @@ struct sopts {
 
 static int fail(const struct cl_err *e, const char *what)
 {
-    fprintf(stderr, "cloister secret %s: %s\n", what, e->msg);
+    cl_cli_errf("cloister secret %s: %s", what, e->msg);
     return cl_err_exit_code(e->code);
 }
 

@@ -3,8 +3,33 @@
 #include "base/base.h"
 #include "cmd/cli.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+static void vline(FILE *f, const char *fmt, va_list ap)
+{
+    char raw[CL_LOG_MAX_LINE], esc[CL_LOG_MAX_LINE];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    cl_log_escape(raw, esc, sizeof esc);
+    fprintf(f, "%s\n", esc);
+}
+
+void cl_cli_errf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vline(stderr, fmt, ap);
+    va_end(ap);
+}
+
+void cl_cli_linef(FILE *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vline(f, fmt, ap);
+    va_end(ap);
+}
 
 struct subcommand {
     const char *name;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cloister-kbs: the Key Broker Service daemon. */
+#include "kbs/jwks.h"
 #include "kbs/kbs.h"
 
 #include "base/sdnotify.h"
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
     }
     struct cl_err err = {0};
     struct cl_kbs_config cfg;
+    cl_kbs_jwks_allow_fetch(true); /* https key sources; off in tests and fuzzers */
     int rc = path ? cl_kbs_config_load(path, &cfg, &err) : cl_kbs_config_parse("", 0, &cfg, &err);
     if (rc < 0) {
         fprintf(stderr, "cloister-kbs: %s\n", err.msg);

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "image/image.h"
+#include "image/image_parts.h"
 #include "json/json.h"
 
 /* Public entry points accept err == NULL; internally err always points somewhere, so that

@@ -398,6 +398,235 @@ static int drain(struct cl_image_tar *t, struct cl_err *err)
     }
 }
 
+/* ---- one header block ---- */
+
+/* The ustar header as read: raw text fields and every numeric field parsed. */
+struct tar_hdr {
+    const uint8_t *name, *link, *magic, *prefix;
+    char type;
+    uint64_t size, mode, uid, gid, mtime, devmajor, devminor;
+};
+
+/* The numeric fields, at their ustar offsets. Every one of them, in every header (meta headers
+ * included), must be a number: a reader that finds one malformed stops (libarchive does, on the
+ * first header), one that skips it goes on, and the two then list different archives. */
+static const struct {
+    size_t off, len;
+    uint64_t max;
+    const char *what;
+    size_t dst; /* offsetof(struct tar_hdr, ...) */
+} num_fields[] = {
+    {124, 12, INT64_MAX, "size", offsetof(struct tar_hdr, size)},
+    {100, 8, UINT32_MAX, "mode", offsetof(struct tar_hdr, mode)},
+    {108, 8, UINT32_MAX, "uid", offsetof(struct tar_hdr, uid)},
+    {116, 8, UINT32_MAX, "gid", offsetof(struct tar_hdr, gid)},
+    {136, 12, INT64_MAX, "mtime", offsetof(struct tar_hdr, mtime)},
+    {329, 8, UINT32_MAX, "devmajor", offsetof(struct tar_hdr, devmajor)},
+    {337, 8, UINT32_MAX, "devminor", offsetof(struct tar_hdr, devminor)},
+};
+
+#define HDR_CHKSUM_OFF 148
+#define HDR_CHKSUM_LEN 8
+
+/* Checks the checksum (the field counts as spaces; signed sums accepted, as old tars wrote
+ * them) and parses every field of one 512-byte header. */
+static int parse_header(const uint8_t hb[BLOCK], struct tar_hdr *h, struct cl_err *err)
+{
+    uint64_t want = 0;
+    int rc = parse_num(hb + HDR_CHKSUM_OFF, HDR_CHKSUM_LEN, UINT32_MAX, &want, "checksum", err);
+    if (rc < 0)
+        return rc;
+    uint64_t usum = 0;
+    int64_t ssum = 0;
+    for (size_t i = 0; i < BLOCK; i++) {
+        uint8_t b = (i >= HDR_CHKSUM_OFF && i < HDR_CHKSUM_OFF + HDR_CHKSUM_LEN) ? ' ' : hb[i];
+        usum += b;
+        ssum += (int8_t)b;
+    }
+    if (usum != want && (uint64_t)ssum != want)
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar: header checksum mismatch");
+    for (size_t i = 0; i < sizeof num_fields / sizeof num_fields[0]; i++) {
+        uint64_t *dst = (uint64_t *)((char *)h + num_fields[i].dst);
+        if ((rc = parse_num(hb + num_fields[i].off, num_fields[i].len, num_fields[i].max, dst,
+                            num_fields[i].what, err)) < 0)
+            return rc;
+    }
+    h->name = hb; /* 100 bytes */
+    h->type = (char)hb[156];
+    h->link = hb + 157;   /* 100 bytes */
+    h->magic = hb + 257;  /* 6 bytes */
+    h->prefix = hb + 345; /* 155 bytes */
+    return 0;
+}
+
+/* A zero block was read: the archive ends (a second zero block, or the end of the stream). */
+static int end_of_archive(struct cl_image_tar *t, struct cl_err *err)
+{
+    if (pending(t))
+        return cl_err_stage(err, CL_EPARSE, "tar",
+                            "tar: the archive ends after a pax or GNU long-name header");
+    uint8_t hb2[BLOCK];
+    bool shrt = false;
+    int rc = take(t, hb2, BLOCK, &shrt, err);
+    if (rc < 0)
+        return rc;
+    if (!shrt && !all_zero(hb2, BLOCK))
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar: a zero block followed by a header");
+    return drain(t, err);
+}
+
+/* A GNU long name ('L') or long link ('K'), read into its own scratch buffer (the pax one may
+ * hold xattrs), unterminated: the name is what precedes the first NUL (GNU tar writes the name
+ * and one NUL), and it reaches the entry through set_pend_str, whose bound is the destination's
+ * size. */
+static int read_gnu_long(struct cl_image_tar *t, char tf, uint64_t sz, struct cl_err *err)
+{
+    t->has_meta = true;
+    if (sz > sizeof t->gnu_name)
+        return cl_err_stage(err, CL_ELIMIT, "tar",
+                            "tar: GNU long name of %llu bytes, more than %zu",
+                            (unsigned long long)sz, sizeof t->gnu_name);
+    int rc = take_exact(t, t->gnu_name, sz, "GNU long name", err);
+    if (rc < 0)
+        return rc;
+    size_t l = strnlen((const char *)t->gnu_name, (size_t)sz);
+    rc = tf == 'L'
+             ? set_pend_str(t->pend_path, sizeof t->pend_path, &t->has_path,
+                            (const char *)t->gnu_name, l, "path (pax path or GNU long name)", err)
+             : set_pend_str(t->pend_link, sizeof t->pend_link, &t->has_link,
+                            (const char *)t->gnu_name, l,
+                            "link target (pax linkpath or GNU long link)", err);
+    if (rc < 0)
+        return rc;
+    return take_exact(t, NULL, (BLOCK - sz % BLOCK) % BLOCK, "GNU long name", err);
+}
+
+/* Meta headers: they change the next entry. Returns 1 when h was one (and is consumed), 0 when
+ * h is a real entry. */
+static int read_meta_header(struct cl_image_tar *t, const struct tar_hdr *h, struct cl_err *err)
+{
+    int rc;
+    switch (h->type) {
+    case 'g':
+        /* global pax records are skipped (they would outlive the entry they precede) */
+        if (h->size > CL_IMAGE_MAX_PAX)
+            return cl_err_stage(err, CL_ELIMIT, "tar",
+                                "tar: global pax header of %llu bytes, more than %u",
+                                (unsigned long long)h->size, CL_IMAGE_MAX_PAX);
+        rc = take_exact(t, NULL, h->size + (BLOCK - h->size % BLOCK) % BLOCK, "global pax header",
+                        err);
+        return rc < 0 ? rc : 1;
+    case 'x':
+        t->has_meta = true;
+        if ((rc = read_meta(t, h->size, CL_IMAGE_MAX_PAX, "pax header", err)) < 0)
+            return rc;
+        t->pend_nx = 0;
+        rc = parse_pax(t, err);
+        return rc < 0 ? rc : 1;
+    case 'L':
+    case 'K':
+        rc = read_gnu_long(t, h->type, h->size, err);
+        return rc < 0 ? rc : 1;
+    default:
+        return 0;
+    }
+}
+
+/* The entry types this reader knows; anything else (sparse 'S' included) is refused. */
+static const struct {
+    char flag;
+    enum cl_image_tar_type type;
+} type_flags[] = {
+    {'0', CL_TAR_REG},  {'\0', CL_TAR_REG},    {'7', CL_TAR_REG},
+    {'1', CL_TAR_LINK}, {'2', CL_TAR_SYMLINK}, {'3', CL_TAR_CHR},
+    {'4', CL_TAR_BLK},  {'5', CL_TAR_DIR},     {'6', CL_TAR_FIFO},
+};
+
+static int entry_type(char tf, enum cl_image_tar_type *type, struct cl_err *err)
+{
+    for (size_t i = 0; i < sizeof type_flags / sizeof type_flags[0]; i++)
+        if (type_flags[i].flag == tf) {
+            *type = type_flags[i].type;
+            return 0;
+        }
+    if (tf == 'S')
+        return cl_err_stage(err, CL_EUNSUPPORTED, "tar", "tar: sparse files are not supported");
+    return cl_err_stage(err, CL_EUNSUPPORTED, "tar", "tar: entry type 0x%02x is not supported",
+                        (unsigned)(uint8_t)tf);
+}
+
+/* The entry's path and link: pax or GNU long values win over the header fields. */
+static int entry_names(struct cl_image_tar *t, const struct tar_hdr *h,
+                       struct cl_image_tar_entry *ent, struct cl_err *err)
+{
+    bool ustar = memcmp(h->magic, "ustar\0", 6) == 0;
+    if (t->has_path) {
+        memcpy(ent->path, t->pend_path, strlen(t->pend_path) + 1);
+    } else {
+        char pre[156], nm[101];
+        size_t pl = ustar ? field_str(pre, h->prefix, 155) : 0;
+        field_str(nm, h->name, 100);
+        if (pl)
+            snprintf(ent->path, sizeof ent->path, "%s/%s", pre, nm);
+        else
+            memcpy(ent->path, nm, strlen(nm) + 1);
+    }
+    /* A link whose header field is empty: libarchive then ignores a pax or GNU long link
+     * target that GNU tar applies (and the target is empty for both otherwise). */
+    if ((ent->type == CL_TAR_LINK || ent->type == CL_TAR_SYMLINK) && h->link[0] == 0)
+        return cl_err_stage(err, CL_EPARSE, "tar",
+                            "tar: link entry with an empty link field in its header");
+    if (t->has_link)
+        memcpy(ent->link, t->pend_link, strlen(t->pend_link) + 1);
+    else
+        field_str(ent->link, h->link, 100);
+    return 0;
+}
+
+/* Fills the entry from the header and the pending pax/GNU overrides, then checks it. */
+static int build_entry(struct cl_image_tar *t, const struct tar_hdr *h,
+                       struct cl_image_tar_entry *ent, struct cl_err *err)
+{
+    memset(ent, 0, offsetof(struct cl_image_tar_entry, xattrs));
+    int rc;
+    if ((rc = entry_type(h->type, &ent->type, err)) < 0 || (rc = entry_names(t, h, ent, err)) < 0)
+        return rc;
+    uint64_t sz = t->has_size ? t->pend_size : h->size;
+    ent->mode = (uint32_t)(h->mode & 07777);
+    ent->uid = t->has_uid ? t->pend_uid : h->uid;
+    ent->gid = t->has_gid ? t->pend_gid : h->gid;
+    ent->mtime = (int64_t)h->mtime;
+    if (t->has_mtime) {
+        ent->mtime = t->pend_mtime;
+        ent->mtime_nsec = t->pend_mtime_nsec;
+    }
+    if (ent->type == CL_TAR_CHR || ent->type == CL_TAR_BLK) {
+        ent->devmajor = (uint32_t)h->devmajor;
+        ent->devminor = (uint32_t)h->devminor;
+    }
+    ent->nxattrs = t->pend_nx;
+    memcpy(ent->xattrs, t->pend_x, t->pend_nx * sizeof t->pend_x[0]);
+    clear_pending(t);
+    /* V7: a regular file whose name ends in '/' is a directory */
+    size_t plen = strlen(ent->path);
+    if (ent->type == CL_TAR_REG && plen > 0 && ent->path[plen - 1] == '/')
+        ent->type = CL_TAR_DIR;
+    if (plen == 0)
+        return cl_err_stage(err, CL_EPARSE, "tar", "tar: entry with an empty name");
+    /* Only regular files carry data. Readers disagree on whether another type's declared
+     * size is data to skip (GNU tar, libarchive for a pax size) or not (Go, libarchive for
+     * the header field): each choice hides a header from the others, so it is refused. */
+    if (ent->type != CL_TAR_REG && sz != 0)
+        return cl_err_stage(err, CL_EPARSE, "tar",
+                            "tar: %s entry '%.100s' declares %llu data bytes",
+                            ent->type == CL_TAR_DIR ? "directory" : "non-regular", ent->path,
+                            (unsigned long long)sz);
+    ent->size = ent->type == CL_TAR_REG ? sz : 0;
+    t->data_left = ent->size;
+    t->pad_left = (BLOCK - ent->size % BLOCK) % BLOCK;
+    return 0;
+}
+
 int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, struct cl_err *err)
 {
     CL_IMAGE_ERR_LOCAL(err);
@@ -408,10 +637,8 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
     if ((rc = take_exact(t, NULL, t->data_left + t->pad_left, "entry data", err)) < 0)
         return rc;
     t->data_left = t->pad_left = 0;
-    struct cl_image_tar_entry *ent = &t->ent;
     for (;;) {
         uint8_t hb[BLOCK];
-        bool shrt = false;
         if ((rc = refill(t, err)) < 0)
             return rc;
         if (t->boff == t->blen) {
@@ -424,200 +651,18 @@ int cl_image_tar_next(struct cl_image_tar *t, struct cl_image_tar_entry **e, str
         }
         if ((rc = take_exact(t, hb, BLOCK, "a header", err)) < 0)
             return rc;
-        if (all_zero(hb, BLOCK)) {
-            /* end of archive: a second zero block (or the end of the stream) */
-            if (pending(t))
-                return cl_err_stage(err, CL_EPARSE, "tar",
-                                    "tar: the archive ends after a pax or GNU long-name header");
-            uint8_t hb2[BLOCK];
-            if ((rc = take(t, hb2, BLOCK, &shrt, err)) < 0)
-                return rc;
-            if (!shrt && !all_zero(hb2, BLOCK))
-                return cl_err_stage(err, CL_EPARSE, "tar",
-                                    "tar: a zero block followed by a header");
-            if ((rc = drain(t, err)) < 0)
-                return rc;
-            return 0;
-        }
-        struct cl_cursor c = cl_cursor_init(hb, BLOCK);
-        const uint8_t *name, *mode, *uid, *gid, *size, *mtime, *chk, *type, *link, *magic, *ver,
-            *un, *gn, *dmaj, *dmin, *prefix;
-        if (cl_cursor_take(&c, 100, &name) < 0 || cl_cursor_take(&c, 8, &mode) < 0 ||
-            cl_cursor_take(&c, 8, &uid) < 0 || cl_cursor_take(&c, 8, &gid) < 0 ||
-            cl_cursor_take(&c, 12, &size) < 0 || cl_cursor_take(&c, 12, &mtime) < 0 ||
-            cl_cursor_take(&c, 8, &chk) < 0 || cl_cursor_take(&c, 1, &type) < 0 ||
-            cl_cursor_take(&c, 100, &link) < 0 || cl_cursor_take(&c, 6, &magic) < 0 ||
-            cl_cursor_take(&c, 2, &ver) < 0 || cl_cursor_take(&c, 32, &un) < 0 ||
-            cl_cursor_take(&c, 32, &gn) < 0 || cl_cursor_take(&c, 8, &dmaj) < 0 ||
-            cl_cursor_take(&c, 8, &dmin) < 0 || cl_cursor_take(&c, 155, &prefix) < 0)
-            return cl_err_stage(err, CL_EPARSE, "tar", "tar: header truncated");
-        (void)ver;
-        (void)un;
-        (void)gn;
-        /* ---- checksum: the field counts as spaces; signed sums accepted (old tars) ---- */
-        uint64_t want = 0;
-        if ((rc = parse_num(chk, 8, UINT32_MAX, &want, "checksum", err)) < 0)
+        if (all_zero(hb, BLOCK))
+            return end_of_archive(t, err);
+        struct tar_hdr h = {0};
+        if ((rc = parse_header(hb, &h, err)) < 0)
             return rc;
-        uint64_t usum = 0;
-        int64_t ssum = 0;
-        for (size_t i = 0; i < BLOCK; i++) {
-            uint8_t b = (i >= 148 && i < 156) ? ' ' : hb[i];
-            usum += b;
-            ssum += (int8_t)b;
-        }
-        if (usum != want && (uint64_t)ssum != want)
-            return cl_err_stage(err, CL_EPARSE, "tar", "tar: header checksum mismatch");
-        /* Every numeric field of every header, meta headers included, must be a number: a
-         * reader that finds one malformed stops (libarchive does, on the first header), one
-         * that skips it goes on, and the two then list different archives. */
-        uint64_t sz = 0, mode_v = 0, uid_v = 0, gid_v = 0, mtime_v = 0, ma = 0, mi = 0;
-        if ((rc = parse_num(size, 12, INT64_MAX, &sz, "size", err)) < 0 ||
-            (rc = parse_num(mode, 8, UINT32_MAX, &mode_v, "mode", err)) < 0 ||
-            (rc = parse_num(uid, 8, UINT32_MAX, &uid_v, "uid", err)) < 0 ||
-            (rc = parse_num(gid, 8, UINT32_MAX, &gid_v, "gid", err)) < 0 ||
-            (rc = parse_num(mtime, 12, INT64_MAX, &mtime_v, "mtime", err)) < 0 ||
-            (rc = parse_num(dmaj, 8, UINT32_MAX, &ma, "devmajor", err)) < 0 ||
-            (rc = parse_num(dmin, 8, UINT32_MAX, &mi, "devminor", err)) < 0)
+        if ((rc = read_meta_header(t, &h, err)) < 0)
             return rc;
-        char tf = (char)type[0];
-        /* ---- meta entries ---- */
-        if (tf == 'g') {
-            /* global pax records are skipped (they would outlive the entry they precede) */
-            if (sz > CL_IMAGE_MAX_PAX)
-                return cl_err_stage(err, CL_ELIMIT, "tar",
-                                    "tar: global pax header of %llu bytes, more than %u",
-                                    (unsigned long long)sz, CL_IMAGE_MAX_PAX);
-            if ((rc = take_exact(t, NULL, sz + (BLOCK - sz % BLOCK) % BLOCK, "global pax header",
-                                 err)) < 0)
-                return rc;
+        if (rc == 1)
             continue;
-        }
-        if (tf == 'x') {
-            t->has_meta = true;
-            if ((rc = read_meta(t, sz, CL_IMAGE_MAX_PAX, "pax header", err)) < 0)
-                return rc;
-            t->pend_nx = 0;
-            if ((rc = parse_pax(t, err)) < 0)
-                return rc;
-            continue;
-        }
-        if (tf == 'L' || tf == 'K') {
-            t->has_meta = true;
-            /* GNU long names are read into their own scratch buffer (the pax one may hold
-             * xattrs), unterminated: the name is what precedes the first NUL (GNU tar writes
-             * the name and one NUL), and it reaches the entry through set_pend_str, whose
-             * bound is the destination's size. */
-            if (sz > sizeof t->gnu_name)
-                return cl_err_stage(err, CL_ELIMIT, "tar",
-                                    "tar: GNU long name of %llu bytes, more than %zu",
-                                    (unsigned long long)sz, sizeof t->gnu_name);
-            if ((rc = take_exact(t, t->gnu_name, sz, "GNU long name", err)) < 0)
-                return rc;
-            size_t l = strnlen((const char *)t->gnu_name, (size_t)sz);
-            rc = tf == 'L' ? set_pend_str(t->pend_path, sizeof t->pend_path, &t->has_path,
-                                          (const char *)t->gnu_name, l,
-                                          "path (pax path or GNU long name)", err)
-                           : set_pend_str(t->pend_link, sizeof t->pend_link, &t->has_link,
-                                          (const char *)t->gnu_name, l,
-                                          "link target (pax linkpath or GNU long link)", err);
-            if (rc < 0)
-                return rc;
-            if ((rc = take_exact(t, NULL, (BLOCK - sz % BLOCK) % BLOCK, "GNU long name", err)) < 0)
-                return rc;
-            continue;
-        }
-        /* ---- a real entry ---- */
-        memset(ent, 0, offsetof(struct cl_image_tar_entry, xattrs));
-        switch (tf) {
-        case '0':
-        case '\0':
-        case '7':
-            ent->type = CL_TAR_REG;
-            break;
-        case '1':
-            ent->type = CL_TAR_LINK;
-            break;
-        case '2':
-            ent->type = CL_TAR_SYMLINK;
-            break;
-        case '3':
-            ent->type = CL_TAR_CHR;
-            break;
-        case '4':
-            ent->type = CL_TAR_BLK;
-            break;
-        case '5':
-            ent->type = CL_TAR_DIR;
-            break;
-        case '6':
-            ent->type = CL_TAR_FIFO;
-            break;
-        case 'S':
-            return cl_err_stage(err, CL_EUNSUPPORTED, "tar", "tar: sparse files are not supported");
-        default:
-            return cl_err_stage(err, CL_EUNSUPPORTED, "tar",
-                                "tar: entry type 0x%02x is not supported", (unsigned)(uint8_t)tf);
-        }
-        bool ustar = memcmp(magic, "ustar\0", 6) == 0;
-        if (t->has_path) {
-            memcpy(ent->path, t->pend_path, strlen(t->pend_path) + 1);
-        } else {
-            char pre[156], nm[101];
-            size_t pl = ustar ? field_str(pre, prefix, 155) : 0;
-            field_str(nm, name, 100);
-            if (pl)
-                snprintf(ent->path, sizeof ent->path, "%s/%s", pre, nm);
-            else
-                memcpy(ent->path, nm, strlen(nm) + 1);
-        }
-        /* A link whose header field is empty: libarchive then ignores a pax or GNU long link
-         * target that GNU tar applies (and the target is empty for both otherwise). */
-        if ((ent->type == CL_TAR_LINK || ent->type == CL_TAR_SYMLINK) && link[0] == 0)
-            return cl_err_stage(err, CL_EPARSE, "tar",
-                                "tar: link entry with an empty link field in its header");
-        if (t->has_link)
-            memcpy(ent->link, t->pend_link, strlen(t->pend_link) + 1);
-        else
-            field_str(ent->link, link, 100);
-        ent->mode = (uint32_t)(mode_v & 07777);
-        ent->uid = uid_v;
-        ent->gid = gid_v;
-        ent->mtime = (int64_t)mtime_v;
-        if (ent->type == CL_TAR_CHR || ent->type == CL_TAR_BLK) {
-            ent->devmajor = (uint32_t)ma;
-            ent->devminor = (uint32_t)mi;
-        }
-        if (t->has_size)
-            sz = t->pend_size;
-        if (t->has_uid)
-            ent->uid = t->pend_uid;
-        if (t->has_gid)
-            ent->gid = t->pend_gid;
-        if (t->has_mtime) {
-            ent->mtime = t->pend_mtime;
-            ent->mtime_nsec = t->pend_mtime_nsec;
-        }
-        ent->nxattrs = t->pend_nx;
-        memcpy(ent->xattrs, t->pend_x, t->pend_nx * sizeof t->pend_x[0]);
-        clear_pending(t);
-        /* V7: a regular file whose name ends in '/' is a directory */
-        size_t plen = strlen(ent->path);
-        if (ent->type == CL_TAR_REG && plen > 0 && ent->path[plen - 1] == '/')
-            ent->type = CL_TAR_DIR;
-        if (plen == 0)
-            return cl_err_stage(err, CL_EPARSE, "tar", "tar: entry with an empty name");
-        /* Only regular files carry data. Readers disagree on whether another type's declared
-         * size is data to skip (GNU tar, libarchive for a pax size) or not (Go, libarchive for
-         * the header field): each choice hides a header from the others, so it is refused. */
-        if (ent->type != CL_TAR_REG && sz != 0)
-            return cl_err_stage(err, CL_EPARSE, "tar",
-                                "tar: %s entry '%.100s' declares %llu data bytes",
-                                ent->type == CL_TAR_DIR ? "directory" : "non-regular", ent->path,
-                                (unsigned long long)sz);
-        ent->size = ent->type == CL_TAR_REG ? sz : 0;
-        t->data_left = ent->size;
-        t->pad_left = (BLOCK - ent->size % BLOCK) % BLOCK;
-        *e = ent;
+        if ((rc = build_entry(t, &h, &t->ent, err)) < 0)
+            return rc;
+        *e = &t->ent;
         return 1;
     }
 }

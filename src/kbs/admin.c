@@ -237,6 +237,7 @@ void cl_kbs_h_set_resource(void *ctx, const struct cl_http_req *req, struct cl_h
         cl_kbs_fail_status(resp, "PluginInternalError", 500, "storing %s: %s", path, e.msg);
         return;
     }
+    cl_kbs_metrics_resource(kbs, path, true);
     cl_info("resource %s set (%zu bytes)", path, req->body_len);
     cl_http_reply(resp, 200, "text/plain", "", 0);
 }

@@ -8,6 +8,8 @@
  * type-checked and range-checked. cl_kbs_config_effective() gives the configuration in force
  * back in the file's own structure (for --check).
  */
+#include "as/as.h"
+#include "kbs/jwks.h"
 #include "kbs/kbs.h"
 #include "net/http.h"
 #include "store/store.h"
@@ -359,17 +361,17 @@ static int add_persona(struct cl_kbs_config *cfg, const char *id, const char *pa
     return 0;
 }
 
-/* public_key_uri: a local path or file:// URL of a PEM public key (https is refused by name:
- * the KBS fetches nothing at start). */
+/* public_key_uri: a local path, file:// URL or https:// URL (jwks.c) of a PEM public key. */
 static int load_idp_key(const char *uri, const char *path, cl_pkey **out, struct cl_err *err)
 {
-    if (strncmp(uri, "https://", 8) == 0 || strncmp(uri, "http://", 7) == 0) {
-        refuse(path, "%s = \"%.128s\" is not supported: give a local path or file:// URL", path,
+    if (strncmp(uri, "http://", 7) == 0) {
+        refuse(path, "%s = \"%.128s\": plain http is not trusted for keys: use https://", path,
                uri);
         return 0;
     }
     const char *file = strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
-    cl_pkey *k = cl_pkey_load_pem(file, false, err);
+    cl_pkey *k = strncmp(uri, "https://", 8) == 0 ? cl_kbs_fetch_pem_key(path, uri, err)
+                                                  : cl_pkey_load_pem(file, false, err);
     if (!k)
         return cl_err_prefix(err, "config: '%s'", path);
     int t = EVP_PKEY_get_base_id(k);
@@ -1240,14 +1242,10 @@ static int parse_doc(const json_t *doc, struct cl_kbs_config *cfg, struct cl_err
                      &cfg->ntrusted_jwk_sets, err) < 0)
             return err->code;
         for (size_t i = 0; i < cfg->ntrusted_jwk_sets; i++)
-            if (strncmp(cfg->trusted_jwk_sets[i], "https://", 8) == 0 ||
-                strncmp(cfg->trusted_jwk_sets[i], "http://", 7) == 0) {
+            if (strncmp(cfg->trusted_jwk_sets[i], "http://", 7) == 0) {
                 char path[64];
                 snprintf(path, sizeof path, "attestation_token.trusted_jwk_sets[%zu]", i);
-                refuse(path,
-                       "%s = \"%.128s\" is not supported: give a local path or file:// URL of the "
-                       "JWKS (no "
-                       "fetching or OpenID discovery)",
+                refuse(path, "%s = \"%.128s\": plain http is not trusted for keys: use https://",
                        path, cfg->trusted_jwk_sets[i]);
             }
     }
@@ -1510,37 +1508,11 @@ json_t *cl_kbs_jwks_load(const struct cl_kbs_config *cfg, struct cl_err *err)
         return NULL;
     }
     for (size_t i = 0; i < cfg->ntrusted_jwk_sets; i++) {
-        const char *uri = cfg->trusted_jwk_sets[i];
-        const char *file = strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
-        size_t n = 0;
-        CL_AUTO(cl_bytes) *text = cl_file_read(file, CL_KBS_MAX_CONFIG, &n, err);
-        if (!text) {
-            cl_err_prefix(err, "config: 'attestation_token.trusted_jwk_sets[%zu]'", i);
+        char what[160];
+        snprintf(what, sizeof what, "config: 'attestation_token.trusted_jwk_sets[%zu]' %.100s", i,
+                 cfg->trusted_jwk_sets[i]);
+        if (cl_kbs_jwks_source(what, cfg->trusted_jwk_sets[i], all, err) < 0)
             return NULL;
-        }
-        CL_AUTO(json_t) *doc = cl_json_parse((const char *)text, n, 8, err);
-        json_t *ks = doc ? json_object_get(doc, "keys") : NULL;
-        if (!json_is_array(ks)) {
-            cl_err_set(err, CL_EPARSE,
-                       "config: 'attestation_token.trusted_jwk_sets[%zu]' %s is not a JWKS "
-                       "({\"keys\": [...]})",
-                       i, file);
-            return NULL;
-        }
-        size_t k;
-        json_t *jwk;
-        json_array_foreach(ks, k, jwk)
-        {
-            CL_AUTO(cl_pkey) *key = cl_jwk_to_pkey(jwk, err);
-            if (key && !json_is_string(json_object_get(jwk, "kid")))
-                cl_err_set(err, CL_EPARSE, "key has no string 'kid'");
-            if (!key || !json_is_string(json_object_get(jwk, "kid"))) {
-                cl_err_prefix(err, "config: 'attestation_token.trusted_jwk_sets[%zu]' %s keys[%zu]",
-                              i, file, k);
-                return NULL;
-            }
-            json_array_append(all, jwk);
-        }
     }
     return CL_STEAL(all);
 }

@@ -1,25 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The Key Broker Service: trustee's KBS protocol 0.4.0 (RCAR handshake, resource release as
- * a JWE sealed to the TEE key), the admin API, and the client side of the handshake.
+ * a JWE sealed to the TEE key) and the admin API. The client side of the handshake is
+ * kbs/kbs_client.h (a library of its own, which the guest links without the server).
  */
 #ifndef CL_KBS_H
 #define CL_KBS_H
 
-#include "as/as.h"
 #include "base/base.h"
 #include "crypto/crypto.h"
+#include "kbs/kbs_client.h"
+#include "tee/tee.h"
 #include "json/json.h"
 
 #include <regex.h>
 
-#define CL_KBS_PROTOCOL_VERSION "0.4.0"
 #define CL_KBS_MAX_SESSIONS_DEFAULT 10000
 #define CL_KBS_MAX_PERSONAS 32
 #define CL_KBS_MAX_SOCKETS 8
 #define CL_KBS_MAX_TRUSTED 16
 #define CL_KBS_TOKEN_LEEWAY_S 60
-#define CL_KBS_MAX_PATH_SEGMENT 128
 #define CL_KBS_MAX_RESOURCE (16u * 1024 * 1024)
 #define CL_KBS_MAX_CONFIG 1048576
 #define CL_KBS_MAX_ACLS 32
@@ -150,32 +150,6 @@ CL_MUST_CHECK int cl_kbs_policy_check(const char *text, size_t len, struct cl_er
 /* Housekeeping, to be called about once a minute: purges expired sessions. */
 void cl_kbs_tick(struct cl_kbs *kbs);
 void cl_kbs_stop(struct cl_kbs *kbs);
-
-/* Resource path grammar: exactly three segments, each [A-Za-z0-9_-][A-Za-z0-9_.-]*. */
-bool cl_kbs_resource_path_valid(const char *path);
-
-/* ---- client side (RCAR with the sample attester) ---- */
-
-struct cl_kbs_client_opts {
-    const char *url;        /* "http://127.0.0.1:8080" */
-    const char *tee;        /* "sample" (default) */
-    const char *key_kind;   /* "P-256" (default), "P-521", "RSA" (RSA-OAEP-256), "RSA1_5" */
-    const char *init_data;  /* init-data TOML text or NULL */
-    const char *ca_file;    /* for https */
-    bool verbose;           /* print each step to stderr in plain words */
-    const char *attest_url; /* passport mode: attest here, then present the token to url
-                               as Authorization: Bearer (NULL: attest at url, use the cookie) */
-};
-
-/* Full handshake (auth → attest) then GET /kbs/v0/resource/<path>; the JWE is opened with
- * the TEE key. Returns the secret (new) in *out. ENOTFOUND for 404, EDENIED for a refusal
- * (the server's ErrorInformation detail is in err). */
-CL_MUST_CHECK int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts,
-                                             const char *path, struct cl_secret **out,
-                                             struct cl_err *err);
-/* Handshake only; returns the EAR token (new). */
-CL_MUST_CHECK int cl_kbs_client_attest(const struct cl_kbs_client_opts *opts, cl_str **token,
-                                       struct cl_err *err);
 
 /* Mints an admin JWT (EdDSA for Ed25519 keys, ES256 for P-256) with iat/exp (ttl seconds). */
 cl_str *cl_kbs_admin_token(cl_pkey *key, int64_t ttl_s, struct cl_err *err);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "as/as.h"
 #include "kbs/kbs.h"
 
 struct cl_kbs_rpolicy;
@@ -92,13 +93,40 @@ void cl_kbs_attestation_clear(struct cl_kbs_attestation *a);
 size_t cl_kbs_attestation_items(const struct cl_kbs_attestation *a, const char *tee,
                                 struct cl_as_item *items);
 
+/* ---- token keys from files and https (jwks.c; the loaders are in kbs/jwks.h) ---- */
+
+struct cl_kbs;
+/* The trusted key named kid (new); an unknown kid reloads the sources first (rate-limited).
+ * EVERIFY naming the kid when no source has it. */
+cl_pkey *cl_kbs_jwks_key(struct cl_kbs *kbs, const char *kid, struct cl_err *err);
+
 /* ---- metrics ---- */
+
+#define CL_KBS_METRIC_TEES 12   /* tee_type label values (metrics.c), "other" last */
+#define CL_KBS_METRIC_PATHS 128 /* resource_path label values; later paths count as "other" */
 
 struct cl_kbs_metrics {
     atomic_ulong requests, auth, attest_ok, attest_fail, releases, denials, admin_ok, admin_denied;
-    atomic_ulong latency_buckets[8]; /* ≤1ms, ≤5, ≤10, ≤25, ≤50, ≤100, ≤500, +Inf */
+    atomic_ulong latency_buckets[8]; /* ≤0.5ms, ≤1, ≤5, ≤10, ≤50, ≤500, ≤1000, +Inf (trustee's) */
     atomic_ulong latency_us_sum;
+    atomic_ulong auth_ok, attest_err, policy_err;
+    atomic_long active;
+    atomic_ulong attest_ok_tee[CL_KBS_METRIC_TEES], attest_fail_tee[CL_KBS_METRIC_TEES];
+    atomic_ulong req_size[6], resp_size[6], req_bytes, resp_bytes; /* ≤32, 128, 512, 2048, 8192 */
+    size_t npaths; /* paths: under metrics.c's lock */
+    struct {
+        char path[3 * (CL_KBS_MAX_PATH_SEGMENT + 1)];
+        unsigned long reads, writes;
+    } paths[CL_KBS_METRIC_PATHS];
+    unsigned long other_reads, other_writes;
 };
+struct cl_kbs;
+/* metrics.c: an attestation result by TEE; a resource read or write by path; a body size
+ * into a size histogram; GET /metrics. */
+void cl_kbs_metrics_attest(struct cl_kbs *kbs, const char *tee, bool ok);
+void cl_kbs_metrics_resource(struct cl_kbs *kbs, const char *path, bool write);
+void cl_kbs_metrics_size(atomic_ulong *buckets, atomic_ulong *sum, size_t n);
+void cl_kbs_metrics_render(struct cl_kbs *kbs, struct cl_http_resp *resp);
 
 /* ---- the server ---- */
 
@@ -108,8 +136,9 @@ struct cl_kbs {
     struct cl_store *session_store; /* session_storage_type's store when it differs, or NULL */
     struct cl_store *resources;     /* the resource plugin's store */
     struct cl_as *as;
-    cl_x509_store *trust; /* attestation_token.trusted_certs_paths, or NULL */
-    json_t *jwks;         /* attestation_token.trusted_jwk_sets keys, or NULL */
+    cl_x509_store *trust;   /* attestation_token.trusted_certs_paths, or NULL */
+    json_t *jwks;           /* attestation_token.trusted_jwk_sets keys, or NULL (jwks.c) */
+    int64_t jwks_refreshed; /* when jwks was last reloaded for an unknown kid (0: never) */
     struct cl_kbs_sessions sessions;
     struct cl_kbs_metrics metrics;
     struct cl_http_server *http;

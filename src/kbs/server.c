@@ -4,7 +4,6 @@
  * health and metrics. Every refusal goes through cl_kbs_fail so that the reply carries trustee's
  * ErrorInformation and the log line names the check (file:line) that refused.
  */
-#include "kbs/cl_build_date.h"
 #include "kbs/cl_version.h"
 #include "kbs/kbs_internal.h"
 #include "tee/tee.h"
@@ -93,6 +92,7 @@ static void h_auth(void *ctx, const struct cl_http_req *req, struct cl_http_resp
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     snprintf(cookie, sizeof cookie, "kbs-session-id=%s; Expires=%s", id, date);
     cl_http_resp_header(resp, "Set-Cookie", cookie);
+    atomic_fetch_add(&kbs->metrics.auth_ok, 1);
     CL_AUTO(json_t) *challenge = json_pack("{s:s, s:s}", "nonce", nonce, "extra-params", "");
     reply_json(resp, challenge, __FILE__, __LINE__);
 }
@@ -145,6 +145,7 @@ static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
     struct cl_err e = {0};
     struct cl_kbs_attestation a;
     if (cl_kbs_attestation_parse(req->body, req->body_len, &a, &e) < 0) {
+        atomic_fetch_add(&kbs->metrics.attest_err, 1);
         cl_kbs_fail(resp,
                     e.code == CL_EPARSE || e.code == CL_ELIMIT ? "SerdeError" : "AttestationError",
                     "%s", e.msg);
@@ -154,7 +155,7 @@ static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
     CL_AUTO(cl_str) *token = NULL;
     if (strlen(a.nonce) != KBS_NONCE_B64_LEN ||
         !cl_memeq_ct(a.nonce, s->nonce, KBS_NONCE_B64_LEN)) {
-        atomic_fetch_add(&kbs->metrics.attest_fail, 1);
+        cl_kbs_metrics_attest(kbs, s->tee, false);
         cl_kbs_fail(resp, "AttestationError",
                     "attest: runtime-data nonce does not match this session's challenge");
         cl_kbs_attestation_clear(&a);
@@ -172,7 +173,7 @@ static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
         cl_kbs_fail_status(resp, "AttestationError", rc == CL_EIO ? 503 : 0, "attest: %s", e.msg);
     } else if (cl_as_evaluate(kbs->as, items, cl_kbs_attestation_items(&a, s->tee, items),
                               "default", &token, &e) < 0) {
-        atomic_fetch_add(&kbs->metrics.attest_fail, 1);
+        cl_kbs_metrics_attest(kbs, s->tee, false);
         struct cl_err se = {0};
         if (cl_kbs_session_set_token(&kbs->sessions, sid, NULL, &se) < 0)
             cl_warn("attest: marking session failed: %s", se.msg);
@@ -182,7 +183,7 @@ static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
         cl_kbs_fail_status(resp, "AttestationError", e.code == CL_EIO ? 503 : 0, "attest: %s",
                            e.msg);
     } else {
-        atomic_fetch_add(&kbs->metrics.attest_ok, 1);
+        cl_kbs_metrics_attest(kbs, s->tee, true);
         reply_token(resp, token, __FILE__, __LINE__);
     }
     cl_kbs_attestation_clear(&a);
@@ -217,37 +218,6 @@ static void h_attest(void *ctx, const struct cl_http_req *req, struct cl_http_re
 }
 
 /* ---- GET /kbs/v0/resource/<repo>/<type>/<tag> ---- */
-
-static bool segment_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > CL_KBS_MAX_PATH_SEGMENT || s[0] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || (c == '.' && i > 0);
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-bool cl_kbs_resource_path_valid(const char *path)
-{
-    const char *p = path;
-    for (int seg = 0; seg < 3; seg++) {
-        size_t n = strcspn(p, "/");
-        if (!segment_ok(p, n))
-            return false;
-        p += n;
-        if (seg < 2) {
-            if (*p != '/')
-                return false;
-            p++;
-        }
-    }
-    return *p == '\0';
-}
 
 static const char *resource_path(const struct cl_http_req *req)
 {
@@ -314,6 +284,8 @@ static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_h
     int prc = cl_kbs_policy_eval(kbs, claims, data, &allow, &e);
     if (prc < 0 || !allow) {
         atomic_fetch_add(&kbs->metrics.denials, 1);
+        if (prc < 0)
+            atomic_fetch_add(&kbs->metrics.policy_err, 1);
         {
             cl_kbs_fail(resp, "PolicyDeny", "resource policy denies access to %s%s%s", path,
                         prc < 0 ? ": " : "", prc < 0 ? e.msg : "");
@@ -326,6 +298,7 @@ static void h_get_resource(void *ctx, const struct cl_http_req *req, struct cl_h
         return;
     }
     size_t len = 0;
+    cl_kbs_metrics_resource(kbs, path, false);
     CL_AUTO(cl_bytes) *secret = cl_store_get(kbs->resources, CL_KBS_NS_REPOSITORY, path, &len, &e);
     if (!secret) {
         cl_kbs_fail(resp, "PluginInternalError", "resource %s: %s", path,
@@ -383,69 +356,7 @@ static void h_jwks(void *ctx, const struct cl_http_req *req, struct cl_http_resp
 
 static void h_metrics(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
 {
-    struct cl_kbs *kbs = ctx;
-    struct cl_kbs_metrics *m = &kbs->metrics;
-    static const char *const le[] = {"0.001", "0.005", "0.01", "0.025",
-                                     "0.05",  "0.1",   "0.5",  "+Inf"};
-    char buf[4096];
-    int o =
-        snprintf(buf, sizeof buf,
-                 "# HELP kbs_http_requests_total HTTP requests served.\n# TYPE "
-                 "kbs_http_requests_total counter\n"
-                 "kbs_http_requests_total %lu\n"
-                 "# HELP kbs_auth_requests_total RCAR auth requests.\n# TYPE "
-                 "kbs_auth_requests_total counter\n"
-                 "kbs_auth_requests_total %lu\n"
-                 "# HELP kbs_attestations_total Attestation results.\n# TYPE "
-                 "kbs_attestations_total counter\n"
-                 "kbs_attestations_total{result=\"success\"} "
-                 "%lu\nkbs_attestations_total{result=\"failure\"} %lu\n"
-                 "# HELP kbs_resource_releases_total Resources released sealed to a TEE key.\n"
-                 "# TYPE kbs_resource_releases_total counter\nkbs_resource_releases_total %lu\n"
-                 "# HELP kbs_policy_denials_total Resource requests denied by policy.\n"
-                 "# TYPE kbs_policy_denials_total counter\nkbs_policy_denials_total %lu\n"
-                 "# HELP kbs_admin_requests_total Admin API requests.\n# TYPE "
-                 "kbs_admin_requests_total counter\n"
-                 "kbs_admin_requests_total{result=\"allowed\"} "
-                 "%lu\nkbs_admin_requests_total{result=\"denied\"} %lu\n"
-                 "# HELP kbs_request_duration_seconds Handler latency.\n"
-                 "# TYPE kbs_request_duration_seconds histogram\n",
-                 atomic_load(&m->requests), atomic_load(&m->auth), atomic_load(&m->attest_ok),
-                 atomic_load(&m->attest_fail), atomic_load(&m->releases), atomic_load(&m->denials),
-                 atomic_load(&m->admin_ok), atomic_load(&m->admin_denied));
-    unsigned long cum = 0;
-    for (size_t i = 0; i < 8 && o > 0 && (size_t)o < sizeof buf; i++) {
-        cum += atomic_load(&m->latency_buckets[i]);
-        o += snprintf(buf + o, sizeof buf - (size_t)o,
-                      "kbs_request_duration_seconds_bucket{le=\"%s\"} %lu\n", le[i], cum);
-    }
-    if (o > 0 && (size_t)o < sizeof buf)
-        o += snprintf(
-            buf + o, sizeof buf - (size_t)o,
-            "kbs_request_duration_seconds_sum %.6f\nkbs_request_duration_seconds_count %lu\n",
-            (double)atomic_load(&m->latency_us_sum) / 1e6, cum);
-    /* trustee's names (docs/operations.md), beside Cloister's own above */
-    unsigned long ok = atomic_load(&m->attest_ok), bad = atomic_load(&m->attest_fail);
-    unsigned long rel = atomic_load(&m->releases), den = atomic_load(&m->denials);
-    if (o > 0 && (size_t)o < sizeof buf)
-        o += snprintf(
-            buf + o, sizeof buf - (size_t)o,
-            "# HELP kbs_build_info KBS build information (value always 1).\n"
-            "# TYPE kbs_build_info gauge\n"
-            "kbs_build_info{version=\"%s\",git_hash=\"%s\",build_date=\"%s\"} 1\n"
-            "# TYPE kbs_attestation_requests_total counter\nkbs_attestation_requests_total %lu\n"
-            "# TYPE kbs_attestation_successes_total counter\nkbs_attestation_successes_total %lu\n"
-            "# TYPE kbs_attestation_failures_total counter\nkbs_attestation_failures_total %lu\n"
-            "# TYPE kbs_policy_evaluations_total counter\nkbs_policy_evaluations_total %lu\n"
-            "# TYPE kbs_policy_approvals_total counter\nkbs_policy_approvals_total %lu\n"
-            "# TYPE kbs_policy_violations_total counter\nkbs_policy_violations_total %lu\n",
-            CL_BUILD_VERSION, CL_BUILD_VERSION, CL_BUILD_DATE, ok + bad, ok, bad, rel + den, rel,
-            den);
-    if (o < 0 || (size_t)o >= sizeof buf) {
-        cl_kbs_fail_status(resp, "PrometheusError", 500, "metrics text too long");
-        return;
-    }
-    cl_http_reply(resp, 200, "text/plain; version=0.0.4", buf, (size_t)o);
+    cl_kbs_metrics_render(ctx, resp);
 }
 
 static void h_fallback(void *ctx, const struct cl_http_req *req, struct cl_http_resp *resp)
@@ -474,9 +385,13 @@ static void h_fallback(void *ctx, const struct cl_http_req *req, struct cl_http_
     {                                                                                              \
         struct cl_kbs *kbs = ctx;                                                                  \
         uint64_t t0 = cl_now_mono_ns();                                                            \
+        atomic_fetch_add(&kbs->metrics.active, 1);                                                 \
         fn(ctx, req, resp);                                                                        \
+        atomic_fetch_sub(&kbs->metrics.active, 1);                                                 \
+        cl_kbs_metrics_size(kbs->metrics.req_size, &kbs->metrics.req_bytes, req->body_len);        \
+        cl_kbs_metrics_size(kbs->metrics.resp_size, &kbs->metrics.resp_bytes, resp->body_len);     \
         uint64_t us = (cl_now_mono_ns() - t0) / 1000;                                              \
-        static const uint64_t lim[] = {1000, 5000, 10000, 25000, 50000, 100000, 500000};           \
+        static const uint64_t lim[] = {500, 1000, 5000, 10000, 50000, 500000, 1000000};            \
         size_t b = 0;                                                                              \
         while (b < 7 && us > lim[b])                                                               \
             b++;                                                                                   \

@@ -47,24 +47,13 @@ static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struc
     json_t *jwk = json_object_get(jws->header, "jwk");
     const char *kid = json_string_value(json_object_get(jws->header, "kid"));
     if (!jwk && kid) {
-        /* trusted_jwk_sets: the key named by kid, or nothing */
-        size_t i;
-        json_t *k;
-        json_array_foreach(kbs->jwks, i, k)
-        {
-            const char *kk = json_string_value(json_object_get(k, "kid"));
-            if (!kk || strcmp(kk, kid) != 0)
-                continue;
-            CL_AUTO(cl_pkey) *key = cl_jwk_to_pkey(k, err);
-            if (!key || cl_jws_verify(jws, key, err) < 0) {
-                cl_err_prefix(err, "token signature (kid '%.64s')", kid);
-                return NULL;
-            }
-            return claims_of(jws, err);
+        /* trusted_jwk_sets: the key named by kid, or nothing (jwks.c) */
+        CL_AUTO(cl_pkey) *key = cl_kbs_jwks_key(kbs, kid, err);
+        if (!key || cl_jws_verify(jws, key, err) < 0) {
+            cl_err_prefix(err, "token signature (kid '%.64s')", kid);
+            return NULL;
         }
-        cl_err_stage(err, CL_EVERIFY, "token",
-                     "token kid '%.64s' is in no attestation_token.trusted_jwk_sets", kid);
-        return NULL;
+        return claims_of(jws, err);
     }
     if (!json_is_object(jwk)) {
         cl_err_stage(err, CL_EVERIFY, "token", "token header has no 'jwk'");

@@ -812,10 +812,9 @@ static void subtrees_rv(const STACK_OF(GENERAL_SUBTREE) * st, struct cl_rv **dns
     }
 }
 
-/* Go's x509.Certificate as JSON; with_uri_strings adds OPA's URIStrings. */
-static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
+/* The DER of the certificate and of its parts. */
+static void cert_raw(struct cl_rv *r, X509 *x)
 {
-    struct cl_rv *r = cl_rv_object();
     unsigned char *der = NULL;
     int dl = i2d_X509(x, &der);
     struct raw_parts rp = {0};
@@ -827,7 +826,11 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     cl_rv_obj_put_str(r, "RawSubject", bytes_rv(rp.subject, rp.subject_len));
     cl_rv_obj_put_str(r, "RawIssuer", bytes_rv(rp.issuer, rp.issuer_len));
     OPENSSL_free(der);
+}
 
+/* Signature, public key, version, serial, names and validity. */
+static void cert_identity(struct cl_rv *r, X509 *x)
+{
     const ASN1_BIT_STRING *sig;
     const X509_ALGOR *salg;
     X509_get0_signature(&sig, &salg, x);
@@ -843,7 +846,11 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     cl_rv_obj_put_str(r, "Subject", name_rv(X509_get_subject_name(x)));
     cl_rv_obj_put_str(r, "NotBefore", time_rv(X509_get0_notBefore(x)));
     cl_rv_obj_put_str(r, "NotAfter", time_rv(X509_get0_notAfter(x)));
+}
 
+/* Key usage bits in Go's order, extended key usages known to Go and the others. */
+static void cert_usage(struct cl_rv *r, X509 *x)
+{
     uint32_t ku = X509_get_key_usage(x);
     int64_t goku = 0;
     if (ku != UINT32_MAX) {
@@ -856,21 +863,6 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
                 goku |= 1 << i;
     }
     cl_rv_obj_put_str(r, "KeyUsage", cl_rv_int(goku));
-
-    struct cl_rv *exts = NULL;
-    for (int i = 0; i < X509_get_ext_count(x); i++) {
-        X509_EXTENSION *e = X509_get_ext(x, i);
-        struct cl_rv *eo = cl_rv_object();
-        const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(e);
-        cl_rv_obj_put_str(eo, "Id", oid_rv(X509_EXTENSION_get_object(e)));
-        cl_rv_obj_put_str(eo, "Critical", cl_rv_bool(X509_EXTENSION_get_critical(e) > 0));
-        cl_rv_obj_put_str(eo, "Value",
-                          b64_rv(ASN1_STRING_get0_data(d), (size_t)ASN1_STRING_length(d), false));
-        list_add(&exts, eo);
-    }
-    put_list(r, "Extensions", exts);
-    cl_rv_obj_put_str(r, "ExtraExtensions", cl_rv_null());
-    cl_rv_obj_put_str(r, "UnhandledCriticalExtensions", cl_rv_null());
 
     struct cl_rv *eku = NULL, *ueku = NULL;
     EXTENDED_KEY_USAGE *ekus = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
@@ -885,7 +877,30 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     EXTENDED_KEY_USAGE_free(ekus);
     put_list(r, "ExtKeyUsage", eku);
     put_list(r, "UnknownExtKeyUsage", ueku);
+}
 
+/* Every extension as it is (Id, Critical, Value). */
+static void cert_extensions(struct cl_rv *r, X509 *x)
+{
+    struct cl_rv *exts = NULL;
+    for (int i = 0; i < X509_get_ext_count(x); i++) {
+        X509_EXTENSION *e = X509_get_ext(x, i);
+        struct cl_rv *eo = cl_rv_object();
+        const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(e);
+        cl_rv_obj_put_str(eo, "Id", oid_rv(X509_EXTENSION_get_object(e)));
+        cl_rv_obj_put_str(eo, "Critical", cl_rv_bool(X509_EXTENSION_get_critical(e) > 0));
+        cl_rv_obj_put_str(eo, "Value",
+                          b64_rv(ASN1_STRING_get0_data(d), (size_t)ASN1_STRING_length(d), false));
+        list_add(&exts, eo);
+    }
+    put_list(r, "Extensions", exts);
+    cl_rv_obj_put_str(r, "ExtraExtensions", cl_rv_null());
+    cl_rv_obj_put_str(r, "UnhandledCriticalExtensions", cl_rv_null());
+}
+
+/* Basic constraints and the key identifiers. */
+static void cert_constraints(struct cl_rv *r, X509 *x)
+{
     BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(x, NID_basic_constraints, NULL, NULL);
     int64_t maxpath = 0;
     if (bc) {
@@ -909,7 +924,11 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
         r, "AuthorityKeyId",
         akid ? b64_rv(ASN1_STRING_get0_data(akid), (size_t)ASN1_STRING_length(akid), false)
              : cl_rv_null());
+}
 
+/* Where to check revocation and find the issuer: OCSP, CA issuers, CRL distribution points. */
+static void cert_access(struct cl_rv *r, X509 *x)
+{
     struct cl_rv *ocsp = NULL, *issuing = NULL;
     AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL);
     for (int i = 0; aia && i < sk_ACCESS_DESCRIPTION_num(aia); i++) {
@@ -926,6 +945,26 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     put_list(r, "OCSPServer", ocsp);
     put_list(r, "IssuingCertificateURL", issuing);
 
+    struct cl_rv *crl = NULL;
+    CRL_DIST_POINTS *dps = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+    for (int i = 0; dps && i < sk_DIST_POINT_num(dps); i++) {
+        const DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+        if (!dp->distpoint || dp->distpoint->type != 0)
+            continue;
+        const GENERAL_NAMES *fn = dp->distpoint->name.fullname;
+        for (int j = 0; j < sk_GENERAL_NAME_num(fn); j++) {
+            const GENERAL_NAME *g = sk_GENERAL_NAME_value(fn, j);
+            if (g->type == GEN_URI)
+                list_add(&crl, ia5_rv(g->d.uniformResourceIdentifier));
+        }
+    }
+    CRL_DIST_POINTS_free(dps);
+    put_list(r, "CRLDistributionPoints", crl);
+}
+
+/* Subject alternative names (URIStrings too when asked, as OPA adds them). */
+static void cert_alt_names(struct cl_rv *r, X509 *x, bool with_uri_strings)
+{
     struct cl_rv *dns = NULL, *email = NULL, *ips = NULL, *uris = NULL, *uristrs = NULL;
     GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     sans_rv(sans, &dns, &email, &ips, &uris, &uristrs);
@@ -934,7 +973,15 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     put_list(r, "EmailAddresses", email);
     put_list(r, "IPAddresses", ips);
     put_list(r, "URIs", uris);
+    if (with_uri_strings)
+        put_list(r, "URIStrings", uristrs);
+    else
+        cl_rv_decref(uristrs);
+}
 
+/* Name constraints, permitted and excluded. */
+static void cert_name_constraints(struct cl_rv *r, X509 *x)
+{
     struct cl_rv *pdns = NULL, *edns = NULL, *pip = NULL, *eip = NULL, *pem = NULL, *eem = NULL,
                  *puri = NULL, *euri = NULL;
     int nccrit = 0;
@@ -953,23 +1000,11 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     put_list(r, "ExcludedEmailAddresses", eem);
     put_list(r, "PermittedURIDomains", puri);
     put_list(r, "ExcludedURIDomains", euri);
+}
 
-    struct cl_rv *crl = NULL;
-    CRL_DIST_POINTS *dps = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
-    for (int i = 0; dps && i < sk_DIST_POINT_num(dps); i++) {
-        const DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
-        if (!dp->distpoint || dp->distpoint->type != 0)
-            continue;
-        const GENERAL_NAMES *fn = dp->distpoint->name.fullname;
-        for (int j = 0; j < sk_GENERAL_NAME_num(fn); j++) {
-            const GENERAL_NAME *g = sk_GENERAL_NAME_value(fn, j);
-            if (g->type == GEN_URI)
-                list_add(&crl, ia5_rv(g->d.uniformResourceIdentifier));
-        }
-    }
-    CRL_DIST_POINTS_free(dps);
-    put_list(r, "CRLDistributionPoints", crl);
-
+/* Certificate policies; the policy constraints Go reports and this does not read. */
+static void cert_policies(struct cl_rv *r, X509 *x)
+{
     struct cl_rv *polids = NULL, *pols = NULL;
     CERTIFICATEPOLICIES *cps = X509_get_ext_d2i(x, NID_certificate_policies, NULL, NULL);
     for (int i = 0; cps && i < sk_POLICYINFO_num(cps); i++) {
@@ -987,10 +1022,21 @@ static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
     cl_rv_obj_put_str(r, "RequireExplicitPolicy", cl_rv_int(0));
     cl_rv_obj_put_str(r, "RequireExplicitPolicyZero", cl_rv_bool(false));
     cl_rv_obj_put_str(r, "PolicyMappings", cl_rv_null());
-    if (with_uri_strings)
-        put_list(r, "URIStrings", uristrs);
-    else
-        cl_rv_decref(uristrs);
+}
+
+/* Go's x509.Certificate as JSON; with_uri_strings adds OPA's URIStrings. */
+static struct cl_rv *cert_rv(X509 *x, bool with_uri_strings)
+{
+    struct cl_rv *r = cl_rv_object();
+    cert_raw(r, x);
+    cert_identity(r, x);
+    cert_usage(r, x);
+    cert_extensions(r, x);
+    cert_constraints(r, x);
+    cert_access(r, x);
+    cert_alt_names(r, x, with_uri_strings);
+    cert_name_constraints(r, x);
+    cert_policies(r, x);
     return r;
 }
 

@@ -332,6 +332,520 @@ static json_t *resolve_ref(struct compiler *c, const char *ref)
     return t;
 }
 
+/* ---- keywords ----
+ * One function per keyword (or group read together), run in the order of kw_table: the first
+ * one that fails names the error. Each returns 0 to go on, KW_DONE when the schema is complete
+ * ($ref), -1 on error (message set by cerr). */
+enum { KW_DONE = 1 };
+
+static bool is_schema_node(const json_t *v)
+{
+    return json_is_object(v) || json_is_boolean(v);
+}
+
+/* An optional string keyword: *dst receives it (NULL when absent). */
+static int get_str(struct compiler *c, json_t *m, const char *key, const char **dst)
+{
+    json_t *gv = json_object_get(m, key);
+    if (gv && !json_is_string(gv)) {
+        cerr(c, "Invalid type. Expected: string, given: %s", key);
+        return -1;
+    }
+    *dst = gv ? json_string_value(gv) : NULL;
+    return 0;
+}
+
+/* Compiles v into *dst; -1 when it fails (message set). */
+static int compile_into(struct compiler *c, json_t *v, struct schema **dst)
+{
+    *dst = compile(c, v);
+    return *dst ? 0 : -1;
+}
+
+/* A list of schemas: *dst gets room for all of v, *cnt counts those compiled. */
+static int compile_list(struct compiler *c, json_t *v, struct schema ***dst, size_t *cnt,
+                        const char *bad)
+{
+    *dst = cl_xcalloc(json_array_size(v) + 1, sizeof **dst);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *sv = json_array_get(v, i);
+        if (!is_schema_node(sv)) {
+            cerr(c, "%s", bad);
+            return -1;
+        }
+        if (!((*dst)[(*cnt)++] = compile(c, sv)))
+            return -1;
+    }
+    return 0;
+}
+
+static int kw_id(struct compiler *c, struct schema *s, json_t *m)
+{
+    (void)s;
+    const char *idv;
+    return get_str(c, m, c->draft == DRAFT4 ? "id" : "$id", &idv);
+}
+
+static int kw_definitions(struct compiler *c, struct schema *s, json_t *m)
+{
+    (void)s;
+    json_t *v = json_object_get(m, "definitions");
+    if (!v)
+        return 0;
+    if (!json_is_object(v)) {
+        cerr(c, "Invalid type. Expected: array of schemas, given: definitions");
+        return -1;
+    }
+    const char *k;
+    json_t *dv;
+    json_object_foreach(v, k, dv)
+    {
+        if (!is_schema_node(dv)) {
+            cerr(c, "Invalid type. Expected: array of schemas, given: definitions");
+            return -1;
+        }
+        if (!compile(c, dv))
+            return -1;
+    }
+    return 0;
+}
+
+static int kw_annotations(struct compiler *c, struct schema *s, json_t *m)
+{
+    (void)s;
+    const char *title, *desc;
+    return get_str(c, m, "title", &title) < 0 || get_str(c, m, "description", &desc) < 0 ? -1 : 0;
+}
+
+/* $ref overrides its siblings (drafts 4 to 7) */
+static int kw_ref(struct compiler *c, struct schema *s, json_t *m)
+{
+    const char *refv;
+    if (get_str(c, m, "$ref", &refv) < 0)
+        return -1;
+    if (!refv)
+        return 0;
+    json_t *target = resolve_ref(c, refv);
+    if (!target) {
+        cerr(c,
+             "Reference %.200s could not be resolved (only references within the schema are "
+             "supported)",
+             refv);
+        return -1;
+    }
+    if (!is_schema_node(target)) {
+        cerr(c, "schema must be of type object");
+        return -1;
+    }
+    return compile_into(c, target, &s->ref) < 0 ? -1 : KW_DONE;
+}
+
+static int kw_type(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "type");
+    if (!v)
+        return 0;
+    if (json_is_string(v))
+        return add_type(c, s, json_string_value(v)) ? 0 : -1;
+    if (!json_is_array(v)) {
+        cerr(c, "Invalid type. Expected: type, given: string/array of strings");
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *t = json_array_get(v, i);
+        if (!json_is_string(t)) {
+            cerr(c, "Invalid type. Expected: type, given: string/array of strings");
+            return -1;
+        }
+        if (!add_type(c, s, json_string_value(t)))
+            return -1;
+    }
+    return 0;
+}
+
+static int kw_properties(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "properties");
+    if (!v)
+        return 0;
+    if (!json_is_object(v)) {
+        cerr(c, "properties must be of type object");
+        return -1;
+    }
+    size_t n = json_object_size(v), k = 0;
+    s->props = cl_xcalloc(n + 1, sizeof *s->props);
+    s->prop_names = cl_xcalloc(n + 1, sizeof *s->prop_names);
+    const char *key;
+    json_t *pv;
+    json_object_foreach(v, key, pv) s->prop_names[k++] = key;
+    for (size_t i = 1; i < n; i++) /* key order */
+        for (size_t j = i; j > 0 && strcmp(s->prop_names[j - 1], s->prop_names[j]) > 0; j--) {
+            const char *t = s->prop_names[j];
+            s->prop_names[j] = s->prop_names[j - 1];
+            s->prop_names[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        json_t *pn = json_object_get(v, s->prop_names[i]);
+        if (!is_schema_node(pn)) {
+            cerr(c, "Expected: schema, given: Invalid JSON");
+            return -1;
+        }
+        if (compile_into(c, pn, &s->props[i]) < 0)
+            return -1;
+        s->nprops++;
+    }
+    return 0;
+}
+
+/* additionalProperties / additionalItems: a boolean or a schema. */
+static int bool_or_schema(struct compiler *c, json_t *m, const char *key, int *flag,
+                          struct schema **dst)
+{
+    json_t *v = json_object_get(m, key);
+    if (!v)
+        return 0;
+    if (json_is_boolean(v)) {
+        *flag = json_is_true(v);
+        return 0;
+    }
+    if (json_is_object(v))
+        return compile_into(c, v, dst);
+    cerr(c, "Invalid type. Expected: boolean/schema, given: %s", key);
+    return -1;
+}
+
+static int kw_addl_props(struct compiler *c, struct schema *s, json_t *m)
+{
+    return bool_or_schema(c, m, "additionalProperties", &s->addl_props, &s->addl_props_schema);
+}
+
+static int kw_pattern_props(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "patternProperties");
+    if (!v)
+        return 0;
+    if (!json_is_object(v)) {
+        cerr(c, "Invalid type. Expected: schema, given: patternProperties");
+        return -1;
+    }
+    size_t n = json_object_size(v);
+    s->pp = cl_xcalloc(n + 1, sizeof *s->pp);
+    s->pp_re = cl_xcalloc(n + 1, sizeof *s->pp_re);
+    const char *key;
+    json_t *pv;
+    json_object_foreach(v, key, pv)
+    {
+        pcre2_code *re = compile_re(key);
+        if (!re) {
+            cerr(c, "Invalid regex pattern '%.200s'", key);
+            return -1;
+        }
+        s->pp_re[s->npp] = re;
+        if (!(s->pp[s->npp++] = sub(c, pv, "patternProperties")))
+            return -1;
+    }
+    return 0;
+}
+
+static int kw_property_names(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "propertyNames");
+    if (!v || c->draft < DRAFT6)
+        return 0;
+    if (!is_schema_node(v)) {
+        cerr(c, "Invalid type. Expected: schema, given: patternProperties");
+        return -1;
+    }
+    return compile_into(c, v, &s->prop_names_schema);
+}
+
+static int kw_dependencies(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "dependencies");
+    if (!v)
+        return 0;
+    if (!json_is_object(v)) {
+        cerr(c, "dependencies must be of type object");
+        return -1;
+    }
+    size_t n = json_object_size(v);
+    s->dep_names = cl_xcalloc(n + 1, sizeof *s->dep_names);
+    s->dep_lists = cl_xcalloc(n + 1, sizeof *s->dep_lists);
+    s->dep_schemas = cl_xcalloc(n + 1, sizeof *s->dep_schemas);
+    const char *key;
+    json_t *dv;
+    json_object_foreach(v, key, dv)
+    {
+        s->dep_names[s->ndeps] = key;
+        bool strings = json_is_array(dv);
+        for (size_t i = 0; strings && i < json_array_size(dv); i++)
+            strings = json_is_string(json_array_get(dv, i));
+        if (strings) {
+            s->dep_lists[s->ndeps++] = dv;
+        } else if (!json_is_array(dv) && is_schema_node(dv)) {
+            if (compile_into(c, dv, &s->dep_schemas[s->ndeps++]) < 0)
+                return -1;
+        } else {
+            cerr(c, "dependency must be of type schema or array of strings");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int kw_items(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "items");
+    if (!v)
+        return 0;
+    static const char bad[] = "Invalid type. Expected: schema/array of schemas, given: items";
+    if (json_is_array(v))
+        return compile_list(c, v, &s->items, &s->nitems, bad);
+    if (!is_schema_node(v)) {
+        cerr(c, "%s", bad);
+        return -1;
+    }
+    s->items = cl_xcalloc(2, sizeof *s->items);
+    if (compile_into(c, v, &s->items[0]) < 0)
+        return -1;
+    s->nitems = 1;
+    s->items_single = true;
+    return 0;
+}
+
+static int kw_addl_items(struct compiler *c, struct schema *s, json_t *m)
+{
+    return bool_or_schema(c, m, "additionalItems", &s->addl_items, &s->addl_items_schema);
+}
+
+static int kw_multiple_of(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "multipleOf");
+    if (!v)
+        return 0;
+    if (!json_is_number(v)) {
+        cerr(c, "Invalid type. Expected: number, given: multipleOf");
+        return -1;
+    }
+    if (json_number_value(v) <= 0) {
+        cerr(c, "multipleOf must be strictly greater than 0");
+        return -1;
+    }
+    s->multiple_of = v;
+    return 0;
+}
+
+/* minimum / maximum: a number. */
+static int bound(struct compiler *c, json_t *m, const char *key, json_t **dst)
+{
+    json_t *v = json_object_get(m, key);
+    if (!v)
+        return 0;
+    if (!json_is_number(v)) {
+        cerr(c, "%s must be of a number", key);
+        return -1;
+    }
+    *dst = v;
+    return 0;
+}
+
+/* exclusiveMinimum / exclusiveMaximum: a boolean qualifying the bound (draft 4), a number of
+ * its own (drafts 6 and 7), either (the hybrid draft). */
+static int exclusive(struct compiler *c, json_t *m, const char *name, const char *base,
+                     json_t **bnd, json_t **excl)
+{
+    json_t *v = json_object_get(m, name);
+    if (!v)
+        return 0;
+    if (json_is_boolean(v) && c->draft != DRAFT6 && c->draft != DRAFT7) {
+        if (!*bnd) {
+            cerr(c, "%s cannot be used without %s", name, base);
+            return -1;
+        }
+        if (json_is_true(v)) {
+            *excl = *bnd;
+            *bnd = NULL;
+        }
+        return 0;
+    }
+    if (json_is_number(v) && c->draft != DRAFT4) {
+        *excl = v;
+        return 0;
+    }
+    cerr(c, "Invalid type. Expected: %s, given: %s",
+         c->draft == DRAFT4   ? "boolean"
+         : c->draft == HYBRID ? "boolean/number"
+                              : "number",
+         name);
+    return -1;
+}
+
+static int kw_bounds(struct compiler *c, struct schema *s, json_t *m)
+{
+    if (bound(c, m, "minimum", &s->minimum) < 0 ||
+        exclusive(c, m, "exclusiveMinimum", "minimum", &s->minimum, &s->excl_min) < 0 ||
+        bound(c, m, "maximum", &s->maximum) < 0 ||
+        exclusive(c, m, "exclusiveMaximum", "maximum", &s->maximum, &s->excl_max) < 0)
+        return -1;
+    return 0;
+}
+
+/* A pair of non-negative integer keywords, the first not above the second. */
+static int int_pair(struct compiler *c, json_t *m, const char *lo_key, const char *hi_key,
+                    int64_t *lo, int64_t *hi, bool ordered)
+{
+    if ((*lo = int_keyword(c, m, lo_key)) == -2 || (*hi = int_keyword(c, m, hi_key)) == -2)
+        return -1;
+    if (ordered && *lo >= 0 && *hi >= 0 && *lo > *hi) {
+        cerr(c, "%s cannot be greater than %s", lo_key, hi_key);
+        return -1;
+    }
+    return 0;
+}
+
+static int kw_lengths(struct compiler *c, struct schema *s, json_t *m)
+{
+    return int_pair(c, m, "minLength", "maxLength", &s->min_len, &s->max_len, true);
+}
+
+static int kw_pattern(struct compiler *c, struct schema *s, json_t *m)
+{
+    if (get_str(c, m, "pattern", &s->pattern_text) < 0)
+        return -1;
+    if (s->pattern_text && !(s->pattern = compile_re(s->pattern_text))) {
+        cerr(c, "pattern must be a valid regex");
+        return -1;
+    }
+    return get_str(c, m, "format", &s->format);
+}
+
+static int kw_prop_counts(struct compiler *c, struct schema *s, json_t *m)
+{
+    return int_pair(c, m, "minProperties", "maxProperties", &s->min_props, &s->max_props, true);
+}
+
+static int kw_required(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "required");
+    if (!v)
+        return 0;
+    if (!json_is_array(v)) {
+        cerr(c, "required must be of an array");
+        return -1;
+    }
+    s->required = cl_xcalloc(json_array_size(v) + 1, sizeof *s->required);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *rv = json_array_get(v, i);
+        if (!json_is_string(rv)) {
+            cerr(c, "Invalid type. Expected: string, given: required");
+            return -1;
+        }
+        for (size_t j = 0; j < s->nrequired; j++)
+            if (!strcmp(s->required[j], json_string_value(rv))) {
+                cerr(c, "required items must be unique");
+                return -1;
+            }
+        s->required[s->nrequired++] = json_string_value(rv);
+    }
+    return 0;
+}
+
+static int kw_item_counts(struct compiler *c, struct schema *s, json_t *m)
+{
+    if (int_pair(c, m, "minItems", "maxItems", &s->min_items, &s->max_items, false) < 0)
+        return -1;
+    json_t *v = json_object_get(m, "uniqueItems");
+    if (v && !json_is_boolean(v)) {
+        cerr(c, "uniqueItems must be of a boolean");
+        return -1;
+    }
+    s->unique = v && json_is_true(v);
+    return 0;
+}
+
+static int kw_contains(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "contains");
+    if (!v || c->draft < DRAFT6)
+        return 0;
+    return (s->contains = sub(c, v, "contains")) ? 0 : -1;
+}
+
+static int kw_values(struct compiler *c, struct schema *s, json_t *m)
+{
+    json_t *v = json_object_get(m, "const");
+    if (v && c->draft >= DRAFT6)
+        s->konst = canon_text(v);
+    if (!(v = json_object_get(m, "enum")))
+        return 0;
+    if (!json_is_array(v)) {
+        cerr(c, "enum must be of an array");
+        return -1;
+    }
+    s->enum_present = true;
+    s->enums = cl_xcalloc(json_array_size(v) + 1, sizeof *s->enums);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        char *t = canon_text(json_array_get(v, i));
+        for (size_t j = 0; j < s->nenums; j++)
+            if (!strcmp(s->enums[j], t)) {
+                free(t);
+                cerr(c, "enum items must be unique");
+                return -1;
+            }
+        s->enums[s->nenums++] = t;
+    }
+    return 0;
+}
+
+static int kw_combinators(struct compiler *c, struct schema *s, json_t *m)
+{
+    static const char *const combos[] = {"oneOf", "anyOf", "allOf"};
+    struct schema ***dst[] = {&s->one_of, &s->any_of, &s->all_of};
+    size_t *cnt[] = {&s->none, &s->nany, &s->nall};
+    for (int k = 0; k < 3; k++) {
+        json_t *v = json_object_get(m, combos[k]);
+        if (!v)
+            continue;
+        if (!json_is_array(v)) {
+            cerr(c, "%s must be of an array", combos[k]);
+            return -1;
+        }
+        if (compile_list(c, v, dst[k], cnt[k], "Expected: schema, given: Invalid JSON") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int kw_conditions(struct compiler *c, struct schema *s, json_t *m)
+{
+    static const char *const conds[] = {"not", "if", "then", "else"};
+    struct schema **dst[] = {&s->not_, &s->if_, &s->then_, &s->else_};
+    for (int k = 0; k < 4; k++) {
+        json_t *v = json_object_get(m, conds[k]);
+        if (!v || (k > 0 && c->draft < DRAFT7))
+            continue;
+        if (!is_schema_node(v)) {
+            cerr(c, "%s must be of an object", conds[k]);
+            return -1;
+        }
+        if (compile_into(c, v, dst[k]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* In the order gojsonschema reads them (which error is reported first). */
+static int (*const kw_table[])(struct compiler *, struct schema *, json_t *) = {
+    kw_id,           kw_definitions,   kw_annotations,
+    kw_ref,          kw_type,          kw_properties,
+    kw_addl_props,   kw_pattern_props, kw_property_names,
+    kw_dependencies, kw_items,         kw_addl_items,
+    kw_multiple_of,  kw_bounds,        kw_lengths,
+    kw_pattern,      kw_prop_counts,   kw_required,
+    kw_item_counts,  kw_contains,      kw_values,
+    kw_combinators,  kw_conditions,
+};
+
 static struct schema *compile(struct compiler *c, json_t *node)
 {
     if (c->memocap && c->memo[memo_slot(c, node)])
@@ -351,422 +865,19 @@ static struct schema *compile(struct compiler *c, json_t *node)
     memo_put(c, s);
     c->all[c->nall++] = s;
     struct schema *r = s;
-    json_t *m = node, *v;
     if (json_is_boolean(node)) {
         s->pass = json_is_true(node);
-        goto out;
-    }
-    if (!json_is_object(node)) {
+    } else if (!json_is_object(node)) {
         r = cerr(c, "Expected: schema, given: Invalid JSON");
-        goto out;
-    }
-#define GETSTR(key, dst)                                                                           \
-    do {                                                                                           \
-        json_t *gv = json_object_get(m, key);                                                      \
-        if (gv && !json_is_string(gv)) {                                                           \
-            r = cerr(c, "Invalid type. Expected: string, given: %s", key);                         \
-            goto out;                                                                              \
-        }                                                                                          \
-        dst = gv ? json_string_value(gv) : NULL;                                                   \
-    } while (0)
-    const char *idv, *title, *desc, *refv;
-    GETSTR(c->draft == DRAFT4 ? "id" : "$id", idv);
-    (void)idv;
-    if ((v = json_object_get(m, "definitions"))) {
-        if (!json_is_object(v)) {
-            r = cerr(c, "Invalid type. Expected: array of schemas, given: definitions");
-            goto out;
-        }
-        const char *k;
-        json_t *dv;
-        json_object_foreach(v, k, dv)
-        {
-            if (!json_is_object(dv) && !json_is_boolean(dv)) {
-                r = cerr(c, "Invalid type. Expected: array of schemas, given: definitions");
-                goto out;
-            }
-            if (!compile(c, dv)) {
+    } else {
+        for (size_t i = 0; i < CL_ARRAY_LEN(kw_table); i++) {
+            int rc = kw_table[i](c, s, node);
+            if (rc < 0)
                 r = NULL;
-                goto out;
-            }
+            if (rc != 0)
+                break;
         }
     }
-    GETSTR("title", title);
-    GETSTR("description", desc);
-    (void)title;
-    (void)desc;
-    GETSTR("$ref", refv);
-    if (refv) {
-        json_t *target = resolve_ref(c, refv);
-        if (!target) {
-            r = cerr(c,
-                     "Reference %.200s could not be resolved (only references within the schema "
-                     "are supported)",
-                     refv);
-            goto out;
-        }
-        if (!json_is_object(target) && !json_is_boolean(target)) {
-            r = cerr(c, "schema must be of type object");
-            goto out;
-        }
-        if (!(s->ref = compile(c, target))) {
-            r = NULL;
-            goto out;
-        }
-        goto out; /* $ref overrides its siblings (drafts 4 to 7) */
-    }
-    if ((v = json_object_get(m, "type"))) {
-        if (json_is_string(v)) {
-            if (!add_type(c, s, json_string_value(v))) {
-                r = NULL;
-                goto out;
-            }
-        } else if (json_is_array(v)) {
-            for (size_t i = 0; i < json_array_size(v); i++) {
-                json_t *t = json_array_get(v, i);
-                if (!json_is_string(t)) {
-                    r = cerr(c, "Invalid type. Expected: type, given: string/array of strings");
-                    goto out;
-                }
-                if (!add_type(c, s, json_string_value(t))) {
-                    r = NULL;
-                    goto out;
-                }
-            }
-        } else {
-            r = cerr(c, "Invalid type. Expected: type, given: string/array of strings");
-            goto out;
-        }
-    }
-    if ((v = json_object_get(m, "properties"))) {
-        if (!json_is_object(v)) {
-            r = cerr(c, "properties must be of type object");
-            goto out;
-        }
-        size_t n = json_object_size(v), k = 0;
-        s->props = cl_xcalloc(n + 1, sizeof *s->props);
-        s->prop_names = cl_xcalloc(n + 1, sizeof *s->prop_names);
-        const char *key;
-        json_t *pv;
-        json_object_foreach(v, key, pv) s->prop_names[k++] = key;
-        for (size_t i = 1; i < n; i++) /* key order */
-            for (size_t j = i; j > 0 && strcmp(s->prop_names[j - 1], s->prop_names[j]) > 0; j--) {
-                const char *t = s->prop_names[j];
-                s->prop_names[j] = s->prop_names[j - 1];
-                s->prop_names[j - 1] = t;
-            }
-        for (size_t i = 0; i < n; i++) {
-            json_t *pn = json_object_get(v, s->prop_names[i]);
-            if (!json_is_object(pn) && !json_is_boolean(pn)) {
-                r = cerr(c, "Expected: schema, given: Invalid JSON");
-                goto out;
-            }
-            if (!(s->props[i] = compile(c, pn))) {
-                r = NULL;
-                goto out;
-            }
-            s->nprops++;
-        }
-    }
-    if ((v = json_object_get(m, "additionalProperties"))) {
-        if (json_is_boolean(v)) {
-            s->addl_props = json_is_true(v);
-        } else if (json_is_object(v)) {
-            if (!(s->addl_props_schema = compile(c, v))) {
-                r = NULL;
-                goto out;
-            }
-        } else {
-            r = cerr(c, "Invalid type. Expected: boolean/schema, given: additionalProperties");
-            goto out;
-        }
-    }
-    if ((v = json_object_get(m, "patternProperties"))) {
-        if (!json_is_object(v)) {
-            r = cerr(c, "Invalid type. Expected: schema, given: patternProperties");
-            goto out;
-        }
-        size_t n = json_object_size(v);
-        s->pp = cl_xcalloc(n + 1, sizeof *s->pp);
-        s->pp_re = cl_xcalloc(n + 1, sizeof *s->pp_re);
-        const char *key;
-        json_t *pv;
-        json_object_foreach(v, key, pv)
-        {
-            pcre2_code *re = compile_re(key);
-            if (!re) {
-                r = cerr(c, "Invalid regex pattern '%.200s'", key);
-                goto out;
-            }
-            s->pp_re[s->npp] = re;
-            if (!(s->pp[s->npp++] = sub(c, pv, "patternProperties"))) {
-                r = NULL;
-                goto out;
-            }
-        }
-    }
-    if ((v = json_object_get(m, "propertyNames")) && c->draft >= DRAFT6) {
-        if (!json_is_object(v) && !json_is_boolean(v)) {
-            r = cerr(c, "Invalid type. Expected: schema, given: patternProperties");
-            goto out;
-        }
-        if (!(s->prop_names_schema = compile(c, v))) {
-            r = NULL;
-            goto out;
-        }
-    }
-    if ((v = json_object_get(m, "dependencies"))) {
-        if (!json_is_object(v)) {
-            r = cerr(c, "dependencies must be of type object");
-            goto out;
-        }
-        size_t n = json_object_size(v);
-        s->dep_names = cl_xcalloc(n + 1, sizeof *s->dep_names);
-        s->dep_lists = cl_xcalloc(n + 1, sizeof *s->dep_lists);
-        s->dep_schemas = cl_xcalloc(n + 1, sizeof *s->dep_schemas);
-        const char *key;
-        json_t *dv;
-        json_object_foreach(v, key, dv)
-        {
-            s->dep_names[s->ndeps] = key;
-            if (json_is_array(dv)) {
-                for (size_t i = 0; i < json_array_size(dv); i++)
-                    if (!json_is_string(json_array_get(dv, i))) {
-                        r = cerr(c, "dependency must be of type schema or array of strings");
-                        goto out;
-                    }
-                s->dep_lists[s->ndeps++] = dv;
-            } else if (json_is_object(dv) || json_is_boolean(dv)) {
-                if (!(s->dep_schemas[s->ndeps++] = compile(c, dv))) {
-                    r = NULL;
-                    goto out;
-                }
-            } else {
-                r = cerr(c, "dependency must be of type schema or array of strings");
-                goto out;
-            }
-        }
-    }
-    if ((v = json_object_get(m, "items"))) {
-        if (json_is_array(v)) {
-            s->items = cl_xcalloc(json_array_size(v) + 1, sizeof *s->items);
-            for (size_t i = 0; i < json_array_size(v); i++) {
-                json_t *iv = json_array_get(v, i);
-                if (!json_is_object(iv) && !json_is_boolean(iv)) {
-                    r = cerr(c, "Invalid type. Expected: schema/array of schemas, given: items");
-                    goto out;
-                }
-                if (!(s->items[s->nitems++] = compile(c, iv))) {
-                    r = NULL;
-                    goto out;
-                }
-            }
-        } else if (json_is_object(v) || json_is_boolean(v)) {
-            s->items = cl_xcalloc(2, sizeof *s->items);
-            if (!(s->items[0] = compile(c, v))) {
-                r = NULL;
-                goto out;
-            }
-            s->nitems = 1;
-            s->items_single = true;
-        } else {
-            r = cerr(c, "Invalid type. Expected: schema/array of schemas, given: items");
-            goto out;
-        }
-    }
-    if ((v = json_object_get(m, "additionalItems"))) {
-        if (json_is_boolean(v)) {
-            s->addl_items = json_is_true(v);
-        } else if (json_is_object(v)) {
-            if (!(s->addl_items_schema = compile(c, v))) {
-                r = NULL;
-                goto out;
-            }
-        } else {
-            r = cerr(c, "Invalid type. Expected: boolean/schema, given: additionalItems");
-            goto out;
-        }
-    }
-    if ((v = json_object_get(m, "multipleOf"))) {
-        if (!json_is_number(v)) {
-            r = cerr(c, "Invalid type. Expected: number, given: multipleOf");
-            goto out;
-        }
-        if (json_number_value(v) <= 0) {
-            r = cerr(c, "multipleOf must be strictly greater than 0");
-            goto out;
-        }
-        s->multiple_of = v;
-    }
-    if ((v = json_object_get(m, "minimum"))) {
-        if (!json_is_number(v)) {
-            r = cerr(c, "minimum must be of a number");
-            goto out;
-        }
-        s->minimum = v;
-    }
-    for (int k = 0; k < 2; k++) {
-        const char *name = k ? "exclusiveMaximum" : "exclusiveMinimum",
-                   *base = k ? "maximum" : "minimum";
-        if (k == 1 && (v = json_object_get(m, "maximum"))) {
-            if (!json_is_number(v)) {
-                r = cerr(c, "maximum must be of a number");
-                goto out;
-            }
-            s->maximum = v;
-        }
-        if (!(v = json_object_get(m, name)))
-            continue;
-        json_t **bound = k ? &s->maximum : &s->minimum, **excl = k ? &s->excl_max : &s->excl_min;
-        if (json_is_boolean(v) && c->draft != DRAFT6 && c->draft != DRAFT7) {
-            if (!*bound) {
-                r = cerr(c, "%s cannot be used without %s", name, base);
-                goto out;
-            }
-            if (json_is_true(v)) {
-                *excl = *bound;
-                *bound = NULL;
-            }
-        } else if (json_is_number(v) && c->draft != DRAFT4) {
-            *excl = v;
-        } else {
-            r = cerr(c, "Invalid type. Expected: %s, given: %s",
-                     c->draft == DRAFT4   ? "boolean"
-                     : c->draft == HYBRID ? "boolean/number"
-                                          : "number",
-                     name);
-            goto out;
-        }
-    }
-    if ((s->min_len = int_keyword(c, m, "minLength")) == -2 ||
-        (s->max_len = int_keyword(c, m, "maxLength")) == -2) {
-        r = NULL;
-        goto out;
-    }
-    if (s->min_len >= 0 && s->max_len >= 0 && s->min_len > s->max_len) {
-        r = cerr(c, "minLength cannot be greater than maxLength");
-        goto out;
-    }
-    GETSTR("pattern", s->pattern_text);
-    if (s->pattern_text && !(s->pattern = compile_re(s->pattern_text))) {
-        r = cerr(c, "pattern must be a valid regex");
-        goto out;
-    }
-    GETSTR("format", s->format);
-    if ((s->min_props = int_keyword(c, m, "minProperties")) == -2 ||
-        (s->max_props = int_keyword(c, m, "maxProperties")) == -2) {
-        r = NULL;
-        goto out;
-    }
-    if (s->min_props >= 0 && s->max_props >= 0 && s->min_props > s->max_props) {
-        r = cerr(c, "minProperties cannot be greater than maxProperties");
-        goto out;
-    }
-    if ((v = json_object_get(m, "required"))) {
-        if (!json_is_array(v)) {
-            r = cerr(c, "required must be of an array");
-            goto out;
-        }
-        s->required = cl_xcalloc(json_array_size(v) + 1, sizeof *s->required);
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            json_t *rv = json_array_get(v, i);
-            if (!json_is_string(rv)) {
-                r = cerr(c, "Invalid type. Expected: string, given: required");
-                goto out;
-            }
-            for (size_t j = 0; j < s->nrequired; j++)
-                if (!strcmp(s->required[j], json_string_value(rv))) {
-                    r = cerr(c, "required items must be unique");
-                    goto out;
-                }
-            s->required[s->nrequired++] = json_string_value(rv);
-        }
-    }
-    if ((s->min_items = int_keyword(c, m, "minItems")) == -2 ||
-        (s->max_items = int_keyword(c, m, "maxItems")) == -2) {
-        r = NULL;
-        goto out;
-    }
-    if ((v = json_object_get(m, "uniqueItems"))) {
-        if (!json_is_boolean(v)) {
-            r = cerr(c, "uniqueItems must be of a boolean");
-            goto out;
-        }
-        s->unique = json_is_true(v);
-    }
-    if ((v = json_object_get(m, "contains")) && c->draft >= DRAFT6) {
-        if (!(s->contains = sub(c, v, "contains"))) {
-            r = NULL;
-            goto out;
-        }
-    }
-    if ((v = json_object_get(m, "const")) && c->draft >= DRAFT6)
-        s->konst = canon_text(v);
-    if ((v = json_object_get(m, "enum"))) {
-        if (!json_is_array(v)) {
-            r = cerr(c, "enum must be of an array");
-            goto out;
-        }
-        s->enum_present = true;
-        s->enums = cl_xcalloc(json_array_size(v) + 1, sizeof *s->enums);
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            char *t = canon_text(json_array_get(v, i));
-            for (size_t j = 0; j < s->nenums; j++)
-                if (!strcmp(s->enums[j], t)) {
-                    free(t);
-                    r = cerr(c, "enum items must be unique");
-                    goto out;
-                }
-            s->enums[s->nenums++] = t;
-        }
-    }
-    static const char *const combos[] = {"oneOf", "anyOf", "allOf"};
-    for (int k = 0; k < 3; k++) {
-        if (!(v = json_object_get(m, combos[k])))
-            continue;
-        if (!json_is_array(v)) {
-            r = cerr(c, "%s must be of an array", combos[k]);
-            goto out;
-        }
-        struct schema ***dst = k == 0 ? &s->one_of : k == 1 ? &s->any_of : &s->all_of;
-        size_t *cnt = k == 0 ? &s->none : k == 1 ? &s->nany : &s->nall;
-        *dst = cl_xcalloc(json_array_size(v) + 1, sizeof **dst);
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            json_t *sv = json_array_get(v, i);
-            if (!json_is_object(sv) && !json_is_boolean(sv)) {
-                r = cerr(c, "Expected: schema, given: Invalid JSON");
-                goto out;
-            }
-            if (!((*dst)[(*cnt)++] = compile(c, sv))) {
-                r = NULL;
-                goto out;
-            }
-        }
-    }
-    static const char *const conds[] = {"not", "if", "then", "else"};
-    for (int k = 0; k < 4; k++) {
-        if (!(v = json_object_get(m, conds[k])) || (k > 0 && c->draft < DRAFT7))
-            continue;
-        if (!json_is_object(v) && !json_is_boolean(v)) {
-            r = cerr(c, "%s must be of an object", conds[k]);
-            goto out;
-        }
-        struct schema *cs = compile(c, v);
-        if (!cs) {
-            r = NULL;
-            goto out;
-        }
-        if (k == 0)
-            s->not_ = cs;
-        else if (k == 1)
-            s->if_ = cs;
-        else if (k == 2)
-            s->then_ = cs;
-        else
-            s->else_ = cs;
-    }
-#undef GETSTR
-out:
     c->depth--;
     return r;
 }

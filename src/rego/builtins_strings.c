@@ -8,6 +8,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <math.h>
 #include <pcre2.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -661,8 +663,63 @@ struct rx_ent {
     pcre2_code *code;
 };
 
-static _Thread_local struct rx_ent rx_cache[RX_CACHE];
-static _Thread_local unsigned rx_next;
+/* A thread's regex state: compiled patterns, the match context holding the backtracking
+ * limits, the one-pair match block of regex.match. Made on the thread's first regex call and
+ * released when the thread ends (the key's destructor), so a caller that evaluates on
+ * short-lived threads (one per request) leaves nothing behind. */
+struct rx_tls {
+    struct rx_ent cache[RX_CACHE];
+    unsigned next;
+    pcre2_match_context *mctx;
+    pcre2_match_data *md1;
+};
+
+static _Thread_local struct rx_tls *rx_tls;
+static pthread_key_t rx_key;
+static pthread_once_t rx_once = PTHREAD_ONCE_INIT;
+static bool rx_key_ok;
+
+static void rx_tls_free(void *p)
+{
+    struct rx_tls *t = p;
+    for (unsigned i = 0; i < RX_CACHE; i++) {
+        pcre2_code_free(t->cache[i].code);
+        free(t->cache[i].pat);
+    }
+    pcre2_match_context_free(t->mctx);
+    pcre2_match_data_free(t->md1);
+    free(t);
+}
+
+static void rx_key_make(void)
+{
+    rx_key_ok = pthread_key_create(&rx_key, rx_tls_free) == 0;
+}
+
+/* This thread's state, made on first use; NULL (error recorded) when it cannot be. */
+static struct rx_tls *rx_state(struct cl_rego_bctx *c)
+{
+    if (rx_tls)
+        return rx_tls;
+    pthread_once(&rx_once, rx_key_make);
+    struct rx_tls *t = calloc(1, sizeof *t);
+    if (!t || !rx_key_ok || pthread_setspecific(rx_key, t) != 0) {
+        free(t);
+        cl_rego_bi_error(c, "regex: out of memory for the thread's pattern cache");
+        return NULL;
+    }
+    t->mctx = pcre2_match_context_create(NULL);
+    t->md1 = pcre2_match_data_create(1, NULL);
+    if (!t->mctx || !t->md1) {
+        pthread_setspecific(rx_key, NULL);
+        rx_tls_free(t);
+        cl_rego_bi_error(c, "regex match: out of memory");
+        return NULL;
+    }
+    pcre2_set_match_limit(t->mctx, 1000000);
+    pcre2_set_depth_limit(t->mctx, 10000);
+    return rx_tls = t;
+}
 
 /* RE2 has neither backreferences nor lookaround: refuse them like Go's regexp would. */
 static const char *re2_unsupported(const char *p, size_t n)
@@ -686,10 +743,13 @@ static const char *re2_unsupported(const char *p, size_t n)
 
 static pcre2_code *rx_get(struct cl_rego_bctx *c, const struct cl_rv *pat)
 {
+    struct rx_tls *t = rx_state(c);
+    if (!t)
+        return NULL;
     for (unsigned i = 0; i < RX_CACHE; i++)
-        if (rx_cache[i].code && rx_cache[i].len == L(pat) &&
-            memcmp(rx_cache[i].pat, S(pat), L(pat)) == 0)
-            return rx_cache[i].code;
+        if (t->cache[i].code && t->cache[i].len == L(pat) &&
+            memcmp(t->cache[i].pat, S(pat), L(pat)) == 0)
+            return t->cache[i].code;
     const char *why = re2_unsupported(S(pat), L(pat));
     if (why) {
         cl_rego_bi_error(c, "error parsing regexp: %s: `%.*s`", why,
@@ -711,12 +771,14 @@ static pcre2_code *rx_get(struct cl_rego_bctx *c, const struct cl_rv *pat)
     /* JIT when the platform has it (several times faster); matching falls back to the
      * interpreter if the JIT stack is exceeded */
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-    struct rx_ent *ent = &rx_cache[rx_next++ % RX_CACHE];
+    /* the copy first: the entry stays whole if the allocation abandons the evaluation */
+    char *copy = cl_xstrndup(S(pat), L(pat));
+    struct rx_ent *ent = &t->cache[t->next++ % RX_CACHE];
     if (ent->code) {
         pcre2_code_free(ent->code);
         free(ent->pat);
     }
-    ent->pat = cl_xstrndup(S(pat), L(pat));
+    ent->pat = copy;
     ent->len = L(pat);
     ent->code = code;
     return code;
@@ -726,19 +788,11 @@ static pcre2_code *rx_get(struct cl_rego_bctx *c, const struct cl_rv *pat)
  * checks the UTF-8 of the whole subject from the offset on every call: loops over the matches
  * of one subject pass PCRE2_NO_UTF_CHECK after the first call (offset 0, which checked all of
  * it), or a megabyte of matches would cost a million passes over the text. */
-/* One match context per thread: the limits that turn catastrophic backtracking into an error. */
-static _Thread_local pcre2_match_context *rx_mctx;
-
 static int rx_match(struct cl_rego_bctx *c, pcre2_code *code, const struct cl_rv *s, size_t off,
                     pcre2_match_data *md, uint32_t opts)
 {
-    if (!rx_mctx) {
-        rx_mctx = pcre2_match_context_create(NULL);
-        if (!rx_mctx)
-            return cl_rego_bi_error(c, "regex match: out of memory");
-        pcre2_set_match_limit(rx_mctx, 1000000);
-        pcre2_set_depth_limit(rx_mctx, 10000);
-    }
+    /* rx_get made the thread's state, with the match context and its limits */
+    pcre2_match_context *rx_mctx = rx_tls->mctx;
     int rc = pcre2_match(code, (PCRE2_SPTR)S(s), L(s), off, opts, md, rx_mctx);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
         rc = pcre2_match(code, (PCRE2_SPTR)S(s), L(s), off, opts | PCRE2_NO_JIT, md, rx_mctx);
@@ -762,10 +816,7 @@ static int bi_regex_match(struct cl_rego_bctx *c, struct cl_rv *const *a, struct
     if (!code)
         return -1;
     /* a yes/no match needs one pair: one match block per thread serves every pattern */
-    static _Thread_local pcre2_match_data *md1;
-    if (!md1 && !(md1 = pcre2_match_data_create(1, NULL)))
-        return cl_rego_bi_error(c, "regex match: out of memory");
-    int rc = rx_match(c, code, a[1], 0, md1, 0);
+    int rc = rx_match(c, code, a[1], 0, rx_tls->md1, 0);
     if (rc < 0)
         return -1;
     return OUT(cl_rv_bool(rc > 0));

@@ -531,6 +531,10 @@ static const struct tz *tz_get(const char *name, size_t len, char *msg, size_t m
     memcpy(key, name, len);
     key[len] = 0;
     pthread_mutex_lock(&tz_mu);
+    /* an allocation failing under the lock waits for memory rather than abandoning the
+     * evaluation with the lock held (sbuf.h) */
+    jmp_buf *oom_jmp = cl_rg_oom_jmp;
+    cl_rg_oom_jmp = NULL;
     struct tz *z = tz_cache;
     while (z && strcmp(z->name, key) != 0)
         z = z->next;
@@ -551,6 +555,7 @@ static const struct tz *tz_get(const char *name, size_t len, char *msg, size_t m
             tz_cache = z;
         }
     }
+    cl_rg_oom_jmp = oom_jmp;
     pthread_mutex_unlock(&tz_mu);
     if (!z)
         snprintf(msg, msgcap, "unknown time zone %.100s", key);
@@ -873,6 +878,183 @@ static void add_int(struct cl_sbuf *b, int64_t x, int width)
         cl_sbuf_addc(b, tmp[--k]);
 }
 
+/* Go's Time.Format, by group of layout element: year, month, weekday and day fields. */
+static void fmt_date(struct cl_sbuf *b, const struct fields *f, const struct chunk *c)
+{
+    switch (c->std) {
+    case STD_YEAR:
+        add_int(b, (f->year < 0 ? -f->year : f->year) % 100, 2);
+        break;
+    case STD_LONG_YEAR:
+        add_int(b, f->year, 4);
+        break;
+    case STD_MONTH:
+        cl_sbuf_adds(b, short_months[f->month - 1]);
+        break;
+    case STD_LONG_MONTH:
+        cl_sbuf_adds(b, long_months[f->month - 1]);
+        break;
+    case STD_NUM_MONTH:
+        add_int(b, f->month, 0);
+        break;
+    case STD_ZERO_MONTH:
+        add_int(b, f->month, 2);
+        break;
+    case STD_WEEKDAY:
+        cl_sbuf_adds(b, short_days[f->wday]);
+        break;
+    case STD_LONG_WEEKDAY:
+        cl_sbuf_adds(b, long_days[f->wday]);
+        break;
+    case STD_DAY:
+        add_int(b, f->day, 0);
+        break;
+    case STD_UNDER_DAY:
+        if (f->day < 10)
+            cl_sbuf_addc(b, ' ');
+        add_int(b, f->day, 0);
+        break;
+    case STD_ZERO_DAY:
+        add_int(b, f->day, 2);
+        break;
+    case STD_UNDER_YEARDAY:
+        if (f->yday < 100) {
+            cl_sbuf_addc(b, ' ');
+            if (f->yday < 10)
+                cl_sbuf_addc(b, ' ');
+        }
+        add_int(b, f->yday, 0);
+        break;
+    case STD_ZERO_YEARDAY:
+        add_int(b, f->yday, 3);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Hour, minute, second and AM/PM. */
+static void fmt_clock(struct cl_sbuf *b, const struct fields *f, const struct chunk *c)
+{
+    switch (c->std) {
+    case STD_HOUR:
+        add_int(b, f->hour, 2);
+        break;
+    case STD_HOUR12:
+    case STD_ZERO_HOUR12: {
+        int hr = f->hour % 12;
+        add_int(b, hr == 0 ? 12 : hr, c->std == STD_HOUR12 ? 0 : 2);
+        break;
+    }
+    case STD_MINUTE:
+        add_int(b, f->min, 0);
+        break;
+    case STD_ZERO_MINUTE:
+        add_int(b, f->min, 2);
+        break;
+    case STD_SECOND:
+        add_int(b, f->sec, 0);
+        break;
+    case STD_ZERO_SECOND:
+        add_int(b, f->sec, 2);
+        break;
+    case STD_PM:
+        cl_sbuf_adds(b, f->hour >= 12 ? "PM" : "AM");
+        break;
+    case STD_pm:
+        cl_sbuf_adds(b, f->hour >= 12 ? "pm" : "am");
+        break;
+    default:
+        break;
+    }
+}
+
+/* Zone offsets and names. */
+static void fmt_zone(struct cl_sbuf *b, const struct fields *f, const struct chunk *c)
+{
+    switch (c->std) {
+    case STD_ISO8601_TZ:
+    case STD_ISO8601_COLON_TZ:
+    case STD_ISO8601_SECONDS_TZ:
+    case STD_ISO8601_SHORT_TZ:
+    case STD_ISO8601_COLON_SECONDS_TZ:
+    case STD_NUM_TZ:
+    case STD_NUM_COLON_TZ:
+    case STD_NUM_SECONDS_TZ:
+    case STD_NUM_SHORT_TZ:
+    case STD_NUM_COLON_SECONDS_TZ: {
+        bool iso = c->std >= STD_ISO8601_TZ && c->std <= STD_ISO8601_COLON_SECONDS_TZ;
+        if (f->off == 0 && iso) {
+            cl_sbuf_addc(b, 'Z');
+            break;
+        }
+        int zone = f->off / 60, abs = f->off;
+        if (zone < 0) {
+            cl_sbuf_addc(b, '-');
+            zone = -zone;
+            abs = -abs;
+        } else {
+            cl_sbuf_addc(b, '+');
+        }
+        add_int(b, zone / 60, 2);
+        bool colon = c->std == STD_ISO8601_COLON_TZ || c->std == STD_NUM_COLON_TZ ||
+                     c->std == STD_ISO8601_COLON_SECONDS_TZ || c->std == STD_NUM_COLON_SECONDS_TZ;
+        if (colon)
+            cl_sbuf_addc(b, ':');
+        if (c->std != STD_NUM_SHORT_TZ && c->std != STD_ISO8601_SHORT_TZ)
+            add_int(b, zone % 60, 2);
+        if (c->std == STD_ISO8601_SECONDS_TZ || c->std == STD_NUM_SECONDS_TZ ||
+            c->std == STD_NUM_COLON_SECONDS_TZ || c->std == STD_ISO8601_COLON_SECONDS_TZ) {
+            if (c->std == STD_NUM_COLON_SECONDS_TZ || c->std == STD_ISO8601_COLON_SECONDS_TZ)
+                cl_sbuf_addc(b, ':');
+            add_int(b, abs % 60, 2);
+        }
+        break;
+    }
+    case STD_TZ:
+        if (f->zname[0]) {
+            cl_sbuf_adds(b, f->zname);
+        } else {
+            int zone = f->off / 60;
+            cl_sbuf_addc(b, zone < 0 ? '-' : '+');
+            if (zone < 0)
+                zone = -zone;
+            add_int(b, zone / 60, 2);
+            add_int(b, zone % 60, 2);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Fractional seconds. */
+static void fmt_frac(struct cl_sbuf *b, const struct fields *f, const struct chunk *c)
+{
+    switch (c->std) {
+    case STD_FRAC0:
+    case STD_FRAC9: {
+        bool trim = c->std == STD_FRAC9;
+        if (trim && (c->digits == 0 || f->nsec == 0))
+            break;
+        size_t start = b->len;
+        cl_sbuf_addc(b, c->sep);
+        add_int(b, f->nsec, 9);
+        if (c->digits < 9)
+            b->len -= (size_t)(9 - c->digits);
+        if (trim) {
+            while (b->len > start && b->s[b->len - 1] == '0')
+                b->len--;
+            if (b->len > start && b->s[b->len - 1] == c->sep)
+                b->len--;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
 /* Go's Time.Format */
 static void format_time(struct cl_sbuf *b, const struct gtime *t, const char *lay, size_t n)
 {
@@ -885,151 +1067,15 @@ static void format_time(struct cl_sbuf *b, const struct gtime *t, const char *la
             break;
         lay += c.prefix + c.stdlen;
         n -= c.prefix + c.stdlen;
-        switch (c.std) {
-        case STD_YEAR:
-            add_int(b, (f.year < 0 ? -f.year : f.year) % 100, 2);
-            break;
-        case STD_LONG_YEAR:
-            add_int(b, f.year, 4);
-            break;
-        case STD_MONTH:
-            cl_sbuf_adds(b, short_months[f.month - 1]);
-            break;
-        case STD_LONG_MONTH:
-            cl_sbuf_adds(b, long_months[f.month - 1]);
-            break;
-        case STD_NUM_MONTH:
-            add_int(b, f.month, 0);
-            break;
-        case STD_ZERO_MONTH:
-            add_int(b, f.month, 2);
-            break;
-        case STD_WEEKDAY:
-            cl_sbuf_adds(b, short_days[f.wday]);
-            break;
-        case STD_LONG_WEEKDAY:
-            cl_sbuf_adds(b, long_days[f.wday]);
-            break;
-        case STD_DAY:
-            add_int(b, f.day, 0);
-            break;
-        case STD_UNDER_DAY:
-            if (f.day < 10)
-                cl_sbuf_addc(b, ' ');
-            add_int(b, f.day, 0);
-            break;
-        case STD_ZERO_DAY:
-            add_int(b, f.day, 2);
-            break;
-        case STD_UNDER_YEARDAY:
-            if (f.yday < 100) {
-                cl_sbuf_addc(b, ' ');
-                if (f.yday < 10)
-                    cl_sbuf_addc(b, ' ');
-            }
-            add_int(b, f.yday, 0);
-            break;
-        case STD_ZERO_YEARDAY:
-            add_int(b, f.yday, 3);
-            break;
-        case STD_HOUR:
-            add_int(b, f.hour, 2);
-            break;
-        case STD_HOUR12:
-        case STD_ZERO_HOUR12: {
-            int hr = f.hour % 12;
-            add_int(b, hr == 0 ? 12 : hr, c.std == STD_HOUR12 ? 0 : 2);
-            break;
-        }
-        case STD_MINUTE:
-            add_int(b, f.min, 0);
-            break;
-        case STD_ZERO_MINUTE:
-            add_int(b, f.min, 2);
-            break;
-        case STD_SECOND:
-            add_int(b, f.sec, 0);
-            break;
-        case STD_ZERO_SECOND:
-            add_int(b, f.sec, 2);
-            break;
-        case STD_PM:
-            cl_sbuf_adds(b, f.hour >= 12 ? "PM" : "AM");
-            break;
-        case STD_pm:
-            cl_sbuf_adds(b, f.hour >= 12 ? "pm" : "am");
-            break;
-        case STD_ISO8601_TZ:
-        case STD_ISO8601_COLON_TZ:
-        case STD_ISO8601_SECONDS_TZ:
-        case STD_ISO8601_SHORT_TZ:
-        case STD_ISO8601_COLON_SECONDS_TZ:
-        case STD_NUM_TZ:
-        case STD_NUM_COLON_TZ:
-        case STD_NUM_SECONDS_TZ:
-        case STD_NUM_SHORT_TZ:
-        case STD_NUM_COLON_SECONDS_TZ: {
-            bool iso = c.std >= STD_ISO8601_TZ && c.std <= STD_ISO8601_COLON_SECONDS_TZ;
-            if (f.off == 0 && iso) {
-                cl_sbuf_addc(b, 'Z');
-                break;
-            }
-            int zone = f.off / 60, abs = f.off;
-            if (zone < 0) {
-                cl_sbuf_addc(b, '-');
-                zone = -zone;
-                abs = -abs;
-            } else {
-                cl_sbuf_addc(b, '+');
-            }
-            add_int(b, zone / 60, 2);
-            bool colon = c.std == STD_ISO8601_COLON_TZ || c.std == STD_NUM_COLON_TZ ||
-                         c.std == STD_ISO8601_COLON_SECONDS_TZ || c.std == STD_NUM_COLON_SECONDS_TZ;
-            if (colon)
-                cl_sbuf_addc(b, ':');
-            if (c.std != STD_NUM_SHORT_TZ && c.std != STD_ISO8601_SHORT_TZ)
-                add_int(b, zone % 60, 2);
-            if (c.std == STD_ISO8601_SECONDS_TZ || c.std == STD_NUM_SECONDS_TZ ||
-                c.std == STD_NUM_COLON_SECONDS_TZ || c.std == STD_ISO8601_COLON_SECONDS_TZ) {
-                if (c.std == STD_NUM_COLON_SECONDS_TZ || c.std == STD_ISO8601_COLON_SECONDS_TZ)
-                    cl_sbuf_addc(b, ':');
-                add_int(b, abs % 60, 2);
-            }
-            break;
-        }
-        case STD_TZ:
-            if (f.zname[0]) {
-                cl_sbuf_adds(b, f.zname);
-            } else {
-                int zone = f.off / 60;
-                cl_sbuf_addc(b, zone < 0 ? '-' : '+');
-                if (zone < 0)
-                    zone = -zone;
-                add_int(b, zone / 60, 2);
-                add_int(b, zone % 60, 2);
-            }
-            break;
-        case STD_FRAC0:
-        case STD_FRAC9: {
-            bool trim = c.std == STD_FRAC9;
-            if (trim && (c.digits == 0 || f.nsec == 0))
-                break;
-            size_t start = b->len;
-            cl_sbuf_addc(b, c.sep);
-            add_int(b, f.nsec, 9);
-            if (c.digits < 9)
-                b->len -= (size_t)(9 - c.digits);
-            if (trim) {
-                while (b->len > start && b->s[b->len - 1] == '0')
-                    b->len--;
-                if (b->len > start && b->s[b->len - 1] == c.sep)
-                    b->len--;
-            }
-            break;
-        }
-        case STD_NONE:
-            break;
-        }
+        if (c.std == STD_FRAC0 || c.std == STD_FRAC9)
+            fmt_frac(b, &f, &c);
+        else if (c.std >= STD_TZ && c.std <= STD_NUM_COLON_SECONDS_TZ)
+            fmt_zone(b, &f, &c);
+        else if ((c.std >= STD_HOUR && c.std <= STD_ZERO_SECOND) || c.std == STD_PM ||
+                 c.std == STD_pm)
+            fmt_clock(b, &f, &c);
+        else
+            fmt_date(b, &f, &c);
     }
 }
 
@@ -1256,277 +1302,371 @@ static bool skip_prefix(const char **v, size_t *vn, const char *p, size_t pn)
     return true;
 }
 
+/* What parse_time has read so far (Go's time.Parse locals). */
+struct tparse {
+    const char *v; /* the value not yet read */
+    size_t vrem;
+    const char *rangeerr; /* a field out of range, named */
+    bool am, pm;
+    int64_t year, month, day, yday, hour, min, sec, nsec;
+    bool z_utc;
+    int64_t zone_off; /* -1: none */
+    const char *zname;
+    size_t znl;
+};
+
+static void tp_skip(struct tparse *p, size_t n)
+{
+    p->v += n;
+    p->vrem -= n;
+}
+
+/* Year, month, weekday, day and day-of-year fields. */
+static bool tp_date(struct tparse *p, enum std std)
+{
+    int64_t x;
+    bool ok = true;
+    switch (std) {
+    case STD_YEAR:
+        if (p->vrem < 2 || !go_atoi(p->v, 2, &p->year))
+            return false;
+        tp_skip(p, 2);
+        p->year += p->year >= 69 ? 1900 : 2000;
+        break;
+    case STD_LONG_YEAR:
+        if (p->vrem < 4 || !digit_at(p->v, p->vrem, 0) || !go_atoi(p->v, 4, &p->year))
+            return false;
+        tp_skip(p, 4);
+        break;
+    case STD_MONTH:
+    case STD_LONG_MONTH:
+        ok = lookup_name(std == STD_MONTH ? short_months : long_months, 12, &p->v, &p->vrem,
+                         &p->month);
+        p->month++;
+        break;
+    case STD_NUM_MONTH:
+    case STD_ZERO_MONTH:
+        ok = getnum(&p->v, &p->vrem, std == STD_ZERO_MONTH, &p->month);
+        if (ok && (p->month <= 0 || p->month > 12))
+            p->rangeerr = "month";
+        break;
+    case STD_WEEKDAY:
+    case STD_LONG_WEEKDAY:
+        ok = lookup_name(std == STD_WEEKDAY ? short_days : long_days, 7, &p->v, &p->vrem, &x);
+        break;
+    case STD_DAY:
+    case STD_UNDER_DAY:
+    case STD_ZERO_DAY:
+        if (std == STD_UNDER_DAY && p->vrem > 0 && p->v[0] == ' ')
+            tp_skip(p, 1);
+        ok = getnum(&p->v, &p->vrem, std == STD_ZERO_DAY, &p->day);
+        break;
+    case STD_UNDER_YEARDAY:
+    case STD_ZERO_YEARDAY:
+        for (int i = 0; i < 2; i++)
+            if (std == STD_UNDER_YEARDAY && p->vrem > 0 && p->v[0] == ' ')
+                tp_skip(p, 1);
+        ok = getnum3(&p->v, &p->vrem, std == STD_ZERO_YEARDAY, &p->yday);
+        break;
+    default:
+        break;
+    }
+    return ok;
+}
+
+/* Seconds, with a fractional part in the value that the layout (lay: what follows) lacks. */
+static bool tp_seconds(struct tparse *p, enum std std, const char *lay, size_t lrem)
+{
+    if (!getnum(&p->v, &p->vrem, std == STD_ZERO_SECOND, &p->sec))
+        return false;
+    if (p->sec < 0 || p->sec >= 60) {
+        p->rangeerr = "second";
+        return true;
+    }
+    if (p->vrem >= 2 && comma_or_period(p->v[0]) && digit_at(p->v, p->vrem, 1)) {
+        struct chunk nx = next_chunk(lay, lrem);
+        if (nx.std == STD_FRAC0 || nx.std == STD_FRAC9)
+            return true;
+        size_t k = 2;
+        while (k < p->vrem && digit_at(p->v, p->vrem, k))
+            k++;
+        bool ok = parse_nanos(p->v, k, &p->nsec, &p->rangeerr);
+        tp_skip(p, k);
+        return ok;
+    }
+    return true;
+}
+
+/* Hour, minute, second, AM/PM fields. */
+static bool tp_clock(struct tparse *p, enum std std, const char *lay, size_t lrem)
+{
+    bool ok = true;
+    switch (std) {
+    case STD_HOUR:
+        ok = getnum(&p->v, &p->vrem, false, &p->hour);
+        if (p->hour < 0 || p->hour >= 24)
+            p->rangeerr = "hour";
+        break;
+    case STD_HOUR12:
+    case STD_ZERO_HOUR12:
+        ok = getnum(&p->v, &p->vrem, std == STD_ZERO_HOUR12, &p->hour);
+        if (p->hour < 0 || p->hour > 12)
+            p->rangeerr = "hour";
+        break;
+    case STD_MINUTE:
+    case STD_ZERO_MINUTE:
+        ok = getnum(&p->v, &p->vrem, std == STD_ZERO_MINUTE, &p->min);
+        if (p->min < 0 || p->min >= 60)
+            p->rangeerr = "minute";
+        break;
+    case STD_SECOND:
+    case STD_ZERO_SECOND:
+        return tp_seconds(p, std, lay, lrem);
+    case STD_PM:
+    case STD_pm:
+        if (p->vrem < 2)
+            return false;
+        if (memcmp(p->v, std == STD_PM ? "PM" : "pm", 2) == 0)
+            p->pm = true;
+        else if (memcmp(p->v, std == STD_PM ? "AM" : "am", 2) == 0)
+            p->am = true;
+        else
+            ok = false;
+        tp_skip(p, 2);
+        break;
+    default:
+        break;
+    }
+    return ok;
+}
+
+/* A numeric zone offset: its text width and where hours, minutes and seconds sit ("00" for
+ * the parts the layout leaves out), by layout element. */
+struct tz_shape {
+    size_t width;
+    int mm, ss; /* offsets of minutes and seconds in the value, -1: "00" */
+    int colon1, colon2;
+};
+
+static struct tz_shape tz_shape(enum std std)
+{
+    switch (std) {
+    case STD_ISO8601_COLON_TZ:
+    case STD_NUM_COLON_TZ:
+        return (struct tz_shape){6, 4, -1, 3, -1};
+    case STD_NUM_SHORT_TZ:
+    case STD_ISO8601_SHORT_TZ:
+        return (struct tz_shape){3, -1, -1, -1, -1};
+    case STD_ISO8601_COLON_SECONDS_TZ:
+    case STD_NUM_COLON_SECONDS_TZ:
+        return (struct tz_shape){9, 4, 7, 3, 6};
+    case STD_ISO8601_SECONDS_TZ:
+    case STD_NUM_SECONDS_TZ:
+        return (struct tz_shape){7, 3, 5, -1, -1};
+    default:
+        return (struct tz_shape){5, 3, -1, -1, -1};
+    }
+}
+
+/* "+hh[:]mm[:]ss" and its shorter forms (and "Z" for the ISO 8601 ones). */
+static bool tp_num_zone(struct tparse *p, enum std std)
+{
+    if (std >= STD_ISO8601_TZ && std <= STD_ISO8601_COLON_SECONDS_TZ && p->vrem >= 1 &&
+        p->v[0] == 'Z') {
+        tp_skip(p, 1);
+        p->z_utc = true;
+        return true;
+    }
+    struct tz_shape sh = tz_shape(std);
+    if (p->vrem < sh.width || (sh.colon1 >= 0 && p->v[sh.colon1] != ':') ||
+        (sh.colon2 >= 0 && p->v[sh.colon2] != ':'))
+        return false;
+    char sign = p->v[0];
+    const char *hh = p->v + 1, *mm = sh.mm >= 0 ? p->v + sh.mm : "00",
+               *ss = sh.ss >= 0 ? p->v + sh.ss : "00";
+    tp_skip(p, sh.width);
+    int64_t hr = 0, mi = 0, se = 0;
+    size_t two = 2;
+    const char *q = hh;
+    bool ok = getnum(&q, &two, true, &hr);
+    two = 2, q = mm;
+    ok = ok && getnum(&q, &two, true, &mi);
+    two = 2, q = ss;
+    ok = ok && getnum(&q, &two, true, &se);
+    if (hr > 24)
+        p->rangeerr = "time zone offset hour";
+    if (mi > 60)
+        p->rangeerr = "time zone offset minute";
+    if (se > 60)
+        p->rangeerr = "time zone offset second";
+    p->zone_off = (hr * 60 + mi) * 60 + se;
+    if (sign == '-')
+        p->zone_off = -p->zone_off;
+    else if (sign != '+')
+        ok = false;
+    return ok;
+}
+
+/* A zone abbreviation ("UTC", "PST", "GMT+3"). */
+static bool tp_zone_name(struct tparse *p)
+{
+    if (p->vrem >= 3 && memcmp(p->v, "UTC", 3) == 0) {
+        p->z_utc = true;
+        tp_skip(p, 3);
+        return true;
+    }
+    size_t k = tz_abbr_len(p->v, p->vrem);
+    if (k == 0)
+        return false;
+    p->zname = p->v;
+    p->znl = k;
+    tp_skip(p, k);
+    return true;
+}
+
+/* Fractional seconds: a fixed number of digits (FRAC0, "0"s in the layout) or as many as
+ * there are (FRAC9, "9"s, optional). */
+static bool tp_frac(struct tparse *p, const struct chunk *c)
+{
+    size_t nd;
+    if (c->std == STD_FRAC0) {
+        nd = 1 + (size_t)c->digits;
+        if (p->vrem < nd)
+            return false;
+    } else {
+        if (p->vrem < 2 || !comma_or_period(p->v[0]) || p->v[1] < '0' || p->v[1] > '9')
+            return true;
+        size_t i = 0;
+        while (i + 1 < p->vrem && p->v[i + 1] >= '0' && p->v[i + 1] <= '9')
+            i++;
+        nd = 1 + i;
+    }
+    bool ok = parse_nanos(p->v, nd, &p->nsec, &p->rangeerr);
+    tp_skip(p, nd);
+    return ok;
+}
+
+/* One layout element; lay/lrem: the layout after it. */
+static bool tp_field(struct tparse *p, const struct chunk *c, const char *lay, size_t lrem)
+{
+    if (c->std == STD_FRAC0 || c->std == STD_FRAC9)
+        return tp_frac(p, c);
+    if (c->std == STD_TZ)
+        return tp_zone_name(p);
+    if (c->std >= STD_ISO8601_TZ && c->std <= STD_NUM_COLON_SECONDS_TZ)
+        return tp_num_zone(p, c->std);
+    if ((c->std >= STD_HOUR && c->std <= STD_ZERO_SECOND) || c->std == STD_PM || c->std == STD_pm)
+        return tp_clock(p, c->std, lay, lrem);
+    return tp_date(p, c->std);
+}
+
+/* The day-of-year read resolved into month and day (they must agree when also read). */
+static int tp_yday(struct tparse *p, struct cl_sbuf *m, const char *layout, size_t ln,
+                   const char *value, size_t vn)
+{
+    int64_t d = 0, mo = 0, yday = p->yday;
+    if (is_leap(p->year)) {
+        if (yday == 31 + 29) {
+            mo = 2;
+            d = 29;
+        } else if (yday > 31 + 29) {
+            yday--;
+        }
+    }
+    const char *why = NULL;
+    if (yday < 1 || yday > 365) {
+        why = ": day-of-year out of range";
+    } else {
+        if (mo == 0) {
+            mo = (yday - 1) / 31 + 1;
+            if (days_before[mo] < yday)
+                mo++;
+            d = yday - days_before[mo - 1];
+        }
+        if (p->month >= 0 && p->month != mo)
+            why = ": day-of-year does not match month";
+        else if (p->day >= 0 && p->day != d)
+            why = ": day-of-year does not match day";
+    }
+    if (why) {
+        parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0, why);
+        return -1;
+    }
+    p->month = mo;
+    p->day = d;
+    return 0;
+}
+
+/* The fields read made into an instant. */
+static int tp_finish(struct tparse *p, struct cl_sbuf *m, const char *layout, size_t ln,
+                     const char *value, size_t vn, struct gtime *out)
+{
+    if (p->pm && p->hour < 12)
+        p->hour += 12;
+    else if (p->am && p->hour == 12)
+        p->hour = 0;
+    if (p->yday >= 0) {
+        if (tp_yday(p, m, layout, ln, value, vn) < 0)
+            return -1;
+    } else {
+        if (p->month < 0)
+            p->month = 1;
+        if (p->day < 0)
+            p->day = 1;
+    }
+    if (p->day < 1 || p->day > days_in((int)p->month, p->year)) {
+        parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0, ": day out of range");
+        return -1;
+    }
+    if (!make_date(p->year, p->month, p->day, p->hour, p->min, p->sec, p->nsec, &tz_utc, out))
+        return -1;
+    if (p->z_utc)
+        return 0;
+    if (p->zone_off != -1) {
+        out->sec -= p->zone_off;
+    } else if (p->zname && p->znl > 3 && memcmp(p->zname, "GMT", 3) == 0) {
+        /* an unknown abbreviation means UTC, except GMT+h / GMT-h */
+        int64_t h = 0;
+        if (go_atoi(p->zname + 3, p->znl - 3, &h))
+            out->sec -= h * 3600;
+    }
+    return 0;
+}
+
 /* Go's time.Parse with UTC as default location (and as Local for zone abbreviations).
  * Returns 0 with *out, or -1 with the message in m. */
 static int parse_time(const char *layout, size_t ln, const char *value, size_t vn,
                       struct gtime *out, struct cl_sbuf *m)
 {
-    const char *lay = layout, *v = value;
-    size_t lrem = ln, vrem = vn;
-    const char *rangeerr = NULL;
-    bool am = false, pm = false;
-    int64_t year = 0, month = -1, day = -1, yday = -1, hour = 0, min = 0, sec = 0, nsec = 0;
-    bool z_utc = false;
-    int64_t zone_off = -1;
-    const char *zname = NULL;
-    size_t znl = 0;
+    const char *lay = layout;
+    size_t lrem = ln;
+    struct tparse p = {.v = value, .vrem = vn, .month = -1, .day = -1, .yday = -1, .zone_off = -1};
     for (;;) {
         struct chunk c = next_chunk(lay, lrem);
         const char *stdstr = lay + c.prefix;
-        if (!skip_prefix(&v, &vrem, lay, c.prefix)) {
-            parse_error(m, layout, ln, value, vn, lay, c.prefix, v, vrem, NULL);
+        if (!skip_prefix(&p.v, &p.vrem, lay, c.prefix)) {
+            parse_error(m, layout, ln, value, vn, lay, c.prefix, p.v, p.vrem, NULL);
             return -1;
         }
         if (c.std == STD_NONE) {
-            if (vrem != 0) {
-                struct cl_sbuf ex = {0};
-                cl_sbuf_adds(&ex, ": extra text: ");
-                go_quote(&ex, v, vrem);
-                cl_sbuf_addc(&ex, 0);
-                parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0, ex.s);
-                cl_sbuf_free(&ex);
-                return -1;
-            }
-            break;
+            if (p.vrem == 0)
+                break;
+            struct cl_sbuf ex = {0};
+            cl_sbuf_adds(&ex, ": extra text: ");
+            go_quote(&ex, p.v, p.vrem);
+            cl_sbuf_addc(&ex, 0);
+            parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0, ex.s);
+            cl_sbuf_free(&ex);
+            return -1;
         }
         lay += c.prefix + c.stdlen;
         lrem -= c.prefix + c.stdlen;
-        const char *hold = v;
-        size_t holdn = vrem;
-        bool ok = true;
-        int64_t x;
-        switch (c.std) {
-        case STD_YEAR:
-            if (vrem < 2 || !go_atoi(v, 2, &year)) {
-                ok = false;
-                break;
-            }
-            v += 2;
-            vrem -= 2;
-            year += year >= 69 ? 1900 : 2000;
-            break;
-        case STD_LONG_YEAR:
-            if (vrem < 4 || !digit_at(v, vrem, 0) || !go_atoi(v, 4, &year)) {
-                ok = false;
-                break;
-            }
-            v += 4;
-            vrem -= 4;
-            break;
-        case STD_MONTH:
-            ok = lookup_name(short_months, 12, &v, &vrem, &month);
-            month++;
-            break;
-        case STD_LONG_MONTH:
-            ok = lookup_name(long_months, 12, &v, &vrem, &month);
-            month++;
-            break;
-        case STD_NUM_MONTH:
-        case STD_ZERO_MONTH:
-            ok = getnum(&v, &vrem, c.std == STD_ZERO_MONTH, &month);
-            if (ok && (month <= 0 || month > 12))
-                rangeerr = "month";
-            break;
-        case STD_WEEKDAY:
-            ok = lookup_name(short_days, 7, &v, &vrem, &x);
-            break;
-        case STD_LONG_WEEKDAY:
-            ok = lookup_name(long_days, 7, &v, &vrem, &x);
-            break;
-        case STD_DAY:
-        case STD_UNDER_DAY:
-        case STD_ZERO_DAY:
-            if (c.std == STD_UNDER_DAY && vrem > 0 && v[0] == ' ') {
-                v++;
-                vrem--;
-            }
-            ok = getnum(&v, &vrem, c.std == STD_ZERO_DAY, &day);
-            break;
-        case STD_UNDER_YEARDAY:
-        case STD_ZERO_YEARDAY:
-            for (int i = 0; i < 2; i++)
-                if (c.std == STD_UNDER_YEARDAY && vrem > 0 && v[0] == ' ') {
-                    v++;
-                    vrem--;
-                }
-            ok = getnum3(&v, &vrem, c.std == STD_ZERO_YEARDAY, &yday);
-            break;
-        case STD_HOUR:
-            ok = getnum(&v, &vrem, false, &hour);
-            if (hour < 0 || hour >= 24)
-                rangeerr = "hour";
-            break;
-        case STD_HOUR12:
-        case STD_ZERO_HOUR12:
-            ok = getnum(&v, &vrem, c.std == STD_ZERO_HOUR12, &hour);
-            if (hour < 0 || hour > 12)
-                rangeerr = "hour";
-            break;
-        case STD_MINUTE:
-        case STD_ZERO_MINUTE:
-            ok = getnum(&v, &vrem, c.std == STD_ZERO_MINUTE, &min);
-            if (min < 0 || min >= 60)
-                rangeerr = "minute";
-            break;
-        case STD_SECOND:
-        case STD_ZERO_SECOND:
-            ok = getnum(&v, &vrem, c.std == STD_ZERO_SECOND, &sec);
-            if (!ok)
-                break;
-            if (sec < 0 || sec >= 60) {
-                rangeerr = "second";
-                break;
-            }
-            /* a fractional second in the value without one in the layout */
-            if (vrem >= 2 && comma_or_period(v[0]) && digit_at(v, vrem, 1)) {
-                struct chunk nx = next_chunk(lay, lrem);
-                if (nx.std == STD_FRAC0 || nx.std == STD_FRAC9)
-                    break;
-                size_t k = 2;
-                while (k < vrem && digit_at(v, vrem, k))
-                    k++;
-                ok = parse_nanos(v, k, &nsec, &rangeerr);
-                v += k;
-                vrem -= k;
-            }
-            break;
-        case STD_PM:
-        case STD_pm:
-            if (vrem < 2) {
-                ok = false;
-                break;
-            }
-            if (memcmp(v, c.std == STD_PM ? "PM" : "pm", 2) == 0)
-                pm = true;
-            else if (memcmp(v, c.std == STD_PM ? "AM" : "am", 2) == 0)
-                am = true;
-            else
-                ok = false;
-            v += 2;
-            vrem -= 2;
-            break;
-        case STD_ISO8601_TZ:
-        case STD_ISO8601_SHORT_TZ:
-        case STD_ISO8601_COLON_TZ:
-        case STD_ISO8601_SECONDS_TZ:
-        case STD_ISO8601_COLON_SECONDS_TZ:
-            if (vrem >= 1 && v[0] == 'Z') {
-                v++;
-                vrem--;
-                z_utc = true;
-                break;
-            }
-            /* fall through */
-        case STD_NUM_TZ:
-        case STD_NUM_SHORT_TZ:
-        case STD_NUM_COLON_TZ:
-        case STD_NUM_SECONDS_TZ:
-        case STD_NUM_COLON_SECONDS_TZ: {
-            const char *hh, *mm = "00", *ss = "00";
-            char sign;
-            if (c.std == STD_ISO8601_COLON_TZ || c.std == STD_NUM_COLON_TZ) {
-                if (vrem < 6 || v[3] != ':') {
-                    ok = false;
-                    break;
-                }
-                sign = v[0], hh = v + 1, mm = v + 4;
-                v += 6, vrem -= 6;
-            } else if (c.std == STD_NUM_SHORT_TZ || c.std == STD_ISO8601_SHORT_TZ) {
-                if (vrem < 3) {
-                    ok = false;
-                    break;
-                }
-                sign = v[0], hh = v + 1;
-                v += 3, vrem -= 3;
-            } else if (c.std == STD_ISO8601_COLON_SECONDS_TZ || c.std == STD_NUM_COLON_SECONDS_TZ) {
-                if (vrem < 9 || v[3] != ':' || v[6] != ':') {
-                    ok = false;
-                    break;
-                }
-                sign = v[0], hh = v + 1, mm = v + 4, ss = v + 7;
-                v += 9, vrem -= 9;
-            } else if (c.std == STD_ISO8601_SECONDS_TZ || c.std == STD_NUM_SECONDS_TZ) {
-                if (vrem < 7) {
-                    ok = false;
-                    break;
-                }
-                sign = v[0], hh = v + 1, mm = v + 3, ss = v + 5;
-                v += 7, vrem -= 7;
-            } else {
-                if (vrem < 5) {
-                    ok = false;
-                    break;
-                }
-                sign = v[0], hh = v + 1, mm = v + 3;
-                v += 5, vrem -= 5;
-            }
-            int64_t hr = 0, mi = 0, se = 0;
-            size_t two = 2;
-            const char *p = hh;
-            ok = getnum(&p, &two, true, &hr);
-            two = 2, p = mm;
-            ok = ok && getnum(&p, &two, true, &mi);
-            two = 2, p = ss;
-            ok = ok && getnum(&p, &two, true, &se);
-            if (hr > 24)
-                rangeerr = "time zone offset hour";
-            if (mi > 60)
-                rangeerr = "time zone offset minute";
-            if (se > 60)
-                rangeerr = "time zone offset second";
-            zone_off = (hr * 60 + mi) * 60 + se;
-            if (sign == '-')
-                zone_off = -zone_off;
-            else if (sign != '+')
-                ok = false;
-            break;
-        }
-        case STD_TZ: {
-            if (vrem >= 3 && memcmp(v, "UTC", 3) == 0) {
-                z_utc = true;
-                v += 3;
-                vrem -= 3;
-                break;
-            }
-            size_t k = tz_abbr_len(v, vrem);
-            if (k == 0) {
-                ok = false;
-                break;
-            }
-            zname = v;
-            znl = k;
-            v += k;
-            vrem -= k;
-            break;
-        }
-        case STD_FRAC0: {
-            size_t nd = 1 + (size_t)c.digits;
-            if (vrem < nd) {
-                ok = false;
-                break;
-            }
-            ok = parse_nanos(v, nd, &nsec, &rangeerr);
-            v += nd;
-            vrem -= nd;
-            break;
-        }
-        case STD_FRAC9: {
-            if (vrem < 2 || !comma_or_period(v[0]) || v[1] < '0' || v[1] > '9')
-                break;
-            size_t i = 0;
-            while (i + 1 < vrem && v[i + 1] >= '0' && v[i + 1] <= '9')
-                i++;
-            ok = parse_nanos(v, 1 + i, &nsec, &rangeerr);
-            v += 1 + i;
-            vrem -= 1 + i;
-            break;
-        }
-        case STD_NONE:
-            break;
-        }
-        if (rangeerr) {
+        const char *hold = p.v;
+        size_t holdn = p.vrem;
+        bool ok = tp_field(&p, &c, lay, lrem);
+        if (p.rangeerr) {
             struct cl_sbuf ex = {0};
-            cl_sbuf_addf(&ex, ": %s out of range", rangeerr);
+            cl_sbuf_addf(&ex, ": %s out of range", p.rangeerr);
             cl_sbuf_addc(&ex, 0);
             parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0, ex.s);
             cl_sbuf_free(&ex);
@@ -1537,65 +1677,7 @@ static int parse_time(const char *layout, size_t ln, const char *value, size_t v
             return -1;
         }
     }
-    if (pm && hour < 12)
-        hour += 12;
-    else if (am && hour == 12)
-        hour = 0;
-    if (yday >= 0) {
-        int64_t d = 0, mo = 0;
-        if (is_leap(year)) {
-            if (yday == 31 + 29) {
-                mo = 2;
-                d = 29;
-            } else if (yday > 31 + 29) {
-                yday--;
-            }
-        }
-        if (yday < 1 || yday > 365) {
-            parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0, ": day-of-year out of range");
-            return -1;
-        }
-        if (mo == 0) {
-            mo = (yday - 1) / 31 + 1;
-            if (days_before[mo] < yday)
-                mo++;
-            d = yday - days_before[mo - 1];
-        }
-        if (month >= 0 && month != mo) {
-            parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0,
-                        ": day-of-year does not match month");
-            return -1;
-        }
-        month = mo;
-        if (day >= 0 && day != d) {
-            parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0,
-                        ": day-of-year does not match day");
-            return -1;
-        }
-        day = d;
-    } else {
-        if (month < 0)
-            month = 1;
-        if (day < 0)
-            day = 1;
-    }
-    if (day < 1 || day > days_in((int)month, year)) {
-        parse_error(m, layout, ln, value, vn, NULL, 0, NULL, 0, ": day out of range");
-        return -1;
-    }
-    if (!make_date(year, month, day, hour, min, sec, nsec, &tz_utc, out))
-        return -1;
-    if (!z_utc) {
-        if (zone_off != -1) {
-            out->sec -= zone_off;
-        } else if (zname && znl > 3 && memcmp(zname, "GMT", 3) == 0) {
-            /* an unknown abbreviation means UTC, except GMT+h / GMT-h */
-            int64_t h = 0;
-            if (go_atoi(zname + 3, znl - 3, &h))
-                out->sec -= h * 3600;
-        }
-    }
-    return 0;
+    return tp_finish(&p, m, layout, ln, value, vn, out);
 }
 
 /* The layout names OPA accepts besides Go layouts. */

@@ -109,6 +109,14 @@ CL_PRINTF(4, 5) static int fail(struct ev *ev, int clcode, const char *code, con
     return -1;
 }
 
+/* An allocation failed (sbuf.h): the evaluation ends with CL_ENOMEM. */
+static int fail_oom(struct ev *ev, const char *where)
+{
+    ev->err->code = NULL; /* wins over whatever the failure caused to be reported first */
+    return fail(ev, CL_ENOMEM, "eval_internal_error", "%s%sout of memory (an allocation failed)",
+                where ? where : "", where ? ": " : "");
+}
+
 static int check_limits(struct ev *ev)
 {
     if (++ev->steps > ev->max_steps)
@@ -121,6 +129,8 @@ static int check_limits(struct ev *ev)
     if (cl_rv_bytes_live - ev->mem_base > (int64_t)ev->max_mem)
         return fail(ev, CL_ELIMIT, "eval_limit_error",
                     "evaluation memory limit exceeded (%zu bytes)", ev->max_mem);
+    if (cl_rg_oom)
+        return fail_oom(ev, NULL);
     char here;
     size_t used =
         (size_t)(ev->stack_base > &here ? ev->stack_base - &here : &here - ev->stack_base);
@@ -908,6 +918,13 @@ static int call_builtin(struct ev *ev, const struct cl_rego_builtin *bi, int ext
         cl_rv_decref(*out);
         *out = NULL;
         fail(ev, CL_ELIMIT, "eval_limit_error", "%s: evaluation memory limit exceeded", bi->name);
+        rc = -2;
+    }
+    if (cl_rg_oom && rc != -2) { /* never softened into undefined, as the limits */
+        if (rc == 0)
+            cl_rv_decref(*out);
+        *out = NULL;
+        fail_oom(ev, bi->name);
         rc = -2;
     }
     if (memo_args && rc == 0 && *out) {
@@ -2908,6 +2925,12 @@ int cl_rg_eval_query(struct cl_rego *e, const struct cl_rg_query *q, struct cl_r
     free(ev.mocks);
     if (ev_vals != exprvals)
         free(ev_vals);
+    if (cl_rg_oom && (rc == 0 || ev.code != CL_ENOMEM)) {
+        cl_rv_decref(kq.rows);
+        kq.rows = NULL;
+        fail_oom(&ev, NULL);
+        rc = -1;
+    }
     if (rc < 0) {
         cl_rv_decref(kq.rows);
         if (!err->code)

@@ -311,13 +311,11 @@ static const char *scan_template(struct parser *P, const char *p, int depth)
     return NULL;
 }
 
-static void lex_raw(struct parser *P, struct token *T)
+/* Skips blanks and comments from p (a comment alone on its line is kept for annotations);
+ * returns where the token starts. */
+static const char *lex_space(struct parser *P, struct token *T, const char *p)
 {
-    const char *p = P->p;
-    T->nl = T->ws = T->raw = false;
-    for (;;) {
-        if (p >= P->end)
-            break;
+    while (p < P->end) {
         char c = *p;
         if (c == '\n') {
             T->nl = T->ws = true;
@@ -346,6 +344,114 @@ static void lex_raw(struct parser *P, struct token *T)
             break;
         }
     }
+    return p;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* digits [. digits] [e [+-] digits] */
+static const char *lex_number(const struct parser *P, const char *p)
+{
+    while (p < P->end && is_digit(*p))
+        p++;
+    if (p + 1 < P->end && *p == '.' && is_digit(p[1])) {
+        p++;
+        while (p < P->end && is_digit(*p))
+            p++;
+    }
+    if (p < P->end && (*p == 'e' || *p == 'E')) {
+        const char *q = p + 1;
+        if (q < P->end && (*q == '+' || *q == '-'))
+            q++;
+        if (q < P->end && is_digit(*q)) {
+            p = q;
+            while (p < P->end && is_digit(*p))
+                p++;
+        }
+    }
+    return p;
+}
+
+/* The end of a quoted token starting at p: "..." (one line, escapes), `...` (raw, any lines)
+ * or a template $"..." / $`...`; an error (token K_EOF) when it does not end. */
+static const char *lex_quoted(struct parser *P, struct token *T, const char *p)
+{
+    const char *q = NULL;
+    const char *what;
+    if (*p == '$') {
+        T->t = K_TEMPLATE;
+        T->raw = p[1] == '`';
+        q = scan_template(P, p, 0);
+        what = "non-terminated template string";
+    } else if (*p == '"') {
+        T->t = K_STRING;
+        for (p++; p < P->end && *p != '"' && *p != '\n'; p++)
+            if (*p == '\\' && p + 1 < P->end)
+                p++;
+        q = p < P->end && *p == '"' ? p + 1 : NULL;
+        what = "non-terminated string";
+    } else {
+        T->t = K_STRING;
+        T->raw = true;
+        for (p++; p < P->end && *p != '`'; p++)
+            if (*p == '\n') {
+                P->line++;
+                P->line_start = p + 1;
+            }
+        q = p < P->end ? p + 1 : NULL;
+        what = "non-terminated raw string";
+    }
+    if (!q) {
+        perr(P, T->line, T->col, "%s", what);
+        T->t = K_EOF;
+        return p;
+    }
+    check_utf8(P, T, q);
+    return q;
+}
+
+/* Punctuation: the token of the character alone, and with '=' after it (K_EOF: none). */
+static const struct {
+    char c;
+    enum tok alone, with_eq;
+} puncts[] = {
+    {'{', K_LBRACE, K_EOF},   {'}', K_RBRACE, K_EOF}, {'[', K_LBRACK, K_EOF},
+    {']', K_RBRACK, K_EOF},   {'(', K_LPAREN, K_EOF}, {')', K_RPAREN, K_EOF},
+    {'.', K_DOT, K_EOF},      {',', K_COMMA, K_EOF},  {';', K_SEMI, K_EOF},
+    {':', K_COLON, K_ASSIGN}, {'=', K_EQ, K_EQEQ},    {'!', K_EOF, K_NEQ},
+    {'<', K_LT, K_LTE},       {'>', K_GT, K_GTE},     {'+', K_PLUS, K_EOF},
+    {'-', K_MINUS, K_EOF},    {'*', K_STAR, K_EOF},   {'/', K_SLASH, K_EOF},
+    {'%', K_PERCENT, K_EOF},  {'&', K_AMP, K_EOF},    {'|', K_BAR, K_EOF},
+};
+
+static const char *lex_punct(struct parser *P, struct token *T, const char *p)
+{
+    char c = *p++;
+    char n = p < P->end ? *p : 0;
+    for (size_t i = 0; i < CL_ARRAY_LEN(puncts); i++) {
+        if (puncts[i].c != c)
+            continue;
+        if (n == '=' && puncts[i].with_eq != K_EOF) {
+            T->t = puncts[i].with_eq;
+            return p + 1;
+        }
+        T->t = puncts[i].alone;
+        if (T->t == K_EOF)
+            perr(P, T->line, T->col, "illegal token '%c'", c);
+        return p;
+    }
+    perr(P, T->line, T->col, "illegal character '%c'", c >= 32 && c < 127 ? c : '?');
+    T->t = K_EOF;
+    return p;
+}
+
+static void lex_raw(struct parser *P, struct token *T)
+{
+    T->nl = T->ws = T->raw = false;
+    const char *p = lex_space(P, T, P->p);
     T->s = p;
     T->line = P->line;
     T->col = (int)(p - P->line_start) + 1;
@@ -358,166 +464,18 @@ static void lex_raw(struct parser *P, struct token *T)
     char c = *p;
     const char *st = p;
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
-        while (p < P->end && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
-                              (*p >= '0' && *p <= '9')))
+        while (p < P->end &&
+               ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || is_digit(*p)))
             p++;
         T->t = K_IDENT;
-    } else if (c >= '0' && c <= '9') {
-        while (p < P->end && *p >= '0' && *p <= '9')
-            p++;
-        if (p + 1 < P->end && *p == '.' && p[1] >= '0' && p[1] <= '9') {
-            p++;
-            while (p < P->end && *p >= '0' && *p <= '9')
-                p++;
-        }
-        if (p < P->end && (*p == 'e' || *p == 'E')) {
-            const char *q = p + 1;
-            if (q < P->end && (*q == '+' || *q == '-'))
-                q++;
-            if (q < P->end && *q >= '0' && *q <= '9') {
-                p = q;
-                while (p < P->end && *p >= '0' && *p <= '9')
-                    p++;
-            }
-        }
+    } else if (is_digit(c)) {
+        p = lex_number(P, p);
         T->t = K_NUMBER;
-    } else if (c == '$' && p + 1 < P->end && (p[1] == '"' || p[1] == '`')) {
-        T->t = K_TEMPLATE;
-        T->raw = p[1] == '`';
-        const char *q = scan_template(P, p, 0);
-        if (!q) {
-            perr(P, T->line, T->col, "non-terminated template string");
-            T->t = K_EOF;
-        } else {
-            p = q;
-            check_utf8(P, T, p);
-        }
-    } else if (c == '"') {
-        T->t = K_STRING;
-        p++;
-        while (p < P->end && *p != '"' && *p != '\n') {
-            if (*p == '\\' && p + 1 < P->end)
-                p++;
-            p++;
-        }
-        if (p >= P->end || *p != '"') {
-            perr(P, T->line, T->col, "non-terminated string");
-            T->t = K_EOF;
-        } else {
-            p++;
-            check_utf8(P, T, p);
-        }
-    } else if (c == '`') {
-        T->t = K_STRING;
-        T->raw = true;
-        p++;
-        while (p < P->end && *p != '`') {
-            if (*p == '\n') {
-                P->line++;
-                P->line_start = p + 1;
-            }
-            p++;
-        }
-        if (p >= P->end) {
-            perr(P, T->line, T->col, "non-terminated raw string");
-            T->t = K_EOF;
-        } else {
-            p++;
-            check_utf8(P, T, p);
-        }
+    } else if ((c == '$' && p + 1 < P->end && (p[1] == '"' || p[1] == '`')) || c == '"' ||
+               c == '`') {
+        p = lex_quoted(P, T, p);
     } else {
-        p++;
-        char n = p < P->end ? *p : 0;
-        switch (c) {
-        case '{':
-            T->t = K_LBRACE;
-            break;
-        case '}':
-            T->t = K_RBRACE;
-            break;
-        case '[':
-            T->t = K_LBRACK;
-            break;
-        case ']':
-            T->t = K_RBRACK;
-            break;
-        case '(':
-            T->t = K_LPAREN;
-            break;
-        case ')':
-            T->t = K_RPAREN;
-            break;
-        case '.':
-            T->t = K_DOT;
-            break;
-        case ',':
-            T->t = K_COMMA;
-            break;
-        case ';':
-            T->t = K_SEMI;
-            break;
-        case ':':
-            if (n == '=') {
-                p++;
-                T->t = K_ASSIGN;
-            } else
-                T->t = K_COLON;
-            break;
-        case '=':
-            if (n == '=') {
-                p++;
-                T->t = K_EQEQ;
-            } else
-                T->t = K_EQ;
-            break;
-        case '!':
-            if (n == '=') {
-                p++;
-                T->t = K_NEQ;
-            } else {
-                perr(P, T->line, T->col, "illegal token '!'");
-                T->t = K_EOF;
-            }
-            break;
-        case '<':
-            if (n == '=') {
-                p++;
-                T->t = K_LTE;
-            } else
-                T->t = K_LT;
-            break;
-        case '>':
-            if (n == '=') {
-                p++;
-                T->t = K_GTE;
-            } else
-                T->t = K_GT;
-            break;
-        case '+':
-            T->t = K_PLUS;
-            break;
-        case '-':
-            T->t = K_MINUS;
-            break;
-        case '*':
-            T->t = K_STAR;
-            break;
-        case '/':
-            T->t = K_SLASH;
-            break;
-        case '%':
-            T->t = K_PERCENT;
-            break;
-        case '&':
-            T->t = K_AMP;
-            break;
-        case '|':
-            T->t = K_BAR;
-            break;
-        default:
-            perr(P, T->line, T->col, "illegal character '%c'", c >= 32 && c < 127 ? c : '?');
-            T->t = K_EOF;
-        }
+        p = lex_punct(P, T, p);
     }
     T->len = (size_t)(p - st);
     P->p = p;

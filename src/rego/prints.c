@@ -61,8 +61,10 @@ void cl_rg_prints_add(struct cl_rego_prints *p, const char *file, int line, stru
         return;
     }
     if (p->ncalls == p->capcalls) {
-        p->capcalls = p->capcalls ? p->capcalls * 2 : 16;
-        p->calls = cl_xrealloc(p->calls, p->capcalls * sizeof *p->calls);
+        /* the sink outlives an abandoned evaluation (sbuf.h): sizes change after allocating */
+        size_t cap = p->capcalls ? p->capcalls * 2 : 16;
+        p->calls = cl_xrealloc(p->calls, cap * sizeof *p->calls);
+        p->capcalls = cap;
     }
     if (n > p->capvals - p->nvals) {
         size_t cap = p->capvals ? p->capvals : 32;

@@ -185,8 +185,9 @@ static int overlay_data(struct cl_rego *e, const struct cl_rego_eval_opts *o, st
     return 0;
 }
 
-static int run_query(struct cl_rego *e, const struct cl_rg_query *q, const json_t *input,
-                     const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err)
+static int run_query_armed(struct cl_rego *e, const struct cl_rg_query *q, const json_t *input,
+                           const struct cl_rego_eval_opts *o, struct cl_rv **rows,
+                           struct cl_err *err)
 {
     struct cl_rv *data = NULL;
     int rc = overlay_data(e, o, &data, err);
@@ -207,6 +208,27 @@ static int run_query(struct cl_rego *e, const struct cl_rg_query *q, const json_
     if (rc < 0)
         return set_rg_err(err, rc, &re);
     return 0;
+}
+
+/* Evaluates with the allocation-failure recovery point armed (sbuf.h): an allocation that
+ * fails even when retried abandons the evaluation with CL_ENOMEM instead of the process. The
+ * outermost evaluation on the thread starts with the failure flag cleared. */
+static int run_query(struct cl_rego *e, const struct cl_rg_query *q, const json_t *input,
+                     const struct cl_rego_eval_opts *o, struct cl_rv **rows, struct cl_err *err)
+{
+    jmp_buf jb;
+    jmp_buf *volatile prev = cl_rg_oom_jmp;
+    if (!prev)
+        cl_rg_oom = false;
+    if (setjmp(jb)) {
+        cl_rg_oom_jmp = prev;
+        return cl_err_stage(err, CL_ENOMEM, "policy",
+                            "eval_internal_error: out of memory, evaluation abandoned");
+    }
+    cl_rg_oom_jmp = &jb;
+    int rc = run_query_armed(e, q, input, o, rows, err);
+    cl_rg_oom_jmp = prev;
+    return rc;
 }
 
 int cl_rego_eval_query_rv(struct cl_rego *e, const char *query, const json_t *input,

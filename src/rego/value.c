@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "rego/sbuf.h"
 
@@ -17,12 +18,58 @@ _Thread_local int64_t cl_rv_bytes_live;
 /* ---- allocation helpers ---- */
 
 _Thread_local uint64_t cl_rv_allocs, cl_rv_alloc_bytes;
+_Thread_local bool cl_rg_oom;
+_Thread_local jmp_buf *cl_rg_oom_jmp;
+_Thread_local uint64_t cl_rg_fail_nth, cl_rg_fail_count;
+_Thread_local bool cl_rg_fail_rest;
+
+/* The allocation the test hook fails: the cl_rg_fail_nth-th from now (and every later one with
+ * cl_rg_fail_rest). */
+static bool injected(void)
+{
+    if (!cl_rg_fail_nth)
+        return false;
+    if (cl_rg_fail_nth > 1) {
+        cl_rg_fail_nth--;
+        return false;
+    }
+    if (!cl_rg_fail_rest)
+        cl_rg_fail_nth = 0;
+    cl_rg_fail_count++;
+    return true;
+}
+
+/* malloc/calloc/realloc returned NULL (or the hook said so). The failure is recorded in
+ * cl_rg_oom, which the evaluator checks at every step and after every builtin, ending the
+ * evaluation with CL_ENOMEM and releasing everything it holds. The allocation is retried once
+ * so that the caller, which has no failure path, gets its memory and the evaluation unwinds
+ * normally. When the retry fails too, the evaluation in progress is abandoned through
+ * cl_rg_oom_jmp (its values are not reclaimed); with nothing to abandon (parsing and compiling
+ * change the engine, a caller may build values itself) it waits for memory, saying so once. */
+static void *alloc_failed(void *p, size_t n, size_t sz, int how)
+{
+    cl_rg_oom = true;
+    for (unsigned waited = 0;; waited++) {
+        void *q = !cl_rg_fail_rest ? how == 0   ? malloc(n ? n : 1)
+                                     : how == 1 ? calloc(n ? n : 1, sz ? sz : 1)
+                                                : realloc(p, n ? n : 1)
+                                   : NULL;
+        if (q)
+            return q;
+        if (cl_rg_oom_jmp)
+            longjmp(*cl_rg_oom_jmp, 1);
+        if (waited == 0)
+            fprintf(stderr, "rego: out of memory outside an evaluation; waiting for memory\n");
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
 
 void *cl_xmalloc(size_t n)
 {
-    void *p = malloc(n ? n : 1);
+    void *p = injected() ? NULL : malloc(n ? n : 1);
     if (!p)
-        abort();
+        p = alloc_failed(NULL, n, 0, 0);
     cl_rv_allocs++;
     cl_rv_alloc_bytes += n;
     return p;
@@ -30,9 +77,9 @@ void *cl_xmalloc(size_t n)
 
 void *cl_xcalloc(size_t n, size_t sz)
 {
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    void *p = injected() ? NULL : calloc(n ? n : 1, sz ? sz : 1);
     if (!p)
-        abort();
+        p = alloc_failed(NULL, n, sz, 1);
     cl_rv_allocs++;
     cl_rv_alloc_bytes += n * sz;
     return p;
@@ -40,9 +87,9 @@ void *cl_xcalloc(size_t n, size_t sz)
 
 void *cl_xrealloc(void *p, size_t n)
 {
-    void *q = realloc(p, n ? n : 1);
+    void *q = injected() ? NULL : realloc(p, n ? n : 1);
     if (!q)
-        abort();
+        q = alloc_failed(p, n, 0, 2);
     cl_rv_allocs++;
     cl_rv_alloc_bytes += n;
     return q;

@@ -43,9 +43,3 @@ bool cl_tee_id_known(const char *tee)
             return true;
     return false;
 }
-
-void cl_tee_regularize(const uint8_t *digest, size_t dlen, uint8_t *field, size_t field_len)
-{
-    memset(field, 0, field_len);
-    memcpy(field, digest, dlen < field_len ? dlen : field_len);
-}

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness: TDX quotes. The parser (header, body v4/v5, signature data, QE report,
- * PCK chain), then the cryptographic checks against Intel's pinned root (which nothing
- * generated here can reach: they must refuse with a stage), the SGX extension reader on the
- * chain's leaf, and the claim mapper.
+ * PCK chain) and the guest's header-and-body reader, which must agree with it, then the
+ * cryptographic checks against Intel's pinned root (which nothing generated here can reach: they
+ * must refuse with a stage), the SGX extension reader on the chain's leaf, and the claim mapper.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +15,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct cl_tdx_quote q;
+    struct cl_tdx_quote q, head;
     struct cl_err err = {0};
+    /* the guest's reader (header and body only) agrees with the full parser */
+    int head_rc = cl_tdx_quote_parse_head(data, size, &head, &err);
+    if (head_rc < 0 && (!err.stage || err.msg[0] == '\0'))
+        abort();
+    if (head_rc == 0 && head.signed_len > size)
+        abort();
     if (cl_tdx_quote_parse(data, size, &q, &err) < 0) {
         if (!err.stage || err.msg[0] == '\0')
             abort();
         return 0;
     }
     if (q.signed_len > size || q.pck_pem_len > size || q.qe_auth_len > size)
+        abort();
+    if (head_rc != 0 || head.signed_len != q.signed_len ||
+        memcmp(&head.body, &q.body, sizeof q.body) != 0)
         abort();
     struct cl_tdx_pck pck;
     if (cl_tdx_verify_quote(&q, cl_tdx_root_pins, cl_tdx_root_npins, 1748736000, NULL, &pck, NULL,

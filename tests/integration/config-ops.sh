@@ -27,14 +27,14 @@ grep -q "^kbs_build_info{version=\"$ver\",git_hash=\"$ver\",build_date=\"[^\"]*\
 for m in kbs_http_requests_total kbs_auth_requests_total kbs_attestation_requests_total \
     kbs_attestation_successes_total kbs_attestation_failures_total kbs_policy_evaluations_total \
     kbs_policy_approvals_total kbs_policy_violations_total; do
-    grep -q "^$m " "$T/metrics" || fail "metric $m missing"
+    grep -q "^# TYPE $m " "$T/metrics" || fail "metric $m missing"
 done
 ok "/metrics: kbs_build_info with the build's version and trustee's metric names"
 printf 'v' > "$T/v"
 "$CLI_BIN" kbs set-resource --url "$URL" --admin-key "$T/admin.key" --path r/k/v --file "$T/v" || fail "set"
 "$CLI_BIN" kbs get-resource --url "$URL" --path r/k/v > /dev/null || fail "get"
 curl -fsS "$URL/metrics" > "$T/metrics"
-grep -q '^kbs_attestation_successes_total 1$' "$T/metrics" || fail "attestation not counted"
+grep -q '^kbs_attestation_successes_total{tee_type="sample"} 1$' "$T/metrics" || fail "attestation not counted"
 grep -q '^kbs_policy_approvals_total 1$' "$T/metrics" || fail "approval not counted"
 ok "an attestation and a release are counted under trustee's names"
 expect_status 200 "$(http GET /healthz)" "/healthz"

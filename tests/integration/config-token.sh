@@ -4,8 +4,8 @@
 # is verified with that key of a local JWKS file; the resource is released sealed to the
 # token's tee-pubkey. Tokens and keys are made independently (openssl, python cryptography,
 # tests/integration/jwt.py). Twins: an unknown kid, a token signed by another key under the
-# same kid, an expired token, a flipped signature byte — all refused; an https:// JWKS is
-# refused by name at --check.
+# same kid, an expired token, a flipped signature byte — all refused; a plain-http JWKS
+# is refused by name at --check.
 . "$(dirname "$0")/lib.sh"
 python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography is not installed"
 
@@ -59,11 +59,11 @@ expect_status 401 "$(http GET /kbs/v0/resource/r/k/v -H "Authorization: Bearer $
     "flipped signature byte"
 stop_kbs
 
-# an https JWKS source is refused by name (no fetching)
+# a plain-http JWKS source is refused by name (https sources: kbs-jwks-https.sh)
 write_config "$T/kbs2.toml" "$(free_port)" "[attestation_token]
-trusted_jwk_sets = [\"https://portal.example\"]"
+trusted_jwk_sets = [\"http://portal.example\"]"
 rc=0; "$KBS_BIN" -c "$T/kbs2.toml" --check > /dev/null 2> "$T/err" || rc=$?
-[ $rc = 2 ] || fail "https JWKS: exit $rc"
-grep -q 'attestation_token.trusted_jwk_sets\[0\] = "https://portal.example" is not supported' "$T/err" ||
-    fail "https JWKS not named: $(cat "$T/err")"
-ok "an https:// trusted_jwk_sets entry is refused by name"
+[ $rc = 2 ] || fail "http JWKS: exit $rc"
+grep -q 'attestation_token.trusted_jwk_sets\[0\] = "http://portal.example": plain http is not trusted' "$T/err" ||
+    fail "http JWKS not named: $(cat "$T/err")"
+ok "an http:// trusted_jwk_sets entry is refused by name"

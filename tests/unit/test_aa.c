@@ -17,6 +17,9 @@
 #include <cmocka.h>
 
 #include "aa/aa.h"
+#include "kbs/kbs_client.h"
+#include "tee/snp/snp.h"
+#include "tee/tdx/tdx.h"
 
 static const char *vecdir(void)
 {
@@ -162,7 +165,9 @@ static int fake_hook(const char *entry, int phase, void *ctx)
         if (!in || n != 64)
             return -1;
         uint8_t q[48 + 584 + 64] = {0};
-        q[0] = 4; /* quote v4 */
+        q[0] = 4;    /* quote v4 */
+        q[2] = 2;    /* attestation key type: ECDSA P-256 */
+        q[4] = 0x81; /* TEE type: TDX */
         memcpy(q + 48 + 184, f->mrconfigid, 48);
         memcpy(q + 48 + 520, in, 64);
         char gen[16];
@@ -204,10 +209,10 @@ static void test_tdx_fake_configfs(void **state)
     const char *q64 = json_string_value(json_object_get(ev, "quote"));
     size_t ql = 0;
     CL_AUTO(cl_bytes) *q = cl_b64_decode(q64, strlen(q64), CL_B64_STD, 1u << 20, &ql, NULL);
-    const uint8_t *qrd = NULL, *mrc = NULL;
-    assert_int_equal(cl_aa_tdx_quote_fields(q, ql, &qrd, &mrc, NULL), 0);
-    assert_memory_equal(qrd, rd, 48);
-    assert_int_equal(qrd[48], 0); /* zero-padded to 64 */
+    struct cl_tdx_quote qt;
+    assert_int_equal(cl_tdx_quote_parse_head(q, ql, &qt, NULL), 0);
+    assert_memory_equal(qt.body.report_data, rd, 48);
+    assert_int_equal(qt.body.report_data[48], 0); /* zero-padded to 64 */
     /* report data longer than 64 is refused */
     uint8_t big[65] = {0};
     assert_null(a->evidence(&pl, big, sizeof big, &e));
@@ -412,38 +417,58 @@ static void test_cc_eventlog(void **state)
     rmdir(dir);
 }
 
-static void test_tdx_quote_fields(void **state)
+/* The guest reads its quote back with the verifier's parser (header and body only). */
+static void test_tdx_quote_head(void **state)
 {
-    uint8_t q[48 + 6 + 584] = {0};
-    const uint8_t *rd = NULL, *mrc = NULL;
+    uint8_t q[48 + 6 + 648] = {0};
+    struct cl_tdx_quote qt;
     struct cl_err e = {0};
-    assert_int_equal(cl_aa_tdx_quote_fields(q, 10, &rd, &mrc, &e), CL_EPARSE);
-    q[0] = 3;
-    assert_int_equal(cl_aa_tdx_quote_fields(q, sizeof q, &rd, &mrc, &e), CL_EPARSE);
+    assert_int_equal(cl_tdx_quote_parse_head(q, 10, &qt, &e), CL_EPARSE);
+    q[2] = 2;
+    q[4] = 0x81;
+    q[0] = 3; /* SGX v3 carries TEE type 0 */
+    assert_int_equal(cl_tdx_quote_parse_head(q, sizeof q, &qt, &e), CL_EPARSE);
     q[0] = 5;
-    q[48] = 2;
-    assert_int_equal(cl_aa_tdx_quote_fields(q, sizeof q, &rd, &mrc, &e), 0);
-    assert_ptr_equal(rd, q + 54 + 520);
+    q[48] = 2; /* v5 body descriptor: TD 1.0, 584 bytes */
+    q[50] = 584 & 0xff;
+    q[51] = 584 >> 8;
+    q[54 + 184] = 0x5c; /* mr_config_id[0] */
+    q[54 + 520] = 0xaa; /* report_data[0] */
+    assert_int_equal(cl_tdx_quote_parse_head(q, sizeof q, &qt, &e), 0);
+    assert_int_equal(qt.body.report_data[0], 0xaa);
+    assert_int_equal(qt.body.mr_config_id[0], 0x5c);
+    /* tamper twins: a body type that is no TD report, a TEE type that is not TDX, a cut body */
     q[48] = 1;
-    assert_int_equal(cl_aa_tdx_quote_fields(q, sizeof q, &rd, &mrc, &e), CL_EPARSE);
+    assert_int_equal(cl_tdx_quote_parse_head(q, sizeof q, &qt, &e), CL_EPARSE);
+    q[48] = 2;
+    q[4] = 0x80;
+    assert_int_equal(cl_tdx_quote_parse_head(q, sizeof q, &qt, &e), CL_EPARSE);
+    q[4] = 0x81;
     q[0] = 4;
-    assert_int_equal(cl_aa_tdx_quote_fields(q, 48 + 583, &rd, &mrc, &e), CL_EPARSE);
+    assert_int_equal(cl_tdx_quote_parse_head(q, 48 + 583, &qt, &e), CL_EPARSE);
 }
 
+/* The snp evidence: the report parsed by tee/snp, in the sev crate's JSON shape. */
 static void test_snp_report_json(void **state)
 {
-    uint8_t r[CL_AA_SNP_REPORT_LEN] = {0};
+    uint8_t r[CL_SNP_REPORT_SIZE] = {0};
     r[0] = 3;        /* version 3 */
     r[0x08] = 0x30;  /* policy */
+    r[0x34] = 1;     /* sig_algo: ECDSA P-384 */
     r[0x50] = 0xaa;  /* report_data[0] */
     r[0xC0] = 0x11;  /* host_data[0] */
     r[0x188] = 0x19; /* Genoa family: no fmc */
-    r[0x38] = 3;     /* current_tcb.bootloader */
-    r[0x3F] = 0xd2;  /* current_tcb.microcode */
-    r[0x1EA] = 1;    /* current major */
+    r[0x189] = 0x11;
+    r[0x38] = 3;    /* current_tcb.bootloader */
+    r[0x3F] = 0xd2; /* current_tcb.microcode */
+    r[0x1EA] = 1;   /* current major */
     struct cl_err e = {0};
-    CL_AUTO(json_t) *j = cl_aa_snp_report_json(r, sizeof r, &e);
-    assert_non_null(j);
+    struct cl_snp_report rep;
+    assert_int_equal(cl_snp_report_parse(r, sizeof r, &rep, &e), 0);
+    CL_AUTO(json_t) *ev = cl_snp_evidence_json(&rep, &e);
+    assert_non_null(ev);
+    assert_true(json_is_null(json_object_get(ev, "cert_chain")));
+    json_t *j = json_object_get(ev, "attestation_report");
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 3);
     assert_int_equal(json_integer_value(json_object_get(j, "policy")), 0x30);
     assert_int_equal(json_array_size(json_object_get(j, "report_data")), 64);
@@ -456,17 +481,21 @@ static void test_snp_report_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(tcb, "microcode")), 0xd2);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "current"), "major")),
                      1);
-    assert_true(json_is_null(json_object_get(j, "launch_mit_vector")));
+    assert_null(json_object_get(j, "launch_mit_vector")); /* a version 5 field, as trustee's */
     assert_int_equal(json_array_size(json_object_get(json_object_get(j, "signature"), "r")), 72);
     /* first key order as the sev crate serialises */
     const char *first = json_object_iter_key(json_object_iter(j));
     assert_string_equal(first, "version");
     r[0x188] = 0x1A; /* Turin: fmc present */
-    CL_AUTO(json_t) *t = cl_aa_snp_report_json(r, sizeof r, NULL);
+    r[0x189] = 0x02;
+    assert_int_equal(cl_snp_report_parse(r, sizeof r, &rep, &e), 0);
+    CL_AUTO(json_t) *t = cl_snp_report_to_json(&rep);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(t, "current_tcb"), "fmc")),
                      3);
-    assert_null(cl_aa_snp_report_json(r, sizeof r - 1, &e));
-    assert_int_equal(e.code, CL_EPARSE);
+    /* tamper twins: one byte short, a signature algorithm that is not ECDSA P-384 */
+    assert_int_equal(cl_snp_report_parse(r, sizeof r - 1, &rep, &e), CL_EPARSE);
+    r[0x34] = 2;
+    assert_int_equal(cl_snp_report_parse(r, sizeof r, &rep, &e), CL_EPARSE);
 }
 
 static void test_sample_refused(void **state)
@@ -507,22 +536,22 @@ static void test_jwt_times(void **state)
     int64_t exp = 0, nbf = 0;
     /* {"alg":"none"}.{"exp":100,"nbf":5}. */
     assert_int_equal(
-        cl_aa_jwt_times("eyJhbGciOiJub25lIn0.eyJleHAiOjEwMCwibmJmIjo1fQ.", &exp, &nbf, NULL), 0);
+        cl_kbs_jwt_times("eyJhbGciOiJub25lIn0.eyJleHAiOjEwMCwibmJmIjo1fQ.", &exp, &nbf, NULL), 0);
     assert_int_equal(exp, 100);
     assert_int_equal(nbf, 5);
-    assert_int_equal(cl_aa_jwt_times("nodots", &exp, &nbf, NULL), CL_EPARSE);
-    assert_int_not_equal(cl_aa_jwt_times("a.!!!.b", &exp, &nbf, NULL), 0);
-    assert_int_equal(cl_aa_jwt_times("a.WzFd.b", &exp, &nbf, NULL), CL_EPARSE); /* [1] */
+    assert_int_equal(cl_kbs_jwt_times("nodots", &exp, &nbf, NULL), CL_EPARSE);
+    assert_int_not_equal(cl_kbs_jwt_times("a.!!!.b", &exp, &nbf, NULL), 0);
+    assert_int_equal(cl_kbs_jwt_times("a.WzFd.b", &exp, &nbf, NULL), CL_EPARSE); /* [1] */
 }
 
 int main(void)
 {
     cl_log_set_level(CL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_configs),          cmocka_unit_test(test_aael_vectors),
-        cmocka_unit_test(test_event_check),      cmocka_unit_test(test_tdx_fake_configfs),
-        cmocka_unit_test(test_tdx_quote_fields), cmocka_unit_test(test_snp_report_json),
-        cmocka_unit_test(test_sample_refused),   cmocka_unit_test(test_jwt_times),
+        cmocka_unit_test(test_configs),        cmocka_unit_test(test_aael_vectors),
+        cmocka_unit_test(test_event_check),    cmocka_unit_test(test_tdx_fake_configfs),
+        cmocka_unit_test(test_tdx_quote_head), cmocka_unit_test(test_snp_report_json),
+        cmocka_unit_test(test_sample_refused), cmocka_unit_test(test_jwt_times),
         cmocka_unit_test(test_cc_eventlog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

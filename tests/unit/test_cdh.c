@@ -20,6 +20,7 @@
 
 #include "aa/aa.h"
 #include "cdh/cdh.h"
+#include "kbs/kbs_client.h"
 #include "net/http.h"
 
 #include "attestation-agent.pb-c.h"
@@ -529,7 +530,7 @@ static int fake_get_token(void *ctx, const uint8_t *req, size_t len, cl_bytes **
         snprintf(w->last_token, sizeof w->last_token, "eyJhbGciOiJFUzI1NiJ9.%s.c2ln", p64);
     }
     const char *tok = w->last_token;
-    CL_AUTO(cl_str) *pem = cl_aa_tee_key_pem(w->tee_key, err);
+    CL_AUTO(cl_str) *pem = cl_kbs_tee_key_pem(w->tee_key, err);
     CL_AUTO(json_t) *j = json_pack("{s:s, s:s}", "token", tok, "tee_keypair", pem);
     CL_AUTO(cl_str) *text = cl_json_compact(j);
     AttestationAgent__GetTokenResponse out;

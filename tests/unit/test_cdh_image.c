@@ -17,6 +17,7 @@
 
 #include "cdh/cdh.h"
 #include "image/image.h"
+#include "image/image_parts.h"
 
 static void test_example_config(void **state)
 {

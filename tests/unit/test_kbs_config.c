@@ -33,8 +33,9 @@ static void test_refusals_name_key_and_line(void **state)
         {PLAIN "tls_profle = \"modern\"\n", "k.toml:3: 'http_server.tls_profle' is not a key"},
         {PLAIN "[attestation_token]\ninsecure_key_x = true\n",
          "k.toml:4: 'attestation_token.insecure_key_x'"},
-        {PLAIN "[attestation_token]\ntrusted_jwk_sets = [\"https://x\"]\n",
-         "k.toml:4: attestation_token.trusted_jwk_sets[0] = \"https://x\" is not supported"},
+        {PLAIN "[attestation_token]\ntrusted_jwk_sets = [\"http://x\"]\n",
+         "k.toml:4: attestation_token.trusted_jwk_sets[0] = \"http://x\": plain http is not "
+         "trusted"},
         {PLAIN "[attestation_service]\ntype = \"coco_as_grpc\"\nas_addr = \"x\"\n",
          "k.toml:4: attestation_service.type = \"coco_as_grpc\" is not supported"},
         {PLAIN "[attestation_service.rvps_config]\ntype = \"GrpcRemote\"\n",
@@ -175,13 +176,14 @@ static void test_admin_authenticated_and_effective(void **state)
                    "acls = [{ role = \"admin\", allowed_endpoints = \"/kbs/.+\" }]\n");
     assert_int_equal(parse(text, &c, &e), CL_EINVAL);
     assert_non_null(strstr(e.msg, "must start with ^/kbs"));
-    /* twin: a remote key source is refused by name */
+    /* twin: a key over plain http is refused by name (https: kbs-jwks-https.sh) */
     snprintf(text, sizeof text,
              PLAIN "[admin]\nauthorization_mode = "
                    "\"AuthenticatedAuthorization\"\n[admin.authentication.bearer_jwt]\n"
-                   "identity_providers = [{ public_key_uri = \"https://idp/key.pem\" }]\n");
+                   "identity_providers = [{ public_key_uri = \"http://idp/key.pem\" }]\n");
     assert_int_equal(parse(text, &c, &e), CL_EINVAL);
-    assert_non_null(strstr(e.msg, "public_key_uri = \"https://idp/key.pem\" is not supported"));
+    assert_non_null(
+        strstr(e.msg, "public_key_uri = \"http://idp/key.pem\": plain http is not trusted"));
     unlink(key);
     rmdir(dir);
 }

@@ -67,7 +67,9 @@ CL_MUST_CHECK int cl_snp_report_parse(const uint8_t *buf, size_t len, struct cl_
  * whose signature verifies was sent faithfully. */
 CL_MUST_CHECK int cl_snp_report_from_json(const json_t *v, struct cl_snp_report *out,
                                           struct cl_err *err);
-/* trustee's serde object of a report (new), the inverse of cl_snp_report_from_json. */
+/* trustee's serde object of a report (new), the inverse of cl_snp_report_from_json; fields a
+ * version lacks (cpuid_* before 3, *_mit_vector before 5) are left out, as in trustee's
+ * evidence. */
 json_t *cl_snp_report_to_json(const struct cl_snp_report *r);
 
 /* Processor generation from CPUID family/model (version >= 3), else UNKNOWN. */
@@ -108,5 +110,29 @@ CL_MUST_CHECK int cl_snp_check_tcb(const struct cl_snp_report *r, X509 *vek, enu
  * string, measurement in standard base64). */
 json_t *cl_snp_claims(const struct cl_snp_report *r, enum cl_snp_product p, bool as_strings,
                       struct cl_err *err);
+
+/* ---- attester (guest side, snp/attest.c) ---- */
+
+#define CL_SNP_REPORT_DATA_LEN 64
+#define CL_SNP_HOSTDATA_LEN 32
+
+/* Where an SNP guest finds its firmware interface; tests point them elsewhere. */
+struct cl_snp_guest {
+    const char *dev;   /* /dev/sev-guest */
+    const char *sysfs; /* /sys/devices/platform/sev-guest */
+};
+
+/* True when both the device and its sysfs folder exist. */
+bool cl_snp_guest_detect(const struct cl_snp_guest *g);
+/* A report for rd[len] (at most 64 bytes, zero-padded) through SNP_GET_REPORT at VMPL 0,
+ * parsed with cl_snp_report_parse into *out. EIO naming the firmware error. */
+CL_MUST_CHECK int cl_snp_guest_report(const struct cl_snp_guest *g, const uint8_t *rd, size_t len,
+                                      struct cl_snp_report *out, struct cl_err *err);
+/* trustee's snp evidence: {"attestation_report": cl_snp_report_to_json, "cert_chain": null}. */
+json_t *cl_snp_evidence_json(const struct cl_snp_report *r, struct cl_err *err);
+/* Init-data binding: HOSTDATA of a fresh report equals digest (zero-padded to 32), else EVERIFY
+ * at stage init-data. */
+CL_MUST_CHECK int cl_snp_guest_check_hostdata(const struct cl_snp_guest *g, const uint8_t *digest,
+                                              size_t len, struct cl_err *err);
 
 #endif

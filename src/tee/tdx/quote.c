@@ -111,6 +111,72 @@ static int parse_qe_part(struct cl_cursor *cd, struct cl_tdx_quote *q, struct cl
     return 0;
 }
 
+/* Header and report body of any DCAP quote; on success the cursor stands at the signature
+ * data and q->signed_data/signed_len cover what the attestation key signs. */
+static int parse_head(struct cl_cursor *c, const uint8_t *buf, size_t len, struct cl_tdx_quote *q,
+                      struct cl_err *err)
+{
+    int rc;
+    /* ---- header ---- */
+    if (len < 48)
+        return PERR("DCAP quote truncated in the header (%zu bytes)", len);
+    memcpy(q->header_raw, buf, 48);
+    if (cl_cursor_le16(c, &q->version) < 0 || cl_cursor_le16(c, &q->att_key_type) < 0 ||
+        cl_cursor_le32(c, &q->tee_type) < 0 || cl_cursor_copy(c, q->reserved, 4) < 0 ||
+        cl_cursor_copy(c, q->vendor_id, 16) < 0 || cl_cursor_copy(c, q->user_data, 20) < 0)
+        return PERR("DCAP quote truncated in the header");
+    if (q->version == 3) {
+        q->sgx = true;
+        if (q->tee_type != 0)
+            return PERR("quote v3 with att_key_data_0 %#x (SGX quotes have 0)", q->tee_type);
+    } else if (q->version != 4 && q->version != 5) {
+        return PERR("DCAP quote version %u (3 is SGX, 4 and 5 are TDX)", q->version);
+    } else if (q->tee_type != 0x81) {
+        return PERR("quote TEE type %#x is not TDX (0x81)", q->tee_type);
+    }
+    if (q->att_key_type != 2)
+        return PERR("quote attestation key type %u (only 2, ECDSA P-256)", q->att_key_type);
+    /* ---- body ---- */
+    bool td15 = false;
+    if (q->sgx) {
+        if ((rc = parse_sgx_body(c, &q->sgx_body, err)) < 0)
+            return rc;
+    } else {
+        if (q->version == 5) {
+            if (cl_cursor_le16(c, &q->body_type) < 0 || cl_cursor_le32(c, &q->body_size) < 0)
+                return PERR("TDX quote v5 truncated in the body descriptor");
+            if (q->body_type == 2 && q->body_size == 584)
+                td15 = false;
+            else if (q->body_type == 3 && q->body_size == 648)
+                td15 = true;
+            else
+                return PERR("TDX quote v5 body type %u of %u bytes (2/584 or 3/648)", q->body_type,
+                            q->body_size);
+        } else {
+            q->body_type = 2;
+            q->body_size = 584;
+        }
+        if ((rc = parse_body(c, td15, &q->body, err)) < 0)
+            return rc;
+    }
+    q->signed_data = buf;
+    q->signed_len = c->off;
+    return 0;
+}
+
+int cl_tdx_quote_parse_head(const uint8_t *buf, size_t len, struct cl_tdx_quote *out,
+                            struct cl_err *err)
+{
+    CL_TEE_ERR(err);
+    struct cl_tdx_quote q;
+    memset(&q, 0, sizeof q);
+    struct cl_cursor c = cl_cursor_init(buf, len);
+    int rc = parse_head(&c, buf, len, &q, err);
+    if (rc == 0)
+        *out = q;
+    return rc;
+}
+
 int cl_tdx_quote_parse_any(const uint8_t *buf, size_t len, struct cl_tdx_quote *out,
                            struct cl_err *err)
 {
@@ -121,51 +187,9 @@ int cl_tdx_quote_parse_any(const uint8_t *buf, size_t len, struct cl_tdx_quote *
     struct cl_tdx_quote q;
     memset(&q, 0, sizeof q);
     struct cl_cursor c = cl_cursor_init(buf, len);
-    int rc;
-    /* ---- header ---- */
-    if (len < 48)
-        return PERR("DCAP quote truncated in the header (%zu bytes)", len);
-    memcpy(q.header_raw, buf, 48);
-    if (cl_cursor_le16(&c, &q.version) < 0 || cl_cursor_le16(&c, &q.att_key_type) < 0 ||
-        cl_cursor_le32(&c, &q.tee_type) < 0 || cl_cursor_copy(&c, q.reserved, 4) < 0 ||
-        cl_cursor_copy(&c, q.vendor_id, 16) < 0 || cl_cursor_copy(&c, q.user_data, 20) < 0)
-        return PERR("DCAP quote truncated in the header");
-    if (q.version == 3) {
-        q.sgx = true;
-        if (q.tee_type != 0)
-            return PERR("quote v3 with att_key_data_0 %#x (SGX quotes have 0)", q.tee_type);
-    } else if (q.version != 4 && q.version != 5) {
-        return PERR("DCAP quote version %u (3 is SGX, 4 and 5 are TDX)", q.version);
-    } else if (q.tee_type != 0x81) {
-        return PERR("quote TEE type %#x is not TDX (0x81)", q.tee_type);
-    }
-    if (q.att_key_type != 2)
-        return PERR("quote attestation key type %u (only 2, ECDSA P-256)", q.att_key_type);
-    /* ---- body ---- */
-    bool td15 = false;
-    if (q.sgx) {
-        if ((rc = parse_sgx_body(&c, &q.sgx_body, err)) < 0)
-            return rc;
-    } else {
-        if (q.version == 5) {
-            if (cl_cursor_le16(&c, &q.body_type) < 0 || cl_cursor_le32(&c, &q.body_size) < 0)
-                return PERR("TDX quote v5 truncated in the body descriptor");
-            if (q.body_type == 2 && q.body_size == 584)
-                td15 = false;
-            else if (q.body_type == 3 && q.body_size == 648)
-                td15 = true;
-            else
-                return PERR("TDX quote v5 body type %u of %u bytes (2/584 or 3/648)", q.body_type,
-                            q.body_size);
-        } else {
-            q.body_type = 2;
-            q.body_size = 584;
-        }
-        if ((rc = parse_body(&c, td15, &q.body, err)) < 0)
-            return rc;
-    }
-    q.signed_data = buf;
-    q.signed_len = c.off;
+    int rc = parse_head(&c, buf, len, &q, err);
+    if (rc < 0)
+        return rc;
     /* ---- signature data ---- */
     uint32_t sig_len = 0;
     if (cl_cursor_le32(&c, &sig_len) < 0)

@@ -98,6 +98,11 @@ CL_MUST_CHECK int cl_tdx_quote_parse(const uint8_t *buf, size_t len, struct cl_t
 CL_MUST_CHECK int cl_tdx_quote_parse_any(const uint8_t *buf, size_t len, struct cl_tdx_quote *q,
                                          struct cl_err *err);
 
+/* Header and report body only (any DCAP quote; the signature data is not read, and the
+ * length is not capped): what a guest needs to check the quote it was just given. */
+CL_MUST_CHECK int cl_tdx_quote_parse_head(const uint8_t *buf, size_t len, struct cl_tdx_quote *q,
+                                          struct cl_err *err);
+
 /* What the PCK leaf's SGX extension (OID 1.2.840.113741.1.13.1) says. */
 struct cl_tdx_pck {
     uint8_t ppid[16];
@@ -265,5 +270,42 @@ CL_MUST_CHECK int cl_sgx_verify_quote(const uint8_t *quote, size_t len, const ui
  * uefi_event_logs. New or NULL. */
 json_t *cl_tdx_claims(const struct cl_tdx_quote *q, const struct cl_tdx_pck *pck,
                       const uint8_t *ccel, size_t ccel_len, struct cl_err *err);
+
+/* ---- attester (guest side, tdx/attest.c) ---- */
+
+#define CL_TDX_REPORT_DATA_LEN 64
+#define CL_TDX_MAX_TSM_QUOTE (1u << 20) /* configfs-tsm outblob bytes */
+
+/* Where a TD finds its quoting interfaces; tests point them at fake trees. */
+struct cl_tdx_guest {
+    const char *tsm_report_dir; /* configfs-tsm report folder */
+    const char *guest_dev;      /* /dev/tdx_guest */
+    const char *measurements;   /* sysfs RTMR files (kernel 6.16+) */
+    /* Test hook for a fake configfs-tsm tree: called after a report entry was created
+     * (phase 0), after inblob was written (phase 1, to play the kernel's part) and before the
+     * entry is removed (phase 2). */
+    int (*tsm_hook)(const char *entry_dir, int phase, void *ctx);
+    void *tsm_hook_ctx;
+};
+
+/* True when this is a TD: configfs-tsm with provider tdx_guest, or /dev/tdx_guest alone. */
+bool cl_tdx_guest_detect(const struct cl_tdx_guest *g);
+/* A quote for rd[len] (at most 64 bytes, zero-padded) through configfs-tsm: a report entry of
+ * its own, provider and generation checked (a racing writer is refused), the quote's header
+ * and body parsed and its report data compared with what was asked. Returns new bytes. */
+cl_bytes *cl_tdx_guest_quote(const struct cl_tdx_guest *g, const uint8_t *rd, size_t len,
+                             size_t *qlen, struct cl_err *err);
+/* trustee's tdx evidence: {"cc_eventlog": base64 or null, "quote": base64}; ELIMIT when the
+ * two exceed max_evidence bytes. New. */
+json_t *cl_tdx_evidence_json(const uint8_t *quote, size_t qlen, const char *cc_eventlog_b64,
+                             size_t max_evidence, struct cl_err *err);
+/* Init-data binding: MRCONFIGID of a fresh quote equals digest (zero-padded to 48), else
+ * EVERIFY at stage init-data. */
+CL_MUST_CHECK int cl_tdx_guest_check_mrconfigid(const struct cl_tdx_guest *g, const uint8_t *digest,
+                                                size_t len, struct cl_err *err);
+/* Extends the RTMR that upstream maps PCR `pcr` to (1,7 → 0; 2-6 → 1; 8-15 → 2; else 3) with
+ * digest (zero-padded to 48) through the sysfs measurement files; EUNSUPPORTED without them. */
+CL_MUST_CHECK int cl_tdx_guest_extend(const struct cl_tdx_guest *g, unsigned pcr,
+                                      const uint8_t *digest, size_t len, struct cl_err *err);
 
 #endif
