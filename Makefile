@@ -5,7 +5,8 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: all build deps demo test test-normal test-asan bench fuzz clean format format-check guest-image
+.PHONY: all build deps demo test test-normal test-asan bench fuzz clean format format-check guest-image \
+	install sbom repro
 
 all: build
 
@@ -32,6 +33,21 @@ test: deps
 # Guest VM image: build/guest/{vmlinuz,initrd.img,runtime.toml} (docs/guest-image.md).
 guest-image: build
 	./scripts/guest-image.sh $(BUILD)
+
+# Programs, systemd units, policies, example configurations (docs/install.md).
+# DESTDIR=… is passed on; the prefix is the one the build was set up with (--prefix).
+install: build
+	$(MESON) install -C $(BUILD) $(if $(DESTDIR),--destdir $(DESTDIR))
+
+# SPDX 2.3 SBOM of the built programs and the Debian packages they link (docs/operations.md).
+sbom: build
+	./scripts/sbom.sh -o $(BUILD)/cloister.spdx.json $(addprefix $(BUILD)/src/cmd/,cloister \
+		cloister-kbs cloister-aa cloister-cdh cloister-agent containerd-shim-cloister-v2)
+
+# Two release builds of HEAD in different folders must give identical programs (~10 min on
+# two cores, so not part of `make test`).
+repro:
+	./scripts/repro.sh
 
 bench: deps build
 	./bench/run.sh $(BUILD)

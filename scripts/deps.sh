@@ -14,6 +14,7 @@ ca-certificates python3 python3-cryptography procps psmisc
 libprotobuf-c-dev protobuf-c-compiler libtss2-dev swtpm swtpm-tools tpm2-tools libcryptsetup-dev
 libarchive-dev libzstd-dev libgpgme-dev gnupg docker-registry skopeo umoci apache2-utils jq
 qemu-system-x86 qemu-utils containerd runc busybox-static cpio kmod iproute2 util-linux
+systemd dpkg
 "
 
 missing=""

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cloister-aa: the attestation agent daemon (guest-components' ttrpc attestation-agent). */
 #include "aa/aa.h"
+#include "base/sdnotify.h"
 
 #include "kbs/cl_version.h"
 
@@ -180,15 +181,19 @@ int main(int argc, char **argv)
     }
     cl_info("cloister-aa: TEE %s, serving on %s%s", cl_aa_tee(aa), sock,
             cfg.kbs_url ? "" : " (no KBS configured)");
+    cl_sd_notify_or_warn("READY=1\nSTATUS=serving");
     for (;;) {
         int sig = 0;
         sigwait(&set, &sig);
         if (sig == SIGHUP) {
+            cl_sd_notify_reloading();
             cl_aa_token_invalidate(aa);
             cl_info("cloister-aa: SIGHUP, cached KBS token dropped");
+            cl_sd_notify_or_warn("READY=1");
             continue;
         }
         cl_info("cloister-aa: signal %d, stopping", sig);
+        cl_sd_notify_or_warn("STOPPING=1");
         break;
     }
     cl_ttrpc_server_stop(srv);

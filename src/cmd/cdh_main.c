@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cloister-cdh: the confidential data hub daemon with the REST bridge (api-server-rest). */
+#include "base/sdnotify.h"
 #include "cdh/cdh.h"
 #include "net/http.h"
 
@@ -186,14 +187,18 @@ int main(int argc, char **argv)
                 cl_http_server_port(http, 0));
     else
         cl_info("cloister-cdh: serving on %s (no REST bridge)", sock);
+    cl_sd_notify_or_warn("READY=1\nSTATUS=serving");
     for (;;) {
         int sig = 0;
         sigwait(&set, &sig);
         if (sig == SIGHUP) {
+            cl_sd_notify_reloading();
             cl_cdh_cache_invalidate(cdh);
+            cl_sd_notify_or_warn("READY=1");
             continue;
         }
         cl_info("cloister-cdh: signal %d, stopping", sig);
+        cl_sd_notify_or_warn("STOPPING=1");
         break;
     }
     cl_http_server_stop(http);

@@ -3,6 +3,8 @@
 #include "kbs/jwks.h"
 #include "kbs/kbs.h"
 
+#include "base/sdnotify.h"
+
 #include "kbs/cl_version.h"
 #include <errno.h>
 
@@ -133,6 +135,8 @@ int main(int argc, char **argv)
         cl_info("listening on %s (port %u)", cfg.sockets[i], cl_kbs_port(kbs, i));
     if (!cfg.insecure_http)
         cl_info("TLS priorities (GnuTLS): %s", cfg.tls_priorities);
+    /* sockets bound, store opened, policy compiled: tell systemd (Type=notify) */
+    cl_sd_notify_or_warn("READY=1\nSTATUS=serving");
     for (;;) {
         struct timespec ts = {60, 0};
         int sig = sigtimedwait(&set, NULL, &ts);
@@ -140,8 +144,10 @@ int main(int argc, char **argv)
             break;
         if (sig == SIGHUP) {
             struct cl_err re = {0};
+            cl_sd_notify_reloading();
             if (cl_kbs_reload(kbs, &re) < 0)
                 cl_error("SIGHUP: %s", re.msg);
+            cl_sd_notify_or_warn("READY=1");
             continue;
         }
         if (sig < 0 && errno != EAGAIN && errno != EINTR)
@@ -149,6 +155,7 @@ int main(int argc, char **argv)
         cl_kbs_tick(kbs);
     }
     cl_info("stopping");
+    cl_sd_notify_or_warn("STOPPING=1");
     cl_kbs_stop(kbs);
     cl_kbs_config_clear(&cfg);
     return 0;

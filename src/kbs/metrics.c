@@ -5,6 +5,7 @@
  * _writes_total by resource_path, kbs_policy_*, kbs_attestation_* with tee_type on successes
  * and failures, kbs_auth_*), followed by Cloister's own names, kept for existing scrapers.
  */
+#include "kbs/cl_build_date.h"
 #include "kbs/cl_version.h"
 #include "kbs/kbs_internal.h"
 
@@ -122,7 +123,7 @@ static void trustee_metrics(FILE *f, struct cl_kbs_metrics *m)
             "# HELP kbs_build_info KBS build information (value always 1).\n"
             "# TYPE kbs_build_info gauge\n"
             "kbs_build_info{version=\"%s\",git_hash=\"%s\",build_date=\"%s\"} 1\n",
-            CL_BUILD_VERSION, CL_BUILD_VERSION, __DATE__);
+            CL_BUILD_VERSION, CL_BUILD_VERSION, CL_BUILD_DATE);
     counter(f, "kbs_http_requests_total", "HTTP requests to the KBS protocol endpoints.",
             atomic_load(&m->requests));
     histogram(f, "kbs_http_request_duration_seconds", "Request handling duration.", dur,
