@@ -115,7 +115,7 @@ struct cl_kbs {
     struct cl_http_server *http;
     pthread_rwlock_t policy_lock;
     struct cl_kbs_rpolicy *policy; /* compiled resource policy; NULL: stored one broken, deny */
-    uint8_t policy_digest[32];     /* SHA-256 of the stored text it was compiled from (shared) */
+    struct cl_store_version policy_ver; /* of the stored text it came from (shared store) */
 };
 
 /* Error reply as trustee's ErrorInformation; status 404 for InvalidRequestPath and

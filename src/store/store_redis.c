@@ -43,6 +43,14 @@ static const char cas_script[] = "local v = redis.call('GET', KEYS[1]) "
                                  "if v ~= ARGV[1] then return 0 end "
                                  "redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1";
 
+/* A value's version is its SHA-1 (hex) computed by the server; the value travels only when
+ * the version is not the caller's. */
+static const char ver_script[] = "local v = redis.call('GET', KEYS[1]) "
+                                 "if v == false then return -1 end "
+                                 "local h = redis.sha1hex(v) "
+                                 "if h == ARGV[1] then return {h} end "
+                                 "return {h, v}";
+
 /* ---- URL ---- */
 
 static int parse_uint(const char *s, size_t n, unsigned max, unsigned *out)
@@ -409,6 +417,46 @@ static int rd_cas(void *impl, const char *ns, const char *key, const void *old_d
     return rc;
 }
 
+static int rd_get_if_changed(void *impl, const char *ns, const char *key, const uint8_t *have,
+                             size_t have_len, uint8_t *ver, size_t *vlen, cl_bytes **val,
+                             size_t *len, struct cl_err *err)
+{
+    struct rd_store *st = impl;
+    CL_AUTO(cl_str) *k = full_key(ns, key, err);
+    if (!k)
+        return CL_ENOMEM;
+    const char *argv[5] = {"EVAL", ver_script, "1", k, have ? (const char *)have : ""};
+    size_t lens[5] = {4, strlen(ver_script), 1, strlen(k), have ? have_len : 0};
+    redisReply *r = cmd(st, 5, argv, lens, err);
+    if (!r)
+        return err ? err->code : CL_EIO;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == -1) {
+        rc = cl_err_set(err, CL_ENOTFOUND, "store key \"%s\" in \"%s\": not found", key, ns);
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements > 2 ||
+               r->element[0]->type != REDIS_REPLY_STRING ||
+               r->element[0]->len > CL_STORE_VERSION_MAX ||
+               (r->elements == 2 && r->element[1]->type != REDIS_REPLY_STRING)) {
+        rc = cl_err_set(err, CL_EIO, "Redis: version of \"%s\": unexpected reply", key);
+    } else {
+        *vlen = r->element[0]->len;
+        memcpy(ver, r->element[0]->str, *vlen);
+        if (r->elements == 2) {
+            redisReply *e = r->element[1];
+            if (!(*val = malloc(e->len + 1))) {
+                rc = cl_err_set(err, CL_ENOMEM, "Redis: out of memory");
+            } else {
+                memcpy(*val, e->str, e->len);
+                (*val)[e->len] = 0;
+                *len = e->len;
+                rc = 1;
+            }
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 /* Expiring values carry EXAT: the server drops them itself. */
 static int rd_purge(void *impl, const char *ns, const char bound[CL_STORE_EXP_DIGITS], size_t *n,
                     struct cl_err *err)
@@ -471,5 +519,6 @@ const struct cl_store_backend cl_store_backend_redis = {
     .list = rd_list,
     .cas = rd_cas,
     .purge = rd_purge,
+    .get_if_changed = rd_get_if_changed,
     .close = rd_close,
 };
