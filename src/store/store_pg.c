@@ -10,28 +10,24 @@
  * statement_timeout from the opts, and the wait for a free pooled connection.
  */
 #include "store/store_backend.h"
+#include "store/store_pool.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 enum pg_op { PG_GET, PG_SET, PG_ADD, PG_DEL, PG_LIST, PG_CAS, PG_PURGE, PG_VER, PG_NOPS };
 
 struct pg_conn {
     PGconn *c;
-    bool busy;
     char **prepared; /* "<op>:<ns>" already prepared on this connection */
     size_t nprep, capprep;
 };
 
 struct pg_store {
-    pthread_mutex_t lock;
-    pthread_cond_t freed;
-    struct pg_conn *conns;
+    struct cl_store_pool pool;
+    struct pg_conn *conns; /* indexed by pool slot */
     size_t nconns;
     unsigned timeout_ms;
     /* connection parameters for PQconnectdbParams, NULL-terminated, owned */
@@ -75,38 +71,13 @@ static int conn_ensure(struct pg_store *st, struct pg_conn *pc, struct cl_err *e
 
 static struct pg_conn *pool_take(struct pg_store *st, struct cl_err *err)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += st->timeout_ms / 1000;
-    dl.tv_nsec += (long)(st->timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&st->lock);
-    for (;;) {
-        for (size_t i = 0; i < st->nconns; i++) {
-            if (!st->conns[i].busy) {
-                st->conns[i].busy = true;
-                pthread_mutex_unlock(&st->lock);
-                return &st->conns[i];
-            }
-        }
-        if (pthread_cond_timedwait(&st->freed, &st->lock, &dl) == ETIMEDOUT) {
-            pthread_mutex_unlock(&st->lock);
-            cl_err_set(err, CL_EIO, "Postgres: no free pooled connection within %u ms",
-                       st->timeout_ms);
-            return NULL;
-        }
-    }
+    long i = cl_store_pool_take(&st->pool, err);
+    return i < 0 ? NULL : &st->conns[i];
 }
 
 static void pool_give(struct pg_store *st, struct pg_conn *pc)
 {
-    pthread_mutex_lock(&st->lock);
-    pc->busy = false;
-    pthread_cond_signal(&st->freed);
-    pthread_mutex_unlock(&st->lock);
+    cl_store_pool_give(&st->pool, (size_t)(pc - st->conns));
 }
 
 /* The SQL of op on table tbl (already quoted). Returns new. */
@@ -453,7 +424,7 @@ static void pg_close(void *impl)
     struct pg_store *st = impl;
     if (!st)
         return;
-    for (size_t i = 0; i < st->nconns; i++) {
+    for (size_t i = 0; st->conns && i < st->nconns; i++) {
         conn_drop(&st->conns[i]);
         free(st->conns[i].prepared);
     }
@@ -464,8 +435,7 @@ static void pg_close(void *impl)
             explicit_bzero(st->val[i], strlen(st->val[i]));
         free(st->val[i]);
     }
-    pthread_cond_destroy(&st->freed);
-    pthread_mutex_destroy(&st->lock);
+    cl_store_pool_destroy(&st->pool);
     free(st);
 }
 
@@ -490,11 +460,15 @@ static void *pg_open(const struct cl_store_opts *o, struct cl_err *err)
         cl_err_set(err, CL_ENOMEM, "Postgres: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&st->lock, NULL);
-    pthread_cond_init(&st->freed, NULL);
     st->timeout_ms = o->timeout_ms ? o->timeout_ms : CL_STORE_TIMEOUT_MS_DEFAULT;
     st->nconns = o->pool_size ? o->pool_size : CL_STORE_POOL_DEFAULT;
     st->conns = calloc(st->nconns, sizeof *st->conns);
+    if (!st->conns ||
+        cl_store_pool_init(&st->pool, st->nconns, st->timeout_ms, "Postgres", err) < 0) {
+        cl_err_set(err, CL_ENOMEM, "Postgres: out of memory");
+        pg_close(st);
+        return NULL;
+    }
     char port[16], cto[16], tuto[16], opts[96];
     snprintf(port, sizeof port, "%u", o->pg_port ? o->pg_port : 5432);
     snprintf(cto, sizeof cto, "%u", st->timeout_ms < 2000 ? 2 : (st->timeout_ms + 999) / 1000);

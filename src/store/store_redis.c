@@ -8,27 +8,23 @@
  * URL: redis://[[user]:password@]host[:port][/db]; REDIS_URL (read by the caller) wins.
  */
 #include "store/store_backend.h"
+#include "store/store_pool.h"
 
-#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define REDIS_MAX_URL 1024
 #define REDIS_SCAN_COUNT "500"
 
 struct rd_conn {
     redisContext *c;
-    bool busy;
 };
 
 struct rd_store {
-    pthread_mutex_t lock;
-    pthread_cond_t freed;
-    struct rd_conn *conns;
+    struct cl_store_pool pool;
+    struct rd_conn *conns; /* indexed by pool slot */
     size_t nconns;
     unsigned timeout_ms;
     char host[256];
@@ -163,38 +159,13 @@ static int conn_ensure(struct rd_store *st, struct rd_conn *rc, struct cl_err *e
 
 static struct rd_conn *pool_take(struct rd_store *st, struct cl_err *err)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += st->timeout_ms / 1000;
-    dl.tv_nsec += (long)(st->timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&st->lock);
-    for (;;) {
-        for (size_t i = 0; i < st->nconns; i++) {
-            if (!st->conns[i].busy) {
-                st->conns[i].busy = true;
-                pthread_mutex_unlock(&st->lock);
-                return &st->conns[i];
-            }
-        }
-        if (pthread_cond_timedwait(&st->freed, &st->lock, &dl) == ETIMEDOUT) {
-            pthread_mutex_unlock(&st->lock);
-            cl_err_set(err, CL_EIO, "Redis: no free pooled connection within %u ms",
-                       st->timeout_ms);
-            return NULL;
-        }
-    }
+    long i = cl_store_pool_take(&st->pool, err);
+    return i < 0 ? NULL : &st->conns[i];
 }
 
 static void pool_give(struct rd_store *st, struct rd_conn *rc)
 {
-    pthread_mutex_lock(&st->lock);
-    rc->busy = false;
-    pthread_cond_signal(&st->freed);
-    pthread_mutex_unlock(&st->lock);
+    cl_store_pool_give(&st->pool, (size_t)(rc - st->conns));
 }
 
 /* Runs one command (argv form, binary-safe) with one retry on a broken connection. Returns
@@ -471,15 +442,14 @@ static void rd_close(void *impl)
     struct rd_store *st = impl;
     if (!st)
         return;
-    for (size_t i = 0; i < st->nconns; i++)
+    for (size_t i = 0; st->conns && i < st->nconns; i++)
         conn_drop(&st->conns[i]);
     free(st->conns);
     free(st->user);
     if (st->password)
         explicit_bzero(st->password, strlen(st->password));
     free(st->password);
-    pthread_cond_destroy(&st->freed);
-    pthread_mutex_destroy(&st->lock);
+    cl_store_pool_destroy(&st->pool);
     free(st);
 }
 
@@ -490,12 +460,10 @@ static void *rd_open(const struct cl_store_opts *o, struct cl_err *err)
         cl_err_set(err, CL_ENOMEM, "Redis: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&st->lock, NULL);
-    pthread_cond_init(&st->freed, NULL);
     st->timeout_ms = o->timeout_ms ? o->timeout_ms : CL_STORE_TIMEOUT_MS_DEFAULT;
     st->nconns = o->pool_size ? o->pool_size : CL_STORE_POOL_DEFAULT;
     st->conns = calloc(st->nconns, sizeof *st->conns);
-    if (!st->conns) {
+    if (!st->conns || cl_store_pool_init(&st->pool, st->nconns, st->timeout_ms, "Redis", err) < 0) {
         cl_err_set(err, CL_ENOMEM, "Redis: out of memory");
         rd_close(st);
         return NULL;
