@@ -71,8 +71,9 @@ static int parse_url(struct rd_store *st, const char *url, struct cl_err *err)
         return cl_err_set(err, CL_ELIMIT, "Redis url: longer than %d characters", REDIS_MAX_URL);
     if (strncmp(url, "rediss://", 9) == 0)
         return cl_err_set(err, CL_EUNSUPPORTED,
-                          "Redis url: rediss:// (TLS) is not supported by Cloister; use "
-                          "redis:// on a protected network");
+                          "Redis url: rediss:// (TLS) is not supported (the hiredis of this "
+                          "build has no TLS); run a TLS sidecar such as stunnel (client mode) "
+                          "beside the KBS and give its local end as redis://127.0.0.1:<port>");
     if (strncmp(url, "redis://", 8) != 0)
         return cl_err_set(err, CL_EINVAL, "Redis url: must start with redis://");
     const char *p = url + 8;
