@@ -73,7 +73,9 @@ cmp -s "$T/secret" "$T/got" || fail "secret from replica 3 differs"
 ok "auth (1) → attest (2) → resource (3): jose opens the secret"
 
 # tamper twin: a session id no replica issued
-sed 's/\(kbs-session-id\t\)[0-9a-f]/\1f/' "$T/jar1" > "$T/jarx"
+# (the first hex digit changed: to 0 when it is f, else to f — always a different id)
+sed -e 's/\(kbs-session-id\t\)f/\1X/' -e 's/\(kbs-session-id\t\)[0-9a-e]/\1f/' -e 's/\(kbs-session-id\t\)X/\10/' "$T/jar1" > "$T/jarx"
+cmp -s "$T/jar1" "$T/jarx" && fail "the tampered cookie jar equals the original"
 cp "$T/att.jar1" "$T/att.jarx"
 st=$(attest "$U3" jarx "$T/tokx")
 [ "$st" = 401 ] || fail "attest with an unknown session id: status $st"
