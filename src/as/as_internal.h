@@ -16,8 +16,8 @@ struct cl_as {
     cl_pkey *signer;
     json_t *header_jwk;                     /* {"kty","crv","x","y","alg":"ES256"[, "x5c"]} */
     const struct cl_tee_config *tee_config; /* borrowed verifier settings, or NULL */
-    /* compiled attestation policies by id; the read lock is held while one is evaluated,
-     * the write lock while the cache changes */
+    /* compiled attestation policies by id, each with the stored version it came from; the
+     * write lock is held while the cache changes, evaluations hold a reference instead */
     pthread_rwlock_t policy_lock;
     struct as_policy *policies;
     size_t npolicies;

@@ -6,12 +6,22 @@
  * default_<class>.rego, embedded at build time). Rules read: data.policy.trust_claims (AR4SI
  * claim name → integer in [-128, 127]) and, optionally, data.policy.extensions. Reference
  * values are reached through the extension builtin query_reference_value(name), which returns
- * null for a value that is missing or expired. Compiled policies are cached; an upload is
- * compiled before it is stored, so a bad policy never replaces a good one.
+ * null for a value that is missing or expired. An upload is compiled before it is stored, so a
+ * bad upload never replaces a good policy.
+ *
+ * Compiled policies are cached per process, each with the version of the stored text it came
+ * from (cl_store_get_if_changed: a digest computed by the database). Every appraisal first
+ * reads that version — one small read, the text travels only when it changed — and compiles
+ * the new text before deciding. So a policy written through one replica of a shared store is
+ * enforced by every replica from its next attestation on, and a policy deleted from the store
+ * falls back to the built-in one. Reference values are not cached at all: each
+ * query_reference_value reads the store. Compiled policies are reference-counted, so an
+ * evaluation in flight keeps the one it started with while a newer one is installed.
  */
 #include "as/as_internal.h"
 #include "rego/rego.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 extern const char cl_policy_default_cpu[], cl_policy_default_gpu[];
@@ -32,15 +42,19 @@ static const char *const ar4si_claims[] = {
     "hardware",          "runtime-opaque", "storage-opaque", "sourced-data",
 };
 
-struct as_policy {
-    char id[CL_STORE_MAX_KEY];
-    struct as_compiled *c;
-};
-
-/* A compiled attestation policy with its two prepared rule queries. */
+/* A compiled attestation policy with its two prepared rule queries; refs: one for the cache,
+ * one per evaluation in flight. */
 struct as_compiled {
     struct cl_rego *engine;
     struct cl_rego_query *trust_claims, *extensions;
+    atomic_uint refs;
+};
+
+/* A cache entry: c is NULL when the stored text of that version does not compile. */
+struct as_policy {
+    char id[CL_STORE_MAX_KEY];
+    struct cl_store_version ver;
+    struct as_compiled *c;
 };
 
 static void compiled_free(struct as_compiled *c)
@@ -51,6 +65,13 @@ static void compiled_free(struct as_compiled *c)
     cl_rego_query_free(c->extensions);
     cl_rego_free(c->engine);
     free(c);
+}
+
+/* Drops one reference. */
+static void compiled_put(struct as_compiled *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+        compiled_free(c);
 }
 
 /* query_reference_value(name): the registered value, or null. */
@@ -76,6 +97,8 @@ static struct as_compiled *compile_policy_as(struct cl_as *as, const char *id, c
 {
     struct cl_rego_opts o = {.max_steps = 1000000, .max_memory = 64u << 20};
     struct as_compiled *c = calloc(1, sizeof *c);
+    if (c)
+        atomic_init(&c->refs, 1);
     if (!c || !(c->engine = cl_rego_new(&o))) {
         compiled_free(c);
         cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
@@ -116,72 +139,137 @@ static struct as_compiled *compile_policy(struct cl_as *as, const char *id, cons
 void cl_as_policies_free(struct cl_as *as)
 {
     for (size_t i = 0; i < as->npolicies; i++) {
-        compiled_free(as->policies[i].c);
+        compiled_put(as->policies[i].c);
     }
     free(as->policies);
     as->policies = NULL;
     as->npolicies = 0;
 }
 
-/* The cached compiled policy named id, or NULL. Caller holds the lock. */
-static struct as_compiled *policy_lookup_locked(struct cl_as *as, const char *id)
+/* The cache entry named id, or NULL. Caller holds the lock. */
+static struct as_policy *policy_lookup_locked(struct cl_as *as, const char *id)
 {
     for (size_t i = 0; i < as->npolicies; i++)
         if (strcmp(as->policies[i].id, id) == 0)
-            return as->policies[i].c;
+            return &as->policies[i];
     return NULL;
 }
 
-/* Compiles the policy named id (stored, else built in) and caches it; NULL with err.
- * Takes the locks itself. */
-static struct as_compiled *policy_load(struct cl_as *as, const char *id, struct cl_err *err)
+/* Puts c (may be NULL: does not compile) in the cache as id at version ver; the cache takes
+ * the caller's reference. */
+static int policy_install(struct cl_as *as, const char *id, const struct cl_store_version *ver,
+                          struct as_compiled *c, struct cl_err *err)
 {
-    /* not cached: stored text or a built-in default */
+    pthread_rwlock_wrlock(&as->policy_lock);
+    struct as_policy *p = policy_lookup_locked(as, id);
+    if (!p) {
+        struct as_policy *np = realloc(as->policies, (as->npolicies + 1) * sizeof *np);
+        if (!np) {
+            pthread_rwlock_unlock(&as->policy_lock);
+            compiled_put(c);
+            return cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
+        }
+        as->policies = np;
+        p = &np[as->npolicies++];
+        snprintf(p->id, sizeof p->id, "%s", id);
+        p->c = NULL;
+    }
+    struct as_compiled *old = p->c;
+    p->c = c;
+    p->ver = *ver;
+    pthread_rwlock_unlock(&as->policy_lock);
+    compiled_put(old);
+    return 0;
+}
+
+/* The cached policy id at version ver, with a reference for the caller: 1 found (*out, or
+ * NULL when that version does not compile), 0 not cached at that version. */
+static int policy_cached(struct cl_as *as, const char *id, const struct cl_store_version *ver,
+                         struct as_compiled **out)
+{
+    pthread_rwlock_rdlock(&as->policy_lock);
+    struct as_policy *p = policy_lookup_locked(as, id);
+    int found = p && cl_store_version_eq(&p->ver, ver);
+    if (found && (*out = p->c))
+        atomic_fetch_add(&p->c->refs, 1);
+    pthread_rwlock_unlock(&as->policy_lock);
+    return found;
+}
+
+/* Compiles the text read at version ver (NULL: the key is absent, so the built-in policy of
+ * that name) and caches it; the result carries a reference for the caller. */
+static struct as_compiled *policy_compile_new(struct cl_as *as, const char *id,
+                                              const struct cl_store_version *ver, const char *text,
+                                              size_t n, struct cl_err *err)
+{
+    for (size_t i = 0; i < CL_ARRAY_LEN(builtin_policies) && !text; i++)
+        if (strcmp(builtin_policies[i].id, id) == 0) {
+            text = builtin_policies[i].text;
+            n = *builtin_policies[i].len;
+        }
+    if (!text) {
+        cl_err_stage(err, CL_EDENIED, "policy", "no attestation policy '%s' (unset means deny)",
+                     id);
+        return NULL;
+    }
+    struct cl_err ce = {0};
+    struct as_compiled *c = compile_policy(as, id, text, n, &ce);
+    if (!c && ce.code == CL_ENOMEM) {
+        *err = ce;
+        return NULL;
+    }
+    if (!c)
+        cl_error("the stored attestation policy '%s' does not compile (%s): attestations under "
+                 "it are refused until a good one is uploaded",
+                 id, ce.msg);
+    else if (ver->present)
+        cl_info("attestation policy '%s' changed in the store (%zu bytes): now in force", id, n);
+    if (c)
+        atomic_fetch_add(&c->refs, 1); /* the caller's; the cache takes the first */
+    if (policy_install(as, id, ver, c, err) < 0) {
+        compiled_put(c);
+        return NULL;
+    }
+    if (!c)
+        cl_err_stage(err, CL_EDENIED, "policy",
+                     "the stored attestation policy '%s' does not compile: denying", id);
+    return c;
+}
+
+/* The policy named id as the store holds it now, with a reference for the caller: one read
+ * of the stored version; the text is read and compiled only when it changed. */
+static struct as_compiled *policy_acquire(struct cl_as *as, const char *id, struct cl_err *err)
+{
     char key[CL_STORE_MAX_KEY + 8];
     snprintf(key, sizeof key, "%s.rego", id);
-    size_t n = 0;
-    struct cl_err se = {0};
-    CL_AUTO(cl_bytes) *text = cl_store_get(as->store, CL_AS_NS_POLICY, key, &n, &se);
-    const char *src = (const char *)text;
-    if (!text) {
-        if (se.code != CL_ENOTFOUND) {
+    struct cl_store_version ver = {0};
+    pthread_rwlock_rdlock(&as->policy_lock);
+    struct as_policy *p = policy_lookup_locked(as, id);
+    if (p)
+        ver = p->ver;
+    pthread_rwlock_unlock(&as->policy_lock);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        CL_AUTO(cl_bytes) *text = NULL;
+        size_t n = 0;
+        struct cl_err se = {0};
+        int ch = cl_store_get_if_changed(as->store, CL_AS_NS_POLICY, key, &ver, &text, &n, &se);
+        if (ch < 0) {
             cl_err_stage(err, se.code, "policy", "attestation policy '%s': %s", id, se.msg);
             return NULL;
         }
-        for (size_t i = 0; i < CL_ARRAY_LEN(builtin_policies) && !src; i++)
-            if (strcmp(builtin_policies[i].id, id) == 0) {
-                src = builtin_policies[i].text;
-                n = *builtin_policies[i].len;
-            }
-        if (!src) {
-            cl_err_stage(err, CL_EDENIED, "policy", "no attestation policy '%s' (unset means deny)",
-                         id);
-            return NULL;
+        if (ch == 1)
+            return policy_compile_new(as, id, &ver, (const char *)text, n, err);
+        struct as_compiled *c = NULL;
+        if (policy_cached(as, id, &ver, &c)) {
+            if (!c)
+                cl_err_stage(err, CL_EDENIED, "policy",
+                             "the stored attestation policy '%s' does not compile: denying", id);
+            return c;
         }
+        ver = (struct cl_store_version){0}; /* the cache moved meanwhile: read it all */
     }
-    struct as_compiled *e = compile_policy(as, id, src, n, err);
-    if (!e)
-        return NULL;
-    pthread_rwlock_wrlock(&as->policy_lock);
-    struct as_compiled *raced = policy_lookup_locked(as, id);
-    if (raced) { /* another thread compiled it meanwhile */
-        pthread_rwlock_unlock(&as->policy_lock);
-        compiled_free(e);
-        return raced;
-    }
-    struct as_policy *np = realloc(as->policies, (as->npolicies + 1) * sizeof *np);
-    if (!np) {
-        pthread_rwlock_unlock(&as->policy_lock);
-        compiled_free(e);
-        cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
-        return NULL;
-    }
-    as->policies = np;
-    snprintf(np[as->npolicies].id, sizeof np[as->npolicies].id, "%s", id);
-    np[as->npolicies].c = e;
-    as->npolicies++;
-    pthread_rwlock_unlock(&as->policy_lock);
-    return e;
+    cl_err_stage(err, CL_EIO, "policy", "attestation policy '%s': changing too fast", id);
+    return NULL;
 }
 
 int cl_as_set_policy(struct cl_as *as, const char *id, const char *text, size_t len,
@@ -194,30 +282,28 @@ int cl_as_set_policy(struct cl_as *as, const char *id, const char *text, size_t 
     if (len > CL_AS_MAX_POLICY)
         return cl_err_stage(err, CL_ELIMIT, "policy", "attestation policy of %zu bytes exceeds %d",
                             len, CL_AS_MAX_POLICY);
-    struct as_compiled *e = compile_policy(as, id, text, len, err);
-    if (!e)
+    struct as_compiled *c = compile_policy(as, id, text, len, err);
+    if (!c)
         return err->code;
     char key[CL_STORE_MAX_KEY + 8];
     snprintf(key, sizeof key, "%s.rego", id);
     int rc = cl_store_set(as->store, CL_AS_NS_POLICY, key, text, len, true, err);
     if (rc < 0) {
-        compiled_free(e);
+        compiled_put(c);
         return rc;
     }
-    /* Swap under the write lock: evaluations in flight hold the read lock. */
-    pthread_rwlock_wrlock(&as->policy_lock);
-    struct as_compiled *old = NULL;
-    size_t i = 0;
-    while (i < as->npolicies && strcmp(as->policies[i].id, id) != 0)
-        i++;
-    if (i < as->npolicies) {
-        old = as->policies[i].c;
-        as->policies[i].c = e;
-        e = NULL;
+    /* Cache it under the version the store gives the text now; if another writer got in
+     * between, the next appraisal sees a version that is not this one and compiles that. */
+    struct cl_store_version ver = {0};
+    CL_AUTO(cl_bytes) *back = NULL;
+    size_t n = 0;
+    if (cl_store_get_if_changed(as->store, CL_AS_NS_POLICY, key, &ver, &back, &n, NULL) == 1 &&
+        back && n == len && memcmp(back, text, len) == 0) {
+        if (policy_install(as, id, &ver, c, NULL) < 0)
+            cl_debug("attestation policy '%s': not cached (out of memory)", id);
+    } else {
+        compiled_put(c);
     }
-    pthread_rwlock_unlock(&as->policy_lock);
-    compiled_free(old);
-    compiled_free(e); /* not cached yet: the next lookup compiles the stored text */
     cl_info("attestation policy '%s' set (%zu bytes)", id, len);
     return 0;
 }
@@ -266,19 +352,15 @@ int cl_as_appraise(struct cl_as *as, const char *policy_id, const char *tee_clas
     CL_ERR_OR_LOCAL(err);
     char id[CL_STORE_MAX_KEY];
     snprintf(id, sizeof id, "%s_%s", policy_id, tee_class);
-    /* The read lock spans lookup and evaluation, so a concurrent upload cannot free the
-     * compiled policy in between. */
-    pthread_rwlock_rdlock(&as->policy_lock);
-    struct as_compiled *e = policy_lookup_locked(as, id);
-    pthread_rwlock_unlock(&as->policy_lock);
-    if (!e && !(e = policy_load(as, id, err)))
+    /* The reference keeps this compiled policy alive while another request installs a newer
+     * one. */
+    struct as_compiled *e = policy_acquire(as, id, err);
+    if (!e)
         return err->code;
-    pthread_rwlock_rdlock(&as->policy_lock);
-    e = policy_lookup_locked(as, id);
     struct cl_err re = {0};
-    CL_AUTO(json_t) *tc = e ? cl_rego_query_eval(e->trust_claims, input, NULL, &re) : NULL;
+    CL_AUTO(json_t) *tc = cl_rego_query_eval(e->trust_claims, input, NULL, &re);
     CL_AUTO(json_t) *ext = tc ? cl_rego_query_eval(e->extensions, input, NULL, &re) : NULL;
-    pthread_rwlock_unlock(&as->policy_lock);
+    compiled_put(e);
     if (re.code < 0)
         return cl_err_stage(err, re.code, "policy", "policy '%s': %s", id, re.msg);
     if (!tc) {

@@ -47,6 +47,10 @@ struct cl_kbs_sessions {
     struct cl_kbs_session **buckets;
     size_t nbuckets, count, max;
     uint64_t lifetime_ns;
+    /* shared store: expiry times of the sessions this replica created, oldest first (a ring);
+     * max bounds how many of them are unexpired — max_sessions is per replica */
+    int64_t *ring;
+    size_t rhead, rcount, rcap;
 };
 
 int cl_kbs_sessions_init(struct cl_kbs_sessions *s, size_t max, unsigned lifetime_s);
@@ -65,6 +69,13 @@ int cl_kbs_session_claim(struct cl_kbs_sessions *s, const char *id, struct cl_er
 int cl_kbs_session_set_token(struct cl_kbs_sessions *s, const char *id, const char *token,
                              struct cl_err *err);
 size_t cl_kbs_sessions_purge(struct cl_kbs_sessions *s);
+/* A stored session is at most this long (expiry digits + JSON with the token). */
+#define KBS_SESSION_MAX_STORED (4u << 20)
+/* Parses a session value read back from the shared store (expiry digits + {"tee", "nonce",
+ * "state", "token"?}) into out (token new); the database is a trust boundary too: EPARSE for
+ * anything else, whatever its size or nesting. Does not check the expiry. */
+int cl_kbs_session_decode(const char *id, const uint8_t *v, size_t n, struct cl_kbs_session *out,
+                          struct cl_err *err);
 
 /* ---- protocol messages (protocol.c) ---- */
 
@@ -144,7 +155,7 @@ struct cl_kbs {
     struct cl_http_server *http;
     pthread_rwlock_t policy_lock;
     struct cl_kbs_rpolicy *policy; /* compiled resource policy; NULL: stored one broken, deny */
-    uint8_t policy_digest[32];     /* SHA-256 of the stored text it was compiled from (shared) */
+    struct cl_store_version policy_ver; /* of the stored text it came from (shared store) */
 };
 
 /* Error reply as trustee's ErrorInformation; status 404 for InvalidRequestPath and

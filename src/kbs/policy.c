@@ -13,10 +13,12 @@
  * An upload is compiled before it is stored; a refused upload leaves the old policy in force.
  *
  * Several replicas on a shared store (without policy_path): each request first reads the
- * stored text and compares its SHA-256 with the one the compiled policy came from; a
- * different digest (another replica stored a new policy) is compiled before the decision. So
- * a policy written through one replica is enforced by all from their next request on — the
- * bound is one database read, not a cache lifetime.
+ * stored text's version (cl_store_get_if_changed: a digest computed by the database, the text
+ * travels only when it differs from the one the compiled policy came from); a new version
+ * (another replica stored a new policy) is compiled before the decision, and the decision is
+ * made under the policy of exactly the version this request read. So a policy written through
+ * one replica is enforced by all from their next request on — the bound is one database read,
+ * not a cache lifetime.
  */
 #include "crypto/crypto.h"
 #include "kbs/kbs_internal.h"
@@ -85,14 +87,33 @@ static struct cl_kbs_rpolicy *compile(const char *text, size_t len, struct cl_er
     return p;
 }
 
-static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err);
+static int policy_refresh(struct cl_kbs *kbs, struct cl_store_version *seen, struct cl_err *err);
+
+/* Takes the read lock on the policy to decide with; on a shared store, that is the one
+ * compiled from the version this request read (read again when another request installed a
+ * different version meanwhile). */
+static int policy_lock_current(struct cl_kbs *kbs, struct cl_err *err)
+{
+    if (!cl_store_shared(kbs->store) || kbs->cfg->policy_path) {
+        pthread_rwlock_rdlock(&kbs->policy_lock);
+        return 0;
+    }
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct cl_store_version seen = {0};
+        if (policy_refresh(kbs, &seen, err) < 0)
+            return err->code;
+        pthread_rwlock_rdlock(&kbs->policy_lock);
+        if (cl_store_version_eq(&kbs->policy_ver, &seen))
+            return 0;
+        pthread_rwlock_unlock(&kbs->policy_lock);
+    }
+    return cl_err_stage(err, CL_EIO, "policy", "resource policy: changing too fast; retry");
+}
 
 int cl_kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *data, bool *allow,
                        struct cl_err *err)
 {
     *allow = false;
-    if (cl_store_shared(kbs->store) && !kbs->cfg->policy_path && policy_refresh(kbs, err) < 0)
-        return err->code;
     /* Per-request data is an overlay on the data document, so the compiled policy and its
      * prepared query stay shared and read-only across threads. */
     CL_AUTO(json_t) *overlay = json_deep_copy(data);
@@ -100,7 +121,8 @@ int cl_kbs_policy_eval(struct cl_kbs *kbs, const json_t *claims, const json_t *d
                                         json_pack("{s:b}", "allow_sample_tee_insecure",
                                                   kbs->cfg->allow_sample_tee_insecure)) < 0)
         return cl_err_stage(err, CL_ENOMEM, "policy", "out of memory");
-    pthread_rwlock_rdlock(&kbs->policy_lock);
+    if (policy_lock_current(kbs, err) < 0)
+        return err->code;
     if (!kbs->policy) {
         pthread_rwlock_unlock(&kbs->policy_lock);
         return cl_err_stage(err, CL_EDENIED, "policy",
@@ -147,39 +169,36 @@ static int write_policy_file(const char *path, const char *text, size_t len, str
     return 0;
 }
 
-/* Puts p (may be NULL: deny all) in force, with the digest of the text it came from. */
-static void install(struct cl_kbs *kbs, struct cl_kbs_rpolicy *p, const char *text, size_t len)
+/* Puts p (may be NULL: deny all) in force, with the version of the stored text it came from
+ * (zero when not known: the next shared-store request reads the text again). */
+static void install(struct cl_kbs *kbs, struct cl_kbs_rpolicy *p,
+                    const struct cl_store_version *ver)
 {
-    uint8_t d[32] = {0};
-    if (cl_digest(CL_HASH_SHA256, text, len, d, NULL) < 0)
-        memset(d, 0, sizeof d); /* a later refresh recompiles: harmless */
     pthread_rwlock_wrlock(&kbs->policy_lock);
     struct cl_kbs_rpolicy *old = kbs->policy;
     kbs->policy = p;
-    memcpy(kbs->policy_digest, d, sizeof d);
+    kbs->policy_ver = ver ? *ver : (struct cl_store_version){0};
     pthread_rwlock_unlock(&kbs->policy_lock);
     rpolicy_free(old);
 }
 
-/* Shared store: recompiles when the stored text is not the one in force. A stored policy that
- * does not compile denies everything, as at start-up. */
-static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err)
+/* Shared store: reads the stored version (*seen) and recompiles when it is not the one in
+ * force. A stored policy that does not compile denies everything, as at start-up. */
+static int policy_refresh(struct cl_kbs *kbs, struct cl_store_version *seen, struct cl_err *err)
 {
+    pthread_rwlock_rdlock(&kbs->policy_lock);
+    *seen = kbs->policy_ver;
+    pthread_rwlock_unlock(&kbs->policy_lock);
     size_t n = 0;
     struct cl_err e = {0};
-    CL_AUTO(cl_bytes) *text = cl_store_get(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY, &n, &e);
-    if (!text && e.code != CL_ENOTFOUND)
+    CL_AUTO(cl_bytes) *text = NULL;
+    int ch = cl_store_get_if_changed(kbs->store, CL_KBS_NS_POLICY, POLICY_KEY, seen, &text, &n, &e);
+    if (ch < 0)
         return cl_err_stage(err, e.code, "policy", "resource policy read: %s", e.msg);
+    if (ch == 0)
+        return 0;
     const char *src = text ? (const char *)text : cl_policy_resource_default;
     size_t len = text ? n : cl_policy_resource_default_len;
-    uint8_t d[32];
-    if (cl_digest(CL_HASH_SHA256, src, len, d, err) < 0)
-        return err->code;
-    pthread_rwlock_rdlock(&kbs->policy_lock);
-    bool same = memcmp(d, kbs->policy_digest, sizeof d) == 0;
-    pthread_rwlock_unlock(&kbs->policy_lock);
-    if (same)
-        return 0;
     struct cl_kbs_rpolicy *p = compile(src, len, &e);
     if (!p)
         cl_error(
@@ -187,7 +206,7 @@ static int policy_refresh(struct cl_kbs *kbs, struct cl_err *err)
             e.msg);
     else
         cl_info("resource policy changed in the store (%zu bytes): now in force", len);
-    install(kbs, p, src, len);
+    install(kbs, p, seen);
     return 0;
 }
 
@@ -203,7 +222,7 @@ int cl_kbs_policy_set(struct cl_kbs *kbs, const char *text, size_t len, struct c
         rpolicy_free(p);
         return rc;
     }
-    install(kbs, p, text, len);
+    install(kbs, p, NULL);
     cl_info("resource policy set (%zu bytes)%s%s", len, kbs->cfg->policy_path ? " in " : "",
             kbs->cfg->policy_path ? kbs->cfg->policy_path : "");
     return 0;
@@ -261,13 +280,8 @@ int cl_kbs_policy_load(struct cl_kbs *kbs, struct cl_err *err)
         return cl_err_set(err, e.code ? e.code : CL_EIO, "%s", e.msg);
     if (!text) {
         kbs->policy = compile(cl_policy_resource_default, cl_policy_resource_default_len, err);
-        if (kbs->policy && cl_digest(CL_HASH_SHA256, cl_policy_resource_default,
-                                     cl_policy_resource_default_len, kbs->policy_digest, err) < 0)
-            return err->code;
         return kbs->policy ? 0 : cl_err_prefix(err, "built-in resource policy");
     }
-    if (cl_digest(CL_HASH_SHA256, text, n, kbs->policy_digest, err) < 0)
-        return err->code;
     kbs->policy = compile((const char *)text, n, &e);
     if (!kbs->policy && kbs->cfg->policy_path)
         return cl_err_set(err, e.code, "policy_engine.policy_path %s: %s", kbs->cfg->policy_path,
@@ -291,8 +305,7 @@ int cl_kbs_policy_reload(struct cl_kbs *kbs, struct cl_err *err)
              : compile(cl_policy_resource_default, cl_policy_resource_default_len, err);
     if (!p)
         return cl_err_prefix(err, "resource policy reload (the policy in force is kept)");
-    install(kbs, p, text ? (const char *)text : cl_policy_resource_default,
-            text ? n : cl_policy_resource_default_len);
+    install(kbs, p, NULL);
     cl_info("resource policy reloaded (%s)", kbs->cfg->policy_path ? kbs->cfg->policy_path
                                              : text                ? "store key " POLICY_KEY
                                                                    : "built-in");

@@ -12,7 +12,9 @@
  * auth, attest and resource requests of one client may reach different replicas. Every state
  * change is a compare-and-set on the whole value: two replicas racing one challenge cannot
  * both claim it. Expired sessions go with one DELETE (Postgres) or the server's own expiry
- * (Redis).
+ * (Redis). There max_sessions is per replica: it bounds the unexpired sessions this process
+ * created (a ring of their expiry times: every session lives as long, so creation order is
+ * expiry order), without a count over the shared table on every /auth.
  */
 #include "kbs/kbs_internal.h"
 
@@ -34,28 +36,17 @@ static cl_str *shared_encode(const struct cl_kbs_session *x, size_t *len)
     return t;
 }
 
-/* Reads id; *raw = the stored bytes (new) for a later compare-and-set. */
-static int shared_get(struct cl_kbs_sessions *s, const char *id, struct cl_kbs_session *out,
-                      cl_bytes **raw, size_t *rawlen, struct cl_err *err)
+int cl_kbs_session_decode(const char *id, const uint8_t *v, size_t n, struct cl_kbs_session *out,
+                          struct cl_err *err)
 {
-    if (strlen(id) != KBS_SESSION_ID_LEN || !cl_store_key_valid(id))
-        return cl_err_set(err, CL_ENOTFOUND, "no such session");
-    size_t n = 0, off = 0;
-    struct cl_err e = {0};
-    CL_AUTO(cl_bytes) *v = cl_store_get(s->shared, KBS_NS_SESSION, id, &n, &e);
-    if (!v)
-        return e.code == CL_ENOTFOUND ? cl_err_set(err, CL_ENOTFOUND, "no such session")
-                                      : cl_err_set(err, e.code, "session store: %s", e.msg);
     int64_t exp = 0;
-    if (cl_store_expiring_split(v, n, &exp, &off) < 0)
+    size_t off = 0;
+    if (strlen(id) != KBS_SESSION_ID_LEN || n > KBS_SESSION_MAX_STORED ||
+        cl_store_expiring_split(v, n, &exp, &off) < 0)
         return cl_err_set(err, CL_EPARSE, "session %.8s...: stored value is not a Cloister session",
                           id);
-    if (exp <= cl_now_unix()) {
-        if (cl_store_delete(s->shared, KBS_NS_SESSION, id, NULL) < 0)
-            cl_debug("session %.8s...: expired, already gone", id);
-        return cl_err_set(err, CL_EEXPIRED, "session expired");
-    }
-    CL_AUTO(json_t) *j = json_loadb((const char *)v + off, n - off, 0, NULL);
+    struct cl_err je = {0};
+    CL_AUTO(json_t) *j = cl_json_parse((const char *)v + off, n - off, CL_JSON_MAX_DEPTH, &je);
     const char *tee = NULL, *nonce = NULL, *state = NULL, *token = NULL;
     if (!j ||
         json_unpack(j, "{s:s, s:s, s:s, s?:s}", "tee", &tee, "nonce", &nonce, "state", &state,
@@ -63,7 +54,7 @@ static int shared_get(struct cl_kbs_sessions *s, const char *id, struct cl_kbs_s
         strlen(nonce) != KBS_NONCE_B64_LEN || strlen(tee) >= sizeof out->tee)
         return cl_err_set(err, CL_EPARSE, "session %.8s...: stored value does not parse", id);
     memset(out, 0, sizeof *out);
-    out->state = KBS_SESSION_FAILED;
+    out->state = KBS_SESSION_FAILED; /* an unknown state name: nothing more is allowed */
     for (size_t i = 0; i < CL_ARRAY_LEN(state_names); i++)
         if (strcmp(state, state_names[i]) == 0)
             out->state = (enum cl_kbs_session_state)i;
@@ -74,6 +65,31 @@ static int shared_get(struct cl_kbs_sessions *s, const char *id, struct cl_kbs_s
     out->token = token ? strdup(token) : NULL;
     if (token && !out->token)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Reads id; *raw = the stored bytes (new) for a later compare-and-set. */
+static int shared_get(struct cl_kbs_sessions *s, const char *id, struct cl_kbs_session *out,
+                      cl_bytes **raw, size_t *rawlen, struct cl_err *err)
+{
+    if (strlen(id) != KBS_SESSION_ID_LEN || !cl_store_key_valid(id))
+        return cl_err_set(err, CL_ENOTFOUND, "no such session");
+    size_t n = 0;
+    struct cl_err e = {0};
+    CL_AUTO(cl_bytes) *v = cl_store_get(s->shared, KBS_NS_SESSION, id, &n, &e);
+    if (!v)
+        return e.code == CL_ENOTFOUND ? cl_err_set(err, CL_ENOTFOUND, "no such session")
+                                      : cl_err_set(err, e.code, "session store: %s", e.msg);
+    int rc = cl_kbs_session_decode(id, v, n, out, err);
+    if (rc < 0)
+        return rc;
+    if (out->expires_unix <= cl_now_unix()) {
+        free(out->token);
+        out->token = NULL;
+        if (cl_store_delete(s->shared, KBS_NS_SESSION, id, NULL) < 0)
+            cl_debug("session %.8s...: expired, already gone", id);
+        return cl_err_set(err, CL_EEXPIRED, "session expired");
+    }
     if (raw) {
         *raw = CL_STEAL(v);
         *rawlen = n;
@@ -163,8 +179,10 @@ void cl_kbs_sessions_destroy(struct cl_kbs_sessions *s)
         }
     }
     free(s->buckets);
+    free(s->ring);
     pthread_mutex_destroy(&s->lock);
     s->buckets = NULL;
+    s->ring = NULL;
 }
 
 static size_t purge_locked(struct cl_kbs_sessions *s, uint64_t now)
@@ -202,6 +220,51 @@ size_t cl_kbs_sessions_purge(struct cl_kbs_sessions *s)
     return n;
 }
 
+/* Shared store: admits one more session of this replica expiring at exp, or ELIMIT. */
+static int replica_admit(struct cl_kbs_sessions *s, int64_t exp, int64_t now, struct cl_err *err)
+{
+    pthread_mutex_lock(&s->lock);
+    while (s->rcount && s->ring[s->rhead] <= now) {
+        s->rhead = (s->rhead + 1) % s->rcap;
+        s->rcount--;
+    }
+    if (s->rcount >= s->max) {
+        pthread_mutex_unlock(&s->lock);
+        return cl_err_set(err, CL_ELIMIT,
+                          "too many open sessions on this replica (max_sessions %zu, counted per "
+                          "replica); retry later",
+                          s->max);
+    }
+    if (s->rcount == s->rcap) {
+        size_t nc = s->rcap ? s->rcap * 2 : 64;
+        nc = nc > s->max ? s->max : nc;
+        int64_t *nr = calloc(nc, sizeof *nr);
+        if (!nr) {
+            pthread_mutex_unlock(&s->lock);
+            return cl_err_set(err, CL_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < s->rcount; i++)
+            nr[i] = s->ring[(s->rhead + i) % s->rcap];
+        free(s->ring);
+        s->ring = nr;
+        s->rcap = nc;
+        s->rhead = 0;
+    }
+    s->ring[(s->rhead + s->rcount) % s->rcap] = exp;
+    s->rcount++;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+/* Gives back the newest admission (its store write failed). */
+static void replica_unadmit(struct cl_kbs_sessions *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->rcount)
+        s->rcount--;
+    pthread_mutex_unlock(&s->lock);
+}
+
 int cl_kbs_session_create(struct cl_kbs_sessions *s, const char *tee,
                           char id[KBS_SESSION_ID_LEN + 1], char nonce[KBS_NONCE_B64_LEN + 1],
                           int64_t *expires_unix, struct cl_err *err)
@@ -225,6 +288,11 @@ int cl_kbs_session_create(struct cl_kbs_sessions *s, const char *tee,
     if (s->shared) {
         size_t len = 0;
         struct cl_err e = {0};
+        int arc = replica_admit(s, x->expires_unix, cl_now_unix(), err);
+        if (arc < 0) {
+            session_free(x);
+            return arc;
+        }
         CL_AUTO(cl_str) *v = shared_encode(x, &len);
         int rc = v ? cl_store_set_expiring(s->shared, KBS_NS_SESSION, x->id, v, len, false,
                                            x->expires_unix, &e)
@@ -235,6 +303,8 @@ int cl_kbs_session_create(struct cl_kbs_sessions *s, const char *tee,
             *expires_unix = x->expires_unix;
         }
         session_free(x);
+        if (rc < 0)
+            replica_unadmit(s);
         return rc < 0 ? cl_err_set(err, rc == CL_ENOMEM ? CL_ENOMEM : CL_EIO, "session store: %s",
                                    e.msg)
                       : 0;

@@ -6,6 +6,7 @@
 #include "store/store.h"
 
 #include <inttypes.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -417,4 +418,76 @@ void cl_store_list_free(char **keys, size_t n)
     for (size_t i = 0; i < n; i++)
         free(keys[i]);
     free(keys);
+}
+
+bool cl_store_version_eq(const struct cl_store_version *a, const struct cl_store_version *b)
+{
+    return a->known && b->known && a->present == b->present && a->len == b->len &&
+           memcmp(a->v, b->v, a->len) == 0;
+}
+
+/* The generic version: get + SHA-256 here (Memory, LocalFs). */
+static int version_by_get(struct cl_store *s, const char *ns, const char *key, const uint8_t *have,
+                          size_t have_len, uint8_t *ver, size_t *vlen, cl_bytes **val, size_t *len,
+                          struct cl_err *err)
+{
+    cl_bytes *v = s->be->get(s->impl, ns, key, len, err);
+    if (!v)
+        return err->code;
+    SHA256(v, *len, ver);
+    *vlen = SHA256_DIGEST_LENGTH;
+    if (have && have_len == SHA256_DIGEST_LENGTH && memcmp(have, ver, have_len) == 0) {
+        free(v);
+        return 0;
+    }
+    *val = v;
+    return 1;
+}
+
+int cl_store_get_if_changed(struct cl_store *s, const char *ns, const char *key,
+                            struct cl_store_version *have, cl_bytes **val, size_t *len,
+                            struct cl_err *err)
+{
+    CL_ERR_OR_LOCAL(err);
+    int rc = check_names(s, ns, key, err);
+    if (rc < 0)
+        return rc;
+    if (!have || !val)
+        return cl_err_set(err, CL_EINVAL, "store version read of \"%s\": missing output", key);
+    *val = NULL;
+    const uint8_t *hv = have->known && have->present ? have->v : NULL;
+    size_t hl = hv ? have->len : 0, vlen = 0, n = 0;
+    uint8_t ver[CL_STORE_VERSION_MAX];
+    cl_bytes *v = NULL;
+    rc = s->be->get_if_changed
+             ? s->be->get_if_changed(s->impl, ns, key, hv, hl, ver, &vlen, &v, &n, err)
+             : version_by_get(s, ns, key, hv, hl, ver, &vlen, &v, &n, err);
+    if (rc == CL_ENOTFOUND) {
+        bool was_absent = have->known && !have->present;
+        *have = (struct cl_store_version){.known = true};
+        return was_absent ? 0 : 1;
+    }
+    if (rc <= 0)
+        return rc;
+    if (vlen == 0 || vlen > CL_STORE_VERSION_MAX) {
+        free(v);
+        return cl_err_set(err, CL_EIO, "store version of \"%s\": %zu bytes", key, vlen);
+    }
+    if (sealed_ns(s, ns)) {
+        cl_bytes *p = NULL;
+        size_t pn = 0;
+        rc = cl_store_seal_open(s->seal, ns, key, v, n, &p, &pn, err);
+        free(v);
+        if (rc < 0)
+            return rc;
+        v = p;
+        n = pn;
+    }
+    have->known = have->present = true;
+    have->len = (uint8_t)vlen;
+    memcpy(have->v, ver, vlen);
+    *val = v;
+    if (len)
+        *len = n;
+    return 1;
 }

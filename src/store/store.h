@@ -84,6 +84,27 @@ CL_MUST_CHECK int cl_store_list(struct cl_store *s, const char *ns, char ***keys
                                 struct cl_err *err);
 void cl_store_list_free(char **keys, size_t n);
 
+/* A value's version, for callers that keep something derived from it (a compiled policy):
+ * a digest of the stored bytes computed where the value lives (Postgres: sha256() in the
+ * server; Redis: SHA-1 in the server's Lua; Memory and LocalFs: SHA-256 here). Only ever
+ * compared with another version of the same store. Zero-initialised = nothing known yet. */
+#define CL_STORE_VERSION_MAX 64
+struct cl_store_version {
+    bool known;   /* a read has filled it */
+    bool present; /* the key existed at that read */
+    uint8_t len;
+    uint8_t v[CL_STORE_VERSION_MAX];
+};
+/* Both known, and the same version (both absent, or the same digest). */
+bool cl_store_version_eq(const struct cl_store_version *a, const struct cl_store_version *b);
+/* Reads key's version and, only when it differs from *have, the value with it (in one
+ * statement, so version and value agree). Returns 0 when unchanged (*val NULL), 1 when
+ * changed: *have updated, *val the new value (new, length in *len), or NULL when the key is
+ * now absent (have->present false). EIO / EINVAL as cl_store_get. */
+CL_MUST_CHECK int cl_store_get_if_changed(struct cl_store *s, const char *ns, const char *key,
+                                          struct cl_store_version *have, cl_bytes **val,
+                                          size_t *len, struct cl_err *err);
+
 /* Re-wraps every value of ns sealed under an old key with the current one (compare-and-set,
  * so replicas doing it at once agree); *n = how many. The values' ciphertexts are unchanged. */
 CL_MUST_CHECK int cl_store_reseal(struct cl_store *s, const char *ns, size_t *n,

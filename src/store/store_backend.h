@@ -33,6 +33,12 @@ struct cl_store_backend {
      * zero-padded expiry). NULL: store.c does it with list + get + delete. */
     int (*purge)(void *impl, const char *ns, const char bound[CL_STORE_EXP_DIGITS], size_t *n,
                  struct cl_err *err);
+    /* The version of key (ver[CL_STORE_VERSION_MAX], length in *vlen) and, when it is not
+     * have[have_len], the value too (*val new). 0 unchanged (*val NULL), 1 changed, ENOTFOUND.
+     * NULL: store.c does get + SHA-256. */
+    int (*get_if_changed)(void *impl, const char *ns, const char *key, const uint8_t *have,
+                          size_t have_len, uint8_t *ver, size_t *vlen, cl_bytes **val, size_t *len,
+                          struct cl_err *err);
     void (*close)(void *impl);
 };
 

@@ -10,28 +10,24 @@
  * statement_timeout from the opts, and the wait for a free pooled connection.
  */
 #include "store/store_backend.h"
+#include "store/store_pool.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-enum pg_op { PG_GET, PG_SET, PG_ADD, PG_DEL, PG_LIST, PG_CAS, PG_PURGE, PG_NOPS };
+enum pg_op { PG_GET, PG_SET, PG_ADD, PG_DEL, PG_LIST, PG_CAS, PG_PURGE, PG_VER, PG_NOPS };
 
 struct pg_conn {
     PGconn *c;
-    bool busy;
     char **prepared; /* "<op>:<ns>" already prepared on this connection */
     size_t nprep, capprep;
 };
 
 struct pg_store {
-    pthread_mutex_t lock;
-    pthread_cond_t freed;
-    struct pg_conn *conns;
+    struct cl_store_pool pool;
+    struct pg_conn *conns; /* indexed by pool slot */
     size_t nconns;
     unsigned timeout_ms;
     /* connection parameters for PQconnectdbParams, NULL-terminated, owned */
@@ -75,38 +71,13 @@ static int conn_ensure(struct pg_store *st, struct pg_conn *pc, struct cl_err *e
 
 static struct pg_conn *pool_take(struct pg_store *st, struct cl_err *err)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += st->timeout_ms / 1000;
-    dl.tv_nsec += (long)(st->timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&st->lock);
-    for (;;) {
-        for (size_t i = 0; i < st->nconns; i++) {
-            if (!st->conns[i].busy) {
-                st->conns[i].busy = true;
-                pthread_mutex_unlock(&st->lock);
-                return &st->conns[i];
-            }
-        }
-        if (pthread_cond_timedwait(&st->freed, &st->lock, &dl) == ETIMEDOUT) {
-            pthread_mutex_unlock(&st->lock);
-            cl_err_set(err, CL_EIO, "Postgres: no free pooled connection within %u ms",
-                       st->timeout_ms);
-            return NULL;
-        }
-    }
+    long i = cl_store_pool_take(&st->pool, err);
+    return i < 0 ? NULL : &st->conns[i];
 }
 
 static void pool_give(struct pg_store *st, struct pg_conn *pc)
 {
-    pthread_mutex_lock(&st->lock);
-    pc->busy = false;
-    pthread_cond_signal(&st->freed);
-    pthread_mutex_unlock(&st->lock);
+    cl_store_pool_give(&st->pool, (size_t)(pc - st->conns));
 }
 
 /* The SQL of op on table tbl (already quoted). Returns new. */
@@ -129,6 +100,10 @@ static char *op_sql(enum pg_op op, const char *tbl)
         [PG_PURGE] =
             "DELETE FROM %s WHERE length(value) >= 20 AND substring(value FROM 1 FOR 20) >= "
             "'00000000000000000000'::bytea AND substring(value FROM 1 FOR 20) <= $1::bytea",
+        /* The version (the value's SHA-256, computed by the server) and the value only when
+         * the version is not the caller's: an unchanged value costs 32 bytes on the wire. */
+        [PG_VER] = "SELECT sha256(value), CASE WHEN sha256(value) = $2 THEN NULL ELSE value END "
+                   "FROM %s WHERE key = $1",
     };
     char *sql = NULL;
 #pragma GCC diagnostic push
@@ -139,7 +114,8 @@ static char *op_sql(enum pg_op op, const char *tbl)
     return sql;
 }
 
-static const char *const op_names[PG_NOPS] = {"get", "set", "add", "del", "list", "cas", "purge"};
+static const char *const op_names[PG_NOPS] = {"get",  "set", "add",   "del",
+                                              "list", "cas", "purge", "ver"};
 
 /* Statement names are at most 63 bytes: op + a hash of the namespace (namespaces are up to
  * 512 characters). */
@@ -285,6 +261,21 @@ static int pg_set(void *impl, const char *ns, const char *key, const void *data,
     return rc;
 }
 
+/* Copies column col of row 0 into a new NUL-terminated buffer. */
+static cl_bytes *column_copy(PGresult *r, int col, size_t *len, struct cl_err *err)
+{
+    size_t n = (size_t)PQgetlength(r, 0, col);
+    cl_bytes *v = malloc(n + 1);
+    if (!v) {
+        cl_err_set(err, CL_ENOMEM, "Postgres: out of memory");
+        return NULL;
+    }
+    memcpy(v, PQgetvalue(r, 0, col), n);
+    v[n] = 0;
+    *len = n;
+    return v;
+}
+
 static cl_bytes *pg_get(void *impl, const char *ns, const char *key, size_t *len,
                         struct cl_err *err)
 {
@@ -294,24 +285,41 @@ static cl_bytes *pg_get(void *impl, const char *ns, const char *key, size_t *len
     PGresult *r = NULL;
     cl_bytes *v = NULL;
     if (run(st, PG_GET, ns, 1, vals, NULL, NULL, 1, &pc, &r, err) == 0) {
-        if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+        if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
             cl_err_set(err, CL_ENOTFOUND, "store key \"%s\" in \"%s\": not found", key, ns);
-        } else {
-            size_t n = (size_t)PQgetlength(r, 0, 0);
-            v = malloc(n + 1);
-            if (!v) {
-                cl_err_set(err, CL_ENOMEM, "Postgres: out of memory");
-            } else {
-                memcpy(v, PQgetvalue(r, 0, 0), n);
-                v[n] = 0;
-                *len = n;
-            }
-        }
+        else
+            v = column_copy(r, 0, len, err);
     }
     PQclear(r);
     if (pc)
         pool_give(st, pc);
     return v;
+}
+
+static int pg_get_if_changed(void *impl, const char *ns, const char *key, const uint8_t *have,
+                             size_t have_len, uint8_t *ver, size_t *vlen, cl_bytes **val,
+                             size_t *len, struct cl_err *err)
+{
+    struct pg_store *st = impl;
+    const char *vals[2] = {key, have ? (const char *)have : ""};
+    int lens[2] = {0, have ? (int)have_len : 0}, fmts[2] = {0, 1};
+    struct pg_conn *pc = NULL;
+    PGresult *r = NULL;
+    int rc = run(st, PG_VER, ns, 2, vals, lens, fmts, 1, &pc, &r, err);
+    if (rc == 0 && (PQntuples(r) != 1 || PQgetisnull(r, 0, 0))) {
+        rc = cl_err_set(err, CL_ENOTFOUND, "store key \"%s\" in \"%s\": not found", key, ns);
+    } else if (rc == 0 && (size_t)PQgetlength(r, 0, 0) > CL_STORE_VERSION_MAX) {
+        rc = cl_err_set(err, CL_EIO, "Postgres: version of \"%s\": unexpected length", key);
+    } else if (rc == 0) {
+        *vlen = (size_t)PQgetlength(r, 0, 0);
+        memcpy(ver, PQgetvalue(r, 0, 0), *vlen);
+        if (!PQgetisnull(r, 0, 1))
+            rc = (*val = column_copy(r, 1, len, err)) ? 1 : CL_ENOMEM;
+    }
+    PQclear(r);
+    if (pc)
+        pool_give(st, pc);
+    return rc;
 }
 
 static int pg_del(void *impl, const char *ns, const char *key, struct cl_err *err)
@@ -416,7 +424,7 @@ static void pg_close(void *impl)
     struct pg_store *st = impl;
     if (!st)
         return;
-    for (size_t i = 0; i < st->nconns; i++) {
+    for (size_t i = 0; st->conns && i < st->nconns; i++) {
         conn_drop(&st->conns[i]);
         free(st->conns[i].prepared);
     }
@@ -427,8 +435,7 @@ static void pg_close(void *impl)
             explicit_bzero(st->val[i], strlen(st->val[i]));
         free(st->val[i]);
     }
-    pthread_cond_destroy(&st->freed);
-    pthread_mutex_destroy(&st->lock);
+    cl_store_pool_destroy(&st->pool);
     free(st);
 }
 
@@ -453,11 +460,15 @@ static void *pg_open(const struct cl_store_opts *o, struct cl_err *err)
         cl_err_set(err, CL_ENOMEM, "Postgres: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&st->lock, NULL);
-    pthread_cond_init(&st->freed, NULL);
     st->timeout_ms = o->timeout_ms ? o->timeout_ms : CL_STORE_TIMEOUT_MS_DEFAULT;
     st->nconns = o->pool_size ? o->pool_size : CL_STORE_POOL_DEFAULT;
     st->conns = calloc(st->nconns, sizeof *st->conns);
+    if (!st->conns ||
+        cl_store_pool_init(&st->pool, st->nconns, st->timeout_ms, "Postgres", err) < 0) {
+        cl_err_set(err, CL_ENOMEM, "Postgres: out of memory");
+        pg_close(st);
+        return NULL;
+    }
     char port[16], cto[16], tuto[16], opts[96];
     snprintf(port, sizeof port, "%u", o->pg_port ? o->pg_port : 5432);
     snprintf(cto, sizeof cto, "%u", st->timeout_ms < 2000 ? 2 : (st->timeout_ms + 999) / 1000);
@@ -517,5 +528,6 @@ const struct cl_store_backend cl_store_backend_postgres = {
     .list = pg_list,
     .cas = pg_cas,
     .purge = pg_purge,
+    .get_if_changed = pg_get_if_changed,
     .close = pg_close,
 };

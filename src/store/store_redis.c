@@ -8,27 +8,23 @@
  * URL: redis://[[user]:password@]host[:port][/db]; REDIS_URL (read by the caller) wins.
  */
 #include "store/store_backend.h"
+#include "store/store_pool.h"
 
-#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define REDIS_MAX_URL 1024
 #define REDIS_SCAN_COUNT "500"
 
 struct rd_conn {
     redisContext *c;
-    bool busy;
 };
 
 struct rd_store {
-    pthread_mutex_t lock;
-    pthread_cond_t freed;
-    struct rd_conn *conns;
+    struct cl_store_pool pool;
+    struct rd_conn *conns; /* indexed by pool slot */
     size_t nconns;
     unsigned timeout_ms;
     char host[256];
@@ -42,6 +38,14 @@ static const char cas_script[] = "local v = redis.call('GET', KEYS[1]) "
                                  "if v == false then return -1 end "
                                  "if v ~= ARGV[1] then return 0 end "
                                  "redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1";
+
+/* A value's version is its SHA-1 (hex) computed by the server; the value travels only when
+ * the version is not the caller's. */
+static const char ver_script[] = "local v = redis.call('GET', KEYS[1]) "
+                                 "if v == false then return -1 end "
+                                 "local h = redis.sha1hex(v) "
+                                 "if h == ARGV[1] then return {h} end "
+                                 "return {h, v}";
 
 /* ---- URL ---- */
 
@@ -67,8 +71,9 @@ static int parse_url(struct rd_store *st, const char *url, struct cl_err *err)
         return cl_err_set(err, CL_ELIMIT, "Redis url: longer than %d characters", REDIS_MAX_URL);
     if (strncmp(url, "rediss://", 9) == 0)
         return cl_err_set(err, CL_EUNSUPPORTED,
-                          "Redis url: rediss:// (TLS) is not supported by Cloister; use "
-                          "redis:// on a protected network");
+                          "Redis url: rediss:// (TLS) is not supported (the hiredis of this "
+                          "build has no TLS); run a TLS sidecar such as stunnel (client mode) "
+                          "beside the KBS and give its local end as redis://127.0.0.1:<port>");
     if (strncmp(url, "redis://", 8) != 0)
         return cl_err_set(err, CL_EINVAL, "Redis url: must start with redis://");
     const char *p = url + 8;
@@ -155,38 +160,13 @@ static int conn_ensure(struct rd_store *st, struct rd_conn *rc, struct cl_err *e
 
 static struct rd_conn *pool_take(struct rd_store *st, struct cl_err *err)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += st->timeout_ms / 1000;
-    dl.tv_nsec += (long)(st->timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&st->lock);
-    for (;;) {
-        for (size_t i = 0; i < st->nconns; i++) {
-            if (!st->conns[i].busy) {
-                st->conns[i].busy = true;
-                pthread_mutex_unlock(&st->lock);
-                return &st->conns[i];
-            }
-        }
-        if (pthread_cond_timedwait(&st->freed, &st->lock, &dl) == ETIMEDOUT) {
-            pthread_mutex_unlock(&st->lock);
-            cl_err_set(err, CL_EIO, "Redis: no free pooled connection within %u ms",
-                       st->timeout_ms);
-            return NULL;
-        }
-    }
+    long i = cl_store_pool_take(&st->pool, err);
+    return i < 0 ? NULL : &st->conns[i];
 }
 
 static void pool_give(struct rd_store *st, struct rd_conn *rc)
 {
-    pthread_mutex_lock(&st->lock);
-    rc->busy = false;
-    pthread_cond_signal(&st->freed);
-    pthread_mutex_unlock(&st->lock);
+    cl_store_pool_give(&st->pool, (size_t)(rc - st->conns));
 }
 
 /* Runs one command (argv form, binary-safe) with one retry on a broken connection. Returns
@@ -409,6 +389,46 @@ static int rd_cas(void *impl, const char *ns, const char *key, const void *old_d
     return rc;
 }
 
+static int rd_get_if_changed(void *impl, const char *ns, const char *key, const uint8_t *have,
+                             size_t have_len, uint8_t *ver, size_t *vlen, cl_bytes **val,
+                             size_t *len, struct cl_err *err)
+{
+    struct rd_store *st = impl;
+    CL_AUTO(cl_str) *k = full_key(ns, key, err);
+    if (!k)
+        return CL_ENOMEM;
+    const char *argv[5] = {"EVAL", ver_script, "1", k, have ? (const char *)have : ""};
+    size_t lens[5] = {4, strlen(ver_script), 1, strlen(k), have ? have_len : 0};
+    redisReply *r = cmd(st, 5, argv, lens, err);
+    if (!r)
+        return err ? err->code : CL_EIO;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == -1) {
+        rc = cl_err_set(err, CL_ENOTFOUND, "store key \"%s\" in \"%s\": not found", key, ns);
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements > 2 ||
+               r->element[0]->type != REDIS_REPLY_STRING ||
+               r->element[0]->len > CL_STORE_VERSION_MAX ||
+               (r->elements == 2 && r->element[1]->type != REDIS_REPLY_STRING)) {
+        rc = cl_err_set(err, CL_EIO, "Redis: version of \"%s\": unexpected reply", key);
+    } else {
+        *vlen = r->element[0]->len;
+        memcpy(ver, r->element[0]->str, *vlen);
+        if (r->elements == 2) {
+            redisReply *e = r->element[1];
+            if (!(*val = malloc(e->len + 1))) {
+                rc = cl_err_set(err, CL_ENOMEM, "Redis: out of memory");
+            } else {
+                memcpy(*val, e->str, e->len);
+                (*val)[e->len] = 0;
+                *len = e->len;
+                rc = 1;
+            }
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 /* Expiring values carry EXAT: the server drops them itself. */
 static int rd_purge(void *impl, const char *ns, const char bound[CL_STORE_EXP_DIGITS], size_t *n,
                     struct cl_err *err)
@@ -423,15 +443,14 @@ static void rd_close(void *impl)
     struct rd_store *st = impl;
     if (!st)
         return;
-    for (size_t i = 0; i < st->nconns; i++)
+    for (size_t i = 0; st->conns && i < st->nconns; i++)
         conn_drop(&st->conns[i]);
     free(st->conns);
     free(st->user);
     if (st->password)
         explicit_bzero(st->password, strlen(st->password));
     free(st->password);
-    pthread_cond_destroy(&st->freed);
-    pthread_mutex_destroy(&st->lock);
+    cl_store_pool_destroy(&st->pool);
     free(st);
 }
 
@@ -442,12 +461,10 @@ static void *rd_open(const struct cl_store_opts *o, struct cl_err *err)
         cl_err_set(err, CL_ENOMEM, "Redis: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&st->lock, NULL);
-    pthread_cond_init(&st->freed, NULL);
     st->timeout_ms = o->timeout_ms ? o->timeout_ms : CL_STORE_TIMEOUT_MS_DEFAULT;
     st->nconns = o->pool_size ? o->pool_size : CL_STORE_POOL_DEFAULT;
     st->conns = calloc(st->nconns, sizeof *st->conns);
-    if (!st->conns) {
+    if (!st->conns || cl_store_pool_init(&st->pool, st->nconns, st->timeout_ms, "Redis", err) < 0) {
         cl_err_set(err, CL_ENOMEM, "Redis: out of memory");
         rd_close(st);
         return NULL;
@@ -471,5 +488,6 @@ const struct cl_store_backend cl_store_backend_redis = {
     .list = rd_list,
     .cas = rd_cas,
     .purge = rd_purge,
+    .get_if_changed = rd_get_if_changed,
     .close = rd_close,
 };

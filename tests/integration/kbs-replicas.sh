@@ -3,7 +3,8 @@
 # Three cloister-kbs replicas on one real database (PostgreSQL 15 by default,
 # CLOISTER_TEST_STORE=Redis for Redis): one client's auth, attest and resource requests each go
 # to a different replica; a token minted by one is accepted by the others; a resource policy set
-# through one is enforced by all; two replicas racing one challenge give one token; the tables
+# through one is enforced by all, and so are an attestation policy and a reference value; two
+# replicas racing one challenge give one token; the tables
 # and keys are trustee's (checked with psql / redis-cli).
 . "$(dirname "$0")/lib.sh"
 export CLOISTER_TEST_STORE=${CLOISTER_TEST_STORE:-Postgres}
@@ -72,7 +73,9 @@ cmp -s "$T/secret" "$T/got" || fail "secret from replica 3 differs"
 ok "auth (1) → attest (2) → resource (3): jose opens the secret"
 
 # tamper twin: a session id no replica issued
-sed 's/\(kbs-session-id\t\)[0-9a-f]/\1f/' "$T/jar1" > "$T/jarx"
+# (the first hex digit changed: to 0 when it is f, else to f — always a different id)
+sed -e 's/\(kbs-session-id\t\)f/\1X/' -e 's/\(kbs-session-id\t\)[0-9a-e]/\1f/' -e 's/\(kbs-session-id\t\)X/\10/' "$T/jar1" > "$T/jarx"
+cmp -s "$T/jar1" "$T/jarx" && fail "the tampered cookie jar equals the original"
 cp "$T/att.jar1" "$T/att.jarx"
 st=$(attest "$U3" jarx "$T/tokx")
 [ "$st" = 401 ] || fail "attest with an unknown session id: status $st"
@@ -108,6 +111,74 @@ printf 'package policy\ndefault allow := true\n' > "$T/allow.rego"
     || fail "set-resource-policy through replica 3"
 URL=$U1; st=$(http GET /kbs/v0/resource/default/key/one -H "Authorization: Bearer $TOKEN")
 expect_status 200 "$st" "allow policy set on replica 3, request on replica 1"
+
+# ---- an attestation policy and a reference value set through one replica are enforced by
+# all on their next request (the stored version is read per attestation, no cache to wait for)
+vector() { # vector AUTH-URL ATTEST-URL JAR: prints "<instance-identity> <hardware>" of cpu0
+    st=$(auth "$1" "$3"); [ "$st" = 200 ] || fail "auth on $1: $st"
+    evidence "$3" "$T/att.$3"
+    st=$(attest "$2" "$3" "$T/vec.$3"); [ "$st" = 200 ] || fail "attest on $2: $st $(cat "$T/vec.$3")"
+    python3 - "$T/vec.$3" <<'PY'
+import base64, json, sys
+t = json.load(open(sys.argv[1]))["token"].split(".")[1]; t += "=" * (-len(t) % 4)
+v = json.loads(base64.urlsafe_b64decode(t))["submods"]["cpu0"]["ear.trustworthiness-vector"]
+print(v["instance-identity"], v["hardware"])
+PY
+}
+att_policy() { # att_policy FILE IDENTITY: hardware 2 only while reference value replica_marker holds "m1"
+    cat > "$1" <<REGO
+package policy
+import rego.v1
+default hardware := 97
+hardware := 2 if {
+    rv := query_reference_value("replica_marker")
+    rv != null
+    "m1" in rv
+}
+trust_claims := {"instance-identity": $2, "hardware": hardware}
+REGO
+}
+v=$(vector "$U1" "$U2" jarv0)
+case "$v" in "17 "*) fail "identity 17 before any upload: $v" ;; esac
+ok "replica 2 appraised with the built-in attestation policy (now cached there): $v"
+att_policy "$T/att17.rego" 17
+"$CLI_BIN" kbs set-attestation-policy --url "$U1" --admin-key "$T/admin.key" --file "$T/att17.rego" --id default_cpu \
+    || fail "set-attestation-policy through replica 1"
+v=$(vector "$U3" "$U2" jarv1)
+[ "$v" = "17 97" ] || fail "attestation policy set on replica 1 not applied by replica 2 (vector $v)"
+ok "attestation policy set through replica 1 applied by replica 2 on its next attestation"
+"$CLI_BIN" kbs set-reference-value --url "$U1" --admin-key "$T/admin.key" --name replica_marker --value m1 \
+    || fail "set-reference-value through replica 1"
+v=$(vector "$U1" "$U2" jarv2)
+[ "$v" = "17 2" ] || fail "reference value set on replica 1 not used by replica 2 (vector $v)"
+v=$(vector "$U2" "$U3" jarv3)
+[ "$v" = "17 2" ] || fail "reference value set on replica 1 not used by replica 3 (vector $v)"
+ok "reference value set through replica 1 used by replicas 2 and 3 on their next attestation"
+# tamper twins: the old reference value and the old policy no longer apply anywhere
+"$CLI_BIN" kbs set-reference-value --url "$U3" --admin-key "$T/admin.key" --name replica_marker --value m2 \
+    || fail "set-reference-value through replica 3"
+v=$(vector "$U3" "$U2" jarv4)
+[ "$v" = "17 97" ] || fail "replaced reference value still honoured by replica 2 (vector $v)"
+att_policy "$T/att18.rego" 18
+"$CLI_BIN" kbs set-attestation-policy --url "$U3" --admin-key "$T/admin.key" --file "$T/att18.rego" --id default_cpu \
+    || fail "set-attestation-policy through replica 3"
+for u in "$U1" "$U2"; do
+    v=$(vector "$U3" "$u" "jarv5${u##*:}")
+    [ "$v" = "18 97" ] || fail "replaced attestation policy still applied by $u (vector $v)"
+done
+ok "tamper twins: a replaced reference value and a replaced attestation policy apply nowhere"
+# written behind every replica's back, straight into trustee's table / key: still enforced
+att_policy "$T/att19.rego" 19
+if [ "$CLOISTER_TEST_STORE" = Postgres ]; then
+    psql_q "UPDATE attestation_service_policy SET value = convert_to('$(sed "s/'/''/g" "$T/att19.rego")', 'UTF8') WHERE key = 'default_cpu.rego'" > /dev/null \
+        || fail "psql update of the attestation policy"
+else
+    redis-cli -p "$RD_PORT" -x SET attestation_service_policy:default_cpu.rego < "$T/att19.rego" > /dev/null \
+        || fail "redis-cli SET of the attestation policy"
+fi
+v=$(vector "$U1" "$U2" jarv6)
+[ "$v" = "19 97" ] || fail "policy written with the database's own client not applied by replica 2 (vector $v)"
+ok "a policy written straight into the database is applied on the next attestation"
 
 # ---- a challenge is used once, across replicas ----
 for round in 1 2 3 4 5; do

@@ -230,6 +230,36 @@ static void test_attestation_parse(void **state)
     }
 }
 
+/* Sessions in a shared store: max_sessions counts the unexpired sessions each replica created
+ * (two replicas = two sessions tables on one store). */
+static void test_sessions_shared(void **state)
+{
+    (void)state;
+    struct cl_err e = {0};
+    struct cl_store *db = cl_store_open("Memory", NULL, &e);
+    assert_non_null(db);
+    struct cl_kbs_sessions a, b;
+    assert_int_equal(cl_kbs_sessions_init(&a, 2, 1), 0);
+    assert_int_equal(cl_kbs_sessions_init(&b, 2, 1), 0);
+    a.shared = b.shared = db;
+    char id[4][KBS_SESSION_ID_LEN + 1], nonce[KBS_NONCE_B64_LEN + 1];
+    int64_t exp;
+    assert_int_equal(cl_kbs_session_create(&a, "sample", id[0], nonce, &exp, &e), 0);
+    assert_int_equal(cl_kbs_session_create(&a, "sample", id[1], nonce, &exp, &e), 0);
+    assert_int_equal(cl_kbs_session_create(&a, "sample", id[2], nonce, &exp, &e), CL_ELIMIT);
+    assert_non_null(strstr(e.msg, "per replica"));
+    /* the other replica has its own budget, and sees replica a's sessions */
+    assert_int_equal(cl_kbs_session_create(&b, "sample", id[2], nonce, &exp, &e), 0);
+    struct cl_kbs_session got;
+    assert_int_equal(cl_kbs_session_get(&b, id[0], &got, &e), 0);
+    free(got.token);
+    sleep(2); /* lifetime 1 s: replica a has room again */
+    assert_int_equal(cl_kbs_session_create(&a, "sample", id[3], nonce, &exp, &e), 0);
+    cl_kbs_sessions_destroy(&a);
+    cl_kbs_sessions_destroy(&b);
+    cl_store_close(db);
+}
+
 static void test_sessions(void **state)
 {
     (void)state;
@@ -284,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_request_parse),
         cmocka_unit_test(test_attestation_parse),
         cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_sessions_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

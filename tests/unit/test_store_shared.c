@@ -134,6 +134,60 @@ static void test_cas(void **state)
     }
 }
 
+/* ---- versions: the value travels only when it changed ---- */
+
+static void test_version(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < CL_ARRAY_LEN(shared_types); t++) {
+        struct cl_store *s = open_backend(shared_types[t]);
+        if (!s) {
+            print_message("# %s: not available, skipped\n", shared_types[t]);
+            continue;
+        }
+        struct cl_err err = {0};
+        char key[64];
+        snprintf(key, sizeof key, "ver/%d/%ld", (int)getpid(), (long)now_ms());
+        struct cl_store_version v = {0};
+        cl_bytes *val = NULL;
+        size_t n = 0;
+        /* absent: a change from "nothing known", then unchanged */
+        assert_int_equal(cl_store_get_if_changed(s, "t_ver", key, &v, &val, &n, &err), 1);
+        assert_null(val);
+        assert_true(v.known && !v.present);
+        assert_int_equal(cl_store_get_if_changed(s, "t_ver", key, &v, &val, &n, &err), 0);
+        /* stored: changed, with the value */
+        assert_int_equal(cl_store_set(s, "t_ver", key, "one\0x", 5, true, &err), 0);
+        assert_int_equal(cl_store_get_if_changed(s, "t_ver", key, &v, &val, &n, &err), 1);
+        assert_non_null(val);
+        assert_int_equal(n, 5);
+        assert_memory_equal(val, "one\0x", 5);
+        free(val);
+        struct cl_store_version v1 = v;
+        /* the same bytes: unchanged, no value */
+        assert_int_equal(cl_store_get_if_changed(s, "t_ver", key, &v, &val, &n, &err), 0);
+        assert_null(val);
+        assert_int_equal(cl_store_set(s, "t_ver", key, "one\0x", 5, true, &err), 0);
+        assert_int_equal(cl_store_get_if_changed(s, "t_ver", key, &v, &val, &n, &err), 0);
+        /* tamper twin: one byte differs, so does the version */
+        assert_int_equal(cl_store_set(s, "t_ver", key, "one\0y", 5, true, &err), 0);
+        assert_int_equal(cl_store_get_if_changed(s, "t_ver", key, &v, &val, &n, &err), 1);
+        assert_non_null(val);
+        assert_memory_equal(val, "one\0y", 5);
+        free(val);
+        assert_false(v.len == v1.len && memcmp(v.v, v1.v, v.len) == 0);
+        /* deleted: a change to absent */
+        assert_int_equal(cl_store_delete(s, "t_ver", key, &err), 0);
+        assert_int_equal(cl_store_get_if_changed(s, "t_ver", key, &v, &val, &n, &err), 1);
+        assert_null(val);
+        assert_false(v.present);
+        /* names are checked before any backend sees them */
+        assert_int_equal(cl_store_get_if_changed(s, "t_ver", "a/../b", &v, &val, &n, &err),
+                         CL_EINVAL);
+        cl_store_close(s);
+    }
+}
+
 /* Eight threads race one compare-and-set from the same old value: exactly one wins. */
 struct race {
     struct cl_store *s;
@@ -287,7 +341,7 @@ static void test_refusals(void **state)
         int code;
         const char *says;
     } urls[] = {
-        {"rediss://127.0.0.1:6379", CL_EUNSUPPORTED, "TLS"},
+        {"rediss://127.0.0.1:6379", CL_EUNSUPPORTED, "stunnel"},
         {"http://127.0.0.1:6379", CL_EINVAL, "redis://"},
         {"redis://127.0.0.1:99999", CL_EINVAL, "port"},
         {"redis://127.0.0.1:6x", CL_EINVAL, "port"},
@@ -375,6 +429,13 @@ static void test_seal(void **state)
     assert_int_equal(n, sizeof secret - 1);
     assert_memory_equal(v, secret, n);
     free(v);
+    /* a version read opens the sealed value as a get does */
+    struct cl_store_version ver = {0};
+    assert_int_equal(cl_store_get_if_changed(s, "repository", "a/b/c", &ver, &v, &n, &err), 1);
+    assert_non_null(v);
+    assert_int_equal(n, sizeof secret - 1);
+    assert_memory_equal(v, secret, n);
+    free(v);
     /* what the database holds: sealed, no plaintext */
     struct cl_store *raw = cl_store_open("LocalFs", base, &err);
     assert_non_null(raw);
@@ -446,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_cas),      cmocka_unit_test(test_cas_race),
         cmocka_unit_test(test_expiring), cmocka_unit_test(test_expiring_split),
         cmocka_unit_test(test_refusals), cmocka_unit_test(test_seal),
+        cmocka_unit_test(test_version),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (redis_pid > 0) {
