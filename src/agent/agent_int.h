@@ -8,9 +8,6 @@
  * SetPolicy, grpc.Health and the policy itself belong to the service, never to an action.
  *
  * An RPC with no entry in cl_agent_actions is answered UNIMPLEMENTED after the gate.
- * Until the runtime lands, actions_none.c provides an empty table and a runtime handle that
- * holds nothing, so only the gate is exercised; src/agent/meson.build picks runtime.c's
- * table instead when that file exists.
  */
 #ifndef CL_AGENT_INT_H
 #define CL_AGENT_INT_H

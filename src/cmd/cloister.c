@@ -42,24 +42,14 @@ static const struct subcommand subcommands[] = {
      "talk to a Key Broker Service: get-resource, attest, admin calls, admin-token"},
     {"as", cl_cli_as,
      "attestation service tools: verify TEE evidence offline (snp, tdx, tpm, azure)"},
-#ifdef CL_HAVE_POLICY_CLI
     {"policy", cl_cli_policy, "Rego policies: eval, test (Kata cases), bench"},
-#endif
-#ifdef CL_HAVE_SECRET_CLI
     {"secret", cl_cli_secret,
      "sealed secrets: keygen, seal, verify; data hub calls: unseal, get-resource, unwrap-key"},
-#endif
-#ifdef CL_HAVE_INITDATA_CLI
     {"initdata", cl_cli_initdata, "init-data: digest, encode (annotation, image), decode"},
-#endif
-#ifdef CL_HAVE_AGENT_CLI
     {"agent-ctl", cl_cli_agent,
      "drive a Kata-API agent over ttrpc: one request as JSON, the response as JSON"},
-#endif
-#ifdef CL_HAVE_IMAGE_CLI
     {"image", cl_cli_image,
      "container images: pull (signature policy, digests, decryption, confined unpack)"},
-#endif
 };
 
 static void usage(FILE *f)
