@@ -138,7 +138,7 @@ static int toml_table(FILE *f, const json_t *t, const char *prefix, int depth, s
         if (!is_table_array(v) || !regconf_key(k))
             continue;
         char sub[256];
-        snprintf(sub, sizeof sub, "%s%s%s", prefix, *prefix ? "." : "", k);
+        snprintf(sub, sizeof sub, "%.120s%s%.120s", prefix, *prefix ? "." : "", k);
         size_t i;
         json_t *e;
         json_array_foreach(v, i, e)

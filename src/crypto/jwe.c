@@ -323,7 +323,7 @@ static int seal(const json_t *recipient, const void *plaintext, size_t len, stru
                 struct cl_err *err)
 {
     const char *alg = NULL;
-    enum km km;
+    enum km km = KM_ECDH_ES_A256KW; /* set by find_km */
     if (!json_is_object(recipient))
         return cl_err_set(err, CL_EINVAL, "JWE: recipient JWK is not an object");
     if (cl_json_get_str(recipient, "alg", &alg, err) < 0)
@@ -553,7 +553,7 @@ static struct cl_secret *jwe_decrypt(const json_t *jwe, cl_pkey *priv, struct cl
         }
     }
     const char *alg = NULL, *enc = NULL;
-    enum km km;
+    enum km km = KM_ECDH_ES_A256KW; /* set by find_km */
     if (cl_json_get_str(hdr, "alg", &alg, err) < 0 || cl_json_get_str(hdr, "enc", &enc, err) < 0) {
         cl_err_prefix(err, "JWE protected header");
         return NULL;

@@ -710,7 +710,7 @@ int cl_image_policy_check(const struct cl_image_policy *p, const struct cl_image
     json_array_foreach(reqs, i, r)
     {
         const struct req_type *t = find_type(r);
-        char where[200];
+        char where[256];
         snprintf(where, sizeof where, "scope %.150s, requirement %zu (%s)", scope, i,
                  t ? t->name : "?");
         if (!t)

@@ -482,6 +482,8 @@ static int bi_json_remove(struct cl_rego_bctx *c, struct cl_rv *const *a, struct
 /* walk(x): every [path, value] pair, depth first (a relation: one solution per pair) */
 static void walk_rec(struct cl_rv *acc, struct cl_rv *path, const struct cl_rv *v, int depth)
 {
+    if (!v)
+        return;
     struct cl_rv *pair = cl_rv_array(2);
     cl_rv_array_push(pair, cl_rv_copy(path));
     cl_rv_array_push(pair, cl_rv_incref((struct cl_rv *)(uintptr_t)v));

@@ -374,7 +374,7 @@ static int contains(struct cl_rego_bctx *c, const struct cl_rv *a, const struct 
 
 static int bi_cidr_contains(struct cl_rego_bctx *c, struct cl_rv *const *a, struct cl_rv **out)
 {
-    bool r;
+    bool r = false;
     if (contains(c, a[0], a[1], &r) < 0)
         return -1;
     return OUT(cl_rv_bool(r));
@@ -487,14 +487,14 @@ static int bi_cidr_contains_matches(struct cl_rego_bctx *c, struct cl_rv *const 
     struct cl_rv *r = cl_rv_set();
     size_t n1 = match_count(a[0]), n2 = match_count(a[1]);
     for (size_t i = 0; i < n1; i++) {
-        const struct cl_rv *c1;
+        const struct cl_rv *c1 = NULL;
         struct cl_rv *i1 = NULL;
         if (match_member(c, 1, a[0], i, &c1, &i1) < 0)
             goto fail;
         for (size_t j = 0; j < n2; j++) {
-            const struct cl_rv *c2;
+            const struct cl_rv *c2 = NULL;
             struct cl_rv *i2 = NULL;
-            bool hit;
+            bool hit = false;
             if (match_member(c, 2, a[1], j, &c2, &i2) < 0 || contains(c, c1, c2, &hit) < 0) {
                 cl_rv_decref(i1);
                 cl_rv_decref(i2);

@@ -51,6 +51,7 @@ struct tp {
     size_t nslots, capslots;
     json_t **pending; /* tables marked TP_PENDING, made TP_EXPLICIT at the next header */
     size_t npending, cappending;
+    struct cl_tp_slot lost; /* what meta_of answers for an unregistered container */
 };
 
 /* An owned jansson reference released at scope exit (this module does not depend on json/). */

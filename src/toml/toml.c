@@ -100,6 +100,19 @@ static struct cl_tp_slot *meta_get(const struct tp *p, const json_t *k)
     }
 }
 
+/* The slot of a container this parser made (every one is registered by new_container). Should
+ * that ever not hold, the answer is a slot that refuses everything: frozen (nothing may be
+ * added) and at the depth cap (nothing may nest), so the document fails instead of parsing
+ * differently. Never NULL. */
+static struct cl_tp_slot *meta_of(struct tp *p, const json_t *k)
+{
+    struct cl_tp_slot *s = meta_get(p, k);
+    if (s)
+        return s;
+    p->lost = (struct cl_tp_slot){.key = k, .flags = TP_FROZEN, .depth = CL_TOML_MAX_DEPTH};
+    return &p->lost;
+}
+
 static int meta_put(struct tp *p, const json_t *k, unsigned flags, unsigned depth)
 {
     if (2 * (p->nslots + 1) > p->capslots) {
@@ -146,7 +159,7 @@ static int pending_add(struct tp *p, json_t *t, struct cl_tp_slot *s)
 static void pending_commit(struct tp *p)
 {
     for (size_t i = 0; i < p->npending; i++) {
-        struct cl_tp_slot *s = meta_get(p, p->pending[i]);
+        struct cl_tp_slot *s = meta_of(p, p->pending[i]);
         s->flags = (s->flags & ~(unsigned)TP_PENDING) | TP_EXPLICIT;
     }
     p->npending = 0;
@@ -403,7 +416,7 @@ static int read_inline_table(struct tp *p, unsigned depth, json_t **out)
                            cl_tp_show(p, p->pos, show));
         }
     }
-    meta_get(p, t)->flags |= TP_FROZEN;
+    meta_of(p, t)->flags |= TP_FROZEN;
     *out = CL_STEAL(t);
     return 0;
 }
@@ -443,13 +456,13 @@ static int dotted_step(struct tp *p, json_t *t, const struct cl_tp_seg *s, bool 
     char name[80];
     json_t *child = get_seg(p, t, s);
     if (!child) {
-        unsigned depth = meta_get(p, t)->depth + 1;
+        unsigned depth = meta_of(p, t)->depth + 1;
         int rc = new_container(p, s->at, false, TP_TABLE, depth, &child);
         if (rc < 0)
             return rc;
         if ((rc = set_seg(p, t, s, child)) < 0)
             return rc;
-        if (!in_inline && (rc = pending_add(p, child, meta_get(p, child))) < 0)
+        if (!in_inline && (rc = pending_add(p, child, meta_of(p, child))) < 0)
             return rc;
         *out = child;
         return 0;
@@ -500,7 +513,7 @@ static int read_keyval(struct tp *p, json_t *table, bool in_inline)
                           show_key(p, &last, name));
     }
     json_t *v = NULL;
-    if ((rc = read_value(p, meta_get(p, parent)->depth + 1, &v)) < 0)
+    if ((rc = read_value(p, meta_of(p, parent)->depth + 1, &v)) < 0)
         return rc;
     if ((rc = set_seg(p, parent, &last, v)) < 0)
         return rc;
@@ -532,7 +545,7 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
     json_t *t = root;
     for (size_t i = 0; i + 1 < p->nseg; i++) {
         const struct cl_tp_seg *s = &p->segs[i];
-        unsigned depth = meta_get(p, t)->depth + 1;
+        unsigned depth = meta_of(p, t)->depth + 1;
         json_t *child = get_seg(p, t, s);
         if (!child) {
             if ((rc = new_container(p, s->at, false, TP_TABLE, depth, &child)) < 0 ||
@@ -556,7 +569,7 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
     }
 
     const struct cl_tp_seg *s = &p->segs[p->nseg - 1];
-    unsigned depth = meta_get(p, t)->depth + 1;
+    unsigned depth = meta_of(p, t)->depth + 1;
     json_t *child = get_seg(p, t, s);
     struct cl_tp_slot *m = child ? meta_get(p, child) : NULL;
     if (!aot) {
@@ -589,7 +602,7 @@ static int read_header(struct tp *p, json_t *root, json_t **current)
                                                   : "a static array, which cannot be extended");
     }
     json_t *elem = NULL;
-    if ((rc = new_container(p, s->at, false, TP_TABLE, meta_get(p, child)->depth + 1, &elem)) < 0)
+    if ((rc = new_container(p, s->at, false, TP_TABLE, meta_of(p, child)->depth + 1, &elem)) < 0)
         return rc;
     if (json_array_append_new(child, elem) < 0)
         return TP_FAIL_AT(p, start, CL_ENOMEM, "out of memory");
