@@ -1600,6 +1600,9 @@ int cl_rg_compile(struct cl_rego *e, struct cl_rg_error *err)
                 n->deflt = r;
                 continue;
             }
+            /* a compile that failed earlier may have linked r already: the tree is rebuilt
+             * from nothing, so its list links are too */
+            r->next_in_node = NULL;
             if (r->kind == RG_R_FUNC) {
                 if (cl_rg_node_is_fn(n) && cl_rg_node_arity(n) != r->nargs) {
                     struct cl_rg_term at = {.line = r->line, .col = r->col};

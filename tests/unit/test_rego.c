@@ -581,6 +581,45 @@ static void test_print(void **state)
     cl_rego_free(e);
 }
 
+/* A compile that failed leaves the engine failing the same way: compiling or preparing again
+ * answers the error again (it once looped forever on rules linked by the first attempt). */
+static void test_compile_again_after_failure(void **state)
+{
+    (void)state;
+    static const char *const mods[] = {
+        /* fails while the rule tree is built, after rules were linked */
+        "package t\np if true\np if false\ndefault r := 1\ndefault r := 2\n",
+        /* fails after the tree, while names are resolved */
+        "package t\np if true\np if false\nr := x\n",
+    };
+    for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
+        struct cl_rego *e = cl_rego_new(NULL);
+        struct cl_err err = {0};
+        assert_int_equal(cl_rego_add_module(e, "t.rego", mods[i], strlen(mods[i]), false, &err), 0);
+        for (int round = 0; round < 3; round++) {
+            cl_err_clear(&err);
+            assert_true(cl_rego_compile(e, &err) < 0);
+            assert_non_null(strstr(err.msg, "rego_"));
+            cl_err_clear(&err);
+            struct cl_rego_query *q = cl_rego_prepare(e, "data.t.p", &err);
+            assert_null(q);
+            assert_true(err.code < 0);
+        }
+        cl_rego_free(e);
+    }
+    /* the twin: a good module compiles and prepares, again and again */
+    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_err err = {0};
+    const char *good = "package t\np if true\np if false\n";
+    assert_int_equal(cl_rego_add_module(e, "t.rego", good, strlen(good), false, &err), 0);
+    for (int round = 0; round < 3; round++) {
+        struct cl_rego_query *q = cl_rego_prepare(e, "data.t.p", &err);
+        assert_non_null(q);
+        cl_rego_query_free(q);
+    }
+    cl_rego_free(e);
+}
+
 /* Text: policy literals must be UTF-8; input documents are repaired as OPA reads them. */
 static void test_text(void **state)
 {
@@ -1003,6 +1042,7 @@ int main(void)
         cmocka_unit_test(test_print_lazy),
         cmocka_unit_test(test_error_locations),
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_compile_again_after_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
