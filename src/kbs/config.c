@@ -918,8 +918,8 @@ static const struct cl_cfg_field backend_rows[] = {
 static const struct cl_cfg_field storage_rows[] = {
     CL_CFG_S("storage_type", KC, storage_type, 0, "Memory"),
     CL_CFG_K("backends"), /* read after storage_type is judged: read_storage */
-    CL_CFG_S("encryption_key_path", KC, seal_key_path, 0, NULL),
-    CL_CFG_A("encryption_old_key_paths", KC, seal_old_paths, nseal_old, 8, 0),
+    CL_CFG_S("encryption_key_path", KC, seal_key_path, CL_CFG_FILE, NULL),
+    CL_CFG_A("encryption_old_key_paths", KC, seal_old_paths, nseal_old, 8, CL_CFG_FILE),
     CL_CFG_END_ROW,
 };
 
@@ -1204,6 +1204,7 @@ int cl_kbs_config_check_files(const struct cl_kbs_config *cfg, struct cl_err *er
         {"attestation_service.attestation_token_broker.signer", signer_rows},
         {"attestation_service.verifier_config.tpm_verifier", tpm_rows},
         {"attestation_service.verifier_config.cca_verifier", cca_rows},
+        {"storage_backend", storage_rows},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(files); i++)
         if (cl_cfg_check_files("config", files[i].rows, cfg, files[i].where, CL_KBS_MAX_CONFIG * 16,

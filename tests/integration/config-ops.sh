@@ -74,3 +74,15 @@ ok "--log-format json: $(wc -l < "$T/json.log") lines, each a JSON object with t
 rc=0; "$KBS_BIN" -c "$T/kbs2.toml" --log-format xml > /dev/null 2>&1 || rc=$?
 [ $rc = 2 ] || fail "--log-format xml: exit $rc"
 ok "an unknown --log-format is refused (exit 2)"
+
+# --check opens the sealing keys the store names (a missing KEK used to pass --check).
+head -c 32 /dev/urandom > "$T/kek"
+printf '[http_server]\ninsecure_http = true\n[admin]\ninsecure_api = true\n[storage_backend]\nstorage_type = "Memory"\nencryption_key_path = "%s"\n' \
+    "$T/kek" > "$T/seal.toml"
+"$KBS_BIN" -c "$T/seal.toml" --check > /dev/null 2> "$T/err" || fail "--check with a KEK: $(cat "$T/err")"
+ok "--check reads storage_backend.encryption_key_path"
+sed -i "s|$T/kek|$T/missing-kek|" "$T/seal.toml"
+rc=0; "$KBS_BIN" -c "$T/seal.toml" --check > /dev/null 2> "$T/err" || rc=$?
+[ $rc != 0 ] && grep -q "storage_backend.encryption_key_path" "$T/err" ||
+    fail "--check passed a missing KEK (exit $rc): $(cat "$T/err")"
+ok "--check refuses a missing KEK by name (exit $rc)"
