@@ -270,7 +270,7 @@ static int kbs_fetch(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_s
             usleep(200000);
         pthread_mutex_lock(&cdh->lock);
         rc = token_locked(cdh, force, err);
-        CL_AUTO(cl_str) *auth = rc == 0 ? cl_strdupf("Authorization: Bearer %s", cdh->token) : NULL;
+        CL_AUTO(cl_str) *token = rc == 0 ? strdup(cdh->token) : NULL;
         cl_pkey *key = cdh->tee_key;
         if (key)
             EVP_PKEY_up_ref(key);
@@ -278,54 +278,30 @@ static int kbs_fetch(struct cl_cdh *cdh, const struct cl_cdh_uri *u, struct cl_s
         CL_AUTO(cl_pkey) *k = key;
         if (rc < 0)
             return rc; /* the agent already retried its handshake */
-        if (!auth)
+        if (!token)
             return cl_err_set(err, CL_ENOMEM, "out of memory");
-        const char *hdrs[] = {auth, NULL};
         struct cl_http_client *h = cl_http_client_new(&ho, err);
         if (!h)
             return err->code;
-        struct cl_http_result r = {0};
-        rc = cl_http_request(h, "GET", url, hdrs, NULL, 0, &r, err);
+        long st = 0;
+        char what[160];
+        snprintf(what, sizeof what, "KBS %.128s", u->path);
+        rc = cl_kbs_client_get_sealed(h, url, token, k, CL_CDH_MAX_RESOURCE, what, &st, out, err);
         cl_http_client_free(h);
-        explicit_bzero(auth, strlen(auth));
-        if (rc < 0)
-            continue; /* transport: try again */
-        if (r.status == 200) {
-            CL_AUTO(json_t) *jwe = cl_json_parse((const char *)r.body, r.body_len, 8, err);
-            *out = jwe ? cl_jwe_decrypt(jwe, k, err) : NULL;
-            cl_http_result_clear(&r);
-            if (!*out)
-                return cl_err_prefix(err, "KBS answer for %s", u->path);
-            if ((*out)->len > CL_CDH_MAX_RESOURCE) {
-                cl_secret_free(*out);
-                *out = NULL;
-                return cl_err_set(err, CL_ELIMIT, "resource %s is larger than %d bytes", u->path,
-                                  CL_CDH_MAX_RESOURCE);
-            }
+        explicit_bzero(token, strlen(token));
+        if (rc == 0) {
             pthread_mutex_lock(&cdh->lock);
             cdh->stats.kbs_fetches++;
             pthread_mutex_unlock(&cdh->lock);
             return 0;
         }
-        long st = r.status;
-        CL_AUTO(json_t) *info = cl_json_parse((const char *)r.body, r.body_len, 8, NULL);
-        cl_http_result_clear(&r);
-        const char *detail = json_string_value(json_object_get(info, "detail"));
-        if (st == 401) {
-            rc = cl_err_set(err, CL_EDENIED, "KBS: HTTP 401 for %s: %.200s", u->path,
-                            detail ? detail : "");
-            if (force)
-                return rc; /* refused with a fresh token too: not a stale-token problem */
-            force = true;  /* token expired or unknown to this KBS: ask the agent for a new one */
+        if (st == 0 || st >= 500)
+            continue; /* transport or server trouble: try again */
+        if (st == 401 && (rc == CL_EDENIED || rc == CL_EEXPIRED) && !force) {
+            force = true; /* token expired or unknown to this KBS: ask the agent for a new one */
             continue;
         }
-        if (st == 404)
-            return cl_err_set(err, CL_ENOTFOUND, "KBS: resource %s not found", u->path);
-        if (st == 403)
-            return cl_err_set(err, CL_EDENIED, "KBS: HTTP 403 for %s: %.200s", u->path,
-                              detail ? detail : "the resource policy refused");
-        rc = cl_err_set(err, CL_EIO, "KBS: HTTP %ld for %s: %.200s", st, u->path,
-                        detail ? detail : "");
+        return rc; /* refused, not found, or a reply that does not open: final */
     }
     return rc;
 }

@@ -67,6 +67,17 @@ CL_MUST_CHECK int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *op
 int cl_kbs_client_reply_error(const char *step, long status, const void *body, size_t len,
                               struct cl_err *err);
 
+/* One sealed GET: `GET url` on h with "Authorization: Bearer <token>" (token NULL: h's own
+ * cookies), the flattened JWE answer opened with key; at most max plaintext bytes (ELIMIT).
+ * *status is the HTTP status (0 when the transport failed). A non-200 answer is
+ * cl_kbs_client_reply_error's code with `what` as its step. The passport fetch of
+ * cloister-cdh and the resource step of cl_kbs_client_get_resource are this function. */
+struct cl_http_client;
+CL_MUST_CHECK int cl_kbs_client_get_sealed(struct cl_http_client *h, const char *url,
+                                           const char *token, cl_pkey *key, size_t max,
+                                           const char *what, long *status, struct cl_secret **out,
+                                           struct cl_err *err);
+
 /* Resource path grammar: exactly three segments, each [A-Za-z0-9_-][A-Za-z0-9_.-]*. */
 bool cl_kbs_resource_path_valid(const char *path);
 /* The PEM form of a TEE key as the AA's GetToken returns it: PKCS#8 for EC, PKCS#1 for RSA. */

@@ -7,6 +7,7 @@
  */
 #include "kbs/client_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,27 +40,44 @@ int cl_kbs_client_attest(const struct cl_kbs_client_opts *opts, cl_str **token, 
     return rc;
 }
 
-/* GET the resource with the session's cookie, or (passport) with the token as Bearer from a
- * fresh client, so that no cookie of the attestation KBS reaches the resource KBS. */
-static int resource_get(struct cl_kbs_rcar *c, const char *path, const char *token,
-                        struct cl_http_result *r, struct cl_err *err)
+int cl_kbs_client_get_sealed(struct cl_http_client *h, const char *url, const char *token,
+                             cl_pkey *key, size_t max, const char *what, long *status,
+                             struct cl_secret **out, struct cl_err *err)
 {
-    const struct cl_kbs_client_opts *o = c->o;
-    CL_AUTO(cl_str) *url = cl_strdupf("%s/kbs/v0/resource/%s", o->url, path);
-    CL_AUTO(cl_str) *bearer = o->attest_url ? cl_strdupf("Authorization: Bearer %s", token) : NULL;
-    if (!url || (o->attest_url && !bearer))
+    CL_ERR_OR_LOCAL(err);
+    *out = NULL;
+    *status = 0;
+    CL_AUTO(cl_str) *bearer = token ? cl_strdupf("Authorization: Bearer %s", token) : NULL;
+    if (token && !bearer)
         return cl_err_set(err, CL_ENOMEM, "out of memory");
-    cl_kbs_say(o, "[3/3] resource: GET %s from %s with %s", path, o->url,
-               bearer ? "the token as Authorization: Bearer (passport)" : "the session cookie");
     const char *hdrs[] = {bearer, NULL};
-    struct cl_http_client *rh = bearer ? cl_kbs_rcar_http(c, false, err) : c->http;
-    int rc =
-        rh ? cl_http_request(rh, "GET", url, bearer ? hdrs : NULL, NULL, 0, r, err) : err->code;
-    if (rh && rh != c->http)
-        cl_http_client_free(rh);
-    if (rc == 0 && r->status != 200)
-        rc = cl_kbs_server_error("resource", r, err);
-    return rc;
+    struct cl_http_result r = {0};
+    int rc = cl_http_request(h, "GET", url, bearer ? hdrs : NULL, NULL, 0, &r, err);
+    if (bearer)
+        explicit_bzero(bearer, strlen(bearer));
+    if (rc < 0)
+        return rc;
+    *status = r.status;
+    if (r.status != 200) {
+        rc = cl_kbs_server_error(what, &r, err);
+        cl_http_result_clear(&r);
+        return rc;
+    }
+    CL_AUTO(json_t) *jwe = cl_json_parse((const char *)r.body, r.body_len, 8, err);
+    cl_http_result_clear(&r);
+    if (!jwe)
+        return cl_err_prefix(err, "%s: KBS reply", what);
+    *out = cl_jwe_decrypt(jwe, key, err);
+    if (!*out)
+        return cl_err_prefix(err, "%s: opening the sealed resource", what);
+    if ((*out)->len > max) {
+        size_t n = (*out)->len;
+        cl_secret_free(*out);
+        *out = NULL;
+        return cl_err_stage(err, CL_ELIMIT, what, "%s: the resource has %zu bytes, more than %zu",
+                            what, n, max);
+    }
+    return 0;
 }
 
 int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts, const char *path,
@@ -71,23 +89,27 @@ int cl_kbs_client_get_resource(const struct cl_kbs_client_opts *opts, const char
                           path);
     struct cl_kbs_rcar c;
     CL_AUTO(cl_str) *token = NULL;
-    struct cl_http_result r = {0};
     int rc = cl_kbs_rcar_open(&c, opts, &token, err);
-    if (rc == 0)
-        say_token(opts, token);
-    if (rc == 0)
-        rc = resource_get(&c, path, token, &r, err);
     if (rc == 0) {
-        CL_AUTO(json_t) *jwe = cl_json_parse((const char *)r.body, r.body_len, 8, err);
-        *out = jwe ? cl_jwe_decrypt(jwe, c.key, err) : NULL;
-        if (!jwe)
-            rc = cl_err_prefix(err, "resource reply");
-        else if (!*out)
-            rc = cl_err_prefix(err, "opening the sealed resource");
-        else
+        say_token(opts, token);
+        /* passport: the token as Bearer from a fresh client, so that no cookie of the
+         * attestation KBS reaches the resource KBS; otherwise the session's cookie */
+        bool passport = opts->attest_url != NULL;
+        CL_AUTO(cl_str) *url = cl_strdupf("%s/kbs/v0/resource/%s", opts->url, path);
+        cl_kbs_say(opts, "[3/3] resource: GET %s from %s with %s", path, opts->url,
+                   passport ? "the token as Authorization: Bearer (passport)"
+                            : "the session cookie");
+        struct cl_http_client *rh = passport ? cl_kbs_rcar_http(&c, false, err) : c.http;
+        long status = 0;
+        rc = !url  ? cl_err_set(err, CL_ENOMEM, "out of memory")
+             : !rh ? err->code
+                   : cl_kbs_client_get_sealed(rh, url, passport ? token : NULL, c.key, SIZE_MAX,
+                                              "resource", &status, out, err);
+        if (rh && rh != c.http)
+            cl_http_client_free(rh);
+        if (rc == 0)
             cl_kbs_say(opts, "      JWE opened with the TEE private key: %zu bytes", (*out)->len);
     }
-    cl_http_result_clear(&r);
     cl_kbs_rcar_close(&c);
     return rc;
 }

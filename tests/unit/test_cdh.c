@@ -775,7 +775,7 @@ static void test_resource_errors(void **state)
     assert_non_null(strstr(e.msg, "HTTP 500"));
     w->mode = KBS_GARBAGE;
     assert_int_not_equal(get(w, "kbs:///a/b/i", got, sizeof got, &e), 0);
-    assert_non_null(strstr(e.msg, "KBS answer"));
+    assert_non_null(strstr(e.msg, "KBS a/b/i: KBS reply"));
     /* a bad URI never reaches the KBS */
     hits = w->kbs_hits;
     assert_int_equal(get(w, "kbs:///a/../i", got, sizeof got, &e), CL_EINVAL);
