@@ -11,6 +11,7 @@
 #include "aa/aa.h"
 #include "kbs/kbs_client.h"
 #include "net/http.h"
+#include "tee/tdx/tdx.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,15 +117,7 @@ static int wal_recover(struct cl_aa *aa, struct cl_err *err)
 
 static unsigned ccmr_of(const struct cl_aa *aa, unsigned pcr)
 {
-    if (strcmp(aa->att->tee, "tdx") != 0)
-        return pcr;
-    if (pcr == 1 || pcr == 7)
-        return 1;
-    if (pcr >= 2 && pcr <= 6)
-        return 2;
-    if (pcr >= 8 && pcr <= 15)
-        return 3;
-    return 4;
+    return strcmp(aa->att->tee, "tdx") == 0 ? cl_tdx_pcr_to_ccmr(pcr) : pcr;
 }
 
 int cl_aa_extend(struct cl_aa *aa, const char *domain, const char *operation, const char *content,

@@ -242,8 +242,7 @@ int cl_tdx_guest_check_mrconfigid(const struct cl_tdx_guest *g, const uint8_t *d
     return 0;
 }
 
-/* PCR → CCMR (RTMR index + 1) as upstream maps them. */
-static unsigned tdx_ccmr(unsigned pcr)
+unsigned cl_tdx_pcr_to_ccmr(unsigned pcr)
 {
     if (pcr == 1 || pcr == 7)
         return 1;
@@ -264,6 +263,6 @@ int cl_tdx_guest_extend(const struct cl_tdx_guest *g, unsigned pcr, const uint8_
     uint8_t field[48];
     cl_tee_regularize(digest, len, field, sizeof field);
     char name[32];
-    snprintf(name, sizeof name, "rtmr%u:sha384", tdx_ccmr(pcr) - 1);
+    snprintf(name, sizeof name, "rtmr%u:sha384", cl_tdx_pcr_to_ccmr(pcr) - 1);
     return write_attr(g->measurements, name, field, sizeof field, err);
 }

@@ -288,6 +288,9 @@ struct cl_tdx_guest {
     void *tsm_hook_ctx;
 };
 
+/* A TPM PCR index as the CC event log names it: the CCMR (RTMR index + 1) upstream maps it to
+ * (1 and 7 → 1, 2..6 → 2, 8..15 → 3, the rest → 4). */
+unsigned cl_tdx_pcr_to_ccmr(unsigned pcr);
 /* True when this is a TD: configfs-tsm with provider tdx_guest, or /dev/tdx_guest alone. */
 bool cl_tdx_guest_detect(const struct cl_tdx_guest *g);
 /* A quote for rd[len] (at most 64 bytes, zero-padded) through configfs-tsm: a report entry of
