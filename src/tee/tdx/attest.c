@@ -184,6 +184,7 @@ static cl_bytes *quote_field(const struct cl_tdx_guest *g,
 cl_bytes *cl_tdx_guest_quote(const struct cl_tdx_guest *g, const uint8_t *rd, size_t len,
                              size_t *qlen, struct cl_err *err)
 {
+    CL_ERR_OR_LOCAL(err);
     if (len > CL_TDX_REPORT_DATA_LEN) {
         cl_err_set(err, CL_EINVAL, "tdx: report data of %zu bytes exceeds %d", len,
                    CL_TDX_REPORT_DATA_LEN);
