@@ -189,6 +189,10 @@ cl_str *cl_hex_encode(const void *buf, size_t len);
 void cl_hex_encode_to(const void *buf, size_t len, char *out);
 /* The value of one hex digit (either case), or -1. */
 int cl_hex_digit(int c);
+/* Length (1..4) of the well-formed UTF-8 sequence at s[0..n), or 0 (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF, no sequence cut by n). *cp (may be NULL) gets
+ * the code point. */
+size_t cl_utf8_seq(const uint8_t *s, size_t n, uint32_t *cp);
 /* Decodes an even-length hex string (either case) into out[outcap]; returns bytes or <0. */
 CL_MUST_CHECK int cl_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outcap,
                                 size_t *outlen, struct cl_err *err);

@@ -244,3 +244,35 @@ cl_str *cl_pct_decode(const char *s, size_t slen, size_t *outlen)
         *outlen = n;
     return out;
 }
+
+size_t cl_utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
+{
+    if (n == 0)
+        return 0;
+    uint8_t c = s[0];
+    size_t len;
+    uint32_t v, min;
+    if (c < 0x80) {
+        len = 1, v = c, min = 0;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+        len = 2, v = c & 0x1f, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3, v = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    if (cp)
+        *cp = v;
+    return len;
+}

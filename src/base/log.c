@@ -30,33 +30,6 @@ enum cl_log_level cl_log_get_level(void)
     return g_level;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4) and its code point, or 0 when invalid
- * (overlong forms, surrogates and values past U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2, v = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3, v = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
-            return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
-
 /* Code points that move the cursor, end a line or reorder text on a terminal. */
 static bool cp_is_control(uint32_t cp)
 {
@@ -76,7 +49,7 @@ size_t cl_log_escape(const char *in, char *out, size_t cap)
         char tmp[16];
         size_t tn, adv;
         uint32_t cp = 0;
-        size_t sl = *s >= 0x80 ? utf8_seq(s, &cp) : 0;
+        size_t sl = *s >= 0x80 ? cl_utf8_seq(s, strnlen((const char *)s, 4), &cp) : 0;
         if (*s >= 0x20 && *s < 0x7f && *s != '\\') {
             tmp[0] = (char)*s, tn = 1, adv = 1;
         } else if (sl && !cp_is_control(cp)) {

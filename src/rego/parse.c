@@ -188,28 +188,6 @@ CL_PRINTF(4, 5) static void perr(struct parser *P, int line, int col, const char
 
 #define MAX_TEMPLATE_NESTING 16
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, at
- * most U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *s, const unsigned char *e)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n = c >= 0xC2 && c <= 0xDF   ? 2
-               : c >= 0xE0 && c <= 0xEF ? 3
-               : c >= 0xF0 && c <= 0xF4 ? 4
-                                        : 0;
-    if (!n || (size_t)(e - s) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
-        (c == 0xF4 && s[1] > 0x8F))
-        return 0;
-    return n;
-}
-
 /* A string literal is text: invalid UTF-8 inside one is refused where it stands. */
 static void check_utf8(struct parser *P, struct token *T, const char *end)
 {
@@ -219,7 +197,7 @@ static void check_utf8(struct parser *P, struct token *T, const char *end)
             s++;
             continue;
         }
-        size_t n = utf8_seq(s, e);
+        size_t n = cl_utf8_seq(s, (size_t)(e - s), NULL);
         if (!n) {
             perr(P, T->line, T->col,
                  "invalid UTF-8 in string (byte 0x%02x at offset %zu of the literal)", *s,

@@ -650,26 +650,6 @@ int cl_rego_json_patch(json_t **doc, const json_t *patch, struct cl_err *err)
 
 /* ---- input documents with OPA's tolerance for bad text ---- */
 
-static size_t utf8_len(const unsigned char *s, const unsigned char *e)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n = c >= 0xC2 && c <= 0xDF   ? 2
-               : c >= 0xE0 && c <= 0xEF ? 3
-               : c >= 0xF0 && c <= 0xF4 ? 4
-                                        : 0;
-    if (!n || (size_t)(e - s) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
-        (c == 0xF4 && s[1] > 0x8F))
-        return 0;
-    return n;
-}
-
 static int hexval4(const unsigned char *s, const unsigned char *e, unsigned *out)
 {
     if (e - s < 4)
@@ -719,7 +699,7 @@ static bool repair_text(const char *text, size_t len, struct cl_sbuf *b)
         }
         if (*s == '"')
             in_str = !in_str;
-        size_t n = utf8_len(s, e);
+        size_t n = cl_utf8_seq(s, (size_t)(e - s), NULL);
         if (!n && !b)
             return true;
         if (b)

@@ -94,6 +94,37 @@ static void test_hex(void **state)
     assert_int_equal(cl_hex_decode("0011223344", 10, out, sizeof out, &n, &e), CL_ELIMIT);
 }
 
+/* UTF-8: well-formed sequences and the ones RFC 3629 forbids (the twins). */
+static void test_utf8_seq(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        size_t n, want;
+        uint32_t cp;
+    } cases[] = {
+        {"a", 1, 1, 'a'},
+        {"\xc3\xa9", 2, 2, 0xe9},
+        {"\xe2\x82\xac", 3, 3, 0x20ac},
+        {"\xf0\x9f\x98\x80", 4, 4, 0x1f600},
+        {"\xc0\xaf", 2, 0, 0},         /* overlong '/' */
+        {"\xe0\x80\xaf", 3, 0, 0},     /* overlong, three bytes */
+        {"\xed\xa0\x80", 3, 0, 0},     /* a surrogate */
+        {"\xf4\x90\x80\x80", 4, 0, 0}, /* past U+10FFFF */
+        {"\xe2\x82\xac", 2, 0, 0},     /* cut by n */
+        {"\xc3\x28", 2, 0, 0},         /* not a continuation byte */
+        {"\x80", 1, 0, 0},             /* a lone continuation byte */
+        {"", 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t cp = 0;
+        size_t got = cl_utf8_seq((const uint8_t *)cases[i].s, cases[i].n, &cp);
+        if (got != cases[i].want || (got && cp != cases[i].cp))
+            fail_msg("case %zu: length %zu code point %x", i, got, (unsigned)cp);
+    }
+    assert_int_equal(cl_utf8_seq((const uint8_t *)"\xc3\xa9", 2, NULL), 2);
+}
+
 static void test_hex_digit_and_pct(void **state)
 {
     (void)state;
@@ -339,12 +370,19 @@ static void test_log_one_line(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64_roundtrip), cmocka_unit_test(test_b64_rejects),
-        cmocka_unit_test(test_hex),           cmocka_unit_test(test_hex_digit_and_pct),
-        cmocka_unit_test(test_write_all),     cmocka_unit_test(test_lazy),
-        cmocka_unit_test(test_cursor),        cmocka_unit_test(test_parse_int),
-        cmocka_unit_test(test_secret_and_ct), cmocka_unit_test(test_err_records_place),
-        cmocka_unit_test(test_atomic_write),  cmocka_unit_test(test_log_escape),
+        cmocka_unit_test(test_b64_roundtrip),
+        cmocka_unit_test(test_b64_rejects),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_hex_digit_and_pct),
+        cmocka_unit_test(test_utf8_seq),
+        cmocka_unit_test(test_write_all),
+        cmocka_unit_test(test_lazy),
+        cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_secret_and_ct),
+        cmocka_unit_test(test_err_records_place),
+        cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_log_escape),
         cmocka_unit_test(test_log_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

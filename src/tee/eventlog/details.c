@@ -15,40 +15,11 @@
 
 /* ---- text helpers ---- */
 
-/* Length of the valid UTF-8 sequence at s (1..4) or 0 when invalid. *cp gets the code point. */
-static size_t utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
-{
-    uint8_t b = s[0];
-    size_t len;
-    uint32_t v, min;
-    if (b < 0x80)
-        return (*cp = b, 1);
-    if ((b & 0xe0) == 0xc0)
-        len = 2, v = b & 0x1f, min = 0x80;
-    else if ((b & 0xf0) == 0xe0)
-        len = 3, v = b & 0x0f, min = 0x800;
-    else if ((b & 0xf8) == 0xf0)
-        len = 4, v = b & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
-}
-
 static bool utf8_valid(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint32_t cp = 0;
-        size_t l = utf8_seq(s + i, n - i, &cp);
+        size_t l = cl_utf8_seq(s + i, n - i, &cp);
         if (!l)
             return false;
         i += l;
@@ -144,7 +115,7 @@ static json_t *config_flags(const struct cl_eventlog_event *ev, struct cl_err *e
         return NULL;
     for (size_t i = 0; i < ev->data_len;) {
         uint32_t cp = 0;
-        size_t l = utf8_seq(ev->data + i, ev->data_len - i, &cp);
+        size_t l = cl_utf8_seq(ev->data + i, ev->data_len - i, &cp);
         if (cp == 0x10) {
             out[o++] = ' ';
         } else if (!(cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))) {
