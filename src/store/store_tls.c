@@ -229,8 +229,8 @@ static int handshake(struct cl_store_tls *t, const struct cl_store_tls_ctx *ctx,
             return cl_err_set(err, CL_EIO, "%s: handshake with %s:%d: %s", what, host, port,
                               strerror(errno));
         if (w == 0)
-            return cl_err_set(err, CL_EIO, "%s: handshake with %s:%d: timed out after %u ms",
-                              what, host, port, timeout_ms);
+            return cl_err_set(err, CL_EIO, "%s: handshake with %s:%d: timed out after %u ms", what,
+                              host, port, timeout_ms);
     }
     if (r == 1)
         return 0;

@@ -124,8 +124,8 @@ static void redis_run(void)
     if (redis_pid == 0) {
         if (!freopen("/dev/null", "w", stdout))
             _exit(127);
-        execlp("redis-server", "redis-server", "--port", p, "--tls-port", tp, "--bind",
-               "127.0.0.1", "--tls-cert-file", c, "--tls-key-file", k, "--tls-ca-cert-file", ca,
+        execlp("redis-server", "redis-server", "--port", p, "--tls-port", tp, "--bind", "127.0.0.1",
+               "--tls-cert-file", c, "--tls-key-file", k, "--tls-ca-cert-file", ca,
                "--tls-auth-clients", "yes", "--save", "", "--appendonly", "no", (char *)NULL);
         _exit(127);
     }
@@ -220,8 +220,8 @@ static void test_values(void **state)
     (void)state;
     struct cl_store *s = open_tls(2);
     /* around the relay's buffer (16 KiB) and TLS's record (16 KiB), and several MiB */
-    static const size_t sizes[] = {1,           100,         16383,      16384, 16385,
-                                   3 * 16384 + 7, 1024 * 1024 + 3, 8u << 20};
+    static const size_t sizes[] = {1,     100,           16383,           16384,
+                                   16385, 3 * 16384 + 7, 1024 * 1024 + 3, 8u << 20};
     for (size_t i = 0; i < CL_ARRAY_LEN(sizes); i++) {
         char k[32];
         snprintf(k, sizeof k, "size/%zu", sizes[i]);
