@@ -89,8 +89,17 @@ void cl_kbs_config_clear(struct cl_kbs_config *cfg)
     free(cfg->storage_dir);
     free(cfg->resource_type);
     free(cfg->resource_dir);
-    char *owned[] = {cfg->pg.url,  cfg->pg.db,     cfg->pg.user,       cfg->pg.password,
-                     cfg->pg.host, cfg->redis_url, cfg->seal_key_path, cfg->session_storage_type};
+    char *owned[] = {cfg->pg.url,
+                     cfg->pg.db,
+                     cfg->pg.user,
+                     cfg->pg.password,
+                     cfg->pg.host,
+                     cfg->redis_url,
+                     cfg->redis_ca_file,
+                     cfg->redis_cert_file,
+                     cfg->redis_key_file,
+                     cfg->seal_key_path,
+                     cfg->session_storage_type};
     for (size_t i = 0; i < CL_ARRAY_LEN(owned); i++)
         free(owned[i]);
     for (size_t i = 0; i < cfg->nseal_old; i++)
@@ -1033,6 +1042,33 @@ static const struct cl_cfg_field top_rows[] = {
     CL_CFG_END_ROW,
 };
 
+/* rediss://'s files: the environment only, as trustee's url has no place for them. A
+ * client certificate without its key (or the reverse) is refused here, by name. */
+static int read_redis_tls_env(struct cl_kbs_config *cfg, struct cl_err *err)
+{
+    const struct {
+        const char *env;
+        char **field;
+    } vars[] = {
+        {"CLOISTER_REDIS_CA_FILE", &cfg->redis_ca_file},
+        {"CLOISTER_REDIS_CERT_FILE", &cfg->redis_cert_file},
+        {"CLOISTER_REDIS_KEY_FILE", &cfg->redis_key_file},
+    };
+    for (size_t i = 0; i < CL_ARRAY_LEN(vars); i++) {
+        const char *v = getenv(vars[i].env);
+        if (v && *v && !(*vars[i].field = strdup(v)))
+            return cl_err_set(err, CL_ENOMEM, "config: out of memory");
+    }
+    if (!cfg->redis_cert_file != !cfg->redis_key_file)
+        return cl_err_set(
+            err, CL_EINVAL,
+            "config: %s is set without %s: a Redis client certificate needs its "
+            "key (set both or neither)",
+            cfg->redis_cert_file ? "CLOISTER_REDIS_CERT_FILE" : "CLOISTER_REDIS_KEY_FILE",
+            cfg->redis_cert_file ? "CLOISTER_REDIS_KEY_FILE" : "CLOISTER_REDIS_CERT_FILE");
+    return 0;
+}
+
 static int parse_doc(const json_t *doc, struct cl_kbs_config *cfg, struct cl_err *err)
 {
     if (cl_cfg_read(pc, doc, "", top_rows, cfg, err) < 0)
@@ -1048,6 +1084,8 @@ static int parse_doc(const json_t *doc, struct cl_kbs_config *cfg, struct cl_err
         if (!(cfg->redis_url = strdup(env_rd)))
             return cl_err_set(err, CL_ENOMEM, "config: out of memory");
     }
+    if (read_redis_tls_env(cfg, err) < 0)
+        return err->code;
     /* ---- consistency ---- */
     if (cfg->nsockets == 0) {
         if (!(cfg->sockets[0] = strdup("127.0.0.1:8080")))
@@ -1187,6 +1225,10 @@ int cl_kbs_config_check_files(const struct cl_kbs_config *cfg, struct cl_err *er
 {
     if (!cfg->insecure_http && (check_file("http_server.private_key", cfg->tls_key_path, err) < 0 ||
                                 check_file("http_server.certificate", cfg->tls_cert_path, err) < 0))
+        return err->code;
+    if (check_file("CLOISTER_REDIS_CA_FILE", cfg->redis_ca_file, err) < 0 ||
+        check_file("CLOISTER_REDIS_CERT_FILE", cfg->redis_cert_file, err) < 0 ||
+        check_file("CLOISTER_REDIS_KEY_FILE", cfg->redis_key_file, err) < 0)
         return err->code;
     if (cl_cfg_check_files("config", token_rows, cfg, "attestation_token", CL_KBS_MAX_CONFIG * 16,
                            NULL, err) < 0)

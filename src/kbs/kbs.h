@@ -106,6 +106,9 @@ struct cl_kbs_config {
         unsigned port;
     } pg;
     char *redis_url; /* [storage_backend.backends.redis] url, or REDIS_URL */
+    /* rediss://: CLOISTER_REDIS_CA_FILE, CLOISTER_REDIS_CERT_FILE, CLOISTER_REDIS_KEY_FILE
+     * (trustee's url has no place for them); cert and key both or neither */
+    char *redis_ca_file, *redis_cert_file, *redis_key_file;
     unsigned store_pool_size, store_timeout_ms; /* pool_size, timeout_ms of either */
     char *session_storage_type;                 /* top-level; NULL = storage_type */
     /* [storage_backend] encryption_key_path / encryption_old_key_paths (Cloister's, opt-in):

@@ -32,8 +32,14 @@ struct cl_store_opts {
      * (db "postgres", username "postgres", host "localhost"). */
     const char *pg_url, *pg_db, *pg_user, *pg_password, *pg_host;
     unsigned pg_port;
-    /* Redis: redis://[[user]:password@]host[:port][/db] or unix:///path.sock */
+    /* Redis: redis://[[user]:password@]host[:port][/db] or unix:///path.sock; rediss://
+     * the same over TLS (TLS 1.2 or later, the server's chain and name always verified;
+     * "#insecure" refused). redis_ca_file: PEM CAs for rediss:// (NULL: the system's);
+     * redis_cert_file + redis_key_file: a client certificate, both or neither. Any of the
+     * three with a redis:// url is refused (the KBS reads them from CLOISTER_REDIS_CA_FILE,
+     * _CERT_FILE and _KEY_FILE). */
     const char *redis_url;
+    const char *redis_ca_file, *redis_cert_file, *redis_key_file;
     unsigned pool_size;  /* connections, 0 = CL_STORE_POOL_DEFAULT */
     unsigned timeout_ms; /* connect, statement and pool wait, 0 = CL_STORE_TIMEOUT_MS_DEFAULT */
     /* Encryption at rest (opt-in): values of namespace seal_ns are envelope-encrypted

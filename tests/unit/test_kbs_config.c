@@ -188,6 +188,45 @@ static void test_admin_authenticated_and_effective(void **state)
     rmdir(dir);
 }
 
+/* rediss://'s files come from the environment; a certificate without its key (or the
+ * reverse) is refused by name, an empty value is unset. */
+static void test_redis_tls_env(void **state)
+{
+    (void)state;
+    struct cl_kbs_config c;
+    struct cl_err e;
+    static const char text[] =
+        PLAIN "[storage_backend]\nstorage_type = \"Redis\"\n"
+              "[storage_backend.backends.redis]\nurl = \"rediss://r:6380\"\n";
+    setenv("CLOISTER_REDIS_CA_FILE", "/etc/ca.pem", 1);
+    setenv("CLOISTER_REDIS_CERT_FILE", "/etc/c.pem", 1);
+    setenv("CLOISTER_REDIS_KEY_FILE", "/etc/c.key", 1);
+    if (parse(text, &c, &e) != 0)
+        fail_msg("refused: %s", e.msg);
+    assert_string_equal(c.redis_url, "rediss://r:6380");
+    assert_string_equal(c.redis_ca_file, "/etc/ca.pem");
+    assert_string_equal(c.redis_cert_file, "/etc/c.pem");
+    assert_string_equal(c.redis_key_file, "/etc/c.key");
+    cl_kbs_config_clear(&c);
+    /* twins: one of the pair alone */
+    setenv("CLOISTER_REDIS_KEY_FILE", "", 1);
+    assert_int_equal(parse(text, &c, &e), CL_EINVAL);
+    assert_non_null(
+        strstr(e.msg, "CLOISTER_REDIS_CERT_FILE is set without CLOISTER_REDIS_KEY_FILE"));
+    unsetenv("CLOISTER_REDIS_CERT_FILE");
+    setenv("CLOISTER_REDIS_KEY_FILE", "/etc/c.key", 1);
+    assert_int_equal(parse(text, &c, &e), CL_EINVAL);
+    assert_non_null(
+        strstr(e.msg, "CLOISTER_REDIS_KEY_FILE is set without CLOISTER_REDIS_CERT_FILE"));
+    /* the CA alone is enough (no client certificate) */
+    unsetenv("CLOISTER_REDIS_KEY_FILE");
+    if (parse(text, &c, &e) != 0)
+        fail_msg("refused: %s", e.msg);
+    assert_null(c.redis_cert_file);
+    cl_kbs_config_clear(&c);
+    unsetenv("CLOISTER_REDIS_CA_FILE");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_refusals_counted),
         cmocka_unit_test(test_tls_priorities),
         cmocka_unit_test(test_admin_authenticated_and_effective),
+        cmocka_unit_test(test_redis_tls_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -341,7 +341,10 @@ static void test_refusals(void **state)
         int code;
         const char *says;
     } urls[] = {
-        {"rediss://127.0.0.1:6379", CL_EUNSUPPORTED, "stunnel"},
+        {"rediss://127.0.0.1:6379/#insecure", CL_EINVAL, "#insecure"},
+        {"rediss://127.0.0.1:6379#insecure", CL_EINVAL, "#insecure"},
+        {"rediss://u:p#w@127.0.0.1:6379/#insecure", CL_EINVAL, "#insecure"},
+        {"rediss://127.0.0.1:6379/#verify", CL_EINVAL, "fragment \"#verify\""},
         {"http://127.0.0.1:6379", CL_EINVAL, "redis://"},
         {"redis://127.0.0.1:99999", CL_EINVAL, "port"},
         {"redis://127.0.0.1:6x", CL_EINVAL, "port"},
