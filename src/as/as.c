@@ -309,6 +309,13 @@ static json_t *appraise_claims(struct cl_as *as, const struct cl_as_item *it, co
 int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n,
                    const char *policy_id, cl_str **token, struct cl_err *err)
 {
+    return cl_as_evaluate_claims(as, items, n, policy_id, token, NULL, err);
+}
+
+int cl_as_evaluate_claims(struct cl_as *as, const struct cl_as_item *items, size_t n,
+                          const char *policy_id, cl_str **token, json_t **claims,
+                          struct cl_err *err)
+{
     CL_ERR_OR_LOCAL(err);
     if (n == 0 || n > CL_AS_MAX_ITEMS)
         return cl_err_stage(err, CL_ELIMIT, "tee", "%zu evidence items (1..%d allowed)", n,
@@ -357,5 +364,7 @@ int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n,
         err->stage = "token";
         return err->code;
     }
+    if (claims)
+        *claims = CL_STEAL(payload);
     return 0;
 }

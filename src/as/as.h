@@ -58,6 +58,12 @@ struct cl_as_item {
  * "init-data", "policy", ...). */
 CL_MUST_CHECK int cl_as_evaluate(struct cl_as *as, const struct cl_as_item *items, size_t n,
                                  const char *policy_id, cl_str **token, struct cl_err *err);
+/* The same, and *claims (new reference, may be NULL) gets the token's payload as the object
+ * that was serialised and signed, for a caller that would otherwise parse the token back.
+ * Read-only: it may be shared between threads. */
+CL_MUST_CHECK int cl_as_evaluate_claims(struct cl_as *as, const struct cl_as_item *items, size_t n,
+                                        const char *policy_id, cl_str **token, json_t **claims,
+                                        struct cl_err *err);
 
 /* The public key that signs tokens (borrowed) and the JWKS document (new). */
 cl_pkey *cl_as_signing_key(struct cl_as *as);

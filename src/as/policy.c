@@ -74,6 +74,46 @@ static void compiled_put(struct as_compiled *c)
         compiled_free(c);
 }
 
+/*
+ * The reference values one appraisal has read, by name: its two queries, and every rule that
+ * asks for the same name again, see one snapshot, and the store is read once per name. Set
+ * by cl_as_appraise around its evaluations, on its own thread (evaluation is synchronous).
+ */
+#define RV_MEMO 16
+struct rv_memo {
+    size_t n;
+    struct {
+        char name[64];
+        struct cl_rv *v; /* owned reference */
+    } e[RV_MEMO];
+};
+static __thread struct rv_memo *tl_rv_memo;
+
+static struct cl_rv *rv_memo_get(const char *name)
+{
+    struct rv_memo *m = tl_rv_memo;
+    for (size_t i = 0; m && i < m->n; i++)
+        if (strcmp(m->e[i].name, name) == 0)
+            return cl_rv_incref(m->e[i].v);
+    return NULL;
+}
+
+static void rv_memo_put(const char *name, struct cl_rv *v)
+{
+    struct rv_memo *m = tl_rv_memo;
+    if (!m || m->n == RV_MEMO || strlen(name) >= sizeof m->e[0].name)
+        return; /* not remembered: read again if asked again */
+    snprintf(m->e[m->n].name, sizeof m->e[m->n].name, "%s", name);
+    m->e[m->n++].v = cl_rv_incref(v);
+}
+
+static void rv_memo_clear(struct rv_memo *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        cl_rv_decref(m->e[i].v);
+    m->n = 0;
+}
+
 /* query_reference_value(name): the registered value, or null. */
 static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *const *args,
                                     struct cl_rv **out)
@@ -82,12 +122,17 @@ static int bi_query_reference_value(struct cl_rego_bctx *ctx, struct cl_rv *cons
     const char *name = cl_rv_str_get(args[0], NULL);
     if (!name)
         return cl_rego_bi_type_error(ctx, 1, "string", args[0]);
+    if ((*out = rv_memo_get(name)))
+        return 0;
     struct cl_err e = {0};
     CL_AUTO(json_t) *v = cl_as_rv_query(as, name, &e);
     if (!v && e.code != CL_ENOTFOUND && e.code != CL_EEXPIRED && e.code != CL_EINVAL)
         return cl_rego_bi_error(ctx, "%s", e.msg);
     *out = v ? cl_rv_from_json(v) : cl_rv_null();
-    return *out ? 0 : cl_rego_bi_error(ctx, "out of memory");
+    if (!*out)
+        return cl_rego_bi_error(ctx, "out of memory");
+    rv_memo_put(name, *out);
+    return 0;
 }
 
 /* Compiles a policy text into a new engine with the extension builtin registered, and
@@ -358,8 +403,12 @@ int cl_as_appraise(struct cl_as *as, const char *policy_id, const char *tee_clas
     if (!e)
         return err->code;
     struct cl_err re = {0};
+    struct rv_memo memo = {0};
+    tl_rv_memo = &memo;
     CL_AUTO(json_t) *tc = cl_rego_query_eval(e->trust_claims, input, NULL, &re);
     CL_AUTO(json_t) *ext = tc ? cl_rego_query_eval(e->extensions, input, NULL, &re) : NULL;
+    tl_rv_memo = NULL;
+    rv_memo_clear(&memo);
     compiled_put(e);
     if (re.code < 0)
         return cl_err_stage(err, re.code, "policy", "policy '%s': %s", id, re.msg);

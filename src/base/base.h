@@ -114,9 +114,27 @@ void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fm
 #define cl_warn(...) cl_log_at(CL_LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
 #define cl_info(...) cl_log_at(CL_LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
 #define cl_debug(...) cl_log_at(CL_LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
-/* Every use of a switch ending in _insecure goes through this: logged each time. */
+/* A WARN line at most once per CL_LOG_LIMIT_NS for one call site, for events a peer can
+ * trigger at request rate: the first is logged at once; later ones within the window are
+ * counted, and the next line logged carries the count ("[N more since the last line]"). A
+ * zeroed struct is ready. */
+#define CL_LOG_LIMIT_NS (60ull * 1000000000ull)
+struct cl_log_limit {
+    _Atomic uint64_t next_ns; /* monotonic time before which lines are only counted */
+    _Atomic uint64_t held;    /* lines counted, not logged, since the last one logged */
+};
+CL_PRINTF(5, 6)
+void cl_log_limited_at(struct cl_log_limit *lim, enum cl_log_level lvl, const char *file, int line,
+                       const char *fmt, ...);
+/* Every use of a switch ending in _insecure goes through this. Uses at start-up are logged
+ * each time; a use per request (the sample TEE, a header JWK) is logged the first time and
+ * then once a minute with the number of uses since, so that a peer cannot flood the log. */
 #define cl_insecure(name, ...)                                                                     \
-    cl_log_at(CL_LOG_WARN, __FILE__, __LINE__, "INSECURE " name ": " __VA_ARGS__)
+    do {                                                                                           \
+        static struct cl_log_limit cl_insecure_lim_;                                               \
+        cl_log_limited_at(&cl_insecure_lim_, CL_LOG_WARN, __FILE__, __LINE__,                      \
+                          "INSECURE " name ": " __VA_ARGS__);                                      \
+    } while (0)
 
 /* ---- secrets ---- */
 

@@ -7,7 +7,9 @@
  */
 #include "base/base.h"
 
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -75,18 +77,16 @@ size_t cl_log_escape(const char *in, char *out, size_t cap)
     return o;
 }
 
-void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fmt, ...)
+static void log_v(enum cl_log_level lvl, const char *file, int line, uint64_t held, const char *fmt,
+                  va_list ap)
 {
     static const char *names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
-    if (lvl > g_level)
-        return;
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     char msg[2048], esc[CL_LOG_MAX_LINE];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (held && n >= 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, " [%" PRIu64 " more since the last line]", held);
     cl_log_escape(msg, esc, sizeof esc);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -116,4 +116,32 @@ void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fm
             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
             names[lvl], esc, base, line);
     pthread_mutex_unlock(&g_lock);
+}
+
+void cl_log_at(enum cl_log_level lvl, const char *file, int line, const char *fmt, ...)
+{
+    if (lvl > g_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_v(lvl, file, line, 0, fmt, ap);
+    va_end(ap);
+}
+
+void cl_log_limited_at(struct cl_log_limit *lim, enum cl_log_level lvl, const char *file, int line,
+                       const char *fmt, ...)
+{
+    if (lvl > g_level)
+        return;
+    uint64_t now = cl_now_mono_ns();
+    uint64_t next = atomic_load(&lim->next_ns);
+    if ((next && now < next) ||
+        !atomic_compare_exchange_strong(&lim->next_ns, &next, now + CL_LOG_LIMIT_NS)) {
+        atomic_fetch_add(&lim->held, 1); /* in the window, or another thread logs this one */
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    log_v(lvl, file, line, atomic_exchange(&lim->held, 0), fmt, ap);
+    va_end(ap);
 }

@@ -375,18 +375,26 @@ static cl_pkey *import_ec(const json_t *jwk, struct cl_err *err)
         if (hit)
             return hit;
     }
+    /* A public point set on the curve's template is decoded by EC_POINT_oct2point, which
+     * refuses x or y >= p and any point off the curve (OpenSSL 3 checks the curve equation
+     * when it sets affine coordinates); an uncompressed encoding cannot be the point at
+     * infinity. P-256/P-384/P-521 have cofactor 1, so every point on the curve is in the
+     * prime-order group: nothing is left to check (test_crypto: off-curve and x >= p twins). */
     EVP_PKEY *tmpl = d ? NULL : ec_template(c);
     CL_AUTO(cl_pkey) *k = tmpl ? EVP_PKEY_dup(tmpl) : NULL;
-    if (k && EVP_PKEY_set1_encoded_public_key(k, pt, ptlen) != 1) {
-        cl_ossl_err(err, CL_EPARSE, "JWK %s: (x, y) is not a point on the curve", c->jwk);
-        return NULL;
+    if (k) {
+        if (EVP_PKEY_set1_encoded_public_key(k, pt, ptlen) != 1) {
+            cl_ossl_err(err, CL_EPARSE, "JWK %s: (x, y) is not a point on the curve", c->jwk);
+            return NULL;
+        }
+        ec_pub_remember(c, pt, ptlen, k);
+        return CL_STEAL(k);
     }
-    if (!k && (k = import_ec_params(c, pt, ptlen, d, err)) == NULL)
+    if ((k = import_ec_params(c, pt, ptlen, d, err)) == NULL)
         return NULL;
-    /* fromdata already decodes the point; the check refuses infinity and points off the
-     * curve. P-256/P-384/P-521 have cofactor 1, so every point on the curve is in the
-     * prime-order group: the "quick" check is complete for them and spares the scalar
-     * multiplication by the order that the full check does (a third of a KBS handshake). */
+    /* Built from parameters (a private key, or no template): the quick check refuses
+     * infinity and points off the curve, and spares the scalar multiplication by the order
+     * that the full check does. */
     CL_AUTO(EVP_PKEY_CTX) *chk = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
     if (!chk || EVP_PKEY_public_check_quick(chk) != 1) {
         cl_ossl_err(err, CL_EPARSE, "JWK: 'x'/'y' is not a point on %s", c->jwk);

@@ -141,6 +141,19 @@ void cl_kbs_metrics_render(struct cl_kbs *kbs, struct cl_http_resp *resp);
 
 /* ---- the server ---- */
 
+/* Claims of the tokens this process minted lately, by the token's exact text: /resource
+ * verifies a token's signature as always, then takes its claims from here instead of parsing
+ * the payload back when the text is one it signed (token.c). Direct-mapped; the slot comes
+ * from the signature's last characters. */
+#define CL_KBS_TOKEN_MEMO 32
+struct cl_kbs_token_memo {
+    pthread_mutex_t lock;
+    struct {
+        char *token;    /* owned */
+        json_t *claims; /* owned reference; read-only once here */
+    } slot[CL_KBS_TOKEN_MEMO];
+};
+
 struct cl_kbs {
     const struct cl_kbs_config *cfg;
     struct cl_store *store;         /* policies, RVs (and sessions when shared) here */
@@ -156,6 +169,7 @@ struct cl_kbs {
     pthread_rwlock_t policy_lock;
     struct cl_kbs_rpolicy *policy; /* compiled resource policy; NULL: stored one broken, deny */
     struct cl_store_version policy_ver; /* of the stored text it came from (shared store) */
+    struct cl_kbs_token_memo minted;
 };
 
 /* Error reply as trustee's ErrorInformation; status 404 for InvalidRequestPath and
@@ -175,6 +189,10 @@ bool cl_kbs_admin_check(struct cl_kbs *kbs, const struct cl_http_req *req,
 /* Verifies an attestation token (signature by a trusted key, exp/nbf); returns the claims
  * (new) or NULL with err. */
 json_t *cl_kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err);
+/* Remembers the claims (a reference is taken) of a token this process has just minted. */
+void cl_kbs_token_remember(struct cl_kbs *kbs, const char *token, json_t *claims);
+void cl_kbs_token_memo_init(struct cl_kbs *kbs);
+void cl_kbs_token_memo_clear(struct cl_kbs *kbs);
 /* The TEE public key JWK inside verified claims (borrowed) or NULL. */
 json_t *cl_kbs_token_teekey(struct cl_kbs *kbs, json_t *claims);
 

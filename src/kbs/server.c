@@ -174,6 +174,7 @@ static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
     }
     struct cl_as_item items[CL_AS_MAX_ITEMS];
     CL_AUTO(cl_str) *token = NULL;
+    CL_AUTO(json_t) *claims = NULL;
     if (strlen(a.nonce) != KBS_NONCE_B64_LEN ||
         !cl_memeq_ct(a.nonce, s->nonce, KBS_NONCE_B64_LEN)) {
         cl_kbs_metrics_attest(kbs, s->tee, false);
@@ -192,8 +193,8 @@ static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
     }
     if (rc < 0) {
         cl_kbs_fail_status(resp, "AttestationError", rc == CL_EIO ? 503 : 0, "attest: %s", e.msg);
-    } else if (cl_as_evaluate(kbs->as, items, cl_kbs_attestation_items(&a, s->tee, items),
-                              "default", &token, &e) < 0) {
+    } else if (cl_as_evaluate_claims(kbs->as, items, cl_kbs_attestation_items(&a, s->tee, items),
+                                     "default", &token, &claims, &e) < 0) {
         cl_kbs_metrics_attest(kbs, s->tee, false);
         struct cl_err se = {0};
         if (cl_kbs_session_set_token(&kbs->sessions, sid, NULL, &se) < 0)
@@ -205,6 +206,7 @@ static void attest_session(struct cl_kbs *kbs, const struct cl_http_req *req,
                            e.msg);
     } else {
         cl_kbs_metrics_attest(kbs, s->tee, true);
+        cl_kbs_token_remember(kbs, token, claims);
         reply_token(resp, token, __FILE__, __LINE__);
     }
     cl_kbs_attestation_clear(&a);
@@ -664,6 +666,7 @@ struct cl_kbs *cl_kbs_start(const struct cl_kbs_config *cfg, struct cl_err *err)
     }
     kbs->cfg = cfg;
     pthread_rwlock_init(&kbs->policy_lock, NULL);
+    cl_kbs_token_memo_init(kbs);
     struct start_ctx sc = {0};
     for (size_t i = 0; i < CL_ARRAY_LEN(start_steps); i++) {
         if (start_steps[i](kbs, &sc, err) < 0) {
@@ -708,5 +711,6 @@ void cl_kbs_stop(struct cl_kbs *kbs)
     cl_store_close(kbs->session_store);
     cl_kbs_policy_free(kbs);
     pthread_rwlock_destroy(&kbs->policy_lock);
+    cl_kbs_token_memo_clear(kbs);
     free(kbs);
 }

@@ -269,12 +269,13 @@ int cl_kbs_session_create(struct cl_kbs_sessions *s, const char *tee,
                           char id[KBS_SESSION_ID_LEN + 1], char nonce[KBS_NONCE_B64_LEN + 1],
                           int64_t *expires_unix, struct cl_err *err)
 {
-    uint8_t rid[KBS_SESSION_ID_LEN / 2], rnonce[32];
-    if (cl_random(rid, sizeof rid, err) < 0 || cl_random(rnonce, sizeof rnonce, err) < 0)
+    uint8_t rnd[KBS_SESSION_ID_LEN / 2 + 32]; /* one read: the id, then the nonce */
+    uint8_t *rid = rnd, *rnonce = rnd + KBS_SESSION_ID_LEN / 2;
+    if (cl_random(rnd, sizeof rnd, err) < 0)
         return err ? err->code : CL_EIO;
     struct cl_kbs_session *x = calloc(1, sizeof *x);
-    CL_AUTO(cl_str) *hid = cl_hex_encode(rid, sizeof rid);
-    CL_AUTO(cl_str) *bn = cl_b64_encode(rnonce, sizeof rnonce, CL_B64_STD);
+    CL_AUTO(cl_str) *hid = cl_hex_encode(rid, KBS_SESSION_ID_LEN / 2);
+    CL_AUTO(cl_str) *bn = cl_b64_encode(rnonce, 32, CL_B64_STD);
     if (!x || !hid || !bn) {
         free(x);
         return cl_err_set(err, CL_ENOMEM, "out of memory");

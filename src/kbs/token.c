@@ -10,6 +10,7 @@
  */
 #include "kbs/kbs_internal.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static int check_times(const json_t *claims, struct cl_err *err)
@@ -27,11 +28,71 @@ static int check_times(const json_t *claims, struct cl_err *err)
     return 0;
 }
 
-/* Claims of a token whose signature verified, with exp/nbf checked. */
-static json_t *claims_of(const struct cl_jws *jws, struct cl_err *err)
+/* ---- the claims of tokens minted here ---- */
+
+static size_t memo_slot(const char *token, size_t len)
 {
-    CL_AUTO(json_t) *claims =
-        cl_json_parse((const char *)jws->payload, jws->payload_len, CL_JSON_MAX_DEPTH, err);
+    /* the tail is the signature: bytes no one can choose without the key */
+    uint32_t h = 2166136261u;
+    for (size_t i = len > 16 ? len - 16 : 0; i < len; i++)
+        h = (h ^ (uint8_t)token[i]) * 16777619u;
+    return h % CL_KBS_TOKEN_MEMO;
+}
+
+void cl_kbs_token_memo_init(struct cl_kbs *kbs)
+{
+    pthread_mutex_init(&kbs->minted.lock, NULL);
+}
+
+void cl_kbs_token_memo_clear(struct cl_kbs *kbs)
+{
+    for (size_t i = 0; i < CL_KBS_TOKEN_MEMO; i++) {
+        free(kbs->minted.slot[i].token);
+        json_decref(kbs->minted.slot[i].claims);
+    }
+    memset(kbs->minted.slot, 0, sizeof kbs->minted.slot);
+    pthread_mutex_destroy(&kbs->minted.lock);
+}
+
+void cl_kbs_token_remember(struct cl_kbs *kbs, const char *token, json_t *claims)
+{
+    char *copy = strdup(token);
+    if (!copy || !claims) {
+        free(copy);
+        return; /* /resource parses the token instead */
+    }
+    size_t i = memo_slot(token, strlen(token));
+    pthread_mutex_lock(&kbs->minted.lock);
+    char *old_token = kbs->minted.slot[i].token;
+    json_t *old_claims = kbs->minted.slot[i].claims;
+    kbs->minted.slot[i].token = copy;
+    kbs->minted.slot[i].claims = json_incref(claims);
+    pthread_mutex_unlock(&kbs->minted.lock);
+    free(old_token);
+    json_decref(old_claims);
+}
+
+/* The claims of token when this process minted exactly that text (new reference), or NULL. */
+static json_t *memo_find(struct cl_kbs *kbs, const char *token)
+{
+    size_t i = memo_slot(token, strlen(token));
+    json_t *c = NULL;
+    pthread_mutex_lock(&kbs->minted.lock);
+    if (kbs->minted.slot[i].token && strcmp(kbs->minted.slot[i].token, token) == 0)
+        c = json_incref(kbs->minted.slot[i].claims);
+    pthread_mutex_unlock(&kbs->minted.lock);
+    return c;
+}
+
+/* Claims of a token whose signature verified, with exp/nbf checked: those this process built
+ * when it minted that very text, else the payload parsed. */
+static json_t *claims_of(struct cl_kbs *kbs, const char *token, const struct cl_jws *jws,
+                         struct cl_err *err)
+{
+    CL_AUTO(json_t) *claims = memo_find(kbs, token);
+    if (!claims)
+        claims =
+            cl_json_parse((const char *)jws->payload, jws->payload_len, CL_JSON_MAX_DEPTH, err);
     if (!claims || !json_is_object(claims)) {
         cl_err_stage(err, CL_EPARSE, "token", "token payload is not a JSON object");
         return NULL;
@@ -42,7 +103,8 @@ static json_t *claims_of(const struct cl_jws *jws, struct cl_err *err)
 }
 
 /* Key trust, signature and times of a parsed token; returns the claims (new) or NULL. */
-static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struct cl_err *err)
+static json_t *verify_parsed(struct cl_kbs *kbs, const char *token, const struct cl_jws *jws,
+                             struct cl_err *err)
 {
     json_t *jwk = json_object_get(jws->header, "jwk");
     const char *kid = json_string_value(json_object_get(jws->header, "kid"));
@@ -53,7 +115,7 @@ static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struc
             cl_err_prefix(err, "token signature (kid '%.64s')", kid);
             return NULL;
         }
-        return claims_of(jws, err);
+        return claims_of(kbs, token, jws, err);
     }
     if (!json_is_object(jwk)) {
         cl_err_stage(err, CL_EVERIFY, "token", "token header has no 'jwk'");
@@ -65,7 +127,7 @@ static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struc
             cl_err_prefix(err, "token signature");
             return NULL;
         }
-        return claims_of(jws, err);
+        return claims_of(kbs, token, jws, err);
     }
     CL_AUTO(cl_pkey) *key = cl_jwk_to_pkey(jwk, err);
     if (!key) {
@@ -99,7 +161,7 @@ static json_t *verify_parsed(struct cl_kbs *kbs, const struct cl_jws *jws, struc
         cl_err_prefix(err, "token signature");
         return NULL;
     }
-    return claims_of(jws, err);
+    return claims_of(kbs, token, jws, err);
 }
 
 json_t *cl_kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err)
@@ -109,7 +171,7 @@ json_t *cl_kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err
         cl_err_prefix(err, "token");
         return NULL;
     }
-    json_t *claims = verify_parsed(kbs, &jws, err);
+    json_t *claims = verify_parsed(kbs, token, &jws, err);
     cl_jws_clear(&jws);
     return claims;
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,22 +368,51 @@ static void test_log_one_line(void **state)
     assert_non_null(strstr(buf, "a\\x0aZ INFO forged line \\x1b[31m (peer.c:7)"));
 }
 
+/* A limited log site: the first use is logged, the next ones within the window only counted;
+ * once the window has passed (moved back here by hand) the next line carries the count. */
+static void test_log_limited(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cl-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    static struct cl_log_limit lim;
+    for (int i = 0; i < 1000; i++)
+        cl_log_limited_at(&lim, CL_LOG_WARN, "x/peer.c", 9, "sample TEE use %d", i);
+    atomic_store(&lim.next_ns, 1); /* the window is over */
+    cl_log_limited_at(&lim, CL_LOG_WARN, "x/peer.c", 9, "sample TEE use %d", 1000);
+    cl_log_limited_at(&lim, CL_LOG_WARN, "x/peer.c", 9, "sample TEE use %d", 1001);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    char buf[1024] = {0};
+    assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
+    close(fd);
+    unlink(path);
+    int lines = 0;
+    for (const char *p = buf; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, 2);
+    assert_non_null(strstr(buf, "sample TEE use 0 (peer.c:9)"));
+    assert_non_null(strstr(buf, "sample TEE use 1000 [999 more since the last line] (peer.c:9)"));
+    assert_null(strstr(buf, "use 1001"));
+    assert_int_equal(atomic_load(&lim.held), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64_roundtrip),
-        cmocka_unit_test(test_b64_rejects),
-        cmocka_unit_test(test_hex),
-        cmocka_unit_test(test_hex_digit_and_pct),
-        cmocka_unit_test(test_utf8_seq),
-        cmocka_unit_test(test_write_all),
-        cmocka_unit_test(test_lazy),
-        cmocka_unit_test(test_cursor),
-        cmocka_unit_test(test_parse_int),
-        cmocka_unit_test(test_secret_and_ct),
-        cmocka_unit_test(test_err_records_place),
-        cmocka_unit_test(test_atomic_write),
-        cmocka_unit_test(test_log_escape),
+        cmocka_unit_test(test_b64_roundtrip), cmocka_unit_test(test_b64_rejects),
+        cmocka_unit_test(test_hex),           cmocka_unit_test(test_hex_digit_and_pct),
+        cmocka_unit_test(test_utf8_seq),      cmocka_unit_test(test_log_limited),
+        cmocka_unit_test(test_write_all),     cmocka_unit_test(test_lazy),
+        cmocka_unit_test(test_cursor),        cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_secret_and_ct), cmocka_unit_test(test_err_records_place),
+        cmocka_unit_test(test_atomic_write),  cmocka_unit_test(test_log_escape),
         cmocka_unit_test(test_log_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
