@@ -3,7 +3,7 @@
 #include "aa/aa.h"
 #include "base/sdnotify.h"
 
-#include "kbs/cl_version.h"
+#include "cmd/daemon_opts.h"
 
 #include <getopt.h>
 #include <malloc.h>
@@ -65,20 +65,15 @@ int main(int argc, char **argv)
         {"config-file", required_argument, NULL, 'c'},
         {"initdata-toml", required_argument, NULL, 't'},
         {"initdata-digest", required_argument, NULL, 'i'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {"log-format", required_argument, NULL, 'L'},
-        {"check", no_argument, NULL, 'C'},
+        CL_DAEMON_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *sock = CL_AA_DEFAULT_SOCKET, *cfg_path = NULL;
     struct cl_aa_opts o;
     memset(&o, 0, sizeof o);
-    int c, verbosity = 0;
-    bool check = false;
-    while ((c = getopt_long(argc, argv, "a:c:t:i:vqh", longopts, NULL)) != -1) {
+    int c;
+    struct cl_daemon_opts common = {.prog = "cloister-aa", .usage = usage};
+    while ((c = getopt_long(argc, argv, "a:c:t:i:" CL_DAEMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'a':
             sock = optarg;
@@ -92,37 +87,15 @@ int main(int argc, char **argv)
         case 'i':
             o.initdata_digest_b64 = optarg;
             break;
-        case 'v':
-            verbosity = 1;
-            break;
-        case 'q':
-            verbosity = -1;
-            break;
-        case 'C':
-            check = true;
-            break;
-        case 'L':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-                fprintf(stderr, "cloister-aa: --log-format must be text or json\n");
-                return 2;
-            }
-            cl_log_set_json(strcmp(optarg, "json") == 0);
-            break;
-        case 'V':
-            printf("%s %s\n", "cloister-aa", CL_BUILD_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        default: {
+            int x = cl_daemon_opt(&common, c, optarg);
+            if (x >= 0)
+                return x;
+        }
         }
     }
-    if (optind != argc) {
-        usage(stderr);
+    if (cl_daemon_no_operands(&common, optind, argc) != 0)
         return 2;
-    }
     struct cl_err err = {0};
     struct cl_aa_config cfg;
     int rc =
@@ -134,12 +107,12 @@ int main(int argc, char **argv)
         cl_aa_config_clear(&cfg);
         return cl_err_exit_code(rc);
     }
-    if (check && (rc = cl_aa_config_check_files(&cfg, &err)) < 0) {
+    if (common.check && (rc = cl_aa_config_check_files(&cfg, &err)) < 0) {
         fprintf(stderr, "cloister-aa: %s\n", err.msg);
         cl_aa_config_clear(&cfg);
         return cl_err_exit_code(rc);
     }
-    if (check) {
+    if (common.check) {
         CL_AUTO(json_t) *eff = cl_aa_config_effective(&cfg);
         cl_aa_config_clear(&cfg);
         char *text = eff ? json_dumps(eff, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -154,8 +127,7 @@ int main(int argc, char **argv)
     else if (cfg.log_level &&
              (strcmp(cfg.log_level, "warn") == 0 || strcmp(cfg.log_level, "error") == 0))
         cl_log_set_level(CL_LOG_WARN);
-    if (verbosity)
-        cl_log_set_level(verbosity > 0 ? CL_LOG_DEBUG : CL_LOG_WARN);
+    cl_daemon_apply_verbosity(&common);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

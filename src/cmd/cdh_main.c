@@ -4,7 +4,7 @@
 #include "cdh/cdh.h"
 #include "net/http.h"
 
-#include "kbs/cl_version.h"
+#include "cmd/daemon_opts.h"
 
 #include <getopt.h>
 #include <malloc.h>
@@ -70,18 +70,14 @@ int main(int argc, char **argv)
         {"rest", required_argument, NULL, 'r'},
         {"no-rest", no_argument, NULL, 'n'},
         {"features", required_argument, NULL, 'f'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {"log-format", required_argument, NULL, 'L'},
-        {"check", no_argument, NULL, 'C'},
+        CL_DAEMON_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *rest = NULL, *features = NULL;
-    bool no_rest = false, check = false;
-    int c, verbosity = 0;
-    while ((c = getopt_long(argc, argv, "c:r:nf:vqh", longopts, NULL)) != -1) {
+    bool no_rest = false;
+    struct cl_daemon_opts common = {.prog = "cloister-cdh", .usage = usage};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:r:nf:" CL_DAEMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             cfg_path = optarg;
@@ -95,37 +91,15 @@ int main(int argc, char **argv)
         case 'f':
             features = optarg;
             break;
-        case 'v':
-            verbosity = 1;
-            break;
-        case 'q':
-            verbosity = -1;
-            break;
-        case 'C':
-            check = true;
-            break;
-        case 'L':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-                fprintf(stderr, "cloister-cdh: --log-format must be text or json\n");
-                return 2;
-            }
-            cl_log_set_json(strcmp(optarg, "json") == 0);
-            break;
-        case 'V':
-            printf("%s %s\n", "cloister-cdh", CL_BUILD_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        default: {
+            int x = cl_daemon_opt(&common, c, optarg);
+            if (x >= 0)
+                return x;
+        }
         }
     }
-    if (optind != argc) {
-        usage(stderr);
+    if (cl_daemon_no_operands(&common, optind, argc) != 0)
         return 2;
-    }
     struct cl_err err = {0};
     struct cl_cdh_config cfg;
     int rc = cfg_path ? cl_cdh_config_load(cfg_path, &cfg, &err)
@@ -137,12 +111,12 @@ int main(int argc, char **argv)
         cl_cdh_config_clear(&cfg);
         return cl_err_exit_code(rc);
     }
-    if (check && (rc = cl_cdh_config_check_files(&cfg, &err)) < 0) {
+    if (common.check && (rc = cl_cdh_config_check_files(&cfg, &err)) < 0) {
         fprintf(stderr, "cloister-cdh: %s\n", err.msg);
         cl_cdh_config_clear(&cfg);
         return cl_err_exit_code(rc);
     }
-    if (check) {
+    if (common.check) {
         CL_AUTO(json_t) *eff = cl_cdh_config_effective(&cfg);
         cl_cdh_config_clear(&cfg);
         char *text = eff ? json_dumps(eff, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -155,8 +129,7 @@ int main(int argc, char **argv)
     cl_cdh_image_env(&cfg);
     if (cfg.log_level && strcmp(cfg.log_level, "debug") == 0)
         cl_log_set_level(CL_LOG_DEBUG);
-    if (verbosity)
-        cl_log_set_level(verbosity > 0 ? CL_LOG_DEBUG : CL_LOG_WARN);
+    cl_daemon_apply_verbosity(&common);
     if (!rest)
         rest = cfg.rest_address ? cfg.rest_address : CL_CDH_DEFAULT_REST;
     if (!*rest || strcmp(rest, "none") == 0)

@@ -5,7 +5,7 @@
 
 #include "base/sdnotify.h"
 
-#include "kbs/cl_version.h"
+#include "cmd/daemon_opts.h"
 #include <errno.h>
 
 #include <getopt.h>
@@ -47,53 +47,27 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config-file", required_argument, NULL, 'c'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"check", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {"log-format", required_argument, NULL, 'L'},
+        CL_DAEMON_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *path = getenv("KBS_CONFIG_FILE");
     int c;
-    bool check = false;
-    while ((c = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
+    struct cl_daemon_opts common = {.prog = "cloister-kbs", .usage = usage};
+    while ((c = getopt_long(argc, argv, "c:" CL_DAEMON_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             path = optarg;
             break;
-        case 'v':
-            cl_log_set_level(CL_LOG_DEBUG);
-            break;
-        case 'q':
-            cl_log_set_level(CL_LOG_WARN);
-            break;
-        case 'C':
-            check = true;
-            break;
-        case 'L':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-                fprintf(stderr, "cloister-kbs: --log-format must be text or json\n");
-                return 2;
-            }
-            cl_log_set_json(strcmp(optarg, "json") == 0);
-            break;
-        case 'V':
-            printf("%s %s\n", "cloister-kbs", CL_BUILD_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        default: {
+            int x = cl_daemon_opt(&common, c, optarg);
+            if (x >= 0)
+                return x;
+        }
         }
     }
-    if (optind != argc) {
-        usage(stderr);
+    if (cl_daemon_no_operands(&common, optind, argc) != 0)
         return 2;
-    }
+    cl_daemon_apply_verbosity(&common);
     struct cl_err err = {0};
     struct cl_kbs_config cfg;
     cl_kbs_jwks_allow_fetch(true); /* https key sources; off in tests and fuzzers */
@@ -102,7 +76,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cloister-kbs: %s\n", err.msg);
         return cl_err_exit_code(rc);
     }
-    if (check) {
+    if (common.check) {
         rc = cl_kbs_config_check_files(&cfg, &err);
         if (rc < 0) {
             fprintf(stderr, "cloister-kbs: %s\n", err.msg);
