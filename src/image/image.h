@@ -33,6 +33,8 @@
 #define CL_IMAGE_MAX_MANIFEST (4u * 1024 * 1024) /* manifest or index bytes */
 #define CL_IMAGE_MAX_CONFIG (16u * 1024 * 1024)  /* image config bytes */
 #define CL_IMAGE_MAX_LAYERS 512                  /* layers of one image */
+#define CL_IMAGE_DEADLINE_BASE_MS 60000L         /* a GET's deadline: this, plus ... */
+#define CL_IMAGE_MIN_RATE (64ul * 1024)          /* ... its bytes at this many per second */
 #define CL_IMAGE_MAX_INDEX_ENTRIES 1024          /* manifests listed by one index */
 #define CL_IMAGE_MAX_JSON_DEPTH 32
 #define CL_IMAGE_MAX_PATH 4096              /* tar entry path or link target, bytes */
@@ -117,7 +119,12 @@ struct cl_image_registry_opts {
     struct cl_image_creds creds;
     unsigned retries;      /* transport errors, 5xx, 429: 0 → CL_IMAGE_DEFAULT_RETRIES */
     long low_speed_time_s; /* stall timeout; 0 → 30 */
-    long retry_delay_ms;   /* first backoff; doubles; 0 → 200 */
+    /* Deadline of one GET (each attempt): deadline_base_ms plus the bytes it may carry at
+     * min_rate bytes/s, so that a registry that trickles (never stalling) cannot hold a
+     * pull forever. 0 → CL_IMAGE_DEADLINE_BASE_MS, CL_IMAGE_MIN_RATE. */
+    long deadline_base_ms;
+    unsigned long min_rate;
+    long retry_delay_ms;                          /* first backoff; doubles; 0 → 200 */
     void (*on_retry)(void *ctx, const char *why); /* told before each retry; may be NULL */
     void *retry_ctx;
 };

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/core_names.h>
 #include <pthread.h>
 #include <string.h>
@@ -36,11 +37,21 @@ struct cl_image_registry {
     cl_str *username, *password;
     unsigned retries;
     long retry_delay_ms;
+    long deadline_base_ms;  /* a GET's deadline: this plus its bytes at min_rate */
+    unsigned long min_rate; /* bytes per second, > 0 */
     void (*on_retry)(void *ctx, const char *why);
     void *retry_ctx;
     pthread_mutex_t lock;
     cl_str *auth; /* "Authorization: ..." line, or NULL (guarded by lock) */
 };
+
+/* The deadline of one attempt at a GET that may carry up to max bytes. */
+static long deadline_ms(const struct cl_image_registry *r, uint64_t max)
+{
+    uint64_t ms = (uint64_t)r->deadline_base_ms + max / r->min_rate * 1000 +
+                  max % r->min_rate * 1000 / r->min_rate;
+    return ms > LONG_MAX ? LONG_MAX : (long)ms;
+}
 
 void cl_image_registry_free(struct cl_image_registry *r)
 {
@@ -87,6 +98,9 @@ struct cl_image_registry *cl_image_registry_new(const struct cl_image_endpoint *
     if (r->retries > CL_IMAGE_MAX_RETRIES)
         r->retries = CL_IMAGE_MAX_RETRIES;
     r->retry_delay_ms = opts && opts->retry_delay_ms > 0 ? opts->retry_delay_ms : 200;
+    r->deadline_base_ms =
+        opts && opts->deadline_base_ms > 0 ? opts->deadline_base_ms : CL_IMAGE_DEADLINE_BASE_MS;
+    r->min_rate = opts && opts->min_rate > 0 ? opts->min_rate : CL_IMAGE_MIN_RATE;
     r->on_retry = opts ? opts->on_retry : NULL;
     r->retry_ctx = opts ? opts->retry_ctx : NULL;
     if (opts && opts->creds.username) {
@@ -279,6 +293,7 @@ static int fetch_token(struct cl_image_registry *r, const struct challenge *ch, 
         .on_data = memsink_data,
         .ctx = &sink,
         .tls_verify_off_insecure = r->insecure,
+        .timeout_ms = deadline_ms(r, CL_IMAGE_MAX_TOKEN),
     };
     struct cl_http_stream_result res = {0};
     int rc = cl_http_stream_do(r->http, &req, &res, err);
@@ -362,8 +377,9 @@ static int answer_challenge(struct cl_image_registry *r, const char *www, struct
 /* ---- one request with auth, scheme fallback and retries ---- */
 
 struct get {
-    const char *path;  /* "/v2/<repo>/..." */
-    const char *extra; /* one more header line or NULL */
+    const char *path;   /* "/v2/<repo>/..." */
+    uint64_t max_bytes; /* the most the answer may carry: sets the deadline */
+    const char *extra;  /* one more header line or NULL */
     bool follow;
     cl_http_stream_start_fn on_start;
     cl_http_stream_data_fn on_data;
@@ -384,7 +400,8 @@ static void pick_scheme(struct cl_image_registry *r)
         return;
     cl_insecure("registry", "%s: TLS not verified, plain HTTP allowed", r->host);
     CL_AUTO(cl_str) *url = cl_strdupf("https://%s/v2/", r->host);
-    struct cl_http_stream_req req = {.url = url, .tls_verify_off_insecure = true};
+    struct cl_http_stream_req req = {
+        .url = url, .tls_verify_off_insecure = true, .timeout_ms = deadline_ms(r, 0)};
     struct cl_http_stream_result res = {0};
     struct cl_err e = {0};
     if (!url || cl_http_stream_do(r->http, &req, &res, &e) < 0) {
@@ -430,6 +447,7 @@ static int do_get(struct cl_image_registry *r, struct get *g, struct cl_http_str
             .on_data = g->on_data,
             .ctx = g->ctx,
             .tls_verify_off_insecure = r->insecure,
+            .timeout_ms = deadline_ms(r, g->max_bytes),
         };
         struct cl_http_stream_result res = {0};
         rc = cl_http_stream_do(r->http, &req, &res, err);
@@ -507,6 +525,7 @@ int cl_image_registry_manifest(struct cl_image_registry *r, const char *referenc
         return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
     struct memsink sink = {.max = CL_IMAGE_MAX_MANIFEST};
     struct get g = {.path = path,
+                    .max_bytes = CL_IMAGE_MAX_MANIFEST,
                     .extra = ACCEPT_MANIFESTS,
                     .on_data = memsink_data,
                     .ctx = &sink,
@@ -571,6 +590,7 @@ int cl_image_registry_blob_mem(struct cl_image_registry *r, const struct cl_imag
         return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
     struct memsink sink = {.max = (size_t)desc->size};
     struct get g = {.path = path,
+                    .max_bytes = desc->size,
                     .follow = true,
                     .on_data = memsink_data,
                     .ctx = &sink,
@@ -793,6 +813,7 @@ static int blob_file(struct cl_image_registry *r, const struct cl_image_desc *de
         if (!path)
             return cl_err_set(err, CL_ENOMEM, "registry: out of memory");
         struct get g = {.path = path,
+                        .max_bytes = f->want - f->have,
                         .follow = true,
                         .on_start = filesink_start,
                         .on_data = filesink_data,

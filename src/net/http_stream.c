@@ -289,8 +289,9 @@ int cl_http_stream_do(struct cl_http_stream *s, const struct cl_http_stream_req 
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
     SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
     SETOPT(CURLOPT_LOW_SPEED_TIME, s->low_speed_time_s);
-    if (s->timeout_ms)
-        SETOPT(CURLOPT_TIMEOUT_MS, s->timeout_ms);
+    long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : s->timeout_ms;
+    if (timeout_ms)
+        SETOPT(CURLOPT_TIMEOUT_MS, timeout_ms);
     SETOPT(CURLOPT_ERRORBUFFER, errbuf);
     SETOPT(CURLOPT_HTTPHEADER, hl);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);

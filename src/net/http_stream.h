@@ -66,6 +66,7 @@ struct cl_http_stream_req {
     cl_http_stream_start_fn on_start; /* may be NULL */
     cl_http_stream_data_fn on_data;   /* may be NULL: the 2xx body is then discarded */
     void *ctx;
+    long timeout_ms; /* this whole request; 0 → the stream's timeout_ms */
 };
 
 struct cl_http_stream_result {

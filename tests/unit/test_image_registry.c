@@ -6,6 +6,8 @@
  * cl_image_pull in both modes, with the policy, platform selection, encrypted layers and the
  * tamper twins (changed blob, wrong diff_id, wrong key, cached image under a new policy).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -13,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -240,6 +243,73 @@ static struct cl_image_registry *client(struct fakereg *r, const char *user, con
     if (!c)
         fail_msg("client: %s", e.msg);
     return c;
+}
+
+/* ---- a registry that trickles ---- */
+
+/* Answers every connection with a 200 that declares 1000 bytes and sends one byte every 50 ms:
+ * never silent long enough for the stall timeout, far below any useful rate. */
+struct trickler {
+    int fd;
+    uint16_t port;
+    pthread_t thread;
+    volatile bool stop;
+};
+
+static void *trickle(void *arg)
+{
+    struct trickler *t = arg;
+    while (!t->stop) {
+        int c = accept(t->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char req[4096];
+        (void)!read(c, req, sizeof req);
+        static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                                   "Content-Length: 1000\r\n\r\n";
+        ssize_t w = send(c, head, sizeof head - 1, MSG_NOSIGNAL);
+        for (int i = 0; w > 0 && i < 1000 && !t->stop; i++) {
+            usleep(50 * 1000);
+            w = send(c, "x", 1, MSG_NOSIGNAL);
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+static void test_trickle_deadline(void **state)
+{
+    (void)state;
+    struct trickler t = {.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(t.fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(t.fd, 8), 0);
+    assert_int_equal(getsockname(t.fd, (struct sockaddr *)&a, &al), 0);
+    t.port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&t.thread, NULL, trickle, &t), 0);
+    char host[64];
+    snprintf(host, sizeof host, "127.0.0.1:%u", t.port);
+    /* the deadline of a 1000-byte blob: 300 ms + 1000 B at 10 kB/s = 400 ms per attempt */
+    struct cl_image_endpoint ep = {.host = host, .repository = "demo/app", .insecure = true};
+    struct cl_image_registry_opts o = {
+        .retries = 1, .retry_delay_ms = 5, .deadline_base_ms = 300, .min_rate = 10000};
+    struct cl_err e = {0};
+    struct cl_image_registry *c = cl_image_registry_new(&ep, &o, &e);
+    assert_non_null(c);
+    struct cl_image_desc desc = {.size = 1000};
+    assert_int_equal(cl_image_digest_of(CL_HASH_SHA256, "y", 1, &desc.digest, NULL), 0);
+    cl_bytes *b = NULL;
+    /* Without the deadline the 1000 bytes would arrive after 50 s and fail the digest check
+     * (EVERIFY); with it, each attempt times out. */
+    assert_int_equal(cl_image_registry_blob_mem(c, &desc, 1000, &b, &e), CL_EIO);
+    assert_null(b);
+    assert_non_null(strstr(e.msg, "imed out")); /* curl: "Operation timed out after ..." */
+    cl_image_registry_free(c);
+    t.stop = true;
+    shutdown(t.fd, SHUT_RDWR);
+    close(t.fd);
+    pthread_join(t.thread, NULL);
 }
 
 /* ---- registry client ---- */
@@ -717,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_manifests_and_auth),
         cmocka_unit_test(test_manifest_refusals),
         cmocka_unit_test(test_blobs),
+        cmocka_unit_test(test_trickle_deadline),
         cmocka_unit_test(test_pull_layered),
         cmocka_unit_test(test_pull_flat),
         cmocka_unit_test(test_pull_encrypted),
