@@ -145,6 +145,16 @@ struct cl_store_seal *cl_store_seal_new(const char *kek_path, const char *const 
     return s;
 }
 
+int cl_store_seal_check(const char *kek_path, const char *const *old, size_t nold,
+                        struct cl_err *err)
+{
+    struct cl_store_seal *s = cl_store_seal_new(kek_path, old, nold, err);
+    if (!s)
+        return err ? err->code : CL_EINVAL;
+    cl_store_seal_free(s);
+    return 0;
+}
+
 void cl_store_seal_free(struct cl_store_seal *s)
 {
     if (!s)
