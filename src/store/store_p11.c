@@ -105,9 +105,11 @@ static int query_attr(struct cl_store_p11_uri *u, const char *name, size_t nlen,
     }
     if (attr_str("pin-source", v, vlen, u->pin_source, sizeof u->pin_source, err) < 0)
         return err ? err->code : CL_EPARSE;
-    if (strncmp(u->pin_source, "file:", 5) == 0) /* file:/path or file:///path */
-        memmove(u->pin_source, u->pin_source + (strncmp(u->pin_source, "file://", 7) ? 5 : 7),
-                strlen(u->pin_source) - (strncmp(u->pin_source, "file://", 7) ? 5 : 7) + 1);
+    /* file:/path or file:///path; a bare /path too */
+    size_t skip = strncmp(u->pin_source, "file://", 7) == 0 ? 7
+                  : strncmp(u->pin_source, "file:", 5) == 0 ? 5
+                                                            : 0;
+    memmove(u->pin_source, u->pin_source + skip, strlen(u->pin_source) - skip + 1);
     if (u->pin_source[0] != '/')
         return cl_err_set(err, CL_EPARSE, "pkcs11 URI: 'pin-source': want file:/absolute/path");
     return 0;
@@ -132,13 +134,14 @@ int cl_store_p11_uri_parse(const char *uri, struct cl_store_p11_uri *out, struct
     for (int part = 0; part < 2 && rc == 0; part++) {
         const char *s = part ? (q ? q + 1 : end) : p, *e = part ? end : pend;
         char sep = part ? '&' : ';';
-        while (s < e && rc == 0) {
+        for (unsigned nattr = 0; s < e && rc == 0; nattr++) {
             const char *a = memchr(s, sep, (size_t)(e - s));
             const char *ae = a ? a : e;
             const char *eq = memchr(s, '=', (size_t)(ae - s));
+            /* not quoted: a PIN typed without its '=' would end up in the log */
             if (!eq || eq == s)
-                rc = cl_err_set(err, CL_EPARSE, "pkcs11 URI: '%.*s' is not attribute=value",
-                                (int)(eq ? 0 : (ae - s > 40 ? 40 : ae - s)), s);
+                rc = cl_err_set(err, CL_EPARSE, "pkcs11 URI: %s attribute %u is not name=value",
+                                part ? "query" : "path", nattr + 1);
             else if (part == 0)
                 rc = path_attr(u, s, (size_t)(eq - s), eq + 1, (size_t)(ae - eq - 1), &pseen, err);
             else
@@ -172,6 +175,7 @@ struct p11_module {
     void *dl;
     CK_FUNCTION_LIST_PTR f;
     unsigned refs;
+    bool finalize; /* we initialized it (not another part of the process) */
 };
 
 static struct p11_module modules[MAX_MODULES];
@@ -244,7 +248,8 @@ static struct p11_module *module_get(const char *path, struct cl_err *err)
     }
     CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
     rv = m->f->C_Initialize(&args);
-    if (rv != CKR_OK) {
+    m->finalize = rv == CKR_OK;
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         cl_err_set(err, CL_EIO, "module %s: C_Initialize: %s", path, ckr_name(rv));
         goto fail;
     }
@@ -264,7 +269,8 @@ static void module_put(struct p11_module *m)
 {
     pthread_mutex_lock(&modules_lock);
     if (--m->refs == 0) {
-        m->f->C_Finalize(NULL);
+        if (m->finalize)
+            m->f->C_Finalize(NULL);
         dlclose(m->dl);
         memset(m, 0, sizeof *m);
     }

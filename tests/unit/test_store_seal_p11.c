@@ -173,6 +173,11 @@ static void test_refusals(void **state)
         {NULL, "token=cloister;token=x;object=kek", "'token' given twice", CL_EPARSE},
         {NULL, "object=kek", "'token' and 'object' are required", CL_EPARSE},
         {"pkcs11:token=cloister;object=kek", NULL, "'module-path' is required", CL_EPARSE},
+        {"pkcs11:token=cloister;object=kek?module-path=/x.so&pin-value1234", NULL,
+         "query attribute 2 is not name=value", CL_EPARSE},
+        {"pkcs11:token=cloister;;object=kek", NULL, "path attribute 2 is not name=value",
+         CL_EPARSE},
+        {NULL, "token=cloister;object=k%00ek", "holds a NUL byte", CL_EPARSE},
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(t); i++) {
         struct cl_err err = {0};
