@@ -5,7 +5,9 @@
 # encryption_key_path = "pkcs11:token=cloister;object=kek?module-path=...&pin-source=file:...".
 # The LocalFs file (the resource plugin's folder) holds a clseal1 value under the token's key id, not the plaintext; the
 # handshake returns the secret; a flipped byte is refused; --check passes with the right PIN and
-# fails with the wrong one naming C_Login; the KBS with the wrong PIN refuses to start.
+# fails with the wrong one naming C_Login; the KBS with the wrong PIN refuses to start; a
+# rotation to a second token key re-wraps at start, under the key id that openssl computes
+# independently from that key's bytes (imported for the purpose) and its check value.
 . "$(dirname "$0")/lib.sh"
 need softhsm2-util pkcs11-tool
 MODULE=""
@@ -22,6 +24,14 @@ softhsm2-util --init-token --free --label cloister --pin 1234 --so-pin 5678 >/de
     || fail "softhsm2-util --init-token"
 pkcs11-tool --module "$MODULE" --login --pin 1234 --keygen --key-type AES:32 --label kek --id 01 \
     >/dev/null 2>&1 || fail "pkcs11-tool --keygen"
+# a second key imported from known bytes, so that its key id can be computed here with openssl:
+# SHA-256("pkcs11:" || check value), the check value being AES-256-ECB(key, 16 zero bytes)[0..3)
+head -c 32 /dev/urandom > "$T/kekf.bin"
+pkcs11-tool --module "$MODULE" --login --pin 1234 --write-object "$T/kekf.bin" --type secrkey \
+    --key-type AES:32 --label kekf --id 03 >/dev/null 2>&1 || fail "pkcs11-tool --write-object"
+kcv=$(head -c 16 /dev/zero | openssl enc -aes-256-ecb -nopad -K "$(od -An -tx1 "$T/kekf.bin" | tr -d ' \n')" \
+    | head -c 3 | od -An -tx1 | tr -d ' \n')
+kidf=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(b"pkcs11:" + bytes.fromhex(sys.argv[1])).hexdigest()[:8])' "$kcv")
 echo 1234 > "$T/pin"
 echo 9999 > "$T/pin.bad"
 chmod 600 "$T/pin" "$T/pin.bad"
@@ -29,9 +39,12 @@ chmod 600 "$T/pin" "$T/pin.bad"
 make_admin_key
 P=$(free_port)
 write_config "$T/plain.toml" "$P"
-# with_pin PINFILE: the config with the token key
+# with_pin PINFILE [OBJECT [OLD_OBJECT]]: the config with the token key (default "kek")
+uri() { echo "pkcs11:token=cloister;object=$1?module-path=$MODULE\\&pin-source=file:$2"; }
 with_pin() {
-    sed "s|^storage_type = \"LocalFs\"|storage_type = \"LocalFs\"\nencryption_key_path = \"pkcs11:token=cloister;object=kek?module-path=$MODULE\&pin-source=file:$1\"|" \
+    old=""
+    if [ -n "${3:-}" ]; then old="\nencryption_old_key_paths = [\"$(uri "$3" "$1")\"]"; fi
+    sed "s|^storage_type = \"LocalFs\"|storage_type = \"LocalFs\"\nencryption_key_path = \"$(uri "${2:-kek}" "$1")\"$old|" \
         "$T/plain.toml" > "$T/kbs.toml"
 }
 with_pin "$T/pin"
@@ -80,4 +93,20 @@ rc=0; timeout 20 "$KBS_BIN" -c "$T/kbs.toml" > "$T/start.log" 2>&1 || rc=$?
 [ $rc != 0 ] && [ $rc != 124 ] && grep -q "C_Login: CKR_PIN_INCORRECT" "$T/start.log" ||
     fail "the KBS started with the wrong PIN (exit $rc): $(tail -3 "$T/start.log")"
 ok "the KBS with the wrong PIN refuses to start (exit $rc)"
+
+# rotation between token keys: kekf current, kek old → re-wrapped at start, under kekf's key id
+with_pin "$T/pin"
+start_kbs "$T/kbs.toml"
+"$CLI_BIN" kbs set-resource --url "$URL" --admin-key "$T/admin.key" --path default/key/two --file "$T/secret" \
+    || fail "set-resource two"
+stop_kbs
+with_pin "$T/pin" kekf kek
+start_kbs "$T/kbs.toml"
+grep -q 're-wrapped under the current encryption key' "$T/kbs.log" || fail "no re-wrap logged"
+f2=$(grep -rl "clseal1:$kidf:" "$T/resources" | head -1)
+[ -n "$f2" ] || fail "no value under key id $kidf (openssl's): $(grep -rho 'clseal1:[0-9a-f]*' "$T/resources")"
+"$CLI_BIN" kbs get-resource --url "$URL" --path default/key/two > "$T/got" || fail "get-resource after rotation"
+cmp -s "$T/secret" "$T/got" || fail "secret after rotation differs"
+ok "rotation kek → kekf re-wraps at start; the key id $kidf is SHA-256(\"pkcs11:\" || check value), as openssl computes it"
+stop_kbs
 echo "PASS"
