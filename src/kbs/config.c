@@ -927,8 +927,9 @@ static const struct cl_cfg_field backend_rows[] = {
 static const struct cl_cfg_field storage_rows[] = {
     CL_CFG_S("storage_type", KC, storage_type, 0, "Memory"),
     CL_CFG_K("backends"), /* read after storage_type is judged: read_storage */
-    CL_CFG_S("encryption_key_path", KC, seal_key_path, CL_CFG_FILE, NULL),
-    CL_CFG_A("encryption_old_key_paths", KC, seal_old_paths, nseal_old, 8, CL_CFG_FILE),
+    /* a file or a pkcs11: URI, both opened by cl_store_seal_check for --check */
+    CL_CFG_S("encryption_key_path", KC, seal_key_path, 0, NULL),
+    CL_CFG_A("encryption_old_key_paths", KC, seal_old_paths, nseal_old, 8, 0),
     CL_CFG_END_ROW,
 };
 
@@ -1252,6 +1253,11 @@ int cl_kbs_config_check_files(const struct cl_kbs_config *cfg, struct cl_err *er
         if (cl_cfg_check_files("config", files[i].rows, cfg, files[i].where, CL_KBS_MAX_CONFIG * 16,
                                NULL, err) < 0)
             return err->code;
+    /* the encryption keys at rest: files read, token keys found and logged in to */
+    if (cfg->seal_key_path &&
+        cl_store_seal_check(cfg->seal_key_path, (const char *const *)cfg->seal_old_paths,
+                            cfg->nseal_old, err) < 0)
+        return cl_err_prefix(err, "config: 'storage_backend.encryption_key_path'");
     if (cfg->policy_path) {
         size_t n = 0;
         CL_AUTO(cl_bytes) *text = cl_file_read(cfg->policy_path, CL_AS_MAX_POLICY, &n, err);

@@ -44,7 +44,8 @@ struct cl_store_opts {
     unsigned timeout_ms; /* connect, statement and pool wait, 0 = CL_STORE_TIMEOUT_MS_DEFAULT */
     /* Encryption at rest (opt-in): values of namespace seal_ns are envelope-encrypted
      * (AES-256-GCM data key per value, wrapped under the key-encryption key read from
-     * seal_key_path: 32 raw bytes or 64 hex). seal_old_paths: earlier keys, still opened and
+     * seal_key_path: 32 raw bytes or 64 hex, or a "pkcs11:" URI naming an AES-256 key on a
+     * token, see docs/store.md). seal_old_paths: earlier keys, still opened and
      * re-wrapped by cl_store_reseal. A value of seal_ns stored unencrypted is refused. */
     const char *seal_key_path, *seal_ns;
     const char *const *seal_old_paths;
@@ -115,6 +116,11 @@ CL_MUST_CHECK int cl_store_get_if_changed(struct cl_store *s, const char *ns, co
  * so replicas doing it at once agree); *n = how many. The values' ciphertexts are unchanged. */
 CL_MUST_CHECK int cl_store_reseal(struct cl_store *s, const char *ns, size_t *n,
                                   struct cl_err *err);
+
+/* For --check: opens the encryption keys as cl_store_open_opts would (key files read, token
+ * keys found and logged in to) and closes them again. 0, or the error naming the stage. */
+CL_MUST_CHECK int cl_store_seal_check(const char *kek_path, const char *const *old, size_t nold,
+                                      struct cl_err *err);
 
 /* Compare-and-set: replaces the value of key by new_data only if it is byte-for-byte old_data,
  * atomically (also between processes for Postgres and Redis). EEXISTS when the value differs,

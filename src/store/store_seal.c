@@ -7,11 +7,14 @@
  *
  *   "clseal1:" kid(8 hex) ":" wiv(12) wct(32) wtag(16) iv(12) tag(16) ciphertext
  *
- * kid = the first 4 bytes of SHA-256(KEK), hex. Rotation: configure the new KEK and keep the old
+ * kid = the first 4 bytes of SHA-256(KEK), hex. The KEK comes from a file, or is an AES-256 key on
+ * a PKCS#11 token (store_p11.c: the data key is wrapped on the token, the same layout; its kid is
+ * derived from the token's check value). Rotation: configure the new KEK and keep the old
  * ones as "old"; cl_store_seal_rewrap re-wraps the data key under the new KEK (the value's
  * ciphertext is untouched). Tags are checked before any plaintext is returned.
  */
 #include "store/store_backend.h"
+#include "store/store_p11.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -27,7 +30,8 @@
 #define SEAL_OVERHEAD (HDR_LEN + WRAP_LEN + 12 + 16)
 
 struct seal_kek {
-    uint8_t key[32];
+    uint8_t key[32];          /* a KEK from a file, or */
+    struct cl_store_p11 *p11; /* one on a token (never read out) */
     char kid[KID_LEN + 1];
 };
 
@@ -57,8 +61,36 @@ static int gcm(bool enc, const uint8_t key[32], const uint8_t iv[12], const void
     return ok ? 0 : (enc ? CL_EIO : CL_EVERIFY);
 }
 
+/* The data key under the KEK: w = wiv(12) wct(32) wtag(16), the kid as associated data. */
+static int kek_wrap(const struct seal_kek *k, uint8_t *w, const uint8_t dek[32], struct cl_err *err)
+{
+    if (k->p11)
+        return cl_store_p11_wrap(k->p11, w, k->kid, KID_LEN, dek, w + 12, w + 44, err);
+    if (gcm(true, k->key, w, k->kid, KID_LEN, dek, 32, w + 12, w + 44) < 0)
+        return cl_err_set(err, CL_EIO, "store encryption: AES-256-GCM failed");
+    return 0;
+}
+
+/* dek written only when the tag checks: EVERIFY otherwise. */
+static int kek_unwrap(const struct seal_kek *k, const uint8_t *w, uint8_t dek[32],
+                      struct cl_err *err)
+{
+    uint8_t tag[16];
+    memcpy(tag, w + 44, 16);
+    if (k->p11)
+        return cl_store_p11_unwrap(k->p11, w, k->kid, KID_LEN, w + 12, tag, dek, err);
+    return gcm(false, k->key, w, k->kid, KID_LEN, w + 12, 32, dek, tag);
+}
+
 static int kek_load(const char *path, struct seal_kek *k, struct cl_err *err)
 {
+    if (cl_store_p11_is_uri(path)) {
+        k->p11 = cl_store_p11_open(path, err);
+        if (!k->p11)
+            return err ? err->code : CL_EIO;
+        memcpy(k->kid, cl_store_p11_kid(k->p11), KID_LEN + 1);
+        return 0;
+    }
     size_t n = 0;
     cl_bytes *raw = cl_file_read(path, 256, &n, err);
     if (!raw)
@@ -113,10 +145,22 @@ struct cl_store_seal *cl_store_seal_new(const char *kek_path, const char *const 
     return s;
 }
 
+int cl_store_seal_check(const char *kek_path, const char *const *old, size_t nold,
+                        struct cl_err *err)
+{
+    struct cl_store_seal *s = cl_store_seal_new(kek_path, old, nold, err);
+    if (!s)
+        return err ? err->code : CL_EINVAL;
+    cl_store_seal_free(s);
+    return 0;
+}
+
 void cl_store_seal_free(struct cl_store_seal *s)
 {
     if (!s)
         return;
+    for (size_t i = 0; i < s->n; i++)
+        cl_store_p11_close(s->keks[i].p11);
     explicit_bzero(s, sizeof *s);
     free(s);
 }
@@ -155,8 +199,9 @@ int cl_store_seal_wrap(const struct cl_store_seal *s, const char *ns, const char
     int rc = 0;
     if (RAND_bytes(dek, sizeof dek) != 1 || RAND_bytes(w, 12) != 1 || RAND_bytes(iv, 12) != 1)
         rc = cl_err_set(err, CL_EIO, "store encryption: no randomness");
-    if (rc == 0 && (gcm(true, k->key, w, k->kid, KID_LEN, dek, 32, w + 12, w + 44) < 0 ||
-                    gcm(true, dek, iv, aad, strlen(aad), data, len, ct, tag) < 0))
+    if (rc == 0)
+        rc = kek_wrap(k, w, dek, err);
+    if (rc == 0 && gcm(true, dek, iv, aad, strlen(aad), data, len, ct, tag) < 0)
         rc = cl_err_set(err, CL_EIO, "store encryption: AES-256-GCM failed");
     explicit_bzero(dek, sizeof dek);
     free(aad);
@@ -188,13 +233,15 @@ static int unwrap_dek(const struct cl_store_seal *s, const char *key, const uint
             err, CL_EVERIFY,
             "store value for \"%s\": sealed under key id %.8s, which is not configured", key,
             (const char *)v + SEAL_MAGIC_LEN);
-    const uint8_t *w = v + HDR_LEN;
-    uint8_t tag[16];
-    memcpy(tag, w + 44, 16);
-    if (gcm(false, k->key, w, k->kid, KID_LEN, w + 12, 32, dek, tag) < 0) {
+    int rc = kek_unwrap(k, v + HDR_LEN, dek, err);
+    if (rc == CL_EVERIFY) {
         explicit_bzero(dek, 32);
         return cl_err_set(err, CL_EVERIFY,
                           "store value for \"%s\": data key does not open (tampered)", key);
+    }
+    if (rc < 0) {
+        explicit_bzero(dek, 32);
+        return cl_err_prefix(err, "store value for \"%s\"", key);
     }
     *kout = k;
     return 0;
@@ -262,9 +309,10 @@ int cl_store_seal_rewrap(const struct cl_store_seal *s, const char *key, const u
     const struct seal_kek *cur = &s->keks[0];
     memcpy(b + SEAL_MAGIC_LEN, cur->kid, KID_LEN);
     uint8_t *w = b + HDR_LEN;
-    if (RAND_bytes(w, 12) != 1 ||
-        gcm(true, cur->key, w, cur->kid, KID_LEN, dek, 32, w + 12, w + 44) < 0)
-        rc = cl_err_set(err, CL_EIO, "store encryption: re-wrap failed");
+    if (RAND_bytes(w, 12) != 1)
+        rc = cl_err_set(err, CL_EIO, "store encryption: no randomness");
+    else if (kek_wrap(cur, w, dek, err) < 0)
+        rc = cl_err_prefix(err, "store encryption: re-wrap");
     explicit_bzero(dek, sizeof dek);
     if (rc < 0) {
         free(b);
