@@ -77,6 +77,7 @@ size_t cl_log_escape(const char *in, char *out, size_t cap)
     return o;
 }
 
+CL_PRINTF(5, 0)
 static void log_v(enum cl_log_level lvl, const char *file, int line, uint64_t held, const char *fmt,
                   va_list ap)
 {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+CL_PRINTF(2, 0)
 static void vline(FILE *f, const char *fmt, va_list ap)
 {
     char raw[CL_LOG_MAX_LINE], esc[CL_LOG_MAX_LINE];

@@ -928,8 +928,8 @@ static const struct cl_cfg_field storage_rows[] = {
     CL_CFG_S("storage_type", KC, storage_type, 0, "Memory"),
     CL_CFG_K("backends"), /* read after storage_type is judged: read_storage */
     /* a file or a pkcs11: URI, both opened by cl_store_seal_check for --check */
-    CL_CFG_S("encryption_key_path", KC, seal_key_path, 0, NULL),
-    CL_CFG_A("encryption_old_key_paths", KC, seal_old_paths, nseal_old, 8, 0),
+    CL_CFG_S("encryption_key_path", KC, seal_key_path, CL_CFG_URI_PIN, NULL),
+    CL_CFG_A("encryption_old_key_paths", KC, seal_old_paths, nseal_old, 8, CL_CFG_URI_PIN),
     CL_CFG_END_ROW,
 };
 

@@ -212,8 +212,10 @@ static int handshake(struct cl_store_tls *t, const struct cl_store_tls_ctx *ctx,
         return cl_err_set(err, CL_ENOMEM, "%s: out of memory", what);
     X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
     X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    char sni[256]; /* OpenSSL's SNI macro casts its argument to void *: give it our copy */
+    snprintf(sni, sizeof sni, "%s", host);
     int named = ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(vp, host)
-                                 : SSL_set_tlsext_host_name(t->ssl, host) == 1 &&
+                                 : SSL_set_tlsext_host_name(t->ssl, sni) == 1 &&
                                        SSL_set1_host(t->ssl, host) == 1;
     if (named != 1)
         return cl_err_set(err, CL_EINVAL, "%s: handshake with %s:%d: \"%s\" cannot be verified",

@@ -359,10 +359,35 @@ int cl_cfg_read(struct cl_cfg *c, const json_t *tbl, const char *where,
 
 /* ---- the effective configuration ---- */
 
+/* s with the value of every "pin-value=" query attribute (up to the next '&' or the end)
+ * shown as "<redacted>". */
+static json_t *pin_redacted(const char *s)
+{
+    static const char key[] = "pin-value=";
+    const char *q = strchr(s, '?');
+    if (!q || !strstr(q, key))
+        return json_string(s);
+    size_t cap = strlen(s) + 1, o = 0;
+    for (const char *p = q; (p = strstr(p, key)); p += sizeof key - 1)
+        cap += sizeof "<redacted>";
+    CL_AUTO(cl_str) *out = malloc(cap);
+    if (!out)
+        return NULL;
+    const char *p = s;
+    for (const char *hit; (hit = strstr(p > q ? p : q, key)); p = hit + strcspn(hit, "&")) {
+        hit += sizeof key - 1;
+        o += (size_t)snprintf(out + o, cap - o, "%.*s<redacted>", (int)(hit - p), p);
+    }
+    snprintf(out + o, cap - o, "%s", p);
+    return json_string(out);
+}
+
 static json_t *str_value(const struct cl_cfg_field *f, const char *s)
 {
     if (s && (f->flags & CL_CFG_SECRET))
         return json_string("<redacted>");
+    if (s && (f->flags & CL_CFG_URI_PIN))
+        return pin_redacted(s);
     if (s)
         return json_string(s);
     return f->dflt ? json_string(f->dflt) : json_null();

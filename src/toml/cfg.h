@@ -64,6 +64,8 @@ enum {
                                 * cl_cfg_check_files (the text itself, not a path) */
     CL_CFG_URI = 1u << 6,      /* with CL_CFG_FILE: a URI; file:// is checked, another scheme
                                 * (kbs://, https://) is fetched later and not checked */
+    CL_CFG_URI_PIN = 1u << 7,  /* shown by cl_cfg_effective with the value of a "pin-value"
+                                * query attribute (RFC 7512) as "<redacted>" */
 };
 
 struct cl_cfg_field;

@@ -55,7 +55,7 @@ static const struct cl_cfg_field rows[] = {
     CL_CFG_B("on", D, on),
     CL_CFG_I("port", D, port, 1, 65535, 8080),
     CL_CFG_IS("mib", D, bytes, 1, 64, 2, 1024 * 1024),
-    CL_CFG_A("list", D, list, nlist, 3, 0),
+    CL_CFG_A("list", D, list, nlist, 3, CL_CFG_URI_PIN),
     CL_CFG_T("sub", sub_rows),
     CL_CFG_F("fn", fn_row, fn_show),
     CL_CFG_NO("vault", "no vault here"),
@@ -90,6 +90,31 @@ static int read_text(const char *t, struct demo *d, struct cl_err *e)
     int rc = cl_cfg_finish(&c, cl_cfg_read(&c, doc, "", rows, d, e), e);
     json_decref(doc);
     return rc;
+}
+
+/* A PKCS#11 URI's pin-value is not shown by --check; the rest of the URI is. */
+static void test_uri_pin_redacted(void **state)
+{
+    (void)state;
+    struct demo d;
+    struct cl_err e;
+    const char *text =
+        "name = \"n\"\nlist = [\"pkcs11:token=t;object=k?module-path=/m.so&pin-value="
+        "1234\", \"pkcs11:token=t?pin-value=98&pin-value=76\", \"plain?x=1\"]\n";
+    if (read_text(text, &d, &e) != 0)
+        fail_msg("%s", e.msg);
+    json_t *eff = cl_cfg_effective(rows, &d);
+    char *txt = json_dumps(eff, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_non_null(
+        strstr(txt, "\"pkcs11:token=t;object=k?module-path=/m.so&pin-value=<redacted>\""));
+    assert_non_null(strstr(txt, "\"pkcs11:token=t?pin-value=<redacted>&pin-value=<redacted>\""));
+    assert_non_null(strstr(txt, "\"plain?x=1\""));
+    assert_null(strstr(txt, "1234"));
+    assert_null(strstr(txt, "98"));
+    assert_null(strstr(txt, "76"));
+    free(txt);
+    json_decref(eff);
+    demo_clear(&d);
 }
 
 static void test_rows_read(void **state)
@@ -217,9 +242,8 @@ int main(void)
 {
     cl_log_set_level(CL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rows_read),
-        cmocka_unit_test(test_rows_refused),
-        cmocka_unit_test(test_refusal_first),
+        cmocka_unit_test(test_rows_read),    cmocka_unit_test(test_uri_pin_redacted),
+        cmocka_unit_test(test_rows_refused), cmocka_unit_test(test_refusal_first),
         cmocka_unit_test(test_check_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
