@@ -31,6 +31,12 @@ fi
 echo "== Rego: KBS resource-policy decision ($BUILD/bench/rego_bench policies/resource/default.rego)"
 "$BUILD/bench/rego_bench" policies/resource/default.rego
 
+# ---------------------------------------------------------------------------------------------
+# Redis store (block maintained with src/store; figures in docs/benchmarks.md "Redis store"):
+# one client's SET / GET of 32 B, 64 KiB and 1 MiB and fresh connections over redis:// and
+# rediss:// (bench/store_bench), each beside redis-benchmark on the same redis-server 7.
+./bench/store_redis.sh "$BUILD"
+
 # Image pull: cloister vs skopeo copy + umoci unpack vs the sha256sum + gzip floor.
 ./bench/image_pull.sh "$BUILD"
 
