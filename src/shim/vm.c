@@ -527,8 +527,14 @@ static void boot_failed(struct cl_shim_vm *vm, struct cl_err *err)
     }
     char msg[CL_ERR_MSG_MAX];
     snprintf(msg, sizeof msg, "%s", err->msg);
+    /* Some hosts open /dev/kvm and then hang a Linux guest (nested without support): say
+     * which accelerator ran, and what to set when it was KVM. */
     cl_err_stage(err, err->code ? err->code : CL_EIO, err->stage ? err->stage : "agent-ready",
-                 "vm: %s; console: %s", msg, tail[0] ? tail : "(empty)");
+                 "vm: %s%s; console: %s", msg,
+                 vm->o.accel_kvm ? " (under KVM: if this host's KVM cannot run guests, set "
+                                   "hypervisor.kvm = \"off\")"
+                                 : "",
+                 tail[0] ? tail : "(empty)");
 }
 
 struct cl_shim_vm *cl_shim_vm_start(const struct cl_shim_vm_opts *o, struct cl_err *err)
