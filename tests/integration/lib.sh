@@ -33,8 +33,16 @@ need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not in
 [ -x "$CLI_BIN" ] || fail "cloister not built at $CLI_BIN"
 need openssl curl python3
 
+# A free TCP port on 127.0.0.1, never one this test was given before: callers often ask for
+# several before binding any, and the kernel may hand the same free port out twice. (Called in
+# $(...), a subshell: the ports given are kept in a file.)
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    while :; do
+        p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+        grep -qx "$p" "${T:?}/.ports-given" 2>/dev/null || break
+    done
+    echo "$p" >> "$T/.ports-given"
+    echo "$p"
 }
 
 # Writes an admin Ed25519 key pair: $T/admin.key (private), $T/admin.pub (public).

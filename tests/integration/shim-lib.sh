@@ -66,8 +66,14 @@ fi
 [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/initrd.img" ] || fail "no guest image in $GUEST (make guest-image)"
 grep -q cloister-agent "$GUEST/manifest.txt" 2>/dev/null || fail "the guest image in $GUEST has no cloister-agent"
 
+# (as lib.sh's: never a port this test was given before)
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    while :; do
+        p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+        grep -qx "$p" "${T:?}/.ports-given" 2>/dev/null || break
+    done
+    echo "$p" >> "$T/.ports-given"
+    echo "$p"
 }
 
 # expect_no_vm WHAT: no QEMU or swtpm of this test left (waits up to 5 s for a stopping VM)

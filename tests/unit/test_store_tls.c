@@ -160,7 +160,9 @@ static int setup(void **state)
     assert_non_null(mkdtemp(dir));
     make_certs();
     plain_port = free_port();
-    tls_port = free_port();
+    do /* nothing is bound yet: the kernel may hand the same free port out twice */
+        tls_port = free_port();
+    while (tls_port == plain_port);
     redis_run();
     return 0;
 }
