@@ -33,12 +33,14 @@ need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not in
 [ -x "$CLI_BIN" ] || fail "cloister not built at $CLI_BIN"
 need openssl curl python3
 
-# A free TCP port on 127.0.0.1, never one this test was given before: callers often ask for
-# several before binding any, and the kernel may hand the same free port out twice. (Called in
+# A free TCP port on 127.0.0.1, below the kernel's ephemeral range (32768 and up), and never
+# one this test was given before. Callers often take several ports before binding any: a port
+# from the ephemeral range could meanwhile become the local end of an outgoing connection (a
+# replica's to its database), and the kernel may hand one free port out twice. (Called in
 # $(...), a subshell: the ports given are kept in a file.)
 free_port() {
     while :; do
-        p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+        p=$(python3 "$SRC/tests/integration/free_port.py")
         grep -qx "$p" "${T:?}/.ports-given" 2>/dev/null || break
     done
     echo "$p" >> "$T/.ports-given"

@@ -66,10 +66,10 @@ fi
 [ -f "$GUEST/vmlinuz" ] && [ -f "$GUEST/initrd.img" ] || fail "no guest image in $GUEST (make guest-image)"
 grep -q cloister-agent "$GUEST/manifest.txt" 2>/dev/null || fail "the guest image in $GUEST has no cloister-agent"
 
-# (as lib.sh's: never a port this test was given before)
+# (as lib.sh's: below the ephemeral range, never a port this test was given before)
 free_port() {
     while :; do
-        p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+        p=$(python3 "$SRC/tests/integration/free_port.py")
         grep -qx "$p" "${T:?}/.ports-given" 2>/dev/null || break
     done
     echo "$p" >> "$T/.ports-given"
