@@ -52,6 +52,7 @@ static uint64_t now_ms(void)
     return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
+CL_PRINTF(1, 2)
 static int sh(const char *fmt, ...)
 {
     char cmd[1024];

@@ -222,8 +222,8 @@ static void test_snp_twins(void **state)
         "{}",
         "{\"version\":3}",
         "{\"version\":1,\"tpm_quote\":{}}",
-        "{\"version\":1,\"tpm_quote\":{\"message\":\"zz\",\"signature\":\"00\",\"pcrs\":[]},\"hcl_"
-        "report\":\"AA\",\"vcek\":\"AA\"}",
+        ("{\"version\":1,\"tpm_quote\":{\"message\":\"zz\",\"signature\":\"00\",\"pcrs\":[]},\"hcl_"
+         "report\":\"AA\",\"vcek\":\"AA\"}"),
     };
     for (size_t i = 0; i < CL_ARRAY_LEN(bad); i++) {
         CL_AUTO(json_t) *b = json_loads(bad[i], 0, NULL);
