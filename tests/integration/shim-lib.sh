@@ -21,10 +21,12 @@ our_pids() {
         tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q "$T/" && echo "${d#/proc/}"
     done 2>/dev/null || true
 }
+# (a process may exit between the listing and the read: neither that nor a last pid that is
+# not QEMU may fail the caller's x=$(qemu_pids) under set -e)
 qemu_pids() {
     for p in $(our_pids); do
         tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q '^/usr/bin/qemu-system' && echo "$p"
-    done
+    done 2>/dev/null || true
 }
 cleanup() {
     # tasks first (their VMs), then containerd, the registry; then anything left of ours
