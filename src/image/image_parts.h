@@ -94,6 +94,11 @@ struct cl_image_registry *cl_image_registry_new(const struct cl_image_endpoint *
                                                 struct cl_err *err);
 void cl_image_registry_free(struct cl_image_registry *r);
 
+/* The deadline of one attempt at a GET that may carry up to max bytes: base_ms plus max at
+ * min_rate bytes per second (> 0), capped at LONG_MAX. Registry requests and lookaside
+ * signatures alike. */
+long cl_image_deadline_ms(long base_ms, unsigned long min_rate, uint64_t max);
+
 /* GET /v2/<repo>/manifests/<reference> (tag or digest), at most CL_IMAGE_MAX_MANIFEST bytes.
  * The body's digest is returned in *digest; when reference is a digest the body must hash to
  * it (EVERIFY), and a Docker-Content-Digest header must agree with the body. ENOTFOUND for

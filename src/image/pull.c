@@ -144,14 +144,13 @@ static int lookaside_get(const char *url, struct cl_http_stream *http, cl_bytes 
         return err && err->code == CL_ENOTFOUND ? 0 : (err ? err->code : CL_EIO);
     }
     struct memsink m = {.max = CL_IMAGE_MAX_SIGNATURE};
-    /* the registry's deadline rule: a base, plus the most it may carry at the minimum rate */
     struct cl_http_stream_req req = {.url = url,
                                      .follow_redirects = true,
                                      .on_data = memsink_data,
                                      .ctx = &m,
-                                     .timeout_ms =
-                                         CL_IMAGE_DEADLINE_BASE_MS +
-                                         (long)(CL_IMAGE_MAX_SIGNATURE / CL_IMAGE_MIN_RATE * 1000)};
+                                     .timeout_ms = cl_image_deadline_ms(CL_IMAGE_DEADLINE_BASE_MS,
+                                                                        CL_IMAGE_MIN_RATE,
+                                                                        CL_IMAGE_MAX_SIGNATURE)};
     struct cl_http_stream_result res = {0};
     int rc = cl_http_stream_do(http, &req, &res, err);
     long st = res.status;

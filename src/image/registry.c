@@ -45,12 +45,15 @@ struct cl_image_registry {
     cl_str *auth; /* "Authorization: ..." line, or NULL (guarded by lock) */
 };
 
-/* The deadline of one attempt at a GET that may carry up to max bytes. */
+long cl_image_deadline_ms(long base_ms, unsigned long min_rate, uint64_t max)
+{
+    uint64_t ms = (uint64_t)base_ms + max / min_rate * 1000 + max % min_rate * 1000 / min_rate;
+    return ms > LONG_MAX ? LONG_MAX : (long)ms;
+}
+
 static long deadline_ms(const struct cl_image_registry *r, uint64_t max)
 {
-    uint64_t ms = (uint64_t)r->deadline_base_ms + max / r->min_rate * 1000 +
-                  max % r->min_rate * 1000 / r->min_rate;
-    return ms > LONG_MAX ? LONG_MAX : (long)ms;
+    return cl_image_deadline_ms(r->deadline_base_ms, r->min_rate, max);
 }
 
 void cl_image_registry_free(struct cl_image_registry *r)
