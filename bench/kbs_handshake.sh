@@ -23,49 +23,16 @@ CLIENTS=${BENCH_CLIENTS:-4}
 SECS=${BENCH_SECONDS:-10}
 STORE=${BENCH_STORE:-LocalFs}
 cd "$(dirname "$0")/.."
-KBS=$BUILD/src/cmd/cloister-kbs
 LOAD=$BUILD/bench/kbs_load
 T=$(mktemp -d /tmp/cloister-bench.XXXXXX)
-PID=""
-trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT INT TERM
+PIDS=""
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT INT TERM
 
-openssl genpkey -algorithm ed25519 -out "$T/admin.key" 2>/dev/null
-openssl pkey -in "$T/admin.key" -pubout -out "$T/admin.pub" 2>/dev/null
-openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$T/as.key"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-case $STORE in
-LocalFs) STORE_CFG="storage_type = \"LocalFs\"
-[storage_backend.backends.local_fs]
-dir_path = \"$T/store\"" ;;
-Memory) STORE_CFG='storage_type = "Memory"' ;;
-*) echo "BENCH_STORE=$STORE: LocalFs or Memory" >&2; exit 2 ;;
-esac
-cat > "$T/kbs.toml" <<CFG
-[http_server]
-sockets = ["127.0.0.1:$PORT"]
-insecure_http = true
-worker_count = 2
-[admin]
-type = "Simple"
-[[admin.personas]]
-id = "bench"
-public_key_path = "$T/admin.pub"
-[attestation_service]
-type = "coco_as_builtin"
-allow_sample_tee_insecure = true
-max_sessions = 1000000
-[attestation_service.attestation_token_broker.signer]
-key_path = "$T/as.key"
-[storage_backend]
-$STORE_CFG
-CFG
-"$KBS" -q -c "$T/kbs.toml" > "$T/kbs.log" 2>&1 &
-PID=$!
-i=0; until curl -fsS "$URL/healthz" >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done
-head -c 32 /dev/urandom > "$T/secret"
-$BUILD/src/cmd/cloister kbs set-resource --url "$URL" --admin-key "$T/admin.key" --path bench/key/one --file "$T/secret"
-
+. bench/kbs-lib.sh
+kbs_bench_keys
+kbs_bench_start S "$BUILD" "$STORE"
+URL=$URL_S
+PID=$PID_S
 echo "== cloister-kbs full handshakes (auth + attest + resource, JWE answer), $STORE store, $CLIENTS clients, ${SECS}s x $RUNS rounds, $(date -u '+%F %H:%M') UTC"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$LOAD" "$URL" bench/key/one "$CLIENTS" 2 "$PID" > /dev/null # warm-up: caches, page cache, arenas
@@ -93,13 +60,16 @@ for r in range(1, runs + 1):
     aes_k = grab(aes, r"^(?:AES-256-GCM|aes-256-gcm)\s+([0-9.]+)k")
     cpu = grab(ld, r"server_cpu_us_per_handshake=([0-9.]+)")
     rate = grab(ld, r"rate=([0-9.]+)")
+    user = grab(ld, r"server_user_us=([0-9.]+)")
+    sys_ = grab(ld, r"server_sys_us=([0-9.]+)")
     if not (sign and verify and ecdh and cpu):
         print(f"round {r}: incomplete ({open(ld).read().strip()})")
         continue
     floor = 2e6 / sign + 1e6 / verify + 1e6 / ecdh + (256 / (aes_k * 1000) * 1e6 if aes_k else 0)
     la = open(f"{d}/loadavg.{r}").read().split()[0]
     rows.append((cpu / floor, cpu, floor, rate))
-    print(f"round {r}: {rate:.0f} handshakes/s, server CPU {cpu:.1f} us/handshake, floor {floor:.1f} us "
+    print(f"round {r}: {rate:.0f} handshakes/s, server CPU {cpu:.1f} us/handshake "
+          f"(user {user:.0f}, system {sys_:.0f}), floor {floor:.1f} us "
           f"(sign {sign:.0f}/s, verify {verify:.0f}/s, ECDH {ecdh:.0f}/s, AES-GCM {aes_k:.0f} kB/s), "
           f"ratio {cpu / floor:.2f}x, load {la}")
 if rows:

@@ -112,7 +112,8 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static double cpu_seconds(long pid)
+/* user and system CPU seconds of process PID; -1 when unreadable */
+static int cpu_seconds(long pid, double *user, double *sys)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
@@ -128,7 +129,9 @@ static double cpu_seconds(long pid)
      * stime */
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    *user = (double)ut / (double)sysconf(_SC_CLK_TCK);
+    *sys = (double)st / (double)sysconf(_SC_CLK_TCK);
+    return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -153,21 +156,26 @@ int main(int argc, char **argv)
     cl_log_set_level(CL_LOG_ERROR);
     g_lat = calloc(MAX_SAMPLES, sizeof *g_lat);
     pthread_t th[256];
-    double cpu0 = pid ? cpu_seconds(pid) : 0;
+    double u0 = 0, s0 = 0, u1 = 0, s1 = 0;
+    if (pid && cpu_seconds(pid, &u0, &s0) < 0)
+        pid = 0;
     uint64_t t0 = cl_now_mono_ns();
     for (int i = 0; i < clients; i++)
         pthread_create(&th[i], NULL, worker, NULL);
     for (int i = 0; i < clients; i++)
         pthread_join(th[i], NULL);
     double wall = (double)(cl_now_mono_ns() - t0) / 1e9;
-    double cpu1 = pid ? cpu_seconds(pid) : 0;
+    if (pid && cpu_seconds(pid, &u1, &s1) < 0)
+        pid = 0;
     qsort(g_lat, g_nlat, sizeof *g_lat, cmp_u64);
     double p50 = g_nlat ? (double)g_lat[g_nlat / 2] / 1e6 : 0;
     double p99 = g_nlat ? (double)g_lat[(size_t)((double)g_nlat * 0.99)] / 1e6 : 0;
     printf("clients=%d seconds=%.1f handshakes=%zu errors=%lu rate=%.1f/s p50_ms=%.3f p99_ms=%.3f",
            clients, wall, g_nlat, g_errors, (double)g_nlat / wall, p50, p99);
     if (pid && g_nlat)
-        printf(" server_cpu_us_per_handshake=%.1f", (cpu1 - cpu0) * 1e6 / (double)g_nlat);
+        printf(" server_cpu_us_per_handshake=%.1f server_user_us=%.1f server_sys_us=%.1f",
+               (u1 - u0 + s1 - s0) * 1e6 / (double)g_nlat, (u1 - u0) * 1e6 / (double)g_nlat,
+               (s1 - s0) * 1e6 / (double)g_nlat);
     printf("\n");
     free(g_lat);
     return g_errors ? 1 : 0;

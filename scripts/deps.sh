@@ -12,7 +12,7 @@ libssl-dev openssl libjansson-dev libjose-dev jose libmicrohttpd-dev libcurl4-op
 libcmocka-dev libpcre2-dev libyaml-dev zlib1g-dev
 ca-certificates python3 python3-cryptography procps psmisc
 libprotobuf-c-dev protobuf-c-compiler libtss2-dev swtpm swtpm-tools tpm2-tools libcryptsetup-dev
-libp11-kit-dev softhsm2 opensc
+libp11-kit-dev softhsm2 opensc libjemalloc-dev
 libarchive-dev libzstd-dev libgpgme-dev gnupg docker-registry skopeo umoci apache2-utils jq
 qemu-system-x86 qemu-utils containerd runc busybox-static cpio kmod iproute2 util-linux
 systemd dpkg

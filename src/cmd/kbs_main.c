@@ -14,6 +14,22 @@
 #include <string.h>
 #include <time.h>
 
+/* jemalloc's control call when the binary links it (meson option kbs_allocator), else NULL */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+    __attribute__((weak));
+
+/* "jemalloc 5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c" or "glibc malloc" */
+static const char *allocator_name(char *buf, size_t n)
+{
+    const char *v = NULL;
+    size_t len = sizeof v;
+    if (mallctl && mallctl("version", &v, &len, NULL, 0) == 0 && v) {
+        snprintf(buf, n, "jemalloc %s", v);
+        return buf;
+    }
+    return "glibc malloc";
+}
+
 static void usage(FILE *f)
 {
     fputs(
@@ -107,6 +123,8 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < cfg.nsockets; i++)
         cl_info("listening on %s (port %u)", cfg.sockets[i], cl_kbs_port(kbs, i));
+    char alloc[96];
+    cl_info("allocator: %s", allocator_name(alloc, sizeof alloc));
     if (!cfg.insecure_http)
         cl_info("TLS priorities (GnuTLS): %s", cfg.tls_priorities);
     /* sockets bound, store opened, policy compiled: tell systemd (Type=notify) */
