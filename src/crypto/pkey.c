@@ -49,6 +49,11 @@ const struct cl_curve *cl_crypto_curve_of(const EVP_PKEY *key)
         ERR_clear_error();
         return NULL;
     }
+    /* OpenSSL 3 reports the short name ("prime256v1"): matched without OBJ_sn2nid, whose
+     * table lookup under a global lock cost more than the rest of this function */
+    for (size_t i = 0; i < CL_ARRAY_LEN(curves); i++)
+        if (strcmp(name, curves[i].ossl) == 0 || strcmp(name, curves[i].jwk) == 0)
+            return &curves[i];
     int nid = curve_nid(name);
     for (size_t i = 0; nid != NID_undef && i < CL_ARRAY_LEN(curves); i++)
         if (curve_nid(curves[i].ossl) == nid)

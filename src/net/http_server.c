@@ -578,7 +578,15 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->srv = cls;
     r->uri_len = strlen(uri);
     r->uri_bad = uri_check(uri);
-    peer_string(conn, r->peer, sizeof r->peer);
+    /* the connection's watch has the peer formatted once, at connect */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const struct conn_watch *w = ci ? ci->socket_context : NULL;
+    _Static_assert(sizeof r->peer == sizeof w->peer, "peer strings of one size");
+    if (w)
+        memcpy(r->peer, w->peer, sizeof r->peer);
+    else
+        peer_string(conn, r->peer, sizeof r->peer);
     return r;
 }
 
