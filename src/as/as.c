@@ -56,7 +56,11 @@ struct cl_as *cl_as_new(const struct cl_as_opts *opts, struct cl_err *err)
         }
         json_object_set_new(as->header_jwk, "x5c", x5c);
     }
-    if (!as->issuer) {
+    CL_AUTO(json_t) *hdr = json_pack("{s:s, s:O}", "typ", "JWT", "jwk", as->header_jwk);
+    as->token_h64 = hdr ? cl_jws_header_b64("ES256", hdr, err) : NULL;
+    as->token_hdr = json_pack("{s:s, s:s, s:O}", "alg", "ES256", "typ", "JWT", "jwk",
+                              as->header_jwk);
+    if (!as->token_h64 || !as->token_hdr || !as->issuer) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
         goto fail;
     }
@@ -72,6 +76,8 @@ void cl_as_free(struct cl_as *as)
         return;
     EVP_PKEY_free(as->signer);
     json_decref(as->header_jwk);
+    free(as->token_h64);
+    json_decref(as->token_hdr);
     cl_as_policies_free(as);
     pthread_rwlock_destroy(&as->policy_lock);
     free(as->issuer);
@@ -86,6 +92,16 @@ cl_pkey *cl_as_signing_key(struct cl_as *as)
 const json_t *cl_as_token_jwk(struct cl_as *as)
 {
     return as->header_jwk;
+}
+
+const char *cl_as_token_header_b64(struct cl_as *as)
+{
+    return as->token_h64;
+}
+
+const json_t *cl_as_token_header(struct cl_as *as)
+{
+    return as->token_hdr;
 }
 
 json_t *cl_as_jwks(struct cl_as *as)
@@ -356,10 +372,9 @@ int cl_as_evaluate_claims(struct cl_as *as, const struct cl_as_item *items, size
                   submods, "exp", (json_int_t)(now + (int64_t)as->token_duration_min * 60), "iss",
                   as->issuer, "jti", jti ? jti : "");
     CL_AUTO(cl_str) *text = payload ? cl_json_compact(payload) : NULL;
-    CL_AUTO(json_t) *hdr = json_pack("{s:s, s:O}", "typ", "JWT", "jwk", as->header_jwk);
-    if (!text || !hdr)
+    if (!text)
         return cl_err_stage(err, CL_ENOMEM, "token", "out of memory");
-    *token = cl_jws_sign(as->signer, "ES256", hdr, text, strlen(text), err);
+    *token = cl_jws_sign_h64(as->signer, "ES256", as->token_h64, text, strlen(text), err);
     if (!*token) {
         err->stage = "token";
         return err->code;

@@ -69,6 +69,11 @@ CL_MUST_CHECK int cl_as_evaluate_claims(struct cl_as *as, const struct cl_as_ite
 cl_pkey *cl_as_signing_key(struct cl_as *as);
 /* The "jwk" member this service puts in every token header (borrowed). */
 const json_t *cl_as_token_jwk(struct cl_as *as);
+/* The protected header of every token this service signs, as base64url text and as the
+ * object it encodes ({"alg":"ES256","typ":"JWT","jwk":...}), both borrowed: a verifier that
+ * meets that exact text need not decode and parse it (cl_jws_parse_known). */
+const char *cl_as_token_header_b64(struct cl_as *as);
+const json_t *cl_as_token_header(struct cl_as *as);
 json_t *cl_as_jwks(struct cl_as *as);
 
 /* Attestation policy (Rego text) by id, e.g. "default_cpu". Checked before it is stored; the

@@ -63,6 +63,32 @@ cl_str *cl_strdupf(const char *fmt, ...)
     return s;
 }
 
+cl_str *cl_strcat_new(const char *first, ...)
+{
+    va_list ap;
+    size_t total = 0;
+    va_start(ap, first);
+    for (const char *p = first; p; p = va_arg(ap, const char *))
+        if (!cl_add_ok(total, strlen(p), &total)) {
+            va_end(ap);
+            return NULL;
+        }
+    va_end(ap);
+    char *out = total < SIZE_MAX ? malloc(total + 1) : NULL;
+    if (!out)
+        return NULL;
+    char *w = out;
+    va_start(ap, first);
+    for (const char *p = first; p; p = va_arg(ap, const char *)) {
+        size_t n = strlen(p);
+        memcpy(w, p, n);
+        w += n;
+    }
+    va_end(ap);
+    *w = 0;
+    return out;
+}
+
 int cl_random(void *buf, size_t n, struct cl_err *err)
 {
     uint8_t *p = buf;

@@ -74,6 +74,12 @@ cl_str *cl_jwk_thumbprint(const json_t *jwk, struct cl_err *err);
  * type must fit alg. Returns the new compact serialisation or NULL. */
 cl_str *cl_jws_sign(cl_pkey *key, const char *alg, const json_t *extra_header, const void *payload,
                     size_t payload_len, struct cl_err *err);
+/* The two halves of cl_jws_sign, for a signer whose header never changes (the attestation
+ * service's tokens): the base64url protected header cl_jws_sign would write, then a signature
+ * over "<h64>.<payload>" with it. h64 must come from cl_jws_header_b64 with the same alg. */
+cl_str *cl_jws_header_b64(const char *alg, const json_t *extra_header, struct cl_err *err);
+cl_str *cl_jws_sign_h64(cl_pkey *key, const char *alg, const char *h64, const void *payload,
+                        size_t payload_len, struct cl_err *err);
 
 struct cl_jws {
     json_t *header;    /* owned: decoded protected header (an object) */
@@ -89,6 +95,12 @@ struct cl_jws {
  * On failure *out is left zeroed. */
 CL_MUST_CHECK int cl_jws_parse(const char *compact, size_t len, struct cl_jws *out,
                                struct cl_err *err);
+/* cl_jws_parse for a verifier that knows one header well: when the header part is exactly
+ * known_h64, the header is known_hdr (a new reference; the object that text encodes, as
+ * cl_jws_header_b64 wrote it) instead of a decode and a parse. Any other header is parsed. */
+CL_MUST_CHECK int cl_jws_parse_known(const char *compact, size_t len, const char *known_h64,
+                                     const json_t *known_hdr, struct cl_jws *out,
+                                     struct cl_err *err);
 void cl_jws_clear(struct cl_jws *jws);
 /* Verifies the signature with key; the header alg must be one of the list above and fit
  * the key type and curve. ES* signatures are the raw r||s form of RFC 7518. EVERIFY on a

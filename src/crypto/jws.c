@@ -274,8 +274,38 @@ int cl_sig_verify(cl_pkey *key, const char *alg, const void *data, size_t len, c
 
 /* ---- compact JWS ---- */
 
-cl_str *cl_jws_sign(cl_pkey *key, const char *alg, const json_t *extra_header, const void *payload,
-                    size_t payload_len, struct cl_err *err)
+cl_str *cl_jws_header_b64(const char *alg, const json_t *extra_header, struct cl_err *err)
+{
+    const struct jws_alg *a = NULL;
+    if (find_alg(alg, &a, err) < 0)
+        return NULL;
+    if (extra_header && !json_is_object(extra_header)) {
+        cl_err_set(err, CL_EINVAL, "JWS: extra header must be an object");
+        return NULL;
+    }
+    CL_AUTO(json_t) *hdr = json_object();
+    if (!hdr || json_object_set_new(hdr, "alg", json_string(a->name)) < 0) {
+        cl_err_set(err, CL_ENOMEM, "JWS: out of memory");
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)extra_header, k, v)
+    {
+        if (strcmp(k, "alg") != 0 && json_object_set(hdr, k, v) < 0) {
+            cl_err_set(err, CL_ENOMEM, "JWS: out of memory");
+            return NULL;
+        }
+    }
+    CL_AUTO(cl_str) *htxt = cl_json_compact(hdr);
+    cl_str *h64 = htxt ? cl_b64_encode(htxt, strlen(htxt), CL_B64_URL) : NULL;
+    if (!h64)
+        cl_err_set(err, CL_ENOMEM, "JWS: out of memory");
+    return h64;
+}
+
+cl_str *cl_jws_sign_h64(cl_pkey *key, const char *alg, const char *h64, const void *payload,
+                        size_t payload_len, struct cl_err *err)
 {
     const struct jws_alg *a = NULL;
     if (find_alg(alg, &a, err) < 0 || key_fits(a, key, CL_EINVAL, err) < 0)
@@ -285,30 +315,12 @@ cl_str *cl_jws_sign(cl_pkey *key, const char *alg, const json_t *extra_header, c
                    CL_JOSE_MAX);
         return NULL;
     }
-    if (extra_header && !json_is_object(extra_header)) {
-        cl_err_set(err, CL_EINVAL, "JWS: extra header must be an object");
+    if (!h64 || !*h64) {
+        cl_err_set(err, CL_EINVAL, "JWS: no header");
         return NULL;
     }
-    CL_AUTO(json_t) *hdr = json_object();
-    CL_AUTO(json_t) *extra = extra_header ? json_deep_copy(extra_header) : NULL;
-    if (!hdr || (extra_header && !extra) ||
-        json_object_set_new(hdr, "alg", json_string(a->name)) < 0) {
-        cl_err_set(err, CL_ENOMEM, "JWS: out of memory");
-        return NULL;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(extra, k, v)
-    {
-        if (strcmp(k, "alg") != 0 && json_object_set(hdr, k, v) < 0) {
-            cl_err_set(err, CL_ENOMEM, "JWS: out of memory");
-            return NULL;
-        }
-    }
-    CL_AUTO(cl_str) *htxt = cl_json_compact(hdr);
-    CL_AUTO(cl_str) *h64 = htxt ? cl_b64_encode(htxt, strlen(htxt), CL_B64_URL) : NULL;
     CL_AUTO(cl_str) *p64 = cl_b64_encode(payload_len ? payload : "", payload_len, CL_B64_URL);
-    CL_AUTO(cl_str) *input = h64 && p64 ? cl_strdupf("%s.%s", h64, p64) : NULL;
+    CL_AUTO(cl_str) *input = p64 ? cl_strcat_new(h64, ".", p64, NULL) : NULL;
     if (!input) {
         cl_err_set(err, CL_ENOMEM, "JWS: out of memory");
         return NULL;
@@ -318,10 +330,20 @@ cl_str *cl_jws_sign(cl_pkey *key, const char *alg, const json_t *extra_header, c
     if (cl_sig_sign(key, a->name, input, strlen(input), &sig, &sig_len, err) < 0)
         return NULL;
     CL_AUTO(cl_str) *s64 = cl_b64_encode(sig, sig_len, CL_B64_URL);
-    cl_str *out = s64 ? cl_strdupf("%s.%s", input, s64) : NULL;
+    cl_str *out = s64 ? cl_strcat_new(input, ".", s64, NULL) : NULL;
     if (!out)
         cl_err_set(err, CL_ENOMEM, "JWS: out of memory");
     return out;
+}
+
+cl_str *cl_jws_sign(cl_pkey *key, const char *alg, const json_t *extra_header, const void *payload,
+                    size_t payload_len, struct cl_err *err)
+{
+    const struct jws_alg *a = NULL;
+    if (find_alg(alg, &a, err) < 0 || key_fits(a, key, CL_EINVAL, err) < 0)
+        return NULL;
+    CL_AUTO(cl_str) *h64 = cl_jws_header_b64(alg, extra_header, err);
+    return h64 ? cl_jws_sign_h64(key, alg, h64, payload, payload_len, err) : NULL;
 }
 
 void cl_jws_clear(struct cl_jws *jws)
@@ -335,7 +357,22 @@ void cl_jws_clear(struct cl_jws *jws)
     memset(jws, 0, sizeof *jws);
 }
 
+static int jws_parse(const char *compact, size_t len, const char *known_h64,
+                     const json_t *known_hdr, struct cl_jws *out, struct cl_err *err);
+
 int cl_jws_parse(const char *compact, size_t len, struct cl_jws *out, struct cl_err *err)
+{
+    return jws_parse(compact, len, NULL, NULL, out, err);
+}
+
+int cl_jws_parse_known(const char *compact, size_t len, const char *known_h64,
+                       const json_t *known_hdr, struct cl_jws *out, struct cl_err *err)
+{
+    return jws_parse(compact, len, known_h64, known_hdr, out, err);
+}
+
+static int jws_parse(const char *compact, size_t len, const char *known_h64,
+                     const json_t *known_hdr, struct cl_jws *out, struct cl_err *err)
 {
     memset(out, 0, sizeof *out);
     if (!compact || len == 0)
@@ -358,12 +395,18 @@ int cl_jws_parse(const char *compact, size_t len, struct cl_jws *out, struct cl_
         return cl_err_set(err, CL_EPARSE, "JWS: empty header");
 
     size_t hbytes = 0, pbytes = 0, sbytes = 0;
-    CL_AUTO(cl_bytes) *htxt = cl_b64_decode(compact, hlen, CL_B64_URL, hlen, &hbytes, err);
-    if (!htxt)
-        return cl_err_prefix(err, "JWS header");
-    CL_AUTO(json_t) *hdr = cl_json_parse((const char *)htxt, hbytes, JWS_HEADER_DEPTH, err);
-    if (!hdr)
-        return cl_err_prefix(err, "JWS header");
+    CL_AUTO(json_t) *hdr = NULL;
+    if (known_h64 && json_is_object(known_hdr) && strlen(known_h64) == hlen &&
+        memcmp(compact, known_h64, hlen) == 0) {
+        hdr = json_incref((json_t *)(uintptr_t)known_hdr); /* the very text it encodes */
+    } else {
+        CL_AUTO(cl_bytes) *htxt = cl_b64_decode(compact, hlen, CL_B64_URL, hlen, &hbytes, err);
+        if (!htxt)
+            return cl_err_prefix(err, "JWS header");
+        hdr = cl_json_parse((const char *)htxt, hbytes, JWS_HEADER_DEPTH, err);
+        if (!hdr)
+            return cl_err_prefix(err, "JWS header");
+    }
     if (!json_is_object(hdr))
         return cl_err_set(err, CL_EPARSE, "JWS header: not a JSON object");
     const char *alg = NULL;

@@ -121,7 +121,7 @@ static void reply_token(struct cl_http_resp *resp, const char *token, const char
         reply_json(resp, r, file, line);
         return;
     }
-    CL_AUTO(cl_str) *text = cl_strdupf("{\"token\":\"%s\"}", token);
+    CL_AUTO(cl_str) *text = cl_strcat_new("{\"token\":\"", token, "\"}", NULL);
     if (!text) {
         cl_kbs_fail_at(resp, "SerdeError", 500, file, line, "out of memory");
         return;

@@ -167,7 +167,8 @@ static json_t *verify_parsed(struct cl_kbs *kbs, const char *token, const struct
 json_t *cl_kbs_token_verify(struct cl_kbs *kbs, const char *token, struct cl_err *err)
 {
     struct cl_jws jws = {0};
-    if (cl_jws_parse(token, strlen(token), &jws, err) < 0) {
+    if (cl_jws_parse_known(token, strlen(token), cl_as_token_header_b64(kbs->as),
+                           cl_as_token_header(kbs->as), &jws, err) < 0) {
         cl_err_prefix(err, "token");
         return NULL;
     }

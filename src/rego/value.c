@@ -1376,6 +1376,13 @@ struct cl_rv *cl_rv_from_json(const json_t *j)
     }
     case JSON_OBJECT: {
         struct cl_rv *o = cl_rv_object();
+        size_t n = json_object_size(j);
+        if (n) { /* sized once: no growth by doubling while the members go in */
+            cl_rv_bytes_live += (int64_t)(n * 2 * sizeof(struct cl_rv *));
+            o->u.obj.keys = cl_xmalloc(n * sizeof(struct cl_rv *));
+            o->u.obj.vals = cl_xmalloc(n * sizeof(struct cl_rv *));
+            o->u.obj.cap = n;
+        }
         const char *k;
         json_t *val;
         json_object_foreach((json_t *)(uintptr_t)j, k, val)

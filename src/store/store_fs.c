@@ -286,7 +286,7 @@ static cl_bytes *fs_get(void *impl, const char *ns, const char *key, size_t *len
     if (encode_or_fail(ns, "namespace", nsname, err) < 0 ||
         encode_or_fail(key, "key", name, err) < 0)
         return NULL;
-    CL_AUTO(cl_str) *path = cl_strdupf("%s/%s/%s", fs->base, nsname, name);
+    CL_AUTO(cl_str) *path = cl_strcat_new(fs->base, "/", nsname, "/", name, NULL);
     if (!path) {
         cl_err_set(err, CL_ENOMEM, "LocalFs store: out of memory");
         return NULL;

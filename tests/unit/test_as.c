@@ -142,6 +142,11 @@ static json_t *token_payload(struct fx *f, const char *token)
     assert_string_equal(jws.alg, "ES256");
     assert_true(json_equal(json_object_get(jws.header, "jwk"),
                            (json_t *)(uintptr_t)cl_as_token_jwk(f->as)));
+    /* the header text and object the KBS's fast path relies on say the same */
+    assert_true(json_equal(jws.header, (json_t *)(uintptr_t)cl_as_token_header(f->as)));
+    const char *h64 = cl_as_token_header_b64(f->as);
+    assert_int_equal(strncmp(token, h64, strlen(h64)), 0);
+    assert_int_equal(token[strlen(h64)], '.');
     json_t *p = cl_json_parse((const char *)jws.payload, jws.payload_len, 32, &e);
     cl_jws_clear(&jws);
     assert_non_null(p);

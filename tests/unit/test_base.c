@@ -403,6 +403,29 @@ static void test_log_limited(void **state)
     assert_int_equal(atomic_load(&lim.held), 1);
 }
 
+/* cl_strdupf past its stack buffer, and cl_strcat_new: the same strings either way */
+static void test_str_build(void **state)
+{
+    (void)state;
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    for (size_t n = 0; n < sizeof big; n += 511) {
+        big[n] = 0;
+        CL_AUTO(cl_str) *a = cl_strdupf("%s.%s", big, "tail");
+        CL_AUTO(cl_str) *b = cl_strcat_new(big, ".", "tail", NULL);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_int_equal(strlen(a), n + 5);
+        assert_string_equal(a, b);
+        big[n] = 'x';
+    }
+    CL_AUTO(cl_str) *e = cl_strcat_new("", NULL);
+    assert_string_equal(e, "");
+    CL_AUTO(cl_str) *f = cl_strdupf("%d-%s", 42, "");
+    assert_string_equal(f, "42-");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,7 +436,7 @@ int main(void)
         cmocka_unit_test(test_cursor),        cmocka_unit_test(test_parse_int),
         cmocka_unit_test(test_secret_and_ct), cmocka_unit_test(test_err_records_place),
         cmocka_unit_test(test_atomic_write),  cmocka_unit_test(test_log_escape),
-        cmocka_unit_test(test_log_one_line),
+        cmocka_unit_test(test_log_one_line),  cmocka_unit_test(test_str_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
