@@ -58,8 +58,8 @@ struct cl_as *cl_as_new(const struct cl_as_opts *opts, struct cl_err *err)
     }
     CL_AUTO(json_t) *hdr = json_pack("{s:s, s:O}", "typ", "JWT", "jwk", as->header_jwk);
     as->token_h64 = hdr ? cl_jws_header_b64("ES256", hdr, err) : NULL;
-    as->token_hdr = json_pack("{s:s, s:s, s:O}", "alg", "ES256", "typ", "JWT", "jwk",
-                              as->header_jwk);
+    as->token_hdr =
+        json_pack("{s:s, s:s, s:O}", "alg", "ES256", "typ", "JWT", "jwk", as->header_jwk);
     if (!as->token_h64 || !as->token_hdr || !as->issuer) {
         cl_err_set(err, CL_ENOMEM, "out of memory");
         goto fail;

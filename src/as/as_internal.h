@@ -14,9 +14,9 @@ struct cl_as {
     unsigned rv_validity_days;
     char *issuer;
     cl_pkey *signer;
-    json_t *header_jwk;                     /* {"kty","crv","x","y","alg":"ES256"[, "x5c"]} */
-    cl_str *token_h64; /* every token's protected header, base64url: {"alg","typ","jwk"} */
-    json_t *token_hdr; /* the same header as an object */
+    json_t *header_jwk; /* {"kty","crv","x","y","alg":"ES256"[, "x5c"]} */
+    cl_str *token_h64;  /* every token's protected header, base64url: {"alg","typ","jwk"} */
+    json_t *token_hdr;  /* the same header as an object */
     const struct cl_tee_config *tee_config; /* borrowed verifier settings, or NULL */
     /* compiled attestation policies by id, each with the stored version it came from; the
      * write lock is held while the cache changes, evaluations hold a reference instead */
