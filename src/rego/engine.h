@@ -71,9 +71,11 @@ const struct cl_rego_builtin *cl_rg_find_builtin(struct cl_rego *e, const char *
 /* Evaluates a compiled query. input and data (the base document; NULL: the engine's) are
  * borrowed; prints (may be NULL) receives print() calls. rows: new array of {"bindings": {...},
  * "expressions": [...]}. Returns 0, or a negative CL_E* code with err filled (OPA code, message).
+ * With input NULL, input_json (borrowed, may be NULL) is the input, converted as references
+ * reach it: a policy that reads three fields of a large document converts three fields.
  */
 int cl_rg_eval_query(struct cl_rego *e, const struct cl_rg_query *q, struct cl_rv *input,
-                     struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rego_prints *prints,
-                     struct cl_rv **rows, struct cl_rg_error *err);
+                     const json_t *input_json, struct cl_rv *data, bool strict, int64_t now_ns,
+                     struct cl_rego_prints *prints, struct cl_rv **rows, struct cl_rg_error *err);
 
 #endif

@@ -55,7 +55,17 @@ struct trail_ent {
 
 struct ev {
     struct cl_rego *e;
-    struct cl_rv *input;
+    struct cl_rv *input; /* NULL until needed whole when input_json is set (input_whole) */
+    /* The input as the caller's JSON: references with constant keys are followed in it and
+     * only the part they reach is converted (lazy_input); `lazy` keeps those parts to the
+     * end of the evaluation, so a value handed out is never freed under its users. */
+    const json_t *input_json;
+    struct cl_rv *input_made; /* the whole input converted here, owned */
+    struct lazy_part {
+        const json_t *j;
+        struct cl_rv *v;
+    } * lazy;
+    size_t nlazy, caplazy;
     struct cl_rv *data; /* base document of this evaluation (the engine's, or with an overlay) */
     bool strict;
     int64_t now_ns;
@@ -588,6 +598,59 @@ static int k_refhead_fn(struct ev *ev, struct k *k, struct cl_rv *v)
     return walk_val(ev, c->fr, c->w, 1, v);
 }
 
+/* Converts j for this evaluation, once (parts already made are looked up). The memory it
+ * takes is the input's, not the evaluation's: it does not count against max_memory, as an
+ * input converted before the evaluation did not. */
+static struct cl_rv *lazy_part(struct ev *ev, const json_t *j)
+{
+    /* the parts are the ends of constant key paths of the policy: a handful */
+    for (size_t i = 0; i < ev->nlazy; i++)
+        if (ev->lazy[i].j == j)
+            return ev->lazy[i].v;
+    int64_t before = cl_rv_bytes_live;
+    struct cl_rv *v = cl_rv_from_json(j);
+    ev->mem_base += cl_rv_bytes_live - before;
+    if (ev->nlazy == ev->caplazy) {
+        ev->caplazy = ev->caplazy ? ev->caplazy * 2 : 8;
+        ev->lazy = cl_xrealloc(ev->lazy, ev->caplazy * sizeof *ev->lazy);
+    }
+    ev->lazy[ev->nlazy++] = (struct lazy_part){j, v};
+    return v;
+}
+
+/* The whole input as a value (NULL when there is none). */
+static struct cl_rv *input_whole(struct ev *ev)
+{
+    for (size_t i = 0; !ev->input && i < ev->nlazy; i++)
+        if (ev->lazy[i].j == ev->input_json)
+            ev->input = ev->lazy[i].v; /* `input[x]` made it already */
+    if (!ev->input && ev->input_json) {
+        int64_t before = cl_rv_bytes_live;
+        ev->input = ev->input_made = cl_rv_from_json(ev->input_json);
+        ev->mem_base += cl_rv_bytes_live - before;
+    }
+    return ev->input;
+}
+
+/* input.a.b[...]: while the keys are constant strings and the document an object, the
+ * reference is followed in the JSON itself; the rest of it walks the converted part. */
+static int eval_input_ref(struct ev *ev, struct frame *fr, const struct walk *w)
+{
+    if (ev->input || !ev->input_json)
+        return ev->input ? walk_val(ev, fr, w, 1, ev->input) : 0;
+    const json_t *j = ev->input_json;
+    size_t i = 1;
+    for (; i < w->ref->n && json_is_object(j); i++) {
+        const struct cl_rg_term *kt = w->ref->items[i];
+        if (kt->kind != RG_T_VALUE || kt->val->type != CL_RV_STRING)
+            break;
+        j = json_object_getn(j, kt->val->u.str.s, kt->val->u.str.len);
+        if (!j)
+            return 0; /* undefined, as the converted object's lookup would be */
+    }
+    return walk_val(ev, fr, w, i, lazy_part(ev, j));
+}
+
 static int eval_ref(struct ev *ev, struct frame *fr, const struct cl_rg_term *t, struct k *k)
 {
     const struct cl_rg_term *h = t->items[0];
@@ -595,7 +658,7 @@ static int eval_ref(struct ev *ev, struct frame *fr, const struct cl_rg_term *t,
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_DATA)
         return walk_data(ev, fr, &w, 1, ev->e->root, ev->data);
     if (h->kind == RG_T_VAR && h->root == RG_ROOT_INPUT)
-        return ev->input ? walk_val(ev, fr, &w, 1, ev->input) : 0;
+        return eval_input_ref(ev, fr, &w);
     struct k_refhead c = {{k_refhead_fn}, &w, fr};
     return eval_term(ev, fr, h, &c.k);
 }
@@ -1206,7 +1269,7 @@ static inline int eval1(struct ev *ev, struct frame *fr, const struct cl_rg_term
     }
     if (t->kind == RG_T_VAR) {
         if (t->root == RG_ROOT_INPUT) {
-            *out = ev->input;
+            *out = input_whole(ev);
             return *out ? 1 : 0;
         }
         if (t->root)
@@ -1240,8 +1303,31 @@ static int eval1_ref(struct ev *ev, struct frame *fr, const struct cl_rg_term *t
     }
     struct cl_rv *cur = NULL;
     bool cown = false;
-    int rc = eval1(ev, fr, h, &cur, &cown);
-    for (size_t i = 1; i < t->n && rc == 1; i++) {
+    int rc = 1;
+    size_t i = 1;
+    if (h->kind == RG_T_VAR && h->root == RG_ROOT_INPUT && !ev->input && ev->input_json) {
+        /* string keys followed in the input's JSON (eval_input_ref), the rest on its part */
+        const json_t *j = ev->input_json;
+        for (; i < t->n && json_is_object(j); i++) {
+            struct cl_rv *key = NULL;
+            bool kown = false;
+            rc = eval1(ev, fr, t->items[i], &key, &kown);
+            if (rc != 1)
+                return rc; /* nothing bound: a lookup only */
+            bool str = key->type == CL_RV_STRING;
+            if (str)
+                j = json_object_getn(j, key->u.str.s, key->u.str.len);
+            put1(key, kown);
+            if (!str)
+                break; /* looked up again below, in the converted part */
+            if (!j)
+                return 0;
+        }
+        cur = lazy_part(ev, j);
+    } else {
+        rc = eval1(ev, fr, h, &cur, &cown);
+    }
+    for (; i < t->n && rc == 1; i++) {
         struct cl_rv *key = NULL;
         bool kown = false;
         rc = eval1(ev, fr, t->items[i], &key, &kown);
@@ -1468,7 +1554,7 @@ static int eval_term(struct ev *ev, struct frame *fr, const struct cl_rg_term *t
         return k->fn(ev, k, t->val);
     case RG_T_VAR:
         if (t->root == RG_ROOT_INPUT)
-            return ev->input ? k->fn(ev, k, ev->input) : 0;
+            return input_whole(ev) ? k->fn(ev, k, ev->input) : 0;
         if (t->root == RG_ROOT_DATA) {
             struct cl_rg_term ref = {.kind = RG_T_REF, .n = 1};
             const struct cl_rg_term *items[1] = {t};
@@ -2031,6 +2117,11 @@ static int eval_expr_with(struct ev *ev, struct frame *fr, const struct cl_rg_ex
     memset(&w, 0, sizeof w);
     w.k.fn = k_with_fn;
     w.out = k;
+    for (size_t i = 0; i < x->nwith; i++) {
+        const struct cl_rg_term *t = x->with[i].target;
+        if ((t->kind == RG_T_REF ? t->items[0] : t)->root == RG_ROOT_INPUT)
+            input_whole(ev); /* replaced in part: the rest must be there to keep */
+    }
     w.outer.input = ev->input;
     w.outer.ndovs = ev->ndovs;
     w.outer.nmocks = ev->nmocks;
@@ -2888,13 +2979,14 @@ static int eval_qbody(struct ev *ev, struct k_query *q, size_t i)
 }
 
 int cl_rg_eval_query(struct cl_rego *e, const struct cl_rg_query *q, struct cl_rv *input,
-                     struct cl_rv *data, bool strict, int64_t now_ns, struct cl_rego_prints *prints,
-                     struct cl_rv **rows, struct cl_rg_error *err)
+                     const json_t *input_json, struct cl_rv *data, bool strict, int64_t now_ns,
+                     struct cl_rego_prints *prints, struct cl_rv **rows, struct cl_rg_error *err)
 {
     char base;
     memset(err, 0, sizeof *err);
     struct ev ev = {.e = e,
                     .input = input,
+                    .input_json = input ? NULL : input_json,
                     .data = data ? data : e->data,
                     .strict = strict,
                     .now_ns = now_ns,
@@ -2921,6 +3013,10 @@ int cl_rg_eval_query(struct cl_rego *e, const struct cl_rg_query *q, struct cl_r
         cl_rv_decref(ev.nd[i].res);
     }
     free(ev.nd);
+    for (size_t i = 0; i < ev.nlazy; i++)
+        cl_rv_decref(ev.lazy[i].v);
+    free(ev.lazy);
+    cl_rv_decref(ev.input_made);
     free(ev.trail);
     free(ev.dovs);
     free(ev.mocks);

@@ -197,13 +197,11 @@ static int run_query_armed(struct cl_rego *e, const struct cl_rg_query *q, const
     struct cl_rv *in = NULL;
     if (o && o->input_value)
         in = cl_rv_incref((struct cl_rv *)(uintptr_t)o->input_value);
-    else if (input)
-        in = cl_rv_from_json(input);
     bool strict = o ? o->strict_builtin_errors : e->opts.strict_builtin_errors;
     int64_t now = o && o->now_ns ? o->now_ns : now_ns();
     struct cl_rg_error re;
     struct cl_rego_prints *prints = o && o->prints ? o->prints : e->opts.prints;
-    rc = cl_rg_eval_query(e, q, in, data, strict, now, prints, rows, &re);
+    rc = cl_rg_eval_query(e, q, in, in ? NULL : input, data, strict, now, prints, rows, &re);
     cl_rv_decref(in);
     cl_rv_decref(data);
     if (rc < 0)

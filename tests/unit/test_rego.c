@@ -841,6 +841,96 @@ static const char *kbs_policy = "package policy\n"
                                 "}\n"
                                 "base := data.fixed\n";
 
+/* Input converted as references reach it (eval.c lazy_input) against input converted whole
+ * before the evaluation (input_value): the same rows, or the same error, for references that
+ * stop at every kind of key, iterate, take input whole, replace parts of it with `with`. */
+static void test_lazy_input(void **state)
+{
+    (void)state;
+    static const char module[] =
+        "package t\n"
+        "import rego.v1\n"
+        "f(x) := x.a\n"
+        "a_b := input.a.b\n"
+        "a0b := input.arr[0].b\n"
+        "keys := {k | input.a[k]}\n"
+        "whole := input\n"
+        "eq if input == {\"a\": {\"b\": 1, \"c\": [1, 2]}, \"arr\": [{\"b\": \"x\"}], \"n\": 2}\n"
+        "pair := [input.a, input.n]\n"
+        "with_a := x if { x := pair with input.a as 5 }\n"
+        "with_path := x if { x := input.a with input.a.b as 7 }\n"
+        "via_fn := f(input)\n"
+        "counted := count(input.arr)\n"
+        "all_pos if every x in input.a.c { x > 0 }\n"
+        "spaced := input[\"a b\"][\"é\"]\n"
+        "num_key := input.o[\"1\"]\n"
+        "num_idx := input.o[1]\n"
+        "dyn contains v if { some k; v := input[k] }\n"
+        "got := object.get(input, [\"a\", \"b\"], 0)\n"
+        "deep := input.a.b.c.d\n"
+        "walked := count([p | walk(input, [p, _])])\n";
+    static const char *const queries[] = {
+        "data.t.a_b",          "data.t.a0b",    "data.t.keys",
+        "data.t.whole",        "data.t.eq",     "data.t.with_a",
+        "data.t.with_path",    "data.t.via_fn", "data.t.counted",
+        "data.t.all_pos",      "data.t.spaced", "data.t.num_key",
+        "data.t.num_idx",      "data.t.dyn",    "data.t.got",
+        "data.t.deep",         "data.t.walked", "x := input.a; y := input.a.b",
+        "input.n + input.a.b",
+    };
+    static const char *const inputs[] = {
+        "{\"a\": {\"b\": 1, \"c\": [1, 2]}, \"arr\": [{\"b\": \"x\"}], \"n\": 2}",
+        "{\"a\": {\"b\": {\"c\": {\"d\": null}}, \"c\": [-1]}, \"arr\": [], \"n\": 1.5}",
+        "{\"a\": [1, 2], \"arr\": {\"0\": {\"b\": 1}}}",
+        "{\"a b\": {\"é\": true}, \"o\": {\"1\": \"one\"}}",
+        "[1, {\"a\": 2}]",
+        "{\"a\": {}, \"b\": 9, \"arr\": [{}], \"n\": 0}",
+        "\"text\"",
+        "42",
+        "null",
+        "{}",
+        NULL,
+    };
+    struct cl_rego *e = cl_rego_new(NULL);
+    struct cl_err err = {0};
+    if (cl_rego_add_module(e, "t.rego", module, strlen(module), false, &err) != 0)
+        fail_msg("%s", err.msg);
+    for (size_t i = 0; i < CL_ARRAY_LEN(inputs); i++) {
+        CL_AUTO(json_t) *in = inputs[i] ? json_loads(inputs[i], JSON_DECODE_ANY, NULL) : NULL;
+        assert_true(!inputs[i] || in);
+        struct cl_rv *whole = in ? cl_rv_from_json(in) : NULL;
+        for (size_t q = 0; q < CL_ARRAY_LEN(queries); q++) {
+            struct cl_rv *lazy_rows = NULL, *eager_rows = NULL;
+            struct cl_err le = {0}, ee = {0};
+            int lrc = cl_rego_eval_query_rv(e, queries[q], in, NULL, &lazy_rows, &le);
+            struct cl_rego_eval_opts o = {.input_value = whole};
+            int erc = cl_rego_eval_query_rv(e, queries[q], whole ? NULL : in, &o, &eager_rows, &ee);
+            if (lrc != erc || (lrc == 0 && !cl_rv_equal(lazy_rows, eager_rows)))
+                fail_msg("input %zu, %s: lazy %d (%s), whole %d (%s)", i, queries[q], lrc, le.msg,
+                         erc, ee.msg);
+            cl_rv_decref(lazy_rows);
+            cl_rv_decref(eager_rows);
+        }
+        cl_rv_decref(whole);
+    }
+    /* the input's size is not the evaluation's: a large input under a small memory cap */
+    struct cl_rego_opts small = {.max_memory = 1 << 20};
+    struct cl_rego *e2 = cl_rego_new(&small);
+    static const char m2[] =
+        "package t\nn := count([x | some x in input.xs; x != \"\"])\nfirst := input.xs[0]\n";
+    assert_int_equal(cl_rego_add_module(e2, "t.rego", m2, strlen(m2), false, &err), 0);
+    CL_AUTO(json_t) *big = json_pack("{s:[]}", "xs");
+    for (int k = 0; k < 40000; k++)
+        json_array_append_new(json_object_get(big, "xs"), json_string("0123456789abcdef"));
+    CL_AUTO(json_t) *n = cl_rego_eval_ref(e2, "data.t.n", big, &err);
+    assert_non_null(n);
+    assert_int_equal(json_integer_value(n), 40000);
+    CL_AUTO(json_t) *first = cl_rego_eval_ref(e2, "data.t.first", big, &err);
+    assert_string_equal(json_string_value(first), "0123456789abcdef");
+    cl_rego_free(e2);
+    cl_rego_free(e);
+}
+
 static void test_prepared(void **state)
 {
     (void)state;
@@ -1036,6 +1126,7 @@ int main(void)
         cmocka_unit_test(test_json_patch),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_prepared),
+        cmocka_unit_test(test_lazy_input),
         cmocka_unit_test(test_prepared_threads),
         cmocka_unit_test(test_regex_thread_caches),
         cmocka_unit_test(test_print),
