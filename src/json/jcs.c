@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
+ * Two serialisers over one writer. cl_json_compact: jansson's JSON_COMPACT output byte for
+ * byte (members in insertion order, "\u00XX" escapes in upper case, reals as jansson writes
+ * them), without jansson's per-container cycle check (a formatted pointer in a hash table for
+ * every object and array), which made json_dumps the largest JSON cost of a KBS handshake.
+ *
  * RFC 8785 JSON Canonicalization Scheme. The KBS protocol hashes the JCS form of the runtime
  * data into the TEE report data, so this must match serde_json_canonicalizer byte for byte:
  * object members sorted by their names as UTF-16 code-unit sequences, no insignificant
@@ -16,6 +21,7 @@ struct buf {
     char *p;
     size_t len, cap;
     bool oom;
+    bool compact; /* jansson's JSON_COMPACT instead of JCS */
 };
 
 static void put(struct buf *b, const char *s, size_t n)
@@ -151,7 +157,7 @@ static int put_string(struct buf *b, const char *s, size_t n, struct cl_err *err
             put(b, "\\r", 2);
         else if (cp < 0x20) {
             char e[8];
-            snprintf(e, sizeof e, "\\u%04x", (unsigned)cp);
+            snprintf(e, sizeof e, b->compact ? "\\u%04X" : "\\u%04x", (unsigned)cp);
             put(b, e, 6);
         } else {
             put(b, s + i, l);
@@ -252,7 +258,7 @@ static int emit(struct buf *b, const json_t *v, int depth, struct cl_err *err)
     case JSON_INTEGER: {
         json_int_t i = json_integer_value(v);
         /* ECMAScript numbers are doubles: integers beyond 2^53 print as their double. */
-        if (i > (1LL << 53) || i < -(1LL << 53)) {
+        if (!b->compact && (i > (1LL << 53) || i < -(1LL << 53))) {
             put_double(b, (double)i);
         } else {
             char t[32];
@@ -263,6 +269,14 @@ static int emit(struct buf *b, const json_t *v, int depth, struct cl_err *err)
     }
     case JSON_REAL: {
         double d = json_real_value(v);
+        if (b->compact) { /* rare: jansson's own text for a real (precision, ".0", exponent) */
+            char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (!t)
+                return cl_err_set(err, CL_EINVAL, "json: a real jansson cannot write");
+            put(b, t, strlen(t));
+            free(t);
+            return 0;
+        }
         if (!isfinite(d))
             return cl_err_set(err, CL_EINVAL, "jcs: NaN or infinity cannot be serialised");
         put_double(b, d);
@@ -286,6 +300,27 @@ static int emit(struct buf *b, const json_t *v, int depth, struct cl_err *err)
         return 0;
     }
     case JSON_OBJECT: {
+        if (b->compact) { /* insertion order, as json_dumps without JSON_SORT_KEYS */
+            putc_(b, '{');
+            const char *key;
+            size_t klen;
+            json_t *val;
+            bool first = true;
+            json_object_keylen_foreach((json_t *)(uintptr_t)v, key, klen, val)
+            {
+                if (!first)
+                    putc_(b, ',');
+                first = false;
+                int rc = put_string(b, key, klen, err);
+                if (rc < 0)
+                    return rc;
+                putc_(b, ':');
+                if ((rc = emit(b, val, depth + 1, err)) < 0)
+                    return rc;
+            }
+            putc_(b, '}');
+            return 0;
+        }
         size_t n = json_object_size(v);
         struct member *m = calloc(n ? n : 1, sizeof *m);
         if (!m)
@@ -338,5 +373,20 @@ cl_str *cl_json_canonical(const json_t *v, size_t *len, struct cl_err *err)
     }
     if (len)
         *len = b.len - 1;
+    return b.p;
+}
+
+cl_str *cl_json_compact(const json_t *v)
+{
+    struct buf b = {.compact = true};
+    struct cl_err err = {0};
+    if (!v)
+        return NULL;
+    int rc = emit(&b, v, 0, &err);
+    putc_(&b, '\0');
+    if (rc < 0 || b.oom) {
+        free(b.p);
+        return NULL;
+    }
     return b.p;
 }

@@ -58,11 +58,6 @@ json_t *cl_json_parse(const char *buf, size_t len, size_t max_depth, struct cl_e
     return v;
 }
 
-cl_str *cl_json_compact(const json_t *v)
-{
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-}
-
 static int get_typed(const json_t *obj, const char *key, json_type t, const char *tname,
                      json_t **out, struct cl_err *err)
 {

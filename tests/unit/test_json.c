@@ -89,6 +89,53 @@ static void test_jcs_kbs_vectors(void **state)
                              "dae0b3886c3ceaa51032d6084a3");
 }
 
+/* cl_json_compact against jansson's own JSON_COMPACT output (its peer: the same bytes). */
+static void compact_same(const json_t *v)
+{
+    CL_AUTO(cl_str) *ours = cl_json_compact(v);
+    char *theirs = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_non_null(ours);
+    assert_non_null(theirs);
+    if (strcmp(ours, theirs) != 0)
+        fail_msg("cl_json_compact: %s\njansson:         %s", ours, theirs);
+    free(theirs);
+}
+
+static void test_compact_as_jansson(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {
+        "{\"b\":1,\"a\":\"test\",\"c\":{\"d\":\"e\"},\"z\":[],\"y\":{}}",
+        "[null,true,false,0,-1,9223372036854775807,-9223372036854775808]",
+        "[0.1,1e20,1.5e-7,-0.0,123456789.123,1e300,2.5,100.0,-1e-300,5e-324]",
+        "{\"\\u00e9t\\u00e9\":\"\\u65e5\\u672c\\ud83d\\ude00\",\"k\\\"\\\\\":\"/\\/\"}",
+        "\"plain\"",
+        "12",
+        "[[[[[]]]],{\"a\":{\"b\":{\"c\":[1,{\"d\":null}]}}}]",
+    };
+    struct cl_err e = {0};
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        CL_AUTO(json_t) *v = cl_json_parse(docs[i], strlen(docs[i]), 64, &e);
+        if (!v)
+            fail_msg("%s: %s", docs[i], e.msg);
+        compact_same(v);
+    }
+    /* every ASCII byte in a string and as a key, insertion order unlike sorted order */
+    char all[128];
+    for (int c = 1; c < 128; c++)
+        all[c - 1] = (char)c;
+    all[127] = 0;
+    CL_AUTO(json_t) *o = json_object();
+    json_object_set_new(o, "zeta", json_string(all));
+    json_object_set_new(o, all, json_integer(1));
+    json_object_set_new(o, "alpha", json_stringn("nul\0inside", 10));
+    json_object_set_new(o, "", json_real(3.0));
+    compact_same(o);
+    /* the failures jansson has, it has too: invalid UTF-8 */
+    CL_AUTO(json_t) *bad = json_stringn_nocheck("\xff\xfe", 2);
+    assert_null(cl_json_compact(bad));
+}
+
 static void test_parse_limits(void **state)
 {
     (void)state;
@@ -154,7 +201,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jcs_basic),    cmocka_unit_test(test_jcs_kbs_vectors),
         cmocka_unit_test(test_parse_limits), cmocka_unit_test(test_getters),
-        cmocka_unit_test(test_pointer),
+        cmocka_unit_test(test_pointer),      cmocka_unit_test(test_compact_as_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
