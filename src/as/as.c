@@ -272,7 +272,9 @@ json_t *cl_as_appraise_sets(struct cl_as *as, const struct cl_as_item *it, const
                          "%s verifier returned a claim set that is not an object", it->tee);
             return NULL;
         }
-        json_t *set = json_deep_copy(one); /* appraise_claims lifts members out of it */
+        /* appraise_claims lifts top-level members out of the set: a shallow copy keeps the
+         * verifier's object as it was (nothing reads it afterwards but its owner's free) */
+        json_t *set = json_copy((json_t *)(uintptr_t)one);
         json_t *sub = set ? appraise_claims(as, it, policy_id, v, set, init_claims, err) : NULL;
         json_decref(set);
         if (!sub)
