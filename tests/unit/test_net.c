@@ -719,6 +719,30 @@ static void test_url_cap(void **state)
     free(path);
 }
 
+/* Headers up to most of CL_HTTP_CONN_MEMORY are served (a bearer token with a certificate
+ * chain is a few KiB); past it microhttpd answers 431 and the connection pool stays sound. */
+static void test_header_cap(void **state)
+{
+    struct fx *f = *state;
+    size_t sizes[] = {8 * 1024, CL_HTTP_CONN_MEMORY - 2048, CL_HTTP_CONN_MEMORY + 1024};
+    int want[] = {200, 200, 431};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *h = malloc(sizes[i] + 16);
+        memcpy(h, "X-Big: ", 7);
+        memset(h + 7, 'h', sizes[i]);
+        h[7 + sizes[i]] = 0;
+        const char *hdrs[] = {h, NULL};
+        struct cl_http_result r = req_ok(f->c, "GET", f->base, "/query?a=1", hdrs, NULL, 0);
+        if (r.status != want[i])
+            fail_msg("%zu-byte header: status %d, want %d", sizes[i], r.status, want[i]);
+        cl_http_result_clear(&r);
+        free(h);
+    }
+    struct cl_http_result r = req_ok(f->c, "GET", f->base, "/query?a=1", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cl_http_result_clear(&r);
+}
+
 static void test_routes_fallback(void **state)
 {
     struct fx *f = *state;
@@ -1307,6 +1331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_content_length_lies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_url_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routes_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
