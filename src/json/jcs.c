@@ -137,6 +137,15 @@ static int put_string(struct buf *b, const char *s, size_t n, struct cl_err *err
     putc_(b, '"');
     size_t i = 0;
     while (i < n) {
+        /* a run of printable ASCII other than '"' and '\\' goes out as it is, in one copy */
+        size_t run = i;
+        while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' && u[run] != '\\')
+            run++;
+        if (run > i) {
+            put(b, s + i, run - i);
+            i = run;
+            continue;
+        }
         uint32_t cp;
         size_t l = utf8_decode(u, i, n, &cp);
         if (!l)
