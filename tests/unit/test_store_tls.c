@@ -27,30 +27,12 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "test_store_util.h"
 
 static char dir[] = "/tmp/cl-store-tls-XXXXXX";
 static char ca[96], cert[96], key[96], other_ca[96], other_cert[96], other_key[96];
 static unsigned plain_port, tls_port;
 static pid_t redis_pid = -1;
-
-static unsigned free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
 
 CL_PRINTF(1, 2)
 static int sh(const char *fmt, ...)
