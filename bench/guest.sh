@@ -28,32 +28,11 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 wait_for() { i=0; until eval "$1" >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 200 ] || { echo "bench: $2 did not start" >&2; exit 1; }; sleep 0.05; done; }
 
 # ---- the KBS ----
-openssl genpkey -algorithm ed25519 -out "$T/admin.key" 2>/dev/null
-openssl pkey -in "$T/admin.key" -pubout -out "$T/admin.pub" 2>/dev/null
-KPORT=$(port)
-URL=http://127.0.0.1:$KPORT
-cat > "$T/kbs.toml" <<CFG
-[http_server]
-sockets = ["127.0.0.1:$KPORT"]
-insecure_http = true
-[admin]
-type = "Simple"
-[[admin.personas]]
-id = "bench"
-public_key_path = "$T/admin.pub"
-[attestation_service]
-type = "coco_as_builtin"
-allow_sample_tee_insecure = true
-[storage_backend]
-storage_type = "LocalFs"
-[storage_backend.backends.local_fs]
-dir_path = "$T/store"
-CFG
-"$KBS" -c "$T/kbs.toml" > "$T/kbs.log" 2>&1 &
-PIDS="$PIDS $!"
-wait_for "curl -fsS $URL/healthz" cloister-kbs
-head -c 32 /dev/urandom > "$T/secret"
-"$CLI" kbs set-resource --url "$URL" --admin-key "$T/admin.key" --path bench/key/one --file "$T/secret" >/dev/null
+. bench/kbs-lib.sh # the handshake bench's KBS: keys, config, the secret at bench/key/one
+kbs_bench_keys
+KBS_BENCH_FLAGS="" # the reply lines count the handshakes below
+kbs_bench_start K "$BUILD"
+URL=$URL_K
 "$CLI" kbs set-resource-policy --url "$URL" --admin-key "$T/admin.key" \
     --file policies/resource/allow_all.rego >/dev/null
 
@@ -88,7 +67,7 @@ EOF
         eval "REST_$ttl=http://127.0.0.1:$rp"
         wait_for "curl -fsS http://127.0.0.1:$rp/info" "cloister-cdh ($name)"
     done
-    auths0=$(grep -c 'POST /kbs/v0/auth' "$T/kbs.log" || true)
+    auths0=$(grep -c 'POST /kbs/v0/auth' "$T/K.log" || true)
     python3 - "$name" "$REST_0" "$REST_300" "$AA_PID" "$CDH_PID_0" "$N" "$COLD" "$T/secret" <<'PY'
 import http.client, os, signal, statistics, sys, time, urllib.parse
 name, rest0, rest300, aa_pid, cdh_pid, n, cold, secret = sys.argv[1:9]
@@ -121,7 +100,7 @@ report("cold", cold_ms)
 report("warm", [get(c0) for _ in range(n)])
 report("cached", [get(c300) for _ in range(n)])
 PY
-    auths=$(( $(grep -c 'POST /kbs/v0/auth' "$T/kbs.log" || true) - auths0 ))
+    auths=$(( $(grep -c 'POST /kbs/v0/auth' "$T/K.log" || true) - auths0 ))
     echo "$name   RCAR handshakes seen by the KBS during the run: $auths (cold requests: $COLD)"
     kill "$AA_PID" "$CDH_PID_0" "$CDH_PID_300" 2>/dev/null || true
 }

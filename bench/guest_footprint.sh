@@ -33,32 +33,10 @@ wait_for() { i=0; until eval "$1" >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 400 ]
 mib() { echo "$1" | awk '{printf "%.2f", $1 / 1048576}'; }
 
 # ---- the KBS, one resource, a policy that releases it ----
-openssl genpkey -algorithm ed25519 -out "$T/admin.key" 2>/dev/null
-openssl pkey -in "$T/admin.key" -pubout -out "$T/admin.pub" 2>/dev/null
-KPORT=$(port)
-URL=http://127.0.0.1:$KPORT
-cat > "$T/kbs.toml" <<CFG
-[http_server]
-sockets = ["127.0.0.1:$KPORT"]
-insecure_http = true
-[admin]
-type = "Simple"
-[[admin.personas]]
-id = "bench"
-public_key_path = "$T/admin.pub"
-[attestation_service]
-type = "coco_as_builtin"
-allow_sample_tee_insecure = true
-[storage_backend]
-storage_type = "LocalFs"
-[storage_backend.backends.local_fs]
-dir_path = "$T/store"
-CFG
-"$KBS" -q -c "$T/kbs.toml" > "$T/kbs.log" 2>&1 &
-PIDS="$PIDS $!"
-wait_for "curl -fsS $URL/healthz" cloister-kbs
-head -c 32 /dev/urandom > "$T/secret"
-"$CLI" kbs set-resource --url "$URL" --admin-key "$T/admin.key" --path bench/key/one --file "$T/secret" >/dev/null
+. bench/kbs-lib.sh # the handshake bench's KBS: keys, config, the secret at bench/key/one
+kbs_bench_keys
+kbs_bench_start K "$BUILD"
+URL=$URL_K
 "$CLI" kbs set-resource-policy --url "$URL" --admin-key "$T/admin.key" \
     --file policies/resource/allow_all.rego >/dev/null
 

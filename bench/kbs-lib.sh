@@ -7,7 +7,8 @@
 #   kbs_bench_start NAME BUILD [STORE]
 #                                starts BUILD's cloister-kbs with STORE (LocalFs, the
 #                                default, or Memory), waits for /healthz, uploads the secret;
-#                                sets URL_NAME and PID_NAME and adds the pid to PIDS
+#                                sets URL_NAME and PID_NAME and adds the pid to PIDS; the log
+#                                is $T/NAME.log, quiet (-q) unless KBS_BENCH_FLAGS says otherwise
 
 kbs_bench_keys() {
 	openssl genpkey -algorithm ed25519 -out "$T/admin.key" 2>/dev/null
@@ -45,7 +46,8 @@ key_path = "$T/as.key"
 [storage_backend]
 $_store_cfg
 CFG
-	"$2/src/cmd/cloister-kbs" -q -c "$T/$1.toml" > "$T/$1.log" 2>&1 &
+	# shellcheck disable=SC2086 # flags, split on purpose
+	"$2/src/cmd/cloister-kbs" ${KBS_BENCH_FLAGS--q} -c "$T/$1.toml" > "$T/$1.log" 2>&1 &
 	_pid=$!
 	PIDS="$PIDS $_pid"
 	_i=0
