@@ -45,7 +45,8 @@ int cl_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, const ch
 cl_str *cl_strdupf(const char *fmt, ...)
 {
     /* Formatted once into a stack buffer and copied: vasprintf grows its buffer from 100
-     * bytes by realloc, which showed in the KBS's profile for tokens and JWE headers. */
+     * bytes by realloc, which showed in the KBS's profile for tokens and JWE headers. The
+     * stack copy is wiped: callers format bearer tokens with it. */
     char buf[1024];
     va_list ap, again;
     va_start(ap, fmt);
@@ -60,6 +61,7 @@ cl_str *cl_strdupf(const char *fmt, ...)
         s = NULL;
     }
     va_end(again);
+    explicit_bzero(buf, n > 0 && (size_t)n < sizeof buf ? (size_t)n : sizeof buf);
     return s;
 }
 

@@ -339,9 +339,6 @@ cl_str *cl_jws_sign_h64(cl_pkey *key, const char *alg, const char *h64, const vo
 cl_str *cl_jws_sign(cl_pkey *key, const char *alg, const json_t *extra_header, const void *payload,
                     size_t payload_len, struct cl_err *err)
 {
-    const struct jws_alg *a = NULL;
-    if (find_alg(alg, &a, err) < 0 || key_fits(a, key, CL_EINVAL, err) < 0)
-        return NULL;
     CL_AUTO(cl_str) *h64 = cl_jws_header_b64(alg, extra_header, err);
     return h64 ? cl_jws_sign_h64(key, alg, h64, payload, payload_len, err) : NULL;
 }
